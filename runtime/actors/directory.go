@@ -1,0 +1,261 @@
+// Package actors is the GCS's actor directory as a deterministic state machine:
+// registration (named actors in namespaces, get-if-exists, detached), the
+// lifecycle PENDING_CREATION → ALIVE → RESTARTING → ... → DEAD with
+// MaxRestarts, and what to do when a worker, a node or the owning job goes
+// away. It returns Effects (schedule the actor, kill a worker) for the GCS to
+// carry out and does no I/O.
+package actors
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// State of an actor, as Ray names them.
+type State int
+
+const (
+	PendingCreation State = iota
+	Alive
+	Restarting
+	Dead
+)
+
+func (s State) String() string {
+	return [...]string{"PENDING_CREATION", "ALIVE", "RESTARTING", "DEAD"}[s]
+}
+
+// Actor is one directory entry.
+type Actor struct {
+	ID          string
+	Class       string
+	Name        string
+	Namespace   string
+	JobID       string
+	Detached    bool
+	MaxRestarts int // -1 = infinite
+	NumRestarts int
+	State       State
+	NodeID      string
+	WorkerID    string
+	Address     string
+	DeathCause  string
+	// Spec is the creation spec, opaque to the directory.
+	Spec any
+}
+
+// EffectKind says what the GCS must do.
+type EffectKind int
+
+const (
+	// Schedule: find a node and worker and run the constructor.
+	Schedule EffectKind = iota
+	// KillWorker: stop WorkerID on NodeID.
+	KillWorker
+	// Changed: the actor's state changed; wake waiters.
+	Changed
+)
+
+// Effect is a side effect for the caller.
+type Effect struct {
+	Kind     EffectKind
+	ActorID  string
+	NodeID   string
+	WorkerID string
+}
+
+func (e Effect) String() string {
+	switch e.Kind {
+	case Schedule:
+		return "schedule " + e.ActorID
+	case KillWorker:
+		return fmt.Sprintf("kill-worker %s@%s (%s)", e.WorkerID, e.NodeID, e.ActorID)
+	default:
+		return "changed " + e.ActorID
+	}
+}
+
+// Directory is the set of actors. Not safe for concurrent use.
+type Directory struct {
+	actors map[string]*Actor
+	names  map[string]string // namespace/name -> id
+}
+
+// NewDirectory returns an empty directory.
+func NewDirectory() *Directory {
+	return &Directory{actors: map[string]*Actor{}, names: map[string]string{}}
+}
+
+func nameKey(ns, name string) string { return ns + "/" + name }
+
+// Get returns an actor by id.
+func (d *Directory) Get(id string) (*Actor, bool) {
+	a, ok := d.actors[id]
+	return a, ok
+}
+
+// Lookup finds a live named actor.
+func (d *Directory) Lookup(namespace, name string) (*Actor, bool) {
+	id, ok := d.names[nameKey(namespace, name)]
+	if !ok {
+		return nil, false
+	}
+	return d.actors[id], true
+}
+
+// All lists actors sorted by id.
+func (d *Directory) All() []*Actor {
+	out := make([]*Actor, 0, len(d.actors))
+	for _, a := range d.actors {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Register adds a new actor. A taken name is an error unless getIfExists, in
+// which case the existing actor is returned.
+func (d *Directory) Register(a *Actor, getIfExists bool) (*Actor, []Effect, error) {
+	if a.Name != "" {
+		if id, ok := d.names[nameKey(a.Namespace, a.Name)]; ok {
+			if getIfExists {
+				return d.actors[id], nil, nil
+			}
+			return nil, nil, fmt.Errorf("actor name %q already taken in namespace %q", a.Name, a.Namespace)
+		}
+		d.names[nameKey(a.Namespace, a.Name)] = a.ID
+	}
+	a.State = PendingCreation
+	d.actors[a.ID] = a
+	return a, []Effect{{Kind: Schedule, ActorID: a.ID}}, nil
+}
+
+// Created records that the constructor finished on a worker.
+func (d *Directory) Created(id, node, worker, address string) []Effect {
+	a, ok := d.actors[id]
+	if !ok || a.State == Dead {
+		// Killed while being created: stop the worker we just started.
+		return []Effect{{Kind: KillWorker, ActorID: id, NodeID: node, WorkerID: worker}}
+	}
+	a.State, a.NodeID, a.WorkerID, a.Address = Alive, node, worker, address
+	return []Effect{{Kind: Changed, ActorID: id}}
+}
+
+// CreationFailed records that the constructor returned an error: the actor is dead.
+func (d *Directory) CreationFailed(id, cause string) []Effect {
+	a, ok := d.actors[id]
+	if !ok {
+		return nil
+	}
+	return d.die(a, "constructor failed: "+cause)
+}
+
+func (d *Directory) die(a *Actor, cause string) []Effect {
+	if a.State == Dead {
+		return nil
+	}
+	a.State, a.DeathCause, a.Address = Dead, cause, ""
+	if a.Name != "" && d.names[nameKey(a.Namespace, a.Name)] == a.ID {
+		delete(d.names, nameKey(a.Namespace, a.Name))
+	}
+	return []Effect{{Kind: Changed, ActorID: a.ID}}
+}
+
+// failed handles the loss of the actor's process: restart if allowed, else die.
+func (d *Directory) failed(a *Actor, cause string) []Effect {
+	if a.State == Dead {
+		return nil
+	}
+	if a.State == PendingCreation && a.WorkerID == "" {
+		return nil // not placed yet; its scheduling will be retried
+	}
+	if a.MaxRestarts == -1 || a.NumRestarts < a.MaxRestarts {
+		a.NumRestarts++
+		a.State, a.NodeID, a.WorkerID, a.Address = Restarting, "", "", ""
+		return []Effect{{Kind: Changed, ActorID: a.ID}, {Kind: Schedule, ActorID: a.ID}}
+	}
+	return d.die(a, cause)
+}
+
+// Placed records the worker that is running the constructor.
+func (d *Directory) Placed(id, node, worker string) {
+	if a, ok := d.actors[id]; ok && a.State != Dead {
+		a.NodeID, a.WorkerID = node, worker
+	}
+}
+
+// WorkerDied handles a worker process exiting.
+func (d *Directory) WorkerDied(worker, cause string) []Effect {
+	var effs []Effect
+	for _, a := range d.All() {
+		if a.WorkerID == worker && a.State != Dead {
+			effs = append(effs, d.failed(a, "worker died: "+cause)...)
+		}
+	}
+	return effs
+}
+
+// NodeDied handles a node going away.
+func (d *Directory) NodeDied(node string) []Effect {
+	var effs []Effect
+	for _, a := range d.All() {
+		if a.NodeID == node && a.State != Dead {
+			effs = append(effs, d.failed(a, "node "+node+" died")...)
+		}
+	}
+	return effs
+}
+
+// Kill stops an actor (ray.Kill). With noRestart it dies; otherwise it
+// restarts if it has restarts left.
+func (d *Directory) Kill(id string, noRestart bool) ([]Effect, error) {
+	a, ok := d.actors[id]
+	if !ok {
+		return nil, fmt.Errorf("no actor %s", id)
+	}
+	var effs []Effect
+	if a.WorkerID != "" {
+		effs = append(effs, Effect{Kind: KillWorker, ActorID: id, NodeID: a.NodeID, WorkerID: a.WorkerID})
+	}
+	if noRestart {
+		return append(effs, d.die(a, "killed by ray.Kill")...), nil
+	}
+	return append(effs, d.failed(a, "killed by ray.Kill")...), nil
+}
+
+// JobFinished kills the job's actors that are not detached.
+func (d *Directory) JobFinished(job string) []Effect {
+	var effs []Effect
+	for _, a := range d.All() {
+		if a.JobID == job && !a.Detached && a.State != Dead {
+			if a.WorkerID != "" {
+				effs = append(effs, Effect{Kind: KillWorker, ActorID: a.ID, NodeID: a.NodeID, WorkerID: a.WorkerID})
+			}
+			effs = append(effs, d.die(a, "owner job "+job+" finished")...)
+		}
+	}
+	return effs
+}
+
+// Dump prints the directory (for scenario tests).
+func (d *Directory) Dump() string {
+	var b strings.Builder
+	for _, a := range d.All() {
+		fmt.Fprintf(&b, "%s %s restarts=%d/%d", a.ID, a.State, a.NumRestarts, a.MaxRestarts)
+		if a.Name != "" {
+			fmt.Fprintf(&b, " name=%s/%s", a.Namespace, a.Name)
+		}
+		if a.WorkerID != "" {
+			fmt.Fprintf(&b, " worker=%s@%s", a.WorkerID, a.NodeID)
+		}
+		if a.DeathCause != "" {
+			fmt.Fprintf(&b, " cause=%q", a.DeathCause)
+		}
+		b.WriteString("\n")
+	}
+	if b.Len() == 0 {
+		return "empty\n"
+	}
+	return b.String()
+}

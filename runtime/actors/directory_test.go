@@ -1,0 +1,77 @@
+package actors
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/goray-dev/goray/runtime/internal/datadriven"
+)
+
+// TestLifecycle drives the directory from testdata/lifecycle.txt:
+//
+//	register id=a [name=x ns=y] [restarts=N] [job=j] [detached] [get-if-exists]
+//	placed id=a node=n worker=w / created id=a node=n worker=w
+//	creation-failed id=a / worker-died worker=w / node-died node=n
+//	kill id=a [no-restart] / job-finished job=j / lookup name=x ns=y / show
+func TestLifecycle(t *testing.T) {
+	d := NewDirectory()
+	effs := func(e []Effect) string {
+		var s []string
+		for _, x := range e {
+			s = append(s, x.String())
+		}
+		if len(s) == 0 {
+			return "ok"
+		}
+		return strings.Join(s, "\n")
+	}
+	datadriven.RunTest(t, "testdata/lifecycle.txt", func(t *testing.T, td *datadriven.TestData) string {
+		id := td.Val("id", "")
+		switch td.Cmd {
+		case "register":
+			n, _ := strconv.Atoi(td.Val("restarts", "0"))
+			_, det := td.Arg("detached")
+			_, gie := td.Arg("get-if-exists")
+			a, e, err := d.Register(&Actor{ID: id, Name: td.Val("name", ""), Namespace: td.Val("ns", "default"),
+				MaxRestarts: n, JobID: td.Val("job", "j1"), Detached: det}, gie)
+			if err != nil {
+				return "error: " + err.Error()
+			}
+			if a.ID != id {
+				return "existing " + a.ID
+			}
+			return effs(e)
+		case "placed":
+			d.Placed(id, td.Val("node", ""), td.Val("worker", ""))
+			return "ok"
+		case "created":
+			return effs(d.Created(id, td.Val("node", ""), td.Val("worker", ""), "addr"))
+		case "creation-failed":
+			return effs(d.CreationFailed(id, "bad input"))
+		case "worker-died":
+			return effs(d.WorkerDied(td.Val("worker", ""), "exit status 2"))
+		case "node-died":
+			return effs(d.NodeDied(td.Val("node", "")))
+		case "kill":
+			_, nr := td.Arg("no-restart")
+			e, err := d.Kill(id, nr)
+			if err != nil {
+				return "error: " + err.Error()
+			}
+			return effs(e)
+		case "job-finished":
+			return effs(d.JobFinished(td.Val("job", "")))
+		case "lookup":
+			a, ok := d.Lookup(td.Val("ns", "default"), td.Val("name", ""))
+			if !ok {
+				return "not found"
+			}
+			return a.ID
+		case "show":
+			return d.Dump()
+		}
+		td.Fatalf(t, "unknown command")
+		return ""
+	})
+}

@@ -1,0 +1,88 @@
+package ownership
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/goray-dev/goray/runtime/internal/datadriven"
+)
+
+// TestScenarios drives the table from testdata scripts:
+//
+//	put id=x [node=n1]
+//	submit task=t returns=r1 [args=x,y] [retries=3]
+//	complete task=t [node=n1] [error=msg]   (all returns get the same location)
+//	add-ref id=x / drop-ref id=x
+//	node-died node=n1 / lost id=x / fail task=t
+//	show
+func TestScenarios(t *testing.T) {
+	for _, file := range []string{"testdata/refcount.txt", "testdata/lineage.txt"} {
+		t.Run(file, func(t *testing.T) {
+			tab := New()
+			acts := func(a []Action) string {
+				var s []string
+				for _, x := range a {
+					s = append(s, x.String())
+				}
+				if len(s) == 0 {
+					return "ok"
+				}
+				return strings.Join(s, "\n")
+			}
+			datadriven.RunTest(t, file, func(t *testing.T, d *datadriven.TestData) string {
+				switch d.Cmd {
+				case "put":
+					tab.AddPut(d.Val("id", ""), Location{NodeID: d.Val("node", ""), Inline: []byte("v")})
+					return "ok"
+				case "submit":
+					rets, _ := d.Arg("returns")
+					args, _ := d.Arg("args")
+					n, _ := strconv.Atoi(d.Val("retries", "3"))
+					tab.AddTask(&Task{ID: d.Val("task", ""), Returns: rets, Args: args, RetriesLeft: n})
+					return "ok"
+				case "complete":
+					k, _ := tab.Task(d.Val("task", ""))
+					res := map[string]Location{}
+					for _, r := range k.Returns {
+						loc := Location{NodeID: d.Val("node", "")}
+						if msg := d.Val("error", ""); msg != "" {
+							loc = Location{Err: errors.New(msg)}
+						}
+						res[r] = loc
+					}
+					return acts(tab.Complete(k.ID, res))
+				case "add-ref":
+					tab.AddLocal(d.Val("id", ""))
+					return "ok"
+				case "drop-ref":
+					return acts(tab.RemoveLocal(d.Val("id", "")))
+				case "node-died":
+					return acts(tab.NodeDied(d.Val("node", "")))
+				case "lost":
+					return acts(tab.Lost(d.Val("id", ""), ErrLost))
+				case "fail":
+					return acts(tab.FailTask(d.Val("task", ""), errors.New("boom")))
+				case "show":
+					return tab.Dump()
+				}
+				d.Fatalf(t, "unknown command")
+				return ""
+			})
+		})
+	}
+}
+
+func TestDoneClosesOnComplete(t *testing.T) {
+	tab := New()
+	tab.AddTask(&Task{ID: "t", Returns: []string{"r"}, RetriesLeft: 3})
+	e, _ := tab.Get("r")
+	select {
+	case <-e.Done():
+		t.Fatal("done before completion")
+	default:
+	}
+	tab.Complete("t", map[string]Location{"r": {Inline: []byte("1")}})
+	<-e.Done()
+}
