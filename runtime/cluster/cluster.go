@@ -1,0 +1,97 @@
+// Package cluster starts the runtime's server processes' parts in the
+// current process: a head (GCS + node manager) or a worker node (node
+// manager). The goray CLI and the SDK's embedded local cluster use it.
+package cluster
+
+import (
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/goray-dev/goray/runtime/gcs"
+	"github.com/goray-dev/goray/runtime/internal/rpcutil"
+	"github.com/goray-dev/goray/runtime/node"
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
+	"google.golang.org/grpc"
+)
+
+// HeadConfig configures a head: the GCS on GcsPort plus the node manager.
+type HeadConfig struct {
+	GcsPort          int
+	HeartbeatTimeout time.Duration
+	Node             node.Config
+}
+
+// Head is a running GCS and head node manager.
+type Head struct {
+	GCS        *gcs.Server
+	Node       *node.Node
+	GcsAddress string
+	srv        *grpc.Server
+	tmpDir     string
+}
+
+// StartHead starts the GCS and the head's node manager.
+func StartHead(cfg HeadConfig) (*Head, error) {
+	ip := cfg.Node.IP
+	tmp := ""
+	if ip == "" {
+		ip = "127.0.0.1"
+		cfg.Node.IP = ip
+	}
+	if cfg.Node.Dir == "" {
+		d, err := os.MkdirTemp("", "goray-session-")
+		if err != nil {
+			return nil, err
+		}
+		cfg.Node.Dir = d
+		tmp = d
+	}
+	lis, err := rpcutil.Listen(rpcutil.BindHost(ip), cfg.GcsPort)
+	if err != nil {
+		return nil, fmt.Errorf("GCS listen on port %d: %w", cfg.GcsPort, err)
+	}
+	logger := cfg.Node.Logger
+	if logger == nil {
+		logger = log.New(os.Stderr, "[gcs] ", log.LstdFlags)
+	}
+	g := gcs.New(gcs.Config{HeartbeatTimeout: cfg.HeartbeatTimeout, Dir: cfg.Node.Dir, Logger: logger})
+	srv := grpc.NewServer(rpcutil.ServerOptions()...)
+	rpcpb.RegisterGcsServer(srv, g)
+	go srv.Serve(lis)
+	go g.Run()
+	h := &Head{GCS: g, srv: srv, GcsAddress: net.JoinHostPort(ip, strconv.Itoa(lis.Addr().(*net.TCPAddr).Port)), tmpDir: tmp}
+	cfg.Node.GcsAddress = h.GcsAddress
+	cfg.Node.IsHead = true
+	if cfg.HeartbeatTimeout > 0 && cfg.Node.HeartbeatInterval == 0 {
+		cfg.Node.HeartbeatInterval = cfg.HeartbeatTimeout / 5
+	}
+	n, err := node.Start(cfg.Node)
+	if err != nil {
+		h.Stop()
+		return nil, err
+	}
+	h.Node = n
+	return h, nil
+}
+
+// Stop stops the node manager (killing its workers) and the GCS.
+func (h *Head) Stop() {
+	if h.Node != nil {
+		h.Node.Stop()
+	}
+	h.GCS.Stop()
+	done := make(chan struct{})
+	go func() { h.srv.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		h.srv.Stop()
+	}
+	if h.tmpDir != "" {
+		os.RemoveAll(h.tmpDir)
+	}
+}

@@ -1,0 +1,287 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/goray-dev/goray/runtime/internal/ids"
+	"github.com/goray-dev/goray/runtime/ownership"
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// ActorOptions are the options of an actor's creation.
+type ActorOptions struct {
+	Resources      map[string]float64
+	MaxRestarts    int
+	MaxConcurrency int
+	Name           string
+	Namespace      string
+	Detached       bool
+	GetIfExists    bool
+	Strategy       *rpcpb.SchedulingStrategy
+}
+
+// NewActor registers an actor with the GCS, which places it and runs its
+// constructor; calls queue until it is alive.
+func (w *Worker) NewActor(ctx context.Context, class string, args []Arg, opts ActorOptions) (string, error) {
+	pargs, _ := w.buildArgs(args)
+	// Owned references are resolved here: the constructor runs elsewhere.
+	for i, a := range pargs {
+		if a.Ref == nil || a.Ref.OwnerAddress != w.addr {
+			continue
+		}
+		if ok, ch := w.Ready(a.Ref.Id); !ok {
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return "", ctx.Err()
+			}
+		}
+		w.mu.Lock()
+		e, ok := w.table.Get(a.Ref.Id)
+		if ok && e.Ready && e.Loc.Err != nil {
+			w.mu.Unlock()
+			return "", e.Loc.Err
+		}
+		if ok && e.Ready && e.Loc.NodeID == "" {
+			pargs[i] = &rpcpb.Arg{Value: e.Loc.Inline}
+		}
+		w.mu.Unlock()
+	}
+	ns := opts.Namespace
+	if ns == "" {
+		ns = w.cfg.Namespace
+	}
+	info, err := w.gcs.CreateActor(ctx, &rpcpb.ActorSpec{JobId: w.jobID, ClassName: class, Args: pargs, Resources: opts.Resources,
+		Name: opts.Name, Namespace: ns, Detached: opts.Detached, GetIfExists: opts.GetIfExists,
+		MaxRestarts: int32(opts.MaxRestarts), MaxConcurrency: int32(opts.MaxConcurrency), OwnerAddress: w.addr, Strategy: opts.Strategy})
+	if err != nil {
+		if status.Code(err) == codes.AlreadyExists {
+			return "", fmt.Errorf("create actor %s: %s", class, status.Convert(err).Message())
+		}
+		return "", fmt.Errorf("create actor %s: %w", class, err)
+	}
+	return info.ActorId, nil
+}
+
+// LookupActor finds a named actor.
+func (w *Worker) LookupActor(ctx context.Context, name, namespace string) (*rpcpb.ActorInfo, error) {
+	if namespace == "" {
+		namespace = w.cfg.Namespace
+	}
+	info, err := w.gcs.GetActor(ctx, &rpcpb.GetActorRequest{Name: name, Namespace: namespace})
+	if err != nil {
+		return nil, fmt.Errorf("get actor %q: %s", name, status.Convert(err).Message())
+	}
+	if info.State == rpcpb.ActorState_DEAD {
+		return nil, &ActorDiedError{ActorID: info.ActorId, Cause: info.DeathCause}
+	}
+	return info, nil
+}
+
+// KillActor kills an actor; with noRestart it will not be restarted.
+func (w *Worker) KillActor(ctx context.Context, id string, noRestart bool) error {
+	_, err := w.gcs.KillActor(ctx, &rpcpb.KillActorRequest{ActorId: id, NoRestart: noRestart})
+	return err
+}
+
+type actorState int
+
+const (
+	disconnected actorState = iota
+	connecting
+	connected
+	actorDead
+)
+
+// actorSubmitter sends one caller's calls to an actor, in submission order.
+type actorSubmitter struct {
+	id       string
+	addr     string
+	restarts int32
+	state    actorState
+	deathErr error
+	queue    []*pendingTask
+	inflight map[string]*pendingTask
+	out      chan []*rpcpb.TaskSpec
+	seq      uint64
+	gen      int
+}
+
+// SubmitActorTask calls a registered method on an actor.
+func (w *Worker) SubmitActorTask(actorID, method string, args []Arg, maxTaskRetries int) *Handle {
+	id := ids.Seq()
+	pargs, owned := w.buildArgs(args)
+	w.mu.Lock()
+	sub, ok := w.actorsC[actorID]
+	if !ok {
+		sub = &actorSubmitter{id: actorID, inflight: map[string]*pendingTask{}}
+		w.actorsC[actorID] = sub
+	}
+	sub.seq++
+	spec := &rpcpb.TaskSpec{TaskId: id, JobId: w.jobID, Name: method, OwnerAddress: w.addr, ActorId: actorID, Seq: sub.seq, CallerId: w.addr}
+	pt := &pendingTask{spec: spec, args: pargs, actor: sub, retries: maxTaskRetries}
+	w.table.AddTask(&ownership.Task{ID: id, Spec: pt, Args: owned, Returns: []string{id}, RetriesLeft: 0})
+	w.pending[id] = pt
+	sub.queue = append(sub.queue, pt)
+	w.mu.Unlock()
+	h := w.newHandle(id)
+	w.enqueue(pt)
+	return h
+}
+
+// readyLocked sends the leading resolved calls, connecting first if needed.
+func (s *actorSubmitter) readyLocked(w *Worker) {
+	switch s.state {
+	case actorDead:
+		var acts []ownership.Action
+		for _, pt := range s.queue {
+			delete(w.pending, pt.spec.TaskId)
+			acts = append(acts, w.table.FailTask(pt.spec.TaskId, s.deathErr)...)
+		}
+		s.queue = nil
+		go w.do(acts)
+		return
+	case disconnected:
+		s.state = connecting
+		go w.connectActor(s)
+		return
+	case connecting:
+		return
+	}
+	n := 0
+	for n < len(s.queue) && s.queue[n].resolved {
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	batch := make([]*rpcpb.TaskSpec, n)
+	for i, pt := range s.queue[:n] {
+		batch[i] = pt.spec
+		s.inflight[pt.spec.TaskId] = pt
+	}
+	s.queue = s.queue[n:]
+	s.out <- batch
+}
+
+func (w *Worker) connectActor(s *actorSubmitter) {
+	for {
+		ctx, cancel := context.WithTimeout(w.baseCtx, 60*time.Second)
+		info, err := w.gcs.GetActor(ctx, &rpcpb.GetActorRequest{ActorId: s.id, Wait: true, MinRestarts: s.restarts})
+		cancel()
+		if w.baseCtx.Err() != nil {
+			return
+		}
+		if err != nil {
+			if status.Code(err) == codes.NotFound {
+				w.mu.Lock()
+				s.state, s.deathErr = actorDead, &ActorDiedError{ActorID: s.id, Cause: "no such actor"}
+				s.readyLocked(w)
+				w.mu.Unlock()
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
+		if info.State == rpcpb.ActorState_DEAD {
+			w.mu.Lock()
+			s.state, s.deathErr = actorDead, &ActorDiedError{ActorID: s.id, Cause: info.DeathCause}
+			s.readyLocked(w)
+			w.mu.Unlock()
+			return
+		}
+		if info.State != rpcpb.ActorState_ALIVE {
+			continue
+		}
+		conn, err := w.pool.Get(info.Address)
+		if err != nil {
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		sctx, scancel := context.WithCancel(w.baseCtx)
+		stream, err := rpcpb.NewCoreWorkerClient(conn).PushTasks(sctx)
+		if err != nil {
+			scancel()
+			s.restarts = info.NumRestarts + 1
+			continue
+		}
+		w.mu.Lock()
+		s.state, s.addr, s.restarts = connected, info.Address, info.NumRestarts
+		s.out = make(chan []*rpcpb.TaskSpec, 1<<16)
+		s.gen++
+		lw := &leasedWorker{stream: stream, out: s.out}
+		go w.sender(lw)
+		go w.actorReceiver(s, stream, s.gen, scancel)
+		s.readyLocked(w)
+		w.mu.Unlock()
+		return
+	}
+}
+
+func (w *Worker) actorReceiver(s *actorSubmitter, stream rpcpb.CoreWorker_PushTasksClient, gen int, cancel context.CancelFunc) {
+	defer cancel()
+	for {
+		rb, err := stream.Recv()
+		if err != nil {
+			w.actorStreamBroken(s, gen, err)
+			return
+		}
+		var acts []ownership.Action
+		w.mu.Lock()
+		for _, r := range rb.Results {
+			pt, ok := s.inflight[r.TaskId]
+			if !ok {
+				continue
+			}
+			delete(s.inflight, r.TaskId)
+			delete(w.pending, r.TaskId)
+			acts = append(acts, w.table.Complete(r.TaskId, map[string]ownership.Location{r.TaskId: locationOf(r.Result)})...)
+			_ = pt
+		}
+		w.mu.Unlock()
+		w.do(acts)
+	}
+}
+
+func (w *Worker) actorStreamBroken(s *actorSubmitter, gen int, cause error) {
+	w.mu.Lock()
+	if s.gen != gen || s.state != connected {
+		w.mu.Unlock()
+		return
+	}
+	close(s.out)
+	s.state = disconnected
+	s.restarts++
+	msg := "the actor died while running this call"
+	if cause != io.EOF {
+		msg += ": " + status.Convert(cause).Message()
+	}
+	var retry []*pendingTask
+	var acts []ownership.Action
+	for _, pt := range s.inflight {
+		if pt.retries != 0 && !pt.cancelled {
+			if pt.retries > 0 {
+				pt.retries--
+			}
+			pt.spec.Attempt++
+			retry = append(retry, pt)
+			continue
+		}
+		delete(w.pending, pt.spec.TaskId)
+		acts = append(acts, w.table.FailTask(pt.spec.TaskId, &ActorDiedError{ActorID: s.id, Cause: msg})...)
+	}
+	s.inflight = map[string]*pendingTask{}
+	sort.Slice(retry, func(i, j int) bool { return retry[i].spec.Seq < retry[j].spec.Seq })
+	s.queue = append(retry, s.queue...)
+	if len(s.queue) > 0 {
+		s.readyLocked(w)
+	}
+	w.mu.Unlock()
+	w.do(acts)
+}

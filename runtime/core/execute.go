@@ -1,0 +1,249 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// PushTasks runs the tasks an owner streams to this worker and streams the results back.
+func (w *Worker) PushTasks(stream rpcpb.CoreWorker_PushTasksServer) error {
+	w.execMu.Lock()
+	sem := w.actorSem
+	w.execMu.Unlock()
+	results := make(chan *rpcpb.TaskResult, 4096)
+	sent := make(chan error, 1)
+	go func() {
+		var err error
+		for r := range results {
+			batch := []*rpcpb.TaskResult{r}
+		more:
+			for len(batch) < 4096 {
+				select {
+				case x, ok := <-results:
+					if !ok {
+						break more
+					}
+					batch = append(batch, x)
+				default:
+					break more
+				}
+			}
+			if err == nil {
+				err = stream.Send(&rpcpb.ResultBatch{Results: batch})
+			}
+		}
+		sent <- err
+	}()
+	var wg sync.WaitGroup
+	var recvErr error
+	for {
+		b, err := stream.Recv()
+		if err != nil {
+			recvErr = err
+			break
+		}
+		for _, spec := range b.Tasks {
+			switch {
+			case sem == nil:
+				results <- w.execute(spec)
+			case cap(sem) == 1:
+				sem <- struct{}{}
+				results <- w.execute(spec)
+				<-sem
+			default:
+				sem <- struct{}{}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					r := w.execute(spec)
+					<-sem
+					results <- r
+				}()
+			}
+		}
+	}
+	wg.Wait()
+	close(results)
+	if err := <-sent; err != nil {
+		return err
+	}
+	_ = recvErr
+	return nil
+}
+
+// CreateActor runs an actor's constructor in this (dedicated) worker.
+func (w *Worker) CreateActor(ctx context.Context, spec *rpcpb.TaskSpec) (*rpcpb.TaskResult, error) {
+	ctor, ok := lookupCtor(spec.Name)
+	if !ok {
+		return &rpcpb.TaskResult{TaskId: spec.TaskId, Result: &rpcpb.Object{Error: &rpcpb.ErrorInfo{Kind: rpcpb.ErrorInfo_TASK,
+			Message: fmt.Sprintf("actor class %q is not registered in this binary (register it with ray.Actor at package level)", spec.Name), Type: "NotRegistered"}}}, nil
+	}
+	w.execMu.Lock()
+	if w.actorID != "" {
+		w.execMu.Unlock()
+		return nil, status.Errorf(codes.FailedPrecondition, "worker already hosts actor %s", w.actorID)
+	}
+	w.actorID = spec.ActorId
+	w.execMu.Unlock()
+	args, err := w.resolveArgs(ctx, spec.Args)
+	if err != nil {
+		return &rpcpb.TaskResult{TaskId: spec.TaskId, Result: &rpcpb.Object{Error: infoFromError(err)}}, nil
+	}
+	var inst any
+	err = protect(spec.Name, func() error {
+		var e error
+		inst, e = ctor(w.baseCtx, args)
+		return e
+	})
+	if err != nil {
+		return &rpcpb.TaskResult{TaskId: spec.TaskId, Result: &rpcpb.Object{Error: taskErrInfo(spec.Name, err)}}, nil
+	}
+	n := max(1, int(spec.MaxConcurrency))
+	w.execMu.Lock()
+	w.actor = inst
+	w.actorSem = make(chan struct{}, n)
+	w.execMu.Unlock()
+	return &rpcpb.TaskResult{TaskId: spec.TaskId, Result: &rpcpb.Object{}}, nil
+}
+
+type panicError struct {
+	value any
+	stack string
+}
+
+func (p *panicError) Error() string { return fmt.Sprintf("panic: %v\n%s", p.value, p.stack) }
+
+func protect(name string, f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &panicError{value: r, stack: string(debug.Stack())}
+		}
+	}()
+	return f()
+}
+
+func taskErrInfo(name string, err error) *rpcpb.ErrorInfo {
+	if te, ok := err.(*TaskError); ok {
+		return &rpcpb.ErrorInfo{Kind: rpcpb.ErrorInfo_TASK, Message: te.Error(), Type: "*core.TaskError", TaskName: name}
+	}
+	return &rpcpb.ErrorInfo{Kind: rpcpb.ErrorInfo_TASK, Message: err.Error(), Type: fmt.Sprintf("%T", err), TaskName: name}
+}
+
+func (w *Worker) execute(spec *rpcpb.TaskSpec) *rpcpb.TaskResult {
+	start := time.Now()
+	ctx, cancel := context.WithCancel(w.baseCtx)
+	defer cancel()
+	w.execMu.Lock()
+	w.running[spec.TaskId] = cancel
+	inst := w.actor
+	w.execMu.Unlock()
+	defer func() {
+		w.execMu.Lock()
+		delete(w.running, spec.TaskId)
+		w.execMu.Unlock()
+	}()
+	res := &rpcpb.TaskResult{TaskId: spec.TaskId, Attempt: spec.Attempt}
+	args, err := w.resolveArgs(ctx, spec.Args)
+	if err != nil {
+		res.Result = &rpcpb.Object{Error: infoFromError(err)}
+		return res
+	}
+	var out []byte
+	if spec.ActorId != "" {
+		m, ok := lookupMethod(spec.Name)
+		if !ok {
+			err = fmt.Errorf("actor method %q is not registered in this binary", spec.Name)
+		} else {
+			err = protect(spec.Name, func() error {
+				var e error
+				out, e = m(ctx, inst, args)
+				return e
+			})
+		}
+	} else {
+		f, ok := lookupFunc(spec.Name)
+		if !ok {
+			err = fmt.Errorf("task %q is not registered in this binary (register it with ray.Task at package level)", spec.Name)
+		} else {
+			err = protect(spec.Name, func() error {
+				var e error
+				out, e = f(ctx, args)
+				return e
+			})
+		}
+	}
+	res.ExecMicros = time.Since(start).Microseconds()
+	if err != nil {
+		if ctx.Err() != nil && w.baseCtx.Err() == nil {
+			res.Result = &rpcpb.Object{Error: &rpcpb.ErrorInfo{Kind: rpcpb.ErrorInfo_CANCELLED, Message: spec.TaskId}}
+		} else {
+			res.Result = &rpcpb.Object{Error: taskErrInfo(spec.Name, err)}
+		}
+		return res
+	}
+	if len(out) > InlineThreshold {
+		if err := w.storeLocal(ctx, spec.TaskId, out); err != nil {
+			res.SystemError = "store result: " + err.Error()
+			return res
+		}
+		res.Result = &rpcpb.Object{InStore: true, NodeId: w.nodeID, NodeAddress: w.cfg.NodeAddress, Size: int64(len(out))}
+		return res
+	}
+	res.Result = &rpcpb.Object{Data: out}
+	return res
+}
+
+// resolveArgs turns arguments into encoded values, fetching references.
+func (w *Worker) resolveArgs(ctx context.Context, args []*rpcpb.Arg) ([][]byte, error) {
+	out := make([][]byte, len(args))
+	for i, a := range args {
+		if a.Ref == nil {
+			out[i] = a.Value
+			continue
+		}
+		v, err := w.Get(ctx, a.Ref.Id, a.Ref.OwnerAddress)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// CancelTask interrupts a running task (its context is cancelled); with force
+// the worker process exits.
+func (w *Worker) CancelTask(ctx context.Context, in *rpcpb.CancelTaskRequest) (*rpcpb.Empty, error) {
+	w.execMu.Lock()
+	c, ok := w.running[in.TaskId]
+	w.execMu.Unlock()
+	if ok {
+		c()
+	}
+	if in.Force && w.isWork {
+		go func() {
+			time.Sleep(10 * time.Millisecond)
+			os.Exit(1)
+		}()
+	}
+	return &rpcpb.Empty{}, nil
+}
+
+// Exit ends a worker process.
+func (w *Worker) Exit(ctx context.Context, in *rpcpb.ExitRequest) (*rpcpb.Empty, error) {
+	if !w.isWork {
+		return nil, status.Error(codes.FailedPrecondition, "a driver does not exit on request")
+	}
+	go func() {
+		time.Sleep(10 * time.Millisecond)
+		os.Exit(0)
+	}()
+	return &rpcpb.Empty{}, nil
+}

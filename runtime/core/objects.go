@@ -1,0 +1,315 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"io"
+	"runtime"
+	"time"
+
+	"github.com/goray-dev/goray/runtime/internal/ids"
+	"github.com/goray-dev/goray/runtime/internal/rpcutil"
+	"github.com/goray-dev/goray/runtime/ownership"
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Handle is one reference to an object. The object is released when the
+// handle becomes unreachable (or on Release).
+type Handle struct {
+	ID    string
+	Owner string
+	w     *Worker
+}
+
+func (w *Worker) newHandle(id string) *Handle {
+	h := &Handle{ID: id, Owner: w.addr, w: w}
+	runtime.AddCleanup(h, func(id string) { w.release(id) }, id)
+	return h
+}
+
+// AddRef returns a new handle to an object this process owns (the count goes up by one).
+func (w *Worker) AddRef(id string) *Handle {
+	w.mu.Lock()
+	w.table.AddLocal(id)
+	w.mu.Unlock()
+	return w.newHandle(id)
+}
+
+func (w *Worker) release(id string) {
+	w.mu.Lock()
+	acts := w.table.RemoveLocal(id)
+	w.mu.Unlock()
+	w.do(acts)
+}
+
+// do carries out the table's actions.
+func (w *Worker) do(acts []ownership.Action) {
+	frees := map[string][]string{}
+	for _, a := range acts {
+		switch a.Kind {
+		case ownership.FreeStored:
+			frees[a.NodeID] = append(frees[a.NodeID], a.ID)
+		case ownership.Resubmit:
+			w.mu.Lock()
+			k, ok := w.table.Task(a.TaskID)
+			w.mu.Unlock()
+			if ok {
+				w.enqueue(k.Spec.(*pendingTask))
+			}
+		}
+	}
+	for nodeID, ids := range frees {
+		if w.local != nil && nodeID == w.local.ID() {
+			w.local.Store.Delete(ids...)
+			continue
+		}
+		go func() {
+			addr := w.nodeAddress(nodeID)
+			if addr == "" {
+				return
+			}
+			c, err := w.pool.Get(addr)
+			if err != nil {
+				return
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			rpcpb.NewNodeManagerClient(c).FreeObjects(ctx, &rpcpb.FreeObjectsRequest{Ids: ids})
+		}()
+	}
+}
+
+// nodeAddress resolves a node id to its node manager address via the GCS.
+func (w *Worker) nodeAddress(nodeID string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	v, err := w.gcs.GetNodes(ctx, &rpcpb.GetNodesRequest{})
+	if err != nil {
+		return ""
+	}
+	for _, n := range v.Nodes {
+		if n.NodeId == nodeID && n.Alive {
+			return n.Address
+		}
+	}
+	return ""
+}
+
+// Put stores an encoded value owned by this process: inline when small, in
+// the local node's object store when large.
+func (w *Worker) Put(ctx context.Context, data []byte) (*Handle, error) {
+	id := ids.Seq()
+	loc := ownership.Location{Inline: data, Size: int64(len(data))}
+	if len(data) > InlineThreshold {
+		if err := w.storeLocal(ctx, id, data); err != nil {
+			return nil, err
+		}
+		loc = ownership.Location{NodeID: w.nodeID, Size: int64(len(data))}
+	}
+	w.mu.Lock()
+	w.table.AddPut(id, loc)
+	w.mu.Unlock()
+	return w.newHandle(id), nil
+}
+
+// storeLocal writes a large value into the local node's store.
+func (w *Worker) storeLocal(ctx context.Context, id string, data []byte) error {
+	if w.local != nil {
+		return w.local.Store.Put(id, data)
+	}
+	st, err := w.node.PutObject(ctx)
+	if err != nil {
+		return err
+	}
+	total := int64(len(data))
+	for off := int64(0); off < total; off += rpcutil.ChunkSize {
+		end := min(off+rpcutil.ChunkSize, total)
+		if err := st.Send(&rpcpb.Chunk{Id: id, TotalSize: total, Offset: off, Data: data[off:end]}); err != nil {
+			break
+		}
+	}
+	_, err = st.CloseAndRecv()
+	return err
+}
+
+// fetch reads a stored object from a node, in chunks.
+func (w *Worker) fetch(ctx context.Context, id, nodeID, addr string) ([]byte, error) {
+	if w.local != nil && nodeID == w.local.ID() {
+		return w.local.Store.Get(id)
+	}
+	if addr == "" {
+		addr = w.nodeAddress(nodeID)
+		if addr == "" {
+			return nil, &ObjectLostError{ObjectID: id, Reason: "node " + nodeID + " holding it is dead"}
+		}
+	}
+	c, err := w.pool.Get(addr)
+	if err != nil {
+		return nil, err
+	}
+	st, err := rpcpb.NewNodeManagerClient(c).FetchObject(ctx, &rpcpb.FetchObjectRequest{Id: id})
+	if err != nil {
+		return nil, err
+	}
+	var buf []byte
+	for {
+		ch, err := st.Recv()
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if buf == nil {
+			buf = make([]byte, ch.TotalSize)
+		}
+		if ch.Offset+int64(len(ch.Data)) > int64(len(buf)) {
+			return nil, status.Errorf(codes.DataLoss, "object %s: chunk beyond its size", id)
+		}
+		copy(buf[ch.Offset:], ch.Data)
+	}
+}
+
+// Get returns an object's encoded value, waiting until it is ready.
+func (w *Worker) Get(ctx context.Context, id, owner string) ([]byte, error) {
+	if owner != w.addr {
+		return w.getBorrowed(ctx, id, owner)
+	}
+	for {
+		w.mu.Lock()
+		e, ok := w.table.Get(id)
+		if !ok {
+			w.mu.Unlock()
+			return nil, &ObjectLostError{ObjectID: id, Reason: "no reference to it remains at its owner"}
+		}
+		done := e.Done()
+		w.mu.Unlock()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return nil, &GetTimeoutError{ObjectID: id}
+			}
+			return nil, ctx.Err()
+		}
+		w.mu.Lock()
+		e, ok = w.table.Get(id)
+		if !ok || !e.Ready {
+			w.mu.Unlock()
+			continue
+		}
+		loc := e.Loc
+		w.mu.Unlock()
+		if loc.Err != nil {
+			return nil, loc.Err
+		}
+		if loc.NodeID == "" {
+			return loc.Inline, nil
+		}
+		data, err := w.fetch(ctx, id, loc.NodeID, "")
+		if err == nil {
+			return data, nil
+		}
+		if ctx.Err() != nil {
+			return nil, &GetTimeoutError{ObjectID: id}
+		}
+		// The stored copy is gone: rebuild it from lineage (or fail).
+		w.mu.Lock()
+		acts := w.table.Lost(id, &ObjectLostError{ObjectID: id, Reason: "its copy on node " + loc.NodeID + " is gone and it cannot be rebuilt (put objects and tasks without retries left are not reconstructable)"})
+		w.mu.Unlock()
+		w.do(acts)
+	}
+}
+
+func (w *Worker) getBorrowed(ctx context.Context, id, owner string) ([]byte, error) {
+	c, err := w.pool.Get(owner)
+	if err != nil {
+		return nil, &OwnerDiedError{ObjectID: id, Owner: owner}
+	}
+	req := &rpcpb.GetObjectRequest{Id: id}
+	if dl, ok := ctx.Deadline(); ok {
+		req.TimeoutMs = time.Until(dl).Milliseconds()
+	}
+	o, err := rpcpb.NewCoreWorkerClient(c).GetObject(ctx, req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, &GetTimeoutError{ObjectID: id}
+		}
+		if status.Code(err) == codes.Unavailable {
+			return nil, &OwnerDiedError{ObjectID: id, Owner: owner}
+		}
+		return nil, err
+	}
+	if o.Error != nil {
+		return nil, errorFromInfo(o.Error)
+	}
+	if !o.InStore {
+		return o.Data, nil
+	}
+	data, err := w.fetch(ctx, id, o.NodeId, o.NodeAddress)
+	if err != nil {
+		return nil, &ObjectLostError{ObjectID: id, Reason: err.Error()}
+	}
+	return data, nil
+}
+
+// Ready reports whether an owned object is ready without blocking, and a
+// channel closed when it becomes ready.
+func (w *Worker) Ready(id string) (bool, <-chan struct{}) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e, ok := w.table.Get(id)
+	if !ok {
+		return true, nil
+	}
+	return e.Ready, e.Done()
+}
+
+// GetObject serves an owned object's value or location to a borrower.
+func (w *Worker) GetObject(ctx context.Context, in *rpcpb.GetObjectRequest) (*rpcpb.Object, error) {
+	if in.Id == "" {
+		return nil, status.Error(codes.InvalidArgument, "object id is required")
+	}
+	if in.TimeoutMs > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(in.TimeoutMs)*time.Millisecond)
+		defer cancel()
+	}
+	for {
+		w.mu.Lock()
+		e, ok := w.table.Get(in.Id)
+		if !ok {
+			w.mu.Unlock()
+			return &rpcpb.Object{Error: &rpcpb.ErrorInfo{Kind: rpcpb.ErrorInfo_OBJECT_LOST, ObjectId: in.Id, Message: "freed by its owner"}}, nil
+		}
+		if e.Ready {
+			loc := e.Loc
+			w.mu.Unlock()
+			o := &rpcpb.Object{Size: loc.Size}
+			switch {
+			case loc.Err != nil:
+				o.Error = infoFromError(loc.Err)
+			case loc.NodeID != "":
+				o.InStore, o.NodeId = true, loc.NodeID
+				if w.local != nil && loc.NodeID == w.local.ID() {
+					o.NodeAddress = w.local.Address()
+				}
+			default:
+				o.Data = loc.Inline
+			}
+			return o, nil
+		}
+		done := e.Done()
+		w.mu.Unlock()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
+	}
+}
+
+// StoreStats returns the local node store's statistics when it runs in-process.
+func (w *Worker) LocalNode() any { return w.local }

@@ -1,0 +1,563 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/goray-dev/goray/runtime/internal/ids"
+	"github.com/goray-dev/goray/runtime/ownership"
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
+	"github.com/goray-dev/goray/runtime/scheduler"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// TaskOptions are the per-call options of a task.
+type TaskOptions struct {
+	Resources       map[string]float64
+	MaxRetries      int // system-failure retries; -1 = infinite
+	RetryExceptions bool
+	Strategy        *rpcpb.SchedulingStrategy
+}
+
+// Arg is one argument: an encoded value or a reference.
+type Arg struct {
+	Value []byte
+	Ref   *Handle
+}
+
+type pendingTask struct {
+	spec      *rpcpb.TaskSpec
+	args      []*rpcpb.Arg
+	opts      TaskOptions
+	cancelled bool
+	actor     *actorSubmitter
+	lw        *leasedWorker
+	retries   int // actor task retries left
+	resolved  bool
+}
+
+func (w *Worker) buildArgs(args []Arg) ([]*rpcpb.Arg, []string) {
+	out := make([]*rpcpb.Arg, len(args))
+	var owned []string
+	for i, a := range args {
+		if a.Ref != nil {
+			out[i] = &rpcpb.Arg{Ref: &rpcpb.ObjectRef{Id: a.Ref.ID, OwnerAddress: a.Ref.Owner}}
+			if a.Ref.Owner == w.addr {
+				owned = append(owned, a.Ref.ID)
+			}
+		} else {
+			out[i] = &rpcpb.Arg{Value: a.Value}
+		}
+	}
+	return out, owned
+}
+
+// SubmitTask submits a registered task and returns the handle of its result.
+func (w *Worker) SubmitTask(name string, args []Arg, opts TaskOptions) *Handle {
+	id := ids.Seq()
+	pargs, owned := w.buildArgs(args)
+	if opts.Resources == nil {
+		opts.Resources = map[string]float64{"CPU": 1}
+	}
+	spec := &rpcpb.TaskSpec{TaskId: id, JobId: w.jobID, Name: name, OwnerAddress: w.addr, Resources: opts.Resources}
+	pt := &pendingTask{spec: spec, args: pargs, opts: opts}
+	w.mu.Lock()
+	w.table.AddTask(&ownership.Task{ID: id, Spec: pt, Args: owned, Returns: []string{id}, RetriesLeft: opts.MaxRetries})
+	w.pending[id] = pt
+	w.mu.Unlock()
+	h := w.newHandle(id)
+	w.enqueue(pt)
+	return h
+}
+
+// enqueue resolves the task's owned arguments, then queues it for a worker.
+func (w *Worker) enqueue(pt *pendingTask) {
+	w.mu.Lock()
+	wait, failed := w.resolveLocked(pt)
+	if failed != nil {
+		acts := w.table.FailTask(pt.spec.TaskId, failed)
+		delete(w.pending, pt.spec.TaskId)
+		w.mu.Unlock()
+		w.do(acts)
+		return
+	}
+	if wait == nil {
+		w.w_dispatchLocked(pt)
+		w.mu.Unlock()
+		return
+	}
+	w.mu.Unlock()
+	go func() {
+		select {
+		case <-wait:
+		case <-w.baseCtx.Done():
+			return
+		}
+		w.enqueue(pt)
+	}()
+}
+
+// resolveLocked inlines ready owned arguments into the spec. It returns a
+// channel to wait on when one is not ready, or the error of a failed one.
+func (w *Worker) resolveLocked(pt *pendingTask) (<-chan struct{}, error) {
+	args := make([]*rpcpb.Arg, len(pt.args))
+	for i, a := range pt.args {
+		args[i] = a
+		if a.Ref == nil || a.Ref.OwnerAddress != w.addr {
+			continue
+		}
+		e, ok := w.table.Get(a.Ref.Id)
+		if !ok {
+			return nil, &ObjectLostError{ObjectID: a.Ref.Id, Reason: "argument was freed"}
+		}
+		if !e.Ready {
+			return e.Done(), nil
+		}
+		if e.Loc.Err != nil {
+			return nil, e.Loc.Err
+		}
+		if e.Loc.NodeID == "" {
+			args[i] = &rpcpb.Arg{Value: e.Loc.Inline}
+		}
+	}
+	pt.spec.Args = args
+	pt.resolved = true
+	return nil, nil
+}
+
+func (w *Worker) w_dispatchLocked(pt *pendingTask) {
+	if pt.actor != nil {
+		pt.actor.readyLocked(w)
+		return
+	}
+	key := queueKey(pt.opts)
+	q, ok := w.queues[key]
+	if !ok {
+		q = &schedQueue{key: key, res: pt.opts.Resources, strategy: pt.opts.Strategy}
+		w.queues[key] = q
+	}
+	q.ready = append(q.ready, pt)
+	w.dispatchLocked(q)
+}
+
+func queueKey(o TaskOptions) string {
+	s := o.Strategy
+	return fmt.Sprintf("%s|%d|%s|%v|%s|%d", scheduler.Resources(o.Resources).Key(), s.GetKind(), s.GetNodeId(), s.GetSoft(), s.GetPlacementGroupId(), s.GetBundleIndex())
+}
+
+// schedQueue holds the ready tasks of one shape and the workers leased for them.
+type schedQueue struct {
+	key      string
+	res      map[string]float64
+	strategy *rpcpb.SchedulingStrategy
+	ready    []*pendingTask
+	workers  []*leasedWorker
+	leasing  int
+	cancel   []context.CancelFunc
+	fast     bool    // tasks of this shape run in well under a millisecond
+	ewmaUs   float64 // average execution time
+	sawFirst bool
+}
+
+type leasedWorker struct {
+	q        *schedQueue
+	lease    *rpcpb.LeaseReply
+	node     rpcpb.NodeManagerClient
+	stream   rpcpb.CoreWorker_PushTasksClient
+	cancel   context.CancelFunc
+	out      chan []*rpcpb.TaskSpec
+	inflight map[string]*pendingTask
+	dead     bool
+	idleGen  int
+}
+
+const maxLeaseRequests = 8
+
+func (q *schedQueue) depth() int {
+	if q.fast {
+		return 512
+	}
+	return 1
+}
+
+// dispatchLocked pushes ready tasks to leased workers and asks for more leases.
+func (w *Worker) dispatchLocked(q *schedQueue) {
+	for _, lw := range q.workers {
+		if len(q.ready) == 0 {
+			break
+		}
+		if lw.dead {
+			continue
+		}
+		n := min(q.depth()-len(lw.inflight), len(q.ready))
+		if n <= 0 {
+			continue
+		}
+		batch := make([]*rpcpb.TaskSpec, 0, n)
+		for _, pt := range q.ready[:n] {
+			pt.lw = lw
+			lw.inflight[pt.spec.TaskId] = pt
+			batch = append(batch, pt.spec)
+		}
+		q.ready = q.ready[n:]
+		lw.idleGen++
+		lw.out <- batch
+	}
+	if len(q.ready) == 0 {
+		q.ready = nil
+		for _, c := range q.cancel {
+			c()
+		}
+		q.cancel = nil
+		return
+	}
+	want := len(q.ready)
+	if q.fast {
+		want = 1
+	}
+	for q.leasing < min(want, maxLeaseRequests) {
+		q.leasing++
+		ctx, cancel := context.WithCancel(w.baseCtx)
+		q.cancel = append(q.cancel, cancel)
+		go w.requestLease(ctx, q)
+	}
+}
+
+// requestLease asks the local node manager for a worker, following spillbacks.
+func (w *Worker) requestLease(ctx context.Context, q *schedQueue) {
+	defer func() {
+		w.mu.Lock()
+		q.leasing--
+		w.mu.Unlock()
+	}()
+	client := w.node
+	req := &rpcpb.LeaseRequest{JobId: w.jobID, Resources: q.res, Strategy: q.strategy}
+	if q.strategy.GetKind() == rpcpb.SchedulingStrategy_PLACEMENT_GROUP {
+		c, err := w.pgNodeClient(ctx, q.strategy)
+		if err != nil {
+			w.failQueue(q, err)
+			return
+		}
+		client = c
+	}
+	for hops := 0; ctx.Err() == nil; hops++ {
+		rep, err := client.RequestWorkerLease(ctx, req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			w.log.Printf("lease request failed (will retry): %v", err)
+			time.Sleep(100 * time.Millisecond)
+			client, req.GrantOrReject = w.node, false
+			continue
+		}
+		switch {
+		case rep.Granted:
+			w.attach(q, client, rep)
+			return
+		case rep.SpillbackAddress != "":
+			c, err := w.pool.Get(rep.SpillbackAddress)
+			if err != nil {
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			client, req.GrantOrReject = rpcpb.NewNodeManagerClient(c), true
+		case rep.Rejected:
+			if q.strategy.GetKind() == rpcpb.SchedulingStrategy_NODE_AFFINITY && !q.strategy.Soft && !req.GrantOrReject {
+				w.failQueue(q, &UnschedulableError{Message: rep.Message})
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+			client, req.GrantOrReject = w.node, false
+			if q.strategy.GetKind() == rpcpb.SchedulingStrategy_PLACEMENT_GROUP {
+				if c, err := w.pgNodeClient(ctx, q.strategy); err == nil {
+					client = c
+				}
+			}
+		}
+	}
+}
+
+func (w *Worker) failQueue(q *schedQueue, err error) {
+	w.mu.Lock()
+	ready := q.ready
+	q.ready = nil
+	var acts []ownership.Action
+	for _, pt := range ready {
+		if ue, ok := err.(*UnschedulableError); ok {
+			err = &UnschedulableError{TaskName: pt.spec.Name, Message: ue.Message}
+		}
+		acts = append(acts, w.table.FailTask(pt.spec.TaskId, err)...)
+		delete(w.pending, pt.spec.TaskId)
+	}
+	w.mu.Unlock()
+	w.do(acts)
+}
+
+// attach opens the task stream to a leased worker.
+func (w *Worker) attach(q *schedQueue, node rpcpb.NodeManagerClient, rep *rpcpb.LeaseReply) {
+	conn, err := w.pool.Get(rep.WorkerAddress)
+	var stream rpcpb.CoreWorker_PushTasksClient
+	ctx, cancel := context.WithCancel(w.baseCtx)
+	if err == nil {
+		stream, err = rpcpb.NewCoreWorkerClient(conn).PushTasks(ctx)
+	}
+	if err != nil {
+		cancel()
+		node.ReturnWorker(context.Background(), &rpcpb.ReturnWorkerRequest{LeaseId: rep.LeaseId, WorkerBroken: true})
+		w.mu.Lock()
+		w.dispatchLocked(q)
+		w.mu.Unlock()
+		return
+	}
+	lw := &leasedWorker{q: q, lease: rep, node: node, stream: stream, cancel: cancel,
+		out: make(chan []*rpcpb.TaskSpec, 1024), inflight: map[string]*pendingTask{}}
+	go w.sender(lw)
+	go w.receiver(lw)
+	w.mu.Lock()
+	q.workers = append(q.workers, lw)
+	w.dispatchLocked(q)
+	w.maybeIdleLocked(lw)
+	w.mu.Unlock()
+}
+
+func (w *Worker) sender(lw *leasedWorker) {
+	for batch := range lw.out {
+		if batch == nil {
+			lw.stream.CloseSend()
+			return
+		}
+		// Coalesce what is already queued into one message.
+	more:
+		for len(batch) < 4096 {
+			select {
+			case b := <-lw.out:
+				if b == nil {
+					lw.stream.Send(&rpcpb.TaskBatch{Tasks: batch})
+					lw.stream.CloseSend()
+					return
+				}
+				batch = append(batch, b...)
+			default:
+				break more
+			}
+		}
+		if err := lw.stream.Send(&rpcpb.TaskBatch{Tasks: batch}); err != nil {
+			return // the receiver sees the failure
+		}
+	}
+}
+
+func (w *Worker) receiver(lw *leasedWorker) {
+	for {
+		rb, err := lw.stream.Recv()
+		if err != nil {
+			if err != io.EOF && status.Code(err) != codes.Canceled {
+				w.workerFailed(lw, err)
+			} else {
+				w.workerFailed(lw, fmt.Errorf("stream closed"))
+			}
+			return
+		}
+		var acts []ownership.Action
+		w.mu.Lock()
+		for _, r := range rb.Results {
+			acts = append(acts, w.completeLocked(lw, r)...)
+		}
+		w.dispatchLocked(lw.q)
+		w.maybeIdleLocked(lw)
+		w.mu.Unlock()
+		w.do(acts)
+	}
+}
+
+// completeLocked records one task result, retrying when allowed.
+func (w *Worker) completeLocked(lw *leasedWorker, r *rpcpb.TaskResult) []ownership.Action {
+	pt, ok := lw.inflight[r.TaskId]
+	if !ok {
+		return nil
+	}
+	delete(lw.inflight, r.TaskId)
+	q := lw.q
+	us := float64(r.ExecMicros)
+	if !q.sawFirst {
+		q.ewmaUs, q.sawFirst = us, true
+	} else {
+		q.ewmaUs = 0.9*q.ewmaUs + 0.1*us
+	}
+	q.fast = q.ewmaUs < 1000
+	if r.SystemError != "" {
+		return w.retryOrFailLocked(pt, &WorkerCrashedError{TaskName: pt.spec.Name, Message: r.SystemError})
+	}
+	res := r.Result
+	if res.GetError() != nil && res.Error.Kind == rpcpb.ErrorInfo_TASK && pt.opts.RetryExceptions && !pt.cancelled {
+		if w.table.Retry(pt.spec.TaskId) {
+			q.ready = append(q.ready, pt)
+			return nil
+		}
+	}
+	delete(w.pending, pt.spec.TaskId)
+	return w.table.Complete(pt.spec.TaskId, map[string]ownership.Location{pt.spec.TaskId: locationOf(res)})
+}
+
+func locationOf(o *rpcpb.Object) ownership.Location {
+	switch {
+	case o == nil:
+		return ownership.Location{Err: &WorkerCrashedError{Message: "empty result"}}
+	case o.Error != nil:
+		return ownership.Location{Err: errorFromInfo(o.Error)}
+	case o.InStore:
+		return ownership.Location{NodeID: o.NodeId, Size: o.Size}
+	}
+	return ownership.Location{Inline: o.Data, Size: int64(len(o.Data))}
+}
+
+func (w *Worker) retryOrFailLocked(pt *pendingTask, cause error) []ownership.Action {
+	if pt.cancelled {
+		delete(w.pending, pt.spec.TaskId)
+		return w.table.FailTask(pt.spec.TaskId, &TaskCancelledError{TaskID: pt.spec.TaskId})
+	}
+	if w.table.Retry(pt.spec.TaskId) {
+		pt.spec.Attempt++
+		pt.lw = nil
+		q := w.queues[queueKey(pt.opts)]
+		q.ready = append([]*pendingTask{pt}, q.ready...)
+		return nil
+	}
+	delete(w.pending, pt.spec.TaskId)
+	return w.table.FailTask(pt.spec.TaskId, cause)
+}
+
+// workerFailed handles a broken stream: in-flight tasks are retried or failed.
+func (w *Worker) workerFailed(lw *leasedWorker, cause error) {
+	w.mu.Lock()
+	if lw.dead {
+		w.mu.Unlock()
+		return
+	}
+	lw.dead = true
+	q := lw.q
+	for i, x := range q.workers {
+		if x == lw {
+			q.workers = append(q.workers[:i], q.workers[i+1:]...)
+			break
+		}
+	}
+	var acts []ownership.Action
+	for _, pt := range lw.inflight {
+		acts = append(acts, w.retryOrFailLocked(pt, &WorkerCrashedError{TaskName: pt.spec.Name, Message: cause.Error()})...)
+	}
+	lw.inflight = nil
+	close(lw.out)
+	w.dispatchLocked(q)
+	w.mu.Unlock()
+	lw.cancel()
+	go lw.node.ReturnWorker(context.Background(), &rpcpb.ReturnWorkerRequest{LeaseId: lw.lease.LeaseId, WorkerBroken: true})
+	w.do(acts)
+}
+
+// maybeIdleLocked returns the lease after LeaseIdle without work.
+func (w *Worker) maybeIdleLocked(lw *leasedWorker) {
+	if lw.dead || len(lw.inflight) > 0 || len(lw.q.ready) > 0 {
+		return
+	}
+	lw.idleGen++
+	gen := lw.idleGen
+	time.AfterFunc(w.cfg.LeaseIdle, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if lw.idleGen == gen && !lw.dead && len(lw.inflight) == 0 {
+			w.returnLeaseLocked(lw, false)
+		}
+	})
+}
+
+func (w *Worker) returnLeaseLocked(lw *leasedWorker, broken bool) {
+	if lw.dead {
+		return
+	}
+	lw.dead = true
+	q := lw.q
+	for i, x := range q.workers {
+		if x == lw {
+			q.workers = append(q.workers[:i], q.workers[i+1:]...)
+			break
+		}
+	}
+	lw.out <- nil
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		lw.node.ReturnWorker(ctx, &rpcpb.ReturnWorkerRequest{LeaseId: lw.lease.LeaseId, WorkerBroken: broken})
+		lw.cancel()
+	}()
+}
+
+// Cancel cancels a task: dropped if queued, interrupted (its context
+// cancelled) if running, its process killed with force. Cancelled tasks are
+// not retried; Get returns TaskCancelledError.
+func (w *Worker) Cancel(id string, force bool) error {
+	w.mu.Lock()
+	pt, ok := w.pending[id]
+	if !ok {
+		w.mu.Unlock()
+		return nil
+	}
+	pt.cancelled = true
+	if pt.lw == nil && pt.actor == nil {
+		for _, q := range w.queues {
+			for i, x := range q.ready {
+				if x == pt {
+					q.ready = append(q.ready[:i], q.ready[i+1:]...)
+					break
+				}
+			}
+		}
+		delete(w.pending, id)
+		acts := w.table.FailTask(id, &TaskCancelledError{TaskID: id})
+		w.mu.Unlock()
+		w.do(acts)
+		return nil
+	}
+	var addr string
+	if pt.lw != nil {
+		addr = pt.lw.lease.WorkerAddress
+	} else if pt.actor != nil {
+		addr = pt.actor.addr
+		force = false // as in Ray, actor tasks are not force-cancelled
+	}
+	w.mu.Unlock()
+	if addr == "" {
+		return nil
+	}
+	c, err := w.pool.Get(addr)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = rpcpb.NewCoreWorkerClient(c).CancelTask(ctx, &rpcpb.CancelTaskRequest{TaskId: id, Force: force})
+	return err
+}
+
+func (w *Worker) pgNodeClient(ctx context.Context, s *rpcpb.SchedulingStrategy) (rpcpb.NodeManagerClient, error) {
+	info, err := w.gcs.GetPlacementGroup(ctx, &rpcpb.GetPlacementGroupRequest{PlacementGroupId: s.PlacementGroupId, Wait: true})
+	if err != nil {
+		return nil, err
+	}
+	if info.State != "CREATED" {
+		return nil, &UnschedulableError{Message: "placement group " + s.PlacementGroupId + " is " + info.State}
+	}
+	idx := int(s.BundleIndex)
+	if idx < 0 || idx >= len(info.BundleAddresses) {
+		idx = 0
+	}
+	c, err := w.pool.Get(info.BundleAddresses[idx])
+	if err != nil {
+		return nil, err
+	}
+	return rpcpb.NewNodeManagerClient(c), nil
+}

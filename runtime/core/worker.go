@@ -1,0 +1,230 @@
+// Package core is the core worker that every driver and worker process runs:
+// the owner side (submitting tasks over leased workers with batched streams,
+// resolving arguments, holding results and reference counts, retries and
+// lineage reconstruction, actor calls) and the executor side (running
+// registered functions and actor methods pushed by owners). The public,
+// typed API on top of it is package ray.
+package core
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/goray-dev/goray/runtime/internal/rpcutil"
+	"github.com/goray-dev/goray/runtime/node"
+	"github.com/goray-dev/goray/runtime/ownership"
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
+	"google.golang.org/grpc"
+)
+
+// InlineThreshold: results and puts up to this size stay in the owner's memory;
+// bigger ones go to a node's object store (Ray's max_direct_call_object_size).
+const InlineThreshold = 100 << 10
+
+// Config tells a core worker where the cluster is.
+type Config struct {
+	GcsAddress  string
+	NodeAddress string
+	// LocalNode is set when the node manager runs in this process (embedded
+	// cluster, head driver); objects are then read and written directly.
+	LocalNode *node.Node
+	// IP is the address other processes reach this one at.
+	IP        string
+	Namespace string
+	// WorkerID and JobID are set in worker mode.
+	WorkerID string
+	JobID    string
+	Logger   *log.Logger
+	// LeaseIdle is how long an idle leased worker is kept for more tasks of the same shape.
+	LeaseIdle time.Duration
+}
+
+// Worker is a core worker.
+type Worker struct {
+	rpcpb.UnimplementedCoreWorkerServer
+	cfg    Config
+	log    *log.Logger
+	pool   *rpcutil.Pool
+	gcs    rpcpb.GcsClient
+	node   rpcpb.NodeManagerClient
+	local  *node.Node
+	addr   string
+	nodeID string
+	jobID  string
+	srv    *grpc.Server
+	isWork bool
+
+	mu      sync.Mutex
+	table   *ownership.Table
+	queues  map[string]*schedQueue
+	pending map[string]*pendingTask // submitted, not finished, by task id
+	actorsC map[string]*actorSubmitter
+
+	// executor side
+	execMu   sync.Mutex
+	running  map[string]context.CancelFunc
+	actor    any
+	actorID  string
+	actorSem chan struct{}
+	baseCtx  context.Context
+	stopAll  context.CancelFunc
+}
+
+// Start connects a core worker: it serves the CoreWorker service and, in
+// worker mode, registers with its node manager.
+func Start(cfg Config) (*Worker, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = log.New(os.Stderr, "[goray] ", log.LstdFlags)
+	}
+	if cfg.IP == "" {
+		cfg.IP = "127.0.0.1"
+	}
+	if cfg.Namespace == "" {
+		cfg.Namespace = "default"
+	}
+	if cfg.LeaseIdle == 0 {
+		cfg.LeaseIdle = 20 * time.Millisecond
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &Worker{cfg: cfg, log: cfg.Logger, pool: rpcutil.NewPool(), local: cfg.LocalNode, jobID: cfg.JobID,
+		isWork: cfg.WorkerID != "", table: ownership.New(), queues: map[string]*schedQueue{},
+		pending: map[string]*pendingTask{}, actorsC: map[string]*actorSubmitter{}, running: map[string]context.CancelFunc{},
+		baseCtx: ctx, stopAll: cancel}
+	gc, err := w.pool.Get(cfg.GcsAddress)
+	if err != nil {
+		return nil, err
+	}
+	w.gcs = rpcpb.NewGcsClient(gc)
+	nc, err := w.pool.Get(cfg.NodeAddress)
+	if err != nil {
+		return nil, err
+	}
+	w.node = rpcpb.NewNodeManagerClient(nc)
+	lis, err := rpcutil.Listen(rpcutil.BindHost(cfg.IP), 0)
+	if err != nil {
+		return nil, fmt.Errorf("core worker listen: %w", err)
+	}
+	w.addr = net.JoinHostPort(cfg.IP, strconv.Itoa(lis.Addr().(*net.TCPAddr).Port))
+	w.srv = grpc.NewServer(rpcutil.ServerOptions()...)
+	rpcpb.RegisterCoreWorkerServer(w.srv, w)
+	go w.srv.Serve(lis)
+	if w.local != nil {
+		w.nodeID = w.local.ID()
+	}
+	if w.isWork {
+		rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer rcancel()
+		r, err := w.node.RegisterWorker(rctx, &rpcpb.RegisterWorkerRequest{WorkerId: cfg.WorkerID, Address: w.addr, Pid: int32(os.Getpid())})
+		if err != nil {
+			w.srv.Stop()
+			return nil, fmt.Errorf("register worker with node manager %s: %w", cfg.NodeAddress, err)
+		}
+		w.nodeID = r.NodeId
+	}
+	return w, nil
+}
+
+// Address is this process's CoreWorker address (the owner address of its objects).
+func (w *Worker) Address() string { return w.addr }
+
+// JobID is the job this process belongs to.
+func (w *Worker) JobID() string { return w.jobID }
+
+// GCS returns a client of the cluster's GCS.
+func (w *Worker) GCS() rpcpb.GcsClient { return w.gcs }
+
+// NodeID is the id of the node this process is attached to.
+func (w *Worker) NodeID() string { return w.nodeID }
+
+// Namespace is the namespace used for named actors.
+func (w *Worker) Namespace() string { return w.cfg.Namespace }
+
+// RegisterJob registers the driver's job with its executable (uploaded to the
+// GCS unless already there), so nodes can start workers from it.
+func (w *Worker) RegisterJob(ctx context.Context, exe string) error {
+	hash, err := node.HashFile(exe)
+	if err != nil {
+		return fmt.Errorf("hash executable %s: %w", exe, err)
+	}
+	has, err := w.gcs.HasBinary(ctx, &rpcpb.BinaryRef{Hash: hash}, grpc.WaitForReady(true))
+	if err != nil {
+		return fmt.Errorf("contact GCS at %s: %w", w.cfg.GcsAddress, err)
+	}
+	if !has.Present {
+		if err := w.upload(ctx, exe, hash); err != nil {
+			return err
+		}
+	}
+	j, err := w.gcs.AddJob(ctx, &rpcpb.JobInfo{BinaryHash: hash, BinaryPath: exe, DriverAddress: w.addr, Namespace: w.cfg.Namespace})
+	if err != nil {
+		return fmt.Errorf("register job: %w", err)
+	}
+	w.jobID = j.JobId
+	if w.nodeID == "" {
+		v, err := w.gcs.GetNodes(ctx, &rpcpb.GetNodesRequest{})
+		if err == nil {
+			for _, n := range v.Nodes {
+				if n.Address == w.cfg.NodeAddress {
+					w.nodeID = n.NodeId
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (w *Worker) upload(ctx context.Context, exe, hash string) error {
+	data, err := os.ReadFile(exe)
+	if err != nil {
+		return err
+	}
+	st, err := w.gcs.UploadBinary(ctx)
+	if err != nil {
+		return fmt.Errorf("upload executable: %w", err)
+	}
+	for off := 0; off < len(data); off += rpcutil.ChunkSize {
+		end := min(off+rpcutil.ChunkSize, len(data))
+		if err := st.Send(&rpcpb.Chunk{Id: hash, TotalSize: int64(len(data)), Offset: int64(off), Data: data[off:end]}); err != nil {
+			break
+		}
+	}
+	if _, err := st.CloseAndRecv(); err != nil {
+		return fmt.Errorf("upload executable: %w", err)
+	}
+	return nil
+}
+
+// Shutdown ends the job (killing its non-detached actors) and stops serving.
+func (w *Worker) Shutdown() {
+	if !w.isWork && w.jobID != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		w.gcs.MarkJobFinished(ctx, &rpcpb.JobInfo{JobId: w.jobID})
+		cancel()
+	}
+	w.mu.Lock()
+	for _, q := range w.queues {
+		for _, lw := range q.workers {
+			w.returnLeaseLocked(lw, false)
+		}
+	}
+	w.mu.Unlock()
+	w.stopAll()
+	w.srv.Stop()
+	w.pool.Close()
+}
+
+// Serve blocks forever (worker mode: the process lives until its node kills it).
+func (w *Worker) Serve() {
+	select {}
+}
+
+// Ping answers a bare round trip.
+func (w *Worker) Ping(ctx context.Context, in *rpcpb.PingRequest) (*rpcpb.PingRequest, error) {
+	return in, nil
+}

@@ -1,0 +1,240 @@
+package gcs
+
+import (
+	"context"
+	"time"
+
+	"github.com/goray-dev/goray/runtime/actors"
+	"github.com/goray-dev/goray/runtime/internal/ids"
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
+	"github.com/goray-dev/goray/runtime/scheduler"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// CreateActor registers an actor and schedules its constructor.
+func (s *Server) CreateActor(ctx context.Context, in *rpcpb.ActorSpec) (*rpcpb.ActorInfo, error) {
+	if in.ClassName == "" {
+		return nil, status.Error(codes.InvalidArgument, "actor class name is required")
+	}
+	if in.Namespace == "" {
+		in.Namespace = "default"
+	}
+	a := &actors.Actor{ID: ids.New(), Class: in.ClassName, Name: in.Name, Namespace: in.Namespace, JobID: in.JobId,
+		Detached: in.Detached, MaxRestarts: int(in.MaxRestarts), Spec: in}
+	s.mu.Lock()
+	got, effs, err := s.dir.Register(a, in.GetIfExists)
+	if err != nil {
+		s.mu.Unlock()
+		return nil, status.Error(codes.AlreadyExists, err.Error())
+	}
+	info := actorInfo(got)
+	s.notifyLocked()
+	s.mu.Unlock()
+	s.apply(effs)
+	return info, nil
+}
+
+func actorInfo(a *actors.Actor) *rpcpb.ActorInfo {
+	info := &rpcpb.ActorInfo{ActorId: a.ID, State: rpcpb.ActorState(a.State), Address: a.Address, WorkerId: a.WorkerID,
+		NodeId: a.NodeID, NumRestarts: int32(a.NumRestarts), DeathCause: a.DeathCause, Name: a.Name, Namespace: a.Namespace,
+		ClassName: a.Class, JobId: a.JobID}
+	if spec, ok := a.Spec.(*rpcpb.ActorSpec); ok {
+		info.MaxConcurrency = spec.MaxConcurrency
+	}
+	return info
+}
+
+// GetActor looks an actor up by id or by name, optionally waiting until it is
+// ALIVE (with at least min_restarts restarts) or DEAD.
+func (s *Server) GetActor(ctx context.Context, in *rpcpb.GetActorRequest) (*rpcpb.ActorInfo, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		var a *actors.Actor
+		var ok bool
+		if in.ActorId != "" {
+			a, ok = s.dir.Get(in.ActorId)
+		} else {
+			ns := in.Namespace
+			if ns == "" {
+				ns = "default"
+			}
+			a, ok = s.dir.Lookup(ns, in.Name)
+		}
+		if !ok {
+			if in.ActorId != "" {
+				return nil, status.Errorf(codes.NotFound, "actor %s does not exist", in.ActorId)
+			}
+			return nil, status.Errorf(codes.NotFound, "no actor named %q in namespace %q", in.Name, in.Namespace)
+		}
+		if !in.Wait || a.State == actors.Dead || (a.State == actors.Alive && a.NumRestarts >= int(in.MinRestarts)) {
+			return actorInfo(a), nil
+		}
+		if err := s.waitLocked(ctx); err != nil {
+			return actorInfo(a), nil
+		}
+	}
+}
+
+// KillActor stops an actor (restarting it unless no_restart).
+func (s *Server) KillActor(ctx context.Context, in *rpcpb.KillActorRequest) (*rpcpb.Empty, error) {
+	s.mu.Lock()
+	effs, err := s.dir.Kill(in.ActorId, in.NoRestart)
+	s.notifyLocked()
+	s.mu.Unlock()
+	if err != nil {
+		return nil, status.Error(codes.NotFound, err.Error())
+	}
+	s.apply(effs)
+	return &rpcpb.Empty{}, nil
+}
+
+// ListActors lists every actor.
+func (s *Server) ListActors(ctx context.Context, _ *rpcpb.Empty) (*rpcpb.ActorList, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := &rpcpb.ActorList{}
+	for _, a := range s.dir.All() {
+		out.Actors = append(out.Actors, actorInfo(a))
+	}
+	return out, nil
+}
+
+func (s *Server) apply(effs []actors.Effect) {
+	for _, e := range effs {
+		switch e.Kind {
+		case actors.Schedule:
+			go s.scheduleActor(e.ActorID)
+		case actors.KillWorker:
+			go s.killWorker(e.NodeID, e.WorkerID)
+		}
+	}
+}
+
+func (s *Server) nodeClient(nodeID string) (rpcpb.NodeManagerClient, string, bool) {
+	s.mu.Lock()
+	n, ok := s.nodes[nodeID]
+	s.mu.Unlock()
+	if !ok {
+		return nil, "", false
+	}
+	c, err := s.pool.Get(n.info.Address)
+	if err != nil {
+		return nil, "", false
+	}
+	return rpcpb.NewNodeManagerClient(c), n.info.Address, true
+}
+
+func (s *Server) killWorker(nodeID, workerID string) {
+	c, _, ok := s.nodeClient(nodeID)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c.KillWorker(ctx, &rpcpb.KillWorkerRequest{WorkerId: workerID})
+}
+
+func (s *Server) actorStrategy(spec *rpcpb.ActorSpec) (scheduler.Strategy, string, int32) {
+	st := spec.GetStrategy()
+	switch st.GetKind() {
+	case rpcpb.SchedulingStrategy_SPREAD:
+		return scheduler.Strategy{Kind: scheduler.Spread}, "", -1
+	case rpcpb.SchedulingStrategy_NODE_AFFINITY:
+		return scheduler.Strategy{Kind: scheduler.NodeAffinity, NodeID: st.NodeId, Soft: st.Soft}, "", -1
+	case rpcpb.SchedulingStrategy_PLACEMENT_GROUP:
+		return scheduler.Strategy{}, st.PlacementGroupId, st.BundleIndex
+	}
+	return scheduler.Strategy{}, "", -1
+}
+
+// scheduleActor places an actor on a node, leases a dedicated worker and runs
+// its constructor, retrying until it succeeds or the actor is dead.
+func (s *Server) scheduleActor(id string) {
+	for backoff := 50 * time.Millisecond; ; backoff = min(backoff*2, time.Second) {
+		select {
+		case <-s.stop:
+			return
+		default:
+		}
+		s.mu.Lock()
+		a, ok := s.dir.Get(id)
+		if !ok || a.State == actors.Dead || a.State == actors.Alive {
+			s.mu.Unlock()
+			return
+		}
+		spec := a.Spec.(*rpcpb.ActorSpec)
+		strategy, pgID, bundle := s.actorStrategy(spec)
+		var nodeID string
+		if pgID != "" {
+			nodeID = s.pgNodeLocked(pgID, bundle)
+		} else {
+			dec := s.sched.Pick(s.snapshotLocked(), "", spec.Resources, strategy)
+			if dec.Status == scheduler.Infeasible && strategy.Kind == scheduler.NodeAffinity && !strategy.Soft {
+				effs := s.dir.CreationFailed(id, "node affinity names node "+strategy.NodeID+" which is dead or cannot fit the actor")
+				s.notifyLocked()
+				s.mu.Unlock()
+				s.apply(effs)
+				return
+			}
+			nodeID = dec.NodeID
+		}
+		s.mu.Unlock()
+		if nodeID == "" {
+			time.Sleep(backoff)
+			continue
+		}
+		if s.tryCreateActor(id, nodeID, spec) {
+			return
+		}
+		time.Sleep(backoff)
+	}
+}
+
+func (s *Server) tryCreateActor(id, nodeID string, spec *rpcpb.ActorSpec) bool {
+	c, _, ok := s.nodeClient(nodeID)
+	if !ok {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	req := &rpcpb.LeaseRequest{JobId: spec.JobId, Resources: spec.Resources, GrantOrReject: true, ForActor: true, ActorId: id,
+		Strategy: spec.Strategy}
+	lease, err := c.RequestWorkerLease(ctx, req)
+	if err != nil || !lease.Granted {
+		return false
+	}
+	s.mu.Lock()
+	s.dir.Placed(id, nodeID, lease.WorkerId)
+	s.mu.Unlock()
+	conn, err := s.pool.Get(lease.WorkerAddress)
+	if err != nil {
+		return false
+	}
+	task := &rpcpb.TaskSpec{TaskId: ids.New(), JobId: spec.JobId, Name: spec.ClassName, Args: spec.Args,
+		OwnerAddress: spec.OwnerAddress, ActorId: id, ActorCreation: true, MaxConcurrency: spec.MaxConcurrency}
+	res, err := rpcpb.NewCoreWorkerClient(conn).CreateActor(ctx, task)
+	if err != nil {
+		s.log.Printf("actor %s: constructor call on worker %s failed: %v", id, lease.WorkerId, err)
+		c.ReturnWorker(ctx, &rpcpb.ReturnWorkerRequest{LeaseId: lease.LeaseId, WorkerBroken: true})
+		s.mu.Lock()
+		if a, ok := s.dir.Get(id); ok && a.State != actors.Dead {
+			a.WorkerID, a.NodeID = "", ""
+		}
+		s.mu.Unlock()
+		return false
+	}
+	s.mu.Lock()
+	var effs []actors.Effect
+	if e := res.GetResult().GetError(); e != nil {
+		effs = s.dir.CreationFailed(id, e.Message)
+		effs = append(effs, actors.Effect{Kind: actors.KillWorker, ActorID: id, NodeID: nodeID, WorkerID: lease.WorkerId})
+	} else {
+		effs = s.dir.Created(id, nodeID, lease.WorkerId, lease.WorkerAddress)
+	}
+	s.notifyLocked()
+	s.mu.Unlock()
+	s.apply(effs)
+	return true
+}

@@ -1,0 +1,523 @@
+// Package gcs is goray's Global Control Store, run by the head node: the node
+// registry (heartbeats and death detection), the cluster resource view every
+// node manager syncs, the job table with the jobs' executables
+// (content-addressed, for code shipping), internal KV, the actor directory,
+// placement groups, and the pending demand the autoscaler reads. Decisions are
+// made by the pure packages scheduler and actors; this package does the I/O.
+package gcs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/goray-dev/goray/runtime/actors"
+	"github.com/goray-dev/goray/runtime/internal/ids"
+	"github.com/goray-dev/goray/runtime/internal/rpcutil"
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
+	"github.com/goray-dev/goray/runtime/scheduler"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Config configures a GCS.
+type Config struct {
+	// HeartbeatTimeout is how long a node may stay silent before it is declared dead.
+	HeartbeatTimeout time.Duration
+	// Dir holds uploaded executables.
+	Dir         string
+	SessionName string
+	Logger      *log.Logger
+}
+
+type nodeRec struct {
+	info      *rpcpb.NodeInfo
+	alive     bool
+	lastSeen  time.Time
+	available map[string]float64
+	demand    []*rpcpb.ResourceDemand
+	idleMs    int64
+	storeUsed int64
+	death     string
+}
+
+// Server implements the Gcs gRPC service.
+type Server struct {
+	rpcpb.UnimplementedGcsServer
+	cfg  Config
+	pool *rpcutil.Pool
+	log  *log.Logger
+
+	mu        sync.Mutex
+	changed   chan struct{}
+	nodes     map[string]*nodeRec
+	version   int64
+	jobs      map[string]*rpcpb.JobInfo
+	jobSeq    int
+	kv        map[string][]byte
+	dir       *actors.Directory
+	pgs       map[string]*placementGroup
+	sched     scheduler.State
+	stop      chan struct{}
+	stopOnce  sync.Once
+}
+
+// New makes a GCS. Call Run to start death detection.
+func New(cfg Config) *Server {
+	if cfg.HeartbeatTimeout == 0 {
+		cfg.HeartbeatTimeout = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = log.New(os.Stderr, "[gcs] ", log.LstdFlags)
+	}
+	if cfg.SessionName == "" {
+		cfg.SessionName = "session_" + time.Now().Format("2006-01-02_15-04-05")
+	}
+	return &Server{cfg: cfg, log: cfg.Logger, pool: rpcutil.NewPool(), changed: make(chan struct{}),
+		nodes: map[string]*nodeRec{}, jobs: map[string]*rpcpb.JobInfo{}, kv: map[string][]byte{},
+		dir: actors.NewDirectory(), pgs: map[string]*placementGroup{}, stop: make(chan struct{})}
+}
+
+// Run watches heartbeats until Stop.
+func (s *Server) Run() {
+	t := time.NewTicker(s.cfg.HeartbeatTimeout / 5)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.checkNodes()
+		}
+	}
+}
+
+// Stop ends background work and closes client connections.
+func (s *Server) Stop() {
+	s.stopOnce.Do(func() { close(s.stop); s.pool.Close() })
+}
+
+func (s *Server) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.version++
+}
+
+// waitLocked releases the lock until something changes or ctx ends.
+func (s *Server) waitLocked(ctx context.Context) error {
+	ch := s.changed
+	s.mu.Unlock()
+	defer s.mu.Lock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.stop:
+		return status.Error(codes.Unavailable, "gcs stopping")
+	}
+}
+
+func (s *Server) checkNodes() {
+	now := time.Now()
+	s.mu.Lock()
+	var dead []string
+	for id, n := range s.nodes {
+		if n.alive && now.Sub(n.lastSeen) > s.cfg.HeartbeatTimeout {
+			n.alive = false
+			n.death = fmt.Sprintf("no heartbeat for %s", s.cfg.HeartbeatTimeout)
+			dead = append(dead, id)
+		}
+	}
+	s.mu.Unlock()
+	for _, id := range dead {
+		s.nodeDied(id)
+	}
+}
+
+func (s *Server) nodeDied(id string) {
+	s.log.Printf("node %s is dead", id)
+	s.mu.Lock()
+	effs := s.dir.NodeDied(id)
+	pgs := s.pgsOnNodeLocked(id)
+	s.notifyLocked()
+	s.mu.Unlock()
+	s.apply(effs)
+	for _, pg := range pgs {
+		s.reschedulePG(pg)
+	}
+}
+
+func (s *Server) node(id string) (*nodeRec, bool) {
+	n, ok := s.nodes[id]
+	return n, ok
+}
+
+// RegisterNode adds a node (or re-registers a restarted one).
+func (s *Server) RegisterNode(ctx context.Context, in *rpcpb.NodeInfo) (*rpcpb.RegisterNodeReply, error) {
+	if in.Address == "" {
+		return nil, status.Error(codes.InvalidArgument, "node address is required")
+	}
+	if in.NodeId == "" {
+		in.NodeId = ids.New()
+	}
+	s.mu.Lock()
+	s.nodes[in.NodeId] = &nodeRec{info: in, alive: true, lastSeen: time.Now(), available: copyMap(in.Total)}
+	s.notifyLocked()
+	s.mu.Unlock()
+	s.log.Printf("node %s registered at %s (instance %q, type %q, resources %v)", in.NodeId, in.Address, in.InstanceId, in.NodeTypeName, in.Total)
+	return &rpcpb.RegisterNodeReply{NodeId: in.NodeId, SessionName: s.cfg.SessionName, HeartbeatTimeoutMs: s.cfg.HeartbeatTimeout.Milliseconds()}, nil
+}
+
+// ReportNode is the heartbeat; it answers with the cluster view.
+func (s *Server) ReportNode(ctx context.Context, in *rpcpb.NodeReport) (*rpcpb.ClusterView, error) {
+	s.mu.Lock()
+	n, ok := s.nodes[in.NodeId]
+	if !ok || !n.alive {
+		s.mu.Unlock()
+		return nil, status.Errorf(codes.NotFound, "node %s is not registered or was declared dead; re-register", in.NodeId)
+	}
+	n.lastSeen = time.Now()
+	if !mapsEqual(n.available, in.Available) {
+		s.version++
+	}
+	n.available = in.Available
+	n.demand = in.Demand
+	n.idleMs = in.IdleMs
+	n.storeUsed = in.ObjectStoreUsed
+	v := s.viewLocked()
+	s.mu.Unlock()
+	return v, nil
+}
+
+func (s *Server) viewLocked() *rpcpb.ClusterView {
+	v := &rpcpb.ClusterView{Version: s.version}
+	for id, n := range s.nodes {
+		v.Nodes = append(v.Nodes, &rpcpb.NodeView{NodeId: id, Address: n.info.Address, Ip: n.info.Ip, Alive: n.alive,
+			Total: n.info.Total, Available: n.available, Labels: n.info.Labels, InstanceId: n.info.InstanceId,
+			NodeTypeName: n.info.NodeTypeName, IsHead: n.info.IsHead, IdleMs: n.idleMs, ObjectStoreUsed: n.storeUsed, DeathReason: n.death})
+	}
+	sort.Slice(v.Nodes, func(i, j int) bool { return v.Nodes[i].NodeId < v.Nodes[j].NodeId })
+	return v
+}
+
+// GetNodes returns the cluster view.
+func (s *Server) GetNodes(ctx context.Context, _ *rpcpb.GetNodesRequest) (*rpcpb.ClusterView, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.viewLocked(), nil
+}
+
+// CheckAlive answers for node manager addresses (an empty list checks the GCS itself).
+func (s *Server) CheckAlive(ctx context.Context, in *rpcpb.CheckAliveRequest) (*rpcpb.CheckAliveReply, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := &rpcpb.CheckAliveReply{}
+	for _, a := range in.Addresses {
+		alive := false
+		for _, n := range s.nodes {
+			if n.info.Address == a && n.alive {
+				alive = true
+			}
+		}
+		out.Alive = append(out.Alive, alive)
+	}
+	return out, nil
+}
+
+// ReportWorkerFailure is called by node managers when a worker process exits.
+func (s *Server) ReportWorkerFailure(ctx context.Context, in *rpcpb.WorkerFailure) (*rpcpb.Empty, error) {
+	s.mu.Lock()
+	effs := s.dir.WorkerDied(in.WorkerId, in.Reason)
+	if len(effs) > 0 {
+		s.notifyLocked()
+	}
+	s.mu.Unlock()
+	s.apply(effs)
+	return &rpcpb.Empty{}, nil
+}
+
+// AddJob registers a driver.
+func (s *Server) AddJob(ctx context.Context, in *rpcpb.JobInfo) (*rpcpb.JobInfo, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if in.JobId == "" {
+		s.jobSeq++
+		in.JobId = fmt.Sprintf("%08x", s.jobSeq)
+	}
+	if in.Namespace == "" {
+		in.Namespace = "default"
+	}
+	in.StartTimeMs = time.Now().UnixMilli()
+	s.jobs[in.JobId] = in
+	s.notifyLocked()
+	return in, nil
+}
+
+// MarkJobFinished ends a job and its non-detached actors.
+func (s *Server) MarkJobFinished(ctx context.Context, in *rpcpb.JobInfo) (*rpcpb.Empty, error) {
+	s.mu.Lock()
+	if j, ok := s.jobs[in.JobId]; ok {
+		j.Finished = true
+		j.EndTimeMs = time.Now().UnixMilli()
+	}
+	effs := s.dir.JobFinished(in.JobId)
+	var pgs []*placementGroup
+	for _, pg := range s.pgs {
+		if pg.spec.JobId == in.JobId && !pg.spec.Detached {
+			pgs = append(pgs, pg)
+		}
+	}
+	s.notifyLocked()
+	s.mu.Unlock()
+	s.apply(effs)
+	for _, pg := range pgs {
+		s.removePG(pg.id)
+	}
+	return &rpcpb.Empty{}, nil
+}
+
+// GetJobs lists jobs.
+func (s *Server) GetJobs(ctx context.Context, _ *rpcpb.Empty) (*rpcpb.JobList, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := &rpcpb.JobList{}
+	for _, j := range s.jobs {
+		out.Jobs = append(out.Jobs, j)
+	}
+	sort.Slice(out.Jobs, func(i, j int) bool { return out.Jobs[i].JobId < out.Jobs[j].JobId })
+	return out, nil
+}
+
+func (s *Server) binPath(hash string) (string, error) {
+	if len(hash) != 64 {
+		return "", status.Errorf(codes.InvalidArgument, "binary hash %q is not a sha256 hex digest", hash)
+	}
+	if _, err := hex.DecodeString(hash); err != nil {
+		return "", status.Errorf(codes.InvalidArgument, "binary hash %q is not hex", hash)
+	}
+	return filepath.Join(s.cfg.Dir, "binaries", hash), nil
+}
+
+// HasBinary reports whether an executable was uploaded.
+func (s *Server) HasBinary(ctx context.Context, in *rpcpb.BinaryRef) (*rpcpb.HasBinaryReply, error) {
+	p, err := s.binPath(in.Hash)
+	if err != nil {
+		return nil, err
+	}
+	_, err = os.Stat(p)
+	return &rpcpb.HasBinaryReply{Present: err == nil}, nil
+}
+
+// UploadBinary stores an executable under its sha256 (the chunks' id).
+func (s *Server) UploadBinary(stream rpcpb.Gcs_UploadBinaryServer) error {
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	p, err := s.binPath(first.Id)
+	if err != nil {
+		return err
+	}
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	f, err := os.CreateTemp(filepath.Dir(p), "upload-*")
+	if err != nil {
+		return status.Errorf(codes.Internal, "store binary: %v", err)
+	}
+	defer os.Remove(f.Name())
+	h := sha256.New()
+	w := io.MultiWriter(f, h)
+	for c := first; ; {
+		w.Write(c.Data)
+		if c, err = stream.Recv(); err == io.EOF {
+			break
+		} else if err != nil {
+			f.Close()
+			return err
+		}
+	}
+	f.Close()
+	if got := hex.EncodeToString(h.Sum(nil)); got != first.Id {
+		return status.Errorf(codes.DataLoss, "uploaded binary hashes to %s, not %s", got, first.Id)
+	}
+	os.Chmod(f.Name(), 0o755)
+	if err := os.Rename(f.Name(), p); err != nil {
+		return status.Errorf(codes.Internal, "store binary: %v", err)
+	}
+	return stream.SendAndClose(&rpcpb.Empty{})
+}
+
+// DownloadBinary streams an uploaded executable.
+func (s *Server) DownloadBinary(in *rpcpb.BinaryRef, stream rpcpb.Gcs_DownloadBinaryServer) error {
+	p, err := s.binPath(in.Hash)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return status.Errorf(codes.NotFound, "binary %s was not uploaded", in.Hash)
+	}
+	defer f.Close()
+	buf := make([]byte, rpcutil.ChunkSize)
+	var off int64
+	for {
+		n, err := f.Read(buf)
+		if n > 0 {
+			if err := stream.Send(&rpcpb.Chunk{Id: in.Hash, Offset: off, Data: buf[:n]}); err != nil {
+				return err
+			}
+			off += int64(n)
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return status.Errorf(codes.Internal, "read binary: %v", err)
+		}
+	}
+}
+
+func kvKey(ns, k string) string { return ns + "\x00" + k }
+
+// KvPut stores a value; without overwrite an existing key is kept.
+func (s *Server) KvPut(ctx context.Context, in *rpcpb.KvRequest) (*rpcpb.KvReply, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := kvKey(in.Namespace, in.Key)
+	if _, ok := s.kv[k]; ok && !in.Overwrite {
+		return &rpcpb.KvReply{Added: false}, nil
+	}
+	s.kv[k] = in.Value
+	return &rpcpb.KvReply{Added: true}, nil
+}
+
+// KvGet reads a value.
+func (s *Server) KvGet(ctx context.Context, in *rpcpb.KvRequest) (*rpcpb.KvReply, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.kv[kvKey(in.Namespace, in.Key)]
+	return &rpcpb.KvReply{Value: v, Found: ok}, nil
+}
+
+// KvDel deletes a key.
+func (s *Server) KvDel(ctx context.Context, in *rpcpb.KvRequest) (*rpcpb.KvReply, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := kvKey(in.Namespace, in.Key)
+	_, ok := s.kv[k]
+	delete(s.kv, k)
+	return &rpcpb.KvReply{Found: ok}, nil
+}
+
+// KvKeys lists keys of a namespace starting with the request's key.
+func (s *Server) KvKeys(ctx context.Context, in *rpcpb.KvRequest) (*rpcpb.KvReply, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := &rpcpb.KvReply{}
+	prefix := kvKey(in.Namespace, in.Key)
+	for k := range s.kv {
+		if len(k) >= len(prefix) && k[:len(prefix)] == prefix {
+			out.Keys = append(out.Keys, k[len(in.Namespace)+1:])
+		}
+	}
+	sort.Strings(out.Keys)
+	return out, nil
+}
+
+// GetClusterStatus is the resource state the autoscaler and `goray status` read.
+func (s *Server) GetClusterStatus(ctx context.Context, _ *rpcpb.Empty) (*rpcpb.ClusterStatus, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.viewLocked()
+	out := &rpcpb.ClusterStatus{Version: s.version, Nodes: v.Nodes, SessionName: s.cfg.SessionName}
+	agg := map[string]*rpcpb.ResourceDemand{}
+	add := func(shape map[string]float64, n int64) {
+		k := scheduler.Resources(shape).Key()
+		d, ok := agg[k]
+		if !ok {
+			d = &rpcpb.ResourceDemand{Shape: shape, Infeasible: !s.feasibleLocked(shape)}
+			agg[k] = d
+		}
+		d.Count += n
+	}
+	for _, n := range s.nodes {
+		if !n.alive {
+			continue
+		}
+		for _, d := range n.demand {
+			add(d.Shape, d.Count)
+		}
+	}
+	for _, a := range s.dir.All() {
+		switch a.State {
+		case actors.Alive:
+			out.AliveActors++
+		case actors.PendingCreation, actors.Restarting:
+			out.PendingActors++
+			if a.WorkerID == "" {
+				if spec, ok := a.Spec.(*rpcpb.ActorSpec); ok {
+					add(spec.Resources, 1)
+				}
+			}
+		}
+	}
+	keys := make([]string, 0, len(agg))
+	for k := range agg {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		out.Pending = append(out.Pending, agg[k])
+	}
+	for _, pg := range s.pgs {
+		if pg.state == "PENDING" {
+			out.PendingGangs = append(out.PendingGangs, &rpcpb.GangDemand{PlacementGroupId: pg.id, Strategy: pg.spec.Strategy, Bundles: pg.spec.Bundles})
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) feasibleLocked(shape map[string]float64) bool {
+	for _, n := range s.nodes {
+		if n.alive && scheduler.Resources(shape).Fits(n.info.Total) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) snapshotLocked() []scheduler.Node {
+	var out []scheduler.Node
+	for id, n := range s.nodes {
+		out = append(out, scheduler.Node{ID: id, Alive: n.alive, Total: n.info.Total, Available: copyMap(n.available)})
+	}
+	return out
+}
+
+func copyMap(m map[string]float64) map[string]float64 {
+	c := make(map[string]float64, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+func mapsEqual(a, b map[string]float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}

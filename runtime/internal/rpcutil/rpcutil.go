@@ -1,0 +1,117 @@
+// Package rpcutil holds gRPC plumbing shared by the runtime's processes: a
+// cache of client connections by address, server options, and the choice of
+// the host a server binds to.
+package rpcutil
+
+import (
+	"net"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+)
+
+// MaxMsgSize bounds one gRPC message; objects move in smaller chunks.
+const MaxMsgSize = 64 << 20
+
+// ChunkSize is the size of object and binary chunks in streams.
+const ChunkSize = 4 << 20
+
+// ServerOptions are the options every runtime gRPC server uses.
+func ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(MaxMsgSize), grpc.MaxSendMsgSize(MaxMsgSize),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.InitialWindowSize(8 << 20), grpc.InitialConnWindowSize(16 << 20),
+	}
+}
+
+// Pool caches client connections by address. Safe for concurrent use.
+type Pool struct {
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn
+}
+
+// NewPool returns an empty pool.
+func NewPool() *Pool { return &Pool{conns: map[string]*grpc.ClientConn{}} }
+
+// Get returns a (lazily connecting) connection to addr.
+func (p *Pool) Get(addr string) (*grpc.ClientConn, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.conns[addr]; ok {
+		return c, nil
+	}
+	c, err := grpc.NewClient(addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMsgSize), grpc.MaxCallSendMsgSize(MaxMsgSize)),
+		grpc.WithInitialWindowSize(8<<20), grpc.WithInitialConnWindowSize(16<<20),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second}),
+	)
+	if err != nil {
+		return nil, err
+	}
+	p.conns[addr] = c
+	return c, nil
+}
+
+// Drop closes and forgets the connection to addr (after the peer died).
+func (p *Pool) Drop(addr string) {
+	p.mu.Lock()
+	c, ok := p.conns[addr]
+	delete(p.conns, addr)
+	p.mu.Unlock()
+	if ok {
+		c.Close()
+	}
+}
+
+// Close closes every connection.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for a, c := range p.conns {
+		c.Close()
+		delete(p.conns, a)
+	}
+}
+
+// BindHost is the host a server of a node with this IP listens on: the IP
+// itself for loopback addresses (so several nodes share a machine on
+// 127.0.0.x), every interface otherwise (pods are reached on their pod IP and
+// probed on localhost).
+func BindHost(ip string) string {
+	if p := net.ParseIP(ip); p != nil && p.IsLoopback() {
+		return ip
+	}
+	return "0.0.0.0"
+}
+
+// Listen opens a TCP listener on host:port (port 0 = any).
+func Listen(host string, port int) (net.Listener, error) {
+	return net.Listen("tcp", net.JoinHostPort(host, itoa(port)))
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	var b [20]byte
+	i := len(b)
+	neg := n < 0
+	if neg {
+		n = -n
+	}
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	if neg {
+		i--
+		b[i] = '-'
+	}
+	return string(b[i:])
+}

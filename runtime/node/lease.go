@@ -1,0 +1,333 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/goray-dev/goray/runtime/internal/ids"
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
+	"github.com/goray-dev/goray/runtime/scheduler"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+func toStrategy(s *rpcpb.SchedulingStrategy) scheduler.Strategy {
+	switch s.GetKind() {
+	case rpcpb.SchedulingStrategy_SPREAD:
+		return scheduler.Strategy{Kind: scheduler.Spread}
+	case rpcpb.SchedulingStrategy_NODE_AFFINITY:
+		return scheduler.Strategy{Kind: scheduler.NodeAffinity, NodeID: s.NodeId, Soft: s.Soft}
+	}
+	return scheduler.Strategy{}
+}
+
+// RequestWorkerLease grants a worker on this node, tells the caller to go to
+// another node (spillback), or waits until resources free up.
+func (n *Node) RequestWorkerLease(ctx context.Context, in *rpcpb.LeaseRequest) (*rpcpb.LeaseReply, error) {
+	if in.JobId == "" {
+		return nil, status.Error(codes.InvalidArgument, "lease request without a job id")
+	}
+	req := scheduler.Resources(in.Resources)
+	for k, v := range req {
+		if v < 0 {
+			return nil, status.Errorf(codes.InvalidArgument, "negative resource %s=%g", k, v)
+		}
+	}
+	isPG := in.Strategy.GetKind() == rpcpb.SchedulingStrategy_PLACEMENT_GROUP
+	waiting := false
+	defer func() {
+		if waiting {
+			n.mu.Lock()
+			n.demand[req.Key()].Count--
+			n.mu.Unlock()
+		}
+	}()
+	for {
+		n.mu.Lock()
+		var l *rpcpb.LeaseReply
+		var alloc *lease
+		if isPG {
+			alloc, l = n.tryBundleLocked(in, req)
+		} else {
+			alloc, l = n.tryLocalLocked(in, req)
+		}
+		if alloc != nil || l != nil {
+			n.mu.Unlock()
+			if l != nil {
+				return l, nil
+			}
+			return n.grant(ctx, in, alloc)
+		}
+		if !waiting {
+			waiting = true
+			d, ok := n.demand[req.Key()]
+			if !ok {
+				d = &rpcpb.ResourceDemand{Shape: req.Clone()}
+				n.demand[req.Key()] = d
+			}
+			d.Count++
+		}
+		ch := n.changed
+		n.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, status.FromContextError(ctx.Err()).Err()
+		case <-n.stop:
+			return nil, status.Error(codes.Unavailable, "node manager stopping")
+		}
+	}
+}
+
+// tryLocalLocked decides a normal lease: allocate here, reply (spillback or
+// rejection), or neither (wait).
+func (n *Node) tryLocalLocked(in *rpcpb.LeaseRequest, req scheduler.Resources) (*lease, *rpcpb.LeaseReply) {
+	if in.GrantOrReject {
+		if req.Fits(n.available) {
+			return n.allocLocked(req, "", -1), nil
+		}
+		return nil, &rpcpb.LeaseReply{Rejected: true, Message: "node has no room"}
+	}
+	dec := n.sched.Pick(n.snapshotLocked(), n.id, req, toStrategy(in.Strategy))
+	switch dec.Status {
+	case scheduler.Placed:
+		if dec.NodeID == n.id {
+			return n.allocLocked(req, "", -1), nil
+		}
+		return nil, &rpcpb.LeaseReply{SpillbackNodeId: dec.NodeID, SpillbackAddress: n.addressOfLocked(dec.NodeID)}
+	case scheduler.Infeasible:
+		if in.Strategy.GetKind() == rpcpb.SchedulingStrategy_NODE_AFFINITY && !in.Strategy.Soft {
+			return nil, &rpcpb.LeaseReply{Rejected: true, Message: fmt.Sprintf("node affinity: node %s is dead, unknown or can never fit %v", in.Strategy.NodeId, req)}
+		}
+	}
+	return nil, nil
+}
+
+func (n *Node) tryBundleLocked(in *rpcpb.LeaseRequest, req scheduler.Resources) (*lease, *rpcpb.LeaseReply) {
+	pg := in.Strategy.PlacementGroupId
+	m, ok := n.bundles[pg]
+	if !ok {
+		return nil, &rpcpb.LeaseReply{Rejected: true, Message: "placement group " + pg + " has no bundle on this node"}
+	}
+	for idx, b := range m {
+		if in.Strategy.BundleIndex >= 0 && idx != in.Strategy.BundleIndex {
+			continue
+		}
+		if req.Fits(b.avail) {
+			return n.allocLocked(req, pg, idx), nil
+		}
+	}
+	if in.Strategy.BundleIndex >= 0 {
+		if _, ok := m[in.Strategy.BundleIndex]; !ok {
+			return nil, &rpcpb.LeaseReply{Rejected: true, Message: fmt.Sprintf("bundle %d of placement group %s is not on this node", in.Strategy.BundleIndex, pg)}
+		}
+	}
+	if in.GrantOrReject {
+		return nil, &rpcpb.LeaseReply{Rejected: true, Message: "bundle has no room"}
+	}
+	return nil, nil
+}
+
+func (n *Node) allocLocked(req scheduler.Resources, pg string, idx int32) *lease {
+	if pg != "" {
+		req.SubFrom(n.bundles[pg][idx].avail)
+	} else {
+		req.SubFrom(n.available)
+	}
+	n.lastBusy = time.Now()
+	return &lease{id: newLeaseID(), res: req.Clone(), pgID: pg, bundle: idx}
+}
+
+func (n *Node) freeLocked(l *lease) {
+	if l.pgID != "" {
+		if m, ok := n.bundles[l.pgID]; ok {
+			if b, ok := m[l.bundle]; ok {
+				l.res.AddTo(b.avail)
+			}
+		}
+	} else {
+		l.res.AddTo(n.available)
+	}
+	delete(n.leases, l.id)
+	n.lastBusy = time.Now()
+	n.notifyLocked()
+}
+
+// grant attaches a worker to an allocated lease.
+func (n *Node) grant(ctx context.Context, in *rpcpb.LeaseRequest, l *lease) (*rpcpb.LeaseReply, error) {
+	w, err := n.popWorker(ctx, in.JobId)
+	if err != nil {
+		n.mu.Lock()
+		n.freeLocked(l)
+		n.mu.Unlock()
+		return nil, err
+	}
+	n.mu.Lock()
+	l.w = w
+	w.leased = true
+	w.actorID = in.ActorId
+	n.leases[l.id] = l
+	n.mu.Unlock()
+	return &rpcpb.LeaseReply{Granted: true, LeaseId: l.id, WorkerId: w.id, WorkerAddress: w.addr, NodeId: n.ID()}, nil
+}
+
+// ReturnWorker ends a lease; the worker goes back to the pool unless broken.
+func (n *Node) ReturnWorker(ctx context.Context, in *rpcpb.ReturnWorkerRequest) (*rpcpb.Empty, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	l, ok := n.leases[in.LeaseId]
+	if !ok {
+		return &rpcpb.Empty{}, nil
+	}
+	n.freeLocked(l)
+	w := l.w
+	w.leased = false
+	if in.WorkerBroken || w.actorID != "" || w.killed {
+		w.killed = true
+		if w.proc != nil {
+			w.proc.Kill()
+		}
+		return &rpcpb.Empty{}, nil
+	}
+	w.idleSince = time.Now()
+	n.idle[w.jobID] = append(n.idle[w.jobID], w)
+	return &rpcpb.Empty{}, nil
+}
+
+// KillWorker stops a worker process (ray.Kill of its actor, forced cancel).
+func (n *Node) KillWorker(ctx context.Context, in *rpcpb.KillWorkerRequest) (*rpcpb.Empty, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if w, ok := n.workers[in.WorkerId]; ok {
+		w.killed = true
+		if w.proc != nil {
+			w.proc.Kill()
+		}
+	}
+	return &rpcpb.Empty{}, nil
+}
+
+// RegisterWorker is called by a worker process once it serves.
+func (n *Node) RegisterWorker(ctx context.Context, in *rpcpb.RegisterWorkerRequest) (*rpcpb.RegisterWorkerReply, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	w, ok := n.workers[in.WorkerId]
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "worker %s was not started by this node", in.WorkerId)
+	}
+	if in.Address == "" {
+		return nil, status.Error(codes.InvalidArgument, "worker registered without an address")
+	}
+	w.addr = in.Address
+	select {
+	case <-w.registered:
+	default:
+		close(w.registered)
+	}
+	return &rpcpb.RegisterWorkerReply{NodeId: n.id, GcsAddress: n.cfg.GcsAddress, NodeIp: n.cfg.IP}, nil
+}
+
+// popWorker takes an idle worker of the job or starts one; the first lease of
+// a job also pre-starts workers up to the node's CPUs.
+func (n *Node) popWorker(ctx context.Context, job string) (*worker, error) {
+	n.mu.Lock()
+	if ws := n.idle[job]; len(ws) > 0 {
+		w := ws[len(ws)-1]
+		n.idle[job] = ws[:len(ws)-1]
+		n.mu.Unlock()
+		return w, nil
+	}
+	first := !n.prestart[job]
+	n.prestart[job] = true
+	n.mu.Unlock()
+	if first {
+		for i := 1; i < int(n.total["CPU"]); i++ {
+			go func() {
+				if w, err := n.startWorker(context.Background(), job); err == nil {
+					n.mu.Lock()
+					w.idleSince = time.Now()
+					n.idle[job] = append(n.idle[job], w)
+					n.notifyLocked()
+					n.mu.Unlock()
+				}
+			}()
+		}
+	}
+	return n.startWorker(ctx, job)
+}
+
+func (n *Node) startWorker(ctx context.Context, job string) (*worker, error) {
+	bin, err := n.binaryFor(ctx, job)
+	if err != nil {
+		return nil, err
+	}
+	w := &worker{id: ids.New(), jobID: job, registered: make(chan struct{})}
+	cmd := exec.Command(bin)
+	cmd.Env = append(append(cmd.Environ(), n.cfg.WorkerEnv...),
+		"GORAY_WORKER=1", "GORAY_NODE_ADDRESS="+n.addr, "GORAY_GCS_ADDRESS="+n.cfg.GcsAddress,
+		"GORAY_WORKER_ID="+w.id, "GORAY_JOB_ID="+job, "GORAY_NODE_ID="+n.ID(), "GORAY_NODE_IP="+n.cfg.IP)
+	logPath := filepath.Join(n.cfg.Dir, "logs", "worker-"+w.id+".log")
+	if f, err := createLog(logPath); err == nil {
+		cmd.Stdout, cmd.Stderr = f, f
+		defer f.Close()
+	}
+	setDeathSignal(cmd)
+	if err := cmd.Start(); err != nil {
+		return nil, status.Errorf(codes.Internal, "start worker %s: %v", bin, err)
+	}
+	w.pid, w.proc = cmd.Process.Pid, cmd.Process
+	n.mu.Lock()
+	n.workers[w.id] = w
+	n.mu.Unlock()
+	go func() {
+		err := cmd.Wait()
+		n.workerExited(w, err, logPath)
+	}()
+	select {
+	case <-w.registered:
+		return w, nil
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		return nil, status.Errorf(codes.DeadlineExceeded, "worker %s (%s) did not register within 30s; see %s", w.id, bin, logPath)
+	case <-ctx.Done():
+		cmd.Process.Kill()
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
+}
+
+func (n *Node) workerExited(w *worker, err error, logPath string) {
+	n.mu.Lock()
+	delete(n.workers, w.id)
+	if ws := n.idle[w.jobID]; len(ws) > 0 {
+		keep := ws[:0]
+		for _, x := range ws {
+			if x != w {
+				keep = append(keep, x)
+			}
+		}
+		n.idle[w.jobID] = keep
+	}
+	for _, l := range n.leases {
+		if l.w == w {
+			n.freeLocked(l)
+		}
+	}
+	killed := w.killed
+	id := n.id
+	n.mu.Unlock()
+	select {
+	case <-w.registered:
+	default:
+		close(w.registered)
+	}
+	reason := fmt.Sprintf("worker process %d exited: %v", w.pid, err)
+	if !killed {
+		n.log.Printf("%s (log: %s)", reason, logPath)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	n.gcs.ReportWorkerFailure(ctx, &rpcpb.WorkerFailure{NodeId: id, WorkerId: w.id, ActorId: w.actorID, Reason: reason, Intentional: killed})
+}

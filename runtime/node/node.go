@@ -1,0 +1,383 @@
+// Package node is goray's node manager (Ray's raylet), run on every node: it
+// owns the node's resources (CPU, memory, GPU, custom) and placement-group
+// bundles, grants worker leases locally or spills them back to a node with
+// room, runs the worker pool (worker processes exec'd from the job's
+// executable, pre-started, reused and reaped when idle), serves the node's
+// object store in chunks, and heartbeats its state and queued demand to the GCS.
+package node
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/goray-dev/goray/runtime/internal/ids"
+	"github.com/goray-dev/goray/runtime/internal/rpcutil"
+	"github.com/goray-dev/goray/runtime/objectstore"
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
+	"github.com/goray-dev/goray/runtime/scheduler"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Config configures a node manager.
+type Config struct {
+	NodeID       string
+	IP           string
+	Port         int
+	GcsAddress   string
+	Resources    map[string]float64
+	Labels       map[string]string
+	InstanceID   string // RAY_CLOUD_INSTANCE_ID
+	NodeTypeName string // RAY_NODE_TYPE_NAME
+	IsHead       bool
+	// StoreCapacity is the object store's in-memory capacity in bytes.
+	StoreCapacity int64
+	// Dir is the node's session directory (executables, spill files, worker logs).
+	Dir               string
+	HeartbeatInterval time.Duration
+	IdleWorkerTimeout time.Duration
+	// WorkerEnv is added to every worker's environment.
+	WorkerEnv []string
+	Logger    *log.Logger
+}
+
+type worker struct {
+	id, jobID, addr string
+	pid             int
+	proc            *os.Process
+	registered      chan struct{}
+	leased          bool
+	actorID         string
+	idleSince       time.Time
+	killed          bool
+}
+
+type lease struct {
+	id     string
+	w      *worker
+	res    scheduler.Resources
+	pgID   string
+	bundle int32
+}
+
+type bundle struct {
+	total, avail scheduler.Resources
+}
+
+// Node is a running node manager.
+type Node struct {
+	rpcpb.UnimplementedNodeManagerServer
+	cfg   Config
+	log   *log.Logger
+	pool  *rpcutil.Pool
+	gcs   rpcpb.GcsClient
+	Store *objectstore.Store
+
+	lis  net.Listener
+	srv  *grpc.Server
+	addr string
+
+	mu        sync.Mutex
+	id        string
+	changed   chan struct{}
+	total     scheduler.Resources
+	available scheduler.Resources
+	view      []*rpcpb.NodeView
+	sched     scheduler.State
+	workers   map[string]*worker
+	idle      map[string][]*worker
+	leases    map[string]*lease
+	demand    map[string]*rpcpb.ResourceDemand
+	bundles   map[string]map[int32]*bundle
+	binaries  map[string]string // job id -> executable
+	prestart  map[string]bool
+	lastBusy  time.Time
+	stop      chan struct{}
+	stopOnce  sync.Once
+	wg        sync.WaitGroup
+}
+
+// Start listens, registers with the GCS and starts heartbeats and the idle reaper.
+func Start(cfg Config) (*Node, error) {
+	if cfg.HeartbeatInterval == 0 {
+		cfg.HeartbeatInterval = time.Second
+	}
+	if cfg.IdleWorkerTimeout == 0 {
+		cfg.IdleWorkerTimeout = time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = log.New(os.Stderr, "[node] ", log.LstdFlags)
+	}
+	if cfg.StoreCapacity <= 0 {
+		cfg.StoreCapacity = 2 << 30
+	}
+	if cfg.IP == "" {
+		cfg.IP = "127.0.0.1"
+	}
+	if cfg.Dir == "" {
+		d, err := os.MkdirTemp("", "goray-node-")
+		if err != nil {
+			return nil, err
+		}
+		cfg.Dir = d
+	}
+	res := scheduler.Resources(cfg.Resources).Clone()
+	n := &Node{cfg: cfg, log: cfg.Logger, pool: rpcutil.NewPool(), changed: make(chan struct{}),
+		Store: objectstore.New(cfg.StoreCapacity, filepath.Join(cfg.Dir, "spill")), total: res, available: res.Clone(),
+		workers: map[string]*worker{}, idle: map[string][]*worker{}, leases: map[string]*lease{},
+		demand: map[string]*rpcpb.ResourceDemand{}, bundles: map[string]map[int32]*bundle{}, binaries: map[string]string{},
+		prestart: map[string]bool{}, lastBusy: time.Now(), stop: make(chan struct{})}
+	lis, err := rpcutil.Listen(rpcutil.BindHost(cfg.IP), cfg.Port)
+	if err != nil {
+		return nil, fmt.Errorf("node manager listen on %s:%d: %w", cfg.IP, cfg.Port, err)
+	}
+	n.lis = lis
+	n.addr = net.JoinHostPort(cfg.IP, strconv.Itoa(lis.Addr().(*net.TCPAddr).Port))
+	n.srv = grpc.NewServer(rpcutil.ServerOptions()...)
+	rpcpb.RegisterNodeManagerServer(n.srv, n)
+	go n.srv.Serve(lis)
+	conn, err := n.pool.Get(cfg.GcsAddress)
+	if err != nil {
+		n.Stop()
+		return nil, err
+	}
+	n.gcs = rpcpb.NewGcsClient(conn)
+	if err := n.register(); err != nil {
+		n.Stop()
+		return nil, err
+	}
+	n.wg.Add(2)
+	go n.heartbeats()
+	go n.reaper()
+	return n, nil
+}
+
+// Address is the node manager's gRPC address.
+func (n *Node) Address() string { return n.addr }
+
+// ID is the node id the GCS knows this node by.
+func (n *Node) ID() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.id
+}
+
+func (n *Node) register() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var lastErr error
+	for {
+		r, err := n.gcs.RegisterNode(ctx, &rpcpb.NodeInfo{NodeId: n.cfg.NodeID, Address: n.addr, Ip: n.cfg.IP,
+			Total: n.total, Labels: n.cfg.Labels, InstanceId: n.cfg.InstanceID, NodeTypeName: n.cfg.NodeTypeName,
+			IsHead: n.cfg.IsHead, ObjectStoreCapacity: n.cfg.StoreCapacity}, grpc.WaitForReady(true))
+		if err == nil {
+			n.mu.Lock()
+			n.id = r.NodeId
+			n.cfg.NodeID = r.NodeId
+			n.mu.Unlock()
+			n.log.Printf("node %s registered with GCS %s, listening on %s", r.NodeId, n.cfg.GcsAddress, n.addr)
+			return nil
+		}
+		lastErr = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("register with GCS at %s: %w", n.cfg.GcsAddress, lastErr)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// Stop kills the node's workers and stops serving.
+func (n *Node) Stop() {
+	n.stopOnce.Do(func() {
+		close(n.stop)
+		n.mu.Lock()
+		for _, w := range n.workers {
+			w.killed = true
+			if w.proc != nil {
+				w.proc.Kill()
+			}
+		}
+		n.mu.Unlock()
+		if n.srv != nil {
+			done := make(chan struct{})
+			go func() { n.srv.GracefulStop(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(2 * time.Second):
+				n.srv.Stop()
+			}
+		}
+		n.wg.Wait()
+		n.pool.Close()
+	})
+}
+
+func (n *Node) notifyLocked() {
+	close(n.changed)
+	n.changed = make(chan struct{})
+}
+
+func (n *Node) heartbeats() {
+	defer n.wg.Done()
+	t := time.NewTicker(n.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		}
+		n.mu.Lock()
+		rep := &rpcpb.NodeReport{NodeId: n.id, Available: n.available.Clone(), ObjectStoreUsed: n.Store.Stats().Used}
+		for _, d := range n.demand {
+			if d.Count > 0 {
+				rep.Demand = append(rep.Demand, d)
+			}
+		}
+		if len(n.leases) == 0 && len(rep.Demand) == 0 {
+			rep.IdleMs = time.Since(n.lastBusy).Milliseconds()
+		} else {
+			n.lastBusy = time.Now()
+		}
+		n.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		v, err := n.gcs.ReportNode(ctx, rep)
+		cancel()
+		if status.Code(err) == codes.NotFound {
+			n.log.Printf("GCS does not know this node any more (%v); registering again", err)
+			n.register()
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		n.mu.Lock()
+		n.view = v.Nodes
+		n.notifyLocked()
+		n.mu.Unlock()
+	}
+}
+
+func (n *Node) reaper() {
+	defer n.wg.Done()
+	t := time.NewTicker(n.cfg.IdleWorkerTimeout / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		}
+		n.mu.Lock()
+		for job, ws := range n.idle {
+			keep := ws[:0]
+			for _, w := range ws {
+				if time.Since(w.idleSince) > n.cfg.IdleWorkerTimeout {
+					w.killed = true
+					if w.proc != nil {
+						w.proc.Kill()
+					}
+					continue
+				}
+				keep = append(keep, w)
+			}
+			n.idle[job] = keep
+		}
+		n.mu.Unlock()
+	}
+}
+
+// snapshotLocked is the cluster view with this node's live availability.
+func (n *Node) snapshotLocked() []scheduler.Node {
+	out := []scheduler.Node{{ID: n.id, Alive: true, Total: n.total, Available: n.available}}
+	for _, v := range n.view {
+		if v.NodeId == n.id {
+			continue
+		}
+		out = append(out, scheduler.Node{ID: v.NodeId, Alive: v.Alive, Total: v.Total, Available: v.Available})
+	}
+	return out
+}
+
+func (n *Node) addressOfLocked(id string) string {
+	for _, v := range n.view {
+		if v.NodeId == id {
+			return v.Address
+		}
+	}
+	return ""
+}
+
+// GetNodeStats reports the store and worker pool.
+func (n *Node) GetNodeStats(ctx context.Context, _ *rpcpb.Empty) (*rpcpb.NodeStats, error) {
+	st := n.Store.Stats()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	idle := 0
+	for _, ws := range n.idle {
+		idle += len(ws)
+	}
+	return &rpcpb.NodeStats{NodeId: n.id, StoreUsed: st.Used, StoreCapacity: st.Capacity, NumObjects: st.Objects,
+		SpilledBytes: st.SpilledBytes, SpilledObjects: st.SpilledObjects, RestoredObjects: st.RestoredObjects,
+		NumWorkers: int32(len(n.workers)), IdleWorkers: int32(idle), Available: n.available.Clone(), Total: n.total.Clone()}, nil
+}
+
+// ReserveBundles reserves placement-group bundles on this node (all or none).
+func (n *Node) ReserveBundles(ctx context.Context, in *rpcpb.ReserveBundlesRequest) (*rpcpb.ReserveBundlesReply, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	sum := scheduler.Resources{}
+	for _, b := range in.Bundles {
+		scheduler.Resources(b.Resources).AddTo(sum)
+	}
+	if _, ok := n.bundles[in.PlacementGroupId]; ok {
+		return &rpcpb.ReserveBundlesReply{Ok: true}, nil
+	}
+	if !sum.Fits(n.available) {
+		return &rpcpb.ReserveBundlesReply{Ok: false, Message: "not enough resources on node"}, nil
+	}
+	sum.SubFrom(n.available)
+	m := map[int32]*bundle{}
+	for i, b := range in.Bundles {
+		r := scheduler.Resources(b.Resources).Clone()
+		m[i] = &bundle{total: r, avail: r.Clone()}
+	}
+	n.bundles[in.PlacementGroupId] = m
+	return &rpcpb.ReserveBundlesReply{Ok: true}, nil
+}
+
+// ReleaseBundles returns a placement group's bundles to the node.
+func (n *Node) ReleaseBundles(ctx context.Context, in *rpcpb.ReleaseBundlesRequest) (*rpcpb.Empty, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if m, ok := n.bundles[in.PlacementGroupId]; ok {
+		for _, b := range m {
+			b.total.AddTo(n.available)
+		}
+		delete(n.bundles, in.PlacementGroupId)
+		n.notifyLocked()
+	}
+	return &rpcpb.Empty{}, nil
+}
+
+func sortedDemand(m map[string]*rpcpb.ResourceDemand) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// newLeaseID makes a lease id.
+func newLeaseID() string { return ids.Seq() }

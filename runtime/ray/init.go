@@ -1,0 +1,253 @@
+// Package ray is goray's Go SDK: Ray Core's model for Go programs. Register
+// tasks and actors at package level, call Init first thing in main, and
+// submit work with typed references:
+//
+//	var Square = ray.Task("square", func(ctx context.Context, x int) (int, error) { return x * x, nil })
+//
+//	func main() {
+//		ctx := context.Background()
+//		if err := ray.Init(ctx); err != nil { log.Fatal(err) }
+//		defer ray.Shutdown()
+//		var refs []ray.Ref[int]
+//		for i := 0; i < 4; i++ { refs = append(refs, Square.Remote(ctx, i)) }
+//		out, err := ray.GetAll(ctx, refs...) // [0 1 4 9]
+//	}
+//
+// The same executable runs as the driver and, started by node managers with
+// GORAY_WORKER=1, as worker processes: in a worker, Init serves tasks and
+// never returns, so code before Init runs in workers too.
+package ray
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/goray-dev/goray/runtime/cluster"
+	"github.com/goray-dev/goray/runtime/core"
+	"github.com/goray-dev/goray/runtime/node"
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+var (
+	mu      sync.Mutex
+	current *core.Worker
+	head    *cluster.Head
+)
+
+type initConfig struct {
+	address   string
+	namespace string
+	numCPUs   float64
+	resources map[string]float64
+	storeCap  int64
+	logger    *log.Logger
+}
+
+// InitOption configures Init.
+type InitOption func(*initConfig)
+
+// WithAddress connects to a running cluster's GCS (host:port), like GORAY_ADDRESS.
+func WithAddress(addr string) InitOption { return func(c *initConfig) { c.address = addr } }
+
+// WithNamespace sets the namespace of named actors.
+func WithNamespace(ns string) InitOption { return func(c *initConfig) { c.namespace = ns } }
+
+// WithNumCPUs sets the CPUs of an embedded local cluster (default: the machine's).
+func WithNumCPUs(n float64) InitOption { return func(c *initConfig) { c.numCPUs = n } }
+
+// WithLocalResources adds resources (GPU, custom) to an embedded local cluster.
+func WithLocalResources(r map[string]float64) InitOption {
+	return func(c *initConfig) { c.resources = r }
+}
+
+// WithObjectStoreMemory sets an embedded cluster's object store capacity in bytes.
+func WithObjectStoreMemory(n int64) InitOption { return func(c *initConfig) { c.storeCap = n } }
+
+// WithLogger sets where an embedded cluster logs.
+func WithLogger(l *log.Logger) InitOption { return func(c *initConfig) { c.logger = l } }
+
+// IsWorker reports whether this process was started by a node manager as a worker.
+func IsWorker() bool { return os.Getenv("GORAY_WORKER") == "1" }
+
+// Init connects this program to a cluster: the one at WithAddress or
+// GORAY_ADDRESS, else an embedded local cluster started in-process. In a
+// worker process it serves tasks and never returns.
+func Init(ctx context.Context, opts ...InitOption) error {
+	mu.Lock()
+	defer mu.Unlock()
+	if current != nil {
+		return errors.New("ray.Init called twice")
+	}
+	if IsWorker() {
+		w, err := core.Start(core.Config{GcsAddress: os.Getenv("GORAY_GCS_ADDRESS"), NodeAddress: os.Getenv("GORAY_NODE_ADDRESS"),
+			IP: os.Getenv("GORAY_NODE_IP"), WorkerID: os.Getenv("GORAY_WORKER_ID"), JobID: os.Getenv("GORAY_JOB_ID")})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "goray worker:", err)
+			os.Exit(1)
+		}
+		current = w
+		mu.Unlock()
+		w.Serve()
+	}
+	cfg := &initConfig{address: os.Getenv("GORAY_ADDRESS"), namespace: os.Getenv("GORAY_NAMESPACE")}
+	for _, o := range opts {
+		o(cfg)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find this program's executable (workers run it): %w", err)
+	}
+	var wc core.Config
+	if cfg.address == "" {
+		res := map[string]float64{"CPU": float64(runtime.NumCPU()), "memory": 1 << 30}
+		if cfg.numCPUs > 0 {
+			res["CPU"] = cfg.numCPUs
+		}
+		for k, v := range cfg.resources {
+			res[k] = v
+		}
+		logger := cfg.logger
+		if logger == nil {
+			logger = log.New(io.Discard, "", 0)
+			if os.Getenv("GORAY_LOG") != "" {
+				logger = log.New(os.Stderr, "[goray] ", log.LstdFlags)
+			}
+		}
+		h, err := cluster.StartHead(cluster.HeadConfig{Node: node.Config{Resources: res, StoreCapacity: cfg.storeCap, Logger: logger, IdleWorkerTimeout: 30 * time.Second}})
+		if err != nil {
+			return fmt.Errorf("start embedded cluster: %w", err)
+		}
+		head = h
+		wc = core.Config{GcsAddress: h.GcsAddress, NodeAddress: h.Node.Address(), LocalNode: h.Node, Namespace: cfg.namespace}
+	} else {
+		nodeAddr, ip, err := pickNode(ctx, cfg.address)
+		if err != nil {
+			return err
+		}
+		wc = core.Config{GcsAddress: cfg.address, NodeAddress: nodeAddr, IP: ip, Namespace: cfg.namespace}
+	}
+	w, err := core.Start(wc)
+	if err != nil {
+		if head != nil {
+			head.Stop()
+			head = nil
+		}
+		return err
+	}
+	if err := w.RegisterJob(ctx, exe); err != nil {
+		w.Shutdown()
+		if head != nil {
+			head.Stop()
+			head = nil
+		}
+		return err
+	}
+	current = w
+	return nil
+}
+
+// pickNode chooses the node manager a driver outside the cluster attaches to
+// (one on this machine's IP if any, else the head) and this driver's IP.
+func pickNode(ctx context.Context, gcsAddr string) (string, string, error) {
+	ip := "127.0.0.1"
+	if c, err := net.Dial("udp", gcsAddr); err == nil {
+		ip = c.LocalAddr().(*net.UDPAddr).IP.String()
+		c.Close()
+	}
+	conn, err := grpc.NewClient(gcsAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return "", "", err
+	}
+	defer conn.Close()
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	v, err := rpcpb.NewGcsClient(conn).GetNodes(cctx, &rpcpb.GetNodesRequest{}, grpc.WaitForReady(true))
+	if err != nil {
+		return "", "", fmt.Errorf("connect to the cluster's GCS at %s: %w", gcsAddr, err)
+	}
+	var headAddr string
+	for _, n := range v.Nodes {
+		if !n.Alive {
+			continue
+		}
+		if n.Ip == ip {
+			return n.Address, ip, nil
+		}
+		if n.IsHead || headAddr == "" {
+			headAddr = n.Address
+		}
+	}
+	if headAddr == "" {
+		return "", "", fmt.Errorf("the cluster at %s has no live node", gcsAddr)
+	}
+	return headAddr, ip, nil
+}
+
+// Shutdown disconnects (ending the job and its non-detached actors) and stops
+// an embedded cluster.
+func Shutdown() {
+	mu.Lock()
+	defer mu.Unlock()
+	if current != nil {
+		current.Shutdown()
+		current = nil
+	}
+	if head != nil {
+		head.Stop()
+		head = nil
+	}
+}
+
+func worker() (*core.Worker, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	if current == nil {
+		return nil, errors.New("goray is not initialized: call ray.Init first")
+	}
+	return current, nil
+}
+
+// NodeID is the id of the node this process runs on ("" before Init).
+func NodeID() string {
+	w, err := worker()
+	if err != nil {
+		return ""
+	}
+	return w.NodeID()
+}
+
+// GCSAddress is the address of the connected cluster's GCS.
+func GCSAddress() string {
+	w, err := worker()
+	if err != nil {
+		return ""
+	}
+	_ = w
+	if head != nil {
+		return head.GcsAddress
+	}
+	return os.Getenv("GORAY_ADDRESS")
+}
+
+// Nodes lists the cluster's nodes.
+func Nodes(ctx context.Context) ([]*rpcpb.NodeView, error) {
+	w, err := worker()
+	if err != nil {
+		return nil, err
+	}
+	v, err := w.GCS().GetNodes(ctx, &rpcpb.GetNodesRequest{})
+	if err != nil {
+		return nil, err
+	}
+	return v.Nodes, nil
+}

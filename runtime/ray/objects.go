@@ -1,0 +1,141 @@
+package ray
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/goray-dev/goray/runtime/codec"
+)
+
+// Put stores a value in the cluster and returns its reference.
+func Put[T any](ctx context.Context, v T) (Ref[T], error) {
+	w, err := worker()
+	if err != nil {
+		return Ref[T]{}, err
+	}
+	b, err := codec.Encode(v)
+	if err != nil {
+		return Ref[T]{}, err
+	}
+	h, err := w.Put(ctx, b)
+	if err != nil {
+		return Ref[T]{}, err
+	}
+	return Ref[T]{h: h}, nil
+}
+
+// Get waits for a reference's value. A deadline on ctx bounds the wait
+// (GetTimeoutError); task failures come back as the typed errors of this package.
+func Get[T any](ctx context.Context, r Ref[T]) (T, error) {
+	var zero T
+	if r.err != nil {
+		return zero, r.err
+	}
+	if r.h == nil {
+		return zero, fmt.Errorf("get of an empty Ref")
+	}
+	w, err := worker()
+	if err != nil {
+		return zero, err
+	}
+	b, err := w.Get(ctx, r.h.ID, r.h.Owner)
+	if err != nil {
+		return zero, err
+	}
+	var v T
+	if err := codec.Decode(b, &v); err != nil {
+		return zero, fmt.Errorf("object %s: %w", r.h.ID, err)
+	}
+	return v, nil
+}
+
+// GetWithTimeout is Get bounded by a timeout.
+func GetWithTimeout[T any](ctx context.Context, r Ref[T], timeout time.Duration) (T, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return Get(ctx, r)
+}
+
+// GetAll waits for every reference, in order; the first error wins.
+func GetAll[T any](ctx context.Context, refs ...Ref[T]) ([]T, error) {
+	out := make([]T, len(refs))
+	for i, r := range refs {
+		v, err := Get(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// Wait returns once numReturns of refs are ready or timeout passes (timeout
+// <= 0 waits without limit). Both lists keep the input order.
+func Wait[T any](ctx context.Context, refs []Ref[T], numReturns int, timeout time.Duration) (ready, notReady []Ref[T], err error) {
+	w, err := worker()
+	if err != nil {
+		return nil, nil, err
+	}
+	if numReturns > len(refs) {
+		return nil, nil, fmt.Errorf("numReturns %d is more than the %d refs", numReturns, len(refs))
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	isReady := func(r Ref[T]) (bool, <-chan struct{}) {
+		if r.h == nil || r.h.Owner != w.Address() {
+			return true, nil
+		}
+		return w.Ready(r.h.ID)
+	}
+	wake := make(chan struct{}, len(refs))
+	watched := make([]bool, len(refs))
+	stop := make(chan struct{})
+	defer close(stop)
+	for {
+		ready, notReady = ready[:0], notReady[:0]
+		for i, r := range refs {
+			ok, ch := isReady(r)
+			if ok {
+				ready = append(ready, r)
+				continue
+			}
+			notReady = append(notReady, r)
+			if !watched[i] {
+				watched[i] = true
+				go func() {
+					select {
+					case <-ch:
+						wake <- struct{}{}
+					case <-stop:
+					}
+				}()
+			}
+		}
+		if len(ready) >= numReturns || len(notReady) == 0 {
+			return ready, notReady, nil
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ready, notReady, nil
+		}
+	}
+}
+
+// Cancel cancels the task behind a reference: a queued task is dropped, a
+// running one has its context cancelled (force: its worker process is
+// killed). Get then returns TaskCancelledError.
+func Cancel(r ObjectRef, force bool) error {
+	w, err := worker()
+	if err != nil {
+		return err
+	}
+	if r.handle() == nil {
+		return fmt.Errorf("cancel of an empty Ref")
+	}
+	return w.Cancel(r.handle().ID, force)
+}

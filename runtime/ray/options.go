@@ -1,0 +1,111 @@
+package ray
+
+import (
+	"github.com/goray-dev/goray/runtime/core"
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
+)
+
+// Option is a per-call option passed among Remote's arguments.
+type Option interface{ apply(*callOptions) }
+
+type callOptions struct {
+	resources       map[string]float64
+	maxRetries      int
+	retryExceptions bool
+	strategy        *rpcpb.SchedulingStrategy
+	maxRestarts     int
+	maxTaskRetries  int
+	maxConcurrency  int
+	name, namespace string
+	detached        bool
+	getIfExists     bool
+}
+
+type optFunc func(*callOptions)
+
+func (f optFunc) apply(o *callOptions) { f(o) }
+
+func (o *callOptions) res() map[string]float64 {
+	if o.resources == nil {
+		o.resources = map[string]float64{}
+	}
+	return o.resources
+}
+
+// NumCPUs sets the CPUs a task or actor needs (tasks default to 1, actors to 0).
+func NumCPUs(n float64) Option { return optFunc(func(o *callOptions) { o.res()["CPU"] = n }) }
+
+// NumGPUs sets the GPUs needed.
+func NumGPUs(n float64) Option { return optFunc(func(o *callOptions) { o.res()["GPU"] = n }) }
+
+// Memory sets the memory (bytes) needed.
+func Memory(bytes float64) Option { return optFunc(func(o *callOptions) { o.res()["memory"] = bytes }) }
+
+// Resources sets custom resources (may be fractional).
+func Resources(r map[string]float64) Option {
+	return optFunc(func(o *callOptions) {
+		for k, v := range r {
+			o.res()[k] = v
+		}
+	})
+}
+
+// MaxRetries sets how often a task is retried after a system failure (default 3, -1 = forever).
+func MaxRetries(n int) Option { return optFunc(func(o *callOptions) { o.maxRetries = n }) }
+
+// RetryExceptions also retries a task whose function returned an error.
+func RetryExceptions() Option { return optFunc(func(o *callOptions) { o.retryExceptions = true }) }
+
+// MaxRestarts sets how often an actor is restarted after it dies (default 0, -1 = forever).
+func MaxRestarts(n int) Option { return optFunc(func(o *callOptions) { o.maxRestarts = n }) }
+
+// MaxTaskRetries sets how often an actor call is retried when the actor dies (default 0).
+func MaxTaskRetries(n int) Option { return optFunc(func(o *callOptions) { o.maxTaskRetries = n }) }
+
+// MaxConcurrency sets how many calls an actor runs at once (default 1).
+func MaxConcurrency(n int) Option { return optFunc(func(o *callOptions) { o.maxConcurrency = n }) }
+
+// Name names an actor (find it with GetActor).
+func Name(name string) Option { return optFunc(func(o *callOptions) { o.name = name }) }
+
+// Namespace sets a named actor's namespace.
+func Namespace(ns string) Option { return optFunc(func(o *callOptions) { o.namespace = ns }) }
+
+// Detached makes an actor outlive its job (until Kill or cluster teardown).
+func Detached() Option { return optFunc(func(o *callOptions) { o.detached = true }) }
+
+// GetIfExists returns the existing actor of the same name instead of failing.
+func GetIfExists() Option { return optFunc(func(o *callOptions) { o.getIfExists = true }) }
+
+// SchedulingSpread spreads tasks or actors over nodes.
+func SchedulingSpread() Option {
+	return optFunc(func(o *callOptions) {
+		o.strategy = &rpcpb.SchedulingStrategy{Kind: rpcpb.SchedulingStrategy_SPREAD}
+	})
+}
+
+// NodeAffinity runs on the given node; soft falls back to other nodes.
+func NodeAffinity(nodeID string, soft bool) Option {
+	return optFunc(func(o *callOptions) {
+		o.strategy = &rpcpb.SchedulingStrategy{Kind: rpcpb.SchedulingStrategy_NODE_AFFINITY, NodeId: nodeID, Soft: soft}
+	})
+}
+
+// InPlacementGroup runs in a bundle of the group (-1: any bundle).
+func InPlacementGroup(pg *PlacementGroup, bundleIndex int) Option {
+	return optFunc(func(o *callOptions) {
+		o.strategy = &rpcpb.SchedulingStrategy{Kind: rpcpb.SchedulingStrategy_PLACEMENT_GROUP, PlacementGroupId: pg.ID, BundleIndex: int32(bundleIndex)}
+	})
+}
+
+// Error types, for errors.As.
+type (
+	TaskError          = core.TaskError
+	ActorDiedError     = core.ActorDiedError
+	ObjectLostError    = core.ObjectLostError
+	OwnerDiedError     = core.OwnerDiedError
+	GetTimeoutError    = core.GetTimeoutError
+	TaskCancelledError = core.TaskCancelledError
+	WorkerCrashedError = core.WorkerCrashedError
+	UnschedulableError = core.UnschedulableError
+)

@@ -1,0 +1,168 @@
+package ray
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/goray-dev/goray/runtime/codec"
+	"github.com/goray-dev/goray/runtime/core"
+)
+
+// Ref is a typed reference to a (future) value owned by the process that created it.
+type Ref[T any] struct {
+	h   *core.Handle
+	err error
+}
+
+// ID is the object's id.
+func (r Ref[T]) ID() string {
+	if r.h == nil {
+		return ""
+	}
+	return r.h.ID
+}
+
+// Err is an error that kept the ref from being created (Get returns it too).
+func (r Ref[T]) Err() error { return r.err }
+
+func (r Ref[T]) handle() *core.Handle { return r.h }
+
+// ObjectRef is any Ref, whatever its type.
+type ObjectRef interface{ handle() *core.Handle }
+
+// RemoteFunc is a registered task returning R.
+type RemoteFunc[R any] struct {
+	name  string
+	arity int
+}
+
+// Name is the task's registered name.
+func (f *RemoteFunc[R]) Name() string { return f.name }
+
+func decodeArg[A any](args [][]byte, i int) (A, error) {
+	var a A
+	if i >= len(args) {
+		return a, fmt.Errorf("missing argument %d", i)
+	}
+	if err := codec.Decode(args[i], &a); err != nil {
+		return a, fmt.Errorf("argument %d: %w", i, err)
+	}
+	return a, nil
+}
+
+func encodeResult[R any](r R, err error) ([]byte, error) {
+	if err != nil {
+		return nil, err
+	}
+	return codec.Encode(r)
+}
+
+// Task0 registers a task without arguments.
+func Task0[R any](name string, fn func(ctx context.Context) (R, error)) *RemoteFunc[R] {
+	core.RegisterFunc(name, func(ctx context.Context, args [][]byte) ([]byte, error) {
+		return encodeResult(fn(ctx))
+	})
+	return &RemoteFunc[R]{name: name}
+}
+
+// Task registers a one-argument task. Call it at package level so worker
+// processes (the same executable) register it too.
+func Task[A, R any](name string, fn func(ctx context.Context, a A) (R, error)) *RemoteFunc[R] {
+	core.RegisterFunc(name, func(ctx context.Context, args [][]byte) ([]byte, error) {
+		a, err := decodeArg[A](args, 0)
+		if err != nil {
+			return nil, err
+		}
+		return encodeResult(fn(ctx, a))
+	})
+	return &RemoteFunc[R]{name: name, arity: 1}
+}
+
+// Task2 registers a two-argument task.
+func Task2[A, B, R any](name string, fn func(ctx context.Context, a A, b B) (R, error)) *RemoteFunc[R] {
+	core.RegisterFunc(name, func(ctx context.Context, args [][]byte) ([]byte, error) {
+		a, err := decodeArg[A](args, 0)
+		if err != nil {
+			return nil, err
+		}
+		b, err := decodeArg[B](args, 1)
+		if err != nil {
+			return nil, err
+		}
+		return encodeResult(fn(ctx, a, b))
+	})
+	return &RemoteFunc[R]{name: name, arity: 2}
+}
+
+// Task3 registers a three-argument task.
+func Task3[A, B, C, R any](name string, fn func(ctx context.Context, a A, b B, c C) (R, error)) *RemoteFunc[R] {
+	core.RegisterFunc(name, func(ctx context.Context, args [][]byte) ([]byte, error) {
+		a, err := decodeArg[A](args, 0)
+		if err != nil {
+			return nil, err
+		}
+		b, err := decodeArg[B](args, 1)
+		if err != nil {
+			return nil, err
+		}
+		c, err := decodeArg[C](args, 2)
+		if err != nil {
+			return nil, err
+		}
+		return encodeResult(fn(ctx, a, b, c))
+	})
+	return &RemoteFunc[R]{name: name, arity: 3}
+}
+
+// splitArgs separates options from arguments and encodes the arguments
+// (a Ref is passed by reference and resolved before the task runs).
+func splitArgs(in []any) ([]core.Arg, *callOptions, error) {
+	opts := &callOptions{maxRetries: 3}
+	var args []core.Arg
+	for i, x := range in {
+		switch v := x.(type) {
+		case Option:
+			v.apply(opts)
+		case ObjectRef:
+			if v.handle() == nil {
+				if e, ok := x.(interface{ Err() error }); ok && e.Err() != nil {
+					return nil, nil, fmt.Errorf("argument %d: %w", i, e.Err())
+				}
+				return nil, nil, fmt.Errorf("argument %d is an empty Ref", i)
+			}
+			args = append(args, core.Arg{Ref: v.handle()})
+		default:
+			b, err := codec.Encode(x)
+			if err != nil {
+				return nil, nil, fmt.Errorf("argument %d: %w", i, err)
+			}
+			args = append(args, core.Arg{Value: b})
+		}
+	}
+	return args, opts, nil
+}
+
+// Remote submits the task. Arguments are values or Refs (resolved to their
+// values before the task runs), mixed with Options.
+func (f *RemoteFunc[R]) Remote(ctx context.Context, args ...any) Ref[R] {
+	w, err := worker()
+	if err != nil {
+		return Ref[R]{err: err}
+	}
+	cargs, opts, err := splitArgs(args)
+	if err != nil {
+		return Ref[R]{err: fmt.Errorf("task %s: %w", f.name, err)}
+	}
+	if len(cargs) != f.arity {
+		return Ref[R]{err: fmt.Errorf("task %s takes %d arguments, got %d", f.name, f.arity, len(cargs))}
+	}
+	res := opts.resources
+	if res == nil {
+		res = map[string]float64{"CPU": 1}
+	} else if _, ok := res["CPU"]; !ok {
+		res["CPU"] = 1
+	}
+	h := w.SubmitTask(f.name, cargs, core.TaskOptions{Resources: res, MaxRetries: opts.maxRetries,
+		RetryExceptions: opts.retryExceptions, Strategy: opts.strategy})
+	return Ref[R]{h: h}
+}
