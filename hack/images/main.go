@@ -1,0 +1,64 @@
+// Command images packs static binaries into container image tarballs
+// (docker-archive format) without Docker or a registry, using
+// go-containerregistry. The e2e test cluster imports the tarballs into its
+// containerd with `ctr -n k8s.io images import`.
+//
+//	go run ./hack/images -o goray.tar -t goray/goray:dev \
+//	    -entrypoint /usr/local/bin/goray \
+//	    bin/goray=/usr/local/bin/goray bin/goray-examples=/usr/local/bin/goray-examples
+//
+// Each positional argument is SRC=DEST: SRC is a file or a folder on disk,
+// DEST its absolute path in the image (a folder's contents go under DEST).
+// All files go into one layer on top of a minimal filesystem (/etc/passwd and
+// /etc/group naming the non-root user 65532, /tmp); the image runs as 65532.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+)
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, " ") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+func main() {
+	var (
+		spec                 Spec
+		entrypoint, cmd, env listFlag
+		out                  string
+	)
+	flag.StringVar(&out, "o", "", "output tarball (docker-archive)")
+	flag.StringVar(&spec.Tag, "t", "", "image reference, e.g. goray/goray:dev")
+	flag.Var(&entrypoint, "entrypoint", "entrypoint argument (repeat for more)")
+	flag.Var(&cmd, "cmd", "cmd argument (repeat for more)")
+	flag.Var(&env, "env", "KEY=VALUE environment variable (repeat for more)")
+	flag.StringVar(&spec.User, "user", DefaultUser, "user the image runs as")
+	flag.StringVar(&spec.WorkingDir, "workdir", "/", "working directory")
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: images -o OUT.tar -t REF [-entrypoint ARG]... [-cmd ARG]... SRC=DEST...\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if out == "" || spec.Tag == "" || flag.NArg() == 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	spec.Entrypoint, spec.Cmd, spec.Env = entrypoint, cmd, env
+	for _, a := range flag.Args() {
+		src, dest, ok := strings.Cut(a, "=")
+		if !ok || src == "" || !strings.HasPrefix(dest, "/") {
+			fmt.Fprintf(os.Stderr, "images: %q: want SRC=/absolute/dest\n", a)
+			os.Exit(2)
+		}
+		spec.Files = append(spec.Files, Mapping{Src: src, Dest: dest})
+	}
+	if err := WriteTarball(out, spec); err != nil {
+		fmt.Fprintf(os.Stderr, "images: %v\n", err)
+		os.Exit(1)
+	}
+	fmt.Printf("images: wrote %s (%s)\n", out, spec.Tag)
+}
