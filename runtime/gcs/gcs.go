@@ -56,18 +56,18 @@ type Server struct {
 	pool *rpcutil.Pool
 	log  *log.Logger
 
-	mu        sync.Mutex
-	changed   chan struct{}
-	nodes     map[string]*nodeRec
-	version   int64
-	jobs      map[string]*rpcpb.JobInfo
-	jobSeq    int
-	kv        map[string][]byte
-	dir       *actors.Directory
-	pgs       map[string]*placementGroup
-	sched     scheduler.State
-	stop      chan struct{}
-	stopOnce  sync.Once
+	mu       sync.Mutex
+	changed  chan struct{}
+	nodes    map[string]*nodeRec
+	version  int64
+	jobs     map[string]*rpcpb.JobInfo
+	jobSeq   int
+	kv       map[string][]byte
+	dir      *actors.Directory
+	pgs      map[string]*placementGroup
+	sched    scheduler.State
+	stop     chan struct{}
+	stopOnce sync.Once
 }
 
 // New makes a GCS. Call Run to start death detection.

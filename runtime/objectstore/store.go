@@ -25,10 +25,10 @@ type object struct {
 
 // Stats describes the store.
 type Stats struct {
-	Used, Capacity                 int64
-	Objects                        int64
-	SpilledBytes, SpilledObjects   int64
-	RestoredObjects, TotalSpilled  int64
+	Used, Capacity                int64
+	Objects                       int64
+	SpilledBytes, SpilledObjects  int64
+	RestoredObjects, TotalSpilled int64
 }
 
 // Store is safe for concurrent use.

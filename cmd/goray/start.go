@@ -1,0 +1,319 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/goray-dev/goray/runtime/cluster"
+	"github.com/goray-dev/goray/runtime/dashboard"
+	"github.com/goray-dev/goray/runtime/node"
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+type startFlags struct {
+	head                       bool
+	address                    string
+	port                       int
+	nodeIP                     string
+	numCPUs, numGPUs           float64
+	memory                     int64
+	objectStoreMemory          int64
+	resources                  string
+	labels                     string
+	block                      bool
+	dashboardHost              string
+	dashboardPort, metricsPort int
+	agentPort, nodeManagerPort int
+	tempDir                    string
+	ignoredStr                 map[string]*string
+	ignoredBool                map[string]*bool
+}
+
+// Flags KubeRay may pass from rayStartParams that goray accepts and ignores.
+var ignoredStringFlags = []string{"object-manager-port", "dashboard-agent-grpc-port", "redis-password", "include-dashboard",
+	"log-color", "min-worker-port", "max-worker-port", "runtime-env-agent-port", "ray-client-server-port", "autoscaling-config",
+	"storage", "system-config", "plasma-directory", "object-spilling-directory", "worker-port-list", "gcs-server-port",
+	"dashboard-grpc-port", "num-redis-shards", "redis-shard-ports", "node-name", "session-name", "runtime-env-agent-host"}
+var ignoredBoolFlags = []string{"no-monitor", "disable-usage-stats", "enable-object-reconstruction", "verbose", "log-style"}
+
+func tmpRoot(f *startFlags) string {
+	if f != nil && f.tempDir != "" {
+		return f.tempDir
+	}
+	if d := os.Getenv("GORAY_TMPDIR"); d != "" {
+		return d
+	}
+	return filepath.Join(os.TempDir(), "goray")
+}
+
+func startCmd() *cobra.Command {
+	f := &startFlags{ignoredStr: map[string]*string{}, ignoredBool: map[string]*bool{}}
+	cmd := &cobra.Command{
+		Use:   "start",
+		Short: "Start a head node (--head) or a worker node (--address=HEAD:6379) on this machine",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			for name, v := range f.ignoredStr {
+				if cmd.Flags().Changed(name) {
+					log.Printf("goray start: ignoring --%s=%s (not used by goray)", name, *v)
+				}
+			}
+			for name := range f.ignoredBool {
+				if cmd.Flags().Changed(name) {
+					log.Printf("goray start: ignoring --%s (not used by goray)", name)
+				}
+			}
+			for _, a := range os.Args[2:] {
+				if name, ok := strings.CutPrefix(a, "--"); ok {
+					name, _, _ = strings.Cut(name, "=")
+					if cmd.Flags().Lookup(name) == nil {
+						log.Printf("goray start: ignoring unknown flag --%s", name)
+					}
+				}
+			}
+			if f.head == (f.address != "") {
+				return errors.New("give exactly one of --head or --address=HEAD_IP:PORT")
+			}
+			if !f.block {
+				return daemonize(f)
+			}
+			return runNode(cmd.Context(), f)
+		},
+	}
+	cmd.FParseErrWhitelist.UnknownFlags = true
+	fl := cmd.Flags()
+	fl.BoolVar(&f.head, "head", false, "start the head node (GCS, node manager, dashboard)")
+	fl.StringVar(&f.address, "address", "", "GCS address HOST:PORT of the head to join")
+	fl.IntVar(&f.port, "port", 6379, "GCS port (head)")
+	fl.StringVar(&f.nodeIP, "node-ip-address", "", "this node's IP (default: the address used to reach the head, 127.0.0.1 for a head)")
+	fl.Float64Var(&f.numCPUs, "num-cpus", float64(runtime.NumCPU()), "CPUs to offer")
+	fl.Float64Var(&f.numGPUs, "num-gpus", 0, "GPUs to offer")
+	fl.Int64Var(&f.memory, "memory", 0, "memory to offer in bytes (default: the machine's)")
+	fl.Int64Var(&f.objectStoreMemory, "object-store-memory", 0, "object store capacity in bytes before spilling to disk (default 30% of memory)")
+	fl.StringVar(&f.resources, "resources", "", `custom resources as JSON, e.g. '{"TPU": 4}'`)
+	fl.StringVar(&f.labels, "labels", "", `node labels as JSON`)
+	fl.BoolVar(&f.block, "block", false, "run in the foreground until killed")
+	fl.StringVar(&f.dashboardHost, "dashboard-host", "127.0.0.1", "dashboard bind host (head)")
+	fl.IntVar(&f.dashboardPort, "dashboard-port", 8265, "dashboard HTTP port (head)")
+	fl.IntVar(&f.metricsPort, "metrics-export-port", 8080, "Prometheus metrics port (0 disables)")
+	fl.IntVar(&f.agentPort, "dashboard-agent-listen-port", 52365, "node agent HTTP port (/api/local_raylet_healthz)")
+	fl.IntVar(&f.nodeManagerPort, "node-manager-port", 0, "node manager gRPC port (0 = any)")
+	fl.StringVar(&f.tempDir, "temp-dir", "", "session directory root (default $GORAY_TMPDIR or /tmp/goray)")
+	for _, n := range ignoredStringFlags {
+		f.ignoredStr[n] = fl.String(n, "", "accepted for rayStartParams compatibility; ignored")
+	}
+	for _, n := range ignoredBoolFlags {
+		f.ignoredBool[n] = fl.Bool(n, false, "accepted for rayStartParams compatibility; ignored")
+	}
+	return cmd
+}
+
+// daemonize re-runs start with --block in the background and waits until it serves.
+func daemonize(f *startFlags) error {
+	root := tmpRoot(f)
+	os.MkdirAll(filepath.Join(root, "logs"), 0o755)
+	logPath := filepath.Join(root, "logs", fmt.Sprintf("goray-start-%d.log", time.Now().UnixNano()))
+	lf, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	defer lf.Close()
+	exe, _ := os.Executable()
+	cmd := exec.Command(exe, append(os.Args[1:], "--block")...)
+	cmd.Stdout, cmd.Stderr = lf, lf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	ready := filepath.Join(root, "pids", strconv.Itoa(cmd.Process.Pid)+".ready")
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.After(60 * time.Second)
+	for {
+		if _, err := os.Stat(ready); err == nil {
+			fmt.Printf("goray node started (pid %d, log %s)\n", cmd.Process.Pid, logPath)
+			return nil
+		}
+		select {
+		case err := <-exited:
+			b, _ := os.ReadFile(logPath)
+			return fmt.Errorf("node exited during start (%v):\n%s", err, b)
+		case <-deadline:
+			return fmt.Errorf("node did not become ready within 60s; see %s", logPath)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func localIPFor(target string) string {
+	c, err := net.Dial("udp", target)
+	if err != nil {
+		return "127.0.0.1"
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).IP.String()
+}
+
+func machineMemory() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 4 << 30
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 4 << 30
+}
+
+func runNode(ctx context.Context, f *startFlags) error {
+	res := map[string]float64{"CPU": f.numCPUs}
+	if f.numGPUs > 0 {
+		res["GPU"] = f.numGPUs
+	}
+	mem := f.memory
+	if mem == 0 {
+		mem = machineMemory()
+	}
+	res["memory"] = float64(mem)
+	if f.resources != "" {
+		var custom map[string]float64
+		if err := json.Unmarshal([]byte(f.resources), &custom); err != nil {
+			return fmt.Errorf("--resources must be a JSON object of numbers, e.g. '{\"TPU\": 4}': %v", err)
+		}
+		for k, v := range custom {
+			res[k] = v
+		}
+	}
+	labels := map[string]string{}
+	if f.labels != "" {
+		if err := json.Unmarshal([]byte(f.labels), &labels); err != nil {
+			return fmt.Errorf("--labels must be a JSON object of strings: %v", err)
+		}
+	}
+	store := f.objectStoreMemory
+	if store == 0 {
+		store = mem * 3 / 10
+	}
+	ip := f.nodeIP
+	if ip == "" {
+		if f.head {
+			ip = "127.0.0.1"
+		} else {
+			ip = localIPFor(f.address)
+		}
+	}
+	root := tmpRoot(f)
+	session := filepath.Join(root, fmt.Sprintf("session-%s-%d", ip, os.Getpid()))
+	logger := log.New(os.Stderr, "[goray] ", log.LstdFlags)
+	timeout := 10 * time.Second
+	if v := os.Getenv("GORAY_HEALTH_TIMEOUT"); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			timeout = d
+		}
+	}
+	ncfg := node.Config{IP: ip, Port: f.nodeManagerPort, Resources: res, Labels: labels, StoreCapacity: store, Dir: session,
+		InstanceID: os.Getenv("RAY_CLOUD_INSTANCE_ID"), NodeTypeName: os.Getenv("RAY_NODE_TYPE_NAME"),
+		HeartbeatInterval: timeout / 5, Logger: logger}
+	var stop func()
+	var gcsAddr string
+	var nodeAddr string
+	var servers []*http.Server
+	if f.head {
+		h, err := cluster.StartHead(cluster.HeadConfig{GcsPort: f.port, HeartbeatTimeout: timeout, Node: ncfg})
+		if err != nil {
+			return err
+		}
+		stop, gcsAddr, nodeAddr = h.Stop, h.GcsAddress, h.Node.Address()
+		os.MkdirAll(root, 0o755)
+		os.WriteFile(filepath.Join(root, "gcs_address"), []byte(gcsAddr), 0o644)
+	} else {
+		ncfg.GcsAddress = f.address
+		n, err := node.Start(ncfg)
+		if err != nil {
+			return err
+		}
+		stop, gcsAddr, nodeAddr = n.Stop, f.address, n.Address()
+	}
+	conn, err := grpc.NewClient(gcsAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		stop()
+		return err
+	}
+	gcs := rpcpb.NewGcsClient(conn)
+	serve := func(host string, port int, h http.Handler, what string) error {
+		if port <= 0 {
+			return nil
+		}
+		lis, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+		if err != nil {
+			return fmt.Errorf("%s on %s:%d: %w", what, host, port, err)
+		}
+		s := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, s)
+		go s.Serve(lis)
+		logger.Printf("%s listening on %s", what, lis.Addr())
+		return nil
+	}
+	bind := "0.0.0.0"
+	if p := net.ParseIP(ip); p != nil && p.IsLoopback() {
+		bind = ip // several nodes share this machine on 127.0.0.x
+	}
+	if f.head {
+		if err := serve(f.dashboardHost, f.dashboardPort, dashboard.New(gcs).Mux, "dashboard"); err != nil {
+			stop()
+			return err
+		}
+	}
+	if err := serve(bind, f.agentPort, dashboard.AgentMux(gcs, nodeAddr), "node agent"); err != nil {
+		stop()
+		return err
+	}
+	if f.metricsPort > 0 {
+		if err := serve(bind, f.metricsPort, promhttp.Handler(), "metrics"); err != nil {
+			logger.Printf("metrics disabled: %v", err)
+		}
+	}
+	pidDir := filepath.Join(root, "pids")
+	os.MkdirAll(pidDir, 0o755)
+	pidFile := filepath.Join(pidDir, strconv.Itoa(os.Getpid())+".pid")
+	os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())), 0o644)
+	os.WriteFile(filepath.Join(pidDir, strconv.Itoa(os.Getpid())+".ready"), nil, 0o644)
+	if f.head {
+		fmt.Printf("goray head started: GCS %s, dashboard http://%s:%d\nJoin with: goray start --address=%s\n", gcsAddr, f.dashboardHost, f.dashboardPort, gcsAddr)
+	} else {
+		fmt.Printf("goray node started: node manager %s joined %s\n", nodeAddr, gcsAddr)
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	<-sig
+	logger.Printf("stopping")
+	for _, s := range servers {
+		s.Close()
+	}
+	conn.Close()
+	stop()
+	os.Remove(pidFile)
+	os.Remove(filepath.Join(pidDir, strconv.Itoa(os.Getpid())+".ready"))
+	os.RemoveAll(session)
+	return nil
+}

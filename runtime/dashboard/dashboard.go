@@ -1,0 +1,105 @@
+// Package dashboard is the head's HTTP server on :8265 (Ray's dashboard port)
+// and the per-node agent server on :52365. It serves the health endpoints
+// KubeRay probes, /api/version and the cluster status as JSON; other
+// components (the job and serve APIs) mount their handlers on Server.Mux.
+package dashboard
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// Version is the runtime version reported by /api/version.
+const Version = "0.1.0"
+
+// Server is the head's HTTP API.
+type Server struct {
+	Mux     *http.ServeMux
+	gcs     rpcpb.GcsClient
+	session string
+}
+
+// New makes the head server with the built-in endpoints mounted.
+func New(gcs rpcpb.GcsClient) *Server {
+	s := &Server{Mux: http.NewServeMux(), gcs: gcs}
+	s.Mux.HandleFunc("GET /api/gcs_healthz", s.gcsHealthz)
+	s.Mux.HandleFunc("GET /api/version", s.version)
+	s.Mux.HandleFunc("GET /api/ray/version", s.version)
+	s.Mux.HandleFunc("GET /api/cluster_status", s.clusterStatus)
+	return s
+}
+
+// gcsHealthz answers like Ray's HealthzHead: "success" when the GCS answers CheckAlive.
+func (s *Server) gcsHealthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	if _, err := s.gcs.CheckAlive(ctx, &rpcpb.CheckAliveRequest{}); err != nil {
+		http.Error(w, "Health check failed: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "application/text")
+	fmt.Fprint(w, "success")
+}
+
+func (s *Server) version(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	session := ""
+	if st, err := s.gcs.GetClusterStatus(ctx, &rpcpb.Empty{}); err == nil {
+		session = st.SessionName
+	}
+	writeJSON(w, map[string]string{"version": "4", "ray_version": "goray-" + Version, "ray_commit": "", "session_name": session})
+}
+
+func (s *Server) clusterStatus(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	st, err := s.gcs.GetClusterStatus(ctx, &rpcpb.Empty{})
+	if err != nil {
+		http.Error(w, "GCS unavailable: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	b, _ := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}.Marshal(st)
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
+
+// AgentMux is the node agent's server (:52365): /api/local_raylet_healthz
+// asks the GCS whether this node's manager is alive. As in Ray, an
+// unreachable GCS is not counted as a failure of the node.
+func AgentMux(gcs rpcpb.GcsClient, nodeAddress string) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/local_raylet_healthz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+		defer cancel()
+		rep, err := gcs.CheckAlive(ctx, &rpcpb.CheckAliveRequest{Addresses: []string{nodeAddress}})
+		if err != nil {
+			switch status.Code(err) {
+			case codes.Unavailable, codes.Unknown, codes.DeadlineExceeded:
+				fmt.Fprint(w, "success")
+				return
+			}
+			http.Error(w, "Local Raylet failed: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		if len(rep.Alive) != 1 || !rep.Alive[0] {
+			http.Error(w, "Local Raylet failed", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprint(w, "success")
+	})
+	return mux
+}
