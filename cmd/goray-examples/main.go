@@ -1,0 +1,58 @@
+// Command goray-examples runs goray's examples by name (square, pi, counter,
+// wordcount); the RayJob samples use it as their entrypoint. It connects to
+// GORAY_ADDRESS when set, else runs an embedded local cluster.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+	"strings"
+
+	"github.com/goray-dev/goray/examples/demos"
+	"github.com/goray-dev/goray/runtime/ray"
+)
+
+func main() {
+	ctx := context.Background()
+	if ray.IsWorker() {
+		ray.Init(ctx)
+	}
+	usage := "usage: goray-examples square|pi|counter|wordcount"
+	if len(os.Args) != 2 {
+		fmt.Fprintln(os.Stderr, usage)
+		os.Exit(2)
+	}
+	if err := ray.Init(ctx); err != nil {
+		log.Fatal(err)
+	}
+	defer ray.Shutdown()
+	var err error
+	switch os.Args[1] {
+	case "square":
+		var out string
+		out, err = demos.RunSquare(ctx)
+		fmt.Println(out)
+	case "pi":
+		var pi float64
+		pi, err = demos.RunPi(ctx, 16, 1_000_000)
+		fmt.Printf("pi ≈ %.5f\n", pi)
+	case "counter":
+		var n int
+		n, err = demos.RunCounter(ctx)
+		fmt.Println("counter:", n)
+	case "wordcount":
+		var top []string
+		top, err = demos.RunWordCount(ctx, demos.Docs, 5)
+		fmt.Println(strings.Join(top, "\n"))
+	default:
+		fmt.Fprintln(os.Stderr, usage)
+		ray.Shutdown()
+		os.Exit(2)
+	}
+	if err != nil {
+		ray.Shutdown()
+		log.Fatal(err)
+	}
+}

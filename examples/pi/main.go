@@ -1,0 +1,24 @@
+// Command pi estimates pi by Monte Carlo sampling in parallel tasks.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+
+	"github.com/goray-dev/goray/examples/demos"
+	"github.com/goray-dev/goray/runtime/ray"
+)
+
+func main() {
+	ctx := context.Background()
+	if err := ray.Init(ctx); err != nil {
+		log.Fatal(err)
+	}
+	defer ray.Shutdown()
+	pi, err := demos.RunPi(ctx, 16, 1_000_000)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("pi ≈ %.5f\n", pi)
+}
