@@ -1,0 +1,325 @@
+// Package integration runs a real cluster: a head and two worker nodes as
+// separate `goray start` processes on 127.0.0.1/2/3, with this test binary as
+// the driver (and, exec'd by the node managers, as the worker processes).
+package integration
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
+	"github.com/goray-dev/goray/runtime/ray"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/encoding"
+)
+
+var (
+	procs   = map[string]*exec.Cmd{} // node ip -> process
+	nodeIDs = map[string]string{}    // node ip -> node id
+	addrs   = map[string]string{}    // node ip -> node manager address
+)
+
+var whereAmI = ray.Task("it.where", func(ctx context.Context, sleepMs int) (string, error) {
+	time.Sleep(time.Duration(sleepMs) * time.Millisecond)
+	return ray.NodeID(), nil
+})
+
+var crashOnce = ray.Task("it.crash_once", func(ctx context.Context, marker string) (int, error) {
+	if _, err := os.Stat(marker); err != nil {
+		os.WriteFile(marker, nil, 0o644)
+		os.Exit(3) // the worker process dies mid-task
+	}
+	return 42, nil
+})
+
+var blob = ray.Task2("it.blob", func(ctx context.Context, size int, fill int) ([]byte, error) {
+	return bytes.Repeat([]byte{byte(fill)}, size), nil
+})
+
+type state struct{ calls int }
+
+var stateful = ray.Actor("it.Stateful", func(ctx context.Context) (*state, error) { return &state{}, nil })
+
+var actorWhere = ray.Method0(stateful, "where", func(s *state, ctx context.Context) (string, error) {
+	s.calls++
+	return ray.NodeID(), nil
+})
+
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func TestMain(m *testing.M) {
+	if ray.IsWorker() {
+		ray.Init(context.Background())
+	}
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	tmp, err := os.MkdirTemp("", "goray-it-")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(tmp)
+	bin := filepath.Join(tmp, "goray")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/goray").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build goray: %v\n%s", err, out)
+		return 1
+	}
+	gcsPort := freePort()
+	agentPort := freePort()
+	env := append(os.Environ(), "GORAY_TMPDIR="+tmp, "GORAY_HEALTH_TIMEOUT=1s")
+	start := func(ip string, args ...string) {
+		args = append([]string{"start", "--block", "--node-ip-address=" + ip, "--metrics-export-port=0",
+			"--dashboard-agent-listen-port=" + strconv.Itoa(agentPort)}, args...)
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(env, "RAY_CLOUD_INSTANCE_ID=pod-"+ip, "RAY_NODE_TYPE_NAME=group-"+ip)
+		logf, _ := os.Create(filepath.Join(tmp, "node-"+ip+".log"))
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if err := cmd.Start(); err != nil {
+			panic(err)
+		}
+		procs[ip] = cmd
+	}
+	defer func() {
+		for _, p := range procs {
+			p.Process.Kill()
+			p.Wait()
+		}
+	}()
+	gcs := "127.0.0.1:" + strconv.Itoa(gcsPort)
+	start("127.0.0.1", "--head", "--port="+strconv.Itoa(gcsPort), "--num-cpus=1", "--dashboard-port="+strconv.Itoa(freePort()))
+	start("127.0.0.2", "--address="+gcs, "--num-cpus=2", "--object-store-memory=4000000")
+	start("127.0.0.3", "--address="+gcs, "--num-cpus=2", "--object-store-memory=4000000")
+	ctx := context.Background()
+	if err := ray.Init(ctx, ray.WithAddress(gcs)); err != nil {
+		fmt.Fprintln(os.Stderr, "init:", err)
+		return 1
+	}
+	defer ray.Shutdown()
+	deadline := time.Now().Add(30 * time.Second)
+	for len(nodeIDs) < 3 {
+		if time.Now().After(deadline) {
+			fmt.Fprintln(os.Stderr, "cluster did not come up with 3 nodes")
+			return 1
+		}
+		nodes, _ := ray.Nodes(ctx)
+		for _, n := range nodes {
+			if n.Alive {
+				nodeIDs[n.Ip], addrs[n.Ip] = n.NodeId, n.Address
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return m.Run()
+}
+
+func nodeClient(t *testing.T, ip string) rpcpb.NodeManagerClient {
+	conn, err := grpc.NewClient(addrs[ip], grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return rpcpb.NewNodeManagerClient(conn)
+}
+
+func TestNodesCarryPodIdentity(t *testing.T) {
+	nodes, err := ray.Nodes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		if n.InstanceId != "pod-"+n.Ip || n.NodeTypeName != "group-"+n.Ip {
+			t.Errorf("node %s: instance %q type %q", n.Ip, n.InstanceId, n.NodeTypeName)
+		}
+	}
+}
+
+func TestTasksAndActorsSpread(t *testing.T) {
+	ctx := context.Background()
+	var refs []ray.Ref[string]
+	for i := 0; i < 10; i++ {
+		refs = append(refs, whereAmI.Remote(ctx, 100, ray.SchedulingSpread()))
+	}
+	where, err := ray.GetAll(ctx, refs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, n := range where {
+		seen[n]++
+	}
+	if len(seen) < 2 {
+		t.Fatalf("tasks ran on %d node(s): %v", len(seen), seen)
+	}
+	actorNodes := map[string]bool{}
+	for i := 0; i < 3; i++ {
+		h, err := stateful.Remote(ctx, ray.SchedulingSpread())
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := ray.Get(ctx, actorWhere.Remote(ctx, h))
+		if err != nil {
+			t.Fatal(err)
+		}
+		actorNodes[n] = true
+		ray.Kill(ctx, h, true)
+	}
+	if len(actorNodes) < 2 {
+		t.Fatalf("actors ran on %d node(s)", len(actorNodes))
+	}
+}
+
+func TestKilledWorkerTaskIsRetried(t *testing.T) {
+	ctx := context.Background()
+	marker := filepath.Join(t.TempDir(), "crashed")
+	got, err := ray.Get(ctx, crashOnce.Remote(ctx, marker))
+	if err != nil || got != 42 {
+		t.Fatalf("got %d, %v", got, err)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatal("the first attempt did not run")
+	}
+	// Without retries the crash surfaces as a typed error.
+	marker2 := filepath.Join(t.TempDir(), "crashed")
+	_, err = ray.Get(ctx, crashOnce.Remote(ctx, marker2, ray.MaxRetries(0)))
+	var wc *ray.WorkerCrashedError
+	if !errors.As(err, &wc) {
+		t.Fatalf("want WorkerCrashedError, got %v", err)
+	}
+}
+
+func TestSpillRestoreAndFree(t *testing.T) {
+	ctx := context.Background()
+	node2 := nodeClient(t, "127.0.0.2")
+	base, err := node2.GetNodeStats(ctx, &rpcpb.Empty{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refs []ray.Ref[[]byte]
+	for i := 0; i < 8; i++ { // 8 MB into a 4 MB store
+		refs = append(refs, blob.Remote(ctx, 1<<20, i, ray.NodeAffinity(nodeIDs["127.0.0.2"], false)))
+	}
+	for i, r := range refs {
+		b, err := ray.Get(ctx, r)
+		if err != nil || len(b) != 1<<20 || b[0] != byte(i) || b[len(b)-1] != byte(i) {
+			t.Fatalf("object %d: len %d err %v", i, len(b), err)
+		}
+	}
+	st, _ := node2.GetNodeStats(ctx, &rpcpb.Empty{})
+	if st.SpilledObjects == 0 || st.RestoredObjects == 0 || st.StoreUsed > st.StoreCapacity {
+		t.Fatalf("expected spilling and restoring within capacity: %+v", st)
+	}
+	refs = nil
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		runtime.GC()
+		st, _ = node2.GetNodeStats(ctx, &rpcpb.Empty{})
+		if st.NumObjects == base.NumObjects && st.StoreUsed == base.StoreUsed && st.SpilledBytes == base.SpilledBytes {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("objects not freed: %+v (baseline %+v)", st, base)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) ([]byte, error)   { return v.([]byte), nil }
+func (rawCodec) Unmarshal(b []byte, v any) error { *(v.(*[]byte)) = b; return nil }
+func (rawCodec) Name() string                    { return "proto" }
+
+var _ encoding.Codec = rawCodec{}
+
+func TestMalformedRequestIsRejected(t *testing.T) {
+	conn, err := grpc.NewClient(addrs["127.0.0.2"], grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var out []byte
+	err = conn.Invoke(ctx, "/goray.rpc.NodeManager/RequestWorkerLease", []byte{0xff, 0xff, 0xff, 0x0f}, &out, grpc.ForceCodec(rawCodec{}))
+	if err == nil {
+		t.Fatal("garbage request accepted")
+	}
+	// A well-formed but invalid request is refused with a reason.
+	_, err = rpcpb.NewNodeManagerClient(conn).RequestWorkerLease(ctx, &rpcpb.LeaseRequest{})
+	if err == nil {
+		t.Fatal("lease without job accepted")
+	}
+	if _, err := rpcpb.NewNodeManagerClient(conn).GetNodeStats(ctx, &rpcpb.Empty{}); err != nil {
+		t.Fatalf("node stopped serving: %v", err)
+	}
+	if got, err := ray.Get(ctx, whereAmI.Remote(ctx, 0, ray.NodeAffinity(nodeIDs["127.0.0.2"], false))); err != nil || got != nodeIDs["127.0.0.2"] {
+		t.Fatalf("task on the node after garbage: %q %v", got, err)
+	}
+}
+
+// TestZNodeFailures runs last: it kills both worker nodes.
+func TestZNodeFailures(t *testing.T) {
+	ctx := context.Background()
+	n2, n3 := nodeIDs["127.0.0.2"], nodeIDs["127.0.0.3"]
+	// An object stored on node 2, to be rebuilt from lineage after node 2 dies.
+	lost := blob.Remote(ctx, 1<<20, 7, ray.NodeAffinity(n2, true))
+	if _, err := ray.Get(ctx, lost); err != nil {
+		t.Fatal(err)
+	}
+	// An actor on node 3 that may restart once, and a slow task there.
+	h, err := stateful.Remote(ctx, ray.MaxRestarts(1), ray.NodeAffinity(n3, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if where, err := ray.Get(ctx, actorWhere.Remote(ctx, h)); err != nil || where != n3 {
+		t.Fatalf("actor on %q (%v), want node 3", where, err)
+	}
+	slow := whereAmI.Remote(ctx, 1500, ray.NodeAffinity(n3, true))
+	time.Sleep(500 * time.Millisecond)
+	procs["127.0.0.3"].Process.Kill()
+	procs["127.0.0.3"].Wait()
+
+	where, err := ray.Get(ctx, slow)
+	if err != nil || where == n3 {
+		t.Fatalf("slow task after node death: ran on %q, %v", where, err)
+	}
+	where, err = ray.Get(ctx, actorWhere.Remote(ctx, h))
+	if err != nil || where == n3 {
+		t.Fatalf("restarted actor: on %q, %v", where, err)
+	}
+	// Out of restarts: the next death is final.
+	if err := ray.Kill(ctx, h, false); err != nil {
+		t.Fatal(err)
+	}
+	_, err = ray.Get(ctx, actorWhere.Remote(ctx, h))
+	var died *ray.ActorDiedError
+	if !errors.As(err, &died) {
+		t.Fatalf("want ActorDiedError after restarts ran out, got %v", err)
+	}
+
+	procs["127.0.0.2"].Process.Kill()
+	procs["127.0.0.2"].Wait()
+	b, err := ray.Get(ctx, lost)
+	if err != nil || len(b) != 1<<20 || b[0] != 7 {
+		t.Fatalf("lost object not rebuilt: len %d, %v", len(b), err)
+	}
+}
