@@ -87,7 +87,22 @@ func (w *Worker) LookupActor(ctx context.Context, name, namespace string) (*rpcp
 // KillActor kills an actor; with noRestart it will not be restarted.
 func (w *Worker) KillActor(ctx context.Context, id string, noRestart bool) error {
 	_, err := w.gcs.KillActor(ctx, &rpcpb.KillActorRequest{ActorId: id, NoRestart: noRestart})
-	return err
+	if err != nil {
+		return err
+	}
+	// Calls after Kill must not reach the killed incarnation: drop the stream
+	// and look the actor up again (DEAD, or a restarted incarnation).
+	w.mu.Lock()
+	s, ok := w.actorsC[id]
+	gen := 0
+	if ok {
+		gen = s.gen
+	}
+	w.mu.Unlock()
+	if ok {
+		w.actorStreamBroken(s, gen, status.Error(codes.Aborted, "killed by ray.Kill"))
+	}
+	return nil
 }
 
 type actorState int

@@ -217,6 +217,9 @@ func TestSpillRestoreAndFree(t *testing.T) {
 	for i := 0; i < 8; i++ { // 8 MB into a 4 MB store
 		refs = append(refs, blob.Remote(ctx, 1<<20, i, ray.NodeAffinity(nodeIDs["127.0.0.2"], false)))
 	}
+	if _, _, err := ray.Wait(ctx, refs, len(refs), 0); err != nil {
+		t.Fatal(err)
+	}
 	for i, r := range refs {
 		b, err := ray.Get(ctx, r)
 		if err != nil || len(b) != 1<<20 || b[0] != byte(i) || b[len(b)-1] != byte(i) {
