@@ -15,12 +15,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	rayv1 "github.com/goray-dev/goray/api/v1"
+	"github.com/goray-dev/goray/internal/operator"
 )
 
 // Env is a running control plane with goray's CRDs.
@@ -37,18 +36,6 @@ func RepoRoot() string {
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
-// NewScheme returns a scheme with the built-in kinds and ray.io/v1.
-func NewScheme() *k8sruntime.Scheme {
-	s := k8sruntime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	if err := rayv1.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	return s
-}
-
 // Start launches etcd and kube-apiserver and installs the CRDs from
 // config/crd/bases. Call Stop when done.
 func Start() (*Env, error) {
@@ -61,7 +48,7 @@ func Start() (*Env, error) {
 			return nil, fmt.Errorf("KUBEBUILDER_ASSETS=%s has no %s: build it with hack/control-plane.sh", assets, bin)
 		}
 	}
-	scheme := NewScheme()
+	scheme := operator.NewScheme()
 	env := &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,

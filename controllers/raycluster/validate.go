@@ -1,0 +1,94 @@
+package raycluster
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/events"
+
+	rayv1 "github.com/goray-dev/goray/api/v1"
+)
+
+// validate finds what admission cannot check but makes every pod of the
+// cluster fail: it returns the first problem, naming the field.
+func validate(c *rayv1.RayCluster) *failure {
+	if f := validateGroup("spec.headGroupSpec", c.Spec.HeadGroupSpec.RayStartParams, c.Spec.HeadGroupSpec.Template); f != nil {
+		return f
+	}
+	for i := range c.Spec.WorkerGroupSpecs {
+		g := &c.Spec.WorkerGroupSpecs[i]
+		if f := validateGroup(fmt.Sprintf("spec.workerGroupSpecs[%d]", i), g.RayStartParams, g.Template); f != nil {
+			return f
+		}
+	}
+	return nil
+}
+
+func validateGroup(path string, params map[string]string, tmpl corev1.PodTemplateSpec) *failure {
+	if len(tmpl.Spec.Containers) > 0 && tmpl.Spec.Containers[0].Image == "" {
+		return &failure{reason: rayv1.InvalidSpec, message: path + ".template.spec.containers[0].image: the Ray container needs an image"}
+	}
+	for _, key := range []string{"num-cpus", "num-gpus", "memory", "object-store-memory"} {
+		if v, ok := params[key]; ok {
+			if f, err := strconv.ParseFloat(v, 64); err != nil || f < 0 {
+				return &failure{reason: rayv1.InvalidSpec, message: fmt.Sprintf("%s.rayStartParams.%s: %q is not a non-negative number", path, key, v)}
+			}
+		}
+	}
+	if v, ok := params["resources"]; ok {
+		var m map[string]float64
+		if err := json.Unmarshal([]byte(unquoteShell(v)), &m); err != nil {
+			return &failure{reason: rayv1.InvalidSpec, message: fmt.Sprintf("%s.rayStartParams.resources: %q is not a JSON object of numbers, e.g. '{\"TPU\": 4}'", path, v)}
+		}
+	}
+	return nil
+}
+
+// unquoteShell strips the single or double quotes that KubeRay manifests
+// often wrap around JSON for the shell ('"{...}"').
+func unquoteShell(v string) string {
+	for len(v) >= 2 && (v[0] == '\'' || v[0] == '"') && v[len(v)-1] == v[0] {
+		v = v[1 : len(v)-1]
+	}
+	return v
+}
+
+// unsupportedFields lists the fields this cluster sets that goray accepts
+// but does not act on (docs/compatibility.md).
+func unsupportedFields(c *rayv1.RayCluster) []string {
+	var out []string
+	sp := &c.Spec
+	if sp.NetworkPolicy != nil {
+		out = append(out, "spec.networkPolicy")
+	}
+	if sp.TLSOptions != nil && sp.TLSOptions.Enabled != nil && *sp.TLSOptions.Enabled {
+		out = append(out, "spec.tlsOptions")
+	}
+	if sp.HistoryServerOptions != nil {
+		out = append(out, "spec.historyServerOptions")
+	}
+	if sp.HeadGroupSpec.EnableIngress != nil && *sp.HeadGroupSpec.EnableIngress {
+		out = append(out, "spec.headGroupSpec.enableIngress")
+	}
+	if sp.AuthOptions != nil && sp.AuthOptions.EnableK8sTokenAuth != nil && *sp.AuthOptions.EnableK8sTokenAuth {
+		out = append(out, "spec.authOptions.enableK8sTokenAuth")
+	}
+	if ft := sp.GcsFaultToleranceOptions; ft != nil && ft.Backend == rayv1.GcsBackendRocksDB {
+		out = append(out, "spec.gcsFaultToleranceOptions.backend: rocksdb")
+	}
+	return out
+}
+
+// warnUnsupportedFields emits one Warning per unsupported field when the
+// generation changes (not on every reconcile).
+func (s *scope) warnUnsupportedFields(rec events.EventRecorder) {
+	if s.cluster.Status.ObservedGeneration == s.cluster.Generation {
+		return
+	}
+	for _, f := range unsupportedFields(s.cluster) {
+		rec.Eventf(s.cluster, nil, corev1.EventTypeWarning, "UnsupportedField", "Validate",
+			"%s is accepted but goray does not act on it yet (see docs/compatibility.md)", f)
+	}
+}

@@ -1,0 +1,133 @@
+// Package operator assembles goray's controller manager: the scheme, the
+// label-scoped informer caches and every controller. cmd/goray-operator
+// parses flags into Options; tests and benchmarks start the same manager
+// against their own API server.
+package operator
+
+import (
+	"fmt"
+	"strings"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	rayv1 "github.com/goray-dev/goray/api/v1"
+	"github.com/goray-dev/goray/controllers/raycluster"
+	"github.com/goray-dev/goray/internal/desired"
+)
+
+// Options configure the manager.
+type Options struct {
+	MetricsAddr      string
+	ProbeAddr        string
+	LeaderElection   bool
+	LeaderElectionID string
+	// WatchNamespaces limits the caches to these namespaces (empty: all).
+	WatchNamespaces []string
+	Concurrency     int
+	QPS             float32
+	Burst           int
+	ClusterDomain   string
+	Clock           clock.PassiveClock
+}
+
+// DefaultOptions are the operator's defaults.
+func DefaultOptions() Options {
+	return Options{
+		MetricsAddr:      ":8080",
+		ProbeAddr:        ":8082",
+		LeaderElectionID: "goray-operator.ray.io",
+		Concurrency:      10,
+		QPS:              300,
+		Burst:            600,
+		ClusterDomain:    desired.DefaultClusterDomain,
+	}
+}
+
+// ParseNamespaces splits a comma-separated --watch-namespace value.
+func ParseNamespaces(s string) []string {
+	var out []string
+	for _, ns := range strings.Split(s, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			out = append(out, ns)
+		}
+	}
+	return out
+}
+
+// NewScheme has the built-in kinds and ray.io/v1.
+func NewScheme() *k8sruntime.Scheme {
+	s := k8sruntime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	if err := rayv1.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// NewManager builds a manager with every controller registered.
+func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = o.QPS, o.Burst
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	mgr, err := ctrl.NewManager(cfg, managerOptions(o))
+	if err != nil {
+		return nil, err
+	}
+	if err := (&raycluster.Reconciler{
+		Client:        mgr.GetClient(),
+		Recorder:      mgr.GetEventRecorder("raycluster-controller"),
+		Clock:         o.Clock,
+		ClusterDomain: o.ClusterDomain,
+		Concurrency:   o.Concurrency,
+	}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the RayCluster controller: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return nil, err
+	}
+	return mgr, nil
+}
+
+// managerOptions scopes the informer caches to the objects goray creates
+// (by label), so that memory does not grow with unrelated pods and Jobs.
+func managerOptions(o Options) ctrl.Options {
+	ours := labels.SelectorFromSet(labels.Set{rayv1.KubernetesCreatedByLabelKey: rayv1.ComponentName})
+	byObject := map[client.Object]cache.ByObject{}
+	for _, obj := range []client.Object{&corev1.Pod{}, &corev1.Service{}, &corev1.Secret{}, &corev1.ServiceAccount{}, &rbacv1.Role{}, &rbacv1.RoleBinding{}, &batchv1.Job{}} {
+		byObject[obj] = cache.ByObject{Label: ours}
+	}
+	cacheOpts := cache.Options{ByObject: byObject, DefaultTransform: cache.TransformStripManagedFields()}
+	if len(o.WatchNamespaces) > 0 {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range o.WatchNamespaces {
+			cacheOpts.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	return ctrl.Options{
+		Scheme:                 NewScheme(),
+		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress: o.ProbeAddr,
+		LeaderElection:         o.LeaderElection,
+		LeaderElectionID:       o.LeaderElectionID,
+		Cache:                  cacheOpts,
+	}
+}
