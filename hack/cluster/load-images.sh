@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Builds goray's static binaries, packs them into images without Docker
+# (hack/images) and imports them into the test cluster's containerd.
+#
+#   hack/cluster/load-images.sh            # build, pack, import
+#   hack/cluster/load-images.sh --no-import  # only build and pack (no cluster needed)
+#
+# Images (pods use them with imagePullPolicy IfNotPresent or Never):
+#   goray/goray:dev     /usr/local/bin/goray (+ goray-examples), entrypoint goray
+#   goray/operator:dev  /usr/local/bin/goray-operator, entrypoint goray-operator
+# A ./cmd/<name> that does not exist yet is skipped with a message.
+# Tarballs go to $GORAY_CLUSTER_DIR/images (default ~/.cache/goray/cluster/images).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+import=1
+[ "${1:-}" = --no-import ] && import=0
+
+GORAY_IMAGE=${GORAY_IMAGE:-goray/goray:dev}
+OPERATOR_IMAGE=${OPERATOR_IMAGE:-goray/operator:dev}
+OUT=$STATE/images
+BIN=$OUT/bin
+mkdir -p "$BIN" "$STATE/bin"
+
+cd "$REPO"
+CGO_ENABLED=0 go build -trimpath -o "$STATE/bin/goray-images" ./hack/images
+
+built=()
+for name in goray goray-operator goray-examples; do
+  if [ ! -d "cmd/$name" ]; then
+    log "skip $name: ./cmd/$name does not exist yet"
+    continue
+  fi
+  log "building $name (CGO_ENABLED=0)"
+  CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$BIN/$name" "./cmd/$name"
+  built+=("$name")
+done
+has() { [[ " ${built[*]} " == *" $1 "* ]]; }
+
+tars=()
+if has goray; then
+  files=("$BIN/goray=/usr/local/bin/goray")
+  has goray-examples && files+=("$BIN/goray-examples=/usr/local/bin/goray-examples")
+  "$STATE/bin/goray-images" -o "$OUT/goray.tar" -t "$GORAY_IMAGE" \
+    -entrypoint /usr/local/bin/goray "${files[@]}" >/dev/null
+  log "packed $GORAY_IMAGE ($OUT/goray.tar)"
+  tars+=("$OUT/goray.tar")
+elif has goray-examples; then
+  log "skip $GORAY_IMAGE: no goray binary to be its entrypoint"
+fi
+if has goray-operator; then
+  "$STATE/bin/goray-images" -o "$OUT/operator.tar" -t "$OPERATOR_IMAGE" \
+    -entrypoint /usr/local/bin/goray-operator "$BIN/goray-operator=/usr/local/bin/goray-operator" >/dev/null
+  log "packed $OPERATOR_IMAGE ($OUT/operator.tar)"
+  tars+=("$OUT/operator.tar")
+fi
+
+if [ "$import" = 1 ]; then
+  for t in "${tars[@]}"; do
+    # Inside the node's namespaces, through the node's containerd socket.
+    ctr_node images import "$t" >/dev/null
+    log "imported $(basename "$t") into the cluster's containerd"
+  done
+fi
