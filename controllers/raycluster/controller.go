@@ -34,6 +34,8 @@ type Reconciler struct {
 	Concurrency int
 	// TokenSource makes auth tokens; nil means crypto/rand.
 	TokenSource func() (string, error)
+	// SkipNameValidation allows several managers in one process (tests).
+	SkipNameValidation bool
 
 	expectations *expectations.Expectations
 }
@@ -54,7 +56,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&corev1.Service{}).
 		Owns(&batchv1.Job{}).
 		Owns(&rbacv1.Role{}).
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Concurrency, 1)}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Concurrency, 1), SkipNameValidation: &r.SkipNameValidation}).
 		Complete(r)
 }
 

@@ -113,4 +113,3 @@ func (r *Reconciler) removeFinalizer(ctx context.Context, c *rayv1.RayCluster) e
 	r.forget(c.Namespace, c.Name)
 	return nil
 }
-

@@ -352,4 +352,3 @@ func sortForDeletion(pods []*corev1.Pod) {
 		return replicaDeletionLess([]*corev1.Pod{pods[i]}, []*corev1.Pod{pods[j]})
 	})
 }
-

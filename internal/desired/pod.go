@@ -256,7 +256,7 @@ func startParams(given, resources, labels map[string]string, ray *corev1.Contain
 		p["resources"] = jsonNumberMap(custom)
 	}
 	if len(labels) > 0 {
-		p["labels"] = labelList(labels)
+		p["labels"] = jsonStringMap(labels)
 	}
 	p["block"] = ""
 	return p
@@ -290,12 +290,18 @@ func jsonNumberMap(m map[string]string) string {
 	return b.String()
 }
 
-func labelList(m map[string]string) string {
-	parts := make([]string, 0, len(m))
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		parts = append(parts, k+"="+m[k])
+// jsonStringMap renders {"key": "value"} with sorted keys.
+func jsonStringMap(m map[string]string) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, k := range slices.Sorted(maps.Keys(m)) {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%s:%s", strconv.Quote(k), strconv.Quote(m[k]))
 	}
-	return strings.Join(parts, ",")
+	b.WriteByte('}')
+	return b.String()
 }
 
 func setDefault(m map[string]string, k, v string) {

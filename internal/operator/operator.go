@@ -6,6 +6,7 @@ package operator
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -40,6 +41,11 @@ type Options struct {
 	Burst           int
 	ClusterDomain   string
 	Clock           clock.PassiveClock
+	// WrapTransport, when set, wraps the API client's transport (tests use it
+	// to watch or fail requests).
+	WrapTransport func(http.RoundTripper) http.RoundTripper
+	// SkipNameValidation allows several managers in one process (tests).
+	SkipNameValidation bool
 }
 
 // DefaultOptions are the operator's defaults.
@@ -82,6 +88,9 @@ func NewScheme() *k8sruntime.Scheme {
 func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = o.QPS, o.Burst
+	if o.WrapTransport != nil {
+		cfg.Wrap(o.WrapTransport)
+	}
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
@@ -90,11 +99,12 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		return nil, err
 	}
 	if err := (&raycluster.Reconciler{
-		Client:        mgr.GetClient(),
-		Recorder:      mgr.GetEventRecorder("raycluster-controller"),
-		Clock:         o.Clock,
-		ClusterDomain: o.ClusterDomain,
-		Concurrency:   o.Concurrency,
+		Client:             mgr.GetClient(),
+		Recorder:           mgr.GetEventRecorder("raycluster-controller"),
+		Clock:              o.Clock,
+		ClusterDomain:      o.ClusterDomain,
+		Concurrency:        o.Concurrency,
+		SkipNameValidation: o.SkipNameValidation,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the RayCluster controller: %w", err)
 	}

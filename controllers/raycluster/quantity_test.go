@@ -1,0 +1,5 @@
+package raycluster_test
+
+import "k8s.io/apimachinery/pkg/api/resource"
+
+func mustQuantity(s string) resource.Quantity { return resource.MustParse(s) }
