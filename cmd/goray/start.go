@@ -20,6 +20,7 @@ import (
 
 	"github.com/goray-dev/goray/runtime/cluster"
 	"github.com/goray-dev/goray/runtime/dashboard"
+	"github.com/goray-dev/goray/runtime/jobs"
 	"github.com/goray-dev/goray/runtime/node"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -278,8 +279,15 @@ func runNode(ctx context.Context, f *startFlags) error {
 	if p := net.ParseIP(ip); p != nil && p.IsLoopback() {
 		bind = ip // several nodes share this machine on 127.0.0.x
 	}
-	if f.head {
-		if err := serve(f.dashboardHost, f.dashboardPort, dashboard.New(gcs).Mux, "dashboard"); err != nil {
+	var jobsMgr *jobs.Manager
+	if f.head && f.dashboardPort > 0 {
+		dash := dashboard.New(gcs)
+		if jobsMgr, err = jobs.NewManager(ctx, jobs.Config{GCS: gcs, GcsAddress: gcsAddr, Dir: root, NodeIP: ip, Logger: logger}); err != nil {
+			stop()
+			return err
+		}
+		jobsMgr.Register(dash.Mux)
+		if err := serve(f.dashboardHost, f.dashboardPort, dash.Mux, "dashboard"); err != nil {
 			stop()
 			return err
 		}
@@ -309,6 +317,9 @@ func runNode(ctx context.Context, f *startFlags) error {
 	logger.Printf("stopping")
 	for _, s := range servers {
 		s.Close()
+	}
+	if jobsMgr != nil {
+		jobsMgr.Close()
 	}
 	conn.Close()
 	stop()

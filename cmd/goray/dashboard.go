@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/goray-dev/goray/runtime/dashboard"
+	"github.com/goray-dev/goray/runtime/jobs"
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// dashboardCmd runs the head's HTTP API (health, version, cluster status and
+// the Jobs API) as its own process against a running GCS, the way Ray's
+// dashboard is a process of its own; `goray start --head --dashboard-port=0`
+// leaves the port to it. Job records stay in the GCS across its restarts.
+func dashboardCmd() *cobra.Command {
+	var gcsAddr, host, nodeIP, tempDir string
+	var port int
+	cmd := &cobra.Command{
+		Use:   "dashboard --gcs-address=HOST:PORT",
+		Short: "Run the dashboard and Jobs API as a separate process against a running GCS",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if gcsAddr == "" {
+				return errors.New("--gcs-address is required")
+			}
+			if nodeIP == "" {
+				nodeIP = localIPFor(gcsAddr)
+			}
+			conn, err := grpc.NewClient(gcsAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			gcs := rpcpb.NewGcsClient(conn)
+			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			_, err = gcs.CheckAlive(ctx, &rpcpb.CheckAliveRequest{}, grpc.WaitForReady(true))
+			cancel()
+			if err != nil {
+				return fmt.Errorf("GCS at %s: %w", gcsAddr, err)
+			}
+			logger := log.New(os.Stderr, "[dashboard] ", log.LstdFlags)
+			mgr, err := jobs.NewManager(cmd.Context(), jobs.Config{GCS: gcs, GcsAddress: gcsAddr, Dir: tmpRoot(&startFlags{tempDir: tempDir}), NodeIP: nodeIP, Logger: logger})
+			if err != nil {
+				return err
+			}
+			dash := dashboard.New(gcs)
+			mgr.Register(dash.Mux)
+			lis, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+			if err != nil {
+				mgr.Close()
+				return err
+			}
+			srv := &http.Server{Handler: dash.Mux, ReadHeaderTimeout: 10 * time.Second}
+			go srv.Serve(lis)
+			fmt.Printf("goray dashboard listening on http://%s (GCS %s)\n", lis.Addr(), gcsAddr)
+			sig := make(chan os.Signal, 1)
+			signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+			<-sig
+			srv.Close()
+			mgr.Close()
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&gcsAddr, "gcs-address", "", "the head's GCS address HOST:PORT")
+	fl.StringVar(&host, "host", "127.0.0.1", "bind host")
+	fl.IntVar(&port, "port", 8265, "HTTP port")
+	fl.StringVar(&nodeIP, "node-ip-address", "", "this node's IP (default: the address used to reach the GCS)")
+	fl.StringVar(&tempDir, "temp-dir", "", "temp dir root for job logs (default $GORAY_TMPDIR or /tmp/goray)")
+	return cmd
+}

@@ -1,0 +1,14 @@
+//go:build !linux
+
+package jobs
+
+import (
+	"os/exec"
+	"syscall"
+)
+
+// setProcAttr puts the entrypoint in its own process group so stop signals
+// reach everything it started.
+func setProcAttr(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+}
