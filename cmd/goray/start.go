@@ -236,6 +236,7 @@ func runNode(ctx context.Context, f *startFlags) error {
 		InstanceID: os.Getenv("RAY_CLOUD_INSTANCE_ID"), NodeTypeName: os.Getenv("RAY_NODE_TYPE_NAME"),
 		HeartbeatInterval: timeout / 5, Logger: logger}
 	var stop func()
+	var drained <-chan struct{} // closed when a drained node reaches its deadline
 	var gcsAddr string
 	var nodeAddr string
 	var servers []*http.Server
@@ -244,7 +245,7 @@ func runNode(ctx context.Context, f *startFlags) error {
 		if err != nil {
 			return err
 		}
-		stop, gcsAddr, nodeAddr = h.Stop, h.GcsAddress, h.Node.Address()
+		stop, gcsAddr, nodeAddr, drained = h.Stop, h.GcsAddress, h.Node.Address(), h.Node.Done()
 		os.MkdirAll(root, 0o755)
 		os.WriteFile(filepath.Join(root, "gcs_address"), []byte(gcsAddr), 0o644)
 	} else {
@@ -253,7 +254,7 @@ func runNode(ctx context.Context, f *startFlags) error {
 		if err != nil {
 			return err
 		}
-		stop, gcsAddr, nodeAddr = n.Stop, f.address, n.Address()
+		stop, gcsAddr, nodeAddr, drained = n.Stop, f.address, n.Address(), n.Done()
 	}
 	conn, err := grpc.NewClient(gcsAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -313,8 +314,12 @@ func runNode(ctx context.Context, f *startFlags) error {
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	<-sig
-	logger.Printf("stopping")
+	select {
+	case <-sig:
+		logger.Printf("stopping")
+	case <-drained:
+		logger.Printf("drained: stopping")
+	}
 	for _, s := range servers {
 		s.Close()
 	}

@@ -75,7 +75,7 @@ func printStatus(w io.Writer, st *rpcpb.ClusterStatus) {
 		if n.IsHead {
 			kind = "head"
 		}
-		fmt.Fprintf(w, " 1 node_%s (%s, %s) type=%q instance=%q idle=%dms\n", n.NodeId, kind, n.Ip, n.NodeTypeName, n.InstanceId, n.IdleMs)
+		fmt.Fprintf(w, " 1 node_%s (%s, %s) type=%q instance=%q status=%s idle=%dms\n", n.NodeId, kind, n.Ip, n.NodeTypeName, n.InstanceId, n.Status, n.IdleDurationMs)
 		for k, v := range n.Total {
 			total[k] += v
 			used[k] += v - n.Available[k]
@@ -112,5 +112,9 @@ func printStatus(w io.Writer, st *rpcpb.ClusterStatus) {
 		}
 		fmt.Fprintf(w, " %s placement group %s: [%s]\n", g.Strategy, g.PlacementGroupId, strings.Join(bs, ", "))
 	}
+	for _, c := range st.Constraints {
+		fmt.Fprintf(w, " %v: %d requested by RequestResources\n", c.Shape, c.Count)
+	}
 	fmt.Fprintf(w, "\nActors: %d alive, %d pending\n", st.AliveActors, st.PendingActors)
+	printAutoscaling(w, st.AutoscalingState)
 }

@@ -46,7 +46,9 @@ type nodeRec struct {
 	demand    []*rpcpb.ResourceDemand
 	idleMs    int64
 	storeUsed int64
+	storeObjs int64
 	death     string
+	draining  bool
 }
 
 // Server implements the Gcs gRPC service.
@@ -66,7 +68,11 @@ type Server struct {
 	dir      *actors.Directory
 	pgs      map[string]*placementGroup
 	sched    scheduler.State
-	stop     chan struct{}
+	// constraints is the RequestResources minimum cluster shape.
+	constraints []*rpcpb.ResourceDemand
+	// autoscaling is the autoscaler's last report.
+	autoscaling *rpcpb.AutoscalingState
+	stop        chan struct{}
 	stopOnce sync.Once
 }
 
@@ -193,6 +199,7 @@ func (s *Server) ReportNode(ctx context.Context, in *rpcpb.NodeReport) (*rpcpb.C
 	n.demand = in.Demand
 	n.idleMs = in.IdleMs
 	n.storeUsed = in.ObjectStoreUsed
+	n.storeObjs = in.ObjectStoreObjects
 	v := s.viewLocked()
 	s.mu.Unlock()
 	return v, nil
@@ -203,7 +210,8 @@ func (s *Server) viewLocked() *rpcpb.ClusterView {
 	for id, n := range s.nodes {
 		v.Nodes = append(v.Nodes, &rpcpb.NodeView{NodeId: id, Address: n.info.Address, Ip: n.info.Ip, Alive: n.alive,
 			Total: n.info.Total, Available: n.available, Labels: n.info.Labels, InstanceId: n.info.InstanceId,
-			NodeTypeName: n.info.NodeTypeName, IsHead: n.info.IsHead, IdleMs: n.idleMs, ObjectStoreUsed: n.storeUsed, DeathReason: n.death})
+			NodeTypeName: n.info.NodeTypeName, IsHead: n.info.IsHead, IdleDurationMs: n.idleMs, ObjectStoreUsed: n.storeUsed,
+			DeathReason: n.death, Status: n.status(), ObjectStoreObjects: n.storeObjs})
 	}
 	sort.Slice(v.Nodes, func(i, j int) bool { return v.Nodes[i].NodeId < v.Nodes[j].NodeId })
 	return v
@@ -437,7 +445,8 @@ func (s *Server) GetClusterStatus(ctx context.Context, _ *rpcpb.Empty) (*rpcpb.C
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v := s.viewLocked()
-	out := &rpcpb.ClusterStatus{Version: s.version, Nodes: v.Nodes, SessionName: s.cfg.SessionName}
+	out := &rpcpb.ClusterStatus{Version: s.version, Nodes: v.Nodes, SessionName: s.cfg.SessionName,
+		Constraints: s.constraints, AutoscalingState: s.autoscaling}
 	agg := map[string]*rpcpb.ResourceDemand{}
 	add := func(shape map[string]float64, n int64) {
 		k := scheduler.Resources(shape).Key()
@@ -487,7 +496,7 @@ func (s *Server) GetClusterStatus(ctx context.Context, _ *rpcpb.Empty) (*rpcpb.C
 
 func (s *Server) feasibleLocked(shape map[string]float64) bool {
 	for _, n := range s.nodes {
-		if n.alive && scheduler.Resources(shape).Fits(n.info.Total) {
+		if n.alive && !n.draining && scheduler.Resources(shape).Fits(n.info.Total) {
 			return true
 		}
 	}
@@ -497,7 +506,8 @@ func (s *Server) feasibleLocked(shape map[string]float64) bool {
 func (s *Server) snapshotLocked() []scheduler.Node {
 	var out []scheduler.Node
 	for id, n := range s.nodes {
-		out = append(out, scheduler.Node{ID: id, Alive: n.alive, Total: n.info.Total, Available: copyMap(n.available)})
+		// A draining node takes no new work.
+		out = append(out, scheduler.Node{ID: id, Alive: n.alive && !n.draining, Total: n.info.Total, Available: copyMap(n.available)})
 	}
 	return out
 }

@@ -69,6 +69,10 @@ func (n *Node) RequestWorkerLease(ctx context.Context, in *rpcpb.LeaseRequest) (
 				n.demand[req.Key()] = d
 			}
 			d.Count++
+			select {
+			case n.kick <- struct{}{}:
+			default:
+			}
 		}
 		ch := n.changed
 		n.mu.Unlock()
@@ -86,6 +90,9 @@ func (n *Node) RequestWorkerLease(ctx context.Context, in *rpcpb.LeaseRequest) (
 // rejection), or neither (wait).
 func (n *Node) tryLocalLocked(in *rpcpb.LeaseRequest, req scheduler.Resources) (*lease, *rpcpb.LeaseReply) {
 	if in.GrantOrReject {
+		if n.draining {
+			return nil, &rpcpb.LeaseReply{Rejected: true, Message: "node is draining"}
+		}
 		if req.Fits(n.available) {
 			return n.allocLocked(req, "", -1), nil
 		}

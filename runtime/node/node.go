@@ -101,8 +101,14 @@ type Node struct {
 	binaries  map[string]string // job id -> executable
 	prestart  map[string]bool
 	lastBusy  time.Time
-	stop      chan struct{}
-	stopOnce  sync.Once
+	// draining: the GCS drained this node; it takes no new work.
+	draining bool
+	// kick asks for a heartbeat now (new queued demand), so the autoscaler sees it at once.
+	kick     chan struct{}
+	done     chan struct{}
+	doneOnce sync.Once
+	stop     chan struct{}
+	stopOnce sync.Once
 	wg        sync.WaitGroup
 }
 
@@ -135,7 +141,8 @@ func Start(cfg Config) (*Node, error) {
 		Store: objectstore.New(cfg.StoreCapacity, filepath.Join(cfg.Dir, "spill")), total: res, available: res.Clone(),
 		workers: map[string]*worker{}, idle: map[string][]*worker{}, leases: map[string]*lease{},
 		demand: map[string]*rpcpb.ResourceDemand{}, bundles: map[string]map[int32]*bundle{}, binaries: map[string]string{},
-		prestart: map[string]bool{}, lastBusy: time.Now(), stop: make(chan struct{})}
+		prestart: map[string]bool{}, lastBusy: time.Now(), stop: make(chan struct{}),
+		kick: make(chan struct{}, 1), done: make(chan struct{})}
 	lis, err := rpcutil.Listen(rpcutil.BindHost(cfg.IP), cfg.Port)
 	if err != nil {
 		return nil, fmt.Errorf("node manager listen on %s:%d: %w", cfg.IP, cfg.Port, err)
@@ -218,6 +225,7 @@ func (n *Node) Stop() {
 			}
 		}
 		n.wg.Wait()
+		n.unregister("node stopped")
 		n.pool.Close()
 	})
 }
@@ -236,15 +244,17 @@ func (n *Node) heartbeats() {
 		case <-n.stop:
 			return
 		case <-t.C:
+		case <-n.kick:
 		}
+		st := n.Store.Stats()
 		n.mu.Lock()
-		rep := &rpcpb.NodeReport{NodeId: n.id, Available: n.available.Clone(), ObjectStoreUsed: n.Store.Stats().Used}
+		rep := &rpcpb.NodeReport{NodeId: n.id, Available: n.available.Clone(), ObjectStoreUsed: st.Used, ObjectStoreObjects: st.Objects}
 		for _, d := range n.demand {
 			if d.Count > 0 {
 				rep.Demand = append(rep.Demand, d)
 			}
 		}
-		if len(n.leases) == 0 && len(rep.Demand) == 0 {
+		if len(n.leases) == 0 && len(rep.Demand) == 0 && len(n.bundles) == 0 {
 			rep.IdleMs = time.Since(n.lastBusy).Milliseconds()
 		} else {
 			n.lastBusy = time.Now()
@@ -299,12 +309,13 @@ func (n *Node) reaper() {
 
 // snapshotLocked is the cluster view with this node's live availability.
 func (n *Node) snapshotLocked() []scheduler.Node {
-	out := []scheduler.Node{{ID: n.id, Alive: true, Total: n.total, Available: n.available}}
+	out := []scheduler.Node{{ID: n.id, Alive: !n.draining, Total: n.total, Available: n.available}}
 	for _, v := range n.view {
 		if v.NodeId == n.id {
 			continue
 		}
-		out = append(out, scheduler.Node{ID: v.NodeId, Alive: v.Alive, Total: v.Total, Available: v.Available})
+		// Draining nodes take no new work.
+		out = append(out, scheduler.Node{ID: v.NodeId, Alive: v.Alive && v.Status != "DRAINING", Total: v.Total, Available: v.Available})
 	}
 	return out
 }

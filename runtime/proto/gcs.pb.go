@@ -75,6 +75,55 @@ func (ActorState) EnumDescriptor() ([]byte, []int) {
 	return file_gcs_proto_rawDescGZIP(), []int{0}
 }
 
+type DrainReason int32
+
+const (
+	DrainReason_DRAIN_REASON_UNSPECIFIED DrainReason = 0
+	DrainReason_IDLE_TERMINATION         DrainReason = 1 // rejected while the node is busy
+	DrainReason_PREEMPTION               DrainReason = 2 // always accepted
+)
+
+// Enum value maps for DrainReason.
+var (
+	DrainReason_name = map[int32]string{
+		0: "DRAIN_REASON_UNSPECIFIED",
+		1: "IDLE_TERMINATION",
+		2: "PREEMPTION",
+	}
+	DrainReason_value = map[string]int32{
+		"DRAIN_REASON_UNSPECIFIED": 0,
+		"IDLE_TERMINATION":         1,
+		"PREEMPTION":               2,
+	}
+)
+
+func (x DrainReason) Enum() *DrainReason {
+	p := new(DrainReason)
+	*p = x
+	return p
+}
+
+func (x DrainReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DrainReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_gcs_proto_enumTypes[1].Descriptor()
+}
+
+func (DrainReason) Type() protoreflect.EnumType {
+	return &file_gcs_proto_enumTypes[1]
+}
+
+func (x DrainReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DrainReason.Descriptor instead.
+func (DrainReason) EnumDescriptor() ([]byte, []int) {
+	return file_gcs_proto_rawDescGZIP(), []int{1}
+}
+
 type Empty struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -280,14 +329,15 @@ func (x *RegisterNodeReply) GetHeartbeatTimeoutMs() int64 {
 }
 
 type NodeReport struct {
-	state           protoimpl.MessageState `protogen:"open.v1"`
-	NodeId          string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
-	Available       map[string]float64     `protobuf:"bytes,2,rep,name=available,proto3" json:"available,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
-	Demand          []*ResourceDemand      `protobuf:"bytes,3,rep,name=demand,proto3" json:"demand,omitempty"`
-	ObjectStoreUsed int64                  `protobuf:"varint,4,opt,name=object_store_used,json=objectStoreUsed,proto3" json:"object_store_used,omitempty"`
-	IdleMs          int64                  `protobuf:"varint,5,opt,name=idle_ms,json=idleMs,proto3" json:"idle_ms,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	NodeId             string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Available          map[string]float64     `protobuf:"bytes,2,rep,name=available,proto3" json:"available,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	Demand             []*ResourceDemand      `protobuf:"bytes,3,rep,name=demand,proto3" json:"demand,omitempty"`
+	ObjectStoreUsed    int64                  `protobuf:"varint,4,opt,name=object_store_used,json=objectStoreUsed,proto3" json:"object_store_used,omitempty"`
+	IdleMs             int64                  `protobuf:"varint,5,opt,name=idle_ms,json=idleMs,proto3" json:"idle_ms,omitempty"`
+	ObjectStoreObjects int64                  `protobuf:"varint,6,opt,name=object_store_objects,json=objectStoreObjects,proto3" json:"object_store_objects,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *NodeReport) Reset() {
@@ -355,23 +405,35 @@ func (x *NodeReport) GetIdleMs() int64 {
 	return 0
 }
 
+func (x *NodeReport) GetObjectStoreObjects() int64 {
+	if x != nil {
+		return x.ObjectStoreObjects
+	}
+	return 0
+}
+
 type NodeView struct {
-	state           protoimpl.MessageState `protogen:"open.v1"`
-	NodeId          string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
-	Address         string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
-	Ip              string                 `protobuf:"bytes,3,opt,name=ip,proto3" json:"ip,omitempty"`
-	Alive           bool                   `protobuf:"varint,4,opt,name=alive,proto3" json:"alive,omitempty"`
-	Total           map[string]float64     `protobuf:"bytes,5,rep,name=total,proto3" json:"total,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
-	Available       map[string]float64     `protobuf:"bytes,6,rep,name=available,proto3" json:"available,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
-	Labels          map[string]string      `protobuf:"bytes,7,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	InstanceId      string                 `protobuf:"bytes,8,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
-	NodeTypeName    string                 `protobuf:"bytes,9,opt,name=node_type_name,json=nodeTypeName,proto3" json:"node_type_name,omitempty"`
-	IsHead          bool                   `protobuf:"varint,10,opt,name=is_head,json=isHead,proto3" json:"is_head,omitempty"`
-	IdleMs          int64                  `protobuf:"varint,11,opt,name=idle_ms,json=idleMs,proto3" json:"idle_ms,omitempty"`
-	ObjectStoreUsed int64                  `protobuf:"varint,12,opt,name=object_store_used,json=objectStoreUsed,proto3" json:"object_store_used,omitempty"`
-	DeathReason     string                 `protobuf:"bytes,13,opt,name=death_reason,json=deathReason,proto3" json:"death_reason,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	NodeId       string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Address      string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	Ip           string                 `protobuf:"bytes,3,opt,name=ip,proto3" json:"ip,omitempty"`
+	Alive        bool                   `protobuf:"varint,4,opt,name=alive,proto3" json:"alive,omitempty"`
+	Total        map[string]float64     `protobuf:"bytes,5,rep,name=total,proto3" json:"total,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	Available    map[string]float64     `protobuf:"bytes,6,rep,name=available,proto3" json:"available,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	Labels       map[string]string      `protobuf:"bytes,7,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	InstanceId   string                 `protobuf:"bytes,8,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	NodeTypeName string                 `protobuf:"bytes,9,opt,name=node_type_name,json=nodeTypeName,proto3" json:"node_type_name,omitempty"`
+	IsHead       bool                   `protobuf:"varint,10,opt,name=is_head,json=isHead,proto3" json:"is_head,omitempty"`
+	// idle_duration_ms: how long the node has had no leases, queued work or bundles.
+	IdleDurationMs  int64  `protobuf:"varint,11,opt,name=idle_duration_ms,json=idleDurationMs,proto3" json:"idle_duration_ms,omitempty"`
+	ObjectStoreUsed int64  `protobuf:"varint,12,opt,name=object_store_used,json=objectStoreUsed,proto3" json:"object_store_used,omitempty"`
+	DeathReason     string `protobuf:"bytes,13,opt,name=death_reason,json=deathReason,proto3" json:"death_reason,omitempty"`
+	// status: RUNNING, IDLE, DRAINING or DEAD (Ray's NodeStatus).
+	Status string `protobuf:"bytes,14,opt,name=status,proto3" json:"status,omitempty"`
+	// object_store_objects: objects held in the node's store (primary copies someone may need).
+	ObjectStoreObjects int64 `protobuf:"varint,15,opt,name=object_store_objects,json=objectStoreObjects,proto3" json:"object_store_objects,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *NodeView) Reset() {
@@ -474,9 +536,9 @@ func (x *NodeView) GetIsHead() bool {
 	return false
 }
 
-func (x *NodeView) GetIdleMs() int64 {
+func (x *NodeView) GetIdleDurationMs() int64 {
 	if x != nil {
-		return x.IdleMs
+		return x.IdleDurationMs
 	}
 	return 0
 }
@@ -493,6 +555,20 @@ func (x *NodeView) GetDeathReason() string {
 		return x.DeathReason
 	}
 	return ""
+}
+
+func (x *NodeView) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *NodeView) GetObjectStoreObjects() int64 {
+	if x != nil {
+		return x.ObjectStoreObjects
+	}
+	return 0
 }
 
 type ClusterView struct {
@@ -1947,8 +2023,12 @@ type ClusterStatus struct {
 	SessionName   string                 `protobuf:"bytes,5,opt,name=session_name,json=sessionName,proto3" json:"session_name,omitempty"`
 	AliveActors   int32                  `protobuf:"varint,6,opt,name=alive_actors,json=aliveActors,proto3" json:"alive_actors,omitempty"`
 	PendingActors int32                  `protobuf:"varint,7,opt,name=pending_actors,json=pendingActors,proto3" json:"pending_actors,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// constraints: the RequestResources minimum cluster shape.
+	Constraints []*ResourceDemand `protobuf:"bytes,8,rep,name=constraints,proto3" json:"constraints,omitempty"`
+	// autoscaling_state: what the autoscaler last reported (absent when none runs).
+	AutoscalingState *AutoscalingState `protobuf:"bytes,9,opt,name=autoscaling_state,json=autoscalingState,proto3" json:"autoscaling_state,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *ClusterStatus) Reset() {
@@ -2030,6 +2110,356 @@ func (x *ClusterStatus) GetPendingActors() int32 {
 	return 0
 }
 
+func (x *ClusterStatus) GetConstraints() []*ResourceDemand {
+	if x != nil {
+		return x.Constraints
+	}
+	return nil
+}
+
+func (x *ClusterStatus) GetAutoscalingState() *AutoscalingState {
+	if x != nil {
+		return x.AutoscalingState
+	}
+	return nil
+}
+
+type DrainNodeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Reason        DrainReason            `protobuf:"varint,2,opt,name=reason,proto3,enum=goray.rpc.DrainReason" json:"reason,omitempty"`
+	ReasonMessage string                 `protobuf:"bytes,3,opt,name=reason_message,json=reasonMessage,proto3" json:"reason_message,omitempty"`
+	// deadline_timestamp_ms: when an accepted node exits (0: it waits to be stopped).
+	DeadlineTimestampMs int64 `protobuf:"varint,4,opt,name=deadline_timestamp_ms,json=deadlineTimestampMs,proto3" json:"deadline_timestamp_ms,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *DrainNodeRequest) Reset() {
+	*x = DrainNodeRequest{}
+	mi := &file_gcs_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrainNodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrainNodeRequest) ProtoMessage() {}
+
+func (x *DrainNodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gcs_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrainNodeRequest.ProtoReflect.Descriptor instead.
+func (*DrainNodeRequest) Descriptor() ([]byte, []int) {
+	return file_gcs_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *DrainNodeRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *DrainNodeRequest) GetReason() DrainReason {
+	if x != nil {
+		return x.Reason
+	}
+	return DrainReason_DRAIN_REASON_UNSPECIFIED
+}
+
+func (x *DrainNodeRequest) GetReasonMessage() string {
+	if x != nil {
+		return x.ReasonMessage
+	}
+	return ""
+}
+
+func (x *DrainNodeRequest) GetDeadlineTimestampMs() int64 {
+	if x != nil {
+		return x.DeadlineTimestampMs
+	}
+	return 0
+}
+
+type DrainNodeReply struct {
+	state                  protoimpl.MessageState `protogen:"open.v1"`
+	IsAccepted             bool                   `protobuf:"varint,1,opt,name=is_accepted,json=isAccepted,proto3" json:"is_accepted,omitempty"`
+	RejectionReasonMessage string                 `protobuf:"bytes,2,opt,name=rejection_reason_message,json=rejectionReasonMessage,proto3" json:"rejection_reason_message,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
+}
+
+func (x *DrainNodeReply) Reset() {
+	*x = DrainNodeReply{}
+	mi := &file_gcs_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrainNodeReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrainNodeReply) ProtoMessage() {}
+
+func (x *DrainNodeReply) ProtoReflect() protoreflect.Message {
+	mi := &file_gcs_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrainNodeReply.ProtoReflect.Descriptor instead.
+func (*DrainNodeReply) Descriptor() ([]byte, []int) {
+	return file_gcs_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *DrainNodeReply) GetIsAccepted() bool {
+	if x != nil {
+		return x.IsAccepted
+	}
+	return false
+}
+
+func (x *DrainNodeReply) GetRejectionReasonMessage() string {
+	if x != nil {
+		return x.RejectionReasonMessage
+	}
+	return ""
+}
+
+type ResourceConstraint struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Requests      []*ResourceDemand      `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResourceConstraint) Reset() {
+	*x = ResourceConstraint{}
+	mi := &file_gcs_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResourceConstraint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResourceConstraint) ProtoMessage() {}
+
+func (x *ResourceConstraint) ProtoReflect() protoreflect.Message {
+	mi := &file_gcs_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResourceConstraint.ProtoReflect.Descriptor instead.
+func (*ResourceConstraint) Descriptor() ([]byte, []int) {
+	return file_gcs_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ResourceConstraint) GetRequests() []*ResourceDemand {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+type UnregisterNodeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnregisterNodeRequest) Reset() {
+	*x = UnregisterNodeRequest{}
+	mi := &file_gcs_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnregisterNodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnregisterNodeRequest) ProtoMessage() {}
+
+func (x *UnregisterNodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gcs_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnregisterNodeRequest.ProtoReflect.Descriptor instead.
+func (*UnregisterNodeRequest) Descriptor() ([]byte, []int) {
+	return file_gcs_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *UnregisterNodeRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *UnregisterNodeRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// AutoscalingState is the autoscaler's report (Ray's AutoscalingState, reduced).
+type AutoscalingState struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	TimestampMs int64                  `protobuf:"varint,1,opt,name=timestamp_ms,json=timestampMs,proto3" json:"timestamp_ms,omitempty"`
+	ClusterName string                 `protobuf:"bytes,2,opt,name=cluster_name,json=clusterName,proto3" json:"cluster_name,omitempty"`
+	// last_decision explains the latest change (or "no change").
+	LastDecision            string            `protobuf:"bytes,3,opt,name=last_decision,json=lastDecision,proto3" json:"last_decision,omitempty"`
+	LastDecisionTimestampMs int64             `protobuf:"varint,4,opt,name=last_decision_timestamp_ms,json=lastDecisionTimestampMs,proto3" json:"last_decision_timestamp_ms,omitempty"`
+	TargetReplicas          map[string]int32  `protobuf:"bytes,5,rep,name=target_replicas,json=targetReplicas,proto3" json:"target_replicas,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	Infeasible              []*ResourceDemand `protobuf:"bytes,6,rep,name=infeasible,proto3" json:"infeasible,omitempty"`
+	InfeasibleGangs         []*GangDemand     `protobuf:"bytes,7,rep,name=infeasible_gangs,json=infeasibleGangs,proto3" json:"infeasible_gangs,omitempty"`
+	// unmet: feasible demand waiting on maxReplicas or the upscaling speed.
+	Unmet          []*ResourceDemand `protobuf:"bytes,8,rep,name=unmet,proto3" json:"unmet,omitempty"`
+	PendingDeletes []string          `protobuf:"bytes,9,rep,name=pending_deletes,json=pendingDeletes,proto3" json:"pending_deletes,omitempty"`
+	Error          string            `protobuf:"bytes,10,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *AutoscalingState) Reset() {
+	*x = AutoscalingState{}
+	mi := &file_gcs_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AutoscalingState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AutoscalingState) ProtoMessage() {}
+
+func (x *AutoscalingState) ProtoReflect() protoreflect.Message {
+	mi := &file_gcs_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AutoscalingState.ProtoReflect.Descriptor instead.
+func (*AutoscalingState) Descriptor() ([]byte, []int) {
+	return file_gcs_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *AutoscalingState) GetTimestampMs() int64 {
+	if x != nil {
+		return x.TimestampMs
+	}
+	return 0
+}
+
+func (x *AutoscalingState) GetClusterName() string {
+	if x != nil {
+		return x.ClusterName
+	}
+	return ""
+}
+
+func (x *AutoscalingState) GetLastDecision() string {
+	if x != nil {
+		return x.LastDecision
+	}
+	return ""
+}
+
+func (x *AutoscalingState) GetLastDecisionTimestampMs() int64 {
+	if x != nil {
+		return x.LastDecisionTimestampMs
+	}
+	return 0
+}
+
+func (x *AutoscalingState) GetTargetReplicas() map[string]int32 {
+	if x != nil {
+		return x.TargetReplicas
+	}
+	return nil
+}
+
+func (x *AutoscalingState) GetInfeasible() []*ResourceDemand {
+	if x != nil {
+		return x.Infeasible
+	}
+	return nil
+}
+
+func (x *AutoscalingState) GetInfeasibleGangs() []*GangDemand {
+	if x != nil {
+		return x.InfeasibleGangs
+	}
+	return nil
+}
+
+func (x *AutoscalingState) GetUnmet() []*ResourceDemand {
+	if x != nil {
+		return x.Unmet
+	}
+	return nil
+}
+
+func (x *AutoscalingState) GetPendingDeletes() []string {
+	if x != nil {
+		return x.PendingDeletes
+	}
+	return nil
+}
+
+func (x *AutoscalingState) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 var File_gcs_proto protoreflect.FileDescriptor
 
 const file_gcs_proto_rawDesc = "" +
@@ -2057,17 +2487,18 @@ const file_gcs_proto_rawDesc = "" +
 	"\x11RegisterNodeReply\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12!\n" +
 	"\fsession_name\x18\x02 \x01(\tR\vsessionName\x120\n" +
-	"\x14heartbeat_timeout_ms\x18\x03 \x01(\x03R\x12heartbeatTimeoutMs\"\x9f\x02\n" +
+	"\x14heartbeat_timeout_ms\x18\x03 \x01(\x03R\x12heartbeatTimeoutMs\"\xd1\x02\n" +
 	"\n" +
 	"NodeReport\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12B\n" +
 	"\tavailable\x18\x02 \x03(\v2$.goray.rpc.NodeReport.AvailableEntryR\tavailable\x121\n" +
 	"\x06demand\x18\x03 \x03(\v2\x19.goray.rpc.ResourceDemandR\x06demand\x12*\n" +
 	"\x11object_store_used\x18\x04 \x01(\x03R\x0fobjectStoreUsed\x12\x17\n" +
-	"\aidle_ms\x18\x05 \x01(\x03R\x06idleMs\x1a<\n" +
+	"\aidle_ms\x18\x05 \x01(\x03R\x06idleMs\x120\n" +
+	"\x14object_store_objects\x18\x06 \x01(\x03R\x12objectStoreObjects\x1a<\n" +
 	"\x0eAvailableEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\x8f\x05\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xea\x05\n" +
 	"\bNodeView\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x0e\n" +
@@ -2080,10 +2511,12 @@ const file_gcs_proto_rawDesc = "" +
 	"instanceId\x12$\n" +
 	"\x0enode_type_name\x18\t \x01(\tR\fnodeTypeName\x12\x17\n" +
 	"\ais_head\x18\n" +
-	" \x01(\bR\x06isHead\x12\x17\n" +
-	"\aidle_ms\x18\v \x01(\x03R\x06idleMs\x12*\n" +
+	" \x01(\bR\x06isHead\x12(\n" +
+	"\x10idle_duration_ms\x18\v \x01(\x03R\x0eidleDurationMs\x12*\n" +
 	"\x11object_store_used\x18\f \x01(\x03R\x0fobjectStoreUsed\x12!\n" +
-	"\fdeath_reason\x18\r \x01(\tR\vdeathReason\x1a8\n" +
+	"\fdeath_reason\x18\r \x01(\tR\vdeathReason\x12\x16\n" +
+	"\x06status\x18\x0e \x01(\tR\x06status\x120\n" +
+	"\x14object_store_objects\x18\x0f \x01(\x03R\x12objectStoreObjects\x1a8\n" +
 	"\n" +
 	"TotalEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
@@ -2212,7 +2645,7 @@ const file_gcs_proto_rawDesc = "" +
 	"GangDemand\x12,\n" +
 	"\x12placement_group_id\x18\x01 \x01(\tR\x10placementGroupId\x12\x1a\n" +
 	"\bstrategy\x18\x02 \x01(\tR\bstrategy\x12+\n" +
-	"\abundles\x18\x03 \x03(\v2\x11.goray.rpc.BundleR\abundles\"\xb2\x02\n" +
+	"\abundles\x18\x03 \x03(\v2\x11.goray.rpc.BundleR\abundles\"\xb9\x03\n" +
 	"\rClusterStatus\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x03R\aversion\x12)\n" +
 	"\x05nodes\x18\x02 \x03(\v2\x13.goray.rpc.NodeViewR\x05nodes\x123\n" +
@@ -2220,14 +2653,52 @@ const file_gcs_proto_rawDesc = "" +
 	"\rpending_gangs\x18\x04 \x03(\v2\x15.goray.rpc.GangDemandR\fpendingGangs\x12!\n" +
 	"\fsession_name\x18\x05 \x01(\tR\vsessionName\x12!\n" +
 	"\falive_actors\x18\x06 \x01(\x05R\valiveActors\x12%\n" +
-	"\x0epending_actors\x18\a \x01(\x05R\rpendingActors*G\n" +
+	"\x0epending_actors\x18\a \x01(\x05R\rpendingActors\x12;\n" +
+	"\vconstraints\x18\b \x03(\v2\x19.goray.rpc.ResourceDemandR\vconstraints\x12H\n" +
+	"\x11autoscaling_state\x18\t \x01(\v2\x1b.goray.rpc.AutoscalingStateR\x10autoscalingState\"\xb6\x01\n" +
+	"\x10DrainNodeRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12.\n" +
+	"\x06reason\x18\x02 \x01(\x0e2\x16.goray.rpc.DrainReasonR\x06reason\x12%\n" +
+	"\x0ereason_message\x18\x03 \x01(\tR\rreasonMessage\x122\n" +
+	"\x15deadline_timestamp_ms\x18\x04 \x01(\x03R\x13deadlineTimestampMs\"k\n" +
+	"\x0eDrainNodeReply\x12\x1f\n" +
+	"\vis_accepted\x18\x01 \x01(\bR\n" +
+	"isAccepted\x128\n" +
+	"\x18rejection_reason_message\x18\x02 \x01(\tR\x16rejectionReasonMessage\"K\n" +
+	"\x12ResourceConstraint\x125\n" +
+	"\brequests\x18\x01 \x03(\v2\x19.goray.rpc.ResourceDemandR\brequests\"H\n" +
+	"\x15UnregisterNodeRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xc4\x04\n" +
+	"\x10AutoscalingState\x12!\n" +
+	"\ftimestamp_ms\x18\x01 \x01(\x03R\vtimestampMs\x12!\n" +
+	"\fcluster_name\x18\x02 \x01(\tR\vclusterName\x12#\n" +
+	"\rlast_decision\x18\x03 \x01(\tR\flastDecision\x12;\n" +
+	"\x1alast_decision_timestamp_ms\x18\x04 \x01(\x03R\x17lastDecisionTimestampMs\x12X\n" +
+	"\x0ftarget_replicas\x18\x05 \x03(\v2/.goray.rpc.AutoscalingState.TargetReplicasEntryR\x0etargetReplicas\x129\n" +
+	"\n" +
+	"infeasible\x18\x06 \x03(\v2\x19.goray.rpc.ResourceDemandR\n" +
+	"infeasible\x12@\n" +
+	"\x10infeasible_gangs\x18\a \x03(\v2\x15.goray.rpc.GangDemandR\x0finfeasibleGangs\x12/\n" +
+	"\x05unmet\x18\b \x03(\v2\x19.goray.rpc.ResourceDemandR\x05unmet\x12'\n" +
+	"\x0fpending_deletes\x18\t \x03(\tR\x0ependingDeletes\x12\x14\n" +
+	"\x05error\x18\n" +
+	" \x01(\tR\x05error\x1aA\n" +
+	"\x13TargetReplicasEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01*G\n" +
 	"\n" +
 	"ActorState\x12\x14\n" +
 	"\x10PENDING_CREATION\x10\x00\x12\t\n" +
 	"\x05ALIVE\x10\x01\x12\x0e\n" +
 	"\n" +
 	"RESTARTING\x10\x02\x12\b\n" +
-	"\x04DEAD\x10\x032\x92\v\n" +
+	"\x04DEAD\x10\x03*Q\n" +
+	"\vDrainReason\x12\x1c\n" +
+	"\x18DRAIN_REASON_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10IDLE_TERMINATION\x10\x01\x12\x0e\n" +
+	"\n" +
+	"PREEMPTION\x10\x022\xbb\r\n" +
 	"\x03Gcs\x12A\n" +
 	"\fRegisterNode\x12\x13.goray.rpc.NodeInfo\x1a\x1c.goray.rpc.RegisterNodeReply\x12;\n" +
 	"\n" +
@@ -2254,7 +2725,11 @@ const file_gcs_proto_rawDesc = "" +
 	"\x14CreatePlacementGroup\x12\x1d.goray.rpc.PlacementGroupSpec\x1a\x1d.goray.rpc.PlacementGroupInfo\x12W\n" +
 	"\x11GetPlacementGroup\x12#.goray.rpc.GetPlacementGroupRequest\x1a\x1d.goray.rpc.PlacementGroupInfo\x12M\n" +
 	"\x14RemovePlacementGroup\x12#.goray.rpc.GetPlacementGroupRequest\x1a\x10.goray.rpc.Empty\x12>\n" +
-	"\x10GetClusterStatus\x12\x10.goray.rpc.Empty\x1a\x18.goray.rpc.ClusterStatusB0Z.github.com/goray-dev/goray/runtime/proto;rpcpbb\x06proto3"
+	"\x10GetClusterStatus\x12\x10.goray.rpc.Empty\x1a\x18.goray.rpc.ClusterStatus\x12C\n" +
+	"\tDrainNode\x12\x1b.goray.rpc.DrainNodeRequest\x1a\x19.goray.rpc.DrainNodeReply\x12S\n" +
+	" RequestClusterResourceConstraint\x12\x1d.goray.rpc.ResourceConstraint\x1a\x10.goray.rpc.Empty\x12G\n" +
+	"\x16ReportAutoscalingState\x12\x1b.goray.rpc.AutoscalingState\x1a\x10.goray.rpc.Empty\x12D\n" +
+	"\x0eUnregisterNode\x12 .goray.rpc.UnregisterNodeRequest\x1a\x10.goray.rpc.EmptyB0Z.github.com/goray-dev/goray/runtime/proto;rpcpbb\x06proto3"
 
 var (
 	file_gcs_proto_rawDescOnce sync.Once
@@ -2268,123 +2743,146 @@ func file_gcs_proto_rawDescGZIP() []byte {
 	return file_gcs_proto_rawDescData
 }
 
-var file_gcs_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_gcs_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_gcs_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_gcs_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_gcs_proto_goTypes = []any{
 	(ActorState)(0),                  // 0: goray.rpc.ActorState
-	(*Empty)(nil),                    // 1: goray.rpc.Empty
-	(*NodeInfo)(nil),                 // 2: goray.rpc.NodeInfo
-	(*RegisterNodeReply)(nil),        // 3: goray.rpc.RegisterNodeReply
-	(*NodeReport)(nil),               // 4: goray.rpc.NodeReport
-	(*NodeView)(nil),                 // 5: goray.rpc.NodeView
-	(*ClusterView)(nil),              // 6: goray.rpc.ClusterView
-	(*GetNodesRequest)(nil),          // 7: goray.rpc.GetNodesRequest
-	(*CheckAliveRequest)(nil),        // 8: goray.rpc.CheckAliveRequest
-	(*CheckAliveReply)(nil),          // 9: goray.rpc.CheckAliveReply
-	(*WorkerFailure)(nil),            // 10: goray.rpc.WorkerFailure
-	(*JobInfo)(nil),                  // 11: goray.rpc.JobInfo
-	(*JobList)(nil),                  // 12: goray.rpc.JobList
-	(*BinaryRef)(nil),                // 13: goray.rpc.BinaryRef
-	(*HasBinaryReply)(nil),           // 14: goray.rpc.HasBinaryReply
-	(*Chunk)(nil),                    // 15: goray.rpc.Chunk
-	(*KvRequest)(nil),                // 16: goray.rpc.KvRequest
-	(*KvReply)(nil),                  // 17: goray.rpc.KvReply
-	(*ActorSpec)(nil),                // 18: goray.rpc.ActorSpec
-	(*ActorInfo)(nil),                // 19: goray.rpc.ActorInfo
-	(*GetActorRequest)(nil),          // 20: goray.rpc.GetActorRequest
-	(*KillActorRequest)(nil),         // 21: goray.rpc.KillActorRequest
-	(*ActorList)(nil),                // 22: goray.rpc.ActorList
-	(*Bundle)(nil),                   // 23: goray.rpc.Bundle
-	(*PlacementGroupSpec)(nil),       // 24: goray.rpc.PlacementGroupSpec
-	(*PlacementGroupInfo)(nil),       // 25: goray.rpc.PlacementGroupInfo
-	(*GetPlacementGroupRequest)(nil), // 26: goray.rpc.GetPlacementGroupRequest
-	(*GangDemand)(nil),               // 27: goray.rpc.GangDemand
-	(*ClusterStatus)(nil),            // 28: goray.rpc.ClusterStatus
-	nil,                              // 29: goray.rpc.NodeInfo.TotalEntry
-	nil,                              // 30: goray.rpc.NodeInfo.LabelsEntry
-	nil,                              // 31: goray.rpc.NodeReport.AvailableEntry
-	nil,                              // 32: goray.rpc.NodeView.TotalEntry
-	nil,                              // 33: goray.rpc.NodeView.AvailableEntry
-	nil,                              // 34: goray.rpc.NodeView.LabelsEntry
-	nil,                              // 35: goray.rpc.ActorSpec.ResourcesEntry
-	nil,                              // 36: goray.rpc.Bundle.ResourcesEntry
-	(*ResourceDemand)(nil),           // 37: goray.rpc.ResourceDemand
-	(*Arg)(nil),                      // 38: goray.rpc.Arg
-	(*SchedulingStrategy)(nil),       // 39: goray.rpc.SchedulingStrategy
+	(DrainReason)(0),                 // 1: goray.rpc.DrainReason
+	(*Empty)(nil),                    // 2: goray.rpc.Empty
+	(*NodeInfo)(nil),                 // 3: goray.rpc.NodeInfo
+	(*RegisterNodeReply)(nil),        // 4: goray.rpc.RegisterNodeReply
+	(*NodeReport)(nil),               // 5: goray.rpc.NodeReport
+	(*NodeView)(nil),                 // 6: goray.rpc.NodeView
+	(*ClusterView)(nil),              // 7: goray.rpc.ClusterView
+	(*GetNodesRequest)(nil),          // 8: goray.rpc.GetNodesRequest
+	(*CheckAliveRequest)(nil),        // 9: goray.rpc.CheckAliveRequest
+	(*CheckAliveReply)(nil),          // 10: goray.rpc.CheckAliveReply
+	(*WorkerFailure)(nil),            // 11: goray.rpc.WorkerFailure
+	(*JobInfo)(nil),                  // 12: goray.rpc.JobInfo
+	(*JobList)(nil),                  // 13: goray.rpc.JobList
+	(*BinaryRef)(nil),                // 14: goray.rpc.BinaryRef
+	(*HasBinaryReply)(nil),           // 15: goray.rpc.HasBinaryReply
+	(*Chunk)(nil),                    // 16: goray.rpc.Chunk
+	(*KvRequest)(nil),                // 17: goray.rpc.KvRequest
+	(*KvReply)(nil),                  // 18: goray.rpc.KvReply
+	(*ActorSpec)(nil),                // 19: goray.rpc.ActorSpec
+	(*ActorInfo)(nil),                // 20: goray.rpc.ActorInfo
+	(*GetActorRequest)(nil),          // 21: goray.rpc.GetActorRequest
+	(*KillActorRequest)(nil),         // 22: goray.rpc.KillActorRequest
+	(*ActorList)(nil),                // 23: goray.rpc.ActorList
+	(*Bundle)(nil),                   // 24: goray.rpc.Bundle
+	(*PlacementGroupSpec)(nil),       // 25: goray.rpc.PlacementGroupSpec
+	(*PlacementGroupInfo)(nil),       // 26: goray.rpc.PlacementGroupInfo
+	(*GetPlacementGroupRequest)(nil), // 27: goray.rpc.GetPlacementGroupRequest
+	(*GangDemand)(nil),               // 28: goray.rpc.GangDemand
+	(*ClusterStatus)(nil),            // 29: goray.rpc.ClusterStatus
+	(*DrainNodeRequest)(nil),         // 30: goray.rpc.DrainNodeRequest
+	(*DrainNodeReply)(nil),           // 31: goray.rpc.DrainNodeReply
+	(*ResourceConstraint)(nil),       // 32: goray.rpc.ResourceConstraint
+	(*UnregisterNodeRequest)(nil),    // 33: goray.rpc.UnregisterNodeRequest
+	(*AutoscalingState)(nil),         // 34: goray.rpc.AutoscalingState
+	nil,                              // 35: goray.rpc.NodeInfo.TotalEntry
+	nil,                              // 36: goray.rpc.NodeInfo.LabelsEntry
+	nil,                              // 37: goray.rpc.NodeReport.AvailableEntry
+	nil,                              // 38: goray.rpc.NodeView.TotalEntry
+	nil,                              // 39: goray.rpc.NodeView.AvailableEntry
+	nil,                              // 40: goray.rpc.NodeView.LabelsEntry
+	nil,                              // 41: goray.rpc.ActorSpec.ResourcesEntry
+	nil,                              // 42: goray.rpc.Bundle.ResourcesEntry
+	nil,                              // 43: goray.rpc.AutoscalingState.TargetReplicasEntry
+	(*ResourceDemand)(nil),           // 44: goray.rpc.ResourceDemand
+	(*Arg)(nil),                      // 45: goray.rpc.Arg
+	(*SchedulingStrategy)(nil),       // 46: goray.rpc.SchedulingStrategy
 }
 var file_gcs_proto_depIdxs = []int32{
-	29, // 0: goray.rpc.NodeInfo.total:type_name -> goray.rpc.NodeInfo.TotalEntry
-	30, // 1: goray.rpc.NodeInfo.labels:type_name -> goray.rpc.NodeInfo.LabelsEntry
-	31, // 2: goray.rpc.NodeReport.available:type_name -> goray.rpc.NodeReport.AvailableEntry
-	37, // 3: goray.rpc.NodeReport.demand:type_name -> goray.rpc.ResourceDemand
-	32, // 4: goray.rpc.NodeView.total:type_name -> goray.rpc.NodeView.TotalEntry
-	33, // 5: goray.rpc.NodeView.available:type_name -> goray.rpc.NodeView.AvailableEntry
-	34, // 6: goray.rpc.NodeView.labels:type_name -> goray.rpc.NodeView.LabelsEntry
-	5,  // 7: goray.rpc.ClusterView.nodes:type_name -> goray.rpc.NodeView
-	11, // 8: goray.rpc.JobList.jobs:type_name -> goray.rpc.JobInfo
-	38, // 9: goray.rpc.ActorSpec.args:type_name -> goray.rpc.Arg
-	35, // 10: goray.rpc.ActorSpec.resources:type_name -> goray.rpc.ActorSpec.ResourcesEntry
-	39, // 11: goray.rpc.ActorSpec.strategy:type_name -> goray.rpc.SchedulingStrategy
+	35, // 0: goray.rpc.NodeInfo.total:type_name -> goray.rpc.NodeInfo.TotalEntry
+	36, // 1: goray.rpc.NodeInfo.labels:type_name -> goray.rpc.NodeInfo.LabelsEntry
+	37, // 2: goray.rpc.NodeReport.available:type_name -> goray.rpc.NodeReport.AvailableEntry
+	44, // 3: goray.rpc.NodeReport.demand:type_name -> goray.rpc.ResourceDemand
+	38, // 4: goray.rpc.NodeView.total:type_name -> goray.rpc.NodeView.TotalEntry
+	39, // 5: goray.rpc.NodeView.available:type_name -> goray.rpc.NodeView.AvailableEntry
+	40, // 6: goray.rpc.NodeView.labels:type_name -> goray.rpc.NodeView.LabelsEntry
+	6,  // 7: goray.rpc.ClusterView.nodes:type_name -> goray.rpc.NodeView
+	12, // 8: goray.rpc.JobList.jobs:type_name -> goray.rpc.JobInfo
+	45, // 9: goray.rpc.ActorSpec.args:type_name -> goray.rpc.Arg
+	41, // 10: goray.rpc.ActorSpec.resources:type_name -> goray.rpc.ActorSpec.ResourcesEntry
+	46, // 11: goray.rpc.ActorSpec.strategy:type_name -> goray.rpc.SchedulingStrategy
 	0,  // 12: goray.rpc.ActorInfo.state:type_name -> goray.rpc.ActorState
-	19, // 13: goray.rpc.ActorList.actors:type_name -> goray.rpc.ActorInfo
-	36, // 14: goray.rpc.Bundle.resources:type_name -> goray.rpc.Bundle.ResourcesEntry
-	23, // 15: goray.rpc.PlacementGroupSpec.bundles:type_name -> goray.rpc.Bundle
-	24, // 16: goray.rpc.PlacementGroupInfo.spec:type_name -> goray.rpc.PlacementGroupSpec
-	23, // 17: goray.rpc.GangDemand.bundles:type_name -> goray.rpc.Bundle
-	5,  // 18: goray.rpc.ClusterStatus.nodes:type_name -> goray.rpc.NodeView
-	37, // 19: goray.rpc.ClusterStatus.pending:type_name -> goray.rpc.ResourceDemand
-	27, // 20: goray.rpc.ClusterStatus.pending_gangs:type_name -> goray.rpc.GangDemand
-	2,  // 21: goray.rpc.Gcs.RegisterNode:input_type -> goray.rpc.NodeInfo
-	4,  // 22: goray.rpc.Gcs.ReportNode:input_type -> goray.rpc.NodeReport
-	7,  // 23: goray.rpc.Gcs.GetNodes:input_type -> goray.rpc.GetNodesRequest
-	8,  // 24: goray.rpc.Gcs.CheckAlive:input_type -> goray.rpc.CheckAliveRequest
-	10, // 25: goray.rpc.Gcs.ReportWorkerFailure:input_type -> goray.rpc.WorkerFailure
-	11, // 26: goray.rpc.Gcs.AddJob:input_type -> goray.rpc.JobInfo
-	11, // 27: goray.rpc.Gcs.MarkJobFinished:input_type -> goray.rpc.JobInfo
-	1,  // 28: goray.rpc.Gcs.GetJobs:input_type -> goray.rpc.Empty
-	13, // 29: goray.rpc.Gcs.HasBinary:input_type -> goray.rpc.BinaryRef
-	15, // 30: goray.rpc.Gcs.UploadBinary:input_type -> goray.rpc.Chunk
-	13, // 31: goray.rpc.Gcs.DownloadBinary:input_type -> goray.rpc.BinaryRef
-	16, // 32: goray.rpc.Gcs.KvPut:input_type -> goray.rpc.KvRequest
-	16, // 33: goray.rpc.Gcs.KvGet:input_type -> goray.rpc.KvRequest
-	16, // 34: goray.rpc.Gcs.KvDel:input_type -> goray.rpc.KvRequest
-	16, // 35: goray.rpc.Gcs.KvKeys:input_type -> goray.rpc.KvRequest
-	18, // 36: goray.rpc.Gcs.CreateActor:input_type -> goray.rpc.ActorSpec
-	20, // 37: goray.rpc.Gcs.GetActor:input_type -> goray.rpc.GetActorRequest
-	21, // 38: goray.rpc.Gcs.KillActor:input_type -> goray.rpc.KillActorRequest
-	1,  // 39: goray.rpc.Gcs.ListActors:input_type -> goray.rpc.Empty
-	24, // 40: goray.rpc.Gcs.CreatePlacementGroup:input_type -> goray.rpc.PlacementGroupSpec
-	26, // 41: goray.rpc.Gcs.GetPlacementGroup:input_type -> goray.rpc.GetPlacementGroupRequest
-	26, // 42: goray.rpc.Gcs.RemovePlacementGroup:input_type -> goray.rpc.GetPlacementGroupRequest
-	1,  // 43: goray.rpc.Gcs.GetClusterStatus:input_type -> goray.rpc.Empty
-	3,  // 44: goray.rpc.Gcs.RegisterNode:output_type -> goray.rpc.RegisterNodeReply
-	6,  // 45: goray.rpc.Gcs.ReportNode:output_type -> goray.rpc.ClusterView
-	6,  // 46: goray.rpc.Gcs.GetNodes:output_type -> goray.rpc.ClusterView
-	9,  // 47: goray.rpc.Gcs.CheckAlive:output_type -> goray.rpc.CheckAliveReply
-	1,  // 48: goray.rpc.Gcs.ReportWorkerFailure:output_type -> goray.rpc.Empty
-	11, // 49: goray.rpc.Gcs.AddJob:output_type -> goray.rpc.JobInfo
-	1,  // 50: goray.rpc.Gcs.MarkJobFinished:output_type -> goray.rpc.Empty
-	12, // 51: goray.rpc.Gcs.GetJobs:output_type -> goray.rpc.JobList
-	14, // 52: goray.rpc.Gcs.HasBinary:output_type -> goray.rpc.HasBinaryReply
-	1,  // 53: goray.rpc.Gcs.UploadBinary:output_type -> goray.rpc.Empty
-	15, // 54: goray.rpc.Gcs.DownloadBinary:output_type -> goray.rpc.Chunk
-	17, // 55: goray.rpc.Gcs.KvPut:output_type -> goray.rpc.KvReply
-	17, // 56: goray.rpc.Gcs.KvGet:output_type -> goray.rpc.KvReply
-	17, // 57: goray.rpc.Gcs.KvDel:output_type -> goray.rpc.KvReply
-	17, // 58: goray.rpc.Gcs.KvKeys:output_type -> goray.rpc.KvReply
-	19, // 59: goray.rpc.Gcs.CreateActor:output_type -> goray.rpc.ActorInfo
-	19, // 60: goray.rpc.Gcs.GetActor:output_type -> goray.rpc.ActorInfo
-	1,  // 61: goray.rpc.Gcs.KillActor:output_type -> goray.rpc.Empty
-	22, // 62: goray.rpc.Gcs.ListActors:output_type -> goray.rpc.ActorList
-	25, // 63: goray.rpc.Gcs.CreatePlacementGroup:output_type -> goray.rpc.PlacementGroupInfo
-	25, // 64: goray.rpc.Gcs.GetPlacementGroup:output_type -> goray.rpc.PlacementGroupInfo
-	1,  // 65: goray.rpc.Gcs.RemovePlacementGroup:output_type -> goray.rpc.Empty
-	28, // 66: goray.rpc.Gcs.GetClusterStatus:output_type -> goray.rpc.ClusterStatus
-	44, // [44:67] is the sub-list for method output_type
-	21, // [21:44] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	20, // 13: goray.rpc.ActorList.actors:type_name -> goray.rpc.ActorInfo
+	42, // 14: goray.rpc.Bundle.resources:type_name -> goray.rpc.Bundle.ResourcesEntry
+	24, // 15: goray.rpc.PlacementGroupSpec.bundles:type_name -> goray.rpc.Bundle
+	25, // 16: goray.rpc.PlacementGroupInfo.spec:type_name -> goray.rpc.PlacementGroupSpec
+	24, // 17: goray.rpc.GangDemand.bundles:type_name -> goray.rpc.Bundle
+	6,  // 18: goray.rpc.ClusterStatus.nodes:type_name -> goray.rpc.NodeView
+	44, // 19: goray.rpc.ClusterStatus.pending:type_name -> goray.rpc.ResourceDemand
+	28, // 20: goray.rpc.ClusterStatus.pending_gangs:type_name -> goray.rpc.GangDemand
+	44, // 21: goray.rpc.ClusterStatus.constraints:type_name -> goray.rpc.ResourceDemand
+	34, // 22: goray.rpc.ClusterStatus.autoscaling_state:type_name -> goray.rpc.AutoscalingState
+	1,  // 23: goray.rpc.DrainNodeRequest.reason:type_name -> goray.rpc.DrainReason
+	44, // 24: goray.rpc.ResourceConstraint.requests:type_name -> goray.rpc.ResourceDemand
+	43, // 25: goray.rpc.AutoscalingState.target_replicas:type_name -> goray.rpc.AutoscalingState.TargetReplicasEntry
+	44, // 26: goray.rpc.AutoscalingState.infeasible:type_name -> goray.rpc.ResourceDemand
+	28, // 27: goray.rpc.AutoscalingState.infeasible_gangs:type_name -> goray.rpc.GangDemand
+	44, // 28: goray.rpc.AutoscalingState.unmet:type_name -> goray.rpc.ResourceDemand
+	3,  // 29: goray.rpc.Gcs.RegisterNode:input_type -> goray.rpc.NodeInfo
+	5,  // 30: goray.rpc.Gcs.ReportNode:input_type -> goray.rpc.NodeReport
+	8,  // 31: goray.rpc.Gcs.GetNodes:input_type -> goray.rpc.GetNodesRequest
+	9,  // 32: goray.rpc.Gcs.CheckAlive:input_type -> goray.rpc.CheckAliveRequest
+	11, // 33: goray.rpc.Gcs.ReportWorkerFailure:input_type -> goray.rpc.WorkerFailure
+	12, // 34: goray.rpc.Gcs.AddJob:input_type -> goray.rpc.JobInfo
+	12, // 35: goray.rpc.Gcs.MarkJobFinished:input_type -> goray.rpc.JobInfo
+	2,  // 36: goray.rpc.Gcs.GetJobs:input_type -> goray.rpc.Empty
+	14, // 37: goray.rpc.Gcs.HasBinary:input_type -> goray.rpc.BinaryRef
+	16, // 38: goray.rpc.Gcs.UploadBinary:input_type -> goray.rpc.Chunk
+	14, // 39: goray.rpc.Gcs.DownloadBinary:input_type -> goray.rpc.BinaryRef
+	17, // 40: goray.rpc.Gcs.KvPut:input_type -> goray.rpc.KvRequest
+	17, // 41: goray.rpc.Gcs.KvGet:input_type -> goray.rpc.KvRequest
+	17, // 42: goray.rpc.Gcs.KvDel:input_type -> goray.rpc.KvRequest
+	17, // 43: goray.rpc.Gcs.KvKeys:input_type -> goray.rpc.KvRequest
+	19, // 44: goray.rpc.Gcs.CreateActor:input_type -> goray.rpc.ActorSpec
+	21, // 45: goray.rpc.Gcs.GetActor:input_type -> goray.rpc.GetActorRequest
+	22, // 46: goray.rpc.Gcs.KillActor:input_type -> goray.rpc.KillActorRequest
+	2,  // 47: goray.rpc.Gcs.ListActors:input_type -> goray.rpc.Empty
+	25, // 48: goray.rpc.Gcs.CreatePlacementGroup:input_type -> goray.rpc.PlacementGroupSpec
+	27, // 49: goray.rpc.Gcs.GetPlacementGroup:input_type -> goray.rpc.GetPlacementGroupRequest
+	27, // 50: goray.rpc.Gcs.RemovePlacementGroup:input_type -> goray.rpc.GetPlacementGroupRequest
+	2,  // 51: goray.rpc.Gcs.GetClusterStatus:input_type -> goray.rpc.Empty
+	30, // 52: goray.rpc.Gcs.DrainNode:input_type -> goray.rpc.DrainNodeRequest
+	32, // 53: goray.rpc.Gcs.RequestClusterResourceConstraint:input_type -> goray.rpc.ResourceConstraint
+	34, // 54: goray.rpc.Gcs.ReportAutoscalingState:input_type -> goray.rpc.AutoscalingState
+	33, // 55: goray.rpc.Gcs.UnregisterNode:input_type -> goray.rpc.UnregisterNodeRequest
+	4,  // 56: goray.rpc.Gcs.RegisterNode:output_type -> goray.rpc.RegisterNodeReply
+	7,  // 57: goray.rpc.Gcs.ReportNode:output_type -> goray.rpc.ClusterView
+	7,  // 58: goray.rpc.Gcs.GetNodes:output_type -> goray.rpc.ClusterView
+	10, // 59: goray.rpc.Gcs.CheckAlive:output_type -> goray.rpc.CheckAliveReply
+	2,  // 60: goray.rpc.Gcs.ReportWorkerFailure:output_type -> goray.rpc.Empty
+	12, // 61: goray.rpc.Gcs.AddJob:output_type -> goray.rpc.JobInfo
+	2,  // 62: goray.rpc.Gcs.MarkJobFinished:output_type -> goray.rpc.Empty
+	13, // 63: goray.rpc.Gcs.GetJobs:output_type -> goray.rpc.JobList
+	15, // 64: goray.rpc.Gcs.HasBinary:output_type -> goray.rpc.HasBinaryReply
+	2,  // 65: goray.rpc.Gcs.UploadBinary:output_type -> goray.rpc.Empty
+	16, // 66: goray.rpc.Gcs.DownloadBinary:output_type -> goray.rpc.Chunk
+	18, // 67: goray.rpc.Gcs.KvPut:output_type -> goray.rpc.KvReply
+	18, // 68: goray.rpc.Gcs.KvGet:output_type -> goray.rpc.KvReply
+	18, // 69: goray.rpc.Gcs.KvDel:output_type -> goray.rpc.KvReply
+	18, // 70: goray.rpc.Gcs.KvKeys:output_type -> goray.rpc.KvReply
+	20, // 71: goray.rpc.Gcs.CreateActor:output_type -> goray.rpc.ActorInfo
+	20, // 72: goray.rpc.Gcs.GetActor:output_type -> goray.rpc.ActorInfo
+	2,  // 73: goray.rpc.Gcs.KillActor:output_type -> goray.rpc.Empty
+	23, // 74: goray.rpc.Gcs.ListActors:output_type -> goray.rpc.ActorList
+	26, // 75: goray.rpc.Gcs.CreatePlacementGroup:output_type -> goray.rpc.PlacementGroupInfo
+	26, // 76: goray.rpc.Gcs.GetPlacementGroup:output_type -> goray.rpc.PlacementGroupInfo
+	2,  // 77: goray.rpc.Gcs.RemovePlacementGroup:output_type -> goray.rpc.Empty
+	29, // 78: goray.rpc.Gcs.GetClusterStatus:output_type -> goray.rpc.ClusterStatus
+	31, // 79: goray.rpc.Gcs.DrainNode:output_type -> goray.rpc.DrainNodeReply
+	2,  // 80: goray.rpc.Gcs.RequestClusterResourceConstraint:output_type -> goray.rpc.Empty
+	2,  // 81: goray.rpc.Gcs.ReportAutoscalingState:output_type -> goray.rpc.Empty
+	2,  // 82: goray.rpc.Gcs.UnregisterNode:output_type -> goray.rpc.Empty
+	56, // [56:83] is the sub-list for method output_type
+	29, // [29:56] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_gcs_proto_init() }
@@ -2398,8 +2896,8 @@ func file_gcs_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gcs_proto_rawDesc), len(file_gcs_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   36,
+			NumEnums:      2,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,29 +21,33 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Gcs_RegisterNode_FullMethodName         = "/goray.rpc.Gcs/RegisterNode"
-	Gcs_ReportNode_FullMethodName           = "/goray.rpc.Gcs/ReportNode"
-	Gcs_GetNodes_FullMethodName             = "/goray.rpc.Gcs/GetNodes"
-	Gcs_CheckAlive_FullMethodName           = "/goray.rpc.Gcs/CheckAlive"
-	Gcs_ReportWorkerFailure_FullMethodName  = "/goray.rpc.Gcs/ReportWorkerFailure"
-	Gcs_AddJob_FullMethodName               = "/goray.rpc.Gcs/AddJob"
-	Gcs_MarkJobFinished_FullMethodName      = "/goray.rpc.Gcs/MarkJobFinished"
-	Gcs_GetJobs_FullMethodName              = "/goray.rpc.Gcs/GetJobs"
-	Gcs_HasBinary_FullMethodName            = "/goray.rpc.Gcs/HasBinary"
-	Gcs_UploadBinary_FullMethodName         = "/goray.rpc.Gcs/UploadBinary"
-	Gcs_DownloadBinary_FullMethodName       = "/goray.rpc.Gcs/DownloadBinary"
-	Gcs_KvPut_FullMethodName                = "/goray.rpc.Gcs/KvPut"
-	Gcs_KvGet_FullMethodName                = "/goray.rpc.Gcs/KvGet"
-	Gcs_KvDel_FullMethodName                = "/goray.rpc.Gcs/KvDel"
-	Gcs_KvKeys_FullMethodName               = "/goray.rpc.Gcs/KvKeys"
-	Gcs_CreateActor_FullMethodName          = "/goray.rpc.Gcs/CreateActor"
-	Gcs_GetActor_FullMethodName             = "/goray.rpc.Gcs/GetActor"
-	Gcs_KillActor_FullMethodName            = "/goray.rpc.Gcs/KillActor"
-	Gcs_ListActors_FullMethodName           = "/goray.rpc.Gcs/ListActors"
-	Gcs_CreatePlacementGroup_FullMethodName = "/goray.rpc.Gcs/CreatePlacementGroup"
-	Gcs_GetPlacementGroup_FullMethodName    = "/goray.rpc.Gcs/GetPlacementGroup"
-	Gcs_RemovePlacementGroup_FullMethodName = "/goray.rpc.Gcs/RemovePlacementGroup"
-	Gcs_GetClusterStatus_FullMethodName     = "/goray.rpc.Gcs/GetClusterStatus"
+	Gcs_RegisterNode_FullMethodName                     = "/goray.rpc.Gcs/RegisterNode"
+	Gcs_ReportNode_FullMethodName                       = "/goray.rpc.Gcs/ReportNode"
+	Gcs_GetNodes_FullMethodName                         = "/goray.rpc.Gcs/GetNodes"
+	Gcs_CheckAlive_FullMethodName                       = "/goray.rpc.Gcs/CheckAlive"
+	Gcs_ReportWorkerFailure_FullMethodName              = "/goray.rpc.Gcs/ReportWorkerFailure"
+	Gcs_AddJob_FullMethodName                           = "/goray.rpc.Gcs/AddJob"
+	Gcs_MarkJobFinished_FullMethodName                  = "/goray.rpc.Gcs/MarkJobFinished"
+	Gcs_GetJobs_FullMethodName                          = "/goray.rpc.Gcs/GetJobs"
+	Gcs_HasBinary_FullMethodName                        = "/goray.rpc.Gcs/HasBinary"
+	Gcs_UploadBinary_FullMethodName                     = "/goray.rpc.Gcs/UploadBinary"
+	Gcs_DownloadBinary_FullMethodName                   = "/goray.rpc.Gcs/DownloadBinary"
+	Gcs_KvPut_FullMethodName                            = "/goray.rpc.Gcs/KvPut"
+	Gcs_KvGet_FullMethodName                            = "/goray.rpc.Gcs/KvGet"
+	Gcs_KvDel_FullMethodName                            = "/goray.rpc.Gcs/KvDel"
+	Gcs_KvKeys_FullMethodName                           = "/goray.rpc.Gcs/KvKeys"
+	Gcs_CreateActor_FullMethodName                      = "/goray.rpc.Gcs/CreateActor"
+	Gcs_GetActor_FullMethodName                         = "/goray.rpc.Gcs/GetActor"
+	Gcs_KillActor_FullMethodName                        = "/goray.rpc.Gcs/KillActor"
+	Gcs_ListActors_FullMethodName                       = "/goray.rpc.Gcs/ListActors"
+	Gcs_CreatePlacementGroup_FullMethodName             = "/goray.rpc.Gcs/CreatePlacementGroup"
+	Gcs_GetPlacementGroup_FullMethodName                = "/goray.rpc.Gcs/GetPlacementGroup"
+	Gcs_RemovePlacementGroup_FullMethodName             = "/goray.rpc.Gcs/RemovePlacementGroup"
+	Gcs_GetClusterStatus_FullMethodName                 = "/goray.rpc.Gcs/GetClusterStatus"
+	Gcs_DrainNode_FullMethodName                        = "/goray.rpc.Gcs/DrainNode"
+	Gcs_RequestClusterResourceConstraint_FullMethodName = "/goray.rpc.Gcs/RequestClusterResourceConstraint"
+	Gcs_ReportAutoscalingState_FullMethodName           = "/goray.rpc.Gcs/ReportAutoscalingState"
+	Gcs_UnregisterNode_FullMethodName                   = "/goray.rpc.Gcs/UnregisterNode"
 )
 
 // GcsClient is the client API for Gcs service.
@@ -74,6 +78,17 @@ type GcsClient interface {
 	GetPlacementGroup(ctx context.Context, in *GetPlacementGroupRequest, opts ...grpc.CallOption) (*PlacementGroupInfo, error)
 	RemovePlacementGroup(ctx context.Context, in *GetPlacementGroupRequest, opts ...grpc.CallOption) (*Empty, error)
 	GetClusterStatus(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*ClusterStatus, error)
+	// Autoscaler interface, modelled on Ray's AutoscalerStateService.
+	// DrainNode retires a node: IDLE_TERMINATION is rejected while the node is
+	// busy; an accepted node takes no new work and exits at the deadline.
+	DrainNode(ctx context.Context, in *DrainNodeRequest, opts ...grpc.CallOption) (*DrainNodeReply, error)
+	// RequestClusterResourceConstraint replaces the minimum cluster shape
+	// (ray.RequestResources); an empty list clears it.
+	RequestClusterResourceConstraint(ctx context.Context, in *ResourceConstraint, opts ...grpc.CallOption) (*Empty, error)
+	// ReportAutoscalingState stores the autoscaler's last decision for `goray status`.
+	ReportAutoscalingState(ctx context.Context, in *AutoscalingState, opts ...grpc.CallOption) (*Empty, error)
+	// UnregisterNode is a node leaving on purpose (stopped or drained).
+	UnregisterNode(ctx context.Context, in *UnregisterNodeRequest, opts ...grpc.CallOption) (*Empty, error)
 }
 
 type gcsClient struct {
@@ -326,6 +341,46 @@ func (c *gcsClient) GetClusterStatus(ctx context.Context, in *Empty, opts ...grp
 	return out, nil
 }
 
+func (c *gcsClient) DrainNode(ctx context.Context, in *DrainNodeRequest, opts ...grpc.CallOption) (*DrainNodeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DrainNodeReply)
+	err := c.cc.Invoke(ctx, Gcs_DrainNode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gcsClient) RequestClusterResourceConstraint(ctx context.Context, in *ResourceConstraint, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Gcs_RequestClusterResourceConstraint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gcsClient) ReportAutoscalingState(ctx context.Context, in *AutoscalingState, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Gcs_ReportAutoscalingState_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gcsClient) UnregisterNode(ctx context.Context, in *UnregisterNodeRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Gcs_UnregisterNode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // GcsServer is the server API for Gcs service.
 // All implementations must embed UnimplementedGcsServer
 // for forward compatibility.
@@ -354,6 +409,17 @@ type GcsServer interface {
 	GetPlacementGroup(context.Context, *GetPlacementGroupRequest) (*PlacementGroupInfo, error)
 	RemovePlacementGroup(context.Context, *GetPlacementGroupRequest) (*Empty, error)
 	GetClusterStatus(context.Context, *Empty) (*ClusterStatus, error)
+	// Autoscaler interface, modelled on Ray's AutoscalerStateService.
+	// DrainNode retires a node: IDLE_TERMINATION is rejected while the node is
+	// busy; an accepted node takes no new work and exits at the deadline.
+	DrainNode(context.Context, *DrainNodeRequest) (*DrainNodeReply, error)
+	// RequestClusterResourceConstraint replaces the minimum cluster shape
+	// (ray.RequestResources); an empty list clears it.
+	RequestClusterResourceConstraint(context.Context, *ResourceConstraint) (*Empty, error)
+	// ReportAutoscalingState stores the autoscaler's last decision for `goray status`.
+	ReportAutoscalingState(context.Context, *AutoscalingState) (*Empty, error)
+	// UnregisterNode is a node leaving on purpose (stopped or drained).
+	UnregisterNode(context.Context, *UnregisterNodeRequest) (*Empty, error)
 	mustEmbedUnimplementedGcsServer()
 }
 
@@ -432,6 +498,18 @@ func (UnimplementedGcsServer) RemovePlacementGroup(context.Context, *GetPlacemen
 }
 func (UnimplementedGcsServer) GetClusterStatus(context.Context, *Empty) (*ClusterStatus, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetClusterStatus not implemented")
+}
+func (UnimplementedGcsServer) DrainNode(context.Context, *DrainNodeRequest) (*DrainNodeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method DrainNode not implemented")
+}
+func (UnimplementedGcsServer) RequestClusterResourceConstraint(context.Context, *ResourceConstraint) (*Empty, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RequestClusterResourceConstraint not implemented")
+}
+func (UnimplementedGcsServer) ReportAutoscalingState(context.Context, *AutoscalingState) (*Empty, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ReportAutoscalingState not implemented")
+}
+func (UnimplementedGcsServer) UnregisterNode(context.Context, *UnregisterNodeRequest) (*Empty, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method UnregisterNode not implemented")
 }
 func (UnimplementedGcsServer) mustEmbedUnimplementedGcsServer() {}
 func (UnimplementedGcsServer) testEmbeddedByValue()             {}
@@ -850,6 +928,78 @@ func _Gcs_GetClusterStatus_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Gcs_DrainNode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DrainNodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GcsServer).DrainNode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Gcs_DrainNode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GcsServer).DrainNode(ctx, req.(*DrainNodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Gcs_RequestClusterResourceConstraint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResourceConstraint)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GcsServer).RequestClusterResourceConstraint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Gcs_RequestClusterResourceConstraint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GcsServer).RequestClusterResourceConstraint(ctx, req.(*ResourceConstraint))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Gcs_ReportAutoscalingState_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AutoscalingState)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GcsServer).ReportAutoscalingState(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Gcs_ReportAutoscalingState_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GcsServer).ReportAutoscalingState(ctx, req.(*AutoscalingState))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Gcs_UnregisterNode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnregisterNodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GcsServer).UnregisterNode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Gcs_UnregisterNode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GcsServer).UnregisterNode(ctx, req.(*UnregisterNodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Gcs_ServiceDesc is the grpc.ServiceDesc for Gcs service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -940,6 +1090,22 @@ var Gcs_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetClusterStatus",
 			Handler:    _Gcs_GetClusterStatus_Handler,
+		},
+		{
+			MethodName: "DrainNode",
+			Handler:    _Gcs_DrainNode_Handler,
+		},
+		{
+			MethodName: "RequestClusterResourceConstraint",
+			Handler:    _Gcs_RequestClusterResourceConstraint_Handler,
+		},
+		{
+			MethodName: "ReportAutoscalingState",
+			Handler:    _Gcs_ReportAutoscalingState_Handler,
+		},
+		{
+			MethodName: "UnregisterNode",
+			Handler:    _Gcs_UnregisterNode_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -870,7 +870,7 @@ const file_node_proto_rawDesc = "" +
 	"\n" +
 	"TotalEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x012\xae\x05\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x012\xf3\x05\n" +
 	"\vNodeManager\x12D\n" +
 	"\x12RequestWorkerLease\x12\x17.goray.rpc.LeaseRequest\x1a\x15.goray.rpc.LeaseReply\x12@\n" +
 	"\fReturnWorker\x12\x1e.goray.rpc.ReturnWorkerRequest\x1a\x10.goray.rpc.Empty\x12R\n" +
@@ -882,7 +882,8 @@ const file_node_proto_rawDesc = "" +
 	"\vFreeObjects\x12\x1d.goray.rpc.FreeObjectsRequest\x1a\x10.goray.rpc.Empty\x12R\n" +
 	"\x0eReserveBundles\x12 .goray.rpc.ReserveBundlesRequest\x1a\x1e.goray.rpc.ReserveBundlesReply\x12D\n" +
 	"\x0eReleaseBundles\x12 .goray.rpc.ReleaseBundlesRequest\x1a\x10.goray.rpc.Empty\x126\n" +
-	"\fGetNodeStats\x12\x10.goray.rpc.Empty\x1a\x14.goray.rpc.NodeStatsB0Z.github.com/goray-dev/goray/runtime/proto;rpcpbb\x06proto3"
+	"\fGetNodeStats\x12\x10.goray.rpc.Empty\x1a\x14.goray.rpc.NodeStats\x12C\n" +
+	"\tDrainNode\x12\x1b.goray.rpc.DrainNodeRequest\x1a\x19.goray.rpc.DrainNodeReplyB0Z.github.com/goray-dev/goray/runtime/proto;rpcpbb\x06proto3"
 
 var (
 	file_node_proto_rawDescOnce sync.Once
@@ -918,6 +919,8 @@ var file_node_proto_goTypes = []any{
 	(*Bundle)(nil),                // 17: goray.rpc.Bundle
 	(*Chunk)(nil),                 // 18: goray.rpc.Chunk
 	(*Empty)(nil),                 // 19: goray.rpc.Empty
+	(*DrainNodeRequest)(nil),      // 20: goray.rpc.DrainNodeRequest
+	(*DrainNodeReply)(nil),        // 21: goray.rpc.DrainNodeReply
 }
 var file_node_proto_depIdxs = []int32{
 	12, // 0: goray.rpc.LeaseRequest.resources:type_name -> goray.rpc.LeaseRequest.ResourcesEntry
@@ -936,18 +939,20 @@ var file_node_proto_depIdxs = []int32{
 	8,  // 13: goray.rpc.NodeManager.ReserveBundles:input_type -> goray.rpc.ReserveBundlesRequest
 	10, // 14: goray.rpc.NodeManager.ReleaseBundles:input_type -> goray.rpc.ReleaseBundlesRequest
 	19, // 15: goray.rpc.NodeManager.GetNodeStats:input_type -> goray.rpc.Empty
-	1,  // 16: goray.rpc.NodeManager.RequestWorkerLease:output_type -> goray.rpc.LeaseReply
-	19, // 17: goray.rpc.NodeManager.ReturnWorker:output_type -> goray.rpc.Empty
-	4,  // 18: goray.rpc.NodeManager.RegisterWorker:output_type -> goray.rpc.RegisterWorkerReply
-	19, // 19: goray.rpc.NodeManager.KillWorker:output_type -> goray.rpc.Empty
-	19, // 20: goray.rpc.NodeManager.PutObject:output_type -> goray.rpc.Empty
-	18, // 21: goray.rpc.NodeManager.FetchObject:output_type -> goray.rpc.Chunk
-	19, // 22: goray.rpc.NodeManager.FreeObjects:output_type -> goray.rpc.Empty
-	9,  // 23: goray.rpc.NodeManager.ReserveBundles:output_type -> goray.rpc.ReserveBundlesReply
-	19, // 24: goray.rpc.NodeManager.ReleaseBundles:output_type -> goray.rpc.Empty
-	11, // 25: goray.rpc.NodeManager.GetNodeStats:output_type -> goray.rpc.NodeStats
-	16, // [16:26] is the sub-list for method output_type
-	6,  // [6:16] is the sub-list for method input_type
+	20, // 16: goray.rpc.NodeManager.DrainNode:input_type -> goray.rpc.DrainNodeRequest
+	1,  // 17: goray.rpc.NodeManager.RequestWorkerLease:output_type -> goray.rpc.LeaseReply
+	19, // 18: goray.rpc.NodeManager.ReturnWorker:output_type -> goray.rpc.Empty
+	4,  // 19: goray.rpc.NodeManager.RegisterWorker:output_type -> goray.rpc.RegisterWorkerReply
+	19, // 20: goray.rpc.NodeManager.KillWorker:output_type -> goray.rpc.Empty
+	19, // 21: goray.rpc.NodeManager.PutObject:output_type -> goray.rpc.Empty
+	18, // 22: goray.rpc.NodeManager.FetchObject:output_type -> goray.rpc.Chunk
+	19, // 23: goray.rpc.NodeManager.FreeObjects:output_type -> goray.rpc.Empty
+	9,  // 24: goray.rpc.NodeManager.ReserveBundles:output_type -> goray.rpc.ReserveBundlesReply
+	19, // 25: goray.rpc.NodeManager.ReleaseBundles:output_type -> goray.rpc.Empty
+	11, // 26: goray.rpc.NodeManager.GetNodeStats:output_type -> goray.rpc.NodeStats
+	21, // 27: goray.rpc.NodeManager.DrainNode:output_type -> goray.rpc.DrainNodeReply
+	17, // [17:28] is the sub-list for method output_type
+	6,  // [6:17] is the sub-list for method input_type
 	6,  // [6:6] is the sub-list for extension type_name
 	6,  // [6:6] is the sub-list for extension extendee
 	0,  // [0:6] is the sub-list for field type_name

@@ -31,6 +31,7 @@ const (
 	NodeManager_ReserveBundles_FullMethodName     = "/goray.rpc.NodeManager/ReserveBundles"
 	NodeManager_ReleaseBundles_FullMethodName     = "/goray.rpc.NodeManager/ReleaseBundles"
 	NodeManager_GetNodeStats_FullMethodName       = "/goray.rpc.NodeManager/GetNodeStats"
+	NodeManager_DrainNode_FullMethodName          = "/goray.rpc.NodeManager/DrainNode"
 )
 
 // NodeManagerClient is the client API for NodeManager service.
@@ -47,6 +48,8 @@ type NodeManagerClient interface {
 	ReserveBundles(ctx context.Context, in *ReserveBundlesRequest, opts ...grpc.CallOption) (*ReserveBundlesReply, error)
 	ReleaseBundles(ctx context.Context, in *ReleaseBundlesRequest, opts ...grpc.CallOption) (*Empty, error)
 	GetNodeStats(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*NodeStats, error)
+	// DrainNode is the GCS asking the node to take no new work (see Gcs.DrainNode).
+	DrainNode(ctx context.Context, in *DrainNodeRequest, opts ...grpc.CallOption) (*DrainNodeReply, error)
 }
 
 type nodeManagerClient struct {
@@ -169,6 +172,16 @@ func (c *nodeManagerClient) GetNodeStats(ctx context.Context, in *Empty, opts ..
 	return out, nil
 }
 
+func (c *nodeManagerClient) DrainNode(ctx context.Context, in *DrainNodeRequest, opts ...grpc.CallOption) (*DrainNodeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DrainNodeReply)
+	err := c.cc.Invoke(ctx, NodeManager_DrainNode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // NodeManagerServer is the server API for NodeManager service.
 // All implementations must embed UnimplementedNodeManagerServer
 // for forward compatibility.
@@ -183,6 +196,8 @@ type NodeManagerServer interface {
 	ReserveBundles(context.Context, *ReserveBundlesRequest) (*ReserveBundlesReply, error)
 	ReleaseBundles(context.Context, *ReleaseBundlesRequest) (*Empty, error)
 	GetNodeStats(context.Context, *Empty) (*NodeStats, error)
+	// DrainNode is the GCS asking the node to take no new work (see Gcs.DrainNode).
+	DrainNode(context.Context, *DrainNodeRequest) (*DrainNodeReply, error)
 	mustEmbedUnimplementedNodeManagerServer()
 }
 
@@ -222,6 +237,9 @@ func (UnimplementedNodeManagerServer) ReleaseBundles(context.Context, *ReleaseBu
 }
 func (UnimplementedNodeManagerServer) GetNodeStats(context.Context, *Empty) (*NodeStats, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetNodeStats not implemented")
+}
+func (UnimplementedNodeManagerServer) DrainNode(context.Context, *DrainNodeRequest) (*DrainNodeReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method DrainNode not implemented")
 }
 func (UnimplementedNodeManagerServer) mustEmbedUnimplementedNodeManagerServer() {}
 func (UnimplementedNodeManagerServer) testEmbeddedByValue()                     {}
@@ -406,6 +424,24 @@ func _NodeManager_GetNodeStats_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _NodeManager_DrainNode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DrainNodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeManagerServer).DrainNode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NodeManager_DrainNode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeManagerServer).DrainNode(ctx, req.(*DrainNodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // NodeManager_ServiceDesc is the grpc.ServiceDesc for NodeManager service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -444,6 +480,10 @@ var NodeManager_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetNodeStats",
 			Handler:    _NodeManager_GetNodeStats_Handler,
+		},
+		{
+			MethodName: "DrainNode",
+			Handler:    _NodeManager_DrainNode_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
