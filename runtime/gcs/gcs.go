@@ -58,22 +58,22 @@ type Server struct {
 	pool *rpcutil.Pool
 	log  *log.Logger
 
-	mu       sync.Mutex
-	changed  chan struct{}
-	nodes    map[string]*nodeRec
-	version  int64
-	jobs     map[string]*rpcpb.JobInfo
-	jobSeq   int
-	kv       map[string][]byte
-	dir      *actors.Directory
-	pgs      map[string]*placementGroup
-	sched    scheduler.State
+	mu      sync.Mutex
+	changed chan struct{}
+	nodes   map[string]*nodeRec
+	version int64
+	jobs    map[string]*rpcpb.JobInfo
+	jobSeq  int
+	kv      map[string][]byte
+	dir     *actors.Directory
+	pgs     map[string]*placementGroup
+	sched   scheduler.State
 	// constraints is the RequestResources minimum cluster shape.
 	constraints []*rpcpb.ResourceDemand
 	// autoscaling is the autoscaler's last report.
 	autoscaling *rpcpb.AutoscalingState
 	stop        chan struct{}
-	stopOnce sync.Once
+	stopOnce    sync.Once
 }
 
 // New makes a GCS. Call Run to start death detection.

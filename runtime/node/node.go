@@ -109,7 +109,7 @@ type Node struct {
 	doneOnce sync.Once
 	stop     chan struct{}
 	stopOnce sync.Once
-	wg        sync.WaitGroup
+	wg       sync.WaitGroup
 }
 
 // Start listens, registers with the GCS and starts heartbeats and the idle reaper.
