@@ -33,12 +33,13 @@ func (s *scope) loadPods(ctx context.Context, c client.Client) error {
 	return nil
 }
 
-// dropPods removes deleted pods from what the status will count.
+// dropPods removes deleted pods from what the status will count. It builds
+// a new slice: callers hold pointers into the old one.
 func (s *scope) dropPods(gone map[string]bool) {
 	if len(gone) == 0 {
 		return
 	}
-	kept := s.pods[:0]
+	kept := make([]corev1.Pod, 0, len(s.pods))
 	for _, p := range s.pods {
 		if !gone[p.Name] {
 			kept = append(kept, p)

@@ -68,7 +68,7 @@ func HeadPod(c *rayv1.RayCluster, opts PodOptions) *corev1.Pod {
 		{Name: "GORAY_ADDRESS", Value: fmt.Sprintf("127.0.0.1:%s", params["port"])},
 	})
 	ray.Env = mergeEnv(ray.Env, gcsFaultToleranceEnv(c))
-	addDefaultPorts(ray, headPorts())
+	addDefaultPorts(ray, headPorts(params))
 	injectProbes(ray, true)
 
 	if autoscalingEnabled(c) {
@@ -82,6 +82,7 @@ func HeadPod(c *rayv1.RayCluster, opts PodOptions) *corev1.Pod {
 			pod.Spec.RestartPolicy = corev1.RestartPolicyNever
 		}
 	}
+	addAuthEnv(c, pod)
 	return pod
 }
 
@@ -120,6 +121,7 @@ func WorkerPod(c *rayv1.RayCluster, g *rayv1.WorkerGroupSpec, opts PodOptions) *
 	if autoscalingEnabled(c) && c.Spec.AutoscalerOptions != nil && c.Spec.AutoscalerOptions.Version != nil && *c.Spec.AutoscalerOptions.Version == "v2" {
 		pod.Spec.RestartPolicy = corev1.RestartPolicyNever
 	}
+	addAuthEnv(c, pod)
 	return pod
 }
 
@@ -148,12 +150,17 @@ func basePod(c *rayv1.RayCluster, tmpl corev1.PodTemplateSpec, nodeType rayv1.Ra
 		// Admission rejects this; keep the builder total anyway.
 		pod.Spec.Containers = []corev1.Container{{Name: "ray"}}
 	}
+	return pod
+}
+
+// addAuthEnv hands the auth token to every container of the pod, the
+// autoscaler sidecar included: all of them talk to the GCS.
+func addAuthEnv(c *rayv1.RayCluster, pod *corev1.Pod) {
 	if s := authSecretEnv(c); s != nil {
 		for i := range pod.Spec.Containers {
 			pod.Spec.Containers[i].Env = mergeEnv(pod.Spec.Containers[i].Env, s)
 		}
 	}
-	return pod
 }
 
 // commonEnv is the environment every Ray container gets: who it is and where the head is.
@@ -335,15 +342,35 @@ func setRuntimeCommand(c *rayv1.RayCluster, ray *corev1.Container, args []string
 		ray.Command = append([]string{RuntimeBinary}, args...)
 		return
 	}
+	// The user's words are shell code, as in KubeRay ("ulimit -n 65536; ...");
+	// ours are quoted so JSON flags reach the runtime intact.
 	user := strings.Join(append(slices.Clone(ray.Command), ray.Args...), " ")
 	ray.Command = []string{"/bin/sh", "-c", "--"}
-	ray.Args = []string{user + " && exec " + RuntimeBinary + " " + strings.Join(args, " ")}
+	ray.Args = []string{user + " && exec " + shellJoin(append([]string{RuntimeBinary}, args...))}
 }
 
-func headPorts() []corev1.ContainerPort {
+// shellJoin quotes each word for /bin/sh, keeping $(VAR) references, which
+// the kubelet expands before the shell runs, intact.
+func shellJoin(words []string) string {
+	out := make([]string, len(words))
+	for i, w := range words {
+		out[i] = "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
+	}
+	return strings.Join(out, " ")
+}
+
+// headPorts are the head's default container ports; the GCS and dashboard
+// ports follow rayStartParams port and dashboard-port.
+func headPorts(params map[string]string) []corev1.ContainerPort {
+	port := func(key string, def int32) int32 {
+		if p, err := strconv.ParseInt(params[key], 10, 32); err == nil && p > 0 {
+			return int32(p)
+		}
+		return def
+	}
 	return []corev1.ContainerPort{
-		{Name: rayv1.GCSServerPortName, ContainerPort: rayv1.GCSServerPort, Protocol: corev1.ProtocolTCP},
-		{Name: rayv1.DashboardPortName, ContainerPort: rayv1.DashboardPort, Protocol: corev1.ProtocolTCP},
+		{Name: rayv1.GCSServerPortName, ContainerPort: port("port", rayv1.GCSServerPort), Protocol: corev1.ProtocolTCP},
+		{Name: rayv1.DashboardPortName, ContainerPort: port("dashboard-port", rayv1.DashboardPort), Protocol: corev1.ProtocolTCP},
 		{Name: rayv1.ClientPortName, ContainerPort: rayv1.ClientPort, Protocol: corev1.ProtocolTCP},
 		{Name: rayv1.MetricsPortName, ContainerPort: rayv1.MetricsPort, Protocol: corev1.ProtocolTCP},
 		{Name: rayv1.ServingPortName, ContainerPort: rayv1.ServingPort, Protocol: corev1.ProtocolTCP},

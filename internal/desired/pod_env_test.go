@@ -235,9 +235,6 @@ func TestAuthTokenEnv(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.autoscale {
-				t.Skip("bug: pod.go HeadPod appends the autoscaler sidecar after basePod injected RAY_AUTH_MODE/RAY_AUTH_TOKEN, so in token mode the autoscaler container has no token although it talks to the GCS")
-			}
 			c := testCluster()
 			c.Spec.AuthOptions = tt.auth
 			c.Spec.EnableInTreeAutoscaling = ptr.To(tt.autoscale)

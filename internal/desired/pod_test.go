@@ -300,7 +300,7 @@ func TestUserCommandRunsBeforeRuntime(t *testing.T) {
 	if !slices.Equal(ct.Command, []string{"/bin/sh", "-c", "--"}) || len(ct.Args) != 1 {
 		t.Fatalf("command/args = %q %q, want /bin/sh -c -- and one script", ct.Command, ct.Args)
 	}
-	if !strings.HasPrefix(ct.Args[0], "user-entry one two && exec goray start --head ") {
+	if !strings.HasPrefix(ct.Args[0], "user-entry one two && exec 'goray' 'start' '--head' ") {
 		t.Errorf("script = %q", ct.Args[0])
 	}
 	user, runtime := runShellCommand(t, ct)
@@ -313,7 +313,6 @@ func TestUserCommandRunsBeforeRuntime(t *testing.T) {
 }
 
 func TestUserCommandKeepsResourcesJSON(t *testing.T) {
-	t.Skip(`bug: pod.go setRuntimeCommand joins the runtime flags unquoted into the /bin/sh script, so --resources={"TPU":4} reaches goray as --resources={TPU:4}`)
 	c := testCluster()
 	ct0 := &c.Spec.WorkerGroupSpecs[0].Template.Spec.Containers[0]
 	ct0.Command = []string{"user-entry"}
@@ -324,13 +323,14 @@ func TestUserCommandKeepsResourcesJSON(t *testing.T) {
 	}
 }
 
-func TestUserCommandKeepsArgvWithSpaces(t *testing.T) {
-	t.Skip(`bug: pod.go setRuntimeCommand joins Command+Args with spaces and no quoting, so the argument "a b" reaches the user command as two words`)
+// TestUserArgsAreShellCode keeps KubeRay's contract: a template's args are a
+// shell snippet that runs before the runtime.
+func TestUserArgsAreShellCode(t *testing.T) {
 	c := testCluster()
-	c.Spec.HeadGroupSpec.Template.Spec.Containers[0].Command = []string{"user-entry", "a b"}
+	c.Spec.HeadGroupSpec.Template.Spec.Containers[0].Args = []string{"true; user-entry a 'b c'"}
 	user, _ := runShellCommand(t, HeadPod(c, PodOptions{}).Spec.Containers[0])
-	if !slices.Equal(user, []string{"a b"}) {
-		t.Errorf("user argv = %q, want [\"a b\"]", user)
+	if !slices.Equal(user, []string{"a", "b c"}) {
+		t.Errorf("user argv = %q, want [a \"b c\"]", user)
 	}
 }
 
@@ -374,7 +374,6 @@ func TestDefaultPorts(t *testing.T) {
 		}
 	})
 	t.Run("gcs port follows rayStartParams.port", func(t *testing.T) {
-		t.Skip("bug: pod.go HeadPod adds the default gcs-server container port 6379 although rayStartParams.port=6380 makes GCS listen on 6380; the head Service then routes gcs-server to 6379 while workers dial <svc>:6380")
 		c := testCluster()
 		c.Spec.HeadGroupSpec.RayStartParams["port"] = "6380"
 		p, _ := findPort(HeadPod(c, PodOptions{}).Spec.Containers[0].Ports, "gcs-server")

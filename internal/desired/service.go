@@ -60,7 +60,7 @@ func headServicePorts(c *rayv1.RayCluster) []corev1.ServicePort {
 		container = slices.Clone(cs[0].Ports)
 	}
 	probe := corev1.Container{Ports: container}
-	addDefaultPorts(&probe, headPorts())
+	addDefaultPorts(&probe, headPorts(c.Spec.HeadGroupSpec.RayStartParams))
 	out := make([]corev1.ServicePort, 0, len(probe.Ports))
 	for _, p := range probe.Ports {
 		if p.Name == "" {
