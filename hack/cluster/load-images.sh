@@ -4,6 +4,7 @@
 #
 #   hack/cluster/load-images.sh            # build, pack, import
 #   hack/cluster/load-images.sh --no-import  # only build and pack (no cluster needed)
+#   hack/cluster/load-images.sh --keep-going # a binary that does not build is skipped, loudly
 #
 # Images (pods use them with imagePullPolicy IfNotPresent or Never):
 #   goray/goray:dev     /usr/local/bin/goray (+ goray-examples), entrypoint goray
@@ -13,8 +14,14 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-import=1
-[ "${1:-}" = --no-import ] && import=0
+import=1 keep_going=0
+for a in "$@"; do
+  case $a in
+    --no-import) import=0 ;;
+    --keep-going) keep_going=1 ;;
+    *) die "unknown argument $a (want --no-import, --keep-going)" ;;
+  esac
+done
 
 GORAY_IMAGE=${GORAY_IMAGE:-goray/goray:dev}
 OPERATOR_IMAGE=${OPERATOR_IMAGE:-goray/operator:dev}
@@ -32,7 +39,11 @@ for name in goray goray-operator goray-examples; do
     continue
   fi
   log "building $name (CGO_ENABLED=0)"
-  CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$BIN/$name" "./cmd/$name"
+  if ! CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$BIN/$name" "./cmd/$name"; then
+    [ "$keep_going" = 1 ] || die "./cmd/$name does not build"
+    log "WARNING: ./cmd/$name does not build; --keep-going: no image gets it"
+    continue
+  fi
   built+=("$name")
 done
 has() { [[ " ${built[*]} " == *" $1 "* ]]; }
