@@ -74,11 +74,14 @@ func newPlanState(in Input) *planState {
 	ready, starting := 0, 0
 	var pendingBins []*bin
 	for _, n := range in.Nodes {
-		if n.PendingDelete || n.Draining {
+		if n.PendingDelete {
 			continue
 		}
 		if !n.IsHead {
-			pods[n.Type]++
+			pods[n.Type]++ // a draining pod still exists: it is not a replica to start
+		}
+		if n.Draining {
+			continue // but it takes no work
 		}
 		if n.registered() {
 			ready++

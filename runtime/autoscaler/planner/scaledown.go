@@ -14,7 +14,7 @@ type replicaGroup struct {
 }
 
 // scaleDown removes replicas whose every pod has been idle past its group's
-// timeout, holds nothing anyone needs and got no demand in this plan, most
+// timeout (or was drained already), holds nothing anyone needs and got no demand in this plan, most
 // idle first, never below minReplicas and never the head.
 func (s *planState) scaleDown() {
 	used := map[string]bool{}
@@ -42,7 +42,9 @@ func (s *planState) scaleDown() {
 		}
 		g.pods = append(g.pods, n)
 		g.idle = min(g.idle, n.Idle)
-		if !n.registered() || n.Busy || n.Draining || used[n.Pod] || n.Idle < s.timeout(n.Type) {
+		// A node already drained (a drain whose patch did not land) takes no
+		// work any more: it goes regardless of its idle time.
+		if !n.Draining && (!n.registered() || n.Busy || used[n.Pod] || n.Idle < s.timeout(n.Type)) {
 			bad[k] = true
 		}
 	}
@@ -68,7 +70,10 @@ func (s *planState) scaleDown() {
 		s.replicas[g.typ]--
 		for _, p := range g.pods {
 			reason := fmt.Sprintf("idle %s ≥ %s", p.Idle.Round(time.Millisecond), s.timeout(g.typ))
-			s.d.Delete = append(s.d.Delete, Deletion{Pod: p.Pod, NodeID: p.NodeID, Type: g.typ, Reason: reason})
+			if p.Draining {
+				reason = "drained"
+			}
+			s.d.Delete = append(s.d.Delete, Deletion{Pod: p.Pod, NodeID: p.NodeID, Type: g.typ, Replica: g.name, Reason: reason})
 			s.d.Reasons = append(s.d.Reasons, fmt.Sprintf("remove %s (%s): %s", p.Pod, g.typ, reason))
 		}
 	}

@@ -118,7 +118,10 @@ type Deletion struct {
 	Pod    string `json:"pod"`
 	NodeID string `json:"nodeID,omitempty"`
 	Type   string `json:"type"`
-	Reason string `json:"reason"`
+	// Replica is the multi-host replica (the pod name for single-host groups):
+	// its pods go together.
+	Replica string `json:"replica"`
+	Reason  string `json:"reason"`
 }
 
 // Decision is the planner's output.

@@ -1,0 +1,154 @@
+package autoscaler
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	rayv1 "github.com/goray-dev/goray/api/v1"
+	"github.com/goray-dev/goray/runtime/autoscaler/planner"
+)
+
+// DefaultIdleTimeout is autoscalerOptions.idleTimeoutSeconds' default.
+const DefaultIdleTimeout = 60 * time.Second
+
+// NodeTypes turns the worker groups into planner node types: resources from
+// rayStartParams num-cpus/num-gpus/memory/resources (and the group's
+// resources map), else from the Ray container's limits (then requests), the
+// way the operator builds `goray start` flags; min/max/replicas; per-group
+// idleTimeoutSeconds and priority. Suspended groups are left out.
+func NodeTypes(rc *rayv1.RayCluster) ([]planner.NodeType, error) {
+	var out []planner.NodeType
+	for _, g := range rc.Spec.WorkerGroupSpecs {
+		if g.Suspend != nil && *g.Suspend {
+			continue
+		}
+		res, err := groupResources(g)
+		if err != nil {
+			return nil, fmt.Errorf("worker group %s: %w", g.GroupName, err)
+		}
+		t := planner.NodeType{Name: g.GroupName, Resources: res, Replicas: deref(g.Replicas, 0),
+			MinReplicas: deref(g.MinReplicas, 0), MaxReplicas: deref(g.MaxReplicas, 2147483647),
+			NumOfHosts: max(g.NumOfHosts, 1), Priority: deref(g.Priority, 0)}
+		if g.IdleTimeoutSeconds != nil {
+			t.IdleTimeout = time.Duration(*g.IdleTimeoutSeconds) * time.Second
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// UpscalingMode and IdleTimeout read autoscalerOptions (with Ray's defaults).
+func UpscalingMode(rc *rayv1.RayCluster) planner.UpscalingMode {
+	if o := rc.Spec.AutoscalerOptions; o != nil && o.UpscalingMode != nil {
+		return planner.UpscalingMode(*o.UpscalingMode)
+	}
+	return planner.Default
+}
+
+// IdleTimeout is the cluster's idle timeout.
+func IdleTimeout(rc *rayv1.RayCluster) time.Duration {
+	if o := rc.Spec.AutoscalerOptions; o != nil && o.IdleTimeoutSeconds != nil {
+		return time.Duration(*o.IdleTimeoutSeconds) * time.Second
+	}
+	return DefaultIdleTimeout
+}
+
+func deref(p *int32, def int32) int32 {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+func groupResources(g rayv1.WorkerGroupSpec) (planner.Resources, error) {
+	res := planner.Resources{}
+	p := g.RayStartParams
+	var ray *corev1.Container
+	if len(g.Template.Spec.Containers) > 0 {
+		ray = &g.Template.Spec.Containers[0]
+	}
+	pick := func(name corev1.ResourceName) (resource.Quantity, bool) {
+		if ray == nil {
+			return resource.Quantity{}, false
+		}
+		if q, ok := ray.Resources.Limits[name]; ok {
+			return q, true
+		}
+		q, ok := ray.Resources.Requests[name]
+		return q, ok
+	}
+	num := func(key string) (float64, bool, error) {
+		v, ok := p[key]
+		if !ok {
+			return 0, false, nil
+		}
+		f, err := strconv.ParseFloat(strings.Trim(strings.TrimSpace(v), `"'`), 64)
+		if err != nil {
+			return 0, false, fmt.Errorf("rayStartParams %s=%q is not a number", key, v)
+		}
+		return f, true, nil
+	}
+	if v, ok, err := num("num-cpus"); err != nil {
+		return nil, err
+	} else if ok {
+		res["CPU"] = v
+	} else if q, ok := pick(corev1.ResourceCPU); ok {
+		res["CPU"] = float64(q.MilliValue()) / 1000
+	}
+	if v, ok, err := num("num-gpus"); err != nil {
+		return nil, err
+	} else if ok {
+		res["GPU"] = v
+	} else if ray != nil {
+		for name, q := range ray.Resources.Limits {
+			if strings.HasSuffix(string(name), "gpu") && !q.IsZero() {
+				res["GPU"] = float64(q.Value())
+				break
+			}
+		}
+	}
+	if v, ok, err := num("memory"); err != nil {
+		return nil, err
+	} else if ok {
+		res["memory"] = v
+	} else if q, ok := pick(corev1.ResourceMemory); ok {
+		res["memory"] = float64(q.Value())
+	}
+	if ray != nil {
+		if q, ok := ray.Resources.Limits["google.com/tpu"]; ok && !q.IsZero() {
+			res["TPU"] = float64(q.Value())
+		}
+	}
+	if js, ok := p["resources"]; ok {
+		js = strings.TrimSpace(js)
+		if len(js) >= 2 && (js[0] == '\'' || js[0] == '"') && js[len(js)-1] == js[0] {
+			js = js[1 : len(js)-1]
+		}
+		var custom map[string]float64
+		if err := json.Unmarshal([]byte(strings.ReplaceAll(js, `\"`, `"`)), &custom); err != nil {
+			return nil, fmt.Errorf("rayStartParams resources=%q is not a JSON object of numbers: %v", p["resources"], err)
+		}
+		for k, v := range custom {
+			res[k] = v
+		}
+	}
+	for k, v := range g.Resources {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return nil, fmt.Errorf("resources %s=%q is not a number", k, v)
+		}
+		res[k] = f
+	}
+	for k, v := range res {
+		if v == 0 {
+			delete(res, k)
+		}
+	}
+	return res, nil
+}
