@@ -108,7 +108,12 @@ if netns_exists; then
 fi
 ip route del "$POD_CIDR" via "$NODE_IP" 2>/dev/null || true
 ip route del "$SERVICE_CIDR" via "$NODE_IP" 2>/dev/null || true
-if ip link show "$VETH_HOST" >/dev/null 2>&1; then ip link del "$VETH_HOST"; fi
+# Deleting the namespace destroys the veth pair, but asynchronously: delete
+# our end if it is still there and wait until it is gone, so that an `up`
+# right after can create it again.
+ip link del "$VETH_HOST" 2>/dev/null || true
+for _ in $(seq 40); do ip link show "$VETH_HOST" >/dev/null 2>&1 || break; sleep 0.25; done
+ip link show "$VETH_HOST" >/dev/null 2>&1 && die "veth $VETH_HOST does not go away"
 
 # --- mounts, cgroups, host folders, data -------------------------------------
 # The node's mounts lived in its own mount namespace, which ended with its

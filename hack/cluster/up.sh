@@ -13,6 +13,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || die "must run as root (network namespaces, mounts, cgroups)"
+trap 'log "up FAILED: component logs are in $LOGS; hack/cluster/down.sh cleans up (the next up.sh does too)"' ERR
 
 # --- host packages -----------------------------------------------------------
 # containerd 1.6, runc 1.1 and the CNI plugins come from Debian (TEST-CLUSTER.md).
@@ -45,8 +46,10 @@ if [ "$running" = "${#COMPONENTS[@]}" ] && netns_exists; then
   log "ready: export KUBECONFIG=$KUBECONFIG_ADMIN"
   exit 0
 fi
-if [ "$running" -gt 0 ] || netns_exists; then
-  log "a partial cluster is left from before ($running/${#COMPONENTS[@]} components): tearing it down first"
+if [ "$running" -gt 0 ] || netns_exists || [ -d "$DATA" ]; then
+  # Half-started, or a down.sh that did not finish: clean up first, so the
+  # new cluster starts from empty etcd/kubelet/containerd state.
+  log "a partial cluster is left from before ($running/${#COMPONENTS[@]} components running): tearing it down first"
   "$REPO/hack/cluster/down.sh"
 fi
 
