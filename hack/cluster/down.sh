@@ -135,8 +135,12 @@ for i in 1 2 3 4 5; do
 done
 [ "$left" = 0 ] && log "removed cgroup subtree $CGROUP_ROOT" || log "warning: cgroup subtree $CGROUP_ROOT still busy"
 
-if [ -f "$DATA/created-dirs" ]; then
-  while read -r d; do rmdir "$d" 2>/dev/null || log "warning: $d not empty, left in place"; done <"$DATA/created-dirs"
+if [ -f "$STATE/created-host-dirs" ]; then
+  sort -u "$STATE/created-host-dirs" | while read -r d; do
+    [ -d "$d" ] || continue
+    rmdir "$d" 2>/dev/null || log "warning: $d (created by up.sh) is not empty, left in place"
+  done
+  rm -f "$STATE/created-host-dirs"
 fi
 rm -rf "$DATA" "$RUN"
 

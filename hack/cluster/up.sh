@@ -269,11 +269,11 @@ while read -r fstype dir opts; do
 done <"$DATA/cgroup-mounts"
 
 # --- host mount points for the bind mounts of node.sh -----------------------
-: >"$DATA/created-dirs"
+# (Recorded outside $DATA, appended, so an interrupted down.sh cannot lose it.)
 for d in "${HOST_BIND_DIRS[@]}"; do
   if [ ! -d "$d" ]; then
     mkdir -p "$d"
-    echo "$d" >>"$DATA/created-dirs"
+    echo "$d" >>"$STATE/created-host-dirs"
   fi
   mkdir -p "$DATA/host$d"
 done
