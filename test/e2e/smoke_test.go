@@ -115,6 +115,16 @@ spec:
 		}
 	})
 
+	step(t, "in-cluster config reaches the API server (10.0.0.1, SA token)", func() {
+		// The token is mounted by the kubelet and read through containerd: empty
+		// if they did not share one mount namespace. The API server knows the
+		// pod's service account, which may not list pods: 403 naming it.
+		out := kubectl(t, "-n", smokeNS, "exec", "web", "--", "/usr/local/bin/probe", "api", "/api/v1/namespaces/"+smokeNS+"/pods")
+		if !strings.Contains(out, "system:serviceaccount:"+smokeNS+":default") {
+			t.Errorf("API call with the pod's service account: %q", out)
+		}
+	})
+
 	step(t, "pod IP and ClusterIP answer from the root namespace", func() {
 		for _, addr := range []string{podIP + ":8080", svcIP + ":80"} {
 			// Only over the veth: a pod or service address routed anywhere

@@ -5,10 +5,14 @@
 //	probe serve ADDR    HTTP server answering "probe <hostname>" (logs a line per request)
 //	probe lookup NAME   resolve NAME with the pod's resolv.conf, print the addresses
 //	probe get URL       HTTP GET, print the status line and the body
+//	probe api PATH      GET PATH from the API server with the pod's service-account
+//	                    token and CA (in-cluster config), print the status and body
 package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -33,8 +37,10 @@ func main() {
 		err = lookup(arg(2, "kubernetes.default.svc.cluster.local"))
 	case "get":
 		err = get(arg(2, ""))
+	case "api":
+		err = api(arg(2, "/version"))
 	case "-h", "--help", "help":
-		fmt.Println("probe: e2e helper (serve ADDR | lookup NAME | get URL)")
+		fmt.Println("probe: e2e helper (serve ADDR | lookup NAME | get URL | api PATH)")
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -90,5 +96,38 @@ func get(url string) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("status %s", resp.Status)
 	}
+	return nil
+}
+
+// api does what a pod's in-cluster client does: KUBERNETES_SERVICE_HOST/PORT,
+// the mounted token, and the mounted CA to verify the API server.
+func api(path string) error {
+	const sa = "/var/run/secrets/kubernetes.io/serviceaccount"
+	token, err := os.ReadFile(sa + "/token")
+	if err != nil {
+		return err
+	}
+	if len(token) == 0 {
+		return fmt.Errorf("empty service-account token")
+	}
+	ca, err := os.ReadFile(sa + "/ca.crt")
+	if err != nil {
+		return err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		return fmt.Errorf("no certificate in %s/ca.crt", sa)
+	}
+	host := net.JoinHostPort(os.Getenv("KUBERNETES_SERVICE_HOST"), os.Getenv("KUBERNETES_SERVICE_PORT"))
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	req, _ := http.NewRequest(http.MethodGet, "https://"+host+path, nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	fmt.Printf("%s\n%s\n", resp.Status, b)
 	return nil
 }
