@@ -101,7 +101,11 @@ done < <(cat "$DATA/cgroup-mounts" 2>/dev/null || awk '$3 == "cgroup" || $3 == "
 if netns_exists; then
   # kube-proxy's own cleanup of its iptables chains, inside the namespace.
   if [ -x "$K8S_BIN/kube-proxy" ]; then
-    ip netns exec "$NETNS" "$K8S_BIN/kube-proxy" --cleanup --proxy-mode iptables >>"$LOGS/kube-proxy.log" 2>&1 || true
+    if ip netns exec "$NETNS" "$K8S_BIN/kube-proxy" --cleanup --proxy-mode iptables >>"$LOGS/kube-proxy.log" 2>&1; then
+      log "kube-proxy --cleanup: its iptables chains are gone"
+    else
+      log "warning: kube-proxy --cleanup failed (see $LOGS/kube-proxy.log); the namespace goes anyway"
+    fi
   fi
   ip netns del "$NETNS"
   log "removed netns $NETNS"
