@@ -12,6 +12,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || die "must run as root"
+lock_cluster
 K8S_BIN=${K8S_BIN:-$CACHE/k8s/${K8S_VERSION:-v1.37.2}}
 
 # --- workloads ---------------------------------------------------------------
@@ -142,6 +143,10 @@ done
 if [ -f "$STATE/created-host-dirs" ]; then
   sort -u "$STATE/created-host-dirs" | while read -r d; do
     [ -d "$d" ] || continue
+    if [ "$d" = /run/netns ]; then
+      [ -z "$(ls -A /run/netns)" ] || { log "/run/netns holds other namespaces: left in place"; continue; }
+      while mountpoint -q /run/netns; do umount /run/netns; done
+    fi
     rmdir "$d" 2>/dev/null || log "warning: $d (created by up.sh) is not empty, left in place"
   done
   rm -f "$STATE/created-host-dirs"

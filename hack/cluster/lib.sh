@@ -49,7 +49,8 @@ COMPONENTS=(etcd kube-apiserver containerd kube-controller-manager kube-schedule
 #   /var/lib/cni: libcni's result cache (containerd 1.6 has no setting for it)
 #   /run/containerd: containerd 1.6 puts shim sockets in /run/containerd/s
 #     (a path under $STATE would exceed the 108-byte socket path limit)
-HOST_BIND_DIRS=(/var/log/containers /var/log/pods /var/lib/cni /run/containerd)
+#   /var/lib/kubelet: the kubelet's device-plugin socket ignores --root-dir
+HOST_BIND_DIRS=(/var/log/containers /var/log/pods /var/lib/cni /run/containerd /var/lib/kubelet)
 
 # Kernel-wide sysctls that the kubelet (protectKernelDefaults: false) sets to
 # these values when they differ. They are not per network namespace, so inside
@@ -72,6 +73,19 @@ bin_dir() {
 
 # K8S_BIN is set by callers; kubectl always uses the admin kubeconfig.
 kc() { "$K8S_BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
+
+# lock_cluster: one up/down at a time on this machine (a nested call, such as
+# up.sh running down.sh, inherits the lock). fd 9 is closed for the daemons.
+lock_cluster() {
+  [ -n "${GORAY_CLUSTER_LOCKED:-}" ] && return 0
+  mkdir -p "$STATE"
+  exec 9>"$STATE/.lock"
+  if ! flock -n 9; then
+    log "another hack/cluster up/down runs; waiting for it"
+    flock 9
+  fi
+  export GORAY_CLUSTER_LOCKED=1
+}
 
 netns_exists() { [ -e "/run/netns/$NETNS" ]; }
 

@@ -41,7 +41,7 @@ start() { # name cmd...
   local name=$1; shift
   # setsid: its own session, so no terminal or job control of the caller
   # reaches it; down.sh stops it by the pid recorded here.
-  setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 9>&- &
   echo $! >"$RUN/$name.pid"
 }
 wait_for() { # what seconds cmd...

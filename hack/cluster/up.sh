@@ -13,6 +13,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || die "must run as root (network namespaces, mounts, cgroups)"
+lock_cluster
 trap 'log "up FAILED: component logs are in $LOGS; hack/cluster/down.sh cleans up (the next up.sh does too)"' ERR
 
 # --- host packages -----------------------------------------------------------
@@ -285,6 +286,9 @@ for cidr in "$POD_CIDR" "$SERVICE_CIDR"; do
     die "the host already routes $cidr somewhere ($(ip route show match "${cidr%/*}" | head -1)); refusing to shadow it"
   fi
 done
+# `ip netns add` creates /run/netns (a shared bind mount of itself) when
+# missing; down.sh removes it again if it is ours and empty.
+[ -d /run/netns ] || echo /run/netns >>"$STATE/created-host-dirs"
 ip netns add "$NETNS"
 ip link add "$VETH_HOST" type veth peer name "$VETH_NODE"
 ip link set "$VETH_NODE" netns "$NETNS"

@@ -28,7 +28,7 @@ func snapshotHost() hostSnapshot {
 		b, _ := os.ReadFile("/proc/sys/" + k)
 		s.sysctls[k] = strings.TrimSpace(string(b))
 	}
-	for _, d := range cluster.HostBindDirs {
+	for _, d := range hostDirs() {
 		_, err := os.Stat(d)
 		s.dirs[d] = err == nil
 	}
@@ -100,7 +100,7 @@ func hostProblems(before hostSnapshot) []string {
 	if pids, _ := filepath.Glob(filepath.Join(cluster.State, "run", "*.pid")); len(pids) > 0 {
 		p = append(p, fmt.Sprintf("pid files left: %v", pids))
 	}
-	for _, d := range cluster.HostBindDirs {
+	for _, d := range hostDirs() {
 		if _, err := os.Stat(d); err == nil && !before.dirs[d] {
 			p = append(p, "folder left on the host: "+d)
 		}
@@ -113,3 +113,7 @@ func hostProblems(before hostSnapshot) []string {
 	}
 	return p
 }
+
+// hostDirs are the host folders the cluster may create: mount points for its
+// bind mounts, and /run/netns (made by `ip netns add`).
+func hostDirs() []string { return append([]string{"/run/netns"}, cluster.HostBindDirs...) }
