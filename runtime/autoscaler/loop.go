@@ -161,12 +161,13 @@ func (a *Autoscaler) Step(ctx context.Context) (Result, error) {
 		if err := a.kube.Patch(ctx, rc, client.RawPatch(types.JSONPatchType, body)); err != nil {
 			return res, fmt.Errorf("patch RayCluster %s: %w (patch %s)", a.cfg.ClusterName, err, body)
 		}
-		what := d.Reason()
-		if len(d.Launch) == 0 && len(d.Delete) == 0 {
-			what = "workersToDelete cleared (the named pods are gone)"
+		if len(d.Launch) == 0 && len(d.Delete) == 0 && d.Replicas != nil {
+			// Only the list of deleted pods was cleared: the decision stands.
+			a.log.Printf("patched: workersToDelete cleared, the named pods are gone (%s)", body)
+		} else {
+			a.lastDecision, a.lastDecisionAt = d.Reason(), a.clk.Now()
+			a.log.Printf("patched: %s (%s)", d.Reason(), body)
 		}
-		a.lastDecision, a.lastDecisionAt = what, a.clk.Now()
-		a.log.Printf("patched: %s (%s)", what, body)
 	}
 	a.warnInfeasible(ctx, rc, d)
 	a.report(ctx, &d, nil, nil)
