@@ -92,3 +92,9 @@ $(GOLANGCI_LINT): | $(LOCALBIN)
 .PHONY: run
 run: ## Run the square example on an embedded local cluster (no Kubernetes needed).
 	go run ./examples/square
+
+##@ Benchmarks
+
+.PHONY: bench-operator
+bench-operator: control-plane ## 1,000 RayClusters (1 head + 3 workers) against a real apiserver: time to all pods and statuses, operator peak RSS.
+	go test ./test/bench/ -run '^$$' -bench OperatorScale -benchtime 1x -timeout 30m

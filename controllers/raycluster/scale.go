@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -178,6 +179,7 @@ func (r *Reconciler) reconcileGroup(ctx context.Context, s *scope, g *rayv1.Work
 	want := int(desired.GroupReplicas(g))
 	switch {
 	case have < want:
+		var batch []*corev1.Pod
 		for i := 0; i < want-have; i++ {
 			replicaName := ""
 			if hosts > 1 {
@@ -185,10 +187,11 @@ func (r *Reconciler) reconcileGroup(ctx context.Context, s *scope, g *rayv1.Work
 			}
 			for h := 0; h < hosts; h++ {
 				opts := desired.PodOptions{ReplicaName: replicaName, ReplicaIndex: have + i, HostIndex: h}
-				if err := r.createPod(ctx, s, g.GroupName, desired.WorkerPod(c, g, r.podOptions(c, opts))); err != nil {
-					return err
-				}
+				batch = append(batch, desired.WorkerPod(c, g, r.podOptions(c, opts)))
 			}
+		}
+		if err := r.createPods(ctx, s, g.GroupName, batch); err != nil {
+			return err
 		}
 		r.Recorder.Eventf(c, nil, corev1.EventTypeNormal, "CreatedWorkerPods", "Scale", "created %d worker replica(s) in group %s", want-have, g.GroupName)
 	case have > want && !desired.AutoscalerEnabled(c):
@@ -227,20 +230,50 @@ func deletedNow(s *scope, p *corev1.Pod) bool {
 }
 
 func (r *Reconciler) createPod(ctx context.Context, s *scope, group string, pod *corev1.Pod) error {
+	return r.createPods(ctx, s, group, []*corev1.Pod{pod})
+}
+
+// maxParallelCreates bounds the pod creates one reconcile has in flight.
+const maxParallelCreates = 8
+
+// createPods creates the pods concurrently: a group's scale-up costs one
+// round trip instead of one per pod. Each created pod is recorded in the
+// expectations before the reconcile ends.
+func (r *Reconciler) createPods(ctx context.Context, s *scope, group string, pods []*corev1.Pod) error {
 	c := s.cluster
-	if err := r.Client.Create(ctx, pod); err != nil {
+	errs := make([]error, len(pods))
+	sem := make(chan struct{}, maxParallelCreates)
+	var wg sync.WaitGroup
+	for i, pod := range pods {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			errs[i] = r.Client.Create(ctx, pod)
+		}()
+	}
+	wg.Wait()
+	var firstErr error
+	for i, pod := range pods {
+		if errs[i] != nil {
+			if firstErr == nil {
+				firstErr = errs[i]
+			}
+			continue
+		}
+		r.expectations.Created(expectationKey(c, group), pod.Name)
+		s.pods = append(s.pods, *pod)
+	}
+	s.requeue = true
+	if firstErr != nil {
 		reason := rayv1.FailedCreateWorkerPod
 		if group == rayv1.HeadGroupName {
 			reason = rayv1.FailedCreateHeadPod
 		}
-		s.fail(reason, fmt.Sprintf("creating a pod in group %s: %v", group, err))
-		r.Recorder.Eventf(c, nil, corev1.EventTypeWarning, reason, "Create", "creating a pod in group %s: %v", group, err)
-		return err
+		s.fail(reason, fmt.Sprintf("creating a pod in group %s: %v", group, firstErr))
+		r.Recorder.Eventf(c, nil, corev1.EventTypeWarning, reason, "Create", "creating a pod in group %s: %v", group, firstErr)
 	}
-	r.expectations.Created(expectationKey(c, group), pod.Name)
-	s.pods = append(s.pods, *pod)
-	s.requeue = true
-	return nil
+	return firstErr
 }
 
 func (r *Reconciler) deletePod(ctx context.Context, s *scope, p *corev1.Pod, why string) error {

@@ -122,9 +122,10 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 func managerOptions(o Options) ctrl.Options {
 	ours := labels.SelectorFromSet(labels.Set{rayv1.KubernetesCreatedByLabelKey: rayv1.ComponentName})
 	byObject := map[client.Object]cache.ByObject{}
-	for _, obj := range []client.Object{&corev1.Pod{}, &corev1.Service{}, &corev1.Secret{}, &corev1.ServiceAccount{}, &rbacv1.Role{}, &rbacv1.RoleBinding{}, &batchv1.Job{}} {
+	for _, obj := range []client.Object{&corev1.Service{}, &corev1.Secret{}, &corev1.ServiceAccount{}, &rbacv1.Role{}, &rbacv1.RoleBinding{}, &batchv1.Job{}} {
 		byObject[obj] = cache.ByObject{Label: ours}
 	}
+	byObject[&corev1.Pod{}] = cache.ByObject{Label: ours, Transform: trimPod}
 	cacheOpts := cache.Options{ByObject: byObject, DefaultTransform: cache.TransformStripManagedFields()}
 	if len(o.WatchNamespaces) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}

@@ -1,0 +1,232 @@
+// Package bench holds benchmarks that need a control plane: the operator's
+// scale benchmark runs the real goray-operator binary against an envtest
+// kube-apiserver and measures how fast 1,000 RayClusters become pods.
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	rayv1 "github.com/goray-dev/goray/api/v1"
+	"github.com/goray-dev/goray/internal/testenv"
+)
+
+// BenchmarkOperatorScale creates GORAY_BENCH_CLUSTERS (default 1,000)
+// RayClusters of one head and three workers and reports the seconds until
+// every pod and every status exists, and the operator's peak RSS.
+func BenchmarkOperatorScale(b *testing.B) {
+	clusters := 1000
+	if v, err := strconv.Atoi(os.Getenv("GORAY_BENCH_CLUSTERS")); err == nil && v > 0 {
+		clusters = v
+	}
+	env, err := testenv.Start()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = env.Stop() }()
+	ctx := context.Background()
+	dir := b.TempDir()
+
+	bin := filepath.Join(dir, "goray-operator")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/goray-operator")
+	build.Dir = testenv.RepoRoot()
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("building the operator: %v\n%s", err, out)
+	}
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	if err := writeKubeconfig(env, kubeconfig); err != nil {
+		b.Fatal(err)
+	}
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench"}}); err != nil {
+		b.Fatal(err)
+	}
+
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		metricsAddr := freeLoopbackAddr(b)
+		op := exec.Command(bin, "--kubeconfig="+kubeconfig, "--metrics-bind-address="+metricsAddr, "--health-probe-bind-address=0", "--zap-log-level=error")
+		op.Stderr = os.Stderr
+		if err := op.Start(); err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		createClusters(b, ctx, env.Client, clusters, i)
+		created := time.Since(start)
+		waitAll(b, ctx, env.Client, clusters, i)
+		elapsed := time.Since(start)
+		peak := peakRSS(op.Process.Pid)
+		calls := requestCounts(metricsAddr)
+		stopAt := time.Now()
+		_ = op.Process.Signal(os.Interrupt)
+		_ = op.Wait()
+		b.Logf("operator stopped %.1f s after SIGINT", time.Since(stopAt).Seconds())
+		b.ReportMetric(elapsed.Seconds(), "s/all-pods-and-statuses")
+		b.ReportMetric(created.Seconds(), "s/creating-clusters")
+		b.ReportMetric(float64(peak)/(1<<20), "MiB-peak-RSS")
+		b.Logf("%d clusters (%d pods): all pods and statuses after %.1f s (clusters created in %.1f s); operator peak RSS %.0f MiB; operator API requests by verb: %v",
+			clusters, clusters*4, elapsed.Seconds(), created.Seconds(), float64(peak)/(1<<20), calls)
+	}
+}
+
+func createClusters(b *testing.B, ctx context.Context, c client.Client, n, round int) {
+	var wg sync.WaitGroup
+	work := make(chan int)
+	errs := make(chan error, n)
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				if err := c.Create(ctx, benchCluster(fmt.Sprintf("r%d-c%04d", round, i))); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+}
+
+// waitAll polls until n×4 pods exist and every cluster reports its workers.
+func waitAll(b *testing.B, ctx context.Context, c client.Client, n, round int) {
+	prefix := fmt.Sprintf("r%d-", round)
+	deadline := time.Now().Add(10 * time.Minute)
+	for time.Now().Before(deadline) {
+		// resourceVersion 0 is served from the apiserver's watch cache, so the
+		// poll costs the apiserver little next to the operator's work.
+		fromCache := &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: "0"}}
+		pods := &metav1.PartialObjectMetadataList{}
+		pods.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("PodList"))
+		if err := c.List(ctx, pods, client.InNamespace("bench"), fromCache); err != nil {
+			b.Fatal(err)
+		}
+		podCount := 0
+		for _, p := range pods.Items {
+			if strings.HasPrefix(p.Name, prefix) {
+				podCount++
+			}
+		}
+		if podCount >= n*4 {
+			list := &rayv1.RayClusterList{}
+			if err := c.List(ctx, list, client.InNamespace("bench"), fromCache); err != nil {
+				b.Fatal(err)
+			}
+			ready := 0
+			for _, rc := range list.Items {
+				if strings.HasPrefix(rc.Name, prefix) && rc.Status.DesiredWorkerReplicas == 3 && rc.Status.ObservedGeneration == rc.Generation {
+					ready++
+				}
+			}
+			if ready == n {
+				if podCount != n*4 {
+					b.Fatalf("%d pods, want exactly %d", podCount, n*4)
+				}
+				return
+			}
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	b.Fatal("timed out")
+}
+
+func benchCluster(name string) *rayv1.RayCluster {
+	container := func(n string) corev1.Container {
+		return corev1.Container{Name: n, Image: "goray/goray:dev", Resources: corev1.ResourceRequirements{
+			Limits: corev1.ResourceList{corev1.ResourceCPU: resourceMust("1"), corev1.ResourceMemory: resourceMust("1Gi")}}}
+	}
+	return &rayv1.RayCluster{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "bench", Name: name},
+		Spec: rayv1.RayClusterSpec{
+			HeadGroupSpec: rayv1.HeadGroupSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{container("ray-head")}}}},
+			WorkerGroupSpecs: []rayv1.WorkerGroupSpec{{
+				GroupName: "workers", Replicas: ptr.To[int32](3), MinReplicas: ptr.To[int32](0), MaxReplicas: ptr.To[int32](10),
+				Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{container("ray-worker")}}},
+			}},
+		},
+	}
+}
+
+func writeKubeconfig(env *testenv.Env, path string) error {
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["envtest"] = &clientcmdapi.Cluster{Server: env.Config.Host, CertificateAuthorityData: env.Config.CAData}
+	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: env.Config.CertData, ClientKeyData: env.Config.KeyData, Token: env.Config.BearerToken}
+	cfg.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
+	cfg.CurrentContext = "envtest"
+	return clientcmd.WriteToFile(*cfg, path)
+}
+
+// peakRSS is the process's high-water resident set size in bytes (VmHWM).
+func peakRSS(pid int) int64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if rest, ok := strings.CutPrefix(s.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+func freeLoopbackAddr(b *testing.B) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// requestCounts sums the operator's rest_client_requests_total by method.
+func requestCounts(addr string) map[string]int {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	out := map[string]int{}
+	s := bufio.NewScanner(resp.Body)
+	s.Buffer(make([]byte, 1<<20), 1<<20)
+	for s.Scan() {
+		line := s.Text()
+		if !strings.HasPrefix(line, "rest_client_requests_total{") {
+			continue
+		}
+		_, after, _ := strings.Cut(line, `method="`)
+		method, _, _ := strings.Cut(after, `"`)
+		fields := strings.Fields(line)
+		v, _ := strconv.ParseFloat(fields[len(fields)-1], 64)
+		out[method] += int(v)
+	}
+	return out
+}
