@@ -21,7 +21,7 @@ trap 'log "up FAILED: component logs are in $LOGS; hack/cluster/down.sh cleans u
 need=()
 command -v containerd >/dev/null || need+=(containerd)
 command -v runc >/dev/null || need+=(runc)
-[ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+[ -x /usr/lib/cni/bridge ] || [ -x /opt/cni/bin/bridge ] || need+=(containernetworking-plugins)
 command -v iptables >/dev/null || need+=(iptables)
 command -v ip >/dev/null || need+=(iproute2)
 command -v openssl >/dev/null || need+=(openssl)
@@ -31,6 +31,13 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -q >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
 fi
+
+# Debian puts the CNI plugins in /usr/lib/cni; upstream tarballs in /opt/cni/bin.
+CNI_BIN_DIR=/usr/lib/cni
+[ -x "$CNI_BIN_DIR/bridge" ] || CNI_BIN_DIR=/opt/cni/bin
+for p in bridge host-local portmap loopback; do
+  [ -x "$CNI_BIN_DIR/$p" ] || die "CNI plugin $p missing in $CNI_BIN_DIR"
+done
 
 # --- binaries ----------------------------------------------------------------
 log "binaries: building what is missing (cold: ~20 min on 2 cores; then cached)"
@@ -176,7 +183,7 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
         SystemdCgroup = false
         Root = "$DATA/containerd/runc"
   [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
+    bin_dir = "$CNI_BIN_DIR"
     conf_dir = "$CONF/cni"
     max_conf_num = 1
 EOF
