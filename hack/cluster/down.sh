@@ -128,6 +128,7 @@ awk -v s="$STATE" 'index($5, s) == 1 {print $5}' /proc/self/mountinfo | sort -r 
 done
 
 # Remove the cgroup subtree, deepest first (rmdir works on empty cgroups).
+had=$(compgen -G "/sys/fs/cgroup/*$CGROUP_ROOT" | wc -l || true)
 for i in 1 2 3 4 5; do
   left=0
   while read -r fstype dir opts; do
@@ -138,7 +139,8 @@ for i in 1 2 3 4 5; do
   [ "$left" = 0 ] && break
   sleep 1
 done
-[ "$left" = 0 ] && log "removed cgroup subtree $CGROUP_ROOT" || log "warning: cgroup subtree $CGROUP_ROOT still busy"
+if [ "$left" = 1 ]; then log "warning: cgroup subtree $CGROUP_ROOT still busy"
+elif [ "$had" -gt 0 ]; then log "removed cgroup subtree $CGROUP_ROOT"; fi
 
 if [ -f "$STATE/created-host-dirs" ]; then
   sort -u "$STATE/created-host-dirs" | while read -r d; do
