@@ -7,7 +7,10 @@
 #   hack/cluster/load-images.sh --keep-going # a binary that does not build is skipped, loudly
 #
 # Images (pods use them with imagePullPolicy IfNotPresent or Never):
-#   goray/goray:dev     /usr/local/bin/goray (+ goray-examples), entrypoint goray
+#   goray/goray:dev     /usr/local/bin/goray (+ goray-examples), entrypoint goray,
+#                       and a shell: Debian's busybox-static as /bin/busybox with
+#                       /bin/sh, /bin/wget, ... links (the job supervisor runs
+#                       entrypoints with `/bin/sh -c`)
 #   goray/operator:dev  /usr/local/bin/goray-operator, entrypoint goray-operator
 # A ./cmd/<name> that does not exist yet is skipped with a message.
 # Tarballs go to $GORAY_CLUSTER_DIR/images (default ~/.cache/goray/cluster/images).
@@ -48,12 +51,41 @@ for name in goray goray-operator goray-examples; do
 done
 has() { [[ " ${built[*]} " == *" $1 "* ]]; }
 
+# busybox_dir prints a folder holding Debian's busybox-static (bin/busybox and
+# its copyright file), downloaded once with `apt-get download` (no install on
+# the host) and kept under $CACHE/busybox-static.
+busybox_dir() {
+  local dir=$CACHE/busybox-static
+  if [ ! -x "$dir/root/bin/busybox" ]; then
+    log "fetching Debian's busybox-static (apt-get download, cached in $dir)"
+    rm -rf "$dir.tmp" && mkdir -p "$dir.tmp" && chmod 0777 "$dir.tmp"
+    if ! (cd "$dir.tmp" && apt-get download busybox-static >/dev/null 2>&1); then
+      apt-get update -qq >/dev/null || die "apt-get update failed"
+      (cd "$dir.tmp" && apt-get download busybox-static >/dev/null) || die "apt-get download busybox-static failed"
+    fi
+    dpkg-deb -x "$dir.tmp"/busybox-static_*.deb "$dir.tmp/root"
+    [ -x "$dir.tmp/root/bin/busybox" ] || die "busybox-static has no bin/busybox"
+    rm -rf "$dir" && mv "$dir.tmp" "$dir"
+  fi
+  printf '%s\n' "$dir"
+}
+# Applets linked in the runtime image: /bin/sh first (`/bin/sh -c` entrypoints,
+# the KubeRay-style submitter), wget for HTTP checks, then common tools that
+# user commands and `kubectl exec` sessions expect.
+BUSYBOX_APPLETS=(sh wget cat cp date echo env false grep head hostname id kill ls mkdir mv nc
+  nslookup ps pwd rm sed sleep tail tee test timeout touch tr true uname wc which xargs)
+
 tars=()
 if has goray; then
-  files=("$BIN/goray=/usr/local/bin/goray")
+  bb=$(busybox_dir)
+  files=("$BIN/goray=/usr/local/bin/goray"
+    "$bb/root/bin/busybox=/bin/busybox"
+    "$bb/root/usr/share/doc/busybox-static/copyright=/usr/share/doc/busybox-static/copyright")
   has goray-examples && files+=("$BIN/goray-examples=/usr/local/bin/goray-examples")
+  links=(-link /usr/bin/env=/bin/busybox)
+  for a in "${BUSYBOX_APPLETS[@]}"; do links+=(-link "/bin/$a=/bin/busybox"); done
   "$STATE/bin/goray-images" -o "$OUT/goray.tar" -t "$GORAY_IMAGE" \
-    -entrypoint /usr/local/bin/goray "${files[@]}" >/dev/null
+    -entrypoint /usr/local/bin/goray "${links[@]}" "${files[@]}" >/dev/null
   log "packed $GORAY_IMAGE ($OUT/goray.tar)"
   tars+=("$OUT/goray.tar")
 elif has goray-examples; then

@@ -9,6 +9,7 @@
 //
 // Each positional argument is SRC=DEST: SRC is a file or a folder on disk,
 // DEST its absolute path in the image (a folder's contents go under DEST).
+// -link PATH=TARGET adds a symbolic link (repeat), e.g. -link /bin/sh=/bin/busybox.
 // All files go into one layer on top of a minimal filesystem (/etc/passwd and
 // /etc/group naming the non-root user 65532, /tmp); the image runs as 65532.
 package main
@@ -29,6 +30,7 @@ func main() {
 	var (
 		spec                 Spec
 		entrypoint, cmd, env listFlag
+		links                listFlag
 		out                  string
 	)
 	flag.StringVar(&out, "o", "", "output tarball (docker-archive)")
@@ -36,10 +38,11 @@ func main() {
 	flag.Var(&entrypoint, "entrypoint", "entrypoint argument (repeat for more)")
 	flag.Var(&cmd, "cmd", "cmd argument (repeat for more)")
 	flag.Var(&env, "env", "KEY=VALUE environment variable (repeat for more)")
+	flag.Var(&links, "link", "PATH=TARGET symbolic link in the image (repeat for more)")
 	flag.StringVar(&spec.User, "user", DefaultUser, "user the image runs as")
 	flag.StringVar(&spec.WorkingDir, "workdir", "/", "working directory")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: images -o OUT.tar -t REF [-entrypoint ARG]... [-cmd ARG]... SRC=DEST...\n")
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: images -o OUT.tar -t REF [-entrypoint ARG]... [-cmd ARG]... [-link PATH=TARGET]... SRC=DEST...\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -48,6 +51,14 @@ func main() {
 		os.Exit(2)
 	}
 	spec.Entrypoint, spec.Cmd, spec.Env = entrypoint, cmd, env
+	for _, l := range links {
+		p, target, ok := strings.Cut(l, "=")
+		if !ok || !strings.HasPrefix(p, "/") || target == "" {
+			fmt.Fprintf(os.Stderr, "images: -link %q: want /absolute/path=target\n", l)
+			os.Exit(2)
+		}
+		spec.Links = append(spec.Links, Link{Path: p, Target: target})
+	}
 	for _, a := range flag.Args() {
 		src, dest, ok := strings.Cut(a, "=")
 		if !ok || src == "" || !strings.HasPrefix(dest, "/") {

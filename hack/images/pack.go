@@ -31,10 +31,15 @@ const DefaultPath = "/usr/local/bin:/usr/bin:/bin"
 // Mapping puts a file or a folder's contents from Src (on disk) at Dest (in the image).
 type Mapping struct{ Src, Dest string }
 
+// Link is a symbolic link at Path (in the image) pointing to Target, e.g.
+// /bin/sh -> /bin/busybox.
+type Link struct{ Path, Target string }
+
 // Spec describes one image.
 type Spec struct {
 	Tag        string
 	Files      []Mapping
+	Links      []Link
 	Entrypoint []string
 	Cmd        []string
 	Env        []string
@@ -54,8 +59,8 @@ var baseFiles = map[string]string{
 	"/etc/nsswitch.conf": "hosts: files dns\n",
 }
 
-// Layer builds one uncompressed tar layer from the mappings plus baseFiles.
-func Layer(files []Mapping) (v1.Layer, error) {
+// Layer builds one uncompressed tar layer from the mappings and links plus baseFiles.
+func Layer(files []Mapping, links ...Link) (v1.Layer, error) {
 	type entry struct {
 		hdr  *tar.Header
 		data []byte
@@ -128,6 +133,18 @@ func Layer(files []Mapping) (v1.Layer, error) {
 		}
 	}
 
+	for _, l := range links {
+		p := path.Clean(l.Path)
+		if !path.IsAbs(p) || l.Target == "" {
+			return nil, fmt.Errorf("link %q -> %q: want an absolute path and a target", l.Path, l.Target)
+		}
+		if e, ok := entries[p]; ok && e.hdr.Typeflag != tar.TypeSymlink {
+			return nil, fmt.Errorf("link %s: a file or folder is already packed there", p)
+		}
+		addDir(path.Dir(p), 0o755)
+		entries[p] = entry{hdr: &tar.Header{Typeflag: tar.TypeSymlink, Name: strings.TrimPrefix(p, "/"), Linkname: l.Target, Mode: 0o777, ModTime: epoch}}
+	}
+
 	names := make([]string, 0, len(entries))
 	for n := range entries {
 		names = append(names, n)
@@ -156,7 +173,7 @@ func Layer(files []Mapping) (v1.Layer, error) {
 
 // Image builds the image described by s.
 func Image(s Spec) (v1.Image, error) {
-	layer, err := Layer(s.Files)
+	layer, err := Layer(s.Files, s.Links...)
 	if err != nil {
 		return nil, err
 	}

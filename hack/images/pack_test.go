@@ -83,6 +83,7 @@ func TestPackPauseImage(t *testing.T) {
 	spec := Spec{
 		Tag:        "goray/pause:test",
 		Files:      []Mapping{{Src: bin, Dest: "/usr/local/bin/pause"}, {Src: extra, Dest: "/opt/extra"}},
+		Links:      []Link{{Path: "/bin/sh", Target: "/usr/local/bin/pause"}},
 		Entrypoint: []string{"/usr/local/bin/pause"},
 		Cmd:        []string{"--help"},
 	}
@@ -110,6 +111,12 @@ func TestPackPauseImage(t *testing.T) {
 	want, _ := os.ReadFile(bin)
 	if !bytes.Equal(data["usr/local/bin/pause"], want) {
 		t.Errorf("packed pause differs from the built binary")
+	}
+	if l := hdrs["bin/sh"]; l == nil || l.Typeflag != tar.TypeSymlink || l.Linkname != "/usr/local/bin/pause" {
+		t.Errorf("bin/sh: want a symlink to /usr/local/bin/pause, got %+v", l)
+	}
+	if hdrs["bin/"] == nil {
+		t.Errorf("no bin/ folder for the link")
 	}
 	if string(data["opt/extra/sub/hello.txt"]) != "hi" {
 		t.Errorf("folder contents not packed: %v", keys(hdrs))
@@ -165,6 +172,18 @@ func TestPackPauseImage(t *testing.T) {
 	d1, d2 := digest(t, out, spec.Tag), digest(t, out2, spec.Tag)
 	if d1 != d2 {
 		t.Errorf("image digest changed between two packs: %s vs %s", d1, d2)
+	}
+}
+
+func TestLinkOverFileRejected(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "f")
+	os.WriteFile(f, []byte("x"), 0o755)
+	if _, err := Layer([]Mapping{{Src: f, Dest: "/bin/sh"}}, Link{Path: "/bin/sh", Target: "/bin/busybox"}); err == nil {
+		t.Error("a link over a packed file was accepted")
+	}
+	if _, err := Layer(nil, Link{Path: "bin/sh", Target: "/bin/busybox"}); err == nil {
+		t.Error("a relative link path was accepted")
 	}
 }
 

@@ -19,16 +19,20 @@ import (
 // TestImageContents checks the images that hack/cluster/load-images.sh packed
 // (the ones the cluster runs): binaries at their paths, entrypoint, non-root
 // user, and that each entrypoint starts (`--help`, run from the extracted file).
+// The runtime image also has a shell: /bin/busybox (Debian's busybox-static)
+// with /bin/sh and /bin/wget links, and that shell runs `sh -c`.
 func TestImageContents(t *testing.T) {
 	dir := filepath.Join(cluster.State, "images")
 	cases := []struct {
 		image, file, entrypoint string
 		files                   []string
+		links                   map[string]string // path -> target
 	}{
-		{"goray/goray:dev", "goray.tar", "/usr/local/bin/goray", []string{"usr/local/bin/goray"}},
-		{"goray/operator:dev", "operator.tar", "/usr/local/bin/goray-operator", []string{"usr/local/bin/goray-operator"}},
-		{"goray/pause:dev", "pause.tar", "/pause", []string{"pause"}},
-		{probeImage, "e2e-probe.tar", "/usr/local/bin/probe", []string{"usr/local/bin/probe"}},
+		{"goray/goray:dev", "goray.tar", "/usr/local/bin/goray", []string{"usr/local/bin/goray", "bin/busybox"},
+			map[string]string{"bin/sh": "/bin/busybox", "bin/wget": "/bin/busybox", "usr/bin/env": "/bin/busybox"}},
+		{"goray/operator:dev", "operator.tar", "/usr/local/bin/goray-operator", []string{"usr/local/bin/goray-operator"}, nil},
+		{"goray/pause:dev", "pause.tar", "/pause", []string{"pause"}, nil},
+		{probeImage, "e2e-probe.tar", "/usr/local/bin/probe", []string{"usr/local/bin/probe"}, nil},
 	}
 	if _, err := os.Stat(filepath.Join(cluster.Repo, "cmd", "goray-examples")); err == nil {
 		cases[0].files = append(cases[0].files, "usr/local/bin/goray-examples")
@@ -57,7 +61,7 @@ func TestImageContents(t *testing.T) {
 				if cf.Config.User != "65532:65532" {
 					t.Errorf("user %q, want 65532:65532", cf.Config.User)
 				}
-				files := map[string][]byte{}
+				files, links := map[string][]byte{}, map[string]string{}
 				layers, _ := img.Layers()
 				for _, l := range layers {
 					rc, err := l.Uncompressed()
@@ -70,8 +74,11 @@ func TestImageContents(t *testing.T) {
 						if err != nil {
 							break
 						}
-						if h.Typeflag == tar.TypeReg {
+						switch h.Typeflag {
+						case tar.TypeReg:
 							files[h.Name], _ = io.ReadAll(tr)
+						case tar.TypeSymlink:
+							links[h.Name] = h.Linkname
 						}
 					}
 					rc.Close()
@@ -79,6 +86,23 @@ func TestImageContents(t *testing.T) {
 				for _, f := range c.files {
 					if len(files[f]) == 0 {
 						t.Errorf("%s: no %s in the layers", c.image, f)
+					}
+				}
+				for p, target := range c.links {
+					if links[p] != target {
+						t.Errorf("%s: /%s links to %q, want %q", c.image, p, links[p], target)
+					}
+				}
+				if bb := files["bin/busybox"]; len(bb) > 0 {
+					// The shell the job supervisor uses: busybox run as sh.
+					dir := t.TempDir()
+					if err := os.WriteFile(filepath.Join(dir, "busybox"), bb, 0o755); err != nil {
+						t.Fatal(err)
+					}
+					os.Symlink("busybox", filepath.Join(dir, "sh"))
+					out, err := exec.Command(filepath.Join(dir, "sh"), "-c", "echo shell-$((6*7))").CombinedOutput()
+					if err != nil || strings.TrimSpace(string(out)) != "shell-42" {
+						t.Errorf("/bin/sh -c from the image: %v %q", err, out)
 					}
 				}
 				ep := strings.TrimPrefix(c.entrypoint, "/")
