@@ -1,6 +1,8 @@
 // Command goray-examples runs goray's examples by name (square, pi, counter,
 // wordcount); the RayJob samples use it as their entrypoint. It connects to
-// GORAY_ADDRESS when set, else runs an embedded local cluster.
+// GORAY_ADDRESS when set, else runs an embedded local cluster. It also holds
+// the serve application "hello" (examples/hello): a serve config names it
+// with import_path: hello, and replicas run from this binary.
 package main
 
 import (
@@ -11,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/goray-dev/goray/examples/demos"
+	_ "github.com/goray-dev/goray/examples/hello" // serve application "hello"
 	"github.com/goray-dev/goray/runtime/ray"
 )
 

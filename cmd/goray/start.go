@@ -43,6 +43,7 @@ type startFlags struct {
 	dashboardHost              string
 	dashboardPort, metricsPort int
 	agentPort, nodeManagerPort int
+	servePort                  int
 	tempDir                    string
 	ignoredStr                 map[string]*string
 	ignoredBool                map[string]*bool
@@ -116,6 +117,7 @@ func startCmd() *cobra.Command {
 	fl.IntVar(&f.metricsPort, "metrics-export-port", 8080, "Prometheus metrics port (0 disables)")
 	fl.IntVar(&f.agentPort, "dashboard-agent-listen-port", 52365, "node agent HTTP port (/api/local_raylet_healthz)")
 	fl.IntVar(&f.nodeManagerPort, "node-manager-port", 0, "node manager gRPC port (0 = any)")
+	fl.IntVar(&f.servePort, "serve-port", 8000, "serve HTTP proxy port on this node (0 disables)")
 	fl.StringVar(&f.tempDir, "temp-dir", "", "session directory root (default $GORAY_TMPDIR or /tmp/goray)")
 	for _, n := range ignoredStringFlags {
 		f.ignoredStr[n] = fl.String(n, "", "accepted for rayStartParams compatibility; ignored")
@@ -281,6 +283,7 @@ func runNode(ctx context.Context, f *startFlags) error {
 		bind = ip // several nodes share this machine on 127.0.0.x
 	}
 	var jobsMgr *jobs.Manager
+	var srv serveRuntime
 	if f.head && f.dashboardPort > 0 {
 		dash := dashboard.New(gcs)
 		if jobsMgr, err = jobs.NewManager(ctx, jobs.Config{GCS: gcs, GcsAddress: gcsAddr, Dir: root, NodeIP: ip, Logger: logger}); err != nil {
@@ -288,6 +291,7 @@ func runNode(ctx context.Context, f *startFlags) error {
 			return err
 		}
 		jobsMgr.Register(dash.Mux)
+		srv.startServeController(dash.Mux, gcs, gcsAddr, nodeAddr, ip, logger)
 		if err := serve(f.dashboardHost, f.dashboardPort, dash.Mux, "dashboard"); err != nil {
 			stop()
 			return err
@@ -297,6 +301,7 @@ func runNode(ctx context.Context, f *startFlags) error {
 		stop()
 		return err
 	}
+	srv.startServeProxy(gcs, nodeAddr, ip, bind, f.servePort, logger)
 	if f.metricsPort > 0 {
 		if err := serve(bind, f.metricsPort, promhttp.Handler(), "metrics"); err != nil {
 			logger.Printf("metrics disabled: %v", err)
@@ -326,6 +331,7 @@ func runNode(ctx context.Context, f *startFlags) error {
 	if jobsMgr != nil {
 		jobsMgr.Close()
 	}
+	srv.close()
 	conn.Close()
 	stop()
 	os.Remove(pidFile)

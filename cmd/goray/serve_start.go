@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
+	"github.com/goray-dev/goray/runtime/serve/controller"
+	"github.com/goray-dev/goray/runtime/serve/proxy"
+)
+
+// serveRuntime is a node's part of serve: the HTTP proxy on every node and,
+// on the head, the serve controller behind the dashboard's serve REST API.
+type serveRuntime struct {
+	ctl *controller.Controller
+	px  *proxy.Proxy
+}
+
+// nodeIDOf finds the id of the node manager at addr.
+func nodeIDOf(gcs rpcpb.GcsClient, addr string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	v, err := gcs.GetNodes(ctx, &rpcpb.GetNodesRequest{})
+	if err != nil {
+		return ""
+	}
+	for _, n := range v.Nodes {
+		if n.Address == addr {
+			return n.NodeId
+		}
+	}
+	return ""
+}
+
+// startServeController mounts the serve REST API on the head's dashboard mux.
+func (s *serveRuntime) startServeController(mux *http.ServeMux, gcs rpcpb.GcsClient, gcsAddr, nodeAddr, ip string, logger *log.Logger) {
+	s.ctl = controller.New(controller.Config{GCS: gcs, GcsAddress: gcsAddr, NodeAddress: nodeAddr, NodeID: nodeIDOf(gcs, nodeAddr),
+		NodeIP: ip, Logger: logger})
+	s.ctl.Register(mux)
+}
+
+// startServeProxy starts this node's proxy on bind:port (0 disables); a
+// port already taken is logged, not fatal.
+func (s *serveRuntime) startServeProxy(gcs rpcpb.GcsClient, nodeAddr, ip, bind string, port int, logger *log.Logger) {
+	if port <= 0 {
+		return
+	}
+	lis, err := net.Listen("tcp", net.JoinHostPort(bind, strconv.Itoa(port)))
+	if err != nil {
+		logger.Printf("serve proxy disabled: %v", err)
+		return
+	}
+	s.px = proxy.Start(proxy.Config{GCS: gcs, NodeID: nodeIDOf(gcs, nodeAddr), NodeIP: ip, InstanceID: os.Getenv("RAY_CLOUD_INSTANCE_ID"),
+		Listener: lis, Logger: logger})
+	logger.Printf("serve proxy listening on %s", lis.Addr())
+}
+
+func (s *serveRuntime) close() {
+	if s.px != nil {
+		s.px.Close()
+	}
+	if s.ctl != nil {
+		s.ctl.Close()
+	}
+}

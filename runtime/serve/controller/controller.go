@@ -1,0 +1,254 @@
+// Package controller is the serve controller on the head: it takes
+// declarative serve configs (PUT /api/serve/applications/), resolves each
+// application's import_path against what the application's binary registered,
+// and reconciles applications -> deployments -> replica actors: target counts
+// (fixed, autoscaled on ongoing requests, scaled by target_capacity), rolling
+// replacement when a replica's resources change, user_config reconfigured in
+// place, health checks with restarts, graceful draining, and max_replicas_per_node.
+// It publishes the routing table the proxies follow and answers the status
+// API with Ray's enums.
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log"
+	"sync"
+	"time"
+
+	"github.com/goray-dev/goray/runtime/core"
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
+	"github.com/goray-dev/goray/runtime/serve/internal/routes"
+	"github.com/goray-dev/goray/runtime/serve/internal/wire"
+	"github.com/goray-dev/goray/runtime/serve/schema"
+)
+
+// Config configures the controller.
+type Config struct {
+	GCS         rpcpb.GcsClient
+	GcsAddress  string
+	NodeAddress string // the head's node manager (the controller's core workers attach to it)
+	NodeID      string
+	NodeIP      string
+	Logger      *log.Logger
+	// DefaultBinary is the executable whose registered applications an
+	// import_path names when the application's runtime_env has no "binary"
+	// (default: $GORAY_SERVE_BINARY, else goray-examples beside this
+	// executable or on PATH).
+	DefaultBinary string
+	// Tick is the reconcile period (default 100ms).
+	Tick time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Controller is the head's serve controller.
+type Controller struct {
+	cfg     Config
+	log     *log.Logger
+	applyMu sync.Mutex // serializes PUT and DELETE
+
+	mu        sync.Mutex
+	deployed  *schema.ServeDeploySchema // the last accepted config (nil: serve not started)
+	apps      map[string]*app
+	jobs      map[string]*job // binary hash -> job
+	published []byte
+	version   int64
+	lastStats time.Time
+	nodes     []*rpcpb.NodeView
+	ctx       context.Context
+	cancel    context.CancelFunc
+	done      chan struct{}
+}
+
+// job is a binary registered as a job so replicas can run from it.
+type job struct {
+	path, hash string
+	w          *core.Worker
+	catalog    wire.Catalog
+}
+
+type app struct {
+	name       string
+	spec       schema.ServeApplicationSchema
+	job        *job
+	info       wire.AppInfo
+	deps       map[string]*dep
+	order      []string
+	deployedAt time.Time
+	deleting   bool
+	wasRunning bool
+	status     string
+	message    string
+}
+
+type dep struct {
+	app     *app
+	name    string
+	cfg     schema.Resolved
+	key     string // what a replica's identity depends on (resources, placement)
+	target  int
+	scale   ScaleState
+	reps    []*rep
+	samples []sample
+	// startup failures in a row, and the last one's error
+	failures    int
+	lastFailure string
+	// unhealthy: a replica failed its health check since the last HEALTHY
+	unhealthy     bool
+	lastChange    string // trigger of the last change (for HEALTHY's status_trigger)
+	status        string
+	trigger       string
+	message       string
+	autoscaleNote string
+}
+
+type sample struct {
+	at      time.Time
+	ongoing float64
+}
+
+type rep struct {
+	id, actorID string
+	state       string
+	info        wire.Info
+	node        string // node chosen for max_replicas_per_node
+	startedAt   time.Time
+	userCfg     string // the user_config it runs with
+	key         string
+	cancel      context.CancelFunc // of the start operation
+	starting    bool
+	reconfig    bool
+	stopping    bool
+	healthBusy  bool
+	statsBusy   bool
+	lastHealth  time.Time
+	healthFails int
+	ongoing     int
+	gone        bool
+}
+
+// New makes a controller and starts its reconcile loop.
+func New(cfg Config) *Controller {
+	if cfg.Logger == nil {
+		cfg.Logger = log.New(io.Discard, "", 0)
+	}
+	if cfg.Tick == 0 {
+		cfg.Tick = 100 * time.Millisecond
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Controller{cfg: cfg, log: cfg.Logger, apps: map[string]*app{}, jobs: map[string]*job{}, ctx: ctx, cancel: cancel,
+		done: make(chan struct{})}
+	go c.loop()
+	return c
+}
+
+// Close stops the loop and the controller's core workers (ending their jobs,
+// which kills the replicas).
+func (c *Controller) Close() {
+	c.cancel()
+	<-c.done
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, j := range c.jobs {
+		j.w.Shutdown()
+	}
+}
+
+func (c *Controller) loop() {
+	defer close(c.done)
+	t := time.NewTicker(c.cfg.Tick)
+	defer t.Stop()
+	lastNodes := time.Time{}
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := c.cfg.Now()
+		c.mu.Lock()
+		active := len(c.apps) > 0
+		c.mu.Unlock()
+		if !active {
+			continue
+		}
+		var dead map[string]bool
+		ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
+		if list, err := c.cfg.GCS.ListActors(ctx, &rpcpb.Empty{}); err == nil {
+			dead = map[string]bool{}
+			for _, a := range list.Actors {
+				if a.State == rpcpb.ActorState_DEAD {
+					dead[a.ActorId] = true
+				}
+			}
+		}
+		var nodes []*rpcpb.NodeView
+		if now.Sub(lastNodes) > time.Second {
+			if v, err := c.cfg.GCS.GetNodes(ctx, &rpcpb.GetNodesRequest{}); err == nil {
+				nodes = v.Nodes
+				lastNodes = now
+			}
+		}
+		cancel()
+		c.mu.Lock()
+		if nodes != nil {
+			c.nodes = nodes
+		}
+		c.reconcileLocked(now, dead)
+		table := c.tableLocked()
+		c.mu.Unlock()
+		c.publish(table)
+	}
+}
+
+// publish writes the routing table to the GCS when it changed.
+func (c *Controller) publish(t routes.Table) {
+	t.Sort()
+	b, _ := json.Marshal(t.Apps)
+	c.mu.Lock()
+	if string(b) == string(c.published) {
+		c.mu.Unlock()
+		return
+	}
+	c.version++
+	t.Version = c.version
+	c.mu.Unlock()
+	full, _ := json.Marshal(t)
+	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+	defer cancel()
+	if _, err := c.cfg.GCS.KvPut(ctx, &rpcpb.KvRequest{Namespace: routes.Namespace, Key: routes.TableKey, Value: full, Overwrite: true}); err != nil {
+		c.log.Printf("serve: publish routes: %v", err)
+		return
+	}
+	c.mu.Lock()
+	c.published = b
+	c.mu.Unlock()
+}
+
+// tableLocked is the routing table: every non-deleting app with a route and
+// the replicas of its deployments that take requests.
+func (c *Controller) tableLocked() routes.Table {
+	t := routes.Table{}
+	for _, a := range c.apps {
+		if a.deleting {
+			continue
+		}
+		ra := routes.App{Name: a.name, RoutePrefix: a.spec.Route(), Ingress: a.info.Ingress, Deployments: map[string]routes.Deployment{}}
+		for _, d := range a.deps {
+			rd := routes.Deployment{MaxOngoing: d.cfg.MaxOngoingRequests, MaxQueued: d.cfg.MaxQueuedRequests}
+			for _, r := range d.reps {
+				if (r.state == schema.ReplicaRunning || r.state == schema.ReplicaUpdating) && r.info.Address != "" && !r.stopping {
+					rd.Replicas = append(rd.Replicas, routes.Replica{ID: r.id, Address: r.info.Address, NodeID: r.info.NodeID})
+				}
+			}
+			ra.Deployments[d.name] = rd
+		}
+		t.Apps = append(t.Apps, ra)
+	}
+	return t
+}

@@ -1,0 +1,162 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
+	"github.com/goray-dev/goray/runtime/serve/internal/router"
+	"github.com/goray-dev/goray/runtime/serve/internal/routes"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// Handle calls another deployment of the calling replica's application, with
+// the same routing as the proxy (power of two choices, max_ongoing_requests,
+// retries on replica failure).
+type Handle struct {
+	app, deployment string
+	r               *router.Router
+}
+
+var handles = struct {
+	sync.Mutex
+	watcher *routes.Watcher
+	routers map[string]*router.Router // app/deployment
+}{routers: map[string]*router.Router{}}
+
+func watcher() (*routes.Watcher, error) {
+	handles.Lock()
+	defer handles.Unlock()
+	if handles.watcher != nil {
+		return handles.watcher, nil
+	}
+	addr := os.Getenv("GORAY_GCS_ADDRESS")
+	if addr == "" {
+		return nil, errors.New("serve handles work inside replicas (no GORAY_GCS_ADDRESS)")
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, err
+	}
+	w := routes.NewWatcher(context.Background(), rpcpb.NewGcsClient(conn), 100*time.Millisecond)
+	handles.watcher = w
+	go w.Subscribe(func(t *routes.Table) {
+		handles.Lock()
+		defer handles.Unlock()
+		for _, a := range t.Apps {
+			for name, d := range a.Deployments {
+				if r, ok := handles.routers[a.Name+"/"+name]; ok {
+					r.Update(d)
+				}
+			}
+		}
+	})
+	return w, nil
+}
+
+// GetHandle returns a handle to a deployment of this replica's application.
+func GetHandle(deployment string) (*Handle, error) {
+	r := current.Load()
+	if r == nil {
+		return nil, errors.New("serve.GetHandle is called from a replica's handler")
+	}
+	return GetAppHandle(r.init.App, deployment)
+}
+
+// GetAppHandle returns a handle to a deployment of any application.
+func GetAppHandle(app, deployment string) (*Handle, error) {
+	w, err := watcher()
+	if err != nil {
+		return nil, err
+	}
+	key := app + "/" + deployment
+	handles.Lock()
+	rt, ok := handles.routers[key]
+	if !ok {
+		rt = router.New()
+		handles.routers[key] = rt
+	}
+	handles.Unlock()
+	if !ok {
+		select {
+		case <-w.Ready():
+		case <-time.After(10 * time.Second):
+		}
+		for _, a := range w.Current().Apps {
+			if d, found := a.Deployments[deployment]; found && a.Name == app {
+				rt.Update(d)
+			}
+		}
+	}
+	return &Handle{app: app, deployment: deployment, r: rt}, nil
+}
+
+// Do sends req (its URL's path and query; the host is ignored) to a replica.
+// The caller closes the response body.
+func (h *Handle) Do(req *http.Request) (*http.Response, error) {
+	var body []byte
+	if req.Body != nil {
+		b, err := io.ReadAll(req.Body)
+		req.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		body = b
+	}
+	actx, cancel := context.WithTimeout(req.Context(), 60*time.Second)
+	defer cancel()
+	resp, done, err := h.r.Send(req.Context(), actx, func(addr string) (*http.Request, error) {
+		out := req.Clone(req.Context())
+		out.URL.Scheme, out.URL.Host, out.Host = "http", addr, ""
+		out.RequestURI = ""
+		if body != nil {
+			out.Body, out.ContentLength = io.NopCloser(strings.NewReader(string(body))), int64(len(body))
+		}
+		return out, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("call %s/%s: %w", h.app, h.deployment, err)
+	}
+	resp.Body = &doneBody{ReadCloser: resp.Body, done: done}
+	return resp, nil
+}
+
+// Get sends a GET for path and returns the body; a non-2xx status is an error.
+func (h *Handle) Get(ctx context.Context, path string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://replica"+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := h.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		return b, fmt.Errorf("%s/%s%s: %s: %s", h.app, h.deployment, path, resp.Status, strings.TrimSpace(string(b)))
+	}
+	return b, nil
+}
+
+type doneBody struct {
+	io.ReadCloser
+	done func()
+}
+
+func (b *doneBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.done()
+	return err
+}

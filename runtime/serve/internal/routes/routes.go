@@ -1,0 +1,177 @@
+// Package routes is the routing table the serve controller publishes in the
+// GCS KV store and every proxy (and every replica's deployment handles)
+// follows: applications with their route prefix and ingress deployment, and
+// each deployment's live replicas with their HTTP addresses and limits.
+package routes
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
+)
+
+// KV keys in the GCS.
+const (
+	Namespace   = "serve"
+	TableKey    = "routes"
+	ProxyPrefix = "proxy/"
+)
+
+// Table is the published routing state.
+type Table struct {
+	Version int64 `json:"version"`
+	Apps    []App `json:"apps"`
+}
+
+// App is one application.
+type App struct {
+	Name        string                `json:"name"`
+	RoutePrefix string                `json:"route_prefix"`
+	Ingress     string                `json:"ingress"`
+	Deployments map[string]Deployment `json:"deployments"`
+}
+
+// Deployment is one deployment's routable replicas.
+type Deployment struct {
+	MaxOngoing int       `json:"max_ongoing"`
+	MaxQueued  int       `json:"max_queued"`
+	Replicas   []Replica `json:"replicas"`
+}
+
+// Replica is a replica that takes requests.
+type Replica struct {
+	ID      string `json:"id"`
+	Address string `json:"address"`
+	NodeID  string `json:"node_id"`
+}
+
+// ProxyInfo is what a node's proxy publishes about itself.
+type ProxyInfo struct {
+	NodeID     string `json:"node_id"`
+	NodeIP     string `json:"node_ip"`
+	InstanceID string `json:"instance_id"`
+	Port       int    `json:"port"`
+	Status     string `json:"status"`
+	UpdatedMs  int64  `json:"updated_ms"`
+}
+
+// Match finds the application whose route prefix is the longest prefix of
+// path; rest is the path below the prefix (at least "/").
+func (t *Table) Match(path string) (app *App, rest string) {
+	best := -1
+	for i := range t.Apps {
+		p := t.Apps[i].RoutePrefix
+		if p == "" {
+			continue
+		}
+		ok := p == "/" || path == p || strings.HasPrefix(path, p+"/")
+		if ok && len(p) > best {
+			best, app = len(p), &t.Apps[i]
+		}
+	}
+	if app == nil {
+		return nil, ""
+	}
+	rest = path
+	if app.RoutePrefix != "/" {
+		rest = strings.TrimPrefix(path, app.RoutePrefix)
+	}
+	if rest == "" {
+		rest = "/"
+	}
+	return app, rest
+}
+
+// RouteMap is Ray's /-/routes answer: route prefix -> application name.
+func (t *Table) RouteMap() map[string]string {
+	m := map[string]string{}
+	for _, a := range t.Apps {
+		if a.RoutePrefix != "" {
+			m[a.RoutePrefix] = a.Name
+		}
+	}
+	return m
+}
+
+// Sort orders apps and replicas so equal tables encode equally.
+func (t *Table) Sort() {
+	sort.Slice(t.Apps, func(i, j int) bool { return t.Apps[i].Name < t.Apps[j].Name })
+	for _, a := range t.Apps {
+		for n, d := range a.Deployments {
+			sort.Slice(d.Replicas, func(i, j int) bool { return d.Replicas[i].ID < d.Replicas[j].ID })
+			a.Deployments[n] = d
+		}
+	}
+}
+
+// Watcher polls the table from the GCS and calls back on every new version.
+type Watcher struct {
+	gcs      rpcpb.GcsClient
+	interval time.Duration
+	mu       sync.Mutex
+	cur      *Table
+	subs     []func(*Table)
+	ready    chan struct{}
+	once     sync.Once
+}
+
+// NewWatcher starts polling until ctx ends.
+func NewWatcher(ctx context.Context, gcs rpcpb.GcsClient, interval time.Duration) *Watcher {
+	w := &Watcher{gcs: gcs, interval: interval, cur: &Table{}, ready: make(chan struct{})}
+	go w.loop(ctx)
+	return w
+}
+
+// Current is the latest table (empty before the first read).
+func (w *Watcher) Current() *Table {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.cur
+}
+
+// Subscribe calls fn with every new table (and the current one now).
+func (w *Watcher) Subscribe(fn func(*Table)) {
+	w.mu.Lock()
+	w.subs = append(w.subs, fn)
+	cur := w.cur
+	w.mu.Unlock()
+	fn(cur)
+}
+
+// Ready is closed after the first successful read.
+func (w *Watcher) Ready() <-chan struct{} { return w.ready }
+
+func (w *Watcher) loop(ctx context.Context) {
+	var last []byte
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		rep, err := w.gcs.KvGet(rctx, &rpcpb.KvRequest{Namespace: Namespace, Key: TableKey})
+		cancel()
+		if err == nil {
+			if rep.Found && string(rep.Value) != string(last) {
+				var t Table
+				if json.Unmarshal(rep.Value, &t) == nil {
+					last = rep.Value
+					w.mu.Lock()
+					w.cur = &t
+					subs := append([]func(*Table){}, w.subs...)
+					w.mu.Unlock()
+					for _, fn := range subs {
+						fn(&t)
+					}
+				}
+			}
+			w.once.Do(func() { close(w.ready) })
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(w.interval):
+		}
+	}
+}

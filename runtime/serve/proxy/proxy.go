@@ -1,0 +1,250 @@
+// Package proxy is serve's HTTP proxy, one per node (:8000 by default). It
+// follows the routing table the head's serve controller publishes in the GCS,
+// routes each request to the application with the longest matching
+// route_prefix and forwards it to one of the ingress deployment's replicas
+// (see package router for the choice, limits, queueing and retries). It
+// answers /-/healthz ("success", 503 while draining) and /-/routes (route
+// prefix -> application) like Ray's proxy, and publishes its status for the
+// controller's GET /api/serve/applications/.
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
+	"github.com/goray-dev/goray/runtime/serve/internal/router"
+	"github.com/goray-dev/goray/runtime/serve/internal/routes"
+	"github.com/goray-dev/goray/runtime/serve/schema"
+)
+
+// Config configures a node's proxy.
+type Config struct {
+	GCS        rpcpb.GcsClient
+	NodeID     string
+	NodeIP     string
+	InstanceID string
+	// Listener is where the proxy serves (already bound to the serve port).
+	Listener net.Listener
+	Logger   *log.Logger
+	// PollInterval is how often the routing table is read (default 100ms).
+	PollInterval time.Duration
+	// MaxBody bounds a buffered request body (default 64 MiB).
+	MaxBody int64
+}
+
+// Proxy is a running proxy.
+type Proxy struct {
+	cfg      Config
+	srv      *http.Server
+	watcher  *routes.Watcher
+	cancel   context.CancelFunc
+	draining atomic.Bool
+	table    atomic.Pointer[routes.Table]
+	mu       sync.Mutex
+	routers  map[string]*router.Router // app name -> ingress router
+}
+
+// Start serves on cfg.Listener until Close.
+func Start(cfg Config) *Proxy {
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = 100 * time.Millisecond
+	}
+	if cfg.MaxBody == 0 {
+		cfg.MaxBody = 64 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = log.New(io.Discard, "", 0)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Proxy{cfg: cfg, cancel: cancel, routers: map[string]*router.Router{}}
+	p.table.Store(&routes.Table{})
+	p.watcher = routes.NewWatcher(ctx, cfg.GCS, cfg.PollInterval)
+	p.watcher.Subscribe(p.update)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/-/healthz", p.healthz)
+	mux.HandleFunc("/-/routes", p.routes)
+	mux.HandleFunc("/", p.forward)
+	p.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute}
+	go p.srv.Serve(cfg.Listener)
+	go p.publish(ctx)
+	return p
+}
+
+// Address is where the proxy listens.
+func (p *Proxy) Address() string { return p.cfg.Listener.Addr().String() }
+
+// Drain makes /-/healthz fail (503) so load balancers stop sending traffic.
+func (p *Proxy) Drain() { p.draining.Store(true) }
+
+// Close stops the proxy.
+func (p *Proxy) Close() {
+	p.draining.Store(true)
+	p.cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	p.srv.Shutdown(ctx)
+	p.cfg.GCS.KvDel(ctx, &rpcpb.KvRequest{Namespace: routes.Namespace, Key: routes.ProxyPrefix + p.cfg.NodeID})
+}
+
+func (p *Proxy) update(t *routes.Table) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	keep := map[string]bool{}
+	for _, a := range t.Apps {
+		keep[a.Name] = true
+		r, ok := p.routers[a.Name]
+		if !ok {
+			r = router.New()
+			p.routers[a.Name] = r
+		}
+		r.Update(a.Deployments[a.Ingress])
+	}
+	for name := range p.routers {
+		if !keep[name] {
+			delete(p.routers, name)
+		}
+	}
+	p.table.Store(t)
+}
+
+func (p *Proxy) publish(ctx context.Context) {
+	for {
+		st := schema.ProxyHealthy
+		if p.draining.Load() {
+			st = schema.ProxyDraining
+		}
+		_, port, _ := net.SplitHostPort(p.Address())
+		n, _ := strconv.Atoi(port)
+		b, _ := json.Marshal(routes.ProxyInfo{NodeID: p.cfg.NodeID, NodeIP: p.cfg.NodeIP, InstanceID: p.cfg.InstanceID, Port: n,
+			Status: st, UpdatedMs: time.Now().UnixMilli()})
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		p.cfg.GCS.KvPut(rctx, &rpcpb.KvRequest{Namespace: routes.Namespace, Key: routes.ProxyPrefix + p.cfg.NodeID, Value: b, Overwrite: true})
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+func (p *Proxy) healthz(w http.ResponseWriter, r *http.Request) {
+	if p.draining.Load() {
+		http.Error(w, "This node is being drained.", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	io.WriteString(w, "success")
+}
+
+func (p *Proxy) routes(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(p.table.Load().RouteMap())
+}
+
+var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+func copyHeader(dst, src http.Header) {
+	for k, vv := range src {
+		dst[k] = vv
+	}
+	for _, h := range hopHeaders {
+		delete(dst, h)
+	}
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (p *Proxy) forward(w http.ResponseWriter, in *http.Request) {
+	t := p.table.Load()
+	app, rest := t.Match(in.URL.Path)
+	if app == nil {
+		http.Error(w, fmt.Sprintf("Path '%s' not found. Ping http://.../-/routes for available routes.", in.URL.Path), http.StatusNotFound)
+		return
+	}
+	p.mu.Lock()
+	rt := p.routers[app.Name]
+	p.mu.Unlock()
+	if rt == nil {
+		http.Error(w, "application "+app.Name+" is not routable", http.StatusServiceUnavailable)
+		return
+	}
+	var body []byte
+	if in.ContentLength != 0 && in.Body != nil {
+		b, err := io.ReadAll(http.MaxBytesReader(w, in.Body, p.cfg.MaxBody))
+		if err != nil {
+			http.Error(w, "read request body: "+err.Error(), http.StatusRequestEntityTooLarge)
+			return
+		}
+		body = b
+	}
+	hdr := make(http.Header, len(in.Header)+2)
+	copyHeader(hdr, in.Header)
+	if host, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
+		if prior := in.Header.Get("X-Forwarded-For"); prior != "" {
+			host = prior + ", " + host
+		}
+		hdr.Set("X-Forwarded-For", host)
+	}
+	if app.RoutePrefix != "/" {
+		hdr.Set("X-Forwarded-Prefix", app.RoutePrefix)
+	}
+	ctx := in.Context()
+	actx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	resp, done, err := rt.Send(ctx, actx, func(addr string) (*http.Request, error) {
+		out := &http.Request{Method: in.Method, URL: &url.URL{Scheme: "http", Host: addr, Path: rest, RawQuery: in.URL.RawQuery},
+			Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: hdr, Host: in.Host}
+		if body != nil {
+			out.Body, out.ContentLength = &bodyReader{b: body}, int64(len(body))
+			out.GetBody = func() (io.ReadCloser, error) { return &bodyReader{b: body}, nil }
+		}
+		return out, nil
+	})
+	if err != nil {
+		switch {
+		case errors.Is(err, router.ErrShed):
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		case ctx.Err() != nil:
+			// the client went away
+		default:
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		}
+		return
+	}
+	defer done()
+	defer resp.Body.Close()
+	copyHeader(w.Header(), resp.Header)
+	w.WriteHeader(resp.StatusCode)
+	bp := bufPool.Get().(*[]byte)
+	io.CopyBuffer(w, resp.Body, *bp)
+	bufPool.Put(bp)
+}
+
+type bodyReader struct {
+	b   []byte
+	off int
+}
+
+func (r *bodyReader) Read(p []byte) (int, error) {
+	if r.off >= len(r.b) {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b[r.off:])
+	r.off += n
+	return n, nil
+}
+
+func (r *bodyReader) Close() error { return nil }

@@ -1,0 +1,166 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/goray-dev/goray/runtime/internal/rpcutil"
+	"github.com/goray-dev/goray/runtime/ray"
+	"github.com/goray-dev/goray/runtime/serve/internal/router"
+	"github.com/goray-dev/goray/runtime/serve/internal/wire"
+)
+
+// The catalog actor tells the head's controller what this binary registered.
+type catalogActor struct{}
+
+var catalogClass = ray.Actor(wire.CatalogClass, func(ctx context.Context) (*catalogActor, error) { return &catalogActor{}, nil })
+
+var _ = ray.Method0(catalogClass, "Describe", func(c *catalogActor, ctx context.Context) (wire.Catalog, error) {
+	return catalog(), nil
+})
+
+// replica is one replica actor: an HTTP server on the node's IP running the
+// deployment's handler, counting its in-flight requests.
+type replica struct {
+	init     wire.ReplicaInit
+	def      *DeploymentDef
+	handler  atomic.Pointer[http.Handler]
+	srv      *http.Server
+	addr     string
+	ongoing  atomic.Int64
+	total    atomic.Int64
+	draining atomic.Bool
+	cfgMu    sync.Mutex // serializes reconfigures
+	userCfg  string
+}
+
+// current is the replica this worker process hosts (one actor per process).
+var current atomic.Pointer[replica]
+
+var replicaClass = ray.Actor1(wire.ReplicaClass, func(ctx context.Context, in wire.ReplicaInit) (*replica, error) {
+	def, ok := lookupDeployment(in.Deployment)
+	if !ok {
+		return nil, fmt.Errorf("deployment %q is not registered in this binary", in.Deployment)
+	}
+	r := &replica{init: in, def: def, userCfg: in.UserConfig}
+	current.Store(r)
+	h, err := def.build(ctx, in.UserConfig)
+	if err != nil {
+		return nil, fmt.Errorf("deployment %q: %w", in.Deployment, err)
+	}
+	r.handler.Store(&h)
+	ip := os.Getenv("GORAY_NODE_IP")
+	if ip == "" {
+		ip = "127.0.0.1"
+	}
+	lis, err := rpcutil.Listen(rpcutil.BindHost(ip), 0)
+	if err != nil {
+		return nil, fmt.Errorf("replica listen: %w", err)
+	}
+	r.addr = net.JoinHostPort(ip, strconv.Itoa(lis.Addr().(*net.TCPAddr).Port))
+	r.srv = &http.Server{Handler: r, ReadHeaderTimeout: 30 * time.Second}
+	go r.srv.Serve(lis)
+	return r, nil
+})
+
+// ServeHTTP runs the current handler; a draining replica turns requests away
+// unprocessed so the router retries them on another replica.
+func (r *replica) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	r.ongoing.Add(1)
+	defer r.ongoing.Add(-1)
+	if r.draining.Load() {
+		w.Header().Set(router.RejectHeader, "draining")
+		http.Error(w, "replica is draining", http.StatusServiceUnavailable)
+		return
+	}
+	r.total.Add(1)
+	(*r.handler.Load()).ServeHTTP(w, req)
+}
+
+var _ = ray.Method0(replicaClass, "Info", func(r *replica, ctx context.Context) (wire.Info, error) {
+	return wire.Info{Address: r.addr, PID: os.Getpid(), NodeID: os.Getenv("GORAY_NODE_ID"), NodeIP: os.Getenv("GORAY_NODE_IP"),
+		WorkerID: os.Getenv("GORAY_WORKER_ID")}, nil
+})
+
+var _ = ray.Method0(replicaClass, "CheckHealth", func(r *replica, ctx context.Context) (bool, error) {
+	if hc, ok := (*r.handler.Load()).(HealthChecker); ok {
+		if err := hc.CheckHealth(ctx); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+})
+
+var _ = ray.Method(replicaClass, "Reconfigure", func(r *replica, ctx context.Context, userConfig string) (bool, error) {
+	r.cfgMu.Lock()
+	defer r.cfgMu.Unlock()
+	if userConfig == r.userCfg {
+		return true, nil
+	}
+	h := *r.handler.Load()
+	ok, err := r.def.reconfigure(ctx, h, userConfig)
+	if err != nil {
+		return false, fmt.Errorf("reconfigure %s: %w", r.init.Deployment, err)
+	}
+	if !ok {
+		// Rebuild and swap: new requests see the new handler, in-flight ones finish on the old.
+		nh, err := r.def.build(ctx, userConfig)
+		if err != nil {
+			return false, fmt.Errorf("reconfigure %s: %w", r.init.Deployment, err)
+		}
+		r.handler.Store(&nh)
+		if s, ok := h.(Shutdowner); ok {
+			go func() {
+				for r.ongoing.Load() > 0 {
+					time.Sleep(50 * time.Millisecond)
+				}
+				s.Shutdown(context.Background())
+			}()
+		}
+	}
+	r.userCfg = userConfig
+	return true, nil
+})
+
+var _ = ray.Method(replicaClass, "Drain", func(r *replica, ctx context.Context, d wire.Drain) (int, error) {
+	r.draining.Store(true)
+	deadline := time.Now().Add(time.Duration(d.TimeoutS * float64(time.Second)))
+	// Wait for in-flight requests, then a quiet wait loop in which late
+	// requests (from proxies that had not yet seen the new routes) are
+	// turned away, then for those again.
+	for r.ongoing.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	quiet := time.Now().Add(min(time.Duration(d.WaitLoopS*float64(time.Second)), time.Until(deadline)))
+	for time.Now().Before(quiet) || (r.ongoing.Load() > 0 && time.Now().Before(deadline)) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	left := int(r.ongoing.Load())
+	if s, ok := (*r.handler.Load()).(Shutdowner); ok {
+		sctx, cancel := context.WithDeadline(context.Background(), deadline.Add(time.Second))
+		s.Shutdown(sctx)
+		cancel()
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := r.srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return left, err
+	}
+	return left, nil
+})
+
+var _ = ray.Method0(replicaClass, "Stats", func(r *replica, ctx context.Context) (wire.Stats, error) {
+	n := int(r.ongoing.Load())
+	if r.draining.Load() {
+		n = 0
+	}
+	return wire.Stats{Ongoing: n, Total: r.total.Load()}, nil
+})
