@@ -130,6 +130,12 @@ func (m *Manager) recover(ctx context.Context) error {
 		}
 		m.releaseResources(r.PlacementGroupID)
 		r.PlacementGroupID = ""
+		if r.DriverInfo != nil {
+			pid, _ := strconv.Atoi(r.DriverInfo.PID)
+			if n := killOrphans(pid, r.ID()); n > 0 {
+				m.log.Printf("job %s: killed %d processes left by the previous supervisor", r.ID(), n)
+			}
+		}
 		msg := fmt.Sprintf("Job supervisor died unexpectedly: the dashboard supervising this job restarted while the job was %s, "+
 			"so its entrypoint process was lost. Submit the job again with a new submission_id.", r.Status)
 		m.finish(r, api.StatusFailed, msg, api.ErrTypeSupervisorDied, nil)
