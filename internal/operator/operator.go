@@ -25,6 +25,7 @@ import (
 
 	rayv1 "github.com/goray-dev/goray/api/v1"
 	"github.com/goray-dev/goray/controllers/raycluster"
+	"github.com/goray-dev/goray/controllers/rayjob"
 	"github.com/goray-dev/goray/internal/desired"
 )
 
@@ -46,6 +47,9 @@ type Options struct {
 	WrapTransport func(http.RoundTripper) http.RoundTripper
 	// SkipNameValidation allows several managers in one process (tests).
 	SkipNameValidation bool
+	// DashboardAddress overrides where the controllers reach a cluster's job
+	// and serve API (tests point it at a local head process).
+	DashboardAddress func(*rayv1.RayCluster) string
 }
 
 // DefaultOptions are the operator's defaults.
@@ -107,6 +111,17 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		SkipNameValidation: o.SkipNameValidation,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the RayCluster controller: %w", err)
+	}
+	if err := (&rayjob.Reconciler{
+		Client:             mgr.GetClient(),
+		Recorder:           mgr.GetEventRecorder("rayjob-controller"),
+		Clock:              o.Clock,
+		ClusterDomain:      o.ClusterDomain,
+		Concurrency:        o.Concurrency,
+		DashboardAddress:   o.DashboardAddress,
+		SkipNameValidation: o.SkipNameValidation,
+	}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the RayJob controller: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err
