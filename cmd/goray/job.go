@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sigs.k8s.io/yaml"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -41,10 +42,10 @@ type clientFunc func() (*client.Client, error)
 
 func jobSubmitCmd(newClient clientFunc) *cobra.Command {
 	var (
-		submissionID, runtimeEnvJSON, workingDir, resourcesJSON, metadataJSON string
-		cpus, gpus                                                            float64
-		memory                                                                int64
-		noWait                                                                bool
+		submissionID, runtimeEnvJSON, runtimeEnvYAML, workingDir, resourcesJSON, metadataJSON string
+		cpus, gpus                                                                            float64
+		memory                                                                                int64
+		noWait, ifAbsent                                                                      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "submit [flags] -- ENTRYPOINT...",
@@ -56,10 +57,28 @@ func jobSubmitCmd(newClient clientFunc) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
+			if ifAbsent && submissionID != "" {
+				// A restarted submitter (KubeRay's K8sJobMode) must not submit
+				// twice: follow the job that is already there instead.
+				if _, err := c.Get(ctx, submissionID); err == nil {
+					fmt.Printf("Job '%s' already exists; following it\n", submissionID)
+					if noWait {
+						return nil
+					}
+					return followToEnd(ctx, c, submissionID, os.Stdout)
+				} else if !client.IsNotFound(err) {
+					return err
+				}
+			}
 			req := api.SubmitRequest{Entrypoint: joinEntrypoint(args), SubmissionID: submissionID}
 			if runtimeEnvJSON != "" {
 				if err := json.Unmarshal([]byte(runtimeEnvJSON), &req.RuntimeEnv); err != nil {
 					return fmt.Errorf("--runtime-env-json must be a JSON object: %v", err)
+				}
+			}
+			if runtimeEnvYAML != "" {
+				if err := yaml.Unmarshal([]byte(runtimeEnvYAML), &req.RuntimeEnv); err != nil {
+					return fmt.Errorf("--runtime-env-yaml must be a YAML mapping: %v", err)
 				}
 			}
 			if metadataJSON != "" {
@@ -115,6 +134,8 @@ func jobSubmitCmd(newClient clientFunc) *cobra.Command {
 	fl.StringVar(&resourcesJSON, "entrypoint-resources", "", `custom resources to reserve, as JSON, e.g. '{"TPU": 1}'`)
 	fl.StringVar(&metadataJSON, "metadata-json", "", "job metadata as a JSON object of strings")
 	fl.BoolVar(&noWait, "no-wait", false, "return after submitting instead of following the logs")
+	fl.BoolVar(&ifAbsent, "if-absent", false, "with --submission-id: if the job exists already, follow it instead of submitting")
+	fl.StringVar(&runtimeEnvYAML, "runtime-env-yaml", "", "runtime_env as YAML (what a RayJob's runtimeEnvYAML holds)")
 	return cmd
 }
 

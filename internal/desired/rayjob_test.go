@@ -305,8 +305,6 @@ func TestSubmitterArgs(t *testing.T) {
 // goray CLI: every flag SubmitterArgs emits must be one `goray job submit`
 // knows, or the submitter fails before reaching the dashboard.
 func TestSubmitterArgsAcceptedByCLI(t *testing.T) {
-	t.Skip("bug: SubmitterArgs (internal/desired/rayjob.go:61,63) emits --if-absent and --runtime-env-yaml, " +
-		"which `goray job submit` (cmd/goray/job.go jobSubmitCmd) does not define: the CLI exits 1 with `unknown flag: --if-absent`")
 	if testing.Short() {
 		t.Skip("builds the goray binary")
 	}
