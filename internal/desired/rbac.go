@@ -24,8 +24,8 @@ func NeedsAutoscalerServiceAccount(c *rayv1.RayCluster) bool {
 // AutoscalerEnabled reports whether the cluster runs the autoscaler sidecar.
 func AutoscalerEnabled(c *rayv1.RayCluster) bool { return autoscalingEnabled(c) }
 
-// AutoscalerRole lets the autoscaler read pods, resize them and patch the
-// cluster's replicas and workersToDelete — and nothing else.
+// AutoscalerRole lets the autoscaler read pods, resize them, patch the
+// cluster's replicas and workersToDelete and report events — nothing else.
 func AutoscalerRole(c *rayv1.RayCluster) *rbacv1.Role {
 	return &rbacv1.Role{
 		ObjectMeta: autoscalerMeta(c),
@@ -33,6 +33,8 @@ func AutoscalerRole(c *rayv1.RayCluster) *rbacv1.Role {
 			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch", "patch"}},
 			{APIGroups: []string{""}, Resources: []string{"pods/resize"}, Verbs: []string{"patch"}},
 			{APIGroups: []string{rayv1.GroupVersion.Group}, Resources: []string{"rayclusters"}, Verbs: []string{"get", "list", "watch", "patch"}},
+			// Infeasible demand is reported as a Warning event on the cluster.
+			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 		},
 	}
 }
