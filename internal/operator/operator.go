@@ -25,6 +25,7 @@ import (
 
 	rayv1 "github.com/goray-dev/goray/api/v1"
 	"github.com/goray-dev/goray/controllers/raycluster"
+	"github.com/goray-dev/goray/controllers/raycronjob"
 	"github.com/goray-dev/goray/controllers/rayjob"
 	"github.com/goray-dev/goray/internal/desired"
 )
@@ -122,6 +123,14 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		SkipNameValidation: o.SkipNameValidation,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the RayJob controller: %w", err)
+	}
+	if err := (&raycronjob.Reconciler{
+		Client:             mgr.GetClient(),
+		Recorder:           mgr.GetEventRecorder("raycronjob-controller"),
+		Clock:              o.Clock,
+		SkipNameValidation: o.SkipNameValidation,
+	}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the RayCronJob controller: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err
