@@ -111,9 +111,7 @@ func (h *Handle) Do(req *http.Request) (*http.Response, error) {
 		}
 		body = b
 	}
-	actx, cancel := context.WithTimeout(req.Context(), 60*time.Second)
-	defer cancel()
-	resp, done, err := h.r.Send(req.Context(), actx, func(addr string) (*http.Request, error) {
+	resp, done, err := h.r.Send(req.Context(), 60*time.Second, func(addr string) (*http.Request, error) {
 		out := req.Clone(req.Context())
 		out.URL.Scheme, out.URL.Host, out.Host = "http", addr, ""
 		out.RequestURI = ""

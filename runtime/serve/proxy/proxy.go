@@ -165,6 +165,9 @@ func copyHeader(dst, src http.Header) {
 	}
 }
 
+// maxWait bounds how long a request waits for a replica with room.
+const maxWait = 60 * time.Second
+
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 func (p *Proxy) forward(w http.ResponseWriter, in *http.Request) {
@@ -202,9 +205,7 @@ func (p *Proxy) forward(w http.ResponseWriter, in *http.Request) {
 		hdr.Set("X-Forwarded-Prefix", app.RoutePrefix)
 	}
 	ctx := in.Context()
-	actx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	resp, done, err := rt.Send(ctx, actx, func(addr string) (*http.Request, error) {
+	resp, done, err := rt.Send(ctx, maxWait, func(addr string) (*http.Request, error) {
 		out := &http.Request{Method: in.Method, URL: &url.URL{Scheme: "http", Host: addr, Path: rest, RawQuery: in.URL.RawQuery},
 			Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: hdr, Host: in.Host}
 		if body != nil {

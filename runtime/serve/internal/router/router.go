@@ -132,7 +132,16 @@ func (r *Router) pickLocked(tried map[string]bool, now time.Time) *replica {
 	return a
 }
 
-func (r *Router) acquire(ctx context.Context, tried map[string]bool) (*replica, error) {
+func (r *Router) acquire(ctx context.Context, maxWait time.Duration, tried map[string]bool) (*replica, error) {
+	r.mu.Lock()
+	if x := r.pickLocked(tried, time.Now()); x != nil {
+		x.ongoing++
+		r.mu.Unlock()
+		return x, nil
+	}
+	r.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, maxWait)
+	defer cancel()
 	queued := false
 	defer func() {
 		if queued {
@@ -194,12 +203,18 @@ func (r *Router) release(x *replica, bad bool) {
 
 // Send sends a request built for a chosen replica's address, retrying on
 // another replica when one fails before answering (connection refused or
-// reset, or draining). acquireCtx bounds the wait for a replica; ctx the
+// reset, or draining). maxWait bounds each wait for a replica; ctx the
 // whole request. done must be called once the response body is consumed.
-func (r *Router) Send(ctx, acquireCtx context.Context, build func(addr string) (*http.Request, error)) (resp *http.Response, done func(), err error) {
-	tried := map[string]bool{}
+func (r *Router) Send(ctx context.Context, maxWait time.Duration, build func(addr string) (*http.Request, error)) (resp *http.Response, done func(), err error) {
+	tried := map[string]bool(nil) // replicas this request failed on
+	mark := func(id string) {
+		if tried == nil {
+			tried = map[string]bool{}
+		}
+		tried[id] = true
+	}
 	for {
-		x, err := r.acquire(acquireCtx, tried)
+		x, err := r.acquire(ctx, maxWait, tried)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -214,14 +229,14 @@ func (r *Router) Send(ctx, acquireCtx context.Context, build func(addr string) (
 			if ctx.Err() != nil {
 				return nil, nil, ctx.Err()
 			}
-			tried[x.id] = true
+			mark(x.id)
 			continue
 		}
 		if resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get(RejectHeader) != "" {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			r.release(x, true)
-			tried[x.id] = true
+			mark(x.id)
 			continue
 		}
 		var once sync.Once

@@ -1,0 +1,141 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/goray-dev/goray/runtime/serve/internal/routes"
+)
+
+func server(t *testing.T, h http.HandlerFunc) string {
+	s := httptest.NewServer(h)
+	t.Cleanup(s.Close)
+	return strings.TrimPrefix(s.URL, "http://")
+}
+
+func send(r *Router, ctx context.Context) (string, error) {
+	resp, done, err := r.Send(ctx, 5*time.Second, func(addr string) (*http.Request, error) {
+		return http.NewRequest("GET", "http://"+addr+"/", nil)
+	})
+	if err != nil {
+		return "", err
+	}
+	defer done()
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return string(b), nil
+}
+
+func TestRetriesOnDeadAndDrainingReplicas(t *testing.T) {
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := l.Addr().String()
+	l.Close() // connection refused
+	draining := server(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(RejectHeader, "draining")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	good := server(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	r := New()
+	r.Update(routes.Deployment{MaxOngoing: 5, MaxQueued: -1, Replicas: []routes.Replica{{ID: "dead", Address: dead}, {ID: "draining", Address: draining}, {ID: "good", Address: good}}})
+	for i := 0; i < 20; i++ {
+		if body, err := send(r, context.Background()); err != nil || body != "ok" {
+			t.Fatalf("request %d: %q %v", i, body, err)
+		}
+	}
+}
+
+func TestMaxOngoingQueueAndShed(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	inflight, peak := 0, 0
+	addr := server(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		inflight++
+		peak = max(peak, inflight)
+		mu.Unlock()
+		<-release
+		mu.Lock()
+		inflight--
+		mu.Unlock()
+		io.WriteString(w, "ok")
+	})
+	r := New()
+	r.Update(routes.Deployment{MaxOngoing: 2, MaxQueued: 1, Replicas: []routes.Replica{{ID: "a", Address: addr}}})
+	var wg sync.WaitGroup
+	results := make(chan error, 3)
+	for i := 0; i < 3; i++ { // 2 run, 1 queues
+		wg.Add(1)
+		go func() { defer wg.Done(); _, err := send(r, context.Background()); results <- err }()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r.mu.Lock()
+		q := r.queued
+		r.mu.Unlock()
+		if q == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the third request never queued")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := send(r, context.Background()); !errors.Is(err, ErrShed) {
+		t.Fatalf("fourth request: %v, want ErrShed", err)
+	}
+	close(release)
+	wg.Wait()
+	close(results)
+	for err := range results {
+		if err != nil {
+			t.Errorf("admitted request failed: %v", err)
+		}
+	}
+	if peak > 2 {
+		t.Errorf("peak in-flight %d > max_ongoing_requests 2", peak)
+	}
+}
+
+func TestPowerOfTwoPrefersTheLessLoaded(t *testing.T) {
+	r := New()
+	r.Update(routes.Deployment{MaxOngoing: 100, MaxQueued: -1, Replicas: []routes.Replica{{ID: "a", Address: "a"}, {ID: "b", Address: "b"}}})
+	r.reps[0].ongoing = 10
+	for i := 0; i < 50; i++ {
+		r.mu.Lock()
+		x := r.pickLocked(nil, time.Now())
+		r.mu.Unlock()
+		if x.id != "b" {
+			t.Fatalf("picked %s (ongoing %d) over b (ongoing %d)", x.id, x.ongoing, r.reps[1].ongoing)
+		}
+	}
+	// Counts survive a table update that keeps the replica.
+	r.Update(routes.Deployment{Replicas: []routes.Replica{{ID: "a", Address: "a"}, {ID: "c", Address: "c"}}})
+	if r.reps[0].ongoing != 10 || r.Len() != 2 {
+		t.Fatalf("after update: %+v", r.reps)
+	}
+}
+
+func TestWaitsForAReplicaThenTimesOut(t *testing.T) {
+	r := New()
+	ctx := context.Background()
+	_, _, err := r.Send(ctx, 100*time.Millisecond, func(addr string) (*http.Request, error) { return nil, nil })
+	if !errors.Is(err, ErrNoReplica) {
+		t.Fatalf("no replicas: %v, want ErrNoReplica", err)
+	}
+	addr := server(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "late") })
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		r.Update(routes.Deployment{Replicas: []routes.Replica{{ID: "x", Address: addr}}})
+	}()
+	if body, err := send(r, ctx); err != nil || body != "late" {
+		t.Fatalf("request queued until a replica appears: %q %v", body, err)
+	}
+}
