@@ -167,7 +167,9 @@ func TestDashboardRestart(t *testing.T) {
 }
 
 // TestCLI is acceptance 3 (goray job submit -- goray-examples pi prints the
-// logs and exits 0) plus the other subcommands.
+// logs and exits 0) plus the other subcommands. The reserving submission
+// asks for memory, not CPUs: the runtime may still be returning the pi
+// driver's worker leases when it is submitted.
 func TestCLI(t *testing.T) {
 	addr := strings.TrimPrefix(shared.url, "http://") // host:port, as KubeRay passes it
 	goray := func(args ...string) (string, error) {
@@ -195,7 +197,7 @@ func TestCLI(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello from the working dir\n"), 0o644)
 	out, err = goray("submit", "--no-wait", "--submission-id", "cli-wd", "--working-dir", dir,
-		"--runtime-env-json", `{"env_vars": {"GREETING": "hi"}}`, "--entrypoint-num-cpus", "1", "--", `cat hello.txt; echo $GREETING`)
+		"--runtime-env-json", `{"env_vars": {"GREETING": "hi"}}`, "--entrypoint-memory", "1000000", "--", `cat hello.txt; echo $GREETING`)
 	if err != nil || !strings.Contains(out, "submitted successfully") {
 		t.Fatalf("submit --no-wait: %v %s", err, out)
 	}
