@@ -14,6 +14,7 @@ import (
 )
 
 func TestSubmitTransitionsAndLogs(t *testing.T) {
+	needHead(t)
 	c, g := shared.c, newGate(t)
 	id := submit(t, c, api.SubmitRequest{
 		Entrypoint: `echo "sub=$RAY_JOB_SUBMISSION_ID addr=$GORAY_ADDRESS ray=$RAY_ADDRESS var=$MYVAR"; ` + g.wait() + `; echo after-gate`,
@@ -60,6 +61,7 @@ func TestSubmitTransitionsAndLogs(t *testing.T) {
 }
 
 func TestFailedJobMessage(t *testing.T) {
+	needHead(t)
 	c := shared.c
 	id := submit(t, c, api.SubmitRequest{Entrypoint: "echo line-one; echo oops >&2; exit 3"})
 	d := waitStatus(t, c, id, api.StatusFailed)
@@ -95,6 +97,7 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 }
 
 func TestTailStreamsHTTP(t *testing.T) {
+	needHead(t)
 	c, g := shared.c, newGate(t)
 	id := submit(t, c, api.SubmitRequest{Entrypoint: "echo first; " + g.wait() + "; echo second"})
 	w := &lineWriter{want: "first\n", seen: make(chan struct{})}
@@ -121,6 +124,7 @@ func TestTailStreamsHTTP(t *testing.T) {
 }
 
 func TestTailStreamsWebSocket(t *testing.T) {
+	needHead(t)
 	c, g := shared.c, newGate(t)
 	id := submit(t, c, api.SubmitRequest{Entrypoint: "echo ws-first; " + g.wait() + "; echo ws-second"})
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
@@ -158,6 +162,7 @@ func TestTailStreamsWebSocket(t *testing.T) {
 }
 
 func TestStopAndDelete(t *testing.T) {
+	needHead(t)
 	c, ctx := shared.c, context.Background()
 	id := submit(t, c, api.SubmitRequest{Entrypoint: "echo started; sleep 1000"})
 	waitFor(t, c, id, "running with output", func(d *api.JobDetails) bool {
@@ -189,6 +194,7 @@ func TestStopAndDelete(t *testing.T) {
 }
 
 func TestStopKillsProcessIgnoringSIGTERM(t *testing.T) {
+	needHead(t)
 	c, ctx := shared.c, context.Background()
 	id := submit(t, c, api.SubmitRequest{Entrypoint: "trap '' TERM; echo armored; sleep 1000"})
 	waitFor(t, c, id, "running with output", func(d *api.JobDetails) bool {
@@ -202,6 +208,7 @@ func TestStopKillsProcessIgnoringSIGTERM(t *testing.T) {
 }
 
 func TestDuplicateSubmissionID(t *testing.T) {
+	needHead(t)
 	c := shared.c
 	id := submit(t, c, api.SubmitRequest{Entrypoint: "true", SubmissionID: "dup-id-1"})
 	if id != "dup-id-1" {
@@ -218,6 +225,7 @@ func TestDuplicateSubmissionID(t *testing.T) {
 }
 
 func TestBadRequestsAndUnknownIDs(t *testing.T) {
+	needHead(t)
 	u := shared.url
 	for _, tc := range []struct{ name, body, want string }{
 		{"bad json", `{"entrypoint": `, "Invalid JobSubmitRequest"},

@@ -21,6 +21,7 @@ import (
 func ptr[T any](v T) *T { return &v }
 
 func TestWorkingDirPackage(t *testing.T) {
+	needHead(t)
 	c, ctx := shared.c, context.Background()
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "data"), 0o755)
@@ -65,6 +66,7 @@ func TestWorkingDirPackage(t *testing.T) {
 }
 
 func TestEntrypointResources(t *testing.T) {
+	needHead(t)
 	c, ctx := shared.c, context.Background()
 	// More CPUs than the 2-CPU head has: the job waits with Ray's message.
 	big := submit(t, c, api.SubmitRequest{Entrypoint: "echo never", EntrypointNumCPUs: ptr(100.0)})
@@ -109,6 +111,7 @@ func TestEntrypointResources(t *testing.T) {
 // starts it again: finished jobs and their logs are still there, and the
 // job that was running is FAILED with a message saying why.
 func TestDashboardRestart(t *testing.T) {
+	needHead(t)
 	dir := t.TempDir()
 	h, err := startHead(filepath.Join(dir, "head"), false)
 	if err != nil {
@@ -171,6 +174,7 @@ func TestDashboardRestart(t *testing.T) {
 // asks for memory, not CPUs: the runtime may still be returning the pi
 // driver's worker leases when it is submitted.
 func TestCLI(t *testing.T) {
+	needHead(t)
 	addr := strings.TrimPrefix(shared.url, "http://") // host:port, as KubeRay passes it
 	goray := func(args ...string) (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), deadline)

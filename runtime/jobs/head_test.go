@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -32,7 +33,18 @@ func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
 
+// needHead skips a test that needs head processes under -short.
+func needHead(t *testing.T) {
+	if shared == nil {
+		t.Skip("-short: no runtime processes")
+	}
+}
+
 func run(m *testing.M) int {
+	flag.Parse()
+	if testing.Short() {
+		return m.Run()
+	}
 	d, err := os.MkdirTemp("", "goray-jobs-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
