@@ -5,6 +5,7 @@
 package operator
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -27,6 +28,7 @@ import (
 	"github.com/goray-dev/goray/controllers/raycluster"
 	"github.com/goray-dev/goray/controllers/raycronjob"
 	"github.com/goray-dev/goray/controllers/rayjob"
+	"github.com/goray-dev/goray/controllers/rayservice"
 	"github.com/goray-dev/goray/internal/desired"
 )
 
@@ -51,6 +53,8 @@ type Options struct {
 	// DashboardAddress overrides where the controllers reach a cluster's job
 	// and serve API (tests point it at a local head process).
 	DashboardAddress func(*rayv1.RayCluster) string
+	// ProxyHealth overrides the serve proxy health check of a pod (tests).
+	ProxyHealth func(context.Context, *corev1.Pod) error
 }
 
 // DefaultOptions are the operator's defaults.
@@ -123,6 +127,18 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		SkipNameValidation: o.SkipNameValidation,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the RayJob controller: %w", err)
+	}
+	if err := (&rayservice.Reconciler{
+		Client:             mgr.GetClient(),
+		Recorder:           mgr.GetEventRecorder("rayservice-controller"),
+		Clock:              o.Clock,
+		ClusterDomain:      o.ClusterDomain,
+		Concurrency:        o.Concurrency,
+		DashboardAddress:   o.DashboardAddress,
+		ProxyHealth:        o.ProxyHealth,
+		SkipNameValidation: o.SkipNameValidation,
+	}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the RayService controller: %w", err)
 	}
 	if err := (&raycronjob.Reconciler{
 		Client:             mgr.GetClient(),
