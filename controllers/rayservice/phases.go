@@ -42,8 +42,13 @@ func (s *scope) wakeWithin(d time.Duration) {
 	}
 }
 
-// validate checks what admission cannot: the serve config's YAML.
+// validate checks what admission cannot: the serve config's YAML. It also
+// warns, once per generation, about an upgrade strategy goray lacks.
 func (r *Reconciler) validate(_ context.Context, s *scope) (bool, error) {
+	if upgradeStrategy(s.rs) == rayv1.NewClusterWithIncrementalUpgrade && s.original.Status.ObservedGeneration != s.rs.Generation {
+		r.Recorder.Eventf(s.rs, nil, corev1.EventTypeWarning, "UnsupportedField", "Validate",
+			"spec.upgradeStrategy.type NewClusterWithIncrementalUpgrade is accepted but goray upgrades with NewCluster (see docs/compatibility.md)")
+	}
 	if _, err := serveConfigJSON(s.rs.Spec.ServeConfigV2); err != nil {
 		s.invalid = fmt.Sprintf("spec.serveConfigV2 is not valid YAML: %v", err)
 		if s.original.Status.ObservedGeneration != s.rs.Generation {
