@@ -11,7 +11,6 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -28,16 +27,6 @@ var ErrShed = errors.New("request shed: the deployment's queue is full (max_queu
 
 // ErrNoReplica means no replica became available in time.
 var ErrNoReplica = errors.New("no replica of the deployment became available")
-
-// Transport is the keep-alive HTTP transport to replicas.
-var Transport = &http.Transport{
-	DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-	MaxIdleConns:        0,
-	MaxIdleConnsPerHost: 1024,
-	IdleConnTimeout:     90 * time.Second,
-	DisableCompression:  true,
-	ForceAttemptHTTP2:   false,
-}
 
 // badFor is how long a replica that failed a request is skipped.
 const badFor = 2 * time.Second
@@ -223,7 +212,7 @@ func (r *Router) Send(ctx context.Context, maxWait time.Duration, build func(add
 			r.release(x, false)
 			return nil, nil, err
 		}
-		resp, err := Transport.RoundTrip(req.WithContext(ctx))
+		resp, err := roundTrip(req.WithContext(ctx), x.addr)
 		if err != nil {
 			r.release(x, ctx.Err() == nil)
 			if ctx.Err() != nil {

@@ -1,0 +1,169 @@
+package router
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// A minimal HTTP/1.1 client for the proxy -> replica hop: keep-alive
+// connections pooled per replica, the request written and the response read
+// in the caller's goroutine (net/http's Transport hands every request to two
+// goroutines per connection, which costs as much as the hop itself).
+
+type pconn struct {
+	addr string
+	c    net.Conn
+	br   *bufio.Reader
+	bw   *bufio.Writer
+}
+
+type connPool struct {
+	mu   sync.Mutex
+	idle map[string][]*pconn
+}
+
+var pool = &connPool{idle: map[string][]*pconn{}}
+
+// maxIdlePerReplica bounds the idle connections kept per replica.
+const maxIdlePerReplica = 256
+
+func (p *connPool) get(addr string) (*pconn, bool, error) {
+	p.mu.Lock()
+	if l := p.idle[addr]; len(l) > 0 {
+		c := l[len(l)-1]
+		p.idle[addr] = l[:len(l)-1]
+		p.mu.Unlock()
+		return c, true, nil
+	}
+	p.mu.Unlock()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return nil, false, err
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+		tc.SetKeepAlive(true)
+	}
+	return &pconn{addr: addr, c: c, br: bufio.NewReaderSize(c, 16<<10), bw: bufio.NewWriterSize(c, 8<<10)}, false, nil
+}
+
+func (p *connPool) put(c *pconn) {
+	p.mu.Lock()
+	if l := p.idle[c.addr]; len(l) < maxIdlePerReplica {
+		p.idle[c.addr] = append(l, c)
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Unlock()
+	c.c.Close()
+}
+
+// errNotSent means a reused connection was found closed before any response
+// byte: the replica did not process the request.
+var errNotSent = errors.New("connection closed before the response")
+
+// roundTrip sends req to addr over a pooled connection. The response body
+// returns the connection to the pool once read to the end and closed.
+func roundTrip(req *http.Request, addr string) (*http.Response, error) {
+	for attempt := 0; ; attempt++ {
+		c, reused, err := pool.get(addr)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := c.do(req)
+		if err == nil {
+			return resp, nil
+		}
+		c.c.Close()
+		// A reused connection the replica closed while idle: try a fresh one.
+		if reused && attempt == 0 && errors.Is(err, errNotSent) {
+			if req.Body != nil && req.Body != http.NoBody {
+				if req.GetBody == nil {
+					return nil, err
+				}
+				b, gerr := req.GetBody()
+				if gerr != nil {
+					return nil, err
+				}
+				req.Body = b
+			}
+			continue
+		}
+		return nil, err
+	}
+}
+
+func (c *pconn) do(req *http.Request) (*http.Response, error) {
+	if dl, ok := req.Context().Deadline(); ok {
+		c.c.SetDeadline(dl)
+	} else {
+		c.c.SetDeadline(time.Time{})
+	}
+	if err := req.Write(c.bw); err != nil {
+		return nil, err
+	}
+	if err := c.bw.Flush(); err != nil {
+		return nil, err
+	}
+	// Cancellation of the request closes the connection.
+	stop := func() bool { return true }
+	if ctx := req.Context(); ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, func() { c.c.Close() })
+	}
+	if _, err := c.br.Peek(1); err != nil {
+		stop()
+		if err == io.EOF || errors.Is(err, net.ErrClosed) || isReset(err) {
+			return nil, errNotSent
+		}
+		return nil, err
+	}
+	resp, err := http.ReadResponse(c.br, req)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	resp.Body = &pooledBody{rc: resp.Body, c: c, stop: stop, keep: !resp.Close}
+	return resp, nil
+}
+
+func isReset(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op)
+}
+
+type pooledBody struct {
+	rc   io.ReadCloser
+	c    *pconn
+	stop func() bool
+	keep bool
+	eof  bool
+	done bool
+}
+
+func (b *pooledBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err == io.EOF {
+		b.eof = true
+	}
+	return n, err
+}
+
+func (b *pooledBody) Close() error {
+	if b.done {
+		return nil
+	}
+	b.done = true
+	err := b.rc.Close() // drains what is left of the body
+	if b.stop() && b.keep && err == nil && b.c.br.Buffered() == 0 {
+		pool.put(b.c)
+	} else {
+		b.c.c.Close()
+	}
+	return nil
+}
