@@ -39,6 +39,7 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy code and protobuf stubs.
 manifests: $(CONTROLLER_GEN) ## Generate the CRDs and the operator's RBAC Role.
 	$(CONTROLLER_GEN) crd:generateEmbeddedObjectMeta=true,allowDangerousTypes=true,maxDescLen=0 paths=./api/... output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) rbac:roleName=goray-operator paths=./controllers/... output:rbac:artifacts:config=config/rbac
+	hack/sync-charts.sh
 
 .PHONY: fmt
 fmt: ## gofmt every Go file.
@@ -62,7 +63,7 @@ build: ## Build goray, goray-operator and goray-examples into bin/.
 ##@ Test
 
 .PHONY: control-plane
-control-plane: ## Build (or reuse) etcd, kube-apiserver, kube-scheduler and kube-controller-manager.
+control-plane: ## Build (or reuse) etcd and kube-apiserver for the envtest tier.
 	hack/control-plane.sh etcd kube-apiserver
 
 .PHONY: test
@@ -86,6 +87,32 @@ $(CONTROLLER_GEN): | $(LOCALBIN)
 $(GOLANGCI_LINT): | $(LOCALBIN)
 	GOBIN=$(LOCALBIN) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 	mv $(LOCALBIN)/golangci-lint $(GOLANGCI_LINT)
+
+##@ Test cluster (a real single-node Kubernetes in the netns goray-e2e)
+
+.PHONY: cluster-up
+cluster-up: ## Build (cached) and start the test cluster; `source ~/.cache/goray/cluster/env` for kubectl.
+	hack/cluster/up.sh
+
+.PHONY: cluster-down
+cluster-down: ## Stop the test cluster and leave the host clean.
+	hack/cluster/down.sh
+
+.PHONY: cluster-status
+cluster-status: ## Say what of the test cluster runs.
+	hack/cluster/status.sh
+
+.PHONY: images
+images: ## Build and pack goray/goray:dev and goray/operator:dev, import them into the test cluster.
+	hack/cluster/load-images.sh
+
+.PHONY: helm-lint
+helm-lint: ## helm lint both charts.
+	$$(hack/helm.sh) lint charts/goray-operator charts/ray-cluster
+
+.PHONY: e2e
+e2e: ## End-to-end scenarios on the test cluster (root; the first run builds the node's binaries).
+	go test -tags e2e -count=1 -timeout 90m -v ./test/e2e/
 
 ##@ Run
 
