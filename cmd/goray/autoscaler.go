@@ -13,13 +13,11 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	k8sruntime "k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	rayv1 "github.com/goray-dev/goray/api/v1"
+	"github.com/goray-dev/goray/internal/kubescheme"
 	"github.com/goray-dev/goray/runtime/autoscaler"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/ray"
@@ -42,7 +40,7 @@ func autoscalerCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			kube, err := client.NewWithWatch(cfg, client.Options{Scheme: autoscalerScheme()})
+			kube, err := client.NewWithWatch(cfg, client.Options{Scheme: kubescheme.New()})
 			if err != nil {
 				return err
 			}
@@ -66,18 +64,6 @@ func autoscalerCmd() *cobra.Command {
 	fl.DurationVar(&interval, "interval", 200*time.Millisecond, "longest time between rounds (changes to the RayCluster or its pods start one at once)")
 	fl.DurationVar(&drainDeadline, "drain-deadline", 30*time.Second, "how long a drained node waits for its pod's deletion before leaving on its own")
 	return cmd
-}
-
-// autoscalerScheme has the core kinds and ray.io/v1 (not the operator's controllers).
-func autoscalerScheme() *k8sruntime.Scheme {
-	s := k8sruntime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	if err := rayv1.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	return s
 }
 
 func restConfig(kubeconfig string) (*rest.Config, error) {

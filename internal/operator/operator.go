@@ -15,7 +15,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -30,6 +29,7 @@ import (
 	"github.com/goray-dev/goray/controllers/rayjob"
 	"github.com/goray-dev/goray/controllers/rayservice"
 	"github.com/goray-dev/goray/internal/desired"
+	"github.com/goray-dev/goray/internal/kubescheme"
 )
 
 // Options configure the manager.
@@ -82,16 +82,7 @@ func ParseNamespaces(s string) []string {
 }
 
 // NewScheme has the built-in kinds and ray.io/v1.
-func NewScheme() *k8sruntime.Scheme {
-	s := k8sruntime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	if err := rayv1.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	return s
-}
+func NewScheme() *k8sruntime.Scheme { return kubescheme.New() }
 
 // NewManager builds a manager with every controller registered.
 func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
