@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"sort"
 	"strings"
 	"testing"
 
@@ -106,6 +107,7 @@ func TestRESTBadConfigs(t *testing.T) {
 				s = append(s, r.ReplicaID)
 			}
 		}
+		sort.Strings(s)
 		b, _ := json.Marshal(s)
 		return string(b)
 	}
