@@ -108,8 +108,16 @@ func (e *echo) Reconfigure(ctx context.Context, cfg EchoConfig) error {
 	return nil
 }
 
-// CheckHealth is called every health_check_period_s.
-func (e *echo) CheckHealth(ctx context.Context) error { return nil }
+// CheckHealth is called every health_check_period_s; the message
+// "unhealthy" makes it fail (to show replicas being replaced).
+func (e *echo) CheckHealth(ctx context.Context) error {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.msg == "unhealthy" {
+		return fmt.Errorf("user_config says unhealthy")
+	}
+	return nil
+}
 
 // Echo answers its user_config.
 var Echo = serve.Deployment("Echo", func(ctx context.Context, cfg EchoConfig) (http.Handler, error) {

@@ -318,3 +318,35 @@ applications:
 		t.Errorf("status trigger after scaling down = %s, want %s", dd.StatusTrigger, schema.TriggerDownscaleCompleted)
 	}
 }
+
+// A replica failing its health checks is replaced (the deployment is
+// UNHEALTHY meanwhile); a user_config that heals it brings it back to HEALTHY.
+func TestHealthCheckRestarts(t *testing.T) {
+	cfg := `
+applications:
+  - name: sick
+    route_prefix: /sick
+    import_path: hello
+    deployments:
+      - name: Hello
+        num_replicas: 0
+      - name: Echo
+        health_check_period_s: 0.2
+        health_check_timeout_s: 2
+        user_config: {message: %s}
+`
+	deploy(t, strings.Replace(cfg, "%s", "fine", 1))
+	t.Cleanup(func() { shutdown(t) })
+	first := waitFor(t, "sick RUNNING", appRunning("sick")).Applications["sick"].Deployments["Echo"].Replicas[0]
+	deploy(t, strings.Replace(cfg, "%s", "unhealthy", 1))
+	waitFor(t, "Echo UNHEALTHY and its replica replaced", func(d *schema.ServeInstanceDetails) bool {
+		e := d.Applications["sick"].Deployments["Echo"]
+		replaced := len(e.Replicas) > 0 && e.Replicas[0].ReplicaID != first.ReplicaID
+		return e.Status == schema.DepUnhealthy && e.StatusTrigger == schema.TriggerHealthCheckFailed && replaced &&
+			d.Applications["sick"].Status == schema.AppUnhealthy
+	})
+	deploy(t, strings.Replace(cfg, "%s", "fine again", 1))
+	waitFor(t, "Echo HEALTHY again", func(d *schema.ServeInstanceDetails) bool {
+		return appRunning("sick")(d) && d.Applications["sick"].Deployments["Echo"].Status == schema.DepHealthy
+	})
+}
