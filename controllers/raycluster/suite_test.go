@@ -89,17 +89,7 @@ func startOperator(ctx context.Context, namespaces []string, mutate func(*operat
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, what string, cond func() (bool, error)) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	var lastErr error
-	for time.Now().Before(deadline) {
-		ok, err := cond()
-		if ok && err == nil {
-			return
-		}
-		lastErr = err
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s (last error: %v)", what, lastErr)
+	testenv.Eventually(t, 30*time.Second, what, cond)
 }
 
 // consistently checks that cond keeps holding for a while.
@@ -198,11 +188,7 @@ func waitForCounts(t *testing.T, ctx context.Context, ns, cluster string, n int)
 // markRunning plays the kubelet: the pods become Running and Ready.
 func markRunning(ctx context.Context, ps []corev1.Pod) error {
 	for i := range ps {
-		p := ps[i].DeepCopy()
-		p.Status.Phase = corev1.PodRunning
-		p.Status.PodIP = fmt.Sprintf("10.1.0.%d", i+10)
-		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}}
-		if err := k8s.Status().Update(ctx, p); err != nil {
+		if err := testenv.MarkPodReady(ctx, k8s, ps[i].DeepCopy(), fmt.Sprintf("10.1.0.%d", i+10)); err != nil {
 			return err
 		}
 	}

@@ -137,10 +137,7 @@ func playKubelet(ctx context.Context) {
 				if strings.HasPrefix(p.Labels[rayv1.RayClusterLabelKey], "stuck") {
 					continue // clusters named stuck-* never become ready
 				}
-				p.Status.Phase = corev1.PodRunning
-				p.Status.PodIP = headIP
-				p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}}
-				_ = k8s.Status().Update(ctx, p)
+				_ = testenv.MarkPodReady(ctx, k8s, p, headIP)
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -149,17 +146,7 @@ func playKubelet(ctx context.Context) {
 
 func eventually(t *testing.T, what string, cond func() (bool, error)) {
 	t.Helper()
-	deadline := time.Now().Add(120 * time.Second)
-	var lastErr error
-	for time.Now().Before(deadline) {
-		ok, err := cond()
-		if ok && err == nil {
-			return
-		}
-		lastErr = err
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s (last error: %v)", what, lastErr)
+	testenv.Eventually(t, 120*time.Second, what, cond)
 }
 
 func newJob(ns, name, entrypoint string, mode rayv1.JobSubmissionMode) *rayv1.RayJob {

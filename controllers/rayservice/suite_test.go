@@ -171,9 +171,7 @@ func playKubelet(ctx context.Context) {
 				if err != nil {
 					continue
 				}
-				p.Status.Phase, p.Status.PodIP = corev1.PodRunning, h.ip
-				p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}}
-				_ = k8s.Status().Update(ctx, p)
+				_ = testenv.MarkPodReady(ctx, k8s, p, h.ip)
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -182,15 +180,5 @@ func playKubelet(ctx context.Context) {
 
 func eventually(t *testing.T, what string, cond func() (bool, error)) {
 	t.Helper()
-	deadline := time.Now().Add(120 * time.Second)
-	var lastErr error
-	for time.Now().Before(deadline) {
-		ok, err := cond()
-		if ok && err == nil {
-			return
-		}
-		lastErr = err
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s (last error: %v)", what, lastErr)
+	testenv.Eventually(t, 120*time.Second, what, cond)
 }
