@@ -58,6 +58,31 @@ func Encode(v any) ([]byte, error) {
 	return append([]byte{tagJSON}, j...), nil
 }
 
+// EncodedSize is the length of v's encoding when EncodeTo can write it in
+// place (strings and byte slices, the values large puts carry); ok is false
+// for other values.
+func EncodedSize(v any) (n int, ok bool) {
+	switch x := v.(type) {
+	case string:
+		return 1 + len(x), true
+	case []byte:
+		return 1 + len(x), true
+	}
+	return 0, false
+}
+
+// EncodeTo writes v's encoding into dst, which is EncodedSize(v) long.
+func EncodeTo(dst []byte, v any) {
+	switch x := v.(type) {
+	case string:
+		dst[0] = tagString
+		copy(dst[1:], x)
+	case []byte:
+		dst[0] = tagBytes
+		copy(dst[1:], x)
+	}
+}
+
 // Decode fills the value ptr points at.
 func Decode(b []byte, ptr any) error {
 	if len(b) == 0 {

@@ -65,6 +65,10 @@ type Worker struct {
 	queues  map[string]*schedQueue
 	pending map[string]*pendingTask // submitted, not finished, by task id
 	actorsC map[string]*actorSubmitter
+	// direct is set while a submitter dispatches: batches for idle streams
+	// are left in directLWs for it to send after unlocking.
+	direct    bool
+	directLWs []*leasedWorker
 
 	// executor side
 	execMu   sync.Mutex
@@ -116,6 +120,7 @@ func Start(cfg Config) (*Worker, error) {
 	go w.srv.Serve(lis)
 	if w.local != nil {
 		w.nodeID = w.local.ID()
+		w.local.Store.SetReclaimer(w.reclaim)
 	}
 	if w.isWork {
 		rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -227,6 +227,7 @@ func (n *Node) Stop() {
 		n.wg.Wait()
 		n.unregister("node stopped")
 		n.pool.Close()
+		n.Store.Close()
 	})
 }
 

@@ -3,6 +3,13 @@
 // directory past it and restored on read, and deleted when their owner frees
 // them. The node manager serves it over gRPC in chunks; an in-process driver
 // uses it directly.
+//
+// Objects written with PutFunc live in regions of memory the store maps
+// outside the Go heap (anonymous mappings on Linux): the garbage collector
+// neither scans nor zeroes them, and freed regions are kept in a pool and
+// reused, so a large put is one copy into warm memory. Readers of such an
+// object either get a copy (Get) or a view pinned for the length of a
+// callback (Read).
 package objectstore
 
 import (
@@ -11,13 +18,17 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 )
 
 // ErrNotFound means the store has no such object (never stored, freed or lost).
 var ErrNotFound = errors.New("object not found in store")
 
 type object struct {
-	data    []byte // nil when spilled
+	data    []byte  // nil when spilled
+	reg     *region // the store memory data lives in (nil: a heap slice)
+	pins    int     // readers inside Read
+	deleted bool    // freed while pinned: the region goes back when unpinned
 	size    int64
 	spilled string
 	used    uint64
@@ -29,6 +40,9 @@ type Stats struct {
 	Objects                       int64
 	SpilledBytes, SpilledObjects  int64
 	RestoredObjects, TotalSpilled int64
+	// PooledBytes is free store memory kept for reuse; Reclaims counts
+	// reclaimer calls.
+	PooledBytes, Reclaims int64
 }
 
 // Store is safe for concurrent use.
@@ -43,11 +57,128 @@ type Store struct {
 	spilledN int64
 	restored int64
 	spills   int64
+
+	regions  pool
+	reclaim  func()
+	nextGC   int64 // reclaim when used bytes pass this
+	reclaims int64
+	freed    chan struct{} // closed when a region is freed (alloc waits on it)
+	closed   bool
 }
 
 // New makes a store holding up to capacity bytes in memory, spilling into dir.
 func New(capacity int64, dir string) *Store {
-	return &Store{capacity: capacity, dir: dir, objs: map[string]*object{}}
+	s := &Store{capacity: capacity, dir: dir, objs: map[string]*object{}}
+	s.regions.max = min(capacity/2, 1<<30)
+	return s
+}
+
+// SetReclaimer installs a function the store calls (without its lock) before
+// mapping fresh memory or spilling, when the objects it holds may be garbage
+// whose owner has not noticed yet: an in-process owner runs its garbage
+// collector there so unreachable references free their objects. It is paced
+// like a garbage collector: again only once usage has doubled or the
+// previous reclaim freed something.
+func (s *Store) SetReclaimer(f func()) {
+	s.mu.Lock()
+	s.reclaim = f
+	s.mu.Unlock()
+}
+
+// reclaimWait bounds how long alloc waits after a reclaim for an object to
+// be freed: the owner's cleanups run asynchronously after its collection,
+// and waiting is cheaper than faulting in fresh memory.
+const reclaimWait = 50 * time.Millisecond
+
+// alloc returns a region of at least n bytes: a pooled one, one freed by a
+// reclaim, or freshly mapped memory.
+func (s *Store) alloc(n int64) *region {
+	size := regionSize(n)
+	s.mu.Lock()
+	r := s.regions.take(size)
+	f := s.reclaim
+	want := r == nil && f != nil && s.used > 0 && (s.used+n > s.nextGC || s.used+n > s.capacity)
+	s.mu.Unlock()
+	if r != nil {
+		return r
+	}
+	if want {
+		f()
+		deadline := time.NewTimer(reclaimWait)
+		defer deadline.Stop()
+		s.mu.Lock()
+		s.reclaims++
+		for {
+			if r = s.regions.take(size); r != nil || s.used == 0 {
+				break
+			}
+			if s.freed == nil {
+				s.freed = make(chan struct{})
+			}
+			ch := s.freed
+			s.mu.Unlock()
+			select {
+			case <-ch:
+				s.mu.Lock()
+				continue
+			case <-deadline.C:
+				s.mu.Lock()
+			}
+			break
+		}
+		s.nextGC = 2*s.used + n
+		s.mu.Unlock()
+		if r != nil {
+			return r
+		}
+	}
+	return mapRegion(size)
+}
+
+// releaseLocked gives an object's region back to the pool (unless pinned).
+func (s *Store) releaseLocked(o *object) {
+	if o.reg == nil || o.pins > 0 {
+		return
+	}
+	s.freeRegionLocked(o.reg)
+	o.reg, o.data = nil, nil
+}
+
+func (s *Store) freeRegionLocked(r *region) {
+	if s.closed {
+		unmapRegion(r)
+	} else {
+		s.regions.put(r, time.Now())
+	}
+	if s.freed != nil {
+		close(s.freed)
+		s.freed = nil
+	}
+}
+
+// PutFunc stores an object of size bytes that fill writes into store memory
+// (mapped outside the Go heap and reused). A fill error stores nothing.
+// Storing an id twice keeps the first.
+func (s *Store) PutFunc(id string, size int64, fill func(buf []byte) error) error {
+	r := s.alloc(size)
+	buf := r.buf[:size:size]
+	if err := fill(buf); err != nil {
+		s.mu.Lock()
+		s.freeRegionLocked(r)
+		s.mu.Unlock()
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.objs[id]; ok || s.closed {
+		s.freeRegionLocked(r)
+		return nil
+	}
+	s.clock++
+	o := &object{data: buf, reg: r, size: size, used: s.clock}
+	s.objs[id] = o
+	s.used += size
+	return s.evictLocked(id)
 }
 
 // Put stores data under id, taking ownership of the slice. Storing an id twice keeps the first.
@@ -70,7 +201,7 @@ func (s *Store) evictLocked(keep string) error {
 		var victim string
 		var oldest uint64 = ^uint64(0)
 		for id, o := range s.objs {
-			if o.data != nil && id != keep && o.used < oldest {
+			if o.data != nil && o.pins == 0 && id != keep && o.used < oldest {
 				victim, oldest = id, o.used
 			}
 		}
@@ -99,6 +230,7 @@ func (s *Store) spillLocked(id string) error {
 	if err := os.WriteFile(path, o.data, 0o644); err != nil {
 		return fmt.Errorf("spill %s to %s: %w", id, path, err)
 	}
+	s.releaseLocked(o)
 	o.data, o.spilled = nil, path
 	s.used -= o.size
 	s.spilledB += o.size
@@ -107,10 +239,50 @@ func (s *Store) spillLocked(id string) error {
 	return nil
 }
 
-// Get returns the object's bytes (not to be modified), restoring a spilled one.
+// Get returns the object's bytes (not to be modified), restoring a spilled
+// one. An object in store memory is copied out (the memory is reused once the
+// object is freed); Read avoids the copy.
 func (s *Store) Get(id string) ([]byte, error) {
+	var out []byte
+	err := s.Read(id, func(b []byte) error {
+		out = b
+		return nil
+	}, true)
+	return out, err
+}
+
+// Read calls fn with the object's bytes, restoring a spilled one; they stay
+// valid (pinned) only until fn returns. With copyOut, fn gets a heap copy of
+// an object in store memory instead.
+func (s *Store) Read(id string, fn func([]byte) error, copyOut bool) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	o, err := s.lookupLocked(id)
+	if err != nil || o.reg == nil {
+		s.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		return fn(o.data)
+	}
+	o.pins++
+	data := o.data
+	s.mu.Unlock()
+	if copyOut {
+		data = append([]byte(nil), data...)
+	}
+	err = fn(data)
+	s.mu.Lock()
+	o.pins--
+	if o.deleted {
+		s.releaseLocked(o)
+	}
+	s.mu.Unlock()
+	return err
+}
+
+// lookupLocked finds an object, restoring it from disk when spilled. On
+// return o.data is set (a heap slice when it did not fit back in memory).
+func (s *Store) lookupLocked(id string) (*object, error) {
 	o, ok := s.objs[id]
 	if !ok {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
@@ -118,7 +290,7 @@ func (s *Store) Get(id string) ([]byte, error) {
 	s.clock++
 	o.used = s.clock
 	if o.data != nil {
-		return o.data, nil
+		return o, nil
 	}
 	data, err := os.ReadFile(o.spilled)
 	if err != nil {
@@ -134,8 +306,12 @@ func (s *Store) Get(id string) ([]byte, error) {
 		if err := s.evictLocked(id); err != nil {
 			return nil, err
 		}
+		if o.data == nil { // spilled again at once
+			return &object{data: data, size: o.size}, nil
+		}
+		return o, nil
 	}
-	return data, nil
+	return &object{data: data, size: o.size}, nil
 }
 
 // Contains reports whether id is stored (in memory or spilled).
@@ -157,6 +333,8 @@ func (s *Store) Delete(ids ...string) {
 		}
 		if o.data != nil {
 			s.used -= o.size
+			o.deleted = true
+			s.releaseLocked(o)
 		} else {
 			os.Remove(o.spilled)
 			s.spilledB -= o.size
@@ -166,10 +344,29 @@ func (s *Store) Delete(ids ...string) {
 	}
 }
 
+// Close frees the store's memory: every object is dropped (a pinned one when
+// its reader is done) and pooled regions are unmapped.
+func (s *Store) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for id, o := range s.objs {
+		o.deleted = true
+		s.releaseLocked(o)
+		if o.spilled != "" {
+			os.Remove(o.spilled)
+		}
+		delete(s.objs, id)
+	}
+	s.used, s.spilledB, s.spilledN = 0, 0, 0
+	s.regions.drain()
+}
+
 // Stats returns current usage.
 func (s *Store) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return Stats{Used: s.used, Capacity: s.capacity, Objects: int64(len(s.objs)),
-		SpilledBytes: s.spilledB, SpilledObjects: s.spilledN, RestoredObjects: s.restored, TotalSpilled: s.spills}
+		SpilledBytes: s.spilledB, SpilledObjects: s.spilledN, RestoredObjects: s.restored, TotalSpilled: s.spills,
+		PooledBytes: s.regions.bytes, Reclaims: s.reclaims}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/goray-dev/goray/runtime/codec"
+	"github.com/goray-dev/goray/runtime/core"
 )
 
 // Put stores a value in the cluster and returns its reference.
@@ -13,6 +14,14 @@ func Put[T any](ctx context.Context, v T) (Ref[T], error) {
 	w, err := worker()
 	if err != nil {
 		return Ref[T]{}, err
+	}
+	if n, ok := codec.EncodedSize(v); ok && n > core.InlineThreshold {
+		// Large strings and byte slices are encoded straight into store memory.
+		h, err := w.PutSized(ctx, int64(n), func(dst []byte) { codec.EncodeTo(dst, v) })
+		if err != nil {
+			return Ref[T]{}, err
+		}
+		return Ref[T]{h: h}, nil
 	}
 	b, err := codec.Encode(v)
 	if err != nil {
