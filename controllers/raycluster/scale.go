@@ -193,7 +193,11 @@ func (r *Reconciler) reconcileGroup(ctx context.Context, s *scope, g *rayv1.Work
 		if err := r.createPods(ctx, s, g.GroupName, batch); err != nil {
 			return err
 		}
-		r.Recorder.Eventf(c, nil, corev1.EventTypeNormal, "CreatedWorkerPods", "Scale", "created %d worker replica(s) in group %s", want-have, g.GroupName)
+		if c.Status.ObservedGeneration != 0 {
+			// A scale-up is news; the pods of a new cluster are not (and at
+			// a thousand clusters the events would be a seventh of the calls).
+			r.Recorder.Eventf(c, nil, corev1.EventTypeNormal, "CreatedWorkerPods", "Scale", "created %d worker replica(s) in group %s", want-have, g.GroupName)
+		}
 	case have > want && !desired.AutoscalerEnabled(c):
 		// Without the autoscaler the operator picks: not-ready first, newest first.
 		sort.SliceStable(replicas, func(i, j int) bool { return replicaDeletionLess(replicas[i], replicas[j]) })
