@@ -75,6 +75,12 @@ func BenchmarkOperatorScale(b *testing.B) {
 		elapsed := time.Since(start)
 		peak := peakRSS(op.Process.Pid)
 		calls := requestCounts(metricsAddr)
+		cpu := map[string]float64{"operator": cpuSeconds(op.Process.Pid)}
+		for _, name := range []string{"kube-apiserver", "etcd"} {
+			for _, pid := range pidsOf(filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), name)) {
+				cpu[name] += cpuSeconds(pid)
+			}
+		}
 		stopAt := time.Now()
 		_ = op.Process.Signal(os.Interrupt)
 		_ = op.Wait()
@@ -82,8 +88,8 @@ func BenchmarkOperatorScale(b *testing.B) {
 		b.ReportMetric(elapsed.Seconds(), "s/all-pods-and-statuses")
 		b.ReportMetric(created.Seconds(), "s/creating-clusters")
 		b.ReportMetric(float64(peak)/(1<<20), "MiB-peak-RSS")
-		b.Logf("%d clusters (%d pods): all pods and statuses after %.1f s (clusters created in %.1f s); operator peak RSS %.0f MiB; operator API requests by verb: %v",
-			clusters, clusters*4, elapsed.Seconds(), created.Seconds(), float64(peak)/(1<<20), calls)
+		b.Logf("%d clusters (%d pods): all pods and statuses after %.1f s (clusters created in %.1f s); operator peak RSS %.0f MiB; operator API requests by verb: %v; CPU seconds since start: %v",
+			clusters, clusters*4, elapsed.Seconds(), created.Seconds(), float64(peak)/(1<<20), calls, cpu)
 	}
 }
 
@@ -227,6 +233,38 @@ func requestCounts(addr string) map[string]int {
 		fields := strings.Fields(line)
 		v, _ := strconv.ParseFloat(fields[len(fields)-1], 64)
 		out[method] += int(v)
+	}
+	return out
+}
+
+// cpuSeconds is the user+system CPU time a process used so far.
+func cpuSeconds(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses.
+	fields := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
+	if len(fields) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseFloat(fields[11], 64)
+	stime, _ := strconv.ParseFloat(fields[12], 64)
+	return (utime + stime) / 100 // USER_HZ
+}
+
+// pidsOf lists the processes whose executable path is exe.
+func pidsOf(exe string) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if target, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil && target == exe {
+			out = append(out, pid)
+		}
 	}
 	return out
 }
