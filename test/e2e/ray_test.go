@@ -62,11 +62,22 @@ func needOperator(t *testing.T) {
 	}
 	operatorOnce.Do(func() {
 		start := time.Now()
-		_, operatorErr = helm("upgrade", "--install", operatorRelease, "charts/goray-operator",
+		args := []string{"upgrade", "--install", operatorRelease, "charts/goray-operator",
 			"--namespace", operatorNS, "--create-namespace",
 			"--set", "image.pullPolicy=Never", "--set", "image.tag=dev",
 			"--set", "resources.requests.cpu=50m", "--set", "resources.requests.memory=64Mi",
-			"--wait", "--timeout", "3m")
+			"--wait", "--timeout", "3m"}
+		// GORAY_E2E_HELM_VALUES: an extra values file for the operator chart
+		// (e.g. rbac.extraRules while diagnosing).
+		if f := os.Getenv("GORAY_E2E_HELM_VALUES"); f != "" {
+			fmt.Println("    NOTE: GORAY_E2E_HELM_VALUES=" + f)
+			args = append(args, "-f", f)
+		}
+		_, operatorErr = helm(args...)
+		if operatorErr == nil {
+			// A new image under the same tag: restart so the pods run it.
+			_, operatorErr = kubectlErr("-n", operatorNS, "rollout", "restart", "deployment/"+operatorRelease)
+		}
 		if operatorErr == nil {
 			_, operatorErr = kubectlErr("-n", operatorNS, "rollout", "status", "deployment/"+operatorRelease, "--timeout=120s")
 		}

@@ -39,6 +39,19 @@ func TestAutoscaler(t *testing.T) {
 	step(t, "autoscaling RayCluster ready with 0 workers and the autoscaler sidecar", func() {
 		waitFor(t, "RayCluster "+name, 4*time.Minute, func() (bool, string) {
 			state := get(ns, "raycluster", name, "{.status.state}")
+			if state != "ready" {
+				// The operator can only create the autoscaler's Role when it
+				// holds every permission the Role grants (RBAC escalation check).
+				logs, _ := kubectlErr("-n", operatorNS, "logs", "deployment/"+operatorRelease, "--since-time="+start.UTC().Format(time.RFC3339))
+				if i := strings.Index(logs, "attempting to grant RBAC permissions not currently held"); i >= 0 {
+					line := logs[i:]
+					if j := strings.Index(line, `","stacktrace`); j > 0 {
+						line = line[:j]
+					}
+					t.Fatalf("the operator cannot create the autoscaler's Role: its ClusterRole (config/rbac/role.yaml, "+
+						"from the controllers' +kubebuilder:rbac markers) lacks a permission the Role grants: %s", strings.ReplaceAll(line, `\n`, " "))
+				}
+			}
 			return state == "ready", fmt.Sprintf("state=%q", state)
 		})
 		head = headPod(t, ns, name)

@@ -208,6 +208,7 @@ func TestOperatorChartObjects(t *testing.T) {
 	var cr rbacv1.ClusterRole
 	strict(t, objs["ClusterRole"][0], &cr)
 	if want := roleRules(t); !reflect.DeepEqual(cr.Rules, want) {
+		// hack/sync-charts.sh copies config/rbac/role.yaml to files/role.yaml.
 		t.Errorf("the chart's ClusterRole rules differ from config/rbac/role.yaml (hack/sync-charts.sh):\n%v\nwant\n%v", cr.Rules, want)
 	}
 
