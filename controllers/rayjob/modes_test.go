@@ -44,25 +44,38 @@ func TestHTTPModeSucceedsAndFails(t *testing.T) {
 
 func TestInteractiveModeWaitsForJobID(t *testing.T) {
 	ctx := context.Background()
-	if err := k8s.Create(ctx, newJob("modes", "interactive", "", rayv1.InteractiveMode)); err != nil {
-		t.Fatal(err)
-	}
-	waitForDeployment(t, ctx, "modes", "interactive", rayv1.JobDeploymentStatusWaiting)
+	for _, tc := range []struct {
+		name, entrypoint string
+		want             rayv1.JobDeploymentStatus
+		wantStatus       rayv1.JobStatus
+		wantReason       rayv1.JobFailedReason
+	}{
+		{"interactive", "echo interactive", rayv1.JobDeploymentStatusComplete, rayv1.JobStatusSucceeded, ""},
+		{"interactive-fail", "exit 2", rayv1.JobDeploymentStatusFailed, rayv1.JobStatusFailed, rayv1.AppFailed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := k8s.Create(ctx, newJob("modes", tc.name, "", rayv1.InteractiveMode)); err != nil {
+				t.Fatal(err)
+			}
+			waitForDeployment(t, ctx, "modes", tc.name, rayv1.JobDeploymentStatusWaiting)
 
-	// The user submits to the dashboard and tells the RayJob the id.
-	c, _ := jobclient.New(headAddr)
-	id, err := c.Submit(ctx, api.SubmitRequest{Entrypoint: "echo interactive", SubmissionID: "interactive-by-hand"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	job, _ := getJob(ctx, "modes", "interactive")
-	before := job.DeepCopy()
-	job.Spec.JobId = id
-	if err := k8s.Patch(ctx, job, clientMergeFrom(before)); err != nil {
-		t.Fatal(err)
-	}
-	job = waitForDeployment(t, ctx, "modes", "interactive", rayv1.JobDeploymentStatusComplete, rayv1.JobDeploymentStatusFailed)
-	if job.Status.JobStatus != rayv1.JobStatusSucceeded || job.Status.JobId != id {
-		t.Fatalf("interactive job ended %s %s (%s)", job.Status.JobStatus, job.Status.JobId, job.Status.Message)
+			// The user submits to the dashboard and tells the RayJob the id.
+			c, _ := jobclient.New(headAddr)
+			id, err := c.Submit(ctx, api.SubmitRequest{Entrypoint: tc.entrypoint, SubmissionID: tc.name + "-by-hand"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			job, _ := getJob(ctx, "modes", tc.name)
+			before := job.DeepCopy()
+			job.Spec.JobId = id
+			if err := k8s.Patch(ctx, job, clientMergeFrom(before)); err != nil {
+				t.Fatal(err)
+			}
+			job = waitForDeployment(t, ctx, "modes", tc.name, rayv1.JobDeploymentStatusComplete, rayv1.JobDeploymentStatusFailed)
+			st := job.Status
+			if st.JobDeploymentStatus != tc.want || st.JobStatus != tc.wantStatus || st.Reason != tc.wantReason || st.JobId != id {
+				t.Fatalf("ended %s/%s/%s (%s) for %s", st.JobDeploymentStatus, st.JobStatus, st.Reason, st.Message, st.JobId)
+			}
+		})
 	}
 }

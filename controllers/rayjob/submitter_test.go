@@ -140,22 +140,35 @@ func TestK8sJobModeSucceedsAndFails(t *testing.T) {
 	}
 }
 
-func TestSidecarModeSucceeds(t *testing.T) {
+func TestSidecarModeSucceedsAndFails(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go playSidecar(ctx, t, "modes")
-	if err := k8s.Create(ctx, newJob("modes", "sidecar", "echo from the sidecar", rayv1.SidecarMode)); err != nil {
-		t.Fatal(err)
-	}
-	j := waitForDeployment(t, ctx, "modes", "sidecar", rayv1.JobDeploymentStatusComplete, rayv1.JobDeploymentStatusFailed)
-	if j.Status.JobDeploymentStatus != rayv1.JobDeploymentStatusComplete || j.Status.JobStatus != rayv1.JobStatusSucceeded {
-		t.Fatalf("ended %s/%s: %s", j.Status.JobDeploymentStatus, j.Status.JobStatus, j.Status.Message)
-	}
-	cluster := &rayv1.RayCluster{}
-	if err := k8s.Get(ctx, client.ObjectKey{Namespace: "modes", Name: j.Status.RayClusterName}, cluster); err != nil {
-		t.Fatal(err)
-	}
-	if cluster.Spec.HeadGroupSpec.Template.Spec.RestartPolicy != corev1.RestartPolicyNever {
-		t.Errorf("a sidecar-mode head must not restart (it would submit again)")
+	for _, tc := range []struct {
+		name, entrypoint string
+		want             rayv1.JobDeploymentStatus
+		wantStatus       rayv1.JobStatus
+		wantReason       rayv1.JobFailedReason
+	}{
+		{"sidecar", "echo from the sidecar", rayv1.JobDeploymentStatusComplete, rayv1.JobStatusSucceeded, ""},
+		{"sidecar-fail", "exit 5", rayv1.JobDeploymentStatusFailed, rayv1.JobStatusFailed, rayv1.AppFailed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := k8s.Create(ctx, newJob("modes", tc.name, tc.entrypoint, rayv1.SidecarMode)); err != nil {
+				t.Fatal(err)
+			}
+			j := waitForDeployment(t, ctx, "modes", tc.name, rayv1.JobDeploymentStatusComplete, rayv1.JobDeploymentStatusFailed)
+			st := j.Status
+			if st.JobDeploymentStatus != tc.want || st.JobStatus != tc.wantStatus || st.Reason != tc.wantReason {
+				t.Fatalf("ended %s/%s/%s: %s", st.JobDeploymentStatus, st.JobStatus, st.Reason, st.Message)
+			}
+			cluster := &rayv1.RayCluster{}
+			if err := k8s.Get(ctx, client.ObjectKey{Namespace: "modes", Name: st.RayClusterName}, cluster); err != nil {
+				t.Fatal(err)
+			}
+			if cluster.Spec.HeadGroupSpec.Template.Spec.RestartPolicy != corev1.RestartPolicyNever {
+				t.Errorf("a sidecar-mode head must not restart (it would submit again)")
+			}
+		})
 	}
 }
