@@ -29,6 +29,11 @@ const (
 	GCSHealthPath  = "/api/gcs_healthz"
 )
 
+// podIPRef is the pod's IP as the kubelet substitutes it into the command
+// (from the RAY_POD_IP env var): every node registers with the address its
+// peers can reach, not a loopback one.
+const podIPRef = "$(RAY_POD_IP)"
+
 // RuntimeBinary is the runtime CLI in goray's images.
 const RuntimeBinary = "goray"
 
@@ -60,6 +65,7 @@ func HeadPod(c *rayv1.RayCluster, opts PodOptions) *corev1.Pod {
 	setDefault(params, "dashboard-port", strconv.Itoa(rayv1.DashboardPort))
 	setDefault(params, "metrics-export-port", strconv.Itoa(rayv1.MetricsPort))
 	setDefault(params, "dashboard-agent-listen-port", strconv.Itoa(rayv1.DashboardAgentPort))
+	setDefault(params, "node-ip-address", podIPRef)
 	setRuntimeCommand(c, ray, append([]string{"start", "--head"}, flags(params)...))
 
 	ray.Env = mergeEnv(ray.Env, commonEnv(c, rayv1.HeadGroupName, opts.ClusterDomain))
@@ -104,6 +110,7 @@ func WorkerPod(c *rayv1.RayCluster, g *rayv1.WorkerGroupSpec, opts PodOptions) *
 	params := startParams(g.RayStartParams, g.Resources, g.Labels, ray)
 	setDefault(params, "metrics-export-port", strconv.Itoa(rayv1.MetricsPort))
 	setDefault(params, "dashboard-agent-listen-port", strconv.Itoa(rayv1.DashboardAgentPort))
+	setDefault(params, "node-ip-address", podIPRef)
 	address := GCSAddress(c, opts.ClusterDomain)
 	setRuntimeCommand(c, ray, append([]string{"start", "--address=" + address}, flags(params)...))
 

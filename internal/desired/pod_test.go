@@ -113,7 +113,7 @@ func TestPodGenerateName(t *testing.T) {
 }
 
 func TestHeadCommand(t *testing.T) {
-	defaults := []string{"--block", "--dashboard-agent-listen-port=52365", "--dashboard-host=0.0.0.0", "--dashboard-port=8265", "--metrics-export-port=8080"}
+	defaults := []string{"--block", "--dashboard-agent-listen-port=52365", "--dashboard-host=0.0.0.0", "--dashboard-port=8265", "--metrics-export-port=8080", "--node-ip-address=$(RAY_POD_IP)"}
 	tests := []struct {
 		name   string
 		params map[string]string
@@ -170,7 +170,7 @@ func mergeSorted(a, b []string) []string {
 }
 
 func TestWorkerCommand(t *testing.T) {
-	defaults := []string{"--block", "--dashboard-agent-listen-port=52365", "--metrics-export-port=8080"}
+	defaults := []string{"--block", "--dashboard-agent-listen-port=52365", "--metrics-export-port=8080", "--node-ip-address=$(RAY_POD_IP)"}
 	tests := []struct {
 		name    string
 		edit    func(c *rayv1.RayCluster)
