@@ -117,7 +117,11 @@ e2e: ## End-to-end scenarios on the test cluster (root; the first run builds the
 ##@ Run
 
 .PHONY: run
-run: ## Run the square example on an embedded local cluster (no Kubernetes needed).
+run: ## Local Kubernetes + the operator via Helm + the sample RayJob, with its result (root).
+	hack/quickstart.sh
+
+.PHONY: run-local
+run-local: ## Run the square example on an embedded local cluster (no Kubernetes needed).
 	go run ./examples/square
 
 ##@ Benchmarks
