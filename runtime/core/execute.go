@@ -18,6 +18,9 @@ func (w *Worker) PushTasks(stream rpcpb.CoreWorker_PushTasksServer) error {
 	w.execMu.Lock()
 	sem := w.actorSem
 	w.execMu.Unlock()
+	if sem == nil || cap(sem) == 1 {
+		return w.pushSequential(stream, sem)
+	}
 	results := make(chan *rpcpb.TaskResult, 4096)
 	sent := make(chan error, 1)
 	go func() {
@@ -43,40 +46,64 @@ func (w *Worker) PushTasks(stream rpcpb.CoreWorker_PushTasksServer) error {
 		sent <- err
 	}()
 	var wg sync.WaitGroup
-	var recvErr error
 	for {
 		b, err := stream.Recv()
 		if err != nil {
-			recvErr = err
 			break
 		}
 		for _, spec := range b.Tasks {
-			switch {
-			case sem == nil:
-				results <- w.execute(spec)
-			case cap(sem) == 1:
-				sem <- struct{}{}
-				results <- w.execute(spec)
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := w.execute(spec)
 				<-sem
-			default:
-				sem <- struct{}{}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					r := w.execute(spec)
-					<-sem
-					results <- r
-				}()
-			}
+				results <- r
+			}()
 		}
 	}
 	wg.Wait()
 	close(results)
-	if err := <-sent; err != nil {
-		return err
+	return <-sent
+}
+
+// resultFlushDelay bounds how long finished results of a batch wait to be
+// sent together with the rest of it.
+const resultFlushDelay = time.Millisecond
+
+// pushSequential runs tasks one at a time (normal tasks, actors without
+// concurrency) on the receiving goroutine and sends their results from it
+// too: no handoff between goroutines on the round trip. The results of one
+// received batch go back in one message unless it runs longer than
+// resultFlushDelay.
+func (w *Worker) pushSequential(stream rpcpb.CoreWorker_PushTasksServer, sem chan struct{}) error {
+	var out []*rpcpb.TaskResult
+	for {
+		b, err := stream.Recv()
+		if err != nil {
+			return nil
+		}
+		var first time.Time
+		for i, spec := range b.Tasks {
+			if sem != nil {
+				sem <- struct{}{}
+			}
+			r := w.execute(spec)
+			if sem != nil {
+				<-sem
+			}
+			if len(out) == 0 {
+				first = time.Now()
+			}
+			out = append(out, r)
+			if i == len(b.Tasks)-1 || len(out) >= 4096 || time.Since(first) >= resultFlushDelay {
+				if err := stream.Send(&rpcpb.ResultBatch{Results: out}); err != nil {
+					return err
+				}
+				out = nil
+			}
+		}
 	}
-	_ = recvErr
-	return nil
 }
 
 // CreateActor runs an actor's constructor in this (dedicated) worker.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/goray-dev/goray/runtime/internal/ids"
@@ -62,7 +63,9 @@ func (w *Worker) SubmitTask(name string, args []Arg, opts TaskOptions) *Handle {
 	if opts.Resources == nil {
 		opts.Resources = map[string]float64{"CPU": 1}
 	}
-	spec := &rpcpb.TaskSpec{TaskId: id, JobId: w.jobID, Name: name, OwnerAddress: w.addr, Resources: opts.Resources}
+	// The executor does not need the resources (the lease holds them): the
+	// spec stays small on the wire.
+	spec := &rpcpb.TaskSpec{TaskId: id, JobId: w.jobID, Name: name, OwnerAddress: w.addr}
 	pt := &pendingTask{spec: spec, args: pargs, opts: opts}
 	w.mu.Lock()
 	w.table.AddTask(&ownership.Task{ID: id, Spec: pt, Args: owned, Returns: []string{id}, RetriesLeft: opts.MaxRetries})
@@ -85,8 +88,15 @@ func (w *Worker) enqueue(pt *pendingTask) {
 		return
 	}
 	if wait == nil {
+		w.direct = true
 		w.w_dispatchLocked(pt)
+		w.direct = false
+		lws := w.directLWs
+		w.directLWs = nil
 		w.mu.Unlock()
+		for _, lw := range lws {
+			w.directSend(lw)
+		}
 		return
 	}
 	w.mu.Unlock()
@@ -143,7 +153,17 @@ func (w *Worker) w_dispatchLocked(pt *pendingTask) {
 	w.dispatchLocked(q)
 }
 
+// cpu1Key is the key of the common shape (one CPU, default strategy).
+var cpu1Key = slowQueueKey(TaskOptions{Resources: map[string]float64{"CPU": 1}})
+
 func queueKey(o TaskOptions) string {
+	if o.Strategy == nil && len(o.Resources) == 1 && o.Resources["CPU"] == 1 {
+		return cpu1Key
+	}
+	return slowQueueKey(o)
+}
+
+func slowQueueKey(o TaskOptions) string {
 	s := o.Strategy
 	return fmt.Sprintf("%s|%d|%s|%v|%s|%d", scheduler.Resources(o.Resources).Key(), s.GetKind(), s.GetNodeId(), s.GetSoft(), s.GetPlacementGroupId(), s.GetBundleIndex())
 }
@@ -163,15 +183,21 @@ type schedQueue struct {
 }
 
 type leasedWorker struct {
-	q        *schedQueue
-	lease    *rpcpb.LeaseReply
-	node     rpcpb.NodeManagerClient
-	stream   rpcpb.CoreWorker_PushTasksClient
-	cancel   context.CancelFunc
-	out      chan []*rpcpb.TaskSpec
-	inflight map[string]*pendingTask
-	dead     bool
-	idleGen  int
+	q         *schedQueue
+	lease     *rpcpb.LeaseReply
+	node      rpcpb.NodeManagerClient
+	stream    rpcpb.CoreWorker_PushTasksClient
+	cancel    context.CancelFunc
+	out       chan []*rpcpb.TaskSpec
+	inflight  map[string]*pendingTask
+	dead      bool
+	idleAt    time.Time   // when it last ran out of work
+	idleTimer *time.Timer // returns the lease after LeaseIdle idle
+	// sendMu serializes stream sends: the sender goroutine's, and a
+	// submitter's own when it found the stream idle (see directSend).
+	sendMu sync.Mutex
+	// direct is the batch a submitter sends itself after unlocking w.mu.
+	direct []*rpcpb.TaskSpec
 }
 
 const maxLeaseRequests = 8
@@ -203,7 +229,13 @@ func (w *Worker) dispatchLocked(q *schedQueue) {
 			batch = append(batch, pt.spec)
 		}
 		q.ready = q.ready[n:]
-		lw.idleGen++
+		if w.direct && len(lw.out) == 0 && lw.direct == nil {
+			// The submitting goroutine sends it itself once it unlocks:
+			// no handoff to the sender goroutine on the synchronous path.
+			lw.direct = batch
+			w.directLWs = append(w.directLWs, lw)
+			continue
+		}
 		lw.out <- batch
 	}
 	if len(q.ready) == 0 {
@@ -324,11 +356,38 @@ func (w *Worker) attach(q *schedQueue, node rpcpb.NodeManagerClient, rep *rpcpb.
 	w.mu.Unlock()
 }
 
+// directSend sends the batch a submitter took on in dispatchLocked. A send
+// error is the receiver's to notice (the batch is in flight and is retried).
+func (w *Worker) directSend(lw *leasedWorker) {
+	lw.sendMu.Lock()
+	defer lw.sendMu.Unlock()
+	w.mu.Lock()
+	batch := lw.direct
+	lw.direct = nil
+	w.mu.Unlock()
+	if batch != nil {
+		lw.stream.Send(&rpcpb.TaskBatch{Tasks: batch})
+	}
+}
+
 func (w *Worker) sender(lw *leasedWorker) {
 	for batch := range lw.out {
+		lw.sendMu.Lock()
+		if !w.sendBatch(lw, batch) {
+			lw.sendMu.Unlock()
+			return
+		}
+		lw.sendMu.Unlock()
+	}
+}
+
+// sendBatch sends a batch and what is queued behind it in one message; false
+// once the stream is closed or broken.
+func (w *Worker) sendBatch(lw *leasedWorker, batch []*rpcpb.TaskSpec) bool {
+	{
 		if batch == nil {
 			lw.stream.CloseSend()
-			return
+			return false
 		}
 		// Coalesce what is already queued into one message.
 	more:
@@ -338,16 +397,15 @@ func (w *Worker) sender(lw *leasedWorker) {
 				if b == nil {
 					lw.stream.Send(&rpcpb.TaskBatch{Tasks: batch})
 					lw.stream.CloseSend()
-					return
+					return false
 				}
 				batch = append(batch, b...)
 			default:
 				break more
 			}
 		}
-		if err := lw.stream.Send(&rpcpb.TaskBatch{Tasks: batch}); err != nil {
-			return // the receiver sees the failure
-		}
+		// On error the receiver sees the failure.
+		return lw.stream.Send(&rpcpb.TaskBatch{Tasks: batch}) == nil
 	}
 }
 
@@ -459,20 +517,33 @@ func (w *Worker) workerFailed(lw *leasedWorker, cause error) {
 	w.do(acts)
 }
 
-// maybeIdleLocked returns the lease after LeaseIdle without work.
+// maybeIdleLocked returns the lease after LeaseIdle without work. One timer
+// per leased worker is re-armed (no goroutine per finished task).
 func (w *Worker) maybeIdleLocked(lw *leasedWorker) {
 	if lw.dead || len(lw.inflight) > 0 || len(lw.q.ready) > 0 {
 		return
 	}
-	lw.idleGen++
-	gen := lw.idleGen
-	time.AfterFunc(w.cfg.LeaseIdle, func() {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		if lw.idleGen == gen && !lw.dead && len(lw.inflight) == 0 {
-			w.returnLeaseLocked(lw, false)
-		}
-	})
+	lw.idleAt = time.Now()
+	if lw.idleTimer == nil {
+		lw.idleTimer = time.AfterFunc(w.cfg.LeaseIdle, func() { w.idleCheck(lw) })
+	} else {
+		lw.idleTimer.Reset(w.cfg.LeaseIdle)
+	}
+}
+
+// idleCheck returns a lease idle for LeaseIdle; one that got work since is
+// left alone (its next idle moment re-arms the timer).
+func (w *Worker) idleCheck(lw *leasedWorker) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if lw.dead || len(lw.inflight) > 0 {
+		return
+	}
+	if d := w.cfg.LeaseIdle - time.Since(lw.idleAt); d > 0 {
+		lw.idleTimer.Reset(d)
+		return
+	}
+	w.returnLeaseLocked(lw, false)
 }
 
 func (w *Worker) returnLeaseLocked(lw *leasedWorker, broken bool) {
