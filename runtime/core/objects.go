@@ -46,6 +46,9 @@ func (w *Worker) release(id string) {
 
 // do carries out the table's actions.
 func (w *Worker) do(acts []ownership.Action) {
+	if len(acts) == 0 {
+		return
+	}
 	frees := map[string][]string{}
 	for _, a := range acts {
 		switch a.Kind {

@@ -53,6 +53,16 @@ func (p *pool) take(n int64) *region {
 	return r
 }
 
+// has reports whether take(n) would find a region.
+func (p *pool) has(n int64) bool {
+	for _, r := range p.free {
+		if c := int64(len(r.buf)); c >= n && c <= 2*n {
+			return true
+		}
+	}
+	return false
+}
+
 // put returns a region to the pool, unmapping the oldest ones past the
 // pool's bound and those idle for poolIdle.
 func (p *pool) put(r *region, now time.Time) {

@@ -63,7 +63,11 @@ type Store struct {
 	nextGC   int64 // reclaim when used bytes pass this
 	reclaims int64
 	freed    chan struct{} // closed when a region is freed (alloc waits on it)
-	closed   bool
+
+	reclaiming       bool  // a reclaim runs in the background
+	deletes          int64 // objects deleted so far
+	deletesAtReclaim int64 // ... when the last reclaim started
+	closed           bool
 }
 
 // New makes a store holding up to capacity bytes in memory, spilling into dir.
@@ -85,54 +89,105 @@ func (s *Store) SetReclaimer(f func()) {
 	s.mu.Unlock()
 }
 
-// reclaimWait bounds how long alloc waits after a reclaim for an object to
-// be freed: the owner's cleanups run asynchronously after its collection,
-// and waiting is cheaper than faulting in fresh memory.
-const reclaimWait = 50 * time.Millisecond
+// reclaimWait bounds how long alloc waits for a reclaim to free an object of
+// n bytes: the owner's cleanups run asynchronously after its collection
+// (after many others, at times), and waiting is cheaper than faulting in
+// fresh memory, which costs about as much per megabyte.
+func reclaimWait(n int64) time.Duration {
+	return 20*time.Millisecond + time.Duration(n>>20)*time.Millisecond
+}
 
 // alloc returns a region of at least n bytes: a pooled one, one freed by a
-// reclaim, or freshly mapped memory.
+// reclaim (a running one, or one started here), or freshly mapped memory.
+// While the store holds less than two such objects it does not wait for a
+// reclaim (it maps, and the reclaim refills the pool for the next put);
+// past that it waits, bounded by reclaimWait.
 func (s *Store) alloc(n int64) *region {
 	size := regionSize(n)
 	s.mu.Lock()
 	r := s.regions.take(size)
-	f := s.reclaim
-	want := r == nil && f != nil && s.used > 0 && (s.used+n > s.nextGC || s.used+n > s.capacity)
-	s.mu.Unlock()
-	if r != nil {
-		return r
-	}
-	if want {
-		f()
-		deadline := time.NewTimer(reclaimWait)
-		defer deadline.Stop()
-		s.mu.Lock()
-		s.reclaims++
-		for {
-			if r = s.regions.take(size); r != nil || s.used == 0 {
-				break
-			}
-			if s.freed == nil {
-				s.freed = make(chan struct{})
-			}
-			ch := s.freed
-			s.mu.Unlock()
-			select {
-			case <-ch:
-				s.mu.Lock()
-				continue
-			case <-deadline.C:
-				s.mu.Lock()
-			}
-			break
+	if r == nil && (s.reclaiming || s.reclaimDueLocked(n)) {
+		if !s.reclaiming {
+			s.startReclaimLocked()
 		}
-		s.nextGC = 2*s.used + n
-		s.mu.Unlock()
-		if r != nil {
+		if s.used+s.regions.bytes >= 2*n {
+			r = s.awaitRegionLocked(size, reclaimWait(n))
+		}
+	}
+	s.mu.Unlock()
+	if r == nil {
+		r = mapRegion(size)
+	}
+	return r
+}
+
+// awaitRegionLocked waits for a region of size bytes while a reclaim runs.
+func (s *Store) awaitRegionLocked(size int64, d time.Duration) *region {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	for {
+		if r := s.regions.take(size); r != nil || !s.reclaiming || s.used == 0 {
 			return r
 		}
+		ch := s.freedChLocked()
+		s.mu.Unlock()
+		select {
+		case <-ch:
+			s.mu.Lock()
+		case <-deadline.C:
+			s.mu.Lock()
+			return s.regions.take(size)
+		}
 	}
-	return mapRegion(size)
+}
+
+// reclaimDueLocked paces reclaims like a garbage collector: one is due when
+// the last one freed something, or usage has doubled since it, or the next
+// n bytes do not fit in memory.
+func (s *Store) reclaimDueLocked(n int64) bool {
+	return s.reclaim != nil && s.used > 0 &&
+		(s.deletes != s.deletesAtReclaim || s.used+n > s.nextGC || s.used+n > s.capacity)
+}
+
+// startReclaimLocked runs the reclaimer in the background; waiters are
+// woken as regions come back and when it is over.
+func (s *Store) startReclaimLocked() {
+	s.reclaiming = true
+	s.deletesAtReclaim, s.nextGC = s.deletes, 2*s.used
+	s.reclaims++
+	f := s.reclaim
+	go func() {
+		f()
+		s.mu.Lock()
+		s.reclaiming = false
+		s.signalFreedLocked()
+		s.mu.Unlock()
+	}()
+}
+
+// freedChLocked is closed when a region is freed or a reclaim ends.
+func (s *Store) freedChLocked() chan struct{} {
+	if s.freed == nil {
+		s.freed = make(chan struct{})
+	}
+	return s.freed
+}
+
+func (s *Store) signalFreedLocked() {
+	if s.freed != nil {
+		close(s.freed)
+		s.freed = nil
+	}
+}
+
+// maybeReclaimLocked starts a background reclaim after a put when the next
+// put of its size would need fresh memory and other objects, possibly
+// garbage by now, are held: their memory is then back in the pool by the
+// time the next put comes.
+func (s *Store) maybeReclaimLocked(size int64) {
+	if !s.reclaiming && s.used > size && s.reclaimDueLocked(size) && !s.regions.has(regionSize(size)) {
+		s.startReclaimLocked()
+	}
 }
 
 // releaseLocked gives an object's region back to the pool (unless pinned).
@@ -178,7 +233,9 @@ func (s *Store) PutFunc(id string, size int64, fill func(buf []byte) error) erro
 	o := &object{data: buf, reg: r, size: size, used: s.clock}
 	s.objs[id] = o
 	s.used += size
-	return s.evictLocked(id)
+	err := s.evictLocked(id)
+	s.maybeReclaimLocked(size)
+	return err
 }
 
 // Put stores data under id, taking ownership of the slice. Storing an id twice keeps the first.
@@ -331,6 +388,7 @@ func (s *Store) Delete(ids ...string) {
 		if !ok {
 			continue
 		}
+		s.deletes++
 		if o.data != nil {
 			s.used -= o.size
 			o.deleted = true
