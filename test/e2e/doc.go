@@ -8,10 +8,24 @@
 // tests and tears the cluster down (hack/cluster/down.sh); the last test
 // checks that the host is clean afterwards.
 //
+// The scenarios (ray_test.go, rayjob_test.go, scale_serve_test.go) install
+// the operator with `helm upgrade --install charts/goray-operator` (image
+// goray/operator:dev, pullPolicy Never; helm from hack/helm.sh) and apply the
+// samples of config/samples, each in its own namespace: TestRayCluster
+// (ready, workers joined per `goray status`, delete → pods and services
+// gone), TestRayJob (K8sJobMode, goray-examples pi, SUCCEEDED with logs),
+// TestRayJobWorkerDeleted, TestAutoscaler (0 → N → 0) and TestRayService
+// (skipped while the operator has no RayService controller). Every step
+// prints its duration ("e2e: <test>: <step> <seconds>").
+//
 // Environment:
 //
 //	GORAY_E2E_REUSE=1   use the running cluster (start one only if none runs) and leave it running
 //	GORAY_E2E_KEEP=1    bring the cluster up but leave it running afterwards
 //	GORAY_E2E_KEEP_GOING=1  a goray binary that does not build is left out of the images
 //	GORAY_CLUSTER_DIR   the cluster's state folder (default ~/.cache/goray/cluster)
+//	HELM                the helm binary (default: hack/helm.sh builds/caches v3.22.0)
+//	GORAY_E2E_HELM_VALUES=FILE  an extra values file for the operator chart (e.g. rbac.extraRules)
+//	GORAY_E2E_NODE_IP_PARAM=1   add node-ip-address: $(RAY_POD_IP) to every rayStartParams
+//	                    applied (diagnostic: `goray start --head` binds 127.0.0.1 by default)
 package e2e

@@ -283,6 +283,17 @@ func dumpNamespace(ns string) {
 			fmt.Print(indent(err.Error()))
 		}
 	}
+	// What the runtime itself says, from every head.
+	heads, _ := kubectlErr("-n", ns, "get", "pods", "-l", "ray.io/node-type=head", "-o", "name")
+	for _, h := range strings.Fields(heads) {
+		for _, args := range [][]string{{"goray", "status"}, {"goray", "job", "list"}} {
+			out, err := kubectlErr(append([]string{"-n", ns, "exec", h, "-c", "ray-head", "--"}, args...)...)
+			fmt.Printf("---- %s: %s ----\n%s", h, strings.Join(args, " "), indent(out))
+			if err != nil {
+				fmt.Print(indent(err.Error()))
+			}
+		}
+	}
 	pods, _ := kubectlErr("-n", ns, "get", "pods", "-o", "name")
 	for _, p := range strings.Fields(pods) {
 		out, _ := kubectlErr("-n", ns, "logs", p, "--all-containers", "--tail=80")
