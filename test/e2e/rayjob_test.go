@@ -111,7 +111,7 @@ func TestRayJobWorkerDeleted(t *testing.T) {
 	})
 	var deployment, job string
 	step(t, "RayJob ends", func() {
-		deployment, job = waitJobEnd(t, ns, name, 6*time.Minute)
+		deployment, job = waitJobEnd(t, ns, name, 4*time.Minute)
 	})
 	logStep("TestRayJobWorkerDeleted: job with a worker deleted done", start)
 	logs := submitterLogs(ns, name)

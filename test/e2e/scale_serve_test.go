@@ -131,7 +131,7 @@ func operatorHas(kind string) bool {
 func TestRayService(t *testing.T) {
 	needOperator(t)
 	if !operatorHas("rayservice") {
-		t.Skip("the operator runs no RayService controller yet (internal/operator registers raycluster and rayjob only; issue 6): RayService scenario skipped")
+		t.Skip("the operator runs no RayService controller (its logs show no \"Starting Controller\" for rayservice; issue 6): RayService scenario skipped")
 	}
 	const ns, name = "e2e-rayservice", "rayservice-sample"
 	scenarioNS(t, ns)
