@@ -98,10 +98,10 @@ func reclaimWait(n int64) time.Duration {
 }
 
 // alloc returns a region of at least n bytes: a pooled one, one freed by a
-// reclaim (a running one, or one started here), or freshly mapped memory.
-// While the store holds less than two such objects it does not wait for a
-// reclaim (it maps, and the reclaim refills the pool for the next put);
-// past that it waits, bounded by reclaimWait.
+// reclaim (a running one, or one started here; waiting for it, bounded by
+// reclaimWait, is cheaper than faulting in fresh memory), or freshly mapped
+// memory. Puts start reclaims in the background too (maybeReclaimLocked),
+// so with a spare region in the pool the next put seldom waits.
 func (s *Store) alloc(n int64) *region {
 	size := regionSize(n)
 	s.mu.Lock()
@@ -110,9 +110,7 @@ func (s *Store) alloc(n int64) *region {
 		if !s.reclaiming {
 			s.startReclaimLocked()
 		}
-		if s.used+s.regions.bytes >= 2*n {
-			r = s.awaitRegionLocked(size, reclaimWait(n))
-		}
+		r = s.awaitRegionLocked(size, reclaimWait(n))
 	}
 	s.mu.Unlock()
 	if r == nil {
@@ -121,19 +119,27 @@ func (s *Store) alloc(n int64) *region {
 	return r
 }
 
-// awaitRegionLocked waits for a region of size bytes while a reclaim runs.
+// awaitRegionLocked waits for a region of size bytes while a reclaim runs,
+// and reclaimGrace after it for cleanups that finish late.
 func (s *Store) awaitRegionLocked(size int64, d time.Duration) *region {
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()
+	var grace <-chan time.Time
 	for {
-		if r := s.regions.take(size); r != nil || !s.reclaiming || s.used == 0 {
+		if r := s.regions.take(size); r != nil || s.used == 0 {
 			return r
+		}
+		if !s.reclaiming && grace == nil {
+			grace = time.After(reclaimGrace)
 		}
 		ch := s.freedChLocked()
 		s.mu.Unlock()
 		select {
 		case <-ch:
 			s.mu.Lock()
+		case <-grace:
+			s.mu.Lock()
+			return s.regions.take(size)
 		case <-deadline.C:
 			s.mu.Lock()
 			return s.regions.take(size)
@@ -141,13 +147,20 @@ func (s *Store) awaitRegionLocked(size int64, d time.Duration) *region {
 	}
 }
 
+// reclaimGrace is how long alloc still waits for frees after a reclaim ended.
+const reclaimGrace = 5 * time.Millisecond
+
 // reclaimDueLocked paces reclaims like a garbage collector: one is due when
 // the last one freed something, or usage has doubled since it, or the next
-// n bytes do not fit in memory.
+// n bytes do not fit in memory, or they are so many that faulting in fresh
+// memory for them costs more than a collection.
 func (s *Store) reclaimDueLocked(n int64) bool {
 	return s.reclaim != nil && s.used > 0 &&
-		(s.deletes != s.deletesAtReclaim || s.used+n > s.nextGC || s.used+n > s.capacity)
+		(s.deletes != s.deletesAtReclaim || s.used+n > s.nextGC || s.used+n > s.capacity || n >= alwaysReclaimSize)
 }
+
+// alwaysReclaimSize: objects from this size on are worth a collection each.
+const alwaysReclaimSize = 16 << 20
 
 // startReclaimLocked runs the reclaimer in the background; waiters are
 // woken as regions come back and when it is over.
