@@ -20,7 +20,7 @@ import (
 func main() {
 	ctx := context.Background()
 	if ray.IsWorker() {
-		ray.Init(ctx)
+		_ = ray.Init(ctx) // a worker serves tasks until it exits; Init does not return
 	}
 	usage := "usage: goray-examples square|pi|counter|wordcount"
 	if len(os.Args) != 2 {
@@ -30,7 +30,6 @@ func main() {
 	if err := ray.Init(ctx); err != nil {
 		log.Fatal(err)
 	}
-	defer ray.Shutdown()
 	var err error
 	switch os.Args[1] {
 	case "square":
@@ -54,8 +53,8 @@ func main() {
 		ray.Shutdown()
 		os.Exit(2)
 	}
+	ray.Shutdown()
 	if err != nil {
-		ray.Shutdown()
 		log.Fatal(err)
 	}
 }

@@ -95,7 +95,7 @@ func requestResourcesCmd() *cobra.Command {
 			var bs []map[string]float64
 			if bundles != "" {
 				if err := json.Unmarshal([]byte(bundles), &bs); err != nil {
-					return fmt.Errorf("--bundles must be a JSON list of resource maps: %v", err)
+					return fmt.Errorf("--bundles must be a JSON list of resource maps: %w", err)
 				}
 			}
 			for range int(cpus) {

@@ -13,12 +13,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/goray-dev/goray/runtime/dashboard"
-	"github.com/goray-dev/goray/runtime/jobs"
-	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/goray-dev/goray/runtime/dashboard"
+	"github.com/goray-dev/goray/runtime/jobs"
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
 
 // dashboardCmd runs the head's HTTP API (health, version, cluster status and

@@ -7,14 +7,16 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sigs.k8s.io/yaml"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"sigs.k8s.io/yaml"
+
+	"github.com/spf13/cobra"
+
 	"github.com/goray-dev/goray/runtime/jobs/api"
 	"github.com/goray-dev/goray/runtime/jobs/client"
-	"github.com/spf13/cobra"
 )
 
 // jobCmd is `goray job`, Ray's `ray job` against a head's dashboard.
@@ -73,22 +75,22 @@ func jobSubmitCmd(newClient clientFunc) *cobra.Command {
 			req := api.SubmitRequest{Entrypoint: joinEntrypoint(args), SubmissionID: submissionID}
 			if runtimeEnvJSON != "" {
 				if err := json.Unmarshal([]byte(runtimeEnvJSON), &req.RuntimeEnv); err != nil {
-					return fmt.Errorf("--runtime-env-json must be a JSON object: %v", err)
+					return fmt.Errorf("--runtime-env-json must be a JSON object: %w", err)
 				}
 			}
 			if runtimeEnvYAML != "" {
 				if err := yaml.Unmarshal([]byte(runtimeEnvYAML), &req.RuntimeEnv); err != nil {
-					return fmt.Errorf("--runtime-env-yaml must be a YAML mapping: %v", err)
+					return fmt.Errorf("--runtime-env-yaml must be a YAML mapping: %w", err)
 				}
 			}
 			if metadataJSON != "" {
 				if err := json.Unmarshal([]byte(metadataJSON), &req.Metadata); err != nil {
-					return fmt.Errorf("--metadata-json must be a JSON object of strings: %v", err)
+					return fmt.Errorf("--metadata-json must be a JSON object of strings: %w", err)
 				}
 			}
 			if resourcesJSON != "" {
 				if err := json.Unmarshal([]byte(resourcesJSON), &req.EntrypointResources); err != nil {
-					return fmt.Errorf("--entrypoint-resources must be a JSON object of numbers: %v", err)
+					return fmt.Errorf("--entrypoint-resources must be a JSON object of numbers: %w", err)
 				}
 			}
 			if cmd.Flags().Changed("entrypoint-num-cpus") {

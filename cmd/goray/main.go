@@ -9,8 +9,9 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/goray-dev/goray/runtime/ray"
 	"github.com/spf13/cobra"
+
+	"github.com/goray-dev/goray/runtime/ray"
 )
 
 func main() {

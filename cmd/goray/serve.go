@@ -8,10 +8,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/goray-dev/goray/runtime/serve/client"
-	"github.com/goray-dev/goray/runtime/serve/schema"
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
+
+	"github.com/goray-dev/goray/runtime/serve/client"
+	"github.com/goray-dev/goray/runtime/serve/schema"
 )
 
 // serveCmd is `goray serve`, Ray's `serve deploy|status|shutdown` against a head's dashboard.

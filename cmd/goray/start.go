@@ -18,15 +18,16 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
 	"github.com/goray-dev/goray/runtime/cluster"
 	"github.com/goray-dev/goray/runtime/dashboard"
 	"github.com/goray-dev/goray/runtime/jobs"
 	"github.com/goray-dev/goray/runtime/node"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 type startFlags struct {
@@ -157,7 +158,10 @@ func daemonize(f *startFlags) error {
 		select {
 		case err := <-exited:
 			b, _ := os.ReadFile(logPath)
-			return fmt.Errorf("node exited during start (%v):\n%s", err, b)
+			if err == nil {
+				err = errors.New("exit status 0")
+			}
+			return fmt.Errorf("node exited during start (%w):\n%s", err, b)
 		case <-deadline:
 			return fmt.Errorf("node did not become ready within 60s; see %s", logPath)
 		case <-time.After(50 * time.Millisecond):
@@ -201,7 +205,7 @@ func runNode(ctx context.Context, f *startFlags) error {
 	if f.resources != "" {
 		var custom map[string]float64
 		if err := json.Unmarshal([]byte(f.resources), &custom); err != nil {
-			return fmt.Errorf("--resources must be a JSON object of numbers, e.g. '{\"TPU\": 4}': %v", err)
+			return fmt.Errorf("--resources must be a JSON object of numbers, e.g. '{\"TPU\": 4}': %w", err)
 		}
 		for k, v := range custom {
 			res[k] = v
@@ -210,7 +214,7 @@ func runNode(ctx context.Context, f *startFlags) error {
 	labels := map[string]string{}
 	if f.labels != "" {
 		if err := json.Unmarshal([]byte(f.labels), &labels); err != nil {
-			return fmt.Errorf("--labels must be a JSON object of strings: %v", err)
+			return fmt.Errorf("--labels must be a JSON object of strings: %w", err)
 		}
 	}
 	store := f.objectStoreMemory

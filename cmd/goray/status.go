@@ -10,10 +10,11 @@ import (
 	"strings"
 	"time"
 
-	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
 
 func defaultAddress() string {
@@ -44,7 +45,7 @@ func statusCmd() *cobra.Command {
 			defer cancel()
 			st, err := rpcpb.NewGcsClient(conn).GetClusterStatus(ctx, &rpcpb.Empty{})
 			if err != nil {
-				return fmt.Errorf("no goray cluster answers at %s (start one with 'goray start --head' or pass --address): %v", address, err)
+				return fmt.Errorf("no goray cluster answers at %s (start one with 'goray start --head' or pass --address): %w", address, err)
 			}
 			printStatus(cmd.OutOrStdout(), st)
 			return nil

@@ -106,7 +106,7 @@ func (r *Reconciler) step(ctx context.Context, s *scope) (ctrl.Result, error) {
 	if d := passedDeadline(s.job, s.now); d != nil && !finished(s.job.Status.JobDeploymentStatus) {
 		r.stopJob(ctx, s)
 		s.fail(d.reason, d.message)
-		return ctrl.Result{Requeue: true}, nil
+		return ctrl.Result{RequeueAfter: requeueNow}, nil
 	}
 	switch s.job.Status.JobDeploymentStatus {
 	case rayv1.JobDeploymentStatusNew:
@@ -170,3 +170,7 @@ func finished(s rayv1.JobDeploymentStatus) bool {
 
 // requeueSoon is the polling interval while the job is being set up or runs.
 const requeueSoon = 2 * time.Second
+
+// requeueNow runs the next state's handler right after a transition
+// (Result.Requeue is deprecated; a short RequeueAfter does the same).
+const requeueNow = 10 * time.Millisecond

@@ -71,7 +71,7 @@ func (r *Reconciler) onNew(_ context.Context, s *scope) (ctrl.Result, error) {
 		st.Succeeded = ptr.To[int32](0)
 	}
 	s.to(rayv1.JobDeploymentStatusInitializing)
-	return ctrl.Result{Requeue: true}, nil
+	return ctrl.Result{RequeueAfter: requeueNow}, nil
 }
 
 // onInitializing brings up (or finds) the cluster and, once it is ready,
@@ -80,7 +80,7 @@ func (r *Reconciler) onInitializing(ctx context.Context, s *scope) (ctrl.Result,
 	job, st := s.job, &s.job.Status
 	if job.Spec.Suspend {
 		s.to(rayv1.JobDeploymentStatusSuspending)
-		return ctrl.Result{Requeue: true}, nil
+		return ctrl.Result{RequeueAfter: requeueNow}, nil
 	}
 	cluster, err := r.getOrCreateCluster(ctx, s)
 	if err != nil || cluster == nil {
@@ -89,7 +89,7 @@ func (r *Reconciler) onInitializing(ctx context.Context, s *scope) (ctrl.Result,
 	st.RayClusterStatus = cluster.Status
 	if why := clusterCannotStart(cluster.Status, s.now); why != "" {
 		s.fail(ClusterStartFailed, "the RayCluster "+cluster.Name+" cannot start: the head pod is "+why)
-		return ctrl.Result{Requeue: true}, nil
+		return ctrl.Result{RequeueAfter: requeueNow}, nil
 	}
 	if cluster.Status.State != rayv1.Ready {
 		st.Message = "waiting for RayCluster " + cluster.Name + " to be ready"
@@ -108,6 +108,9 @@ func (r *Reconciler) onInitializing(ctx context.Context, s *scope) (ctrl.Result,
 		}
 	case rayv1.HTTPMode:
 		if err := r.submitIfAbsent(ctx, s); err != nil {
+			// The head's job API may not be up yet: poll, without the
+			// error backoff a returned error would bring.
+			ctrl.LoggerFrom(ctx).V(1).Info("submitting the job over HTTP", "error", err)
 			return ctrl.Result{RequeueAfter: requeueSoon}, nil
 		}
 	case rayv1.SidecarMode:
@@ -161,7 +164,7 @@ func (r *Reconciler) onRunning(ctx context.Context, s *scope) (ctrl.Result, erro
 	if job.Spec.Suspend {
 		r.stopJob(ctx, s)
 		s.to(rayv1.JobDeploymentStatusSuspending)
-		return ctrl.Result{Requeue: true}, nil
+		return ctrl.Result{RequeueAfter: requeueNow}, nil
 	}
 	if cluster := r.cluster(ctx, s); cluster != nil {
 		st.RayClusterStatus = cluster.Status
@@ -179,7 +182,7 @@ func (r *Reconciler) onRunning(ctx context.Context, s *scope) (ctrl.Result, erro
 		}
 		if s.now.Sub(st.JobStatusCheckFailureStartTime.Time) > JobStatusCheckTimeout {
 			s.fail(rayv1.JobStatusCheckTimeoutExceeded, fmt.Sprintf("the job API at %s did not answer for %s: %v", st.DashboardURL, JobStatusCheckTimeout, err))
-			return ctrl.Result{Requeue: true}, nil
+			return ctrl.Result{RequeueAfter: requeueNow}, nil
 		}
 		st.Message = "cannot reach the job API: " + err.Error()
 		return ctrl.Result{RequeueAfter: requeueSoon}, nil
@@ -199,14 +202,14 @@ func (r *Reconciler) onRunning(ctx context.Context, s *scope) (ctrl.Result, erro
 		} else {
 			s.fail(rayv1.AppFailed, jobMessage(info, "the job ended "+string(st.JobStatus)))
 		}
-		return ctrl.Result{Requeue: true}, nil
+		return ctrl.Result{RequeueAfter: requeueNow}, nil
 	case failedSubmit && st.JobStatus == rayv1.JobStatusNew:
 		s.fail(rayv1.SubmissionFailed, "the submitter failed before the job reached the cluster; see the submitter's logs")
-		return ctrl.Result{Requeue: true}, nil
+		return ctrl.Result{RequeueAfter: requeueNow}, nil
 	case done && !submitterEnd.IsZero() && s.now.Sub(submitterEnd) > SubmitterGracePeriod:
 		s.fail(rayv1.JobDeploymentStatusTransitionGracePeriodExceeded,
 			fmt.Sprintf("the submitter finished %s ago but the job is still %s", SubmitterGracePeriod, st.JobStatus))
-		return ctrl.Result{Requeue: true}, nil
+		return ctrl.Result{RequeueAfter: requeueNow}, nil
 	}
 	return ctrl.Result{RequeueAfter: requeueSoon}, nil
 }
@@ -270,7 +273,7 @@ func (r *Reconciler) submitterState(ctx context.Context, s *scope) (done, failed
 func (r *Reconciler) onFinished(ctx context.Context, s *scope) (ctrl.Result, error) {
 	if shouldRetry(s.job) {
 		s.to(rayv1.JobDeploymentStatusRetrying)
-		return ctrl.Result{Requeue: true}, nil
+		return ctrl.Result{RequeueAfter: requeueNow}, nil
 	}
 	var next time.Duration
 	for _, a := range finishedCleanup(s.job, s.now) {
@@ -327,7 +330,7 @@ func (r *Reconciler) onRetrying(ctx context.Context, s *scope) (ctrl.Result, err
 	st := &s.job.Status
 	st.JobId, st.RayClusterName, st.RayClusterStatus = "", "", rayv1.RayClusterStatus{}
 	s.to(rayv1.JobDeploymentStatusNew)
-	return ctrl.Result{Requeue: true}, nil
+	return ctrl.Result{RequeueAfter: requeueNow}, nil
 }
 
 // onSuspending deletes everything the RayJob created (Kueue preemption).
@@ -346,7 +349,7 @@ func (r *Reconciler) onSuspending(ctx context.Context, s *scope) (ctrl.Result, e
 func (r *Reconciler) onSuspended(_ context.Context, s *scope) (ctrl.Result, error) {
 	if !s.job.Spec.Suspend {
 		s.to(rayv1.JobDeploymentStatusNew)
-		return ctrl.Result{Requeue: true}, nil
+		return ctrl.Result{RequeueAfter: requeueNow}, nil
 	}
 	return ctrl.Result{}, nil
 }

@@ -60,7 +60,7 @@ func run(m *testing.M) (int, error) {
 	build := exec.Command("go", "build", "-o", binDir+"/", "./cmd/goray")
 	build.Dir = testenv.RepoRoot()
 	if out, err := build.CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("building goray: %v\n%s", err, out)
+		return 0, fmt.Errorf("building goray: %w\n%s", err, out)
 	}
 	head, err := startHead()
 	if err != nil {

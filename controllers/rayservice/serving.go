@@ -32,7 +32,7 @@ func (r *Reconciler) labelServingPods(ctx context.Context, s *scope) (bool, erro
 				continue
 			}
 			serving := p.Status.Phase == corev1.PodRunning && p.Status.PodIP != "" &&
-				!(s.rs.Spec.ExcludeHeadPodFromServeSvc && p.Labels[rayv1.RayNodeTypeLabelKey] == string(rayv1.HeadNode)) &&
+				(!s.rs.Spec.ExcludeHeadPodFromServeSvc || p.Labels[rayv1.RayNodeTypeLabelKey] != string(rayv1.HeadNode)) &&
 				r.ProxyHealth(ctx, p) == nil
 			want := "false"
 			if serving {

@@ -120,7 +120,7 @@ func run(m *testing.M) (int, error) {
 	build := exec.Command("go", "build", "-o", binDir+"/", "./cmd/goray", "./cmd/goray-examples")
 	build.Dir = testenv.RepoRoot()
 	if out, err := build.CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("building: %v\n%s", err, out)
+		return 0, fmt.Errorf("building: %w\n%s", err, out)
 	}
 	defer heads.stopAll()
 	env, err := testenv.Start()

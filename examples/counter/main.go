@@ -11,14 +11,20 @@ import (
 )
 
 func main() {
-	ctx := context.Background()
-	if err := ray.Init(ctx); err != nil {
+	if err := run(context.Background()); err != nil {
 		log.Fatal(err)
+	}
+}
+
+func run(ctx context.Context) error {
+	if err := ray.Init(ctx); err != nil {
+		return err
 	}
 	defer ray.Shutdown()
 	n, err := demos.RunCounter(ctx)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	fmt.Println("counter:", n)
+	return nil
 }

@@ -11,14 +11,20 @@ import (
 )
 
 func main() {
-	ctx := context.Background()
-	if err := ray.Init(ctx); err != nil {
+	if err := run(context.Background()); err != nil {
 		log.Fatal(err)
+	}
+}
+
+func run(ctx context.Context) error {
+	if err := ray.Init(ctx); err != nil {
+		return err
 	}
 	defer ray.Shutdown()
 	pi, err := demos.RunPi(ctx, 16, 1_000_000)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	fmt.Printf("pi ≈ %.5f\n", pi)
+	return nil
 }

@@ -14,9 +14,14 @@ import (
 var Square = ray.Task("square", func(ctx context.Context, x int) (int, error) { return x * x, nil })
 
 func main() {
-	ctx := context.Background()
-	if err := ray.Init(ctx); err != nil {
+	if err := run(context.Background()); err != nil {
 		log.Fatal(err)
+	}
+}
+
+func run(ctx context.Context) error {
+	if err := ray.Init(ctx); err != nil {
+		return err
 	}
 	defer ray.Shutdown()
 	var refs []ray.Ref[int]
@@ -25,7 +30,8 @@ func main() {
 	}
 	out, err := ray.GetAll(ctx, refs...)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	fmt.Println(out)
+	return nil
 }

@@ -11,16 +11,22 @@ import (
 )
 
 func main() {
-	ctx := context.Background()
-	if err := ray.Init(ctx); err != nil {
+	if err := run(context.Background()); err != nil {
 		log.Fatal(err)
+	}
+}
+
+func run(ctx context.Context) error {
+	if err := ray.Init(ctx); err != nil {
+		return err
 	}
 	defer ray.Shutdown()
 	top, err := demos.RunWordCount(ctx, demos.Docs, 5)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	for _, l := range top {
 		fmt.Println(l)
 	}
+	return nil
 }

@@ -49,11 +49,11 @@ type Actor struct {
 type EffectKind int
 
 const (
-	// Schedule: find a node and worker and run the constructor.
+	// Schedule means: find a node and worker and run the constructor.
 	Schedule EffectKind = iota
-	// KillWorker: stop WorkerID on NodeID.
+	// KillWorker means: stop WorkerID on NodeID.
 	KillWorker
-	// Changed: the actor's state changed; wake waiters.
+	// Changed means: the actor's state changed; wake waiters.
 	Changed
 )
 

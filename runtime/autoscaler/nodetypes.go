@@ -132,7 +132,7 @@ func groupResources(g rayv1.WorkerGroupSpec) (planner.Resources, error) {
 		}
 		var custom map[string]float64
 		if err := json.Unmarshal([]byte(strings.ReplaceAll(js, `\"`, `"`)), &custom); err != nil {
-			return nil, fmt.Errorf("rayStartParams resources=%q is not a JSON object of numbers: %v", p["resources"], err)
+			return nil, fmt.Errorf("rayStartParams resources=%q is not a JSON object of numbers: %w", p["resources"], err)
 		}
 		for k, v := range custom {
 			res[k] = v

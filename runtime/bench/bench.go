@@ -10,10 +10,11 @@ import (
 	"net"
 	"time"
 
-	rpcpb "github.com/goray-dev/goray/runtime/proto"
-	"github.com/goray-dev/goray/runtime/ray"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
+	"github.com/goray-dev/goray/runtime/ray"
 )
 
 var noop = ray.Task("bench.noop", func(ctx context.Context, x int) (int, error) { return x, nil })
@@ -191,7 +192,7 @@ func Run(ctx context.Context, out io.Writer, scale int) ([]Result, error) {
 		}
 	}
 	report("single_client_get_calls", rate(n, time.Since(t0)), "per second")
-	puts = nil
+	clear(puts) // drop the refs so the store can free the objects
 
 	big := make([]byte, 80<<20)
 	reps := 10 * scale

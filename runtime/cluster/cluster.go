@@ -11,11 +11,12 @@ import (
 	"strconv"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/goray-dev/goray/runtime/gcs"
 	"github.com/goray-dev/goray/runtime/internal/rpcutil"
 	"github.com/goray-dev/goray/runtime/node"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
-	"google.golang.org/grpc"
 )
 
 // HeadConfig configures a head: the GCS on GcsPort plus the node manager.

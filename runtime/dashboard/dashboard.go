@@ -11,10 +11,11 @@ import (
 	"net/http"
 	"time"
 
-	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
 
 // Version is the runtime version reported by /api/version.
@@ -22,9 +23,8 @@ const Version = "0.1.0"
 
 // Server is the head's HTTP API.
 type Server struct {
-	Mux     *http.ServeMux
-	gcs     rpcpb.GcsClient
-	session string
+	Mux *http.ServeMux
+	gcs rpcpb.GcsClient
 }
 
 // New makes the head server with the built-in endpoints mounted.

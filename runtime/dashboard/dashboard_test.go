@@ -7,10 +7,11 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
 
 type fakeGcs struct {

@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"time"
 
-	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
 
 // Node statuses of the resource state (Ray's NodeStatus).

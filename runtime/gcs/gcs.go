@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -19,13 +20,14 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/goray-dev/goray/runtime/actors"
 	"github.com/goray-dev/goray/runtime/internal/ids"
 	"github.com/goray-dev/goray/runtime/internal/rpcutil"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/scheduler"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // Config configures a GCS.
@@ -160,11 +162,6 @@ func (s *Server) nodeDied(id string) {
 	for _, pg := range pgs {
 		s.reschedulePG(pg)
 	}
-}
-
-func (s *Server) node(id string) (*nodeRec, bool) {
-	n, ok := s.nodes[id]
-	return n, ok
 }
 
 // RegisterNode adds a node (or re-registers a restarted one).
@@ -345,7 +342,7 @@ func (s *Server) UploadBinary(stream rpcpb.Gcs_UploadBinaryServer) error {
 	w := io.MultiWriter(f, h)
 	for c := first; ; {
 		w.Write(c.Data)
-		if c, err = stream.Recv(); err == io.EOF {
+		if c, err = stream.Recv(); errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
 			f.Close()
@@ -384,7 +381,7 @@ func (s *Server) DownloadBinary(in *rpcpb.BinaryRef, stream rpcpb.Gcs_DownloadBi
 			}
 			off += int64(n)
 		}
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {

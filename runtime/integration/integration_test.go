@@ -13,15 +13,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
 
-	rpcpb "github.com/goray-dev/goray/runtime/proto"
-	"github.com/goray-dev/goray/runtime/ray"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/encoding"
+
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
+	"github.com/goray-dev/goray/runtime/ray"
 )
 
 var (
@@ -90,7 +92,7 @@ func run(m *testing.M) int {
 		args = append([]string{"start", "--block", "--node-ip-address=" + ip, "--metrics-export-port=0",
 			"--dashboard-agent-listen-port=" + strconv.Itoa(agentPort)}, args...)
 		cmd := exec.Command(bin, args...)
-		cmd.Env = append(env, "RAY_CLOUD_INSTANCE_ID=pod-"+ip, "RAY_NODE_TYPE_NAME=group-"+ip)
+		cmd.Env = slices.Concat(env, []string{"RAY_CLOUD_INSTANCE_ID=pod-" + ip, "RAY_NODE_TYPE_NAME=group-" + ip})
 		logf, _ := os.Create(filepath.Join(tmp, "node-"+ip+".log"))
 		cmd.Stdout, cmd.Stderr = logf, logf
 		if err := cmd.Start(); err != nil {
@@ -230,7 +232,7 @@ func TestSpillRestoreAndFree(t *testing.T) {
 	if st.SpilledObjects == 0 || st.RestoredObjects == 0 || st.StoreUsed > st.StoreCapacity {
 		t.Fatalf("expected spilling and restoring within capacity: %+v", st)
 	}
-	refs = nil
+	clear(refs) // drop the refs: their release frees the objects
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		runtime.GC()

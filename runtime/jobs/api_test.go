@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/coder/websocket"
+
 	"github.com/goray-dev/goray/runtime/jobs/api"
 	"github.com/goray-dev/goray/runtime/jobs/client"
 )
@@ -129,7 +130,8 @@ func TestTailStreamsWebSocket(t *testing.T) {
 	id := submit(t, c, api.SubmitRequest{Entrypoint: "echo ws-first; " + g.wait() + "; echo ws-second"})
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(shared.url, "http")+"/api/jobs/"+id+"/logs/tail", nil)
+	// websocket.Dial's response needs no closing: its body is the hijacked conn.
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(shared.url, "http")+"/api/jobs/"+id+"/logs/tail", nil) //nolint:bodyclose // see above
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/coder/websocket"
+
 	"github.com/goray-dev/goray/runtime/jobs/api"
 )
 

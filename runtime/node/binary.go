@@ -4,14 +4,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 
-	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
 
 func createLog(path string) (*os.File, error) {
@@ -92,7 +94,7 @@ func (n *Node) download(ctx context.Context, hash, path string) error {
 	h := sha256.New()
 	for {
 		c, err := stream.Recv()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {

@@ -7,11 +7,12 @@ import (
 	"path/filepath"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/goray-dev/goray/runtime/internal/ids"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/scheduler"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 func toStrategy(s *rpcpb.SchedulingStrategy) scheduler.Strategy {

@@ -13,19 +13,19 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/goray-dev/goray/runtime/internal/ids"
 	"github.com/goray-dev/goray/runtime/internal/rpcutil"
 	"github.com/goray-dev/goray/runtime/objectstore"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/scheduler"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // Config configures a node manager.
@@ -380,15 +380,6 @@ func (n *Node) ReleaseBundles(ctx context.Context, in *rpcpb.ReleaseBundlesReque
 		n.notifyLocked()
 	}
 	return &rpcpb.Empty{}, nil
-}
-
-func sortedDemand(m map[string]*rpcpb.ResourceDemand) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // newLeaseID makes a lease id.

@@ -5,11 +5,12 @@ import (
 	"errors"
 	"io"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/goray-dev/goray/runtime/internal/rpcutil"
 	"github.com/goray-dev/goray/runtime/objectstore"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // maxObjectSize bounds one object (it is assembled in store memory before it is visible).
@@ -18,7 +19,7 @@ const maxObjectSize = 16 << 30
 // PutObject stores an object sent in chunks, received straight into store memory.
 func (n *Node) PutObject(stream rpcpb.NodeManager_PutObjectServer) error {
 	first, err := stream.Recv()
-	if err == io.EOF {
+	if errors.Is(err, io.EOF) {
 		return status.Error(codes.InvalidArgument, "empty object stream")
 	}
 	if err != nil {
@@ -40,7 +41,7 @@ func (n *Node) PutObject(stream rpcpb.NodeManager_PutObjectServer) error {
 			copy(buf[c.Offset:], c.Data)
 			var err error
 			c, err = stream.Recv()
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				return nil
 			}
 			if err != nil {

@@ -27,11 +27,11 @@ type Location struct {
 type ActionKind int
 
 const (
-	// FreeStored: delete ID from NodeID's object store.
+	// FreeStored means: delete ID from NodeID's object store.
 	FreeStored ActionKind = iota
-	// Resubmit: run TaskID again to rebuild its results.
+	// Resubmit means: run TaskID again to rebuild its results.
 	Resubmit
-	// Fail: the object is lost for good; its waiters get ErrLost.
+	// Fail means: the object is lost for good; its waiters get ErrLost.
 	Fail
 )
 
@@ -327,7 +327,7 @@ func (t *Table) fail(e *Entry, err error) []Action {
 	return []Action{{Kind: Fail, ID: e.ID}}
 }
 
-// Fail stores err as the result of every return of the task and releases its
+// FailTask stores err as the result of every return of the task and releases its
 // arguments (the task will not run again).
 func (t *Table) FailTask(taskID string, err error) []Action {
 	k, ok := t.tasks[taskID]

@@ -30,12 +30,13 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
 	"github.com/goray-dev/goray/runtime/cluster"
 	"github.com/goray-dev/goray/runtime/core"
 	"github.com/goray-dev/goray/runtime/node"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 var (
@@ -93,7 +94,7 @@ func Init(ctx context.Context, opts ...InitOption) error {
 			IP: os.Getenv("GORAY_NODE_IP"), WorkerID: os.Getenv("GORAY_WORKER_ID"), JobID: os.Getenv("GORAY_JOB_ID")})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "goray worker:", err)
-			os.Exit(1)
+			os.Exit(1) //nolint:gocritic // exitAfterDefer: nothing to unlock for when the worker exits
 		}
 		current = w
 		mu.Unlock()

@@ -98,14 +98,22 @@ func InPlacementGroup(pg *PlacementGroup, bundleIndex int) Option {
 	})
 }
 
-// Error types, for errors.As.
+// Error types, for errors.As; see the runtime/core types they alias.
 type (
-	TaskError          = core.TaskError
-	ActorDiedError     = core.ActorDiedError
-	ObjectLostError    = core.ObjectLostError
-	OwnerDiedError     = core.OwnerDiedError
-	GetTimeoutError    = core.GetTimeoutError
+	// TaskError is core.TaskError: a task failed with an error.
+	TaskError = core.TaskError
+	// ActorDiedError is core.ActorDiedError.
+	ActorDiedError = core.ActorDiedError
+	// ObjectLostError is core.ObjectLostError.
+	ObjectLostError = core.ObjectLostError
+	// OwnerDiedError is core.OwnerDiedError.
+	OwnerDiedError = core.OwnerDiedError
+	// GetTimeoutError is core.GetTimeoutError.
+	GetTimeoutError = core.GetTimeoutError
+	// TaskCancelledError is core.TaskCancelledError.
 	TaskCancelledError = core.TaskCancelledError
+	// WorkerCrashedError is core.WorkerCrashedError.
 	WorkerCrashedError = core.WorkerCrashedError
+	// UnschedulableError is core.UnschedulableError.
 	UnschedulableError = core.UnschedulableError
 )

@@ -28,7 +28,7 @@ func (r Resources) Fits(avail Resources) bool {
 	return true
 }
 
-// Sub takes r from avail in place.
+// SubFrom takes r from avail in place.
 func (r Resources) SubFrom(avail Resources) {
 	for k, v := range r {
 		avail[k] -= v
@@ -98,11 +98,11 @@ type Strategy struct {
 type Status int
 
 const (
-	// Placed: NodeID has room now.
+	// Placed means NodeID has room now.
 	Placed Status = iota
-	// Wait: some node could run it but none has room now; queue it.
+	// Wait means some node could run it but none has room now; queue it.
 	Wait
-	// Infeasible: no node could ever run it (or a hard affinity names a dead node).
+	// Infeasible means no node could ever run it (or a hard affinity names a dead node).
 	Infeasible
 )
 
@@ -340,7 +340,7 @@ func ParseResources(vals []string) (Resources, error) {
 		}
 		var f float64
 		if _, err := fmt.Sscanf(num, "%g", &f); err != nil {
-			return nil, fmt.Errorf("resource %q: %v", v, err)
+			return nil, fmt.Errorf("resource %q: %w", v, err)
 		}
 		r[k] = f
 	}

@@ -233,6 +233,9 @@ func TestRayCluster(t *testing.T) {
 		waitFor(t, "RayCluster "+name, 5*time.Minute, func() (bool, string) {
 			state := get(ns, "raycluster", name, "{.status.state}")
 			ready := get(ns, "raycluster", name, "{.status.readyWorkerReplicas}")
+			if time.Since(start) > 45*time.Second {
+				failOnWorkerJoinError(t, ns, name)
+			}
 			return state == "ready" && ready == "2", fmt.Sprintf("state=%q readyWorkerReplicas=%q", state, ready)
 		})
 	})
@@ -266,6 +269,21 @@ func TestRayCluster(t *testing.T) {
 		})
 	})
 	logStep("TestRayCluster: delete → everything gone", start)
+}
+
+// failOnWorkerJoinError fails at once, naming the cause, when workers crash
+// because the head's GCS does not answer on the pod IP.
+func failOnWorkerJoinError(t *testing.T, ns, clusterName string) {
+	t.Helper()
+	logs, _ := kubectlErr("-n", ns, "logs", "-l", "ray.io/cluster="+clusterName+",ray.io/node-type=worker", "--tail=3", "--prefix")
+	for _, l := range strings.Split(logs, "\n") {
+		if strings.Contains(l, "register with GCS") && strings.Contains(l, "connection refused") {
+			head, _ := kubectlErr("-n", ns, "logs", "-l", "ray.io/cluster="+clusterName+",ray.io/node-type=head", "--tail=20")
+			t.Fatalf("workers cannot reach the head's GCS: %s\nThe head listens on (its logs):\n%s"+
+				"goray start --head binds 127.0.0.1 unless --node-ip-address is given; "+
+				"GORAY_E2E_NODE_IP_PARAM=1 adds node-ip-address: $(RAY_POD_IP) to check the rest", strings.TrimSpace(l), indent(head))
+		}
+	}
 }
 
 // dumpNamespace prints what helps to understand a failure: objects, events,

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,8 +16,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/goray-dev/goray/runtime/serve/schema"
 	"sigs.k8s.io/yaml"
+
+	"github.com/goray-dev/goray/runtime/serve/schema"
 )
 
 // Path is Ray's serve REST path (KubeRay's DeployPathV2 / ServeDetailsPath).
@@ -62,8 +64,8 @@ func (e *HTTPError) Error() string {
 // IsBadConfig reports whether err is a 400 (the config was rejected and the
 // running applications were left as they were).
 func IsBadConfig(err error) bool {
-	h, ok := err.(*HTTPError)
-	return ok && h.Status == http.StatusBadRequest
+	var h *HTTPError
+	return errors.As(err, &h) && h.Status == http.StatusBadRequest
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body []byte) ([]byte, error) {

@@ -128,13 +128,14 @@ func waitHTTP(url string) error {
 	for {
 		resp, err := http.Get(url)
 		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
+			err = fmt.Errorf("status %s", resp.Status)
 		}
 		if time.Now().After(end) {
-			return fmt.Errorf("%s did not answer 200 in %v: %v", url, deadline, err)
+			return fmt.Errorf("%s did not answer 200 in %v: %w", url, deadline, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

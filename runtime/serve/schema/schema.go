@@ -140,7 +140,7 @@ func (n *NumReplicas) UnmarshalJSON(b []byte) error {
 	}
 	var v float64
 	if err := json.Unmarshal(b, &v); err != nil {
-		return fmt.Errorf(`num_replicas must be a non-negative integer or "auto": %v`, err)
+		return fmt.Errorf(`num_replicas must be a non-negative integer or "auto": %w`, err)
 	}
 	if v != float64(int(v)) {
 		return fmt.Errorf("num_replicas must be an integer, got %v", v)
@@ -156,7 +156,7 @@ func Decode(b []byte) (*ServeDeploySchema, error) {
 	d.DisallowUnknownFields()
 	var s ServeDeploySchema
 	if err := d.Decode(&s); err != nil {
-		return nil, fmt.Errorf("invalid ServeDeploySchema: %v", err)
+		return nil, fmt.Errorf("invalid ServeDeploySchema: %w", err)
 	}
 	if d.More() {
 		return nil, fmt.Errorf("invalid ServeDeploySchema: trailing data after the JSON object")

@@ -21,9 +21,9 @@ func server(t *testing.T, h http.HandlerFunc) string {
 	return strings.TrimPrefix(s.URL, "http://")
 }
 
-func send(r *Router, ctx context.Context) (string, error) {
+func send(ctx context.Context, r *Router) (string, error) {
 	resp, done, err := r.Send(ctx, 5*time.Second, func(addr string) (*http.Request, error) {
-		return http.NewRequest("GET", "http://"+addr+"/", nil)
+		return http.NewRequest(http.MethodGet, "http://"+addr+"/", nil)
 	})
 	if err != nil {
 		return "", err
@@ -46,7 +46,7 @@ func TestRetriesOnDeadAndDrainingReplicas(t *testing.T) {
 	r := New()
 	r.Update(routes.Deployment{MaxOngoing: 5, MaxQueued: -1, Replicas: []routes.Replica{{ID: "dead", Address: dead}, {ID: "draining", Address: draining}, {ID: "good", Address: good}}})
 	for i := 0; i < 20; i++ {
-		if body, err := send(r, context.Background()); err != nil || body != "ok" {
+		if body, err := send(context.Background(), r); err != nil || body != "ok" {
 			t.Fatalf("request %d: %q %v", i, body, err)
 		}
 	}
@@ -73,7 +73,7 @@ func TestMaxOngoingQueueAndShed(t *testing.T) {
 	results := make(chan error, 3)
 	for i := 0; i < 3; i++ { // 2 run, 1 queues
 		wg.Add(1)
-		go func() { defer wg.Done(); _, err := send(r, context.Background()); results <- err }()
+		go func() { defer wg.Done(); _, err := send(context.Background(), r); results <- err }()
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -88,7 +88,7 @@ func TestMaxOngoingQueueAndShed(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if _, err := send(r, context.Background()); !errors.Is(err, ErrShed) {
+	if _, err := send(context.Background(), r); !errors.Is(err, ErrShed) {
 		t.Fatalf("fourth request: %v, want ErrShed", err)
 	}
 	close(release)
@@ -126,7 +126,11 @@ func TestPowerOfTwoPrefersTheLessLoaded(t *testing.T) {
 func TestWaitsForAReplicaThenTimesOut(t *testing.T) {
 	r := New()
 	ctx := context.Background()
-	_, _, err := r.Send(ctx, 100*time.Millisecond, func(addr string) (*http.Request, error) { return nil, nil })
+	resp, done, err := r.Send(ctx, 100*time.Millisecond, func(addr string) (*http.Request, error) { return nil, nil })
+	if err == nil {
+		resp.Body.Close()
+		done()
+	}
 	if !errors.Is(err, ErrNoReplica) {
 		t.Fatalf("no replicas: %v, want ErrNoReplica", err)
 	}
@@ -135,7 +139,7 @@ func TestWaitsForAReplicaThenTimesOut(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 		r.Update(routes.Deployment{Replicas: []routes.Replica{{ID: "x", Address: addr}}})
 	}()
-	if body, err := send(r, ctx); err != nil || body != "late" {
+	if body, err := send(ctx, r); err != nil || body != "late" {
 		t.Fatalf("request queued until a replica appears: %q %v", body, err)
 	}
 }
