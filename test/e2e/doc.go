@@ -26,6 +26,4 @@
 //	GORAY_CLUSTER_DIR   the cluster's state folder (default ~/.cache/goray/cluster)
 //	HELM                the helm binary (default: hack/helm.sh builds/caches v3.22.0)
 //	GORAY_E2E_HELM_VALUES=FILE  an extra values file for the operator chart (e.g. rbac.extraRules)
-//	GORAY_E2E_NODE_IP_PARAM=1   add node-ip-address: $(RAY_POD_IP) to every rayStartParams
-//	                    applied (diagnostic: `goray start --head` binds 127.0.0.1 by default)
 package e2e

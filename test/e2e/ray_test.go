@@ -110,26 +110,6 @@ func scenarioNS(t *testing.T, ns string) {
 	})
 }
 
-// nodeIPParam: GORAY_E2E_NODE_IP_PARAM=1 adds `node-ip-address: $(RAY_POD_IP)`
-// to every rayStartParams the scenarios apply. A diagnostic switch: without
-// it `goray start --head` binds its GCS on 127.0.0.1 (cmd/goray/start.go:
-// the head's default node IP) and workers cannot join; with it the rest of
-// the path can be checked until goray start picks the pod IP by itself.
-var nodeIPParam = os.Getenv("GORAY_E2E_NODE_IP_PARAM") == "1"
-
-var (
-	emptyParams = regexp.MustCompile(`(?m)^(\s*)rayStartParams: \{\}$`)
-	someParams  = regexp.MustCompile(`(?m)^(\s*)rayStartParams:\n(\s*)`)
-)
-
-func withNodeIP(manifest string) string {
-	if !nodeIPParam {
-		return manifest
-	}
-	m := emptyParams.ReplaceAllString(manifest, `${1}rayStartParams: {node-ip-address: "$$(RAY_POD_IP)"}`)
-	return someParams.ReplaceAllString(m, "${1}rayStartParams:\n${2}node-ip-address: \"$$(RAY_POD_IP)\"\n${2}")
-}
-
 // applyFile applies a repo file into a namespace, server-side (as the docs say).
 func applyFile(t *testing.T, ns, file string) {
 	t.Helper()
@@ -142,13 +122,10 @@ func applyFile(t *testing.T, ns, file string) {
 
 func applyNS(t *testing.T, ns, manifest string) {
 	t.Helper()
-	if nodeIPParam {
-		fmt.Println("    NOTE: GORAY_E2E_NODE_IP_PARAM=1: rayStartParams get node-ip-address: $(RAY_POD_IP)")
-	}
 	cmd := exec.Command(filepath.Join(cluster.K8sBin, "kubectl"), "--kubeconfig", cluster.Kubeconfig, "-n", ns, "apply", "--server-side", "-f", "-")
-	cmd.Stdin = strings.NewReader(withNodeIP(manifest))
+	cmd.Stdin = strings.NewReader(manifest)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("kubectl apply: %v\n%s\n--- manifest:\n%s", err, out, withNodeIP(manifest))
+		t.Fatalf("kubectl apply: %v\n%s\n--- manifest:\n%s", err, out, manifest)
 	}
 }
 
@@ -280,8 +257,7 @@ func failOnWorkerJoinError(t *testing.T, ns, clusterName string) {
 		if strings.Contains(l, "register with GCS") && strings.Contains(l, "connection refused") {
 			head, _ := kubectlErr("-n", ns, "logs", "-l", "ray.io/cluster="+clusterName+",ray.io/node-type=head", "--tail=20")
 			t.Fatalf("workers cannot reach the head's GCS: %s\nThe head listens on (its logs):\n%s"+
-				"goray start --head binds 127.0.0.1 unless --node-ip-address is given; "+
-				"GORAY_E2E_NODE_IP_PARAM=1 adds node-ip-address: $(RAY_POD_IP) to check the rest", strings.TrimSpace(l), indent(head))
+				"(the operator defaults rayStartParams node-ip-address to $(RAY_POD_IP); goray start --head binds 127.0.0.1 without it)", strings.TrimSpace(l), indent(head))
 		}
 	}
 }
