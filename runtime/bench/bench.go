@@ -71,7 +71,7 @@ func Run(ctx context.Context, out io.Writer, scale int) ([]Result, error) {
 	conn, _ := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	defer conn.Close()
 	pc := rpcpb.NewCoreWorkerClient(conn)
-	pc.Ping(ctx, &rpcpb.PingRequest{})
+	_, _ = pc.Ping(ctx, &rpcpb.PingRequest{})
 	n := 5000 * scale
 	t0 := time.Now()
 	for i := 0; i < n; i++ {
@@ -115,7 +115,7 @@ func Run(ctx context.Context, out io.Writer, scale int) ([]Result, error) {
 		if clients[i], err = benchActor.Remote(ctx, ray.NumCPUs(0)); err != nil {
 			return nil, err
 		}
-		ray.Get(ctx, actorNoop.Remote(ctx, clients[i], 0))
+		_, _ = ray.Get(ctx, actorNoop.Remote(ctx, clients[i], 0))
 	}
 	n = 10000 * scale
 	t0 = time.Now()
@@ -196,9 +196,9 @@ func Run(ctx context.Context, out io.Writer, scale int) ([]Result, error) {
 
 	big := make([]byte, 80<<20)
 	reps := 10 * scale
-	// Warm up, as Ray's timeit does: the first puts map fresh store memory
-	// (page faults) that later ones reuse.
-	for i := 0; i < 3; i++ {
+	// Warm up for a second, as Ray's timeit does: the first puts map fresh
+	// store memory (page faults) that later ones reuse.
+	for i, w0 := 0, time.Now(); i < 3 || time.Since(w0) < time.Second; i++ {
 		if _, err := ray.Put(ctx, big); err != nil {
 			return nil, err
 		}
@@ -217,7 +217,7 @@ func Run(ctx context.Context, out io.Writer, scale int) ([]Result, error) {
 	for i := range refs {
 		refs[i] = noop.Remote(ctx, i)
 	}
-	ray.GetAll(ctx, refs...)
+	_, _ = ray.GetAll(ctx, refs...)
 	n = 200 * scale
 	t0 = time.Now()
 	for i := 0; i < n; i++ {
