@@ -70,7 +70,7 @@ func dashboardCmd() *cobra.Command {
 			sig := make(chan os.Signal, 1)
 			signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 			<-sig
-			srv.Close()
+			_ = srv.Close()
 			mgr.Close()
 			return nil
 		},

@@ -209,7 +209,7 @@ func follow(ctx context.Context, c *client.Client, id string, w io.Writer) error
 			return err
 		}
 		if len(logs) > sent {
-			io.WriteString(w, logs[sent:])
+			_, _ = io.WriteString(w, logs[sent:])
 			sent = len(logs)
 		}
 		if d.Status.IsTerminal() {

@@ -16,7 +16,7 @@ import (
 
 func main() {
 	if ray.IsWorker() {
-		ray.Init(context.Background()) // serves tasks, never returns
+		_ = ray.Init(context.Background()) // serves tasks, never returns
 	}
 	root := &cobra.Command{Use: "goray", Short: "goray runtime: nodes, status and benchmarks", SilenceUsage: true}
 	root.AddCommand(startCmd(), stopCmd(), statusCmd(), microbenchmarkCmd(), jobCmd(), dashboardCmd(), autoscalerCmd(), requestResourcesCmd(), serveCmd())

@@ -132,7 +132,9 @@ func startCmd() *cobra.Command {
 // daemonize re-runs start with --block in the background and waits until it serves.
 func daemonize(f *startFlags) error {
 	root := tmpRoot(f)
-	os.MkdirAll(filepath.Join(root, "logs"), 0o755)
+	if err := os.MkdirAll(filepath.Join(root, "logs"), 0o755); err != nil {
+		return err
+	}
 	logPath := filepath.Join(root, "logs", fmt.Sprintf("goray-start-%d.log", time.Now().UnixNano()))
 	lf, err := os.Create(logPath)
 	if err != nil {
@@ -252,8 +254,7 @@ func runNode(ctx context.Context, f *startFlags) error {
 			return err
 		}
 		stop, gcsAddr, nodeAddr, drained = h.Stop, h.GcsAddress, h.Node.Address(), h.Node.Done()
-		os.MkdirAll(root, 0o755)
-		os.WriteFile(filepath.Join(root, "gcs_address"), []byte(gcsAddr), 0o644)
+		writeState(logger, filepath.Join(root, "gcs_address"), []byte(gcsAddr))
 	} else {
 		ncfg.GcsAddress = f.address
 		n, err := node.Start(ncfg)
@@ -312,10 +313,9 @@ func runNode(ctx context.Context, f *startFlags) error {
 		}
 	}
 	pidDir := filepath.Join(root, "pids")
-	os.MkdirAll(pidDir, 0o755)
 	pidFile := filepath.Join(pidDir, strconv.Itoa(os.Getpid())+".pid")
-	os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())), 0o644)
-	os.WriteFile(filepath.Join(pidDir, strconv.Itoa(os.Getpid())+".ready"), nil, 0o644)
+	writeState(logger, pidFile, []byte(strconv.Itoa(os.Getpid())))
+	writeState(logger, filepath.Join(pidDir, strconv.Itoa(os.Getpid())+".ready"), nil)
 	if f.head {
 		fmt.Printf("goray head started: GCS %s, dashboard http://%s:%d\nJoin with: goray start --address=%s\n", gcsAddr, f.dashboardHost, f.dashboardPort, gcsAddr)
 	} else {
@@ -329,17 +329,30 @@ func runNode(ctx context.Context, f *startFlags) error {
 	case <-drained:
 		logger.Printf("drained: stopping")
 	}
+	// Best-effort teardown: the process exits right after.
 	for _, s := range servers {
-		s.Close()
+		_ = s.Close()
 	}
 	if jobsMgr != nil {
 		jobsMgr.Close()
 	}
 	srv.close()
-	conn.Close()
+	_ = conn.Close()
 	stop()
-	os.Remove(pidFile)
-	os.Remove(filepath.Join(pidDir, strconv.Itoa(os.Getpid())+".ready"))
-	os.RemoveAll(session)
+	_ = os.Remove(pidFile)
+	_ = os.Remove(filepath.Join(pidDir, strconv.Itoa(os.Getpid())+".ready"))
+	_ = os.RemoveAll(session)
 	return nil
+}
+
+// writeState writes a file that other goray commands read (the GCS address,
+// pid files, the ready marker). A failure is logged: the node itself runs on.
+func writeState(logger *log.Logger, path string, b []byte) {
+	err := os.MkdirAll(filepath.Dir(path), 0o755)
+	if err == nil {
+		err = os.WriteFile(path, b, 0o644)
+	}
+	if err != nil {
+		logger.Printf("writing %s: %v", path, err)
+	}
 }

@@ -35,8 +35,8 @@ func stopCmd() *cobra.Command {
 					sig = syscall.SIGKILL
 				}
 				if err := syscall.Kill(pid, sig); err != nil {
-					os.Remove(filepath.Join(dir, e.Name()))
-					os.Remove(filepath.Join(dir, name+".ready"))
+					_ = os.Remove(filepath.Join(dir, e.Name()))
+					_ = os.Remove(filepath.Join(dir, name+".ready"))
 					continue
 				}
 				for i := 0; i < 100 && syscall.Kill(pid, 0) == nil; i++ {
@@ -45,8 +45,8 @@ func stopCmd() *cobra.Command {
 				if syscall.Kill(pid, 0) == nil {
 					syscall.Kill(pid, syscall.SIGKILL)
 				}
-				os.Remove(filepath.Join(dir, e.Name()))
-				os.Remove(filepath.Join(dir, name+".ready"))
+				_ = os.Remove(filepath.Join(dir, e.Name()))
+				_ = os.Remove(filepath.Join(dir, name+".ready"))
 				stopped++
 			}
 			fmt.Printf("stopped %d goray node(s)\n", stopped)

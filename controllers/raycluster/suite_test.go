@@ -81,8 +81,8 @@ func startOperator(ctx context.Context, namespaces []string, mutate func(*operat
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
+	done := make(chan struct{})
+	go func() { _ = mgr.Start(ctx); close(done) }()
 	return func() { cancel(); <-done }, nil
 }
 

@@ -109,7 +109,7 @@ func startHead() (*exec.Cmd, error) {
 	for time.Now().Before(deadline) {
 		resp, err := http.Get("http://" + headAddr + "/api/gcs_healthz")
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return cmd, nil
 			}

@@ -71,7 +71,7 @@ func (p *headPool) start(cluster string) (*head, error) {
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		if resp, err := http.Get("http://" + ip + ":8265/api/gcs_healthz"); err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				h := &head{ip: ip, cmd: cmd}
 				p.mu.Lock()

@@ -79,7 +79,7 @@ func RunCounter(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer ray.Kill(ctx, h, true)
+	defer func() { _ = ray.Kill(ctx, h, true) }()
 	for i := 0; i < 10; i++ {
 		Incr.Remote(ctx, h, 1)
 	}

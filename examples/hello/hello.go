@@ -67,7 +67,7 @@ var Hello = serve.Deployment("Hello", func(ctx context.Context, cfg HelloConfig)
 		fmt.Fprintln(w, os.Getpid())
 	})
 	mux.HandleFunc("/config", func(w http.ResponseWriter, r *http.Request) {
-		json.NewEncoder(w).Encode(cfg)
+		_ = json.NewEncoder(w).Encode(cfg)
 	})
 	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
 		h, err := serve.GetHandle("Echo")
@@ -80,7 +80,7 @@ var Hello = serve.Deployment("Hello", func(ctx context.Context, cfg HelloConfig)
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
-		w.Write(b)
+		_, _ = w.Write(b)
 	})
 	return mux, nil
 }, serve.NumReplicas(1), serve.NumCPUs(0.1))

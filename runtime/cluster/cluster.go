@@ -93,6 +93,6 @@ func (h *Head) Stop() {
 		h.srv.Stop()
 	}
 	if h.tmpDir != "" {
-		os.RemoveAll(h.tmpDir)
+		_ = os.RemoveAll(h.tmpDir)
 	}
 }

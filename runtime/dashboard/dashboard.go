@@ -69,12 +69,12 @@ func (s *Server) clusterStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	b, _ := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}.Marshal(st)
 	w.Header().Set("Content-Type", "application/json")
-	w.Write(b)
+	_, _ = w.Write(b)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(v)
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 // AgentMux is the node agent's server (:52365): /api/local_raylet_healthz

@@ -33,7 +33,7 @@ func (f *fakeGcs) CheckAlive(ctx context.Context, in *rpcpb.CheckAliveRequest, _
 
 func get(t *testing.T, h http.Handler, path string) (int, string) {
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
 	b, _ := io.ReadAll(rec.Body)
 	return rec.Code, string(b)
 }

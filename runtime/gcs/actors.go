@@ -134,7 +134,7 @@ func (s *Server) killWorker(nodeID, workerID string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c.KillWorker(ctx, &rpcpb.KillWorkerRequest{WorkerId: workerID})
+	_, _ = c.KillWorker(ctx, &rpcpb.KillWorkerRequest{WorkerId: workerID})
 }
 
 func (s *Server) actorStrategy(spec *rpcpb.ActorSpec) (scheduler.Strategy, string, int32) {
@@ -218,7 +218,7 @@ func (s *Server) tryCreateActor(id, nodeID string, spec *rpcpb.ActorSpec) bool {
 	res, err := rpcpb.NewCoreWorkerClient(conn).CreateActor(ctx, task)
 	if err != nil {
 		s.log.Printf("actor %s: constructor call on worker %s failed: %v", id, lease.WorkerId, err)
-		c.ReturnWorker(ctx, &rpcpb.ReturnWorkerRequest{LeaseId: lease.LeaseId, WorkerBroken: true})
+		_, _ = c.ReturnWorker(ctx, &rpcpb.ReturnWorkerRequest{LeaseId: lease.LeaseId, WorkerBroken: true})
 		s.mu.Lock()
 		if a, ok := s.dir.Get(id); ok && a.State != actors.Dead {
 			a.WorkerID, a.NodeID = "", ""

@@ -42,7 +42,7 @@ func startCluster(t *testing.T) *testCluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
+	t.Cleanup(func() { _ = conn.Close() })
 	return &testCluster{head: h, gcs: rpcpb.NewGcsClient(conn), worker: w}
 }
 
@@ -82,7 +82,7 @@ func TestDrainNodeRejectsBusyAcceptsIdle(t *testing.T) {
 		t.Fatalf("drain head = %v, %v; want rejected", rep, err)
 	}
 	// An object in the store makes the node busy.
-	c.worker.Store.Put("obj1", []byte("x"))
+	_ = c.worker.Store.Put("obj1", []byte("x"))
 	rep, err = c.gcs.DrainNode(ctx, idle)
 	if err != nil || rep.IsAccepted || !strings.Contains(rep.RejectionReasonMessage, "1 object(s) in its store") {
 		t.Fatalf("drain busy node = %v, %v; want rejected for its object", rep, err)
@@ -120,7 +120,7 @@ func TestDrainNodeRejectsBusyAcceptsIdle(t *testing.T) {
 
 func TestDrainNodePreemptionIgnoresBusy(t *testing.T) {
 	c := startCluster(t)
-	c.worker.Store.Put("obj1", []byte("x"))
+	_ = c.worker.Store.Put("obj1", []byte("x"))
 	rep, err := c.gcs.DrainNode(context.Background(), &rpcpb.DrainNodeRequest{NodeId: c.worker.ID(), Reason: rpcpb.DrainReason_PREEMPTION})
 	if err != nil || !rep.IsAccepted {
 		t.Fatalf("preemption drain = %v, %v; want accepted", rep, err)
@@ -136,7 +136,9 @@ func TestClusterStatusDemandConstraintsAndAutoscalingState(t *testing.T) {
 	nm := rpcpb.NewNodeManagerClient(conn)
 	// Two requests no node can hold queue on the head and show as infeasible demand.
 	for range 2 {
-		go nm.RequestWorkerLease(ctx, &rpcpb.LeaseRequest{JobId: "j", Resources: map[string]float64{"CPU": 8}})
+		go func() {
+			_, _ = nm.RequestWorkerLease(ctx, &rpcpb.LeaseRequest{JobId: "j", Resources: map[string]float64{"CPU": 8}})
+		}()
 	}
 	eventually(t, "pending infeasible demand", func() bool {
 		st, err := c.gcs.GetClusterStatus(ctx, &rpcpb.Empty{})

@@ -285,7 +285,7 @@ func (s *Server) MarkJobFinished(ctx context.Context, in *rpcpb.JobInfo) (*rpcpb
 	s.mu.Unlock()
 	s.apply(effs)
 	for _, pg := range pgs {
-		s.removePG(pg.id)
+		_ = s.removePG(pg.id)
 	}
 	return &rpcpb.Empty{}, nil
 }
@@ -332,7 +332,9 @@ func (s *Server) UploadBinary(stream rpcpb.Gcs_UploadBinaryServer) error {
 	if err != nil {
 		return err
 	}
-	os.MkdirAll(filepath.Dir(p), 0o755)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return status.Errorf(codes.Internal, "store binary: %v", err)
+	}
 	f, err := os.CreateTemp(filepath.Dir(p), "upload-*")
 	if err != nil {
 		return status.Errorf(codes.Internal, "store binary: %v", err)
@@ -341,19 +343,26 @@ func (s *Server) UploadBinary(stream rpcpb.Gcs_UploadBinaryServer) error {
 	h := sha256.New()
 	w := io.MultiWriter(f, h)
 	for c := first; ; {
-		w.Write(c.Data)
+		if _, err := w.Write(c.Data); err != nil {
+			_ = f.Close()
+			return status.Errorf(codes.Internal, "store binary: %v", err)
+		}
 		if c, err = stream.Recv(); errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
-			f.Close()
+			_ = f.Close()
 			return err
 		}
 	}
-	f.Close()
+	if err := f.Close(); err != nil {
+		return status.Errorf(codes.Internal, "store binary: %v", err)
+	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != first.Id {
 		return status.Errorf(codes.DataLoss, "uploaded binary hashes to %s, not %s", got, first.Id)
 	}
-	os.Chmod(f.Name(), 0o755)
+	if err := os.Chmod(f.Name(), 0o755); err != nil {
+		return status.Errorf(codes.Internal, "store binary: %v", err)
+	}
 	if err := os.Rename(f.Name(), p); err != nil {
 		return status.Errorf(codes.Internal, "store binary: %v", err)
 	}

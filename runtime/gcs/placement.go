@@ -140,7 +140,7 @@ func (s *Server) release(pgID string, nodes []string) {
 		seen[n] = true
 		if c, _, ok := s.nodeClient(n); ok {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			c.ReleaseBundles(ctx, &rpcpb.ReleaseBundlesRequest{PlacementGroupId: pgID})
+			_, _ = c.ReleaseBundles(ctx, &rpcpb.ReleaseBundlesRequest{PlacementGroupId: pgID})
 			cancel()
 		}
 	}

@@ -39,7 +39,7 @@ var whereAmI = ray.Task("it.where", func(ctx context.Context, sleepMs int) (stri
 
 var crashOnce = ray.Task("it.crash_once", func(ctx context.Context, marker string) (int, error) {
 	if _, err := os.Stat(marker); err != nil {
-		os.WriteFile(marker, nil, 0o644)
+		_ = os.WriteFile(marker, nil, 0o644)
 		os.Exit(3) // the worker process dies mid-task
 	}
 	return 42, nil
@@ -69,7 +69,7 @@ func freePort() int {
 
 func TestMain(m *testing.M) {
 	if ray.IsWorker() {
-		ray.Init(context.Background())
+		_ = ray.Init(context.Background())
 	}
 	os.Exit(run(m))
 }
@@ -103,7 +103,7 @@ func run(m *testing.M) int {
 	defer func() {
 		for _, p := range procs {
 			p.Process.Kill()
-			p.Wait()
+			_ = p.Wait()
 		}
 	}()
 	gcs := "127.0.0.1:" + strconv.Itoa(gcsPort)
@@ -138,7 +138,7 @@ func nodeClient(t *testing.T, ip string) rpcpb.NodeManagerClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
+	t.Cleanup(func() { _ = conn.Close() })
 	return rpcpb.NewNodeManagerClient(conn)
 }
 
@@ -182,7 +182,7 @@ func TestTasksAndActorsSpread(t *testing.T) {
 			t.Fatal(err)
 		}
 		actorNodes[n] = true
-		ray.Kill(ctx, h, true)
+		_ = ray.Kill(ctx, h, true)
 	}
 	if len(actorNodes) < 2 {
 		t.Fatalf("actors ran on %d node(s)", len(actorNodes))
@@ -301,7 +301,7 @@ func TestZNodeFailures(t *testing.T) {
 	slow := whereAmI.Remote(ctx, 1500, ray.NodeAffinity(n3, true))
 	time.Sleep(500 * time.Millisecond)
 	procs["127.0.0.3"].Process.Kill()
-	procs["127.0.0.3"].Wait()
+	_ = procs["127.0.0.3"].Wait()
 
 	where, err := ray.Get(ctx, slow)
 	if err != nil || where == n3 {
@@ -322,7 +322,7 @@ func TestZNodeFailures(t *testing.T) {
 	}
 
 	procs["127.0.0.2"].Process.Kill()
-	procs["127.0.0.2"].Wait()
+	_ = procs["127.0.0.2"].Wait()
 	b, err := ray.Get(ctx, lost)
 	if err != nil || len(b) != 1<<20 || b[0] != 7 {
 		t.Fatalf("lost object not rebuilt: len %d, %v", len(b), err)

@@ -24,9 +24,9 @@ func TestWorkingDirPackage(t *testing.T) {
 	needHead(t)
 	c, ctx := shared.c, context.Background()
 	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "data"), 0o755)
-	os.WriteFile(filepath.Join(dir, "run.sh"), []byte("echo from-script\ncat data/in.txt\n"), 0o755)
-	os.WriteFile(filepath.Join(dir, "data", "in.txt"), []byte("payload-42\n"), 0o644)
+	_ = os.MkdirAll(filepath.Join(dir, "data"), 0o755)
+	_ = os.WriteFile(filepath.Join(dir, "run.sh"), []byte("echo from-script\ncat data/in.txt\n"), 0o755)
+	_ = os.WriteFile(filepath.Join(dir, "data", "in.txt"), []byte("payload-42\n"), 0o644)
 	uri, err := c.UploadWorkingDir(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
@@ -199,7 +199,7 @@ func TestCLI(t *testing.T) {
 		t.Errorf("a failing job must exit non-zero: %v %s", err, out)
 	}
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello from the working dir\n"), 0o644)
+	_ = os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello from the working dir\n"), 0o644)
 	out, err = goray("submit", "--no-wait", "--submission-id", "cli-wd", "--working-dir", dir,
 		"--runtime-env-json", `{"env_vars": {"GREETING": "hi"}}`, "--entrypoint-memory", "1000000", "--", `cat hello.txt; echo $GREETING`)
 	if err != nil || !strings.Contains(out, "submitted successfully") {

@@ -62,7 +62,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "build goray:", err)
 		return 1
 	}
-	os.Setenv("PATH", binDir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	_ = os.Setenv("PATH", binDir+string(os.PathListSeparator)+os.Getenv("PATH"))
 	shared, err = startHead(filepath.Join(d, "shared"), true)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -87,11 +87,11 @@ func startProc(logPath string, args ...string) (*proc, error) {
 	cmd := exec.Command(filepath.Join(binDir, "goray"), args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, err
 	}
 	p := &proc{cmd: cmd, exited: make(chan struct{}), out: logPath}
-	go func() { cmd.Wait(); f.Close(); close(p.exited) }()
+	go func() { _ = cmd.Wait(); _ = f.Close(); close(p.exited) }()
 	return p, nil
 }
 

@@ -34,13 +34,13 @@ func (m *Manager) Register(mux *http.ServeMux) {
 
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(v)
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 func writeText(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(code)
-	io.WriteString(w, msg)
+	_, _ = io.WriteString(w, msg)
 }
 
 // writeErr answers an error from the Manager with Ray's status code.
@@ -154,8 +154,8 @@ func (m *Manager) handleTail(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
-	rc.Flush()
-	m.Follow(r.Context(), id, func(b []byte) error {
+	_ = rc.Flush()
+	_ = m.Follow(r.Context(), id, func(b []byte) error {
 		if _, err := w.Write(b); err != nil {
 			return err
 		}
@@ -174,10 +174,10 @@ func (m *Manager) tailWebSocket(w http.ResponseWriter, r *http.Request, id strin
 		return c.Write(ctx, websocket.MessageText, b)
 	})
 	if err != nil && !errors.Is(err, context.Canceled) {
-		c.Close(websocket.StatusInternalError, "log stream failed")
+		_ = c.Close(websocket.StatusInternalError, "log stream failed")
 		return
 	}
-	c.Close(websocket.StatusNormalClosure, "")
+	_ = c.Close(websocket.StatusNormalClosure, "")
 }
 
 func (m *Manager) handleHasPackage(w http.ResponseWriter, r *http.Request) {

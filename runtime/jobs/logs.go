@@ -35,7 +35,7 @@ func (m *Manager) Follow(ctx context.Context, id string, send func([]byte) error
 	var f *os.File
 	defer func() {
 		if f != nil {
-			f.Close()
+			_ = f.Close()
 		}
 	}()
 	var pending []byte

@@ -288,8 +288,8 @@ func (m *Manager) Delete(ctx context.Context, id string) (bool, error) {
 	if err := m.store.del(ctx, id); err != nil {
 		return false, err
 	}
-	os.Remove(m.LogPath(id))
-	os.RemoveAll(filepath.Join(m.cfg.Dir, "jobs", id))
+	_ = os.Remove(m.LogPath(id))
+	_ = os.RemoveAll(filepath.Join(m.cfg.Dir, "jobs", id))
 	return true, nil
 }
 

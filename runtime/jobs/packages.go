@@ -114,13 +114,20 @@ func (m *Manager) fetchPackage(ctx context.Context, uri, dir string) error {
 		if err != nil {
 			return fmt.Errorf("package %s: %w", uri, err)
 		}
-		tmp.Write(c.Data)
+		if _, err := tmp.Write(c.Data); err != nil {
+			return fmt.Errorf("package %s: %w", uri, err)
+		}
 		h.Write(c.Data)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("package %s: %w", uri, err)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != hash {
 		return fmt.Errorf("package %s arrived with hash %s", uri, got)
 	}
-	os.RemoveAll(dir)
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -174,7 +181,7 @@ func extract(f *zip.File, dst string) error {
 		return err
 	}
 	if _, err := io.Copy(out, rc); err != nil {
-		out.Close()
+		_ = out.Close()
 		return err
 	}
 	return out.Close()

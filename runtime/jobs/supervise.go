@@ -104,7 +104,7 @@ func (m *Manager) supervise(r *run, rec *record, res map[string]float64) {
 			waitErr = <-exited
 		}
 	}
-	logFile.Close()
+	_ = logFile.Close()
 	code := exitCode(cmd, waitErr)
 	switch {
 	case wasStopped:
@@ -178,7 +178,7 @@ func (m *Manager) startEntrypoint(id, entrypoint, dir string, envVars map[string
 	cmd.Stdout, cmd.Stderr = f, f
 	setProcAttr(cmd)
 	if err := cmd.Start(); err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, nil, err
 	}
 	return cmd, f, nil

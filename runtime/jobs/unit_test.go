@@ -14,22 +14,22 @@ import (
 
 func TestZipDirIsDeterministicAndUnzips(t *testing.T) {
 	src := t.TempDir()
-	os.MkdirAll(filepath.Join(src, "a", "b"), 0o755)
-	os.MkdirAll(filepath.Join(src, ".git"), 0o755)
-	os.WriteFile(filepath.Join(src, "a", "b", "c.txt"), []byte("deep"), 0o644)
-	os.WriteFile(filepath.Join(src, "run.sh"), []byte("echo hi"), 0o755)
-	os.WriteFile(filepath.Join(src, ".git", "HEAD"), []byte("ref"), 0o644)
+	_ = os.MkdirAll(filepath.Join(src, "a", "b"), 0o755)
+	_ = os.MkdirAll(filepath.Join(src, ".git"), 0o755)
+	_ = os.WriteFile(filepath.Join(src, "a", "b", "c.txt"), []byte("deep"), 0o644)
+	_ = os.WriteFile(filepath.Join(src, "run.sh"), []byte("echo hi"), 0o755)
+	_ = os.WriteFile(filepath.Join(src, ".git", "HEAD"), []byte("ref"), 0o644)
 	z1, err := client.ZipDir(src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.Chtimes(filepath.Join(src, "run.sh"), time.Unix(1, 0), time.Unix(1, 0))
+	_ = os.Chtimes(filepath.Join(src, "run.sh"), time.Unix(1, 0), time.Unix(1, 0))
 	z2, _ := client.ZipDir(src)
 	if string(z1) != string(z2) {
 		t.Error("the same tree zipped to different bytes")
 	}
 	zp := filepath.Join(t.TempDir(), "p.zip")
-	os.WriteFile(zp, z1, 0o644)
+	_ = os.WriteFile(zp, z1, 0o644)
 	dst := t.TempDir()
 	if err := unzip(zp, dst); err != nil {
 		t.Fatal(err)
@@ -50,9 +50,9 @@ func TestUnzipRejectsEscapes(t *testing.T) {
 	f, _ := os.Create(zp)
 	zw := zip.NewWriter(f)
 	w, _ := zw.Create("../escape.txt")
-	w.Write([]byte("x"))
-	zw.Close()
-	f.Close()
+	_, _ = w.Write([]byte("x"))
+	_ = zw.Close()
+	_ = f.Close()
 	if err := unzip(zp, t.TempDir()); err == nil || !strings.Contains(err.Error(), "leaves the working dir") {
 		t.Errorf("unzip of ../escape.txt: %v", err)
 	}

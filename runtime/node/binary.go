@@ -17,7 +17,9 @@ import (
 )
 
 func createLog(path string) (*os.File, error) {
-	os.MkdirAll(filepath.Dir(path), 0o755)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
 	return os.Create(path)
 }
 
@@ -81,7 +83,9 @@ func (n *Node) binaryFor(ctx context.Context, job string) (string, error) {
 }
 
 func (n *Node) download(ctx context.Context, hash, path string) error {
-	os.MkdirAll(filepath.Dir(path), 0o755)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
 	stream, err := n.gcs.DownloadBinary(ctx, &rpcpb.BinaryRef{Hash: hash})
 	if err != nil {
 		return err
@@ -98,16 +102,23 @@ func (n *Node) download(ctx context.Context, hash, path string) error {
 			break
 		}
 		if err != nil {
-			f.Close()
+			_ = f.Close()
 			return fmt.Errorf("download executable %s: %w", hash, err)
 		}
-		f.Write(c.Data)
+		if _, err := f.Write(c.Data); err != nil {
+			_ = f.Close()
+			return fmt.Errorf("download executable %s: %w", hash, err)
+		}
 		h.Write(c.Data)
 	}
-	f.Close()
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("download executable %s: %w", hash, err)
+	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != hash {
 		return fmt.Errorf("downloaded executable hashes to %s, want %s", got, hash)
 	}
-	os.Chmod(f.Name(), 0o755)
+	if err := os.Chmod(f.Name(), 0o755); err != nil {
+		return err
+	}
 	return os.Rename(f.Name(), path)
 }

@@ -89,5 +89,5 @@ func (n *Node) unregister(reason string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	n.gcs.UnregisterNode(ctx, &rpcpb.UnregisterNodeRequest{NodeId: id, Reason: reason})
+	_, _ = n.gcs.UnregisterNode(ctx, &rpcpb.UnregisterNodeRequest{NodeId: id, Reason: reason})
 }

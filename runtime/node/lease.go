@@ -337,5 +337,5 @@ func (n *Node) workerExited(w *worker, err error, logPath string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	n.gcs.ReportWorkerFailure(ctx, &rpcpb.WorkerFailure{NodeId: id, WorkerId: w.id, ActorId: w.actorID, Reason: reason, Intentional: killed})
+	_, _ = n.gcs.ReportWorkerFailure(ctx, &rpcpb.WorkerFailure{NodeId: id, WorkerId: w.id, ActorId: w.actorID, Reason: reason, Intentional: killed})
 }

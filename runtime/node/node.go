@@ -266,7 +266,9 @@ func (n *Node) heartbeats() {
 		cancel()
 		if status.Code(err) == codes.NotFound {
 			n.log.Printf("GCS does not know this node any more (%v); registering again", err)
-			n.register()
+			if err := n.register(); err != nil {
+				n.log.Printf("registering again: %v", err)
+			}
 			continue
 		}
 		if err != nil {

@@ -163,7 +163,7 @@ func pickNode(ctx context.Context, gcsAddr string) (string, string, error) {
 	ip := "127.0.0.1"
 	if c, err := net.Dial("udp", gcsAddr); err == nil {
 		ip = c.LocalAddr().(*net.UDPAddr).IP.String()
-		c.Close()
+		_ = c.Close()
 	}
 	conn, err := grpc.NewClient(gcsAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

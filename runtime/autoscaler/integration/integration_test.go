@@ -53,7 +53,7 @@ var (
 
 func TestMain(m *testing.M) {
 	if ray.IsWorker() {
-		ray.Init(context.Background())
+		_ = ray.Init(context.Background())
 	}
 	os.Exit(run(m))
 }
@@ -75,7 +75,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer env.Stop()
+	defer func() { _ = env.Stop() }()
 	return m.Run()
 }
 
@@ -184,7 +184,7 @@ func (k *kubelet) sync(ctx context.Context) {
 				p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{Name: c.Name, Ready: true, Image: c.Image,
 					State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}})
 			}
-			env.Client.Status().Update(ctx, p)
+			_ = env.Client.Status().Update(ctx, p)
 		}
 	}
 	k.mu.Lock()
@@ -192,7 +192,7 @@ func (k *kubelet) sync(ctx context.Context) {
 	for name, cmd := range k.procs {
 		if !exists[name] {
 			cmd.Process.Signal(syscall.SIGTERM)
-			cmd.Wait()
+			_ = cmd.Wait()
 			delete(k.procs, name)
 		}
 	}
@@ -223,7 +223,7 @@ func (k *kubelet) stopAll() {
 	defer k.mu.Unlock()
 	for _, cmd := range k.procs {
 		cmd.Process.Kill()
-		cmd.Wait()
+		_ = cmd.Wait()
 	}
 }
 
@@ -296,7 +296,7 @@ func TestScaleUpAndDown(t *testing.T) {
 	if err := head.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { head.Process.Kill(); head.Wait() }()
+	defer func() { head.Process.Kill(); _ = head.Wait() }()
 
 	opts := operator.DefaultOptions()
 	opts.MetricsAddr, opts.ProbeAddr, opts.WatchNamespaces = "0", "0", []string{ns}
@@ -304,7 +304,7 @@ func TestScaleUpAndDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go mgr.Start(ctx)
+	go func() { _ = mgr.Start(ctx) }()
 
 	k := &kubelet{t: t, ns: ns, gcs: gcs, procs: map[string]*exec.Cmd{}, nextIP: 1}
 	go k.loop(ctx)
@@ -328,7 +328,7 @@ func TestScaleUpAndDown(t *testing.T) {
 	alog, _ := os.Create(filepath.Join(tmp, "autoscaler.log"))
 	as := autoscaler.New(autoscaler.Config{ClusterName: "rc", Namespace: ns, Interval: 200 * time.Millisecond,
 		Logger: log.New(alog, "[autoscaler] ", log.Lmicroseconds)}, kube, gcsClient)
-	go as.Run(ctx)
+	go func() { _ = as.Run(ctx) }()
 	defer func() {
 		if t.Failed() {
 			for _, f := range []string{"autoscaler.log", "head.log"} {
@@ -380,7 +380,7 @@ func TestScaleUpAndDown(t *testing.T) {
 
 	eventually(t, "replicas 4", 60*time.Second, func() bool {
 		var rc rayv1.RayCluster
-		env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rc"}, &rc)
+		_ = env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rc"}, &rc)
 		return *rc.Spec.WorkerGroupSpecs[0].Replicas == 4
 	})
 	rec.mu.Lock()
@@ -402,7 +402,7 @@ func TestScaleUpAndDown(t *testing.T) {
 	// Down: named pods, exactly those deleted, minReplicas holds, list cleared.
 	eventually(t, "scale down to minReplicas with the list cleared", 90*time.Second, func() bool {
 		var rc rayv1.RayCluster
-		env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rc"}, &rc)
+		_ = env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rc"}, &rc)
 		g := rc.Spec.WorkerGroupSpecs[0]
 		return *g.Replicas == 1 && len(g.ScaleStrategy.WorkersToDelete) == 0 && len(workerPods(t, ctx, ns)) == 1
 	})
@@ -450,7 +450,7 @@ func TestScaleUpAndDown(t *testing.T) {
 	}
 	t.Logf("goray status:\n%s", out)
 	var evs corev1.EventList
-	env.Client.List(ctx, &evs, client.InNamespace(ns))
+	_ = env.Client.List(ctx, &evs, client.InNamespace(ns))
 	found := false
 	for _, e := range evs.Items {
 		if e.Reason == "InfeasibleResourceRequest" && strings.Contains(e.Message, "GPU=1") {

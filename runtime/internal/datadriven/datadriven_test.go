@@ -9,7 +9,7 @@ import (
 
 func TestParse(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "x")
-	os.WriteFile(p, []byte("# comment\necho a=1,2 b\nin\n----\nout\n\nnoop\n----\n"), 0o644)
+	_ = os.WriteFile(p, []byte("# comment\necho a=1,2 b\nin\n----\nout\n\nnoop\n----\n"), 0o644)
 	cases, err := parse(p)
 	if err != nil {
 		t.Fatal(err)

@@ -64,7 +64,7 @@ func (p *Pool) Drop(addr string) {
 	delete(p.conns, addr)
 	p.mu.Unlock()
 	if ok {
-		c.Close()
+		_ = c.Close()
 	}
 }
 
@@ -73,7 +73,7 @@ func (p *Pool) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for a, c := range p.conns {
-		c.Close()
+		_ = c.Close()
 		delete(p.conns, a)
 	}
 }

@@ -78,7 +78,7 @@ func ZipDir(dir string) ([]byte, error) {
 			return nil, err
 		}
 		_, err = io.Copy(w, src)
-		src.Close()
+		_ = src.Close()
 		if err != nil {
 			return nil, err
 		}

@@ -59,7 +59,7 @@ func (c *Controller) get(w http.ResponseWriter, r *http.Request) {
 		d.Applications = map[string]*schema.ApplicationDetails{} // every goray app is declarative
 	}
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(d)
+	_ = json.NewEncoder(w).Encode(d)
 }
 
 func (c *Controller) delete(w http.ResponseWriter, r *http.Request) {

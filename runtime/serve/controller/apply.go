@@ -96,7 +96,7 @@ func (c *Controller) jobFor(ctx context.Context, path string) (*job, error) {
 		dctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		err = call(dctx, w, id, wire.CatalogDescribe, &cat)
 		cancel()
-		w.KillActor(context.Background(), id, true)
+		_ = w.KillActor(context.Background(), id, true)
 	}
 	if err != nil {
 		w.Shutdown()

@@ -86,7 +86,7 @@ func (c *Controller) startReplica(d *dep, now time.Time) *rep {
 		r.starting = false
 		if r.stopping || ctx.Err() != nil {
 			if r.actorID != "" { // stopReplica may have looked before the id was known
-				go w.KillActor(context.Background(), r.actorID, true)
+				go func() { _ = w.KillActor(context.Background(), r.actorID, true) }()
 			}
 			return
 		}
@@ -96,7 +96,7 @@ func (c *Controller) startReplica(d *dep, now time.Time) *rep {
 			c.log.Printf("serve: replica %s of %s/%s failed to start: %v", r.id, d.app.name, d.name, err)
 			r.gone = true
 			if r.actorID != "" {
-				go w.KillActor(context.Background(), r.actorID, true)
+				go func() { _ = w.KillActor(context.Background(), r.actorID, true) }()
 			}
 			return
 		}
@@ -137,7 +137,7 @@ func (c *Controller) stopReplica(d *dep, r *rep, graceful bool) {
 		}
 		if id != "" {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			w.KillActor(ctx, id, true)
+			_ = w.KillActor(ctx, id, true)
 			cancel()
 		}
 		c.mu.Lock()

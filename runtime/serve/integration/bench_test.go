@@ -60,7 +60,7 @@ applications:
 	if err := plain.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { plain.Process.Kill(); plain.Wait() })
+	t.Cleanup(func() { plain.Process.Kill(); _ = plain.Wait() })
 	if err := waitHTTP("http://" + plainAddr + "/"); err != nil {
 		t.Fatal(err)
 	}

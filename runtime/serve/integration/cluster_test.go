@@ -92,7 +92,7 @@ func run(m *testing.M) int {
 		}
 		for _, p := range procs {
 			done := make(chan struct{})
-			go func() { p.Wait(); close(done) }()
+			go func() { _ = p.Wait(); close(done) }()
 			select {
 			case <-done:
 			case <-time.After(10 * time.Second):

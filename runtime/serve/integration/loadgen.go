@@ -80,7 +80,7 @@ func Load(ctx context.Context, url string, clients int, keepBodies bool) LoadRes
 						}
 					}
 				}
-				resp.Body.Close()
+				_ = resp.Body.Close()
 				local = append(local, time.Since(t0))
 				reqs.Add(1)
 				if resp.StatusCode != http.StatusOK {

@@ -259,7 +259,7 @@ applications:
 				t.Error(err)
 				return
 			}
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			mu.Lock()
 			codes[resp.StatusCode]++
 			mu.Unlock()

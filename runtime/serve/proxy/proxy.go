@@ -94,8 +94,8 @@ func (p *Proxy) Close() {
 	p.cancel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	p.srv.Shutdown(ctx)
-	p.cfg.GCS.KvDel(ctx, &rpcpb.KvRequest{Namespace: routes.Namespace, Key: routes.ProxyPrefix + p.cfg.NodeID})
+	_ = p.srv.Shutdown(ctx)
+	_, _ = p.cfg.GCS.KvDel(ctx, &rpcpb.KvRequest{Namespace: routes.Namespace, Key: routes.ProxyPrefix + p.cfg.NodeID})
 }
 
 func (p *Proxy) update(t *routes.Table) {
@@ -130,7 +130,7 @@ func (p *Proxy) publish(ctx context.Context) {
 		b, _ := json.Marshal(routes.ProxyInfo{NodeID: p.cfg.NodeID, NodeIP: p.cfg.NodeIP, InstanceID: p.cfg.InstanceID, Port: n,
 			Status: st, UpdatedMs: time.Now().UnixMilli()})
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		p.cfg.GCS.KvPut(rctx, &rpcpb.KvRequest{Namespace: routes.Namespace, Key: routes.ProxyPrefix + p.cfg.NodeID, Value: b, Overwrite: true})
+		_, _ = p.cfg.GCS.KvPut(rctx, &rpcpb.KvRequest{Namespace: routes.Namespace, Key: routes.ProxyPrefix + p.cfg.NodeID, Value: b, Overwrite: true})
 		cancel()
 		select {
 		case <-ctx.Done():
@@ -146,12 +146,12 @@ func (p *Proxy) healthz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain")
-	io.WriteString(w, "success")
+	_, _ = io.WriteString(w, "success")
 }
 
 func (p *Proxy) routes(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(p.table.Load().RouteMap())
+	_ = json.NewEncoder(w).Encode(p.table.Load().RouteMap())
 }
 
 var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
@@ -230,7 +230,7 @@ func (p *Proxy) forward(w http.ResponseWriter, in *http.Request) {
 	copyHeader(w.Header(), resp.Header)
 	w.WriteHeader(resp.StatusCode)
 	bp := bufPool.Get().(*[]byte)
-	io.CopyBuffer(w, resp.Body, *bp)
+	_, _ = io.CopyBuffer(w, resp.Body, *bp)
 	bufPool.Put(bp)
 }
 

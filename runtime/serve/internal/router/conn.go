@@ -49,8 +49,8 @@ func (p *connPool) get(addr string) (*pconn, bool, error) {
 		return nil, false, err
 	}
 	if tc, ok := c.(*net.TCPConn); ok {
-		tc.SetNoDelay(true)
-		tc.SetKeepAlive(true)
+		_ = tc.SetNoDelay(true)
+		_ = tc.SetKeepAlive(true)
 	}
 	return &pconn{addr: addr, c: c, br: bufio.NewReaderSize(c, 16<<10), bw: bufio.NewWriterSize(c, 8<<10)}, false, nil
 }
@@ -63,7 +63,7 @@ func (p *connPool) put(c *pconn) {
 		return
 	}
 	p.mu.Unlock()
-	c.c.Close()
+	_ = c.c.Close()
 }
 
 // errNotSent means a reused connection was found closed before any response
@@ -82,7 +82,7 @@ func roundTrip(req *http.Request, addr string) (*http.Response, error) {
 		if err == nil {
 			return resp, nil
 		}
-		c.c.Close()
+		_ = c.c.Close()
 		// A reused connection the replica closed while idle: try a fresh one.
 		if reused && attempt == 0 && errors.Is(err, errNotSent) {
 			if req.Body != nil && req.Body != http.NoBody {
@@ -103,9 +103,9 @@ func roundTrip(req *http.Request, addr string) (*http.Response, error) {
 
 func (c *pconn) do(req *http.Request) (*http.Response, error) {
 	if dl, ok := req.Context().Deadline(); ok {
-		c.c.SetDeadline(dl)
+		_ = c.c.SetDeadline(dl)
 	} else {
-		c.c.SetDeadline(time.Time{})
+		_ = c.c.SetDeadline(time.Time{})
 	}
 	if err := writeRequest(c.bw, req); err != nil {
 		return nil, err
@@ -116,7 +116,7 @@ func (c *pconn) do(req *http.Request) (*http.Response, error) {
 	// Cancellation of the request closes the connection.
 	stop := func() bool { return true }
 	if ctx := req.Context(); ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, func() { c.c.Close() })
+		stop = context.AfterFunc(ctx, func() { _ = c.c.Close() })
 	}
 	if _, err := c.br.Peek(1); err != nil {
 		stop()
@@ -165,7 +165,7 @@ func (b *pooledBody) Close() error {
 	if b.stop() && b.keep && err == nil && b.c.br.Buffered() == 0 {
 		pool.put(b.c)
 	} else {
-		b.c.c.Close()
+		_ = b.c.c.Close()
 	}
 	return nil
 }
@@ -203,7 +203,7 @@ func writeRequest(w *bufio.Writer, req *http.Request) error {
 		w.WriteString(strconv.FormatInt(req.ContentLength, 10))
 		w.WriteString("\r\n\r\n")
 		_, err := io.Copy(w, req.Body)
-		req.Body.Close()
+		_ = req.Body.Close()
 		return err
 	}
 	_, err := w.WriteString("\r\n")

@@ -222,8 +222,8 @@ func (r *Router) Send(ctx context.Context, maxWait time.Duration, build func(add
 			continue
 		}
 		if resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get(RejectHeader) != "" {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
 			r.release(x, true)
 			mark(x.id)
 			continue

@@ -30,19 +30,19 @@ func send(ctx context.Context, r *Router) (string, error) {
 	}
 	defer done()
 	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	return string(b), nil
 }
 
 func TestRetriesOnDeadAndDrainingReplicas(t *testing.T) {
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	dead := l.Addr().String()
-	l.Close() // connection refused
+	_ = l.Close() // connection refused
 	draining := server(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(RejectHeader, "draining")
 		w.WriteHeader(http.StatusServiceUnavailable)
 	})
-	good := server(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	good := server(t, func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })
 	r := New()
 	r.Update(routes.Deployment{MaxOngoing: 5, MaxQueued: -1, Replicas: []routes.Replica{{ID: "dead", Address: dead}, {ID: "draining", Address: draining}, {ID: "good", Address: good}}})
 	for i := 0; i < 20; i++ {
@@ -65,7 +65,7 @@ func TestMaxOngoingQueueAndShed(t *testing.T) {
 		mu.Lock()
 		inflight--
 		mu.Unlock()
-		io.WriteString(w, "ok")
+		_, _ = io.WriteString(w, "ok")
 	})
 	r := New()
 	r.Update(routes.Deployment{MaxOngoing: 2, MaxQueued: 1, Replicas: []routes.Replica{{ID: "a", Address: addr}}})
@@ -128,13 +128,13 @@ func TestWaitsForAReplicaThenTimesOut(t *testing.T) {
 	ctx := context.Background()
 	resp, done, err := r.Send(ctx, 100*time.Millisecond, func(addr string) (*http.Request, error) { return nil, nil })
 	if err == nil {
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		done()
 	}
 	if !errors.Is(err, ErrNoReplica) {
 		t.Fatalf("no replicas: %v, want ErrNoReplica", err)
 	}
-	addr := server(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "late") })
+	addr := server(t, func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "late") })
 	go func() {
 		time.Sleep(50 * time.Millisecond)
 		r.Update(routes.Deployment{Replicas: []routes.Replica{{ID: "x", Address: addr}}})
