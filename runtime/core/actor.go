@@ -2,16 +2,18 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/goray-dev/goray/runtime/internal/ids"
 	"github.com/goray-dev/goray/runtime/ownership"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // ActorOptions are the options of an actor's creation.
@@ -274,7 +276,7 @@ func (w *Worker) actorStreamBroken(s *actorSubmitter, gen int, cause error) {
 	s.state = disconnected
 	s.restarts++
 	msg := "the actor died while running this call"
-	if cause != io.EOF {
+	if !errors.Is(cause, io.EOF) {
 		msg += ": " + status.Convert(cause).Message()
 	}
 	var retry []*pendingTask

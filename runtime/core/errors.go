@@ -20,7 +20,7 @@ func (e *TaskError) Error() string {
 	return fmt.Sprintf("task %s failed: %s (%s)", e.TaskName, e.Message, e.Type)
 }
 
-// ActorDiedError: the actor is dead (killed, out of restarts, constructor
+// ActorDiedError means the actor is dead (killed, out of restarts, constructor
 // failed) or died while running the call.
 type ActorDiedError struct {
 	ActorID string
@@ -31,7 +31,7 @@ func (e *ActorDiedError) Error() string {
 	return fmt.Sprintf("actor %s died: %s", e.ActorID, e.Cause)
 }
 
-// ObjectLostError: the object's value is gone and could not be rebuilt.
+// ObjectLostError means the object's value is gone and could not be rebuilt.
 type ObjectLostError struct {
 	ObjectID string
 	Reason   string
@@ -41,7 +41,7 @@ func (e *ObjectLostError) Error() string {
 	return fmt.Sprintf("object %s lost: %s", e.ObjectID, e.Reason)
 }
 
-// OwnerDiedError: the process that owns the object is gone, so the object
+// OwnerDiedError means the process that owns the object is gone, so the object
 // cannot be read (not recoverable, as in Ray).
 type OwnerDiedError struct {
 	ObjectID string
@@ -52,7 +52,7 @@ func (e *OwnerDiedError) Error() string {
 	return fmt.Sprintf("owner %s of object %s died", e.Owner, e.ObjectID)
 }
 
-// GetTimeoutError: Get or GetAll ran out of time. It unwraps to context.DeadlineExceeded.
+// GetTimeoutError means Get or GetAll ran out of time. It unwraps to context.DeadlineExceeded.
 type GetTimeoutError struct {
 	ObjectID string
 	After    time.Duration
@@ -65,14 +65,14 @@ func (e *GetTimeoutError) Error() string {
 // Unwrap lets errors.Is(err, context.DeadlineExceeded) hold.
 func (e *GetTimeoutError) Unwrap() error { return context.DeadlineExceeded }
 
-// TaskCancelledError: the task was cancelled with Cancel.
+// TaskCancelledError means the task was cancelled with Cancel.
 type TaskCancelledError struct {
 	TaskID string
 }
 
 func (e *TaskCancelledError) Error() string { return fmt.Sprintf("task %s was cancelled", e.TaskID) }
 
-// WorkerCrashedError: the worker process (or its node) died while running the
+// WorkerCrashedError means the worker process (or its node) died while running the
 // task and its retries are used up.
 type WorkerCrashedError struct {
 	TaskName string
@@ -83,7 +83,7 @@ func (e *WorkerCrashedError) Error() string {
 	return fmt.Sprintf("task %s: worker died and retries are exhausted: %s", e.TaskName, e.Message)
 }
 
-// UnschedulableError: the task can never be placed (hard node affinity to a dead node).
+// UnschedulableError means the task can never be placed (hard node affinity to a dead node).
 type UnschedulableError struct {
 	TaskName string
 	Message  string
@@ -113,7 +113,9 @@ func errorFromInfo(e *rpcpb.ErrorInfo) error {
 }
 
 func infoFromError(err error) *rpcpb.ErrorInfo {
-	switch e := err.(type) {
+	// Exact types on purpose: an error wrapping one of these is a task's own
+	// error and goes back as such, with its whole message.
+	switch e := err.(type) { //nolint:errorlint // see above
 	case *TaskError:
 		return &rpcpb.ErrorInfo{Kind: rpcpb.ErrorInfo_TASK, Message: e.Message, Type: e.Type, TaskName: e.TaskName}
 	case *ActorDiedError:

@@ -8,9 +8,10 @@ import (
 	"sync"
 	"time"
 
-	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
 
 // PushTasks runs the tasks an owner streams to this worker and streams the results back.
@@ -81,7 +82,7 @@ func (w *Worker) pushSequential(stream rpcpb.CoreWorker_PushTasksServer, sem cha
 	for {
 		b, err := stream.Recv()
 		if err != nil {
-			return nil
+			return nil //nolint:nilerr // the submitter closed the stream or went away: the push is over
 		}
 		var first time.Time
 		for i, spec := range b.Tasks {
@@ -158,7 +159,7 @@ func protect(name string, f func() error) (err error) {
 }
 
 func taskErrInfo(name string, err error) *rpcpb.ErrorInfo {
-	if te, ok := err.(*TaskError); ok {
+	if te, ok := err.(*TaskError); ok { //nolint:errorlint // exactly a TaskError, as in infoFromError
 		return &rpcpb.ErrorInfo{Kind: rpcpb.ErrorInfo_TASK, Message: te.Error(), Type: "*core.TaskError", TaskName: name}
 	}
 	return &rpcpb.ErrorInfo{Kind: rpcpb.ErrorInfo_TASK, Message: err.Error(), Type: fmt.Sprintf("%T", err), TaskName: name}

@@ -2,17 +2,19 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/goray-dev/goray/runtime/internal/ids"
 	"github.com/goray-dev/goray/runtime/ownership"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/scheduler"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // TaskOptions are the per-call options of a task.
@@ -89,7 +91,7 @@ func (w *Worker) enqueue(pt *pendingTask) {
 	}
 	if wait == nil {
 		w.direct = true
-		w.w_dispatchLocked(pt)
+		w.dispatchTaskLocked(pt)
 		w.direct = false
 		lws := w.directLWs
 		w.directLWs = nil
@@ -138,7 +140,7 @@ func (w *Worker) resolveLocked(pt *pendingTask) (<-chan struct{}, error) {
 	return nil, nil
 }
 
-func (w *Worker) w_dispatchLocked(pt *pendingTask) {
+func (w *Worker) dispatchTaskLocked(pt *pendingTask) {
 	if pt.actor != nil {
 		pt.actor.readyLocked(w)
 		return
@@ -319,7 +321,7 @@ func (w *Worker) failQueue(q *schedQueue, err error) {
 	q.ready = nil
 	var acts []ownership.Action
 	for _, pt := range ready {
-		if ue, ok := err.(*UnschedulableError); ok {
+		if ue := (*UnschedulableError)(nil); errors.As(err, &ue) {
 			err = &UnschedulableError{TaskName: pt.spec.Name, Message: ue.Message}
 		}
 		acts = append(acts, w.table.FailTask(pt.spec.TaskId, err)...)
@@ -339,7 +341,7 @@ func (w *Worker) attach(q *schedQueue, node rpcpb.NodeManagerClient, rep *rpcpb.
 	}
 	if err != nil {
 		cancel()
-		node.ReturnWorker(context.Background(), &rpcpb.ReturnWorkerRequest{LeaseId: rep.LeaseId, WorkerBroken: true})
+		_, _ = node.ReturnWorker(context.Background(), &rpcpb.ReturnWorkerRequest{LeaseId: rep.LeaseId, WorkerBroken: true})
 		w.mu.Lock()
 		w.dispatchLocked(q)
 		w.mu.Unlock()
@@ -366,7 +368,7 @@ func (w *Worker) directSend(lw *leasedWorker) {
 	lw.direct = nil
 	w.mu.Unlock()
 	if batch != nil {
-		lw.stream.Send(&rpcpb.TaskBatch{Tasks: batch})
+		_ = lw.stream.Send(&rpcpb.TaskBatch{Tasks: batch})
 	}
 }
 
@@ -386,7 +388,7 @@ func (w *Worker) sender(lw *leasedWorker) {
 func (w *Worker) sendBatch(lw *leasedWorker, batch []*rpcpb.TaskSpec) bool {
 	{
 		if batch == nil {
-			lw.stream.CloseSend()
+			_ = lw.stream.CloseSend()
 			return false
 		}
 		// Coalesce what is already queued into one message.
@@ -395,8 +397,8 @@ func (w *Worker) sendBatch(lw *leasedWorker, batch []*rpcpb.TaskSpec) bool {
 			select {
 			case b := <-lw.out:
 				if b == nil {
-					lw.stream.Send(&rpcpb.TaskBatch{Tasks: batch})
-					lw.stream.CloseSend()
+					_ = lw.stream.Send(&rpcpb.TaskBatch{Tasks: batch})
+					_ = lw.stream.CloseSend()
 					return false
 				}
 				batch = append(batch, b...)
@@ -413,7 +415,7 @@ func (w *Worker) receiver(lw *leasedWorker) {
 	for {
 		rb, err := lw.stream.Recv()
 		if err != nil {
-			if err != io.EOF && status.Code(err) != codes.Canceled {
+			if !errors.Is(err, io.EOF) && status.Code(err) != codes.Canceled {
 				w.workerFailed(lw, err)
 			} else {
 				w.workerFailed(lw, fmt.Errorf("stream closed"))
@@ -513,7 +515,9 @@ func (w *Worker) workerFailed(lw *leasedWorker, cause error) {
 	w.dispatchLocked(q)
 	w.mu.Unlock()
 	lw.cancel()
-	go lw.node.ReturnWorker(context.Background(), &rpcpb.ReturnWorkerRequest{LeaseId: lw.lease.LeaseId, WorkerBroken: true})
+	go func() {
+		_, _ = lw.node.ReturnWorker(context.Background(), &rpcpb.ReturnWorkerRequest{LeaseId: lw.lease.LeaseId, WorkerBroken: true})
+	}()
 	w.do(acts)
 }
 
@@ -562,7 +566,7 @@ func (w *Worker) returnLeaseLocked(lw *leasedWorker, broken bool) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		lw.node.ReturnWorker(ctx, &rpcpb.ReturnWorkerRequest{LeaseId: lw.lease.LeaseId, WorkerBroken: broken})
+		_, _ = lw.node.ReturnWorker(ctx, &rpcpb.ReturnWorkerRequest{LeaseId: lw.lease.LeaseId, WorkerBroken: broken})
 		lw.cancel()
 	}()
 }

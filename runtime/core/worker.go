@@ -16,14 +16,15 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/goray-dev/goray/runtime/internal/rpcutil"
 	"github.com/goray-dev/goray/runtime/node"
 	"github.com/goray-dev/goray/runtime/ownership"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
-	"google.golang.org/grpc"
 )
 
-// InlineThreshold: results and puts up to this size stay in the owner's memory;
+// InlineThreshold is the size up to which results and puts stay in the owner's memory;
 // bigger ones go to a node's object store (Ray's max_direct_call_object_size).
 const InlineThreshold = 100 << 10
 
@@ -209,7 +210,7 @@ func (w *Worker) upload(ctx context.Context, exe, hash string) error {
 func (w *Worker) Shutdown() {
 	if !w.isWork && w.jobID != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		w.gcs.MarkJobFinished(ctx, &rpcpb.JobInfo{JobId: w.jobID})
+		_, _ = w.gcs.MarkJobFinished(ctx, &rpcpb.JobInfo{JobId: w.jobID})
 		cancel()
 	}
 	w.mu.Lock()

@@ -11,14 +11,14 @@ func mapRegion(n int64) *region {
 		return &region{buf: make([]byte, size)}
 	}
 	if size >= hugePage {
-		syscall.Madvise(b, syscall.MADV_HUGEPAGE)
+		_ = syscall.Madvise(b, syscall.MADV_HUGEPAGE)
 	}
 	return &region{buf: b, mapped: true}
 }
 
 func unmapRegion(r *region) {
 	if r.mapped {
-		syscall.Munmap(r.buf)
+		_ = syscall.Munmap(r.buf)
 	}
 	r.buf = nil
 }

@@ -47,14 +47,14 @@ func TestPutFuncReusesFreedMemory(t *testing.T) {
 func TestReadPinsAcrossDelete(t *testing.T) {
 	s := New(64<<20, t.TempDir())
 	defer s.Close()
-	s.PutFunc("a", 1<<20, fillWith('a'))
+	_ = s.PutFunc("a", 1<<20, fillWith('a'))
 	err := s.Read("a", func(b []byte) error {
 		s.Delete("a")
 		if st := s.Stats(); st.PooledBytes != 0 {
 			t.Fatalf("region pooled while pinned: %+v", st)
 		}
 		// A new object must not get the pinned memory.
-		s.PutFunc("b", 1<<20, fillWith('b'))
+		_ = s.PutFunc("b", 1<<20, fillWith('b'))
 		if !bytes.Equal(b, bytes.Repeat([]byte("a"), 1<<20)) {
 			t.Fatal("pinned bytes changed")
 		}
@@ -77,7 +77,7 @@ func TestPutFuncSpillsAndReclaims(t *testing.T) {
 		calls++
 		s.Delete("garbage") // what an owner's garbage collection would free
 	})
-	s.PutFunc("garbage", 5<<20, fillWith('g'))
+	_ = s.PutFunc("garbage", 5<<20, fillWith('g'))
 	if err := s.PutFunc("a", 5<<20, fillWith('a')); err != nil {
 		t.Fatal(err)
 	}

@@ -269,7 +269,7 @@ func (s *Store) Put(id string, data []byte) error {
 func (s *Store) evictLocked(keep string) error {
 	for s.used > s.capacity {
 		var victim string
-		var oldest uint64 = ^uint64(0)
+		oldest := ^uint64(0)
 		for id, o := range s.objs {
 			if o.data != nil && o.pins == 0 && id != keep && o.used < oldest {
 				victim, oldest = id, o.used
@@ -368,7 +368,7 @@ func (s *Store) lookupLocked(id string) (*object, error) {
 	}
 	s.restored++
 	if o.size <= s.capacity {
-		os.Remove(o.spilled)
+		_ = os.Remove(o.spilled)
 		o.data, o.spilled = data, ""
 		s.used += o.size
 		s.spilledB -= o.size
@@ -407,7 +407,7 @@ func (s *Store) Delete(ids ...string) {
 			o.deleted = true
 			s.releaseLocked(o)
 		} else {
-			os.Remove(o.spilled)
+			_ = os.Remove(o.spilled)
 			s.spilledB -= o.size
 			s.spilledN--
 		}
@@ -425,7 +425,7 @@ func (s *Store) Close() {
 		o.deleted = true
 		s.releaseLocked(o)
 		if o.spilled != "" {
-			os.Remove(o.spilled)
+			_ = os.Remove(o.spilled)
 		}
 		delete(s.objs, id)
 	}
