@@ -7,9 +7,10 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/goray-dev/goray/runtime/bench"
 	"github.com/goray-dev/goray/runtime/ray"
-	"github.com/spf13/cobra"
 )
 
 func microbenchmarkCmd() *cobra.Command {

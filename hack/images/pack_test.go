@@ -65,7 +65,7 @@ func readImage(t *testing.T, file, tag string) (map[string]*tar.Header, map[stri
 			b, _ := io.ReadAll(tr)
 			hdrs[h.Name], data[h.Name] = h, b
 		}
-		rc.Close()
+		_ = rc.Close()
 	}
 	return hdrs, data, cf.Config.Entrypoint, cf.Config.Cmd, cf.Config.User, cf.OS + "/" + cf.Architecture
 }
@@ -77,7 +77,9 @@ func TestPackPauseImage(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(extra, "sub"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(extra, "sub", "hello.txt"), []byte("hi"), 0o644)
+	if err := os.WriteFile(filepath.Join(extra, "sub", "hello.txt"), []byte("hi"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	out := filepath.Join(dir, "img.tar")
 	spec := Spec{
@@ -178,7 +180,9 @@ func TestPackPauseImage(t *testing.T) {
 func TestLinkOverFileRejected(t *testing.T) {
 	dir := t.TempDir()
 	f := filepath.Join(dir, "f")
-	os.WriteFile(f, []byte("x"), 0o755)
+	if err := os.WriteFile(f, []byte("x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := Layer([]Mapping{{Src: f, Dest: "/bin/sh"}}, Link{Path: "/bin/sh", Target: "/bin/busybox"}); err == nil {
 		t.Error("a link over a packed file was accepted")
 	}

@@ -65,7 +65,7 @@ func serve(addr string) error {
 	})}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	go func() { <-ctx.Done(); srv.Shutdown(context.Background()) }()
+	go func() { <-ctx.Done(); _ = srv.Shutdown(context.Background()) }()
 	fmt.Printf("probe: serving on %s as %s\n", addr, host)
 	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
 		return err
