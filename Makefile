@@ -52,6 +52,7 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint with .golangci.yml.
 .PHONY: verify
 verify: ## Fail when generated files are stale or Go files are not gofmt-ed.
 	hack/verify-generated.sh
+	hack/sync-charts.sh --check
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "not gofmt-ed (run 'make fmt'):"; echo "$$out"; exit 1; fi
 
 ##@ Build
@@ -107,8 +108,17 @@ images: ## Build and pack goray/goray:dev and goray/operator:dev, import them in
 	hack/cluster/load-images.sh
 
 .PHONY: helm-lint
-helm-lint: ## helm lint both charts.
-	$$(hack/helm.sh) lint charts/goray-operator charts/ray-cluster
+helm-lint: ## helm lint both charts (helm is built once into ~/.cache/goray/tools).
+	hack/sync-charts.sh --check
+	$$(hack/helm.sh) lint --strict charts/goray-operator charts/ray-cluster
+
+.PHONY: helm-golden
+helm-golden: ## Rewrite the golden `helm template` outputs in test/helm/testdata.
+	go test ./test/helm/ -run TestHelmTemplateGolden -update
+
+.PHONY: e2e-reuse
+e2e-reuse: ## End-to-end scenarios against the running test cluster, leaving it up.
+	GORAY_E2E_REUSE=1 go test -tags e2e -count=1 -timeout 60m -v ./test/e2e/
 
 .PHONY: e2e
 e2e: ## End-to-end scenarios on the test cluster (root; the first run builds the node's binaries).
