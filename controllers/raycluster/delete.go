@@ -3,6 +3,7 @@ package raycluster
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -48,8 +49,9 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, c *rayv1.RayCluster) (
 		return ctrl.Result{}, nil
 	}
 	timeout := defaultRedisCleanupTimeout
-	if v, err := time.ParseDuration(c.Annotations[rayv1.GCSFTDeletionTimeoutAnnotationKey] + "s"); err == nil && v > 0 {
-		timeout = v
+	// KubeRay's annotation holds whole seconds ("300").
+	if secs, err := strconv.Atoi(c.Annotations[rayv1.GCSFTDeletionTimeoutAnnotationKey]); err == nil && secs > 0 {
+		timeout = time.Duration(secs) * time.Second
 	}
 	if r.Clock.Since(c.DeletionTimestamp.Time) > timeout {
 		r.Recorder.Eventf(c, nil, corev1.EventTypeWarning, "RedisCleanupTimeout", "Delete", "the Redis cleanup did not finish within %s; removing the finalizer", timeout)
