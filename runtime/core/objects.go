@@ -237,6 +237,13 @@ func (w *Worker) Get(ctx context.Context, id, owner string) ([]byte, error) {
 	if owner != w.addr {
 		return w.getBorrowed(ctx, id, owner)
 	}
+	// Hold a reference while waiting: the caller's handle may become
+	// unreachable once it passed the id (the GC then releases it), and an
+	// object freed before its task finished would never become ready.
+	w.mu.Lock()
+	w.table.AddLocal(id)
+	w.mu.Unlock()
+	defer w.release(id)
 	for {
 		w.mu.Lock()
 		e, ok := w.table.Get(id)

@@ -204,6 +204,10 @@ type leasedWorker struct {
 
 const maxLeaseRequests = 8
 
+// spillbackTimeout bounds a grant-or-reject lease request to another node:
+// longer than a worker start (30s to register), so a live node answers.
+const spillbackTimeout = 40 * time.Second
+
 func (q *schedQueue) depth() int {
 	if q.fast {
 		return 512
@@ -252,8 +256,9 @@ func (w *Worker) dispatchLocked(q *schedQueue) {
 	if q.fast {
 		want = 1
 	}
-	for q.leasing < min(want, maxLeaseRequests) {
+	for !w.closing && q.leasing < min(want, maxLeaseRequests) {
 		q.leasing++
+		w.leaseReqs.Add(1)
 		ctx, cancel := context.WithCancel(w.baseCtx)
 		q.cancel = append(q.cancel, cancel)
 		go w.requestLease(ctx, q)
@@ -262,6 +267,7 @@ func (w *Worker) dispatchLocked(q *schedQueue) {
 
 // requestLease asks the local node manager for a worker, following spillbacks.
 func (w *Worker) requestLease(ctx context.Context, q *schedQueue) {
+	defer w.leaseReqs.Done()
 	defer func() {
 		w.mu.Lock()
 		q.leasing--
@@ -278,8 +284,25 @@ func (w *Worker) requestLease(ctx context.Context, q *schedQueue) {
 		client = c
 	}
 	for hops := 0; ctx.Err() == nil; hops++ {
-		rep, err := client.RequestWorkerLease(ctx, req)
+		rctx, rcancel := ctx, context.CancelFunc(func() {})
+		if req.GrantOrReject {
+			// A spillback target answers at once (at most a worker start);
+			// one whose host vanished would otherwise hold this request, and
+			// a slot of maxLeaseRequests, forever. A grant that races the
+			// deadline is freed by the node (it checks the request's context).
+			rctx, rcancel = context.WithTimeout(ctx, spillbackTimeout)
+		}
+		req.LeaseId = ids.New()
+		rep, err := client.RequestWorkerLease(rctx, req)
+		rcancel()
 		if err != nil {
+			// Cancelled (no more queued tasks, shutdown) or timed out: the
+			// node may have granted the lease as the reply was dropped.
+			// Return it by the id we chose; unknown ids are a no-op. Sent
+			// after the cancellation on the same connection, it reaches the
+			// node after the request's context is cancelled there, and a
+			// grant recorded after that is freed by the node itself.
+			w.returnUnseenLease(client, req.LeaseId)
 			if ctx.Err() != nil {
 				return
 			}
@@ -313,6 +336,13 @@ func (w *Worker) requestLease(ctx context.Context, q *schedQueue) {
 			}
 		}
 	}
+}
+
+// returnUnseenLease returns a lease whose grant reply never arrived.
+func (w *Worker) returnUnseenLease(c rpcpb.NodeManagerClient, id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _ = c.ReturnWorker(ctx, &rpcpb.ReturnWorkerRequest{LeaseId: id})
 }
 
 func (w *Worker) failQueue(q *schedQueue, err error) {
@@ -516,7 +546,10 @@ func (w *Worker) workerFailed(lw *leasedWorker, cause error) {
 	w.mu.Unlock()
 	lw.cancel()
 	go func() {
-		_, _ = lw.node.ReturnWorker(context.Background(), &rpcpb.ReturnWorkerRequest{LeaseId: lw.lease.LeaseId, WorkerBroken: true})
+		// Bounded: the node may be dead with its connection hanging.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, _ = lw.node.ReturnWorker(ctx, &rpcpb.ReturnWorkerRequest{LeaseId: lw.lease.LeaseId, WorkerBroken: true})
 	}()
 	w.do(acts)
 }
@@ -551,8 +584,33 @@ func (w *Worker) idleCheck(lw *leasedWorker) {
 }
 
 func (w *Worker) returnLeaseLocked(lw *leasedWorker, broken bool) {
+	w.returnLeaseAsyncLocked(lw, broken, nil)
+}
+
+// returnLeaseSyncLocked returns a lease like returnLeaseLocked and calls
+// wg.Done once the node answered (or at once when it was already returned).
+func (w *Worker) returnLeaseSyncLocked(lw *leasedWorker, wg *sync.WaitGroup) {
+	w.returnLeaseAsyncLocked(lw, false, wg)
+}
+
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
+}
+
+func (w *Worker) returnLeaseAsyncLocked(lw *leasedWorker, broken bool, wg *sync.WaitGroup) {
 	if lw.dead {
+		if wg != nil {
+			wg.Done()
+		}
 		return
+	}
+	if lw.idleTimer != nil {
+		lw.idleTimer.Stop()
 	}
 	lw.dead = true
 	q := lw.q
@@ -568,6 +626,9 @@ func (w *Worker) returnLeaseLocked(lw *leasedWorker, broken bool) {
 		defer cancel()
 		_, _ = lw.node.ReturnWorker(ctx, &rpcpb.ReturnWorkerRequest{LeaseId: lw.lease.LeaseId, WorkerBroken: broken})
 		lw.cancel()
+		if wg != nil {
+			wg.Done()
+		}
 	}()
 }
 

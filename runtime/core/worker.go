@@ -60,6 +60,10 @@ type Worker struct {
 	jobID  string
 	srv    *grpc.Server
 	isWork bool
+	// closing: Shutdown started; no new lease requests. leaseReqs counts
+	// the running ones (Shutdown waits for them to return what they got).
+	closing   bool
+	leaseReqs sync.WaitGroup
 
 	mu      sync.Mutex
 	table   *ownership.Table
@@ -119,6 +123,7 @@ func Start(cfg Config) (*Worker, error) {
 	w.srv = grpc.NewServer(rpcutil.ServerOptions()...)
 	rpcpb.RegisterCoreWorkerServer(w.srv, w)
 	go w.srv.Serve(lis)
+	go w.watchNodes(ctx)
 	if w.local != nil {
 		w.nodeID = w.local.ID()
 		w.local.Store.SetReclaimer(w.reclaim)
@@ -213,13 +218,41 @@ func (w *Worker) Shutdown() {
 		_, _ = w.gcs.MarkJobFinished(ctx, &rpcpb.JobInfo{JobId: w.jobID})
 		cancel()
 	}
+	// Return every held lease and wait for the replies before the
+	// connections close: a ReturnWorker still in flight when the pool closes
+	// (or the process exits) is lost, and the node would hold the lease's
+	// resources forever.
 	w.mu.Lock()
+	w.closing = true
+	var held []*leasedWorker
 	for _, q := range w.queues {
-		for _, lw := range q.workers {
-			w.returnLeaseLocked(lw, false)
+		held = append(held, q.workers...)
+		for _, c := range q.cancel {
+			c() // no more leases for this driver
 		}
+		q.cancel = nil
+	}
+	var wg sync.WaitGroup
+	for _, lw := range held {
+		wg.Add(1)
+		w.returnLeaseSyncLocked(lw, &wg)
 	}
 	w.mu.Unlock()
+	waitTimeout(&wg, 5*time.Second)
+	// Cancelled lease requests return what the nodes granted meanwhile.
+	waitTimeout(&w.leaseReqs, 5*time.Second)
+	w.mu.Lock()
+	held = held[:0]
+	for _, q := range w.queues {
+		held = append(held, q.workers...) // granted and attached meanwhile
+	}
+	var wg2 sync.WaitGroup
+	for _, lw := range held {
+		wg2.Add(1)
+		w.returnLeaseSyncLocked(lw, &wg2)
+	}
+	w.mu.Unlock()
+	waitTimeout(&wg2, 5*time.Second)
 	w.stopAll()
 	w.srv.Stop()
 	w.pool.Close()

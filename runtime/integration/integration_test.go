@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -27,9 +28,12 @@ import (
 )
 
 var (
-	procs   = map[string]*exec.Cmd{} // node ip -> process
-	nodeIDs = map[string]string{}    // node ip -> node id
-	addrs   = map[string]string{}    // node ip -> node manager address
+	procs = map[string]*exec.Cmd{} // node ip -> process
+	// startNode starts one more `goray start` process; gcsAddress is the head's.
+	startNode  func(ip string, args ...string)
+	gcsAddress string
+	nodeIDs    = map[string]string{} // node ip -> node id
+	addrs      = map[string]string{} // node ip -> node manager address
 )
 
 var whereAmI = ray.Task("it.where", func(ctx context.Context, sleepMs int) (string, error) {
@@ -70,6 +74,8 @@ func freePort() int {
 func TestMain(m *testing.M) {
 	if ray.IsWorker() {
 		_ = ray.Init(context.Background())
+	} else if addr := os.Getenv("GORAY_IT_SUBDRIVER"); addr != "" {
+		os.Exit(subDriver(addr))
 	}
 	os.Exit(run(m))
 }
@@ -107,6 +113,7 @@ func run(m *testing.M) int {
 		}
 	}()
 	gcs := "127.0.0.1:" + strconv.Itoa(gcsPort)
+	startNode, gcsAddress = start, gcs
 	start("127.0.0.1", "--head", "--port="+strconv.Itoa(gcsPort), "--num-cpus=1", "--dashboard-port="+strconv.Itoa(freePort()))
 	start("127.0.0.2", "--address="+gcs, "--num-cpus=2", "--object-store-memory=4000000")
 	start("127.0.0.3", "--address="+gcs, "--num-cpus=2", "--object-store-memory=4000000")
@@ -282,6 +289,68 @@ func TestMalformedRequestIsRejected(t *testing.T) {
 }
 
 // TestZNodeFailures runs last: it kills both worker nodes.
+// subDriver is a second, short-lived driver (this binary re-run with
+// GORAY_IT_SUBDRIVER): many 1-CPU tasks, then shutdown and exit right away,
+// as `goray-examples pi` does.
+func subDriver(addr string) int {
+	ctx := context.Background()
+	if err := ray.Init(ctx, ray.WithAddress(addr)); err != nil {
+		fmt.Fprintln(os.Stderr, "init:", err)
+		return 1
+	}
+	refs := make([]ray.Ref[string], 24)
+	for i := range refs {
+		refs[i] = whereAmI.Remote(ctx, 30)
+	}
+	for _, r := range refs {
+		if _, err := ray.Get(ctx, r); err != nil {
+			fmt.Fprintln(os.Stderr, "get:", err)
+			ray.Shutdown()
+			return 1
+		}
+	}
+	ray.Shutdown()
+	return 0
+}
+
+// A driver that exits must leave no lease behind: every alive node's CPUs
+// are all available again right after it is gone (not after minutes; a
+// leaked lease holds its CPU forever and blocks later jobs and scale-down).
+func TestExitedDriverLeavesNoLeases(t *testing.T) {
+	ctx := context.Background()
+	for run := range 4 {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), "GORAY_IT_SUBDRIVER="+gcsAddress)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("driver %d: %v\n%s", run, err, out)
+		}
+		// Wait for the cluster (this driver's own leases time out in 20ms).
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			var held []string
+			for ip := range addrs {
+				if ip == "127.0.0.4" || procs[ip] == nil {
+					continue
+				}
+				st, err := nodeClient(t, ip).GetNodeStats(ctx, &rpcpb.Empty{})
+				if err != nil {
+					continue
+				}
+				if st.Available["CPU"] != st.Total["CPU"] {
+					held = append(held, fmt.Sprintf("%s: %g/%g CPU available", ip, st.Available["CPU"], st.Total["CPU"]))
+				}
+			}
+			if len(held) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after driver %d exited, leases are still held: %v", run, held)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
 func TestZNodeFailures(t *testing.T) {
 	ctx := context.Background()
 	n2, n3 := nodeIDs["127.0.0.2"], nodeIDs["127.0.0.3"]
@@ -326,5 +395,95 @@ func TestZNodeFailures(t *testing.T) {
 	b, err := ray.Get(ctx, lost)
 	if err != nil || len(b) != 1<<20 || b[0] != 7 {
 		t.Fatalf("lost object not rebuilt: len %d, %v", len(b), err)
+	}
+}
+
+// childPIDs lists the processes whose parent is pid (a node's workers).
+func childPIDs(pid int) []int {
+	var out []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces; parse after ')'.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		var state byte
+		var ppid int
+		if _, err := fmt.Sscanf(string(b[i+1:]), " %c %d", &state, &ppid); err == nil && ppid == pid {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// A node whose host vanishes (a deleted pod: no TCP reset, the connections
+// just hang) is declared dead by the GCS; the owner must then retry the
+// tasks it had in flight there instead of waiting on the stream forever.
+// Frozen with SIGSTOP (node manager and its workers), node 4 is exactly that.
+// Runs after TestZNodeFailures: the head is the only other node left.
+func TestZZHungNodeTasksFailOver(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("needs /proc")
+	}
+	ctx := context.Background()
+	const ip = "127.0.0.4"
+	delete(nodeIDs, ip) // a node of an earlier -count run is dead
+	startNode(ip, "--address="+gcsAddress, "--num-cpus=1")
+	node := procs[ip]
+	defer func() {
+		for _, c := range childPIDs(node.Process.Pid) {
+			_ = syscall.Kill(c, syscall.SIGKILL)
+		}
+		_ = node.Process.Kill()
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for nodeIDs[ip] == "" {
+		if time.Now().After(deadline) {
+			t.Fatal("node 4 did not come up")
+		}
+		nodes, _ := ray.Nodes(ctx)
+		for _, n := range nodes {
+			if n.Alive && n.Ip == ip {
+				nodeIDs[ip], addrs[ip] = n.NodeId, n.Address
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	n4 := nodeIDs[ip]
+	// Warm node 4 up (worker started, binary fetched), then hold its CPU.
+	if where, err := ray.Get(ctx, whereAmI.Remote(ctx, 0, ray.NodeAffinity(n4, true))); err != nil || where != n4 {
+		t.Fatalf("warm-up on %q (%v), want node 4", where, err)
+	}
+	slow := whereAmI.Remote(ctx, 2000, ray.NodeAffinity(n4, true))
+	nc := nodeClient(t, ip)
+	for {
+		st, err := nc.GetNodeStats(ctx, &rpcpb.Empty{})
+		if err == nil && st.Available["CPU"] == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the slow task was not leased on node 4")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // pushed to the worker
+	_ = node.Process.Signal(syscall.SIGSTOP)
+	for _, c := range childPIDs(node.Process.Pid) {
+		_ = syscall.Kill(c, syscall.SIGSTOP)
+	}
+	gctx, cancel := context.WithTimeout(ctx, 8*time.Second) // well under gRPC keepalive (10s+5s)
+	defer cancel()
+	where, err := ray.Get(gctx, slow)
+	if err != nil || where == n4 {
+		t.Fatalf("task in flight on a hung, dead node: ran on %q, %v (want a retry on another node)", where, err)
 	}
 }

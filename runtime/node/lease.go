@@ -174,6 +174,20 @@ func (n *Node) grant(ctx context.Context, in *rpcpb.LeaseRequest, l *lease) (*rp
 		return nil, err
 	}
 	n.mu.Lock()
+	if err := ctx.Err(); err != nil {
+		// The requester gave up (its owner cancelled the request: no more
+		// queued tasks, or it exited) while the worker was being popped. No
+		// one would ever return this lease: free it and keep the worker.
+		n.freeLocked(l)
+		w.idleSince = time.Now()
+		n.idle[w.jobID] = append(n.idle[w.jobID], w)
+		n.notifyLocked()
+		n.mu.Unlock()
+		return nil, status.FromContextError(err).Err()
+	}
+	if in.LeaseId != "" {
+		l.id = in.LeaseId // the requester's id: it can return a grant it never saw
+	}
 	l.w = w
 	w.leased = true
 	w.actorID = in.ActorId

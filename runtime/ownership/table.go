@@ -220,6 +220,9 @@ func (t *Table) maybeRelease(e *Entry) []Action {
 	if e.Lineage > 0 && e.TaskID != "" {
 		return acts
 	}
+	if !e.Ready {
+		close(e.done) // waiters wake and find it gone instead of waiting forever
+	}
 	delete(t.objs, e.ID)
 	if k, ok := t.tasks[e.TaskID]; ok {
 		acts = append(acts, t.maybeDropTask(k)...)

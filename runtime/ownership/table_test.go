@@ -86,3 +86,21 @@ func TestDoneClosesOnComplete(t *testing.T) {
 	tab.Complete("t", map[string]Location{"r": {Inline: []byte("1")}})
 	<-e.Done()
 }
+
+// A waiter on an object whose last reference goes before its task finished
+// must wake (and find it gone) rather than wait for a completion that the
+// table will ignore.
+func TestDoneClosesWhenReleasedBeforeReady(t *testing.T) {
+	tab := New()
+	tab.AddTask(&Task{ID: "t", Returns: []string{"r"}})
+	e, _ := tab.Get("r")
+	tab.RemoveLocal("r")
+	select {
+	case <-e.Done():
+	default:
+		t.Fatal("a waiter on a released, unfinished object is never woken")
+	}
+	if _, ok := tab.Get("r"); ok {
+		t.Fatal("released object still in the table")
+	}
+}

@@ -32,6 +32,9 @@ type LeaseRequest struct {
 	GrantOrReject bool   `protobuf:"varint,4,opt,name=grant_or_reject,json=grantOrReject,proto3" json:"grant_or_reject,omitempty"`
 	ForActor      bool   `protobuf:"varint,5,opt,name=for_actor,json=forActor,proto3" json:"for_actor,omitempty"`
 	ActorId       string `protobuf:"bytes,6,opt,name=actor_id,json=actorId,proto3" json:"actor_id,omitempty"`
+	// lease_id: the id to grant the lease under, chosen by the requester, so
+	// it can return a grant whose reply it never got (request cancelled).
+	LeaseId       string `protobuf:"bytes,7,opt,name=lease_id,json=leaseId,proto3" json:"lease_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -104,6 +107,13 @@ func (x *LeaseRequest) GetForActor() bool {
 func (x *LeaseRequest) GetActorId() string {
 	if x != nil {
 		return x.ActorId
+	}
+	return ""
+}
+
+func (x *LeaseRequest) GetLeaseId() string {
+	if x != nil {
+		return x.LeaseId
 	}
 	return ""
 }
@@ -797,14 +807,15 @@ var File_node_proto protoreflect.FileDescriptor
 const file_node_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"node.proto\x12\tgoray.rpc\x1a\fcommon.proto\x1a\tgcs.proto\"\xc4\x02\n" +
+	"node.proto\x12\tgoray.rpc\x1a\fcommon.proto\x1a\tgcs.proto\"\xdf\x02\n" +
 	"\fLeaseRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12D\n" +
 	"\tresources\x18\x02 \x03(\v2&.goray.rpc.LeaseRequest.ResourcesEntryR\tresources\x129\n" +
 	"\bstrategy\x18\x03 \x01(\v2\x1d.goray.rpc.SchedulingStrategyR\bstrategy\x12&\n" +
 	"\x0fgrant_or_reject\x18\x04 \x01(\bR\rgrantOrReject\x12\x1b\n" +
 	"\tfor_actor\x18\x05 \x01(\bR\bforActor\x12\x19\n" +
-	"\bactor_id\x18\x06 \x01(\tR\aactorId\x1a<\n" +
+	"\bactor_id\x18\x06 \x01(\tR\aactorId\x12\x19\n" +
+	"\blease_id\x18\a \x01(\tR\aleaseId\x1a<\n" +
 	"\x0eResourcesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xad\x02\n" +
