@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -19,16 +20,33 @@ import (
 // Handle is one reference to an object. The object is released when the
 // handle becomes unreachable (or on Release).
 type Handle struct {
-	ID    string
-	Owner string
-	w     *Worker
+	ID       string
+	Owner    string
+	w        *Worker
+	cleanup  runtime.Cleanup
+	released atomic.Bool
 }
 
 func (w *Worker) newHandle(id string) *Handle {
 	h := &Handle{ID: id, Owner: w.addr, w: w}
-	runtime.AddCleanup(h, func(id string) { w.release(id) }, id)
+	h.cleanup = runtime.AddCleanup(h, func(id string) { w.release(id) }, id)
 	return h
 }
+
+// Release drops the handle's reference now rather than when the garbage
+// collector finds the handle unreachable (Go has no deterministic drop; a
+// loop of large puts otherwise waits on collections to free the store).
+// Calling it again is a no-op.
+func (h *Handle) Release() {
+	if h == nil || !h.released.CompareAndSwap(false, true) {
+		return
+	}
+	h.cleanup.Stop()
+	h.w.release(h.ID)
+}
+
+// Released says whether Release was called.
+func (h *Handle) Released() bool { return h != nil && h.released.Load() }
 
 // AddRef returns a new handle to an object this process owns (the count goes up by one).
 func (w *Worker) AddRef(id string) *Handle {
@@ -240,13 +258,19 @@ func (w *Worker) Get(ctx context.Context, id, owner string) ([]byte, error) {
 	// Hold a reference while waiting: the caller's handle may become
 	// unreachable once it passed the id (the GC then releases it), and an
 	// object freed before its task finished would never become ready.
-	w.mu.Lock()
-	w.table.AddLocal(id)
-	w.mu.Unlock()
-	defer w.release(id)
+	held := false
+	defer func() {
+		if held {
+			w.release(id)
+		}
+	}()
 	for {
 		w.mu.Lock()
 		e, ok := w.table.Get(id)
+		if ok && !held {
+			w.table.AddLocal(id)
+			held = true
+		}
 		if !ok {
 			w.mu.Unlock()
 			return nil, &ObjectLostError{ObjectID: id, Reason: "no reference to it remains at its owner"}

@@ -13,8 +13,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -288,7 +290,42 @@ func TestMalformedRequestIsRejected(t *testing.T) {
 	}
 }
 
-// TestZNodeFailures runs last: it kills both worker nodes.
+// Release frees an object at once, with no garbage collection (which is
+// switched off here): the store is back to its baseline and the released
+// Ref can no longer be read.
+func TestReleaseFreesWithoutGC(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	ctx := context.Background()
+	node2 := nodeClient(t, "127.0.0.2")
+	base, err := node2.GetNodeStats(ctx, &rpcpb.Empty{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := blob.Remote(ctx, 1<<20, 7, ray.NodeAffinity(nodeIDs["127.0.0.2"], false))
+	if b, err := ray.Get(ctx, ref); err != nil || len(b) != 1<<20 {
+		t.Fatalf("get: len %d, %v", len(b), err)
+	}
+	if st, _ := node2.GetNodeStats(ctx, &rpcpb.Empty{}); st.NumObjects != base.NumObjects+1 {
+		t.Fatalf("object not stored on node 2: %d objects (baseline %d)", st.NumObjects, base.NumObjects)
+	}
+	ref.Release()
+	ref.Release() // idempotent
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, _ := node2.GetNodeStats(ctx, &rpcpb.Empty{})
+		if st.NumObjects == base.NumObjects && st.StoreUsed == base.StoreUsed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("released object not freed: %+v (baseline %+v)", st, base)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := ray.Get(ctx, ref); err == nil || !strings.Contains(err.Error(), "released") {
+		t.Fatalf("get after Release: %v, want an error saying it was released", err)
+	}
+}
+
 // subDriver is a second, short-lived driver (this binary re-run with
 // GORAY_IT_SUBDRIVER): many 1-CPU tasks, then shutdown and exit right away,
 // as `goray-examples pi` does.
@@ -351,6 +388,7 @@ func TestExitedDriverLeavesNoLeases(t *testing.T) {
 	}
 }
 
+// TestZNodeFailures runs last (but for the hung node): it kills both worker nodes.
 func TestZNodeFailures(t *testing.T) {
 	ctx := context.Background()
 	n2, n3 := nodeIDs["127.0.0.2"], nodeIDs["127.0.0.3"]
@@ -460,8 +498,17 @@ func TestZZHungNodeTasksFailOver(t *testing.T) {
 	}
 	n4 := nodeIDs[ip]
 	// Warm node 4 up (worker started, binary fetched), then hold its CPU.
-	if where, err := ray.Get(ctx, whereAmI.Remote(ctx, 0, ray.NodeAffinity(n4, true))); err != nil || where != n4 {
-		t.Fatalf("warm-up on %q (%v), want node 4", where, err)
+	// The soft affinity runs elsewhere until the other nodes' resource
+	// views include node 4 (one report period): retry until it lands there.
+	for {
+		where, err := ray.Get(ctx, whereAmI.Remote(ctx, 0, ray.NodeAffinity(n4, true)))
+		if err == nil && where == n4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("warm-up on %q (%v), want node 4", where, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	slow := whereAmI.Remote(ctx, 2000, ray.NodeAffinity(n4, true))
 	nc := nodeClient(t, ip)

@@ -44,6 +44,9 @@ func Get[T any](ctx context.Context, r Ref[T]) (T, error) {
 	if r.h == nil {
 		return zero, fmt.Errorf("get of an empty Ref")
 	}
+	if r.h.Released() {
+		return zero, fmt.Errorf("get of object %s after its Ref was released", r.h.ID)
+	}
 	w, err := worker()
 	if err != nil {
 		return zero, err

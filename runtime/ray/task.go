@@ -25,6 +25,12 @@ func (r Ref[T]) ID() string {
 // Err is an error that kept the ref from being created (Get returns it too).
 func (r Ref[T]) Err() error { return r.err }
 
+// Release drops this reference now instead of when the garbage collector
+// finds it unreachable, like `del ref` in Python: the object is freed once
+// no reference (here, in tasks or in borrowers) remains. A Ref and its
+// copies are one reference; none of them may be used after Release.
+func (r Ref[T]) Release() { r.h.Release() }
+
 func (r Ref[T]) handle() *core.Handle { return r.h }
 
 // ObjectRef is any Ref, whatever its type.
