@@ -20,6 +20,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
@@ -69,6 +71,7 @@ func BenchmarkOperatorScale(b *testing.B) {
 			b.Fatal(err)
 		}
 		start := time.Now()
+		profiled := profileAPIServer(b, env.Config)
 		createClusters(b, ctx, env.Client, clusters, i)
 		created := time.Since(start)
 		waitAll(b, ctx, env.Client, clusters, i)
@@ -81,6 +84,7 @@ func BenchmarkOperatorScale(b *testing.B) {
 				cpu[name] += cpuSeconds(pid)
 			}
 		}
+		<-profiled
 		stopAt := time.Now()
 		_ = op.Process.Signal(os.Interrupt)
 		_ = op.Wait()
@@ -267,4 +271,37 @@ func pidsOf(exe string) []int {
 		}
 	}
 	return out
+}
+
+// profileAPIServer records a CPU profile of the kube-apiserver for the first
+// GORAY_BENCH_APISERVER_PROFILE_SECONDS (default 20) into the file named by
+// GORAY_BENCH_APISERVER_PROFILE, when set; the channel closes when done.
+func profileAPIServer(b *testing.B, cfg *rest.Config) <-chan struct{} {
+	done := make(chan struct{})
+	path := os.Getenv("GORAY_BENCH_APISERVER_PROFILE")
+	if path == "" {
+		close(done)
+		return done
+	}
+	secs := os.Getenv("GORAY_BENCH_APISERVER_PROFILE_SECONDS")
+	if secs == "" {
+		secs = "20"
+	}
+	go func() {
+		defer close(done)
+		cs, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		data, err := cs.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/profile").Param("seconds", secs).Timeout(5 * time.Minute).DoRaw(context.Background())
+		if err != nil {
+			b.Errorf("apiserver profile: %v", err)
+			return
+		}
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			b.Error(err)
+		}
+	}()
+	return done
 }
