@@ -12,6 +12,7 @@ import (
 	"log"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -224,38 +225,36 @@ func (w *Worker) Shutdown() {
 	// resources forever.
 	w.mu.Lock()
 	w.closing = true
-	var held []*leasedWorker
 	for _, q := range w.queues {
-		held = append(held, q.workers...)
 		for _, c := range q.cancel {
 			c() // no more leases for this driver
 		}
 		q.cancel = nil
 	}
-	var wg sync.WaitGroup
-	for _, lw := range held {
-		wg.Add(1)
-		w.returnLeaseSyncLocked(lw, &wg)
-	}
 	w.mu.Unlock()
-	waitTimeout(&wg, 5*time.Second)
-	// Cancelled lease requests return what the nodes granted meanwhile.
+	w.returnHeldLeases()
+	// Cancelled lease requests return what the nodes granted meanwhile, and
+	// grants that were attached meanwhile are returned here.
 	waitTimeout(&w.leaseReqs, 5*time.Second)
-	w.mu.Lock()
-	held = held[:0]
-	for _, q := range w.queues {
-		held = append(held, q.workers...) // granted and attached meanwhile
-	}
-	var wg2 sync.WaitGroup
-	for _, lw := range held {
-		wg2.Add(1)
-		w.returnLeaseSyncLocked(lw, &wg2)
-	}
-	w.mu.Unlock()
-	waitTimeout(&wg2, 5*time.Second)
+	w.returnHeldLeases()
 	w.stopAll()
 	w.srv.Stop()
 	w.pool.Close()
+}
+
+// returnHeldLeases returns every lease the worker holds and waits (bounded)
+// for the nodes' replies.
+func (w *Worker) returnHeldLeases() {
+	var wg sync.WaitGroup
+	w.mu.Lock()
+	for _, q := range w.queues {
+		for _, lw := range slices.Clone(q.workers) { // returning removes it from q.workers
+			wg.Add(1)
+			w.returnLeaseSyncLocked(lw, &wg)
+		}
+	}
+	w.mu.Unlock()
+	waitTimeout(&wg, 5*time.Second)
 }
 
 // Serve blocks forever (worker mode: the process lives until its node kills it).
