@@ -290,7 +290,8 @@ func (n *Node) startWorker(ctx context.Context, job string) (*worker, error) {
 	cmd := exec.Command(bin)
 	cmd.Env = append(append(cmd.Environ(), n.cfg.WorkerEnv...),
 		"GORAY_WORKER=1", "GORAY_NODE_ADDRESS="+n.addr, "GORAY_GCS_ADDRESS="+n.cfg.GcsAddress,
-		"GORAY_WORKER_ID="+w.id, "GORAY_JOB_ID="+job, "GORAY_NODE_ID="+n.ID(), "GORAY_NODE_IP="+n.cfg.IP)
+		"GORAY_WORKER_ID="+w.id, "GORAY_JOB_ID="+job, "GORAY_NODE_ID="+n.ID(), "GORAY_NODE_IP="+n.cfg.IP,
+		"GORAY_SESSION_DIR="+n.cfg.Dir)
 	logPath := filepath.Join(n.cfg.Dir, "logs", "worker-"+w.id+".log")
 	if f, err := createLog(logPath); err == nil {
 		cmd.Stdout, cmd.Stderr = f, f

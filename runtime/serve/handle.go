@@ -82,7 +82,7 @@ func GetAppHandle(app, deployment string) (*Handle, error) {
 	handles.Lock()
 	rt, ok := handles.routers[key]
 	if !ok {
-		rt = router.New()
+		rt = router.New(os.Getenv("GORAY_NODE_ID"))
 		handles.routers[key] = rt
 	}
 	handles.Unlock()

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,7 @@ type replica struct {
 	handler  atomic.Pointer[http.Handler]
 	srv      *http.Server
 	addr     string
+	socket   string // unix socket path, "" if none
 	ongoing  atomic.Int64
 	total    atomic.Int64
 	draining atomic.Bool
@@ -68,8 +70,36 @@ var replicaClass = ray.Actor1(wire.ReplicaClass, func(ctx context.Context, in wi
 	r.addr = net.JoinHostPort(ip, strconv.Itoa(lis.Addr().(*net.TCPAddr).Port))
 	r.srv = &http.Server{Handler: r, ReadHeaderTimeout: 30 * time.Second}
 	go r.srv.Serve(lis)
+	if ul, path := listenUnix(os.Getenv("GORAY_SESSION_DIR"), in.ReplicaID); ul != nil {
+		r.socket = path
+		go r.srv.Serve(ul) // Shutdown closes it too (and removes the file)
+	}
 	return r, nil
 })
+
+// listenUnix opens the replica's unix socket in the node's session
+// directory, for the proxy and handles on the same node. None (nil) when
+// there is no session directory or the path would be too long for a socket
+// address: everything then goes over TCP.
+func listenUnix(sessionDir, replicaID string) (net.Listener, string) {
+	if sessionDir == "" {
+		return nil, ""
+	}
+	dir := filepath.Join(sessionDir, "sockets")
+	path := filepath.Join(dir, "serve-"+replicaID+".sock")
+	if len(path) >= 100 { // sun_path holds 108 bytes on Linux, 104 elsewhere
+		return nil, ""
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, ""
+	}
+	_ = os.Remove(path) // left by a killed earlier incarnation
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, ""
+	}
+	return l, path
+}
 
 // ServeHTTP runs the current handler; a draining replica turns requests away
 // unprocessed so the router retries them on another replica.
@@ -86,7 +116,7 @@ func (r *replica) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 }
 
 var _ = ray.Method0(replicaClass, "Info", func(r *replica, ctx context.Context) (wire.Info, error) {
-	return wire.Info{Address: r.addr, PID: os.Getpid(), NodeID: os.Getenv("GORAY_NODE_ID"), NodeIP: os.Getenv("GORAY_NODE_IP"),
+	return wire.Info{Address: r.addr, Socket: r.socket, PID: os.Getpid(), NodeID: os.Getenv("GORAY_NODE_ID"), NodeIP: os.Getenv("GORAY_NODE_IP"),
 		WorkerID: os.Getenv("GORAY_WORKER_ID")}, nil
 })
 

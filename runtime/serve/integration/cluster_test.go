@@ -33,6 +33,7 @@ var (
 	servePort int
 	api       *client.Client
 	procs     []*exec.Cmd
+	tmpRoot   string // GORAY_TMPDIR of both nodes: their session directories
 )
 
 func TestMain(m *testing.M) {
@@ -68,7 +69,8 @@ func run(m *testing.M) int {
 	}
 	gcsPort, dashPort := freePort(headIP), freePort(headIP)
 	servePort = freePort(workerIP)
-	env := append(os.Environ(), "GORAY_TMPDIR="+filepath.Join(d, "tmp"), "GORAY_HEALTH_TIMEOUT=2s",
+	tmpRoot = filepath.Join(d, "tmp")
+	env := append(os.Environ(), "GORAY_TMPDIR="+tmpRoot, "GORAY_HEALTH_TIMEOUT=2s",
 		"GORAY_SERVE_BINARY="+filepath.Join(binDir, "goray-examples"))
 	start := func(ip string, args ...string) error {
 		args = append([]string{"start", "--block", "--node-ip-address=" + ip, "--metrics-export-port=0",

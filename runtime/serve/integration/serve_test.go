@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -57,6 +59,16 @@ func TestTwoDeploymentsServeThroughProxy(t *testing.T) {
 		var routes map[string]string
 		if err := json.Unmarshal([]byte(body), &routes); code != 200 || err != nil || routes["/"] != "hello" || len(routes) != 1 {
 			t.Errorf("proxy %s /-/routes: %d %q", ip, code, body)
+		}
+	}
+	// The worker's replicas also serve on unix sockets in its session
+	// directory, which the worker's proxy uses (the head's proxy uses TCP).
+	socks, _ := filepath.Glob(filepath.Join(tmpRoot, "session-"+workerIP+"-*", "sockets", "serve-*.sock"))
+	for _, dep := range a.Deployments {
+		for _, r := range dep.Replicas {
+			if !slices.ContainsFunc(socks, func(s string) bool { return strings.HasSuffix(s, "serve-"+r.ReplicaID+".sock") }) {
+				t.Errorf("replica %s has no unix socket (sockets: %v)", r.ReplicaID, socks)
+			}
 		}
 	}
 	// Both Hello replicas take traffic (power of two choices spreads it).

@@ -106,7 +106,7 @@ func (p *Proxy) update(t *routes.Table) {
 		keep[a.Name] = true
 		r, ok := p.routers[a.Name]
 		if !ok {
-			r = router.New()
+			r = router.New(p.cfg.NodeID)
 			p.routers[a.Name] = r
 		}
 		r.Update(a.Deployments[a.Ingress])

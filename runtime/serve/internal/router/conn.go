@@ -44,7 +44,11 @@ func (p *connPool) get(addr string) (*pconn, bool, error) {
 		return c, true, nil
 	}
 	p.mu.Unlock()
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	network, target := "tcp", addr
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		network, target = "unix", path
+	}
+	c, err := net.DialTimeout(network, target, 2*time.Second)
 	if err != nil {
 		return nil, false, err
 	}

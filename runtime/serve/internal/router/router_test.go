@@ -43,7 +43,7 @@ func TestRetriesOnDeadAndDrainingReplicas(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	})
 	good := server(t, func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })
-	r := New()
+	r := New("")
 	r.Update(routes.Deployment{MaxOngoing: 5, MaxQueued: -1, Replicas: []routes.Replica{{ID: "dead", Address: dead}, {ID: "draining", Address: draining}, {ID: "good", Address: good}}})
 	for i := 0; i < 20; i++ {
 		if body, err := send(context.Background(), r); err != nil || body != "ok" {
@@ -67,7 +67,7 @@ func TestMaxOngoingQueueAndShed(t *testing.T) {
 		mu.Unlock()
 		_, _ = io.WriteString(w, "ok")
 	})
-	r := New()
+	r := New("")
 	r.Update(routes.Deployment{MaxOngoing: 2, MaxQueued: 1, Replicas: []routes.Replica{{ID: "a", Address: addr}}})
 	var wg sync.WaitGroup
 	results := make(chan error, 3)
@@ -105,7 +105,7 @@ func TestMaxOngoingQueueAndShed(t *testing.T) {
 }
 
 func TestPowerOfTwoPrefersTheLessLoaded(t *testing.T) {
-	r := New()
+	r := New("")
 	r.Update(routes.Deployment{MaxOngoing: 100, MaxQueued: -1, Replicas: []routes.Replica{{ID: "a", Address: "a"}, {ID: "b", Address: "b"}}})
 	r.reps[0].ongoing = 10
 	for i := 0; i < 50; i++ {
@@ -124,7 +124,7 @@ func TestPowerOfTwoPrefersTheLessLoaded(t *testing.T) {
 }
 
 func TestWaitsForAReplicaThenTimesOut(t *testing.T) {
-	r := New()
+	r := New("")
 	ctx := context.Background()
 	resp, done, err := r.Send(ctx, 100*time.Millisecond, func(addr string) (*http.Request, error) { return nil, nil })
 	if err == nil {
@@ -141,5 +141,31 @@ func TestWaitsForAReplicaThenTimesOut(t *testing.T) {
 	}()
 	if body, err := send(ctx, r); err != nil || body != "late" {
 		t.Fatalf("request queued until a replica appears: %q %v", body, err)
+	}
+}
+
+// A replica on the router's own node that serves on a unix socket is reached
+// through it (its TCP address here answers differently); a router on another
+// node uses TCP.
+func TestSameNodeReplicaOverUnixSocket(t *testing.T) {
+	sock := t.TempDir() + "/r.sock"
+	ul, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	us := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "unix "+r.Host)
+	})}
+	go us.Serve(ul)
+	t.Cleanup(func() { _ = us.Close() })
+	tcp := server(t, func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "tcp") })
+	rep := routes.Replica{ID: "a", Address: tcp, NodeID: "n1", Socket: sock}
+	for _, tc := range []struct{ node, want string }{{"n1", "unix " + tcp}, {"n2", "tcp"}, {"", "tcp"}} {
+		r := New(tc.node)
+		r.Update(routes.Deployment{MaxOngoing: 5, MaxQueued: -1, Replicas: []routes.Replica{rep}})
+		got, err := send(context.Background(), r)
+		if err != nil || got != tc.want {
+			t.Errorf("router on node %q: %q, %v; want %q", tc.node, got, err, tc.want)
+		}
 	}
 }

@@ -48,6 +48,7 @@ type Replica struct {
 	ID      string `json:"id"`
 	Address string `json:"address"`
 	NodeID  string `json:"node_id"`
+	Socket  string `json:"socket,omitempty"` // unix socket, for routers on NodeID
 }
 
 // ProxyInfo is what a node's proxy publishes about itself.

@@ -42,7 +42,10 @@ type ReplicaInit struct {
 
 // Info is where a replica serves.
 type Info struct {
-	Address  string `json:"address"`
+	Address string `json:"address"`
+	// Socket is a unix socket the replica also serves on, for proxies and
+	// handles on its node ("" when it has none).
+	Socket   string `json:"socket,omitempty"`
 	PID      int    `json:"pid"`
 	NodeID   string `json:"node_id"`
 	NodeIP   string `json:"node_ip"`
