@@ -23,6 +23,9 @@ type pconn struct {
 	c    net.Conn
 	br   *bufio.Reader
 	bw   *bufio.Writer
+	// deadline: the connection has a deadline set (clearing one that is not
+	// set costs a call per request for nothing).
+	deadline bool
 }
 
 type connPool struct {
@@ -108,8 +111,10 @@ func roundTrip(req *http.Request, addr string) (*http.Response, error) {
 func (c *pconn) do(req *http.Request) (*http.Response, error) {
 	if dl, ok := req.Context().Deadline(); ok {
 		_ = c.c.SetDeadline(dl)
-	} else {
+		c.deadline = true
+	} else if c.deadline {
 		_ = c.c.SetDeadline(time.Time{})
+		c.deadline = false
 	}
 	if err := writeRequest(c.bw, req); err != nil {
 		return nil, err
@@ -198,7 +203,10 @@ func writeRequest(w *bufio.Writer, req *http.Request) error {
 		for _, v := range vv {
 			w.WriteString(k)
 			w.WriteString(": ")
-			w.WriteString(headerValue.Replace(v))
+			if strings.ContainsAny(v, "\r\n") {
+				v = headerValue.Replace(v)
+			}
+			w.WriteString(v)
 			w.WriteString("\r\n")
 		}
 	}
