@@ -185,7 +185,7 @@ func (n *Node) grant(ctx context.Context, in *rpcpb.LeaseRequest, l *lease) (*rp
 		n.mu.Unlock()
 		return nil, status.FromContextError(err).Err()
 	}
-	if in.LeaseId != "" {
+	if _, taken := n.leases[in.LeaseId]; in.LeaseId != "" && !taken {
 		l.id = in.LeaseId // the requester's id: it can return a grant it never saw
 	}
 	l.w = w
