@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,6 +16,7 @@ import (
 
 func microbenchmarkCmd() *cobra.Command {
 	var scale int
+	var cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "microbenchmark",
 		Short: "Run Ray's core microbenchmarks (and a raw gRPC round trip floor) on an embedded local cluster",
@@ -26,10 +28,22 @@ func microbenchmarkCmd() *cobra.Command {
 			defer ray.Shutdown()
 			host, _ := os.Hostname()
 			fmt.Printf("goray microbenchmark: %s, %d CPUs, %s, %s\n", host, runtime.NumCPU(), runtime.Version(), time.Now().Format(time.RFC3339))
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			_, err := bench.Run(ctx, os.Stdout, scale)
 			return err
 		},
 	}
 	cmd.Flags().IntVar(&scale, "scale", 1, "multiply the iteration counts")
+	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the driver process (go tool pprof) to this file")
 	return cmd
 }
