@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/debug"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -19,6 +20,7 @@ func main() {
 	var qps float64
 	flag.StringVar(&o.MetricsAddr, "metrics-bind-address", o.MetricsAddr, "address of the Prometheus /metrics endpoint (0 disables it)")
 	flag.StringVar(&o.ProbeAddr, "health-probe-bind-address", o.ProbeAddr, "address of the /healthz and /readyz endpoints")
+	flag.StringVar(&o.PprofAddr, "pprof-bind-address", "", "address of the net/http/pprof endpoints (empty: off)")
 	flag.BoolVar(&o.LeaderElection, "leader-elect", false, "elect a leader so that only one replica reconciles at a time")
 	flag.StringVar(&o.LeaderElectionID, "leader-election-id", o.LeaderElectionID, "name of the leader-election Lease")
 	flag.StringVar(&namespaces, "watch-namespace", "", "comma-separated namespaces to watch (default: all)")
@@ -29,6 +31,15 @@ func main() {
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if os.Getenv("GOGC") == "" {
+		// The live heap is mostly the informer caches; a burst of creates
+		// (a thousand RayClusters at once) makes short-lived garbage that
+		// the default pacing (GOGC=100) lets double the heap. Memory is what
+		// the operator's Deployment is sized by, its CPU is mostly idle:
+		// collect earlier (peak RSS 103 → 76 MiB in make bench-operator
+		// for ~2 CPU-seconds more). GOGC in the environment overrides this.
+		debug.SetGCPercent(50)
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	o.WatchNamespaces = operator.ParseNamespaces(namespaces)
 	o.QPS = float32(qps)

@@ -34,7 +34,9 @@ import (
 
 // Options configure the manager.
 type Options struct {
-	MetricsAddr      string
+	MetricsAddr string
+	// PprofAddr serves net/http/pprof ("" or "0": off).
+	PprofAddr        string
 	ProbeAddr        string
 	LeaderElection   bool
 	LeaderElectionID string
@@ -168,6 +170,7 @@ func managerOptions(o Options) ctrl.Options {
 		Scheme:                 NewScheme(),
 		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress: o.ProbeAddr,
+		PprofBindAddress:       o.PprofAddr,
 		LeaderElection:         o.LeaderElection,
 		LeaderElectionID:       o.LeaderElectionID,
 		Cache:                  cacheOpts,

@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -65,7 +66,13 @@ func BenchmarkOperatorScale(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		metricsAddr := freeLoopbackAddr(b)
-		op := exec.Command(bin, "--kubeconfig="+kubeconfig, "--metrics-bind-address="+metricsAddr, "--health-probe-bind-address=0", "--zap-log-level=error")
+		args := []string{"--kubeconfig=" + kubeconfig, "--metrics-bind-address=" + metricsAddr, "--health-probe-bind-address=0", "--zap-log-level=error"}
+		heapFile, pprofAddr := os.Getenv("GORAY_BENCH_OPERATOR_HEAP"), ""
+		if heapFile != "" {
+			pprofAddr = freeLoopbackAddr(b)
+			args = append(args, "--pprof-bind-address="+pprofAddr)
+		}
+		op := exec.Command(bin, args...)
 		op.Stderr = os.Stderr
 		if err := op.Start(); err != nil {
 			b.Fatal(err)
@@ -85,6 +92,9 @@ func BenchmarkOperatorScale(b *testing.B) {
 			}
 		}
 		<-profiled
+		if heapFile != "" {
+			saveURL(b, "http://"+pprofAddr+"/debug/pprof/heap", heapFile)
+		}
 		stopAt := time.Now()
 		_ = op.Process.Signal(os.Interrupt)
 		_ = op.Wait()
@@ -304,4 +314,22 @@ func profileAPIServer(b *testing.B, cfg *rest.Config) <-chan struct{} {
 		}
 	}()
 	return done
+}
+
+// saveURL writes what url answers to path (the operator's heap profile when
+// GORAY_BENCH_OPERATOR_HEAP names a file).
+func saveURL(b *testing.B, url, path string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		b.Errorf("%s: %v", url, err)
+		return
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err == nil {
+		err = os.WriteFile(path, data, 0o644)
+	}
+	if err != nil {
+		b.Error(err)
+	}
 }
