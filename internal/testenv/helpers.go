@@ -2,12 +2,17 @@ package testenv
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"testing"
 	"time"
 
+	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 )
 
 // Eventually polls cond until it holds or timeout passes, then fails the
@@ -35,4 +40,17 @@ func MarkPodReady(ctx context.Context, c client.Client, p *corev1.Pod, ip string
 	p.Status.PodIP = ip
 	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}}
 	return c.Status().Update(ctx, p)
+}
+
+// Main is a controller test suite's TestMain: controller logs at error level
+// only, run sets the suite up, runs m and tears down; a set-up error is
+// printed and fails the binary.
+func Main(m *testing.M, run func(*testing.M) (int, error)) {
+	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
+	code, err := run(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(code)
 }

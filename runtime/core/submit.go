@@ -580,17 +580,7 @@ func (w *Worker) idleCheck(lw *leasedWorker) {
 		lw.idleTimer.Reset(d)
 		return
 	}
-	w.returnLeaseLocked(lw, false)
-}
-
-func (w *Worker) returnLeaseLocked(lw *leasedWorker, broken bool) {
-	w.returnLeaseAsyncLocked(lw, broken, nil)
-}
-
-// returnLeaseSyncLocked returns a lease like returnLeaseLocked and calls
-// wg.Done once the node answered (or at once when it was already returned).
-func (w *Worker) returnLeaseSyncLocked(lw *leasedWorker, wg *sync.WaitGroup) {
-	w.returnLeaseAsyncLocked(lw, false, wg)
+	w.returnLeaseLocked(lw, false, nil)
 }
 
 func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
@@ -602,7 +592,10 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
 	}
 }
 
-func (w *Worker) returnLeaseAsyncLocked(lw *leasedWorker, broken bool, wg *sync.WaitGroup) {
+// returnLeaseLocked gives a lease back to its node in the background; a
+// non-nil wg is Done once the node answered (or at once when the lease was
+// already returned).
+func (w *Worker) returnLeaseLocked(lw *leasedWorker, broken bool, wg *sync.WaitGroup) {
 	if lw.dead {
 		if wg != nil {
 			wg.Done()

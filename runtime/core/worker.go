@@ -250,7 +250,7 @@ func (w *Worker) returnHeldLeases() {
 	for _, q := range w.queues {
 		for _, lw := range slices.Clone(q.workers) { // returning removes it from q.workers
 			wg.Add(1)
-			w.returnLeaseSyncLocked(lw, &wg)
+			w.returnLeaseLocked(lw, false, &wg)
 		}
 	}
 	w.mu.Unlock()
