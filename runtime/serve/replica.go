@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/goray-dev/goray/runtime/internal/rpcutil"
 	"github.com/goray-dev/goray/runtime/ray"
+	"github.com/goray-dev/goray/runtime/serve/internal/hop"
 	"github.com/goray-dev/goray/runtime/serve/internal/router"
 	"github.com/goray-dev/goray/runtime/serve/internal/wire"
 )
@@ -28,13 +30,14 @@ var _ = ray.Method0(catalogClass, "Describe", func(c *catalogActor, ctx context.
 	return catalog(), nil
 })
 
-// replica is one replica actor: an HTTP server on the node's IP running the
-// deployment's handler, counting its in-flight requests.
+// replica is one replica actor: the deployment's handler served to routers
+// (package hop's protocol) on the node's IP, and on a unix socket for those
+// on the same node, counting its in-flight requests.
 type replica struct {
 	init     wire.ReplicaInit
 	def      *DeploymentDef
 	handler  atomic.Pointer[http.Handler]
-	srv      *http.Server
+	srv      *hop.Server
 	addr     string
 	socket   string // unix socket path, "" if none
 	ongoing  atomic.Int64
@@ -68,7 +71,7 @@ var replicaClass = ray.Actor1(wire.ReplicaClass, func(ctx context.Context, in wi
 		return nil, fmt.Errorf("replica listen: %w", err)
 	}
 	r.addr = net.JoinHostPort(ip, strconv.Itoa(lis.Addr().(*net.TCPAddr).Port))
-	r.srv = &http.Server{Handler: r, ReadHeaderTimeout: 30 * time.Second}
+	r.srv = &hop.Server{Handler: r, ErrorLog: log.New(os.Stderr, "serve replica "+in.ReplicaID+": ", log.LstdFlags)}
 	go r.srv.Serve(lis)
 	if ul, path := listenUnix(os.Getenv("GORAY_SESSION_DIR"), in.ReplicaID); ul != nil {
 		r.socket = path

@@ -178,7 +178,7 @@ type ReplicaDetails struct {
 	ActorName      string  `json:"actor_name"`
 	WorkerID       string  `json:"worker_id"`
 	LogFilePath    string  `json:"log_file_path"`
-	// Address is goray's: where the replica's HTTP server listens.
+	// Address is goray's: where the replica takes requests from proxies and handles.
 	Address string `json:"address,omitempty"`
 }
 

@@ -1,6 +1,6 @@
 // Package router sends requests to a deployment's replicas the way Ray
 // Serve's proxies and handles do: the less loaded of two random replicas
-// (power of two choices), at most max_ongoing_requests in flight per replica
+// (power of two choices), over package hop's protocol, at most max_ongoing_requests in flight per replica
 // from this router, a queue of up to max_queued_requests (-1 = unlimited)
 // beyond which requests are shed, and a retry on another replica when the
 // chosen one died or was draining before it answered.
@@ -15,8 +15,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/goray-dev/goray/runtime/serve/internal/hop"
 	"github.com/goray-dev/goray/runtime/serve/internal/routes"
 )
+
+// pool holds the connections to replicas, which speak package hop's protocol.
+var pool = &hop.Pool{}
 
 // RejectHeader marks a response of a replica that did not process the
 // request (it is draining); the router retries it elsewhere.
@@ -222,7 +226,7 @@ func (r *Router) Send(ctx context.Context, maxWait time.Duration, build func(add
 			r.release(x, false)
 			return nil, nil, err
 		}
-		resp, err := roundTrip(req.WithContext(ctx), x.dial)
+		resp, err := pool.RoundTrip(req.WithContext(ctx), x.dial)
 		if err != nil {
 			r.release(x, ctx.Err() == nil)
 			if ctx.Err() != nil {

@@ -6,19 +6,24 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/goray-dev/goray/runtime/serve/internal/hop"
 	"github.com/goray-dev/goray/runtime/serve/internal/routes"
 )
 
+// server runs h as a replica does: a hop server.
 func server(t *testing.T, h http.HandlerFunc) string {
-	s := httptest.NewServer(h)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &hop.Server{Handler: h}
+	go s.Serve(l)
 	t.Cleanup(s.Close)
-	return strings.TrimPrefix(s.URL, "http://")
+	return l.Addr().String()
 }
 
 func send(ctx context.Context, r *Router) (string, error) {
@@ -153,11 +158,11 @@ func TestSameNodeReplicaOverUnixSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	us := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	us := &hop.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "unix "+r.Host)
 	})}
 	go us.Serve(ul)
-	t.Cleanup(func() { _ = us.Close() })
+	t.Cleanup(us.Close)
 	tcp := server(t, func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "tcp") })
 	rep := routes.Replica{ID: "a", Address: tcp, NodeID: "n1", Socket: sock}
 	for _, tc := range []struct{ node, want string }{{"n1", "unix " + tcp}, {"n2", "tcp"}, {"", "tcp"}} {

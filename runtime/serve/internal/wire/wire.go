@@ -40,7 +40,7 @@ type ReplicaInit struct {
 	UserConfig string `json:"user_config"` // JSON, "" = none
 }
 
-// Info is where a replica serves.
+// Info is where a replica serves (package hop's protocol).
 type Info struct {
 	Address string `json:"address"`
 	// Socket is a unix socket the replica also serves on, for proxies and

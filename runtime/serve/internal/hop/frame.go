@@ -1,0 +1,259 @@
+// Package hop is the protocol between serve's routers (in proxies and
+// handles) and replicas: HTTP requests and responses carried as
+// length-prefixed frames on a stream connection (TCP, or a unix socket on the
+// same node). It stands in for HTTP/1.1 on this internal hop because parsing
+// and formatting HTTP text, and net/http's per-request background read and
+// deadlines, cost a replica more than a small handler does; the proxy's
+// user-facing side stays net/http.
+//
+// A connection starts with the client's Preface. Every frame is a 9-byte
+// header — type, stream id (big-endian uint32), payload length (uint32) —
+// and its payload. The client sends a request frame (the whole body inline)
+// per stream, and cancel frames; the server answers each stream with one
+// full frame (status, header and whole body) or, when the handler flushes or
+// writes more than a buffer's worth, a head frame, data frames and an end
+// frame (or an abort frame when the handler gave up after the head was
+// sent). A server takes several streams on one connection at once; the
+// client in this package sends one at a time per pooled connection, so the
+// socket's own flow control paces a streamed response.
+package hop
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/textproto"
+	"net/url"
+)
+
+// Preface opens every connection; a server closes a connection that does not
+// start with it (another protocol, or another version of this one).
+const Preface = "GORAY-HOP/1\n"
+
+type frameType byte
+
+const (
+	frameRequest frameType = iota + 1 // method, request URI, host, header, body
+	frameCancel                       // the client no longer wants the stream's response
+	frameFull                         // status, header, body: the whole response
+	frameHead                         // status, header: a streamed response's start
+	frameData                         // a piece of a streamed response's body
+	frameEnd                          // a streamed response's end
+	frameAbort                        // a streamed response broken off (message)
+)
+
+const frameHeaderLen = 9
+
+// MaxFrame bounds a frame's payload (a request's body travels in one frame,
+// so this is also the largest request body).
+const MaxFrame = 128 << 20
+
+var errProtocol = errors.New("hop: protocol error")
+
+// readFrame reads one frame; the payload is a new slice the caller keeps.
+func readFrame(br *bufio.Reader) (frameType, uint32, []byte, error) {
+	var h [frameHeaderLen]byte
+	if _, err := io.ReadFull(br, h[:]); err != nil {
+		return 0, 0, nil, err
+	}
+	n := binary.BigEndian.Uint32(h[5:])
+	if n > MaxFrame {
+		return 0, 0, nil, fmt.Errorf("%w: frame of %d bytes (max %d)", errProtocol, n, MaxFrame)
+	}
+	p := make([]byte, n)
+	if _, err := io.ReadFull(br, p); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, 0, nil, err
+	}
+	return frameType(h[0]), binary.BigEndian.Uint32(h[1:5]), p, nil
+}
+
+// frameHeader is the header of a frame whose payload is n bytes.
+func frameHeader(t frameType, stream uint32, n int) [frameHeaderLen]byte {
+	var h [frameHeaderLen]byte
+	h[0] = byte(t)
+	binary.BigEndian.PutUint32(h[1:5], stream)
+	binary.BigEndian.PutUint32(h[5:], uint32(n))
+	return h
+}
+
+// writeFrame writes a frame whose payload is the concatenation of parts.
+func writeFrame(bw *bufio.Writer, t frameType, stream uint32, parts ...[]byte) error {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	if n > MaxFrame {
+		return fmt.Errorf("hop: frame of %d bytes exceeds %d", n, MaxFrame)
+	}
+	h := frameHeader(t, stream, n)
+	_, _ = bw.Write(h[:])
+	for _, p := range parts {
+		_, _ = bw.Write(p)
+	}
+	return nil
+}
+
+// Payload encoding: strings and byte strings are a uvarint length and the
+// bytes; a header is a uvarint count of keys, then per key the key, a uvarint
+// count of values and the values.
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendHeader(b []byte, h http.Header) []byte {
+	b = binary.AppendUvarint(b, uint64(len(h)))
+	for k, vv := range h {
+		b = appendString(b, k)
+		b = binary.AppendUvarint(b, uint64(len(vv)))
+		for _, v := range vv {
+			b = appendString(b, v)
+		}
+	}
+	return b
+}
+
+// decoder reads a payload; the first error sticks and later reads return zero values.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = fmt.Errorf("%w: bad length", errProtocol)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)) {
+		d.err = fmt.Errorf("%w: field of %d bytes past the frame's end", errProtocol, n)
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) string() string { return string(d.bytes()) }
+
+func (d *decoder) header() http.Header {
+	n := d.uvarint()
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)) { // every key takes at least a byte
+		d.err = fmt.Errorf("%w: %d header keys past the frame's end", errProtocol, n)
+		return nil
+	}
+	h := make(http.Header, n)
+	for range n {
+		k := textproto.CanonicalMIMEHeaderKey(d.string())
+		m := d.uvarint()
+		if d.err != nil {
+			return nil
+		}
+		if m > uint64(len(d.b)) {
+			d.err = fmt.Errorf("%w: %d header values past the frame's end", errProtocol, m)
+			return nil
+		}
+		vv := make([]string, m)
+		for i := range vv {
+			vv[i] = d.string()
+		}
+		h[k] = append(h[k], vv...)
+	}
+	return h
+}
+
+// encodeRequest is a request frame's payload: everything but the body,
+// which the caller appends as the frame's last part.
+func encodeRequest(b []byte, method, requestURI, host string, h http.Header) []byte {
+	b = appendString(b, method)
+	b = appendString(b, requestURI)
+	b = appendString(b, host)
+	return appendHeader(b, h)
+}
+
+// decodeRequest parses a request frame's payload into a server request
+// (no context yet).
+func decodeRequest(p []byte) (*http.Request, error) {
+	d := decoder{b: p}
+	method, uri, host, h := d.string(), d.string(), d.string(), d.header()
+	if d.err != nil {
+		return nil, d.err
+	}
+	if method == "" {
+		return nil, fmt.Errorf("%w: request without a method", errProtocol)
+	}
+	u, err := url.ParseRequestURI(uri)
+	if err != nil {
+		return nil, fmt.Errorf("%w: request URI %q: %v", errProtocol, uri, err)
+	}
+	r := &http.Request{Method: method, URL: u, RequestURI: uri, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: h, Host: host, Body: http.NoBody}
+	if body := d.b; len(body) > 0 {
+		r.Body, r.ContentLength = &bytesBody{b: body}, int64(len(body))
+	}
+	return r, nil
+}
+
+// encodeStatus is a full or head frame's payload before the body.
+func encodeStatus(b []byte, code int, h http.Header) []byte {
+	b = binary.AppendUvarint(b, uint64(code))
+	return appendHeader(b, h)
+}
+
+func decodeStatus(p []byte) (code int, h http.Header, body []byte, err error) {
+	d := decoder{b: p}
+	c, h := d.uvarint(), d.header()
+	if d.err != nil {
+		return 0, nil, nil, d.err
+	}
+	if c < 100 || c > 999 {
+		return 0, nil, nil, fmt.Errorf("%w: status %d", errProtocol, c)
+	}
+	return int(c), h, d.b, nil
+}
+
+// bytesBody is a body held in memory.
+type bytesBody struct {
+	b   []byte
+	off int
+}
+
+func (r *bytesBody) Read(p []byte) (int, error) {
+	if r.off >= len(r.b) {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b[r.off:])
+	r.off += n
+	return n, nil
+}
+
+// WriteTo lets io.Copy hand the whole body to the writer at once.
+func (r *bytesBody) WriteTo(w io.Writer) (int64, error) {
+	n, err := w.Write(r.b[r.off:])
+	r.off += n
+	return int64(n), err
+}
+
+func (r *bytesBody) Close() error { return nil }

@@ -1,0 +1,247 @@
+package hop
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func serve(t *testing.T, h http.HandlerFunc) (string, *Server) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Handler: h}
+	go s.Serve(l)
+	t.Cleanup(s.Close)
+	return l.Addr().String(), s
+}
+
+func get(t *testing.T, p *Pool, addr string, req *http.Request) (*http.Response, string) {
+	t.Helper()
+	resp, err := p.RoundTrip(req, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+func TestRequestAndResponseCarryEverything(t *testing.T) {
+	addr, _ := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("X-Echo-Method", r.Method)
+		w.Header().Set("X-Echo-Host", r.Host)
+		w.Header()["X-Multi"] = []string{"1", "2"}
+		w.WriteHeader(http.StatusCreated)
+		_, _ = io.WriteString(w, r.URL.Path+"?"+r.URL.RawQuery+" "+r.Header.Get("X-In")+" "+string(b)+" "+r.RequestURI)
+	})
+	var p Pool
+	for i := 0; i < 3; i++ { // the connection is reused
+		req, _ := http.NewRequest(http.MethodPost, "http://svc.example/a/b?x=1&y=2", strings.NewReader("payload"))
+		req.Header.Set("X-In", "hdr")
+		resp, body := get(t, &p, addr, req)
+		if resp.StatusCode != http.StatusCreated || resp.Status != "201 Created" {
+			t.Fatalf("status %q", resp.Status)
+		}
+		if want := "/a/b?x=1&y=2 hdr payload /a/b?x=1&y=2"; body != want {
+			t.Fatalf("body %q, want %q", body, want)
+		}
+		if resp.Header.Get("X-Echo-Method") != "POST" || resp.Header.Get("X-Echo-Host") != "svc.example" || len(resp.Header["X-Multi"]) != 2 {
+			t.Fatalf("header %v", resp.Header)
+		}
+	}
+	if n := len(p.idle[addr]); n != 1 {
+		t.Fatalf("%d idle connections, want the one reused", n)
+	}
+}
+
+func TestLargeAndFlushedResponsesStream(t *testing.T) {
+	big := strings.Repeat("0123456789", 20000) // 200 kB: past the buffer, so streamed
+	step := make(chan struct{})
+	addr, _ := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/big" {
+			_, _ = io.WriteString(w, big)
+			return
+		}
+		_, _ = io.WriteString(w, "first ")
+		w.(http.Flusher).Flush()
+		<-step // the client has the first part before the handler goes on
+		_, _ = io.WriteString(w, "second")
+	})
+	var p Pool
+	req, _ := http.NewRequest(http.MethodGet, "http://x/big", nil)
+	if _, body := get(t, &p, addr, req); body != big {
+		t.Fatalf("big body: %d bytes, want %d", len(body), len(big))
+	}
+	req, _ = http.NewRequest(http.MethodGet, "http://x/flush", nil)
+	resp, err := p.RoundTrip(req, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 6)
+	if _, err := io.ReadFull(resp.Body, buf); err != nil || string(buf) != "first " {
+		t.Fatalf("first part %q %v", buf, err)
+	}
+	close(step)
+	rest, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil || string(rest) != "second" {
+		t.Fatalf("rest %q %v", rest, err)
+	}
+	// The connection went back to the pool after the streamed body.
+	req, _ = http.NewRequest(http.MethodGet, "http://x/big", nil)
+	get(t, &p, addr, req)
+}
+
+func TestCancelledRequestCancelsTheHandler(t *testing.T) {
+	cancelled := make(chan struct{})
+	addr, _ := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+		close(cancelled)
+	})
+	var p Pool
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://x/", nil)
+	errc := make(chan error, 1)
+	go func() { _, err := p.RoundTrip(req, addr); errc <- err }()
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("RoundTrip: %v, want context.Canceled", err)
+	}
+	select {
+	case <-cancelled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the handler's context was not cancelled")
+	}
+}
+
+func TestPanicIs500AndAbortBreaksTheBody(t *testing.T) {
+	addr, _ := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/late" {
+			_, _ = io.WriteString(w, "partial")
+			w.(http.Flusher).Flush()
+			panic(http.ErrAbortHandler)
+		}
+		panic("boom")
+	})
+	var p Pool
+	req, _ := http.NewRequest(http.MethodGet, "http://x/early", nil)
+	if resp, _ := get(t, &p, addr, req); resp.StatusCode != http.StatusInternalServerError {
+		t.Fatalf("panic before writing: %s, want 500", resp.Status)
+	}
+	req, _ = http.NewRequest(http.MethodGet, "http://x/late", nil)
+	resp, err := p.RoundTrip(req, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if string(b) != "partial" || err == nil || !strings.Contains(err.Error(), "broke the response off") {
+		t.Fatalf("aborted body %q, %v", b, err)
+	}
+}
+
+// Malformed input closes only the connection it came on; the server goes on serving.
+func TestMalformedFramesCloseOnlyTheirConnection(t *testing.T) {
+	addr, _ := serve(t, func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })
+	for name, raw := range map[string][]byte{
+		"no preface":     []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+		"frame too big":  append([]byte(Preface), 1, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff),
+		"truncated uri":  append([]byte(Preface), 1, 0, 0, 0, 1, 0, 0, 0, 3, 1, 'G', 9),
+		"empty method":   append([]byte(Preface), 1, 0, 0, 0, 1, 0, 0, 0, 5, 0, 1, '/', 0, 0),
+		"bad uri":        append([]byte(Preface), 1, 0, 0, 0, 1, 0, 0, 0, 8, 3, 'G', 'E', 'T', 1, '%', 0, 0),
+		"server's frame": append([]byte(Preface), byte(frameFull), 0, 0, 0, 1, 0, 0, 0, 0),
+	} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = c.Write(raw)
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, err := bufio.NewReader(c).Read(make([]byte, 1)); n != 0 || !errors.Is(err, io.EOF) {
+			t.Errorf("%s: read %d bytes, %v; want the connection closed", name, n, err)
+		}
+		_ = c.Close()
+	}
+	var p Pool
+	req, _ := http.NewRequest(http.MethodGet, "http://x/", nil)
+	if _, body := get(t, &p, addr, req); body != "ok" {
+		t.Fatalf("after malformed input: %q", body)
+	}
+}
+
+func TestShutdownWaitsForRequestsInFlight(t *testing.T) {
+	release := make(chan struct{})
+	var finished atomic.Bool
+	addr, s := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		finished.Store(true)
+		_, _ = io.WriteString(w, "done")
+	})
+	var p Pool
+	got := make(chan string, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodGet, "http://x/", nil)
+		_, body := get(t, &p, addr, req)
+		got <- body
+	}()
+	time.Sleep(50 * time.Millisecond)
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(context.Background()) }()
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned (%v) with a request in flight", err)
+	default:
+	}
+	close(release)
+	if err := <-shut; err != nil || !finished.Load() {
+		t.Fatalf("Shutdown: %v, handler finished %v", err, finished.Load())
+	}
+	if body := <-got; body != "done" {
+		t.Fatalf("in-flight request got %q", body)
+	}
+	if _, err := net.Dial("tcp", addr); err == nil {
+		t.Fatal("still accepting after Shutdown")
+	}
+}
+
+func TestStaleIdleConnectionIsRetriedOnAFreshOne(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	s1 := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "one") })}
+	go s1.Serve(l)
+	var p Pool
+	req, _ := http.NewRequest(http.MethodGet, "http://x/", nil)
+	get(t, &p, addr, req)
+	s1.Close() // the pooled connection is now closed by the server
+	l2, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skip("port taken meanwhile:", err)
+	}
+	s2 := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "two") })}
+	go s2.Serve(l2)
+	t.Cleanup(s2.Close)
+	time.Sleep(20 * time.Millisecond)
+	req, _ = http.NewRequest(http.MethodGet, "http://x/", nil)
+	if _, body := get(t, &p, addr, req); body != "two" {
+		t.Fatalf("got %q", body)
+	}
+}

@@ -1,0 +1,386 @@
+package hop
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Server serves Handler to hop clients on any number of listeners.
+type Server struct {
+	Handler http.Handler
+	// ErrorLog gets protocol errors and handler panics (nil: discarded).
+	ErrorLog *log.Logger
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*serverConn]struct{}
+	inflight  int
+	idle      chan struct{} // closed when inflight drops to 0 while shutting down
+	closing   bool
+}
+
+// ErrServerClosed is returned by Serve after Shutdown or Close.
+var ErrServerClosed = errors.New("hop: server closed")
+
+// Serve accepts connections on l until the server shuts down.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		_ = l.Close()
+		return ErrServerClosed
+	}
+	if s.listeners == nil {
+		s.listeners, s.conns = map[net.Listener]struct{}{}, map[*serverConn]struct{}{}
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	var backoff time.Duration
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() { // e.g. out of file descriptors: wait and go on
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetNoDelay(true)
+		}
+		sc := &serverConn{s: s, c: c, br: bufio.NewReaderSize(c, 16<<10), bw: bufio.NewWriterSize(c, 16<<10), streams: map[uint32]context.CancelFunc{}}
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			_ = c.Close()
+			return ErrServerClosed
+		}
+		s.conns[sc] = struct{}{}
+		s.mu.Unlock()
+		go sc.serve()
+	}
+}
+
+// Shutdown stops accepting connections, waits for the requests in flight
+// (or for ctx), then closes every connection. Clients see an idle
+// connection's close before they send on it again, and retry elsewhere.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for l := range s.listeners {
+		_ = l.Close()
+	}
+	var idle chan struct{}
+	if s.inflight > 0 {
+		s.idle = make(chan struct{})
+		idle = s.idle
+	}
+	s.mu.Unlock()
+	var err error
+	if idle != nil {
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	s.Close()
+	return err
+}
+
+// Close closes the listeners and every connection at once; the requests in
+// flight see their context cancelled.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closing = true
+	for l := range s.listeners {
+		_ = l.Close()
+	}
+	for sc := range s.conns {
+		_ = sc.c.Close()
+	}
+	s.mu.Unlock()
+}
+
+func (s *Server) logf(format string, args ...any) {
+	if s.ErrorLog != nil {
+		s.ErrorLog.Printf(format, args...)
+	}
+}
+
+func (s *Server) requestDone() {
+	s.mu.Lock()
+	s.inflight--
+	if s.inflight == 0 && s.idle != nil {
+		close(s.idle)
+		s.idle = nil
+	}
+	s.mu.Unlock()
+}
+
+type serverConn struct {
+	s  *Server
+	c  net.Conn
+	br *bufio.Reader
+
+	wmu    sync.Mutex
+	bw     *bufio.Writer
+	broken error // the first write error: the connection is unusable
+
+	mu      sync.Mutex
+	streams map[uint32]context.CancelFunc
+}
+
+// serve reads the connection's frames. Requests run in their own goroutines
+// so that this one sees a cancel, or the client closing the connection, and
+// cancels the request's context.
+func (sc *serverConn) serve() {
+	defer func() {
+		_ = sc.c.Close()
+		sc.mu.Lock()
+		for _, cancel := range sc.streams {
+			cancel()
+		}
+		sc.mu.Unlock()
+		sc.s.mu.Lock()
+		delete(sc.s.conns, sc)
+		sc.s.mu.Unlock()
+	}()
+	pre := make([]byte, len(Preface))
+	if _, err := io.ReadFull(sc.br, pre); err != nil {
+		return
+	}
+	if string(pre) != Preface {
+		sc.s.logf("hop: %s: connection without the %q preface closed", sc.c.RemoteAddr(), Preface[:len(Preface)-1])
+		return
+	}
+	remote := sc.c.RemoteAddr().String()
+	for {
+		t, id, p, err := readFrame(sc.br)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				sc.s.logf("hop: %s: %v", remote, err)
+			}
+			return
+		}
+		switch t {
+		case frameRequest:
+			req, err := decodeRequest(p)
+			if err != nil {
+				sc.s.logf("hop: %s: %v", remote, err)
+				return
+			}
+			req.RemoteAddr = remote
+			ctx, cancel := context.WithCancel(context.Background())
+			sc.mu.Lock()
+			_, dup := sc.streams[id]
+			if !dup {
+				sc.streams[id] = cancel
+			}
+			sc.mu.Unlock()
+			if dup {
+				cancel()
+				sc.s.logf("hop: %s: stream %d reused while in flight", remote, id)
+				return
+			}
+			sc.s.mu.Lock()
+			sc.s.inflight++
+			sc.s.mu.Unlock()
+			go sc.handle(ctx, cancel, id, req.WithContext(ctx))
+		case frameCancel:
+			sc.mu.Lock()
+			if cancel, ok := sc.streams[id]; ok {
+				cancel()
+			}
+			sc.mu.Unlock()
+		default:
+			sc.s.logf("hop: %s: unexpected frame type %d from a client", remote, t)
+			return
+		}
+	}
+}
+
+func (sc *serverConn) handle(ctx context.Context, cancel context.CancelFunc, id uint32, req *http.Request) {
+	w := &responseWriter{sc: sc, id: id, header: http.Header{}}
+	defer func() {
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler {
+				sc.s.logf("hop: panic serving %s %s: %v", req.Method, req.URL, v)
+			}
+			w.abort(v)
+		}
+		cancel()
+		sc.mu.Lock()
+		delete(sc.streams, id)
+		sc.mu.Unlock()
+		sc.s.requestDone()
+	}()
+	sc.s.Handler.ServeHTTP(w, req)
+	w.finish()
+}
+
+// send writes frames and flushes them, unless an earlier write broke the connection.
+func (sc *serverConn) send(write func(bw *bufio.Writer) error) error {
+	sc.wmu.Lock()
+	defer sc.wmu.Unlock()
+	if sc.broken != nil {
+		return sc.broken
+	}
+	err := write(sc.bw)
+	if err == nil {
+		err = sc.bw.Flush()
+	}
+	if err != nil {
+		sc.broken = err
+		_ = sc.c.Close()
+	}
+	return err
+}
+
+// bufferLimit is how much of a body a response buffers before it starts
+// streaming; a response that fits goes out as one full frame.
+const bufferLimit = 32 << 10
+
+// responseWriter buffers a response and sends it when the handler returns,
+// flushes, or writes more than bufferLimit.
+type responseWriter struct {
+	sc       *serverConn
+	id       uint32
+	header   http.Header
+	status   int // 0 until WriteHeader
+	noBody   bool
+	headSent bool
+	buf      []byte
+	scratch  []byte
+	err      error // the connection broke: the client is gone
+}
+
+func (w *responseWriter) Header() http.Header { return w.header }
+
+func (w *responseWriter) WriteHeader(code int) {
+	if w.status != 0 {
+		return
+	}
+	if code < 100 || code > 999 {
+		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
+	}
+	if code < 200 { // informational answers are not forwarded
+		return
+	}
+	w.status = code
+	w.noBody = code == http.StatusNoContent || code == http.StatusNotModified
+}
+
+func (w *responseWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.noBody {
+		return 0, http.ErrBodyNotAllowed
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	w.buf = append(w.buf, p...)
+	if len(w.buf) >= bufferLimit {
+		if err := w.sendBuffered(false); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+// Flush sends what the handler wrote so far.
+func (w *responseWriter) Flush() {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	_ = w.sendBuffered(true)
+}
+
+// sendBuffered sends the head (once) and the buffered body as a data frame.
+func (w *responseWriter) sendBuffered(force bool) error {
+	if w.err != nil {
+		return w.err
+	}
+	if len(w.buf) == 0 && w.headSent && !force {
+		return nil
+	}
+	w.err = w.sc.send(func(bw *bufio.Writer) error {
+		if !w.headSent {
+			w.scratch = encodeStatus(w.scratch[:0], w.status, w.header)
+			if err := writeFrame(bw, frameHead, w.id, w.scratch); err != nil {
+				return err
+			}
+		}
+		if len(w.buf) > 0 {
+			return writeFrame(bw, frameData, w.id, w.buf)
+		}
+		return nil
+	})
+	w.headSent = true
+	w.buf = w.buf[:0]
+	return w.err
+}
+
+// finish sends what is left once the handler returned.
+func (w *responseWriter) finish() {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.err != nil {
+		return
+	}
+	if !w.headSent {
+		w.scratch = encodeStatus(w.scratch[:0], w.status, w.header)
+		_ = w.sc.send(func(bw *bufio.Writer) error { return writeFrame(bw, frameFull, w.id, w.scratch, w.buf) })
+		return
+	}
+	_ = w.sc.send(func(bw *bufio.Writer) error {
+		if len(w.buf) > 0 {
+			if err := writeFrame(bw, frameData, w.id, w.buf); err != nil {
+				return err
+			}
+		}
+		return writeFrame(bw, frameEnd, w.id)
+	})
+}
+
+// abort answers a handler that panicked: 500 if nothing was sent yet (the
+// request reached the handler, so the router must not retry it elsewhere),
+// else an abort frame that breaks the client's body off.
+func (w *responseWriter) abort(v any) {
+	if w.err != nil {
+		return
+	}
+	if !w.headSent && v != http.ErrAbortHandler {
+		b := encodeStatus(nil, http.StatusInternalServerError, http.Header{"Content-Type": {"text/plain; charset=utf-8"}})
+		_ = w.sc.send(func(bw *bufio.Writer) error {
+			return writeFrame(bw, frameFull, w.id, b, []byte("Internal Server Error\n"))
+		})
+		return
+	}
+	_ = w.sc.send(func(bw *bufio.Writer) error { return writeFrame(bw, frameAbort, w.id, []byte(fmt.Sprint(v))) })
+}
+
+var (
+	_ http.ResponseWriter = (*responseWriter)(nil)
+	_ http.Flusher        = (*responseWriter)(nil)
+)
