@@ -32,8 +32,11 @@ func plainServer(addr string) {
 // TestServeBenchmark (GORAY_SERVE_BENCH=1) measures requests/s and p50/p99
 // latency at 1, 16 and 64 closed-loop clients through a node's proxy to one
 // Hello replica, against the same handler served by plain net/http in its own
-// process, in the same run: plain and serve alternate in 3 rounds and each
-// cell is the median round. GORAY_SERVE_BENCH_SECONDS sets a run's length (3).
+// process, in the same run: plain and serve alternate in 5 rounds; each
+// cell is the median round, and "vs plain" the median of the rounds' serve
+// to plain ratios (each ratio pairs runs seconds apart, which keeps the
+// shared machine's slow swings out of it). GORAY_SERVE_BENCH_SECONDS sets a
+// run's length (3).
 func TestServeBenchmark(t *testing.T) {
 	if os.Getenv("GORAY_SERVE_BENCH") == "" {
 		t.Skip("set GORAY_SERVE_BENCH=1 to run the serve benchmark")
@@ -70,7 +73,7 @@ applications:
 	}
 	// The machine is shared: alternate plain and serve runs in rounds and
 	// report each one's median round.
-	rounds := 3
+	rounds := 5
 	var rows []string
 	for _, clients := range []int{1, 16, 64} {
 		runs := make([][]LoadResult, len(targets))
@@ -89,15 +92,17 @@ applications:
 				t.Log(tg.name, r)
 			}
 		}
-		var floor float64
+		ratios := make([]float64, rounds)
+		for round := range ratios {
+			ratios[round] = runs[1][round].RPS() / runs[0][round].RPS()
+		}
+		sort.Float64s(ratios)
 		for i, tg := range targets {
 			sort.Slice(runs[i], func(a, b int) bool { return runs[i][a].RPS() < runs[i][b].RPS() })
 			r := runs[i][rounds/2]
 			ratio := ""
-			if i == 0 {
-				floor = r.RPS()
-			} else {
-				ratio = fmt.Sprintf("%.0f%%", 100*r.RPS()/floor)
+			if i == 1 {
+				ratio = fmt.Sprintf("%.0f%% (rounds %.0f–%.0f%%)", 100*ratios[rounds/2], 100*ratios[0], 100*ratios[rounds-1])
 			}
 			rows = append(rows, fmt.Sprintf("| %d | %s | %.0f | %v | %v | %s |", clients, tg.name, r.RPS(),
 				r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), ratio))

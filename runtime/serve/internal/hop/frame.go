@@ -9,13 +9,13 @@
 // A connection starts with the client's Preface. Every frame is a 9-byte
 // header — type, stream id (big-endian uint32), payload length (uint32) —
 // and its payload. The client sends a request frame (the whole body inline)
-// per stream, and cancel frames; the server answers each stream with one
-// full frame (status, header and whole body) or, when the handler flushes or
-// writes more than a buffer's worth, a head frame, data frames and an end
-// frame (or an abort frame when the handler gave up after the head was
-// sent). A server takes several streams on one connection at once; the
-// client in this package sends one at a time per pooled connection, so the
-// socket's own flow control paces a streamed response.
+// and the server answers that stream with one full frame (status, header
+// and whole body) or, when the handler flushes or writes more than a
+// buffer's worth, a head frame, data frames and an end frame (or an abort
+// frame when the handler gave up after the head was sent). A connection
+// carries one request at a time, so the socket's own flow control paces a
+// streamed response; a client that wants its request cancelled closes the
+// connection.
 package hop
 
 import (
@@ -37,7 +37,6 @@ type frameType byte
 
 const (
 	frameRequest frameType = iota + 1 // method, request URI, host, header, body
-	frameCancel                       // the client no longer wants the stream's response
 	frameFull                         // status, header, body: the whole response
 	frameHead                         // status, header: a streamed response's start
 	frameData                         // a piece of a streamed response's body

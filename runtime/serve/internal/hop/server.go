@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,6 +26,10 @@ type Server struct {
 	inflight  int
 	idle      chan struct{} // closed when inflight drops to 0 while shutting down
 	closing   bool
+	done      chan struct{} // closed with closing: stops the watch loop
+
+	watchAsleep atomic.Bool   // the watch loop waits on wake
+	wake        chan struct{} // a request began while the watch loop slept
 }
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -40,6 +45,8 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 	if s.listeners == nil {
 		s.listeners, s.conns = map[net.Listener]struct{}{}, map[*serverConn]struct{}{}
+		s.done, s.wake = make(chan struct{}), make(chan struct{}, 1)
+		go s.watchLoop()
 	}
 	s.listeners[l] = struct{}{}
 	s.mu.Unlock()
@@ -65,7 +72,7 @@ func (s *Server) Serve(l net.Listener) error {
 		if tc, ok := c.(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true)
 		}
-		sc := &serverConn{s: s, c: c, br: bufio.NewReaderSize(c, 16<<10), bw: bufio.NewWriterSize(c, 16<<10), streams: map[uint32]context.CancelFunc{}}
+		sc := &serverConn{s: s, c: c, br: bufio.NewReaderSize(c, 16<<10), bw: bufio.NewWriterSize(c, 16<<10)}
 		s.mu.Lock()
 		if s.closing {
 			s.mu.Unlock()
@@ -83,6 +90,9 @@ func (s *Server) Serve(l net.Listener) error {
 // connection's close before they send on it again, and retry elsewhere.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	if s.done != nil && !s.closing {
+		close(s.done)
+	}
 	s.closing = true
 	for l := range s.listeners {
 		_ = l.Close()
@@ -109,12 +119,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // flight see their context cancelled.
 func (s *Server) Close() {
 	s.mu.Lock()
+	if s.done != nil && !s.closing {
+		close(s.done)
+	}
 	s.closing = true
 	for l := range s.listeners {
 		_ = l.Close()
 	}
 	for sc := range s.conns {
 		_ = sc.c.Close()
+		sc.mu.Lock()
+		if sc.cancel != nil {
+			sc.cancel()
+		}
+		sc.mu.Unlock()
 	}
 	s.mu.Unlock()
 }
@@ -144,21 +162,25 @@ type serverConn struct {
 	bw     *bufio.Writer
 	broken error // the first write error: the connection is unusable
 
-	mu      sync.Mutex
-	streams map[uint32]context.CancelFunc
+	// The request in flight, for the watch loop.
+	mu       sync.Mutex
+	busy     bool
+	seq      uint64             // requests begun
+	seen     uint64             // seq at the watch loop's last look
+	cancel   context.CancelFunc // the request's
+	watching chan struct{}      // closed when the request's watcher returns; nil if it has none
 }
 
-// serve reads the connection's frames. Requests run in their own goroutines
-// so that this one sees a cancel, or the client closing the connection, and
-// cancels the request's context.
+// serve reads the connection's requests and runs each in this goroutine
+// (one at a time: a client opens more connections to send more at once).
+// Handing each request to a goroutine of its own would cost a goroutine
+// start, a wake-up of another thread and a read that finds nothing, on
+// every request; instead the server's watch loop gives a request that runs
+// for a while a watcher that cancels its context when the client closes the
+// connection (see watch.go).
 func (sc *serverConn) serve() {
 	defer func() {
 		_ = sc.c.Close()
-		sc.mu.Lock()
-		for _, cancel := range sc.streams {
-			cancel()
-		}
-		sc.mu.Unlock()
 		sc.s.mu.Lock()
 		delete(sc.s.conns, sc)
 		sc.s.mu.Unlock()
@@ -180,44 +202,30 @@ func (sc *serverConn) serve() {
 			}
 			return
 		}
-		switch t {
-		case frameRequest:
-			req, err := decodeRequest(p)
-			if err != nil {
-				sc.s.logf("hop: %s: %v", remote, err)
-				return
-			}
-			req.RemoteAddr = remote
-			ctx, cancel := context.WithCancel(context.Background())
-			sc.mu.Lock()
-			_, dup := sc.streams[id]
-			if !dup {
-				sc.streams[id] = cancel
-			}
-			sc.mu.Unlock()
-			if dup {
-				cancel()
-				sc.s.logf("hop: %s: stream %d reused while in flight", remote, id)
-				return
-			}
-			sc.s.mu.Lock()
-			sc.s.inflight++
-			sc.s.mu.Unlock()
-			go sc.handle(ctx, cancel, id, req.WithContext(ctx))
-		case frameCancel:
-			sc.mu.Lock()
-			if cancel, ok := sc.streams[id]; ok {
-				cancel()
-			}
-			sc.mu.Unlock()
-		default:
+		if t != frameRequest {
 			sc.s.logf("hop: %s: unexpected frame type %d from a client", remote, t)
+			return
+		}
+		req, err := decodeRequest(p)
+		if err != nil {
+			sc.s.logf("hop: %s: %v", remote, err)
+			return
+		}
+		req.RemoteAddr = remote
+		sc.handle(id, req)
+		if sc.broken != nil {
 			return
 		}
 	}
 }
 
-func (sc *serverConn) handle(ctx context.Context, cancel context.CancelFunc, id uint32, req *http.Request) {
+func (sc *serverConn) handle(id uint32, req *http.Request) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sc.begin(cancel)
+	defer func() {
+		sc.end()
+		cancel()
+	}()
 	w := &responseWriter{sc: sc, id: id, header: http.Header{}}
 	defer func() {
 		if v := recover(); v != nil {
@@ -226,13 +234,8 @@ func (sc *serverConn) handle(ctx context.Context, cancel context.CancelFunc, id 
 			}
 			w.abort(v)
 		}
-		cancel()
-		sc.mu.Lock()
-		delete(sc.streams, id)
-		sc.mu.Unlock()
-		sc.s.requestDone()
 	}()
-	sc.s.Handler.ServeHTTP(w, req)
+	sc.s.Handler.ServeHTTP(w, req.WithContext(ctx))
 	w.finish()
 }
 
