@@ -84,6 +84,9 @@ func (w *Worker) pushSequential(stream rpcpb.CoreWorker_PushTasksServer, sem cha
 		if err != nil {
 			return nil //nolint:nilerr // the submitter closed the stream or went away: the push is over
 		}
+		if b.LeaseCpus > 0 {
+			sizeScheduler(b.LeaseCpus)
+		}
 		var first time.Time
 		for i, spec := range b.Tasks {
 			if sem != nil {
@@ -121,6 +124,7 @@ func (w *Worker) CreateActor(ctx context.Context, spec *rpcpb.TaskSpec) (*rpcpb.
 	}
 	w.actorID = spec.ActorId
 	w.execMu.Unlock()
+	defaultScheduler() // the worker may have run 1-CPU tasks before
 	args, err := w.resolveArgs(ctx, spec.Args)
 	if err != nil {
 		return &rpcpb.TaskResult{TaskId: spec.TaskId, Result: &rpcpb.Object{Error: infoFromError(err)}}, nil

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/goray-dev/goray/runtime/internal/ids"
+	"github.com/goray-dev/goray/runtime/internal/rpcutil"
 	"github.com/goray-dev/goray/runtime/ownership"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/scheduler"
@@ -363,7 +364,7 @@ func (w *Worker) failQueue(q *schedQueue, err error) {
 
 // attach opens the task stream to a leased worker.
 func (w *Worker) attach(q *schedQueue, node rpcpb.NodeManagerClient, rep *rpcpb.LeaseReply) {
-	conn, err := w.pool.Get(rep.WorkerAddress)
+	conn, err := w.pool.Get(pushTarget(rep))
 	var stream rpcpb.CoreWorker_PushTasksClient
 	ctx, cancel := context.WithCancel(w.baseCtx)
 	if err == nil {
@@ -388,6 +389,27 @@ func (w *Worker) attach(q *schedQueue, node rpcpb.NodeManagerClient, rep *rpcpb.
 	w.mu.Unlock()
 }
 
+// batch is the message that carries tasks to the leased worker: with the
+// lease's CPUs for normal tasks (the worker sizes its scheduler to them), 0
+// for an actor's calls.
+func (lw *leasedWorker) batch(tasks []*rpcpb.TaskSpec) *rpcpb.TaskBatch {
+	b := &rpcpb.TaskBatch{Tasks: tasks}
+	if lw.q != nil {
+		b.LeaseCpus = max(1, lw.q.res["CPU"])
+	}
+	return b
+}
+
+// pushTarget is where to stream a leased worker its tasks: its unix socket
+// when it is on this machine (a round trip costs much less than over TCP
+// loopback), else its address.
+func pushTarget(rep *rpcpb.LeaseReply) string {
+	if rpcutil.LocalSocket(rep.WorkerSocket) {
+		return "unix://" + rep.WorkerSocket
+	}
+	return rep.WorkerAddress
+}
+
 // directSend sends the batch a submitter took on in dispatchLocked. A send
 // error is the receiver's to notice (the batch is in flight and is retried).
 func (w *Worker) directSend(lw *leasedWorker) {
@@ -398,7 +420,7 @@ func (w *Worker) directSend(lw *leasedWorker) {
 	lw.direct = nil
 	w.mu.Unlock()
 	if batch != nil {
-		_ = lw.stream.Send(&rpcpb.TaskBatch{Tasks: batch})
+		_ = lw.stream.Send(lw.batch(batch))
 	}
 }
 
@@ -427,7 +449,7 @@ func (w *Worker) sendBatch(lw *leasedWorker, batch []*rpcpb.TaskSpec) bool {
 			select {
 			case b := <-lw.out:
 				if b == nil {
-					_ = lw.stream.Send(&rpcpb.TaskBatch{Tasks: batch})
+					_ = lw.stream.Send(lw.batch(batch))
 					_ = lw.stream.CloseSend()
 					return false
 				}
@@ -437,7 +459,7 @@ func (w *Worker) sendBatch(lw *leasedWorker, batch []*rpcpb.TaskSpec) bool {
 			}
 		}
 		// On error the receiver sees the failure.
-		return lw.stream.Send(&rpcpb.TaskBatch{Tasks: batch}) == nil
+		return lw.stream.Send(lw.batch(batch)) == nil
 	}
 }
 

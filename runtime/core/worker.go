@@ -42,7 +42,10 @@ type Config struct {
 	// WorkerID and JobID are set in worker mode.
 	WorkerID string
 	JobID    string
-	Logger   *log.Logger
+	// SessionDir is the node's session directory (worker mode): the worker
+	// also serves on a unix socket there, for owners on the same machine.
+	SessionDir string
+	Logger     *log.Logger
 	// LeaseIdle is how long an idle leased worker is kept for more tasks of the same shape.
 	LeaseIdle time.Duration
 }
@@ -124,6 +127,13 @@ func Start(cfg Config) (*Worker, error) {
 	w.srv = grpc.NewServer(rpcutil.ServerOptions()...)
 	rpcpb.RegisterCoreWorkerServer(w.srv, w)
 	go w.srv.Serve(lis)
+	var socket string
+	if w.isWork {
+		var ul net.Listener
+		if ul, socket = rpcutil.ListenUnix(cfg.SessionDir, "worker-"+cfg.WorkerID+".sock"); ul != nil {
+			go w.srv.Serve(ul) // Stop closes it (and removes the file)
+		}
+	}
 	go w.watchNodes(ctx)
 	if w.local != nil {
 		w.nodeID = w.local.ID()
@@ -132,7 +142,7 @@ func Start(cfg Config) (*Worker, error) {
 	if w.isWork {
 		rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer rcancel()
-		r, err := w.node.RegisterWorker(rctx, &rpcpb.RegisterWorkerRequest{WorkerId: cfg.WorkerID, Address: w.addr, Pid: int32(os.Getpid())})
+		r, err := w.node.RegisterWorker(rctx, &rpcpb.RegisterWorkerRequest{WorkerId: cfg.WorkerID, Address: w.addr, Pid: int32(os.Getpid()), Socket: socket})
 		if err != nil {
 			w.srv.Stop()
 			return nil, fmt.Errorf("register worker with node manager %s: %w", cfg.NodeAddress, err)

@@ -64,6 +64,12 @@ var actorWhere = ray.Method0(stateful, "where", func(s *state, ctx context.Conte
 	return ray.NodeID(), nil
 })
 
+var schedulerWidth = ray.Task("it.gomaxprocs", func(ctx context.Context, _ int) (int, error) { return runtime.GOMAXPROCS(0), nil })
+
+var actorSchedulerWidth = ray.Method0(stateful, "gomaxprocs", func(s *state, ctx context.Context) (int, error) {
+	return runtime.GOMAXPROCS(0), nil
+})
+
 func freePort() int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -195,6 +201,41 @@ func TestTasksAndActorsSpread(t *testing.T) {
 	}
 	if len(actorNodes) < 2 {
 		t.Fatalf("actors ran on %d node(s)", len(actorNodes))
+	}
+}
+
+// A task's worker runs with GOMAXPROCS = the task's CPUs (at least one, at
+// most the machine's default), as Ray sets a worker's OMP_NUM_THREADS; a
+// worker that then hosts an actor gets the default back. Over the nodes'
+// unix sockets: every node runs on this machine.
+func TestWorkerSchedulerFitsTheLease(t *testing.T) {
+	if os.Getenv("GOMAXPROCS") != "" {
+		t.Skip("GOMAXPROCS is set in the environment: workers keep it")
+	}
+	prev := runtime.GOMAXPROCS(0)
+	runtime.SetDefaultGOMAXPROCS()
+	def := runtime.GOMAXPROCS(0)
+	runtime.GOMAXPROCS(prev)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		cpus float64
+		want int
+	}{{1, 1}, {2, min(2, def)}, {0.5, 1}} {
+		got, err := ray.Get(ctx, schedulerWidth.Remote(ctx, 0, ray.NumCPUs(tc.cpus)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != tc.want {
+			t.Errorf("a %v-CPU task ran with GOMAXPROCS %d, want %d", tc.cpus, got, tc.want)
+		}
+	}
+	h, err := stateful.Remote(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ray.Kill(ctx, h, true) }()
+	if got, err := ray.Get(ctx, actorSchedulerWidth.Remote(ctx, h)); err != nil || got != def {
+		t.Errorf("an actor's worker runs with GOMAXPROCS %d (%v), want the default %d", got, err, def)
 	}
 }
 

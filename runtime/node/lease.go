@@ -193,7 +193,7 @@ func (n *Node) grant(ctx context.Context, in *rpcpb.LeaseRequest, l *lease) (*rp
 	w.actorID = in.ActorId
 	n.leases[l.id] = l
 	n.mu.Unlock()
-	return &rpcpb.LeaseReply{Granted: true, LeaseId: l.id, WorkerId: w.id, WorkerAddress: w.addr, NodeId: n.ID()}, nil
+	return &rpcpb.LeaseReply{Granted: true, LeaseId: l.id, WorkerId: w.id, WorkerAddress: w.addr, WorkerSocket: w.socket, NodeId: n.ID()}, nil
 }
 
 // ReturnWorker ends a lease; the worker goes back to the pool unless broken.
@@ -243,7 +243,7 @@ func (n *Node) RegisterWorker(ctx context.Context, in *rpcpb.RegisterWorkerReque
 	if in.Address == "" {
 		return nil, status.Error(codes.InvalidArgument, "worker registered without an address")
 	}
-	w.addr = in.Address
+	w.addr, w.socket = in.Address, in.Socket
 	select {
 	case <-w.registered:
 	default:

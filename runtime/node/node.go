@@ -52,6 +52,7 @@ type Config struct {
 
 type worker struct {
 	id, jobID, addr string
+	socket          string // a unix socket it also serves on ("" = none)
 	pid             int
 	proc            *os.Process
 	registered      chan struct{}

@@ -129,8 +129,11 @@ type LeaseReply struct {
 	SpillbackNodeId  string                 `protobuf:"bytes,7,opt,name=spillback_node_id,json=spillbackNodeId,proto3" json:"spillback_node_id,omitempty"`
 	Rejected         bool                   `protobuf:"varint,8,opt,name=rejected,proto3" json:"rejected,omitempty"`
 	Message          string                 `protobuf:"bytes,9,opt,name=message,proto3" json:"message,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// worker_socket is a unix socket the worker also serves on: owners on the
+	// same machine push tasks over it ("" when it has none).
+	WorkerSocket  string `protobuf:"bytes,10,opt,name=worker_socket,json=workerSocket,proto3" json:"worker_socket,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LeaseReply) Reset() {
@@ -226,6 +229,13 @@ func (x *LeaseReply) GetMessage() string {
 	return ""
 }
 
+func (x *LeaseReply) GetWorkerSocket() string {
+	if x != nil {
+		return x.WorkerSocket
+	}
+	return ""
+}
+
 type ReturnWorkerRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	LeaseId       string                 `protobuf:"bytes,1,opt,name=lease_id,json=leaseId,proto3" json:"lease_id,omitempty"`
@@ -279,10 +289,12 @@ func (x *ReturnWorkerRequest) GetWorkerBroken() bool {
 }
 
 type RegisterWorkerRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	WorkerId      string                 `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
-	Address       string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
-	Pid           int32                  `protobuf:"varint,3,opt,name=pid,proto3" json:"pid,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	WorkerId string                 `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	Address  string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	Pid      int32                  `protobuf:"varint,3,opt,name=pid,proto3" json:"pid,omitempty"`
+	// socket is a unix socket the worker also serves on ("" = none).
+	Socket        string `protobuf:"bytes,4,opt,name=socket,proto3" json:"socket,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -336,6 +348,13 @@ func (x *RegisterWorkerRequest) GetPid() int32 {
 		return x.Pid
 	}
 	return 0
+}
+
+func (x *RegisterWorkerRequest) GetSocket() string {
+	if x != nil {
+		return x.Socket
+	}
+	return ""
 }
 
 type RegisterWorkerReply struct {
@@ -818,7 +837,7 @@ const file_node_proto_rawDesc = "" +
 	"\blease_id\x18\a \x01(\tR\aleaseId\x1a<\n" +
 	"\x0eResourcesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xad\x02\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xd2\x02\n" +
 	"\n" +
 	"LeaseReply\x12\x18\n" +
 	"\agranted\x18\x01 \x01(\bR\agranted\x12\x19\n" +
@@ -829,14 +848,17 @@ const file_node_proto_rawDesc = "" +
 	"\x11spillback_address\x18\x06 \x01(\tR\x10spillbackAddress\x12*\n" +
 	"\x11spillback_node_id\x18\a \x01(\tR\x0fspillbackNodeId\x12\x1a\n" +
 	"\brejected\x18\b \x01(\bR\brejected\x12\x18\n" +
-	"\amessage\x18\t \x01(\tR\amessage\"U\n" +
+	"\amessage\x18\t \x01(\tR\amessage\x12#\n" +
+	"\rworker_socket\x18\n" +
+	" \x01(\tR\fworkerSocket\"U\n" +
 	"\x13ReturnWorkerRequest\x12\x19\n" +
 	"\blease_id\x18\x01 \x01(\tR\aleaseId\x12#\n" +
-	"\rworker_broken\x18\x02 \x01(\bR\fworkerBroken\"`\n" +
+	"\rworker_broken\x18\x02 \x01(\bR\fworkerBroken\"x\n" +
 	"\x15RegisterWorkerRequest\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x10\n" +
-	"\x03pid\x18\x03 \x01(\x05R\x03pid\"h\n" +
+	"\x03pid\x18\x03 \x01(\x05R\x03pid\x12\x16\n" +
+	"\x06socket\x18\x04 \x01(\tR\x06socket\"h\n" +
 	"\x13RegisterWorkerReply\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1f\n" +
 	"\vgcs_address\x18\x02 \x01(\tR\n" +

@@ -25,8 +25,12 @@ const (
 )
 
 type TaskBatch struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Tasks         []*TaskSpec            `protobuf:"bytes,1,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Tasks []*TaskSpec            `protobuf:"bytes,1,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	// lease_cpus is the CPUs of the lease normal tasks run under (at least
+	// 1): the worker sizes its Go scheduler to it, as Ray sets a task worker's
+	// OMP_NUM_THREADS. 0 for actor calls: the worker's scheduler stays as it is.
+	LeaseCpus     float64 `protobuf:"fixed64,2,opt,name=lease_cpus,json=leaseCpus,proto3" json:"lease_cpus,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -66,6 +70,13 @@ func (x *TaskBatch) GetTasks() []*TaskSpec {
 		return x.Tasks
 	}
 	return nil
+}
+
+func (x *TaskBatch) GetLeaseCpus() float64 {
+	if x != nil {
+		return x.LeaseCpus
+	}
+	return 0
 }
 
 type ResultBatch struct {
@@ -308,9 +319,11 @@ var File_worker_proto protoreflect.FileDescriptor
 
 const file_worker_proto_rawDesc = "" +
 	"\n" +
-	"\fworker.proto\x12\tgoray.rpc\x1a\fcommon.proto\x1a\tgcs.proto\"6\n" +
+	"\fworker.proto\x12\tgoray.rpc\x1a\fcommon.proto\x1a\tgcs.proto\"U\n" +
 	"\tTaskBatch\x12)\n" +
-	"\x05tasks\x18\x01 \x03(\v2\x13.goray.rpc.TaskSpecR\x05tasks\">\n" +
+	"\x05tasks\x18\x01 \x03(\v2\x13.goray.rpc.TaskSpecR\x05tasks\x12\x1d\n" +
+	"\n" +
+	"lease_cpus\x18\x02 \x01(\x01R\tleaseCpus\">\n" +
 	"\vResultBatch\x12/\n" +
 	"\aresults\x18\x01 \x03(\v2\x15.goray.rpc.TaskResultR\aresults\"A\n" +
 	"\x10GetObjectRequest\x12\x0e\n" +

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -73,36 +72,12 @@ var replicaClass = ray.Actor1(wire.ReplicaClass, func(ctx context.Context, in wi
 	r.addr = net.JoinHostPort(ip, strconv.Itoa(lis.Addr().(*net.TCPAddr).Port))
 	r.srv = &hop.Server{Handler: r, ErrorLog: log.New(os.Stderr, "serve replica "+in.ReplicaID+": ", log.LstdFlags)}
 	go r.srv.Serve(lis)
-	if ul, path := listenUnix(os.Getenv("GORAY_SESSION_DIR"), in.ReplicaID); ul != nil {
+	if ul, path := rpcutil.ListenUnix(os.Getenv("GORAY_SESSION_DIR"), "serve-"+in.ReplicaID+".sock"); ul != nil {
 		r.socket = path
 		go r.srv.Serve(ul) // Shutdown closes it too (and removes the file)
 	}
 	return r, nil
 })
-
-// listenUnix opens the replica's unix socket in the node's session
-// directory, for the proxy and handles on the same node. None (nil) when
-// there is no session directory or the path would be too long for a socket
-// address: everything then goes over TCP.
-func listenUnix(sessionDir, replicaID string) (net.Listener, string) {
-	if sessionDir == "" {
-		return nil, ""
-	}
-	dir := filepath.Join(sessionDir, "sockets")
-	path := filepath.Join(dir, "serve-"+replicaID+".sock")
-	if len(path) >= 100 { // sun_path holds 108 bytes on Linux, 104 elsewhere
-		return nil, ""
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, ""
-	}
-	_ = os.Remove(path) // left by a killed earlier incarnation
-	l, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, ""
-	}
-	return l, path
-}
 
 // ServeHTTP runs the current handler; a draining replica turns requests away
 // unprocessed so the router retries them on another replica.

@@ -222,7 +222,7 @@ func (b *streamBody) Read(p []byte) (int, error) {
 		t, sid, payload, err := readFrame(b.c.br)
 		switch {
 		case err != nil:
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
 			b.err = err
@@ -250,7 +250,7 @@ func (b *streamBody) Close() error {
 		return nil
 	}
 	b.done = true
-	if b.stop() && b.err == io.EOF && len(b.cur) == 0 {
+	if b.stop() && errors.Is(b.err, io.EOF) && len(b.cur) == 0 {
 		b.p.put(b.c)
 	} else {
 		_ = b.c.c.Close()

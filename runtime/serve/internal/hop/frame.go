@@ -64,7 +64,7 @@ func readFrame(br *bufio.Reader) (frameType, uint32, []byte, error) {
 	}
 	p := make([]byte, n)
 	if _, err := io.ReadFull(br, p); err != nil {
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
 		return 0, 0, nil, err
@@ -205,7 +205,7 @@ func decodeRequest(p []byte) (*http.Request, error) {
 	}
 	u, err := url.ParseRequestURI(uri)
 	if err != nil {
-		return nil, fmt.Errorf("%w: request URI %q: %v", errProtocol, uri, err)
+		return nil, fmt.Errorf("%w: request URI %q: %w", errProtocol, uri, err)
 	}
 	r := &http.Request{Method: method, URL: u, RequestURI: uri, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: h, Host: host, Body: http.NoBody}

@@ -25,18 +25,25 @@ func serve(t *testing.T, h http.HandlerFunc) (string, *Server) {
 	return l.Addr().String(), s
 }
 
-func get(t *testing.T, p *Pool, addr string, req *http.Request) (*http.Response, string) {
+// answer is a response read to its end.
+type answer struct {
+	code   int
+	status string
+	header http.Header
+}
+
+func get(t *testing.T, p *Pool, addr string, req *http.Request) (answer, string) {
 	t.Helper()
 	resp, err := p.RoundTrip(req, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp, string(b)
+	return answer{resp.StatusCode, resp.Status, resp.Header}, string(b)
 }
 
 func TestRequestAndResponseCarryEverything(t *testing.T) {
@@ -53,14 +60,14 @@ func TestRequestAndResponseCarryEverything(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, "http://svc.example/a/b?x=1&y=2", strings.NewReader("payload"))
 		req.Header.Set("X-In", "hdr")
 		resp, body := get(t, &p, addr, req)
-		if resp.StatusCode != http.StatusCreated || resp.Status != "201 Created" {
-			t.Fatalf("status %q", resp.Status)
+		if resp.code != http.StatusCreated || resp.status != "201 Created" {
+			t.Fatalf("status %q", resp.status)
 		}
 		if want := "/a/b?x=1&y=2 hdr payload /a/b?x=1&y=2"; body != want {
 			t.Fatalf("body %q, want %q", body, want)
 		}
-		if resp.Header.Get("X-Echo-Method") != "POST" || resp.Header.Get("X-Echo-Host") != "svc.example" || len(resp.Header["X-Multi"]) != 2 {
-			t.Fatalf("header %v", resp.Header)
+		if resp.header.Get("X-Echo-Method") != "POST" || resp.header.Get("X-Echo-Host") != "svc.example" || len(resp.header["X-Multi"]) != 2 {
+			t.Fatalf("header %v", resp.header)
 		}
 	}
 	if n := len(p.idle[addr]); n != 1 {
@@ -116,7 +123,13 @@ func TestCancelledRequestCancelsTheHandler(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://x/", nil)
 	errc := make(chan error, 1)
-	go func() { _, err := p.RoundTrip(req, addr); errc <- err }()
+	go func() {
+		resp, err := p.RoundTrip(req, addr)
+		if err == nil {
+			_ = resp.Body.Close()
+		}
+		errc <- err
+	}()
 	time.Sleep(50 * time.Millisecond)
 	cancel()
 	if err := <-errc; !errors.Is(err, context.Canceled) {
@@ -140,8 +153,8 @@ func TestPanicIs500AndAbortBreaksTheBody(t *testing.T) {
 	})
 	var p Pool
 	req, _ := http.NewRequest(http.MethodGet, "http://x/early", nil)
-	if resp, _ := get(t, &p, addr, req); resp.StatusCode != http.StatusInternalServerError {
-		t.Fatalf("panic before writing: %s, want 500", resp.Status)
+	if resp, _ := get(t, &p, addr, req); resp.code != http.StatusInternalServerError {
+		t.Fatalf("panic before writing: %s, want 500", resp.status)
 	}
 	req, _ = http.NewRequest(http.MethodGet, "http://x/late", nil)
 	resp, err := p.RoundTrip(req, addr)

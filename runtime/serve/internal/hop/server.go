@@ -229,7 +229,7 @@ func (sc *serverConn) handle(id uint32, req *http.Request) {
 	w := &responseWriter{sc: sc, id: id, header: http.Header{}}
 	defer func() {
 		if v := recover(); v != nil {
-			if v != http.ErrAbortHandler {
+			if !isAbort(v) {
 				sc.s.logf("hop: panic serving %s %s: %v", req.Method, req.URL, v)
 			}
 			w.abort(v)
@@ -373,7 +373,7 @@ func (w *responseWriter) abort(v any) {
 	if w.err != nil {
 		return
 	}
-	if !w.headSent && v != http.ErrAbortHandler {
+	if !w.headSent && !isAbort(v) {
 		b := encodeStatus(nil, http.StatusInternalServerError, http.Header{"Content-Type": {"text/plain; charset=utf-8"}})
 		_ = w.sc.send(func(bw *bufio.Writer) error {
 			return writeFrame(bw, frameFull, w.id, b, []byte("Internal Server Error\n"))
@@ -387,3 +387,10 @@ var (
 	_ http.ResponseWriter = (*responseWriter)(nil)
 	_ http.Flusher        = (*responseWriter)(nil)
 )
+
+// isAbort reports whether a handler's panic value is http.ErrAbortHandler
+// (a deliberate abort, not logged).
+func isAbort(v any) bool {
+	err, ok := v.(error)
+	return ok && errors.Is(err, http.ErrAbortHandler)
+}
