@@ -27,6 +27,7 @@ func main() {
 	flag.IntVar(&o.Concurrency, "reconcile-concurrency", o.Concurrency, "objects of each kind reconciled at once")
 	flag.Float64Var(&qps, "qps", float64(o.QPS), "steady requests per second to the API server")
 	flag.IntVar(&o.Burst, "burst", o.Burst, "request burst to the API server")
+	flag.BoolVar(&o.APICompression, "api-compression", false, "ask the API server for gzip-compressed lists and watch streams (costs it CPU; for slow links)")
 	flag.StringVar(&o.ClusterDomain, "cluster-domain", o.ClusterDomain, "DNS suffix of Services in the cluster")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)

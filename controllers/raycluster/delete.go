@@ -58,7 +58,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, c *rayv1.RayCluster) (
 		return ctrl.Result{}, r.removeFinalizer(ctx, c)
 	}
 	pods := &corev1.PodList{}
-	if err := r.Client.List(ctx, pods, client.InNamespace(c.Namespace), client.MatchingLabels{rayv1.RayClusterLabelKey: c.Name}); err != nil {
+	if err := r.Client.List(ctx, pods, client.InNamespace(c.Namespace), client.MatchingFields{podsByCluster: c.Name}); err != nil {
 		return ctrl.Result{}, err
 	}
 	running := 0

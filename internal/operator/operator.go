@@ -45,6 +45,10 @@ type Options struct {
 	Concurrency     int
 	QPS             float32
 	Burst           int
+	// APICompression asks the API server for gzip-compressed responses
+	// (lists and watch streams). Off by default: inside a cluster the bytes
+	// are cheap to move and compressing them costs the API server CPU.
+	APICompression bool
 	ClusterDomain   string
 	Clock           clock.PassiveClock
 	// WrapTransport, when set, wraps the API client's transport (tests use it
@@ -90,6 +94,7 @@ func NewScheme() *k8sruntime.Scheme { return kubescheme.New() }
 func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = o.QPS, o.Burst
+	cfg.DisableCompression = !o.APICompression
 	if o.WrapTransport != nil {
 		cfg.Wrap(o.WrapTransport)
 	}
