@@ -70,8 +70,8 @@ func DefaultOptions() Options {
 		ProbeAddr:        ":8082",
 		LeaderElectionID: "goray-operator.ray.io",
 		Concurrency:      10,
-		QPS:              300,
-		Burst:            600,
+		QPS:              1000,
+		Burst:            2000,
 		ClusterDomain:    desired.DefaultClusterDomain,
 	}
 }

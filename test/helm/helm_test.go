@@ -216,7 +216,7 @@ func TestOperatorChartObjects(t *testing.T) {
 	strict(t, objs["Deployment"][0], &d)
 	c := d.Spec.Template.Spec.Containers[0]
 	for _, want := range []string{"--metrics-bind-address=:8080", "--health-probe-bind-address=:8082", "--leader-elect=true",
-		"--reconcile-concurrency=10", "--watch-namespace=", "--qps=300", "--burst=600"} {
+		"--reconcile-concurrency=10", "--watch-namespace=", "--qps=1000", "--burst=2000"} {
 		if !slices.Contains(c.Args, want) {
 			t.Errorf("operator args %q lack %s", c.Args, want)
 		}
