@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
+	"github.com/goray-dev/goray/runtime/serve/internal/hop"
 	"github.com/goray-dev/goray/runtime/serve/internal/router"
 	"github.com/goray-dev/goray/runtime/serve/internal/routes"
 )
@@ -117,7 +118,7 @@ func (h *Handle) Do(req *http.Request) (*http.Response, error) {
 		out.URL.Scheme, out.URL.Host, out.Host = "http", addr, ""
 		out.RequestURI = ""
 		if body != nil {
-			out.Body, out.ContentLength = io.NopCloser(strings.NewReader(string(body))), int64(len(body))
+			out.Body, out.ContentLength = hop.NewBody(body), int64(len(body))
 		}
 		return out, nil
 	})

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
+	"github.com/goray-dev/goray/runtime/serve/internal/hop"
 	"github.com/goray-dev/goray/runtime/serve/internal/router"
 	"github.com/goray-dev/goray/runtime/serve/internal/routes"
 	"github.com/goray-dev/goray/runtime/serve/schema"
@@ -209,8 +210,7 @@ func (p *Proxy) forward(w http.ResponseWriter, in *http.Request) {
 		out := &http.Request{Method: in.Method, URL: &url.URL{Scheme: "http", Host: addr, Path: rest, RawQuery: in.URL.RawQuery},
 			Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: hdr, Host: in.Host}
 		if body != nil {
-			out.Body, out.ContentLength = &bodyReader{b: body}, int64(len(body))
-			out.GetBody = func() (io.ReadCloser, error) { return &bodyReader{b: body}, nil }
+			out.Body, out.ContentLength = hop.NewBody(body), int64(len(body))
 		}
 		return out, nil
 	})
@@ -233,19 +233,3 @@ func (p *Proxy) forward(w http.ResponseWriter, in *http.Request) {
 	_, _ = io.CopyBuffer(w, resp.Body, *bp)
 	bufPool.Put(bp)
 }
-
-type bodyReader struct {
-	b   []byte
-	off int
-}
-
-func (r *bodyReader) Read(p []byte) (int, error) {
-	if r.off >= len(r.b) {
-		return 0, io.EOF
-	}
-	n := copy(p, r.b[r.off:])
-	r.off += n
-	return n, nil
-}
-
-func (r *bodyReader) Close() error { return nil }

@@ -93,11 +93,14 @@ func (p *Pool) put(c *clientConn) {
 // socket's path) and returns its response; the caller reads the body to its
 // end and closes it, which returns the connection to the pool. The request
 // uses req's method, URL path and query, Host (or URL.Host), header and
-// body; cancelling its context closes the connection, which cancels the
-// handler's context on the server.
+// body (read whole first; a NewBody is taken as it is); cancelling its
+// context closes the connection, which cancels the handler's context on the
+// server.
 func (p *Pool) RoundTrip(req *http.Request, addr string) (*http.Response, error) {
 	var body []byte
-	if req.Body != nil && req.Body != http.NoBody {
+	if bb, ok := req.Body.(*bytesBody); ok {
+		body = bb.b[bb.off:]
+	} else if req.Body != nil && req.Body != http.NoBody {
 		b, err := io.ReadAll(io.LimitReader(req.Body, MaxFrame+1))
 		_ = req.Body.Close()
 		if err != nil {

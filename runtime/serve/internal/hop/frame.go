@@ -233,6 +233,10 @@ func decodeStatus(p []byte) (code int, h http.Header, body []byte, err error) {
 	return int(c), h, d.b, nil
 }
 
+// NewBody is a request body held in memory; RoundTrip sends its bytes
+// without copying them.
+func NewBody(b []byte) io.ReadCloser { return &bytesBody{b: b} }
+
 // bytesBody is a body held in memory.
 type bytesBody struct {
 	b   []byte

@@ -90,13 +90,7 @@ func (s *Server) Serve(l net.Listener) error {
 // connection's close before they send on it again, and retry elsewhere.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	if s.done != nil && !s.closing {
-		close(s.done)
-	}
-	s.closing = true
-	for l := range s.listeners {
-		_ = l.Close()
-	}
+	s.stopAcceptingLocked()
 	var idle chan struct{}
 	if s.inflight > 0 {
 		s.idle = make(chan struct{})
@@ -119,13 +113,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // flight see their context cancelled.
 func (s *Server) Close() {
 	s.mu.Lock()
-	if s.done != nil && !s.closing {
-		close(s.done)
-	}
-	s.closing = true
-	for l := range s.listeners {
-		_ = l.Close()
-	}
+	s.stopAcceptingLocked()
 	for sc := range s.conns {
 		_ = sc.c.Close()
 		sc.mu.Lock()
@@ -135,6 +123,17 @@ func (s *Server) Close() {
 		sc.mu.Unlock()
 	}
 	s.mu.Unlock()
+}
+
+// stopAcceptingLocked closes the listeners and stops the watch loop.
+func (s *Server) stopAcceptingLocked() {
+	if s.done != nil && !s.closing {
+		close(s.done)
+	}
+	s.closing = true
+	for l := range s.listeners {
+		_ = l.Close()
+	}
 }
 
 func (s *Server) logf(format string, args ...any) {
