@@ -14,8 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	rayv1 "github.com/goray-dev/goray/api/v1"
 	"github.com/goray-dev/goray/internal/operator"
@@ -31,39 +29,37 @@ var (
 // operator use other namespaces.
 var sharedNamespaces = []string{"basic", "scale", "autoscale", "replace", "suspend", "recreate", "status", "samples", "invalid"}
 
-func TestMain(m *testing.M) {
-	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.Level(zapLevel()))))
+func TestMain(m *testing.M) { testenv.MainAtLevel(m, logLevel(), run) }
+
+func run(m *testing.M) (int, error) {
 	var err error
-	env, err = testenv.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	if env, err = testenv.Start(); err != nil {
+		return 0, err
 	}
+	defer func() { _ = env.Stop() }()
 	k8s = env.Client
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	for _, ns := range append(slices.Clone(sharedNamespaces), "restart") {
 		if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
+			return 0, err
 		}
 	}
 	stop, err := startOperator(ctx, sharedNamespaces, nil)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return 0, err
 	}
-	code := m.Run()
-	cancel()
-	stop()
-	_ = env.Stop()
-	os.Exit(code)
+	defer stop()
+	return m.Run(), nil
 }
 
-func zapLevel() int8 {
+// logLevel is the controller log level: errors only, as the controller's
+// info logs drown test output, unless GORAY_TEST_VERBOSE is set.
+func logLevel() zapcore.Level {
 	if os.Getenv("GORAY_TEST_VERBOSE") != "" {
-		return -1
+		return zapcore.DebugLevel
 	}
-	return 2 // errors only: the controller's info logs drown test output
+	return zapcore.ErrorLevel
 }
 
 // startOperator runs the operator's manager for the given namespaces until

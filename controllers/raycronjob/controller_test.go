@@ -3,18 +3,14 @@ package raycronjob_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	rayv1 "github.com/goray-dev/goray/api/v1"
 	"github.com/goray-dev/goray/internal/operator"
@@ -26,31 +22,30 @@ var (
 	clk = clocktesting.NewFakeClock(time.Now())
 )
 
-func TestMain(m *testing.M) {
-	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
+func TestMain(m *testing.M) { testenv.Main(m, run) }
+
+func run(m *testing.M) (int, error) {
 	env, err := testenv.Start()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return 0, err
 	}
+	defer func() { _ = env.Stop() }()
 	k8s = env.Client
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "cron"}}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return 0, err
 	}
 	o := operator.DefaultOptions()
 	o.MetricsAddr, o.ProbeAddr, o.WatchNamespaces, o.Clock = "0", "0", []string{"cron"}, clk
 	mgr, err := operator.NewManager(env.Config, o)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return 0, err
 	}
-	go func() { _ = mgr.Start(ctx) }()
-	code := m.Run()
-	cancel()
-	_ = env.Stop()
-	os.Exit(code)
+	done := make(chan struct{})
+	go func() { _ = mgr.Start(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	return m.Run(), nil
 }
 
 func rayJobs(ctx context.Context, cron string) ([]rayv1.RayJob, error) {
@@ -75,19 +70,24 @@ func poke(ctx context.Context, name string) error {
 func expectJobs(t *testing.T, ctx context.Context, cron string, n int) []rayv1.RayJob {
 	t.Helper()
 	var jobs []rayv1.RayJob
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	testenv.Eventually(t, 30*time.Second, fmt.Sprintf("%d RayJobs of %s", n, cron), func() (bool, error) {
 		var err error
-		if jobs, err = rayJobs(ctx, cron); err == nil && len(jobs) == n {
-			time.Sleep(300 * time.Millisecond) // and no more than n
-			if again, _ := rayJobs(ctx, cron); len(again) == n {
-				return again
-			}
+		if jobs, err = rayJobs(ctx, cron); err != nil {
+			return false, err
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("want %d RayJobs of %s, have %d", n, cron, len(jobs))
-	return nil
+		if len(jobs) != n {
+			return false, fmt.Errorf("have %d", len(jobs))
+		}
+		time.Sleep(300 * time.Millisecond) // and no more than n
+		if jobs, err = rayJobs(ctx, cron); err != nil {
+			return false, err
+		}
+		if len(jobs) != n {
+			return false, fmt.Errorf("have %d", len(jobs))
+		}
+		return true, nil
+	})
+	return jobs
 }
 
 func TestCreatesRayJobsOnScheduleAndHonoursSuspend(t *testing.T) {

@@ -46,7 +46,13 @@ func MarkPodReady(ctx context.Context, c client.Client, p *corev1.Pod, ip string
 // only, run sets the suite up, runs m and tears down; a set-up error is
 // printed and fails the binary.
 func Main(m *testing.M, run func(*testing.M) (int, error)) {
-	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
+	MainAtLevel(m, zapcore.ErrorLevel, run)
+}
+
+// MainAtLevel is Main with controller logs at level (and above) instead of
+// errors only, for a suite that lets its runner ask for more.
+func MainAtLevel(m *testing.M, level zapcore.Level, run func(*testing.M) (int, error)) {
+	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(level)))
 	code, err := run(m)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
