@@ -49,8 +49,8 @@ type Options struct {
 	// (lists and watch streams). Off by default: inside a cluster the bytes
 	// are cheap to move and compressing them costs the API server CPU.
 	APICompression bool
-	ClusterDomain   string
-	Clock           clock.PassiveClock
+	ClusterDomain  string
+	Clock          clock.PassiveClock
 	// WrapTransport, when set, wraps the API client's transport (tests use it
 	// to watch or fail requests).
 	WrapTransport func(http.RoundTripper) http.RoundTripper
