@@ -108,6 +108,11 @@ func TestCreatesRayJobsOnScheduleAndHonoursSuspend(t *testing.T) {
 	if err := k8s.Create(ctx, cj); err != nil {
 		t.Fatal(err)
 	}
+	// Schedules count from the creation time (the API server's clock): start
+	// the fake clock there, so that five minutes later one run is always due
+	// (from the clock's start at package init, the control plane's start-up
+	// could push the first boundary past it).
+	clk.SetTime(cj.CreationTimestamp.Time)
 	expectJobs(t, ctx, "every5", 0)
 
 	clk.Step(5 * time.Minute)

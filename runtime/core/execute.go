@@ -84,7 +84,7 @@ func (w *Worker) pushSequential(stream rpcpb.CoreWorker_PushTasksServer, sem cha
 		if err != nil {
 			return nil //nolint:nilerr // the submitter closed the stream or went away: the push is over
 		}
-		if b.LeaseCpus > 0 {
+		if b.LeaseCpus > 0 && w.isWork { // never a driver's own scheduler
 			sizeScheduler(b.LeaseCpus)
 		}
 		var first time.Time
@@ -124,7 +124,9 @@ func (w *Worker) CreateActor(ctx context.Context, spec *rpcpb.TaskSpec) (*rpcpb.
 	}
 	w.actorID = spec.ActorId
 	w.execMu.Unlock()
-	defaultScheduler() // the worker may have run 1-CPU tasks before
+	if w.isWork {
+		defaultScheduler() // the worker may have run 1-CPU tasks before
+	}
 	args, err := w.resolveArgs(ctx, spec.Args)
 	if err != nil {
 		return &rpcpb.TaskResult{TaskId: spec.TaskId, Result: &rpcpb.Object{Error: infoFromError(err)}}, nil

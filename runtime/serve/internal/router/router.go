@@ -1,9 +1,10 @@
 // Package router sends requests to a deployment's replicas the way Ray
 // Serve's proxies and handles do: the less loaded of two random replicas
-// (power of two choices), over package hop's protocol, at most max_ongoing_requests in flight per replica
-// from this router, a queue of up to max_queued_requests (-1 = unlimited)
-// beyond which requests are shed, and a retry on another replica when the
-// chosen one died or was draining before it answered.
+// (power of two choices), at most max_ongoing_requests in flight per
+// replica from this router, a queue of up to max_queued_requests (-1 =
+// unlimited) beyond which requests are shed, and a retry on another replica
+// when the chosen one died or was draining before it answered. Requests
+// travel in package hop's protocol.
 package router
 
 import (
