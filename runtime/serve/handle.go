@@ -106,10 +106,13 @@ func GetAppHandle(app, deployment string) (*Handle, error) {
 func (h *Handle) Do(req *http.Request) (*http.Response, error) {
 	var body []byte
 	if req.Body != nil {
-		b, err := io.ReadAll(req.Body)
+		b, err := io.ReadAll(io.LimitReader(req.Body, hop.MaxFrame+1))
 		_ = req.Body.Close()
 		if err != nil {
 			return nil, err
+		}
+		if len(b) > hop.MaxFrame {
+			return nil, fmt.Errorf("call %s/%s: request body over %d bytes", h.app, h.deployment, hop.MaxFrame)
 		}
 		body = b
 	}
