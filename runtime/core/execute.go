@@ -79,13 +79,15 @@ const resultFlushDelay = time.Millisecond
 // resultFlushDelay.
 func (w *Worker) pushSequential(stream rpcpb.CoreWorker_PushTasksServer, sem chan struct{}) error {
 	var out []*rpcpb.TaskResult
+	sized := false
 	for {
 		b, err := stream.Recv()
 		if err != nil {
 			return nil //nolint:nilerr // the submitter closed the stream or went away: the push is over
 		}
-		if b.LeaseCpus > 0 && w.isWork { // never a driver's own scheduler
-			sizeScheduler(b.LeaseCpus)
+		if !sized && b.LeaseCpus > 0 {
+			w.sizeScheduler(b.LeaseCpus)
+			sized = true
 		}
 		var first time.Time
 		for i, spec := range b.Tasks {
@@ -124,9 +126,7 @@ func (w *Worker) CreateActor(ctx context.Context, spec *rpcpb.TaskSpec) (*rpcpb.
 	}
 	w.actorID = spec.ActorId
 	w.execMu.Unlock()
-	if w.isWork {
-		defaultScheduler() // the worker may have run 1-CPU tasks before
-	}
+	w.defaultScheduler() // the worker may have run 1-CPU tasks before
 	args, err := w.resolveArgs(ctx, spec.Args)
 	if err != nil {
 		return &rpcpb.TaskResult{TaskId: spec.TaskId, Result: &rpcpb.Object{Error: infoFromError(err)}}, nil

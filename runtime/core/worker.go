@@ -12,6 +12,7 @@ import (
 	"log"
 	"net"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -45,7 +46,10 @@ type Config struct {
 	// SessionDir is the node's session directory (worker mode): the worker
 	// also serves on a unix socket there, for owners on the same machine.
 	SessionDir string
-	Logger     *log.Logger
+	// KeepGOMAXPROCS leaves the worker's GOMAXPROCS as the environment set
+	// it instead of sizing it to each lease's CPUs (see procs.go).
+	KeepGOMAXPROCS bool
+	Logger         *log.Logger
 	// LeaseIdle is how long an idle leased worker is kept for more tasks of the same shape.
 	LeaseIdle time.Duration
 }
@@ -64,6 +68,8 @@ type Worker struct {
 	jobID  string
 	srv    *grpc.Server
 	isWork bool
+	// defaultProcs is GOMAXPROCS at start, before any lease sized it.
+	defaultProcs int
 	// closing: Shutdown started; no new lease requests. leaseReqs counts
 	// the running ones (Shutdown waits for them to return what they got).
 	closing   bool
@@ -108,7 +114,7 @@ func Start(cfg Config) (*Worker, error) {
 	w := &Worker{cfg: cfg, log: cfg.Logger, pool: rpcutil.NewPool(), local: cfg.LocalNode, jobID: cfg.JobID,
 		isWork: cfg.WorkerID != "", table: ownership.New(), queues: map[string]*schedQueue{},
 		pending: map[string]*pendingTask{}, actorsC: map[string]*actorSubmitter{}, running: map[string]context.CancelFunc{},
-		baseCtx: ctx, stopAll: cancel}
+		baseCtx: ctx, stopAll: cancel, defaultProcs: runtime.GOMAXPROCS(0)}
 	gc, err := w.pool.Get(cfg.GcsAddress)
 	if err != nil {
 		return nil, err

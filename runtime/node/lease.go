@@ -178,10 +178,8 @@ func (n *Node) grant(ctx context.Context, in *rpcpb.LeaseRequest, l *lease) (*rp
 		// The requester gave up (its owner cancelled the request: no more
 		// queued tasks, or it exited) while the worker was being popped. No
 		// one would ever return this lease: free it and keep the worker.
-		n.freeLocked(l)
-		w.idleSince = time.Now()
-		n.idle[w.jobID] = append(n.idle[w.jobID], w)
-		n.notifyLocked()
+		n.freeLocked(l) // notifies waiting requests
+		n.parkIdleLocked(w)
 		n.mu.Unlock()
 		return nil, status.FromContextError(err).Err()
 	}
@@ -214,9 +212,14 @@ func (n *Node) ReturnWorker(ctx context.Context, in *rpcpb.ReturnWorkerRequest) 
 		}
 		return &rpcpb.Empty{}, nil
 	}
+	n.parkIdleLocked(w)
+	return &rpcpb.Empty{}, nil
+}
+
+// parkIdleLocked puts a worker in its job's idle pool (reaped after the idle timeout).
+func (n *Node) parkIdleLocked(w *worker) {
 	w.idleSince = time.Now()
 	n.idle[w.jobID] = append(n.idle[w.jobID], w)
-	return &rpcpb.Empty{}, nil
 }
 
 // KillWorker stops a worker process (ray.Kill of its actor, forced cancel).
@@ -270,8 +273,7 @@ func (n *Node) popWorker(ctx context.Context, job string) (*worker, error) {
 			go func() {
 				if w, err := n.startWorker(context.Background(), job); err == nil {
 					n.mu.Lock()
-					w.idleSince = time.Now()
-					n.idle[job] = append(n.idle[job], w)
+					n.parkIdleLocked(w)
 					n.notifyLocked()
 					n.mu.Unlock()
 				}

@@ -157,7 +157,7 @@ type serverConn struct {
 	c  net.Conn
 	br *bufio.Reader
 
-	wmu    sync.Mutex
+	// Only the connection's goroutine writes: it runs the handler.
 	bw     *bufio.Writer
 	broken error // the first write error: the connection is unusable
 
@@ -240,8 +240,6 @@ func (sc *serverConn) handle(id uint32, req *http.Request) {
 
 // send writes frames and flushes them, unless an earlier write broke the connection.
 func (sc *serverConn) send(write func(bw *bufio.Writer) error) error {
-	sc.wmu.Lock()
-	defer sc.wmu.Unlock()
 	if sc.broken != nil {
 		return sc.broken
 	}
