@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -75,7 +76,18 @@ applications:
 	// report each one's median round.
 	rounds := 5
 	var rows []string
-	for _, clients := range []int{1, 16, 64} {
+	cells := []int{1, 16, 64}
+	if v := os.Getenv("GORAY_SERVE_BENCH_CLIENTS"); v != "" { // e.g. "16" or "1,64"
+		cells = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				t.Fatalf("GORAY_SERVE_BENCH_CLIENTS=%q: want client counts like 1,16,64", v)
+			}
+			cells = append(cells, n)
+		}
+	}
+	for _, clients := range cells {
 		runs := make([][]LoadResult, len(targets))
 		for round := 0; round < rounds; round++ {
 			for i, tg := range targets {

@@ -3,53 +3,82 @@ package hop
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// ErrNotSent means a pooled connection turned out closed before the
-// request reached the server: it is safe to send again.
-var ErrNotSent = errors.New("hop: connection closed before the request was taken")
+// ErrNotSent means the request did not run: the connection was gone before
+// it went out, or the server refused it while shutting down. It is safe to
+// send again elsewhere.
+var ErrNotSent = errors.New("hop: the request was not taken")
 
-// Pool keeps idle connections per address and sends requests over them.
+// errRefused is a request the server refused because it is shutting down.
+var errRefused = fmt.Errorf("%w: the server is shutting down", ErrNotSent)
+
+// Pool keeps one multiplexed connection per address and sends requests over it.
 type Pool struct {
 	// DialTimeout bounds a new connection (default 2s).
 	DialTimeout time.Duration
-	// MaxIdle bounds the idle connections kept per address (default 256).
-	MaxIdle int
 
-	mu   sync.Mutex
-	idle map[string][]*clientConn
+	mu    sync.Mutex
+	addrs map[string]*poolEntry
 }
 
-type clientConn struct {
-	addr string
-	c    net.Conn
-	br   *bufio.Reader
-	bw   *bufio.Writer
-	next uint32 // the last stream id used
-	// deadline: the connection has a deadline set (clearing one that is not
-	// set costs a call per request for nothing).
-	deadline bool
-	scratch  []byte
+// poolEntry is an address's connection. Its dial lock is held while
+// dialing, so requests that find no connection wait for one dial instead of
+// each making one, and while an entry is retired.
+type poolEntry struct {
+	conn atomic.Pointer[clientConn]
+	dial sync.Mutex
+	dead bool // retired from the pool's map (guarded by dial)
 }
 
-func (p *Pool) get(addr string) (*clientConn, bool, error) {
-	p.mu.Lock()
-	if l := p.idle[addr]; len(l) > 0 {
-		c := l[len(l)-1]
-		p.idle[addr] = l[:len(l)-1]
+// conn returns the address's connection, dialing one if there is none
+// usable; reused tells whether it was there before.
+func (p *Pool) conn(addr string) (*clientConn, bool, error) {
+	for {
+		p.mu.Lock()
+		if p.addrs == nil {
+			p.addrs = map[string]*poolEntry{}
+		}
+		e := p.addrs[addr]
+		if e == nil {
+			e = &poolEntry{}
+			p.addrs[addr] = e
+		}
 		p.mu.Unlock()
-		return c, true, nil
+		if c := e.conn.Load(); c != nil && c.usable() {
+			return c, true, nil
+		}
+		e.dial.Lock()
+		if e.dead {
+			e.dial.Unlock()
+			continue
+		}
+		if c := e.conn.Load(); c != nil && c.usable() {
+			e.dial.Unlock()
+			return c, true, nil
+		}
+		c, err := p.dial(e, addr)
+		if err != nil && e.conn.Load() == nil {
+			p.retire(e, addr)
+		}
+		e.dial.Unlock()
+		return c, false, err
 	}
-	p.mu.Unlock()
+}
+
+func (p *Pool) dial(e *poolEntry, addr string) (*clientConn, error) {
 	network, target := "tcp", addr
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
 		network, target = "unix", path
@@ -58,44 +87,240 @@ func (p *Pool) get(addr string) (*clientConn, bool, error) {
 	if timeout == 0 {
 		timeout = 2 * time.Second
 	}
-	c, err := net.DialTimeout(network, target, timeout)
+	nc, err := net.DialTimeout(network, target, timeout)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	if tc, ok := c.(*net.TCPConn); ok {
+	if tc, ok := nc.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 		_ = tc.SetKeepAlive(true)
 	}
-	cc := &clientConn{addr: addr, c: c, br: bufio.NewReaderSize(c, 16<<10), bw: bufio.NewWriterSize(c, 16<<10)}
-	_, _ = cc.bw.WriteString(Preface) // goes out with the first request
-	return cc, false, nil
+	c := &clientConn{pool: p, entry: e, addr: addr, c: nc, br: bufio.NewReaderSize(nc, 32<<10), w: frameWriter{c: nc}, streams: map[uint32]*clientStream{}}
+	c.w.buf = append(c.w.buf, Preface...) // goes out with the first request
+	e.conn.Store(c)
+	return c, nil
 }
 
-func (p *Pool) put(c *clientConn) {
-	limit := p.MaxIdle
-	if limit == 0 {
-		limit = 256
-	}
+// retire drops an entry from the map (its dial lock held): a later request
+// makes a new one.
+func (p *Pool) retire(e *poolEntry, addr string) {
+	e.dead = true
 	p.mu.Lock()
-	if p.idle == nil {
-		p.idle = map[string][]*clientConn{}
-	}
-	if l := p.idle[c.addr]; len(l) < limit {
-		p.idle[c.addr] = append(l, c)
-		p.mu.Unlock()
-		return
+	if p.addrs[addr] == e {
+		delete(p.addrs, addr)
 	}
 	p.mu.Unlock()
-	_ = c.c.Close()
 }
+
+// forget retires a connection that ended, unless a newer one replaced it.
+func (p *Pool) forget(c *clientConn) {
+	c.entry.dial.Lock()
+	if c.entry.conn.CompareAndSwap(c, nil) {
+		p.retire(c.entry, c.addr)
+	}
+	c.entry.dial.Unlock()
+}
+
+// clientConn is a connection to one server, shared by many requests.
+type clientConn struct {
+	pool  *Pool
+	entry *poolEntry
+	addr  string
+	c     net.Conn
+	br    *bufio.Reader // read by the goroutine holding the read token
+	w     frameWriter
+
+	mu      sync.Mutex
+	streams map[uint32]*clientStream
+	lastID  uint32
+	err     error // why the connection ended; nil while it lives
+	refused bool  // the server is shutting down: no new streams
+	reading bool  // a goroutine holds the read token
+	waiters int   // streams waiting while someone else reads
+}
+
+// clientStream is one request's side of the connection.
+type clientStream struct {
+	id uint32
+	// Guarded by the connection's mu:
+	frames  []frame
+	ready   chan struct{} // (1) a frame came, the read token is free, or the connection ended
+	waiting bool          // blocked on ready while someone else reads
+}
+
+type frame struct {
+	t frameType
+	p []byte
+}
+
+func (c *clientConn) usable() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err == nil && !c.refused && c.lastID < math.MaxUint32
+}
+
+// open starts a stream, unless the connection cannot take one.
+func (c *clientConn) open() (*clientStream, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil || c.refused || c.lastID == math.MaxUint32 {
+		return nil, ErrNotSent
+	}
+	c.lastID++
+	s := &clientStream{id: c.lastID, ready: make(chan struct{}, 1)}
+	c.streams[s.id] = s
+	return s, nil
+}
+
+// close forgets a stream; cancel also tells the server to stop its handler.
+func (c *clientConn) close(s *clientStream, cancel bool) {
+	c.mu.Lock()
+	_, open := c.streams[s.id]
+	delete(c.streams, s.id)
+	c.mu.Unlock()
+	if open && cancel {
+		_ = c.w.sendFrame(frameCancel, s.id)
+	}
+}
+
+// Reading: there is no reader goroutine. A request waiting for its
+// answer reads the connection itself when nobody else does (it holds the
+// read token), hands every frame it reads to its stream, and passes the
+// token to another waiting request once its own frame came. A lone request
+// thus reads its answer with no hand-off between goroutines; under load one
+// read takes in the answers of several requests.
+
+// nextFrame waits for the stream's next frame.
+func (c *clientConn) nextFrame(ctx context.Context, s *clientStream) (frame, error) {
+	for {
+		c.mu.Lock()
+		if len(s.frames) > 0 {
+			f := s.frames[0]
+			s.frames[0] = frame{}
+			s.frames = s.frames[1:]
+			if !c.reading {
+				// A token passed to this stream would be lost with its
+				// wake-up, which the frame's own wake-up may have absorbed.
+				c.passTokenLocked()
+			}
+			c.mu.Unlock()
+			return f, nil
+		}
+		if c.err != nil {
+			err := c.err
+			c.mu.Unlock()
+			return frame{}, err
+		}
+		if !c.reading {
+			c.reading = true
+			c.mu.Unlock()
+			c.lead(ctx, s)
+			continue
+		}
+		s.waiting = true
+		c.waiters++
+		c.mu.Unlock()
+		select {
+		case <-s.ready:
+		case <-ctx.Done():
+		}
+		c.mu.Lock()
+		s.waiting = false
+		c.waiters--
+		err := ctx.Err()
+		if err != nil && !c.reading {
+			c.passTokenLocked() // the token may have been passed to this stream
+		}
+		c.mu.Unlock()
+		if err != nil {
+			return frame{}, err
+		}
+	}
+}
+
+// passTokenLocked wakes a waiting stream to take the free read token.
+func (c *clientConn) passTokenLocked() {
+	if c.waiters == 0 {
+		return
+	}
+	for _, w := range c.streams {
+		if w.waiting {
+			signal(w.ready)
+			return
+		}
+	}
+}
+
+// lead reads frames with the read token until one for s came, then passes
+// the token on. A cancelled ctx cancels the stream on the server, whose
+// answer (an abort frame) ends the wait.
+func (c *clientConn) lead(ctx context.Context, s *clientStream) {
+	stop := func() bool { return true }
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, func() { _ = c.w.sendFrame(frameCancel, s.id) })
+	}
+	defer stop()
+	for {
+		t, id, p, err := readFrame(c.br)
+		if err == nil && (t < frameFull || t > frameRefused || t == frameCancel || t == frameWindow) {
+			err = fmt.Errorf("%w: unexpected frame type %d from a server", errProtocol, t)
+		}
+		if err != nil {
+			c.end(err)
+			return
+		}
+		c.mu.Lock()
+		if t == frameRefused {
+			c.refused = true
+		}
+		to := c.streams[id]
+		if to != nil {
+			to.frames = append(to.frames, frame{t, p})
+			if to != s {
+				signal(to.ready)
+			}
+		}
+		if to == s {
+			c.reading = false
+			c.passTokenLocked()
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+	}
+}
+
+// end closes the connection after a read failed and wakes every stream.
+func (c *clientConn) end(err error) {
+	_ = c.c.Close()
+	if errors.Is(err, io.EOF) {
+		err = errConnEnded
+	}
+	c.mu.Lock()
+	c.err = err
+	c.reading = false
+	for _, s := range c.streams {
+		signal(s.ready)
+	}
+	c.mu.Unlock()
+	c.pool.forget(c)
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// errConnEnded is what a stream sees when the server closed the connection.
+var errConnEnded = errors.New("hop: the server closed the connection")
 
 // RoundTrip sends req to the server at addr ("host:port", or "unix:" and a
 // socket's path) and returns its response; the caller reads the body to its
-// end and closes it, which returns the connection to the pool. The request
-// uses req's method, URL path and query, Host (or URL.Host), header and
-// body (read whole first; a NewBody is taken as it is); cancelling its
-// context closes the connection, which cancels the handler's context on the
-// server.
+// end and closes it. The request uses req's method, URL path and query, Host
+// (or URL.Host), header and body (read whole first; a NewBody is taken as it
+// is); cancelling its context cancels the handler's context on the server.
 func (p *Pool) RoundTrip(req *http.Request, addr string) (*http.Response, error) {
 	var body []byte
 	if bb, ok := req.Body.(*bytesBody); ok {
@@ -108,91 +333,90 @@ func (p *Pool) RoundTrip(req *http.Request, addr string) (*http.Response, error)
 		}
 		body = b
 	}
-	for attempt := 0; ; attempt++ {
-		c, reused, err := p.get(addr)
-		if err != nil {
-			return nil, err
-		}
-		resp, err := c.do(p, req, body)
-		if err == nil {
-			return resp, nil
-		}
-		_ = c.c.Close()
-		// A reused connection the server closed while it was idle: try a fresh one.
-		if reused && attempt == 0 && errors.Is(err, ErrNotSent) {
-			continue
-		}
-		return nil, err
-	}
-}
-
-func (c *clientConn) do(p *Pool, req *http.Request, body []byte) (*http.Response, error) {
-	ctx := req.Context()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = c.c.SetDeadline(dl)
-		c.deadline = true
-	} else if c.deadline {
-		_ = c.c.SetDeadline(time.Time{})
-		c.deadline = false
-	}
 	host := req.Host
 	if host == "" {
 		host = req.URL.Host
 	}
-	c.next++
-	id := c.next
-	c.scratch = encodeRequest(c.scratch[:0], req.Method, req.URL.RequestURI(), host, req.Header)
-	if err := writeFrame(c.bw, frameRequest, id, c.scratch, body); err != nil {
-		return nil, err
-	}
-	if err := c.bw.Flush(); err != nil {
-		return nil, err
-	}
-	stop := func() bool { return true }
-	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, func() { _ = c.c.Close() })
-	}
-	t, sid, payload, err := readFrame(c.br)
-	if err != nil {
-		stop()
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || isReset(err) {
-			return nil, ErrNotSent
-		}
-		return nil, err
-	}
-	if sid != id {
-		stop()
-		return nil, fmt.Errorf("%w: answer for stream %d, want %d", errProtocol, sid, id)
-	}
-	switch t {
-	case frameFull:
-		code, h, b, err := decodeStatus(payload)
+	uri := req.URL.RequestURI()
+	for attempt := 0; ; attempt++ {
+		c, reused, err := p.conn(addr)
 		if err != nil {
-			stop()
 			return nil, err
 		}
-		if stop() {
-			p.put(c)
-		} else {
-			_ = c.c.Close()
+		resp, err := c.roundTrip(req, host, uri, body)
+		// A connection that ended before the request went out: try a fresh
+		// one (a server that refused the request is going away: not there).
+		if errors.Is(err, ErrNotSent) && !errors.Is(err, errRefused) && reused && attempt == 0 {
+			continue
+		}
+		return resp, err
+	}
+}
+
+func (c *clientConn) roundTrip(req *http.Request, host, uri string, body []byte) (*http.Response, error) {
+	s, err := c.open()
+	if err != nil {
+		return nil, err
+	}
+	err = c.w.send(func(b []byte) ([]byte, error) {
+		start := len(b)
+		b = append(b, make([]byte, frameHeaderLen)...)
+		b = encodeRequest(b, req.Method, uri, host, req.Header)
+		b = append(b, body...)
+		n := len(b) - start - frameHeaderLen
+		if n > MaxFrame {
+			return b[:start], fmt.Errorf("%w: a request of %d bytes (max %d)", errFrameTooLarge, n, MaxFrame)
+		}
+		h := frameHeader(frameRequest, s.id, n)
+		copy(b[start:], h[:])
+		return b, nil
+	})
+	if err != nil {
+		c.close(s, false)
+		if errors.Is(err, errFrameTooLarge) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %w", ErrNotSent, err)
+	}
+	ctx := req.Context()
+	f, err := c.nextFrame(ctx, s)
+	if err == nil && f.t == frameAbort && ctx.Err() != nil {
+		err = ctx.Err() // the server's answer to our cancel
+	}
+	if err != nil {
+		c.close(s, true)
+		var op *net.OpError
+		if errors.Is(err, errConnEnded) || errors.As(err, &op) {
+			// The connection ended before any answer: most likely the
+			// server closed it while idle, before the request came.
+			return nil, fmt.Errorf("%w: %w", ErrNotSent, err)
+		}
+		return nil, err
+	}
+	switch f.t {
+	case frameFull:
+		c.close(s, false)
+		code, h, b, err := decodeStatus(f.p)
+		if err != nil {
+			return nil, err
 		}
 		return response(req, code, h, &bytesBody{b: b}, int64(len(b))), nil
 	case frameHead:
-		code, h, _, err := decodeStatus(payload)
+		code, h, _, err := decodeStatus(f.p)
 		if err != nil {
-			stop()
+			c.close(s, true)
 			return nil, err
 		}
-		return response(req, code, h, &streamBody{p: p, c: c, id: id, stop: stop}, -1), nil
+		return response(req, code, h, &streamBody{ctx: ctx, c: c, s: s}, -1), nil
+	case frameRefused:
+		c.close(s, false)
+		return nil, errRefused
 	case frameAbort:
-		stop()
-		return nil, fmt.Errorf("hop: the server broke the response off: %s", payload)
+		c.close(s, false)
+		return nil, fmt.Errorf("hop: the server broke the response off: %s", f.p)
 	default:
-		stop()
-		return nil, fmt.Errorf("%w: unexpected frame type %d from a server", errProtocol, t)
+		c.close(s, true)
+		return nil, fmt.Errorf("%w: frame type %d before a response's head", errProtocol, f.t)
 	}
 }
 
@@ -201,20 +425,16 @@ func response(req *http.Request, code int, h http.Header, body io.ReadCloser, n 
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: h, Body: body, ContentLength: n, Request: req}
 }
 
-func isReset(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op)
-}
-
-// streamBody reads a streamed response's data frames.
+// streamBody reads a streamed response's data frames and grants the server
+// more window as it goes.
 type streamBody struct {
-	p    *Pool
-	c    *clientConn
-	id   uint32
-	stop func() bool
-	cur  []byte
-	err  error // io.EOF after the end frame
-	done bool
+	ctx    context.Context
+	c      *clientConn
+	s      *clientStream
+	cur    []byte
+	taken  int   // data bytes read since the last grant
+	err    error // io.EOF after the end frame
+	closed bool
 }
 
 func (b *streamBody) Read(p []byte) (int, error) {
@@ -222,23 +442,28 @@ func (b *streamBody) Read(p []byte) (int, error) {
 		if b.err != nil {
 			return 0, b.err
 		}
-		t, sid, payload, err := readFrame(b.c.br)
+		f, err := b.c.nextFrame(b.ctx, b.s)
 		switch {
 		case err != nil:
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
 			b.err = err
-		case sid != b.id:
-			b.err = fmt.Errorf("%w: data for stream %d, want %d", errProtocol, sid, b.id)
-		case t == frameData:
-			b.cur = payload
-		case t == frameEnd:
+		case f.t == frameData:
+			b.cur = f.p
+			if b.taken += len(f.p); b.taken >= Window/2 {
+				grant := binary.AppendUvarint(nil, uint64(b.taken))
+				b.taken = 0
+				_ = b.c.w.sendFrame(frameWindow, b.s.id, grant)
+			}
+		case f.t == frameEnd:
 			b.err = io.EOF
-		case t == frameAbort:
-			b.err = fmt.Errorf("hop: the server broke the response off: %s", payload)
+			b.c.close(b.s, false)
+		case f.t == frameAbort:
+			b.err = fmt.Errorf("hop: the server broke the response off: %s", f.p)
+			b.c.close(b.s, false)
 		default:
-			b.err = fmt.Errorf("%w: unexpected frame type %d in a response body", errProtocol, t)
+			b.err = fmt.Errorf("%w: unexpected frame type %d in a response body", errProtocol, f.t)
 		}
 	}
 	n := copy(p, b.cur)
@@ -246,17 +471,11 @@ func (b *streamBody) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// Close returns the connection to the pool after a complete body, and
-// closes it otherwise (the server may still be sending).
+// Close forgets the stream; before its end, the server's handler is cancelled.
 func (b *streamBody) Close() error {
-	if b.done {
-		return nil
-	}
-	b.done = true
-	if b.stop() && errors.Is(b.err, io.EOF) && len(b.cur) == 0 {
-		b.p.put(b.c)
-	} else {
-		_ = b.c.c.Close()
+	if !b.closed {
+		b.closed = true
+		b.c.close(b.s, true)
 	}
 	return nil
 }

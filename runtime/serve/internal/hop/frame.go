@@ -8,14 +8,24 @@
 //
 // A connection starts with the client's Preface. Every frame is a 9-byte
 // header — type, stream id (big-endian uint32), payload length (uint32) —
-// and its payload. The client sends a request frame (the whole body inline)
-// and the server answers that stream with one full frame (status, header
-// and whole body) or, when the handler flushes or writes more than a
-// buffer's worth, a head frame, data frames and an end frame (or an abort
-// frame when the handler gave up after the head was sent). A connection
-// carries one request at a time, so the socket's own flow control paces a
-// streamed response; a client that wants its request cancelled closes the
-// connection.
+// and its payload. A connection carries many requests at once, each on its
+// own stream: the client sends a request frame (the whole body inline) and
+// the server answers that stream with one full frame (status, header and
+// whole body) or, when the handler flushes or writes more than a buffer's
+// worth, a head frame, data frames and an end frame (or an abort frame when
+// the handler gave up after the head was sent). Multiplexing is what makes
+// the hop cheap under load: frames that several requests queue while one
+// write is in progress go out in the next write, and one read takes in the
+// answers to several requests, so the socket system calls and the wake-ups
+// of the other process they cause are shared.
+//
+// Data frames are paced per stream: a server sends at most Window bytes of
+// a stream's data ahead of what the client's reader took, and the client
+// grants more with window frames, so a slow reader of one streamed response
+// holds up neither the connection nor the server's memory. A client cancels
+// a stream with a cancel frame (the handler's context is cancelled); a
+// server that is shutting down answers new requests with a refused frame,
+// which tells the client the request did not run and may go elsewhere.
 package hop
 
 import (
@@ -31,7 +41,7 @@ import (
 
 // Preface opens every connection; a server closes a connection that does not
 // start with it (another protocol, or another version of this one).
-const Preface = "GORAY-HOP/1\n"
+const Preface = "GORAY-HOP/2\n"
 
 type frameType byte
 
@@ -42,7 +52,14 @@ const (
 	frameData                         // a piece of a streamed response's body
 	frameEnd                          // a streamed response's end
 	frameAbort                        // a streamed response broken off (message)
+	frameCancel                       // client: forget the stream, cancel its handler
+	frameWindow                       // client: uvarint n more bytes of the stream's data may come
+	frameRefused                      // server: the request was not taken (shutting down)
 )
+
+// Window is how many bytes of a stream's data frames a server sends ahead of
+// the client's reader.
+const Window = 256 << 10
 
 const frameHeaderLen = 9
 
@@ -51,6 +68,9 @@ const frameHeaderLen = 9
 const MaxFrame = 128 << 20
 
 var errProtocol = errors.New("hop: protocol error")
+
+// errFrameTooLarge is a frame past MaxFrame, refused before it is sent.
+var errFrameTooLarge = errors.New("hop: frame too large")
 
 // readFrame reads one frame; the payload is a new slice the caller keeps.
 func readFrame(br *bufio.Reader) (frameType, uint32, []byte, error) {
@@ -81,21 +101,21 @@ func frameHeader(t frameType, stream uint32, n int) [frameHeaderLen]byte {
 	return h
 }
 
-// writeFrame writes a frame whose payload is the concatenation of parts.
-func writeFrame(bw *bufio.Writer, t frameType, stream uint32, parts ...[]byte) error {
+// appendFrame appends a frame whose payload is the concatenation of parts.
+func appendFrame(b []byte, t frameType, stream uint32, parts ...[]byte) ([]byte, error) {
 	n := 0
 	for _, p := range parts {
 		n += len(p)
 	}
 	if n > MaxFrame {
-		return fmt.Errorf("hop: frame of %d bytes exceeds %d", n, MaxFrame)
+		return b, fmt.Errorf("%w: %d bytes (max %d)", errFrameTooLarge, n, MaxFrame)
 	}
 	h := frameHeader(t, stream, n)
-	_, _ = bw.Write(h[:])
+	b = append(b, h[:]...)
 	for _, p := range parts {
-		_, _ = bw.Write(p)
+		b = append(b, p...)
 	}
-	return nil
+	return b, nil
 }
 
 // Payload encoding: strings and byte strings are a uvarint length and the

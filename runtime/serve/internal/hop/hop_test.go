@@ -73,8 +73,11 @@ func TestRequestAndResponseCarryEverything(t *testing.T) {
 			t.Fatalf("header %v", resp.header)
 		}
 	}
-	if n := len(p.idle[addr]); n != 1 {
-		t.Fatalf("%d idle connections, want the one reused", n)
+	p.mu.Lock()
+	c := p.addrs[addr].conn.Load()
+	p.mu.Unlock()
+	if c == nil || !c.usable() || c.lastID != 3 {
+		t.Fatal("want one connection that carried all three requests")
 	}
 }
 
@@ -259,5 +262,199 @@ func TestStaleIdleConnectionIsRetriedOnAFreshOne(t *testing.T) {
 	req, _ = http.NewRequest(http.MethodGet, "http://x/", nil)
 	if _, body := get(t, &p, addr, req); body != "two" {
 		t.Fatalf("got %q", body)
+	}
+}
+
+// Many requests at once share one connection; each gets its own answer.
+func TestConcurrentRequestsShareOneConnection(t *testing.T) {
+	addr, _ := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if r.URL.Query().Get("slow") != "" {
+			time.Sleep(2 * time.Millisecond)
+		}
+		_, _ = w.Write(b)
+	})
+	var p Pool
+	const n = 64
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			want := strings.Repeat(string(rune('a'+i%26)), 10+i)
+			url := "http://x/"
+			if i%3 == 0 {
+				url += "?slow=1"
+			}
+			req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(want))
+			resp, err := p.RoundTrip(req, addr)
+			if err != nil {
+				errs <- err
+				return
+			}
+			b, err := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if err == nil && string(b) != want {
+				err = errors.New("request " + want + " got " + string(b))
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.mu.Lock()
+	conns := len(p.addrs)
+	p.mu.Unlock()
+	if conns != 1 {
+		t.Fatalf("%d connections, want one shared", conns)
+	}
+}
+
+// A streamed response the client does not read holds up neither the
+// connection's other requests nor more than a window of the server's data.
+func TestSlowReaderOfAStreamHoldsUpNothingElse(t *testing.T) {
+	var sent atomic.Int64
+	addr, _ := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/stream" {
+			_, _ = io.WriteString(w, "quick")
+			return
+		}
+		chunk := []byte(strings.Repeat("x", 16<<10))
+		for range 256 { // 4 MiB
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+			sent.Add(int64(len(chunk)))
+		}
+	})
+	var p Pool
+	req, _ := http.NewRequest(http.MethodGet, "http://x/stream", nil)
+	stream, err := p.RoundTrip(req, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ = http.NewRequest(http.MethodGet, "http://x/quick", nil)
+	if _, body := get(t, &p, addr, req); body != "quick" {
+		t.Fatalf("a request next to an unread stream got %q", body)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := sent.Load(); n > 2*Window {
+		t.Fatalf("the handler wrote %d bytes ahead of a reader that took none (window %d)", n, Window)
+	}
+	b, err := io.ReadAll(stream.Body)
+	_ = stream.Body.Close()
+	if err != nil || len(b) != 4<<20 {
+		t.Fatalf("stream: %d bytes, %v", len(b), err)
+	}
+}
+
+// A request that comes while the server shuts down is refused, which the
+// client reports as not sent (safe to send elsewhere).
+func TestRequestDuringShutdownIsRefusedAsNotSent(t *testing.T) {
+	release := make(chan struct{})
+	addr, s := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" {
+			<-release
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
+	var p Pool
+	held := make(chan string, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodGet, "http://x/hold", nil)
+		_, body := get(t, &p, addr, req)
+		held <- body
+	}()
+	time.Sleep(50 * time.Millisecond)
+	go func() { _ = s.Shutdown(context.Background()) }()
+	time.Sleep(50 * time.Millisecond)
+	req, _ := http.NewRequest(http.MethodGet, "http://x/new", nil)
+	if resp, err := p.RoundTrip(req, addr); !errors.Is(err, ErrNotSent) {
+		if err == nil {
+			_ = resp.Body.Close()
+		}
+		t.Fatalf("request during shutdown: %v, want ErrNotSent", err)
+	}
+	close(release)
+	if body := <-held; body != "ok" {
+		t.Fatalf("the request in flight got %q", body)
+	}
+}
+
+// A request that runs inline (alone, handlers quick so far) and turns out
+// slow does not hold up the next request on its connection for long.
+func TestSlowInlineRequestHandsReadingOff(t *testing.T) {
+	release := make(chan struct{})
+	addr, _ := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-release
+		}
+		_, _ = io.WriteString(w, r.URL.Path)
+	})
+	var p Pool
+	slow := make(chan string, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodGet, "http://x/slow", nil)
+		_, body := get(t, &p, addr, req)
+		slow <- body
+	}()
+	time.Sleep(20 * time.Millisecond)
+	req, _ := http.NewRequest(http.MethodGet, "http://x/fast", nil)
+	if _, body := get(t, &p, addr, req); body != "/fast" {
+		t.Fatalf("fast request got %q", body)
+	}
+	select {
+	case <-slow:
+		t.Fatal("the slow request finished first: the fast one waited for it")
+	default:
+	}
+	close(release)
+	if body := <-slow; body != "/slow" {
+		t.Fatalf("slow request got %q", body)
+	}
+}
+
+// Cancelling one request cancels its handler only; the connection's other
+// request goes on.
+func TestCancelOneStreamLeavesTheOthers(t *testing.T) {
+	release := make(chan struct{})
+	cancelled := make(chan string, 2)
+	addr, _ := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+			cancelled <- r.URL.Path
+		case <-release:
+			_, _ = io.WriteString(w, "done")
+		}
+	})
+	var p Pool
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://x/a", nil)
+		resp, err := p.RoundTrip(req, addr)
+		if err == nil {
+			_ = resp.Body.Close()
+		}
+		errc <- err
+	}()
+	other := make(chan string, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodGet, "http://x/b", nil)
+		_, body := get(t, &p, addr, req)
+		other <- body
+	}()
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled request: %v", err)
+	}
+	if path := <-cancelled; path != "/a" {
+		t.Fatalf("handler %s cancelled, want /a", path)
+	}
+	close(release)
+	if body := <-other; body != "done" {
+		t.Fatalf("the other request got %q", body)
 	}
 }

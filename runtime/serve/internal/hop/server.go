@@ -3,6 +3,7 @@ package hop
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -28,8 +29,9 @@ type Server struct {
 	closing   bool
 	done      chan struct{} // closed with closing: stops the watch loop
 
-	watchAsleep atomic.Bool   // the watch loop waits on wake
-	wake        chan struct{} // a request began while the watch loop slept
+	handlerNanos atomic.Int64  // a moving average of the handlers' run time
+	watchAsleep  atomic.Bool   // the watch loop waits on wake
+	wake         chan struct{} // (1) a request began inline while the watch loop slept
 }
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -72,7 +74,7 @@ func (s *Server) Serve(l net.Listener) error {
 		if tc, ok := c.(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true)
 		}
-		sc := &serverConn{s: s, c: c, br: bufio.NewReaderSize(c, 16<<10), bw: bufio.NewWriterSize(c, 16<<10)}
+		sc := &serverConn{s: s, c: c, w: frameWriter{c: c}, streams: map[uint32]*serverStream{}}
 		s.mu.Lock()
 		if s.closing {
 			s.mu.Unlock()
@@ -85,9 +87,9 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 }
 
-// Shutdown stops accepting connections, waits for the requests in flight
-// (or for ctx), then closes every connection. Clients see an idle
-// connection's close before they send on it again, and retry elsewhere.
+// Shutdown stops accepting connections and requests (a request that comes
+// meanwhile is refused, so its client sends it elsewhere), waits for the
+// requests in flight (or for ctx), then closes every connection.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.stopAcceptingLocked()
@@ -114,18 +116,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) Close() {
 	s.mu.Lock()
 	s.stopAcceptingLocked()
+	conns := make([]*serverConn, 0, len(s.conns))
 	for sc := range s.conns {
-		_ = sc.c.Close()
-		sc.mu.Lock()
-		if sc.cancel != nil {
-			sc.cancel()
-		}
-		sc.mu.Unlock()
+		conns = append(conns, sc)
 	}
 	s.mu.Unlock()
+	for _, sc := range conns {
+		_ = sc.c.Close()
+		sc.endStreams()
+	}
 }
 
-// stopAcceptingLocked closes the listeners and stops the watch loop.
 func (s *Server) stopAcceptingLocked() {
 	if s.done != nil && !s.closing {
 		close(s.done)
@@ -142,6 +143,17 @@ func (s *Server) logf(format string, args ...any) {
 	}
 }
 
+// begin counts a request in, unless the server is shutting down.
+func (s *Server) begin() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.inflight++
+	return true
+}
+
 func (s *Server) requestDone() {
 	s.mu.Lock()
 	s.inflight--
@@ -153,79 +165,175 @@ func (s *Server) requestDone() {
 }
 
 type serverConn struct {
-	s  *Server
-	c  net.Conn
-	br *bufio.Reader
+	s      *Server
+	c      net.Conn
+	br     *bufio.Reader // read by one goroutine at a time (see inline.go)
+	remote string
+	w      frameWriter
 
-	// Only the connection's goroutine writes: it runs the handler.
-	bw     *bufio.Writer
-	broken error // the first write error: the connection is unusable
-
-	// The request in flight, for the watch loop.
-	mu       sync.Mutex
-	busy     bool
-	seq      uint64             // requests begun
-	seen     uint64             // seq at the watch loop's last look
-	cancel   context.CancelFunc // the request's
-	watching chan struct{}      // closed when the request's watcher returns; nil if it has none
+	mu      sync.Mutex
+	streams map[uint32]*serverStream
+	ended   bool // the connection is gone: no new streams
+	inline  inlineState
 }
 
-// serve reads the connection's requests and runs each in this goroutine
-// (one at a time: a client opens more connections to send more at once).
-// Handing each request to a goroutine of its own would cost a goroutine
-// start, a wake-up of another thread and a read that finds nothing, on
-// every request; instead the server's watch loop gives a request that runs
-// for a while a watcher that cancels its context when the client closes the
-// connection (see watch.go).
+// serverStream is a request being handled.
+type serverStream struct {
+	cancel context.CancelFunc
+	// Guarded by the connection's mu:
+	window int           // bytes of data the client takes before it grants more
+	gone   bool          // the client cancelled the stream or the connection ended
+	wake   chan struct{} // (1) the window grew or the stream is gone
+}
+
+func (st *serverStream) signal() {
+	select {
+	case st.wake <- struct{}{}:
+	default:
+	}
+}
+
+// serve checks the preface, then reads the connection's frames: cancel and
+// window frames go to their stream, and each request runs in a goroutine of
+// its own — or, when it is the connection's only one and the server's
+// handlers have been quick, in this goroutine (see inline.go). When the
+// connection ends every request still running has its context cancelled.
 func (sc *serverConn) serve() {
-	defer func() {
-		_ = sc.c.Close()
-		sc.s.mu.Lock()
-		delete(sc.s.conns, sc)
-		sc.s.mu.Unlock()
-	}()
+	sc.br = bufio.NewReaderSize(sc.c, 32<<10)
 	pre := make([]byte, len(Preface))
 	if _, err := io.ReadFull(sc.br, pre); err != nil {
+		sc.closeConn()
 		return
 	}
 	if string(pre) != Preface {
 		sc.s.logf("hop: %s: connection without the %q preface closed", sc.c.RemoteAddr(), Preface[:len(Preface)-1])
+		sc.closeConn()
 		return
 	}
-	remote := sc.c.RemoteAddr().String()
+	sc.remote = sc.c.RemoteAddr().String()
+	sc.read()
+}
+
+// read reads frames until the connection ends, or until the watch loop
+// handed reading to another goroutine while this one ran a request inline.
+func (sc *serverConn) read() {
 	for {
 		t, id, p, err := readFrame(sc.br)
+		if err == nil {
+			var handedOff bool
+			handedOff, err = sc.take(t, id, p)
+			if handedOff {
+				return
+			}
+		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-				sc.s.logf("hop: %s: %v", remote, err)
+				sc.s.logf("hop: %s: %v", sc.remote, err)
 			}
-			return
-		}
-		if t != frameRequest {
-			sc.s.logf("hop: %s: unexpected frame type %d from a client", remote, t)
-			return
-		}
-		req, err := decodeRequest(p)
-		if err != nil {
-			sc.s.logf("hop: %s: %v", remote, err)
-			return
-		}
-		req.RemoteAddr = remote
-		sc.handle(id, req)
-		if sc.broken != nil {
+			sc.closeConn()
 			return
 		}
 	}
 }
 
-func (sc *serverConn) handle(id uint32, req *http.Request) {
-	ctx, cancel := context.WithCancel(context.Background())
-	sc.begin(cancel)
-	defer func() {
-		sc.end()
+func (sc *serverConn) closeConn() {
+	_ = sc.c.Close()
+	sc.endStreams()
+	sc.s.mu.Lock()
+	delete(sc.s.conns, sc)
+	sc.s.mu.Unlock()
+}
+
+// take acts on one frame from the client; an error closes the connection.
+// handedOff means the frame's request ran inline and another goroutine reads
+// the connection now.
+func (sc *serverConn) take(t frameType, id uint32, p []byte) (handedOff bool, err error) {
+	switch t {
+	case frameRequest:
+		req, err := decodeRequest(p)
+		if err != nil {
+			return false, err
+		}
+		sc.mu.Lock()
+		_, dup := sc.streams[id]
+		alone := len(sc.streams) == 0
+		sc.mu.Unlock()
+		if dup {
+			return false, fmt.Errorf("%w: stream %d is already in use", errProtocol, id)
+		}
+		if !sc.s.begin() {
+			return false, sc.w.sendFrame(frameRefused, id)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		st := &serverStream{cancel: cancel, window: Window, wake: make(chan struct{}, 1)}
+		sc.mu.Lock()
+		sc.streams[id] = st
+		if sc.ended { // Close got here first
+			st.gone = true
+			cancel()
+		}
+		sc.mu.Unlock()
+		req.RemoteAddr = sc.remote
+		req = req.WithContext(ctx)
+		if alone && sc.br.Buffered() == 0 && sc.s.quick() {
+			return sc.runInline(id, st, req), nil
+		}
+		go sc.handle(id, st, req)
+	case frameCancel:
+		sc.mu.Lock()
+		st := sc.streams[id]
+		if st != nil {
+			st.gone = true
+			st.signal()
+		}
+		sc.mu.Unlock()
+		if st != nil {
+			st.cancel()
+		}
+	case frameWindow:
+		n, k := binary.Uvarint(p)
+		if k <= 0 || k != len(p) || n > MaxFrame {
+			return false, fmt.Errorf("%w: bad window frame", errProtocol)
+		}
+		sc.mu.Lock()
+		if st := sc.streams[id]; st != nil {
+			st.window += int(n)
+			st.signal()
+		}
+		sc.mu.Unlock()
+	default:
+		return false, fmt.Errorf("%w: unexpected frame type %d from a client", errProtocol, t)
+	}
+	return false, nil
+}
+
+// endStreams cancels every request still running on the connection.
+func (sc *serverConn) endStreams() {
+	sc.mu.Lock()
+	sc.ended = true
+	var cancels []context.CancelFunc
+	for _, st := range sc.streams {
+		st.gone = true
+		st.signal()
+		cancels = append(cancels, st.cancel)
+	}
+	sc.mu.Unlock()
+	for _, cancel := range cancels {
 		cancel()
+	}
+}
+
+func (sc *serverConn) handle(id uint32, st *serverStream, req *http.Request) {
+	start := time.Now()
+	defer func() {
+		sc.s.timeHandler(time.Since(start))
+		sc.mu.Lock()
+		delete(sc.streams, id)
+		sc.mu.Unlock()
+		st.cancel()
+		sc.s.requestDone()
 	}()
-	w := &responseWriter{sc: sc, id: id, header: http.Header{}}
+	w := &responseWriter{sc: sc, st: st, id: id, header: http.Header{}}
 	defer func() {
 		if v := recover(); v != nil {
 			if !isAbort(v) {
@@ -234,25 +342,12 @@ func (sc *serverConn) handle(id uint32, req *http.Request) {
 			w.abort(v)
 		}
 	}()
-	sc.s.Handler.ServeHTTP(w, req.WithContext(ctx))
+	sc.s.Handler.ServeHTTP(w, req)
 	w.finish()
 }
 
-// send writes frames and flushes them, unless an earlier write broke the connection.
-func (sc *serverConn) send(write func(bw *bufio.Writer) error) error {
-	if sc.broken != nil {
-		return sc.broken
-	}
-	err := write(sc.bw)
-	if err == nil {
-		err = sc.bw.Flush()
-	}
-	if err != nil {
-		sc.broken = err
-		_ = sc.c.Close()
-	}
-	return err
-}
+// errStreamGone is what a handler's Write returns once its client is gone.
+var errStreamGone = errors.New("hop: the client is gone")
 
 // bufferLimit is how much of a body a response buffers before it starts
 // streaming; a response that fits goes out as one full frame.
@@ -262,14 +357,14 @@ const bufferLimit = 32 << 10
 // flushes, or writes more than bufferLimit.
 type responseWriter struct {
 	sc       *serverConn
+	st       *serverStream
 	id       uint32
 	header   http.Header
 	status   int // 0 until WriteHeader
 	noBody   bool
 	headSent bool
 	buf      []byte
-	scratch  []byte
-	err      error // the connection broke: the client is gone
+	err      error // the client or the connection is gone
 }
 
 func (w *responseWriter) Header() http.Header { return w.header }
@@ -300,7 +395,7 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	}
 	w.buf = append(w.buf, p...)
 	if len(w.buf) >= bufferLimit {
-		if err := w.sendBuffered(false); err != nil {
+		if err := w.sendBuffered(); err != nil {
 			return 0, err
 		}
 	}
@@ -312,32 +407,49 @@ func (w *responseWriter) Flush() {
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
-	_ = w.sendBuffered(true)
+	_ = w.sendBuffered()
 }
 
-// sendBuffered sends the head (once) and the buffered body as a data frame.
-func (w *responseWriter) sendBuffered(force bool) error {
+// sendBuffered sends the head (once) and the buffered body as data frames.
+func (w *responseWriter) sendBuffered() error {
 	if w.err != nil {
 		return w.err
 	}
-	if len(w.buf) == 0 && w.headSent && !force {
-		return nil
+	if !w.headSent {
+		w.headSent = true
+		if w.err = w.sc.w.sendFrame(frameHead, w.id, encodeStatus(nil, w.status, w.header)); w.err != nil {
+			return w.err
+		}
 	}
-	w.err = w.sc.send(func(bw *bufio.Writer) error {
-		if !w.headSent {
-			w.scratch = encodeStatus(w.scratch[:0], w.status, w.header)
-			if err := writeFrame(bw, frameHead, w.id, w.scratch); err != nil {
-				return err
-			}
-		}
-		if len(w.buf) > 0 {
-			return writeFrame(bw, frameData, w.id, w.buf)
-		}
-		return nil
-	})
-	w.headSent = true
+	w.err = w.sendData(w.buf)
 	w.buf = w.buf[:0]
 	return w.err
+}
+
+// sendData sends p as data frames, each within the stream's window; it
+// waits for the client to grant more when the window is used up.
+func (w *responseWriter) sendData(p []byte) error {
+	sc, st := w.sc, w.st
+	for len(p) > 0 {
+		sc.mu.Lock()
+		for st.window == 0 && !st.gone {
+			sc.mu.Unlock()
+			<-st.wake
+			sc.mu.Lock()
+		}
+		if st.gone {
+			sc.mu.Unlock()
+			return errStreamGone
+		}
+		n := min(len(p), st.window)
+		st.window -= n
+		sc.mu.Unlock()
+		if err := sc.w.sendFrame(frameData, w.id, p[:n]); err != nil {
+			return err
+		}
+		p = p[n:]
+	}
+	return nil
 }
 
 // finish sends what is left once the handler returned.
@@ -345,39 +457,44 @@ func (w *responseWriter) finish() {
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
-	if w.err != nil {
+	if w.cancelled() || w.err != nil {
 		return
 	}
 	if !w.headSent {
-		w.scratch = encodeStatus(w.scratch[:0], w.status, w.header)
-		_ = w.sc.send(func(bw *bufio.Writer) error { return writeFrame(bw, frameFull, w.id, w.scratch, w.buf) })
+		_ = w.sc.w.sendFrame(frameFull, w.id, encodeStatus(nil, w.status, w.header), w.buf)
 		return
 	}
-	_ = w.sc.send(func(bw *bufio.Writer) error {
-		if len(w.buf) > 0 {
-			if err := writeFrame(bw, frameData, w.id, w.buf); err != nil {
-				return err
-			}
-		}
-		return writeFrame(bw, frameEnd, w.id)
-	})
+	if w.sendData(w.buf) == nil {
+		_ = w.sc.w.sendFrame(frameEnd, w.id)
+	}
+}
+
+// cancelled reports whether the client cancelled the stream (or the
+// connection ended), and then answers the cancel: the client's reader may be
+// waiting for this stream's last frame.
+func (w *responseWriter) cancelled() bool {
+	w.sc.mu.Lock()
+	gone := w.st.gone
+	w.sc.mu.Unlock()
+	if gone {
+		_ = w.sc.w.sendFrame(frameAbort, w.id, []byte("cancelled"))
+	}
+	return gone
 }
 
 // abort answers a handler that panicked: 500 if nothing was sent yet (the
 // request reached the handler, so the router must not retry it elsewhere),
 // else an abort frame that breaks the client's body off.
 func (w *responseWriter) abort(v any) {
-	if w.err != nil {
+	if w.cancelled() || w.err != nil {
 		return
 	}
 	if !w.headSent && !isAbort(v) {
 		b := encodeStatus(nil, http.StatusInternalServerError, http.Header{"Content-Type": {"text/plain; charset=utf-8"}})
-		_ = w.sc.send(func(bw *bufio.Writer) error {
-			return writeFrame(bw, frameFull, w.id, b, []byte("Internal Server Error\n"))
-		})
+		_ = w.sc.w.sendFrame(frameFull, w.id, b, []byte("Internal Server Error\n"))
 		return
 	}
-	_ = w.sc.send(func(bw *bufio.Writer) error { return writeFrame(bw, frameAbort, w.id, []byte(fmt.Sprint(v))) })
+	_ = w.sc.w.sendFrame(frameAbort, w.id, []byte(fmt.Sprint(v)))
 }
 
 var (
