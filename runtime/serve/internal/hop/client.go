@@ -169,6 +169,7 @@ func (c *clientConn) open() (*clientStream, error) {
 	c.lastID++
 	s := &clientStream{id: c.lastID, ready: make(chan struct{}, 1)}
 	c.streams[s.id] = s
+	c.w.streams.Store(int32(len(c.streams)))
 	return s, nil
 }
 
@@ -177,6 +178,7 @@ func (c *clientConn) close(s *clientStream, cancel bool) {
 	c.mu.Lock()
 	_, open := c.streams[s.id]
 	delete(c.streams, s.id)
+	c.w.streams.Store(int32(len(c.streams)))
 	c.mu.Unlock()
 	if open && cancel {
 		_ = c.w.sendFrame(frameCancel, s.id)

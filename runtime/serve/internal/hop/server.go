@@ -268,6 +268,7 @@ func (sc *serverConn) take(t frameType, id uint32, p []byte) (handedOff bool, er
 		st := &serverStream{cancel: cancel, window: Window, wake: make(chan struct{}, 1)}
 		sc.mu.Lock()
 		sc.streams[id] = st
+		sc.w.streams.Store(int32(len(sc.streams)))
 		if sc.ended { // Close got here first
 			st.gone = true
 			cancel()
@@ -329,6 +330,7 @@ func (sc *serverConn) handle(id uint32, st *serverStream, req *http.Request) {
 		sc.s.timeHandler(time.Since(start))
 		sc.mu.Lock()
 		delete(sc.streams, id)
+		sc.w.streams.Store(int32(len(sc.streams)))
 		sc.mu.Unlock()
 		st.cancel()
 		sc.s.requestDone()

@@ -4,6 +4,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // frameWriter is a connection's write side, shared by the goroutines of its
@@ -13,6 +14,11 @@ import (
 // wake-up of the reader on the other side); alone, a frame is written at once.
 type frameWriter struct {
 	c net.Conn
+	// streams is how many streams the connection has open. With others
+	// open, a goroutine about to write yields first so that their frames
+	// can join the write; alone it writes at once (a yield would also wake
+	// an idle thread for nothing).
+	streams atomic.Int32
 
 	mu       sync.Mutex
 	buf      []byte // queued frames
@@ -45,9 +51,11 @@ func (w *frameWriter) send(add func(b []byte) ([]byte, error)) error {
 		return nil
 	}
 	w.flushing = true
-	w.mu.Unlock()
-	runtime.Gosched()
-	w.mu.Lock()
+	if w.streams.Load() > 1 {
+		w.mu.Unlock()
+		runtime.Gosched()
+		w.mu.Lock()
+	}
 	for len(w.buf) > 0 && w.err == nil {
 		out := w.buf
 		w.buf = w.spare[:0]
