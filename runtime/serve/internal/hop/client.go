@@ -1,7 +1,6 @@
 package hop
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -10,6 +9,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -95,7 +95,7 @@ func (p *Pool) dial(e *poolEntry, addr string) (*clientConn, error) {
 		_ = tc.SetNoDelay(true)
 		_ = tc.SetKeepAlive(true)
 	}
-	c := &clientConn{pool: p, entry: e, addr: addr, c: nc, br: bufio.NewReaderSize(nc, 32<<10), w: frameWriter{c: nc}, streams: map[uint32]*clientStream{}}
+	c := &clientConn{pool: p, entry: e, addr: addr, c: nc, fr: newFrameReader(nc), w: frameWriter{c: nc}, streams: map[uint32]*clientStream{}}
 	c.w.buf = append(c.w.buf, Preface...) // goes out with the first request
 	e.conn.Store(c)
 	return c, nil
@@ -127,7 +127,7 @@ type clientConn struct {
 	entry *poolEntry
 	addr  string
 	c     net.Conn
-	br    *bufio.Reader // read by the goroutine holding the read token
+	fr    *frameReader // read by the goroutine holding the read token
 	w     frameWriter
 
 	mu      sync.Mutex
@@ -216,7 +216,9 @@ func (c *clientConn) nextFrame(ctx context.Context, s *clientStream) (frame, err
 		if !c.reading {
 			c.reading = true
 			c.mu.Unlock()
-			c.lead(ctx, s)
+			if err := c.lead(ctx, s); err != nil {
+				return frame{}, err
+			}
 			continue
 		}
 		s.waiting = true
@@ -253,23 +255,44 @@ func (c *clientConn) passTokenLocked() {
 	}
 }
 
-// lead reads frames with the read token until one for s came, then passes
-// the token on. A cancelled ctx cancels the stream on the server, whose
-// answer (an abort frame) ends the wait.
-func (c *clientConn) lead(ctx context.Context, s *clientStream) {
+// lead reads frames with the read token until one for s came (or the
+// connection ended), then passes the token on. A cancelled ctx interrupts
+// its read (a read deadline), and it returns ctx's error: the frame it was
+// reading is kept for the next reader.
+func (c *clientConn) lead(ctx context.Context, s *clientStream) error {
 	stop := func() bool { return true }
+	var interrupted chan struct{}
 	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, func() { _ = c.w.sendFrame(frameCancel, s.id) })
+		interrupted = make(chan struct{})
+		stop = context.AfterFunc(ctx, func() {
+			_ = c.c.SetReadDeadline(time.Unix(1, 0))
+			close(interrupted)
+		})
 	}
-	defer stop()
+	// done undoes an interrupt before the token goes to another reader.
+	done := func() {
+		if !stop() {
+			<-interrupted
+			_ = c.c.SetReadDeadline(time.Time{})
+		}
+	}
 	for {
-		t, id, p, err := readFrame(c.br)
+		t, id, p, err := c.fr.next()
+		if err != nil && ctx.Err() != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			done()
+			c.mu.Lock()
+			c.reading = false
+			c.passTokenLocked()
+			c.mu.Unlock()
+			return ctx.Err()
+		}
 		if err == nil && (t < frameFull || t > frameRefused || t == frameCancel || t == frameWindow) {
 			err = fmt.Errorf("%w: unexpected frame type %d from a server", errProtocol, t)
 		}
 		if err != nil {
+			done()
 			c.end(err)
-			return
+			return nil
 		}
 		c.mu.Lock()
 		if t == frameRefused {
@@ -283,10 +306,13 @@ func (c *clientConn) lead(ctx context.Context, s *clientStream) {
 			}
 		}
 		if to == s {
+			c.mu.Unlock()
+			done()
+			c.mu.Lock()
 			c.reading = false
 			c.passTokenLocked()
 			c.mu.Unlock()
-			return
+			return nil
 		}
 		c.mu.Unlock()
 	}

@@ -72,25 +72,56 @@ var errProtocol = errors.New("hop: protocol error")
 // errFrameTooLarge is a frame past MaxFrame, refused before it is sent.
 var errFrameTooLarge = errors.New("hop: frame too large")
 
-// readFrame reads one frame; the payload is a new slice the caller keeps.
-func readFrame(br *bufio.Reader) (frameType, uint32, []byte, error) {
-	var h [frameHeaderLen]byte
-	if _, err := io.ReadFull(br, h[:]); err != nil {
-		return 0, 0, nil, err
-	}
-	n := binary.BigEndian.Uint32(h[5:])
-	if n > MaxFrame {
-		return 0, 0, nil, fmt.Errorf("%w: frame of %d bytes (max %d)", errProtocol, n, MaxFrame)
-	}
-	p := make([]byte, n)
-	if _, err := io.ReadFull(br, p); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return 0, 0, nil, err
-	}
-	return frameType(h[0]), binary.BigEndian.Uint32(h[1:5]), p, nil
+// frameReader reads frames. A read it makes can be interrupted (a read
+// deadline) and resumed: a frame read in part is kept for the next call.
+type frameReader struct {
+	br *bufio.Reader
+	h  [frameHeaderLen]byte
+	hn int    // header bytes read
+	p  []byte // the payload, once the header is complete
+	pn int    // payload bytes read
 }
+
+func newFrameReader(r io.Reader) *frameReader {
+	return &frameReader{br: bufio.NewReaderSize(r, 32<<10)}
+}
+
+// next reads the next frame; the payload is a new slice the caller keeps.
+func (r *frameReader) next() (frameType, uint32, []byte, error) {
+	for r.hn < frameHeaderLen {
+		n, err := r.br.Read(r.h[r.hn:])
+		r.hn += n
+		if err != nil {
+			if r.hn > 0 && errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, 0, nil, err
+		}
+	}
+	if r.p == nil {
+		n := binary.BigEndian.Uint32(r.h[5:])
+		if n > MaxFrame {
+			return 0, 0, nil, fmt.Errorf("%w: frame of %d bytes (max %d)", errProtocol, n, MaxFrame)
+		}
+		r.p = make([]byte, n)
+	}
+	for r.pn < len(r.p) {
+		n, err := r.br.Read(r.p[r.pn:])
+		r.pn += n
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, 0, nil, err
+		}
+	}
+	t, id, p := frameType(r.h[0]), binary.BigEndian.Uint32(r.h[1:5]), r.p
+	r.hn, r.p, r.pn = 0, nil, 0
+	return t, id, p, nil
+}
+
+// buffered is how many bytes were read from the connection but not taken yet.
+func (r *frameReader) buffered() int { return r.br.Buffered() }
 
 // frameHeader is the header of a frame whose payload is n bytes.
 func frameHeader(t frameType, stream uint32, n int) [frameHeaderLen]byte {

@@ -458,3 +458,37 @@ func TestCancelOneStreamLeavesTheOthers(t *testing.T) {
 		t.Fatalf("the other request got %q", body)
 	}
 }
+
+// A request whose handler ignores cancellation still returns at once when
+// cancelled, and its connection keeps working: the reader it interrupted
+// mid-wait leaves the connection's frames for the next one.
+func TestCancelReturnsAtOnceWhenTheHandlerIgnoresIt(t *testing.T) {
+	release := make(chan struct{})
+	addr, _ := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/stuck" {
+			<-release // ignores r.Context()
+			_, _ = io.WriteString(w, strings.Repeat("late ", 20000))
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
+	t.Cleanup(func() { close(release) })
+	var p Pool
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://x/stuck", nil)
+	start := time.Now()
+	resp, err := p.RoundTrip(req, addr)
+	if err == nil {
+		_ = resp.Body.Close()
+	}
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 5*time.Second {
+		t.Fatalf("RoundTrip: %v after %v, want the deadline at once", err, time.Since(start))
+	}
+	for range 3 {
+		req, _ := http.NewRequest(http.MethodGet, "http://x/after", nil)
+		if _, body := get(t, &p, addr, req); body != "ok" {
+			t.Fatalf("after the cancel: %q", body)
+		}
+	}
+}

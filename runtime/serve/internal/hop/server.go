@@ -1,7 +1,6 @@
 package hop
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -167,7 +166,7 @@ func (s *Server) requestDone() {
 type serverConn struct {
 	s      *Server
 	c      net.Conn
-	br     *bufio.Reader // read by one goroutine at a time (see inline.go)
+	fr     *frameReader // read by one goroutine at a time (see inline.go)
 	remote string
 	w      frameWriter
 
@@ -199,9 +198,9 @@ func (st *serverStream) signal() {
 // handlers have been quick, in this goroutine (see inline.go). When the
 // connection ends every request still running has its context cancelled.
 func (sc *serverConn) serve() {
-	sc.br = bufio.NewReaderSize(sc.c, 32<<10)
+	sc.fr = newFrameReader(sc.c)
 	pre := make([]byte, len(Preface))
-	if _, err := io.ReadFull(sc.br, pre); err != nil {
+	if _, err := io.ReadFull(sc.fr.br, pre); err != nil {
 		sc.closeConn()
 		return
 	}
@@ -218,7 +217,7 @@ func (sc *serverConn) serve() {
 // handed reading to another goroutine while this one ran a request inline.
 func (sc *serverConn) read() {
 	for {
-		t, id, p, err := readFrame(sc.br)
+		t, id, p, err := sc.fr.next()
 		if err == nil {
 			var handedOff bool
 			handedOff, err = sc.take(t, id, p)
@@ -276,7 +275,7 @@ func (sc *serverConn) take(t frameType, id uint32, p []byte) (handedOff bool, er
 		sc.mu.Unlock()
 		req.RemoteAddr = sc.remote
 		req = req.WithContext(ctx)
-		if alone && sc.br.Buffered() == 0 && sc.s.quick() {
+		if alone && sc.fr.buffered() == 0 && sc.s.quick() {
 			return sc.runInline(id, st, req), nil
 		}
 		go sc.handle(id, st, req)
