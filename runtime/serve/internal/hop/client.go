@@ -156,14 +156,14 @@ type frame struct {
 func (c *clientConn) usable() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.err == nil && !c.refused && c.lastID < math.MaxUint32
+	return c.err == nil && !c.retiredLocked()
 }
 
 // open starts a stream, unless the connection cannot take one.
 func (c *clientConn) open() (*clientStream, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.err != nil || c.refused || c.lastID == math.MaxUint32 {
+	if c.err != nil || c.retiredLocked() {
 		return nil, ErrNotSent
 	}
 	c.lastID++
@@ -174,14 +174,56 @@ func (c *clientConn) open() (*clientStream, error) {
 }
 
 // close forgets a stream; cancel also tells the server to stop its handler.
+// A connection that takes no new streams is closed with its last one.
 func (c *clientConn) close(s *clientStream, cancel bool) {
 	c.mu.Lock()
 	_, open := c.streams[s.id]
 	delete(c.streams, s.id)
 	c.w.streams.Store(int32(len(c.streams)))
+	last := c.retiredLocked() && len(c.streams) == 0 && c.err == nil
 	c.mu.Unlock()
-	if open && cancel {
+	if open && cancel && !last {
 		_ = c.w.sendFrame(frameCancel, s.id)
+	}
+	if last {
+		c.shut()
+	}
+}
+
+// retiredLocked reports whether the connection takes no new streams.
+func (c *clientConn) retiredLocked() bool { return c.refused || c.lastID == math.MaxUint32 }
+
+// shut closes a retired connection whose streams are done.
+func (c *clientConn) shut() {
+	_ = c.c.Close()
+	c.mu.Lock()
+	if c.err == nil {
+		c.err = errConnEnded
+	}
+	c.mu.Unlock()
+	c.pool.forget(c)
+}
+
+// Retire stops new requests to addr from using the connection they share
+// now (the server went away from the routing table): it closes once the
+// requests on it are done, and a later request to addr dials anew.
+func (p *Pool) Retire(addr string) {
+	p.mu.Lock()
+	e := p.addrs[addr]
+	p.mu.Unlock()
+	if e == nil {
+		return
+	}
+	c := e.conn.Load()
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.refused = true
+	idle := len(c.streams) == 0 && c.err == nil
+	c.mu.Unlock()
+	if idle {
+		c.shut()
 	}
 }
 

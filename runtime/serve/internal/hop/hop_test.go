@@ -492,3 +492,47 @@ func TestCancelReturnsAtOnceWhenTheHandlerIgnoresIt(t *testing.T) {
 		}
 	}
 }
+
+// A retired connection finishes the requests on it, then closes; later
+// requests to the address get a new one.
+func TestRetiredConnectionClosesWhenIdle(t *testing.T) {
+	release := make(chan struct{})
+	addr, s := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" {
+			<-release
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
+	conns := func() int {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.conns)
+	}
+	var p Pool
+	held := make(chan string, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodGet, "http://x/hold", nil)
+		_, body := get(t, &p, addr, req)
+		held <- body
+	}()
+	time.Sleep(50 * time.Millisecond)
+	p.Retire(addr)
+	req, _ := http.NewRequest(http.MethodGet, "http://x/new", nil)
+	if _, body := get(t, &p, addr, req); body != "ok" {
+		t.Fatalf("a request after Retire got %q", body)
+	}
+	if n := conns(); n != 2 {
+		t.Fatalf("%d connections on the server, want the retired one and a new one", n)
+	}
+	close(release)
+	if body := <-held; body != "ok" {
+		t.Fatalf("the request on the retired connection got %q", body)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for conns() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections: the retired one did not close after its last request", conns())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -78,6 +79,11 @@ func (r *Router) Update(d routes.Deployment) {
 			reps = append(reps, o)
 		} else {
 			reps = append(reps, &replica{id: x.ID, addr: x.Address, dial: dial})
+		}
+	}
+	for _, x := range r.reps {
+		if !slices.ContainsFunc(reps, func(y *replica) bool { return y.dial == x.dial }) {
+			pool.Retire(x.dial) // gone from the table: its connection closes when idle
 		}
 	}
 	r.reps = reps
