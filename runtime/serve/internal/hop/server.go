@@ -126,6 +126,7 @@ func (s *Server) Close() {
 	}
 }
 
+// stopAcceptingLocked closes the listeners and stops the watch loop.
 func (s *Server) stopAcceptingLocked() {
 	if s.done != nil && !s.closing {
 		close(s.done)
@@ -183,13 +184,6 @@ type serverStream struct {
 	window int           // bytes of data the client takes before it grants more
 	gone   bool          // the client cancelled the stream or the connection ended
 	wake   chan struct{} // (1) the window grew or the stream is gone
-}
-
-func (st *serverStream) signal() {
-	select {
-	case st.wake <- struct{}{}:
-	default:
-	}
 }
 
 // serve checks the preface, then reads the connection's frames: cancel and
@@ -284,7 +278,7 @@ func (sc *serverConn) take(t frameType, id uint32, p []byte) (handedOff bool, er
 		st := sc.streams[id]
 		if st != nil {
 			st.gone = true
-			st.signal()
+			signal(st.wake)
 		}
 		sc.mu.Unlock()
 		if st != nil {
@@ -298,7 +292,7 @@ func (sc *serverConn) take(t frameType, id uint32, p []byte) (handedOff bool, er
 		sc.mu.Lock()
 		if st := sc.streams[id]; st != nil {
 			st.window += int(n)
-			st.signal()
+			signal(st.wake)
 		}
 		sc.mu.Unlock()
 	default:
@@ -314,7 +308,7 @@ func (sc *serverConn) endStreams() {
 	var cancels []context.CancelFunc
 	for _, st := range sc.streams {
 		st.gone = true
-		st.signal()
+		signal(st.wake)
 		cancels = append(cancels, st.cancel)
 	}
 	sc.mu.Unlock()
