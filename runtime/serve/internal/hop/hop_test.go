@@ -352,9 +352,10 @@ func TestSlowReaderOfAStreamHoldsUpNothingElse(t *testing.T) {
 // A request that comes while the server shuts down is refused, which the
 // client reports as not sent (safe to send elsewhere).
 func TestRequestDuringShutdownIsRefusedAsNotSent(t *testing.T) {
-	release := make(chan struct{})
+	release, started := make(chan struct{}), make(chan struct{})
 	addr, s := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/hold" {
+			close(started)
 			<-release
 		}
 		_, _ = io.WriteString(w, "ok")
@@ -363,10 +364,16 @@ func TestRequestDuringShutdownIsRefusedAsNotSent(t *testing.T) {
 	held := make(chan string, 1)
 	go func() {
 		req, _ := http.NewRequest(http.MethodGet, "http://x/hold", nil)
-		_, body := get(t, &p, addr, req)
-		held <- body
+		resp, err := p.RoundTrip(req, addr)
+		if err != nil {
+			held <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		held <- string(b)
 	}()
-	time.Sleep(50 * time.Millisecond)
+	<-started
 	go func() { _ = s.Shutdown(context.Background()) }()
 	time.Sleep(50 * time.Millisecond)
 	req, _ := http.NewRequest(http.MethodGet, "http://x/new", nil)

@@ -25,8 +25,9 @@ type Server struct {
 	conns     map[*serverConn]struct{}
 	inflight  int
 	idle      chan struct{} // closed when inflight drops to 0 while shutting down
-	closing   bool
-	done      chan struct{} // closed with closing: stops the watch loop
+	closing   bool          // no new connections or requests
+	closed    bool          // Close ran
+	done      chan struct{} // closed by Close: stops the watch loop
 
 	handlerNanos atomic.Int64  // a moving average of the handlers' run time
 	watchAsleep  atomic.Bool   // the watch loop waits on wake
@@ -106,6 +107,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			err = ctx.Err()
 		}
 	}
+	// The last answers may still sit in a connection's write queue, for
+	// the goroutine that is writing: let them out before closing.
+	s.mu.Lock()
+	conns := make([]*serverConn, 0, len(s.conns))
+	for sc := range s.conns {
+		conns = append(conns, sc)
+	}
+	s.mu.Unlock()
+	for _, sc := range conns {
+		sc.w.waitWritten(ctx)
+	}
 	s.Close()
 	return err
 }
@@ -115,6 +127,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) Close() {
 	s.mu.Lock()
 	s.stopAcceptingLocked()
+	if s.done != nil && !s.closed {
+		s.closed = true
+		close(s.done)
+	}
 	conns := make([]*serverConn, 0, len(s.conns))
 	for sc := range s.conns {
 		conns = append(conns, sc)
@@ -126,11 +142,9 @@ func (s *Server) Close() {
 	}
 }
 
-// stopAcceptingLocked closes the listeners and stops the watch loop.
+// stopAcceptingLocked closes the listeners. (The watch loop goes on until
+// Close: requests running inline while the server drains still need it.)
 func (s *Server) stopAcceptingLocked() {
-	if s.done != nil && !s.closing {
-		close(s.done)
-	}
 	s.closing = true
 	for l := range s.listeners {
 		_ = l.Close()

@@ -1,10 +1,12 @@
 package hop
 
 import (
+	"context"
 	"net"
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // frameWriter is a connection's write side, shared by the goroutines of its
@@ -86,4 +88,17 @@ func (w *frameWriter) send(add func(b []byte) ([]byte, error)) error {
 // sendFrame queues one frame.
 func (w *frameWriter) sendFrame(t frameType, stream uint32, parts ...[]byte) error {
 	return w.send(func(b []byte) ([]byte, error) { return appendFrame(b, t, stream, parts...) })
+}
+
+// waitWritten waits until nothing is queued or being written (or for ctx).
+func (w *frameWriter) waitWritten(ctx context.Context) {
+	for {
+		w.mu.Lock()
+		busy := w.err == nil && (w.flushing || len(w.buf) > 0)
+		w.mu.Unlock()
+		if !busy || ctx.Err() != nil {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
