@@ -46,6 +46,29 @@ func get(t *testing.T, p *Pool, addr string, req *http.Request) (answer, string)
 	return answer{resp.StatusCode, resp.Status, resp.Header}, string(b)
 }
 
+// getAsync sends GET path in the background; the channel gets the body, or
+// the error's text (no t.Fatal off the test's goroutine, which would leave
+// the test waiting on the channel).
+func getAsync(p *Pool, addr, path string) <-chan string {
+	out := make(chan string, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodGet, "http://x"+path, nil)
+		resp, err := p.RoundTrip(req, addr)
+		if err != nil {
+			out <- err.Error()
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if err != nil {
+			out <- err.Error()
+			return
+		}
+		out <- string(b)
+	}()
+	return out
+}
+
 func TestRequestAndResponseCarryEverything(t *testing.T) {
 	addr, _ := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
@@ -212,12 +235,7 @@ func TestShutdownWaitsForRequestsInFlight(t *testing.T) {
 		_, _ = io.WriteString(w, "done")
 	})
 	var p Pool
-	got := make(chan string, 1)
-	go func() {
-		req, _ := http.NewRequest(http.MethodGet, "http://x/", nil)
-		_, body := get(t, &p, addr, req)
-		got <- body
-	}()
+	got := getAsync(&p, addr, "/")
 	time.Sleep(50 * time.Millisecond)
 	shut := make(chan error, 1)
 	go func() { shut <- s.Shutdown(context.Background()) }()
@@ -361,18 +379,7 @@ func TestRequestDuringShutdownIsRefusedAsNotSent(t *testing.T) {
 		_, _ = io.WriteString(w, "ok")
 	})
 	var p Pool
-	held := make(chan string, 1)
-	go func() {
-		req, _ := http.NewRequest(http.MethodGet, "http://x/hold", nil)
-		resp, err := p.RoundTrip(req, addr)
-		if err != nil {
-			held <- err.Error()
-			return
-		}
-		b, _ := io.ReadAll(resp.Body)
-		_ = resp.Body.Close()
-		held <- string(b)
-	}()
+	held := getAsync(&p, addr, "/hold")
 	<-started
 	go func() { _ = s.Shutdown(context.Background()) }()
 	time.Sleep(50 * time.Millisecond)
@@ -400,12 +407,7 @@ func TestSlowInlineRequestHandsReadingOff(t *testing.T) {
 		_, _ = io.WriteString(w, r.URL.Path)
 	})
 	var p Pool
-	slow := make(chan string, 1)
-	go func() {
-		req, _ := http.NewRequest(http.MethodGet, "http://x/slow", nil)
-		_, body := get(t, &p, addr, req)
-		slow <- body
-	}()
+	slow := getAsync(&p, addr, "/slow")
 	time.Sleep(20 * time.Millisecond)
 	req, _ := http.NewRequest(http.MethodGet, "http://x/fast", nil)
 	if _, body := get(t, &p, addr, req); body != "/fast" {
@@ -446,12 +448,7 @@ func TestCancelOneStreamLeavesTheOthers(t *testing.T) {
 		}
 		errc <- err
 	}()
-	other := make(chan string, 1)
-	go func() {
-		req, _ := http.NewRequest(http.MethodGet, "http://x/b", nil)
-		_, body := get(t, &p, addr, req)
-		other <- body
-	}()
+	other := getAsync(&p, addr, "/b")
 	time.Sleep(50 * time.Millisecond)
 	cancel()
 	if err := <-errc; !errors.Is(err, context.Canceled) {
@@ -516,12 +513,7 @@ func TestRetiredConnectionClosesWhenIdle(t *testing.T) {
 		return len(s.conns)
 	}
 	var p Pool
-	held := make(chan string, 1)
-	go func() {
-		req, _ := http.NewRequest(http.MethodGet, "http://x/hold", nil)
-		_, body := get(t, &p, addr, req)
-		held <- body
-	}()
+	held := getAsync(&p, addr, "/hold")
 	time.Sleep(50 * time.Millisecond)
 	p.Retire(addr)
 	req, _ := http.NewRequest(http.MethodGet, "http://x/new", nil)

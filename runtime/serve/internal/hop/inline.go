@@ -104,14 +104,8 @@ func (s *Server) watchLoop() {
 // scan hands reading to a new goroutine on connections whose inline request
 // was running at the last look too, and reports whether any runs inline.
 func (s *Server) scan() bool {
-	s.mu.Lock()
-	conns := make([]*serverConn, 0, len(s.conns))
-	for sc := range s.conns {
-		conns = append(conns, sc)
-	}
-	s.mu.Unlock()
 	running := false
-	for _, sc := range conns {
+	for _, sc := range s.connList() {
 		sc.mu.Lock()
 		in := &sc.inline
 		if in.running {

@@ -109,13 +109,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	// The last answers may still sit in a connection's write queue, for
 	// the goroutine that is writing: let them out before closing.
-	s.mu.Lock()
-	conns := make([]*serverConn, 0, len(s.conns))
-	for sc := range s.conns {
-		conns = append(conns, sc)
-	}
-	s.mu.Unlock()
-	for _, sc := range conns {
+	for _, sc := range s.connList() {
 		sc.w.waitWritten(ctx)
 	}
 	s.Close()
@@ -131,12 +125,8 @@ func (s *Server) Close() {
 		s.closed = true
 		close(s.done)
 	}
-	conns := make([]*serverConn, 0, len(s.conns))
-	for sc := range s.conns {
-		conns = append(conns, sc)
-	}
 	s.mu.Unlock()
-	for _, sc := range conns {
+	for _, sc := range s.connList() {
 		_ = sc.c.Close()
 		sc.endStreams()
 	}
@@ -149,6 +139,17 @@ func (s *Server) stopAcceptingLocked() {
 	for l := range s.listeners {
 		_ = l.Close()
 	}
+}
+
+// connList is a snapshot of the connections, to act on outside s.mu.
+func (s *Server) connList() []*serverConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	conns := make([]*serverConn, 0, len(s.conns))
+	for sc := range s.conns {
+		conns = append(conns, sc)
+	}
+	return conns
 }
 
 func (s *Server) logf(format string, args ...any) {
