@@ -38,7 +38,9 @@ func recordMetrics(c *rayv1.RayCluster) {
 	clusterInfo.WithLabelValues(c.Name, c.Namespace, uid, owner).Set(1)
 	cond := meta.FindStatusCondition(c.Status.Conditions, string(rayv1.RayClusterProvisioned))
 	provisioned := cond != nil && cond.Status == "True"
-	clusterConditionProvisioned.DeletePartialMatch(prometheus.Labels{"name": c.Name, "namespace": c.Namespace})
+	// The series of the other condition value goes by its exact labels: a
+	// partial-match delete scans every cluster's series, on every reconcile.
+	clusterConditionProvisioned.DeleteLabelValues(c.Name, c.Namespace, uid, boolLabel(!provisioned))
 	clusterConditionProvisioned.WithLabelValues(c.Name, c.Namespace, uid, boolLabel(provisioned)).Set(boolValue(provisioned))
 	if provisioned {
 		clusterProvisionedDuration.WithLabelValues(c.Name, c.Namespace, uid).Set(cond.LastTransitionTime.Sub(c.CreationTimestamp.Time).Seconds())

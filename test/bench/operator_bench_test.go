@@ -37,10 +37,7 @@ import (
 // RayClusters of one head and three workers and reports the seconds until
 // every pod and every status exists, and the operator's peak RSS.
 func BenchmarkOperatorScale(b *testing.B) {
-	clusters := 1000
-	if v, err := strconv.Atoi(os.Getenv("GORAY_BENCH_CLUSTERS")); err == nil && v > 0 {
-		clusters = v
-	}
+	clusters := benchClusters()
 	env, err := testenv.Start()
 	if err != nil {
 		b.Fatal(err)
@@ -89,13 +86,14 @@ func BenchmarkOperatorScale(b *testing.B) {
 				saveURL(b, "http://"+pprofAddr+"/debug/pprof/profile?seconds="+profileSeconds(), cpuFile)
 			}
 		}()
-		createClusters(b, ctx, env.Client, clusters, i)
-		created := time.Since(start)
-		waitAll(b, ctx, watches, env.Client, clusters, i)
+		cr := createClusters(ctx, env.Client, clusters, i, nil)
+		waitAll(b, ctx, watches, env.Client, clusters, i, cr)
+		created := cr.took
 		elapsed := time.Since(start)
 		watches.stop()
 		peak := peakRSS(op.Process.Pid)
-		calls := requestCounts(metricsAddr)
+		calls := metricSums(metricsAddr, "rest_client_requests_total", "method")
+		reconciles := metricSums(metricsAddr, "controller_runtime_reconcile_total", "controller")
 		cpu := map[string]float64{"operator": cpuSeconds(op.Process.Pid)}
 		for _, name := range []string{"kube-apiserver", "etcd"} {
 			for _, pid := range pidsOf(filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), name)) {
@@ -114,35 +112,63 @@ func BenchmarkOperatorScale(b *testing.B) {
 		b.ReportMetric(elapsed.Seconds(), "s/all-pods-and-statuses")
 		b.ReportMetric(created.Seconds(), "s/creating-clusters")
 		b.ReportMetric(float64(peak)/(1<<20), "MiB-peak-RSS")
-		b.Logf("%d clusters (%d pods): all pods and statuses after %.1f s (clusters created in %.1f s); operator peak RSS %.0f MiB; operator API requests by verb: %v; CPU seconds since start: %v",
-			clusters, clusters*4, elapsed.Seconds(), created.Seconds(), float64(peak)/(1<<20), calls, cpu)
+		b.Logf("%d clusters (%d pods): all pods and statuses after %.1f s (clusters created in %.1f s); operator peak RSS %.0f MiB; operator API requests by verb: %v; reconciles: %v; CPU seconds since start: %v",
+			clusters, clusters*4, elapsed.Seconds(), created.Seconds(), float64(peak)/(1<<20), calls, reconciles, cpu)
 	}
 }
 
-func createClusters(b *testing.B, ctx context.Context, c client.Client, n, round int) {
+// benchClusters is GORAY_BENCH_CLUSTERS, 1,000 when unset.
+func benchClusters() int {
+	if v, err := strconv.Atoi(os.Getenv("GORAY_BENCH_CLUSTERS")); err == nil && v > 0 {
+		return v
+	}
+	return 1000
+}
+
+// creation is a background run of createClusters: done closes when every
+// create finished, took and err are set before that.
+type creation struct {
+	done chan struct{}
+	took time.Duration
+	err  error
+}
+
+// createClusters creates n RayClusters from 16 goroutines, in the
+// background so that waitAll reads its watches meanwhile (an unread watch
+// whose buffer fills is closed by the API server). After each create, then
+// (when not nil) runs with the created object.
+func createClusters(ctx context.Context, c client.Client, n, round int, then func(*rayv1.RayCluster) error) *creation {
+	cr := &creation{done: make(chan struct{})}
+	start := time.Now()
 	var wg sync.WaitGroup
+	var once sync.Once
 	work := make(chan int)
-	errs := make(chan error, n)
 	for w := 0; w < 16; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				if err := c.Create(ctx, benchCluster(fmt.Sprintf("r%d-c%04d", round, i))); err != nil {
-					errs <- err
+				rc := benchCluster(fmt.Sprintf("r%d-c%04d", round, i))
+				err := c.Create(ctx, rc)
+				if err == nil && then != nil {
+					err = then(rc)
+				}
+				if err != nil {
+					once.Do(func() { cr.err = err })
 				}
 			}
 		}()
 	}
-	for i := 0; i < n; i++ {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		b.Fatal(err)
-	}
+	go func() {
+		for i := 0; i < n; i++ {
+			work <- i
+		}
+		close(work)
+		wg.Wait()
+		cr.took = time.Since(start)
+		close(cr.done)
+	}()
+	return cr
 }
 
 // waitAll follows watches on the namespace's pods (metadata only) and
@@ -151,13 +177,19 @@ func createClusters(b *testing.B, ctx context.Context, c client.Client, n, round
 // instead of polling lists keeps the benchmark's own load on the API server
 // small (polling lists of 4,000 pods and 1,000 RayClusters every 250 ms took
 // 8% of its CPU) and sees completion at once.
-func waitAll(b *testing.B, ctx context.Context, w *benchWatches, c client.Client, n, round int) {
+func waitAll(b *testing.B, ctx context.Context, w *benchWatches, c client.Client, n, round int, cr *creation) {
 	prefix := fmt.Sprintf("r%d-", round)
 	pods := map[string]bool{}
 	ready := map[string]bool{}
 	timeout := time.After(10 * time.Minute)
-	for len(pods) < n*4 || len(ready) < n {
+	creating := cr.done
+	for len(pods) < n*4 || len(ready) < n || creating != nil {
 		select {
+		case <-creating:
+			if cr.err != nil {
+				b.Fatal(cr.err)
+			}
+			creating = nil
 		case ev, ok := <-w.pods:
 			if !ok {
 				b.Fatal("pod watch ended")
@@ -283,8 +315,9 @@ func freeLoopbackAddr(b *testing.B) string {
 	return l.Addr().String()
 }
 
-// requestCounts sums the operator's rest_client_requests_total by method.
-func requestCounts(addr string) map[string]int {
+// metricSums sums the operator's metric name by the value of its label key
+// (rest_client_requests_total by method, reconciles by controller).
+func metricSums(addr, name, key string) map[string]int {
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		return nil
@@ -295,14 +328,14 @@ func requestCounts(addr string) map[string]int {
 	s.Buffer(make([]byte, 1<<20), 1<<20)
 	for s.Scan() {
 		line := s.Text()
-		if !strings.HasPrefix(line, "rest_client_requests_total{") {
+		if !strings.HasPrefix(line, name+"{") {
 			continue
 		}
-		_, after, _ := strings.Cut(line, `method="`)
-		method, _, _ := strings.Cut(after, `"`)
+		_, after, _ := strings.Cut(line, key+`="`)
+		value, _, _ := strings.Cut(after, `"`)
 		fields := strings.Fields(line)
 		v, _ := strconv.ParseFloat(fields[len(fields)-1], 64)
-		out[method] += int(v)
+		out[value] += int(v)
 	}
 	return out
 }
