@@ -21,6 +21,7 @@ import (
 	rayv1 "github.com/goray-dev/goray/api/v1"
 	"github.com/goray-dev/goray/internal/operator"
 	"github.com/goray-dev/goray/internal/testenv"
+	"github.com/goray-dev/goray/internal/testproc"
 )
 
 // The head process stands in for every cluster's head pod: the RayJob
@@ -91,6 +92,7 @@ func startHead() (*exec.Cmd, error) {
 		"--node-ip-address="+headIP, "--dashboard-host="+headIP, "--num-cpus=4", "--temp-dir="+filepath.Join(binDir, "tmp"))
 	cmd.Env = append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH"))
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	testproc.DieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}

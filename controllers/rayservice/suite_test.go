@@ -18,6 +18,7 @@ import (
 	rayv1 "github.com/goray-dev/goray/api/v1"
 	"github.com/goray-dev/goray/internal/operator"
 	"github.com/goray-dev/goray/internal/testenv"
+	"github.com/goray-dev/goray/internal/testproc"
 )
 
 const ns = "serve"
@@ -62,6 +63,7 @@ func (p *headPool) start(cluster string) (*head, error) {
 	cmd := exec.Command(filepath.Join(binDir, "goray"), "start", "--head", "--block", "--node-ip-address="+ip,
 		"--dashboard-host="+ip, "--num-cpus=4", "--metrics-export-port=0", "--temp-dir="+filepath.Join(binDir, "tmp-"+ip))
 	cmd.Env = append(os.Environ(), "GORAY_SERVE_BINARY="+filepath.Join(binDir, "goray-examples"))
+	testproc.DieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}

@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/encoding"
 
+	"github.com/goray-dev/goray/internal/testproc"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/ray"
 )
@@ -109,6 +110,7 @@ func run(m *testing.M) int {
 		cmd.Env = slices.Concat(env, []string{"RAY_CLOUD_INSTANCE_ID=pod-" + ip, "RAY_NODE_TYPE_NAME=group-" + ip})
 		logf, _ := os.Create(filepath.Join(tmp, "node-"+ip+".log"))
 		cmd.Stdout, cmd.Stderr = logf, logf
+		testproc.DieWithParent(cmd)
 		if err := cmd.Start(); err != nil {
 			panic(err)
 		}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goray-dev/goray/internal/testproc"
 	"github.com/goray-dev/goray/runtime/jobs/api"
 	"github.com/goray-dev/goray/runtime/jobs/client"
 )
@@ -86,6 +87,7 @@ func startProc(logPath string, args ...string) (*proc, error) {
 	}
 	cmd := exec.Command(filepath.Join(binDir, "goray"), args...)
 	cmd.Stdout, cmd.Stderr = f, f
+	testproc.DieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		_ = f.Close()
 		return nil, err

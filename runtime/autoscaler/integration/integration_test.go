@@ -36,6 +36,7 @@ import (
 	rayv1 "github.com/goray-dev/goray/api/v1"
 	"github.com/goray-dev/goray/internal/operator"
 	"github.com/goray-dev/goray/internal/testenv"
+	"github.com/goray-dev/goray/internal/testproc"
 	"github.com/goray-dev/goray/runtime/autoscaler"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/ray"
@@ -209,6 +210,7 @@ func (k *kubelet) start(p *corev1.Pod) {
 		"RAY_CLOUD_INSTANCE_ID="+p.Name, "RAY_NODE_TYPE_NAME="+p.Labels[rayv1.RayNodeGroupLabelKey])
 	logf, _ := os.Create(filepath.Join(tmp, "node-"+p.Name+".log"))
 	cmd.Stdout, cmd.Stderr = logf, logf
+	testproc.DieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		k.t.Errorf("start node for %s: %v", p.Name, err)
 		return
@@ -293,6 +295,7 @@ func TestScaleUpAndDown(t *testing.T) {
 	head.Env = append(os.Environ(), "GORAY_TMPDIR="+tmp, "GORAY_HEALTH_TIMEOUT=2s", "RAY_NODE_TYPE_NAME=headgroup")
 	hlog, _ := os.Create(filepath.Join(tmp, "head.log"))
 	head.Stdout, head.Stderr = hlog, hlog
+	testproc.DieWithParent(head)
 	if err := head.Start(); err != nil {
 		t.Fatal(err)
 	}

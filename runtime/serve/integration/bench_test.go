@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/goray-dev/goray/internal/testproc"
 )
 
 // trivial is the benchmark's handler: what hello's Hello answers on "/".
@@ -61,6 +63,7 @@ applications:
 	exe, _ := os.Executable()
 	plain := exec.Command(exe)
 	plain.Env = append(os.Environ(), "GORAY_SERVE_PLAIN_HTTP="+plainAddr)
+	testproc.DieWithParent(plain)
 	if err := plain.Start(); err != nil {
 		t.Fatal(err)
 	}

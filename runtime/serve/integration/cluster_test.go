@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goray-dev/goray/internal/testproc"
 	"github.com/goray-dev/goray/runtime/serve/client"
 	"github.com/goray-dev/goray/runtime/serve/schema"
 )
@@ -82,6 +83,7 @@ func run(m *testing.M) int {
 			return err
 		}
 		cmd.Stdout, cmd.Stderr = logf, logf
+		testproc.DieWithParent(cmd)
 		if err := cmd.Start(); err != nil {
 			return err
 		}
