@@ -9,6 +9,7 @@ import (
 
 	"github.com/goray-dev/goray/runtime/actors"
 	"github.com/goray-dev/goray/runtime/internal/ids"
+	"github.com/goray-dev/goray/runtime/internal/rpcutil"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/scheduler"
 )
@@ -116,8 +117,11 @@ func (s *Server) apply(effs []actors.Effect) {
 func (s *Server) nodeClient(nodeID string) (rpcpb.NodeManagerClient, string, bool) {
 	s.mu.Lock()
 	n, ok := s.nodes[nodeID]
+	alive := ok && n.alive
 	s.mu.Unlock()
-	if !ok {
+	if !alive {
+		// A dead node answers nothing; a call would wait for its timeout
+		// and put the node's connection back in the pool for good.
 		return nil, "", false
 	}
 	c, err := s.pool.Get(n.info.Address)
@@ -209,10 +213,14 @@ func (s *Server) tryCreateActor(id, nodeID string, spec *rpcpb.ActorSpec) bool {
 	s.mu.Lock()
 	s.dir.Placed(id, nodeID, lease.WorkerId)
 	s.mu.Unlock()
-	conn, err := s.pool.Get(lease.WorkerAddress)
+	// The GCS calls an actor's worker once, for its constructor: a pooled
+	// connection would outlive the worker (replicas and actors come and go
+	// for the cluster's whole life).
+	conn, err := rpcutil.Dial(lease.WorkerAddress)
 	if err != nil {
 		return false
 	}
+	defer conn.Close()
 	task := &rpcpb.TaskSpec{TaskId: ids.New(), JobId: spec.JobId, Name: spec.ClassName, Args: spec.Args,
 		OwnerAddress: spec.OwnerAddress, ActorId: id, ActorCreation: true, MaxConcurrency: spec.MaxConcurrency}
 	res, err := rpcpb.NewCoreWorkerClient(conn).CreateActor(ctx, task)

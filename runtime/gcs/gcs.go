@@ -154,10 +154,18 @@ func (s *Server) checkNodes() {
 func (s *Server) nodeDied(id string) {
 	s.log.Printf("node %s is dead", id)
 	s.mu.Lock()
+	var addr string
+	if n, ok := s.nodes[id]; ok {
+		addr = n.info.Address
+	}
 	effs := s.dir.NodeDied(id)
 	pgs := s.pgsOnNodeLocked(id)
 	s.notifyLocked()
 	s.mu.Unlock()
+	// Its connection goes now: nothing calls a dead node (nodeClient
+	// refuses), and one pooled connection per node that ever died would
+	// pile up over a long-lived cluster.
+	s.pool.Drop(addr)
 	s.apply(effs)
 	for _, pg := range pgs {
 		s.reschedulePG(pg)
