@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,7 +14,6 @@ import (
 
 	rayv1 "github.com/goray-dev/goray/api/v1"
 	"github.com/goray-dev/goray/internal/desired"
-	"github.com/goray-dev/goray/internal/testenv"
 )
 
 // BenchmarkAPIFloor is BenchmarkOperatorScale without an operator: right
@@ -26,15 +24,8 @@ import (
 // same work on this machine: the floor under any operator's number.
 func BenchmarkAPIFloor(b *testing.B) {
 	clusters := benchClusters()
-	env, err := testenv.Start()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = env.Stop() }()
+	env := startBenchEnv(b)
 	ctx := context.Background()
-	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench"}}); err != nil {
-		b.Fatal(err)
-	}
 	cfg := *env.Config
 	cfg.QPS, cfg.Burst, cfg.DisableCompression = 1000, 2000, true
 	writer, err := client.New(&cfg, client.Options{Scheme: env.Scheme})
@@ -50,12 +41,8 @@ func BenchmarkAPIFloor(b *testing.B) {
 		created := cr.took
 		elapsed := time.Since(start)
 		watches.stop()
-		cpu := map[string]float64{"benchmark": cpuSeconds(os.Getpid())}
-		for _, name := range []string{"kube-apiserver", "etcd"} {
-			for _, pid := range pidsOf(filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), name)) {
-				cpu[name] += cpuSeconds(pid)
-			}
-		}
+		cpu := controlPlaneCPU()
+		cpu["benchmark"] = cpuSeconds(os.Getpid())
 		b.ReportMetric(elapsed.Seconds(), "s/all-pods-and-statuses")
 		b.Logf("%d clusters (%d pods), the operator's writes made inline: all pods and statuses after %.1f s (creates done in %.1f s); CPU seconds since start: %v",
 			clusters, clusters*4, elapsed.Seconds(), created.Seconds(), cpu)

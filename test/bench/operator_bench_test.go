@@ -38,11 +38,7 @@ import (
 // every pod and every status exists, and the operator's peak RSS.
 func BenchmarkOperatorScale(b *testing.B) {
 	clusters := benchClusters()
-	env, err := testenv.Start()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = env.Stop() }()
+	env := startBenchEnv(b)
 	ctx := context.Background()
 	dir := b.TempDir()
 
@@ -55,9 +51,6 @@ func BenchmarkOperatorScale(b *testing.B) {
 	}
 	kubeconfig := filepath.Join(dir, "kubeconfig")
 	if err := writeKubeconfig(env, kubeconfig); err != nil {
-		b.Fatal(err)
-	}
-	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench"}}); err != nil {
 		b.Fatal(err)
 	}
 
@@ -94,12 +87,8 @@ func BenchmarkOperatorScale(b *testing.B) {
 		peak := peakRSS(op.Process.Pid)
 		calls := metricSums(metricsAddr, "rest_client_requests_total", "method")
 		reconciles := metricSums(metricsAddr, "controller_runtime_reconcile_total", "controller")
-		cpu := map[string]float64{"operator": cpuSeconds(op.Process.Pid)}
-		for _, name := range []string{"kube-apiserver", "etcd"} {
-			for _, pid := range pidsOf(filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), name)) {
-				cpu[name] += cpuSeconds(pid)
-			}
-		}
+		cpu := controlPlaneCPU()
+		cpu["operator"] = cpuSeconds(op.Process.Pid)
 		<-profiled
 		<-opProfiled
 		if heapFile != "" {
@@ -115,6 +104,31 @@ func BenchmarkOperatorScale(b *testing.B) {
 		b.Logf("%d clusters (%d pods): all pods and statuses after %.1f s (clusters created in %.1f s); operator peak RSS %.0f MiB; operator API requests by verb: %v; reconciles: %v; CPU seconds since start: %v",
 			clusters, clusters*4, elapsed.Seconds(), created.Seconds(), float64(peak)/(1<<20), calls, reconciles, cpu)
 	}
+}
+
+// startBenchEnv starts the control plane (stopped when the benchmark ends)
+// with the namespace "bench" the clusters go to.
+func startBenchEnv(b *testing.B) *testenv.Env {
+	env, err := testenv.Start()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = env.Stop() })
+	if err := env.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench"}}); err != nil {
+		b.Fatal(err)
+	}
+	return env
+}
+
+// controlPlaneCPU is the CPU seconds kube-apiserver and etcd used since they started.
+func controlPlaneCPU() map[string]float64 {
+	cpu := map[string]float64{}
+	for _, name := range []string{"kube-apiserver", "etcd"} {
+		for _, pid := range pidsOf(filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), name)) {
+			cpu[name] += cpuSeconds(pid)
+		}
+	}
+	return cpu
 }
 
 // benchClusters is GORAY_BENCH_CLUSTERS, 1,000 when unset.
