@@ -253,7 +253,10 @@ func (n *Node) heartbeats() {
 		rep := &rpcpb.NodeReport{NodeId: n.id, Available: n.available.Clone(), ObjectStoreUsed: st.Used, ObjectStoreObjects: st.Objects}
 		for _, d := range n.demand {
 			if d.Count > 0 {
-				rep.Demand = append(rep.Demand, d)
+				// A copy: the report is marshalled after the lock is
+				// released, while waiting leases keep counting. The shape
+				// is never changed after the demand is made.
+				rep.Demand = append(rep.Demand, &rpcpb.ResourceDemand{Shape: d.Shape, Count: d.Count, Infeasible: d.Infeasible})
 			}
 		}
 		if len(n.leases) == 0 && len(rep.Demand) == 0 && len(n.bundles) == 0 {
