@@ -47,8 +47,9 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(binDir)
-	build := exec.Command("go", "build", "-o", binDir+"/", "./cmd/goray")
+	build := exec.Command("go", slices.Concat([]string{"build"}, testproc.RaceBuildFlags(), []string{"-o", binDir + "/", "./cmd/goray"})...)
 	build.Dir = testenv.RepoRoot()
+	testproc.CollectRaces(binDir)
 	if out, err := build.CombinedOutput(); err != nil {
 		return 0, fmt.Errorf("building goray: %w\n%s", err, out)
 	}
@@ -82,7 +83,8 @@ func run(m *testing.M) (int, error) {
 	}
 	go func() { _ = mgr.Start(ctx) }()
 	go playKubelet(ctx)
-	return m.Run(), nil
+	code := m.Run()
+	return code, testproc.RaceReports(binDir)
 }
 
 // startHead runs `goray start --head` on a loopback address of its own.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -108,8 +109,9 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(binDir)
-	build := exec.Command("go", "build", "-o", binDir+"/", "./cmd/goray", "./cmd/goray-examples")
+	build := exec.Command("go", slices.Concat([]string{"build"}, testproc.RaceBuildFlags(), []string{"-o", binDir + "/", "./cmd/goray", "./cmd/goray-examples"})...)
 	build.Dir = testenv.RepoRoot()
+	testproc.CollectRaces(binDir)
 	if out, err := build.CombinedOutput(); err != nil {
 		return 0, fmt.Errorf("building: %w\n%s", err, out)
 	}
@@ -134,7 +136,8 @@ func run(m *testing.M) (int, error) {
 	}
 	go func() { _ = mgr.Start(ctx) }()
 	go playKubelet(ctx)
-	return m.Run(), nil
+	code := m.Run()
+	return code, testproc.RaceReports(binDir)
 }
 
 // playKubelet starts a head process for every head pod and reports the pod

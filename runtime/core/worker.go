@@ -40,9 +40,11 @@ type Config struct {
 	// IP is the address other processes reach this one at.
 	IP        string
 	Namespace string
-	// WorkerID and JobID are set in worker mode.
+	// WorkerID, JobID and NodeID (the node that started the worker) are
+	// set in worker mode.
 	WorkerID string
 	JobID    string
+	NodeID   string
 	// SessionDir is the node's session directory (worker mode): the worker
 	// also serves on a unix socket there, for owners on the same machine.
 	SessionDir string
@@ -130,6 +132,12 @@ func Start(cfg Config) (*Worker, error) {
 		return nil, fmt.Errorf("core worker listen: %w", err)
 	}
 	w.addr = net.JoinHostPort(cfg.IP, strconv.Itoa(lis.Addr().(*net.TCPAddr).Port))
+	// Known before serving: a task can arrive the moment the node has the
+	// worker's registration, and its result names this node.
+	w.nodeID = cfg.NodeID
+	if w.local != nil {
+		w.nodeID = w.local.ID()
+	}
 	w.srv = grpc.NewServer(rpcutil.ServerOptions()...)
 	rpcpb.RegisterCoreWorkerServer(w.srv, w)
 	go w.srv.Serve(lis)
@@ -142,7 +150,6 @@ func Start(cfg Config) (*Worker, error) {
 	}
 	go w.watchNodes(ctx)
 	if w.local != nil {
-		w.nodeID = w.local.ID()
 		w.local.Store.SetReclaimer(w.reclaim)
 	}
 	if w.isWork {
@@ -153,7 +160,15 @@ func Start(cfg Config) (*Worker, error) {
 			w.srv.Stop()
 			return nil, fmt.Errorf("register worker with node manager %s: %w", cfg.NodeAddress, err)
 		}
-		w.nodeID = r.NodeId
+		switch {
+		case w.nodeID == "":
+			// Started without GORAY_NODE_ID: learnt only now, while a
+			// task may already run (every node manager sets it).
+			w.nodeID = r.NodeId
+		case r.NodeId != w.nodeID:
+			w.srv.Stop()
+			return nil, fmt.Errorf("node manager %s is node %q, but this worker was started for node %q (GORAY_NODE_ID)", cfg.NodeAddress, r.NodeId, w.nodeID)
+		}
 	}
 	return w, nil
 }

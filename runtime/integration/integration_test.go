@@ -96,12 +96,13 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(tmp)
 	bin := filepath.Join(tmp, "goray")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/goray").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", slices.Concat([]string{"build"}, testproc.RaceBuildFlags(), []string{"-o", bin, "../../cmd/goray"})...).CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build goray: %v\n%s", err, out)
 		return 1
 	}
 	gcsPort := freePort()
 	agentPort := freePort()
+	testproc.CollectRaces(tmp)
 	env := append(os.Environ(), "GORAY_TMPDIR="+tmp, "GORAY_HEALTH_TIMEOUT=1s")
 	start := func(ip string, args ...string) {
 		args = append([]string{"start", "--block", "--node-ip-address=" + ip, "--metrics-export-port=0",
@@ -147,7 +148,12 @@ func run(m *testing.M) int {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return m.Run()
+	code := m.Run()
+	if err := testproc.RaceReports(tmp); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	return code
 }
 
 func nodeClient(t *testing.T, ip string) rpcpb.NodeManagerClient {

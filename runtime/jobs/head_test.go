@@ -53,10 +53,7 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(d)
 	binDir = filepath.Join(d, "bin")
-	args := []string{"build", "-o", binDir + "/"}
-	if os.Getenv("GORAY_JOBS_TEST_RACE") != "" { // run the head under the race detector too
-		args = append(args, "-race")
-	}
+	args := append(append([]string{"build"}, testproc.RaceBuildFlags()...), "-o", binDir+"/")
 	build := exec.Command("go", append(args, "github.com/goray-dev/goray/cmd/goray", "github.com/goray-dev/goray/cmd/goray-examples")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
@@ -64,13 +61,19 @@ func run(m *testing.M) int {
 		return 1
 	}
 	_ = os.Setenv("PATH", binDir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	testproc.CollectRaces(d) // the heads and the job processes they start
 	shared, err = startHead(filepath.Join(d, "shared"), true)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer shared.stop()
-	return m.Run()
+	code := m.Run()
+	if err := testproc.RaceReports(d); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	return code
 }
 
 // proc is a process a test started; stop ends it by pid.

@@ -91,7 +91,7 @@ func Init(ctx context.Context, opts ...InitOption) error {
 	}
 	if IsWorker() {
 		w, err := core.Start(core.Config{GcsAddress: os.Getenv("GORAY_GCS_ADDRESS"), NodeAddress: os.Getenv("GORAY_NODE_ADDRESS"),
-			IP: os.Getenv("GORAY_NODE_IP"), WorkerID: os.Getenv("GORAY_WORKER_ID"), JobID: os.Getenv("GORAY_JOB_ID"),
+			IP: os.Getenv("GORAY_NODE_IP"), WorkerID: os.Getenv("GORAY_WORKER_ID"), JobID: os.Getenv("GORAY_JOB_ID"), NodeID: os.Getenv("GORAY_NODE_ID"),
 			SessionDir: os.Getenv("GORAY_SESSION_DIR"), KeepGOMAXPROCS: os.Getenv("GOMAXPROCS") != ""})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "goray worker:", err)

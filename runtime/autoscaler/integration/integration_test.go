@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -67,7 +68,8 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(tmp)
 	bin = filepath.Join(tmp, "goray")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../../cmd/goray").CombinedOutput(); err != nil {
+	testproc.CollectRaces(tmp)
+	if out, err := exec.Command("go", slices.Concat([]string{"build"}, testproc.RaceBuildFlags(), []string{"-o", bin, "../../../cmd/goray"})...).CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build goray: %v\n%s", err, out)
 		return 1
 	}
@@ -77,7 +79,12 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer func() { _ = env.Stop() }()
-	return m.Run()
+	code := m.Run()
+	if err := testproc.RaceReports(tmp); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	return code
 }
 
 func freePort(t *testing.T) int {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -62,7 +63,9 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(d)
 	binDir = filepath.Join(d, "bin")
-	build := exec.Command("go", "build", "-o", binDir+"/", "github.com/goray-dev/goray/cmd/goray", "github.com/goray-dev/goray/cmd/goray-examples")
+	testproc.CollectRaces(d)
+	build := exec.Command("go", slices.Concat([]string{"build"}, testproc.RaceBuildFlags(),
+		[]string{"-o", binDir + "/", "github.com/goray-dev/goray/cmd/goray", "github.com/goray-dev/goray/cmd/goray-examples"})...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build:", err)
@@ -124,7 +127,12 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "worker proxy:", err)
 		return 1
 	}
-	return m.Run()
+	code := m.Run()
+	if err := testproc.RaceReports(d); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	return code
 }
 
 func waitHTTP(url string) error {
