@@ -47,7 +47,7 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(binDir)
-	build := exec.Command("go", slices.Concat([]string{"build"}, testproc.RaceBuildFlags(), []string{"-o", binDir + "/", "./cmd/goray"})...)
+	build := testproc.GoBuild(binDir+"/", "./cmd/goray")
 	build.Dir = testenv.RepoRoot()
 	testproc.CollectRaces(binDir)
 	if out, err := build.CombinedOutput(); err != nil {
@@ -83,8 +83,7 @@ func run(m *testing.M) (int, error) {
 	}
 	go func() { _ = mgr.Start(ctx) }()
 	go playKubelet(ctx)
-	code := m.Run()
-	return code, testproc.RaceReports(binDir)
+	return testproc.RunCheckingRaces(m, binDir), nil
 }
 
 // startHead runs `goray start --head` on a loopback address of its own.

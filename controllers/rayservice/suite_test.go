@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -109,7 +108,7 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(binDir)
-	build := exec.Command("go", slices.Concat([]string{"build"}, testproc.RaceBuildFlags(), []string{"-o", binDir + "/", "./cmd/goray", "./cmd/goray-examples"})...)
+	build := testproc.GoBuild(binDir+"/", "./cmd/goray", "./cmd/goray-examples")
 	build.Dir = testenv.RepoRoot()
 	testproc.CollectRaces(binDir)
 	if out, err := build.CombinedOutput(); err != nil {
@@ -136,8 +135,7 @@ func run(m *testing.M) (int, error) {
 	}
 	go func() { _ = mgr.Start(ctx) }()
 	go playKubelet(ctx)
-	code := m.Run()
-	return code, testproc.RaceReports(binDir)
+	return testproc.RunCheckingRaces(m, binDir), nil
 }
 
 // playKubelet starts a head process for every head pod and reports the pod

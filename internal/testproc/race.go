@@ -3,31 +3,45 @@ package testproc
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"testing"
 )
 
-// RaceBuildFlags are the `go build` flags for the binaries a test starts:
+// GoBuild is `go build -o out pkgs...` for the binaries a test starts, with
 // -race when the test itself runs under the race detector, so that the
 // runtime's own processes (nodes, heads, workers) are checked as well.
-func RaceBuildFlags() []string {
+func GoBuild(out string, pkgs ...string) *exec.Cmd {
+	args := []string{"build"}
 	if raceEnabled {
-		return []string{"-race"}
+		args = append(args, "-race")
 	}
-	return nil
+	return exec.Command("go", append(append(args, "-o", out), pkgs...)...)
 }
 
 // CollectRaces makes the race-built processes the test starts write their
 // reports into dir (they inherit the environment; a race in a child does
-// not fail the test by itself: RaceReports reads them afterwards). The
+// not fail the test by itself: RunCheckingRaces reads them afterwards). The
 // test's own process is not affected: the detector reads GORACE at start.
 func CollectRaces(dir string) {
 	_ = os.Setenv("GORACE", "log_path="+filepath.Join(dir, "race"))
 }
 
-// RaceReports returns an error quoting every race report that children
+// RunCheckingRaces runs the tests, then fails the run (exit code 1) when a
+// child process wrote a race report into dir, printing the reports.
+func RunCheckingRaces(m *testing.M, dir string) int {
+	code := m.Run()
+	if err := raceReports(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	return code
+}
+
+// raceReports returns an error quoting every race report that children
 // wrote into dir, nil when there is none.
-func RaceReports(dir string) error {
+func raceReports(dir string) error {
 	files, _ := filepath.Glob(filepath.Join(dir, "race.*"))
 	var reports []string
 	for _, f := range files {

@@ -9,7 +9,7 @@ import (
 
 func TestRaceReports(t *testing.T) {
 	dir := t.TempDir()
-	if err := RaceReports(dir); err != nil {
+	if err := raceReports(dir); err != nil {
 		t.Fatalf("no reports yet: %v", err)
 	}
 	// What the race runtime writes with GORACE=log_path=<dir>/race: one
@@ -20,7 +20,7 @@ func TestRaceReports(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "race.42"), []byte("WARNING: DATA RACE\nWrite at 0x00c000029050 by goroutine 280:\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err := RaceReports(dir)
+	err := raceReports(dir)
 	if err == nil || !strings.Contains(err.Error(), "race.42") || !strings.Contains(err.Error(), "WARNING: DATA RACE") || strings.Contains(err.Error(), "race.41") {
 		t.Fatalf("RaceReports = %v, want the report of race.42 only", err)
 	}

@@ -160,12 +160,7 @@ func Start(cfg Config) (*Worker, error) {
 			w.srv.Stop()
 			return nil, fmt.Errorf("register worker with node manager %s: %w", cfg.NodeAddress, err)
 		}
-		switch {
-		case w.nodeID == "":
-			// Started without GORAY_NODE_ID: learnt only now, while a
-			// task may already run (every node manager sets it).
-			w.nodeID = r.NodeId
-		case r.NodeId != w.nodeID:
+		if r.NodeId != w.nodeID {
 			w.srv.Stop()
 			return nil, fmt.Errorf("node manager %s is node %q, but this worker was started for node %q (GORAY_NODE_ID)", cfg.NodeAddress, r.NodeId, w.nodeID)
 		}

@@ -96,7 +96,7 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(tmp)
 	bin := filepath.Join(tmp, "goray")
-	if out, err := exec.Command("go", slices.Concat([]string{"build"}, testproc.RaceBuildFlags(), []string{"-o", bin, "../../cmd/goray"})...).CombinedOutput(); err != nil {
+	if out, err := testproc.GoBuild(bin, "../../cmd/goray").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build goray: %v\n%s", err, out)
 		return 1
 	}
@@ -148,12 +148,7 @@ func run(m *testing.M) int {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	code := m.Run()
-	if err := testproc.RaceReports(tmp); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		code = 1
-	}
-	return code
+	return testproc.RunCheckingRaces(m, tmp)
 }
 
 func nodeClient(t *testing.T, ip string) rpcpb.NodeManagerClient {

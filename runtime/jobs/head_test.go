@@ -53,8 +53,7 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(d)
 	binDir = filepath.Join(d, "bin")
-	args := append(append([]string{"build"}, testproc.RaceBuildFlags()...), "-o", binDir+"/")
-	build := exec.Command("go", append(args, "github.com/goray-dev/goray/cmd/goray", "github.com/goray-dev/goray/cmd/goray-examples")...)
+	build := testproc.GoBuild(binDir+"/", "github.com/goray-dev/goray/cmd/goray", "github.com/goray-dev/goray/cmd/goray-examples")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build goray:", err)
@@ -68,12 +67,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer shared.stop()
-	code := m.Run()
-	if err := testproc.RaceReports(d); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		code = 1
-	}
-	return code
+	return testproc.RunCheckingRaces(m, d)
 }
 
 // proc is a process a test started; stop ends it by pid.

@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -69,7 +68,7 @@ func run(m *testing.M) int {
 	defer os.RemoveAll(tmp)
 	bin = filepath.Join(tmp, "goray")
 	testproc.CollectRaces(tmp)
-	if out, err := exec.Command("go", slices.Concat([]string{"build"}, testproc.RaceBuildFlags(), []string{"-o", bin, "../../../cmd/goray"})...).CombinedOutput(); err != nil {
+	if out, err := testproc.GoBuild(bin, "../../../cmd/goray").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build goray: %v\n%s", err, out)
 		return 1
 	}
@@ -79,12 +78,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer func() { _ = env.Stop() }()
-	code := m.Run()
-	if err := testproc.RaceReports(tmp); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		code = 1
-	}
-	return code
+	return testproc.RunCheckingRaces(m, tmp)
 }
 
 func freePort(t *testing.T) int {

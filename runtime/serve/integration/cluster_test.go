@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -64,8 +63,7 @@ func run(m *testing.M) int {
 	defer os.RemoveAll(d)
 	binDir = filepath.Join(d, "bin")
 	testproc.CollectRaces(d)
-	build := exec.Command("go", slices.Concat([]string{"build"}, testproc.RaceBuildFlags(),
-		[]string{"-o", binDir + "/", "github.com/goray-dev/goray/cmd/goray", "github.com/goray-dev/goray/cmd/goray-examples"})...)
+	build := testproc.GoBuild(binDir+"/", "github.com/goray-dev/goray/cmd/goray", "github.com/goray-dev/goray/cmd/goray-examples")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build:", err)
@@ -127,12 +125,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "worker proxy:", err)
 		return 1
 	}
-	code := m.Run()
-	if err := testproc.RaceReports(d); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		code = 1
-	}
-	return code
+	return testproc.RunCheckingRaces(m, d)
 }
 
 func waitHTTP(url string) error {
