@@ -1,32 +1,41 @@
 #!/usr/bin/env bash
 # Regenerates the runtime's gRPC/protobuf Go code in runtime/proto from runtime/proto/*.proto.
 #
-#   hack/gen-proto.sh
+#   make generate        # runs this with the pinned tools
+#   hack/gen-proto.sh    # the same on its own
 #
-# Needs protoc (Debian: apt-get install -y protobuf-compiler). The Go plugins are
-# installed into ./bin from the Go module proxy at pinned versions when missing.
+# Needs no protoc: the compiler is buf (`buf generate`, a protoc-compatible
+# compiler written in Go), and it, protoc-gen-go and protoc-gen-go-grpc are
+# built from the Go module proxy at the versions the Makefile pins, into
+# bin/<tool>-<version> (`make proto-tools`). $BUF, $PROTOC_GEN_GO and
+# $PROTOC_GEN_GO_GRPC, when set, name the binaries to use instead.
+#
+# The generated headers read `protoc (unknown)`: buf hands the plugins no
+# compiler version, so the output depends only on the pinned plugins and the
+# .proto files, never on a compiler installed on the machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
-BIN="$ROOT/bin"
-PROTOC_GEN_GO_VERSION=${PROTOC_GEN_GO_VERSION:-v1.36.12}
-PROTOC_GEN_GO_GRPC_VERSION=${PROTOC_GEN_GO_GRPC_VERSION:-v1.5.1}
+MAKE=${MAKE:-make}
 
-if ! command -v protoc >/dev/null; then
-  echo "protoc not found: install it with 'apt-get install -y protobuf-compiler'" >&2
-  exit 1
+if [ -z "${BUF:-}" ] || [ -z "${PROTOC_GEN_GO:-}" ] || [ -z "${PROTOC_GEN_GO_GRPC:-}" ]; then
+  $MAKE --no-print-directory -s proto-tools >&2
+  eval "$($MAKE --no-print-directory -s \
+    --eval 'print-proto-tools: ; @echo BUF=$(BUF) PROTOC_GEN_GO=$(PROTOC_GEN_GO) PROTOC_GEN_GO_GRPC=$(PROTOC_GEN_GO_GRPC)' \
+    print-proto-tools)"
 fi
-mkdir -p "$BIN"
-if [ ! -x "$BIN/protoc-gen-go" ]; then
-  GOBIN="$BIN" go install "google.golang.org/protobuf/cmd/protoc-gen-go@$PROTOC_GEN_GO_VERSION"
-fi
-if [ ! -x "$BIN/protoc-gen-go-grpc" ]; then
-  GOBIN="$BIN" go install "google.golang.org/grpc/cmd/protoc-gen-go-grpc@$PROTOC_GEN_GO_GRPC_VERSION"
-fi
+for tool in "$BUF" "$PROTOC_GEN_GO" "$PROTOC_GEN_GO_GRPC"; do
+  if [ ! -x "$tool" ]; then
+    echo "gen-proto: $tool is missing; run 'make proto-tools'" >&2
+    exit 1
+  fi
+done
+
+# An inline v2 template: no buf.yaml or buf.gen.yaml in the tree, and the
+# plugins run from their pinned paths rather than whatever is on $PATH.
+template=$(printf '{"version":"v2","plugins":[%s,%s]}' \
+  "{\"local\":\"$PROTOC_GEN_GO\",\"out\":\".\",\"opt\":\"paths=source_relative\"}" \
+  "{\"local\":\"$PROTOC_GEN_GO_GRPC\",\"out\":\".\",\"opt\":\"paths=source_relative\"}")
 
 cd runtime/proto
-PATH="$BIN:$PATH" protoc -I . \
-  --go_out=. --go_opt=paths=source_relative \
-  --go-grpc_out=. --go-grpc_opt=paths=source_relative \
-  ./*.proto
+"$BUF" generate --template "$template" .
 echo "generated runtime/proto" >&2

@@ -2,6 +2,9 @@
 # Fails when a generated file (deepcopy, CRDs, RBAC, protobuf) differs from
 # what `make generate manifests` produces from the sources in this tree.
 # The regenerated files are left in place, so `git diff` shows what was stale.
+# The generators are the Makefile's pinned builds in bin/ (controller-gen, buf,
+# protoc-gen-go, protoc-gen-go-grpc, all from the Go module proxy): no protoc or
+# other hand-installed tool, so the result is the same on every machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MAKE=${MAKE:-make}
