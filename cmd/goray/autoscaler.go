@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -44,7 +42,7 @@ func autoscalerCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			conn, err := grpc.NewClient(address, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			conn, err := dialGCS(address)
 			if err != nil {
 				return err
 			}
@@ -104,7 +102,7 @@ func requestResourcesCmd() *cobra.Command {
 			if address == "" {
 				address = defaultAddress()
 			}
-			conn, err := grpc.NewClient(address, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			conn, err := dialGCS(address)
 			if err != nil {
 				return err
 			}

@@ -5,18 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/goray-dev/goray/runtime/auth"
+	"github.com/goray-dev/goray/runtime/cluster"
 	"github.com/goray-dev/goray/runtime/dashboard"
 	"github.com/goray-dev/goray/runtime/jobs"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
@@ -40,7 +38,7 @@ func dashboardCmd() *cobra.Command {
 			if nodeIP == "" {
 				nodeIP = localIPFor(gcsAddr)
 			}
-			conn, err := grpc.NewClient(gcsAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			conn, err := dialGCS(gcsAddr)
 			if err != nil {
 				return err
 			}
@@ -53,20 +51,23 @@ func dashboardCmd() *cobra.Command {
 				return fmt.Errorf("GCS at %s: %w", gcsAddr, err)
 			}
 			logger := log.New(os.Stderr, "[dashboard] ", log.LstdFlags)
-			mgr, err := jobs.NewManager(cmd.Context(), jobs.Config{GCS: gcs, GcsAddress: gcsAddr, Dir: tmpRoot(&startFlags{tempDir: tempDir}), NodeIP: nodeIP, Logger: logger})
+			sec, err := security()
+			if err != nil {
+				return err
+			}
+			mgr, err := jobs.NewManager(cmd.Context(), jobs.Config{GCS: gcs, GcsAddress: gcsAddr, Dir: tmpRoot(&startFlags{tempDir: tempDir}),
+				NodeIP: nodeIP, Logger: logger, Security: sec})
 			if err != nil {
 				return err
 			}
 			dash := dashboard.New(gcs)
 			mgr.Register(dash.Mux)
-			lis, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+			srv, err := cluster.ServeHTTP(host, port, sec.Handler(dash.Mux, auth.HTTPPolicy{Open: []string{dashboard.HeadHealthPath}}), sec)
 			if err != nil {
 				mgr.Close()
 				return err
 			}
-			srv := &http.Server{Handler: dash.Mux, ReadHeaderTimeout: 10 * time.Second}
-			go srv.Serve(lis)
-			fmt.Printf("goray dashboard listening on http://%s (GCS %s)\n", lis.Addr(), gcsAddr)
+			fmt.Printf("goray dashboard listening on %s:%d (GCS %s)\n", host, port, gcsAddr)
 			sig := make(chan os.Signal, 1)
 			signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 			<-sig

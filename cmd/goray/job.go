@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -33,7 +34,16 @@ func jobCmd() *cobra.Command {
 		if a == "" {
 			a = client.AddressFromEnv()
 		}
-		return client.New(a)
+		c, err := client.New(a)
+		if err != nil {
+			return nil, err
+		}
+		rt, err := httpTransport()
+		if err != nil {
+			return nil, err
+		}
+		c.HTTP = &http.Client{Transport: rt}
+		return c, nil
 	}
 	cmd.AddCommand(jobSubmitCmd(newClient), jobStatusCmd(newClient), jobLogsCmd(newClient), jobStopCmd(newClient),
 		jobListCmd(newClient), jobDeleteCmd(newClient))

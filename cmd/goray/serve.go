@@ -24,7 +24,7 @@ func serveCmd() *cobra.Command {
 	}
 	cmd.PersistentFlags().StringVarP(&address, "address", "a", "",
 		"dashboard address, http://HOST:PORT or HOST:PORT (default $RAY_DASHBOARD_ADDRESS, $RAY_ADDRESS if it is an http URL, or http://127.0.0.1:8265)")
-	newClient := func() *client.Client {
+	newClient := func() (*client.Client, error) {
 		a := address
 		if a == "" {
 			a = os.Getenv("RAY_DASHBOARD_ADDRESS")
@@ -32,7 +32,11 @@ func serveCmd() *cobra.Command {
 		if r := os.Getenv("RAY_ADDRESS"); a == "" && (strings.HasPrefix(r, "http://") || strings.HasPrefix(r, "https://")) {
 			a = r
 		}
-		return client.New(a)
+		rt, err := httpTransport()
+		if err != nil {
+			return nil, err
+		}
+		return client.NewWithTransport(a, rt), nil
 	}
 	cmd.AddCommand(serveDeployCmd(newClient), serveStatusCmd(newClient), serveShutdownCmd(newClient))
 	return cmd
@@ -56,7 +60,7 @@ func serveConfigFrom(data []byte) ([]byte, error) {
 	return yaml.YAMLToJSON(data)
 }
 
-func serveDeployCmd(newClient func() *client.Client) *cobra.Command {
+func serveDeployCmd(newClient func() (*client.Client, error)) *cobra.Command {
 	return &cobra.Command{
 		Use:   "deploy CONFIG.yaml",
 		Short: "Deploy a serve config (a ServeDeploySchema in YAML or JSON, a RayService's serveConfigV2, or a RayService manifest)",
@@ -72,7 +76,11 @@ func serveDeployCmd(newClient func() *client.Client) *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 3*time.Minute)
 			defer cancel()
-			if err := newClient().PutJSON(ctx, j); err != nil {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			if err := c.PutJSON(ctx, j); err != nil {
 				return fmt.Errorf("deploy %s: %w", args[0], err)
 			}
 			fmt.Println("Sent deploy request successfully.\n * Use `goray serve status` to check applications' statuses.")
@@ -127,7 +135,7 @@ func statusOf(d *schema.ServeInstanceDetails) statusView {
 	return v
 }
 
-func serveStatusCmd(newClient func() *client.Client) *cobra.Command {
+func serveStatusCmd(newClient func() (*client.Client, error)) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "status",
@@ -136,7 +144,11 @@ func serveStatusCmd(newClient func() *client.Client) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
-			d, err := newClient().Get(ctx)
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			d, err := c.Get(ctx)
 			if err != nil {
 				return err
 			}
@@ -165,7 +177,7 @@ func mustYAML(v any) []byte {
 	return b
 }
 
-func serveShutdownCmd(newClient func() *client.Client) *cobra.Command {
+func serveShutdownCmd(newClient func() (*client.Client, error)) *cobra.Command {
 	var yes bool
 	cmd := &cobra.Command{
 		Use:   "shutdown",
@@ -175,7 +187,11 @@ func serveShutdownCmd(newClient func() *client.Client) *cobra.Command {
 			_ = yes // kept for `serve shutdown -y` compatibility; goray does not prompt
 			ctx, cancel := context.WithTimeout(cmd.Context(), 3*time.Minute)
 			defer cancel()
-			if err := newClient().Delete(ctx); err != nil {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			if err := c.Delete(ctx); err != nil {
 				return err
 			}
 			fmt.Println("Shut down serve: every application was deleted.")

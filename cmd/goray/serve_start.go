@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/goray-dev/goray/runtime/auth"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/serve/controller"
 	"github.com/goray-dev/goray/runtime/serve/proxy"
@@ -38,9 +39,9 @@ func nodeIDOf(gcs rpcpb.GcsClient, addr string) string {
 }
 
 // startServeController mounts the serve REST API on the head's dashboard mux.
-func (s *serveRuntime) startServeController(mux *http.ServeMux, gcs rpcpb.GcsClient, gcsAddr, nodeAddr, ip string, logger *log.Logger) {
+func (s *serveRuntime) startServeController(mux *http.ServeMux, gcs rpcpb.GcsClient, gcsAddr, nodeAddr, ip string, sec auth.Config, logger *log.Logger) {
 	s.ctl = controller.New(controller.Config{GCS: gcs, GcsAddress: gcsAddr, NodeAddress: nodeAddr, NodeID: nodeIDOf(gcs, nodeAddr),
-		NodeIP: ip, Logger: logger})
+		NodeIP: ip, Logger: logger, Security: sec})
 	s.ctl.Register(mux)
 }
 

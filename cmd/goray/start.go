@@ -20,9 +20,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/goray-dev/goray/runtime/auth"
 	"github.com/goray-dev/goray/runtime/cluster"
 	"github.com/goray-dev/goray/runtime/dashboard"
 	"github.com/goray-dev/goray/runtime/jobs"
@@ -195,6 +194,10 @@ func machineMemory() int64 {
 }
 
 func runNode(ctx context.Context, f *startFlags) error {
+	sec, err := security()
+	if err != nil {
+		return fmt.Errorf("goray auth: %w", err)
+	}
 	res := map[string]float64{"CPU": f.numCPUs}
 	if f.numGPUs > 0 {
 		res["GPU"] = f.numGPUs
@@ -242,7 +245,7 @@ func runNode(ctx context.Context, f *startFlags) error {
 	}
 	ncfg := node.Config{IP: ip, Port: f.nodeManagerPort, Resources: res, Labels: labels, StoreCapacity: store, Dir: session,
 		InstanceID: os.Getenv("RAY_CLOUD_INSTANCE_ID"), NodeTypeName: os.Getenv("RAY_NODE_TYPE_NAME"),
-		HeartbeatInterval: timeout / 5, Logger: logger}
+		HeartbeatInterval: timeout / 5, Logger: logger, Security: sec}
 	var stop func()
 	var drained <-chan struct{} // closed when a drained node reaches its deadline
 	var gcsAddr string
@@ -263,24 +266,24 @@ func runNode(ctx context.Context, f *startFlags) error {
 		}
 		stop, gcsAddr, nodeAddr, drained = n.Stop, f.address, n.Address(), n.Done()
 	}
-	conn, err := grpc.NewClient(gcsAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := cluster.Dial(gcsAddr, sec)
 	if err != nil {
 		stop()
 		return err
 	}
 	gcs := rpcpb.NewGcsClient(conn)
-	serve := func(host string, port int, h http.Handler, what string) error {
+	// serve runs one of the node's HTTP APIs behind the auth layer: only
+	// the open paths (health probes) answer without the token.
+	serve := func(host string, port int, h http.Handler, what string, open ...string) error {
 		if port <= 0 {
 			return nil
 		}
-		lis, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+		s, err := cluster.ServeHTTP(host, port, sec.Handler(h, auth.HTTPPolicy{Open: open}), sec)
 		if err != nil {
 			return fmt.Errorf("%s on %s:%d: %w", what, host, port, err)
 		}
-		s := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 		servers = append(servers, s)
-		go s.Serve(lis)
-		logger.Printf("%s listening on %s", what, lis.Addr())
+		logger.Printf("%s listening on %s", what, net.JoinHostPort(host, strconv.Itoa(port)))
 		return nil
 	}
 	bind := "0.0.0.0"
@@ -291,18 +294,18 @@ func runNode(ctx context.Context, f *startFlags) error {
 	var srv serveRuntime
 	if f.head && f.dashboardPort > 0 {
 		dash := dashboard.New(gcs)
-		if jobsMgr, err = jobs.NewManager(ctx, jobs.Config{GCS: gcs, GcsAddress: gcsAddr, Dir: root, NodeIP: ip, Logger: logger}); err != nil {
+		if jobsMgr, err = jobs.NewManager(ctx, jobs.Config{GCS: gcs, GcsAddress: gcsAddr, Dir: root, NodeIP: ip, Logger: logger, Security: sec}); err != nil {
 			stop()
 			return err
 		}
 		jobsMgr.Register(dash.Mux)
-		srv.startServeController(dash.Mux, gcs, gcsAddr, nodeAddr, ip, logger)
-		if err := serve(f.dashboardHost, f.dashboardPort, dash.Mux, "dashboard"); err != nil {
+		srv.startServeController(dash.Mux, gcs, gcsAddr, nodeAddr, ip, sec, logger)
+		if err := serve(f.dashboardHost, f.dashboardPort, dash.Mux, "dashboard", dashboard.HeadHealthPath); err != nil {
 			stop()
 			return err
 		}
 	}
-	if err := serve(bind, f.agentPort, dashboard.AgentMux(gcs, nodeAddr), "node agent"); err != nil {
+	if err := serve(bind, f.agentPort, dashboard.AgentMux(gcs, nodeAddr), "node agent", dashboard.NodeHealthPath); err != nil {
 		stop()
 		return err
 	}

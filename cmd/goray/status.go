@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
@@ -36,7 +34,7 @@ func statusCmd() *cobra.Command {
 			if address == "" {
 				address = defaultAddress()
 			}
-			conn, err := grpc.NewClient(address, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			conn, err := dialGCS(address)
 			if err != nil {
 				return err
 			}
@@ -45,7 +43,7 @@ func statusCmd() *cobra.Command {
 			defer cancel()
 			st, err := rpcpb.NewGcsClient(conn).GetClusterStatus(ctx, &rpcpb.Empty{})
 			if err != nil {
-				return fmt.Errorf("no goray cluster answers at %s (start one with 'goray start --head' or pass --address): %w", address, err)
+				return explainGCS(address, err)
 			}
 			printStatus(cmd.OutOrStdout(), st)
 			return nil

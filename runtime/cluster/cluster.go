@@ -4,15 +4,18 @@
 package cluster
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"time"
 
 	"google.golang.org/grpc"
 
+	"github.com/goray-dev/goray/runtime/auth"
 	"github.com/goray-dev/goray/runtime/gcs"
 	"github.com/goray-dev/goray/runtime/internal/rpcutil"
 	"github.com/goray-dev/goray/runtime/node"
@@ -59,8 +62,8 @@ func StartHead(cfg HeadConfig) (*Head, error) {
 	if logger == nil {
 		logger = log.New(os.Stderr, "[gcs] ", log.LstdFlags)
 	}
-	g := gcs.New(gcs.Config{HeartbeatTimeout: cfg.HeartbeatTimeout, Dir: cfg.Node.Dir, Logger: logger})
-	srv := grpc.NewServer(rpcutil.ServerOptions()...)
+	g := gcs.New(gcs.Config{HeartbeatTimeout: cfg.HeartbeatTimeout, Dir: cfg.Node.Dir, Logger: logger, Security: cfg.Node.Security})
+	srv := grpc.NewServer(rpcutil.ServerOptions(cfg.Node.Security)...)
 	rpcpb.RegisterGcsServer(srv, g)
 	go srv.Serve(lis)
 	go g.Run()
@@ -95,4 +98,26 @@ func (h *Head) Stop() {
 	if h.tmpDir != "" {
 		_ = os.RemoveAll(h.tmpDir)
 	}
+}
+
+// Dial makes a client connection to a runtime gRPC server (a GCS, a node
+// manager) with sec's credentials and the runtime's message limits, for
+// tools outside the runtime (the CLI, the dashboard, the autoscaler). The
+// caller closes it.
+func Dial(addr string, sec auth.Config) (*grpc.ClientConn, error) { return rpcutil.Dial(addr, sec) }
+
+// ServeHTTP serves h on host:port (HTTPS with sec's TLS) with the runtime's
+// limits: headers within 10 s and 1 MiB, idle keep-alive connections
+// closed after 2 minutes, at most rpcutil.MaxConns connections at once.
+func ServeHTTP(host string, port int, h http.Handler, sec auth.Config) (*http.Server, error) {
+	lis, err := rpcutil.Listen(host, port)
+	if err != nil {
+		return nil, err
+	}
+	if sec.TLS != nil {
+		lis = tls.NewListener(lis, sec.TLS.ServerConfig(false))
+	}
+	s := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 1 << 20}
+	go s.Serve(lis)
+	return s, nil
 }

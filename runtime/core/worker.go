@@ -20,6 +20,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/goray-dev/goray/runtime/auth"
 	"github.com/goray-dev/goray/runtime/internal/rpcutil"
 	"github.com/goray-dev/goray/runtime/node"
 	"github.com/goray-dev/goray/runtime/ownership"
@@ -54,6 +55,8 @@ type Config struct {
 	Logger         *log.Logger
 	// LeaseIdle is how long an idle leased worker is kept for more tasks of the same shape.
 	LeaseIdle time.Duration
+	// Security is what this process's server requires and its calls carry.
+	Security auth.Config
 }
 
 // Worker is a core worker.
@@ -113,7 +116,7 @@ func Start(cfg Config) (*Worker, error) {
 		cfg.LeaseIdle = 20 * time.Millisecond
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &Worker{cfg: cfg, log: cfg.Logger, pool: rpcutil.NewPool(), local: cfg.LocalNode, jobID: cfg.JobID,
+	w := &Worker{cfg: cfg, log: cfg.Logger, pool: rpcutil.NewPool(cfg.Security), local: cfg.LocalNode, jobID: cfg.JobID,
 		isWork: cfg.WorkerID != "", table: ownership.New(), queues: map[string]*schedQueue{},
 		pending: map[string]*pendingTask{}, actorsC: map[string]*actorSubmitter{}, running: map[string]context.CancelFunc{},
 		baseCtx: ctx, stopAll: cancel, defaultProcs: runtime.GOMAXPROCS(0)}
@@ -138,7 +141,7 @@ func Start(cfg Config) (*Worker, error) {
 	if w.local != nil {
 		w.nodeID = w.local.ID()
 	}
-	w.srv = grpc.NewServer(rpcutil.ServerOptions()...)
+	w.srv = grpc.NewServer(rpcutil.ServerOptions(cfg.Security)...)
 	rpcpb.RegisterCoreWorkerServer(w.srv, w)
 	go w.srv.Serve(lis)
 	var socket string

@@ -21,6 +21,13 @@ import (
 // Version is the runtime version reported by /api/version.
 const Version = "0.1.0"
 
+// The health endpoints KubeRay's probes call: the only paths that answer
+// without the cluster's token.
+const (
+	HeadHealthPath = "/api/gcs_healthz"
+	NodeHealthPath = "/api/local_raylet_healthz"
+)
+
 // Server is the head's HTTP API.
 type Server struct {
 	Mux *http.ServeMux
@@ -30,7 +37,7 @@ type Server struct {
 // New makes the head server with the built-in endpoints mounted.
 func New(gcs rpcpb.GcsClient) *Server {
 	s := &Server{Mux: http.NewServeMux(), gcs: gcs}
-	s.Mux.HandleFunc("GET /api/gcs_healthz", s.gcsHealthz)
+	s.Mux.HandleFunc("GET "+HeadHealthPath, s.gcsHealthz)
 	s.Mux.HandleFunc("GET /api/version", s.version)
 	s.Mux.HandleFunc("GET /api/ray/version", s.version)
 	s.Mux.HandleFunc("GET /api/cluster_status", s.clusterStatus)
@@ -82,7 +89,7 @@ func writeJSON(w http.ResponseWriter, v any) {
 // unreachable GCS is not counted as a failure of the node.
 func AgentMux(gcs rpcpb.GcsClient, nodeAddress string) *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/local_raylet_healthz", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET "+NodeHealthPath, func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 		defer cancel()
 		rep, err := gcs.CheckAlive(ctx, &rpcpb.CheckAliveRequest{Addresses: []string{nodeAddress}})

@@ -216,7 +216,7 @@ func (s *Server) tryCreateActor(id, nodeID string, spec *rpcpb.ActorSpec) bool {
 	// The GCS calls an actor's worker once, for its constructor: a pooled
 	// connection would outlive the worker (replicas and actors come and go
 	// for the cluster's whole life).
-	conn, err := rpcutil.Dial(lease.WorkerAddress)
+	conn, err := rpcutil.Dial(lease.WorkerAddress, s.cfg.Security)
 	if err != nil {
 		return false
 	}

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/goray-dev/goray/runtime/actors"
+	"github.com/goray-dev/goray/runtime/auth"
 	"github.com/goray-dev/goray/runtime/internal/ids"
 	"github.com/goray-dev/goray/runtime/internal/rpcutil"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
@@ -38,6 +39,8 @@ type Config struct {
 	Dir         string
 	SessionName string
 	Logger      *log.Logger
+	// Security is what the GCS's calls to nodes and workers carry.
+	Security auth.Config
 }
 
 type nodeRec struct {
@@ -89,7 +92,7 @@ func New(cfg Config) *Server {
 	if cfg.SessionName == "" {
 		cfg.SessionName = "session_" + time.Now().Format("2006-01-02_15-04-05")
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, pool: rpcutil.NewPool(), changed: make(chan struct{}),
+	return &Server{cfg: cfg, log: cfg.Logger, pool: rpcutil.NewPool(cfg.Security), changed: make(chan struct{}),
 		nodes: map[string]*nodeRec{}, jobs: map[string]*rpcpb.JobInfo{}, kv: map[string][]byte{},
 		dir: actors.NewDirectory(), pgs: map[string]*placementGroup{}, stop: make(chan struct{})}
 }

@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/goray-dev/goray/runtime/auth"
 	"github.com/goray-dev/goray/runtime/jobs/api"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
@@ -44,6 +45,9 @@ type Config struct {
 	// (default RAY_JOB_START_TIMEOUT_SECONDS or 15 minutes).
 	StartTimeout time.Duration
 	Logger       *log.Logger
+	// Security is the cluster's credentials: entrypoints get the token by
+	// a file (RAY_AUTH_TOKEN_PATH), never in their environment.
+	Security auth.Config
 }
 
 // Errors the API maps to status codes.
@@ -64,6 +68,8 @@ type Manager struct {
 	cfg   Config
 	store store
 	log   *log.Logger
+	// tokenFile hands entrypoints the cluster's token ("" without one).
+	tokenFile string
 
 	mu     sync.Mutex
 	runs   map[string]*run
@@ -113,6 +119,11 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 		}
 	}
 	m := &Manager{cfg: cfg, store: store{gcs: cfg.GCS}, log: cfg.Logger, runs: map[string]*run{}}
+	tf, err := cfg.Security.WriteTokenFile(filepath.Join(cfg.Dir, "secrets"))
+	if err != nil {
+		return nil, err
+	}
+	m.tokenFile = tf
 	if err := m.recover(ctx); err != nil {
 		return nil, err
 	}

@@ -154,6 +154,7 @@ func (m *Manager) environ(id string, envVars map[string]string) []string {
 		}
 		env = append(env, kv)
 	}
+	env = m.cfg.Security.ChildEnv(env, m.tokenFile)
 	env = append(env, "GORAY_ADDRESS="+m.cfg.GcsAddress, "RAY_ADDRESS="+m.cfg.GcsAddress, "RAY_JOB_SUBMISSION_ID="+id)
 	for k, v := range envVars {
 		env = append(env, k+"="+v)

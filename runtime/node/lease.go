@@ -290,7 +290,7 @@ func (n *Node) startWorker(ctx context.Context, job string) (*worker, error) {
 	}
 	w := &worker{id: ids.New(), jobID: job, registered: make(chan struct{})}
 	cmd := exec.Command(bin)
-	cmd.Env = append(append(cmd.Environ(), n.cfg.WorkerEnv...),
+	cmd.Env = append(n.cfg.Security.ChildEnv(append(cmd.Environ(), n.cfg.WorkerEnv...), n.tokenFile),
 		"GORAY_WORKER=1", "GORAY_NODE_ADDRESS="+n.addr, "GORAY_GCS_ADDRESS="+n.cfg.GcsAddress,
 		"GORAY_WORKER_ID="+w.id, "GORAY_JOB_ID="+job, "GORAY_NODE_ID="+n.ID(), "GORAY_NODE_IP="+n.cfg.IP,
 		"GORAY_SESSION_DIR="+n.cfg.Dir)

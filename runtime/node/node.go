@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/goray-dev/goray/runtime/auth"
 	"github.com/goray-dev/goray/runtime/internal/ids"
 	"github.com/goray-dev/goray/runtime/internal/rpcutil"
 	"github.com/goray-dev/goray/runtime/objectstore"
@@ -48,6 +49,9 @@ type Config struct {
 	// WorkerEnv is added to every worker's environment.
 	WorkerEnv []string
 	Logger    *log.Logger
+	// Security is what the node manager requires of callers and sends to
+	// the GCS and workers; its workers get the token by a file in Dir.
+	Security auth.Config
 }
 
 type worker struct {
@@ -86,6 +90,8 @@ type Node struct {
 	lis  net.Listener
 	srv  *grpc.Server
 	addr string
+	// tokenFile hands the auth token to workers ("" without one).
+	tokenFile string
 
 	mu        sync.Mutex
 	id        string
@@ -138,19 +144,24 @@ func Start(cfg Config) (*Node, error) {
 		cfg.Dir = d
 	}
 	res := scheduler.Resources(cfg.Resources).Clone()
-	n := &Node{cfg: cfg, log: cfg.Logger, pool: rpcutil.NewPool(), changed: make(chan struct{}),
+	n := &Node{cfg: cfg, log: cfg.Logger, pool: rpcutil.NewPool(cfg.Security), changed: make(chan struct{}),
 		Store: objectstore.New(cfg.StoreCapacity, filepath.Join(cfg.Dir, "spill")), total: res, available: res.Clone(),
 		workers: map[string]*worker{}, idle: map[string][]*worker{}, leases: map[string]*lease{},
 		demand: map[string]*rpcpb.ResourceDemand{}, bundles: map[string]map[int32]*bundle{}, binaries: map[string]string{},
 		prestart: map[string]bool{}, lastBusy: time.Now(), stop: make(chan struct{}),
 		kick: make(chan struct{}, 1), done: make(chan struct{})}
+	tokenFile, err := cfg.Security.WriteTokenFile(filepath.Join(cfg.Dir, "secrets"))
+	if err != nil {
+		return nil, err
+	}
+	n.tokenFile = tokenFile
 	lis, err := rpcutil.Listen(rpcutil.BindHost(cfg.IP), cfg.Port)
 	if err != nil {
 		return nil, fmt.Errorf("node manager listen on %s:%d: %w", cfg.IP, cfg.Port, err)
 	}
 	n.lis = lis
 	n.addr = net.JoinHostPort(cfg.IP, strconv.Itoa(lis.Addr().(*net.TCPAddr).Port))
-	n.srv = grpc.NewServer(rpcutil.ServerOptions()...)
+	n.srv = grpc.NewServer(rpcutil.ServerOptions(cfg.Security)...)
 	rpcpb.RegisterNodeManagerServer(n.srv, n)
 	go n.srv.Serve(lis)
 	conn, err := n.pool.Get(cfg.GcsAddress)
@@ -196,6 +207,9 @@ func (n *Node) register() error {
 			return nil
 		}
 		lastErr = err
+		if status.Code(err) == codes.Unauthenticated { // a wrong token stays wrong: no retry
+			return fmt.Errorf("register with GCS at %s: %w", n.cfg.GcsAddress, err)
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("register with GCS at %s: %w", n.cfg.GcsAddress, lastErr)

@@ -31,10 +31,11 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/goray-dev/goray/runtime/auth"
 	"github.com/goray-dev/goray/runtime/cluster"
 	"github.com/goray-dev/goray/runtime/core"
+	"github.com/goray-dev/goray/runtime/internal/rpcutil"
 	"github.com/goray-dev/goray/runtime/node"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
@@ -89,8 +90,12 @@ func Init(ctx context.Context, opts ...InitOption) error {
 	if current != nil {
 		return errors.New("ray.Init called twice")
 	}
+	sec, err := auth.FromEnv()
+	if err != nil {
+		return fmt.Errorf("goray auth: %w", err)
+	}
 	if IsWorker() {
-		w, err := core.Start(core.Config{GcsAddress: os.Getenv("GORAY_GCS_ADDRESS"), NodeAddress: os.Getenv("GORAY_NODE_ADDRESS"),
+		w, err := core.Start(core.Config{Security: sec, GcsAddress: os.Getenv("GORAY_GCS_ADDRESS"), NodeAddress: os.Getenv("GORAY_NODE_ADDRESS"),
 			IP: os.Getenv("GORAY_NODE_IP"), WorkerID: os.Getenv("GORAY_WORKER_ID"), JobID: os.Getenv("GORAY_JOB_ID"), NodeID: os.Getenv("GORAY_NODE_ID"),
 			SessionDir: os.Getenv("GORAY_SESSION_DIR"), KeepGOMAXPROCS: os.Getenv("GOMAXPROCS") != ""})
 		if err != nil {
@@ -125,18 +130,19 @@ func Init(ctx context.Context, opts ...InitOption) error {
 				logger = log.New(os.Stderr, "[goray] ", log.LstdFlags)
 			}
 		}
-		h, err := cluster.StartHead(cluster.HeadConfig{Node: node.Config{Resources: res, StoreCapacity: cfg.storeCap, Logger: logger, IdleWorkerTimeout: 30 * time.Second}})
+		h, err := cluster.StartHead(cluster.HeadConfig{Node: node.Config{Resources: res, StoreCapacity: cfg.storeCap, Logger: logger,
+			IdleWorkerTimeout: 30 * time.Second, Security: sec}})
 		if err != nil {
 			return fmt.Errorf("start embedded cluster: %w", err)
 		}
 		head = h
-		wc = core.Config{GcsAddress: h.GcsAddress, NodeAddress: h.Node.Address(), LocalNode: h.Node, Namespace: cfg.namespace}
+		wc = core.Config{GcsAddress: h.GcsAddress, NodeAddress: h.Node.Address(), LocalNode: h.Node, Namespace: cfg.namespace, Security: sec}
 	} else {
-		nodeAddr, ip, err := pickNode(ctx, cfg.address)
+		nodeAddr, ip, err := pickNode(ctx, cfg.address, sec)
 		if err != nil {
 			return err
 		}
-		wc = core.Config{GcsAddress: cfg.address, NodeAddress: nodeAddr, IP: ip, Namespace: cfg.namespace}
+		wc = core.Config{GcsAddress: cfg.address, NodeAddress: nodeAddr, IP: ip, Namespace: cfg.namespace, Security: sec}
 	}
 	w, err := core.Start(wc)
 	if err != nil {
@@ -160,13 +166,13 @@ func Init(ctx context.Context, opts ...InitOption) error {
 
 // pickNode chooses the node manager a driver outside the cluster attaches to
 // (one on this machine's IP if any, else the head) and this driver's IP.
-func pickNode(ctx context.Context, gcsAddr string) (string, string, error) {
+func pickNode(ctx context.Context, gcsAddr string, sec auth.Config) (string, string, error) {
 	ip := "127.0.0.1"
 	if c, err := net.Dial("udp", gcsAddr); err == nil {
 		ip = c.LocalAddr().(*net.UDPAddr).IP.String()
 		_ = c.Close()
 	}
-	conn, err := grpc.NewClient(gcsAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := rpcutil.Dial(gcsAddr, sec)
 	if err != nil {
 		return "", "", err
 	}

@@ -11,9 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
+	"github.com/goray-dev/goray/runtime/auth"
+	"github.com/goray-dev/goray/runtime/internal/rpcutil"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/serve/internal/hop"
 	"github.com/goray-dev/goray/runtime/serve/internal/router"
@@ -44,7 +43,11 @@ func watcher() (*routes.Watcher, error) {
 	if addr == "" {
 		return nil, errors.New("serve handles work inside replicas (no GORAY_GCS_ADDRESS)")
 	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	sec, err := auth.FromEnv()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := rpcutil.Dial(addr, sec)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/goray-dev/goray/runtime/auth"
 	"github.com/goray-dev/goray/runtime/internal/rpcutil"
 	"github.com/goray-dev/goray/runtime/ray"
 	"github.com/goray-dev/goray/runtime/serve/internal/hop"
@@ -70,7 +71,11 @@ var replicaClass = ray.Actor1(wire.ReplicaClass, func(ctx context.Context, in wi
 		return nil, fmt.Errorf("replica listen: %w", err)
 	}
 	r.addr = net.JoinHostPort(ip, strconv.Itoa(lis.Addr().(*net.TCPAddr).Port))
-	r.srv = &hop.Server{Handler: r, ErrorLog: log.New(os.Stderr, "serve replica "+in.ReplicaID+": ", log.LstdFlags)}
+	sec, err := auth.FromEnv()
+	if err != nil {
+		return nil, err
+	}
+	r.srv = &hop.Server{Handler: r, Auth: sec, ErrorLog: log.New(os.Stderr, "serve replica "+in.ReplicaID+": ", log.LstdFlags)}
 	go r.srv.Serve(lis)
 	if ul, path := rpcutil.ListenUnix(os.Getenv("GORAY_SESSION_DIR"), "serve-"+in.ReplicaID+".sock"); ul != nil {
 		r.socket = path

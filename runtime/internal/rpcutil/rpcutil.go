@@ -10,9 +10,11 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
+
+	"github.com/goray-dev/goray/runtime/auth"
 )
 
 // MaxMsgSize bounds one gRPC message; objects move in smaller chunks.
@@ -21,23 +23,36 @@ const MaxMsgSize = 64 << 20
 // ChunkSize is the size of object and binary chunks in streams.
 const ChunkSize = 4 << 20
 
-// ServerOptions are the options every runtime gRPC server uses.
-func ServerOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{
+// HandshakeTimeout bounds a new connection's TLS and HTTP/2 handshake: a
+// peer that connects and says nothing is dropped then (gRPC's default
+// holds it 120 s).
+const HandshakeTimeout = 10 * time.Second
+
+// MaxConns caps the connections one listener holds at once; more wait in
+// the kernel's backlog. Far above what a cluster of thousands of workers
+// opens to one process, far below the file descriptors a node has.
+const MaxConns = 16384
+
+// ServerOptions are the options every runtime gRPC server uses, with sec's
+// token check and TLS.
+func ServerOptions(sec auth.Config) []grpc.ServerOption {
+	return append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxMsgSize), grpc.MaxSendMsgSize(MaxMsgSize),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.InitialWindowSize(8 << 20), grpc.InitialConnWindowSize(16 << 20),
-	}
+		grpc.ConnectionTimeout(HandshakeTimeout),
+	}, sec.ServerOptions()...)
 }
 
 // Pool caches client connections by address. Safe for concurrent use.
 type Pool struct {
+	sec   auth.Config
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
 }
 
-// NewPool returns an empty pool.
-func NewPool() *Pool { return &Pool{conns: map[string]*grpc.ClientConn{}} }
+// NewPool returns an empty pool whose connections carry sec's credentials.
+func NewPool(sec auth.Config) *Pool { return &Pool{sec: sec, conns: map[string]*grpc.ClientConn{}} }
 
 // Get returns a (lazily connecting) connection to addr.
 func (p *Pool) Get(addr string) (*grpc.ClientConn, error) {
@@ -46,7 +61,7 @@ func (p *Pool) Get(addr string) (*grpc.ClientConn, error) {
 	if c, ok := p.conns[addr]; ok {
 		return c, nil
 	}
-	c, err := Dial(addr)
+	c, err := Dial(addr, p.sec)
 	if err != nil {
 		return nil, err
 	}
@@ -56,14 +71,14 @@ func (p *Pool) Get(addr string) (*grpc.ClientConn, error) {
 
 // Dial makes a (lazily connecting) connection to addr outside any pool,
 // for a peer talked to once: the caller closes it. A pooled connection to a
-// process that then exits would stay in the pool for good.
-func Dial(addr string) (*grpc.ClientConn, error) {
-	return grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+// process that then exits would stay in the pool for good. The connection
+// carries sec's credentials.
+func Dial(addr string, sec auth.Config) (*grpc.ClientConn, error) {
+	return grpc.NewClient(addr, append(sec.DialOptions(),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMsgSize), grpc.MaxCallSendMsgSize(MaxMsgSize)),
 		grpc.WithInitialWindowSize(8<<20), grpc.WithInitialConnWindowSize(16<<20),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second}),
-	)
+	)...)
 }
 
 // Has reports whether the pool holds a connection to addr.
@@ -106,9 +121,14 @@ func BindHost(ip string) string {
 	return "0.0.0.0"
 }
 
-// Listen opens a TCP listener on host:port (port 0 = any).
+// Listen opens a TCP listener on host:port (port 0 = any), holding at most
+// MaxConns connections at once.
 func Listen(host string, port int) (net.Listener, error) {
-	return net.Listen("tcp", net.JoinHostPort(host, itoa(port)))
+	l, err := net.Listen("tcp", net.JoinHostPort(host, itoa(port)))
+	if err != nil {
+		return nil, err
+	}
+	return netutil.LimitListener(l, MaxConns), nil
 }
 
 func itoa(n int) string {

@@ -32,8 +32,13 @@ type Client struct {
 
 // New makes a client for a dashboard address: "http://host:8265", or
 // "host:port" / "host" (port 8265).
-func New(address string) *Client {
-	return &Client{base: BaseURL(address), http: &http.Client{Timeout: 3 * time.Minute}}
+func New(address string) *Client { return NewWithTransport(address, nil) }
+
+// NewWithTransport is New with requests sent through rt (nil:
+// http.DefaultTransport) — e.g. auth.Config.Transport, which adds the
+// cluster's token.
+func NewWithTransport(address string, rt http.RoundTripper) *Client {
+	return &Client{base: BaseURL(address), http: &http.Client{Timeout: 3 * time.Minute, Transport: rt}}
 }
 
 // BaseURL normalizes a dashboard address.

@@ -81,7 +81,7 @@ func (c *Controller) jobFor(ctx context.Context, path string) (*job, error) {
 	if ok {
 		return j, nil
 	}
-	w, err := core.Start(core.Config{GcsAddress: c.cfg.GcsAddress, NodeAddress: c.cfg.NodeAddress, IP: c.cfg.NodeIP,
+	w, err := core.Start(core.Config{Security: c.cfg.Security, GcsAddress: c.cfg.GcsAddress, NodeAddress: c.cfg.NodeAddress, IP: c.cfg.NodeIP,
 		Namespace: "serve", Logger: c.log})
 	if err != nil {
 		return nil, fmt.Errorf("start a core worker for %s: %w", path, err)

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/goray-dev/goray/runtime/auth"
 	"github.com/goray-dev/goray/runtime/core"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/serve/internal/routes"
@@ -41,6 +42,8 @@ type Config struct {
 	Tick time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Security is what the controller's core workers present to the cluster.
+	Security auth.Config
 }
 
 // Controller is the head's serve controller.

@@ -29,6 +29,8 @@ var errRefused = fmt.Errorf("%w: the server is shutting down", ErrNotSent)
 type Pool struct {
 	// DialTimeout bounds a new connection (default 2s).
 	DialTimeout time.Duration
+	// Token is the cluster's auth token, sent when a connection opens.
+	Token string
 
 	mu    sync.Mutex
 	addrs map[string]*poolEntry
@@ -96,7 +98,7 @@ func (p *Pool) dial(e *poolEntry, addr string) (*clientConn, error) {
 		_ = tc.SetKeepAlive(true)
 	}
 	c := &clientConn{pool: p, entry: e, addr: addr, c: nc, fr: newFrameReader(nc), w: frameWriter{c: nc}, streams: map[uint32]*clientStream{}}
-	c.w.buf = append(c.w.buf, Preface...) // goes out with the first request
+	c.w.buf = append(c.w.buf, opening(p.Token)...) // goes out with the first request
 	e.conn.Store(c)
 	return c, nil
 }

@@ -40,8 +40,18 @@ import (
 )
 
 // Preface opens every connection; a server closes a connection that does not
-// start with it (another protocol, or another version of this one).
-const Preface = "GORAY-HOP/2\n"
+// start with it (another protocol, or another version of this one). The
+// client's credential follows it: a big-endian uint16 length and the auth
+// token (length 0 without one).
+const Preface = "GORAY-HOP/3\n"
+
+// opening is what a client sends first: the preface and its token.
+func opening(token string) []byte {
+	b := make([]byte, 0, len(Preface)+2+len(token))
+	b = append(b, Preface...)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(token)))
+	return append(b, token...)
+}
 
 type frameType byte
 

@@ -202,11 +202,11 @@ func TestMalformedFramesCloseOnlyTheirConnection(t *testing.T) {
 	addr, _ := serve(t, func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })
 	for name, raw := range map[string][]byte{
 		"no preface":     []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
-		"frame too big":  append([]byte(Preface), 1, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff),
-		"truncated uri":  append([]byte(Preface), 1, 0, 0, 0, 1, 0, 0, 0, 3, 1, 'G', 9),
-		"empty method":   append([]byte(Preface), 1, 0, 0, 0, 1, 0, 0, 0, 5, 0, 1, '/', 0, 0),
-		"bad uri":        append([]byte(Preface), 1, 0, 0, 0, 1, 0, 0, 0, 8, 3, 'G', 'E', 'T', 1, '%', 0, 0),
-		"server's frame": append([]byte(Preface), byte(frameFull), 0, 0, 0, 1, 0, 0, 0, 0),
+		"frame too big":  append(opening(""), 1, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff),
+		"truncated uri":  append(opening(""), 1, 0, 0, 0, 1, 0, 0, 0, 3, 1, 'G', 9),
+		"empty method":   append(opening(""), 1, 0, 0, 0, 1, 0, 0, 0, 5, 0, 1, '/', 0, 0),
+		"bad uri":        append(opening(""), 1, 0, 0, 0, 1, 0, 0, 0, 8, 3, 'G', 'E', 'T', 1, '%', 0, 0),
+		"server's frame": append(opening(""), byte(frameFull), 0, 0, 0, 1, 0, 0, 0, 0),
 	} {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/goray-dev/goray/runtime/auth"
 )
 
 // Server serves Handler to hop clients on any number of listeners.
@@ -19,6 +21,8 @@ type Server struct {
 	Handler http.Handler
 	// ErrorLog gets protocol errors and handler panics (nil: discarded).
 	ErrorLog *log.Logger
+	// Auth is checked against the token each connection opens with.
+	Auth auth.Config
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -33,6 +37,10 @@ type Server struct {
 	watchAsleep  atomic.Bool   // the watch loop waits on wake
 	wake         chan struct{} // (1) a request began inline while the watch loop slept
 }
+
+// OpeningTimeout bounds how long a new connection may take to send its
+// preface and token.
+const OpeningTimeout = 10 * time.Second
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
 var ErrServerClosed = errors.New("hop: server closed")
@@ -208,6 +216,8 @@ type serverStream struct {
 // connection ends every request still running has its context cancelled.
 func (sc *serverConn) serve() {
 	sc.fr = newFrameReader(sc.c)
+	// A peer that connects and says nothing is dropped, not held.
+	_ = sc.c.SetReadDeadline(time.Now().Add(OpeningTimeout))
 	pre := make([]byte, len(Preface))
 	if _, err := io.ReadFull(sc.fr.br, pre); err != nil {
 		sc.closeConn()
@@ -218,6 +228,28 @@ func (sc *serverConn) serve() {
 		sc.closeConn()
 		return
 	}
+	var n [2]byte
+	if _, err := io.ReadFull(sc.fr.br, n[:]); err != nil {
+		sc.closeConn()
+		return
+	}
+	l := int(binary.BigEndian.Uint16(n[:]))
+	if l > auth.MaxTokenLen {
+		sc.s.logf("hop: %s: a token of %d bytes: connection closed", sc.c.RemoteAddr(), l)
+		sc.closeConn()
+		return
+	}
+	tok := make([]byte, l)
+	if _, err := io.ReadFull(sc.fr.br, tok); err != nil {
+		sc.closeConn()
+		return
+	}
+	if sc.s.Auth.Required && !sc.s.Auth.Valid(string(tok)) {
+		sc.s.logf("hop: %s: connection without the cluster's auth token closed", sc.c.RemoteAddr())
+		sc.closeConn()
+		return
+	}
+	_ = sc.c.SetReadDeadline(time.Time{})
 	sc.remote = sc.c.RemoteAddr().String()
 	sc.read()
 }

@@ -17,12 +17,19 @@ import (
 	"sync"
 	"time"
 
+	"github.com/goray-dev/goray/runtime/auth"
 	"github.com/goray-dev/goray/runtime/serve/internal/hop"
 	"github.com/goray-dev/goray/runtime/serve/internal/routes"
 )
 
-// pool holds the connections to replicas, which speak package hop's protocol.
-var pool = &hop.Pool{}
+// pool holds the connections to replicas, which speak package hop's
+// protocol, opened with this process's auth token (a proxy in a node, a
+// handle in a replica: both read it from the environment their process was
+// started with).
+var pool = sync.OnceValue(func() *hop.Pool {
+	sec, _ := auth.FromEnv() // a bad environment already stopped the process's start
+	return &hop.Pool{Token: sec.Token}
+})
 
 // RejectHeader marks a response of a replica that did not process the
 // request (it is draining); the router retries it elsewhere.
@@ -83,7 +90,7 @@ func (r *Router) Update(d routes.Deployment) {
 	}
 	for _, x := range r.reps {
 		if !slices.ContainsFunc(reps, func(y *replica) bool { return y.dial == x.dial }) {
-			pool.Retire(x.dial) // gone from the table: its connection closes when idle
+			pool().Retire(x.dial) // gone from the table: its connection closes when idle
 		}
 	}
 	r.reps = reps
@@ -233,7 +240,7 @@ func (r *Router) Send(ctx context.Context, maxWait time.Duration, build func(add
 			r.release(x, false)
 			return nil, nil, err
 		}
-		resp, err := pool.RoundTrip(req.WithContext(ctx), x.dial)
+		resp, err := pool().RoundTrip(req.WithContext(ctx), x.dial)
 		if err != nil {
 			r.release(x, ctx.Err() == nil)
 			if ctx.Err() != nil {

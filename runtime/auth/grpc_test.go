@@ -1,0 +1,150 @@
+package auth
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+)
+
+// serveHealth runs gRPC's health service (a unary and a streaming method)
+// behind sec on loopback.
+func serveHealth(t *testing.T, sec Config) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(sec.ServerOptions()...)
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	go srv.Serve(lis)
+	t.Cleanup(srv.Stop)
+	return lis.Addr().String()
+}
+
+func callHealth(t *testing.T, addr string, sec Config) error {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, sec.DialOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c := healthpb.NewHealthClient(conn)
+	_, uerr := c.Check(ctx, &healthpb.HealthCheckRequest{})
+	st, err := c.Watch(ctx, &healthpb.HealthCheckRequest{})
+	if err == nil {
+		_, err = st.Recv()
+	}
+	if (uerr == nil) != (err == nil) || status.Code(uerr) != status.Code(err) {
+		t.Fatalf("unary and stream disagree: %v / %v", uerr, err)
+	}
+	return uerr
+}
+
+func TestGRPCToken(t *testing.T) {
+	addr := serveHealth(t, NewToken("secret"))
+	for _, tc := range []struct {
+		name   string
+		client Config
+		code   codes.Code
+		msg    string
+	}{
+		{"no token", Config{}, codes.Unauthenticated, "RAY_AUTH_TOKEN"},
+		{"wrong token", NewToken("guess"), codes.Unauthenticated, "does not match"},
+		{"the token", NewToken("secret"), codes.OK, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := callHealth(t, addr, tc.client)
+			if status.Code(err) != tc.code || !strings.Contains(status.Convert(err).Message(), tc.msg) {
+				t.Fatalf("got %v, want %v with %q", err, tc.code, tc.msg)
+			}
+		})
+	}
+	// A server without auth takes calls with or without a token.
+	open := serveHealth(t, Config{})
+	if err := callHealth(t, open, NewToken("secret")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testCA writes a CA and a certificate it signs (for any host: goray
+// checks chains, not names) into dir.
+func testCA(t *testing.T, dir, name string) (cert, key, ca string) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name + " CA"}, IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: name}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &k.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(k)
+	write := func(n, typ string, b []byte) string {
+		p := filepath.Join(dir, name+"-"+n)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	return write("cert.pem", "CERTIFICATE", der), write("key.pem", "EC PRIVATE KEY", kb), write("ca.pem", "CERTIFICATE", caDER)
+}
+
+func TestGRPCMutualTLS(t *testing.T) {
+	dir := t.TempDir()
+	cert, key, ca := testCA(t, dir, "cluster")
+	ocert, okey, oca := testCA(t, dir, "other")
+	load := func(env map[string]string) Config {
+		c, err := FromLookup(lookup(env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	tlsEnv := func(cert, key, ca string) map[string]string {
+		return map[string]string{EnvUseTLS: "1", EnvServerCert: cert, EnvServerKey: key, EnvCACert: ca, EnvToken: "secret"}
+	}
+	addr := serveHealth(t, load(tlsEnv(cert, key, ca)))
+	if err := callHealth(t, addr, load(tlsEnv(cert, key, ca))); err != nil {
+		t.Fatalf("a client of the cluster's CA: %v", err)
+	}
+	for name, c := range map[string]Config{
+		"plain text":             NewToken("secret"),
+		"another CA's cert":      load(tlsEnv(ocert, okey, oca)),
+		"our CA, foreign cert":   load(tlsEnv(ocert, okey, ca)),
+		"foreign CA, our cert":   load(tlsEnv(cert, key, oca)),
+		"our cert without token": load(map[string]string{EnvUseTLS: "1", EnvServerCert: cert, EnvServerKey: key, EnvCACert: ca}),
+	} {
+		t.Run(name, func(t *testing.T) {
+			if err := callHealth(t, addr, c); err == nil {
+				t.Fatal("the call went through")
+			}
+		})
+	}
+}
