@@ -135,6 +135,8 @@ type cluster struct {
 	home                     string
 }
 
+// startCluster starts a head on headIP and, unless workerIP is "", a worker
+// node on workerIP, both with env.
 func startCluster(t *testing.T, headIP, workerIP string, env []string) *cluster {
 	t.Helper()
 	// A short path: unix socket addresses hold ~100 bytes, and nodes serve
@@ -156,6 +158,9 @@ func startCluster(t *testing.T, headIP, workerIP string, env []string) *cluster 
 		"--serve-port="+strconv.Itoa(c.serve), "--temp-dir="+filepath.Join(dir, "head"))
 	c.gcs = net.JoinHostPort(headIP, strconv.Itoa(gcsPort))
 	waitHTTP(t, c.head, "http://"+net.JoinHostPort(headIP, strconv.Itoa(c.dashboard))+"/api/gcs_healthz")
+	if workerIP == "" {
+		return c
+	}
 	c.workerAgent, c.workerServe = freePort(t, workerIP), freePort(t, workerIP)
 	c.worker = start(t, env, filepath.Join(dir, "worker.log"), "start", "--block", "--address="+c.gcs, "--node-ip-address="+workerIP,
 		"--num-cpus=2", "--dashboard-agent-listen-port="+strconv.Itoa(c.workerAgent), "--metrics-export-port="+strconv.Itoa(freePort(t, workerIP)),
