@@ -2,13 +2,8 @@ package auth
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -89,31 +84,68 @@ func TestGRPCToken(t *testing.T) {
 // checks chains, not names) into dir.
 func testCA(t *testing.T, dir, name string) (cert, key, ca string) {
 	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name + " CA"}, IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	c, err := NewCA(name+" CA", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: name}, NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &k.PublicKey, caKey)
+	cb, kb, err := c.Issue(name, nil, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kb, _ := x509.MarshalECPrivateKey(k)
-	write := func(n, typ string, b []byte) string {
+	write := func(n string, b []byte) string {
 		p := filepath.Join(dir, name+"-"+n)
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
+		if err := os.WriteFile(p, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		return p
 	}
-	return write("cert.pem", "CERTIFICATE", der), write("key.pem", "EC PRIVATE KEY", kb), write("ca.pem", "CERTIFICATE", caDER)
+	return write("cert.pem", cb), write("key.pem", kb), write("ca.pem", c.CertPEM())
+}
+
+func TestParseCA(t *testing.T) {
+	c, err := NewCA("x", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, err := c.KeyPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := ParseCA(c.CertPEM(), kp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, kb, err := c2.Issue("y", []string{"10.0.0.1", "head.svc"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for n, b := range map[string][]byte{"c": cb, "k": kb, "ca": c.CertPEM()} {
+		if err := os.WriteFile(filepath.Join(dir, n), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tl, err := LoadTLS(filepath.Join(dir, "c"), filepath.Join(dir, "k"), filepath.Join(dir, "ca"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(tl.cert.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tl.verifyPeer([]*x509.Certificate{leaf}); err != nil {
+		t.Fatal(err)
+	}
+	other, _ := NewCA("other", time.Hour)
+	ob, _, _ := other.Issue("z", nil, time.Hour)
+	blk, _ := pem.Decode(ob)
+	foreign, _ := x509.ParseCertificate(blk.Bytes)
+	if err := tl.verifyPeer([]*x509.Certificate{foreign}); err == nil {
+		t.Fatal("a certificate of another CA verified")
+	}
+	if _, err := ParseCA([]byte("junk"), kp); err == nil {
+		t.Fatal("junk parsed as a CA")
+	}
 }
 
 func TestGRPCMutualTLS(t *testing.T) {

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log"
@@ -66,14 +67,17 @@ var replicaClass = ray.Actor1(wire.ReplicaClass, func(ctx context.Context, in wi
 	if ip == "" {
 		ip = "127.0.0.1"
 	}
+	sec, err := auth.FromEnv()
+	if err != nil {
+		return nil, err
+	}
 	lis, err := rpcutil.Listen(rpcutil.BindHost(ip), 0)
 	if err != nil {
 		return nil, fmt.Errorf("replica listen: %w", err)
 	}
 	r.addr = net.JoinHostPort(ip, strconv.Itoa(lis.Addr().(*net.TCPAddr).Port))
-	sec, err := auth.FromEnv()
-	if err != nil {
-		return nil, err
+	if sec.TLS != nil {
+		lis = tls.NewListener(lis, sec.TLS.ServerConfig(true))
 	}
 	r.srv = &hop.Server{Handler: r, Auth: sec, ErrorLog: log.New(os.Stderr, "serve replica "+in.ReplicaID+": ", log.LstdFlags)}
 	go r.srv.Serve(lis)

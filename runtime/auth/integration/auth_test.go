@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"flag"
 	"fmt"
@@ -133,11 +134,13 @@ type cluster struct {
 	workerAgent              int
 	env                      []string // the nodes' environment (with the token)
 	home                     string
+	scheme                   string       // of the dashboard and agents: https with TLS
+	httpc                    *http.Client // trusts the cluster's CA with TLS
 }
 
 // startCluster starts a head on headIP and, unless workerIP is "", a worker
 // node on workerIP, both with env.
-func startCluster(t *testing.T, headIP, workerIP string, env []string) *cluster {
+func startCluster(t *testing.T, headIP, workerIP string, env []string, tc *tls.Config) *cluster {
 	t.Helper()
 	// A short path: unix socket addresses hold ~100 bytes, and nodes serve
 	// on unix sockets only where the path fits.
@@ -146,7 +149,12 @@ func startCluster(t *testing.T, headIP, workerIP string, env []string) *cluster 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	c := &cluster{dir: dir, headIP: headIP, workerIP: workerIP, env: env, home: filepath.Join(dir, "home")}
+	c := &cluster{dir: dir, headIP: headIP, workerIP: workerIP, env: env, home: filepath.Join(dir, "home"), scheme: "http",
+		httpc: &http.Client{Timeout: 2 * time.Second}}
+	if tc != nil {
+		c.scheme = "https"
+		c.httpc.Transport = &http.Transport{TLSClientConfig: tc}
+	}
 	if err := os.MkdirAll(c.home, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +165,7 @@ func startCluster(t *testing.T, headIP, workerIP string, env []string) *cluster 
 		"--dashboard-agent-listen-port="+strconv.Itoa(c.agent), "--metrics-export-port="+strconv.Itoa(c.metric),
 		"--serve-port="+strconv.Itoa(c.serve), "--temp-dir="+filepath.Join(dir, "head"))
 	c.gcs = net.JoinHostPort(headIP, strconv.Itoa(gcsPort))
-	waitHTTP(t, c.head, "http://"+net.JoinHostPort(headIP, strconv.Itoa(c.dashboard))+"/api/gcs_healthz")
+	waitHTTP(t, c.httpc, c.head, c.scheme+"://"+net.JoinHostPort(headIP, strconv.Itoa(c.dashboard))+"/api/gcs_healthz")
 	if workerIP == "" {
 		return c
 	}
@@ -165,16 +173,16 @@ func startCluster(t *testing.T, headIP, workerIP string, env []string) *cluster 
 	c.worker = start(t, env, filepath.Join(dir, "worker.log"), "start", "--block", "--address="+c.gcs, "--node-ip-address="+workerIP,
 		"--num-cpus=2", "--dashboard-agent-listen-port="+strconv.Itoa(c.workerAgent), "--metrics-export-port="+strconv.Itoa(freePort(t, workerIP)),
 		"--serve-port="+strconv.Itoa(c.workerServe), "--temp-dir="+filepath.Join(dir, "worker"))
-	waitHTTP(t, c.worker, "http://"+net.JoinHostPort(workerIP, strconv.Itoa(c.workerAgent))+"/api/local_raylet_healthz")
+	waitHTTP(t, c.httpc, c.worker, c.scheme+"://"+net.JoinHostPort(workerIP, strconv.Itoa(c.workerAgent))+"/api/local_raylet_healthz")
 	return c
 }
 
 // waitHTTP polls an open health endpoint until it answers 200.
-func waitHTTP(t *testing.T, p *proc, url string) {
+func waitHTTP(t *testing.T, hc *http.Client, p *proc, url string) {
 	t.Helper()
 	end := time.Now().Add(deadline)
 	for time.Now().Before(end) {
-		resp, err := (&http.Client{Timeout: 2 * time.Second}).Get(url)
+		resp, err := hc.Get(url)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -204,13 +212,59 @@ func TestTokenAuthEveryPort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: no runtime processes")
 	}
+	testEveryPort(t, "127.0.0.151", "127.0.0.152", false)
+}
+
+// TestTLSEveryPort is TestTokenAuthEveryPort with mutual TLS: every
+// listener but the serve ingress speaks TLS, and a client that does not
+// trust the cluster's CA gets nothing from any of them.
+func TestTLSEveryPort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: no runtime processes")
+	}
+	testEveryPort(t, "127.0.0.156", "127.0.0.157", true)
+}
+
+func testEveryPort(t *testing.T, headIP, workerIP string, useTLS bool) {
 	token := randomToken(t)
-	tokenEnv := []string{"RAY_AUTH_MODE=token", "RAY_AUTH_TOKEN=" + token}
 	home := t.TempDir()
-	c := startCluster(t, "127.0.0.151", "127.0.0.152", baseEnv(home, tokenEnv...))
-	dash := "http://" + net.JoinHostPort(c.headIP, strconv.Itoa(c.dashboard))
-	with := client{sec: auth.NewToken(token)}
-	without := client{}
+	var tlsEnv []string
+	var sec auth.Config
+	if useTLS {
+		ca, err := auth.NewCA("goray test CA", time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, key, err := ca.Issue("goray", nil, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := t.TempDir()
+		tlsEnv = []string{"RAY_USE_TLS=1", "RAY_TLS_SERVER_CERT=" + writeFile(t, d, "cert.pem", string(cert)),
+			"RAY_TLS_SERVER_KEY=" + writeFile(t, d, "key.pem", string(key)), "RAY_TLS_CA_CERT=" + writeFile(t, d, "ca.pem", string(ca.CertPEM()))}
+	}
+	envOf := func(extra ...string) []string {
+		return baseEnv(home, append(append([]string{}, tlsEnv...), extra...)...)
+	}
+	sec, err := auth.FromLookup(func(k string) string {
+		for _, kv := range envOf("RAY_AUTH_TOKEN=" + token) {
+			if key, v, _ := strings.Cut(kv, "="); key == k {
+				return v
+			}
+		}
+		return ""
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	with, without := client{sec: sec}, client{}
+	var tc *tls.Config
+	if sec.TLS != nil {
+		tc = sec.TLS.ClientConfig()
+		with.tls, without.tls = tc, tc // without: the cluster's certificate, no token
+	}
+	c := startCluster(t, headIP, workerIP, envOf("RAY_AUTH_MODE=token", "RAY_AUTH_TOKEN="+token), tc)
+	dash := c.scheme + "://" + net.JoinHostPort(c.headIP, strconv.Itoa(c.dashboard))
 
 	// A job (a Go driver that leases workers on both nodes) and a serve
 	// application with a replica on each node, so that workers, replicas
@@ -232,7 +286,7 @@ func TestTokenAuthEveryPort(t *testing.T) {
 	}
 	cfg := `{"applications":[{"name":"hello","route_prefix":"/hello","import_path":"hello",
 	  "deployments":[{"name":"Hello","num_replicas":2,"max_replicas_per_node":1},{"name":"Echo","num_replicas":2,"max_replicas_per_node":1}]}]}`
-	if out, err := goray(baseEnv(home, "RAY_AUTH_TOKEN="+token), "serve", "deploy", "--address", dash, writeFile(t, t.TempDir(), "serve.json", cfg)); err != nil {
+	if out, err := goray(envOf("RAY_AUTH_TOKEN="+token), "serve", "deploy", "--address", dash, writeFile(t, t.TempDir(), "serve.json", cfg)); err != nil {
 		t.Fatalf("goray serve deploy: %v\n%s", err, out)
 	}
 	for _, port := range []int{c.serve, c.workerServe} {
@@ -259,7 +313,27 @@ func TestTokenAuthEveryPort(t *testing.T) {
 		if host != c.headIP && host != c.workerIP {
 			t.Errorf("%s listens beyond its node's address (%s / %s)", l.addr, c.headIP, c.workerIP)
 		}
-		seen[probe(t, l.addr, with, without, ingress[l.addr], health[l.addr])]++
+		if ingress[l.addr] { // plain HTTP: the application's own port
+			seen[probe(t, l.addr, client{sec: sec}, client{}, true, "")]++
+			continue
+		}
+		seen[probe(t, l.addr, with, without, false, health[l.addr])]++
+		if useTLS { // a client that does not trust the CA (and has no certificate) gets nowhere
+			stranger := client{sec: sec, tls: &tls.Config{MinVersion: tls.VersionTLS12}}
+			if _, _, ok := stranger.httpGet(l.addr, "/"); ok {
+				t.Errorf("%s: answered HTTPS to a client without the cluster's CA", l.addr)
+			}
+			if cs := stranger.grpcCodes(l.addr); slicesHas(cs, codes.OK) || slicesHas(cs, codes.Unauthenticated) {
+				t.Errorf("%s: gRPC reached the server for a client without the CA: %v", l.addr, cs)
+			}
+			if _, hop := stranger.hopGet(l.addr); hop {
+				t.Errorf("%s: a replica took a connection from a client without the CA", l.addr)
+			}
+			// Go's HTTPS server answers plain text with a 400 naming the mistake.
+			if code, _, ok := (client{}).httpGet(l.addr, "/"); ok && code != http.StatusBadRequest {
+				t.Errorf("%s: answers plain HTTP under TLS: %d", l.addr, code)
+			}
+		}
 	}
 	socks := unixListeners(t, c.dir)
 	for _, path := range socks {
@@ -282,18 +356,18 @@ func TestTokenAuthEveryPort(t *testing.T) {
 	}
 
 	// The CLI: works with RAY_AUTH_TOKEN, fails saying how without it.
-	if out, err := goray(baseEnv(home, "RAY_AUTH_TOKEN="+token), "status", "--address", c.gcs); err != nil || !strings.Contains(out, "Node status") {
+	if out, err := goray(envOf("RAY_AUTH_TOKEN="+token), "status", "--address", c.gcs); err != nil || !strings.Contains(out, "Node status") {
 		t.Fatalf("goray status with the token: %v\n%s", err, out)
 	}
-	if out, err := goray(baseEnv(home, "RAY_AUTH_TOKEN="+token), "job", "list", "--address", dash); err != nil || !strings.Contains(out, id) {
+	if out, err := goray(envOf("RAY_AUTH_TOKEN="+token), "job", "list", "--address", dash); err != nil || !strings.Contains(out, id) {
 		t.Fatalf("goray job list with the token: %v\n%s", err, out)
 	}
 	for _, args := range [][]string{{"status", "--address", c.gcs}, {"job", "list", "--address", dash}, {"serve", "status", "--address", dash}} {
-		out, err := goray(baseEnv(home), args...)
+		out, err := goray(envOf(), args...)
 		if err == nil || !strings.Contains(out, "RAY_AUTH_TOKEN") {
 			t.Errorf("goray %s without the token: %v\n%s", strings.Join(args, " "), err, out)
 		}
-		out, err = goray(baseEnv(home, "RAY_AUTH_TOKEN=wrong"), args...)
+		out, err = goray(envOf("RAY_AUTH_TOKEN=wrong"), args...)
 		if err == nil || !strings.Contains(out, "does not match") {
 			t.Errorf("goray %s with a wrong token: %v\n%s", strings.Join(args, " "), err, out)
 		}
@@ -301,8 +375,8 @@ func TestTokenAuthEveryPort(t *testing.T) {
 
 	// A node without the token, or with a wrong one, cannot join: it exits
 	// at once with a message, instead of retrying.
-	for name, env := range map[string][]string{"none": baseEnv(home), "wrong": baseEnv(home, "RAY_AUTH_TOKEN=wrong")} {
-		ip := "127.0.0.153"
+	for name, env := range map[string][]string{"none": envOf(), "wrong": envOf("RAY_AUTH_TOKEN=wrong")} {
+		ip := workerIP[:strings.LastIndexByte(workerIP, '.')] + ".158"
 		p := start(t, env, filepath.Join(c.dir, "intruder-"+name+".log"), "start", "--block", "--address="+c.gcs, "--node-ip-address="+ip,
 			"--num-cpus=1", "--dashboard-agent-listen-port=0", "--metrics-export-port=0", "--serve-port=0", "--temp-dir="+filepath.Join(c.dir, "intruder-"+name))
 		select {
@@ -314,8 +388,8 @@ func TestTokenAuthEveryPort(t *testing.T) {
 			t.Errorf("node with token %s: no clear refusal:\n%s", name, lg)
 		}
 	}
-	out, err := goray(baseEnv(home, "RAY_AUTH_TOKEN="+token), "status", "--address", c.gcs)
-	if err != nil || strings.Count(out, "127.0.0.153") != 0 {
+	out, err := goray(envOf("RAY_AUTH_TOKEN="+token), "status", "--address", c.gcs)
+	if err != nil || strings.Contains(out, ".158") {
 		t.Fatalf("the refused nodes show in the cluster: %v\n%s", err, out)
 	}
 }

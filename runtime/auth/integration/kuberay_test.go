@@ -40,7 +40,7 @@ func TestKubeRayDashboardClient(t *testing.T) {
 		t.Skip("-short: no runtime processes")
 	}
 	token := randomToken(t)
-	c := startCluster(t, "127.0.0.154", "", baseEnv(t.TempDir(), "RAY_AUTH_MODE=token", "RAY_AUTH_TOKEN="+token))
+	c := startCluster(t, "127.0.0.154", "", baseEnv(t.TempDir(), "RAY_AUTH_MODE=token", "RAY_AUTH_TOKEN="+token), nil)
 	url := "http://" + net.JoinHostPort(c.headIP, strconv.Itoa(c.dashboard))
 	ctx := context.Background()
 	rc := kuberayClient(url, token)

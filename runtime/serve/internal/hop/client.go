@@ -2,6 +2,7 @@ package hop
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -31,6 +32,9 @@ type Pool struct {
 	DialTimeout time.Duration
 	// Token is the cluster's auth token, sent when a connection opens.
 	Token string
+	// TLS, when set, wraps TCP connections (not unix sockets: those stay
+	// on the node, in a directory only its user reads).
+	TLS *tls.Config
 
 	mu    sync.Mutex
 	addrs map[string]*poolEntry
@@ -96,6 +100,17 @@ func (p *Pool) dial(e *poolEntry, addr string) (*clientConn, error) {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 		_ = tc.SetKeepAlive(true)
+		if p.TLS != nil {
+			tlc := tls.Client(nc, p.TLS)
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			err := tlc.HandshakeContext(ctx)
+			cancel()
+			if err != nil {
+				_ = nc.Close()
+				return nil, err
+			}
+			nc = tlc
+		}
 	}
 	c := &clientConn{pool: p, entry: e, addr: addr, c: nc, fr: newFrameReader(nc), w: frameWriter{c: nc}, streams: map[uint32]*clientStream{}}
 	c.w.buf = append(c.w.buf, opening(p.Token)...) // goes out with the first request

@@ -28,7 +28,11 @@ import (
 // started with).
 var pool = sync.OnceValue(func() *hop.Pool {
 	sec, _ := auth.FromEnv() // a bad environment already stopped the process's start
-	return &hop.Pool{Token: sec.Token}
+	p := &hop.Pool{Token: sec.Token}
+	if sec.TLS != nil {
+		p.TLS = sec.TLS.ClientConfig()
+	}
+	return p
 })
 
 // RejectHeader marks a response of a replica that did not process the
