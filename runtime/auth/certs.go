@@ -70,7 +70,9 @@ func ParseCA(certPEM, keyPEM []byte) (*CA, error) {
 }
 
 // CertPEM is the CA's certificate.
-func (ca *CA) CertPEM() []byte { return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.der}) }
+func (ca *CA) CertPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.der})
+}
 
 // KeyPEM is the CA's private key.
 func (ca *CA) KeyPEM() ([]byte, error) {
