@@ -123,12 +123,14 @@ func BindHost(ip string) string {
 
 // Listen opens a TCP listener on host:port (port 0 = any), holding at most
 // MaxConns connections at once.
-func Listen(host string, port int) (net.Listener, error) {
+func Listen(host string, port int) (net.Listener, error) { return listen(host, port, MaxConns) }
+
+func listen(host string, port, max int) (net.Listener, error) {
 	l, err := net.Listen("tcp", net.JoinHostPort(host, itoa(port)))
 	if err != nil {
 		return nil, err
 	}
-	return netutil.LimitListener(l, MaxConns), nil
+	return netutil.LimitListener(l, max), nil
 }
 
 func itoa(n int) string {
