@@ -43,7 +43,7 @@ func needHead(t *testing.T) {
 
 func run(m *testing.M) int {
 	flag.Parse()
-	if testing.Short() {
+	if testing.Short() || fuzzing() {
 		return m.Run()
 	}
 	d, err := os.MkdirTemp("", "goray-jobs-test-")
@@ -68,6 +68,16 @@ func run(m *testing.M) int {
 	}
 	defer shared.stop()
 	return testproc.RunCheckingRaces(m, d)
+}
+
+// fuzzing reports whether this run fuzzes (its workers run TestMain too):
+// the fuzz targets need no runtime processes.
+func fuzzing() bool {
+	if f := flag.Lookup("test.fuzz"); f != nil && f.Value.String() != "" {
+		return true
+	}
+	f := flag.Lookup("test.fuzzworker")
+	return f != nil && f.Value.String() == "true"
 }
 
 // proc is a process a test started; stop ends it by pid.

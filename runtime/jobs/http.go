@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -61,26 +60,17 @@ func writeErr(w http.ResponseWriter, id string, err error) {
 }
 
 func (m *Manager) handleSubmit(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 16<<20))
+	req, err := readSubmit(http.MaxBytesReader(w, r.Body, api.MaxRequestBytes))
+	if errors.Is(err, errBodyTooLarge) {
+		writeText(w, http.StatusRequestEntityTooLarge, err.Error())
+		return
+	}
 	if err != nil {
-		writeText(w, http.StatusBadRequest, "Failed to read the request: "+err.Error())
-		return
-	}
-	var req api.SubmitRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&req); err != nil {
-		writeText(w, http.StatusBadRequest, "Invalid JobSubmitRequest: "+err.Error())
-		return
-	}
-	if dec.More() {
-		writeText(w, http.StatusBadRequest, "Invalid JobSubmitRequest: trailing data after the JSON object")
+		writeErr(w, "", err)
 		return
 	}
 	id, err := m.Submit(r.Context(), req)
 	if err != nil {
-		if req.SubmissionID == "" {
-			req.SubmissionID = req.JobID
-		}
 		writeErr(w, req.SubmissionID, err)
 		return
 	}
@@ -126,14 +116,23 @@ func (m *Manager) handleDelete(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, api.DeleteResponse{Deleted: ok})
 }
 
+// handleLogs answers Ray's {"logs": "..."} by streaming the log file into
+// the JSON string, so a request costs a fixed amount of memory whatever the
+// log's size. The log is sent up to the size it had when the request came.
 func (m *Manager) handleLogs(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	logs, err := m.Logs(r.Context(), id)
+	f, size, err := m.openLog(r.Context(), id)
 	if err != nil {
 		writeErr(w, id, err)
 		return
 	}
-	writeJSON(w, api.LogsResponse{Logs: logs})
+	w.Header().Set("Content-Type", "application/json")
+	if f == nil {
+		writeJSON(w, api.LogsResponse{})
+		return
+	}
+	defer f.Close()
+	_ = writeLogsJSON(w, io.LimitReader(f, size))
 }
 
 // handleTail streams a job's log until the job ends: as WebSocket text

@@ -14,20 +14,35 @@ import (
 // followPoll is how often a follower looks for new output.
 const followPoll = 100 * time.Millisecond
 
-// Logs returns a job's whole log ("" before the entrypoint started).
-func (m *Manager) Logs(ctx context.Context, id string) (string, error) {
+// openLog opens a job's log for reading and returns its size now (nil, 0
+// before the entrypoint started).
+func (m *Manager) openLog(ctx context.Context, id string) (*os.File, int64, error) {
 	if _, err := m.Get(ctx, id); err != nil {
-		return "", err
+		return nil, 0, err
 	}
-	b, err := os.ReadFile(m.LogPath(id))
+	f, err := os.Open(m.LogPath(id))
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil
+		return nil, 0, nil
 	}
-	return string(b), err
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, 0, err
+	}
+	return f, st.Size(), nil
 }
 
-// Follow sends a job's log to send as it grows, in chunks of whole lines,
-// until the job has ended and everything was sent, ctx ends or send fails.
+// followChunk is how much a follower reads at a time, and the most it
+// holds back waiting for the end of a line.
+const followChunk = 64 << 10
+
+// Follow sends a job's log to send as it grows, in chunks of whole lines
+// (a line longer than followChunk goes in pieces), until the job has ended
+// and everything was sent, ctx ends or send fails. It holds at most two
+// chunks in memory whatever the log's size; send must not keep the slice.
 func (m *Manager) Follow(ctx context.Context, id string, send func([]byte) error) error {
 	if _, err := m.Get(ctx, id); err != nil {
 		return err
@@ -38,8 +53,7 @@ func (m *Manager) Follow(ctx context.Context, id string, send func([]byte) error
 			_ = f.Close()
 		}
 	}()
-	var pending []byte
-	buf := make([]byte, 64<<10)
+	pending := make([]byte, 0, 2*followChunk)
 	for {
 		// Check before reading so that output written before the job ended is never missed.
 		final := !m.active(id)
@@ -52,20 +66,26 @@ func (m *Manager) Follow(ctx context.Context, id string, send func([]byte) error
 		}
 		if f != nil {
 			for {
-				n, err := f.Read(buf)
-				pending = append(pending, buf[:n]...)
+				n, err := f.Read(pending[len(pending):cap(pending)][:followChunk])
+				pending = pending[:len(pending)+n]
+				if i := bytes.LastIndexByte(pending, '\n'); i >= 0 {
+					if err := send(pending[:i+1]); err != nil {
+						return err
+					}
+					pending = pending[:copy(pending, pending[i+1:])]
+				}
+				if len(pending) >= followChunk {
+					if err := send(pending); err != nil {
+						return err
+					}
+					pending = pending[:0]
+				}
 				if err == io.EOF || n == 0 {
 					break
 				}
 				if err != nil {
 					return err
 				}
-			}
-			if i := bytes.LastIndexByte(pending, '\n'); i >= 0 {
-				if err := send(pending[:i+1]); err != nil {
-					return err
-				}
-				pending = append([]byte(nil), pending[i+1:]...)
 			}
 		}
 		if final {

@@ -144,13 +144,13 @@ func (m *Manager) recover(ctx context.Context) error {
 		if r.DriverInfo != nil {
 			pid, _ := strconv.Atoi(r.DriverInfo.PID)
 			if n := killOrphans(pid, r.ID()); n > 0 {
-				m.log.Printf("job %s: killed %d processes left by the previous supervisor", r.ID(), n)
+				m.log.Printf("job %s: killed %d processes left by the previous supervisor", logID(r.ID()), n)
 			}
 		}
 		msg := fmt.Sprintf("Job supervisor died unexpectedly: the dashboard supervising this job restarted while the job was %s, "+
 			"so its entrypoint process was lost. Submit the job again with a new submission_id.", r.Status)
 		m.finish(r, api.StatusFailed, msg, api.ErrTypeSupervisorDied, nil)
-		m.log.Printf("job %s: marked FAILED after a dashboard restart (was %s)", r.ID(), r.Status)
+		m.log.Printf("job %s: marked FAILED after a dashboard restart (was %s)", logID(r.ID()), r.Status)
 	}
 	return nil
 }
@@ -184,19 +184,7 @@ func (m *Manager) Submit(ctx context.Context, req api.SubmitRequest) (string, er
 	if id == "" {
 		id = newSubmissionID()
 	}
-	res := api.Resources(req.EntrypointNumCPUs, req.EntrypointNumGPUs, req.EntrypointMemory, req.EntrypointResources)
-	msg := api.PendingMessage(len(res) > 0, len(req.RuntimeEnv) > 0)
-	now := time.Now().UnixMilli()
-	meta := req.Metadata
-	if meta == nil {
-		meta = map[string]string{}
-	}
-	rec := &record{JobDetails: api.JobDetails{
-		Type: api.JobTypeSubmission, SubmissionID: &id, Status: api.StatusPending, Entrypoint: req.Entrypoint,
-		Message: &msg, StartTime: &now, Metadata: meta, RuntimeEnv: req.RuntimeEnv,
-		EntrypointNumCPUs: req.EntrypointNumCPUs, EntrypointNumGPUs: req.EntrypointNumGPUs,
-		EntrypointMemory: req.EntrypointMemory, EntrypointResources: req.EntrypointResources,
-	}}
+	rec, res := newRecord(req, id, time.Now().UnixMilli())
 	r := &run{id: id, stopCh: make(chan struct{}), done: make(chan struct{})}
 	m.mu.Lock()
 	if m.closed {
@@ -216,9 +204,12 @@ func (m *Manager) Submit(ctx context.Context, req api.SubmitRequest) (string, er
 		if errors.Is(err, errExists) {
 			return "", ErrDuplicate
 		}
+		if errors.Is(err, errRecordTooLarge) {
+			return "", &BadRequestError{err}
+		}
 		return "", err
 	}
-	m.log.Printf("job %s submitted: %s", id, req.Entrypoint)
+	m.log.Printf("job %s submitted: %s", id, api.Clip(req.Entrypoint, logClip))
 	go m.supervise(r, rec, res)
 	return id, nil
 }
@@ -236,8 +227,9 @@ func (m *Manager) Get(ctx context.Context, id string) (*api.JobDetails, error) {
 }
 
 // List returns every submitted job, ordered by submission id.
+// A record that can never be read is left out (and reported in the log).
 func (m *Manager) List(ctx context.Context) ([]api.JobDetails, error) {
-	recs, err := m.store.list(ctx)
+	recs, err := m.store.listReporting(ctx, m.reportUnreadable)
 	if err != nil {
 		return nil, err
 	}
@@ -274,9 +266,15 @@ func (m *Manager) Stop(ctx context.Context, id string) (bool, error) {
 	return true, nil
 }
 
-// Delete removes a terminal job's record, log file and working dir.
+// Delete removes a terminal job's record, log file and working dir. A
+// corrupt record no supervisor holds is removed too: the API is how to get
+// rid of it.
 func (m *Manager) Delete(ctx context.Context, id string) (bool, error) {
 	rec, err := m.store.get(ctx, id)
+	var corrupt *corruptRecordError
+	if errors.As(err, &corrupt) && !m.active(id) {
+		return m.deleteCorrupt(ctx, id)
+	}
 	if err != nil {
 		return false, err
 	}
@@ -299,8 +297,7 @@ func (m *Manager) Delete(ctx context.Context, id string) (bool, error) {
 	if err := m.store.del(ctx, id); err != nil {
 		return false, err
 	}
-	_ = os.Remove(m.LogPath(id))
-	_ = os.RemoveAll(filepath.Join(m.cfg.Dir, "jobs", id))
+	m.removeFiles(id)
 	return true, nil
 }
 
@@ -347,6 +344,6 @@ func (m *Manager) finish(r *record, st api.JobStatus, msg, errType string, exitC
 		r.ErrorType = &errType
 	}
 	if err := m.store.put(context.Background(), r); err != nil {
-		m.log.Printf("job %s: %v", r.ID(), err)
+		m.log.Printf("job %s: %v", logID(r.ID()), err)
 	}
 }

@@ -9,7 +9,6 @@ package api
 
 import (
 	"fmt"
-	"math"
 	"strings"
 )
 
@@ -148,52 +147,62 @@ func (d *JobDetails) MessageText() string {
 	return *d.Message
 }
 
-// Normalize validates a request the way Ray's JobSubmitRequest does and
-// folds the deprecated job_id into submission_id. Its errors are the 400
-// answers of POST /api/jobs/.
+// Normalize validates a request the way Ray's JobSubmitRequest does, plus
+// goray's limits (limits.go), and folds the deprecated job_id into
+// submission_id. Its errors are the 400 answers of POST /api/jobs/; each
+// names the field and, for a limit, the limit. The result depends only on
+// the request.
 func (r *SubmitRequest) Normalize() error {
 	if strings.TrimSpace(r.Entrypoint) == "" {
 		return fmt.Errorf("entrypoint is required: a non-empty shell command")
 	}
+	if len(r.Entrypoint) > MaxEntrypointBytes {
+		return fmt.Errorf("entrypoint is %d bytes, more than the limit of %d", len(r.Entrypoint), MaxEntrypointBytes)
+	}
+	if strings.Contains(r.Entrypoint, "\x00") {
+		return fmt.Errorf("entrypoint contains NUL, which a command line cannot")
+	}
 	if r.SubmissionID == "" {
 		r.SubmissionID = r.JobID
 	} else if r.JobID != "" && r.JobID != r.SubmissionID {
-		return fmt.Errorf("job_id %q and submission_id %q must be the same when both are given", r.JobID, r.SubmissionID)
+		return fmt.Errorf("job_id %s and submission_id %s must be the same when both are given", Clip(r.JobID, 64), Clip(r.SubmissionID, 64))
 	}
-	if strings.ContainsAny(r.SubmissionID, "/\\\x00") || r.SubmissionID == "." || r.SubmissionID == ".." {
-		return fmt.Errorf("submission_id %q may not contain '/', '\\' or NUL", r.SubmissionID)
-	}
-	check := func(name string, v *float64) error {
-		if v != nil && (*v < 0 || math.IsNaN(*v) || math.IsInf(*v, 0)) {
-			return fmt.Errorf("%s must be a non-negative number, got %v", name, *v)
-		}
-		return nil
-	}
-	if err := check("entrypoint_num_cpus", r.EntrypointNumCPUs); err != nil {
-		return err
-	}
-	if err := check("entrypoint_num_gpus", r.EntrypointNumGPUs); err != nil {
-		return err
-	}
-	if r.EntrypointMemory != nil && *r.EntrypointMemory < 0 {
-		return fmt.Errorf("entrypoint_memory must be a non-negative integer, got %d", *r.EntrypointMemory)
-	}
-	for k, v := range r.EntrypointResources {
-		if err := check("entrypoint_resources["+k+"]", &v); err != nil {
+	if r.SubmissionID != "" {
+		if err := ValidSubmissionID(r.SubmissionID); err != nil {
 			return err
 		}
 	}
-	if r.RuntimeEnv != nil {
-		if _, err := EnvVars(r.RuntimeEnv); err != nil {
+	if err := validateMetadata(r.Metadata); err != nil {
+		return err
+	}
+	if r.EntrypointNumCPUs != nil {
+		if err := validQuantity("entrypoint_num_cpus", *r.EntrypointNumCPUs); err != nil {
 			return err
 		}
-		if wd, ok := r.RuntimeEnv["working_dir"]; ok && wd != nil {
-			if _, isStr := wd.(string); !isStr {
-				return fmt.Errorf("runtime_env.working_dir must be a string URI, got %T", wd)
-			}
+	}
+	if r.EntrypointNumGPUs != nil {
+		if err := validQuantity("entrypoint_num_gpus", *r.EntrypointNumGPUs); err != nil {
+			return err
 		}
 	}
-	return nil
+	if m := r.EntrypointMemory; m != nil && (*m < 0 || *m > MaxEntrypointMemory) {
+		if *m < 0 {
+			return fmt.Errorf("entrypoint_memory must be a non-negative integer, got %d", *m)
+		}
+		return fmt.Errorf("entrypoint_memory is %d bytes, more than the limit of %d", *m, int64(MaxEntrypointMemory))
+	}
+	if len(r.EntrypointResources) > MaxEntrypointResources {
+		return fmt.Errorf("entrypoint_resources has %d resources, more than the limit of %d", len(r.EntrypointResources), MaxEntrypointResources)
+	}
+	for _, k := range sortedKeys(r.EntrypointResources) {
+		if err := validResourceName(k); err != nil {
+			return err
+		}
+		if err := validQuantity("entrypoint_resources["+Clip(k, 64)+"]", r.EntrypointResources[k]); err != nil {
+			return err
+		}
+	}
+	return ValidateRuntimeEnv(r.RuntimeEnv)
 }
 
 // EnvVars reads runtime_env.env_vars, which must map strings to strings.
@@ -207,10 +216,10 @@ func EnvVars(runtimeEnv map[string]any) (map[string]string, error) {
 		return nil, fmt.Errorf("runtime_env.env_vars must be a dict of strings to strings, got %T", raw)
 	}
 	out := make(map[string]string, len(m))
-	for k, v := range m {
-		s, ok := v.(string)
+	for _, k := range sortedKeys(m) {
+		s, ok := m[k].(string)
 		if !ok {
-			return nil, fmt.Errorf("runtime_env.env_vars[%q] must be a string, got %T", k, v)
+			return nil, fmt.Errorf("runtime_env.env_vars[%s] must be a string, got %T", Clip(k, 64), m[k])
 		}
 		out[k] = s
 	}
