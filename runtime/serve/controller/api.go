@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -24,7 +25,12 @@ func (c *Controller) Register(mux *http.ServeMux) {
 }
 
 func (c *Controller) put(w http.ResponseWriter, r *http.Request) {
-	b, err := io.ReadAll(io.LimitReader(r.Body, 16<<20))
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, schema.MaxConfigBytes))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		http.Error(w, fmt.Sprintf("the serve config is larger than the limit of %d bytes", schema.MaxConfigBytes), http.StatusRequestEntityTooLarge)
+		return
+	}
 	if err != nil {
 		http.Error(w, "read body: "+err.Error(), http.StatusBadRequest)
 		return

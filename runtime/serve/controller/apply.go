@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -33,12 +34,18 @@ func IsBadConfig(err error) bool {
 	return errors.As(err, &b) || schema.IsValidationError(err)
 }
 
-// binaryFor resolves the executable an application's import_path lives in.
+// hashFile is node.HashFile (a variable for the tests).
+var hashFile = node.HashFile
+
+// binaryFor resolves the executable an application's import_path lives in:
+// runtime_env.binary when set (see allowedBinary), else the controller's
+// default.
 func (c *Controller) binaryFor(a schema.ServeApplicationSchema) (string, error) {
-	name := ""
 	if b, ok := a.RuntimeEnv["binary"].(string); ok && b != "" {
-		name = b
-	} else if c.cfg.DefaultBinary != "" {
+		return c.allowedBinary(a.Name, b)
+	}
+	name := ""
+	if c.cfg.DefaultBinary != "" {
 		name = c.cfg.DefaultBinary
 	} else if b := os.Getenv("GORAY_SERVE_BINARY"); b != "" {
 		name = b
@@ -52,15 +59,98 @@ func (c *Controller) binaryFor(a schema.ServeApplicationSchema) (string, error) 
 	}
 	if strings.ContainsRune(name, filepath.Separator) {
 		if !fileExists(name) {
-			return "", bad("application %q: binary %s does not exist on the head", a.Name, name)
+			return "", bad("application %s: the default serve binary %s does not exist on the head", quote(a.Name), name)
 		}
 		return filepath.Abs(name)
 	}
 	p, err := exec.LookPath(name)
 	if err != nil {
-		return "", bad("application %q: cannot find the binary %q holding import_path %q on the head's PATH (set runtime_env.binary)", a.Name, name, a.ImportPath)
+		return "", bad("application %s: cannot find the binary %q holding import_path %s on the head's PATH (set runtime_env.binary)", quote(a.Name), name, quote(a.ImportPath))
 	}
 	return filepath.Abs(p)
+}
+
+// BinaryDirs are the directories runtime_env.binary may name an executable
+// in: this executable's (where the runtime image keeps goray-examples and
+// an image built on it the user's binaries), the default binary's
+// (Config.DefaultBinary, $GORAY_SERVE_BINARY) and each of
+// $GORAY_SERVE_BINARY_DIRS (a list like PATH). A config cannot make the head
+// run any other file.
+func (c *Controller) BinaryDirs() []string {
+	var dirs []string
+	add := func(d string) {
+		if d == "" || !filepath.IsAbs(d) {
+			return
+		}
+		d = filepath.Clean(d)
+		for _, o := range dirs {
+			if o == d {
+				return
+			}
+		}
+		dirs = append(dirs, d)
+	}
+	if exe, err := os.Executable(); err == nil {
+		add(filepath.Dir(exe))
+	}
+	for _, b := range []string{c.cfg.DefaultBinary, os.Getenv("GORAY_SERVE_BINARY")} {
+		if strings.ContainsRune(b, filepath.Separator) {
+			if abs, err := filepath.Abs(b); err == nil {
+				add(filepath.Dir(abs))
+			}
+		}
+	}
+	for _, d := range filepath.SplitList(os.Getenv("GORAY_SERVE_BINARY_DIRS")) {
+		add(d)
+	}
+	return dirs
+}
+
+// allowedBinary resolves runtime_env.binary: a file name, looked up in
+// BinaryDirs in order, or an absolute path (without "..") of a file in one
+// of them; the file must be a regular, executable file. Anything else is
+// a bad config, found before any file is read.
+func (c *Controller) allowedBinary(app, name string) (string, error) {
+	dirs := c.BinaryDirs()
+	refuse := func(why string) error {
+		return bad("application %s: runtime_env.binary %s %s; it must name an executable in the head's serve binary directories (%s), "+
+			"by its file name or its path there", quote(app), quote(name), why, strings.Join(dirs, ", "))
+	}
+	for _, part := range strings.Split(filepath.ToSlash(name), "/") {
+		if part == ".." {
+			return "", refuse(`may not contain ".."`)
+		}
+	}
+	p := ""
+	switch {
+	case filepath.IsAbs(name):
+		p = filepath.Clean(name)
+		if !slices.Contains(dirs, filepath.Dir(p)) {
+			return "", refuse("does not exist in them")
+		}
+	case strings.ContainsRune(name, filepath.Separator) || name == ".":
+		return "", refuse("is neither a file name nor an absolute path")
+	default:
+		for _, d := range dirs {
+			if st, err := os.Stat(filepath.Join(d, name)); err == nil && !st.IsDir() {
+				p = filepath.Join(d, name)
+				break
+			}
+		}
+		if p == "" {
+			return "", refuse("does not exist in them")
+		}
+	}
+	st, err := os.Stat(p)
+	switch {
+	case err != nil:
+		return "", refuse("does not exist in them")
+	case !st.Mode().IsRegular():
+		return "", refuse("is not a regular file")
+	case st.Mode().Perm()&0o111 == 0:
+		return "", refuse("is not executable")
+	}
+	return p, nil
 }
 
 func fileExists(p string) bool {
@@ -68,13 +158,93 @@ func fileExists(p string) bool {
 	return err == nil && !st.IsDir()
 }
 
+// quote is a user's string in a message: quoted, at most 128 bytes of it.
+func quote(s string) string {
+	if len(s) > 128 {
+		return fmt.Sprintf("%q... (%d bytes)", s[:128], len(s))
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// fileVersion identifies a file's content without reading it.
+type fileVersion struct {
+	path  string
+	size  int64
+	mtime time.Time
+}
+
+// hashOf is a binary's sha256, read once per version of the file (path,
+// size, modification time): hashing a 17 MB binary costs ~15 ms of CPU,
+// and a config may name it for every application.
+func (c *Controller) hashOf(path string) (string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	v := fileVersion{path: path, size: st.Size(), mtime: st.ModTime()}
+	c.mu.Lock()
+	h, ok := c.hashes[v]
+	c.mu.Unlock()
+	if ok {
+		return h, nil
+	}
+	h, err = hashFile(path)
+	if err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	if c.hashes == nil {
+		c.hashes = map[fileVersion]string{}
+	}
+	for old := range c.hashes {
+		if old.path == path {
+			delete(c.hashes, old)
+		}
+	}
+	c.hashes[v] = h
+	c.mu.Unlock()
+	return h, nil
+}
+
+// binary is an application's resolved executable.
+type binary struct{ path, hash string }
+
+// resolveBinaries finds and hashes every application's binary, each
+// distinct file once. It takes no lock a running apply holds: a bad binary
+// is refused at once.
+func (c *Controller) resolveBinaries(s *schema.ServeDeploySchema) ([]binary, error) {
+	bins := make([]binary, len(s.Applications))
+	hashes := map[string]string{}
+	var problems []string
+	for i, a := range s.Applications {
+		p, err := c.binaryFor(a)
+		if err != nil {
+			if !IsBadConfig(err) {
+				return nil, err
+			}
+			problems = append(problems, err.Error())
+			continue
+		}
+		h, ok := hashes[p]
+		if !ok {
+			if h, err = c.hashOf(p); err != nil {
+				problems = append(problems, fmt.Sprintf("application %s: read the binary %s: %v", quote(a.Name), p, err))
+				continue
+			}
+			hashes[p] = h
+		}
+		bins[i] = binary{path: p, hash: h}
+	}
+	if len(problems) > 0 {
+		return nil, &schema.ValidationError{Problems: problems}
+	}
+	return bins, nil
+}
+
 // jobFor registers a binary as a job (once per content hash) and reads what
 // it registered through a catalog actor.
-func (c *Controller) jobFor(ctx context.Context, path string) (*job, error) {
-	hash, err := node.HashFile(path)
-	if err != nil {
-		return nil, err
-	}
+func (c *Controller) jobFor(ctx context.Context, bin binary) (*job, error) {
+	path, hash := bin.path, bin.hash
 	c.mu.Lock()
 	j, ok := c.jobs[hash]
 	c.mu.Unlock()
@@ -132,12 +302,16 @@ func (c *Controller) Apply(ctx context.Context, s *schema.ServeDeploySchema) err
 	if err := schema.Validate(s); err != nil {
 		return err
 	}
+	bins, err := c.resolveBinaries(s)
+	if err != nil {
+		return err
+	}
 	c.applyMu.Lock()
 	defer c.applyMu.Unlock()
 	var plans []plan
 	var problems []string
-	for _, a := range s.Applications {
-		p, err := c.planApp(ctx, a)
+	for i, a := range s.Applications {
+		p, err := c.planApp(ctx, a, bins[i])
 		if err != nil {
 			if !IsBadConfig(err) {
 				return err
@@ -147,6 +321,7 @@ func (c *Controller) Apply(ctx context.Context, s *schema.ServeDeploySchema) err
 		}
 		plans = append(plans, p)
 	}
+	problems = append(problems, c.replicaProblems(plans)...)
 	if len(problems) > 0 {
 		return &schema.ValidationError{Problems: problems}
 	}
@@ -168,12 +343,9 @@ func (c *Controller) Apply(ctx context.Context, s *schema.ServeDeploySchema) err
 	return nil
 }
 
-func (c *Controller) planApp(ctx context.Context, a schema.ServeApplicationSchema) (plan, error) {
-	path, err := c.binaryFor(a)
-	if err != nil {
-		return plan{}, err
-	}
-	j, err := c.jobFor(ctx, path)
+func (c *Controller) planApp(ctx context.Context, a schema.ServeApplicationSchema, bin binary) (plan, error) {
+	path := bin.path
+	j, err := c.jobFor(ctx, bin)
 	if err != nil {
 		return plan{}, err
 	}
@@ -210,6 +382,30 @@ func (c *Controller) planApp(ctx context.Context, a schema.ServeApplicationSchem
 		p.deps[o.Name] = merged
 	}
 	return p, nil
+}
+
+// replicaProblems checks the replica caps against what the plans resolve
+// to, the code's options included: each deployment at most
+// schema.MaxReplicasPerDeployment, all together at most the controller's
+// MaxReplicas (counting each deployment at its most).
+func (c *Controller) replicaProblems(plans []plan) []string {
+	var problems []string
+	total := 0
+	for _, p := range plans {
+		for _, d := range p.info.Deployments {
+			n := schema.ReplicaUpperBound(schema.Resolve(p.deps[d.Name]))
+			if n > schema.MaxReplicasPerDeployment {
+				problems = append(problems, fmt.Sprintf("application %s: deployment %s may run %d replicas, more than the limit of %d per deployment",
+					quote(p.spec.Name), quote(d.Name), n, schema.MaxReplicasPerDeployment))
+			}
+			total += min(n, schema.MaxReplicasPerDeployment+1)
+		}
+	}
+	if total > c.cfg.MaxReplicas {
+		problems = append(problems, fmt.Sprintf("applications: the deployments may run %d replicas together, more than the limit of %d per cluster "+
+			"(GORAY_SERVE_MAX_REPLICAS on the head sets it)", total, c.cfg.MaxReplicas))
+	}
+	return problems
 }
 
 // replicaKey is what forces new replicas when it changes.

@@ -61,6 +61,12 @@ func Decide(a schema.Autoscaling, capacity *float64, current int, ongoing float6
 		}
 		desired = float64(current) - f*(float64(current)-raw)
 	}
+	// Clamp before converting: a float beyond an int (a tiny target, a huge
+	// factor) converts to whatever the platform makes of it.
+	if math.IsNaN(desired) {
+		desired = float64(current)
+	}
+	desired = max(float64(lo), min(float64(hi), desired))
 	want := clamp(int(math.Ceil(desired - 1e-9)))
 	if current == 0 && ongoing > 0 {
 		want = clamp(max(1, want))

@@ -14,6 +14,8 @@ import (
 	"encoding/json"
 	"io"
 	"log"
+	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -38,6 +40,10 @@ type Config struct {
 	// (default: $GORAY_SERVE_BINARY, else goray-examples beside this
 	// executable or on PATH).
 	DefaultBinary string
+	// MaxReplicas caps the replicas all applications may run together,
+	// each deployment counted at its most (default $GORAY_SERVE_MAX_REPLICAS,
+	// else schema.MaxReplicasPerCluster).
+	MaxReplicas int
 	// Tick is the reconcile period (default 100ms).
 	Tick time.Duration
 	// Now is the clock (default time.Now).
@@ -56,6 +62,7 @@ type Controller struct {
 	deployed  *schema.ServeDeploySchema // the last accepted config (nil: serve not started)
 	apps      map[string]*app
 	jobs      map[string]*job // binary hash -> job
+	hashes    map[fileVersion]string
 	published []byte
 	version   int64
 	lastStats time.Time
@@ -142,6 +149,12 @@ func New(cfg Config) *Controller {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.MaxReplicas <= 0 {
+		cfg.MaxReplicas = schema.MaxReplicasPerCluster
+		if n, err := strconv.Atoi(os.Getenv("GORAY_SERVE_MAX_REPLICAS")); err == nil && n > 0 {
+			cfg.MaxReplicas = n
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Controller{cfg: cfg, log: cfg.Logger, apps: map[string]*app{}, jobs: map[string]*job{}, ctx: ctx, cancel: cancel,

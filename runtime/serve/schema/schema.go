@@ -8,7 +8,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
+	"strings"
 )
 
 // ServeDeploySchema is the body of PUT /api/serve/applications/ (and the
@@ -133,7 +135,7 @@ func (n *NumReplicas) UnmarshalJSON(b []byte) error {
 			return err
 		}
 		if s != "auto" {
-			return fmt.Errorf(`num_replicas must be a non-negative integer or "auto", got %q`, s)
+			return fmt.Errorf(`num_replicas must be a non-negative integer or "auto", got %s`, quoteClip(s, 64))
 		}
 		*n = NumReplicas{Auto: true}
 		return nil
@@ -142,12 +144,18 @@ func (n *NumReplicas) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &v); err != nil {
 		return fmt.Errorf(`num_replicas must be a non-negative integer or "auto": %w`, err)
 	}
+	if math.Abs(v) > 1e9 { // far beyond MaxReplicasPerDeployment, and within an int
+		return fmt.Errorf("num_replicas %v is out of range (the limit is %d per deployment)", v, MaxReplicasPerDeployment)
+	}
 	if v != float64(int(v)) {
 		return fmt.Errorf("num_replicas must be an integer, got %v", v)
 	}
 	*n = NumReplicas{N: int(v)}
 	return nil
 }
+
+// maxDecodeMessage bounds the decoder's message in an error.
+const maxDecodeMessage = 512
 
 // Decode parses a deploy config strictly: unknown fields are errors, like
 // Ray's pydantic models (extra = forbid).
@@ -156,6 +164,9 @@ func Decode(b []byte) (*ServeDeploySchema, error) {
 	d.DisallowUnknownFields()
 	var s ServeDeploySchema
 	if err := d.Decode(&s); err != nil {
+		if msg := err.Error(); len(msg) > maxDecodeMessage { // encoding/json quotes an unknown field whole
+			return nil, fmt.Errorf("invalid ServeDeploySchema: %s... (%d bytes)", strings.ToValidUTF8(msg[:maxDecodeMessage], ""), len(msg))
+		}
 		return nil, fmt.Errorf("invalid ServeDeploySchema: %w", err)
 	}
 	if d.More() {

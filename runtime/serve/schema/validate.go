@@ -1,17 +1,39 @@
 package schema
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 )
+
+// maxResources bounds ray_actor_options.resources.
+const maxResources = 64
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
 
 // ValidationError lists everything wrong with a config.
 type ValidationError struct{ Problems []string }
 
 func (e *ValidationError) Error() string {
-	return fmt.Sprintf("%d validation error(s) for ServeDeploySchema:\n  %s", len(e.Problems), strings.Join(e.Problems, "\n  "))
+	p := e.Problems
+	more := ""
+	if len(p) > maxProblemsShown {
+		p, more = p[:maxProblemsShown], fmt.Sprintf("\n  ... and %d more", len(p)-maxProblemsShown)
+	}
+	return fmt.Sprintf("%d validation error(s) for ServeDeploySchema:\n  %s%s", len(e.Problems), strings.Join(p, "\n  "), more)
 }
+
+// maxProblemsShown bounds the problems a message lists.
+const maxProblemsShown = 50
 
 // IsValidationError reports whether err is a *ValidationError.
 func IsValidationError(err error) bool {
@@ -27,7 +49,7 @@ func Validate(s *ServeDeploySchema) error {
 	switch s.ProxyLocation {
 	case "", "Disabled", "HeadOnly", "EveryNode":
 	default:
-		add("proxy_location: must be one of Disabled, HeadOnly, EveryNode, got %q", s.ProxyLocation)
+		add("proxy_location: must be one of Disabled, HeadOnly, EveryNode, got %s", quoteClip(s.ProxyLocation, 64))
 	}
 	if tc := s.TargetCapacity; tc != nil && (*tc < 0 || *tc > 100) {
 		add("target_capacity: must be between 0 and 100, got %v", *tc)
@@ -35,40 +57,65 @@ func Validate(s *ServeDeploySchema) error {
 	if h := s.HTTPOptions; h != nil && (h.Port < 0 || h.Port > 65535) {
 		add("http_options.port: %d is not a port", h.Port)
 	}
+	if n := len(s.Applications); n > MaxApplications {
+		add("applications: %d applications, more than the limit of %d", n, MaxApplications)
+	}
 	names := map[string]bool{}
 	routes := map[string]string{}
 	for i, a := range s.Applications {
 		where := fmt.Sprintf("applications[%d]", i)
 		if a.Name != "" {
-			where = fmt.Sprintf("applications[%d] (%q)", i, a.Name)
+			where = fmt.Sprintf("applications[%d] (%s)", i, quoteClip(a.Name, 64))
 		}
 		if strings.TrimSpace(a.Name) == "" {
 			add("%s.name: application names must be non-empty", where)
+		} else if pr := nameProblem(a.Name); pr != "" {
+			add("%s.name: the name %s", where, pr)
 		} else if names[a.Name] {
-			add("%s.name: application names must be unique, %q appears more than once", where, a.Name)
+			add("%s.name: application names must be unique, %s appears more than once", where, quoteClip(a.Name, 64))
 		}
 		names[a.Name] = true
 		rp := a.Route()
 		switch {
+		case len(rp) > MaxRoutePrefixBytes:
+			add("%s.route_prefix: %d bytes, more than the limit of %d", where, len(rp), MaxRoutePrefixBytes)
+			rp = rp[:MaxRoutePrefixBytes] + "..."
 		case !strings.HasPrefix(rp, "/"):
-			add("%s.route_prefix: %q must start with '/'", where, rp)
+			add("%s.route_prefix: %s must start with '/'", where, quoteClip(rp, 64))
 		case rp != "/" && strings.HasSuffix(rp, "/"):
-			add("%s.route_prefix: %q must not end with '/' unless it is '/'", where, rp)
+			add("%s.route_prefix: %s must not end with '/' unless it is '/'", where, quoteClip(rp, 64))
 		case strings.ContainsAny(rp, "{}"):
-			add("%s.route_prefix: %q may not contain wildcards ('{' or '}')", where, rp)
+			add("%s.route_prefix: %s may not contain wildcards ('{' or '}')", where, quoteClip(rp, 64))
 		}
 		if other, dup := routes[rp]; dup {
-			add("%s.route_prefix: %q is also the route prefix of application %q; route prefixes must be unique", where, rp, other)
+			add("%s.route_prefix: %s is also the route prefix of application %s; route prefixes must be unique", where, quoteClip(rp, 64), quoteClip(other, 64))
 		} else {
 			routes[rp] = a.Name
 		}
 		if strings.TrimSpace(a.ImportPath) == "" {
 			add("%s.import_path: field required", where)
+		} else if len(a.ImportPath) > MaxImportPathBytes {
+			add("%s.import_path: %d bytes, more than the limit of %d", where, len(a.ImportPath), MaxImportPathBytes)
 		}
 		if b, ok := a.RuntimeEnv["binary"]; ok {
-			if _, isStr := b.(string); !isStr {
+			switch bs, isStr := b.(string); {
+			case !isStr:
 				add("%s.runtime_env.binary: must be a string path", where)
+			case len(bs) > MaxBinaryBytes:
+				add("%s.runtime_env.binary: %d bytes, more than the limit of %d", where, len(bs), MaxBinaryBytes)
+			case strings.ContainsRune(bs, 0):
+				add("%s.runtime_env.binary: may not contain NUL", where)
 			}
+		}
+		if len(a.Args) > 0 {
+			if b, err := json.Marshal(a.Args); err != nil {
+				add("%s.args: %v", where, err)
+			} else if len(b) > MaxArgsBytes {
+				add("%s.args: %d bytes as JSON, more than the limit of %d", where, len(b), MaxArgsBytes)
+			}
+		}
+		if n := len(a.Deployments); n > MaxDeploymentsPerApplication {
+			add("%s.deployments: %d deployments, more than the limit of %d", where, n, MaxDeploymentsPerApplication)
 		}
 		deps := map[string]bool{}
 		for j, d := range a.Deployments {
@@ -85,15 +132,21 @@ func validateDeployment(add func(string, ...any), where string, d DeploymentSche
 	if d.Name == "" {
 		add("%s.name: field required", where)
 	} else {
-		where = fmt.Sprintf("%s (%q)", where, d.Name)
+		where = fmt.Sprintf("%s (%s)", where, quoteClip(d.Name, 64))
+		if pr := nameProblem(d.Name); pr != "" {
+			add("%s.name: the name %s", where, pr)
+		}
 		if seen[d.Name] {
-			add("%s.name: deployment %q is listed more than once", where, d.Name)
+			add("%s.name: deployment %s is listed more than once", where, quoteClip(d.Name, 64))
 		}
 		seen[d.Name] = true
 	}
 	if n := d.NumReplicas; n != nil && !n.Auto {
 		if n.N < 0 {
 			add("%s.num_replicas: must be >= 0, got %d", where, n.N)
+		}
+		if n.N > MaxReplicasPerDeployment {
+			add("%s.num_replicas: %d, more than the limit of %d per deployment", where, n.N, MaxReplicasPerDeployment)
 		}
 		if d.AutoscalingConfig != nil {
 			add("%s: manually setting num_replicas is not allowed when autoscaling_config is provided", where)
@@ -105,22 +158,29 @@ func validateDeployment(add func(string, ...any), where string, d DeploymentSche
 	if v := d.MaxQueuedRequests; v != nil && *v != -1 && *v <= 0 {
 		add("%s.max_queued_requests: must be -1 (unlimited) or > 0, got %d", where, *v)
 	}
-	pos := func(name string, v *float64, strict bool) {
+	if n := len(d.UserConfig); n > MaxUserConfigBytes {
+		add("%s.user_config: %d bytes, more than the limit of %d", where, n, MaxUserConfigBytes)
+	}
+	// bounded checks a number: >= 0 (> 0 when strict), finite, <= limit.
+	bounded := func(name string, v *float64, strict bool, limit float64) {
 		if v == nil {
 			return
 		}
-		if *v < 0 || (strict && *v == 0) {
+		if !finite(*v) || *v < 0 || (strict && *v == 0) {
 			cmp := ">= 0"
 			if strict {
 				cmp = "> 0"
 			}
 			add("%s.%s: must be %s, got %v", where, name, cmp, *v)
+		} else if *v > limit {
+			add("%s.%s: %v, more than the limit of %g", where, name, *v, limit)
 		}
 	}
-	pos("graceful_shutdown_wait_loop_s", d.GracefulShutdownWaitLoopS, false)
-	pos("graceful_shutdown_timeout_s", d.GracefulShutdownTimeoutS, false)
-	pos("health_check_period_s", d.HealthCheckPeriodS, true)
-	pos("health_check_timeout_s", d.HealthCheckTimeoutS, true)
+	dur := func(name string, v *float64, strict bool) { bounded(name, v, strict, MaxDurationS) }
+	dur("graceful_shutdown_wait_loop_s", d.GracefulShutdownWaitLoopS, false)
+	dur("graceful_shutdown_timeout_s", d.GracefulShutdownTimeoutS, false)
+	dur("health_check_period_s", d.HealthCheckPeriodS, true)
+	dur("health_check_timeout_s", d.HealthCheckTimeoutS, true)
 	if v := d.MaxReplicasPerNode; v != nil {
 		if *v < 1 || *v > 100 {
 			add("%s.max_replicas_per_node: must be between 1 and 100, got %d", where, *v)
@@ -135,16 +195,24 @@ func validateDeployment(add func(string, ...any), where string, d DeploymentSche
 	switch d.PlacementGroupStrategy {
 	case "", "PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD":
 	default:
-		add("%s.placement_group_strategy: unknown strategy %q", where, d.PlacementGroupStrategy)
+		add("%s.placement_group_strategy: unknown strategy %s", where, quoteClip(d.PlacementGroupStrategy, 64))
 	}
 	if o := d.RayActorOptions; o != nil {
-		pos("ray_actor_options.num_cpus", o.NumCPUs, false)
-		pos("ray_actor_options.num_gpus", o.NumGPUs, false)
-		pos("ray_actor_options.memory", o.Memory, false)
-		for k, v := range o.Resources {
-			if v < 0 {
-				add("%s.ray_actor_options.resources[%q]: must be >= 0, got %v", where, k, v)
+		bounded("ray_actor_options.num_cpus", o.NumCPUs, false, MaxResourceQuantity)
+		bounded("ray_actor_options.num_gpus", o.NumGPUs, false, MaxResourceQuantity)
+		bounded("ray_actor_options.memory", o.Memory, false, MaxMemoryBytes)
+		if len(o.Resources) > maxResources {
+			add("%s.ray_actor_options.resources: %d resources, more than the limit of %d", where, len(o.Resources), maxResources)
+		}
+		for _, k := range sortedKeys(o.Resources) {
+			v := o.Resources[k]
+			if k == "" || nameProblem(k) != "" {
+				add("%s.ray_actor_options.resources: the name %s is empty, longer than %d bytes or holds control characters", where, quoteClip(k, 64), MaxNameBytes)
 			}
+			bounded("ray_actor_options.resources["+quoteClip(k, 64)+"]", &v, false, MaxResourceQuantity)
+		}
+		if len(o.AcceleratorType) > MaxNameBytes {
+			add("%s.ray_actor_options.accelerator_type: %d bytes, more than the limit of %d", where, len(o.AcceleratorType), MaxNameBytes)
 		}
 	}
 	if a := d.AutoscalingConfig; a != nil {
@@ -164,13 +232,29 @@ func validateDeployment(add func(string, ...any), where string, d DeploymentSche
 		if i := r.InitialReplicas; i != nil && (*i < r.MinReplicas || *i > r.MaxReplicas) {
 			add("%s.autoscaling_config.initial_replicas: %d must be between min_replicas (%d) and max_replicas (%d)", where, *i, r.MinReplicas, r.MaxReplicas)
 		}
+		for _, c := range []struct {
+			name string
+			v    *int
+		}{{"min_replicas", &r.MinReplicas}, {"max_replicas", &r.MaxReplicas}, {"initial_replicas", r.InitialReplicas}} {
+			if c.v != nil && *c.v > MaxReplicasPerDeployment {
+				add("%s.autoscaling_config.%s: %d, more than the limit of %d per deployment", where, c.name, *c.v, MaxReplicasPerDeployment)
+			}
+		}
 		if r.TargetOngoingRequests <= 0 {
 			add("%s.autoscaling_config.target_ongoing_requests: must be > 0, got %v", where, r.TargetOngoingRequests)
+		} else if r.TargetOngoingRequests < MinTargetOngoingRequests || r.TargetOngoingRequests > MaxDurationS {
+			add("%s.autoscaling_config.target_ongoing_requests: %v, outside the limits %g to %g", where, r.TargetOngoingRequests,
+				MinTargetOngoingRequests, MaxDurationS)
 		}
-		pos("autoscaling_config.upscale_delay_s", a.UpscaleDelayS, false)
-		pos("autoscaling_config.downscale_delay_s", a.DownscaleDelayS, false)
-		pos("autoscaling_config.look_back_period_s", a.LookBackPeriodS, true)
-		pos("autoscaling_config.upscaling_factor", a.UpscalingFactor, true)
-		pos("autoscaling_config.downscaling_factor", a.DownscalingFactor, true)
+		dur("autoscaling_config.upscale_delay_s", a.UpscaleDelayS, false)
+		dur("autoscaling_config.downscale_delay_s", a.DownscaleDelayS, false)
+		dur("autoscaling_config.downscale_to_zero_delay_s", a.DownscaleToZeroDelayS, false)
+		dur("autoscaling_config.look_back_period_s", a.LookBackPeriodS, true)
+		dur("autoscaling_config.metrics_interval_s", a.MetricsIntervalS, true)
+		bounded("autoscaling_config.upscaling_factor", a.UpscalingFactor, true, MaxScalingFactor)
+		bounded("autoscaling_config.downscaling_factor", a.DownscalingFactor, true, MaxScalingFactor)
+		bounded("autoscaling_config.smoothing_factor", a.SmoothingFactor, true, MaxScalingFactor)
+		bounded("autoscaling_config.upscale_smoothing_factor", a.UpscaleSmoothingFactor, true, MaxScalingFactor)
+		bounded("autoscaling_config.downscale_smoothing_factor", a.DownscaleSmoothingFactor, true, MaxScalingFactor)
 	}
 }
