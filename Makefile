@@ -87,6 +87,13 @@ test: control-plane verify ## Unit, runtime integration and envtest controller t
 test-short: ## Unit tests only (no control plane, no runtime processes).
 	go test -short $(GO_TEST_FLAGS) ./...
 
+# Each fuzz target runs for FUZZTIME; CI runs them for 5s each.
+FUZZTIME ?= 60s
+
+.PHONY: fuzz
+fuzz: ## Run every Go fuzz target (func FuzzX(f *testing.F), found in the tree) for FUZZTIME each (60s); FUZZ=regexp picks some.
+	FUZZTIME=$(FUZZTIME) hack/fuzz.sh
+
 ##@ Tools
 
 $(LOCALBIN):

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Runs every Go native fuzz target in the repository, each for $FUZZTIME.
+#
+#   hack/fuzz.sh                      # FUZZTIME=60s (make fuzz)
+#   FUZZTIME=5s hack/fuzz.sh          # what CI runs
+#   FUZZ=FuzzDecode hack/fuzz.sh      # only the targets whose name matches the regexp
+#
+# The targets are found, not listed: every `func FuzzX(f *testing.F)` in a
+# _test.go file, so a target added anywhere is run without editing this
+# script. `go test -fuzz` takes one target of one package at a time, so each
+# runs on its own; a failure's input is written by Go to the package's
+# testdata/fuzz/FuzzX/ (commit it with the fix: it becomes a regression test).
+# Prints a line per target and a summary; fails when any target failed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FUZZTIME=${FUZZTIME:-60s}
+FUZZ=${FUZZ:-.}
+
+# "dir name" for each target, sorted, skipping what is not the module's code.
+targets=$(grep -rE --include='*_test.go' \
+  --exclude-dir=.git --exclude-dir=bin --exclude-dir=testdata --exclude-dir=node_modules --exclude-dir=.cache \
+  '^func Fuzz[A-Za-z0-9_]*\([A-Za-z_][A-Za-z0-9_]* \*testing\.F\)' . |
+  sed -E 's#^\./(.*)/[^/]*_test\.go:func (Fuzz[A-Za-z0-9_]*)\(.*#\1 \2#' |
+  grep -E " (${FUZZ})" | LC_ALL=C sort -u || true)
+if [ -z "$targets" ]; then
+  echo "fuzz: no fuzz targets matching '$FUZZ'" >&2
+  exit 1
+fi
+
+passed=0
+failed=0
+summary=()
+while read -r dir name; do
+  echo "=== fuzz $name (./$dir) for $FUZZTIME" >&2
+  start=$SECONDS
+  log=$(mktemp)
+  if go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "./$dir" >"$log" 2>&1; then
+    result=ok
+    passed=$((passed + 1))
+    tail -n 3 "$log" | grep -E '^fuzz: elapsed' | tail -n 1 >&2 || true
+  else
+    result=FAIL
+    failed=$((failed + 1))
+    grep -vE '^fuzz: elapsed' "$log" | tail -n 40 >&2
+  fi
+  rm -f "$log"
+  summary+=("$(printf '%-4s %-28s ./%-34s %4ds' "$result" "$name" "$dir" $((SECONDS - start)))")
+done <<<"$targets"
+
+echo
+printf '%s\n' "${summary[@]}"
+echo "fuzz: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
