@@ -92,18 +92,28 @@ func Decode(b []byte, ptr any) error {
 	switch p := ptr.(type) {
 	case *int:
 		if tag == tagInt {
-			v, _ := binary.Varint(body)
+			v, err := varint(body)
+			if err != nil {
+				return fmt.Errorf("decode into %T: %w", ptr, err)
+			}
 			*p = int(v)
 			return nil
 		}
 	case *int64:
 		if tag == tagInt {
-			*p, _ = binary.Varint(body)
+			v, err := varint(body)
+			if err != nil {
+				return fmt.Errorf("decode into %T: %w", ptr, err)
+			}
+			*p = v
 			return nil
 		}
 	case *int32:
 		if tag == tagInt {
-			v, _ := binary.Varint(body)
+			v, err := varint(body)
+			if err != nil {
+				return fmt.Errorf("decode into %T: %w", ptr, err)
+			}
 			*p = int32(v)
 			return nil
 		}
@@ -155,18 +165,39 @@ func Decode(b []byte, ptr any) error {
 	return nil
 }
 
+// varint reads a tagInt body: exactly one varint, as Encode writes it.
+func varint(body []byte) (int64, error) {
+	v, n := binary.Varint(body)
+	if n <= 0 || n != len(body) {
+		return 0, fmt.Errorf("malformed int value (%d bytes)", len(body))
+	}
+	return v, nil
+}
+
+// decodeAny decodes a value of any tag. A scalar whose body is not what
+// Encode writes (a short float, an empty bool) is an error, not a panic:
+// the bytes may come from another process.
 func decodeAny(tag byte, body []byte, p *any) error {
 	switch tag {
 	case tagInt:
-		v, _ := binary.Varint(body)
+		v, err := varint(body)
+		if err != nil {
+			return err
+		}
 		*p = int(v)
 	case tagFloat:
+		if len(body) != 8 {
+			return fmt.Errorf("malformed float value (%d bytes)", len(body))
+		}
 		*p = math.Float64frombits(binary.LittleEndian.Uint64(body))
 	case tagString:
 		*p = string(body)
 	case tagBytes:
 		*p = body
 	case tagBool:
+		if len(body) != 1 {
+			return fmt.Errorf("malformed bool value (%d bytes)", len(body))
+		}
 		*p = body[0] == 1
 	case tagNil:
 		*p = nil
