@@ -1,8 +1,10 @@
 package desired
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -286,7 +288,8 @@ func formatCPU(q resource.Quantity) string {
 }
 
 // jsonNumberMap renders {"name": number} with sorted keys; a value that is
-// not a number is quoted so the runtime rejects it with a clear message.
+// not a number is quoted so the runtime rejects it with a clear message. A
+// number Go reads but JSON does not (".5", "+1", "05") is written as JSON.
 func jsonNumberMap(m map[string]string) string {
 	var b strings.Builder
 	b.WriteByte('{')
@@ -295,10 +298,12 @@ func jsonNumberMap(m map[string]string) string {
 			b.WriteByte(',')
 		}
 		v := m[k]
-		if _, err := strconv.ParseFloat(v, 64); err != nil {
-			v = strconv.Quote(v)
+		if f, err := strconv.ParseFloat(v, 64); err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+			v = jsonString(v)
+		} else if !json.Valid([]byte(v)) {
+			v = strconv.FormatFloat(f, 'g', -1, 64)
 		}
-		fmt.Fprintf(&b, "%s:%s", strconv.Quote(k), v)
+		fmt.Fprintf(&b, "%s:%s", jsonString(k), v)
 	}
 	b.WriteByte('}')
 	return b.String()
@@ -312,10 +317,20 @@ func jsonStringMap(m map[string]string) string {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		fmt.Fprintf(&b, "%s:%s", strconv.Quote(k), strconv.Quote(m[k]))
+		fmt.Fprintf(&b, "%s:%s", jsonString(k), jsonString(m[k]))
 	}
 	b.WriteByte('}')
 	return b.String()
+}
+
+// jsonString quotes s as a JSON string (strconv.Quote's \x and \U escapes
+// are not JSON); <, > and & stay as they are.
+func jsonString(s string) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string always encodes
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 func setDefault(m map[string]string, k, v string) {
