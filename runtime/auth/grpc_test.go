@@ -20,7 +20,7 @@ import (
 
 // serveHealth runs gRPC's health service (a unary and a streaming method)
 // behind sec on loopback.
-func serveHealth(t *testing.T, sec Config) string {
+func serveHealth(t testing.TB, sec Config) string {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
