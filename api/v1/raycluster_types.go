@@ -202,9 +202,18 @@ type WorkerGroupNetworkPolicy struct {
 }
 
 // TLSOptions configures mutual TLS.
+// +kubebuilder:validation:XValidation:rule="!has(self.secretName) || (has(self.enabled) && self.enabled)",message="spec.tlsOptions.secretName requires spec.tlsOptions.enabled: true"
 type TLSOptions struct {
+	// Enabled turns on mutual TLS between the cluster's processes and HTTPS
+	// on its dashboard, node agent and metrics ports.
 	// +optional
 	Enabled *bool `json:"enabled,omitempty"`
+	// SecretName (a goray extension) names a Secret of the user's holding
+	// tls.crt, tls.key and ca.crt. Without it the operator makes a CA Secret
+	// <cluster>-tls-ca and a certificate Secret <cluster>-tls.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	SecretName *string `json:"secretName,omitempty"`
 }
 
 // HistoryServerOptions configures the history server integration.
