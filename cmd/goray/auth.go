@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/spf13/cobra"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/goray-dev/goray/runtime/auth"
 	"github.com/goray-dev/goray/runtime/cluster"
+	jobclient "github.com/goray-dev/goray/runtime/jobs/client"
 )
 
 // security is this process's credentials, from Ray's variables.
@@ -38,6 +40,21 @@ func httpTransport() (http.RoundTripper, error) {
 		return nil, err
 	}
 	return sec.Transport(nil), nil
+}
+
+// dashboardURL is addr with https:// when the CLI runs with TLS and addr
+// names no scheme: a TLS cluster's dashboard speaks only HTTPS.
+func dashboardURL(addr string) string {
+	sec, err := security()
+	switch {
+	case err != nil || sec.TLS == nil:
+		return addr
+	case !strings.Contains(addr, "://"):
+		return "https://" + addr
+	case addr == jobclient.DefaultAddress: // the CLI's default, not the user's choice
+		return "https://" + strings.TrimPrefix(addr, "http://")
+	}
+	return addr
 }
 
 // explainGCS turns a refused call into what to do about it.

@@ -34,7 +34,7 @@ func jobCmd() *cobra.Command {
 		if a == "" {
 			a = client.AddressFromEnv()
 		}
-		c, err := client.New(a)
+		c, err := client.New(dashboardURL(a))
 		if err != nil {
 			return nil, err
 		}

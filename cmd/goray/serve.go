@@ -36,7 +36,10 @@ func serveCmd() *cobra.Command {
 		if err != nil {
 			return nil, err
 		}
-		return client.NewWithTransport(a, rt), nil
+		if a == "" {
+			a = "127.0.0.1:8265"
+		}
+		return client.NewWithTransport(dashboardURL(a), rt), nil
 	}
 	cmd.AddCommand(serveDeployCmd(newClient), serveStatusCmd(newClient), serveShutdownCmd(newClient))
 	return cmd
