@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/goray-dev/goray/runtime/jobs/api"
 )
@@ -281,5 +282,29 @@ func TestFollowStreamsWithBoundedMemory(t *testing.T) {
 	}
 	if alloc > 8<<20 {
 		t.Errorf("following a 50 MB log allocated %d MB, want under 8 MB", alloc>>20)
+	}
+}
+
+// A line longer than the tail's chunk goes in pieces cut between
+// characters: each is UTF-8 (a WebSocket text frame must be).
+func TestFollowCutsLongLinesBetweenCharacters(t *testing.T) {
+	e := newTestEnv(t)
+	e.plantJob(t, "long-line", nil)
+	content := "x" + strings.Repeat("é€😀", 30000) + "\nend"
+	if err := writeFile(e.m.LogPath("long-line"), []byte(content)); err != nil {
+		t.Fatal(err)
+	}
+	var got strings.Builder
+	pieces := 0
+	err := e.m.Follow(t.Context(), "long-line", func(b []byte) error {
+		pieces++
+		if !utf8.Valid(b) {
+			t.Errorf("piece %d (%d bytes) is not UTF-8: ends %q", pieces, len(b), b[max(0, len(b)-4):])
+		}
+		got.Write(b)
+		return nil
+	})
+	if err != nil || got.String() != content || pieces < 3 {
+		t.Errorf("followed %d bytes in %d pieces (%v), want the %d-byte log in several", got.Len(), pieces, err, len(content))
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // followPoll is how often a follower looks for new output.
@@ -75,10 +76,13 @@ func (m *Manager) Follow(ctx context.Context, id string, send func([]byte) error
 					pending = pending[:copy(pending, pending[i+1:])]
 				}
 				if len(pending) >= followChunk {
-					if err := send(pending); err != nil {
+					// A line this long goes in pieces, cut between characters
+					// (a WebSocket text frame must be UTF-8).
+					cut := utf8Cut(pending)
+					if err := send(pending[:cut]); err != nil {
 						return err
 					}
-					pending = pending[:0]
+					pending = pending[:copy(pending, pending[cut:])]
 				}
 				if err == io.EOF || n == 0 {
 					break
@@ -100,6 +104,20 @@ func (m *Manager) Follow(ctx context.Context, id string, send func([]byte) error
 		case <-time.After(followPoll):
 		}
 	}
+}
+
+// utf8Cut is where to cut b so as not to split its last character: before
+// an incomplete one at the end, else at the end.
+func utf8Cut(b []byte) int {
+	for k := 1; k < utf8.UTFMax && k <= len(b); k++ {
+		if utf8.RuneStart(b[len(b)-k]) {
+			if !utf8.FullRune(b[len(b)-k:]) {
+				return len(b) - k
+			}
+			break
+		}
+	}
+	return len(b)
 }
 
 // lastLines is the last n lines of a file, at most maxChars long.

@@ -356,8 +356,8 @@ func (c *Controller) planApp(ctx context.Context, a schema.ServeApplicationSchem
 			names = append(names, n)
 		}
 		sort.Strings(names)
-		return plan{}, bad("application %q: import_path %q is not an application registered in %s (registered: %s)",
-			a.Name, a.ImportPath, filepath.Base(path), strings.Join(names, ", "))
+		return plan{}, bad("application %s: import_path %s is not an application registered in %s (registered: %s)",
+			quote(a.Name), quote(a.ImportPath), filepath.Base(path), strings.Join(names, ", "))
 	}
 	p := plan{spec: a, job: j, info: info, deps: map[string]schema.DeploymentSchema{}}
 	for _, d := range info.Deployments {
@@ -370,14 +370,14 @@ func (c *Controller) planApp(ctx context.Context, a schema.ServeApplicationSchem
 			for _, d := range info.Deployments {
 				names = append(names, d.Name)
 			}
-			return plan{}, bad("application %q: deployment %q is not in application %q (its deployments: %s)",
-				a.Name, o.Name, a.ImportPath, strings.Join(names, ", "))
+			return plan{}, bad("application %s: deployment %s is not in application %s (its deployments: %s)",
+				quote(a.Name), quote(o.Name), quote(a.ImportPath), strings.Join(names, ", "))
 		}
 		merged := schema.Merge(base, o)
 		check := schema.ServeDeploySchema{Applications: []schema.ServeApplicationSchema{{Name: a.Name, ImportPath: a.ImportPath,
 			RoutePrefix: a.RoutePrefix, Deployments: []schema.DeploymentSchema{merged}}}}
 		if err := schema.Validate(&check); err != nil {
-			return plan{}, bad("application %q: deployment %q with the code's options: %v", a.Name, o.Name, err)
+			return plan{}, bad("application %s: deployment %s with the code's options: %v", quote(a.Name), quote(o.Name), err)
 		}
 		p.deps[o.Name] = merged
 	}

@@ -80,7 +80,9 @@ func checkConfigLimits(t *testing.T, s *ServeDeploySchema) {
 	if tc := s.TargetCapacity; tc != nil && (*tc < 0 || *tc > 100) {
 		t.Fatalf("target_capacity %v accepted", *tc)
 	}
-	control := func(s string) bool { return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) }
+	control := func(s string) bool {
+		return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
+	}
 	names, routes := map[string]bool{}, map[string]bool{}
 	for _, a := range s.Applications {
 		if strings.TrimSpace(a.Name) == "" || len(a.Name) > MaxNameBytes || control(a.Name) || names[a.Name] {

@@ -40,7 +40,7 @@ func TestValidateRefusesConfigsOverTheirLimits(t *testing.T) {
 			[]string{"route_prefix", "1024"}},
 		{"NUL in runtime_env.binary", one(`,"runtime_env":{"binary":"a\u0000b"}`), []string{"runtime_env.binary"}},
 		{"5000-byte runtime_env.binary", one(`,"runtime_env":{"binary":"` + strings.Repeat("b", 5000) + `"}`), []string{"runtime_env.binary", "4096"}},
-		{"129 deployments", one(`,"deployments":[`+deps(129)+`]`), []string{"deployments", "128"}},
+		{"129 deployments", one(`,"deployments":[` + deps(129) + `]`), []string{"deployments", "128"}},
 		{"health_check_period_s 1e308", one(`,"deployments":[{"name":"D","health_check_period_s":1e308}]`),
 			[]string{"health_check_period_s", "1e+09"}},
 		{"downscale_delay_s 1e12", one(`,"deployments":[{"name":"D","autoscaling_config":{"downscale_delay_s":1e12}}]`),
