@@ -1,9 +1,11 @@
 package hop
 
 import (
+	"bytes"
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -62,5 +64,21 @@ func TestSilentConnectionDropped(t *testing.T) {
 	_ = c.SetReadDeadline(time.Now().Add(OpeningTimeout + 20*time.Second))
 	if _, err := c.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("read from a silent connection: %v (want EOF: the server drops it)", err)
+	}
+}
+
+// A header claiming a huge frame does not make the reader allocate it:
+// memory follows the bytes that arrive.
+func TestClaimedLengthIsNotAllocatedUpFront(t *testing.T) {
+	h := frameHeader(frameRequest, 1, MaxFrame)
+	r := newFrameReader(io.MultiReader(bytes.NewReader(h[:]), strings.NewReader("abc")))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, _, _, err := r.next(); err != io.ErrUnexpectedEOF {
+		t.Fatalf("next: %v", err)
+	}
+	runtime.ReadMemStats(&after)
+	if d := after.TotalAlloc - before.TotalAlloc; d > 1<<20 {
+		t.Fatalf("reading a header that claims %d bytes and 3 bytes of payload allocated %d bytes", MaxFrame, d)
 	}
 }

@@ -88,9 +88,14 @@ type frameReader struct {
 	br *bufio.Reader
 	h  [frameHeaderLen]byte
 	hn int    // header bytes read
-	p  []byte // the payload, once the header is complete
-	pn int    // payload bytes read
+	p    []byte // the payload read so far, once the header is complete
+	pn   int    // payload bytes read
+	want int    // the payload's length
 }
+
+// growStep is the payload buffer a frame starts with; it doubles as bytes
+// arrive, up to the frame's length.
+const growStep = 64 << 10
 
 func newFrameReader(r io.Reader) *frameReader {
 	return &frameReader{br: bufio.NewReaderSize(r, 32<<10)}
@@ -113,9 +118,17 @@ func (r *frameReader) next() (frameType, uint32, []byte, error) {
 		if n > MaxFrame {
 			return 0, 0, nil, fmt.Errorf("%w: frame of %d bytes (max %d)", errProtocol, n, MaxFrame)
 		}
-		r.p = make([]byte, n)
+		// Memory follows the bytes that arrive, not the length claimed:
+		// a header alone cannot make the reader allocate MaxFrame.
+		r.want = int(n)
+		r.p = make([]byte, min(r.want, growStep))
 	}
-	for r.pn < len(r.p) {
+	for r.pn < r.want {
+		if r.pn == len(r.p) {
+			np := make([]byte, min(r.want, 2*len(r.p)))
+			copy(np, r.p[:r.pn])
+			r.p = np
+		}
 		n, err := r.br.Read(r.p[r.pn:])
 		r.pn += n
 		if err != nil {
@@ -126,7 +139,7 @@ func (r *frameReader) next() (frameType, uint32, []byte, error) {
 		}
 	}
 	t, id, p := frameType(r.h[0]), binary.BigEndian.Uint32(r.h[1:5]), r.p
-	r.hn, r.p, r.pn = 0, nil, 0
+	r.hn, r.p, r.pn, r.want = 0, nil, 0, 0
 	return t, id, p, nil
 }
 
