@@ -28,11 +28,15 @@ func RecreateHash(c *rayv1.RayCluster) string {
 		Workers []group
 		Auth    *rayv1.AuthOptions
 		GCSFT   *rayv1.GcsFaultToleranceOptions
+		// Pods with and without TLS cannot talk; omitted when unset, so the
+		// hashes of clusters without it did not change when it was added.
+		TLS *rayv1.TLSOptions `json:",omitempty"`
 	}{
 		Head: group{Template: c.Spec.HeadGroupSpec.Template, RayStartParams: c.Spec.HeadGroupSpec.RayStartParams,
 			Resources: c.Spec.HeadGroupSpec.Resources, Labels: c.Spec.HeadGroupSpec.Labels},
 		Auth:  c.Spec.AuthOptions,
 		GCSFT: c.Spec.GcsFaultToleranceOptions,
+		TLS:   c.Spec.TLSOptions,
 	}
 	for _, g := range c.Spec.WorkerGroupSpecs {
 		in.Workers = append(in.Workers, group{Name: g.GroupName, Template: g.Template, RayStartParams: g.RayStartParams,

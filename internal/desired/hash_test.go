@@ -43,6 +43,7 @@ func TestRecreateHash(t *testing.T) {
 		{"gcs ft", func(c *rayv1.RayCluster) {
 			c.Spec.GcsFaultToleranceOptions = &rayv1.GcsFaultToleranceOptions{RedisAddress: "r:6379"}
 		}, true},
+		{"tls", func(c *rayv1.RayCluster) { c.Spec.TLSOptions = &rayv1.TLSOptions{Enabled: ptr.To(true)} }, true},
 
 		{"replicas", func(c *rayv1.RayCluster) { c.Spec.WorkerGroupSpecs[0].Replicas = ptr.To[int32](4) }, false},
 		{"minReplicas", func(c *rayv1.RayCluster) { c.Spec.WorkerGroupSpecs[0].MinReplicas = ptr.To[int32](0) }, false},
@@ -71,6 +72,15 @@ func TestRecreateHash(t *testing.T) {
 				t.Error("hash not stable for the same spec")
 			}
 		})
+	}
+}
+
+// TestRecreateHashUnchanged pins the hash of a cluster without TLS: adding
+// a field to the hash must not change the hashes of clusters that do not
+// set it, or every Recreate cluster's pods are recreated on an upgrade.
+func TestRecreateHashUnchanged(t *testing.T) {
+	if got, want := RecreateHash(testCluster()), "aelgxsm37fqkf6j3qr4h3hwv"; got != want {
+		t.Errorf("RecreateHash(testCluster()) = %q, want %q", got, want)
 	}
 }
 

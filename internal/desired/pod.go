@@ -91,6 +91,7 @@ func HeadPod(c *rayv1.RayCluster, opts PodOptions) *corev1.Pod {
 		}
 	}
 	addAuthEnv(c, pod)
+	addTLS(c, &pod.Spec, templateRay(&spec.Template))
 	return pod
 }
 
@@ -131,6 +132,7 @@ func WorkerPod(c *rayv1.RayCluster, g *rayv1.WorkerGroupSpec, opts PodOptions) *
 		pod.Spec.RestartPolicy = corev1.RestartPolicyNever
 	}
 	addAuthEnv(c, pod)
+	addTLS(c, &pod.Spec, templateRay(&g.Template))
 	return pod
 }
 

@@ -129,6 +129,8 @@ func SubmitterJob(job *rayv1.RayJob, cluster *rayv1.RayCluster, dashboardAddress
 	if tmpl.Spec.RestartPolicy == "" || tmpl.Spec.RestartPolicy == corev1.RestartPolicyAlways {
 		tmpl.Spec.RestartPolicy = corev1.RestartPolicyNever
 	}
+	// The submitter reaches the job API over HTTPS with the cluster's certificate.
+	AddTLS(cluster, &tmpl.Spec, func(i int, _ *corev1.Container) bool { return i == 0 })
 	labels := map[string]string{
 		rayv1.KubernetesCreatedByLabelKey:  rayv1.ComponentName,
 		rayv1.KubernetesApplicationNameKey: rayv1.ApplicationName,
