@@ -47,7 +47,7 @@ func writeErr(w http.ResponseWriter, id string, err error) {
 	var bad *BadRequestError
 	switch {
 	case errors.Is(err, ErrNotFound):
-		writeText(w, http.StatusNotFound, fmt.Sprintf("Job %s does not exist", id))
+		writeText(w, http.StatusNotFound, fmt.Sprintf("Job %s does not exist", logID(id)))
 	case errors.Is(err, ErrDuplicate):
 		writeText(w, http.StatusBadRequest, fmt.Sprintf("Job with submission_id %s already exists. Please use a different submission_id.", id))
 	case errors.Is(err, ErrNotTerminal):

@@ -308,3 +308,53 @@ func TestFollowCutsLongLinesBetweenCharacters(t *testing.T) {
 		t.Errorf("followed %d bytes in %d pieces (%v), want the %d-byte log in several", got.Len(), pieces, err, len(content))
 	}
 }
+
+// The largest valid request, every field at its limit and made of
+// characters JSON escapes sixfold, fits the body limit, and its record (with
+// the largest failure message) fits the record limit, far below gRPC's
+// default 4 MiB message.
+func TestLargestValidRequestFits(t *testing.T) {
+	req := api.SubmitRequest{
+		Entrypoint:          "true #" + strings.Repeat("\x01", api.MaxEntrypointBytes-6),
+		SubmissionID:        strings.Repeat("s", api.MaxSubmissionIDBytes),
+		Metadata:            map[string]string{},
+		EntrypointResources: map[string]float64{},
+	}
+	for i := range 4 {
+		key := fmt.Sprintf("%s%d", strings.Repeat("<", api.MaxMetadataKeyBytes-1), i)
+		req.Metadata[key] = strings.Repeat("\x01", api.MaxMetadataBytes/4-len(key))
+	}
+	for i := range api.MaxEntrypointResources {
+		req.EntrypointResources[fmt.Sprintf("%s%02d", strings.Repeat("<", api.MaxResourceNameBytes-2), i)] = api.MaxResourceQuantity
+	}
+	req.RuntimeEnv = map[string]any{"env_vars": map[string]any{"A": strings.Repeat("\x01", (api.MaxRuntimeEnvBytes-40)/6)}}
+	body, err := json.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := parseSubmit(body)
+	if err != nil {
+		t.Fatalf("the largest valid request (%d bytes) is refused: %v", len(body), err)
+	}
+	rec, _ := newRecord(got, got.SubmissionID, 1)
+	worst := "Job entrypoint command failed with exit code 1, last available logs (truncated to 20,000 chars):\n" + strings.Repeat("\x01", failLogChars)
+	rec.Message = &worst
+	b, err := marshalRecord(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("largest valid request %d bytes (limit %d), its record %d bytes (limit %d)", len(body), api.MaxRequestBytes, len(b), maxRecordBytes)
+}
+
+// A 404 quotes an unknown id clipped, not the whole URL segment.
+func TestNotFoundClipsTheID(t *testing.T) {
+	e := newTestEnv(t)
+	long := strings.Repeat("q", 5000)
+	code, body := e.do(t, http.MethodGet, "/api/jobs/"+long, "")
+	if code != http.StatusNotFound || len(body) > 300 || !strings.Contains(body, "5000 bytes") {
+		t.Errorf("GET of a 5000-byte id: %d %.300q", code, body)
+	}
+	if code, body := e.do(t, http.MethodGet, "/api/jobs/no-such-job", ""); code != http.StatusNotFound || body != "Job no-such-job does not exist" {
+		t.Errorf("GET of an unknown id: %d %q", code, body)
+	}
+}

@@ -282,7 +282,7 @@ func (m *Manager) Delete(ctx context.Context, id string) (bool, error) {
 		return false, ErrNotFound
 	}
 	if !rec.Status.IsTerminal() {
-		return false, fmt.Errorf("%w: attempted to delete job with id '%s', but it is in a non-terminal state %s", ErrNotTerminal, id, rec.Status)
+		return false, fmt.Errorf("%w: attempted to delete job with id '%s', but it is in a non-terminal state %s", ErrNotTerminal, logID(id), rec.Status)
 	}
 	m.mu.Lock()
 	r := m.runs[id]

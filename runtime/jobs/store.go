@@ -41,9 +41,9 @@ type store struct {
 var errExists = errors.New("job exists")
 
 // maxRecordBytes bounds a stored record. The submission limits keep every
-// record far below it (the worst case, every limit reached with characters
-// JSON escapes sixfold, is about 1.3 MiB), and it is below the 4 MiB a GCS
-// client with gRPC's defaults accepts.
+// record below it (the worst case, every limit reached with characters JSON
+// escapes sixfold, is about 1.2 MiB: TestLargestValidRequestFits), and it
+// is below the 4 MiB a GCS client with gRPC's defaults accepts.
 const maxRecordBytes = 2 << 20
 
 // errRecordTooLarge is a record over maxRecordBytes, never stored.

@@ -18,7 +18,7 @@ import (
 const (
 	// MaxRequestBytes bounds the body of POST /api/jobs/ (larger: 413). The
 	// largest valid request, every field at its limit and written with JSON
-	// escapes, is about 1.3 MiB.
+	// escapes, is about 1.1 MiB (TestLargestValidRequestFits).
 	MaxRequestBytes = 2 << 20
 	// MaxEntrypointBytes bounds the entrypoint, half of Linux's 128 KiB
 	// limit on one argument.
