@@ -25,11 +25,15 @@ type CA struct {
 
 // NewCA makes a self-signed CA valid for validity.
 func NewCA(commonName string, validity time.Duration) (*CA, error) {
+	return NewCAAt(commonName, time.Now(), validity)
+}
+
+// NewCAAt is NewCA with the clock's time given (the operator's clock).
+func NewCAAt(commonName string, now time.Time, validity time.Duration) (*CA, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
 	tmpl := &x509.Certificate{SerialNumber: serial(), Subject: pkix.Name{CommonName: commonName}, IsCA: true,
 		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 		NotBefore: now.Add(-5 * time.Minute), NotAfter: now.Add(validity)}
@@ -86,11 +90,15 @@ func (ca *CA) KeyPEM() ([]byte, error) {
 // Issue signs a certificate for server and client use, naming hosts (DNS
 // names or IPs) for clients that check them (browsers, curl).
 func (ca *CA) Issue(commonName string, hosts []string, validity time.Duration) (certPEM, keyPEM []byte, err error) {
+	return ca.IssueAt(commonName, hosts, time.Now(), validity)
+}
+
+// IssueAt is Issue with the clock's time given (the operator's clock).
+func (ca *CA) IssueAt(commonName string, hosts []string, now time.Time, validity time.Duration) (certPEM, keyPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, err
 	}
-	now := time.Now()
 	tmpl := &x509.Certificate{SerialNumber: serial(), Subject: pkix.Name{CommonName: commonName},
 		NotBefore: now.Add(-5 * time.Minute), NotAfter: now.Add(validity), KeyUsage: x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}

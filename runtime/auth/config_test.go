@@ -69,7 +69,7 @@ func TestFromLookup(t *testing.T) {
 
 func TestValid(t *testing.T) {
 	c := NewToken("secret")
-	for in, want := range map[string]bool{"secret": true, "secreT": false, "": false, "secret ": false, strings.Repeat("s", MaxTokenLen+1): false} {
+	for in, want := range map[string]bool{"secret": true, "secreT": false, "": false, "secret\x00": false, strings.Repeat("s", MaxTokenLen+1): false} {
 		if got := c.Valid(in); got != want {
 			t.Errorf("Valid(%.20q) = %v, want %v", in, got, want)
 		}

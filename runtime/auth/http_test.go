@@ -9,7 +9,7 @@ import (
 )
 
 func TestHandler(t *testing.T) {
-	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })
 	on := NewToken("secret").Handler(ok, HTTPPolicy{Open: []string{"/healthz"}})
 	off := Config{}.Handler(ok, HTTPPolicy{Open: []string{"/healthz"}, AllowedHosts: []string{"ray.example.com"}})
 	type req struct {
@@ -71,14 +71,14 @@ func TestTransport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
 	req.Header.Set("x-ray-authorization", "Bearer other")
 	resp, err = c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if req.Header.Get("Authorization") != "" {
 		t.Fatal("the transport changed the caller's request")
 	}

@@ -148,7 +148,7 @@ func startCluster(t *testing.T, headIP, workerIP string, env []string, tc *tls.C
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	c := &cluster{dir: dir, headIP: headIP, workerIP: workerIP, env: env, home: filepath.Join(dir, "home"), scheme: "http",
 		httpc: &http.Client{Timeout: 2 * time.Second}}
 	if tc != nil {
@@ -184,8 +184,8 @@ func waitHTTP(t *testing.T, hc *http.Client, p *proc, url string) {
 	for time.Now().Before(end) {
 		resp, err := hc.Get(url)
 		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
 				return
 			}
 		}
@@ -340,7 +340,7 @@ func testEveryPort(t *testing.T, headIP, workerIP string, useTLS bool) {
 		if c, err := net.Dial("unix", path); err != nil {
 			continue // the file of a worker that exited: nothing listens
 		} else {
-			c.Close()
+			_ = c.Close()
 		}
 		k := probe(t, "unix:"+path, with, without, false, "")
 		if k == kindHTTP {
@@ -473,8 +473,8 @@ func waitIngress(t *testing.T, url string) {
 	for time.Now().Before(end) {
 		resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(url)
 		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
 				return
 			}
 			last = resp.Status

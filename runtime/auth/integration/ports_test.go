@@ -11,6 +11,7 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -57,7 +58,7 @@ func listeners(t *testing.T, pids []int) []listener {
 			}
 			out = append(out, listener{addr: procAddr(t, fs[1]), inode: fs[9]})
 		}
-		f.Close()
+		_ = f.Close()
 	}
 	return out
 }
@@ -239,7 +240,7 @@ func (c client) hopGet(addr string) (answered bool, speaksHop bool) {
 }
 
 func errIsEOF(err error) bool {
-	return err == io.EOF || err == io.ErrUnexpectedEOF || strings.Contains(err.Error(), "connection reset")
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || strings.Contains(err.Error(), "connection reset")
 }
 
 func writeFile(t *testing.T, dir, name, body string) string {

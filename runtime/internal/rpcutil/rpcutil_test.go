@@ -1,6 +1,7 @@
 package rpcutil
 
 import (
+	"errors"
 	"io"
 	"net"
 	"testing"
@@ -33,7 +34,7 @@ func TestSilentConnectionDropped(t *testing.T) {
 	start := time.Now()
 	_ = c.SetReadDeadline(time.Now().Add(HandshakeTimeout + 20*time.Second))
 	_, err = io.ReadAll(c) // the server's settings frame, then EOF when it drops us
-	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+	if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
 		t.Fatalf("a silent connection was still open after %v", time.Since(start))
 	}
 }
@@ -69,12 +70,12 @@ func TestListenCapsConnections(t *testing.T) {
 		t.Fatal("a third connection was accepted past the cap of 2")
 	case <-time.After(200 * time.Millisecond):
 	}
-	first.Close()
+	_ = first.Close()
 	select {
 	case c := <-accepted:
-		c.Close()
+		_ = c.Close()
 	case <-time.After(10 * time.Second):
 		t.Fatal("the waiting connection was not accepted after one closed")
 	}
-	second.Close()
+	_ = second.Close()
 }

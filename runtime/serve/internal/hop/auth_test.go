@@ -2,6 +2,7 @@ package hop
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -20,14 +21,14 @@ func TestConnectionsOpenWithTheToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }), Auth: auth.NewToken("secret")}
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }), Auth: auth.NewToken("secret")}
 	go s.Serve(l)
 	t.Cleanup(s.Close)
 	addr := l.Addr().String()
 	for _, tok := range []string{"", "guess", "secre", "secret2"} {
 		req, _ := http.NewRequest(http.MethodGet, "http://replica/", nil)
 		if resp, err := (&Pool{Token: tok}).RoundTrip(req, addr); err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			t.Fatalf("token %q: answered %s", tok, resp.Status)
 		}
 	}
@@ -62,7 +63,7 @@ func TestSilentConnectionDropped(t *testing.T) {
 	}
 	defer c.Close()
 	_ = c.SetReadDeadline(time.Now().Add(OpeningTimeout + 20*time.Second))
-	if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
 		t.Fatalf("read from a silent connection: %v (want EOF: the server drops it)", err)
 	}
 }
@@ -74,7 +75,7 @@ func TestClaimedLengthIsNotAllocatedUpFront(t *testing.T) {
 	r := newFrameReader(io.MultiReader(bytes.NewReader(h[:]), strings.NewReader("abc")))
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	if _, _, _, err := r.next(); err != io.ErrUnexpectedEOF {
+	if _, _, _, err := r.next(); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("next: %v", err)
 	}
 	runtime.ReadMemStats(&after)

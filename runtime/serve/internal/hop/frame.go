@@ -85,9 +85,9 @@ var errFrameTooLarge = errors.New("hop: frame too large")
 // frameReader reads frames. A read it makes can be interrupted (a read
 // deadline) and resumed: a frame read in part is kept for the next call.
 type frameReader struct {
-	br *bufio.Reader
-	h  [frameHeaderLen]byte
-	hn int    // header bytes read
+	br   *bufio.Reader
+	h    [frameHeaderLen]byte
+	hn   int    // header bytes read
 	p    []byte // the payload read so far, once the header is complete
 	pn   int    // payload bytes read
 	want int    // the payload's length

@@ -121,7 +121,7 @@ func FuzzFrameReader(f *testing.F) {
 		rest := b[len(again):]
 		switch {
 		case len(rest) == 0:
-			if err != io.EOF {
+			if !errors.Is(err, io.EOF) {
 				t.Fatalf("at a frame boundary: %v, want io.EOF", err)
 			}
 		case len(rest) >= frameHeaderLen && uint32(rest[5])<<24|uint32(rest[6])<<16|uint32(rest[7])<<8|uint32(rest[8]) > MaxFrame:
@@ -129,7 +129,7 @@ func FuzzFrameReader(f *testing.F) {
 				t.Fatalf("a frame past MaxFrame: %v, want a protocol error", err)
 			}
 		default:
-			if err != io.ErrUnexpectedEOF {
+			if !errors.Is(err, io.ErrUnexpectedEOF) {
 				t.Fatalf("inside a frame: %v, want io.ErrUnexpectedEOF", err)
 			}
 		}
@@ -153,7 +153,7 @@ func FuzzFrameReader(f *testing.F) {
 		if len(slow) != len(frames) || (len(frames) > 0 && !reflect.DeepEqual(slow, frames)) {
 			t.Fatalf("read with timeouts: %d frames, want %d", len(slow), len(frames))
 		}
-		if serr != err && !(errors.Is(serr, errProtocol) && errors.Is(err, errProtocol)) {
+		if !errors.Is(serr, err) && (!errors.Is(serr, errProtocol) || !errors.Is(err, errProtocol)) {
 			t.Fatalf("read with timeouts ended with %v, want %v", serr, err)
 		}
 
