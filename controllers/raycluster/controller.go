@@ -57,6 +57,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.Pod{}).
 		Owns(&corev1.Service{}).
+		Owns(&corev1.Secret{}).
 		Owns(&batchv1.Job{}).
 		Owns(&rbacv1.Role{}).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Concurrency, 1), SkipNameValidation: &r.SkipNameValidation}).
@@ -98,6 +99,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		for _, phase := range []func(context.Context, *scope) error{
 			r.reconcileAutoscalerRBAC,
 			r.reconcileAuthSecret,
+			r.reconcileTLS,
 			r.reconcileServices,
 			r.reconcilePods,
 		} {
@@ -118,7 +120,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if s.requeue {
 		return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
 	}
-	return ctrl.Result{}, nil
+	return ctrl.Result{RequeueAfter: s.requeueAfter}, nil
 }
 
 // writeStatus is the one status write of a reconcile, skipped when nothing changed.

@@ -20,6 +20,8 @@ type scope struct {
 	suspending  bool
 	suspended   bool
 	requeue     bool
+	// requeueAfter is a later look without a change (certificate renewal); 0: none.
+	requeueAfter time.Duration
 }
 
 // podsByCluster indexes the cached pods by their ray.io/cluster label: a

@@ -63,9 +63,6 @@ func unsupportedFields(c *rayv1.RayCluster) []string {
 	if sp.NetworkPolicy != nil {
 		out = append(out, "spec.networkPolicy")
 	}
-	if sp.TLSOptions != nil && sp.TLSOptions.Enabled != nil && *sp.TLSOptions.Enabled {
-		out = append(out, "spec.tlsOptions")
-	}
 	if sp.HistoryServerOptions != nil {
 		out = append(out, "spec.historyServerOptions")
 	}
