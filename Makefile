@@ -79,9 +79,13 @@ control-plane: ## Build (or reuse) etcd and kube-apiserver for the envtest tier.
 	hack/control-plane.sh etcd kube-apiserver
 
 .PHONY: test
-test: control-plane verify ## Unit, runtime integration and envtest controller tests.
+test: control-plane redis verify ## Unit, runtime integration and envtest controller tests.
 	go vet ./...
-	go test $(GO_TEST_FLAGS) ./...
+	GORAY_REQUIRE_REDIS=1 go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: redis
+redis: ## Install Debian's redis-server if missing (the GCS storage tests start their own).
+	hack/redis.sh >/dev/null
 
 .PHONY: test-short
 test-short: ## Unit tests only (no control plane, no runtime processes).
