@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"time"
@@ -347,6 +348,13 @@ func (n *Node) workerExited(w *worker, err error, logPath string) {
 	case <-w.registered:
 	default:
 		close(w.registered)
+	}
+	// Its unix sockets (named with its id, see rpcutil.ListenUnix) would
+	// stay behind: a process killed by a signal removes nothing.
+	if socks, err := filepath.Glob(filepath.Join(n.cfg.Dir, "sockets", "*-"+w.id+".sock")); err == nil {
+		for _, s := range socks {
+			_ = os.Remove(s)
+		}
 	}
 	reason := fmt.Sprintf("worker process %d exited: %v", w.pid, err)
 	if !killed {
