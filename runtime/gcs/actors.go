@@ -12,6 +12,7 @@ import (
 	"github.com/goray-dev/goray/runtime/internal/rpcutil"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/scheduler"
+	"google.golang.org/protobuf/proto"
 )
 
 // CreateActor registers an actor and schedules its constructor.
@@ -22,6 +23,9 @@ func (s *Server) CreateActor(ctx context.Context, in *rpcpb.ActorSpec) (*rpcpb.A
 	if in.Namespace == "" {
 		in.Namespace = "default"
 	}
+	if n := proto.Size(in); n > maxSpecRecord {
+		return nil, status.Errorf(codes.InvalidArgument, "actor spec of %d bytes; at most %d (pass large arguments as object refs)", n, maxSpecRecord)
+	}
 	a := &actors.Actor{ID: ids.New(), Class: in.ClassName, Name: in.Name, Namespace: in.Namespace, JobID: in.JobId,
 		Detached: in.Detached, MaxRestarts: int(in.MaxRestarts), Spec: in}
 	s.mu.Lock()
@@ -31,9 +35,14 @@ func (s *Server) CreateActor(ctx context.Context, in *rpcpb.ActorSpec) (*rpcpb.A
 		return nil, status.Error(codes.AlreadyExists, err.Error())
 	}
 	info := actorInfo(got)
+	s.saveActorsLocked(effs)
 	s.notifyLocked()
 	s.mu.Unlock()
 	s.apply(effs)
+	// settle, not just seq: an existing actor (get-if-exists) must be durable too.
+	if err := s.settle(ctx); err != nil {
+		return nil, err
+	}
 	return info, nil
 }
 
@@ -50,6 +59,9 @@ func actorInfo(a *actors.Actor) *rpcpb.ActorInfo {
 // GetActor looks an actor up by id or by name, optionally waiting until it is
 // ALIVE (with at least min_restarts restarts) or DEAD.
 func (s *Server) GetActor(ctx context.Context, in *rpcpb.GetActorRequest) (*rpcpb.ActorInfo, error) {
+	if err := s.settle(ctx); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for {
@@ -83,17 +95,24 @@ func (s *Server) GetActor(ctx context.Context, in *rpcpb.GetActorRequest) (*rpcp
 func (s *Server) KillActor(ctx context.Context, in *rpcpb.KillActorRequest) (*rpcpb.Empty, error) {
 	s.mu.Lock()
 	effs, err := s.dir.Kill(in.ActorId, in.NoRestart)
+	seq := s.saveActorsLocked(effs, in.ActorId)
 	s.notifyLocked()
 	s.mu.Unlock()
 	if err != nil {
 		return nil, status.Error(codes.NotFound, err.Error())
 	}
 	s.apply(effs)
+	if err := s.durable(ctx, seq); err != nil {
+		return nil, err
+	}
 	return &rpcpb.Empty{}, nil
 }
 
 // ListActors lists every actor.
 func (s *Server) ListActors(ctx context.Context, _ *rpcpb.Empty) (*rpcpb.ActorList, error) {
+	if err := s.settle(ctx); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := &rpcpb.ActorList{}
@@ -178,6 +197,7 @@ func (s *Server) scheduleActor(id string) {
 			dec := s.sched.Pick(s.snapshotLocked(), "", spec.Resources, strategy)
 			if dec.Status == scheduler.Infeasible && strategy.Kind == scheduler.NodeAffinity && !strategy.Soft {
 				effs := s.dir.CreationFailed(id, "node affinity names node "+strategy.NodeID+" which is dead or cannot fit the actor")
+				s.saveActorsLocked(effs, id)
 				s.notifyLocked()
 				s.mu.Unlock()
 				s.apply(effs)
@@ -212,6 +232,7 @@ func (s *Server) tryCreateActor(id, nodeID string, spec *rpcpb.ActorSpec) bool {
 	}
 	s.mu.Lock()
 	s.dir.Placed(id, nodeID, lease.WorkerId)
+	s.saveActorsLocked(nil, id)
 	s.mu.Unlock()
 	// The GCS calls an actor's worker once, for its constructor: a pooled
 	// connection would outlive the worker (replicas and actors come and go
@@ -230,6 +251,7 @@ func (s *Server) tryCreateActor(id, nodeID string, spec *rpcpb.ActorSpec) bool {
 		s.mu.Lock()
 		if a, ok := s.dir.Get(id); ok && a.State != actors.Dead {
 			a.WorkerID, a.NodeID = "", ""
+			s.saveActorsLocked(nil, id)
 		}
 		s.mu.Unlock()
 		return false
@@ -242,6 +264,7 @@ func (s *Server) tryCreateActor(id, nodeID string, spec *rpcpb.ActorSpec) bool {
 	} else {
 		effs = s.dir.Created(id, nodeID, lease.WorkerId, lease.WorkerAddress)
 	}
+	s.saveActorsLocked(effs, id)
 	s.notifyLocked()
 	s.mu.Unlock()
 	s.apply(effs)

@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
@@ -65,6 +66,7 @@ func (s *Server) DrainNode(ctx context.Context, in *rpcpb.DrainNodeRequest) (*rp
 		s.mu.Lock()
 		if n, ok := s.nodes[in.NodeId]; ok && n.alive && !n.draining {
 			n.draining = true
+			s.persistLocked(nodeOp(in.NodeId, n))
 			s.notifyLocked()
 		}
 		s.mu.Unlock()
@@ -107,8 +109,13 @@ func (s *Server) RequestClusterResourceConstraint(ctx context.Context, in *rpcpb
 	}
 	s.mu.Lock()
 	s.constraints = keep
+	b, _ := proto.Marshal(&rpcpb.ResourceConstraint{Requests: keep})
+	seq := s.persistLocked(metaOp(metaConstraints, string(b)))
 	s.notifyLocked()
 	s.mu.Unlock()
+	if err := s.durable(ctx, seq); err != nil {
+		return nil, err
+	}
 	s.log.Printf("cluster resource constraint set to %s", fmtDemands(keep))
 	return &rpcpb.Empty{}, nil
 }

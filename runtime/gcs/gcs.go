@@ -17,14 +17,17 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/goray-dev/goray/runtime/actors"
 	"github.com/goray-dev/goray/runtime/auth"
+	"github.com/goray-dev/goray/runtime/gcs/storage"
 	"github.com/goray-dev/goray/runtime/internal/ids"
 	"github.com/goray-dev/goray/runtime/internal/rpcutil"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
@@ -41,6 +44,12 @@ type Config struct {
 	Logger      *log.Logger
 	// Security is what the GCS's calls to nodes and workers carry.
 	Security auth.Config
+	// Storage is where every table is written through to and loaded from
+	// at the start (see Open). Nil keeps everything in memory only.
+	Storage storage.Store
+	// ReregisterTimeout is how long nodes loaded from the storage have to
+	// register again before they are declared dead (3 × HeartbeatTimeout).
+	ReregisterTimeout time.Duration
 }
 
 type nodeRec struct {
@@ -54,6 +63,8 @@ type nodeRec struct {
 	storeObjs int64
 	death     string
 	draining  bool
+	// awaiting: loaded from the storage, not registered with this GCS yet.
+	awaiting bool
 }
 
 // Server implements the Gcs gRPC service.
@@ -68,7 +79,7 @@ type Server struct {
 	nodes   map[string]*nodeRec
 	version int64
 	jobs    map[string]*rpcpb.JobInfo
-	jobSeq  int
+	jobSeq  uint64
 	kv      map[string][]byte
 	dir     *actors.Directory
 	pgs     map[string]*placementGroup
@@ -79,22 +90,55 @@ type Server struct {
 	autoscaling *rpcpb.AutoscalingState
 	stop        chan struct{}
 	stopOnce    sync.Once
+
+	// p writes changes through to cfg.Storage (nil without one).
+	p *persister
+	// incarnation is new for every GCS process; clusterID is kept in the storage.
+	incarnation, clusterID string
+	// reregisterBy is when loaded nodes that did not register again are declared dead.
+	reregisterBy time.Time
 }
 
-// New makes a GCS. Call Run to start death detection.
+// New makes a GCS that keeps its tables in memory only. Call Run to start
+// death detection. With a cfg.Storage use Open.
 func New(cfg Config) *Server {
+	if cfg.Storage != nil {
+		panic("gcs.New with a Storage: use gcs.Open")
+	}
+	s, _ := Open(context.Background(), cfg)
+	return s
+}
+
+// Open makes a GCS on cfg.Storage: it loads every table the storage holds
+// (a GCS restarted on the same storage lists the same jobs, KV, actors,
+// placement groups and nodes, and never reuses a job id) and writes every
+// change through to it before answering the call that made it.
+func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.HeartbeatTimeout == 0 {
 		cfg.HeartbeatTimeout = 10 * time.Second
+	}
+	if cfg.ReregisterTimeout == 0 {
+		cfg.ReregisterTimeout = 3 * cfg.HeartbeatTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = log.New(os.Stderr, "[gcs] ", log.LstdFlags)
 	}
 	if cfg.SessionName == "" {
-		cfg.SessionName = "session_" + time.Now().Format("2006-01-02_15-04-05")
+		cfg.SessionName = "session_" + time.Now().Format("2006-01-02_15-04-05") + "_" + randomHex(3)
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, pool: rpcutil.NewPool(cfg.Security), changed: make(chan struct{}),
+	s := &Server{cfg: cfg, log: cfg.Logger, pool: rpcutil.NewPool(cfg.Security), changed: make(chan struct{}),
 		nodes: map[string]*nodeRec{}, jobs: map[string]*rpcpb.JobInfo{}, kv: map[string][]byte{},
-		dir: actors.NewDirectory(), pgs: map[string]*placementGroup{}, stop: make(chan struct{})}
+		dir: actors.NewDirectory(), pgs: map[string]*placementGroup{}, stop: make(chan struct{}),
+		incarnation: randomHex(8), clusterID: randomHex(8), jobSeq: initialJobSeq()}
+	if cfg.Storage == nil {
+		return s, nil
+	}
+	s.p = newPersister(cfg.Storage, cfg.Logger)
+	if err := s.load(ctx); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
 }
 
 // Run watches heartbeats until Stop.
@@ -111,9 +155,11 @@ func (s *Server) Run() {
 	}
 }
 
-// Stop ends background work and closes client connections.
+// Stop ends background work, writes what is queued for the storage (for
+// a few seconds at most) and closes client connections. The storage is the
+// caller's to close, after Stop.
 func (s *Server) Stop() {
-	s.stopOnce.Do(func() { close(s.stop); s.pool.Close() })
+	s.stopOnce.Do(func() { close(s.stop); s.pool.Close(); s.p.close() })
 }
 
 func (s *Server) notifyLocked() {
@@ -147,6 +193,11 @@ func (s *Server) checkNodes() {
 			n.death = fmt.Sprintf("no heartbeat for %s", s.cfg.HeartbeatTimeout)
 			dead = append(dead, id)
 		}
+		if n.awaiting && now.After(s.reregisterBy) {
+			n.awaiting = false
+			n.death = fmt.Sprintf("did not register again within %s of a GCS restart", s.cfg.ReregisterTimeout)
+			dead = append(dead, id)
+		}
 	}
 	s.mu.Unlock()
 	for _, id := range dead {
@@ -160,8 +211,10 @@ func (s *Server) nodeDied(id string) {
 	var addr string
 	if n, ok := s.nodes[id]; ok {
 		addr = n.info.Address
+		s.persistLocked(nodeOp(id, n))
 	}
 	effs := s.dir.NodeDied(id)
+	s.saveActorsLocked(effs)
 	pgs := s.pgsOnNodeLocked(id)
 	s.notifyLocked()
 	s.mu.Unlock()
@@ -183,10 +236,18 @@ func (s *Server) RegisterNode(ctx context.Context, in *rpcpb.NodeInfo) (*rpcpb.R
 	if in.NodeId == "" {
 		in.NodeId = ids.New()
 	}
+	if n := proto.Size(in); n > maxNodeRecord/2 {
+		return nil, status.Errorf(codes.InvalidArgument, "node registration of %d bytes; at most %d", n, maxNodeRecord/2)
+	}
 	s.mu.Lock()
-	s.nodes[in.NodeId] = &nodeRec{info: in, alive: true, lastSeen: time.Now(), available: copyMap(in.Total)}
+	n := &nodeRec{info: in, alive: true, lastSeen: time.Now(), available: copyMap(in.Total)}
+	s.nodes[in.NodeId] = n
+	seq := s.persistLocked(nodeOp(in.NodeId, n))
 	s.notifyLocked()
 	s.mu.Unlock()
+	if err := s.durable(ctx, seq); err != nil {
+		return nil, err
+	}
 	s.log.Printf("node %s registered at %s (instance %q, type %q, resources %v)", in.NodeId, in.Address, in.InstanceId, in.NodeTypeName, in.Total)
 	return &rpcpb.RegisterNodeReply{NodeId: in.NodeId, SessionName: s.cfg.SessionName, HeartbeatTimeoutMs: s.cfg.HeartbeatTimeout.Milliseconds()}, nil
 }
@@ -253,28 +314,43 @@ func (s *Server) CheckAlive(ctx context.Context, in *rpcpb.CheckAliveRequest) (*
 func (s *Server) ReportWorkerFailure(ctx context.Context, in *rpcpb.WorkerFailure) (*rpcpb.Empty, error) {
 	s.mu.Lock()
 	effs := s.dir.WorkerDied(in.WorkerId, in.Reason)
+	seq := s.saveActorsLocked(effs)
 	if len(effs) > 0 {
 		s.notifyLocked()
 	}
 	s.mu.Unlock()
 	s.apply(effs)
+	if err := s.durable(ctx, seq); err != nil {
+		return nil, err
+	}
 	return &rpcpb.Empty{}, nil
 }
 
 // AddJob registers a driver.
+// A job id is the counter in 8 hex digits; the counter is stored with every
+// job, so a GCS restarted on its storage goes on where it was.
 func (s *Server) AddJob(ctx context.Context, in *rpcpb.JobInfo) (*rpcpb.JobInfo, error) {
+	if n := proto.Size(in); n > maxJobRecord/2 {
+		return nil, status.Errorf(codes.InvalidArgument, "job info of %d bytes; at most %d", n, maxJobRecord/2)
+	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	var ops []storage.Op
 	if in.JobId == "" {
 		s.jobSeq++
 		in.JobId = fmt.Sprintf("%08x", s.jobSeq)
+		ops = append(ops, metaOp(metaJobSeq, strconv.FormatUint(s.jobSeq, 16)))
 	}
 	if in.Namespace == "" {
 		in.Namespace = "default"
 	}
 	in.StartTimeMs = time.Now().UnixMilli()
 	s.jobs[in.JobId] = in
+	seq := s.persistLocked(append(ops, jobOp(in))...)
 	s.notifyLocked()
+	s.mu.Unlock()
+	if err := s.durable(ctx, seq); err != nil {
+		return nil, err
+	}
 	return in, nil
 }
 
@@ -284,8 +360,10 @@ func (s *Server) MarkJobFinished(ctx context.Context, in *rpcpb.JobInfo) (*rpcpb
 	if j, ok := s.jobs[in.JobId]; ok {
 		j.Finished = true
 		j.EndTimeMs = time.Now().UnixMilli()
+		s.persistLocked(jobOp(j))
 	}
 	effs := s.dir.JobFinished(in.JobId)
+	s.saveActorsLocked(effs)
 	var pgs []*placementGroup
 	for _, pg := range s.pgs {
 		if pg.spec.JobId == in.JobId && !pg.spec.Detached {
@@ -298,11 +376,18 @@ func (s *Server) MarkJobFinished(ctx context.Context, in *rpcpb.JobInfo) (*rpcpb
 	for _, pg := range pgs {
 		_ = s.removePG(pg.id)
 	}
+	// The job's record, its actors' and its placement groups' removal.
+	if err := s.settle(ctx); err != nil {
+		return nil, err
+	}
 	return &rpcpb.Empty{}, nil
 }
 
 // GetJobs lists jobs.
 func (s *Server) GetJobs(ctx context.Context, _ *rpcpb.Empty) (*rpcpb.JobList, error) {
+	if err := s.settle(ctx); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := &rpcpb.JobList{}
@@ -365,6 +450,12 @@ func (s *Server) UploadBinary(stream rpcpb.Gcs_UploadBinaryServer) error {
 			return err
 		}
 	}
+	// Synced before it is acknowledged: on a durable storage's volume the
+	// store outlives the head.
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return status.Errorf(codes.Internal, "store binary: %v", err)
+	}
 	if err := f.Close(); err != nil {
 		return status.Errorf(codes.Internal, "store binary: %v", err)
 	}
@@ -376,6 +467,10 @@ func (s *Server) UploadBinary(stream rpcpb.Gcs_UploadBinaryServer) error {
 	}
 	if err := os.Rename(f.Name(), p); err != nil {
 		return status.Errorf(codes.Internal, "store binary: %v", err)
+	}
+	if d, err := os.Open(filepath.Dir(p)); err == nil {
+		_ = d.Sync() // the rename itself
+		_ = d.Close()
 	}
 	return stream.SendAndClose(&rpcpb.Empty{})
 }
@@ -412,20 +507,49 @@ func (s *Server) DownloadBinary(in *rpcpb.BinaryRef, stream rpcpb.Gcs_DownloadBi
 
 func kvKey(ns, k string) string { return ns + "\x00" + k }
 
+// checkKV bounds a KV key and value so that every storage backend can hold them.
+func checkKV(in *rpcpb.KvRequest) error {
+	if len(in.Namespace) > maxKVNamespace {
+		return status.Errorf(codes.InvalidArgument, "KV namespace of %d bytes; at most %d", len(in.Namespace), maxKVNamespace)
+	}
+	if len(in.Key) > maxKVKeyBytes {
+		return status.Errorf(codes.InvalidArgument, "KV key of %d bytes; at most %d", len(in.Key), maxKVKeyBytes)
+	}
+	if len(in.Value) > storage.MaxValueBytes {
+		return status.Errorf(codes.InvalidArgument, "KV value of %d bytes; at most %d", len(in.Value), storage.MaxValueBytes)
+	}
+	return nil
+}
+
 // KvPut stores a value; without overwrite an existing key is kept.
 func (s *Server) KvPut(ctx context.Context, in *rpcpb.KvRequest) (*rpcpb.KvReply, error) {
+	if err := checkKV(in); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	k := kvKey(in.Namespace, in.Key)
 	if _, ok := s.kv[k]; ok && !in.Overwrite {
+		s.mu.Unlock()
+		// The key the caller did not overwrite is durable before it hears so.
+		if err := s.settle(ctx); err != nil {
+			return nil, err
+		}
 		return &rpcpb.KvReply{Added: false}, nil
 	}
 	s.kv[k] = in.Value
+	seq := s.persistLocked(storage.Op{Table: storage.KV, Key: k, Value: in.Value})
+	s.mu.Unlock()
+	if err := s.durable(ctx, seq); err != nil {
+		return nil, err
+	}
 	return &rpcpb.KvReply{Added: true}, nil
 }
 
 // KvGet reads a value.
 func (s *Server) KvGet(ctx context.Context, in *rpcpb.KvRequest) (*rpcpb.KvReply, error) {
+	if err := s.settle(ctx); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v, ok := s.kv[kvKey(in.Namespace, in.Key)]
@@ -435,15 +559,25 @@ func (s *Server) KvGet(ctx context.Context, in *rpcpb.KvRequest) (*rpcpb.KvReply
 // KvDel deletes a key.
 func (s *Server) KvDel(ctx context.Context, in *rpcpb.KvRequest) (*rpcpb.KvReply, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	k := kvKey(in.Namespace, in.Key)
 	_, ok := s.kv[k]
 	delete(s.kv, k)
+	var seq uint64
+	if ok {
+		seq = s.persistLocked(storage.Op{Table: storage.KV, Key: k, Delete: true})
+	}
+	s.mu.Unlock()
+	if err := s.durable(ctx, seq); err != nil {
+		return nil, err
+	}
 	return &rpcpb.KvReply{Found: ok}, nil
 }
 
 // KvKeys lists keys of a namespace starting with the request's key.
 func (s *Server) KvKeys(ctx context.Context, in *rpcpb.KvRequest) (*rpcpb.KvReply, error) {
+	if err := s.settle(ctx); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := &rpcpb.KvReply{}

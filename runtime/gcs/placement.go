@@ -7,7 +7,9 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/goray-dev/goray/runtime/gcs/storage"
 	"github.com/goray-dev/goray/runtime/internal/ids"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/scheduler"
@@ -55,11 +57,22 @@ func (s *Server) CreatePlacementGroup(ctx context.Context, in *rpcpb.PlacementGr
 			return nil, status.Errorf(codes.InvalidArgument, "bundle %d is empty: every bundle needs a positive resource", i)
 		}
 	}
+	if n := proto.Size(in); n > maxSpecRecord {
+		return nil, status.Errorf(codes.InvalidArgument, "placement group spec of %d bytes; at most %d", n, maxSpecRecord)
+	}
 	pg := &placementGroup{id: ids.New(), spec: in, state: "PENDING"}
 	s.mu.Lock()
 	s.pgs[pg.id] = pg
 	info := s.pgInfoLocked(pg)
+	seq := s.persistLocked(pgOp(pg))
 	s.mu.Unlock()
+	if err := s.durable(ctx, seq); err != nil {
+		s.mu.Lock()
+		delete(s.pgs, pg.id)
+		s.persistLocked(storage.Op{Table: storage.PlacementGroups, Key: pg.id, Delete: true})
+		s.mu.Unlock()
+		return nil, err
+	}
 	go s.schedulePG(pg)
 	return info, nil
 }
@@ -122,6 +135,7 @@ func (s *Server) reserve(pg *placementGroup, nodes []string) bool {
 	s.mu.Lock()
 	if ok && pg.state == "PENDING" {
 		pg.state, pg.nodes = "CREATED", nodes
+		s.persistLocked(pgOp(pg))
 		s.notifyLocked()
 		s.mu.Unlock()
 		return true
@@ -164,6 +178,9 @@ func (s *Server) reschedulePG(pg *placementGroup) {
 	s.mu.Lock()
 	nodes := pg.nodes
 	pg.state, pg.nodes = "PENDING", nil
+	if _, ok := s.pgs[pg.id]; ok {
+		s.persistLocked(pgOp(pg))
+	}
 	s.notifyLocked()
 	s.mu.Unlock()
 	s.release(pg.id, nodes)
@@ -186,6 +203,9 @@ func (s *Server) pgNodeLocked(pgID string, bundle int32) string {
 
 // GetPlacementGroup returns a group, optionally waiting until it is created.
 func (s *Server) GetPlacementGroup(ctx context.Context, in *rpcpb.GetPlacementGroupRequest) (*rpcpb.PlacementGroupInfo, error) {
+	if err := s.settle(ctx); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for {
@@ -207,6 +227,9 @@ func (s *Server) RemovePlacementGroup(ctx context.Context, in *rpcpb.GetPlacemen
 	if err := s.removePG(in.PlacementGroupId); err != nil {
 		return nil, err
 	}
+	if err := s.settle(ctx); err != nil {
+		return nil, err
+	}
 	return &rpcpb.Empty{}, nil
 }
 
@@ -220,6 +243,7 @@ func (s *Server) removePG(id string) error {
 	nodes := pg.nodes
 	pg.state, pg.nodes = "REMOVED", nil
 	delete(s.pgs, id)
+	s.persistLocked(storage.Op{Table: storage.PlacementGroups, Key: id, Delete: true})
 	s.notifyLocked()
 	s.mu.Unlock()
 	s.release(id, nodes)
