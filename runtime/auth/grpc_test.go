@@ -129,7 +129,7 @@ func TestParseCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf, err := x509.ParseCertificate(tl.cert.Certificate[0])
+	leaf, err := x509.ParseCertificate(tl.current().cert.Certificate[0])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
+	"time"
 )
 
 // Ray's TLS variables.
@@ -22,26 +24,89 @@ const (
 // both as a server and as a client. A peer is trusted when its chain leads
 // to the CA; host names are not checked (one cluster, one CA: pods change
 // IPs and a certificate per address buys nothing the CA does not).
+//
+// The files are read again when they change (checked at a handshake, at
+// most every ReloadInterval): a certificate renewed in its Kubernetes
+// Secret reaches a running process without a restart. Connections that
+// are open keep the certificate they were made with.
 type TLS struct {
+	certFile, keyFile, caFile string
+
+	mu      sync.Mutex
+	cur     tlsMaterial
+	stamps  [3]os.FileInfo
+	checked time.Time
+}
+
+// ReloadInterval is how often at most a process looks at its TLS files
+// for a change.
+var ReloadInterval = 10 * time.Second
+
+type tlsMaterial struct {
 	cert  tls.Certificate
 	roots *x509.CertPool
 }
 
 // LoadTLS reads a certificate, its key and the CA that signs every peer.
 func LoadTLS(certFile, keyFile, caFile string) (*TLS, error) {
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	t := &TLS{certFile: certFile, keyFile: keyFile, caFile: caFile}
+	m, stamps, err := t.load()
 	if err != nil {
-		return nil, fmt.Errorf("TLS certificate %s / key %s: %w", certFile, keyFile, err)
+		return nil, err
 	}
-	pem, err := os.ReadFile(caFile)
+	t.cur, t.stamps, t.checked = m, stamps, time.Now()
+	return t, nil
+}
+
+func (t *TLS) load() (tlsMaterial, [3]os.FileInfo, error) {
+	var stamps [3]os.FileInfo
+	for i, f := range []string{t.certFile, t.keyFile, t.caFile} {
+		stamps[i], _ = os.Stat(f)
+	}
+	cert, err := tls.LoadX509KeyPair(t.certFile, t.keyFile)
 	if err != nil {
-		return nil, fmt.Errorf("TLS CA %s: %w", caFile, err)
+		return tlsMaterial{}, stamps, fmt.Errorf("TLS certificate %s / key %s: %w", t.certFile, t.keyFile, err)
+	}
+	pem, err := os.ReadFile(t.caFile)
+	if err != nil {
+		return tlsMaterial{}, stamps, fmt.Errorf("TLS CA %s: %w", t.caFile, err)
 	}
 	roots := x509.NewCertPool()
 	if !roots.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("TLS CA %s: no PEM certificate in it", caFile)
+		return tlsMaterial{}, stamps, fmt.Errorf("TLS CA %s: no PEM certificate in it", t.caFile)
 	}
-	return &TLS{cert: cert, roots: roots}, nil
+	return tlsMaterial{cert: cert, roots: roots}, stamps, nil
+}
+
+// current is the certificate and CA to use now: read again when a file
+// changed since they were loaded. A change that does not load (a file
+// half written) keeps the previous ones until a later look.
+func (t *TLS) current() tlsMaterial {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := time.Now()
+	if t.certFile == "" || now.Sub(t.checked) < ReloadInterval {
+		return t.cur
+	}
+	t.checked = now
+	changed := false
+	for i, f := range []string{t.certFile, t.keyFile, t.caFile} {
+		fi, err := os.Stat(f)
+		if err != nil {
+			return t.cur
+		}
+		old := t.stamps[i]
+		if old == nil || !os.SameFile(old, fi) || !old.ModTime().Equal(fi.ModTime()) || old.Size() != fi.Size() {
+			changed = true
+		}
+	}
+	if !changed {
+		return t.cur
+	}
+	if m, stamps, err := t.load(); err == nil {
+		t.cur, t.stamps = m, stamps
+	}
+	return t.cur
 }
 
 func tlsFromLookup(getenv func(string) string) (*TLS, error) {
@@ -64,10 +129,23 @@ func tlsFromLookup(getenv func(string) string) (*TLS, error) {
 // is checked only when given (HTTPS APIs that browsers and curl call, which
 // the token guards).
 func (t *TLS) ServerConfig(mutual bool) *tls.Config {
-	c := &tls.Config{Certificates: []tls.Certificate{t.cert}, ClientCAs: t.roots, MinVersion: tls.VersionTLS12,
-		ClientAuth: tls.VerifyClientCertIfGiven}
+	c := &tls.Config{MinVersion: tls.VersionTLS12,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			m := t.current()
+			return &m.cert, nil
+		},
+		// The client's chain is checked below against the CA of the moment
+		// (ClientCAs would fix it at the start).
+		ClientAuth: tls.RequestClientCert,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 && !mutual {
+				return nil
+			}
+			return t.verifyPeer(cs.PeerCertificates)
+		},
+	}
 	if mutual {
-		c.ClientAuth = tls.RequireAndVerifyClientCert
+		c.ClientAuth = tls.RequireAnyClientCert
 	}
 	return c
 }
@@ -76,8 +154,11 @@ func (t *TLS) ServerConfig(mutual bool) *tls.Config {
 // certificate and trusts a server whose chain leads to the CA.
 func (t *TLS) ClientConfig() *tls.Config {
 	return &tls.Config{
-		Certificates: []tls.Certificate{t.cert},
-		MinVersion:   tls.VersionTLS12,
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			m := t.current()
+			return &m.cert, nil
+		},
+		MinVersion: tls.VersionTLS12,
 		// The chain is checked below against the CA, without a host name.
 		InsecureSkipVerify: true, //nolint:gosec // verified in VerifyConnection
 		VerifyConnection: func(cs tls.ConnectionState) error {
@@ -90,7 +171,7 @@ func (t *TLS) ClientConfig() *tls.Config {
 // of its own to present (the CLI talking to a dashboard).
 func (t *TLS) CAClientConfig() *tls.Config {
 	c := t.ClientConfig()
-	c.Certificates = nil
+	c.GetClientCertificate = nil
 	return c
 }
 
@@ -102,7 +183,7 @@ func (t *TLS) verifyPeer(chain []*x509.Certificate) error {
 	for _, c := range chain[1:] {
 		inter.AddCert(c)
 	}
-	_, err := chain[0].Verify(x509.VerifyOptions{Roots: t.roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	_, err := chain[0].Verify(x509.VerifyOptions{Roots: t.current().roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
 	if err != nil {
 		return fmt.Errorf("goray TLS: the peer's certificate is not signed by this cluster's CA (%s): %w", EnvCACert, err)
 	}
