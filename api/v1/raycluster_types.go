@@ -20,6 +20,7 @@ type RayClusterSpec struct {
 	// +optional
 	UpgradeStrategy *RayClusterUpgradeStrategy `json:"upgradeStrategy,omitempty"`
 	// AuthOptions specifies the authentication options for the RayCluster.
+	// Token auth is on when it is absent (goray's default; see Mode).
 	// +optional
 	AuthOptions *AuthOptions `json:"authOptions,omitempty"`
 	// Suspend indicates whether a RayCluster should be suspended: all its pods are deleted.
@@ -96,11 +97,14 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.enableK8sTokenAuth) || !self.enableK8sTokenAuth || (has(self.mode) && self.mode == 'token')",message="spec.authOptions.enableK8sTokenAuth requires spec.authOptions.mode: token"
 // +kubebuilder:validation:XValidation:rule="!has(self.secretName) || (has(self.mode) && self.mode == 'token')",message="spec.authOptions.secretName requires spec.authOptions.mode: token"
 type AuthOptions struct {
-	// Mode is disabled (the default) or token.
+	// Mode is token or disabled. goray is secure by default, unlike KubeRay:
+	// without authOptions, or without a mode, a cluster runs with token auth
+	// (a Secret <cluster> holding a generated token); disabled turns it off.
 	// +optional
 	Mode AuthMode `json:"mode,omitempty"`
 	// SecretName names a user-provided Secret holding the token under key
-	// auth_token. Without it the operator generates one named <cluster>.
+	// auth_token. Without it the operator generates one named <cluster>
+	// (unless the head container sets RAY_AUTH_TOKEN itself).
 	// +kubebuilder:validation:MaxLength=253
 	// +optional
 	SecretName *string `json:"secretName,omitempty"`

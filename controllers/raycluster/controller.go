@@ -25,9 +25,12 @@ import (
 
 // Reconciler reconciles RayClusters.
 type Reconciler struct {
-	Client   client.Client
-	Recorder events.EventRecorder
-	Clock    clock.PassiveClock
+	Client client.Client
+	// APIReader reads what the label-scoped cache does not hold (a user's
+	// auth Secret); nil means the manager's.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	Clock     clock.PassiveClock
 	// ClusterDomain is the DNS suffix of Services (default cluster.local).
 	ClusterDomain string
 	// Concurrency is the number of clusters reconciled at once.
@@ -47,6 +50,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	if r.TokenSource == nil {
 		r.TokenSource = randomToken
+	}
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
 	}
 	r.expectations = expectations.New(r.Clock, expectations.DefaultTimeout)
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &corev1.Pod{}, podsByCluster, podClusterName); err != nil {

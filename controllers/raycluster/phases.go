@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rayv1 "github.com/goray-dev/goray/api/v1"
@@ -34,10 +35,14 @@ func (r *Reconciler) reconcileAutoscalerRBAC(ctx context.Context, s *scope) erro
 	return nil
 }
 
-// reconcileAuthSecret generates the token Secret in token mode.
+// reconcileAuthSecret generates the token Secret in token mode (the
+// default). A Secret of the user's that does not exist is a Warning event,
+// once per generation: the pods wait for it (CreateContainerConfigError)
+// and start as soon as it is created.
 func (r *Reconciler) reconcileAuthSecret(ctx context.Context, s *scope) error {
 	c := s.cluster
 	if !desired.NeedsAuthSecret(c) {
+		r.checkUserAuthSecret(ctx, s)
 		return nil
 	}
 	existing := &corev1.Secret{}
@@ -51,6 +56,36 @@ func (r *Reconciler) reconcileAuthSecret(ctx context.Context, s *scope) error {
 		return fmt.Errorf("generating the auth token: %w", err)
 	}
 	return r.createIfMissing(ctx, s, desired.AuthSecret(c, token))
+}
+
+// checkUserAuthSecret warns when the Secret the pods take their token from
+// (authOptions.secretName, or the head container's own secretKeyRef) is
+// missing or lacks its key. It reads the API server, not the cache (a
+// user's Secret is not in the label-scoped cache), so only when the
+// generation changes.
+func (r *Reconciler) checkUserAuthSecret(ctx context.Context, s *scope) {
+	c := s.cluster
+	if !desired.AuthTokenEnabled(c) || r.APIReader == nil || c.Status.ObservedGeneration == c.Generation {
+		return
+	}
+	v := desired.AuthTokenVar(c)
+	if v.ValueFrom == nil || v.ValueFrom.SecretKeyRef == nil || ptr.Deref(v.ValueFrom.SecretKeyRef.Optional, false) {
+		return
+	}
+	ref := v.ValueFrom.SecretKeyRef
+	secret := &corev1.Secret{}
+	msg := ""
+	switch err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: ref.Name}, secret); {
+	case apierrors.IsNotFound(err):
+		msg = fmt.Sprintf("the auth Secret %s does not exist: the pods cannot start until it does (key %s)", ref.Name, ref.Key)
+	case err != nil:
+		return
+	case len(secret.Data[ref.Key]) == 0 && secret.StringData[ref.Key] == "":
+		msg = fmt.Sprintf("the auth Secret %s has no key %s: the pods cannot start until it does", ref.Name, ref.Key)
+	default:
+		return
+	}
+	r.Recorder.Eventf(c, nil, corev1.EventTypeWarning, "AuthSecretNotFound", "Validate", msg)
 }
 
 // reconcileServices creates the head Service, the serve Service when the

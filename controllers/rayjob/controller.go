@@ -7,6 +7,7 @@ package rayjob
 
 import (
 	"context"
+	"net/http"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -21,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	rayv1 "github.com/goray-dev/goray/api/v1"
+	"github.com/goray-dev/goray/controllers/authtoken"
 	"github.com/goray-dev/goray/internal/desired"
 	"github.com/goray-dev/goray/runtime/jobs/api"
 	jobclient "github.com/goray-dev/goray/runtime/jobs/client"
@@ -36,6 +38,13 @@ type JobClient interface {
 	Stop(ctx context.Context, id string) (bool, error)
 }
 
+// TokenReader finds the auth token the operator sends to a cluster.
+type TokenReader interface {
+	Token(ctx context.Context, c *rayv1.RayCluster) (string, error)
+	// Forget drops a remembered token (after a 401).
+	Forget(c *rayv1.RayCluster)
+}
+
 // Reconciler reconciles RayJobs.
 type Reconciler struct {
 	Client   client.Client
@@ -47,8 +56,12 @@ type Reconciler struct {
 	// DashboardAddress is host:port of a cluster's job API; nil means the
 	// head Service's DNS name (tests point it at a local head process).
 	DashboardAddress func(*rayv1.RayCluster) string
-	// NewJobClient makes a client for a dashboard address; nil means HTTP.
-	NewJobClient func(address string) (JobClient, error)
+	// NewJobClient makes a client for a dashboard address that sends the
+	// cluster's auth token ("" when it runs without one); nil means HTTP.
+	NewJobClient func(address, token string) (JobClient, error)
+	// Tokens finds a cluster's auth token; nil reads it through the manager
+	// (the cluster's Secret, or the head container's own RAY_AUTH_TOKEN).
+	Tokens TokenReader
 	// RandomSuffix makes the 5-character suffixes of cluster and job ids.
 	RandomSuffix func() string
 	// SkipNameValidation allows several managers in one process (tests).
@@ -64,7 +77,10 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.DashboardAddress = func(c *rayv1.RayCluster) string { return desired.DashboardURL(c, r.ClusterDomain) }
 	}
 	if r.NewJobClient == nil {
-		r.NewJobClient = func(addr string) (JobClient, error) { return jobclient.New(addr) }
+		r.NewJobClient = NewHTTPJobClient
+	}
+	if r.Tokens == nil {
+		r.Tokens = authtoken.New(mgr.GetClient(), mgr.GetAPIReader())
 	}
 	if r.RandomSuffix == nil {
 		r.RandomSuffix = func() string { return utilrand.String(5) }
@@ -166,6 +182,17 @@ func finished(s rayv1.JobDeploymentStatus) bool {
 		return true
 	}
 	return false
+}
+
+// NewHTTPJobClient is the job API client of a dashboard address that sends
+// token on every request (none when empty).
+func NewHTTPJobClient(address, token string) (JobClient, error) {
+	c, err := jobclient.New(address)
+	if err != nil {
+		return nil, err
+	}
+	c.HTTP = &http.Client{Transport: authtoken.Transport(token, nil)}
+	return c, nil
 }
 
 // requeueSoon is the polling interval while the job is being set up or runs.

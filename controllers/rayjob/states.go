@@ -3,7 +3,9 @@ package rayjob
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -111,6 +113,8 @@ func (r *Reconciler) onInitializing(ctx context.Context, s *scope) (ctrl.Result,
 			// The head's job API may not be up yet: poll, without the
 			// error backoff a returned error would bring.
 			ctrl.LoggerFrom(ctx).V(1).Info("submitting the job over HTTP", "error", err)
+			st.Message = "submitting the job over HTTP: " + err.Error()
+			r.warnTokenError(s, err)
 			return ctrl.Result{RequeueAfter: requeueSoon}, nil
 		}
 	case rayv1.SidecarMode:
@@ -185,6 +189,7 @@ func (r *Reconciler) onRunning(ctx context.Context, s *scope) (ctrl.Result, erro
 			return ctrl.Result{RequeueAfter: requeueNow}, nil
 		}
 		st.Message = "cannot reach the job API: " + err.Error()
+		r.warnTokenError(s, err)
 		return ctrl.Result{RequeueAfter: requeueSoon}, nil
 	default:
 		st.JobStatusCheckFailureStartTime = nil
@@ -404,12 +409,63 @@ func (r *Reconciler) cluster(ctx context.Context, s *scope) *rayv1.RayCluster {
 	return c
 }
 
-func (r *Reconciler) jobClient(s *scope) (JobClient, error) {
-	return r.NewJobClient(s.job.Status.DashboardURL)
+// tokenError is a cluster's auth token that cannot be read (a missing
+// Secret or key): the job API cannot be used until the user fixes it.
+type tokenError struct{ error }
+
+func (e tokenError) Unwrap() error { return e.error }
+
+// jobClient is a client of the job's dashboard that sends the cluster's
+// auth token. A 401 makes the token be read again next time.
+func (r *Reconciler) jobClient(ctx context.Context, s *scope) (JobClient, error) {
+	token := ""
+	cluster := r.cluster(ctx, s)
+	if cluster != nil {
+		var err error
+		if token, err = r.Tokens.Token(ctx, cluster); err != nil {
+			return nil, tokenError{fmt.Errorf("the auth token of RayCluster %s: %w", cluster.Name, err)}
+		}
+	}
+	c, err := r.NewJobClient(s.job.Status.DashboardURL, token)
+	if err != nil || cluster == nil {
+		return c, err
+	}
+	return unauthorizedForgets{JobClient: c, forget: func() { r.Tokens.Forget(cluster) }}, nil
+}
+
+// unauthorizedForgets forgets the cluster's token when the dashboard answers 401.
+type unauthorizedForgets struct {
+	JobClient
+	forget func()
+}
+
+func (u unauthorizedForgets) check(err error) {
+	var he *jobclient.HTTPError
+	if errors.As(err, &he) && he.StatusCode == http.StatusUnauthorized {
+		u.forget()
+	}
+}
+
+func (u unauthorizedForgets) Submit(ctx context.Context, req api.SubmitRequest) (string, error) {
+	id, err := u.JobClient.Submit(ctx, req)
+	u.check(err)
+	return id, err
+}
+
+func (u unauthorizedForgets) Get(ctx context.Context, id string) (*api.JobDetails, error) {
+	d, err := u.JobClient.Get(ctx, id)
+	u.check(err)
+	return d, err
+}
+
+func (u unauthorizedForgets) Stop(ctx context.Context, id string) (bool, error) {
+	ok, err := u.JobClient.Stop(ctx, id)
+	u.check(err)
+	return ok, err
 }
 
 func (r *Reconciler) getJob(ctx context.Context, s *scope) (*api.JobDetails, error) {
-	c, err := r.jobClient(s)
+	c, err := r.jobClient(ctx, s)
 	if err != nil {
 		return nil, err
 	}
@@ -420,7 +476,7 @@ func (r *Reconciler) getJob(ctx context.Context, s *scope) (*api.JobDetails, err
 
 // submitIfAbsent submits the job over HTTP unless the dashboard has it.
 func (r *Reconciler) submitIfAbsent(ctx context.Context, s *scope) error {
-	c, err := r.jobClient(s)
+	c, err := r.jobClient(ctx, s)
 	if err != nil {
 		return err
 	}
@@ -466,7 +522,7 @@ func (r *Reconciler) stopJob(ctx context.Context, s *scope) {
 	if s.job.Status.JobId == "" || s.job.Status.DashboardURL == "" || rayv1.IsJobTerminal(s.job.Status.JobStatus) {
 		return
 	}
-	c, err := r.jobClient(s)
+	c, err := r.jobClient(ctx, s)
 	if err != nil {
 		return
 	}
@@ -489,4 +545,17 @@ func dashboardPort(address string) string {
 		}
 	}
 	return "8265"
+}
+
+func isTokenError(err error) bool {
+	var te tokenError
+	return errors.As(err, &te)
+}
+
+// warnTokenError records a Warning event when the cluster's auth token
+// cannot be read, once per change of the status message.
+func (r *Reconciler) warnTokenError(s *scope, err error) {
+	if isTokenError(err) && s.original != nil && s.original.Status.Message != s.job.Status.Message {
+		r.Recorder.Eventf(s.job, nil, corev1.EventTypeWarning, "AuthTokenUnavailable", "Reconcile", "%v", err)
+	}
 }

@@ -3,6 +3,7 @@ package rayjob_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,17 +21,36 @@ import (
 )
 
 // runSubmitter runs a submitter container's command as its pod would, with
-// the goray built for the tests and the test head's dashboard address.
-func runSubmitter(ctx context.Context, c corev1.Container) (int32, string) {
+// the goray built for the tests, the test head's dashboard address (the
+// auth head for the auth-* RayJobs) and the container's environment as the
+// kubelet resolves it (values and Secret references).
+func runSubmitter(ctx context.Context, ns, rayJob string, c corev1.Container) (int32, string) {
+	dashboard := headAddr
+	if strings.HasPrefix(rayJob, "auth-") {
+		dashboard = authHeadAddr
+	}
 	args := append([]string(nil), c.Command...)
 	args = append(args, c.Args...)
 	for i, a := range args {
 		if strings.HasPrefix(a, "--address=") {
-			args[i] = "--address=http://" + headAddr // the sidecar's localhost is the test head
+			args[i] = "--address=http://" + dashboard // the sidecar's localhost is the test head
 		}
 	}
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "goray"), args[1:]...)
 	cmd.Env = append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH"))
+	for _, e := range c.Env {
+		v := e.Value
+		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+			s := &corev1.Secret{}
+			if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: e.ValueFrom.SecretKeyRef.Name}, s); err != nil {
+				return 127, fmt.Sprintf("env %s: %v (the kubelet would not start the container)", e.Name, err)
+			}
+			v = string(s.Data[e.ValueFrom.SecretKeyRef.Key])
+		}
+		if e.ValueFrom == nil || e.ValueFrom.SecretKeyRef != nil {
+			cmd.Env = append(cmd.Env, e.Name+"="+v)
+		}
+	}
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
@@ -55,7 +75,7 @@ func playJobController(ctx context.Context, t *testing.T, ns string, outputs *sy
 					continue
 				}
 				seen[j.Name] = true
-				code, out := runSubmitter(ctx, j.Spec.Template.Spec.Containers[0])
+				code, out := runSubmitter(ctx, ns, j.Name, j.Spec.Template.Spec.Containers[0])
 				outputs.Store(j.Name, out)
 				now := metav1.Now()
 				j.Status.StartTime = &now
@@ -96,7 +116,7 @@ func playSidecar(ctx context.Context, t *testing.T, ns string) {
 						continue
 					}
 					seen[p.Name] = true
-					code, _ := runSubmitter(ctx, c)
+					code, _ := runSubmitter(ctx, ns, p.Labels[rayv1.RayOriginatedFromCRNameKey], c)
 					p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{
 						Name: c.Name, State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: code, FinishedAt: metav1.Now()}}})
 					if err := k8s.Status().Update(ctx, p); err != nil {

@@ -25,18 +25,25 @@ import (
 )
 
 // The head process stands in for every cluster's head pod: the RayJob
-// controller reaches it through the injected dashboard address.
-const headIP = "127.0.0.77"
-
-var (
-	env      *testenv.Env
-	k8s      client.Client
-	clk      = clocktesting.NewFakeClock(time.Now())
-	binDir   string
-	headAddr string // host:port of the head's dashboard
+// controller reaches it through the injected dashboard address. The auth
+// head (token auth on, authHeadToken) stands in for the clusters of the
+// RayJobs named auth-*.
+const (
+	headIP        = "127.0.0.77"
+	authHeadIP    = "127.0.0.78"
+	authHeadToken = "rayjob-test-token-0123456789"
 )
 
-var namespaces = []string{"modes", "lifecycle"}
+var (
+	env          *testenv.Env
+	k8s          client.Client
+	clk          = clocktesting.NewFakeClock(time.Now())
+	binDir       string
+	headAddr     string // host:port of the head's dashboard
+	authHeadAddr string // host:port of the auth head's dashboard
+)
+
+var namespaces = []string{"modes", "lifecycle", "auth"}
 
 func TestMain(m *testing.M) { testenv.Main(m, run) }
 
@@ -53,11 +60,16 @@ func run(m *testing.M) (int, error) {
 	if out, err := build.CombinedOutput(); err != nil {
 		return 0, fmt.Errorf("building goray: %w\n%s", err, out)
 	}
-	head, err := startHead()
+	head, err := startHead(headIP, "")
 	if err != nil {
 		return 0, err
 	}
 	defer func() { _ = head.Process.Kill(); _ = head.Wait() }()
+	authHead, err := startHead(authHeadIP, authHeadToken)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = authHead.Process.Kill(); _ = authHead.Wait() }()
 
 	env, err = testenv.Start()
 	if err != nil {
@@ -76,7 +88,12 @@ func run(m *testing.M) (int, error) {
 	o.MetricsAddr, o.ProbeAddr = "0", "0"
 	o.WatchNamespaces = namespaces
 	o.Clock = clk
-	o.DashboardAddress = func(*rayv1.RayCluster) string { return headAddr }
+	o.DashboardAddress = func(c *rayv1.RayCluster) string {
+		if strings.HasPrefix(c.Labels[rayv1.RayOriginatedFromCRNameKey], "auth-") {
+			return authHeadAddr
+		}
+		return headAddr
+	}
 	mgr, err := operator.NewManager(env.Config, o)
 	if err != nil {
 		return 0, err
@@ -86,12 +103,21 @@ func run(m *testing.M) (int, error) {
 	return testproc.RunCheckingRaces(m, binDir), nil
 }
 
-// startHead runs `goray start --head` on a loopback address of its own.
-func startHead() (*exec.Cmd, error) {
-	headAddr = headIP + ":8265"
+// startHead runs `goray start --head` on a loopback address of its own,
+// with token auth when token is set.
+func startHead(ip, token string) (*exec.Cmd, error) {
+	addr := ip + ":8265"
+	if token == "" {
+		headAddr = addr
+	} else {
+		authHeadAddr = addr
+	}
 	cmd := exec.Command(filepath.Join(binDir, "goray"), "start", "--head", "--block",
-		"--node-ip-address="+headIP, "--dashboard-host="+headIP, "--num-cpus=4", "--temp-dir="+filepath.Join(binDir, "tmp"))
+		"--node-ip-address="+ip, "--dashboard-host="+ip, "--num-cpus=4", "--temp-dir="+filepath.Join(binDir, "tmp-"+ip))
 	cmd.Env = append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH"))
+	if token != "" {
+		cmd.Env = append(cmd.Env, "RAY_AUTH_MODE=token", "RAY_AUTH_TOKEN="+token)
+	}
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	testproc.DieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
@@ -99,7 +125,7 @@ func startHead() (*exec.Cmd, error) {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + headAddr + "/api/gcs_healthz")
+		resp, err := http.Get("http://" + addr + "/api/gcs_healthz")
 		if err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -109,7 +135,7 @@ func startHead() (*exec.Cmd, error) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	_ = cmd.Process.Kill()
-	return nil, fmt.Errorf("the head did not become healthy at %s", headAddr)
+	return nil, fmt.Errorf("the head did not become healthy at %s", addr)
 }
 
 // playKubelet marks every pod Running and Ready, as a kubelet would once

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	rayv1 "github.com/goray-dev/goray/api/v1"
+	"github.com/goray-dev/goray/controllers/authtoken"
 	"github.com/goray-dev/goray/internal/desired"
 	serveclient "github.com/goray-dev/goray/runtime/serve/client"
 	"github.com/goray-dev/goray/runtime/serve/schema"
@@ -34,6 +35,19 @@ type ServeClient interface {
 	Get(ctx context.Context) (*schema.ServeInstanceDetails, error)
 }
 
+// TokenReader finds the auth token the operator sends to a cluster.
+type TokenReader interface {
+	Token(ctx context.Context, c *rayv1.RayCluster) (string, error)
+	// Forget drops a remembered token (after a 401).
+	Forget(c *rayv1.RayCluster)
+}
+
+// NewHTTPServeClient is the serve API client of a dashboard address that
+// sends token on every request (none when empty).
+func NewHTTPServeClient(address, token string) ServeClient {
+	return serveclient.NewWithTransport(address, authtoken.Transport(token, nil))
+}
+
 // Reconciler reconciles RayServices.
 type Reconciler struct {
 	Client        client.Client
@@ -44,8 +58,12 @@ type Reconciler struct {
 	// DashboardAddress is host:port of a cluster's serve API; nil means the
 	// head Service's DNS name.
 	DashboardAddress func(*rayv1.RayCluster) string
-	// NewServeClient makes a serve API client; nil means HTTP.
-	NewServeClient func(address string) ServeClient
+	// NewServeClient makes a serve API client that sends the cluster's auth
+	// token ("" when it runs without one); nil means HTTP.
+	NewServeClient func(address, token string) ServeClient
+	// Tokens finds a cluster's auth token; nil reads it through the manager
+	// (the cluster's Secret, or the head container's own RAY_AUTH_TOKEN).
+	Tokens TokenReader
 	// ProxyHealth checks a pod's serve proxy; nil means GET <podIP>:8000/-/healthz.
 	ProxyHealth func(ctx context.Context, pod *corev1.Pod) error
 	// RandomSuffix makes cluster name suffixes.
@@ -62,7 +80,10 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.DashboardAddress = func(c *rayv1.RayCluster) string { return desired.DashboardURL(c, r.ClusterDomain) }
 	}
 	if r.NewServeClient == nil {
-		r.NewServeClient = func(addr string) ServeClient { return serveclient.New(addr) }
+		r.NewServeClient = NewHTTPServeClient
+	}
+	if r.Tokens == nil {
+		r.Tokens = authtoken.New(mgr.GetClient(), mgr.GetAPIReader())
 	}
 	if r.ProxyHealth == nil {
 		r.ProxyHealth = func(ctx context.Context, p *corev1.Pod) error {

@@ -2,8 +2,10 @@ package rayservice
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -31,6 +33,7 @@ type scope struct {
 	active    *rayv1.RayCluster                       // serving traffic
 	pending   *rayv1.RayCluster                       // being prepared to take over
 	details   map[string]*schema.ServeInstanceDetails // serve status by cluster
+	apiErrors map[string]string                       // why a cluster's serve API cannot be used, by cluster
 	endpoints int32
 }
 
@@ -83,6 +86,7 @@ func (r *Reconciler) loadClusters(ctx context.Context, s *scope) (bool, error) {
 		st.PendingServiceStatus = rayv1.RayServiceStatus{}
 	}
 	s.details = map[string]*schema.ServeInstanceDetails{}
+	s.apiErrors = map[string]string{}
 	return false, nil
 }
 
@@ -233,12 +237,19 @@ func (r *Reconciler) reconcileServe(ctx context.Context, s *scope) (bool, error)
 		if !meta.IsStatusConditionTrue(c.Status.Conditions, string(rayv1.HeadPodReady)) {
 			continue
 		}
-		sc := r.NewServeClient(r.DashboardAddress(c))
+		token, err := r.Tokens.Token(ctx, c)
+		if err != nil {
+			s.apiErrors[c.Name] = "cannot read the auth token: " + err.Error()
+			r.Recorder.Eventf(s.rs, nil, corev1.EventTypeWarning, "AuthTokenUnavailable", "Serve", "RayCluster %s: the auth token: %v", c.Name, err)
+			continue
+		}
+		sc := r.NewServeClient(r.DashboardAddress(c), token)
 		if c.Annotations[ServeConfigHashAnnotation] != hash {
 			if err := sc.PutJSON(ctx, config); err != nil {
 				if serveclient.IsBadConfig(err) {
 					r.Recorder.Eventf(s.rs, nil, corev1.EventTypeWarning, "ServeConfigRejected", "Serve", "the serve API of %s rejected spec.serveConfigV2: %v", c.Name, err)
 				}
+				r.serveAPIError(s, c, err)
 				target.status.Applications = nil
 				continue
 			}
@@ -253,12 +264,27 @@ func (r *Reconciler) reconcileServe(ctx context.Context, s *scope) (bool, error)
 		}
 		details, err := sc.Get(ctx)
 		if err != nil {
+			r.serveAPIError(s, c, err)
 			continue
 		}
 		s.details[c.Name] = details
 		target.status.Applications = appStatuses(details)
 	}
 	return false, nil
+}
+
+// serveAPIError remembers why the serve API of c failed when the answer
+// was a refusal (401: the token is read again next time; 403) — a cluster
+// that is still starting is not worth a message.
+func (r *Reconciler) serveAPIError(s *scope, c *rayv1.RayCluster, err error) {
+	var he *serveclient.HTTPError
+	if !errors.As(err, &he) || (he.Status != http.StatusUnauthorized && he.Status != http.StatusForbidden) {
+		return
+	}
+	if he.Status == http.StatusUnauthorized {
+		r.Tokens.Forget(c)
+	}
+	s.apiErrors[c.Name] = "the serve API refused the operator: " + err.Error()
 }
 
 func appStatuses(d *schema.ServeInstanceDetails) map[string]rayv1.AppStatus {

@@ -32,7 +32,7 @@ func setConditions(s *scope) {
 	case s.timedOut:
 		set(rayv1.RayServiceReady, false, rayv1.RayServiceInitializingTimeout, "no cluster served all applications within the ray.io/initializing-timeout")
 	case s.active == nil:
-		set(rayv1.RayServiceReady, false, rayv1.RayServiceInitializing, pendingMessage(st.PendingServiceStatus))
+		set(rayv1.RayServiceReady, false, rayv1.RayServiceInitializing, pendingMessage(st.PendingServiceStatus, s.apiErrors[st.PendingServiceStatus.RayClusterName]))
 	case s.endpoints == 0:
 		set(rayv1.RayServiceReady, false, rayv1.ZeroServeEndpoints, "no pod of the active cluster has a healthy serve proxy")
 	default:
@@ -43,7 +43,7 @@ func setConditions(s *scope) {
 	}
 	switch {
 	case s.active != nil && s.pending != nil:
-		set(rayv1.UpgradeInProgress, true, rayv1.BothActivePendingClustersExist, pendingMessage(st.PendingServiceStatus))
+		set(rayv1.UpgradeInProgress, true, rayv1.BothActivePendingClustersExist, pendingMessage(st.PendingServiceStatus, s.apiErrors[st.PendingServiceStatus.RayClusterName]))
 	case s.active == nil:
 		set(rayv1.UpgradeInProgress, false, rayv1.NoActiveCluster, "")
 	default:
@@ -56,8 +56,9 @@ func setConditions(s *scope) {
 }
 
 // pendingMessage says why the pending cluster does not serve yet: its head,
-// or the applications that are not RUNNING.
-func pendingMessage(p rayv1.RayServiceStatus) string {
+// its serve API refusing the operator (apiErr), or the applications that
+// are not RUNNING.
+func pendingMessage(p rayv1.RayServiceStatus, apiErr string) string {
 	if p.RayClusterName == "" {
 		return "waiting for a cluster"
 	}
@@ -70,6 +71,9 @@ func pendingMessage(p rayv1.RayServiceStatus) string {
 			}
 		}
 		return fmt.Sprintf("RayCluster %s: the head pod is not ready (%s)", p.RayClusterName, reason)
+	}
+	if apiErr != "" {
+		return fmt.Sprintf("RayCluster %s: %s", p.RayClusterName, apiErr)
 	}
 	for name, app := range p.Applications {
 		if app.Status != rayv1.ApplicationStatusRunning {

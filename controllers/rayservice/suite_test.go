@@ -51,7 +51,9 @@ func (p *headPool) address(cluster string) string {
 	return "127.0.0.1:1" // not started yet: nothing answers
 }
 
-func (p *headPool) start(cluster string) (*head, error) {
+// start runs the head of a cluster with the cluster's token (its generated
+// Secret's; "" runs it without auth), as its pod would.
+func (p *headPool) start(cluster, token string) (*head, error) {
 	p.mu.Lock()
 	if h := p.byCluster[cluster]; h != nil {
 		p.mu.Unlock()
@@ -63,6 +65,9 @@ func (p *headPool) start(cluster string) (*head, error) {
 	cmd := exec.Command(filepath.Join(binDir, "goray"), "start", "--head", "--block", "--node-ip-address="+ip,
 		"--dashboard-host="+ip, "--num-cpus=4", "--metrics-export-port=0", "--temp-dir="+filepath.Join(binDir, "tmp-"+ip))
 	cmd.Env = append(os.Environ(), "GORAY_SERVE_BINARY="+filepath.Join(binDir, "goray-examples"))
+	if token != "" {
+		cmd.Env = append(cmd.Env, "RAY_AUTH_MODE=token", "RAY_AUTH_TOKEN="+token)
+	}
 	testproc.DieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -159,7 +164,15 @@ func playKubelet(ctx context.Context) {
 				if p.Status.Phase == corev1.PodRunning || !p.DeletionTimestamp.IsZero() || p.Labels[rayv1.RayNodeTypeLabelKey] != "head" {
 					continue
 				}
-				h, err := heads.start(p.Labels[rayv1.RayClusterLabelKey])
+				// Token auth is on by default: the head checks the token of
+				// the Secret the operator generated, so the operator's serve
+				// client must send it.
+				name := p.Labels[rayv1.RayClusterLabelKey]
+				secret := &corev1.Secret{}
+				if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, secret); err != nil || len(secret.Data["auth_token"]) == 0 {
+					continue
+				}
+				h, err := heads.start(name, string(secret.Data["auth_token"]))
 				if err != nil {
 					continue
 				}

@@ -164,12 +164,15 @@ func basePod(c *rayv1.RayCluster, tmpl corev1.PodTemplateSpec, nodeType rayv1.Ra
 	return pod
 }
 
-// addAuthEnv hands the auth token to every container of the pod, the
-// autoscaler sidecar included: all of them talk to the GCS.
+// addAuthEnv hands the auth token to the containers of the pod that talk to
+// the cluster: the Ray container, the autoscaler sidecar and a RayJob's
+// submitter sidecar. The user's other sidecars (log shippers, proxies) do
+// not get the secret; one that needs it references the Secret itself.
 func addAuthEnv(c *rayv1.RayCluster, pod *corev1.Pod) {
-	if s := authSecretEnv(c); s != nil {
-		for i := range pod.Spec.Containers {
-			pod.Spec.Containers[i].Env = mergeEnv(pod.Spec.Containers[i].Env, s)
+	for i := range pod.Spec.Containers {
+		ct := &pod.Spec.Containers[i]
+		if i == 0 || ct.Name == AutoscalerContainerName || ct.Name == SubmitterContainerName {
+			AddAuthEnv(c, ct)
 		}
 	}
 }
@@ -214,20 +217,6 @@ func gcsFaultToleranceEnv(c *rayv1.RayCluster) []corev1.EnvVar {
 		env = append(env, corev1.EnvVar{Name: "REDIS_USERNAME", Value: ft.RedisUsername.Value, ValueFrom: ft.RedisUsername.ValueFrom})
 	}
 	return env
-}
-
-// authSecretEnv hands the auth token to every runtime process in token mode.
-func authSecretEnv(c *rayv1.RayCluster) []corev1.EnvVar {
-	if !AuthTokenEnabled(c) {
-		return nil
-	}
-	return []corev1.EnvVar{
-		{Name: "RAY_AUTH_MODE", Value: string(rayv1.AuthModeToken)},
-		{Name: "RAY_AUTH_TOKEN", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
-			LocalObjectReference: corev1.LocalObjectReference{Name: AuthSecretName(c)},
-			Key:                  AuthTokenKey,
-		}}},
-	}
 }
 
 // startParams are the rayStartParams with the group's resources and labels
@@ -494,7 +483,7 @@ func autoscalerContainer(c *rayv1.RayCluster, rayImage string) corev1.Container 
 		container.Resources = *o.Resources
 	}
 	if o.SecurityContext != nil {
-		container.SecurityContext = o.SecurityContext
+		container.SecurityContext = o.SecurityContext.DeepCopy()
 	}
 	if len(o.Command) > 0 {
 		container.Command = o.Command

@@ -81,7 +81,7 @@ func TestPodEnv(t *testing.T) {
 					t.Errorf("env %s = %+v, want %+v", name, got, want)
 				}
 			}
-			for _, name := range []string{"RAY_REDIS_ADDRESS", "RAY_AUTH_TOKEN", "RAY_gcs_rpc_server_reconnect_timeout_s"} {
+			for _, name := range []string{"RAY_REDIS_ADDRESS", "RAY_gcs_rpc_server_reconnect_timeout_s"} {
 				if _, ok := findEnv(t, env, name); ok {
 					t.Errorf("env %s set without its feature", name)
 				}
@@ -173,7 +173,7 @@ func TestAutoscalerSidecar(t *testing.T) {
 		if a.Image != "autoscaler:2" || a.ImagePullPolicy != corev1.PullAlways {
 			t.Errorf("image = %q %q", a.Image, a.ImagePullPolicy)
 		}
-		if !reflect.DeepEqual(a.Resources, res) || a.SecurityContext != sc {
+		if !reflect.DeepEqual(a.Resources, res) || !reflect.DeepEqual(a.SecurityContext, sc) {
 			t.Errorf("resources/securityContext not taken from options: %+v %+v", a.Resources, a.SecurityContext)
 		}
 		if !slices.Equal(a.Command, []string{"custom"}) || !slices.Equal(a.Args, []string{"--x"}) {
@@ -219,51 +219,107 @@ func TestAutoscalerSidecar(t *testing.T) {
 	})
 }
 
+func secretRef(name string) *corev1.EnvVarSource {
+	return &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: name}, Key: "auth_token"}}
+}
+
+// TestAuthTokenEnv: which containers get RAY_AUTH_MODE and RAY_AUTH_TOKEN,
+// from where, and that what the user set wins and is never doubled.
 func TestAuthTokenEnv(t *testing.T) {
+	manual := corev1.EnvVar{Name: "RAY_AUTH_TOKEN", ValueFrom: secretRef("manual")}
 	tests := []struct {
-		name       string
-		auth       *rayv1.AuthOptions
-		autoscale  bool
-		wantSecret string // "" = no token env
+		name      string
+		auth      *rayv1.AuthOptions
+		edit      func(c *rayv1.RayCluster)
+		autoscale bool
+		// want is RAY_AUTH_TOKEN of the Ray, autoscaler and submitter
+		// containers (nil: no token env at all); the user's sidecar never gets one.
+		want       *corev1.EnvVar
+		needSecret bool
+		check      func(t *testing.T, head, worker *corev1.Pod)
 	}{
-		{name: "no auth"},
+		{name: "no authOptions: token by default", want: &corev1.EnvVar{ValueFrom: secretRef("demo")}, needSecret: true},
+		{name: "empty authOptions: token", auth: &rayv1.AuthOptions{}, want: &corev1.EnvVar{ValueFrom: secretRef("demo")}, needSecret: true},
 		{name: "disabled", auth: &rayv1.AuthOptions{Mode: rayv1.AuthModeDisabled}},
-		{name: "token generated secret", auth: &rayv1.AuthOptions{Mode: rayv1.AuthModeToken}, wantSecret: "demo"},
-		{name: "token user secret", auth: &rayv1.AuthOptions{Mode: rayv1.AuthModeToken, SecretName: ptr.To("mine")}, wantSecret: "mine"},
-		{name: "token empty secret name", auth: &rayv1.AuthOptions{Mode: rayv1.AuthModeToken, SecretName: ptr.To("")}, wantSecret: "demo"},
-		{name: "token with autoscaler", auth: &rayv1.AuthOptions{Mode: rayv1.AuthModeToken}, autoscale: true, wantSecret: "demo"},
+		{name: "token generated secret", auth: &rayv1.AuthOptions{Mode: rayv1.AuthModeToken}, want: &corev1.EnvVar{ValueFrom: secretRef("demo")}, needSecret: true},
+		{name: "token user secret", auth: &rayv1.AuthOptions{Mode: rayv1.AuthModeToken, SecretName: ptr.To("mine")}, want: &corev1.EnvVar{ValueFrom: secretRef("mine")}},
+		{name: "token empty secret name", auth: &rayv1.AuthOptions{Mode: rayv1.AuthModeToken, SecretName: ptr.To("")}, want: &corev1.EnvVar{ValueFrom: secretRef("demo")}, needSecret: true},
+		{name: "token with autoscaler", auth: &rayv1.AuthOptions{Mode: rayv1.AuthModeToken}, autoscale: true, want: &corev1.EnvVar{ValueFrom: secretRef("demo")}, needSecret: true},
+		{name: "user token on the head (KubeRay auth-manual) is everyone's", autoscale: true, edit: func(c *rayv1.RayCluster) {
+			c.Spec.HeadGroupSpec.Template.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "RAY_AUTH_MODE", Value: "token"}, manual}
+		}, want: &manual},
+		{name: "user token on the head wins over secretName", auth: &rayv1.AuthOptions{Mode: rayv1.AuthModeToken, SecretName: ptr.To("mine")}, edit: func(c *rayv1.RayCluster) {
+			c.Spec.HeadGroupSpec.Template.Spec.Containers[0].Env = []corev1.EnvVar{manual}
+		}, want: &manual},
+		{name: "literal user token", edit: func(c *rayv1.RayCluster) {
+			c.Spec.HeadGroupSpec.Template.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "RAY_AUTH_TOKEN", Value: "lit"}}
+		}, want: &corev1.EnvVar{Value: "lit"}},
+		{name: "a worker's own token and mode are kept", edit: func(c *rayv1.RayCluster) {
+			c.Spec.WorkerGroupSpecs[0].Template.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "RAY_AUTH_MODE", Value: "TOKEN"}, {Name: "RAY_AUTH_TOKEN", Value: "w"}}
+		}, needSecret: true, check: func(t *testing.T, _, worker *corev1.Pod) {
+			env := worker.Spec.Containers[0].Env
+			if e := mustEnv(t, env, "RAY_AUTH_TOKEN"); e.Value != "w" || e.ValueFrom != nil {
+				t.Errorf("worker RAY_AUTH_TOKEN = %+v, want the user's", e)
+			}
+			if e := mustEnv(t, env, "RAY_AUTH_MODE"); e.Value != "TOKEN" {
+				t.Errorf("worker RAY_AUTH_MODE = %+v, want the user's", e)
+			}
+		}},
+		{name: "a token file wins", edit: func(c *rayv1.RayCluster) {
+			c.Spec.WorkerGroupSpecs[0].Template.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "RAY_AUTH_TOKEN_PATH", Value: "/secret/token"}}
+		}, needSecret: true, check: func(t *testing.T, _, worker *corev1.Pod) {
+			env := worker.Spec.Containers[0].Env
+			if _, ok := findEnv(t, env, "RAY_AUTH_TOKEN"); ok {
+				t.Error("RAY_AUTH_TOKEN added beside RAY_AUTH_TOKEN_PATH: it would win over the file")
+			}
+			if e := mustEnv(t, env, "RAY_AUTH_MODE"); e.Value != "token" {
+				t.Errorf("worker RAY_AUTH_MODE = %+v", e)
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := testCluster()
 			c.Spec.AuthOptions = tt.auth
 			c.Spec.EnableInTreeAutoscaling = ptr.To(tt.autoscale)
+			if tt.edit != nil {
+				tt.edit(c)
+			}
+			if got := NeedsAuthSecret(c); got != tt.needSecret {
+				t.Errorf("NeedsAuthSecret = %v, want %v", got, tt.needSecret)
+			}
 			side := corev1.Container{Name: "sidecar", Image: "busybox"}
 			c.Spec.HeadGroupSpec.Template.Spec.Containers = append(c.Spec.HeadGroupSpec.Template.Spec.Containers, side)
 			c.Spec.WorkerGroupSpecs[0].Template.Spec.Containers = append(c.Spec.WorkerGroupSpecs[0].Template.Spec.Containers, side)
-			pods := []*corev1.Pod{HeadPod(c, PodOptions{}), WorkerPod(c, &c.Spec.WorkerGroupSpecs[0], PodOptions{})}
-			for _, pod := range pods {
-				for _, ct := range pod.Spec.Containers {
-					tok, ok := findEnv(t, ct.Env, "RAY_AUTH_TOKEN")
-					mode, _ := findEnv(t, ct.Env, "RAY_AUTH_MODE")
-					if tt.wantSecret == "" {
-						if ok {
-							t.Errorf("%s/%s: token env without token mode", pod.GenerateName, ct.Name)
-						}
-						continue
+			head, worker := HeadPod(c, PodOptions{}), WorkerPod(c, &c.Spec.WorkerGroupSpecs[0], PodOptions{})
+			if tt.check != nil {
+				tt.check(t, head, worker)
+				return
+			}
+			job := testRayJob()
+			job.Spec.RayClusterSpec = &c.Spec
+			submitter := SubmitterJob(job, c, rjDashboard).Spec.Template.Spec.Containers[0]
+			containers := append(append(slices.Clone(head.Spec.Containers), worker.Spec.Containers...), submitter)
+			for _, ct := range containers {
+				tok, ok := findEnv(t, ct.Env, "RAY_AUTH_TOKEN")
+				mode, modeOK := findEnv(t, ct.Env, "RAY_AUTH_MODE")
+				if ct.Name == "sidecar" || tt.want == nil {
+					if ok || modeOK {
+						t.Errorf("%s: auth env %+v %+v, want none", ct.Name, tok, mode)
 					}
-					if !ok || tok.ValueFrom == nil || tok.ValueFrom.SecretKeyRef == nil {
-						t.Errorf("%s/%s: RAY_AUTH_TOKEN = %+v, want a secretKeyRef", pod.GenerateName, ct.Name, tok)
-						continue
-					}
-					ref := tok.ValueFrom.SecretKeyRef
-					if ref.Name != tt.wantSecret || ref.Key != "auth_token" || tok.Value != "" {
-						t.Errorf("%s/%s: secretKeyRef = %s/%s value %q, want %s/auth_token", pod.GenerateName, ct.Name, ref.Name, ref.Key, tok.Value, tt.wantSecret)
-					}
-					if mode.Value != "token" {
-						t.Errorf("%s/%s: RAY_AUTH_MODE = %q", pod.GenerateName, ct.Name, mode.Value)
-					}
+					continue
 				}
+				want := *tt.want
+				want.Name = "RAY_AUTH_TOKEN"
+				if !ok || !reflect.DeepEqual(tok, want) {
+					t.Errorf("%s: RAY_AUTH_TOKEN = %+v, want %+v", ct.Name, tok, want)
+				}
+				if mode.Value != "token" {
+					t.Errorf("%s: RAY_AUTH_MODE = %q", ct.Name, mode.Value)
+				}
+			}
+			if tt.autoscale {
+				container(t, head, "autoscaler") // present, and checked above
 			}
 		})
 	}

@@ -109,7 +109,8 @@ func TestAuthSecret(t *testing.T) {
 		enabled   bool
 		secretNam string
 	}{
-		{"no auth", nil, false, false, "demo"},
+		{"no auth: token by default", nil, true, true, "demo"},
+		{"empty auth: token", &rayv1.AuthOptions{}, true, true, "demo"},
 		{"disabled", &rayv1.AuthOptions{Mode: rayv1.AuthModeDisabled}, false, false, "demo"},
 		{"token", &rayv1.AuthOptions{Mode: rayv1.AuthModeToken}, true, true, "demo"},
 		{"token empty name", &rayv1.AuthOptions{Mode: rayv1.AuthModeToken, SecretName: ptr.To("")}, true, true, "demo"},

@@ -24,6 +24,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	rayv1 "github.com/goray-dev/goray/api/v1"
+	"github.com/goray-dev/goray/controllers/authtoken"
 	"github.com/goray-dev/goray/controllers/raycluster"
 	"github.com/goray-dev/goray/controllers/raycronjob"
 	"github.com/goray-dev/goray/controllers/rayjob"
@@ -105,6 +106,9 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	// One token reader for the job and serve clients: what it remembers of
+	// users' Secrets is shared.
+	tokens := authtoken.New(mgr.GetClient(), mgr.GetAPIReader())
 	if err := (&raycluster.Reconciler{
 		Client:             mgr.GetClient(),
 		Recorder:           mgr.GetEventRecorder("raycluster-controller"),
@@ -122,6 +126,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		ClusterDomain:      o.ClusterDomain,
 		Concurrency:        o.Concurrency,
 		DashboardAddress:   o.DashboardAddress,
+		Tokens:             tokens,
 		SkipNameValidation: o.SkipNameValidation,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the RayJob controller: %w", err)
@@ -134,6 +139,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		Concurrency:        o.Concurrency,
 		DashboardAddress:   o.DashboardAddress,
 		ProxyHealth:        o.ProxyHealth,
+		Tokens:             tokens,
 		SkipNameValidation: o.SkipNameValidation,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the RayService controller: %w", err)
