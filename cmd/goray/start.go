@@ -24,6 +24,7 @@ import (
 	"github.com/goray-dev/goray/runtime/auth"
 	"github.com/goray-dev/goray/runtime/cluster"
 	"github.com/goray-dev/goray/runtime/dashboard"
+	"github.com/goray-dev/goray/runtime/gcs/storage"
 	"github.com/goray-dev/goray/runtime/jobs"
 	"github.com/goray-dev/goray/runtime/node"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
@@ -45,12 +46,15 @@ type startFlags struct {
 	agentPort, nodeManagerPort int
 	servePort                  int
 	tempDir                    string
+	gcsStoragePath             string
+	redisUsername              string
+	redisPassword              string
 	ignoredStr                 map[string]*string
 	ignoredBool                map[string]*bool
 }
 
 // Flags KubeRay may pass from rayStartParams that goray accepts and ignores.
-var ignoredStringFlags = []string{"object-manager-port", "dashboard-agent-grpc-port", "redis-password", "include-dashboard",
+var ignoredStringFlags = []string{"object-manager-port", "dashboard-agent-grpc-port", "include-dashboard",
 	"log-color", "min-worker-port", "max-worker-port", "runtime-env-agent-port", "ray-client-server-port", "autoscaling-config",
 	"storage", "system-config", "plasma-directory", "object-spilling-directory", "worker-port-list", "gcs-server-port",
 	"dashboard-grpc-port", "num-redis-shards", "redis-shard-ports", "node-name", "session-name", "runtime-env-agent-host"}
@@ -119,6 +123,9 @@ func startCmd() *cobra.Command {
 	fl.IntVar(&f.nodeManagerPort, "node-manager-port", 0, "node manager gRPC port (0 = any)")
 	fl.IntVar(&f.servePort, "serve-port", 8000, "serve HTTP proxy port on this node (0 disables)")
 	fl.StringVar(&f.tempDir, "temp-dir", "", "session directory root (default $GORAY_TMPDIR or /tmp/goray)")
+	fl.StringVar(&f.gcsStoragePath, "gcs-storage-path", "", "head: keep the GCS's tables in an embedded file store in this directory (default $RAY_gcs_storage_path); with $RAY_REDIS_ADDRESS they go to Redis")
+	fl.StringVar(&f.redisUsername, "redis-username", "", "head: Redis user (default $REDIS_USERNAME)")
+	fl.StringVar(&f.redisPassword, "redis-password", "", "head: Redis password; prefer $REDIS_PASSWORD, which no process listing shows")
 	for _, n := range ignoredStringFlags {
 		f.ignoredStr[n] = fl.String(n, "", "accepted for rayStartParams compatibility; ignored")
 	}
@@ -193,10 +200,41 @@ func machineMemory() int64 {
 	return 4 << 30
 }
 
+// gcsStorage reads the head's storage settings (Ray's and KubeRay's
+// variables, then the flags) and takes the Redis password out of the
+// environment, so that no worker or job this node starts inherits it.
+func gcsStorage(f *startFlags, logger *log.Logger) storage.Config {
+	c := storage.ConfigFromEnv()
+	if f.gcsStoragePath != "" {
+		c.Path = f.gcsStoragePath
+	}
+	if f.redisUsername != "" {
+		c.RedisUsername = f.redisUsername
+	}
+	if f.redisPassword != "" {
+		switch {
+		case c.RedisPassword == "":
+			logger.Printf("goray start: using --redis-password; it is visible in the process list, set REDIS_PASSWORD instead")
+			c.RedisPassword = f.redisPassword
+		case c.RedisPassword != f.redisPassword:
+			logger.Printf("goray start: --redis-password differs from REDIS_PASSWORD; using REDIS_PASSWORD")
+		}
+	}
+	_ = os.Unsetenv(storage.EnvRedisPassword)
+	if t, err := storage.ParseRedisAddress(c.RedisAddress, "", ""); err == nil && t.Password != "" {
+		_ = os.Unsetenv(storage.EnvRedisAddress) // it carries a password
+	}
+	return c
+}
+
 func runNode(ctx context.Context, f *startFlags) error {
 	sec, err := security()
 	if err != nil {
 		return fmt.Errorf("goray auth: %w", err)
+	}
+	gcsStore := gcsStorage(f, log.New(os.Stderr, "[goray] ", log.LstdFlags))
+	if !f.head && (f.gcsStoragePath != "" || f.redisPassword != "") {
+		log.Printf("goray start: --gcs-storage-path and --redis-password are for the head; ignored on a worker node")
 	}
 	res := map[string]float64{"CPU": f.numCPUs}
 	if f.numGPUs > 0 {
@@ -252,7 +290,7 @@ func runNode(ctx context.Context, f *startFlags) error {
 	var nodeAddr string
 	var servers []*http.Server
 	if f.head {
-		h, err := cluster.StartHead(cluster.HeadConfig{GcsPort: f.port, HeartbeatTimeout: timeout, Node: ncfg})
+		h, err := cluster.StartHead(cluster.HeadConfig{GcsPort: f.port, HeartbeatTimeout: timeout, Node: ncfg, Storage: gcsStore})
 		if err != nil {
 			return err
 		}

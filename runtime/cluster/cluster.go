@@ -4,6 +4,7 @@
 package cluster
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"log"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/goray-dev/goray/runtime/auth"
 	"github.com/goray-dev/goray/runtime/gcs"
+	"github.com/goray-dev/goray/runtime/gcs/storage"
 	"github.com/goray-dev/goray/runtime/internal/rpcutil"
 	"github.com/goray-dev/goray/runtime/node"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
@@ -27,6 +29,13 @@ type HeadConfig struct {
 	GcsPort          int
 	HeartbeatTimeout time.Duration
 	Node             node.Config
+	// Storage is where the GCS keeps its tables: Redis or an embedded
+	// file make a restarted head load them back; the zero value keeps
+	// them in memory only.
+	Storage storage.Config
+	// StorageTimeout bounds waiting for the storage at the start (Redis
+	// may come up after the head): 60 s by default.
+	StorageTimeout time.Duration
 }
 
 // Head is a running GCS and head node manager.
@@ -36,6 +45,7 @@ type Head struct {
 	GcsAddress string
 	srv        *grpc.Server
 	tmpDir     string
+	store      storage.Store
 }
 
 // StartHead starts the GCS and the head's node manager.
@@ -54,20 +64,51 @@ func StartHead(cfg HeadConfig) (*Head, error) {
 		cfg.Node.Dir = d
 		tmp = d
 	}
-	lis, err := rpcutil.Listen(rpcutil.BindHost(ip), cfg.GcsPort)
-	if err != nil {
-		return nil, fmt.Errorf("GCS listen on port %d: %w", cfg.GcsPort, err)
-	}
 	logger := cfg.Node.Logger
 	if logger == nil {
 		logger = log.New(os.Stderr, "[gcs] ", log.LstdFlags)
 	}
-	g := gcs.New(gcs.Config{HeartbeatTimeout: cfg.HeartbeatTimeout, Dir: cfg.Node.Dir, Logger: logger, Security: cfg.Node.Security})
-	srv := grpc.NewServer(rpcutil.ServerOptions(cfg.Node.Security)...)
+	timeout := cfg.StorageTimeout
+	if timeout == 0 {
+		timeout = 60 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var store storage.Store
+	binDir := cfg.Node.Dir
+	if cfg.Storage.Backend() != "memory" {
+		st, err := storage.Open(ctx, cfg.Storage)
+		if err != nil {
+			return nil, fmt.Errorf("GCS storage: %w", err)
+		}
+		store = st
+		if f, ok := st.(*storage.File); ok {
+			binDir = f.Dir() // executables and packages live on the store's volume too
+		}
+	}
+	closeStore := func() {
+		if store != nil {
+			_ = store.Close()
+		}
+	}
+	g, err := gcs.Open(ctx, gcs.Config{HeartbeatTimeout: cfg.HeartbeatTimeout, Dir: binDir, Logger: logger, Security: cfg.Node.Security, Storage: store})
+	if err != nil {
+		closeStore()
+		return nil, err
+	}
+	lis, err := rpcutil.Listen(rpcutil.BindHost(ip), cfg.GcsPort)
+	if err != nil {
+		g.Stop()
+		closeStore()
+		return nil, fmt.Errorf("GCS listen on port %d: %w", cfg.GcsPort, err)
+	}
+	opts := append(rpcutil.ServerOptions(cfg.Node.Security),
+		grpc.ChainUnaryInterceptor(g.UnaryInterceptor()), grpc.ChainStreamInterceptor(g.StreamInterceptor()))
+	srv := grpc.NewServer(opts...)
 	rpcpb.RegisterGcsServer(srv, g)
 	go srv.Serve(lis)
 	go g.Run()
-	h := &Head{GCS: g, srv: srv, GcsAddress: net.JoinHostPort(ip, strconv.Itoa(lis.Addr().(*net.TCPAddr).Port)), tmpDir: tmp}
+	h := &Head{GCS: g, srv: srv, GcsAddress: net.JoinHostPort(ip, strconv.Itoa(lis.Addr().(*net.TCPAddr).Port)), tmpDir: tmp, store: store}
 	cfg.Node.GcsAddress = h.GcsAddress
 	cfg.Node.IsHead = true
 	if cfg.HeartbeatTimeout > 0 && cfg.Node.HeartbeatInterval == 0 {
@@ -94,6 +135,9 @@ func (h *Head) Stop() {
 	case <-done:
 	case <-time.After(2 * time.Second):
 		h.srv.Stop()
+	}
+	if h.store != nil {
+		_ = h.store.Close()
 	}
 	if h.tmpDir != "" {
 		_ = os.RemoveAll(h.tmpDir)
