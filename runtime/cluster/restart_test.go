@@ -157,7 +157,7 @@ func gcsClient(t *testing.T, addr string) rpcpb.GcsClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
+	t.Cleanup(func() { _ = conn.Close() })
 	return rpcpb.NewGcsClient(conn)
 }
 

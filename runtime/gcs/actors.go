@@ -6,13 +6,13 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/goray-dev/goray/runtime/actors"
 	"github.com/goray-dev/goray/runtime/internal/ids"
 	"github.com/goray-dev/goray/runtime/internal/rpcutil"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/scheduler"
-	"google.golang.org/protobuf/proto"
 )
 
 // CreateActor registers an actor and schedules its constructor.

@@ -352,10 +352,11 @@ func (s *Server) load(ctx context.Context) error {
 		if _, _, err := s.dir.Register(a, false); err != nil {
 			// Two live actors of one name cannot both be stored; keep the
 			// first and the other without its name.
-			skip(fmt.Errorf("actor %s: %v", k, err))
+			skip(fmt.Errorf("actor %s: %w", k, err))
 			a.Name = ""
 			if _, _, err := s.dir.Register(a, false); err != nil {
-				return nil
+				skip(fmt.Errorf("actor %s: %w", k, err))
+				return nil //nolint:nilerr // one unreadable record does not stop the load
 			}
 		}
 		a.Name = r.Name

@@ -296,7 +296,7 @@ func TestJobIDsAreNotReused(t *testing.T) {
 				last = id
 			}
 			s.Stop()
-			st.Close()
+			_ = st.Close()
 		}
 	})
 }

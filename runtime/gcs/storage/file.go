@@ -50,6 +50,7 @@ func OpenFile(dir, ns string) (*File, error) {
 	return &File{db: db, path: path, ns: []byte(ns)}, nil
 }
 
+// Apply implements Store: one transaction, fsynced.
 func (f *File) Apply(ctx context.Context, ops ...Op) error {
 	if err := checkBatch(ops); err != nil {
 		return err
@@ -97,6 +98,7 @@ func (f *File) bucket(tx *bolt.Tx, table string) *bolt.Bucket {
 	return root.Bucket([]byte(table))
 }
 
+// Get implements Store.
 func (f *File) Get(ctx context.Context, table, key string) ([]byte, bool, error) {
 	var out []byte
 	found := false
@@ -118,6 +120,7 @@ func (f *File) Get(ctx context.Context, table, key string) ([]byte, bool, error)
 	return out, found, err
 }
 
+// Scan implements Store.
 func (f *File) Scan(ctx context.Context, table string, fn func(key string, value []byte) error) error {
 	return f.db.View(func(tx *bolt.Tx) error {
 		b := f.bucket(tx, table)
@@ -154,10 +157,15 @@ func (f *File) DeleteNamespace() error {
 	})
 }
 
+// Durable is true.
 func (f *File) Durable() bool { return true }
+
+// String names the file and namespace.
 func (f *File) String() string {
 	return fmt.Sprintf("file %s (namespace %q)", f.path, string(f.ns))
 }
+
+// Close closes the file, releasing its lock.
 func (f *File) Close() error { return f.db.Close() }
 
 // Dir is the directory holding the file.

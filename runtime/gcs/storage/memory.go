@@ -17,6 +17,7 @@ type Memory struct {
 // NewMemory returns an empty store.
 func NewMemory() *Memory { return &Memory{tables: map[string]map[string][]byte{}} }
 
+// Apply implements Store.
 func (m *Memory) Apply(ctx context.Context, ops ...Op) error {
 	if err := checkBatch(ops); err != nil {
 		return err
@@ -41,6 +42,7 @@ func (m *Memory) Apply(ctx context.Context, ops ...Op) error {
 	return nil
 }
 
+// Get implements Store.
 func (m *Memory) Get(ctx context.Context, table, key string) ([]byte, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -51,6 +53,7 @@ func (m *Memory) Get(ctx context.Context, table, key string) ([]byte, bool, erro
 	return append([]byte{}, v...), true, nil
 }
 
+// Scan implements Store.
 func (m *Memory) Scan(ctx context.Context, table string, fn func(key string, value []byte) error) error {
 	m.mu.Lock()
 	t := m.tables[table]
@@ -73,6 +76,11 @@ func (m *Memory) Scan(ctx context.Context, table string, fn func(key string, val
 	return nil
 }
 
-func (m *Memory) Durable() bool  { return false }
+// Durable is false: nothing outlives the process.
+func (m *Memory) Durable() bool { return false }
+
+// String implements Store.
 func (m *Memory) String() string { return "memory" }
-func (m *Memory) Close() error   { return nil }
+
+// Close implements Store; the data stays for another user of the store.
+func (m *Memory) Close() error { return nil }

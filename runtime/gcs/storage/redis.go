@@ -128,6 +128,7 @@ func RedisKeyPrefix(ns string) string { return "RAY" + ns + "@" }
 
 func (r *Redis) key(table string) string { return RedisKeyPrefix(r.ns) + "goray_" + table }
 
+// Apply implements Store: one MULTI/EXEC.
 func (r *Redis) Apply(ctx context.Context, ops ...Op) error {
 	if err := checkBatch(ops); err != nil {
 		return err
@@ -148,6 +149,7 @@ func (r *Redis) Apply(ctx context.Context, ops ...Op) error {
 	return redisError(r.target, err)
 }
 
+// Get implements Store.
 func (r *Redis) Get(ctx context.Context, table, key string) ([]byte, bool, error) {
 	v, err := r.c.HGet(ctx, r.key(table), key).Bytes()
 	if errors.Is(err, redis.Nil) {
@@ -162,6 +164,7 @@ func (r *Redis) Get(ctx context.Context, table, key string) ([]byte, bool, error
 	return v, true, nil
 }
 
+// Scan implements Store (HSCAN, sorted here).
 func (r *Redis) Scan(ctx context.Context, table string, fn func(key string, value []byte) error) error {
 	vals := map[string]string{}
 	var cursor uint64
@@ -193,10 +196,15 @@ func (r *Redis) Scan(ctx context.Context, table string, fn func(key string, valu
 	return nil
 }
 
+// Durable is true.
 func (r *Redis) Durable() bool { return true }
+
+// String names the server (without the password) and namespace.
 func (r *Redis) String() string {
 	return fmt.Sprintf("redis %s (namespace %q)", r.target, r.ns)
 }
+
+// Close closes the client.
 func (r *Redis) Close() error { return r.c.Close() }
 
 // globEscape quotes SCAN MATCH's special characters.

@@ -201,7 +201,7 @@ func TestConformance(t *testing.T) {
 			t.Run("namespaces", func(t *testing.T) {
 				a := b.open(t, "ns-a")
 				mustApply(t, a, Op{Table: KV, Key: "k", Value: []byte("a")})
-				a.Close()
+				_ = a.Close()
 				c := b.open(t, "ns-b")
 				defer c.Close()
 				if got := scanAll(t, c, KV); len(got) != 0 {
@@ -314,7 +314,7 @@ func TestDeleteRedisNamespace(t *testing.T) {
 		for _, tb := range Tables {
 			mustApply(t, s, Op{Table: tb, Key: "k", Value: []byte(ns)})
 		}
-		s.Close()
+		_ = s.Close()
 	}
 	raw := redis.NewClient(&redis.Options{Addr: srv.Addr, Password: "pw", DisableIdentity: true})
 	defer raw.Close()

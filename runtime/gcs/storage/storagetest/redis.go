@@ -58,7 +58,7 @@ func ServerPath(t testing.TB) string {
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
 		if err != nil {
-			serverErr = fmt.Errorf("hack/redis.sh: %v\n%s", err, stderr.String())
+			serverErr = fmt.Errorf("hack/redis.sh: %w\n%s", err, stderr.String())
 			return
 		}
 		serverPath = strings.TrimSpace(string(out))
