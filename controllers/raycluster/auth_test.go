@@ -2,6 +2,7 @@ package raycluster_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -107,5 +108,56 @@ func TestAuthEnvOfPods(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+// TestPodsAreHardened: the Ray containers and the autoscaler run non-root
+// with a read-only root filesystem and /tmp on an emptyDir; the user's
+// sidecar is left alone, and so is what the user set.
+func TestPodsAreHardened(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster("basic", "hardened", workerGroup("w", 1, 0, 2))
+	c.Spec.EnableInTreeAutoscaling = ptr.To(true)
+	head := &c.Spec.HeadGroupSpec.Template.Spec
+	head.Containers = append(head.Containers, corev1.Container{Name: "logs", Image: "busybox"})
+	w := &c.Spec.WorkerGroupSpecs[0].Template.Spec
+	w.Containers[0].SecurityContext = &corev1.SecurityContext{RunAsUser: ptr.To[int64](1000), ReadOnlyRootFilesystem: ptr.To(false)}
+	if err := k8s.Create(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	ws := waitForCounts(t, ctx, "basic", "hardened", 1)
+	heads, err := pods(ctx, "basic", "hardened", client.MatchingLabels{rayv1.RayNodeTypeLabelKey: "head"})
+	if err != nil || len(heads) != 1 {
+		t.Fatalf("heads: %d %v", len(heads), err)
+	}
+	hp := heads[0]
+	if sc := hp.Spec.SecurityContext; sc == nil || ptr.Deref(sc.FSGroup, 0) != 65532 {
+		t.Errorf("head pod securityContext %+v, want fsGroup 65532", sc)
+	}
+	for _, ct := range hp.Spec.Containers {
+		sc := ct.SecurityContext
+		if ct.Name == "logs" {
+			if sc != nil || len(ct.VolumeMounts) != 0 {
+				t.Errorf("the user's sidecar was changed: %+v %+v", sc, ct.VolumeMounts)
+			}
+			continue
+		}
+		ok := sc != nil && ptr.Deref(sc.RunAsNonRoot, false) && ptr.Deref(sc.RunAsUser, 0) == 65532 && ptr.Deref(sc.RunAsGroup, 0) == 65532 &&
+			ptr.Deref(sc.ReadOnlyRootFilesystem, false) && !ptr.Deref(sc.AllowPrivilegeEscalation, true) &&
+			sc.Capabilities != nil && fmt.Sprint(sc.Capabilities.Drop) == "[ALL]" &&
+			sc.SeccompProfile != nil && sc.SeccompProfile.Type == corev1.SeccompProfileTypeRuntimeDefault
+		if !ok {
+			t.Errorf("head/%s securityContext %+v, want the restricted profile", ct.Name, sc)
+		}
+		if len(ct.VolumeMounts) == 0 || ct.VolumeMounts[len(ct.VolumeMounts)-1].MountPath != "/tmp" {
+			t.Errorf("head/%s mounts %+v, want /tmp", ct.Name, ct.VolumeMounts)
+		}
+	}
+	wsc := ws[0].Spec.Containers[0].SecurityContext
+	if ptr.Deref(wsc.RunAsUser, 0) != 1000 || wsc.RunAsGroup != nil || ptr.Deref(wsc.ReadOnlyRootFilesystem, true) || !ptr.Deref(wsc.RunAsNonRoot, false) {
+		t.Errorf("worker securityContext %+v, want the user's user and writable root, non-root", wsc)
+	}
+	if len(ws[0].Spec.Volumes) != 0 {
+		t.Errorf("worker volumes %+v: a writable root filesystem needs no /tmp volume", ws[0].Spec.Volumes)
 	}
 }

@@ -168,6 +168,10 @@ func TestSubmitterAuthEnv(t *testing.T) {
 			if err := k8s.Get(ctx, client.ObjectKey{Namespace: "auth", Name: j.Status.RayClusterName}, s); err != nil || len(s.Data["auth_token"]) < 32 {
 				t.Errorf("generated Secret %s: %v %d bytes", j.Status.RayClusterName, err, len(s.Data["auth_token"]))
 			}
+			sc := sj.Spec.Template.Spec.Containers[0].SecurityContext
+			if sc == nil || !ptr.Deref(sc.RunAsNonRoot, false) || !ptr.Deref(sc.ReadOnlyRootFilesystem, false) {
+				t.Errorf("submitter securityContext %+v, want hardened", sc)
+			}
 		})
 	}
 }

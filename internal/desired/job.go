@@ -22,7 +22,7 @@ func RedisCleanupJob(c *rayv1.RayCluster) *batchv1.Job {
 	pullSecrets = head.ImagePullSecrets
 	labels := objectLabels(c.Name)
 	labels[rayv1.RayNodeTypeLabelKey] = string(rayv1.RedisCleanupNode)
-	return &batchv1.Job{
+	job := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:            c.Name + "-redis-cleanup",
 			Namespace:       c.Namespace,
@@ -48,4 +48,6 @@ func RedisCleanupJob(c *rayv1.RayCluster) *batchv1.Job {
 			},
 		},
 	}
+	hardenContainers(&job.Spec.Template.Spec, func(int, *corev1.Container) bool { return true })
+	return job
 }

@@ -91,6 +91,9 @@ func HeadPod(c *rayv1.RayCluster, opts PodOptions) *corev1.Pod {
 		}
 	}
 	addAuthEnv(c, pod)
+	hardenContainers(&pod.Spec, func(i int, ct *corev1.Container) bool {
+		return i == 0 || ct.Name == AutoscalerContainerName || ct.Name == SubmitterContainerName
+	})
 	addTLS(c, &pod.Spec, templateRay(&spec.Template))
 	return pod
 }
@@ -132,6 +135,7 @@ func WorkerPod(c *rayv1.RayCluster, g *rayv1.WorkerGroupSpec, opts PodOptions) *
 		pod.Spec.RestartPolicy = corev1.RestartPolicyNever
 	}
 	addAuthEnv(c, pod)
+	hardenContainers(&pod.Spec, func(i int, _ *corev1.Container) bool { return i == 0 })
 	addTLS(c, &pod.Spec, templateRay(&g.Template))
 	return pod
 }

@@ -173,8 +173,11 @@ func TestAutoscalerSidecar(t *testing.T) {
 		if a.Image != "autoscaler:2" || a.ImagePullPolicy != corev1.PullAlways {
 			t.Errorf("image = %q %q", a.Image, a.ImagePullPolicy)
 		}
-		if !reflect.DeepEqual(a.Resources, res) || !reflect.DeepEqual(a.SecurityContext, sc) {
+		if !reflect.DeepEqual(a.Resources, res) || a.SecurityContext == nil || !ptr.Deref(a.SecurityContext.RunAsNonRoot, false) {
 			t.Errorf("resources/securityContext not taken from options: %+v %+v", a.Resources, a.SecurityContext)
+		}
+		if a.SecurityContext == sc || sc.RunAsUser != nil {
+			t.Error("the pod shares (and hardening changed) the options' securityContext")
 		}
 		if !slices.Equal(a.Command, []string{"custom"}) || !slices.Equal(a.Args, []string{"--x"}) {
 			t.Errorf("command/args = %q %q", a.Command, a.Args)
@@ -184,7 +187,7 @@ func TestAutoscalerSidecar(t *testing.T) {
 		}
 		mustEnv(t, a.Env, "EXTRA")
 		mustEnv(t, a.Env, "RAY_CLUSTER_NAME")
-		if len(a.EnvFrom) != 1 || len(a.VolumeMounts) != 1 || a.VolumeMounts[0].MountPath != "/v" {
+		if len(a.EnvFrom) != 1 || len(a.VolumeMounts) != 2 || a.VolumeMounts[0].MountPath != "/v" || a.VolumeMounts[1].MountPath != "/tmp" {
 			t.Errorf("envFrom/volumeMounts = %v %v", a.EnvFrom, a.VolumeMounts)
 		}
 		if pod.Spec.ServiceAccountName != "user-sa" {

@@ -98,7 +98,8 @@ func SubmitterContainer(job *rayv1.RayJob, dashboardAddress, image string) corev
 // SubmitterJob is the batch Job of K8sJobMode, named after the RayJob. The
 // submitterPodTemplate, when given, provides the pod; its first container
 // gets the submit command unless it has its own. The submitter container
-// gets the cluster's auth token (unless it sets RAY_AUTH_TOKEN itself).
+// gets the cluster's auth token (unless it sets RAY_AUTH_TOKEN itself) and
+// runs hardened, as the cluster's containers do.
 func SubmitterJob(job *rayv1.RayJob, cluster *rayv1.RayCluster, dashboardAddress string) *batchv1.Job {
 	var tmpl corev1.PodTemplateSpec
 	image := ""
@@ -132,6 +133,7 @@ func SubmitterJob(job *rayv1.RayJob, cluster *rayv1.RayCluster, dashboardAddress
 	}
 	// The submitter talks to the job API with the cluster's token.
 	AddAuthEnv(cluster, &tmpl.Spec.Containers[0])
+	hardenContainers(&tmpl.Spec, func(i int, _ *corev1.Container) bool { return i == 0 })
 	// The submitter reaches the job API over HTTPS with the cluster's certificate.
 	AddTLS(cluster, &tmpl.Spec, func(i int, _ *corev1.Container) bool { return i == 0 })
 	labels := map[string]string{
