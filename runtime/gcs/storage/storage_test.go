@@ -48,6 +48,7 @@ func backends(t *testing.T) []backend {
 	}
 	plain := storagetest.StartRedis(t, storagetest.Options{})
 	secret := storagetest.StartRedis(t, storagetest.Options{Password: "s3cret pass", Users: map[string]string{"gcs": "user-pass"}})
+	tlsSrv := storagetest.StartRedis(t, storagetest.Options{Password: "tls-pass", TLS: true})
 	redisBackend := func(name string, c Config) backend {
 		return backend{name: name, durable: true, open: func(t *testing.T, ns string) Store {
 			c := c
@@ -65,6 +66,7 @@ func backends(t *testing.T) []backend {
 		redisBackend("redis", Config{RedisAddress: plain.Addr}),
 		redisBackend("redis-password", Config{RedisAddress: "redis://" + secret.Addr, RedisPassword: "s3cret pass"}),
 		redisBackend("redis-acl-user", Config{RedisAddress: secret.Addr, RedisUsername: "gcs", RedisPassword: "user-pass"}),
+		redisBackend("rediss", Config{RedisAddress: "rediss://" + tlsSrv.Addr, RedisPassword: "tls-pass", RedisCACert: tlsSrv.CACert}),
 	)
 }
 
@@ -282,6 +284,26 @@ func TestRedisLimitsReadsAndHidesPassword(t *testing.T) {
 	}
 	if err := s.Scan(ctx, KV, func(string, []byte) error { return nil }); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("scan over the read limit: %v", err)
+	}
+}
+
+// TestRedisTLSVerifiesTheServer: rediss:// checks the server's certificate
+// (against RAY_REDIS_CA_CERT or the system roots), and plain redis:// does
+// not reach a TLS-only server.
+func TestRedisTLSVerifiesTheServer(t *testing.T) {
+	srv := storagetest.StartRedis(t, storagetest.Options{TLS: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := OpenRedis(ctx, Config{RedisAddress: "rediss://" + srv.Addr}); err == nil {
+		t.Fatal("a server certificate from an unknown CA was accepted")
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), time.Second)
+	defer cancel2()
+	if _, err := OpenRedis(ctx2, Config{RedisAddress: srv.Addr}); err == nil {
+		t.Fatal("plain TCP reached a TLS-only server")
+	}
+	if _, err := OpenRedis(context.Background(), Config{RedisAddress: "rediss://" + srv.Addr, RedisCACert: filepath.Join(t.TempDir(), "missing.pem")}); err == nil {
+		t.Fatal("a missing CA file was accepted")
 	}
 }
 

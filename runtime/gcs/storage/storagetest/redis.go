@@ -5,6 +5,7 @@ package storagetest
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/goray-dev/goray/runtime/auth"
 )
 
 var (
@@ -78,12 +81,17 @@ type Options struct {
 	Password string
 	// Users are ACL users, name -> password, with every right.
 	Users map[string]string
+	// TLS serves only TLS (rediss://) with a certificate for 127.0.0.1
+	// from a new CA, whose PEM file is Server.CACert.
+	TLS bool
 }
 
 // Server is a running redis-server.
 type Server struct {
 	Addr string
 	Dir  string
+	// CACert is the CA's PEM file (TLS only).
+	CACert string
 	cmd  *exec.Cmd
 	done chan struct{}
 }
@@ -134,7 +142,28 @@ func start(t testing.TB, bin string, o Options) (*Server, error) {
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	// The password goes in a 0600 config file, never in the arguments.
 	var conf strings.Builder
-	fmt.Fprintf(&conf, "bind 127.0.0.1\nport %d\ndir %s\nsave \"\"\nappendonly no\ndaemonize no\nprotected-mode yes\nlogfile \"\"\n", port, dir)
+	fmt.Fprintf(&conf, "bind 127.0.0.1\ndir %s\nsave \"\"\nappendonly no\ndaemonize no\nprotected-mode yes\nlogfile \"\"\n", dir)
+	caFile := ""
+	if o.TLS {
+		ca, err := auth.NewCA("goray-test-redis-ca", time.Hour)
+		if err != nil {
+			return nil, err
+		}
+		cert, key, err := ca.Issue("127.0.0.1", []string{"127.0.0.1", "localhost"}, time.Hour)
+		if err != nil {
+			return nil, err
+		}
+		caFile = filepath.Join(dir, "ca.crt")
+		for name, b := range map[string][]byte{"ca.crt": ca.CertPEM(), "tls.crt": cert, "tls.key": key} {
+			if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+				return nil, err
+			}
+		}
+		fmt.Fprintf(&conf, "port 0\ntls-port %d\ntls-cert-file %s\ntls-key-file %s\ntls-ca-cert-file %s\ntls-auth-clients no\n",
+			port, filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"), caFile)
+	} else {
+		fmt.Fprintf(&conf, "port %d\n", port)
+	}
 	if o.Password != "" {
 		fmt.Fprintf(&conf, "requirepass %q\n", o.Password)
 	}
@@ -155,7 +184,7 @@ func start(t testing.TB, bin string, o Options) (*Server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), Dir: dir, cmd: cmd, done: make(chan struct{})}
+	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), Dir: dir, CACert: caFile, cmd: cmd, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(s.done) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -165,7 +194,7 @@ func start(t testing.TB, bin string, o Options) (*Server, error) {
 			return nil, fmt.Errorf("redis-server exited: %s", b)
 		default:
 		}
-		if ping(s.Addr) {
+		if ping(s.Addr, o.TLS) {
 			return s, nil
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -175,8 +204,14 @@ func start(t testing.TB, bin string, o Options) (*Server, error) {
 }
 
 // ping reports whether a Redis answers on addr (an auth error is an answer).
-func ping(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+func ping(addr string, useTLS bool) bool {
+	var c net.Conn
+	var err error
+	if useTLS {
+		c, err = tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // a readiness probe
+	} else {
+		c, err = net.DialTimeout("tcp", addr, time.Second)
+	}
 	if err != nil {
 		return false
 	}
