@@ -92,8 +92,8 @@ type Server struct {
 	Dir  string
 	// CACert is the CA's PEM file (TLS only).
 	CACert string
-	cmd  *exec.Cmd
-	done chan struct{}
+	cmd    *exec.Cmd
+	done   chan struct{}
 }
 
 // Kill stops the server at once (SIGKILL, by pid) and waits for it.
