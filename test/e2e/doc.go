@@ -14,9 +14,13 @@
 // samples of config/samples, each in its own namespace: TestRayCluster
 // (ready, workers joined per `goray status`, delete → pods and services
 // gone), TestRayJob (K8sJobMode, goray-examples pi, SUCCEEDED with logs),
-// TestRayJobWorkerDeleted, TestAutoscaler (0 → N → 0) and TestRayService
-// (skipped while the operator has no RayService controller). Every step
-// prints its duration ("e2e: <test>: <step> <seconds>").
+// TestRayJobWorkerDeleted, TestAutoscaler (0 → N → 0), TestRayService
+// (skipped while the operator has no RayService controller) and
+// TestTokenAuth (a cluster without authOptions: token auth on, restricted
+// pods; from another namespace the job API answers 401 and the GCS
+// Unauthenticated without the token, 200 and OK with it). The samples run
+// with token auth, so every scenario goes through the operator's token
+// wiring. Every step prints its duration ("e2e: <test>: <step> <seconds>").
 //
 // Environment:
 //

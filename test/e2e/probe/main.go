@@ -7,6 +7,10 @@
 //	probe get URL       HTTP GET, print the status line and the body
 //	probe api PATH      GET PATH from the API server with the pod's service-account
 //	                    token and CA (in-cluster config), print the status and body
+//	probe status [-token T] URL   HTTP GET (with "Authorization: Bearer T"), print
+//	                    "HTTP <code>" and the start of the body; any answer is exit 0
+//	probe gcs [-token T] ADDR     call the GCS's GetClusterStatus over gRPC (with the
+//	                    token as goray's clients send it), print "gRPC <code>"
 package main
 
 import (
@@ -22,6 +26,13 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	grpcstatus "google.golang.org/grpc/status"
+
+	"github.com/goray-dev/goray/runtime/auth"
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
 
 func main() {
@@ -39,8 +50,14 @@ func main() {
 		err = get(arg(2, ""))
 	case "api":
 		err = api(arg(2, "/version"))
+	case "status":
+		token, target := tokenArg()
+		err = status(target, token)
+	case "gcs":
+		token, target := tokenArg()
+		err = gcs(target, token)
 	case "-h", "--help", "help":
-		fmt.Println("probe: e2e helper (serve ADDR | lookup NAME | get URL | api PATH)")
+		fmt.Println("probe: e2e helper (serve ADDR | lookup NAME | get URL | api PATH | status [-token T] URL | gcs [-token T] ADDR)")
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -55,6 +72,57 @@ func arg(i int, def string) string {
 		return os.Args[i]
 	}
 	return def
+}
+
+// tokenArg reads "[-token T] TARGET" after the subcommand.
+func tokenArg() (token, target string) {
+	if arg(2, "") == "-token" {
+		return arg(3, ""), arg(4, "")
+	}
+	return "", arg(2, "")
+}
+
+// status prints the HTTP status of GET url; a refusal is an answer too.
+func status(url, token string) error {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+	fmt.Printf("HTTP %d\n%s\n", resp.StatusCode, b)
+	return nil
+}
+
+// gcs calls GetClusterStatus on the GCS at addr and prints the gRPC code;
+// the token travels as goray's own clients send it (runtime/auth).
+func gcs(addr, token string) error {
+	conn, err := grpc.NewClient(addr, auth.NewToken(token).DialOptions()...)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := rpcpb.NewGcsClient(conn).GetClusterStatus(ctx, &rpcpb.Empty{})
+	code := grpcstatus.Code(err)
+	if code == codes.DeadlineExceeded || code == codes.Unavailable {
+		return fmt.Errorf("no answer from %s: %v", addr, err)
+	}
+	fmt.Printf("gRPC %s\n", code)
+	if err != nil {
+		fmt.Println(grpcstatus.Convert(err).Message())
+	} else {
+		fmt.Printf("%d nodes\n", len(st.GetNodes()))
+	}
+	return nil
 }
 
 func serve(addr string) error {
