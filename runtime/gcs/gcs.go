@@ -48,7 +48,8 @@ type Config struct {
 	// at the start (see Open). Nil keeps everything in memory only.
 	Storage storage.Store
 	// ReregisterTimeout is how long nodes loaded from the storage have to
-	// register again before they are declared dead (3 × HeartbeatTimeout).
+	// register again before they are declared dead (3 × HeartbeatTimeout,
+	// at least 60 s).
 	ReregisterTimeout time.Duration
 }
 
@@ -118,7 +119,9 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.HeartbeatTimeout = 10 * time.Second
 	}
 	if cfg.ReregisterTimeout == 0 {
-		cfg.ReregisterTimeout = 3 * cfg.HeartbeatTimeout
+		// Ray gives raylets 60 s to reconnect to a restarted GCS; a node's
+		// gRPC reconnect backoff after a long outage can reach tens of seconds.
+		cfg.ReregisterTimeout = max(3*cfg.HeartbeatTimeout, 60*time.Second)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = log.New(os.Stderr, "[gcs] ", log.LstdFlags)
