@@ -29,6 +29,7 @@ const tlsRecheck = 24 * time.Hour
 func (r *Reconciler) reconcileTLS(ctx context.Context, s *scope) error {
 	c := s.cluster
 	if !desired.NeedsTLSSecrets(c) {
+		r.checkUserTLSSecret(ctx, s)
 		return nil
 	}
 	ca, caRenewAt, err := r.reconcileTLSCA(ctx, s)
@@ -42,6 +43,35 @@ func (r *Reconciler) reconcileTLS(ctx context.Context, s *scope) error {
 	next := min(caRenewAt.Sub(s.now), certRenewAt.Sub(s.now), tlsRecheck)
 	s.requeueAfter = max(next, time.Second)
 	return nil
+}
+
+// checkUserTLSSecret warns when the user's TLS Secret (tlsOptions.
+// secretName) is missing or does not hold a certificate, its key and the CA
+// that signed it: the pods wait for it (the volume cannot be mounted, or
+// the runtime exits saying what is wrong). It reads the API server, not the
+// cache (a user's Secret is not in the label-scoped cache), so only when
+// the generation changes.
+func (r *Reconciler) checkUserTLSSecret(ctx context.Context, s *scope) {
+	c := s.cluster
+	name := desired.UserTLSSecretName(c)
+	if name == "" || r.APIReader == nil || c.Status.ObservedGeneration == c.Generation {
+		return
+	}
+	secret := &corev1.Secret{}
+	msg := ""
+	switch err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: name}, secret); {
+	case apierrors.IsNotFound(err):
+		msg = fmt.Sprintf("the TLS Secret %s (spec.tlsOptions.secretName) does not exist: the pods cannot start until it does (keys tls.crt, tls.key, ca.crt)", name)
+	case err != nil:
+		return
+	default:
+		if why := desired.CheckUserTLSSecret(secret.Data, s.now); why != "" {
+			msg = fmt.Sprintf("the TLS Secret %s (spec.tlsOptions.secretName) %s", name, why)
+		}
+	}
+	if msg != "" {
+		r.Recorder.Eventf(c, nil, corev1.EventTypeWarning, "TLSSecretInvalid", "Validate", msg)
+	}
 }
 
 // reconcileTLSCA returns the cluster's CA, made or renewed as needed, and

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -286,6 +287,16 @@ func TestTLSUserSecret(t *testing.T) {
 			t.Errorf("the operator made Secret %s", s.Name)
 		}
 	}
+	// The Secret does not exist: a Warning says so.
+	eventually(t, "a TLSSecretInvalid event", func() (bool, error) {
+		evs := &eventsv1.EventList{}
+		if err := k8s.List(ctx, evs, client.InNamespace(ns)); err != nil {
+			return false, err
+		}
+		return slices.ContainsFunc(evs.Items, func(e eventsv1.Event) bool {
+			return e.Reason == "TLSSecretInvalid" && strings.Contains(e.Note, "my-certs") && strings.Contains(e.Note, "does not exist")
+		}), nil
+	})
 }
 
 // TestTLSSecretOfAnother: a Secret named <cluster>-tls that is not the

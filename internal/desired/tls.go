@@ -194,6 +194,46 @@ func CheckTLSCert(certPEM, keyPEM, secretCAPEM, caPEM []byte, hosts []string, no
 	return checkLifetime("the certificate", cert, now)
 }
 
+// CheckUserTLSSecret says what is wrong with the content of a user's TLS
+// Secret (tlsOptions.secretName) at now, "" when nothing is: the three
+// keys, a certificate with its own key, signed by ca.crt, valid now.
+func CheckUserTLSSecret(data map[string][]byte, now time.Time) string {
+	var missing []string
+	for _, k := range []string{TLSCertKey, TLSKeyKey, TLSCAKey} {
+		if len(data[k]) == 0 {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		return "has no " + strings.Join(missing, ", ")
+	}
+	pair, err := tls.X509KeyPair(data[TLSCertKey], data[TLSKeyKey])
+	if err != nil {
+		return "tls.crt and tls.key: " + err.Error()
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(data[TLSCAKey]) {
+		return "ca.crt holds no PEM certificate"
+	}
+	certs := make([]*x509.Certificate, 0, len(pair.Certificate))
+	for _, der := range pair.Certificate {
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			return "tls.crt: " + err.Error()
+		}
+		certs = append(certs, c)
+	}
+	inter := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := certs[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		return "tls.crt does not verify against ca.crt: " + err.Error()
+	}
+	return ""
+}
+
 func checkLifetime(what string, cert *x509.Certificate, now time.Time) CertCheck {
 	renewAt := cert.NotAfter.Add(-TLSRenewBefore)
 	switch {

@@ -382,3 +382,30 @@ func TestCheckTLSCA(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckUserTLSSecret(t *testing.T) {
+	is := issue(t, nil, time.Hour)
+	other := issue(t, nil, time.Hour)
+	now := time.Now()
+	ok := map[string][]byte{"tls.crt": is.cert, "tls.key": is.key, "ca.crt": is.caCert}
+	if msg := CheckUserTLSSecret(ok, now); msg != "" {
+		t.Fatalf("a good Secret: %s", msg)
+	}
+	for _, tc := range []struct {
+		name string
+		data map[string][]byte
+		now  time.Time
+		want string
+	}{
+		{"empty", nil, now, "has no tls.crt, tls.key, ca.crt"},
+		{"no ca.crt", map[string][]byte{"tls.crt": is.cert, "tls.key": is.key}, now, "has no ca.crt"},
+		{"another's key", map[string][]byte{"tls.crt": is.cert, "tls.key": other.key, "ca.crt": is.caCert}, now, "tls.key"},
+		{"another CA", map[string][]byte{"tls.crt": is.cert, "tls.key": is.key, "ca.crt": other.caCert}, now, "does not verify"},
+		{"expired", ok, now.Add(2 * time.Hour), "does not verify"},
+		{"ca.crt not PEM", map[string][]byte{"tls.crt": is.cert, "tls.key": is.key, "ca.crt": []byte("x")}, now, "no PEM"},
+	} {
+		if msg := CheckUserTLSSecret(tc.data, tc.now); !strings.Contains(msg, tc.want) {
+			t.Errorf("%s: %q, want it to say %q", tc.name, msg, tc.want)
+		}
+	}
+}
