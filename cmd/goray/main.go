@@ -18,7 +18,7 @@ func main() {
 	if ray.IsWorker() {
 		_ = ray.Init(context.Background()) // serves tasks, never returns
 	}
-	root := &cobra.Command{Use: "goray", Short: "goray runtime: nodes, status and benchmarks", SilenceUsage: true}
+	root := &cobra.Command{Use: "goray", Short: "goray runtime: nodes, status and benchmarks", SilenceUsage: true, SilenceErrors: true}
 	root.AddCommand(startCmd(), stopCmd(), statusCmd(), microbenchmarkCmd(), jobCmd(), dashboardCmd(), autoscalerCmd(), requestResourcesCmd(), serveCmd(), getAuthTokenCmd(), gcsCleanupCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)

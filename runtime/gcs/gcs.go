@@ -349,12 +349,15 @@ func (s *Server) AddJob(ctx context.Context, in *rpcpb.JobInfo) (*rpcpb.JobInfo,
 	in.StartTimeMs = time.Now().UnixMilli()
 	s.jobs[in.JobId] = in
 	seq := s.persistLocked(append(ops, jobOp(in))...)
+	// The reply is marshalled after the lock is released, while
+	// MarkJobFinished may change the stored record: a copy goes out.
+	reply := proto.CloneOf(in)
 	s.notifyLocked()
 	s.mu.Unlock()
 	if err := s.durable(ctx, seq); err != nil {
 		return nil, err
 	}
-	return in, nil
+	return reply, nil
 }
 
 // MarkJobFinished ends a job and its non-detached actors.
@@ -395,7 +398,7 @@ func (s *Server) GetJobs(ctx context.Context, _ *rpcpb.Empty) (*rpcpb.JobList, e
 	defer s.mu.Unlock()
 	out := &rpcpb.JobList{}
 	for _, j := range s.jobs {
-		out.Jobs = append(out.Jobs, j)
+		out.Jobs = append(out.Jobs, proto.CloneOf(j)) // marshalled after the lock is released
 	}
 	sort.Slice(out.Jobs, func(i, j int) bool { return out.Jobs[i].JobId < out.Jobs[j].JobId })
 	return out, nil
