@@ -70,17 +70,14 @@ func New(cached, live client.Reader) *Reader {
 // Enabled reports whether the operator reaches c's HTTP APIs over HTTPS.
 func Enabled(c *rayv1.RayCluster) bool { return desired.TLSEnabled(c) }
 
-// URL is a dashboard address (host:port, KubeRay's form) as the URL the
-// operator calls: https:// for a TLS cluster, http:// otherwise. An
-// address with a scheme is kept.
+// URL is a dashboard address (host:port, KubeRay's form) as the operator
+// calls it: https://host:port for a TLS cluster; otherwise, or when it
+// names a scheme, the address as it is (the clients default to http).
 func URL(c *rayv1.RayCluster, address string) string {
-	if strings.Contains(address, "://") {
-		return address
-	}
-	if Enabled(c) {
+	if Enabled(c) && !strings.Contains(address, "://") {
 		return "https://" + address
 	}
-	return "http://" + address
+	return address
 }
 
 // Transport is the base transport of a client of c's HTTPS APIs, trusting

@@ -84,8 +84,8 @@ func TestURL(t *testing.T) {
 		c          *rayv1.RayCluster
 		addr, want string
 	}{
-		{cluster(nil), "h:8265", "http://h:8265"},
-		{cluster(&rayv1.TLSOptions{Enabled: ptr.To(false)}), "h:8265", "http://h:8265"},
+		{cluster(nil), "h:8265", "h:8265"},
+		{cluster(&rayv1.TLSOptions{Enabled: ptr.To(false)}), "h:8265", "h:8265"},
 		{cluster(on()), "h:8265", "https://h:8265"},
 		{cluster(on()), "http://127.0.0.1:1", "http://127.0.0.1:1"},
 	} {

@@ -23,6 +23,7 @@ import (
 
 	rayv1 "github.com/goray-dev/goray/api/v1"
 	"github.com/goray-dev/goray/controllers/authtoken"
+	"github.com/goray-dev/goray/controllers/clustertls"
 	"github.com/goray-dev/goray/internal/desired"
 	"github.com/goray-dev/goray/runtime/jobs/api"
 	jobclient "github.com/goray-dev/goray/runtime/jobs/client"
@@ -45,6 +46,12 @@ type TokenReader interface {
 	Forget(c *rayv1.RayCluster)
 }
 
+// TLSReader finds how the operator reaches a TLS cluster's HTTPS APIs.
+type TLSReader interface {
+	// Transport trusts c's CA; nil when c runs without TLS.
+	Transport(ctx context.Context, c *rayv1.RayCluster) (http.RoundTripper, error)
+}
+
 // Reconciler reconciles RayJobs.
 type Reconciler struct {
 	Client   client.Client
@@ -56,12 +63,17 @@ type Reconciler struct {
 	// DashboardAddress is host:port of a cluster's job API; nil means the
 	// head Service's DNS name (tests point it at a local head process).
 	DashboardAddress func(*rayv1.RayCluster) string
-	// NewJobClient makes a client for a dashboard address that sends the
-	// cluster's auth token ("" when it runs without one); nil means HTTP.
-	NewJobClient func(address, token string) (JobClient, error)
+	// NewJobClient makes a client for a dashboard address (https://… for a
+	// TLS cluster) that sends the cluster's auth token ("" when it runs
+	// without one) through base (nil: the default transport; for a TLS
+	// cluster, one that trusts its CA); nil means NewHTTPJobClient.
+	NewJobClient func(address, token string, base http.RoundTripper) (JobClient, error)
 	// Tokens finds a cluster's auth token; nil reads it through the manager
 	// (the cluster's Secret, or the head container's own RAY_AUTH_TOKEN).
 	Tokens TokenReader
+	// TLS finds the transport to a TLS cluster; nil reads the CA of its
+	// certificate Secret through the manager.
+	TLS TLSReader
 	// RandomSuffix makes the 5-character suffixes of cluster and job ids.
 	RandomSuffix func() string
 	// SkipNameValidation allows several managers in one process (tests).
@@ -81,6 +93,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	if r.Tokens == nil {
 		r.Tokens = authtoken.New(mgr.GetClient(), mgr.GetAPIReader())
+	}
+	if r.TLS == nil {
+		r.TLS = clustertls.New(mgr.GetClient(), mgr.GetAPIReader())
 	}
 	if r.RandomSuffix == nil {
 		r.RandomSuffix = func() string { return utilrand.String(5) }
@@ -185,13 +200,14 @@ func finished(s rayv1.JobDeploymentStatus) bool {
 }
 
 // NewHTTPJobClient is the job API client of a dashboard address that sends
-// token on every request (none when empty).
-func NewHTTPJobClient(address, token string) (JobClient, error) {
+// token on every request (none when empty) through base (nil: the default
+// transport).
+func NewHTTPJobClient(address, token string, base http.RoundTripper) (JobClient, error) {
 	c, err := jobclient.New(address)
 	if err != nil {
 		return nil, err
 	}
-	c.HTTP = &http.Client{Transport: authtoken.Transport(token, nil)}
+	c.HTTP = &http.Client{Transport: authtoken.Transport(token, base)}
 	return c, nil
 }
 

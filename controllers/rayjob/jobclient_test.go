@@ -54,9 +54,9 @@ func TestJobClientSendsTheClusterToken(t *testing.T) {
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "user-secret"}, Data: map[string][]byte{"auth_token": []byte("users")}},
 	).Build()
 	var gotAddr, gotToken string
-	r := &Reconciler{Client: k8s, Tokens: authtoken.New(k8s, k8s), NewJobClient: func(address, token string) (JobClient, error) {
+	r := &Reconciler{Client: k8s, Tokens: authtoken.New(k8s, k8s), NewJobClient: func(address, token string, base http.RoundTripper) (JobClient, error) {
 		gotAddr, gotToken = address, token
-		return NewHTTPJobClient(address, token)
+		return NewHTTPJobClient(address, token, base)
 	}}
 	for _, tc := range []struct{ cluster, want string }{
 		{"default", "generated"}, {"user", "users"}, {"off", ""}, {"deleted-cluster", ""},

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	rayv1 "github.com/goray-dev/goray/api/v1"
+	"github.com/goray-dev/goray/controllers/clustertls"
 	"github.com/goray-dev/goray/internal/desired"
 	"github.com/goray-dev/goray/runtime/jobs/api"
 	jobclient "github.com/goray-dev/goray/runtime/jobs/client"
@@ -416,21 +417,40 @@ type tokenError struct{ error }
 func (e tokenError) Unwrap() error { return e.error }
 
 // jobClient is a client of the job's dashboard that sends the cluster's
-// auth token. A 401 makes the token be read again next time.
+// auth token, over HTTPS trusting the cluster's CA when it runs with TLS. A
+// 401 makes the token be read again next time.
 func (r *Reconciler) jobClient(ctx context.Context, s *scope) (JobClient, error) {
-	token := ""
+	token, address := "", s.job.Status.DashboardURL
+	var base http.RoundTripper
 	cluster := r.cluster(ctx, s)
 	if cluster != nil {
 		var err error
 		if token, err = r.Tokens.Token(ctx, cluster); err != nil {
 			return nil, tokenError{fmt.Errorf("the auth token of RayCluster %s: %w", cluster.Name, err)}
 		}
+		if base, err = r.clusterTransport(ctx, cluster); err != nil {
+			return nil, tokenError{fmt.Errorf("the TLS CA of RayCluster %s: %w", cluster.Name, err)}
+		}
+		address = clustertls.URL(cluster, address)
 	}
-	c, err := r.NewJobClient(s.job.Status.DashboardURL, token)
+	c, err := r.NewJobClient(address, token, base)
 	if err != nil || cluster == nil {
 		return c, err
 	}
 	return unauthorizedForgets{JobClient: c, forget: func() { r.Tokens.Forget(cluster) }}, nil
+}
+
+// clusterTransport is the base transport to a TLS cluster (nil without
+// TLS), through r.TLS or, when unset (tests), the reconciler's client.
+func (r *Reconciler) clusterTransport(ctx context.Context, c *rayv1.RayCluster) (http.RoundTripper, error) {
+	tr := r.TLS
+	if tr == nil {
+		if !clustertls.Enabled(c) {
+			return nil, nil
+		}
+		tr = clustertls.New(r.Client, r.Client)
+	}
+	return tr.Transport(ctx, c)
 }
 
 // unauthorizedForgets forgets the cluster's token when the dashboard answers 401.

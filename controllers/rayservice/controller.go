@@ -7,6 +7,7 @@ package rayservice
 import (
 	"context"
 	"errors"
+	"net/http"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -21,6 +22,7 @@ import (
 
 	rayv1 "github.com/goray-dev/goray/api/v1"
 	"github.com/goray-dev/goray/controllers/authtoken"
+	"github.com/goray-dev/goray/controllers/clustertls"
 	"github.com/goray-dev/goray/internal/desired"
 	serveclient "github.com/goray-dev/goray/runtime/serve/client"
 	"github.com/goray-dev/goray/runtime/serve/schema"
@@ -42,10 +44,17 @@ type TokenReader interface {
 	Forget(c *rayv1.RayCluster)
 }
 
+// TLSReader finds how the operator reaches a TLS cluster's HTTPS APIs.
+type TLSReader interface {
+	// Transport trusts c's CA; nil when c runs without TLS.
+	Transport(ctx context.Context, c *rayv1.RayCluster) (http.RoundTripper, error)
+}
+
 // NewHTTPServeClient is the serve API client of a dashboard address that
-// sends token on every request (none when empty).
-func NewHTTPServeClient(address, token string) ServeClient {
-	return serveclient.NewWithTransport(address, authtoken.Transport(token, nil))
+// sends token on every request (none when empty) through base (nil: the
+// default transport).
+func NewHTTPServeClient(address, token string, base http.RoundTripper) ServeClient {
+	return serveclient.NewWithTransport(address, authtoken.Transport(token, base))
 }
 
 // Reconciler reconciles RayServices.
@@ -58,12 +67,18 @@ type Reconciler struct {
 	// DashboardAddress is host:port of a cluster's serve API; nil means the
 	// head Service's DNS name.
 	DashboardAddress func(*rayv1.RayCluster) string
-	// NewServeClient makes a serve API client that sends the cluster's auth
-	// token ("" when it runs without one); nil means HTTP.
-	NewServeClient func(address, token string) ServeClient
+	// NewServeClient makes a serve API client for a dashboard address
+	// (https://… for a TLS cluster) that sends the cluster's auth token (""
+	// when it runs without one) through base (nil: the default transport;
+	// for a TLS cluster, one that trusts its CA); nil means
+	// NewHTTPServeClient.
+	NewServeClient func(address, token string, base http.RoundTripper) ServeClient
 	// Tokens finds a cluster's auth token; nil reads it through the manager
 	// (the cluster's Secret, or the head container's own RAY_AUTH_TOKEN).
 	Tokens TokenReader
+	// TLS finds the transport to a TLS cluster; nil reads the CA of its
+	// certificate Secret through the manager.
+	TLS TLSReader
 	// ProxyHealth checks a pod's serve proxy; nil means GET <podIP>:8000/-/healthz.
 	ProxyHealth func(ctx context.Context, pod *corev1.Pod) error
 	// RandomSuffix makes cluster name suffixes.
@@ -84,6 +99,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	if r.Tokens == nil {
 		r.Tokens = authtoken.New(mgr.GetClient(), mgr.GetAPIReader())
+	}
+	if r.TLS == nil {
+		r.TLS = clustertls.New(mgr.GetClient(), mgr.GetAPIReader())
 	}
 	if r.ProxyHealth == nil {
 		r.ProxyHealth = func(ctx context.Context, p *corev1.Pod) error {

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rayv1 "github.com/goray-dev/goray/api/v1"
+	"github.com/goray-dev/goray/controllers/clustertls"
 	"github.com/goray-dev/goray/internal/desired"
 	serveclient "github.com/goray-dev/goray/runtime/serve/client"
 	"github.com/goray-dev/goray/runtime/serve/schema"
@@ -243,7 +244,13 @@ func (r *Reconciler) reconcileServe(ctx context.Context, s *scope) (bool, error)
 			r.Recorder.Eventf(s.rs, nil, corev1.EventTypeWarning, "AuthTokenUnavailable", "Serve", "RayCluster %s: the auth token: %v", c.Name, err)
 			continue
 		}
-		sc := r.NewServeClient(r.DashboardAddress(c), token)
+		base, err := r.TLS.Transport(ctx, c)
+		if err != nil {
+			s.apiErrors[c.Name] = "cannot read the TLS CA: " + err.Error()
+			r.Recorder.Eventf(s.rs, nil, corev1.EventTypeWarning, "TLSCAUnavailable", "Serve", "RayCluster %s: the TLS CA: %v", c.Name, err)
+			continue
+		}
+		sc := r.NewServeClient(clustertls.URL(c, r.DashboardAddress(c)), token, base)
 		if c.Annotations[ServeConfigHashAnnotation] != hash {
 			if err := sc.PutJSON(ctx, config); err != nil {
 				if serveclient.IsBadConfig(err) {

@@ -25,6 +25,7 @@ import (
 
 	rayv1 "github.com/goray-dev/goray/api/v1"
 	"github.com/goray-dev/goray/controllers/authtoken"
+	"github.com/goray-dev/goray/controllers/clustertls"
 	"github.com/goray-dev/goray/controllers/raycluster"
 	"github.com/goray-dev/goray/controllers/raycronjob"
 	"github.com/goray-dev/goray/controllers/rayjob"
@@ -109,6 +110,8 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	// One token reader for the job and serve clients: what it remembers of
 	// users' Secrets is shared.
 	tokens := authtoken.New(mgr.GetClient(), mgr.GetAPIReader())
+	// One TLS reader too: one transport per cluster CA, its connections reused.
+	clusterTLS := clustertls.New(mgr.GetClient(), mgr.GetAPIReader())
 	if err := (&raycluster.Reconciler{
 		Client:             mgr.GetClient(),
 		Recorder:           mgr.GetEventRecorder("raycluster-controller"),
@@ -127,6 +130,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		Concurrency:        o.Concurrency,
 		DashboardAddress:   o.DashboardAddress,
 		Tokens:             tokens,
+		TLS:                clusterTLS,
 		SkipNameValidation: o.SkipNameValidation,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the RayJob controller: %w", err)
@@ -140,6 +144,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		DashboardAddress:   o.DashboardAddress,
 		ProxyHealth:        o.ProxyHealth,
 		Tokens:             tokens,
+		TLS:                clusterTLS,
 		SkipNameValidation: o.SkipNameValidation,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the RayService controller: %w", err)

@@ -18,9 +18,13 @@
 // (skipped while the operator has no RayService controller) and
 // TestTokenAuth (a cluster without authOptions: token auth on, restricted
 // pods; from another namespace the job API answers 401 and the GCS
-// Unauthenticated without the token, 200 and OK with it). The samples run
-// with token auth, so every scenario goes through the operator's token
-// wiring. Every step prints its duration ("e2e: <test>: <step> <seconds>").
+// Unauthenticated without the token, 200 and OK with it), and TestTLS
+// (tls_test.go: tlsOptions.enabled — the CA and certificate Secrets, HTTPS
+// probes, workers over mutual TLS, the dashboard over HTTPS with the CA and
+// refused without it, a deleted certificate made again while the cluster
+// runs, a RayJob SUCCEEDED on a TLS cluster). The samples run with token
+// auth, so every scenario goes through the operator's token wiring. Every
+// step prints its duration ("e2e: <test>: <step> <seconds>").
 //
 // Environment:
 //
