@@ -24,6 +24,7 @@ import (
 	"github.com/goray-dev/goray/runtime/auth"
 	"github.com/goray-dev/goray/runtime/jobs/api"
 	jobclient "github.com/goray-dev/goray/runtime/jobs/client"
+	serveclient "github.com/goray-dev/goray/runtime/serve/client"
 )
 
 var binDir string
@@ -288,6 +289,30 @@ func testEveryPort(t *testing.T, headIP, workerIP string, useTLS bool) {
 	  "deployments":[{"name":"Hello","num_replicas":2,"max_replicas_per_node":1},{"name":"Echo","num_replicas":2,"max_replicas_per_node":1}]}]}`
 	if out, err := goray(envOf("RAY_AUTH_TOKEN="+token), "serve", "deploy", "--address", dash, writeFile(t, t.TempDir(), "serve.json", cfg)); err != nil {
 		t.Fatalf("goray serve deploy: %v\n%s", err, out)
+	}
+	// Every replica running (a replica listens once its constructor ran),
+	// one of each deployment per node.
+	sc := serveclient.NewWithTransport(dash, with.sec.Transport(c.httpc.Transport))
+	end := time.Now().Add(deadline)
+	for running := 0; running < 4; {
+		if time.Now().After(end) {
+			t.Fatalf("%d of 4 replicas running", running)
+		}
+		time.Sleep(200 * time.Millisecond)
+		d, err := sc.Get(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		running = 0
+		if app := d.Applications["hello"]; app != nil {
+			for _, dep := range app.Deployments {
+				for _, r := range dep.Replicas {
+					if r.State == "RUNNING" {
+						running++
+					}
+				}
+			}
+		}
 	}
 	for _, port := range []int{c.serve, c.workerServe} {
 		ip := c.headIP
