@@ -349,7 +349,7 @@ func (n *Node) workerExited(w *worker, err error, logPath string) {
 	default:
 		close(w.registered)
 	}
-	// Its unix sockets (named with its id, see rpcutil.ListenUnix) would
+	// Its unix socket (named with its id, see rpcutil.ListenUnix) would
 	// stay behind: a process killed by a signal removes nothing.
 	if socks, err := filepath.Glob(filepath.Join(n.cfg.Dir, "sockets", "*-"+w.id+".sock")); err == nil {
 		for _, s := range socks {

@@ -81,7 +81,7 @@ var replicaClass = ray.Actor1(wire.ReplicaClass, func(ctx context.Context, in wi
 	}
 	r.srv = &hop.Server{Handler: r, Auth: sec, ErrorLog: log.New(os.Stderr, "serve replica "+in.ReplicaID+": ", log.LstdFlags)}
 	go r.srv.Serve(lis)
-	if ul, path := rpcutil.ListenUnix(os.Getenv("GORAY_SESSION_DIR"), "serve-"+os.Getenv("GORAY_WORKER_ID")+".sock"); ul != nil {
+	if ul, path := rpcutil.ListenUnix(os.Getenv("GORAY_SESSION_DIR"), "serve-"+in.ReplicaID+".sock"); ul != nil {
 		r.socket = path
 		go r.srv.Serve(ul) // Shutdown closes it too (and removes the file)
 	}

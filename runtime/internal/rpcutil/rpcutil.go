@@ -162,8 +162,8 @@ func itoa(n int) string {
 
 // ListenUnix opens a unix socket named name in the node's session directory
 // (its "sockets" folder), for processes on the same machine: a hop on it
-// costs a fraction of one over TCP loopback. A worker process names its
-// sockets "<what>-<worker id>.sock": its node removes them when it exits. None (nil, "") when there is no
+// costs a fraction of one over TCP loopback. A core worker's socket is
+// "worker-<worker id>.sock": its node removes it when the worker exits. None (nil, "") when there is no
 // session directory, the path is too long for a socket address, or the
 // socket cannot be made: callers then keep to TCP.
 func ListenUnix(sessionDir, name string) (net.Listener, string) {
