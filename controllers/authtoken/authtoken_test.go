@@ -143,7 +143,7 @@ func TestTransportSendsTheToken(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 	}
 	if len(got) != 2 || got[0] != "Bearer s3cret" || got[1] != "" {
 		t.Errorf("Authorization headers = %q, want the token once, then none", got)

@@ -96,10 +96,10 @@ func parseSubmit(b []byte) (api.SubmitRequest, error) {
 	var req api.SubmitRequest
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&req); err != nil {
-		return api.SubmitRequest{}, &BadRequestError{fmt.Errorf("Invalid JobSubmitRequest: %w", err)}
+		return api.SubmitRequest{}, &BadRequestError{fmt.Errorf("Invalid JobSubmitRequest: %w", err)} //nolint:staticcheck // Ray's words, which clients match
 	}
 	if len(bytes.TrimSpace(b[dec.InputOffset():])) > 0 {
-		return api.SubmitRequest{}, &BadRequestError{errors.New("Invalid JobSubmitRequest: trailing data after the JSON object")}
+		return api.SubmitRequest{}, &BadRequestError{errors.New("Invalid JobSubmitRequest: trailing data after the JSON object")} //nolint:staticcheck // Ray's words
 	}
 	if err := req.Normalize(); err != nil {
 		return req, &BadRequestError{err}

@@ -264,7 +264,6 @@ func TestFollowStreamsWithBoundedMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := int64(len(all))
-	all = nil
 	var got int64
 	var last []byte
 	alloc := measureAlloc(func() {

@@ -114,7 +114,7 @@ func gcs(addr, token string) error {
 	st, err := rpcpb.NewGcsClient(conn).GetClusterStatus(ctx, &rpcpb.Empty{})
 	code := grpcstatus.Code(err)
 	if code == codes.DeadlineExceeded || code == codes.Unavailable {
-		return fmt.Errorf("no answer from %s: %v", addr, err)
+		return fmt.Errorf("no answer from %s: %w", addr, err)
 	}
 	fmt.Printf("gRPC %s\n", code)
 	if err != nil {
