@@ -32,7 +32,7 @@ func TestTokenAuth(t *testing.T) {
 	manifest := strings.Replace(string(b), "name: raycluster-sample", "name: "+name, 1)
 	manifest = strings.Replace(manifest, "  authOptions:\n    mode: token   # the default; \"disabled\" turns auth off\n", "", 1)
 	manifest = strings.Replace(manifest, "replicas: 2\n", "replicas: 1\n", 1)
-	if strings.Contains(manifest, "authOptions") {
+	if strings.Contains(manifest, "\n  authOptions:") {
 		t.Fatalf("the sample's authOptions were not removed:\n%s", manifest)
 	}
 	start := time.Now()
