@@ -35,9 +35,11 @@ type HTTPPolicy struct {
 //   - With a token required, every other request needs it in Authorization
 //     or x-ray-authorization ("Bearer <token>"); a missing or wrong one is a
 //     401 that says how to pass it.
-//   - A request without a valid token must name this server in Host (an IP,
-//     localhost, a cluster-internal name or an allowed host): a page on
-//     evil.example whose name was rebound to 127.0.0.1 names evil.example.
+//   - A browser's request without a valid token must name this server in
+//     Host (an IP, localhost, a cluster-internal name or an allowed host): a
+//     page on evil.example whose name was rebound to 127.0.0.1 names
+//     evil.example. Other clients (the operator, curl, the SDK) may use any
+//     name: DNS rebinding is an attack through a browser.
 func (c Config) Handler(next http.Handler, p HTTPPolicy) http.Handler {
 	open := map[string]bool{}
 	for _, o := range p.Open {
@@ -72,13 +74,20 @@ func (c Config) Handler(next http.Handler, p HTTPPolicy) http.Handler {
 			}
 			authed = true
 		}
-		if !authed && !hosts.allows(r.Host) {
+		if !authed && fromBrowser(r) && !hosts.allows(r.Host) {
 			http.Error(w, "goray: Host "+quoteTrunc(r.Host)+" is not a name of this server; add it to "+EnvAllowedHosts+
 				" (or turn on token auth)", http.StatusForbidden)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// fromBrowser reports whether r carries what browsers add to every request
+// (Fetch metadata since 2020–2023, Origin, a Mozilla/ User-Agent).
+func fromBrowser(r *http.Request) bool {
+	return r.Header.Get("Sec-Fetch-Site") != "" || r.Header.Get("Sec-Fetch-Mode") != "" || r.Header.Get("Origin") != "" ||
+		strings.HasPrefix(r.UserAgent(), "Mozilla/")
 }
 
 func unauthorized(w http.ResponseWriter, msg string) {

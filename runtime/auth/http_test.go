@@ -40,7 +40,9 @@ func TestHandler(t *testing.T) {
 		{"auth off: service name", off, req{"GET", "/api/jobs/", "raycluster-head-svc.default.svc.cluster.local:8265", nil}, 200, "ok"},
 		{"auth off: short name", off, req{"GET", "/api/jobs/", "raycluster-head-svc:8265", nil}, 200, "ok"},
 		{"auth off: allowed host", off, req{"GET", "/api/jobs/", "RAY.example.com", nil}, 200, "ok"},
-		{"auth off: rebound name", off, req{"GET", "/api/jobs/", "evil.example:8265", nil}, 403, "GORAY_ALLOWED_HOSTS"},
+		{"auth off: rebound name, from a browser", off, req{"GET", "/api/jobs/", "evil.example:8265", map[string]string{"User-Agent": "Mozilla/5.0"}}, 403, "GORAY_ALLOWED_HOSTS"},
+		{"auth off: rebound name, fetch metadata", off, req{"GET", "/api/jobs/", "evil.example:8265", map[string]string{"Sec-Fetch-Site": "same-origin"}}, 403, "GORAY_ALLOWED_HOSTS"},
+		{"auth off: any name from a non-browser client", off, req{"GET", "/api/jobs/", "head.ray.corp.example:8265", map[string]string{"User-Agent": "Go-http-client/1.1"}}, 200, "ok"},
 		{"auth off: health on any host", off, req{"GET", "/healthz", "evil.example", nil}, 200, "ok"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
