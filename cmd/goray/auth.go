@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
@@ -22,7 +21,7 @@ import (
 )
 
 // security is this process's credentials, from Ray's variables.
-var security = sync.OnceValues(auth.FromEnv)
+var security = auth.Process
 
 // dialGCS connects the CLI to a GCS with this process's credentials.
 func dialGCS(addr string) (*grpc.ClientConn, error) {

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // Ray's environment variables, read by FromEnv.
@@ -52,6 +53,12 @@ func NewToken(token string) Config { return Config{Token: token, Required: token
 
 // FromEnv reads Ray's variables from the process environment.
 func FromEnv() (Config, error) { return FromLookup(os.Getenv) }
+
+// Process is this process's credentials: FromEnv, read once. A worker's
+// SDK, its serve replica, handles and router all share it (one token file
+// read, one set of TLS files watched) instead of each reading the
+// environment again.
+var Process = sync.OnceValues(FromEnv)
 
 // FromLookup reads Ray's variables through getenv.
 //

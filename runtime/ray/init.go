@@ -90,7 +90,7 @@ func Init(ctx context.Context, opts ...InitOption) error {
 	if current != nil {
 		return errors.New("ray.Init called twice")
 	}
-	sec, err := auth.FromEnv()
+	sec, err := auth.Process()
 	if err != nil {
 		return fmt.Errorf("goray auth: %w", err)
 	}

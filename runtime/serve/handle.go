@@ -43,7 +43,7 @@ func watcher() (*routes.Watcher, error) {
 	if addr == "" {
 		return nil, errors.New("serve handles work inside replicas (no GORAY_GCS_ADDRESS)")
 	}
-	sec, err := auth.FromEnv()
+	sec, err := auth.Process()
 	if err != nil {
 		return nil, err
 	}

@@ -67,7 +67,7 @@ var replicaClass = ray.Actor1(wire.ReplicaClass, func(ctx context.Context, in wi
 	if ip == "" {
 		ip = "127.0.0.1"
 	}
-	sec, err := auth.FromEnv()
+	sec, err := auth.Process()
 	if err != nil {
 		return nil, err
 	}

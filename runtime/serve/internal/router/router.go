@@ -27,7 +27,7 @@ import (
 // handle in a replica: both read it from the environment their process was
 // started with).
 var pool = sync.OnceValue(func() *hop.Pool {
-	sec, _ := auth.FromEnv() // a bad environment already stopped the process's start
+	sec, _ := auth.Process() // a bad environment already stopped the process's start
 	p := &hop.Pool{Token: sec.Token}
 	if sec.TLS != nil {
 		p.TLS = sec.TLS.ClientConfig()
