@@ -175,12 +175,13 @@ func (r *Reconciler) reconcileGroup(ctx context.Context, s *scope, g *rayv1.Work
 
 	replicas := groupByReplica(live, g)
 	hosts := int(desired.HostsPerReplica(g))
-	have := len(replicas) + (ghosts+hosts-1)/hosts
 	want := int(desired.GroupReplicas(g))
+	create, remove := scaleGroup(len(replicas), ghosts, hosts, want, !desired.AutoscalerEnabled(c))
+	have := want - create
 	switch {
-	case have < want:
+	case create > 0:
 		var batch []*corev1.Pod
-		for i := 0; i < want-have; i++ {
+		for i := 0; i < create; i++ {
 			replicaName := ""
 			if hosts > 1 {
 				replicaName = fmt.Sprintf("%s-%s", g.GroupName, utilrand.String(5))
@@ -196,21 +197,39 @@ func (r *Reconciler) reconcileGroup(ctx context.Context, s *scope, g *rayv1.Work
 		if c.Status.ObservedGeneration != 0 {
 			// A scale-up is news; the pods of a new cluster are not (and at
 			// a thousand clusters the events would be a seventh of the calls).
-			r.Recorder.Eventf(c, nil, corev1.EventTypeNormal, "CreatedWorkerPods", "Scale", "created %d worker replica(s) in group %s", want-have, g.GroupName)
+			r.Recorder.Eventf(c, nil, corev1.EventTypeNormal, "CreatedWorkerPods", "Scale", "created %d worker replica(s) in group %s", create, g.GroupName)
 		}
-	case have > want && !desired.AutoscalerEnabled(c):
+	case remove > 0:
 		// Without the autoscaler the operator picks: not-ready first, newest first.
 		sort.SliceStable(replicas, func(i, j int) bool { return replicaDeletionLess(replicas[i], replicas[j]) })
-		for _, rep := range replicas[:have-want] {
+		for _, rep := range replicas[:remove] {
 			for _, p := range rep {
 				if err := r.deletePod(ctx, s, p, "scaling down group "+g.GroupName); err != nil {
 					return err
 				}
 			}
 		}
-		r.Recorder.Eventf(c, nil, corev1.EventTypeNormal, "DeletedWorkerPods", "Scale", "deleted %d worker replica(s) in group %s", have-want, g.GroupName)
+		r.Recorder.Eventf(c, nil, corev1.EventTypeNormal, "DeletedWorkerPods", "Scale", "deleted %d worker replica(s) in group %s", remove, g.GroupName)
 	}
 	return nil
+}
+
+// scaleGroup decides how many replicas of a group to create or remove,
+// given the replicas the cache shows, the pods created but not yet shown
+// (ghosts) and the hosts per replica. Ghosts count toward creation — a
+// replica is never created twice — but a scale-down waits until there are
+// none: a multi-host replica half in the cache looks like one replica plus
+// a ghost, and removing "the extra one" would delete the visible half and
+// leave the other half alone forever.
+func scaleGroup(replicas, ghosts, hosts, want int, mayRemove bool) (create, remove int) {
+	have := replicas + (ghosts+hosts-1)/hosts
+	switch {
+	case have < want:
+		return want - have, 0
+	case replicas > want && ghosts == 0 && mayRemove:
+		return 0, replicas - want
+	}
+	return 0, 0
 }
 
 // deleteReplica deletes pod p and, in a multi-host group, the other hosts of its replica.
