@@ -34,7 +34,13 @@ type LeaseRequest struct {
 	ActorId       string `protobuf:"bytes,6,opt,name=actor_id,json=actorId,proto3" json:"actor_id,omitempty"`
 	// lease_id: the id to grant the lease under, chosen by the requester, so
 	// it can return a grant whose reply it never got (request cancelled).
-	LeaseId       string `protobuf:"bytes,7,opt,name=lease_id,json=leaseId,proto3" json:"lease_id,omitempty"`
+	LeaseId string `protobuf:"bytes,7,opt,name=lease_id,json=leaseId,proto3" json:"lease_id,omitempty"`
+	// binary_hash is the sha256 of the job's executable, as the owner knows
+	// it: the node keys its executable cache and worker pools by it, so a
+	// job id that names another job (a GCS restarted without storage) can
+	// never get a worker running another program. "" (older owners): the
+	// node asks the GCS for the job's hash.
+	BinaryHash    string `protobuf:"bytes,8,opt,name=binary_hash,json=binaryHash,proto3" json:"binary_hash,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -114,6 +120,13 @@ func (x *LeaseRequest) GetActorId() string {
 func (x *LeaseRequest) GetLeaseId() string {
 	if x != nil {
 		return x.LeaseId
+	}
+	return ""
+}
+
+func (x *LeaseRequest) GetBinaryHash() string {
+	if x != nil {
+		return x.BinaryHash
 	}
 	return ""
 }
@@ -826,7 +839,7 @@ var File_node_proto protoreflect.FileDescriptor
 const file_node_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"node.proto\x12\tgoray.rpc\x1a\fcommon.proto\x1a\tgcs.proto\"\xdf\x02\n" +
+	"node.proto\x12\tgoray.rpc\x1a\fcommon.proto\x1a\tgcs.proto\"\x80\x03\n" +
 	"\fLeaseRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12D\n" +
 	"\tresources\x18\x02 \x03(\v2&.goray.rpc.LeaseRequest.ResourcesEntryR\tresources\x129\n" +
@@ -834,7 +847,9 @@ const file_node_proto_rawDesc = "" +
 	"\x0fgrant_or_reject\x18\x04 \x01(\bR\rgrantOrReject\x12\x1b\n" +
 	"\tfor_actor\x18\x05 \x01(\bR\bforActor\x12\x19\n" +
 	"\bactor_id\x18\x06 \x01(\tR\aactorId\x12\x19\n" +
-	"\blease_id\x18\a \x01(\tR\aleaseId\x1a<\n" +
+	"\blease_id\x18\a \x01(\tR\aleaseId\x12\x1f\n" +
+	"\vbinary_hash\x18\b \x01(\tR\n" +
+	"binaryHash\x1a<\n" +
 	"\x0eResourcesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xd2\x02\n" +
