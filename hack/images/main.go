@@ -10,6 +10,9 @@
 // Each positional argument is SRC=DEST: SRC is a file or a folder on disk,
 // DEST its absolute path in the image (a folder's contents go under DEST).
 // -link PATH=TARGET adds a symbolic link (repeat), e.g. -link /bin/sh=/bin/busybox.
+// -ldd adds the shared libraries and the dynamic loader that the packed
+// dynamically linked executables need, as this machine's ldd resolves them
+// (e.g. Debian's redis-server: hack/cluster/load-images.sh).
 // All files go into one layer on top of a minimal filesystem (/etc/passwd and
 // /etc/group naming the non-root user 65532, /tmp); the image runs as 65532.
 package main
@@ -32,6 +35,7 @@ func main() {
 		entrypoint, cmd, env listFlag
 		links                listFlag
 		out                  string
+		ldd                  bool
 	)
 	flag.StringVar(&out, "o", "", "output tarball (docker-archive)")
 	flag.StringVar(&spec.Tag, "t", "", "image reference, e.g. goray/goray:dev")
@@ -41,8 +45,9 @@ func main() {
 	flag.Var(&links, "link", "PATH=TARGET symbolic link in the image (repeat for more)")
 	flag.StringVar(&spec.User, "user", DefaultUser, "user the image runs as")
 	flag.StringVar(&spec.WorkingDir, "workdir", "/", "working directory")
+	flag.BoolVar(&ldd, "ldd", false, "also pack the shared libraries (and loader) the packed executables need, as ldd resolves them")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: images -o OUT.tar -t REF [-entrypoint ARG]... [-cmd ARG]... [-link PATH=TARGET]... SRC=DEST...\n")
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: images -o OUT.tar -t REF [-ldd] [-entrypoint ARG]... [-cmd ARG]... [-link PATH=TARGET]... SRC=DEST...\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -66,6 +71,14 @@ func main() {
 			os.Exit(2)
 		}
 		spec.Files = append(spec.Files, Mapping{Src: src, Dest: dest})
+	}
+	if ldd {
+		libs, err := SharedLibs(spec.Files)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "images: -ldd: %v\n", err)
+			os.Exit(1)
+		}
+		spec.Files = append(spec.Files, libs...)
 	}
 	if err := WriteTarball(out, spec); err != nil {
 		fmt.Fprintf(os.Stderr, "images: %v\n", err)

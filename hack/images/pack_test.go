@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -211,4 +212,75 @@ func keys[V any](m map[string]V) []string {
 	}
 	slices.Sort(ks)
 	return ks
+}
+
+// TestSharedLibs packs a dynamically linked program of this machine with
+// the libraries ldd resolves for it, then runs the packed copy with the
+// packed loader and only the packed libraries: what the image needs is all
+// there. A static binary needs nothing.
+func TestSharedLibs(t *testing.T) {
+	if _, err := exec.LookPath("ldd"); err != nil {
+		t.Skip("no ldd on this machine")
+	}
+	prog, err := exec.LookPath("sort")
+	if err != nil {
+		t.Skip("no sort program on this machine")
+	}
+	if dyn, err := isDynamicELF(prog); err != nil || !dyn {
+		t.Skipf("%s is not dynamically linked (%v)", prog, err)
+	}
+	dir := t.TempDir()
+	files := []Mapping{{Src: prog, Dest: "/usr/bin/sort"}}
+	libs, err := SharedLibs(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var loader string
+	libDirs := map[string]bool{}
+	for _, l := range libs {
+		if l.Src != l.Dest || !filepath.IsAbs(l.Dest) {
+			t.Errorf("library %+v: want it at the path the loader resolved", l)
+		}
+		if strings.Contains(filepath.Base(l.Dest), "ld-linux") {
+			loader = l.Dest
+		} else {
+			libDirs[filepath.Dir(l.Dest)] = true
+		}
+	}
+	if loader == "" || !slices.ContainsFunc(libs, func(m Mapping) bool { return strings.HasPrefix(filepath.Base(m.Dest), "libc.so") }) {
+		t.Fatalf("libraries of %s lack the loader or libc: %+v", prog, libs)
+	}
+	out := filepath.Join(dir, "img.tar")
+	if err := WriteTarball(out, Spec{Tag: "goray/libs:test", Files: append(files, libs...)}); err != nil {
+		t.Fatal(err)
+	}
+	_, data, _, _, _, _ := readImage(t, out, "goray/libs:test")
+	root := filepath.Join(dir, "root")
+	for name, b := range data {
+		if strings.HasSuffix(name, "/") {
+			continue
+		}
+		p := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var search []string
+	for d := range libDirs {
+		search = append(search, filepath.Join(root, d))
+	}
+	cmd := exec.Command(filepath.Join(root, loader), "--inhibit-cache", "--library-path", strings.Join(search, ":"),
+		filepath.Join(root, "usr/bin/sort"))
+	cmd.Stdin = strings.NewReader("b\na\n")
+	if b, err := cmd.CombinedOutput(); err != nil || string(b) != "a\nb\n" {
+		t.Errorf("the packed sort with the packed loader and libraries: %v %q", err, b)
+	}
+
+	static, err := SharedLibs([]Mapping{{Src: buildPause(t, dir), Dest: "/pause"}, {Src: dir, Dest: "/d"}})
+	if err != nil || len(static) != 0 {
+		t.Errorf("a static binary and a folder: %+v %v, want no libraries", static, err)
+	}
 }
