@@ -29,9 +29,10 @@ func regionSize(n int64) int64 {
 // pool holds free regions for reuse: reusing warm, already faulted-in
 // memory is what makes large puts cheap.
 type pool struct {
-	free  []*region
+	free  []*region // oldest first
 	bytes int64
 	max   int64
+	idle  time.Duration // a region pooled longer is unmapped (poolIdle)
 }
 
 // take returns the smallest free region holding n bytes without wasting
@@ -73,12 +74,22 @@ func (p *pool) put(r *region, now time.Time) {
 }
 
 func (p *pool) trim(now time.Time) {
-	for len(p.free) > 0 && (p.bytes > p.max || now.Sub(p.free[0].freeAt) > poolIdle) {
+	for len(p.free) > 0 && (p.bytes > p.max || now.Sub(p.free[0].freeAt) > p.idle) {
 		r := p.free[0]
 		p.free = p.free[1:]
 		p.bytes -= int64(len(r.buf))
 		unmapRegion(r)
 	}
+}
+
+// nextTrim is when trim will next have a region to unmap for idleness
+// (false: the pool is empty).
+func (p *pool) nextTrim() (time.Time, bool) {
+	if len(p.free) == 0 {
+		return time.Time{}, false
+	}
+	// trim unmaps regions idle for more than p.idle: a moment past it.
+	return p.free[0].freeAt.Add(p.idle + time.Millisecond), true
 }
 
 // drain unmaps every free region.

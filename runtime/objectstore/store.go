@@ -32,6 +32,10 @@ type object struct {
 	size    int64
 	spilled string
 	used    uint64
+	// owner is the address of the process that owns the object ("" =
+	// unknown): when that process is gone, nothing can free the object but
+	// DeleteOwned.
+	owner string
 }
 
 // Stats describes the store.
@@ -68,12 +72,18 @@ type Store struct {
 	deletes          int64 // objects deleted so far
 	deletesAtReclaim int64 // ... when the last reclaim started
 	closed           bool
+
+	// owned indexes objects by owner address (see owners.go).
+	owned map[string]map[string]struct{}
+	// trimTimer unmaps idle pooled regions when no put comes to do it.
+	trimTimer *time.Timer
 }
 
 // New makes a store holding up to capacity bytes in memory, spilling into dir.
 func New(capacity int64, dir string) *Store {
-	s := &Store{capacity: capacity, dir: dir, objs: map[string]*object{}}
+	s := &Store{capacity: capacity, dir: dir, objs: map[string]*object{}, owned: map[string]map[string]struct{}{}}
 	s.regions.max = min(capacity/2, 1<<30)
+	s.regions.idle = poolIdle
 	return s
 }
 
@@ -217,6 +227,7 @@ func (s *Store) freeRegionLocked(r *region) {
 		unmapRegion(r)
 	} else {
 		s.regions.put(r, time.Now())
+		s.scheduleTrimLocked()
 	}
 	if s.freed != nil {
 		close(s.freed)
@@ -228,6 +239,12 @@ func (s *Store) freeRegionLocked(r *region) {
 // (mapped outside the Go heap and reused). A fill error stores nothing.
 // Storing an id twice keeps the first.
 func (s *Store) PutFunc(id string, size int64, fill func(buf []byte) error) error {
+	return s.PutFuncFor(id, "", size, fill)
+}
+
+// PutFuncFor is PutFunc for an object owned by the process at owner (its
+// core worker address), so that DeleteOwned frees it once that process is gone.
+func (s *Store) PutFuncFor(id, owner string, size int64, fill func(buf []byte) error) error {
 	r := s.alloc(size)
 	buf := r.buf[:size:size]
 	if err := fill(buf); err != nil {
@@ -243,8 +260,9 @@ func (s *Store) PutFunc(id string, size int64, fill func(buf []byte) error) erro
 		return nil
 	}
 	s.clock++
-	o := &object{data: buf, reg: r, size: size, used: s.clock}
+	o := &object{data: buf, reg: r, size: size, used: s.clock, owner: owner}
 	s.objs[id] = o
+	s.indexLocked(id, owner)
 	s.used += size
 	err := s.evictLocked(id)
 	s.maybeReclaimLocked(size)
@@ -252,15 +270,19 @@ func (s *Store) PutFunc(id string, size int64, fill func(buf []byte) error) erro
 }
 
 // Put stores data under id, taking ownership of the slice. Storing an id twice keeps the first.
-func (s *Store) Put(id string, data []byte) error {
+func (s *Store) Put(id string, data []byte) error { return s.PutFor(id, "", data) }
+
+// PutFor is Put for an object owned by the process at owner (see PutFuncFor).
+func (s *Store) PutFor(id, owner string, data []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.objs[id]; ok {
 		return nil
 	}
 	s.clock++
-	o := &object{data: data, size: int64(len(data)), used: s.clock}
+	o := &object{data: data, size: int64(len(data)), used: s.clock, owner: owner}
 	s.objs[id] = o
+	s.indexLocked(id, owner)
 	s.used += o.size
 	return s.evictLocked(id)
 }
@@ -397,22 +419,31 @@ func (s *Store) Delete(ids ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, id := range ids {
-		o, ok := s.objs[id]
-		if !ok {
-			continue
-		}
-		s.deletes++
-		if o.data != nil {
-			s.used -= o.size
-			o.deleted = true
-			s.releaseLocked(o)
-		} else {
-			_ = os.Remove(o.spilled)
-			s.spilledB -= o.size
-			s.spilledN--
-		}
-		delete(s.objs, id)
+		s.deleteLocked(id)
 	}
+}
+
+// deleteLocked frees one object: its memory goes back to the pool (when no
+// reader pins it) or its spill file is removed. It returns the object's size
+// (0 when there was no such object).
+func (s *Store) deleteLocked(id string) int64 {
+	o, ok := s.objs[id]
+	if !ok {
+		return 0
+	}
+	s.deletes++
+	if o.data != nil {
+		s.used -= o.size
+		o.deleted = true
+		s.releaseLocked(o)
+	} else {
+		_ = os.Remove(o.spilled)
+		s.spilledB -= o.size
+		s.spilledN--
+	}
+	delete(s.objs, id)
+	s.unindexLocked(id, o.owner)
+	return o.size
 }
 
 // Close frees the store's memory: every object is dropped (a pinned one when
@@ -429,8 +460,12 @@ func (s *Store) Close() {
 		}
 		delete(s.objs, id)
 	}
+	clear(s.owned)
 	s.used, s.spilledB, s.spilledN = 0, 0, 0
 	s.regions.drain()
+	if s.trimTimer != nil {
+		s.trimTimer.Stop()
+	}
 }
 
 // Stats returns current usage.
