@@ -519,8 +519,11 @@ func (x *FetchObjectRequest) GetId() string {
 }
 
 type FreeObjectsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Ids           []string               `protobuf:"bytes,1,rep,name=ids,proto3" json:"ids,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ids   []string               `protobuf:"bytes,1,rep,name=ids,proto3" json:"ids,omitempty"`
+	// owner_address: also free every object owned by the process at this
+	// core worker address (a driver that shuts down frees all it owns).
+	OwnerAddress  string `protobuf:"bytes,2,opt,name=owner_address,json=ownerAddress,proto3" json:"owner_address,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -560,6 +563,13 @@ func (x *FreeObjectsRequest) GetIds() []string {
 		return x.Ids
 	}
 	return nil
+}
+
+func (x *FreeObjectsRequest) GetOwnerAddress() string {
+	if x != nil {
+		return x.OwnerAddress
+	}
+	return ""
 }
 
 type ReserveBundlesRequest struct {
@@ -882,9 +892,10 @@ const file_node_proto_rawDesc = "" +
 	"\x11KillWorkerRequest\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\"$\n" +
 	"\x12FetchObjectRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"&\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"K\n" +
 	"\x12FreeObjectsRequest\x12\x10\n" +
-	"\x03ids\x18\x01 \x03(\tR\x03ids\"\xdd\x01\n" +
+	"\x03ids\x18\x01 \x03(\tR\x03ids\x12#\n" +
+	"\rowner_address\x18\x02 \x01(\tR\fownerAddress\"\xdd\x01\n" +
 	"\x15ReserveBundlesRequest\x12,\n" +
 	"\x12placement_group_id\x18\x01 \x01(\tR\x10placementGroupId\x12G\n" +
 	"\abundles\x18\x02 \x03(\v2-.goray.rpc.ReserveBundlesRequest.BundlesEntryR\abundles\x1aM\n" +

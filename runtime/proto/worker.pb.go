@@ -315,6 +315,94 @@ func (x *PingRequest) GetPayload() []byte {
 	return nil
 }
 
+type IsOwnerRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ObjectId      string                 `protobuf:"bytes,1,opt,name=object_id,json=objectId,proto3" json:"object_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IsOwnerRequest) Reset() {
+	*x = IsOwnerRequest{}
+	mi := &file_worker_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IsOwnerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IsOwnerRequest) ProtoMessage() {}
+
+func (x *IsOwnerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_worker_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IsOwnerRequest.ProtoReflect.Descriptor instead.
+func (*IsOwnerRequest) Descriptor() ([]byte, []int) {
+	return file_worker_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *IsOwnerRequest) GetObjectId() string {
+	if x != nil {
+		return x.ObjectId
+	}
+	return ""
+}
+
+type IsOwnerReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Owner         bool                   `protobuf:"varint,1,opt,name=owner,proto3" json:"owner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IsOwnerReply) Reset() {
+	*x = IsOwnerReply{}
+	mi := &file_worker_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IsOwnerReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IsOwnerReply) ProtoMessage() {}
+
+func (x *IsOwnerReply) ProtoReflect() protoreflect.Message {
+	mi := &file_worker_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IsOwnerReply.ProtoReflect.Descriptor instead.
+func (*IsOwnerReply) Descriptor() ([]byte, []int) {
+	return file_worker_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *IsOwnerReply) GetOwner() bool {
+	if x != nil {
+		return x.Owner
+	}
+	return false
+}
+
 var File_worker_proto protoreflect.FileDescriptor
 
 const file_worker_proto_rawDesc = "" +
@@ -336,7 +424,11 @@ const file_worker_proto_rawDesc = "" +
 	"\vExitRequest\x12\x14\n" +
 	"\x05force\x18\x01 \x01(\bR\x05force\"'\n" +
 	"\vPingRequest\x12\x18\n" +
-	"\apayload\x18\x01 \x01(\fR\apayload2\xeb\x02\n" +
+	"\apayload\x18\x01 \x01(\fR\apayload\"-\n" +
+	"\x0eIsOwnerRequest\x12\x1b\n" +
+	"\tobject_id\x18\x01 \x01(\tR\bobjectId\"$\n" +
+	"\fIsOwnerReply\x12\x14\n" +
+	"\x05owner\x18\x01 \x01(\bR\x05owner2\xaa\x03\n" +
 	"\n" +
 	"CoreWorker\x12=\n" +
 	"\tPushTasks\x12\x14.goray.rpc.TaskBatch\x1a\x16.goray.rpc.ResultBatch(\x010\x01\x129\n" +
@@ -345,7 +437,8 @@ const file_worker_proto_rawDesc = "" +
 	"\n" +
 	"CancelTask\x12\x1c.goray.rpc.CancelTaskRequest\x1a\x10.goray.rpc.Empty\x120\n" +
 	"\x04Exit\x12\x16.goray.rpc.ExitRequest\x1a\x10.goray.rpc.Empty\x126\n" +
-	"\x04Ping\x12\x16.goray.rpc.PingRequest\x1a\x16.goray.rpc.PingRequestB0Z.github.com/goray-dev/goray/runtime/proto;rpcpbb\x06proto3"
+	"\x04Ping\x12\x16.goray.rpc.PingRequest\x1a\x16.goray.rpc.PingRequest\x12=\n" +
+	"\aIsOwner\x12\x19.goray.rpc.IsOwnerRequest\x1a\x17.goray.rpc.IsOwnerReplyB0Z.github.com/goray-dev/goray/runtime/proto;rpcpbb\x06proto3"
 
 var (
 	file_worker_proto_rawDescOnce sync.Once
@@ -359,7 +452,7 @@ func file_worker_proto_rawDescGZIP() []byte {
 	return file_worker_proto_rawDescData
 }
 
-var file_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_worker_proto_goTypes = []any{
 	(*TaskBatch)(nil),         // 0: goray.rpc.TaskBatch
 	(*ResultBatch)(nil),       // 1: goray.rpc.ResultBatch
@@ -367,31 +460,35 @@ var file_worker_proto_goTypes = []any{
 	(*CancelTaskRequest)(nil), // 3: goray.rpc.CancelTaskRequest
 	(*ExitRequest)(nil),       // 4: goray.rpc.ExitRequest
 	(*PingRequest)(nil),       // 5: goray.rpc.PingRequest
-	(*TaskSpec)(nil),          // 6: goray.rpc.TaskSpec
-	(*TaskResult)(nil),        // 7: goray.rpc.TaskResult
-	(*Object)(nil),            // 8: goray.rpc.Object
-	(*Empty)(nil),             // 9: goray.rpc.Empty
+	(*IsOwnerRequest)(nil),    // 6: goray.rpc.IsOwnerRequest
+	(*IsOwnerReply)(nil),      // 7: goray.rpc.IsOwnerReply
+	(*TaskSpec)(nil),          // 8: goray.rpc.TaskSpec
+	(*TaskResult)(nil),        // 9: goray.rpc.TaskResult
+	(*Object)(nil),            // 10: goray.rpc.Object
+	(*Empty)(nil),             // 11: goray.rpc.Empty
 }
 var file_worker_proto_depIdxs = []int32{
-	6, // 0: goray.rpc.TaskBatch.tasks:type_name -> goray.rpc.TaskSpec
-	7, // 1: goray.rpc.ResultBatch.results:type_name -> goray.rpc.TaskResult
-	0, // 2: goray.rpc.CoreWorker.PushTasks:input_type -> goray.rpc.TaskBatch
-	6, // 3: goray.rpc.CoreWorker.CreateActor:input_type -> goray.rpc.TaskSpec
-	2, // 4: goray.rpc.CoreWorker.GetObject:input_type -> goray.rpc.GetObjectRequest
-	3, // 5: goray.rpc.CoreWorker.CancelTask:input_type -> goray.rpc.CancelTaskRequest
-	4, // 6: goray.rpc.CoreWorker.Exit:input_type -> goray.rpc.ExitRequest
-	5, // 7: goray.rpc.CoreWorker.Ping:input_type -> goray.rpc.PingRequest
-	1, // 8: goray.rpc.CoreWorker.PushTasks:output_type -> goray.rpc.ResultBatch
-	7, // 9: goray.rpc.CoreWorker.CreateActor:output_type -> goray.rpc.TaskResult
-	8, // 10: goray.rpc.CoreWorker.GetObject:output_type -> goray.rpc.Object
-	9, // 11: goray.rpc.CoreWorker.CancelTask:output_type -> goray.rpc.Empty
-	9, // 12: goray.rpc.CoreWorker.Exit:output_type -> goray.rpc.Empty
-	5, // 13: goray.rpc.CoreWorker.Ping:output_type -> goray.rpc.PingRequest
-	8, // [8:14] is the sub-list for method output_type
-	2, // [2:8] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	8,  // 0: goray.rpc.TaskBatch.tasks:type_name -> goray.rpc.TaskSpec
+	9,  // 1: goray.rpc.ResultBatch.results:type_name -> goray.rpc.TaskResult
+	0,  // 2: goray.rpc.CoreWorker.PushTasks:input_type -> goray.rpc.TaskBatch
+	8,  // 3: goray.rpc.CoreWorker.CreateActor:input_type -> goray.rpc.TaskSpec
+	2,  // 4: goray.rpc.CoreWorker.GetObject:input_type -> goray.rpc.GetObjectRequest
+	3,  // 5: goray.rpc.CoreWorker.CancelTask:input_type -> goray.rpc.CancelTaskRequest
+	4,  // 6: goray.rpc.CoreWorker.Exit:input_type -> goray.rpc.ExitRequest
+	5,  // 7: goray.rpc.CoreWorker.Ping:input_type -> goray.rpc.PingRequest
+	6,  // 8: goray.rpc.CoreWorker.IsOwner:input_type -> goray.rpc.IsOwnerRequest
+	1,  // 9: goray.rpc.CoreWorker.PushTasks:output_type -> goray.rpc.ResultBatch
+	9,  // 10: goray.rpc.CoreWorker.CreateActor:output_type -> goray.rpc.TaskResult
+	10, // 11: goray.rpc.CoreWorker.GetObject:output_type -> goray.rpc.Object
+	11, // 12: goray.rpc.CoreWorker.CancelTask:output_type -> goray.rpc.Empty
+	11, // 13: goray.rpc.CoreWorker.Exit:output_type -> goray.rpc.Empty
+	5,  // 14: goray.rpc.CoreWorker.Ping:output_type -> goray.rpc.PingRequest
+	7,  // 15: goray.rpc.CoreWorker.IsOwner:output_type -> goray.rpc.IsOwnerReply
+	9,  // [9:16] is the sub-list for method output_type
+	2,  // [2:9] is the sub-list for method input_type
+	2,  // [2:2] is the sub-list for extension type_name
+	2,  // [2:2] is the sub-list for extension extendee
+	0,  // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_worker_proto_init() }
@@ -407,7 +504,7 @@ func file_worker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_worker_proto_rawDesc), len(file_worker_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

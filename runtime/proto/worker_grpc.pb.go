@@ -28,6 +28,7 @@ const (
 	CoreWorker_CancelTask_FullMethodName  = "/goray.rpc.CoreWorker/CancelTask"
 	CoreWorker_Exit_FullMethodName        = "/goray.rpc.CoreWorker/Exit"
 	CoreWorker_Ping_FullMethodName        = "/goray.rpc.CoreWorker/Ping"
+	CoreWorker_IsOwner_FullMethodName     = "/goray.rpc.CoreWorker/IsOwner"
 )
 
 // CoreWorkerClient is the client API for CoreWorker service.
@@ -44,6 +45,11 @@ type CoreWorkerClient interface {
 	Exit(ctx context.Context, in *ExitRequest, opts ...grpc.CallOption) (*Empty, error)
 	// Ping is a bare round trip, the floor for the microbenchmark.
 	Ping(ctx context.Context, in *PingRequest, opts ...grpc.CallOption) (*PingRequest, error)
+	// IsOwner asks whether this process owns an object (it made the object's
+	// id). A node holding objects asks their owner's address so: a process
+	// gone (nothing listening) or replaced by another (one that answers
+	// false) no longer owns them, and the node frees them.
+	IsOwner(ctx context.Context, in *IsOwnerRequest, opts ...grpc.CallOption) (*IsOwnerReply, error)
 }
 
 type coreWorkerClient struct {
@@ -117,6 +123,16 @@ func (c *coreWorkerClient) Ping(ctx context.Context, in *PingRequest, opts ...gr
 	return out, nil
 }
 
+func (c *coreWorkerClient) IsOwner(ctx context.Context, in *IsOwnerRequest, opts ...grpc.CallOption) (*IsOwnerReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(IsOwnerReply)
+	err := c.cc.Invoke(ctx, CoreWorker_IsOwner_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CoreWorkerServer is the server API for CoreWorker service.
 // All implementations must embed UnimplementedCoreWorkerServer
 // for forward compatibility.
@@ -131,6 +147,11 @@ type CoreWorkerServer interface {
 	Exit(context.Context, *ExitRequest) (*Empty, error)
 	// Ping is a bare round trip, the floor for the microbenchmark.
 	Ping(context.Context, *PingRequest) (*PingRequest, error)
+	// IsOwner asks whether this process owns an object (it made the object's
+	// id). A node holding objects asks their owner's address so: a process
+	// gone (nothing listening) or replaced by another (one that answers
+	// false) no longer owns them, and the node frees them.
+	IsOwner(context.Context, *IsOwnerRequest) (*IsOwnerReply, error)
 	mustEmbedUnimplementedCoreWorkerServer()
 }
 
@@ -158,6 +179,9 @@ func (UnimplementedCoreWorkerServer) Exit(context.Context, *ExitRequest) (*Empty
 }
 func (UnimplementedCoreWorkerServer) Ping(context.Context, *PingRequest) (*PingRequest, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Ping not implemented")
+}
+func (UnimplementedCoreWorkerServer) IsOwner(context.Context, *IsOwnerRequest) (*IsOwnerReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method IsOwner not implemented")
 }
 func (UnimplementedCoreWorkerServer) mustEmbedUnimplementedCoreWorkerServer() {}
 func (UnimplementedCoreWorkerServer) testEmbeddedByValue()                    {}
@@ -277,6 +301,24 @@ func _CoreWorker_Ping_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CoreWorker_IsOwner_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(IsOwnerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CoreWorkerServer).IsOwner(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CoreWorker_IsOwner_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CoreWorkerServer).IsOwner(ctx, req.(*IsOwnerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CoreWorker_ServiceDesc is the grpc.ServiceDesc for CoreWorker service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -303,6 +345,10 @@ var CoreWorker_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Ping",
 			Handler:    _CoreWorker_Ping_Handler,
+		},
+		{
+			MethodName: "IsOwner",
+			Handler:    _CoreWorker_IsOwner_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
