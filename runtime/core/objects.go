@@ -125,10 +125,11 @@ func (w *Worker) Put(ctx context.Context, data []byte) (*Handle, error) {
 	id := ids.Seq()
 	loc := ownership.Location{Inline: data, Size: int64(len(data))}
 	if len(data) > InlineThreshold {
-		if err := w.storeLocal(ctx, id, data); err != nil {
+		at := w.att.get()
+		if err := w.storeAt(ctx, at, id, data); err != nil {
 			return nil, err
 		}
-		loc = ownership.Location{NodeID: w.nodeID, Size: int64(len(data))}
+		loc = ownership.Location{NodeID: at.id, Size: int64(len(data))}
 	}
 	w.mu.Lock()
 	w.table.AddPut(id, loc)
@@ -141,6 +142,7 @@ func (w *Worker) Put(ctx context.Context, data []byte) (*Handle, error) {
 // copy, no heap allocation), else through a buffer streamed to the node.
 func (w *Worker) PutSized(ctx context.Context, size int64, fill func(dst []byte)) (*Handle, error) {
 	id := ids.Seq()
+	at := w.att.get()
 	if w.local != nil {
 		err := w.local.Store.PutFunc(id, size, func(dst []byte) error {
 			fill(dst)
@@ -152,12 +154,12 @@ func (w *Worker) PutSized(ctx context.Context, size int64, fill func(dst []byte)
 	} else {
 		buf := make([]byte, size)
 		fill(buf)
-		if err := w.storeLocal(ctx, id, buf); err != nil {
+		if err := w.storeAt(ctx, at, id, buf); err != nil {
 			return nil, err
 		}
 	}
 	w.mu.Lock()
-	w.table.AddPut(id, ownership.Location{NodeID: w.nodeID, Size: size})
+	w.table.AddPut(id, ownership.Location{NodeID: at.id, Size: size})
 	w.mu.Unlock()
 	return w.newHandle(id), nil
 }
@@ -194,10 +196,16 @@ type sentinel struct {
 
 // storeLocal writes a large value into the local node's store.
 func (w *Worker) storeLocal(ctx context.Context, id string, data []byte) error {
+	return w.storeAt(ctx, w.att.get(), id, data)
+}
+
+// storeAt writes a large value into the store of at's node (a driver's
+// attachment can change; its caller records the node it wrote to).
+func (w *Worker) storeAt(ctx context.Context, at *attachment, id string, data []byte) error {
 	if w.local != nil {
 		return w.local.Store.Put(id, data)
 	}
-	st, err := w.node.PutObject(ctx)
+	st, err := at.client.PutObject(ctx)
 	if err != nil {
 		return err
 	}

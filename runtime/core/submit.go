@@ -180,6 +180,9 @@ type schedQueue struct {
 	workers  []*leasedWorker
 	leasing  int
 	cancel   []context.CancelFunc
+	// relaunch: its lease requests were cancelled because the driver moved
+	// to another node; the last one to return asks again.
+	relaunch bool
 	fast     bool    // tasks of this shape run in well under a millisecond
 	ewmaUs   float64 // average execution time
 	sawFirst bool
@@ -189,6 +192,7 @@ type leasedWorker struct {
 	q         *schedQueue
 	lease     *rpcpb.LeaseReply
 	node      rpcpb.NodeManagerClient
+	nodeAddr  string // the node manager that granted the lease (asked when the GCS calls its node dead)
 	stream    rpcpb.CoreWorker_PushTasksClient
 	cancel    context.CancelFunc
 	out       chan []*rpcpb.TaskSpec
@@ -204,6 +208,13 @@ type leasedWorker struct {
 }
 
 const maxLeaseRequests = 8
+
+// leaseRetryBase and leaseRetryMax bound the backoff between failed lease
+// calls (a node manager gone, a head restarting).
+const (
+	leaseRetryBase = 100 * time.Millisecond
+	leaseRetryMax  = 2 * time.Second
+)
 
 // spillbackTimeout bounds a grant-or-reject lease request to another node:
 // longer than a worker start (30s to register), so a live node answers.
@@ -272,17 +283,25 @@ func (w *Worker) requestLease(ctx context.Context, q *schedQueue) {
 	defer func() {
 		w.mu.Lock()
 		q.leasing--
+		if q.relaunch && q.leasing == 0 {
+			// Cancelled because the driver moved to another node: ask
+			// that one for what is still queued.
+			q.relaunch = false
+			w.dispatchLocked(q)
+		}
 		w.mu.Unlock()
 	}()
-	client := w.node
+	at := w.att.get()
+	client, addr := at.client, at.addr
+	fails := 0 // failed calls in a row: the backoff grows with them
 	req := &rpcpb.LeaseRequest{JobId: w.jobID, Resources: q.res, Strategy: q.strategy}
 	if q.strategy.GetKind() == rpcpb.SchedulingStrategy_PLACEMENT_GROUP {
-		c, err := w.pgNodeClient(ctx, q.strategy)
+		c, a, err := w.pgNodeClient(ctx, q.strategy)
 		if err != nil {
 			w.failQueue(q, err)
 			return
 		}
-		client = c
+		client, addr = c, a
 	}
 	for hops := 0; ctx.Err() == nil; hops++ {
 		rctx, rcancel := ctx, context.CancelFunc(func() {})
@@ -307,14 +326,25 @@ func (w *Worker) requestLease(ctx context.Context, q *schedQueue) {
 			if ctx.Err() != nil {
 				return
 			}
-			w.log.Printf("lease request failed (will retry): %v", err)
-			time.Sleep(100 * time.Millisecond)
-			client, req.GrantOrReject = w.node, false
+			if client == at.client && status.Code(err) == codes.Unavailable {
+				// No node manager at the attached address (the head's
+				// node died with the head): a driver attaches elsewhere.
+				at = w.nodeLost(at, err)
+			} else {
+				at = w.att.get()
+			}
+			w.warn.printf(w.log, "lease request failed (will retry): %v", err)
+			if sleepCtx(ctx, backoffDelay(leaseRetryBase, leaseRetryMax, fails)) != nil {
+				return
+			}
+			fails++
+			client, addr, req.GrantOrReject = at.client, at.addr, false
 			continue
 		}
+		fails = 0
 		switch {
 		case rep.Granted:
-			w.attach(q, client, rep)
+			w.attach(q, client, addr, rep)
 			return
 		case rep.SpillbackAddress != "":
 			c, err := w.pool.Get(rep.SpillbackAddress)
@@ -322,17 +352,18 @@ func (w *Worker) requestLease(ctx context.Context, q *schedQueue) {
 				time.Sleep(50 * time.Millisecond)
 				continue
 			}
-			client, req.GrantOrReject = rpcpb.NewNodeManagerClient(c), true
+			client, addr, req.GrantOrReject = rpcpb.NewNodeManagerClient(c), rep.SpillbackAddress, true
 		case rep.Rejected:
 			if q.strategy.GetKind() == rpcpb.SchedulingStrategy_NODE_AFFINITY && !q.strategy.Soft && !req.GrantOrReject {
 				w.failQueue(q, &UnschedulableError{Message: rep.Message})
 				return
 			}
 			time.Sleep(20 * time.Millisecond)
-			client, req.GrantOrReject = w.node, false
+			at = w.att.get()
+			client, addr, req.GrantOrReject = at.client, at.addr, false
 			if q.strategy.GetKind() == rpcpb.SchedulingStrategy_PLACEMENT_GROUP {
-				if c, err := w.pgNodeClient(ctx, q.strategy); err == nil {
-					client = c
+				if c, a, err := w.pgNodeClient(ctx, q.strategy); err == nil {
+					client, addr = c, a
 				}
 			}
 		}
@@ -363,7 +394,7 @@ func (w *Worker) failQueue(q *schedQueue, err error) {
 }
 
 // attach opens the task stream to a leased worker.
-func (w *Worker) attach(q *schedQueue, node rpcpb.NodeManagerClient, rep *rpcpb.LeaseReply) {
+func (w *Worker) attach(q *schedQueue, node rpcpb.NodeManagerClient, nodeAddr string, rep *rpcpb.LeaseReply) {
 	conn, err := w.pool.Get(pushTarget(rep))
 	var stream rpcpb.CoreWorker_PushTasksClient
 	ctx, cancel := context.WithCancel(w.baseCtx)
@@ -378,7 +409,7 @@ func (w *Worker) attach(q *schedQueue, node rpcpb.NodeManagerClient, rep *rpcpb.
 		w.mu.Unlock()
 		return
 	}
-	lw := &leasedWorker{q: q, lease: rep, node: node, stream: stream, cancel: cancel,
+	lw := &leasedWorker{q: q, lease: rep, node: node, nodeAddr: nodeAddr, stream: stream, cancel: cancel,
 		out: make(chan []*rpcpb.TaskSpec, 1024), inflight: map[string]*pendingTask{}}
 	go w.sender(lw)
 	go w.receiver(lw)
@@ -694,13 +725,14 @@ func (w *Worker) Cancel(id string, force bool) error {
 	return err
 }
 
-func (w *Worker) pgNodeClient(ctx context.Context, s *rpcpb.SchedulingStrategy) (rpcpb.NodeManagerClient, error) {
+// pgNodeClient is the node manager holding the strategy's bundle, and its address.
+func (w *Worker) pgNodeClient(ctx context.Context, s *rpcpb.SchedulingStrategy) (rpcpb.NodeManagerClient, string, error) {
 	info, err := w.gcs.GetPlacementGroup(ctx, &rpcpb.GetPlacementGroupRequest{PlacementGroupId: s.PlacementGroupId, Wait: true})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if info.State != "CREATED" {
-		return nil, &UnschedulableError{Message: "placement group " + s.PlacementGroupId + " is " + info.State}
+		return nil, "", &UnschedulableError{Message: "placement group " + s.PlacementGroupId + " is " + info.State}
 	}
 	idx := int(s.BundleIndex)
 	if idx < 0 || idx >= len(info.BundleAddresses) {
@@ -708,7 +740,7 @@ func (w *Worker) pgNodeClient(ctx context.Context, s *rpcpb.SchedulingStrategy) 
 	}
 	c, err := w.pool.Get(info.BundleAddresses[idx])
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return rpcpb.NewNodeManagerClient(c), nil
+	return rpcpb.NewNodeManagerClient(c), info.BundleAddresses[idx], nil
 }

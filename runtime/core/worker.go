@@ -62,11 +62,15 @@ type Config struct {
 // Worker is a core worker.
 type Worker struct {
 	rpcpb.UnimplementedCoreWorkerServer
-	cfg    Config
-	log    *log.Logger
-	pool   *rpcutil.Pool
-	gcs    rpcpb.GcsClient
-	node   rpcpb.NodeManagerClient
+	cfg  Config
+	log  *log.Logger
+	pool *rpcutil.Pool
+	gcs  rpcpb.GcsClient
+	// gcsRaw fails at once while the GCS is down (gcs waits and retries).
+	gcsRaw rpcpb.GcsClient
+	// att is the node manager leases are asked of (see attach.go).
+	att    nodeAttach
+	warn   *logLimiter
 	local  *node.Node
 	addr   string
 	nodeID string
@@ -119,17 +123,17 @@ func Start(cfg Config) (*Worker, error) {
 	w := &Worker{cfg: cfg, log: cfg.Logger, pool: rpcutil.NewPool(cfg.Security), local: cfg.LocalNode, jobID: cfg.JobID,
 		isWork: cfg.WorkerID != "", table: ownership.New(), queues: map[string]*schedQueue{},
 		pending: map[string]*pendingTask{}, actorsC: map[string]*actorSubmitter{}, running: map[string]context.CancelFunc{},
-		baseCtx: ctx, stopAll: cancel, defaultProcs: runtime.GOMAXPROCS(0)}
+		baseCtx: ctx, stopAll: cancel, defaultProcs: runtime.GOMAXPROCS(0), warn: newLogLimiter(10 * time.Second)}
 	gc, err := w.pool.Get(cfg.GcsAddress)
 	if err != nil {
 		return nil, err
 	}
-	w.gcs = rpcpb.NewGcsClient(gc)
+	w.gcsRaw = rpcpb.NewGcsClient(gc)
+	w.gcs = rpcpb.NewGcsClient(newGCSConn(gc))
 	nc, err := w.pool.Get(cfg.NodeAddress)
 	if err != nil {
 		return nil, err
 	}
-	w.node = rpcpb.NewNodeManagerClient(nc)
 	lis, err := rpcutil.Listen(rpcutil.BindHost(cfg.IP), 0)
 	if err != nil {
 		return nil, fmt.Errorf("core worker listen: %w", err)
@@ -141,6 +145,7 @@ func Start(cfg Config) (*Worker, error) {
 	if w.local != nil {
 		w.nodeID = w.local.ID()
 	}
+	w.att.set(&attachment{addr: cfg.NodeAddress, id: w.nodeID, client: rpcpb.NewNodeManagerClient(nc)})
 	w.srv = grpc.NewServer(rpcutil.ServerOptions(cfg.Security)...)
 	rpcpb.RegisterCoreWorkerServer(w.srv, w)
 	go w.srv.Serve(lis)
@@ -158,7 +163,7 @@ func Start(cfg Config) (*Worker, error) {
 	if w.isWork {
 		rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer rcancel()
-		r, err := w.node.RegisterWorker(rctx, &rpcpb.RegisterWorkerRequest{WorkerId: cfg.WorkerID, Address: w.addr, Pid: int32(os.Getpid()), Socket: socket})
+		r, err := w.nodeClient().RegisterWorker(rctx, &rpcpb.RegisterWorkerRequest{WorkerId: cfg.WorkerID, Address: w.addr, Pid: int32(os.Getpid()), Socket: socket})
 		if err != nil {
 			w.srv.Stop()
 			return nil, fmt.Errorf("register worker with node manager %s: %w", cfg.NodeAddress, err)
@@ -181,7 +186,7 @@ func (w *Worker) JobID() string { return w.jobID }
 func (w *Worker) GCS() rpcpb.GcsClient { return w.gcs }
 
 // NodeID is the id of the node this process is attached to.
-func (w *Worker) NodeID() string { return w.nodeID }
+func (w *Worker) NodeID() string { return w.att.get().id }
 
 // Namespace is the namespace used for named actors.
 func (w *Worker) Namespace() string { return w.cfg.Namespace }
@@ -210,11 +215,13 @@ func (w *Worker) RegisterJob(ctx context.Context, exe string) error {
 	if w.nodeID == "" {
 		v, err := w.gcs.GetNodes(ctx, &rpcpb.GetNodesRequest{})
 		if err == nil {
+			w.att.sawNodes(v.Nodes)
 			for _, n := range v.Nodes {
 				if n.Address == w.cfg.NodeAddress {
 					w.nodeID = n.NodeId
 				}
 			}
+			w.att.set(&attachment{addr: w.cfg.NodeAddress, id: w.nodeID, client: w.nodeClient()})
 		}
 	}
 	return nil
@@ -244,7 +251,9 @@ func (w *Worker) upload(ctx context.Context, exe, hash string) error {
 // Shutdown ends the job (killing its non-detached actors) and stops serving.
 func (w *Worker) Shutdown() {
 	if !w.isWork && w.jobID != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		// Bounded, but long enough to outlast a head restart: the job
+		// record survives it and should say the job ended.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		_, _ = w.gcs.MarkJobFinished(ctx, &rpcpb.JobInfo{JobId: w.jobID})
 		cancel()
 	}
