@@ -342,8 +342,10 @@ func (n *Node) workerExited(w *worker, err error, logPath string) {
 		}
 	}
 	killed := w.killed
+	owner := w.addr
 	id := n.id
 	n.mu.Unlock()
+	n.ownerExited(owner) // the objects it owned: nothing else would free them
 	select {
 	case <-w.registered:
 	default:

@@ -174,9 +174,10 @@ func Start(cfg Config) (*Node, error) {
 		n.Stop()
 		return nil, err
 	}
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go n.heartbeats()
 	go n.reaper()
+	go n.watchOwners()
 	return n, nil
 }
 

@@ -16,7 +16,9 @@ import (
 // maxObjectSize bounds one object (it is assembled in store memory before it is visible).
 const maxObjectSize = 16 << 30
 
-// PutObject stores an object sent in chunks, received straight into store memory.
+// PutObject stores an object sent in chunks, received straight into store
+// memory. The first chunk names the object's owner (its core worker
+// address): the node frees the object when that process is gone.
 func (n *Node) PutObject(stream rpcpb.NodeManager_PutObjectServer) error {
 	first, err := stream.Recv()
 	if errors.Is(err, io.EOF) {
@@ -32,7 +34,7 @@ func (n *Node) PutObject(stream rpcpb.NodeManager_PutObjectServer) error {
 		return status.Errorf(codes.InvalidArgument, "object size %d out of range", first.TotalSize)
 	}
 	var rpcErr error
-	err = n.Store.PutFunc(first.Id, first.TotalSize, func(buf []byte) error {
+	err = n.Store.PutFuncFor(first.Id, first.OwnerAddress, first.TotalSize, func(buf []byte) error {
 		for c := first; ; {
 			if c.Offset < 0 || c.Offset+int64(len(c.Data)) > int64(len(buf)) {
 				rpcErr = status.Errorf(codes.InvalidArgument, "chunk [%d,+%d) outside object of %d bytes", c.Offset, len(c.Data), len(buf))
@@ -88,8 +90,12 @@ func (n *Node) FetchObject(in *rpcpb.FetchObjectRequest, stream rpcpb.NodeManage
 	return err
 }
 
-// FreeObjects deletes objects whose owner released them.
+// FreeObjects deletes objects whose owner released them, and every object
+// of an owner that shuts down.
 func (n *Node) FreeObjects(ctx context.Context, in *rpcpb.FreeObjectsRequest) (*rpcpb.Empty, error) {
 	n.Store.Delete(in.Ids...)
+	if in.OwnerAddress != "" {
+		n.freeOwned(in.OwnerAddress, "its owner shut down")
+	}
 	return &rpcpb.Empty{}, nil
 }

@@ -34,3 +34,11 @@ func Seq() string {
 	}
 	return prefix + string(b[:])
 }
+
+// Minted reports whether id was made by Seq in this process: the ids of the
+// objects and tasks a process owns are, so an owner answers with it whether
+// an object is still its own (a process at the same address after a restart
+// has another prefix).
+func Minted(id string) bool {
+	return len(id) == len(prefix)+16 && id[:len(prefix)] == prefix
+}

@@ -1,0 +1,20 @@
+package ids
+
+import "testing"
+
+func TestMinted(t *testing.T) {
+	a, b := Seq(), Seq()
+	if a == b || !Minted(a) || !Minted(b) {
+		t.Fatalf("Seq ids %q %q not minted here", a, b)
+	}
+	// Another process: same counter, another random prefix.
+	other := New()[:len(prefix)] + a[len(prefix):]
+	if other[:len(prefix)] == prefix {
+		t.Skip("random prefixes collided")
+	}
+	for _, id := range []string{other, New(), a[:len(a)-1], a + "0", ""} {
+		if Minted(id) {
+			t.Errorf("Minted(%q) = true", id)
+		}
+	}
+}

@@ -1,0 +1,138 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/goray-dev/goray/runtime/internal/rpcutil"
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
+)
+
+// ownerProbes bounds the probes in flight in one round.
+const ownerProbes = 8
+
+// watchOwners probes the owners of the objects in the store every
+// ownerProbeInterval and frees the objects of those that are dead (see
+// ownerwatch.go): a driver that was SIGKILLed or returned from main without
+// Shutdown, a worker on another node that exited. The node's own workers
+// are freed at once when their process exits (ownerExited).
+func (n *Node) watchOwners() {
+	defer n.wg.Done()
+	// Its own pool: connections to owners come and go with them.
+	pool := rpcutil.NewPool(n.cfg.Security)
+	defer pool.Close()
+	tr := newOwnerTracker()
+	t := time.NewTicker(ownerProbeInterval)
+	defer t.Stop()
+	known := map[string]bool{}
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		}
+		owners := n.Store.Owners()
+		tr.retain(owners)
+		for addr := range known {
+			if _, ok := owners[addr]; !ok {
+				pool.Drop(addr)
+				delete(known, addr)
+			}
+		}
+		for addr, r := range probeOwners(pool, owners) {
+			known[addr] = true
+			if dead, why := tr.observe(addr, r, time.Now()); dead {
+				n.freeOwned(addr, "its owner is gone: "+why)
+				pool.Drop(addr)
+				delete(known, addr)
+			}
+		}
+	}
+}
+
+// probeOwners probes every owner (address → one of its object ids) at once,
+// ownerProbes at a time.
+func probeOwners(pool *rpcutil.Pool, owners map[string]string) map[string]probeResult {
+	out := make(map[string]probeResult, len(owners))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, ownerProbes)
+	for addr, id := range owners {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			r := probeOwner(pool, addr, id)
+			<-sem
+			mu.Lock()
+			out[addr] = r
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// probeOwner asks the process at addr whether it owns object id.
+func probeOwner(pool *rpcutil.Pool, addr, id string) probeResult {
+	ctx, cancel := context.WithTimeout(context.Background(), ownerProbeTimeout)
+	defer cancel()
+	c, err := pool.Get(addr)
+	if err != nil {
+		return ownerAlive // an address gRPC cannot even parse: nothing to tell
+	}
+	r, err := rpcpb.NewCoreWorkerClient(c).IsOwner(ctx, &rpcpb.IsOwnerRequest{ObjectId: id})
+	switch status.Code(err) {
+	case codes.OK:
+		if r.Owner {
+			return ownerAlive
+		}
+		return ownerReplaced
+	case codes.Unavailable, codes.DeadlineExceeded:
+		return dialResult(ctx, addr)
+	default:
+		// Unimplemented (a binary that predates IsOwner), Unauthenticated
+		// (another cluster's process, or a token mismatch): someone is
+		// there and it is not known not to be the owner.
+		return ownerAlive
+	}
+}
+
+// dialResult tells a refused connection (nothing listens: the owner is
+// gone) from no answer at all, once an RPC to addr failed.
+func dialResult(ctx context.Context, addr string) probeResult {
+	dctx, cancel := context.WithTimeout(ctx, ownerProbeTimeout/2)
+	defer cancel()
+	var d net.Dialer
+	c, err := d.DialContext(dctx, "tcp", addr)
+	if err == nil {
+		_ = c.Close()
+		return ownerUnreachable // it listens but did not answer the RPC
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return ownerRefused
+	}
+	return ownerUnreachable
+}
+
+// ownerExited frees the objects owned by a worker of this node whose
+// process exited (its address; "" when it never registered).
+func (n *Node) ownerExited(addr string) {
+	if addr != "" {
+		n.freeOwned(addr, "its worker process exited")
+	}
+}
+
+// freeOwned frees every object of the owner at addr.
+func (n *Node) freeOwned(addr, why string) {
+	if objs, bytes := n.Store.DeleteOwned(addr); objs > 0 {
+		n.log.Printf("freed %d objects (%d bytes) owned by %s: %s", objs, bytes, addr, why)
+	}
+}
