@@ -38,10 +38,12 @@ func nodeIDOf(gcs rpcpb.GcsClient, addr string) string {
 	return ""
 }
 
-// startServeController mounts the serve REST API on the head's dashboard mux.
-func (s *serveRuntime) startServeController(mux *http.ServeMux, gcs rpcpb.GcsClient, gcsAddr, nodeAddr, ip string, sec auth.Config, logger *log.Logger) {
+// startServeController mounts the serve REST API on the head's dashboard
+// mux. durable: the GCS has a durable storage (replicas outlive the head).
+func (s *serveRuntime) startServeController(mux *http.ServeMux, gcs rpcpb.GcsClient, gcsAddr, nodeAddr, ip string, sec auth.Config, logger *log.Logger,
+	durable bool) {
 	s.ctl = controller.New(controller.Config{GCS: gcs, GcsAddress: gcsAddr, NodeAddress: nodeAddr, NodeID: nodeIDOf(gcs, nodeAddr),
-		NodeIP: ip, Logger: logger, Security: sec})
+		NodeIP: ip, Logger: logger, Security: sec, Durable: durable})
 	s.ctl.Register(mux)
 }
 

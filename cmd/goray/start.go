@@ -337,7 +337,7 @@ func runNode(ctx context.Context, f *startFlags) error {
 			return err
 		}
 		jobsMgr.Register(dash.Mux)
-		srv.startServeController(dash.Mux, gcs, gcsAddr, nodeAddr, ip, sec, logger)
+		srv.startServeController(dash.Mux, gcs, gcsAddr, nodeAddr, ip, sec, logger, gcsStore.Backend() != "memory")
 		if err := serve(f.dashboardHost, f.dashboardPort, dash.Mux, "dashboard", dashboard.HeadHealthPath); err != nil {
 			stop()
 			return err

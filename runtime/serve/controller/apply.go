@@ -327,7 +327,6 @@ func (c *Controller) Apply(ctx context.Context, s *schema.ServeDeploySchema) err
 	}
 	now := c.cfg.Now()
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.deployed = s
 	keep := map[string]bool{}
 	for _, p := range plans {
@@ -339,6 +338,13 @@ func (c *Controller) Apply(ctx context.Context, s *schema.ServeDeploySchema) err
 			a.deleting = true
 			c.log.Printf("serve: deleting application %s", name)
 		}
+	}
+	c.mu.Unlock()
+	// The config is accepted once it is durable: a head restarted after
+	// this answer resumes with it. (Left applied when the write fails: the
+	// reconcile loop writes it again.)
+	if err := c.saveCheckpoint(ctx); err != nil {
+		return fmt.Errorf("the config is applied but not yet durable: %w", err)
 	}
 	return nil
 }
@@ -453,7 +459,7 @@ func (c *Controller) applyApp(p plan, now time.Time) {
 		}
 		changed := !exists || key != d.key || string(r.UserConfig) != string(d.cfg.UserConfig) ||
 			r.NumReplicas != d.cfg.NumReplicas || (r.Autoscaling == nil) != (d.cfg.Autoscaling == nil)
-		d.cfg, d.key = r, key
+		d.spec, d.cfg, d.key = p.deps[name], r, key
 		d.failures, d.lastFailure = 0, ""
 		if changed {
 			d.status, d.lastChange = schema.DepUpdating, schema.TriggerConfigUpdateCompleted

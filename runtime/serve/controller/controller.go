@@ -50,13 +50,21 @@ type Config struct {
 	Now func() time.Time
 	// Security is what the controller's core workers present to the cluster.
 	Security auth.Config
+	// Durable says the GCS keeps its tables in a durable storage (Redis,
+	// the file store): replicas then outlive the controller's process, and
+	// Close leaves them serving for the controller of the next head, which
+	// resumes from its checkpoint. Without it Close stops them: the next
+	// head is a new cluster that knows none of them.
+	Durable bool
 }
 
 // Controller is the head's serve controller.
 type Controller struct {
 	cfg     Config
 	log     *log.Logger
-	applyMu sync.Mutex // serializes PUT and DELETE
+	applyMu sync.Mutex // serializes PUT and DELETE (and the resume after a restart)
+	ckMu    sync.Mutex // serializes checkpoint writes
+	savedCk []byte     // the checkpoint last written
 
 	mu        sync.Mutex
 	deployed  *schema.ServeDeploySchema // the last accepted config (nil: serve not started)
@@ -83,6 +91,7 @@ type app struct {
 	name       string
 	spec       schema.ServeApplicationSchema
 	job        *job
+	binary     binary // of a restored application, until resume starts its job
 	info       wire.AppInfo
 	deps       map[string]*dep
 	order      []string
@@ -96,6 +105,7 @@ type app struct {
 type dep struct {
 	app     *app
 	name    string
+	spec    schema.DeploymentSchema // the code's options merged with the config's
 	cfg     schema.Resolved
 	key     string // what a replica's identity depends on (resources, placement)
 	target  int
@@ -137,6 +147,14 @@ type rep struct {
 	healthFails int
 	ongoing     int
 	gone        bool
+	actorName   string
+	// saved is closed once a checkpoint holding the replica is durable:
+	// only then is its actor created, so a restarted controller knows
+	// every replica actor there is.
+	saved   bool
+	savedCh chan struct{}
+	// adopting: restored from a checkpoint, not yet checked by resume.
+	adopting bool
 }
 
 // New makes a controller and starts its reconcile loop.
@@ -159,15 +177,21 @@ func New(cfg Config) *Controller {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Controller{cfg: cfg, log: cfg.Logger, apps: map[string]*app{}, jobs: map[string]*job{}, ctx: ctx, cancel: cancel,
 		done: make(chan struct{})}
+	c.applyMu.Lock() // until resume has re-adopted what the checkpoint holds
+	c.load()
 	go c.loop()
 	return c
 }
 
-// Close stops the loop and the controller's core workers (ending their jobs,
-// which kills the replicas).
+// Close stops the loop and the controller's core workers. Without a
+// durable GCS it kills the replicas first; with one they keep serving for
+// the next head's controller (see Config.Durable).
 func (c *Controller) Close() {
 	c.cancel()
 	<-c.done
+	if !c.cfg.Durable {
+		c.killReplicas()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, j := range c.jobs {
@@ -175,8 +199,31 @@ func (c *Controller) Close() {
 	}
 }
 
+// killReplicas kills every replica actor (bounded: the process is stopping).
+func (c *Controller) killReplicas() {
+	c.mu.Lock()
+	var ids []string
+	for _, a := range c.apps {
+		for _, d := range a.deps {
+			for _, r := range d.reps {
+				if r.actorID != "" && !r.gone {
+					ids = append(ids, r.actorID)
+				}
+			}
+		}
+	}
+	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, id := range ids {
+		_, _ = c.cfg.GCS.KillActor(ctx, &rpcpb.KillActorRequest{ActorId: id, NoRestart: true})
+	}
+}
+
 func (c *Controller) loop() {
 	defer close(c.done)
+	c.resume()
+	c.applyMu.Unlock()
 	t := time.NewTicker(c.cfg.Tick)
 	defer t.Stop()
 	lastNodes := time.Time{}
@@ -191,6 +238,10 @@ func (c *Controller) loop() {
 		active := len(c.apps) > 0
 		c.mu.Unlock()
 		if !active {
+			// The last application's removal (and a DELETE's config) reaches the checkpoint too.
+			if err := c.saveCheckpoint(c.ctx); err != nil && c.ctx.Err() == nil {
+				c.log.Printf("serve: %v (retrying)", err)
+			}
 			continue
 		}
 		var dead map[string]bool
@@ -218,6 +269,9 @@ func (c *Controller) loop() {
 		c.reconcileLocked(now, dead)
 		table := c.tableLocked()
 		c.mu.Unlock()
+		if err := c.saveCheckpoint(c.ctx); err != nil && c.ctx.Err() == nil {
+			c.log.Printf("serve: %v (retrying; new replicas wait for it)", err)
+		}
 		c.publish(table)
 	}
 }

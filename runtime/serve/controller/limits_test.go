@@ -16,7 +16,8 @@ import (
 	"github.com/goray-dev/goray/runtime/serve/schema"
 )
 
-// These tests run a Controller without a cluster: its reconcile loop never
+// These tests run a Controller without a cluster (a GCS on loopback keeps
+// its checkpoint and routing table): its reconcile loop never
 // ticks, and the binary the configs name is registered by hand (as a job
 // with the "hello" application), so Apply plans and applies without
 // starting a process.
@@ -34,7 +35,7 @@ func newTestController(t *testing.T, codeOpts schema.DeploymentSchema) *testCont
 	if err := os.WriteFile(bin, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	c := New(Config{DefaultBinary: bin, Tick: time.Hour})
+	c := New(Config{DefaultBinary: bin, Tick: time.Hour, GCS: testGCS(t)})
 	t.Cleanup(func() {
 		c.cancel()
 		<-c.done

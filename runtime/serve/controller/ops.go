@@ -61,19 +61,34 @@ func (c *Controller) startReplica(d *dep, now time.Time) *rep {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(c.ctx)
-	r := &rep{id: newReplicaID(), state: schema.ReplicaStarting, startedAt: now, userCfg: wire.RawOrEmpty(d.cfg.UserConfig),
-		key: d.key, starting: true, node: node, cancel: cancel, lastHealth: now}
+	id := newReplicaID()
+	r := &rep{id: id, state: schema.ReplicaStarting, startedAt: now, userCfg: wire.RawOrEmpty(d.cfg.UserConfig),
+		key: d.key, starting: true, node: node, cancel: cancel, lastHealth: now, actorName: replicaActorName(d.app.name, d.name, id),
+		savedCh: make(chan struct{})}
 	d.reps = append(d.reps, r)
 	init := wire.ReplicaInit{App: d.app.name, Deployment: d.name, ReplicaID: r.id, UserConfig: r.userCfg}
+	// Detached and named, like Ray Serve's replicas: the actor outlives the
+	// controller's process (a head restart), and a controller that crashed
+	// between writing its checkpoint and learning the actor's id finds it.
 	opts := core.ActorOptions{Resources: d.cfg.Resources, MaxConcurrency: replicaConcurrency,
-		Strategy: &rpcpb.SchedulingStrategy{Kind: rpcpb.SchedulingStrategy_SPREAD}}
+		Strategy: &rpcpb.SchedulingStrategy{Kind: rpcpb.SchedulingStrategy_SPREAD},
+		Name:     r.actorName, Namespace: replicaNamespace, Detached: true}
 	if node != "" {
 		opts.Strategy = &rpcpb.SchedulingStrategy{Kind: rpcpb.SchedulingStrategy_NODE_AFFINITY, NodeId: node}
 	}
 	w := d.app.job.w
 	go func() {
+		var id string
+		var err error
+		select {
+		case <-r.savedCh: // in a durable checkpoint: a restarted controller will know it
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
 		arg, _ := codec.Encode(init)
-		id, err := w.NewActor(ctx, wire.ReplicaClass, []core.Arg{{Value: arg}}, opts)
+		if err == nil {
+			id, err = w.NewActor(ctx, wire.ReplicaClass, []core.Arg{{Value: arg}}, opts)
+		}
 		var info wire.Info
 		if err == nil {
 			c.mu.Lock()
@@ -85,9 +100,9 @@ func (c *Controller) startReplica(d *dep, now time.Time) *rep {
 		defer c.mu.Unlock()
 		r.starting = false
 		if r.stopping || ctx.Err() != nil {
-			if r.actorID != "" { // stopReplica may have looked before the id was known
-				go func() { _ = w.KillActor(context.Background(), r.actorID, true) }()
-			}
+			// stopReplica may have looked before the id was known; a
+			// creation cut short may have created the actor anyway.
+			go c.killReplicaActor(r.actorID, r.actorName)
 			return
 		}
 		if err != nil {
@@ -95,9 +110,7 @@ func (c *Controller) startReplica(d *dep, now time.Time) *rep {
 			d.lastFailure = err.Error()
 			c.log.Printf("serve: replica %s of %s/%s failed to start: %v", r.id, d.app.name, d.name, err)
 			r.gone = true
-			if r.actorID != "" {
-				go func() { _ = w.KillActor(context.Background(), r.actorID, true) }()
-			}
+			go c.killReplicaActor(r.actorID, r.actorName)
 			return
 		}
 		d.failures, d.lastFailure = 0, ""
@@ -105,6 +118,25 @@ func (c *Controller) startReplica(d *dep, now time.Time) *rep {
 		c.log.Printf("serve: replica %s of %s/%s running at %s (pid %d)", r.id, d.app.name, d.name, info.Address, info.PID)
 	}()
 	return r
+}
+
+// killReplicaActor kills a replica's actor, found by its name when its id
+// is not known (its creation was cut short, or the controller restarted
+// before it learnt the id). Bounded: a failure leaves an actor the GCS
+// still lists, which the next head's resume kills again.
+func (c *Controller) killReplicaActor(id, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if id == "" && name != "" {
+		a, err := c.cfg.GCS.GetActor(ctx, &rpcpb.GetActorRequest{Name: name, Namespace: replicaNamespace})
+		if err != nil || a.State == rpcpb.ActorState_DEAD {
+			return
+		}
+		id = a.ActorId
+	}
+	if id != "" {
+		_, _ = c.cfg.GCS.KillActor(ctx, &rpcpb.KillActorRequest{ActorId: id, NoRestart: true})
+	}
 }
 
 // stopReplica takes a replica out of routing, lets it drain (graceful) and

@@ -12,6 +12,9 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
 
@@ -110,7 +113,27 @@ func (t *Table) Sort() {
 	}
 }
 
+// ClusterIDHeader is the GCS reply header naming its cluster
+// (gcs.ClusterIDHeader; not imported, which would link the GCS server into
+// every binary that serves): random for a GCS without durable storage, kept
+// by one restarted on it.
+const ClusterIDHeader = "goray-cluster-id"
+
+// KeepOnMissing says whether a watcher keeps the table it holds when a read
+// finds no table key. held is the cluster id of the GCS that table came from,
+// read that of the GCS that answered ("" = unknown, as from a GCS that does
+// not send the header). A GCS of the same cluster without the key is one
+// whose controller has not published yet: keep. A GCS of another cluster
+// (a head restarted without durable storage) knows none of the old
+// applications and its nodes stop their replicas: routing on would be split
+// brain, so the table goes (requests get 404 like Ray's proxy without apps).
+func KeepOnMissing(held, read string) bool {
+	return held == "" || read == "" || held == read
+}
+
 // Watcher polls the table from the GCS and calls back on every new version.
+// While the GCS cannot be read (a head restart) it keeps the last table, so
+// proxies and handles go on routing to the replicas, which do not need the GCS.
 type Watcher struct {
 	gcs      rpcpb.GcsClient
 	interval time.Duration
@@ -144,28 +167,48 @@ func (w *Watcher) Subscribe(fn func(*Table)) {
 	fn(cur)
 }
 
+// set makes t the current table and tells the subscribers.
+func (w *Watcher) set(t *Table) {
+	w.mu.Lock()
+	w.cur = t
+	subs := append([]func(*Table){}, w.subs...)
+	w.mu.Unlock()
+	for _, fn := range subs {
+		fn(t)
+	}
+}
+
 // Ready is closed after the first successful read.
 func (w *Watcher) Ready() <-chan struct{} { return w.ready }
 
 func (w *Watcher) loop(ctx context.Context) {
 	var last []byte
+	held := "" // cluster id of the GCS the current table came from
 	for {
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		rep, err := w.gcs.KvGet(rctx, &rpcpb.KvRequest{Namespace: Namespace, Key: TableKey})
+		var md metadata.MD
+		rep, err := w.gcs.KvGet(rctx, &rpcpb.KvRequest{Namespace: Namespace, Key: TableKey}, grpc.Header(&md))
 		cancel()
 		if err == nil {
-			if rep.Found && string(rep.Value) != string(last) {
-				var t Table
-				if json.Unmarshal(rep.Value, &t) == nil {
-					last = rep.Value
-					w.mu.Lock()
-					w.cur = &t
-					subs := append([]func(*Table){}, w.subs...)
-					w.mu.Unlock()
-					for _, fn := range subs {
-						fn(&t)
+			read := ""
+			if v := md.Get(ClusterIDHeader); len(v) > 0 {
+				read = v[0]
+			}
+			switch {
+			case rep.Found:
+				held = read
+				if string(rep.Value) != string(last) {
+					var t Table
+					if json.Unmarshal(rep.Value, &t) == nil {
+						last = rep.Value
+						w.set(&t)
 					}
 				}
+			case !KeepOnMissing(held, read):
+				held, last = read, nil
+				w.set(&Table{})
+			case held == "":
+				held = read
 			}
 			w.once.Do(func() { close(w.ready) })
 		}
