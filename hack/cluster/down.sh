@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Tears down goray's e2e test cluster and leaves the host clean: deletes the
-# workloads and waits for their pods to go, stops only the processes up.sh
+# workloads and waits for their pods to go, removes the second node
+# (node2-lose.sh: its processes, its namespace), stops only the processes up.sh
 # started (by the pids in $STATE/run), runs `kube-proxy --cleanup` inside the
 # namespace, then removes the namespace, the veth and its routes, the cgroup
 # subtree, the mount points up.sh created and the cluster's data. The PKI, the
@@ -64,6 +65,12 @@ stop_pids() { # name... : SIGTERM all, wait up to 15 s, then SIGKILL
     rm -f "$RUN/${names[$i]}.pid"
   done
 }
+
+# The second node (nothing of it is left to the first node's cleanup).
+if pid_alive node2/containerd || pid_alive node2/kubelet || pid_alive node2/kube-proxy || netns2_exists || [ -d "$DATA2" ]; then
+  log "removing node 2"
+  "$REPO/hack/cluster/node2-lose.sh"
+fi
 
 log "stopping components"
 stop_pids kube-proxy kubelet kube-scheduler kube-controller-manager

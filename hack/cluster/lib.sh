@@ -1,7 +1,8 @@
 # shellcheck shell=bash
-# Shared settings of goray's single-node e2e test cluster (sourced by up.sh,
-# node.sh, down.sh, status.sh, load-images.sh). Facts quoted in comments come
-# from ../shared/TEST-CLUSTER.md (measured on this kind of machine).
+# Shared settings of goray's two-node e2e test cluster (sourced by up.sh,
+# node.sh, node2-up.sh, node2.sh, node2-lose.sh, down.sh, status.sh,
+# load-images.sh). Facts quoted in comments come from ../shared/TEST-CLUSTER.md
+# (measured on this kind of machine).
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CACHE=${GORAY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/goray}
@@ -26,6 +27,22 @@ CLUSTER_DOMAIN=cluster.local
 # touches nothing else on the host.
 CGROUP_ROOT=/goray-e2e
 
+# The second node: a worker node (containerd, kubelet, kube-proxy; no control
+# plane) in its own network namespace, so that a node can be lost
+# (node2-lose.sh) while the first keeps the control plane. The two namespaces
+# are joined by a veth pair of their own; the root namespace does not forward
+# (its ip_forward is left as the host has it), so the first node routes
+# between the root namespace and the second node's pods:
+#   root ns --10.250.0.0/30-- node 1 --10.250.1.0/30-- node 2
+NETNS2=goray-e2e-2
+LINK1=goray-e2e-l1       # in $NETNS, 10.250.1.1/30
+LINK2=goray-e2e-l2       # in $NETNS2, 10.250.1.2/30 (node 2's IP)
+NODE1_LINK_IP=10.250.1.1
+NODE2_IP=10.250.1.2
+NODE2_NAME=goray-e2e-node-2
+NODE2_POD_CIDR=10.244.1.0/24
+CGROUP_ROOT2=$CGROUP_ROOT/node2 # inside the first node's subtree: one subtree to clean
+
 PAUSE_IMAGE=docker.io/goray/pause:dev
 COREDNS_IMAGE=docker.io/goray/coredns:dev
 
@@ -37,6 +54,14 @@ DATA=$STATE/data     # wiped by down.sh
 IMAGES=$STATE/images # image tarballs (kept, rebuilt cheaply)
 KUBECONFIG_ADMIN=$STATE/kubeconfig
 CONTAINERD_SOCK=$DATA/containerd/containerd.sock
+# Node 2: config, data and pid files in node2/ folders. Its pid files are
+# $RUN/node2/<component>.pid, and pid_alive node2/<component> matches the
+# component's command line, which names $CONF/node2/<component>...
+CONF2=$CONF/node2
+DATA2=$DATA/node2
+RUN2=$RUN/node2
+CONTAINERD_SOCK2=$DATA2/containerd/containerd.sock
+COMPONENTS2=(containerd kubelet kube-proxy)
 
 # Components in start order; down.sh stops them in reverse.
 COMPONENTS=(etcd kube-apiserver containerd kube-controller-manager kube-scheduler kubelet kube-proxy)
@@ -89,8 +114,10 @@ lock_cluster() {
 
 netns_exists() { [ -e "/run/netns/$NETNS" ]; }
 
+netns2_exists() { [ -e "/run/netns/$NETNS2" ]; }
+
 # pid_alive NAME: the pid in $RUN/NAME.pid is running and is still that
-# component (guards against a recycled pid).
+# component (guards against a recycled pid). NAME may be node2/<component>.
 pid_alive() {
   local f="$RUN/$1.pid" pid exe
   [ -f "$f" ] || return 1
@@ -110,3 +137,242 @@ run_in_node() {
 }
 
 ctr_node() { run_in_node ctr --address "$CONTAINERD_SOCK" --namespace k8s.io "$@"; }
+
+# ctr_node2 CMD...: ctr against the second node's containerd, in its namespaces.
+ctr_node2() {
+  pid_alive node2/containerd || die "node 2's containerd is not running (hack/cluster/node2-up.sh)"
+  nsenter --target "$(cat "$RUN2/containerd.pid")" --mount --net -- \
+    ctr --address "$CONTAINERD_SOCK2" --namespace k8s.io "$@"
+}
+
+# import_image TAR: import an image tarball into every running node's
+# containerd (pods may be scheduled on either node).
+import_image() {
+  ctr_node images import "$1" >/dev/null
+  if pid_alive node2/containerd; then ctr_node2 images import "$1" >/dev/null; fi
+}
+
+# --- PKI and per-node configuration (up.sh and node2-up.sh) ------------------
+gen_cert() { # name CN O ext(client|server|both) [subjectAltName]
+  local name=$1 cn=$2 org=$3 usage=$4 san=${5:-} subj eku
+  [ -f "$PKI/$name.crt" ] && return 0
+  subj="/CN=$cn"; [ -n "$org" ] && subj="/O=$org$subj"
+  case $usage in client) eku=clientAuth ;; server) eku=serverAuth ;; both) eku=serverAuth,clientAuth ;; esac
+  {
+    echo "basicConstraints=CA:FALSE"
+    echo "keyUsage=critical,digitalSignature,keyEncipherment"
+    echo "extendedKeyUsage=$eku"
+    [ -n "$san" ] && echo "subjectAltName=$san"
+  } >"$PKI/$name.ext"
+  openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+    -keyout "$PKI/$name.key" -out "$PKI/$name.csr" -subj "$subj" 2>/dev/null
+  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
+    -days 3650 -extfile "$PKI/$name.ext" -out "$PKI/$name.crt" 2>/dev/null
+  rm -f "$PKI/$name.csr" "$PKI/$name.ext"
+  chmod 600 "$PKI/$name.key"
+}
+
+write_kubeconfig() { # file cert-name
+  cat >"$1" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: goray-e2e
+  cluster:
+    server: https://$NODE_IP:6443
+    certificate-authority-data: $(base64 -w0 <"$PKI/ca.crt")
+users:
+- name: $2
+  user:
+    client-certificate-data: $(base64 -w0 <"$PKI/$2.crt")
+    client-key-data: $(base64 -w0 <"$PKI/$2.key")
+contexts:
+- name: goray-e2e
+  context: {cluster: goray-e2e, user: $2}
+current-context: goray-e2e
+EOF
+  chmod 600 "$1"
+}
+
+# cni_bin_dir prints where the CNI plugins are (Debian: /usr/lib/cni;
+# upstream tarballs: /opt/cni/bin).
+cni_bin_dir() { if [ -x /usr/lib/cni/bridge ]; then echo /usr/lib/cni; else echo /opt/cni/bin; fi; }
+
+# write_node_config CONF_DIR DATA_DIR SOCK POD_CIDR NODE_IP CGROUP_ROOT SERVING_CERT_NAME
+# writes containerd.toml, cni/10-goray.conflist and kubelet.yaml of one node.
+write_node_config() {
+  local conf=$1 data=$2 sock=$3 podcidr=$4 nodeip=$5 cgroot=$6 serving=$7 cni_bin
+  cni_bin=$(cni_bin_dir)
+  mkdir -p "$conf/cni" "$data/containerd/root" "$data/containerd/state" "$data/containerd/runc" \
+    "$data/kubelet" "$data/cni-ipam"
+  cat >"$conf/containerd.toml" <<EOF
+version = 2
+root = "$data/containerd/root"
+state = "$data/containerd/state"
+# aufs/btrfs/zfs/devmapper are unused; "opt" would create /opt/containerd on the host.
+disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.devmapper", "io.containerd.tracing.processor.v1.otlp"]
+
+[grpc]
+  address = "$sock"
+[ttrpc]
+  address = "$sock.ttrpc"
+[debug]
+  address = ""
+
+[plugins."io.containerd.grpc.v1.cri"]
+  # Locally imported pause image: there is no registry to pull from.
+  sandbox_image = "$PAUSE_IMAGE"
+  # Required here: CAP_SYS_RESOURCE is not granted, and without this every
+  # sandbox fails with "runc create failed: ... can't get final child's PID
+  # from pipe: EOF" (cause: failed to update /proc/self/oom_score_adj).
+  restrict_oom_score_adj = true
+  # Pod network namespaces are bind-mounted under our state dir, not /var/run/netns.
+  netns_mounts_under_state_dir = true
+  enable_selinux = false
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        # cgroupfs, not systemd: there is no systemd on this machine.
+        SystemdCgroup = false
+        Root = "$data/containerd/runc"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "$cni_bin"
+    conf_dir = "$conf/cni"
+    max_conf_num = 1
+EOF
+
+  # bridge + host-local IPAM (state under our folder) + portmap; containerd's CRI
+  # sets up each pod's loopback itself with /usr/lib/cni/loopback.
+  cat >"$conf/cni/10-goray.conflist" <<EOF
+{
+  "cniVersion": "0.4.0",
+  "name": "goray-e2e",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "cni0",
+      "isGateway": true,
+      "ipMasq": false,
+      "hairpinMode": true,
+      "ipam": {
+        "type": "host-local",
+        "dataDir": "$data/cni-ipam",
+        "ranges": [[{"subnet": "$podcidr"}]],
+        "routes": [{"dst": "0.0.0.0/0"}]
+      }
+    },
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}
+EOF
+
+  cat >"$conf/kubelet.yaml" <<EOF
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+# The machine has a cgroup v1 hierarchy; kubelet 1.37 refuses it unless told.
+failCgroupV1: false
+cgroupDriver: cgroupfs
+# Every pod cgroup goes under this subtree (created by up.sh, removed by down.sh).
+cgroupRoot: $cgroot
+failSwapOn: false
+containerRuntimeEndpoint: unix://$sock
+imageServiceEndpoint: unix://$sock
+address: $nodeip
+port: 10250
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+healthzPort: 10248
+tlsCertFile: $PKI/$serving.crt
+tlsPrivateKeyFile: $PKI/$serving.key
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: true}
+  x509: {clientCAFile: $PKI/ca.crt}
+authorization:
+  mode: Webhook
+clusterDNS: [$DNS_SVC_IP]
+clusterDomain: $CLUSTER_DOMAIN
+resolvConf: $CONF/resolv.conf
+podCIDR: $podcidr
+podLogsDir: /var/log/pods
+staticPodPath: ""
+registerNode: true
+protectKernelDefaults: false
+serializeImagePulls: false
+# Small test machine: never evict because of a full-ish disk.
+evictionHard: {memory.available: "100Mi", nodefs.available: "2%", imagefs.available: "2%", nodefs.inodesFree: "2%"}
+imageGCHighThresholdPercent: 98
+imageGCLowThresholdPercent: 95
+maxPods: 110
+EOF
+}
+
+# make_cgroup_subtree DIR: create DIR in every hierarchy of $DATA/cgroup-mounts
+# (cpuset: with its parent's cpus and mems, or no task could join it).
+make_cgroup_subtree() {
+  local fstype dir opts parent
+  while read -r fstype dir opts; do
+    mkdir -p "$dir$1"
+    if [ -f "$dir/cpuset.cpus" ] && [ -z "$(cat "$dir$1/cpuset.cpus")" ]; then
+      parent=$(dirname "$dir$1")
+      cat "$parent/cpuset.cpus" >"$dir$1/cpuset.cpus"
+      cat "$parent/cpuset.mems" >"$dir$1/cpuset.mems"
+    fi
+  done <"$DATA/cgroup-mounts"
+}
+
+# mount_node_namespace HOST_DATA_DIR: in the fresh mount namespace of an
+# `ip netns exec`, mount the cgroup hierarchies again, the hard-coded host
+# paths from HOST_DATA_DIR/<path> and the masked kernel sysctls (node.sh,
+# node2.sh).
+mount_node_namespace() {
+  local hostdata=$1 fstype dir opts keep o x subs d s
+  # `ip netns exec` mounts a fresh /sys, which hides the cgroup mounts: mount the
+  # host's hierarchies (same v1 controllers, plus the unified cgroup2) again.
+  mount -t tmpfs -o mode=755,nosuid,nodev,noexec cgroup-root /sys/fs/cgroup
+  while read -r fstype dir opts; do
+    mkdir -p "$dir"
+    if [ "$fstype" = cgroup2 ]; then
+      mount -t cgroup2 cgroup2 "$dir"
+      continue
+    fi
+    keep=()
+    IFS=, read -ra o <<<"$opts"
+    for x in "${o[@]}"; do
+      case $x in rw|ro|relatime|noatime|nosuid|nodev|noexec) ;; *) keep+=("$x") ;; esac
+    done
+    subs=$(IFS=,; echo "${keep[*]}")
+    [[ "$subs" == name=* && "$subs" != *,* ]] && subs="none,$subs" # a named hierarchy without controllers
+    mount -t cgroup -o "$subs" cgroup "$dir"
+  done <"$DATA/cgroup-mounts"
+  # Hard-coded host paths get folders of our own (see HOST_BIND_DIRS).
+  for d in "${HOST_BIND_DIRS[@]}"; do mount --bind "$hostdata$d" "$d"; done
+  # Kernel-wide sysctls the kubelet would change: it sees its wanted values here.
+  for s in "${KUBELET_SYSCTLS[@]}"; do mount --bind "$DATA/sysctl/${s%%=*}" "/proc/sys/${s%%=*}"; done
+}
+
+# start_component PIDFILE LOGFILE CMD...: start a daemon in its own session
+# (no terminal or job control of the caller reaches it) with its pid in PIDFILE.
+start_component() {
+  local pidfile=$1 logfile=$2; shift 2
+  setsid "$@" >>"$logfile" 2>&1 </dev/null 9>&- &
+  echo $! >"$pidfile"
+}
+
+# wait_healthy WHAT LOGFILE SECONDS CMD...: poll CMD every 0.25 s until it
+# succeeds; else print the end of LOGFILE and exit 1.
+wait_healthy() {
+  local what=$1 logfile=$2 secs=$3 i; shift 3
+  for ((i = 0; i < secs * 4; i++)); do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 0.25
+  done
+  log "ERROR: $what not up after ${secs}s; last lines of its log:"
+  tail -n 20 "$logfile" >&2 || true
+  exit 1
+}

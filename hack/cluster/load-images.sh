@@ -12,8 +12,13 @@
 #                       /bin/sh, /bin/wget, ... links (the job supervisor runs
 #                       entrypoints with `/bin/sh -c`)
 #   goray/operator:dev  /usr/local/bin/goray-operator, entrypoint goray-operator
+#   goray/redis:dev     Debian's redis-server and redis-cli (hack/redis.sh installs
+#                       the package when missing) with the shared libraries and
+#                       loader they need (hack/images -ldd), entrypoint redis-server;
+#                       the in-cluster Redis of test/e2e/testdata/redis.yaml
 # A ./cmd/<name> that does not exist yet is skipped with a message.
 # Tarballs go to $GORAY_CLUSTER_DIR/images (default ~/.cache/goray/cluster/images).
+# They are imported into both nodes' containerd.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -98,10 +103,31 @@ if has goray-operator; then
   tars+=("$OUT/operator.tar")
 fi
 
+# Debian's redis-server: one multi-call binary (redis-server is a link to
+# redis-check-rdb; it acts by the name it is started as), packed as a file
+# named redis-server, with redis-cli and the libraries both load.
+REDIS_IMAGE=${REDIS_IMAGE:-goray/redis:dev}
+redis_server=$("$REPO/hack/redis.sh")
+redis_cli=$(command -v redis-cli || echo /usr/bin/redis-cli)
+[ -x "$redis_cli" ] || die "redis-cli missing (Debian's redis-tools, installed with redis-server)"
+redis_server=$(readlink -f "$redis_server")
+if [ ! -f "$OUT/redis.tar" ] || [ "$redis_server" -nt "$OUT/redis.tar" ] || [ "$STATE/bin/goray-images" -nt "$OUT/redis.tar" ]; then
+  files=("$redis_server=/usr/bin/redis-server" "$(readlink -f "$redis_cli")=/usr/bin/redis-cli")
+  for f in /usr/share/doc/redis-server/copyright /usr/share/doc/redis-tools/copyright; do
+    [ -f "$f" ] && files+=("$f=$f")
+  done
+  "$STATE/bin/goray-images" -o "$OUT/redis.tar" -t "$REDIS_IMAGE" -ldd \
+    -entrypoint /usr/bin/redis-server "${files[@]}" >/dev/null
+  log "packed $REDIS_IMAGE ($OUT/redis.tar, Debian's $(dpkg-query -W -f '${Version}' redis-server 2>/dev/null || echo redis-server))"
+else
+  log "packed $REDIS_IMAGE (unchanged: $OUT/redis.tar)"
+fi
+tars+=("$OUT/redis.tar")
+
 if [ "$import" = 1 ]; then
   for t in "${tars[@]}"; do
-    # Inside the node's namespaces, through the node's containerd socket.
-    ctr_node images import "$t" >/dev/null
-    log "imported $(basename "$t") into the cluster's containerd"
+    # Inside each node's namespaces, through that node's containerd socket.
+    import_image "$t"
+    log "imported $(basename "$t") into the cluster's containerd (every node)"
   done
 fi

@@ -8,52 +8,17 @@ source "$(dirname "$0")/lib.sh"
 : "${K8S_BIN:?}"
 
 # --- mount namespace ---------------------------------------------------------
-# `ip netns exec` mounts a fresh /sys, which hides the cgroup mounts: mount the
-# host's hierarchies (same v1 controllers, plus the unified cgroup2) again.
-mount -t tmpfs -o mode=755,nosuid,nodev,noexec cgroup-root /sys/fs/cgroup
-while read -r fstype dir opts; do
-  mkdir -p "$dir"
-  if [ "$fstype" = cgroup2 ]; then
-    mount -t cgroup2 cgroup2 "$dir"
-    continue
-  fi
-  keep=()
-  IFS=, read -ra o <<<"$opts"
-  for x in "${o[@]}"; do
-    case $x in rw|ro|relatime|noatime|nosuid|nodev|noexec) ;; *) keep+=("$x") ;; esac
-  done
-  subs=$(IFS=,; echo "${keep[*]}")
-  [[ "$subs" == name=* && "$subs" != *,* ]] && subs="none,$subs" # a named hierarchy without controllers
-  mount -t cgroup -o "$subs" cgroup "$dir"
-done <"$DATA/cgroup-mounts"
-
-# Hard-coded host paths get folders of our own (see HOST_BIND_DIRS in lib.sh).
-for d in "${HOST_BIND_DIRS[@]}"; do mount --bind "$DATA/host$d" "$d"; done
-# Kernel-wide sysctls the kubelet would change: it sees its wanted values here.
-for s in "${KUBELET_SYSCTLS[@]}"; do mount --bind "$DATA/sysctl/${s%%=*}" "/proc/sys/${s%%=*}"; done
+# cgroup hierarchies again (`ip netns exec` mounts a fresh /sys), the
+# hard-coded host paths from $DATA/host/..., the masked kernel sysctls.
+mount_node_namespace "$DATA/host"
 
 # Per-namespace network settings (the host's own are untouched).
 sysctl -qw net.ipv4.ip_forward=1
 sysctl -qw net.bridge.bridge-nf-call-iptables=1 || log "warning: net.bridge.bridge-nf-call-iptables not available (br_netfilter)"
 sysctl -qw net.ipv4.conf.all.route_localnet=1
 
-start() { # name cmd...
-  local name=$1; shift
-  # setsid: its own session, so no terminal or job control of the caller
-  # reaches it; down.sh stops it by the pid recorded here.
-  setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 9>&- &
-  echo $! >"$RUN/$name.pid"
-}
-wait_for() { # what seconds cmd...
-  local what=$1 secs=$2 i; shift 2
-  for ((i = 0; i < secs * 4; i++)); do
-    "$@" >/dev/null 2>&1 && return 0
-    sleep 0.25
-  done
-  log "ERROR: $what not up after ${secs}s; last lines of its log:"
-  tail -n 20 "$LOGS/$what.log" >&2 || true
-  exit 1
-}
+start() { local name=$1; shift; start_component "$RUN/$name.pid" "$LOGS/$name.log" "$@"; }
+wait_for() { local what=$1; shift; wait_healthy "$what" "$LOGS/$what.log" "$@"; }
 kcn() { "$K8S_BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
 
 start etcd "$K8S_BIN/etcd" --name goray-e2e --data-dir "$DATA/etcd" \

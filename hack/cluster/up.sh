@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Brings up goray's single-node e2e test cluster inside the network namespace
-# goray-e2e: etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
-# containerd, kubelet and kube-proxy, then CoreDNS as a Deployment.
+# Brings up goray's two-node e2e test cluster: the first node in the network
+# namespace goray-e2e (etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler, containerd, kubelet, kube-proxy), the second, a worker node,
+# in goray-e2e-2 (containerd, kubelet, kube-proxy; node2-up.sh), then CoreDNS
+# as a Deployment.
 #
 #   hack/cluster/up.sh          # ends when the node is Ready and CoreDNS runs
 #   export KUBECONFIG=~/.cache/goray/cluster/kubeconfig   # or: source ~/.cache/goray/cluster/env
 #
-# Idempotent: a running cluster is left alone; a half-started one is torn down
-# first. Binaries are built once into ~/.cache/goray/k8s/<version> and reused.
+# Idempotent: a running cluster is left alone (a lost second node is started
+# again); a half-started one is torn down first. Binaries are built once into ~/.cache/goray/k8s/<version> and reused.
 # State lives in $GORAY_CLUSTER_DIR (default ~/.cache/goray/cluster).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -33,8 +35,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 # Debian puts the CNI plugins in /usr/lib/cni; upstream tarballs in /opt/cni/bin.
-CNI_BIN_DIR=/usr/lib/cni
-[ -x "$CNI_BIN_DIR/bridge" ] || CNI_BIN_DIR=/opt/cni/bin
+CNI_BIN_DIR=$(cni_bin_dir)
 for p in bridge host-local portmap loopback; do
   [ -x "$CNI_BIN_DIR/$p" ] || die "CNI plugin $p missing in $CNI_BIN_DIR"
 done
@@ -51,10 +52,13 @@ for c in "${COMPONENTS[@]}"; do pid_alive "$c" && running=$((running + 1)); done
 if [ "$running" = "${#COMPONENTS[@]}" ] && netns_exists; then
   log "cluster already running; checking the node"
   kc wait --for=condition=Ready "node/$NODE_NAME" --timeout=60s >/dev/null
+  # The second node may have been lost on purpose (node2-lose.sh): start it
+  # again, with every image the first node has.
+  "$REPO/hack/cluster/node2-up.sh" --all-images
   log "ready: export KUBECONFIG=$KUBECONFIG_ADMIN"
   exit 0
 fi
-if [ "$running" -gt 0 ] || netns_exists || [ -d "$DATA" ]; then
+if [ "$running" -gt 0 ] || netns_exists || netns2_exists || [ -d "$DATA" ]; then
   # Half-started, or a down.sh that did not finish: clean up first, so the
   # new cluster starts from empty etcd/kubelet/containerd state.
   log "a partial cluster is left from before ($running/${#COMPONENTS[@]} components running): tearing it down first"
@@ -81,23 +85,6 @@ if [ ! -f "$IMAGES/coredns.tar" ] || [ "$K8S_BIN/coredns" -nt "$IMAGES/coredns.t
 fi
 
 # --- PKI ---------------------------------------------------------------------
-gen_cert() { # name CN O ext(client|server|both) [subjectAltName]
-  local name=$1 cn=$2 org=$3 usage=$4 san=${5:-} subj eku
-  [ -f "$PKI/$name.crt" ] && return 0
-  subj="/CN=$cn"; [ -n "$org" ] && subj="/O=$org$subj"
-  case $usage in client) eku=clientAuth ;; server) eku=serverAuth ;; both) eku=serverAuth,clientAuth ;; esac
-  {
-    echo "basicConstraints=CA:FALSE"
-    echo "keyUsage=critical,digitalSignature,keyEncipherment"
-    echo "extendedKeyUsage=$eku"
-    [ -n "$san" ] && echo "subjectAltName=$san"
-  } >"$PKI/$name.ext"
-  openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
-    -keyout "$PKI/$name.key" -out "$PKI/$name.csr" -subj "$subj" 2>/dev/null
-  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
-    -days 3650 -extfile "$PKI/$name.ext" -out "$PKI/$name.crt" 2>/dev/null
-  rm -f "$PKI/$name.csr" "$PKI/$name.ext"
-}
 if [ ! -f "$PKI/ca.crt" ]; then
   log "pki: creating a CA and certificates in $PKI"
   openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
@@ -118,144 +105,20 @@ gen_cert kubelet-serving "$NODE_NAME" "" server "IP:$NODE_IP,DNS:$NODE_NAME"
 gen_cert kube-proxy system:kube-proxy "" client
 chmod 600 "$PKI"/*.key
 
-write_kubeconfig() { # file cert-name
-  cat >"$1" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: goray-e2e
-  cluster:
-    server: https://$NODE_IP:6443
-    certificate-authority-data: $(base64 -w0 <"$PKI/ca.crt")
-users:
-- name: $2
-  user:
-    client-certificate-data: $(base64 -w0 <"$PKI/$2.crt")
-    client-key-data: $(base64 -w0 <"$PKI/$2.key")
-contexts:
-- name: goray-e2e
-  context: {cluster: goray-e2e, user: $2}
-current-context: goray-e2e
-EOF
-  chmod 600 "$1"
-}
 write_kubeconfig "$KUBECONFIG_ADMIN" admin
 for c in kube-controller-manager kube-scheduler kubelet kube-proxy; do
   write_kubeconfig "$CONF/$c.kubeconfig" "$c"
 done
 
 # --- configuration files -----------------------------------------------------
-mkdir -p "$CONF/cni" "$DATA/containerd/root" "$DATA/containerd/state" "$DATA/containerd/runc" \
-  "$DATA/kubelet" "$DATA/cni-ipam" "$DATA/etcd" "$DATA/sysctl"
-cat >"$CONF/containerd.toml" <<EOF
-version = 2
-root = "$DATA/containerd/root"
-state = "$DATA/containerd/state"
-# aufs/btrfs/zfs/devmapper are unused; "opt" would create /opt/containerd on the host.
-disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.v1.aufs",
-  "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
-  "io.containerd.snapshotter.v1.devmapper", "io.containerd.tracing.processor.v1.otlp"]
-
-[grpc]
-  address = "$CONTAINERD_SOCK"
-[ttrpc]
-  address = "$CONTAINERD_SOCK.ttrpc"
-[debug]
-  address = ""
-
-[plugins."io.containerd.grpc.v1.cri"]
-  # Locally imported pause image: there is no registry to pull from.
-  sandbox_image = "$PAUSE_IMAGE"
-  # Required here: CAP_SYS_RESOURCE is not granted, and without this every
-  # sandbox fails with "runc create failed: ... can't get final child's PID
-  # from pipe: EOF" (cause: failed to update /proc/self/oom_score_adj).
-  restrict_oom_score_adj = true
-  # Pod network namespaces are bind-mounted under our state dir, not /var/run/netns.
-  netns_mounts_under_state_dir = true
-  enable_selinux = false
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        # cgroupfs, not systemd: there is no systemd on this machine.
-        SystemdCgroup = false
-        Root = "$DATA/containerd/runc"
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "$CNI_BIN_DIR"
-    conf_dir = "$CONF/cni"
-    max_conf_num = 1
-EOF
-
-# bridge + host-local IPAM (state under our folder) + portmap; containerd's CRI
-# sets up each pod's loopback itself with /usr/lib/cni/loopback.
-cat >"$CONF/cni/10-goray.conflist" <<EOF
-{
-  "cniVersion": "0.4.0",
-  "name": "goray-e2e",
-  "plugins": [
-    {
-      "type": "bridge",
-      "bridge": "cni0",
-      "isGateway": true,
-      "ipMasq": false,
-      "hairpinMode": true,
-      "ipam": {
-        "type": "host-local",
-        "dataDir": "$DATA/cni-ipam",
-        "ranges": [[{"subnet": "$NODE_POD_CIDR"}]],
-        "routes": [{"dst": "0.0.0.0/0"}]
-      }
-    },
-    {"type": "portmap", "capabilities": {"portMappings": true}}
-  ]
-}
-EOF
+mkdir -p "$DATA/etcd" "$DATA/sysctl"
+# containerd.toml, the CNI conflist (bridge cni0, host-local IPAM) and
+# kubelet.yaml (lib.sh: write_node_config; node2-up.sh writes the second node's).
+write_node_config "$CONF" "$DATA" "$CONTAINERD_SOCK" "$NODE_POD_CIDR" "$NODE_IP" "$CGROUP_ROOT" kubelet-serving
 
 # Pods with dnsPolicy Default (CoreDNS itself) get this instead of the
 # machine's resolv.conf: nothing in the cluster may query a resolver outside.
 echo "nameserver 127.0.0.1" >"$CONF/resolv.conf"
-
-cat >"$CONF/kubelet.yaml" <<EOF
-apiVersion: kubelet.config.k8s.io/v1beta1
-kind: KubeletConfiguration
-# The machine has a cgroup v1 hierarchy; kubelet 1.37 refuses it unless told.
-failCgroupV1: false
-cgroupDriver: cgroupfs
-# Every pod cgroup goes under this subtree (created by up.sh, removed by down.sh).
-cgroupRoot: $CGROUP_ROOT
-failSwapOn: false
-containerRuntimeEndpoint: unix://$CONTAINERD_SOCK
-imageServiceEndpoint: unix://$CONTAINERD_SOCK
-address: $NODE_IP
-port: 10250
-readOnlyPort: 0
-healthzBindAddress: 127.0.0.1
-healthzPort: 10248
-tlsCertFile: $PKI/kubelet-serving.crt
-tlsPrivateKeyFile: $PKI/kubelet-serving.key
-authentication:
-  anonymous: {enabled: false}
-  webhook: {enabled: true}
-  x509: {clientCAFile: $PKI/ca.crt}
-authorization:
-  mode: Webhook
-clusterDNS: [$DNS_SVC_IP]
-clusterDomain: $CLUSTER_DOMAIN
-resolvConf: $CONF/resolv.conf
-podCIDR: $NODE_POD_CIDR
-podLogsDir: /var/log/pods
-staticPodPath: ""
-registerNode: true
-protectKernelDefaults: false
-serializeImagePulls: false
-# Small test machine: never evict because of a full-ish disk.
-evictionHard: {memory.available: "100Mi", nodefs.available: "2%", imagefs.available: "2%", nodefs.inodesFree: "2%"}
-imageGCHighThresholdPercent: 98
-imageGCLowThresholdPercent: 95
-maxPods: 110
-EOF
 
 for s in "${KUBELET_SYSCTLS[@]}"; do
   mkdir -p "$(dirname "$DATA/sysctl/${s%%=*}")"
@@ -268,13 +131,7 @@ done
 awk '$3 == "cgroup" || $3 == "cgroup2" {print $3, $2, $4}' /proc/self/mounts >"$DATA/cgroup-mounts"
 
 # --- cgroup subtree ----------------------------------------------------------
-while read -r fstype dir opts; do
-  mkdir -p "$dir$CGROUP_ROOT"
-  if [ -f "$dir/cpuset.cpus" ] && [ -z "$(cat "$dir$CGROUP_ROOT/cpuset.cpus")" ]; then
-    cat "$dir/cpuset.cpus" >"$dir$CGROUP_ROOT/cpuset.cpus"
-    cat "$dir/cpuset.mems" >"$dir$CGROUP_ROOT/cpuset.mems"
-  fi
-done <"$DATA/cgroup-mounts"
+make_cgroup_subtree "$CGROUP_ROOT"
 
 # --- host mount points for the bind mounts of node.sh -----------------------
 # (Recorded outside $DATA, appended, so an interrupted down.sh cannot lose it.)
@@ -318,15 +175,22 @@ ip route add "$SERVICE_CIDR" via "$NODE_IP" dev "$VETH_HOST"
 log "node: starting etcd, kube-apiserver, containerd, controller-manager, scheduler, kubelet, kube-proxy"
 GORAY_CLUSTER_DIR=$STATE ip netns exec "$NETNS" bash "$REPO/hack/cluster/node.sh"
 
+# --- the second node ---------------------------------------------------------
+# Its own namespace, joined to the first node's; its kubelet registers while
+# CoreDNS is applied (both nodes are waited for below).
+"$REPO/hack/cluster/node2-up.sh" --no-wait
+
 # --- cluster add-ons ---------------------------------------------------------
 log "coredns: applying the Deployment and the kube-dns Service ($DNS_SVC_IP)"
 sed -e "s|@DNS_SVC_IP@|$DNS_SVC_IP|g" -e "s|@COREDNS_IMAGE@|$COREDNS_IMAGE|g" \
   -e "s|@CLUSTER_DOMAIN@|$CLUSTER_DOMAIN|g" "$REPO/hack/cluster/coredns.yaml" | kc apply -f - >/dev/null
 
-log "waiting for node $NODE_NAME to be Ready"
-for _ in $(seq 120); do kc get node "$NODE_NAME" >/dev/null 2>&1 && break; sleep 0.5; done
-kc wait --for=condition=Ready "node/$NODE_NAME" --timeout=120s >/dev/null
-log "node Ready"
+log "waiting for nodes $NODE_NAME and $NODE2_NAME to be Ready"
+for n in "$NODE_NAME" "$NODE2_NAME"; do
+  for _ in $(seq 120); do kc get node "$n" >/dev/null 2>&1 && break; sleep 0.5; done
+  kc wait --for=condition=Ready "node/$n" --timeout=120s >/dev/null
+done
+log "nodes Ready"
 kc -n kube-system rollout status deployment/coredns --timeout=180s >/dev/null
 log "coredns running"
 

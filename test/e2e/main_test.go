@@ -118,7 +118,7 @@ func loadImages() error {
 	if err != nil {
 		return err
 	}
-	for _, img := range []string{"goray/goray:dev", "goray/operator:dev"} {
+	for _, img := range []string{"goray/goray:dev", "goray/operator:dev", "goray/redis:dev"} {
 		if strings.Contains(out, "packed "+img) {
 			loadedImages[img] = true
 		}
@@ -135,7 +135,7 @@ func loadImages() error {
 		"-entrypoint", "/usr/local/bin/probe", bin+"=/usr/local/bin/probe").CombinedOutput(); err != nil {
 		return fmt.Errorf("packing the probe: %v\n%s", err, b)
 	}
-	_, err = combined("bash", "-c", `source hack/cluster/lib.sh && ctr_node images import "$1" >/dev/null`, "-", tar)
+	_, err = combined("bash", "-c", `source hack/cluster/lib.sh && import_image "$1"`, "-", tar)
 	return err
 }
 
