@@ -124,6 +124,15 @@ func jobSubmitCmd(newClient clientFunc) *cobra.Command {
 				req.RuntimeEnv["working_dir"] = uri
 			}
 			id, err := c.Submit(ctx, req)
+			if ifAbsent && client.IsDuplicate(err) {
+				// Another submitter took the id between the look-up and the
+				// submission: the job is there, follow it.
+				fmt.Printf("Job '%s' already exists; following it\n", submissionID)
+				if noWait {
+					return nil
+				}
+				return followToEnd(ctx, c, submissionID, os.Stdout)
+			}
 			if err != nil {
 				return err
 			}

@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -217,8 +218,11 @@ func TestDuplicateSubmissionID(t *testing.T) {
 		t.Fatalf("id %q", id)
 	}
 	_, err := c.Submit(context.Background(), api.SubmitRequest{Entrypoint: "echo again", SubmissionID: "dup-id-1"})
-	if !client.IsBadRequest(err) || !strings.Contains(err.Error(), "already exists") {
-		t.Errorf("duplicate submit: %v, want 400 already exists", err)
+	// Ray's answer: 500, with the words KubeRay's clients look for.
+	var he *client.HTTPError
+	if !errors.As(err, &he) || he.StatusCode != http.StatusInternalServerError || !client.IsDuplicate(err) ||
+		!strings.Contains(he.Body, "Job with submission_id dup-id-1 already exists. Please use a different submission_id.") {
+		t.Errorf("duplicate submit: %v, want Ray's 500 already exists", err)
 	}
 	d := waitStatus(t, c, id, api.StatusSucceeded)
 	if d.Entrypoint != "true" {

@@ -164,7 +164,7 @@ func TestDashboardRestart(t *testing.T) {
 	if err != nil || len(jobs) != 2 {
 		t.Errorf("list after restart: %d jobs, %v", len(jobs), err)
 	}
-	if _, err := c.Submit(ctx, api.SubmitRequest{Entrypoint: "true", SubmissionID: done}); !client.IsBadRequest(err) {
+	if _, err := c.Submit(ctx, api.SubmitRequest{Entrypoint: "true", SubmissionID: done}); !client.IsDuplicate(err) {
 		t.Errorf("a restarted dashboard must still reject a taken id: %v", err)
 	}
 }

@@ -49,7 +49,11 @@ func writeErr(w http.ResponseWriter, id string, err error) {
 	case errors.Is(err, ErrNotFound):
 		writeText(w, http.StatusNotFound, fmt.Sprintf("Job %s does not exist", logID(id)))
 	case errors.Is(err, ErrDuplicate):
-		writeText(w, http.StatusBadRequest, fmt.Sprintf("Job with submission_id %s already exists. Please use a different submission_id.", id))
+		// Ray's head answers a taken submission_id with 500 (the agent's
+		// ValueError reaches it as a failed request), and KubeRay's dashboard
+		// client and submitter recognise exactly that answer, with these
+		// words, as "already submitted: follow it".
+		writeText(w, http.StatusInternalServerError, fmt.Sprintf("Job with submission_id %s already exists. %s.", id, api.MsgDuplicateHint))
 	case errors.Is(err, ErrNotTerminal):
 		writeText(w, http.StatusBadRequest, err.Error())
 	case errors.As(err, &bad):

@@ -46,6 +46,10 @@ const (
 	ErrTypeStartTimeout    = "JOB_SUPERVISOR_ACTOR_START_TIMEOUT"
 )
 
+// MsgDuplicateHint ends Ray's answer to a submission whose submission_id is
+// taken; clients (KubeRay's among them) look for these words.
+const MsgDuplicateHint = "Please use a different submission_id"
+
 // PackagePrefix starts the name of every working_dir package the head
 // stores; a runtime_env references one as gcs://_goray_pkg_<sha256>.zip.
 const PackagePrefix = "_goray_pkg_"

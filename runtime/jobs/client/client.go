@@ -48,11 +48,22 @@ func IsNotFound(err error) bool {
 	return errors.As(err, &he) && he.StatusCode == http.StatusNotFound
 }
 
-// IsBadRequest reports whether err is a 400 (invalid request, duplicate
-// submission id, deleting a running job).
+// IsBadRequest reports whether the dashboard refused a request for what it
+// asks, so that sending it again cannot succeed: a 400 (an invalid request,
+// deleting a running job) or a taken submission id (IsDuplicate), which Ray
+// answers with 500.
 func IsBadRequest(err error) bool {
 	var he *HTTPError
-	return errors.As(err, &he) && he.StatusCode == http.StatusBadRequest
+	return errors.As(err, &he) && he.StatusCode == http.StatusBadRequest || IsDuplicate(err)
+}
+
+// IsDuplicate reports whether err refused a submission because its
+// submission id is taken. Ray answers that with 500 and words KubeRay's
+// clients look for; earlier goray heads answered 400 with the same words.
+func IsDuplicate(err error) bool {
+	var he *HTTPError
+	return errors.As(err, &he) && (he.StatusCode == http.StatusInternalServerError || he.StatusCode == http.StatusBadRequest) &&
+		strings.Contains(he.Body, api.MsgDuplicateHint)
 }
 
 // NormalizeAddress turns host:port (as KubeRay passes it) into a base URL.
