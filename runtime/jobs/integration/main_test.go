@@ -145,7 +145,9 @@ type cluster struct {
 }
 
 // url is the dashboard's base URL.
-func (c *cluster) url() string { return "http://" + net.JoinHostPort(c.headIP, strconv.Itoa(c.dashboard)) }
+func (c *cluster) url() string {
+	return "http://" + net.JoinHostPort(c.headIP, strconv.Itoa(c.dashboard))
+}
 
 // startCluster starts a head on headIP (and a worker node on workerIP
 // unless it is ""), with token auth unless token is "".
