@@ -97,6 +97,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, c *rayv1.RayCluster) (
 		}
 		switch cond.Type {
 		case batchv1.JobComplete:
+			r.Recorder.Eventf(c, nil, corev1.EventTypeNormal, "RedisCleanupSucceeded", "Delete", "Job %s removed the cluster's state from Redis", existing.Name)
 			return ctrl.Result{}, r.removeFinalizer(ctx, c)
 		case batchv1.JobFailed:
 			r.Recorder.Eventf(c, nil, corev1.EventTypeWarning, "RedisCleanupFailed", "Delete", "Job %s failed (%s): the cluster's keys may remain in Redis", existing.Name, cond.Message)
