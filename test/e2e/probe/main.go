@@ -11,6 +11,11 @@
 //	                    "HTTP <code>" and the start of the body; any answer is exit 0
 //	probe gcs [-token T] ADDR     call the GCS's GetClusterStatus over gRPC (with the
 //	                    token as goray's clients send it), print "gRPC <code>"
+//	probe load [-c N] [-d DUR] [-n MAX] [-timeout T] URL   closed-loop HTTP GETs from
+//	                    N clients until DUR passed or MAX requests were made; a
+//	                    line every 5 s, then "load: result ok=... failed=..." with
+//	                    the failures' first and last time and kinds; exit 0 (the
+//	                    test judges the figures)
 package main
 
 import (
@@ -56,8 +61,10 @@ func main() {
 	case "gcs":
 		token, target := tokenArg()
 		err = gcs(target, token)
+	case "load":
+		err = load(os.Args[2:])
 	case "-h", "--help", "help":
-		fmt.Println("probe: e2e helper (serve ADDR | lookup NAME | get URL | api PATH | status [-token T] URL | gcs [-token T] ADDR)")
+		fmt.Println("probe: e2e helper (serve ADDR | lookup NAME | get URL | api PATH | status [-token T] URL | gcs [-token T] ADDR | load [-c N] [-d DUR] [-n MAX] URL)")
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
