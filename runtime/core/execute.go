@@ -224,7 +224,7 @@ func (w *Worker) execute(spec *rpcpb.TaskSpec) *rpcpb.TaskResult {
 		return res
 	}
 	if len(out) > InlineThreshold {
-		if err := w.storeLocal(ctx, spec.TaskId, out); err != nil {
+		if err := w.storeLocal(ctx, spec.TaskId, spec.OwnerAddress, out); err != nil {
 			res.SystemError = "store result: " + err.Error()
 			return res
 		}

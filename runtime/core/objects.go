@@ -126,7 +126,7 @@ func (w *Worker) Put(ctx context.Context, data []byte) (*Handle, error) {
 	loc := ownership.Location{Inline: data, Size: int64(len(data))}
 	if len(data) > InlineThreshold {
 		at := w.att.get()
-		if err := w.storeAt(ctx, at, id, data); err != nil {
+		if err := w.storeAt(ctx, at, id, w.addr, data); err != nil {
 			return nil, err
 		}
 		loc = ownership.Location{NodeID: at.id, Size: int64(len(data))}
@@ -144,7 +144,7 @@ func (w *Worker) PutSized(ctx context.Context, size int64, fill func(dst []byte)
 	id := ids.Seq()
 	at := w.att.get()
 	if w.local != nil {
-		err := w.local.Store.PutFunc(id, size, func(dst []byte) error {
+		err := w.local.Store.PutFuncFor(id, w.addr, size, func(dst []byte) error {
 			fill(dst)
 			return nil
 		})
@@ -154,7 +154,7 @@ func (w *Worker) PutSized(ctx context.Context, size int64, fill func(dst []byte)
 	} else {
 		buf := make([]byte, size)
 		fill(buf)
-		if err := w.storeAt(ctx, at, id, buf); err != nil {
+		if err := w.storeAt(ctx, at, id, w.addr, buf); err != nil {
 			return nil, err
 		}
 	}
@@ -194,16 +194,18 @@ type sentinel struct {
 	_ [24]byte
 }
 
-// storeLocal writes a large value into the local node's store.
-func (w *Worker) storeLocal(ctx context.Context, id string, data []byte) error {
-	return w.storeAt(ctx, w.att.get(), id, data)
+// storeLocal writes a large value owned by the process at owner (this one
+// for puts, the caller for task results) into the local node's store.
+func (w *Worker) storeLocal(ctx context.Context, id, owner string, data []byte) error {
+	return w.storeAt(ctx, w.att.get(), id, owner, data)
 }
 
 // storeAt writes a large value into the store of at's node (a driver's
-// attachment can change; its caller records the node it wrote to).
-func (w *Worker) storeAt(ctx context.Context, at *attachment, id string, data []byte) error {
+// attachment can change; its caller records the node it wrote to). The
+// node frees it when its owner is gone (see lifetime.go).
+func (w *Worker) storeAt(ctx context.Context, at *attachment, id, owner string, data []byte) error {
 	if w.local != nil {
-		return w.local.Store.Put(id, data)
+		return w.local.Store.PutFor(id, owner, data)
 	}
 	st, err := at.client.PutObject(ctx)
 	if err != nil {
@@ -212,7 +214,11 @@ func (w *Worker) storeAt(ctx context.Context, at *attachment, id string, data []
 	total := int64(len(data))
 	for off := int64(0); off < total; off += rpcutil.ChunkSize {
 		end := min(off+rpcutil.ChunkSize, total)
-		if err := st.Send(&rpcpb.Chunk{Id: id, TotalSize: total, Offset: off, Data: data[off:end]}); err != nil {
+		c := &rpcpb.Chunk{Id: id, TotalSize: total, Offset: off, Data: data[off:end]}
+		if off == 0 {
+			c.OwnerAddress = owner // the node reads it from the first chunk
+		}
+		if err := st.Send(c); err != nil {
 			break
 		}
 	}
@@ -349,6 +355,14 @@ func (w *Worker) getBorrowed(ctx context.Context, id, owner string) ([]byte, err
 	}
 	data, err := w.fetch(ctx, id, o.NodeId, o.NodeAddress)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, &GetTimeoutError{ObjectID: id}
+		}
+		// The owner may have died since it answered: its node then freed
+		// the object, and the error to report is the owner's death.
+		if ownerGone(ctx, c, id) {
+			return nil, &OwnerDiedError{ObjectID: id, Owner: owner}
+		}
 		return nil, &ObjectLostError{ObjectID: id, Reason: err.Error()}
 	}
 	return data, nil

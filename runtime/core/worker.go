@@ -275,6 +275,7 @@ func (w *Worker) Shutdown() {
 	// grants that were attached meanwhile are returned here.
 	waitTimeout(&w.leaseReqs, 5*time.Second)
 	w.returnHeldLeases()
+	w.freeOwnedObjects() // see lifetime.go
 	w.stopAll()
 	w.srv.Stop()
 	w.pool.Close()
