@@ -165,7 +165,8 @@ func Init(ctx context.Context, opts ...InitOption) error {
 }
 
 // pickNode chooses the node manager a driver outside the cluster attaches to
-// (one on this machine's IP if any, else the head) and this driver's IP.
+// (one on this machine's IP if any, else the head, else any live node) and
+// this driver's IP.
 func pickNode(ctx context.Context, gcsAddr string, sec auth.Config) (string, string, error) {
 	ip := "127.0.0.1"
 	if c, err := net.Dial("udp", gcsAddr); err == nil {
@@ -183,22 +184,13 @@ func pickNode(ctx context.Context, gcsAddr string, sec auth.Config) (string, str
 	if err != nil {
 		return "", "", fmt.Errorf("connect to the cluster's GCS at %s: %w", gcsAddr, err)
 	}
-	var headAddr string
-	for _, n := range v.Nodes {
-		if !n.Alive {
-			continue
-		}
-		if n.Ip == ip {
-			return n.Address, ip, nil
-		}
-		if n.IsHead || headAddr == "" {
-			headAddr = n.Address
-		}
-	}
-	if headAddr == "" {
+	// The same choice the driver makes again if this node dies (see
+	// core.ChooseNode): a driver is not tied to the node it started on.
+	n := core.ChooseNode(v.Nodes, ip, nil)
+	if n == nil {
 		return "", "", fmt.Errorf("the cluster at %s has no live node", gcsAddr)
 	}
-	return headAddr, ip, nil
+	return n.Address, ip, nil
 }
 
 // Shutdown disconnects (ending the job and its non-detached actors) and stops
