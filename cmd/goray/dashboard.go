@@ -60,9 +60,9 @@ func dashboardCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			dash := dashboard.New(gcs)
+			dash := dashboard.New(gcs, "") // no node in this process
 			mgr.Register(dash.Mux)
-			srv, err := cluster.ServeHTTP(host, port, sec.Handler(dash.Mux, auth.HTTPPolicy{Open: []string{dashboard.HeadHealthPath}}), sec)
+			srv, err := cluster.ServeHTTP(host, port, sec.Handler(dash.Mux, auth.HTTPPolicy{Open: []string{dashboard.HeadHealthPath, dashboard.HealthPath}}), sec)
 			if err != nil {
 				mgr.Close()
 				return err

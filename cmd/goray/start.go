@@ -331,19 +331,19 @@ func runNode(ctx context.Context, f *startFlags) error {
 	var jobsMgr *jobs.Manager
 	var srv serveRuntime
 	if f.head && f.dashboardPort > 0 {
-		dash := dashboard.New(gcs)
+		dash := dashboard.New(gcs, nodeAddr)
 		if jobsMgr, err = jobs.NewManager(ctx, jobs.Config{GCS: gcs, GcsAddress: gcsAddr, Dir: root, NodeIP: ip, Logger: logger, Security: sec}); err != nil {
 			stop()
 			return err
 		}
 		jobsMgr.Register(dash.Mux)
 		srv.startServeController(dash.Mux, gcs, gcsAddr, nodeAddr, ip, sec, logger, gcsStore.Backend() != "memory")
-		if err := serve(f.dashboardHost, f.dashboardPort, dash.Mux, "dashboard", dashboard.HeadHealthPath); err != nil {
+		if err := serve(f.dashboardHost, f.dashboardPort, dash.Mux, "dashboard", dashboard.HeadHealthPath, dashboard.HealthPath); err != nil {
 			stop()
 			return err
 		}
 	}
-	if err := serve(bind, f.agentPort, dashboard.AgentMux(gcs, nodeAddr), "node agent", dashboard.NodeHealthPath); err != nil {
+	if err := serve(bind, f.agentPort, dashboard.AgentMux(gcs, nodeAddr, f.head), "node agent", dashboard.NodeHealthPath, dashboard.HealthPath); err != nil {
 		stop()
 		return err
 	}

@@ -11,8 +11,6 @@ import (
 	"net/http"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
@@ -34,10 +32,13 @@ type Server struct {
 	gcs rpcpb.GcsClient
 }
 
-// New makes the head server with the built-in endpoints mounted.
-func New(gcs rpcpb.GcsClient) *Server {
+// New makes the head server with the built-in endpoints mounted. localNode
+// is the node manager of the head process the dashboard runs in ("" for a
+// dashboard process of its own): /api/healthz reports it with the GCS.
+func New(gcs rpcpb.GcsClient, localNode string) *Server {
 	s := &Server{Mux: http.NewServeMux(), gcs: gcs}
 	s.Mux.HandleFunc("GET "+HeadHealthPath, s.gcsHealthz)
+	s.Mux.Handle("GET "+HealthPath, healthz{gcs: gcs, node: localNode, localGCS: true})
 	s.Mux.HandleFunc("GET /api/version", s.version)
 	s.Mux.HandleFunc("GET /api/ray/version", s.version)
 	s.Mux.HandleFunc("GET /api/cluster_status", s.clusterStatus)
@@ -86,27 +87,19 @@ func writeJSON(w http.ResponseWriter, v any) {
 
 // AgentMux is the node agent's server (:52365): /api/local_raylet_healthz
 // asks the GCS whether this node's manager is alive. As in Ray, an
-// unreachable GCS is not counted as a failure of the node.
-func AgentMux(gcs rpcpb.GcsClient, nodeAddress string) *http.ServeMux {
+// unreachable GCS is not counted as a failure of the node. /api/healthz
+// reports the node and, on the head (isHead), the GCS too.
+func AgentMux(gcs rpcpb.GcsClient, nodeAddress string, isHead bool) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+NodeHealthPath, func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 		defer cancel()
-		rep, err := gcs.CheckAlive(ctx, &rpcpb.CheckAliveRequest{Addresses: []string{nodeAddress}})
-		if err != nil {
-			switch status.Code(err) {
-			case codes.Unavailable, codes.Unknown, codes.DeadlineExceeded:
-				fmt.Fprint(w, "success")
-				return
-			}
-			http.Error(w, "Local Raylet failed: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		if len(rep.Alive) != 1 || !rep.Alive[0] {
-			http.Error(w, "Local Raylet failed", http.StatusServiceUnavailable)
+		if err := rayletAlive(ctx, gcs, nodeAddress); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprint(w, "success")
 	})
+	mux.Handle("GET "+HealthPath, healthz{gcs: gcs, node: nodeAddress, localGCS: isHead})
 	return mux
 }

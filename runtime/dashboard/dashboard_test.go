@@ -40,22 +40,22 @@ func get(t *testing.T, h http.Handler, path string) (int, string) {
 
 func TestHealthEndpoints(t *testing.T) {
 	ok := &fakeGcs{alive: true}
-	if code, body := get(t, New(ok).Mux, "/api/gcs_healthz"); code != 200 || body != "success" {
+	if code, body := get(t, New(ok, "").Mux, "/api/gcs_healthz"); code != 200 || body != "success" {
 		t.Fatalf("gcs_healthz: %d %q", code, body)
 	}
 	down := &fakeGcs{err: status.Error(codes.Unavailable, "down")}
-	if code, _ := get(t, New(down).Mux, "/api/gcs_healthz"); code != 503 {
+	if code, _ := get(t, New(down, "").Mux, "/api/gcs_healthz"); code != 503 {
 		t.Fatalf("gcs_healthz with GCS down: %d", code)
 	}
-	if code, body := get(t, AgentMux(ok, "n:1"), "/api/local_raylet_healthz"); code != 200 || body != "success" {
+	if code, body := get(t, AgentMux(ok, "n:1", false), "/api/local_raylet_healthz"); code != 200 || body != "success" {
 		t.Fatalf("raylet healthz: %d %q", code, body)
 	}
 	// An unreachable GCS does not fail the node's probe (as in Ray).
-	if code, _ := get(t, AgentMux(down, "n:1"), "/api/local_raylet_healthz"); code != 200 {
+	if code, _ := get(t, AgentMux(down, "n:1", false), "/api/local_raylet_healthz"); code != 200 {
 		t.Fatalf("raylet healthz with GCS down: %d", code)
 	}
 	dead := &fakeGcs{alive: false}
-	if code, body := get(t, AgentMux(dead, "n:1"), "/api/local_raylet_healthz"); code != 503 || body != "Local Raylet failed\n" {
+	if code, body := get(t, AgentMux(dead, "n:1", false), "/api/local_raylet_healthz"); code != 503 || body != "Local Raylet failed\n" {
 		t.Fatalf("raylet healthz of a dead node: %d %q", code, body)
 	}
 }

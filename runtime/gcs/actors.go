@@ -224,7 +224,15 @@ func (s *Server) tryCreateActor(id, nodeID string, spec *rpcpb.ActorSpec) bool {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	req := &rpcpb.LeaseRequest{JobId: spec.JobId, Resources: spec.Resources, GrantOrReject: true, ForActor: true, ActorId: id,
+	// The job's executable hash: the node starts the actor's worker from
+	// exactly that program, whatever it cached under the job id.
+	s.mu.Lock()
+	hash := ""
+	if j, ok := s.jobs[spec.JobId]; ok {
+		hash = j.BinaryHash
+	}
+	s.mu.Unlock()
+	req := &rpcpb.LeaseRequest{JobId: spec.JobId, BinaryHash: hash, Resources: spec.Resources, GrantOrReject: true, ForActor: true, ActorId: id,
 		Strategy: spec.Strategy}
 	lease, err := c.RequestWorkerLease(ctx, req)
 	if err != nil || !lease.Granted {

@@ -7,11 +7,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strconv"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/goray-dev/goray/runtime/actors"
@@ -61,9 +64,32 @@ func randomHex(n int) string {
 // restarted without storage does not hand out the job ids of the one
 // before it (nodes and workers outlive a head restart and know jobs by id).
 func initialJobSeq() uint64 {
+	if seq, ok := testJobSeq(); ok {
+		return seq
+	}
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	return uint64(binary.BigEndian.Uint32(b[:]) >> 1)
+}
+
+// EnvTestFirstJobID is a test hook, honoured only when set: the id (8 hex
+// digits) of the next job this GCS hands out, with or without stored jobs.
+// It breaks the rule that job ids are never reused, on purpose: a test makes
+// a restarted head give a second program the job id of a first one, whose
+// workers a surviving node still has (runtime/cluster's incarnation tests).
+const EnvTestFirstJobID = "GORAY_TEST_FIRST_JOB_ID"
+
+// testJobSeq is the job counter EnvTestFirstJobID asks for.
+func testJobSeq() (uint64, bool) {
+	v := os.Getenv(EnvTestFirstJobID)
+	if v == "" {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(v, 16, 32)
+	if err != nil || n == 0 {
+		return 0, false
+	}
+	return n - 1, true
 }
 
 // Incarnation is this GCS process's random id.
@@ -72,22 +98,42 @@ func (s *Server) Incarnation() string { return s.incarnation }
 // ClusterID is the cluster's id: kept across restarts on a durable storage.
 func (s *Server) ClusterID() string { return s.clusterID }
 
-// UnaryInterceptor adds the incarnation headers to every unary reply.
+// UnaryInterceptor adds the incarnation headers to every unary reply, and
+// refuses a request that names another cluster (see otherCluster).
 func (s *Server) UnaryInterceptor() grpc.UnaryServerInterceptor {
 	md := metadata.Pairs(IncarnationHeader, s.incarnation, ClusterIDHeader, s.clusterID)
 	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 		_ = grpc.SetHeader(ctx, md)
+		if err := s.otherCluster(ctx); err != nil {
+			return nil, err
+		}
 		return h(ctx, req)
 	}
 }
 
-// StreamInterceptor adds the incarnation headers to every stream.
+// StreamInterceptor adds the incarnation headers to every stream, and
+// refuses a stream that names another cluster.
 func (s *Server) StreamInterceptor() grpc.StreamServerInterceptor {
 	md := metadata.Pairs(IncarnationHeader, s.incarnation, ClusterIDHeader, s.clusterID)
 	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 		_ = ss.SetHeader(md)
+		if err := s.otherCluster(ss.Context()); err != nil {
+			return err
+		}
 		return h(srv, ss)
 	}
+}
+
+// otherCluster refuses a request whose caller names another cluster id in
+// its metadata (core workers send the one they joined): a driver or worker
+// of a cluster whose head restarted without storage must not act on this
+// one, where its job id may name another program's job.
+func (s *Server) otherCluster(ctx context.Context) error {
+	v := metadata.ValueFromIncomingContext(ctx, ClusterIDHeader)
+	if len(v) == 0 || v[0] == s.clusterID {
+		return nil
+	}
+	return status.Errorf(codes.FailedPrecondition, "this request belongs to cluster %s, but this GCS is cluster %s (the head restarted without fault-tolerant storage)", v[0], s.clusterID)
 }
 
 // persistLocked enqueues records (called under s.mu, which orders them).
@@ -318,6 +364,9 @@ func (s *Server) load(ctx context.Context) error {
 		ops = append(ops, metaOp(metaJobSeq, strconv.FormatUint(s.jobSeq, 16)))
 	} else if maxJob > s.jobSeq {
 		s.jobSeq = maxJob
+	}
+	if seq, ok := testJobSeq(); ok {
+		s.jobSeq = seq
 	}
 
 	if err := scan(storage.KV, func(k string, v []byte) error {

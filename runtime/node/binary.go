@@ -37,18 +37,48 @@ func HashFile(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// binaryFor finds the job's executable: the driver's own path when this node
-// can see the very same file, else a cached copy fetched from the GCS by hash.
-func (n *Node) binaryFor(ctx context.Context, job string) (string, error) {
+// cachedBinary is where an executable of a known hash is. A driver's own
+// file (path outside the node's directory) can be rebuilt in place: it is
+// used again only while it is the file that was hashed (same inode, size
+// and modification time). Downloaded copies are named by their hash and
+// verified when written.
+type cachedBinary struct {
+	path string
+	// seen is the driver's file as hashed (nil for a downloaded copy).
+	seen os.FileInfo
+}
+
+// current reports whether the cached file is still the one that was hashed.
+func (c cachedBinary) current() bool {
+	if c.seen == nil {
+		return true
+	}
+	fi, err := os.Stat(c.path)
+	return err == nil && os.SameFile(fi, c.seen) && fi.Size() == c.seen.Size() && fi.ModTime().Equal(c.seen.ModTime())
+}
+
+// binaryFor finds the executable a lease of job asks for and its hash: the
+// owner's hash when the request carries one (else the job's, from the GCS),
+// found in the cache by content, else at the driver's own path when this
+// node sees the very same file, else fetched from the GCS by hash. A request
+// whose hash is not the one the GCS has for the job is refused: it comes
+// from another program that had the same job id (an owner of a GCS that
+// restarted without storage).
+func (n *Node) binaryFor(ctx context.Context, job, hash string) (string, string, error) {
 	n.mu.Lock()
-	p, ok := n.binaries[job]
+	want := hash
+	if want == "" {
+		want = n.jobHashes[job]
+	}
+	c, ok := n.binaries[want]
+	epoch := n.epoch
 	n.mu.Unlock()
-	if ok {
-		return p, nil
+	if want != "" && ok && c.current() {
+		return c.path, want, nil
 	}
 	jobs, err := n.gcs.GetJobs(ctx, &rpcpb.Empty{})
 	if err != nil {
-		return "", status.Errorf(codes.Unavailable, "look up job %s: %v", job, err)
+		return "", "", status.Errorf(codes.Unavailable, "look up job %s: %v", job, err)
 	}
 	var info *rpcpb.JobInfo
 	for _, j := range jobs.Jobs {
@@ -57,29 +87,42 @@ func (n *Node) binaryFor(ctx context.Context, job string) (string, error) {
 		}
 	}
 	if info == nil {
-		return "", status.Errorf(codes.NotFound, "job %s is not registered with the GCS", job)
+		return "", "", status.Errorf(codes.NotFound, "job %s is not registered with the GCS", job)
 	}
 	if info.BinaryHash == "" {
-		return "", status.Errorf(codes.FailedPrecondition, "job %s has no executable to run workers from", job)
+		return "", "", status.Errorf(codes.FailedPrecondition, "job %s has no executable to run workers from", job)
 	}
-	path := ""
+	if hash != "" && hash != info.BinaryHash {
+		return "", "", status.Errorf(codes.FailedPrecondition,
+			"job %s runs executable %.12s at the GCS, but this lease asks for %.12s: the request belongs to another program with the same job id (its GCS restarted without fault-tolerant storage)",
+			job, info.BinaryHash, hash)
+	}
+	hash = info.BinaryHash
+	c = cachedBinary{}
 	if info.BinaryPath != "" {
-		if h, err := HashFile(info.BinaryPath); err == nil && h == info.BinaryHash {
-			path = info.BinaryPath
+		if fi, err := os.Stat(info.BinaryPath); err == nil {
+			if h, err := HashFile(info.BinaryPath); err == nil && h == hash {
+				c = cachedBinary{path: info.BinaryPath, seen: fi}
+			}
 		}
 	}
-	if path == "" {
-		path = filepath.Join(n.cfg.Dir, "binaries", info.BinaryHash)
-		if _, err := os.Stat(path); err != nil {
-			if err := n.download(ctx, info.BinaryHash, path); err != nil {
-				return "", err
+	if c.path == "" {
+		c.path = filepath.Join(n.cfg.Dir, "binaries", hash)
+		if _, err := os.Stat(c.path); err != nil {
+			if err := n.download(ctx, hash, c.path); err != nil {
+				return "", "", err
 			}
 		}
 	}
 	n.mu.Lock()
-	n.binaries[job] = path
+	// Not kept when the node dropped a GCS incarnation meanwhile: the job
+	// id may name another program in the new one.
+	if n.epoch == epoch {
+		n.binaries[hash] = c
+		n.jobHashes[job] = hash
+	}
 	n.mu.Unlock()
-	return path, nil
+	return c.path, hash, nil
 }
 
 func (n *Node) download(ctx context.Context, hash, path string) error {

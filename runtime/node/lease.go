@@ -40,15 +40,25 @@ func (n *Node) RequestWorkerLease(ctx context.Context, in *rpcpb.LeaseRequest) (
 	}
 	isPG := in.Strategy.GetKind() == rpcpb.SchedulingStrategy_PLACEMENT_GROUP
 	waiting := false
+	n.mu.Lock()
+	epoch := n.epoch
+	n.mu.Unlock()
 	defer func() {
 		if waiting {
 			n.mu.Lock()
-			n.demand[req.Key()].Count--
+			// A dropped incarnation took its demand with it.
+			if n.epoch == epoch {
+				n.demand[req.Key()].Count--
+			}
 			n.mu.Unlock()
 		}
 	}()
 	for {
 		n.mu.Lock()
+		if n.epoch != epoch {
+			n.mu.Unlock()
+			return nil, errOldIncarnation()
+		}
 		var l *rpcpb.LeaseReply
 		var alloc *lease
 		if isPG {
@@ -147,10 +157,18 @@ func (n *Node) allocLocked(req scheduler.Resources, pg string, idx int32) *lease
 		req.SubFrom(n.available)
 	}
 	n.lastBusy = time.Now()
-	return &lease{id: newLeaseID(), res: req.Clone(), pgID: pg, bundle: idx}
+	return &lease{id: newLeaseID(), res: req.Clone(), pgID: pg, bundle: idx, epoch: n.epoch}
 }
 
 func (n *Node) freeLocked(l *lease) {
+	if l.epoch != n.epoch {
+		// Granted before the node dropped a GCS incarnation, which reset
+		// its resources and bundles: there is nothing to give back.
+		if n.leases[l.id] == l {
+			delete(n.leases, l.id)
+		}
+		return
+	}
 	if l.pgID != "" {
 		if m, ok := n.bundles[l.pgID]; ok {
 			if b, ok := m[l.bundle]; ok {
@@ -167,7 +185,7 @@ func (n *Node) freeLocked(l *lease) {
 
 // grant attaches a worker to an allocated lease.
 func (n *Node) grant(ctx context.Context, in *rpcpb.LeaseRequest, l *lease) (*rpcpb.LeaseReply, error) {
-	w, err := n.popWorker(ctx, in.JobId)
+	w, err := n.popWorker(ctx, in.JobId, in.BinaryHash)
 	if err != nil {
 		n.mu.Lock()
 		n.freeLocked(l)
@@ -175,6 +193,13 @@ func (n *Node) grant(ctx context.Context, in *rpcpb.LeaseRequest, l *lease) (*rp
 		return nil, err
 	}
 	n.mu.Lock()
+	if l.epoch != n.epoch {
+		// The node dropped the GCS incarnation this request came in (and
+		// killed its workers) while the worker was being started.
+		n.killLocked(w)
+		n.mu.Unlock()
+		return nil, errOldIncarnation()
+	}
 	if err := ctx.Err(); err != nil {
 		// The requester gave up (its owner cancelled the request: no more
 		// queued tasks, or it exited) while the worker was being popped. No
@@ -217,10 +242,27 @@ func (n *Node) ReturnWorker(ctx context.Context, in *rpcpb.ReturnWorkerRequest) 
 	return &rpcpb.Empty{}, nil
 }
 
-// parkIdleLocked puts a worker in its job's idle pool (reaped after the idle timeout).
+// parkIdleLocked puts a worker in its pool (reaped after the idle timeout);
+// one started for a GCS incarnation the node has dropped is killed instead.
 func (n *Node) parkIdleLocked(w *worker) {
+	if w.epoch != n.epoch {
+		n.killLocked(w)
+		return
+	}
 	w.idleSince = time.Now()
-	n.idle[w.jobID] = append(n.idle[w.jobID], w)
+	k := w.pool()
+	n.idle[k] = append(n.idle[k], w)
+}
+
+// pool is the idle pool the worker belongs to.
+func (w *worker) pool() poolKey { return poolKey{job: w.jobID, hash: w.hash} }
+
+// killLocked kills a worker process; workerExited cleans up after it.
+func (n *Node) killLocked(w *worker) {
+	w.killed = true
+	if w.proc != nil {
+		_ = w.proc.Kill()
+	}
 }
 
 // KillWorker stops a worker process (ray.Kill of its actor, forced cancel).
@@ -256,23 +298,30 @@ func (n *Node) RegisterWorker(ctx context.Context, in *rpcpb.RegisterWorkerReque
 	return &rpcpb.RegisterWorkerReply{NodeId: n.id, GcsAddress: n.cfg.GcsAddress, NodeIp: n.cfg.IP}, nil
 }
 
-// popWorker takes an idle worker of the job or starts one; the first lease of
-// a job also pre-starts workers up to the node's CPUs.
-func (n *Node) popWorker(ctx context.Context, job string) (*worker, error) {
+// popWorker takes an idle worker of the job running the executable the
+// request asks for (hash; "" = the job's, from the GCS), or starts one; the
+// first lease of a (job, executable) also pre-starts workers up to the
+// node's CPUs.
+func (n *Node) popWorker(ctx context.Context, job, hash string) (*worker, error) {
+	bin, hash, err := n.binaryFor(ctx, job, hash)
+	if err != nil {
+		return nil, err
+	}
+	key := poolKey{job: job, hash: hash}
 	n.mu.Lock()
-	if ws := n.idle[job]; len(ws) > 0 {
+	if ws := n.idle[key]; len(ws) > 0 {
 		w := ws[len(ws)-1]
-		n.idle[job] = ws[:len(ws)-1]
+		n.idle[key] = ws[:len(ws)-1]
 		n.mu.Unlock()
 		return w, nil
 	}
-	first := !n.prestart[job]
-	n.prestart[job] = true
+	first := !n.prestart[key]
+	n.prestart[key] = true
 	n.mu.Unlock()
 	if first {
 		for i := 1; i < int(n.total["CPU"]); i++ {
 			go func() {
-				if w, err := n.startWorker(context.Background(), job); err == nil {
+				if w, err := n.startWorker(context.Background(), key, bin); err == nil {
 					n.mu.Lock()
 					n.parkIdleLocked(w)
 					n.notifyLocked()
@@ -281,20 +330,20 @@ func (n *Node) popWorker(ctx context.Context, job string) (*worker, error) {
 			}()
 		}
 	}
-	return n.startWorker(ctx, job)
+	return n.startWorker(ctx, key, bin)
 }
 
-func (n *Node) startWorker(ctx context.Context, job string) (*worker, error) {
-	bin, err := n.binaryFor(ctx, job)
-	if err != nil {
-		return nil, err
-	}
-	w := &worker{id: ids.New(), jobID: job, registered: make(chan struct{})}
+// startWorker starts a worker of key's job from bin, whose content is key.hash.
+func (n *Node) startWorker(ctx context.Context, key poolKey, bin string) (*worker, error) {
+	n.mu.Lock()
+	epoch, cluster := n.epoch, n.clusterID
+	n.mu.Unlock()
+	w := &worker{id: ids.New(), jobID: key.job, hash: key.hash, epoch: epoch, registered: make(chan struct{})}
 	cmd := exec.Command(bin)
 	cmd.Env = append(n.cfg.Security.ChildEnv(append(cmd.Environ(), n.cfg.WorkerEnv...), n.tokenFile),
 		"GORAY_WORKER=1", "GORAY_NODE_ADDRESS="+n.addr, "GORAY_GCS_ADDRESS="+n.cfg.GcsAddress,
-		"GORAY_WORKER_ID="+w.id, "GORAY_JOB_ID="+job, "GORAY_NODE_ID="+n.ID(), "GORAY_NODE_IP="+n.cfg.IP,
-		"GORAY_SESSION_DIR="+n.cfg.Dir)
+		"GORAY_WORKER_ID="+w.id, "GORAY_JOB_ID="+key.job, "GORAY_BINARY_HASH="+key.hash, "GORAY_NODE_ID="+n.ID(),
+		"GORAY_NODE_IP="+n.cfg.IP, "GORAY_SESSION_DIR="+n.cfg.Dir, "GORAY_CLUSTER_ID="+cluster)
 	logPath := filepath.Join(n.cfg.Dir, "logs", "worker-"+w.id+".log")
 	if f, err := createLog(logPath); err == nil {
 		cmd.Stdout, cmd.Stderr = f, f
@@ -307,6 +356,11 @@ func (n *Node) startWorker(ctx context.Context, job string) (*worker, error) {
 	w.pid, w.proc = cmd.Process.Pid, cmd.Process
 	n.mu.Lock()
 	n.workers[w.id] = w
+	if n.epoch != epoch {
+		// The node dropped the incarnation it was started for before it
+		// was in n.workers to be killed with the rest.
+		n.killLocked(w)
+	}
 	n.mu.Unlock()
 	go func() {
 		err := cmd.Wait()
@@ -327,14 +381,14 @@ func (n *Node) startWorker(ctx context.Context, job string) (*worker, error) {
 func (n *Node) workerExited(w *worker, err error, logPath string) {
 	n.mu.Lock()
 	delete(n.workers, w.id)
-	if ws := n.idle[w.jobID]; len(ws) > 0 {
+	if ws := n.idle[w.pool()]; len(ws) > 0 {
 		keep := ws[:0]
 		for _, x := range ws {
 			if x != w {
 				keep = append(keep, x)
 			}
 		}
-		n.idle[w.jobID] = keep
+		n.idle[w.pool()] = keep
 	}
 	for _, l := range n.leases {
 		if l.w == w {
@@ -344,6 +398,8 @@ func (n *Node) workerExited(w *worker, err error, logPath string) {
 	killed := w.killed
 	owner := w.addr
 	id := n.id
+	// The GCS of a dropped incarnation is gone; the new one never knew it.
+	report := w.epoch == n.epoch
 	n.mu.Unlock()
 	n.ownerExited(owner) // the objects it owned: nothing else would free them
 	select {
@@ -361,6 +417,9 @@ func (n *Node) workerExited(w *worker, err error, logPath string) {
 	reason := fmt.Sprintf("worker process %d exited: %v", w.pid, err)
 	if !killed {
 		n.log.Printf("%s (log: %s)", reason, logPath)
+	}
+	if !report {
+		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

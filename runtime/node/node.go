@@ -19,6 +19,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/goray-dev/goray/runtime/auth"
@@ -56,14 +57,19 @@ type Config struct {
 
 type worker struct {
 	id, jobID, addr string
-	socket          string // a unix socket it also serves on ("" = none)
-	pid             int
-	proc            *os.Process
-	registered      chan struct{}
-	leased          bool
-	actorID         string
-	idleSince       time.Time
-	killed          bool
+	// hash is the sha256 of the executable it runs: with the job id, the
+	// pool it goes back to (see poolKey).
+	hash string
+	// epoch is the GCS incarnation it was started in (see Node.epoch).
+	epoch      uint64
+	socket     string // a unix socket it also serves on ("" = none)
+	pid        int
+	proc       *os.Process
+	registered chan struct{}
+	leased     bool
+	actorID    string
+	idleSince  time.Time
+	killed     bool
 }
 
 type lease struct {
@@ -72,7 +78,16 @@ type lease struct {
 	res    scheduler.Resources
 	pgID   string
 	bundle int32
+	// epoch is the GCS incarnation it was granted in: the resources of a
+	// lease granted before the node dropped an incarnation are no longer
+	// counted, so returning it gives nothing back.
+	epoch uint64
 }
+
+// poolKey names a pool of idle workers: a worker serves only leases of its
+// job whose owner runs the same executable, so a job id that a restarted GCS
+// gave to another program never gets a worker running the old one.
+type poolKey struct{ job, hash string }
 
 type bundle struct {
 	total, avail scheduler.Resources
@@ -101,13 +116,19 @@ type Node struct {
 	view      []*rpcpb.NodeView
 	sched     scheduler.State
 	workers   map[string]*worker
-	idle      map[string][]*worker
+	idle      map[poolKey][]*worker
 	leases    map[string]*lease
 	demand    map[string]*rpcpb.ResourceDemand
 	bundles   map[string]map[int32]*bundle
-	binaries  map[string]string // job id -> executable
-	prestart  map[string]bool
+	binaries  map[string]cachedBinary // executable hash -> where it is
+	jobHashes map[string]string       // job id -> executable hash, for requests without one
+	prestart  map[poolKey]bool
 	lastBusy  time.Time
+	// clusterID is the GCS cluster id this node registered under ("" before
+	// the first reply that carried one); epoch counts the incarnations this
+	// node dropped (see incarnation.go).
+	clusterID string
+	epoch     uint64
 	// draining: the GCS drained this node; it takes no new work.
 	draining bool
 	// kick asks for a heartbeat now (new queued demand), so the autoscaler sees it at once.
@@ -146,9 +167,9 @@ func Start(cfg Config) (*Node, error) {
 	res := scheduler.Resources(cfg.Resources).Clone()
 	n := &Node{cfg: cfg, log: cfg.Logger, pool: rpcutil.NewPool(cfg.Security), changed: make(chan struct{}),
 		Store: objectstore.New(cfg.StoreCapacity, filepath.Join(cfg.Dir, "spill")), total: res, available: res.Clone(),
-		workers: map[string]*worker{}, idle: map[string][]*worker{}, leases: map[string]*lease{},
-		demand: map[string]*rpcpb.ResourceDemand{}, bundles: map[string]map[int32]*bundle{}, binaries: map[string]string{},
-		prestart: map[string]bool{}, lastBusy: time.Now(), stop: make(chan struct{}),
+		workers: map[string]*worker{}, idle: map[poolKey][]*worker{}, leases: map[string]*lease{},
+		demand: map[string]*rpcpb.ResourceDemand{}, bundles: map[string]map[int32]*bundle{}, binaries: map[string]cachedBinary{},
+		jobHashes: map[string]string{}, prestart: map[poolKey]bool{}, lastBusy: time.Now(), stop: make(chan struct{}),
 		kick: make(chan struct{}, 1), done: make(chan struct{})}
 	tokenFile, err := cfg.Security.WriteTokenFile(filepath.Join(cfg.Dir, "secrets"))
 	if err != nil {
@@ -196,10 +217,15 @@ func (n *Node) register() error {
 	defer cancel()
 	var lastErr error
 	for {
+		var md metadata.MD
 		r, err := n.gcs.RegisterNode(ctx, &rpcpb.NodeInfo{NodeId: n.cfg.NodeID, Address: n.addr, Ip: n.cfg.IP,
 			Total: n.total, Labels: n.cfg.Labels, InstanceId: n.cfg.InstanceID, NodeTypeName: n.cfg.NodeTypeName,
-			IsHead: n.cfg.IsHead, ObjectStoreCapacity: n.cfg.StoreCapacity}, grpc.WaitForReady(true))
+			IsHead: n.cfg.IsHead, ObjectStoreCapacity: n.cfg.StoreCapacity}, grpc.WaitForReady(true), grpc.Header(&md))
 		if err == nil {
+			// Dropped before the id is taken: the heartbeat that noticed a
+			// new GCS has done it already, but a head that restarted between
+			// that heartbeat and this call is noticed here.
+			n.observeCluster(md)
 			n.mu.Lock()
 			n.id = r.NodeId
 			n.cfg.NodeID = r.NodeId
@@ -281,8 +307,13 @@ func (n *Node) heartbeats() {
 		}
 		n.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		v, err := n.gcs.ReportNode(ctx, rep)
+		var md metadata.MD
+		v, err := n.gcs.ReportNode(ctx, rep, grpc.Header(&md))
 		cancel()
+		// A GCS restarted without storage answers NotFound (it never knew
+		// this node): the old incarnation's workers and leases go before
+		// this node registers with the new one.
+		n.observeCluster(md)
 		if status.Code(err) == codes.NotFound {
 			n.log.Printf("GCS does not know this node any more (%v); registering again", err)
 			if err := n.register(); err != nil {
@@ -311,7 +342,7 @@ func (n *Node) reaper() {
 		case <-t.C:
 		}
 		n.mu.Lock()
-		for job, ws := range n.idle {
+		for key, ws := range n.idle {
 			keep := ws[:0]
 			for _, w := range ws {
 				if time.Since(w.idleSince) > n.cfg.IdleWorkerTimeout {
@@ -323,7 +354,7 @@ func (n *Node) reaper() {
 				}
 				keep = append(keep, w)
 			}
-			n.idle[job] = keep
+			n.idle[key] = keep
 		}
 		n.mu.Unlock()
 	}

@@ -64,6 +64,16 @@ func TestGCSFaultTolerance(t *testing.T) {
 	needOperator(t)
 	const ns, name = "e2e-gcs-ft", "rayservice-ft"
 	scenarioNS(t, ns)
+	// Runs before the namespace goes (cleanups run last-in first-out): the
+	// cluster's cleanup Job needs Redis, which goes with the namespace.
+	t.Cleanup(func() {
+		if _, err := kubectlErr("-n", ns, "delete", "rayservice", "--all", "--wait=false"); err == nil {
+			waitFor(t, "RayClusters of "+ns+" gone", 4*time.Minute, func() (bool, string) {
+				out, _ := kubectlErr("-n", ns, "get", "raycluster", "-o", "name")
+				return strings.TrimSpace(out) == "", out
+			})
+		}
+	})
 	start := time.Now()
 	step(t, "Redis (goray/redis:dev: Debian's redis-server) answers", func() { startRedis(t, ns) })
 	logStep("TestGCSFaultTolerance: redis up", start)
@@ -116,7 +126,8 @@ spec:
       minReplicas: 2
       maxReplicas: 2
       rayStartParams:
-        num-cpus: "1"
+        # Serve replicas take 0.1 CPU each: 2 per worker leaves whole CPUs for the job's tasks.
+        num-cpus: "2"
       template:
         spec:
           containers:
