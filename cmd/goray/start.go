@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"github.com/goray-dev/goray/internal/raystart"
 	"github.com/goray-dev/goray/runtime/auth"
 	"github.com/goray-dev/goray/runtime/cluster"
 	"github.com/goray-dev/goray/runtime/dashboard"
@@ -53,13 +54,6 @@ type startFlags struct {
 	ignoredBool                map[string]*bool
 }
 
-// Flags KubeRay may pass from rayStartParams that goray accepts and ignores.
-var ignoredStringFlags = []string{"object-manager-port", "dashboard-agent-grpc-port", "include-dashboard",
-	"log-color", "min-worker-port", "max-worker-port", "runtime-env-agent-port", "ray-client-server-port", "autoscaling-config",
-	"storage", "system-config", "plasma-directory", "object-spilling-directory", "worker-port-list", "gcs-server-port",
-	"dashboard-grpc-port", "num-redis-shards", "redis-shard-ports", "node-name", "session-name", "runtime-env-agent-host"}
-var ignoredBoolFlags = []string{"no-monitor", "disable-usage-stats", "enable-object-reconstruction", "verbose", "log-style"}
-
 func tmpRoot(f *startFlags) string {
 	if f != nil && f.tempDir != "" {
 		return f.tempDir
@@ -71,7 +65,11 @@ func tmpRoot(f *startFlags) string {
 }
 
 func startCmd() *cobra.Command {
-	f := &startFlags{ignoredStr: map[string]*string{}, ignoredBool: map[string]*bool{}}
+	return startCommand(&startFlags{ignoredStr: map[string]*string{}, ignoredBool: map[string]*bool{}})
+}
+
+// startCommand is `goray start` parsing its flags into f.
+func startCommand(f *startFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "start",
 		Short: "Start a head node (--head) or a worker node (--address=HEAD:6379) on this machine",
@@ -126,11 +124,18 @@ func startCmd() *cobra.Command {
 	fl.StringVar(&f.gcsStoragePath, "gcs-storage-path", "", "head: keep the GCS's tables in an embedded file store in this directory (default $RAY_gcs_storage_path); with $RAY_REDIS_ADDRESS they go to Redis")
 	fl.StringVar(&f.redisUsername, "redis-username", "", "head: Redis user (default $REDIS_USERNAME)")
 	fl.StringVar(&f.redisPassword, "redis-password", "", "head: Redis password; prefer $REDIS_PASSWORD, which no process listing shows")
-	for _, n := range ignoredStringFlags {
-		f.ignoredStr[n] = fl.String(n, "", "accepted for rayStartParams compatibility; ignored")
+	// The other flags of `ray start` that the operator may pass from
+	// rayStartParams are accepted and ignored, with the kind the operator
+	// renders them as (raystart: --key=value, or a bare switch).
+	for _, n := range raystart.ValueFlags {
+		if fl.Lookup(n) == nil {
+			f.ignoredStr[n] = fl.String(n, "", "accepted for rayStartParams compatibility; ignored")
+		}
 	}
-	for _, n := range ignoredBoolFlags {
-		f.ignoredBool[n] = fl.Bool(n, false, "accepted for rayStartParams compatibility; ignored")
+	for _, n := range raystart.Switches {
+		if fl.Lookup(n) == nil {
+			f.ignoredBool[n] = fl.Bool(n, false, "accepted for rayStartParams compatibility; ignored")
+		}
 	}
 	return cmd
 }

@@ -1,14 +1,13 @@
 package raycluster
 
 import (
-	"encoding/json"
 	"fmt"
-	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/events"
 
 	rayv1 "github.com/goray-dev/goray/api/v1"
+	"github.com/goray-dev/goray/internal/raystart"
 )
 
 // validate finds what admission cannot check but makes every pod of the
@@ -30,29 +29,10 @@ func validateGroup(path string, params map[string]string, tmpl corev1.PodTemplat
 	if len(tmpl.Spec.Containers) > 0 && tmpl.Spec.Containers[0].Image == "" {
 		return &failure{reason: rayv1.InvalidSpec, message: path + ".template.spec.containers[0].image: the Ray container needs an image"}
 	}
-	for _, key := range []string{"num-cpus", "num-gpus", "memory", "object-store-memory"} {
-		if v, ok := params[key]; ok {
-			if f, err := strconv.ParseFloat(v, 64); err != nil || f < 0 {
-				return &failure{reason: rayv1.InvalidSpec, message: fmt.Sprintf("%s.rayStartParams.%s: %q is not a non-negative number", path, key, v)}
-			}
-		}
-	}
-	if v, ok := params["resources"]; ok {
-		var m map[string]float64
-		if err := json.Unmarshal([]byte(unquoteShell(v)), &m); err != nil {
-			return &failure{reason: rayv1.InvalidSpec, message: fmt.Sprintf("%s.rayStartParams.resources: %q is not a JSON object of numbers, e.g. '{\"TPU\": 4}'", path, v)}
-		}
+	if err := raystart.Validate(params); err != nil {
+		return &failure{reason: rayv1.InvalidSpec, message: path + "." + err.Error()}
 	}
 	return nil
-}
-
-// unquoteShell strips the single or double quotes that KubeRay manifests
-// often wrap around JSON for the shell ('"{...}"').
-func unquoteShell(v string) string {
-	for len(v) >= 2 && (v[0] == '\'' || v[0] == '"') && v[len(v)-1] == v[0] {
-		v = v[1 : len(v)-1]
-	}
-	return v
 }
 
 // unsupportedFields lists the fields this cluster sets that goray accepts

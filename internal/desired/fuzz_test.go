@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/goray-dev/goray/internal/raystart"
 )
 
 // shellWords splits what shellJoin writes — words of single-quoted pieces
@@ -83,9 +85,10 @@ func runtimeArgv(t *testing.T, ct corev1.Container, user string) []string {
 //   - with a user command the runtime's words, quoted for /bin/sh, split back
 //     into exactly the argv the container runs without one;
 //   - no flag injection: against the same spec with the value "x", the argv
-//     has the same words but one, the key's, which is --key=value (--key when
-//     the value is empty) — a value never adds, removes or changes another
-//     argument (but port, which is also the workers' --address port);
+//     has the same words but the key's own, which is raystart.Arg's rendering
+//     of the value (the value as a shell word; a switch bare or left out) — a
+//     value never adds, removes or changes another argument (but port, which
+//     is also the workers' --address port);
 //   - the --resources and --labels arguments the groups' resources and labels
 //     become are JSON objects with those keys (resources' numbers as numbers).
 func FuzzStartParams(f *testing.F) {
@@ -143,30 +146,36 @@ func FuzzStartParams(f *testing.F) {
 			t.Fatalf("with and without a user command the runtime's argv differ:\n %q\n %q", headArgv, otherH)
 		}
 
-		word := "--" + key + "=" + value
-		if value == "" {
-			word = "--" + key
-		}
+		// The key's own word is raystart's rendering of the value, but for
+		// the keys the builder renders itself (resources, labels, block).
+		word, hasWord := raystart.Arg(key, value)
+		own := func(a string) bool { return a == "--"+key || strings.HasPrefix(a, "--"+key+"=") }
+		others := func(args []string) []string { return slices.DeleteFunc(slices.Clone(args), own) }
 		baseH, baseW := argv("x", userCmd)
 		for _, pair := range []struct {
 			name      string
 			got, base []string
 		}{{"head", headArgv, baseH}, {"worker", workerArgv, baseW}} {
-			if len(pair.got) != len(pair.base) {
-				t.Fatalf("%s: value %q gives %d arguments, %q gives %d:\n %q\n %q", pair.name, value, len(pair.got), "x", len(pair.base), pair.got, pair.base)
-			}
 			if pair.got[0] != RuntimeBinary || pair.got[1] != "start" {
 				t.Fatalf("%s: argv %q", pair.name, pair.got)
 			}
-			for i := range pair.got {
-				g, b := pair.got[i], pair.base[i]
-				switch {
-				case g == b:
-				case b == "--"+key+"=x" && g == word:
-				case key == "port" && pair.name == "worker" && strings.HasPrefix(g, "--address=") && strings.HasPrefix(b, "--address="):
-				default:
-					t.Fatalf("%s: value %q changed argument %d: %q, with %q: %q", pair.name, value, i, g, "x", b)
+			g, b := others(pair.got), others(pair.base)
+			if len(g) != len(b) {
+				t.Fatalf("%s: value %q gives %d other arguments, %q gives %d:\n %q\n %q", pair.name, value, len(g), "x", len(b), pair.got, pair.base)
+			}
+			for i := range g {
+				// port is also the workers' --address port.
+				address := key == "port" && pair.name == "worker" && strings.HasPrefix(g[i], "--address=") && strings.HasPrefix(b[i], "--address=")
+				if g[i] != b[i] && !address {
+					t.Fatalf("%s: value %q changed argument %q, with %q: %q", pair.name, value, g[i], "x", b[i])
 				}
+			}
+			if key == "resources" || key == "labels" || key == "block" || key == "head" {
+				continue
+			}
+			mine := slices.DeleteFunc(slices.Clone(pair.got), func(a string) bool { return !own(a) })
+			if hasWord && !slices.Equal(mine, []string{word}) || !hasWord && len(mine) != 0 {
+				t.Fatalf("%s: value %q gives %q, want %q (%v)", pair.name, value, mine, word, hasWord)
 			}
 		}
 
@@ -211,6 +220,7 @@ func checkJSONFlag(t *testing.T, args []string, name, key string, check func(jso
 		if !ok {
 			continue
 		}
+		v = strings.ReplaceAll(v, "$$", "$") // the kubelet's unescaping
 		var m map[string]json.RawMessage
 		if err := json.Unmarshal([]byte(v), &m); err != nil {
 			t.Fatalf("--%s=%s is not a JSON object: %v", name, v, err)

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	rayv1 "github.com/goray-dev/goray/api/v1"
+	"github.com/goray-dev/goray/internal/raystart"
 )
 
 // Labels of multi-host worker replicas (KubeRay's names).
@@ -68,12 +69,12 @@ func HeadPod(c *rayv1.RayCluster, opts PodOptions) *corev1.Pod {
 	setDefault(params, "metrics-export-port", strconv.Itoa(rayv1.MetricsPort))
 	setDefault(params, "dashboard-agent-listen-port", strconv.Itoa(rayv1.DashboardAgentPort))
 	setDefault(params, "node-ip-address", podIPRef)
-	setRuntimeCommand(c, ray, append([]string{"start", "--head"}, flags(params)...))
+	setRuntimeCommand(c, ray, append([]string{"start", "--head"}, raystart.Args(params)...))
 
 	ray.Env = mergeEnv(ray.Env, commonEnv(c, rayv1.HeadGroupName, opts.ClusterDomain))
 	ray.Env = mergeEnv(ray.Env, []corev1.EnvVar{
-		{Name: "RAY_ADDRESS", Value: fmt.Sprintf("127.0.0.1:%s", params["port"])},
-		{Name: "GORAY_ADDRESS", Value: fmt.Sprintf("127.0.0.1:%s", params["port"])},
+		{Name: "RAY_ADDRESS", Value: fmt.Sprintf("127.0.0.1:%d", gcsPort(c))},
+		{Name: "GORAY_ADDRESS", Value: fmt.Sprintf("127.0.0.1:%d", gcsPort(c))},
 	})
 	ray.Env = mergeEnv(ray.Env, gcsFaultToleranceEnv(c))
 	addDefaultPorts(ray, headPorts(params))
@@ -118,7 +119,7 @@ func WorkerPod(c *rayv1.RayCluster, g *rayv1.WorkerGroupSpec, opts PodOptions) *
 	setDefault(params, "dashboard-agent-listen-port", strconv.Itoa(rayv1.DashboardAgentPort))
 	setDefault(params, "node-ip-address", podIPRef)
 	address := GCSAddress(c, opts.ClusterDomain)
-	setRuntimeCommand(c, ray, append([]string{"start", "--address=" + address}, flags(params)...))
+	setRuntimeCommand(c, ray, append([]string{"start", "--address=" + address}, raystart.Args(params)...))
 
 	ray.Env = mergeEnv(ray.Env, commonEnv(c, g.GroupName, opts.ClusterDomain))
 	ray.Env = mergeEnv(ray.Env, []corev1.EnvVar{
@@ -225,7 +226,8 @@ func gcsFaultToleranceEnv(c *rayv1.RayCluster) []corev1.EnvVar {
 
 // startParams are the rayStartParams with the group's resources and labels
 // folded in and num-cpus/num-gpus/memory taken from the container's limits
-// when the user did not give them.
+// when the user did not give them. Values stay shell text: raystart.Args
+// renders them.
 func startParams(given, resources, labels map[string]string, ray *corev1.Container) map[string]string {
 	p := maps.Clone(given)
 	if p == nil {
@@ -258,12 +260,10 @@ func startParams(given, resources, labels map[string]string, ray *corev1.Contain
 			}
 		}
 	}
-	custom := map[string]string{}
-	if tpu, ok := limits["google.com/tpu"]; ok && !tpu.IsZero() {
-		custom["TPU"] = strconv.FormatInt(tpu.Value(), 10)
-	}
-	maps.Copy(custom, resources)
-	if len(custom) > 0 {
+	tpu := limits["google.com/tpu"]
+	// A rayStartParams resources value that cannot be read here (validation
+	// refuses it, or it names an environment variable) is passed on as it is.
+	if custom, err := raystart.Custom(p, resources, tpu.Value()); err == nil && len(custom) > 0 {
 		p["resources"] = jsonNumberMap(custom)
 	}
 	if len(labels) > 0 {
@@ -334,19 +334,6 @@ func setDefault(m map[string]string, k, v string) {
 	}
 }
 
-// flags renders parameters as --key=value in a stable order; an empty value is a bare --key.
-func flags(p map[string]string) []string {
-	out := make([]string, 0, len(p))
-	for _, k := range slices.Sorted(maps.Keys(p)) {
-		if p[k] == "" {
-			out = append(out, "--"+k)
-			continue
-		}
-		out = append(out, "--"+k+"="+p[k])
-	}
-	return out
-}
-
 // setRuntimeCommand makes the Ray container run `goray <args>`. A container
 // that already has a command keeps it when the cluster carries
 // ray.io/overwrite-container-cmd: "true"; otherwise the user's command runs
@@ -380,8 +367,8 @@ func shellJoin(words []string) string {
 // ports follow rayStartParams port and dashboard-port.
 func headPorts(params map[string]string) []corev1.ContainerPort {
 	port := func(key string, def int32) int32 {
-		if p, err := strconv.ParseInt(params[key], 10, 32); err == nil && p > 0 {
-			return int32(p)
+		if p, _, err := raystart.Port(params, key); err == nil && p > 0 {
+			return p
 		}
 		return def
 	}
@@ -503,8 +490,8 @@ func autoscalerContainer(c *rayv1.RayCluster, rayImage string) corev1.Container 
 
 // gcsPort is the GCS port of the head: rayStartParams.port or 6379.
 func gcsPort(c *rayv1.RayCluster) int {
-	if p, err := strconv.Atoi(c.Spec.HeadGroupSpec.RayStartParams["port"]); err == nil && p > 0 {
-		return p
+	if p, _, err := raystart.Port(c.Spec.HeadGroupSpec.RayStartParams, "port"); err == nil && p > 0 {
+		return int(p)
 	}
 	return rayv1.GCSServerPort
 }

@@ -123,8 +123,23 @@ func TestHeadCommand(t *testing.T) {
 		want   []string // flags besides the defaults, in order after merging
 	}{
 		{name: "defaults", want: []string{"--port=6379"}},
-		{name: "sorted params and bare flag", params: map[string]string{"z-flag": "1", "include-dashboard": "", "a-flag": "x"},
-			want: []string{"--a-flag=x", "--include-dashboard", "--port=6379", "--z-flag=1"}},
+		{name: "sorted params and bare flag", params: map[string]string{"z-flag": "1", "disable-usage-stats": "", "a-flag": "x"},
+			want: []string{"--a-flag=x", "--disable-usage-stats", "--port=6379", "--z-flag=1"}},
+		// KubeRay's rules (convertParamMap): "true" is the bare switch, "false"
+		// leaves it out; include-dashboard takes true/false as a value; an
+		// empty value of a flag that takes one stays that flag's (empty) value.
+		{name: "switches and empty values", params: map[string]string{"enable-resource-isolation": "true", "no-monitor": "false",
+			"include-dashboard": "false", "node-name": ""},
+			want: []string{"--enable-resource-isolation", "--include-dashboard=false", "--node-name=", "--port=6379"}},
+		// Values are shell words: KubeRay's ray-job.resources.yaml sample, and
+		// an environment reference the kubelet expands.
+		{name: "shell words", params: map[string]string{"resources": `"{\"resource1\": 2, \"resource2\": 3}"`, "num-cpus": "'0'",
+			"redis-password": "$REDIS_PASSWORD", "temp-dir": `'/tmp/a $b'`},
+			want: []string{"--num-cpus=0", "--port=6379", "--redis-password=$(REDIS_PASSWORD)", `--resources={"resource1":2,"resource2":3}`, "--temp-dir=/tmp/a $$b"}},
+		{name: "tpu added to the user's resources", params: map[string]string{"resources": `'{"accel": 1}'`}, lim: []string{"google.com/tpu", "4"},
+			want: []string{"--port=6379", `--resources={"TPU":4,"accel":1}`}},
+		{name: "user's TPU kept", params: map[string]string{"resources": `'{"TPU": 2}'`}, lim: []string{"google.com/tpu", "4"},
+			want: []string{"--port=6379", `--resources={"TPU":2}`}},
 		{name: "port override", params: map[string]string{"port": "6380"}, want: []string{"--port=6380"}},
 		{name: "limits fill cpu memory gpu", lim: []string{"cpu", "2", "memory", "1Gi", "nvidia.com/gpu", "1"},
 			want: []string{"--memory=1073741824", "--num-cpus=2", "--num-gpus=1", "--port=6379"}},

@@ -1,7 +1,6 @@
 package autoscaler
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	rayv1 "github.com/goray-dev/goray/api/v1"
+	"github.com/goray-dev/goray/internal/raystart"
 	"github.com/goray-dev/goray/runtime/autoscaler/planner"
 )
 
@@ -83,17 +83,7 @@ func groupResources(g rayv1.WorkerGroupSpec) (planner.Resources, error) {
 		q, ok := ray.Resources.Requests[name]
 		return q, ok
 	}
-	num := func(key string) (float64, bool, error) {
-		v, ok := p[key]
-		if !ok {
-			return 0, false, nil
-		}
-		f, err := strconv.ParseFloat(strings.Trim(strings.TrimSpace(v), `"'`), 64)
-		if err != nil {
-			return 0, false, fmt.Errorf("rayStartParams %s=%q is not a number", key, v)
-		}
-		return f, true, nil
-	}
+	num := func(key string) (float64, bool, error) { return raystart.Number(p, key) }
 	if v, ok, err := num("num-cpus"); err != nil {
 		return nil, err
 	} else if ok {
@@ -120,25 +110,17 @@ func groupResources(g rayv1.WorkerGroupSpec) (planner.Resources, error) {
 	} else if q, ok := pick(corev1.ResourceMemory); ok {
 		res["memory"] = float64(q.Value())
 	}
+	// The custom resources the pod builder passes as --resources.
+	var tpu int64
 	if ray != nil {
-		if q, ok := ray.Resources.Limits["google.com/tpu"]; ok && !q.IsZero() {
-			res["TPU"] = float64(q.Value())
-		}
+		q := ray.Resources.Limits["google.com/tpu"]
+		tpu = q.Value()
 	}
-	if js, ok := p["resources"]; ok {
-		js = strings.TrimSpace(js)
-		if len(js) >= 2 && (js[0] == '\'' || js[0] == '"') && js[len(js)-1] == js[0] {
-			js = js[1 : len(js)-1]
-		}
-		var custom map[string]float64
-		if err := json.Unmarshal([]byte(strings.ReplaceAll(js, `\"`, `"`)), &custom); err != nil {
-			return nil, fmt.Errorf("rayStartParams resources=%q is not a JSON object of numbers: %w", p["resources"], err)
-		}
-		for k, v := range custom {
-			res[k] = v
-		}
+	custom, err := raystart.Custom(p, g.Resources, tpu)
+	if err != nil {
+		return nil, err
 	}
-	for k, v := range g.Resources {
+	for k, v := range custom {
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil {
 			return nil, fmt.Errorf("resources %s=%q is not a number", k, v)

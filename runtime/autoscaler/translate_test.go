@@ -2,6 +2,7 @@ package autoscaler
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -130,5 +131,40 @@ func TestBuildPatch(t *testing.T) {
 	}
 	if ops := BuildPatch(testCluster(), nil, map[string]int32{"cpu": 1, "gpu": 0}, nil); ops != nil {
 		t.Fatalf("no change should be no patch, got %v", ops)
+	}
+}
+
+// TestNodeTypesReadRayStartParamsAsThePodBuilderDoes: the resources the
+// autoscaler plans with are those the pod's `goray start` offers —
+// rayStartParams values as shell words (KubeRay's ray-job.resources.yaml),
+// the group's resources map replacing rayStartParams resources, TPU from the
+// limits unless given.
+func TestNodeTypesReadRayStartParamsAsThePodBuilderDoes(t *testing.T) {
+	rc := testCluster()
+	tpu := corev1.ResourceList{"google.com/tpu": resource.MustParse("4")}
+	rc.Spec.WorkerGroupSpecs = []rayv1.WorkerGroupSpec{
+		{GroupName: "sample", RayStartParams: map[string]string{"num-cpus": `"1"`, "resources": `"{\"resource1\": 2, \"resource2\": 3}"`}},
+		{GroupName: "group-map", Resources: map[string]string{"x": "1"}, RayStartParams: map[string]string{"resources": `'{"y": 2}'`}},
+		{GroupName: "tpu", RayStartParams: map[string]string{"resources": `'{"accel": 1}'`},
+			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "ray",
+				Resources: corev1.ResourceRequirements{Limits: tpu}}}}}},
+	}
+	types, err := NodeTypes(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, nt := range types {
+		b, _ := json.Marshal(nt.Resources)
+		got = append(got, nt.Name+" "+string(b))
+	}
+	want := []string{`sample {"CPU":1,"resource1":2,"resource2":3}`, `group-map {"x":1}`, `tpu {"TPU":4,"accel":1}`}
+	if !slices.Equal(got, want) {
+		t.Fatalf("resources\n got %q\nwant %q", got, want)
+	}
+
+	rc.Spec.WorkerGroupSpecs[0].RayStartParams["num-cpus"] = "$CPUS"
+	if _, err := NodeTypes(rc); err == nil || err.Error() != `worker group sample: rayStartParams.num-cpus: "$CPUS" refers to $CPUS, which is only known inside the pod` {
+		t.Fatalf("a number from the environment: %v", err)
 	}
 }
