@@ -76,6 +76,17 @@ func TestCheckpointRestoresTheStatus(t *testing.T) {
 
 	fresh := &Controller{cfg: c.cfg, log: c.log, apps: map[string]*app{}, jobs: map[string]*job{}}
 	fresh.restoreLocked(ck)
+	// Until resume has checked them, restored replicas are RECOVERING.
+	for _, r := range fresh.Details(context.Background()).Applications["a0"].Deployments["D"].Replicas {
+		if r.State != schema.ReplicaRecovering {
+			t.Fatalf("restored replica %s is %s before it was re-adopted, want RECOVERING", r.ReplicaID, r.State)
+		}
+	}
+	for _, d := range fresh.apps["a0"].deps {
+		for _, r := range d.reps {
+			r.adopting = false
+		}
+	}
 	want, got := c.Details(context.Background()), fresh.Details(context.Background())
 	// The gone replica is not listed by either.
 	wb, _ := json.Marshal(want)
@@ -84,8 +95,8 @@ func TestCheckpointRestoresTheStatus(t *testing.T) {
 		t.Fatalf("status after the restore:\n%s\nbefore:\n%s", gb, wb)
 	}
 	rd := fresh.apps["a0"].deps["D"]
-	if rd.key != d.key || len(rd.reps) != 3 || !rd.reps[0].adopting || rd.reps[1].actorName != replicaActorName("a0", "D", "r2") {
-		t.Fatalf("restored deployment: key %s (want %s), %d replicas, adopting=%v", rd.key, d.key, len(rd.reps), rd.reps[0].adopting)
+	if rd.key != d.key || len(rd.reps) != 3 || rd.reps[1].actorName != replicaActorName("a0", "D", "r2") {
+		t.Fatalf("restored deployment: key %s (want %s), %d replicas", rd.key, d.key, len(rd.reps))
 	}
 
 	// An unchanged state is not written again; a change is.

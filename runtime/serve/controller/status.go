@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"encoding/json"
+	"sort"
 	"strings"
 	"time"
 
@@ -69,11 +70,14 @@ func (c *Controller) Details(ctx context.Context) schema.ServeInstanceDetails {
 			}
 		}
 	}
+	sort.Slice(targets, func(i, j int) bool { return targets[i].Name < targets[j].Name })
 	for _, a := range d.Applications {
 		if a.RoutePrefix != nil {
 			d.TargetGroups = append(d.TargetGroups, schema.TargetGroup{Targets: append([]schema.Target{}, targets...), RoutePrefix: *a.RoutePrefix, Protocol: "HTTP"})
 		}
 	}
+	// In a fixed order: the same state answers the same (before and after a restart too).
+	sort.Slice(d.TargetGroups, func(i, j int) bool { return d.TargetGroups[i].RoutePrefix < d.TargetGroups[j].RoutePrefix })
 	return d
 }
 
@@ -102,7 +106,13 @@ func (c *Controller) appDetails(a *app) *schema.ApplicationDetails {
 			if r.state == schema.ReplicaRunning || r.state == schema.ReplicaUpdating {
 				running++
 			}
-			dd.Replicas = append(dd.Replicas, schema.ReplicaDetails{ReplicaID: r.id, State: r.state, PID: r.info.PID,
+			state := r.state
+			if r.adopting {
+				// Restored from the checkpoint after a restart, not yet
+				// checked (Ray Serve's RECOVERING); it is routed to as before.
+				state = schema.ReplicaRecovering
+			}
+			dd.Replicas = append(dd.Replicas, schema.ReplicaDetails{ReplicaID: r.id, State: state, PID: r.info.PID,
 				StartTimeS: unixS(r.startedAt), NodeID: r.info.NodeID, NodeIP: r.info.NodeIP, ActorID: r.actorID,
 				ActorName: "SERVE_REPLICA::" + a.name + "#" + n + "#" + r.id, WorkerID: r.info.WorkerID, Address: r.info.Address})
 		}

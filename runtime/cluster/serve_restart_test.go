@@ -1,0 +1,95 @@
+package cluster_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goray-dev/goray/runtime/gcs/storage/storagetest"
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
+)
+
+// TestServeHeadRestart: a serve application whose replicas run on a
+// worker node takes closed-loop load through that node's proxy while the
+// head (on Redis, on the file store) is SIGKILLed and started again with
+// the same flags. At least 99.9% of the requests succeed; the restarted
+// controller resumes from its checkpoint: the status is the same (RUNNING,
+// same deployments, the same replicas with the same actors and processes)
+// and the node runs no other replica process.
+func TestServeHeadRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: starts goray processes")
+	}
+	for _, backend := range []string{"file", "redis"} {
+		t.Run(backend, func(t *testing.T) { serveHeadRestart(t, backend) })
+	}
+}
+
+func serveHeadRestart(t *testing.T, backend string) {
+	const headIP, workerIP = "127.0.0.71", "127.0.0.72"
+	ctx := context.Background()
+	tmp := t.TempDir()
+	gcsPort, dashPort, servePort := freePortOn(t, headIP), freePortOn(t, headIP), freePortOn(t, workerIP)
+	gcsAddr := headIP + ":" + strconv.Itoa(gcsPort)
+	dash := "http://" + headIP + ":" + strconv.Itoa(dashPort)
+	env := []string{"GORAY_TMPDIR=" + filepath.Join(tmp, "goray"), "GORAY_HEALTH_TIMEOUT=2s"}
+	headEnv := append([]string{"GORAY_SERVE_BINARY=" + examplesBin(t)}, env...)
+	headArgs := []string{"start", "--head", "--block", "--node-ip-address=" + headIP, "--port=" + strconv.Itoa(gcsPort),
+		"--num-cpus=0", "--dashboard-host=" + headIP, "--dashboard-port=" + strconv.Itoa(dashPort), "--metrics-export-port=0",
+		"--serve-port=0", "--dashboard-agent-listen-port=" + strconv.Itoa(freePortOn(t, headIP))}
+	switch backend {
+	case "file":
+		headArgs = append(headArgs, "--gcs-storage-path="+filepath.Join(tmp, "gcs"))
+	case "redis":
+		srv := storagetest.StartRedis(t, storagetest.Options{})
+		headEnv = append(headEnv, "RAY_REDIS_ADDRESS=redis://"+srv.Addr, "RAY_external_storage_namespace=serve-restart")
+	}
+	headLog := filepath.Join(tmp, "head.log")
+	head := startProc(t, headLog, headEnv, headArgs...)
+	g := gcsClient(t, gcsAddr)
+	eventually(t, "head up", time.Minute, func() error {
+		_, err := g.GetNodes(ctx, &rpcpb.GetNodesRequest{})
+		return err
+	})
+	worker := startProc(t, filepath.Join(tmp, "worker.log"), env, "start", "--block", "--address="+gcsAddr,
+		"--node-ip-address="+workerIP, "--num-cpus=2", `--resources={"serve_node": 1}`, "--metrics-export-port=0",
+		"--serve-port="+strconv.Itoa(servePort), "--dashboard-agent-listen-port="+strconv.Itoa(freePortOn(t, workerIP)))
+	defer func() {
+		if t.Failed() {
+			t.Logf("head log:\n%s\nworker log:\n%s", head.logText(), worker.logText())
+		}
+	}()
+	eventually(t, "dashboard up", time.Minute, func() error { return httpJSON("GET", dash+"/api/gcs_healthz", nil, nil) })
+
+	so := beginServeOutage(t, serveOutageConfig{Dashboard: dash, ProxyURL: fmt.Sprintf("http://%s:%d", workerIP, servePort),
+		NodeIP: workerIP, Pin: "serve_node", GCS: g})
+	t.Logf("%s: killing the head (pid %d)", time.Now().Format("15:04:05.000"), head.cmd.Process.Pid)
+	head.kill()
+	head = startProc(t, headLog, headEnv, headArgs...)
+	eventually(t, "head up again", time.Minute, func() error {
+		_, err := g.GetNodes(ctx, &rpcpb.GetNodesRequest{})
+		return err
+	})
+	t.Logf("%s: the GCS answers again", time.Now().Format("15:04:05.000"))
+	res := so.finish(t)
+	t.Logf("%s backend: %s", backend, res)
+	if log := head.logText(); !strings.Contains(log, "3 replica(s) re-adopted, 0 gone") {
+		t.Errorf("the restarted controller did not re-adopt the 3 replicas (head log above)")
+	}
+}
+
+// freePortOn is a free TCP port on ip.
+func freePortOn(t *testing.T, ip string) int {
+	t.Helper()
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
