@@ -22,7 +22,10 @@
 // (tls_test.go: tlsOptions.enabled — the CA and certificate Secrets, HTTPS
 // probes, workers over mutual TLS, the dashboard over HTTPS with the CA and
 // refused without it, a deleted certificate made again while the cluster
-// runs, a RayJob SUCCEEDED on a TLS cluster). The samples run with token
+// runs, a RayJob SUCCEEDED on a TLS cluster), TestGCSFaultTolerance
+// (ft_test.go: a RayService on the in-cluster Redis, head pod deleted under
+// load, ≥ 99.9% served, cleanup Job removes the keys) and TestNodeLoss (the
+// cluster's second node lost mid-RayJob; see docs/fault-tolerance.md). The samples run with token
 // auth, so every scenario goes through the operator's token wiring. Every
 // step prints its duration ("e2e: <test>: <step> <seconds>").
 //
