@@ -78,7 +78,13 @@ func serveHeadRestart(t *testing.T, backend string) {
 	t.Logf("%s: the GCS answers again", time.Now().Format("15:04:05.000"))
 	res := so.finish(t)
 	t.Logf("%s backend: %s", backend, res)
-	if log := head.logText(); !strings.Contains(log, "3 replica(s) re-adopted, 0 gone") {
+	log := head.logText()
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "serve:") || strings.Contains(line, "GCS storage") || strings.Contains(line, "registered at") {
+			t.Logf("head: %s", line)
+		}
+	}
+	if !strings.Contains(log, "3 replica(s) re-adopted, 0 gone") {
 		t.Errorf("the restarted controller did not re-adopt the 3 replicas (head log above)")
 	}
 }

@@ -127,6 +127,7 @@ func (c *Controller) resume() {
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, resumeTimeout)
 	defer cancel()
+	began := time.Now() // for the log only
 	for key, a := range apps {
 		j, err := c.resumeJob(ctx, a)
 		c.mu.Lock()
@@ -149,6 +150,7 @@ func (c *Controller) resume() {
 		}
 		c.mu.Unlock()
 	}
+	jobsTook := time.Since(began)
 	list, err := c.listActors(ctx)
 	if err != nil {
 		c.log.Printf("serve: resume: list actors: %v; checking every replica by a call", err)
@@ -208,8 +210,8 @@ func (c *Controller) resume() {
 	}
 	n := len(c.apps)
 	c.mu.Unlock()
-	c.log.Printf("serve: resumed %d application(s) from the checkpoint: %d replica(s) re-adopted, %d gone (replaced), %d stopping (killed)",
-		n, adopted, forgotten, killed)
+	c.log.Printf("serve: resumed %d application(s) from the checkpoint: %d replica(s) re-adopted, %d gone (replaced), %d stopping (killed) "+
+		"in %v (their jobs %v)", n, adopted, forgotten, killed, time.Since(began).Round(time.Millisecond), jobsTook.Round(time.Millisecond))
 }
 
 // resumeJob starts the job of a restored application's binary, resolved
