@@ -2,6 +2,7 @@ package rayjob_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -173,5 +174,57 @@ func TestSubmitterAuthEnv(t *testing.T) {
 				t.Errorf("submitter securityContext %+v, want hardened", sc)
 			}
 		})
+	}
+}
+
+// TestLightWeightSubmitter: KubeRay's light-weight submitter — no
+// spec.entrypoint, the submitter pod's own command submits the job — is
+// admitted, and its pod runs as given with the address, the submission id
+// and the token injected. Its cluster is the token head, so the submission
+// only succeeds with the injected token.
+func TestLightWeightSubmitter(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var outputs sync.Map
+	go playJobController(ctx, t, "auth", &outputs)
+	if err := k8s.Create(ctx, tokenSecret("light-token", authHeadToken)); err != nil {
+		t.Fatal(err)
+	}
+	const name = "auth-light"
+	command := []string{"goray", "job", "submit", "--address=http://$(RAY_DASHBOARD_ADDRESS)"}
+	args := []string{"--submission-id=$(RAY_JOB_SUBMISSION_ID)", "--", "echo from the light-weight submitter"}
+	job := withSecret(newJob("auth", name, "", rayv1.K8sJobMode), "light-token")
+	job.Spec.SubmitterPodTemplate = &corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+		RestartPolicy: corev1.RestartPolicyNever,
+		Containers:    []corev1.Container{{Name: "my-submitter", Image: "example.com/submitter:1", Command: command, Args: args}},
+	}}
+	if err := k8s.Create(ctx, job); err != nil {
+		t.Fatalf("a RayJob whose submitter pod has its own command: %v", err)
+	}
+	j := waitForDeployment(t, ctx, "auth", name, rayv1.JobDeploymentStatusComplete, rayv1.JobDeploymentStatusFailed)
+	out, _ := outputs.Load(name)
+	if j.Status.JobDeploymentStatus != rayv1.JobDeploymentStatusComplete || j.Status.JobStatus != rayv1.JobStatusSucceeded {
+		t.Fatalf("ended %s/%s (%s); submitter output: %v", j.Status.JobDeploymentStatus, j.Status.JobStatus, j.Status.Message, out)
+	}
+	if !strings.Contains(out.(string), "from the light-weight submitter") {
+		t.Errorf("the user's submitter did not run the job:\n%s", out)
+	}
+	sj := &batchv1.Job{}
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: "auth", Name: name}, sj); err != nil {
+		t.Fatal(err)
+	}
+	c := sj.Spec.Template.Spec.Containers[0]
+	if c.Name != "my-submitter" || c.Image != "example.com/submitter:1" || !slices.Equal(c.Command, command) || !slices.Equal(c.Args, args) {
+		t.Errorf("submitter container %s %s %q %q, want the user's as given", c.Name, c.Image, c.Command, c.Args)
+	}
+	env := map[string]corev1.EnvVar{}
+	for _, e := range c.Env {
+		env[e.Name] = e
+	}
+	if env["RAY_DASHBOARD_ADDRESS"].Value != j.Status.DashboardURL || env["RAY_JOB_SUBMISSION_ID"].Value != j.Status.JobId || j.Status.JobId == "" {
+		t.Errorf("submitter env %+v, want RAY_DASHBOARD_ADDRESS=%s and RAY_JOB_SUBMISSION_ID=%s", env, j.Status.DashboardURL, j.Status.JobId)
+	}
+	if ref := env["RAY_AUTH_TOKEN"].ValueFrom; ref == nil || ref.SecretKeyRef == nil || ref.SecretKeyRef.Name != "light-token" {
+		t.Errorf("submitter env %+v, want RAY_AUTH_TOKEN from light-token", env)
 	}
 }

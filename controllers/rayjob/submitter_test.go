@@ -29,15 +29,8 @@ func runSubmitter(ctx context.Context, ns, rayJob string, c corev1.Container) (i
 	if strings.HasPrefix(rayJob, "auth-") {
 		dashboard = authHeadAddr
 	}
-	args := append([]string(nil), c.Command...)
-	args = append(args, c.Args...)
-	for i, a := range args {
-		if strings.HasPrefix(a, "--address=") {
-			args[i] = "--address=http://" + dashboard // the sidecar's localhost is the test head
-		}
-	}
-	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "goray"), args[1:]...)
-	cmd.Env = append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH"))
+	var env []string
+	vars := map[string]string{}
 	for _, e := range c.Env {
 		v := e.Value
 		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
@@ -48,9 +41,24 @@ func runSubmitter(ctx context.Context, ns, rayJob string, c corev1.Container) (i
 			v = string(s.Data[e.ValueFrom.SecretKeyRef.Key])
 		}
 		if e.ValueFrom == nil || e.ValueFrom.SecretKeyRef != nil {
-			cmd.Env = append(cmd.Env, e.Name+"="+v)
+			env = append(env, e.Name+"="+v)
+			vars[e.Name] = v
 		}
 	}
+	args := append([]string(nil), c.Command...)
+	args = append(args, c.Args...)
+	for i, a := range args {
+		// The kubelet expands $(NAME) from the container's environment.
+		for name, v := range vars {
+			a = strings.ReplaceAll(a, "$("+name+")", v)
+		}
+		args[i] = a
+		if strings.HasPrefix(a, "--address=") {
+			args[i] = "--address=http://" + dashboard // the sidecar's localhost is the test head
+		}
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "goray"), args[1:]...)
+	cmd.Env = append(append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH")), env...)
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
@@ -71,7 +79,7 @@ func playJobController(ctx context.Context, t *testing.T, ns string, outputs *sy
 		if err := k8s.List(ctx, list, client.InNamespace(ns)); err == nil {
 			for i := range list.Items {
 				j := &list.Items[i]
-				if seen[j.Name] {
+				if seen[j.Name] || j.Status.StartTime != nil { // one of an earlier test's
 					continue
 				}
 				seen[j.Name] = true
