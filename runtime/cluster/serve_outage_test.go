@@ -368,6 +368,51 @@ func (so *serveOutage) checkReplicaActors(t *testing.T, when string) {
 	})
 }
 
+// checkForgotten checks the outcome of a head restarted without storage:
+// the status lists no application, the node's proxy has no routes and
+// answers 404, and no process of the serve binary is left on the node.
+func (so *serveOutage) checkForgotten(t *testing.T) {
+	t.Helper()
+	eventually(t, "no application after the restart", time.Minute, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		d, err := so.api.Get(ctx)
+		if err != nil {
+			return err
+		}
+		if len(d.Applications) != 0 {
+			return fmt.Errorf("%d applications", len(d.Applications))
+		}
+		return nil
+	})
+	eventually(t, "the node's proxy routes nothing", time.Minute, func() error {
+		resp, err := http.Get(so.cfg.ProxyURL + "/")
+		if err != nil {
+			return err
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			return fmt.Errorf("GET / answered %d, want 404", resp.StatusCode)
+		}
+		resp, err = http.Get(so.cfg.ProxyURL + "/-/routes")
+		if err != nil {
+			return err
+		}
+		b, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if strings.TrimSpace(string(b)) != "{}" {
+			return fmt.Errorf("routes %s", b)
+		}
+		return nil
+	})
+	eventually(t, "the old replicas' processes end", time.Minute, func() error {
+		if p := so.serveProcesses(); len(p) > 0 {
+			return fmt.Errorf("processes of the serve binary on the node: %v", p)
+		}
+		return nil
+	})
+}
+
 // finish waits until the restarted head's status is the one before (same
 // applications, statuses, replicas and their actors and processes), lets
 // the load run on for 1,000 more successful requests, stops it and checks

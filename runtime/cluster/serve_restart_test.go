@@ -30,6 +30,18 @@ func TestServeHeadRestart(t *testing.T) {
 	}
 }
 
+// TestServeHeadRestartWithoutStorage: a head without durable storage is
+// SIGKILLed and started again: the new cluster knows no application, and
+// the worker node's proxy, whose table came from the old cluster, stops
+// routing (404, no routes) instead of serving an application nobody
+// controls; the old replicas' processes end.
+func TestServeHeadRestartWithoutStorage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: starts goray processes")
+	}
+	serveHeadRestart(t, "memory")
+}
+
 func serveHeadRestart(t *testing.T, backend string) {
 	const headIP, workerIP = "127.0.0.71", "127.0.0.72"
 	ctx := context.Background()
@@ -76,6 +88,11 @@ func serveHeadRestart(t *testing.T, backend string) {
 		return err
 	})
 	t.Logf("%s: the GCS answers again", time.Now().Format("15:04:05.000"))
+	if backend == "memory" {
+		so.load.stop(so.cfg.Clients)
+		so.checkForgotten(t)
+		return
+	}
 	res := so.finish(t)
 	t.Logf("%s backend: %s", backend, res)
 	log := head.logText()
