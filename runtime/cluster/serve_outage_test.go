@@ -51,7 +51,7 @@ func examplesBin(t *testing.T) string {
 	examplesOnce.Do(func() {
 		p := filepath.Join(filepath.Dir(gorayBin), "goray-examples")
 		if out, err := testproc.GoBuild(p, "../../cmd/goray-examples").CombinedOutput(); err != nil {
-			examplesErr = fmt.Errorf("build goray-examples: %v\n%s", err, out)
+			examplesErr = fmt.Errorf("build goray-examples: %w\n%s", err, out)
 			return
 		}
 		examplesPath = p
