@@ -57,6 +57,17 @@ type Config struct {
 	LeaseIdle time.Duration
 	// Security is what this process's server requires and its calls carry.
 	Security auth.Config
+	// BinaryHash (worker mode) is the hash of the job's executable, sent
+	// with lease requests (a driver learns it in RegisterJob); ClusterID
+	// (worker mode) is the GCS cluster its node started it in. See
+	// incarnation.go.
+	BinaryHash string
+	ClusterID  string
+	// ExitWhenGCSLost makes a driver exit (status 1, the reason on stderr)
+	// when its cluster is gone: the head restarted without fault-tolerant
+	// storage, or the GCS did not answer for
+	// RAY_gcs_rpc_server_reconnect_timeout_s.
+	ExitWhenGCSLost bool
 }
 
 // Worker is a core worker.
@@ -102,6 +113,11 @@ type Worker struct {
 	actorSem chan struct{}
 	baseCtx  context.Context
 	stopAll  context.CancelFunc
+
+	// cluster follows the GCS's cluster id; binaryHash is the job's
+	// executable hash (see incarnation.go).
+	cluster    *clusterWatch
+	binaryHash string
 }
 
 // Start connects a core worker: it serves the CoreWorker service and, in
@@ -123,11 +139,14 @@ func Start(cfg Config) (*Worker, error) {
 	w := &Worker{cfg: cfg, log: cfg.Logger, pool: rpcutil.NewPool(cfg.Security), local: cfg.LocalNode, jobID: cfg.JobID,
 		isWork: cfg.WorkerID != "", table: ownership.New(), queues: map[string]*schedQueue{},
 		pending: map[string]*pendingTask{}, actorsC: map[string]*actorSubmitter{}, running: map[string]context.CancelFunc{},
-		baseCtx: ctx, stopAll: cancel, defaultProcs: runtime.GOMAXPROCS(0), warn: newLogLimiter(10 * time.Second)}
-	gc, err := w.pool.Get(cfg.GcsAddress)
+		baseCtx: ctx, stopAll: cancel, defaultProcs: runtime.GOMAXPROCS(0), warn: newLogLimiter(10 * time.Second),
+		binaryHash: cfg.BinaryHash}
+	conn, err := w.pool.Get(cfg.GcsAddress)
 	if err != nil {
 		return nil, err
 	}
+	w.cluster = w.newClusterWatchFor(cfg)
+	gc := w.cluster.wrap(conn)
 	w.gcsRaw = rpcpb.NewGcsClient(gc)
 	w.gcs = rpcpb.NewGcsClient(newGCSConn(gc))
 	nc, err := w.pool.Get(cfg.NodeAddress)
@@ -157,6 +176,9 @@ func Start(cfg Config) (*Worker, error) {
 		}
 	}
 	go w.watchNodes(ctx)
+	if !w.isWork {
+		go w.watchCluster(ctx, gc)
+	}
 	if w.local != nil {
 		w.local.Store.SetReclaimer(w.reclaim)
 	}
@@ -211,7 +233,7 @@ func (w *Worker) RegisterJob(ctx context.Context, exe string) error {
 	if err != nil {
 		return fmt.Errorf("register job: %w", err)
 	}
-	w.jobID = j.JobId
+	w.jobID, w.binaryHash = j.JobId, hash
 	if w.nodeID == "" {
 		v, err := w.gcs.GetNodes(ctx, &rpcpb.GetNodesRequest{})
 		if err == nil {

@@ -97,7 +97,8 @@ func Init(ctx context.Context, opts ...InitOption) error {
 	if IsWorker() {
 		w, err := core.Start(core.Config{Security: sec, GcsAddress: os.Getenv("GORAY_GCS_ADDRESS"), NodeAddress: os.Getenv("GORAY_NODE_ADDRESS"),
 			IP: os.Getenv("GORAY_NODE_IP"), WorkerID: os.Getenv("GORAY_WORKER_ID"), JobID: os.Getenv("GORAY_JOB_ID"), NodeID: os.Getenv("GORAY_NODE_ID"),
-			SessionDir: os.Getenv("GORAY_SESSION_DIR"), KeepGOMAXPROCS: os.Getenv("GOMAXPROCS") != ""})
+			SessionDir: os.Getenv("GORAY_SESSION_DIR"), KeepGOMAXPROCS: os.Getenv("GOMAXPROCS") != "",
+			BinaryHash: os.Getenv("GORAY_BINARY_HASH"), ClusterID: os.Getenv("GORAY_CLUSTER_ID")})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "goray worker:", err)
 			os.Exit(1) //nolint:gocritic // exitAfterDefer: nothing to unlock for when the worker exits
@@ -142,7 +143,10 @@ func Init(ctx context.Context, opts ...InitOption) error {
 		if err != nil {
 			return err
 		}
-		wc = core.Config{GcsAddress: cfg.address, NodeAddress: nodeAddr, IP: ip, Namespace: cfg.namespace, Security: sec}
+		// A driver of a remote cluster exits when the cluster is gone (its
+		// head restarted without storage, or stayed unreachable).
+		wc = core.Config{GcsAddress: cfg.address, NodeAddress: nodeAddr, IP: ip, Namespace: cfg.namespace, Security: sec,
+			ExitWhenGCSLost: true}
 	}
 	w, err := core.Start(wc)
 	if err != nil {
