@@ -161,7 +161,8 @@ func finishedCleanup(job *rayv1.RayJob, now time.Time) []cleanupAction {
 	return nil
 }
 
-// validate finds what admission cannot check: YAML and JSON inside strings.
+// validate finds what admission cannot check: YAML and JSON inside strings,
+// and deletion rules that cannot apply to this RayJob.
 func validate(job *rayv1.RayJob) string {
 	if job.Spec.RuntimeEnvYAML != "" {
 		var env map[string]any
@@ -178,5 +179,5 @@ func validate(job *rayv1.RayJob) string {
 	if len(job.Spec.ClusterSelector) > 0 && job.Spec.ClusterSelector[rayv1.RayClusterLabelKey] == "" {
 		return "spec.clusterSelector must name the cluster with the key ray.io/cluster"
 	}
-	return ""
+	return validateDeletionStrategy(job)
 }
