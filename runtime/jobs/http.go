@@ -202,6 +202,9 @@ func (m *Manager) handleHasPackage(w http.ResponseWriter, r *http.Request) {
 	writeText(w, http.StatusOK, "")
 }
 
+// handlePutPackage takes a package as it arrives: at most MaxPackageSize
+// bytes (413 beyond, also when Content-Length says so up front), written
+// to disk and into the GCS in chunks.
 func (m *Manager) handlePutPackage(w http.ResponseWriter, r *http.Request) {
 	protocol, name := r.PathValue("protocol"), r.PathValue("name")
 	hash, err := packageHash(protocol, name)
@@ -209,16 +212,16 @@ func (m *Manager) handlePutPackage(w http.ResponseWriter, r *http.Request) {
 		writeText(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	data, err := io.ReadAll(io.LimitReader(r.Body, MaxPackageSize+1))
+	if r.ContentLength > MaxPackageSize {
+		writeText(w, http.StatusRequestEntityTooLarge, errPackageTooLarge.Error())
+		return
+	}
+	err = m.receivePackage(r.Context(), hash, r.Body)
+	if errors.Is(err, errPackageTooLarge) {
+		writeText(w, http.StatusRequestEntityTooLarge, err.Error())
+		return
+	}
 	if err != nil {
-		writeText(w, http.StatusBadRequest, "Failed to read the package: "+err.Error())
-		return
-	}
-	if len(data) > MaxPackageSize {
-		writeText(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("Package is larger than %d bytes", MaxPackageSize))
-		return
-	}
-	if err := m.putPackage(r.Context(), hash, data); err != nil {
 		writeErr(w, "", err)
 		return
 	}

@@ -71,6 +71,9 @@ type Manager struct {
 	// tokenFile hands entrypoints the cluster's token ("" without one).
 	tokenFile string
 
+	// uploads holds a token per package upload in progress.
+	uploads chan struct{}
+
 	mu     sync.Mutex
 	runs   map[string]*run
 	closed bool
@@ -118,7 +121,8 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 			return nil, err
 		}
 	}
-	m := &Manager{cfg: cfg, store: store{gcs: cfg.GCS}, log: cfg.Logger, runs: map[string]*run{}}
+	m := &Manager{cfg: cfg, store: store{gcs: cfg.GCS}, log: cfg.Logger, runs: map[string]*run{},
+		uploads: make(chan struct{}, maxConcurrentUploads)}
 	tf, err := cfg.Security.WriteTokenFile(filepath.Join(cfg.Dir, "secrets"))
 	if err != nil {
 		return nil, err

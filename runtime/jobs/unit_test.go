@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"archive/zip"
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,19 +20,19 @@ func TestZipDirIsDeterministicAndUnzips(t *testing.T) {
 	_ = os.WriteFile(filepath.Join(src, "a", "b", "c.txt"), []byte("deep"), 0o644)
 	_ = os.WriteFile(filepath.Join(src, "run.sh"), []byte("echo hi"), 0o755)
 	_ = os.WriteFile(filepath.Join(src, ".git", "HEAD"), []byte("ref"), 0o644)
-	z1, err := client.ZipDir(src)
-	if err != nil {
+	var z1, z2 bytes.Buffer
+	if _, err := client.WriteZip(src, &z1); err != nil {
 		t.Fatal(err)
 	}
 	_ = os.Chtimes(filepath.Join(src, "run.sh"), time.Unix(1, 0), time.Unix(1, 0))
-	z2, _ := client.ZipDir(src)
-	if string(z1) != string(z2) {
+	_, _ = client.WriteZip(src, &z2)
+	if z1.String() != z2.String() {
 		t.Error("the same tree zipped to different bytes")
 	}
 	zp := filepath.Join(t.TempDir(), "p.zip")
-	_ = os.WriteFile(zp, z1, 0o644)
+	_ = os.WriteFile(zp, z1.Bytes(), 0o644)
 	dst := t.TempDir()
-	if err := unzip(zp, dst); err != nil {
+	if err := unzip(zp, dst, false); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dst, "a", "b", "c.txt")); string(b) != "deep" {
@@ -53,7 +54,7 @@ func TestUnzipRejectsEscapes(t *testing.T) {
 	_, _ = w.Write([]byte("x"))
 	_ = zw.Close()
 	_ = f.Close()
-	if err := unzip(zp, t.TempDir()); err == nil || !strings.Contains(err.Error(), "leaves the working dir") {
+	if err := unzip(zp, t.TempDir(), false); err == nil || !strings.Contains(err.Error(), "leaves the working dir") {
 		t.Errorf("unzip of ../escape.txt: %v", err)
 	}
 }

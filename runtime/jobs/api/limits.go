@@ -51,6 +51,20 @@ const (
 	MaxEntrypointMemory = 1 << 50
 )
 
+// The limits of a working_dir package. Packages move in chunks end to end
+// (the CLI's upload, the dashboard into the GCS, the GCS to the unpacking
+// supervisor), so these bound the disk a package takes, not memory.
+const (
+	// MaxPackageBytes bounds a package's zip as uploaded (PUT
+	// /api/packages/...; larger: 413) or fetched from a URI: Ray's 500 MiB.
+	MaxPackageBytes = 500 << 20
+	// MaxUnpackedBytes bounds the files a package unpacks to, whatever its
+	// zip headers claim, so a small zip cannot fill the head's disk.
+	MaxUnpackedBytes = 2 << 30
+	// MaxPackageEntries bounds the number of entries in a package's zip.
+	MaxPackageEntries = 100_000
+)
+
 // SubmissionIDChars are the characters a submission_id may hold.
 const SubmissionIDChars = "A-Za-z0-9._-"
 

@@ -127,6 +127,12 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, co
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
+	return c.send(req, out)
+}
+
+// send sends a request and decodes a 2xx JSON answer into out (if non-nil).
+func (c *Client) send(req *http.Request, out any) error {
+	method, u := req.Method, req.URL.String()
 	resp, err := c.http().Do(req)
 	if err != nil {
 		return err

@@ -2,10 +2,11 @@ package client
 
 import (
 	"archive/zip"
-	"bytes"
+	"compress/flate"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -19,16 +20,37 @@ import (
 )
 
 // MaxPackageSize is the largest package the head accepts.
-const MaxPackageSize = 500 << 20
+const MaxPackageSize = api.MaxPackageBytes
 
 // skipped names are never packaged (as Ray's default excludes .git).
 var skipped = map[string]bool{".git": true}
 
-// ZipDir packs a directory's regular files into a zip whose bytes depend
-// only on the files' paths, contents and permission bits, so the same tree
-// always has the same package URI. Symlinks to files are followed; other
-// non-regular files are skipped.
-func ZipDir(dir string) ([]byte, error) {
+// errTooLarge stops a zip that outgrew MaxPackageSize.
+var errTooLarge = errors.New("package too large")
+
+// limitWriter fails a write that would take the total past max.
+type limitWriter struct {
+	w   io.Writer
+	n   int64
+	max int64
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if l.n+int64(len(p)) > l.max {
+		return 0, errTooLarge
+	}
+	n, err := l.w.Write(p)
+	l.n += int64(n)
+	return n, err
+}
+
+// WriteZip packs a directory's regular files into w as a zip whose bytes
+// depend only on the files' paths, contents and permission bits, so the
+// same tree always has the same package URI. Symlinks to files are
+// followed; other non-regular files are skipped. The zip is written as it
+// is made (a package of hundreds of MB is never in memory); it fails once
+// it would pass MaxPackageSize. It returns the zip's size.
+func WriteZip(dir string, w io.Writer) (int64, error) {
 	type entry struct {
 		rel  string
 		path string
@@ -60,59 +82,92 @@ func ZipDir(dir string) ([]byte, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return 0, err
+	}
+	if len(files) > api.MaxPackageEntries {
+		return 0, fmt.Errorf("working dir %s has %d files; a package holds at most %d", dir, len(files), api.MaxPackageEntries)
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].rel < files[j].rel })
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
+	lw := &limitWriter{w: w, max: MaxPackageSize}
+	zw := zip.NewWriter(lw)
+	// The fastest deflate: a package is mostly binaries and data that
+	// compress little at any level, and packing hundreds of MB at the
+	// default level takes longer than sending them.
+	zw.RegisterCompressor(zip.Deflate, func(out io.Writer) (io.WriteCloser, error) {
+		return flate.NewWriter(out, flate.BestSpeed)
+	})
 	epoch := time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, f := range files {
 		h := &zip.FileHeader{Name: f.rel, Method: zip.Deflate, Modified: epoch}
 		h.SetMode(f.mode)
-		w, err := zw.CreateHeader(h)
-		if err != nil {
-			return nil, err
+		fw, err := zw.CreateHeader(h)
+		if err == nil {
+			err = copyFile(fw, f.path)
 		}
-		src, err := os.Open(f.path)
-		if err != nil {
-			return nil, err
+		if errors.Is(err, errTooLarge) {
+			return 0, fmt.Errorf("working dir %s packs to more than %d bytes", dir, MaxPackageSize)
 		}
-		_, err = io.Copy(w, src)
-		_ = src.Close()
 		if err != nil {
-			return nil, err
-		}
-		if buf.Len() > MaxPackageSize {
-			return nil, fmt.Errorf("working dir %s packs to more than %d bytes", dir, MaxPackageSize)
+			return 0, err
 		}
 	}
 	if err := zw.Close(); err != nil {
-		return nil, err
+		if errors.Is(err, errTooLarge) {
+			return 0, fmt.Errorf("working dir %s packs to more than %d bytes", dir, MaxPackageSize)
+		}
+		return 0, err
 	}
-	return buf.Bytes(), nil
+	return lw.n, nil
 }
 
-// UploadPackage stores a zip on the head (unless it is there already) and
-// returns its runtime_env URI, gcs://_goray_pkg_<sha256>.zip.
-func (c *Client) UploadPackage(ctx context.Context, zipData []byte) (string, error) {
-	sum := sha256.Sum256(zipData)
-	hash := hex.EncodeToString(sum[:])
-	path := "/api/packages/gcs/" + api.PackagePrefix + hash + ".zip"
-	err := c.do(ctx, http.MethodGet, path, nil, "", nil)
+func copyFile(w io.Writer, path string) error {
+	src, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	_, err = io.Copy(w, src)
+	return err
+}
+
+// UploadPackageFile stores the zip at path on the head (unless it is there
+// already) and returns its runtime_env URI, gcs://_goray_pkg_<sha256>.zip.
+// The file is streamed: its size does not matter to memory.
+func (c *Client) UploadPackageFile(ctx context.Context, path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	size, err := io.Copy(h, f)
+	if err != nil {
+		return "", err
+	}
+	hash := hex.EncodeToString(h.Sum(nil))
+	p := "/api/packages/gcs/" + api.PackagePrefix + hash + ".zip"
+	err = c.do(ctx, http.MethodGet, p, nil, "", nil)
 	if err == nil {
 		return api.PackageURI(hash), nil
 	}
 	if !IsNotFound(err) {
 		return "", err
 	}
-	if err := c.do(ctx, http.MethodPut, path, bytes.NewReader(zipData), "application/zip", nil); err != nil {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.BaseURL+p, io.NewSectionReader(f, 0, size))
+	if err != nil {
+		return "", err
+	}
+	req.ContentLength = size
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(io.NewSectionReader(f, 0, size)), nil }
+	req.Header.Set("Content-Type", "application/zip")
+	if err := c.send(req, nil); err != nil {
 		return "", err
 	}
 	return api.PackageURI(hash), nil
 }
 
-// UploadWorkingDir zips a local directory, uploads it and returns the URI
-// to put in runtime_env["working_dir"].
+// UploadWorkingDir zips a local directory into a temporary file, uploads
+// it and returns the URI to put in runtime_env["working_dir"].
 func (c *Client) UploadWorkingDir(ctx context.Context, dir string) (string, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
@@ -121,9 +176,17 @@ func (c *Client) UploadWorkingDir(ctx context.Context, dir string) (string, erro
 	if !st.IsDir() {
 		return "", fmt.Errorf("working dir %s is not a directory", dir)
 	}
-	data, err := ZipDir(dir)
+	tmp, err := os.CreateTemp("", "goray-working-dir-*.zip")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = WriteZip(dir, tmp)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return "", fmt.Errorf("pack working dir %s: %w", dir, err)
 	}
-	return c.UploadPackage(ctx, data)
+	return c.UploadPackageFile(ctx, tmp.Name())
 }
