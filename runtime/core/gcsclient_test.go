@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
 
 	"github.com/goray-dev/goray/runtime/auth"
@@ -139,6 +140,18 @@ func TestGCSCallsWaitOutARestart(t *testing.T) {
 	}
 
 	h.stop()
+	// The calls are made while the GCS is known to be down: a creating call
+	// sent on the connection in the instant before the client saw it close
+	// fails (it may have been executed), which is the answer for a call in
+	// flight at the crash, not for one made during the outage.
+	for st := conn.GetState(); st == connectivity.Ready; st = conn.GetState() {
+		wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+		changed := conn.WaitForStateChange(wctx, st)
+		wcancel()
+		if !changed {
+			t.Fatalf("the connection stayed %s after the GCS stopped", st)
+		}
+	}
 	type result struct {
 		what string
 		err  error
