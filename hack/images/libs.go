@@ -95,7 +95,7 @@ func lddPaths(file string) ([]string, error) {
 	cmd.Stderr = &stderr
 	b, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("ldd %s: %v %s", file, err, strings.TrimSpace(stderr.String()))
+		return nil, fmt.Errorf("ldd %s: %w %s", file, err, strings.TrimSpace(stderr.String()))
 	}
 	var paths []string
 	sc := bufio.NewScanner(bytes.NewReader(b))

@@ -47,7 +47,7 @@ func load(args []string) error {
 		resp, err := hc.Get(url)
 		if err == nil {
 			_, err = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if err == nil && resp.StatusCode != http.StatusOK {
 				err = fmt.Errorf("HTTP %d", resp.StatusCode)
 			}
