@@ -2,6 +2,7 @@ package rayjob_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	rayv1 "github.com/goray-dev/goray/api/v1"
@@ -77,5 +78,31 @@ func TestInteractiveModeWaitsForJobID(t *testing.T) {
 				t.Fatalf("ended %s/%s/%s (%s) for %s", st.JobDeploymentStatus, st.JobStatus, st.Reason, st.Message, st.JobId)
 			}
 		})
+	}
+}
+
+// TestRefusedSubmissionIsReported: a submission the head refuses as a bad
+// request (here a runtime_env whose working_dir is not a URI) is an error
+// the RayJob's status names, not "already submitted" — only a taken
+// submission id means an earlier submission of this job went through.
+func TestRefusedSubmissionIsReported(t *testing.T) {
+	ctx := context.Background()
+	const name = "http-refused"
+	job := newJob("modes", name, "echo never", rayv1.HTTPMode)
+	job.Spec.RuntimeEnvYAML = "working_dir: 5"
+	if err := k8s.Create(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the refusal in the RayJob's status", func() (bool, error) {
+		j, err := getJob(ctx, "modes", name)
+		if err != nil {
+			return false, err
+		}
+		return strings.Contains(j.Status.Message, "submitting the job") && strings.Contains(j.Status.Message, "working_dir must be a string"), nil
+	})
+	c, _ := jobclient.New(headAddr)
+	j, _ := getJob(ctx, "modes", name)
+	if _, err := c.Get(ctx, j.Status.JobId); !jobclient.IsNotFound(err) {
+		t.Fatalf("the refused job is known to the head: %v", err)
 	}
 }

@@ -509,7 +509,9 @@ func (r *Reconciler) submitIfAbsent(ctx context.Context, s *scope) error {
 	if err != nil {
 		return err
 	}
-	if _, err := c.Submit(cctx, req); err != nil && !jobclient.IsBadRequest(err) {
+	// A taken submission id is an earlier submission of this job that went
+	// through (its reply was lost); any other refusal is the user's to see.
+	if _, err := c.Submit(cctx, req); err != nil && !jobclient.IsDuplicate(err) {
 		s.job.Status.Message = "submitting the job: " + err.Error()
 		return err
 	}
