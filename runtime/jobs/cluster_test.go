@@ -257,3 +257,24 @@ func waitNoProcess(t *testing.T, env string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestPythonRuntimeEnvFails: a job whose runtime_env asks for what goray
+// cannot set up (pip packages here) fails with Ray's
+// RUNTIME_ENV_SETUP_FAILED instead of running without them; its entrypoint
+// never runs.
+func TestPythonRuntimeEnvFails(t *testing.T) {
+	needHead(t)
+	c, ctx := shared.c, context.Background()
+	marker := filepath.Join(t.TempDir(), "ran")
+	id := submit(t, c, api.SubmitRequest{Entrypoint: "touch " + marker, RuntimeEnv: map[string]any{"pip": []any{"requests==2.26.0"}}})
+	d := waitStatus(t, c, id, api.StatusFailed)
+	if d.ErrorType == nil || *d.ErrorType != api.ErrTypeRuntimeEnvSetup || !strings.Contains(d.MessageText(), "runtime_env.pip") {
+		t.Fatalf("error type %v, message %q", d.ErrorType, d.MessageText())
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("the entrypoint ran")
+	}
+	if got, _ := c.Get(ctx, id); got.RuntimeEnv["pip"] == nil {
+		t.Errorf("the job's runtime_env lost pip: %v", got.RuntimeEnv)
+	}
+}

@@ -38,6 +38,10 @@ func (m *Manager) supervise(r *run, rec *record, res map[string]float64) {
 			m.finish(rec, api.StatusStopped, api.MsgStopped, "", nil)
 		}
 	}
+	if msg := runtimeEnvSetupError(rec.RuntimeEnv); msg != "" {
+		m.finish(rec, api.StatusFailed, msg, api.ErrTypeRuntimeEnvSetup, nil)
+		return
+	}
 	if len(res) > 0 {
 		pg, err := m.reserve(r, rec, res)
 		if pg != "" {
