@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/goray-dev/goray/runtime/internal/rpcutil"
 	"github.com/goray-dev/goray/runtime/ownership"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
@@ -23,7 +24,7 @@ import (
 // on its requests, and the GCS refuses requests meant for another cluster,
 // so that a process of a cluster whose head restarted without storage never
 // acts on the new one: its job id may name another program's job there.
-const clusterIDHeader = "goray-cluster-id"
+const clusterIDHeader = rpcutil.ClusterIDHeader
 
 // clusterCheckInterval is how often a driver asks the GCS something cheap,
 // so that a head restarted without storage is noticed within seconds even

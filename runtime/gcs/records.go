@@ -19,6 +19,7 @@ import (
 
 	"github.com/goray-dev/goray/runtime/actors"
 	"github.com/goray-dev/goray/runtime/gcs/storage"
+	"github.com/goray-dev/goray/runtime/internal/rpcutil"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
 
@@ -49,8 +50,8 @@ const (
 // in the storage), so a node or driver can tell that the GCS it talks to
 // is not the one it registered with.
 const (
-	IncarnationHeader = "goray-gcs-incarnation"
-	ClusterIDHeader   = "goray-cluster-id"
+	IncarnationHeader = rpcutil.IncarnationHeader
+	ClusterIDHeader   = rpcutil.ClusterIDHeader
 )
 
 func randomHex(n int) string {

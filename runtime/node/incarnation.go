@@ -5,13 +5,12 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/goray-dev/goray/runtime/internal/rpcutil"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
 
-// clusterIDHeader is the GCS reply header naming its cluster (see
-// gcs.ClusterIDHeader; the node does not import the GCS): random once, then
-// kept by a durable storage, so a GCS restarted without one has a new id.
-const clusterIDHeader = "goray-cluster-id"
+// clusterIDHeader is the GCS reply header naming its cluster.
+const clusterIDHeader = rpcutil.ClusterIDHeader
 
 // clusterVerdict is what a node does with the cluster id of a GCS reply.
 type clusterVerdict int

@@ -195,3 +195,14 @@ func LocalSocket(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && fi.Mode()&os.ModeSocket != 0
 }
+
+// The GCS's identity headers, sent on every reply (and the cluster id sent
+// back by core workers on their requests): one home for the names the GCS,
+// nodes, core workers and serve's route watcher agree on.
+const (
+	// IncarnationHeader is new each time a GCS starts.
+	IncarnationHeader = "goray-gcs-incarnation"
+	// ClusterIDHeader names the GCS's cluster: random once, then kept by a
+	// durable storage, so a GCS restarted without one has a new id.
+	ClusterIDHeader = "goray-cluster-id"
+)

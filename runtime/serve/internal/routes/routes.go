@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/goray-dev/goray/runtime/internal/rpcutil"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
 
@@ -113,11 +114,9 @@ func (t *Table) Sort() {
 	}
 }
 
-// ClusterIDHeader is the GCS reply header naming its cluster
-// (gcs.ClusterIDHeader; not imported, which would link the GCS server into
-// every binary that serves): random for a GCS without durable storage, kept
-// by one restarted on it.
-const ClusterIDHeader = "goray-cluster-id"
+// ClusterIDHeader is the GCS reply header naming its cluster: random for a
+// GCS without durable storage, kept by one restarted on it.
+const ClusterIDHeader = rpcutil.ClusterIDHeader
 
 // KeepOnMissing says whether a watcher keeps the table it holds when a read
 // finds no table key. held is the cluster id of the GCS that table came from,
