@@ -5,8 +5,9 @@
 // go to <temp dir>/logs/job-driver-<submission_id>.log. Before starting, the
 // supervisor reserves the entrypoint's resources with a placement group (one
 // STRICT_PACK bundle, released when the job ends) and unpacks the
-// runtime_env's working_dir package, uploaded to the head's content-addressed
-// store, into a per-job directory. Job records live in the GCS internal KV,
+// runtime_env's working_dir — a package uploaded to the head's
+// content-addressed store, or a remote zip it fetches over http(s)
+// (fetch.go) — into a per-job directory. Job records live in the GCS internal KV,
 // so a restarted dashboard still lists them; a job it finds PENDING or
 // RUNNING there lost its supervisor and is marked FAILED.
 package jobs
@@ -73,6 +74,9 @@ type Manager struct {
 
 	// uploads holds a token per package upload in progress.
 	uploads chan struct{}
+	// remote caches the remote working_dir zips fetcher downloads.
+	remote  *uriCache
+	fetcher *remoteFetcher
 
 	mu     sync.Mutex
 	runs   map[string]*run
@@ -121,8 +125,12 @@ func NewManager(ctx context.Context, cfg Config) (*Manager, error) {
 			return nil, err
 		}
 	}
+	remote, err := newURICache(filepath.Join(cfg.Dir, "runtime_resources", "working_dir_files"), cacheBytesFromEnv())
+	if err != nil {
+		return nil, err
+	}
 	m := &Manager{cfg: cfg, store: store{gcs: cfg.GCS}, log: cfg.Logger, runs: map[string]*run{},
-		uploads: make(chan struct{}, maxConcurrentUploads)}
+		uploads: make(chan struct{}, maxConcurrentUploads), remote: remote, fetcher: newRemoteFetcher()}
 	tf, err := cfg.Security.WriteTokenFile(filepath.Join(cfg.Dir, "secrets"))
 	if err != nil {
 		return nil, err

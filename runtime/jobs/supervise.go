@@ -67,7 +67,11 @@ func (m *Manager) supervise(r *run, rec *record, res map[string]float64) {
 	dir := ""
 	if uri, _ := rec.RuntimeEnv["working_dir"].(string); uri != "" {
 		dir = m.workDir(r.id)
-		if err := m.fetchPackage(context.Background(), uri, dir); err != nil {
+		if err := m.prepareWorkingDir(r, uri, dir); err != nil {
+			if stopped() { // the download was cancelled by the stop
+				stopNow()
+				return
+			}
 			m.finish(rec, api.StatusFailed, "Failed to set up the runtime environment: working_dir: "+err.Error(), api.ErrTypeRuntimeEnvSetup, nil)
 			return
 		}
