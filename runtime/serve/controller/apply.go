@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -310,8 +309,13 @@ func (c *Controller) Apply(ctx context.Context, s *schema.ServeDeploySchema) err
 	defer c.applyMu.Unlock()
 	var plans []plan
 	var problems []string
+	var failed []failedApp
 	for i, a := range s.Applications {
 		p, err := c.planApp(ctx, a, bins[i])
+		if msg, ok := deployFailure(err); ok {
+			failed = append(failed, failedApp{spec: a, message: msg, at: c.cfg.Now()})
+			continue
+		}
 		if err != nil {
 			if !IsBadConfig(err) {
 				return err
@@ -333,6 +337,7 @@ func (c *Controller) Apply(ctx context.Context, s *schema.ServeDeploySchema) err
 		keep[p.spec.Name] = true
 		c.applyApp(p, now)
 	}
+	c.setFailedLocked(failed, plans, keep)
 	for name, a := range c.apps {
 		if !keep[name] && !a.deleting {
 			a.deleting = true
@@ -361,9 +366,7 @@ func (c *Controller) planApp(ctx context.Context, a schema.ServeApplicationSchem
 		for n := range j.catalog.Apps {
 			names = append(names, n)
 		}
-		sort.Strings(names)
-		return plan{}, bad("application %s: import_path %s is not an application registered in %s (registered: %s)",
-			quote(a.Name), quote(a.ImportPath), filepath.Base(path), strings.Join(names, ", "))
+		return plan{}, unregisteredImportPath(a, path, names) // DEPLOY_FAILED, as Ray reports an import that fails
 	}
 	p := plan{spec: a, job: j, info: info, deps: map[string]schema.DeploymentSchema{}}
 	for _, d := range info.Deployments {
@@ -376,7 +379,7 @@ func (c *Controller) planApp(ctx context.Context, a schema.ServeApplicationSchem
 			for _, d := range info.Deployments {
 				names = append(names, d.Name)
 			}
-			return plan{}, bad("application %s: deployment %s is not in application %s (its deployments: %s)",
+			return plan{}, deployFailed("application %s: deployment %s is not in application %s (its deployments: %s)",
 				quote(a.Name), quote(o.Name), quote(a.ImportPath), strings.Join(names, ", "))
 		}
 		merged := schema.Merge(base, o)
@@ -489,6 +492,7 @@ func (c *Controller) Shutdown(ctx context.Context) error {
 		n := len(c.apps)
 		if n == 0 {
 			c.deployed = nil
+			c.clearFailedLocked()
 		}
 		c.mu.Unlock()
 		if n == 0 {

@@ -69,6 +69,7 @@ type Controller struct {
 	mu        sync.Mutex
 	deployed  *schema.ServeDeploySchema // the last accepted config (nil: serve not started)
 	apps      map[string]*app
+	failed    map[string]failedApp
 	jobs      map[string]*job // binary hash -> job
 	hashes    map[fileVersion]string
 	published []byte

@@ -41,6 +41,7 @@ func (c *Controller) Details(ctx context.Context) schema.ServeInstanceDetails {
 		}
 		d.Applications[a.name] = c.appDetails(a)
 	}
+	c.failedDetailsLocked(d.Applications)
 	c.mu.Unlock()
 	// Proxies publish themselves in the GCS.
 	kctx, cancel := context.WithTimeout(ctx, 2*time.Second)

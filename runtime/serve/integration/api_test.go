@@ -124,8 +124,6 @@ func TestRESTBadConfigs(t *testing.T) {
 		{"route without leading slash", `{"applications":[{"name":"x","route_prefix":"x","import_path":"hello"}]}`, "must start with '/'"},
 		{"route with trailing slash", `{"applications":[{"name":"x","route_prefix":"/x/","import_path":"hello"}]}`, "must not end with '/'"},
 		{"missing import_path", `{"applications":[{"name":"x","route_prefix":"/x"}]}`, "import_path: field required"},
-		{"unknown import_path", `{"applications":[{"name":"x","route_prefix":"/x","import_path":"fruit:deployment_graph"}]}`, `import_path "fruit:deployment_graph" is not an application registered`},
-		{"unknown deployment", `{"applications":[` + app(`,"deployments":[{"name":"Nope"}]`) + `]}`, `deployment "Nope" is not in application "hello"`},
 		{"num_replicas with autoscaling_config", `{"applications":[` + app(`,"deployments":[{"name":"Hello","num_replicas":2,"autoscaling_config":{"max_replicas":3}}]`) + `]}`, "num_replicas is not allowed when autoscaling_config"},
 		{"bad num_replicas", `{"applications":[` + app(`,"deployments":[{"name":"Hello","num_replicas":"many"}]`) + `]}`, "num_replicas"},
 		{"min above max", `{"applications":[` + app(`,"deployments":[{"name":"Hello","autoscaling_config":{"min_replicas":5,"max_replicas":2}}]`) + `]}`, "max_replicas (2) must be >= min_replicas (5)"},
