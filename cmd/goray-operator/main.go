@@ -29,6 +29,7 @@ func main() {
 	flag.IntVar(&o.Burst, "burst", o.Burst, "request burst to the API server")
 	flag.BoolVar(&o.APICompression, "api-compression", false, "ask the API server for gzip-compressed lists and watch streams (costs it CPU; for slow links)")
 	flag.StringVar(&o.ClusterDomain, "cluster-domain", o.ClusterDomain, "DNS suffix of Services in the cluster")
+	flag.StringVar(&o.RuntimeImage, "runtime-image", o.RuntimeImage, "goray's runtime image, run in place of Ray's images (rayproject/ray*, anyscale/ray*) so KubeRay manifests run unchanged (empty: keep every image as written)")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()

@@ -37,10 +37,15 @@ type Reconciler struct {
 	Concurrency int
 	// TokenSource makes auth tokens; nil means crypto/rand.
 	TokenSource func() (string, error)
+	// RuntimeImage is goray's runtime image, run in place of Ray's images
+	// (rayproject/ray*, anyscale/ray*) in the containers that run goray's
+	// commands; "" keeps every image as written.
+	RuntimeImage string
 	// SkipNameValidation allows several managers in one process (tests).
 	SkipNameValidation bool
 
 	expectations *expectations.Expectations
+	imageNotes   runtimeImageNotes
 }
 
 // SetupWithManager registers the controller and its watches.

@@ -79,6 +79,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, c *rayv1.RayCluster) (
 	}
 
 	job := desired.RedisCleanupJob(c)
+	desired.UseRuntimeImageInJob(c, job, r.RuntimeImage)
 	existing := &batchv1.Job{}
 	err := r.Client.Get(ctx, client.ObjectKeyFromObject(job), existing)
 	switch {

@@ -76,6 +76,9 @@ type Reconciler struct {
 	TLS TLSReader
 	// RandomSuffix makes the 5-character suffixes of cluster and job ids.
 	RandomSuffix func() string
+	// RuntimeImage runs in place of a Ray image in the K8sJobMode
+	// submitter (as in the cluster's pods); "" keeps the image as written.
+	RuntimeImage string
 	// SkipNameValidation allows several managers in one process (tests).
 	SkipNameValidation bool
 }

@@ -106,7 +106,9 @@ func (r *Reconciler) onInitializing(ctx context.Context, s *scope) (ctrl.Result,
 		s.to(rayv1.JobDeploymentStatusWaiting)
 		return r.onWaiting(ctx, s)
 	case rayv1.K8sJobMode, "":
-		if err := r.createIfMissing(ctx, desired.SubmitterJob(job, cluster, address)); err != nil {
+		submitter := desired.SubmitterJob(job, cluster, address)
+		desired.UseRuntimeImageInJob(cluster, submitter, r.RuntimeImage)
+		if err := r.createIfMissing(ctx, submitter); err != nil {
 			return ctrl.Result{}, fmt.Errorf("creating the submitter Job: %w", err)
 		}
 	case rayv1.HTTPMode:

@@ -52,7 +52,11 @@ type Options struct {
 	// are cheap to move and compressing them costs the API server CPU.
 	APICompression bool
 	ClusterDomain  string
-	Clock          clock.PassiveClock
+	// RuntimeImage is goray's runtime image, run in place of Ray's images
+	// (rayproject/ray*, anyscale/ray*) so that KubeRay's manifests run
+	// unchanged; "" keeps every image as written. Default: DefaultRuntimeImage.
+	RuntimeImage string
+	Clock        clock.PassiveClock
 	// WrapTransport, when set, wraps the API client's transport (tests use it
 	// to watch or fail requests).
 	WrapTransport func(http.RoundTripper) http.RoundTripper
@@ -65,6 +69,15 @@ type Options struct {
 	ProxyHealth func(context.Context, *corev1.Pod) error
 }
 
+// Version is the operator's release, the tag of the goray images it goes
+// with: "dev" in a development build (hack/cluster/load-images.sh loads
+// goray/goray:dev, and the chart's appVersion is "dev"); a release build
+// sets it with -ldflags "-X github.com/goray-dev/goray/internal/operator.Version=<tag>".
+var Version = "dev"
+
+// DefaultRuntimeImage is the runtime image of the operator's own release.
+func DefaultRuntimeImage() string { return "goray/goray:" + Version }
+
 // DefaultOptions are the operator's defaults.
 func DefaultOptions() Options {
 	return Options{
@@ -75,6 +88,7 @@ func DefaultOptions() Options {
 		QPS:              1000,
 		Burst:            2000,
 		ClusterDomain:    desired.DefaultClusterDomain,
+		RuntimeImage:     DefaultRuntimeImage(),
 	}
 }
 
@@ -118,6 +132,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		Clock:              o.Clock,
 		ClusterDomain:      o.ClusterDomain,
 		Concurrency:        o.Concurrency,
+		RuntimeImage:       o.RuntimeImage,
 		SkipNameValidation: o.SkipNameValidation,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the RayCluster controller: %w", err)
@@ -131,6 +146,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		DashboardAddress:   o.DashboardAddress,
 		Tokens:             tokens,
 		TLS:                clusterTLS,
+		RuntimeImage:       o.RuntimeImage,
 		SkipNameValidation: o.SkipNameValidation,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the RayJob controller: %w", err)
