@@ -319,7 +319,6 @@ func (r *Reconciler) deletePod(ctx context.Context, s *scope, p *corev1.Pod, why
 
 func (r *Reconciler) podOptions(c *rayv1.RayCluster, o desired.PodOptions) desired.PodOptions {
 	o.ClusterDomain = r.ClusterDomain
-	o.Defaults = r.PodDefaults
 	o.RuntimeImage = r.RuntimeImage
 	if desired.RecreateEnabled(c) {
 		o.RecreateHash = desired.RecreateHash(c)

@@ -91,11 +91,7 @@ func StartHead(cfg HeadConfig) (*Head, error) {
 			_ = store.Close()
 		}
 	}
-	// Executables and packages outlive the head with the storage: on the
-	// file store's volume, or in Redis itself.
-	blobsInStorage := store != nil && store.Durable() && binDir == cfg.Node.Dir
-	g, err := gcs.Open(ctx, gcs.Config{HeartbeatTimeout: cfg.HeartbeatTimeout, Dir: binDir, Logger: logger, Security: cfg.Node.Security,
-		Storage: store, BlobsInStorage: blobsInStorage})
+	g, err := gcs.Open(ctx, gcs.Config{HeartbeatTimeout: cfg.HeartbeatTimeout, Dir: binDir, Logger: logger, Security: cfg.Node.Security, Storage: store})
 	if err != nil {
 		closeStore()
 		return nil, err
