@@ -11,6 +11,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/goray-dev/goray/internal/desired"
 	"github.com/goray-dev/goray/internal/operator"
 )
 
@@ -29,10 +30,19 @@ func main() {
 	flag.IntVar(&o.Burst, "burst", o.Burst, "request burst to the API server")
 	flag.BoolVar(&o.APICompression, "api-compression", false, "ask the API server for gzip-compressed lists and watch streams (costs it CPU; for slow links)")
 	flag.StringVar(&o.ClusterDomain, "cluster-domain", o.ClusterDomain, "DNS suffix of Services in the cluster")
-	flag.StringVar(&o.RuntimeImage, "runtime-image", o.RuntimeImage, "goray's runtime image, run in place of Ray's images (rayproject/ray*, anyscale/ray*) so KubeRay manifests run unchanged (empty: keep every image as written)")
+	var batchScheduler string
+	var enableBatchScheduler bool
+	flag.StringVar(&batchScheduler, "batch-scheduler", "", "gang scheduling of RayClusters that opt in (label ray.io/gang-scheduling-enabled=true): kube-scheduler (the Workload API, Kubernetes 1.37 with GenericWorkload), or KubeRay's yunikorn or kai-scheduler (pod metadata only); volcano and scheduler-plugins are refused")
+	flag.BoolVar(&enableBatchScheduler, "enable-batch-scheduler", false, "KubeRay's older switch for --batch-scheduler=volcano, which goray refuses")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	scheduler, schedulerErr := desired.ResolveBatchScheduler(batchScheduler, enableBatchScheduler)
+	if schedulerErr != nil {
+		fmt.Fprintln(os.Stderr, "goray-operator:", schedulerErr)
+		os.Exit(1)
+	}
+	o.BatchScheduler = scheduler
 	if os.Getenv("GOGC") == "" {
 		// The live heap is mostly the informer caches; a burst of creates
 		// (a thousand RayClusters at once) makes short-lived garbage that

@@ -26,6 +26,9 @@ import (
 // Reconciler reconciles RayClusters.
 type Reconciler struct {
 	Client client.Client
+	// BatchScheduler is the operator's --batch-scheduler; kube-scheduler
+	// has the opted-in clusters gang-scheduled (gang.go).
+	BatchScheduler string
 	// APIReader reads what the label-scoped cache does not hold (a user's
 	// auth Secret); nil means the manager's.
 	APIReader client.Reader
@@ -63,7 +66,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &corev1.Pod{}, podsByCluster, podClusterName); err != nil {
 		return err
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	return r.watchGang(ctrl.NewControllerManagedBy(mgr)).
 		For(&rayv1.RayCluster{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.Pod{}).
@@ -112,6 +115,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			r.reconcileAuthSecret,
 			r.reconcileTLS,
 			r.reconcileServices,
+			r.reconcileGang,
 			r.reconcilePods,
 		} {
 			if err := phase(ctx, s); err != nil {

@@ -23,6 +23,10 @@ KUBERNETES_SVC_IP=10.0.0.1
 DNS_SVC_IP=10.0.0.10
 NODE_NAME=goray-e2e-node
 CLUSTER_DOMAIN=cluster.local
+# Feature gates of the apiserver, controller-manager and scheduler.
+# GenericWorkload: the Workload API and the scheduler's GangScheduling plugin
+# (the operator's --batch-scheduler=kube-scheduler, test/e2e/gang_test.go).
+FEATURE_GATES=GenericWorkload=true
 # cgroup subtree (in every hierarchy) for the kubelet's pods: cleanup then
 # touches nothing else on the host.
 CGROUP_ROOT=/goray-e2e

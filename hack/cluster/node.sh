@@ -44,9 +44,12 @@ start kube-apiserver "$K8S_BIN/kube-apiserver" \
   --service-account-issuer "https://kubernetes.default.svc.$CLUSTER_DOMAIN" \
   --service-account-key-file "$PKI/sa.pub" \
   --service-account-signing-key-file "$PKI/sa.key" \
-  --allow-privileged=true --profiling=false --v=1
+  --allow-privileged=true --profiling=false --v=1 \
+  --runtime-config scheduling.k8s.io/v1beta1=true --feature-gates "$FEATURE_GATES"
 # (--kubelet-preferred-address-types: `kubectl logs`/`exec` dial the node IP,
-# since the node name does not resolve here.)
+# since the node name does not resolve here. The runtime config and
+# $FEATURE_GATES serve the Workload API: Workload and PodGroup, beta and off
+# by default in 1.37, for the operator's --batch-scheduler=kube-scheduler.)
 wait_for kube-apiserver 90 kcn get --raw /readyz
 log "node: kube-apiserver ready"
 
@@ -67,12 +70,13 @@ start kube-controller-manager "$K8S_BIN/kube-controller-manager" \
   --service-account-private-key-file "$PKI/sa.key" --root-ca-file "$PKI/ca.crt" \
   --cluster-signing-cert-file "$PKI/ca.crt" --cluster-signing-key-file "$PKI/ca.key" \
   --use-service-account-credentials=true \
-  --service-cluster-ip-range "$SERVICE_CIDR" --allocate-node-cidrs=false --v=1
+  --service-cluster-ip-range "$SERVICE_CIDR" --allocate-node-cidrs=false --v=1 \
+  --feature-gates "$FEATURE_GATES"
 start kube-scheduler "$K8S_BIN/kube-scheduler" \
   --kubeconfig "$CONF/kube-scheduler.kubeconfig" \
   --authentication-kubeconfig "$CONF/kube-scheduler.kubeconfig" \
   --authorization-kubeconfig "$CONF/kube-scheduler.kubeconfig" \
-  --bind-address 127.0.0.1 --leader-elect=false --v=1
+  --bind-address 127.0.0.1 --leader-elect=false --v=1 --feature-gates "$FEATURE_GATES"
 
 # --node-ip: must not be loopback; the veth address is the node's InternalIP.
 start kubelet "$K8S_BIN/kubelet" --config "$CONF/kubelet.yaml" \

@@ -13,6 +13,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	schedulingv1beta1 "k8s.io/api/scheduling/v1beta1"
 	"k8s.io/apimachinery/pkg/labels"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
@@ -52,31 +53,22 @@ type Options struct {
 	// are cheap to move and compressing them costs the API server CPU.
 	APICompression bool
 	ClusterDomain  string
-	// RuntimeImage is goray's runtime image, run in place of Ray's images
-	// (rayproject/ray*, anyscale/ray*) so that KubeRay's manifests run
-	// unchanged; "" keeps every image as written. Default: DefaultRuntimeImage.
-	RuntimeImage string
-	Clock        clock.PassiveClock
+	Clock          clock.PassiveClock
 	// WrapTransport, when set, wraps the API client's transport (tests use it
 	// to watch or fail requests).
 	WrapTransport func(http.RoundTripper) http.RoundTripper
 	// SkipNameValidation allows several managers in one process (tests).
 	SkipNameValidation bool
+	// BatchScheduler is --batch-scheduler: "" (none), kube-scheduler (gang
+	// scheduling through the Workload API), yunikorn or kai-scheduler
+	// (internal/desired/batchscheduler.go).
+	BatchScheduler string
 	// DashboardAddress overrides where the controllers reach a cluster's job
 	// and serve API (tests point it at a local head process).
 	DashboardAddress func(*rayv1.RayCluster) string
 	// ProxyHealth overrides the serve proxy health check of a pod (tests).
 	ProxyHealth func(context.Context, *corev1.Pod) error
 }
-
-// Version is the operator's release, the tag of the goray images it goes
-// with: "dev" in a development build (hack/cluster/load-images.sh loads
-// goray/goray:dev, and the chart's appVersion is "dev"); a release build
-// sets it with -ldflags "-X github.com/goray-dev/goray/internal/operator.Version=<tag>".
-var Version = "dev"
-
-// DefaultRuntimeImage is the runtime image of the operator's own release.
-func DefaultRuntimeImage() string { return "goray/goray:" + Version }
 
 // DefaultOptions are the operator's defaults.
 func DefaultOptions() Options {
@@ -88,7 +80,6 @@ func DefaultOptions() Options {
 		QPS:              1000,
 		Burst:            2000,
 		ClusterDomain:    desired.DefaultClusterDomain,
-		RuntimeImage:     DefaultRuntimeImage(),
 	}
 }
 
@@ -108,6 +99,9 @@ func NewScheme() *k8sruntime.Scheme { return kubescheme.New() }
 
 // NewManager builds a manager with every controller registered.
 func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
+	if err := checkBatchScheduler(cfg, o.BatchScheduler); err != nil {
+		return nil, err
+	}
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = o.QPS, o.Burst
 	cfg.DisableCompression = !o.APICompression
@@ -132,7 +126,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		Clock:              o.Clock,
 		ClusterDomain:      o.ClusterDomain,
 		Concurrency:        o.Concurrency,
-		RuntimeImage:       o.RuntimeImage,
+		BatchScheduler:     o.BatchScheduler,
 		SkipNameValidation: o.SkipNameValidation,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the RayCluster controller: %w", err)
@@ -146,7 +140,6 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		DashboardAddress:   o.DashboardAddress,
 		Tokens:             tokens,
 		TLS:                clusterTLS,
-		RuntimeImage:       o.RuntimeImage,
 		SkipNameValidation: o.SkipNameValidation,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the RayJob controller: %w", err)
@@ -191,6 +184,9 @@ func managerOptions(o Options) ctrl.Options {
 		byObject[obj] = cache.ByObject{Label: ours}
 	}
 	byObject[&corev1.Pod{}] = cache.ByObject{Label: ours, Transform: trimPod}
+	// Watched only with --batch-scheduler=kube-scheduler (raycluster.Reconciler).
+	byObject[&schedulingv1beta1.Workload{}] = cache.ByObject{Label: ours}
+	byObject[&schedulingv1beta1.PodGroup{}] = cache.ByObject{Label: ours}
 	cacheOpts := cache.Options{ByObject: byObject, DefaultTransform: cache.TransformStripManagedFields()}
 	if len(o.WatchNamespaces) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}

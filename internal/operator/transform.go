@@ -28,6 +28,8 @@ func trimPod(obj any) (any, error) {
 		NodeName:           pod.Spec.NodeName,
 		ServiceAccountName: pod.Spec.ServiceAccountName,
 		Containers:         containers,
+		// The gang phase keeps a cluster's PodGroup while a pod names it.
+		SchedulingGroup: pod.Spec.SchedulingGroup,
 	}
 	status := corev1.PodStatus{
 		Phase:      pod.Status.Phase,

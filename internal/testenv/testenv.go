@@ -55,6 +55,13 @@ func Start() (*Env, error) {
 		BinaryAssetsDirectory: assets,
 		CRDInstallOptions:     envtest.CRDInstallOptions{Scheme: scheme},
 	}
+	// The Workload API (scheduling.k8s.io/v1beta1 Workload and PodGroup,
+	// pods' spec.schedulingGroup) for the gang-scheduling tests: a beta API
+	// off by default in Kubernetes 1.37. The suites that do not use it see
+	// one more API group and nothing else.
+	env.ControlPlane.GetAPIServer().Configure().
+		Append("runtime-config", "scheduling.k8s.io/v1beta1=true").
+		Append("feature-gates", "GenericWorkload=true")
 	cfg, err := env.Start()
 	if err != nil {
 		return nil, fmt.Errorf("starting envtest control plane: %w", err)
