@@ -207,6 +207,20 @@ func (d *Directory) NodeDied(node string) []Effect {
 	return effs
 }
 
+// NodeReturned handles a node registering again with a GCS restarted on its
+// storage: an actor restored ALIVE on that node whose worker the node no
+// longer runs (it exited while the GCS was down, so its failure report was
+// lost) fails now — restarting if it may — instead of keeping a dead address.
+func (d *Directory) NodeReturned(node string, workers map[string]bool) []Effect {
+	var effs []Effect
+	for _, a := range d.All() {
+		if a.NodeID == node && a.State == Alive && !workers[a.WorkerID] {
+			effs = append(effs, d.failed(a, "its worker was gone when node "+node+" registered again after a GCS restart")...)
+		}
+	}
+	return effs
+}
+
 // Kill stops an actor (ray.Kill). With noRestart it dies; otherwise it
 // restarts if it has restarts left.
 func (d *Directory) Kill(id string, noRestart bool) ([]Effect, error) {

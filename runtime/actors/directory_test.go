@@ -13,6 +13,7 @@ import (
 //	register id=a [name=x ns=y] [restarts=N] [job=j] [detached] [get-if-exists]
 //	placed id=a node=n worker=w / created id=a node=n worker=w
 //	creation-failed id=a / worker-died worker=w / node-died node=n
+//	node-returned node=n [workers=w1,w2]
 //	kill id=a [no-restart] / job-finished job=j / lookup name=x ns=y / show
 func TestLifecycle(t *testing.T) {
 	d := NewDirectory()
@@ -53,6 +54,12 @@ func TestLifecycle(t *testing.T) {
 			return effs(d.WorkerDied(td.Val("worker", ""), "exit status 2"))
 		case "node-died":
 			return effs(d.NodeDied(td.Val("node", "")))
+		case "node-returned":
+			ws := map[string]bool{}
+			for _, w := range strings.Split(td.Val("workers", ""), ",") {
+				ws[w] = w != ""
+			}
+			return effs(d.NodeReturned(td.Val("node", ""), ws))
 		case "kill":
 			_, nr := td.Arg("no-restart")
 			e, err := d.Kill(id, nr)

@@ -8,14 +8,9 @@ package gcs
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
 	"log"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"sync"
@@ -47,6 +42,10 @@ type Config struct {
 	// Storage is where every table is written through to and loaded from
 	// at the start (see Open). Nil keeps everything in memory only.
 	Storage storage.Store
+	// BlobsInStorage writes uploaded executables and packages through to
+	// Storage too (see blobs.go): for a storage that outlives the head's
+	// disk (Redis), not for one whose volume holds Dir (the file store).
+	BlobsInStorage bool
 	// ReregisterTimeout is how long nodes loaded from the storage have to
 	// register again before they are declared dead (3 × HeartbeatTimeout,
 	// at least 60 s).
@@ -74,6 +73,8 @@ type Server struct {
 	cfg  Config
 	pool *rpcutil.Pool
 	log  *log.Logger
+
+	blobLocks blobLocks
 
 	mu      sync.Mutex
 	changed chan struct{}
@@ -239,15 +240,31 @@ func (s *Server) RegisterNode(ctx context.Context, in *rpcpb.NodeInfo) (*rpcpb.R
 	if in.NodeId == "" {
 		in.NodeId = ids.New()
 	}
+	if len(in.WorkerIds) > maxNodeWorkers {
+		return nil, status.Errorf(codes.InvalidArgument, "node registration naming %d workers; at most %d", len(in.WorkerIds), maxNodeWorkers)
+	}
+	workers := map[string]bool{}
+	for _, w := range in.WorkerIds {
+		workers[w] = true
+	}
+	in.WorkerIds = nil // not part of the stored record
 	if n := proto.Size(in); n > maxNodeRecord/2 {
 		return nil, status.Errorf(codes.InvalidArgument, "node registration of %d bytes; at most %d", n, maxNodeRecord/2)
 	}
 	s.mu.Lock()
+	var effs []actors.Effect
+	if old, ok := s.nodes[in.NodeId]; ok && old.awaiting {
+		effs = s.dir.NodeReturned(in.NodeId, workers)
+	}
 	n := &nodeRec{info: in, alive: true, lastSeen: time.Now(), available: copyMap(in.Total)}
 	s.nodes[in.NodeId] = n
 	seq := s.persistLocked(nodeOp(in.NodeId, n))
+	if aseq := s.saveActorsLocked(effs); aseq > seq {
+		seq = aseq
+	}
 	s.notifyLocked()
 	s.mu.Unlock()
+	s.apply(effs)
 	if err := s.durable(ctx, seq); err != nil {
 		return nil, err
 	}
@@ -338,15 +355,25 @@ func (s *Server) AddJob(ctx context.Context, in *rpcpb.JobInfo) (*rpcpb.JobInfo,
 	}
 	s.mu.Lock()
 	var ops []storage.Op
-	if in.JobId == "" {
+	if in.JobId != "" {
+		// A job id given is a driver taking its job over again (the serve
+		// controller restarted with its head): the record keeps its id,
+		// start time and workers; only the driver's address changes.
+		j, err := rejoinable(s.jobs[in.JobId], in)
+		if err != nil {
+			s.mu.Unlock()
+			return nil, err
+		}
+		in = j
+	} else {
 		s.jobSeq++
 		in.JobId = fmt.Sprintf("%08x", s.jobSeq)
 		ops = append(ops, metaOp(metaJobSeq, strconv.FormatUint(s.jobSeq, 16)))
+		if in.Namespace == "" {
+			in.Namespace = "default"
+		}
+		in.StartTimeMs = time.Now().UnixMilli()
 	}
-	if in.Namespace == "" {
-		in.Namespace = "default"
-	}
-	in.StartTimeMs = time.Now().UnixMilli()
 	s.jobs[in.JobId] = in
 	seq := s.persistLocked(append(ops, jobOp(in))...)
 	// The reply is marshalled after the lock is released, while
@@ -358,6 +385,22 @@ func (s *Server) AddJob(ctx context.Context, in *rpcpb.JobInfo) (*rpcpb.JobInfo,
 		return nil, err
 	}
 	return reply, nil
+}
+
+// rejoinable is the record of job j taken over by the driver in req: the
+// same executable, not finished, with req's driver address.
+func rejoinable(j, req *rpcpb.JobInfo) (*rpcpb.JobInfo, error) {
+	switch {
+	case j == nil:
+		return nil, status.Errorf(codes.NotFound, "job %s is not in the GCS: register a new job (leave job_id empty)", req.JobId)
+	case j.Finished:
+		return nil, status.Errorf(codes.FailedPrecondition, "job %s has finished: register a new job (leave job_id empty)", req.JobId)
+	case j.BinaryHash != req.BinaryHash:
+		return nil, status.Errorf(codes.FailedPrecondition, "job %s runs executable %s, not %s", req.JobId, j.BinaryHash, req.BinaryHash)
+	}
+	out := proto.CloneOf(j)
+	out.DriverAddress = req.DriverAddress
+	return out, nil
 }
 
 // MarkJobFinished ends a job and its non-detached actors.
@@ -402,113 +445,6 @@ func (s *Server) GetJobs(ctx context.Context, _ *rpcpb.Empty) (*rpcpb.JobList, e
 	}
 	sort.Slice(out.Jobs, func(i, j int) bool { return out.Jobs[i].JobId < out.Jobs[j].JobId })
 	return out, nil
-}
-
-func (s *Server) binPath(hash string) (string, error) {
-	if len(hash) != 64 {
-		return "", status.Errorf(codes.InvalidArgument, "binary hash %q is not a sha256 hex digest", hash)
-	}
-	if _, err := hex.DecodeString(hash); err != nil {
-		return "", status.Errorf(codes.InvalidArgument, "binary hash %q is not hex", hash)
-	}
-	return filepath.Join(s.cfg.Dir, "binaries", hash), nil
-}
-
-// HasBinary reports whether an executable was uploaded.
-func (s *Server) HasBinary(ctx context.Context, in *rpcpb.BinaryRef) (*rpcpb.HasBinaryReply, error) {
-	p, err := s.binPath(in.Hash)
-	if err != nil {
-		return nil, err
-	}
-	_, err = os.Stat(p)
-	return &rpcpb.HasBinaryReply{Present: err == nil}, nil
-}
-
-// UploadBinary stores an executable under its sha256 (the chunks' id).
-func (s *Server) UploadBinary(stream rpcpb.Gcs_UploadBinaryServer) error {
-	first, err := stream.Recv()
-	if err != nil {
-		return err
-	}
-	p, err := s.binPath(first.Id)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return status.Errorf(codes.Internal, "store binary: %v", err)
-	}
-	f, err := os.CreateTemp(filepath.Dir(p), "upload-*")
-	if err != nil {
-		return status.Errorf(codes.Internal, "store binary: %v", err)
-	}
-	defer os.Remove(f.Name())
-	h := sha256.New()
-	w := io.MultiWriter(f, h)
-	for c := first; ; {
-		if _, err := w.Write(c.Data); err != nil {
-			_ = f.Close()
-			return status.Errorf(codes.Internal, "store binary: %v", err)
-		}
-		if c, err = stream.Recv(); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			_ = f.Close()
-			return err
-		}
-	}
-	// Synced before it is acknowledged: on a durable storage's volume the
-	// store outlives the head.
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return status.Errorf(codes.Internal, "store binary: %v", err)
-	}
-	if err := f.Close(); err != nil {
-		return status.Errorf(codes.Internal, "store binary: %v", err)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != first.Id {
-		return status.Errorf(codes.DataLoss, "uploaded binary hashes to %s, not %s", got, first.Id)
-	}
-	if err := os.Chmod(f.Name(), 0o755); err != nil {
-		return status.Errorf(codes.Internal, "store binary: %v", err)
-	}
-	if err := os.Rename(f.Name(), p); err != nil {
-		return status.Errorf(codes.Internal, "store binary: %v", err)
-	}
-	if d, err := os.Open(filepath.Dir(p)); err == nil {
-		_ = d.Sync() // the rename itself
-		_ = d.Close()
-	}
-	return stream.SendAndClose(&rpcpb.Empty{})
-}
-
-// DownloadBinary streams an uploaded executable.
-func (s *Server) DownloadBinary(in *rpcpb.BinaryRef, stream rpcpb.Gcs_DownloadBinaryServer) error {
-	p, err := s.binPath(in.Hash)
-	if err != nil {
-		return err
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		return status.Errorf(codes.NotFound, "binary %s was not uploaded", in.Hash)
-	}
-	defer f.Close()
-	buf := make([]byte, rpcutil.ChunkSize)
-	var off int64
-	for {
-		n, err := f.Read(buf)
-		if n > 0 {
-			if err := stream.Send(&rpcpb.Chunk{Id: in.Hash, Offset: off, Data: buf[:n]}); err != nil {
-				return err
-			}
-			off += int64(n)
-		}
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return status.Errorf(codes.Internal, "read binary: %v", err)
-		}
-	}
 }
 
 func kvKey(ns, k string) string { return ns + "\x00" + k }

@@ -43,6 +43,8 @@ const (
 	maxSpecRecord  = storage.MaxValueBytes - 64<<10 // actor and placement group specs (actor arguments travel inline)
 	maxKVKeyBytes  = storage.MaxKeyBytes - 1<<10
 	maxKVNamespace = 1 << 10
+	// maxNodeWorkers bounds the live workers a registering node names.
+	maxNodeWorkers = 1 << 16
 )
 
 // Incarnation headers: every reply of the GCS carries its incarnation (new

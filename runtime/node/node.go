@@ -220,7 +220,8 @@ func (n *Node) register() error {
 		var md metadata.MD
 		r, err := n.gcs.RegisterNode(ctx, &rpcpb.NodeInfo{NodeId: n.cfg.NodeID, Address: n.addr, Ip: n.cfg.IP,
 			Total: n.total, Labels: n.cfg.Labels, InstanceId: n.cfg.InstanceID, NodeTypeName: n.cfg.NodeTypeName,
-			IsHead: n.cfg.IsHead, ObjectStoreCapacity: n.cfg.StoreCapacity}, grpc.WaitForReady(true), grpc.Header(&md))
+			IsHead: n.cfg.IsHead, ObjectStoreCapacity: n.cfg.StoreCapacity, WorkerIds: n.liveWorkers()},
+			grpc.WaitForReady(true), grpc.Header(&md))
 		if err == nil {
 			// Dropped before the id is taken: the heartbeat that noticed a
 			// new GCS has done it already, but a head that restarted between
@@ -243,6 +244,18 @@ func (n *Node) register() error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// liveWorkers are the ids of the node's worker processes (a worker leaves
+// n.workers when its process exits).
+func (n *Node) liveWorkers() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]string, 0, len(n.workers))
+	for id := range n.workers {
+		out = append(out, id)
+	}
+	return out
 }
 
 // Stop kills the node's workers and stops serving.

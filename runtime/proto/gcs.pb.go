@@ -171,8 +171,13 @@ type NodeInfo struct {
 	NodeTypeName        string                 `protobuf:"bytes,7,opt,name=node_type_name,json=nodeTypeName,proto3" json:"node_type_name,omitempty"` // RAY_NODE_TYPE_NAME (worker group)
 	IsHead              bool                   `protobuf:"varint,8,opt,name=is_head,json=isHead,proto3" json:"is_head,omitempty"`
 	ObjectStoreCapacity int64                  `protobuf:"varint,9,opt,name=object_store_capacity,json=objectStoreCapacity,proto3" json:"object_store_capacity,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// worker_ids are the node's live workers, sent when it registers: a GCS
+	// restarted on its storage fails the actors it restored on this node
+	// whose workers are gone (their exit reports were lost while it was
+	// down). Not stored.
+	WorkerIds     []string `protobuf:"bytes,10,rep,name=worker_ids,json=workerIds,proto3" json:"worker_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NodeInfo) Reset() {
@@ -266,6 +271,13 @@ func (x *NodeInfo) GetObjectStoreCapacity() int64 {
 		return x.ObjectStoreCapacity
 	}
 	return 0
+}
+
+func (x *NodeInfo) GetWorkerIds() []string {
+	if x != nil {
+		return x.WorkerIds
+	}
+	return nil
 }
 
 type RegisterNodeReply struct {
@@ -2465,7 +2477,7 @@ var File_gcs_proto protoreflect.FileDescriptor
 const file_gcs_proto_rawDesc = "" +
 	"\n" +
 	"\tgcs.proto\x12\tgoray.rpc\x1a\fcommon.proto\"\a\n" +
-	"\x05Empty\"\xc5\x03\n" +
+	"\x05Empty\"\xe4\x03\n" +
 	"\bNodeInfo\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x0e\n" +
@@ -2476,7 +2488,10 @@ const file_gcs_proto_rawDesc = "" +
 	"instanceId\x12$\n" +
 	"\x0enode_type_name\x18\a \x01(\tR\fnodeTypeName\x12\x17\n" +
 	"\ais_head\x18\b \x01(\bR\x06isHead\x122\n" +
-	"\x15object_store_capacity\x18\t \x01(\x03R\x13objectStoreCapacity\x1a8\n" +
+	"\x15object_store_capacity\x18\t \x01(\x03R\x13objectStoreCapacity\x12\x1d\n" +
+	"\n" +
+	"worker_ids\x18\n" +
+	" \x03(\tR\tworkerIds\x1a8\n" +
 	"\n" +
 	"TotalEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +

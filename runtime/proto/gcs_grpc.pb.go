@@ -60,6 +60,9 @@ type GcsClient interface {
 	GetNodes(ctx context.Context, in *GetNodesRequest, opts ...grpc.CallOption) (*ClusterView, error)
 	CheckAlive(ctx context.Context, in *CheckAliveRequest, opts ...grpc.CallOption) (*CheckAliveReply, error)
 	ReportWorkerFailure(ctx context.Context, in *WorkerFailure, opts ...grpc.CallOption) (*Empty, error)
+	// AddJob registers a new job (job_id empty: the GCS assigns one), or with
+	// job_id set lets a driver take over that job again: same binary_hash,
+	// not finished; only driver_address changes.
 	AddJob(ctx context.Context, in *JobInfo, opts ...grpc.CallOption) (*JobInfo, error)
 	MarkJobFinished(ctx context.Context, in *JobInfo, opts ...grpc.CallOption) (*Empty, error)
 	GetJobs(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*JobList, error)
@@ -391,6 +394,9 @@ type GcsServer interface {
 	GetNodes(context.Context, *GetNodesRequest) (*ClusterView, error)
 	CheckAlive(context.Context, *CheckAliveRequest) (*CheckAliveReply, error)
 	ReportWorkerFailure(context.Context, *WorkerFailure) (*Empty, error)
+	// AddJob registers a new job (job_id empty: the GCS assigns one), or with
+	// job_id set lets a driver take over that job again: same binary_hash,
+	// not finished; only driver_address changes.
 	AddJob(context.Context, *JobInfo) (*JobInfo, error)
 	MarkJobFinished(context.Context, *JobInfo) (*Empty, error)
 	GetJobs(context.Context, *Empty) (*JobList, error)
