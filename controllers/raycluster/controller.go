@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	rayv1 "github.com/goray-dev/goray/api/v1"
+	"github.com/goray-dev/goray/internal/desired"
 	"github.com/goray-dev/goray/internal/expectations"
 )
 
@@ -40,6 +41,9 @@ type Reconciler struct {
 	Concurrency int
 	// TokenSource makes auth tokens; nil means crypto/rand.
 	TokenSource func() (string, error)
+	// PodDefaults are the operator-wide additions to every head and worker
+	// pod (--default-container-envs and friends); nil adds nothing.
+	PodDefaults *desired.PodDefaults
 	// RuntimeImage is goray's runtime image, run in place of Ray's images
 	// (rayproject/ray*, anyscale/ray*) in the containers that run goray's
 	// commands; "" keeps every image as written.
