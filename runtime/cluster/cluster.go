@@ -91,7 +91,11 @@ func StartHead(cfg HeadConfig) (*Head, error) {
 			_ = store.Close()
 		}
 	}
-	g, err := gcs.Open(ctx, gcs.Config{HeartbeatTimeout: cfg.HeartbeatTimeout, Dir: binDir, Logger: logger, Security: cfg.Node.Security, Storage: store})
+	// Executables and packages outlive the head with the storage: on the
+	// file store's volume, or in Redis itself.
+	blobsInStorage := store != nil && store.Durable() && binDir == cfg.Node.Dir
+	g, err := gcs.Open(ctx, gcs.Config{HeartbeatTimeout: cfg.HeartbeatTimeout, Dir: binDir, Logger: logger, Security: cfg.Node.Security,
+		Storage: store, BlobsInStorage: blobsInStorage})
 	if err != nil {
 		closeStore()
 		return nil, err

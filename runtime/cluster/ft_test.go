@@ -25,7 +25,7 @@ import (
 	"github.com/goray-dev/goray/runtime/ray"
 )
 
-// The driver of TestDriverRidesThroughHeadRestart is this test binary run
+// The driver of TestHeadRestartUnderLoad is this test binary run
 // with GORAY_FT_DRIVER set (see ftDriver).
 
 const (
@@ -253,36 +253,42 @@ func (d *driverProc) progress() (int, int64) {
 	return n, ms
 }
 
-// TestDriverRidesThroughHeadRestart (issue 16, acceptance 1a/1b and
-// placement groups): a head on Redis or the file store is SIGKILLed while a
-// driver attached to the head's node manager runs a job of 10,000 tasks
-// spread over the head and two worker nodes, holds a placement group on one
-// worker node and a detached named actor with state on it. The head is
-// started again with the same flags. The driver's job completes with every
-// result right; its record is in the job list before, during and after
-// (finished at the end); the actor answers through the driver's handle and by
-// name with its state; the actor table and the placement group (id, state,
-// bundles and their node) are the same before and after, and the worker node
-// kept the group's reservation.
-func TestDriverRidesThroughHeadRestart(t *testing.T) {
+// TestHeadRestartUnderLoad (issue 16, acceptance 1): a head on Redis or
+// the file store is SIGKILLed, in one outage, while
+//   - a driver attached to the head's node manager runs a job of 10,000
+//     tasks spread over the head and two worker nodes, holding a placement
+//     group on one worker node;
+//   - a detached named actor holds state on that worker node;
+//   - a serve application with its replicas on that node takes closed-loop
+//     load through the node's proxy.
+//
+// The head is started again with the same flags. The driver's job completes
+// with every result right; its record is in the job list before, during and
+// after (finished at the end); the actor answers through the driver's handle
+// and by name with its state; the job list, the actor table and the
+// placement group (id, state, bundles and their node) are the same before
+// and after, and the worker node kept the group's reservation; at least
+// 99.9% of the serve requests succeed, and the restarted serve controller
+// resumes with the same status, replicas and job.
+func TestHeadRestartUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: starts goray processes")
 	}
 	for _, backend := range []string{"file", "redis"} {
-		t.Run(backend, func(t *testing.T) { driverRidesThroughHeadRestart(t, backend) })
+		t.Run(backend, func(t *testing.T) { headRestartUnderLoad(t, backend) })
 	}
 }
 
-func driverRidesThroughHeadRestart(t *testing.T, backend string) {
+func headRestartUnderLoad(t *testing.T, backend string) {
 	ctx := context.Background()
 	tmp := t.TempDir()
-	gcsPort, dashPort := freePort(t), freePort(t)
+	gcsPort, dashPort, servePort := freePort(t), freePortOn(t, "127.0.0.1"), freePortOn(t, "127.0.0.2")
 	gcsAddr := "127.0.0.1:" + strconv.Itoa(gcsPort)
 	env := []string{"GORAY_TMPDIR=" + filepath.Join(tmp, "goray"), "GORAY_HEALTH_TIMEOUT=2s"}
 	headArgs := []string{"start", "--head", "--block", "--node-ip-address=127.0.0.1", "--port=" + strconv.Itoa(gcsPort),
-		"--num-cpus=1", "--dashboard-port=" + strconv.Itoa(dashPort), "--metrics-export-port=0", "--serve-port=0",
-		"--dashboard-agent-listen-port=" + strconv.Itoa(freePort(t))}
-	headEnv := append([]string{}, env...)
+		"--num-cpus=1", "--dashboard-host=127.0.0.1", "--dashboard-port=" + strconv.Itoa(dashPort), "--metrics-export-port=0",
+		"--serve-port=0", "--dashboard-agent-listen-port=" + strconv.Itoa(freePort(t))}
+	headEnv := append([]string{"GORAY_SERVE_BINARY=" + examplesBin(t)}, env...)
 	switch backend {
 	case "file":
 		headArgs = append(headArgs, "--gcs-storage-path="+filepath.Join(tmp, "gcs"))
@@ -298,8 +304,8 @@ func driverRidesThroughHeadRestart(t *testing.T, backend string) {
 		return err
 	})
 	startProc(t, filepath.Join(tmp, "worker2.log"), env, "start", "--block", "--address="+gcsAddr, "--node-ip-address=127.0.0.2",
-		"--num-cpus=2", `--resources={"survivor": 1, "pgres": 1}`, "--metrics-export-port=0", "--serve-port=0",
-		"--dashboard-agent-listen-port="+strconv.Itoa(freePort(t)))
+		"--num-cpus=2", `--resources={"survivor": 1, "pgres": 1, "serve_node": 1}`, "--metrics-export-port=0",
+		"--serve-port="+strconv.Itoa(servePort), "--dashboard-agent-listen-port="+strconv.Itoa(freePortOn(t, "127.0.0.2")))
 	startProc(t, filepath.Join(tmp, "worker3.log"), env, "start", "--block", "--address="+gcsAddr, "--node-ip-address=127.0.0.3",
 		"--num-cpus=2", "--metrics-export-port=0", "--serve-port=0",
 		"--dashboard-agent-listen-port="+strconv.Itoa(freePort(t)))
@@ -322,6 +328,13 @@ func driverRidesThroughHeadRestart(t *testing.T, backend string) {
 		}
 		return nil
 	})
+
+	// (c) A serve application with its replicas on the worker node
+	// 127.0.0.2 takes closed-loop load through that node's proxy (deployed
+	// first: its deploy would otherwise take workers from the job).
+	so := beginServeOutage(t, serveOutageConfig{Dashboard: "http://127.0.0.1:" + strconv.Itoa(dashPort),
+		ProxyURL: "http://127.0.0.2:" + strconv.Itoa(servePort), NodeIP: "127.0.0.2", Pin: "serve_node", GCS: g,
+		MaxLoad: 10 * time.Minute})
 
 	goFile := filepath.Join(tmp, "head-killed")
 	d := startFTDriver(t, gcsAddr, goFile, filepath.Join(tmp, "driver.log"))
@@ -358,7 +371,13 @@ func driverRidesThroughHeadRestart(t *testing.T, backend string) {
 			t.Fatal(err)
 		}
 		for _, j := range jobs.Jobs {
-			s.jobs = append(s.jobs, fmt.Sprintf("%s %s %s %s start=%d finished=%v", j.JobId, j.BinaryHash, j.DriverAddress, j.Namespace, j.StartTimeMs, j.Finished))
+			driver := j.DriverAddress
+			if j.Namespace == "serve" {
+				// The serve controller lives in the head's process: the
+				// restarted one takes the same job over from a new address.
+				driver = "(the serve controller)"
+			}
+			s.jobs = append(s.jobs, fmt.Sprintf("%s %s %s %s start=%d finished=%v", j.JobId, j.BinaryHash, driver, j.Namespace, j.StartTimeMs, j.Finished))
 		}
 		as, err := g.ListActors(ctx, &rpcpb.Empty{})
 		if err != nil {
@@ -426,6 +445,20 @@ func driverRidesThroughHeadRestart(t *testing.T, backend string) {
 		t.Fatalf("after the restart (job still running):\n%s\nbefore:\n%s", during, before)
 	}
 
+	// Serve came back with the same status and replicas while the job
+	// ran, and kept serving through the outage.
+	res := so.finish(t)
+	t.Logf("%s backend, serve through the outage: %s", backend, res)
+	log := head.logText()
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "serve:") {
+			t.Logf("head: %s", line)
+		}
+	}
+	if !strings.Contains(log, "3 replica(s) re-adopted, 0 gone") {
+		t.Errorf("the restarted serve controller did not re-adopt the 3 replicas (head log above)")
+	}
+
 	select {
 	case <-d.done:
 	case <-time.After(5 * time.Minute):
@@ -473,7 +506,9 @@ func driverRidesThroughHeadRestart(t *testing.T, backend string) {
 	want := before
 	want.jobs = append([]string{}, before.jobs...)
 	for i := range want.jobs {
-		want.jobs[i] = strings.Replace(want.jobs[i], "finished=false", "finished=true", 1)
+		if !strings.Contains(want.jobs[i], " serve start=") { // the serve application's job runs on
+			want.jobs[i] = strings.Replace(want.jobs[i], "finished=false", "finished=true", 1)
+		}
 	}
 	want.pg, want.reserved = "", "pgres 1/1"
 	var after ftSnap

@@ -169,7 +169,9 @@ type serveOutageConfig struct {
 	NodeIP    string
 	Pin       string // a custom resource only the node at NodeIP has
 	Clients   int    // closed-loop clients (default 8)
-	GCS       rpcpb.GcsClient
+	// MaxLoad bounds how long the load runs if finish is never called (default 5 min).
+	MaxLoad time.Duration
+	GCS     rpcpb.GcsClient
 }
 
 // serveOutage is a serve application under load across a head restart.
@@ -292,7 +294,10 @@ func beginServeOutage(t *testing.T, cfg serveOutageConfig) *serveOutage {
 		return nil
 	})
 	t.Logf("%s: serve state before the restart:\n%s", time.Now().Format("15:04:05.000"), so.before)
-	so.load = startServeLoad(cfg.ProxyURL+"/", cfg.Clients, 5*time.Minute)
+	if cfg.MaxLoad == 0 {
+		cfg.MaxLoad = 5 * time.Minute
+	}
+	so.load = startServeLoad(cfg.ProxyURL+"/", cfg.Clients, cfg.MaxLoad)
 	so.load.waitOK(t, 200, time.Minute)
 	return so
 }

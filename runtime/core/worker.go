@@ -8,6 +8,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"net"
@@ -216,6 +217,21 @@ func (w *Worker) Namespace() string { return w.cfg.Namespace }
 // RegisterJob registers the driver's job with its executable (uploaded to the
 // GCS unless already there), so nodes can start workers from it.
 func (w *Worker) RegisterJob(ctx context.Context, exe string) error {
+	return w.registerJob(ctx, exe, "")
+}
+
+// RejoinJob makes this process the driver of job jobID again (a serve
+// controller restarted with its head takes over the job its replicas run
+// in): the job keeps its id, record and the nodes' workers. It fails when
+// the GCS has no such job, the job finished, or it runs another executable.
+func (w *Worker) RejoinJob(ctx context.Context, exe, jobID string) error {
+	if jobID == "" {
+		return errors.New("rejoin a job: no job id")
+	}
+	return w.registerJob(ctx, exe, jobID)
+}
+
+func (w *Worker) registerJob(ctx context.Context, exe, jobID string) error {
 	hash, err := node.HashFile(exe)
 	if err != nil {
 		return fmt.Errorf("hash executable %s: %w", exe, err)
@@ -229,7 +245,7 @@ func (w *Worker) RegisterJob(ctx context.Context, exe string) error {
 			return err
 		}
 	}
-	j, err := w.gcs.AddJob(ctx, &rpcpb.JobInfo{BinaryHash: hash, BinaryPath: exe, DriverAddress: w.addr, Namespace: w.cfg.Namespace})
+	j, err := w.gcs.AddJob(ctx, &rpcpb.JobInfo{JobId: jobID, BinaryHash: hash, BinaryPath: exe, DriverAddress: w.addr, Namespace: w.cfg.Namespace})
 	if err != nil {
 		return fmt.Errorf("register job: %w", err)
 	}

@@ -37,6 +37,15 @@ const (
 	Meta = "meta"
 )
 
+// Blob tables: uploaded executables and packages, in pieces, and their
+// index (see gcs's blobs.go). Read on demand, never loaded at the start.
+const (
+	// Blobs holds the pieces: sha256 + "/" + 8-digit piece number.
+	Blobs = "blobs"
+	// BlobIndex holds a blob's size and piece count by sha256.
+	BlobIndex = "blob_index"
+)
+
 // Tables lists every table, in the order the GCS loads them.
 var Tables = []string{Meta, Nodes, Jobs, KV, Actors, PlacementGroups}
 

@@ -41,18 +41,21 @@ type checkpoint struct {
 type ckApp struct {
 	// Key is the application's key among the controller's applications:
 	// its name, or a replaced one's name with a suffix while it stops.
-	Key          string                        `json:"key"`
-	Name         string                        `json:"name"`
-	Spec         schema.ServeApplicationSchema `json:"spec"`
-	Binary       string                        `json:"binary"`
-	BinaryHash   string                        `json:"binary_hash"`
-	Info         wire.AppInfo                  `json:"info"`
-	DeployedAtNs int64                         `json:"deployed_at_ns"`
-	Deleting     bool                          `json:"deleting,omitempty"`
-	WasRunning   bool                          `json:"was_running,omitempty"`
-	Status       string                        `json:"status"`
-	Message      string                        `json:"message,omitempty"`
-	Deps         []ckDep                       `json:"deployments"`
+	Key        string                        `json:"key"`
+	Name       string                        `json:"name"`
+	Spec       schema.ServeApplicationSchema `json:"spec"`
+	Binary     string                        `json:"binary"`
+	BinaryHash string                        `json:"binary_hash"`
+	// JobID is the job its replicas run in: a restarted controller takes
+	// it over again (same binary) instead of registering another.
+	JobID        string       `json:"job_id,omitempty"`
+	Info         wire.AppInfo `json:"info"`
+	DeployedAtNs int64        `json:"deployed_at_ns"`
+	Deleting     bool         `json:"deleting,omitempty"`
+	WasRunning   bool         `json:"was_running,omitempty"`
+	Status       string       `json:"status"`
+	Message      string       `json:"message,omitempty"`
+	Deps         []ckDep      `json:"deployments"`
 }
 
 type ckDep struct {
@@ -97,7 +100,7 @@ func (c *Controller) checkpointLocked() (checkpoint, []*rep) {
 		ca := ckApp{Key: k, Name: a.name, Spec: a.spec, Info: a.info, DeployedAtNs: a.deployedAt.UnixNano(), Deleting: a.deleting,
 			WasRunning: a.wasRunning, Status: a.status, Message: a.message}
 		if a.job != nil {
-			ca.Binary, ca.BinaryHash = a.job.path, a.job.hash
+			ca.Binary, ca.BinaryHash, ca.JobID = a.job.path, a.job.hash, a.job.id
 		}
 		for _, dn := range a.order {
 			d := a.deps[dn]
@@ -177,7 +180,7 @@ func (c *Controller) restoreLocked(ck checkpoint) {
 	for _, ca := range ck.Apps {
 		a := &app{name: ca.Name, spec: ca.Spec, info: ca.Info, deps: map[string]*dep{}, deployedAt: time.Unix(0, ca.DeployedAtNs),
 			deleting: ca.Deleting, wasRunning: ca.WasRunning, status: ca.Status, message: ca.Message,
-			binary: binary{path: ca.Binary, hash: ca.BinaryHash}}
+			binary: binary{path: ca.Binary, hash: ca.BinaryHash}, jobID: ca.JobID}
 		for _, cd := range ca.Deps {
 			r := schema.Resolve(cd.Config)
 			d := &dep{app: a, name: cd.Name, spec: cd.Config, cfg: r, key: replicaKey(ca.BinaryHash, r), target: cd.Target,

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/goray-dev/goray/runtime/auth"
-	"github.com/goray-dev/goray/runtime/core"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/serve/internal/routes"
 	"github.com/goray-dev/goray/runtime/serve/internal/wire"
@@ -81,18 +80,12 @@ type Controller struct {
 	done      chan struct{}
 }
 
-// job is a binary registered as a job so replicas can run from it.
-type job struct {
-	path, hash string
-	w          *core.Worker
-	catalog    wire.Catalog
-}
-
 type app struct {
 	name       string
 	spec       schema.ServeApplicationSchema
 	job        *job
 	binary     binary // of a restored application, until resume starts its job
+	jobID      string // of a restored application: the job resume takes over
 	info       wire.AppInfo
 	deps       map[string]*dep
 	order      []string

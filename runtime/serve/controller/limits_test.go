@@ -47,7 +47,7 @@ func newTestController(t *testing.T, codeOpts schema.DeploymentSchema) *testCont
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.jobs[hash] = &job{path: bin, hash: hash, catalog: wire.Catalog{Apps: map[string]wire.AppInfo{
+	c.jobs[hash] = &job{path: bin, hash: hash, catalog: &wire.Catalog{Apps: map[string]wire.AppInfo{
 		"hello": {Ingress: codeOpts.Name, Deployments: []schema.DeploymentSchema{codeOpts}}}}}
 	return &testController{c: c, dir: dir, bin: bin}
 }

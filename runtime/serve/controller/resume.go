@@ -19,7 +19,7 @@ import (
 const loadTimeout = 30 * time.Second
 
 // resumeTimeout bounds starting a restored application's job (its core
-// worker and the catalog of its binary) and listing the actors.
+// worker, taking its job over again) and listing the actors.
 const resumeTimeout = 2 * time.Minute
 
 // pendingAdoptTimeout is how long a replica whose actor the GCS is still
@@ -215,7 +215,10 @@ func (c *Controller) resume() {
 }
 
 // resumeJob starts the job of a restored application's binary, resolved
-// from its config as a deploy does.
+// from its config as a deploy does: the checkpoint's job, taken over again,
+// while the binary is the one it names. No catalog is read: the restored
+// applications carry their options, and a catalog actor would wait for a
+// free worker on a cluster busy with other jobs.
 func (c *Controller) resumeJob(ctx context.Context, a *app) (*job, error) {
 	path, err := c.binaryFor(a.spec)
 	if err != nil {
@@ -225,7 +228,12 @@ func (c *Controller) resumeJob(ctx context.Context, a *app) (*job, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.jobFor(ctx, binary{path: path, hash: h})
+	rejoin := ""
+	if h == a.binary.hash {
+		rejoin = a.jobID
+	}
+	j, _, err := c.startJob(ctx, binary{path: path, hash: h}, rejoin)
+	return j, err
 }
 
 // listActors lists the GCS's actors, retrying within ctx.
