@@ -91,6 +91,8 @@ var goldenCases = []struct{ name, chart, values string }{
 	{"operator-default", "charts/goray-operator", ""},
 	{"operator-custom", "charts/goray-operator", "operator-custom.yaml"},
 	{"operator-local", "charts/goray-operator", "operator-local.yaml"},
+	{"operator-namespaced", "charts/goray-operator", "operator-namespaced.yaml"},
+	{"operator-kuberay", "charts/goray-operator", "operator-kuberay.yaml"},
 	{"ray-cluster-default", "charts/ray-cluster", ""},
 	{"ray-cluster-autoscaling", "charts/ray-cluster", "ray-cluster-autoscaling.yaml"},
 }

@@ -43,11 +43,36 @@ app.kubernetes.io/part-of: goray
 {{- end }}
 {{- end }}
 
-{{/* watchNamespace as a comma-separated string (it may be given as a list). */}}
+{{/* watchNamespace as a comma-separated string (it may be given as a list);
+with singleNamespaceInstall and no watchNamespace, the release namespace. */}}
 {{- define "goray-operator.watchNamespace" -}}
+{{- $ns := "" }}
 {{- if kindIs "slice" .Values.watchNamespace }}
-{{- join "," .Values.watchNamespace }}
-{{- else }}
-{{- .Values.watchNamespace | toString }}
+{{- $ns = join "," .Values.watchNamespace }}
+{{- else if .Values.watchNamespace }}
+{{- $ns = .Values.watchNamespace | toString }}
+{{- end }}
+{{- if and (not $ns) .Values.singleNamespaceInstall }}
+{{- $ns = .Release.Namespace }}
+{{- end }}
+{{- $ns }}
+{{- end }}
+
+{{/* "true" when RBAC objects are created: rbac.create and KubeRay's rbacEnable. */}}
+{{- define "goray-operator.rbacEnabled" -}}
+{{- if and .Values.rbac.create (ne (toString .Values.rbacEnable) "false") }}true{{ end }}
+{{- end }}
+
+{{/* "true" when the operator's rules go in Roles of the watched namespaces
+instead of a ClusterRole: singleNamespaceInstall (KubeRay), or a
+watchNamespace with crNamespacedRbacEnable. */}}
+{{- define "goray-operator.namespacedRbac" -}}
+{{- if or .Values.singleNamespaceInstall (and (include "goray-operator.watchNamespace" .) .Values.crNamespacedRbacEnable) }}true{{ end }}
+{{- end }}
+
+{{/* The operator's log file (logging.baseDir/fileName), empty when off. */}}
+{{- define "goray-operator.logFile" -}}
+{{- if and .Values.logging.baseDir .Values.logging.fileName }}
+{{- printf "%s/%s" (trimSuffix "/" .Values.logging.baseDir) .Values.logging.fileName }}
 {{- end }}
 {{- end }}
