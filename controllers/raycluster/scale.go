@@ -277,6 +277,7 @@ func (r *Reconciler) createPods(ctx context.Context, s *scope, group string, pod
 	}
 	wg.Wait()
 	var firstErr error
+	var created []*corev1.Pod
 	for i, pod := range pods {
 		if errs[i] != nil {
 			if firstErr == nil {
@@ -286,7 +287,9 @@ func (r *Reconciler) createPods(ctx context.Context, s *scope, group string, pod
 		}
 		r.expectations.Created(expectationKey(c, group), pod.Name)
 		s.pods = append(s.pods, *pod)
+		created = append(created, pod)
 	}
+	r.reportRuntimeImage(c, group, created)
 	s.requeue = true
 	if firstErr != nil {
 		reason := rayv1.FailedCreateWorkerPod
@@ -316,8 +319,8 @@ func (r *Reconciler) deletePod(ctx context.Context, s *scope, p *corev1.Pod, why
 
 func (r *Reconciler) podOptions(c *rayv1.RayCluster, o desired.PodOptions) desired.PodOptions {
 	o.ClusterDomain = r.ClusterDomain
-	o.Defaults = r.PodDefaults
 	o.BatchScheduler = r.BatchScheduler
+	o.RuntimeImage = r.RuntimeImage
 	if desired.RecreateEnabled(c) {
 		o.RecreateHash = desired.RecreateHash(c)
 	}
@@ -332,6 +335,7 @@ func (r *Reconciler) forget(namespace, name string) {
 	if r.expectations != nil {
 		r.expectations.Forget(namespace + "/" + name + "/")
 	}
+	r.imageNotes.forget(namespace + "/" + name)
 	forgetMetrics(namespace, name)
 }
 

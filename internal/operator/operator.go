@@ -53,11 +53,11 @@ type Options struct {
 	// are cheap to move and compressing them costs the API server CPU.
 	APICompression bool
 	ClusterDomain  string
-	Clock          clock.PassiveClock
-	// FeatureGates are KubeRay's feature gates as given (featuregates.go).
-	FeatureGates FeatureGates
-	// PodDefaults are added to every head and worker pod (nil: nothing).
-	PodDefaults *desired.PodDefaults
+	// RuntimeImage is goray's runtime image, run in place of Ray's images
+	// (rayproject/ray*, anyscale/ray*) so that KubeRay's manifests run
+	// unchanged; "" keeps every image as written. Default: DefaultRuntimeImage.
+	RuntimeImage string
+	Clock        clock.PassiveClock
 	// WrapTransport, when set, wraps the API client's transport (tests use it
 	// to watch or fail requests).
 	WrapTransport func(http.RoundTripper) http.RoundTripper
@@ -74,6 +74,15 @@ type Options struct {
 	ProxyHealth func(context.Context, *corev1.Pod) error
 }
 
+// Version is the operator's release, the tag of the goray images it goes
+// with: "dev" in a development build (hack/cluster/load-images.sh loads
+// goray/goray:dev, and the chart's appVersion is "dev"); a release build
+// sets it with -ldflags "-X github.com/goray-dev/goray/internal/operator.Version=<tag>".
+var Version = "dev"
+
+// DefaultRuntimeImage is the runtime image of the operator's own release.
+func DefaultRuntimeImage() string { return "goray/goray:" + Version }
+
 // DefaultOptions are the operator's defaults.
 func DefaultOptions() Options {
 	return Options{
@@ -84,6 +93,7 @@ func DefaultOptions() Options {
 		QPS:              1000,
 		Burst:            2000,
 		ClusterDomain:    desired.DefaultClusterDomain,
+		RuntimeImage:     DefaultRuntimeImage(),
 	}
 }
 
@@ -115,18 +125,6 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
-	notices, err := o.FeatureGates.Check()
-	if err != nil {
-		return nil, err
-	}
-	for _, n := range notices {
-		ctrl.Log.WithName("setup").Info(n)
-	}
-	if o.PodDefaults != nil {
-		if err := o.PodDefaults.Validate(); err != nil {
-			return nil, fmt.Errorf("pod defaults: %w", err)
-		}
-	}
 	mgr, err := ctrl.NewManager(cfg, managerOptions(o))
 	if err != nil {
 		return nil, err
@@ -142,8 +140,8 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		Clock:              o.Clock,
 		ClusterDomain:      o.ClusterDomain,
 		Concurrency:        o.Concurrency,
+		RuntimeImage:       o.RuntimeImage,
 		BatchScheduler:     o.BatchScheduler,
-		PodDefaults:        o.PodDefaults,
 		SkipNameValidation: o.SkipNameValidation,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the RayCluster controller: %w", err)
@@ -157,6 +155,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		DashboardAddress:   o.DashboardAddress,
 		Tokens:             tokens,
 		TLS:                clusterTLS,
+		RuntimeImage:       o.RuntimeImage,
 		SkipNameValidation: o.SkipNameValidation,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the RayJob controller: %w", err)
@@ -175,18 +174,13 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the RayService controller: %w", err)
 	}
-	// KubeRay runs its RayCronJob controller only with the gate on; goray's
-	// default is on, and RayCronJob=false (KubeRay's default values file
-	// says so) leaves RayCronJobs alone as KubeRay would.
-	if o.FeatureGates.Enabled(GateRayCronJob) {
-		if err := (&raycronjob.Reconciler{
-			Client:             mgr.GetClient(),
-			Recorder:           mgr.GetEventRecorder("raycronjob-controller"),
-			Clock:              o.Clock,
-			SkipNameValidation: o.SkipNameValidation,
-		}).SetupWithManager(mgr); err != nil {
-			return nil, fmt.Errorf("setting up the RayCronJob controller: %w", err)
-		}
+	if err := (&raycronjob.Reconciler{
+		Client:             mgr.GetClient(),
+		Recorder:           mgr.GetEventRecorder("raycronjob-controller"),
+		Clock:              o.Clock,
+		SkipNameValidation: o.SkipNameValidation,
+	}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the RayCronJob controller: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err
