@@ -35,9 +35,29 @@ func main() {
 	var enableBatchScheduler bool
 	flag.StringVar(&batchScheduler, "batch-scheduler", "", "gang scheduling of RayClusters that opt in (label ray.io/gang-scheduling-enabled=true): kube-scheduler (the Workload API, Kubernetes 1.37 with GenericWorkload), or KubeRay's yunikorn or kai-scheduler (pod metadata only); volcano and scheduler-plugins are refused")
 	flag.BoolVar(&enableBatchScheduler, "enable-batch-scheduler", false, "KubeRay's older switch for --batch-scheduler=volcano, which goray refuses")
+	var featureGates string
+	flag.StringVar(&featureGates, "feature-gates", "", "KubeRay's feature gates, Name=true|false,... (goray honours RayCronJob; see docs/compatibility.md for the others)")
+	var podDefaults operator.PodDefaultsFlags
+	flag.StringVar(&podDefaults.Env, operator.FlagDefaultContainerEnvs, "", "JSON list of env vars added to the Ray container of every head and worker pod (the pod's own names win)")
+	flag.StringVar(&podDefaults.Labels, operator.FlagDefaultPodLabels, "", "JSON object of labels added to every head and worker pod (the pod's own keys win)")
+	flag.StringVar(&podDefaults.Annotations, operator.FlagDefaultPodAnnotations, "", "JSON object of annotations added to every head and worker pod (the pod's own keys win)")
+	flag.StringVar(&podDefaults.HeadSidecars, operator.FlagHeadSidecarContainers, "", "JSON list of containers appended to every head pod")
+	flag.StringVar(&podDefaults.WorkerSidecars, operator.FlagWorkerSidecarContainers, "", "JSON list of containers appended to every worker pod")
+	var logOpts operator.LogOptions
+	flag.StringVar(&logOpts.StdoutEncoder, "log-stdout-encoder", "", "json or console (default: json, console with --zap-devel)")
+	flag.StringVar(&logOpts.FilePath, "log-file-path", "", "also write the log to this file")
+	flag.StringVar(&logOpts.FileEncoder, "log-file-encoder", "json", "json or console, for --log-file-path")
+	flag.Int64Var(&logOpts.FileMaxBytes, "log-file-max-bytes", operator.DefaultLogFileMaxBytes, "rotate --log-file-path to <path>.1 at this size")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	var err error
+	if o.FeatureGates, err = operator.ParseFeatureGates(featureGates); err != nil {
+		fail(err)
+	}
+	if o.PodDefaults, err = operator.ParsePodDefaults(podDefaults); err != nil {
+		fail(err)
+	}
 	scheduler, schedulerErr := desired.ResolveBatchScheduler(batchScheduler, enableBatchScheduler)
 	if schedulerErr != nil {
 		fmt.Fprintln(os.Stderr, "goray-operator:", schedulerErr)
@@ -53,7 +73,12 @@ func main() {
 		// for ~2 CPU-seconds more). GOGC in the environment overrides this.
 		debug.SetGCPercent(50)
 	}
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	logger, logFile, err := operator.NewLogger(zapOpts, logOpts)
+	if err != nil {
+		fail(err)
+	}
+	defer func() { _ = logFile.Close() }()
+	ctrl.SetLogger(logger)
 	o.WatchNamespaces = operator.ParseNamespaces(namespaces)
 	o.QPS = float32(qps)
 
@@ -65,7 +90,12 @@ func main() {
 		}
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "goray-operator:", err)
-		os.Exit(1)
+		_ = logFile.Close()
+		fail(err)
 	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "goray-operator:", err)
+	os.Exit(1)
 }

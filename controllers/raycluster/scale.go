@@ -319,6 +319,7 @@ func (r *Reconciler) deletePod(ctx context.Context, s *scope, p *corev1.Pod, why
 
 func (r *Reconciler) podOptions(c *rayv1.RayCluster, o desired.PodOptions) desired.PodOptions {
 	o.ClusterDomain = r.ClusterDomain
+	o.Defaults = r.PodDefaults
 	o.BatchScheduler = r.BatchScheduler
 	o.RuntimeImage = r.RuntimeImage
 	if desired.RecreateEnabled(c) {

@@ -55,6 +55,9 @@ type PodOptions struct {
 	ReplicaName  string
 	ReplicaIndex int
 	HostIndex    int
+	// Defaults are the operator-wide additions to every head and worker pod
+	// (defaults.go); nil adds nothing.
+	Defaults *PodDefaults
 	// RuntimeImage runs in place of Ray's images (rayproject/ray*,
 	// anyscale/ray*) in the containers that run goray's commands; ""
 	// keeps every image as written (see image.go).
@@ -104,6 +107,7 @@ func HeadPod(c *rayv1.RayCluster, opts PodOptions) *corev1.Pod {
 	addAuthEnv(c, pod)
 	hardenContainers(&pod.Spec, runsGoray)
 	addTLS(c, &pod.Spec, templateRay(&spec.Template))
+	opts.Defaults.Apply(pod, rayv1.HeadNode)
 	return pod
 }
 
@@ -147,6 +151,7 @@ func WorkerPod(c *rayv1.RayCluster, g *rayv1.WorkerGroupSpec, opts PodOptions) *
 	addAuthEnv(c, pod)
 	hardenContainers(&pod.Spec, func(i int, _ *corev1.Container) bool { return i == 0 })
 	addTLS(c, &pod.Spec, templateRay(&g.Template))
+	opts.Defaults.Apply(pod, rayv1.WorkerNode)
 	return pod
 }
 

@@ -58,6 +58,10 @@ type Options struct {
 	// unchanged; "" keeps every image as written. Default: DefaultRuntimeImage.
 	RuntimeImage string
 	Clock        clock.PassiveClock
+	// FeatureGates are KubeRay's feature gates as given (featuregates.go).
+	FeatureGates FeatureGates
+	// PodDefaults are added to every head and worker pod (nil: nothing).
+	PodDefaults *desired.PodDefaults
 	// WrapTransport, when set, wraps the API client's transport (tests use it
 	// to watch or fail requests).
 	WrapTransport func(http.RoundTripper) http.RoundTripper
@@ -125,6 +129,18 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
+	notices, err := o.FeatureGates.Check()
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range notices {
+		ctrl.Log.WithName("setup").Info(n)
+	}
+	if o.PodDefaults != nil {
+		if err := o.PodDefaults.Validate(); err != nil {
+			return nil, fmt.Errorf("pod defaults: %w", err)
+		}
+	}
 	mgr, err := ctrl.NewManager(cfg, managerOptions(o))
 	if err != nil {
 		return nil, err
@@ -142,6 +158,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		Concurrency:        o.Concurrency,
 		RuntimeImage:       o.RuntimeImage,
 		BatchScheduler:     o.BatchScheduler,
+		PodDefaults:        o.PodDefaults,
 		SkipNameValidation: o.SkipNameValidation,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the RayCluster controller: %w", err)
@@ -174,13 +191,18 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the RayService controller: %w", err)
 	}
-	if err := (&raycronjob.Reconciler{
-		Client:             mgr.GetClient(),
-		Recorder:           mgr.GetEventRecorder("raycronjob-controller"),
-		Clock:              o.Clock,
-		SkipNameValidation: o.SkipNameValidation,
-	}).SetupWithManager(mgr); err != nil {
-		return nil, fmt.Errorf("setting up the RayCronJob controller: %w", err)
+	// KubeRay runs its RayCronJob controller only with the gate on; goray's
+	// default is on, and RayCronJob=false (KubeRay's default values file
+	// says so) leaves RayCronJobs alone as KubeRay would.
+	if o.FeatureGates.Enabled(GateRayCronJob) {
+		if err := (&raycronjob.Reconciler{
+			Client:             mgr.GetClient(),
+			Recorder:           mgr.GetEventRecorder("raycronjob-controller"),
+			Clock:              o.Clock,
+			SkipNameValidation: o.SkipNameValidation,
+		}).SetupWithManager(mgr); err != nil {
+			return nil, fmt.Errorf("setting up the RayCronJob controller: %w", err)
+		}
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err
