@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/goray-dev/goray/runtime/core"
 	"github.com/goray-dev/goray/runtime/node"
 	"github.com/goray-dev/goray/runtime/serve/internal/wire"
 	"github.com/goray-dev/goray/runtime/serve/schema"
@@ -238,52 +237,6 @@ func (c *Controller) resolveBinaries(s *schema.ServeDeploySchema) ([]binary, err
 		return nil, &schema.ValidationError{Problems: problems}
 	}
 	return bins, nil
-}
-
-// jobFor registers a binary as a job (once per content hash) and reads what
-// it registered through a catalog actor.
-func (c *Controller) jobFor(ctx context.Context, bin binary) (*job, error) {
-	path, hash := bin.path, bin.hash
-	c.mu.Lock()
-	j, ok := c.jobs[hash]
-	c.mu.Unlock()
-	if ok {
-		return j, nil
-	}
-	w, err := core.Start(core.Config{Security: c.cfg.Security, GcsAddress: c.cfg.GcsAddress, NodeAddress: c.cfg.NodeAddress, IP: c.cfg.NodeIP,
-		Namespace: "serve", Logger: c.log})
-	if err != nil {
-		return nil, fmt.Errorf("start a core worker for %s: %w", path, err)
-	}
-	if err := w.RegisterJob(ctx, path); err != nil {
-		w.Shutdown()
-		return nil, err
-	}
-	id, err := w.NewActor(ctx, wire.CatalogClass, nil, core.ActorOptions{})
-	var cat wire.Catalog
-	if err == nil {
-		dctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-		err = call(dctx, w, id, wire.CatalogDescribe, &cat)
-		cancel()
-		_ = w.KillActor(context.Background(), id, true)
-	}
-	if err != nil {
-		w.Shutdown()
-		if strings.Contains(err.Error(), "not registered in this binary") {
-			return nil, bad("binary %s does not import goray's serve package (no serve applications are registered in it)", path)
-		}
-		return nil, fmt.Errorf("read the serve applications registered in %s: %w", path, err)
-	}
-	j = &job{path: path, hash: hash, w: w, catalog: cat}
-	c.mu.Lock()
-	if old, ok := c.jobs[hash]; ok {
-		c.mu.Unlock()
-		w.Shutdown()
-		return old, nil
-	}
-	c.jobs[hash] = j
-	c.mu.Unlock()
-	return j, nil
 }
 
 // plan is a validated application ready to apply.
