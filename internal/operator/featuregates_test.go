@@ -83,7 +83,7 @@ func TestFeatureGatesCheck(t *testing.T) {
 		{name: "none"},
 		// KubeRay's default values file: nothing to say.
 		{name: "KubeRay defaults", gates: FeatureGates{GateRayClusterStatusConditions: true, GateRayJobDeletionPolicy: true,
-			GateRayMultiHostIndexing: true, GateRayCronJob: false, GateRayClusterMTLS: false, GateRayClusterNetworkPolicy: false,
+			GateRayMultiHostIndexing: true, GateRayServiceIncrementalUpgrade: true, GateRayCronJob: false, GateRayClusterMTLS: false, GateRayClusterNetworkPolicy: false,
 			GateRayClusterHistoryServer: false, GateKubernetesWAS: false}},
 		{name: "always on set false", gates: FeatureGates{GateRayJobDeletionPolicy: false},
 			notices: []string{"feature gate RayJobDeletionPolicy=false is not honoured: goray always acts on spec.deletionStrategy"}},
