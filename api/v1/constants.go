@@ -45,10 +45,10 @@ const (
 	// anyscale/ray*) in its pods instead of running the operator's runtime
 	// image in their place.
 	KeepRayImageAnnotation = "goray.dev/keep-ray-image"
-	// RuntimeImageFromAnnotation on a pod lists the containers that run the
+	// RuntimeImageReplacesAnnotation on a pod lists the containers that run the
 	// runtime image in place of a Ray image, with the image they asked for:
 	// "ray-head=rayproject/ray:2.52.0,autoscaler=rayproject/ray:2.52.0".
-	RuntimeImageFromAnnotation = "goray.dev/runtime-image-replaces"
+	RuntimeImageReplacesAnnotation = "goray.dev/runtime-image-replaces"
 )
 
 // RayNodeType is the role of a pod in a RayCluster (label ray.io/node-type).

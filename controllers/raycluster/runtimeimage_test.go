@@ -71,8 +71,8 @@ func TestKubeRaySampleRunsRuntimeImage(t *testing.T) {
 		if ray.Image != runtime {
 			t.Errorf("pod %s: container %s runs %q, want the runtime image %q", p.Name, ray.Name, ray.Image, runtime)
 		}
-		if want := ray.Name + "=rayproject/ray:2.52.0"; p.Annotations[rayv1.RuntimeImageFromAnnotation] != want {
-			t.Errorf("pod %s: %s = %q, want %q", p.Name, rayv1.RuntimeImageFromAnnotation, p.Annotations[rayv1.RuntimeImageFromAnnotation], want)
+		if want := ray.Name + "=rayproject/ray:2.52.0"; p.Annotations[rayv1.RuntimeImageReplacesAnnotation] != want {
+			t.Errorf("pod %s: %s = %q, want %q", p.Name, rayv1.RuntimeImageReplacesAnnotation, p.Annotations[rayv1.RuntimeImageReplacesAnnotation], want)
 		}
 	}
 	head := heads[0].Spec.Containers[0]
@@ -150,7 +150,7 @@ func TestKubeRaySampleKeepsRayImage(t *testing.T) {
 		if got := p.Spec.Containers[0].Image; got != "rayproject/ray:2.52.0" {
 			t.Errorf("pod %s runs %q, want the sample's rayproject/ray:2.52.0", p.Name, got)
 		}
-		if v, ok := p.Annotations[rayv1.RuntimeImageFromAnnotation]; ok {
+		if v, ok := p.Annotations[rayv1.RuntimeImageReplacesAnnotation]; ok {
 			t.Errorf("pod %s notes a substitution: %q", p.Name, v)
 		}
 	}

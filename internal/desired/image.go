@@ -84,7 +84,7 @@ func useRuntimeImage(c *rayv1.RayCluster, meta *metav1.ObjectMeta, spec *corev1.
 	if meta.Annotations == nil {
 		meta.Annotations = map[string]string{}
 	}
-	meta.Annotations[rayv1.RuntimeImageFromAnnotation] = strings.Join(replaced, ",")
+	meta.Annotations[rayv1.RuntimeImageReplacesAnnotation] = strings.Join(replaced, ",")
 }
 
 // UseRuntimeImageInJob does for a Job the operator builds from cluster c
@@ -103,7 +103,7 @@ func UseRuntimeImageInJob(c *rayv1.RayCluster, job *batchv1.Job, runtimeImage st
 // the containers that run the runtime image in place of a Ray image, each
 // as "container=image", in the pod's order; nil when there are none.
 func ReplacedImages(pod *corev1.Pod) []string {
-	v := pod.Annotations[rayv1.RuntimeImageFromAnnotation]
+	v := pod.Annotations[rayv1.RuntimeImageReplacesAnnotation]
 	if v == "" {
 		return nil
 	}

@@ -148,13 +148,13 @@ func TestRuntimeImageKeepsTheContainer(t *testing.T) {
 				// Apart from the image, the container is what it is without the substitution.
 				ct.Image = as.Spec.Containers[i].Image
 			}
-			if v := got.Annotations[rayv1.RuntimeImageFromAnnotation]; v != tt.note {
-				t.Errorf("annotation %s = %q, want %q", rayv1.RuntimeImageFromAnnotation, v, tt.note)
+			if v := got.Annotations[rayv1.RuntimeImageReplacesAnnotation]; v != tt.note {
+				t.Errorf("annotation %s = %q, want %q", rayv1.RuntimeImageReplacesAnnotation, v, tt.note)
 			}
 			if got := strings.Join(ReplacedImages(got), ","); got != tt.note {
 				t.Errorf("ReplacedImages = %q, want %q", got, tt.note)
 			}
-			delete(got.Annotations, rayv1.RuntimeImageFromAnnotation)
+			delete(got.Annotations, rayv1.RuntimeImageReplacesAnnotation)
 			if len(got.Annotations) == 0 {
 				got.Annotations = as.Annotations
 			}
@@ -255,10 +255,10 @@ func TestRuntimeImageChoices(t *testing.T) {
 			if got := images(worker); !reflect.DeepEqual(got, tt.work) {
 				t.Errorf("worker images %v, want %v", got, tt.work)
 			}
-			if got := head.Annotations[rayv1.RuntimeImageFromAnnotation]; got != tt.headNote {
+			if got := head.Annotations[rayv1.RuntimeImageReplacesAnnotation]; got != tt.headNote {
 				t.Errorf("head annotation %q, want %q", got, tt.headNote)
 			}
-			if got := worker.Annotations[rayv1.RuntimeImageFromAnnotation]; got != tt.workNote {
+			if got := worker.Annotations[rayv1.RuntimeImageReplacesAnnotation]; got != tt.workNote {
 				t.Errorf("worker annotation %q, want %q", got, tt.workNote)
 			}
 		})
@@ -298,7 +298,7 @@ func TestRuntimeImageRayJob(t *testing.T) {
 	if got := sj.Spec.Template.Spec.Containers[0].Image; got != testRuntimeImage {
 		t.Errorf("submitter Job image %q, want %q", got, testRuntimeImage)
 	}
-	if got := sj.Spec.Template.Annotations[rayv1.RuntimeImageFromAnnotation]; got != SubmitterContainerName+"=rayproject/ray:2.52.0" {
+	if got := sj.Spec.Template.Annotations[rayv1.RuntimeImageReplacesAnnotation]; got != SubmitterContainerName+"=rayproject/ray:2.52.0" {
 		t.Errorf("submitter Job annotation %q", got)
 	}
 

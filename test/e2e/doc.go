@@ -25,7 +25,9 @@
 // runs, a RayJob SUCCEEDED on a TLS cluster), TestGCSFaultTolerance
 // (ft_test.go: a RayService on the in-cluster Redis, head pod deleted under
 // load, ≥ 99.9% served, cleanup Job removes the keys) and TestNodeLoss (the
-// cluster's second node lost mid-RayJob; see docs/fault-tolerance.md). The samples run with token
+// cluster's second node lost mid-RayJob; see docs/fault-tolerance.md), and TestKubeRaySample
+// (kuberay_image_test.go: KubeRay's ray-cluster.sample.yaml applied unchanged runs goray's
+// runtime image in place of rayproject/ray, becomes ready, and a job on it SUCCEEDS). The samples run with token
 // auth, so every scenario goes through the operator's token wiring. Every
 // step prints its duration ("e2e: <test>: <step> <seconds>").
 //

@@ -64,7 +64,7 @@ func needOperator(t *testing.T) {
 		start := time.Now()
 		args := []string{"upgrade", "--install", operatorRelease, "charts/goray-operator",
 			"--namespace", operatorNS, "--create-namespace",
-			"--set", "image.pullPolicy=Never", "--set", "image.tag=dev",
+			"--set", "image.pullPolicy=Never", "--set", "image.tag=dev", "--set", "runtimeImage.tag=dev",
 			"--set", "resources.requests.cpu=50m", "--set", "resources.requests.memory=64Mi",
 			"--wait", "--timeout", "3m"}
 		// GORAY_E2E_HELM_VALUES: an extra values file for the operator chart
