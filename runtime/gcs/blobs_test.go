@@ -32,7 +32,7 @@ func serveGCS(t *testing.T, s *Server) rpcpb.GcsClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer(grpc.MaxRecvMsgSize(16<<20))
+	srv := grpc.NewServer(grpc.MaxRecvMsgSize(16 << 20))
 	rpcpb.RegisterGcsServer(srv, s)
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(srv.Stop)
