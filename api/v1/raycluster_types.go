@@ -46,9 +46,10 @@ type RayClusterSpec struct {
 	// GcsFaultToleranceOptions enables GCS fault tolerance with an external store.
 	// +optional
 	GcsFaultToleranceOptions *GcsFaultToleranceOptions `json:"gcsFaultToleranceOptions,omitempty"`
-	// NetworkPolicy configures network isolation of the cluster's pods.
+	// NetworkPolicy makes the operator create NetworkPolicies isolating the
+	// cluster's pods; without it none are created (and ones it made are deleted).
 	// +optional
-	NetworkPolicy *NetworkPolicyOptions `json:"networkPolicy,omitempty"`
+	NetworkPolicy *NetworkPolicyConfig `json:"networkPolicy,omitempty"`
 	// TLSOptions configures mutual TLS between the cluster's processes.
 	// +optional
 	TLSOptions *TLSOptions `json:"tlsOptions,omitempty"`
@@ -174,35 +175,57 @@ type GcsStorageOptions struct {
 	DeletionPolicy GcsStorageDeletionPolicy `json:"deletionPolicy,omitempty"`
 }
 
-// NetworkPolicyMode selects which traffic the generated NetworkPolicies deny.
+// NetworkPolicyMode selects which directions the generated NetworkPolicies
+// close: traffic among the cluster's own pods stays open in every mode.
 // +kubebuilder:validation:Enum=DenyAll;DenyAllIngress;DenyAllEgress
 type NetworkPolicyMode string
 
-// NetworkPolicyOptions configures NetworkPolicies for the cluster's pods.
-type NetworkPolicyOptions struct {
+const (
+	// NetworkPolicyDenyAll closes ingress and egress.
+	NetworkPolicyDenyAll NetworkPolicyMode = "DenyAll"
+	// NetworkPolicyDenyAllIngress closes ingress; egress is left as it is.
+	NetworkPolicyDenyAllIngress NetworkPolicyMode = "DenyAllIngress"
+	// NetworkPolicyDenyAllEgress closes egress; ingress is left as it is.
+	NetworkPolicyDenyAllEgress NetworkPolicyMode = "DenyAllEgress"
+)
+
+// NetworkPolicyConfig makes the operator create a NetworkPolicy for the head
+// pod and one per worker group (KubeRay's alpha RayClusterNetworkPolicy).
+type NetworkPolicyConfig struct {
+	// Mode is DenyAll (the default), DenyAllIngress or DenyAllEgress.
+	// +kubebuilder:default=DenyAll
 	// +optional
 	Mode NetworkPolicyMode `json:"mode,omitempty"`
+	// Head rules are appended to the head pod's policy.
 	// +optional
-	Head *NetworkPolicyPeerRules `json:"head,omitempty"`
+	Head *NetworkPolicyRules `json:"head,omitempty"`
+	// Worker rules are appended to the policy of every worker group that has
+	// no entry in WorkerGroups.
 	// +optional
-	Worker *NetworkPolicyPeerRules `json:"worker,omitempty"`
+	Worker *NetworkPolicyRules `json:"worker,omitempty"`
+	// WorkerGroups entries replace (not merge with) Worker for their group.
+	// +listType=map
+	// +listMapKey=groupName
+	// +kubebuilder:validation:MaxItems=128
 	// +optional
-	WorkerGroups []WorkerGroupNetworkPolicy `json:"workerGroups,omitempty"`
+	WorkerGroups []WorkerGroupNetworkPolicyRules `json:"workerGroups,omitempty"`
 }
 
-// NetworkPolicyPeerRules are extra allowed ingress and egress rules.
-type NetworkPolicyPeerRules struct {
+// NetworkPolicyRules are allowed ingress and egress rules added to a policy.
+// A rule for a direction the mode leaves open has no effect.
+type NetworkPolicyRules struct {
 	// +optional
-	Ingress []networkingv1.NetworkPolicyIngressRule `json:"ingress,omitempty"`
+	IngressRules []networkingv1.NetworkPolicyIngressRule `json:"ingressRules,omitempty"`
 	// +optional
-	Egress []networkingv1.NetworkPolicyEgressRule `json:"egress,omitempty"`
+	EgressRules []networkingv1.NetworkPolicyEgressRule `json:"egressRules,omitempty"`
 }
 
-// WorkerGroupNetworkPolicy holds extra rules for one worker group.
-type WorkerGroupNetworkPolicy struct {
+// WorkerGroupNetworkPolicyRules are the rules of one worker group.
+type WorkerGroupNetworkPolicyRules struct {
+	// GroupName is a workerGroupSpecs[].groupName.
 	GroupName string `json:"groupName"`
 	// +optional
-	NetworkPolicyPeerRules `json:",inline"`
+	NetworkPolicyRules `json:",inline"`
 }
 
 // TLSOptions configures mutual TLS.

@@ -10,6 +10,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -48,6 +49,10 @@ type Reconciler struct {
 	// (rayproject/ray*, anyscale/ray*) in the containers that run goray's
 	// commands; "" keeps every image as written.
 	RuntimeImage string
+	// OperatorNamespace is where the operator's pods run, let in by the
+	// clusters' NetworkPolicies; "" means $POD_NAMESPACE or the service
+	// account's namespace.
+	OperatorNamespace string
 	// SkipNameValidation allows several managers in one process (tests).
 	SkipNameValidation bool
 
@@ -66,6 +71,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()
 	}
+	if r.OperatorNamespace == "" {
+		r.OperatorNamespace = defaultOperatorNamespace()
+	}
 	r.expectations = expectations.New(r.Clock, expectations.DefaultTimeout)
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &corev1.Pod{}, podsByCluster, podClusterName); err != nil {
 		return err
@@ -78,6 +86,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&corev1.Secret{}).
 		Owns(&batchv1.Job{}).
 		Owns(&rbacv1.Role{}).
+		Owns(&networkingv1.NetworkPolicy{}).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Concurrency, 1), SkipNameValidation: &r.SkipNameValidation}).
 		Complete(r)
 }
@@ -118,6 +127,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			r.reconcileAutoscalerRBAC,
 			r.reconcileAuthSecret,
 			r.reconcileTLS,
+			r.reconcileNetworkPolicies,
 			r.reconcileServices,
 			r.reconcileGang,
 			r.reconcilePods,

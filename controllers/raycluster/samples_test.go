@@ -8,11 +8,15 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -23,26 +27,42 @@ import (
 )
 
 // TestKubeRaySamplesReconcile creates every RayCluster of KubeRay's samples
-// and checks that it reconciles without a failure into the objects KubeRay
-// would create: the head Service by KubeRay's name with the head's named
-// ports, one head pod and replicas × numOfHosts worker pods with KubeRay's
-// labels, and the autoscaler's RBAC or the auth Secret when asked for.
+// — those written as RayClusters and those a RayJob, RayService or
+// RayCronJob of the samples would create — and checks that each reconciles
+// without a failure into the objects KubeRay would create: the head
+// Service by KubeRay's name with the head's named ports, one head pod and
+// replicas × numOfHosts worker pods with KubeRay's labels, the
+// autoscaler's RBAC, the auth Secret and the NetworkPolicies when asked for.
 func TestKubeRaySamplesReconcile(t *testing.T) {
 	ctx := context.Background()
 	files, _ := filepath.Glob(filepath.Join(testenv.RepoRoot(), "api", "v1", "testdata", "kuberay-samples", "*.yaml"))
 	n := 0
+	kinds := map[string]int{}
 	for _, file := range files {
-		for _, c := range readClusters(t, file) {
+		for _, s := range readSampleClusters(t, file) {
 			n++
+			kinds[s.kind]++
+			c := s.cluster
 			c.Namespace = "samples"
 			c.Name = strings.TrimRight(truncate(fmt.Sprintf("s%02d-%s", n, c.Name), 53), "-")
-			t.Run(filepath.Base(file)+"/"+c.Name, func(t *testing.T) {
+			if hs := c.Spec.HeadGroupSpec.HeadService; hs != nil && hs.Name != "" {
+				// Two samples name the same head Service; in one namespace the
+				// second cluster would find the first one's.
+				hs.Name = fmt.Sprintf("s%02d-%s", n, hs.Name)
+			}
+			t.Run(filepath.Base(file)+"/"+s.kind+"/"+c.Name, func(t *testing.T) {
 				checkSample(t, ctx, c)
 			})
 		}
 	}
-	if n < 30 {
-		t.Fatalf("only %d RayClusters found in the samples", n)
+	// The samples hold 46 RayClusters, 25 RayJobs with a cluster spec of
+	// their own (one more uses clusterSelector), 15 RayServices and 2
+	// RayCronJobs: fewer means some were not read.
+	t.Logf("RayClusters by the kind of sample they come from: %v", kinds)
+	for kind, least := range map[string]int{"RayCluster": 46, "RayJob": 25, "RayService": 15, "RayCronJob": 2} {
+		if kinds[kind] < least {
+			t.Errorf("only %d RayClusters from %s samples, want at least %d", kinds[kind], kind, least)
+		}
 	}
 }
 
@@ -94,6 +114,9 @@ func checkSample(t *testing.T, ctx context.Context, c *rayv1.RayCluster) {
 			t.Errorf("auth Secret: %v", err)
 		}
 	}
+	if c.Spec.NetworkPolicy != nil {
+		checkSampleNetworkPolicies(t, ctx, c)
+	}
 	eventually(t, "a status without ReplicaFailure", func() (bool, error) {
 		got, err := getCluster(ctx, c.Namespace, c.Name)
 		if err != nil {
@@ -106,13 +129,66 @@ func checkSample(t *testing.T, ctx context.Context, c *rayv1.RayCluster) {
 	})
 }
 
+// checkSampleNetworkPolicies checks that the cluster has the policies its
+// spec.networkPolicy asks for, each selecting its pods and carrying the
+// sample's rules.
+func checkSampleNetworkPolicies(t *testing.T, ctx context.Context, c *rayv1.RayCluster) {
+	t.Helper()
+	want := desired.NetworkPolicies(c, desired.NetworkPolicyOptions{})
+	if len(want) != 1+len(c.Spec.WorkerGroupSpecs) {
+		t.Fatalf("%d policies built for a head and %d worker groups", len(want), len(c.Spec.WorkerGroupSpecs))
+	}
+	for _, w := range want {
+		got := &networkingv1.NetworkPolicy{}
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(w), got); err != nil {
+			t.Errorf("NetworkPolicy %s: %v", w.Name, err)
+			continue
+		}
+		if !reflect.DeepEqual(got.Spec.PodSelector, w.Spec.PodSelector) {
+			t.Errorf("NetworkPolicy %s selects %v, want %v", w.Name, got.Spec.PodSelector, w.Spec.PodSelector)
+		}
+		rules := c.Spec.NetworkPolicy.Worker
+		if w.Name == desired.HeadNetworkPolicyName(c.Name) {
+			rules = c.Spec.NetworkPolicy.Head
+		}
+		if rules != nil && len(rules.EgressRules) > 0 && !slices.ContainsFunc(got.Spec.Egress, func(e networkingv1.NetworkPolicyEgressRule) bool {
+			return reflect.DeepEqual(e.To, rules.EgressRules[0].To)
+		}) {
+			t.Errorf("NetworkPolicy %s lacks the sample's egress rule %+v: %+v", w.Name, rules.EgressRules[0], got.Spec.Egress)
+		}
+	}
+}
+
+// sampleCluster is a RayCluster of the samples, and the kind of manifest it comes from.
+type sampleCluster struct {
+	kind    string
+	cluster *rayv1.RayCluster
+}
+
+// readClusters reads the RayClusters written as such in a samples file.
 func readClusters(t *testing.T, path string) []*rayv1.RayCluster {
+	var out []*rayv1.RayCluster
+	for _, s := range readSampleClusters(t, path) {
+		if s.kind == "RayCluster" {
+			out = append(out, s.cluster)
+		}
+	}
+	return out
+}
+
+// readSampleClusters reads the RayClusters of a samples file: each RayCluster,
+// and the cluster each RayJob (as the RayJob controller builds it: a
+// SidecarMode head carries the submitter), RayService and RayCronJob
+// would create. A RayJob with clusterSelector creates none.
+func readSampleClusters(t *testing.T, path string) []sampleCluster {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Placeholders a sample tells its user to replace before applying it.
+	data = bytes.ReplaceAll(data, []byte("$KSA_NAME"), []byte("ksa"))
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-	var out []*rayv1.RayCluster
+	var out []sampleCluster
 	for {
 		var doc map[string]any
 		if err := dec.Decode(&doc); err != nil {
@@ -121,15 +197,48 @@ func readClusters(t *testing.T, path string) []*rayv1.RayCluster {
 			}
 			t.Fatalf("%s: %v", path, err)
 		}
-		if doc["kind"] != "RayCluster" {
+		kind, _ := doc["kind"].(string)
+		if apiVersion, _ := doc["apiVersion"].(string); apiVersion != "ray.io/v1" {
 			continue
 		}
 		raw, _ := yaml.Marshal(doc)
-		c := &rayv1.RayCluster{}
-		if err := yaml.UnmarshalStrict(raw, c); err != nil {
-			t.Fatalf("%s: %v", path, err)
+		strict := func(into any) {
+			if err := yaml.UnmarshalStrict(raw, into); err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
 		}
-		out = append(out, c)
+		fromJob := func(job *rayv1.RayJob) {
+			if job.Spec.RayClusterSpec == nil {
+				return
+			}
+			if job.Name == "" {
+				job.Name = job.GenerateName + "sample"
+			}
+			c := desired.RayJobCluster(job, job.Name, "dashboard:8265")
+			c.OwnerReferences = nil // the RayJob is not in the API server
+			out = append(out, sampleCluster{kind, c})
+		}
+		switch kind {
+		case "RayCluster":
+			c := &rayv1.RayCluster{}
+			strict(c)
+			out = append(out, sampleCluster{kind, c})
+		case "RayJob":
+			job := &rayv1.RayJob{}
+			strict(job)
+			fromJob(job)
+		case "RayCronJob":
+			cron := &rayv1.RayCronJob{}
+			strict(cron)
+			fromJob(&rayv1.RayJob{ObjectMeta: cron.ObjectMeta, Spec: cron.Spec.JobTemplate})
+		case "RayService":
+			rs := &rayv1.RayService{}
+			strict(rs)
+			out = append(out, sampleCluster{kind, &rayv1.RayCluster{
+				ObjectMeta: metav1.ObjectMeta{Name: rs.Name},
+				Spec:       rs.Spec.RayClusterSpec,
+			}})
+		}
 	}
 }
 

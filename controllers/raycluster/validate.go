@@ -40,9 +40,6 @@ func validateGroup(path string, params map[string]string, tmpl corev1.PodTemplat
 func unsupportedFields(c *rayv1.RayCluster) []string {
 	var out []string
 	sp := &c.Spec
-	if sp.NetworkPolicy != nil {
-		out = append(out, "spec.networkPolicy")
-	}
 	if sp.HistoryServerOptions != nil {
 		out = append(out, "spec.historyServerOptions")
 	}

@@ -12,6 +12,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	schedulingv1beta1 "k8s.io/api/scheduling/v1beta1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -65,6 +66,10 @@ type Options struct {
 	// WrapTransport, when set, wraps the API client's transport (tests use it
 	// to watch or fail requests).
 	WrapTransport func(http.RoundTripper) http.RoundTripper
+	// OperatorNamespace is where the operator's pods run, let in by the
+	// RayClusters' NetworkPolicies; "" means $POD_NAMESPACE or the service
+	// account's namespace (tests name one).
+	OperatorNamespace string
 	// SkipNameValidation allows several managers in one process (tests).
 	SkipNameValidation bool
 	// BatchScheduler is --batch-scheduler: "" (none), kube-scheduler (gang
@@ -159,6 +164,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		RuntimeImage:       o.RuntimeImage,
 		BatchScheduler:     o.BatchScheduler,
 		PodDefaults:        o.PodDefaults,
+		OperatorNamespace:  o.OperatorNamespace,
 		SkipNameValidation: o.SkipNameValidation,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the RayCluster controller: %w", err)
@@ -218,7 +224,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 func managerOptions(o Options) ctrl.Options {
 	ours := labels.SelectorFromSet(labels.Set{rayv1.KubernetesCreatedByLabelKey: rayv1.ComponentName})
 	byObject := map[client.Object]cache.ByObject{}
-	for _, obj := range []client.Object{&corev1.Service{}, &corev1.Secret{}, &corev1.ServiceAccount{}, &rbacv1.Role{}, &rbacv1.RoleBinding{}, &batchv1.Job{}} {
+	for _, obj := range []client.Object{&corev1.Service{}, &corev1.Secret{}, &corev1.ServiceAccount{}, &rbacv1.Role{}, &rbacv1.RoleBinding{}, &batchv1.Job{}, &networkingv1.NetworkPolicy{}} {
 		byObject[obj] = cache.ByObject{Label: ours}
 	}
 	byObject[&corev1.Pod{}] = cache.ByObject{Label: ours, Transform: trimPod}
