@@ -3,10 +3,8 @@ package gcs
 import (
 	"context"
 	"net"
-	"path/filepath"
 	"testing"
 
-	"github.com/goray-dev/goray/runtime/gcs/storage"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
 
@@ -17,12 +15,7 @@ import (
 // address.
 func TestReturningNodeFailsActorsWhoseWorkersAreGone(t *testing.T) {
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "gcs")
-	st, err := storage.OpenFile(dir, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := openGCS(t, st)
+	s := openFileGCS(t)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -55,15 +48,7 @@ func TestReturningNodeFailsActorsWhoseWorkersAreGone(t *testing.T) {
 	if err := s.settle(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s.Stop()
-	_ = st.Close()
-
-	if st, err = storage.OpenFile(dir, ""); err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	s = openGCS(t, st)
-	defer s.Stop()
+	s.restart()
 	state := func(w string) string {
 		a, err := s.GetActor(ctx, &rpcpb.GetActorRequest{ActorId: ids[w]})
 		if err != nil {

@@ -53,25 +53,12 @@ func TestRejoinable(t *testing.T) {
 // no new job; a job id the GCS never gave out is refused, not created.
 func TestAddJobRejoinsAfterRestart(t *testing.T) {
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "gcs")
-	st, err := storage.OpenFile(dir, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := openGCS(t, st)
+	s := openFileGCS(t)
 	j, err := s.AddJob(ctx, &rpcpb.JobInfo{BinaryHash: "h1", DriverAddress: "old:1", Namespace: "serve"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Stop()
-	_ = st.Close()
-
-	if st, err = storage.OpenFile(dir, ""); err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	s = openGCS(t, st)
-	defer s.Stop()
+	s.restart()
 	again, err := s.AddJob(ctx, &rpcpb.JobInfo{JobId: j.JobId, BinaryHash: "h1", DriverAddress: "new:2", Namespace: "serve"})
 	if err != nil {
 		t.Fatal(err)
@@ -89,4 +76,35 @@ func TestAddJobRejoinsAfterRestart(t *testing.T) {
 	if _, err := s.AddJob(ctx, &rpcpb.JobInfo{JobId: "0000ffff", BinaryHash: "h1"}); status.Code(err) != codes.NotFound {
 		t.Fatalf("a job id never given out: %v, want NotFound", err)
 	}
+}
+
+// fileGCS is a GCS on a file store in dir; restart stops it (as a crash
+// would leave the store: everything acknowledged is in it) and opens a new
+// one on the same file. Both are closed with the test.
+type fileGCS struct {
+	t    *testing.T
+	path string
+	st   storage.Store
+	*Server
+}
+
+func openFileGCS(t *testing.T) *fileGCS {
+	g := &fileGCS{t: t, path: filepath.Join(t.TempDir(), "gcs")}
+	g.open()
+	t.Cleanup(func() { g.Stop(); _ = g.st.Close() })
+	return g
+}
+
+func (g *fileGCS) open() {
+	st, err := storage.OpenFile(g.path, "")
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	g.st, g.Server = st, openGCS(g.t, st)
+}
+
+func (g *fileGCS) restart() {
+	g.Stop()
+	_ = g.st.Close()
+	g.open()
 }
