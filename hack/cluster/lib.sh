@@ -362,9 +362,12 @@ mount_node_namespace() {
 
 # start_component PIDFILE LOGFILE CMD...: start a daemon in its own session
 # (no terminal or job control of the caller reaches it) with its pid in PIDFILE.
+# It gets none of the caller's other open files: a lock the caller holds
+# (`flock LOCK hack/cluster/up.sh`) would otherwise be held by the daemons
+# for as long as the cluster runs.
 start_component() {
   local pidfile=$1 logfile=$2; shift 2
-  setsid "$@" >>"$logfile" 2>&1 </dev/null 9>&- &
+  setsid "$@" >>"$logfile" 2>&1 </dev/null 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
   echo $! >"$pidfile"
 }
 
