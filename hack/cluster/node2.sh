@@ -17,7 +17,11 @@ wait_for() { local what=$1; shift; wait_healthy "node 2's $what" "$LOGS/node2-$w
 
 start containerd containerd --config "$CONF2/containerd.toml"
 wait_for containerd 30 ctr --address "$CONTAINERD_SOCK2" version
-ctr --address "$CONTAINERD_SOCK2" --namespace k8s.io images import "$IMAGES/pause.tar" >/dev/null
+# CoreDNS too: the scheduler may place it on this node (it registers while
+# CoreDNS is applied), and the cluster has no registry to pull it from.
+for t in pause coredns; do
+  ctr --address "$CONTAINERD_SOCK2" --namespace k8s.io images import "$IMAGES/$t.tar" >/dev/null
+done
 
 start kubelet "$K8S_BIN/kubelet" --config "$CONF2/kubelet.yaml" \
   --kubeconfig "$CONF2/kubelet.kubeconfig" --root-dir "$DATA2/kubelet" \

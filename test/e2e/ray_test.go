@@ -66,6 +66,8 @@ func needOperator(t *testing.T) {
 			"--namespace", operatorNS, "--create-namespace",
 			"--set", "image.pullPolicy=Never", "--set", "image.tag=dev", "--set", "runtimeImage.tag=dev",
 			"--set", "resources.requests.cpu=50m", "--set", "resources.requests.memory=64Mi",
+			// Gang scheduling for the clusters that opt in (gang_test.go).
+			"--set", "batchScheduler.name=kube-scheduler",
 			"--wait", "--timeout", "3m"}
 		// GORAY_E2E_HELM_VALUES: an extra values file for the operator chart
 		// (e.g. rbac.extraRules while diagnosing).
