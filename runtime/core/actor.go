@@ -128,6 +128,8 @@ type actorSubmitter struct {
 	out      chan []*rpcpb.TaskSpec
 	seq      uint64
 	gen      int
+	// nodeID and workerID: where the actor runs (task events).
+	nodeID, workerID string
 }
 
 // SubmitActorTask calls a registered method on an actor.
@@ -159,6 +161,7 @@ func (s *actorSubmitter) readyLocked(w *Worker) {
 		var acts []ownership.Action
 		for _, pt := range s.queue {
 			delete(w.pending, pt.spec.TaskId)
+			w.outcomeEvent(pt, s.deathErr)
 			acts = append(acts, w.table.FailTask(pt.spec.TaskId, s.deathErr)...)
 		}
 		s.queue = nil
@@ -183,6 +186,7 @@ func (s *actorSubmitter) readyLocked(w *Worker) {
 		batch[i] = pt.spec
 		s.inflight[pt.spec.TaskId] = pt
 	}
+	w.submittedEvents(s.queue[:n])
 	s.queue = s.queue[n:]
 	s.out <- batch
 }
@@ -230,6 +234,7 @@ func (w *Worker) connectActor(s *actorSubmitter) {
 		}
 		w.mu.Lock()
 		s.state, s.addr, s.restarts = connected, info.Address, info.NumRestarts
+		s.nodeID, s.workerID = info.NodeId, info.WorkerId
 		s.out = make(chan []*rpcpb.TaskSpec, 1<<16)
 		s.gen++
 		lw := &leasedWorker{stream: stream, out: s.out}
@@ -258,8 +263,8 @@ func (w *Worker) actorReceiver(s *actorSubmitter, stream rpcpb.CoreWorker_PushTa
 			}
 			delete(s.inflight, r.TaskId)
 			delete(w.pending, r.TaskId)
+			w.resultEvent(pt, r, s.nodeID, s.workerID, 0)
 			acts = append(acts, w.table.Complete(r.TaskId, map[string]ownership.Location{r.TaskId: locationOf(r.Result)})...)
-			_ = pt
 		}
 		w.mu.Unlock()
 		w.do(acts)
@@ -291,7 +296,9 @@ func (w *Worker) actorStreamBroken(s *actorSubmitter, gen int, cause error) {
 			continue
 		}
 		delete(w.pending, pt.spec.TaskId)
-		acts = append(acts, w.table.FailTask(pt.spec.TaskId, &ActorDiedError{ActorID: s.id, Cause: msg})...)
+		err := &ActorDiedError{ActorID: s.id, Cause: msg}
+		w.outcomeEvent(pt, err)
+		acts = append(acts, w.table.FailTask(pt.spec.TaskId, err)...)
 	}
 	s.inflight = map[string]*pendingTask{}
 	sort.Slice(retry, func(i, j int) bool { return retry[i].spec.Seq < retry[j].spec.Seq })

@@ -114,6 +114,14 @@ func (w *Worker) pushSequential(stream rpcpb.CoreWorker_PushTasksServer, sem cha
 
 // CreateActor runs an actor's constructor in this (dedicated) worker.
 func (w *Worker) CreateActor(ctx context.Context, spec *rpcpb.TaskSpec) (*rpcpb.TaskResult, error) {
+	res, err := w.createActor(ctx, spec)
+	if err == nil {
+		w.creationOutcomeEvent(spec, res.GetResult().GetError())
+	}
+	return res, err
+}
+
+func (w *Worker) createActor(ctx context.Context, spec *rpcpb.TaskSpec) (*rpcpb.TaskResult, error) {
 	ctor, ok := lookupCtor(spec.Name)
 	if !ok {
 		return &rpcpb.TaskResult{TaskId: spec.TaskId, Result: &rpcpb.Object{Error: &rpcpb.ErrorInfo{Kind: rpcpb.ErrorInfo_TASK,
@@ -126,6 +134,7 @@ func (w *Worker) CreateActor(ctx context.Context, spec *rpcpb.TaskSpec) (*rpcpb.
 	}
 	w.actorID = spec.ActorId
 	w.execMu.Unlock()
+	w.runningEvent(spec, creationInfo(spec))
 	w.defaultScheduler() // the worker may have run 1-CPU tasks before
 	args, err := w.resolveArgs(ctx, spec.Args)
 	if err != nil {
@@ -184,7 +193,8 @@ func (w *Worker) execute(spec *rpcpb.TaskSpec) *rpcpb.TaskResult {
 		delete(w.running, spec.TaskId)
 		w.execMu.Unlock()
 	}()
-	res := &rpcpb.TaskResult{TaskId: spec.TaskId, Attempt: spec.Attempt}
+	w.runningEvent(spec, nil)
+	res := &rpcpb.TaskResult{TaskId: spec.TaskId, Attempt: spec.Attempt, StartTimeNs: start.UnixNano()}
 	args, err := w.resolveArgs(ctx, spec.Args)
 	if err != nil {
 		res.Result = &rpcpb.Object{Error: infoFromError(err)}

@@ -268,7 +268,8 @@ func (w *Worker) gcsLost(l *GCSLostError) {
 	}
 	w.mu.Lock()
 	var acts []ownership.Action
-	for id := range w.pending {
+	for id, pt := range w.pending {
+		w.outcomeEvent(pt, l)
 		acts = append(acts, w.table.FailTask(id, l)...)
 		delete(w.pending, id)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/goray-dev/goray/runtime/ownership"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/scheduler"
+	"github.com/goray-dev/goray/runtime/taskevents"
 )
 
 // TaskOptions are the per-call options of a task.
@@ -41,6 +42,9 @@ type pendingTask struct {
 	lw        *leasedWorker
 	retries   int // actor task retries left
 	resolved  bool
+	// described is the attempt (+1) whose first task event, carrying the
+	// task's description, was recorded.
+	described int32
 }
 
 func (w *Worker) buildArgs(args []Arg) ([]*rpcpb.Arg, []string) {
@@ -84,6 +88,7 @@ func (w *Worker) enqueue(pt *pendingTask) {
 	w.mu.Lock()
 	wait, failed := w.resolveLocked(pt)
 	if failed != nil {
+		w.outcomeEvent(pt, failed)
 		acts := w.table.FailTask(pt.spec.TaskId, failed)
 		delete(w.pending, pt.spec.TaskId)
 		w.mu.Unlock()
@@ -101,6 +106,9 @@ func (w *Worker) enqueue(pt *pendingTask) {
 			w.directSend(lw)
 		}
 		return
+	}
+	if !pt.isDescribed() {
+		w.ownerEvent(pt, taskevents.PendingArgsAvail)
 	}
 	w.mu.Unlock()
 	go func() {
@@ -143,9 +151,13 @@ func (w *Worker) resolveLocked(pt *pendingTask) (<-chan struct{}, error) {
 
 func (w *Worker) dispatchTaskLocked(pt *pendingTask) {
 	if pt.actor != nil {
+		if !pt.isDescribed() {
+			w.ownerEvent(pt, taskevents.PendingArgsAvail)
+		}
 		pt.actor.readyLocked(w)
 		return
 	}
+	w.ownerEvent(pt, taskevents.PendingNodeAssignment)
 	key := queueKey(pt.opts)
 	q, ok := w.queues[key]
 	if !ok {
@@ -246,6 +258,7 @@ func (w *Worker) dispatchLocked(q *schedQueue) {
 			lw.inflight[pt.spec.TaskId] = pt
 			batch = append(batch, pt.spec)
 		}
+		w.submittedEvents(q.ready[:n])
 		q.ready = q.ready[n:]
 		if w.direct && len(lw.out) == 0 && lw.direct == nil {
 			// The submitting goroutine sends it itself once it unlocks:
@@ -386,6 +399,7 @@ func (w *Worker) failQueue(q *schedQueue, err error) {
 		if ue := (*UnschedulableError)(nil); errors.As(err, &ue) {
 			err = &UnschedulableError{TaskName: pt.spec.Name, Message: ue.Message}
 		}
+		w.outcomeEvent(pt, err)
 		acts = append(acts, w.table.FailTask(pt.spec.TaskId, err)...)
 		delete(w.pending, pt.spec.TaskId)
 	}
@@ -536,8 +550,11 @@ func (w *Worker) completeLocked(lw *leasedWorker, r *rpcpb.TaskResult) []ownersh
 		return w.retryOrFailLocked(pt, &WorkerCrashedError{TaskName: pt.spec.Name, Message: r.SystemError})
 	}
 	res := r.Result
+	w.resultEvent(pt, r, lw.lease.NodeId, lw.lease.WorkerId, lw.lease.WorkerPid)
 	if res.GetError() != nil && res.Error.Kind == rpcpb.ErrorInfo_TASK && pt.opts.RetryExceptions && !pt.cancelled {
 		if w.table.Retry(pt.spec.TaskId) {
+			pt.spec.Attempt++
+			w.ownerEvent(pt, taskevents.PendingNodeAssignment)
 			q.ready = append(q.ready, pt)
 			return nil
 		}
@@ -561,10 +578,14 @@ func locationOf(o *rpcpb.Object) ownership.Location {
 func (w *Worker) retryOrFailLocked(pt *pendingTask, cause error) []ownership.Action {
 	if pt.cancelled {
 		delete(w.pending, pt.spec.TaskId)
-		return w.table.FailTask(pt.spec.TaskId, &TaskCancelledError{TaskID: pt.spec.TaskId})
+		err := &TaskCancelledError{TaskID: pt.spec.TaskId}
+		w.outcomeEvent(pt, err)
+		return w.table.FailTask(pt.spec.TaskId, err)
 	}
+	w.outcomeEvent(pt, cause)
 	if w.table.Retry(pt.spec.TaskId) {
 		pt.spec.Attempt++
+		w.ownerEvent(pt, taskevents.PendingNodeAssignment)
 		pt.lw = nil
 		q := w.queues[queueKey(pt.opts)]
 		q.ready = append([]*pendingTask{pt}, q.ready...)
@@ -699,7 +720,9 @@ func (w *Worker) Cancel(id string, force bool) error {
 			}
 		}
 		delete(w.pending, id)
-		acts := w.table.FailTask(id, &TaskCancelledError{TaskID: id})
+		err := &TaskCancelledError{TaskID: id}
+		w.outcomeEvent(pt, err)
+		acts := w.table.FailTask(id, err)
 		w.mu.Unlock()
 		w.do(acts)
 		return nil

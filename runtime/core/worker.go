@@ -26,6 +26,7 @@ import (
 	"github.com/goray-dev/goray/runtime/node"
 	"github.com/goray-dev/goray/runtime/ownership"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
+	"github.com/goray-dev/goray/runtime/taskevents"
 )
 
 // InlineThreshold is the size up to which results and puts stay in the owner's memory;
@@ -119,6 +120,11 @@ type Worker struct {
 	// executable hash (see incarnation.go).
 	cluster    *clusterWatch
 	binaryHash string
+
+	// events buffers the task events this process reports (nil: off);
+	// eventsDone closes once the reporter sent its last batch.
+	events     *taskevents.Buffer
+	eventsDone chan struct{}
 }
 
 // Start connects a core worker: it serves the CoreWorker service and, in
@@ -177,6 +183,7 @@ func Start(cfg Config) (*Worker, error) {
 		}
 	}
 	go w.watchNodes(ctx)
+	w.startEvents(ctx)
 	if !w.isWork {
 		go w.watchCluster(ctx, gc)
 	}
@@ -288,6 +295,9 @@ func (w *Worker) upload(ctx context.Context, exe, hash string) error {
 
 // Shutdown ends the job (killing its non-detached actors) and stops serving.
 func (w *Worker) Shutdown() {
+	// The last transitions first: the GCS ends the job's unfinished
+	// attempts some time after the job is marked finished.
+	w.flushEvents()
 	if !w.isWork && w.jobID != "" {
 		// Bounded, but long enough to outlast a head restart: the job
 		// record survives it and should say the job ended.
@@ -315,6 +325,9 @@ func (w *Worker) Shutdown() {
 	w.returnHeldLeases()
 	w.freeOwnedObjects() // see lifetime.go
 	w.stopAll()
+	if w.eventsDone != nil {
+		<-w.eventsDone // its last batch, bounded by a second
+	}
 	w.srv.Stop()
 	w.pool.Close()
 }

@@ -99,6 +99,8 @@ type Server struct {
 	incarnation, clusterID string
 	// reregisterBy is when loaded nodes that did not register again are declared dead.
 	reregisterBy time.Time
+	// tasks is the task event history (tasks.go).
+	tasks *taskHistory
 }
 
 // New makes a GCS that keeps its tables in memory only. Call Run to start
@@ -133,7 +135,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger, pool: rpcutil.NewPool(cfg.Security), changed: make(chan struct{}),
 		nodes: map[string]*nodeRec{}, jobs: map[string]*rpcpb.JobInfo{}, kv: map[string][]byte{},
 		dir: actors.NewDirectory(), pgs: map[string]*placementGroup{}, stop: make(chan struct{}),
-		incarnation: randomHex(8), clusterID: randomHex(8), jobSeq: initialJobSeq()}
+		incarnation: randomHex(8), clusterID: randomHex(8), jobSeq: initialJobSeq(), tasks: newTaskHistory()}
 	if cfg.Storage == nil {
 		return s, nil
 	}
@@ -226,6 +228,7 @@ func (s *Server) nodeDied(id string) {
 	// refuses), and one pooled connection per node that ever died would
 	// pile up over a long-lived cluster.
 	s.pool.Drop(addr)
+	s.tasksOnNodeDied(id)
 	s.apply(effs)
 	for _, pg := range pgs {
 		s.reschedulePG(pg)
@@ -339,6 +342,7 @@ func (s *Server) ReportWorkerFailure(ctx context.Context, in *rpcpb.WorkerFailur
 		s.notifyLocked()
 	}
 	s.mu.Unlock()
+	s.tasksOnWorkerDied(in.WorkerId, in.Reason)
 	s.apply(effs)
 	if err := s.durable(ctx, seq); err != nil {
 		return nil, err
@@ -421,6 +425,7 @@ func (s *Server) MarkJobFinished(ctx context.Context, in *rpcpb.JobInfo) (*rpcpb
 	}
 	s.notifyLocked()
 	s.mu.Unlock()
+	s.tasksOnJobFinished(in.JobId)
 	s.apply(effs)
 	for _, pg := range pgs {
 		_ = s.removePG(pg.id)

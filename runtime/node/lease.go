@@ -217,7 +217,7 @@ func (n *Node) grant(ctx context.Context, in *rpcpb.LeaseRequest, l *lease) (*rp
 	w.actorID = in.ActorId
 	n.leases[l.id] = l
 	n.mu.Unlock()
-	return &rpcpb.LeaseReply{Granted: true, LeaseId: l.id, WorkerId: w.id, WorkerAddress: w.addr, WorkerSocket: w.socket, NodeId: n.ID()}, nil
+	return &rpcpb.LeaseReply{Granted: true, LeaseId: l.id, WorkerId: w.id, WorkerAddress: w.addr, WorkerSocket: w.socket, NodeId: n.ID(), WorkerPid: int32(w.pid)}, nil
 }
 
 // ReturnWorker ends a lease; the worker goes back to the pool unless broken.

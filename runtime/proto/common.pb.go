@@ -631,7 +631,8 @@ type TaskResult struct {
 	// outside the user's code (retryable by the owner).
 	SystemError   string `protobuf:"bytes,3,opt,name=system_error,json=systemError,proto3" json:"system_error,omitempty"`
 	Attempt       int32  `protobuf:"varint,4,opt,name=attempt,proto3" json:"attempt,omitempty"`
-	ExecMicros    int64  `protobuf:"varint,5,opt,name=exec_micros,json=execMicros,proto3" json:"exec_micros,omitempty"` // how long the function ran
+	ExecMicros    int64  `protobuf:"varint,5,opt,name=exec_micros,json=execMicros,proto3" json:"exec_micros,omitempty"`      // how long the function ran
+	StartTimeNs   int64  `protobuf:"varint,6,opt,name=start_time_ns,json=startTimeNs,proto3" json:"start_time_ns,omitempty"` // when the executor started it (Unix ns; task events)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -697,6 +698,13 @@ func (x *TaskResult) GetAttempt() int32 {
 func (x *TaskResult) GetExecMicros() int64 {
 	if x != nil {
 		return x.ExecMicros
+	}
+	return 0
+}
+
+func (x *TaskResult) GetStartTimeNs() int64 {
+	if x != nil {
+		return x.StartTimeNs
 	}
 	return 0
 }
@@ -825,7 +833,7 @@ const file_common_proto_rawDesc = "" +
 	"\tcaller_id\x18\f \x01(\tR\bcallerId\x1a<\n" +
 	"\x0eResourcesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xae\x01\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xd2\x01\n" +
 	"\n" +
 	"TaskResult\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12)\n" +
@@ -833,7 +841,8 @@ const file_common_proto_rawDesc = "" +
 	"\fsystem_error\x18\x03 \x01(\tR\vsystemError\x12\x18\n" +
 	"\aattempt\x18\x04 \x01(\x05R\aattempt\x12\x1f\n" +
 	"\vexec_micros\x18\x05 \x01(\x03R\n" +
-	"execMicros\"\xbc\x01\n" +
+	"execMicros\x12\"\n" +
+	"\rstart_time_ns\x18\x06 \x01(\x03R\vstartTimeNs\"\xbc\x01\n" +
 	"\x0eResourceDemand\x12:\n" +
 	"\x05shape\x18\x01 \x03(\v2$.goray.rpc.ResourceDemand.ShapeEntryR\x05shape\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x03R\x05count\x12\x1e\n" +

@@ -2476,7 +2476,7 @@ var File_gcs_proto protoreflect.FileDescriptor
 
 const file_gcs_proto_rawDesc = "" +
 	"\n" +
-	"\tgcs.proto\x12\tgoray.rpc\x1a\fcommon.proto\"\a\n" +
+	"\tgcs.proto\x12\tgoray.rpc\x1a\fcommon.proto\x1a\fevents.proto\"\a\n" +
 	"\x05Empty\"\xe4\x03\n" +
 	"\bNodeInfo\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x18\n" +
@@ -2713,7 +2713,7 @@ const file_gcs_proto_rawDesc = "" +
 	"\x18DRAIN_REASON_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10IDLE_TERMINATION\x10\x01\x12\x0e\n" +
 	"\n" +
-	"PREEMPTION\x10\x022\xbb\r\n" +
+	"PREEMPTION\x10\x022\xb8\x0e\n" +
 	"\x03Gcs\x12A\n" +
 	"\fRegisterNode\x12\x13.goray.rpc.NodeInfo\x1a\x1c.goray.rpc.RegisterNodeReply\x12;\n" +
 	"\n" +
@@ -2744,7 +2744,9 @@ const file_gcs_proto_rawDesc = "" +
 	"\tDrainNode\x12\x1b.goray.rpc.DrainNodeRequest\x1a\x19.goray.rpc.DrainNodeReply\x12S\n" +
 	" RequestClusterResourceConstraint\x12\x1d.goray.rpc.ResourceConstraint\x1a\x10.goray.rpc.Empty\x12G\n" +
 	"\x16ReportAutoscalingState\x12\x1b.goray.rpc.AutoscalingState\x1a\x10.goray.rpc.Empty\x12D\n" +
-	"\x0eUnregisterNode\x12 .goray.rpc.UnregisterNodeRequest\x1a\x10.goray.rpc.EmptyB0Z.github.com/goray-dev/goray/runtime/proto;rpcpbb\x06proto3"
+	"\x0eUnregisterNode\x12 .goray.rpc.UnregisterNodeRequest\x1a\x10.goray.rpc.Empty\x12<\n" +
+	"\rAddTaskEvents\x12\x19.goray.rpc.TaskEventBatch\x1a\x10.goray.rpc.Empty\x12=\n" +
+	"\tListTasks\x12\x1b.goray.rpc.ListTasksRequest\x1a\x13.goray.rpc.TaskListB0Z.github.com/goray-dev/goray/runtime/proto;rpcpbb\x06proto3"
 
 var (
 	file_gcs_proto_rawDescOnce sync.Once
@@ -2808,6 +2810,9 @@ var file_gcs_proto_goTypes = []any{
 	(*ResourceDemand)(nil),           // 44: goray.rpc.ResourceDemand
 	(*Arg)(nil),                      // 45: goray.rpc.Arg
 	(*SchedulingStrategy)(nil),       // 46: goray.rpc.SchedulingStrategy
+	(*TaskEventBatch)(nil),           // 47: goray.rpc.TaskEventBatch
+	(*ListTasksRequest)(nil),         // 48: goray.rpc.ListTasksRequest
+	(*TaskList)(nil),                 // 49: goray.rpc.TaskList
 }
 var file_gcs_proto_depIdxs = []int32{
 	35, // 0: goray.rpc.NodeInfo.total:type_name -> goray.rpc.NodeInfo.TotalEntry
@@ -2866,35 +2871,39 @@ var file_gcs_proto_depIdxs = []int32{
 	32, // 53: goray.rpc.Gcs.RequestClusterResourceConstraint:input_type -> goray.rpc.ResourceConstraint
 	34, // 54: goray.rpc.Gcs.ReportAutoscalingState:input_type -> goray.rpc.AutoscalingState
 	33, // 55: goray.rpc.Gcs.UnregisterNode:input_type -> goray.rpc.UnregisterNodeRequest
-	4,  // 56: goray.rpc.Gcs.RegisterNode:output_type -> goray.rpc.RegisterNodeReply
-	7,  // 57: goray.rpc.Gcs.ReportNode:output_type -> goray.rpc.ClusterView
-	7,  // 58: goray.rpc.Gcs.GetNodes:output_type -> goray.rpc.ClusterView
-	10, // 59: goray.rpc.Gcs.CheckAlive:output_type -> goray.rpc.CheckAliveReply
-	2,  // 60: goray.rpc.Gcs.ReportWorkerFailure:output_type -> goray.rpc.Empty
-	12, // 61: goray.rpc.Gcs.AddJob:output_type -> goray.rpc.JobInfo
-	2,  // 62: goray.rpc.Gcs.MarkJobFinished:output_type -> goray.rpc.Empty
-	13, // 63: goray.rpc.Gcs.GetJobs:output_type -> goray.rpc.JobList
-	15, // 64: goray.rpc.Gcs.HasBinary:output_type -> goray.rpc.HasBinaryReply
-	2,  // 65: goray.rpc.Gcs.UploadBinary:output_type -> goray.rpc.Empty
-	16, // 66: goray.rpc.Gcs.DownloadBinary:output_type -> goray.rpc.Chunk
-	18, // 67: goray.rpc.Gcs.KvPut:output_type -> goray.rpc.KvReply
-	18, // 68: goray.rpc.Gcs.KvGet:output_type -> goray.rpc.KvReply
-	18, // 69: goray.rpc.Gcs.KvDel:output_type -> goray.rpc.KvReply
-	18, // 70: goray.rpc.Gcs.KvKeys:output_type -> goray.rpc.KvReply
-	20, // 71: goray.rpc.Gcs.CreateActor:output_type -> goray.rpc.ActorInfo
-	20, // 72: goray.rpc.Gcs.GetActor:output_type -> goray.rpc.ActorInfo
-	2,  // 73: goray.rpc.Gcs.KillActor:output_type -> goray.rpc.Empty
-	23, // 74: goray.rpc.Gcs.ListActors:output_type -> goray.rpc.ActorList
-	26, // 75: goray.rpc.Gcs.CreatePlacementGroup:output_type -> goray.rpc.PlacementGroupInfo
-	26, // 76: goray.rpc.Gcs.GetPlacementGroup:output_type -> goray.rpc.PlacementGroupInfo
-	2,  // 77: goray.rpc.Gcs.RemovePlacementGroup:output_type -> goray.rpc.Empty
-	29, // 78: goray.rpc.Gcs.GetClusterStatus:output_type -> goray.rpc.ClusterStatus
-	31, // 79: goray.rpc.Gcs.DrainNode:output_type -> goray.rpc.DrainNodeReply
-	2,  // 80: goray.rpc.Gcs.RequestClusterResourceConstraint:output_type -> goray.rpc.Empty
-	2,  // 81: goray.rpc.Gcs.ReportAutoscalingState:output_type -> goray.rpc.Empty
-	2,  // 82: goray.rpc.Gcs.UnregisterNode:output_type -> goray.rpc.Empty
-	56, // [56:83] is the sub-list for method output_type
-	29, // [29:56] is the sub-list for method input_type
+	47, // 56: goray.rpc.Gcs.AddTaskEvents:input_type -> goray.rpc.TaskEventBatch
+	48, // 57: goray.rpc.Gcs.ListTasks:input_type -> goray.rpc.ListTasksRequest
+	4,  // 58: goray.rpc.Gcs.RegisterNode:output_type -> goray.rpc.RegisterNodeReply
+	7,  // 59: goray.rpc.Gcs.ReportNode:output_type -> goray.rpc.ClusterView
+	7,  // 60: goray.rpc.Gcs.GetNodes:output_type -> goray.rpc.ClusterView
+	10, // 61: goray.rpc.Gcs.CheckAlive:output_type -> goray.rpc.CheckAliveReply
+	2,  // 62: goray.rpc.Gcs.ReportWorkerFailure:output_type -> goray.rpc.Empty
+	12, // 63: goray.rpc.Gcs.AddJob:output_type -> goray.rpc.JobInfo
+	2,  // 64: goray.rpc.Gcs.MarkJobFinished:output_type -> goray.rpc.Empty
+	13, // 65: goray.rpc.Gcs.GetJobs:output_type -> goray.rpc.JobList
+	15, // 66: goray.rpc.Gcs.HasBinary:output_type -> goray.rpc.HasBinaryReply
+	2,  // 67: goray.rpc.Gcs.UploadBinary:output_type -> goray.rpc.Empty
+	16, // 68: goray.rpc.Gcs.DownloadBinary:output_type -> goray.rpc.Chunk
+	18, // 69: goray.rpc.Gcs.KvPut:output_type -> goray.rpc.KvReply
+	18, // 70: goray.rpc.Gcs.KvGet:output_type -> goray.rpc.KvReply
+	18, // 71: goray.rpc.Gcs.KvDel:output_type -> goray.rpc.KvReply
+	18, // 72: goray.rpc.Gcs.KvKeys:output_type -> goray.rpc.KvReply
+	20, // 73: goray.rpc.Gcs.CreateActor:output_type -> goray.rpc.ActorInfo
+	20, // 74: goray.rpc.Gcs.GetActor:output_type -> goray.rpc.ActorInfo
+	2,  // 75: goray.rpc.Gcs.KillActor:output_type -> goray.rpc.Empty
+	23, // 76: goray.rpc.Gcs.ListActors:output_type -> goray.rpc.ActorList
+	26, // 77: goray.rpc.Gcs.CreatePlacementGroup:output_type -> goray.rpc.PlacementGroupInfo
+	26, // 78: goray.rpc.Gcs.GetPlacementGroup:output_type -> goray.rpc.PlacementGroupInfo
+	2,  // 79: goray.rpc.Gcs.RemovePlacementGroup:output_type -> goray.rpc.Empty
+	29, // 80: goray.rpc.Gcs.GetClusterStatus:output_type -> goray.rpc.ClusterStatus
+	31, // 81: goray.rpc.Gcs.DrainNode:output_type -> goray.rpc.DrainNodeReply
+	2,  // 82: goray.rpc.Gcs.RequestClusterResourceConstraint:output_type -> goray.rpc.Empty
+	2,  // 83: goray.rpc.Gcs.ReportAutoscalingState:output_type -> goray.rpc.Empty
+	2,  // 84: goray.rpc.Gcs.UnregisterNode:output_type -> goray.rpc.Empty
+	2,  // 85: goray.rpc.Gcs.AddTaskEvents:output_type -> goray.rpc.Empty
+	49, // 86: goray.rpc.Gcs.ListTasks:output_type -> goray.rpc.TaskList
+	58, // [58:87] is the sub-list for method output_type
+	29, // [29:58] is the sub-list for method input_type
 	29, // [29:29] is the sub-list for extension type_name
 	29, // [29:29] is the sub-list for extension extendee
 	0,  // [0:29] is the sub-list for field type_name
@@ -2906,6 +2915,7 @@ func file_gcs_proto_init() {
 		return
 	}
 	file_common_proto_init()
+	file_events_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -48,6 +48,8 @@ const (
 	Gcs_RequestClusterResourceConstraint_FullMethodName = "/goray.rpc.Gcs/RequestClusterResourceConstraint"
 	Gcs_ReportAutoscalingState_FullMethodName           = "/goray.rpc.Gcs/ReportAutoscalingState"
 	Gcs_UnregisterNode_FullMethodName                   = "/goray.rpc.Gcs/UnregisterNode"
+	Gcs_AddTaskEvents_FullMethodName                    = "/goray.rpc.Gcs/AddTaskEvents"
+	Gcs_ListTasks_FullMethodName                        = "/goray.rpc.Gcs/ListTasks"
 )
 
 // GcsClient is the client API for Gcs service.
@@ -92,6 +94,10 @@ type GcsClient interface {
 	ReportAutoscalingState(ctx context.Context, in *AutoscalingState, opts ...grpc.CallOption) (*Empty, error)
 	// UnregisterNode is a node leaving on purpose (stopped or drained).
 	UnregisterNode(ctx context.Context, in *UnregisterNodeRequest, opts ...grpc.CallOption) (*Empty, error)
+	// Task events (see events.proto): owners and executors report batches;
+	// the state API lists the bounded history.
+	AddTaskEvents(ctx context.Context, in *TaskEventBatch, opts ...grpc.CallOption) (*Empty, error)
+	ListTasks(ctx context.Context, in *ListTasksRequest, opts ...grpc.CallOption) (*TaskList, error)
 }
 
 type gcsClient struct {
@@ -384,6 +390,26 @@ func (c *gcsClient) UnregisterNode(ctx context.Context, in *UnregisterNodeReques
 	return out, nil
 }
 
+func (c *gcsClient) AddTaskEvents(ctx context.Context, in *TaskEventBatch, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Gcs_AddTaskEvents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gcsClient) ListTasks(ctx context.Context, in *ListTasksRequest, opts ...grpc.CallOption) (*TaskList, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TaskList)
+	err := c.cc.Invoke(ctx, Gcs_ListTasks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // GcsServer is the server API for Gcs service.
 // All implementations must embed UnimplementedGcsServer
 // for forward compatibility.
@@ -426,6 +452,10 @@ type GcsServer interface {
 	ReportAutoscalingState(context.Context, *AutoscalingState) (*Empty, error)
 	// UnregisterNode is a node leaving on purpose (stopped or drained).
 	UnregisterNode(context.Context, *UnregisterNodeRequest) (*Empty, error)
+	// Task events (see events.proto): owners and executors report batches;
+	// the state API lists the bounded history.
+	AddTaskEvents(context.Context, *TaskEventBatch) (*Empty, error)
+	ListTasks(context.Context, *ListTasksRequest) (*TaskList, error)
 	mustEmbedUnimplementedGcsServer()
 }
 
@@ -516,6 +546,12 @@ func (UnimplementedGcsServer) ReportAutoscalingState(context.Context, *Autoscali
 }
 func (UnimplementedGcsServer) UnregisterNode(context.Context, *UnregisterNodeRequest) (*Empty, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method UnregisterNode not implemented")
+}
+func (UnimplementedGcsServer) AddTaskEvents(context.Context, *TaskEventBatch) (*Empty, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AddTaskEvents not implemented")
+}
+func (UnimplementedGcsServer) ListTasks(context.Context, *ListTasksRequest) (*TaskList, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListTasks not implemented")
 }
 func (UnimplementedGcsServer) mustEmbedUnimplementedGcsServer() {}
 func (UnimplementedGcsServer) testEmbeddedByValue()             {}
@@ -1006,6 +1042,42 @@ func _Gcs_UnregisterNode_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Gcs_AddTaskEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TaskEventBatch)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GcsServer).AddTaskEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Gcs_AddTaskEvents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GcsServer).AddTaskEvents(ctx, req.(*TaskEventBatch))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Gcs_ListTasks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListTasksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GcsServer).ListTasks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Gcs_ListTasks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GcsServer).ListTasks(ctx, req.(*ListTasksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Gcs_ServiceDesc is the grpc.ServiceDesc for Gcs service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1112,6 +1184,14 @@ var Gcs_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UnregisterNode",
 			Handler:    _Gcs_UnregisterNode_Handler,
+		},
+		{
+			MethodName: "AddTaskEvents",
+			Handler:    _Gcs_AddTaskEvents_Handler,
+		},
+		{
+			MethodName: "ListTasks",
+			Handler:    _Gcs_ListTasks_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -145,6 +145,7 @@ type LeaseReply struct {
 	// worker_socket is a unix socket the worker also serves on: owners on the
 	// same machine push tasks over it ("" when it has none).
 	WorkerSocket  string `protobuf:"bytes,10,opt,name=worker_socket,json=workerSocket,proto3" json:"worker_socket,omitempty"`
+	WorkerPid     int32  `protobuf:"varint,11,opt,name=worker_pid,json=workerPid,proto3" json:"worker_pid,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -247,6 +248,13 @@ func (x *LeaseReply) GetWorkerSocket() string {
 		return x.WorkerSocket
 	}
 	return ""
+}
+
+func (x *LeaseReply) GetWorkerPid() int32 {
+	if x != nil {
+		return x.WorkerPid
+	}
+	return 0
 }
 
 type ReturnWorkerRequest struct {
@@ -862,7 +870,7 @@ const file_node_proto_rawDesc = "" +
 	"binaryHash\x1a<\n" +
 	"\x0eResourcesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xd2\x02\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xf1\x02\n" +
 	"\n" +
 	"LeaseReply\x12\x18\n" +
 	"\agranted\x18\x01 \x01(\bR\agranted\x12\x19\n" +
@@ -875,7 +883,9 @@ const file_node_proto_rawDesc = "" +
 	"\brejected\x18\b \x01(\bR\brejected\x12\x18\n" +
 	"\amessage\x18\t \x01(\tR\amessage\x12#\n" +
 	"\rworker_socket\x18\n" +
-	" \x01(\tR\fworkerSocket\"U\n" +
+	" \x01(\tR\fworkerSocket\x12\x1d\n" +
+	"\n" +
+	"worker_pid\x18\v \x01(\x05R\tworkerPid\"U\n" +
 	"\x13ReturnWorkerRequest\x12\x19\n" +
 	"\blease_id\x18\x01 \x01(\tR\aleaseId\x12#\n" +
 	"\rworker_broken\x18\x02 \x01(\bR\fworkerBroken\"x\n" +

@@ -230,6 +230,16 @@ func NodeID() string {
 	return w.NodeID()
 }
 
+// JobID is the id of the job this process belongs to ("" before Init), as
+// Ray's get_runtime_context().get_job_id().
+func JobID() string {
+	w, err := worker()
+	if err != nil {
+		return ""
+	}
+	return w.JobID()
+}
+
 // GCSAddress is the address of the connected cluster's GCS.
 func GCSAddress() string {
 	w, err := worker()

@@ -1,0 +1,214 @@
+package taskevents
+
+import (
+	"container/list"
+
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
+)
+
+// DefaultHistorySize is how many task attempts the GCS keeps (Ray's
+// task_events_max_num_task_in_gcs).
+const DefaultHistorySize = 100_000
+
+// The error types the history gives attempts it ends itself, Ray's names.
+const (
+	ErrNodeDied   = "NODE_DIED"
+	ErrWorkerDied = "WORKER_DIED"
+)
+
+type attemptKey struct {
+	task    string
+	attempt int32
+}
+
+// attempt is one task attempt as the history holds it.
+type attempt struct {
+	key      attemptKey
+	jobID    string
+	info     *rpcpb.TaskInfo
+	nodeID   string
+	workerID string
+	pid      int32
+	errType  string
+	errMsg   string
+	times    [rpcpb.TaskEvent_FAILED + 1]int64 // by status; 0: not seen
+	all      *list.Element                     // in History.all (creation order)
+	done     *list.Element                     // in History.done once terminal
+}
+
+// state is the attempt's current status: its outcome once it has one (a
+// failure wins: the owner's FAILED after the executor's FINISHED means the
+// result was lost), else the furthest status seen. The furthest, not the
+// latest by time: owner and executor clocks differ.
+func (a *attempt) state() Status {
+	switch {
+	case a.times[Failed] != 0:
+		return Failed
+	case a.times[Finished] != 0:
+		return Finished
+	}
+	for s := Finished - 1; s > 0; s-- {
+		if a.times[s] != 0 {
+			return s
+		}
+	}
+	return rpcpb.TaskEvent_NIL
+}
+
+func (a *attempt) terminal() bool { return a.times[Failed] != 0 || a.times[Finished] != 0 }
+
+// History is the GCS's bounded record of task attempts. It is not safe for
+// concurrent use: the GCS serialises calls.
+type History struct {
+	max      int
+	attempts map[attemptKey]*attempt
+	all      *list.List // every attempt, oldest first
+	done     *list.List // finished and failed attempts, in the order they ended
+	dropped  map[string]int64
+}
+
+// NewHistory keeps at most max attempts (DefaultHistorySize if max <= 0).
+func NewHistory(max int) *History {
+	if max <= 0 {
+		max = DefaultHistorySize
+	}
+	return &History{max: max, attempts: map[attemptKey]*attempt{}, all: list.New(), done: list.New(), dropped: map[string]int64{}}
+}
+
+// Len is the number of attempts held.
+func (h *History) Len() int { return len(h.attempts) }
+
+// Dropped is the number of events and attempts lost for job ("" for all
+// jobs): dropped by full buffers or evicted from the history.
+func (h *History) Dropped(job string) int64 {
+	if job != "" {
+		return h.dropped[job]
+	}
+	var n int64
+	for _, d := range h.dropped {
+		n += d
+	}
+	return n
+}
+
+// Add merges a batch into the history.
+func (h *History) Add(batch *rpcpb.TaskEventBatch) {
+	for job, n := range batch.GetDropped() {
+		if n > 0 {
+			h.dropped[job] += n
+		}
+	}
+	for _, e := range batch.GetEvents() {
+		h.add(e)
+	}
+}
+
+func (h *History) add(e *rpcpb.TaskEvent) {
+	if e.TaskId == "" || e.Status <= rpcpb.TaskEvent_NIL || e.Status > Failed {
+		return
+	}
+	a := h.get(attemptKey{e.TaskId, e.Attempt}, e.JobId)
+	if e.Info != nil && a.info == nil {
+		a.info = e.Info
+	}
+	if e.NodeId != "" && (a.nodeID == "" || e.Status == Running) {
+		// The executor's RUNNING is first-hand; the owner's outcome names the
+		// lease's node and worker, for when that event was lost.
+		a.nodeID, a.workerID = e.NodeId, e.WorkerId
+		if e.WorkerPid != 0 {
+			a.pid = e.WorkerPid
+		}
+	}
+	if e.StartTimeNs > 0 && a.times[Running] == 0 {
+		a.times[Running] = e.StartTimeNs
+	}
+	if e.ErrorType != "" || e.ErrorMessage != "" {
+		a.errType, a.errMsg = e.ErrorType, e.ErrorMessage
+	}
+	t := e.TimeNs
+	if t <= 0 {
+		t = 1 // seen, time unknown
+	}
+	if a.times[e.Status] == 0 || t < a.times[e.Status] {
+		a.times[e.Status] = t
+	}
+	h.markDone(a)
+}
+
+// get returns the attempt, making it (and evicting beyond the bound) if new.
+func (h *History) get(k attemptKey, job string) *attempt {
+	if a, ok := h.attempts[k]; ok {
+		if a.jobID == "" {
+			a.jobID = job
+		}
+		return a
+	}
+	for len(h.attempts) >= h.max {
+		h.evict()
+	}
+	a := &attempt{key: k, jobID: job}
+	a.all = h.all.PushBack(a)
+	h.attempts[k] = a
+	return a
+}
+
+func (h *History) markDone(a *attempt) {
+	if a.done == nil && a.terminal() {
+		a.done = h.done.PushBack(a)
+	}
+}
+
+// evict removes the attempt that ended first, or the oldest when none has
+// ended, and counts it as dropped for its job.
+func (h *History) evict() {
+	var a *attempt
+	if f := h.done.Front(); f != nil {
+		a = f.Value.(*attempt)
+	} else if f := h.all.Front(); f != nil {
+		a = f.Value.(*attempt)
+	} else {
+		return
+	}
+	h.all.Remove(a.all)
+	if a.done != nil {
+		h.done.Remove(a.done)
+	}
+	delete(h.attempts, a.key)
+	h.dropped[a.jobID]++
+}
+
+// JobFinished ends the attempts of job that have no outcome: they can no
+// longer finish (Ray marks them failed the same way).
+func (h *History) JobFinished(job string, timeNs int64) {
+	h.failWhere(func(a *attempt) bool { return a.jobID == job }, timeNs, ErrWorkerDied,
+		"the job finished before the task did")
+}
+
+// NodeDied fails the attempts that were running on node.
+func (h *History) NodeDied(node string, timeNs int64) {
+	h.failWhere(func(a *attempt) bool { return a.nodeID == node }, timeNs, ErrNodeDied,
+		"the node running the task died ("+node+")")
+}
+
+// WorkerDied fails the attempts that were running in worker.
+func (h *History) WorkerDied(worker, cause string, timeNs int64) {
+	h.failWhere(func(a *attempt) bool { return a.workerID == worker }, timeNs, ErrWorkerDied,
+		"the worker running the task died: "+cause)
+}
+
+func (h *History) failWhere(match func(*attempt) bool, timeNs int64, errType, msg string) {
+	if timeNs <= 0 {
+		timeNs = 1
+	}
+	for e := h.all.Front(); e != nil; e = e.Next() {
+		a := e.Value.(*attempt)
+		if a.terminal() || !match(a) {
+			continue
+		}
+		a.times[Failed] = timeNs
+		if a.errType == "" {
+			a.errType, a.errMsg = errType, msg
+		}
+		h.markDone(a)
+	}
+}

@@ -1,0 +1,158 @@
+package taskevents
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/goray-dev/goray/runtime/internal/datadriven"
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
+)
+
+// TestHistory drives the GCS's history from testdata/history.txt:
+//
+//	new max=N                      a fresh history of N attempts
+//	events                         one batch; each input line one event:
+//	  task=t [attempt=0] [job=j] status=S t=T [name=f] [type=T] [actor=a]
+//	  [parent=p] [node=n worker=w pid=P] [err=E] [msg=M]
+//	dropped job=j n=N              a batch that only reports drops
+//	job-finished job=j t=T / node-died node=n t=T / worker-died worker=w t=T
+//	list [limit=N]                 input lines: filters "key = value" / "key != value"
+//	show                           every attempt, oldest first
+func TestHistory(t *testing.T) {
+	var h *History
+	datadriven.RunTest(t, "testdata/history.txt", func(t *testing.T, d *datadriven.TestData) string {
+		at := func() int64 { n, _ := strconv.ParseInt(d.Val("t", "0"), 10, 64); return n }
+		switch d.Cmd {
+		case "new":
+			n, _ := strconv.Atoi(d.Val("max", "0"))
+			h = NewHistory(n)
+			return "ok"
+		case "events":
+			batch := &rpcpb.TaskEventBatch{}
+			for _, line := range strings.Split(strings.TrimSpace(d.Input), "\n") {
+				batch.Events = append(batch.Events, parseEvent(t, line))
+			}
+			h.Add(batch)
+			return fmt.Sprintf("%d attempts", h.Len())
+		case "dropped":
+			n, _ := strconv.ParseInt(d.Val("n", "0"), 10, 64)
+			h.Add(&rpcpb.TaskEventBatch{Dropped: map[string]int64{d.Val("job", ""): n}})
+			return fmt.Sprintf("dropped %d (job %s: %d)", h.Dropped(""), d.Val("job", ""), h.Dropped(d.Val("job", "")))
+		case "job-finished":
+			h.JobFinished(d.Val("job", ""), at())
+			return show(h)
+		case "node-died":
+			h.NodeDied(d.Val("node", ""), at())
+			return show(h)
+		case "worker-died":
+			h.WorkerDied(d.Val("worker", ""), "exit status 1", at())
+			return show(h)
+		case "list":
+			n, _ := strconv.Atoi(d.Val("limit", "0"))
+			req := &rpcpb.ListTasksRequest{Limit: int32(n)}
+			for _, line := range strings.Split(strings.TrimSpace(d.Input), "\n") {
+				if f := strings.Fields(line); len(f) == 3 {
+					req.Filters = append(req.Filters, &rpcpb.TaskFilter{Key: f[0], Predicate: f[1], Value: f[2]})
+				}
+			}
+			l, err := h.List(req)
+			if err != nil {
+				return "error: " + err.Error()
+			}
+			var b strings.Builder
+			fmt.Fprintf(&b, "total=%d filtered=%d dropped=%d\n", l.Total, l.NumFiltered, l.Dropped)
+			for _, st := range l.Tasks {
+				b.WriteString(format(st) + "\n")
+			}
+			return b.String()
+		case "show":
+			return show(h)
+		}
+		d.Fatalf(t, "unknown command")
+		return ""
+	})
+}
+
+func parseEvent(t *testing.T, line string) *rpcpb.TaskEvent {
+	e := &rpcpb.TaskEvent{}
+	for _, kv := range strings.Fields(line) {
+		k, v, _ := strings.Cut(kv, "=")
+		n, _ := strconv.ParseInt(v, 10, 64)
+		info := func() *rpcpb.TaskInfo {
+			if e.Info == nil {
+				e.Info = &rpcpb.TaskInfo{}
+			}
+			return e.Info
+		}
+		switch k {
+		case "task":
+			e.TaskId = v
+		case "attempt":
+			e.Attempt = int32(n)
+		case "job":
+			e.JobId = v
+		case "status":
+			s, ok := rpcpb.TaskEvent_Status_value[v]
+			if !ok {
+				t.Fatalf("unknown status %q", v)
+			}
+			e.Status = rpcpb.TaskEvent_Status(s)
+		case "t":
+			e.TimeNs = n
+		case "name":
+			info().Name = v
+		case "type":
+			info().Type = rpcpb.TaskInfo_Type(rpcpb.TaskInfo_Type_value[v])
+		case "actor":
+			info().ActorId = v
+		case "parent":
+			info().ParentTaskId = v
+		case "node":
+			e.NodeId = v
+		case "worker":
+			e.WorkerId = v
+		case "pid":
+			e.WorkerPid = int32(n)
+		case "err":
+			e.ErrorType = v
+		case "msg":
+			e.ErrorMessage = v
+		default:
+			t.Fatalf("unknown event field %q", k)
+		}
+	}
+	return e
+}
+
+func show(h *History) string {
+	var b strings.Builder
+	for e := h.all.Front(); e != nil; e = e.Next() {
+		b.WriteString(format(e.Value.(*attempt).toProto()) + "\n")
+	}
+	if b.Len() == 0 {
+		return "empty"
+	}
+	return b.String()
+}
+
+func format(st *rpcpb.TaskState) string {
+	s := fmt.Sprintf("%s/%d job=%s %s", st.TaskId, st.Attempt, st.JobId, st.State)
+	if st.Info != nil {
+		s += fmt.Sprintf(" name=%s type=%s", st.Info.Name, st.Info.Type)
+	}
+	if st.NodeId != "" {
+		s += fmt.Sprintf(" node=%s worker=%s pid=%d", st.NodeId, st.WorkerId, st.WorkerPid)
+	}
+	if st.ErrorType != "" {
+		s += fmt.Sprintf(" err=%s(%s)", st.ErrorType, st.ErrorMessage)
+	}
+	var times []string
+	for s := rpcpb.TaskEvent_PENDING_ARGS_AVAIL; s <= rpcpb.TaskEvent_FAILED; s++ {
+		if t, ok := st.StatusTimesNs[int32(s)]; ok {
+			times = append(times, fmt.Sprintf("%s@%d", s, t))
+		}
+	}
+	return s + " [" + strings.Join(times, " ") + "]"
+}
