@@ -342,6 +342,7 @@ func runNode(ctx context.Context, f *startFlags) error {
 			return err
 		}
 		jobsMgr.Register(dash.Mux)
+		dash.State.Jobs = jobsMgr.List
 		srv.startServeController(dash.Mux, gcs, gcsAddr, nodeAddr, ip, sec, logger, gcsStore.Backend() != "memory")
 		if err := serve(f.dashboardHost, f.dashboardPort, dash.Mux, "dashboard", dashboard.HeadHealthPath, dashboard.HealthPath); err != nil {
 			stop()

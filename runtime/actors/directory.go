@@ -41,6 +41,8 @@ type Actor struct {
 	WorkerID    string
 	Address     string
 	DeathCause  string
+	// PID is the worker process's (state API; not stored).
+	PID int
 	// Spec is the creation spec, opaque to the directory.
 	Spec any
 }

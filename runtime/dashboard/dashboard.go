@@ -30,6 +30,8 @@ const (
 type Server struct {
 	Mux *http.ServeMux
 	gcs rpcpb.GcsClient
+	// State is what the state API reads besides the GCS (set before serving).
+	State StateSource
 }
 
 // New makes the head server with the built-in endpoints mounted. localNode
@@ -42,6 +44,7 @@ func New(gcs rpcpb.GcsClient, localNode string) *Server {
 	s.Mux.HandleFunc("GET /api/version", s.version)
 	s.Mux.HandleFunc("GET /api/ray/version", s.version)
 	s.Mux.HandleFunc("GET /api/cluster_status", s.clusterStatus)
+	s.mountState()
 	return s
 }
 

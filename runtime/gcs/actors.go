@@ -52,7 +52,12 @@ func actorInfo(a *actors.Actor) *rpcpb.ActorInfo {
 		ClassName: a.Class, JobId: a.JobID}
 	if spec, ok := a.Spec.(*rpcpb.ActorSpec); ok {
 		info.MaxConcurrency = spec.MaxConcurrency
+		info.IsDetached, info.RequiredResources, info.MaxRestarts = spec.Detached, spec.Resources, spec.MaxRestarts
+		if st := spec.Strategy; st != nil && st.Kind == rpcpb.SchedulingStrategy_PLACEMENT_GROUP {
+			info.PlacementGroupId = st.PlacementGroupId
+		}
 	}
+	info.Pid = int32(a.PID)
 	return info
 }
 
@@ -240,6 +245,9 @@ func (s *Server) tryCreateActor(id, nodeID string, spec *rpcpb.ActorSpec) bool {
 	}
 	s.mu.Lock()
 	s.dir.Placed(id, nodeID, lease.WorkerId)
+	if a, ok := s.dir.Get(id); ok {
+		a.PID = int(lease.WorkerPid)
+	}
 	s.saveActorsLocked(nil, id)
 	s.mu.Unlock()
 	// The GCS calls an actor's worker once, for its constructor: a pooled

@@ -3,6 +3,7 @@ package gcs
 import (
 	"context"
 	"fmt"
+	"sort"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -248,4 +249,21 @@ func (s *Server) removePG(id string) error {
 	s.mu.Unlock()
 	s.release(id, nodes)
 	return nil
+}
+
+// ListPlacementGroups lists every placement group the GCS holds (the state API).
+func (s *Server) ListPlacementGroups(ctx context.Context, _ *rpcpb.Empty) (*rpcpb.PlacementGroupList, error) {
+	if err := s.settle(ctx); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := &rpcpb.PlacementGroupList{}
+	for _, pg := range s.pgs {
+		out.PlacementGroups = append(out.PlacementGroups, proto.CloneOf(s.pgInfoLocked(pg)))
+	}
+	sort.Slice(out.PlacementGroups, func(i, j int) bool {
+		return out.PlacementGroups[i].PlacementGroupId < out.PlacementGroups[j].PlacementGroupId
+	})
+	return out, nil
 }

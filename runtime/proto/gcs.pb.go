@@ -1426,8 +1426,14 @@ type ActorInfo struct {
 	ClassName      string                 `protobuf:"bytes,10,opt,name=class_name,json=className,proto3" json:"class_name,omitempty"`
 	MaxConcurrency int32                  `protobuf:"varint,11,opt,name=max_concurrency,json=maxConcurrency,proto3" json:"max_concurrency,omitempty"`
 	JobId          string                 `protobuf:"bytes,12,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// For the state API: from the creation spec and the worker's lease.
+	IsDetached        bool               `protobuf:"varint,13,opt,name=is_detached,json=isDetached,proto3" json:"is_detached,omitempty"`
+	RequiredResources map[string]float64 `protobuf:"bytes,14,rep,name=required_resources,json=requiredResources,proto3" json:"required_resources,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	PlacementGroupId  string             `protobuf:"bytes,15,opt,name=placement_group_id,json=placementGroupId,proto3" json:"placement_group_id,omitempty"`
+	MaxRestarts       int32              `protobuf:"varint,16,opt,name=max_restarts,json=maxRestarts,proto3" json:"max_restarts,omitempty"`
+	Pid               int32              `protobuf:"varint,17,opt,name=pid,proto3" json:"pid,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ActorInfo) Reset() {
@@ -1542,6 +1548,41 @@ func (x *ActorInfo) GetJobId() string {
 		return x.JobId
 	}
 	return ""
+}
+
+func (x *ActorInfo) GetIsDetached() bool {
+	if x != nil {
+		return x.IsDetached
+	}
+	return false
+}
+
+func (x *ActorInfo) GetRequiredResources() map[string]float64 {
+	if x != nil {
+		return x.RequiredResources
+	}
+	return nil
+}
+
+func (x *ActorInfo) GetPlacementGroupId() string {
+	if x != nil {
+		return x.PlacementGroupId
+	}
+	return ""
+}
+
+func (x *ActorInfo) GetMaxRestarts() int32 {
+	if x != nil {
+		return x.MaxRestarts
+	}
+	return 0
+}
+
+func (x *ActorInfo) GetPid() int32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
 }
 
 type GetActorRequest struct {
@@ -1913,6 +1954,50 @@ func (x *PlacementGroupInfo) GetSpec() *PlacementGroupSpec {
 	return nil
 }
 
+type PlacementGroupList struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	PlacementGroups []*PlacementGroupInfo  `protobuf:"bytes,1,rep,name=placement_groups,json=placementGroups,proto3" json:"placement_groups,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *PlacementGroupList) Reset() {
+	*x = PlacementGroupList{}
+	mi := &file_gcs_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlacementGroupList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlacementGroupList) ProtoMessage() {}
+
+func (x *PlacementGroupList) ProtoReflect() protoreflect.Message {
+	mi := &file_gcs_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlacementGroupList.ProtoReflect.Descriptor instead.
+func (*PlacementGroupList) Descriptor() ([]byte, []int) {
+	return file_gcs_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *PlacementGroupList) GetPlacementGroups() []*PlacementGroupInfo {
+	if x != nil {
+		return x.PlacementGroups
+	}
+	return nil
+}
+
 type GetPlacementGroupRequest struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	PlacementGroupId string                 `protobuf:"bytes,1,opt,name=placement_group_id,json=placementGroupId,proto3" json:"placement_group_id,omitempty"`
@@ -1923,7 +2008,7 @@ type GetPlacementGroupRequest struct {
 
 func (x *GetPlacementGroupRequest) Reset() {
 	*x = GetPlacementGroupRequest{}
-	mi := &file_gcs_proto_msgTypes[25]
+	mi := &file_gcs_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1935,7 +2020,7 @@ func (x *GetPlacementGroupRequest) String() string {
 func (*GetPlacementGroupRequest) ProtoMessage() {}
 
 func (x *GetPlacementGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gcs_proto_msgTypes[25]
+	mi := &file_gcs_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1948,7 +2033,7 @@ func (x *GetPlacementGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPlacementGroupRequest.ProtoReflect.Descriptor instead.
 func (*GetPlacementGroupRequest) Descriptor() ([]byte, []int) {
-	return file_gcs_proto_rawDescGZIP(), []int{25}
+	return file_gcs_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetPlacementGroupRequest) GetPlacementGroupId() string {
@@ -1976,7 +2061,7 @@ type GangDemand struct {
 
 func (x *GangDemand) Reset() {
 	*x = GangDemand{}
-	mi := &file_gcs_proto_msgTypes[26]
+	mi := &file_gcs_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1988,7 +2073,7 @@ func (x *GangDemand) String() string {
 func (*GangDemand) ProtoMessage() {}
 
 func (x *GangDemand) ProtoReflect() protoreflect.Message {
-	mi := &file_gcs_proto_msgTypes[26]
+	mi := &file_gcs_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2001,7 +2086,7 @@ func (x *GangDemand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GangDemand.ProtoReflect.Descriptor instead.
 func (*GangDemand) Descriptor() ([]byte, []int) {
-	return file_gcs_proto_rawDescGZIP(), []int{26}
+	return file_gcs_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GangDemand) GetPlacementGroupId() string {
@@ -2045,7 +2130,7 @@ type ClusterStatus struct {
 
 func (x *ClusterStatus) Reset() {
 	*x = ClusterStatus{}
-	mi := &file_gcs_proto_msgTypes[27]
+	mi := &file_gcs_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2057,7 +2142,7 @@ func (x *ClusterStatus) String() string {
 func (*ClusterStatus) ProtoMessage() {}
 
 func (x *ClusterStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_gcs_proto_msgTypes[27]
+	mi := &file_gcs_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2070,7 +2155,7 @@ func (x *ClusterStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatus.ProtoReflect.Descriptor instead.
 func (*ClusterStatus) Descriptor() ([]byte, []int) {
-	return file_gcs_proto_rawDescGZIP(), []int{27}
+	return file_gcs_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ClusterStatus) GetVersion() int64 {
@@ -2149,7 +2234,7 @@ type DrainNodeRequest struct {
 
 func (x *DrainNodeRequest) Reset() {
 	*x = DrainNodeRequest{}
-	mi := &file_gcs_proto_msgTypes[28]
+	mi := &file_gcs_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2161,7 +2246,7 @@ func (x *DrainNodeRequest) String() string {
 func (*DrainNodeRequest) ProtoMessage() {}
 
 func (x *DrainNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gcs_proto_msgTypes[28]
+	mi := &file_gcs_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2174,7 +2259,7 @@ func (x *DrainNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainNodeRequest.ProtoReflect.Descriptor instead.
 func (*DrainNodeRequest) Descriptor() ([]byte, []int) {
-	return file_gcs_proto_rawDescGZIP(), []int{28}
+	return file_gcs_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DrainNodeRequest) GetNodeId() string {
@@ -2215,7 +2300,7 @@ type DrainNodeReply struct {
 
 func (x *DrainNodeReply) Reset() {
 	*x = DrainNodeReply{}
-	mi := &file_gcs_proto_msgTypes[29]
+	mi := &file_gcs_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2227,7 +2312,7 @@ func (x *DrainNodeReply) String() string {
 func (*DrainNodeReply) ProtoMessage() {}
 
 func (x *DrainNodeReply) ProtoReflect() protoreflect.Message {
-	mi := &file_gcs_proto_msgTypes[29]
+	mi := &file_gcs_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2240,7 +2325,7 @@ func (x *DrainNodeReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainNodeReply.ProtoReflect.Descriptor instead.
 func (*DrainNodeReply) Descriptor() ([]byte, []int) {
-	return file_gcs_proto_rawDescGZIP(), []int{29}
+	return file_gcs_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DrainNodeReply) GetIsAccepted() bool {
@@ -2266,7 +2351,7 @@ type ResourceConstraint struct {
 
 func (x *ResourceConstraint) Reset() {
 	*x = ResourceConstraint{}
-	mi := &file_gcs_proto_msgTypes[30]
+	mi := &file_gcs_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2278,7 +2363,7 @@ func (x *ResourceConstraint) String() string {
 func (*ResourceConstraint) ProtoMessage() {}
 
 func (x *ResourceConstraint) ProtoReflect() protoreflect.Message {
-	mi := &file_gcs_proto_msgTypes[30]
+	mi := &file_gcs_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2291,7 +2376,7 @@ func (x *ResourceConstraint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceConstraint.ProtoReflect.Descriptor instead.
 func (*ResourceConstraint) Descriptor() ([]byte, []int) {
-	return file_gcs_proto_rawDescGZIP(), []int{30}
+	return file_gcs_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ResourceConstraint) GetRequests() []*ResourceDemand {
@@ -2311,7 +2396,7 @@ type UnregisterNodeRequest struct {
 
 func (x *UnregisterNodeRequest) Reset() {
 	*x = UnregisterNodeRequest{}
-	mi := &file_gcs_proto_msgTypes[31]
+	mi := &file_gcs_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2323,7 +2408,7 @@ func (x *UnregisterNodeRequest) String() string {
 func (*UnregisterNodeRequest) ProtoMessage() {}
 
 func (x *UnregisterNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gcs_proto_msgTypes[31]
+	mi := &file_gcs_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2336,7 +2421,7 @@ func (x *UnregisterNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnregisterNodeRequest.ProtoReflect.Descriptor instead.
 func (*UnregisterNodeRequest) Descriptor() ([]byte, []int) {
-	return file_gcs_proto_rawDescGZIP(), []int{31}
+	return file_gcs_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *UnregisterNodeRequest) GetNodeId() string {
@@ -2374,7 +2459,7 @@ type AutoscalingState struct {
 
 func (x *AutoscalingState) Reset() {
 	*x = AutoscalingState{}
-	mi := &file_gcs_proto_msgTypes[32]
+	mi := &file_gcs_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2386,7 +2471,7 @@ func (x *AutoscalingState) String() string {
 func (*AutoscalingState) ProtoMessage() {}
 
 func (x *AutoscalingState) ProtoReflect() protoreflect.Message {
-	mi := &file_gcs_proto_msgTypes[32]
+	mi := &file_gcs_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2399,7 +2484,7 @@ func (x *AutoscalingState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AutoscalingState.ProtoReflect.Descriptor instead.
 func (*AutoscalingState) Descriptor() ([]byte, []int) {
-	return file_gcs_proto_rawDescGZIP(), []int{32}
+	return file_gcs_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *AutoscalingState) GetTimestampMs() int64 {
@@ -2607,7 +2692,7 @@ const file_gcs_proto_rawDesc = "" +
 	"\bstrategy\x18\f \x01(\v2\x1d.goray.rpc.SchedulingStrategyR\bstrategy\x1a<\n" +
 	"\x0eResourcesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xf8\x02\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\x9e\x05\n" +
 	"\tActorInfo\x12\x19\n" +
 	"\bactor_id\x18\x01 \x01(\tR\aactorId\x12+\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x15.goray.rpc.ActorStateR\x05state\x12\x18\n" +
@@ -2623,7 +2708,16 @@ const file_gcs_proto_rawDesc = "" +
 	"class_name\x18\n" +
 	" \x01(\tR\tclassName\x12'\n" +
 	"\x0fmax_concurrency\x18\v \x01(\x05R\x0emaxConcurrency\x12\x15\n" +
-	"\x06job_id\x18\f \x01(\tR\x05jobId\"\x95\x01\n" +
+	"\x06job_id\x18\f \x01(\tR\x05jobId\x12\x1f\n" +
+	"\vis_detached\x18\r \x01(\bR\n" +
+	"isDetached\x12Z\n" +
+	"\x12required_resources\x18\x0e \x03(\v2+.goray.rpc.ActorInfo.RequiredResourcesEntryR\x11requiredResources\x12,\n" +
+	"\x12placement_group_id\x18\x0f \x01(\tR\x10placementGroupId\x12!\n" +
+	"\fmax_restarts\x18\x10 \x01(\x05R\vmaxRestarts\x12\x10\n" +
+	"\x03pid\x18\x11 \x01(\x05R\x03pid\x1aD\n" +
+	"\x16RequiredResourcesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\x95\x01\n" +
 	"\x0fGetActorRequest\x12\x19\n" +
 	"\bactor_id\x18\x01 \x01(\tR\aactorId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1c\n" +
@@ -2652,7 +2746,9 @@ const file_gcs_proto_rawDesc = "" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x12!\n" +
 	"\fbundle_nodes\x18\x03 \x03(\tR\vbundleNodes\x12)\n" +
 	"\x10bundle_addresses\x18\x04 \x03(\tR\x0fbundleAddresses\x121\n" +
-	"\x04spec\x18\x05 \x01(\v2\x1d.goray.rpc.PlacementGroupSpecR\x04spec\"\\\n" +
+	"\x04spec\x18\x05 \x01(\v2\x1d.goray.rpc.PlacementGroupSpecR\x04spec\"^\n" +
+	"\x12PlacementGroupList\x12H\n" +
+	"\x10placement_groups\x18\x01 \x03(\v2\x1d.goray.rpc.PlacementGroupInfoR\x0fplacementGroups\"\\\n" +
 	"\x18GetPlacementGroupRequest\x12,\n" +
 	"\x12placement_group_id\x18\x01 \x01(\tR\x10placementGroupId\x12\x12\n" +
 	"\x04wait\x18\x02 \x01(\bR\x04wait\"\x83\x01\n" +
@@ -2713,7 +2809,7 @@ const file_gcs_proto_rawDesc = "" +
 	"\x18DRAIN_REASON_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10IDLE_TERMINATION\x10\x01\x12\x0e\n" +
 	"\n" +
-	"PREEMPTION\x10\x022\xb8\x0e\n" +
+	"PREEMPTION\x10\x022\x80\x0f\n" +
 	"\x03Gcs\x12A\n" +
 	"\fRegisterNode\x12\x13.goray.rpc.NodeInfo\x1a\x1c.goray.rpc.RegisterNodeReply\x12;\n" +
 	"\n" +
@@ -2739,7 +2835,8 @@ const file_gcs_proto_rawDesc = "" +
 	"ListActors\x12\x10.goray.rpc.Empty\x1a\x14.goray.rpc.ActorList\x12T\n" +
 	"\x14CreatePlacementGroup\x12\x1d.goray.rpc.PlacementGroupSpec\x1a\x1d.goray.rpc.PlacementGroupInfo\x12W\n" +
 	"\x11GetPlacementGroup\x12#.goray.rpc.GetPlacementGroupRequest\x1a\x1d.goray.rpc.PlacementGroupInfo\x12M\n" +
-	"\x14RemovePlacementGroup\x12#.goray.rpc.GetPlacementGroupRequest\x1a\x10.goray.rpc.Empty\x12>\n" +
+	"\x14RemovePlacementGroup\x12#.goray.rpc.GetPlacementGroupRequest\x1a\x10.goray.rpc.Empty\x12F\n" +
+	"\x13ListPlacementGroups\x12\x10.goray.rpc.Empty\x1a\x1d.goray.rpc.PlacementGroupList\x12>\n" +
 	"\x10GetClusterStatus\x12\x10.goray.rpc.Empty\x1a\x18.goray.rpc.ClusterStatus\x12C\n" +
 	"\tDrainNode\x12\x1b.goray.rpc.DrainNodeRequest\x1a\x19.goray.rpc.DrainNodeReply\x12S\n" +
 	" RequestClusterResourceConstraint\x12\x1d.goray.rpc.ResourceConstraint\x1a\x10.goray.rpc.Empty\x12G\n" +
@@ -2761,7 +2858,7 @@ func file_gcs_proto_rawDescGZIP() []byte {
 }
 
 var file_gcs_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_gcs_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_gcs_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_gcs_proto_goTypes = []any{
 	(ActorState)(0),                  // 0: goray.rpc.ActorState
 	(DrainReason)(0),                 // 1: goray.rpc.DrainReason
@@ -2790,123 +2887,129 @@ var file_gcs_proto_goTypes = []any{
 	(*Bundle)(nil),                   // 24: goray.rpc.Bundle
 	(*PlacementGroupSpec)(nil),       // 25: goray.rpc.PlacementGroupSpec
 	(*PlacementGroupInfo)(nil),       // 26: goray.rpc.PlacementGroupInfo
-	(*GetPlacementGroupRequest)(nil), // 27: goray.rpc.GetPlacementGroupRequest
-	(*GangDemand)(nil),               // 28: goray.rpc.GangDemand
-	(*ClusterStatus)(nil),            // 29: goray.rpc.ClusterStatus
-	(*DrainNodeRequest)(nil),         // 30: goray.rpc.DrainNodeRequest
-	(*DrainNodeReply)(nil),           // 31: goray.rpc.DrainNodeReply
-	(*ResourceConstraint)(nil),       // 32: goray.rpc.ResourceConstraint
-	(*UnregisterNodeRequest)(nil),    // 33: goray.rpc.UnregisterNodeRequest
-	(*AutoscalingState)(nil),         // 34: goray.rpc.AutoscalingState
-	nil,                              // 35: goray.rpc.NodeInfo.TotalEntry
-	nil,                              // 36: goray.rpc.NodeInfo.LabelsEntry
-	nil,                              // 37: goray.rpc.NodeReport.AvailableEntry
-	nil,                              // 38: goray.rpc.NodeView.TotalEntry
-	nil,                              // 39: goray.rpc.NodeView.AvailableEntry
-	nil,                              // 40: goray.rpc.NodeView.LabelsEntry
-	nil,                              // 41: goray.rpc.ActorSpec.ResourcesEntry
-	nil,                              // 42: goray.rpc.Bundle.ResourcesEntry
-	nil,                              // 43: goray.rpc.AutoscalingState.TargetReplicasEntry
-	(*ResourceDemand)(nil),           // 44: goray.rpc.ResourceDemand
-	(*Arg)(nil),                      // 45: goray.rpc.Arg
-	(*SchedulingStrategy)(nil),       // 46: goray.rpc.SchedulingStrategy
-	(*TaskEventBatch)(nil),           // 47: goray.rpc.TaskEventBatch
-	(*ListTasksRequest)(nil),         // 48: goray.rpc.ListTasksRequest
-	(*TaskList)(nil),                 // 49: goray.rpc.TaskList
+	(*PlacementGroupList)(nil),       // 27: goray.rpc.PlacementGroupList
+	(*GetPlacementGroupRequest)(nil), // 28: goray.rpc.GetPlacementGroupRequest
+	(*GangDemand)(nil),               // 29: goray.rpc.GangDemand
+	(*ClusterStatus)(nil),            // 30: goray.rpc.ClusterStatus
+	(*DrainNodeRequest)(nil),         // 31: goray.rpc.DrainNodeRequest
+	(*DrainNodeReply)(nil),           // 32: goray.rpc.DrainNodeReply
+	(*ResourceConstraint)(nil),       // 33: goray.rpc.ResourceConstraint
+	(*UnregisterNodeRequest)(nil),    // 34: goray.rpc.UnregisterNodeRequest
+	(*AutoscalingState)(nil),         // 35: goray.rpc.AutoscalingState
+	nil,                              // 36: goray.rpc.NodeInfo.TotalEntry
+	nil,                              // 37: goray.rpc.NodeInfo.LabelsEntry
+	nil,                              // 38: goray.rpc.NodeReport.AvailableEntry
+	nil,                              // 39: goray.rpc.NodeView.TotalEntry
+	nil,                              // 40: goray.rpc.NodeView.AvailableEntry
+	nil,                              // 41: goray.rpc.NodeView.LabelsEntry
+	nil,                              // 42: goray.rpc.ActorSpec.ResourcesEntry
+	nil,                              // 43: goray.rpc.ActorInfo.RequiredResourcesEntry
+	nil,                              // 44: goray.rpc.Bundle.ResourcesEntry
+	nil,                              // 45: goray.rpc.AutoscalingState.TargetReplicasEntry
+	(*ResourceDemand)(nil),           // 46: goray.rpc.ResourceDemand
+	(*Arg)(nil),                      // 47: goray.rpc.Arg
+	(*SchedulingStrategy)(nil),       // 48: goray.rpc.SchedulingStrategy
+	(*TaskEventBatch)(nil),           // 49: goray.rpc.TaskEventBatch
+	(*ListTasksRequest)(nil),         // 50: goray.rpc.ListTasksRequest
+	(*TaskList)(nil),                 // 51: goray.rpc.TaskList
 }
 var file_gcs_proto_depIdxs = []int32{
-	35, // 0: goray.rpc.NodeInfo.total:type_name -> goray.rpc.NodeInfo.TotalEntry
-	36, // 1: goray.rpc.NodeInfo.labels:type_name -> goray.rpc.NodeInfo.LabelsEntry
-	37, // 2: goray.rpc.NodeReport.available:type_name -> goray.rpc.NodeReport.AvailableEntry
-	44, // 3: goray.rpc.NodeReport.demand:type_name -> goray.rpc.ResourceDemand
-	38, // 4: goray.rpc.NodeView.total:type_name -> goray.rpc.NodeView.TotalEntry
-	39, // 5: goray.rpc.NodeView.available:type_name -> goray.rpc.NodeView.AvailableEntry
-	40, // 6: goray.rpc.NodeView.labels:type_name -> goray.rpc.NodeView.LabelsEntry
+	36, // 0: goray.rpc.NodeInfo.total:type_name -> goray.rpc.NodeInfo.TotalEntry
+	37, // 1: goray.rpc.NodeInfo.labels:type_name -> goray.rpc.NodeInfo.LabelsEntry
+	38, // 2: goray.rpc.NodeReport.available:type_name -> goray.rpc.NodeReport.AvailableEntry
+	46, // 3: goray.rpc.NodeReport.demand:type_name -> goray.rpc.ResourceDemand
+	39, // 4: goray.rpc.NodeView.total:type_name -> goray.rpc.NodeView.TotalEntry
+	40, // 5: goray.rpc.NodeView.available:type_name -> goray.rpc.NodeView.AvailableEntry
+	41, // 6: goray.rpc.NodeView.labels:type_name -> goray.rpc.NodeView.LabelsEntry
 	6,  // 7: goray.rpc.ClusterView.nodes:type_name -> goray.rpc.NodeView
 	12, // 8: goray.rpc.JobList.jobs:type_name -> goray.rpc.JobInfo
-	45, // 9: goray.rpc.ActorSpec.args:type_name -> goray.rpc.Arg
-	41, // 10: goray.rpc.ActorSpec.resources:type_name -> goray.rpc.ActorSpec.ResourcesEntry
-	46, // 11: goray.rpc.ActorSpec.strategy:type_name -> goray.rpc.SchedulingStrategy
+	47, // 9: goray.rpc.ActorSpec.args:type_name -> goray.rpc.Arg
+	42, // 10: goray.rpc.ActorSpec.resources:type_name -> goray.rpc.ActorSpec.ResourcesEntry
+	48, // 11: goray.rpc.ActorSpec.strategy:type_name -> goray.rpc.SchedulingStrategy
 	0,  // 12: goray.rpc.ActorInfo.state:type_name -> goray.rpc.ActorState
-	20, // 13: goray.rpc.ActorList.actors:type_name -> goray.rpc.ActorInfo
-	42, // 14: goray.rpc.Bundle.resources:type_name -> goray.rpc.Bundle.ResourcesEntry
-	24, // 15: goray.rpc.PlacementGroupSpec.bundles:type_name -> goray.rpc.Bundle
-	25, // 16: goray.rpc.PlacementGroupInfo.spec:type_name -> goray.rpc.PlacementGroupSpec
-	24, // 17: goray.rpc.GangDemand.bundles:type_name -> goray.rpc.Bundle
-	6,  // 18: goray.rpc.ClusterStatus.nodes:type_name -> goray.rpc.NodeView
-	44, // 19: goray.rpc.ClusterStatus.pending:type_name -> goray.rpc.ResourceDemand
-	28, // 20: goray.rpc.ClusterStatus.pending_gangs:type_name -> goray.rpc.GangDemand
-	44, // 21: goray.rpc.ClusterStatus.constraints:type_name -> goray.rpc.ResourceDemand
-	34, // 22: goray.rpc.ClusterStatus.autoscaling_state:type_name -> goray.rpc.AutoscalingState
-	1,  // 23: goray.rpc.DrainNodeRequest.reason:type_name -> goray.rpc.DrainReason
-	44, // 24: goray.rpc.ResourceConstraint.requests:type_name -> goray.rpc.ResourceDemand
-	43, // 25: goray.rpc.AutoscalingState.target_replicas:type_name -> goray.rpc.AutoscalingState.TargetReplicasEntry
-	44, // 26: goray.rpc.AutoscalingState.infeasible:type_name -> goray.rpc.ResourceDemand
-	28, // 27: goray.rpc.AutoscalingState.infeasible_gangs:type_name -> goray.rpc.GangDemand
-	44, // 28: goray.rpc.AutoscalingState.unmet:type_name -> goray.rpc.ResourceDemand
-	3,  // 29: goray.rpc.Gcs.RegisterNode:input_type -> goray.rpc.NodeInfo
-	5,  // 30: goray.rpc.Gcs.ReportNode:input_type -> goray.rpc.NodeReport
-	8,  // 31: goray.rpc.Gcs.GetNodes:input_type -> goray.rpc.GetNodesRequest
-	9,  // 32: goray.rpc.Gcs.CheckAlive:input_type -> goray.rpc.CheckAliveRequest
-	11, // 33: goray.rpc.Gcs.ReportWorkerFailure:input_type -> goray.rpc.WorkerFailure
-	12, // 34: goray.rpc.Gcs.AddJob:input_type -> goray.rpc.JobInfo
-	12, // 35: goray.rpc.Gcs.MarkJobFinished:input_type -> goray.rpc.JobInfo
-	2,  // 36: goray.rpc.Gcs.GetJobs:input_type -> goray.rpc.Empty
-	14, // 37: goray.rpc.Gcs.HasBinary:input_type -> goray.rpc.BinaryRef
-	16, // 38: goray.rpc.Gcs.UploadBinary:input_type -> goray.rpc.Chunk
-	14, // 39: goray.rpc.Gcs.DownloadBinary:input_type -> goray.rpc.BinaryRef
-	17, // 40: goray.rpc.Gcs.KvPut:input_type -> goray.rpc.KvRequest
-	17, // 41: goray.rpc.Gcs.KvGet:input_type -> goray.rpc.KvRequest
-	17, // 42: goray.rpc.Gcs.KvDel:input_type -> goray.rpc.KvRequest
-	17, // 43: goray.rpc.Gcs.KvKeys:input_type -> goray.rpc.KvRequest
-	19, // 44: goray.rpc.Gcs.CreateActor:input_type -> goray.rpc.ActorSpec
-	21, // 45: goray.rpc.Gcs.GetActor:input_type -> goray.rpc.GetActorRequest
-	22, // 46: goray.rpc.Gcs.KillActor:input_type -> goray.rpc.KillActorRequest
-	2,  // 47: goray.rpc.Gcs.ListActors:input_type -> goray.rpc.Empty
-	25, // 48: goray.rpc.Gcs.CreatePlacementGroup:input_type -> goray.rpc.PlacementGroupSpec
-	27, // 49: goray.rpc.Gcs.GetPlacementGroup:input_type -> goray.rpc.GetPlacementGroupRequest
-	27, // 50: goray.rpc.Gcs.RemovePlacementGroup:input_type -> goray.rpc.GetPlacementGroupRequest
-	2,  // 51: goray.rpc.Gcs.GetClusterStatus:input_type -> goray.rpc.Empty
-	30, // 52: goray.rpc.Gcs.DrainNode:input_type -> goray.rpc.DrainNodeRequest
-	32, // 53: goray.rpc.Gcs.RequestClusterResourceConstraint:input_type -> goray.rpc.ResourceConstraint
-	34, // 54: goray.rpc.Gcs.ReportAutoscalingState:input_type -> goray.rpc.AutoscalingState
-	33, // 55: goray.rpc.Gcs.UnregisterNode:input_type -> goray.rpc.UnregisterNodeRequest
-	47, // 56: goray.rpc.Gcs.AddTaskEvents:input_type -> goray.rpc.TaskEventBatch
-	48, // 57: goray.rpc.Gcs.ListTasks:input_type -> goray.rpc.ListTasksRequest
-	4,  // 58: goray.rpc.Gcs.RegisterNode:output_type -> goray.rpc.RegisterNodeReply
-	7,  // 59: goray.rpc.Gcs.ReportNode:output_type -> goray.rpc.ClusterView
-	7,  // 60: goray.rpc.Gcs.GetNodes:output_type -> goray.rpc.ClusterView
-	10, // 61: goray.rpc.Gcs.CheckAlive:output_type -> goray.rpc.CheckAliveReply
-	2,  // 62: goray.rpc.Gcs.ReportWorkerFailure:output_type -> goray.rpc.Empty
-	12, // 63: goray.rpc.Gcs.AddJob:output_type -> goray.rpc.JobInfo
-	2,  // 64: goray.rpc.Gcs.MarkJobFinished:output_type -> goray.rpc.Empty
-	13, // 65: goray.rpc.Gcs.GetJobs:output_type -> goray.rpc.JobList
-	15, // 66: goray.rpc.Gcs.HasBinary:output_type -> goray.rpc.HasBinaryReply
-	2,  // 67: goray.rpc.Gcs.UploadBinary:output_type -> goray.rpc.Empty
-	16, // 68: goray.rpc.Gcs.DownloadBinary:output_type -> goray.rpc.Chunk
-	18, // 69: goray.rpc.Gcs.KvPut:output_type -> goray.rpc.KvReply
-	18, // 70: goray.rpc.Gcs.KvGet:output_type -> goray.rpc.KvReply
-	18, // 71: goray.rpc.Gcs.KvDel:output_type -> goray.rpc.KvReply
-	18, // 72: goray.rpc.Gcs.KvKeys:output_type -> goray.rpc.KvReply
-	20, // 73: goray.rpc.Gcs.CreateActor:output_type -> goray.rpc.ActorInfo
-	20, // 74: goray.rpc.Gcs.GetActor:output_type -> goray.rpc.ActorInfo
-	2,  // 75: goray.rpc.Gcs.KillActor:output_type -> goray.rpc.Empty
-	23, // 76: goray.rpc.Gcs.ListActors:output_type -> goray.rpc.ActorList
-	26, // 77: goray.rpc.Gcs.CreatePlacementGroup:output_type -> goray.rpc.PlacementGroupInfo
-	26, // 78: goray.rpc.Gcs.GetPlacementGroup:output_type -> goray.rpc.PlacementGroupInfo
-	2,  // 79: goray.rpc.Gcs.RemovePlacementGroup:output_type -> goray.rpc.Empty
-	29, // 80: goray.rpc.Gcs.GetClusterStatus:output_type -> goray.rpc.ClusterStatus
-	31, // 81: goray.rpc.Gcs.DrainNode:output_type -> goray.rpc.DrainNodeReply
-	2,  // 82: goray.rpc.Gcs.RequestClusterResourceConstraint:output_type -> goray.rpc.Empty
-	2,  // 83: goray.rpc.Gcs.ReportAutoscalingState:output_type -> goray.rpc.Empty
-	2,  // 84: goray.rpc.Gcs.UnregisterNode:output_type -> goray.rpc.Empty
-	2,  // 85: goray.rpc.Gcs.AddTaskEvents:output_type -> goray.rpc.Empty
-	49, // 86: goray.rpc.Gcs.ListTasks:output_type -> goray.rpc.TaskList
-	58, // [58:87] is the sub-list for method output_type
-	29, // [29:58] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	43, // 13: goray.rpc.ActorInfo.required_resources:type_name -> goray.rpc.ActorInfo.RequiredResourcesEntry
+	20, // 14: goray.rpc.ActorList.actors:type_name -> goray.rpc.ActorInfo
+	44, // 15: goray.rpc.Bundle.resources:type_name -> goray.rpc.Bundle.ResourcesEntry
+	24, // 16: goray.rpc.PlacementGroupSpec.bundles:type_name -> goray.rpc.Bundle
+	25, // 17: goray.rpc.PlacementGroupInfo.spec:type_name -> goray.rpc.PlacementGroupSpec
+	26, // 18: goray.rpc.PlacementGroupList.placement_groups:type_name -> goray.rpc.PlacementGroupInfo
+	24, // 19: goray.rpc.GangDemand.bundles:type_name -> goray.rpc.Bundle
+	6,  // 20: goray.rpc.ClusterStatus.nodes:type_name -> goray.rpc.NodeView
+	46, // 21: goray.rpc.ClusterStatus.pending:type_name -> goray.rpc.ResourceDemand
+	29, // 22: goray.rpc.ClusterStatus.pending_gangs:type_name -> goray.rpc.GangDemand
+	46, // 23: goray.rpc.ClusterStatus.constraints:type_name -> goray.rpc.ResourceDemand
+	35, // 24: goray.rpc.ClusterStatus.autoscaling_state:type_name -> goray.rpc.AutoscalingState
+	1,  // 25: goray.rpc.DrainNodeRequest.reason:type_name -> goray.rpc.DrainReason
+	46, // 26: goray.rpc.ResourceConstraint.requests:type_name -> goray.rpc.ResourceDemand
+	45, // 27: goray.rpc.AutoscalingState.target_replicas:type_name -> goray.rpc.AutoscalingState.TargetReplicasEntry
+	46, // 28: goray.rpc.AutoscalingState.infeasible:type_name -> goray.rpc.ResourceDemand
+	29, // 29: goray.rpc.AutoscalingState.infeasible_gangs:type_name -> goray.rpc.GangDemand
+	46, // 30: goray.rpc.AutoscalingState.unmet:type_name -> goray.rpc.ResourceDemand
+	3,  // 31: goray.rpc.Gcs.RegisterNode:input_type -> goray.rpc.NodeInfo
+	5,  // 32: goray.rpc.Gcs.ReportNode:input_type -> goray.rpc.NodeReport
+	8,  // 33: goray.rpc.Gcs.GetNodes:input_type -> goray.rpc.GetNodesRequest
+	9,  // 34: goray.rpc.Gcs.CheckAlive:input_type -> goray.rpc.CheckAliveRequest
+	11, // 35: goray.rpc.Gcs.ReportWorkerFailure:input_type -> goray.rpc.WorkerFailure
+	12, // 36: goray.rpc.Gcs.AddJob:input_type -> goray.rpc.JobInfo
+	12, // 37: goray.rpc.Gcs.MarkJobFinished:input_type -> goray.rpc.JobInfo
+	2,  // 38: goray.rpc.Gcs.GetJobs:input_type -> goray.rpc.Empty
+	14, // 39: goray.rpc.Gcs.HasBinary:input_type -> goray.rpc.BinaryRef
+	16, // 40: goray.rpc.Gcs.UploadBinary:input_type -> goray.rpc.Chunk
+	14, // 41: goray.rpc.Gcs.DownloadBinary:input_type -> goray.rpc.BinaryRef
+	17, // 42: goray.rpc.Gcs.KvPut:input_type -> goray.rpc.KvRequest
+	17, // 43: goray.rpc.Gcs.KvGet:input_type -> goray.rpc.KvRequest
+	17, // 44: goray.rpc.Gcs.KvDel:input_type -> goray.rpc.KvRequest
+	17, // 45: goray.rpc.Gcs.KvKeys:input_type -> goray.rpc.KvRequest
+	19, // 46: goray.rpc.Gcs.CreateActor:input_type -> goray.rpc.ActorSpec
+	21, // 47: goray.rpc.Gcs.GetActor:input_type -> goray.rpc.GetActorRequest
+	22, // 48: goray.rpc.Gcs.KillActor:input_type -> goray.rpc.KillActorRequest
+	2,  // 49: goray.rpc.Gcs.ListActors:input_type -> goray.rpc.Empty
+	25, // 50: goray.rpc.Gcs.CreatePlacementGroup:input_type -> goray.rpc.PlacementGroupSpec
+	28, // 51: goray.rpc.Gcs.GetPlacementGroup:input_type -> goray.rpc.GetPlacementGroupRequest
+	28, // 52: goray.rpc.Gcs.RemovePlacementGroup:input_type -> goray.rpc.GetPlacementGroupRequest
+	2,  // 53: goray.rpc.Gcs.ListPlacementGroups:input_type -> goray.rpc.Empty
+	2,  // 54: goray.rpc.Gcs.GetClusterStatus:input_type -> goray.rpc.Empty
+	31, // 55: goray.rpc.Gcs.DrainNode:input_type -> goray.rpc.DrainNodeRequest
+	33, // 56: goray.rpc.Gcs.RequestClusterResourceConstraint:input_type -> goray.rpc.ResourceConstraint
+	35, // 57: goray.rpc.Gcs.ReportAutoscalingState:input_type -> goray.rpc.AutoscalingState
+	34, // 58: goray.rpc.Gcs.UnregisterNode:input_type -> goray.rpc.UnregisterNodeRequest
+	49, // 59: goray.rpc.Gcs.AddTaskEvents:input_type -> goray.rpc.TaskEventBatch
+	50, // 60: goray.rpc.Gcs.ListTasks:input_type -> goray.rpc.ListTasksRequest
+	4,  // 61: goray.rpc.Gcs.RegisterNode:output_type -> goray.rpc.RegisterNodeReply
+	7,  // 62: goray.rpc.Gcs.ReportNode:output_type -> goray.rpc.ClusterView
+	7,  // 63: goray.rpc.Gcs.GetNodes:output_type -> goray.rpc.ClusterView
+	10, // 64: goray.rpc.Gcs.CheckAlive:output_type -> goray.rpc.CheckAliveReply
+	2,  // 65: goray.rpc.Gcs.ReportWorkerFailure:output_type -> goray.rpc.Empty
+	12, // 66: goray.rpc.Gcs.AddJob:output_type -> goray.rpc.JobInfo
+	2,  // 67: goray.rpc.Gcs.MarkJobFinished:output_type -> goray.rpc.Empty
+	13, // 68: goray.rpc.Gcs.GetJobs:output_type -> goray.rpc.JobList
+	15, // 69: goray.rpc.Gcs.HasBinary:output_type -> goray.rpc.HasBinaryReply
+	2,  // 70: goray.rpc.Gcs.UploadBinary:output_type -> goray.rpc.Empty
+	16, // 71: goray.rpc.Gcs.DownloadBinary:output_type -> goray.rpc.Chunk
+	18, // 72: goray.rpc.Gcs.KvPut:output_type -> goray.rpc.KvReply
+	18, // 73: goray.rpc.Gcs.KvGet:output_type -> goray.rpc.KvReply
+	18, // 74: goray.rpc.Gcs.KvDel:output_type -> goray.rpc.KvReply
+	18, // 75: goray.rpc.Gcs.KvKeys:output_type -> goray.rpc.KvReply
+	20, // 76: goray.rpc.Gcs.CreateActor:output_type -> goray.rpc.ActorInfo
+	20, // 77: goray.rpc.Gcs.GetActor:output_type -> goray.rpc.ActorInfo
+	2,  // 78: goray.rpc.Gcs.KillActor:output_type -> goray.rpc.Empty
+	23, // 79: goray.rpc.Gcs.ListActors:output_type -> goray.rpc.ActorList
+	26, // 80: goray.rpc.Gcs.CreatePlacementGroup:output_type -> goray.rpc.PlacementGroupInfo
+	26, // 81: goray.rpc.Gcs.GetPlacementGroup:output_type -> goray.rpc.PlacementGroupInfo
+	2,  // 82: goray.rpc.Gcs.RemovePlacementGroup:output_type -> goray.rpc.Empty
+	27, // 83: goray.rpc.Gcs.ListPlacementGroups:output_type -> goray.rpc.PlacementGroupList
+	30, // 84: goray.rpc.Gcs.GetClusterStatus:output_type -> goray.rpc.ClusterStatus
+	32, // 85: goray.rpc.Gcs.DrainNode:output_type -> goray.rpc.DrainNodeReply
+	2,  // 86: goray.rpc.Gcs.RequestClusterResourceConstraint:output_type -> goray.rpc.Empty
+	2,  // 87: goray.rpc.Gcs.ReportAutoscalingState:output_type -> goray.rpc.Empty
+	2,  // 88: goray.rpc.Gcs.UnregisterNode:output_type -> goray.rpc.Empty
+	2,  // 89: goray.rpc.Gcs.AddTaskEvents:output_type -> goray.rpc.Empty
+	51, // 90: goray.rpc.Gcs.ListTasks:output_type -> goray.rpc.TaskList
+	61, // [61:91] is the sub-list for method output_type
+	31, // [31:61] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_gcs_proto_init() }
@@ -2922,7 +3025,7 @@ func file_gcs_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gcs_proto_rawDesc), len(file_gcs_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   42,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -43,6 +43,7 @@ const (
 	Gcs_CreatePlacementGroup_FullMethodName             = "/goray.rpc.Gcs/CreatePlacementGroup"
 	Gcs_GetPlacementGroup_FullMethodName                = "/goray.rpc.Gcs/GetPlacementGroup"
 	Gcs_RemovePlacementGroup_FullMethodName             = "/goray.rpc.Gcs/RemovePlacementGroup"
+	Gcs_ListPlacementGroups_FullMethodName              = "/goray.rpc.Gcs/ListPlacementGroups"
 	Gcs_GetClusterStatus_FullMethodName                 = "/goray.rpc.Gcs/GetClusterStatus"
 	Gcs_DrainNode_FullMethodName                        = "/goray.rpc.Gcs/DrainNode"
 	Gcs_RequestClusterResourceConstraint_FullMethodName = "/goray.rpc.Gcs/RequestClusterResourceConstraint"
@@ -82,6 +83,7 @@ type GcsClient interface {
 	CreatePlacementGroup(ctx context.Context, in *PlacementGroupSpec, opts ...grpc.CallOption) (*PlacementGroupInfo, error)
 	GetPlacementGroup(ctx context.Context, in *GetPlacementGroupRequest, opts ...grpc.CallOption) (*PlacementGroupInfo, error)
 	RemovePlacementGroup(ctx context.Context, in *GetPlacementGroupRequest, opts ...grpc.CallOption) (*Empty, error)
+	ListPlacementGroups(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*PlacementGroupList, error)
 	GetClusterStatus(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*ClusterStatus, error)
 	// Autoscaler interface, modelled on Ray's AutoscalerStateService.
 	// DrainNode retires a node: IDLE_TERMINATION is rejected while the node is
@@ -340,6 +342,16 @@ func (c *gcsClient) RemovePlacementGroup(ctx context.Context, in *GetPlacementGr
 	return out, nil
 }
 
+func (c *gcsClient) ListPlacementGroups(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*PlacementGroupList, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PlacementGroupList)
+	err := c.cc.Invoke(ctx, Gcs_ListPlacementGroups_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *gcsClient) GetClusterStatus(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*ClusterStatus, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ClusterStatus)
@@ -440,6 +452,7 @@ type GcsServer interface {
 	CreatePlacementGroup(context.Context, *PlacementGroupSpec) (*PlacementGroupInfo, error)
 	GetPlacementGroup(context.Context, *GetPlacementGroupRequest) (*PlacementGroupInfo, error)
 	RemovePlacementGroup(context.Context, *GetPlacementGroupRequest) (*Empty, error)
+	ListPlacementGroups(context.Context, *Empty) (*PlacementGroupList, error)
 	GetClusterStatus(context.Context, *Empty) (*ClusterStatus, error)
 	// Autoscaler interface, modelled on Ray's AutoscalerStateService.
 	// DrainNode retires a node: IDLE_TERMINATION is rejected while the node is
@@ -531,6 +544,9 @@ func (UnimplementedGcsServer) GetPlacementGroup(context.Context, *GetPlacementGr
 }
 func (UnimplementedGcsServer) RemovePlacementGroup(context.Context, *GetPlacementGroupRequest) (*Empty, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method RemovePlacementGroup not implemented")
+}
+func (UnimplementedGcsServer) ListPlacementGroups(context.Context, *Empty) (*PlacementGroupList, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListPlacementGroups not implemented")
 }
 func (UnimplementedGcsServer) GetClusterStatus(context.Context, *Empty) (*ClusterStatus, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetClusterStatus not implemented")
@@ -952,6 +968,24 @@ func _Gcs_RemovePlacementGroup_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Gcs_ListPlacementGroups_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GcsServer).ListPlacementGroups(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Gcs_ListPlacementGroups_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GcsServer).ListPlacementGroups(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Gcs_GetClusterStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(Empty)
 	if err := dec(in); err != nil {
@@ -1164,6 +1198,10 @@ var Gcs_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RemovePlacementGroup",
 			Handler:    _Gcs_RemovePlacementGroup_Handler,
+		},
+		{
+			MethodName: "ListPlacementGroups",
+			Handler:    _Gcs_ListPlacementGroups_Handler,
 		},
 		{
 			MethodName: "GetClusterStatus",
