@@ -35,8 +35,12 @@
 #   - only the webhooks of the enabled frameworks and of Kueue's own kinds
 #     (the others would send every Pod, Deployment, Job... of the cluster
 #     through Kueue while it is installed).
-# The kube-apiserver runs in the first node's network namespace, where
-# kube-proxy's rules route the webhook Service's ClusterIP to the pod.
+# The kube-apiserver calls the webhook at its Service's ClusterIP from the
+# first node's network namespace, where kube-proxy's rules translate it to
+# the pod's address. That namespace has no default route, so the connect
+# fails (network is unreachable) before those rules are reached: install adds
+# a route for the service range there ($SERVICE_CIDR on the node's veth,
+# marked proto 188), uninstall removes it. up.sh does not add it yet.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -199,17 +203,18 @@ wait_ready() {
     die "Kueue's controller-manager did not become Ready"
   fi
   # Ready means the webhook server serves with its certificate; the
-  # apiserver reaches it once the Service has the pod as its endpoint and
-  # the caBundle is in the configurations.
-  local i
-  for i in $(seq 60); do
-    if [ -n "$(kc get mutatingwebhookconfiguration kueue-mutating-webhook-configuration -o jsonpath='{.webhooks[0].clientConfig.caBundle}')" ] &&
-      [ -n "$(kc -n "$KUEUE_NS" get endpointslices -l kubernetes.io/service-name=kueue-webhook-service -o jsonpath='{.items[*].endpoints[?(@.conditions.ready==true)].addresses[0]}')" ]; then
+  # apiserver can call it once the Service has the pod as its endpoint and
+  # Kueue wrote its CA into the configurations: a server-side dry run of a
+  # ResourceFlavor goes through Kueue's mutating and validating webhooks.
+  local out=""
+  for _ in $(seq 60); do
+    if out=$(printf 'apiVersion: kueue.x-k8s.io/v1beta2\nkind: ResourceFlavor\nmetadata:\n  name: kueue-sh-probe\n' |
+      kc create --dry-run=server -f - 2>&1); then
       return 0
     fi
     sleep 1
   done
-  die "Kueue's webhook has no caBundle or no ready endpoint after 60 s"
+  die "the apiserver cannot call Kueue's webhook after 60 s: $out"
 }
 
 # seed_certificate puts a CA and a serving certificate into the Secret
@@ -217,22 +222,22 @@ wait_ready() {
 # certificate manager (open-policy-agent/cert-controller) makes them and
 # accepts them: the CA an RSA key in PKCS#1 with the DNS name kueue-ca, the
 # serving certificate for kueue-webhook-service.kueue-system.svc with
-# serverAuth. Kueue keeps valid certificates, and the pod's Secret volume has
-# them from the start: otherwise Kueue writes the Secret after the pod
-# started and waits until the kubelet's periodic sync (a minute) refreshes
-# the volume. Kueue still injects the CA into its webhooks and CRDs.
+# serverAuth. Kueue keeps valid certificates ("no cert refresh needed"), and
+# the pod's Secret volume has them from the start: otherwise Kueue writes the
+# Secret after the pod started and waits until the kubelet's periodic sync
+# (up to a minute) refreshes the volume. Kueue still injects the CA into its
+# webhook configurations and CRDs, and rotates as usual.
 seed_certificate() {
   if [ -n "$(kc -n "$KUEUE_NS" get secret kueue-webhook-server-cert -o jsonpath='{.data.tls\.crt}' 2>/dev/null)" ]; then
     return 0
   fi
-  local d
+  local d dns=kueue-webhook-service.$KUEUE_NS.svc
   d=$(mktemp -d)
   openssl genrsa -traditional -out "$d/ca.key" 2048 2>/dev/null
   openssl req -x509 -new -key "$d/ca.key" -days 3650 -subj "/O=kueue/CN=kueue-ca" \
     -addext "subjectAltName=DNS:kueue-ca" -addext "basicConstraints=critical,CA:TRUE" \
     -addext "keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign" -out "$d/ca.crt" 2>/dev/null
   openssl genrsa -traditional -out "$d/tls.key" 2048 2>/dev/null
-  local dns=kueue-webhook-service.$KUEUE_NS.svc
   openssl req -new -key "$d/tls.key" -subj "/CN=$dns" -out "$d/tls.csr" 2>/dev/null
   printf 'subjectAltName=DNS:%s\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' "$dns" >"$d/ext"
   openssl x509 -req -in "$d/tls.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial -days 3650 \
@@ -244,7 +249,24 @@ seed_certificate() {
   rm -rf "$d"
 }
 
+# The route for the service range in the first node's namespace (see the
+# top); one that is there already, without our mark, is left alone.
+ROUTE_PROTO=188
+add_service_route() {
+  [ -n "$(ip -n "$NETNS" route show "$SERVICE_CIDR")" ] && return 0
+  ip -n "$NETNS" route add "$SERVICE_CIDR" dev "$VETH_NODE" src "$NODE_IP" proto "$ROUTE_PROTO"
+  log "route $SERVICE_CIDR dev $VETH_NODE added in $NETNS (the apiserver reaches webhook Services)"
+}
+remove_service_route() {
+  netns_exists || return 0
+  if [ -n "$(ip -n "$NETNS" route show "$SERVICE_CIDR" proto "$ROUTE_PROTO")" ]; then
+    ip -n "$NETNS" route del "$SERVICE_CIDR" proto "$ROUTE_PROTO"
+  fi
+}
+
 install() {
+  [ "$(id -u)" = 0 ] || die "must run as root (the route in the node's network namespace)"
+  add_service_route
   import
   local manifests
   manifests=$(mktemp)
@@ -267,18 +289,21 @@ uninstall() {
   if kc get crd clusterqueues.kueue.x-k8s.io >/dev/null 2>&1; then
     if ! kc delete "$KUEUE_KINDS" --all -A --ignore-not-found --wait=true --timeout=60s >/dev/null; then
       log "Kueue's objects still have finalizers after 60 s: removing them"
-      local o
-      for o in $(kc get "$KUEUE_KINDS" -A -o go-template='{{range .items}}{{.kind}}/{{.metadata.name}}@{{.metadata.namespace}} {{end}}'); do
-        local ns=${o#*@}
-        kc patch "${o%@*}" ${ns:+-n "$ns"} --type=merge -p '{"metadata":{"finalizers":null}}' >/dev/null || true
+      local r o
+      for r in ${KUEUE_KINDS//,/ }; do
+        for o in $(kc get "$r" -A -o go-template='{{range .items}}{{.metadata.name}}@{{or .metadata.namespace ""}} {{end}}'); do
+          local ns=${o#*@}
+          kc patch "$r" "${o%@*}" ${ns:+-n "$ns"} --type=merge -p '{"metadata":{"finalizers":null}}' >/dev/null || true
+        done
       done
     fi
   fi
-  local manifests
-  manifests=$(mktemp)
-  render >"$manifests"
-  kc delete -f "$manifests" --ignore-not-found --wait=true --timeout=120s >/dev/null
-  rm -f "$manifests"
+  # Everything Kueue's config/default makes carries app.kubernetes.io/name=kueue;
+  # the namespaced objects go with the namespace.
+  kc delete namespace "$KUEUE_NS" --ignore-not-found --wait=true --timeout=120s >/dev/null
+  kc delete customresourcedefinitions,clusterroles,clusterrolebindings -l app.kubernetes.io/name=kueue \
+    --ignore-not-found --wait=true --timeout=120s >/dev/null
+  remove_service_route
   log "Kueue $VERSION uninstalled"
 }
 

@@ -133,8 +133,8 @@ func TestStateAPITasks(t *testing.T) {
 	for q, want := range map[string]string{
 		"filter_keys=colour&filter_predicates==&filter_values=red": "colour\\\" is not supported",
 		"filter_keys=state&filter_predicates=>&filter_values=x":    "available predicates: =, !=",
-		"limit=0": "limit must be a positive integer",
-		"filter_keys=state&filter_predicates==":                    "same number",
+		"limit=0":                               "limit must be a positive integer",
+		"filter_keys=state&filter_predicates==": "same number",
 	} {
 		code, body := get(t, s.Mux, "/api/v0/tasks?"+q)
 		if code != 400 || !strings.Contains(body, want) || !strings.Contains(body, `"result":false`) {
