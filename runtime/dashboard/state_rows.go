@@ -293,3 +293,18 @@ func ptrIf(n int64) *int64 {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// Columns are a resource's columns in Ray's order (the detail ones too
+// with detail), for tables; nil for an unknown resource.
+func Columns(resource string, detail bool) []string {
+	s, ok := map[string]schema{"tasks": taskSchema, "actors": actorSchema, "nodes": nodeSchema,
+		"placement_groups": pgSchema, "jobs": jobSchema}[resource]
+	if !ok {
+		return nil
+	}
+	cols := append([]string(nil), s.base...)
+	if detail {
+		cols = append(cols, s.detail...)
+	}
+	return cols
+}

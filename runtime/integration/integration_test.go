@@ -37,6 +37,8 @@ var (
 	gcsAddress string
 	nodeIDs    = map[string]string{} // node ip -> node id
 	addrs      = map[string]string{} // node ip -> node manager address
+	// dashboardAddress is the head's dashboard (host:port); gorayBin the CLI.
+	dashboardAddress, gorayBin string
 )
 
 var whereAmI = ray.Task("it.where", func(ctx context.Context, sleepMs int) (string, error) {
@@ -125,7 +127,9 @@ func run(m *testing.M) int {
 	}()
 	gcs := "127.0.0.1:" + strconv.Itoa(gcsPort)
 	startNode, gcsAddress = start, gcs
-	start("127.0.0.1", "--head", "--port="+strconv.Itoa(gcsPort), "--num-cpus=1", "--dashboard-port="+strconv.Itoa(freePort()))
+	dashPort := freePort()
+	dashboardAddress, gorayBin = "127.0.0.1:"+strconv.Itoa(dashPort), bin
+	start("127.0.0.1", "--head", "--port="+strconv.Itoa(gcsPort), "--num-cpus=1", "--dashboard-port="+strconv.Itoa(dashPort))
 	start("127.0.0.2", "--address="+gcs, "--num-cpus=2", "--object-store-memory=4000000")
 	start("127.0.0.3", "--address="+gcs, "--num-cpus=2", "--object-store-memory=4000000")
 	ctx := context.Background()

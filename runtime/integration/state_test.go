@@ -1,0 +1,161 @@
+package integration
+
+import (
+	"context"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goray-dev/goray/runtime/ray"
+	stateapi "github.com/goray-dev/goray/runtime/state"
+)
+
+// The state API on the head's dashboard and `goray list|get|summary` see
+// what runs: tasks (a failed one with its error), actors (a killed one DEAD
+// with its death cause), nodes, placement groups and jobs, with Ray's field
+// names, filters and limits.
+func TestStateAPI(t *testing.T) {
+	ctx := context.Background()
+	c, err := stateapi.New(dashboardAddress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ray.Get(ctx, failing.Remote(ctx, "state API failure", ray.MaxRetries(0))); err == nil {
+		t.Fatal("the failing task succeeded")
+	}
+	alive, err := stateful.Remote(ctx, ray.Name("state-api-alive"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ray.Kill(ctx, alive, true) }()
+	if _, err := ray.Get(ctx, actorWhere.Remote(ctx, alive)); err != nil {
+		t.Fatal(err)
+	}
+	doomed, err := stateful.Remote(ctx, ray.Name("state-api-doomed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ray.Get(ctx, actorWhere.Remote(ctx, doomed)); err != nil {
+		t.Fatal(err)
+	}
+	if err := ray.Kill(ctx, doomed, true); err != nil {
+		t.Fatal(err)
+	}
+	pg, err := ray.NewPlacementGroup(ctx, []map[string]float64{{"CPU": 1}}, "PACK", ray.Name("state-api-pg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ray.RemovePlacementGroup(ctx, pg) }()
+	if err := pg.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Actors: the killed one DEAD with why, the other ALIVE on a node with a pid.
+	var actors []stateapi.Actor
+	waitUntil(t, "both actors listed, the killed one DEAD", func() bool {
+		actors, _, err = c.ListActors(ctx, stateapi.Options{Detail: true, Filters: []stateapi.Filter{{"class_name", "=", "it.Stateful"}, {"name", "!=", ""}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dead := 0
+		for _, a := range actors {
+			if a.Name == "state-api-doomed" && a.State == "DEAD" && a.DeathCause != nil && a.DeathCause.Context.ErrorMessage != "" {
+				dead++
+			}
+		}
+		return dead == 1
+	})
+	for _, a := range actors {
+		if a.Name == "state-api-alive" && (a.State != "ALIVE" || a.NodeID == "" || a.PID == 0 || a.JobID != ray.JobID()) {
+			t.Errorf("the live actor: %+v", a)
+		}
+	}
+	// Tasks: the failed one with its error (after the once-a-second report).
+	var failed []stateapi.Task
+	waitUntil(t, "the failed task listed", func() bool {
+		failed, _, err = c.ListTasks(ctx, stateapi.Options{Detail: true, Filters: []stateapi.Filter{{"state", "=", "FAILED"}, {"name", "=", "it.failing"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range failed {
+			if strings.Contains(f.ErrorMessage, "state API failure") {
+				return true
+			}
+		}
+		return false
+	})
+	if f := failed[0]; f.ErrorType != "TASK_EXECUTION_EXCEPTION" || f.JobID != ray.JobID() || f.Type != "NORMAL_TASK" || f.EndTimeMs == 0 {
+		t.Errorf("failed task: %+v", f)
+	}
+	// Limits cut the answer, not the count.
+	one, meta, err := c.ListTasks(ctx, stateapi.Options{Limit: 1})
+	if err != nil || len(one) != 1 || meta.NumFiltered < 3 {
+		t.Errorf("limit=1: %d tasks of %d (%v)", len(one), meta.NumFiltered, err)
+	}
+	nodes, _, err := c.ListNodes(ctx, stateapi.Options{Filters: []stateapi.Filter{{"state", "=", "ALIVE"}}})
+	if err != nil || len(nodes) < 3 {
+		t.Errorf("alive nodes: %d (%v)", len(nodes), err)
+	}
+	heads, _, err := c.ListNodes(ctx, stateapi.Options{Filters: []stateapi.Filter{{"is_head_node", "=", "true"}}})
+	if err != nil || len(heads) != 1 || heads[0].NodeIP != "127.0.0.1" {
+		t.Errorf("head node: %+v (%v)", heads, err)
+	}
+	pgs, _, err := c.ListPlacementGroups(ctx, stateapi.Options{Detail: true, Filters: []stateapi.Filter{{"name", "=", "state-api-pg"}}})
+	if err != nil || len(pgs) != 1 || pgs[0].State != "CREATED" || len(pgs[0].Bundles) != 1 || pgs[0].Bundles[0].NodeID == "" {
+		t.Errorf("placement group: %+v (%v)", pgs, err)
+	}
+	jobs, _, err := c.ListJobs(ctx, stateapi.Options{Filters: []stateapi.Filter{{"job_id", "=", ray.JobID()}}})
+	if err != nil || len(jobs) != 1 || jobs[0].Type != "DRIVER" || jobs[0].Status != "RUNNING" {
+		t.Errorf("this driver's job: %+v (%v)", jobs, err)
+	}
+	// A bad filter is refused with the reason.
+	if _, _, err := c.ListTasks(ctx, stateapi.Options{Filters: []stateapi.Filter{{"colour", "=", "red"}}}); err == nil || !strings.Contains(err.Error(), "400") || !strings.Contains(err.Error(), "supported filter columns") {
+		t.Errorf("bad filter: %v", err)
+	}
+
+	// The CLI prints the same.
+	cli := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(gorayBin, append(args, "--address", dashboardAddress)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("goray %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	if out := cli("list", "tasks", "-f", "state=FAILED", "-f", "name=it.failing"); !strings.Contains(out, "TASK_EXECUTION_EXCEPTION") || !strings.Contains(out, "FUNC_OR_CLASS_NAME") {
+		t.Errorf("goray list tasks:\n%s", out)
+	}
+	if out := cli("list", "actors", "--filter", "state=DEAD", "--format", "json"); !strings.Contains(out, `"state-api-doomed"`) {
+		t.Errorf("goray list actors --format json:\n%s", out)
+	}
+	if out := cli("list", "placement-groups"); !strings.Contains(out, "state-api-pg") {
+		t.Errorf("goray list placement-groups:\n%s", out)
+	}
+	var deadID string
+	for _, a := range actors {
+		if a.Name == "state-api-doomed" {
+			deadID = a.ActorID
+		}
+	}
+	if out := cli("get", "actors", deadID); !strings.Contains(out, "death_cause:") || !strings.Contains(out, "state: DEAD") {
+		t.Errorf("goray get actors %s:\n%s", deadID, out)
+	}
+	if out := cli("summary", "tasks"); !strings.Contains(out, "it.failing") || !strings.Contains(out, "FAILED: ") {
+		t.Errorf("goray summary tasks:\n%s", out)
+	}
+	if out := cli("summary", "actors"); !strings.Contains(out, "it.Stateful") || !strings.Contains(out, "DEAD: ") {
+		t.Errorf("goray summary actors:\n%s", out)
+	}
+}
+
+func waitUntil(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 20 s", what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
