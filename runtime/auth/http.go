@@ -26,15 +26,24 @@ type HTTPPolicy struct {
 	Open []string
 	// AllowedHosts extends the Host names accepted (see EnvAllowedHosts).
 	AllowedHosts []string
+	// Page are paths anyone may GET from any Host: a web page's shell and
+	// assets, which hold no cluster data (the page asks the API for that).
+	Page []string
+	// Login serves LoginPath and ModePath and takes the session cookie
+	// they set in place of the token (see login.go): on for the
+	// dashboard, whose page runs in a browser.
+	Login bool
 }
 
 // Handler guards next:
 //   - Open paths (GET/HEAD) pass as they are: kubelet probes carry no token.
+//     So do Page paths: a page's shell, which asks for the token.
 //   - Cross-site state-changing browser requests are refused (Sec-Fetch-Site
 //     and Origin, net/http's CrossOriginProtection), token or not.
 //   - With a token required, every other request needs it in Authorization
-//     or x-ray-authorization ("Bearer <token>"); a missing or wrong one is a
-//     401 that says how to pass it.
+//     or x-ray-authorization ("Bearer <token>"), or with Login a session
+//     cookie from LoginPath; a missing or wrong one is a 401 that says how
+//     to pass it.
 //   - A browser's request without a valid token must name this server in
 //     Host (an IP, localhost, a cluster-internal name or an allowed host): a
 //     page on evil.example whose name was rebound to 127.0.0.1 names
@@ -42,7 +51,7 @@ type HTTPPolicy struct {
 //     name: DNS rebinding is an attack through a browser.
 func (c Config) Handler(next http.Handler, p HTTPPolicy) http.Handler {
 	open := map[string]bool{}
-	for _, o := range p.Open {
+	for _, o := range append(append([]string(nil), p.Open...), p.Page...) {
 		open[o] = true
 	}
 	hosts := hostSet(p.AllowedHosts)
@@ -57,11 +66,29 @@ func (c Config) Handler(next http.Handler, p HTTPPolicy) http.Handler {
 				"): state-changing requests must come from the same origin or from a non-browser client", http.StatusForbidden)
 			return
 		}
+		if p.Login {
+			switch r.URL.Path {
+			case LoginPath:
+				c.login(w, r)
+				return
+			case ModePath:
+				if r.Method == http.MethodGet || r.Method == http.MethodHead {
+					c.mode(w)
+					return
+				}
+			}
+		}
 		authed := false
 		if c.Required {
 			v := r.Header.Get(HeaderAuthorization)
 			if v == "" {
 				v = r.Header.Get(HeaderRayAuthorization)
+			}
+			// A session cookie counts only without a header: a wrong
+			// token in a header is refused, whatever the cookie.
+			if v == "" && p.Login && c.sessionFrom(r) {
+				next.ServeHTTP(w, r)
+				return
 			}
 			if v == "" {
 				unauthorized(w, missingMsg)
