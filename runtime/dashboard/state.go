@@ -256,6 +256,7 @@ func (s *Server) mountState() {
 	list("jobs", jobSchema, s.inMemory(jobSchema, s.jobRows))
 	s.Mux.HandleFunc("GET /api/v0/tasks/summarize", s.summarizeTasks)
 	s.Mux.HandleFunc("GET /api/v0/actors/summarize", s.summarizeActors)
+	s.mountEvents() // events.go
 }
 
 // stateTimeout is the request's timeout parameter (seconds, Ray's default 30).

@@ -71,6 +71,7 @@ func (s *Server) DrainNode(ctx context.Context, in *rpcpb.DrainNodeRequest) (*rp
 		}
 		s.mu.Unlock()
 		s.log.Printf("node %s draining (%s: %s)", in.NodeId, in.Reason, in.ReasonMessage)
+		s.drainEvent(in)
 	}
 	return rep, nil
 }
@@ -85,7 +86,7 @@ func (s *Server) UnregisterNode(ctx context.Context, in *rpcpb.UnregisterNodeReq
 		return &rpcpb.Empty{}, nil
 	}
 	n.alive = false
-	n.death = "unregistered: " + in.Reason
+	n.death = unregisteredPrefix + in.Reason
 	s.mu.Unlock()
 	go s.nodeDied(in.NodeId) // actor restarts and placement groups move on in the background
 	return &rpcpb.Empty{}, nil
@@ -125,6 +126,7 @@ func (s *Server) ReportAutoscalingState(ctx context.Context, in *rpcpb.Autoscali
 	s.mu.Lock()
 	s.autoscaling = in
 	s.mu.Unlock()
+	s.autoscalerEvent(in)
 	return &rpcpb.Empty{}, nil
 }
 

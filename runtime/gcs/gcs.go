@@ -13,6 +13,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -101,6 +102,8 @@ type Server struct {
 	reregisterBy time.Time
 	// tasks is the task event history (tasks.go).
 	tasks *taskHistory
+	// events is the cluster event history (clusterevents.go).
+	events *eventLog
 }
 
 // New makes a GCS that keeps its tables in memory only. Call Run to start
@@ -136,6 +139,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		nodes: map[string]*nodeRec{}, jobs: map[string]*rpcpb.JobInfo{}, kv: map[string][]byte{},
 		dir: actors.NewDirectory(), pgs: map[string]*placementGroup{}, stop: make(chan struct{}),
 		incarnation: randomHex(8), clusterID: randomHex(8), jobSeq: initialJobSeq(), tasks: newTaskHistory()}
+	s.events = newEventLog(s.incarnation)
 	if cfg.Storage == nil {
 		return s, nil
 	}
@@ -218,6 +222,7 @@ func (s *Server) nodeDied(id string) {
 	if n, ok := s.nodes[id]; ok {
 		addr = n.info.Address
 		s.persistLocked(nodeOp(id, n))
+		s.nodeDiedEvent(id, n.info.Ip, n.death, strings.HasPrefix(n.death, unregisteredPrefix))
 	}
 	effs := s.dir.NodeDied(id)
 	s.saveActorsLocked(effs)
@@ -256,7 +261,8 @@ func (s *Server) RegisterNode(ctx context.Context, in *rpcpb.NodeInfo) (*rpcpb.R
 	}
 	s.mu.Lock()
 	var effs []actors.Effect
-	if old, ok := s.nodes[in.NodeId]; ok && old.awaiting {
+	old, again := s.nodes[in.NodeId]
+	if again && old.awaiting {
 		effs = s.dir.NodeReturned(in.NodeId, workers)
 	}
 	n := &nodeRec{info: in, alive: true, lastSeen: time.Now(), available: copyMap(in.Total)}
@@ -272,6 +278,7 @@ func (s *Server) RegisterNode(ctx context.Context, in *rpcpb.NodeInfo) (*rpcpb.R
 		return nil, err
 	}
 	s.log.Printf("node %s registered at %s (instance %q, type %q, resources %v)", in.NodeId, in.Address, in.InstanceId, in.NodeTypeName, in.Total)
+	s.nodeRegisteredEvent(in, again)
 	return &rpcpb.RegisterNodeReply{NodeId: in.NodeId, SessionName: s.cfg.SessionName, HeartbeatTimeoutMs: s.cfg.HeartbeatTimeout.Milliseconds()}, nil
 }
 
@@ -343,6 +350,7 @@ func (s *Server) ReportWorkerFailure(ctx context.Context, in *rpcpb.WorkerFailur
 	}
 	s.mu.Unlock()
 	s.tasksOnWorkerDied(in.WorkerId, in.Reason)
+	s.workerFailureEvent(in)
 	s.apply(effs)
 	if err := s.durable(ctx, seq); err != nil {
 		return nil, err
@@ -380,6 +388,7 @@ func (s *Server) AddJob(ctx context.Context, in *rpcpb.JobInfo) (*rpcpb.JobInfo,
 	}
 	s.jobs[in.JobId] = in
 	seq := s.persistLocked(append(ops, jobOp(in))...)
+	s.jobEvent(in, false)
 	// The reply is marshalled after the lock is released, while
 	// MarkJobFinished may change the stored record: a copy goes out.
 	reply := proto.CloneOf(in)
@@ -411,6 +420,9 @@ func rejoinable(j, req *rpcpb.JobInfo) (*rpcpb.JobInfo, error) {
 func (s *Server) MarkJobFinished(ctx context.Context, in *rpcpb.JobInfo) (*rpcpb.Empty, error) {
 	s.mu.Lock()
 	if j, ok := s.jobs[in.JobId]; ok {
+		if !j.Finished {
+			s.jobEvent(j, true)
+		}
 		j.Finished = true
 		j.EndTimeMs = time.Now().UnixMilli()
 		s.persistLocked(jobOp(j))

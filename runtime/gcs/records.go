@@ -196,6 +196,7 @@ func actorOp(a *actors.Actor) storage.Op {
 
 // saveActorsLocked enqueues the records of the actors named by ids and by effects.
 func (s *Server) saveActorsLocked(effs []actors.Effect, ids ...string) uint64 {
+	s.actorEventsLocked(effs) // every change of the directory passes here
 	if s.p == nil {
 		return 0
 	}

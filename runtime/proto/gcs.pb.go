@@ -2557,6 +2557,262 @@ func (x *AutoscalingState) GetError() string {
 	return ""
 }
 
+// ClusterEvent is one of Ray's cluster events (its ClusterEventState).
+type ClusterEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// event_id is assigned by the GCS: unique in its lifetime, increasing.
+	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// severity: INFO, WARNING, ERROR or FATAL.
+	Severity string `protobuf:"bytes,2,opt,name=severity,proto3" json:"severity,omitempty"`
+	// source_type: GCS, RAYLET, CORE_WORKER, JOBS, AUTOSCALER, SERVE, ... (Ray's names).
+	SourceType string `protobuf:"bytes,3,opt,name=source_type,json=sourceType,proto3" json:"source_type,omitempty"`
+	Message    string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	// timestamp_ms is set by the GCS's clock when the event is stored.
+	TimestampMs int64 `protobuf:"varint,5,opt,name=timestamp_ms,json=timestampMs,proto3" json:"timestamp_ms,omitempty"`
+	// custom_fields name what the event is about (node_id, actor_id, job_id, ...).
+	CustomFields  map[string]string `protobuf:"bytes,6,rep,name=custom_fields,json=customFields,proto3" json:"custom_fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterEvent) Reset() {
+	*x = ClusterEvent{}
+	mi := &file_gcs_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterEvent) ProtoMessage() {}
+
+func (x *ClusterEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_gcs_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterEvent.ProtoReflect.Descriptor instead.
+func (*ClusterEvent) Descriptor() ([]byte, []int) {
+	return file_gcs_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *ClusterEvent) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *ClusterEvent) GetSeverity() string {
+	if x != nil {
+		return x.Severity
+	}
+	return ""
+}
+
+func (x *ClusterEvent) GetSourceType() string {
+	if x != nil {
+		return x.SourceType
+	}
+	return ""
+}
+
+func (x *ClusterEvent) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *ClusterEvent) GetTimestampMs() int64 {
+	if x != nil {
+		return x.TimestampMs
+	}
+	return 0
+}
+
+func (x *ClusterEvent) GetCustomFields() map[string]string {
+	if x != nil {
+		return x.CustomFields
+	}
+	return nil
+}
+
+type ClusterEventBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*ClusterEvent        `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterEventBatch) Reset() {
+	*x = ClusterEventBatch{}
+	mi := &file_gcs_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterEventBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterEventBatch) ProtoMessage() {}
+
+func (x *ClusterEventBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_gcs_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterEventBatch.ProtoReflect.Descriptor instead.
+func (*ClusterEventBatch) Descriptor() ([]byte, []int) {
+	return file_gcs_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ClusterEventBatch) GetEvents() []*ClusterEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+type ListClusterEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// filters on severity, source_type and event_id, as Ray's.
+	Filters       []*TaskFilter `protobuf:"bytes,1,rep,name=filters,proto3" json:"filters,omitempty"`
+	Limit         int32         `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListClusterEventsRequest) Reset() {
+	*x = ListClusterEventsRequest{}
+	mi := &file_gcs_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListClusterEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListClusterEventsRequest) ProtoMessage() {}
+
+func (x *ListClusterEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_gcs_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListClusterEventsRequest.ProtoReflect.Descriptor instead.
+func (*ListClusterEventsRequest) Descriptor() ([]byte, []int) {
+	return file_gcs_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ListClusterEventsRequest) GetFilters() []*TaskFilter {
+	if x != nil {
+		return x.Filters
+	}
+	return nil
+}
+
+func (x *ListClusterEventsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ClusterEventList struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// events: the newest matching ones, oldest first.
+	Events        []*ClusterEvent `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	Total         int64           `protobuf:"varint,2,opt,name=total,proto3" json:"total,omitempty"`                                // events held
+	NumFiltered   int64           `protobuf:"varint,3,opt,name=num_filtered,json=numFiltered,proto3" json:"num_filtered,omitempty"` // of those, matching the filters
+	Dropped       int64           `protobuf:"varint,4,opt,name=dropped,proto3" json:"dropped,omitempty"`                            // events evicted by the bound since the GCS started
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterEventList) Reset() {
+	*x = ClusterEventList{}
+	mi := &file_gcs_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterEventList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterEventList) ProtoMessage() {}
+
+func (x *ClusterEventList) ProtoReflect() protoreflect.Message {
+	mi := &file_gcs_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterEventList.ProtoReflect.Descriptor instead.
+func (*ClusterEventList) Descriptor() ([]byte, []int) {
+	return file_gcs_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ClusterEventList) GetEvents() []*ClusterEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *ClusterEventList) GetTotal() int64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *ClusterEventList) GetNumFiltered() int64 {
+	if x != nil {
+		return x.NumFiltered
+	}
+	return 0
+}
+
+func (x *ClusterEventList) GetDropped() int64 {
+	if x != nil {
+		return x.Dropped
+	}
+	return 0
+}
+
 var File_gcs_proto protoreflect.FileDescriptor
 
 const file_gcs_proto_rawDesc = "" +
@@ -2797,7 +3053,28 @@ const file_gcs_proto_rawDesc = "" +
 	" \x01(\tR\x05error\x1aA\n" +
 	"\x13TargetReplicasEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01*G\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\xb4\x02\n" +
+	"\fClusterEvent\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x1a\n" +
+	"\bseverity\x18\x02 \x01(\tR\bseverity\x12\x1f\n" +
+	"\vsource_type\x18\x03 \x01(\tR\n" +
+	"sourceType\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\x12!\n" +
+	"\ftimestamp_ms\x18\x05 \x01(\x03R\vtimestampMs\x12N\n" +
+	"\rcustom_fields\x18\x06 \x03(\v2).goray.rpc.ClusterEvent.CustomFieldsEntryR\fcustomFields\x1a?\n" +
+	"\x11CustomFieldsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"D\n" +
+	"\x11ClusterEventBatch\x12/\n" +
+	"\x06events\x18\x01 \x03(\v2\x17.goray.rpc.ClusterEventR\x06events\"a\n" +
+	"\x18ListClusterEventsRequest\x12/\n" +
+	"\afilters\x18\x01 \x03(\v2\x15.goray.rpc.TaskFilterR\afilters\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\"\x96\x01\n" +
+	"\x10ClusterEventList\x12/\n" +
+	"\x06events\x18\x01 \x03(\v2\x17.goray.rpc.ClusterEventR\x06events\x12\x14\n" +
+	"\x05total\x18\x02 \x01(\x03R\x05total\x12!\n" +
+	"\fnum_filtered\x18\x03 \x01(\x03R\vnumFiltered\x12\x18\n" +
+	"\adropped\x18\x04 \x01(\x03R\adropped*G\n" +
 	"\n" +
 	"ActorState\x12\x14\n" +
 	"\x10PENDING_CREATION\x10\x00\x12\t\n" +
@@ -2809,7 +3086,7 @@ const file_gcs_proto_rawDesc = "" +
 	"\x18DRAIN_REASON_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10IDLE_TERMINATION\x10\x01\x12\x0e\n" +
 	"\n" +
-	"PREEMPTION\x10\x022\x80\x0f\n" +
+	"PREEMPTION\x10\x022\x9b\x10\n" +
 	"\x03Gcs\x12A\n" +
 	"\fRegisterNode\x12\x13.goray.rpc.NodeInfo\x1a\x1c.goray.rpc.RegisterNodeReply\x12;\n" +
 	"\n" +
@@ -2843,7 +3120,9 @@ const file_gcs_proto_rawDesc = "" +
 	"\x16ReportAutoscalingState\x12\x1b.goray.rpc.AutoscalingState\x1a\x10.goray.rpc.Empty\x12D\n" +
 	"\x0eUnregisterNode\x12 .goray.rpc.UnregisterNodeRequest\x1a\x10.goray.rpc.Empty\x12<\n" +
 	"\rAddTaskEvents\x12\x19.goray.rpc.TaskEventBatch\x1a\x10.goray.rpc.Empty\x12=\n" +
-	"\tListTasks\x12\x1b.goray.rpc.ListTasksRequest\x1a\x13.goray.rpc.TaskListB0Z.github.com/goray-dev/goray/runtime/proto;rpcpbb\x06proto3"
+	"\tListTasks\x12\x1b.goray.rpc.ListTasksRequest\x1a\x13.goray.rpc.TaskList\x12B\n" +
+	"\x10AddClusterEvents\x12\x1c.goray.rpc.ClusterEventBatch\x1a\x10.goray.rpc.Empty\x12U\n" +
+	"\x11ListClusterEvents\x12#.goray.rpc.ListClusterEventsRequest\x1a\x1b.goray.rpc.ClusterEventListB0Z.github.com/goray-dev/goray/runtime/proto;rpcpbb\x06proto3"
 
 var (
 	file_gcs_proto_rawDescOnce sync.Once
@@ -2858,7 +3137,7 @@ func file_gcs_proto_rawDescGZIP() []byte {
 }
 
 var file_gcs_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_gcs_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_gcs_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_gcs_proto_goTypes = []any{
 	(ActorState)(0),                  // 0: goray.rpc.ActorState
 	(DrainReason)(0),                 // 1: goray.rpc.DrainReason
@@ -2896,120 +3175,134 @@ var file_gcs_proto_goTypes = []any{
 	(*ResourceConstraint)(nil),       // 33: goray.rpc.ResourceConstraint
 	(*UnregisterNodeRequest)(nil),    // 34: goray.rpc.UnregisterNodeRequest
 	(*AutoscalingState)(nil),         // 35: goray.rpc.AutoscalingState
-	nil,                              // 36: goray.rpc.NodeInfo.TotalEntry
-	nil,                              // 37: goray.rpc.NodeInfo.LabelsEntry
-	nil,                              // 38: goray.rpc.NodeReport.AvailableEntry
-	nil,                              // 39: goray.rpc.NodeView.TotalEntry
-	nil,                              // 40: goray.rpc.NodeView.AvailableEntry
-	nil,                              // 41: goray.rpc.NodeView.LabelsEntry
-	nil,                              // 42: goray.rpc.ActorSpec.ResourcesEntry
-	nil,                              // 43: goray.rpc.ActorInfo.RequiredResourcesEntry
-	nil,                              // 44: goray.rpc.Bundle.ResourcesEntry
-	nil,                              // 45: goray.rpc.AutoscalingState.TargetReplicasEntry
-	(*ResourceDemand)(nil),           // 46: goray.rpc.ResourceDemand
-	(*Arg)(nil),                      // 47: goray.rpc.Arg
-	(*SchedulingStrategy)(nil),       // 48: goray.rpc.SchedulingStrategy
-	(*TaskEventBatch)(nil),           // 49: goray.rpc.TaskEventBatch
-	(*ListTasksRequest)(nil),         // 50: goray.rpc.ListTasksRequest
-	(*TaskList)(nil),                 // 51: goray.rpc.TaskList
+	(*ClusterEvent)(nil),             // 36: goray.rpc.ClusterEvent
+	(*ClusterEventBatch)(nil),        // 37: goray.rpc.ClusterEventBatch
+	(*ListClusterEventsRequest)(nil), // 38: goray.rpc.ListClusterEventsRequest
+	(*ClusterEventList)(nil),         // 39: goray.rpc.ClusterEventList
+	nil,                              // 40: goray.rpc.NodeInfo.TotalEntry
+	nil,                              // 41: goray.rpc.NodeInfo.LabelsEntry
+	nil,                              // 42: goray.rpc.NodeReport.AvailableEntry
+	nil,                              // 43: goray.rpc.NodeView.TotalEntry
+	nil,                              // 44: goray.rpc.NodeView.AvailableEntry
+	nil,                              // 45: goray.rpc.NodeView.LabelsEntry
+	nil,                              // 46: goray.rpc.ActorSpec.ResourcesEntry
+	nil,                              // 47: goray.rpc.ActorInfo.RequiredResourcesEntry
+	nil,                              // 48: goray.rpc.Bundle.ResourcesEntry
+	nil,                              // 49: goray.rpc.AutoscalingState.TargetReplicasEntry
+	nil,                              // 50: goray.rpc.ClusterEvent.CustomFieldsEntry
+	(*ResourceDemand)(nil),           // 51: goray.rpc.ResourceDemand
+	(*Arg)(nil),                      // 52: goray.rpc.Arg
+	(*SchedulingStrategy)(nil),       // 53: goray.rpc.SchedulingStrategy
+	(*TaskFilter)(nil),               // 54: goray.rpc.TaskFilter
+	(*TaskEventBatch)(nil),           // 55: goray.rpc.TaskEventBatch
+	(*ListTasksRequest)(nil),         // 56: goray.rpc.ListTasksRequest
+	(*TaskList)(nil),                 // 57: goray.rpc.TaskList
 }
 var file_gcs_proto_depIdxs = []int32{
-	36, // 0: goray.rpc.NodeInfo.total:type_name -> goray.rpc.NodeInfo.TotalEntry
-	37, // 1: goray.rpc.NodeInfo.labels:type_name -> goray.rpc.NodeInfo.LabelsEntry
-	38, // 2: goray.rpc.NodeReport.available:type_name -> goray.rpc.NodeReport.AvailableEntry
-	46, // 3: goray.rpc.NodeReport.demand:type_name -> goray.rpc.ResourceDemand
-	39, // 4: goray.rpc.NodeView.total:type_name -> goray.rpc.NodeView.TotalEntry
-	40, // 5: goray.rpc.NodeView.available:type_name -> goray.rpc.NodeView.AvailableEntry
-	41, // 6: goray.rpc.NodeView.labels:type_name -> goray.rpc.NodeView.LabelsEntry
+	40, // 0: goray.rpc.NodeInfo.total:type_name -> goray.rpc.NodeInfo.TotalEntry
+	41, // 1: goray.rpc.NodeInfo.labels:type_name -> goray.rpc.NodeInfo.LabelsEntry
+	42, // 2: goray.rpc.NodeReport.available:type_name -> goray.rpc.NodeReport.AvailableEntry
+	51, // 3: goray.rpc.NodeReport.demand:type_name -> goray.rpc.ResourceDemand
+	43, // 4: goray.rpc.NodeView.total:type_name -> goray.rpc.NodeView.TotalEntry
+	44, // 5: goray.rpc.NodeView.available:type_name -> goray.rpc.NodeView.AvailableEntry
+	45, // 6: goray.rpc.NodeView.labels:type_name -> goray.rpc.NodeView.LabelsEntry
 	6,  // 7: goray.rpc.ClusterView.nodes:type_name -> goray.rpc.NodeView
 	12, // 8: goray.rpc.JobList.jobs:type_name -> goray.rpc.JobInfo
-	47, // 9: goray.rpc.ActorSpec.args:type_name -> goray.rpc.Arg
-	42, // 10: goray.rpc.ActorSpec.resources:type_name -> goray.rpc.ActorSpec.ResourcesEntry
-	48, // 11: goray.rpc.ActorSpec.strategy:type_name -> goray.rpc.SchedulingStrategy
+	52, // 9: goray.rpc.ActorSpec.args:type_name -> goray.rpc.Arg
+	46, // 10: goray.rpc.ActorSpec.resources:type_name -> goray.rpc.ActorSpec.ResourcesEntry
+	53, // 11: goray.rpc.ActorSpec.strategy:type_name -> goray.rpc.SchedulingStrategy
 	0,  // 12: goray.rpc.ActorInfo.state:type_name -> goray.rpc.ActorState
-	43, // 13: goray.rpc.ActorInfo.required_resources:type_name -> goray.rpc.ActorInfo.RequiredResourcesEntry
+	47, // 13: goray.rpc.ActorInfo.required_resources:type_name -> goray.rpc.ActorInfo.RequiredResourcesEntry
 	20, // 14: goray.rpc.ActorList.actors:type_name -> goray.rpc.ActorInfo
-	44, // 15: goray.rpc.Bundle.resources:type_name -> goray.rpc.Bundle.ResourcesEntry
+	48, // 15: goray.rpc.Bundle.resources:type_name -> goray.rpc.Bundle.ResourcesEntry
 	24, // 16: goray.rpc.PlacementGroupSpec.bundles:type_name -> goray.rpc.Bundle
 	25, // 17: goray.rpc.PlacementGroupInfo.spec:type_name -> goray.rpc.PlacementGroupSpec
 	26, // 18: goray.rpc.PlacementGroupList.placement_groups:type_name -> goray.rpc.PlacementGroupInfo
 	24, // 19: goray.rpc.GangDemand.bundles:type_name -> goray.rpc.Bundle
 	6,  // 20: goray.rpc.ClusterStatus.nodes:type_name -> goray.rpc.NodeView
-	46, // 21: goray.rpc.ClusterStatus.pending:type_name -> goray.rpc.ResourceDemand
+	51, // 21: goray.rpc.ClusterStatus.pending:type_name -> goray.rpc.ResourceDemand
 	29, // 22: goray.rpc.ClusterStatus.pending_gangs:type_name -> goray.rpc.GangDemand
-	46, // 23: goray.rpc.ClusterStatus.constraints:type_name -> goray.rpc.ResourceDemand
+	51, // 23: goray.rpc.ClusterStatus.constraints:type_name -> goray.rpc.ResourceDemand
 	35, // 24: goray.rpc.ClusterStatus.autoscaling_state:type_name -> goray.rpc.AutoscalingState
 	1,  // 25: goray.rpc.DrainNodeRequest.reason:type_name -> goray.rpc.DrainReason
-	46, // 26: goray.rpc.ResourceConstraint.requests:type_name -> goray.rpc.ResourceDemand
-	45, // 27: goray.rpc.AutoscalingState.target_replicas:type_name -> goray.rpc.AutoscalingState.TargetReplicasEntry
-	46, // 28: goray.rpc.AutoscalingState.infeasible:type_name -> goray.rpc.ResourceDemand
+	51, // 26: goray.rpc.ResourceConstraint.requests:type_name -> goray.rpc.ResourceDemand
+	49, // 27: goray.rpc.AutoscalingState.target_replicas:type_name -> goray.rpc.AutoscalingState.TargetReplicasEntry
+	51, // 28: goray.rpc.AutoscalingState.infeasible:type_name -> goray.rpc.ResourceDemand
 	29, // 29: goray.rpc.AutoscalingState.infeasible_gangs:type_name -> goray.rpc.GangDemand
-	46, // 30: goray.rpc.AutoscalingState.unmet:type_name -> goray.rpc.ResourceDemand
-	3,  // 31: goray.rpc.Gcs.RegisterNode:input_type -> goray.rpc.NodeInfo
-	5,  // 32: goray.rpc.Gcs.ReportNode:input_type -> goray.rpc.NodeReport
-	8,  // 33: goray.rpc.Gcs.GetNodes:input_type -> goray.rpc.GetNodesRequest
-	9,  // 34: goray.rpc.Gcs.CheckAlive:input_type -> goray.rpc.CheckAliveRequest
-	11, // 35: goray.rpc.Gcs.ReportWorkerFailure:input_type -> goray.rpc.WorkerFailure
-	12, // 36: goray.rpc.Gcs.AddJob:input_type -> goray.rpc.JobInfo
-	12, // 37: goray.rpc.Gcs.MarkJobFinished:input_type -> goray.rpc.JobInfo
-	2,  // 38: goray.rpc.Gcs.GetJobs:input_type -> goray.rpc.Empty
-	14, // 39: goray.rpc.Gcs.HasBinary:input_type -> goray.rpc.BinaryRef
-	16, // 40: goray.rpc.Gcs.UploadBinary:input_type -> goray.rpc.Chunk
-	14, // 41: goray.rpc.Gcs.DownloadBinary:input_type -> goray.rpc.BinaryRef
-	17, // 42: goray.rpc.Gcs.KvPut:input_type -> goray.rpc.KvRequest
-	17, // 43: goray.rpc.Gcs.KvGet:input_type -> goray.rpc.KvRequest
-	17, // 44: goray.rpc.Gcs.KvDel:input_type -> goray.rpc.KvRequest
-	17, // 45: goray.rpc.Gcs.KvKeys:input_type -> goray.rpc.KvRequest
-	19, // 46: goray.rpc.Gcs.CreateActor:input_type -> goray.rpc.ActorSpec
-	21, // 47: goray.rpc.Gcs.GetActor:input_type -> goray.rpc.GetActorRequest
-	22, // 48: goray.rpc.Gcs.KillActor:input_type -> goray.rpc.KillActorRequest
-	2,  // 49: goray.rpc.Gcs.ListActors:input_type -> goray.rpc.Empty
-	25, // 50: goray.rpc.Gcs.CreatePlacementGroup:input_type -> goray.rpc.PlacementGroupSpec
-	28, // 51: goray.rpc.Gcs.GetPlacementGroup:input_type -> goray.rpc.GetPlacementGroupRequest
-	28, // 52: goray.rpc.Gcs.RemovePlacementGroup:input_type -> goray.rpc.GetPlacementGroupRequest
-	2,  // 53: goray.rpc.Gcs.ListPlacementGroups:input_type -> goray.rpc.Empty
-	2,  // 54: goray.rpc.Gcs.GetClusterStatus:input_type -> goray.rpc.Empty
-	31, // 55: goray.rpc.Gcs.DrainNode:input_type -> goray.rpc.DrainNodeRequest
-	33, // 56: goray.rpc.Gcs.RequestClusterResourceConstraint:input_type -> goray.rpc.ResourceConstraint
-	35, // 57: goray.rpc.Gcs.ReportAutoscalingState:input_type -> goray.rpc.AutoscalingState
-	34, // 58: goray.rpc.Gcs.UnregisterNode:input_type -> goray.rpc.UnregisterNodeRequest
-	49, // 59: goray.rpc.Gcs.AddTaskEvents:input_type -> goray.rpc.TaskEventBatch
-	50, // 60: goray.rpc.Gcs.ListTasks:input_type -> goray.rpc.ListTasksRequest
-	4,  // 61: goray.rpc.Gcs.RegisterNode:output_type -> goray.rpc.RegisterNodeReply
-	7,  // 62: goray.rpc.Gcs.ReportNode:output_type -> goray.rpc.ClusterView
-	7,  // 63: goray.rpc.Gcs.GetNodes:output_type -> goray.rpc.ClusterView
-	10, // 64: goray.rpc.Gcs.CheckAlive:output_type -> goray.rpc.CheckAliveReply
-	2,  // 65: goray.rpc.Gcs.ReportWorkerFailure:output_type -> goray.rpc.Empty
-	12, // 66: goray.rpc.Gcs.AddJob:output_type -> goray.rpc.JobInfo
-	2,  // 67: goray.rpc.Gcs.MarkJobFinished:output_type -> goray.rpc.Empty
-	13, // 68: goray.rpc.Gcs.GetJobs:output_type -> goray.rpc.JobList
-	15, // 69: goray.rpc.Gcs.HasBinary:output_type -> goray.rpc.HasBinaryReply
-	2,  // 70: goray.rpc.Gcs.UploadBinary:output_type -> goray.rpc.Empty
-	16, // 71: goray.rpc.Gcs.DownloadBinary:output_type -> goray.rpc.Chunk
-	18, // 72: goray.rpc.Gcs.KvPut:output_type -> goray.rpc.KvReply
-	18, // 73: goray.rpc.Gcs.KvGet:output_type -> goray.rpc.KvReply
-	18, // 74: goray.rpc.Gcs.KvDel:output_type -> goray.rpc.KvReply
-	18, // 75: goray.rpc.Gcs.KvKeys:output_type -> goray.rpc.KvReply
-	20, // 76: goray.rpc.Gcs.CreateActor:output_type -> goray.rpc.ActorInfo
-	20, // 77: goray.rpc.Gcs.GetActor:output_type -> goray.rpc.ActorInfo
-	2,  // 78: goray.rpc.Gcs.KillActor:output_type -> goray.rpc.Empty
-	23, // 79: goray.rpc.Gcs.ListActors:output_type -> goray.rpc.ActorList
-	26, // 80: goray.rpc.Gcs.CreatePlacementGroup:output_type -> goray.rpc.PlacementGroupInfo
-	26, // 81: goray.rpc.Gcs.GetPlacementGroup:output_type -> goray.rpc.PlacementGroupInfo
-	2,  // 82: goray.rpc.Gcs.RemovePlacementGroup:output_type -> goray.rpc.Empty
-	27, // 83: goray.rpc.Gcs.ListPlacementGroups:output_type -> goray.rpc.PlacementGroupList
-	30, // 84: goray.rpc.Gcs.GetClusterStatus:output_type -> goray.rpc.ClusterStatus
-	32, // 85: goray.rpc.Gcs.DrainNode:output_type -> goray.rpc.DrainNodeReply
-	2,  // 86: goray.rpc.Gcs.RequestClusterResourceConstraint:output_type -> goray.rpc.Empty
-	2,  // 87: goray.rpc.Gcs.ReportAutoscalingState:output_type -> goray.rpc.Empty
-	2,  // 88: goray.rpc.Gcs.UnregisterNode:output_type -> goray.rpc.Empty
-	2,  // 89: goray.rpc.Gcs.AddTaskEvents:output_type -> goray.rpc.Empty
-	51, // 90: goray.rpc.Gcs.ListTasks:output_type -> goray.rpc.TaskList
-	61, // [61:91] is the sub-list for method output_type
-	31, // [31:61] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	51, // 30: goray.rpc.AutoscalingState.unmet:type_name -> goray.rpc.ResourceDemand
+	50, // 31: goray.rpc.ClusterEvent.custom_fields:type_name -> goray.rpc.ClusterEvent.CustomFieldsEntry
+	36, // 32: goray.rpc.ClusterEventBatch.events:type_name -> goray.rpc.ClusterEvent
+	54, // 33: goray.rpc.ListClusterEventsRequest.filters:type_name -> goray.rpc.TaskFilter
+	36, // 34: goray.rpc.ClusterEventList.events:type_name -> goray.rpc.ClusterEvent
+	3,  // 35: goray.rpc.Gcs.RegisterNode:input_type -> goray.rpc.NodeInfo
+	5,  // 36: goray.rpc.Gcs.ReportNode:input_type -> goray.rpc.NodeReport
+	8,  // 37: goray.rpc.Gcs.GetNodes:input_type -> goray.rpc.GetNodesRequest
+	9,  // 38: goray.rpc.Gcs.CheckAlive:input_type -> goray.rpc.CheckAliveRequest
+	11, // 39: goray.rpc.Gcs.ReportWorkerFailure:input_type -> goray.rpc.WorkerFailure
+	12, // 40: goray.rpc.Gcs.AddJob:input_type -> goray.rpc.JobInfo
+	12, // 41: goray.rpc.Gcs.MarkJobFinished:input_type -> goray.rpc.JobInfo
+	2,  // 42: goray.rpc.Gcs.GetJobs:input_type -> goray.rpc.Empty
+	14, // 43: goray.rpc.Gcs.HasBinary:input_type -> goray.rpc.BinaryRef
+	16, // 44: goray.rpc.Gcs.UploadBinary:input_type -> goray.rpc.Chunk
+	14, // 45: goray.rpc.Gcs.DownloadBinary:input_type -> goray.rpc.BinaryRef
+	17, // 46: goray.rpc.Gcs.KvPut:input_type -> goray.rpc.KvRequest
+	17, // 47: goray.rpc.Gcs.KvGet:input_type -> goray.rpc.KvRequest
+	17, // 48: goray.rpc.Gcs.KvDel:input_type -> goray.rpc.KvRequest
+	17, // 49: goray.rpc.Gcs.KvKeys:input_type -> goray.rpc.KvRequest
+	19, // 50: goray.rpc.Gcs.CreateActor:input_type -> goray.rpc.ActorSpec
+	21, // 51: goray.rpc.Gcs.GetActor:input_type -> goray.rpc.GetActorRequest
+	22, // 52: goray.rpc.Gcs.KillActor:input_type -> goray.rpc.KillActorRequest
+	2,  // 53: goray.rpc.Gcs.ListActors:input_type -> goray.rpc.Empty
+	25, // 54: goray.rpc.Gcs.CreatePlacementGroup:input_type -> goray.rpc.PlacementGroupSpec
+	28, // 55: goray.rpc.Gcs.GetPlacementGroup:input_type -> goray.rpc.GetPlacementGroupRequest
+	28, // 56: goray.rpc.Gcs.RemovePlacementGroup:input_type -> goray.rpc.GetPlacementGroupRequest
+	2,  // 57: goray.rpc.Gcs.ListPlacementGroups:input_type -> goray.rpc.Empty
+	2,  // 58: goray.rpc.Gcs.GetClusterStatus:input_type -> goray.rpc.Empty
+	31, // 59: goray.rpc.Gcs.DrainNode:input_type -> goray.rpc.DrainNodeRequest
+	33, // 60: goray.rpc.Gcs.RequestClusterResourceConstraint:input_type -> goray.rpc.ResourceConstraint
+	35, // 61: goray.rpc.Gcs.ReportAutoscalingState:input_type -> goray.rpc.AutoscalingState
+	34, // 62: goray.rpc.Gcs.UnregisterNode:input_type -> goray.rpc.UnregisterNodeRequest
+	55, // 63: goray.rpc.Gcs.AddTaskEvents:input_type -> goray.rpc.TaskEventBatch
+	56, // 64: goray.rpc.Gcs.ListTasks:input_type -> goray.rpc.ListTasksRequest
+	37, // 65: goray.rpc.Gcs.AddClusterEvents:input_type -> goray.rpc.ClusterEventBatch
+	38, // 66: goray.rpc.Gcs.ListClusterEvents:input_type -> goray.rpc.ListClusterEventsRequest
+	4,  // 67: goray.rpc.Gcs.RegisterNode:output_type -> goray.rpc.RegisterNodeReply
+	7,  // 68: goray.rpc.Gcs.ReportNode:output_type -> goray.rpc.ClusterView
+	7,  // 69: goray.rpc.Gcs.GetNodes:output_type -> goray.rpc.ClusterView
+	10, // 70: goray.rpc.Gcs.CheckAlive:output_type -> goray.rpc.CheckAliveReply
+	2,  // 71: goray.rpc.Gcs.ReportWorkerFailure:output_type -> goray.rpc.Empty
+	12, // 72: goray.rpc.Gcs.AddJob:output_type -> goray.rpc.JobInfo
+	2,  // 73: goray.rpc.Gcs.MarkJobFinished:output_type -> goray.rpc.Empty
+	13, // 74: goray.rpc.Gcs.GetJobs:output_type -> goray.rpc.JobList
+	15, // 75: goray.rpc.Gcs.HasBinary:output_type -> goray.rpc.HasBinaryReply
+	2,  // 76: goray.rpc.Gcs.UploadBinary:output_type -> goray.rpc.Empty
+	16, // 77: goray.rpc.Gcs.DownloadBinary:output_type -> goray.rpc.Chunk
+	18, // 78: goray.rpc.Gcs.KvPut:output_type -> goray.rpc.KvReply
+	18, // 79: goray.rpc.Gcs.KvGet:output_type -> goray.rpc.KvReply
+	18, // 80: goray.rpc.Gcs.KvDel:output_type -> goray.rpc.KvReply
+	18, // 81: goray.rpc.Gcs.KvKeys:output_type -> goray.rpc.KvReply
+	20, // 82: goray.rpc.Gcs.CreateActor:output_type -> goray.rpc.ActorInfo
+	20, // 83: goray.rpc.Gcs.GetActor:output_type -> goray.rpc.ActorInfo
+	2,  // 84: goray.rpc.Gcs.KillActor:output_type -> goray.rpc.Empty
+	23, // 85: goray.rpc.Gcs.ListActors:output_type -> goray.rpc.ActorList
+	26, // 86: goray.rpc.Gcs.CreatePlacementGroup:output_type -> goray.rpc.PlacementGroupInfo
+	26, // 87: goray.rpc.Gcs.GetPlacementGroup:output_type -> goray.rpc.PlacementGroupInfo
+	2,  // 88: goray.rpc.Gcs.RemovePlacementGroup:output_type -> goray.rpc.Empty
+	27, // 89: goray.rpc.Gcs.ListPlacementGroups:output_type -> goray.rpc.PlacementGroupList
+	30, // 90: goray.rpc.Gcs.GetClusterStatus:output_type -> goray.rpc.ClusterStatus
+	32, // 91: goray.rpc.Gcs.DrainNode:output_type -> goray.rpc.DrainNodeReply
+	2,  // 92: goray.rpc.Gcs.RequestClusterResourceConstraint:output_type -> goray.rpc.Empty
+	2,  // 93: goray.rpc.Gcs.ReportAutoscalingState:output_type -> goray.rpc.Empty
+	2,  // 94: goray.rpc.Gcs.UnregisterNode:output_type -> goray.rpc.Empty
+	2,  // 95: goray.rpc.Gcs.AddTaskEvents:output_type -> goray.rpc.Empty
+	57, // 96: goray.rpc.Gcs.ListTasks:output_type -> goray.rpc.TaskList
+	2,  // 97: goray.rpc.Gcs.AddClusterEvents:output_type -> goray.rpc.Empty
+	39, // 98: goray.rpc.Gcs.ListClusterEvents:output_type -> goray.rpc.ClusterEventList
+	67, // [67:99] is the sub-list for method output_type
+	35, // [35:67] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_gcs_proto_init() }
@@ -3025,7 +3318,7 @@ func file_gcs_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gcs_proto_rawDesc), len(file_gcs_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   44,
+			NumMessages:   49,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

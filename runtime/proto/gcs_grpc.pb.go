@@ -51,6 +51,8 @@ const (
 	Gcs_UnregisterNode_FullMethodName                   = "/goray.rpc.Gcs/UnregisterNode"
 	Gcs_AddTaskEvents_FullMethodName                    = "/goray.rpc.Gcs/AddTaskEvents"
 	Gcs_ListTasks_FullMethodName                        = "/goray.rpc.Gcs/ListTasks"
+	Gcs_AddClusterEvents_FullMethodName                 = "/goray.rpc.Gcs/AddClusterEvents"
+	Gcs_ListClusterEvents_FullMethodName                = "/goray.rpc.Gcs/ListClusterEvents"
 )
 
 // GcsClient is the client API for Gcs service.
@@ -100,6 +102,11 @@ type GcsClient interface {
 	// the state API lists the bounded history.
 	AddTaskEvents(ctx context.Context, in *TaskEventBatch, opts ...grpc.CallOption) (*Empty, error)
 	ListTasks(ctx context.Context, in *ListTasksRequest, opts ...grpc.CallOption) (*TaskList, error)
+	// Cluster events (Ray's ClusterEventState): what the GCS learns itself
+	// (nodes, workers, actors, failed tasks, drivers, the autoscaler) and
+	// what the head's job manager reports. A bounded history, newest kept.
+	AddClusterEvents(ctx context.Context, in *ClusterEventBatch, opts ...grpc.CallOption) (*Empty, error)
+	ListClusterEvents(ctx context.Context, in *ListClusterEventsRequest, opts ...grpc.CallOption) (*ClusterEventList, error)
 }
 
 type gcsClient struct {
@@ -422,6 +429,26 @@ func (c *gcsClient) ListTasks(ctx context.Context, in *ListTasksRequest, opts ..
 	return out, nil
 }
 
+func (c *gcsClient) AddClusterEvents(ctx context.Context, in *ClusterEventBatch, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Gcs_AddClusterEvents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gcsClient) ListClusterEvents(ctx context.Context, in *ListClusterEventsRequest, opts ...grpc.CallOption) (*ClusterEventList, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ClusterEventList)
+	err := c.cc.Invoke(ctx, Gcs_ListClusterEvents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // GcsServer is the server API for Gcs service.
 // All implementations must embed UnimplementedGcsServer
 // for forward compatibility.
@@ -469,6 +496,11 @@ type GcsServer interface {
 	// the state API lists the bounded history.
 	AddTaskEvents(context.Context, *TaskEventBatch) (*Empty, error)
 	ListTasks(context.Context, *ListTasksRequest) (*TaskList, error)
+	// Cluster events (Ray's ClusterEventState): what the GCS learns itself
+	// (nodes, workers, actors, failed tasks, drivers, the autoscaler) and
+	// what the head's job manager reports. A bounded history, newest kept.
+	AddClusterEvents(context.Context, *ClusterEventBatch) (*Empty, error)
+	ListClusterEvents(context.Context, *ListClusterEventsRequest) (*ClusterEventList, error)
 	mustEmbedUnimplementedGcsServer()
 }
 
@@ -568,6 +600,12 @@ func (UnimplementedGcsServer) AddTaskEvents(context.Context, *TaskEventBatch) (*
 }
 func (UnimplementedGcsServer) ListTasks(context.Context, *ListTasksRequest) (*TaskList, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListTasks not implemented")
+}
+func (UnimplementedGcsServer) AddClusterEvents(context.Context, *ClusterEventBatch) (*Empty, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AddClusterEvents not implemented")
+}
+func (UnimplementedGcsServer) ListClusterEvents(context.Context, *ListClusterEventsRequest) (*ClusterEventList, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListClusterEvents not implemented")
 }
 func (UnimplementedGcsServer) mustEmbedUnimplementedGcsServer() {}
 func (UnimplementedGcsServer) testEmbeddedByValue()             {}
@@ -1112,6 +1150,42 @@ func _Gcs_ListTasks_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Gcs_AddClusterEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ClusterEventBatch)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GcsServer).AddClusterEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Gcs_AddClusterEvents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GcsServer).AddClusterEvents(ctx, req.(*ClusterEventBatch))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Gcs_ListClusterEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListClusterEventsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GcsServer).ListClusterEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Gcs_ListClusterEvents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GcsServer).ListClusterEvents(ctx, req.(*ListClusterEventsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Gcs_ServiceDesc is the grpc.ServiceDesc for Gcs service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1230,6 +1304,14 @@ var Gcs_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListTasks",
 			Handler:    _Gcs_ListTasks_Handler,
+		},
+		{
+			MethodName: "AddClusterEvents",
+			Handler:    _Gcs_AddClusterEvents_Handler,
+		},
+		{
+			MethodName: "ListClusterEvents",
+			Handler:    _Gcs_ListClusterEvents_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
