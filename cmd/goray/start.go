@@ -315,19 +315,23 @@ func runNode(ctx context.Context, f *startFlags) error {
 		return err
 	}
 	gcs := rpcpb.NewGcsClient(conn)
-	// serve runs one of the node's HTTP APIs behind the auth layer: only
-	// the open paths (health probes) answer without the token.
-	serve := func(host string, port int, h http.Handler, what string, open ...string) error {
+	// servePolicy runs one of the node's HTTP APIs behind the auth layer,
+	// which lets through without the token only what p opens.
+	servePolicy := func(host string, port int, h http.Handler, what string, p auth.HTTPPolicy) error {
 		if port <= 0 {
 			return nil
 		}
-		s, err := cluster.ServeHTTP(host, port, sec.Handler(h, auth.HTTPPolicy{Open: open}), sec)
+		s, err := cluster.ServeHTTP(host, port, sec.Handler(h, p), sec)
 		if err != nil {
 			return fmt.Errorf("%s on %s:%d: %w", what, host, port, err)
 		}
 		servers = append(servers, s)
 		logger.Printf("%s listening on %s", what, net.JoinHostPort(host, strconv.Itoa(port)))
 		return nil
+	}
+	// serve opens only the health probes.
+	serve := func(host string, port int, h http.Handler, what string, open ...string) error {
+		return servePolicy(host, port, h, what, auth.HTTPPolicy{Open: open})
 	}
 	bind := "0.0.0.0"
 	if p := net.ParseIP(ip); p != nil && p.IsLoopback() {
@@ -344,7 +348,8 @@ func runNode(ctx context.Context, f *startFlags) error {
 		jobsMgr.Register(dash.Mux)
 		dash.State.Jobs = jobsMgr.List
 		srv.startServeController(dash.Mux, gcs, gcsAddr, nodeAddr, ip, sec, logger, gcsStore.Backend() != "memory")
-		if err := serve(f.dashboardHost, f.dashboardPort, dash.Mux, "dashboard", dashboard.HeadHealthPath, dashboard.HealthPath); err != nil {
+		// The dashboard also gives anyone its web page's shell and login.
+		if err := servePolicy(f.dashboardHost, f.dashboardPort, dash.Mux, "dashboard", dashboard.Policy()); err != nil {
 			stop()
 			return err
 		}

@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/goray-dev/goray/runtime/dashboard/ui"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
 
@@ -44,6 +45,7 @@ func New(gcs rpcpb.GcsClient, localNode string) *Server {
 	s.Mux.HandleFunc("GET /api/version", s.version)
 	s.Mux.HandleFunc("GET /api/ray/version", s.version)
 	s.Mux.HandleFunc("GET /api/cluster_status", s.clusterStatus)
+	ui.Mount(s.Mux) // the web page at /
 	s.mountState()
 	return s
 }

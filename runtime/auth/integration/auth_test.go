@@ -431,17 +431,19 @@ func testEveryPort(t *testing.T, headIP, workerIP string, useTLS bool) {
 // the token and takes them with it.
 func probe(t *testing.T, addr string, with, without client, isIngress bool, healthPath string) kind {
 	t.Helper()
-	if code, body, ok := without.httpGet(addr, "/"); ok {
+	// An API path, not "/": the dashboard gives anyone its page's shell at /.
+	const apiPath = "/api/version"
+	if code, body, ok := without.httpGet(addr, apiPath); ok {
 		switch {
 		case isIngress: // the application's own port, as in Ray: its routes answer anyone
 			if code, _, _ := without.httpGet(addr, "/hello"); code != 200 {
 				t.Errorf("%s: serve ingress /hello answered %d", addr, code)
 			}
 		case code != http.StatusUnauthorized || !strings.Contains(body, "RAY_AUTH_TOKEN"):
-			t.Errorf("%s: GET / without the token: %d %q, want 401 saying how", addr, code, body)
+			t.Errorf("%s: GET %s without the token: %d %q, want 401 saying how", addr, apiPath, code, body)
 		default:
-			if code, _, _ := with.httpGet(addr, "/"); code == http.StatusUnauthorized {
-				t.Errorf("%s: GET / with the token: 401", addr)
+			if code, _, _ := with.httpGet(addr, apiPath); code == http.StatusUnauthorized {
+				t.Errorf("%s: GET %s with the token: 401", addr, apiPath)
 			}
 			if healthPath != "" {
 				if code, body, _ := without.httpGet(addr, healthPath); code != 200 {
