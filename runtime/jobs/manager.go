@@ -222,6 +222,7 @@ func (m *Manager) Submit(ctx context.Context, req api.SubmitRequest) (string, er
 		return "", err
 	}
 	m.log.Printf("job %s submitted: %s", id, api.Clip(req.Entrypoint, logClip))
+	m.statusEvent(rec)
 	go m.supervise(r, rec, res)
 	return id, nil
 }
@@ -358,4 +359,5 @@ func (m *Manager) finish(r *record, st api.JobStatus, msg, errType string, exitC
 	if err := m.store.put(context.Background(), r); err != nil {
 		m.log.Printf("job %s: %v", logID(r.ID()), err)
 	}
+	m.statusEvent(r)
 }

@@ -95,6 +95,7 @@ func (m *Manager) supervise(r *run, rec *record, res map[string]float64) {
 		m.log.Printf("job %s: %v", r.id, err)
 	}
 	m.log.Printf("job %s running (pid %d)", r.id, pid)
+	m.statusEvent(rec)
 
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
