@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/goray-dev/goray/runtime/auth"
+	"github.com/goray-dev/goray/runtime/metrics"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/serve/controller"
 	"github.com/goray-dev/goray/runtime/serve/proxy"
@@ -20,6 +21,8 @@ import (
 type serveRuntime struct {
 	ctl *controller.Controller
 	px  *proxy.Proxy
+	// metrics is the node's registry (nil: the metrics port is off).
+	metrics *metrics.Registry
 }
 
 // nodeIDOf finds the id of the node manager at addr.
@@ -45,6 +48,9 @@ func (s *serveRuntime) startServeController(mux *http.ServeMux, gcs rpcpb.GcsCli
 	s.ctl = controller.New(controller.Config{GCS: gcs, GcsAddress: gcsAddr, NodeAddress: nodeAddr, NodeID: nodeIDOf(gcs, nodeAddr),
 		NodeIP: ip, Logger: logger, Security: sec, Durable: durable})
 	s.ctl.Register(mux)
+	if s.metrics != nil {
+		s.metrics.Registerer().MustRegister(metrics.NewReplicaCollector(s.ctl.ReplicaHealth))
+	}
 }
 
 // startServeProxy starts this node's proxy on bind:port (0 disables); a
@@ -58,8 +64,13 @@ func (s *serveRuntime) startServeProxy(gcs rpcpb.GcsClient, nodeAddr, ip, bind s
 		logger.Printf("serve proxy disabled: %v", err)
 		return
 	}
-	s.px = proxy.Start(proxy.Config{GCS: gcs, NodeID: nodeIDOf(gcs, nodeAddr), NodeIP: ip, InstanceID: os.Getenv("RAY_CLOUD_INSTANCE_ID"),
-		Listener: lis, Logger: logger})
+	id := nodeIDOf(gcs, nodeAddr)
+	var pm *metrics.Proxy
+	if s.metrics != nil {
+		pm = metrics.NewProxy(s.metrics.Registerer(), id, ip)
+	}
+	s.px = proxy.Start(proxy.Config{GCS: gcs, NodeID: id, NodeIP: ip, InstanceID: os.Getenv("RAY_CLOUD_INSTANCE_ID"),
+		Listener: lis, Logger: logger, Metrics: pm})
 	logger.Printf("serve proxy listening on %s", lis.Addr())
 }
 

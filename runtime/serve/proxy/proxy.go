@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/goray-dev/goray/runtime/metrics"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/serve/internal/hop"
 	"github.com/goray-dev/goray/runtime/serve/internal/router"
@@ -43,6 +44,8 @@ type Config struct {
 	PollInterval time.Duration
 	// MaxBody bounds a buffered request body (default 64 MiB).
 	MaxBody int64
+	// Metrics records Ray's ray_serve_*http* series (nil: none).
+	Metrics *metrics.Proxy
 }
 
 // Proxy is a running proxy.
@@ -172,24 +175,30 @@ const maxWait = 60 * time.Second
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 func (p *Proxy) forward(w http.ResponseWriter, in *http.Request) {
+	start := p.cfg.Metrics.Start()
 	t := p.table.Load()
 	app, rest := t.Match(in.URL.Path)
 	if app == nil {
 		http.Error(w, fmt.Sprintf("Path '%s' not found. Ping http://.../-/routes for available routes.", in.URL.Path), http.StatusNotFound)
+		p.cfg.Metrics.Record(start, "", "", "", in.Method, http.StatusNotFound)
 		return
 	}
+	code := http.StatusOK
+	defer func() { p.cfg.Metrics.Record(start, app.Name, app.RoutePrefix, app.Ingress, in.Method, code) }()
 	p.mu.Lock()
 	rt := p.routers[app.Name]
 	p.mu.Unlock()
 	if rt == nil {
-		http.Error(w, "application "+app.Name+" is not routable", http.StatusServiceUnavailable)
+		code = http.StatusServiceUnavailable
+		http.Error(w, "application "+app.Name+" is not routable", code)
 		return
 	}
 	var body []byte
 	if in.ContentLength != 0 && in.Body != nil {
 		b, err := io.ReadAll(http.MaxBytesReader(w, in.Body, p.cfg.MaxBody))
 		if err != nil {
-			http.Error(w, "read request body: "+err.Error(), http.StatusRequestEntityTooLarge)
+			code = http.StatusRequestEntityTooLarge
+			http.Error(w, "read request body: "+err.Error(), code)
 			return
 		}
 		body = b
@@ -215,19 +224,23 @@ func (p *Proxy) forward(w http.ResponseWriter, in *http.Request) {
 		return out, nil
 	})
 	if err != nil {
+		code = http.StatusServiceUnavailable
 		switch {
 		case errors.Is(err, router.ErrShed):
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			http.Error(w, err.Error(), code)
 		case ctx.Err() != nil:
-			// the client went away
+			// The client went away: counted as nginx's 499 "client
+			// closed request", not as an error the service answered.
+			code = 499
 		default:
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			http.Error(w, err.Error(), code)
 		}
 		return
 	}
 	defer done()
 	defer resp.Body.Close()
 	copyHeader(w.Header(), resp.Header)
+	code = resp.StatusCode
 	w.WriteHeader(resp.StatusCode)
 	bp := bufPool.Get().(*[]byte)
 	_, _ = io.CopyBuffer(w, resp.Body, *bp)

@@ -1,0 +1,85 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/goray-dev/goray/runtime/taskevents"
+)
+
+// ActorCount keys Ray's ray_actors series: the actor's class and state.
+type ActorCount struct{ Name, State string }
+
+// ClusterCounts is what the GCS knows that Ray's GCS exports: task
+// attempts, actors and placement groups by state, nodes by type.
+type ClusterCounts struct {
+	Tasks           map[taskevents.StateCount]int
+	Actors          map[ActorCount]int
+	PlacementGroups map[string]int
+	// ActiveNodes and FailedNodes count alive and dead nodes by node type
+	// (the worker group's name on Kubernetes).
+	ActiveNodes, FailedNodes map[string]int
+}
+
+// gcsCollector reports the head's cluster-wide series. Ray's task and
+// actor gauges are emitted by many processes and summed by the query
+// (sum(ray_tasks) by (State)); here the GCS's history holds every attempt,
+// so one process emits the whole count and the same sums hold.
+type gcsCollector struct {
+	counts func() ClusterCounts
+
+	tasks, actors, pgs, active, failed *prometheus.Desc
+}
+
+// NewGCSCollector reports ray_tasks, ray_actors, ray_placement_groups and
+// ray_cluster_{active,failed}_nodes from the GCS of the head at ip.
+func NewGCSCollector(ip string, counts func() ClusterCounts) prometheus.Collector {
+	core := prometheus.Labels{LabelComponent: "gcs_server", LabelNodeAddress: ip}
+	return &gcsCollector{counts: counts,
+		tasks: prometheus.NewDesc("ray_tasks", "Current number of tasks (remote functions and actor calls) by state, name and retry.",
+			[]string{"Name", "State", "IsRetry"}, core),
+		actors: prometheus.NewDesc("ray_actors", "Current number of actors by class name and state.",
+			[]string{"Name", "State", "Source"}, core),
+		pgs: prometheus.NewDesc("ray_placement_groups", "Current number of placement groups by state.",
+			[]string{"State", "Source"}, core),
+		active: prometheus.NewDesc("ray_cluster_active_nodes", "The number of healthy nodes in the cluster by node type.",
+			[]string{"node_type"}, nil),
+		failed: prometheus.NewDesc("ray_cluster_failed_nodes", "The number of failed nodes in the cluster by node type.",
+			[]string{"node_type"}, nil),
+	}
+}
+
+func (c *gcsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.tasks, c.actors, c.pgs, c.active, c.failed} {
+		ch <- d
+	}
+}
+
+func (c *gcsCollector) Collect(ch chan<- prometheus.Metric) {
+	n := c.counts()
+	gauge := func(d *prometheus.Desc, v int, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), labels...)
+	}
+	for k, v := range n.Tasks {
+		gauge(c.tasks, v, k.Name, k.State, retryLabel(k.Retry))
+	}
+	for k, v := range n.Actors {
+		gauge(c.actors, v, k.Name, k.State, "gcs")
+	}
+	for st, v := range n.PlacementGroups {
+		gauge(c.pgs, v, st, "gcs")
+	}
+	for t, v := range n.ActiveNodes {
+		gauge(c.active, v, t)
+	}
+	for t, v := range n.FailedNodes {
+		gauge(c.failed, v, t)
+	}
+}
+
+// retryLabel is Ray's IsRetry: "1" for a retry, "0" for a first attempt.
+func retryLabel(retry bool) string {
+	if retry {
+		return "1"
+	}
+	return "0"
+}

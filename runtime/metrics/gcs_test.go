@@ -1,0 +1,42 @@
+package metrics
+
+import (
+	"testing"
+
+	"github.com/goray-dev/goray/runtime/taskevents"
+)
+
+func TestGCSCollector(t *testing.T) {
+	counts := func() ClusterCounts {
+		return ClusterCounts{
+			Tasks: map[taskevents.StateCount]int{
+				{Name: "square", State: "FINISHED"}:             4,
+				{Name: "square", State: "RUNNING", Retry: true}: 1,
+			},
+			Actors:          map[ActorCount]int{{Name: "Counter", State: "ALIVE"}: 2, {Name: "Counter", State: "DEAD"}: 1},
+			PlacementGroups: map[string]int{"CREATED": 1},
+			ActiveNodes:     map[string]int{"headgroup": 1, "workers": 2},
+			FailedNodes:     map[string]int{"workers": 1},
+		}
+	}
+	fams := gather(t, NewGCSCollector("10.0.0.1", counts))
+	core := []string{"Component=gcs_server", "NodeAddress=10.0.0.1"}
+	for _, c := range []struct {
+		name string
+		want float64
+		ls   []string
+	}{
+		{"ray_tasks", 4, append([]string{"Name=square", "State=FINISHED", "IsRetry=0"}, core...)},
+		{"ray_tasks", 1, append([]string{"Name=square", "State=RUNNING", "IsRetry=1"}, core...)},
+		{"ray_actors", 2, append([]string{"Name=Counter", "State=ALIVE", "Source=gcs"}, core...)},
+		{"ray_actors", 1, append([]string{"Name=Counter", "State=DEAD", "Source=gcs"}, core...)},
+		{"ray_placement_groups", 1, append([]string{"State=CREATED"}, core...)},
+		{"ray_cluster_active_nodes", 2, []string{"node_type=workers"}},
+		{"ray_cluster_active_nodes", 1, []string{"node_type=headgroup"}},
+		{"ray_cluster_failed_nodes", 1, []string{"node_type=workers"}},
+	} {
+		if got := value(t, fams, c.name, c.ls...); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.ls, got, c.want)
+		}
+	}
+}

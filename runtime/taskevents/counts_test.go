@@ -1,0 +1,39 @@
+package taskevents
+
+import (
+	"testing"
+
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
+)
+
+func TestCounts(t *testing.T) {
+	h := NewHistory(0)
+	// Attempts are made as Add makes them, without going through a batch:
+	// the counts depend on the history, not on the wire format.
+	add := func(task string, attempt int32, name string, st Status) {
+		a := h.get(attemptKey{task, attempt}, "01000000")
+		a.info = &rpcpb.TaskInfo{Name: name}
+		a.times[st] = 1
+		h.markDone(a)
+	}
+	add("a", 0, "square", rpcpb.TaskEvent_RUNNING)
+	add("b", 0, "square", rpcpb.TaskEvent_FINISHED)
+	add("c", 0, "square", rpcpb.TaskEvent_FINISHED)
+	add("d", 0, "flaky", rpcpb.TaskEvent_FAILED)
+	add("d", 1, "flaky", rpcpb.TaskEvent_RUNNING)
+	got := h.Counts()
+	want := map[StateCount]int{
+		{Name: "square", State: "RUNNING"}:             1,
+		{Name: "square", State: "FINISHED"}:            2,
+		{Name: "flaky", State: "FAILED"}:               1,
+		{Name: "flaky", State: "RUNNING", Retry: true}: 1,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("counts %v, want %v", got, want)
+	}
+	for k, n := range want {
+		if got[k] != n {
+			t.Errorf("%+v: %d, want %d (all: %v)", k, got[k], n, got)
+		}
+	}
+}
