@@ -128,8 +128,8 @@ type actorSubmitter struct {
 	out      chan []*rpcpb.TaskSpec
 	seq      uint64
 	gen      int
-	// nodeID and workerID: where the actor runs (task events).
-	nodeID, workerID string
+	// where the actor runs (task events).
+	where *rpcpb.TaskWhere
 }
 
 // SubmitActorTask calls a registered method on an actor.
@@ -234,7 +234,7 @@ func (w *Worker) connectActor(s *actorSubmitter) {
 		}
 		w.mu.Lock()
 		s.state, s.addr, s.restarts = connected, info.Address, info.NumRestarts
-		s.nodeID, s.workerID = info.NodeId, info.WorkerId
+		s.where = &rpcpb.TaskWhere{NodeId: info.NodeId, WorkerId: info.WorkerId, WorkerPid: info.Pid}
 		s.out = make(chan []*rpcpb.TaskSpec, 1<<16)
 		s.gen++
 		lw := &leasedWorker{stream: stream, out: s.out}
@@ -263,7 +263,7 @@ func (w *Worker) actorReceiver(s *actorSubmitter, stream rpcpb.CoreWorker_PushTa
 			}
 			delete(s.inflight, r.TaskId)
 			delete(w.pending, r.TaskId)
-			w.resultEvent(pt, r, s.nodeID, s.workerID, 0)
+			w.resultEvent(pt, r, s.where)
 			acts = append(acts, w.table.Complete(r.TaskId, map[string]ownership.Location{r.TaskId: locationOf(r.Result)})...)
 		}
 		w.mu.Unlock()

@@ -16,10 +16,12 @@ import (
 //	PENDING_ARGS_AVAIL (only while owned arguments are not ready)
 //	→ PENDING_NODE_ASSIGNMENT (normal tasks) → SUBMITTED_TO_WORKER → FINISHED | FAILED
 //
-// with the task's description on its first event; the executor reports
-// RUNNING with its node, worker and pid (and, for an actor's constructor,
+// with the task's description on its first event and, with the outcome, the
+// executor's start (RUNNING) and place. The executor reports RUNNING for a
+// task still running at its next report (and, for an actor's constructor,
 // which the GCS and not an owner drives, the outcome too). A retry is the
-// next attempt number. Recording is an append to the process's buffer.
+// next attempt number. Recording is a merge into the process's buffer,
+// which sends one record per attempt per report.
 
 // eventsEnabled is RAY_task_events_report_interval_ms != 0, as in Ray
 // (0 turns task events off); also the interval.
@@ -52,7 +54,7 @@ func (w *Worker) startEvents(ctx context.Context) {
 		taskevents.Report(ctx, w.events, interval, func(ctx context.Context, b *rpcpb.TaskEventBatch) error {
 			_, err := w.gcsRaw.AddTaskEvents(ctx, b)
 			return err
-		})
+		}, w.reportRunning)
 	}()
 }
 
@@ -61,6 +63,7 @@ func (w *Worker) flushEvents() {
 	if w.events == nil {
 		return
 	}
+	w.reportRunning()
 	if b := w.events.Take(); b != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
@@ -83,31 +86,74 @@ func (w *Worker) event(e taskevents.Event) {
 	if w.events == nil {
 		return
 	}
-	e.TimeNs = time.Now().UnixNano()
+	if e.TimeNs == 0 {
+		e.TimeNs = time.Now().UnixNano()
+	}
 	w.events.Add(e)
 }
 
+// runningTask is a task this process executes: its cancel, and for task
+// events what it is, when it started and whether its RUNNING was reported.
+type runningTask struct {
+	cancel   context.CancelFunc
+	spec     *rpcpb.TaskSpec
+	start    time.Time
+	reported bool
+}
+
+// infoKey names a kind of task: one *TaskInfo per kind, shared by every
+// attempt of that kind, so a batch carries it once.
+type infoKey struct {
+	name, shape, actor, pg string
+	typ                    rpcpb.TaskInfo_Type
+}
+
+// maxInfos bounds the cache (a program with more kinds of tasks than this
+// starts it over).
+const maxInfos = 4096
+
 // taskInfo describes a task the owner submits, on its first event.
-func taskInfo(pt *pendingTask) *rpcpb.TaskInfo {
-	info := &rpcpb.TaskInfo{Name: pt.spec.Name, Type: rpcpb.TaskInfo_NORMAL_TASK, RequiredResources: pt.opts.Resources}
+func (w *Worker) taskInfo(pt *pendingTask) *rpcpb.TaskInfo {
+	k := infoKey{name: pt.spec.Name, typ: rpcpb.TaskInfo_NORMAL_TASK}
 	if pt.actor != nil {
-		info.Type, info.ActorId = rpcpb.TaskInfo_ACTOR_TASK, pt.spec.ActorId
+		k.typ, k.actor = rpcpb.TaskInfo_ACTOR_TASK, pt.spec.ActorId
+	} else {
+		k.shape = queueKey(pt.opts)
 	}
 	if s := pt.opts.Strategy; s != nil && s.Kind == rpcpb.SchedulingStrategy_PLACEMENT_GROUP {
-		info.PlacementGroupId = s.PlacementGroupId
+		k.pg = s.PlacementGroupId
 	}
+	return w.cachedInfo(k, func() *rpcpb.TaskInfo {
+		return &rpcpb.TaskInfo{Name: k.name, Type: k.typ, ActorId: k.actor, RequiredResources: pt.opts.Resources, PlacementGroupId: k.pg}
+	})
+}
+
+func (w *Worker) cachedInfo(k infoKey, build func() *rpcpb.TaskInfo) *rpcpb.TaskInfo {
+	w.infoMu.Lock()
+	defer w.infoMu.Unlock()
+	if info, ok := w.infos[k]; ok {
+		return info
+	}
+	if w.infos == nil || len(w.infos) >= maxInfos {
+		w.infos = map[infoKey]*rpcpb.TaskInfo{}
+	}
+	info := build()
+	w.infos[k] = info
 	return info
 }
 
-// ownerEvent records a transition of a task this process owns; the first
-// one carries the task's description.
+func keyOf(spec *rpcpb.TaskSpec) taskevents.Key {
+	return taskevents.Key{TaskID: spec.TaskId, Attempt: spec.Attempt}
+}
+
+// ownerEvent records a transition of a task this process owns.
 func (w *Worker) ownerEvent(pt *pendingTask, s taskevents.Status) {
 	if w.events == nil {
 		return
 	}
-	e := taskevents.Event{TaskID: pt.spec.TaskId, JobID: pt.spec.JobId, Attempt: pt.spec.Attempt, Status: s}
+	e := taskevents.Event{Key: keyOf(pt.spec), JobID: pt.spec.JobId, Status: s, TimeNs: time.Now().UnixNano()}
 	w.describe(pt, &e)
-	w.event(e)
+	w.events.AddAt(&pt.ev, e)
 }
 
 // describe puts the task's description on the first event of each attempt
@@ -115,70 +161,96 @@ func (w *Worker) ownerEvent(pt *pendingTask, s taskevents.Status) {
 func (w *Worker) describe(pt *pendingTask, e *taskevents.Event) {
 	if pt.described != pt.spec.Attempt+1 {
 		pt.described = pt.spec.Attempt + 1
-		e.Info = taskInfo(pt)
+		e.Info = w.taskInfo(pt)
 	}
 }
 
-// described reports whether the current attempt has had its first event.
+// isDescribed reports whether the current attempt has had its first event.
 func (pt *pendingTask) isDescribed() bool { return pt.described == pt.spec.Attempt+1 }
 
 // submittedEvents records SUBMITTED_TO_WORKER for a batch on its way.
 func (w *Worker) submittedEvents(pts []*pendingTask) {
+	if w.events == nil {
+		return
+	}
+	now := time.Now().UnixNano()
 	for _, pt := range pts {
-		w.ownerEvent(pt, taskevents.SubmittedToWorker)
+		e := taskevents.Event{Key: keyOf(pt.spec), JobID: pt.spec.JobId, Status: taskevents.SubmittedToWorker, TimeNs: now}
+		w.describe(pt, &e)
+		w.events.AddAt(&pt.ev, e)
 	}
 }
 
-// outcomeEvent records how an attempt ended: FINISHED, or FAILED with the
-// error's type in Ray's names.
+// outcomeEvent records how an attempt ended without a result from an
+// executor: FINISHED, or FAILED with the error's type in Ray's names.
 func (w *Worker) outcomeEvent(pt *pendingTask, err error) {
 	if w.events == nil {
 		return
 	}
-	if err == nil {
-		w.ownerEvent(pt, taskevents.Finished)
-		return
+	e := taskevents.Event{Key: keyOf(pt.spec), JobID: pt.spec.JobId, Status: taskevents.Finished, TimeNs: time.Now().UnixNano()}
+	if err != nil {
+		e.Status, e.ErrType, e.ErrMsg = taskevents.Failed, errorTypeName(infoFromError(err).Kind), err.Error()
 	}
-	info := infoFromError(err)
-	e := taskevents.Event{TaskID: pt.spec.TaskId, JobID: pt.spec.JobId, Attempt: pt.spec.Attempt, Status: taskevents.Failed,
-		ErrType: errorTypeName(info.Kind), ErrMsg: err.Error()}
 	w.describe(pt, &e)
-	w.event(e)
+	w.events.AddAt(&pt.ev, e)
 }
 
-// resultEvent records the outcome an executor sent back, with where it ran
-// (the lease's node and worker) and when it started.
-func (w *Worker) resultEvent(pt *pendingTask, r *rpcpb.TaskResult, node, worker string, pid int32) {
+// resultEvent records the outcome an executor sent back, with its start
+// (RUNNING) and where it ran: the executor's own RUNNING is not sent for a
+// task that ended before its report.
+func (w *Worker) resultEvent(pt *pendingTask, r *rpcpb.TaskResult, where *rpcpb.TaskWhere) {
 	if w.events == nil {
 		return
 	}
-	e := taskevents.Event{TaskID: pt.spec.TaskId, JobID: pt.spec.JobId, Attempt: pt.spec.Attempt, Status: taskevents.Finished,
-		NodeID: node, WorkerID: worker, PID: pid, StartNs: r.StartTimeNs}
+	k := keyOf(pt.spec)
+	if r.StartTimeNs > 0 {
+		w.events.AddAt(&pt.ev, taskevents.Event{Key: k, JobID: pt.spec.JobId, Status: taskevents.Running, TimeNs: r.StartTimeNs, Where: where})
+	}
+	e := taskevents.Event{Key: k, JobID: pt.spec.JobId, Status: taskevents.Finished, Where: where, TimeNs: time.Now().UnixNano()}
 	if r.Result == nil || r.Result.Error != nil {
 		err := locationOf(r.Result).Err
 		e.Status, e.ErrType, e.ErrMsg = taskevents.Failed, errorTypeName(infoFromError(err).Kind), err.Error()
 	}
 	w.describe(pt, &e)
-	w.event(e)
+	w.events.AddAt(&pt.ev, e)
 }
 
-// runningEvent is the executor's RUNNING.
-func (w *Worker) runningEvent(spec *rpcpb.TaskSpec, info *rpcpb.TaskInfo) {
-	w.event(taskevents.Event{TaskID: spec.TaskId, JobID: spec.JobId, Attempt: spec.Attempt, Status: taskevents.Running,
-		Info: info, NodeID: w.nodeID, WorkerID: w.cfg.WorkerID, PID: int32(os.Getpid())})
+// runningEvent is an executor's RUNNING.
+func (w *Worker) runningEvent(spec *rpcpb.TaskSpec, info *rpcpb.TaskInfo, start time.Time) {
+	w.event(taskevents.Event{Key: keyOf(spec), JobID: spec.JobId, Status: taskevents.Running, TimeNs: start.UnixNano(),
+		Info: info, Where: w.where})
+}
+
+// reportRunning runs before each report: the executor's tasks that are
+// still running get their RUNNING, once. A task that ends before a report
+// costs the executor nothing: its owner reports its start and place with
+// the outcome.
+func (w *Worker) reportRunning() {
+	w.execMu.Lock()
+	defer w.execMu.Unlock()
+	for id, rt := range w.running {
+		if rt.reported || rt.spec == nil {
+			continue
+		}
+		rt.reported = true
+		w.running[id] = rt
+		w.runningEvent(rt.spec, nil, rt.start)
+	}
 }
 
 // creationInfo describes an actor's constructor, run as the task
 // Class.__init__ as in Ray (the GCS, not an owner, submits it).
-func creationInfo(spec *rpcpb.TaskSpec) *rpcpb.TaskInfo {
-	return &rpcpb.TaskInfo{Name: spec.Name + ".__init__", Type: rpcpb.TaskInfo_ACTOR_CREATION_TASK, ActorId: spec.ActorId}
+func (w *Worker) creationInfo(spec *rpcpb.TaskSpec) *rpcpb.TaskInfo {
+	k := infoKey{name: spec.Name + ".__init__", typ: rpcpb.TaskInfo_ACTOR_CREATION_TASK, actor: spec.ActorId}
+	return w.cachedInfo(k, func() *rpcpb.TaskInfo {
+		return &rpcpb.TaskInfo{Name: k.name, Type: k.typ, ActorId: k.actor}
+	})
 }
 
 // creationOutcomeEvent is the executor's report of how a constructor
 // ended: nothing else reports it.
 func (w *Worker) creationOutcomeEvent(spec *rpcpb.TaskSpec, failure *rpcpb.ErrorInfo) {
-	e := taskevents.Event{TaskID: spec.TaskId, JobID: spec.JobId, Attempt: spec.Attempt, Status: taskevents.Finished,
-		Info: creationInfo(spec), NodeID: w.nodeID, WorkerID: w.cfg.WorkerID, PID: int32(os.Getpid())}
+	e := taskevents.Event{Key: keyOf(spec), JobID: spec.JobId, Status: taskevents.Finished, Info: w.creationInfo(spec), Where: w.where}
 	if failure != nil {
 		e.Status, e.ErrType, e.ErrMsg = taskevents.Failed, "ACTOR_CREATION_FAILED", failure.Message
 	}

@@ -134,7 +134,7 @@ func (w *Worker) createActor(ctx context.Context, spec *rpcpb.TaskSpec) (*rpcpb.
 	}
 	w.actorID = spec.ActorId
 	w.execMu.Unlock()
-	w.runningEvent(spec, creationInfo(spec))
+	w.runningEvent(spec, w.creationInfo(spec), time.Now())
 	w.defaultScheduler() // the worker may have run 1-CPU tasks before
 	args, err := w.resolveArgs(ctx, spec.Args)
 	if err != nil {
@@ -185,7 +185,7 @@ func (w *Worker) execute(spec *rpcpb.TaskSpec) *rpcpb.TaskResult {
 	ctx, cancel := context.WithCancel(w.baseCtx)
 	defer cancel()
 	w.execMu.Lock()
-	w.running[spec.TaskId] = cancel
+	w.running[spec.TaskId] = runningTask{cancel: cancel, spec: spec, start: start}
 	inst := w.actor
 	w.execMu.Unlock()
 	defer func() {
@@ -193,7 +193,6 @@ func (w *Worker) execute(spec *rpcpb.TaskSpec) *rpcpb.TaskResult {
 		delete(w.running, spec.TaskId)
 		w.execMu.Unlock()
 	}()
-	w.runningEvent(spec, nil)
 	res := &rpcpb.TaskResult{TaskId: spec.TaskId, Attempt: spec.Attempt, StartTimeNs: start.UnixNano()}
 	args, err := w.resolveArgs(ctx, spec.Args)
 	if err != nil {
@@ -266,10 +265,10 @@ func (w *Worker) resolveArgs(ctx context.Context, args []*rpcpb.Arg) ([][]byte, 
 // the worker process exits.
 func (w *Worker) CancelTask(ctx context.Context, in *rpcpb.CancelTaskRequest) (*rpcpb.Empty, error) {
 	w.execMu.Lock()
-	c, ok := w.running[in.TaskId]
+	rt, ok := w.running[in.TaskId]
 	w.execMu.Unlock()
 	if ok {
-		c()
+		rt.cancel()
 	}
 	if in.Force && w.isWork {
 		go func() {

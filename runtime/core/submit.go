@@ -45,6 +45,8 @@ type pendingTask struct {
 	// described is the attempt (+1) whose first task event, carrying the
 	// task's description, was recorded.
 	described int32
+	// ev is the task's open record in the event buffer (events.go).
+	ev taskevents.Handle
 }
 
 func (w *Worker) buildArgs(args []Arg) ([]*rpcpb.Arg, []string) {
@@ -204,7 +206,8 @@ type leasedWorker struct {
 	q         *schedQueue
 	lease     *rpcpb.LeaseReply
 	node      rpcpb.NodeManagerClient
-	nodeAddr  string // the node manager that granted the lease (asked when the GCS calls its node dead)
+	nodeAddr  string           // the node manager that granted the lease (asked when the GCS calls its node dead)
+	where     *rpcpb.TaskWhere // the lease's node and worker, for task events
 	stream    rpcpb.CoreWorker_PushTasksClient
 	cancel    context.CancelFunc
 	out       chan []*rpcpb.TaskSpec
@@ -424,7 +427,8 @@ func (w *Worker) attach(q *schedQueue, node rpcpb.NodeManagerClient, nodeAddr st
 		return
 	}
 	lw := &leasedWorker{q: q, lease: rep, node: node, nodeAddr: nodeAddr, stream: stream, cancel: cancel,
-		out: make(chan []*rpcpb.TaskSpec, 1024), inflight: map[string]*pendingTask{}}
+		out: make(chan []*rpcpb.TaskSpec, 1024), inflight: map[string]*pendingTask{},
+		where: &rpcpb.TaskWhere{NodeId: rep.NodeId, WorkerId: rep.WorkerId, WorkerPid: rep.WorkerPid}}
 	go w.sender(lw)
 	go w.receiver(lw)
 	w.mu.Lock()
@@ -550,7 +554,7 @@ func (w *Worker) completeLocked(lw *leasedWorker, r *rpcpb.TaskResult) []ownersh
 		return w.retryOrFailLocked(pt, &WorkerCrashedError{TaskName: pt.spec.Name, Message: r.SystemError})
 	}
 	res := r.Result
-	w.resultEvent(pt, r, lw.lease.NodeId, lw.lease.WorkerId, lw.lease.WorkerPid)
+	w.resultEvent(pt, r, lw.where)
 	if res.GetError() != nil && res.Error.Kind == rpcpb.ErrorInfo_TASK && pt.opts.RetryExceptions && !pt.cancelled {
 		if w.table.Retry(pt.spec.TaskId) {
 			pt.spec.Attempt++

@@ -109,7 +109,7 @@ type Worker struct {
 
 	// executor side
 	execMu   sync.Mutex
-	running  map[string]context.CancelFunc
+	running  map[string]runningTask
 	actor    any
 	actorID  string
 	actorSem chan struct{}
@@ -125,6 +125,11 @@ type Worker struct {
 	// eventsDone closes once the reporter sent its last batch.
 	events     *taskevents.Buffer
 	eventsDone chan struct{}
+	// where is this process as executor (task events); infos the shared
+	// task descriptions (events.go).
+	where  *rpcpb.TaskWhere
+	infoMu sync.Mutex
+	infos  map[infoKey]*rpcpb.TaskInfo
 }
 
 // Start connects a core worker: it serves the CoreWorker service and, in
@@ -145,7 +150,7 @@ func Start(cfg Config) (*Worker, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &Worker{cfg: cfg, log: cfg.Logger, pool: rpcutil.NewPool(cfg.Security), local: cfg.LocalNode, jobID: cfg.JobID,
 		isWork: cfg.WorkerID != "", table: ownership.New(), queues: map[string]*schedQueue{},
-		pending: map[string]*pendingTask{}, actorsC: map[string]*actorSubmitter{}, running: map[string]context.CancelFunc{},
+		pending: map[string]*pendingTask{}, actorsC: map[string]*actorSubmitter{}, running: map[string]runningTask{},
 		baseCtx: ctx, stopAll: cancel, defaultProcs: runtime.GOMAXPROCS(0), warn: newLogLimiter(10 * time.Second),
 		binaryHash: cfg.BinaryHash}
 	conn, err := w.pool.Get(cfg.GcsAddress)
@@ -172,6 +177,7 @@ func Start(cfg Config) (*Worker, error) {
 		w.nodeID = w.local.ID()
 	}
 	w.att.set(&attachment{addr: cfg.NodeAddress, id: w.nodeID, client: rpcpb.NewNodeManagerClient(nc)})
+	w.where = &rpcpb.TaskWhere{NodeId: w.nodeID, WorkerId: cfg.WorkerID, WorkerPid: int32(os.Getpid())}
 	w.srv = grpc.NewServer(rpcutil.ServerOptions(cfg.Security)...)
 	rpcpb.RegisterCoreWorkerServer(w.srv, w)
 	go w.srv.Serve(lis)

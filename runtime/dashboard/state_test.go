@@ -70,17 +70,28 @@ type listAnswer struct {
 }
 
 func stateServer(t *testing.T) *Server {
+	// Through a process's buffer, as the runtime sends them.
+	b := taskevents.NewBuffer(0)
+	ev := func(task string, st taskevents.Status, sec int64) taskevents.Event {
+		return taskevents.Event{Key: taskevents.Key{TaskID: task}, JobID: "01000000", Status: st, TimeNs: sec * 1e9}
+	}
+	e := ev("t1", taskevents.PendingNodeAssignment, 1)
+	e.Info = &rpcpb.TaskInfo{Name: "square", RequiredResources: map[string]float64{"CPU": 1}}
+	b.Add(e)
+	e = ev("t1", taskevents.Running, 2)
+	e.Where = &rpcpb.TaskWhere{NodeId: "n1", WorkerId: "w1", WorkerPid: 7}
+	b.Add(e)
+	b.Add(ev("t1", taskevents.Finished, 3))
+	e = ev("t2", taskevents.Failed, 4)
+	e.Info, e.ErrType, e.ErrMsg = &rpcpb.TaskInfo{Name: "boom"}, "TASK_EXECUTION_EXCEPTION", "no luck"
+	b.Add(e)
+	e = ev("t3", taskevents.SubmittedToWorker, 5)
+	e.Info = &rpcpb.TaskInfo{Name: "Counter.incr", Type: rpcpb.TaskInfo_ACTOR_TASK, ActorId: "a1"}
+	b.Add(e)
+	batch := b.Take()
+	batch.Dropped = map[string]int64{"01000000": 2}
 	h := taskevents.NewHistory(0)
-	h.Add(&rpcpb.TaskEventBatch{Events: []*rpcpb.TaskEvent{
-		{TaskId: "t1", JobId: "01000000", Status: rpcpb.TaskEvent_PENDING_NODE_ASSIGNMENT, TimeNs: 1e9,
-			Info: &rpcpb.TaskInfo{Name: "square", RequiredResources: map[string]float64{"CPU": 1}}},
-		{TaskId: "t1", JobId: "01000000", Status: rpcpb.TaskEvent_RUNNING, TimeNs: 2e9, NodeId: "n1", WorkerId: "w1", WorkerPid: 7},
-		{TaskId: "t1", JobId: "01000000", Status: rpcpb.TaskEvent_FINISHED, TimeNs: 3e9},
-		{TaskId: "t2", JobId: "01000000", Status: rpcpb.TaskEvent_FAILED, TimeNs: 4e9, Info: &rpcpb.TaskInfo{Name: "boom"},
-			ErrorType: "TASK_EXECUTION_EXCEPTION", ErrorMessage: "no luck"},
-		{TaskId: "t3", JobId: "01000000", Status: rpcpb.TaskEvent_SUBMITTED_TO_WORKER, TimeNs: 5e9,
-			Info: &rpcpb.TaskInfo{Name: "Counter.incr", Type: rpcpb.TaskInfo_ACTOR_TASK, ActorId: "a1"}},
-	}, Dropped: map[string]int64{"01000000": 2}})
+	h.Add(batch)
 	s := New(&stateGcs{history: h}, "")
 	s.State.Jobs = func(context.Context) ([]api.JobDetails, error) {
 		id, sub := "01000000", "raysubmit_1"

@@ -147,19 +147,11 @@ func restartsOf(a *actors.Actor) string {
 	return strconv.Itoa(a.MaxRestarts)
 }
 
-// taskFailureEventsLocked records the attempts a batch was the first to
-// bring to FAILED (before: failedBeforeLocked's answer). Only task ids and
-// attempts are read from the batch: what an attempt is comes from the
-// history. Called with the task history's lock held.
-func (s *Server) taskFailureEventsLocked(before map[attemptRef]bool) {
-	for k, failed := range before {
-		if failed {
-			continue
-		}
-		st, ok := s.tasks.h.Get(k.task, k.attempt)
-		if !ok || st.State != rpcpb.TaskEvent_FAILED {
-			continue
-		}
+// taskFailureEvents records the attempts a batch was the first to bring
+// to FAILED (History.Add finds them while it merges: no lookups per event
+// on the path every task's report takes).
+func (s *Server) taskFailureEvents(failed []*rpcpb.TaskState) {
+	for _, st := range failed {
 		fields := map[string]string{"task_id": st.TaskId, "attempt_number": strconv.Itoa(int(st.Attempt)), "job_id": st.JobId,
 			"error_type": st.ErrorType}
 		if st.NodeId != "" {
@@ -168,26 +160,6 @@ func (s *Server) taskFailureEventsLocked(before map[attemptRef]bool) {
 		s.events.add(ev.Error, ev.SourceCoreWorker, fmt.Sprintf("task %s (%s) attempt %d failed: %s: %s", st.TaskId, st.GetInfo().GetName(),
 			st.Attempt, st.ErrorType, st.ErrorMessage), fields)
 	}
-}
-
-type attemptRef struct {
-	task    string
-	attempt int32
-}
-
-// failedBeforeLocked maps the attempts a batch names to whether the history
-// already holds them as failed.
-func (s *Server) failedBeforeLocked(in *rpcpb.TaskEventBatch) map[attemptRef]bool {
-	out := map[attemptRef]bool{}
-	for _, e := range in.GetEvents() {
-		k := attemptRef{e.GetTaskId(), e.GetAttempt()}
-		if _, seen := out[k]; seen {
-			continue
-		}
-		st, ok := s.tasks.h.Get(k.task, k.attempt)
-		out[k] = ok && st.State == rpcpb.TaskEvent_FAILED
-	}
-	return out
 }
 
 func (s *Server) jobEvent(j *rpcpb.JobInfo, finished bool) {

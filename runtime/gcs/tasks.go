@@ -35,10 +35,9 @@ func newTaskHistory() *taskHistory {
 // AddTaskEvents merges a process's batch into the history.
 func (s *Server) AddTaskEvents(ctx context.Context, in *rpcpb.TaskEventBatch) (*rpcpb.Empty, error) {
 	s.tasks.mu.Lock()
-	before := s.failedBeforeLocked(in)
-	s.tasks.h.Add(in)
-	s.taskFailureEventsLocked(before)
+	failed := s.tasks.h.Add(in)
 	s.tasks.mu.Unlock()
+	s.taskFailureEvents(failed)
 	return &rpcpb.Empty{}, nil
 }
 

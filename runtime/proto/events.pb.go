@@ -153,28 +153,27 @@ func (x TaskInfo_Type) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TaskInfo_Type.Descriptor instead.
 func (TaskInfo_Type) EnumDescriptor() ([]byte, []int) {
-	return file_events_proto_rawDescGZIP(), []int{1, 0}
+	return file_events_proto_rawDescGZIP(), []int{2, 0}
 }
 
-// TaskEvent is one task attempt entering a status. The owner reports the
-// statuses up to SUBMITTED_TO_WORKER and the outcome; the executor reports
-// RUNNING (with where it runs) and the outcome it saw.
+// TaskEvent is what one process saw of one task attempt since its last
+// report: the statuses it entered, each with its time. The owner reports
+// the way to a worker and the outcome (with the executor's start as
+// RUNNING); the executor reports RUNNING while a task runs long enough to
+// be reported before it ends. Descriptions and places are sent once per
+// batch and referred to by index: a batch of thousands of tasks of one
+// function carries its name once.
 type TaskEvent struct {
-	state        protoimpl.MessageState `protogen:"open.v1"`
-	TaskId       string                 `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
-	Attempt      int32                  `protobuf:"varint,2,opt,name=attempt,proto3" json:"attempt,omitempty"`
-	JobId        string                 `protobuf:"bytes,3,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	Status       TaskEvent_Status       `protobuf:"varint,4,opt,name=status,proto3,enum=goray.rpc.TaskEvent_Status" json:"status,omitempty"`
-	TimeNs       int64                  `protobuf:"varint,5,opt,name=time_ns,json=timeNs,proto3" json:"time_ns,omitempty"` // when the attempt entered status (Unix ns)
-	Info         *TaskInfo              `protobuf:"bytes,6,opt,name=info,proto3" json:"info,omitempty"`                    // on the first event of a task (its owner's)
-	NodeId       string                 `protobuf:"bytes,7,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`  // RUNNING: where it runs
-	WorkerId     string                 `protobuf:"bytes,8,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
-	WorkerPid    int32                  `protobuf:"varint,9,opt,name=worker_pid,json=workerPid,proto3" json:"worker_pid,omitempty"`
-	ErrorType    string                 `protobuf:"bytes,10,opt,name=error_type,json=errorType,proto3" json:"error_type,omitempty"` // FAILED
-	ErrorMessage string                 `protobuf:"bytes,11,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
-	// start_time_ns is the executor's start, on the owner's outcome event: the
-	// executor's own RUNNING event is lost when its process exits first.
-	StartTimeNs   int64 `protobuf:"varint,12,opt,name=start_time_ns,json=startTimeNs,proto3" json:"start_time_ns,omitempty"`
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TaskId        string                 `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	Attempt       int32                  `protobuf:"varint,2,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	JobId         string                 `protobuf:"bytes,3,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`                                  // empty: the batch's job_id
+	Statuses      []TaskEvent_Status     `protobuf:"varint,4,rep,packed,name=statuses,proto3,enum=goray.rpc.TaskEvent_Status" json:"statuses,omitempty"` // entered at times_ns[i] (Unix ns)
+	TimesNs       []int64                `protobuf:"varint,5,rep,packed,name=times_ns,json=timesNs,proto3" json:"times_ns,omitempty"`
+	Info          int32                  `protobuf:"varint,6,opt,name=info,proto3" json:"info,omitempty"`                           // 1-based index into the batch's infos; 0: none
+	Where         int32                  `protobuf:"varint,7,opt,name=where,proto3" json:"where,omitempty"`                         // 1-based index into the batch's wheres; 0: none
+	ErrorType     string                 `protobuf:"bytes,8,opt,name=error_type,json=errorType,proto3" json:"error_type,omitempty"` // FAILED
+	ErrorMessage  string                 `protobuf:"bytes,9,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -230,44 +229,30 @@ func (x *TaskEvent) GetJobId() string {
 	return ""
 }
 
-func (x *TaskEvent) GetStatus() TaskEvent_Status {
+func (x *TaskEvent) GetStatuses() []TaskEvent_Status {
 	if x != nil {
-		return x.Status
-	}
-	return TaskEvent_NIL
-}
-
-func (x *TaskEvent) GetTimeNs() int64 {
-	if x != nil {
-		return x.TimeNs
-	}
-	return 0
-}
-
-func (x *TaskEvent) GetInfo() *TaskInfo {
-	if x != nil {
-		return x.Info
+		return x.Statuses
 	}
 	return nil
 }
 
-func (x *TaskEvent) GetNodeId() string {
+func (x *TaskEvent) GetTimesNs() []int64 {
 	if x != nil {
-		return x.NodeId
+		return x.TimesNs
 	}
-	return ""
+	return nil
 }
 
-func (x *TaskEvent) GetWorkerId() string {
+func (x *TaskEvent) GetInfo() int32 {
 	if x != nil {
-		return x.WorkerId
+		return x.Info
 	}
-	return ""
+	return 0
 }
 
-func (x *TaskEvent) GetWorkerPid() int32 {
+func (x *TaskEvent) GetWhere() int32 {
 	if x != nil {
-		return x.WorkerPid
+		return x.Where
 	}
 	return 0
 }
@@ -286,9 +271,63 @@ func (x *TaskEvent) GetErrorMessage() string {
 	return ""
 }
 
-func (x *TaskEvent) GetStartTimeNs() int64 {
+// TaskWhere is the node, worker and process an attempt ran in.
+type TaskWhere struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	WorkerId      string                 `protobuf:"bytes,2,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	WorkerPid     int32                  `protobuf:"varint,3,opt,name=worker_pid,json=workerPid,proto3" json:"worker_pid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskWhere) Reset() {
+	*x = TaskWhere{}
+	mi := &file_events_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskWhere) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskWhere) ProtoMessage() {}
+
+func (x *TaskWhere) ProtoReflect() protoreflect.Message {
+	mi := &file_events_proto_msgTypes[1]
 	if x != nil {
-		return x.StartTimeNs
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskWhere.ProtoReflect.Descriptor instead.
+func (*TaskWhere) Descriptor() ([]byte, []int) {
+	return file_events_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *TaskWhere) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *TaskWhere) GetWorkerId() string {
+	if x != nil {
+		return x.WorkerId
+	}
+	return ""
+}
+
+func (x *TaskWhere) GetWorkerPid() int32 {
+	if x != nil {
+		return x.WorkerPid
 	}
 	return 0
 }
@@ -308,7 +347,7 @@ type TaskInfo struct {
 
 func (x *TaskInfo) Reset() {
 	*x = TaskInfo{}
-	mi := &file_events_proto_msgTypes[1]
+	mi := &file_events_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -320,7 +359,7 @@ func (x *TaskInfo) String() string {
 func (*TaskInfo) ProtoMessage() {}
 
 func (x *TaskInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_events_proto_msgTypes[1]
+	mi := &file_events_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -333,7 +372,7 @@ func (x *TaskInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskInfo.ProtoReflect.Descriptor instead.
 func (*TaskInfo) Descriptor() ([]byte, []int) {
-	return file_events_proto_rawDescGZIP(), []int{1}
+	return file_events_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *TaskInfo) GetName() string {
@@ -384,13 +423,16 @@ type TaskEventBatch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Events        []*TaskEvent           `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
 	Dropped       map[string]int64       `protobuf:"bytes,2,rep,name=dropped,proto3" json:"dropped,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	Infos         []*TaskInfo            `protobuf:"bytes,3,rep,name=infos,proto3" json:"infos,omitempty"`
+	Wheres        []*TaskWhere           `protobuf:"bytes,4,rep,name=wheres,proto3" json:"wheres,omitempty"`
+	JobId         string                 `protobuf:"bytes,5,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TaskEventBatch) Reset() {
 	*x = TaskEventBatch{}
-	mi := &file_events_proto_msgTypes[2]
+	mi := &file_events_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -402,7 +444,7 @@ func (x *TaskEventBatch) String() string {
 func (*TaskEventBatch) ProtoMessage() {}
 
 func (x *TaskEventBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_events_proto_msgTypes[2]
+	mi := &file_events_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -415,7 +457,7 @@ func (x *TaskEventBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskEventBatch.ProtoReflect.Descriptor instead.
 func (*TaskEventBatch) Descriptor() ([]byte, []int) {
-	return file_events_proto_rawDescGZIP(), []int{2}
+	return file_events_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *TaskEventBatch) GetEvents() []*TaskEvent {
@@ -432,6 +474,27 @@ func (x *TaskEventBatch) GetDropped() map[string]int64 {
 	return nil
 }
 
+func (x *TaskEventBatch) GetInfos() []*TaskInfo {
+	if x != nil {
+		return x.Infos
+	}
+	return nil
+}
+
+func (x *TaskEventBatch) GetWheres() []*TaskWhere {
+	if x != nil {
+		return x.Wheres
+	}
+	return nil
+}
+
+func (x *TaskEventBatch) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
 // TaskFilter is one of Ray's state API filters: key, "=" or "!=", value.
 type TaskFilter struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -444,7 +507,7 @@ type TaskFilter struct {
 
 func (x *TaskFilter) Reset() {
 	*x = TaskFilter{}
-	mi := &file_events_proto_msgTypes[3]
+	mi := &file_events_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -456,7 +519,7 @@ func (x *TaskFilter) String() string {
 func (*TaskFilter) ProtoMessage() {}
 
 func (x *TaskFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_events_proto_msgTypes[3]
+	mi := &file_events_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -469,7 +532,7 @@ func (x *TaskFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskFilter.ProtoReflect.Descriptor instead.
 func (*TaskFilter) Descriptor() ([]byte, []int) {
-	return file_events_proto_rawDescGZIP(), []int{3}
+	return file_events_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *TaskFilter) GetKey() string {
@@ -503,7 +566,7 @@ type ListTasksRequest struct {
 
 func (x *ListTasksRequest) Reset() {
 	*x = ListTasksRequest{}
-	mi := &file_events_proto_msgTypes[4]
+	mi := &file_events_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -515,7 +578,7 @@ func (x *ListTasksRequest) String() string {
 func (*ListTasksRequest) ProtoMessage() {}
 
 func (x *ListTasksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_events_proto_msgTypes[4]
+	mi := &file_events_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -528,7 +591,7 @@ func (x *ListTasksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTasksRequest.ProtoReflect.Descriptor instead.
 func (*ListTasksRequest) Descriptor() ([]byte, []int) {
-	return file_events_proto_rawDescGZIP(), []int{4}
+	return file_events_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListTasksRequest) GetFilters() []*TaskFilter {
@@ -567,7 +630,7 @@ type TaskState struct {
 
 func (x *TaskState) Reset() {
 	*x = TaskState{}
-	mi := &file_events_proto_msgTypes[5]
+	mi := &file_events_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -579,7 +642,7 @@ func (x *TaskState) String() string {
 func (*TaskState) ProtoMessage() {}
 
 func (x *TaskState) ProtoReflect() protoreflect.Message {
-	mi := &file_events_proto_msgTypes[5]
+	mi := &file_events_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -592,7 +655,7 @@ func (x *TaskState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskState.ProtoReflect.Descriptor instead.
 func (*TaskState) Descriptor() ([]byte, []int) {
-	return file_events_proto_rawDescGZIP(), []int{5}
+	return file_events_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TaskState) GetTaskId() string {
@@ -684,7 +747,7 @@ type TaskList struct {
 
 func (x *TaskList) Reset() {
 	*x = TaskList{}
-	mi := &file_events_proto_msgTypes[6]
+	mi := &file_events_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -696,7 +759,7 @@ func (x *TaskList) String() string {
 func (*TaskList) ProtoMessage() {}
 
 func (x *TaskList) ProtoReflect() protoreflect.Message {
-	mi := &file_events_proto_msgTypes[6]
+	mi := &file_events_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -709,7 +772,7 @@ func (x *TaskList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskList.ProtoReflect.Descriptor instead.
 func (*TaskList) Descriptor() ([]byte, []int) {
-	return file_events_proto_rawDescGZIP(), []int{6}
+	return file_events_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *TaskList) GetTasks() []*TaskState {
@@ -744,23 +807,18 @@ var File_events_proto protoreflect.FileDescriptor
 
 const file_events_proto_rawDesc = "" +
 	"\n" +
-	"\fevents.proto\x12\tgoray.rpc\"\xcf\x05\n" +
+	"\fevents.proto\x12\tgoray.rpc\"\xdd\x04\n" +
 	"\tTaskEvent\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x18\n" +
 	"\aattempt\x18\x02 \x01(\x05R\aattempt\x12\x15\n" +
-	"\x06job_id\x18\x03 \x01(\tR\x05jobId\x123\n" +
-	"\x06status\x18\x04 \x01(\x0e2\x1b.goray.rpc.TaskEvent.StatusR\x06status\x12\x17\n" +
-	"\atime_ns\x18\x05 \x01(\x03R\x06timeNs\x12'\n" +
-	"\x04info\x18\x06 \x01(\v2\x13.goray.rpc.TaskInfoR\x04info\x12\x17\n" +
-	"\anode_id\x18\a \x01(\tR\x06nodeId\x12\x1b\n" +
-	"\tworker_id\x18\b \x01(\tR\bworkerId\x12\x1d\n" +
+	"\x06job_id\x18\x03 \x01(\tR\x05jobId\x127\n" +
+	"\bstatuses\x18\x04 \x03(\x0e2\x1b.goray.rpc.TaskEvent.StatusR\bstatuses\x12\x19\n" +
+	"\btimes_ns\x18\x05 \x03(\x03R\atimesNs\x12\x12\n" +
+	"\x04info\x18\x06 \x01(\x05R\x04info\x12\x14\n" +
+	"\x05where\x18\a \x01(\x05R\x05where\x12\x1d\n" +
 	"\n" +
-	"worker_pid\x18\t \x01(\x05R\tworkerPid\x12\x1d\n" +
-	"\n" +
-	"error_type\x18\n" +
-	" \x01(\tR\terrorType\x12#\n" +
-	"\rerror_message\x18\v \x01(\tR\ferrorMessage\x12\"\n" +
-	"\rstart_time_ns\x18\f \x01(\x03R\vstartTimeNs\"\xc3\x02\n" +
+	"error_type\x18\b \x01(\tR\terrorType\x12#\n" +
+	"\rerror_message\x18\t \x01(\tR\ferrorMessage\"\xc3\x02\n" +
 	"\x06Status\x12\a\n" +
 	"\x03NIL\x10\x00\x12\x16\n" +
 	"\x12PENDING_ARGS_AVAIL\x10\x01\x12\x1b\n" +
@@ -776,7 +834,12 @@ const file_events_proto_rawDesc = "" +
 	"\x12\f\n" +
 	"\bFINISHED\x10\v\x12\n" +
 	"\n" +
-	"\x06FAILED\x10\f\"\xaf\x03\n" +
+	"\x06FAILED\x10\f\"`\n" +
+	"\tTaskWhere\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1b\n" +
+	"\tworker_id\x18\x02 \x01(\tR\bworkerId\x12\x1d\n" +
+	"\n" +
+	"worker_pid\x18\x03 \x01(\x05R\tworkerPid\"\xaf\x03\n" +
 	"\bTaskInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12,\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x18.goray.rpc.TaskInfo.TypeR\x04type\x12\x19\n" +
@@ -792,10 +855,13 @@ const file_events_proto_rawDesc = "" +
 	"\x13ACTOR_CREATION_TASK\x10\x01\x12\x0e\n" +
 	"\n" +
 	"ACTOR_TASK\x10\x02\x12\x0f\n" +
-	"\vDRIVER_TASK\x10\x03\"\xbc\x01\n" +
+	"\vDRIVER_TASK\x10\x03\"\xac\x02\n" +
 	"\x0eTaskEventBatch\x12,\n" +
 	"\x06events\x18\x01 \x03(\v2\x14.goray.rpc.TaskEventR\x06events\x12@\n" +
-	"\adropped\x18\x02 \x03(\v2&.goray.rpc.TaskEventBatch.DroppedEntryR\adropped\x1a:\n" +
+	"\adropped\x18\x02 \x03(\v2&.goray.rpc.TaskEventBatch.DroppedEntryR\adropped\x12)\n" +
+	"\x05infos\x18\x03 \x03(\v2\x13.goray.rpc.TaskInfoR\x05infos\x12,\n" +
+	"\x06wheres\x18\x04 \x03(\v2\x14.goray.rpc.TaskWhereR\x06wheres\x12\x15\n" +
+	"\x06job_id\x18\x05 \x01(\tR\x05jobId\x1a:\n" +
 	"\fDroppedEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"R\n" +
@@ -844,38 +910,40 @@ func file_events_proto_rawDescGZIP() []byte {
 }
 
 var file_events_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_events_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_events_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_events_proto_goTypes = []any{
 	(TaskEvent_Status)(0),    // 0: goray.rpc.TaskEvent.Status
 	(TaskInfo_Type)(0),       // 1: goray.rpc.TaskInfo.Type
 	(*TaskEvent)(nil),        // 2: goray.rpc.TaskEvent
-	(*TaskInfo)(nil),         // 3: goray.rpc.TaskInfo
-	(*TaskEventBatch)(nil),   // 4: goray.rpc.TaskEventBatch
-	(*TaskFilter)(nil),       // 5: goray.rpc.TaskFilter
-	(*ListTasksRequest)(nil), // 6: goray.rpc.ListTasksRequest
-	(*TaskState)(nil),        // 7: goray.rpc.TaskState
-	(*TaskList)(nil),         // 8: goray.rpc.TaskList
-	nil,                      // 9: goray.rpc.TaskInfo.RequiredResourcesEntry
-	nil,                      // 10: goray.rpc.TaskEventBatch.DroppedEntry
-	nil,                      // 11: goray.rpc.TaskState.StatusTimesNsEntry
+	(*TaskWhere)(nil),        // 3: goray.rpc.TaskWhere
+	(*TaskInfo)(nil),         // 4: goray.rpc.TaskInfo
+	(*TaskEventBatch)(nil),   // 5: goray.rpc.TaskEventBatch
+	(*TaskFilter)(nil),       // 6: goray.rpc.TaskFilter
+	(*ListTasksRequest)(nil), // 7: goray.rpc.ListTasksRequest
+	(*TaskState)(nil),        // 8: goray.rpc.TaskState
+	(*TaskList)(nil),         // 9: goray.rpc.TaskList
+	nil,                      // 10: goray.rpc.TaskInfo.RequiredResourcesEntry
+	nil,                      // 11: goray.rpc.TaskEventBatch.DroppedEntry
+	nil,                      // 12: goray.rpc.TaskState.StatusTimesNsEntry
 }
 var file_events_proto_depIdxs = []int32{
-	0,  // 0: goray.rpc.TaskEvent.status:type_name -> goray.rpc.TaskEvent.Status
-	3,  // 1: goray.rpc.TaskEvent.info:type_name -> goray.rpc.TaskInfo
-	1,  // 2: goray.rpc.TaskInfo.type:type_name -> goray.rpc.TaskInfo.Type
-	9,  // 3: goray.rpc.TaskInfo.required_resources:type_name -> goray.rpc.TaskInfo.RequiredResourcesEntry
-	2,  // 4: goray.rpc.TaskEventBatch.events:type_name -> goray.rpc.TaskEvent
-	10, // 5: goray.rpc.TaskEventBatch.dropped:type_name -> goray.rpc.TaskEventBatch.DroppedEntry
-	5,  // 6: goray.rpc.ListTasksRequest.filters:type_name -> goray.rpc.TaskFilter
-	0,  // 7: goray.rpc.TaskState.state:type_name -> goray.rpc.TaskEvent.Status
-	3,  // 8: goray.rpc.TaskState.info:type_name -> goray.rpc.TaskInfo
-	11, // 9: goray.rpc.TaskState.status_times_ns:type_name -> goray.rpc.TaskState.StatusTimesNsEntry
-	7,  // 10: goray.rpc.TaskList.tasks:type_name -> goray.rpc.TaskState
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	0,  // 0: goray.rpc.TaskEvent.statuses:type_name -> goray.rpc.TaskEvent.Status
+	1,  // 1: goray.rpc.TaskInfo.type:type_name -> goray.rpc.TaskInfo.Type
+	10, // 2: goray.rpc.TaskInfo.required_resources:type_name -> goray.rpc.TaskInfo.RequiredResourcesEntry
+	2,  // 3: goray.rpc.TaskEventBatch.events:type_name -> goray.rpc.TaskEvent
+	11, // 4: goray.rpc.TaskEventBatch.dropped:type_name -> goray.rpc.TaskEventBatch.DroppedEntry
+	4,  // 5: goray.rpc.TaskEventBatch.infos:type_name -> goray.rpc.TaskInfo
+	3,  // 6: goray.rpc.TaskEventBatch.wheres:type_name -> goray.rpc.TaskWhere
+	6,  // 7: goray.rpc.ListTasksRequest.filters:type_name -> goray.rpc.TaskFilter
+	0,  // 8: goray.rpc.TaskState.state:type_name -> goray.rpc.TaskEvent.Status
+	4,  // 9: goray.rpc.TaskState.info:type_name -> goray.rpc.TaskInfo
+	12, // 10: goray.rpc.TaskState.status_times_ns:type_name -> goray.rpc.TaskState.StatusTimesNsEntry
+	8,  // 11: goray.rpc.TaskList.tasks:type_name -> goray.rpc.TaskState
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_events_proto_init() }
@@ -889,7 +957,7 @@ func file_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_events_proto_rawDesc), len(file_events_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

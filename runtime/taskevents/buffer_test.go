@@ -10,13 +10,62 @@ import (
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
 
+func ev(task, job string, s Status, t int64) Event {
+	return Event{Key: Key{TaskID: task}, JobID: job, Status: s, TimeNs: t}
+}
+
+// A task's transitions between two reports are one record; descriptions
+// and places shared by records travel once per batch.
+func TestBufferCoalescesAndSharesDescriptions(t *testing.T) {
+	b := NewBuffer(10)
+	info := &rpcpb.TaskInfo{Name: "square"}
+	where := &rpcpb.TaskWhere{NodeId: "n1", WorkerId: "w1", WorkerPid: 7}
+	for _, id := range []string{"a", "b"} {
+		var h Handle
+		e := ev(id, "j1", PendingNodeAssignment, 1)
+		e.Info = info
+		b.AddAt(&h, e)
+		b.AddAt(&h, ev(id, "j1", SubmittedToWorker, 2))
+		e = ev(id, "j1", Finished, 4)
+		e.Where = where
+		b.AddAt(&h, e)
+	}
+	batch := b.Take()
+	if len(batch.Events) != 2 || len(batch.Infos) != 1 || len(batch.Wheres) != 1 || batch.JobId != "j1" {
+		t.Fatalf("batch: %d events, %d infos, %d wheres, job %q", len(batch.Events), len(batch.Infos), len(batch.Wheres), batch.JobId)
+	}
+	a := batch.Events[0]
+	if len(a.Statuses) != 3 || a.Statuses[2] != Finished || a.TimesNs[1] != 2 || a.Info != 1 || a.Where != 1 || a.JobId != "" {
+		t.Fatalf("record a: %v", a)
+	}
+	// The GCS reads it back into one attempt.
+	h := NewHistory(0)
+	h.Add(batch)
+	l, _ := h.List(&rpcpb.ListTasksRequest{})
+	if l.Total != 2 || l.Tasks[0].State != Finished || l.Tasks[0].Info.GetName() != "square" || l.Tasks[0].WorkerPid != 7 {
+		t.Fatalf("history: %v", l)
+	}
+}
+
 func TestBufferDropsBeyondItsSizeAndCountsPerJob(t *testing.T) {
 	b := NewBuffer(3)
+	var ha Handle
 	for i, job := range []string{"j1", "j1", "j2", "j2", "j1"} {
-		kept := b.Add(Event{TaskID: string(rune('a' + i)), JobID: job, Status: Running})
+		var h Handle
+		if i == 0 {
+			h = ha
+		}
+		kept := b.AddAt(&h, ev(string(rune('a'+i)), job, Running, 1))
+		if i == 0 {
+			ha = h
+		}
 		if want := i < 3; kept != want {
 			t.Fatalf("event %d kept=%v, want %v", i, kept, want)
 		}
+	}
+	// A full buffer still takes transitions of attempts it holds.
+	if !b.AddAt(&ha, ev("a", "j1", Finished, 2)) {
+		t.Fatal("a transition of a held attempt was dropped")
 	}
 	batch := b.Take()
 	if len(batch.Events) != 3 || batch.Dropped["j2"] != 1 || batch.Dropped["j1"] != 1 {
@@ -26,9 +75,9 @@ func TestBufferDropsBeyondItsSizeAndCountsPerJob(t *testing.T) {
 		t.Fatalf("Dropped() = %d, want 2", b.Dropped())
 	}
 	// Room again after a Take; the drop counts start over.
-	b.Add(Event{TaskID: "f", JobID: "j1", Status: Finished})
+	b.Add(ev("f", "j1", Finished, 3))
 	batch = b.Take()
-	if len(batch.Events) != 1 || len(batch.Dropped) != 0 || batch.Events[0].TaskId != "f" || batch.Events[0].Status != Finished {
+	if len(batch.Events) != 1 || len(batch.Dropped) != 0 || batch.Events[0].TaskId != "f" || batch.Events[0].Statuses[0] != Finished {
 		t.Fatalf("second batch: %v", batch)
 	}
 	if b.Take() != nil {
@@ -36,14 +85,28 @@ func TestBufferDropsBeyondItsSizeAndCountsPerJob(t *testing.T) {
 	}
 }
 
+// A stale handle (from before a Take) starts a new record; the GCS merges.
+func TestStaleHandleStartsANewRecord(t *testing.T) {
+	b := NewBuffer(10)
+	var h Handle
+	b.AddAt(&h, ev("a", "j", SubmittedToWorker, 1))
+	first := b.Take()
+	b.AddAt(&h, ev("b", "j", Running, 2)) // another attempt through a's old handle
+	b.AddAt(&h, ev("b", "j", Finished, 3))
+	second := b.Take()
+	if len(first.Events) != 1 || len(second.Events) != 1 || second.Events[0].TaskId != "b" || len(second.Events[0].Statuses) != 2 {
+		t.Fatalf("first %v, second %v", first.Events, second.Events)
+	}
+}
+
 func TestRequeueKeepsTheNewestAndCountsTheRest(t *testing.T) {
 	b := NewBuffer(4)
 	for _, id := range []string{"a", "b", "c"} {
-		b.Add(Event{TaskID: id, JobID: "j", Status: Running})
+		b.Add(ev(id, "j", Running, 1))
 	}
 	failed := b.Take()
-	b.Add(Event{TaskID: "d", JobID: "j", Status: Running})
-	b.Add(Event{TaskID: "e", JobID: "j", Status: Running})
+	b.Add(ev("d", "j", Running, 1))
+	b.Add(ev("e", "j", Running, 1))
 	b.Requeue(failed) // room for 2 of its 3: the oldest (a) goes
 	batch := b.Take()
 	var ids string
@@ -69,13 +132,13 @@ func TestReportRetriesAndFlushesAtTheEnd(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { Report(ctx, b, 10*time.Millisecond, send); close(done) }()
-	b.Add(Event{TaskID: "a", Status: Running})
+	go func() { Report(ctx, b, 10*time.Millisecond, send, nil); close(done) }()
+	b.Add(ev("a", "", Running, 1))
 	deadline := time.Now().Add(5 * time.Second)
 	for delivered.Load() < 1 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	b.Add(Event{TaskID: "b", Status: Finished})
+	b.Add(ev("b", "", Finished, 2))
 	cancel()
 	<-done
 	if delivered.Load() != 2 || calls.Load() < 2 {

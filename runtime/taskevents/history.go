@@ -91,48 +91,61 @@ func (h *History) Dropped(job string) int64 {
 	return n
 }
 
-// Add merges a batch into the history.
-func (h *History) Add(batch *rpcpb.TaskEventBatch) {
+// Add merges a batch into the history and returns the attempts it was the
+// first to bring to FAILED (the GCS makes cluster events of them).
+func (h *History) Add(batch *rpcpb.TaskEventBatch) []*rpcpb.TaskState {
 	for job, n := range batch.GetDropped() {
 		if n > 0 {
 			h.dropped[job] += n
 		}
 	}
+	var failed []*rpcpb.TaskState
 	for _, e := range batch.GetEvents() {
-		h.add(e)
-	}
-}
-
-func (h *History) add(e *rpcpb.TaskEvent) {
-	if e.TaskId == "" || e.Status <= rpcpb.TaskEvent_NIL || e.Status > Failed {
-		return
-	}
-	a := h.get(attemptKey{e.TaskId, e.Attempt}, e.JobId)
-	if e.Info != nil && a.info == nil {
-		a.info = e.Info
-	}
-	if e.NodeId != "" && (a.nodeID == "" || e.Status == Running) {
-		// The executor's RUNNING is first-hand; the owner's outcome names the
-		// lease's node and worker, for when that event was lost.
-		a.nodeID, a.workerID = e.NodeId, e.WorkerId
-		if e.WorkerPid != 0 {
-			a.pid = e.WorkerPid
+		if a := h.add(batch, e); a != nil {
+			failed = append(failed, a.toProto())
 		}
 	}
-	if e.StartTimeNs > 0 && a.times[Running] == 0 {
-		a.times[Running] = e.StartTimeNs
+	return failed
+}
+
+// add merges one record; it returns the attempt if the record failed it.
+func (h *History) add(batch *rpcpb.TaskEventBatch, e *rpcpb.TaskEvent) *attempt {
+	if e.TaskId == "" || len(e.Statuses) == 0 {
+		return nil
+	}
+	a := h.get(attemptKey{e.TaskId, e.Attempt}, jobOf(batch, e))
+	wasFailed := a.times[Failed] != 0
+	if info := indexed(batch.Infos, e.Info); info != nil && a.info == nil {
+		a.info = info
+	}
+	running := false
+	for i, st := range e.Statuses {
+		if st <= rpcpb.TaskEvent_NIL || st > Failed {
+			continue
+		}
+		running = running || st == Running
+		t := int64(1) // seen, time unknown
+		if i < len(e.TimesNs) && e.TimesNs[i] > 0 {
+			t = e.TimesNs[i]
+		}
+		if a.times[st] == 0 || t < a.times[st] {
+			a.times[st] = t
+		}
+	}
+	if w := indexed(batch.Wheres, e.Where); w != nil && w.NodeId != "" && (a.nodeID == "" || running) {
+		a.nodeID, a.workerID = w.NodeId, w.WorkerId
+		if w.WorkerPid != 0 {
+			a.pid = w.WorkerPid
+		}
 	}
 	if e.ErrorType != "" || e.ErrorMessage != "" {
 		a.errType, a.errMsg = e.ErrorType, e.ErrorMessage
 	}
-	t := e.TimeNs
-	if t <= 0 {
-		t = 1 // seen, time unknown
-	}
-	if a.times[e.Status] == 0 || t < a.times[e.Status] {
-		a.times[e.Status] = t
-	}
 	h.markDone(a)
+	if !wasFailed && a.times[Failed] != 0 {
+		return a
+	}
+	return nil
 }
 
 // get returns the attempt, making it (and evicting beyond the bound) if new.

@@ -14,7 +14,7 @@ import (
 //
 //	new max=N                      a fresh history of N attempts
 //	events                         one batch; each input line one event:
-//	  task=t [attempt=0] [job=j] status=S t=T [name=f] [type=T] [actor=a]
+//	  task=t [attempt=0] [job=j] status=S[+S2...] t=T[+T2...] [name=f] [type=T] [actor=a]
 //	  [parent=p] [node=n worker=w pid=P] [err=E] [msg=M]
 //	dropped job=j n=N              a batch that only reports drops
 //	job-finished job=j t=T / node-died node=n t=T / worker-died worker=w t=T
@@ -32,7 +32,7 @@ func TestHistory(t *testing.T) {
 		case "events":
 			batch := &rpcpb.TaskEventBatch{}
 			for _, line := range strings.Split(strings.TrimSpace(d.Input), "\n") {
-				batch.Events = append(batch.Events, parseEvent(t, line))
+				batch.Events = append(batch.Events, parseEvent(t, batch, line))
 			}
 			h.Add(batch)
 			return fmt.Sprintf("%d attempts", h.Len())
@@ -75,16 +75,20 @@ func TestHistory(t *testing.T) {
 	})
 }
 
-func parseEvent(t *testing.T, line string) *rpcpb.TaskEvent {
+// parseEvent reads one event line into a batch entry (its description and
+// place appended to the batch's tables, as a process's buffer sends them).
+func parseEvent(t *testing.T, batch *rpcpb.TaskEventBatch, line string) *rpcpb.TaskEvent {
 	e := &rpcpb.TaskEvent{}
+	var info *rpcpb.TaskInfo
+	var where *rpcpb.TaskWhere
 	for _, kv := range strings.Fields(line) {
 		k, v, _ := strings.Cut(kv, "=")
 		n, _ := strconv.ParseInt(v, 10, 64)
-		info := func() *rpcpb.TaskInfo {
-			if e.Info == nil {
-				e.Info = &rpcpb.TaskInfo{}
-			}
-			return e.Info
+		if info == nil && (k == "name" || k == "type" || k == "actor" || k == "parent") {
+			info = &rpcpb.TaskInfo{}
+		}
+		if where == nil && (k == "node" || k == "worker" || k == "pid") {
+			where = &rpcpb.TaskWhere{}
 		}
 		switch k {
 		case "task":
@@ -94,27 +98,32 @@ func parseEvent(t *testing.T, line string) *rpcpb.TaskEvent {
 		case "job":
 			e.JobId = v
 		case "status":
-			s, ok := rpcpb.TaskEvent_Status_value[v]
-			if !ok {
-				t.Fatalf("unknown status %q", v)
+			for _, st := range strings.Split(v, "+") {
+				s, ok := rpcpb.TaskEvent_Status_value[st]
+				if !ok {
+					t.Fatalf("unknown status %q", st)
+				}
+				e.Statuses = append(e.Statuses, rpcpb.TaskEvent_Status(s))
 			}
-			e.Status = rpcpb.TaskEvent_Status(s)
 		case "t":
-			e.TimeNs = n
+			for _, x := range strings.Split(v, "+") {
+				n, _ := strconv.ParseInt(x, 10, 64)
+				e.TimesNs = append(e.TimesNs, n)
+			}
 		case "name":
-			info().Name = v
+			info.Name = v
 		case "type":
-			info().Type = rpcpb.TaskInfo_Type(rpcpb.TaskInfo_Type_value[v])
+			info.Type = rpcpb.TaskInfo_Type(rpcpb.TaskInfo_Type_value[v])
 		case "actor":
-			info().ActorId = v
+			info.ActorId = v
 		case "parent":
-			info().ParentTaskId = v
+			info.ParentTaskId = v
 		case "node":
-			e.NodeId = v
+			where.NodeId = v
 		case "worker":
-			e.WorkerId = v
+			where.WorkerId = v
 		case "pid":
-			e.WorkerPid = int32(n)
+			where.WorkerPid = int32(n)
 		case "err":
 			e.ErrorType = v
 		case "msg":
@@ -122,6 +131,14 @@ func parseEvent(t *testing.T, line string) *rpcpb.TaskEvent {
 		default:
 			t.Fatalf("unknown event field %q", k)
 		}
+	}
+	if info != nil {
+		batch.Infos = append(batch.Infos, info)
+		e.Info = int32(len(batch.Infos))
+	}
+	if where != nil {
+		batch.Wheres = append(batch.Wheres, where)
+		e.Where = int32(len(batch.Wheres))
 	}
 	return e
 }
