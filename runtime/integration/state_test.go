@@ -54,7 +54,7 @@ func TestStateAPI(t *testing.T) {
 	// Actors: the killed one DEAD with why, the other ALIVE on a node with a pid.
 	var actors []stateapi.Actor
 	waitUntil(t, "both actors listed, the killed one DEAD", func() bool {
-		actors, _, err = c.ListActors(ctx, stateapi.Options{Detail: true, Filters: []stateapi.Filter{{"class_name", "=", "it.Stateful"}, {"name", "!=", ""}}})
+		actors, _, err = c.ListActors(ctx, stateapi.Options{Detail: true, Filters: []stateapi.Filter{{Key: "class_name", Predicate: "=", Value: "it.Stateful"}, {Key: "name", Predicate: "!=", Value: ""}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,7 +74,7 @@ func TestStateAPI(t *testing.T) {
 	// Tasks: the failed one with its error (after the once-a-second report).
 	var failed []stateapi.Task
 	waitUntil(t, "the failed task listed", func() bool {
-		failed, _, err = c.ListTasks(ctx, stateapi.Options{Detail: true, Filters: []stateapi.Filter{{"state", "=", "FAILED"}, {"name", "=", "it.failing"}}})
+		failed, _, err = c.ListTasks(ctx, stateapi.Options{Detail: true, Filters: []stateapi.Filter{{Key: "state", Predicate: "=", Value: "FAILED"}, {Key: "name", Predicate: "=", Value: "it.failing"}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -93,24 +93,24 @@ func TestStateAPI(t *testing.T) {
 	if err != nil || len(one) != 1 || meta.NumFiltered < 3 {
 		t.Errorf("limit=1: %d tasks of %d (%v)", len(one), meta.NumFiltered, err)
 	}
-	nodes, _, err := c.ListNodes(ctx, stateapi.Options{Filters: []stateapi.Filter{{"state", "=", "ALIVE"}}})
+	nodes, _, err := c.ListNodes(ctx, stateapi.Options{Filters: []stateapi.Filter{{Key: "state", Predicate: "=", Value: "ALIVE"}}})
 	if err != nil || len(nodes) < 3 {
 		t.Errorf("alive nodes: %d (%v)", len(nodes), err)
 	}
-	heads, _, err := c.ListNodes(ctx, stateapi.Options{Filters: []stateapi.Filter{{"is_head_node", "=", "true"}}})
+	heads, _, err := c.ListNodes(ctx, stateapi.Options{Filters: []stateapi.Filter{{Key: "is_head_node", Predicate: "=", Value: "true"}}})
 	if err != nil || len(heads) != 1 || heads[0].NodeIP != "127.0.0.1" {
 		t.Errorf("head node: %+v (%v)", heads, err)
 	}
-	pgs, _, err := c.ListPlacementGroups(ctx, stateapi.Options{Detail: true, Filters: []stateapi.Filter{{"name", "=", "state-api-pg"}}})
+	pgs, _, err := c.ListPlacementGroups(ctx, stateapi.Options{Detail: true, Filters: []stateapi.Filter{{Key: "name", Predicate: "=", Value: "state-api-pg"}}})
 	if err != nil || len(pgs) != 1 || pgs[0].State != "CREATED" || len(pgs[0].Bundles) != 1 || pgs[0].Bundles[0].NodeID == "" {
 		t.Errorf("placement group: %+v (%v)", pgs, err)
 	}
-	jobs, _, err := c.ListJobs(ctx, stateapi.Options{Filters: []stateapi.Filter{{"job_id", "=", ray.JobID()}}})
+	jobs, _, err := c.ListJobs(ctx, stateapi.Options{Filters: []stateapi.Filter{{Key: "job_id", Predicate: "=", Value: ray.JobID()}}})
 	if err != nil || len(jobs) != 1 || jobs[0].Type != "DRIVER" || jobs[0].Status != "RUNNING" {
 		t.Errorf("this driver's job: %+v (%v)", jobs, err)
 	}
 	// A bad filter is refused with the reason.
-	if _, _, err := c.ListTasks(ctx, stateapi.Options{Filters: []stateapi.Filter{{"colour", "=", "red"}}}); err == nil || !strings.Contains(err.Error(), "400") || !strings.Contains(err.Error(), "supported filter columns") {
+	if _, _, err := c.ListTasks(ctx, stateapi.Options{Filters: []stateapi.Filter{{Key: "colour", Predicate: "=", Value: "red"}}}); err == nil || !strings.Contains(err.Error(), "400") || !strings.Contains(err.Error(), "supported filter columns") {
 		t.Errorf("bad filter: %v", err)
 	}
 
