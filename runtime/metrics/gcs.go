@@ -40,7 +40,7 @@ func NewGCSCollector(ip string, counts func() ClusterCounts) prometheus.Collecto
 		actors: prometheus.NewDesc("ray_actors", "Current number of actors by class name and state.",
 			[]string{"Name", "State", "Source"}, core),
 		pgs: prometheus.NewDesc("ray_placement_groups", "Current number of placement groups by state.",
-			[]string{"State", "Source"}, core),
+			[]string{"State"}, core),
 		active: prometheus.NewDesc("ray_cluster_active_nodes", "The number of healthy nodes in the cluster by node type.",
 			[]string{"node_type"}, nil),
 		failed: prometheus.NewDesc("ray_cluster_failed_nodes", "The number of failed nodes in the cluster by node type.",
@@ -66,7 +66,7 @@ func (c *gcsCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.actors, v, k.Name, k.State, "gcs")
 	}
 	for st, v := range n.PlacementGroups {
-		gauge(c.pgs, v, st, "gcs")
+		gauge(c.pgs, v, st)
 	}
 	for t, v := range n.ActiveNodes {
 		gauge(c.active, v, t)
