@@ -82,8 +82,11 @@ metadata:
 value: 1000
 `, kueueFlavor, kueueCQ, kueueQueue, kueueNS, kueueNodeLabel, kueueNodeValue)
 
-// kueueRayJob is a small RayJob in the queue (1.5 CPUs as Kueue counts it).
-func kueueRayJob(name, priorityClass, entrypoint string) string {
+// kueueRayJob is a small RayJob in the queue (1.5 CPUs as Kueue counts it),
+// its cluster and submitter deleted ttl seconds after it finished (0 frees
+// the nodes for the next one at once; the last one keeps its submitter's
+// logs to be read).
+func kueueRayJob(name, priorityClass, entrypoint string, ttl int) string {
 	prio := ""
 	if priorityClass != "" {
 		prio = "\n    " + kueuePrioKey + ": " + priorityClass
@@ -98,9 +101,9 @@ spec:
   entrypoint: %q
   submissionMode: K8sJobMode
   shutdownAfterJobFinishes: true
-  ttlSecondsAfterFinished: 0
+  ttlSecondsAfterFinished: %d
   rayClusterSpec:
-%s`, name, kueueQueueKey, kueueQueue, prio, entrypoint, indentBy(kueueClusterSpec, "    "))
+%s`, name, kueueQueueKey, kueueQueue, prio, entrypoint, ttl, indentBy(kueueClusterSpec, "    "))
 }
 
 const kueueClusterSpec = `headGroupSpec:
@@ -434,7 +437,7 @@ func TestKueue(t *testing.T) {
 
 	step(t, "three RayJobs while the RayCluster holds 1 CPU: suspended, no pods, waiting for quota", func() {
 		for _, j := range jobs {
-			createSuspended(t, ns, kueueRayJob(j, "", "goray-examples pi"))
+			createSuspended(t, ns, kueueRayJob(j, "", "goray-examples pi", 0))
 		}
 		waitFor(t, "the RayJobs' Workloads pending for quota", 2*time.Minute, func() (bool, string) {
 			v := readKueueView(t, ns)
@@ -503,7 +506,7 @@ func TestKueue(t *testing.T) {
 	phase = time.Now()
 	const low, high = "kueue-low", "kueue-high"
 	step(t, "a low-priority RayJob running", func() {
-		createSuspended(t, ns, kueueRayJob(low, "e2e-kueue-low", "goray-examples pi && sleep 20 && echo low-done"))
+		createSuspended(t, ns, kueueRayJob(low, "e2e-kueue-low", "goray-examples pi && sleep 20 && echo low-done", 60))
 		waitFor(t, "RayJob "+low+" RUNNING", 4*time.Minute, func() (bool, string) {
 			v := readKueueView(t, ns)
 			j := v.jobs[low]
@@ -518,7 +521,7 @@ func TestKueue(t *testing.T) {
 	})
 	var preempted time.Time
 	step(t, "a high-priority RayJob preempts it: the low one is suspended, its pods go", func() {
-		createSuspended(t, ns, kueueRayJob(high, "e2e-kueue-high", "goray-examples pi"))
+		createSuspended(t, ns, kueueRayJob(high, "e2e-kueue-high", "goray-examples pi", 0))
 		t0 := time.Now()
 		waitFor(t, "RayJob "+low+" preempted (suspended, no pods, no cluster)", 3*time.Minute, func() (bool, string) {
 			v := readKueueView(t, ns)
