@@ -18,13 +18,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/goray-dev/goray/internal/raystart"
 	"github.com/goray-dev/goray/runtime/auth"
 	"github.com/goray-dev/goray/runtime/cluster"
 	"github.com/goray-dev/goray/runtime/dashboard"
+	"github.com/goray-dev/goray/runtime/gcs"
 	"github.com/goray-dev/goray/runtime/gcs/storage"
 	"github.com/goray-dev/goray/runtime/jobs"
 	"github.com/goray-dev/goray/runtime/node"
@@ -291,6 +291,8 @@ func runNode(ctx context.Context, f *startFlags) error {
 		HeartbeatInterval: timeout / 5, Logger: logger, Security: sec}
 	var stop func()
 	var drained <-chan struct{} // closed when a drained node reaches its deadline
+	var nd *node.Node
+	var g *gcs.Server // the head's GCS (nil on a worker node)
 	var gcsAddr string
 	var nodeAddr string
 	var servers []*http.Server
@@ -300,6 +302,7 @@ func runNode(ctx context.Context, f *startFlags) error {
 			return err
 		}
 		stop, gcsAddr, nodeAddr, drained = h.Stop, h.GcsAddress, h.Node.Address(), h.Node.Done()
+		nd, g = h.Node, h.GCS
 		writeState(logger, filepath.Join(root, "gcs_address"), []byte(gcsAddr))
 	} else {
 		ncfg.GcsAddress = f.address
@@ -308,6 +311,7 @@ func runNode(ctx context.Context, f *startFlags) error {
 			return err
 		}
 		stop, gcsAddr, nodeAddr, drained = n.Stop, f.address, n.Address(), n.Done()
+		nd = n
 	}
 	conn, err := cluster.Dial(gcsAddr, sec)
 	if err != nil {
@@ -339,6 +343,9 @@ func runNode(ctx context.Context, f *startFlags) error {
 	}
 	var jobsMgr *jobs.Manager
 	var srv serveRuntime
+	if f.metricsPort > 0 {
+		srv.metrics = nodeMetrics(gcs, nd, g, ip, session)
+	}
 	if f.head && f.dashboardPort > 0 {
 		dash := dashboard.New(gcs, nodeAddr)
 		if jobsMgr, err = jobs.NewManager(ctx, jobs.Config{GCS: gcs, GcsAddress: gcsAddr, Dir: root, NodeIP: ip, Logger: logger, Security: sec}); err != nil {
@@ -359,8 +366,8 @@ func runNode(ctx context.Context, f *startFlags) error {
 		return err
 	}
 	srv.startServeProxy(gcs, nodeAddr, ip, bind, f.servePort, logger)
-	if f.metricsPort > 0 {
-		if err := serve(bind, f.metricsPort, promhttp.Handler(), "metrics"); err != nil {
+	if srv.metrics != nil {
+		if err := serve(bind, f.metricsPort, srv.metrics.Handler(), "metrics"); err != nil {
 			logger.Printf("metrics disabled: %v", err)
 		}
 	}
