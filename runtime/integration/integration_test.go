@@ -39,6 +39,8 @@ var (
 	addrs      = map[string]string{} // node ip -> node manager address
 	// dashboardAddress is the head's dashboard (host:port); gorayBin the CLI.
 	dashboardAddress, gorayBin string
+	// metricsPorts: node ip -> its metrics port (metrics_test.go scrapes them).
+	metricsPorts = map[string]int{}
 )
 
 var whereAmI = ray.Task("it.where", func(ctx context.Context, sleepMs int) (string, error) {
@@ -107,7 +109,8 @@ func run(m *testing.M) int {
 	testproc.CollectRaces(tmp)
 	env := append(os.Environ(), "GORAY_TMPDIR="+tmp, "GORAY_HEALTH_TIMEOUT=1s")
 	start := func(ip string, args ...string) {
-		args = append([]string{"start", "--block", "--node-ip-address=" + ip, "--metrics-export-port=0",
+		metricsPorts[ip] = freePort()
+		args = append([]string{"start", "--block", "--node-ip-address=" + ip, "--metrics-export-port=" + strconv.Itoa(metricsPorts[ip]),
 			"--dashboard-agent-listen-port=" + strconv.Itoa(agentPort)}, args...)
 		cmd := exec.Command(bin, args...)
 		cmd.Env = slices.Concat(env, []string{"RAY_CLOUD_INSTANCE_ID=pod-" + ip, "RAY_NODE_TYPE_NAME=group-" + ip})

@@ -68,11 +68,18 @@ func (c *gcsCollector) Collect(ch chan<- prometheus.Metric) {
 	for st, v := range n.PlacementGroups {
 		gauge(c.pgs, v, st)
 	}
-	for t, v := range n.ActiveNodes {
-		gauge(c.active, v, t)
+	// Every node type the GCS knows gets both series, 0 when it has no
+	// node in that state, as the autoscaler reports its node types.
+	types := map[string]bool{}
+	for t := range n.ActiveNodes {
+		types[t] = true
 	}
-	for t, v := range n.FailedNodes {
-		gauge(c.failed, v, t)
+	for t := range n.FailedNodes {
+		types[t] = true
+	}
+	for t := range types {
+		gauge(c.active, n.ActiveNodes[t], t)
+		gauge(c.failed, n.FailedNodes[t], t)
 	}
 }
 

@@ -34,6 +34,7 @@ func TestGCSCollector(t *testing.T) {
 		{"ray_cluster_active_nodes", 2, []string{"node_type=workers"}},
 		{"ray_cluster_active_nodes", 1, []string{"node_type=headgroup"}},
 		{"ray_cluster_failed_nodes", 1, []string{"node_type=workers"}},
+		{"ray_cluster_failed_nodes", 0, []string{"node_type=headgroup"}},
 	} {
 		if got := value(t, fams, c.name, c.ls...); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.ls, got, c.want)
