@@ -95,6 +95,7 @@ var goldenCases = []struct{ name, chart, values string }{
 	{"operator-kuberay", "charts/goray-operator", "operator-kuberay.yaml"},
 	{"ray-cluster-default", "charts/ray-cluster", ""},
 	{"ray-cluster-autoscaling", "charts/ray-cluster", "ray-cluster-autoscaling.yaml"},
+	{"ray-cluster-podmonitor", "charts/ray-cluster", "ray-cluster-podmonitor.yaml"},
 }
 
 func template(t *testing.T, chart, values string, extra ...string) string {
