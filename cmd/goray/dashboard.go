@@ -63,6 +63,7 @@ func dashboardCmd() *cobra.Command {
 			dash := dashboard.New(gcs, "") // no node in this process
 			mgr.Register(dash.Mux)
 			dash.State.Jobs = mgr.List
+			dash.UseNodeCredentials(sec)
 			srv, err := cluster.ServeHTTP(host, port, sec.Handler(dash.Mux, auth.HTTPPolicy{Open: []string{dashboard.HeadHealthPath, dashboard.HealthPath}}), sec)
 			if err != nil {
 				mgr.Close()

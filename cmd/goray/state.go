@@ -79,14 +79,14 @@ func resourceName(s string) (string, error) {
 			return r, nil
 		}
 	}
-	return "", fmt.Errorf("unknown resource %q: one of actors, cluster-events, jobs, nodes, placement-groups, tasks", s)
+	return "", fmt.Errorf("unknown resource %q: one of actors, cluster-events, jobs, nodes, placement-groups, tasks, workers", s)
 }
 
 func listCmd() *cobra.Command {
 	var f stateFlags
 	cmd := &cobra.Command{
 		Use:   "list RESOURCE",
-		Short: "List actors, cluster-events, jobs, nodes, placement-groups or tasks (like 'ray list')",
+		Short: "List actors, cluster-events, jobs, nodes, placement-groups, tasks or workers (like 'ray list')",
 		Example: `  goray list tasks --filter state=FAILED --detail
   goray list cluster-events --filter severity=ERROR
   goray list actors -f "state!=DEAD" --format json`,

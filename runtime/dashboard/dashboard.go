@@ -33,6 +33,8 @@ type Server struct {
 	gcs rpcpb.GcsClient
 	// State is what the state API reads besides the GCS (set before serving).
 	State StateSource
+	// nodeClient reaches a node's manager (UseNodeCredentials).
+	nodeClient func(addr string) (rpcpb.NodeManagerClient, error)
 }
 
 // New makes the head server with the built-in endpoints mounted. localNode

@@ -254,6 +254,7 @@ func (s *Server) mountState() {
 	list("nodes", nodeSchema, s.inMemory(nodeSchema, s.nodeRows))
 	list("placement_groups", pgSchema, s.inMemory(pgSchema, s.pgRows))
 	list("jobs", jobSchema, s.inMemory(jobSchema, s.jobRows))
+	list("workers", workerSchema, s.listWorkers)
 	s.Mux.HandleFunc("GET /api/v0/tasks/summarize", s.summarizeTasks)
 	s.Mux.HandleFunc("GET /api/v0/actors/summarize", s.summarizeActors)
 	s.mountEvents() // events.go

@@ -270,7 +270,7 @@ func (n *Node) KillWorker(ctx context.Context, in *rpcpb.KillWorkerRequest) (*rp
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if w, ok := n.workers[in.WorkerId]; ok {
-		w.killed = true
+		w.killed, w.userKill = true, true
 		if w.proc != nil {
 			w.proc.Kill()
 		}
@@ -338,7 +338,7 @@ func (n *Node) startWorker(ctx context.Context, key poolKey, bin string) (*worke
 	n.mu.Lock()
 	epoch, cluster := n.epoch, n.clusterID
 	n.mu.Unlock()
-	w := &worker{id: ids.New(), jobID: key.job, hash: key.hash, epoch: epoch, registered: make(chan struct{})}
+	w := &worker{id: ids.New(), jobID: key.job, hash: key.hash, epoch: epoch, registered: make(chan struct{}), started: time.Now()}
 	cmd := exec.Command(bin)
 	cmd.Env = append(n.cfg.Security.ChildEnv(append(cmd.Environ(), n.cfg.WorkerEnv...), n.tokenFile),
 		"GORAY_WORKER=1", "GORAY_NODE_ADDRESS="+n.addr, "GORAY_GCS_ADDRESS="+n.cfg.GcsAddress,
@@ -398,6 +398,7 @@ func (n *Node) workerExited(w *worker, err error, logPath string) {
 	killed := w.killed
 	owner := w.addr
 	id := n.id
+	n.exited.add(exitedWorker(w, err, time.Now()))
 	// The GCS of a dropped incarnation is gone; the new one never knew it.
 	report := w.epoch == n.epoch
 	n.mu.Unlock()

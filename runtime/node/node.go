@@ -70,6 +70,9 @@ type worker struct {
 	actorID    string
 	idleSince  time.Time
 	killed     bool
+	started    time.Time
+	// userKill: stopped by ray.Kill or a forced cancel (KillWorker).
+	userKill bool
 }
 
 type lease struct {
@@ -101,6 +104,8 @@ type Node struct {
 	pool  *rpcutil.Pool
 	gcs   rpcpb.GcsClient
 	Store *objectstore.Store
+	// exited remembers the last workers that exited (workers.go).
+	exited exitedWorkers
 
 	lis  net.Listener
 	srv  *grpc.Server
@@ -406,7 +411,8 @@ func (n *Node) GetNodeStats(ctx context.Context, _ *rpcpb.Empty) (*rpcpb.NodeSta
 	}
 	return &rpcpb.NodeStats{NodeId: n.id, StoreUsed: st.Used, StoreCapacity: st.Capacity, NumObjects: st.Objects,
 		SpilledBytes: st.SpilledBytes, SpilledObjects: st.SpilledObjects, RestoredObjects: st.RestoredObjects,
-		NumWorkers: int32(len(n.workers)), IdleWorkers: int32(idle), Available: n.available.Clone(), Total: n.total.Clone()}, nil
+		NumWorkers: int32(len(n.workers)), IdleWorkers: int32(idle), Available: n.available.Clone(), Total: n.total.Clone(),
+		Workers: n.workerStatesLocked()}, nil
 }
 
 // ReserveBundles reserves placement-group bundles on this node (all or none).

@@ -741,8 +741,11 @@ type NodeStats struct {
 	IdleWorkers     int32                  `protobuf:"varint,9,opt,name=idle_workers,json=idleWorkers,proto3" json:"idle_workers,omitempty"`
 	Available       map[string]float64     `protobuf:"bytes,10,rep,name=available,proto3" json:"available,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
 	Total           map[string]float64     `protobuf:"bytes,11,rep,name=total,proto3" json:"total,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// workers: the live worker processes and the last that exited (the
+	// state API's /api/v0/workers).
+	Workers       []*WorkerState `protobuf:"bytes,12,rep,name=workers,proto3" json:"workers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NodeStats) Reset() {
@@ -852,6 +855,133 @@ func (x *NodeStats) GetTotal() map[string]float64 {
 	return nil
 }
 
+func (x *NodeStats) GetWorkers() []*WorkerState {
+	if x != nil {
+		return x.Workers
+	}
+	return nil
+}
+
+// WorkerState is a worker process as its node knows it (Ray's WorkerState).
+type WorkerState struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	WorkerId string                 `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	Pid      int32                  `protobuf:"varint,2,opt,name=pid,proto3" json:"pid,omitempty"`
+	JobId    string                 `protobuf:"bytes,3,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	ActorId  string                 `protobuf:"bytes,4,opt,name=actor_id,json=actorId,proto3" json:"actor_id,omitempty"`
+	Alive    bool                   `protobuf:"varint,5,opt,name=alive,proto3" json:"alive,omitempty"`
+	Leased   bool                   `protobuf:"varint,6,opt,name=leased,proto3" json:"leased,omitempty"`
+	// exit_type: Ray's names — SYSTEM_ERROR (it crashed), INTENDED_SYSTEM_EXIT
+	// (killed idle, its node's incarnation dropped), INTENDED_USER_EXIT
+	// (ray.Kill, a forced cancel).
+	ExitType      string `protobuf:"bytes,7,opt,name=exit_type,json=exitType,proto3" json:"exit_type,omitempty"`
+	ExitDetail    string `protobuf:"bytes,8,opt,name=exit_detail,json=exitDetail,proto3" json:"exit_detail,omitempty"`
+	StartTimeMs   int64  `protobuf:"varint,9,opt,name=start_time_ms,json=startTimeMs,proto3" json:"start_time_ms,omitempty"`
+	EndTimeMs     int64  `protobuf:"varint,10,opt,name=end_time_ms,json=endTimeMs,proto3" json:"end_time_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WorkerState) Reset() {
+	*x = WorkerState{}
+	mi := &file_node_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkerState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkerState) ProtoMessage() {}
+
+func (x *WorkerState) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkerState.ProtoReflect.Descriptor instead.
+func (*WorkerState) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *WorkerState) GetWorkerId() string {
+	if x != nil {
+		return x.WorkerId
+	}
+	return ""
+}
+
+func (x *WorkerState) GetPid() int32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *WorkerState) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *WorkerState) GetActorId() string {
+	if x != nil {
+		return x.ActorId
+	}
+	return ""
+}
+
+func (x *WorkerState) GetAlive() bool {
+	if x != nil {
+		return x.Alive
+	}
+	return false
+}
+
+func (x *WorkerState) GetLeased() bool {
+	if x != nil {
+		return x.Leased
+	}
+	return false
+}
+
+func (x *WorkerState) GetExitType() string {
+	if x != nil {
+		return x.ExitType
+	}
+	return ""
+}
+
+func (x *WorkerState) GetExitDetail() string {
+	if x != nil {
+		return x.ExitDetail
+	}
+	return ""
+}
+
+func (x *WorkerState) GetStartTimeMs() int64 {
+	if x != nil {
+		return x.StartTimeMs
+	}
+	return 0
+}
+
+func (x *WorkerState) GetEndTimeMs() int64 {
+	if x != nil {
+		return x.EndTimeMs
+	}
+	return 0
+}
+
 var File_node_proto protoreflect.FileDescriptor
 
 const file_node_proto_rawDesc = "" +
@@ -916,7 +1046,7 @@ const file_node_proto_rawDesc = "" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\"E\n" +
 	"\x15ReleaseBundlesRequest\x12,\n" +
-	"\x12placement_group_id\x18\x01 \x01(\tR\x10placementGroupId\"\xba\x04\n" +
+	"\x12placement_group_id\x18\x01 \x01(\tR\x10placementGroupId\"\xec\x04\n" +
 	"\tNodeStats\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1d\n" +
 	"\n" +
@@ -932,14 +1062,28 @@ const file_node_proto_rawDesc = "" +
 	"\fidle_workers\x18\t \x01(\x05R\vidleWorkers\x12A\n" +
 	"\tavailable\x18\n" +
 	" \x03(\v2#.goray.rpc.NodeStats.AvailableEntryR\tavailable\x125\n" +
-	"\x05total\x18\v \x03(\v2\x1f.goray.rpc.NodeStats.TotalEntryR\x05total\x1a<\n" +
+	"\x05total\x18\v \x03(\v2\x1f.goray.rpc.NodeStats.TotalEntryR\x05total\x120\n" +
+	"\aworkers\x18\f \x03(\v2\x16.goray.rpc.WorkerStateR\aworkers\x1a<\n" +
 	"\x0eAvailableEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\x1a8\n" +
 	"\n" +
 	"TotalEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x012\xf3\x05\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\x9e\x02\n" +
+	"\vWorkerState\x12\x1b\n" +
+	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x10\n" +
+	"\x03pid\x18\x02 \x01(\x05R\x03pid\x12\x15\n" +
+	"\x06job_id\x18\x03 \x01(\tR\x05jobId\x12\x19\n" +
+	"\bactor_id\x18\x04 \x01(\tR\aactorId\x12\x14\n" +
+	"\x05alive\x18\x05 \x01(\bR\x05alive\x12\x16\n" +
+	"\x06leased\x18\x06 \x01(\bR\x06leased\x12\x1b\n" +
+	"\texit_type\x18\a \x01(\tR\bexitType\x12\x1f\n" +
+	"\vexit_detail\x18\b \x01(\tR\n" +
+	"exitDetail\x12\"\n" +
+	"\rstart_time_ms\x18\t \x01(\x03R\vstartTimeMs\x12\x1e\n" +
+	"\vend_time_ms\x18\n" +
+	" \x01(\x03R\tendTimeMs2\xf3\x05\n" +
 	"\vNodeManager\x12D\n" +
 	"\x12RequestWorkerLease\x12\x17.goray.rpc.LeaseRequest\x1a\x15.goray.rpc.LeaseReply\x12@\n" +
 	"\fReturnWorker\x12\x1e.goray.rpc.ReturnWorkerRequest\x1a\x10.goray.rpc.Empty\x12R\n" +
@@ -966,7 +1110,7 @@ func file_node_proto_rawDescGZIP() []byte {
 	return file_node_proto_rawDescData
 }
 
-var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_node_proto_goTypes = []any{
 	(*LeaseRequest)(nil),          // 0: goray.rpc.LeaseRequest
 	(*LeaseReply)(nil),            // 1: goray.rpc.LeaseReply
@@ -980,51 +1124,53 @@ var file_node_proto_goTypes = []any{
 	(*ReserveBundlesReply)(nil),   // 9: goray.rpc.ReserveBundlesReply
 	(*ReleaseBundlesRequest)(nil), // 10: goray.rpc.ReleaseBundlesRequest
 	(*NodeStats)(nil),             // 11: goray.rpc.NodeStats
-	nil,                           // 12: goray.rpc.LeaseRequest.ResourcesEntry
-	nil,                           // 13: goray.rpc.ReserveBundlesRequest.BundlesEntry
-	nil,                           // 14: goray.rpc.NodeStats.AvailableEntry
-	nil,                           // 15: goray.rpc.NodeStats.TotalEntry
-	(*SchedulingStrategy)(nil),    // 16: goray.rpc.SchedulingStrategy
-	(*Bundle)(nil),                // 17: goray.rpc.Bundle
-	(*Chunk)(nil),                 // 18: goray.rpc.Chunk
-	(*Empty)(nil),                 // 19: goray.rpc.Empty
-	(*DrainNodeRequest)(nil),      // 20: goray.rpc.DrainNodeRequest
-	(*DrainNodeReply)(nil),        // 21: goray.rpc.DrainNodeReply
+	(*WorkerState)(nil),           // 12: goray.rpc.WorkerState
+	nil,                           // 13: goray.rpc.LeaseRequest.ResourcesEntry
+	nil,                           // 14: goray.rpc.ReserveBundlesRequest.BundlesEntry
+	nil,                           // 15: goray.rpc.NodeStats.AvailableEntry
+	nil,                           // 16: goray.rpc.NodeStats.TotalEntry
+	(*SchedulingStrategy)(nil),    // 17: goray.rpc.SchedulingStrategy
+	(*Bundle)(nil),                // 18: goray.rpc.Bundle
+	(*Chunk)(nil),                 // 19: goray.rpc.Chunk
+	(*Empty)(nil),                 // 20: goray.rpc.Empty
+	(*DrainNodeRequest)(nil),      // 21: goray.rpc.DrainNodeRequest
+	(*DrainNodeReply)(nil),        // 22: goray.rpc.DrainNodeReply
 }
 var file_node_proto_depIdxs = []int32{
-	12, // 0: goray.rpc.LeaseRequest.resources:type_name -> goray.rpc.LeaseRequest.ResourcesEntry
-	16, // 1: goray.rpc.LeaseRequest.strategy:type_name -> goray.rpc.SchedulingStrategy
-	13, // 2: goray.rpc.ReserveBundlesRequest.bundles:type_name -> goray.rpc.ReserveBundlesRequest.BundlesEntry
-	14, // 3: goray.rpc.NodeStats.available:type_name -> goray.rpc.NodeStats.AvailableEntry
-	15, // 4: goray.rpc.NodeStats.total:type_name -> goray.rpc.NodeStats.TotalEntry
-	17, // 5: goray.rpc.ReserveBundlesRequest.BundlesEntry.value:type_name -> goray.rpc.Bundle
-	0,  // 6: goray.rpc.NodeManager.RequestWorkerLease:input_type -> goray.rpc.LeaseRequest
-	2,  // 7: goray.rpc.NodeManager.ReturnWorker:input_type -> goray.rpc.ReturnWorkerRequest
-	3,  // 8: goray.rpc.NodeManager.RegisterWorker:input_type -> goray.rpc.RegisterWorkerRequest
-	5,  // 9: goray.rpc.NodeManager.KillWorker:input_type -> goray.rpc.KillWorkerRequest
-	18, // 10: goray.rpc.NodeManager.PutObject:input_type -> goray.rpc.Chunk
-	6,  // 11: goray.rpc.NodeManager.FetchObject:input_type -> goray.rpc.FetchObjectRequest
-	7,  // 12: goray.rpc.NodeManager.FreeObjects:input_type -> goray.rpc.FreeObjectsRequest
-	8,  // 13: goray.rpc.NodeManager.ReserveBundles:input_type -> goray.rpc.ReserveBundlesRequest
-	10, // 14: goray.rpc.NodeManager.ReleaseBundles:input_type -> goray.rpc.ReleaseBundlesRequest
-	19, // 15: goray.rpc.NodeManager.GetNodeStats:input_type -> goray.rpc.Empty
-	20, // 16: goray.rpc.NodeManager.DrainNode:input_type -> goray.rpc.DrainNodeRequest
-	1,  // 17: goray.rpc.NodeManager.RequestWorkerLease:output_type -> goray.rpc.LeaseReply
-	19, // 18: goray.rpc.NodeManager.ReturnWorker:output_type -> goray.rpc.Empty
-	4,  // 19: goray.rpc.NodeManager.RegisterWorker:output_type -> goray.rpc.RegisterWorkerReply
-	19, // 20: goray.rpc.NodeManager.KillWorker:output_type -> goray.rpc.Empty
-	19, // 21: goray.rpc.NodeManager.PutObject:output_type -> goray.rpc.Empty
-	18, // 22: goray.rpc.NodeManager.FetchObject:output_type -> goray.rpc.Chunk
-	19, // 23: goray.rpc.NodeManager.FreeObjects:output_type -> goray.rpc.Empty
-	9,  // 24: goray.rpc.NodeManager.ReserveBundles:output_type -> goray.rpc.ReserveBundlesReply
-	19, // 25: goray.rpc.NodeManager.ReleaseBundles:output_type -> goray.rpc.Empty
-	11, // 26: goray.rpc.NodeManager.GetNodeStats:output_type -> goray.rpc.NodeStats
-	21, // 27: goray.rpc.NodeManager.DrainNode:output_type -> goray.rpc.DrainNodeReply
-	17, // [17:28] is the sub-list for method output_type
-	6,  // [6:17] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	13, // 0: goray.rpc.LeaseRequest.resources:type_name -> goray.rpc.LeaseRequest.ResourcesEntry
+	17, // 1: goray.rpc.LeaseRequest.strategy:type_name -> goray.rpc.SchedulingStrategy
+	14, // 2: goray.rpc.ReserveBundlesRequest.bundles:type_name -> goray.rpc.ReserveBundlesRequest.BundlesEntry
+	15, // 3: goray.rpc.NodeStats.available:type_name -> goray.rpc.NodeStats.AvailableEntry
+	16, // 4: goray.rpc.NodeStats.total:type_name -> goray.rpc.NodeStats.TotalEntry
+	12, // 5: goray.rpc.NodeStats.workers:type_name -> goray.rpc.WorkerState
+	18, // 6: goray.rpc.ReserveBundlesRequest.BundlesEntry.value:type_name -> goray.rpc.Bundle
+	0,  // 7: goray.rpc.NodeManager.RequestWorkerLease:input_type -> goray.rpc.LeaseRequest
+	2,  // 8: goray.rpc.NodeManager.ReturnWorker:input_type -> goray.rpc.ReturnWorkerRequest
+	3,  // 9: goray.rpc.NodeManager.RegisterWorker:input_type -> goray.rpc.RegisterWorkerRequest
+	5,  // 10: goray.rpc.NodeManager.KillWorker:input_type -> goray.rpc.KillWorkerRequest
+	19, // 11: goray.rpc.NodeManager.PutObject:input_type -> goray.rpc.Chunk
+	6,  // 12: goray.rpc.NodeManager.FetchObject:input_type -> goray.rpc.FetchObjectRequest
+	7,  // 13: goray.rpc.NodeManager.FreeObjects:input_type -> goray.rpc.FreeObjectsRequest
+	8,  // 14: goray.rpc.NodeManager.ReserveBundles:input_type -> goray.rpc.ReserveBundlesRequest
+	10, // 15: goray.rpc.NodeManager.ReleaseBundles:input_type -> goray.rpc.ReleaseBundlesRequest
+	20, // 16: goray.rpc.NodeManager.GetNodeStats:input_type -> goray.rpc.Empty
+	21, // 17: goray.rpc.NodeManager.DrainNode:input_type -> goray.rpc.DrainNodeRequest
+	1,  // 18: goray.rpc.NodeManager.RequestWorkerLease:output_type -> goray.rpc.LeaseReply
+	20, // 19: goray.rpc.NodeManager.ReturnWorker:output_type -> goray.rpc.Empty
+	4,  // 20: goray.rpc.NodeManager.RegisterWorker:output_type -> goray.rpc.RegisterWorkerReply
+	20, // 21: goray.rpc.NodeManager.KillWorker:output_type -> goray.rpc.Empty
+	20, // 22: goray.rpc.NodeManager.PutObject:output_type -> goray.rpc.Empty
+	19, // 23: goray.rpc.NodeManager.FetchObject:output_type -> goray.rpc.Chunk
+	20, // 24: goray.rpc.NodeManager.FreeObjects:output_type -> goray.rpc.Empty
+	9,  // 25: goray.rpc.NodeManager.ReserveBundles:output_type -> goray.rpc.ReserveBundlesReply
+	20, // 26: goray.rpc.NodeManager.ReleaseBundles:output_type -> goray.rpc.Empty
+	11, // 27: goray.rpc.NodeManager.GetNodeStats:output_type -> goray.rpc.NodeStats
+	22, // 28: goray.rpc.NodeManager.DrainNode:output_type -> goray.rpc.DrainNodeReply
+	18, // [18:29] is the sub-list for method output_type
+	7,  // [7:18] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_node_proto_init() }
@@ -1040,7 +1186,7 @@ func file_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_node_proto_rawDesc), len(file_node_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,7 +22,7 @@ import (
 )
 
 // Resources are the kinds the state API lists, as the URL and `goray list` name them.
-var Resources = []string{"actors", "cluster_events", "jobs", "nodes", "placement_groups", "tasks"}
+var Resources = []string{"actors", "cluster_events", "jobs", "nodes", "placement_groups", "tasks", "workers"}
 
 // Client talks to one head's dashboard.
 type Client struct {
