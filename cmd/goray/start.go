@@ -354,6 +354,7 @@ func runNode(ctx context.Context, f *startFlags) error {
 		}
 		jobsMgr.Register(dash.Mux)
 		dash.State.Jobs = jobsMgr.List
+		dash.UseNodeCredentials(sec) // /api/v0/workers asks every node
 		srv.startServeController(dash.Mux, gcs, gcsAddr, nodeAddr, ip, sec, logger, gcsStore.Backend() != "memory")
 		// The dashboard also gives anyone its web page's shell and login.
 		if err := servePolicy(f.dashboardHost, f.dashboardPort, dash.Mux, "dashboard", dashboard.Policy()); err != nil {
