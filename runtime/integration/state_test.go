@@ -109,6 +109,34 @@ func TestStateAPI(t *testing.T) {
 	if err != nil || len(jobs) != 1 || jobs[0].Type != "DRIVER" || jobs[0].Status != "RUNNING" {
 		t.Errorf("this driver's job: %+v (%v)", jobs, err)
 	}
+	// Workers: the actor's worker alive on its node with its pid; the
+	// killed actor's worker exited as the user asked.
+	var workers []map[string]any
+	waitUntil(t, "the killed actor's worker listed as exited", func() bool {
+		workers, _, err = c.List(ctx, "workers", stateapi.Options{Detail: true, Limit: 10_000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range workers {
+			if w["is_alive"] == false && w["exit_type"] == "INTENDED_USER_EXIT" {
+				return true
+			}
+		}
+		return false
+	})
+	alivePID := 0
+	for _, a := range actors {
+		if a.Name == "state-api-alive" {
+			alivePID = a.PID
+		}
+	}
+	found := false
+	for _, w := range workers {
+		found = found || (w["is_alive"] == true && int(w["pid"].(float64)) == alivePID && w["node_id"] != "" && w["worker_type"] == "WORKER")
+	}
+	if !found {
+		t.Errorf("no live worker with the actor's pid %d among %d workers", alivePID, len(workers))
+	}
 	// A bad filter is refused with the reason.
 	if _, _, err := c.ListTasks(ctx, stateapi.Options{Filters: []stateapi.Filter{{Key: "colour", Predicate: "=", Value: "red"}}}); err == nil || !strings.Contains(err.Error(), "400") || !strings.Contains(err.Error(), "supported filter columns") {
 		t.Errorf("bad filter: %v", err)
@@ -140,6 +168,9 @@ func TestStateAPI(t *testing.T) {
 	}
 	if out := cli("get", "actors", deadID); !strings.Contains(out, "death_cause:") || !strings.Contains(out, "state: DEAD") {
 		t.Errorf("goray get actors %s:\n%s", deadID, out)
+	}
+	if out := cli("list", "workers", "-f", "is_alive=true"); !strings.Contains(out, "WORKER_ID") || !strings.Contains(out, "WORKER") {
+		t.Errorf("goray list workers:\n%s", out)
 	}
 	if out := cli("summary", "tasks"); !strings.Contains(out, "it.failing") || !strings.Contains(out, "FAILED: ") {
 		t.Errorf("goray summary tasks:\n%s", out)
