@@ -79,13 +79,17 @@ control-plane: ## Build (or reuse) etcd and kube-apiserver for the envtest tier.
 	hack/control-plane.sh etcd kube-apiserver
 
 .PHONY: test
-test: control-plane redis verify ## Unit, runtime integration and envtest controller tests.
+test: control-plane redis chromium verify ## Unit, runtime integration and envtest controller tests.
 	go vet ./...
-	GORAY_REQUIRE_REDIS=1 go test $(GO_TEST_FLAGS) ./...
+	GORAY_REQUIRE_REDIS=1 GORAY_REQUIRE_CHROMIUM=1 go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: redis
 redis: ## Install Debian's redis-server if missing (the GCS storage tests start their own).
 	hack/redis.sh >/dev/null
+
+.PHONY: chromium
+chromium: ## Install Debian's chromium if missing (the dashboard's browser test drives it headless).
+	hack/chromium.sh >/dev/null
 
 .PHONY: test-short
 test-short: ## Unit tests only (no control plane, no runtime processes).

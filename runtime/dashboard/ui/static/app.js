@@ -100,6 +100,7 @@
   function showLogin() {
     if (loginShown) return;
     loginShown = true;
+    document.getElementById("session").hidden = true;
     stopView();
     view.replaceChildren();
     loginForm.hidden = false;
@@ -123,6 +124,7 @@
     msg.hidden = true;
     loginForm.hidden = true;
     loginShown = false;
+    document.getElementById("session").hidden = false;
     showSession();
     route();
   });
@@ -254,8 +256,11 @@
     const q = "limit=1000&detail=true" + (taskState ? "&filter_keys=state&filter_predicates=%3D&filter_values=" + encodeURIComponent(taskState) : "");
     const [res, sum] = await Promise.all([stateList("tasks", q, ctx.signal),
       getJSON("api/v0/tasks/summarize", ctx.signal)]);
+    // Ray's TaskSummaries: per function, the count of its tasks in each state.
+    const byFunc = Object.values(sum.data?.result?.result?.node_id_to_summary?.cluster?.summary || {})
+      .sort((a, b) => a.func_or_class_name.localeCompare(b.func_or_class_name));
     const counts = {};
-    for (const s of Object.values(sum.data?.result?.node_id_to_summary?.cluster?.summary || {})) {
+    for (const s of byFunc) {
       for (const [st, n] of Object.entries(s.state_counts || {})) counts[st] = (counts[st] || 0) + n;
     }
     const pick = el("select", { id: "task-state", onchange: (e) => { taskState = e.target.value; route(); } },
@@ -265,9 +270,13 @@
       el("h1", {}, `Tasks (${res.total} in the history)`),
       el("div", { class: "cards" }, Object.entries(counts).sort().map(([s, n]) => card(n, s))),
       (res.warnings || []).map((w) => el("p", { class: "error" }, w)),
+      el("h2", {}, "By function"),
+      table([["Function", (f) => f.func_or_class_name], ["Type", (f) => f.type],
+        ["States", (f) => Object.entries(f.state_counts || {}).sort().map(([st, n]) => `${st}: ${n}`).join(", ")]], byFunc),
+      el("h2", {}, "Attempts"),
       el("div", { class: "toolbar" }, el("label", {}, "Show ", pick), el("span", { class: "muted" },
         `${res.result.length} of ${res.num_filtered} shown, newest first`)),
-      table([["Task", (t) => mono(short(t.task_id), t.task_id)], ["Attempt", (t) => t.attempt_number], ["Name", (t) => t.name],
+      table([["Task", (t) => mono(t.task_id)], ["Attempt", (t) => t.attempt_number], ["Name", (t) => t.name],
         ["Type", (t) => t.type], ["State", (t) => stateTag(t.state)], ["Job", (t) => mono(t.job_id)],
         ["Node", (t) => mono(short(t.node_id), t.node_id)], ["PID", (t) => t.worker_pid],
         ["Error", (t) => (t.error_type ? el("span", { class: "error" }, t.error_type + (t.error_message ? ": " + t.error_message : "")) : "")]],
