@@ -52,7 +52,8 @@ func rowWith(words ...string) string {
 // runs: the login, the overview's node count, a job found on the jobs page
 // whose log the page follows while the job prints, the actor, the failed
 // task with its error, the placement group, the serve application's
-// replicas and the nodes; then the same page behind a path-prefix proxy.
+// replicas, the nodes and the cluster events; then the same page behind a
+// path-prefix proxy.
 func TestDashboardInABrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: no runtime processes, no browser")
@@ -192,6 +193,18 @@ func TestDashboardInABrowser(t *testing.T) {
 		b.waitFor("node "+ip, rowWith(ip, "ALIVE"), 5*time.Second)
 	}
 	b.screenshot("nodes")
+
+	nav("the cluster events", "#/events")
+	b.waitFor("the job's events", rowWith("Job "+job+" is STOPPED", "JOBS", "WARNING"), 30*time.Second)
+	b.waitFor("the nodes' events", rowWith("worker node", "(127.0.0.2,", "registered"), 10*time.Second)
+	b.waitFor("the failed task's event", rowWith("browser.failing", "CORE_WORKER", "ERROR"), 30*time.Second)
+	b.screenshot("events")
+	// Filtered by severity in the GCS: only errors remain.
+	b.eval(`(() => { const s = document.getElementById("event-severity"); s.value = "ERROR"; s.dispatchEvent(new Event("change")); })()`)
+	b.waitFor("only errors", `(() => {
+		const rows = [...document.querySelectorAll("#view tbody tr")];
+		return rows.length > 0 && rows.every((r) => r.textContent.includes("ERROR")) && rows.some((r) => r.textContent.includes("browser.failing"));
+	})()`, 15*time.Second)
 
 	// Behind a proxy that serves the dashboard under /goray/: the page
 	// and its API calls stay under the prefix, and the session cookie of

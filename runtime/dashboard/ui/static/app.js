@@ -328,11 +328,34 @@
       res.result, (n) => ({ "data-id": n.node_id })));
   }
 
+  // Cluster events (GET api/v0/cluster_events): the GCS keeps the newest,
+  // answers the newest matching ones oldest first; shown newest first.
+  const eventFilter = { severity: "", source_type: "" };
+  const SEVERITY = { INFO: "ok", WARNING: "wait", ERROR: "bad", FATAL: "bad" };
+  async function events(ctx) {
+    const q = "limit=1000&detail=true" + Object.entries(eventFilter).filter(([, v]) => v)
+      .map(([k, v]) => `&filter_keys=${k}&filter_predicates=%3D&filter_values=${encodeURIComponent(v)}`).join("");
+    const res = await stateList("cluster_events", q, ctx.signal);
+    const rows = res.result.slice().reverse();
+    const pick = (key, options) => el("select", { id: "event-" + key, onchange: (e) => { eventFilter[key] = e.target.value; route(); } },
+      ["", ...options].map((o) => el("option", { value: o, selected: o === eventFilter[key] ? "selected" : null }, o || "any")));
+    return el("div", {},
+      el("h1", {}, `Cluster events (${res.total})`),
+      (res.warnings || []).map((w) => el("p", { class: "error" }, w)),
+      el("div", { class: "toolbar" },
+        el("label", {}, "Severity ", pick("severity", Object.keys(SEVERITY))),
+        el("label", {}, "Source ", pick("source_type", ["GCS", "RAYLET", "CORE_WORKER", "JOBS", "AUTOSCALER", "SERVE"])),
+        el("span", { class: "muted" }, `${res.result.length} of ${res.num_filtered} shown, newest first`)),
+      table([["Time", (e) => when(e.custom_fields?.timestamp_ms) || e.time],
+        ["Severity", (e) => el("span", { class: "state " + (SEVERITY[e.severity] || "") }, e.severity)],
+        ["Source", (e) => e.source_type], ["Message", (e) => e.message]], rows, (e) => ({ "data-id": e.event_id })));
+  }
+
   // ---- routing and polling ----
 
   const routes = [
     [/^overview$/, overview], [/^jobs$/, jobs], [/^jobs\/(.+)$/, jobDetail, true], [/^actors$/, actors], [/^tasks$/, tasks],
-    [/^placement-groups$/, placementGroups], [/^serve$/, serve], [/^nodes$/, nodes],
+    [/^placement-groups$/, placementGroups], [/^serve$/, serve], [/^nodes$/, nodes], [/^events$/, events],
   ];
 
   function stopView() {
