@@ -20,7 +20,7 @@ func main() {
 	}
 	root := &cobra.Command{Use: "goray", Short: "goray runtime: nodes, status and benchmarks", SilenceUsage: true, SilenceErrors: true}
 	root.AddCommand(startCmd(), stopCmd(), statusCmd(), microbenchmarkCmd(), jobCmd(), dashboardCmd(), autoscalerCmd(), requestResourcesCmd(), serveCmd(), getAuthTokenCmd(), gcsCleanupCmd(),
-		listCmd(), getCmd(), summaryCmd())
+		listCmd(), getCmd(), summaryCmd(), logsCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)

@@ -354,7 +354,8 @@ func runNode(ctx context.Context, f *startFlags) error {
 		}
 		jobsMgr.Register(dash.Mux)
 		dash.State.Jobs = jobsMgr.List
-		dash.UseNodeCredentials(sec) // /api/v0/workers asks every node
+		dash.UseNodeCredentials(sec)     // /api/v0/workers asks every node
+		dash.MountLogs(f.agentPort, sec) // every node's agent listens on this port
 		srv.startServeController(dash.Mux, gcs, gcsAddr, nodeAddr, ip, sec, logger, gcsStore.Backend() != "memory")
 		// The dashboard also gives anyone its web page's shell and login.
 		if err := servePolicy(f.dashboardHost, f.dashboardPort, dash.Mux, "dashboard", dashboard.Policy()); err != nil {
@@ -362,7 +363,9 @@ func runNode(ctx context.Context, f *startFlags) error {
 			return err
 		}
 	}
-	if err := serve(bind, f.agentPort, dashboard.AgentMux(gcs, nodeAddr, f.head), "node agent", dashboard.NodeHealthPath, dashboard.HealthPath); err != nil {
+	agent := dashboard.AgentMux(gcs, nodeAddr, f.head)
+	dashboard.MountLogAgent(agent, dashboard.NodeLogFiles(root, session, f.head))
+	if err := serve(bind, f.agentPort, agent, "node agent", dashboard.NodeHealthPath, dashboard.HealthPath); err != nil {
 		stop()
 		return err
 	}

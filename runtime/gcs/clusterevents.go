@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -96,14 +97,17 @@ func (s *Server) nodeDiedEvent(id, ip, cause string, intentional bool) {
 
 // workerFailureEvent: a worker that exited on its own is an ERROR; one the
 // node killed is worth an event only when it held an actor (ray.Kill, an
-// actor's job ending) — idle workers are retired all the time.
+// actor's job ending) — idle workers are retired all the time. A non-zero
+// exit status is the worker's own doing even when the node marked it
+// killed: an owner that lost the connection first returns the worker as
+// broken, and the node kills what already exited.
 func (s *Server) workerFailureEvent(in *rpcpb.WorkerFailure) {
 	fields := map[string]string{"node_id": in.NodeId, "worker_id": in.WorkerId}
 	if in.ActorId != "" {
 		fields["actor_id"] = in.ActorId
 	}
 	switch {
-	case !in.Intentional:
+	case !in.Intentional || strings.Contains(in.Reason, "exited: exit status"):
 		s.events.add(ev.Error, ev.SourceRaylet, fmt.Sprintf("worker %s on node %s died unexpectedly: %s", in.WorkerId, in.NodeId, in.Reason), fields)
 	case in.ActorId != "":
 		s.events.add(ev.Info, ev.SourceRaylet, fmt.Sprintf("worker %s of actor %s on node %s was killed: %s", in.WorkerId, in.ActorId, in.NodeId, in.Reason), fields)
