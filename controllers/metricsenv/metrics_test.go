@@ -186,6 +186,16 @@ func TestOperatorMetrics(t *testing.T) {
 			t.Errorf("no %s series of %s with %v (series: %v)", w.name, w.obj, w.labels, series(fams, w.name, w.obj))
 		}
 	}
+	// As KubeRay's, the condition and status gauges are 1 on the series of
+	// the current value.
+	for _, c := range []struct{ name, obj string }{{"kuberay_cluster_condition_provisioned", "plain"},
+		{"kuberay_job_deployment_status", "late"}, {"kuberay_service_condition_ready", "svc"}, {"kuberay_service_info", "svc"}} {
+		for _, s := range fams[c.name].Series {
+			if s.Labels["name"] == c.obj && s.Value != "1" {
+				t.Errorf("%s%v = %s, want 1", c.name, s.Labels, s.Value)
+			}
+		}
+	}
 	if n := len(series(fams, "kuberay_job_deployment_status", "late")); n != 1 {
 		t.Errorf("the RayJob has %d deployment_status series, want 1 (the statuses it left are dropped)", n)
 	}

@@ -20,7 +20,7 @@ var (
 	}, []string{"name", "namespace", "uid"})
 	clusterConditionProvisioned = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "kuberay_cluster_condition_provisioned",
-		Help: "Whether a RayCluster has been provisioned (1) or not (0).",
+		Help: "Whether a RayCluster has been provisioned (condition label). Always 1.",
 	}, []string{"name", "namespace", "uid", "condition"})
 )
 
@@ -41,7 +41,9 @@ func recordMetrics(c *rayv1.RayCluster) {
 	// The series of the other condition value goes by its exact labels: a
 	// partial-match delete scans every cluster's series, on every reconcile.
 	clusterConditionProvisioned.DeleteLabelValues(c.Name, c.Namespace, uid, boolLabel(!provisioned))
-	clusterConditionProvisioned.WithLabelValues(c.Name, c.Namespace, uid, boolLabel(provisioned)).Set(boolValue(provisioned))
+	// 1 on the series of the current condition, as KubeRay's: dashboards
+	// count or sum by condition.
+	clusterConditionProvisioned.WithLabelValues(c.Name, c.Namespace, uid, boolLabel(provisioned)).Set(1)
 	if provisioned {
 		clusterProvisionedDuration.WithLabelValues(c.Name, c.Namespace, uid).Set(cond.LastTransitionTime.Sub(c.CreationTimestamp.Time).Seconds())
 	}
@@ -60,11 +62,4 @@ func boolLabel(b bool) string {
 		return "true"
 	}
 	return "false"
-}
-
-func boolValue(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
 }

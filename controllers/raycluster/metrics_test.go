@@ -21,8 +21,8 @@ func TestMetricsFollowProvisioning(t *testing.T) {
 
 	recordMetrics(other)
 	recordMetrics(c)
-	if got := testutil.ToFloat64(clusterConditionProvisioned.WithLabelValues("a", "metrics", "uid-a", "false")); got != 0 {
-		t.Fatalf("provisioned=false series = %v, want 0", got)
+	if got := testutil.ToFloat64(clusterConditionProvisioned.WithLabelValues("a", "metrics", "uid-a", "false")); got != 1 {
+		t.Fatalf("provisioned=false series = %v, want 1 (KubeRay's value: the label says the condition)", got)
 	}
 	meta.SetStatusCondition(&c.Status.Conditions, metav1.Condition{Type: string(rayv1.RayClusterProvisioned),
 		Status: metav1.ConditionTrue, Reason: "AllPodRunningAndReadyFirstTime", LastTransitionTime: metav1.Unix(1042, 0)})

@@ -20,11 +20,11 @@ var (
 	}, []string{"name", "namespace", "uid"})
 	serviceConditionReady = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "kuberay_service_condition_ready",
-		Help: "Whether the RayService is Ready: it serves requests through at least one serve endpoint (1) or not (0).",
+		Help: "Whether the RayService is Ready (condition label): it serves requests through at least one serve endpoint. Always 1.",
 	}, []string{"name", "namespace", "uid", "condition"})
 	serviceConditionUpgrade = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "kuberay_service_condition_upgrade_in_progress",
-		Help: "Whether the RayService is in a zero-downtime upgrade (1) or not (0).",
+		Help: "Whether the RayService is in a zero-downtime upgrade (condition label). Always 1.",
 	}, []string{"name", "namespace", "uid", "condition"})
 )
 
@@ -41,15 +41,12 @@ func recordMetrics(rs *rayv1.RayService) {
 }
 
 // setCondition keeps one series per RayService, labelled with the
-// condition's status: the other status's series goes by its exact labels.
+// condition's status and valued 1 as KubeRay's are (queries count or sum
+// by condition); the other status's series goes by its exact labels.
 func setCondition(g *prometheus.GaugeVec, rs *rayv1.RayService, uid, condition string) {
 	on := meta.IsStatusConditionTrue(rs.Status.Conditions, condition)
 	g.DeleteLabelValues(rs.Name, rs.Namespace, uid, boolLabel(!on))
-	v := 0.0
-	if on {
-		v = 1
-	}
-	g.WithLabelValues(rs.Name, rs.Namespace, uid, boolLabel(on)).Set(v)
+	g.WithLabelValues(rs.Name, rs.Namespace, uid, boolLabel(on)).Set(1)
 }
 
 // forgetMetrics drops a deleted RayService's series.
