@@ -79,14 +79,14 @@ func resourceName(s string) (string, error) {
 			return r, nil
 		}
 	}
-	return "", fmt.Errorf("unknown resource %q: one of actors, cluster-events, jobs, nodes, placement-groups, tasks, workers", s)
+	return "", fmt.Errorf("unknown resource %q: one of actors, cluster-events, jobs, nodes, objects, placement-groups, tasks, workers", s)
 }
 
 func listCmd() *cobra.Command {
 	var f stateFlags
 	cmd := &cobra.Command{
 		Use:   "list RESOURCE",
-		Short: "List actors, cluster-events, jobs, nodes, placement-groups, tasks or workers (like 'ray list')",
+		Short: "List actors, cluster-events, jobs, nodes, objects, placement-groups, tasks or workers (like 'ray list')",
 		Example: `  goray list tasks --filter state=FAILED --detail
   goray list cluster-events --filter severity=ERROR
   goray list actors -f "state!=DEAD" --format json`,
@@ -169,8 +169,8 @@ func getCmd() *cobra.Command {
 func summaryCmd() *cobra.Command {
 	var f stateFlags
 	cmd := &cobra.Command{
-		Use:   "summary tasks|actors",
-		Short: "Count tasks by function or actors by class, per state (like 'ray summary')",
+		Use:   "summary tasks|actors|objects",
+		Short: "Count tasks by function, actors by class or objects by call site, per state (like 'ray summary')",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			res, err := resourceName(args[0])
@@ -201,7 +201,7 @@ func summaryCmd() *cobra.Command {
 }
 
 func printSummary(w io.Writer, res string, s map[string]any) {
-	title := map[string]string{"tasks": "Tasks", "actors": "Actors"}[res]
+	title := map[string]string{"tasks": "Tasks", "actors": "Actors", "objects": "Objects"}[res]
 	fmt.Fprintf(w, "======== %s Summary: %s ========\nStats:\n------------------------------------\n", title, time.Now().Format("2006-01-02 15:04:05"))
 	var stats []string
 	for k, v := range s {
@@ -221,18 +221,24 @@ func printSummary(w io.Writer, res string, s map[string]any) {
 	}
 	sort.Strings(names)
 	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
-	if res == "tasks" {
+	switch res {
+	case "tasks":
 		fmt.Fprintln(tw, "\tFUNC_OR_CLASS_NAME\tSTATE_COUNTS\tTYPE")
-	} else {
+	case "objects":
+		fmt.Fprintln(tw, "\tCALL_SITE\tTOTAL_OBJECTS\tTOTAL_SIZE_MB\tTOTAL_NUM_WORKERS\tTOTAL_NUM_NODES\tTASK_STATE_COUNTS\tREF_TYPE_COUNTS")
+	default:
 		fmt.Fprintln(tw, "\tCLASS_NAME\tSTATE_COUNTS")
 	}
 	for i, n := range names {
 		e, _ := entries[n].(map[string]any)
-		counts := stateCounts(e["state_counts"])
-		if res == "tasks" {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%v\n", i, n, counts, e["type"])
-		} else {
-			fmt.Fprintf(tw, "%d\t%s\t%s\n", i, n, counts)
+		switch res {
+		case "tasks":
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%v\n", i, n, stateCounts(e["state_counts"]), e["type"])
+		case "objects":
+			fmt.Fprintf(tw, "%d\t%s\t%v\t%.3f\t%v\t%v\t%s\t%s\n", i, n, e["total_objects"], e["total_size_mb"], e["total_num_workers"],
+				e["total_num_nodes"], stateCounts(e["task_state_counts"]), stateCounts(e["ref_type_counts"]))
+		default:
+			fmt.Fprintf(tw, "%d\t%s\t%s\n", i, n, stateCounts(e["state_counts"]))
 		}
 	}
 	_ = tw.Flush()

@@ -33,8 +33,10 @@ type Server struct {
 	gcs rpcpb.GcsClient
 	// State is what the state API reads besides the GCS (set before serving).
 	State StateSource
-	// nodeClient reaches a node's manager (UseNodeCredentials).
-	nodeClient func(addr string) (rpcpb.NodeManagerClient, error)
+	// nodeClient reaches a node's manager, workerClient a worker or driver
+	// (UseNodeCredentials).
+	nodeClient   func(addr string) (rpcpb.NodeManagerClient, error)
+	workerClient func(addr string) (rpcpb.CoreWorkerClient, func(), error)
 }
 
 // New makes the head server with the built-in endpoints mounted. localNode

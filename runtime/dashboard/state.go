@@ -255,6 +255,8 @@ func (s *Server) mountState() {
 	list("placement_groups", pgSchema, s.inMemory(pgSchema, s.pgRows))
 	list("jobs", jobSchema, s.inMemory(jobSchema, s.jobRows))
 	list("workers", workerSchema, s.listWorkers)
+	list("objects", objectSchema, s.listObjects)
+	s.Mux.HandleFunc("GET /api/v0/objects/summarize", s.summarizeObjects)
 	s.Mux.HandleFunc("GET /api/v0/tasks/summarize", s.summarizeTasks)
 	s.Mux.HandleFunc("GET /api/v0/actors/summarize", s.summarizeActors)
 	s.mountEvents() // events.go

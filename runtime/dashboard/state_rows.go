@@ -298,7 +298,8 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 // with detail), for tables; nil for an unknown resource.
 func Columns(resource string, detail bool) []string {
 	s, ok := map[string]schema{"tasks": taskSchema, "actors": actorSchema, "nodes": nodeSchema,
-		"placement_groups": pgSchema, "jobs": jobSchema, "cluster_events": clusterEventSchema, "workers": workerSchema}[resource]
+		"placement_groups": pgSchema, "jobs": jobSchema, "cluster_events": clusterEventSchema, "workers": workerSchema,
+		"objects": objectSchema}[resource]
 	if !ok {
 		return nil
 	}

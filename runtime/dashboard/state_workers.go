@@ -19,8 +19,9 @@ var workerSchema = newSchema(
 		"debugger_port", "num_paused_threads"},
 	"worker_id", "is_alive", "worker_type", "exit_type", "node_id", "ip", "pid", "debugger_port", "num_paused_threads")
 
-// UseNodeCredentials lets the state API call the nodes' managers (for
-// /api/v0/workers) with these credentials: the head's own.
+// UseNodeCredentials lets the state API call the nodes' managers and the
+// workers (for /api/v0/workers and /api/v0/objects) with these
+// credentials: the head's own.
 func (s *Server) UseNodeCredentials(sec auth.Config) {
 	pool := rpcutil.NewPool(sec)
 	s.nodeClient = func(addr string) (rpcpb.NodeManagerClient, error) {
@@ -29,6 +30,15 @@ func (s *Server) UseNodeCredentials(sec auth.Config) {
 			return nil, err
 		}
 		return rpcpb.NewNodeManagerClient(c), nil
+	}
+	// Workers come and go: a connection per call, not one kept per worker
+	// that ever answered.
+	s.workerClient = func(addr string) (rpcpb.CoreWorkerClient, func(), error) {
+		c, err := rpcutil.Dial(addr, sec)
+		if err != nil {
+			return nil, nil, err
+		}
+		return rpcpb.NewCoreWorkerClient(c), func() { _ = c.Close() }, nil
 	}
 }
 

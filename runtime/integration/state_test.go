@@ -137,6 +137,29 @@ func TestStateAPI(t *testing.T) {
 	if !found {
 		t.Errorf("no live worker with the actor's pid %d among %d workers", alivePID, len(workers))
 	}
+	// Objects: one this driver puts, and one a task made that it holds.
+	put, err := ray.Put(ctx, strings.Repeat("x", 200<<10)) // in a node's store
+	if err != nil {
+		t.Fatal(err)
+	}
+	made := whereAmI.Remote(ctx, 0)
+	if _, err := ray.Get(ctx, made); err != nil {
+		t.Fatal(err)
+	}
+	objs, _, err := c.List(ctx, "objects", stateapi.Options{Limit: 10_000, Filters: []stateapi.Filter{{Key: "type", Predicate: "=", Value: "DRIVER"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]map[string]any{}
+	for _, o := range objs {
+		byID[o["object_id"].(string)] = o
+	}
+	if o := byID[put.ID()]; o == nil || o["task_status"] != "FINISHED" || o["reference_type"] != "LOCAL_REFERENCE" || o["object_size"].(float64) < 200<<10 || o["call_site"] != "disabled" {
+		t.Errorf("the put object: %v (of %d listed)", o, len(objs))
+	}
+	if o := byID[made.ID()]; o == nil || o["task_status"] != "FINISHED" {
+		t.Errorf("the task's result: %v", o)
+	}
 	// A bad filter is refused with the reason.
 	if _, _, err := c.ListTasks(ctx, stateapi.Options{Filters: []stateapi.Filter{{Key: "colour", Predicate: "=", Value: "red"}}}); err == nil || !strings.Contains(err.Error(), "400") || !strings.Contains(err.Error(), "supported filter columns") {
 		t.Errorf("bad filter: %v", err)
@@ -171,6 +194,9 @@ func TestStateAPI(t *testing.T) {
 	}
 	if out := cli("list", "workers", "-f", "is_alive=true"); !strings.Contains(out, "WORKER_ID") || !strings.Contains(out, "WORKER") {
 		t.Errorf("goray list workers:\n%s", out)
+	}
+	if out := cli("summary", "objects"); !strings.Contains(out, "disabled") || !strings.Contains(out, "LOCAL_REFERENCE") {
+		t.Errorf("goray summary objects:\n%s", out)
 	}
 	if out := cli("summary", "tasks"); !strings.Contains(out, "it.failing") || !strings.Contains(out, "FAILED: ") {
 		t.Errorf("goray summary tasks:\n%s", out)

@@ -57,7 +57,8 @@ func exitText(err error) string {
 }
 
 func workerState(w *worker) *rpcpb.WorkerState {
-	st := &rpcpb.WorkerState{WorkerId: w.id, Pid: int32(w.pid), JobId: w.jobID, ActorId: w.actorID, Alive: true, Leased: w.leased}
+	st := &rpcpb.WorkerState{WorkerId: w.id, Pid: int32(w.pid), JobId: w.jobID, ActorId: w.actorID, Alive: true, Leased: w.leased,
+		Address: w.addr}
 	if !w.started.IsZero() {
 		st.StartTimeMs = w.started.UnixMilli()
 	}

@@ -382,3 +382,13 @@ func (t *Table) Dump() string {
 	}
 	return b.String()
 }
+
+// Each calls f for every object the table holds, in no order, until f
+// returns false.
+func (t *Table) Each(f func(*Entry) bool) {
+	for _, e := range t.objs {
+		if !f(e) {
+			return
+		}
+	}
+}

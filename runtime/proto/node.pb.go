@@ -878,6 +878,7 @@ type WorkerState struct {
 	ExitDetail    string `protobuf:"bytes,8,opt,name=exit_detail,json=exitDetail,proto3" json:"exit_detail,omitempty"`
 	StartTimeMs   int64  `protobuf:"varint,9,opt,name=start_time_ms,json=startTimeMs,proto3" json:"start_time_ms,omitempty"`
 	EndTimeMs     int64  `protobuf:"varint,10,opt,name=end_time_ms,json=endTimeMs,proto3" json:"end_time_ms,omitempty"`
+	Address       string `protobuf:"bytes,11,opt,name=address,proto3" json:"address,omitempty"` // its CoreWorker service
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -982,6 +983,13 @@ func (x *WorkerState) GetEndTimeMs() int64 {
 	return 0
 }
 
+func (x *WorkerState) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
 var File_node_proto protoreflect.FileDescriptor
 
 const file_node_proto_rawDesc = "" +
@@ -1070,7 +1078,7 @@ const file_node_proto_rawDesc = "" +
 	"\n" +
 	"TotalEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\x9e\x02\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xb8\x02\n" +
 	"\vWorkerState\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\x05R\x03pid\x12\x15\n" +
@@ -1083,7 +1091,8 @@ const file_node_proto_rawDesc = "" +
 	"exitDetail\x12\"\n" +
 	"\rstart_time_ms\x18\t \x01(\x03R\vstartTimeMs\x12\x1e\n" +
 	"\vend_time_ms\x18\n" +
-	" \x01(\x03R\tendTimeMs2\xf3\x05\n" +
+	" \x01(\x03R\tendTimeMs\x12\x18\n" +
+	"\aaddress\x18\v \x01(\tR\aaddress2\xf3\x05\n" +
 	"\vNodeManager\x12D\n" +
 	"\x12RequestWorkerLease\x12\x17.goray.rpc.LeaseRequest\x1a\x15.goray.rpc.LeaseReply\x12@\n" +
 	"\fReturnWorker\x12\x1e.goray.rpc.ReturnWorkerRequest\x1a\x10.goray.rpc.Empty\x12R\n" +

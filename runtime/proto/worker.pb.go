@@ -24,6 +24,203 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type ListObjectsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Limit         int32                  `protobuf:"varint,1,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListObjectsRequest) Reset() {
+	*x = ListObjectsRequest{}
+	mi := &file_worker_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListObjectsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListObjectsRequest) ProtoMessage() {}
+
+func (x *ListObjectsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_worker_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListObjectsRequest.ProtoReflect.Descriptor instead.
+func (*ListObjectsRequest) Descriptor() ([]byte, []int) {
+	return file_worker_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ListObjectsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// OwnedObject is one object as its owner knows it (Ray's ObjectState).
+type OwnedObject struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ObjectId      string                 `protobuf:"bytes,1,opt,name=object_id,json=objectId,proto3" json:"object_id,omitempty"`
+	Size          int64                  `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`                                       // -1 while it is not ready
+	TaskStatus    string                 `protobuf:"bytes,3,opt,name=task_status,json=taskStatus,proto3" json:"task_status,omitempty"`          // of the task creating it: WAITING_FOR_DEPENDENCIES, SCHEDULED, WAITING_FOR_EXECUTION, FINISHED, FAILED
+	ReferenceType string                 `protobuf:"bytes,4,opt,name=reference_type,json=referenceType,proto3" json:"reference_type,omitempty"` // LOCAL_REFERENCE, USED_BY_PENDING_TASK, UNKNOWN_STATUS
+	NodeId        string                 `protobuf:"bytes,5,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`                      // the node whose store holds it ("" when inline)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OwnedObject) Reset() {
+	*x = OwnedObject{}
+	mi := &file_worker_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OwnedObject) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OwnedObject) ProtoMessage() {}
+
+func (x *OwnedObject) ProtoReflect() protoreflect.Message {
+	mi := &file_worker_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OwnedObject.ProtoReflect.Descriptor instead.
+func (*OwnedObject) Descriptor() ([]byte, []int) {
+	return file_worker_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *OwnedObject) GetObjectId() string {
+	if x != nil {
+		return x.ObjectId
+	}
+	return ""
+}
+
+func (x *OwnedObject) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *OwnedObject) GetTaskStatus() string {
+	if x != nil {
+		return x.TaskStatus
+	}
+	return ""
+}
+
+func (x *OwnedObject) GetReferenceType() string {
+	if x != nil {
+		return x.ReferenceType
+	}
+	return ""
+}
+
+func (x *OwnedObject) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+type OwnedObjects struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Objects       []*OwnedObject         `protobuf:"bytes,1,rep,name=objects,proto3" json:"objects,omitempty"`
+	Total         int64                  `protobuf:"varint,2,opt,name=total,proto3" json:"total,omitempty"` // objects owned (the list stops at the limit)
+	Pid           int32                  `protobuf:"varint,3,opt,name=pid,proto3" json:"pid,omitempty"`
+	Ip            string                 `protobuf:"bytes,4,opt,name=ip,proto3" json:"ip,omitempty"`
+	Driver        bool                   `protobuf:"varint,5,opt,name=driver,proto3" json:"driver,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OwnedObjects) Reset() {
+	*x = OwnedObjects{}
+	mi := &file_worker_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OwnedObjects) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OwnedObjects) ProtoMessage() {}
+
+func (x *OwnedObjects) ProtoReflect() protoreflect.Message {
+	mi := &file_worker_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OwnedObjects.ProtoReflect.Descriptor instead.
+func (*OwnedObjects) Descriptor() ([]byte, []int) {
+	return file_worker_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *OwnedObjects) GetObjects() []*OwnedObject {
+	if x != nil {
+		return x.Objects
+	}
+	return nil
+}
+
+func (x *OwnedObjects) GetTotal() int64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *OwnedObjects) GetPid() int32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *OwnedObjects) GetIp() string {
+	if x != nil {
+		return x.Ip
+	}
+	return ""
+}
+
+func (x *OwnedObjects) GetDriver() bool {
+	if x != nil {
+		return x.Driver
+	}
+	return false
+}
+
 type TaskBatch struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Tasks []*TaskSpec            `protobuf:"bytes,1,rep,name=tasks,proto3" json:"tasks,omitempty"`
@@ -37,7 +234,7 @@ type TaskBatch struct {
 
 func (x *TaskBatch) Reset() {
 	*x = TaskBatch{}
-	mi := &file_worker_proto_msgTypes[0]
+	mi := &file_worker_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -49,7 +246,7 @@ func (x *TaskBatch) String() string {
 func (*TaskBatch) ProtoMessage() {}
 
 func (x *TaskBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_worker_proto_msgTypes[0]
+	mi := &file_worker_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -62,7 +259,7 @@ func (x *TaskBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskBatch.ProtoReflect.Descriptor instead.
 func (*TaskBatch) Descriptor() ([]byte, []int) {
-	return file_worker_proto_rawDescGZIP(), []int{0}
+	return file_worker_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *TaskBatch) GetTasks() []*TaskSpec {
@@ -88,7 +285,7 @@ type ResultBatch struct {
 
 func (x *ResultBatch) Reset() {
 	*x = ResultBatch{}
-	mi := &file_worker_proto_msgTypes[1]
+	mi := &file_worker_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -100,7 +297,7 @@ func (x *ResultBatch) String() string {
 func (*ResultBatch) ProtoMessage() {}
 
 func (x *ResultBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_worker_proto_msgTypes[1]
+	mi := &file_worker_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -113,7 +310,7 @@ func (x *ResultBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResultBatch.ProtoReflect.Descriptor instead.
 func (*ResultBatch) Descriptor() ([]byte, []int) {
-	return file_worker_proto_rawDescGZIP(), []int{1}
+	return file_worker_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ResultBatch) GetResults() []*TaskResult {
@@ -133,7 +330,7 @@ type GetObjectRequest struct {
 
 func (x *GetObjectRequest) Reset() {
 	*x = GetObjectRequest{}
-	mi := &file_worker_proto_msgTypes[2]
+	mi := &file_worker_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -145,7 +342,7 @@ func (x *GetObjectRequest) String() string {
 func (*GetObjectRequest) ProtoMessage() {}
 
 func (x *GetObjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_worker_proto_msgTypes[2]
+	mi := &file_worker_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -158,7 +355,7 @@ func (x *GetObjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetObjectRequest.ProtoReflect.Descriptor instead.
 func (*GetObjectRequest) Descriptor() ([]byte, []int) {
-	return file_worker_proto_rawDescGZIP(), []int{2}
+	return file_worker_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetObjectRequest) GetId() string {
@@ -185,7 +382,7 @@ type CancelTaskRequest struct {
 
 func (x *CancelTaskRequest) Reset() {
 	*x = CancelTaskRequest{}
-	mi := &file_worker_proto_msgTypes[3]
+	mi := &file_worker_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -197,7 +394,7 @@ func (x *CancelTaskRequest) String() string {
 func (*CancelTaskRequest) ProtoMessage() {}
 
 func (x *CancelTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_worker_proto_msgTypes[3]
+	mi := &file_worker_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -210,7 +407,7 @@ func (x *CancelTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTaskRequest.ProtoReflect.Descriptor instead.
 func (*CancelTaskRequest) Descriptor() ([]byte, []int) {
-	return file_worker_proto_rawDescGZIP(), []int{3}
+	return file_worker_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CancelTaskRequest) GetTaskId() string {
@@ -236,7 +433,7 @@ type ExitRequest struct {
 
 func (x *ExitRequest) Reset() {
 	*x = ExitRequest{}
-	mi := &file_worker_proto_msgTypes[4]
+	mi := &file_worker_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -248,7 +445,7 @@ func (x *ExitRequest) String() string {
 func (*ExitRequest) ProtoMessage() {}
 
 func (x *ExitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_worker_proto_msgTypes[4]
+	mi := &file_worker_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -261,7 +458,7 @@ func (x *ExitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExitRequest.ProtoReflect.Descriptor instead.
 func (*ExitRequest) Descriptor() ([]byte, []int) {
-	return file_worker_proto_rawDescGZIP(), []int{4}
+	return file_worker_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ExitRequest) GetForce() bool {
@@ -280,7 +477,7 @@ type PingRequest struct {
 
 func (x *PingRequest) Reset() {
 	*x = PingRequest{}
-	mi := &file_worker_proto_msgTypes[5]
+	mi := &file_worker_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -292,7 +489,7 @@ func (x *PingRequest) String() string {
 func (*PingRequest) ProtoMessage() {}
 
 func (x *PingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_worker_proto_msgTypes[5]
+	mi := &file_worker_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -305,7 +502,7 @@ func (x *PingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingRequest.ProtoReflect.Descriptor instead.
 func (*PingRequest) Descriptor() ([]byte, []int) {
-	return file_worker_proto_rawDescGZIP(), []int{5}
+	return file_worker_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PingRequest) GetPayload() []byte {
@@ -324,7 +521,7 @@ type IsOwnerRequest struct {
 
 func (x *IsOwnerRequest) Reset() {
 	*x = IsOwnerRequest{}
-	mi := &file_worker_proto_msgTypes[6]
+	mi := &file_worker_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -336,7 +533,7 @@ func (x *IsOwnerRequest) String() string {
 func (*IsOwnerRequest) ProtoMessage() {}
 
 func (x *IsOwnerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_worker_proto_msgTypes[6]
+	mi := &file_worker_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -349,7 +546,7 @@ func (x *IsOwnerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IsOwnerRequest.ProtoReflect.Descriptor instead.
 func (*IsOwnerRequest) Descriptor() ([]byte, []int) {
-	return file_worker_proto_rawDescGZIP(), []int{6}
+	return file_worker_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *IsOwnerRequest) GetObjectId() string {
@@ -368,7 +565,7 @@ type IsOwnerReply struct {
 
 func (x *IsOwnerReply) Reset() {
 	*x = IsOwnerReply{}
-	mi := &file_worker_proto_msgTypes[7]
+	mi := &file_worker_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -380,7 +577,7 @@ func (x *IsOwnerReply) String() string {
 func (*IsOwnerReply) ProtoMessage() {}
 
 func (x *IsOwnerReply) ProtoReflect() protoreflect.Message {
-	mi := &file_worker_proto_msgTypes[7]
+	mi := &file_worker_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -393,7 +590,7 @@ func (x *IsOwnerReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IsOwnerReply.ProtoReflect.Descriptor instead.
 func (*IsOwnerReply) Descriptor() ([]byte, []int) {
-	return file_worker_proto_rawDescGZIP(), []int{7}
+	return file_worker_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *IsOwnerReply) GetOwner() bool {
@@ -407,7 +604,22 @@ var File_worker_proto protoreflect.FileDescriptor
 
 const file_worker_proto_rawDesc = "" +
 	"\n" +
-	"\fworker.proto\x12\tgoray.rpc\x1a\fcommon.proto\x1a\tgcs.proto\"U\n" +
+	"\fworker.proto\x12\tgoray.rpc\x1a\fcommon.proto\x1a\tgcs.proto\"*\n" +
+	"\x12ListObjectsRequest\x12\x14\n" +
+	"\x05limit\x18\x01 \x01(\x05R\x05limit\"\x9f\x01\n" +
+	"\vOwnedObject\x12\x1b\n" +
+	"\tobject_id\x18\x01 \x01(\tR\bobjectId\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x1f\n" +
+	"\vtask_status\x18\x03 \x01(\tR\n" +
+	"taskStatus\x12%\n" +
+	"\x0ereference_type\x18\x04 \x01(\tR\rreferenceType\x12\x17\n" +
+	"\anode_id\x18\x05 \x01(\tR\x06nodeId\"\x90\x01\n" +
+	"\fOwnedObjects\x120\n" +
+	"\aobjects\x18\x01 \x03(\v2\x16.goray.rpc.OwnedObjectR\aobjects\x12\x14\n" +
+	"\x05total\x18\x02 \x01(\x03R\x05total\x12\x10\n" +
+	"\x03pid\x18\x03 \x01(\x05R\x03pid\x12\x0e\n" +
+	"\x02ip\x18\x04 \x01(\tR\x02ip\x12\x16\n" +
+	"\x06driver\x18\x05 \x01(\bR\x06driver\"U\n" +
 	"\tTaskBatch\x12)\n" +
 	"\x05tasks\x18\x01 \x03(\v2\x13.goray.rpc.TaskSpecR\x05tasks\x12\x1d\n" +
 	"\n" +
@@ -428,7 +640,7 @@ const file_worker_proto_rawDesc = "" +
 	"\x0eIsOwnerRequest\x12\x1b\n" +
 	"\tobject_id\x18\x01 \x01(\tR\bobjectId\"$\n" +
 	"\fIsOwnerReply\x12\x14\n" +
-	"\x05owner\x18\x01 \x01(\bR\x05owner2\xaa\x03\n" +
+	"\x05owner\x18\x01 \x01(\bR\x05owner2\xf1\x03\n" +
 	"\n" +
 	"CoreWorker\x12=\n" +
 	"\tPushTasks\x12\x14.goray.rpc.TaskBatch\x1a\x16.goray.rpc.ResultBatch(\x010\x01\x129\n" +
@@ -438,7 +650,8 @@ const file_worker_proto_rawDesc = "" +
 	"CancelTask\x12\x1c.goray.rpc.CancelTaskRequest\x1a\x10.goray.rpc.Empty\x120\n" +
 	"\x04Exit\x12\x16.goray.rpc.ExitRequest\x1a\x10.goray.rpc.Empty\x126\n" +
 	"\x04Ping\x12\x16.goray.rpc.PingRequest\x1a\x16.goray.rpc.PingRequest\x12=\n" +
-	"\aIsOwner\x12\x19.goray.rpc.IsOwnerRequest\x1a\x17.goray.rpc.IsOwnerReplyB0Z.github.com/goray-dev/goray/runtime/proto;rpcpbb\x06proto3"
+	"\aIsOwner\x12\x19.goray.rpc.IsOwnerRequest\x1a\x17.goray.rpc.IsOwnerReply\x12E\n" +
+	"\vListObjects\x12\x1d.goray.rpc.ListObjectsRequest\x1a\x17.goray.rpc.OwnedObjectsB0Z.github.com/goray-dev/goray/runtime/proto;rpcpbb\x06proto3"
 
 var (
 	file_worker_proto_rawDescOnce sync.Once
@@ -452,43 +665,49 @@ func file_worker_proto_rawDescGZIP() []byte {
 	return file_worker_proto_rawDescData
 }
 
-var file_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_worker_proto_goTypes = []any{
-	(*TaskBatch)(nil),         // 0: goray.rpc.TaskBatch
-	(*ResultBatch)(nil),       // 1: goray.rpc.ResultBatch
-	(*GetObjectRequest)(nil),  // 2: goray.rpc.GetObjectRequest
-	(*CancelTaskRequest)(nil), // 3: goray.rpc.CancelTaskRequest
-	(*ExitRequest)(nil),       // 4: goray.rpc.ExitRequest
-	(*PingRequest)(nil),       // 5: goray.rpc.PingRequest
-	(*IsOwnerRequest)(nil),    // 6: goray.rpc.IsOwnerRequest
-	(*IsOwnerReply)(nil),      // 7: goray.rpc.IsOwnerReply
-	(*TaskSpec)(nil),          // 8: goray.rpc.TaskSpec
-	(*TaskResult)(nil),        // 9: goray.rpc.TaskResult
-	(*Object)(nil),            // 10: goray.rpc.Object
-	(*Empty)(nil),             // 11: goray.rpc.Empty
+	(*ListObjectsRequest)(nil), // 0: goray.rpc.ListObjectsRequest
+	(*OwnedObject)(nil),        // 1: goray.rpc.OwnedObject
+	(*OwnedObjects)(nil),       // 2: goray.rpc.OwnedObjects
+	(*TaskBatch)(nil),          // 3: goray.rpc.TaskBatch
+	(*ResultBatch)(nil),        // 4: goray.rpc.ResultBatch
+	(*GetObjectRequest)(nil),   // 5: goray.rpc.GetObjectRequest
+	(*CancelTaskRequest)(nil),  // 6: goray.rpc.CancelTaskRequest
+	(*ExitRequest)(nil),        // 7: goray.rpc.ExitRequest
+	(*PingRequest)(nil),        // 8: goray.rpc.PingRequest
+	(*IsOwnerRequest)(nil),     // 9: goray.rpc.IsOwnerRequest
+	(*IsOwnerReply)(nil),       // 10: goray.rpc.IsOwnerReply
+	(*TaskSpec)(nil),           // 11: goray.rpc.TaskSpec
+	(*TaskResult)(nil),         // 12: goray.rpc.TaskResult
+	(*Object)(nil),             // 13: goray.rpc.Object
+	(*Empty)(nil),              // 14: goray.rpc.Empty
 }
 var file_worker_proto_depIdxs = []int32{
-	8,  // 0: goray.rpc.TaskBatch.tasks:type_name -> goray.rpc.TaskSpec
-	9,  // 1: goray.rpc.ResultBatch.results:type_name -> goray.rpc.TaskResult
-	0,  // 2: goray.rpc.CoreWorker.PushTasks:input_type -> goray.rpc.TaskBatch
-	8,  // 3: goray.rpc.CoreWorker.CreateActor:input_type -> goray.rpc.TaskSpec
-	2,  // 4: goray.rpc.CoreWorker.GetObject:input_type -> goray.rpc.GetObjectRequest
-	3,  // 5: goray.rpc.CoreWorker.CancelTask:input_type -> goray.rpc.CancelTaskRequest
-	4,  // 6: goray.rpc.CoreWorker.Exit:input_type -> goray.rpc.ExitRequest
-	5,  // 7: goray.rpc.CoreWorker.Ping:input_type -> goray.rpc.PingRequest
-	6,  // 8: goray.rpc.CoreWorker.IsOwner:input_type -> goray.rpc.IsOwnerRequest
-	1,  // 9: goray.rpc.CoreWorker.PushTasks:output_type -> goray.rpc.ResultBatch
-	9,  // 10: goray.rpc.CoreWorker.CreateActor:output_type -> goray.rpc.TaskResult
-	10, // 11: goray.rpc.CoreWorker.GetObject:output_type -> goray.rpc.Object
-	11, // 12: goray.rpc.CoreWorker.CancelTask:output_type -> goray.rpc.Empty
-	11, // 13: goray.rpc.CoreWorker.Exit:output_type -> goray.rpc.Empty
-	5,  // 14: goray.rpc.CoreWorker.Ping:output_type -> goray.rpc.PingRequest
-	7,  // 15: goray.rpc.CoreWorker.IsOwner:output_type -> goray.rpc.IsOwnerReply
-	9,  // [9:16] is the sub-list for method output_type
-	2,  // [2:9] is the sub-list for method input_type
-	2,  // [2:2] is the sub-list for extension type_name
-	2,  // [2:2] is the sub-list for extension extendee
-	0,  // [0:2] is the sub-list for field type_name
+	1,  // 0: goray.rpc.OwnedObjects.objects:type_name -> goray.rpc.OwnedObject
+	11, // 1: goray.rpc.TaskBatch.tasks:type_name -> goray.rpc.TaskSpec
+	12, // 2: goray.rpc.ResultBatch.results:type_name -> goray.rpc.TaskResult
+	3,  // 3: goray.rpc.CoreWorker.PushTasks:input_type -> goray.rpc.TaskBatch
+	11, // 4: goray.rpc.CoreWorker.CreateActor:input_type -> goray.rpc.TaskSpec
+	5,  // 5: goray.rpc.CoreWorker.GetObject:input_type -> goray.rpc.GetObjectRequest
+	6,  // 6: goray.rpc.CoreWorker.CancelTask:input_type -> goray.rpc.CancelTaskRequest
+	7,  // 7: goray.rpc.CoreWorker.Exit:input_type -> goray.rpc.ExitRequest
+	8,  // 8: goray.rpc.CoreWorker.Ping:input_type -> goray.rpc.PingRequest
+	9,  // 9: goray.rpc.CoreWorker.IsOwner:input_type -> goray.rpc.IsOwnerRequest
+	0,  // 10: goray.rpc.CoreWorker.ListObjects:input_type -> goray.rpc.ListObjectsRequest
+	4,  // 11: goray.rpc.CoreWorker.PushTasks:output_type -> goray.rpc.ResultBatch
+	12, // 12: goray.rpc.CoreWorker.CreateActor:output_type -> goray.rpc.TaskResult
+	13, // 13: goray.rpc.CoreWorker.GetObject:output_type -> goray.rpc.Object
+	14, // 14: goray.rpc.CoreWorker.CancelTask:output_type -> goray.rpc.Empty
+	14, // 15: goray.rpc.CoreWorker.Exit:output_type -> goray.rpc.Empty
+	8,  // 16: goray.rpc.CoreWorker.Ping:output_type -> goray.rpc.PingRequest
+	10, // 17: goray.rpc.CoreWorker.IsOwner:output_type -> goray.rpc.IsOwnerReply
+	2,  // 18: goray.rpc.CoreWorker.ListObjects:output_type -> goray.rpc.OwnedObjects
+	11, // [11:19] is the sub-list for method output_type
+	3,  // [3:11] is the sub-list for method input_type
+	3,  // [3:3] is the sub-list for extension type_name
+	3,  // [3:3] is the sub-list for extension extendee
+	0,  // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_worker_proto_init() }
@@ -504,7 +723,7 @@ func file_worker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_worker_proto_rawDesc), len(file_worker_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

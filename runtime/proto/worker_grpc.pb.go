@@ -29,6 +29,7 @@ const (
 	CoreWorker_Exit_FullMethodName        = "/goray.rpc.CoreWorker/Exit"
 	CoreWorker_Ping_FullMethodName        = "/goray.rpc.CoreWorker/Ping"
 	CoreWorker_IsOwner_FullMethodName     = "/goray.rpc.CoreWorker/IsOwner"
+	CoreWorker_ListObjects_FullMethodName = "/goray.rpc.CoreWorker/ListObjects"
 )
 
 // CoreWorkerClient is the client API for CoreWorker service.
@@ -50,6 +51,9 @@ type CoreWorkerClient interface {
 	// gone (nothing listening) or replaced by another (one that answers
 	// false) no longer owns them, and the node frees them.
 	IsOwner(ctx context.Context, in *IsOwnerRequest, opts ...grpc.CallOption) (*IsOwnerReply, error)
+	// ListObjects lists the objects this process owns (the state API's
+	// /api/v0/objects asks every worker and driver).
+	ListObjects(ctx context.Context, in *ListObjectsRequest, opts ...grpc.CallOption) (*OwnedObjects, error)
 }
 
 type coreWorkerClient struct {
@@ -133,6 +137,16 @@ func (c *coreWorkerClient) IsOwner(ctx context.Context, in *IsOwnerRequest, opts
 	return out, nil
 }
 
+func (c *coreWorkerClient) ListObjects(ctx context.Context, in *ListObjectsRequest, opts ...grpc.CallOption) (*OwnedObjects, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(OwnedObjects)
+	err := c.cc.Invoke(ctx, CoreWorker_ListObjects_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CoreWorkerServer is the server API for CoreWorker service.
 // All implementations must embed UnimplementedCoreWorkerServer
 // for forward compatibility.
@@ -152,6 +166,9 @@ type CoreWorkerServer interface {
 	// gone (nothing listening) or replaced by another (one that answers
 	// false) no longer owns them, and the node frees them.
 	IsOwner(context.Context, *IsOwnerRequest) (*IsOwnerReply, error)
+	// ListObjects lists the objects this process owns (the state API's
+	// /api/v0/objects asks every worker and driver).
+	ListObjects(context.Context, *ListObjectsRequest) (*OwnedObjects, error)
 	mustEmbedUnimplementedCoreWorkerServer()
 }
 
@@ -182,6 +199,9 @@ func (UnimplementedCoreWorkerServer) Ping(context.Context, *PingRequest) (*PingR
 }
 func (UnimplementedCoreWorkerServer) IsOwner(context.Context, *IsOwnerRequest) (*IsOwnerReply, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method IsOwner not implemented")
+}
+func (UnimplementedCoreWorkerServer) ListObjects(context.Context, *ListObjectsRequest) (*OwnedObjects, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListObjects not implemented")
 }
 func (UnimplementedCoreWorkerServer) mustEmbedUnimplementedCoreWorkerServer() {}
 func (UnimplementedCoreWorkerServer) testEmbeddedByValue()                    {}
@@ -319,6 +339,24 @@ func _CoreWorker_IsOwner_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CoreWorker_ListObjects_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListObjectsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CoreWorkerServer).ListObjects(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CoreWorker_ListObjects_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CoreWorkerServer).ListObjects(ctx, req.(*ListObjectsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CoreWorker_ServiceDesc is the grpc.ServiceDesc for CoreWorker service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -349,6 +387,10 @@ var CoreWorker_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "IsOwner",
 			Handler:    _CoreWorker_IsOwner_Handler,
+		},
+		{
+			MethodName: "ListObjects",
+			Handler:    _CoreWorker_ListObjects_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

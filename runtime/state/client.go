@@ -22,7 +22,7 @@ import (
 )
 
 // Resources are the kinds the state API lists, as the URL and `goray list` name them.
-var Resources = []string{"actors", "cluster_events", "jobs", "nodes", "placement_groups", "tasks", "workers"}
+var Resources = []string{"actors", "cluster_events", "jobs", "nodes", "objects", "placement_groups", "tasks", "workers"}
 
 // Client talks to one head's dashboard.
 type Client struct {
@@ -179,10 +179,10 @@ func knownResource(r string) bool {
 	return false
 }
 
-// Summary returns /api/v0/{tasks,actors}/summarize's cluster summary.
+// Summary returns /api/v0/{tasks,actors,objects}/summarize's cluster summary.
 func (c *Client) Summary(ctx context.Context, resource string, filters []Filter) (map[string]any, error) {
-	if resource != "tasks" && resource != "actors" {
-		return nil, fmt.Errorf("no summary of %q: tasks or actors", resource)
+	if resource != "tasks" && resource != "actors" && resource != "objects" {
+		return nil, fmt.Errorf("no summary of %q: tasks, actors or objects", resource)
 	}
 	raw, err := c.get(ctx, "/api/v0/"+resource+"/summarize", Options{Filters: filters}.query())
 	if err != nil {
