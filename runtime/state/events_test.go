@@ -19,21 +19,7 @@ import (
 // TestListClusterEvents reads a real GCS's events through the head's
 // dashboard handlers, typed and filtered.
 func TestListClusterEvents(t *testing.T) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := gcs.New(gcs.Config{Logger: log.New(io.Discard, "", 0)})
-	srv := grpc.NewServer()
-	rpcpb.RegisterGcsServer(srv, g)
-	go func() { _ = srv.Serve(lis) }()
-	defer func() { srv.Stop(); g.Stop() }()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	gc := rpcpb.NewGcsClient(conn)
+	gc := serveGcs(t)
 	ctx := context.Background()
 	if _, err := gc.AddClusterEvents(ctx, &rpcpb.ClusterEventBatch{Events: []*rpcpb.ClusterEvent{
 		{Severity: "INFO", SourceType: "JOBS", Message: "Job s1 submitted", CustomFields: map[string]string{"submission_id": "s1"}},
@@ -61,4 +47,24 @@ func TestListClusterEvents(t *testing.T) {
 	if _, _, err := c.ListClusterEvents(ctx, Options{Filters: []Filter{{"message", "=", "x"}}}); err == nil {
 		t.Fatal("a filter on message was taken")
 	}
+}
+
+// serveGcs serves a real GCS on 127.0.0.1 for a dashboard to call.
+func serveGcs(t *testing.T) rpcpb.GcsClient {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := gcs.New(gcs.Config{Logger: log.New(io.Discard, "", 0)})
+	srv := grpc.NewServer()
+	rpcpb.RegisterGcsServer(srv, g)
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(func() { srv.Stop(); g.Stop() })
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return rpcpb.NewGcsClient(conn)
 }
