@@ -56,6 +56,20 @@ func (f *stateFlags) client() (*state.Client, error) {
 	return c, nil
 }
 
+// prepare reads a command's resource argument, its filters and its client.
+func (f *stateFlags) prepare(resource string) (string, []state.Filter, *state.Client, error) {
+	res, err := resourceName(resource)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	filters, err := f.parsedFilters()
+	if err != nil {
+		return "", nil, nil, err
+	}
+	c, err := f.client()
+	return res, filters, c, err
+}
+
 func (f *stateFlags) parsedFilters() ([]state.Filter, error) {
 	var out []state.Filter
 	for _, s := range f.filters {
@@ -92,15 +106,7 @@ func listCmd() *cobra.Command {
   goray list actors -f "state!=DEAD" --format json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := resourceName(args[0])
-			if err != nil {
-				return err
-			}
-			filters, err := f.parsedFilters()
-			if err != nil {
-				return err
-			}
-			c, err := f.client()
+			res, filters, c, err := f.prepare(args[0])
 			if err != nil {
 				return err
 			}
@@ -132,17 +138,16 @@ func getCmd() *cobra.Command {
 	var f stateFlags
 	cmd := &cobra.Command{
 		Use:   "get RESOURCE ID",
-		Short: "Show one actor, job, node, placement-group or task with every field (like 'ray get')",
+		Short: "Show one actor, cluster-event, job, node, object, placement-group, task or worker with every field (like 'ray get')",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := resourceName(args[0])
+			res, _, c, err := f.prepare(args[0])
 			if err != nil {
 				return err
 			}
 			key := strings.TrimSuffix(res, "s") + "_id"
-			c, err := f.client()
-			if err != nil {
-				return err
+			if res == "cluster_events" {
+				key = "event_id"
 			}
 			rows, _, err := c.List(cmd.Context(), res, state.Options{Limit: 10_000, Detail: true, Filters: []state.Filter{{Key: key, Predicate: "=", Value: args[1]}}})
 			if err != nil {
@@ -173,15 +178,7 @@ func summaryCmd() *cobra.Command {
 		Short: "Count tasks by function, actors by class or objects by call site, per state (like 'ray summary')",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := resourceName(args[0])
-			if err != nil {
-				return err
-			}
-			filters, err := f.parsedFilters()
-			if err != nil {
-				return err
-			}
-			c, err := f.client()
+			res, filters, c, err := f.prepare(args[0])
 			if err != nil {
 				return err
 			}
