@@ -126,14 +126,14 @@ func TestLogin(t *testing.T) {
 		t.Fatalf("the session under a new token: %d", w.Code)
 	}
 	noLogin := c.Handler(ok, HTTPPolicy{Open: []string{"/healthz"}})
-	r := httptest.NewRequest("GET", "http://127.0.0.1:8080/metrics", nil)
+	r := httptest.NewRequest(http.MethodGet, "http://127.0.0.1:8080/metrics", nil)
 	r.AddCookie(session)
 	w = httptest.NewRecorder()
 	noLogin.ServeHTTP(w, r)
 	if w.Code != 401 {
 		t.Fatalf("the session on a listener without the login: %d", w.Code)
 	}
-	r = httptest.NewRequest("POST", "http://127.0.0.1:8080"+LoginPath, nil)
+	r = httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8080"+LoginPath, nil)
 	r.Header.Set("Authorization", "Bearer secret")
 	w = httptest.NewRecorder()
 	noLogin.ServeHTTP(w, r)
@@ -158,7 +158,7 @@ func TestLoginSecureCookie(t *testing.T) {
 		"a proxy's HTTPS":  func(r *http.Request) { r.Header.Set("X-Forwarded-Proto", "https") },
 		"plain HTTP (not)": func(r *http.Request) {},
 	} {
-		r := httptest.NewRequest("POST", "http://127.0.0.1:8265"+LoginPath, nil)
+		r := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8265"+LoginPath, nil)
 		r.Header.Set("Authorization", "Bearer secret")
 		prep(r)
 		w := httptest.NewRecorder()
@@ -172,13 +172,13 @@ func TestLoginSecureCookie(t *testing.T) {
 
 func TestLoginAuthOff(t *testing.T) {
 	h := Config{}.Handler(http.NotFoundHandler(), HTTPPolicy{Login: true})
-	r := httptest.NewRequest("GET", "http://127.0.0.1:8265"+ModePath, nil)
+	r := httptest.NewRequest(http.MethodGet, "http://127.0.0.1:8265"+ModePath, nil)
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
 	if !strings.Contains(w.Body.String(), `"disabled"`) {
 		t.Fatalf("mode with auth off: %q", w.Body.String())
 	}
-	r = httptest.NewRequest("POST", "http://127.0.0.1:8265"+LoginPath, nil)
+	r = httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8265"+LoginPath, nil)
 	w = httptest.NewRecorder()
 	h.ServeHTTP(w, r)
 	if w.Code != 200 || len(w.Result().Cookies()) != 0 {

@@ -14,7 +14,7 @@ func TestMountServesThePage(t *testing.T) {
 	Mount(mux)
 	for p, want := range map[string]string{"/": "text/html", "/app.js": "javascript", "/app.css": "text/css", "/favicon.svg": "image/svg+xml"} {
 		w := httptest.NewRecorder()
-		mux.ServeHTTP(w, httptest.NewRequest("GET", p, nil))
+		mux.ServeHTTP(w, httptest.NewRequest(http.MethodGet, p, nil))
 		if w.Code != 200 || !strings.Contains(w.Header().Get("Content-Type"), want) || w.Body.Len() == 0 {
 			t.Errorf("GET %s: %d %q (%d bytes)", p, w.Code, w.Header().Get("Content-Type"), w.Body.Len())
 		}
@@ -25,7 +25,7 @@ func TestMountServesThePage(t *testing.T) {
 		}
 	}
 	w := httptest.NewRecorder()
-	mux.ServeHTTP(w, httptest.NewRequest("GET", "/nothing-here", nil))
+	mux.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/nothing-here", nil))
 	if w.Code != http.StatusNotFound {
 		t.Errorf("GET /nothing-here: %d (the shell answers / only)", w.Code)
 	}
