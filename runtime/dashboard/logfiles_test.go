@@ -44,7 +44,7 @@ func TestLogFilesListAndOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
+	_ = f.Close()
 	for name, want := range map[string]string{
 		"../secret": "not a file name", "..": "not a file name", "": "empty", "a\x00b": "not a file name",
 		"link.log": "no such log file", "secret": "no such log file", "goray-start-1.log": "no such log file",

@@ -77,7 +77,7 @@ func TestLogAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _ = f.WriteString("four\n")
-	f.Close()
+	_ = f.Close()
 	if l := next(); l != "four\n" {
 		t.Fatalf("appended line %q", l)
 	}

@@ -85,7 +85,7 @@ func (p *logProxy) list(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil && lq.Glob != "" {
 		if _, gerr := filepath.Match(lq.Glob, ""); gerr != nil {
-			err = fmt.Errorf("glob %q: %v", lq.Glob, gerr)
+			err = fmt.Errorf("glob %q: %w", lq.Glob, gerr)
 		}
 	}
 	if err != nil {

@@ -119,7 +119,7 @@ func TestLogsThroughTheHead(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized || strings.Contains(string(b), "worker line") {
 		t.Errorf("the agent without a token: %d %s", resp.StatusCode, b)
 	}

@@ -157,21 +157,8 @@ func TestClusterEventsAndLogs(t *testing.T) {
 	// Following the actor's log sees a line printed after it started.
 	streamCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(streamCtx, http.MethodGet, "http://"+dashboardAddress+"/api/v0/logs/stream?"+
-		url.Values{"actor_id": {actorID}, "lines": {"1"}, "timeout": {"15"}}.Encode(), nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("stream: %v %v", resp, err)
-	}
-	defer resp.Body.Close()
-	lines := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
+	lines := followLines(t, streamCtx, "http://"+dashboardAddress+"/api/v0/logs/stream?"+
+		url.Values{"actor_id": {actorID}, "lines": {"1"}, "timeout": {"15"}}.Encode())
 	if _, err := ray.Get(ctx, actorSay.Remote(ctx, a, "actor-line-2 printed while followed")); err != nil {
 		t.Fatal(err)
 	}
@@ -286,10 +273,8 @@ func TestClusterEventsAndLogs(t *testing.T) {
 	}
 	// The agent itself serves nothing outside its listing either.
 	agent := "http://127.0.0.2:" + agentPortOf(t) + "/api/v0/agent/logs/file?filename=" + url.QueryEscape("../../gcs_address")
-	if resp, err := http.Get(agent); err != nil || resp.StatusCode != 400 {
-		t.Errorf("agent traversal: %v %v", resp, err)
-	} else {
-		resp.Body.Close()
+	if code := statusOf(t, agent); code != http.StatusBadRequest {
+		t.Errorf("agent traversal: %d", code)
 	}
 }
 
@@ -312,4 +297,41 @@ func agentPortOf(t *testing.T) string {
 	}
 	t.Fatal("no agent port in the head's flags")
 	return ""
+}
+
+// followLines streams a log's lines until ctx ends (then the channel closes).
+func followLines(t *testing.T, ctx context.Context, u string) <-chan string {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req) //nolint:bodyclose // the reading goroutine closes it
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		_ = resp.Body.Close()
+		t.Fatalf("stream: %s", resp.Status)
+	}
+	lines := make(chan string, 100)
+	go func() {
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	return lines
+}
+
+func statusOf(t *testing.T, u string) int {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode
 }

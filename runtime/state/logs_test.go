@@ -57,7 +57,7 @@ func TestLogs(t *testing.T) {
 	}
 	err = c.GetLog(ctx, LogOptions{NodeID: head.NodeId, Filename: "../x"}, &out)
 	var se *Error
-	if !errors.As(err, &se) || se.StatusCode != 400 || se.Message == "" {
+	if !errors.As(err, &se) || se.StatusCode != http.StatusBadRequest || se.Message == "" {
 		t.Fatalf("a path: %v", err)
 	}
 }
