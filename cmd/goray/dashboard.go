@@ -26,7 +26,7 @@ import (
 // leaves the port to it. Job records stay in the GCS across its restarts.
 func dashboardCmd() *cobra.Command {
 	var gcsAddr, host, nodeIP, tempDir string
-	var port int
+	var port, agentPort int
 	cmd := &cobra.Command{
 		Use:   "dashboard --gcs-address=HOST:PORT",
 		Short: "Run the dashboard and Jobs API as a separate process against a running GCS",
@@ -64,6 +64,7 @@ func dashboardCmd() *cobra.Command {
 			mgr.Register(dash.Mux)
 			dash.State.Jobs = mgr.List
 			dash.UseNodeCredentials(sec)
+			dash.MountLogs(agentPort, sec)
 			srv, err := cluster.ServeHTTP(host, port, sec.Handler(dash.Mux, auth.HTTPPolicy{Open: []string{dashboard.HeadHealthPath, dashboard.HealthPath}}), sec)
 			if err != nil {
 				mgr.Close()
@@ -84,5 +85,6 @@ func dashboardCmd() *cobra.Command {
 	fl.IntVar(&port, "port", 8265, "HTTP port")
 	fl.StringVar(&nodeIP, "node-ip-address", "", "this node's IP (default: the address used to reach the GCS)")
 	fl.StringVar(&tempDir, "temp-dir", "", "temp dir root for job logs (default $GORAY_TMPDIR or /tmp/goray)")
+	fl.IntVar(&agentPort, "dashboard-agent-listen-port", 52365, "the nodes' agent port, where the log API reads their logs")
 	return cmd
 }
