@@ -1,6 +1,7 @@
 package taskevents
 
 import (
+	"strconv"
 	"testing"
 
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
@@ -34,6 +35,33 @@ func TestCounts(t *testing.T) {
 	for k, n := range want {
 		if got[k] != n {
 			t.Errorf("%+v: %d, want %d (all: %v)", k, got[k], n, got)
+		}
+	}
+}
+
+// BenchmarkCounts is a scrape's walk of a full history (100,000 attempts
+// of 20 functions, reported in batches of 1,000 that share each function's
+// TaskInfo as a reporter's batch does), during which the GCS's task
+// history lock is held.
+func BenchmarkCounts(b *testing.B) {
+	h := NewHistory(0)
+	var infos []*rpcpb.TaskInfo
+	for i := 0; i < DefaultHistorySize; i++ {
+		if i%1000 == 0 {
+			infos = nil
+			for f := 0; f < 20; f++ {
+				infos = append(infos, &rpcpb.TaskInfo{Name: "f" + strconv.Itoa(f)})
+			}
+		}
+		a := h.get(attemptKey{task: strconv.Itoa(i)}, "01000000")
+		a.info = infos[i%20]
+		a.times[rpcpb.TaskEvent_FINISHED] = 1
+		h.markDone(a)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if len(h.Counts()) != 20 {
+			b.Fatal("counts")
 		}
 	}
 }
