@@ -126,6 +126,28 @@ func freePort(t *testing.T, ip string) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// commonFreePort is a port free on every one of ips.
+func commonFreePort(t *testing.T, ips ...string) int {
+	t.Helper()
+	for range 100 {
+		port := freePort(t, ips[0])
+		free := true
+		for _, ip := range ips[1:] {
+			l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+			if err != nil {
+				free = false
+				break
+			}
+			_ = l.Close()
+		}
+		if free {
+			return port
+		}
+	}
+	t.Fatalf("no port free on all of %v", ips)
+	return 0
+}
+
 // cluster is a head on 127.0.0.1 and nodes on 127.0.0.2 and .3, every port
 // picked free (other packages' clusters share these addresses).
 type cluster struct {
@@ -146,8 +168,11 @@ func startCluster(t *testing.T) *cluster {
 	const head = "127.0.0.1"
 	gcsPort, dashPort := freePort(t, head), freePort(t, head)
 	c := &cluster{gcs: net.JoinHostPort(head, strconv.Itoa(gcsPort)), dashboard: net.JoinHostPort(head, strconv.Itoa(dashPort))}
+	// One agent port on every node, as KubeRay's pods have: the head
+	// reaches each node's agent there for the log API.
+	agent := commonFreePort(t, head, "127.0.0.2", "127.0.0.3")
 	ports := func(ip string) []string {
-		return []string{"--dashboard-agent-listen-port=" + strconv.Itoa(freePort(t, ip)), "--metrics-export-port=" + strconv.Itoa(freePort(t, ip)),
+		return []string{"--dashboard-agent-listen-port=" + strconv.Itoa(agent), "--metrics-export-port=" + strconv.Itoa(freePort(t, ip)),
 			"--serve-port=" + strconv.Itoa(freePort(t, ip)), "--temp-dir=" + filepath.Join(dir, ip)}
 	}
 	h := start(t, dir, "head", append([]string{"start", "--head", "--block", "--node-ip-address=" + head, "--port=" + strconv.Itoa(gcsPort),

@@ -2,7 +2,9 @@ package browser
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -22,11 +24,20 @@ import (
 	serveclient "github.com/goray-dev/goray/runtime/serve/client"
 )
 
-type greeterState struct{}
+type greeterState struct{ calls int }
 
-var greeter = ray.Actor("browser.Greeter", func(ctx context.Context) (*greeterState, error) { return &greeterState{}, nil })
+// The greeter prints, so that its worker's log has lines the log pages
+// must show.
+var greeter = ray.Actor("browser.Greeter", func(ctx context.Context) (*greeterState, error) {
+	fmt.Println("greeter ready")
+	return &greeterState{}, nil
+})
 
-var greet = ray.Method0(greeter, "greet", func(s *greeterState, ctx context.Context) (string, error) { return "hello", nil })
+var greet = ray.Method0(greeter, "greet", func(s *greeterState, ctx context.Context) (string, error) {
+	s.calls++
+	fmt.Printf("greeting %d\n", s.calls)
+	return "hello", nil
+})
 
 var failing = ray.Task("browser.failing", func(ctx context.Context, msg string) (int, error) { return 0, errors.New(msg) })
 
@@ -50,10 +61,11 @@ func rowWith(words ...string) string {
 // TestDashboardInABrowser opens the dashboard of a real head and two nodes
 // (token auth on) in headless Chromium and checks each page against what
 // runs: the login, the overview's node count, a job found on the jobs page
-// whose log the page follows while the job prints, the actor, the failed
-// task with its error, the placement group, the serve application's
-// replicas, the nodes and the cluster events; then the same page behind a
-// path-prefix proxy.
+// whose log the page follows while the job prints, the actor and its log
+// (a line printed later appears), the failed task with its error, the
+// placement group, the serve application's replicas, the nodes (the
+// actor's node lists its worker's log file, which opens) and the cluster
+// events; then the same page behind a path-prefix proxy.
 func TestDashboardInABrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: no runtime processes, no browser")
@@ -110,6 +122,11 @@ func TestDashboardInABrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+
+	actorRow := stateRow(t, dash, "actors", "name", "browser-greeter")
+	greeterNode := actorRow["node_id"].(string)
+	worker := stateRow(t, dash, "workers", "pid", fmt.Sprint(actorRow["pid"]), "node_id", greeterNode)
+	greeterLog := "worker-" + worker["worker_id"].(string) + ".log"
 
 	b := newBrowser(t, chromiumBin)
 	login := func(what string) {
@@ -169,6 +186,15 @@ func TestDashboardInABrowser(t *testing.T) {
 	b.waitFor("the actor", rowWith("browser-greeter", "browser.Greeter", "ALIVE"), 30*time.Second)
 	b.screenshot("actors")
 
+	// The actor's log, followed: a line it prints later appears.
+	b.do("open the actor's log", 15*time.Second, chromedp.Click(chromedp.CSS(`#view tr[data-id="`+actorRow["actor_id"].(string)+`"] a.log-link`)))
+	b.waitFor("the actor's log", `/greeter ready\n[^]*greeting 1\n/.test(document.getElementById("log-view")?.textContent || "")`, 30*time.Second)
+	if _, err := ray.Get(ctx, greet.Remote(ctx, a)); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor("the actor's new line", `(document.getElementById("log-view")?.textContent || "").includes("greeting 2\n")`, 30*time.Second)
+	b.screenshot("actor-log")
+
 	nav("the tasks", "#/tasks")
 	b.waitFor("the failed task with its error", rowWith("browser.failing", "FAILED", "the browser test's failure"), 30*time.Second)
 	b.waitFor("the failed task in the summary", rowWith("browser.failing", "NORMAL_TASK", "FAILED: 1"), 10*time.Second)
@@ -193,6 +219,14 @@ func TestDashboardInABrowser(t *testing.T) {
 		b.waitFor("node "+ip, rowWith(ip, "ALIVE"), 5*time.Second)
 	}
 	b.screenshot("nodes")
+	// The greeter's node lists its worker's log file, which shows what the
+	// greeter printed.
+	b.do("open the greeter's node", 15*time.Second, chromedp.Click(chromedp.CSS(`#view tr[data-id="`+greeterNode+`"] a.node-logs`)))
+	b.waitFor("the worker's log file listed", `[...document.querySelectorAll('.log-category[data-id="worker_out"] a.log-link')].some((a) => a.textContent === `+strconv.Quote(greeterLog)+`)`, 30*time.Second)
+	b.screenshot("node")
+	b.eval(`[...document.querySelectorAll("a.log-link")].find((a) => a.textContent === ` + strconv.Quote(greeterLog) + `).click()`)
+	b.waitFor("the log file", `/greeter ready\n[^]*greeting 2\n/.test(document.getElementById("log-view")?.textContent || "")`, 30*time.Second)
+	b.screenshot("node-log")
 
 	nav("the cluster events", "#/events")
 	b.waitFor("the job's events", rowWith("Job "+job+" is STOPPED", "JOBS", "WARNING"), 30*time.Second)
@@ -218,6 +252,35 @@ func TestDashboardInABrowser(t *testing.T) {
 	nav("the actors behind the proxy", "#/actors")
 	b.waitFor("the actor behind the proxy", rowWith("browser-greeter", "ALIVE"), 30*time.Second)
 	b.screenshot("behind-a-proxy")
+}
+
+// stateRow is the one row of a state API list matching key=value pairs,
+// read with the token.
+func stateRow(t *testing.T, dash, resource string, kv ...string) map[string]any {
+	t.Helper()
+	q := url.Values{"detail": {"true"}}
+	for i := 0; i+1 < len(kv); i += 2 {
+		q.Add("filter_keys", kv[i])
+		q.Add("filter_predicates", "=")
+		q.Add("filter_values", kv[i+1])
+	}
+	hc := &http.Client{Transport: auth.NewToken(token).Transport(nil), Timeout: 30 * time.Second}
+	var body struct {
+		Data struct {
+			Result struct {
+				Result []map[string]any `json:"result"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	resp, err := hc.Get(dash + "/api/v0/" + resource + "?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || len(body.Data.Result.Result) != 1 {
+		t.Fatalf("%s where %v: %d rows (%v)", resource, kv, len(body.Data.Result.Result), err)
+	}
+	return body.Data.Result.Result[0]
 }
 
 var tickRE = regexp.MustCompile(`tick (\d+)\n`)

@@ -247,7 +247,8 @@
       table([["Actor", (a) => mono(short(a.actor_id), a.actor_id)], ["Class", (a) => a.class_name], ["Name", (a) => a.name],
         ["State", (a) => stateTag(a.state)], ["Node", (a) => mono(short(a.node_id), a.node_id)], ["PID", (a) => a.pid],
         ["Restarts", (a) => a.num_restarts], ["Resources", (a) => resources(a.required_resources)],
-        ["Death cause", (a) => el("span", { class: "error" }, a.death_cause?.actor_died_error_context?.error_message || "")]],
+        ["Death cause", (a) => el("span", { class: "error" }, a.death_cause?.actor_died_error_context?.error_message || "")],
+        ["Log", (a) => (a.node_id ? logLink({ actor_id: a.actor_id }) : "")]],
       res.result, (a) => ({ "data-id": a.actor_id })));
   }
 
@@ -279,7 +280,8 @@
       table([["Task", (t) => mono(t.task_id)], ["Attempt", (t) => t.attempt_number], ["Name", (t) => t.name],
         ["Type", (t) => t.type], ["State", (t) => stateTag(t.state)], ["Job", (t) => mono(t.job_id)],
         ["Node", (t) => mono(short(t.node_id), t.node_id)], ["PID", (t) => t.worker_pid],
-        ["Error", (t) => (t.error_type ? el("span", { class: "error" }, t.error_type + (t.error_message ? ": " + t.error_message : "")) : "")]],
+        ["Error", (t) => (t.error_type ? el("span", { class: "error" }, t.error_type + (t.error_message ? ": " + t.error_message : "")) : "")],
+        ["Log", (t) => (t.worker_id ? logLink({ task_id: t.task_id, attempt_number: t.attempt_number }) : "")]],
       res.result, (t) => ({ "data-id": t.task_id })));
   }
 
@@ -320,12 +322,86 @@
     for (const n of st.nodes || []) live[n.node_id] = n;
     return el("div", {},
       el("h1", {}, `Nodes (${res.total})`),
-      table([["Node", (n) => mono(short(n.node_id), n.node_id)], ["IP", (n) => n.node_ip], ["Name", (n) => n.node_name],
+      table([["Node", (n) => el("a", { href: "#/nodes/" + encodeURIComponent(n.node_id), title: n.node_id }, mono(short(n.node_id), n.node_id))],
+        ["IP", (n) => n.node_ip], ["Name", (n) => n.node_name],
         ["Head", (n) => (n.is_head_node ? "yes" : "")], ["State", (n) => stateTag(n.state)], ["Why", (n) => n.state_message],
         ["Total", (n) => resources(n.resources_total)], ["Available", (n) => resources(live[n.node_id]?.available)],
         ["Objects", (n) => live[n.node_id]?.object_store_objects ?? ""],
-        ["Labels", (n) => Object.entries(n.labels || {}).map(([k, v]) => `${k}=${v}`).join(", ")]],
+        ["Labels", (n) => Object.entries(n.labels || {}).map(([k, v]) => `${k}=${v}`).join(", ")],
+        ["Logs", (n) => (n.state === "ALIVE" ? el("a", { href: "#/nodes/" + encodeURIComponent(n.node_id), class: "node-logs" }, "logs") : "")]],
       res.result, (n) => ({ "data-id": n.node_id })));
+  }
+
+  const logLink = (params, text) => el("a", { href: "#/logs?" + new URLSearchParams(params).toString(), class: "log-link" }, text || "log");
+
+  // nodeDetail is a node and its log files (api/v0/logs?node_id=: Ray's
+  // categories, each a list of file names the node's agent serves).
+  async function nodeDetail(ctx, id) {
+    const q = "detail=true&filter_keys=node_id&filter_predicates=%3D&filter_values=" + encodeURIComponent(id);
+    const res = await stateList("nodes", q, ctx.signal);
+    const n = res.result[0];
+    if (!n) throw new Error(`No node ${id} in the cluster.`);
+    let files = null, why = "";
+    if (n.state === "ALIVE") {
+      const body = await getJSON("api/v0/logs?node_id=" + encodeURIComponent(id), ctx.signal);
+      files = body.data?.result || {};
+    } else {
+      why = "The node is dead: its logs cannot be reached.";
+    }
+    return el("div", {},
+      el("p", {}, el("a", { href: "#/nodes" }, "← Nodes")),
+      el("h1", {}, "Node ", mono(id)),
+      el("dl", { class: "kv" },
+        el("dt", {}, "IP"), el("dd", {}, n.node_ip), el("dt", {}, "Name"), el("dd", {}, n.node_name),
+        el("dt", {}, "Head"), el("dd", {}, n.is_head_node ? "yes" : "no"), el("dt", {}, "State"), el("dd", {}, stateTag(n.state)),
+        el("dt", {}, "Resources"), el("dd", {}, resources(n.resources_total))),
+      el("h2", {}, "Logs"),
+      why ? el("p", { class: "muted" }, why) : null,
+      files ? Object.entries(files).sort().map(([cat, names]) => el("section", { class: "log-category", "data-id": cat },
+        el("h3", {}, cat, el("span", { class: "muted" }, ` (${(names || []).length})`)),
+        (names || []).length ? el("ul", {}, names.slice().sort().map((f) => el("li", {}, logLink({ node_id: id, filename: f }, f))))
+          : el("p", { class: "muted" }, "None."))) : null);
+  }
+
+  // logView follows one log file (api/v0/logs/stream: its last 1000 lines,
+  // then what is appended) named the ways Ray's log API takes: node_id and
+  // filename, actor_id, task_id with attempt_number, submission_id.
+  const LOG_KEYS = ["node_id", "node_ip", "filename", "actor_id", "task_id", "attempt_number", "submission_id", "pid"];
+  function logView(ctx) {
+    const q = new URLSearchParams();
+    for (const k of LOG_KEYS) if (ctx.params.has(k)) q.set(k, ctx.params.get(k));
+    q.set("lines", "1000");
+    const what = q.has("actor_id") ? ["actor ", mono(q.get("actor_id"))]
+      : q.has("task_id") ? ["task ", mono(q.get("task_id")), ` attempt ${q.get("attempt_number") || 0}`]
+        : q.has("submission_id") ? ["job ", mono(q.get("submission_id"))]
+          : [mono(q.get("filename") || ""), " on node ", mono(q.get("node_id") || q.get("node_ip") || "")];
+    const back = q.has("node_id") ? ["#/nodes/" + encodeURIComponent(q.get("node_id")), "← Node"]
+      : q.has("actor_id") ? ["#/actors", "← Actors"] : q.has("task_id") ? ["#/tasks", "← Tasks"] : ["#/jobs", "← Jobs"];
+    const log = el("pre", { class: "log", id: "log-view" });
+    const state = el("span", { class: "muted", id: "log-state" }, "following…");
+    view.replaceChildren(el("div", {}, el("p", {}, el("a", { href: back[0] }, back[1])),
+      el("h1", {}, "Log of ", ...what), el("p", {}, state), log));
+    (async () => {
+      try {
+        const r = await api("api/v0/logs/stream?" + q.toString(), { signal: ctx.signal });
+        const reader = r.body.getReader();
+        const dec = new TextDecoder();
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          const atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+          log.append(dec.decode(value, { stream: true }));
+          while (log.childNodes.length > 20000) log.firstChild.remove();
+          if (atEnd) log.scrollTop = log.scrollHeight;
+        }
+        state.textContent = "the stream ended (the head follows a log for 5 minutes): reload to follow again";
+      } catch (e) {
+        if (!ctx.signal.aborted && !(e instanceof AuthNeeded)) {
+          state.textContent = "";
+          showError(e.message);
+        }
+      }
+    })();
   }
 
   // Cluster events (GET api/v0/cluster_events): the GCS keeps the newest,
@@ -355,7 +431,8 @@
 
   const routes = [
     [/^overview$/, overview], [/^jobs$/, jobs], [/^jobs\/(.+)$/, jobDetail, true], [/^actors$/, actors], [/^tasks$/, tasks],
-    [/^placement-groups$/, placementGroups], [/^serve$/, serve], [/^nodes$/, nodes], [/^events$/, events],
+    [/^placement-groups$/, placementGroups], [/^serve$/, serve], [/^nodes$/, nodes], [/^nodes\/(.+)$/, nodeDetail],
+    [/^logs$/, logView, true], [/^events$/, events],
   ];
 
   function stopView() {
@@ -395,19 +472,23 @@
   function route() {
     stopView();
     if (loginShown) return;
-    const path = decodeURIComponent(location.hash.replace(/^#\/?/, "")) || "overview";
+    // #/path?query: the path picks the view, the query is its parameters.
+    const raw = location.hash.replace(/^#\/?/, "");
+    const cut = raw.indexOf("?");
+    const path = decodeURIComponent(cut < 0 ? raw : raw.slice(0, cut)) || "overview";
+    const params = new URLSearchParams(cut < 0 ? "" : raw.slice(cut + 1));
     for (const a of document.querySelectorAll("#nav a")) {
       const target = a.getAttribute("href").slice(2);
       a.classList.toggle("active", path === target || path.startsWith(target + "/"));
     }
     const controller = new AbortController();
-    const ctx = { signal: controller.signal, timer: 0 };
+    const ctx = { signal: controller.signal, timer: 0, params };
     running = { controller, get timer() { return ctx.timer; } };
     for (const [re, fn, own] of routes) {
       const m = path.match(re);
       if (!m) continue;
       if (own) fn(ctx, ...m.slice(1));
-      else poll(ctx, (c) => fn(c));
+      else poll(ctx, (c) => fn(c, ...m.slice(1)));
       return;
     }
     view.replaceChildren(el("p", { class: "error" }, `No page "${path}".`));
