@@ -279,7 +279,9 @@ func runNode(ctx context.Context, f *startFlags) error {
 	}
 	root := tmpRoot(f)
 	session := filepath.Join(root, fmt.Sprintf("session-%s-%d", ip, os.Getpid()))
-	logger := log.New(os.Stderr, "[goray] ", log.LstdFlags)
+	logOut, closeLog := nodeLogWriter(session) // the log API serves it
+	defer closeLog()
+	logger := log.New(logOut, "[goray] ", log.LstdFlags)
 	timeout := 10 * time.Second
 	if v := os.Getenv("GORAY_HEALTH_TIMEOUT"); v != "" {
 		if d, err := time.ParseDuration(v); err == nil {

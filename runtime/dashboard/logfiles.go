@@ -21,7 +21,8 @@ import (
 // <session>/logs/worker-<worker id>.log, a submitted job's entrypoint to
 // <temp dir>/logs/job-driver-<submission id>.log on the head, and a node
 // started in the background (goray start without --block) writes its own
-// log to <temp dir>/logs/goray-start-<n>.log.
+// log to <temp dir>/logs/goray-start-<n>.log; with --block (a pod) the
+// node copies it to <session>/logs/goray-node.log (cmd/goray/nodelog.go).
 
 // WorkerLogName is the log file of a worker process.
 func WorkerLogName(workerID string) string { return "worker-" + workerID + ".log" }
@@ -130,8 +131,8 @@ func LogCategory(name string) string {
 		return "worker_out"
 	case strings.HasPrefix(name, "job-driver-"):
 		return "driver"
-	case strings.HasPrefix(name, "goray-start-"):
-		return "raylet"
+	case strings.HasPrefix(name, "goray-"):
+		return "raylet" // the node's own log: goray-node.log, goray-start-<n>.log
 	}
 	return "misc"
 }
