@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/goray-dev/goray/runtime/actors"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
 
@@ -92,5 +93,51 @@ func TestClusterEventsRecorded(t *testing.T) {
 	}
 	if _, err := s.ListClusterEvents(ctx, &rpcpb.ListClusterEventsRequest{Filters: []*rpcpb.TaskFilter{{Key: "message", Predicate: "=", Value: "x"}}}); status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("a filter on message: %v", err)
+	}
+}
+
+// TestActorClusterEvents: the directory's transitions, as the GCS applies
+// them, are events — restarting after its worker died, restarted on a node,
+// dead when killed — and a change that is not a transition is none.
+func TestActorClusterEvents(t *testing.T) {
+	s := New(Config{Logger: log.New(io.Discard, "", 0)})
+	defer s.Stop()
+	step := func(effs []actors.Effect) {
+		s.mu.Lock()
+		s.saveActorsLocked(effs)
+		s.mu.Unlock()
+	}
+	a := &actors.Actor{ID: "a1", Class: "Counter", Name: "c", Namespace: "default", JobID: "01", MaxRestarts: 1}
+	s.mu.Lock()
+	_, effs, err := s.dir.Register(a, false)
+	s.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	step(effs) // pending: no event
+	step(s.dir.Created("a1", "n1", "w1", "127.0.0.1:1"))
+	step(s.dir.WorkerDied("w1", "exit status 2"))
+	step(s.dir.Created("a1", "n2", "w2", "127.0.0.1:2"))
+	killEffs, err := s.dir.Kill("a1", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step(killEffs)
+	step(s.dir.WorkerDied("w2", "signal: killed")) // already dead: nothing changes
+	l, err := s.ListClusterEvents(context.Background(), &rpcpb.ListClusterEventsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range l.Events {
+		got = append(got, e.Severity+" "+e.Message+" node="+e.CustomFields["node_id"])
+	}
+	want := []string{
+		`WARNING actor a1 (Counter "c") is restarting (restart 1 of 1) node=`,
+		`INFO actor a1 (Counter "c") restarted (restart 1) on node n2 node=n2`,
+		`WARNING actor a1 (Counter "c") is dead: killed by ray.Kill node=n2`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("actor events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
