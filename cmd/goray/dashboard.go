@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 
-	"github.com/goray-dev/goray/runtime/auth"
 	"github.com/goray-dev/goray/runtime/cluster"
 	"github.com/goray-dev/goray/runtime/dashboard"
 	"github.com/goray-dev/goray/runtime/jobs"
@@ -65,7 +64,8 @@ func dashboardCmd() *cobra.Command {
 			dash.State.Jobs = mgr.List
 			dash.UseNodeCredentials(sec)
 			dash.MountLogs(agentPort, sec)
-			srv, err := cluster.ServeHTTP(host, port, sec.Handler(dash.Mux, auth.HTTPPolicy{Open: []string{dashboard.HeadHealthPath, dashboard.HealthPath}}), sec)
+			// As on the head: the health probes, the web page's shell and its login answer without the token.
+			srv, err := cluster.ServeHTTP(host, port, sec.Handler(dash.Mux, dashboard.Policy()), sec)
 			if err != nil {
 				mgr.Close()
 				return err
