@@ -471,6 +471,7 @@
 
   function route() {
     stopView();
+    updated.textContent = ""; // a view that polls says when it last did
     if (loginShown) return;
     // #/path?query: the path picks the view, the query is its parameters.
     const raw = location.hash.replace(/^#\/?/, "");
