@@ -75,6 +75,7 @@ type Controller struct {
 	version   int64
 	lastStats time.Time
 	nodes     []*rpcpb.NodeView
+	events    []*rpcpb.ClusterEvent // for the GCS (events.go)
 	ctx       context.Context
 	cancel    context.CancelFunc
 	done      chan struct{}
@@ -263,6 +264,7 @@ func (c *Controller) loop() {
 		c.reconcileLocked(now, dead)
 		table := c.tableLocked()
 		c.mu.Unlock()
+		c.sendEvents(c.ctx)
 		if err := c.saveCheckpoint(c.ctx); err != nil && c.ctx.Err() == nil {
 			c.log.Printf("serve: %v (retrying; new replicas wait for it)", err)
 		}

@@ -31,9 +31,12 @@ func (c *Controller) reconcileLocked(now time.Time, dead map[string]bool) {
 		}
 		if a.deleting && c.appEmpty(a) {
 			delete(c.apps, name)
+			c.noteAppDeletedLocked(name)
 			continue
 		}
+		prev := a.status
 		c.appStatus(a)
+		c.noteAppStatusLocked(a, prev)
 	}
 }
 
