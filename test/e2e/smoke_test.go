@@ -109,10 +109,13 @@ spec:
 	})
 
 	step(t, "ClusterIP answers from a pod (kube-proxy)", func() {
-		out := kubectl(t, "-n", smokeNS, "exec", "web", "--", "/usr/local/bin/probe", "get", "http://echo/")
-		if !strings.Contains(out, "200 OK") || !strings.Contains(out, "probe web") {
-			t.Errorf("GET http://echo/ from the pod: %q", out)
-		}
+		// The node's kube-proxy programs a new Service on its next sync: until
+		// then the ClusterIP is not DNATed, and the node (no default route)
+		// answers "network is unreachable". Bounded, as a client would retry.
+		waitFor(t, "GET http://echo/ from the pod", time.Minute, func() (bool, string) {
+			out, err := kubectlErr("-n", smokeNS, "exec", "web", "--", "/usr/local/bin/probe", "get", "http://echo/")
+			return err == nil && strings.Contains(out, "200 OK") && strings.Contains(out, "probe web"), strings.TrimSpace(tail(out, 2))
+		})
 	})
 
 	step(t, "in-cluster config reaches the API server (10.0.0.1, SA token)", func() {
