@@ -18,8 +18,10 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/goray-dev/goray/runtime/auth"
+	runtimecluster "github.com/goray-dev/goray/runtime/cluster"
 	"github.com/goray-dev/goray/runtime/jobs/api"
 	jobclient "github.com/goray-dev/goray/runtime/jobs/client"
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/ray"
 	serveclient "github.com/goray-dev/goray/runtime/serve/client"
 )
@@ -38,6 +40,9 @@ var greet = ray.Method0(greeter, "greet", func(s *greeterState, ctx context.Cont
 	fmt.Printf("greeting %d\n", s.calls)
 	return "hello", nil
 })
+
+// needsGPU asks for a GPU no node has: infeasible demand the overview shows.
+var needsGPU = ray.Task("browser.needs_gpu", func(ctx context.Context, _ int) (int, error) { return 0, nil })
 
 var failing = ray.Task("browser.failing", func(ctx context.Context, msg string) (int, error) { return 0, errors.New(msg) })
 
@@ -60,7 +65,8 @@ func rowWith(words ...string) string {
 
 // TestDashboardInABrowser opens the dashboard of a real head and two nodes
 // (token auth on) in headless Chromium and checks each page against what
-// runs: the login, the overview's node count, a job found on the jobs page
+// runs: the login, the overview's node count, resources, infeasible demand
+// and autoscaler report, a job found on the jobs page
 // whose log the page follows while the job prints, the actor and its log
 // (a line printed later appears), the failed task with its error, the
 // placement group, the serve application's replicas, the nodes (the
@@ -123,6 +129,23 @@ func TestDashboardInABrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Pending demand: a task no node can run, and what an autoscaler
+	// reported (goray's autoscaler runs on Kubernetes only; this is its
+	// report as it sends it to the GCS).
+	gpuRef := needsGPU.Remote(ctx, 0, ray.NumGPUs(1))
+	t.Cleanup(func() { _ = ray.Cancel(gpuRef, false) })
+	conn, err := runtimecluster.Dial(c.gcs, sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	now := time.Now().UnixMilli()
+	if _, err := rpcpb.NewGcsClient(conn).ReportAutoscalingState(ctx, &rpcpb.AutoscalingState{TimestampMs: now,
+		LastDecision: "scale group-a from 0 to 2 for 2 pending tasks", LastDecisionTimestampMs: now,
+		TargetReplicas: map[string]int32{"group-a": 2}, Unmet: []*rpcpb.ResourceDemand{{Shape: map[string]float64{"CPU": 8}, Count: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+
 	actorRow := stateRow(t, dash, "actors", "name", "browser-greeter")
 	greeterNode := actorRow["node_id"].(string)
 	worker := stateRow(t, dash, "workers", "pid", fmt.Sprint(actorRow["pid"]), "node_id", greeterNode)
@@ -156,7 +179,9 @@ func TestDashboardInABrowser(t *testing.T) {
 	}
 
 	b.waitFor("the overview's 3 alive nodes", `document.getElementById("nodes-alive")?.textContent === "3"`, 30*time.Second)
-	b.waitFor("the overview's resources", `document.getElementById("view").textContent.includes("CPU")`, 10*time.Second)
+	b.waitFor("the overview's resources", rowWith("CPU", " / 5"), 10*time.Second)
+	b.waitFor("the infeasible demand", rowWith("GPU: 1", "no: no node can ever fit it"), 30*time.Second)
+	b.waitFor("the autoscaler's report", `(document.getElementById("autoscaler")?.textContent || "").includes("scale group-a from 0 to 2")`, 10*time.Second)
 	b.screenshot("overview")
 
 	nav("the jobs", "#/jobs")

@@ -169,11 +169,30 @@
           gangs.length ? table([["Placement group", (g) => mono(short(g.placement_group_id), g.placement_group_id)], ["Strategy", (g) => g.strategy],
             ["Bundles", (g) => (g.bundles || []).map((b) => "{" + resources(b.resources) + "}").join(" ")]], gangs) : null)
         : el("p", { class: "muted", id: "no-pending" }, "No pending demand: every request fits."),
+      (st.constraints || []).length ? el("p", {}, "Requested minimum (request_resources): ",
+        st.constraints.map((d) => `${d.count} × {${resources(d.shape)}}`).join(", ")) : null,
+      autoscaler(st.autoscaling_state),
       el("h2", {}, "Nodes"),
       table([["Node", (n) => mono(short(n.node_id), n.node_id)], ["IP", (n) => n.ip], ["Head", (n) => (n.is_head ? "yes" : "")],
         ["State", (n) => stateTag(n.alive ? (n.status || "ALIVE") : "DEAD")], ["Type", (n) => n.node_type_name],
         ["CPU", (n) => usageBar("CPU", (n.total?.CPU || 0) - (n.available?.CPU || 0), n.total?.CPU || 0)],
         ["Object store", (n) => fmtAmount("memory", Number(n.object_store_used || 0))]], nodes, (n) => ({ "data-id": n.node_id })));
+  }
+
+  // autoscaler is what the autoscaler last reported (absent when none runs:
+  // the head of a RayCluster without enableInTreeAutoscaling).
+  function autoscaler(a) {
+    if (!a || !Number(a.timestamp_ms)) return null;
+    const groups = Object.entries(a.target_replicas || {}).sort();
+    return el("div", { id: "autoscaler" },
+      el("h2", {}, "Autoscaler"),
+      el("dl", { class: "kv" },
+        el("dt", {}, "Last decision"), el("dd", {}, a.last_decision || "", " ", el("span", { class: "muted" }, when(a.last_decision_timestamp_ms))),
+        el("dt", {}, "Target replicas"), el("dd", {}, groups.map(([g, n]) => `${g}: ${n}`).join(", ")),
+        el("dt", {}, "Waiting on limits"), el("dd", {}, (a.unmet || []).map((d) => `${d.count} × {${resources(d.shape)}}`).join(", ")),
+        el("dt", {}, "Infeasible"), el("dd", {}, (a.infeasible || []).map((d) => `${d.count} × {${resources(d.shape)}}`).join(", ")),
+        el("dt", {}, "Pods being deleted"), el("dd", {}, (a.pending_deletes || []).join(", ")),
+        el("dt", {}, "Error"), el("dd", { class: "error" }, a.error || "")));
   }
 
   async function jobs(ctx) {
