@@ -56,14 +56,19 @@ func listTasks(t *testing.T, want func([]*rpcpb.TaskState) bool, filters ...stri
 // retried one as two attempts, an actor's constructor and calls.
 func TestTaskEvents(t *testing.T) {
 	ctx := context.Background()
-	if _, err := ray.Get(ctx, whereAmI.Remote(ctx, 0)); err != nil {
+	// A task's id is its result's: this test's own tasks, whatever other
+	// tests of this driver's job ran before.
+	whereRef := whereAmI.Remote(ctx, 0)
+	if _, err := ray.Get(ctx, whereRef); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ray.Get(ctx, failing.Remote(ctx, "no luck today", ray.MaxRetries(0))); err == nil {
+	failRef := failing.Remote(ctx, "no luck today", ray.MaxRetries(0))
+	if _, err := ray.Get(ctx, failRef); err == nil {
 		t.Fatal("the failing task succeeded")
 	}
 	marker := filepath.Join(t.TempDir(), "crashed")
-	if _, err := ray.Get(ctx, crashOnce.Remote(ctx, marker)); err != nil {
+	crashRef := crashOnce.Remote(ctx, marker)
+	if _, err := ray.Get(ctx, crashRef); err != nil {
 		t.Fatal(err)
 	}
 	h, err := stateful.Remote(ctx)
@@ -71,36 +76,44 @@ func TestTaskEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = ray.Kill(ctx, h, true) }()
-	if _, err := ray.Get(ctx, actorWhere.Remote(ctx, h)); err != nil {
+	callRef := actorWhere.Remote(ctx, h)
+	if _, err := ray.Get(ctx, callRef); err != nil {
 		t.Fatal(err)
 	}
 
-	byName := func(ts []*rpcpb.TaskState, name string) []*rpcpb.TaskState {
-		var out []*rpcpb.TaskState
+	type attempt struct {
+		id string
+		n  int32
+	}
+	find := func(ts []*rpcpb.TaskState) (map[attempt]*rpcpb.TaskState, *rpcpb.TaskState) {
+		byID := map[attempt]*rpcpb.TaskState{}
+		var ctor *rpcpb.TaskState
 		for _, st := range ts {
-			if st.Info.GetName() == name {
-				out = append(out, st)
+			byID[attempt{st.TaskId, st.Attempt}] = st
+			if st.Info.GetType() == rpcpb.TaskInfo_ACTOR_CREATION_TASK && st.Info.GetActorId() == h.ID {
+				ctor = st
 			}
 		}
-		return out
+		return byID, ctor
 	}
 	done := func(st *rpcpb.TaskState) bool {
-		return st.State == rpcpb.TaskEvent_FINISHED || st.State == rpcpb.TaskEvent_FAILED
+		return st != nil && (st.State == rpcpb.TaskEvent_FINISHED || st.State == rpcpb.TaskEvent_FAILED)
 	}
 	job := ray.JobID()
 	ts := listTasks(t, func(ts []*rpcpb.TaskState) bool {
-		n := 0
-		for _, name := range []string{"it.where", "it.failing", "it.Stateful.__init__", "it.Stateful.where"} {
-			if s := byName(ts, name); len(s) > 0 && done(s[0]) && s[0].NodeId != "" {
-				n++
+		byID, ctor := find(ts)
+		for _, k := range []attempt{{whereRef.ID(), 0}, {failRef.ID(), 0}, {crashRef.ID(), 0}, {crashRef.ID(), 1}, {callRef.ID(), 0}} {
+			if !done(byID[k]) {
+				return false
 			}
 		}
-		c := byName(ts, "it.crash_once")
-		return n == 4 && len(c) >= 2 && done(c[0]) && done(c[1])
+		return done(ctor) && byID[attempt{whereRef.ID(), 0}].NodeId != "" && byID[attempt{callRef.ID(), 0}].NodeId != ""
 	}, "job_id", "=", job)
+	byID, ctor := find(ts)
 
-	where := byName(ts, "it.where")[0]
-	if where.State != rpcpb.TaskEvent_FINISHED || where.Info.Type != rpcpb.TaskInfo_NORMAL_TASK || where.WorkerPid == 0 || where.JobId != job {
+	where := byID[attempt{whereRef.ID(), 0}]
+	if where.State != rpcpb.TaskEvent_FINISHED || where.Info.GetName() != "it.where" || where.Info.Type != rpcpb.TaskInfo_NORMAL_TASK ||
+		where.WorkerPid == 0 || where.JobId != job {
 		t.Errorf("it.where: %v", where)
 	}
 	for _, s := range []rpcpb.TaskEvent_Status{rpcpb.TaskEvent_PENDING_NODE_ASSIGNMENT, rpcpb.TaskEvent_SUBMITTED_TO_WORKER, rpcpb.TaskEvent_RUNNING, rpcpb.TaskEvent_FINISHED} {
@@ -108,20 +121,18 @@ func TestTaskEvents(t *testing.T) {
 			t.Errorf("it.where has no %s time: %v", s, where.StatusTimesNs)
 		}
 	}
-	fail := byName(ts, "it.failing")[0]
+	fail := byID[attempt{failRef.ID(), 0}]
 	if fail.State != rpcpb.TaskEvent_FAILED || fail.ErrorType != "TASK_EXECUTION_EXCEPTION" || !strings.Contains(fail.ErrorMessage, "no luck today") {
 		t.Errorf("it.failing: state %s, error %s %q", fail.State, fail.ErrorType, fail.ErrorMessage)
 	}
-	crash := byName(ts, "it.crash_once") // newest first
-	if crash[0].Attempt != 1 || crash[0].State != rpcpb.TaskEvent_FINISHED || crash[1].Attempt != 0 ||
-		crash[1].State != rpcpb.TaskEvent_FAILED || crash[1].ErrorType != "WORKER_DIED" || crash[0].TaskId != crash[1].TaskId {
-		t.Errorf("it.crash_once: attempt %d %s, attempt %d %s (%s)", crash[0].Attempt, crash[0].State, crash[1].Attempt, crash[1].State, crash[1].ErrorType)
+	first, retry := byID[attempt{crashRef.ID(), 0}], byID[attempt{crashRef.ID(), 1}]
+	if first.State != rpcpb.TaskEvent_FAILED || first.ErrorType != "WORKER_DIED" || retry.State != rpcpb.TaskEvent_FINISHED {
+		t.Errorf("it.crash_once: attempt 0 %s (%s), attempt 1 %s", first.State, first.ErrorType, retry.State)
 	}
-	ctor := byName(ts, "it.Stateful.__init__")[0]
-	call := byName(ts, "it.Stateful.where")[0]
-	if ctor.Info.Type != rpcpb.TaskInfo_ACTOR_CREATION_TASK || ctor.State != rpcpb.TaskEvent_FINISHED ||
-		call.Info.Type != rpcpb.TaskInfo_ACTOR_TASK || call.State != rpcpb.TaskEvent_FINISHED || call.Info.ActorId == "" ||
-		call.Info.ActorId != ctor.Info.ActorId || call.WorkerId != ctor.WorkerId {
+	call := byID[attempt{callRef.ID(), 0}]
+	if ctor.Info.GetName() != "it.Stateful.__init__" || ctor.State != rpcpb.TaskEvent_FINISHED ||
+		call.Info.Type != rpcpb.TaskInfo_ACTOR_TASK || call.State != rpcpb.TaskEvent_FINISHED || call.Info.ActorId != h.ID ||
+		call.WorkerId != ctor.WorkerId {
 		t.Errorf("actor: constructor %v, call %v", ctor, call)
 	}
 
