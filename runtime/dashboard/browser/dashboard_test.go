@@ -46,9 +46,10 @@ var needsGPU = ray.Task("browser.needs_gpu", func(ctx context.Context, _ int) (i
 
 var failing = ray.Task("browser.failing", func(ctx context.Context, msg string) (int, error) { return 0, errors.New(msg) })
 
-// jobScript prints a line a second for a minute: the page must show the
-// lines while the job runs, not when it ends.
-const jobScript = `for i in $(seq 1 60); do echo "tick $i"; sleep 1; done`
+// jobScript prints a line a second for five minutes (the page stops it
+// sooner): the page must show the lines while the job runs, not when it
+// ends, however slowly a loaded machine gets the browser there.
+const jobScript = `for i in $(seq 1 300); do echo "tick $i"; sleep 1; done`
 
 const serveConfig = `{"applications":[{"name":"hello","route_prefix":"/hello","import_path":"hello",
   "deployments":[{"name":"Hello","num_replicas":2},{"name":"Echo","num_replicas":1}]}]}`
@@ -191,7 +192,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	b.waitFor("the job's first lines", `/tick 2\n/.test(document.getElementById("job-log")?.textContent || "")`, 30*time.Second)
 	// The lines come as the job prints them: later ones appear while it runs.
 	seen := lastTick(b.eval(`document.getElementById("job-log").textContent`))
-	if d, err := jc.Get(ctx, job); err != nil || d.Status != api.StatusRunning || seen >= 60 {
+	if d, err := jc.Get(ctx, job); err != nil || d.Status != api.StatusRunning || seen >= 300 {
 		t.Fatalf("the job is over before the page followed it (%v, %v, tick %d)", d, err, seen)
 	}
 	b.waitFor("later lines", `document.getElementById("job-log").textContent.includes("tick `+strconv.Itoa(seen+3)+`\n")`, 20*time.Second)
