@@ -88,3 +88,24 @@ func TestEveryEmbeddedFileIsServed(t *testing.T) {
 		}
 	}
 }
+
+// Every page the navigation links to has a view in the script's routes.
+func TestEveryNavigationLinkHasAView(t *testing.T) {
+	index, err := fs.ReadFile(static, "static/index.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	script, err := fs.ReadFile(static, "static/app.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	links := regexp.MustCompile(`href="#/([a-z-]+)"`).FindAllSubmatch(index, -1)
+	if len(links) < 9 {
+		t.Fatalf("the navigation has %d links", len(links))
+	}
+	for _, l := range links {
+		if route := "[/^" + string(l[1]) + "$/, "; !strings.Contains(string(script), route) {
+			t.Errorf("#/%s has no route %s in app.js", l[1], route)
+		}
+	}
+}
