@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goray-dev/goray/runtime/jobs/api"
+	jobclient "github.com/goray-dev/goray/runtime/jobs/client"
 	"github.com/goray-dev/goray/runtime/ray"
 	stateapi "github.com/goray-dev/goray/runtime/state"
 )
@@ -108,6 +110,25 @@ func TestStateAPI(t *testing.T) {
 	jobs, _, err := c.ListJobs(ctx, stateapi.Options{Filters: []stateapi.Filter{{Key: "job_id", Predicate: "=", Value: ray.JobID()}}})
 	if err != nil || len(jobs) != 1 || jobs[0].Type != "DRIVER" || jobs[0].Status != "RUNNING" {
 		t.Errorf("this driver's job: %+v (%v)", jobs, err)
+	}
+	// A submitted job, through Ray's job API.
+	jc, err := jobclient.New(dashboardAddress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := jc.Submit(ctx, api.SubmitRequest{Entrypoint: "echo state-api-job"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the submitted job listed SUCCEEDED", func() bool {
+		jobs, _, err = c.ListJobs(ctx, stateapi.Options{Filters: []stateapi.Filter{{Key: "submission_id", Predicate: "=", Value: sub}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(jobs) == 1 && jobs[0].Status == "SUCCEEDED"
+	})
+	if jobs[0].Type != "SUBMISSION" || jobs[0].Entrypoint != "echo state-api-job" {
+		t.Errorf("the submitted job: %+v", jobs[0])
 	}
 	// Workers: the actor's worker alive on its node with its pid; the
 	// killed actor's worker exited as the user asked.
