@@ -1,8 +1,6 @@
 package taskevents
 
 import (
-	"container/list"
-
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
 
@@ -32,8 +30,49 @@ type attempt struct {
 	errType  string
 	errMsg   string
 	times    [rpcpb.TaskEvent_FAILED + 1]int64 // by status; 0: not seen
-	all      *list.Element                     // in History.all (creation order)
-	done     *list.Element                     // in History.done once terminal
+	// Links of the history's two lists, kept in the attempt itself: no
+	// allocation per list entry (100,000 attempts, each reported once).
+	all   links // every attempt, in creation order
+	done  links // ended attempts, in the order they ended
+	ended bool  // in the done list
+}
+
+// links are an attempt's neighbours in one of the history's lists.
+type links struct{ prev, next *attempt }
+
+// chain is a doubly linked list of attempts through one of their links.
+type chain struct {
+	head, tail *attempt
+	n          int
+	of         func(*attempt) *links
+}
+
+func (c *chain) pushBack(a *attempt) {
+	l := c.of(a)
+	l.prev, l.next = c.tail, nil
+	if c.tail != nil {
+		c.of(c.tail).next = a
+	} else {
+		c.head = a
+	}
+	c.tail = a
+	c.n++
+}
+
+func (c *chain) remove(a *attempt) {
+	l := c.of(a)
+	if l.prev != nil {
+		c.of(l.prev).next = l.next
+	} else {
+		c.head = l.next
+	}
+	if l.next != nil {
+		c.of(l.next).prev = l.prev
+	} else {
+		c.tail = l.prev
+	}
+	l.prev, l.next = nil, nil
+	c.n--
 }
 
 // state is the attempt's current status: its outcome once it has one (a
@@ -62,8 +101,8 @@ func (a *attempt) terminal() bool { return a.times[Failed] != 0 || a.times[Finis
 type History struct {
 	max      int
 	attempts map[attemptKey]*attempt
-	all      *list.List // every attempt, oldest first
-	done     *list.List // finished and failed attempts, in the order they ended
+	all      chain // every attempt, oldest first
+	done     chain // finished and failed attempts, in the order they ended
 	dropped  map[string]int64
 }
 
@@ -72,7 +111,9 @@ func NewHistory(max int) *History {
 	if max <= 0 {
 		max = DefaultHistorySize
 	}
-	return &History{max: max, attempts: map[attemptKey]*attempt{}, all: list.New(), done: list.New(), dropped: map[string]int64{}}
+	return &History{max: max, attempts: map[attemptKey]*attempt{}, dropped: map[string]int64{},
+		all:  chain{of: func(a *attempt) *links { return &a.all }},
+		done: chain{of: func(a *attempt) *links { return &a.done }}}
 }
 
 // Len is the number of attempts held.
@@ -160,14 +201,15 @@ func (h *History) get(k attemptKey, job string) *attempt {
 		h.evict()
 	}
 	a := &attempt{key: k, jobID: job}
-	a.all = h.all.PushBack(a)
+	h.all.pushBack(a)
 	h.attempts[k] = a
 	return a
 }
 
 func (h *History) markDone(a *attempt) {
-	if a.done == nil && a.terminal() {
-		a.done = h.done.PushBack(a)
+	if !a.ended && a.terminal() {
+		a.ended = true
+		h.done.pushBack(a)
 	}
 }
 
@@ -175,16 +217,17 @@ func (h *History) markDone(a *attempt) {
 // ended, and counts it as dropped for its job.
 func (h *History) evict() {
 	var a *attempt
-	if f := h.done.Front(); f != nil {
-		a = f.Value.(*attempt)
-	} else if f := h.all.Front(); f != nil {
-		a = f.Value.(*attempt)
-	} else {
+	switch {
+	case h.done.head != nil:
+		a = h.done.head
+	case h.all.head != nil:
+		a = h.all.head
+	default:
 		return
 	}
-	h.all.Remove(a.all)
-	if a.done != nil {
-		h.done.Remove(a.done)
+	h.all.remove(a)
+	if a.ended {
+		h.done.remove(a)
 	}
 	delete(h.attempts, a.key)
 	h.dropped[a.jobID]++
@@ -213,8 +256,7 @@ func (h *History) failWhere(match func(*attempt) bool, timeNs int64, errType, ms
 	if timeNs <= 0 {
 		timeNs = 1
 	}
-	for e := h.all.Front(); e != nil; e = e.Next() {
-		a := e.Value.(*attempt)
+	for a := h.all.head; a != nil; a = a.all.next {
 		if a.terminal() || !match(a) {
 			continue
 		}

@@ -145,8 +145,8 @@ func parseEvent(t *testing.T, batch *rpcpb.TaskEventBatch, line string) *rpcpb.T
 
 func show(h *History) string {
 	var b strings.Builder
-	for e := h.all.Front(); e != nil; e = e.Next() {
-		b.WriteString(format(e.Value.(*attempt).toProto()) + "\n")
+	for a := h.all.head; a != nil; a = a.all.next {
+		b.WriteString(format(a.toProto()) + "\n")
 	}
 	if b.Len() == 0 {
 		return "empty"

@@ -94,8 +94,7 @@ func (h *History) List(req *rpcpb.ListTasksRequest) (*rpcpb.TaskList, error) {
 	}
 	limit = min(limit, MaxLimit)
 	out := &rpcpb.TaskList{Total: int64(len(h.attempts)), Dropped: h.Dropped("")}
-	for e := h.all.Back(); e != nil; e = e.Prev() {
-		a := e.Value.(*attempt)
+	for a := h.all.tail; a != nil; a = a.all.prev {
 		if !matches(a, preds) {
 			continue
 		}
