@@ -48,7 +48,7 @@ func exitedWorker(w *worker, err error, at time.Time) *rpcpb.WorkerState {
 func exitText(err error) string {
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
-		return ee.ProcessState.String()
+		return ee.String()
 	}
 	if err == nil {
 		return "exit status 0"
