@@ -38,8 +38,10 @@ var (
 	addrs      = map[string]string{} // node ip -> node manager address
 	// dashboardAddress is the head's dashboard (host:port); gorayBin the CLI.
 	dashboardAddress, gorayBin string
-	// metricsPorts: node ip -> its metrics port (metrics_test.go scrapes them).
-	metricsPorts = map[string]int{}
+	// metricsPorts and servePorts: node ip -> its metrics and serve proxy
+	// ports (metrics_test.go scrapes and calls them); free ports, not 8000,
+	// so that two clusters on this machine do not share a proxy port.
+	metricsPorts, servePorts = map[string]int{}, map[string]int{}
 )
 
 var whereAmI = ray.Task("it.where", func(ctx context.Context, sleepMs int) (string, error) {
@@ -108,8 +110,9 @@ func run(m *testing.M) int {
 	testproc.CollectRaces(tmp)
 	env := append(os.Environ(), "GORAY_TMPDIR="+tmp, "GORAY_HEALTH_TIMEOUT=1s")
 	start := func(ip string, args ...string) {
-		metricsPorts[ip] = freePort()
+		metricsPorts[ip], servePorts[ip] = freePort(), freePort()
 		args = append([]string{"start", "--block", "--node-ip-address=" + ip, "--metrics-export-port=" + strconv.Itoa(metricsPorts[ip]),
+			"--serve-port=" + strconv.Itoa(servePorts[ip]),
 			"--dashboard-agent-listen-port=" + strconv.Itoa(agentPort)}, args...)
 		cmd := exec.Command(bin, args...)
 		cmd.Env = slices.Concat(env, []string{"RAY_CLOUD_INSTANCE_ID=pod-" + ip, "RAY_NODE_TYPE_NAME=group-" + ip})

@@ -134,7 +134,7 @@ func TestMetricsOfEveryNode(t *testing.T) {
 	for _, ip := range nodeIPs {
 		for path, code := range map[string]int{"/m/": 200, "/m/fail": 500, "/nowhere": 404} {
 			awaitFor(t, 30*time.Second, fmt.Sprintf("%s%s answering %d", ip, path, code), func() bool {
-				resp, err := http.Get("http://" + ip + ":8000" + path)
+				resp, err := http.Get(fmt.Sprintf("http://%s:%d%s", ip, servePorts[ip], path))
 				if err != nil {
 					return false
 				}
