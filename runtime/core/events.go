@@ -23,8 +23,8 @@ import (
 // next attempt number. Recording is a merge into the process's buffer,
 // which sends one record per attempt per report.
 
-// eventsEnabled is RAY_task_events_report_interval_ms != 0, as in Ray
-// (0 turns task events off); also the interval.
+// eventsInterval is RAY_task_events_report_interval_ms, and whether task
+// events are on (0 turns them off, as in Ray).
 func eventsInterval() (time.Duration, bool) {
 	v := os.Getenv("RAY_task_events_report_interval_ms")
 	if v == "" {
