@@ -41,6 +41,22 @@ func httpTransport() (http.RoundTripper, error) {
 	return sec.Transport(nil), nil
 }
 
+// dashboardTarget is the dashboard a command talks to — its --address
+// (flag), else the environment's ($RAY_DASHBOARD_ADDRESS, $RAY_ADDRESS when
+// it is an http URL, else the local head) — as a URL, and the HTTP client
+// that carries the CLI's credentials (token, TLS).
+func dashboardTarget(flag string) (string, *http.Client, error) {
+	a := flag
+	if a == "" {
+		a = jobclient.AddressFromEnv()
+	}
+	rt, err := httpTransport()
+	if err != nil {
+		return "", nil, err
+	}
+	return dashboardURL(a), &http.Client{Transport: rt}, nil
+}
+
 // dashboardURL is addr with https:// when the CLI runs with TLS and addr
 // names no scheme: a TLS cluster's dashboard speaks only HTTPS.
 func dashboardURL(addr string) string {

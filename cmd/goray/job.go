@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -30,19 +29,15 @@ func jobCmd() *cobra.Command {
 	cmd.PersistentFlags().StringVar(&address, "address", "",
 		"dashboard address, http://HOST:PORT or HOST:PORT (default $RAY_DASHBOARD_ADDRESS, $RAY_ADDRESS if it is an http URL, or "+client.DefaultAddress+")")
 	newClient := func() (*client.Client, error) {
-		a := address
-		if a == "" {
-			a = client.AddressFromEnv()
-		}
-		c, err := client.New(dashboardURL(a))
+		url, hc, err := dashboardTarget(address)
 		if err != nil {
 			return nil, err
 		}
-		rt, err := httpTransport()
+		c, err := client.New(url)
 		if err != nil {
 			return nil, err
 		}
-		c.HTTP = &http.Client{Transport: rt}
+		c.HTTP = hc
 		return c, nil
 	}
 	cmd.AddCommand(jobSubmitCmd(newClient), jobStatusCmd(newClient), jobLogsCmd(newClient), jobStopCmd(newClient),

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,21 +24,11 @@ func serveCmd() *cobra.Command {
 	cmd.PersistentFlags().StringVarP(&address, "address", "a", "",
 		"dashboard address, http://HOST:PORT or HOST:PORT (default $RAY_DASHBOARD_ADDRESS, $RAY_ADDRESS if it is an http URL, or http://127.0.0.1:8265)")
 	newClient := func() (*client.Client, error) {
-		a := address
-		if a == "" {
-			a = os.Getenv("RAY_DASHBOARD_ADDRESS")
-		}
-		if r := os.Getenv("RAY_ADDRESS"); a == "" && (strings.HasPrefix(r, "http://") || strings.HasPrefix(r, "https://")) {
-			a = r
-		}
-		rt, err := httpTransport()
+		url, hc, err := dashboardTarget(address)
 		if err != nil {
 			return nil, err
 		}
-		if a == "" {
-			a = "127.0.0.1:8265"
-		}
-		return client.NewWithTransport(dashboardURL(a), rt), nil
+		return client.NewWithTransport(url, hc.Transport), nil
 	}
 	cmd.AddCommand(serveDeployCmd(newClient), serveStatusCmd(newClient), serveShutdownCmd(newClient))
 	return cmd

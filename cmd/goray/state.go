@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -40,19 +39,16 @@ func (f *stateFlags) bind(cmd *cobra.Command, list bool) {
 }
 
 func (f *stateFlags) client() (*state.Client, error) {
-	a := f.address
-	if a == "" {
-		a = jobclient.AddressFromEnv()
-	}
-	c, err := state.New(dashboardURL(a))
+	url, hc, err := dashboardTarget(f.address)
 	if err != nil {
 		return nil, err
 	}
-	rt, err := httpTransport()
+	c, err := state.New(url)
 	if err != nil {
 		return nil, err
 	}
-	c.HTTP = &http.Client{Transport: rt, Timeout: 60 * time.Second}
+	hc.Timeout = 60 * time.Second
+	c.HTTP = hc
 	return c, nil
 }
 
