@@ -21,17 +21,18 @@ var objectSchema = newSchema(
 // goray records no creation sites.
 const callSiteDisabled = "disabled"
 
-// owners are the addresses of the processes that may own objects.
+// owners are the addresses of the processes that may own objects: the
+// drivers of running jobs and the live workers of every node.
 func (s *Server) owners(ctx context.Context) ([]string, []string, error) {
-	view, err := s.gcs.GetNodes(ctx, &rpcpb.GetNodesRequest{})
-	if err != nil {
-		return nil, nil, err
-	}
 	jobs, err := s.gcs.GetJobs(ctx, &rpcpb.Empty{})
 	if err != nil {
 		return nil, nil, err
 	}
-	var addrs, warnings []string
+	nodes, warnings, err := s.askNodes(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var addrs []string
 	seen := map[string]bool{}
 	add := func(a string) {
 		if a != "" && !seen[a] {
@@ -44,40 +45,19 @@ func (s *Server) owners(ctx context.Context) ([]string, []string, error) {
 			add(j.DriverAddress)
 		}
 	}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, n := range view.Nodes {
-		if !n.Alive {
-			continue
+	for _, n := range nodes {
+		for _, w := range n.st.Workers {
+			if w.Alive {
+				add(w.Address)
+			}
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := s.nodeClient(n.Address)
-			var st *rpcpb.NodeStats
-			if err == nil {
-				st, err = c.GetNodeStats(ctx, &rpcpb.Empty{})
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				warnings = append(warnings, fmt.Sprintf("node %s (%s) did not answer: %v", n.NodeId, n.Ip, err))
-				return
-			}
-			for _, w := range st.Workers {
-				if w.Alive {
-					add(w.Address)
-				}
-			}
-		}()
 	}
-	wg.Wait()
 	return addrs, warnings, nil
 }
 
 func (s *Server) objectRows(ctx context.Context) ([]Row, []string, error) {
-	if s.nodeClient == nil || s.workerClient == nil {
-		return nil, nil, fmt.Errorf("this dashboard cannot reach the nodes")
+	if s.workerClient == nil {
+		return nil, nil, fmt.Errorf("this dashboard cannot reach the workers")
 	}
 	addrs, warnings, err := s.owners(ctx)
 	if err != nil {

@@ -2,9 +2,9 @@ package dashboard
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strconv"
-	"strings"
 
 	"github.com/goray-dev/goray/runtime/jobs/api"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
@@ -59,10 +59,9 @@ func (s *Server) listTasks(ctx context.Context, o ListOptions) (ListResult, erro
 }
 
 func droppedWarning(n int64) string {
-	return strings.TrimSpace(
-		"The task history is missing " + itoa(n) + " task events or attempts: a process's buffer was full " +
-			"(RAY_task_events_max_num_status_events_buffer_on_worker) or the GCS evicted the oldest attempts " +
-			"(RAY_task_events_max_num_task_in_gcs).")
+	return fmt.Sprintf("The task history is missing %d task events or attempts: a process's buffer was full "+
+		"(RAY_task_events_max_num_status_events_buffer_on_worker) or the GCS evicted the oldest attempts "+
+		"(RAY_task_events_max_num_task_in_gcs).", n)
 }
 
 // TaskRow is a task attempt in Ray's TaskState fields.
@@ -200,7 +199,7 @@ func PlacementGroupRow(pg *rpcpb.PlacementGroupInfo) Row {
 		if i < len(pg.BundleNodes) && pg.BundleNodes[i] != "" {
 			node = pg.BundleNodes[i]
 		}
-		bundles = append(bundles, Row{"bundle_id": pg.PlacementGroupId + ":" + itoa(int64(i)), "node_id": node, "unit_resources": b.Resources})
+		bundles = append(bundles, Row{"bundle_id": pg.PlacementGroupId + ":" + strconv.Itoa(i), "node_id": node, "unit_resources": b.Resources})
 	}
 	st := pg.State
 	if st == "INFEASIBLE" {
@@ -291,8 +290,6 @@ func ptrIf(n int64) *int64 {
 	}
 	return &n
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // Columns are a resource's columns in Ray's order (the detail ones too
 // with detail), for tables; nil for an unknown resource.

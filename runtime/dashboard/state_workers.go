@@ -42,45 +42,62 @@ func (s *Server) UseNodeCredentials(sec auth.Config) {
 	}
 }
 
-func (s *Server) listWorkers(ctx context.Context, o ListOptions) (ListResult, error) {
+// nodeStats is what one alive node's manager said of itself.
+type nodeStats struct {
+	node *rpcpb.NodeView
+	st   *rpcpb.NodeStats
+}
+
+// askNodes asks every alive node's manager for its stats, in parallel; a
+// node that does not answer is a warning, not a failure.
+func (s *Server) askNodes(ctx context.Context) ([]nodeStats, []string, error) {
 	if s.nodeClient == nil {
-		return ListResult{}, fmt.Errorf("this dashboard cannot reach the nodes")
+		return nil, nil, fmt.Errorf("this dashboard cannot reach the nodes")
 	}
 	view, err := s.gcs.GetNodes(ctx, &rpcpb.GetNodesRequest{})
 	if err != nil {
-		return ListResult{}, err
+		return nil, nil, err
 	}
-	type answer struct {
-		node *rpcpb.NodeView
-		st   *rpcpb.NodeStats
-		err  error
-	}
-	var wg sync.WaitGroup
-	answers := make([]answer, 0, len(view.Nodes))
+	var alive []*rpcpb.NodeView
 	for _, n := range view.Nodes {
 		if n.Alive {
-			answers = append(answers, answer{node: n})
+			alive = append(alive, n)
 		}
 	}
-	for i := range answers {
+	stats := make([]*rpcpb.NodeStats, len(alive))
+	errs := make([]error, len(alive))
+	var wg sync.WaitGroup
+	for i, n := range alive {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := s.nodeClient(answers[i].node.Address)
+			c, err := s.nodeClient(n.Address)
 			if err == nil {
-				answers[i].st, err = c.GetNodeStats(ctx, &rpcpb.Empty{})
+				stats[i], err = c.GetNodeStats(ctx, &rpcpb.Empty{})
 			}
-			answers[i].err = err
+			errs[i] = err
 		}()
 	}
 	wg.Wait()
-	var rows []Row
+	var out []nodeStats
 	var warnings []string
-	for _, a := range answers {
-		if a.err != nil {
-			warnings = append(warnings, fmt.Sprintf("node %s (%s) did not answer: %v", a.node.NodeId, a.node.Ip, a.err))
+	for i, n := range alive {
+		if errs[i] != nil {
+			warnings = append(warnings, fmt.Sprintf("node %s (%s) did not answer: %v", n.NodeId, n.Ip, errs[i]))
 			continue
 		}
+		out = append(out, nodeStats{node: n, st: stats[i]})
+	}
+	return out, warnings, nil
+}
+
+func (s *Server) listWorkers(ctx context.Context, o ListOptions) (ListResult, error) {
+	nodes, warnings, err := s.askNodes(ctx)
+	if err != nil {
+		return ListResult{}, err
+	}
+	var rows []Row
+	for _, a := range nodes {
 		for _, w := range a.st.Workers {
 			rows = append(rows, WorkerRow(a.node, w))
 		}

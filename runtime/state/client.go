@@ -104,20 +104,10 @@ type envelope struct {
 	Data   json.RawMessage `json:"data"`
 }
 
+// get answers Ray's envelope's data.result of a GET (do turns a refusal
+// into an Error).
 func (c *Client) get(ctx context.Context, path string, q url.Values) (json.RawMessage, error) {
-	u := c.BaseURL + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
+	resp, err := c.do(ctx, path, q)
 	if err != nil {
 		return nil, err
 	}
@@ -127,13 +117,10 @@ func (c *Client) get(ctx context.Context, path string, q url.Values) (json.RawMe
 		return nil, err
 	}
 	var env envelope
-	if jerr := json.Unmarshal(b, &env); jerr != nil {
-		if resp.StatusCode/100 != 2 {
-			return nil, &Error{StatusCode: resp.StatusCode, Message: strings.TrimSpace(string(b))}
-		}
-		return nil, fmt.Errorf("GET %s: bad JSON answer: %w", u, jerr)
+	if err := json.Unmarshal(b, &env); err != nil {
+		return nil, fmt.Errorf("GET %s: bad JSON answer: %w", path, err)
 	}
-	if resp.StatusCode/100 != 2 || !env.Result {
+	if !env.Result {
 		return nil, &Error{StatusCode: resp.StatusCode, Message: env.Msg}
 	}
 	var data struct {
