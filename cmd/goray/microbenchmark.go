@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"regexp"
 	"runtime"
 	"runtime/pprof"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,11 +19,22 @@ import (
 
 func microbenchmarkCmd() *cobra.Command {
 	var scale int
-	var cpuProfile string
+	var cpuProfile, only string
 	cmd := &cobra.Command{
 		Use:   "microbenchmark",
 		Short: "Run Ray's core microbenchmarks (and a raw gRPC round trip floor) on an embedded local cluster",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var match func(string) bool
+			if only != "" {
+				re, err := regexp.Compile(only)
+				if err != nil {
+					return fmt.Errorf("--run: %w", err)
+				}
+				match = re.MatchString
+				if !slices.ContainsFunc(bench.Names(), match) {
+					return fmt.Errorf("--run %q matches no benchmark (%s)", only, strings.Join(bench.Names(), ", "))
+				}
+			}
 			ctx := context.Background()
 			if err := ray.Init(ctx); err != nil {
 				return err
@@ -39,11 +53,12 @@ func microbenchmarkCmd() *cobra.Command {
 				}
 				defer pprof.StopCPUProfile()
 			}
-			_, err := bench.Run(ctx, os.Stdout, scale)
+			_, err := bench.Run(ctx, os.Stdout, scale, match)
 			return err
 		},
 	}
 	cmd.Flags().IntVar(&scale, "scale", 1, "multiply the iteration counts")
+	cmd.Flags().StringVar(&only, "run", "", "run only the benchmarks whose names match this regular expression (e.g. 'tasks_(sync|async)')")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the driver process (go tool pprof) to this file")
 	return cmd
 }

@@ -52,199 +52,317 @@ type Result struct {
 
 func rate(n int, d time.Duration) float64 { return float64(n) / d.Seconds() }
 
-// Run runs every benchmark and prints lines as Ray does ("name per second value").
-func Run(ctx context.Context, out io.Writer, scale int) ([]Result, error) {
+// Run runs the benchmarks whose names match (every one when match is nil)
+// and prints lines as Ray does ("name per second value").
+func Run(ctx context.Context, out io.Writer, scale int, match func(name string) bool) ([]Result, error) {
+	r := &runner{ctx: ctx, scale: scale}
 	var res []Result
-	report := func(name string, v float64, unit string) {
-		res = append(res, Result{name, v, unit})
-		fmt.Fprintf(out, "%-36s %14.2f %s\n", name, v, unit)
+	for _, s := range steps {
+		if match != nil && !match(s.name) {
+			continue
+		}
+		v, err := s.run(r)
+		if err != nil {
+			return res, fmt.Errorf("%s: %w", s.name, err)
+		}
+		res = append(res, Result{s.name, v, s.unit})
+		fmt.Fprintf(out, "%-36s %14.2f %s\n", s.name, v, s.unit)
 	}
-	// Floor: raw gRPC unary round trips on loopback.
+	return res, nil
+}
+
+// Names lists the benchmarks in the order Run runs them.
+func Names() []string {
+	out := make([]string, len(steps))
+	for i, s := range steps {
+		out[i] = s.name
+	}
+	return out
+}
+
+// runner is what the steps share: workers warmed up once, the two client
+// actors made by the first step that needs them.
+type runner struct {
+	ctx     context.Context
+	scale   int
+	warm    bool
+	clients []ray.ActorHandle[actorState]
+	puts    []ray.Ref[int]
+}
+
+func (r *runner) warmUp() error {
+	if r.warm {
+		return nil
+	}
+	warm := make([]ray.Ref[int], 100)
+	for i := range warm {
+		warm[i] = noop.Remote(r.ctx, i)
+	}
+	_, err := ray.GetAll(r.ctx, warm...)
+	r.warm = err == nil
+	return err
+}
+
+func (r *runner) clientActors() ([]ray.ActorHandle[actorState], error) {
+	if r.clients != nil {
+		return r.clients, nil
+	}
+	clients := make([]ray.ActorHandle[actorState], 2)
+	for i := range clients {
+		var err error
+		if clients[i], err = benchActor.Remote(r.ctx, ray.NumCPUs(0)); err != nil {
+			return nil, err
+		}
+		if _, err := ray.Get(r.ctx, actorNoop.Remote(r.ctx, clients[i], 0)); err != nil {
+			return nil, err
+		}
+	}
+	r.clients = clients
+	return clients, nil
+}
+
+type step struct {
+	name, unit string
+	run        func(r *runner) (float64, error)
+}
+
+var steps = []step{
+	{"raw_grpc_unary_roundtrip", perSecond, rawGRPC},
+	{"single_client_tasks_sync", perSecond, tasksSync},
+	{"single_client_tasks_async", perSecond, tasksAsync},
+	{"multi_client_tasks_async", perSecond, multiClientTasks},
+	{"1_1_actor_calls_sync", perSecond, actorCallsSync},
+	{"1_1_actor_calls_async", perSecond, actorCallsAsync},
+	{"1_1_actor_calls_concurrent", perSecond, actorCallsConcurrent},
+	{"n_n_actor_calls_async", perSecond, nnActorCalls},
+	{"single_client_put_calls", perSecond, putCalls},
+	{"single_client_get_calls", perSecond, getCalls},
+	{"single_client_put_gigabytes", "GB per second", putGigabytes},
+	{"single_client_wait_1k_refs", perSecond, wait1kRefs},
+	{"placement_group_create/removal", perSecond, placementGroups},
+}
+
+const perSecond = "per second"
+
+// rawGRPC is the floor: unary round trips on loopback.
+func rawGRPC(r *runner) (float64, error) {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	srv := grpc.NewServer()
 	rpcpb.RegisterCoreWorkerServer(srv, pinger{})
 	go srv.Serve(lis)
 	defer srv.Stop()
-	conn, _ := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return 0, err
+	}
 	defer conn.Close()
 	pc := rpcpb.NewCoreWorkerClient(conn)
-	_, _ = pc.Ping(ctx, &rpcpb.PingRequest{})
-	n := 5000 * scale
+	_, _ = pc.Ping(r.ctx, &rpcpb.PingRequest{})
+	n := 5000 * r.scale
 	t0 := time.Now()
 	for i := 0; i < n; i++ {
-		if _, err := pc.Ping(ctx, &rpcpb.PingRequest{}); err != nil {
-			return nil, err
+		if _, err := pc.Ping(r.ctx, &rpcpb.PingRequest{}); err != nil {
+			return 0, err
 		}
 	}
-	report("raw_grpc_unary_roundtrip", rate(n, time.Since(t0)), "per second")
+	return rate(n, time.Since(t0)), nil
+}
 
-	// Warm up workers.
-	warm := make([]ray.Ref[int], 100)
-	for i := range warm {
-		warm[i] = noop.Remote(ctx, i)
+func tasksSync(r *runner) (float64, error) {
+	if err := r.warmUp(); err != nil {
+		return 0, err
 	}
-	if _, err := ray.GetAll(ctx, warm...); err != nil {
-		return nil, err
-	}
-
-	n = 3000 * scale
-	t0 = time.Now()
+	n := 3000 * r.scale
+	t0 := time.Now()
 	for i := 0; i < n; i++ {
-		if _, err := ray.Get(ctx, noop.Remote(ctx, i)); err != nil {
-			return nil, err
+		if _, err := ray.Get(r.ctx, noop.Remote(r.ctx, i)); err != nil {
+			return 0, err
 		}
 	}
-	report("single_client_tasks_sync", rate(n, time.Since(t0)), "per second")
+	return rate(n, time.Since(t0)), nil
+}
 
-	n = 20000 * scale
-	t0 = time.Now()
+func tasksAsync(r *runner) (float64, error) {
+	if err := r.warmUp(); err != nil {
+		return 0, err
+	}
+	n := 20000 * r.scale
+	t0 := time.Now()
 	refs := make([]ray.Ref[int], n)
 	for i := range refs {
-		refs[i] = noop.Remote(ctx, i)
+		refs[i] = noop.Remote(r.ctx, i)
 	}
-	if _, err := ray.GetAll(ctx, refs...); err != nil {
-		return nil, err
+	if _, err := ray.GetAll(r.ctx, refs...); err != nil {
+		return 0, err
 	}
-	report("single_client_tasks_async", rate(n, time.Since(t0)), "per second")
+	return rate(n, time.Since(t0)), nil
+}
 
-	clients := make([]ray.ActorHandle[actorState], 2)
-	for i := range clients {
-		if clients[i], err = benchActor.Remote(ctx, ray.NumCPUs(0)); err != nil {
-			return nil, err
-		}
-		_, _ = ray.Get(ctx, actorNoop.Remote(ctx, clients[i], 0))
+func multiClientTasks(r *runner) (float64, error) {
+	clients, err := r.clientActors()
+	if err != nil {
+		return 0, err
 	}
-	n = 10000 * scale
-	t0 = time.Now()
+	n := 10000 * r.scale
+	t0 := time.Now()
 	var subs []ray.Ref[int]
 	for _, c := range clients {
-		subs = append(subs, submitMany.Remote(ctx, c, n))
+		subs = append(subs, submitMany.Remote(r.ctx, c, n))
 	}
-	if _, err := ray.GetAll(ctx, subs...); err != nil {
-		return nil, err
+	if _, err := ray.GetAll(r.ctx, subs...); err != nil {
+		return 0, err
 	}
-	report("multi_client_tasks_async", rate(n*len(clients), time.Since(t0)), "per second")
+	return rate(n*len(clients), time.Since(t0)), nil
+}
 
-	a := clients[0]
-	n = 3000 * scale
-	t0 = time.Now()
-	for i := 0; i < n; i++ {
-		if _, err := ray.Get(ctx, actorNoop.Remote(ctx, a, i)); err != nil {
-			return nil, err
-		}
-	}
-	report("1_1_actor_calls_sync", rate(n, time.Since(t0)), "per second")
-
-	n = 30000 * scale
-	t0 = time.Now()
-	refs = make([]ray.Ref[int], n)
-	for i := range refs {
-		refs[i] = actorNoop.Remote(ctx, a, i)
-	}
-	if _, err := ray.GetAll(ctx, refs...); err != nil {
-		return nil, err
-	}
-	report("1_1_actor_calls_async", rate(n, time.Since(t0)), "per second")
-
-	conc, err := benchActor.Remote(ctx, ray.NumCPUs(0), ray.MaxConcurrency(16))
+func actorCallsSync(r *runner) (float64, error) {
+	clients, err := r.clientActors()
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	n = 20000 * scale
-	t0 = time.Now()
-	refs = make([]ray.Ref[int], n)
+	n := 3000 * r.scale
+	t0 := time.Now()
+	for i := 0; i < n; i++ {
+		if _, err := ray.Get(r.ctx, actorNoop.Remote(r.ctx, clients[0], i)); err != nil {
+			return 0, err
+		}
+	}
+	return rate(n, time.Since(t0)), nil
+}
+
+func actorCallsAsync(r *runner) (float64, error) {
+	clients, err := r.clientActors()
+	if err != nil {
+		return 0, err
+	}
+	return asyncCalls(r, 30000*r.scale, func(i int) ray.ActorHandle[actorState] { return clients[0] })
+}
+
+func actorCallsConcurrent(r *runner) (float64, error) {
+	conc, err := benchActor.Remote(r.ctx, ray.NumCPUs(0), ray.MaxConcurrency(16))
+	if err != nil {
+		return 0, err
+	}
+	return asyncCalls(r, 20000*r.scale, func(i int) ray.ActorHandle[actorState] { return conc })
+}
+
+func nnActorCalls(r *runner) (float64, error) {
+	clients, err := r.clientActors()
+	if err != nil {
+		return 0, err
+	}
+	return asyncCalls(r, 20000*r.scale, func(i int) ray.ActorHandle[actorState] { return clients[i%2] })
+}
+
+// asyncCalls submits n actor calls, to the actor to(i) each, then waits
+// for them all.
+func asyncCalls(r *runner, n int, to func(i int) ray.ActorHandle[actorState]) (float64, error) {
+	t0 := time.Now()
+	refs := make([]ray.Ref[int], n)
 	for i := range refs {
-		refs[i] = actorNoop.Remote(ctx, conc, i)
+		refs[i] = actorNoop.Remote(r.ctx, to(i), i)
 	}
-	if _, err := ray.GetAll(ctx, refs...); err != nil {
-		return nil, err
+	if _, err := ray.GetAll(r.ctx, refs...); err != nil {
+		return 0, err
 	}
-	report("1_1_actor_calls_concurrent", rate(n, time.Since(t0)), "per second")
+	return rate(n, time.Since(t0)), nil
+}
 
-	t0 = time.Now()
-	refs = refs[:0]
-	for i := 0; i < n; i++ {
-		refs = append(refs, actorNoop.Remote(ctx, clients[i%2], i))
-	}
-	if _, err := ray.GetAll(ctx, refs...); err != nil {
-		return nil, err
-	}
-	report("n_n_actor_calls_async", rate(n, time.Since(t0)), "per second")
-
-	n = 100000 * scale
-	t0 = time.Now()
-	puts := make([]ray.Ref[int], n)
-	for i := range puts {
-		if puts[i], err = ray.Put(ctx, i); err != nil {
-			return nil, err
+// putCalls keeps its refs until getCalls has run (which reads the first),
+// as the owner's table holds them all while the puts run.
+func putCalls(r *runner) (float64, error) {
+	n := 100000 * r.scale
+	t0 := time.Now()
+	r.puts = make([]ray.Ref[int], n)
+	for i := range r.puts {
+		var err error
+		if r.puts[i], err = ray.Put(r.ctx, i); err != nil {
+			return 0, err
 		}
 	}
-	report("single_client_put_calls", rate(n, time.Since(t0)), "per second")
+	return rate(n, time.Since(t0)), nil
+}
 
-	one := puts[0]
-	t0 = time.Now()
+func getCalls(r *runner) (float64, error) {
+	if r.puts == nil {
+		one, err := ray.Put(r.ctx, 1)
+		if err != nil {
+			return 0, err
+		}
+		r.puts = []ray.Ref[int]{one}
+	}
+	one := r.puts[0]
+	defer func() { clear(r.puts); r.puts = nil }() // drop the refs so the store can free the objects
+	n := 100000 * r.scale
+	t0 := time.Now()
 	for i := 0; i < n; i++ {
-		if _, err := ray.Get(ctx, one); err != nil {
-			return nil, err
+		if _, err := ray.Get(r.ctx, one); err != nil {
+			return 0, err
 		}
 	}
-	report("single_client_get_calls", rate(n, time.Since(t0)), "per second")
-	clear(puts) // drop the refs so the store can free the objects
+	return rate(n, time.Since(t0)), nil
+}
 
+func putGigabytes(r *runner) (float64, error) {
 	big := make([]byte, 80<<20)
-	reps := 10 * scale
+	reps := 10 * r.scale
 	// Warm up for a second, as Ray's timeit does: the first puts map fresh
 	// store memory (page faults) that later ones reuse.
 	for i, w0 := 0, time.Now(); i < 3 || time.Since(w0) < time.Second; i++ {
-		r, err := ray.Put(ctx, big)
+		ref, err := ray.Put(r.ctx, big)
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
-		r.Release()
+		ref.Release()
 	}
 	// Each ref is dropped right away, as the Python benchmark's loop drops
 	// its ref: Release frees the object now instead of at the next GC.
-	t0 = time.Now()
+	t0 := time.Now()
 	for i := 0; i < reps; i++ {
-		r, err := ray.Put(ctx, big)
+		ref, err := ray.Put(r.ctx, big)
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
-		r.Release()
+		ref.Release()
 	}
-	report("single_client_put_gigabytes", float64(reps*len(big))/(1<<30)/time.Since(t0).Seconds(), "GB per second")
+	return float64(reps*len(big)) / (1 << 30) / time.Since(t0).Seconds(), nil
+}
 
-	refs = make([]ray.Ref[int], 1000)
+func wait1kRefs(r *runner) (float64, error) {
+	refs := make([]ray.Ref[int], 1000)
 	for i := range refs {
-		refs[i] = noop.Remote(ctx, i)
+		refs[i] = noop.Remote(r.ctx, i)
 	}
-	_, _ = ray.GetAll(ctx, refs...)
-	n = 200 * scale
-	t0 = time.Now()
+	if _, err := ray.GetAll(r.ctx, refs...); err != nil {
+		return 0, err
+	}
+	n := 200 * r.scale
+	t0 := time.Now()
 	for i := 0; i < n; i++ {
-		if _, _, err := ray.Wait(ctx, refs, len(refs), 0); err != nil {
-			return nil, err
+		if _, _, err := ray.Wait(r.ctx, refs, len(refs), 0); err != nil {
+			return 0, err
 		}
 	}
-	report("single_client_wait_1k_refs", rate(n, time.Since(t0)), "per second")
+	return rate(n, time.Since(t0)), nil
+}
 
-	n = 200 * scale
-	t0 = time.Now()
+func placementGroups(r *runner) (float64, error) {
+	n := 200 * r.scale
+	t0 := time.Now()
 	for i := 0; i < n; i++ {
-		pg, err := ray.NewPlacementGroup(ctx, []map[string]float64{{"CPU": 0.01}}, "PACK")
+		pg, err := ray.NewPlacementGroup(r.ctx, []map[string]float64{{"CPU": 0.01}}, "PACK")
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
-		if err := pg.Ready(ctx); err != nil {
-			return nil, err
+		if err := pg.Ready(r.ctx); err != nil {
+			return 0, err
 		}
-		if err := ray.RemovePlacementGroup(ctx, pg); err != nil {
-			return nil, err
+		if err := ray.RemovePlacementGroup(r.ctx, pg); err != nil {
+			return 0, err
 		}
 	}
-	report("placement_group_create/removal", rate(n, time.Since(t0)), "per second")
-	return res, nil
+	return rate(n, time.Since(t0)), nil
 }
