@@ -43,34 +43,29 @@ func (w *Worker) startEvents(ctx context.Context) {
 	if !on {
 		return
 	}
-	size := 0
-	if v, err := strconv.Atoi(os.Getenv("RAY_task_events_max_num_status_events_buffer_on_worker")); err == nil {
-		size = v
-	}
-	w.events = taskevents.NewBuffer(size)
+	size, _ := strconv.Atoi(os.Getenv("RAY_task_events_max_num_status_events_buffer_on_worker"))
+	batch, _ := strconv.Atoi(os.Getenv("RAY_task_events_send_batch_size"))
+	w.events = taskevents.NewBuffer(size, batch)
 	w.eventsDone = make(chan struct{})
 	go func() {
 		defer close(w.eventsDone)
-		taskevents.Report(ctx, w.events, interval, func(ctx context.Context, b *rpcpb.TaskEventBatch) error {
-			_, err := w.gcsRaw.AddTaskEvents(ctx, b)
-			return err
-		}, w.reportRunning)
+		taskevents.Report(ctx, w.events, interval, w.sendEvents, w.reportRunning)
 	}()
 }
 
-// flushEvents sends what the buffer holds now (bounded by a second).
+// flushEvents sends everything the buffer holds now (bounded by a second).
 func (w *Worker) flushEvents() {
 	if w.events == nil {
 		return
 	}
-	w.reportRunning()
-	if b := w.events.Take(); b != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		if _, err := w.gcsRaw.AddTaskEvents(ctx, b); err != nil {
-			w.events.Requeue(b)
-		}
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	taskevents.Flush(ctx, w.events, w.sendEvents, w.reportRunning, true)
+}
+
+func (w *Worker) sendEvents(ctx context.Context, b *rpcpb.TaskEventBatch) error {
+	_, err := w.gcsRaw.AddTaskEvents(ctx, b)
+	return err
 }
 
 // TaskEventsDropped is how many task events this process dropped because
@@ -87,7 +82,7 @@ func (w *Worker) event(e taskevents.Event) {
 		return
 	}
 	if e.TimeNs == 0 {
-		e.TimeNs = time.Now().UnixNano()
+		e.TimeNs = taskevents.Now()
 	}
 	w.events.Add(e)
 }
@@ -128,17 +123,28 @@ func (w *Worker) taskInfo(pt *pendingTask) *rpcpb.TaskInfo {
 	})
 }
 
+// infoEntry is the description used last: a run of tasks of one kind (the
+// common case) finds it without the lock and the map.
+type infoEntry struct {
+	k    infoKey
+	info *rpcpb.TaskInfo
+}
+
 func (w *Worker) cachedInfo(k infoKey, build func() *rpcpb.TaskInfo) *rpcpb.TaskInfo {
+	if last := w.lastInfo.Load(); last != nil && last.k == k {
+		return last.info
+	}
 	w.infoMu.Lock()
 	defer w.infoMu.Unlock()
-	if info, ok := w.infos[k]; ok {
-		return info
+	info, ok := w.infos[k]
+	if !ok {
+		if w.infos == nil || len(w.infos) >= maxInfos {
+			w.infos = map[infoKey]*rpcpb.TaskInfo{}
+		}
+		info = build()
+		w.infos[k] = info
 	}
-	if w.infos == nil || len(w.infos) >= maxInfos {
-		w.infos = map[infoKey]*rpcpb.TaskInfo{}
-	}
-	info := build()
-	w.infos[k] = info
+	w.lastInfo.Store(&infoEntry{k: k, info: info})
 	return info
 }
 
@@ -151,7 +157,7 @@ func (w *Worker) ownerEvent(pt *pendingTask, s taskevents.Status) {
 	if w.events == nil {
 		return
 	}
-	e := taskevents.Event{Key: keyOf(pt.spec), JobID: pt.spec.JobId, Status: s, TimeNs: time.Now().UnixNano()}
+	e := taskevents.Event{Key: keyOf(pt.spec), JobID: pt.spec.JobId, Status: s, TimeNs: taskevents.Now()}
 	w.describe(pt, &e)
 	w.events.AddAt(&pt.ev, e)
 }
@@ -173,7 +179,7 @@ func (w *Worker) submittedEvents(pts []*pendingTask) {
 	if w.events == nil {
 		return
 	}
-	now := time.Now().UnixNano()
+	now := taskevents.Now()
 	for _, pt := range pts {
 		e := taskevents.Event{Key: keyOf(pt.spec), JobID: pt.spec.JobId, Status: taskevents.SubmittedToWorker, TimeNs: now}
 		w.describe(pt, &e)
@@ -187,7 +193,7 @@ func (w *Worker) outcomeEvent(pt *pendingTask, err error) {
 	if w.events == nil {
 		return
 	}
-	e := taskevents.Event{Key: keyOf(pt.spec), JobID: pt.spec.JobId, Status: taskevents.Finished, TimeNs: time.Now().UnixNano()}
+	e := taskevents.Event{Key: keyOf(pt.spec), JobID: pt.spec.JobId, Status: taskevents.Finished, TimeNs: taskevents.Now()}
 	if err != nil {
 		e.Status, e.ErrType, e.ErrMsg = taskevents.Failed, errorTypeName(infoFromError(err).Kind), err.Error()
 	}
@@ -206,7 +212,7 @@ func (w *Worker) resultEvent(pt *pendingTask, r *rpcpb.TaskResult, where *rpcpb.
 	if r.StartTimeNs > 0 {
 		w.events.AddAt(&pt.ev, taskevents.Event{Key: k, JobID: pt.spec.JobId, Status: taskevents.Running, TimeNs: r.StartTimeNs, Where: where})
 	}
-	e := taskevents.Event{Key: k, JobID: pt.spec.JobId, Status: taskevents.Finished, Where: where, TimeNs: time.Now().UnixNano()}
+	e := taskevents.Event{Key: k, JobID: pt.spec.JobId, Status: taskevents.Finished, Where: where, TimeNs: taskevents.Now()}
 	if r.Result == nil || r.Result.Error != nil {
 		err := locationOf(r.Result).Err
 		e.Status, e.ErrType, e.ErrMsg = taskevents.Failed, errorTypeName(infoFromError(err).Kind), err.Error()

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -127,9 +128,10 @@ type Worker struct {
 	eventsDone chan struct{}
 	// where is this process as executor (task events); infos the shared
 	// task descriptions (events.go).
-	where  *rpcpb.TaskWhere
-	infoMu sync.Mutex
-	infos  map[infoKey]*rpcpb.TaskInfo
+	where    *rpcpb.TaskWhere
+	infoMu   sync.Mutex
+	infos    map[infoKey]*rpcpb.TaskInfo
+	lastInfo atomic.Pointer[infoEntry]
 }
 
 // Start connects a core worker: it serves the CoreWorker service and, in

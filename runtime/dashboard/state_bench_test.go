@@ -65,7 +65,7 @@ func BenchmarkListTasks100kHistory(b *testing.B) {
 	for i := range wheres {
 		wheres[i] = &rpcpb.TaskWhere{NodeId: fmt.Sprintf("%028x", i), WorkerId: fmt.Sprintf("%028x", 100+i), WorkerPid: int32(1000 + i)}
 	}
-	buf := taskevents.NewBuffer(0)
+	buf := taskevents.NewBuffer(0, 0)
 	t0 := time.Now().UnixNano()
 	for i := range tasks {
 		var h taskevents.Handle

@@ -71,7 +71,7 @@ type listAnswer struct {
 
 func stateServer(t *testing.T) *Server {
 	// Through a process's buffer, as the runtime sends them.
-	b := taskevents.NewBuffer(0)
+	b := taskevents.NewBuffer(0, 0)
 	ev := func(task string, st taskevents.Status, sec int64) taskevents.Event {
 		return taskevents.Event{Key: taskevents.Key{TaskID: task}, JobID: "01000000", Status: st, TimeNs: sec * 1e9}
 	}

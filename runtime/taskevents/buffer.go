@@ -5,9 +5,11 @@
 // A Buffer lives in every owner and executor: adding an event is an append
 // under a mutex, never I/O, and a full buffer drops the event and counts it,
 // so a slow or unreachable GCS never slows a task. A Reporter sends the
-// buffer's contents in one batch per interval. The History, in the GCS, merges
-// the events of one task attempt from its owner and its executor and evicts
-// the oldest attempts (finished ones first) beyond its bound.
+// buffer's oldest records, at most a batch of them, once per interval: what
+// the GCS takes in is bounded per process whatever the task rate (Ray's
+// task_events_send_batch_size). The History, in the GCS, merges the events
+// of one task attempt from its owner and its executor and evicts the oldest
+// attempts (finished ones first) beyond its bound.
 package taskevents
 
 import (
@@ -34,9 +36,20 @@ const (
 // reports before it drops (Ray's task_events_max_num_status_events_buffer_on_worker).
 const DefaultBufferSize = 100_000
 
+// DefaultSendBatchSize is how many records one report carries at most
+// (Ray's task_events_send_batch_size); the rest wait for the next report.
+const DefaultSendBatchSize = 10_000
+
 // maxTransitions is how many statuses one record holds; a record that
 // fills up is closed and the next status starts a new one.
 const maxTransitions = 6
+
+// chunkSize is how many records one piece of the buffer's storage holds:
+// the buffer grows and shrinks by chunks, never by copying its records.
+const chunkSize = 1024
+
+// spareChunks is how many emptied chunks a buffer keeps for reuse.
+const spareChunks = 4
 
 // Key names a task attempt.
 type Key struct {
@@ -64,44 +77,121 @@ type Event struct {
 // record is what the buffer keeps of one attempt until the next report:
 // its transitions coalesce, so a task that is submitted, runs and finishes
 // between two reports is one entry on the wire and one merge in the GCS.
+// It holds no pointers (strings and descriptions are indexes into the
+// buffer's tables): a buffer of 100,000 records is nothing for the garbage
+// collector to scan, which it would otherwise do at every cycle of a busy
+// owner's heap.
 type record struct {
-	key      Key
-	jobID    string
-	info     *rpcpb.TaskInfo
-	where    *rpcpb.TaskWhere
-	errType  string
-	errMsg   string
-	n        int
-	statuses [maxTransitions]Status
+	id       [idCap]byte // the task id, if it fits (else in sides)
+	idLen    uint8
+	n        uint8
+	statuses [maxTransitions]uint8
+	side     bool // sides[seq] holds the id or the error
+	job      uint16
+	attempt  int32
+	info     uint32 // 1-based index into infos; 0: none
+	where    uint32 // 1-based index into wheres; 0: none
 	times    [maxTransitions]int64
 }
+
+// idCap is the longest task id a record holds itself (goray's are 28
+// characters); a longer one goes to the side table.
+const idCap = 32
+
+// side is what a record holds outside itself: rare, so a map.
+type side struct {
+	taskID          string
+	errType, errMsg string
+}
+
+// maxInterned bounds each of the buffer's tables (job ids, descriptions,
+// places); they start over whenever the buffer is empty. A transition that
+// would need a new entry in a full table is dropped and counted.
+const maxInterned = 1 << 15
+
+// interned numbers distinct values from 1 (0 is none); lookups of the
+// value added last, the common case, skip the map.
+type interned[T comparable] struct {
+	list  []T
+	index map[T]uint32
+	last  T
+	lastI uint32
+}
+
+func (t *interned[T]) id(v T) (uint32, bool) {
+	if t.lastI != 0 && v == t.last {
+		return t.lastI, true
+	}
+	i, ok := t.index[v]
+	if !ok {
+		if len(t.list) >= maxInterned {
+			return 0, false
+		}
+		if t.index == nil {
+			t.index = map[T]uint32{}
+		}
+		t.list = append(t.list, v)
+		i = uint32(len(t.list))
+		t.index[v] = i
+	}
+	t.last, t.lastI = v, i
+	return i, true
+}
+
+func (t *interned[T]) get(i uint32) (v T) {
+	if i > 0 && int(i) <= len(t.list) {
+		v = t.list[i-1]
+	}
+	return v
+}
+
+func (t *interned[T]) reset() { *t = interned[T]{} }
 
 // Handle is where an attempt's open record is, kept by whoever records its
 // transitions (the owner keeps it with the task): merging finds the record
 // without a lookup. The zero Handle is none.
 type Handle struct {
-	gen uint64
-	idx int32
+	seq uint64 // the record's sequence number + 1
 }
 
-// Buffer holds task transitions until the next report.
+// Buffer holds task transitions until they are reported. Records are
+// numbered in the order they were made; a report takes the oldest.
 type Buffer struct {
-	mu      sync.Mutex
-	recs    []record
-	gen     uint64   // counts Takes: a Handle from before the last one is stale
-	spare   []record // the slice handed out by the last Take, reused
-	max     int
-	dropped map[string]int64 // per job, since the last Take
+	mu sync.Mutex
+	// chunks[i] holds the records numbered from (first+i)*chunkSize.
+	chunks [][]record
+	first  uint64 // chunk number of chunks[0]
+	base   uint64 // number of the oldest record held
+	next   uint64 // number of the next record
+	spare  [][]record
+	max    int
+	batch  int
+	jobs   interned[string]
+	infos  interned[*rpcpb.TaskInfo]
+	wheres interned[*rpcpb.TaskWhere]
+	sides  map[uint64]side
+	// dropped counts, per job, the transitions dropped since the last Take.
+	dropped map[string]int64
 	// droppedTotal counts every drop since the start (for metrics).
 	droppedTotal atomic.Int64
 }
 
-// NewBuffer makes a buffer of at most max records (DefaultBufferSize if max <= 0).
-func NewBuffer(max int) *Buffer {
+// NewBuffer makes a buffer of at most max records (DefaultBufferSize if
+// max <= 0) that hands out at most batch of them per Take
+// (DefaultSendBatchSize if batch <= 0).
+func NewBuffer(max, batch int) *Buffer {
 	if max <= 0 {
 		max = DefaultBufferSize
 	}
-	return &Buffer{max: max, gen: 1}
+	if batch <= 0 {
+		batch = DefaultSendBatchSize
+	}
+	return &Buffer{max: max, batch: batch}
+}
+
+// at is the record numbered seq, which the buffer holds.
+func (b *Buffer) at(seq uint64) *record {
+	return &b.chunks[seq/chunkSize-b.first][seq%chunkSize]
 }
 
 // Add records a transition as a record of its own (the GCS merges records
@@ -117,39 +207,104 @@ func (b *Buffer) Add(e Event) bool {
 // reports whether it was kept.
 func (b *Buffer) AddAt(h *Handle, e Event) bool {
 	b.mu.Lock()
-	var r *record
-	if h.gen == b.gen && int(h.idx) < len(b.recs) {
-		if c := &b.recs[h.idx]; c.key == e.Key && c.n < maxTransitions {
+	kept := b.addLocked(h, &e)
+	b.mu.Unlock()
+	return kept
+}
+
+func (b *Buffer) addLocked(h *Handle, e *Event) bool {
+	seq, r := h.seq-1, (*record)(nil)
+	if h.seq != 0 && seq >= b.base && seq < b.next {
+		if c := b.at(seq); c.n < maxTransitions && c.attempt == e.Attempt && b.taskID(seq, c) == e.TaskID {
 			r = c
 		}
 	}
-	if r == nil {
-		if len(b.recs) >= b.max {
-			if b.dropped == nil {
-				b.dropped = map[string]int64{}
-			}
-			b.dropped[e.JobID]++
-			b.mu.Unlock()
-			b.droppedTotal.Add(1)
-			return false
-		}
-		b.recs = append(b.recs, record{key: e.Key, jobID: e.JobID})
-		h.gen, h.idx = b.gen, int32(len(b.recs)-1)
-		r = &b.recs[h.idx]
-	}
-	r.statuses[r.n], r.times[r.n] = e.Status, e.TimeNs
-	r.n++
+	var info, where uint32
+	ok := true
 	if e.Info != nil {
-		r.info = e.Info
+		info, ok = b.infos.id(e.Info)
 	}
-	if e.Where != nil {
-		r.where = e.Where
+	if e.Where != nil && ok {
+		where, ok = b.wheres.id(e.Where)
+	}
+	if r == nil && ok {
+		var job uint32
+		if job, ok = b.jobs.id(e.JobID); ok {
+			if seq, r = b.newRecord(); r != nil {
+				r.job, r.attempt = uint16(job), e.Attempt
+				if len(e.TaskID) <= idCap {
+					r.idLen = uint8(copy(r.id[:], e.TaskID))
+				} else {
+					b.setSide(seq, r, func(s *side) { s.taskID = e.TaskID })
+				}
+				h.seq = seq + 1
+			}
+		}
+	}
+	if r == nil {
+		b.drop(e.JobID, 1)
+		return false
+	}
+	r.statuses[r.n], r.times[r.n] = uint8(e.Status), e.TimeNs
+	r.n++
+	if info != 0 {
+		r.info = info
+	}
+	if where != 0 {
+		r.where = where
 	}
 	if e.ErrType != "" || e.ErrMsg != "" {
-		r.errType, r.errMsg = e.ErrType, e.ErrMsg
+		b.setSide(seq, r, func(s *side) { s.errType, s.errMsg = e.ErrType, e.ErrMsg })
 	}
-	b.mu.Unlock()
 	return true
+}
+
+// taskID is the id of the record numbered seq.
+func (b *Buffer) taskID(seq uint64, r *record) string {
+	if r.idLen > 0 || !r.side {
+		return string(r.id[:r.idLen])
+	}
+	return b.sides[seq].taskID
+}
+
+func (b *Buffer) setSide(seq uint64, r *record, set func(*side)) {
+	if b.sides == nil {
+		b.sides = map[uint64]side{}
+	}
+	s := b.sides[seq]
+	set(&s)
+	b.sides[seq] = s
+	r.side = true
+}
+
+// newRecord appends an empty record, or returns nil when the buffer is full.
+func (b *Buffer) newRecord() (uint64, *record) {
+	if b.next-b.base >= uint64(b.max) {
+		return 0, nil
+	}
+	if len(b.chunks) == 0 {
+		b.first = b.next / chunkSize
+	}
+	if b.next/chunkSize-b.first == uint64(len(b.chunks)) { // the last chunk is full
+		var c []record
+		if n := len(b.spare); n > 0 {
+			c, b.spare = b.spare[n-1], b.spare[:n-1]
+		} else {
+			c = make([]record, chunkSize)
+		}
+		b.chunks = append(b.chunks, c)
+	}
+	seq := b.next
+	b.next++
+	return seq, b.at(seq)
+}
+
+func (b *Buffer) drop(job string, n int64) {
+	if b.dropped == nil {
+		b.dropped = map[string]int64{}
+	}
+	b.dropped[job] += n
+	b.droppedTotal.Add(n)
 }
 
 // Dropped is the number of transitions dropped since the buffer was made.
@@ -159,118 +314,143 @@ func (b *Buffer) Dropped() int64 { return b.droppedTotal.Load() }
 func (b *Buffer) Len() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return len(b.recs)
+	return int(b.next - b.base)
 }
 
-// Take removes everything waiting and returns it as a batch (nil when there
-// is nothing, not even drops, to report). Descriptions and places shared by
-// several records are sent once.
+// Take removes the oldest records, at most the buffer's batch size, and
+// returns them as a batch with the drop counts since the last Take (nil
+// when there is nothing, not even drops, to report). Descriptions and
+// places shared by several records are sent once.
 func (b *Buffer) Take() *rpcpb.TaskEventBatch {
 	b.mu.Lock()
-	recs, dropped := b.recs, b.dropped
-	b.recs, b.dropped = b.spare[:0], nil
-	b.spare = nil
-	b.gen++
-	b.mu.Unlock()
-	if len(recs) == 0 && len(dropped) == 0 {
-		b.giveBack(recs)
+	defer b.mu.Unlock()
+	n := int(min(b.next-b.base, uint64(b.batch)))
+	dropped := b.dropped
+	b.dropped = nil
+	if n == 0 && len(dropped) == 0 {
 		return nil
 	}
-	batch := &rpcpb.TaskEventBatch{Events: make([]*rpcpb.TaskEvent, len(recs)), Dropped: dropped}
-	if len(recs) > 0 {
-		batch.JobId = recs[0].jobID
+	batch := &rpcpb.TaskEventBatch{Events: make([]*rpcpb.TaskEvent, n), Dropped: dropped}
+	if n == 0 {
+		return batch
 	}
-	infos := map[*rpcpb.TaskInfo]int32{}
-	wheres := map[*rpcpb.TaskWhere]int32{}
-	pbs := make([]rpcpb.TaskEvent, len(recs))
+	batch.JobId = b.jobs.get(uint32(b.at(b.base).job))
+	// The batch's own numbering of the descriptions and places it carries.
+	infos, wheres := map[uint32]int32{}, map[uint32]int32{}
+	pbs := make([]rpcpb.TaskEvent, n)
 	total := 0
-	for i := range recs {
-		total += recs[i].n
+	for i := range n {
+		total += int(b.at(b.base + uint64(i)).n)
 	}
 	// One backing array for every record's statuses and times.
 	allStatuses, allTimes := make([]Status, 0, total), make([]int64, 0, total)
-	for i := range recs {
-		r := &recs[i]
+	for i := range n {
+		seq := b.base + uint64(i)
+		r := b.at(seq)
 		p := &pbs[i]
-		p.TaskId, p.Attempt, p.ErrorType, p.ErrorMessage = r.key.TaskID, r.key.Attempt, r.errType, r.errMsg
-		if r.jobID != batch.JobId {
-			p.JobId = r.jobID
+		p.TaskId, p.Attempt = string(r.id[:r.idLen]), r.attempt
+		if r.side {
+			sd := b.sides[seq]
+			delete(b.sides, seq)
+			if r.idLen == 0 {
+				p.TaskId = sd.taskID
+			}
+			p.ErrorType, p.ErrorMessage = sd.errType, sd.errMsg
+		}
+		if job := b.jobs.get(uint32(r.job)); job != batch.JobId {
+			p.JobId = job
 		}
 		at := len(allStatuses)
-		allStatuses, allTimes = append(allStatuses, r.statuses[:r.n]...), append(allTimes, r.times[:r.n]...)
+		for _, st := range r.statuses[:r.n] {
+			allStatuses = append(allStatuses, Status(st))
+		}
+		allTimes = append(allTimes, r.times[:r.n]...)
 		p.Statuses, p.TimesNs = allStatuses[at:len(allStatuses):len(allStatuses)], allTimes[at:len(allTimes):len(allTimes)]
-		if r.info != nil {
+		if r.info != 0 {
 			if p.Info = infos[r.info]; p.Info == 0 {
-				batch.Infos = append(batch.Infos, r.info)
+				batch.Infos = append(batch.Infos, b.infos.get(r.info))
 				p.Info = int32(len(batch.Infos))
 				infos[r.info] = p.Info
 			}
 		}
-		if r.where != nil {
+		if r.where != 0 {
 			if p.Where = wheres[r.where]; p.Where == 0 {
-				batch.Wheres = append(batch.Wheres, r.where)
+				batch.Wheres = append(batch.Wheres, b.wheres.get(r.where))
 				p.Where = int32(len(batch.Wheres))
 				wheres[r.where] = p.Where
 			}
 		}
 		batch.Events[i] = p
-		*r = record{} // the strings and pointers are the batch's now
+		*r = record{}
 	}
-	b.giveBack(recs)
+	b.base += uint64(n)
+	b.releaseChunks()
 	return batch
 }
 
-// giveBack keeps a drained slice for the next round, so a steady flow
-// reuses two slices instead of growing new ones.
-func (b *Buffer) giveBack(s []record) {
-	b.mu.Lock()
-	if b.spare == nil && cap(s) <= b.max {
-		b.spare = s[:0]
+// releaseChunks drops the chunks every record of which has been taken,
+// keeping a few for reuse: a steady flow recycles them, an idle process
+// gives the rest back to the garbage collector.
+func (b *Buffer) releaseChunks() {
+	done := 0
+	for done < len(b.chunks) && (b.first+uint64(done)+1)*chunkSize <= b.base {
+		done++
 	}
-	b.mu.Unlock()
+	for _, c := range b.chunks[:done] {
+		if len(b.spare) < spareChunks {
+			b.spare = append(b.spare, c)
+		}
+	}
+	b.chunks = append(b.chunks[:0], b.chunks[done:]...)
+	b.first += uint64(done)
+	if b.base == b.next {
+		// Empty: the next record starts a chunk of its own wherever it is,
+		// and the tables start over (no record refers to them).
+		for _, c := range b.chunks {
+			clear(c)
+			if len(b.spare) < spareChunks {
+				b.spare = append(b.spare, c)
+			}
+		}
+		b.chunks = b.chunks[:0]
+		b.next = (b.next + chunkSize - 1) / chunkSize * chunkSize
+		b.base = b.next
+		b.jobs.reset()
+		b.infos.reset()
+		b.wheres.reset()
+		b.sides = nil
+	}
 }
 
-// Requeue puts a batch that could not be sent back, as far as there is
-// room next to what was recorded since; the rest counts as dropped. Its
-// records stay closed: new transitions of the same attempts start new ones
-// (the GCS merges them all).
+// Requeue puts a batch that could not be sent back at the end, as far as
+// there is room; the rest counts as dropped. Its records are closed: new
+// transitions of the same attempts start new ones (the GCS merges them).
 func (b *Buffer) Requeue(batch *rpcpb.TaskEventBatch) {
 	if batch == nil {
 		return
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	room := b.max - len(b.recs)
-	keep := batch.Events
-	if len(keep) > room {
-		keep = keep[len(keep)-max(room, 0):]
-	}
-	if b.dropped == nil && (len(batch.Dropped) > 0 || len(keep) < len(batch.Events)) {
-		b.dropped = map[string]int64{}
-	}
 	for job, n := range batch.Dropped {
+		if b.dropped == nil {
+			b.dropped = map[string]int64{}
+		}
 		b.dropped[job] += n
 	}
-	lost := batch.Events[:len(batch.Events)-len(keep)]
-	for _, p := range lost {
-		b.dropped[jobOf(batch, p)]++
+	b.mu.Unlock()
+	for _, p := range batch.Events {
+		var h Handle
+		for i, st := range p.Statuses {
+			e := Event{Key: Key{p.TaskId, p.Attempt}, JobID: jobOf(batch, p), Status: st}
+			if i < len(p.TimesNs) {
+				e.TimeNs = p.TimesNs[i]
+			}
+			if i == 0 {
+				e.Info, e.Where = indexed(batch.Infos, p.Info), indexed(batch.Wheres, p.Where)
+				e.ErrType, e.ErrMsg = p.ErrorType, p.ErrorMessage
+			}
+			b.AddAt(&h, e) // or counted as dropped
+		}
 	}
-	b.droppedTotal.Add(int64(len(lost)))
-	if len(keep) == 0 {
-		return
-	}
-	merged := make([]record, 0, len(keep)+len(b.recs))
-	for _, p := range keep {
-		r := record{key: Key{p.TaskId, p.Attempt}, jobID: jobOf(batch, p), errType: p.ErrorType, errMsg: p.ErrorMessage,
-			info: indexed(batch.Infos, p.Info), where: indexed(batch.Wheres, p.Where)}
-		r.n = copy(r.statuses[:], p.Statuses)
-		copy(r.times[:], p.TimesNs)
-		merged = append(merged, r)
-	}
-	// The requeued records are closed, and so are those recorded since
-	// (their handles no longer match): new transitions start new records.
-	b.recs = append(merged, b.recs...)
-	b.gen++
 }
 
 func jobOf(batch *rpcpb.TaskEventBatch, e *rpcpb.TaskEvent) string {

@@ -3,6 +3,10 @@ package taskevents
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,7 +21,7 @@ func ev(task, job string, s Status, t int64) Event {
 // A task's transitions between two reports are one record; descriptions
 // and places shared by records travel once per batch.
 func TestBufferCoalescesAndSharesDescriptions(t *testing.T) {
-	b := NewBuffer(10)
+	b := NewBuffer(10, 0)
 	info := &rpcpb.TaskInfo{Name: "square"}
 	where := &rpcpb.TaskWhere{NodeId: "n1", WorkerId: "w1", WorkerPid: 7}
 	for _, id := range []string{"a", "b"} {
@@ -48,7 +52,7 @@ func TestBufferCoalescesAndSharesDescriptions(t *testing.T) {
 }
 
 func TestBufferDropsBeyondItsSizeAndCountsPerJob(t *testing.T) {
-	b := NewBuffer(3)
+	b := NewBuffer(3, 0)
 	var ha Handle
 	for i, job := range []string{"j1", "j1", "j2", "j2", "j1"} {
 		var h Handle
@@ -87,7 +91,7 @@ func TestBufferDropsBeyondItsSizeAndCountsPerJob(t *testing.T) {
 
 // A stale handle (from before a Take) starts a new record; the GCS merges.
 func TestStaleHandleStartsANewRecord(t *testing.T) {
-	b := NewBuffer(10)
+	b := NewBuffer(10, 0)
 	var h Handle
 	b.AddAt(&h, ev("a", "j", SubmittedToWorker, 1))
 	first := b.Take()
@@ -99,29 +103,147 @@ func TestStaleHandleStartsANewRecord(t *testing.T) {
 	}
 }
 
-func TestRequeueKeepsTheNewestAndCountsTheRest(t *testing.T) {
-	b := NewBuffer(4)
+func TestRequeueAppendsAsFarAsThereIsRoomAndCountsTheRest(t *testing.T) {
+	b := NewBuffer(4, 0)
 	for _, id := range []string{"a", "b", "c"} {
 		b.Add(ev(id, "j", Running, 1))
 	}
 	failed := b.Take()
 	b.Add(ev("d", "j", Running, 1))
 	b.Add(ev("e", "j", Running, 1))
-	b.Requeue(failed) // room for 2 of its 3: the oldest (a) goes
+	b.Requeue(failed) // room for 2 of its 3
 	batch := b.Take()
 	var ids string
 	for _, e := range batch.Events {
 		ids += e.TaskId
 	}
-	if ids != "bcde" || batch.Dropped["j"] != 1 || b.Dropped() != 1 {
-		t.Fatalf("after requeue: %q dropped %v total %d; want bcde, j:1, 1", ids, batch.Dropped, b.Dropped())
+	if ids != "deab" || batch.Dropped["j"] != 1 || b.Dropped() != 1 {
+		t.Fatalf("after requeue: %q dropped %v total %d; want deab, j:1, 1", ids, batch.Dropped, b.Dropped())
+	}
+}
+
+// A report carries at most the batch size, the oldest records first; the
+// rest stay, and their attempts' handles still find them.
+func TestTakeSendsTheOldestBatchAndKeepsTheRestOpen(t *testing.T) {
+	b := NewBuffer(0, 2)
+	hs := make([]Handle, 3)
+	for i, id := range []string{"a", "b", "c"} {
+		b.AddAt(&hs[i], ev(id, "j", SubmittedToWorker, 1))
+	}
+	first := b.Take()
+	b.AddAt(&hs[2], ev("c", "j", Finished, 2)) // still open
+	b.AddAt(&hs[0], ev("a", "j", Finished, 2)) // a was sent: a new record
+	second := b.Take()
+	if len(first.Events) != 2 || first.Events[0].TaskId != "a" || first.Events[1].TaskId != "b" {
+		t.Fatalf("first batch %v", first.Events)
+	}
+	if len(second.Events) != 2 || second.Events[0].TaskId != "c" || len(second.Events[0].Statuses) != 2 || second.Events[1].TaskId != "a" {
+		t.Fatalf("second batch %v", second.Events)
+	}
+	if b.Take() != nil || b.Len() != 0 {
+		t.Fatal("records left after two batches")
+	}
+}
+
+// Random adds, takes and failed sends against a model: every transition
+// the buffer kept reaches a batch exactly once, in order within its
+// attempt, and every one it did not keep is counted as dropped.
+func TestBufferAgainstAModel(t *testing.T) {
+	for seed := int64(1); seed <= 20; seed++ {
+		rng := rand.New(rand.NewPCG(uint64(seed), 7))
+		maxRecs := 1 + rng.IntN(3*chunkSize)
+		b := NewBuffer(maxRecs, 1+rng.IntN(2*chunkSize))
+		const attempts = 3000
+		// Some ids too long for a record, some transitions with an error
+		// or a description: the side and interned tables are exercised too.
+		ids, index := make([]string, attempts), map[string]int{}
+		infos := []*rpcpb.TaskInfo{{Name: "f"}, {Name: "g"}, {Name: "h"}}
+		for i := range ids {
+			ids[i] = strconv.Itoa(i)
+			if i%5 == 0 {
+				ids[i] = strings.Repeat("long-", 8) + ids[i]
+			}
+			index[ids[i]] = i
+		}
+		hs := make([]Handle, attempts)
+		want := make([][]int64, attempts) // kept transitions per attempt (their times)
+		got := make([][]int64, attempts)
+		var dropped, reportedDrops int64
+		deliver := func(batch *rpcpb.TaskEventBatch) {
+			for _, n := range batch.Dropped {
+				reportedDrops += n
+			}
+			for _, e := range batch.Events {
+				i, ok := index[e.TaskId]
+				if !ok {
+					t.Fatalf("seed %d: unknown task id %q", seed, e.TaskId)
+				}
+				got[i] = append(got[i], e.TimesNs...)
+				if e.ErrorType != "" && e.ErrorType != "E"+ids[i] {
+					t.Fatalf("seed %d: %s has error %q", seed, ids[i], e.ErrorType)
+				}
+				if e.Info != 0 && batch.Infos[e.Info-1] != infos[i%len(infos)] {
+					t.Fatalf("seed %d: %s described as %v", seed, ids[i], batch.Infos[e.Info-1])
+				}
+			}
+		}
+		for step := int64(1); step <= 40_000; step++ {
+			switch r := rng.IntN(1000); {
+			case r < 990:
+				i := rng.IntN(attempts)
+				e := ev(ids[i], "j"+strconv.Itoa(i%3), Running, step)
+				switch rng.IntN(4) {
+				case 0:
+					e.ErrType = "E" + ids[i]
+				case 1:
+					e.Info = infos[i%len(infos)]
+				}
+				if b.AddAt(&hs[i], e) {
+					want[i] = append(want[i], step)
+				} else {
+					dropped++
+				}
+				if b.Len() > maxRecs {
+					t.Fatalf("seed %d: %d records held, bound %d", seed, b.Len(), maxRecs)
+				}
+			case r < 997:
+				if batch := b.Take(); batch != nil {
+					deliver(batch)
+				}
+			default:
+				b.Requeue(b.Take()) // a send that failed
+			}
+		}
+		for batch := b.Take(); batch != nil; batch = b.Take() {
+			deliver(batch)
+		}
+		// A requeued record goes to the back, so one attempt's records may
+		// arrive out of order: compare as sets of times, which are unique.
+		// A requeued transition may find no room: it is then dropped.
+		for i := range want {
+			slices.Sort(got[i])
+			j := 0
+			for _, w := range want[i] {
+				if j < len(got[i]) && got[i][j] == w {
+					j++
+				} else {
+					dropped++ // lost when requeued
+				}
+			}
+			if j != len(got[i]) {
+				t.Fatalf("seed %d: attempt %d: kept %v, delivered %v", seed, i, want[i], got[i])
+			}
+		}
+		if dropped != b.Dropped() || dropped != reportedDrops {
+			t.Fatalf("seed %d: %d dropped, Dropped() %d, reported %d", seed, dropped, b.Dropped(), reportedDrops)
+		}
 	}
 }
 
 // The reporter sends every interval, puts a failed batch back and sends the
 // rest when its context ends.
 func TestReportRetriesAndFlushesAtTheEnd(t *testing.T) {
-	b := NewBuffer(100)
+	b := NewBuffer(100, 0)
 	var calls, delivered atomic.Int32
 	send := func(ctx context.Context, batch *rpcpb.TaskEventBatch) error {
 		if calls.Add(1) == 1 {

@@ -9,7 +9,7 @@ import (
 // Add names the attempts a batch was the first to fail, once.
 func TestAddReturnsNewlyFailedAttempts(t *testing.T) {
 	h := NewHistory(0)
-	b := NewBuffer(0)
+	b := NewBuffer(0, 0)
 	fail := Event{Key: Key{TaskID: "t1"}, JobID: "j", Status: Failed, TimeNs: 5, ErrType: ErrWorkerDied, ErrMsg: "exit 1",
 		Info: &rpcpb.TaskInfo{Name: "boom"}}
 	b.Add(Event{Key: Key{TaskID: "t0"}, JobID: "j", Status: Finished, TimeNs: 4})
