@@ -19,7 +19,7 @@ var expected string
 // Metric is one expected metric.
 type Metric struct {
 	Name, Type string
-	// Where it is exported: head, node, serve, error or operator (see expected.txt).
+	// Where it is exported: head, node, serve, error, autoscaler or operator (see expected.txt).
 	Where  string
 	Labels []string
 }

@@ -67,7 +67,7 @@ func TestExpectedIsWellFormed(t *testing.T) {
 			t.Errorf("%s: type %q", m.Name, m.Type)
 		}
 		switch m.Where {
-		case "head", "node", "serve", "error", "operator":
+		case "head", "node", "serve", "error", "autoscaler", "operator":
 		default:
 			t.Errorf("%s: where %q", m.Name, m.Where)
 		}

@@ -47,6 +47,9 @@ type Autoscaler struct {
 	lastDecision   string
 	lastDecisionAt time.Time
 	warned         map[string]bool
+	// counts is the last round's view of the nodes, for the report (a
+	// round that waits on deletions reports the one before).
+	counts *NodeCounts
 }
 
 // New makes an autoscaler; kube needs the ray.io/v1 and core kinds in its scheme.
@@ -150,6 +153,8 @@ func (a *Autoscaler) Step(ctx context.Context) (Result, error) {
 	}
 	d := planner.Plan(in)
 	a.drain(ctx, &d)
+	counts := CountNodes(in, d.Replicas, pods.Items)
+	a.counts = &counts
 	deletes := map[string][]string{}
 	for _, x := range d.Delete {
 		deletes[x.Type] = append(deletes[x.Type], x.Pod)
@@ -276,6 +281,9 @@ func (a *Autoscaler) report(ctx context.Context, d *planner.Decision, waiting []
 	}
 	if roundErr != nil {
 		st.Error = roundErr.Error()
+	}
+	if a.counts != nil {
+		a.counts.fill(st)
 	}
 	if d != nil {
 		st.TargetReplicas = d.Replicas

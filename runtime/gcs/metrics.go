@@ -1,8 +1,15 @@
 package gcs
 
 import (
+	"time"
+
 	"github.com/goray-dev/goray/runtime/metrics"
 )
+
+// autoscalerReportTTL is how long the head exports the autoscaler's last
+// report: the autoscaler reports every round (a second or less), so an
+// older one means it stopped, and its series go as Ray's do with it.
+const autoscalerReportTTL = time.Minute
 
 // MetricCounts is what the head's metrics port reports of the GCS's
 // tables (see package metrics): read at scrape time, under the locks the
@@ -20,6 +27,10 @@ func (s *Server) MetricCounts() metrics.ClusterCounts {
 	}
 	for _, pg := range s.pgs {
 		out.PlacementGroups[pg.state]++
+	}
+	if a := s.autoscaling; a != nil && time.Since(time.UnixMilli(a.TimestampMs)) < autoscalerReportTTL && a.ActiveNodes != nil {
+		out.Autoscaler = &metrics.AutoscalerCounts{Active: a.ActiveNodes, Pending: a.PendingNodes, Failed: a.FailedNodes,
+			ClusterResources: a.ClusterResources, PendingResources: a.PendingResources}
 	}
 	for _, n := range s.nodes {
 		if n.awaiting {

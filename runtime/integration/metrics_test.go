@@ -13,7 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
 	"github.com/goray-dev/goray/internal/metricnames"
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/ray"
 	"github.com/goray-dev/goray/runtime/serve"
 	"github.com/goray-dev/goray/runtime/serve/client"
@@ -144,6 +148,20 @@ func TestMetricsOfEveryNode(t *testing.T) {
 		}
 	}
 
+	// The autoscaler sidecar reports its view of the nodes to the GCS each
+	// round (runtime/autoscaler); the head exports Ray's autoscaler_* from it.
+	conn, err := grpc.NewClient(gcsAddress, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := rpcpb.NewGcsClient(conn).ReportAutoscalingState(ctx, &rpcpb.AutoscalingState{TimestampMs: time.Now().UnixMilli(),
+		ClusterName: "it/metrics", LastDecision: "no change", ActiveNodes: map[string]int32{"headgroup": 1, "workers": 2},
+		PendingNodes: map[string]int32{"headgroup": 0, "workers": 1}, FailedNodes: map[string]int32{"headgroup": 0, "workers": 0},
+		ClusterResources: map[string]float64{"CPU": 5}, PendingResources: map[string]float64{"CPU": 2}}); err != nil {
+		t.Fatal(err)
+	}
+
 	// Task events reach the GCS in batches, once a second.
 	awaitFor(t, 30*time.Second, "the tasks' events in the GCS", func() bool {
 		return sum(scrapeNode(t, "127.0.0.1"), "ray_tasks", map[string]string{"Name": "it.where", "State": "FINISHED"}) >= 6
@@ -154,7 +172,7 @@ func TestMetricsOfEveryNode(t *testing.T) {
 		fams := scrapeNode(t, ip)
 		where := []string{"node", "serve", "error"}
 		if ip == "127.0.0.1" {
-			where = append(where, "head")
+			where = append(where, "head", "autoscaler")
 		}
 		for _, err := range metricnames.Check(fams, metricnames.Where(where...)) {
 			t.Errorf("node %s: %v", ip, err)
@@ -200,6 +218,9 @@ func TestMetricsOfEveryNode(t *testing.T) {
 		{"ray_placement_groups", map[string]string{"State": "CREATED"}, 1},
 		{"ray_cluster_active_nodes", map[string]string{"node_type": "group-127.0.0.2"}, 1},
 		{"ray_serve_deployment_replica_healthy", map[string]string{"application": "metrics", "deployment": "ItMetrics"}, 1},
+		{"autoscaler_active_nodes", map[string]string{"NodeType": "workers"}, 2},
+		{"autoscaler_pending_nodes", map[string]string{"NodeType": "workers"}, 1},
+		{"autoscaler_pending_resources", map[string]string{"resource": "CPU"}, 2},
 	} {
 		if got := sum(head, c.name, c.ls); got < c.min {
 			t.Errorf("head: %s%v = %v, want at least %v", c.name, c.ls, got, c.min)

@@ -18,6 +18,17 @@ type ClusterCounts struct {
 	// ActiveNodes and FailedNodes count alive and dead nodes by node type
 	// (the worker group's name on Kubernetes).
 	ActiveNodes, FailedNodes map[string]int
+	// Autoscaler is the autoscaler's last report, nil when none runs (or
+	// it has not reported for a while): Ray's autoscaler_* series exist
+	// only where an autoscaler does.
+	Autoscaler *AutoscalerCounts
+}
+
+// AutoscalerCounts is the autoscaler's view of the nodes by node type and
+// of their resources by name.
+type AutoscalerCounts struct {
+	Active, Pending, Failed            map[string]int32
+	ClusterResources, PendingResources map[string]float64
 }
 
 // gcsCollector reports the head's cluster-wide series. Ray's task and
@@ -28,6 +39,9 @@ type gcsCollector struct {
 	counts func() ClusterCounts
 
 	tasks, actors, pgs, active, failed *prometheus.Desc
+	// Ray's autoscaler metrics (python/ray/autoscaler/_private/prom_metrics.py:
+	// namespace "autoscaler", no ray_ prefix; SessionName as every series).
+	asActive, asPending, asFailed, asResources, asPendingResources *prometheus.Desc
 }
 
 // NewGCSCollector reports ray_tasks, ray_actors, ray_placement_groups and
@@ -45,11 +59,22 @@ func NewGCSCollector(ip string, counts func() ClusterCounts) prometheus.Collecto
 			[]string{"node_type"}, nil),
 		failed: prometheus.NewDesc("ray_cluster_failed_nodes", "The number of failed nodes in the cluster by node type.",
 			[]string{"node_type"}, nil),
+		asActive: prometheus.NewDesc("autoscaler_active_nodes", "Number of nodes in the cluster by node type, as the autoscaler sees them.",
+			[]string{"NodeType"}, nil),
+		asPending: prometheus.NewDesc("autoscaler_pending_nodes", "Number of nodes the autoscaler asked for that have not joined the cluster yet, by node type.",
+			[]string{"NodeType"}, nil),
+		asFailed: prometheus.NewDesc("autoscaler_recently_failed_nodes", "Number of nodes whose pods failed, by node type.",
+			[]string{"NodeType"}, nil),
+		asResources: prometheus.NewDesc("autoscaler_cluster_resources", "Total logical resources of the nodes in the cluster, by resource.",
+			[]string{"resource"}, nil),
+		asPendingResources: prometheus.NewDesc("autoscaler_pending_resources", "Logical resources of the nodes the autoscaler asked for that have not joined yet, by resource.",
+			[]string{"resource"}, nil),
 	}
 }
 
 func (c *gcsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.tasks, c.actors, c.pgs, c.active, c.failed} {
+	for _, d := range []*prometheus.Desc{c.tasks, c.actors, c.pgs, c.active, c.failed,
+		c.asActive, c.asPending, c.asFailed, c.asResources, c.asPendingResources} {
 		ch <- d
 	}
 }
@@ -80,6 +105,22 @@ func (c *gcsCollector) Collect(ch chan<- prometheus.Metric) {
 	for t := range types {
 		gauge(c.active, n.ActiveNodes[t], t)
 		gauge(c.failed, n.FailedNodes[t], t)
+	}
+	if a := n.Autoscaler; a != nil {
+		for _, x := range []struct {
+			d *prometheus.Desc
+			m map[string]int32
+		}{{c.asActive, a.Active}, {c.asPending, a.Pending}, {c.asFailed, a.Failed}} {
+			for t, v := range x.m {
+				gauge(x.d, int(v), t)
+			}
+		}
+		for r, v := range a.ClusterResources {
+			ch <- prometheus.MustNewConstMetric(c.asResources, prometheus.GaugeValue, v, r)
+		}
+		for r, v := range a.PendingResources {
+			ch <- prometheus.MustNewConstMetric(c.asPendingResources, prometheus.GaugeValue, v, r)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/goray-dev/goray/runtime/taskevents"
@@ -17,6 +18,9 @@ func TestGCSCollector(t *testing.T) {
 			PlacementGroups: map[string]int{"CREATED": 1},
 			ActiveNodes:     map[string]int{"headgroup": 1, "workers": 2},
 			FailedNodes:     map[string]int{"workers": 1},
+			Autoscaler: &AutoscalerCounts{Active: map[string]int32{"headgroup": 1, "workers": 2}, Pending: map[string]int32{"workers": 3},
+				Failed: map[string]int32{"workers": 0}, ClusterResources: map[string]float64{"CPU": 6},
+				PendingResources: map[string]float64{"CPU": 6, "memory": 3e9}},
 		}
 	}
 	fams := gather(t, NewGCSCollector("10.0.0.1", counts))
@@ -35,9 +39,28 @@ func TestGCSCollector(t *testing.T) {
 		{"ray_cluster_active_nodes", 1, []string{"node_type=headgroup"}},
 		{"ray_cluster_failed_nodes", 1, []string{"node_type=workers"}},
 		{"ray_cluster_failed_nodes", 0, []string{"node_type=headgroup"}},
+		{"autoscaler_active_nodes", 2, []string{"NodeType=workers"}},
+		{"autoscaler_active_nodes", 1, []string{"NodeType=headgroup"}},
+		{"autoscaler_pending_nodes", 3, []string{"NodeType=workers"}},
+		{"autoscaler_recently_failed_nodes", 0, []string{"NodeType=workers"}},
+		{"autoscaler_cluster_resources", 6, []string{"resource=CPU"}},
+		{"autoscaler_pending_resources", 3e9, []string{"resource=memory"}},
 	} {
 		if got := value(t, fams, c.name, c.ls...); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.ls, got, c.want)
 		}
+	}
+}
+
+// Without an autoscaler's report there are no autoscaler_* series.
+func TestGCSCollectorWithoutAutoscaler(t *testing.T) {
+	fams := gather(t, NewGCSCollector("10.0.0.1", func() ClusterCounts { return ClusterCounts{ActiveNodes: map[string]int{"headgroup": 1}} }))
+	for name := range fams {
+		if strings.HasPrefix(name, "autoscaler_") {
+			t.Errorf("%s exported without an autoscaler", name)
+		}
+	}
+	if len(fams) == 0 {
+		t.Fatal("nothing gathered")
 	}
 }

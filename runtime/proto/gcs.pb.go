@@ -2453,8 +2453,20 @@ type AutoscalingState struct {
 	Unmet          []*ResourceDemand `protobuf:"bytes,8,rep,name=unmet,proto3" json:"unmet,omitempty"`
 	PendingDeletes []string          `protobuf:"bytes,9,rep,name=pending_deletes,json=pendingDeletes,proto3" json:"pending_deletes,omitempty"`
 	Error          string            `protobuf:"bytes,10,opt,name=error,proto3" json:"error,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The cluster's nodes by node type as the autoscaler sees them (Ray's
+	// autoscaler_active_nodes, autoscaler_pending_nodes and
+	// autoscaler_recently_failed_nodes): registered with the GCS; asked for
+	// (a pod that has not registered yet, or a replica with no pod yet);
+	// a pod that failed.
+	ActiveNodes  map[string]int32 `protobuf:"bytes,11,rep,name=active_nodes,json=activeNodes,proto3" json:"active_nodes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	PendingNodes map[string]int32 `protobuf:"bytes,12,rep,name=pending_nodes,json=pendingNodes,proto3" json:"pending_nodes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	FailedNodes  map[string]int32 `protobuf:"bytes,13,rep,name=failed_nodes,json=failedNodes,proto3" json:"failed_nodes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// The resources of the active nodes and of the pending ones, by
+	// resource name (autoscaler_cluster_resources, autoscaler_pending_resources).
+	ClusterResources map[string]float64 `protobuf:"bytes,14,rep,name=cluster_resources,json=clusterResources,proto3" json:"cluster_resources,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	PendingResources map[string]float64 `protobuf:"bytes,15,rep,name=pending_resources,json=pendingResources,proto3" json:"pending_resources,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *AutoscalingState) Reset() {
@@ -2555,6 +2567,41 @@ func (x *AutoscalingState) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *AutoscalingState) GetActiveNodes() map[string]int32 {
+	if x != nil {
+		return x.ActiveNodes
+	}
+	return nil
+}
+
+func (x *AutoscalingState) GetPendingNodes() map[string]int32 {
+	if x != nil {
+		return x.PendingNodes
+	}
+	return nil
+}
+
+func (x *AutoscalingState) GetFailedNodes() map[string]int32 {
+	if x != nil {
+		return x.FailedNodes
+	}
+	return nil
+}
+
+func (x *AutoscalingState) GetClusterResources() map[string]float64 {
+	if x != nil {
+		return x.ClusterResources
+	}
+	return nil
+}
+
+func (x *AutoscalingState) GetPendingResources() map[string]float64 {
+	if x != nil {
+		return x.PendingResources
+	}
+	return nil
 }
 
 // ClusterEvent is one of Ray's cluster events (its ClusterEventState).
@@ -3036,7 +3083,8 @@ const file_gcs_proto_rawDesc = "" +
 	"\brequests\x18\x01 \x03(\v2\x19.goray.rpc.ResourceDemandR\brequests\"H\n" +
 	"\x15UnregisterNodeRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xc4\x04\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xc5\n" +
+	"\n" +
 	"\x10AutoscalingState\x12!\n" +
 	"\ftimestamp_ms\x18\x01 \x01(\x03R\vtimestampMs\x12!\n" +
 	"\fcluster_name\x18\x02 \x01(\tR\vclusterName\x12#\n" +
@@ -3050,10 +3098,30 @@ const file_gcs_proto_rawDesc = "" +
 	"\x05unmet\x18\b \x03(\v2\x19.goray.rpc.ResourceDemandR\x05unmet\x12'\n" +
 	"\x0fpending_deletes\x18\t \x03(\tR\x0ependingDeletes\x12\x14\n" +
 	"\x05error\x18\n" +
-	" \x01(\tR\x05error\x1aA\n" +
+	" \x01(\tR\x05error\x12O\n" +
+	"\factive_nodes\x18\v \x03(\v2,.goray.rpc.AutoscalingState.ActiveNodesEntryR\vactiveNodes\x12R\n" +
+	"\rpending_nodes\x18\f \x03(\v2-.goray.rpc.AutoscalingState.PendingNodesEntryR\fpendingNodes\x12O\n" +
+	"\ffailed_nodes\x18\r \x03(\v2,.goray.rpc.AutoscalingState.FailedNodesEntryR\vfailedNodes\x12^\n" +
+	"\x11cluster_resources\x18\x0e \x03(\v21.goray.rpc.AutoscalingState.ClusterResourcesEntryR\x10clusterResources\x12^\n" +
+	"\x11pending_resources\x18\x0f \x03(\v21.goray.rpc.AutoscalingState.PendingResourcesEntryR\x10pendingResources\x1aA\n" +
 	"\x13TargetReplicasEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\xb4\x02\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\x1a>\n" +
+	"\x10ActiveNodesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\x1a?\n" +
+	"\x11PendingNodesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\x1a>\n" +
+	"\x10FailedNodesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\x1aC\n" +
+	"\x15ClusterResourcesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\x1aC\n" +
+	"\x15PendingResourcesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xb4\x02\n" +
 	"\fClusterEvent\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x1a\n" +
 	"\bseverity\x18\x02 \x01(\tR\bseverity\x12\x1f\n" +
@@ -3137,7 +3205,7 @@ func file_gcs_proto_rawDescGZIP() []byte {
 }
 
 var file_gcs_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_gcs_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_gcs_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_gcs_proto_goTypes = []any{
 	(ActorState)(0),                  // 0: goray.rpc.ActorState
 	(DrainReason)(0),                 // 1: goray.rpc.DrainReason
@@ -3189,28 +3257,33 @@ var file_gcs_proto_goTypes = []any{
 	nil,                              // 47: goray.rpc.ActorInfo.RequiredResourcesEntry
 	nil,                              // 48: goray.rpc.Bundle.ResourcesEntry
 	nil,                              // 49: goray.rpc.AutoscalingState.TargetReplicasEntry
-	nil,                              // 50: goray.rpc.ClusterEvent.CustomFieldsEntry
-	(*ResourceDemand)(nil),           // 51: goray.rpc.ResourceDemand
-	(*Arg)(nil),                      // 52: goray.rpc.Arg
-	(*SchedulingStrategy)(nil),       // 53: goray.rpc.SchedulingStrategy
-	(*TaskFilter)(nil),               // 54: goray.rpc.TaskFilter
-	(*TaskEventBatch)(nil),           // 55: goray.rpc.TaskEventBatch
-	(*ListTasksRequest)(nil),         // 56: goray.rpc.ListTasksRequest
-	(*TaskList)(nil),                 // 57: goray.rpc.TaskList
+	nil,                              // 50: goray.rpc.AutoscalingState.ActiveNodesEntry
+	nil,                              // 51: goray.rpc.AutoscalingState.PendingNodesEntry
+	nil,                              // 52: goray.rpc.AutoscalingState.FailedNodesEntry
+	nil,                              // 53: goray.rpc.AutoscalingState.ClusterResourcesEntry
+	nil,                              // 54: goray.rpc.AutoscalingState.PendingResourcesEntry
+	nil,                              // 55: goray.rpc.ClusterEvent.CustomFieldsEntry
+	(*ResourceDemand)(nil),           // 56: goray.rpc.ResourceDemand
+	(*Arg)(nil),                      // 57: goray.rpc.Arg
+	(*SchedulingStrategy)(nil),       // 58: goray.rpc.SchedulingStrategy
+	(*TaskFilter)(nil),               // 59: goray.rpc.TaskFilter
+	(*TaskEventBatch)(nil),           // 60: goray.rpc.TaskEventBatch
+	(*ListTasksRequest)(nil),         // 61: goray.rpc.ListTasksRequest
+	(*TaskList)(nil),                 // 62: goray.rpc.TaskList
 }
 var file_gcs_proto_depIdxs = []int32{
 	40, // 0: goray.rpc.NodeInfo.total:type_name -> goray.rpc.NodeInfo.TotalEntry
 	41, // 1: goray.rpc.NodeInfo.labels:type_name -> goray.rpc.NodeInfo.LabelsEntry
 	42, // 2: goray.rpc.NodeReport.available:type_name -> goray.rpc.NodeReport.AvailableEntry
-	51, // 3: goray.rpc.NodeReport.demand:type_name -> goray.rpc.ResourceDemand
+	56, // 3: goray.rpc.NodeReport.demand:type_name -> goray.rpc.ResourceDemand
 	43, // 4: goray.rpc.NodeView.total:type_name -> goray.rpc.NodeView.TotalEntry
 	44, // 5: goray.rpc.NodeView.available:type_name -> goray.rpc.NodeView.AvailableEntry
 	45, // 6: goray.rpc.NodeView.labels:type_name -> goray.rpc.NodeView.LabelsEntry
 	6,  // 7: goray.rpc.ClusterView.nodes:type_name -> goray.rpc.NodeView
 	12, // 8: goray.rpc.JobList.jobs:type_name -> goray.rpc.JobInfo
-	52, // 9: goray.rpc.ActorSpec.args:type_name -> goray.rpc.Arg
+	57, // 9: goray.rpc.ActorSpec.args:type_name -> goray.rpc.Arg
 	46, // 10: goray.rpc.ActorSpec.resources:type_name -> goray.rpc.ActorSpec.ResourcesEntry
-	53, // 11: goray.rpc.ActorSpec.strategy:type_name -> goray.rpc.SchedulingStrategy
+	58, // 11: goray.rpc.ActorSpec.strategy:type_name -> goray.rpc.SchedulingStrategy
 	0,  // 12: goray.rpc.ActorInfo.state:type_name -> goray.rpc.ActorState
 	47, // 13: goray.rpc.ActorInfo.required_resources:type_name -> goray.rpc.ActorInfo.RequiredResourcesEntry
 	20, // 14: goray.rpc.ActorList.actors:type_name -> goray.rpc.ActorInfo
@@ -3220,89 +3293,94 @@ var file_gcs_proto_depIdxs = []int32{
 	26, // 18: goray.rpc.PlacementGroupList.placement_groups:type_name -> goray.rpc.PlacementGroupInfo
 	24, // 19: goray.rpc.GangDemand.bundles:type_name -> goray.rpc.Bundle
 	6,  // 20: goray.rpc.ClusterStatus.nodes:type_name -> goray.rpc.NodeView
-	51, // 21: goray.rpc.ClusterStatus.pending:type_name -> goray.rpc.ResourceDemand
+	56, // 21: goray.rpc.ClusterStatus.pending:type_name -> goray.rpc.ResourceDemand
 	29, // 22: goray.rpc.ClusterStatus.pending_gangs:type_name -> goray.rpc.GangDemand
-	51, // 23: goray.rpc.ClusterStatus.constraints:type_name -> goray.rpc.ResourceDemand
+	56, // 23: goray.rpc.ClusterStatus.constraints:type_name -> goray.rpc.ResourceDemand
 	35, // 24: goray.rpc.ClusterStatus.autoscaling_state:type_name -> goray.rpc.AutoscalingState
 	1,  // 25: goray.rpc.DrainNodeRequest.reason:type_name -> goray.rpc.DrainReason
-	51, // 26: goray.rpc.ResourceConstraint.requests:type_name -> goray.rpc.ResourceDemand
+	56, // 26: goray.rpc.ResourceConstraint.requests:type_name -> goray.rpc.ResourceDemand
 	49, // 27: goray.rpc.AutoscalingState.target_replicas:type_name -> goray.rpc.AutoscalingState.TargetReplicasEntry
-	51, // 28: goray.rpc.AutoscalingState.infeasible:type_name -> goray.rpc.ResourceDemand
+	56, // 28: goray.rpc.AutoscalingState.infeasible:type_name -> goray.rpc.ResourceDemand
 	29, // 29: goray.rpc.AutoscalingState.infeasible_gangs:type_name -> goray.rpc.GangDemand
-	51, // 30: goray.rpc.AutoscalingState.unmet:type_name -> goray.rpc.ResourceDemand
-	50, // 31: goray.rpc.ClusterEvent.custom_fields:type_name -> goray.rpc.ClusterEvent.CustomFieldsEntry
-	36, // 32: goray.rpc.ClusterEventBatch.events:type_name -> goray.rpc.ClusterEvent
-	54, // 33: goray.rpc.ListClusterEventsRequest.filters:type_name -> goray.rpc.TaskFilter
-	36, // 34: goray.rpc.ClusterEventList.events:type_name -> goray.rpc.ClusterEvent
-	3,  // 35: goray.rpc.Gcs.RegisterNode:input_type -> goray.rpc.NodeInfo
-	5,  // 36: goray.rpc.Gcs.ReportNode:input_type -> goray.rpc.NodeReport
-	8,  // 37: goray.rpc.Gcs.GetNodes:input_type -> goray.rpc.GetNodesRequest
-	9,  // 38: goray.rpc.Gcs.CheckAlive:input_type -> goray.rpc.CheckAliveRequest
-	11, // 39: goray.rpc.Gcs.ReportWorkerFailure:input_type -> goray.rpc.WorkerFailure
-	12, // 40: goray.rpc.Gcs.AddJob:input_type -> goray.rpc.JobInfo
-	12, // 41: goray.rpc.Gcs.MarkJobFinished:input_type -> goray.rpc.JobInfo
-	2,  // 42: goray.rpc.Gcs.GetJobs:input_type -> goray.rpc.Empty
-	14, // 43: goray.rpc.Gcs.HasBinary:input_type -> goray.rpc.BinaryRef
-	16, // 44: goray.rpc.Gcs.UploadBinary:input_type -> goray.rpc.Chunk
-	14, // 45: goray.rpc.Gcs.DownloadBinary:input_type -> goray.rpc.BinaryRef
-	17, // 46: goray.rpc.Gcs.KvPut:input_type -> goray.rpc.KvRequest
-	17, // 47: goray.rpc.Gcs.KvGet:input_type -> goray.rpc.KvRequest
-	17, // 48: goray.rpc.Gcs.KvDel:input_type -> goray.rpc.KvRequest
-	17, // 49: goray.rpc.Gcs.KvKeys:input_type -> goray.rpc.KvRequest
-	19, // 50: goray.rpc.Gcs.CreateActor:input_type -> goray.rpc.ActorSpec
-	21, // 51: goray.rpc.Gcs.GetActor:input_type -> goray.rpc.GetActorRequest
-	22, // 52: goray.rpc.Gcs.KillActor:input_type -> goray.rpc.KillActorRequest
-	2,  // 53: goray.rpc.Gcs.ListActors:input_type -> goray.rpc.Empty
-	25, // 54: goray.rpc.Gcs.CreatePlacementGroup:input_type -> goray.rpc.PlacementGroupSpec
-	28, // 55: goray.rpc.Gcs.GetPlacementGroup:input_type -> goray.rpc.GetPlacementGroupRequest
-	28, // 56: goray.rpc.Gcs.RemovePlacementGroup:input_type -> goray.rpc.GetPlacementGroupRequest
-	2,  // 57: goray.rpc.Gcs.ListPlacementGroups:input_type -> goray.rpc.Empty
-	2,  // 58: goray.rpc.Gcs.GetClusterStatus:input_type -> goray.rpc.Empty
-	31, // 59: goray.rpc.Gcs.DrainNode:input_type -> goray.rpc.DrainNodeRequest
-	33, // 60: goray.rpc.Gcs.RequestClusterResourceConstraint:input_type -> goray.rpc.ResourceConstraint
-	35, // 61: goray.rpc.Gcs.ReportAutoscalingState:input_type -> goray.rpc.AutoscalingState
-	34, // 62: goray.rpc.Gcs.UnregisterNode:input_type -> goray.rpc.UnregisterNodeRequest
-	55, // 63: goray.rpc.Gcs.AddTaskEvents:input_type -> goray.rpc.TaskEventBatch
-	56, // 64: goray.rpc.Gcs.ListTasks:input_type -> goray.rpc.ListTasksRequest
-	37, // 65: goray.rpc.Gcs.AddClusterEvents:input_type -> goray.rpc.ClusterEventBatch
-	38, // 66: goray.rpc.Gcs.ListClusterEvents:input_type -> goray.rpc.ListClusterEventsRequest
-	4,  // 67: goray.rpc.Gcs.RegisterNode:output_type -> goray.rpc.RegisterNodeReply
-	7,  // 68: goray.rpc.Gcs.ReportNode:output_type -> goray.rpc.ClusterView
-	7,  // 69: goray.rpc.Gcs.GetNodes:output_type -> goray.rpc.ClusterView
-	10, // 70: goray.rpc.Gcs.CheckAlive:output_type -> goray.rpc.CheckAliveReply
-	2,  // 71: goray.rpc.Gcs.ReportWorkerFailure:output_type -> goray.rpc.Empty
-	12, // 72: goray.rpc.Gcs.AddJob:output_type -> goray.rpc.JobInfo
-	2,  // 73: goray.rpc.Gcs.MarkJobFinished:output_type -> goray.rpc.Empty
-	13, // 74: goray.rpc.Gcs.GetJobs:output_type -> goray.rpc.JobList
-	15, // 75: goray.rpc.Gcs.HasBinary:output_type -> goray.rpc.HasBinaryReply
-	2,  // 76: goray.rpc.Gcs.UploadBinary:output_type -> goray.rpc.Empty
-	16, // 77: goray.rpc.Gcs.DownloadBinary:output_type -> goray.rpc.Chunk
-	18, // 78: goray.rpc.Gcs.KvPut:output_type -> goray.rpc.KvReply
-	18, // 79: goray.rpc.Gcs.KvGet:output_type -> goray.rpc.KvReply
-	18, // 80: goray.rpc.Gcs.KvDel:output_type -> goray.rpc.KvReply
-	18, // 81: goray.rpc.Gcs.KvKeys:output_type -> goray.rpc.KvReply
-	20, // 82: goray.rpc.Gcs.CreateActor:output_type -> goray.rpc.ActorInfo
-	20, // 83: goray.rpc.Gcs.GetActor:output_type -> goray.rpc.ActorInfo
-	2,  // 84: goray.rpc.Gcs.KillActor:output_type -> goray.rpc.Empty
-	23, // 85: goray.rpc.Gcs.ListActors:output_type -> goray.rpc.ActorList
-	26, // 86: goray.rpc.Gcs.CreatePlacementGroup:output_type -> goray.rpc.PlacementGroupInfo
-	26, // 87: goray.rpc.Gcs.GetPlacementGroup:output_type -> goray.rpc.PlacementGroupInfo
-	2,  // 88: goray.rpc.Gcs.RemovePlacementGroup:output_type -> goray.rpc.Empty
-	27, // 89: goray.rpc.Gcs.ListPlacementGroups:output_type -> goray.rpc.PlacementGroupList
-	30, // 90: goray.rpc.Gcs.GetClusterStatus:output_type -> goray.rpc.ClusterStatus
-	32, // 91: goray.rpc.Gcs.DrainNode:output_type -> goray.rpc.DrainNodeReply
-	2,  // 92: goray.rpc.Gcs.RequestClusterResourceConstraint:output_type -> goray.rpc.Empty
-	2,  // 93: goray.rpc.Gcs.ReportAutoscalingState:output_type -> goray.rpc.Empty
-	2,  // 94: goray.rpc.Gcs.UnregisterNode:output_type -> goray.rpc.Empty
-	2,  // 95: goray.rpc.Gcs.AddTaskEvents:output_type -> goray.rpc.Empty
-	57, // 96: goray.rpc.Gcs.ListTasks:output_type -> goray.rpc.TaskList
-	2,  // 97: goray.rpc.Gcs.AddClusterEvents:output_type -> goray.rpc.Empty
-	39, // 98: goray.rpc.Gcs.ListClusterEvents:output_type -> goray.rpc.ClusterEventList
-	67, // [67:99] is the sub-list for method output_type
-	35, // [35:67] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	56, // 30: goray.rpc.AutoscalingState.unmet:type_name -> goray.rpc.ResourceDemand
+	50, // 31: goray.rpc.AutoscalingState.active_nodes:type_name -> goray.rpc.AutoscalingState.ActiveNodesEntry
+	51, // 32: goray.rpc.AutoscalingState.pending_nodes:type_name -> goray.rpc.AutoscalingState.PendingNodesEntry
+	52, // 33: goray.rpc.AutoscalingState.failed_nodes:type_name -> goray.rpc.AutoscalingState.FailedNodesEntry
+	53, // 34: goray.rpc.AutoscalingState.cluster_resources:type_name -> goray.rpc.AutoscalingState.ClusterResourcesEntry
+	54, // 35: goray.rpc.AutoscalingState.pending_resources:type_name -> goray.rpc.AutoscalingState.PendingResourcesEntry
+	55, // 36: goray.rpc.ClusterEvent.custom_fields:type_name -> goray.rpc.ClusterEvent.CustomFieldsEntry
+	36, // 37: goray.rpc.ClusterEventBatch.events:type_name -> goray.rpc.ClusterEvent
+	59, // 38: goray.rpc.ListClusterEventsRequest.filters:type_name -> goray.rpc.TaskFilter
+	36, // 39: goray.rpc.ClusterEventList.events:type_name -> goray.rpc.ClusterEvent
+	3,  // 40: goray.rpc.Gcs.RegisterNode:input_type -> goray.rpc.NodeInfo
+	5,  // 41: goray.rpc.Gcs.ReportNode:input_type -> goray.rpc.NodeReport
+	8,  // 42: goray.rpc.Gcs.GetNodes:input_type -> goray.rpc.GetNodesRequest
+	9,  // 43: goray.rpc.Gcs.CheckAlive:input_type -> goray.rpc.CheckAliveRequest
+	11, // 44: goray.rpc.Gcs.ReportWorkerFailure:input_type -> goray.rpc.WorkerFailure
+	12, // 45: goray.rpc.Gcs.AddJob:input_type -> goray.rpc.JobInfo
+	12, // 46: goray.rpc.Gcs.MarkJobFinished:input_type -> goray.rpc.JobInfo
+	2,  // 47: goray.rpc.Gcs.GetJobs:input_type -> goray.rpc.Empty
+	14, // 48: goray.rpc.Gcs.HasBinary:input_type -> goray.rpc.BinaryRef
+	16, // 49: goray.rpc.Gcs.UploadBinary:input_type -> goray.rpc.Chunk
+	14, // 50: goray.rpc.Gcs.DownloadBinary:input_type -> goray.rpc.BinaryRef
+	17, // 51: goray.rpc.Gcs.KvPut:input_type -> goray.rpc.KvRequest
+	17, // 52: goray.rpc.Gcs.KvGet:input_type -> goray.rpc.KvRequest
+	17, // 53: goray.rpc.Gcs.KvDel:input_type -> goray.rpc.KvRequest
+	17, // 54: goray.rpc.Gcs.KvKeys:input_type -> goray.rpc.KvRequest
+	19, // 55: goray.rpc.Gcs.CreateActor:input_type -> goray.rpc.ActorSpec
+	21, // 56: goray.rpc.Gcs.GetActor:input_type -> goray.rpc.GetActorRequest
+	22, // 57: goray.rpc.Gcs.KillActor:input_type -> goray.rpc.KillActorRequest
+	2,  // 58: goray.rpc.Gcs.ListActors:input_type -> goray.rpc.Empty
+	25, // 59: goray.rpc.Gcs.CreatePlacementGroup:input_type -> goray.rpc.PlacementGroupSpec
+	28, // 60: goray.rpc.Gcs.GetPlacementGroup:input_type -> goray.rpc.GetPlacementGroupRequest
+	28, // 61: goray.rpc.Gcs.RemovePlacementGroup:input_type -> goray.rpc.GetPlacementGroupRequest
+	2,  // 62: goray.rpc.Gcs.ListPlacementGroups:input_type -> goray.rpc.Empty
+	2,  // 63: goray.rpc.Gcs.GetClusterStatus:input_type -> goray.rpc.Empty
+	31, // 64: goray.rpc.Gcs.DrainNode:input_type -> goray.rpc.DrainNodeRequest
+	33, // 65: goray.rpc.Gcs.RequestClusterResourceConstraint:input_type -> goray.rpc.ResourceConstraint
+	35, // 66: goray.rpc.Gcs.ReportAutoscalingState:input_type -> goray.rpc.AutoscalingState
+	34, // 67: goray.rpc.Gcs.UnregisterNode:input_type -> goray.rpc.UnregisterNodeRequest
+	60, // 68: goray.rpc.Gcs.AddTaskEvents:input_type -> goray.rpc.TaskEventBatch
+	61, // 69: goray.rpc.Gcs.ListTasks:input_type -> goray.rpc.ListTasksRequest
+	37, // 70: goray.rpc.Gcs.AddClusterEvents:input_type -> goray.rpc.ClusterEventBatch
+	38, // 71: goray.rpc.Gcs.ListClusterEvents:input_type -> goray.rpc.ListClusterEventsRequest
+	4,  // 72: goray.rpc.Gcs.RegisterNode:output_type -> goray.rpc.RegisterNodeReply
+	7,  // 73: goray.rpc.Gcs.ReportNode:output_type -> goray.rpc.ClusterView
+	7,  // 74: goray.rpc.Gcs.GetNodes:output_type -> goray.rpc.ClusterView
+	10, // 75: goray.rpc.Gcs.CheckAlive:output_type -> goray.rpc.CheckAliveReply
+	2,  // 76: goray.rpc.Gcs.ReportWorkerFailure:output_type -> goray.rpc.Empty
+	12, // 77: goray.rpc.Gcs.AddJob:output_type -> goray.rpc.JobInfo
+	2,  // 78: goray.rpc.Gcs.MarkJobFinished:output_type -> goray.rpc.Empty
+	13, // 79: goray.rpc.Gcs.GetJobs:output_type -> goray.rpc.JobList
+	15, // 80: goray.rpc.Gcs.HasBinary:output_type -> goray.rpc.HasBinaryReply
+	2,  // 81: goray.rpc.Gcs.UploadBinary:output_type -> goray.rpc.Empty
+	16, // 82: goray.rpc.Gcs.DownloadBinary:output_type -> goray.rpc.Chunk
+	18, // 83: goray.rpc.Gcs.KvPut:output_type -> goray.rpc.KvReply
+	18, // 84: goray.rpc.Gcs.KvGet:output_type -> goray.rpc.KvReply
+	18, // 85: goray.rpc.Gcs.KvDel:output_type -> goray.rpc.KvReply
+	18, // 86: goray.rpc.Gcs.KvKeys:output_type -> goray.rpc.KvReply
+	20, // 87: goray.rpc.Gcs.CreateActor:output_type -> goray.rpc.ActorInfo
+	20, // 88: goray.rpc.Gcs.GetActor:output_type -> goray.rpc.ActorInfo
+	2,  // 89: goray.rpc.Gcs.KillActor:output_type -> goray.rpc.Empty
+	23, // 90: goray.rpc.Gcs.ListActors:output_type -> goray.rpc.ActorList
+	26, // 91: goray.rpc.Gcs.CreatePlacementGroup:output_type -> goray.rpc.PlacementGroupInfo
+	26, // 92: goray.rpc.Gcs.GetPlacementGroup:output_type -> goray.rpc.PlacementGroupInfo
+	2,  // 93: goray.rpc.Gcs.RemovePlacementGroup:output_type -> goray.rpc.Empty
+	27, // 94: goray.rpc.Gcs.ListPlacementGroups:output_type -> goray.rpc.PlacementGroupList
+	30, // 95: goray.rpc.Gcs.GetClusterStatus:output_type -> goray.rpc.ClusterStatus
+	32, // 96: goray.rpc.Gcs.DrainNode:output_type -> goray.rpc.DrainNodeReply
+	2,  // 97: goray.rpc.Gcs.RequestClusterResourceConstraint:output_type -> goray.rpc.Empty
+	2,  // 98: goray.rpc.Gcs.ReportAutoscalingState:output_type -> goray.rpc.Empty
+	2,  // 99: goray.rpc.Gcs.UnregisterNode:output_type -> goray.rpc.Empty
+	2,  // 100: goray.rpc.Gcs.AddTaskEvents:output_type -> goray.rpc.Empty
+	62, // 101: goray.rpc.Gcs.ListTasks:output_type -> goray.rpc.TaskList
+	2,  // 102: goray.rpc.Gcs.AddClusterEvents:output_type -> goray.rpc.Empty
+	39, // 103: goray.rpc.Gcs.ListClusterEvents:output_type -> goray.rpc.ClusterEventList
+	72, // [72:104] is the sub-list for method output_type
+	40, // [40:72] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_gcs_proto_init() }
@@ -3318,7 +3396,7 @@ func file_gcs_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gcs_proto_rawDesc), len(file_gcs_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   49,
+			NumMessages:   54,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
