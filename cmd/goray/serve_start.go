@@ -49,7 +49,7 @@ func (s *serveRuntime) startServeController(mux *http.ServeMux, gcs rpcpb.GcsCli
 		NodeIP: ip, Logger: logger, Security: sec, Durable: durable})
 	s.ctl.Register(mux)
 	if s.metrics != nil {
-		s.metrics.Registerer().MustRegister(metrics.NewReplicaCollector(s.ctl.ReplicaHealth))
+		s.metrics.Registerer().MustRegister(metrics.NewReplicaCollector(s.ctl.ReplicaStates))
 	}
 }
 

@@ -207,6 +207,14 @@ func TestMetricsOfEveryNode(t *testing.T) {
 		t.Errorf("SessionName %q", session)
 	}
 
+	// Replicas report what they served with their load, a few times a
+	// second; every node's proxy sent them a 200 and a 500.
+	app := map[string]string{"application": "metrics", "deployment": "ItMetrics", "route": "/m"}
+	awaitFor(t, 10*time.Second, "the replicas' counts on the head", func() bool {
+		h := scrapeNode(t, "127.0.0.1")
+		return sum(h, "ray_serve_deployment_request_counter_total", app) >= float64(2*len(nodeIPs)) &&
+			sum(h, "ray_serve_deployment_error_counter_total", app) >= float64(len(nodeIPs))
+	})
 	head := scrapeNode(t, "127.0.0.1")
 	for _, c := range []struct {
 		name string
@@ -218,6 +226,8 @@ func TestMetricsOfEveryNode(t *testing.T) {
 		{"ray_placement_groups", map[string]string{"State": "CREATED"}, 1},
 		{"ray_cluster_active_nodes", map[string]string{"node_type": "group-127.0.0.2"}, 1},
 		{"ray_serve_deployment_replica_healthy", map[string]string{"application": "metrics", "deployment": "ItMetrics"}, 1},
+		{"ray_serve_deployment_processing_latency_ms_count", app, float64(2 * len(nodeIPs))},
+		{"ray_serve_deployment_replica_starts_total", map[string]string{"application": "metrics", "deployment": "ItMetrics"}, 1},
 		{"autoscaler_active_nodes", map[string]string{"NodeType": "workers"}, 2},
 		{"autoscaler_pending_nodes", map[string]string{"NodeType": "workers"}, 1},
 		{"autoscaler_pending_resources", map[string]string{"resource": "CPU"}, 2},

@@ -12,7 +12,12 @@ import (
 
 // LatencyBucketsMs are Ray Serve's default latency histogram boundaries
 // (serve/_private/constants.py DEFAULT_LATENCY_BUCKET_MS), in milliseconds.
-var LatencyBucketsMs = []float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000}
+var LatencyBucketsMs = latencyBucketsMs[:]
+
+var latencyBucketsMs = [...]float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000}
+
+// NumLatencyBuckets is len(LatencyBucketsMs), a constant for arrays of counts.
+const NumLatencyBuckets = len(latencyBucketsMs)
 
 // Proxy is a serve proxy's request metrics with Ray's names and labels.
 // Record is on the request path: a hit costs two map reads without a lock
@@ -171,26 +176,60 @@ func (p *Proxy) addSeries(a *appSeries, m, code int) *series {
 	return s
 }
 
-// ReplicaHealth is one serve replica's health as the controller sees it.
-type ReplicaHealth struct {
+// ReplicaState is one serve replica as the controller sees it: its health,
+// and what it last said it served (Stats, read a few times a second).
+type ReplicaState struct {
 	Application, Deployment, Replica string
-	Healthy                          bool
+	// Route is its application's route prefix (Ray's route label).
+	Route   string
+	Healthy bool
+	// Read: Stats have been read since it started; the rest is theirs.
+	Read             bool
+	Processing       int
+	Requests, Errors int64
+	// Latency counts requests by processing time: one count per bucket of
+	// LatencyBucketsMs and one above the last.
+	Latency      []uint64
+	LatencySumMs float64
 }
 
-// replicaCollector reports ray_serve_deployment_replica_healthy from the
-// serve controller's replica table, at scrape time.
+// replicaCollector reports the replicas' series from the serve
+// controller's replica table, at scrape time: Ray's replicas export them
+// from their own processes; goray's report them to the controller, which
+// reads them with the load it scales on, so one port (the head's) has them.
 type replicaCollector struct {
-	replicas func() []ReplicaHealth
-	healthy  *prometheus.Desc
+	replicas                                   func() []ReplicaState
+	healthy, requests, errors, latency, active *prometheus.Desc
+	starts                                     *prometheus.Desc
 }
 
-// NewReplicaCollector reports each replica's health (1 healthy, 0 not).
-func NewReplicaCollector(replicas func() []ReplicaHealth) prometheus.Collector {
-	return &replicaCollector{replicas: replicas, healthy: prometheus.NewDesc("ray_serve_deployment_replica_healthy",
-		"Whether a deployment replica is healthy: 1 healthy, 0 unhealthy.", []string{"deployment", "replica", "application"}, nil)}
+// NewReplicaCollector reports each replica's health (1 healthy, 0 not),
+// requests, errors, processing latency, requests in progress and starts,
+// with Ray's names and labels (python/ray/serve/_private/replica.py).
+func NewReplicaCollector(replicas func() []ReplicaState) prometheus.Collector {
+	perReplica := []string{"deployment", "replica", "application"}
+	perRoute := []string{"deployment", "replica", "route", "application"}
+	return &replicaCollector{replicas: replicas,
+		healthy: prometheus.NewDesc("ray_serve_deployment_replica_healthy",
+			"Whether a deployment replica is healthy: 1 healthy, 0 unhealthy.", perReplica, nil),
+		requests: prometheus.NewDesc("ray_serve_deployment_request_counter_total",
+			"The number of queries that have been processed in this replica.", perRoute, nil),
+		errors: prometheus.NewDesc("ray_serve_deployment_error_counter_total",
+			"The number of exceptions that have occurred in this replica (answers with a status of 500 or more).", perRoute, nil),
+		latency: prometheus.NewDesc("ray_serve_deployment_processing_latency_ms",
+			"The latency for queries to be processed.", perRoute, nil),
+		active: prometheus.NewDesc("ray_serve_replica_processing_queries",
+			"The current number of queries being processed.", perReplica, nil),
+		starts: prometheus.NewDesc("ray_serve_deployment_replica_starts_total",
+			"The number of times this replica has been started.", perReplica, nil),
+	}
 }
 
-func (c *replicaCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.healthy }
+func (c *replicaCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.healthy, c.requests, c.errors, c.latency, c.active, c.starts} {
+		ch <- d
+	}
+}
 
 func (c *replicaCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, r := range c.replicas() {
@@ -199,5 +238,20 @@ func (c *replicaCollector) Collect(ch chan<- prometheus.Metric) {
 			v = 1
 		}
 		ch <- prometheus.MustNewConstMetric(c.healthy, prometheus.GaugeValue, v, r.Deployment, r.Replica, r.Application)
+		if !r.Read || len(r.Latency) != NumLatencyBuckets+1 {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(c.starts, prometheus.CounterValue, 1, r.Deployment, r.Replica, r.Application)
+		ch <- prometheus.MustNewConstMetric(c.active, prometheus.GaugeValue, float64(r.Processing), r.Deployment, r.Replica, r.Application)
+		ch <- prometheus.MustNewConstMetric(c.requests, prometheus.CounterValue, float64(r.Requests), r.Deployment, r.Replica, r.Route, r.Application)
+		ch <- prometheus.MustNewConstMetric(c.errors, prometheus.CounterValue, float64(r.Errors), r.Deployment, r.Replica, r.Route, r.Application)
+		buckets := make(map[float64]uint64, NumLatencyBuckets)
+		var n uint64
+		for i, le := range LatencyBucketsMs {
+			n += r.Latency[i]
+			buckets[le] = n
+		}
+		n += r.Latency[NumLatencyBuckets]
+		ch <- prometheus.MustNewConstHistogram(c.latency, n, r.LatencySumMs, buckets, r.Deployment, r.Replica, r.Route, r.Application)
 	}
 }

@@ -69,13 +69,43 @@ func BenchmarkProxyRecord(b *testing.B) {
 }
 
 func TestReplicaCollector(t *testing.T) {
-	fams := gather(t, NewReplicaCollector(func() []ReplicaHealth {
-		return []ReplicaHealth{{Application: "a", Deployment: "D", Replica: "D#1", Healthy: true}, {Application: "a", Deployment: "D", Replica: "D#2"}}
+	lat := make([]uint64, NumLatencyBuckets+1)
+	lat[0], lat[3], lat[NumLatencyBuckets] = 2, 1, 1 // ≤1 ms, ≤10 ms, above 5 s
+	fams := gather(t, NewReplicaCollector(func() []ReplicaState {
+		return []ReplicaState{
+			{Application: "a", Deployment: "D", Replica: "D#1", Route: "/a", Healthy: true, Read: true, Processing: 3,
+				Requests: 4, Errors: 1, Latency: lat, LatencySumMs: 6001.5},
+			{Application: "a", Deployment: "D", Replica: "D#2"}, // starting: health only
+		}
 	}))
 	if got := value(t, fams, "ray_serve_deployment_replica_healthy", "application=a", "deployment=D", "replica=D#1"); got != 1 {
 		t.Errorf("healthy replica: %v", got)
 	}
 	if got := value(t, fams, "ray_serve_deployment_replica_healthy", "replica=D#2"); got != 0 {
 		t.Errorf("unhealthy replica: %v", got)
+	}
+	route := []string{"application=a", "deployment=D", "replica=D#1", "route=/a"}
+	for name, want := range map[string]float64{"ray_serve_deployment_request_counter_total": 4, "ray_serve_deployment_error_counter_total": 1} {
+		if got := value(t, fams, name, route...); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	if got := value(t, fams, "ray_serve_replica_processing_queries", "replica=D#1"); got != 3 {
+		t.Errorf("processing queries %v", got)
+	}
+	if got := value(t, fams, "ray_serve_deployment_replica_starts_total", "replica=D#1"); got != 1 {
+		t.Errorf("starts %v", got)
+	}
+	h := fams["ray_serve_deployment_processing_latency_ms"].GetMetric()
+	if len(h) != 1 {
+		t.Fatalf("%d latency series, want 1 (none for a replica not read yet)", len(h))
+	}
+	hist := h[0].GetHistogram()
+	cum := map[float64]uint64{}
+	for _, b := range hist.GetBucket() {
+		cum[b.GetUpperBound()] = b.GetCumulativeCount()
+	}
+	if hist.GetSampleCount() != 4 || hist.GetSampleSum() != 6001.5 || cum[1] != 2 || cum[5] != 2 || cum[10] != 3 || cum[5000] != 3 {
+		t.Errorf("latency histogram: count %d sum %v buckets %v", hist.GetSampleCount(), hist.GetSampleSum(), cum)
 	}
 }

@@ -44,6 +44,7 @@ type replica struct {
 	ongoing  atomic.Int64
 	total    atomic.Int64
 	draining atomic.Bool
+	metrics  replicaMetrics
 	cfgMu    sync.Mutex // serializes reconfigures
 	userCfg  string
 }
@@ -99,7 +100,19 @@ func (r *replica) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	r.total.Add(1)
-	(*r.handler.Load()).ServeHTTP(w, req)
+	sw := &statusWriter{ResponseWriter: w}
+	start := time.Now()
+	defer func() {
+		// A panicking handler is an error to Ray's counters too; the
+		// panic goes on to the server, which ends the request.
+		status := sw.code()
+		if p := recover(); p != nil {
+			r.metrics.observe(http.StatusInternalServerError, time.Since(start))
+			panic(p)
+		}
+		r.metrics.observe(status, time.Since(start))
+	}()
+	(*r.handler.Load()).ServeHTTP(sw, req)
 }
 
 var _ = ray.Method0(replicaClass, "Info", func(r *replica, ctx context.Context) (wire.Info, error) {
@@ -179,5 +192,7 @@ var _ = ray.Method0(replicaClass, "Stats", func(r *replica, ctx context.Context)
 	if r.draining.Load() {
 		n = 0
 	}
-	return wire.Stats{Ongoing: n, Total: r.total.Load()}, nil
+	st := wire.Stats{Ongoing: n, Total: r.total.Load()}
+	r.metrics.fill(&st)
+	return st, nil
 })

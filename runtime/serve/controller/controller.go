@@ -141,6 +141,7 @@ type rep struct {
 	lastHealth  time.Time
 	healthFails int
 	ongoing     int
+	stats       wire.Stats // the last read
 	gone        bool
 	actorName   string
 	// saved is closed once a checkpoint holding the replica is durable:

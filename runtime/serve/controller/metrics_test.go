@@ -5,13 +5,15 @@ import (
 	"testing"
 
 	"github.com/goray-dev/goray/runtime/metrics"
+	"github.com/goray-dev/goray/runtime/serve/internal/wire"
 	"github.com/goray-dev/goray/runtime/serve/schema"
 )
 
-func TestReplicaHealth(t *testing.T) {
-	a := &app{name: "shop", deps: map[string]*dep{}}
+func TestReplicaStates(t *testing.T) {
+	shop := "/shop"
+	a := &app{name: "shop", deps: map[string]*dep{}, spec: schema.ServeApplicationSchema{RoutePrefix: &shop}}
 	d := &dep{app: a, name: "Cart", reps: []*rep{
-		{id: "Cart#a", state: schema.ReplicaRunning},
+		{id: "Cart#a", state: schema.ReplicaRunning, stats: wire.Stats{Ongoing: 2, Requests: 5, Errors: 1, Latency: []uint64{4, 1}, LatencySumMs: 3.5}},
 		{id: "Cart#b", state: schema.ReplicaRunning, healthFails: 1},
 		{id: "Cart#c", state: schema.ReplicaStarting},
 		{id: "Cart#d", state: schema.ReplicaUpdating},
@@ -21,13 +23,14 @@ func TestReplicaHealth(t *testing.T) {
 	a.deps["Cart"] = d
 	old := &app{name: "shop", deps: map[string]*dep{"Cart": {name: "Cart", reps: []*rep{{id: "Cart#z", state: schema.ReplicaRunning}}}}}
 	c := &Controller{apps: map[string]*app{"shop": a, "shop\x00stopping": old}}
-	want := []metrics.ReplicaHealth{
-		{Application: "shop", Deployment: "Cart", Replica: "Cart#a", Healthy: true},
-		{Application: "shop", Deployment: "Cart", Replica: "Cart#b"},
-		{Application: "shop", Deployment: "Cart", Replica: "Cart#c"},
-		{Application: "shop", Deployment: "Cart", Replica: "Cart#d", Healthy: true},
+	want := []metrics.ReplicaState{
+		{Application: "shop", Deployment: "Cart", Replica: "Cart#a", Route: "/shop", Healthy: true, Read: true, Processing: 2,
+			Requests: 5, Errors: 1, Latency: []uint64{4, 1}, LatencySumMs: 3.5},
+		{Application: "shop", Deployment: "Cart", Replica: "Cart#b", Route: "/shop"},
+		{Application: "shop", Deployment: "Cart", Replica: "Cart#c", Route: "/shop"},
+		{Application: "shop", Deployment: "Cart", Replica: "Cart#d", Route: "/shop", Healthy: true},
 	}
-	if got := c.ReplicaHealth(); !reflect.DeepEqual(got, want) {
-		t.Errorf("ReplicaHealth\n got %+v\nwant %+v", got, want)
+	if got := c.ReplicaStates(); !reflect.DeepEqual(got, want) {
+		t.Errorf("ReplicaStates\n got %+v\nwant %+v", got, want)
 	}
 }

@@ -253,7 +253,7 @@ func (c *Controller) readStats(d *dep, r *rep) {
 		defer c.mu.Unlock()
 		r.statsBusy = false
 		if err == nil {
-			r.ongoing = st.Ongoing
+			r.ongoing, r.stats = st.Ongoing, st
 		}
 	}()
 }

@@ -58,10 +58,20 @@ type Drain struct {
 	TimeoutS  float64 `json:"timeout_s"`
 }
 
-// Stats is a replica's load.
+// Stats is a replica's load and, since it started, what it served: the
+// controller reads it for autoscaling and exports it as Ray's replica
+// metrics (ray_serve_deployment_request_counter and the like).
 type Stats struct {
 	Ongoing int   `json:"ongoing"`
 	Total   int64 `json:"total"`
+	// Requests the handler answered, and of those Errors (status >= 500,
+	// or a panic); Latency counts them by processing time, one count per
+	// bucket of metrics.LatencyBucketsMs and one above the last;
+	// LatencySumMs is their total.
+	Requests     int64    `json:"requests,omitempty"`
+	Errors       int64    `json:"errors,omitempty"`
+	Latency      []uint64 `json:"latency,omitempty"`
+	LatencySumMs float64  `json:"latency_sum_ms,omitempty"`
 }
 
 // RawOrEmpty turns a user_config into the string passed to replicas.
