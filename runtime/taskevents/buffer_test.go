@@ -3,6 +3,7 @@ package taskevents
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -265,5 +266,30 @@ func TestReportRetriesAndFlushesAtTheEnd(t *testing.T) {
 	<-done
 	if delivered.Load() != 2 || calls.Load() < 2 {
 		t.Fatalf("delivered %d events in %d calls; want both, after a failed call", delivered.Load(), calls.Load())
+	}
+}
+
+// BenchmarkOwnerAttempt is what an owner's buffer does for one task that
+// runs and finishes between two reports: four transitions (two with a
+// clock read, as the owner takes them), and a report every 10,000.
+func BenchmarkOwnerAttempt(b *testing.B) {
+	buf := NewBuffer(0, 0)
+	info := &rpcpb.TaskInfo{Name: "pkg.square"}
+	where := &rpcpb.TaskWhere{NodeId: "n1", WorkerId: "w1"}
+	ids := make([]string, 1<<16)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%012x%016x", 0xb3fdb24ce4b7, i)
+	}
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		var h Handle
+		k := Key{TaskID: ids[i&(len(ids)-1)]}
+		buf.AddAt(&h, Event{Key: k, JobID: "01000000", Status: PendingNodeAssignment, TimeNs: Now(), Info: info})
+		buf.AddAt(&h, Event{Key: k, JobID: "01000000", Status: SubmittedToWorker, TimeNs: 2})
+		buf.AddAt(&h, Event{Key: k, JobID: "01000000", Status: Running, TimeNs: 3, Where: where})
+		buf.AddAt(&h, Event{Key: k, JobID: "01000000", Status: Finished, TimeNs: Now(), Where: where})
+		if i%10_000 == 9_999 {
+			buf.Take()
+		}
 	}
 }
