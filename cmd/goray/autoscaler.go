@@ -15,8 +15,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/goray-dev/goray/internal/autoscaler"
 	"github.com/goray-dev/goray/internal/kubescheme"
-	"github.com/goray-dev/goray/runtime/autoscaler"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/ray"
 )

@@ -149,7 +149,7 @@ func TestMetricsOfEveryNode(t *testing.T) {
 	}
 
 	// The autoscaler sidecar reports its view of the nodes to the GCS each
-	// round (runtime/autoscaler); the head exports Ray's autoscaler_* from it.
+	// round (internal/autoscaler); the head exports Ray's autoscaler_* from it.
 	conn, err := grpc.NewClient(gcsAddress, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	rayv1 "github.com/goray-dev/goray/api/v1"
-	"github.com/goray-dev/goray/runtime/autoscaler/planner"
+	"github.com/goray-dev/goray/internal/autoscaler/planner"
 )
 
 func TestCountNodes(t *testing.T) {

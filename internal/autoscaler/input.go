@@ -7,7 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	rayv1 "github.com/goray-dev/goray/api/v1"
-	"github.com/goray-dev/goray/runtime/autoscaler/planner"
+	"github.com/goray-dev/goray/internal/autoscaler/planner"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
 

@@ -10,8 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	rayv1 "github.com/goray-dev/goray/api/v1"
+	"github.com/goray-dev/goray/internal/autoscaler/planner"
 	"github.com/goray-dev/goray/internal/raystart"
-	"github.com/goray-dev/goray/runtime/autoscaler/planner"
 )
 
 // DefaultIdleTimeout is autoscalerOptions.idleTimeoutSeconds' default.

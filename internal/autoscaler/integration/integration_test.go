@@ -34,10 +34,10 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	rayv1 "github.com/goray-dev/goray/api/v1"
+	"github.com/goray-dev/goray/internal/autoscaler"
 	"github.com/goray-dev/goray/internal/operator"
 	"github.com/goray-dev/goray/internal/testenv"
 	"github.com/goray-dev/goray/internal/testproc"
-	"github.com/goray-dev/goray/runtime/autoscaler"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/ray"
 )

@@ -20,7 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	rayv1 "github.com/goray-dev/goray/api/v1"
-	"github.com/goray-dev/goray/runtime/autoscaler/planner"
+	"github.com/goray-dev/goray/internal/autoscaler/planner"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
 
