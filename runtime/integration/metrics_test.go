@@ -166,6 +166,14 @@ func TestMetricsOfEveryNode(t *testing.T) {
 	awaitFor(t, 30*time.Second, "the tasks' events in the GCS", func() bool {
 		return sum(scrapeNode(t, "127.0.0.1"), "ray_tasks", map[string]string{"Name": "it.where", "State": "FINISHED"}) >= 6
 	})
+	// Replicas report what they served with their load, a few times a
+	// second; every node's proxy sent them a 200 and a 500.
+	app := map[string]string{"application": "metrics", "deployment": "ItMetrics", "route": "/m"}
+	awaitFor(t, 10*time.Second, "the replicas' counts on the head", func() bool {
+		h := scrapeNode(t, "127.0.0.1")
+		return sum(h, "ray_serve_deployment_request_counter_total", app) >= float64(2*len(nodeIPs)) &&
+			sum(h, "ray_serve_deployment_error_counter_total", app) >= float64(len(nodeIPs))
+	})
 	session := ""
 	for _, ip := range nodeIPs {
 		scrapeNode(t, ip) // rates are over the time since the previous scrape
@@ -207,14 +215,6 @@ func TestMetricsOfEveryNode(t *testing.T) {
 		t.Errorf("SessionName %q", session)
 	}
 
-	// Replicas report what they served with their load, a few times a
-	// second; every node's proxy sent them a 200 and a 500.
-	app := map[string]string{"application": "metrics", "deployment": "ItMetrics", "route": "/m"}
-	awaitFor(t, 10*time.Second, "the replicas' counts on the head", func() bool {
-		h := scrapeNode(t, "127.0.0.1")
-		return sum(h, "ray_serve_deployment_request_counter_total", app) >= float64(2*len(nodeIPs)) &&
-			sum(h, "ray_serve_deployment_error_counter_total", app) >= float64(len(nodeIPs))
-	})
 	head := scrapeNode(t, "127.0.0.1")
 	for _, c := range []struct {
 		name string
