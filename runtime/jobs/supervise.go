@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/goray-dev/goray/runtime/internal/workerenv"
 	"github.com/goray-dev/goray/runtime/jobs/api"
 )
 
@@ -158,13 +159,13 @@ func (m *Manager) environ(id string, envVars map[string]string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		switch {
-		case hasKey(kv, "GORAY_WORKER"), hasKey(kv, "GORAY_ADDRESS"), hasKey(kv, "RAY_ADDRESS"), hasKey(kv, "RAY_JOB_SUBMISSION_ID"):
+		case hasKey(kv, workerenv.Worker), hasKey(kv, workerenv.Address), hasKey(kv, "RAY_ADDRESS"), hasKey(kv, "RAY_JOB_SUBMISSION_ID"):
 			continue
 		}
 		env = append(env, kv)
 	}
 	env = m.cfg.Security.ChildEnv(env, m.tokenFile)
-	env = append(env, "GORAY_ADDRESS="+m.cfg.GcsAddress, "RAY_ADDRESS="+m.cfg.GcsAddress, "RAY_JOB_SUBMISSION_ID="+id)
+	env = append(env, workerenv.Address+"="+m.cfg.GcsAddress, "RAY_ADDRESS="+m.cfg.GcsAddress, "RAY_JOB_SUBMISSION_ID="+id)
 	for k, v := range envVars {
 		env = append(env, k+"="+v)
 	}

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/goray-dev/goray/runtime/internal/ids"
+	"github.com/goray-dev/goray/runtime/internal/workerenv"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/scheduler"
 )
@@ -341,9 +342,8 @@ func (n *Node) startWorker(ctx context.Context, key poolKey, bin string) (*worke
 	w := &worker{id: ids.New(), jobID: key.job, hash: key.hash, epoch: epoch, registered: make(chan struct{}), started: time.Now()}
 	cmd := exec.Command(bin)
 	cmd.Env = append(n.cfg.Security.ChildEnv(append(cmd.Environ(), n.cfg.WorkerEnv...), n.tokenFile),
-		"GORAY_WORKER=1", "GORAY_NODE_ADDRESS="+n.addr, "GORAY_GCS_ADDRESS="+n.cfg.GcsAddress,
-		"GORAY_WORKER_ID="+w.id, "GORAY_JOB_ID="+key.job, "GORAY_BINARY_HASH="+key.hash, "GORAY_NODE_ID="+n.ID(),
-		"GORAY_NODE_IP="+n.cfg.IP, "GORAY_SESSION_DIR="+n.cfg.Dir, "GORAY_CLUSTER_ID="+cluster)
+		workerenv.Env{NodeAddress: n.addr, GcsAddress: n.cfg.GcsAddress, WorkerID: w.id, JobID: key.job, BinaryHash: key.hash,
+			NodeID: n.ID(), NodeIP: n.cfg.IP, SessionDir: n.cfg.Dir, ClusterID: cluster}.Vars()...)
 	logPath := filepath.Join(n.cfg.Dir, "logs", "worker-"+w.id+".log")
 	if f, err := createLog(logPath); err == nil {
 		cmd.Stdout, cmd.Stderr = f, f

@@ -36,6 +36,7 @@ import (
 	"github.com/goray-dev/goray/runtime/cluster"
 	"github.com/goray-dev/goray/runtime/core"
 	"github.com/goray-dev/goray/runtime/internal/rpcutil"
+	"github.com/goray-dev/goray/runtime/internal/workerenv"
 	"github.com/goray-dev/goray/runtime/node"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
@@ -79,7 +80,7 @@ func WithObjectStoreMemory(n int64) InitOption { return func(c *initConfig) { c.
 func WithLogger(l *log.Logger) InitOption { return func(c *initConfig) { c.logger = l } }
 
 // IsWorker reports whether this process was started by a node manager as a worker.
-func IsWorker() bool { return os.Getenv("GORAY_WORKER") == "1" }
+func IsWorker() bool { return workerenv.IsWorker() }
 
 // Init connects this program to a cluster: the one at WithAddress or
 // GORAY_ADDRESS, else an embedded local cluster started in-process. In a
@@ -95,10 +96,11 @@ func Init(ctx context.Context, opts ...InitOption) error {
 		return fmt.Errorf("goray auth: %w", err)
 	}
 	if IsWorker() {
-		w, err := core.Start(core.Config{Security: sec, GcsAddress: os.Getenv("GORAY_GCS_ADDRESS"), NodeAddress: os.Getenv("GORAY_NODE_ADDRESS"),
-			IP: os.Getenv("GORAY_NODE_IP"), WorkerID: os.Getenv("GORAY_WORKER_ID"), JobID: os.Getenv("GORAY_JOB_ID"), NodeID: os.Getenv("GORAY_NODE_ID"),
-			SessionDir: os.Getenv("GORAY_SESSION_DIR"), KeepGOMAXPROCS: os.Getenv("GOMAXPROCS") != "",
-			BinaryHash: os.Getenv("GORAY_BINARY_HASH"), ClusterID: os.Getenv("GORAY_CLUSTER_ID")})
+		env := workerenv.Current()
+		w, err := core.Start(core.Config{Security: sec, GcsAddress: env.GcsAddress, NodeAddress: env.NodeAddress,
+			IP: env.NodeIP, WorkerID: env.WorkerID, JobID: env.JobID, NodeID: env.NodeID,
+			SessionDir: env.SessionDir, KeepGOMAXPROCS: os.Getenv("GOMAXPROCS") != "",
+			BinaryHash: env.BinaryHash, ClusterID: env.ClusterID})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "goray worker:", err)
 			os.Exit(1) //nolint:gocritic // exitAfterDefer: nothing to unlock for when the worker exits
@@ -107,7 +109,7 @@ func Init(ctx context.Context, opts ...InitOption) error {
 		mu.Unlock()
 		w.Serve()
 	}
-	cfg := &initConfig{address: os.Getenv("GORAY_ADDRESS"), namespace: os.Getenv("GORAY_NAMESPACE")}
+	cfg := &initConfig{address: os.Getenv(workerenv.Address), namespace: os.Getenv(workerenv.Namespace)}
 	for _, o := range opts {
 		o(cfg)
 	}
@@ -250,7 +252,7 @@ func GCSAddress() string {
 	if head != nil {
 		return head.GcsAddress
 	}
-	return os.Getenv("GORAY_ADDRESS")
+	return os.Getenv(workerenv.Address)
 }
 
 // Nodes lists the cluster's nodes.

@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/goray-dev/goray/runtime/auth"
 	"github.com/goray-dev/goray/runtime/internal/rpcutil"
+	"github.com/goray-dev/goray/runtime/internal/workerenv"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/serve/internal/hop"
 	"github.com/goray-dev/goray/runtime/serve/internal/router"
@@ -39,7 +39,7 @@ func watcher() (*routes.Watcher, error) {
 	if handles.watcher != nil {
 		return handles.watcher, nil
 	}
-	addr := os.Getenv("GORAY_GCS_ADDRESS")
+	addr := workerenv.Current().GcsAddress
 	if addr == "" {
 		return nil, errors.New("serve handles work inside replicas (no GORAY_GCS_ADDRESS)")
 	}
@@ -86,7 +86,7 @@ func GetAppHandle(app, deployment string) (*Handle, error) {
 	handles.Lock()
 	rt, ok := handles.routers[key]
 	if !ok {
-		rt = router.New(os.Getenv("GORAY_NODE_ID"))
+		rt = router.New(workerenv.Current().NodeID)
 		handles.routers[key] = rt
 	}
 	handles.Unlock()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/goray-dev/goray/runtime/auth"
 	"github.com/goray-dev/goray/runtime/internal/rpcutil"
+	"github.com/goray-dev/goray/runtime/internal/workerenv"
 	"github.com/goray-dev/goray/runtime/ray"
 	"github.com/goray-dev/goray/runtime/serve/internal/hop"
 	"github.com/goray-dev/goray/runtime/serve/internal/router"
@@ -64,7 +65,8 @@ var replicaClass = ray.Actor1(wire.ReplicaClass, func(ctx context.Context, in wi
 		return nil, fmt.Errorf("deployment %q: %w", in.Deployment, err)
 	}
 	r.handler.Store(&h)
-	ip := os.Getenv("GORAY_NODE_IP")
+	env := workerenv.Current()
+	ip := env.NodeIP
 	if ip == "" {
 		ip = "127.0.0.1"
 	}
@@ -82,7 +84,7 @@ var replicaClass = ray.Actor1(wire.ReplicaClass, func(ctx context.Context, in wi
 	}
 	r.srv = &hop.Server{Handler: r, Auth: sec, ErrorLog: log.New(os.Stderr, "serve replica "+in.ReplicaID+": ", log.LstdFlags)}
 	go r.srv.Serve(lis)
-	if ul, path := rpcutil.ListenUnix(os.Getenv("GORAY_SESSION_DIR"), "serve-"+in.ReplicaID+".sock"); ul != nil {
+	if ul, path := rpcutil.ListenUnix(env.SessionDir, "serve-"+in.ReplicaID+".sock"); ul != nil {
 		r.socket = path
 		go r.srv.Serve(ul) // Shutdown closes it too (and removes the file)
 	}
@@ -116,8 +118,9 @@ func (r *replica) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 }
 
 var _ = ray.Method0(replicaClass, "Info", func(r *replica, ctx context.Context) (wire.Info, error) {
-	return wire.Info{Address: r.addr, Socket: r.socket, PID: os.Getpid(), NodeID: os.Getenv("GORAY_NODE_ID"), NodeIP: os.Getenv("GORAY_NODE_IP"),
-		WorkerID: os.Getenv("GORAY_WORKER_ID")}, nil
+	env := workerenv.Current()
+	return wire.Info{Address: r.addr, Socket: r.socket, PID: os.Getpid(), NodeID: env.NodeID, NodeIP: env.NodeIP,
+		WorkerID: env.WorkerID}, nil
 })
 
 var _ = ray.Method0(replicaClass, "CheckHealth", func(r *replica, ctx context.Context) (bool, error) {
