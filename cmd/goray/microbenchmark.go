@@ -18,7 +18,7 @@ import (
 )
 
 func microbenchmarkCmd() *cobra.Command {
-	var scale int
+	var scale, eventsAB int
 	var cpuProfile, only string
 	cmd := &cobra.Command{
 		Use:   "microbenchmark",
@@ -53,12 +53,17 @@ func microbenchmarkCmd() *cobra.Command {
 				}
 				defer pprof.StopCPUProfile()
 			}
+			if eventsAB > 0 {
+				_, err := bench.EventsAB(ctx, os.Stdout, scale, eventsAB, match)
+				return err
+			}
 			_, err := bench.Run(ctx, os.Stdout, scale, match)
 			return err
 		},
 	}
 	cmd.Flags().IntVar(&scale, "scale", 1, "multiply the iteration counts")
 	cmd.Flags().StringVar(&only, "run", "", "run only the benchmarks whose names match this regular expression (e.g. 'tasks_(sync|async)')")
+	cmd.Flags().IntVar(&eventsAB, "task-events-ab", 0, "instead: measure what task events cost — tasks_sync, tasks_async and 1_1_actor_calls_async this many rounds each with this process's task events off and on, alternating, and print the medians and the on/off ratio")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the driver process (go tool pprof) to this file")
 	return cmd
 }

@@ -2,8 +2,10 @@ package core
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
@@ -64,9 +66,27 @@ func (w *Worker) flushEvents() {
 }
 
 func (w *Worker) sendEvents(ctx context.Context, b *rpcpb.TaskEventBatch) error {
+	if eventsPaused.Load() {
+		return errEventsPaused // kept for a report after the pause
+	}
 	_, err := w.gcsRaw.AddTaskEvents(ctx, b)
 	return err
 }
+
+// eventsPaused stops this process's task events (PauseTaskEvents).
+var eventsPaused atomic.Bool
+
+var errEventsPaused = errors.New("task events paused")
+
+// PauseTaskEvents stops (true) or resumes (false) recording and reporting
+// task events in this process; what is buffered stays for the next report.
+// It is for measuring what the events cost in one process, alternating
+// (`goray microbenchmark --task-events-ab`): a process-wide switch, not a
+// setting (RAY_task_events_report_interval_ms=0 turns them off).
+func PauseTaskEvents(paused bool) { eventsPaused.Store(paused) }
+
+// recording reports whether task transitions are recorded now.
+func (w *Worker) recording() bool { return w.events != nil && !eventsPaused.Load() }
 
 // TaskEventsDropped is how many task events this process dropped because
 // its buffer was full (the GCS did not take them fast enough).
@@ -78,7 +98,7 @@ func (w *Worker) TaskEventsDropped() int64 {
 }
 
 func (w *Worker) event(e taskevents.Event) {
-	if w.events == nil {
+	if !w.recording() {
 		return
 	}
 	if e.TimeNs == 0 {
@@ -154,7 +174,7 @@ func keyOf(spec *rpcpb.TaskSpec) taskevents.Key {
 
 // ownerEvent records a transition of a task this process owns.
 func (w *Worker) ownerEvent(pt *pendingTask, s taskevents.Status) {
-	if w.events == nil {
+	if !w.recording() {
 		return
 	}
 	e := taskevents.Event{Key: keyOf(pt.spec), JobID: pt.spec.JobId, Status: s, TimeNs: taskevents.Now()}
@@ -176,7 +196,7 @@ func (pt *pendingTask) isDescribed() bool { return pt.described == pt.spec.Attem
 
 // submittedEvents records SUBMITTED_TO_WORKER for a batch on its way.
 func (w *Worker) submittedEvents(pts []*pendingTask) {
-	if w.events == nil {
+	if !w.recording() {
 		return
 	}
 	now := taskevents.Now()
@@ -190,7 +210,7 @@ func (w *Worker) submittedEvents(pts []*pendingTask) {
 // outcomeEvent records how an attempt ended without a result from an
 // executor: FINISHED, or FAILED with the error's type in Ray's names.
 func (w *Worker) outcomeEvent(pt *pendingTask, err error) {
-	if w.events == nil {
+	if !w.recording() {
 		return
 	}
 	e := taskevents.Event{Key: keyOf(pt.spec), JobID: pt.spec.JobId, Status: taskevents.Finished, TimeNs: taskevents.Now()}
@@ -205,7 +225,7 @@ func (w *Worker) outcomeEvent(pt *pendingTask, err error) {
 // (RUNNING) and where it ran: the executor's own RUNNING is not sent for a
 // task that ended before its report.
 func (w *Worker) resultEvent(pt *pendingTask, r *rpcpb.TaskResult, where *rpcpb.TaskWhere) {
-	if w.events == nil {
+	if !w.recording() {
 		return
 	}
 	k := keyOf(pt.spec)
