@@ -3,11 +3,9 @@ package autoscaler
 import (
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 
 	rayv1 "github.com/goray-dev/goray/api/v1"
 	"github.com/goray-dev/goray/internal/autoscaler/planner"
@@ -68,54 +66,22 @@ func deref(p *int32, def int32) int32 {
 
 func groupResources(g rayv1.WorkerGroupSpec) (planner.Resources, error) {
 	res := planner.Resources{}
-	p := g.RayStartParams
 	var ray *corev1.Container
 	if len(g.Template.Spec.Containers) > 0 {
 		ray = &g.Template.Spec.Containers[0]
 	}
-	pick := func(name corev1.ResourceName) (resource.Quantity, bool) {
-		if ray == nil {
-			return resource.Quantity{}, false
+	// The parameters the pod builder starts the node with.
+	p, tpu := raystart.WithContainer(g.RayStartParams, ray)
+	for key, name := range map[string]string{"num-cpus": "CPU", "num-gpus": "GPU", "memory": "memory"} {
+		v, ok, err := raystart.Number(p, key)
+		if err != nil {
+			return nil, err
 		}
-		if q, ok := ray.Resources.Limits[name]; ok {
-			return q, true
+		if ok {
+			res[name] = v
 		}
-		q, ok := ray.Resources.Requests[name]
-		return q, ok
-	}
-	num := func(key string) (float64, bool, error) { return raystart.Number(p, key) }
-	if v, ok, err := num("num-cpus"); err != nil {
-		return nil, err
-	} else if ok {
-		res["CPU"] = v
-	} else if q, ok := pick(corev1.ResourceCPU); ok {
-		res["CPU"] = float64(q.MilliValue()) / 1000
-	}
-	if v, ok, err := num("num-gpus"); err != nil {
-		return nil, err
-	} else if ok {
-		res["GPU"] = v
-	} else if ray != nil {
-		for name, q := range ray.Resources.Limits {
-			if strings.HasSuffix(string(name), "gpu") && !q.IsZero() {
-				res["GPU"] = float64(q.Value())
-				break
-			}
-		}
-	}
-	if v, ok, err := num("memory"); err != nil {
-		return nil, err
-	} else if ok {
-		res["memory"] = v
-	} else if q, ok := pick(corev1.ResourceMemory); ok {
-		res["memory"] = float64(q.Value())
 	}
 	// The custom resources the pod builder passes as --resources.
-	var tpu int64
-	if ray != nil {
-		q := ray.Resources.Limits["google.com/tpu"]
-		tpu = q.Value()
-	}
 	custom, err := raystart.Custom(p, g.Resources, tpu)
 	if err != nil {
 		return nil, err

@@ -240,45 +240,14 @@ func gcsFaultToleranceEnv(c *rayv1.RayCluster) []corev1.EnvVar {
 }
 
 // startParams are the rayStartParams with the group's resources and labels
-// folded in and num-cpus/num-gpus/memory taken from the container's limits
-// when the user did not give them. Values stay shell text: raystart.Args
-// renders them.
+// folded in and num-cpus/num-gpus/memory taken from the container
+// (raystart.WithContainer) when the user did not give them. Values stay
+// shell text: raystart.Args renders them.
 func startParams(given, resources, labels map[string]string, ray *corev1.Container) map[string]string {
-	p := maps.Clone(given)
-	if p == nil {
-		p = map[string]string{}
-	}
-	limits := ray.Resources.Limits
-	requests := ray.Resources.Requests
-	pick := func(name corev1.ResourceName) (resource.Quantity, bool) {
-		if q, ok := limits[name]; ok {
-			return q, true
-		}
-		q, ok := requests[name]
-		return q, ok
-	}
-	if _, ok := p["num-cpus"]; !ok {
-		if q, ok := pick(corev1.ResourceCPU); ok {
-			p["num-cpus"] = formatCPU(q)
-		}
-	}
-	if _, ok := p["memory"]; !ok {
-		if q, ok := pick(corev1.ResourceMemory); ok {
-			p["memory"] = strconv.FormatInt(q.Value(), 10)
-		}
-	}
-	if _, ok := p["num-gpus"]; !ok {
-		for name, q := range limits {
-			if strings.HasSuffix(string(name), "gpu") && !q.IsZero() {
-				p["num-gpus"] = strconv.FormatInt(q.Value(), 10)
-				break
-			}
-		}
-	}
-	tpu := limits["google.com/tpu"]
+	p, tpu := raystart.WithContainer(given, ray)
 	// A rayStartParams resources value that cannot be read here (validation
 	// refuses it, or it names an environment variable) is passed on as it is.
-	if custom, err := raystart.Custom(p, resources, tpu.Value()); err == nil && len(custom) > 0 {
+	if custom, err := raystart.Custom(p, resources, tpu); err == nil && len(custom) > 0 {
 		p["resources"] = jsonNumberMap(custom)
 	}
 	if len(labels) > 0 {
@@ -286,15 +255,6 @@ func startParams(given, resources, labels map[string]string, ray *corev1.Contain
 	}
 	p["block"] = ""
 	return p
-}
-
-// formatCPU renders a CPU quantity as Ray does: a number of cores, fractional when needed.
-func formatCPU(q resource.Quantity) string {
-	m := q.MilliValue()
-	if m%1000 == 0 {
-		return strconv.FormatInt(m/1000, 10)
-	}
-	return strconv.FormatFloat(float64(m)/1000, 'f', -1, 64)
 }
 
 // jsonNumberMap renders {"name": number} with sorted keys; a value that is
