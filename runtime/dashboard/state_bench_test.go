@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -24,8 +25,9 @@ import (
 // history holds 100,000 finished attempts (reported as the runtime reports
 // them: batches of 1,000 from a process's buffer) answers the state API's
 // GET /api/v0/tasks?limit=100 through the dashboard. Reported: the time per
-// request (ns/op) and the GCS heap the history costs (MB-history). Issue 17
-// asks for ≤ 200 ms and ≤ 200 MB.
+// request (ns/op), the GCS heap the history costs (MB-history) and a
+// garbage collection's time with it held (ms-gc-cycle). Issue 17 asks for
+// ≤ 200 ms and ≤ 200 MB.
 //
 //	go test -run '^$' -bench ListTasks100k -benchtime 20x ./runtime/dashboard/
 func BenchmarkListTasks100kHistory(b *testing.B) {
@@ -92,6 +94,14 @@ func BenchmarkListTasks100kHistory(b *testing.B) {
 		b.Fatalf("history holds %d attempts (%v), want %d", l.GetTotal(), err, tasks)
 	}
 	history := float64(heap()-before) / 1e6
+	// What a collection cycle costs with the history held (the GCS's
+	// process collects often under load): the shortest of five.
+	gcMs := math.Inf(1)
+	for range 5 {
+		t0 := time.Now()
+		runtime.GC()
+		gcMs = min(gcMs, float64(time.Since(t0).Microseconds())/1000)
+	}
 
 	h := New(g, "").Mux
 	b.ResetTimer()
@@ -103,4 +113,5 @@ func BenchmarkListTasks100kHistory(b *testing.B) {
 		}
 	}
 	b.ReportMetric(history, "MB-history") // after ResetTimer, which drops reported metrics
+	b.ReportMetric(gcMs, "ms-gc-cycle")
 }

@@ -1,7 +1,5 @@
 package taskevents
 
-import rpcpb "github.com/goray-dev/goray/runtime/proto"
-
 // StateCount is how many attempts of tasks named Name are in State (Ray's
 // ray_tasks series): Retry says whether they are retries (attempt > 0).
 type StateCount struct {
@@ -13,21 +11,23 @@ type StateCount struct {
 // metrics a scrape reads. It walks every attempt (at most the history's
 // bound), so it runs per scrape, never per event; see BenchmarkCounts.
 func (h *History) Counts() map[StateCount]int {
-	// Tallied by the TaskInfo's pointer first (attempts reported in one
-	// batch share it): reading each attempt's name would touch two more
-	// cache lines per attempt, which is most of the walk's time.
+	// Tallied by the description's number first: reading each attempt's
+	// name would touch more memory per attempt, which is most of the
+	// walk's time.
 	type key struct {
-		info  *rpcpb.TaskInfo
+		info  uint32
 		state Status
 		retry bool
 	}
 	byInfo := map[key]int{}
-	for k, a := range h.attempts {
-		byInfo[key{a.info, a.state(), k.attempt > 0}]++
+	for i := range h.slots {
+		if a := &h.slots[i]; a.live {
+			byInfo[key{a.info, a.state(), a.attempt > 0}]++
+		}
 	}
 	out := map[StateCount]int{}
 	for k, n := range byInfo {
-		out[StateCount{Name: k.info.GetName(), State: k.state.String(), Retry: k.retry}] += n
+		out[StateCount{Name: h.infoPBs[k.info].GetName(), State: k.state.String(), Retry: k.retry}] += n
 	}
 	return out
 }

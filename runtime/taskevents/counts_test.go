@@ -12,10 +12,11 @@ func TestCounts(t *testing.T) {
 	// Attempts are made as Add makes them, without going through a batch:
 	// the counts depend on the history, not on the wire format.
 	add := func(task string, attempt int32, name string, st Status) {
-		a := h.get(attemptKey{task, attempt}, "01000000")
-		a.info = &rpcpb.TaskInfo{Name: name}
+		s := h.get(task, attempt, "01000000")
+		a := h.at(s)
+		a.info = h.internInfo(&rpcpb.TaskInfo{Name: name})
 		a.times[st] = 1
-		h.markDone(a)
+		h.markDone(s)
 	}
 	add("a", 0, "square", rpcpb.TaskEvent_RUNNING)
 	add("b", 0, "square", rpcpb.TaskEvent_FINISHED)
@@ -53,10 +54,11 @@ func BenchmarkCounts(b *testing.B) {
 				infos = append(infos, &rpcpb.TaskInfo{Name: "f" + strconv.Itoa(f)})
 			}
 		}
-		a := h.get(attemptKey{task: strconv.Itoa(i)}, "01000000")
-		a.info = infos[i%20]
+		s := h.get(strconv.Itoa(i), 0, "01000000")
+		a := h.at(s)
+		a.info = h.internInfo(infos[i%20])
 		a.times[rpcpb.TaskEvent_FINISHED] = 1
-		h.markDone(a)
+		h.markDone(s)
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -1,6 +1,11 @@
 package taskevents
 
 import (
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
 
@@ -14,65 +19,41 @@ const (
 	ErrWorkerDied = "WORKER_DIED"
 )
 
+// attemptKey names an attempt in the history's index. Ids up to idCap
+// bytes (goray's are 28) are held in the key itself; a longer one is in
+// the long index.
 type attemptKey struct {
-	task    string
+	id      [idCap]byte
+	n       uint8
 	attempt int32
 }
 
-// attempt is one task attempt as the history holds it.
+type longKey struct {
+	id      string
+	attempt int32
+}
+
+// attempt is one task attempt as the history holds it. It holds no
+// pointers: its strings are numbers in the history's tables, its list
+// links slot numbers, so the history's 100,000 attempts are one block the
+// garbage collector never scans (a pointer per field made it scan tens of
+// megabytes at every cycle of the GCS's process).
 type attempt struct {
-	key      attemptKey
-	jobID    string
-	info     *rpcpb.TaskInfo
-	nodeID   string
-	workerID string
-	pid      int32
-	errType  string
-	errMsg   string
-	times    [rpcpb.TaskEvent_FAILED + 1]int64 // by status; 0: not seen
-	// Links of the history's two lists, kept in the attempt itself: no
-	// allocation per list entry (100,000 attempts, each reported once).
-	all   links // every attempt, in creation order
-	done  links // ended attempts, in the order they ended
-	ended bool  // in the done list
-}
-
-// links are an attempt's neighbours in one of the history's lists.
-type links struct{ prev, next *attempt }
-
-// chain is a doubly linked list of attempts through one of their links.
-type chain struct {
-	head, tail *attempt
-	n          int
-	of         func(*attempt) *links
-}
-
-func (c *chain) pushBack(a *attempt) {
-	l := c.of(a)
-	l.prev, l.next = c.tail, nil
-	if c.tail != nil {
-		c.of(c.tail).next = a
-	} else {
-		c.head = a
-	}
-	c.tail = a
-	c.n++
-}
-
-func (c *chain) remove(a *attempt) {
-	l := c.of(a)
-	if l.prev != nil {
-		c.of(l.prev).next = l.next
-	} else {
-		c.head = l.next
-	}
-	if l.next != nil {
-		c.of(l.next).prev = l.prev
-	} else {
-		c.tail = l.prev
-	}
-	l.prev, l.next = nil, nil
-	c.n--
+	id      [idCap]byte
+	idLen   uint8 // 0: the id is in longIDs
+	live    bool  // the slot holds an attempt
+	ended   bool  // in the done list
+	hasErr  bool  // errs holds its error
+	attempt int32
+	pid     int32
+	job     uint32 // 1-based in strs; 0: none
+	node    uint32
+	worker  uint32
+	info    uint32                            // 1-based in infos; 0: none
+	times   [rpcpb.TaskEvent_FAILED + 1]int64 // by status; 0: not seen
+	// Links of the history's two lists: every attempt in creation order,
+	// ended attempts in the order they ended (slots; 0 ends a list).
+	allPrev, allNext, donePrev, doneNext int32
 }
 
 // state is the attempt's current status: its outcome once it has one (a
@@ -96,14 +77,26 @@ func (a *attempt) state() Status {
 
 func (a *attempt) terminal() bool { return a.times[Failed] != 0 || a.times[Finished] != 0 }
 
+// errPair is an attempt's error, kept beside it (few attempts fail).
+type errPair struct{ typ, msg string }
+
 // History is the GCS's bounded record of task attempts. It is not safe for
 // concurrent use: the GCS serialises calls.
 type History struct {
-	max      int
-	attempts map[attemptKey]*attempt
-	all      chain // every attempt, oldest first
-	done     chain // finished and failed attempts, in the order they ended
-	dropped  map[string]int64
+	max     int
+	slots   []attempt // slot 0 is never used
+	free    []int32
+	n       int
+	index   map[attemptKey]int32
+	longIDs map[longKey]int32
+	ids     map[int32]string // the long ids, by slot
+	errs    map[int32]errPair
+	strs    refTable[string]
+	infos   refTable[string] // an info's content key, see infoKey
+	infoPBs map[uint32]*rpcpb.TaskInfo
+	all     chain // every attempt, oldest first
+	done    chain // finished and failed attempts, in the order they ended
+	dropped map[string]int64
 }
 
 // NewHistory keeps at most max attempts (DefaultHistorySize if max <= 0).
@@ -111,13 +104,16 @@ func NewHistory(max int) *History {
 	if max <= 0 {
 		max = DefaultHistorySize
 	}
-	return &History{max: max, attempts: map[attemptKey]*attempt{}, dropped: map[string]int64{},
-		all:  chain{of: func(a *attempt) *links { return &a.all }},
-		done: chain{of: func(a *attempt) *links { return &a.done }}}
+	h := &History{max: max, slots: make([]attempt, 1, 1+min(max, 1024)), index: map[attemptKey]int32{},
+		longIDs: map[longKey]int32{}, ids: map[int32]string{}, errs: map[int32]errPair{}, infoPBs: map[uint32]*rpcpb.TaskInfo{},
+		dropped: map[string]int64{}}
+	h.all = chain{h: h, prev: func(a *attempt) *int32 { return &a.allPrev }, next: func(a *attempt) *int32 { return &a.allNext }}
+	h.done = chain{h: h, prev: func(a *attempt) *int32 { return &a.donePrev }, next: func(a *attempt) *int32 { return &a.doneNext }}
+	return h
 }
 
 // Len is the number of attempts held.
-func (h *History) Len() int { return len(h.attempts) }
+func (h *History) Len() int { return h.n }
 
 // Dropped is the number of events and attempts lost for job ("" for all
 // jobs): dropped by full buffers or evicted from the history.
@@ -132,6 +128,17 @@ func (h *History) Dropped(job string) int64 {
 	return n
 }
 
+func (h *History) at(s int32) *attempt { return &h.slots[s] }
+
+// taskID is the attempt's task id.
+func (h *History) taskID(s int32) string {
+	a := h.at(s)
+	if a.idLen > 0 {
+		return string(a.id[:a.idLen])
+	}
+	return h.ids[s]
+}
+
 // Add merges a batch into the history and returns the attempts it was the
 // first to bring to FAILED (the GCS makes cluster events of them).
 func (h *History) Add(batch *rpcpb.TaskEventBatch) []*rpcpb.TaskState {
@@ -140,24 +147,39 @@ func (h *History) Add(batch *rpcpb.TaskEventBatch) []*rpcpb.TaskState {
 			h.dropped[job] += n
 		}
 	}
+	// The batch's descriptions, each found in (or added to) the table once.
+	infos := make([]uint32, len(batch.GetInfos()))
 	var failed []*rpcpb.TaskState
 	for _, e := range batch.GetEvents() {
-		if a := h.add(batch, e); a != nil {
-			failed = append(failed, a.toProto())
+		if s := h.add(batch, e, infos); s != 0 {
+			failed = append(failed, h.toProto(s))
+		}
+	}
+	// The batch held a reference to each of its descriptions for its
+	// attempts; attempts took their own.
+	for _, i := range infos {
+		if i != 0 {
+			h.releaseInfo(i)
 		}
 	}
 	return failed
 }
 
-// add merges one record; it returns the attempt if the record failed it.
-func (h *History) add(batch *rpcpb.TaskEventBatch, e *rpcpb.TaskEvent) *attempt {
+// add merges one record; it returns the attempt's slot if the record
+// failed it.
+func (h *History) add(batch *rpcpb.TaskEventBatch, e *rpcpb.TaskEvent, infos []uint32) int32 {
 	if e.TaskId == "" || len(e.Statuses) == 0 {
-		return nil
+		return 0
 	}
-	a := h.get(attemptKey{e.TaskId, e.Attempt}, jobOf(batch, e))
+	s := h.get(e.TaskId, e.Attempt, jobOf(batch, e))
+	a := h.at(s)
 	wasFailed := a.times[Failed] != 0
-	if info := indexed(batch.Infos, e.Info); info != nil && a.info == nil {
-		a.info = info
+	if i := int(e.Info) - 1; a.info == 0 && i >= 0 && i < len(infos) {
+		if infos[i] == 0 {
+			infos[i] = h.internInfo(batch.Infos[i])
+		}
+		a.info = infos[i]
+		h.infos.refs[a.info]++
 	}
 	running := false
 	for i, st := range e.Statuses {
@@ -173,97 +195,286 @@ func (h *History) add(batch *rpcpb.TaskEventBatch, e *rpcpb.TaskEvent) *attempt 
 			a.times[st] = t
 		}
 	}
-	if w := indexed(batch.Wheres, e.Where); w != nil && w.NodeId != "" && (a.nodeID == "" || running) {
-		a.nodeID, a.workerID = w.NodeId, w.WorkerId
+	if w := indexed(batch.Wheres, e.Where); w != nil && w.NodeId != "" && (a.node == 0 || running) {
+		h.setStr(&a.node, w.NodeId)
+		h.setStr(&a.worker, w.WorkerId)
 		if w.WorkerPid != 0 {
 			a.pid = w.WorkerPid
 		}
 	}
 	if e.ErrorType != "" || e.ErrorMessage != "" {
-		a.errType, a.errMsg = e.ErrorType, e.ErrorMessage
+		h.errs[s], a.hasErr = errPair{e.ErrorType, e.ErrorMessage}, true
 	}
-	h.markDone(a)
+	h.markDone(s)
 	if !wasFailed && a.times[Failed] != 0 {
-		return a
+		return s
 	}
-	return nil
+	return 0
 }
 
-// get returns the attempt, making it (and evicting beyond the bound) if new.
-func (h *History) get(k attemptKey, job string) *attempt {
-	if a, ok := h.attempts[k]; ok {
-		if a.jobID == "" {
-			a.jobID = job
+// get returns the attempt's slot, making it (and evicting beyond the
+// bound) if new.
+func (h *History) get(task string, attemptNo int32, job string) int32 {
+	var k attemptKey
+	long := len(task) > idCap
+	if !long {
+		k.n = uint8(copy(k.id[:], task))
+		k.attempt = attemptNo
+		if s, ok := h.index[k]; ok {
+			h.fillJob(s, job)
+			return s
 		}
-		return a
+	} else if s, ok := h.longIDs[longKey{task, attemptNo}]; ok {
+		h.fillJob(s, job)
+		return s
 	}
-	for len(h.attempts) >= h.max {
+	for h.n >= h.max {
 		h.evict()
 	}
-	a := &attempt{key: k, jobID: job}
-	h.all.pushBack(a)
-	h.attempts[k] = a
-	return a
+	var s int32
+	if n := len(h.free); n > 0 {
+		s, h.free = h.free[n-1], h.free[:n-1]
+	} else {
+		h.slots = append(h.slots, attempt{})
+		s = int32(len(h.slots) - 1)
+	}
+	a := h.at(s)
+	*a = attempt{live: true, attempt: attemptNo}
+	if long {
+		h.longIDs[longKey{task, attemptNo}] = s
+		h.ids[s] = task
+	} else {
+		a.id, a.idLen = k.id, k.n
+		h.index[k] = s
+	}
+	h.setStr(&a.job, job)
+	h.all.pushBack(s)
+	h.n++
+	return s
 }
 
-func (h *History) markDone(a *attempt) {
-	if !a.ended && a.terminal() {
+func (h *History) fillJob(s int32, job string) {
+	if a := h.at(s); a.job == 0 && job != "" {
+		h.setStr(&a.job, job)
+	}
+}
+
+// setStr points *field at v in the string table, releasing what it held.
+func (h *History) setStr(field *uint32, v string) {
+	if *field != 0 && h.strs.list[*field] == v {
+		return
+	}
+	if *field != 0 {
+		h.strs.release(*field)
+	}
+	*field = 0
+	if v != "" {
+		*field = h.strs.acquire(v)
+	}
+}
+
+func (h *History) str(i uint32) string { return h.strs.list[i] }
+
+func (h *History) markDone(s int32) {
+	if a := h.at(s); !a.ended && a.terminal() {
 		a.ended = true
-		h.done.pushBack(a)
+		h.done.pushBack(s)
 	}
 }
 
 // evict removes the attempt that ended first, or the oldest when none has
 // ended, and counts it as dropped for its job.
 func (h *History) evict() {
-	var a *attempt
-	switch {
-	case h.done.head != nil:
-		a = h.done.head
-	case h.all.head != nil:
-		a = h.all.head
-	default:
+	s := h.done.head
+	if s == 0 {
+		s = h.all.head
+	}
+	if s == 0 {
 		return
 	}
-	h.all.remove(a)
+	a := h.at(s)
+	h.all.remove(s)
 	if a.ended {
-		h.done.remove(a)
+		h.done.remove(s)
 	}
-	delete(h.attempts, a.key)
-	h.dropped[a.jobID]++
+	h.dropped[h.str(a.job)]++
+	if a.idLen > 0 {
+		delete(h.index, attemptKey{id: a.id, n: a.idLen, attempt: a.attempt})
+	} else {
+		delete(h.longIDs, longKey{h.ids[s], a.attempt})
+		delete(h.ids, s)
+	}
+	delete(h.errs, s)
+	for _, f := range []*uint32{&a.job, &a.node, &a.worker} {
+		if *f != 0 {
+			h.strs.release(*f)
+		}
+	}
+	if a.info != 0 {
+		h.releaseInfo(a.info)
+	}
+	*a = attempt{}
+	h.free = append(h.free, s)
+	h.n--
 }
 
 // JobFinished ends the attempts of job that have no outcome: they can no
 // longer finish (Ray marks them failed the same way).
 func (h *History) JobFinished(job string, timeNs int64) {
-	h.failWhere(func(a *attempt) bool { return a.jobID == job }, timeNs, ErrWorkerDied,
-		"the job finished before the task did")
+	i, ok := h.strs.index[job]
+	if !ok {
+		return
+	}
+	h.failWhere(func(a *attempt) bool { return a.job == i }, timeNs, ErrWorkerDied, "the job finished before the task did")
 }
 
 // NodeDied fails the attempts that were running on node.
 func (h *History) NodeDied(node string, timeNs int64) {
-	h.failWhere(func(a *attempt) bool { return a.nodeID == node }, timeNs, ErrNodeDied,
-		"the node running the task died ("+node+")")
+	i, ok := h.strs.index[node]
+	if !ok {
+		return
+	}
+	h.failWhere(func(a *attempt) bool { return a.node == i }, timeNs, ErrNodeDied, "the node running the task died ("+node+")")
 }
 
 // WorkerDied fails the attempts that were running in worker.
 func (h *History) WorkerDied(worker, cause string, timeNs int64) {
-	h.failWhere(func(a *attempt) bool { return a.workerID == worker }, timeNs, ErrWorkerDied,
-		"the worker running the task died: "+cause)
+	i, ok := h.strs.index[worker]
+	if !ok {
+		return
+	}
+	h.failWhere(func(a *attempt) bool { return a.worker == i }, timeNs, ErrWorkerDied, "the worker running the task died: "+cause)
 }
 
 func (h *History) failWhere(match func(*attempt) bool, timeNs int64, errType, msg string) {
 	if timeNs <= 0 {
 		timeNs = 1
 	}
-	for a := h.all.head; a != nil; a = a.all.next {
+	for s := h.all.head; s != 0; s = h.at(s).allNext {
+		a := h.at(s)
 		if a.terminal() || !match(a) {
 			continue
 		}
 		a.times[Failed] = timeNs
-		if a.errType == "" {
-			a.errType, a.errMsg = errType, msg
+		if !a.hasErr {
+			h.errs[s], a.hasErr = errPair{errType, msg}, true
 		}
-		h.markDone(a)
+		h.markDone(s)
 	}
+}
+
+// infoKey is a description's content: batches bring their own copies of
+// the descriptions, which the history keeps once.
+func infoKey(in *rpcpb.TaskInfo) string {
+	var b strings.Builder
+	for _, s := range []string{in.GetName(), in.GetType().String(), in.GetActorId(), in.GetParentTaskId(), in.GetPlacementGroupId()} {
+		b.WriteString(s)
+		b.WriteByte(0)
+	}
+	for _, k := range slices.Sorted(maps.Keys(in.GetRequiredResources())) {
+		b.WriteString(k)
+		b.WriteByte('=')
+		b.WriteString(strconv.FormatFloat(in.RequiredResources[k], 'g', -1, 64))
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+// internInfo takes a reference to the description (for the batch being
+// merged, released after it).
+func (h *History) internInfo(in *rpcpb.TaskInfo) uint32 {
+	i := h.infos.acquire(infoKey(in))
+	if _, ok := h.infoPBs[i]; !ok {
+		h.infoPBs[i] = in
+	}
+	return i
+}
+
+func (h *History) releaseInfo(i uint32) {
+	if h.infos.release(i) {
+		delete(h.infoPBs, i)
+	}
+}
+
+func (h *History) infoOf(a *attempt) *rpcpb.TaskInfo {
+	if a.info == 0 {
+		return nil
+	}
+	return h.infoPBs[a.info]
+}
+
+// refTable numbers distinct values from 1 and counts their references: an
+// entry no attempt refers to any more is freed, so a long-lived GCS's
+// tables hold only what its attempts use.
+type refTable[T comparable] struct {
+	list  []T // list[0] unused
+	refs  []int32
+	index map[T]uint32
+	free  []uint32
+}
+
+func (t *refTable[T]) acquire(v T) uint32 {
+	if t.index == nil {
+		t.index, t.list, t.refs = map[T]uint32{}, make([]T, 1), make([]int32, 1)
+	}
+	i, ok := t.index[v]
+	if !ok {
+		if n := len(t.free); n > 0 {
+			i, t.free = t.free[n-1], t.free[:n-1]
+			t.list[i] = v
+		} else {
+			t.list, t.refs = append(t.list, v), append(t.refs, 0)
+			i = uint32(len(t.list) - 1)
+		}
+		t.index[v] = i
+	}
+	t.refs[i]++
+	return i
+}
+
+// release drops a reference; it reports whether that was the last.
+func (t *refTable[T]) release(i uint32) bool {
+	if t.refs[i]--; t.refs[i] > 0 {
+		return false
+	}
+	var zero T
+	delete(t.index, t.list[i])
+	t.list[i] = zero
+	t.free = append(t.free, i)
+	return true
+}
+
+// chain is a doubly linked list of attempts through one pair of their
+// links (slot numbers, 0 for none).
+type chain struct {
+	h          *History
+	head, tail int32
+	prev, next func(*attempt) *int32
+}
+
+func (c *chain) pushBack(s int32) {
+	a := c.h.at(s)
+	*c.prev(a), *c.next(a) = c.tail, 0
+	if c.tail != 0 {
+		*c.next(c.h.at(c.tail)) = s
+	} else {
+		c.head = s
+	}
+	c.tail = s
+}
+
+func (c *chain) remove(s int32) {
+	a := c.h.at(s)
+	p, n := *c.prev(a), *c.next(a)
+	if p != 0 {
+		*c.next(c.h.at(p)) = n
+	} else {
+		c.head = n
+	}
+	if n != 0 {
+		*c.prev(c.h.at(n)) = p
+	} else {
+		c.tail = p
+	}
+	*c.prev(a), *c.next(a) = 0, 0
 }

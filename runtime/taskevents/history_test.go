@@ -145,8 +145,8 @@ func parseEvent(t *testing.T, batch *rpcpb.TaskEventBatch, line string) *rpcpb.T
 
 func show(h *History) string {
 	var b strings.Builder
-	for a := h.all.head; a != nil; a = a.all.next {
-		b.WriteString(format(a.toProto()) + "\n")
+	for s := h.all.head; s != 0; s = h.at(s).allNext {
+		b.WriteString(format(h.toProto(s)) + "\n")
 	}
 	if b.Len() == 0 {
 		return "empty"

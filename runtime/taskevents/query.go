@@ -17,23 +17,23 @@ const DefaultLimit = 100
 
 // taskColumns are the filterable columns of Ray's TaskState, each read from
 // an attempt as a string.
-var taskColumns = map[string]func(a *attempt) string{
-	"task_id":            func(a *attempt) string { return a.key.task },
-	"attempt_number":     func(a *attempt) string { return strconv.Itoa(int(a.key.attempt)) },
-	"name":               func(a *attempt) string { return a.info.GetName() },
-	"func_or_class_name": func(a *attempt) string { return a.info.GetName() },
-	"state":              func(a *attempt) string { return a.state().String() },
-	"job_id":             func(a *attempt) string { return a.jobID },
-	"actor_id":           func(a *attempt) string { return a.info.GetActorId() },
-	"type":               func(a *attempt) string { return a.info.GetType().String() },
-	"parent_task_id":     func(a *attempt) string { return a.info.GetParentTaskId() },
-	"node_id":            func(a *attempt) string { return a.nodeID },
-	"worker_id":          func(a *attempt) string { return a.workerID },
-	"worker_pid":         func(a *attempt) string { return strconv.Itoa(int(a.pid)) },
-	"error_type":         func(a *attempt) string { return a.errType },
-	"language":           func(a *attempt) string { return "GO" },
-	"placement_group_id": func(a *attempt) string { return a.info.GetPlacementGroupId() },
-	"is_debugger_paused": func(a *attempt) string { return "false" },
+var taskColumns = map[string]func(h *History, s int32) string{
+	"task_id":            func(h *History, s int32) string { return h.taskID(s) },
+	"attempt_number":     func(h *History, s int32) string { return strconv.Itoa(int(h.at(s).attempt)) },
+	"name":               func(h *History, s int32) string { return h.infoOf(h.at(s)).GetName() },
+	"func_or_class_name": func(h *History, s int32) string { return h.infoOf(h.at(s)).GetName() },
+	"state":              func(h *History, s int32) string { return h.at(s).state().String() },
+	"job_id":             func(h *History, s int32) string { return h.str(h.at(s).job) },
+	"actor_id":           func(h *History, s int32) string { return h.infoOf(h.at(s)).GetActorId() },
+	"type":               func(h *History, s int32) string { return h.infoOf(h.at(s)).GetType().String() },
+	"parent_task_id":     func(h *History, s int32) string { return h.infoOf(h.at(s)).GetParentTaskId() },
+	"node_id":            func(h *History, s int32) string { return h.str(h.at(s).node) },
+	"worker_id":          func(h *History, s int32) string { return h.str(h.at(s).worker) },
+	"worker_pid":         func(h *History, s int32) string { return strconv.Itoa(int(h.at(s).pid)) },
+	"error_type":         func(h *History, s int32) string { return h.errs[s].typ },
+	"language":           func(h *History, s int32) string { return "GO" },
+	"placement_group_id": func(h *History, s int32) string { return h.infoOf(h.at(s)).GetPlacementGroupId() },
+	"is_debugger_paused": func(h *History, s int32) string { return "false" },
 }
 
 // FilterColumns lists the columns a task filter may name, sorted.
@@ -47,7 +47,7 @@ func FilterColumns() []string {
 }
 
 type predicate struct {
-	get    func(*attempt) string
+	get    func(*History, int32) string
 	equal  bool
 	value  string
 	column string
@@ -71,9 +71,9 @@ func compileFilters(filters []*rpcpb.TaskFilter) ([]predicate, error) {
 	return out, nil
 }
 
-func matches(a *attempt, preds []predicate) bool {
+func (h *History) matches(s int32, preds []predicate) bool {
 	for _, p := range preds {
-		if (strings.ToLower(p.get(a)) == p.value) != p.equal {
+		if (strings.ToLower(p.get(h, s)) == p.value) != p.equal {
 			return false
 		}
 	}
@@ -93,22 +93,24 @@ func (h *History) List(req *rpcpb.ListTasksRequest) (*rpcpb.TaskList, error) {
 		limit = DefaultLimit
 	}
 	limit = min(limit, MaxLimit)
-	out := &rpcpb.TaskList{Total: int64(len(h.attempts)), Dropped: h.Dropped("")}
-	for a := h.all.tail; a != nil; a = a.all.prev {
-		if !matches(a, preds) {
+	out := &rpcpb.TaskList{Total: int64(h.n), Dropped: h.Dropped("")}
+	for s := h.all.tail; s != 0; s = h.at(s).allPrev {
+		if !h.matches(s, preds) {
 			continue
 		}
 		out.NumFiltered++
 		if len(out.Tasks) < limit {
-			out.Tasks = append(out.Tasks, a.toProto())
+			out.Tasks = append(out.Tasks, h.toProto(s))
 		}
 	}
 	return out, nil
 }
 
-func (a *attempt) toProto() *rpcpb.TaskState {
-	st := &rpcpb.TaskState{TaskId: a.key.task, Attempt: a.key.attempt, JobId: a.jobID, State: a.state(), Info: a.info,
-		NodeId: a.nodeID, WorkerId: a.workerID, WorkerPid: a.pid, ErrorType: a.errType, ErrorMessage: a.errMsg,
+func (h *History) toProto(s int32) *rpcpb.TaskState {
+	a := h.at(s)
+	e := h.errs[s]
+	st := &rpcpb.TaskState{TaskId: h.taskID(s), Attempt: a.attempt, JobId: h.str(a.job), State: a.state(), Info: h.infoOf(a),
+		NodeId: h.str(a.node), WorkerId: h.str(a.worker), WorkerPid: a.pid, ErrorType: e.typ, ErrorMessage: e.msg,
 		StatusTimesNs: map[int32]int64{}}
 	for s, t := range a.times {
 		if t != 0 {
