@@ -67,10 +67,14 @@ type Group struct {
 	once   sync.Once
 }
 
-// Name, Size and Rank say which group this is and where the member stands.
+// Name is the group's name.
 func (g *Group) Name() string { return g.name }
-func (g *Group) Size() int    { return g.size }
-func (g *Group) Rank() int    { return g.rank }
+
+// Size is the number of members.
+func (g *Group) Size() int { return g.size }
+
+// Rank is this member's place in the group, from 0.
+func (g *Group) Rank() int { return g.rank }
 
 // maxNameLen bounds a group's name (it travels in every handshake).
 const maxNameLen = 256
@@ -128,7 +132,7 @@ func Init(ctx context.Context, name string, size, rank int, opts Options) (*Grou
 		err = <-accepted
 	} else {
 		_ = lis.Close() // ends the accept
-		<-accepted
+		_ = <-accepted  // its error is this one's consequence
 	}
 	if err != nil {
 		g.Close()
@@ -160,7 +164,11 @@ func (g *Group) dial(ctx context.Context, sec *auth.Config) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("collective: group %s: rank %d could not reach rank %d: %w (last: %v)", g.name, g.rank, peer, ctx.Err(), last)
+			err := fmt.Errorf("collective: group %s: rank %d could not reach rank %d: %w", g.name, g.rank, peer, ctx.Err())
+			if last != nil {
+				err = fmt.Errorf("%w (last attempt: %w)", err, last)
+			}
+			return err
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -188,7 +196,7 @@ func dialPeer(ctx context.Context, addr string, sec *auth.Config) (net.Conn, err
 // the token; the acceptor answers one byte, 1 for yes.
 func (g *Group) hello(c net.Conn, sec *auth.Config) error {
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	defer c.SetDeadline(time.Time{})
+	defer func() { _ = c.SetDeadline(time.Time{}) }()
 	b := []byte("GRC1")
 	b = binary.LittleEndian.AppendUint16(b, uint16(len(g.name)))
 	b = append(b, g.name...)
@@ -244,7 +252,7 @@ func (g *Group) accept(ctx context.Context, sec *auth.Config) error {
 // maxNameLen, a token of at most auth.MaxTokenLen).
 func (g *Group) check(c net.Conn, sec *auth.Config, want int) error {
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	defer c.SetDeadline(time.Time{})
+	defer func() { _ = c.SetDeadline(time.Time{}) }()
 	var magic [6]byte
 	if _, err := io.ReadFull(c, magic[:]); err != nil {
 		return err

@@ -177,7 +177,7 @@ func TestAMemberLostFailsEveryone(t *testing.T) {
 			return errors.New("an AllReduce without member 2 succeeded")
 		}
 		if !errors.Is(err, ErrMemberLost) {
-			return fmt.Errorf("want ErrMemberLost, got %v", err)
+			return fmt.Errorf("want ErrMemberLost, got %w", err)
 		}
 		if err2 := Barrier(context.Background(), g); err2 == nil {
 			return errors.New("a broken group ran a barrier")
@@ -199,7 +199,7 @@ func TestTimeoutAndCancel(t *testing.T) {
 		}
 		err := AllReduce(context.Background(), g, make([]float64, 10), Sum)
 		if !errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("want a deadline error, got %v", err)
+			return fmt.Errorf("want a deadline error, got %w", err)
 		}
 		return nil
 	})
@@ -212,7 +212,7 @@ func TestTimeoutAndCancel(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(50*time.Millisecond, cancel)
 		if err := AllReduce(ctx, g, make([]float64, 10), Sum); !errors.Is(err, context.Canceled) {
-			return fmt.Errorf("want context.Canceled, got %v", err)
+			return fmt.Errorf("want context.Canceled, got %w", err)
 		}
 		return nil
 	})
@@ -229,7 +229,7 @@ func TestMismatchedOperations(t *testing.T) {
 			err = AllReduce(context.Background(), g, make([]float64, 10), Sum)
 		}
 		if err == nil || !strings.Contains(err.Error(), "same operations") && !errors.Is(err, ErrMemberLost) {
-			return fmt.Errorf("want a mismatch error, got %v", err)
+			return fmt.Errorf("want a mismatch error, got %w", err)
 		}
 		return nil
 	})

@@ -129,7 +129,7 @@ func (o *op) end(err error) error {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		err = fmt.Errorf("collective: group %s, rank %d: %s: no answer within the group's timeout (%s): %w", g.name, g.rank, name, g.timeout, context.DeadlineExceeded)
 	case isConnErr(err):
-		err = fmt.Errorf("%w: group %s, rank %d: %s: %v", ErrMemberLost, g.name, g.rank, name, err)
+		err = fmt.Errorf("%w: group %s, rank %d: %s: %w", ErrMemberLost, g.name, g.rank, name, err)
 	default:
 		err = fmt.Errorf("collective: group %s, rank %d: %s: %w", g.name, g.rank, name, err)
 	}
