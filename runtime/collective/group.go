@@ -128,11 +128,11 @@ func Init(ctx context.Context, name string, size, rank int, opts Options) (*Grou
 	accepted := make(chan error, 1)
 	go func() { accepted <- g.accept(ctx, sec) }()
 	err = g.dial(ctx, sec)
-	if err == nil {
-		err = <-accepted
-	} else {
-		_ = lis.Close() // ends the accept
-		_ = <-accepted  // its error is this one's consequence
+	if err != nil {
+		_ = lis.Close() // ends the accept, whose error is then this one's consequence
+	}
+	if aerr := <-accepted; err == nil {
+		err = aerr
 	}
 	if err != nil {
 		g.Close()
