@@ -151,22 +151,7 @@ func (t *Table) Complete(taskID string, results map[string]Location) []Action {
 	}
 	var acts []Action
 	for id, loc := range results {
-		e, ok := t.objs[id]
-		if !ok {
-			// Nobody references the result any more: free a stored copy at once.
-			if loc.NodeID != "" {
-				acts = append(acts, Action{Kind: FreeStored, ID: id, NodeID: loc.NodeID})
-			}
-			continue
-		}
-		e.Loc = loc
-		if !e.Ready {
-			e.Ready = true
-			close(e.done)
-		}
-		if e.Local+e.Submitted == 0 {
-			acts = append(acts, t.dropValue(e)...)
-		}
+		acts = append(acts, t.Refill(id, loc)...)
 	}
 	if k.Running {
 		k.Running = false
@@ -180,6 +165,59 @@ func (t *Table) Complete(taskID string, results map[string]Location) []Action {
 	}
 	acts = append(acts, t.maybeDropTask(k)...)
 	return acts
+}
+
+// Refill stores the value of one return without finishing its task: a
+// streamed item re-made by a retry or a reconstruction, and each return of
+// Complete. A return that is already ready keeps its value (a re-run
+// rebuilding a lost sibling makes this one again): the new copy is freed
+// unless it is the same stored object. A return nobody references any more
+// has its new copy freed at once.
+func (t *Table) Refill(id string, loc Location) []Action {
+	e, ok := t.objs[id]
+	if !ok {
+		return freeCopy(id, loc)
+	}
+	if e.Ready {
+		if loc.NodeID != "" && loc.NodeID != e.Loc.NodeID {
+			return freeCopy(id, loc)
+		}
+		return nil
+	}
+	e.Loc = loc
+	e.Ready = true
+	close(e.done)
+	if e.Local+e.Submitted == 0 {
+		return t.dropValue(e)
+	}
+	return nil
+}
+
+func freeCopy(id string, loc Location) []Action {
+	if loc.NodeID == "" {
+		return nil
+	}
+	return []Action{{Kind: FreeStored, ID: id, NodeID: loc.NodeID}}
+}
+
+// AddReturn records a return the task made while running (an item a
+// generator yielded), ready at loc, with one local handle (the stream
+// holds it until the consumer takes the item). An id already recorded is
+// refilled instead; for a task the table no longer keeps, a stored copy is
+// freed.
+func (t *Table) AddReturn(taskID, id string, loc Location) []Action {
+	k, ok := t.tasks[taskID]
+	if !ok {
+		return freeCopy(id, loc)
+	}
+	if _, ok := t.objs[id]; ok {
+		return t.Refill(id, loc)
+	}
+	k.Returns = append(k.Returns, id)
+	e := &Entry{ID: id, TaskID: taskID, Local: 1, Ready: true, Loc: loc, done: make(chan struct{})}
+	close(e.done)
+	t.objs[id] = e
+	return nil
 }
 
 // AddLocal adds a handle to id.
@@ -311,13 +349,8 @@ func (t *Table) Lost(id string, lostErr error) []Action {
 			}
 		}
 	}
-	for _, r := range k.Returns {
-		if re, ok := t.objs[r]; ok && re.Ready {
-			re.Ready = false
-			re.Loc = Location{}
-			re.done = make(chan struct{})
-		}
-	}
+	// The task's other returns keep their values: the re-run makes them
+	// again, and Refill keeps the ready ones (and frees the new copies).
 	return append(acts, Action{Kind: Resubmit, TaskID: k.ID})
 }
 
@@ -330,8 +363,9 @@ func (t *Table) fail(e *Entry, err error) []Action {
 	return []Action{{Kind: Fail, ID: e.ID}}
 }
 
-// FailTask stores err as the result of every return of the task and releases its
-// arguments (the task will not run again).
+// FailTask stores err as the result of every return of the task not ready
+// yet (items a generator yielded before it failed keep their values) and
+// releases its arguments (the task will not run again).
 func (t *Table) FailTask(taskID string, err error) []Action {
 	k, ok := t.tasks[taskID]
 	if !ok {
@@ -339,7 +373,9 @@ func (t *Table) FailTask(taskID string, err error) []Action {
 	}
 	res := map[string]Location{}
 	for _, r := range k.Returns {
-		res[r] = Location{Err: err}
+		if e, ok := t.objs[r]; ok && !e.Ready {
+			res[r] = Location{Err: err}
+		}
 	}
 	k.RetriesLeft = 0
 	return t.Complete(taskID, res)

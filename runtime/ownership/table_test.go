@@ -13,12 +13,14 @@ import (
 //
 //	put id=x [node=n1]
 //	submit task=t returns=r1 [args=x,y] [retries=3]
-//	complete task=t [node=n1] [error=msg]   (all returns get the same location)
+//	complete task=t [node=n1] [error=msg] [at=r1:n1,r2:inline]
+//	  (all returns get node/error, or each the place at= gives it)
+//	item task=t id=x [node=n1]   (a return made while running: a generator's item)
 //	add-ref id=x / drop-ref id=x
 //	node-died node=n1 / lost id=x / fail task=t
 //	show
 func TestScenarios(t *testing.T) {
-	for _, file := range []string{"testdata/refcount.txt", "testdata/lineage.txt"} {
+	for _, file := range []string{"testdata/refcount.txt", "testdata/lineage.txt", "testdata/returns.txt"} {
 		t.Run(file, func(t *testing.T) {
 			tab := New()
 			acts := func(a []Action) string {
@@ -52,7 +54,23 @@ func TestScenarios(t *testing.T) {
 						}
 						res[r] = loc
 					}
+					if at, ok := d.Arg("at"); ok {
+						res = map[string]Location{}
+						for _, x := range at {
+							id, place, _ := strings.Cut(x, ":")
+							res[id] = Location{NodeID: place}
+							if place == "inline" {
+								res[id] = Location{Inline: []byte("v")}
+							}
+						}
+					}
 					return acts(tab.Complete(k.ID, res))
+				case "item":
+					loc := Location{NodeID: d.Val("node", "")}
+					if loc.NodeID == "" {
+						loc.Inline = []byte("v")
+					}
+					return acts(tab.AddReturn(d.Val("task", ""), d.Val("id", ""), loc))
 				case "add-ref":
 					tab.AddLocal(d.Val("id", ""))
 					return "ok"

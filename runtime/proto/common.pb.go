@@ -504,8 +504,25 @@ type TaskSpec struct {
 	MaxConcurrency int32                  `protobuf:"varint,10,opt,name=max_concurrency,json=maxConcurrency,proto3" json:"max_concurrency,omitempty"`
 	Attempt        int32                  `protobuf:"varint,11,opt,name=attempt,proto3" json:"attempt,omitempty"`
 	CallerId       string                 `protobuf:"bytes,12,opt,name=caller_id,json=callerId,proto3" json:"caller_id,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// num_returns is how many objects the task returns (0 and 1: one, named
+	// task_id). With more, the function returns a slice of that length and
+	// each element is its own object (Ray's num_returns), named by
+	// ids.Return(task_id, i).
+	NumReturns int32 `protobuf:"varint,13,opt,name=num_returns,json=numReturns,proto3" json:"num_returns,omitempty"`
+	// streaming marks a generator task (Ray's num_returns="streaming"): it
+	// reports each value it yields to its owner as it goes
+	// (CoreWorker.ReportGeneratorItems) instead of returning one value.
+	Streaming bool `protobuf:"varint,14,opt,name=streaming,proto3" json:"streaming,omitempty"`
+	// generator_backpressure pauses a generator while this many of its items
+	// are not yet consumed (Ray's _generator_backpressure_num_objects; <= 0:
+	// never).
+	GeneratorBackpressure int64 `protobuf:"varint,15,opt,name=generator_backpressure,json=generatorBackpressure,proto3" json:"generator_backpressure,omitempty"`
+	// skip_items is how many leading items the owner already holds (a retry
+	// of a generator): the generator runs from its start, but those are not
+	// stored or reported again.
+	SkipItems     int64 `protobuf:"varint,16,opt,name=skip_items,json=skipItems,proto3" json:"skip_items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TaskSpec) Reset() {
@@ -622,6 +639,34 @@ func (x *TaskSpec) GetCallerId() string {
 	return ""
 }
 
+func (x *TaskSpec) GetNumReturns() int32 {
+	if x != nil {
+		return x.NumReturns
+	}
+	return 0
+}
+
+func (x *TaskSpec) GetStreaming() bool {
+	if x != nil {
+		return x.Streaming
+	}
+	return false
+}
+
+func (x *TaskSpec) GetGeneratorBackpressure() int64 {
+	if x != nil {
+		return x.GeneratorBackpressure
+	}
+	return 0
+}
+
+func (x *TaskSpec) GetSkipItems() int64 {
+	if x != nil {
+		return x.SkipItems
+	}
+	return 0
+}
+
 // TaskResult is what a worker returns for one task.
 type TaskResult struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -629,12 +674,19 @@ type TaskResult struct {
 	Result *Object                `protobuf:"bytes,2,opt,name=result,proto3" json:"result,omitempty"`
 	// system_error is set when the task did not run to completion for a reason
 	// outside the user's code (retryable by the owner).
-	SystemError   string `protobuf:"bytes,3,opt,name=system_error,json=systemError,proto3" json:"system_error,omitempty"`
-	Attempt       int32  `protobuf:"varint,4,opt,name=attempt,proto3" json:"attempt,omitempty"`
-	ExecMicros    int64  `protobuf:"varint,5,opt,name=exec_micros,json=execMicros,proto3" json:"exec_micros,omitempty"`      // how long the function ran
-	StartTimeNs   int64  `protobuf:"varint,6,opt,name=start_time_ns,json=startTimeNs,proto3" json:"start_time_ns,omitempty"` // when the executor started it (Unix ns; task events)
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	SystemError string `protobuf:"bytes,3,opt,name=system_error,json=systemError,proto3" json:"system_error,omitempty"`
+	Attempt     int32  `protobuf:"varint,4,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	ExecMicros  int64  `protobuf:"varint,5,opt,name=exec_micros,json=execMicros,proto3" json:"exec_micros,omitempty"`      // how long the function ran
+	StartTimeNs int64  `protobuf:"varint,6,opt,name=start_time_ns,json=startTimeNs,proto3" json:"start_time_ns,omitempty"` // when the executor started it (Unix ns; task events)
+	// more_returns are the returns after the first (which is result) of a
+	// task with num_returns > 1; empty when result is an error (every return
+	// gets it).
+	MoreReturns []*Object `protobuf:"bytes,7,rep,name=more_returns,json=moreReturns,proto3" json:"more_returns,omitempty"`
+	// generator_items is how many items a generator task yielded in all
+	// (skipped ones included); every one was reported before this result.
+	GeneratorItems int64 `protobuf:"varint,8,opt,name=generator_items,json=generatorItems,proto3" json:"generator_items,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *TaskResult) Reset() {
@@ -705,6 +757,20 @@ func (x *TaskResult) GetExecMicros() int64 {
 func (x *TaskResult) GetStartTimeNs() int64 {
 	if x != nil {
 		return x.StartTimeNs
+	}
+	return 0
+}
+
+func (x *TaskResult) GetMoreReturns() []*Object {
+	if x != nil {
+		return x.MoreReturns
+	}
+	return nil
+}
+
+func (x *TaskResult) GetGeneratorItems() int64 {
+	if x != nil {
+		return x.GeneratorItems
 	}
 	return 0
 }
@@ -816,7 +882,7 @@ const file_common_proto_rawDesc = "" +
 	"\anode_id\x18\x03 \x01(\tR\x06nodeId\x12!\n" +
 	"\fnode_address\x18\x04 \x01(\tR\vnodeAddress\x12\x12\n" +
 	"\x04size\x18\x05 \x01(\x03R\x04size\x12*\n" +
-	"\x05error\x18\x06 \x01(\v2\x14.goray.rpc.ErrorInfoR\x05error\"\xcb\x03\n" +
+	"\x05error\x18\x06 \x01(\v2\x14.goray.rpc.ErrorInfoR\x05error\"\xe0\x04\n" +
 	"\bTaskSpec\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x15\n" +
 	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x12\n" +
@@ -830,10 +896,16 @@ const file_common_proto_rawDesc = "" +
 	"\x0fmax_concurrency\x18\n" +
 	" \x01(\x05R\x0emaxConcurrency\x12\x18\n" +
 	"\aattempt\x18\v \x01(\x05R\aattempt\x12\x1b\n" +
-	"\tcaller_id\x18\f \x01(\tR\bcallerId\x1a<\n" +
+	"\tcaller_id\x18\f \x01(\tR\bcallerId\x12\x1f\n" +
+	"\vnum_returns\x18\r \x01(\x05R\n" +
+	"numReturns\x12\x1c\n" +
+	"\tstreaming\x18\x0e \x01(\bR\tstreaming\x125\n" +
+	"\x16generator_backpressure\x18\x0f \x01(\x03R\x15generatorBackpressure\x12\x1d\n" +
+	"\n" +
+	"skip_items\x18\x10 \x01(\x03R\tskipItems\x1a<\n" +
 	"\x0eResourcesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xd2\x01\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xb1\x02\n" +
 	"\n" +
 	"TaskResult\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12)\n" +
@@ -842,7 +914,9 @@ const file_common_proto_rawDesc = "" +
 	"\aattempt\x18\x04 \x01(\x05R\aattempt\x12\x1f\n" +
 	"\vexec_micros\x18\x05 \x01(\x03R\n" +
 	"execMicros\x12\"\n" +
-	"\rstart_time_ns\x18\x06 \x01(\x03R\vstartTimeNs\"\xbc\x01\n" +
+	"\rstart_time_ns\x18\x06 \x01(\x03R\vstartTimeNs\x124\n" +
+	"\fmore_returns\x18\a \x03(\v2\x11.goray.rpc.ObjectR\vmoreReturns\x12'\n" +
+	"\x0fgenerator_items\x18\b \x01(\x03R\x0egeneratorItems\"\xbc\x01\n" +
 	"\x0eResourceDemand\x12:\n" +
 	"\x05shape\x18\x01 \x03(\v2$.goray.rpc.ResourceDemand.ShapeEntryR\x05shape\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x03R\x05count\x12\x1e\n" +
@@ -890,12 +964,13 @@ var file_common_proto_depIdxs = []int32{
 	4,  // 4: goray.rpc.TaskSpec.args:type_name -> goray.rpc.Arg
 	10, // 5: goray.rpc.TaskSpec.resources:type_name -> goray.rpc.TaskSpec.ResourcesEntry
 	6,  // 6: goray.rpc.TaskResult.result:type_name -> goray.rpc.Object
-	11, // 7: goray.rpc.ResourceDemand.shape:type_name -> goray.rpc.ResourceDemand.ShapeEntry
-	8,  // [8:8] is the sub-list for method output_type
-	8,  // [8:8] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	6,  // 7: goray.rpc.TaskResult.more_returns:type_name -> goray.rpc.Object
+	11, // 8: goray.rpc.ResourceDemand.shape:type_name -> goray.rpc.ResourceDemand.ShapeEntry
+	9,  // [9:9] is the sub-list for method output_type
+	9,  // [9:9] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_common_proto_init() }

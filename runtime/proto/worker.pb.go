@@ -24,6 +24,128 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type GeneratorItems struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TaskId        string                 `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	Attempt       int32                  `protobuf:"varint,2,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	FirstIndex    int64                  `protobuf:"varint,3,opt,name=first_index,json=firstIndex,proto3" json:"first_index,omitempty"` // the index of items[0] in the stream
+	Items         []*Object              `protobuf:"bytes,4,rep,name=items,proto3" json:"items,omitempty"`                              // values or store locations, never errors
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GeneratorItems) Reset() {
+	*x = GeneratorItems{}
+	mi := &file_worker_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GeneratorItems) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GeneratorItems) ProtoMessage() {}
+
+func (x *GeneratorItems) ProtoReflect() protoreflect.Message {
+	mi := &file_worker_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GeneratorItems.ProtoReflect.Descriptor instead.
+func (*GeneratorItems) Descriptor() ([]byte, []int) {
+	return file_worker_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *GeneratorItems) GetTaskId() string {
+	if x != nil {
+		return x.TaskId
+	}
+	return ""
+}
+
+func (x *GeneratorItems) GetAttempt() int32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *GeneratorItems) GetFirstIndex() int64 {
+	if x != nil {
+		return x.FirstIndex
+	}
+	return 0
+}
+
+func (x *GeneratorItems) GetItems() []*Object {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+type GeneratorItemsReply struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Consumed int64                  `protobuf:"varint,1,opt,name=consumed,proto3" json:"consumed,omitempty"` // items the consumer has taken (or all, once it dropped the stream)
+	// stop: this attempt is not the task's current one, or the owner no
+	// longer knows the task: the executor stops the generator.
+	Stop          bool `protobuf:"varint,2,opt,name=stop,proto3" json:"stop,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GeneratorItemsReply) Reset() {
+	*x = GeneratorItemsReply{}
+	mi := &file_worker_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GeneratorItemsReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GeneratorItemsReply) ProtoMessage() {}
+
+func (x *GeneratorItemsReply) ProtoReflect() protoreflect.Message {
+	mi := &file_worker_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GeneratorItemsReply.ProtoReflect.Descriptor instead.
+func (*GeneratorItemsReply) Descriptor() ([]byte, []int) {
+	return file_worker_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *GeneratorItemsReply) GetConsumed() int64 {
+	if x != nil {
+		return x.Consumed
+	}
+	return 0
+}
+
+func (x *GeneratorItemsReply) GetStop() bool {
+	if x != nil {
+		return x.Stop
+	}
+	return false
+}
+
 type ListObjectsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Limit         int32                  `protobuf:"varint,1,opt,name=limit,proto3" json:"limit,omitempty"`
@@ -33,7 +155,7 @@ type ListObjectsRequest struct {
 
 func (x *ListObjectsRequest) Reset() {
 	*x = ListObjectsRequest{}
-	mi := &file_worker_proto_msgTypes[0]
+	mi := &file_worker_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -45,7 +167,7 @@ func (x *ListObjectsRequest) String() string {
 func (*ListObjectsRequest) ProtoMessage() {}
 
 func (x *ListObjectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_worker_proto_msgTypes[0]
+	mi := &file_worker_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -58,7 +180,7 @@ func (x *ListObjectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListObjectsRequest.ProtoReflect.Descriptor instead.
 func (*ListObjectsRequest) Descriptor() ([]byte, []int) {
-	return file_worker_proto_rawDescGZIP(), []int{0}
+	return file_worker_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ListObjectsRequest) GetLimit() int32 {
@@ -82,7 +204,7 @@ type OwnedObject struct {
 
 func (x *OwnedObject) Reset() {
 	*x = OwnedObject{}
-	mi := &file_worker_proto_msgTypes[1]
+	mi := &file_worker_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -94,7 +216,7 @@ func (x *OwnedObject) String() string {
 func (*OwnedObject) ProtoMessage() {}
 
 func (x *OwnedObject) ProtoReflect() protoreflect.Message {
-	mi := &file_worker_proto_msgTypes[1]
+	mi := &file_worker_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -107,7 +229,7 @@ func (x *OwnedObject) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedObject.ProtoReflect.Descriptor instead.
 func (*OwnedObject) Descriptor() ([]byte, []int) {
-	return file_worker_proto_rawDescGZIP(), []int{1}
+	return file_worker_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *OwnedObject) GetObjectId() string {
@@ -158,7 +280,7 @@ type OwnedObjects struct {
 
 func (x *OwnedObjects) Reset() {
 	*x = OwnedObjects{}
-	mi := &file_worker_proto_msgTypes[2]
+	mi := &file_worker_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -170,7 +292,7 @@ func (x *OwnedObjects) String() string {
 func (*OwnedObjects) ProtoMessage() {}
 
 func (x *OwnedObjects) ProtoReflect() protoreflect.Message {
-	mi := &file_worker_proto_msgTypes[2]
+	mi := &file_worker_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -183,7 +305,7 @@ func (x *OwnedObjects) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OwnedObjects.ProtoReflect.Descriptor instead.
 func (*OwnedObjects) Descriptor() ([]byte, []int) {
-	return file_worker_proto_rawDescGZIP(), []int{2}
+	return file_worker_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *OwnedObjects) GetObjects() []*OwnedObject {
@@ -234,7 +356,7 @@ type TaskBatch struct {
 
 func (x *TaskBatch) Reset() {
 	*x = TaskBatch{}
-	mi := &file_worker_proto_msgTypes[3]
+	mi := &file_worker_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -246,7 +368,7 @@ func (x *TaskBatch) String() string {
 func (*TaskBatch) ProtoMessage() {}
 
 func (x *TaskBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_worker_proto_msgTypes[3]
+	mi := &file_worker_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -259,7 +381,7 @@ func (x *TaskBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskBatch.ProtoReflect.Descriptor instead.
 func (*TaskBatch) Descriptor() ([]byte, []int) {
-	return file_worker_proto_rawDescGZIP(), []int{3}
+	return file_worker_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *TaskBatch) GetTasks() []*TaskSpec {
@@ -285,7 +407,7 @@ type ResultBatch struct {
 
 func (x *ResultBatch) Reset() {
 	*x = ResultBatch{}
-	mi := &file_worker_proto_msgTypes[4]
+	mi := &file_worker_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -297,7 +419,7 @@ func (x *ResultBatch) String() string {
 func (*ResultBatch) ProtoMessage() {}
 
 func (x *ResultBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_worker_proto_msgTypes[4]
+	mi := &file_worker_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -310,7 +432,7 @@ func (x *ResultBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResultBatch.ProtoReflect.Descriptor instead.
 func (*ResultBatch) Descriptor() ([]byte, []int) {
-	return file_worker_proto_rawDescGZIP(), []int{4}
+	return file_worker_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ResultBatch) GetResults() []*TaskResult {
@@ -330,7 +452,7 @@ type GetObjectRequest struct {
 
 func (x *GetObjectRequest) Reset() {
 	*x = GetObjectRequest{}
-	mi := &file_worker_proto_msgTypes[5]
+	mi := &file_worker_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -342,7 +464,7 @@ func (x *GetObjectRequest) String() string {
 func (*GetObjectRequest) ProtoMessage() {}
 
 func (x *GetObjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_worker_proto_msgTypes[5]
+	mi := &file_worker_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -355,7 +477,7 @@ func (x *GetObjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetObjectRequest.ProtoReflect.Descriptor instead.
 func (*GetObjectRequest) Descriptor() ([]byte, []int) {
-	return file_worker_proto_rawDescGZIP(), []int{5}
+	return file_worker_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetObjectRequest) GetId() string {
@@ -382,7 +504,7 @@ type CancelTaskRequest struct {
 
 func (x *CancelTaskRequest) Reset() {
 	*x = CancelTaskRequest{}
-	mi := &file_worker_proto_msgTypes[6]
+	mi := &file_worker_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -394,7 +516,7 @@ func (x *CancelTaskRequest) String() string {
 func (*CancelTaskRequest) ProtoMessage() {}
 
 func (x *CancelTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_worker_proto_msgTypes[6]
+	mi := &file_worker_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -407,7 +529,7 @@ func (x *CancelTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTaskRequest.ProtoReflect.Descriptor instead.
 func (*CancelTaskRequest) Descriptor() ([]byte, []int) {
-	return file_worker_proto_rawDescGZIP(), []int{6}
+	return file_worker_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CancelTaskRequest) GetTaskId() string {
@@ -433,7 +555,7 @@ type ExitRequest struct {
 
 func (x *ExitRequest) Reset() {
 	*x = ExitRequest{}
-	mi := &file_worker_proto_msgTypes[7]
+	mi := &file_worker_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -445,7 +567,7 @@ func (x *ExitRequest) String() string {
 func (*ExitRequest) ProtoMessage() {}
 
 func (x *ExitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_worker_proto_msgTypes[7]
+	mi := &file_worker_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -458,7 +580,7 @@ func (x *ExitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExitRequest.ProtoReflect.Descriptor instead.
 func (*ExitRequest) Descriptor() ([]byte, []int) {
-	return file_worker_proto_rawDescGZIP(), []int{7}
+	return file_worker_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ExitRequest) GetForce() bool {
@@ -477,7 +599,7 @@ type PingRequest struct {
 
 func (x *PingRequest) Reset() {
 	*x = PingRequest{}
-	mi := &file_worker_proto_msgTypes[8]
+	mi := &file_worker_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -489,7 +611,7 @@ func (x *PingRequest) String() string {
 func (*PingRequest) ProtoMessage() {}
 
 func (x *PingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_worker_proto_msgTypes[8]
+	mi := &file_worker_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -502,7 +624,7 @@ func (x *PingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingRequest.ProtoReflect.Descriptor instead.
 func (*PingRequest) Descriptor() ([]byte, []int) {
-	return file_worker_proto_rawDescGZIP(), []int{8}
+	return file_worker_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PingRequest) GetPayload() []byte {
@@ -521,7 +643,7 @@ type IsOwnerRequest struct {
 
 func (x *IsOwnerRequest) Reset() {
 	*x = IsOwnerRequest{}
-	mi := &file_worker_proto_msgTypes[9]
+	mi := &file_worker_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -533,7 +655,7 @@ func (x *IsOwnerRequest) String() string {
 func (*IsOwnerRequest) ProtoMessage() {}
 
 func (x *IsOwnerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_worker_proto_msgTypes[9]
+	mi := &file_worker_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -546,7 +668,7 @@ func (x *IsOwnerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IsOwnerRequest.ProtoReflect.Descriptor instead.
 func (*IsOwnerRequest) Descriptor() ([]byte, []int) {
-	return file_worker_proto_rawDescGZIP(), []int{9}
+	return file_worker_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *IsOwnerRequest) GetObjectId() string {
@@ -565,7 +687,7 @@ type IsOwnerReply struct {
 
 func (x *IsOwnerReply) Reset() {
 	*x = IsOwnerReply{}
-	mi := &file_worker_proto_msgTypes[10]
+	mi := &file_worker_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -577,7 +699,7 @@ func (x *IsOwnerReply) String() string {
 func (*IsOwnerReply) ProtoMessage() {}
 
 func (x *IsOwnerReply) ProtoReflect() protoreflect.Message {
-	mi := &file_worker_proto_msgTypes[10]
+	mi := &file_worker_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -590,7 +712,7 @@ func (x *IsOwnerReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IsOwnerReply.ProtoReflect.Descriptor instead.
 func (*IsOwnerReply) Descriptor() ([]byte, []int) {
-	return file_worker_proto_rawDescGZIP(), []int{10}
+	return file_worker_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *IsOwnerReply) GetOwner() bool {
@@ -604,7 +726,16 @@ var File_worker_proto protoreflect.FileDescriptor
 
 const file_worker_proto_rawDesc = "" +
 	"\n" +
-	"\fworker.proto\x12\tgoray.rpc\x1a\fcommon.proto\x1a\tgcs.proto\"*\n" +
+	"\fworker.proto\x12\tgoray.rpc\x1a\fcommon.proto\x1a\tgcs.proto\"\x8d\x01\n" +
+	"\x0eGeneratorItems\x12\x17\n" +
+	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x18\n" +
+	"\aattempt\x18\x02 \x01(\x05R\aattempt\x12\x1f\n" +
+	"\vfirst_index\x18\x03 \x01(\x03R\n" +
+	"firstIndex\x12'\n" +
+	"\x05items\x18\x04 \x03(\v2\x11.goray.rpc.ObjectR\x05items\"E\n" +
+	"\x13GeneratorItemsReply\x12\x1a\n" +
+	"\bconsumed\x18\x01 \x01(\x03R\bconsumed\x12\x12\n" +
+	"\x04stop\x18\x02 \x01(\bR\x04stop\"*\n" +
 	"\x12ListObjectsRequest\x12\x14\n" +
 	"\x05limit\x18\x01 \x01(\x05R\x05limit\"\x9f\x01\n" +
 	"\vOwnedObject\x12\x1b\n" +
@@ -640,7 +771,7 @@ const file_worker_proto_rawDesc = "" +
 	"\x0eIsOwnerRequest\x12\x1b\n" +
 	"\tobject_id\x18\x01 \x01(\tR\bobjectId\"$\n" +
 	"\fIsOwnerReply\x12\x14\n" +
-	"\x05owner\x18\x01 \x01(\bR\x05owner2\xf1\x03\n" +
+	"\x05owner\x18\x01 \x01(\bR\x05owner2\xc4\x04\n" +
 	"\n" +
 	"CoreWorker\x12=\n" +
 	"\tPushTasks\x12\x14.goray.rpc.TaskBatch\x1a\x16.goray.rpc.ResultBatch(\x010\x01\x129\n" +
@@ -651,7 +782,8 @@ const file_worker_proto_rawDesc = "" +
 	"\x04Exit\x12\x16.goray.rpc.ExitRequest\x1a\x10.goray.rpc.Empty\x126\n" +
 	"\x04Ping\x12\x16.goray.rpc.PingRequest\x1a\x16.goray.rpc.PingRequest\x12=\n" +
 	"\aIsOwner\x12\x19.goray.rpc.IsOwnerRequest\x1a\x17.goray.rpc.IsOwnerReply\x12E\n" +
-	"\vListObjects\x12\x1d.goray.rpc.ListObjectsRequest\x1a\x17.goray.rpc.OwnedObjectsB0Z.github.com/goray-dev/goray/runtime/proto;rpcpbb\x06proto3"
+	"\vListObjects\x12\x1d.goray.rpc.ListObjectsRequest\x1a\x17.goray.rpc.OwnedObjects\x12Q\n" +
+	"\x14ReportGeneratorItems\x12\x19.goray.rpc.GeneratorItems\x1a\x1e.goray.rpc.GeneratorItemsReplyB0Z.github.com/goray-dev/goray/runtime/proto;rpcpbb\x06proto3"
 
 var (
 	file_worker_proto_rawDescOnce sync.Once
@@ -665,49 +797,54 @@ func file_worker_proto_rawDescGZIP() []byte {
 	return file_worker_proto_rawDescData
 }
 
-var file_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_worker_proto_goTypes = []any{
-	(*ListObjectsRequest)(nil), // 0: goray.rpc.ListObjectsRequest
-	(*OwnedObject)(nil),        // 1: goray.rpc.OwnedObject
-	(*OwnedObjects)(nil),       // 2: goray.rpc.OwnedObjects
-	(*TaskBatch)(nil),          // 3: goray.rpc.TaskBatch
-	(*ResultBatch)(nil),        // 4: goray.rpc.ResultBatch
-	(*GetObjectRequest)(nil),   // 5: goray.rpc.GetObjectRequest
-	(*CancelTaskRequest)(nil),  // 6: goray.rpc.CancelTaskRequest
-	(*ExitRequest)(nil),        // 7: goray.rpc.ExitRequest
-	(*PingRequest)(nil),        // 8: goray.rpc.PingRequest
-	(*IsOwnerRequest)(nil),     // 9: goray.rpc.IsOwnerRequest
-	(*IsOwnerReply)(nil),       // 10: goray.rpc.IsOwnerReply
-	(*TaskSpec)(nil),           // 11: goray.rpc.TaskSpec
-	(*TaskResult)(nil),         // 12: goray.rpc.TaskResult
-	(*Object)(nil),             // 13: goray.rpc.Object
-	(*Empty)(nil),              // 14: goray.rpc.Empty
+	(*GeneratorItems)(nil),      // 0: goray.rpc.GeneratorItems
+	(*GeneratorItemsReply)(nil), // 1: goray.rpc.GeneratorItemsReply
+	(*ListObjectsRequest)(nil),  // 2: goray.rpc.ListObjectsRequest
+	(*OwnedObject)(nil),         // 3: goray.rpc.OwnedObject
+	(*OwnedObjects)(nil),        // 4: goray.rpc.OwnedObjects
+	(*TaskBatch)(nil),           // 5: goray.rpc.TaskBatch
+	(*ResultBatch)(nil),         // 6: goray.rpc.ResultBatch
+	(*GetObjectRequest)(nil),    // 7: goray.rpc.GetObjectRequest
+	(*CancelTaskRequest)(nil),   // 8: goray.rpc.CancelTaskRequest
+	(*ExitRequest)(nil),         // 9: goray.rpc.ExitRequest
+	(*PingRequest)(nil),         // 10: goray.rpc.PingRequest
+	(*IsOwnerRequest)(nil),      // 11: goray.rpc.IsOwnerRequest
+	(*IsOwnerReply)(nil),        // 12: goray.rpc.IsOwnerReply
+	(*Object)(nil),              // 13: goray.rpc.Object
+	(*TaskSpec)(nil),            // 14: goray.rpc.TaskSpec
+	(*TaskResult)(nil),          // 15: goray.rpc.TaskResult
+	(*Empty)(nil),               // 16: goray.rpc.Empty
 }
 var file_worker_proto_depIdxs = []int32{
-	1,  // 0: goray.rpc.OwnedObjects.objects:type_name -> goray.rpc.OwnedObject
-	11, // 1: goray.rpc.TaskBatch.tasks:type_name -> goray.rpc.TaskSpec
-	12, // 2: goray.rpc.ResultBatch.results:type_name -> goray.rpc.TaskResult
-	3,  // 3: goray.rpc.CoreWorker.PushTasks:input_type -> goray.rpc.TaskBatch
-	11, // 4: goray.rpc.CoreWorker.CreateActor:input_type -> goray.rpc.TaskSpec
-	5,  // 5: goray.rpc.CoreWorker.GetObject:input_type -> goray.rpc.GetObjectRequest
-	6,  // 6: goray.rpc.CoreWorker.CancelTask:input_type -> goray.rpc.CancelTaskRequest
-	7,  // 7: goray.rpc.CoreWorker.Exit:input_type -> goray.rpc.ExitRequest
-	8,  // 8: goray.rpc.CoreWorker.Ping:input_type -> goray.rpc.PingRequest
-	9,  // 9: goray.rpc.CoreWorker.IsOwner:input_type -> goray.rpc.IsOwnerRequest
-	0,  // 10: goray.rpc.CoreWorker.ListObjects:input_type -> goray.rpc.ListObjectsRequest
-	4,  // 11: goray.rpc.CoreWorker.PushTasks:output_type -> goray.rpc.ResultBatch
-	12, // 12: goray.rpc.CoreWorker.CreateActor:output_type -> goray.rpc.TaskResult
-	13, // 13: goray.rpc.CoreWorker.GetObject:output_type -> goray.rpc.Object
-	14, // 14: goray.rpc.CoreWorker.CancelTask:output_type -> goray.rpc.Empty
-	14, // 15: goray.rpc.CoreWorker.Exit:output_type -> goray.rpc.Empty
-	8,  // 16: goray.rpc.CoreWorker.Ping:output_type -> goray.rpc.PingRequest
-	10, // 17: goray.rpc.CoreWorker.IsOwner:output_type -> goray.rpc.IsOwnerReply
-	2,  // 18: goray.rpc.CoreWorker.ListObjects:output_type -> goray.rpc.OwnedObjects
-	11, // [11:19] is the sub-list for method output_type
-	3,  // [3:11] is the sub-list for method input_type
-	3,  // [3:3] is the sub-list for extension type_name
-	3,  // [3:3] is the sub-list for extension extendee
-	0,  // [0:3] is the sub-list for field type_name
+	13, // 0: goray.rpc.GeneratorItems.items:type_name -> goray.rpc.Object
+	3,  // 1: goray.rpc.OwnedObjects.objects:type_name -> goray.rpc.OwnedObject
+	14, // 2: goray.rpc.TaskBatch.tasks:type_name -> goray.rpc.TaskSpec
+	15, // 3: goray.rpc.ResultBatch.results:type_name -> goray.rpc.TaskResult
+	5,  // 4: goray.rpc.CoreWorker.PushTasks:input_type -> goray.rpc.TaskBatch
+	14, // 5: goray.rpc.CoreWorker.CreateActor:input_type -> goray.rpc.TaskSpec
+	7,  // 6: goray.rpc.CoreWorker.GetObject:input_type -> goray.rpc.GetObjectRequest
+	8,  // 7: goray.rpc.CoreWorker.CancelTask:input_type -> goray.rpc.CancelTaskRequest
+	9,  // 8: goray.rpc.CoreWorker.Exit:input_type -> goray.rpc.ExitRequest
+	10, // 9: goray.rpc.CoreWorker.Ping:input_type -> goray.rpc.PingRequest
+	11, // 10: goray.rpc.CoreWorker.IsOwner:input_type -> goray.rpc.IsOwnerRequest
+	2,  // 11: goray.rpc.CoreWorker.ListObjects:input_type -> goray.rpc.ListObjectsRequest
+	0,  // 12: goray.rpc.CoreWorker.ReportGeneratorItems:input_type -> goray.rpc.GeneratorItems
+	6,  // 13: goray.rpc.CoreWorker.PushTasks:output_type -> goray.rpc.ResultBatch
+	15, // 14: goray.rpc.CoreWorker.CreateActor:output_type -> goray.rpc.TaskResult
+	13, // 15: goray.rpc.CoreWorker.GetObject:output_type -> goray.rpc.Object
+	16, // 16: goray.rpc.CoreWorker.CancelTask:output_type -> goray.rpc.Empty
+	16, // 17: goray.rpc.CoreWorker.Exit:output_type -> goray.rpc.Empty
+	10, // 18: goray.rpc.CoreWorker.Ping:output_type -> goray.rpc.PingRequest
+	12, // 19: goray.rpc.CoreWorker.IsOwner:output_type -> goray.rpc.IsOwnerReply
+	4,  // 20: goray.rpc.CoreWorker.ListObjects:output_type -> goray.rpc.OwnedObjects
+	1,  // 21: goray.rpc.CoreWorker.ReportGeneratorItems:output_type -> goray.rpc.GeneratorItemsReply
+	13, // [13:22] is the sub-list for method output_type
+	4,  // [4:13] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_worker_proto_init() }
@@ -723,7 +860,7 @@ func file_worker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_worker_proto_rawDesc), len(file_worker_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

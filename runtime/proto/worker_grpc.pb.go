@@ -22,14 +22,15 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	CoreWorker_PushTasks_FullMethodName   = "/goray.rpc.CoreWorker/PushTasks"
-	CoreWorker_CreateActor_FullMethodName = "/goray.rpc.CoreWorker/CreateActor"
-	CoreWorker_GetObject_FullMethodName   = "/goray.rpc.CoreWorker/GetObject"
-	CoreWorker_CancelTask_FullMethodName  = "/goray.rpc.CoreWorker/CancelTask"
-	CoreWorker_Exit_FullMethodName        = "/goray.rpc.CoreWorker/Exit"
-	CoreWorker_Ping_FullMethodName        = "/goray.rpc.CoreWorker/Ping"
-	CoreWorker_IsOwner_FullMethodName     = "/goray.rpc.CoreWorker/IsOwner"
-	CoreWorker_ListObjects_FullMethodName = "/goray.rpc.CoreWorker/ListObjects"
+	CoreWorker_PushTasks_FullMethodName            = "/goray.rpc.CoreWorker/PushTasks"
+	CoreWorker_CreateActor_FullMethodName          = "/goray.rpc.CoreWorker/CreateActor"
+	CoreWorker_GetObject_FullMethodName            = "/goray.rpc.CoreWorker/GetObject"
+	CoreWorker_CancelTask_FullMethodName           = "/goray.rpc.CoreWorker/CancelTask"
+	CoreWorker_Exit_FullMethodName                 = "/goray.rpc.CoreWorker/Exit"
+	CoreWorker_Ping_FullMethodName                 = "/goray.rpc.CoreWorker/Ping"
+	CoreWorker_IsOwner_FullMethodName              = "/goray.rpc.CoreWorker/IsOwner"
+	CoreWorker_ListObjects_FullMethodName          = "/goray.rpc.CoreWorker/ListObjects"
+	CoreWorker_ReportGeneratorItems_FullMethodName = "/goray.rpc.CoreWorker/ReportGeneratorItems"
 )
 
 // CoreWorkerClient is the client API for CoreWorker service.
@@ -54,6 +55,12 @@ type CoreWorkerClient interface {
 	// ListObjects lists the objects this process owns (the state API's
 	// /api/v0/objects asks every worker and driver).
 	ListObjects(ctx context.Context, in *ListObjectsRequest, opts ...grpc.CallOption) (*OwnedObjects, error)
+	// ReportGeneratorItems carries items a generator task yielded, in order,
+	// from its executor to its owner (Ray's ReportGeneratorItemReturns). With
+	// backpressure the owner answers only once the consumer is less than
+	// generator_backpressure items behind the last one: the executor pauses
+	// until then.
+	ReportGeneratorItems(ctx context.Context, in *GeneratorItems, opts ...grpc.CallOption) (*GeneratorItemsReply, error)
 }
 
 type coreWorkerClient struct {
@@ -147,6 +154,16 @@ func (c *coreWorkerClient) ListObjects(ctx context.Context, in *ListObjectsReque
 	return out, nil
 }
 
+func (c *coreWorkerClient) ReportGeneratorItems(ctx context.Context, in *GeneratorItems, opts ...grpc.CallOption) (*GeneratorItemsReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GeneratorItemsReply)
+	err := c.cc.Invoke(ctx, CoreWorker_ReportGeneratorItems_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CoreWorkerServer is the server API for CoreWorker service.
 // All implementations must embed UnimplementedCoreWorkerServer
 // for forward compatibility.
@@ -169,6 +186,12 @@ type CoreWorkerServer interface {
 	// ListObjects lists the objects this process owns (the state API's
 	// /api/v0/objects asks every worker and driver).
 	ListObjects(context.Context, *ListObjectsRequest) (*OwnedObjects, error)
+	// ReportGeneratorItems carries items a generator task yielded, in order,
+	// from its executor to its owner (Ray's ReportGeneratorItemReturns). With
+	// backpressure the owner answers only once the consumer is less than
+	// generator_backpressure items behind the last one: the executor pauses
+	// until then.
+	ReportGeneratorItems(context.Context, *GeneratorItems) (*GeneratorItemsReply, error)
 	mustEmbedUnimplementedCoreWorkerServer()
 }
 
@@ -202,6 +225,9 @@ func (UnimplementedCoreWorkerServer) IsOwner(context.Context, *IsOwnerRequest) (
 }
 func (UnimplementedCoreWorkerServer) ListObjects(context.Context, *ListObjectsRequest) (*OwnedObjects, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListObjects not implemented")
+}
+func (UnimplementedCoreWorkerServer) ReportGeneratorItems(context.Context, *GeneratorItems) (*GeneratorItemsReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ReportGeneratorItems not implemented")
 }
 func (UnimplementedCoreWorkerServer) mustEmbedUnimplementedCoreWorkerServer() {}
 func (UnimplementedCoreWorkerServer) testEmbeddedByValue()                    {}
@@ -357,6 +383,24 @@ func _CoreWorker_ListObjects_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CoreWorker_ReportGeneratorItems_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GeneratorItems)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CoreWorkerServer).ReportGeneratorItems(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CoreWorker_ReportGeneratorItems_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CoreWorkerServer).ReportGeneratorItems(ctx, req.(*GeneratorItems))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CoreWorker_ServiceDesc is the grpc.ServiceDesc for CoreWorker service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -391,6 +435,10 @@ var CoreWorker_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListObjects",
 			Handler:    _CoreWorker_ListObjects_Handler,
+		},
+		{
+			MethodName: "ReportGeneratorItems",
+			Handler:    _CoreWorker_ReportGeneratorItems_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
