@@ -134,6 +134,40 @@ type actorSubmitter struct {
 
 // SubmitActorTask calls a registered method on an actor.
 func (w *Worker) SubmitActorTask(actorID, method string, args []Arg, maxTaskRetries int) *Handle {
+	pt := w.addActorTask(actorID, method, args, maxTaskRetries, nil, 1)
+	h := w.newHandle(pt.spec.TaskId)
+	w.enqueue(pt)
+	return h
+}
+
+// SubmitActorTaskN calls a registered method with n returns (Ray's
+// num_returns): it returns a slice of n values, each its own object.
+func (w *Worker) SubmitActorTaskN(actorID, method string, args []Arg, maxTaskRetries, n int) ([]*Handle, error) {
+	if n < 1 || n > maxNumReturns {
+		return nil, fmt.Errorf("num_returns %d: want 1 to %d", n, maxNumReturns)
+	}
+	pt := w.addActorTask(actorID, method, args, maxTaskRetries, nil, n)
+	rets := returnIDs(pt.spec.TaskId, n)
+	hs := make([]*Handle, n)
+	for i, r := range rets {
+		hs[i] = w.newHandle(r)
+	}
+	w.enqueue(pt)
+	return hs, nil
+}
+
+// SubmitActorGenerator calls a registered generator method on an actor:
+// its items reach the returned Generator as the method yields them.
+// backpressure > 0 pauses the method while that many are not consumed.
+func (w *Worker) SubmitActorGenerator(actorID, method string, args []Arg, maxTaskRetries int, backpressure int64) *Generator {
+	pt := w.addActorTask(actorID, method, args, maxTaskRetries, newGenState(backpressure), 1)
+	g := w.newGenerator(pt.spec.TaskId)
+	w.enqueue(pt)
+	return g
+}
+
+// addActorTask records an actor call in the table and its caller's queue.
+func (w *Worker) addActorTask(actorID, method string, args []Arg, maxTaskRetries int, gen *genState, n int) *pendingTask {
 	id := ids.Seq()
 	pargs, owned := w.buildArgs(args)
 	w.mu.Lock()
@@ -144,14 +178,20 @@ func (w *Worker) SubmitActorTask(actorID, method string, args []Arg, maxTaskRetr
 	}
 	sub.seq++
 	spec := &rpcpb.TaskSpec{TaskId: id, JobId: w.jobID, Name: method, OwnerAddress: w.addr, ActorId: actorID, Seq: sub.seq, CallerId: w.addr}
-	pt := &pendingTask{spec: spec, args: pargs, actor: sub, retries: maxTaskRetries}
-	w.table.AddTask(&ownership.Task{ID: id, Spec: pt, Args: owned, Returns: []string{id}, RetriesLeft: 0})
+	rets := []string{id}
+	if n > 1 {
+		spec.NumReturns = int32(n)
+		rets = returnIDs(id, n)
+	}
+	if gen != nil {
+		spec.Streaming, spec.GeneratorBackpressure = true, gen.s.Threshold()
+	}
+	pt := &pendingTask{spec: spec, args: pargs, actor: sub, retries: maxTaskRetries, gen: gen}
+	w.table.AddTask(&ownership.Task{ID: id, Spec: pt, Args: owned, Returns: rets, RetriesLeft: 0})
 	w.pending[id] = pt
 	sub.queue = append(sub.queue, pt)
 	w.mu.Unlock()
-	h := w.newHandle(id)
-	w.enqueue(pt)
-	return h
+	return pt
 }
 
 // readyLocked sends the leading resolved calls, connecting first if needed.
@@ -162,7 +202,7 @@ func (s *actorSubmitter) readyLocked(w *Worker) {
 		for _, pt := range s.queue {
 			delete(w.pending, pt.spec.TaskId)
 			w.outcomeEvent(pt, s.deathErr)
-			acts = append(acts, w.table.FailTask(pt.spec.TaskId, s.deathErr)...)
+			acts = append(acts, w.failTaskLocked(pt, s.deathErr)...)
 		}
 		s.queue = nil
 		go w.do(acts)
@@ -264,7 +304,7 @@ func (w *Worker) actorReceiver(s *actorSubmitter, stream rpcpb.CoreWorker_PushTa
 			delete(s.inflight, r.TaskId)
 			delete(w.pending, r.TaskId)
 			w.resultEvent(pt, r, s.where)
-			acts = append(acts, w.table.Complete(r.TaskId, map[string]ownership.Location{r.TaskId: locationOf(r.Result)})...)
+			acts = append(acts, w.finishLocked(pt, r)...)
 		}
 		w.mu.Unlock()
 		w.do(acts)
@@ -292,13 +332,14 @@ func (w *Worker) actorStreamBroken(s *actorSubmitter, gen int, cause error) {
 				pt.retries--
 			}
 			pt.spec.Attempt++
+			w.beforeAttemptLocked(pt)
 			retry = append(retry, pt)
 			continue
 		}
 		delete(w.pending, pt.spec.TaskId)
 		err := &ActorDiedError{ActorID: s.id, Cause: msg}
 		w.outcomeEvent(pt, err)
-		acts = append(acts, w.table.FailTask(pt.spec.TaskId, err)...)
+		acts = append(acts, w.failTaskLocked(pt, err)...)
 	}
 	s.inflight = map[string]*pendingTask{}
 	sort.Slice(retry, func(i, j int) bool { return retry[i].spec.Seq < retry[j].spec.Seq })

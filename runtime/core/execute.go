@@ -199,6 +199,15 @@ func (w *Worker) execute(spec *rpcpb.TaskSpec) *rpcpb.TaskResult {
 		res.Result = &rpcpb.Object{Error: infoFromError(err)}
 		return res
 	}
+	if spec.Streaming || spec.NumReturns > 1 {
+		if spec.Streaming {
+			w.runGenerator(ctx, spec, inst, args, res)
+		} else {
+			w.runMulti(ctx, spec, inst, args, res)
+		}
+		res.ExecMicros = time.Since(start).Microseconds()
+		return res
+	}
 	var out []byte
 	if spec.ActorId != "" {
 		m, ok := lookupMethod(spec.Name)
@@ -225,11 +234,7 @@ func (w *Worker) execute(spec *rpcpb.TaskSpec) *rpcpb.TaskResult {
 	}
 	res.ExecMicros = time.Since(start).Microseconds()
 	if err != nil {
-		if ctx.Err() != nil && w.baseCtx.Err() == nil {
-			res.Result = &rpcpb.Object{Error: &rpcpb.ErrorInfo{Kind: rpcpb.ErrorInfo_CANCELLED, Message: spec.TaskId}}
-		} else {
-			res.Result = &rpcpb.Object{Error: taskErrInfo(spec.Name, err)}
-		}
+		w.setError(ctx, spec, res, err)
 		return res
 	}
 	if len(out) > InlineThreshold {

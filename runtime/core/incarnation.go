@@ -270,7 +270,7 @@ func (w *Worker) gcsLost(l *GCSLostError) {
 	var acts []ownership.Action
 	for id, pt := range w.pending {
 		w.outcomeEvent(pt, l)
-		acts = append(acts, w.table.FailTask(id, l)...)
+		acts = append(acts, w.failTaskLocked(pt, l)...)
 		delete(w.pending, id)
 	}
 	w.mu.Unlock()

@@ -76,6 +76,9 @@ func (w *Worker) do(acts []ownership.Action) {
 		case ownership.Resubmit:
 			w.mu.Lock()
 			k, ok := w.table.Task(a.TaskID)
+			if ok {
+				w.beforeAttemptLocked(k.Spec.(*pendingTask))
+			}
 			w.mu.Unlock()
 			if ok {
 				w.enqueue(k.Spec.(*pendingTask))

@@ -15,18 +15,43 @@ type Ctor func(ctx context.Context, args [][]byte) (any, error)
 // Method runs an actor method on an instance.
 type Method func(ctx context.Context, inst any, args [][]byte) ([]byte, error)
 
+// MultiFunc runs a task whose result is a slice and encodes each element
+// on its own: called with num_returns > 1, each is one return.
+type MultiFunc func(ctx context.Context, args [][]byte) ([][]byte, error)
+
+// MultiMethod is MultiFunc for an actor method.
+type MultiMethod func(ctx context.Context, inst any, args [][]byte) ([][]byte, error)
+
+// Yield hands the owner one encoded item of a generator. It returns an
+// error when the generator must stop (cancelled, its owner gone).
+type Yield func(item []byte) error
+
+// GenFunc runs a generator task: it yields its items and returns nil at
+// the end of the stream, or the error the stream ends with.
+type GenFunc func(ctx context.Context, args [][]byte, yield Yield) error
+
+// GenMethod is GenFunc for an actor method.
+type GenMethod func(ctx context.Context, inst any, args [][]byte, yield Yield) error
+
 var registry = struct {
 	sync.RWMutex
-	funcs   map[string]Func
-	ctors   map[string]Ctor
-	methods map[string]Method
-}{funcs: map[string]Func{}, ctors: map[string]Ctor{}, methods: map[string]Method{}}
+	funcs        map[string]Func
+	ctors        map[string]Ctor
+	methods      map[string]Method
+	multiFuncs   map[string]MultiFunc
+	multiMethods map[string]MultiMethod
+	genFuncs     map[string]GenFunc
+	genMethods   map[string]GenMethod
+}{funcs: map[string]Func{}, ctors: map[string]Ctor{}, methods: map[string]Method{},
+	multiFuncs: map[string]MultiFunc{}, multiMethods: map[string]MultiMethod{},
+	genFuncs: map[string]GenFunc{}, genMethods: map[string]GenMethod{}}
 
 // RegisterFunc registers a task under a name unique in the program.
 func RegisterFunc(name string, f Func) {
 	registry.Lock()
 	defer registry.Unlock()
-	if _, dup := registry.funcs[name]; dup {
+	_, dup := registry.funcs[name]
+	if _, g := registry.genFuncs[name]; g || dup {
 		panic(fmt.Sprintf("goray: task %q registered twice", name))
 	}
 	registry.funcs[name] = f
@@ -46,10 +71,77 @@ func RegisterActor(name string, c Ctor) {
 func RegisterMethod(name string, m Method) {
 	registry.Lock()
 	defer registry.Unlock()
-	if _, dup := registry.methods[name]; dup {
+	_, dup := registry.methods[name]
+	if _, g := registry.genMethods[name]; g || dup {
 		panic(fmt.Sprintf("goray: actor method %q registered twice", name))
 	}
 	registry.methods[name] = m
+}
+
+// RegisterMultiFunc registers the num_returns form of a task registered
+// with RegisterFunc (one whose result is a slice).
+func RegisterMultiFunc(name string, f MultiFunc) {
+	registry.Lock()
+	defer registry.Unlock()
+	registry.multiFuncs[name] = f
+}
+
+// RegisterMultiMethod registers the num_returns form of an actor method.
+func RegisterMultiMethod(name string, m MultiMethod) {
+	registry.Lock()
+	defer registry.Unlock()
+	registry.multiMethods[name] = m
+}
+
+// RegisterGenFunc registers a generator task under a name unique among
+// tasks and generators.
+func RegisterGenFunc(name string, f GenFunc) {
+	registry.Lock()
+	defer registry.Unlock()
+	_, dup := registry.funcs[name]
+	if _, g := registry.genFuncs[name]; g || dup {
+		panic(fmt.Sprintf("goray: task %q registered twice", name))
+	}
+	registry.genFuncs[name] = f
+}
+
+// RegisterGenMethod registers a generator actor method as "Class.method".
+func RegisterGenMethod(name string, m GenMethod) {
+	registry.Lock()
+	defer registry.Unlock()
+	_, dup := registry.methods[name]
+	if _, g := registry.genMethods[name]; g || dup {
+		panic(fmt.Sprintf("goray: actor method %q registered twice", name))
+	}
+	registry.genMethods[name] = m
+}
+
+func lookupMulti(name string, actor bool) (MultiMethod, bool) {
+	registry.RLock()
+	defer registry.RUnlock()
+	if actor {
+		m, ok := registry.multiMethods[name]
+		return m, ok
+	}
+	f, ok := registry.multiFuncs[name]
+	if !ok {
+		return nil, false
+	}
+	return func(ctx context.Context, _ any, args [][]byte) ([][]byte, error) { return f(ctx, args) }, true
+}
+
+func lookupGen(name string, actor bool) (GenMethod, bool) {
+	registry.RLock()
+	defer registry.RUnlock()
+	if actor {
+		m, ok := registry.genMethods[name]
+		return m, ok
+	}
+	f, ok := registry.genFuncs[name]
+	if !ok {
+		return nil, false
+	}
+	return func(ctx context.Context, _ any, args [][]byte, y Yield) error { return f(ctx, args, y) }, true
 }
 
 func lookupFunc(name string) (Func, bool) {

@@ -25,6 +25,9 @@ type TaskOptions struct {
 	MaxRetries      int // system-failure retries; -1 = infinite
 	RetryExceptions bool
 	Strategy        *rpcpb.SchedulingStrategy
+	// Backpressure pauses a generator task while this many of its items
+	// are not consumed (SubmitGenerator; <= 0: never).
+	Backpressure int64
 }
 
 // Arg is one argument: an encoded value or a reference.
@@ -47,6 +50,10 @@ type pendingTask struct {
 	described int32
 	// ev is the task's open record in the event buffer (events.go).
 	ev taskevents.Handle
+	// gen is a generator task's stream (generator.go); nil for other tasks.
+	gen *genState
+	// owned are the arguments this process owns, until the table has them.
+	owned []string
 }
 
 func (w *Worker) buildArgs(args []Arg) ([]*rpcpb.Arg, []string) {
@@ -85,13 +92,72 @@ func (w *Worker) SubmitTask(name string, args []Arg, opts TaskOptions) *Handle {
 	return h
 }
 
+// SubmitTaskN submits a registered task with n returns (Ray's
+// num_returns): the function returns a slice of n values, each its own
+// object with the task as lineage.
+func (w *Worker) SubmitTaskN(name string, args []Arg, opts TaskOptions, n int) ([]*Handle, error) {
+	if n < 1 || n > maxNumReturns {
+		return nil, fmt.Errorf("num_returns %d: want 1 to %d", n, maxNumReturns)
+	}
+	pt, rets := w.newTask(name, args, &opts, n)
+	pt.spec.NumReturns = int32(n)
+	hs := w.addTask(pt, rets)
+	w.enqueue(pt)
+	return hs, nil
+}
+
+// SubmitGenerator submits a registered generator task (Ray's
+// num_returns="streaming"): its items reach the returned Generator as the
+// task yields them.
+func (w *Worker) SubmitGenerator(name string, args []Arg, opts TaskOptions) *Generator {
+	pt, rets := w.newTask(name, args, &opts, 1)
+	pt.spec.Streaming, pt.spec.GeneratorBackpressure = true, opts.Backpressure
+	pt.gen = newGenState(opts.Backpressure)
+	w.addTask(pt, nil)
+	g := w.newGenerator(rets[0])
+	w.enqueue(pt)
+	return g
+}
+
+// newTask builds a normal task's pending record and names its returns.
+func (w *Worker) newTask(name string, args []Arg, opts *TaskOptions, n int) (*pendingTask, []string) {
+	id := ids.Seq()
+	pargs, owned := w.buildArgs(args)
+	if opts.Resources == nil {
+		opts.Resources = map[string]float64{"CPU": 1}
+	}
+	spec := &rpcpb.TaskSpec{TaskId: id, JobId: w.jobID, Name: name, OwnerAddress: w.addr}
+	pt := &pendingTask{spec: spec, args: pargs, opts: *opts, owned: owned}
+	return pt, returnIDs(id, n)
+}
+
+// addTask records a task and its returns in the table; it returns a handle
+// to each (none for a generator: its Generator holds the one return).
+func (w *Worker) addTask(pt *pendingTask, rets []string) []*Handle {
+	id := pt.spec.TaskId
+	w.mu.Lock()
+	all := rets
+	if all == nil {
+		all = []string{id}
+	}
+	w.table.AddTask(&ownership.Task{ID: id, Spec: pt, Args: pt.owned, Returns: all, RetriesLeft: pt.opts.MaxRetries})
+	pt.owned = nil
+	w.pending[id] = pt
+	w.mu.Unlock()
+	hs := make([]*Handle, len(rets))
+	for i, r := range rets {
+		hs[i] = w.newHandle(r)
+	}
+	return hs
+}
+
 // enqueue resolves the task's owned arguments, then queues it for a worker.
 func (w *Worker) enqueue(pt *pendingTask) {
 	w.mu.Lock()
 	wait, failed := w.resolveLocked(pt)
 	if failed != nil {
 		w.outcomeEvent(pt, failed)
-		acts := w.table.FailTask(pt.spec.TaskId, failed)
+		acts := w.failTaskLocked(pt, failed)
 		delete(w.pending, pt.spec.TaskId)
 		w.mu.Unlock()
 		w.do(acts)
@@ -403,7 +469,7 @@ func (w *Worker) failQueue(q *schedQueue, err error) {
 			err = &UnschedulableError{TaskName: pt.spec.Name, Message: ue.Message}
 		}
 		w.outcomeEvent(pt, err)
-		acts = append(acts, w.table.FailTask(pt.spec.TaskId, err)...)
+		acts = append(acts, w.failTaskLocked(pt, err)...)
 		delete(w.pending, pt.spec.TaskId)
 	}
 	w.mu.Unlock()
@@ -558,13 +624,14 @@ func (w *Worker) completeLocked(lw *leasedWorker, r *rpcpb.TaskResult) []ownersh
 	if res.GetError() != nil && res.Error.Kind == rpcpb.ErrorInfo_TASK && pt.opts.RetryExceptions && !pt.cancelled {
 		if w.table.Retry(pt.spec.TaskId) {
 			pt.spec.Attempt++
+			w.beforeAttemptLocked(pt)
 			w.ownerEvent(pt, taskevents.PendingNodeAssignment)
 			q.ready = append(q.ready, pt)
 			return nil
 		}
 	}
 	delete(w.pending, pt.spec.TaskId)
-	return w.table.Complete(pt.spec.TaskId, map[string]ownership.Location{pt.spec.TaskId: locationOf(res)})
+	return w.finishLocked(pt, r)
 }
 
 func locationOf(o *rpcpb.Object) ownership.Location {
@@ -584,11 +651,12 @@ func (w *Worker) retryOrFailLocked(pt *pendingTask, cause error) []ownership.Act
 		delete(w.pending, pt.spec.TaskId)
 		err := &TaskCancelledError{TaskID: pt.spec.TaskId}
 		w.outcomeEvent(pt, err)
-		return w.table.FailTask(pt.spec.TaskId, err)
+		return w.failTaskLocked(pt, err)
 	}
 	w.outcomeEvent(pt, cause)
 	if w.table.Retry(pt.spec.TaskId) {
 		pt.spec.Attempt++
+		w.beforeAttemptLocked(pt)
 		w.ownerEvent(pt, taskevents.PendingNodeAssignment)
 		pt.lw = nil
 		q := w.queues[queueKey(pt.opts)]
@@ -596,7 +664,7 @@ func (w *Worker) retryOrFailLocked(pt *pendingTask, cause error) []ownership.Act
 		return nil
 	}
 	delete(w.pending, pt.spec.TaskId)
-	return w.table.FailTask(pt.spec.TaskId, cause)
+	return w.failTaskLocked(pt, cause)
 }
 
 // workerFailed handles a broken stream: in-flight tasks are retried or failed.
@@ -705,9 +773,13 @@ func (w *Worker) returnLeaseLocked(lw *leasedWorker, broken bool, wg *sync.WaitG
 
 // Cancel cancels a task: dropped if queued, interrupted (its context
 // cancelled) if running, its process killed with force. Cancelled tasks are
-// not retried; Get returns TaskCancelledError.
+// not retried; Get returns TaskCancelledError. id names the task by any of
+// its returns (num_returns > 1) or its generator.
 func (w *Worker) Cancel(id string, force bool) error {
 	w.mu.Lock()
+	if e, ok := w.table.Get(id); ok && e.TaskID != "" {
+		id = e.TaskID
+	}
 	pt, ok := w.pending[id]
 	if !ok {
 		w.mu.Unlock()
@@ -726,7 +798,7 @@ func (w *Worker) Cancel(id string, force bool) error {
 		delete(w.pending, id)
 		err := &TaskCancelledError{TaskID: id}
 		w.outcomeEvent(pt, err)
-		acts := w.table.FailTask(id, err)
+		acts := w.failTaskLocked(pt, err)
 		w.mu.Unlock()
 		w.do(acts)
 		return nil

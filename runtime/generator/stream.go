@@ -97,6 +97,9 @@ func (s *Stream) Ended() bool { return s.ended }
 // Dropped says whether the consumer dropped the stream.
 func (s *Stream) Dropped() bool { return s.dropped }
 
+// Threshold is the backpressure threshold the stream was made with.
+func (s *Stream) Threshold() int64 { return s.threshold }
+
 // Attempt is the task's current attempt.
 func (s *Stream) Attempt() int32 { return s.attempt }
 

@@ -71,43 +71,52 @@ type MethodFunc[S, R any] struct {
 // Method0 registers a method without arguments.
 func Method0[S, R any](c *ActorClass[S], name string, fn func(s *S, ctx context.Context) (R, error)) *MethodFunc[S, R] {
 	full := c.name + "." + name
-	core.RegisterMethod(full, func(ctx context.Context, inst any, args [][]byte) ([]byte, error) {
-		return encodeResult(fn(inst.(*S), ctx))
-	})
+	registerMethod(full, func(ctx context.Context, inst any, args [][]byte) (R, error) { return fn(inst.(*S), ctx) })
 	return &MethodFunc[S, R]{name: full}
 }
 
 // Method registers a one-argument method.
 func Method[S, A, R any](c *ActorClass[S], name string, fn func(s *S, ctx context.Context, a A) (R, error)) *MethodFunc[S, R] {
 	full := c.name + "." + name
-	core.RegisterMethod(full, func(ctx context.Context, inst any, args [][]byte) ([]byte, error) {
+	registerMethod(full, func(ctx context.Context, inst any, args [][]byte) (R, error) {
 		a, err := decodeArg[A](args, 0)
 		if err != nil {
-			return nil, err
+			var zero R
+			return zero, err
 		}
-		return encodeResult(fn(inst.(*S), ctx, a))
+		return fn(inst.(*S), ctx, a)
 	})
 	return &MethodFunc[S, R]{name: full, arity: 1}
 }
 
 // Remote calls the method on an actor. Calls from one caller run in order.
 func (m *MethodFunc[S, R]) Remote(ctx context.Context, h ActorHandle[S], args ...any) Ref[R] {
-	w, err := worker()
+	w, cargs, _, retries, err := prepareCall(m.name, m.arity, h.maxTaskRetries, args)
 	if err != nil {
 		return Ref[R]{err: err}
 	}
-	cargs, opts, err := splitArgs(args)
+	return Ref[R]{h: w.SubmitActorTask(h.ID, m.name, cargs, retries)}
+}
+
+// prepareCall checks and encodes an actor call's arguments; retries is the
+// call's MaxTaskRetries, else the handle's.
+func prepareCall(name string, arity, handleRetries int, args []any) (w *core.Worker, cargs []core.Arg, opts *callOptions, retries int, err error) {
+	w, err = worker()
 	if err != nil {
-		return Ref[R]{err: fmt.Errorf("%s: %w", m.name, err)}
+		return nil, nil, nil, 0, err
 	}
-	if len(cargs) != m.arity {
-		return Ref[R]{err: fmt.Errorf("%s takes %d arguments, got %d", m.name, m.arity, len(cargs))}
+	cargs, opts, err = splitArgs(args)
+	if err != nil {
+		return nil, nil, nil, 0, fmt.Errorf("%s: %w", name, err)
 	}
-	retries := h.maxTaskRetries
+	if len(cargs) != arity {
+		return nil, nil, nil, 0, fmt.Errorf("%s takes %d arguments, got %d", name, arity, len(cargs))
+	}
+	retries = handleRetries
 	if opts.maxTaskRetries != 0 {
 		retries = opts.maxTaskRetries
 	}
-	return Ref[R]{h: w.SubmitActorTask(h.ID, m.name, cargs, retries)}
+	return w, cargs, opts, retries, nil
 }
 
 // Kill kills an actor at once: its pending and running calls fail with

@@ -19,6 +19,7 @@ type callOptions struct {
 	name, namespace string
 	detached        bool
 	getIfExists     bool
+	backpressure    int64
 }
 
 type optFunc func(*callOptions)
@@ -76,6 +77,13 @@ func Detached() Option { return optFunc(func(o *callOptions) { o.detached = true
 
 // GetIfExists returns the existing actor of the same name instead of failing.
 func GetIfExists() Option { return optFunc(func(o *callOptions) { o.getIfExists = true }) }
+
+// GeneratorBackpressure pauses a generator task or method while n of its
+// items are not yet consumed (taken by Next), as Ray's
+// _generator_backpressure_num_objects. The default (0) never pauses.
+func GeneratorBackpressure(n int) Option {
+	return optFunc(func(o *callOptions) { o.backpressure = int64(n) })
+}
 
 // SchedulingSpread spreads tasks or actors over nodes.
 func SchedulingSpread() Option {

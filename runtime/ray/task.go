@@ -65,57 +65,58 @@ func encodeResult[R any](r R, err error) ([]byte, error) {
 
 // Task0 registers a task without arguments.
 func Task0[R any](name string, fn func(ctx context.Context) (R, error)) *RemoteFunc[R] {
-	core.RegisterFunc(name, func(ctx context.Context, args [][]byte) ([]byte, error) {
-		return encodeResult(fn(ctx))
-	})
+	registerTask(name, func(ctx context.Context, args [][]byte) (R, error) { return fn(ctx) })
 	return &RemoteFunc[R]{name: name}
 }
 
 // Task registers a one-argument task. Call it at package level so worker
 // processes (the same executable) register it too.
 func Task[A, R any](name string, fn func(ctx context.Context, a A) (R, error)) *RemoteFunc[R] {
-	core.RegisterFunc(name, func(ctx context.Context, args [][]byte) ([]byte, error) {
+	registerTask(name, func(ctx context.Context, args [][]byte) (R, error) {
 		a, err := decodeArg[A](args, 0)
 		if err != nil {
-			return nil, err
+			var zero R
+			return zero, err
 		}
-		return encodeResult(fn(ctx, a))
+		return fn(ctx, a)
 	})
 	return &RemoteFunc[R]{name: name, arity: 1}
 }
 
 // Task2 registers a two-argument task.
 func Task2[A, B, R any](name string, fn func(ctx context.Context, a A, b B) (R, error)) *RemoteFunc[R] {
-	core.RegisterFunc(name, func(ctx context.Context, args [][]byte) ([]byte, error) {
+	registerTask(name, func(ctx context.Context, args [][]byte) (R, error) {
+		var zero R
 		a, err := decodeArg[A](args, 0)
 		if err != nil {
-			return nil, err
+			return zero, err
 		}
 		b, err := decodeArg[B](args, 1)
 		if err != nil {
-			return nil, err
+			return zero, err
 		}
-		return encodeResult(fn(ctx, a, b))
+		return fn(ctx, a, b)
 	})
 	return &RemoteFunc[R]{name: name, arity: 2}
 }
 
 // Task3 registers a three-argument task.
 func Task3[A, B, C, R any](name string, fn func(ctx context.Context, a A, b B, c C) (R, error)) *RemoteFunc[R] {
-	core.RegisterFunc(name, func(ctx context.Context, args [][]byte) ([]byte, error) {
+	registerTask(name, func(ctx context.Context, args [][]byte) (R, error) {
+		var zero R
 		a, err := decodeArg[A](args, 0)
 		if err != nil {
-			return nil, err
+			return zero, err
 		}
 		b, err := decodeArg[B](args, 1)
 		if err != nil {
-			return nil, err
+			return zero, err
 		}
 		c, err := decodeArg[C](args, 2)
 		if err != nil {
-			return nil, err
+			return zero, err
 		}
-		return encodeResult(fn(ctx, a, b, c))
+		return fn(ctx, a, b, c)
 	})
 	return &RemoteFunc[R]{name: name, arity: 3}
 }
@@ -129,6 +130,8 @@ func splitArgs(in []any) ([]core.Arg, *callOptions, error) {
 		switch v := x.(type) {
 		case Option:
 			v.apply(opts)
+		case interface{ isGenerator() }:
+			return nil, nil, fmt.Errorf("argument %d is a generator: pass the refs of its items instead", i)
 		case ObjectRef:
 			if v.handle() == nil {
 				if e, ok := x.(interface{ Err() error }); ok && e.Err() != nil {
@@ -151,24 +154,38 @@ func splitArgs(in []any) ([]core.Arg, *callOptions, error) {
 // Remote submits the task. Arguments are values or Refs (resolved to their
 // values before the task runs), mixed with Options.
 func (f *RemoteFunc[R]) Remote(ctx context.Context, args ...any) Ref[R] {
-	w, err := worker()
+	w, cargs, opts, err := f.prepare(args)
 	if err != nil {
 		return Ref[R]{err: err}
 	}
+	return Ref[R]{h: w.SubmitTask(f.name, cargs, opts)}
+}
+
+// prepare checks and encodes a call's arguments and options.
+func (f *RemoteFunc[R]) prepare(args []any) (*core.Worker, []core.Arg, core.TaskOptions, error) {
+	w, err := worker()
+	if err != nil {
+		return nil, nil, core.TaskOptions{}, err
+	}
 	cargs, opts, err := splitArgs(args)
 	if err != nil {
-		return Ref[R]{err: fmt.Errorf("task %s: %w", f.name, err)}
+		return nil, nil, core.TaskOptions{}, fmt.Errorf("task %s: %w", f.name, err)
 	}
 	if len(cargs) != f.arity {
-		return Ref[R]{err: fmt.Errorf("task %s takes %d arguments, got %d", f.name, f.arity, len(cargs))}
+		return nil, nil, core.TaskOptions{}, fmt.Errorf("task %s takes %d arguments, got %d", f.name, f.arity, len(cargs))
 	}
-	res := opts.resources
+	return w, cargs, opts.taskOptions(), nil
+}
+
+// taskOptions are a task call's options for the core worker: one CPU
+// unless the call asks for CPUs.
+func (o *callOptions) taskOptions() core.TaskOptions {
+	res := o.resources
 	if res == nil {
 		res = map[string]float64{"CPU": 1}
 	} else if _, ok := res["CPU"]; !ok {
 		res["CPU"] = 1
 	}
-	h := w.SubmitTask(f.name, cargs, core.TaskOptions{Resources: res, MaxRetries: opts.maxRetries,
-		RetryExceptions: opts.retryExceptions, Strategy: opts.strategy})
-	return Ref[R]{h: h}
+	return core.TaskOptions{Resources: res, MaxRetries: o.maxRetries, RetryExceptions: o.retryExceptions,
+		Strategy: o.strategy, Backpressure: o.backpressure}
 }

@@ -1,0 +1,88 @@
+package core
+
+import (
+	"fmt"
+
+	"github.com/goray-dev/goray/runtime/internal/ids"
+	"github.com/goray-dev/goray/runtime/ownership"
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
+)
+
+// How a task's returns end, whatever its kind: one return (named by the
+// task id), num_returns > 1 (each element of the slice the function
+// returns is its own object, named by ids.Return), or a streaming
+// generator (items reported while it runs, see generator.go). Every path
+// that finishes or fails a task goes through finishLocked or
+// failTaskLocked, so the three kinds cannot drift apart.
+
+// maxNumReturns bounds num_returns: each return is an object in the
+// owner's table and an entry in every result message.
+const maxNumReturns = 1 << 16
+
+// returnIDs names the n returns of task id: the first is the task id.
+func returnIDs(id string, n int) []string {
+	out := make([]string, n)
+	out[0] = id
+	for i := 1; i < n; i++ {
+		out[i] = ids.Return(id, i)
+	}
+	return out
+}
+
+// finishLocked records the result an executor sent for a task that will
+// not run again.
+func (w *Worker) finishLocked(pt *pendingTask, r *rpcpb.TaskResult) []ownership.Action {
+	id := pt.spec.TaskId
+	switch {
+	case pt.gen != nil:
+		return w.finishGeneratorLocked(pt, r)
+	case pt.spec.NumReturns > 1:
+		return w.table.Complete(id, multiLocations(pt.spec, r))
+	}
+	return w.table.Complete(id, map[string]ownership.Location{id: locationOf(r.Result)})
+}
+
+// multiLocations places each return of a num_returns > 1 task: its own
+// object, or the task's error (a failure, or an executor that sent the
+// wrong number of values) in every one.
+func multiLocations(spec *rpcpb.TaskSpec, r *rpcpb.TaskResult) map[string]ownership.Location {
+	n := int(spec.NumReturns)
+	rets := returnIDs(spec.TaskId, n)
+	out := make(map[string]ownership.Location, n)
+	first := locationOf(r.Result)
+	if first.Err == nil && len(r.MoreReturns) != n-1 {
+		first = ownership.Location{Err: &TaskError{TaskName: spec.Name, Type: "NumReturnsMismatch",
+			Message: fmt.Sprintf("the executor sent %d returns, num_returns is %d", len(r.MoreReturns)+1, n)}}
+	}
+	if first.Err != nil {
+		for _, id := range rets {
+			out[id] = first
+		}
+		return out
+	}
+	out[rets[0]] = first
+	for i, o := range r.MoreReturns {
+		out[rets[i+1]] = locationOf(o)
+	}
+	return out
+}
+
+// failTaskLocked fails a task that will not run again with err: every
+// return not ready gets it, and a generator's stream ends with it as its
+// next item.
+func (w *Worker) failTaskLocked(pt *pendingTask, err error) []ownership.Action {
+	var acts []ownership.Action
+	if pt.gen != nil {
+		acts = w.failStreamLocked(pt, err)
+	}
+	return append(acts, w.table.FailTask(pt.spec.TaskId, err)...)
+}
+
+// beforeAttemptLocked readies a task's next attempt (a retry, a
+// reconstruction): a generator's reports from earlier attempts become
+// stale, and the new one skips the items its owner holds.
+func (w *Worker) beforeAttemptLocked(pt *pendingTask) {
+	if pt.gen != nil {
+		w.retryStreamLocked(pt)
+	}
+}
