@@ -266,6 +266,24 @@ func (w *Worker) failStreamLocked(pt *pendingTask, err error) []ownership.Action
 	return w.table.AddReturn(pt.spec.TaskId, ids.Item(pt.spec.TaskId, idx), ownership.Location{Err: err})
 }
 
+// unthrottleRebuildLocked lets a generator's running attempt go on without
+// backpressure when one of its items was lost: the attempt skipped that
+// item, so only a run after it rebuilds it, and the consumer waiting on
+// the item would consume nothing more until then.
+func (w *Worker) unthrottleRebuildLocked(id string) {
+	e, ok := w.table.Get(id)
+	if !ok || e.Ready || e.TaskID == "" {
+		return
+	}
+	k, ok := w.table.Task(e.TaskID)
+	if !ok || !k.Running {
+		return
+	}
+	if pt := k.Spec.(*pendingTask); pt.gen != nil {
+		deliver(pt.gen.s.Unthrottle())
+	}
+}
+
 // retryStreamLocked starts a generator's next attempt: reports of earlier
 // ones are stale, and it skips the leading items the owner holds — up to
 // the first one a consumer still wants that is not ready (lost).

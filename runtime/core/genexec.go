@@ -255,8 +255,9 @@ func (w *Worker) runMulti(ctx context.Context, spec *rpcpb.TaskSpec, inst any, a
 		return e
 	})
 	if err == nil && len(outs) != n {
-		err = &TaskError{TaskName: spec.Name, Type: "NumReturnsMismatch",
-			Message: fmt.Sprintf("returned %d values, but num_returns is %d", len(outs), n)}
+		res.Result = &rpcpb.Object{Error: &rpcpb.ErrorInfo{Kind: rpcpb.ErrorInfo_TASK, TaskName: spec.Name, Type: "NumReturnsMismatch",
+			Message: fmt.Sprintf("returned %d values, but num_returns is %d", len(outs), n)}}
+		return
 	}
 	if err != nil {
 		w.setError(ctx, spec, res, err)

@@ -324,8 +324,18 @@ func (w *Worker) Get(ctx context.Context, id, owner string) ([]byte, error) {
 			return nil, &GetTimeoutError{ObjectID: id}
 		}
 		// The stored copy is gone: rebuild it from lineage (or fail).
+		lost := &ObjectLostError{ObjectID: id, Reason: "its copy on node " + loc.NodeID + " is gone and it cannot be rebuilt (put objects and tasks without retries left are not reconstructable)"}
+		var dead *ObjectLostError
 		w.mu.Lock()
-		acts := w.table.Lost(id, &ObjectLostError{ObjectID: id, Reason: "its copy on node " + loc.NodeID + " is gone and it cannot be rebuilt (put objects and tasks without retries left are not reconstructable)"})
+		var acts []ownership.Action
+		if errors.As(err, &dead) {
+			// The node is dead (fetch asked the GCS): every object there
+			// is lost, and a task with several of them runs once.
+			acts = w.table.LostOn(loc.NodeID, lost)
+		} else {
+			acts = w.table.Lost(id, lost)
+		}
+		w.unthrottleRebuildLocked(id)
 		w.mu.Unlock()
 		w.do(acts)
 	}

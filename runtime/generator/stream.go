@@ -76,7 +76,11 @@ type Stream struct {
 	consumed  int64 // items [0, consumed) were taken by the consumer
 	ended     bool
 	dropped   bool
-	held      []held
+	// unthrottled: the current attempt runs without backpressure (an item
+	// it skipped was lost: its rebuild waits for the attempt to end, and a
+	// consumer waiting on that item would never consume more).
+	unthrottled bool
+	held        []held
 }
 
 // NewStream returns an empty stream. threshold > 0 pauses the executor while that
@@ -131,7 +135,7 @@ func (s *Stream) Report(attempt int32, first int64, n int, waiter any) (Report, 
 	}
 	upto := first + int64(n)
 	r.Consumed = s.replyConsumed(upto)
-	if s.threshold > 0 && !s.dropped && !s.ended && upto-s.consumed >= s.threshold {
+	if s.threshold > 0 && !s.dropped && !s.ended && !s.unthrottled && upto-s.consumed >= s.threshold {
 		r.Hold = true
 		s.held = append(s.held, held{waiter: waiter, upto: upto})
 	}
@@ -142,7 +146,7 @@ func (s *Stream) Report(attempt int32, first int64, n int, waiter any) (Report, 
 // made once nobody consumes (the stream dropped or ended), so it never
 // pauses for a consumer that is gone.
 func (s *Stream) replyConsumed(upto int64) int64 {
-	if s.dropped || s.ended {
+	if s.dropped || s.ended || s.unthrottled {
 		return max(upto, s.consumed)
 	}
 	return s.consumed
@@ -200,10 +204,19 @@ func (s *Stream) Fail() (index int64, ok bool, acks []Ack) {
 	return index, true, acks
 }
 
+// Unthrottle lets the current attempt run to its end without pausing: an
+// item the consumer took was lost, and it can be rebuilt only by a run
+// after this one. The next attempt has backpressure again.
+func (s *Stream) Unthrottle() []Ack {
+	s.unthrottled = true
+	return s.release(true)
+}
+
 // Retry makes attempt the current one: reports of earlier attempts are
 // stale from now on, and those held are told to stop.
 func (s *Stream) Retry(attempt int32) []Ack {
 	s.attempt = attempt
+	s.unthrottled = false
 	acks := s.release(true)
 	for i := range acks {
 		acks[i].Stop = true
@@ -232,6 +245,9 @@ func (s *Stream) String() string {
 	}
 	if s.dropped {
 		b.WriteString(" dropped")
+	}
+	if s.unthrottled {
+		b.WriteString(" unthrottled")
 	}
 	for _, h := range s.held {
 		fmt.Fprintf(&b, " held(%v@%d)", h.waiter, h.upto)

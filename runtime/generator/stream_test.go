@@ -13,7 +13,7 @@ import (
 //
 //	new [threshold=n]
 //	report [attempt=a] first=i n=k [waiter=w]
-//	next / finish / fail / retry attempt=a / drop
+//	next / finish / fail / retry attempt=a / drop / unthrottle
 //	show
 func TestScenarios(t *testing.T) {
 	for _, file := range []string{"testdata/stream.txt", "testdata/backpressure.txt", "testdata/retry.txt"} {
@@ -86,6 +86,8 @@ func TestScenarios(t *testing.T) {
 					return join("no error item", acks(a))
 				case "retry":
 					return join(acks(s.Retry(int32(num(d, "attempt")))))
+				case "unthrottle":
+					return join(acks(s.Unthrottle()))
 				case "drop":
 					from, to, a := s.Drop()
 					return join(fmt.Sprintf("release [%d,%d)", from, to), acks(a))

@@ -292,6 +292,13 @@ func (t *Table) maybeDropTask(k *Task) []Action {
 // NodeDied marks every referenced object stored on node as lost and returns
 // the tasks to resubmit (lineage reconstruction) or the objects that fail.
 func (t *Table) NodeDied(node string) []Action {
+	return t.LostOn(node, ErrLost)
+}
+
+// LostOn is NodeDied with the error stored for objects that cannot be
+// rebuilt: every object on node is lost at once, so a task with several
+// returns there (or a generator with several items) is re-run once.
+func (t *Table) LostOn(node string, lostErr error) []Action {
 	var ids []string
 	for id, e := range t.objs {
 		if e.Ready && e.Loc.NodeID == node && e.Loc.Err == nil {
@@ -301,7 +308,7 @@ func (t *Table) NodeDied(node string) []Action {
 	sort.Strings(ids)
 	var acts []Action
 	for _, id := range ids {
-		acts = append(acts, t.Lost(id, ErrLost)...)
+		acts = append(acts, t.Lost(id, lostErr)...)
 	}
 	return acts
 }

@@ -1,0 +1,332 @@
+package integration
+
+// Multiple returns (num_returns) and streaming generators on the head and
+// two nodes, and generators whose worker or node dies mid-stream. The node
+// killed here is one this test starts (127.0.0.5), so the suite's other
+// tests keep their nodes whatever the order.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
+	"github.com/goray-dev/goray/runtime/ray"
+)
+
+// itBlobs returns n values of size bytes, value i filled with byte i.
+var itBlobs = ray.Task2("it.blobs", func(ctx context.Context, n, size int) ([][]byte, error) {
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = bytes.Repeat([]byte{byte(i)}, size)
+	}
+	return out, nil
+})
+
+var actorPlaces = ray.Method(stateful, "places", func(s *state, ctx context.Context, n int) ([]string, error) {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = ray.NodeID() + "/" + strconv.Itoa(i)
+	}
+	return out, nil
+})
+
+// chunk is one generator item: where and in what order it was made, and a
+// payload (large ones live in the object store).
+type chunk struct {
+	Node string
+	I    int
+	Data []byte
+}
+
+var chunks = ray.Generator2("it.chunks", func(ctx context.Context, n, size int, yield func(chunk) error) error {
+	for i := range n {
+		if err := yield(chunk{Node: ray.NodeID(), I: i, Data: bytes.Repeat([]byte{byte(i)}, size)}); err != nil {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
+})
+
+// crashingChunks' worker dies at item 4 the first time.
+var crashingChunks = ray.Generator2("it.crashing_chunks", func(ctx context.Context, marker string, n int, yield func(chunk) error) error {
+	for i := range n {
+		if i == 4 {
+			if _, err := os.Stat(marker); err != nil {
+				_ = os.WriteFile(marker, nil, 0o644)
+				os.Exit(3)
+			}
+		}
+		if err := yield(chunk{Node: ray.NodeID(), I: i}); err != nil {
+			return err
+		}
+	}
+	return nil
+})
+
+var actorChunks = ray.GeneratorMethod(stateful, "chunks", func(s *state, ctx context.Context, n int, yield func(chunk) error) error {
+	for i := range n {
+		s.calls++
+		if err := yield(chunk{Node: ray.NodeID(), I: i}); err != nil {
+			return err
+		}
+	}
+	return nil
+})
+
+// endless yields until cancelled.
+var endless = ray.Generator0("it.endless", func(ctx context.Context, yield func(int) error) error {
+	for i := 0; ; i++ {
+		if err := yield(i); err != nil {
+			return err
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+})
+
+func TestMultipleReturnsOnNodes(t *testing.T) {
+	ctx := context.Background()
+	n2, n3 := nodeIDs["127.0.0.2"], nodeIDs["127.0.0.3"]
+	refs, err := ray.RemoteN(ctx, itBlobs, 3, 3, 1<<20, ray.NodeAffinity(n2, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range refs {
+		b, err := ray.Get(ctx, r)
+		if err != nil || len(b) != 1<<20 || b[0] != byte(i) || b[len(b)-1] != byte(i) {
+			t.Fatalf("return %d: len %d, %v", i, len(b), err)
+		}
+	}
+	h, err := stateful.Remote(ctx, ray.NodeAffinity(n3, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ray.Kill(ctx, h, true) }()
+	prefs, err := ray.CallN(ctx, actorPlaces, h, 2, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range prefs {
+		if got, err := ray.Get(ctx, r); err != nil || got != n3+"/"+strconv.Itoa(i) {
+			t.Fatalf("actor return %d: %q, %v", i, got, err)
+		}
+	}
+	// The wrong count fails every return.
+	bad, err := ray.RemoteN(ctx, itBlobs, 3, 2, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range bad {
+		var te *ray.TaskError
+		if _, err := ray.Get(ctx, r); !errors.As(err, &te) || te.Type != "NumReturnsMismatch" {
+			t.Fatalf("return %d of a 2-value result with num_returns 3: %v", i, err)
+		}
+	}
+}
+
+// A generator on node 2 streams small and stored items to the driver in
+// order, under backpressure; an actor's generator method on node 3 too;
+// and the generator task's events say it finished where it ran.
+func TestGeneratorsOnNodes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n2, n3 := nodeIDs["127.0.0.2"], nodeIDs["127.0.0.3"]
+	for _, size := range []int{16, 300 << 10} {
+		g := chunks.Remote(ctx, 6, size, ray.NodeAffinity(n2, false), ray.GeneratorBackpressure(2))
+		i := 0
+		for c, err := range g.Values(ctx) {
+			if err != nil {
+				t.Fatalf("size %d, item %d: %v", size, i, err)
+			}
+			if c.I != i || c.Node != n2 || len(c.Data) != size || c.Data[0] != byte(i) {
+				t.Fatalf("size %d, item %d: %d from %s, %d bytes", size, i, c.I, c.Node, len(c.Data))
+			}
+			i++
+		}
+		if i != 6 {
+			t.Fatalf("size %d: %d items, want 6", size, i)
+		}
+		if size == 16 {
+			ts := listTasks(t, func(ts []*rpcpb.TaskState) bool {
+				return len(ts) == 1 && ts[0].State == rpcpb.TaskEvent_FINISHED && ts[0].NodeId != ""
+			}, "task_id", "=", g.ID())
+			if ts[0].NodeId != n2 || ts[0].Info.GetName() != "it.chunks" {
+				t.Errorf("generator task events: %v", ts[0])
+			}
+		}
+	}
+	h, err := stateful.Remote(ctx, ray.NodeAffinity(n3, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ray.Kill(ctx, h, true) }()
+	i := 0
+	for c, err := range actorChunks.Remote(ctx, h, 20).Values(ctx) {
+		if err != nil || c.I != i || c.Node != n3 {
+			t.Fatalf("actor item %d: %+v, %v", i, c, err)
+		}
+		i++
+	}
+	if i != 20 {
+		t.Fatalf("actor generator: %d items, want 20", i)
+	}
+}
+
+// A worker killed mid-stream: the generator is retried and the consumer
+// gets every item once, in order.
+func TestGeneratorWorkerKilledMidStream(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	marker := filepath.Join(t.TempDir(), "crashed")
+	var got []int
+	for c, err := range crashingChunks.Remote(ctx, marker, 10, ray.SchedulingSpread()).Values(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, c.I)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatal("the first attempt did not crash")
+	}
+	if !slices.Equal(got, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}) {
+		t.Fatalf("items %v, want 0..9 once each", got)
+	}
+}
+
+// Cancel stops a generator running on node 3: the stream ends with
+// TaskCancelledError and the node's CPU is free again.
+func TestGeneratorCancelOnNode(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n3 := nodeIDs["127.0.0.3"]
+	g := endless.Remote(ctx, ray.NodeAffinity(n3, false))
+	for range 5 {
+		if _, err := g.Next(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ray.Cancel(g, false); err != nil {
+		t.Fatal(err)
+	}
+	var last error
+	for _, err := range g.Values(ctx) {
+		last = err
+	}
+	var ce *ray.TaskCancelledError
+	if !errors.As(last, &ce) {
+		t.Fatalf("the stream ended with %v, want TaskCancelledError", last)
+	}
+	nc := nodeClient(t, "127.0.0.3")
+	for {
+		st, err := nc.GetNodeStats(ctx, &rpcpb.Empty{})
+		if err == nil && st.Available["CPU"] == st.Total["CPU"] {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("node 3's CPU is still held after the cancel: %v", st.GetAvailable())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// startOwnNode starts a node for one test; it returns the node's id once
+// the cluster lists it, and kill, which kills the node (by pid; its
+// workers die with it) and waits for it. The node is killed when the test
+// ends at the latest.
+func startOwnNode(t *testing.T, ip string) (id string, kill func()) {
+	t.Helper()
+	ctx := context.Background()
+	startNode(ip, "--address="+gcsAddress, "--num-cpus=1", "--object-store-memory=40000000")
+	p := procs[ip]
+	delete(procs, ip) // not one of the suite's nodes: the other tests do not look for it
+	var once sync.Once
+	kill = func() {
+		once.Do(func() {
+			_ = p.Process.Kill()
+			_ = p.Wait()
+		})
+	}
+	t.Cleanup(kill)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		nodes, _ := ray.Nodes(ctx)
+		for _, n := range nodes {
+			if n.Alive && n.Ip == ip {
+				return n.NodeId, kill
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("node %s did not come up", ip)
+	return "", kill
+}
+
+// A node killed mid-stream: the generator, which stored its items there,
+// is retried on another node and the stream goes on after the items the
+// consumer had; the items lost with the node are rebuilt from lineage.
+func TestGeneratorNodeKilledMidStream(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	const ip = "127.0.0.5"
+	n5, killer := startOwnNode(t, ip)
+	// Soft affinity lands elsewhere until the nodes' views include node
+	// 5 (a report period): start generators until one runs there.
+	var g *ray.ObjectRefGenerator[chunk]
+	var first chunk
+	for {
+		g = chunks.Remote(ctx, 10, 300<<10, ray.NodeAffinity(n5, true), ray.GeneratorBackpressure(2))
+		r, err := g.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first, err = ray.Get(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if first.Node == n5 {
+			break
+		}
+		g.Release()
+		if ctx.Err() != nil {
+			t.Fatal("no generator ran on node 5")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	refs := []ray.Ref[chunk]{}
+	for range 2 {
+		r, err := g.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, r)
+	}
+	killer()
+	got := []int{0}
+	for c, err := range g.Values(ctx) {
+		if err != nil {
+			t.Fatalf("after item %v: %v", got, err)
+		}
+		if c.I != len(got)+2 || len(c.Data) != 300<<10 || c.Data[0] != byte(c.I) {
+			t.Fatalf("after items %v and 2 taken: item %d (%d bytes)", got, c.I, len(c.Data))
+		}
+		got = append(got, c.I)
+	}
+	if len(got) != 8 {
+		t.Fatalf("items 0 and %v after 1, 2: want through 9", got[1:])
+	}
+	// Items 1 and 2 were stored on node 5: rebuilt by running the
+	// generator again elsewhere.
+	for i, r := range refs {
+		c, err := ray.Get(ctx, r)
+		if err != nil || c.I != i+1 || c.Node == n5 || len(c.Data) != 300<<10 || c.Data[0] != byte(i+1) {
+			t.Fatalf("item %d after node 5 died: %d from %s, %v", i+1, c.I, c.Node, err)
+		}
+	}
+}
