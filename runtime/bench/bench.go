@@ -35,6 +35,16 @@ var submitMany = ray.Method(benchActor, "submit", func(s *actorState, ctx contex
 	return n, err
 })
 
+// countTo yields 0..n-1 (the generator throughput figure).
+var countTo = ray.Generator("bench.count", func(ctx context.Context, n int, yield func(int) error) error {
+	for i := range n {
+		if err := yield(i); err != nil {
+			return err
+		}
+	}
+	return nil
+})
+
 type pinger struct {
 	rpcpb.UnimplementedCoreWorkerServer
 }
@@ -140,6 +150,7 @@ var steps = []step{
 	{"single_client_put_gigabytes", "GB per second", putGigabytes},
 	{"single_client_wait_1k_refs", perSecond, wait1kRefs},
 	{"placement_group_create/removal", perSecond, placementGroups},
+	{"single_client_generator_items", perSecond, generatorItems},
 }
 
 const perSecond = "per second"
@@ -363,6 +374,25 @@ func placementGroups(r *runner) (float64, error) {
 		if err := ray.RemovePlacementGroup(r.ctx, pg); err != nil {
 			return 0, err
 		}
+	}
+	return rate(n, time.Since(t0)), nil
+}
+
+// generatorItems is not one of Ray's metrics: a streaming generator's
+// items reaching the driver (Next and Get of each), one task yielding
+// small values.
+func generatorItems(r *runner) (float64, error) {
+	n := 20000 * r.scale
+	t0 := time.Now()
+	got := 0
+	for _, err := range countTo.Remote(r.ctx, n).Values(r.ctx) {
+		if err != nil {
+			return 0, err
+		}
+		got++
+	}
+	if got != n {
+		return 0, fmt.Errorf("%d items, want %d", got, n)
 	}
 	return rate(n, time.Since(t0)), nil
 }

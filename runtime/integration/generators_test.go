@@ -187,7 +187,7 @@ func TestGeneratorWorkerKilledMidStream(t *testing.T) {
 	defer cancel()
 	marker := filepath.Join(t.TempDir(), "crashed")
 	var got []int
-	for c, err := range crashingChunks.Remote(ctx, marker, 10, ray.SchedulingSpread()).Values(ctx) {
+	for c, err := range crashingChunks.Remote(ctx, marker, 10).Values(ctx) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -254,7 +254,25 @@ func startOwnNode(t *testing.T, ip string) (id string, kill func()) {
 			_ = p.Wait()
 		})
 	}
-	t.Cleanup(kill)
+	t.Cleanup(func() {
+		kill()
+		// Leave once the cluster knows the node is dead: until then the
+		// schedulers may still send work (spillbacks) there, which would
+		// skew the tests that run next.
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			alive := false
+			nodes, _ := ray.Nodes(ctx)
+			for _, n := range nodes {
+				alive = alive || (n.Alive && n.Ip == ip)
+			}
+			if !alive {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Errorf("node %s still listed alive 30 s after it was killed", ip)
+	})
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		nodes, _ := ray.Nodes(ctx)

@@ -77,6 +77,9 @@ type Task struct {
 	Returns     []string
 	RetriesLeft int // -1 = infinite
 	Running     bool
+	// live counts the returns still in the table: a generator's can be
+	// many, and a scan of Returns on each release would be quadratic.
+	live int
 }
 
 // Table holds an owner's objects and tasks. It is not safe for concurrent use.
@@ -119,6 +122,7 @@ func (t *Table) AddTask(task *Task) {
 	t.tasks[task.ID] = task
 	for _, r := range task.Returns {
 		t.objs[r] = &Entry{ID: r, TaskID: task.ID, Local: 1, done: make(chan struct{})}
+		task.live++
 	}
 	for _, a := range task.Args {
 		if e, ok := t.objs[a]; ok {
@@ -214,6 +218,7 @@ func (t *Table) AddReturn(taskID, id string, loc Location) []Action {
 		return t.Refill(id, loc)
 	}
 	k.Returns = append(k.Returns, id)
+	k.live++
 	e := &Entry{ID: id, TaskID: taskID, Local: 1, Ready: true, Loc: loc, done: make(chan struct{})}
 	close(e.done)
 	t.objs[id] = e
@@ -263,6 +268,7 @@ func (t *Table) maybeRelease(e *Entry) []Action {
 	}
 	delete(t.objs, e.ID)
 	if k, ok := t.tasks[e.TaskID]; ok {
+		k.live--
 		acts = append(acts, t.maybeDropTask(k)...)
 	}
 	return acts
@@ -270,13 +276,8 @@ func (t *Table) maybeRelease(e *Entry) []Action {
 
 // maybeDropTask forgets a finished task once none of its returns is held.
 func (t *Table) maybeDropTask(k *Task) []Action {
-	if k.Running {
+	if k.Running || k.live > 0 {
 		return nil
-	}
-	for _, r := range k.Returns {
-		if _, ok := t.objs[r]; ok {
-			return nil
-		}
 	}
 	delete(t.tasks, k.ID)
 	var acts []Action
