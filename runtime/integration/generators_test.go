@@ -11,6 +11,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -80,6 +81,15 @@ var actorChunks = ray.GeneratorMethod(stateful, "chunks", func(s *state, ctx con
 		}
 	}
 	return nil
+})
+
+// placedBlobs returns n chunks of size bytes made where it ran.
+var placedBlobs = ray.Task2("it.placed_blobs", func(ctx context.Context, n, size int) ([]chunk, error) {
+	out := make([]chunk, n)
+	for i := range out {
+		out[i] = chunk{Node: ray.NodeID(), I: i, Data: bytes.Repeat([]byte{byte(i)}, size)}
+	}
+	return out, nil
 })
 
 // endless yields until cancelled.
@@ -289,14 +299,35 @@ func startOwnNode(t *testing.T, ip string) (id string, kill func()) {
 
 // A node killed mid-stream: the generator, which stored its items there,
 // is retried on another node and the stream goes on after the items the
-// consumer had; the items lost with the node are rebuilt from lineage.
+// consumer had; the items lost with the node are rebuilt from lineage, and
+// so are the two returns of a num_returns task stored there.
 func TestGeneratorNodeKilledMidStream(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	const ip = "127.0.0.5"
 	n5, killer := startOwnNode(t, ip)
-	// Soft affinity lands elsewhere until the nodes' views include node
-	// 5 (a report period): start generators until one runs there.
+	// Two returns of one task, stored on node 5 (first: the generator
+	// then holds its one CPU). Soft affinity lands elsewhere until the
+	// nodes' views include node 5 (a report period): retry until it runs there.
+	var rets []ray.Ref[chunk]
+	for {
+		var err error
+		if rets, err = ray.RemoteN(ctx, placedBlobs, 2, 2, 300<<10, ray.NodeAffinity(n5, true)); err != nil {
+			t.Fatal(err)
+		}
+		c, err := ray.Get(ctx, rets[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Node == n5 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("no task with returns ran on node 5")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Then a generator there.
 	var g *ray.ObjectRefGenerator[chunk]
 	var first chunk
 	for {
@@ -347,4 +378,67 @@ func TestGeneratorNodeKilledMidStream(t *testing.T) {
 			t.Fatalf("item %d after node 5 died: %d from %s, %v", i+1, c.I, c.Node, err)
 		}
 	}
+	// Both returns were lost with node 5: one re-run elsewhere rebuilds them.
+	for i, r := range rets {
+		c, err := ray.Get(ctx, r)
+		if err != nil || c.I != i || c.Node == n5 || len(c.Data) != 300<<10 || c.Data[0] != byte(i) {
+			t.Fatalf("return %d after node 5 died: %d from %s, %v", i, c.I, c.Node, err)
+		}
+	}
+}
+
+// Releasing a generator frees its items not taken from the store of the
+// node that made them; a taken one lives until its ref goes.
+func TestGeneratorReleaseFreesStoredItems(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n2 := nodeIDs["127.0.0.2"]
+	nc := nodeClient(t, "127.0.0.2")
+	objects := func() int64 {
+		st, err := nc.GetNodeStats(ctx, &rpcpb.Empty{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.NumObjects
+	}
+	waitObjects := func(want int64, what string) {
+		for {
+			got := objects()
+			if got == want {
+				return
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("%s: node 2 holds %d objects, want %d", what, got, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// Objects of earlier tests whose refs are garbage are freed first, so
+	// that the count moves only with this test's.
+	base := objects()
+	for {
+		runtime.GC()
+		time.Sleep(100 * time.Millisecond)
+		now := objects()
+		if now == base {
+			break
+		}
+		base = now
+		if ctx.Err() != nil {
+			t.Fatal("node 2's object count does not settle")
+		}
+	}
+	g := chunks.Remote(ctx, 5, 300<<10, ray.NodeAffinity(n2, false))
+	taken, err := g.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitObjects(base+5, "all items made")
+	g.Release()
+	waitObjects(base+1, "after Release")
+	if c, err := ray.Get(ctx, taken); err != nil || c.I != 0 {
+		t.Fatalf("the taken item after Release: %d, %v", c.I, err)
+	}
+	taken.Release()
+	waitObjects(base, "after the taken item's Release")
 }
