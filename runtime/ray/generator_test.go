@@ -318,3 +318,47 @@ func TestGeneratorNextDeadline(t *testing.T) {
 		break
 	}
 }
+
+// crashingMethod's actor process dies at item 3 the first time.
+var crashingMethod = GeneratorMethod(producerClass, "crashing", func(p *producer, ctx context.Context, marker string, yield func(int) error) error {
+	for i := range 6 {
+		if i == 3 {
+			if _, err := os.Stat(marker); err != nil {
+				_ = os.WriteFile(marker, nil, 0o644)
+				os.Exit(3)
+			}
+		}
+		if err := yield(i); err != nil {
+			return err
+		}
+	}
+	return nil
+})
+
+// An actor that dies mid-stream and is restarted: with MaxTaskRetries the
+// call runs again on the new incarnation and the stream goes on after the
+// items delivered, each once; without, the actor's death ends the stream.
+func TestActorGeneratorRetriedOnRestart(t *testing.T) {
+	ctx := context.Background()
+	h, err := producerClass.Remote(ctx, MaxRestarts(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = Kill(ctx, h, true) }()
+	marker := filepath.Join(t.TempDir(), "crashed")
+	got, err := drain(t, crashingMethod.Remote(ctx, h, marker, MaxTaskRetries(1)))
+	if err != nil || !slices.Equal(got, []int{0, 1, 2, 3, 4, 5}) {
+		t.Fatalf("got %v, %v; want 0..5 once each", got, err)
+	}
+	h2, err := producerClass.Remote(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = Kill(ctx, h2, true) }()
+	marker2 := filepath.Join(t.TempDir(), "crashed")
+	got, err = drain(t, crashingMethod.Remote(ctx, h2, marker2))
+	var died *ActorDiedError
+	if !errors.As(err, &died) || len(got) > 3 || !slices.Equal(got, []int{0, 1, 2}[:len(got)]) {
+		t.Fatalf("without retries: %v then %v, want a prefix of 0..2 then ActorDiedError", got, err)
+	}
+}
