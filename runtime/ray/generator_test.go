@@ -362,3 +362,35 @@ func TestActorGeneratorRetriedOnRestart(t *testing.T) {
 		t.Fatalf("without retries: %v then %v, want a prefix of 0..2 then ActorDiedError", got, err)
 	}
 }
+
+// flakyGen fails at item 2 the first time (the marker does not exist yet).
+var flakyGen = Generator("sdk.flaky_gen", func(ctx context.Context, marker string, yield func(int) error) error {
+	for i := range 5 {
+		if i == 2 {
+			if _, err := os.Stat(marker); err != nil {
+				_ = os.WriteFile(marker, nil, 0o644)
+				return errors.New("flaky")
+			}
+		}
+		if err := yield(i); err != nil {
+			return err
+		}
+	}
+	return nil
+})
+
+// With RetryExceptions a generator's own error retries it like a task's,
+// and the stream goes on after the items delivered; without, the error is
+// the stream's item at its position.
+func TestGeneratorRetryExceptions(t *testing.T) {
+	ctx := context.Background()
+	got, err := drain(t, flakyGen.Remote(ctx, filepath.Join(t.TempDir(), "failed"), RetryExceptions()))
+	if err != nil || !slices.Equal(got, []int{0, 1, 2, 3, 4}) {
+		t.Fatalf("with RetryExceptions: %v, %v; want 0..4 once each", got, err)
+	}
+	got, err = drain(t, flakyGen.Remote(ctx, filepath.Join(t.TempDir(), "failed")))
+	var te *TaskError
+	if !errors.As(err, &te) || !slices.Equal(got, []int{0, 1}) {
+		t.Fatalf("without: %v then %v, want 0, 1 then the error", got, err)
+	}
+}
