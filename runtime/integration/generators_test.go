@@ -197,7 +197,8 @@ func TestGeneratorWorkerKilledMidStream(t *testing.T) {
 	defer cancel()
 	marker := filepath.Join(t.TempDir(), "crashed")
 	var got []int
-	for c, err := range crashingChunks.Remote(ctx, marker, 10).Values(ctx) {
+	g := crashingChunks.Remote(ctx, marker, 10)
+	for c, err := range g.Values(ctx) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -208,6 +209,14 @@ func TestGeneratorWorkerKilledMidStream(t *testing.T) {
 	}
 	if !slices.Equal(got, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}) {
 		t.Fatalf("items %v, want 0..9 once each", got)
+	}
+	// Its task events: the crashed attempt and the retry.
+	ts := listTasks(t, func(ts []*rpcpb.TaskState) bool {
+		return len(ts) == 2 && ts[0].State != rpcpb.TaskEvent_RUNNING && ts[1].State != rpcpb.TaskEvent_RUNNING
+	}, "task_id", "=", g.ID())
+	slices.SortFunc(ts, func(a, b *rpcpb.TaskState) int { return int(a.Attempt - b.Attempt) })
+	if ts[0].State != rpcpb.TaskEvent_FAILED || ts[0].ErrorType != "WORKER_DIED" || ts[1].State != rpcpb.TaskEvent_FINISHED {
+		t.Errorf("attempt 0 %s (%s), attempt 1 %s; want FAILED (WORKER_DIED), FINISHED", ts[0].State, ts[0].ErrorType, ts[1].State)
 	}
 }
 
