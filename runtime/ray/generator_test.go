@@ -394,3 +394,23 @@ func TestGeneratorRetryExceptions(t *testing.T) {
 		t.Fatalf("without: %v then %v, want 0, 1 then the error", got, err)
 	}
 }
+
+// sumOfCount consumes a generator inside a task: the task's worker owns
+// the stream.
+var sumOfCount = Task("sdk.sum_of_count", func(ctx context.Context, n int) (int, error) {
+	sum := 0
+	for v, err := range count.Remote(ctx, n, GeneratorBackpressure(4)).Values(ctx) {
+		if err != nil {
+			return 0, err
+		}
+		sum += v
+	}
+	return sum, nil
+})
+
+func TestGeneratorConsumedInsideATask(t *testing.T) {
+	ctx := context.Background()
+	if got, err := Get(ctx, sumOfCount.Remote(ctx, 100)); err != nil || got != 4950 {
+		t.Fatalf("sum of 0..99 in a task: %d, %v", got, err)
+	}
+}
