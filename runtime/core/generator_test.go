@@ -215,29 +215,3 @@ func TestGeneratorReportsAreChecked(t *testing.T) {
 		t.Fatalf("report for an unknown task: %+v, %v", rep, err)
 	}
 }
-
-// num_returns: each return its own object; an error, or the wrong count,
-// reaches every one.
-func TestMultiReturnLocations(t *testing.T) {
-	spec := &rpcpb.TaskSpec{TaskId: "t", Name: "f", NumReturns: 3}
-	ok := multiLocations(spec, &rpcpb.TaskResult{Result: &rpcpb.Object{Data: []byte("0")},
-		MoreReturns: []*rpcpb.Object{{Data: []byte("1")}, {InStore: true, NodeId: "n1", Size: 200000}}})
-	if string(ok["t"].Inline) != "0" || string(ok[ids.Return("t", 1)].Inline) != "1" || ok[ids.Return("t", 2)].NodeID != "n1" {
-		t.Fatalf("locations %+v", ok)
-	}
-	for name, r := range map[string]*rpcpb.TaskResult{
-		"error":      {Result: &rpcpb.Object{Error: &rpcpb.ErrorInfo{Kind: rpcpb.ErrorInfo_TASK, Message: "boom"}}},
-		"too few":    {Result: &rpcpb.Object{Data: []byte("0")}},
-		"no results": {},
-	} {
-		locs := multiLocations(spec, r)
-		if len(locs) != 3 {
-			t.Fatalf("%s: %d locations", name, len(locs))
-		}
-		for id, l := range locs {
-			if l.Err == nil {
-				t.Errorf("%s: return %s has no error", name, id)
-			}
-		}
-	}
-}
