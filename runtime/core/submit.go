@@ -615,7 +615,10 @@ func (w *Worker) completeLocked(lw *leasedWorker, r *rpcpb.TaskResult) []ownersh
 	} else {
 		q.ewmaUs = 0.9*q.ewmaUs + 0.1*us
 	}
-	q.fast = q.ewmaUs < 1000
+	// A SPREAD queue never counts as fast: a fast queue pipelines its
+	// tasks onto one leased worker and asks for one lease, which would run
+	// every task on one node.
+	q.fast = q.ewmaUs < 1000 && q.strategy.GetKind() != rpcpb.SchedulingStrategy_SPREAD
 	if r.SystemError != "" {
 		return w.retryOrFailLocked(pt, &WorkerCrashedError{TaskName: pt.spec.Name, Message: r.SystemError})
 	}
