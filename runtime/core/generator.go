@@ -36,8 +36,8 @@ const maxReportItems = 4096
 // genState is a generator task's stream at its owner.
 type genState struct {
 	s *generator.Stream
-	// wake is closed (and replaced) when the consumer may have something
-	// new: an item, the end.
+	// wake is closed (and replaced) when the consumer has something new:
+	// an item, the end (or the stream was dropped).
 	wake chan struct{}
 }
 
@@ -112,6 +112,27 @@ func (g *Generator) Next(ctx context.Context) (*Handle, error) {
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// closedChan is ready at once.
+var closedChan = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
+
+// Ready returns a channel closed once Next would not wait: the next item
+// is there, or the end (Ray's ray.wait on a generator). A consumer selects
+// on the channels of several generators to take from whichever has output.
+func (g *Generator) Ready() <-chan struct{} {
+	w := g.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	gs := w.genLocked(g.own.ID)
+	if gs == nil || gs.s.Consumed() < gs.s.Received() || gs.s.Ended() || gs.s.Dropped() {
+		return closedChan
+	}
+	return gs.wake
 }
 
 // Release drops the generator now (else the garbage collector does when it
@@ -195,17 +216,21 @@ func (w *Worker) ReportGeneratorItems(ctx context.Context, in *rpcpb.GeneratorIt
 		return &rpcpb.GeneratorItemsReply{Stop: true, Consumed: rep.Consumed}, nil
 	}
 	var acts []ownership.Action
+	added := false
 	for i, d := range rep.Items {
 		item := ids.Item(in.TaskId, in.FirstIndex+int64(i))
 		loc := locationOf(in.Items[i])
 		switch d {
 		case generator.New:
 			acts = append(acts, w.table.AddReturn(in.TaskId, item, loc)...)
+			added = true
 		default: // Refill fills a lost item; Discard (nobody will read it) frees the copy
 			acts = append(acts, w.table.Refill(item, loc)...)
 		}
 	}
-	gs.notify()
+	if added {
+		gs.notify() // only then: Ready's channel closes when Next would not wait
+	}
 	w.mu.Unlock()
 	w.do(acts)
 	if !rep.Hold {

@@ -215,3 +215,44 @@ func TestGeneratorReportsAreChecked(t *testing.T) {
 		t.Fatalf("report for an unknown task: %+v, %v", rep, err)
 	}
 }
+
+// Ready is closed exactly when Next would not wait.
+func TestGeneratorReady(t *testing.T) {
+	w := bareWorker(t)
+	pt, g := submitGen(w, 0)
+	isClosed := func(ch <-chan struct{}) bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}
+	ch := g.Ready()
+	if isClosed(ch) {
+		t.Fatal("ready before any item")
+	}
+	report(t, w, pt, 0, "a")
+	if !isClosed(ch) || !isClosed(g.Ready()) {
+		t.Fatal("not ready with an item there")
+	}
+	if _, err := g.Next(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ch = g.Ready()
+	if isClosed(ch) {
+		t.Fatal("ready after the only item was taken")
+	}
+	// A refill (a retry making an item again) is nothing new to take.
+	report(t, w, pt, 0, "a")
+	if isClosed(ch) {
+		t.Fatal("ready after a refill")
+	}
+	finish(w, pt, &rpcpb.Object{})
+	if !isClosed(ch) {
+		t.Fatal("not ready at the end")
+	}
+	if _, err := g.Next(context.Background()); !errors.Is(err, ErrEndOfStream) {
+		t.Fatalf("Next when ready at the end: %v", err)
+	}
+}

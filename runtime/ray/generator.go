@@ -192,6 +192,30 @@ func (g *ObjectRefGenerator[E]) Next(ctx context.Context) (Ref[E], error) {
 	return Ref[E]{h: h}, nil
 }
 
+// Ready returns a channel that is closed once Next would not wait: the
+// next item is there, or the end. It is Ray's ray.wait on generators:
+// select on the channels of several generators to take from whichever has
+// output first.
+//
+//	select {
+//	case <-a.Ready():
+//		ref, err := a.Next(ctx)
+//	case <-b.Ready():
+//		ref, err := b.Next(ctx)
+//	}
+func (g *ObjectRefGenerator[E]) Ready() <-chan struct{} {
+	if g.g == nil {
+		return closed
+	}
+	return g.g.Ready()
+}
+
+var closed = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
+
 // All ranges over the Refs of the stream until its end; a wait that fails
 // (ctx) is yielded as the last pair's error.
 func (g *ObjectRefGenerator[E]) All(ctx context.Context) iter.Seq2[Ref[E], error] {

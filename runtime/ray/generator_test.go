@@ -414,3 +414,65 @@ func TestGeneratorConsumedInsideATask(t *testing.T) {
 		t.Fatalf("sum of 0..99 in a task: %d, %v", got, err)
 	}
 }
+
+// A consumer of two generators takes from whichever has output (Ready, as
+// ray.wait on generators) and gets every item of each, in each one's order.
+func TestGeneratorReadySelect(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	gens := []*ObjectRefGenerator[int]{count.Remote(ctx, 30), slowCount.Remote(ctx, 5)}
+	got := make([][]int, 2)
+	ended := make([]bool, 2)
+	for !ended[0] || !ended[1] {
+		var i int
+		select {
+		case <-readyOrNever(gens[0], ended[0]):
+			i = 0
+		case <-readyOrNever(gens[1], ended[1]):
+			i = 1
+		case <-ctx.Done():
+			t.Fatalf("no generator ready; got %v", got)
+		}
+		r, err := gens[i].Next(ctx)
+		if errors.Is(err, ErrEndOfStream) {
+			ended[i] = true
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := Get(ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[i] = append(got[i], v)
+	}
+	for i, n := range []int{30, 5} {
+		if len(got[i]) != n {
+			t.Fatalf("generator %d: %v", i, got[i])
+		}
+		for j, v := range got[i] {
+			if v != j {
+				t.Fatalf("generator %d: %v", i, got[i])
+			}
+		}
+	}
+}
+
+func readyOrNever(g *ObjectRefGenerator[int], ended bool) <-chan struct{} {
+	if ended {
+		return nil // a nil channel never fires in a select
+	}
+	return g.Ready()
+}
+
+// slowCount yields 0..n-1 slowly.
+var slowCount = Generator("sdk.slow_count", func(ctx context.Context, n int, yield func(int) error) error {
+	for i := range n {
+		time.Sleep(20 * time.Millisecond)
+		if err := yield(i); err != nil {
+			return err
+		}
+	}
+	return nil
+})
