@@ -91,6 +91,15 @@ func (w *Worker) pushSequential(stream rpcpb.CoreWorker_PushTasksServer, sem cha
 		}
 		var first time.Time
 		for i, spec := range b.Tasks {
+			if spec.Streaming && len(out) > 0 {
+				// A generator runs as long as its stream: the results
+				// before it must not wait for its end (their owner may
+				// wait on them before it consumes the stream).
+				if err := stream.Send(&rpcpb.ResultBatch{Results: out}); err != nil {
+					return err
+				}
+				out = nil
+			}
 			if sem != nil {
 				sem <- struct{}{}
 			}

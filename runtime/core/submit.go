@@ -28,6 +28,9 @@ type TaskOptions struct {
 	// Backpressure pauses a generator task while this many of its items
 	// are not consumed (SubmitGenerator; <= 0: never).
 	Backpressure int64
+	// streaming: a generator task (set by SubmitGenerator). Generators
+	// have queues of their own (see queueKey).
+	streaming bool
 }
 
 // Arg is one argument: an encoded value or a reference.
@@ -110,6 +113,7 @@ func (w *Worker) SubmitTaskN(name string, args []Arg, opts TaskOptions, n int) (
 // num_returns="streaming"): its items reach the returned Generator as the
 // task yields them.
 func (w *Worker) SubmitGenerator(name string, args []Arg, opts TaskOptions) *Generator {
+	opts.streaming = true
 	pt, rets := w.newTask(name, args, &opts, 1)
 	pt.spec.Streaming, pt.spec.GeneratorBackpressure = true, opts.Backpressure
 	pt.gen = newGenState(opts.Backpressure)
@@ -229,7 +233,7 @@ func (w *Worker) dispatchTaskLocked(pt *pendingTask) {
 	key := queueKey(pt.opts)
 	q, ok := w.queues[key]
 	if !ok {
-		q = &schedQueue{key: key, res: pt.opts.Resources, strategy: pt.opts.Strategy}
+		q = &schedQueue{key: key, res: pt.opts.Resources, strategy: pt.opts.Strategy, streaming: pt.opts.streaming}
 		w.queues[key] = q
 	}
 	q.ready = append(q.ready, pt)
@@ -239,9 +243,17 @@ func (w *Worker) dispatchTaskLocked(pt *pendingTask) {
 // cpu1Key is the key of the common shape (one CPU, default strategy).
 var cpu1Key = slowQueueKey(TaskOptions{Resources: map[string]float64{"CPU": 1}})
 
+// queueKey names the queue of tasks of o's shape. Generators of a shape
+// have a queue apart from its other tasks, which is never fast: a
+// generator runs as long as its stream, and a task pipelined behind it on
+// its worker would wait for the stream's end (forever, under backpressure,
+// with its consumer waiting on that task).
 func queueKey(o TaskOptions) string {
-	if o.Strategy == nil && len(o.Resources) == 1 && o.Resources["CPU"] == 1 {
+	if o.Strategy == nil && len(o.Resources) == 1 && o.Resources["CPU"] == 1 && !o.streaming {
 		return cpu1Key
+	}
+	if o.streaming {
+		return slowQueueKey(o) + "|generator"
 	}
 	return slowQueueKey(o)
 }
@@ -263,9 +275,11 @@ type schedQueue struct {
 	// relaunch: its lease requests were cancelled because the driver moved
 	// to another node; the last one to return asks again.
 	relaunch bool
-	fast     bool    // tasks of this shape run in well under a millisecond
-	ewmaUs   float64 // average execution time
-	sawFirst bool
+	fast     bool // tasks of this shape run in well under a millisecond
+	// streaming: a queue of generator tasks (never fast, see queueKey).
+	streaming bool
+	ewmaUs    float64 // average execution time
+	sawFirst  bool
 }
 
 type leasedWorker struct {
@@ -618,7 +632,7 @@ func (w *Worker) completeLocked(lw *leasedWorker, r *rpcpb.TaskResult) []ownersh
 	// A SPREAD queue never counts as fast: a fast queue pipelines its
 	// tasks onto one leased worker and asks for one lease, which would run
 	// every task on one node.
-	q.fast = q.ewmaUs < 1000 && q.strategy.GetKind() != rpcpb.SchedulingStrategy_SPREAD
+	q.fast = q.ewmaUs < 1000 && q.strategy.GetKind() != rpcpb.SchedulingStrategy_SPREAD && !q.streaming
 	if r.SystemError != "" {
 		return w.retryOrFailLocked(pt, &WorkerCrashedError{TaskName: pt.spec.Name, Message: r.SystemError})
 	}

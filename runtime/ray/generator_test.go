@@ -476,3 +476,50 @@ var slowCount = Generator("sdk.slow_count", func(ctx context.Context, n int, yie
 	}
 	return nil
 })
+
+// A task submitted while a long generator runs does not wait behind it:
+// the queue of sub-millisecond tasks pipelines many onto one leased
+// worker, but never onto the generator's (which would hold them until the
+// generator ends, and forever under backpressure with a consumer waiting
+// on them).
+func TestTaskNotQueuedBehindAGenerator(t *testing.T) {
+	ctx := context.Background()
+	warm := make([]Ref[int], 200)
+	for i := range warm {
+		warm[i] = double.Remote(ctx, i) // the shape's queue becomes "fast"
+	}
+	if _, err := GetAll(ctx, warm...); err != nil {
+		t.Fatal(err)
+	}
+	g := forever.Remote(ctx, GeneratorBackpressure(1))
+	defer func() { _ = Cancel(g, false) }()
+	if _, err := g.Next(ctx); err != nil { // it runs
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if v, err := GetWithTimeout(ctx, double.Remote(ctx, i), 20*time.Second); err != nil || v != 2*i {
+			t.Fatalf("task %d while a generator runs: %d, %v", i, v, err)
+		}
+	}
+}
+
+// An actor's call and a generator method after it, sent in one batch
+// (both queued while the caller connects to the new actor): the call's
+// result comes back before the generator's stream ends.
+func TestActorCallResultNotHeldByAGenerator(t *testing.T) {
+	ctx := context.Background()
+	h, err := producerClass.Remote(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = Kill(ctx, h, true) }()
+	call := made.Remote(ctx, h)
+	g := produce.Remote(ctx, h, 5, GeneratorBackpressure(1))
+	if _, err := GetWithTimeout(ctx, call, 20*time.Second); err != nil {
+		t.Fatalf("the call before the generator: %v", err)
+	}
+	got, err := drain(t, g)
+	if err != nil || len(got) != 5 {
+		t.Fatalf("the generator: %v, %v", got, err)
+	}
+}
