@@ -451,3 +451,61 @@ func TestGeneratorReleaseFreesStoredItems(t *testing.T) {
 	taken.Release()
 	waitObjects(base, "after the taken item's Release")
 }
+
+// An actor's generator method whose node is killed mid-stream: the actor
+// restarts on another node, the call is retried there (MaxTaskRetries)
+// and the stream goes on after the items the consumer had, each once.
+func TestActorGeneratorNodeKilledMidStream(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	const ip = "127.0.0.6"
+	n6, killer := startOwnNode(t, ip)
+	var h ray.ActorHandle[state]
+	for {
+		var err error
+		if h, err = stateful.Remote(ctx, ray.MaxRestarts(1), ray.NodeAffinity(n6, true)); err != nil {
+			t.Fatal(err)
+		}
+		where, err := ray.Get(ctx, actorWhere.Remote(ctx, h))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if where == n6 {
+			break
+		}
+		_ = ray.Kill(ctx, h, true)
+		if ctx.Err() != nil {
+			t.Fatal("no actor was placed on node 6")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	defer func() { _ = ray.Kill(ctx, h, true) }()
+	g := actorChunks.Remote(ctx, h, 12, ray.MaxTaskRetries(1), ray.GeneratorBackpressure(2))
+	var got []int
+	for range 3 {
+		r, err := g.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := ray.Get(ctx, r)
+		if err != nil || c.Node != n6 {
+			t.Fatalf("item %d before the kill: from %s, %v", len(got), c.Node, err)
+		}
+		got = append(got, c.I)
+	}
+	killer()
+	after := map[string]bool{}
+	for c, err := range g.Values(ctx) {
+		if err != nil {
+			t.Fatalf("after items %v: %v", got, err)
+		}
+		got = append(got, c.I)
+		after[c.Node] = true
+	}
+	if !slices.Equal(got, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}) {
+		t.Fatalf("items %v, want 0..11 once each", got)
+	}
+	if after[n6] && len(after) == 1 {
+		t.Fatalf("every item after the kill came from the dead node 6: %v", after)
+	}
+}
