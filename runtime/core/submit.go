@@ -158,6 +158,12 @@ func (w *Worker) addTask(pt *pendingTask, rets []string) []*Handle {
 // enqueue resolves the task's owned arguments, then queues it for a worker.
 func (w *Worker) enqueue(pt *pendingTask) {
 	w.mu.Lock()
+	if pt.cancelled {
+		// Cancelled while it waited for its arguments: Cancel has failed
+		// it already, and it must not run.
+		w.mu.Unlock()
+		return
+	}
 	wait, failed := w.resolveLocked(pt)
 	if failed != nil {
 		w.outcomeEvent(pt, failed)
