@@ -1,0 +1,230 @@
+package train
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/goray-dev/goray/runtime/collective"
+	"github.com/goray-dev/goray/runtime/ray"
+)
+
+// The tests run on an embedded local cluster; its workers run this test
+// binary, which serves tasks in TestMain.
+func TestMain(m *testing.M) {
+	ctx := context.Background()
+	if ray.IsWorker() {
+		_ = ray.Init(ctx)
+	}
+	if err := ray.Init(ctx, ray.WithNumCPUs(4)); err != nil {
+		fmt.Fprintln(os.Stderr, "init:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	ray.Shutdown()
+	os.Exit(code)
+}
+
+// lrConfig configures a logistic regression on generated data.
+type lrConfig struct {
+	Samples, Features, Epochs int
+	LearningRate              float64
+	// FailRank fails (returns an error) at FailEpoch on a run that did not
+	// resume from a checkpoint; -1 never.
+	FailRank, FailEpoch int
+}
+
+// dataset is the same generated data on every worker: points labelled by
+// a fixed hyperplane.
+func dataset(cfg lrConfig) ([][]float64, []float64) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	truth := make([]float64, cfg.Features)
+	for i := range truth {
+		truth[i] = rng.NormFloat64()
+	}
+	xs, ys := make([][]float64, cfg.Samples), make([]float64, cfg.Samples)
+	for i := range xs {
+		xs[i] = make([]float64, cfg.Features)
+		dot := 0.0
+		for j := range xs[i] {
+			xs[i][j] = rng.NormFloat64()
+			dot += xs[i][j] * truth[j]
+		}
+		if dot > 0 {
+			ys[i] = 1
+		}
+	}
+	return xs, ys
+}
+
+func sigmoid(z float64) float64 { return 1 / (1 + math.Exp(-z)) }
+
+// lrLoop trains logistic regression data-parallel: each worker computes the
+// gradient on its shard, the group averages them, every worker takes the
+// same step; rank 0 checkpoints the weights each epoch.
+var lrLoop = Loop("test.logreg", func(ctx context.Context, tc *Context, cfg lrConfig) error {
+	xs, ys := dataset(cfg)
+	w := make([]float64, cfg.Features+1) // weights and bias
+	start := 0
+	if ck := tc.Checkpoint(); ck != nil {
+		b, err := os.ReadFile(filepath.Join(ck.Path, "weights"))
+		if err != nil {
+			return err
+		}
+		for i := range w {
+			w[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
+		}
+		start = int(ck.Metrics["epoch"]) + 1
+	}
+	lo, hi := tc.WorldRank()*len(xs)/tc.WorldSize(), (tc.WorldRank()+1)*len(xs)/tc.WorldSize()
+	for epoch := start; epoch < cfg.Epochs; epoch++ {
+		if tc.Checkpoint() == nil && tc.WorldRank() == cfg.FailRank && epoch == cfg.FailEpoch {
+			return errors.New("failing on purpose")
+		}
+		grad := make([]float64, len(w)+1) // gradient and the shard's loss
+		for i := lo; i < hi; i++ {
+			z := w[len(w)-1]
+			for j, x := range xs[i] {
+				z += w[j] * x
+			}
+			p := sigmoid(z)
+			for j, x := range xs[i] {
+				grad[j] += (p - ys[i]) * x / float64(len(xs))
+			}
+			grad[len(w)-1] += (p - ys[i]) / float64(len(xs))
+			grad[len(w)] -= (ys[i]*math.Log(p+1e-12) + (1-ys[i])*math.Log(1-p+1e-12)) / float64(len(xs))
+		}
+		if err := collective.AllReduce(ctx, tc.Group(), grad, collective.Sum); err != nil {
+			return err
+		}
+		for j := range w {
+			w[j] -= cfg.LearningRate * grad[j]
+		}
+		var ck *Checkpoint
+		if tc.WorldRank() == 0 {
+			var err error
+			if ck, err = tc.NewCheckpoint(); err != nil {
+				return err
+			}
+			b := make([]byte, 0, 8*len(w))
+			for _, x := range w {
+				b = binary.LittleEndian.AppendUint64(b, math.Float64bits(x))
+			}
+			if err := os.WriteFile(filepath.Join(ck.Path, "weights"), b, 0o600); err != nil {
+				return err
+			}
+		}
+		if err := tc.Report(ctx, map[string]float64{"epoch": float64(epoch), "loss": grad[len(w)],
+			"world_size": float64(tc.WorldSize())}, ck); err != nil {
+			return err
+		}
+	}
+	return nil
+})
+
+func TestFitTrainsAndKeepsTheBestCheckpoints(t *testing.T) {
+	cfg := lrConfig{Samples: 2000, Features: 5, Epochs: 8, LearningRate: 2, FailRank: -1}
+	res, err := Fit(context.Background(), lrLoop, cfg, ScalingConfig{NumWorkers: 2},
+		RunConfig{StoragePath: t.TempDir(), Name: "lr", CheckpointConfig: CheckpointConfig{NumToKeep: 2, ScoreAttribute: "loss", ScoreOrder: "min"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.MetricsHistory) != cfg.Epochs || res.Metrics["world_size"] != 2 || res.Failures != 0 {
+		t.Fatalf("history %v, metrics %v, failures %d", res.MetricsHistory, res.Metrics, res.Failures)
+	}
+	first, last := res.MetricsHistory[0]["loss"], res.MetricsHistory[cfg.Epochs-1]["loss"]
+	if !(last < first*0.8) {
+		t.Fatalf("the loss went from %v to %v", first, last)
+	}
+	if res.Checkpoint == nil || res.Checkpoint.Metrics["epoch"] != float64(cfg.Epochs-1) {
+		t.Fatalf("latest checkpoint %+v", res.Checkpoint)
+	}
+	// Kept: the two best by loss (the last two epochs, the loss falling)
+	// and the latest, which is one of them.
+	entries, _ := os.ReadDir(res.Path)
+	var dirs []string
+	for _, e := range entries {
+		dirs = append(dirs, e.Name())
+	}
+	if len(res.BestCheckpoints) != 2 || res.BestCheckpoints[0].Metrics["loss"] > res.BestCheckpoints[1].Metrics["loss"] ||
+		!slices.Equal(dirs, []string{"checkpoint_000006", "checkpoint_000007"}) {
+		t.Fatalf("best %v, on disk %v", res.BestCheckpoints, dirs)
+	}
+}
+
+// A worker that fails mid-run: the group restarts from the latest
+// checkpoint and the run ends as if it had not failed.
+func TestFitRestartsFromTheLatestCheckpoint(t *testing.T) {
+	cfg := lrConfig{Samples: 500, Features: 3, Epochs: 6, LearningRate: 1, FailRank: 1, FailEpoch: 3}
+	res, err := Fit(context.Background(), lrLoop, cfg, ScalingConfig{NumWorkers: 3},
+		RunConfig{StoragePath: t.TempDir(), Name: "restart", FailureConfig: FailureConfig{MaxFailures: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var epochs []float64
+	for _, m := range res.MetricsHistory {
+		epochs = append(epochs, m["epoch"])
+	}
+	// Epochs 0-2 reported before the failure, then 3-5 after the restart.
+	if res.Failures != 1 || !slices.Equal(epochs, []float64{0, 1, 2, 3, 4, 5}) {
+		t.Fatalf("failures %d, epochs reported %v", res.Failures, epochs)
+	}
+
+	cfg.FailEpoch = 0 // fails before any checkpoint, on every attempt
+	_, err = Fit(context.Background(), lrLoop, cfg, ScalingConfig{NumWorkers: 2},
+		RunConfig{StoragePath: t.TempDir(), Name: "fails", FailureConfig: FailureConfig{MaxFailures: 1}})
+	if err == nil || !strings.Contains(err.Error(), "failed 2 times") || !strings.Contains(err.Error(), "failing on purpose") {
+		t.Fatalf("a run that always fails: %v", err)
+	}
+}
+
+func TestRanks(t *testing.T) {
+	local, node := ranks([]string{"a", "b", "a", "c", "b", "a"})
+	if !slices.Equal(local, []int{0, 0, 1, 0, 1, 2}) || !slices.Equal(node, []int{0, 1, 0, 2, 1, 0}) {
+		t.Fatalf("local %v node %v", local, node)
+	}
+}
+
+func TestCheckpointsCommitLoadAndPrune(t *testing.T) {
+	run := t.TempDir()
+	for i, loss := range []float64{0.5, 0.2, 0.9, 0.4} {
+		staged := filepath.Join(run, stagingPrefix+fmt.Sprint(i))
+		if err := os.MkdirAll(staged, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := commit(staged, run, i, map[string]float64{"loss": loss}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = os.MkdirAll(filepath.Join(run, stagingPrefix+"dead"), 0o755) // a worker died writing it
+	cks, err := loadCheckpoints(run)
+	if err != nil || len(cks) != 4 || cks[2].Metrics["loss"] != 0.9 {
+		t.Fatalf("loaded %v, %v", cks, err)
+	}
+	if _, err := os.Stat(filepath.Join(run, stagingPrefix+"dead")); !os.IsNotExist(err) {
+		t.Fatal("a staging directory survived loading")
+	}
+	kept := prune(cks, CheckpointConfig{NumToKeep: 2, ScoreAttribute: "loss", ScoreOrder: "min"})
+	var idx []int
+	for _, ck := range kept {
+		idx = append(idx, ck.Index)
+	}
+	// The two lowest losses (1, 3) and the latest (3) are kept.
+	if !slices.Equal(idx, []int{1, 3}) {
+		t.Fatalf("kept %v", idx)
+	}
+	if left, _ := loadCheckpoints(run); len(left) != 2 {
+		t.Fatalf("%d checkpoints on disk after pruning", len(left))
+	}
+	if r := ranked(cks[:3], CheckpointConfig{}); r[0].Index != 2 {
+		t.Fatal("without a score, the latest first")
+	}
+}
