@@ -145,3 +145,11 @@ func (c *Context) take() []report {
 	c.reports = nil
 	return out
 }
+
+// Shard is this worker's part of xs: contiguous, the workers' parts in
+// rank order covering xs once (Ray Train's dataset shard, for data in plain
+// slices).
+func Shard[T any](tc *Context, xs []T) []T {
+	lo, hi := tc.worldRank*len(xs)/tc.worldSize, (tc.worldRank+1)*len(xs)/tc.worldSize
+	return xs[lo:hi]
+}

@@ -40,6 +40,8 @@ type lrConfig struct {
 	// FailRank fails (returns an error) at FailEpoch on a run that did not
 	// resume from a checkpoint; -1 never.
 	FailRank, FailEpoch int
+	// FailExit: the worker's process exits instead.
+	FailExit bool
 }
 
 // dataset is the same generated data on every worker: points labelled by
@@ -84,23 +86,27 @@ var lrLoop = Loop("test.logreg", func(ctx context.Context, tc *Context, cfg lrCo
 		}
 		start = int(ck.Metrics["epoch"]) + 1
 	}
-	lo, hi := tc.WorldRank()*len(xs)/tc.WorldSize(), (tc.WorldRank()+1)*len(xs)/tc.WorldSize()
+	n := float64(len(xs)) // the gradient is the whole dataset's mean
+	xs, ys = Shard(tc, xs), Shard(tc, ys)
 	for epoch := start; epoch < cfg.Epochs; epoch++ {
 		if tc.Checkpoint() == nil && tc.WorldRank() == cfg.FailRank && epoch == cfg.FailEpoch {
+			if cfg.FailExit {
+				os.Exit(3)
+			}
 			return errors.New("failing on purpose")
 		}
 		grad := make([]float64, len(w)+1) // gradient and the shard's loss
-		for i := lo; i < hi; i++ {
+		for i := range xs {
 			z := w[len(w)-1]
 			for j, x := range xs[i] {
 				z += w[j] * x
 			}
 			p := sigmoid(z)
 			for j, x := range xs[i] {
-				grad[j] += (p - ys[i]) * x / float64(len(xs))
+				grad[j] += (p - ys[i]) * x / n
 			}
-			grad[len(w)-1] += (p - ys[i]) / float64(len(xs))
-			grad[len(w)] -= (ys[i]*math.Log(p+1e-12) + (1-ys[i])*math.Log(1-p+1e-12)) / float64(len(xs))
+			grad[len(w)-1] += (p - ys[i]) / n
+			grad[len(w)] -= (ys[i]*math.Log(p+1e-12) + (1-ys[i])*math.Log(1-p+1e-12)) / n
 		}
 		if err := collective.AllReduce(ctx, tc.Group(), grad, collective.Sum); err != nil {
 			return err
@@ -178,11 +184,34 @@ func TestFitRestartsFromTheLatestCheckpoint(t *testing.T) {
 		t.Fatalf("failures %d, epochs reported %v", res.Failures, epochs)
 	}
 
+	// The same with the worker's process gone.
+	cfg.FailExit = true
+	res, err = Fit(context.Background(), lrLoop, cfg, ScalingConfig{NumWorkers: 3},
+		RunConfig{StoragePath: t.TempDir(), Name: "exit", FailureConfig: FailureConfig{MaxFailures: 1}})
+	if err != nil {
+		t.Fatalf("after a worker's process exited: %v", err)
+	}
+	if res.Failures != 1 || len(res.MetricsHistory) != cfg.Epochs {
+		t.Fatalf("after a worker's process exited: failures %d, %d reports", res.Failures, len(res.MetricsHistory))
+	}
+
+	cfg.FailExit = false
 	cfg.FailEpoch = 0 // fails before any checkpoint, on every attempt
 	_, err = Fit(context.Background(), lrLoop, cfg, ScalingConfig{NumWorkers: 2},
 		RunConfig{StoragePath: t.TempDir(), Name: "fails", FailureConfig: FailureConfig{MaxFailures: 1}})
 	if err == nil || !strings.Contains(err.Error(), "failed 2 times") || !strings.Contains(err.Error(), "failing on purpose") {
 		t.Fatalf("a run that always fails: %v", err)
+	}
+}
+
+func TestShard(t *testing.T) {
+	xs := []int{0, 1, 2, 3, 4, 5, 6}
+	var all []int
+	for r := range 3 {
+		all = append(all, Shard(&Context{worldRank: r, worldSize: 3}, xs)...)
+	}
+	if !slices.Equal(all, xs) {
+		t.Fatalf("shards cover %v", all)
 	}
 }
 
