@@ -46,9 +46,26 @@ func commit(staged, run string, index int, metrics map[string]float64) (*Checkpo
 	return &Checkpoint{Path: dst, Index: index, Metrics: metrics}, nil
 }
 
+// clearStaging removes the staging directories of a run's earlier
+// attempts (a worker that died while writing a checkpoint): only between
+// attempts, when no worker is writing.
+func clearStaging(run string) error {
+	entries, err := os.ReadDir(run)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), stagingPrefix) {
+			if err := os.RemoveAll(filepath.Join(run, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // loadCheckpoints reads a run directory's committed checkpoints, oldest
-// first; staging directories (an attempt that died while writing) are
-// removed.
+// first.
 func loadCheckpoints(run string) ([]*Checkpoint, error) {
 	entries, err := os.ReadDir(run)
 	if os.IsNotExist(err) {
@@ -60,10 +77,6 @@ func loadCheckpoints(run string) ([]*Checkpoint, error) {
 	var out []*Checkpoint
 	for _, e := range entries {
 		name := e.Name()
-		if strings.HasPrefix(name, stagingPrefix) {
-			_ = os.RemoveAll(filepath.Join(run, name))
-			continue
-		}
 		var index int
 		if !e.IsDir() || !strings.HasPrefix(name, checkpointPrefix) {
 			continue

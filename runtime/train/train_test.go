@@ -238,8 +238,14 @@ func TestCheckpointsCommitLoadAndPrune(t *testing.T) {
 	if err != nil || len(cks) != 4 || cks[2].Metrics["loss"] != 0.9 {
 		t.Fatalf("loaded %v, %v", cks, err)
 	}
+	if _, err := os.Stat(filepath.Join(run, stagingPrefix+"dead")); err != nil {
+		t.Fatal("loading removed a staging directory (a live worker may be writing it)")
+	}
+	if err := clearStaging(run); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := os.Stat(filepath.Join(run, stagingPrefix+"dead")); !os.IsNotExist(err) {
-		t.Fatal("a staging directory survived loading")
+		t.Fatal("a staging directory survived clearStaging")
 	}
 	kept := prune(cks, CheckpointConfig{NumToKeep: 2, ScoreAttribute: "loss", ScoreOrder: "min"})
 	var idx []int

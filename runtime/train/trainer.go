@@ -44,6 +44,9 @@ func Fit[C any](ctx context.Context, loop *LoopDef[C], cfg C, scaling ScalingCon
 	}
 	res := &Result{Path: dir}
 	for {
+		if err := clearStaging(dir); err != nil {
+			return nil, err
+		}
 		cks, err := loadCheckpoints(dir)
 		if err != nil {
 			return nil, err
