@@ -30,5 +30,6 @@
 // CheckpointConfig keeps the best or latest few. A worker that fails (its
 // loop's error, its process or node lost) fails the attempt: every worker
 // stops and, within FailureConfig.MaxFailures, the group starts again from
-// the latest checkpoint.
+// the latest checkpoint; the metrics history keeps the reports up to that
+// checkpoint, and the new attempt's follow them: no gap, no repeat.
 package train

@@ -42,6 +42,8 @@ type lrConfig struct {
 	FailRank, FailEpoch int
 	// FailExit: the worker's process exits instead.
 	FailExit bool
+	// CheckpointEvery epochs rank 0 checkpoints (every epoch if 0).
+	CheckpointEvery int
 }
 
 // dataset is the same generated data on every worker: points labelled by
@@ -115,7 +117,7 @@ var lrLoop = Loop("test.logreg", func(ctx context.Context, tc *Context, cfg lrCo
 			w[j] -= cfg.LearningRate * grad[j]
 		}
 		var ck *Checkpoint
-		if tc.WorldRank() == 0 {
+		if tc.WorldRank() == 0 && (cfg.CheckpointEvery <= 1 || epoch%cfg.CheckpointEvery == cfg.CheckpointEvery-1) {
 			var err error
 			if ck, err = tc.NewCheckpoint(); err != nil {
 				return err
@@ -183,6 +185,23 @@ func TestFitRestartsFromTheLatestCheckpoint(t *testing.T) {
 	if res.Failures != 1 || !slices.Equal(epochs, []float64{0, 1, 2, 3, 4, 5}) {
 		t.Fatalf("failures %d, epochs reported %v", res.Failures, epochs)
 	}
+
+	// Checkpoints every 3 epochs, a failure at epoch 4: the reports of
+	// epoch 3 (after the checkpoint of epoch 2) are made again, once.
+	cfg.FailEpoch, cfg.Epochs, cfg.CheckpointEvery = 4, 7, 3
+	res, err = Fit(context.Background(), lrLoop, cfg, ScalingConfig{NumWorkers: 2},
+		RunConfig{StoragePath: t.TempDir(), Name: "gap", FailureConfig: FailureConfig{MaxFailures: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	epochs = epochs[:0]
+	for _, m := range res.MetricsHistory {
+		epochs = append(epochs, m["epoch"])
+	}
+	if res.Failures != 1 || !slices.Equal(epochs, []float64{0, 1, 2, 3, 4, 5, 6}) {
+		t.Fatalf("failures %d, epochs reported %v: want each once", res.Failures, epochs)
+	}
+	cfg.FailEpoch, cfg.Epochs, cfg.CheckpointEvery = 3, 6, 0
 
 	// The same with the worker's process gone.
 	cfg.FailExit = true

@@ -43,6 +43,10 @@ func Fit[C any](ctx context.Context, loop *LoopDef[C], cfg C, scaling ScalingCon
 		return nil, fmt.Errorf("train: the run's directory: %w", err)
 	}
 	res := &Result{Path: dir}
+	// hist[i] is the checkpoint index reported with MetricsHistory[i] (-1:
+	// none): a restart drops the reports after the checkpoint it resumes
+	// from, which the new attempt makes again.
+	var hist []int
 	for {
 		if err := clearStaging(dir); err != nil {
 			return nil, err
@@ -59,7 +63,17 @@ func Fit[C any](ctx context.Context, loop *LoopDef[C], cfg C, scaling ScalingCon
 			next = resume.Index + 1
 			res.Checkpoint = resume
 		}
-		err = attempt(ctx, loop.name, config, scaling, run, dir, resume, next, res)
+		keep := 0
+		for i, ck := range hist {
+			if resume != nil && ck == resume.Index {
+				keep = i + 1
+			}
+		}
+		res.MetricsHistory, hist = res.MetricsHistory[:keep], hist[:keep]
+		if keep > 0 {
+			res.Metrics = res.MetricsHistory[keep-1]
+		}
+		err = attempt(ctx, loop.name, config, scaling, run, dir, resume, next, res, &hist)
 		if err == nil {
 			break
 		}
@@ -95,7 +109,7 @@ func describe(ck *Checkpoint) string {
 // attempt runs the loop once on a fresh group of workers and collects
 // their reports into res until every loop returns or one fails.
 func attempt(ctx context.Context, loop string, config []byte, scaling ScalingConfig, run RunConfig, dir string,
-	resume *Checkpoint, next int, res *Result) error {
+	resume *Checkpoint, next int, res *Result, hist *[]int) error {
 	bundles := make([]map[string]float64, scaling.NumWorkers)
 	for i := range bundles {
 		bundles[i] = scaling.ResourcesPerWorker
@@ -150,7 +164,9 @@ func attempt(ctx context.Context, loop string, config []byte, scaling ScalingCon
 			for _, r := range p.Reports {
 				res.Metrics = r.Metrics
 				res.MetricsHistory = append(res.MetricsHistory, r.Metrics)
+				*hist = append(*hist, -1)
 				if r.Checkpoint != nil {
+					(*hist)[len(*hist)-1] = r.Checkpoint.Index
 					res.Checkpoint = r.Checkpoint
 					cks, err := loadCheckpoints(dir)
 					if err != nil {
