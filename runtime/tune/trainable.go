@@ -1,0 +1,122 @@
+package tune
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+)
+
+// ErrStopped is what Report returns once the trial has been stopped (by
+// its scheduler, a stop criterion or the time budget): the trainable
+// should return.
+var ErrStopped = errors.New("tune: trial stopped")
+
+// TrainableDef is a registered trainable.
+type TrainableDef struct{ name string }
+
+// Name is the trainable's registered name.
+func (t *TrainableDef) Name() string { return t.name }
+
+type trainableFn func(ctx context.Context, tc *Context, cfg Config) error
+
+var (
+	trainablesMu sync.Mutex
+	trainables   = map[string]trainableFn{}
+)
+
+// Trainable registers a function trainable under name, at package level
+// (trials run in the cluster's workers, which find it by name). It reports
+// results with tc.Report until it returns or Report says ErrStopped.
+func Trainable(name string, fn func(ctx context.Context, tc *Context, cfg Config) error) *TrainableDef {
+	trainablesMu.Lock()
+	defer trainablesMu.Unlock()
+	if _, dup := trainables[name]; dup {
+		panic(fmt.Sprintf("tune: trainable %q registered twice", name))
+	}
+	trainables[name] = fn
+	return &TrainableDef{name: name}
+}
+
+func lookupTrainable(name string) (trainableFn, bool) {
+	trainablesMu.Lock()
+	defer trainablesMu.Unlock()
+	fn, ok := trainables[name]
+	return fn, ok
+}
+
+// Context is a trial's view of its run (Ray's tune.report and
+// get_context).
+type Context struct {
+	trial string
+	mu    sync.Mutex
+	iter  int
+	stop  bool
+	queue []map[string]float64
+	// acked closes when the tuner has taken the queued result and decided.
+	acked chan struct{}
+}
+
+// TrialID is the trial's id.
+func (c *Context) TrialID() string { return c.trial }
+
+// Report records one result, its iteration (training_iteration) counted
+// for it, and waits until the tuner has taken it (as Ray's function
+// trainables do): the scheduler's decision comes before the next step. It
+// returns ErrStopped once the trial has been stopped.
+func (c *Context) Report(ctx context.Context, metrics map[string]float64) error {
+	c.mu.Lock()
+	if c.stop {
+		c.mu.Unlock()
+		return ErrStopped
+	}
+	c.iter++
+	m := maps.Clone(metrics)
+	if m == nil {
+		m = map[string]float64{}
+	}
+	m["training_iteration"] = float64(c.iter)
+	c.queue = append(c.queue, m)
+	acked := make(chan struct{})
+	c.acked = acked
+	c.mu.Unlock()
+	select {
+	case <-acked:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stop {
+		return ErrStopped
+	}
+	return nil
+}
+
+// exchange takes the tuner's answer to the results it took last (stop or
+// not), releasing the Report waiting on it, and returns the results queued
+// since.
+func (c *Context) exchange(ack, stop bool) []map[string]float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if stop {
+		c.stop = true
+	}
+	if ack && c.acked != nil && len(c.queue) == 0 {
+		close(c.acked)
+		c.acked = nil
+	}
+	q := c.queue
+	c.queue = nil
+	return q
+}
+
+// decodeConfig reads a config sent as JSON (numbers come back as float64;
+// Config.Int converts them).
+func decodeConfig(b []byte) (Config, error) {
+	var c Config
+	err := json.Unmarshal(b, &c)
+	return c, err
+}
