@@ -2,16 +2,15 @@ package train
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
-	"path/filepath"
+	"strconv"
 	"sync"
 
 	"github.com/goray-dev/goray/runtime/collective"
+	"github.com/goray-dev/goray/runtime/internal/ckpt"
 )
 
 // LoopDef is a registered training loop.
@@ -97,11 +96,9 @@ func (c *Context) Checkpoint() *Checkpoint { return c.resume }
 // NewCheckpoint makes an empty directory to write a checkpoint into; give
 // it to Report, which commits it (rank 0's) or drops it (the others').
 func (c *Context) NewCheckpoint() (*Checkpoint, error) {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	dir := filepath.Join(c.run, fmt.Sprintf("%s%d_%s", stagingPrefix, c.worldRank, hex.EncodeToString(b[:])))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("train: new checkpoint: %w", err)
+	dir, err := ckpt.NewStaging(c.run, strconv.Itoa(c.worldRank))
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
 	}
 	return &Checkpoint{Path: dir}, nil
 }
@@ -117,7 +114,7 @@ func (c *Context) Report(ctx context.Context, metrics map[string]float64, ck *Ch
 			index := c.next
 			c.next++
 			c.mu.Unlock()
-			committed, err := commit(ck.Path, c.run, index, r.Metrics)
+			committed, err := ckpt.Commit(ck.Path, c.run, index, r.Metrics)
 			if err != nil {
 				return err
 			}

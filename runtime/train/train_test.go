@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/goray-dev/goray/runtime/collective"
+	"github.com/goray-dev/goray/runtime/internal/ckpt"
 	"github.com/goray-dev/goray/runtime/ray"
 )
 
@@ -244,27 +245,27 @@ func TestRanks(t *testing.T) {
 func TestCheckpointsCommitLoadAndPrune(t *testing.T) {
 	run := t.TempDir()
 	for i, loss := range []float64{0.5, 0.2, 0.9, 0.4} {
-		staged := filepath.Join(run, stagingPrefix+fmt.Sprint(i))
-		if err := os.MkdirAll(staged, 0o755); err != nil {
+		staged, err := ckpt.NewStaging(run, fmt.Sprint(i))
+		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := commit(staged, run, i, map[string]float64{"loss": loss}); err != nil {
+		if _, err := ckpt.Commit(staged, run, i, map[string]float64{"loss": loss}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	_ = os.MkdirAll(filepath.Join(run, stagingPrefix+"dead"), 0o755) // a worker died writing it
-	cks, err := loadCheckpoints(run)
+	dead, _ := ckpt.NewStaging(run, "dead") // a worker died writing it
+	cks, err := ckpt.Load(run)
 	if err != nil || len(cks) != 4 || cks[2].Metrics["loss"] != 0.9 {
 		t.Fatalf("loaded %v, %v", cks, err)
 	}
-	if _, err := os.Stat(filepath.Join(run, stagingPrefix+"dead")); err != nil {
+	if _, err := os.Stat(dead); err != nil {
 		t.Fatal("loading removed a staging directory (a live worker may be writing it)")
 	}
-	if err := clearStaging(run); err != nil {
+	if err := ckpt.ClearStaging(run); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(run, stagingPrefix+"dead")); !os.IsNotExist(err) {
-		t.Fatal("a staging directory survived clearStaging")
+	if _, err := os.Stat(dead); !os.IsNotExist(err) {
+		t.Fatal("a staging directory survived ClearStaging")
 	}
 	kept := prune(cks, CheckpointConfig{NumToKeep: 2, ScoreAttribute: "loss", ScoreOrder: "min"})
 	var idx []int
@@ -275,7 +276,7 @@ func TestCheckpointsCommitLoadAndPrune(t *testing.T) {
 	if !slices.Equal(idx, []int{1, 3}) {
 		t.Fatalf("kept %v", idx)
 	}
-	if left, _ := loadCheckpoints(run); len(left) != 2 {
+	if left, _ := ckpt.Load(run); len(left) != 2 {
 		t.Fatalf("%d checkpoints on disk after pruning", len(left))
 	}
 	if r := ranked(cks[:3], CheckpointConfig{}); r[0].Index != 2 {

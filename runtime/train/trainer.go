@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/goray-dev/goray/runtime/collective"
+	"github.com/goray-dev/goray/runtime/internal/ckpt"
 	"github.com/goray-dev/goray/runtime/ray"
 )
 
@@ -48,10 +49,10 @@ func Fit[C any](ctx context.Context, loop *LoopDef[C], cfg C, scaling ScalingCon
 	// from, which the new attempt makes again.
 	var hist []int
 	for {
-		if err := clearStaging(dir); err != nil {
+		if err := ckpt.ClearStaging(dir); err != nil {
 			return nil, err
 		}
-		cks, err := loadCheckpoints(dir)
+		cks, err := ckpt.Load(dir)
 		if err != nil {
 			return nil, err
 		}
@@ -88,7 +89,7 @@ func Fit[C any](ctx context.Context, loop *LoopDef[C], cfg C, scaling ScalingCon
 		}
 		log.Printf("train: run %s: attempt %d failed, restarting from %s: %v", run.Name, res.Failures, describe(res.Checkpoint), err)
 	}
-	cks, err := loadCheckpoints(dir)
+	cks, err := ckpt.Load(dir)
 	if err != nil {
 		return res, err
 	}
@@ -168,7 +169,7 @@ func attempt(ctx context.Context, loop string, config []byte, scaling ScalingCon
 				if r.Checkpoint != nil {
 					(*hist)[len(*hist)-1] = r.Checkpoint.Index
 					res.Checkpoint = r.Checkpoint
-					cks, err := loadCheckpoints(dir)
+					cks, err := ckpt.Load(dir)
 					if err != nil {
 						return err
 					}
