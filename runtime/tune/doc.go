@@ -4,7 +4,7 @@
 //	var objective = tune.Trainable("toy", func(ctx context.Context, tc *tune.Context, cfg tune.Config) error {
 //		x := cfg.Float("x")
 //		for i := 1; ; i++ {
-//			if err := tc.Report(ctx, map[string]float64{"score": f(x, i)}); err != nil {
+//			if err := tc.Report(ctx, map[string]float64{"score": f(x, i)}, nil); err != nil {
 //				return err // tune.ErrStopped: the scheduler stopped the trial
 //			}
 //		}
