@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
+
+	"github.com/goray-dev/goray/runtime/internal/ckpt"
 
 	"github.com/goray-dev/goray/runtime/ray"
 )
@@ -21,12 +24,14 @@ type runArgs struct {
 	Trainable string
 	Trial     string
 	Config    []byte
+	Dir       string           // the trial's directory
+	Resume    *ckpt.Checkpoint // to start from
 }
 
 // pollReply is what a runner has for the tuner.
 type pollReply struct {
 	Trial   string
-	Results []map[string]float64
+	Results []result
 }
 
 var runnerClass = ray.Actor("goray.tune.Runner", func(ctx context.Context) (*runner, error) { return &runner{}, nil })
@@ -40,7 +45,23 @@ var runnerRun = ray.Method(runnerClass, "run", func(r *runner, ctx context.Conte
 	if err != nil {
 		return false, err
 	}
-	tc := &Context{trial: a.Trial}
+	if err := os.MkdirAll(a.Dir, 0o755); err != nil {
+		return false, err
+	}
+	if err := ckpt.ClearStaging(a.Dir); err != nil { // a run of this trial that died writing
+		return false, err
+	}
+	cks, err := ckpt.Load(a.Dir)
+	if err != nil {
+		return false, err
+	}
+	tc := &Context{trial: a.Trial, dir: a.Dir, resume: a.Resume}
+	if len(cks) > 0 {
+		tc.next = cks[len(cks)-1].Index + 1
+	}
+	if a.Resume != nil {
+		tc.iter = int(a.Resume.Metrics["training_iteration"])
+	}
 	r.mu.Lock()
 	r.cur = tc
 	r.mu.Unlock()

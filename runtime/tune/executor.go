@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/goray-dev/goray/runtime/internal/ckpt"
 	"github.com/goray-dev/goray/runtime/ray"
 )
 
@@ -21,6 +22,7 @@ type executor struct {
 	trainable string
 	start     time.Time
 	lastTable time.Time
+	lastSave  time.Time
 }
 
 // slot is a runner actor and the trial it runs.
@@ -30,17 +32,42 @@ type slot struct {
 	run   ray.Ref[bool]
 	// ack and stop answer the results the last poll returned.
 	ack, stop bool
+	// exploit: when this run ends, the trial starts again with another
+	// config from a copy of another trial's checkpoint (PBT).
+	exploit *exploit
+}
+
+type exploit struct {
+	donor  *ckpt.Checkpoint
+	config Config
 }
 
 // pollInterval is how often running trials are asked for their results.
 const pollInterval = 20 * time.Millisecond
+
+// saveInterval spaces the saves of the state for results (a trial's start
+// and end save it at once): a restored trial resumes from the latest
+// checkpoint the state names.
+const saveInterval = 100 * time.Millisecond
 
 func (e *executor) run() error {
 	ctx := e.ctx
 	var pending []*TrialResult
 	for _, tr := range e.exp.Trials {
 		if tr.Status != Terminated && tr.Status != Errored {
-			tr.Status, tr.Metrics, tr.History, tr.Error, tr.Stopped = Pending, nil, nil, "", false
+			// A trial that had not ended starts again from its latest
+			// checkpoint, its history kept up to it.
+			keep := 0
+			if ck := tr.Checkpoint; ck != nil {
+				for keep < len(tr.History) && tr.History[keep]["training_iteration"] <= ck.Metrics["training_iteration"] {
+					keep++
+				}
+			}
+			tr.Status, tr.History, tr.Error, tr.Stopped = Pending, tr.History[:keep], "", false
+			tr.Metrics = nil
+			if keep > 0 {
+				tr.Metrics = tr.History[keep-1]
+			}
 			pending = append(pending, tr)
 		}
 	}
@@ -77,13 +104,7 @@ func (e *executor) run() error {
 			}
 			tr := pending[0]
 			pending = pending[1:]
-			cfg, err := json.Marshal(tr.Config)
-			if err != nil {
-				return fmt.Errorf("tune: trial %s's config: %w", tr.ID, err)
-			}
-			s.trial, s.ack, s.stop, tr.Status = tr, false, false, Running
-			s.run = runnerRun.Remote(ctx, s.h, runArgs{Trainable: e.trainable, Trial: tr.ID, Config: cfg})
-			if err := e.save(); err != nil {
+			if err := e.launch(ctx, s, tr); err != nil {
 				return err
 			}
 		}
@@ -98,6 +119,11 @@ func (e *executor) run() error {
 				return err
 			}
 			moved = moved || got
+		}
+		if moved && time.Since(e.lastSave) > saveInterval {
+			if err := e.save(); err != nil { // the results and checkpoints so far
+				return err
+			}
 		}
 		e.progress(false)
 		if busy == 0 && (len(pending) == 0 || overBudget) {
@@ -127,8 +153,8 @@ func (e *executor) step(ctx context.Context, s *slot, overBudget bool) (bool, er
 	s.ack = false
 	got := false
 	if perr == nil && p.Trial == tr.ID {
-		for _, m := range p.Results {
-			e.result(tr, m, s)
+		for _, r := range p.Results {
+			e.result(tr, r, s)
 			s.ack, got = true, true
 		}
 	}
@@ -140,6 +166,10 @@ func (e *executor) step(ctx context.Context, s *slot, overBudget bool) (bool, er
 		return got, nil
 	}
 	_, rerr := ray.Get(ctx, s.run)
+	if x := s.exploit; x != nil && rerr == nil && perr == nil {
+		s.exploit = nil
+		return true, e.restart(ctx, s, x)
+	}
 	switch {
 	case rerr != nil:
 		tr.Status, tr.Error = Errored, rerr.Error()
@@ -162,12 +192,67 @@ func (e *executor) step(ctx context.Context, s *slot, overBudget bool) (bool, er
 	return true, e.save()
 }
 
-// result records one result and decides whether the trial goes on.
-func (e *executor) result(tr *TrialResult, m map[string]float64, s *slot) {
+// launch starts tr on s's runner, from tr's latest checkpoint if it has one.
+func (e *executor) launch(ctx context.Context, s *slot, tr *TrialResult) error {
+	cfg, err := json.Marshal(tr.Config)
+	if err != nil {
+		return fmt.Errorf("tune: trial %s's config: %w", tr.ID, err)
+	}
+	s.trial, s.ack, s.stop, s.exploit, tr.Status = tr, false, false, nil, Running
+	s.run = runnerRun.Remote(ctx, s.h, runArgs{Trainable: e.trainable, Trial: tr.ID, Config: cfg,
+		Dir: filepath.Join(e.dir, tr.ID), Resume: tr.Checkpoint})
+	return e.save()
+}
+
+// restart is PBT's exploit and explore: the trial takes a copy of the
+// donor's checkpoint as its own latest and the new config, and runs again.
+func (e *executor) restart(ctx context.Context, s *slot, x *exploit) error {
+	tr := s.trial
+	dir := filepath.Join(e.dir, tr.ID)
+	cks, err := ckpt.Load(dir)
+	if err != nil {
+		return err
+	}
+	next := 0
+	if len(cks) > 0 {
+		next = cks[len(cks)-1].Index + 1
+	}
+	staged, err := ckpt.NewStaging(dir, "exploit")
+	if err != nil {
+		return err
+	}
+	if err := os.CopyFS(staged, os.DirFS(x.donor.Path)); err != nil {
+		return fmt.Errorf("tune: copy %s's checkpoint: %w", x.donor.Path, err)
+	}
+	ck, err := ckpt.Commit(staged, dir, next, x.donor.Metrics)
+	if err != nil {
+		return err
+	}
+	tr.Checkpoint, tr.Config = ck, x.config
+	return e.launch(ctx, s, tr)
+}
+
+// trial is the trial id's result so far (for schedulers that compare).
+func (e *executor) trial(id string) *TrialResult {
+	for _, tr := range e.exp.Trials {
+		if tr.ID == id {
+			return tr
+		}
+	}
+	return nil
+}
+
+// result records one result and decides whether the trial goes on (or,
+// under PBT, starts again from another trial's checkpoint).
+func (e *executor) result(tr *TrialResult, r result, s *slot) {
+	m := r.Metrics
 	tr.Metrics = m
 	tr.History = append(tr.History, m)
+	if r.Checkpoint != nil {
+		tr.Checkpoint = r.Checkpoint
+	}
 	e.appendResult(tr, m)
-	if tr.Stopped {
+	if tr.Stopped || s.exploit != nil {
 		return
 	}
 	stop := false
@@ -183,6 +268,12 @@ func (e *executor) result(tr *TrialResult, m map[string]float64, s *slot) {
 		}
 		if e.tc.Scheduler.OnResult(tr.ID, int(m["training_iteration"]), score) == Stop {
 			stop = true
+		} else if x, ok := e.tc.Scheduler.(Exploiter); ok && !stop {
+			if donor, cfg, ok := x.Exploit(tr.ID, int(m["training_iteration"]), e.trial); ok && donor.Checkpoint != nil {
+				s.exploit = &exploit{donor: donor.Checkpoint, config: cfg}
+				s.stop = true // this run ends; the trial starts again from the donor's state
+				return
+			}
 		}
 	}
 	if stop {
@@ -208,6 +299,7 @@ func (e *executor) appendResult(tr *TrialResult, m map[string]float64) {
 
 // save writes the experiment's state atomically (a temporary file renamed).
 func (e *executor) save() error {
+	e.lastSave = time.Now()
 	b, err := json.Marshal(e.exp)
 	if err != nil {
 		return err

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"maps"
 	"sync"
+
+	"github.com/goray-dev/goray/runtime/internal/ckpt"
 )
 
 // ErrStopped is what Report returns once the trial has been stopped (by
@@ -50,23 +52,51 @@ func lookupTrainable(name string) (trainableFn, bool) {
 // Context is a trial's view of its run (Ray's tune.report and
 // get_context).
 type Context struct {
-	trial string
-	mu    sync.Mutex
-	iter  int
-	stop  bool
-	queue []map[string]float64
+	trial  string
+	dir    string           // the trial's directory (checkpoints)
+	resume *ckpt.Checkpoint // to resume from (Restore, or PBT's exploit)
+	mu     sync.Mutex
+	iter   int
+	stop   bool
+	queue  []result
+	next   int // the index of the trial's next checkpoint
 	// acked closes when the tuner has taken the queued result and decided.
 	acked chan struct{}
 }
 
+// result is one Report as the tuner collects it.
+type result struct {
+	Metrics    map[string]float64 `json:"metrics"`
+	Checkpoint *ckpt.Checkpoint   `json:"checkpoint,omitempty"`
+}
+
+// Checkpoint is a trial's saved state: a directory and the metrics
+// reported with it.
+type Checkpoint = ckpt.Checkpoint
+
 // TrialID is the trial's id.
 func (c *Context) TrialID() string { return c.trial }
 
+// Checkpoint is the checkpoint to start from (nil on a fresh trial): the
+// trial's latest after a Restore, another trial's under PBT's exploit.
+func (c *Context) Checkpoint() *Checkpoint { return c.resume }
+
+// NewCheckpoint makes an empty directory to write a checkpoint into; give
+// it to Report, which commits it.
+func (c *Context) NewCheckpoint() (*Checkpoint, error) {
+	dir, err := ckpt.NewStaging(c.dir, "t")
+	if err != nil {
+		return nil, fmt.Errorf("tune: %w", err)
+	}
+	return &Checkpoint{Path: dir}, nil
+}
+
 // Report records one result, its iteration (training_iteration) counted
-// for it, and waits until the tuner has taken it (as Ray's function
-// trainables do): the scheduler's decision comes before the next step. It
-// returns ErrStopped once the trial has been stopped.
-func (c *Context) Report(ctx context.Context, metrics map[string]float64) error {
+// for it, with ck (nil: none) committed as the trial's next checkpoint, and
+// waits until the tuner has taken it (as Ray's function trainables do):
+// the scheduler's decision comes before the next step. It returns
+// ErrStopped once the trial has been stopped.
+func (c *Context) Report(ctx context.Context, metrics map[string]float64, ck *Checkpoint) error {
 	c.mu.Lock()
 	if c.stop {
 		c.mu.Unlock()
@@ -78,7 +108,17 @@ func (c *Context) Report(ctx context.Context, metrics map[string]float64) error 
 		m = map[string]float64{}
 	}
 	m["training_iteration"] = float64(c.iter)
-	c.queue = append(c.queue, m)
+	r := result{Metrics: m}
+	if ck != nil {
+		committed, err := ckpt.Commit(ck.Path, c.dir, c.next, m)
+		if err != nil {
+			c.mu.Unlock()
+			return fmt.Errorf("tune: %w", err)
+		}
+		c.next++
+		r.Checkpoint = committed
+	}
+	c.queue = append(c.queue, r)
 	acked := make(chan struct{})
 	c.acked = acked
 	c.mu.Unlock()
@@ -98,7 +138,7 @@ func (c *Context) Report(ctx context.Context, metrics map[string]float64) error 
 // exchange takes the tuner's answer to the results it took last (stop or
 // not), releasing the Report waiting on it, and returns the results queued
 // since.
-func (c *Context) exchange(ack, stop bool) []map[string]float64 {
+func (c *Context) exchange(ack, stop bool) []result {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if stop {

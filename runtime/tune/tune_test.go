@@ -52,7 +52,7 @@ var toy = Trainable("test.toy", func(ctx context.Context, tc *Context, cfg Confi
 		if d := cfg.Float("sleep_ms"); d > 0 {
 			time.Sleep(time.Duration(d * float64(time.Millisecond)))
 		}
-		if err := tc.Report(ctx, map[string]float64{"score": toyScore(cfg.Float("x"), i)}); err != nil {
+		if err := tc.Report(ctx, map[string]float64{"score": toyScore(cfg.Float("x"), i)}, nil); err != nil {
 			return err
 		}
 	}
@@ -176,6 +176,133 @@ func TestRestore(t *testing.T) {
 		runs := strings.Count(string(b), "run")
 		if first.Trials[i].Status == Terminated && runs != 1 {
 			t.Fatalf("%s had ended before the restore and ran %d times", tr.ID, runs)
+		}
+	}
+}
+
+// pbtToy accumulates v += 1 - (h - target)² per iteration, the target
+// moving from 0.1 to 2 over max_iter iterations: a fixed h cannot follow
+// it, a population that copies its best and perturbs h can. v is the
+// trial's state, checkpointed every iteration.
+var pbtToy = Trainable("test.pbt_toy", func(ctx context.Context, tc *Context, cfg Config) error {
+	v, h, n := 0.0, cfg.Float("h"), cfg.Int("max_iter")
+	start := 1
+	if ck := tc.Checkpoint(); ck != nil {
+		b, err := os.ReadFile(filepath.Join(ck.Path, "v"))
+		if err != nil {
+			return err
+		}
+		if _, err := fmt.Sscan(string(b), &v); err != nil {
+			return err
+		}
+		start = int(ck.Metrics["training_iteration"]) + 1
+	}
+	if dir := cfg.String("dir"); dir != "" { // each run's first iteration
+		f, err := os.OpenFile(filepath.Join(dir, tc.TrialID()), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(f, start)
+		_ = f.Close()
+	}
+	for i := start; i <= n; i++ {
+		if d := cfg.Float("sleep_ms"); d > 0 {
+			time.Sleep(time.Duration(d * float64(time.Millisecond)))
+		}
+		target := 0.1 + 1.9*float64(i-1)/float64(n-1)
+		v += 1 - (h-target)*(h-target)
+		ck, err := tc.NewCheckpoint()
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(ck.Path, "v"), []byte(fmt.Sprint(v)), 0o600); err != nil {
+			return err
+		}
+		if err := tc.Report(ctx, map[string]float64{"v": v, "h": h}, ck); err != nil {
+			return err
+		}
+	}
+	return nil
+})
+
+// Issue 19's PBT acceptance: on the moving-target toy, PBT's best trial
+// ends higher than random search's with the same trials and iterations
+// per trial (8 × 40).
+func TestPBTBeatsRandomSearch(t *testing.T) {
+	space := Space{"h": Uniform(0, 2), "max_iter": 40}
+	tc := TuneConfig{Metric: "v", Mode: "max", NumSamples: 8, Seed: 5, MaxConcurrentTrials: 4}
+	random, err := Fit(context.Background(), pbtToy, space, tc, RunConfig{StoragePath: t.TempDir(), Name: "random"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.Scheduler = &PBT{PerturbationInterval: 4, Mutations: map[string]any{"h": Uniform(0, 2)}, Seed: 5}
+	pbt, err := Fit(context.Background(), pbtToy, space, tc, RunConfig{StoragePath: t.TempDir(), Name: "pbt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, _ := random.Best()
+	pb, _ := pbt.Best()
+	iters := func(g *ResultGrid) (n int) {
+		for _, tr := range g.Trials {
+			n += len(tr.History)
+		}
+		return n
+	}
+	t.Logf("best v: PBT %.2f (%d results), random search %.2f (%d results)", pb.Metrics["v"], iters(pbt), rb.Metrics["v"], iters(random))
+	if pb.Metrics["v"] <= rb.Metrics["v"] {
+		t.Fatalf("PBT's best %.3f is not above random search's %.3f", pb.Metrics["v"], rb.Metrics["v"])
+	}
+	for _, tr := range pbt.Trials {
+		if tr.Status != Terminated || tr.Metrics["training_iteration"] != 40 {
+			t.Fatalf("%s: %s at iteration %v", tr.ID, tr.Status, tr.Metrics["training_iteration"])
+		}
+	}
+}
+
+// A trial running when the driver stops starts again from its latest
+// checkpoint: its history goes on without a repeat and its state ends as
+// that of an uninterrupted run.
+func TestRestoreResumesFromCheckpoints(t *testing.T) {
+	marks := t.TempDir()
+	space := Space{"h": GridSearch(0.5, 1.0), "max_iter": 30, "sleep_ms": 20, "dir": marks}
+	rc := RunConfig{StoragePath: t.TempDir(), Name: "resume"}
+	tc := TuneConfig{Metric: "v", Mode: "max", MaxConcurrentTrials: 2}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { // stop the driver once a trial is a third through
+		state := filepath.Join(rc.StoragePath, rc.Name, stateFile)
+		for ctx.Err() == nil {
+			if b, err := os.ReadFile(state); err == nil && strings.Contains(string(b), `"training_iteration":10`) {
+				cancel()
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	if _, err := Fit(ctx, pbtToy, space, tc, rc); err == nil {
+		t.Fatal("the interrupted experiment reported no error")
+	}
+	grid, err := Restore(context.Background(), filepath.Join(rc.StoragePath, rc.Name), pbtToy, space, tc, RunConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range grid.Trials {
+		h, want := tr.Config.Float("h"), 0.0
+		for i := 1; i <= 30; i++ {
+			target := 0.1 + 1.9*float64(i-1)/29
+			want += 1 - (h-target)*(h-target)
+		}
+		if math.Abs(tr.Metrics["v"]-want) > 1e-9 || len(tr.History) != 30 {
+			t.Fatalf("%s: v %v (want %v), %d results", tr.ID, tr.Metrics["v"], want, len(tr.History))
+		}
+		for i, m := range tr.History {
+			if m["training_iteration"] != float64(i+1) {
+				t.Fatalf("%s: result %d is of iteration %v", tr.ID, i, m["training_iteration"])
+			}
+		}
+		b, _ := os.ReadFile(filepath.Join(marks, tr.ID))
+		starts := strings.Fields(string(b))
+		if len(starts) != 2 || starts[0] != "1" || starts[1] == "1" {
+			t.Fatalf("%s's runs started at iterations %v: want 1, then after its checkpoint", tr.ID, starts)
 		}
 	}
 }

@@ -64,6 +64,8 @@ type TrialResult struct {
 	History []map[string]float64 `json:"history,omitempty"`
 	Error   string               `json:"error,omitempty"`
 	Stopped bool                 `json:"stopped,omitempty"` // by the scheduler, a stop criterion or the budget
+	// Checkpoint is the trial's latest (a restored trial starts from it).
+	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
 }
 
 // experiment is the state saved at every trial event.
@@ -145,7 +147,10 @@ func run(ctx context.Context, t *TrainableDef, space Space, tc TuneConfig, rc Ru
 			byID[tr.ID] = tr
 		}
 		for i, tr := range exp.Trials {
-			if old := byID[tr.ID]; old != nil && (old.Status == Terminated || old.Status == Errored) {
+			// An ended trial is kept as it was; one that had not ended keeps
+			// its config (PBT may have changed it), checkpoint and results,
+			// and resumes (see executor.run).
+			if old := byID[tr.ID]; old != nil && (old.Status != Pending || old.Checkpoint != nil) {
 				exp.Trials[i] = old
 			}
 		}

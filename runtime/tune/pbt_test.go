@@ -1,0 +1,41 @@
+package tune
+
+import (
+	"testing"
+)
+
+func TestPBTExploitAndExplore(t *testing.T) {
+	p := &PBT{PerturbationInterval: 4, Mutations: map[string]any{"h": Uniform(0, 2), "opt": []any{"sgd", "adam", "rmsprop"}}, Seed: 1}
+	trials := map[string]*TrialResult{}
+	for i, id := range []string{"a", "b", "c", "d"} {
+		trials[id] = &TrialResult{ID: id, Config: Config{"h": 1.0, "opt": "adam", "fixed": 7}, Checkpoint: &Checkpoint{Path: "/ck/" + id}}
+		p.OnResult(id, 4, float64(i)) // a worst, d best
+	}
+	lookup := func(id string) *TrialResult { return trials[id] }
+	if _, _, ok := p.Exploit("a", 3, lookup); ok {
+		t.Fatal("an exploit off the perturbation interval")
+	}
+	if _, _, ok := p.Exploit("c", 4, lookup); ok {
+		t.Fatal("a trial outside the bottom quarter exploited")
+	}
+	for range 20 {
+		donor, cfg, ok := p.Exploit("a", 4, lookup)
+		if !ok || donor.ID != "d" {
+			t.Fatalf("the worst trial took %v (ok %v), want the best, d", donor, ok)
+		}
+		h := cfg.Float("h")
+		if h < 0 || h > 2 && h != 1.2 {
+			t.Fatalf("h mutated to %v", h)
+		}
+		if o := cfg.String("opt"); o != "sgd" && o != "adam" && o != "rmsprop" {
+			t.Fatalf("opt mutated to %v", o)
+		}
+		if cfg.Int("fixed") != 7 || trials["d"].Config.Float("h") != 1.0 {
+			t.Fatal("explore changed a key it does not mutate, or the donor's config")
+		}
+	}
+	p.OnComplete("d")
+	if donor, _, ok := p.Exploit("a", 8, lookup); ok && donor.ID == "d" {
+		t.Fatal("a completed trial was a donor")
+	}
+}
