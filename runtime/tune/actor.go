@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/goray-dev/goray/runtime/internal/ckpt"
 
@@ -23,15 +24,18 @@ type runner struct {
 type runArgs struct {
 	Trainable string
 	Trial     string
+	Run       int // the tuner's launch: a restarted trial has a new one
 	Config    []byte
 	Dir       string           // the trial's directory
 	Resume    *ckpt.Checkpoint // to start from
 }
 
-// pollReply is what a runner has for the tuner.
+// pollReply is what a runner has for the tuner; Ended says the trial's
+// run has returned (no result comes after these).
 type pollReply struct {
 	Trial   string
 	Results []result
+	Ended   bool
 }
 
 var runnerClass = ray.Actor("goray.tune.Runner", func(ctx context.Context) (*runner, error) { return &runner{}, nil })
@@ -55,7 +59,7 @@ var runnerRun = ray.Method(runnerClass, "run", func(r *runner, ctx context.Conte
 	if err != nil {
 		return false, err
 	}
-	tc := &Context{trial: a.Trial, dir: a.Dir, resume: a.Resume}
+	tc := &Context{trial: a.Trial, run: a.Run, dir: a.Dir, resume: a.Resume, more: make(chan struct{}, 1)}
 	if len(cks) > 0 {
 		tc.next = cks[len(cks)-1].Index + 1
 	}
@@ -66,6 +70,13 @@ var runnerRun = ray.Method(runnerClass, "run", func(r *runner, ctx context.Conte
 	r.cur = tc
 	r.mu.Unlock()
 	err = fn(ctx, tc, cfg)
+	tc.mu.Lock()
+	tc.ended = true
+	tc.mu.Unlock()
+	select { // a waiting poll sees the end
+	case tc.more <- struct{}{}:
+	default:
+	}
 	if errors.Is(err, ErrStopped) {
 		err = nil
 	}
@@ -76,15 +87,43 @@ var runnerRun = ray.Method(runnerClass, "run", func(r *runner, ctx context.Conte
 // trial's waiting Report, Stop stops the trial.
 type pollArgs struct {
 	Trial     string
+	Run       int
 	Ack, Stop bool
 }
 
+// longPoll is how long a poll waits for a result before it answers empty.
+const longPoll = 500 * time.Millisecond
+
 var runnerPoll = ray.Method(runnerClass, "poll", func(r *runner, ctx context.Context, a pollArgs) (pollReply, error) {
-	r.mu.Lock()
-	tc := r.cur
-	r.mu.Unlock()
-	if tc == nil || tc.trial != a.Trial {
-		return pollReply{}, nil
+	current := func() *Context {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.cur == nil || r.cur.trial != a.Trial || r.cur.run != a.Run {
+			return nil
+		}
+		return r.cur
 	}
-	return pollReply{Trial: tc.trial, Results: tc.exchange(a.Ack, a.Stop)}, nil
+	tc := current()
+	for deadline := time.Now().Add(longPoll); tc == nil; tc = current() {
+		// The trial's run has not started here yet (calls of one actor
+		// may start in any order), or it is over: the tuner knows which.
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return pollReply{Trial: a.Trial}, nil
+		}
+		time.Sleep(time.Millisecond)
+	}
+	got, ended := tc.exchange(a.Ack, a.Stop)
+	if len(got) == 0 && !ended && !a.Stop {
+		// Wait for the next result (or the run's end), so that the tuner
+		// hears of it at once without asking again and again.
+		t := time.NewTimer(longPoll)
+		select {
+		case <-tc.more:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+		got, ended = tc.exchange(false, false)
+	}
+	return pollReply{Trial: tc.trial, Results: got, Ended: ended}, nil
 })

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/goray-dev/goray/runtime/internal/ckpt"
@@ -23,18 +24,27 @@ type executor struct {
 	start     time.Time
 	lastTable time.Time
 	lastSave  time.Time
+	events    chan event
 }
 
 // slot is a runner actor and the trial it runs.
 type slot struct {
 	h     ray.ActorHandle[runner]
 	trial *TrialResult
-	run   ray.Ref[bool]
-	// ack and stop answer the results the last poll returned.
-	ack, stop bool
+	gen   int     // counts launches
+	cur   *launch // the current launch: events of an earlier one are stale
 	// exploit: when this run ends, the trial starts again with another
 	// config from a copy of another trial's checkpoint (PBT).
 	exploit *exploit
+}
+
+// launch is one run of a trial on a slot, shared with its watcher.
+type launch struct {
+	gen int
+	// stop is read by the watcher: the trial is to stop.
+	stop atomic.Bool
+	// decided answers the results the watcher brought (true: stop).
+	decided chan bool
 }
 
 type exploit struct {
@@ -42,16 +52,23 @@ type exploit struct {
 	config Config
 }
 
-// pollInterval is how often running trials are asked for their results.
-const pollInterval = 20 * time.Millisecond
+// event is what a slot's watcher or its run's end tells the main loop.
+type event struct {
+	s       *slot
+	l       *launch
+	results []result
+	done    bool  // the run returned
+	err     error // the run's error, or the poll's
+}
 
-// saveInterval spaces the saves of the state for results (a trial's start
-// and end save it at once): a restored trial resumes from the latest
-// checkpoint the state names.
+// saveInterval spaces the saves of the state: a restored trial resumes
+// from the latest checkpoint the state names, and a trial that ended after
+// the last save runs again.
 const saveInterval = 100 * time.Millisecond
 
 func (e *executor) run() error {
-	ctx := e.ctx
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
 	var pending []*TrialResult
 	for _, tr := range e.exp.Trials {
 		if tr.Status != Terminated && tr.Status != Errored {
@@ -74,14 +91,23 @@ func (e *executor) run() error {
 	if err := e.save(); err != nil {
 		return err
 	}
-	slots := make([]*slot, 0, e.tc.MaxConcurrentTrials)
+	e.events = make(chan event, 2*e.tc.MaxConcurrentTrials+2)
+	var slots []*slot
 	defer func() {
 		for _, s := range slots {
 			_ = ray.Kill(context.WithoutCancel(ctx), s.h, true)
 		}
 	}()
+	var budget <-chan time.Time
+	if e.tc.TimeBudget > 0 {
+		t := time.NewTimer(e.tc.TimeBudget - time.Since(e.start))
+		defer t.Stop()
+		budget = t.C
+	}
+	overBudget, running := false, 0
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
 	for {
-		overBudget := e.tc.TimeBudget > 0 && time.Since(e.start) > e.tc.TimeBudget
 		// Start trials on idle runners (new ones up to the limit).
 		for len(pending) > 0 && !overBudget {
 			var s *slot
@@ -107,101 +133,144 @@ func (e *executor) run() error {
 			if err := e.launch(ctx, s, tr); err != nil {
 				return err
 			}
+			running++
 		}
-		busy, moved := 0, false
-		for _, s := range slots {
-			if s.trial == nil {
-				continue
-			}
-			busy++
-			got, err := e.step(ctx, s, overBudget)
-			if err != nil {
-				return err
-			}
-			moved = moved || got
-		}
-		if moved && time.Since(e.lastSave) > saveInterval {
-			if err := e.save(); err != nil { // the results and checkpoints so far
-				return err
-			}
-		}
-		e.progress(false)
-		if busy == 0 && (len(pending) == 0 || overBudget) {
+		if running == 0 && (len(pending) == 0 || overBudget) {
 			e.progress(true)
 			return nil
-		}
-		if moved {
-			continue // a trial waits for the answer to its result: no pause
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(pollInterval):
+		case <-budget:
+			overBudget = true
+			for _, s := range slots {
+				if s.trial != nil && !s.trial.Stopped {
+					s.trial.Stopped = true
+					s.cur.stop.Store(true)
+				}
+			}
+		case <-tick.C:
+		case ev := <-e.events:
+			if ev.l != ev.s.cur || ev.s.trial == nil {
+				if !ev.done {
+					ev.l.decided <- true // an earlier launch of the slot: its watcher ends
+				}
+				continue
+			}
+			if !ev.done {
+				stop := false
+				for _, r := range ev.results {
+					stop = e.result(ev.s.trial, r, ev.s) || stop
+				}
+				ev.l.decided <- stop
+				break
+			}
+			ended, err := e.end(ctx, ev.s, ev.err)
+			if err != nil {
+				return err
+			}
+			if ended {
+				running--
+			}
+		}
+		if time.Since(e.lastSave) > saveInterval {
+			if err := e.save(); err != nil {
+				return err
+			}
+		}
+		e.progress(false)
+	}
+}
+
+// watch brings the trial's results to the main loop as they come (long
+// polls), waiting for its decision on each batch, until the run ends.
+func (e *executor) watch(ctx context.Context, s *slot, h ray.ActorHandle[runner], l *launch, trial string, done <-chan struct{}) {
+	ack := false
+	for {
+		p, err := ray.Get(ctx, runnerPoll.Remote(ctx, h, pollArgs{Trial: trial, Run: l.gen, Ack: ack, Stop: l.stop.Load()}))
+		ack = false
+		if err != nil {
+			return // the run's end says why
+		}
+		if len(p.Results) == 0 {
+			if p.Ended {
+				return
+			}
+			select {
+			case <-done:
+				return
+			default:
+			}
+			continue
+		}
+		select {
+		case e.events <- event{s: s, l: l, results: p.Results}:
+		case <-ctx.Done():
+			return
+		}
+		select {
+		case stop := <-l.decided:
+			if stop {
+				l.stop.Store(true)
+			}
+			ack = true
+		case <-ctx.Done():
+			return
 		}
 	}
 }
 
-// step answers a running trial's last results and collects its new ones,
-// applying the scheduler and the stop criteria, and ends the trial when
-// its run has returned. It reports whether results came.
-func (e *executor) step(ctx context.Context, s *slot, overBudget bool) (bool, error) {
+// end finishes the slot's trial when its run returned: the trial ended
+// (ended true), or PBT starts it again from another trial's state.
+func (e *executor) end(ctx context.Context, s *slot, rerr error) (bool, error) {
 	tr := s.trial
-	if overBudget && !tr.Stopped {
-		tr.Stopped, s.stop = true, true
-	}
-	p, perr := ray.Get(ctx, runnerPoll.Remote(ctx, s.h, pollArgs{Trial: tr.ID, Ack: s.ack, Stop: s.stop}))
-	s.ack = false
-	got := false
-	if perr == nil && p.Trial == tr.ID {
-		for _, r := range p.Results {
-			e.result(tr, r, s)
-			s.ack, got = true, true
-		}
-	}
-	ready, _, err := ray.Wait(ctx, []ray.Ref[bool]{s.run}, 1, time.Millisecond)
-	if err != nil {
-		return got, err
-	}
-	if len(ready) == 0 && perr == nil {
-		return got, nil
-	}
-	_, rerr := ray.Get(ctx, s.run)
-	if x := s.exploit; x != nil && rerr == nil && perr == nil {
+	if x := s.exploit; x != nil && rerr == nil {
 		s.exploit = nil
-		return true, e.restart(ctx, s, x)
+		return false, e.restart(ctx, s, x)
 	}
-	switch {
-	case rerr != nil:
+	if rerr != nil {
 		tr.Status, tr.Error = Errored, rerr.Error()
-	case perr != nil:
-		tr.Status, tr.Error = Errored, perr.Error()
-	default:
+	} else {
 		tr.Status = Terminated
 	}
 	e.tc.Scheduler.OnComplete(tr.ID)
 	s.trial = nil
-	if rerr != nil || perr != nil {
+	if rerr != nil {
 		// The runner may be gone with the trial: a fresh one takes its slot.
 		_ = ray.Kill(context.WithoutCancel(ctx), s.h, true)
 		h, err := runnerClass.Remote(ctx, ray.Resources(e.tc.ResourcesPerTrial), ray.MaxConcurrency(2))
 		if err != nil {
-			return got, err
+			return true, err
 		}
 		s.h = h
 	}
-	return true, e.save()
+	return true, nil
 }
 
-// launch starts tr on s's runner, from tr's latest checkpoint if it has one.
+// launch starts tr on s's runner, from tr's latest checkpoint if it has
+// one, with a watcher for its results and one for its end.
 func (e *executor) launch(ctx context.Context, s *slot, tr *TrialResult) error {
 	cfg, err := json.Marshal(tr.Config)
 	if err != nil {
 		return fmt.Errorf("tune: trial %s's config: %w", tr.ID, err)
 	}
-	s.trial, s.ack, s.stop, s.exploit, tr.Status = tr, false, false, nil, Running
-	s.run = runnerRun.Remote(ctx, s.h, runArgs{Trainable: e.trainable, Trial: tr.ID, Config: cfg,
+	s.gen++
+	l := &launch{gen: s.gen, decided: make(chan bool, 1)}
+	s.trial, s.exploit, s.cur, tr.Status = tr, nil, l, Running
+	run := runnerRun.Remote(ctx, s.h, runArgs{Trainable: e.trainable, Trial: tr.ID, Run: l.gen, Config: cfg,
 		Dir: filepath.Join(e.dir, tr.ID), Resume: tr.Checkpoint})
-	return e.save()
+	done := make(chan struct{})
+	go func() {
+		_, err := ray.Get(ctx, run)
+		close(done)
+		select {
+		case e.events <- event{s: s, l: l, done: true, err: err}:
+		case <-ctx.Done():
+		}
+	}()
+	go e.watch(ctx, s, s.h, l, tr.ID, done)
+	return nil
 }
 
 // restart is PBT's exploit and explore: the trial takes a copy of the
@@ -228,7 +297,9 @@ func (e *executor) restart(ctx context.Context, s *slot, x *exploit) error {
 	if err != nil {
 		return err
 	}
-	tr.Checkpoint, tr.Config = ck, x.config
+	// The trial's state is now the donor's: so are its latest metrics
+	// (the donor may even have been at its last iteration).
+	tr.Checkpoint, tr.Config, tr.Metrics = ck, x.config, ck.Metrics
 	return e.launch(ctx, s, tr)
 }
 
@@ -242,9 +313,10 @@ func (e *executor) trial(id string) *TrialResult {
 	return nil
 }
 
-// result records one result and decides whether the trial goes on (or,
-// under PBT, starts again from another trial's checkpoint).
-func (e *executor) result(tr *TrialResult, r result, s *slot) {
+// result records one result and decides whether the trial goes on: it
+// reports whether to stop it (or, under PBT, end this run and start the
+// trial again from another trial's state).
+func (e *executor) result(tr *TrialResult, r result, s *slot) bool {
 	m := r.Metrics
 	tr.Metrics = m
 	tr.History = append(tr.History, m)
@@ -253,7 +325,7 @@ func (e *executor) result(tr *TrialResult, r result, s *slot) {
 	}
 	e.appendResult(tr, m)
 	if tr.Stopped || s.exploit != nil {
-		return
+		return true
 	}
 	stop := false
 	for k, v := range e.rc.Stop {
@@ -271,14 +343,12 @@ func (e *executor) result(tr *TrialResult, r result, s *slot) {
 		} else if x, ok := e.tc.Scheduler.(Exploiter); ok && !stop {
 			if donor, cfg, ok := x.Exploit(tr.ID, int(m["training_iteration"]), e.trial); ok && donor.Checkpoint != nil {
 				s.exploit = &exploit{donor: donor.Checkpoint, config: cfg}
-				s.stop = true // this run ends; the trial starts again from the donor's state
-				return
+				return true // this run ends; the trial starts again from the donor's state
 			}
 		}
 	}
-	if stop {
-		tr.Stopped, s.stop = true, true
-	}
+	tr.Stopped = tr.Stopped || stop
+	return stop
 }
 
 // appendResult writes a result as a JSON line in the trial's result.json

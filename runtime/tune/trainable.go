@@ -53,6 +53,7 @@ func lookupTrainable(name string) (trainableFn, bool) {
 // get_context).
 type Context struct {
 	trial  string
+	run    int
 	dir    string           // the trial's directory (checkpoints)
 	resume *ckpt.Checkpoint // to resume from (Restore, or PBT's exploit)
 	mu     sync.Mutex
@@ -60,6 +61,10 @@ type Context struct {
 	stop   bool
 	queue  []result
 	next   int // the index of the trial's next checkpoint
+	// more is signalled (capacity 1) when a result is queued or the run
+	// ends: a waiting poll answers at once.
+	more  chan struct{}
+	ended bool // the run returned
 	// acked closes when the tuner has taken the queued result and decided.
 	acked chan struct{}
 }
@@ -119,6 +124,10 @@ func (c *Context) Report(ctx context.Context, metrics map[string]float64, ck *Ch
 		r.Checkpoint = committed
 	}
 	c.queue = append(c.queue, r)
+	select {
+	case c.more <- struct{}{}:
+	default:
+	}
 	acked := make(chan struct{})
 	c.acked = acked
 	c.mu.Unlock()
@@ -138,7 +147,7 @@ func (c *Context) Report(ctx context.Context, metrics map[string]float64, ck *Ch
 // exchange takes the tuner's answer to the results it took last (stop or
 // not), releasing the Report waiting on it, and returns the results queued
 // since.
-func (c *Context) exchange(ack, stop bool) []result {
+func (c *Context) exchange(ack, stop bool) ([]result, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if stop {
@@ -150,7 +159,7 @@ func (c *Context) exchange(ack, stop bool) []result {
 	}
 	q := c.queue
 	c.queue = nil
-	return q
+	return q, c.ended
 }
 
 // decodeConfig reads a config sent as JSON (numbers come back as float64;

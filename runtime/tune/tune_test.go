@@ -227,10 +227,14 @@ var pbtToy = Trainable("test.pbt_toy", func(ctx context.Context, tc *Context, cf
 
 // Issue 19's PBT acceptance: on the moving-target toy, PBT's best trial
 // ends higher than random search's with the same trials and iterations
-// per trial (8 × 40).
+// per trial (8 × 40; PBT's exploits skip iterations a trial takes over
+// from its donor, so it runs fewer).
 func TestPBTBeatsRandomSearch(t *testing.T) {
-	space := Space{"h": Uniform(0, 2), "max_iter": 40}
-	tc := TuneConfig{Metric: "v", Mode: "max", NumSamples: 8, Seed: 5, MaxConcurrentTrials: 4}
+	// The whole population at once (half a CPU each), each iteration a few
+	// milliseconds, so that the trials go on side by side as PBT expects.
+	space := Space{"h": Uniform(0, 2), "max_iter": 40, "sleep_ms": 5}
+	tc := TuneConfig{Metric: "v", Mode: "max", NumSamples: 8, Seed: 5, MaxConcurrentTrials: 8,
+		ResourcesPerTrial: map[string]float64{"CPU": 0.5}}
 	random, err := Fit(context.Background(), pbtToy, space, tc, RunConfig{StoragePath: t.TempDir(), Name: "random"})
 	if err != nil {
 		t.Fatal(err)
