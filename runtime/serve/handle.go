@@ -104,34 +104,56 @@ func GetAppHandle(app, deployment string) (*Handle, error) {
 	return &Handle{app: app, deployment: deployment, r: rt}, nil
 }
 
+// inlineBody is the largest request body (of known length) Do reads whole
+// before sending: such a body can be sent again if a replica fails before
+// answering. Larger bodies, and those of unknown length, stream.
+const inlineBody = 64 << 10
+
 // Do sends req (its URL's path and query; the host is ignored) to a replica.
 // The caller closes the response body.
+//
+// Both bodies stream: the response's body reads as the handler writes and
+// flushes it (an event stream, tokens), and a request body larger than
+// 64 KiB or of unknown length (ContentLength -1, e.g. an io.Pipe) goes to
+// the handler as it reads it, even while the response is being read. Do
+// closes the request body once the response body is closed (or on error).
 func (h *Handle) Do(req *http.Request) (*http.Response, error) {
 	var body []byte
-	if req.Body != nil {
-		b, err := io.ReadAll(io.LimitReader(req.Body, hop.MaxFrame+1))
+	var stream io.ReadCloser
+	switch {
+	case req.Body == nil || req.Body == http.NoBody:
+	case req.ContentLength > 0 && req.ContentLength <= inlineBody:
+		b := make([]byte, req.ContentLength)
+		_, err := io.ReadFull(req.Body, b)
 		_ = req.Body.Close()
 		if err != nil {
-			return nil, err
-		}
-		if len(b) > hop.MaxFrame {
-			return nil, fmt.Errorf("call %s/%s: request body over %d bytes", h.app, h.deployment, hop.MaxFrame)
+			return nil, fmt.Errorf("call %s/%s: read request body: %w", h.app, h.deployment, err)
 		}
 		body = b
+	default:
+		stream = req.Body
 	}
 	resp, done, err := h.r.Send(req.Context(), 60*time.Second, func(addr string) (*http.Request, error) {
 		out := req.Clone(req.Context())
 		out.URL.Scheme, out.URL.Host, out.Host = "http", addr, ""
 		out.RequestURI = ""
-		if body != nil {
+		switch {
+		case body != nil:
 			out.Body, out.ContentLength = hop.NewBody(body), int64(len(body))
+		case stream != nil:
+			// The same body for every attempt: one that failed before
+			// the handler read any of it left it untouched.
+			out.Body = stream
 		}
 		return out, nil
 	})
 	if err != nil {
+		if stream != nil {
+			_ = stream.Close()
+		}
 		return nil, fmt.Errorf("call %s/%s: %w", h.app, h.deployment, err)
 	}
-	resp.Body = &doneBody{ReadCloser: resp.Body, done: done}
+	resp.Body = &doneBody{ReadCloser: resp.Body, done: done, reqBody: stream}
 	return resp, nil
 }
 
@@ -158,11 +180,15 @@ func (h *Handle) Get(ctx context.Context, path string) ([]byte, error) {
 
 type doneBody struct {
 	io.ReadCloser
-	done func()
+	done    func()
+	reqBody io.Closer // a streamed request body (nil if none)
 }
 
 func (b *doneBody) Close() error {
 	err := b.ReadCloser.Close()
+	if b.reqBody != nil {
+		_ = b.reqBody.Close()
+	}
 	b.done()
 	return err
 }

@@ -6,6 +6,11 @@
 // answers /-/healthz ("success", 503 while draining) and /-/routes (route
 // prefix -> application) like Ray's proxy, and publishes its status for the
 // controller's GET /api/serve/applications/.
+//
+// Bodies stream both ways (see stream.go): a request body larger than
+// inlineBody, or of unknown length, reaches the replica as the handler reads
+// it; a streamed response reaches the client as the handler flushes it; an
+// Upgrade (WebSocket) request that the handler takes over becomes a tunnel.
 package proxy
 
 import (
@@ -42,8 +47,6 @@ type Config struct {
 	Logger   *log.Logger
 	// PollInterval is how often the routing table is read (default 100ms).
 	PollInterval time.Duration
-	// MaxBody bounds a buffered request body (default 64 MiB).
-	MaxBody int64
 	// Metrics records Ray's ray_serve_*http* series (nil: none).
 	Metrics *metrics.Proxy
 }
@@ -64,9 +67,6 @@ type Proxy struct {
 func Start(cfg Config) *Proxy {
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = 100 * time.Millisecond
-	}
-	if cfg.MaxBody == 0 {
-		cfg.MaxBody = 64 << 20
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = log.New(io.Discard, "", 0)
@@ -174,6 +174,12 @@ const maxWait = 60 * time.Second
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
+// inlineBody is the largest request body (of known length) the proxy reads
+// whole before sending it: it goes in the request's frame, and a retry on
+// another replica can send it again. Larger bodies, and those of unknown
+// length, stream.
+const inlineBody = 64 << 10
+
 func (p *Proxy) forward(w http.ResponseWriter, in *http.Request) {
 	start := p.cfg.Metrics.Start()
 	t := p.table.Load()
@@ -194,17 +200,32 @@ func (p *Proxy) forward(w http.ResponseWriter, in *http.Request) {
 		return
 	}
 	var body []byte
-	if in.ContentLength != 0 && in.Body != nil {
-		b, err := io.ReadAll(http.MaxBytesReader(w, in.Body, p.cfg.MaxBody))
-		if err != nil {
-			code = http.StatusRequestEntityTooLarge
+	var stream io.ReadCloser
+	var up *upgrade
+	switch {
+	case isUpgrade(in):
+		// The client's bytes after the upgrade reach the handler as the
+		// request's body, once the handler took the stream over.
+		up = newUpgrade(in.Context())
+		defer up.close()
+		in = in.WithContext(up.ctx)
+		stream = up.body
+	case in.ContentLength > 0 && in.ContentLength <= inlineBody:
+		b := make([]byte, in.ContentLength)
+		if _, err := io.ReadFull(in.Body, b); err != nil {
+			code = http.StatusBadRequest
 			http.Error(w, "read request body: "+err.Error(), code)
 			return
 		}
 		body = b
+	case in.ContentLength != 0 && in.Body != nil && in.Body != http.NoBody:
+		stream = in.Body
 	}
 	hdr := make(http.Header, len(in.Header)+2)
 	copyHeader(hdr, in.Header)
+	if up != nil {
+		hdr["Connection"], hdr["Upgrade"] = []string{"Upgrade"}, in.Header["Upgrade"]
+	}
 	if host, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
 		if prior := in.Header.Get("X-Forwarded-For"); prior != "" {
 			host = prior + ", " + host
@@ -218,8 +239,13 @@ func (p *Proxy) forward(w http.ResponseWriter, in *http.Request) {
 	resp, done, err := rt.Send(ctx, maxWait, func(addr string) (*http.Request, error) {
 		out := &http.Request{Method: in.Method, URL: &url.URL{Scheme: "http", Host: addr, Path: rest, RawQuery: in.URL.RawQuery},
 			Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: hdr, Host: in.Host}
-		if body != nil {
+		switch {
+		case body != nil:
 			out.Body, out.ContentLength = hop.NewBody(body), int64(len(body))
+		case stream != nil:
+			// The same body for every attempt: one that failed before
+			// the handler read any of it left it untouched.
+			out.Body, out.ContentLength = stream, in.ContentLength
 		}
 		return out, nil
 	})
@@ -232,6 +258,9 @@ func (p *Proxy) forward(w http.ResponseWriter, in *http.Request) {
 			// The client went away: counted as nginx's 499 "client
 			// closed request", not as an error the service answered.
 			code = 499
+		case errors.Is(err, hop.ErrBodySent):
+			code = http.StatusBadGateway
+			http.Error(w, err.Error(), code)
 		default:
 			http.Error(w, err.Error(), code)
 		}
@@ -239,9 +268,24 @@ func (p *Proxy) forward(w http.ResponseWriter, in *http.Request) {
 	}
 	defer done()
 	defer resp.Body.Close()
-	copyHeader(w.Header(), resp.Header)
 	code = resp.StatusCode
+	if ok, headed := hop.Tunnel(resp); ok {
+		if up == nil {
+			// Taken over without an Upgrade request: nothing to relay
+			// the client's side with.
+			code = http.StatusBadGateway
+			http.Error(w, "the deployment took over a request that asked for no protocol upgrade", code)
+			return
+		}
+		up.relay(w, resp, headed, p.cfg.Logger)
+		return
+	}
+	copyHeader(w.Header(), resp.Header)
 	w.WriteHeader(resp.StatusCode)
+	if resp.ContentLength < 0 {
+		relayStream(w, resp.Body)
+		return
+	}
 	bp := bufPool.Get().(*[]byte)
 	_, _ = io.CopyBuffer(w, resp.Body, *bp)
 	bufPool.Put(bp)

@@ -154,6 +154,8 @@ type clientConn struct {
 	refused bool  // the server is shutting down: no new streams
 	reading bool  // a goroutine holds the read token
 	waiters int   // streams waiting while someone else reads
+	// body pumps waiting for room while someone else reads
+	pumpWaiters int
 }
 
 // clientStream is one request's side of the connection.
@@ -163,6 +165,13 @@ type clientStream struct {
 	frames  []frame
 	ready   chan struct{} // (1) a frame came, the read token is free, or the connection ended
 	waiting bool          // blocked on ready while someone else reads
+	closed  bool          // forgotten (close)
+	// pumpWaiting: the stream's body pump waits for room while someone else reads
+	pumpWaiting bool
+	// A streamed request body's pacing (granted is nil for inline bodies):
+	credit   int                // body bytes the server lets the pump send
+	granted  chan struct{}      // (1) credit grew, or the stream or the connection ended
+	stopPump context.CancelFunc // cancels the pump's context (set before the pump starts)
 }
 
 type frame struct {
@@ -176,8 +185,9 @@ func (c *clientConn) usable() bool {
 	return c.err == nil && !c.retiredLocked()
 }
 
-// open starts a stream, unless the connection cannot take one.
-func (c *clientConn) open() (*clientStream, error) {
+// open starts a stream, unless the connection cannot take one; streamed
+// tells that its request body will stream.
+func (c *clientConn) open(streamed bool) (*clientStream, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err != nil || c.retiredLocked() {
@@ -185,6 +195,9 @@ func (c *clientConn) open() (*clientStream, error) {
 	}
 	c.lastID++
 	s := &clientStream{id: c.lastID, ready: make(chan struct{}, 1)}
+	if streamed {
+		s.granted = make(chan struct{}, 1)
+	}
 	c.streams[s.id] = s
 	c.w.streams.Store(int32(len(c.streams)))
 	return s, nil
@@ -196,9 +209,17 @@ func (c *clientConn) close(s *clientStream, cancel bool) {
 	c.mu.Lock()
 	_, open := c.streams[s.id]
 	delete(c.streams, s.id)
+	s.closed = true
+	stop := s.stopPump
+	if s.granted != nil {
+		signal(s.granted) // the pump stops
+	}
 	c.w.streams.Store(int32(len(c.streams)))
 	last := c.retiredLocked() && len(c.streams) == 0 && c.err == nil
 	c.mu.Unlock()
+	if stop != nil {
+		stop() // interrupts the pump's read of the connection, if it reads
+	}
 	if open && cancel && !last {
 		_ = c.w.sendFrame(frameCancel, s.id)
 	}
@@ -275,7 +296,7 @@ func (c *clientConn) nextFrame(ctx context.Context, s *clientStream) (frame, err
 		if !c.reading {
 			c.reading = true
 			c.mu.Unlock()
-			if err := c.lead(ctx, s); err != nil {
+			if err := c.lead(ctx, s, false); err != nil {
 				return frame{}, err
 			}
 			continue
@@ -301,14 +322,21 @@ func (c *clientConn) nextFrame(ctx context.Context, s *clientStream) (frame, err
 	}
 }
 
-// passTokenLocked wakes a waiting stream to take the free read token.
+// passTokenLocked wakes a waiting stream, or else a waiting body pump, to
+// take the free read token.
 func (c *clientConn) passTokenLocked() {
-	if c.waiters == 0 {
+	if c.waiters == 0 && c.pumpWaiters == 0 {
 		return
 	}
 	for _, w := range c.streams {
 		if w.waiting {
 			signal(w.ready)
+			return
+		}
+	}
+	for _, w := range c.streams {
+		if w.pumpWaiting {
+			signal(w.granted)
 			return
 		}
 	}
@@ -318,7 +346,11 @@ func (c *clientConn) passTokenLocked() {
 // connection ended), then passes the token on. A cancelled ctx interrupts
 // its read (a read deadline), and it returns ctx's error: the frame it was
 // reading is kept for the next reader.
-func (c *clientConn) lead(ctx context.Context, s *clientStream) error {
+//
+// forPump: the reader is s's body pump, waiting for room to send: it reads
+// until a window for s came or s closed, and hands every frame on,
+// s's own to s's response reader.
+func (c *clientConn) lead(ctx context.Context, s *clientStream, forPump bool) error {
 	stop := func() bool { return true }
 	var interrupted chan struct{}
 	if ctx.Done() != nil {
@@ -335,18 +367,36 @@ func (c *clientConn) lead(ctx context.Context, s *clientStream) error {
 			_ = c.c.SetReadDeadline(time.Time{})
 		}
 	}
+	// release hands the token on (c.mu held).
+	release := func() {
+		c.mu.Unlock()
+		done()
+		c.mu.Lock()
+		c.reading = false
+		c.passTokenLocked()
+		c.mu.Unlock()
+	}
 	for {
 		t, id, p, err := c.fr.next()
 		if err != nil && ctx.Err() != nil && errors.Is(err, os.ErrDeadlineExceeded) {
-			done()
 			c.mu.Lock()
-			c.reading = false
-			c.passTokenLocked()
-			c.mu.Unlock()
+			release()
 			return ctx.Err()
 		}
-		if err == nil && (t < frameFull || t > frameRefused || t == frameCancel || t == frameWindow) {
+		if err == nil && !fromServer(t) {
 			err = fmt.Errorf("%w: unexpected frame type %d from a server", errProtocol, t)
+		}
+		if err == nil && t == frameWindow {
+			// Room for more of a streamed request body: the pump's, not a
+			// frame of the response.
+			if err = c.grant(id, p); err == nil {
+				if forPump && id == s.id {
+					c.mu.Lock()
+					release()
+					return nil
+				}
+				continue
+			}
 		}
 		if err != nil {
 			done()
@@ -360,21 +410,33 @@ func (c *clientConn) lead(ctx context.Context, s *clientStream) error {
 		to := c.streams[id]
 		if to != nil {
 			to.frames = append(to.frames, frame{t, p})
-			if to != s {
+			if to != s || forPump {
 				signal(to.ready)
 			}
 		}
-		if to == s {
-			c.mu.Unlock()
-			done()
-			c.mu.Lock()
-			c.reading = false
-			c.passTokenLocked()
-			c.mu.Unlock()
+		if (to == s && !forPump) || (forPump && s.closed) {
+			release()
 			return nil
 		}
 		c.mu.Unlock()
 	}
+}
+
+// grant adds a window frame's bytes to its stream's body credit.
+func (c *clientConn) grant(id uint32, p []byte) error {
+	n, k := binary.Uvarint(p)
+	if k <= 0 || k != len(p) || n > MaxFrame {
+		return fmt.Errorf("%w: bad window frame", errProtocol)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.streams[id]
+	if s == nil || s.granted == nil {
+		return nil // a stream that ended meanwhile, or one with its body inline: nothing to pace
+	}
+	s.credit += int(n)
+	signal(s.granted)
+	return nil
 }
 
 // end closes the connection after a read failed and wakes every stream.
@@ -388,6 +450,9 @@ func (c *clientConn) end(err error) {
 	c.reading = false
 	for _, s := range c.streams {
 		signal(s.ready)
+		if s.granted != nil {
+			signal(s.granted)
+		}
 	}
 	c.mu.Unlock()
 	c.pool.forget(c)
@@ -406,19 +471,24 @@ var errConnEnded = errors.New("hop: the server closed the connection")
 // RoundTrip sends req to the server at addr ("host:port", or "unix:" and a
 // socket's path) and returns its response; the caller reads the body to its
 // end and closes it. The request uses req's method, URL path and query, Host
-// (or URL.Host), header and body (read whole first; a NewBody is taken as it
-// is); cancelling its context cancels the handler's context on the server.
+// (or URL.Host), header and body; cancelling its context cancels the
+// handler's context on the server.
+//
+// A NewBody goes in the request's frame. Any other body streams: RoundTrip
+// reads it as the handler reads (it goes on after the response's head came,
+// until the response ends) and does not close it. A request that failed with
+// ErrNotSent read none of it and may be sent again with the same body; one
+// that failed after reading some fails with ErrBodySent.
+//
+// A response whose handler took the stream over (see Tunnel) carries the
+// handler's raw bytes, and the request's body carries the caller's to it.
 func (p *Pool) RoundTrip(req *http.Request, addr string) (*http.Response, error) {
 	var body []byte
+	var stream io.Reader
 	if bb, ok := req.Body.(*bytesBody); ok {
 		body = bb.b[bb.off:]
 	} else if req.Body != nil && req.Body != http.NoBody {
-		b, err := io.ReadAll(io.LimitReader(req.Body, MaxFrame+1))
-		_ = req.Body.Close()
-		if err != nil {
-			return nil, fmt.Errorf("read request body: %w", err)
-		}
-		body = b
+		stream = req.Body
 	}
 	host := req.Host
 	if host == "" {
@@ -430,7 +500,7 @@ func (p *Pool) RoundTrip(req *http.Request, addr string) (*http.Response, error)
 		if err != nil {
 			return nil, err
 		}
-		resp, err := c.roundTrip(req, host, uri, body)
+		resp, err := c.roundTrip(req, host, uri, body, stream)
 		// A connection that ended before the request went out: try a fresh
 		// one (a server that refused the request is going away: not there).
 		if errors.Is(err, ErrNotSent) && !errors.Is(err, errRefused) && reused && attempt == 0 {
@@ -440,21 +510,27 @@ func (p *Pool) RoundTrip(req *http.Request, addr string) (*http.Response, error)
 	}
 }
 
-func (c *clientConn) roundTrip(req *http.Request, host, uri string, body []byte) (*http.Response, error) {
-	s, err := c.open()
+func (c *clientConn) roundTrip(req *http.Request, host, uri string, body []byte, stream io.Reader) (*http.Response, error) {
+	s, err := c.open(stream != nil)
 	if err != nil {
 		return nil, err
 	}
 	err = c.w.send(func(b []byte) ([]byte, error) {
 		start := len(b)
 		b = append(b, make([]byte, frameHeaderLen)...)
-		b = encodeRequest(b, req.Method, uri, host, req.Header)
-		b = append(b, body...)
+		t := frameRequest
+		if stream != nil {
+			t = frameOpen
+			b = encodeOpen(b, req.Method, uri, host, req.Header, req.ContentLength)
+		} else {
+			b = encodeRequest(b, req.Method, uri, host, req.Header)
+			b = append(b, body...)
+		}
 		n := len(b) - start - frameHeaderLen
 		if n > MaxFrame {
 			return b[:start], fmt.Errorf("%w: a request of %d bytes (max %d)", errFrameTooLarge, n, MaxFrame)
 		}
-		h := frameHeader(frameRequest, s.id, n)
+		h := frameHeader(t, s.id, n)
 		copy(b[start:], h[:])
 		return b, nil
 	})
@@ -466,19 +542,39 @@ func (c *clientConn) roundTrip(req *http.Request, host, uri string, body []byte)
 		return nil, fmt.Errorf("%w: %w", ErrNotSent, err)
 	}
 	ctx := req.Context()
+	var consumed atomic.Bool
+	if stream != nil {
+		pctx, stop := context.WithCancel(ctx)
+		c.mu.Lock()
+		s.stopPump = stop
+		closed := s.closed
+		c.mu.Unlock()
+		if closed {
+			stop()
+		}
+		go c.pump(pctx, s, stream, &consumed)
+	}
+	// failed closes the stream and says whether the body went out in part
+	// (close stops the pump first, so consumed is final after it).
+	failed := func(cancel bool, err error) error {
+		c.close(s, cancel)
+		if consumed.Load() && errors.Is(err, ErrNotSent) {
+			return fmt.Errorf("%w: %w", ErrBodySent, err)
+		}
+		return err
+	}
 	f, err := c.nextFrame(ctx, s)
 	if err == nil && f.t == frameAbort && ctx.Err() != nil {
 		err = ctx.Err() // the server's answer to our cancel
 	}
 	if err != nil {
-		c.close(s, true)
 		var op *net.OpError
 		if errors.Is(err, errConnEnded) || errors.As(err, &op) {
 			// The connection ended before any answer: most likely the
 			// server closed it while idle, before the request came.
-			return nil, fmt.Errorf("%w: %w", ErrNotSent, err)
+			err = fmt.Errorf("%w: %w", ErrNotSent, err)
 		}
-		return nil, err
+		return nil, failed(true, err)
 	}
 	switch f.t {
 	case frameFull:
@@ -491,20 +587,54 @@ func (c *clientConn) roundTrip(req *http.Request, host, uri string, body []byte)
 	case frameHead:
 		code, h, _, err := decodeStatus(f.p)
 		if err != nil {
-			c.close(s, true)
-			return nil, err
+			return nil, failed(true, err)
 		}
 		return response(req, code, h, &streamBody{ctx: ctx, c: c, s: s}, -1), nil
+	case frameTunnel:
+		code, h, err := decodeTunnel(f.p)
+		if err != nil {
+			return nil, failed(true, err)
+		}
+		tb := &streamBody{ctx: ctx, c: c, s: s, tunnel: true, headed: code != 0}
+		if code == 0 {
+			code, h = http.StatusSwitchingProtocols, http.Header{}
+		}
+		return response(req, code, h, tb, -1), nil
 	case frameRefused:
-		c.close(s, false)
-		return nil, errRefused
+		return nil, failed(false, errRefused)
 	case frameAbort:
-		c.close(s, false)
-		return nil, fmt.Errorf("hop: the server broke the response off: %s", f.p)
+		return nil, failed(false, fmt.Errorf("hop: the server broke the response off: %s", f.p))
 	default:
-		c.close(s, true)
-		return nil, fmt.Errorf("%w: frame type %d before a response's head", errProtocol, f.t)
+		return nil, failed(true, fmt.Errorf("%w: frame type %d before a response's head", errProtocol, f.t))
 	}
+}
+
+// Tunnel reports whether resp comes from a handler that took its stream over
+// (Hijack): its body is the handler's raw bytes, and the request's body is
+// what reaches the handler. headed tells that the handler set a status and
+// header (resp's), which the caller sends on before the raw bytes; without
+// them the handler writes its own status line.
+func Tunnel(resp *http.Response) (ok, headed bool) {
+	b, is := resp.Body.(*streamBody)
+	if !is || !b.tunnel {
+		return false, false
+	}
+	return true, b.headed
+}
+
+// Buffered reports whether a body RoundTrip returned has bytes at hand that
+// a Read takes without waiting (a relay flushes what it wrote when not).
+func Buffered(body io.Reader) bool {
+	b, ok := body.(*streamBody)
+	if !ok {
+		return true // in memory
+	}
+	if len(b.cur) > 0 {
+		return true
+	}
+	b.c.mu.Lock()
+	defer b.c.mu.Unlock()
+	return len(b.s.frames) > 0
 }
 
 func response(req *http.Request, code int, h http.Header, body io.ReadCloser, n int64) *http.Response {
@@ -518,6 +648,8 @@ type streamBody struct {
 	ctx    context.Context
 	c      *clientConn
 	s      *clientStream
+	tunnel bool // the handler took the stream over
+	headed bool // ... after setting a status and header
 	cur    []byte
 	taken  int   // data bytes read since the last grant
 	err    error // io.EOF after the end frame

@@ -26,6 +26,16 @@
 // a stream with a cancel frame (the handler's context is cancelled); a
 // server that is shutting down answers new requests with a refused frame,
 // which tells the client the request did not run and may go elsewhere.
+//
+// A request body that is not in memory (an upload, a body of unknown length)
+// streams the other way: the client sends an open frame (the request without
+// its body), then body frames and a body-end frame, paced by window frames
+// the server sends as the handler reads. The server sends its first window
+// only when the handler first reads the body, so a request that is refused,
+// turned away or answered without reading its body has sent none of it and
+// may still go elsewhere. A handler that takes its stream over (Hijack, as
+// WebSocket servers do) makes the server send a tunnel frame; from then on
+// the stream's data frames and body frames carry raw bytes both ways.
 package hop
 
 import (
@@ -34,6 +44,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -43,7 +54,7 @@ import (
 // start with it (another protocol, or another version of this one). The
 // client's credential follows it: a big-endian uint16 length and the auth
 // token (length 0 without one).
-const Preface = "GORAY-HOP/3\n"
+const Preface = "GORAY-HOP/4\n"
 
 // opening is what a client sends first: the preface and its token.
 func opening(token string) []byte {
@@ -63,12 +74,34 @@ const (
 	frameEnd                          // a streamed response's end
 	frameAbort                        // a streamed response broken off (message)
 	frameCancel                       // client: forget the stream, cancel its handler
-	frameWindow                       // client: uvarint n more bytes of the stream's data may come
+	frameWindow                       // either side: uvarint n more bytes of the stream's data (body) may come
 	frameRefused                      // server: the request was not taken (shutting down)
+	frameOpen                         // client: a request (as frameRequest) whose body follows in body frames
+	frameBody                         // client: a piece of a streamed request body
+	frameBodyEnd                      // client: a streamed body's end (empty) or break (message)
+	frameTunnel                       // server: the handler took the stream over; status (0: none) and header
 )
 
-// Window is how many bytes of a stream's data frames a server sends ahead of
-// the client's reader.
+// fromServer reports whether a server may send frames of type t.
+func fromServer(t frameType) bool {
+	switch t {
+	case frameFull, frameHead, frameData, frameEnd, frameAbort, frameWindow, frameRefused, frameTunnel:
+		return true
+	}
+	return false
+}
+
+// fromClient reports whether a client may send frames of type t.
+func fromClient(t frameType) bool {
+	switch t {
+	case frameRequest, frameCancel, frameWindow, frameOpen, frameBody, frameBodyEnd:
+		return true
+	}
+	return false
+}
+
+// Window is how many bytes of a stream's data (or body) frames a side sends
+// ahead of the other side's reader.
 const Window = 256 << 10
 
 const frameHeaderLen = 9
@@ -269,24 +302,60 @@ func encodeRequest(b []byte, method, requestURI, host string, h http.Header) []b
 // decodeRequest parses a request frame's payload into a server request
 // (no context yet).
 func decodeRequest(p []byte) (*http.Request, error) {
-	d := decoder{b: p}
-	method, uri, host, h := d.string(), d.string(), d.string(), d.header()
-	if d.err != nil {
-		return nil, d.err
-	}
-	if method == "" {
-		return nil, fmt.Errorf("%w: request without a method", errProtocol)
-	}
-	u, err := url.ParseRequestURI(uri)
+	r, body, err := decodeRequestHead(p)
 	if err != nil {
-		return nil, fmt.Errorf("%w: request URI %q: %w", errProtocol, uri, err)
+		return nil, err
 	}
-	r := &http.Request{Method: method, URL: u, RequestURI: uri, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: h, Host: host, Body: http.NoBody}
-	if body := d.b; len(body) > 0 {
+	if len(body) > 0 {
 		r.Body, r.ContentLength = &bytesBody{b: body}, int64(len(body))
 	}
 	return r, nil
+}
+
+// encodeOpen is an open frame's payload: the request without its body and
+// the body's length (as uvarint length+1; 0: unknown).
+func encodeOpen(b []byte, method, requestURI, host string, h http.Header, length int64) []byte {
+	b = encodeRequest(b, method, requestURI, host, h)
+	if length < 0 {
+		length = -1
+	}
+	return binary.AppendUvarint(b, uint64(length+1))
+}
+
+// decodeOpen parses an open frame's payload; the body is the caller's to
+// set, and ContentLength is the length the client announced (-1: unknown).
+func decodeOpen(p []byte) (*http.Request, error) {
+	r, rest, err := decodeRequestHead(p)
+	if err != nil {
+		return nil, err
+	}
+	d := decoder{b: rest}
+	n := d.uvarint()
+	if d.err != nil || len(d.b) > 0 || n > math.MaxInt64 {
+		return nil, fmt.Errorf("%w: bad body length in an open frame", errProtocol)
+	}
+	r.ContentLength = int64(n) - 1
+	return r, nil
+}
+
+// decodeRequestHead parses the part of a request or open frame before the
+// body, and returns what follows.
+func decodeRequestHead(p []byte) (*http.Request, []byte, error) {
+	d := decoder{b: p}
+	method, uri, host, h := d.string(), d.string(), d.string(), d.header()
+	if d.err != nil {
+		return nil, nil, d.err
+	}
+	if method == "" {
+		return nil, nil, fmt.Errorf("%w: request without a method", errProtocol)
+	}
+	u, err := url.ParseRequestURI(uri)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: request URI %q: %w", errProtocol, uri, err)
+	}
+	r := &http.Request{Method: method, URL: u, RequestURI: uri, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: h, Host: host, Body: http.NoBody}
+	return r, d.b, nil
 }
 
 // encodeStatus is a full or head frame's payload before the body.
@@ -305,6 +374,24 @@ func decodeStatus(p []byte) (code int, h http.Header, body []byte, err error) {
 		return 0, nil, nil, fmt.Errorf("%w: status %d", errProtocol, c)
 	}
 	return int(c), h, d.b, nil
+}
+
+// decodeTunnel is a tunnel frame's payload: the status and header the
+// handler set before taking the stream over (0 and none when it set none:
+// it writes its own status line), and nothing after them.
+func decodeTunnel(p []byte) (code int, h http.Header, err error) {
+	d := decoder{b: p}
+	c, h := d.uvarint(), d.header()
+	if d.err != nil {
+		return 0, nil, d.err
+	}
+	if len(d.b) > 0 {
+		return 0, nil, fmt.Errorf("%w: %d bytes after a tunnel's header", errProtocol, len(d.b))
+	}
+	if c != 0 && (c < 100 || c > 999) {
+		return 0, nil, fmt.Errorf("%w: tunnel status %d", errProtocol, c)
+	}
+	return int(c), h, nil
 }
 
 // NewBody is a request body held in memory; RoundTrip sends its bytes

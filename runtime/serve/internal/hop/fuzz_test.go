@@ -3,6 +3,7 @@ package hop
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -83,6 +84,16 @@ func fuzzFrameSeeds(f *testing.F) [][]byte {
 	stream, _ = appendFrame(stream, frameWindow, 5, []byte{0x80, 0x80, 0x10})
 	stream, _ = appendFrame(stream, frameCancel, 5)
 	seeds = append(seeds, stream)
+	var up []byte
+	up, _ = appendFrame(up, frameOpen, 9, encodeOpen(nil, "PUT", "/up", "h", http.Header{"X-In": {"1"}}, 5))
+	up, _ = appendFrame(up, frameBody, 9, []byte("12345"))
+	up, _ = appendFrame(up, frameBodyEnd, 9)
+	up, _ = appendFrame(up, frameOpen, 11, encodeOpen(nil, "POST", "/", "h", nil, -1))
+	up, _ = appendFrame(up, frameBodyEnd, 11, []byte("gone"))
+	seeds = append(seeds, up)
+	tun, _ := appendFrame(nil, frameTunnel, 13, encodeStatus(nil, 101, http.Header{"Upgrade": {"websocket"}}))
+	tun, _ = appendFrame(tun, frameTunnel, 15, encodeStatus(nil, 0, nil))
+	seeds = append(seeds, tun)
 	seeds = append(seeds, []byte{byte(frameData), 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff}) // past MaxFrame
 	seeds = append(seeds, []byte{byte(frameData), 0, 0, 0, 1, 0, 0, 1, 0, 'x'})        // truncated payload
 	return seeds
@@ -188,6 +199,38 @@ func checkPayload(t *testing.T, fr rawFrame) {
 			t.Fatalf("request round trip: %v %q %q %v %q -> %v %q %q %v %q", r.Method, r.RequestURI, r.Host, r.Header, body,
 				r2.Method, r2.RequestURI, r2.Host, r2.Header, body2)
 		}
+	case frameOpen:
+		r, err := decodeOpen(fr.p)
+		if err != nil {
+			if !errors.Is(err, errProtocol) {
+				t.Fatalf("decodeOpen: %v, want a protocol error", err)
+			}
+			return
+		}
+		if r.ContentLength < -1 {
+			t.Fatalf("decodeOpen gave length %d", r.ContentLength)
+		}
+		p := encodeOpen(nil, r.Method, r.RequestURI, r.Host, r.Header, r.ContentLength)
+		r2, err := decodeOpen(p)
+		if err != nil || r2.Method != r.Method || r2.RequestURI != r.RequestURI || r2.Host != r.Host || !reflect.DeepEqual(r2.Header, r.Header) ||
+			r2.ContentLength != r.ContentLength {
+			t.Fatalf("open round trip: %v %q %d -> %v (%v)", r.Method, r.RequestURI, r.ContentLength, r2, err)
+		}
+	case frameTunnel:
+		code, h, err := decodeTunnel(fr.p)
+		if err != nil {
+			if !errors.Is(err, errProtocol) {
+				t.Fatalf("decodeTunnel: %v, want a protocol error", err)
+			}
+			return
+		}
+		if code != 0 && (code < 100 || code > 999) {
+			t.Fatalf("decodeTunnel gave status %d", code)
+		}
+		code2, h2, err := decodeTunnel(encodeStatus(nil, code, h))
+		if err != nil || code2 != code || !reflect.DeepEqual(h2, h) {
+			t.Fatalf("tunnel round trip: %d %v -> %d %v (%v)", code, h, code2, h2, err)
+		}
 	case frameFull, frameHead:
 		code, h, body, err := decodeStatus(fr.p)
 		if err != nil {
@@ -281,6 +324,20 @@ func FuzzServer(f *testing.F) {
 	two, _ = appendFrame(two, frameCancel, 1)
 	f.Add(false, two)
 	f.Add(false, append(requestFrame(f, 1, "GET", "/", "h", nil, ""), requestFrame(f, 1, "GET", "/", "h", nil, "")...)) // a stream id in use
+	// Streamed bodies: one sent before the server's window (past it: a
+	// protocol error), one with no body frames, one broken off.
+	var up []byte
+	up, _ = appendFrame(up, frameOpen, 1, encodeOpen(nil, "PUT", "/x", "h", nil, 3))
+	up, _ = appendFrame(up, frameBody, 1, []byte("abc"))
+	up, _ = appendFrame(up, frameOpen, 2, encodeOpen(nil, "POST", "/y", "h", http.Header{"X-Flush": {"1"}}, -1))
+	up, _ = appendFrame(up, frameOpen, 3, encodeOpen(nil, "POST", "/panic", "h", nil, -1))
+	up, _ = appendFrame(up, frameBodyEnd, 3, []byte("client gone"))
+	f.Add(false, up)
+	var early []byte
+	early, _ = appendFrame(early, frameOpen, 4, encodeOpen(nil, "POST", "/z", "h", nil, -1))
+	early, _ = appendFrame(early, frameCancel, 4)
+	early, _ = appendFrame(early, frameBody, 4, []byte("late"))
+	f.Add(false, early)
 	f.Add(true, []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
 	f.Add(true, []byte(Preface[:5]))
 	f.Add(true, append(opening(""), requestFrame(f, 1, "GET", "/", "h", nil, "")...))
@@ -303,6 +360,13 @@ func FuzzServer(f *testing.F) {
 				last++
 			}
 			head = append(opening(""), data[:n]...)
+			// Every streamed body ends before the last request, so that
+			// the echo handlers reading them return.
+			for _, fr := range frames {
+				if fr.t == frameOpen {
+					head, _ = appendFrame(head, frameBodyEnd, fr.id)
+				}
+			}
 			head = append(head, requestFrame(t, last, "GET", "/last", "h", nil, "")...)
 			tail = data[n:]
 		}
@@ -323,7 +387,7 @@ func FuzzServer(f *testing.F) {
 				t.Fatalf("answered %d frames to a connection without the preface", len(answers))
 			}
 			for _, fr := range answers {
-				if fr.t < frameFull || fr.t > frameRefused || fr.t == frameCancel || fr.t == frameWindow {
+				if !fromServer(fr.t) || fr.t == frameTunnel {
 					t.Fatalf("frame type %d from the server", fr.t)
 				}
 			}
@@ -386,15 +450,30 @@ func checkAnswers(t *testing.T, sent []byte, frames []rawFrame) {
 	opened := map[uint32]int{}
 	body := map[uint32][]byte{}
 	path := map[uint32]string{}
+	streamed := map[uint32]bool{} // the body streamed: what reached the handler depends on the windows
 	for _, fr := range reqs {
-		if fr.t != frameRequest {
-			continue
+		switch fr.t {
+		case frameRequest:
+			opened[fr.id]++
+			if r, err := decodeRequest(fr.p); err == nil {
+				body[fr.id], _ = io.ReadAll(r.Body)
+				path[fr.id] = r.URL.Path
+			}
+		case frameOpen:
+			opened[fr.id]++
+			streamed[fr.id] = true
+			if r, err := decodeOpen(fr.p); err == nil {
+				path[fr.id] = r.URL.Path
+			}
+		case frameBody:
+			body[fr.id] = append(body[fr.id], fr.p...)
 		}
-		opened[fr.id]++
-		if r, err := decodeRequest(fr.p); err == nil {
-			body[fr.id], _ = io.ReadAll(r.Body)
-			path[fr.id] = r.URL.Path
+	}
+	same := func(id uint32, got []byte) bool {
+		if streamed[id] {
+			return bytes.HasPrefix(body[id], got)
 		}
+		return bytes.Equal(got, body[id])
 	}
 	type state struct {
 		head, ended bool
@@ -433,7 +512,7 @@ func checkAnswers(t *testing.T, sent []byte, frames []rawFrame) {
 				continue
 			}
 			st.ended = true
-			if path[fr.id] != "/panic" && !bytes.Equal(b, body[fr.id]) {
+			if path[fr.id] != "/panic" && !same(fr.id, b) {
 				t.Fatalf("stream %d answered %q, sent %q", fr.id, b, body[fr.id])
 			}
 		case frameData:
@@ -446,8 +525,15 @@ func checkAnswers(t *testing.T, sent []byte, frames []rawFrame) {
 				t.Fatalf("end before the head on stream %d", fr.id)
 			}
 			st.ended = true
-			if path[fr.id] != "/panic" && !bytes.Equal(st.got, body[fr.id]) {
+			if path[fr.id] != "/panic" && !same(fr.id, st.got) {
 				t.Fatalf("stream %d streamed %q, sent %q", fr.id, st.got, body[fr.id])
+			}
+		case frameWindow:
+			if !streamed[fr.id] {
+				t.Fatalf("a window on stream %d, whose body came inline", fr.id)
+			}
+			if n, k := binary.Uvarint(fr.p); k <= 0 || k != len(fr.p) || n == 0 || n > Window {
+				t.Fatalf("window frame %x on stream %d", fr.p, fr.id)
 			}
 		case frameAbort, frameRefused:
 			if fr.t == frameRefused && st.head {

@@ -9,6 +9,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -205,8 +206,18 @@ type serverStream struct {
 	cancel context.CancelFunc
 	// Guarded by the connection's mu:
 	window int           // bytes of data the client takes before it grants more
-	gone   bool          // the client cancelled the stream or the connection ended
+	gone   bool          // the client cancelled the stream, the connection ended or the tunnel closed
 	wake   chan struct{} // (1) the window grew or the stream is gone
+	body   *inBody       // a streamed request body (nil: the body came inline)
+}
+
+// goneLocked marks the stream gone and wakes whoever waits on it.
+func (st *serverStream) goneLocked() {
+	st.gone = true
+	signal(st.wake)
+	if st.body != nil {
+		signal(st.body.ready)
+	}
 }
 
 // serve checks the preface, then reads the connection's frames: cancel and
@@ -289,8 +300,14 @@ func (sc *serverConn) closeConn() {
 // the connection now.
 func (sc *serverConn) take(t frameType, id uint32, p []byte) (handedOff bool, err error) {
 	switch t {
-	case frameRequest:
-		req, err := decodeRequest(p)
+	case frameRequest, frameOpen:
+		var req *http.Request
+		var err error
+		if t == frameRequest {
+			req, err = decodeRequest(p)
+		} else {
+			req, err = decodeOpen(p)
+		}
 		if err != nil {
 			return false, err
 		}
@@ -306,17 +323,22 @@ func (sc *serverConn) take(t frameType, id uint32, p []byte) (handedOff bool, er
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		st := &serverStream{cancel: cancel, window: Window, wake: make(chan struct{}, 1)}
+		if t == frameOpen {
+			st.body = &inBody{ready: make(chan struct{}, 1)}
+			req.Body = &bodyReader{sc: sc, st: st, id: id}
+		}
 		sc.mu.Lock()
 		sc.streams[id] = st
 		sc.w.streams.Store(int32(len(sc.streams)))
 		if sc.ended { // Close got here first
-			st.gone = true
+			st.goneLocked()
 			cancel()
 		}
 		sc.mu.Unlock()
 		req.RemoteAddr = sc.remote
 		req = req.WithContext(ctx)
-		if alone && sc.fr.buffered() == 0 && sc.s.quick() {
+		// A streamed body comes in frames this goroutine reads: never inline.
+		if t == frameRequest && alone && sc.fr.buffered() == 0 && sc.s.quick() {
 			return sc.runInline(id, st, req), nil
 		}
 		go sc.handle(id, st, req)
@@ -324,8 +346,7 @@ func (sc *serverConn) take(t frameType, id uint32, p []byte) (handedOff bool, er
 		sc.mu.Lock()
 		st := sc.streams[id]
 		if st != nil {
-			st.gone = true
-			signal(st.wake)
+			st.goneLocked()
 		}
 		sc.mu.Unlock()
 		if st != nil {
@@ -342,6 +363,8 @@ func (sc *serverConn) take(t frameType, id uint32, p []byte) (handedOff bool, er
 			signal(st.wake)
 		}
 		sc.mu.Unlock()
+	case frameBody, frameBodyEnd:
+		return false, sc.takeBody(t, id, p)
 	default:
 		return false, fmt.Errorf("%w: unexpected frame type %d from a client", errProtocol, t)
 	}
@@ -354,8 +377,7 @@ func (sc *serverConn) endStreams() {
 	sc.ended = true
 	var cancels []context.CancelFunc
 	for _, st := range sc.streams {
-		st.gone = true
-		signal(st.wake)
+		st.goneLocked()
 		cancels = append(cancels, st.cancel)
 	}
 	sc.mu.Unlock()
@@ -366,16 +388,15 @@ func (sc *serverConn) endStreams() {
 
 func (sc *serverConn) handle(id uint32, st *serverStream, req *http.Request) {
 	start := time.Now()
+	w := &responseWriter{sc: sc, st: st, id: id, header: http.Header{}, req: req}
 	defer func() {
 		sc.s.timeHandler(time.Since(start))
-		sc.mu.Lock()
-		delete(sc.streams, id)
-		sc.w.streams.Store(int32(len(sc.streams)))
-		sc.mu.Unlock()
+		if w.tun == nil { // a tunnel's stream lives on until the tunnel closes
+			sc.forget(id)
+		}
 		st.cancel()
 		sc.s.requestDone()
 	}()
-	w := &responseWriter{sc: sc, st: st, id: id, header: http.Header{}}
 	defer func() {
 		if v := recover(); v != nil {
 			if !isAbort(v) {
@@ -386,6 +407,14 @@ func (sc *serverConn) handle(id uint32, st *serverStream, req *http.Request) {
 	}()
 	sc.s.Handler.ServeHTTP(w, req)
 	w.finish()
+}
+
+// forget drops a finished stream.
+func (sc *serverConn) forget(id uint32) {
+	sc.mu.Lock()
+	delete(sc.streams, id)
+	sc.w.streams.Store(int32(len(sc.streams)))
+	sc.mu.Unlock()
 }
 
 // errStreamGone is what a handler's Write returns once its client is gone.
@@ -401,6 +430,8 @@ type responseWriter struct {
 	sc       *serverConn
 	st       *serverStream
 	id       uint32
+	req      *http.Request
+	tun      *tunnelConn // the handler took the stream over (Hijack)
 	header   http.Header
 	status   int // 0 until WriteHeader
 	noBody   bool
@@ -418,16 +449,22 @@ func (w *responseWriter) WriteHeader(code int) {
 	if code < 100 || code > 999 {
 		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
 	}
-	if code < 200 { // informational answers are not forwarded
+	// Informational answers are not forwarded, but for 101: a handler
+	// that switches protocols (a WebSocket server) sets it, then takes the
+	// stream over, and the tunnel frame carries it.
+	if code < 200 && code != http.StatusSwitchingProtocols {
 		return
 	}
 	w.status = code
-	w.noBody = code == http.StatusNoContent || code == http.StatusNotModified
+	w.noBody = code == http.StatusNoContent || code == http.StatusNotModified || code == http.StatusSwitchingProtocols
 }
 
 func (w *responseWriter) Write(p []byte) (int, error) {
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
+	}
+	if w.tun != nil {
+		return 0, http.ErrHijacked
 	}
 	if w.noBody {
 		return 0, http.ErrBodyNotAllowed
@@ -449,6 +486,9 @@ func (w *responseWriter) Flush() {
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
+	if w.tun != nil || w.status == http.StatusSwitchingProtocols {
+		return // nothing to send before the stream is taken over
+	}
 	_ = w.sendBuffered()
 }
 
@@ -463,50 +503,65 @@ func (w *responseWriter) sendBuffered() error {
 			return w.err
 		}
 	}
-	w.err = w.sendData(w.buf)
+	_, w.err = w.sendData(w.buf, nil)
 	w.buf = w.buf[:0]
 	return w.err
 }
 
 // sendData sends p as data frames, each within the stream's window; it
-// waits for the client to grant more when the window is used up.
-func (w *responseWriter) sendData(p []byte) error {
+// waits for the client to grant more when the window is used up, or until
+// expire is closed (a tunnel's write deadline; nil: none).
+func (w *responseWriter) sendData(p []byte, expire <-chan struct{}) (int, error) {
 	sc, st := w.sc, w.st
+	sent := 0
 	for len(p) > 0 {
 		sc.mu.Lock()
 		for st.window == 0 && !st.gone {
 			sc.mu.Unlock()
-			<-st.wake
+			select {
+			case <-st.wake:
+			case <-expire:
+				return sent, os.ErrDeadlineExceeded
+			}
 			sc.mu.Lock()
 		}
 		if st.gone {
 			sc.mu.Unlock()
-			return errStreamGone
+			return sent, errStreamGone
 		}
 		n := min(len(p), st.window)
 		st.window -= n
 		sc.mu.Unlock()
 		if err := sc.w.sendFrame(frameData, w.id, p[:n]); err != nil {
-			return err
+			return sent, err
 		}
+		sent += n
 		p = p[n:]
 	}
-	return nil
+	return sent, nil
 }
 
 // finish sends what is left once the handler returned.
 func (w *responseWriter) finish() {
+	if w.tun != nil {
+		return // the tunnel answers from now on, until it closes
+	}
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
 	if w.cancelled() || w.err != nil {
 		return
 	}
+	if w.status == http.StatusSwitchingProtocols && !w.headSent {
+		b := encodeStatus(nil, http.StatusInternalServerError, http.Header{"Content-Type": {"text/plain; charset=utf-8"}})
+		_ = w.sc.w.sendFrame(frameFull, w.id, b, []byte("the handler switched protocols without taking the connection over (Hijack)\n"))
+		return
+	}
 	if !w.headSent {
 		_ = w.sc.w.sendFrame(frameFull, w.id, encodeStatus(nil, w.status, w.header), w.buf)
 		return
 	}
-	if w.sendData(w.buf) == nil {
+	if _, err := w.sendData(w.buf, nil); err == nil {
 		_ = w.sc.w.sendFrame(frameEnd, w.id)
 	}
 }
@@ -528,6 +583,10 @@ func (w *responseWriter) cancelled() bool {
 // request reached the handler, so the router must not retry it elsewhere),
 // else an abort frame that breaks the client's body off.
 func (w *responseWriter) abort(v any) {
+	if w.tun != nil {
+		w.tun.breakOff(fmt.Sprint(v))
+		return
+	}
 	if w.cancelled() || w.err != nil {
 		return
 	}
@@ -542,6 +601,7 @@ func (w *responseWriter) abort(v any) {
 var (
 	_ http.ResponseWriter = (*responseWriter)(nil)
 	_ http.Flusher        = (*responseWriter)(nil)
+	_ http.Hijacker       = (*responseWriter)(nil)
 )
 
 // isAbort reports whether a handler's panic value is http.ErrAbortHandler

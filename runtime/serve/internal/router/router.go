@@ -224,7 +224,9 @@ func (r *Router) release(x *replica, bad bool) {
 
 // Send sends a request built for a chosen replica's address, retrying on
 // another replica when one fails before answering (connection refused or
-// reset, or draining). maxWait bounds each wait for a replica; ctx the
+// reset, or draining) — but not once part of a streamed body went out.
+// Every request build returns may carry the same streamed body: a request
+// that failed before its body was read leaves it untouched. maxWait bounds each wait for a replica; ctx the
 // whole request. done must be called once the response body is consumed.
 func (r *Router) Send(ctx context.Context, maxWait time.Duration, build func(addr string) (*http.Request, error)) (resp *http.Response, done func(), err error) {
 	tried := map[string]bool(nil) // replicas this request failed on
@@ -249,6 +251,9 @@ func (r *Router) Send(ctx context.Context, maxWait time.Duration, build func(add
 			r.release(x, ctx.Err() == nil)
 			if ctx.Err() != nil {
 				return nil, nil, ctx.Err()
+			}
+			if errors.Is(err, hop.ErrBodySent) {
+				return nil, nil, err // its streamed body is gone: it cannot go elsewhere
 			}
 			mark(x.id)
 			continue

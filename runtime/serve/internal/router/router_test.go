@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -172,5 +173,60 @@ func TestSameNodeReplicaOverUnixSocket(t *testing.T) {
 		if err != nil || got != tc.want {
 			t.Errorf("router on node %q: %q, %v; want %q", tc.node, got, err, tc.want)
 		}
+	}
+}
+
+// A streamed body survives a retry on another replica when the first one
+// turned the request away without reading it; a request whose replica died
+// after reading part of it is not sent again (its body is gone).
+func TestStreamedBodiesRetryOnlyWhenUntouched(t *testing.T) {
+	draining := server(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(RejectHeader, "draining")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	good := server(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		_, _ = w.Write(b)
+	})
+	body := strings.Repeat("x", 1<<20)
+	sendBody := func(r *Router, src io.Reader) (string, error) {
+		resp, done, err := r.Send(context.Background(), 5*time.Second, func(addr string) (*http.Request, error) {
+			req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/", io.NopCloser(src))
+			return req, err
+		})
+		if err != nil {
+			return "", err
+		}
+		defer done()
+		b, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		return string(b), err
+	}
+	r := New("")
+	r.Update(routes.Deployment{MaxOngoing: 5, MaxQueued: -1, Replicas: []routes.Replica{{ID: "draining", Address: draining}, {ID: "good", Address: good}}})
+	for i := range 10 {
+		if got, err := sendBody(r, strings.NewReader(body)); err != nil || got != body {
+			t.Fatalf("request %d: %d bytes back, %v", i, len(got), err)
+		}
+	}
+
+	// A replica that reads some of the body, then dies.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dying := &hop.Server{}
+	dying.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadFull(r.Body, make([]byte, 1000))
+		go dying.Close()
+		<-r.Context().Done()
+	})
+	go dying.Serve(l)
+	t.Cleanup(dying.Close)
+	r2 := New("")
+	r2.Update(routes.Deployment{MaxOngoing: 5, MaxQueued: -1, Replicas: []routes.Replica{{ID: "dying", Address: l.Addr().String()}}})
+	_, err = sendBody(r2, strings.NewReader(body))
+	if !errors.Is(err, hop.ErrBodySent) {
+		t.Fatalf("a request whose replica died mid-body: %v, want hop.ErrBodySent", err)
 	}
 }
