@@ -29,3 +29,19 @@ func TestExampleServeConfig(t *testing.T) {
 		t.Errorf("goray serve status: %v\n%s", err, out)
 	}
 }
+
+// examples/serve/streaming.yaml deploys examples/streaming with the CLI;
+// its events stream through the proxy as its comments say.
+func TestExampleStreamingConfig(t *testing.T) {
+	out, err := goray("serve", "deploy", "../../../examples/serve/streaming.yaml", "--address", dashboard)
+	if err != nil {
+		t.Fatalf("goray serve deploy examples/serve/streaming.yaml: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { shutdown(t) })
+	waitFor(t, "streaming RUNNING", appRunning("streaming"))
+	for _, path := range []string{"/stream/events?n=3&interval_ms=10", "/stream/relay?n=3&interval_ms=10"} {
+		if evs := readEvents(t, proxyURL(headIP, path)); len(evs) != 3 {
+			t.Errorf("GET %s: %d events, want 3", path, len(evs))
+		}
+	}
+}
