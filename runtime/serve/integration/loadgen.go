@@ -5,11 +5,13 @@
 package integration
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -111,6 +113,105 @@ func Load(ctx context.Context, url string, clients int, keepBodies bool) LoadRes
 	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
 	if n := len(all); n > 0 {
 		res.P50, res.P99 = all[n/2], all[min(n-1, n*99/100)]
+	}
+	return res
+}
+
+// StreamResult is what a streaming load run measured.
+type StreamResult struct {
+	Streams   int
+	Responses int64 // event streams read to their end
+	Tokens    int64 // events read
+	Failures  int64
+	Duration  time.Duration
+	FirstP50  time.Duration // time to the first event of a stream (median)
+	FirstErrs []string
+}
+
+// TokensPerSecond is events read per second, over all streams.
+func (r StreamResult) TokensPerSecond() float64 { return float64(r.Tokens) / r.Duration.Seconds() }
+
+func (r StreamResult) String() string {
+	return fmt.Sprintf("%d streams: %d responses, %d tokens (%d failed) in %v: %.0f tokens/s, first token p50 %v", r.Streams, r.Responses,
+		r.Tokens, r.Failures, r.Duration.Round(time.Millisecond), r.TokensPerSecond(), r.FirstP50)
+}
+
+// maxStreamRequests bounds each stream's requests in a StreamLoad run (ctx
+// bounds its time).
+const maxStreamRequests = 1_000_000
+
+// StreamLoad runs streams closed-loop GETs of an event stream at url (each
+// on its own keep-alive connection) until ctx ends, counting the events
+// ("data:" lines) as they arrive.
+func StreamLoad(ctx context.Context, url string, streams int) StreamResult {
+	var wg sync.WaitGroup
+	var resps, tokens, fails atomic.Int64
+	var mu sync.Mutex
+	var errs []string
+	firsts := make([][]time.Duration, streams)
+	fail := func(msg string) {
+		fails.Add(1)
+		mu.Lock()
+		if len(errs) < 10 {
+			errs = append(errs, msg)
+		}
+		mu.Unlock()
+	}
+	start := time.Now()
+	for i := range streams {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			tr := &http.Transport{MaxIdleConnsPerHost: 1, DisableCompression: true}
+			defer tr.CloseIdleConnections()
+			c := &http.Client{Transport: tr, Timeout: 120 * time.Second}
+			for n := 0; n < maxStreamRequests && ctx.Err() == nil; n++ {
+				t0 := time.Now()
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+				resp, err := c.Do(req)
+				if err != nil {
+					if ctx.Err() == nil {
+						fail(err.Error())
+					}
+					continue
+				}
+				if resp.StatusCode != http.StatusOK {
+					_ = resp.Body.Close()
+					fail(resp.Status)
+					continue
+				}
+				sc := bufio.NewScanner(resp.Body)
+				first := true
+				for sc.Scan() {
+					if strings.HasPrefix(sc.Text(), "data:") {
+						if first {
+							firsts[i] = append(firsts[i], time.Since(t0))
+							first = false
+						}
+						tokens.Add(1)
+					}
+				}
+				_ = resp.Body.Close()
+				if err := sc.Err(); err != nil {
+					if ctx.Err() == nil {
+						fail(err.Error())
+					}
+					continue
+				}
+				resps.Add(1)
+			}
+		}(i)
+	}
+	wg.Wait()
+	res := StreamResult{Streams: streams, Responses: resps.Load(), Tokens: tokens.Load(), Failures: fails.Load(), Duration: time.Since(start),
+		FirstErrs: errs}
+	var all []time.Duration
+	for _, f := range firsts {
+		all = append(all, f...)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	if len(all) > 0 {
+		res.FirstP50 = all[len(all)/2]
 	}
 	return res
 }
