@@ -54,8 +54,9 @@ func (s *serveRuntime) startServeController(mux *http.ServeMux, gcs rpcpb.GcsCli
 }
 
 // startServeProxy starts this node's proxy on bind:port (0 disables); a
-// port already taken is logged, not fatal.
-func (s *serveRuntime) startServeProxy(gcs rpcpb.GcsClient, nodeAddr, ip, bind string, port int, logger *log.Logger) {
+// port already taken is logged, not fatal. head: this is the head node
+// (whose proxy serves under proxy_location HeadOnly).
+func (s *serveRuntime) startServeProxy(gcs rpcpb.GcsClient, nodeAddr, ip, bind string, port int, head bool, logger *log.Logger) {
 	if port <= 0 {
 		return
 	}
@@ -69,7 +70,7 @@ func (s *serveRuntime) startServeProxy(gcs rpcpb.GcsClient, nodeAddr, ip, bind s
 	if s.metrics != nil {
 		pm = metrics.NewProxy(s.metrics.Registerer(), id, ip)
 	}
-	s.px = proxy.Start(proxy.Config{GCS: gcs, NodeID: id, NodeIP: ip, InstanceID: os.Getenv("RAY_CLOUD_INSTANCE_ID"),
+	s.px = proxy.Start(proxy.Config{GCS: gcs, NodeID: id, NodeIP: ip, InstanceID: os.Getenv("RAY_CLOUD_INSTANCE_ID"), Head: head,
 		Listener: lis, Logger: logger, Metrics: pm})
 	logger.Printf("serve proxy listening on %s", lis.Addr())
 }

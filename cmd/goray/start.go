@@ -371,7 +371,7 @@ func runNode(ctx context.Context, f *startFlags) error {
 		stop()
 		return err
 	}
-	srv.startServeProxy(gcs, nodeAddr, ip, bind, f.servePort, logger)
+	srv.startServeProxy(gcs, nodeAddr, ip, bind, f.servePort, f.head, logger)
 	if srv.metrics != nil {
 		if err := serve(bind, f.metricsPort, srv.metrics.Handler(), "metrics"); err != nil {
 			logger.Printf("metrics disabled: %v", err)

@@ -276,7 +276,10 @@ func (c *Controller) loop() {
 // publish writes the routing table to the GCS when it changed.
 func (c *Controller) publish(t routes.Table) {
 	t.Sort()
-	b, _ := json.Marshal(t.Apps)
+	b, _ := json.Marshal(struct {
+		Apps []routes.App
+		HTTP routes.HTTPConfig
+	}{t.Apps, t.HTTP})
 	c.mu.Lock()
 	if string(b) == string(c.published) {
 		c.mu.Unlock()
@@ -301,6 +304,15 @@ func (c *Controller) publish(t routes.Table) {
 // the replicas of its deployments that take requests.
 func (c *Controller) tableLocked() routes.Table {
 	t := routes.Table{}
+	if d := c.deployed; d != nil {
+		t.HTTP.Location = d.ProxyLocation
+		if h := d.HTTPOptions; h != nil {
+			t.HTTP.RootPath = h.RootPath
+			if h.RequestTimeoutS != nil {
+				t.HTTP.RequestTimeoutS = *h.RequestTimeoutS
+			}
+		}
+	}
 	for _, a := range c.apps {
 		if a.deleting {
 			continue

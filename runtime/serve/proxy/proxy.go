@@ -11,6 +11,13 @@
 // inlineBody, or of unknown length, reaches the replica as the handler reads
 // it; a streamed response reaches the client as the handler flushes it; an
 // Upgrade (WebSocket) request that the handler takes over becomes a tunnel.
+//
+// It applies the serve config's proxy_location (a proxy that is not to
+// serve answers everything with 503, /-/healthz included, so that load
+// balancers and KubeRay's serve label leave its node out, and drops its
+// status entry), http_options.root_path (every route is mounted under it)
+// and http_options.request_timeout_s (408, as Ray's proxy answers, or a
+// streamed response broken off), as the routing table carries them.
 package proxy
 
 import (
@@ -24,6 +31,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,6 +50,8 @@ type Config struct {
 	NodeID     string
 	NodeIP     string
 	InstanceID string
+	// Head: the proxy runs on the head node (it serves under proxy_location HeadOnly).
+	Head bool
 	// Listener is where the proxy serves (already bound to the serve port).
 	Listener net.Listener
 	Logger   *log.Logger
@@ -76,14 +86,19 @@ func Start(cfg Config) *Proxy {
 	p.table.Store(&routes.Table{})
 	p.watcher = routes.NewWatcher(ctx, cfg.GCS, cfg.PollInterval)
 	p.watcher.Subscribe(p.update)
+	p.srv = &http.Server{Handler: p.handler(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute}
+	go p.srv.Serve(cfg.Listener)
+	go p.publish(ctx)
+	return p
+}
+
+// handler serves Ray's proxy endpoints and forwards the rest.
+func (p *Proxy) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/-/healthz", p.healthz)
 	mux.HandleFunc("/-/routes", p.routes)
 	mux.HandleFunc("/", p.forward)
-	p.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute}
-	go p.srv.Serve(cfg.Listener)
-	go p.publish(ctx)
-	return p
+	return mux
 }
 
 // Address is where the proxy listens.
@@ -125,6 +140,18 @@ func (p *Proxy) update(t *routes.Table) {
 
 func (p *Proxy) publish(ctx context.Context) {
 	for {
+		if !p.serves() {
+			// Not a proxy of the cluster's serve under its proxy_location.
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, _ = p.cfg.GCS.KvDel(rctx, &rpcpb.KvRequest{Namespace: routes.Namespace, Key: routes.ProxyPrefix + p.cfg.NodeID})
+			cancel()
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(2 * time.Second):
+			}
+			continue
+		}
 		st := schema.ProxyHealthy
 		if p.draining.Load() {
 			st = schema.ProxyDraining
@@ -144,7 +171,19 @@ func (p *Proxy) publish(ctx context.Context) {
 	}
 }
 
+// serves reports whether this proxy serves under the current proxy_location.
+func (p *Proxy) serves() bool { return routes.Serves(p.table.Load().HTTP.Location, p.cfg.Head) }
+
+// off answers a request to a proxy that does not serve under proxy_location.
+func (p *Proxy) off(w http.ResponseWriter) {
+	http.Error(w, fmt.Sprintf("This node's serve proxy is off (proxy_location: %s).", p.table.Load().HTTP.Location), http.StatusServiceUnavailable)
+}
+
 func (p *Proxy) healthz(w http.ResponseWriter, r *http.Request) {
+	if !p.serves() {
+		p.off(w)
+		return
+	}
 	if p.draining.Load() {
 		http.Error(w, "This node is being drained.", http.StatusServiceUnavailable)
 		return
@@ -154,8 +193,35 @@ func (p *Proxy) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Proxy) routes(w http.ResponseWriter, r *http.Request) {
+	if !p.serves() {
+		p.off(w)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(p.table.Load().RouteMap())
+}
+
+// underRoot is path below the root path (as "/..."), and whether path is
+// under it at all.
+func underRoot(path, root string) (string, bool) {
+	switch {
+	case root == "":
+		return path, true
+	case path == root:
+		return "/", true
+	case strings.HasPrefix(path, root+"/"):
+		return path[len(root):], true
+	}
+	return "", false
+}
+
+// mountedPrefix is what X-Forwarded-Prefix says: the root path and the
+// application's route prefix ("" when both are the root).
+func mountedPrefix(root, routePrefix string) string {
+	if routePrefix == "/" {
+		return root
+	}
+	return root + routePrefix
 }
 
 var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
@@ -183,7 +249,17 @@ const inlineBody = 64 << 10
 func (p *Proxy) forward(w http.ResponseWriter, in *http.Request) {
 	start := p.cfg.Metrics.Start()
 	t := p.table.Load()
-	app, rest := t.Match(in.URL.Path)
+	if !routes.Serves(t.HTTP.Location, p.cfg.Head) {
+		p.off(w)
+		p.cfg.Metrics.Record(start, "", "", "", in.Method, http.StatusServiceUnavailable)
+		return
+	}
+	path, mounted := underRoot(in.URL.Path, t.HTTP.RootPath)
+	var app *routes.App
+	var rest string
+	if mounted {
+		app, rest = t.Match(path)
+	}
 	if app == nil {
 		http.Error(w, fmt.Sprintf("Path '%s' not found. Ping http://.../-/routes for available routes.", in.URL.Path), http.StatusNotFound)
 		p.cfg.Metrics.Record(start, "", "", "", in.Method, http.StatusNotFound)
@@ -198,6 +274,13 @@ func (p *Proxy) forward(w http.ResponseWriter, in *http.Request) {
 		code = http.StatusServiceUnavailable
 		http.Error(w, "application "+app.Name+" is not routable", code)
 		return
+	}
+	var timeout time.Duration
+	if t.HTTP.RequestTimeoutS > 0 && !isUpgrade(in) { // a WebSocket lives as long as its ends want
+		timeout = time.Duration(t.HTTP.RequestTimeoutS * float64(time.Second))
+		ctx, cancel := context.WithTimeout(in.Context(), timeout)
+		defer cancel()
+		in = in.WithContext(ctx)
 	}
 	var body []byte
 	var stream io.ReadCloser
@@ -232,8 +315,8 @@ func (p *Proxy) forward(w http.ResponseWriter, in *http.Request) {
 		}
 		hdr.Set("X-Forwarded-For", host)
 	}
-	if app.RoutePrefix != "/" {
-		hdr.Set("X-Forwarded-Prefix", app.RoutePrefix)
+	if prefix := mountedPrefix(t.HTTP.RootPath, app.RoutePrefix); prefix != "" {
+		hdr.Set("X-Forwarded-Prefix", prefix)
 	}
 	ctx := in.Context()
 	resp, done, err := rt.Send(ctx, maxWait, func(addr string) (*http.Request, error) {
@@ -254,6 +337,9 @@ func (p *Proxy) forward(w http.ResponseWriter, in *http.Request) {
 		switch {
 		case errors.Is(err, router.ErrShed):
 			http.Error(w, err.Error(), code)
+		case timeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded):
+			code = http.StatusRequestTimeout
+			http.Error(w, fmt.Sprintf("Request timed out after %gs.", timeout.Seconds()), code)
 		case ctx.Err() != nil:
 			// The client went away: counted as nginx's 499 "client
 			// closed request", not as an error the service answered.

@@ -26,6 +26,14 @@ import (
 // it, both on loopback, and returns the proxy's URL.
 func proxyTo(t *testing.T, h http.HandlerFunc) string {
 	t.Helper()
+	url, _ := proxyWith(t, h, routes.HTTPConfig{}, false, "/")
+	return url
+}
+
+// proxyWith is proxyTo with the serve config's proxy options, the proxy on
+// the head or not, and the application's route prefix.
+func proxyWith(t *testing.T, h http.HandlerFunc, hc routes.HTTPConfig, head bool, prefix string) (string, *Proxy) {
+	t.Helper()
 	rl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -33,18 +41,18 @@ func proxyTo(t *testing.T, h http.HandlerFunc) string {
 	rs := &hop.Server{Handler: h}
 	go rs.Serve(rl)
 	t.Cleanup(rs.Close)
-	p := &Proxy{cfg: Config{Logger: log.New(io.Discard, "", 0)}, routers: map[string]*router.Router{}}
+	p := &Proxy{cfg: Config{Logger: log.New(io.Discard, "", 0), Head: head}, routers: map[string]*router.Router{}}
 	p.table.Store(&routes.Table{})
-	p.update(&routes.Table{Apps: []routes.App{{Name: "app", RoutePrefix: "/", Ingress: "D",
+	p.update(&routes.Table{HTTP: hc, Apps: []routes.App{{Name: "app", RoutePrefix: prefix, Ingress: "D",
 		Deployments: map[string]routes.Deployment{"D": {MaxOngoing: 100, Replicas: []routes.Replica{{ID: "r1", Address: rl.Addr().String()}}}}}}})
 	pl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(p.forward), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: p.handler(), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(pl)
 	t.Cleanup(func() { _ = srv.Close() })
-	return "http://" + pl.Addr().String()
+	return "http://" + pl.Addr().String(), p
 }
 
 // Each line a handler flushes reaches the client through the proxy within

@@ -51,6 +51,14 @@ func TestValidateRefusesConfigsOverTheirLimits(t *testing.T) {
 			[]string{"upscaling_factor", "1e+06"}},
 		{"target_ongoing_requests 1e-300", one(`,"deployments":[{"name":"D","autoscaling_config":{"target_ongoing_requests":1e-300}}]`),
 			[]string{"target_ongoing_requests", "0.001"}},
+		{"2000-byte root_path", `{"http_options":{"root_path":"/` + strings.Repeat("r", 2000) + `"},"applications":[]}`,
+			[]string{"root_path", "1024"}},
+		{"root_path without a leading slash", `{"http_options":{"root_path":"serve"},"applications":[]}`, []string{"root_path", "start with '/'"}},
+		{"root_path with a trailing slash", `{"http_options":{"root_path":"/serve/"},"applications":[]}`, []string{"root_path", "start with '/'"}},
+		{"root_path with a query", `{"http_options":{"root_path":"/serve?x=1"},"applications":[]}`, []string{"root_path", "plain path"}},
+		{"root_path with a newline", `{"http_options":{"root_path":"/a\nb"},"applications":[]}`, []string{"root_path", "control"}},
+		{"request_timeout_s 0", `{"http_options":{"request_timeout_s":0},"applications":[]}`, []string{"request_timeout_s", "greater than 0"}},
+		{"request_timeout_s 1e12", `{"http_options":{"request_timeout_s":1e12},"applications":[]}`, []string{"request_timeout_s", "1e+09"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := Decode([]byte(tc.config))

@@ -54,8 +54,23 @@ func Validate(s *ServeDeploySchema) error {
 	if tc := s.TargetCapacity; tc != nil && (*tc < 0 || *tc > 100) {
 		add("target_capacity: must be between 0 and 100, got %v", *tc)
 	}
-	if h := s.HTTPOptions; h != nil && (h.Port < 0 || h.Port > 65535) {
-		add("http_options.port: %d is not a port", h.Port)
+	if h := s.HTTPOptions; h != nil {
+		if h.Port < 0 || h.Port > 65535 {
+			add("http_options.port: %d is not a port", h.Port)
+		}
+		// The proxies mount every route under root_path: a path prefix.
+		switch rp := h.RootPath; {
+		case rp == "":
+		case len(rp) > MaxRoutePrefixBytes:
+			add("http_options.root_path: %d bytes, more than the limit of %d", len(rp), MaxRoutePrefixBytes)
+		case !strings.HasPrefix(rp, "/") || strings.HasSuffix(rp, "/"):
+			add("http_options.root_path: %s must start with '/' and not end with it (or be empty)", quoteClip(rp, 64))
+		case strings.ContainsAny(rp, "?#") || strings.IndexFunc(rp, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0:
+			add("http_options.root_path: %s must be a plain path (no query, fragment or control characters)", quoteClip(rp, 64))
+		}
+		if t := h.RequestTimeoutS; t != nil && !(*t > 0 && *t <= MaxDurationS) {
+			add("http_options.request_timeout_s: must be greater than 0 and at most %g, got %v", MaxDurationS, *t)
+		}
 	}
 	if n := len(s.Applications); n > MaxApplications {
 		add("applications: %d applications, more than the limit of %d", n, MaxApplications)

@@ -30,6 +30,40 @@ const (
 type Table struct {
 	Version int64 `json:"version"`
 	Apps    []App `json:"apps"`
+	// HTTP is what the proxies apply of the serve config's proxy_location
+	// and http_options.
+	HTTP HTTPConfig `json:"http,omitzero"`
+}
+
+// Proxy locations (the serve config's proxy_location).
+const (
+	EveryNode = "EveryNode" // every node's proxy serves (the default, also for "")
+	HeadOnly  = "HeadOnly"  // only the head node's proxy serves
+	Disabled  = "Disabled"  // no proxy serves
+)
+
+// HTTPConfig is the proxies' part of the serve config.
+type HTTPConfig struct {
+	// Location is the proxy_location ("" is EveryNode).
+	Location string `json:"proxy_location,omitempty"`
+	// RootPath is http_options.root_path: the path every route is mounted
+	// under ("" for none; else it starts with "/" and does not end with one).
+	RootPath string `json:"root_path,omitempty"`
+	// RequestTimeoutS is http_options.request_timeout_s: how long a request
+	// may take, its streamed response included (0: no limit).
+	RequestTimeoutS float64 `json:"request_timeout_s,omitempty"`
+}
+
+// Serves reports whether a proxy on a node (the head, or not) serves
+// requests under location.
+func Serves(location string, head bool) bool {
+	switch location {
+	case Disabled:
+		return false
+	case HeadOnly:
+		return head
+	}
+	return true
 }
 
 // App is one application.

@@ -20,3 +20,19 @@ func TestMatchLongestPrefix(t *testing.T) {
 		t.Errorf("RouteMap = %v", m)
 	}
 }
+
+func TestServes(t *testing.T) {
+	for _, c := range []struct {
+		location string
+		head     bool
+		want     bool
+	}{
+		{"", false, true}, {"", true, true}, {EveryNode, false, true},
+		{HeadOnly, true, true}, {HeadOnly, false, false},
+		{Disabled, true, false}, {Disabled, false, false},
+	} {
+		if got := Serves(c.location, c.head); got != c.want {
+			t.Errorf("Serves(%q, head %v) = %v", c.location, c.head, got)
+		}
+	}
+}
