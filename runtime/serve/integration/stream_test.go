@@ -264,7 +264,10 @@ func TestWebSocketThroughTheProxy(t *testing.T) {
 	for _, ip := range []string{workerIP, headIP} {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		url := "ws" + strings.TrimPrefix(proxyURL(ip, "/stream/ws"), "http")
-		c, _, err := websocket.Dial(ctx, url, nil)
+		c, resp, err := websocket.Dial(ctx, url, nil)
+		if resp != nil && resp.Body != nil {
+			_ = resp.Body.Close()
+		}
 		if err != nil {
 			cancel()
 			t.Fatalf("dial %s: %v", url, err)

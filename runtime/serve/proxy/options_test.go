@@ -131,7 +131,7 @@ func TestRequestTimeout(t *testing.T) {
 	}
 	b, err := io.ReadAll(resp.Body)
 	_ = resp.Body.Close()
-	if err == nil || resp.StatusCode != 200 || !strings.HasPrefix(string(b), "0\n1\n") {
+	if err == nil || resp.StatusCode != http.StatusOK || !strings.HasPrefix(string(b), "0\n1\n") {
 		t.Fatalf("a stream past the timeout: %d, %q, %v: want its start, then a broken body", resp.StatusCode, b, err)
 	}
 	waitCancelled("stream")

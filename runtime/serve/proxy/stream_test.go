@@ -103,7 +103,7 @@ func TestUploadStreamsToTheHandler(t *testing.T) {
 	url := proxyTo(t, func(w http.ResponseWriter, r *http.Request) {
 		buf := make([]byte, 1)
 		if _, err := io.ReadFull(r.Body, buf); err != nil {
-			http.Error(w, err.Error(), 400)
+			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
 		firstByte.Store(time.Now().UnixNano())
@@ -174,6 +174,9 @@ func TestWebSocketEchoThroughTheProxy(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(url, "http")+"/ws", nil)
+	if resp != nil && resp.Body != nil {
+		_ = resp.Body.Close()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

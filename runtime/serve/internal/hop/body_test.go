@@ -131,7 +131,11 @@ func TestBodyNotReadIsNotSent(t *testing.T) {
 	go func() { _ = s2.Shutdown(context.Background()) }()
 	time.Sleep(50 * time.Millisecond)
 	req, _ = http.NewRequest(http.MethodPost, "http://x/", io.NopCloser(src))
-	if _, err := p.RoundTrip(req, addr2); !errors.Is(err, ErrNotSent) || errors.Is(err, ErrBodySent) {
+	resp, err := p.RoundTrip(req, addr2)
+	if err == nil {
+		_ = resp.Body.Close()
+	}
+	if !errors.Is(err, ErrNotSent) || errors.Is(err, ErrBodySent) {
 		t.Fatalf("a request to a server shutting down: %v, want ErrNotSent", err)
 	}
 	if n := src.read.Load(); n != 0 {

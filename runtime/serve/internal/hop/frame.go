@@ -91,15 +91,6 @@ func fromServer(t frameType) bool {
 	return false
 }
 
-// fromClient reports whether a client may send frames of type t.
-func fromClient(t frameType) bool {
-	switch t {
-	case frameRequest, frameCancel, frameWindow, frameOpen, frameBody, frameBodyEnd:
-		return true
-	}
-	return false
-}
-
 // Window is how many bytes of a stream's data (or body) frames a side sends
 // ahead of the other side's reader.
 const Window = 256 << 10
