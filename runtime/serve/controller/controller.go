@@ -273,13 +273,20 @@ func (c *Controller) loop() {
 	}
 }
 
-// publish writes the routing table to the GCS when it changed.
-func (c *Controller) publish(t routes.Table) {
-	t.Sort()
+// tableContent is what a table says, without its version: what publish
+// compares (t sorted).
+func tableContent(t routes.Table) []byte {
 	b, _ := json.Marshal(struct {
 		Apps []routes.App
 		HTTP routes.HTTPConfig
 	}{t.Apps, t.HTTP})
+	return b
+}
+
+// publish writes the routing table to the GCS when it changed.
+func (c *Controller) publish(t routes.Table) {
+	t.Sort()
+	b := tableContent(t)
 	c.mu.Lock()
 	if string(b) == string(c.published) {
 		c.mu.Unlock()

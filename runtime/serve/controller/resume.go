@@ -69,7 +69,7 @@ func (c *Controller) loadPublished(ctx context.Context) {
 		return
 	}
 	t.Sort()
-	b, _ := json.Marshal(t.Apps)
+	b := tableContent(t)
 	c.mu.Lock()
 	c.version = max(c.version, t.Version)
 	c.published = b
