@@ -209,6 +209,9 @@ type serverStream struct {
 	gone   bool          // the client cancelled the stream, the connection ended or the tunnel closed
 	wake   chan struct{} // (1) the window grew or the stream is gone
 	body   *inBody       // a streamed request body (nil: the body came inline)
+	// returned: the handler returned (a stream still filed after that is a
+	// tunnel, which its Close or the client's cancel forgets)
+	returned bool
 }
 
 // goneLocked marks the stream gone and wakes whoever waits on it.
@@ -347,6 +350,10 @@ func (sc *serverConn) take(t frameType, id uint32, p []byte) (handedOff bool, er
 		st := sc.streams[id]
 		if st != nil {
 			st.goneLocked()
+			if st.returned { // a tunnel its handler left open: nothing will close it now
+				delete(sc.streams, id)
+				sc.w.streams.Store(int32(len(sc.streams)))
+			}
 		}
 		sc.mu.Unlock()
 		if st != nil {
@@ -391,7 +398,11 @@ func (sc *serverConn) handle(id uint32, st *serverStream, req *http.Request) {
 	w := &responseWriter{sc: sc, st: st, id: id, header: http.Header{}, req: req}
 	defer func() {
 		sc.s.timeHandler(time.Since(start))
-		if w.tun == nil { // a tunnel's stream lives on until the tunnel closes
+		sc.mu.Lock()
+		st.returned = true
+		gone := st.gone
+		sc.mu.Unlock()
+		if w.tun == nil || gone { // a tunnel's stream lives on until the tunnel closes, or the client cancels it
 			sc.forget(id)
 		}
 		st.cancel()

@@ -164,3 +164,40 @@ func TestSwitchingProtocolsWithoutHijackIs500(t *testing.T) {
 		t.Fatalf("%d %q", a.code, body)
 	}
 }
+
+// A tunnel its handler left open is forgotten when the client cancels it.
+func TestAbandonedTunnelIsForgottenOnCancel(t *testing.T) {
+	addr, s := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusSwitchingProtocols)
+		_, _, _ = w.(http.Hijacker).Hijack() // and never closed
+	})
+	var p Pool
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	req, _ := http.NewRequest(http.MethodGet, "http://x/", pr)
+	resp, err := p.RoundTrip(req, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	streams := func() int {
+		n := 0
+		for _, sc := range s.connList() {
+			sc.mu.Lock()
+			n += len(sc.streams)
+			sc.mu.Unlock()
+		}
+		return n
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := streams(); n != 1 {
+		t.Fatalf("%d streams filed while the tunnel is open, want 1", n)
+	}
+	_ = resp.Body.Close() // cancels the stream
+	end := time.Now().Add(5 * time.Second)
+	for streams() != 0 {
+		if time.Now().After(end) {
+			t.Fatal("the abandoned tunnel's stream is still filed after the client cancelled it")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
