@@ -243,3 +243,42 @@ func TestIsUpgrade(t *testing.T) {
 		}
 	}
 }
+
+// An Upgrade request whose handler answers without taking the stream over
+// gets that answer, and the proxy is done with it (nothing waits on the
+// client's side of the tunnel that never was).
+func TestUpgradeRefusedByTheHandler(t *testing.T) {
+	url := proxyTo(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "no websockets here", http.StatusUpgradeRequired)
+	})
+	for range 3 {
+		req, _ := http.NewRequest(http.MethodGet, url+"/ws", nil)
+		req.Header.Set("Connection", "Upgrade")
+		req.Header.Set("Upgrade", "websocket")
+		c := &http.Client{Timeout: 5 * time.Second}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusUpgradeRequired || !strings.Contains(string(b), "no websockets") {
+			t.Fatalf("%d %q", resp.StatusCode, b)
+		}
+	}
+}
+
+// A handler that takes over a request that asked for no upgrade: the
+// client gets a 502 (there is no connection of its to relay).
+func TestTakeoverWithoutUpgradeIs502(t *testing.T) {
+	url := proxyTo(t, func(w http.ResponseWriter, r *http.Request) {
+		c, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			defer c.Close()
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\n\r\nraw")
+		}
+	})
+	if code, body := status(t, url+"/raw"); code != http.StatusBadGateway || !strings.Contains(body, "no protocol upgrade") {
+		t.Fatalf("%d %q", code, body)
+	}
+}
