@@ -3,11 +3,13 @@ package hop
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -81,5 +83,73 @@ func TestClaimedLengthIsNotAllocatedUpFront(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	if d := after.TotalAlloc - before.TotalAlloc; d > 1<<20 {
 		t.Fatalf("reading a header that claims %d bytes and 3 bytes of payload allocated %d bytes", MaxFrame, d)
+	}
+}
+
+// Streamed bodies and tunnels travel on the same token-opened connections:
+// without the token neither reaches the handler, with it both work.
+func TestStreamsAndTunnelsNeedTheToken(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reached atomic.Int32
+	s := &Server{Auth: auth.NewToken("secret"), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		if r.URL.Path == "/tunnel" {
+			w.WriteHeader(http.StatusSwitchingProtocols)
+			c, brw, err := w.(http.Hijacker).Hijack()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			line, _ := brw.ReadString('\n')
+			_, _ = io.WriteString(c, "echo "+line)
+			return
+		}
+		n, _ := io.Copy(io.Discard, r.Body)
+		fmt.Fprint(w, n)
+	})}
+	go s.Serve(l)
+	t.Cleanup(s.Close)
+	addr := l.Addr().String()
+	upload := func(p *Pool) (string, error) {
+		req, _ := http.NewRequest(http.MethodPut, "http://replica/up", io.NopCloser(bytes.NewReader(make([]byte, 1<<20))))
+		resp, err := p.RoundTrip(req, addr)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return string(b), err
+	}
+	tunnel := func(p *Pool) (string, error) {
+		req, _ := http.NewRequest(http.MethodGet, "http://replica/tunnel", strings.NewReader("hi\n"))
+		req.ContentLength = -1
+		resp, err := p.RoundTrip(req, addr)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return string(b), err
+	}
+	for _, tok := range []string{"", "guess"} {
+		if got, err := upload(&Pool{Token: tok}); err == nil {
+			t.Errorf("token %q: an upload answered %q", tok, got)
+		}
+		if got, err := tunnel(&Pool{Token: tok}); err == nil {
+			t.Errorf("token %q: a tunnel answered %q", tok, got)
+		}
+	}
+	if n := reached.Load(); n != 0 {
+		t.Fatalf("%d requests without the token reached the handler", n)
+	}
+	p := &Pool{Token: "secret"}
+	if got, err := upload(p); err != nil || got != fmt.Sprint(1<<20) {
+		t.Fatalf("with the token, an upload: %q %v", got, err)
+	}
+	if got, err := tunnel(p); err != nil || got != "echo hi\n" {
+		t.Fatalf("with the token, a tunnel: %q %v", got, err)
 	}
 }
