@@ -14,6 +14,7 @@
 //	/events?n=10&interval_ms=50   n server-sent events, one every interval_ms
 //	/relay?n=10&interval_ms=50    the same events from the "Tokens" deployment through a handle
 //	/upload                       reads the request body as it streams in; answers its length and CRC-32
+//	/upload-via-handle            passes the request body on to /upload through a handle, as it streams in
 //	/ws                           a WebSocket that echoes every message
 //	/wait?id=X                    streams until the client goes away; /cancelled?id=X then says "true"
 //
@@ -146,6 +147,32 @@ func relay(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// uploadViaHandle streams the request body to this deployment's /upload
+// through a handle (Handle.Do streams a body over 64 KiB or of unknown
+// length as it is read) and answers what /upload answered.
+func uploadViaHandle(w http.ResponseWriter, r *http.Request) {
+	h, err := serve.GetHandle("Stream")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodPut, "http://stream/upload", r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	req.ContentLength = r.ContentLength
+	resp, err := h.Do(req)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
+}
+
 // waits remembers which /wait requests saw their context cancelled (the
 // last maxWaits ids).
 var waits = struct {
@@ -192,6 +219,7 @@ var Stream = serve.Deployment("Stream", func(ctx context.Context, _ struct{}) (h
 	mux.HandleFunc("/events", Events)
 	mux.HandleFunc("/relay", relay)
 	mux.HandleFunc("/upload", Upload)
+	mux.HandleFunc("/upload-via-handle", uploadViaHandle)
 	mux.HandleFunc("/ws", Echo)
 	mux.HandleFunc("/wait", wait)
 	mux.HandleFunc("/cancelled", cancelled)

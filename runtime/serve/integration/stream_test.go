@@ -258,6 +258,27 @@ func TestGigabyteUploadStreamsThroughTheProxy(t *testing.T) {
 	}
 }
 
+// An upload streams through a handle too: the ingress passes its request
+// body on to another replica's handler with Handle.Do as it arrives.
+func TestUploadStreamsThroughAHandle(t *testing.T) {
+	deployStreaming(t)
+	const size = 64 << 20
+	src := &upload{left: size, crc: crc32.NewIEEE()}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPut, proxyURL(workerIP, "/stream/upload-via-handle"), src)
+	req.ContentLength = size
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("upload: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if want := fmt.Sprintf("{\"bytes\":%d,\"crc32\":\"%08x\"}\n", size, src.crc.Sum32()); resp.StatusCode != http.StatusOK || string(b) != want {
+		t.Fatalf("upload through a handle: %s %q, want %q", resp.Status, b, want)
+	}
+}
+
 // Acceptance: a WebSocket echo through the proxy of either node.
 func TestWebSocketThroughTheProxy(t *testing.T) {
 	deployStreaming(t)
