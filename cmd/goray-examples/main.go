@@ -1,9 +1,9 @@
 // Command goray-examples runs goray's examples by name (square, pi, counter,
 // wordcount); the RayJob samples use it as their entrypoint. It connects to
 // GORAY_ADDRESS when set, else runs an embedded local cluster. It also holds
-// the serve applications "hello" (examples/hello) and "streaming"
-// (examples/streaming): a serve config names them by import_path, and
-// replicas run from this binary.
+// the serve applications "hello" (examples/hello), "streaming"
+// (examples/streaming) and "batching" (examples/batching): a serve config
+// names them by import_path, and replicas run from this binary.
 package main
 
 import (
@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 
+	_ "github.com/goray-dev/goray/examples/batching" // serve application "batching"
 	"github.com/goray-dev/goray/examples/demos"
 	_ "github.com/goray-dev/goray/examples/hello"     // serve application "hello"
 	_ "github.com/goray-dev/goray/examples/streaming" // serve application "streaming"
