@@ -2,7 +2,6 @@ package trainmlp
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"os"
 	"testing"
@@ -10,19 +9,7 @@ import (
 	"github.com/goray-dev/goray/runtime/ray"
 )
 
-func TestMain(m *testing.M) {
-	ctx := context.Background()
-	if ray.IsWorker() {
-		_ = ray.Init(ctx)
-	}
-	if err := ray.Init(ctx, ray.WithNumCPUs(2)); err != nil {
-		fmt.Fprintln(os.Stderr, "init:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	ray.Shutdown()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(ray.RunTests(m, ray.WithNumCPUs(2))) }
 
 // Two workers learn to tell the rings apart, and reach the loss one worker
 // reaches on the same data: the all-reduced gradient is the whole batch's,

@@ -20,19 +20,7 @@ import (
 
 // The tests run on an embedded local cluster; its workers run this test
 // binary, which serves tasks in TestMain.
-func TestMain(m *testing.M) {
-	ctx := context.Background()
-	if ray.IsWorker() {
-		_ = ray.Init(ctx)
-	}
-	if err := ray.Init(ctx, ray.WithNumCPUs(4)); err != nil {
-		fmt.Fprintln(os.Stderr, "init:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	ray.Shutdown()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(ray.RunTests(m, ray.WithNumCPUs(4))) }
 
 // lrConfig configures a logistic regression on generated data.
 type lrConfig struct {

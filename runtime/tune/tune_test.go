@@ -13,19 +13,7 @@ import (
 	"github.com/goray-dev/goray/runtime/ray"
 )
 
-func TestMain(m *testing.M) {
-	ctx := context.Background()
-	if ray.IsWorker() {
-		_ = ray.Init(ctx)
-	}
-	if err := ray.Init(ctx, ray.WithNumCPUs(4)); err != nil {
-		fmt.Fprintln(os.Stderr, "init:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	ray.Shutdown()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(ray.RunTests(m, ray.WithNumCPUs(4))) }
 
 // toyScore is a seeded toy objective: the score of x after i iterations,
 // best at x = 3.7, improving with iterations at the same rate for every x
