@@ -45,7 +45,7 @@ func TestBatchingThroughTheProxy(t *testing.T) {
 			body, _ := io.ReadAll(resp.Body)
 			mu.Lock()
 			defer mu.Unlock()
-			if resp.StatusCode != 200 || string(body) != strings.ToUpper(word) {
+			if resp.StatusCode != http.StatusOK || string(body) != strings.ToUpper(word) {
 				t.Errorf("request %d: %d %q", i, resp.StatusCode, body)
 			}
 			sizes[resp.Header.Get("X-Batch-Size")]++
