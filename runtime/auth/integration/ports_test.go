@@ -221,7 +221,7 @@ func (c client) hopGet(addr string) (answered bool, speaksHop bool) {
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	b := []byte("GORAY-HOP/3\n")
+	b := []byte("GORAY-HOP/4\n") // package hop's Preface
 	b = binary.BigEndian.AppendUint16(b, uint16(len(c.sec.Token)))
 	b = append(b, c.sec.Token...)
 	payload := []byte{3, 'G', 'E', 'T', 1, '/', 1, 'x', 0} // method, URI, host, no header, no body
