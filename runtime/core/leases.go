@@ -1,0 +1,254 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/goray-dev/goray/runtime/internal/ids"
+	"github.com/goray-dev/goray/runtime/ownership"
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
+)
+
+// Leases: asking nodes for workers for a queue, attaching them, and
+// giving them back when idle or broken.
+
+// requestLease asks the local node manager for a worker, following spillbacks.
+func (w *Worker) requestLease(ctx context.Context, q *schedQueue) {
+	defer w.leaseReqs.Done()
+	defer func() {
+		w.mu.Lock()
+		q.leasing--
+		if q.relaunch && q.leasing == 0 {
+			// Cancelled because the driver moved to another node: ask
+			// that one for what is still queued.
+			q.relaunch = false
+			w.dispatchLocked(q)
+		}
+		w.mu.Unlock()
+	}()
+	at := w.att.get()
+	client, addr := at.client, at.addr
+	fails := 0 // failed calls in a row: the backoff grows with them
+	req := &rpcpb.LeaseRequest{JobId: w.jobID, BinaryHash: w.binaryHash, Resources: q.res, Strategy: q.strategy}
+	if q.strategy.GetKind() == rpcpb.SchedulingStrategy_PLACEMENT_GROUP {
+		c, a, err := w.pgNodeClient(ctx, q.strategy)
+		if err != nil {
+			w.failQueue(q, err)
+			return
+		}
+		client, addr = c, a
+	}
+	for hops := 0; ctx.Err() == nil; hops++ {
+		rctx, rcancel := ctx, context.CancelFunc(func() {})
+		if req.GrantOrReject {
+			// A spillback target answers at once (at most a worker start);
+			// one whose host vanished would otherwise hold this request, and
+			// a slot of maxLeaseRequests, forever. A grant that races the
+			// deadline is freed by the node (it checks the request's context).
+			rctx, rcancel = context.WithTimeout(ctx, spillbackTimeout)
+		}
+		req.LeaseId = ids.New()
+		rep, err := client.RequestWorkerLease(rctx, req)
+		rcancel()
+		if err != nil {
+			// Cancelled (no more queued tasks, shutdown) or timed out: the
+			// node may have granted the lease as the reply was dropped.
+			// Return it by the id we chose; unknown ids are a no-op. Sent
+			// after the cancellation on the same connection, it reaches the
+			// node after the request's context is cancelled there, and a
+			// grant recorded after that is freed by the node itself.
+			w.returnUnseenLease(client, req.LeaseId)
+			if ctx.Err() != nil {
+				return
+			}
+			if client == at.client && status.Code(err) == codes.Unavailable {
+				// No node manager at the attached address (the head's
+				// node died with the head): a driver attaches elsewhere.
+				at = w.nodeLost(at, err)
+			} else {
+				at = w.att.get()
+			}
+			w.warn.printf(w.log, "lease request failed (will retry): %v", err)
+			if sleepCtx(ctx, backoffDelay(leaseRetryBase, leaseRetryMax, fails)) != nil {
+				return
+			}
+			fails++
+			client, addr, req.GrantOrReject = at.client, at.addr, false
+			continue
+		}
+		fails = 0
+		switch {
+		case rep.Granted:
+			w.attach(q, client, addr, rep)
+			return
+		case rep.SpillbackAddress != "":
+			c, err := w.pool.Get(rep.SpillbackAddress)
+			if err != nil {
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			client, addr, req.GrantOrReject = rpcpb.NewNodeManagerClient(c), rep.SpillbackAddress, true
+		case rep.Rejected:
+			if q.strategy.GetKind() == rpcpb.SchedulingStrategy_NODE_AFFINITY && !q.strategy.Soft && !req.GrantOrReject {
+				w.failQueue(q, &UnschedulableError{Message: rep.Message})
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+			at = w.att.get()
+			client, addr, req.GrantOrReject = at.client, at.addr, false
+			if q.strategy.GetKind() == rpcpb.SchedulingStrategy_PLACEMENT_GROUP {
+				if c, a, err := w.pgNodeClient(ctx, q.strategy); err == nil {
+					client, addr = c, a
+				}
+			}
+		}
+	}
+}
+
+// returnUnseenLease returns a lease whose grant reply never arrived.
+func (w *Worker) returnUnseenLease(c rpcpb.NodeManagerClient, id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _ = c.ReturnWorker(ctx, &rpcpb.ReturnWorkerRequest{LeaseId: id})
+}
+
+func (w *Worker) failQueue(q *schedQueue, err error) {
+	w.mu.Lock()
+	ready := q.ready
+	q.ready = nil
+	var acts []ownership.Action
+	for _, pt := range ready {
+		if ue := (*UnschedulableError)(nil); errors.As(err, &ue) {
+			err = &UnschedulableError{TaskName: pt.spec.Name, Message: ue.Message}
+		}
+		w.outcomeEvent(pt, err)
+		acts = append(acts, w.failTaskLocked(pt, err)...)
+		delete(w.pending, pt.spec.TaskId)
+	}
+	w.mu.Unlock()
+	w.do(acts)
+}
+
+// attach opens the task stream to a leased worker.
+func (w *Worker) attach(q *schedQueue, node rpcpb.NodeManagerClient, nodeAddr string, rep *rpcpb.LeaseReply) {
+	conn, err := w.pool.Get(pushTarget(rep))
+	var stream rpcpb.CoreWorker_PushTasksClient
+	ctx, cancel := context.WithCancel(w.baseCtx)
+	if err == nil {
+		stream, err = rpcpb.NewCoreWorkerClient(conn).PushTasks(ctx)
+	}
+	if err != nil {
+		cancel()
+		_, _ = node.ReturnWorker(context.Background(), &rpcpb.ReturnWorkerRequest{LeaseId: rep.LeaseId, WorkerBroken: true})
+		w.mu.Lock()
+		w.dispatchLocked(q)
+		w.mu.Unlock()
+		return
+	}
+	lw := &leasedWorker{q: q, lease: rep, node: node, nodeAddr: nodeAddr, stream: stream, cancel: cancel,
+		out: make(chan []*rpcpb.TaskSpec, 1024), inflight: map[string]*pendingTask{},
+		where: &rpcpb.TaskWhere{NodeId: rep.NodeId, WorkerId: rep.WorkerId, WorkerPid: rep.WorkerPid}}
+	go w.sender(lw)
+	go w.receiver(lw)
+	w.mu.Lock()
+	q.workers = append(q.workers, lw)
+	w.dispatchLocked(q)
+	w.maybeIdleLocked(lw)
+	w.mu.Unlock()
+}
+
+// maybeIdleLocked returns the lease after LeaseIdle without work. One timer
+// per leased worker is re-armed (no goroutine per finished task).
+func (w *Worker) maybeIdleLocked(lw *leasedWorker) {
+	if lw.dead || len(lw.inflight) > 0 || len(lw.q.ready) > 0 {
+		return
+	}
+	lw.idleAt = time.Now()
+	if lw.idleTimer == nil {
+		lw.idleTimer = time.AfterFunc(w.cfg.LeaseIdle, func() { w.idleCheck(lw) })
+	} else {
+		lw.idleTimer.Reset(w.cfg.LeaseIdle)
+	}
+}
+
+// idleCheck returns a lease idle for LeaseIdle; one that got work since is
+// left alone (its next idle moment re-arms the timer).
+func (w *Worker) idleCheck(lw *leasedWorker) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if lw.dead || len(lw.inflight) > 0 {
+		return
+	}
+	if d := w.cfg.LeaseIdle - time.Since(lw.idleAt); d > 0 {
+		lw.idleTimer.Reset(d)
+		return
+	}
+	w.returnLeaseLocked(lw, false, nil)
+}
+
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
+}
+
+// returnLeaseLocked gives a lease back to its node in the background; a
+// non-nil wg is Done once the node answered (or at once when the lease was
+// already returned).
+func (w *Worker) returnLeaseLocked(lw *leasedWorker, broken bool, wg *sync.WaitGroup) {
+	if lw.dead {
+		if wg != nil {
+			wg.Done()
+		}
+		return
+	}
+	if lw.idleTimer != nil {
+		lw.idleTimer.Stop()
+	}
+	lw.dead = true
+	q := lw.q
+	for i, x := range q.workers {
+		if x == lw {
+			q.workers = append(q.workers[:i], q.workers[i+1:]...)
+			break
+		}
+	}
+	lw.out <- nil
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, _ = lw.node.ReturnWorker(ctx, &rpcpb.ReturnWorkerRequest{LeaseId: lw.lease.LeaseId, WorkerBroken: broken})
+		lw.cancel()
+		if wg != nil {
+			wg.Done()
+		}
+	}()
+}
+
+// pgNodeClient is the node manager holding the strategy's bundle, and its address.
+func (w *Worker) pgNodeClient(ctx context.Context, s *rpcpb.SchedulingStrategy) (rpcpb.NodeManagerClient, string, error) {
+	info, err := w.gcs.GetPlacementGroup(ctx, &rpcpb.GetPlacementGroupRequest{PlacementGroupId: s.PlacementGroupId, Wait: true})
+	if err != nil {
+		return nil, "", err
+	}
+	if info.State != "CREATED" {
+		return nil, "", &UnschedulableError{Message: "placement group " + s.PlacementGroupId + " is " + info.State}
+	}
+	idx := int(s.BundleIndex)
+	if idx < 0 || idx >= len(info.BundleAddresses) {
+		idx = 0
+	}
+	c, err := w.pool.Get(info.BundleAddresses[idx])
+	if err != nil {
+		return nil, "", err
+	}
+	return rpcpb.NewNodeManagerClient(c), info.BundleAddresses[idx], nil
+}
