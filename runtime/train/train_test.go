@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/goray-dev/goray/runtime/collective"
 	"github.com/goray-dev/goray/runtime/internal/ckpt"
@@ -33,6 +34,9 @@ type lrConfig struct {
 	FailExit bool
 	// CheckpointEvery epochs rank 0 checkpoints (every epoch if 0).
 	CheckpointEvery int
+	// FailOnce, a file's path, makes the failure happen once, whether or
+	// not the run resumed: the first to fail creates the file.
+	FailOnce string
 }
 
 // dataset is the same generated data on every worker: points labelled by
@@ -80,7 +84,7 @@ var lrLoop = Loop("test.logreg", func(ctx context.Context, tc *Context, cfg lrCo
 	n := float64(len(xs)) // the gradient is the whole dataset's mean
 	xs, ys = Shard(tc, xs), Shard(tc, ys)
 	for epoch := start; epoch < cfg.Epochs; epoch++ {
-		if tc.Checkpoint() == nil && tc.WorldRank() == cfg.FailRank && epoch == cfg.FailEpoch {
+		if tc.WorldRank() == cfg.FailRank && epoch == cfg.FailEpoch && failNow(tc, cfg.FailOnce) {
 			if cfg.FailExit {
 				os.Exit(3)
 			}
@@ -209,6 +213,45 @@ func TestFitRestartsFromTheLatestCheckpoint(t *testing.T) {
 		RunConfig{StoragePath: t.TempDir(), Name: "fails", FailureConfig: FailureConfig{MaxFailures: 1}})
 	if err == nil || !strings.Contains(err.Error(), "failed 2 times") || !strings.Contains(err.Error(), "failing on purpose") {
 		t.Fatalf("a run that always fails: %v", err)
+	}
+}
+
+// failNow is whether a worker fails as lrConfig says: once if failOnce
+// names a file, else on a run that did not resume.
+func failNow(tc *Context, failOnce string) bool {
+	if failOnce == "" {
+		return tc.Checkpoint() == nil
+	}
+	f, err := os.OpenFile(failOnce, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return false
+	}
+	_ = f.Close()
+	return true
+}
+
+// Rank 0's process gone before the trainer collected its reports: the
+// checkpoints it committed since the trainer's last poll went with the
+// reports, and the run starts again from the last checkpoint the trainer
+// saw (here none), so the history has every epoch once.
+func TestFitDropsCheckpointsNeverReported(t *testing.T) {
+	cfg := lrConfig{Samples: 500, Features: 3, Epochs: 6, LearningRate: 1, FailRank: 0, FailEpoch: 3, FailExit: true,
+		FailOnce: filepath.Join(t.TempDir(), "failed")}
+	run := RunConfig{StoragePath: t.TempDir(), Name: "unseen", FailureConfig: FailureConfig{MaxFailures: 1},
+		PollInterval: time.Hour} // no poll before the failure
+	res, err := Fit(context.Background(), lrLoop, cfg, ScalingConfig{NumWorkers: 2}, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var epochs []float64
+	for _, m := range res.MetricsHistory {
+		epochs = append(epochs, m["epoch"])
+	}
+	if res.Failures != 1 || !slices.Equal(epochs, []float64{0, 1, 2, 3, 4, 5}) {
+		t.Fatalf("failures %d, epochs reported %v: want each once", res.Failures, epochs)
+	}
+	if res.Checkpoint == nil || res.Checkpoint.Index != 5 || res.Checkpoint.Metrics["epoch"] != 5 {
+		t.Fatalf("latest checkpoint %+v: want index 5 of epoch 5", res.Checkpoint)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,6 +57,11 @@ func Fit[C any](ctx context.Context, loop *LoopDef[C], cfg C, scaling ScalingCon
 		if err != nil {
 			return nil, err
 		}
+		if res.Failures > 0 {
+			if cks, err = dropUnseen(cks, hist); err != nil {
+				return nil, err
+			}
+		}
 		res.BestCheckpoints = prune(cks, run.CheckpointConfig)
 		var resume *Checkpoint
 		next := 0
@@ -98,6 +104,29 @@ func Fit[C any](ctx context.Context, loop *LoopDef[C], cfg C, scaling ScalingCon
 		res.Checkpoint = cks[len(cks)-1]
 	}
 	return res, nil
+}
+
+// dropUnseen deletes the checkpoints committed after the last one whose
+// report the trainer collected: a worker that died before the trainer's
+// poll took those reports with it, so resuming from them would leave a gap
+// in the metrics history. As in Ray Train, a checkpoint counts once its
+// report reaches the trainer; the attempt redoes the work since.
+func dropUnseen(cks []*Checkpoint, hist []int) ([]*Checkpoint, error) {
+	seen := -1
+	for _, ck := range hist {
+		seen = max(seen, ck)
+	}
+	kept := cks[:0:0]
+	for _, ck := range cks {
+		if ck.Index <= seen {
+			kept = append(kept, ck)
+			continue
+		}
+		if err := os.RemoveAll(ck.Path); err != nil {
+			return nil, fmt.Errorf("train: drop checkpoint %d: %w", ck.Index, err)
+		}
+	}
+	return kept, nil
 }
 
 func describe(ck *Checkpoint) string {
@@ -172,6 +201,12 @@ func attempt(ctx context.Context, loop string, config []byte, scaling ScalingCon
 					cks, err := ckpt.Load(dir)
 					if err != nil {
 						return err
+					}
+					// Only those reported so far: rank 0 may have committed
+					// later ones the trainer has not seen (see dropUnseen).
+					seen := slices.IndexFunc(cks, func(ck *Checkpoint) bool { return ck.Index > r.Checkpoint.Index })
+					if seen >= 0 {
+						cks = cks[:seen]
 					}
 					res.BestCheckpoints = prune(cks, run.CheckpointConfig)
 				}
