@@ -88,7 +88,7 @@ func PauseTaskEvents(paused bool) { eventsPaused.Store(paused) }
 // recording reports whether task transitions are recorded now.
 func (w *Worker) recording() bool { return w.events != nil && !eventsPaused.Load() }
 
-// TaskEventsDropped is how many task events this process dropped because
+// TaskEventsDropped is how many task attempts lost events in this process because
 // its buffer was full (the GCS did not take them fast enough).
 func (w *Worker) TaskEventsDropped() int64 {
 	if w.events == nil {
@@ -174,7 +174,7 @@ func keyOf(spec *rpcpb.TaskSpec) taskevents.Key {
 
 // ownerEvent records a transition of a task this process owns.
 func (w *Worker) ownerEvent(pt *pendingTask, s taskevents.Status) {
-	if !w.recording() {
+	if !w.recording() || w.events.DropIfFull(&pt.ev, pt.spec.JobId, pt.spec.Attempt) {
 		return
 	}
 	e := taskevents.Event{Key: keyOf(pt.spec), JobID: pt.spec.JobId, Status: s, TimeNs: taskevents.Now()}
@@ -200,17 +200,18 @@ func (w *Worker) submittedEvents(pts []*pendingTask) {
 		return
 	}
 	now := taskevents.Now()
-	for _, pt := range pts {
-		e := taskevents.Event{Key: keyOf(pt.spec), JobID: pt.spec.JobId, Status: taskevents.SubmittedToWorker, TimeNs: now}
-		w.describe(pt, &e)
-		w.events.AddAt(&pt.ev, e)
-	}
+	w.events.AddEach(len(pts), func(i int, e *taskevents.Event) *taskevents.Handle {
+		pt := pts[i]
+		*e = taskevents.Event{Key: keyOf(pt.spec), JobID: pt.spec.JobId, Status: taskevents.SubmittedToWorker, TimeNs: now}
+		w.describe(pt, e)
+		return &pt.ev
+	})
 }
 
 // outcomeEvent records how an attempt ended without a result from an
 // executor: FINISHED, or FAILED with the error's type in Ray's names.
 func (w *Worker) outcomeEvent(pt *pendingTask, err error) {
-	if !w.recording() {
+	if !w.recording() || w.events.DropIfFull(&pt.ev, pt.spec.JobId, pt.spec.Attempt) {
 		return
 	}
 	e := taskevents.Event{Key: keyOf(pt.spec), JobID: pt.spec.JobId, Status: taskevents.Finished, TimeNs: taskevents.Now()}
@@ -225,20 +226,30 @@ func (w *Worker) outcomeEvent(pt *pendingTask, err error) {
 // (RUNNING) and where it ran: the executor's own RUNNING is not sent for a
 // task that ended before its report.
 func (w *Worker) resultEvent(pt *pendingTask, r *rpcpb.TaskResult, where *rpcpb.TaskWhere) {
-	if !w.recording() {
+	if !w.recording() || w.events.DropIfFull(&pt.ev, pt.spec.JobId, pt.spec.Attempt) {
 		return
 	}
 	k := keyOf(pt.spec)
-	if r.StartTimeNs > 0 {
-		w.events.AddAt(&pt.ev, taskevents.Event{Key: k, JobID: pt.spec.JobId, Status: taskevents.Running, TimeNs: r.StartTimeNs, Where: where})
-	}
 	e := taskevents.Event{Key: k, JobID: pt.spec.JobId, Status: taskevents.Finished, Where: where, TimeNs: taskevents.Now()}
 	if r.Result == nil || r.Result.Error != nil {
 		err := locationOf(r.Result).Err
 		e.Status, e.ErrType, e.ErrMsg = taskevents.Failed, errorTypeName(infoFromError(err).Kind), err.Error()
 	}
-	w.describe(pt, &e)
-	w.events.AddAt(&pt.ev, e)
+	if r.StartTimeNs <= 0 {
+		w.describe(pt, &e)
+		w.events.AddAt(&pt.ev, e)
+		return
+	}
+	// RUNNING, then the outcome, under one lock.
+	w.events.AddEach(2, func(i int, out *taskevents.Event) *taskevents.Handle {
+		if i == 0 {
+			*out = taskevents.Event{Key: k, JobID: pt.spec.JobId, Status: taskevents.Running, TimeNs: r.StartTimeNs, Where: where}
+		} else {
+			*out = e
+		}
+		w.describe(pt, out)
+		return &pt.ev
+	})
 }
 
 // runningEvent is an executor's RUNNING.

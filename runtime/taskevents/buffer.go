@@ -3,7 +3,8 @@
 // of them for the state API (/api/v0/tasks, `goray list tasks`).
 //
 // A Buffer lives in every owner and executor: adding an event is an append
-// under a mutex, never I/O, and a full buffer drops the event and counts it,
+// under a mutex, never I/O, and a full buffer drops the event and counts it
+// (once per attempt: the attempt's later transitions go too, at no cost),
 // so a slow or unreachable GCS never slows a task. A Reporter sends the
 // buffer's oldest records, at most a batch of them, once per interval: what
 // the GCS takes in is bounded per process whatever the task rate (Ray's
@@ -151,7 +152,11 @@ func (t *interned[T]) reset() { *t = interned[T]{} }
 // transitions (the owner keeps it with the task): merging finds the record
 // without a lookup. The zero Handle is none.
 type Handle struct {
-	seq uint64 // the record's sequence number + 1
+	seq atomic.Uint64 // the record's sequence number + 1
+	// lost is the attempt (+1) whose transitions are dropped: once one
+	// was, the rest of that attempt cost nothing (DropIfFull says so
+	// without the lock) and the drop is counted once.
+	lost atomic.Int32
 }
 
 // Buffer holds task transitions until they are reported. Records are
@@ -170,10 +175,14 @@ type Buffer struct {
 	infos  interned[*rpcpb.TaskInfo]
 	wheres interned[*rpcpb.TaskWhere]
 	sides  map[uint64]side
-	// dropped counts, per job, the transitions dropped since the last Take.
+	// dropped counts, per job, the attempts that lost transitions since the
+	// last Take (each once; a requeued record that found no room, once).
 	dropped map[string]int64
 	// droppedTotal counts every drop since the start (for metrics).
 	droppedTotal atomic.Int64
+	// full is whether the buffer holds max records: a new attempt's event
+	// would be dropped, and DropIfFull spares its caller making it.
+	full atomic.Bool
 }
 
 // NewBuffer makes a buffer of at most max records (DefaultBufferSize if
@@ -212,9 +221,45 @@ func (b *Buffer) AddAt(h *Handle, e Event) bool {
 	return kept
 }
 
+// AddEach records n transitions under one lock (a batch of tasks on its
+// way, an outcome with its start): at(i, e) fills the i-th event and
+// returns its attempt's handle.
+func (b *Buffer) AddEach(n int, at func(i int, e *Event) *Handle) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i := range n {
+		var e Event
+		h := at(i, &e)
+		b.addLocked(h, &e)
+	}
+}
+
+// DropIfFull reports whether an event of the attempt at h (of job) would
+// be dropped, and drops it: the attempt lost a transition already, or it
+// has no record and the buffer is full. A busy owner whose reports fall
+// behind checks it first, and spares the clock read and description of
+// an event that would be dropped anyway.
+func (b *Buffer) DropIfFull(h *Handle, job string, attempt int32) bool {
+	if h.lost.Load() == attempt+1 {
+		return true
+	}
+	if h.seq.Load() != 0 || !b.full.Load() {
+		return false
+	}
+	b.mu.Lock()
+	b.drop(job, 1)
+	b.mu.Unlock()
+	h.lost.Store(attempt + 1)
+	return true
+}
+
 func (b *Buffer) addLocked(h *Handle, e *Event) bool {
-	seq, r := h.seq-1, (*record)(nil)
-	if h.seq != 0 && seq >= b.base && seq < b.next {
+	if h.lost.Load() == e.Attempt+1 {
+		return false // counted when the attempt lost its first
+	}
+	hseq := h.seq.Load()
+	seq, r := hseq-1, (*record)(nil)
+	if hseq != 0 && seq >= b.base && seq < b.next {
 		if c := b.at(seq); c.n < maxTransitions && c.attempt == e.Attempt && b.taskID(seq, c) == e.TaskID {
 			r = c
 		}
@@ -237,12 +282,13 @@ func (b *Buffer) addLocked(h *Handle, e *Event) bool {
 				} else {
 					b.setSide(seq, r, func(s *side) { s.taskID = e.TaskID })
 				}
-				h.seq = seq + 1
+				h.seq.Store(seq + 1)
 			}
 		}
 	}
 	if r == nil {
 		b.drop(e.JobID, 1)
+		h.lost.Store(e.Attempt + 1)
 		return false
 	}
 	r.statuses[r.n], r.times[r.n] = uint8(e.Status), e.TimeNs
@@ -280,6 +326,7 @@ func (b *Buffer) setSide(seq uint64, r *record, set func(*side)) {
 // newRecord appends an empty record, or returns nil when the buffer is full.
 func (b *Buffer) newRecord() (uint64, *record) {
 	if b.next-b.base >= uint64(b.max) {
+		b.full.Store(true)
 		return 0, nil
 	}
 	if len(b.chunks) == 0 {
@@ -307,7 +354,8 @@ func (b *Buffer) drop(job string, n int64) {
 	b.droppedTotal.Add(n)
 }
 
-// Dropped is the number of transitions dropped since the buffer was made.
+// Dropped is the number of drops (attempts that lost transitions, each
+// counted once) since the buffer was made.
 func (b *Buffer) Dropped() int64 { return b.droppedTotal.Load() }
 
 // Len is the number of records waiting.
@@ -384,6 +432,7 @@ func (b *Buffer) Take() *rpcpb.TaskEventBatch {
 		*r = record{}
 	}
 	b.base += uint64(n)
+	b.full.Store(false)
 	b.releaseChunks()
 	return batch
 }

@@ -20,11 +20,7 @@ func (h *History) Counts() map[StateCount]int {
 		retry bool
 	}
 	byInfo := map[key]int{}
-	for i := range h.slots {
-		if a := &h.slots[i]; a.live {
-			byInfo[key{a.info, a.state(), a.attempt > 0}]++
-		}
-	}
+	h.each(func(a *attempt) { byInfo[key{a.info, a.state(), a.attempt > 0}]++ })
 	out := map[StateCount]int{}
 	for k, n := range byInfo {
 		out[StateCount{Name: h.infoPBs[k.info].GetName(), State: k.state.String(), Retry: k.retry}] += n

@@ -83,8 +83,13 @@ type errPair struct{ typ, msg string }
 // History is the GCS's bounded record of task attempts. It is not safe for
 // concurrent use: the GCS serialises calls.
 type History struct {
-	max     int
-	slots   []attempt // slot 0 is never used
+	max int
+	// slots holds the attempts by slot number (slot 0 is never used), in
+	// chunks of slotChunk: the history grows without copying what it holds
+	// (growing one slice to 100,000 attempts cost the GCS a few percent of
+	// a core in allocation and copying while it filled).
+	slots   [][]attempt
+	nSlots  int32
 	free    []int32
 	n       int
 	index   map[attemptKey]int32
@@ -104,7 +109,7 @@ func NewHistory(max int) *History {
 	if max <= 0 {
 		max = DefaultHistorySize
 	}
-	h := &History{max: max, slots: make([]attempt, 1, 1+min(max, 1024)), index: map[attemptKey]int32{},
+	h := &History{max: max, nSlots: 1, slots: [][]attempt{make([]attempt, slotChunk)}, index: map[attemptKey]int32{},
 		longIDs: map[longKey]int32{}, ids: map[int32]string{}, errs: map[int32]errPair{}, infoPBs: map[uint32]*rpcpb.TaskInfo{},
 		dropped: map[string]int64{}}
 	h.all = chain{h: h, prev: func(a *attempt) *int32 { return &a.allPrev }, next: func(a *attempt) *int32 { return &a.allNext }}
@@ -128,7 +133,29 @@ func (h *History) Dropped(job string) int64 {
 	return n
 }
 
-func (h *History) at(s int32) *attempt { return &h.slots[s] }
+// slotChunk is how many attempts a chunk of the history's storage holds.
+const slotChunk = 4096
+
+func (h *History) at(s int32) *attempt { return &h.slots[s/slotChunk][s%slotChunk] }
+
+// newSlot is a slot never used before, a new chunk's first if needed.
+func (h *History) newSlot() int32 {
+	s := h.nSlots
+	if int(s/slotChunk) == len(h.slots) {
+		h.slots = append(h.slots, make([]attempt, slotChunk))
+	}
+	h.nSlots++
+	return s
+}
+
+// each calls fn with every live attempt, in slot order.
+func (h *History) each(fn func(a *attempt)) {
+	for s := int32(1); s < h.nSlots; s++ {
+		if a := h.at(s); a.live {
+			fn(a)
+		}
+	}
+}
 
 // taskID is the attempt's task id.
 func (h *History) taskID(s int32) string {
@@ -235,8 +262,7 @@ func (h *History) get(task string, attemptNo int32, job string) int32 {
 	if n := len(h.free); n > 0 {
 		s, h.free = h.free[n-1], h.free[:n-1]
 	} else {
-		h.slots = append(h.slots, attempt{})
-		s = int32(len(h.slots) - 1)
+		s = h.newSlot()
 	}
 	a := h.at(s)
 	*a = attempt{live: true, attempt: attemptNo}

@@ -56,8 +56,8 @@ func checkHistory(t *testing.T, h *History) {
 	t.Helper()
 	live, ended := 0, 0
 	strRefs, infoRefs := map[uint32]int32{}, map[uint32]int32{}
-	for s := range h.slots {
-		a := &h.slots[s]
+	for s := range h.nSlots {
+		a := h.at(s)
 		if !a.live {
 			continue
 		}
@@ -79,13 +79,13 @@ func checkHistory(t *testing.T, h *History) {
 				t.Fatalf("slot %d: description %d missing", s, a.info)
 			}
 		}
-		if a.hasErr != (h.errs[int32(s)] != errPair{}) {
-			t.Fatalf("slot %d: hasErr %v, errs %v", s, a.hasErr, h.errs[int32(s)])
+		if a.hasErr != (h.errs[s] != errPair{}) {
+			t.Fatalf("slot %d: hasErr %v, errs %v", s, a.hasErr, h.errs[s])
 		}
-		id := h.taskID(int32(s))
-		if k := (attemptKey{id: a.id, n: a.idLen, attempt: a.attempt}); a.idLen > 0 && h.index[k] != int32(s) {
+		id := h.taskID(s)
+		if k := (attemptKey{id: a.id, n: a.idLen, attempt: a.attempt}); a.idLen > 0 && h.index[k] != s {
 			t.Fatalf("slot %d (%s) not indexed", s, id)
-		} else if a.idLen == 0 && h.longIDs[longKey{id, a.attempt}] != int32(s) {
+		} else if a.idLen == 0 && h.longIDs[longKey{id, a.attempt}] != s {
 			t.Fatalf("slot %d (%s) not in the long index", s, id)
 		}
 	}

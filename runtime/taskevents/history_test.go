@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/goray-dev/goray/runtime/internal/datadriven"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
@@ -172,4 +174,55 @@ func format(st *rpcpb.TaskState) string {
 		}
 	}
 	return s + " [" + strings.Join(times, " ") + "]"
+}
+
+// BenchmarkHistoryAddReport is what the GCS does for each record of a
+// report from a busy owner, once its history is full: decode the record
+// (the batch arrives as protobuf), merge it as a new attempt and evict the
+// oldest. ns/op is per record.
+func BenchmarkHistoryAddReport(b *testing.B) {
+	const batchSize = 10_000
+	h := NewHistory(0)
+	info := &rpcpb.TaskInfo{Name: "pkg.square", RequiredResources: map[string]float64{"CPU": 1}}
+	where := &rpcpb.TaskWhere{NodeId: "n1", WorkerId: "w1", WorkerPid: 7}
+	seq := 0
+	report := func() []byte {
+		buf := NewBuffer(0, batchSize)
+		for range batchSize {
+			var hd Handle
+			k := Key{TaskID: fmt.Sprintf("%012x%016x", 0xb3fdb24ce4b7, seq)}
+			seq++
+			buf.AddAt(&hd, Event{Key: k, JobID: "01000000", Status: PendingNodeAssignment, TimeNs: 1, Info: info})
+			buf.AddAt(&hd, Event{Key: k, JobID: "01000000", Status: SubmittedToWorker, TimeNs: 2})
+			buf.AddAt(&hd, Event{Key: k, JobID: "01000000", Status: Running, TimeNs: 3, Where: where})
+			buf.AddAt(&hd, Event{Key: k, JobID: "01000000", Status: Finished, TimeNs: 4, Where: where})
+		}
+		raw, err := proto.Marshal(buf.Take())
+		if err != nil {
+			b.Fatal(err)
+		}
+		return raw
+	}
+	var reports [][]byte
+	// Four times the history's 100,000: a report's attempts are long
+	// evicted when it comes round again, so each record is a new attempt.
+	for range 40 {
+		reports = append(reports, report())
+	}
+	add := func(raw []byte) {
+		var batch rpcpb.TaskEventBatch
+		if err := proto.Unmarshal(raw, &batch); err != nil {
+			b.Fatal(err)
+		}
+		h.Add(&batch)
+	}
+	for _, r := range reports[:10] {
+		add(r)
+	}
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if i%batchSize == 0 {
+			add(reports[(10+i/batchSize)%len(reports)])
+		}
+	}
 }
