@@ -2,8 +2,9 @@
 // wordcount); the RayJob samples use it as their entrypoint. It connects to
 // GORAY_ADDRESS when set, else runs an embedded local cluster. It also holds
 // the serve applications "hello" (examples/hello), "streaming"
-// (examples/streaming) and "batching" (examples/batching): a serve config
-// names them by import_path, and replicas run from this binary.
+// (examples/streaming), "batching" (examples/batching) and "multiplexing"
+// (examples/multiplexing): a serve config names them by import_path, and
+// replicas run from this binary.
 package main
 
 import (
@@ -15,8 +16,9 @@ import (
 
 	_ "github.com/goray-dev/goray/examples/batching" // serve application "batching"
 	"github.com/goray-dev/goray/examples/demos"
-	_ "github.com/goray-dev/goray/examples/hello"     // serve application "hello"
-	_ "github.com/goray-dev/goray/examples/streaming" // serve application "streaming"
+	_ "github.com/goray-dev/goray/examples/hello"        // serve application "hello"
+	_ "github.com/goray-dev/goray/examples/multiplexing" // serve application "multiplexing"
+	_ "github.com/goray-dev/goray/examples/streaming"    // serve application "streaming"
 	"github.com/goray-dev/goray/runtime/ray"
 )
 

@@ -133,7 +133,7 @@ func (h *Handle) Do(req *http.Request) (*http.Response, error) {
 	default:
 		stream = req.Body
 	}
-	resp, done, err := h.r.Send(req.Context(), 60*time.Second, func(addr string) (*http.Request, error) {
+	resp, done, err := h.r.Send(req.Context(), 60*time.Second, req.Header.Get(router.ModelIDHeader), func(addr string) (*http.Request, error) {
 		out := req.Clone(req.Context())
 		out.URL.Scheme, out.URL.Host, out.Host = "http", addr, ""
 		out.RequestURI = ""

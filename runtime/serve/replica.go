@@ -53,6 +53,22 @@ type replica struct {
 // current is the replica this worker process hosts (one actor per process).
 var current atomic.Pointer[replica]
 
+// ReplicaContext says which replica a handler runs in (Ray's
+// serve.get_replica_context()).
+type ReplicaContext struct {
+	App, Deployment, ReplicaID string
+}
+
+// GetReplicaContext is the replica this process hosts; ok is false outside
+// a replica.
+func GetReplicaContext() (rc ReplicaContext, ok bool) {
+	r := current.Load()
+	if r == nil {
+		return rc, false
+	}
+	return ReplicaContext{App: r.init.App, Deployment: r.init.Deployment, ReplicaID: r.init.ReplicaID}, true
+}
+
 var replicaClass = ray.Actor1(wire.ReplicaClass, func(ctx context.Context, in wire.ReplicaInit) (*replica, error) {
 	def, ok := lookupDeployment(in.Deployment)
 	if !ok {
@@ -195,7 +211,7 @@ var _ = ray.Method0(replicaClass, "Stats", func(r *replica, ctx context.Context)
 	if r.draining.Load() {
 		n = 0
 	}
-	st := wire.Stats{Ongoing: n, Total: r.total.Load()}
+	st := wire.Stats{Ongoing: n, Total: r.total.Load(), Models: heldModels()}
 	r.metrics.fill(&st)
 	return st, nil
 })

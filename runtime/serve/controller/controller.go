@@ -329,7 +329,8 @@ func (c *Controller) tableLocked() routes.Table {
 			rd := routes.Deployment{MaxOngoing: d.cfg.MaxOngoingRequests, MaxQueued: d.cfg.MaxQueuedRequests}
 			for _, r := range d.reps {
 				if (r.state == schema.ReplicaRunning || r.state == schema.ReplicaUpdating) && r.info.Address != "" && !r.stopping {
-					rd.Replicas = append(rd.Replicas, routes.Replica{ID: r.id, Address: r.info.Address, NodeID: r.info.NodeID, Socket: r.info.Socket})
+					rd.Replicas = append(rd.Replicas, routes.Replica{ID: r.id, Address: r.info.Address, NodeID: r.info.NodeID, Socket: r.info.Socket,
+						Models: r.stats.Models})
 				}
 			}
 			ra.Deployments[d.name] = rd

@@ -319,7 +319,7 @@ func (p *Proxy) forward(w http.ResponseWriter, in *http.Request) {
 		hdr.Set("X-Forwarded-Prefix", prefix)
 	}
 	ctx := in.Context()
-	resp, done, err := rt.Send(ctx, maxWait, func(addr string) (*http.Request, error) {
+	resp, done, err := rt.Send(ctx, maxWait, in.Header.Get(router.ModelIDHeader), func(addr string) (*http.Request, error) {
 		out := &http.Request{Method: in.Method, URL: &url.URL{Scheme: "http", Host: addr, Path: rest, RawQuery: in.URL.RawQuery},
 			Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: hdr, Host: in.Host}
 		switch {

@@ -48,6 +48,24 @@ var ErrNoReplica = errors.New("no replica of the deployment became available")
 // badFor is how long a replica that failed a request is skipped.
 const badFor = 2 * time.Second
 
+// ModelIDHeader names the model a request of a multiplexed deployment asks
+// for (Ray Serve's serve_multiplexed_model_id).
+const ModelIDHeader = "serve_multiplexed_model_id"
+
+// modelWait is how long a request for a model waits for a replica holding
+// it to have room before any replica will do (which then loads it), as
+// Ray's multiplexed matching timeout.
+const modelWait = time.Second
+
+// stickyFor is how long a model stays with the replica this router last
+// sent it to, until the table (the replicas' reports, read every few
+// seconds) says where models are.
+const stickyFor = 5 * time.Second
+
+// maxSticky bounds the sticky choices (a router seeing more distinct
+// models than this starts over).
+const maxSticky = 10_000
+
 type replica struct {
 	id, addr string
 	// dial is what to connect to: addr, or "unix:<path>" for a replica on
@@ -56,6 +74,13 @@ type replica struct {
 	dial     string
 	ongoing  int
 	badUntil time.Time
+	models   map[string]bool // the models it reported holding
+}
+
+// sticky is the replica a model was last sent to, until when.
+type sticky struct {
+	replica string
+	until   time.Time
 }
 
 // Router routes to one deployment's replicas.
@@ -67,6 +92,7 @@ type Router struct {
 	maxQueued  int
 	queued     int
 	waiters    []chan struct{}
+	sticky     map[string]sticky // model -> where this router sent it last
 }
 
 // New makes an empty router for a proxy or handle on node (its id; "" if
@@ -86,11 +112,18 @@ func (r *Router) Update(d routes.Deployment) {
 		if x.Socket != "" && r.node != "" && x.NodeID == r.node {
 			dial = "unix:" + x.Socket
 		}
-		if o, ok := old[x.ID]; ok && o.addr == x.Address && o.dial == dial {
-			reps = append(reps, o)
-		} else {
-			reps = append(reps, &replica{id: x.ID, addr: x.Address, dial: dial})
+		rep, ok := old[x.ID]
+		if !ok || rep.addr != x.Address || rep.dial != dial {
+			rep = &replica{id: x.ID, addr: x.Address, dial: dial}
 		}
+		rep.models = nil
+		if len(x.Models) > 0 {
+			rep.models = make(map[string]bool, len(x.Models))
+			for _, m := range x.Models {
+				rep.models[m] = true
+			}
+		}
+		reps = append(reps, rep)
 	}
 	for _, x := range r.reps {
 		if !slices.ContainsFunc(reps, func(y *replica) bool { return y.dial == x.dial }) {
@@ -125,12 +158,77 @@ func (r *Router) wakeAllLocked() {
 	r.waiters = nil
 }
 
-// pickLocked is power of two choices among the replicas with room.
-func (r *Router) pickLocked(tried map[string]bool, now time.Time) *replica {
+// pickLocked chooses a replica with room for a request (for model, if not
+// ""): power of two choices among those that hold the model, or — none
+// holding it, or strict off — among those with the fewest models (the one
+// chosen loads it), or among all without a model. With strict, a request
+// whose model's holders are all busy waits for them (nil).
+func (r *Router) pickLocked(tried map[string]bool, now time.Time, model string, strict bool) *replica {
+	if model == "" {
+		return r.twoChoicesLocked(tried, now, nil)
+	}
+	holds := func(x *replica) bool {
+		if st, ok := r.sticky[model]; ok && st.replica == x.id && now.Before(st.until) {
+			return true
+		}
+		return x.models[model]
+	}
+	if x := r.twoChoicesLocked(tried, now, holds); x != nil {
+		r.stickLocked(model, x, now)
+		return x
+	}
+	if strict && slices.ContainsFunc(r.reps, func(x *replica) bool { return holds(x) && !tried[x.id] && !now.Before(x.badUntil) }) {
+		return nil
+	}
+	// How many models each replica holds: reported, or sent there by this
+	// router since (not yet in a report).
+	count := map[string]int{}
+	for _, x := range r.reps {
+		count[x.id] = len(x.models)
+	}
+	for m, st := range r.sticky {
+		if now.Before(st.until) {
+			if x := r.byID(st.replica); x != nil && !x.models[m] {
+				count[x.id]++
+			}
+		}
+	}
+	fewest := -1
+	for _, x := range r.reps {
+		if x.ongoing < r.maxOngoing && !tried[x.id] && !now.Before(x.badUntil) && (fewest < 0 || count[x.id] < fewest) {
+			fewest = count[x.id]
+		}
+	}
+	x := r.twoChoicesLocked(tried, now, func(x *replica) bool { return count[x.id] == fewest })
+	if x != nil {
+		r.stickLocked(model, x, now)
+	}
+	return x
+}
+
+func (r *Router) byID(id string) *replica {
+	for _, x := range r.reps {
+		if x.id == id {
+			return x
+		}
+	}
+	return nil
+}
+
+func (r *Router) stickLocked(model string, x *replica, now time.Time) {
+	if r.sticky == nil || len(r.sticky) >= maxSticky {
+		r.sticky = map[string]sticky{}
+	}
+	r.sticky[model] = sticky{replica: x.id, until: now.Add(stickyFor)}
+}
+
+// twoChoicesLocked is power of two choices among the replicas with room
+// that ok accepts (every one if ok is nil).
+func (r *Router) twoChoicesLocked(tried map[string]bool, now time.Time, ok func(*replica) bool) *replica {
 	var a, b *replica
 	n := 0
 	for _, x := range r.reps {
-		if x.ongoing >= r.maxOngoing || tried[x.id] || now.Before(x.badUntil) {
+		if x.ongoing >= r.maxOngoing || tried[x.id] || now.Before(x.badUntil) || (ok != nil && !ok(x)) {
 			continue
 		}
 		// Reservoir-sample two distinct candidates.
@@ -153,9 +251,10 @@ func (r *Router) pickLocked(tried map[string]bool, now time.Time) *replica {
 	return a
 }
 
-func (r *Router) acquire(ctx context.Context, maxWait time.Duration, tried map[string]bool) (*replica, error) {
+func (r *Router) acquire(ctx context.Context, maxWait time.Duration, tried map[string]bool, model string) (*replica, error) {
+	start := time.Now()
 	r.mu.Lock()
-	if x := r.pickLocked(tried, time.Now()); x != nil {
+	if x := r.pickLocked(tried, start, model, true); x != nil {
 		x.ongoing++
 		r.mu.Unlock()
 		return x, nil
@@ -173,7 +272,8 @@ func (r *Router) acquire(ctx context.Context, maxWait time.Duration, tried map[s
 	}()
 	for {
 		r.mu.Lock()
-		if x := r.pickLocked(tried, time.Now()); x != nil {
+		now := time.Now()
+		if x := r.pickLocked(tried, now, model, now.Sub(start) < modelWait); x != nil {
 			x.ongoing++
 			r.mu.Unlock()
 			return x, nil
@@ -228,7 +328,10 @@ func (r *Router) release(x *replica, bad bool) {
 // Every request build returns may carry the same streamed body: a request
 // that failed before its body was read leaves it untouched. maxWait bounds each wait for a replica; ctx the
 // whole request. done must be called once the response body is consumed.
-func (r *Router) Send(ctx context.Context, maxWait time.Duration, build func(addr string) (*http.Request, error)) (resp *http.Response, done func(), err error) {
+//
+// model, if not "", is the model the request asks for (ModelIDHeader): it
+// goes to a replica holding that model when one has room within a second.
+func (r *Router) Send(ctx context.Context, maxWait time.Duration, model string, build func(addr string) (*http.Request, error)) (resp *http.Response, done func(), err error) {
 	tried := map[string]bool(nil) // replicas this request failed on
 	mark := func(id string) {
 		if tried == nil {
@@ -237,7 +340,7 @@ func (r *Router) Send(ctx context.Context, maxWait time.Duration, build func(add
 		tried[id] = true
 	}
 	for {
-		x, err := r.acquire(ctx, maxWait, tried)
+		x, err := r.acquire(ctx, maxWait, tried, model)
 		if err != nil {
 			return nil, nil, err
 		}

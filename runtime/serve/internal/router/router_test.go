@@ -28,7 +28,7 @@ func server(t *testing.T, h http.HandlerFunc) string {
 }
 
 func send(ctx context.Context, r *Router) (string, error) {
-	resp, done, err := r.Send(ctx, 5*time.Second, func(addr string) (*http.Request, error) {
+	resp, done, err := r.Send(ctx, 5*time.Second, "", func(addr string) (*http.Request, error) {
 		return http.NewRequest(http.MethodGet, "http://"+addr+"/", nil)
 	})
 	if err != nil {
@@ -116,7 +116,7 @@ func TestPowerOfTwoPrefersTheLessLoaded(t *testing.T) {
 	r.reps[0].ongoing = 10
 	for i := 0; i < 50; i++ {
 		r.mu.Lock()
-		x := r.pickLocked(nil, time.Now())
+		x := r.pickLocked(nil, time.Now(), "", true)
 		r.mu.Unlock()
 		if x.id != "b" {
 			t.Fatalf("picked %s (ongoing %d) over b (ongoing %d)", x.id, x.ongoing, r.reps[1].ongoing)
@@ -132,7 +132,7 @@ func TestPowerOfTwoPrefersTheLessLoaded(t *testing.T) {
 func TestWaitsForAReplicaThenTimesOut(t *testing.T) {
 	r := New("")
 	ctx := context.Background()
-	resp, done, err := r.Send(ctx, 100*time.Millisecond, func(addr string) (*http.Request, error) { return nil, nil })
+	resp, done, err := r.Send(ctx, 100*time.Millisecond, "", func(addr string) (*http.Request, error) { return nil, nil })
 	if err == nil {
 		_ = resp.Body.Close()
 		done()
@@ -190,7 +190,7 @@ func TestStreamedBodiesRetryOnlyWhenUntouched(t *testing.T) {
 	})
 	body := strings.Repeat("x", 1<<20)
 	sendBody := func(r *Router, src io.Reader) (string, error) {
-		resp, done, err := r.Send(context.Background(), 5*time.Second, func(addr string) (*http.Request, error) {
+		resp, done, err := r.Send(context.Background(), 5*time.Second, "", func(addr string) (*http.Request, error) {
 			req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/", io.NopCloser(src))
 			return req, err
 		})
@@ -228,5 +228,82 @@ func TestStreamedBodiesRetryOnlyWhenUntouched(t *testing.T) {
 	_, err = sendBody(r2, strings.NewReader(body))
 	if !errors.Is(err, hop.ErrBodySent) {
 		t.Fatalf("a request whose replica died mid-body: %v, want hop.ErrBodySent", err)
+	}
+}
+
+// Model multiplexing: a model's requests go where it is held (by the
+// replicas' reports, or by where this router sent it last), a new model to
+// the replica holding the fewest, and a request whose holders are busy
+// waits for them (strict) before any replica will do.
+func TestPickForModel(t *testing.T) {
+	r := New("")
+	r.Update(routes.Deployment{MaxOngoing: 1, MaxQueued: -1, Replicas: []routes.Replica{
+		{ID: "a", Address: "a:1", Models: []string{"m1", "m2"}},
+		{ID: "b", Address: "b:1", Models: []string{"m3"}},
+		{ID: "c", Address: "c:1"},
+	}})
+	now := time.Now()
+	pick := func(model string, strict bool) string {
+		t.Helper()
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		x := r.pickLocked(nil, now, model, strict)
+		if x == nil {
+			return ""
+		}
+		return x.id
+	}
+	for range 20 {
+		if got := pick("m1", true); got != "a" {
+			t.Fatalf("m1 (held by a) went to %q", got)
+		}
+		if got := pick("m3", true); got != "b" {
+			t.Fatalf("m3 (held by b) went to %q", got)
+		}
+	}
+	// Nobody holds m4: the replica with the fewest models, c, and then c
+	// again (sticky) though the table does not say so yet.
+	if got := pick("m4", true); got != "c" {
+		t.Fatalf("new model m4 went to %q, want c (no models)", got)
+	}
+	for range 20 {
+		if got := pick("m4", true); got != "c" {
+			t.Fatalf("m4 went to %q after c took it", got)
+		}
+	}
+	// m5, new too: b and c hold one model each (c's not yet reported), a
+	// two: b or c.
+	got5 := pick("m5", true)
+	if got5 != "b" && got5 != "c" {
+		t.Fatalf("new model m5 went to %q, want b or c (one model each)", got5)
+	}
+	// a is full: m1 waits for it, unless strict is over.
+	r.mu.Lock()
+	r.reps[0].ongoing = 1
+	r.mu.Unlock()
+	if got := pick("m1", true); got != "" {
+		t.Fatalf("m1 went to %q while its holder was busy", got)
+	}
+	if got := pick("m1", false); got == "" || got == "a" {
+		t.Fatalf("m1 after the wait went to %q, want another replica", got)
+	}
+	// The sticky choice ends: m4's holder is whoever the table says.
+	now = now.Add(stickyFor + time.Second)
+	r.Update(routes.Deployment{MaxOngoing: 1, MaxQueued: -1, Replicas: []routes.Replica{
+		{ID: "a", Address: "a:1"}, {ID: "b", Address: "b:1", Models: []string{"m3", "m4"}}, {ID: "c", Address: "c:1"},
+	}})
+	if got := pick("m4", true); got != "b" {
+		t.Fatalf("m4 went to %q, want b (the table's holder)", got)
+	}
+	// Without a model: any replica (a has room again).
+	r.mu.Lock()
+	r.reps[0].ongoing = 0
+	r.mu.Unlock()
+	seen := map[string]bool{}
+	for range 100 {
+		seen[pick("", true)] = true
+	}
+	if len(seen) != 3 {
+		t.Fatalf("requests without a model reached %v", seen)
 	}
 }

@@ -87,6 +87,8 @@ type Replica struct {
 	Address string `json:"address"`
 	NodeID  string `json:"node_id"`
 	Socket  string `json:"socket,omitempty"` // unix socket, for routers on NodeID
+	// Models are the multiplexed models the replica holds, sorted.
+	Models []string `json:"models,omitempty"`
 }
 
 // ProxyInfo is what a node's proxy publishes about itself.

@@ -72,6 +72,9 @@ type Stats struct {
 	Errors       int64    `json:"errors,omitempty"`
 	Latency      []uint64 `json:"latency,omitempty"`
 	LatencySumMs float64  `json:"latency_sum_ms,omitempty"`
+	// Models are the multiplexed models it holds (loaded or loading),
+	// sorted: routers send each model's requests where it is.
+	Models []string `json:"models,omitempty"`
 }
 
 // RawOrEmpty turns a user_config into the string passed to replicas.
