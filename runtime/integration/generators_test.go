@@ -14,7 +14,6 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -256,56 +255,6 @@ func TestGeneratorCancelOnNode(t *testing.T) {
 	}
 }
 
-// startOwnNode starts a node for one test; it returns the node's id once
-// the cluster lists it, and kill, which kills the node (by pid; its
-// workers die with it) and waits for it. The node is killed when the test
-// ends at the latest.
-func startOwnNode(t *testing.T, ip string) (id string, kill func()) {
-	t.Helper()
-	ctx := context.Background()
-	startNode(ip, "--address="+gcsAddress, "--num-cpus=1", "--object-store-memory=40000000")
-	p := procs[ip]
-	delete(procs, ip) // not one of the suite's nodes: the other tests do not look for it
-	var once sync.Once
-	kill = func() {
-		once.Do(func() {
-			_ = p.Process.Kill()
-			_ = p.Wait()
-		})
-	}
-	t.Cleanup(func() {
-		kill()
-		// Leave once the cluster knows the node is dead: until then the
-		// schedulers may still send work (spillbacks) there, which would
-		// skew the tests that run next.
-		deadline := time.Now().Add(30 * time.Second)
-		for time.Now().Before(deadline) {
-			alive := false
-			nodes, _ := ray.Nodes(ctx)
-			for _, n := range nodes {
-				alive = alive || (n.Alive && n.Ip == ip)
-			}
-			if !alive {
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		t.Errorf("node %s still listed alive 30 s after it was killed", ip)
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		nodes, _ := ray.Nodes(ctx)
-		for _, n := range nodes {
-			if n.Alive && n.Ip == ip {
-				return n.NodeId, kill
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("node %s did not come up", ip)
-	return "", kill
-}
-
 // A node killed mid-stream: the generator, which stored its items there,
 // is retried on another node and the stream goes on after the items the
 // consumer had; the items lost with the node are rebuilt from lineage, and
@@ -314,7 +263,8 @@ func TestGeneratorNodeKilledMidStream(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	const ip = "127.0.0.5"
-	n5, killer := startOwnNode(t, ip)
+	node5 := startOwnNode(t, ip)
+	n5, killer := node5.id, node5.kill
 	// Two returns of one task, stored on node 5 (first: the generator
 	// then holds its one CPU). Soft affinity lands elsewhere until the
 	// nodes' views include node 5 (a report period): retry until it runs there.
@@ -459,7 +409,8 @@ func TestActorGeneratorNodeKilledMidStream(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	const ip = "127.0.0.6"
-	n6, killer := startOwnNode(t, ip)
+	node6 := startOwnNode(t, ip)
+	n6, killer := node6.id, node6.kill
 	var h ray.ActorHandle[state]
 	for {
 		var err error

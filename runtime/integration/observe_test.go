@@ -61,7 +61,8 @@ func TestClusterEventsAndLogs(t *testing.T) {
 		t.Fatalf("crash_once: %v %v", v, err)
 	}
 	// An actor that prints, then is killed.
-	a, err := stateful.Remote(ctx, ray.Name("observe-doomed"))
+	actorName := runName("observe-doomed")
+	a, err := stateful.Remote(ctx, ray.Name(actorName))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +91,7 @@ func TestClusterEventsAndLogs(t *testing.T) {
 
 	var actorID string
 	waitUntil(t, "the actor listed", func() bool {
-		as, _, err := c.ListActors(ctx, stateapi.Options{Filters: []stateapi.Filter{{Key: "name", Predicate: "=", Value: "observe-doomed"}}})
+		as, _, err := c.ListActors(ctx, stateapi.Options{Filters: []stateapi.Filter{{Key: "name", Predicate: "=", Value: actorName}}})
 		if err == nil && len(as) == 1 {
 			actorID = as[0].ActorID
 		}

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -26,7 +27,10 @@ func TestStateAPI(t *testing.T) {
 	if _, err := ray.Get(ctx, failing.Remote(ctx, "state API failure", ray.MaxRetries(0))); err == nil {
 		t.Fatal("the failing task succeeded")
 	}
-	alive, err := stateful.Remote(ctx, ray.Name("state-api-alive"))
+	// Names of this run's own (a -count run's earlier actors and groups
+	// stay listed, dead or removed).
+	aliveName, doomedName, pgName := runName("state-api-alive"), runName("state-api-doomed"), runName("state-api-pg")
+	alive, err := stateful.Remote(ctx, ray.Name(aliveName))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +38,7 @@ func TestStateAPI(t *testing.T) {
 	if _, err := ray.Get(ctx, actorWhere.Remote(ctx, alive)); err != nil {
 		t.Fatal(err)
 	}
-	doomed, err := stateful.Remote(ctx, ray.Name("state-api-doomed"))
+	doomed, err := stateful.Remote(ctx, ray.Name(doomedName))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +48,7 @@ func TestStateAPI(t *testing.T) {
 	if err := ray.Kill(ctx, doomed, true); err != nil {
 		t.Fatal(err)
 	}
-	pg, err := ray.NewPlacementGroup(ctx, []map[string]float64{{"CPU": 1}}, "PACK", ray.Name("state-api-pg"))
+	pg, err := ray.NewPlacementGroup(ctx, []map[string]float64{{"CPU": 1}}, "PACK", ray.Name(pgName))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,14 +66,14 @@ func TestStateAPI(t *testing.T) {
 		}
 		dead := 0
 		for _, a := range actors {
-			if a.Name == "state-api-doomed" && a.State == "DEAD" && a.DeathCause != nil && a.DeathCause.Context.ErrorMessage != "" {
+			if a.Name == doomedName && a.State == "DEAD" && a.DeathCause != nil && a.DeathCause.Context.ErrorMessage != "" {
 				dead++
 			}
 		}
 		return dead == 1
 	})
 	for _, a := range actors {
-		if a.Name == "state-api-alive" && (a.State != "ALIVE" || a.NodeID == "" || a.PID == 0 || a.JobID != ray.JobID()) {
+		if a.Name == aliveName && (a.State != "ALIVE" || a.NodeID == "" || a.PID == 0 || a.JobID != ray.JobID()) {
 			t.Errorf("the live actor: %+v", a)
 		}
 	}
@@ -103,7 +107,7 @@ func TestStateAPI(t *testing.T) {
 	if err != nil || len(heads) != 1 || heads[0].NodeIP != "127.0.0.1" {
 		t.Errorf("head node: %+v (%v)", heads, err)
 	}
-	pgs, _, err := c.ListPlacementGroups(ctx, stateapi.Options{Detail: true, Filters: []stateapi.Filter{{Key: "name", Predicate: "=", Value: "state-api-pg"}}})
+	pgs, _, err := c.ListPlacementGroups(ctx, stateapi.Options{Detail: true, Filters: []stateapi.Filter{{Key: "name", Predicate: "=", Value: pgName}}})
 	if err != nil || len(pgs) != 1 || pgs[0].State != "CREATED" || len(pgs[0].Bundles) != 1 || pgs[0].Bundles[0].NodeID == "" {
 		t.Errorf("placement group: %+v (%v)", pgs, err)
 	}
@@ -147,7 +151,7 @@ func TestStateAPI(t *testing.T) {
 	})
 	alivePID := 0
 	for _, a := range actors {
-		if a.Name == "state-api-alive" {
+		if a.Name == aliveName {
 			alivePID = a.PID
 		}
 	}
@@ -198,15 +202,15 @@ func TestStateAPI(t *testing.T) {
 	if out := cli("list", "tasks", "-f", "state=FAILED", "-f", "name=it.failing"); !strings.Contains(out, "TASK_EXECUTION_EXCEPTION") || !strings.Contains(out, "FUNC_OR_CLASS_NAME") {
 		t.Errorf("goray list tasks:\n%s", out)
 	}
-	if out := cli("list", "actors", "--filter", "state=DEAD", "--format", "json"); !strings.Contains(out, `"state-api-doomed"`) {
+	if out := cli("list", "actors", "--filter", "state=DEAD", "--format", "json"); !strings.Contains(out, `"`+doomedName+`"`) {
 		t.Errorf("goray list actors --format json:\n%s", out)
 	}
-	if out := cli("list", "placement-groups"); !strings.Contains(out, "state-api-pg") {
+	if out := cli("list", "placement-groups"); !strings.Contains(out, pgName) {
 		t.Errorf("goray list placement-groups:\n%s", out)
 	}
 	var deadID string
 	for _, a := range actors {
-		if a.Name == "state-api-doomed" {
+		if a.Name == doomedName {
 			deadID = a.ActorID
 		}
 	}
@@ -226,6 +230,9 @@ func TestStateAPI(t *testing.T) {
 		t.Errorf("goray summary actors:\n%s", out)
 	}
 }
+
+// runName is prefix made unique to this run of a test.
+func runName(prefix string) string { return fmt.Sprintf("%s-%x", prefix, time.Now().UnixNano()) }
 
 func waitUntil(t *testing.T, what string, ok func() bool) {
 	t.Helper()

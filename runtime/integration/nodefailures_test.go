@@ -1,18 +1,12 @@
 package integration
 
-// The destructive scenarios run last: they kill and freeze nodes, and the
-// suite's other tests (in files sorted before this one: Go runs a
-// package's tests file by file) need the whole cluster.
+// The destructive scenarios kill and freeze nodes of their own (see
+// startOwnNode), so the suite's tests run in any order.
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
 	"runtime"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -21,10 +15,14 @@ import (
 	"github.com/goray-dev/goray/runtime/ray"
 )
 
-// TestZNodeFailures runs last (but for the hung node): it kills both worker nodes.
-func TestZNodeFailures(t *testing.T) {
+// Two nodes killed one after the other: a task in flight and an actor on
+// the first move elsewhere, an object stored on the second is rebuilt from
+// lineage.
+func TestNodeFailures(t *testing.T) {
 	ctx := context.Background()
-	n2, n3 := nodeIDs["127.0.0.2"], nodeIDs["127.0.0.3"]
+	node2 := startOwnNode(t, "127.0.0.7", "--num-cpus=2", "--object-store-memory=4000000")
+	node3 := startOwnNode(t, "127.0.0.8", "--num-cpus=2", "--object-store-memory=4000000")
+	n2, n3 := node2.id, node3.id
 	// An object stored on node 2, to be rebuilt from lineage after node 2 dies.
 	lost := blob.Remote(ctx, 1<<20, 7, ray.NodeAffinity(n2, true))
 	if _, err := ray.Get(ctx, lost); err != nil {
@@ -40,8 +38,7 @@ func TestZNodeFailures(t *testing.T) {
 	}
 	slow := whereAmI.Remote(ctx, 1500, ray.NodeAffinity(n3, true))
 	time.Sleep(500 * time.Millisecond)
-	procs["127.0.0.3"].Process.Kill()
-	_ = procs["127.0.0.3"].Wait()
+	node3.kill()
 
 	where, err := ray.Get(ctx, slow)
 	if err != nil || where == n3 {
@@ -61,75 +58,26 @@ func TestZNodeFailures(t *testing.T) {
 		t.Fatalf("want ActorDiedError after restarts ran out, got %v", err)
 	}
 
-	procs["127.0.0.2"].Process.Kill()
-	_ = procs["127.0.0.2"].Wait()
+	node2.kill()
 	b, err := ray.Get(ctx, lost)
 	if err != nil || len(b) != 1<<20 || b[0] != 7 {
 		t.Fatalf("lost object not rebuilt: len %d, %v", len(b), err)
 	}
 }
 
-// childPIDs lists the processes whose parent is pid (a node's workers).
-func childPIDs(pid int) []int {
-	var out []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...: comm may hold spaces; parse after ')'.
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		var state byte
-		var ppid int
-		if _, err := fmt.Sscanf(string(b[i+1:]), " %c %d", &state, &ppid); err == nil && ppid == pid {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
 // A node whose host vanishes (a deleted pod: no TCP reset, the connections
 // just hang) is declared dead by the GCS; the owner must then retry the
 // tasks it had in flight there instead of waiting on the stream forever.
 // Frozen with SIGSTOP (node manager and its workers), node 4 is exactly that.
-// Runs after TestZNodeFailures: the head is the only other node left.
-func TestZZHungNodeTasksFailOver(t *testing.T) {
+func TestHungNodeTasksFailOver(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("needs /proc")
 	}
 	ctx := context.Background()
 	const ip = "127.0.0.4"
-	delete(nodeIDs, ip) // a node of an earlier -count run is dead
-	startNode(ip, "--address="+gcsAddress, "--num-cpus=1")
-	node := procs[ip]
-	defer func() {
-		for _, c := range childPIDs(node.Process.Pid) {
-			_ = syscall.Kill(c, syscall.SIGKILL)
-		}
-		_ = node.Process.Kill()
-	}()
+	node := startOwnNode(t, ip, "--num-cpus=1")
+	n4 := node.id
 	deadline := time.Now().Add(30 * time.Second)
-	for nodeIDs[ip] == "" {
-		if time.Now().After(deadline) {
-			t.Fatal("node 4 did not come up")
-		}
-		nodes, _ := ray.Nodes(ctx)
-		for _, n := range nodes {
-			if n.Alive && n.Ip == ip {
-				nodeIDs[ip], addrs[ip] = n.NodeId, n.Address
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	n4 := nodeIDs[ip]
 	// Warm node 4 up (worker started, binary fetched), then hold its CPU.
 	// The soft affinity runs elsewhere until the other nodes' resource
 	// views include node 4 (one report period): retry until it lands there.
@@ -144,7 +92,7 @@ func TestZZHungNodeTasksFailOver(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	slow := whereAmI.Remote(ctx, 2000, ray.NodeAffinity(n4, true))
-	nc := nodeClient(t, ip)
+	nc := nodeClientAt(t, node.addr)
 	for {
 		st, err := nc.GetNodeStats(ctx, &rpcpb.Empty{})
 		if err == nil && st.Available["CPU"] == 0 {
@@ -156,8 +104,8 @@ func TestZZHungNodeTasksFailOver(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	time.Sleep(200 * time.Millisecond) // pushed to the worker
-	_ = node.Process.Signal(syscall.SIGSTOP)
-	for _, c := range childPIDs(node.Process.Pid) {
+	_ = node.cmd.Process.Signal(syscall.SIGSTOP)
+	for _, c := range childPIDs(node.cmd.Process.Pid) {
 		_ = syscall.Kill(c, syscall.SIGSTOP)
 	}
 	gctx, cancel := context.WithTimeout(ctx, 8*time.Second) // well under gRPC keepalive (10s+5s)
