@@ -198,13 +198,21 @@ func (d *Directory) WorkerDied(worker, cause string) []Effect {
 	return effs
 }
 
-// NodeDied handles a node going away.
+// NodeDied handles a node going away. An actor whose constructor was
+// running there (being created or restarted) spends no restart: the node's
+// death is not the actor's failure, and its scheduling — which placed it
+// there and sees the constructor's call fail — places it again.
 func (d *Directory) NodeDied(node string) []Effect {
 	var effs []Effect
 	for _, a := range d.All() {
-		if a.NodeID == node && a.State != Dead {
-			effs = append(effs, d.failed(a, "node "+node+" died")...)
+		if a.NodeID != node || a.State == Dead {
+			continue
 		}
+		if a.State == PendingCreation || a.State == Restarting {
+			a.NodeID, a.WorkerID, a.Address = "", "", ""
+			continue
+		}
+		effs = append(effs, d.failed(a, "node "+node+" died")...)
 	}
 	return effs
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goray-dev/goray/internal/testproc"
 	"github.com/goray-dev/goray/runtime/gcs"
 	"github.com/goray-dev/goray/runtime/node"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
@@ -128,55 +129,13 @@ func incDriver(mode string) int {
 	return 1
 }
 
-// descendants lists the live processes below pid (from /proc; zombies,
-// which are dead, are left out).
+// descendants are the live processes below pid.
 func descendants(pid int) map[int]bool {
-	parent := map[int]int{}
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) < 2 || f[0] == "Z" {
-			continue
-		}
-		pp, _ := strconv.Atoi(f[1])
-		parent[p] = pp
-	}
 	out := map[int]bool{}
-	for p := range parent {
-		for q, hops := parent[p], 0; q > 1 && hops < 64; q, hops = parent[q], hops+1 {
-			if q == pid {
-				out[p] = true
-				break
-			}
-		}
+	for _, p := range testproc.Descendants(pid) {
+		out[p] = true
 	}
 	return out
-}
-
-// alive reports whether pid is a live process (not a zombie).
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	f := strings.Fields(s[i+1:])
-	return len(f) > 0 && f[0] != "Z"
 }
 
 // incCluster is a head (memory or file backend) and a worker node on
@@ -376,7 +335,7 @@ func TestNewClusterDropsOldIncarnation(t *testing.T) {
 	eventually(t, "no process of the old cluster", 30*time.Second-time.Since(killed), func() error {
 		var left []int
 		for p := range old {
-			if alive(p) {
+			if testproc.Alive(p) {
 				left = append(left, p)
 			}
 		}
@@ -449,7 +408,7 @@ func TestJobIDCollisionRunsTheRightBinary(t *testing.T) {
 	c.waitWorkerNode()
 	// Same cluster: the node kept the first program's idle workers.
 	for p := range idle {
-		if !alive(p) {
+		if !testproc.Alive(p) {
 			t.Fatalf("idle worker %d died across a restart on durable storage\n%s", p, c.logs())
 		}
 	}

@@ -22,9 +22,9 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/status"
 
 	"github.com/goray-dev/goray/internal/testproc"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
@@ -277,10 +277,6 @@ func TestKilledWorkerTaskIsRetried(t *testing.T) {
 func TestSpillRestoreAndFree(t *testing.T) {
 	ctx := context.Background()
 	node2 := nodeClient(t, "127.0.0.2")
-	base, err := node2.GetNodeStats(ctx, &rpcpb.Empty{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var refs []ray.Ref[[]byte]
 	for i := 0; i < 8; i++ { // 8 MB into a 4 MB store
 		refs = append(refs, blob.Remote(ctx, 1<<20, i, ray.NodeAffinity(nodeIDs["127.0.0.2"], false)))
@@ -298,19 +294,39 @@ func TestSpillRestoreAndFree(t *testing.T) {
 	if st.SpilledObjects == 0 || st.RestoredObjects == 0 || st.StoreUsed > st.StoreCapacity {
 		t.Fatalf("expected spilling and restoring within capacity: %+v", st)
 	}
+	ids := make([]string, len(refs))
+	for i, r := range refs {
+		ids[i] = r.ID()
+	}
 	clear(refs) // drop the refs: their release frees the objects
+	// Each of them gone from node 2, in memory and spilled: the test looks
+	// at its own objects, not the store's totals, which the other tests'
+	// objects (freed or spilled meanwhile) change too.
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		runtime.GC()
-		st, _ = node2.GetNodeStats(ctx, &rpcpb.Empty{})
-		if st.NumObjects == base.NumObjects && st.StoreUsed == base.StoreUsed && st.SpilledBytes == base.SpilledBytes {
+		left := slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return !onNode(t, node2, id) })
+		if len(left) == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("objects not freed: %+v (baseline %+v)", st, base)
+			t.Fatalf("%d of the 8 objects still on node 2 15 s after their refs were dropped", len(left))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// onNode reports whether the node holds object id (in memory or spilled).
+func onNode(t *testing.T, node rpcpb.NodeManagerClient, id string) bool {
+	t.Helper()
+	st, err := node.FetchObject(context.Background(), &rpcpb.FetchObjectRequest{Id: id})
+	if err == nil {
+		_, err = st.Recv()
+	}
+	if err != nil && status.Code(err) != codes.NotFound {
+		t.Fatalf("fetch %s: %v", id, err)
+	}
+	return err == nil
 }
 
 type rawCodec struct{}
@@ -354,19 +370,9 @@ func TestReleaseFreesWithoutGC(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	ctx := context.Background()
 	node2 := nodeClient(t, "127.0.0.2")
-	// Whether node 2 holds the object (in memory or spilled): the test
-	// looks at its own object, not the store's totals, which the other
-	// tests' objects (freed or spilled meanwhile) change too.
-	held := func(id string) bool {
-		st, err := node2.FetchObject(ctx, &rpcpb.FetchObjectRequest{Id: id})
-		if err == nil {
-			_, err = st.Recv()
-		}
-		if err != nil && status.Code(err) != codes.NotFound {
-			t.Fatalf("fetch %s from node 2: %v", id, err)
-		}
-		return err == nil
-	}
+	// The test looks at its own object on node 2, not the store's totals,
+	// which the other tests' objects (freed or spilled meanwhile) change too.
+	held := func(id string) bool { return onNode(t, node2, id) }
 	ref := blob.Remote(ctx, 1<<20, 7, ray.NodeAffinity(nodeIDs["127.0.0.2"], false))
 	if b, err := ray.Get(ctx, ref); err != nil || len(b) != 1<<20 {
 		t.Fatalf("get: len %d, %v", len(b), err)

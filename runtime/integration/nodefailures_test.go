@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goray-dev/goray/internal/testproc"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/ray"
 )
@@ -105,7 +106,7 @@ func TestHungNodeTasksFailOver(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond) // pushed to the worker
 	_ = node.cmd.Process.Signal(syscall.SIGSTOP)
-	for _, c := range childPIDs(node.cmd.Process.Pid) {
+	for _, c := range testproc.Children(node.cmd.Process.Pid) {
 		_ = syscall.Kill(c, syscall.SIGSTOP)
 	}
 	gctx, cancel := context.WithTimeout(ctx, 8*time.Second) // well under gRPC keepalive (10s+5s)

@@ -1,18 +1,14 @@
 package integration
 
 import (
-	"bytes"
 	"context"
-	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/goray-dev/goray/internal/testproc"
 	"github.com/goray-dev/goray/runtime/ray"
 )
 
@@ -51,7 +47,7 @@ func startOwnNode(t *testing.T, ip string, args ...string) *ownNode {
 	node.kill = func() {
 		once.Do(func() {
 			// Its workers first: a frozen (SIGSTOP) node cannot end them.
-			for _, c := range childPIDs(p.Process.Pid) {
+			for _, c := range testproc.Children(p.Process.Pid) {
 				_ = syscall.Kill(c, syscall.SIGKILL)
 			}
 			_ = p.Process.Kill()
@@ -90,31 +86,4 @@ func startOwnNode(t *testing.T, ip string, args ...string) *ownNode {
 	}
 	t.Fatalf("node %s did not come up", ip)
 	return node
-}
-
-// childPIDs lists the processes whose parent is pid (a node's workers).
-func childPIDs(pid int) []int {
-	var out []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...: comm may hold spaces; parse after ')'.
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		var state byte
-		var ppid int
-		if _, err := fmt.Sscanf(string(b[i+1:]), " %c %d", &state, &ppid); err == nil && ppid == pid {
-			out = append(out, p)
-		}
-	}
-	return out
 }

@@ -100,8 +100,10 @@ func TestClusterEventsAndLogs(t *testing.T) {
 	var taskID, taskNode string
 	waitUntil(t, "the chatty task listed with its worker", func() bool {
 		ts, _, err := c.ListTasks(ctx, stateapi.Options{Filters: []stateapi.Filter{{Key: "name", Predicate: "=", Value: "it.chatty"}, {Key: "state", Predicate: "=", Value: "FINISHED"}}})
-		if err == nil && len(ts) > 0 && ts[0].WorkerID != "" {
-			taskID, taskNode = ts[0].TaskID, ts[0].NodeID
+		for _, x := range ts { // this run's (a -count run's earlier ones are listed too)
+			if err == nil && x.WorkerID != "" && x.WorkerPID == taskPID {
+				taskID, taskNode = x.TaskID, x.NodeID
+			}
 		}
 		return taskID != ""
 	})

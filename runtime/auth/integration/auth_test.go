@@ -325,7 +325,8 @@ func testEveryPort(t *testing.T, headIP, workerIP string, useTLS bool) {
 	// Every listener of both nodes and their children.
 	var pids []int
 	for _, p := range []*proc{c.head, c.worker} {
-		pids = append(pids, descendants(p.cmd.Process.Pid)...)
+		pids = append(pids, p.cmd.Process.Pid)
+		pids = append(pids, testproc.Descendants(p.cmd.Process.Pid)...)
 	}
 	ls := listeners(t, pids)
 	seen := map[kind]int{}
