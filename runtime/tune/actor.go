@@ -77,8 +77,10 @@ var runnerRun = ray.Method(runnerClass, "run", func(r *runner, ctx context.Conte
 	case tc.more <- struct{}{}:
 	default:
 	}
+	// true: the trainable returned by itself; false: it was stopped (or
+	// failed), so a paused trial has more to do.
 	if errors.Is(err, ErrStopped) {
-		err = nil
+		return false, nil
 	}
 	return err == nil, err
 })

@@ -25,6 +25,9 @@ type executor struct {
 	lastTable time.Time
 	lastSave  time.Time
 	events    chan event
+	// pending trials have not run yet (or ran before a Restore); paused
+	// ones wait for their scheduler, which moves them to resumable.
+	pending, paused, resumable []*TrialResult
 }
 
 // slot is a runner actor and the trial it runs.
@@ -36,6 +39,9 @@ type slot struct {
 	// exploit: when this run ends, the trial starts again with another
 	// config from a copy of another trial's checkpoint (PBT).
 	exploit *exploit
+	// pause: when this run ends, the trial waits for its scheduler to
+	// resume it from its latest checkpoint (HyperBand).
+	pause bool
 }
 
 // launch is one run of a trial on a slot, shared with its watcher.
@@ -54,11 +60,12 @@ type exploit struct {
 
 // event is what a slot's watcher or its run's end tells the main loop.
 type event struct {
-	s       *slot
-	l       *launch
-	results []result
-	done    bool  // the run returned
-	err     error // the run's error, or the poll's
+	s        *slot
+	l        *launch
+	results  []result
+	done     bool  // the run returned
+	finished bool  // the trainable returned by itself (not stopped)
+	err      error // the run's error, or the poll's
 }
 
 // saveInterval spaces the saves of the state: a restored trial resumes
@@ -69,24 +76,24 @@ const saveInterval = 100 * time.Millisecond
 func (e *executor) run() error {
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
-	var pending []*TrialResult
+	pauser, _ := e.tc.Scheduler.(Pauser)
 	for _, tr := range e.exp.Trials {
-		if tr.Status != Terminated && tr.Status != Errored {
-			// A trial that had not ended starts again from its latest
-			// checkpoint, its history kept up to it.
-			keep := 0
-			if ck := tr.Checkpoint; ck != nil {
-				for keep < len(tr.History) && tr.History[keep]["training_iteration"] <= ck.Metrics["training_iteration"] {
-					keep++
-				}
-			}
-			tr.Status, tr.History, tr.Error, tr.Stopped = Pending, tr.History[:keep], "", false
-			tr.Metrics = nil
-			if keep > 0 {
-				tr.Metrics = tr.History[keep-1]
-			}
-			pending = append(pending, tr)
+		if tr.Status == Terminated || tr.Status == Errored {
+			// A restored experiment's ended trials teach its searcher.
+			e.searched(tr)
+			continue
 		}
+		// A trial that had not ended starts again from its latest
+		// checkpoint, its history kept up to it.
+		rewind(tr)
+		tr.Status, tr.Error, tr.Stopped = Pending, "", false
+		e.pending = append(e.pending, tr)
+		if pauser != nil {
+			pauser.OnTrialAdd(tr.ID)
+		}
+	}
+	if pauser != nil && !e.searching() {
+		pauser.OnNoMoreTrials()
 	}
 	if err := e.save(); err != nil {
 		return err
@@ -108,8 +115,11 @@ func (e *executor) run() error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
+		if pauser != nil {
+			e.settlePaused(pauser, overBudget)
+		}
 		// Start trials on idle runners (new ones up to the limit).
-		for len(pending) > 0 && !overBudget {
+		for !overBudget && e.hasNext() {
 			var s *slot
 			for _, x := range slots {
 				if x.trial == nil {
@@ -128,16 +138,26 @@ func (e *executor) run() error {
 			if s == nil {
 				break
 			}
-			tr := pending[0]
-			pending = pending[1:]
-			if err := e.launch(ctx, s, tr); err != nil {
+			if err := e.launch(ctx, s, e.next(pauser)); err != nil {
 				return err
 			}
 			running++
 		}
-		if running == 0 && (len(pending) == 0 || overBudget) {
-			e.progress(true)
-			return nil
+		if running == 0 && (!e.hasNext() || overBudget) {
+			if len(e.paused) == 0 {
+				e.progress(true)
+				return nil
+			}
+			// Nothing runs and nothing will: the scheduler still holds
+			// paused trials it will never resume (it waits for trials that
+			// cannot come). They end where they are.
+			for _, tr := range e.paused {
+				tr.Status, tr.Stopped = Terminated, true
+				e.tc.Scheduler.OnComplete(tr.ID)
+				e.searched(tr)
+			}
+			e.paused = nil
+			continue
 		}
 		select {
 		case <-ctx.Done():
@@ -166,7 +186,7 @@ func (e *executor) run() error {
 				ev.l.decided <- stop
 				break
 			}
-			ended, err := e.end(ctx, ev.s, ev.err)
+			ended, err := e.end(ctx, ev.s, ev.finished, ev.err)
 			if err != nil {
 				return err
 			}
@@ -181,6 +201,93 @@ func (e *executor) run() error {
 		}
 		e.progress(false)
 	}
+}
+
+// rewind takes a trial back to its latest checkpoint (or its start): the
+// results after it are dropped, as its next run makes them again.
+func rewind(tr *TrialResult) {
+	keep := 0
+	if ck := tr.Checkpoint; ck != nil {
+		for keep < len(tr.History) && tr.History[keep]["training_iteration"] <= ck.Metrics["training_iteration"] {
+			keep++
+		}
+	}
+	tr.History, tr.Metrics = tr.History[:keep], nil
+	if keep > 0 {
+		tr.Metrics = tr.History[keep-1]
+	}
+}
+
+// searching says the searcher will make more trials.
+func (e *executor) searching() bool {
+	return e.tc.SearchAlg != nil && len(e.exp.Trials) < max(e.tc.NumSamples, 1)
+}
+
+// hasNext says a trial is waiting to start.
+func (e *executor) hasNext() bool {
+	return len(e.resumable) > 0 || len(e.pending) > 0 || e.searching()
+}
+
+// next is the trial to start: a paused one its scheduler resumed first
+// (it holds progress), then the pending ones in order, then a new one
+// from the searcher.
+func (e *executor) next(pauser Pauser) *TrialResult {
+	var tr *TrialResult
+	switch {
+	case len(e.resumable) > 0:
+		tr, e.resumable = e.resumable[0], e.resumable[1:]
+		rewind(tr)
+	case len(e.pending) > 0:
+		tr, e.pending = e.pending[0], e.pending[1:]
+	default:
+		n := len(e.exp.Trials)
+		tr = &TrialResult{ID: trialID(n), Config: e.tc.SearchAlg.Suggest(n), Status: Pending}
+		e.exp.Trials = append(e.exp.Trials, tr)
+		if pauser != nil {
+			pauser.OnTrialAdd(tr.ID)
+			if !e.searching() {
+				pauser.OnNoMoreTrials()
+			}
+		}
+	}
+	return tr
+}
+
+// settlePaused asks the scheduler about its paused trials: resumed ones
+// queue to run again, stopped ones end (which may settle others).
+func (e *executor) settlePaused(p Pauser, overBudget bool) {
+	for changed := true; changed; {
+		changed = false
+		kept := e.paused[:0]
+		for _, tr := range e.paused {
+			d := p.Paused(tr.ID)
+			switch {
+			case overBudget || d == Stop:
+				tr.Status, tr.Stopped = Terminated, true
+				p.OnComplete(tr.ID)
+				e.searched(tr)
+				changed = true
+			case d == Continue:
+				e.resumable = append(e.resumable, tr)
+				changed = true
+			default:
+				kept = append(kept, tr)
+			}
+		}
+		e.paused = kept
+	}
+}
+
+// searched tells the searcher that tr ended.
+func (e *executor) searched(tr *TrialResult) {
+	if e.tc.SearchAlg == nil {
+		return
+	}
+	v, ok := tr.Metrics[e.tc.Metric]
+	if e.tc.Mode == "min" {
+		v = -v
+	}
+	e.tc.SearchAlg.OnTrialComplete(tr.Config, v, ok && tr.Status == Terminated)
 }
 
 // watch brings the trial's results to the main loop as they come (long
@@ -222,20 +329,28 @@ func (e *executor) watch(ctx context.Context, s *slot, h ray.ActorHandle[runner]
 }
 
 // end finishes the slot's trial when its run returned: the trial ended
-// (ended true), or PBT starts it again from another trial's state.
-func (e *executor) end(ctx context.Context, s *slot, rerr error) (bool, error) {
+// or paused (ended true: the slot is free), or PBT starts it again from
+// another trial's state.
+func (e *executor) end(ctx context.Context, s *slot, finished bool, rerr error) (bool, error) {
 	tr := s.trial
 	if x := s.exploit; x != nil && rerr == nil {
 		s.exploit = nil
 		return false, e.restart(ctx, s, x)
 	}
-	if rerr != nil {
+	switch {
+	case rerr != nil:
 		tr.Status, tr.Error = Errored, rerr.Error()
-	} else {
+	case s.pause && !finished:
+		tr.Status = Paused
+		e.paused = append(e.paused, tr)
+	default:
 		tr.Status = Terminated
 	}
-	e.tc.Scheduler.OnComplete(tr.ID)
-	s.trial = nil
+	if tr.Status != Paused {
+		e.tc.Scheduler.OnComplete(tr.ID)
+		e.searched(tr)
+	}
+	s.trial, s.pause = nil, false
 	if rerr != nil {
 		// The runner may be gone with the trial: a fresh one takes its slot.
 		_ = ray.Kill(context.WithoutCancel(ctx), s.h, true)
@@ -257,15 +372,15 @@ func (e *executor) launch(ctx context.Context, s *slot, tr *TrialResult) error {
 	}
 	s.gen++
 	l := &launch{gen: s.gen, decided: make(chan bool, 1)}
-	s.trial, s.exploit, s.cur, tr.Status = tr, nil, l, Running
+	s.trial, s.exploit, s.pause, s.cur, tr.Status = tr, nil, false, l, Running
 	run := runnerRun.Remote(ctx, s.h, runArgs{Trainable: e.trainable, Trial: tr.ID, Run: l.gen, Config: cfg,
 		Dir: filepath.Join(e.dir, tr.ID), Resume: tr.Checkpoint})
 	done := make(chan struct{})
 	go func() {
-		_, err := ray.Get(ctx, run)
+		finished, err := ray.Get(ctx, run)
 		close(done)
 		select {
-		case e.events <- event{s: s, l: l, done: true, err: err}:
+		case e.events <- event{s: s, l: l, done: true, finished: finished, err: err}:
 		case <-ctx.Done():
 		}
 	}()
@@ -338,12 +453,19 @@ func (e *executor) result(tr *TrialResult, r result, s *slot) bool {
 		if e.tc.Mode == "min" {
 			score = -v
 		}
-		if e.tc.Scheduler.OnResult(tr.ID, int(m["training_iteration"]), score) == Stop {
+		switch d := e.tc.Scheduler.OnResult(tr.ID, int(m["training_iteration"]), score); {
+		case d == Stop:
 			stop = true
-		} else if x, ok := e.tc.Scheduler.(Exploiter); ok && !stop {
-			if donor, cfg, ok := x.Exploit(tr.ID, int(m["training_iteration"]), e.trial); ok && donor.Checkpoint != nil {
-				s.exploit = &exploit{donor: donor.Checkpoint, config: cfg}
-				return true // this run ends; the trial starts again from the donor's state
+		case d == Pause && !stop:
+			// The run ends here; the trial is not over (see end).
+			s.pause = true
+			return true
+		default:
+			if x, ok := e.tc.Scheduler.(Exploiter); ok && !stop {
+				if donor, cfg, ok := x.Exploit(tr.ID, int(m["training_iteration"]), e.trial); ok && donor.Checkpoint != nil {
+					s.exploit = &exploit{donor: donor.Checkpoint, config: cfg}
+					return true // this run ends; the trial starts again from the donor's state
+				}
 			}
 		}
 	}

@@ -13,6 +13,10 @@ type Decision int
 const (
 	Continue Decision = iota
 	Stop
+	// Pause ends the trial's run but not the trial: it waits, holding no
+	// resources, until its scheduler (a Pauser) resumes it from its latest
+	// checkpoint or stops it.
+	Pause
 )
 
 // Scheduler decides, result by result, which trials go on (Ray's trial
@@ -23,6 +27,22 @@ type Scheduler interface {
 	OnResult(trial string, iter int, score float64) Decision
 	// OnComplete says trial ended (finished, stopped or failed).
 	OnComplete(trial string)
+}
+
+// Pauser is a scheduler that pauses trials (OnResult says Pause) and
+// later resumes or stops them (Ray's HyperBandScheduler, with its PAUSE and
+// choose_trial_to_run). The tuner tells it of every trial before the trial
+// runs, and asks, after each event, what becomes of the trials it paused.
+type Pauser interface {
+	Scheduler
+	// OnTrialAdd says a trial exists (in the order trials are made).
+	OnTrialAdd(trial string)
+	// OnNoMoreTrials says no trial will be added.
+	OnNoMoreTrials()
+	// Paused is what becomes of a paused trial: Pause (it waits),
+	// Continue (it runs again from its latest checkpoint) or Stop (it
+	// ends). Continue and Stop are said once.
+	Paused(trial string) Decision
 }
 
 // FIFO runs every trial to its end (Ray's FIFOScheduler).

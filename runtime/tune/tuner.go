@@ -30,6 +30,12 @@ type TuneConfig struct {
 	TimeBudget time.Duration
 	// Scheduler decides which trials go on (FIFO if nil).
 	Scheduler Scheduler
+	// SearchAlg suggests each trial's config from the results of the
+	// trials that ended (Ray's search_alg, e.g. &tune.TPE{Seed: 1}); nil:
+	// the space's grids expanded and its domains drawn at random, every
+	// trial's config made up front. With a searcher, NumSamples is the
+	// number of trials in all.
+	SearchAlg Searcher
 	// Seed makes the configs reproducible (and Restore draw the same ones).
 	Seed uint64
 	// ResourcesPerTrial is each trial actor's ({"CPU": 1} if empty).
@@ -51,6 +57,7 @@ type RunConfig struct {
 const (
 	Pending    = "PENDING"
 	Running    = "RUNNING"
+	Paused     = "PAUSED"
 	Terminated = "TERMINATED"
 	Errored    = "ERROR"
 )
@@ -120,7 +127,11 @@ func run(ctx context.Context, t *TrainableDef, space Space, tc TuneConfig, rc Ru
 	if rc.StoragePath == "" || rc.Name == "" || rc.Name != filepath.Base(rc.Name) {
 		return nil, errors.New("tune: RunConfig.StoragePath and Name (one directory name) are required")
 	}
-	if err := space.check(); err != nil {
+	if tc.SearchAlg != nil {
+		if err := tc.SearchAlg.Setup(space); err != nil {
+			return nil, err
+		}
+	} else if err := space.check(); err != nil {
 		return nil, err
 	}
 	if tc.Scheduler == nil {
@@ -137,11 +148,19 @@ func run(ctx context.Context, t *TrainableDef, space Space, tc TuneConfig, rc Ru
 		return nil, err
 	}
 	exp := &experiment{Name: rc.Name, Trainable: t.name, Metric: tc.Metric, Mode: tc.Mode}
-	configs := space.variants(tc.NumSamples, rand.New(rand.NewPCG(tc.Seed, tc.Seed^0x9e3779b97f4a7c15)))
-	for i, c := range configs {
-		exp.Trials = append(exp.Trials, &TrialResult{ID: fmt.Sprintf("trial_%05d", i), Config: c, Status: Pending})
+	if tc.SearchAlg != nil {
+		// The searcher makes the trials as they start; a restored
+		// experiment keeps those it made (see executor.run).
+		if restored != nil {
+			exp.Trials = restored.Trials
+		}
+	} else {
+		configs := space.variants(tc.NumSamples, rand.New(rand.NewPCG(tc.Seed, tc.Seed^0x9e3779b97f4a7c15)))
+		for i, c := range configs {
+			exp.Trials = append(exp.Trials, &TrialResult{ID: trialID(i), Config: c, Status: Pending})
+		}
 	}
-	if restored != nil {
+	if restored != nil && tc.SearchAlg == nil {
 		byID := map[string]*TrialResult{}
 		for _, tr := range restored.Trials {
 			byID[tr.ID] = tr
@@ -162,6 +181,9 @@ func run(ctx context.Context, t *TrainableDef, space Space, tc TuneConfig, rc Ru
 	}
 	return &ResultGrid{Trials: exp.Trials, Metric: tc.Metric, Mode: tc.Mode, Path: dir}, err
 }
+
+// trialID names the experiment's n-th trial.
+func trialID(n int) string { return fmt.Sprintf("trial_%05d", n) }
 
 // clusterCPUs is the CPUs of the cluster's live nodes (1 if unknown).
 func clusterCPUs(ctx context.Context) int {
