@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -47,6 +48,16 @@ type RunConfig struct {
 	CheckpointConfig CheckpointConfig
 	// PollInterval is how often the trainer collects reports (100 ms if 0).
 	PollInterval time.Duration
+	// ResumeFromCheckpoint is where a run whose directory has no
+	// checkpoint of its own starts (Ray's resume_from_checkpoint): the
+	// workers get it as tc.Checkpoint(). Nil: from the start.
+	ResumeFromCheckpoint *Checkpoint
+	// OnReport, if set, is called in the process running Fit with each of
+	// rank 0's reports, in order, as the trainer collects them (a Tune
+	// trial passes them on to its tuner this way). An error from it ends
+	// the run at once: Fit stops the workers and returns that error,
+	// without retrying.
+	OnReport func(ctx context.Context, metrics map[string]float64, ck *Checkpoint) error
 }
 
 // Result is what a run ended with.

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log"
 	"os"
@@ -63,7 +64,7 @@ func Fit[C any](ctx context.Context, loop *LoopDef[C], cfg C, scaling ScalingCon
 			}
 		}
 		res.BestCheckpoints = prune(cks, run.CheckpointConfig)
-		var resume *Checkpoint
+		resume := run.ResumeFromCheckpoint
 		next := 0
 		if len(cks) > 0 {
 			resume = cks[len(cks)-1]
@@ -88,6 +89,11 @@ func Fit[C any](ctx context.Context, loop *LoopDef[C], cfg C, scaling ScalingCon
 			res.Error = fmt.Errorf("train: %w", ctx.Err())
 			return res, res.Error
 		}
+		var ce callbackError
+		if errors.As(err, &ce) {
+			res.Error = ce.err
+			return res, res.Error
+		}
 		res.Failures++
 		if max := run.FailureConfig.MaxFailures; max >= 0 && res.Failures > max {
 			res.Error = fmt.Errorf("train: run %s failed %d times (max_failures %d); the last: %w", run.Name, res.Failures, max, err)
@@ -105,6 +111,12 @@ func Fit[C any](ctx context.Context, loop *LoopDef[C], cfg C, scaling ScalingCon
 	}
 	return res, nil
 }
+
+// callbackError is RunConfig.OnReport's error: it ends the run, no retry.
+type callbackError struct{ err error }
+
+func (e callbackError) Error() string { return e.err.Error() }
+func (e callbackError) Unwrap() error { return e.err }
 
 // dropUnseen deletes the checkpoints committed after the last one whose
 // report the trainer collected: a worker that died before the trainer's
@@ -195,6 +207,11 @@ func attempt(ctx context.Context, loop string, config []byte, scaling ScalingCon
 				res.Metrics = r.Metrics
 				res.MetricsHistory = append(res.MetricsHistory, r.Metrics)
 				*hist = append(*hist, -1)
+				if run.OnReport != nil {
+					if err := run.OnReport(ctx, r.Metrics, r.Checkpoint); err != nil {
+						return callbackError{err}
+					}
+				}
 				if r.Checkpoint != nil {
 					(*hist)[len(*hist)-1] = r.Checkpoint.Index
 					res.Checkpoint = r.Checkpoint
@@ -221,7 +238,10 @@ func attempt(ctx context.Context, loop string, config []byte, scaling ScalingCon
 		}
 		for _, r := range ready {
 			if _, err := ray.Get(ctx, r); err != nil {
-				_ = collect() // what was reported before the failure counts
+				// What was reported before the failure counts.
+				if err := collect(); errors.As(err, new(callbackError)) {
+					return err
+				}
 				return rootCause(ctx, runs)
 			}
 		}
