@@ -84,8 +84,12 @@ func (e *executor) run() error {
 			continue
 		}
 		// A trial that had not ended starts again from its latest
-		// checkpoint, its history kept up to it.
+		// checkpoint, its history kept up to it (and its result.json: the
+		// dead driver's last results may be there and not in the state).
 		rewind(tr)
+		if err := e.rewriteResults(tr); err != nil {
+			return err
+		}
 		tr.Status, tr.Error, tr.Stopped = Pending, "", false
 		e.pending = append(e.pending, tr)
 		if pauser != nil {
@@ -204,8 +208,10 @@ func (e *executor) run() error {
 }
 
 // rewind takes a trial back to its latest checkpoint (or its start): the
-// results after it are dropped, as its next run makes them again.
-func rewind(tr *TrialResult) {
+// results after it are dropped, as its next run makes them again. It
+// reports whether it dropped any.
+func rewind(tr *TrialResult) bool {
+	n := len(tr.History)
 	keep := 0
 	if ck := tr.Checkpoint; ck != nil {
 		for keep < len(tr.History) && tr.History[keep]["training_iteration"] <= ck.Metrics["training_iteration"] {
@@ -216,6 +222,7 @@ func rewind(tr *TrialResult) {
 	if keep > 0 {
 		tr.Metrics = tr.History[keep-1]
 	}
+	return keep < n
 }
 
 // searching says the searcher will make more trials.
@@ -236,7 +243,11 @@ func (e *executor) next(pauser Pauser) *TrialResult {
 	switch {
 	case len(e.resumable) > 0:
 		tr, e.resumable = e.resumable[0], e.resumable[1:]
-		rewind(tr)
+		if rewind(tr) {
+			// It paused past its latest checkpoint: the results since
+			// will come again.
+			_ = e.rewriteResults(tr)
+		}
 	case len(e.pending) > 0:
 		tr, e.pending = e.pending[0], e.pending[1:]
 	default:
@@ -485,8 +496,34 @@ func (e *executor) appendResult(tr *TrialResult, m map[string]float64) {
 		return
 	}
 	defer f.Close()
+	_, _ = f.Write(resultLine(tr, m))
+}
+
+// resultLine is one line of a trial's result.json.
+func resultLine(tr *TrialResult, m map[string]float64) []byte {
 	b, _ := json.Marshal(map[string]any{"trial_id": tr.ID, "config": tr.Config, "metrics": m})
-	_, _ = f.Write(append(b, '\n'))
+	return append(b, '\n')
+}
+
+// rewriteResults makes the trial's result.json its history (atomically:
+// a temporary file renamed over it).
+func (e *executor) rewriteResults(tr *TrialResult) error {
+	d := filepath.Join(e.dir, tr.ID)
+	if _, err := os.Stat(filepath.Join(d, "result.json")); os.IsNotExist(err) && len(tr.History) == 0 {
+		return nil
+	}
+	var b []byte
+	for _, m := range tr.History {
+		b = append(b, resultLine(tr, m)...)
+	}
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		return err
+	}
+	tmp := filepath.Join(d, "result.json.tmp")
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return fmt.Errorf("tune: rewrite %s's results: %w", tr.ID, err)
+	}
+	return os.Rename(tmp, filepath.Join(d, "result.json"))
 }
 
 // save writes the experiment's state atomically (a temporary file renamed).
