@@ -137,15 +137,16 @@ var hbToy = Trainable("test.hb_toy", func(ctx context.Context, tc *Context, cfg 
 })
 
 // HyperBand over trial processes: 17 trials in brackets of 3, 5 and 9
-// on two runners, so trials must pause (giving up their runner) for
-// the others to reach their milestone. Each trial runs exactly the
+// on one runner, so trials must pause (giving up the runner) for the
+// others to reach their milestone; one at a time, the order is fixed, so
+// which trials pause and resume is too. Each trial runs exactly the
 // iterations HyperBand gives it, a resumed trial goes on from its
 // checkpoint, and every history runs 1, 2, ... without a gap or repeat.
 func TestHyperBandFit(t *testing.T) {
 	marks := t.TempDir()
 	space := Space{"x": gridOf(17, 0, 10), "dir": marks}
 	grid, err := Fit(context.Background(), hbToy, space,
-		TuneConfig{Metric: "score", Mode: "max", MaxConcurrentTrials: 2, Scheduler: &HyperBand{MaxT: 9, ReductionFactor: 3}},
+		TuneConfig{Metric: "score", Mode: "max", MaxConcurrentTrials: 1, Scheduler: &HyperBand{MaxT: 9, ReductionFactor: 3}},
 		RunConfig{StoragePath: t.TempDir(), Name: "hyperband"})
 	if err != nil {
 		t.Fatal(err)
@@ -189,7 +190,9 @@ func TestHyperBandFit(t *testing.T) {
 			}
 		}
 	}
-	// s = 1 resumes its best 2 at 3; s = 2 its best 3 at 1, then 1 at 3.
+	// s = 1 resumes its best 2 at 3; s = 2 its best 3 at 1, then 1 at 3
+	// (the trial that ends each round is never among the best, which
+	// would go on without pausing).
 	if resumes != 6 {
 		t.Fatalf("%d resumed runs, want 6", resumes)
 	}

@@ -246,7 +246,7 @@ func TestPBTBeatsRandomSearch(t *testing.T) {
 	}
 	for _, tr := range pbt.Trials {
 		if tr.Status != Terminated || tr.Metrics["training_iteration"] != 40 {
-			t.Fatalf("%s: %s at iteration %v", tr.ID, tr.Status, tr.Metrics["training_iteration"])
+			t.Fatalf("%s: %s at iteration %v %s", tr.ID, tr.Status, tr.Metrics["training_iteration"], tr.Error)
 		}
 	}
 }
