@@ -15,10 +15,25 @@ import (
 
 // runner is a trial actor: it runs trials one after another (actors are
 // reused between trials, as Ray's reuse_actors), answering the tuner's
-// polls while a trial runs (max concurrency 2).
+// polls while a trial runs. The tuner may submit the next run while one
+// goes on: it waits for its turn (gate) and starts the moment the first
+// returns (max concurrency 4: two runs, a poll of each).
 type runner struct {
-	mu  sync.Mutex
-	cur *Context
+	gate chan struct{} // held by the run going on
+	mu   sync.Mutex
+	cur  *Context
+	// changed is closed (and replaced) when cur changes: polls waiting
+	// for their run to start wake up.
+	changed chan struct{}
+}
+
+// setCur makes tc the current run and wakes the polls waiting for theirs.
+func (r *runner) setCur(tc *Context) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cur = tc
+	close(r.changed)
+	r.changed = make(chan struct{})
 }
 
 type runArgs struct {
@@ -38,9 +53,17 @@ type pollReply struct {
 	Ended   bool
 }
 
-var runnerClass = ray.Actor("goray.tune.Runner", func(ctx context.Context) (*runner, error) { return &runner{}, nil })
+var runnerClass = ray.Actor("goray.tune.Runner", func(ctx context.Context) (*runner, error) {
+	return &runner{gate: make(chan struct{}, 1), changed: make(chan struct{})}, nil
+})
 
 var runnerRun = ray.Method(runnerClass, "run", func(r *runner, ctx context.Context, a runArgs) (bool, error) {
+	select { // the run before this one returns first
+	case r.gate <- struct{}{}:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	defer func() { <-r.gate }()
 	fn, ok := lookupTrainable(a.Trainable)
 	if !ok {
 		return false, fmt.Errorf("tune: trainable %q is not registered in this binary (tune.Trainable at package level)", a.Trainable)
@@ -66,9 +89,7 @@ var runnerRun = ray.Method(runnerClass, "run", func(r *runner, ctx context.Conte
 	if a.Resume != nil {
 		tc.iter = int(a.Resume.Metrics["training_iteration"])
 	}
-	r.mu.Lock()
-	r.cur = tc
-	r.mu.Unlock()
+	r.setCur(tc)
 	err = fn(ctx, tc, cfg)
 	tc.mu.Lock()
 	tc.ended = true
@@ -97,22 +118,31 @@ type pollArgs struct {
 const longPoll = 500 * time.Millisecond
 
 var runnerPoll = ray.Method(runnerClass, "poll", func(r *runner, ctx context.Context, a pollArgs) (pollReply, error) {
-	current := func() *Context {
+	current := func() (*Context, <-chan struct{}) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		if r.cur == nil || r.cur.trial != a.Trial || r.cur.run != a.Run {
-			return nil
+			return nil, r.changed
 		}
-		return r.cur
+		return r.cur, nil
 	}
-	tc := current()
-	for deadline := time.Now().Add(longPoll); tc == nil; tc = current() {
-		// The trial's run has not started here yet (calls of one actor
-		// may start in any order), or it is over: the tuner knows which.
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return pollReply{Trial: a.Trial}, nil
+	tc, changed := current()
+	if tc == nil {
+		// The trial's run has not started here yet (it waits behind
+		// another, or calls of one actor started out of order), or it is
+		// over: the tuner knows which.
+		t := time.NewTimer(longPoll)
+		defer t.Stop()
+		for tc == nil {
+			select {
+			case <-changed:
+			case <-t.C:
+				return pollReply{Trial: a.Trial}, nil
+			case <-ctx.Done():
+				return pollReply{Trial: a.Trial}, nil
+			}
+			tc, changed = current()
 		}
-		time.Sleep(time.Millisecond)
 	}
 	got, ended := tc.exchange(a.Ack, a.Stop)
 	if len(got) == 0 && !ended && !a.Stop {

@@ -3,6 +3,7 @@ package tune
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -28,14 +29,32 @@ type executor struct {
 	// pending trials have not run yet (or ran before a Restore); paused
 	// ones wait for their scheduler, which moves them to resumable.
 	pending, paused, resumable []*TrialResult
+	// requeued are the trials whose queued run was lost with its runner.
+	requeued map[string]bool
 }
 
-// slot is a runner actor and the trial it runs.
+// slot is a runner actor and the runs submitted to it: the one going on
+// and, when the next trial is known in advance, the next one, which the
+// runner starts the moment the first returns (see prefetch).
 type slot struct {
-	h     ray.ActorHandle[runner]
+	h           ray.ActorHandle[runner]
+	gen         int     // counts launches
+	cur, queued *launch // nil: none
+}
+
+// launch is one run of a trial on a slot, shared with its watcher.
+type launch struct {
+	gen   int
 	trial *TrialResult
-	gen   int     // counts launches
-	cur   *launch // the current launch: events of an earlier one are stale
+	h     ray.ActorHandle[runner] // the runner it was submitted to
+	// stop is read by the watcher: the trial is to stop.
+	stop atomic.Bool
+	// decided answers the results the watcher brought (true: stop).
+	decided chan bool
+	// started: results came (the run is under way on the runner).
+	started bool
+	// behind: submitted behind another run of the runner (prefetched).
+	behind bool
 	// exploit: when this run ends, the trial starts again with another
 	// config from a copy of another trial's checkpoint (PBT).
 	exploit *exploit
@@ -44,21 +63,12 @@ type slot struct {
 	pause bool
 }
 
-// launch is one run of a trial on a slot, shared with its watcher.
-type launch struct {
-	gen int
-	// stop is read by the watcher: the trial is to stop.
-	stop atomic.Bool
-	// decided answers the results the watcher brought (true: stop).
-	decided chan bool
-}
-
 type exploit struct {
 	donor  *ckpt.Checkpoint
 	config Config
 }
 
-// event is what a slot's watcher or its run's end tells the main loop.
+// event is what a launch's watcher or its run's end tells the main loop.
 type event struct {
 	s        *slot
 	l        *launch
@@ -102,7 +112,8 @@ func (e *executor) run() error {
 	if err := e.save(); err != nil {
 		return err
 	}
-	e.events = make(chan event, 2*e.tc.MaxConcurrentTrials+2)
+	e.events = make(chan event, 4*e.tc.MaxConcurrentTrials+2)
+	e.requeued = map[string]bool{}
 	var slots []*slot
 	defer func() {
 		for _, s := range slots {
@@ -126,13 +137,13 @@ func (e *executor) run() error {
 		for !overBudget && e.hasNext() {
 			var s *slot
 			for _, x := range slots {
-				if x.trial == nil {
+				if x.cur == nil {
 					s = x
 					break
 				}
 			}
 			if s == nil && len(slots) < e.tc.MaxConcurrentTrials {
-				h, err := runnerClass.Remote(ctx, ray.Resources(e.tc.ResourcesPerTrial), ray.MaxConcurrency(2))
+				h, err := newRunner(ctx, e.tc)
 				if err != nil {
 					return err
 				}
@@ -141,6 +152,16 @@ func (e *executor) run() error {
 			}
 			if s == nil {
 				break
+			}
+			if err := e.launch(ctx, s, e.next(pauser)); err != nil {
+				return err
+			}
+			running++
+		}
+		// Every runner busy: queue the next pending trial behind each run.
+		for _, s := range slots {
+			if overBudget || !e.prefetch() || s.cur == nil || s.queued != nil {
+				continue
 			}
 			if err := e.launch(ctx, s, e.next(pauser)); err != nil {
 				return err
@@ -169,28 +190,31 @@ func (e *executor) run() error {
 		case <-budget:
 			overBudget = true
 			for _, s := range slots {
-				if s.trial != nil && !s.trial.Stopped {
-					s.trial.Stopped = true
-					s.cur.stop.Store(true)
+				for _, l := range []*launch{s.cur, s.queued} {
+					if l != nil && !l.trial.Stopped {
+						l.trial.Stopped = true
+						l.stop.Store(true)
+					}
 				}
 			}
 		case <-tick.C:
 		case ev := <-e.events:
-			if ev.l != ev.s.cur || ev.s.trial == nil {
+			if ev.l != ev.s.cur && ev.l != ev.s.queued {
 				if !ev.done {
-					ev.l.decided <- true // an earlier launch of the slot: its watcher ends
+					ev.l.decided <- true // a launch the slot gave up: its watcher ends
 				}
 				continue
 			}
 			if !ev.done {
 				stop := false
+				ev.l.started = true
 				for _, r := range ev.results {
-					stop = e.result(ev.s.trial, r, ev.s) || stop
+					stop = e.result(ev.l, r) || stop
 				}
 				ev.l.decided <- stop
 				break
 			}
-			ended, err := e.end(ctx, ev.s, ev.finished, ev.err)
+			ended, err := e.end(ctx, ev.s, ev.l, ev.finished, ev.err, overBudget)
 			if err != nil {
 				return err
 			}
@@ -223,6 +247,25 @@ func rewind(tr *TrialResult) bool {
 		tr.Metrics = tr.History[keep-1]
 	}
 	return keep < n
+}
+
+// prefetch says the next trial may be queued on a busy runner before a
+// runner is free: the trials are made up front and the scheduler neither
+// pauses nor exploits (those decide what runs next as trials end). The
+// runner starts the queued run the moment its run returns, saving the
+// trip to the tuner and back between trials.
+func (e *executor) prefetch() bool {
+	switch e.tc.Scheduler.(type) {
+	case Pauser, Exploiter:
+		return false
+	}
+	return e.tc.SearchAlg == nil && len(e.pending) > 0
+}
+
+// newRunner starts a runner actor: concurrency for a run, a queued run
+// waiting behind it, and a poll of each.
+func newRunner(ctx context.Context, tc TuneConfig) (ray.ActorHandle[runner], error) {
+	return runnerClass.Remote(ctx, ray.Resources(tc.ResourcesPerTrial), ray.MaxConcurrency(4))
 }
 
 // searching says the searcher will make more trials.
@@ -303,7 +346,8 @@ func (e *executor) searched(tr *TrialResult) {
 
 // watch brings the trial's results to the main loop as they come (long
 // polls), waiting for its decision on each batch, until the run ends.
-func (e *executor) watch(ctx context.Context, s *slot, h ray.ActorHandle[runner], l *launch, trial string, done <-chan struct{}) {
+func (e *executor) watch(ctx context.Context, s *slot, l *launch, done <-chan struct{}) {
+	h, trial := l.h, l.trial.ID
 	ack := false
 	for {
 		p, err := ray.Get(ctx, runnerPoll.Remote(ctx, h, pollArgs{Trial: trial, Run: l.gen, Ack: ack, Stop: l.stop.Load()}))
@@ -339,19 +383,48 @@ func (e *executor) watch(ctx context.Context, s *slot, h ray.ActorHandle[runner]
 	}
 }
 
-// end finishes the slot's trial when its run returned: the trial ended
-// or paused (ended true: the slot is free), or PBT starts it again from
-// another trial's state.
-func (e *executor) end(ctx context.Context, s *slot, finished bool, rerr error) (bool, error) {
-	tr := s.trial
-	if x := s.exploit; x != nil && rerr == nil {
-		s.exploit = nil
-		return false, e.restart(ctx, s, x)
+// end finishes a launch whose run returned: its trial ended or paused
+// (ended true: the slot has room), or PBT starts it again from another
+// trial's state.
+func (e *executor) end(ctx context.Context, s *slot, l *launch, finished bool, rerr error, overBudget bool) (bool, error) {
+	tr := l.trial
+	if l == s.cur {
+		s.cur, s.queued = s.queued, nil
+	} else {
+		s.queued = nil
+	}
+	if x := l.exploit; x != nil && rerr == nil {
+		return false, e.restart(ctx, s, tr, x)
+	}
+	died := rerr != nil && errors.As(rerr, new(*ray.ActorDiedError))
+	if died && s.h.ID == l.h.ID {
+		// The runner is gone (with this trial, or the trial took its
+		// process down): a fresh one takes the slot.
+		_ = ray.Kill(context.WithoutCancel(ctx), s.h, true)
+		h, err := newRunner(ctx, e.tc)
+		if err != nil {
+			return true, err
+		}
+		s.h = h
 	}
 	switch {
+	case died && l.behind && !l.started && !e.requeued[tr.ID]:
+		// A queued run that never started, lost with its runner: the
+		// trial runs later, as if it had not been queued (once: a trial
+		// that takes its runner down before its first report fails the
+		// next time).
+		e.requeued[tr.ID] = true
+		tr.Status = Pending
+		e.pending = append([]*TrialResult{tr}, e.pending...)
+		return true, nil
+	case overBudget && rerr == nil && !l.started && !finished:
+		// Queued before the budget ran out and stopped at its first
+		// report: it never ran.
+		tr.Status, tr.Stopped = Pending, false
+		return true, nil
 	case rerr != nil:
 		tr.Status, tr.Error = Errored, rerr.Error()
-	case s.pause && !finished:
+	case l.pause && !finished:
 		tr.Status = Paused
 		e.paused = append(e.paused, tr)
 	default:
@@ -360,16 +433,6 @@ func (e *executor) end(ctx context.Context, s *slot, finished bool, rerr error) 
 	if tr.Status != Paused {
 		e.tc.Scheduler.OnComplete(tr.ID)
 		e.searched(tr)
-	}
-	s.trial, s.pause = nil, false
-	if rerr != nil {
-		// The runner may be gone with the trial: a fresh one takes its slot.
-		_ = ray.Kill(context.WithoutCancel(ctx), s.h, true)
-		h, err := runnerClass.Remote(ctx, ray.Resources(e.tc.ResourcesPerTrial), ray.MaxConcurrency(2))
-		if err != nil {
-			return true, err
-		}
-		s.h = h
 	}
 	return true, nil
 }
@@ -382,8 +445,13 @@ func (e *executor) launch(ctx context.Context, s *slot, tr *TrialResult) error {
 		return fmt.Errorf("tune: trial %s's config: %w", tr.ID, err)
 	}
 	s.gen++
-	l := &launch{gen: s.gen, decided: make(chan bool, 1)}
-	s.trial, s.exploit, s.pause, s.cur, tr.Status = tr, nil, false, l, Running
+	l := &launch{gen: s.gen, trial: tr, h: s.h, decided: make(chan bool, 1)}
+	if s.cur == nil {
+		s.cur = l
+	} else {
+		s.queued, l.behind = l, true
+	}
+	tr.Status = Running
 	run := runnerRun.Remote(ctx, s.h, runArgs{Trainable: e.trainable, Trial: tr.ID, Run: l.gen, Config: cfg,
 		Dir: filepath.Join(e.dir, tr.ID), Resume: tr.Checkpoint})
 	done := make(chan struct{})
@@ -395,14 +463,13 @@ func (e *executor) launch(ctx context.Context, s *slot, tr *TrialResult) error {
 		case <-ctx.Done():
 		}
 	}()
-	go e.watch(ctx, s, s.h, l, tr.ID, done)
+	go e.watch(ctx, s, l, done)
 	return nil
 }
 
 // restart is PBT's exploit and explore: the trial takes a copy of the
 // donor's checkpoint as its own latest and the new config, and runs again.
-func (e *executor) restart(ctx context.Context, s *slot, x *exploit) error {
-	tr := s.trial
+func (e *executor) restart(ctx context.Context, s *slot, tr *TrialResult, x *exploit) error {
 	dir := filepath.Join(e.dir, tr.ID)
 	cks, err := ckpt.Load(dir)
 	if err != nil {
@@ -442,7 +509,8 @@ func (e *executor) trial(id string) *TrialResult {
 // result records one result and decides whether the trial goes on: it
 // reports whether to stop it (or, under PBT, end this run and start the
 // trial again from another trial's state).
-func (e *executor) result(tr *TrialResult, r result, s *slot) bool {
+func (e *executor) result(l *launch, r result) bool {
+	tr := l.trial
 	m := r.Metrics
 	tr.Metrics = m
 	tr.History = append(tr.History, m)
@@ -450,7 +518,7 @@ func (e *executor) result(tr *TrialResult, r result, s *slot) bool {
 		tr.Checkpoint = r.Checkpoint
 	}
 	e.appendResult(tr, m)
-	if tr.Stopped || s.exploit != nil {
+	if tr.Stopped || l.exploit != nil {
 		return true
 	}
 	stop := false
@@ -469,12 +537,12 @@ func (e *executor) result(tr *TrialResult, r result, s *slot) bool {
 			stop = true
 		case d == Pause && !stop:
 			// The run ends here; the trial is not over (see end).
-			s.pause = true
+			l.pause = true
 			return true
 		default:
 			if x, ok := e.tc.Scheduler.(Exploiter); ok && !stop {
 				if donor, cfg, ok := x.Exploit(tr.ID, int(m["training_iteration"]), e.trial); ok && donor.Checkpoint != nil {
-					s.exploit = &exploit{donor: donor.Checkpoint, config: cfg}
+					l.exploit = &exploit{donor: donor.Checkpoint, config: cfg}
 					return true // this run ends; the trial starts again from the donor's state
 				}
 			}

@@ -50,7 +50,13 @@ func TestRestoreAfterDriverKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestRestoreAfterDriverKilled$", "-test.v")
-	cmd.Env = append(os.Environ(), driverEnv+"="+root)
+	// The killed driver cannot remove its embedded cluster's directory:
+	// it goes under the test's.
+	tmp := filepath.Join(root, "tmp")
+	if err := os.Mkdir(tmp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Env = append(os.Environ(), driverEnv+"="+root, "TMPDIR="+tmp)
 	out, err := os.Create(filepath.Join(root, "driver.log"))
 	if err != nil {
 		t.Fatal(err)
