@@ -3,6 +3,7 @@ package tune
 import (
 	"context"
 	"os"
+	"sort"
 	"strconv"
 	"testing"
 	"time"
@@ -37,28 +38,48 @@ func TestTuneOverhead(t *testing.T) {
 		n = 2000
 	}
 	cpus := clusterCPUs(context.Background())
-	space := Space{"x": Uniform(0, 1), "sleep_ms": 50.0}
-	t0 := time.Now()
-	grid, err := Fit(context.Background(), sleeper, space, TuneConfig{Metric: "x", NumSamples: n},
-		RunConfig{StoragePath: t.TempDir(), Name: "overhead"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	took := time.Since(t0)
-	minimum := time.Duration(n) * 50 * time.Millisecond / time.Duration(cpus)
-	for _, tr := range grid.Trials {
-		if tr.Status != Terminated {
-			t.Fatalf("%s: %s %s", tr.ID, tr.Status, tr.Error)
+	overhead := func(n int) float64 {
+		space := Space{"x": Uniform(0, 1), "sleep_ms": 50.0}
+		t0 := time.Now()
+		grid, err := Fit(context.Background(), sleeper, space, TuneConfig{Metric: "x", NumSamples: n},
+			RunConfig{StoragePath: t.TempDir(), Name: "overhead"})
+		if err != nil {
+			t.Fatal(err)
 		}
+		took := time.Since(t0)
+		minimum := time.Duration(n) * 50 * time.Millisecond / time.Duration(cpus)
+		for _, tr := range grid.Trials {
+			if tr.Status != Terminated {
+				t.Fatalf("%s: %s %s", tr.ID, tr.Status, tr.Error)
+			}
+		}
+		t.Logf("%d trials of 50 ms on %d CPUs (prefetch %v): %.2f s against a minimum of %.2f s: %.1f%% overhead",
+			n, cpus, !noPrefetch, took.Seconds(), minimum.Seconds(), 100*(took.Seconds()/minimum.Seconds()-1))
+		return took.Seconds()/minimum.Seconds() - 1
 	}
-	t.Logf("%d trials of 50 ms on %d CPUs: %.1f s against a minimum of %.1f s: %.1f%% overhead",
-		n, cpus, took.Seconds(), minimum.Seconds(), 100*(took.Seconds()/minimum.Seconds()-1))
+	// GORAY_TUNE_BENCH_ALTERNATE=k: k rounds of n trials with the next
+	// trial queued on busy runners (prefetch) and without, alternating,
+	// so that the machine's load hits both alike.
+	if k, _ := strconv.Atoi(os.Getenv("GORAY_TUNE_BENCH_ALTERNATE")); k > 0 {
+		defer func() { noPrefetch = false }()
+		var on, off []float64
+		for range k {
+			noPrefetch = false
+			on = append(on, overhead(n))
+			noPrefetch = true
+			off = append(off, overhead(n))
+		}
+		t.Logf("overhead with prefetch %.1f%% (rounds %v), without %.1f%% (rounds %v)",
+			100*median(on), on, 100*median(off), off)
+		return
+	}
+	overhead(n)
 
 	// Results processed per second: 40 trials at once (a tenth of a CPU
 	// each), each reporting 10 results a second for 3 s.
 	trials := 40
-	t0 = time.Now()
-	grid, err = Fit(context.Background(), sleeper, Space{"x": Uniform(0, 1), "sleep_ms": 3000.0, "reports": 30},
+	t0 := time.Now()
+	grid, err := Fit(context.Background(), sleeper, Space{"x": Uniform(0, 1), "sleep_ms": 3000.0, "reports": 30},
 		TuneConfig{Metric: "x", NumSamples: trials, MaxConcurrentTrials: trials, ResourcesPerTrial: map[string]float64{"CPU": 0.1}},
 		RunConfig{StoragePath: t.TempDir(), Name: "results"})
 	if err != nil {
@@ -68,7 +89,13 @@ func TestTuneOverhead(t *testing.T) {
 	for _, tr := range grid.Trials {
 		results += len(tr.History)
 	}
-	took = time.Since(t0)
+	took := time.Since(t0)
 	t.Logf("%d trials at once reporting 10 results/s each for 3 s: %d results in %.2f s (%.0f results/s; the trials' own pace allows %d/s)",
 		trials, results, took.Seconds(), float64(results)/took.Seconds(), 10*trials)
+}
+
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	return s[len(s)/2]
 }

@@ -31,6 +31,7 @@ type executor struct {
 	pending, paused, resumable []*TrialResult
 	// requeued are the trials whose queued run was lost with its runner.
 	requeued map[string]bool
+	state    stateCache
 }
 
 // slot is a runner actor and the runs submitted to it: the one going on
@@ -255,12 +256,18 @@ func rewind(tr *TrialResult) bool {
 // runner starts the queued run the moment its run returns, saving the
 // trip to the tuner and back between trials.
 func (e *executor) prefetch() bool {
+	if noPrefetch {
+		return false
+	}
 	switch e.tc.Scheduler.(type) {
 	case Pauser, Exploiter:
 		return false
 	}
 	return e.tc.SearchAlg == nil && len(e.pending) > 0
 }
+
+// noPrefetch turns prefetching off (the overhead benchmark compares).
+var noPrefetch bool
 
 // newRunner starts a runner actor: concurrency for a run, a queued run
 // waiting behind it, and a poll of each.
@@ -592,20 +599,6 @@ func (e *executor) rewriteResults(tr *TrialResult) error {
 		return fmt.Errorf("tune: rewrite %s's results: %w", tr.ID, err)
 	}
 	return os.Rename(tmp, filepath.Join(d, "result.json"))
-}
-
-// save writes the experiment's state atomically (a temporary file renamed).
-func (e *executor) save() error {
-	e.lastSave = time.Now()
-	b, err := json.Marshal(e.exp)
-	if err != nil {
-		return err
-	}
-	tmp := filepath.Join(e.dir, stateFile+".tmp")
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return fmt.Errorf("tune: save the experiment: %w", err)
-	}
-	return os.Rename(tmp, filepath.Join(e.dir, stateFile))
 }
 
 // progress prints the table every few seconds (and at the end).
