@@ -21,17 +21,26 @@ import (
 type runner struct {
 	gate chan struct{} // held by the run going on
 	mu   sync.Mutex
-	cur  *Context
-	// changed is closed (and replaced) when cur changes: polls waiting
-	// for their run to start wake up.
+	// runs are the runs whose results the tuner has not all taken: the
+	// one going on, and one that returned with results still queued (a
+	// NoWait run) while the next has started.
+	runs map[runKey]*Context
+	// changed is closed (and replaced) when a run starts: polls waiting
+	// for their run wake up.
 	changed chan struct{}
 }
 
-// setCur makes tc the current run and wakes the polls waiting for theirs.
-func (r *runner) setCur(tc *Context) {
+type runKey struct {
+	trial string
+	run   int
+}
+
+// start makes tc a run the tuner can poll and wakes the polls waiting
+// for it.
+func (r *runner) start(tc *Context) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.cur = tc
+	r.runs[runKey{tc.trial, tc.run}] = tc
 	close(r.changed)
 	r.changed = make(chan struct{})
 }
@@ -43,6 +52,9 @@ type runArgs struct {
 	Config    []byte
 	Dir       string           // the trial's directory
 	Resume    *ckpt.Checkpoint // to start from
+	// NoWait: Report does not wait for the tuner's decision (it can only
+	// be to go on).
+	NoWait bool
 }
 
 // pollReply is what a runner has for the tuner; Ended says the trial's
@@ -54,16 +66,10 @@ type pollReply struct {
 }
 
 var runnerClass = ray.Actor("goray.tune.Runner", func(ctx context.Context) (*runner, error) {
-	return &runner{gate: make(chan struct{}, 1), changed: make(chan struct{})}, nil
+	return &runner{gate: make(chan struct{}, 1), runs: map[runKey]*Context{}, changed: make(chan struct{})}, nil
 })
 
 var runnerRun = ray.Method(runnerClass, "run", func(r *runner, ctx context.Context, a runArgs) (bool, error) {
-	select { // the run before this one returns first
-	case r.gate <- struct{}{}:
-	case <-ctx.Done():
-		return false, ctx.Err()
-	}
-	defer func() { <-r.gate }()
 	fn, ok := lookupTrainable(a.Trainable)
 	if !ok {
 		return false, fmt.Errorf("tune: trainable %q is not registered in this binary (tune.Trainable at package level)", a.Trainable)
@@ -82,14 +88,22 @@ var runnerRun = ray.Method(runnerClass, "run", func(r *runner, ctx context.Conte
 	if err != nil {
 		return false, err
 	}
-	tc := &Context{trial: a.Trial, run: a.Run, dir: a.Dir, resume: a.Resume, more: make(chan struct{}, 1)}
+	tc := &Context{trial: a.Trial, run: a.Run, dir: a.Dir, resume: a.Resume, noWait: a.NoWait, more: make(chan struct{}, 1)}
 	if len(cks) > 0 {
 		tc.next = cks[len(cks)-1].Index + 1
 	}
 	if a.Resume != nil {
 		tc.iter = int(a.Resume.Metrics["training_iteration"])
 	}
-	r.setCur(tc)
+	// The setup above is done while the run before this one (if any)
+	// goes on; the trial starts the moment that run returns.
+	select {
+	case r.gate <- struct{}{}:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	defer func() { <-r.gate }()
+	r.start(tc)
 	err = fn(ctx, tc, cfg)
 	tc.mu.Lock()
 	tc.ended = true
@@ -121,10 +135,10 @@ var runnerPoll = ray.Method(runnerClass, "poll", func(r *runner, ctx context.Con
 	current := func() (*Context, <-chan struct{}) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		if r.cur == nil || r.cur.trial != a.Trial || r.cur.run != a.Run {
-			return nil, r.changed
+		if tc := r.runs[runKey{a.Trial, a.Run}]; tc != nil {
+			return tc, nil
 		}
-		return r.cur, nil
+		return nil, r.changed
 	}
 	tc, changed := current()
 	if tc == nil {
@@ -156,6 +170,12 @@ var runnerPoll = ray.Method(runnerClass, "poll", func(r *runner, ctx context.Con
 		}
 		t.Stop()
 		got, ended = tc.exchange(false, false)
+	}
+	if ended {
+		// The tuner has the run's last results.
+		r.mu.Lock()
+		delete(r.runs, runKey{tc.trial, tc.run})
+		r.mu.Unlock()
 	}
 	return pollReply{Trial: tc.trial, Results: got, Ended: ended}, nil
 })

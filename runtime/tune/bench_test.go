@@ -5,6 +5,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
@@ -57,20 +58,40 @@ func TestTuneOverhead(t *testing.T) {
 			n, cpus, !noPrefetch, took.Seconds(), minimum.Seconds(), 100*(took.Seconds()/minimum.Seconds()-1))
 		return took.Seconds()/minimum.Seconds() - 1
 	}
+	// floor is the machine's own lateness: n sleeps of 50 ms in as many
+	// goroutines as CPUs, against the same minimum (a loaded machine
+	// wakes sleepers late, with or without a tuner).
+	floor := func(n int) float64 {
+		t0 := time.Now()
+		var wg sync.WaitGroup
+		for c := range cpus {
+			wg.Go(func() {
+				for i := c; i < n; i += cpus {
+					time.Sleep(50 * time.Millisecond)
+				}
+			})
+		}
+		wg.Wait()
+		minimum := time.Duration(n) * 50 * time.Millisecond / time.Duration(cpus)
+		f := time.Since(t0).Seconds()/minimum.Seconds() - 1
+		t.Logf("%d plain sleeps of 50 ms, %d at a time: %.1f%% over the minimum", n, cpus, 100*f)
+		return f
+	}
 	// GORAY_TUNE_BENCH_ALTERNATE=k: k rounds of n trials with the next
 	// trial queued on busy runners (prefetch) and without, alternating,
 	// so that the machine's load hits both alike.
 	if k, _ := strconv.Atoi(os.Getenv("GORAY_TUNE_BENCH_ALTERNATE")); k > 0 {
 		defer func() { noPrefetch = false }()
-		var on, off []float64
+		var on, off, fl []float64
 		for range k {
 			noPrefetch = false
 			on = append(on, overhead(n))
 			noPrefetch = true
 			off = append(off, overhead(n))
+			fl = append(fl, floor(n))
 		}
-		t.Logf("overhead with prefetch %.1f%% (rounds %v), without %.1f%% (rounds %v)",
-			100*median(on), on, 100*median(off), off)
+		t.Logf("median overhead with prefetch %.1f%% (rounds %.3f), without %.1f%% (rounds %.3f); plain sleeps %.1f%% (rounds %.3f)",
+			100*median(on), on, 100*median(off), off, 100*median(fl), fl)
 		return
 	}
 	overhead(n)

@@ -266,6 +266,18 @@ func (e *executor) prefetch() bool {
 	return e.tc.SearchAlg == nil && len(e.pending) > 0
 }
 
+// noWait says no result can stop a trial (FIFO, no stop criteria, no
+// time budget): Report need not wait for the tuner's decision, which is
+// always to go on. The trial runs on while its result travels, and the
+// next queued trial starts the moment it returns.
+func (e *executor) noWait() bool {
+	if noPrefetch {
+		return false
+	}
+	_, fifo := e.tc.Scheduler.(FIFO)
+	return fifo && len(e.rc.Stop) == 0 && e.tc.TimeBudget == 0
+}
+
 // noPrefetch turns prefetching off (the overhead benchmark compares).
 var noPrefetch bool
 
@@ -352,8 +364,21 @@ func (e *executor) searched(tr *TrialResult) {
 }
 
 // watch brings the trial's results to the main loop as they come (long
-// polls), waiting for its decision on each batch, until the run ends.
-func (e *executor) watch(ctx context.Context, s *slot, l *launch, done <-chan struct{}) {
+// polls), waiting for its decision on each batch, until the run ends;
+// then it tells the main loop of the end (out), after the last results,
+// so that a trial's results are all recorded before it ends.
+func (e *executor) watch(ctx context.Context, s *slot, l *launch, done <-chan struct{}, out *runOutcome) {
+	defer func() {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return
+		}
+		select {
+		case e.events <- event{s: s, l: l, done: true, finished: out.finished, err: out.err}:
+		case <-ctx.Done():
+		}
+	}()
 	h, trial := l.h, l.trial.ID
 	ack := false
 	for {
@@ -387,7 +412,16 @@ func (e *executor) watch(ctx context.Context, s *slot, l *launch, done <-chan st
 		case <-ctx.Done():
 			return
 		}
+		if p.Ended {
+			return
+		}
 	}
+}
+
+// runOutcome is what a run returned (read once its done channel closes).
+type runOutcome struct {
+	finished bool
+	err      error
 }
 
 // end finishes a launch whose run returned: its trial ended or paused
@@ -460,17 +494,13 @@ func (e *executor) launch(ctx context.Context, s *slot, tr *TrialResult) error {
 	}
 	tr.Status = Running
 	run := runnerRun.Remote(ctx, s.h, runArgs{Trainable: e.trainable, Trial: tr.ID, Run: l.gen, Config: cfg,
-		Dir: filepath.Join(e.dir, tr.ID), Resume: tr.Checkpoint})
-	done := make(chan struct{})
+		Dir: filepath.Join(e.dir, tr.ID), Resume: tr.Checkpoint, NoWait: e.noWait()})
+	done, out := make(chan struct{}), &runOutcome{}
 	go func() {
-		finished, err := ray.Get(ctx, run)
+		out.finished, out.err = ray.Get(ctx, run)
 		close(done)
-		select {
-		case e.events <- event{s: s, l: l, done: true, finished: finished, err: err}:
-		case <-ctx.Done():
-		}
 	}()
-	go e.watch(ctx, s, l, done)
+	go e.watch(ctx, s, l, done, out)
 	return nil
 }
 

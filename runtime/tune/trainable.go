@@ -56,6 +56,7 @@ type Context struct {
 	run    int
 	dir    string           // the trial's directory (checkpoints)
 	resume *ckpt.Checkpoint // to resume from (Restore, or PBT's exploit)
+	noWait bool             // Report does not wait for the tuner (see runArgs)
 	mu     sync.Mutex
 	iter   int
 	stop   bool
@@ -99,8 +100,10 @@ func (c *Context) NewCheckpoint() (*Checkpoint, error) {
 // Report records one result, its iteration (training_iteration) counted
 // for it, with ck (nil: none) committed as the trial's next checkpoint, and
 // waits until the tuner has taken it (as Ray's function trainables do):
-// the scheduler's decision comes before the next step. It returns
-// ErrStopped once the trial has been stopped.
+// the scheduler's decision comes before the next step. When no decision
+// can stop the trial (the FIFO scheduler, no stop criteria, no time
+// budget) it does not wait: the result goes to the tuner while the trial
+// goes on. It returns ErrStopped once the trial has been stopped.
 func (c *Context) Report(ctx context.Context, metrics map[string]float64, ck *Checkpoint) error {
 	c.mu.Lock()
 	if c.stop {
@@ -127,6 +130,10 @@ func (c *Context) Report(ctx context.Context, metrics map[string]float64, ck *Ch
 	select {
 	case c.more <- struct{}{}:
 	default:
+	}
+	if c.noWait {
+		c.mu.Unlock()
+		return nil
 	}
 	acked := make(chan struct{})
 	c.acked = acked
