@@ -54,8 +54,8 @@ func TestTuneOverhead(t *testing.T) {
 				t.Fatalf("%s: %s %s", tr.ID, tr.Status, tr.Error)
 			}
 		}
-		t.Logf("%d trials of 50 ms on %d CPUs (prefetch %v): %.2f s against a minimum of %.2f s: %.1f%% overhead",
-			n, cpus, !noPrefetch, took.Seconds(), minimum.Seconds(), 100*(took.Seconds()/minimum.Seconds()-1))
+		t.Logf("%d trials of 50 ms on %d CPUs (pipelined %v): %.2f s against a minimum of %.2f s: %.1f%% overhead",
+			n, cpus, !noPipeline, took.Seconds(), minimum.Seconds(), 100*(took.Seconds()/minimum.Seconds()-1))
 		return took.Seconds()/minimum.Seconds() - 1
 	}
 	// floor is the machine's own lateness: n sleeps of 50 ms in as many
@@ -77,20 +77,21 @@ func TestTuneOverhead(t *testing.T) {
 		t.Logf("%d plain sleeps of 50 ms, %d at a time: %.1f%% over the minimum", n, cpus, 100*f)
 		return f
 	}
-	// GORAY_TUNE_BENCH_ALTERNATE=k: k rounds of n trials with the next
-	// trial queued on busy runners (prefetch) and without, alternating,
-	// so that the machine's load hits both alike.
+	// GORAY_TUNE_BENCH_ALTERNATE=k: k rounds of n trials pipelined (the
+	// next trial queued on busy runners, Report not waiting under FIFO)
+	// and not, and of plain sleeps, alternating, so that the machine's
+	// load hits all alike.
 	if k, _ := strconv.Atoi(os.Getenv("GORAY_TUNE_BENCH_ALTERNATE")); k > 0 {
-		defer func() { noPrefetch = false }()
+		defer func() { noPipeline = false }()
 		var on, off, fl []float64
 		for range k {
-			noPrefetch = false
+			noPipeline = false
 			on = append(on, overhead(n))
-			noPrefetch = true
+			noPipeline = true
 			off = append(off, overhead(n))
 			fl = append(fl, floor(n))
 		}
-		t.Logf("median overhead with prefetch %.1f%% (rounds %.3f), without %.1f%% (rounds %.3f); plain sleeps %.1f%% (rounds %.3f)",
+		t.Logf("median overhead pipelined %.1f%% (rounds %.3f), not pipelined %.1f%% (rounds %.3f); plain sleeps %.1f%% (rounds %.3f)",
 			100*median(on), on, 100*median(off), off, 100*median(fl), fl)
 		return
 	}

@@ -256,7 +256,7 @@ func rewind(tr *TrialResult) bool {
 // runner starts the queued run the moment its run returns, saving the
 // trip to the tuner and back between trials.
 func (e *executor) prefetch() bool {
-	if noPrefetch {
+	if noPipeline {
 		return false
 	}
 	switch e.tc.Scheduler.(type) {
@@ -271,15 +271,16 @@ func (e *executor) prefetch() bool {
 // always to go on. The trial runs on while its result travels, and the
 // next queued trial starts the moment it returns.
 func (e *executor) noWait() bool {
-	if noPrefetch {
+	if noPipeline {
 		return false
 	}
 	_, fifo := e.tc.Scheduler.(FIFO)
 	return fifo && len(e.rc.Stop) == 0 && e.tc.TimeBudget == 0
 }
 
-// noPrefetch turns prefetching off (the overhead benchmark compares).
-var noPrefetch bool
+// noPipeline turns prefetch and noWait off (the overhead benchmark
+// compares).
+var noPipeline bool
 
 // newRunner starts a runner actor: concurrency for a run, a queued run
 // waiting behind it, and a poll of each.
