@@ -93,27 +93,32 @@ func TestTuneOverhead(t *testing.T) {
 		}
 		t.Logf("median overhead pipelined %.1f%% (rounds %.3f), not pipelined %.1f%% (rounds %.3f); plain sleeps %.1f%% (rounds %.3f)",
 			100*median(on), on, 100*median(off), off, 100*median(fl), fl)
-		return
+	} else {
+		overhead(n)
 	}
-	overhead(n)
 
 	// Results processed per second: 40 trials at once (a tenth of a CPU
-	// each), each reporting 10 results a second for 3 s.
-	trials := 40
-	t0 := time.Now()
-	grid, err := Fit(context.Background(), sleeper, Space{"x": Uniform(0, 1), "sleep_ms": 3000.0, "reports": 30},
-		TuneConfig{Metric: "x", NumSamples: trials, MaxConcurrentTrials: trials, ResourcesPerTrial: map[string]float64{"CPU": 0.1}},
-		RunConfig{StoragePath: t.TempDir(), Name: "results"})
-	if err != nil {
-		t.Fatal(err)
+	// each), each reporting 10 results a second for 3 s; Report not
+	// waiting (FIFO), then waiting for each decision.
+	for _, off := range []bool{false, true} {
+		noPipeline = off
+		trials := 40
+		t0 := time.Now()
+		grid, err := Fit(context.Background(), sleeper, Space{"x": Uniform(0, 1), "sleep_ms": 3000.0, "reports": 30},
+			TuneConfig{Metric: "x", NumSamples: trials, MaxConcurrentTrials: trials, ResourcesPerTrial: map[string]float64{"CPU": 0.1}},
+			RunConfig{StoragePath: t.TempDir(), Name: "results"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		results := 0
+		for _, tr := range grid.Trials {
+			results += len(tr.History)
+		}
+		took := time.Since(t0)
+		t.Logf("%d trials at once reporting 10 results/s each for 3 s (Report waiting for the tuner: %v): %d results in %.2f s (%.0f results/s; the trials' own pace allows %d/s)",
+			trials, off, results, took.Seconds(), float64(results)/took.Seconds(), 10*trials)
 	}
-	results := 0
-	for _, tr := range grid.Trials {
-		results += len(tr.History)
-	}
-	took := time.Since(t0)
-	t.Logf("%d trials at once reporting 10 results/s each for 3 s: %d results in %.2f s (%.0f results/s; the trials' own pace allows %d/s)",
-		trials, results, took.Seconds(), float64(results)/took.Seconds(), 10*trials)
+	noPipeline = false
 }
 
 func median(xs []float64) float64 {

@@ -638,5 +638,8 @@ func (e *executor) progress(final bool) {
 		return
 	}
 	e.lastTable = time.Now()
+	// Ray's reporter heads its table with the time and the run's length.
+	fmt.Fprintf(e.rc.Progress, "\nCurrent time: %s. Total running time: %s\n", e.lastTable.Format("2006-01-02 15:04:05"),
+		e.lastTable.Sub(e.start).Round(time.Second))
 	(&ResultGrid{Trials: e.exp.Trials, Metric: e.tc.Metric, Mode: e.tc.Mode}).Table(e.rc.Progress, 20)
 }

@@ -145,9 +145,10 @@ var hbToy = Trainable("test.hb_toy", func(ctx context.Context, tc *Context, cfg 
 func TestHyperBandFit(t *testing.T) {
 	marks := t.TempDir()
 	space := Space{"x": gridOf(17, 0, 10), "dir": marks}
+	var progress strings.Builder
 	grid, err := Fit(context.Background(), hbToy, space,
 		TuneConfig{Metric: "score", Mode: "max", MaxConcurrentTrials: 1, Scheduler: &HyperBand{MaxT: 9, ReductionFactor: 3}},
-		RunConfig{StoragePath: t.TempDir(), Name: "hyperband"})
+		RunConfig{StoragePath: t.TempDir(), Name: "hyperband", Progress: &progress})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,6 +196,11 @@ func TestHyperBandFit(t *testing.T) {
 	// would go on without pausing).
 	if resumes != 6 {
 		t.Fatalf("%d resumed runs, want 6", resumes)
+	}
+	// The reporter's last table: the time, the counts, the best trial first.
+	if out := progress.String(); !strings.Contains(out, "Total running time") || !strings.Contains(out, "Trial status: 17 TERMINATED") ||
+		!strings.Contains(out, "trial_00006  TERMINATED") {
+		t.Fatalf("progress:\n%s", out)
 	}
 	best, _ := grid.Best()
 	t.Logf("HyperBand: %d iterations in all (17 trials × 9: %d), best x %.3f", total, 17*9, best.Config.Float("x"))

@@ -59,7 +59,7 @@ func (g *ResultGrid) Table(w io.Writer, max int) {
 		count[tr.Status]++
 	}
 	var parts []string
-	for _, s := range []string{Running, Pending, Terminated, Errored} {
+	for _, s := range []string{Running, Paused, Pending, Terminated, Errored} {
 		if count[s] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", count[s], s))
 		}
