@@ -93,7 +93,9 @@ func TestRestoreAfterDriverKilled(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	<-exited
+	if err := <-exited; err == nil {
+		t.Fatal("the driver exited cleanly after SIGKILL")
+	}
 	// What the state file says now is what Restore reads: the driver is
 	// dead. (Its trial workers die with it.)
 	b, err := os.ReadFile(filepath.Join(path, stateFile))
