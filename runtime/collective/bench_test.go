@@ -60,6 +60,9 @@ func TestMain(m *testing.M) {
 func benchMember() error {
 	env := func(k string) int { n, _ := strconv.Atoi(os.Getenv(k)); return n }
 	rank, size, elems, reps := env("GORAY_COLLECTIVE_MEMBER")-1, env("GORAY_COLLECTIVE_SIZE"), env("GORAY_COLLECTIVE_ELEMS"), env("GORAY_COLLECTIVE_REPS")
+	if v := os.Getenv("GORAY_COLLECTIVE_SEGMENT"); v != "" {
+		reduceSegment = env("GORAY_COLLECTIVE_SEGMENT")
+	}
 	sec := auth.NewToken("bench")
 	g, err := Init(context.Background(), os.Getenv("GORAY_COLLECTIVE_NAME"), size, rank,
 		Options{Rendezvous: fileRendezvous{os.Getenv("GORAY_COLLECTIVE_DIR")}, Security: &sec, Timeout: time.Minute})
@@ -87,7 +90,7 @@ func benchMember() error {
 
 // allReduceProcs runs reps AllReduces of bytes among size member processes
 // and returns each rep's time: the slowest member's.
-func allReduceProcs(t *testing.T, size, bytes, reps int) []time.Duration {
+func allReduceProcs(t *testing.T, size, bytes, reps, segment int) []time.Duration {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -101,7 +104,7 @@ func allReduceProcs(t *testing.T, size, bytes, reps int) []time.Duration {
 		c := exec.Command(exe, "-test.run=^$")
 		c.Env = append(os.Environ(), "GORAY_COLLECTIVE_MEMBER="+strconv.Itoa(r+1), "GORAY_COLLECTIVE_SIZE="+strconv.Itoa(size),
 			"GORAY_COLLECTIVE_ELEMS="+strconv.Itoa(bytes/4), "GORAY_COLLECTIVE_REPS="+strconv.Itoa(reps),
-			"GORAY_COLLECTIVE_NAME="+name, "GORAY_COLLECTIVE_DIR="+dir)
+			"GORAY_COLLECTIVE_NAME="+name, "GORAY_COLLECTIVE_DIR="+dir, "GORAY_COLLECTIVE_SEGMENT="+strconv.Itoa(segment))
 		outs[r] = &strings.Builder{}
 		c.Stdout, c.Stderr = outs[r], os.Stderr
 		if err := c.Start(); err != nil {
@@ -180,19 +183,31 @@ func TestAllReduceBandwidth(t *testing.T) {
 		rounds = 5
 	}
 	gbps := func(bytes float64, d time.Duration) float64 { return bytes / d.Seconds() / 1e9 }
+	// The reduction in pieces of reduceSegment bytes, and (GORAY_COLLECTIVE_COMPARE=1)
+	// alternating with it each part at once, as before.
+	segments := []int{reduceSegment}
+	if os.Getenv("GORAY_COLLECTIVE_COMPARE") != "" {
+		segments = append(segments, 0)
+	}
 	var floor []float64
-	bus := map[int][]float64{}
+	type key struct{ n, segment int }
+	bus := map[key][]float64{}
 	for range rounds {
 		floor = append(floor, gbps(size, loopbackTCP(t, size)))
 		for _, n := range []int{2, 4} {
-			d := slices.Min(allReduceProcs(t, n, size, 3))
-			bus[n] = append(bus[n], gbps(size*2*float64(n-1)/float64(n), d))
+			for _, seg := range segments {
+				d := slices.Min(allReduceProcs(t, n, size, 3, seg))
+				bus[key{n, seg}] = append(bus[key{n, seg}], gbps(size*2*float64(n-1)/float64(n), d))
+			}
 		}
 	}
 	med := func(xs []float64) float64 { s := slices.Clone(xs); slices.Sort(s); return s[len(s)/2] }
-	t.Logf("loopback TCP, one stream: %.2f GB/s (median of %d)", med(floor), rounds)
+	t.Logf("loopback TCP, one stream: %.2f GB/s (median of %d; rounds %.2f)", med(floor), rounds, floor)
 	for _, n := range []int{2, 4} {
-		t.Logf("AllReduce 100 MB float32, %d processes: bus bandwidth %.2f GB/s = %.0f%% of loopback (algorithm bandwidth %.2f GB/s)",
-			n, med(bus[n]), 100*med(bus[n])/med(floor), med(bus[n])*float64(n)/(2*float64(n-1)))
+		for _, seg := range segments {
+			b := bus[key{n, seg}]
+			t.Logf("AllReduce 100 MB float32, %d processes, reduced in pieces of %d bytes (0: a part at once): bus bandwidth %.2f GB/s = %.0f%% of loopback (algorithm bandwidth %.2f GB/s; rounds %.2f)",
+				n, seg, med(b), 100*med(b)/med(floor), med(b)*float64(n)/(2*float64(n-1)), b)
+		}
 	}
 }

@@ -267,3 +267,36 @@ func TestInitChecksItsArguments(t *testing.T) {
 		}
 	}
 }
+
+// Reductions received in pieces (reduceSegment) smaller than a part, of
+// a size that does not divide it: AllReduce and ReduceScatter still match
+// the reference.
+func TestReduceInPieces(t *testing.T) {
+	defer func(s int) { reduceSegment = s }(reduceSegment)
+	reduceSegment = 52 // 13 float32s, 6.5 float64s (6)
+	for _, n := range []int{2, 3, 4} {
+		for _, l := range []int{1, 100, 1003} {
+			t.Run(fmt.Sprintf("n%d/len%d", n, l), func(t *testing.T) {
+				want32, want64 := reference[float32](n, l, Sum), reference[float64](n, l, Max)
+				noErrors(t, members(t, n, Options{}, func(g *Group) error {
+					a, b := input[float32](g.Rank(), l), input[float64](g.Rank(), l)
+					if err := AllReduce(context.Background(), g, a, Sum); err != nil {
+						return err
+					}
+					if !equal(a, want32) {
+						return errors.New("wrong all-reduce")
+					}
+					part, err := ReduceScatter(context.Background(), g, b, Max)
+					if err != nil {
+						return err
+					}
+					lo, hi := bounds(g.Rank(), n, l)
+					if !equal(part, want64[lo:hi]) {
+						return errors.New("wrong reduce-scatter")
+					}
+					return nil
+				}))
+			})
+		}
+	}
+}
