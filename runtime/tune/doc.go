@@ -16,10 +16,13 @@
 //	best, _ := grid.Best()
 //
 // Fit draws each trial's config from the space (grids expanded, every
-// other domain sampled, NumSamples times), runs up to MaxConcurrentTrials
+// other domain sampled, NumSamples times) or asks a searcher for it as the
+// trial starts (TuneConfig.SearchAlg: TPE), runs up to MaxConcurrentTrials
 // trials at once on a pool of actors, feeds each result to the scheduler
-// (FIFO, ASHA, MedianStopping), which may stop the trial, and saves the
-// experiment's state under the storage path at every trial event, with
-// each trial's results as JSON lines. Restore finishes an experiment whose
-// driver died: the trials that ended are kept, the others run again.
+// (FIFO, ASHA, MedianStopping, HyperBand, PBT), which may stop, pause or
+// exploit the trial, and saves the experiment's state under the storage
+// path at every trial event, with each trial's results as JSON lines.
+// Restore finishes an experiment whose driver died: the trials that ended
+// are kept, the others run again from their checkpoints. TrainerTrainable
+// makes each trial a Train run (runtime/train) on its own workers.
 package tune
