@@ -17,7 +17,7 @@ import (
 // reused between trials, as Ray's reuse_actors), answering the tuner's
 // polls while a trial runs. The tuner may submit the next run while one
 // goes on: it waits for its turn (gate) and starts the moment the first
-// returns (max concurrency 4: two runs, a poll of each).
+// returns (max concurrency 5: two runs, a poll of each, a cancel).
 type runner struct {
 	gate chan struct{} // held by the run going on
 	mu   sync.Mutex
@@ -25,6 +25,9 @@ type runner struct {
 	// one going on, and one that returned with results still queued (a
 	// NoWait run) while the next has started.
 	runs map[runKey]*Context
+	// cancelled runs return without starting (queued runs the tuner no
+	// longer wants: the time budget ran out).
+	cancelled map[runKey]bool
 	// changed is closed (and replaced) when a run starts: polls waiting
 	// for their run wake up.
 	changed chan struct{}
@@ -66,7 +69,8 @@ type pollReply struct {
 }
 
 var runnerClass = ray.Actor("goray.tune.Runner", func(ctx context.Context) (*runner, error) {
-	return &runner{gate: make(chan struct{}, 1), runs: map[runKey]*Context{}, changed: make(chan struct{})}, nil
+	return &runner{gate: make(chan struct{}, 1), runs: map[runKey]*Context{}, cancelled: map[runKey]bool{},
+		changed: make(chan struct{})}, nil
 })
 
 var runnerRun = ray.Method(runnerClass, "run", func(r *runner, ctx context.Context, a runArgs) (bool, error) {
@@ -103,6 +107,17 @@ var runnerRun = ray.Method(runnerClass, "run", func(r *runner, ctx context.Conte
 		return false, ctx.Err()
 	}
 	defer func() { <-r.gate }()
+	r.mu.Lock()
+	cancelled := r.cancelled[runKey{tc.trial, tc.run}]
+	delete(r.cancelled, runKey{tc.trial, tc.run})
+	r.mu.Unlock()
+	if cancelled {
+		// Never started (the tuner knows it by no results): a poll
+		// waiting for the run hears at once that it is over.
+		tc.ended = true
+		r.start(tc)
+		return false, nil
+	}
 	r.start(tc)
 	err = fn(ctx, tc, cfg)
 	tc.mu.Lock()
@@ -178,4 +193,21 @@ var runnerPoll = ray.Method(runnerClass, "poll", func(r *runner, ctx context.Con
 		r.mu.Unlock()
 	}
 	return pollReply{Trial: tc.trial, Results: got, Ended: ended}, nil
+})
+
+// cancelArgs name a queued run.
+type cancelArgs struct {
+	Trial string
+	Run   int
+}
+
+// runnerCancel keeps a queued run from starting (if it has not yet).
+var runnerCancel = ray.Method(runnerClass, "cancel", func(r *runner, ctx context.Context, a cancelArgs) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.runs[runKey{a.Trial, a.Run}] != nil {
+		return false, nil // already under way
+	}
+	r.cancelled[runKey{a.Trial, a.Run}] = true
+	return true, nil
 })

@@ -197,6 +197,11 @@ func (e *executor) run() error {
 						l.stop.Store(true)
 					}
 				}
+				if l := s.queued; l != nil && !l.started {
+					// It must not start now (it goes back to PENDING, see
+					// end); if it already has, its first report stops it.
+					_ = runnerCancel.Remote(ctx, l.h, cancelArgs{Trial: l.trial.ID, Run: l.gen})
+				}
 			}
 		case <-tick.C:
 		case ev := <-e.events:
@@ -283,9 +288,9 @@ func (e *executor) noWait() bool {
 var noPipeline bool
 
 // newRunner starts a runner actor: concurrency for a run, a queued run
-// waiting behind it, and a poll of each.
+// waiting behind it, a poll of each, and a cancel.
 func newRunner(ctx context.Context, tc TuneConfig) (ray.ActorHandle[runner], error) {
-	return runnerClass.Remote(ctx, ray.Resources(tc.ResourcesPerTrial), ray.MaxConcurrency(4))
+	return runnerClass.Remote(ctx, ray.Resources(tc.ResourcesPerTrial), ray.MaxConcurrency(5))
 }
 
 // searching says the searcher will make more trials.
