@@ -3,6 +3,7 @@ package tune
 import (
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"sort"
 )
@@ -216,8 +217,11 @@ func weightsOf(n int) []float64 {
 // indexOfValue finds v among values, numbers compared as numbers (a
 // config restored from JSON has float64 where the space had int).
 func indexOfValue(values []any, v any) int {
-	if i := indexOf(values, v); i >= 0 {
-		return i
+	for i, x := range values {
+		// Values of uncomparable types (slices, maps) would make == panic.
+		if reflect.DeepEqual(x, v) {
+			return i
+		}
 	}
 	if f, ok := toFloat(v); ok {
 		for i, x := range values {

@@ -206,3 +206,26 @@ func TestTPEFit(t *testing.T) {
 		t.Fatal("TPE's trials do no better than random ones")
 	}
 }
+
+// Choices of any kind of value, slices included, and numbers that came
+// back from JSON as float64, are matched to the choice they are.
+func TestTPEChoiceValues(t *testing.T) {
+	values := []any{[]int{1, 2}, 3, "x"}
+	if i := indexOfValue(values, []int{1, 2}); i != 0 {
+		t.Fatalf("slice at %d", i)
+	}
+	if i := indexOfValue(values, 3.0); i != 1 {
+		t.Fatalf("3.0 at %d", i)
+	}
+	if i := indexOfValue(values, "y"); i != -1 {
+		t.Fatalf("y at %d", i)
+	}
+	tpe := &TPE{Seed: 1, NumStartup: 2}
+	if err := tpe.Setup(Space{"v": Choice(values...)}); err != nil {
+		t.Fatal(err)
+	}
+	for n := range 8 {
+		c := tpe.Suggest(n)
+		tpe.OnTrialComplete(c, float64(indexOfValue(values, c["v"])), true)
+	}
+}
