@@ -60,6 +60,9 @@ func TestMain(m *testing.M) {
 func benchMember() error {
 	env := func(k string) int { n, _ := strconv.Atoi(os.Getenv(k)); return n }
 	rank, size, elems, reps := env("GORAY_COLLECTIVE_MEMBER")-1, env("GORAY_COLLECTIVE_SIZE"), env("GORAY_COLLECTIVE_ELEMS"), env("GORAY_COLLECTIVE_REPS")
+	if v := os.Getenv("GORAY_COLLECTIVE_SOCKBUF"); v != "" {
+		socketBuffer = env("GORAY_COLLECTIVE_SOCKBUF")
+	}
 	if v := os.Getenv("GORAY_COLLECTIVE_SEGMENT"); v != "" {
 		reduceSegment = env("GORAY_COLLECTIVE_SEGMENT")
 	}
@@ -90,7 +93,7 @@ func benchMember() error {
 
 // allReduceProcs runs reps AllReduces of bytes among size member processes
 // and returns each rep's time: the slowest member's.
-func allReduceProcs(t *testing.T, size, bytes, reps, segment int) []time.Duration {
+func allReduceProcs(t *testing.T, size, bytes, reps, segment, sockbuf int) []time.Duration {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -104,7 +107,8 @@ func allReduceProcs(t *testing.T, size, bytes, reps, segment int) []time.Duratio
 		c := exec.Command(exe, "-test.run=^$")
 		c.Env = append(os.Environ(), "GORAY_COLLECTIVE_MEMBER="+strconv.Itoa(r+1), "GORAY_COLLECTIVE_SIZE="+strconv.Itoa(size),
 			"GORAY_COLLECTIVE_ELEMS="+strconv.Itoa(bytes/4), "GORAY_COLLECTIVE_REPS="+strconv.Itoa(reps),
-			"GORAY_COLLECTIVE_NAME="+name, "GORAY_COLLECTIVE_DIR="+dir, "GORAY_COLLECTIVE_SEGMENT="+strconv.Itoa(segment))
+			"GORAY_COLLECTIVE_NAME="+name, "GORAY_COLLECTIVE_DIR="+dir, "GORAY_COLLECTIVE_SEGMENT="+strconv.Itoa(segment),
+			"GORAY_COLLECTIVE_SOCKBUF="+strconv.Itoa(sockbuf))
 		outs[r] = &strings.Builder{}
 		c.Stdout, c.Stderr = outs[r], os.Stderr
 		if err := c.Start(); err != nil {
@@ -183,31 +187,57 @@ func TestAllReduceBandwidth(t *testing.T) {
 		rounds = 5
 	}
 	gbps := func(bytes float64, d time.Duration) float64 { return bytes / d.Seconds() / 1e9 }
-	// The reduction in pieces of reduceSegment bytes, and (GORAY_COLLECTIVE_COMPARE=1)
-	// alternating with it each part at once, as before.
+	// Variants, alternating in every round: the members' socket buffers
+	// (GORAY_COLLECTIVE_SOCKBUFS, bytes, comma-separated; the default
+	// only if unset) and, with GORAY_COLLECTIVE_COMPARE=1, the reduction
+	// each part at once as well as in pieces. The floor is one loopback
+	// stream with each of those socket buffers: the best of them counts.
+	bufs := []int{socketBuffer}
+	if v := os.Getenv("GORAY_COLLECTIVE_SOCKBUFS"); v != "" {
+		bufs = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(f)
+			if err != nil || n <= 0 {
+				t.Fatalf("GORAY_COLLECTIVE_SOCKBUFS: %q", v)
+			}
+			bufs = append(bufs, n)
+		}
+	}
 	segments := []int{reduceSegment}
 	if os.Getenv("GORAY_COLLECTIVE_COMPARE") != "" {
 		segments = append(segments, 0)
 	}
-	var floor []float64
-	type key struct{ n, segment int }
+	defer func(b int) { socketBuffer = b }(socketBuffer)
+	type key struct{ n, segment, buf int }
+	floor := map[int][]float64{}
 	bus := map[key][]float64{}
 	for range rounds {
-		floor = append(floor, gbps(size, loopbackTCP(t, size)))
+		for _, b := range bufs {
+			socketBuffer = b
+			floor[b] = append(floor[b], gbps(size, loopbackTCP(t, size)))
+		}
 		for _, n := range []int{2, 4} {
-			for _, seg := range segments {
-				d := slices.Min(allReduceProcs(t, n, size, 3, seg))
-				bus[key{n, seg}] = append(bus[key{n, seg}], gbps(size*2*float64(n-1)/float64(n), d))
+			for _, b := range bufs {
+				for _, seg := range segments {
+					d := slices.Min(allReduceProcs(t, n, size, 3, seg, b))
+					bus[key{n, seg, b}] = append(bus[key{n, seg, b}], gbps(size*2*float64(n-1)/float64(n), d))
+				}
 			}
 		}
 	}
 	med := func(xs []float64) float64 { s := slices.Clone(xs); slices.Sort(s); return s[len(s)/2] }
-	t.Logf("loopback TCP, one stream: %.2f GB/s (median of %d; rounds %.2f)", med(floor), rounds, floor)
+	best := 0.0
+	for _, b := range bufs {
+		t.Logf("loopback TCP, one stream, socket buffers of %d bytes: %.2f GB/s (median of %d; rounds %.2f)", b, med(floor[b]), rounds, floor[b])
+		best = max(best, med(floor[b]))
+	}
 	for _, n := range []int{2, 4} {
-		for _, seg := range segments {
-			b := bus[key{n, seg}]
-			t.Logf("AllReduce 100 MB float32, %d processes, reduced in pieces of %d bytes (0: a part at once): bus bandwidth %.2f GB/s = %.0f%% of loopback (algorithm bandwidth %.2f GB/s; rounds %.2f)",
-				n, seg, med(b), 100*med(b)/med(floor), med(b)*float64(n)/(2*float64(n-1)), b)
+		for _, b := range bufs {
+			for _, seg := range segments {
+				x := bus[key{n, seg, b}]
+				t.Logf("AllReduce 100 MB float32, %d processes, socket buffers %d, reduced in pieces of %d bytes (0: a part at once): bus bandwidth %.2f GB/s = %.0f%% of the best loopback (algorithm bandwidth %.2f GB/s; rounds %.2f)",
+					n, b, seg, med(x), 100*med(x)/best, med(x)*float64(n)/(2*float64(n-1)), x)
+			}
 		}
 	}
 }
