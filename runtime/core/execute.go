@@ -191,8 +191,9 @@ func taskErrInfo(name string, err error) *rpcpb.ErrorInfo {
 
 func (w *Worker) execute(spec *rpcpb.TaskSpec) *rpcpb.TaskResult {
 	start := time.Now()
-	ctx, cancel := context.WithCancel(w.baseCtx)
+	cctx, cancel := context.WithCancel(w.baseCtx)
 	defer cancel()
+	ctx := context.Context(&taskContext{Context: cctx, id: spec.TaskId})
 	w.execMu.Lock()
 	w.running[spec.TaskId] = runningTask{cancel: cancel, spec: spec, start: start}
 	inst := w.actor
@@ -208,7 +209,7 @@ func (w *Worker) execute(spec *rpcpb.TaskSpec) *rpcpb.TaskResult {
 		res.Result = &rpcpb.Object{Error: infoFromError(err)}
 		return res
 	}
-	if spec.Streaming || spec.NumReturns > 1 {
+	if spec.Streaming || spec.NumReturns >= 1 {
 		if spec.Streaming {
 			w.runGenerator(ctx, spec, inst, args, res)
 		} else {
@@ -275,14 +276,19 @@ func (w *Worker) resolveArgs(ctx context.Context, args []*rpcpb.Arg) ([][]byte, 
 	return out, nil
 }
 
-// CancelTask interrupts a running task (its context is cancelled); with force
-// the worker process exits.
+// CancelTask interrupts a running task (its context is cancelled); with
+// recursive, then the tasks it submitted (the task first: a child's
+// cancellation must not reach it as its own failure); with force the
+// worker process exits, after those cancels went out.
 func (w *Worker) CancelTask(ctx context.Context, in *rpcpb.CancelTaskRequest) (*rpcpb.Empty, error) {
 	w.execMu.Lock()
 	rt, ok := w.running[in.TaskId]
 	w.execMu.Unlock()
 	if ok {
 		rt.cancel()
+	}
+	if in.Recursive {
+		w.cancelChildren(in.TaskId, in.Force)
 	}
 	if in.Force && w.isWork {
 		go func() {
@@ -303,4 +309,27 @@ func (w *Worker) Exit(ctx context.Context, in *rpcpb.ExitRequest) (*rpcpb.Empty,
 		os.Exit(0)
 	}()
 	return &rpcpb.Empty{}, nil
+}
+
+// taskContext is a running task's context: it knows the task (ParentTask),
+// so the tasks submitted with it are its children.
+type taskContext struct {
+	context.Context
+	id string
+}
+
+type taskKey struct{}
+
+func (c *taskContext) Value(k any) any {
+	if k == (taskKey{}) {
+		return c.id
+	}
+	return c.Context.Value(k)
+}
+
+// ParentTask is the id of the task whose context ctx is (or derives from),
+// "" outside a task: what a task submits from it is that task's child.
+func ParentTask(ctx context.Context) string {
+	id, _ := ctx.Value(taskKey{}).(string)
+	return id
 }

@@ -240,7 +240,8 @@ func (w *Worker) sendItems(addr string) itemSender {
 	}
 }
 
-// runMulti runs a task with num_returns > 1 and sets its returns.
+// runMulti runs a task with num_returns (>= 1: its result a slice of
+// that many) and sets its returns.
 func (w *Worker) runMulti(ctx context.Context, spec *rpcpb.TaskSpec, inst any, args [][]byte, res *rpcpb.TaskResult) {
 	n := int(spec.NumReturns)
 	m, ok := lookupMulti(spec.Name, spec.ActorId != "")

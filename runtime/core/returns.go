@@ -36,13 +36,13 @@ func (w *Worker) finishLocked(pt *pendingTask, r *rpcpb.TaskResult) []ownership.
 	switch {
 	case pt.gen != nil:
 		return w.finishGeneratorLocked(pt, r)
-	case pt.spec.NumReturns > 1:
+	case pt.spec.NumReturns >= 1:
 		return w.table.Complete(id, multiLocations(pt.spec, r))
 	}
 	return w.table.Complete(id, map[string]ownership.Location{id: locationOf(r.Result)})
 }
 
-// multiLocations places each return of a num_returns > 1 task: its own
+// multiLocations places each return of a num_returns task: its own
 // object, or the task's error (a failure, or an executor that sent the
 // wrong number of values) in every one.
 func multiLocations(spec *rpcpb.TaskSpec, r *rpcpb.TaskResult) map[string]ownership.Location {

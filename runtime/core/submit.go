@@ -28,6 +28,10 @@ type TaskOptions struct {
 	// Backpressure pauses a generator task while this many of its items
 	// are not consumed (SubmitGenerator; <= 0: never).
 	Backpressure int64
+	// Parent is the task this one was submitted from (ParentTask of the
+	// submitting task's context; "" from a driver): cancelling the parent
+	// cancels it too (Ray's recursive cancel).
+	Parent string
 	// streaming: a generator task (set by SubmitGenerator). Generators
 	// have queues of their own (see queueKey).
 	streaming bool
@@ -581,8 +585,10 @@ func (w *Worker) workerFailed(lw *leasedWorker, cause error) {
 // Cancel cancels a task: dropped if queued, interrupted (its context
 // cancelled) if running, its process killed with force. Cancelled tasks are
 // not retried; Get returns TaskCancelledError. id names the task by any of
-// its returns (num_returns > 1) or its generator.
-func (w *Worker) Cancel(id string, force bool) error {
+// its returns (num_returns > 1) or its generator. With recursive, the
+// tasks and actor calls it submitted are cancelled too, and theirs (its
+// executor cancels them: it owns them).
+func (w *Worker) Cancel(id string, force, recursive bool) error {
 	w.mu.Lock()
 	if e, ok := w.table.Get(id); ok && e.TaskID != "" {
 		id = e.TaskID
@@ -627,6 +633,22 @@ func (w *Worker) Cancel(id string, force bool) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err = rpcpb.NewCoreWorkerClient(c).CancelTask(ctx, &rpcpb.CancelTaskRequest{TaskId: id, Force: force})
+	_, err = rpcpb.NewCoreWorkerClient(c).CancelTask(ctx, &rpcpb.CancelTaskRequest{TaskId: id, Force: force, Recursive: recursive})
 	return err
+}
+
+// cancelChildren cancels the tasks this process submitted from task parent
+// (its executor is this process), recursively.
+func (w *Worker) cancelChildren(parent string, force bool) {
+	w.mu.Lock()
+	var children []string
+	for id, pt := range w.pending {
+		if pt.opts.Parent == parent {
+			children = append(children, id)
+		}
+	}
+	w.mu.Unlock()
+	for _, id := range children {
+		_ = w.Cancel(id, force, true)
+	}
 }

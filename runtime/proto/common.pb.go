@@ -504,10 +504,10 @@ type TaskSpec struct {
 	MaxConcurrency int32                  `protobuf:"varint,10,opt,name=max_concurrency,json=maxConcurrency,proto3" json:"max_concurrency,omitempty"`
 	Attempt        int32                  `protobuf:"varint,11,opt,name=attempt,proto3" json:"attempt,omitempty"`
 	CallerId       string                 `protobuf:"bytes,12,opt,name=caller_id,json=callerId,proto3" json:"caller_id,omitempty"`
-	// num_returns is how many objects the task returns (0 and 1: one, named
-	// task_id). With more, the function returns a slice of that length and
-	// each element is its own object (Ray's num_returns), named by
-	// ids.Return(task_id, i).
+	// num_returns is how many objects the task returns: 0 for one, its
+	// result, named task_id; n >= 1 (Ray's num_returns=n, 1 included) when the
+	// function returns a slice of n elements, each its own object, named
+	// task_id and ids.Return(task_id, i).
 	NumReturns int32 `protobuf:"varint,13,opt,name=num_returns,json=numReturns,proto3" json:"num_returns,omitempty"`
 	// streaming marks a generator task (Ray's num_returns="streaming"): it
 	// reports each value it yields to its owner as it goes

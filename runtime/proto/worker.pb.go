@@ -495,9 +495,11 @@ func (x *GetObjectRequest) GetTimeoutMs() int64 {
 }
 
 type CancelTaskRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	TaskId        string                 `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
-	Force         bool                   `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	TaskId string                 `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	Force  bool                   `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"`
+	// recursive: also cancel the tasks the task submitted (Ray's default).
+	Recursive     bool `protobuf:"varint,3,opt,name=recursive,proto3" json:"recursive,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -542,6 +544,13 @@ func (x *CancelTaskRequest) GetTaskId() string {
 func (x *CancelTaskRequest) GetForce() bool {
 	if x != nil {
 		return x.Force
+	}
+	return false
+}
+
+func (x *CancelTaskRequest) GetRecursive() bool {
+	if x != nil {
+		return x.Recursive
 	}
 	return false
 }
@@ -760,10 +769,11 @@ const file_worker_proto_rawDesc = "" +
 	"\x10GetObjectRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\x02 \x01(\x03R\ttimeoutMs\"B\n" +
+	"timeout_ms\x18\x02 \x01(\x03R\ttimeoutMs\"`\n" +
 	"\x11CancelTaskRequest\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x14\n" +
-	"\x05force\x18\x02 \x01(\bR\x05force\"#\n" +
+	"\x05force\x18\x02 \x01(\bR\x05force\x12\x1c\n" +
+	"\trecursive\x18\x03 \x01(\bR\trecursive\"#\n" +
 	"\vExitRequest\x12\x14\n" +
 	"\x05force\x18\x01 \x01(\bR\x05force\"'\n" +
 	"\vPingRequest\x12\x18\n" +

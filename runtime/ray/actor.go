@@ -95,7 +95,7 @@ func (m *MethodFunc[S, R]) Remote(ctx context.Context, h ActorHandle[S], args ..
 	if err != nil {
 		return Ref[R]{err: err}
 	}
-	return Ref[R]{h: w.SubmitActorTask(h.ID, m.name, cargs, retries)}
+	return Ref[R]{h: w.SubmitActorTask(h.ID, m.name, cargs, retries, core.ParentTask(ctx))}
 }
 
 // prepareCall checks and encodes an actor call's arguments; retries is the

@@ -107,7 +107,9 @@ func (f *GeneratorFunc[E]) Remote(ctx context.Context, args ...any) *ObjectRefGe
 	if len(cargs) != f.arity {
 		return &ObjectRefGenerator[E]{err: fmt.Errorf("generator %s takes %d arguments, got %d", f.name, f.arity, len(cargs))}
 	}
-	return &ObjectRefGenerator[E]{g: w.SubmitGenerator(f.name, cargs, opts.taskOptions())}
+	topts := opts.taskOptions()
+	topts.Parent = core.ParentTask(ctx)
+	return &ObjectRefGenerator[E]{g: w.SubmitGenerator(f.name, cargs, topts)}
 }
 
 // GeneratorMethodFunc is a registered generator method of actor class S.
@@ -145,7 +147,7 @@ func (m *GeneratorMethodFunc[S, E]) Remote(ctx context.Context, h ActorHandle[S]
 	if err != nil {
 		return &ObjectRefGenerator[E]{err: err}
 	}
-	return &ObjectRefGenerator[E]{g: w.SubmitActorGenerator(h.ID, m.name, cargs, retries, opts.backpressure)}
+	return &ObjectRefGenerator[E]{g: w.SubmitActorGenerator(h.ID, m.name, cargs, retries, opts.backpressure, core.ParentTask(ctx))}
 }
 
 // ObjectRefGenerator is the caller's end of a generator task: the Refs of

@@ -140,8 +140,11 @@ func Wait[T any](ctx context.Context, refs []Ref[T], numReturns int, timeout tim
 
 // Cancel cancels the task behind a reference: a queued task is dropped, a
 // running one has its context cancelled (force: its worker process is
-// killed). Get then returns TaskCancelledError.
-func Cancel(r ObjectRef, force bool) error {
+// killed). Get then returns TaskCancelledError. As Ray's ray.cancel, it is
+// recursive by default: the tasks and actor calls the task submitted (with
+// its context) are cancelled too, and theirs; Recursive(false) cancels the
+// task alone.
+func Cancel(r ObjectRef, force bool, opts ...CancelOption) error {
 	w, err := worker()
 	if err != nil {
 		return err
@@ -149,5 +152,18 @@ func Cancel(r ObjectRef, force bool) error {
 	if r.handle() == nil {
 		return fmt.Errorf("cancel of an empty Ref")
 	}
-	return w.Cancel(r.handle().ID, force)
+	c := cancelOptions{recursive: true}
+	for _, o := range opts {
+		o(&c)
+	}
+	return w.Cancel(r.handle().ID, force, c.recursive)
 }
+
+// CancelOption is an option of Cancel.
+type CancelOption func(*cancelOptions)
+
+type cancelOptions struct{ recursive bool }
+
+// Recursive sets whether Cancel cancels what the task submitted too (Ray's
+// recursive=; true by default).
+func Recursive(on bool) CancelOption { return func(c *cancelOptions) { c.recursive = on } }

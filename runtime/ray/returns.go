@@ -78,6 +78,7 @@ func RemoteN[E any](ctx context.Context, f *RemoteFunc[[]E], n int, args ...any)
 	if err != nil {
 		return nil, err
 	}
+	opts.Parent = core.ParentTask(ctx)
 	hs, err := w.SubmitTaskN(f.name, cargs, opts, n)
 	if err != nil {
 		return nil, fmt.Errorf("task %s: %w", f.name, err)
@@ -92,7 +93,7 @@ func CallN[S, E any](ctx context.Context, m *MethodFunc[S, []E], h ActorHandle[S
 	if err != nil {
 		return nil, err
 	}
-	hs, err := w.SubmitActorTaskN(h.ID, m.name, cargs, retries, n)
+	hs, err := w.SubmitActorTaskN(h.ID, m.name, cargs, retries, n, core.ParentTask(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", m.name, err)
 	}

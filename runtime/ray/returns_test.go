@@ -55,7 +55,17 @@ func TestRemoteN(t *testing.T) {
 	if err != nil || !slices.Equal(whole, []int{2, 9}) {
 		t.Fatalf("whole %v, %v", whole, err)
 	}
+	// num_returns=1: the one element, not the slice.
+	one, err := RemoteN(ctx, firstOf, 1, []int{7, 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := Get(ctx, one[0]); err != nil || v != 7 {
+		t.Fatalf("num_returns=1: %v, %v; want 7", v, err)
+	}
 }
+
+var firstOf = Task("sdk.firstOf", func(ctx context.Context, xs []int) ([]int, error) { return xs[:1], nil })
 
 // Each return is its own object: a large one lives in the store, a small
 // one inline, and releasing one leaves the others readable.
@@ -119,7 +129,20 @@ func TestCallN(t *testing.T) {
 	if a != 4 || b != -4 || err1 != nil || err2 != nil {
 		t.Fatalf("returns %d %d (%v %v), want 4 -4", a, b, err1, err2)
 	}
+	// num_returns=1 is the method's one element; a plain call, the slice.
+	one, err := CallN(ctx, firstOfCall, h, 1, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := Get(ctx, one[0]); err != nil || v != 5 {
+		t.Fatalf("num_returns=1: %v, %v; want 5", v, err)
+	}
+	if v, err := Get(ctx, firstOfCall.Remote(ctx, h, 6)); err != nil || !slices.Equal(v, []int{6}) {
+		t.Fatalf("plain call: %v, %v; want [6]", v, err)
+	}
 }
+
+var firstOfCall = Method(counterClass, "firstOf", func(c *counter, ctx context.Context, k int) ([]int, error) { return []int{k}, nil })
 
 // A return passed to another task is an ordinary ref argument.
 func TestRemoteNReturnAsArgument(t *testing.T) {

@@ -158,6 +158,7 @@ func (f *RemoteFunc[R]) Remote(ctx context.Context, args ...any) Ref[R] {
 	if err != nil {
 		return Ref[R]{err: err}
 	}
+	opts.Parent = core.ParentTask(ctx)
 	return Ref[R]{h: w.SubmitTask(f.name, cargs, opts)}
 }
 
