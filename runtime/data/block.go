@@ -1,0 +1,162 @@
+package data
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// A block is one Arrow record batch. Between processes it travels as an
+// Arrow IPC stream (schema message + one batch) in a []byte, which the
+// SDK's codec stores as raw bytes: no second encoding, and a block read
+// back from the object store decodes without copying its buffers.
+
+// encodeBlock serializes a record batch as an IPC stream.
+func encodeBlock(rec arrow.RecordBatch) ([]byte, error) {
+	var buf bytes.Buffer
+	w := ipc.NewWriter(&buf, ipc.WithSchema(rec.Schema()), ipc.WithAllocator(memory.DefaultAllocator))
+	if err := w.Write(rec); err != nil {
+		return nil, fmt.Errorf("encode block: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("encode block: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// maxBlockBytes bounds what decodeBlock accepts: an IPC stream claiming
+// more is corrupt (blocks are written by encodeBlock, far smaller).
+const maxBlockBytes = 4 << 30
+
+// decodeBlock reads a block written by encodeBlock: exactly one record
+// batch (several are concatenated, none is an empty block of the schema).
+func decodeBlock(b []byte) (rec arrow.RecordBatch, err error) {
+	if len(b) > maxBlockBytes {
+		return nil, fmt.Errorf("decode block: %d bytes is more than the %d a block may have", len(b), maxBlockBytes)
+	}
+	// The IPC reader trusts the lengths in the stream; a corrupt one can
+	// make it index out of range. Bytes come from other processes.
+	defer func() {
+		if p := recover(); p != nil {
+			rec, err = nil, fmt.Errorf("decode block: corrupt IPC stream: %v", p)
+		}
+	}()
+	r, err := ipc.NewReader(bytes.NewReader(b), ipc.WithAllocator(memory.DefaultAllocator))
+	if err != nil {
+		return nil, fmt.Errorf("decode block: %w", err)
+	}
+	defer r.Release()
+	var recs []arrow.RecordBatch
+	for r.Next() {
+		rec := r.RecordBatch()
+		rec.Retain()
+		recs = append(recs, rec)
+	}
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("decode block: %w", err)
+	}
+	switch len(recs) {
+	case 0:
+		return emptyBatch(r.Schema()), nil
+	case 1:
+		return recs[0], nil
+	}
+	return concatBatches(r.Schema(), recs)
+}
+
+// emptyBatch is a batch of schema without rows.
+func emptyBatch(schema *arrow.Schema) arrow.RecordBatch {
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	defer b.Release()
+	return b.NewRecordBatch()
+}
+
+// concatBatches joins batches of one schema into one.
+func concatBatches(schema *arrow.Schema, recs []arrow.RecordBatch) (arrow.RecordBatch, error) {
+	if len(recs) == 0 {
+		return emptyBatch(schema), nil
+	}
+	if len(recs) == 1 {
+		recs[0].Retain()
+		return recs[0], nil
+	}
+	cols := make([]arrow.Array, schema.NumFields())
+	var rows int64
+	for _, r := range recs {
+		if !r.Schema().Equal(schema) {
+			return nil, fmt.Errorf("concatenate batches: schema %s differs from %s", r.Schema(), schema)
+		}
+		rows += r.NumRows()
+	}
+	for i := range cols {
+		parts := make([]arrow.Array, len(recs))
+		for j, r := range recs {
+			parts[j] = r.Column(i)
+		}
+		c, err := array.Concatenate(parts, memory.DefaultAllocator)
+		if err != nil {
+			return nil, fmt.Errorf("concatenate column %s: %w", schema.Field(i).Name, err)
+		}
+		cols[i] = c
+	}
+	return array.NewRecordBatch(schema, cols, rows), nil
+}
+
+// batchBytes is the memory a batch's buffers take: the size the executor's
+// budgets count.
+func batchBytes(rec arrow.RecordBatch) int64 {
+	var n int64
+	for _, c := range rec.Columns() {
+		n += int64(arrayBytes(c.Data()))
+	}
+	return n
+}
+
+func arrayBytes(d arrow.ArrayData) int {
+	n := 0
+	for _, b := range d.Buffers() {
+		if b != nil {
+			n += b.Len()
+		}
+	}
+	for _, c := range d.Children() {
+		n += arrayBytes(c)
+	}
+	return n
+}
+
+// blockMeta describes a block without its data: the executor's budgets,
+// the stats and the schema checks of reads need only this, so the driver
+// never fetches a block it does not consume.
+type blockMeta struct {
+	Rows   int64  `json:"rows"`
+	Bytes  int64  `json:"bytes"`
+	Schema string `json:"schema"`
+	// Source is the file a read block came from ("" otherwise).
+	Source string `json:"source,omitempty"`
+	// WallNanos and CPUNanos are the time the producing task spent making
+	// this block (since its previous one).
+	WallNanos int64 `json:"wall_ns"`
+	CPUNanos  int64 `json:"cpu_ns"`
+}
+
+// schemaString is a schema's fingerprint for comparisons between blocks:
+// field names, types and nullability, without metadata (files of one
+// dataset differ in metadata such as their writer's version).
+func schemaString(s *arrow.Schema) string {
+	var b bytes.Buffer
+	for i, f := range s.Fields() {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s: %s", f.Name, f.Type)
+		if !f.Nullable {
+			b.WriteString(" not null")
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,187 @@
+package data
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/goray-dev/goray/runtime/ray"
+)
+
+// The task and the actor class every operator runs on. A task (or an
+// actor call) is a streaming generator: for each output block it yields
+// the block, then the block's metadata, so the driver learns rows and
+// bytes from the small metadata object without fetching the block, and
+// downstream work starts on a block while the task is still making the
+// next.
+
+// runTask is a fused operator's task: spec, and the input block (empty for
+// a read).
+var runTask = ray.Generator2("goray.data.run", func(ctx context.Context, spec taskSpec, input []byte, yield func([]byte) error) error {
+	return execute(ctx, spec, nil, input, yield)
+})
+
+// poolActor is an actor of an actor-pool operator: it holds the instances
+// of the chain's class functions, built once when the actor starts.
+type poolActor struct {
+	states map[string]any
+}
+
+var poolClass = ray.Actor1("goray.data.pool", func(ctx context.Context, stages []stageSpec) (*poolActor, error) {
+	a := &poolActor{states: map[string]any{}}
+	for _, s := range stages {
+		if s.Fn == "" {
+			continue
+		}
+		u, err := lookupUDF(s.Fn)
+		if err != nil {
+			return nil, err
+		}
+		if u.newState == nil || a.states[s.Fn] != nil {
+			continue
+		}
+		st, err := u.newState(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%s(%s): constructing the class: %w", s.Op, s.Fn, err)
+		}
+		a.states[s.Fn] = st
+	}
+	return a, nil
+})
+
+var poolRun = ray.GeneratorMethod(poolClass, "run", func(a *poolActor, ctx context.Context, arg poolCall, yield func([]byte) error) error {
+	return execute(ctx, arg.Spec, a.states, arg.Input, yield)
+})
+
+// poolCall is an actor-pool call's argument: one value, as the SDK's
+// generator methods take one argument.
+type poolCall struct {
+	Spec  taskSpec `json:"spec"`
+	Input []byte   `json:"input"`
+}
+
+// execute runs a task: reads or decodes its input, pushes it through the
+// chain and yields each output block and its metadata.
+func execute(ctx context.Context, spec taskSpec, states map[string]any, input []byte, yield func([]byte) error) error {
+	// Pin the goroutine to its thread so the thread's CPU time is the
+	// task's (the stats' CPU time).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	clock := newTaskClock()
+	stages, err := buildStages(spec.Stages, states, spec.Index)
+	if err != nil {
+		return err
+	}
+	out := func(rec arrow.RecordBatch, src string) error {
+		b, err := encodeBlock(rec)
+		if err != nil {
+			return err
+		}
+		wall, cpu := clock.lap()
+		meta, err := json.Marshal(blockMeta{Rows: rec.NumRows(), Bytes: int64(len(b)), Schema: schemaString(rec.Schema()),
+			Source: src, WallNanos: wall, CPUNanos: cpu})
+		if err != nil {
+			return err
+		}
+		if err := yield(b); err != nil {
+			return err
+		}
+		return yield(meta)
+	}
+	c := &chain{ctx: ctx, stages: stages, emit: out}
+	switch {
+	case spec.Read == nil:
+		rec, err := decodeBlock(input)
+		if err != nil {
+			return err
+		}
+		if err := c.push(rec, spec.Source); err != nil {
+			return err
+		}
+	case spec.Read.Format == "range":
+		if err := readRange(*spec.Read, func(rec arrow.RecordBatch) error { return c.push(rec, "") }); err != nil {
+			return err
+		}
+	default:
+		for _, p := range spec.Read.Paths {
+			emit := func(rec arrow.RecordBatch) error {
+				if spec.Read.IncludePaths {
+					rec = withPath(rec, p)
+				}
+				return c.push(rec, p)
+			}
+			if err := readFile(ctx, spec.Read.Format, p, spec.Read.Rows, emit); err != nil {
+				return err
+			}
+		}
+	}
+	return c.flush()
+}
+
+var rangeSchema = arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil)
+
+// readRange makes the ids [Start, End) as column "id", Ray's range.
+func readRange(r readSpec, emit emitFunc) error {
+	for lo := r.Start; lo < r.End; lo += int64(r.Rows) {
+		hi := min(lo+int64(r.Rows), r.End)
+		b := array.NewInt64Builder(memory.DefaultAllocator)
+		b.Reserve(int(hi - lo))
+		for i := lo; i < hi; i++ {
+			b.UnsafeAppend(i)
+		}
+		arr := b.NewArray()
+		b.Release()
+		if err := emit(array.NewRecordBatch(rangeSchema, []arrow.Array{arr}, hi-lo)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// withPath adds column "path" (the file's path) to a batch read from it.
+func withPath(rec arrow.RecordBatch, path string) arrow.RecordBatch {
+	b := array.NewStringBuilder(memory.DefaultAllocator)
+	defer b.Release()
+	for range rec.NumRows() {
+		b.Append(path)
+	}
+	fields := append(rec.Schema().Fields(), arrow.Field{Name: "path", Type: arrow.BinaryTypes.String})
+	cols := append(rec.Columns()[:rec.NumCols():rec.NumCols()], b.NewArray())
+	return array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, rec.NumRows())
+}
+
+// taskClock measures a task's wall time and its thread's CPU time between
+// blocks.
+type taskClock struct {
+	wall time.Time
+	cpu  int64
+}
+
+func newTaskClock() *taskClock { return &taskClock{wall: time.Now(), cpu: threadCPU()} }
+
+func (c *taskClock) lap() (wall, cpu int64) {
+	now, t := time.Now(), threadCPU()
+	wall, cpu = now.Sub(c.wall).Nanoseconds(), t-c.cpu
+	c.wall, c.cpu = now, t
+	return wall, cpu
+}
+
+// rusageThread is Linux's RUSAGE_THREAD: the calling thread's usage.
+const rusageThread = 1
+
+// threadCPU is the calling thread's CPU time (user + system) in
+// nanoseconds; 0 where the system cannot tell.
+func threadCPU() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(rusageThread, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
