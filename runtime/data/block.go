@@ -142,6 +142,16 @@ type blockMeta struct {
 	// this block (since its previous one).
 	WallNanos int64 `json:"wall_ns"`
 	CPUNanos  int64 `json:"cpu_ns"`
+	// Files are the files the task began reading since its previous
+	// block, with their schemas, for the check that a read's files share
+	// one schema.
+	Files []fileSchema `json:"files,omitempty"`
+}
+
+// fileSchema is a file and the schema it was read with.
+type fileSchema struct {
+	Path   string `json:"path"`
+	Schema string `json:"schema"`
 }
 
 // schemaString is a schema's fingerprint for comparisons between blocks:

@@ -67,7 +67,9 @@ type ReadError struct {
 	Err          error
 }
 
-func (e *ReadError) Error() string { return fmt.Sprintf("read %s file %s: %v", e.Format, e.Path, e.Err) }
+func (e *ReadError) Error() string {
+	return fmt.Sprintf("read %s file %s: %v", e.Format, e.Path, e.Err)
+}
 func (e *ReadError) Unwrap() error { return e.Err }
 
 func readParquet(ctx context.Context, path string, rows int, emit emitFunc) error {

@@ -174,3 +174,11 @@ func finishWrite(ctx context.Context, byNode map[string][]fileMove, commit bool)
 	}
 	return errors.Join(errs...)
 }
+
+// absPath makes dir absolute: workers run elsewhere.
+func absPath(dir string) (string, error) {
+	if dir == "" {
+		return "", fmt.Errorf("an empty directory")
+	}
+	return filepath.Abs(dir)
+}

@@ -56,16 +56,9 @@ var poolClass = ray.Actor1("goray.data.pool", func(ctx context.Context, stages [
 	return a, nil
 })
 
-var poolRun = ray.GeneratorMethod(poolClass, "run", func(a *poolActor, ctx context.Context, arg poolCall, yield func([]byte) error) error {
-	return execute(ctx, arg.Spec, a.states, arg.Input, yield)
+var poolRun = ray.GeneratorMethod2(poolClass, "run", func(a *poolActor, ctx context.Context, spec taskSpec, input []byte, yield func([]byte) error) error {
+	return execute(ctx, spec, a.states, input, yield)
 })
-
-// poolCall is an actor-pool call's argument: one value, as the SDK's
-// generator methods take one argument.
-type poolCall struct {
-	Spec  taskSpec `json:"spec"`
-	Input []byte   `json:"input"`
-}
 
 // execute runs a task: reads or decodes its input, pushes it through the
 // chain and yields each output block and its metadata.
@@ -79,14 +72,21 @@ func execute(ctx context.Context, spec taskSpec, states map[string]any, input []
 	if err != nil {
 		return err
 	}
+	var files []fileSchema // read since the last block
 	out := func(rec arrow.RecordBatch, src string) error {
+		if rec.NumRows() == 0 && rec.NumCols() == 0 {
+			// A row function that made no rows cannot tell its columns:
+			// the block carries nothing.
+			return nil
+		}
 		b, err := encodeBlock(rec)
 		if err != nil {
 			return err
 		}
 		wall, cpu := clock.lap()
 		meta, err := json.Marshal(blockMeta{Rows: rec.NumRows(), Bytes: int64(len(b)), Schema: schemaString(rec.Schema()),
-			Source: src, WallNanos: wall, CPUNanos: cpu})
+			Source: src, WallNanos: wall, CPUNanos: cpu, Files: files})
+		files = nil
 		if err != nil {
 			return err
 		}
@@ -111,7 +111,12 @@ func execute(ctx context.Context, spec taskSpec, states map[string]any, input []
 		}
 	default:
 		for _, p := range spec.Read.Paths {
+			first := true
 			emit := func(rec arrow.RecordBatch) error {
+				if first {
+					files = append(files, fileSchema{Path: p, Schema: schemaString(rec.Schema())})
+					first = false
+				}
 				if spec.Read.IncludePaths {
 					rec = withPath(rec, p)
 				}

@@ -140,6 +140,23 @@ func GeneratorMethod[S, A, E any](c *ActorClass[S], name string, fn func(s *S, c
 	return &GeneratorMethodFunc[S, E]{name: full, arity: 1}
 }
 
+// GeneratorMethod2 registers a two-argument generator method.
+func GeneratorMethod2[S, A, B, E any](c *ActorClass[S], name string, fn func(s *S, ctx context.Context, a A, b B, yield func(E) error) error) *GeneratorMethodFunc[S, E] {
+	full := c.name + "." + name
+	core.RegisterGenMethod(full, func(ctx context.Context, inst any, args [][]byte, y core.Yield) error {
+		a, err := decodeArg[A](args, 0)
+		if err != nil {
+			return err
+		}
+		b, err := decodeArg[B](args, 1)
+		if err != nil {
+			return err
+		}
+		return fn(inst.(*S), ctx, a, b, typedYield[E](y))
+	})
+	return &GeneratorMethodFunc[S, E]{name: full, arity: 2}
+}
+
 // Remote calls the generator method on an actor (in order with the
 // caller's other calls to it).
 func (m *GeneratorMethodFunc[S, E]) Remote(ctx context.Context, h ActorHandle[S], args ...any) *ObjectRefGenerator[E] {

@@ -1,0 +1,21 @@
+package data
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/goray-dev/goray/runtime/ray"
+)
+
+// The tests run on an embedded local cluster; its workers run this test
+// binary, which serves tasks in TestMain.
+func TestMain(m *testing.M) { os.Exit(ray.RunTests(m, ray.WithNumCPUs(4))) }
+
+func testCtx(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
