@@ -625,3 +625,23 @@ func assign(dst, src reflect.Value) error {
 func isNumber(k reflect.Kind) bool {
 	return (k >= reflect.Int && k <= reflect.Uint64) || k == reflect.Float32 || k == reflect.Float64
 }
+
+// structSchema is the schema of a struct type's rows (nil if t is not a
+// struct, or has a field of no column type).
+func structSchema(t reflect.Type) *arrow.Schema {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	var fields []arrow.Field
+	for _, f := range fieldsOf(t) {
+		at, err := arrowType(t.FieldByIndex(f.index).Type)
+		if err != nil {
+			return nil
+		}
+		fields = append(fields, arrow.Field{Name: f.name, Type: at, Nullable: true})
+	}
+	return arrow.NewSchema(fields, nil)
+}

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -87,7 +88,17 @@ func FromItems[T any](ctx context.Context, items []T, opts ...ReadOption) (*Data
 		per = max(1, (len(items)+o.numBlocks-1)/o.numBlocks)
 	}
 	var blocks []bundle
-	for lo := 0; lo < len(items) || lo == 0; lo += per {
+	if len(items) == 0 {
+		// No rows: a struct type still tells the columns.
+		if schema := structSchema(reflect.TypeFor[T]()); schema != nil {
+			b, err := putBlock(ctx, emptyBatch(schema), "")
+			if err != nil {
+				return nil, fmt.Errorf("FromItems: %w", err)
+			}
+			blocks = append(blocks, b)
+		}
+	}
+	for lo := 0; lo < len(items); lo += per {
 		hi := min(lo+per, len(items))
 		rows := make([]Row, 0, hi-lo)
 		for i := lo; i < hi; i++ {
@@ -97,7 +108,8 @@ func FromItems[T any](ctx context.Context, items []T, opts ...ReadOption) (*Data
 			}
 			rows = append(rows, r)
 		}
-		rec, err := rowsToBatch(rows, nil)
+		hint := structSchema(reflect.TypeFor[T]())
+		rec, err := rowsToBatch(rows, hint)
 		if err != nil {
 			return nil, fmt.Errorf("FromItems: %w", err)
 		}
@@ -106,9 +118,6 @@ func FromItems[T any](ctx context.Context, items []T, opts ...ReadOption) (*Data
 			return nil, fmt.Errorf("FromItems: %w", err)
 		}
 		blocks = append(blocks, b)
-		if hi == len(items) {
-			break
-		}
 	}
 	return newSource(&logicalOp{name: "FromItems", blocks: blocks}), nil
 }

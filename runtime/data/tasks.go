@@ -102,8 +102,10 @@ func execute(ctx context.Context, spec taskSpec, states map[string]any, input []
 		if err != nil {
 			return err
 		}
-		if err := c.push(rec, spec.Source); err != nil {
-			return err
+		if rec.NumCols() > 0 || rec.NumRows() > 0 {
+			if err := c.push(rec, spec.Source); err != nil {
+				return err
+			}
 		}
 	case spec.Read.Format == "range":
 		if err := readRange(*spec.Read, func(rec arrow.RecordBatch) error { return c.push(rec, "") }); err != nil {
