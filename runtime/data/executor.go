@@ -160,9 +160,9 @@ func (e *execution) runBlocks(ctx context.Context, op *physicalOp) <-chan item {
 // then stops its input.
 func (e *execution) runLimit(ctx context.Context, op *physicalOp) <-chan item {
 	out := make(chan item)
-	st := e.stats.op(op.name)
 	upCtx, stopUp := context.WithCancel(ctx)
 	in := e.start(upCtx, op.input)
+	st := e.stats.op(op.name) // after its input's: stats list operators source first
 	go func() {
 		defer close(out)
 		defer st.finish()
@@ -252,9 +252,13 @@ type mapRun struct {
 
 func (e *execution) runMap(ctx context.Context, op *physicalOp) <-chan item {
 	out := make(chan item)
+	ctx, cancel := context.WithCancel(ctx)
+	var in <-chan item
+	if op.input != nil {
+		in = e.start(ctx, op.input)
+	}
 	m := &mapRun{e: e, op: op, st: e.stats.op(op.name)}
 	m.cond = sync.NewCond(&m.mu)
-	ctx, cancel := context.WithCancel(ctx)
 	stopWake := context.AfterFunc(ctx, func() {
 		m.mu.Lock()
 		m.cond.Broadcast()
@@ -262,10 +266,6 @@ func (e *execution) runMap(ctx context.Context, op *physicalOp) <-chan item {
 	})
 	if op.compute.pool {
 		m.pool = newActorPool(op, e.opts)
-	}
-	var in <-chan item
-	if op.input != nil {
-		in = e.start(ctx, op.input)
 	}
 	go m.launch(ctx, in)
 	go func() {
