@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -227,12 +228,9 @@ func inferJSONType(v any) arrow.DataType {
 	case string:
 		return arrow.BinaryTypes.String
 	case []any:
-		var et arrow.DataType
+		var et arrow.DataType = arrow.Null
 		for _, e := range x {
 			et = mergeJSONTypes(et, inferJSONType(e))
-		}
-		if et == nil {
-			et = arrow.BinaryTypes.String
 		}
 		return arrow.ListOf(et)
 	case map[string]any:
@@ -245,7 +243,7 @@ func inferJSONType(v any) arrow.DataType {
 		for _, k := range keys {
 			t := inferJSONType(x[k])
 			if t == nil {
-				t = arrow.BinaryTypes.String
+				t = arrow.Null
 			}
 			fields = append(fields, arrow.Field{Name: k, Type: t, Nullable: true})
 		}
@@ -259,9 +257,12 @@ func inferJSONType(v any) arrow.DataType {
 // that differs is a string (JSON text).
 func mergeJSONTypes(a, b arrow.DataType) arrow.DataType {
 	switch {
-	case a == nil:
+	case a == nil || a.ID() == arrow.NULL:
+		if b == nil {
+			return a
+		}
 		return b
-	case b == nil:
+	case b == nil || b.ID() == arrow.NULL:
 		return a
 	case arrow.TypeEqual(a, b):
 		return a
@@ -333,7 +334,25 @@ func inferJSONSchema(r io.Reader) (*arrow.Schema, error) {
 	if obj == nil {
 		return arrow.NewSchema(nil, nil), nil
 	}
-	return arrow.NewSchema(obj.Fields(), nil), nil
+	return arrow.NewSchema(settleNulls(obj).(*arrow.StructType).Fields(), nil), nil
+}
+
+// settleNulls gives the columns (or list elements) that were null in every
+// line inferred a type: string.
+func settleNulls(t arrow.DataType) arrow.DataType {
+	switch x := t.(type) {
+	case *arrow.NullType:
+		return arrow.BinaryTypes.String
+	case *arrow.ListType:
+		return arrow.ListOf(settleNulls(x.Elem()))
+	case *arrow.StructType:
+		fields := slices.Clone(x.Fields())
+		for i := range fields {
+			fields[i].Type = settleNulls(fields[i].Type)
+		}
+		return arrow.StructOf(fields...)
+	}
+	return t
 }
 
 func readJSONLines(path string, rows int, emit emitFunc) error {
