@@ -36,8 +36,14 @@ const (
 type emitFunc func(rec arrow.RecordBatch) error
 
 // readFile reads one file in format into batches.
-func readFile(ctx context.Context, format, path string, rows int, emit emitFunc) error {
-	var err error
+func readFile(ctx context.Context, format, path string, rows int, emit emitFunc) (err error) {
+	defer func() {
+		// A reader that panics on a malformed file fails the read of that
+		// file; user functions downstream recover their own panics.
+		if p := recover(); p != nil {
+			err = &ReadError{Path: path, Format: format, Err: fmt.Errorf("malformed file: %v", p)}
+		}
+	}()
 	switch format {
 	case "parquet":
 		err = readParquet(ctx, path, rows, emit)
