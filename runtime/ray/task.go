@@ -121,6 +121,33 @@ func Task3[A, B, C, R any](name string, fn func(ctx context.Context, a A, b B, c
 	return &RemoteFunc[R]{name: name, arity: 3}
 }
 
+// TaskVar registers a task taking any number of arguments of one type,
+// like a Python function's *args: each argument is a value or a Ref (all
+// resolved before the task runs), and fn gets them in order. Libraries use
+// it to gather many objects into one task (a shuffle's reduce takes one
+// part from every map task).
+//
+//	var Sum = ray.TaskVar("sum", func(ctx context.Context, xs []int) (int, error) { ... })
+//	total := Sum.Remote(ctx, 1, ref2, 3)
+func TaskVar[A, R any](name string, fn func(ctx context.Context, args []A) (R, error)) *RemoteFunc[R] {
+	registerTask(name, func(ctx context.Context, args [][]byte) (R, error) {
+		xs := make([]A, len(args))
+		for i := range args {
+			a, err := decodeArg[A](args, i)
+			if err != nil {
+				var zero R
+				return zero, err
+			}
+			xs[i] = a
+		}
+		return fn(ctx, xs)
+	})
+	return &RemoteFunc[R]{name: name, arity: variadic}
+}
+
+// variadic is the arity of a TaskVar: any number of arguments.
+const variadic = -1
+
 // splitArgs separates options from arguments and encodes the arguments
 // (a Ref is passed by reference and resolved before the task runs).
 func splitArgs(in []any) ([]core.Arg, *callOptions, error) {
@@ -172,7 +199,7 @@ func (f *RemoteFunc[R]) prepare(args []any) (*core.Worker, []core.Arg, core.Task
 	if err != nil {
 		return nil, nil, core.TaskOptions{}, fmt.Errorf("task %s: %w", f.name, err)
 	}
-	if len(cargs) != f.arity {
+	if f.arity != variadic && len(cargs) != f.arity {
 		return nil, nil, core.TaskOptions{}, fmt.Errorf("task %s takes %d arguments, got %d", f.name, f.arity, len(cargs))
 	}
 	return w, cargs, opts.taskOptions(), nil
