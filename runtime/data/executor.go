@@ -123,6 +123,10 @@ func (e *execution) start(ctx context.Context, op *physicalOp) <-chan item {
 	switch {
 	case op.isLimit:
 		return e.runLimit(ctx, op)
+	case op.shuffle != nil:
+		return e.runShuffle(ctx, op)
+	case op.union != nil:
+		return e.runUnion(ctx, op)
 	case op.input == nil && op.reads == nil:
 		return e.runBlocks(ctx, op)
 	}
@@ -177,6 +181,7 @@ func (e *execution) runLimit(ctx context.Context, op *physicalOp) <-chan item {
 				return
 			}
 			b := it.b
+			statMeta := passedOn(b.meta)
 			if b.meta.Rows > left {
 				start := time.Now()
 				cut, err := sliceBundle(ctx, b, left)
@@ -185,16 +190,23 @@ func (e *execution) runLimit(ctx context.Context, op *physicalOp) <-chan item {
 					return
 				}
 				cut.meta.WallNanos = time.Since(start).Nanoseconds()
-				b = cut
+				b, statMeta = cut, cut.meta
 			}
 			left -= b.meta.Rows
-			st.block(b.meta)
+			st.block(statMeta)
 			if !send(ctx, out, item{b: b}) {
 				return
 			}
 		}
 	}()
 	return out
+}
+
+// passedOn is the metadata of a block an operator passes on as it is: the
+// time of the task that made it is not this operator's.
+func passedOn(m blockMeta) blockMeta {
+	m.WallNanos, m.CPUNanos = 0, 0
+	return m
 }
 
 // sliceBundle is the first n rows of a block, as a new block.

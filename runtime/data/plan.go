@@ -42,6 +42,10 @@ type logicalOp struct {
 	// isLimit: a Limit of limit rows.
 	isLimit bool
 	limit   int64
+	// shuffle is an all-to-all operator.
+	shuffle *shuffleSpec
+	// union: this dataset's blocks, then each of these datasets'.
+	union []*logicalOp
 }
 
 // compute is where a map-like stage runs: tasks, or an actor pool.
@@ -259,6 +263,8 @@ type physicalOp struct {
 	compute compute
 	isLimit bool
 	limit   int64
+	shuffle *shuffleSpec
+	union   []*physicalOp
 }
 
 // plan turns the logical plan into physical operators, fusing each run of
@@ -292,11 +298,11 @@ func plan(root *logicalOp, cpus, blockRows int) (*physicalOp, error) {
 			}
 			cur = &physicalOp{name: op.name, reads: reads, blocks: op.blocks}
 		case op.stage != nil:
-			fusable := !cur.isLimit && (len(cur.stages) > 0 && cur.compute.equal(op.compute) ||
+			fusable := !cur.isLimit && cur.shuffle == nil && cur.union == nil && (len(cur.stages) > 0 && cur.compute.equal(op.compute) ||
 				len(cur.stages) == 0 && cur.reads != nil && !op.compute.pool)
 			if op.stage.Op == "Write" {
 				// A write fuses into whatever makes its blocks.
-				fusable = !cur.isLimit && (cur.reads != nil || len(cur.stages) > 0)
+				fusable = !cur.isLimit && cur.shuffle == nil && cur.union == nil && (cur.reads != nil || len(cur.stages) > 0)
 			}
 			if fusable {
 				cur.name += "->" + op.name
@@ -309,6 +315,18 @@ func plan(root *logicalOp, cpus, blockRows int) (*physicalOp, error) {
 			}
 		case op.isLimit:
 			cur = &physicalOp{name: op.name, input: cur, isLimit: true, limit: op.limit}
+		case op.shuffle != nil:
+			cur = &physicalOp{name: op.name, input: cur, shuffle: op.shuffle}
+		case op.union != nil:
+			u := &physicalOp{name: op.name, union: []*physicalOp{cur}}
+			for _, o := range op.union {
+				p, err := plan(o, cpus, blockRows)
+				if err != nil {
+					return nil, err
+				}
+				u.union = append(u.union, p)
+			}
+			cur = u
 		}
 	}
 	return cur, nil

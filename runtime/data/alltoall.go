@@ -1,0 +1,323 @@
+package data
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/goray-dev/goray/runtime/ray"
+)
+
+// Repartition makes n blocks of (nearly) equal rows, keeping the order of
+// rows (Ray's repartition). An all-to-all operator: see shuffle.go.
+func (d *Dataset) Repartition(n int) *Dataset {
+	if n <= 0 {
+		return d.errorf("Repartition(%d): the number of blocks must be positive", n)
+	}
+	return d.with(&logicalOp{name: fmt.Sprintf("Repartition(%d)", n), shuffle: &shuffleSpec{Kind: "repartition", Parts: n}})
+}
+
+// RandomShuffle shuffles all rows (Ray's random_shuffle): the same seed on
+// the same blocks gives the same order.
+func (d *Dataset) RandomShuffle(seed uint64) *Dataset {
+	return d.with(&logicalOp{name: "RandomShuffle", shuffle: &shuffleSpec{Kind: "shuffle", Seed: seed}})
+}
+
+// Sort sorts the rows by column key (Ray's sort), nulls first (last when
+// descending); rows of equal keys keep their order. Numbers compare by
+// value, strings by bytes.
+func (d *Dataset) Sort(key string, descending bool) *Dataset {
+	name := "Sort(" + key + ")"
+	if descending {
+		name = "Sort(" + key + ", descending)"
+	}
+	return d.with(&logicalOp{name: name, shuffle: &shuffleSpec{Kind: "sort", Key: key, Descending: descending}})
+}
+
+// GroupedData is a dataset grouped by a key column (Ray's groupby).
+type GroupedData struct {
+	d   *Dataset
+	key string
+}
+
+// GroupBy groups rows by column key for aggregations or MapGroups.
+func (d *Dataset) GroupBy(key string) *GroupedData { return &GroupedData{d: d, key: key} }
+
+// AggregateFn is an aggregation of GroupedData.Aggregate.
+type AggregateFn struct{ spec aggSpec }
+
+// Count counts a group's rows (column "count()").
+func Count() AggregateFn { return AggregateFn{aggSpec{Kind: "count"}} }
+
+// Sum sums column on, skipping nulls (column "sum(on)"): int64 for integer
+// columns, float64 for float ones.
+func Sum(on string) AggregateFn { return AggregateFn{aggSpec{Kind: "sum", On: on}} }
+
+// Mean is column on's mean, skipping nulls ("mean(on)").
+func Mean(on string) AggregateFn { return AggregateFn{aggSpec{Kind: "mean", On: on}} }
+
+// Min is column on's least value ("min(on)").
+func Min(on string) AggregateFn { return AggregateFn{aggSpec{Kind: "min", On: on}} }
+
+// Max is column on's greatest value ("max(on)").
+func Max(on string) AggregateFn { return AggregateFn{aggSpec{Kind: "max", On: on}} }
+
+// Std is column on's sample standard deviation (ddof 1, Ray's default;
+// 0 for a single value) ("std(on)").
+func Std(on string) AggregateFn { return AggregateFn{aggSpec{Kind: "std", On: on}} }
+
+// Aggregate computes aggs per group: a row per key, sorted by key, with
+// the key column and a column per aggregation.
+func (g *GroupedData) Aggregate(aggs ...AggregateFn) *Dataset {
+	specs := make([]aggSpec, len(aggs))
+	names := make([]string, len(aggs))
+	for i, a := range aggs {
+		specs[i], names[i] = a.spec, a.spec.name()
+	}
+	return g.d.with(&logicalOp{name: fmt.Sprintf("GroupBy(%s).Aggregate%v", g.key, names),
+		shuffle: &shuffleSpec{Kind: "groupby", Key: g.key, Aggs: specs}})
+}
+
+// Count is Aggregate(Count()).
+func (g *GroupedData) Count() *Dataset { return g.Aggregate(Count()) }
+
+// Sum is Aggregate(Sum(col) for each col).
+func (g *GroupedData) Sum(cols ...string) *Dataset { return g.Aggregate(each(Sum, cols)...) }
+
+// Mean is Aggregate(Mean(col) for each col).
+func (g *GroupedData) Mean(cols ...string) *Dataset { return g.Aggregate(each(Mean, cols)...) }
+
+// Min is Aggregate(Min(col) for each col).
+func (g *GroupedData) Min(cols ...string) *Dataset { return g.Aggregate(each(Min, cols)...) }
+
+// Max is Aggregate(Max(col) for each col).
+func (g *GroupedData) Max(cols ...string) *Dataset { return g.Aggregate(each(Max, cols)...) }
+
+// Std is Aggregate(Std(col) for each col).
+func (g *GroupedData) Std(cols ...string) *Dataset { return g.Aggregate(each(Std, cols)...) }
+
+func each(f func(string) AggregateFn, cols []string) []AggregateFn {
+	out := make([]AggregateFn, len(cols))
+	for i, c := range cols {
+		out[i] = f(c)
+	}
+	return out
+}
+
+// MapGroups applies fn (a MapBatchesFn) to each group's rows at once, in
+// key order (Ray's map_groups).
+func (g *GroupedData) MapGroups(fn *BatchFunc) *Dataset {
+	if fn == nil || fn.u.newState != nil {
+		return g.d.errorf("MapGroups: takes a MapBatchesFn function")
+	}
+	return g.d.with(&logicalOp{name: fmt.Sprintf("GroupBy(%s).MapGroups(%s)", g.key, fn.u.name),
+		shuffle: &shuffleSpec{Kind: "mapgroups", Key: g.key, Fn: fn.u.name}})
+}
+
+// Unique is the distinct values of column col, sorted (Ray's unique).
+func (d *Dataset) Unique(ctx context.Context, col string) ([]any, error) {
+	rows, err := d.GroupBy(col).Count().TakeAll(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]any, len(rows))
+	for i, r := range rows {
+		out[i] = r[col]
+	}
+	return out, nil
+}
+
+// runShuffle runs an all-to-all operator.
+func (e *execution) runShuffle(ctx context.Context, op *physicalOp) <-chan item {
+	out := make(chan item)
+	in := e.start(ctx, op.input)
+	st := e.stats.op(op.name)
+	go func() {
+		defer close(out)
+		defer st.finish()
+		if err := e.shuffle(ctx, op, in, st, out); err != nil {
+			send(ctx, out, item{err: &OperatorError{Op: op.name, Err: err}})
+		}
+	}()
+	return out
+}
+
+func (e *execution) shuffle(ctx context.Context, op *physicalOp, in <-chan item, st *opStats, out chan<- item) error {
+	var inputs []bundle
+	var total int64
+	for it := range in {
+		if it.err != nil {
+			send(ctx, out, it)
+			return nil
+		}
+		if it.b.meta.Schema == "" && it.b.meta.Rows == 0 {
+			continue // no rows, no columns: nothing to shuffle
+		}
+		inputs = append(inputs, it.b)
+		total += it.b.meta.Rows
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	defer func() {
+		for _, b := range inputs {
+			if b.owned {
+				b.ref.Release()
+			}
+		}
+	}()
+	spec := *op.shuffle
+	spec.Name = op.name
+	if spec.Parts <= 0 {
+		spec.Parts = max(1, len(inputs))
+	}
+	if len(inputs) == 0 {
+		return nil
+	}
+	retries := ray.MaxRetries(e.opts.MaxTaskRetries)
+	if spec.sorted() {
+		bounds, err := e.sampleBounds(ctx, spec, inputs)
+		if err != nil {
+			return err
+		}
+		spec.Bounds = bounds
+	}
+	parts := make([][]ray.Ref[[]byte], len(inputs))
+	var offset int64
+	for i, b := range inputs {
+		s := spec
+		s.Index, s.Offset, s.Total = i, offset, total
+		offset += b.meta.Rows
+		refs, err := ray.RemoteN(ctx, shuffleMap, spec.Parts+1, s, b.ref, retries)
+		if err != nil {
+			return err
+		}
+		refs[spec.Parts].Release() // the parts' row counts: not needed here
+		parts[i] = refs[:spec.Parts]
+		st.taskStarted()
+	}
+	type reduced struct{ block, meta ray.Ref[[]byte] }
+	reds := make([]reduced, spec.Parts)
+	submit := func(j int) error {
+		s := spec
+		s.Index = j
+		enc, err := json.Marshal(s)
+		if err != nil {
+			return err
+		}
+		args := []any{enc}
+		for i := range parts {
+			args = append(args, parts[i][j])
+		}
+		refs, err := ray.RemoteN(ctx, shuffleReduce, 2, append(args, retries)...)
+		if err != nil {
+			return err
+		}
+		reds[j] = reduced{block: refs[0], meta: refs[1]}
+		st.taskStarted()
+		return nil
+	}
+	next := 0
+	for j := range spec.Parts {
+		// Reduce tasks run a window of MaxTasksPerOp ahead of the output.
+		for ; next < spec.Parts && next < j+e.opts.MaxTasksPerOp; next++ {
+			if err := submit(next); err != nil {
+				return err
+			}
+		}
+		raw, err := ray.Get(ctx, reds[j].meta)
+		if err != nil {
+			return err
+		}
+		reds[j].meta.Release()
+		for i := range parts {
+			parts[i][j].Release()
+		}
+		var meta blockMeta
+		if err := json.Unmarshal(raw, &meta); err != nil {
+			return err
+		}
+		st.block(meta)
+		if !send(ctx, out, item{b: bundle{ref: reds[j].block, meta: meta, owned: true}}) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// sampleBounds samples every input block's keys and picks the Parts-1
+// boundaries that cut the sample into equal ranges.
+func (e *execution) sampleBounds(ctx context.Context, spec shuffleSpec, inputs []bundle) ([]byte, error) {
+	refs := make([]ray.Ref[[]byte], len(inputs))
+	for i, b := range inputs {
+		refs[i] = sampleKeys.Remote(ctx, spec, b.ref, ray.MaxRetries(e.opts.MaxTaskRetries))
+	}
+	var samples []arrow.RecordBatch
+	for _, r := range refs {
+		raw, err := ray.Get(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		rec, err := decodeBlock(raw)
+		if err != nil {
+			return nil, err
+		}
+		samples = append(samples, rec)
+	}
+	all, err := concatBatches(samples[0].Schema(), samples)
+	if err != nil {
+		return nil, fmt.Errorf("the key column's type differs between blocks: %w", err)
+	}
+	order := sortIndices(all, 0, false)
+	var pick []int64
+	for k := 1; k < spec.Parts; k++ {
+		if len(order) > 0 {
+			pick = append(pick, order[k*len(order)/spec.Parts])
+		}
+	}
+	bounds, err := takeRows(ctx, all, pick)
+	if err != nil {
+		return nil, err
+	}
+	return encodeBlock(bounds)
+}
+
+// Union is this dataset's rows, then each other's, in order (Ray's
+// union). The inputs run at once, each within its own budgets.
+func (d *Dataset) Union(others ...*Dataset) *Dataset {
+	ops := make([]*logicalOp, 0, len(others))
+	for _, o := range others {
+		if o == nil {
+			return d.errorf("Union: a nil dataset")
+		}
+		ops = append(ops, o.op)
+	}
+	return d.with(&logicalOp{name: fmt.Sprintf("Union(%d)", len(others)+1), union: ops})
+}
+
+// runUnion emits its inputs' blocks, one input after the other.
+func (e *execution) runUnion(ctx context.Context, op *physicalOp) <-chan item {
+	out := make(chan item)
+	ins := make([]<-chan item, len(op.union))
+	for i, u := range op.union {
+		ins[i] = e.start(ctx, u)
+	}
+	st := e.stats.op(op.name)
+	go func() {
+		defer close(out)
+		defer st.finish()
+		for _, in := range ins {
+			for it := range in {
+				if it.err == nil {
+					st.block(passedOn(it.b.meta))
+				}
+				if !send(ctx, out, it) || it.err != nil {
+					return
+				}
+			}
+		}
+	}()
+	return out
+}

@@ -1,0 +1,272 @@
+package data
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math"
+	"reflect"
+	"slices"
+	"testing"
+)
+
+func TestRepartition(t *testing.T) {
+	ctx := testCtx(t)
+	property(t, func(t *testing.T, seed uint64, items []testItem) {
+		for _, n := range []int{1, 3, 10} {
+			ds := randomDataset(t, ctx, seed, items).Repartition(n)
+			var sizes []int64
+			var got []testItem
+			for b, err := range ds.IterBatches(ctx, IterBatchSize(0)) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				sizes = append(sizes, b.NumRows())
+				for _, r := range ToRows(b) {
+					it, _ := fromRow[testItem](r)
+					got = append(got, it)
+				}
+			}
+			sameItems(t, got, items)
+			if len(items) == 0 {
+				continue
+			}
+			if len(sizes) != n {
+				t.Fatalf("Repartition(%d) made %d blocks", n, len(sizes))
+			}
+			if slices.Max(sizes)-slices.Min(sizes) > 1 {
+				t.Fatalf("block sizes %v", sizes)
+			}
+		}
+	})
+}
+
+func TestRandomShuffle(t *testing.T) {
+	ctx := testCtx(t)
+	property(t, func(t *testing.T, seed uint64, items []testItem) {
+		ds := randomDataset(t, ctx, seed, items)
+		a := takeItems(t, ctx, ds.RandomShuffle(1))
+		b := takeItems(t, ctx, ds.RandomShuffle(1))
+		c := takeItems(t, ctx, ds.RandomShuffle(2))
+		sameItems(t, a, b)
+		byID := func(x, y testItem) int { return cmp.Compare(x.ID, y.ID) }
+		for _, s := range [][]testItem{a, c} {
+			sorted := slices.Clone(s)
+			slices.SortFunc(sorted, byID)
+			sameItems(t, sorted, items)
+		}
+		if len(items) >= 37 && slices.Equal(a, c) {
+			t.Fatal("two seeds gave one order")
+		}
+		if len(items) >= 37 && slices.Equal(a, items) {
+			t.Fatal("not shuffled")
+		}
+	})
+}
+
+func TestSort(t *testing.T) {
+	ctx := testCtx(t)
+	property(t, func(t *testing.T, seed uint64, items []testItem) {
+		ds := randomDataset(t, ctx, seed, items)
+		for _, key := range []string{"s", "x", "b"} {
+			for _, desc := range []bool{false, true} {
+				got := takeItems(t, ctx, ds.Sort(key, desc))
+				want := slices.Clone(items)
+				slices.SortStableFunc(want, func(a, b testItem) int {
+					var c int
+					switch key {
+					case "s":
+						c = cmp.Compare(a.S, b.S)
+					case "x":
+						c = cmp.Compare(a.X, b.X)
+					case "b":
+						c = compareValues(a.B, b.B)
+					}
+					if desc {
+						c = -c
+					}
+					return c
+				})
+				sameItems(t, got, want)
+			}
+		}
+	})
+	_, err := Range(10).Sort("nope", false).TakeAll(ctx)
+	wantErr(t, err, "Sort(nope)", `no column "nope"`)
+}
+
+func TestGroupByAggregate(t *testing.T) {
+	ctx := testCtx(t)
+	property(t, func(t *testing.T, seed uint64, items []testItem) {
+		ds := randomDataset(t, ctx, seed, items).AddColumn("k", idMod)
+		rows, err := ds.GroupBy("s").Aggregate(Count(), Sum("x"), Sum("k"), Mean("x"), Min("x"), Max("k"), Std("x")).TakeAll(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		type acc struct {
+			xs []float64
+			ks []int64
+		}
+		groups := map[string]*acc{}
+		for _, it := range items {
+			a := groups[it.S]
+			if a == nil {
+				a = &acc{}
+				groups[it.S] = a
+			}
+			a.xs = append(a.xs, it.X)
+			a.ks = append(a.ks, it.ID%5)
+		}
+		keys := make([]string, 0, len(groups))
+		for k := range groups {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		if len(rows) != len(keys) {
+			t.Fatalf("%d groups, want %d", len(rows), len(keys))
+		}
+		for i, k := range keys {
+			a, r := groups[k], rows[i]
+			var sum, ss float64
+			var ksum int64
+			for _, x := range a.xs {
+				sum += x
+			}
+			for _, kv := range a.ks {
+				ksum += kv
+			}
+			mean := sum / float64(len(a.xs))
+			for _, x := range a.xs {
+				ss += (x - mean) * (x - mean)
+			}
+			std := 0.0
+			if len(a.xs) > 1 {
+				std = math.Sqrt(ss / float64(len(a.xs)-1))
+			}
+			want := Row{"s": k, "count()": int64(len(a.xs)), "sum(x)": sum, "sum(k)": ksum, "mean(x)": mean,
+				"min(x)": slices.Min(a.xs), "max(k)": slices.Max(a.ks), "std(x)": std}
+			if !closeRows(r, want) {
+				t.Fatalf("group %d: %v\nwant %v", i, r, want)
+			}
+		}
+	})
+}
+
+// closeRows compares rows, floats within a relative 1e-9.
+func closeRows(a, b Row) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range b {
+		f, ok := v.(float64)
+		g, ok2 := a[k].(float64)
+		if ok && ok2 {
+			if math.Abs(f-g) > 1e-9*math.Max(1, math.Abs(f)) {
+				return false
+			}
+			continue
+		}
+		if !reflect.DeepEqual(a[k], v) {
+			return false
+		}
+	}
+	return true
+}
+
+var idMod = ColumnFn("test.idMod", func(ctx context.Context, cols Columns) (any, error) {
+	ids := cols["id"].([]int64)
+	out := make([]int64, len(ids))
+	for i, id := range ids {
+		out[i] = id % 5
+	}
+	return out, nil
+})
+
+// groupSummary turns a group into one row: its key, size and first id.
+var groupSummary = MapBatchesFn("test.groupSummary", func(ctx context.Context, rows []Row) ([]Row, error) {
+	return []Row{{"s": rows[0]["s"], "n": int64(len(rows)), "first": rows[0]["id"]}}, nil
+})
+
+func TestMapGroupsAndUnique(t *testing.T) {
+	ctx := testCtx(t)
+	property(t, func(t *testing.T, seed uint64, items []testItem) {
+		ds := randomDataset(t, ctx, seed, items)
+		rows, err := ds.GroupBy("s").MapGroups(groupSummary).TakeAll(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		type g struct {
+			n, first int64
+		}
+		want := map[string]*g{}
+		for _, it := range items {
+			if want[it.S] == nil {
+				want[it.S] = &g{first: it.ID}
+			}
+			want[it.S].n++
+		}
+		keys := make([]string, 0, len(want))
+		for k := range want {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		if len(rows) != len(keys) {
+			t.Fatalf("%d groups, want %d", len(rows), len(keys))
+		}
+		for i, k := range keys {
+			w := Row{"s": k, "n": want[k].n, "first": want[k].first}
+			if !reflect.DeepEqual(rows[i], w) {
+				t.Fatalf("group %d: %v, want %v", i, rows[i], w)
+			}
+		}
+		u, err := ds.Unique(ctx, "s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var us []string
+		for _, v := range u {
+			us = append(us, v.(string))
+		}
+		if !slices.Equal(us, keys) && !(len(us) == 0 && len(keys) == 0) {
+			t.Fatalf("Unique = %v, want %v", us, keys)
+		}
+	})
+}
+
+func TestUnion(t *testing.T) {
+	ctx := testCtx(t)
+	a, b := randomItems(1, 100), randomItems(2, 37)
+	da, db := randomDataset(t, ctx, 1, a), randomDataset(t, ctx, 2, b)
+	got := takeItems(t, ctx, da.Map(mapStruct).Union(db, da).Limit(200))
+	var want []testItem
+	for _, it := range a {
+		want = append(want, mapItem(it))
+	}
+	want = append(append(want, b...), a[:63]...)
+	sameItems(t, got, want)
+	n, err := Range(10).Union(Range(5), Range(0)).Count(ctx)
+	if err != nil || n != 15 {
+		t.Fatalf("Count = %d, %v", n, err)
+	}
+}
+
+func TestShuffleBigger(t *testing.T) {
+	ctx := testCtx(t)
+	ds := Range(20_000, OverrideNumBlocks(20)).RandomShuffle(3).Sort("id", true)
+	var prev int64 = math.MaxInt64
+	n := 0
+	for r, err := range ds.IterRows(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := r["id"].(int64)
+		if id >= prev {
+			t.Fatalf("row %d: %d after %d", n, id, prev)
+		}
+		prev = id
+		n++
+	}
+	if n != 20_000 {
+		t.Fatal(fmt.Sprint(n, " rows"))
+	}
+}

@@ -1,0 +1,505 @@
+package data
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/goray-dev/goray/runtime/ray"
+)
+
+// All-to-all operators (Repartition, RandomShuffle, Sort, GroupBy) are a
+// map and a reduce stage of tasks, Ray's pull-based shuffle: each map
+// task cuts one input block into a part per output partition (each part
+// its own object, through the SDK's multiple returns), and reduce task j
+// takes part j of every map task's output (TaskVar) and makes output
+// block j. Sort and GroupBy first sample the keys of every block to choose
+// the partitions' boundaries, so partition j holds a range of keys and the
+// output is sorted across blocks. The operator is a barrier: it takes its
+// whole input before it emits, and its map parts are all in the object
+// store until reduced.
+
+// shuffleSpec is an all-to-all operator as its tasks see it.
+type shuffleSpec struct {
+	Kind       string `json:"kind"` // repartition, shuffle, sort, groupby, mapgroups
+	Parts      int    `json:"parts"`
+	Seed       uint64 `json:"seed,omitempty"`
+	Key        string `json:"key,omitempty"`
+	Descending bool   `json:"descending,omitempty"`
+	// Bounds are the sorted boundary keys (Parts-1 of them), an encoded
+	// one-column block.
+	Bounds []byte    `json:"bounds,omitempty"`
+	Aggs   []aggSpec `json:"aggs,omitempty"`
+	Fn     string    `json:"fn,omitempty"`
+	// Offset and Total place a map task's block in the whole input
+	// (repartition keeps the order of rows).
+	Offset int64 `json:"offset,omitempty"`
+	Total  int64 `json:"total,omitempty"`
+	// Index is the map task's block, or the reduce task's partition.
+	Index int `json:"index"`
+	// Name is the operator's, for errors.
+	Name string `json:"name"`
+}
+
+func (s shuffleSpec) sorted() bool {
+	return s.Kind == "sort" || s.Kind == "groupby" || s.Kind == "mapgroups"
+}
+
+// sampleKeys is a sample of a block's keys: at most n rows, one column.
+var sampleKeys = ray.Task2("goray.data.sample", func(ctx context.Context, spec shuffleSpec, block []byte) ([]byte, error) {
+	rec, err := decodeBlock(block)
+	if err != nil {
+		return nil, err
+	}
+	col, err := keyColumn(rec, spec.Key)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", spec.Name, err)
+	}
+	const n = 64
+	rows := int(rec.NumRows())
+	var idx []int64
+	for i := range min(n, rows) {
+		idx = append(idx, int64(i*rows/min(n, rows)))
+	}
+	sample, err := takeRows(ctx, projectIndex(rec, col), idx)
+	if err != nil {
+		return nil, err
+	}
+	return encodeBlock(sample)
+})
+
+// shuffleMap cuts a block into spec.Parts parts, and returns them and, as
+// a last element, the rows of each part (JSON). So it has at least two
+// returns: the SDK's RemoteN with one return stores the whole slice as
+// that one object.
+var shuffleMap = ray.Task2("goray.data.shuffleMap", func(ctx context.Context, spec shuffleSpec, block []byte) ([][]byte, error) {
+	rec, err := decodeBlock(block)
+	if err != nil {
+		return nil, err
+	}
+	parts, err := partition(ctx, spec, rec)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", spec.Name, err)
+	}
+	out := make([][]byte, len(parts)+1)
+	rows := make([]int64, len(parts))
+	for i, p := range parts {
+		if out[i], err = encodeBlock(p); err != nil {
+			return nil, err
+		}
+		rows[i] = p.NumRows()
+	}
+	if out[len(parts)], err = json.Marshal(rows); err != nil {
+		return nil, err
+	}
+	return out, nil
+})
+
+// shuffleReduce makes output block spec.Index from its parts: its first
+// argument is the encoded spec, the others the parts in input order. It
+// returns the block and its metadata, two objects.
+var shuffleReduce = ray.TaskVar("goray.data.shuffleReduce", func(ctx context.Context, args [][]byte) ([][]byte, error) {
+	start, clock := time.Now(), newTaskClock()
+	if len(args) == 0 {
+		return nil, fmt.Errorf("shuffle reduce without its spec")
+	}
+	var spec shuffleSpec
+	if err := json.Unmarshal(args[0], &spec); err != nil {
+		return nil, err
+	}
+	var parts []arrow.RecordBatch
+	for _, a := range args[1:] {
+		rec, err := decodeBlock(a)
+		if err != nil {
+			return nil, err
+		}
+		if rec.NumCols() > 0 {
+			parts = append(parts, rec)
+		}
+	}
+	out, err := reduce(ctx, spec, parts)
+	if err != nil {
+		return nil, err
+	}
+	b, err := encodeBlock(out)
+	if err != nil {
+		return nil, err
+	}
+	_, cpu := clock.lap()
+	meta, err := json.Marshal(blockMeta{Rows: out.NumRows(), Bytes: int64(len(b)), Schema: schemaString(out.Schema()),
+		WallNanos: time.Since(start).Nanoseconds(), CPUNanos: cpu})
+	if err != nil {
+		return nil, err
+	}
+	return [][]byte{b, meta}, nil
+})
+
+// keyColumn is the index of column key in rec.
+func keyColumn(rec arrow.RecordBatch, key string) (int, error) {
+	idx := rec.Schema().FieldIndices(key)
+	if len(idx) == 0 {
+		return 0, fmt.Errorf("no column %q (columns: %v)", key, columnNames(rec.Schema()))
+	}
+	return idx[0], nil
+}
+
+// projectIndex is column i of rec alone.
+func projectIndex(rec arrow.RecordBatch, i int) arrow.RecordBatch {
+	out, _ := project(rec, "SelectColumns", []string{rec.ColumnName(i)})
+	return out
+}
+
+// compareValues orders Row values of one column: nulls first, then by
+// value (numbers across their Go types, strings, bools, times).
+func compareValues(a, b any) int {
+	switch {
+	case a == nil && b == nil:
+		return 0
+	case a == nil:
+		return -1
+	case b == nil:
+		return 1
+	}
+	if fa, ok := toFloat(a); ok {
+		if fb, ok := toFloat(b); ok {
+			if ia, ok := a.(int64); ok {
+				if ib, ok := b.(int64); ok {
+					return cmp.Compare(ia, ib)
+				}
+			}
+			return cmp.Compare(fa, fb)
+		}
+	}
+	switch x := a.(type) {
+	case string:
+		if y, ok := b.(string); ok {
+			return cmp.Compare(x, y)
+		}
+	case bool:
+		if y, ok := b.(bool); ok {
+			switch {
+			case x == y:
+				return 0
+			case !x:
+				return -1
+			}
+			return 1
+		}
+	case time.Time:
+		if y, ok := b.(time.Time); ok {
+			return x.Compare(y)
+		}
+	}
+	return cmp.Compare(fmt.Sprint(a), fmt.Sprint(b))
+}
+
+// toFloat is a numeric value as a float64.
+func toFloat(v any) (float64, bool) {
+	switch x := v.(type) {
+	case int64:
+		return float64(x), true
+	case int32:
+		return float64(x), true
+	case int16:
+		return float64(x), true
+	case int8:
+		return float64(x), true
+	case uint64:
+		return float64(x), true
+	case uint32:
+		return float64(x), true
+	case uint16:
+		return float64(x), true
+	case uint8:
+		return float64(x), true
+	case float64:
+		return x, true
+	case float32:
+		return float64(x), true
+	}
+	return 0, false
+}
+
+// partition cuts rec into spec.Parts blocks.
+func partition(ctx context.Context, spec shuffleSpec, rec arrow.RecordBatch) ([]arrow.RecordBatch, error) {
+	n := int(rec.NumRows())
+	which := make([]int, n) // the part of each row
+	switch spec.Kind {
+	case "repartition":
+		for i := range n {
+			g := spec.Offset + int64(i)
+			// Part j holds global rows [j*Total/Parts, (j+1)*Total/Parts).
+			j := int(g * int64(spec.Parts) / max(1, spec.Total))
+			for j+1 < spec.Parts && g >= int64(j+1)*spec.Total/int64(spec.Parts) {
+				j++
+			}
+			for j > 0 && g < int64(j)*spec.Total/int64(spec.Parts) {
+				j--
+			}
+			which[i] = j
+		}
+	case "shuffle":
+		rng := rand.New(rand.NewPCG(spec.Seed, uint64(spec.Index)))
+		for i := range which {
+			which[i] = rng.IntN(spec.Parts)
+		}
+	default:
+		col, err := keyColumn(rec, spec.Key)
+		if err != nil {
+			return nil, err
+		}
+		var bounds []any
+		if len(spec.Bounds) > 0 {
+			b, err := decodeBlock(spec.Bounds)
+			if err != nil {
+				return nil, err
+			}
+			for i := range int(b.NumRows()) {
+				bounds = append(bounds, valueAt(b.Column(0), i))
+			}
+		}
+		keys := rec.Column(col)
+		for i := range which {
+			k := valueAt(keys, i)
+			// The first bound at or above the key: equal keys share a part.
+			j, _ := slices.BinarySearchFunc(bounds, k, compareValues)
+			if spec.Descending {
+				j = spec.Parts - 1 - j
+			}
+			which[i] = j
+		}
+	}
+	idx := make([][]int64, spec.Parts)
+	for i, j := range which {
+		idx[j] = append(idx[j], int64(i))
+	}
+	out := make([]arrow.RecordBatch, spec.Parts)
+	for j := range out {
+		var err error
+		if out[j], err = takeRows(ctx, rec, idx[j]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// sortIndices is the order of rec's rows by key (stable).
+func sortIndices(rec arrow.RecordBatch, col int, descending bool) []int64 {
+	keys := make([]any, rec.NumRows())
+	for i := range keys {
+		keys[i] = valueAt(rec.Column(col), i)
+	}
+	idx := make([]int64, len(keys))
+	for i := range idx {
+		idx[i] = int64(i)
+	}
+	slices.SortStableFunc(idx, func(a, b int64) int {
+		c := compareValues(keys[a], keys[b])
+		if descending {
+			c = -c
+		}
+		return c
+	})
+	return idx
+}
+
+// reduce makes an output block of parts.
+func reduce(ctx context.Context, spec shuffleSpec, parts []arrow.RecordBatch) (arrow.RecordBatch, error) {
+	if len(parts) == 0 {
+		return emptyBatch(arrow.NewSchema(nil, nil)), nil
+	}
+	all, err := concatBatches(parts[0].Schema(), parts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", spec.Name, err)
+	}
+	switch spec.Kind {
+	case "repartition":
+		return all, nil
+	case "shuffle":
+		rng := rand.New(rand.NewPCG(spec.Seed^0x5bd1e995, uint64(spec.Index)))
+		perm := rng.Perm(int(all.NumRows()))
+		idx := make([]int64, len(perm))
+		for i, p := range perm {
+			idx[i] = int64(p)
+		}
+		return takeRows(ctx, all, idx)
+	}
+	col, err := keyColumn(all, spec.Key)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", spec.Name, err)
+	}
+	sorted, err := takeRows(ctx, all, sortIndices(all, col, spec.Descending))
+	if err != nil {
+		return nil, err
+	}
+	switch spec.Kind {
+	case "groupby":
+		return aggregate(spec, sorted, col)
+	case "mapgroups":
+		return mapGroups(ctx, spec, sorted, col)
+	}
+	return sorted, nil
+}
+
+// groups are the [start, end) row ranges of equal keys in a sorted block.
+func groups(rec arrow.RecordBatch, col int) [][2]int64 {
+	var out [][2]int64
+	n := rec.NumRows()
+	var start int64
+	for i := int64(1); i <= n; i++ {
+		if i == n || compareValues(valueAt(rec.Column(col), int(i)), valueAt(rec.Column(col), int(start))) != 0 {
+			out = append(out, [2]int64{start, i})
+			start = i
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	return out
+}
+
+// mapGroups applies a batch function to each group.
+func mapGroups(ctx context.Context, spec shuffleSpec, sorted arrow.RecordBatch, col int) (arrow.RecordBatch, error) {
+	u, err := lookupUDF(spec.Fn)
+	if err != nil {
+		return nil, err
+	}
+	if u.kind != "MapBatches" || u.newState != nil {
+		return nil, fmt.Errorf("%s: MapGroups takes a MapBatchesFn function", spec.Name)
+	}
+	var outs []arrow.RecordBatch
+	for _, g := range groups(sorted, col) {
+		o, err := u.apply(ctx, nil, sorted.NewSlice(g[0], g[1]), "")
+		if err != nil {
+			return nil, err
+		}
+		if o.NumRows() > 0 {
+			outs = append(outs, o)
+		}
+	}
+	if len(outs) == 0 {
+		return emptyBatch(arrow.NewSchema(nil, nil)), nil
+	}
+	return concatBatches(outs[0].Schema(), outs)
+}
+
+// aggSpec is one aggregation of a GroupBy.
+type aggSpec struct {
+	Kind string `json:"kind"` // count, sum, mean, min, max, std
+	On   string `json:"on,omitempty"`
+}
+
+// name is the output column's name, Ray's: "count()", "sum(x)", ...
+func (a aggSpec) name() string { return fmt.Sprintf("%s(%s)", a.Kind, a.On) }
+
+// aggregate computes spec.Aggs for each group of a block sorted by key.
+func aggregate(spec shuffleSpec, sorted arrow.RecordBatch, col int) (arrow.RecordBatch, error) {
+	schema := sorted.Schema()
+	fields := []arrow.Field{schema.Field(col)}
+	cols := make([]int, len(spec.Aggs))
+	for i, a := range spec.Aggs {
+		t := arrow.DataType(arrow.PrimitiveTypes.Float64)
+		if a.Kind != "count" {
+			c, err := keyColumn(sorted, a.On)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", spec.Name, a.name(), err)
+			}
+			cols[i] = c
+			ct := schema.Field(c).Type
+			if !isNumber(goType(ct).Kind()) && a.Kind != "min" && a.Kind != "max" {
+				return nil, fmt.Errorf("%s: %s of a %s column", spec.Name, a.name(), ct)
+			}
+			switch a.Kind {
+			case "min", "max":
+				t = ct
+			case "sum":
+				if k := goType(ct).Kind(); k != reflect.Float64 && k != reflect.Float32 {
+					t = arrow.PrimitiveTypes.Int64
+				}
+			}
+		} else {
+			t = arrow.PrimitiveTypes.Int64
+		}
+		fields = append(fields, arrow.Field{Name: a.name(), Type: t, Nullable: true})
+	}
+	hint := arrow.NewSchema(fields, nil)
+	var rows []Row
+	for _, g := range groups(sorted, col) {
+		r := Row{fields[0].Name: valueAt(sorted.Column(col), int(g[0]))}
+		for i, a := range spec.Aggs {
+			r[a.name()] = aggValue(a, sorted.Column(cols[i]), g)
+		}
+		rows = append(rows, r)
+	}
+	if len(rows) == 0 {
+		return emptyBatch(hint), nil
+	}
+	return rowsToBatch(rows, hint)
+}
+
+// aggValue is one aggregation over rows g of a column; nulls are skipped,
+// and an aggregation of no values is null (count: 0).
+func aggValue(a aggSpec, c arrow.Array, g [2]int64) any {
+	if a.Kind == "count" {
+		return g[1] - g[0]
+	}
+	var vals []any
+	for i := g[0]; i < g[1]; i++ {
+		if v := valueAt(c, int(i)); v != nil {
+			vals = append(vals, v)
+		}
+	}
+	if len(vals) == 0 {
+		return nil
+	}
+	switch a.Kind {
+	case "min":
+		return slices.MinFunc(vals, compareValues)
+	case "max":
+		return slices.MaxFunc(vals, compareValues)
+	}
+	var sum float64
+	var isum int64
+	_, isFloat := vals[0].(float64)
+	if _, f32 := vals[0].(float32); f32 {
+		isFloat = true
+	}
+	for _, v := range vals {
+		f, _ := toFloat(v)
+		sum += f
+		if !isFloat {
+			// Integers sum exactly (a float64 loses them past 2^53).
+			isum += reflect.ValueOf(v).Convert(reflect.TypeFor[int64]()).Int()
+		}
+	}
+	mean := sum / float64(len(vals))
+	switch a.Kind {
+	case "sum":
+		if isFloat {
+			return sum
+		}
+		return isum
+	case "mean":
+		return mean
+	case "std":
+		// The sample standard deviation (ddof=1), Ray's default.
+		if len(vals) < 2 {
+			return 0.0
+		}
+		var ss float64
+		for _, v := range vals {
+			f, _ := toFloat(v)
+			ss += (f - mean) * (f - mean)
+		}
+		return math.Sqrt(ss / float64(len(vals)-1))
+	}
+	return nil
+}
