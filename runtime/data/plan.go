@@ -226,6 +226,17 @@ func (d *Dataset) SelectColumns(cols ...string) *Dataset {
 		stage: &stageSpec{Op: "SelectColumns", Columns: cols}})
 }
 
+// RandomSample keeps each row with probability fraction (Ray's
+// random_sample), in order; the same seed on the same blocks keeps the
+// same rows.
+func (d *Dataset) RandomSample(fraction float64, seed uint64) *Dataset {
+	if !(fraction >= 0 && fraction <= 1) { // NaN too
+		return d.errorf("RandomSample(%v): the fraction must be in [0, 1]", fraction)
+	}
+	return d.with(&logicalOp{name: fmt.Sprintf("RandomSample(%v)", fraction),
+		stage: &stageSpec{Op: "RandomSample", Fraction: fraction, Seed: seed}})
+}
+
 // Limit keeps the first n rows. Upstream work stops once they are there.
 func (d *Dataset) Limit(n int64) *Dataset {
 	if n < 0 {

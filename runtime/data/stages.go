@@ -3,6 +3,7 @@ package data
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -20,6 +21,9 @@ type stageSpec struct {
 	BatchSize int        `json:"batch_size,omitempty"`
 	Columns   []string   `json:"columns,omitempty"`
 	Write     *writeSpec `json:"write,omitempty"`
+	// Fraction and Seed are a RandomSample's.
+	Fraction float64 `json:"fraction,omitempty"`
+	Seed     uint64  `json:"seed,omitempty"`
 }
 
 // readSpec is the read a read task does.
@@ -62,6 +66,8 @@ func buildStages(specs []stageSpec, states map[string]any, index int) ([]stage, 
 		switch s.Op {
 		case "DropColumns", "SelectColumns":
 			out = append(out, &projectStage{spec: s})
+		case "RandomSample":
+			out = append(out, &sampleStage{spec: s, rng: rand.New(rand.NewPCG(s.Seed, uint64(index)))})
 		case "Write":
 			if s.Write == nil {
 				return nil, fmt.Errorf("data: write stage without its spec")
@@ -244,3 +250,34 @@ func columnNames(s *arrow.Schema) []string {
 	}
 	return out
 }
+
+// sampleStage keeps each row with probability Fraction, from a generator
+// seeded by the seed and the task's input index: the same seed on the
+// same blocks keeps the same rows.
+type sampleStage struct {
+	spec stageSpec
+	rng  *rand.Rand
+}
+
+func (s *sampleStage) push(_ context.Context, rec arrow.RecordBatch, src string, emit srcEmit) error {
+	var parts []arrow.RecordBatch
+	start := -1
+	n := int(rec.NumRows())
+	for i := 0; i <= n; i++ {
+		keep := i < n && s.rng.Float64() < s.spec.Fraction
+		switch {
+		case keep && start < 0:
+			start = i
+		case !keep && start >= 0:
+			parts = append(parts, rec.NewSlice(int64(start), int64(i)))
+			start = -1
+		}
+	}
+	out, err := concatBatches(rec.Schema(), parts)
+	if err != nil {
+		return err
+	}
+	return emit(out, src)
+}
+
+func (s *sampleStage) flush(context.Context, srcEmit) error { return nil }
