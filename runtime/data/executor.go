@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -49,6 +50,8 @@ type ExecutionOptions struct {
 	// CallsPerActor is how many calls an actor of a pool has queued or
 	// running at once (2: the next block arrives while one runs).
 	CallsPerActor int
+	// NoProgress turns off the progress lines drawn on a terminal.
+	NoProgress bool
 }
 
 // DefaultExecutionOptions are the options a new dataset runs with.
@@ -116,7 +119,23 @@ func (d *Dataset) stream(ctx context.Context) (<-chan item, *execStats) {
 	opts.BlocksAheadPerTask = max(1, opts.BlocksAheadPerTask)
 	opts.CallsPerActor = max(1, opts.CallsPerActor)
 	e := &execution{opts: opts, cpus: cpus, stats: stats}
-	return e.start(ctx, root), stats
+	out := e.start(ctx, root)
+	if !progressEnabled(opts) {
+		return out, stats
+	}
+	// Draw progress until the output ends.
+	p := startProgress(os.Stdout, stats)
+	relay := make(chan item)
+	go func() {
+		defer p.finish()
+		defer close(relay)
+		for it := range out {
+			if !send(ctx, relay, it) {
+				return
+			}
+		}
+	}()
+	return relay, stats
 }
 
 func (e *execution) start(ctx context.Context, op *physicalOp) <-chan item {
@@ -270,6 +289,9 @@ func (e *execution) runMap(ctx context.Context, op *physicalOp) <-chan item {
 		in = e.start(ctx, op.input)
 	}
 	m := &mapRun{e: e, op: op, st: e.stats.op(op.name)}
+	if op.reads != nil {
+		m.st.setTotalTasks(len(op.reads))
+	}
 	m.cond = sync.NewCond(&m.mu)
 	stopWake := context.AfterFunc(ctx, func() {
 		m.mu.Lock()

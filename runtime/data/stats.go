@@ -76,6 +76,7 @@ type opStats struct {
 	name              string
 	start, end        time.Time
 	tasks, tasksDone  int
+	totalTasks        int // when known before the run (reads): for progress
 	wall, cpu         summary
 	rows, bytes       summary
 	firstOut, lastOut time.Time
@@ -84,6 +85,12 @@ type opStats struct {
 func (o *opStats) taskStarted() {
 	o.mu.Lock()
 	o.tasks++
+	o.mu.Unlock()
+}
+
+func (o *opStats) setTotalTasks(n int) {
+	o.mu.Lock()
+	o.totalTasks = n
 	o.mu.Unlock()
 }
 
