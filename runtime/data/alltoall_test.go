@@ -270,3 +270,29 @@ func TestShuffleBigger(t *testing.T) {
 		t.Fatal(fmt.Sprint(n, " rows"))
 	}
 }
+
+func TestZip(t *testing.T) {
+	ctx := testCtx(t)
+	property(t, func(t *testing.T, seed uint64, items []testItem) {
+		left := randomDataset(t, ctx, seed, items).SelectColumns("id", "x")
+		right := randomDataset(t, ctx, seed+3, items).Map(mapStruct).SelectColumns("s", "x")
+		rows, err := left.Zip(right).TakeAll(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != len(items) {
+			t.Fatalf("%d rows", len(rows))
+		}
+		for i, r := range rows {
+			m := mapItem(items[i])
+			want := Row{"id": items[i].ID, "x": items[i].X, "s": m.S, "x_1": m.X}
+			if !reflect.DeepEqual(r, want) {
+				t.Fatalf("row %d: %v, want %v", i, r, want)
+			}
+		}
+	})
+	_, err := Range(10, OverrideNumBlocks(3)).Zip(Range(9, OverrideNumBlocks(2))).TakeAll(ctx)
+	wantErr(t, err, "Zip", "differ in length")
+	_, err = Range(9, OverrideNumBlocks(3)).Zip(Range(10, OverrideNumBlocks(4))).TakeAll(ctx)
+	wantErr(t, err, "Zip", "differ in length")
+}

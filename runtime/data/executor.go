@@ -146,6 +146,8 @@ func (e *execution) start(ctx context.Context, op *physicalOp) <-chan item {
 		return e.runShuffle(ctx, op)
 	case op.union != nil:
 		return e.runUnion(ctx, op)
+	case op.zip != nil:
+		return e.runZip(ctx, op)
 	case op.input == nil && op.reads == nil:
 		return e.runBlocks(ctx, op)
 	}

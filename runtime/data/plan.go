@@ -46,6 +46,8 @@ type logicalOp struct {
 	shuffle *shuffleSpec
 	// union: this dataset's blocks, then each of these datasets'.
 	union []*logicalOp
+	// zip: this dataset's columns beside that one's.
+	zip *logicalOp
 }
 
 // compute is where a map-like stage runs: tasks, or an actor pool.
@@ -276,6 +278,7 @@ type physicalOp struct {
 	limit   int64
 	shuffle *shuffleSpec
 	union   []*physicalOp
+	zip     *physicalOp
 }
 
 // plan turns the logical plan into physical operators, fusing each run of
@@ -309,11 +312,11 @@ func plan(root *logicalOp, cpus, blockRows int) (*physicalOp, error) {
 			}
 			cur = &physicalOp{name: op.name, reads: reads, blocks: op.blocks}
 		case op.stage != nil:
-			fusable := !cur.isLimit && cur.shuffle == nil && cur.union == nil && (len(cur.stages) > 0 && cur.compute.equal(op.compute) ||
+			fusable := !cur.isLimit && cur.shuffle == nil && cur.union == nil && cur.zip == nil && (len(cur.stages) > 0 && cur.compute.equal(op.compute) ||
 				len(cur.stages) == 0 && cur.reads != nil && !op.compute.pool)
 			if op.stage.Op == "Write" {
 				// A write fuses into whatever makes its blocks.
-				fusable = !cur.isLimit && cur.shuffle == nil && cur.union == nil && (cur.reads != nil || len(cur.stages) > 0)
+				fusable = !cur.isLimit && cur.shuffle == nil && cur.union == nil && cur.zip == nil && (cur.reads != nil || len(cur.stages) > 0)
 			}
 			if fusable {
 				cur.name += "->" + op.name
@@ -338,6 +341,12 @@ func plan(root *logicalOp, cpus, blockRows int) (*physicalOp, error) {
 				u.union = append(u.union, p)
 			}
 			cur = u
+		case op.zip != nil:
+			z, err := plan(op.zip, cpus, blockRows)
+			if err != nil {
+				return nil, err
+			}
+			cur = &physicalOp{name: op.name, input: cur, zip: z}
 		}
 	}
 	return cur, nil

@@ -104,6 +104,11 @@ func (c *chain) emitFrom(i int) srcEmit {
 		return c.emit
 	}
 	return func(rec arrow.RecordBatch, src string) error {
+		if rec.NumRows() == 0 && rec.NumCols() == 0 {
+			// A row function that made no rows cannot tell its columns:
+			// the batch carries nothing for the stages after it.
+			return nil
+		}
 		return c.stages[i].push(c.ctx, rec, src, c.emitFrom(i+1))
 	}
 }

@@ -1,0 +1,183 @@
+package data
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+)
+
+// The benchmarks' shapes are Ray Data's release benchmarks: read_parquet,
+// map_batches and iter_batches throughput over a Parquet dataset, and the
+// same MapBatches work done by a hand-written parallel Go program on all
+// cores (the floor goray Data is compared against). Each reports rows/s.
+
+const (
+	benchFiles       = 8
+	benchRowsPerFile = 200_000
+)
+
+var benchDirOnce sync.Once
+var benchDirPath string
+
+// benchDir writes the Parquet dataset once per process: benchFiles files
+// of columns id (int64) and x (float64).
+func benchDir(b *testing.B) string {
+	b.Helper()
+	benchDirOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "goray-data-bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		schema := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}, {Name: "x", Type: arrow.PrimitiveTypes.Float64}}, nil)
+		for f := range benchFiles {
+			ib := array.NewInt64Builder(memory.DefaultAllocator)
+			xb := array.NewFloat64Builder(memory.DefaultAllocator)
+			for i := range benchRowsPerFile {
+				id := int64(f*benchRowsPerFile + i)
+				ib.Append(id)
+				xb.Append(float64(id) * 0.5)
+			}
+			rec := array.NewRecordBatch(schema, []arrow.Array{ib.NewArray(), xb.NewArray()}, benchRowsPerFile)
+			if err := writeFile("parquet", filepath.Join(dir, fmt.Sprintf("part-%02d.parquet", f)), rec); err != nil {
+				b.Fatal(err)
+			}
+		}
+		benchDirPath = dir
+	})
+	return benchDirPath
+}
+
+// benchWork is the MapBatches work: y = sqrt(x) + log1p(x), per row.
+func benchWork(xs []float64) []float64 {
+	ys := make([]float64, len(xs))
+	for i, x := range xs {
+		ys[i] = math.Sqrt(x) + math.Log1p(x)
+	}
+	return ys
+}
+
+var benchMap = MapBatchesFn("bench.work", func(ctx context.Context, b arrow.RecordBatch) (arrow.RecordBatch, error) {
+	xs := b.Column(1).(*array.Float64).Float64Values()
+	yb := array.NewFloat64Builder(memory.DefaultAllocator)
+	yb.AppendValues(benchWork(xs), nil)
+	fields := append(b.Schema().Fields(), arrow.Field{Name: "y", Type: arrow.PrimitiveTypes.Float64})
+	cols := append(b.Columns()[:b.NumCols():b.NumCols()], yb.NewArray())
+	return array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, b.NumRows()), nil
+})
+
+func reportRows(b *testing.B, rows int64) {
+	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+func BenchmarkReadParquet(b *testing.B) {
+	ctx, dir := context.Background(), benchDir(b)
+	var n int64
+	for b.Loop() {
+		c, err := ReadParquet(dir).Count(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n = c
+	}
+	reportRows(b, n)
+}
+
+func BenchmarkMapBatchesParquet(b *testing.B) {
+	ctx, dir := context.Background(), benchDir(b)
+	var n int64
+	for b.Loop() {
+		c, err := ReadParquet(dir).MapBatches(benchMap).Count(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n = c
+	}
+	reportRows(b, n)
+}
+
+func BenchmarkIterBatches(b *testing.B) {
+	ctx, dir := context.Background(), benchDir(b)
+	var n int64
+	for b.Loop() {
+		n = 0
+		for batch, err := range ReadParquet(dir).IterBatches(ctx, IterBatchSize(4096), Prefetch(4)) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			n += batch.NumRows()
+		}
+	}
+	reportRows(b, n)
+}
+
+// BenchmarkMapBatchesParquetFloor is the floor: the same reads and work
+// by a plain Go program, a goroutine per core taking files in turn.
+func BenchmarkMapBatchesParquetFloor(b *testing.B) {
+	dir := benchDir(b)
+	files, err := expandPaths([]string{dir}, []string{".parquet"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total int64
+	for b.Loop() {
+		var mu sync.Mutex
+		total = 0
+		next := make(chan string, len(files))
+		for _, f := range files {
+			next <- f
+		}
+		close(next)
+		var wg sync.WaitGroup
+		for range runtime.GOMAXPROCS(0) {
+			wg.Go(func() {
+				for path := range next {
+					n, err := floorFile(path)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					mu.Lock()
+					total += n
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+	}
+	reportRows(b, total)
+}
+
+func floorFile(path string) (int64, error) {
+	pf, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		return 0, err
+	}
+	defer pf.Close()
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 1 << 16}, memory.DefaultAllocator)
+	if err != nil {
+		return 0, err
+	}
+	rr, err := fr.GetRecordReader(context.Background(), nil, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer rr.Release()
+	var n int64
+	for rr.Next() {
+		rec := rr.RecordBatch()
+		ys := benchWork(rec.Column(1).(*array.Float64).Float64Values())
+		n += int64(len(ys))
+	}
+	return n, nil
+}
