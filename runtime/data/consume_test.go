@@ -208,7 +208,7 @@ func TestStats(t *testing.T) {
 	}
 }
 
-var poolTag = MapBatchesClass("test.poolTag", func(ctx context.Context) (*counter, error) {
+var poolTag = MapBatchesClass("test.poolTag", func(ctx context.Context, _ struct{}) (*counter, error) {
 	return &counter{id: 1}, nil
 }, func(c *counter, ctx context.Context, rows []Row) ([]Row, error) {
 	for _, r := range rows {

@@ -24,9 +24,10 @@
 //		return r.Stars >= 4, nil
 //	})
 //
-//	// A class: each actor of the pool loads the model once.
+//	// A class: each actor of the pool loads the model once, from the
+//	// path given with ConstructorArg.
 //	var score = data.MapBatchesClass("score",
-//		func(ctx context.Context) (*Model, error) { return LoadModel("model.bin") },
+//		func(ctx context.Context, path string) (*Model, error) { return LoadModel(path) },
 //		func(m *Model, ctx context.Context, batch data.Columns) (data.Columns, error) {
 //			batch["score"] = m.Predict(batch["text"].([]string))
 //			return batch, nil
@@ -37,7 +38,8 @@
 //		ds := data.ReadParquet("/data/reviews").
 //			Map(clean).
 //			Filter(positive).
-//			MapBatches(score, data.BatchSize(256), data.ActorPoolSize(2, 8), data.NumGPUs(1))
+//			MapBatches(score, data.ConstructorArg("/models/model.bin"), data.BatchSize(256),
+//				data.ActorPoolSize(2, 8), data.NumGPUs(1))
 //		if err := ds.WriteParquet(ctx, "/data/scored"); err != nil { ... }
 //		fmt.Println(ds.Stats())
 //	}
@@ -51,6 +53,7 @@
 //	map, flat_map, filter                 Map, FlatMap, Filter (with MapFn, FlatMapFn, FilterFn)
 //	map_batches(fn)                       MapBatches (MapBatchesFn: tasks)
 //	map_batches(Class, concurrency=(a,b)) MapBatches (MapBatchesClass, ActorPoolSize(a, b))
+//	fn_constructor_kwargs                 ConstructorArg
 //	batch_size, num_cpus, num_gpus        BatchSize, NumCPUs, NumGPUs, Resources
 //	add_column, drop_columns, select_columns  AddColumn (ColumnFn), DropColumns, SelectColumns
 //	limit, take, take_all, count, schema  Limit, Take, TakeAll, Count, Schema

@@ -79,7 +79,6 @@ type item struct {
 // execution is one run of a plan.
 type execution struct {
 	opts  ExecutionOptions
-	cpus  int
 	stats *execStats
 }
 
@@ -118,7 +117,7 @@ func (d *Dataset) stream(ctx context.Context) (<-chan item, *execStats) {
 	}
 	opts.BlocksAheadPerTask = max(1, opts.BlocksAheadPerTask)
 	opts.CallsPerActor = max(1, opts.CallsPerActor)
-	e := &execution{opts: opts, cpus: cpus, stats: stats}
+	e := &execution{opts: opts, stats: stats}
 	out := e.start(ctx, root)
 	if !progressEnabled(opts) {
 		return out, stats
@@ -434,6 +433,11 @@ func (m *mapRun) drain(ctx context.Context, t *mapTask) {
 	if t.input != nil && t.input.owned {
 		// The task is over: its input block is not needed any more.
 		t.input.ref.Release()
+	}
+	if ctx.Err() != nil && t.actor == nil {
+		// The run stopped (a Limit is satisfied, the consumer is gone, an
+		// error): the task's further blocks would be thrown away.
+		_ = ray.Cancel(t.gen, false)
 	}
 	t.gen.Release()
 }

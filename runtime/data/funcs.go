@@ -2,6 +2,7 @@ package data
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"runtime/debug"
@@ -31,8 +32,9 @@ type udf struct {
 	// apply runs the function over a batch; src names where the batch
 	// came from, for errors.
 	apply func(ctx context.Context, state any, rec arrow.RecordBatch, src string) (arrow.RecordBatch, error)
-	// newState builds a class's instance (actor pools); nil for functions.
-	newState func(ctx context.Context) (any, error)
+	// newState builds a class's instance (actor pools) from its
+	// constructor argument (JSON); nil for functions.
+	newState func(ctx context.Context, arg []byte) (any, error)
 	// column is an AddColumn function.
 	column func(ctx context.Context, batch Columns) (any, error)
 }
@@ -351,14 +353,22 @@ func MapBatchesFn[B any](name string, fn func(ctx context.Context, batch B) (B, 
 // MapBatchesClass registers a stateful batch function for
 // Dataset.MapBatches, Ray's callable class: each actor of the operator's
 // pool builds its state once with newState (load a model there) and calls
-// fn with it for every batch.
-func MapBatchesClass[S, B any](name string, newState func(ctx context.Context) (*S, error),
+// fn with it for every batch. newState's argument is the value given with
+// the ConstructorArg option of MapBatches (Ray's fn_constructor_kwargs),
+// sent to the actors as JSON; its zero value without one.
+func MapBatchesClass[S, C, B any](name string, newState func(ctx context.Context, arg C) (*S, error),
 	fn func(s *S, ctx context.Context, batch B) (B, error)) *BatchFunc {
 	checkBatchFormat[B](name)
 	u := &udf{name: name, kind: "MapBatches"}
-	u.newState = func(ctx context.Context) (any, error) {
+	u.newState = func(ctx context.Context, raw []byte) (any, error) {
+		var arg C
+		if len(raw) > 0 {
+			if err := json.Unmarshal(raw, &arg); err != nil {
+				return nil, fmt.Errorf("the constructor argument: %w", err)
+			}
+		}
 		return call(func() (any, error) {
-			s, err := newState(ctx)
+			s, err := newState(ctx, arg)
 			if err != nil {
 				return nil, err
 			}

@@ -1,6 +1,7 @@
 package data
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -57,11 +58,12 @@ type compute struct {
 	maxActors     int
 	maxConcurrent int // tasks at once (0: the executor's default)
 	resources     map[string]float64
+	ctorArg       string // a class's constructor argument
 }
 
 func (c compute) equal(o compute) bool {
 	return c.pool == o.pool && c.minActors == o.minActors && c.maxActors == o.maxActors &&
-		c.maxConcurrent == o.maxConcurrent && maps.Equal(c.resources, o.resources)
+		c.maxConcurrent == o.maxConcurrent && maps.Equal(c.resources, o.resources) && c.ctorArg == o.ctorArg
 }
 
 func (c compute) String() string {
@@ -93,12 +95,21 @@ type mapOptions struct {
 	batchSize int
 	compute   compute
 	poolSet   bool
+	ctorArg   any
+	ctorSet   bool
 }
 
 // BatchSize sets how many rows MapBatches gives the function at once
 // (Ray's batch_size). Batches never span blocks of different tasks: the
 // last batch of a task may be short. 0 (the default) gives whole blocks.
 func BatchSize(n int) MapOption { return func(o *mapOptions) { o.batchSize = n } }
+
+// ConstructorArg is the argument a class's constructor gets on each actor
+// (Ray's fn_constructor_kwargs): a value of the class's argument type,
+// sent as JSON.
+func ConstructorArg(v any) MapOption {
+	return func(o *mapOptions) { o.ctorArg, o.ctorSet = v, true }
+}
 
 // Concurrency bounds the tasks of the operator running at once; for a
 // class, it is the pool's fixed size (Ray's concurrency=n).
@@ -164,8 +175,20 @@ func (d *Dataset) mapStage(kind string, u *udf, opts []MapOption) *Dataset {
 	if o.batchSize < 0 {
 		return d.errorf("%s(%s): batch size %d", kind, u.name, o.batchSize)
 	}
-	return d.with(&logicalOp{name: fmt.Sprintf("%s(%s)", kind, u.name),
-		stage: &stageSpec{Op: kind, Fn: u.name, BatchSize: o.batchSize}, compute: o.compute})
+	spec := &stageSpec{Op: kind, Fn: u.name, BatchSize: o.batchSize}
+	if o.ctorSet {
+		if u.newState == nil {
+			return d.errorf("%s(%s): ConstructorArg is for classes (MapBatchesClass)", kind, u.name)
+		}
+		arg, err := json.Marshal(o.ctorArg)
+		if err != nil {
+			return d.errorf("%s(%s): the constructor argument: %v", kind, u.name, err)
+		}
+		spec.CtorArg = arg
+		// Actors built with different arguments are different pools.
+		o.compute.ctorArg = string(arg)
+	}
+	return d.with(&logicalOp{name: fmt.Sprintf("%s(%s)", kind, u.name), stage: spec, compute: o.compute})
 }
 
 // Map applies fn to every row (Ray's map).

@@ -29,7 +29,6 @@ type actorPool struct {
 	mu     sync.Mutex
 	cond   *sync.Cond
 	actors []*pooledActor
-	closed bool
 }
 
 func newActorPool(op *physicalOp, opts ExecutionOptions) *actorPool {
@@ -103,18 +102,11 @@ func (p *actorPool) release(a *pooledActor) {
 	p.mu.Unlock()
 }
 
-// size is the number of actors started.
-func (p *actorPool) size() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.actors)
-}
-
 // shutdown kills the pool's actors.
 func (p *actorPool) shutdown() {
 	p.mu.Lock()
 	actors := p.actors
-	p.actors, p.closed = nil, true
+	p.actors = nil
 	p.mu.Unlock()
 	for _, a := range actors {
 		_ = ray.Kill(context.Background(), a.h, true)

@@ -21,6 +21,8 @@ type stageSpec struct {
 	BatchSize int        `json:"batch_size,omitempty"`
 	Columns   []string   `json:"columns,omitempty"`
 	Write     *writeSpec `json:"write,omitempty"`
+	// CtorArg is a class's constructor argument (JSON).
+	CtorArg []byte `json:"ctor_arg,omitempty"`
 	// Fraction and Seed are a RandomSample's.
 	Fraction float64 `json:"fraction,omitempty"`
 	Seed     uint64  `json:"seed,omitempty"`
@@ -59,10 +61,10 @@ type stage interface {
 type srcEmit func(rec arrow.RecordBatch, src string) error
 
 // buildStages makes a chain's stages; states holds the instances of class
-// functions (on an actor), by function name.
-func buildStages(specs []stageSpec, states map[string]any, index int) ([]stage, error) {
+// functions (on an actor), by stage index.
+func buildStages(specs []stageSpec, states map[int]any, index int) ([]stage, error) {
 	out := make([]stage, 0, len(specs))
-	for _, s := range specs {
+	for i, s := range specs {
 		switch s.Op {
 		case "DropColumns", "SelectColumns":
 			out = append(out, &projectStage{spec: s})
@@ -81,7 +83,7 @@ func buildStages(specs []stageSpec, states map[string]any, index int) ([]stage, 
 			if u.kind != s.Op {
 				return nil, fmt.Errorf("data: function %q is a %s function, used in %s", s.Fn, u.kind, s.Op)
 			}
-			st := states[s.Fn]
+			st := states[i]
 			if u.newState != nil && st == nil {
 				return nil, fmt.Errorf("data: class %q runs on an actor pool only", s.Fn)
 			}

@@ -122,13 +122,6 @@ func (o *opStats) finish() {
 	}
 }
 
-// Rows is the rows the operator passed on so far.
-func (o *opStats) outRows() int64 {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.rows.sum
-}
-
 func dur(ns int64) string { return time.Duration(ns).Round(time.Microsecond).String() }
 func num(n int64) string  { return fmt.Sprint(n) }
 func size(n int64) string {

@@ -31,12 +31,12 @@ var runTask = ray.Generator2("goray.data.run", func(ctx context.Context, spec ta
 // poolActor is an actor of an actor-pool operator: it holds the instances
 // of the chain's class functions, built once when the actor starts.
 type poolActor struct {
-	states map[string]any
+	states map[int]any // by stage index
 }
 
 var poolClass = ray.Actor1("goray.data.pool", func(ctx context.Context, stages []stageSpec) (*poolActor, error) {
-	a := &poolActor{states: map[string]any{}}
-	for _, s := range stages {
+	a := &poolActor{states: map[int]any{}}
+	for i, s := range stages {
 		if s.Fn == "" {
 			continue
 		}
@@ -44,14 +44,14 @@ var poolClass = ray.Actor1("goray.data.pool", func(ctx context.Context, stages [
 		if err != nil {
 			return nil, err
 		}
-		if u.newState == nil || a.states[s.Fn] != nil {
+		if u.newState == nil {
 			continue
 		}
-		st, err := u.newState(ctx)
+		st, err := u.newState(ctx, s.CtorArg)
 		if err != nil {
 			return nil, fmt.Errorf("%s(%s): constructing the class: %w", s.Op, s.Fn, err)
 		}
-		a.states[s.Fn] = st
+		a.states[i] = st
 	}
 	return a, nil
 })
@@ -62,7 +62,7 @@ var poolRun = ray.GeneratorMethod2(poolClass, "run", func(a *poolActor, ctx cont
 
 // execute runs a task: reads or decodes its input, pushes it through the
 // chain and yields each output block and its metadata.
-func execute(ctx context.Context, spec taskSpec, states map[string]any, input []byte, yield func([]byte) error) error {
+func execute(ctx context.Context, spec taskSpec, states map[int]any, input []byte, yield func([]byte) error) error {
 	// Pin the goroutine to its thread so the thread's CPU time is the
 	// task's (the stats' CPU time).
 	runtime.LockOSThread()

@@ -220,7 +220,7 @@ type counter struct {
 	calls int64
 }
 
-var poolScale = MapBatchesClass("test.poolScale", func(ctx context.Context) (*counter, error) {
+var poolScale = MapBatchesClass("test.poolScale", func(ctx context.Context, _ struct{}) (*counter, error) {
 	return &counter{id: rand.Int64()}, nil
 }, func(c *counter, ctx context.Context, cols Columns) (Columns, error) {
 	c.calls++
@@ -353,3 +353,39 @@ var mapRow = MapFn("test.mapRow", func(ctx context.Context, r Row) (Row, error) 
 	r["sq"] = r["id"].(int64) * r["id"].(int64)
 	return r, nil
 })
+
+// scaler's state is its constructor argument.
+type scaler struct{ factor float64 }
+
+var scaleBy = MapBatchesClass("test.scaleBy", func(ctx context.Context, cfg struct{ Factor float64 }) (*scaler, error) {
+	if cfg.Factor == 0 {
+		return nil, fmt.Errorf("no factor")
+	}
+	return &scaler{factor: cfg.Factor}, nil
+}, func(s *scaler, ctx context.Context, cols Columns) (Columns, error) {
+	xs := cols["x"].([]float64)
+	for i := range xs {
+		xs[i] *= s.factor
+	}
+	return cols, nil
+})
+
+func TestMapBatchesClassConstructorArg(t *testing.T) {
+	ctx := testCtx(t)
+	items := randomItems(4, 200)
+	ds := randomDataset(t, ctx, 4, items)
+	// Two pools of one class, with different arguments.
+	got := takeItems(t, ctx, ds.MapBatches(scaleBy, ConstructorArg(struct{ Factor float64 }{2}), NumCPUs(0.5)).
+		MapBatches(scaleBy, ConstructorArg(struct{ Factor float64 }{-3}), NumCPUs(0.5)))
+	want := make([]testItem, len(items))
+	for i, it := range items {
+		it.X = it.X * 2 * -3
+		want[i] = it
+	}
+	sameItems(t, got, want)
+	// A constructor's failure fails the run, naming the class.
+	_, err := ds.MapBatches(scaleBy, NumCPUs(0.5)).Count(ctx)
+	wantErr(t, err, "test.scaleBy", "no factor")
+	_, err = ds.MapBatches(batchColumns, ConstructorArg(1)).Count(ctx)
+	wantErr(t, err, "ConstructorArg is for classes")
+}
