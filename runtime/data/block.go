@@ -2,7 +2,9 @@ package data
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -15,9 +17,21 @@ import (
 // SDK's codec stores as raw bytes: no second encoding, and a block read
 // back from the object store decodes without copying its buffers.
 
-// encodeBlock serializes a record batch as an IPC stream.
+// A block's bytes start with a header: a magic and the CRC-32C of the IPC
+// stream after it. Arrow's IPC reader trusts the lengths in a stream (a
+// corrupt one can make it allocate without bound), so only bytes this
+// package wrote reach it: a block damaged in a store or on the wire, or
+// bytes that are not a block, fail the check with a clear error.
+var blockMagic = [4]byte{'G', 'R', 'D', 'B'}
+
+const blockHeader = 8
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// encodeBlock serializes a record batch as an IPC stream, after its header.
 func encodeBlock(rec arrow.RecordBatch) ([]byte, error) {
 	var buf bytes.Buffer
+	buf.Write(make([]byte, blockHeader))
 	w := ipc.NewWriter(&buf, ipc.WithSchema(rec.Schema()), ipc.WithAllocator(memory.DefaultAllocator))
 	if err := w.Write(rec); err != nil {
 		return nil, fmt.Errorf("encode block: %w", err)
@@ -25,7 +39,10 @@ func encodeBlock(rec arrow.RecordBatch) ([]byte, error) {
 	if err := w.Close(); err != nil {
 		return nil, fmt.Errorf("encode block: %w", err)
 	}
-	return buf.Bytes(), nil
+	b := buf.Bytes()
+	copy(b, blockMagic[:])
+	binary.LittleEndian.PutUint32(b[4:], crc32.Checksum(b[blockHeader:], castagnoli))
+	return b, nil
 }
 
 // maxBlockBytes bounds what decodeBlock accepts: an IPC stream claiming
@@ -38,6 +55,13 @@ func decodeBlock(b []byte) (rec arrow.RecordBatch, err error) {
 	if len(b) > maxBlockBytes {
 		return nil, fmt.Errorf("decode block: %d bytes is more than the %d a block may have", len(b), maxBlockBytes)
 	}
+	if len(b) < blockHeader || !bytes.Equal(b[:4], blockMagic[:]) {
+		return nil, fmt.Errorf("decode block: not a block (%d bytes without the block header)", len(b))
+	}
+	if sum := crc32.Checksum(b[blockHeader:], castagnoli); sum != binary.LittleEndian.Uint32(b[4:]) {
+		return nil, fmt.Errorf("decode block: checksum mismatch: the block is damaged")
+	}
+	b = b[blockHeader:]
 	// The IPC reader trusts the lengths in the stream; a corrupt one can
 	// make it index out of range. Bytes come from other processes.
 	defer func() {

@@ -127,3 +127,38 @@ func TestFailedWriteLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestDamagedBlockRefused(t *testing.T) {
+	rec, err := rowsToBatch([]Row{{"a": int64(1)}, {"a": int64(2)}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := encodeBlock(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := decodeBlock(b); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{0, 5, len(b) / 2, len(b) - 1} {
+		d := append([]byte(nil), b...)
+		d[i] ^= 0x40
+		if _, err := decodeBlock(d); err == nil {
+			t.Fatalf("a block with byte %d damaged decoded", i)
+		}
+	}
+	if _, err := decodeBlock(b[:len(b)-3]); err == nil {
+		t.Fatal("a cut block decoded")
+	}
+}
+
+func TestInvalidUTF8Refused(t *testing.T) {
+	ctx := testCtx(t)
+	dir := t.TempDir()
+	writeTestFile(t, filepath.Join(dir, "a.csv"), "id,name\n1,ok\n2,bad\xff\n")
+	_, err := ReadCSV(dir).Count(ctx)
+	wantErr(t, err, filepath.Join(dir, "a.csv"), `row 2, column "name": not valid UTF-8`)
+	writeTestFile(t, filepath.Join(dir, "t.txt"), "fine\n\xfe\n")
+	_, err = ReadText(filepath.Join(dir, "t.txt")).Count(ctx)
+	wantErr(t, err, filepath.Join(dir, "t.txt"), "line 2 is not valid UTF-8")
+}

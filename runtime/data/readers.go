@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -206,9 +207,15 @@ func readCSV(path string, rows int, emit emitFunc) error {
 		arrowcsv.WithNullReader(true, ""))
 	defer r.Release()
 	n := 0
+	var row int64
 	for r.Next() {
 		n++
-		if err := emit(r.RecordBatch()); err != nil {
+		rec := r.RecordBatch()
+		if err := checkUTF8(rec, row); err != nil {
+			return err
+		}
+		row += rec.NumRows()
+		if err := emit(rec); err != nil {
 			return err
 		}
 	}
@@ -392,6 +399,24 @@ func readJSONLines(path string, rows int, emit emitFunc) error {
 	return nil
 }
 
+// checkUTF8 checks that the string columns of a batch read from a file
+// hold UTF-8 (Arrow's string type requires it; the CSV reader does not
+// check); first is the batch's first row in the file.
+func checkUTF8(rec arrow.RecordBatch, first int64) error {
+	for c, col := range rec.Columns() {
+		s, ok := col.(*array.String)
+		if !ok {
+			continue
+		}
+		for i := range s.Len() {
+			if s.IsValid(i) && !utf8.ValidString(s.Value(i)) {
+				return fmt.Errorf("row %d, column %q: not valid UTF-8", first+int64(i)+1, rec.ColumnName(c))
+			}
+		}
+	}
+	return nil
+}
+
 var textSchema = arrow.NewSchema([]arrow.Field{{Name: "text", Type: arrow.BinaryTypes.String}}, nil)
 
 // readText reads a file's lines (without their line ends) as column
@@ -410,8 +435,11 @@ func readText(path string, rows int, emit emitFunc) error {
 		arr := b.NewArray()
 		return emit(array.NewRecordBatch(textSchema, []arrow.Array{arr}, int64(arr.Len())))
 	}
-	n, emitted := 0, false
+	n, emitted, line := 0, false, 0
 	for sc.Scan() {
+		if line++; !utf8.Valid(sc.Bytes()) {
+			return fmt.Errorf("line %d is not valid UTF-8 (read binary files for other text)", line)
+		}
 		b.Append(sc.Text())
 		if n++; n == rows {
 			if err := flush(); err != nil {
