@@ -81,7 +81,8 @@ func TestIterBatches(t *testing.T) {
 				}
 				sameItems(t, got, want)
 				for i, s := range sizes {
-					if s != size && !(i == len(sizes)-1 && !dropLast && s < size) {
+					lastShort := i == len(sizes)-1 && !dropLast && s < size
+					if s != size && !lastShort {
 						t.Fatalf("batch %d has %d rows (batch size %d): %v", i, s, size, sizes)
 					}
 				}

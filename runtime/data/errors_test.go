@@ -23,8 +23,7 @@ func wantErr(t *testing.T, err error, parts ...string) {
 
 var panicky = MapFn("test.panicky", func(ctx context.Context, it testItem) (testItem, error) {
 	if it.ID == 123 {
-		var m map[string]int
-		m["boom"]++ // panics: assignment to entry in nil map
+		panic(fmt.Sprintf("cannot handle id %d", it.ID))
 	}
 	return it, nil
 })
@@ -44,7 +43,7 @@ func TestUserFunctionErrorsNameTheRow(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = ds.Map(panicky).TakeAll(ctx)
-	wantErr(t, err, "Map(test.panicky)", "failed on row 23", "{b: ", "id: 123", "assignment to entry in nil map")
+	wantErr(t, err, "Map(test.panicky)", "failed on row 23", "{b: ", "id: 123", "panic: cannot handle id 123")
 
 	_, err = Range(20).Filter(failing).Count(ctx)
 	wantErr(t, err, "Filter(test.failing)", "failed on row", "id: 7", "id 7 is cursed")

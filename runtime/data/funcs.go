@@ -175,7 +175,7 @@ func showRow(r Row) string {
 
 // rowLoop runs a per-row function over a batch: each row decoded as In,
 // fn's results gathered into Rows, then one output batch.
-func rowLoop[In any](u *udf, ctx context.Context, rec arrow.RecordBatch, src string, fn func(in In) ([]Row, error)) (arrow.RecordBatch, error) {
+func rowLoop[In any](ctx context.Context, u *udf, rec arrow.RecordBatch, src string, fn func(in In) ([]Row, error)) (arrow.RecordBatch, error) {
 	var out []Row
 	for i, r := range batchToRows(rec) {
 		rowErr := func(err error) error {
@@ -206,7 +206,7 @@ func rowLoop[In any](u *udf, ctx context.Context, rec arrow.RecordBatch, src str
 func MapFn[In, Out any](name string, fn func(ctx context.Context, row In) (Out, error)) *MapFunc {
 	u := &udf{name: name, kind: "Map"}
 	u.apply = func(ctx context.Context, _ any, rec arrow.RecordBatch, src string) (arrow.RecordBatch, error) {
-		return rowLoop(u, ctx, rec, src, func(in In) ([]Row, error) {
+		return rowLoop(ctx, u, rec, src, func(in In) ([]Row, error) {
 			o, err := fn(ctx, in)
 			if err != nil {
 				return nil, err
@@ -226,7 +226,7 @@ func MapFn[In, Out any](name string, fn func(ctx context.Context, row In) (Out, 
 func FlatMapFn[In, Out any](name string, fn func(ctx context.Context, row In) ([]Out, error)) *FlatMapFunc {
 	u := &udf{name: name, kind: "FlatMap"}
 	u.apply = func(ctx context.Context, _ any, rec arrow.RecordBatch, src string) (arrow.RecordBatch, error) {
-		return rowLoop(u, ctx, rec, src, func(in In) ([]Row, error) {
+		return rowLoop(ctx, u, rec, src, func(in In) ([]Row, error) {
 			os, err := fn(ctx, in)
 			if err != nil {
 				return nil, err
@@ -248,14 +248,14 @@ func FlatMapFn[In, Out any](name string, fn func(ctx context.Context, row In) ([
 func FilterFn[In any](name string, fn func(ctx context.Context, row In) (bool, error)) *FilterFunc {
 	u := &udf{name: name, kind: "Filter"}
 	u.apply = func(ctx context.Context, _ any, rec arrow.RecordBatch, src string) (arrow.RecordBatch, error) {
-		return filterBatch(u, ctx, rec, src, func(in In) (bool, error) { return fn(ctx, in) })
+		return filterBatch(ctx, u, rec, src, func(in In) (bool, error) { return fn(ctx, in) })
 	}
 	return &FilterFunc{u: register(u)}
 }
 
 // filterBatch keeps a batch's rows for which keep is true, as slices of
 // the input (the columns and their types are untouched).
-func filterBatch[In any](u *udf, ctx context.Context, rec arrow.RecordBatch, src string, keep func(In) (bool, error)) (arrow.RecordBatch, error) {
+func filterBatch[In any](ctx context.Context, u *udf, rec arrow.RecordBatch, src string, keep func(In) (bool, error)) (arrow.RecordBatch, error) {
 	var parts []arrow.RecordBatch
 	start := -1
 	for i, r := range batchToRows(rec) {
@@ -324,7 +324,7 @@ func toBatch[B any](b B, hint *arrow.Schema) (arrow.RecordBatch, error) {
 	return nil, fmt.Errorf("unsupported batch type %T", b)
 }
 
-func batchApply[B any](u *udf, ctx context.Context, rec arrow.RecordBatch, src string, fn func(B) (B, error)) (arrow.RecordBatch, error) {
+func batchApply[B any](ctx context.Context, u *udf, rec arrow.RecordBatch, src string, fn func(B) (B, error)) (arrow.RecordBatch, error) {
 	fail := func(err error) error {
 		return &UserFuncError{Op: u.kind, Func: u.name, Source: src, Row: -1, Err: err}
 	}
@@ -345,7 +345,7 @@ func MapBatchesFn[B any](name string, fn func(ctx context.Context, batch B) (B, 
 	checkBatchFormat[B](name)
 	u := &udf{name: name, kind: "MapBatches"}
 	u.apply = func(ctx context.Context, _ any, rec arrow.RecordBatch, src string) (arrow.RecordBatch, error) {
-		return batchApply(u, ctx, rec, src, func(b B) (B, error) { return fn(ctx, b) })
+		return batchApply(ctx, u, rec, src, func(b B) (B, error) { return fn(ctx, b) })
 	}
 	return &BatchFunc{u: register(u)}
 }
@@ -383,7 +383,7 @@ func MapBatchesClass[S, C, B any](name string, newState func(ctx context.Context
 		if !ok {
 			return nil, fmt.Errorf("data: class %q called without its state", name)
 		}
-		return batchApply(u, ctx, rec, src, func(b B) (B, error) { return fn(s, ctx, b) })
+		return batchApply(ctx, u, rec, src, func(b B) (B, error) { return fn(s, ctx, b) })
 	}
 	return &BatchFunc{u: register(u)}
 }
@@ -398,7 +398,7 @@ func ColumnFn(name string, fn func(ctx context.Context, batch Columns) (any, err
 
 // addColumn sets column col of rec to fn's values for it (replacing a
 // column of that name).
-func addColumn(u *udf, ctx context.Context, rec arrow.RecordBatch, src, col string) (arrow.RecordBatch, error) {
+func addColumn(ctx context.Context, u *udf, rec arrow.RecordBatch, src, col string) (arrow.RecordBatch, error) {
 	fail := func(err error) error {
 		return &UserFuncError{Op: u.kind, Func: u.name, Source: src, Row: -1, Err: err}
 	}

@@ -241,7 +241,7 @@ func inferJSONType(v any) arrow.DataType {
 	case string:
 		return arrow.BinaryTypes.String
 	case []any:
-		var et arrow.DataType = arrow.Null
+		et := arrow.Null
 		for _, e := range x {
 			et = mergeJSONTypes(et, inferJSONType(e))
 		}

@@ -406,7 +406,7 @@ func aggregate(spec shuffleSpec, sorted arrow.RecordBatch, col int) (arrow.Recor
 	fields := []arrow.Field{schema.Field(col)}
 	cols := make([]int, len(spec.Aggs))
 	for i, a := range spec.Aggs {
-		t := arrow.DataType(arrow.PrimitiveTypes.Float64)
+		t := arrow.PrimitiveTypes.Float64
 		if a.Kind != "count" {
 			c, err := keyColumn(sorted, a.On)
 			if err != nil {

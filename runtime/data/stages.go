@@ -153,7 +153,7 @@ func (f *fnStage) run(ctx context.Context, rec arrow.RecordBatch, src string, em
 		if len(f.spec.Columns) != 1 {
 			return fmt.Errorf("data: AddColumn(%s) without its column name", f.u.name)
 		}
-		out, err = addColumn(f.u, ctx, rec, src, f.spec.Columns[0])
+		out, err = addColumn(ctx, f.u, rec, src, f.spec.Columns[0])
 	} else {
 		out, err = f.u.apply(ctx, f.state, rec, src)
 	}

@@ -160,7 +160,9 @@ func withPath(rec arrow.RecordBatch, path string) arrow.RecordBatch {
 		b.Append(path)
 	}
 	fields := append(rec.Schema().Fields(), arrow.Field{Name: "path", Type: arrow.BinaryTypes.String})
-	cols := append(rec.Columns()[:rec.NumCols():rec.NumCols()], b.NewArray())
+	cols := make([]arrow.Array, 0, rec.NumCols()+1)
+	cols = append(cols, rec.Columns()...)
+	cols = append(cols, b.NewArray())
 	return array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, rec.NumRows())
 }
 

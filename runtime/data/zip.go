@@ -178,8 +178,9 @@ func (e *execution) zip(ctx context.Context, left, right <-chan item, st *opStat
 	var leftRows, rightRows int64
 	for it := range left {
 		if it.err != nil {
+			// The left input's error goes on as it is, not as Zip's.
 			send(ctx, out, it)
-			return nil
+			return nil //nolint:nilerr // passed downstream above
 		}
 		lb := it.b
 		if lb.meta.Rows == 0 {
