@@ -321,3 +321,54 @@ func (e *execution) runUnion(ctx context.Context, op *physicalOp) <-chan item {
 	}()
 	return out
 }
+
+// Aggregate computes aggs over the whole dataset (Ray's
+// ds.aggregate(...)): a Row with a column per aggregation ("sum(x)", ...).
+func (d *Dataset) Aggregate(ctx context.Context, aggs ...AggregateFn) (Row, error) {
+	specs := make([]aggSpec, len(aggs))
+	names := make([]string, len(aggs))
+	for i, a := range aggs {
+		specs[i], names[i] = a.spec, a.spec.name()
+	}
+	agg := d.with(&logicalOp{name: fmt.Sprintf("Aggregate%v", names), shuffle: &shuffleSpec{Kind: "groupby", Parts: 1, Aggs: specs}})
+	rows, err := agg.TakeAll(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		// No blocks at all: counts are 0, other aggregations null.
+		r := Row{}
+		for _, a := range specs {
+			r[a.name()] = nil
+			if a.Kind == "count" {
+				r[a.name()] = int64(0)
+			}
+		}
+		return r, nil
+	}
+	return rows[0], nil
+}
+
+// Sum is the sum of column col (Ray's ds.sum): int64 or float64; nil
+// without values.
+func (d *Dataset) Sum(ctx context.Context, col string) (any, error) { return d.agg1(ctx, Sum(col)) }
+
+// Mean is column col's mean (Ray's ds.mean).
+func (d *Dataset) Mean(ctx context.Context, col string) (any, error) { return d.agg1(ctx, Mean(col)) }
+
+// Min is column col's least value (Ray's ds.min).
+func (d *Dataset) Min(ctx context.Context, col string) (any, error) { return d.agg1(ctx, Min(col)) }
+
+// Max is column col's greatest value (Ray's ds.max).
+func (d *Dataset) Max(ctx context.Context, col string) (any, error) { return d.agg1(ctx, Max(col)) }
+
+// Std is column col's sample standard deviation (Ray's ds.std).
+func (d *Dataset) Std(ctx context.Context, col string) (any, error) { return d.agg1(ctx, Std(col)) }
+
+func (d *Dataset) agg1(ctx context.Context, a AggregateFn) (any, error) {
+	r, err := d.Aggregate(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	return r[a.spec.name()], nil
+}

@@ -296,3 +296,43 @@ func TestZip(t *testing.T) {
 	_, err = Range(9, OverrideNumBlocks(3)).Zip(Range(10, OverrideNumBlocks(4))).TakeAll(ctx)
 	wantErr(t, err, "Zip", "differ in length")
 }
+
+func TestGlobalAggregates(t *testing.T) {
+	ctx := testCtx(t)
+	property(t, func(t *testing.T, seed uint64, items []testItem) {
+		ds := randomDataset(t, ctx, seed, items)
+		got, err := ds.Aggregate(ctx, Count(), Sum("id"), Sum("x"), Mean("x"), Min("s"), Max("x"), Std("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := Row{"count()": int64(len(items)), "sum(id)": nil, "sum(x)": nil, "mean(x)": nil, "min(s)": nil, "max(x)": nil, "std(x)": nil}
+		if len(items) > 0 {
+			var ids int64
+			var sum, ss float64
+			mn, mx := items[0].S, items[0].X
+			for _, it := range items {
+				ids += it.ID
+				sum += it.X
+				mn, mx = min(mn, it.S), max(mx, it.X)
+			}
+			mean := sum / float64(len(items))
+			for _, it := range items {
+				ss += (it.X - mean) * (it.X - mean)
+			}
+			std := 0.0
+			if len(items) > 1 {
+				std = math.Sqrt(ss / float64(len(items)-1))
+			}
+			want = Row{"count()": int64(len(items)), "sum(id)": ids, "sum(x)": sum, "mean(x)": mean, "min(s)": mn, "max(x)": mx, "std(x)": std}
+		}
+		if !closeRows(got, want) {
+			t.Fatalf("aggregates %v\nwant %v", got, want)
+		}
+		if len(items) > 0 {
+			s, err := ds.Sum(ctx, "id")
+			if err != nil || s != want["sum(id)"] {
+				t.Fatalf("Sum = %v, %v", s, err)
+			}
+		}
+	})
+}

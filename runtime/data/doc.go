@@ -59,6 +59,11 @@
 //	limit, take, take_all, count, schema  Limit, Take, TakeAll, Count, Schema
 //	show, iter_rows, iter_batches         Show, IterRows, IterBatches
 //	materialize, stats                    Materialize, Stats
+//	repartition, random_shuffle, sort     Repartition, RandomShuffle, Sort
+//	groupby(k).count/sum/.../map_groups   GroupBy(k).Count, Sum, Mean, Min, Max, Std, Aggregate, MapGroups
+//	sum, mean, min, max, std, aggregate   Sum, Mean, Min, Max, Std, Aggregate (whole dataset)
+//	union, zip, unique, random_sample     Union, Zip, Unique, RandomSample
+//	split, streaming_split                Split, StreamingSplit
 //	write_parquet, write_csv, write_json  WriteParquet, WriteCSV, WriteJSON
 //	DataContext / ExecutionOptions        ExecutionOptions, Dataset.WithExecutionOptions
 //

@@ -50,7 +50,7 @@ type shuffleSpec struct {
 }
 
 func (s shuffleSpec) sorted() bool {
-	return s.Kind == "sort" || s.Kind == "groupby" || s.Kind == "mapgroups"
+	return (s.Kind == "sort" || s.Kind == "groupby" || s.Kind == "mapgroups") && s.Key != ""
 }
 
 // sampleKeys is a sample of a block's keys: at most n rows, one column.
@@ -251,6 +251,11 @@ func partition(ctx context.Context, spec shuffleSpec, rec arrow.RecordBatch) ([]
 		for i := range which {
 			which[i] = rng.IntN(spec.Parts)
 		}
+	case "groupby":
+		if spec.Key == "" {
+			break // a global aggregate: one group, one part
+		}
+		fallthrough
 	default:
 		col, err := keyColumn(rec, spec.Key)
 		if err != nil {
@@ -332,6 +337,9 @@ func reduce(ctx context.Context, spec shuffleSpec, parts []arrow.RecordBatch) (a
 		}
 		return takeRows(ctx, all, idx)
 	}
+	if spec.Kind == "groupby" && spec.Key == "" {
+		return aggregate(spec, all, -1)
+	}
 	col, err := keyColumn(all, spec.Key)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", spec.Name, err)
@@ -400,10 +408,15 @@ type aggSpec struct {
 // name is the output column's name, Ray's: "count()", "sum(x)", ...
 func (a aggSpec) name() string { return fmt.Sprintf("%s(%s)", a.Kind, a.On) }
 
-// aggregate computes spec.Aggs for each group of a block sorted by key.
+// aggregate computes spec.Aggs for each group of a block sorted by key
+// column col; col -1 is a global aggregate: one group of every row, and
+// no key column.
 func aggregate(spec shuffleSpec, sorted arrow.RecordBatch, col int) (arrow.RecordBatch, error) {
 	schema := sorted.Schema()
-	fields := []arrow.Field{schema.Field(col)}
+	var fields []arrow.Field
+	if col >= 0 {
+		fields = append(fields, schema.Field(col))
+	}
 	cols := make([]int, len(spec.Aggs))
 	for i, a := range spec.Aggs {
 		t := arrow.PrimitiveTypes.Float64
@@ -432,8 +445,15 @@ func aggregate(spec shuffleSpec, sorted arrow.RecordBatch, col int) (arrow.Recor
 	}
 	hint := arrow.NewSchema(fields, nil)
 	var rows []Row
-	for _, g := range groups(sorted, col) {
-		r := Row{fields[0].Name: valueAt(sorted.Column(col), int(g[0]))}
+	gs := [][2]int64{{0, sorted.NumRows()}}
+	if col >= 0 {
+		gs = groups(sorted, col)
+	}
+	for _, g := range gs {
+		r := Row{}
+		if col >= 0 {
+			r[fields[0].Name] = valueAt(sorted.Column(col), int(g[0]))
+		}
 		for i, a := range spec.Aggs {
 			r[a.name()] = aggValue(a, sorted.Column(cols[i]), g)
 		}
