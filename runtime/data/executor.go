@@ -54,7 +54,31 @@ type ExecutionOptions struct {
 	NoProgress bool
 }
 
-// DefaultExecutionOptions are the options a new dataset runs with.
+// withDefaults fills the options left zero (but MaxTaskRetries and
+// NoProgress, whose zero is a choice) with the defaults.
+func (o ExecutionOptions) withDefaults(cpus int) ExecutionOptions {
+	def := DefaultExecutionOptions()
+	if o.MaxTasksPerOp <= 0 {
+		o.MaxTasksPerOp = max(2, cpus)
+	}
+	if o.OpBudgetBytes <= 0 {
+		o.OpBudgetBytes = def.OpBudgetBytes
+	}
+	if o.BlocksAheadPerTask <= 0 {
+		o.BlocksAheadPerTask = def.BlocksAheadPerTask
+	}
+	if o.TargetBlockRows <= 0 {
+		o.TargetBlockRows = def.TargetBlockRows
+	}
+	if o.CallsPerActor <= 0 {
+		o.CallsPerActor = def.CallsPerActor
+	}
+	return o
+}
+
+// DefaultExecutionOptions are the options a new dataset runs with; a
+// zero field of the options a dataset is given takes its default, except
+// MaxTaskRetries and NoProgress.
 func DefaultExecutionOptions() ExecutionOptions {
 	return ExecutionOptions{OpBudgetBytes: 256 << 20, BlocksAheadPerTask: 2, TargetBlockRows: 1 << 16,
 		MaxTaskRetries: 3, CallsPerActor: 2}
@@ -104,19 +128,14 @@ func (d *Dataset) stream(ctx context.Context) (<-chan item, *execStats) {
 	cpus := clusterCPUs(ctx)
 	stats := newExecStats()
 	d.last.set(stats)
-	root, err := plan(d.op, cpus, d.opts.TargetBlockRows)
+	opts := d.opts.withDefaults(cpus)
+	root, err := plan(d.op, cpus, opts.TargetBlockRows)
 	if err != nil {
 		ch := make(chan item, 1)
 		ch <- item{err: err}
 		close(ch)
 		return ch, stats
 	}
-	opts := d.opts
-	if opts.MaxTasksPerOp <= 0 {
-		opts.MaxTasksPerOp = max(2, cpus)
-	}
-	opts.BlocksAheadPerTask = max(1, opts.BlocksAheadPerTask)
-	opts.CallsPerActor = max(1, opts.CallsPerActor)
 	e := &execution{opts: opts, stats: stats}
 	out := e.start(ctx, root)
 	if !progressEnabled(opts) {

@@ -141,3 +141,16 @@ func TestCancelStopsRun(t *testing.T) {
 		t.Fatalf("after cancel: %v (%d rows)", err, n)
 	}
 }
+
+func TestExecutionOptionsDefaults(t *testing.T) {
+	got := ExecutionOptions{OpBudgetBytes: 5}.withDefaults(3)
+	def := DefaultExecutionOptions()
+	want := ExecutionOptions{MaxTasksPerOp: 3, OpBudgetBytes: 5, BlocksAheadPerTask: def.BlocksAheadPerTask,
+		TargetBlockRows: def.TargetBlockRows, CallsPerActor: def.CallsPerActor}
+	if got != want {
+		t.Fatalf("withDefaults = %+v, want %+v", got, want)
+	}
+	if got := (ExecutionOptions{}).withDefaults(1).MaxTasksPerOp; got != 2 {
+		t.Fatalf("MaxTasksPerOp on one CPU = %d, want 2", got)
+	}
+}
