@@ -18,6 +18,7 @@ import (
 type pooledActor struct {
 	h        ray.ActorHandle[poolActor]
 	inflight int
+	calls    int // all it was given: ties go to the least used
 }
 
 type actorPool struct {
@@ -56,8 +57,9 @@ func (p *actorPool) newActor(ctx context.Context) (*pooledActor, error) {
 	return &pooledActor{h: h}, nil
 }
 
-// acquire picks the actor for the next call: the least busy with room,
-// or a new one while every actor is busy and the pool may grow; it waits
+// acquire picks the actor for the next call: the least busy with room
+// (of those, the one given the fewest calls, so a pool's actors share the
+// work even when calls end before the next starts), or a new one while every actor is busy and the pool may grow; it waits
 // for room when the pool is full.
 func (p *actorPool) acquire(ctx context.Context) (*pooledActor, error) {
 	p.mu.Lock()
@@ -72,7 +74,7 @@ func (p *actorPool) acquire(ctx context.Context) (*pooledActor, error) {
 	for {
 		var best *pooledActor
 		for _, a := range p.actors {
-			if best == nil || a.inflight < best.inflight {
+			if best == nil || a.inflight < best.inflight || a.inflight == best.inflight && a.calls < best.calls {
 				best = a
 			}
 		}
@@ -86,6 +88,7 @@ func (p *actorPool) acquire(ctx context.Context) (*pooledActor, error) {
 		}
 		if best.inflight < p.perActor {
 			best.inflight++
+			best.calls++
 			return best, nil
 		}
 		if ctx.Err() != nil {
