@@ -31,6 +31,9 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // encodeBlock serializes a record batch as an IPC stream, after its header.
 func encodeBlock(rec arrow.RecordBatch) ([]byte, error) {
 	var buf bytes.Buffer
+	// The IPC stream is the buffers plus small messages: grow once, not by
+	// doubling (each doubling copies the block again).
+	buf.Grow(blockHeader + int(batchBytes(rec)) + 64*int(rec.NumCols()) + 4096)
 	buf.Write(make([]byte, blockHeader))
 	w := ipc.NewWriter(&buf, ipc.WithSchema(rec.Schema()), ipc.WithAllocator(memory.DefaultAllocator))
 	if err := w.Write(rec); err != nil {
