@@ -344,7 +344,10 @@ func TestLimitStopsUpstream(t *testing.T) {
 		t.Fatalf("%d rows", len(rows))
 	}
 	st := ds.last.get()
-	if tasks := st.ops[0].tasks; tasks > 10 {
+	st.ops[0].mu.Lock()
+	tasks := st.ops[0].tasks
+	st.ops[0].mu.Unlock()
+	if tasks > 10 {
 		t.Fatalf("%d read tasks ran for 10 rows of a 200-block range", tasks)
 	}
 }

@@ -397,6 +397,9 @@ func (n *Node) workerExited(w *worker, err error, logPath string) {
 	}
 	killed := w.killed
 	owner := w.addr
+	// Read under the lock: grant may be writing it (a worker popped from
+	// the idle list while its process exits), which -race reported.
+	actorID := w.actorID
 	id := n.id
 	n.exited.add(exitedWorker(w, err, time.Now()))
 	// The GCS of a dropped incarnation is gone; the new one never knew it.
@@ -424,5 +427,5 @@ func (n *Node) workerExited(w *worker, err error, logPath string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, _ = n.gcs.ReportWorkerFailure(ctx, &rpcpb.WorkerFailure{NodeId: id, WorkerId: w.id, ActorId: w.actorID, Reason: reason, Intentional: killed})
+	_, _ = n.gcs.ReportWorkerFailure(ctx, &rpcpb.WorkerFailure{NodeId: id, WorkerId: w.id, ActorId: actorID, Reason: reason, Intentional: killed})
 }
