@@ -187,7 +187,8 @@ func appendValue(b array.Builder, v reflect.Value) error {
 		}
 		v = v.Elem()
 	}
-	if !v.IsValid() {
+	if !v.IsValid() || v.Kind() == reflect.Slice && v.IsNil() {
+		// A nil slice is a null, as in JSON; an empty one an empty list.
 		b.AppendNull()
 		return nil
 	}
