@@ -75,4 +75,3 @@ func TestPlanReads(t *testing.T) {
 		t.Fatalf("a negative limit planned: %v", err)
 	}
 }
-
