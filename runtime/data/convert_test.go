@@ -37,7 +37,7 @@ func randomValue(rng *rand.Rand, kind int) any {
 		}
 		return xs
 	case 7:
-		return int32(rng.Int32())
+		return rng.Int32()
 	}
 	return nil
 }
