@@ -50,6 +50,7 @@
 //	read_parquet, read_csv, read_json     ReadParquet, ReadCSV, ReadJSON (JSON lines)
 //	read_text, read_binary_files          ReadText, ReadBinaryFiles
 //	override_num_blocks, include_paths    OverrideNumBlocks, IncludePaths
+//	columns=[...] (of a read)             ReadColumns
 //	map, flat_map, filter                 Map, FlatMap, Filter (with MapFn, FlatMapFn, FilterFn)
 //	map_batches(fn)                       MapBatches (MapBatchesFn: tasks)
 //	map_batches(Class, concurrency=(a,b)) MapBatches (MapBatchesClass, ActorPoolSize(a, b))

@@ -137,7 +137,7 @@ func fuzzRead(t *testing.T, format string, b []byte) (rows []Row, ok bool) {
 		t.Fatal(err)
 	}
 	var schema *arrow.Schema
-	err := readFile(context.Background(), format, path, 3, func(rec arrow.RecordBatch) error {
+	err := readFile(context.Background(), format, path, 3, nil, func(rec arrow.RecordBatch) error {
 		if schema == nil {
 			schema = rec.Schema()
 		} else if !schema.Equal(rec.Schema()) {

@@ -9,6 +9,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
 // visibleFiles lists dir's files, and its hidden ones apart.
@@ -168,5 +172,74 @@ func TestReadTextAndBinaryPaths(t *testing.T) {
 	}
 	if _, err := ReadParquet(dir).Count(ctx); err == nil || !strings.Contains(err.Error(), "no .parquet files under") {
 		t.Fatalf("a directory without parquet files: %v", err)
+	}
+}
+
+func TestReadOnlyColumns(t *testing.T) {
+	ctx := testCtx(t)
+	items := randomItems(8, 120)
+	ds, err := FromItems(ctx, items, OverrideNumBlocks(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, f := range []struct {
+		write func(*Dataset, context.Context, string) error
+		read  func(string, ...ReadOption) *Dataset
+	}{{(*Dataset).WriteParquet, ReadParquet}, {(*Dataset).WriteCSV, ReadCSV}, {(*Dataset).WriteJSON, ReadJSON}} {
+		out := filepath.Join(dir, fmt.Sprint(len(dir), f))
+		if err := f.write(ds, ctx, out); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := f.read(out, ReadColumns("s", "id"), IncludePaths()).TakeAll(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != len(items) {
+			t.Fatalf("%d rows", len(rows))
+		}
+		for i, r := range rows {
+			if len(r) != 3 || r["s"] != items[i].S || r["id"] != items[i].ID || r["path"] == nil {
+				t.Fatalf("row %d: %v", i, r)
+			}
+		}
+		s, err := f.read(out, ReadColumns("s", "id")).Schema(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := columnNames(s); !slices.Equal(got, []string{"s", "id"}) {
+			t.Fatalf("columns %v", got)
+		}
+		_, err = f.read(out, ReadColumns("nope")).Count(ctx)
+		wantErr(t, err, out, `no column "nope"`)
+	}
+}
+
+// A Parquet read of some columns asks the reader for those only.
+func TestParquetColumnPushdown(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f.parquet")
+	rec, err := rowsToBatch([]Row{{"a": int64(1), "b": "x", "c": 2.5}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writeFile("parquet", path, rec); err != nil {
+		t.Fatal(err)
+	}
+	pf, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Close()
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		cols []string
+		want []int
+	}{{nil, nil}, {[]string{"c", "a"}, []int{0, 2}}, {[]string{"b", "nope"}, nil}} {
+		if got := parquetColumns(fr, c.cols); !slices.Equal(got, c.want) {
+			t.Fatalf("parquetColumns(%v) = %v, want %v", c.cols, got, c.want)
+		}
 	}
 }

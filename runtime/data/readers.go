@@ -37,7 +37,9 @@ const (
 type emitFunc func(rec arrow.RecordBatch) error
 
 // readFile reads one file in format into batches.
-func readFile(ctx context.Context, format, path string, rows int, emit emitFunc) (err error) {
+// cols, if any, are the columns wanted: a reader that can skip the others
+// (Parquet) does; the caller projects.
+func readFile(ctx context.Context, format, path string, rows int, cols []string, emit emitFunc) (err error) {
 	defer func() {
 		// A reader that panics on a malformed file fails the read of that
 		// file; user functions downstream recover their own panics.
@@ -47,7 +49,7 @@ func readFile(ctx context.Context, format, path string, rows int, emit emitFunc)
 	}()
 	switch format {
 	case "parquet":
-		err = readParquet(ctx, path, rows, emit)
+		err = readParquet(ctx, path, rows, cols, emit)
 	case "csv":
 		err = readCSV(path, rows, emit)
 	case "json":
@@ -80,7 +82,7 @@ func (e *ReadError) Error() string {
 }
 func (e *ReadError) Unwrap() error { return e.Err }
 
-func readParquet(ctx context.Context, path string, rows int, emit emitFunc) error {
+func readParquet(ctx context.Context, path string, rows int, cols []string, emit emitFunc) error {
 	pf, err := file.OpenParquetFile(path, false)
 	if err != nil {
 		return err
@@ -90,7 +92,7 @@ func readParquet(ctx context.Context, path string, rows int, emit emitFunc) erro
 	if err != nil {
 		return err
 	}
-	rr, err := fr.GetRecordReader(ctx, nil, nil)
+	rr, err := fr.GetRecordReader(ctx, parquetColumns(fr, cols), nil)
 	if err != nil {
 		return err
 	}
@@ -110,6 +112,29 @@ func readParquet(ctx context.Context, path string, rows int, emit emitFunc) erro
 		return emit(emptyBatch(rr.Schema()))
 	}
 	return nil
+}
+
+// parquetColumns are the leaf column indices of the wanted columns, when
+// the file's schema is flat (a leaf per field) and has them all; nil (read
+// every column) otherwise, leaving the projection to the caller.
+func parquetColumns(fr *pqarrow.FileReader, cols []string) []int {
+	if len(cols) == 0 {
+		return nil
+	}
+	schema, err := fr.Schema()
+	if err != nil || schema.NumFields() != fr.ParquetReader().MetaData().Schema.NumColumns() {
+		return nil
+	}
+	var idx []int
+	for _, c := range cols {
+		i := schema.FieldIndices(c)
+		if len(i) != 1 {
+			return nil
+		}
+		idx = append(idx, i[0])
+	}
+	slices.Sort(idx)
+	return idx
 }
 
 // inferCSVSchema infers the column types of a CSV file from its header and

@@ -21,6 +21,7 @@ type ReadOption func(*readOptions)
 type readOptions struct {
 	numBlocks    int
 	includePaths bool
+	columns      []string
 	more         []string
 	extensions   []string
 	extSet       bool
@@ -31,6 +32,11 @@ type readOptions struct {
 // source reads each file in its own task, and Range makes twice the
 // cluster's CPUs of blocks.
 func OverrideNumBlocks(n int) ReadOption { return func(o *readOptions) { o.numBlocks = n } }
+
+// ReadColumns reads only these columns, in this order (Ray's columns=): a
+// Parquet file's other columns are not even read. A file without one of
+// them fails the read.
+func ReadColumns(cols ...string) ReadOption { return func(o *readOptions) { o.columns = cols } }
 
 // IncludePaths adds a "path" column: the file each row was read from.
 func IncludePaths() ReadOption { return func(o *readOptions) { o.includePaths = true } }
@@ -187,7 +193,7 @@ func readFiles(name, format string, exts []string, path string, opts []ReadOptio
 		}
 		reads := make([]readSpec, tasks)
 		for i := range reads {
-			reads[i] = readSpec{Format: format, IncludePaths: o.includePaths}
+			reads[i] = readSpec{Format: format, IncludePaths: o.includePaths, Columns: o.columns}
 		}
 		// Consecutive files go to one task, so blocks keep the files' order.
 		for i, f := range files {

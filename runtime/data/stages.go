@@ -38,6 +38,8 @@ type readSpec struct {
 	// Rows is the most rows of a block read.
 	Rows         int  `json:"rows"`
 	IncludePaths bool `json:"include_paths,omitempty"`
+	// Columns, if any, are the only columns read, in this order.
+	Columns []string `json:"columns,omitempty"`
 }
 
 // taskSpec is what one task of a fused operator does.

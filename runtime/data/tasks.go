@@ -115,6 +115,12 @@ func execute(ctx context.Context, spec taskSpec, states map[int]any, input []byt
 		for _, p := range spec.Read.Paths {
 			first := true
 			emit := func(rec arrow.RecordBatch) error {
+				if cols := spec.Read.Columns; len(cols) > 0 {
+					var err error
+					if rec, err = project(rec, "SelectColumns", cols); err != nil {
+						return &ReadError{Path: p, Format: spec.Read.Format, Err: err}
+					}
+				}
 				if first {
 					files = append(files, fileSchema{Path: p, Schema: schemaString(rec.Schema())})
 					first = false
@@ -124,7 +130,7 @@ func execute(ctx context.Context, spec taskSpec, states map[int]any, input []byt
 				}
 				return c.push(rec, p)
 			}
-			if err := readFile(ctx, spec.Read.Format, p, spec.Read.Rows, emit); err != nil {
+			if err := readFile(ctx, spec.Read.Format, p, spec.Read.Rows, spec.Read.Columns, emit); err != nil {
 				return err
 			}
 		}
