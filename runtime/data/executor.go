@@ -223,11 +223,12 @@ func (e *execution) runLimit(ctx context.Context, op *physicalOp) <-chan item {
 			statMeta := passedOn(b.meta)
 			if b.meta.Rows > left {
 				start := time.Now()
-				cut, err := sliceBundle(ctx, b, left)
+				cut, err := sliceBlock(ctx, b, 0, left)
 				if err != nil {
 					send(ctx, out, item{err: fmt.Errorf("%s: %w", op.name, err)})
 					return
 				}
+				cut.owned = true
 				cut.meta.WallNanos = time.Since(start).Nanoseconds()
 				b, statMeta = cut, cut.meta
 			}
@@ -248,8 +249,10 @@ func passedOn(m blockMeta) blockMeta {
 	return m
 }
 
-// sliceBundle is the first n rows of a block, as a new block.
-func sliceBundle(ctx context.Context, b bundle, n int64) (bundle, error) {
+// sliceBlock is rows [lo, hi) of a block, as a new block (in the object
+// store) with the block's metadata, its rows and bytes the slice's; the
+// caller says whether it owns it.
+func sliceBlock(ctx context.Context, b bundle, lo, hi int64) (bundle, error) {
 	raw, err := ray.Get(ctx, b.ref)
 	if err != nil {
 		return bundle{}, err
@@ -258,8 +261,7 @@ func sliceBundle(ctx context.Context, b bundle, n int64) (bundle, error) {
 	if err != nil {
 		return bundle{}, err
 	}
-	cut := rec.NewSlice(0, n)
-	enc, err := encodeBlock(cut)
+	enc, err := encodeBlock(rec.NewSlice(lo, hi))
 	if err != nil {
 		return bundle{}, err
 	}
@@ -268,8 +270,8 @@ func sliceBundle(ctx context.Context, b bundle, n int64) (bundle, error) {
 		return bundle{}, err
 	}
 	meta := b.meta
-	meta.Rows, meta.Bytes, meta.CPUNanos = n, int64(len(enc)), 0
-	return bundle{ref: ref, meta: meta, owned: true}, nil
+	meta.Rows, meta.Bytes, meta.WallNanos, meta.CPUNanos = hi-lo, int64(len(enc)), 0, 0
+	return bundle{ref: ref, meta: meta}, nil
 }
 
 // mapTask is one task (or actor call) of a map operator.

@@ -107,7 +107,7 @@ var shuffleMap = ray.Task2("goray.data.shuffleMap", func(ctx context.Context, sp
 // argument is the encoded spec, the others the parts in input order. It
 // returns the block and its metadata, two objects.
 var shuffleReduce = ray.TaskVar("goray.data.shuffleReduce", func(ctx context.Context, args [][]byte) ([][]byte, error) {
-	start, clock := time.Now(), newTaskClock()
+	clock := newTaskClock()
 	if len(args) == 0 {
 		return nil, fmt.Errorf("shuffle reduce without its spec")
 	}
@@ -129,13 +129,7 @@ var shuffleReduce = ray.TaskVar("goray.data.shuffleReduce", func(ctx context.Con
 	if err != nil {
 		return nil, err
 	}
-	b, err := encodeBlock(out)
-	if err != nil {
-		return nil, err
-	}
-	_, cpu := clock.lap()
-	meta, err := json.Marshal(blockMeta{Rows: out.NumRows(), Bytes: int64(len(b)), Schema: schemaString(out.Schema()),
-		WallNanos: time.Since(start).Nanoseconds(), CPUNanos: cpu})
+	b, meta, err := blockAndMeta(out, clock, "", nil)
 	if err != nil {
 		return nil, err
 	}

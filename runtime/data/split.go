@@ -7,8 +7,6 @@ import (
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
-
-	"github.com/goray-dev/goray/runtime/ray"
 )
 
 // Split runs the dataset and divides its rows into n materialized
@@ -43,7 +41,7 @@ func (d *Dataset) Split(ctx context.Context, n int) ([]*Dataset, error) {
 				out[j] = append(out[j], b)
 				continue
 			}
-			cut, err := sliceRange(ctx, b, a-lo, z-lo)
+			cut, err := sliceBlock(ctx, b, a-lo, z-lo)
 			if err != nil {
 				return nil, fmt.Errorf("Split: %w", err)
 			}
@@ -56,21 +54,6 @@ func (d *Dataset) Split(ctx context.Context, n int) ([]*Dataset, error) {
 		res[j].opts = d.opts
 	}
 	return res, nil
-}
-
-// sliceRange is rows [lo, hi) of a block, as a new block.
-func sliceRange(ctx context.Context, b bundle, lo, hi int64) (bundle, error) {
-	raw, err := ray.Get(ctx, b.ref)
-	if err != nil {
-		return bundle{}, err
-	}
-	rec, err := decodeBlock(raw)
-	if err != nil {
-		return bundle{}, err
-	}
-	nb, err := putBlock(ctx, rec.NewSlice(lo, hi), b.meta.Source)
-	nb.owned = false
-	return nb, err
 }
 
 // StreamingSplit runs the dataset once and hands its blocks to n

@@ -79,13 +79,7 @@ func execute(ctx context.Context, spec taskSpec, states map[int]any, input []byt
 			// the block carries nothing.
 			return nil
 		}
-		b, err := encodeBlock(rec)
-		if err != nil {
-			return err
-		}
-		wall, cpu := clock.lap()
-		meta, err := json.Marshal(blockMeta{Rows: rec.NumRows(), Bytes: int64(len(b)), Schema: schemaString(rec.Schema()),
-			Source: src, WallNanos: wall, CPUNanos: cpu, Files: files})
+		b, meta, err := blockAndMeta(rec, clock, src, files)
 		files = nil
 		if err != nil {
 			return err
@@ -177,6 +171,19 @@ func withPath(rec arrow.RecordBatch, path string) arrow.RecordBatch {
 type taskClock struct {
 	wall time.Time
 	cpu  int64
+}
+
+// blockAndMeta encodes rec as a task's output block and its metadata,
+// which the driver reads instead of the block (rows, bytes, schema, where
+// it came from, and the time since the clock's last lap).
+func blockAndMeta(rec arrow.RecordBatch, clock *taskClock, src string, files []fileSchema) (block, meta []byte, err error) {
+	if block, err = encodeBlock(rec); err != nil {
+		return nil, nil, err
+	}
+	wall, cpu := clock.lap()
+	meta, err = json.Marshal(blockMeta{Rows: rec.NumRows(), Bytes: int64(len(block)), Schema: schemaString(rec.Schema()),
+		Source: src, WallNanos: wall, CPUNanos: cpu, Files: files})
+	return block, meta, err
 }
 
 func newTaskClock() *taskClock { return &taskClock{wall: time.Now(), cpu: threadCPU()} }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -33,7 +32,7 @@ type zipSpec struct {
 // zipTask's arguments: the encoded spec, the left block, the right
 // blocks. It returns the zipped block and its metadata.
 var zipTask = ray.TaskVar("goray.data.zip", func(ctx context.Context, args [][]byte) ([][]byte, error) {
-	start, clock := time.Now(), newTaskClock()
+	clock := newTaskClock()
 	if len(args) < 2 {
 		return nil, fmt.Errorf("zip task with %d arguments", len(args))
 	}
@@ -57,13 +56,7 @@ var zipTask = ray.TaskVar("goray.data.zip", func(ctx context.Context, args [][]b
 	if err != nil {
 		return nil, err
 	}
-	b, err := encodeBlock(out)
-	if err != nil {
-		return nil, err
-	}
-	_, cpu := clock.lap()
-	meta, err := json.Marshal(blockMeta{Rows: out.NumRows(), Bytes: int64(len(b)), Schema: schemaString(out.Schema()),
-		WallNanos: time.Since(start).Nanoseconds(), CPUNanos: cpu})
+	b, meta, err := blockAndMeta(out, clock, "", nil)
 	if err != nil {
 		return nil, err
 	}
