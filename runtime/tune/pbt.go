@@ -112,7 +112,7 @@ func (p *PBT) explore(cfg Config) Config {
 			if len(m) == 0 {
 				continue
 			}
-			i := indexOf(m, out[k])
+			i := indexOfValue(m, out[k]) // slices compared by value, numbers as numbers
 			if i < 0 || p.rng.Float64() < p.ResampleProbability {
 				out[k] = m[p.rng.IntN(len(m))]
 			} else {
@@ -133,15 +133,6 @@ func (p *PBT) explore(cfg Config) Config {
 		}
 	}
 	return out
-}
-
-func indexOf(xs []any, v any) int {
-	for i, x := range xs {
-		if x == v {
-			return i
-		}
-	}
-	return -1
 }
 
 func toFloat(v any) (float64, bool) {

@@ -39,3 +39,24 @@ func TestPBTExploitAndExplore(t *testing.T) {
 		t.Fatal("a completed trial was a donor")
 	}
 }
+
+// A mutation list of slices (layer sizes, say): explore steps to a
+// neighbour instead of panicking on == between slices.
+func TestPBTMutatesSliceValues(t *testing.T) {
+	layers := []any{[]int{16}, []int{32, 16}, []int{64, 32}}
+	p := &PBT{PerturbationInterval: 1, Mutations: map[string]any{"layers": layers}, Seed: 3}
+	trials := map[string]*TrialResult{}
+	for i, id := range []string{"a", "b", "c", "d"} {
+		trials[id] = &TrialResult{ID: id, Config: Config{"layers": []int{32, 16}}, Checkpoint: &Checkpoint{Path: "/ck/" + id}}
+		p.OnResult(id, 1, float64(i))
+	}
+	for range 20 {
+		_, cfg, ok := p.Exploit("a", 1, func(id string) *TrialResult { return trials[id] })
+		if !ok {
+			t.Fatal("no exploit")
+		}
+		if indexOfValue(layers, cfg["layers"]) < 0 {
+			t.Fatalf("layers mutated to %v", cfg["layers"])
+		}
+	}
+}
