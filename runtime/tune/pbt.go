@@ -24,7 +24,7 @@ type Exploiter interface {
 // 1.2 and a list value moves to a neighbour. Trials must checkpoint.
 type PBT struct {
 	PerturbationInterval int            // 5 if 0
-	Mutations            map[string]any // key → Domain or []any
+	Mutations            map[string]any // key → Domain (a GridSearch: its values) or []any
 	QuantileFraction     float64        // 0.25 if 0
 	ResampleProbability  float64        // 0.25 if 0
 	Seed                 uint64
@@ -107,7 +107,11 @@ func (p *PBT) explore(cfg Config) Config {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		switch m := p.Mutations[k].(type) {
+		mut := p.Mutations[k]
+		if g, ok := mut.(grid); ok {
+			mut = g.values // a grid's values are a list to move along
+		}
+		switch m := mut.(type) {
 		case []any:
 			if len(m) == 0 {
 				continue

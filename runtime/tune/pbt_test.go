@@ -60,3 +60,20 @@ func TestPBTMutatesSliceValues(t *testing.T) {
 		}
 	}
 }
+
+// A GridSearch among the mutations is its list of values (sampling a grid
+// panicked).
+func TestPBTMutatesAGridAsItsValues(t *testing.T) {
+	p := &PBT{PerturbationInterval: 1, Mutations: map[string]any{"bs": GridSearch(16, 32, 64)}, Seed: 5}
+	trials := map[string]*TrialResult{}
+	for i, id := range []string{"a", "b", "c", "d"} {
+		trials[id] = &TrialResult{ID: id, Config: Config{"bs": 32}, Checkpoint: &Checkpoint{Path: "/ck/" + id}}
+		p.OnResult(id, 1, float64(i))
+	}
+	for range 20 {
+		_, cfg, ok := p.Exploit("a", 1, func(id string) *TrialResult { return trials[id] })
+		if v := cfg.Int("bs"); !ok || (v != 16 && v != 32 && v != 64) {
+			t.Fatalf("bs mutated to %v (ok %v)", cfg["bs"], ok)
+		}
+	}
+}
