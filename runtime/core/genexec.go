@@ -94,7 +94,14 @@ func (r *itemReporter) yield(data []byte) error {
 		r.sending = true
 		go r.sendLoop()
 	}
-	for r.threshold > 0 && r.produced-r.consumed >= r.threshold && r.err == nil {
+	// Backpressure: wait while the owner has not consumed enough.
+	return r.waitLocked(func() bool { return r.threshold > 0 && r.produced-r.consumed >= r.threshold })
+}
+
+// waitLocked waits (r.mu held) while busy() and nothing failed; it returns
+// the failure, or the context's error if it ended first.
+func (r *itemReporter) waitLocked(busy func() bool) error {
+	for busy() && r.err == nil {
 		ch := r.changed
 		r.mu.Unlock()
 		select {
@@ -165,19 +172,7 @@ func (r *itemReporter) sendLoop() {
 func (r *itemReporter) flush() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for (r.sending || len(r.queue) > 0) && r.err == nil {
-		ch := r.changed
-		r.mu.Unlock()
-		select {
-		case <-ch:
-		case <-r.ctx.Done():
-		}
-		r.mu.Lock()
-		if r.ctx.Err() != nil {
-			return r.ctx.Err()
-		}
-	}
-	return r.err
+	return r.waitLocked(func() bool { return r.sending || len(r.queue) > 0 })
 }
 
 // runGenerator runs a generator task and sets its result: the count of

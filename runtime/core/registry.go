@@ -50,11 +50,18 @@ var registry = struct {
 func RegisterFunc(name string, f Func) {
 	registry.Lock()
 	defer registry.Unlock()
-	_, dup := registry.funcs[name]
-	if _, g := registry.genFuncs[name]; g || dup {
-		panic(fmt.Sprintf("goray: task %q registered twice", name))
-	}
+	mustBeNew("task", name, registry.funcs, registry.genFuncs)
 	registry.funcs[name] = f
+}
+
+// mustBeNew panics if name is taken in either map (registry held): a
+// function and a generator, or a method and a generator method, share
+// their names.
+func mustBeNew[A, B any](what, name string, a map[string]A, b map[string]B) {
+	_, inA := a[name]
+	if _, inB := b[name]; inA || inB {
+		panic(fmt.Sprintf("goray: %s %q registered twice", what, name))
+	}
 }
 
 // RegisterActor registers an actor class constructor.
@@ -71,10 +78,7 @@ func RegisterActor(name string, c Ctor) {
 func RegisterMethod(name string, m Method) {
 	registry.Lock()
 	defer registry.Unlock()
-	_, dup := registry.methods[name]
-	if _, g := registry.genMethods[name]; g || dup {
-		panic(fmt.Sprintf("goray: actor method %q registered twice", name))
-	}
+	mustBeNew("actor method", name, registry.methods, registry.genMethods)
 	registry.methods[name] = m
 }
 
@@ -98,10 +102,7 @@ func RegisterMultiMethod(name string, m MultiMethod) {
 func RegisterGenFunc(name string, f GenFunc) {
 	registry.Lock()
 	defer registry.Unlock()
-	_, dup := registry.funcs[name]
-	if _, g := registry.genFuncs[name]; g || dup {
-		panic(fmt.Sprintf("goray: task %q registered twice", name))
-	}
+	mustBeNew("task", name, registry.funcs, registry.genFuncs)
 	registry.genFuncs[name] = f
 }
 
@@ -109,10 +110,7 @@ func RegisterGenFunc(name string, f GenFunc) {
 func RegisterGenMethod(name string, m GenMethod) {
 	registry.Lock()
 	defer registry.Unlock()
-	_, dup := registry.methods[name]
-	if _, g := registry.genMethods[name]; g || dup {
-		panic(fmt.Sprintf("goray: actor method %q registered twice", name))
-	}
+	mustBeNew("actor method", name, registry.methods, registry.genMethods)
 	registry.genMethods[name] = m
 }
 
