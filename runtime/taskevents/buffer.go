@@ -14,9 +14,11 @@
 package taskevents
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 
+	"github.com/goray-dev/goray/runtime/internal/offheap"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
 
@@ -169,6 +171,10 @@ type Buffer struct {
 	base   uint64 // number of the oldest record held
 	next   uint64 // number of the next record
 	spare  [][]record
+	// mem holds the chunks, outside the heap: a buffer filling up by
+	// megabytes while its process is busy would otherwise make the
+	// collector run more often over the rest of the process's heap.
+	mem    *offheap.Arena
 	max    int
 	batch  int
 	jobs   interned[string]
@@ -195,7 +201,9 @@ func NewBuffer(max, batch int) *Buffer {
 	if batch <= 0 {
 		batch = DefaultSendBatchSize
 	}
-	return &Buffer{max: max, batch: batch}
+	b := &Buffer{max: max, batch: batch, mem: offheap.NewArena()}
+	runtime.AddCleanup(b, (*offheap.Arena).Release, b.mem)
+	return b
 }
 
 // at is the record numbered seq, which the buffer holds.
@@ -337,7 +345,7 @@ func (b *Buffer) newRecord() (uint64, *record) {
 		if n := len(b.spare); n > 0 {
 			c, b.spare = b.spare[n-1], b.spare[:n-1]
 		} else {
-			c = make([]record, chunkSize)
+			c = offheap.Make[record](b.mem, chunkSize)
 		}
 		b.chunks = append(b.chunks, c)
 	}
@@ -439,16 +447,14 @@ func (b *Buffer) Take() *rpcpb.TaskEventBatch {
 
 // releaseChunks drops the chunks every record of which has been taken,
 // keeping a few for reuse: a steady flow recycles them, an idle process
-// gives the rest back to the garbage collector.
+// gives the rest back to the system.
 func (b *Buffer) releaseChunks() {
 	done := 0
 	for done < len(b.chunks) && (b.first+uint64(done)+1)*chunkSize <= b.base {
 		done++
 	}
 	for _, c := range b.chunks[:done] {
-		if len(b.spare) < spareChunks {
-			b.spare = append(b.spare, c)
-		}
+		b.recycle(c)
 	}
 	b.chunks = append(b.chunks[:0], b.chunks[done:]...)
 	b.first += uint64(done)
@@ -457,9 +463,7 @@ func (b *Buffer) releaseChunks() {
 		// and the tables start over (no record refers to them).
 		for _, c := range b.chunks {
 			clear(c)
-			if len(b.spare) < spareChunks {
-				b.spare = append(b.spare, c)
-			}
+			b.recycle(c)
 		}
 		b.chunks = b.chunks[:0]
 		b.next = (b.next + chunkSize - 1) / chunkSize * chunkSize
@@ -469,6 +473,16 @@ func (b *Buffer) releaseChunks() {
 		b.wheres.reset()
 		b.sides = nil
 	}
+}
+
+// recycle keeps an emptied chunk for reuse, or frees it if there are
+// spares enough.
+func (b *Buffer) recycle(c []record) {
+	if len(b.spare) < spareChunks {
+		b.spare = append(b.spare, c)
+		return
+	}
+	offheap.Free(b.mem, c)
 }
 
 // Requeue puts a batch that could not be sent back at the end, as far as

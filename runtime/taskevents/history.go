@@ -2,10 +2,12 @@ package taskevents
 
 import (
 	"maps"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/goray-dev/goray/runtime/internal/offheap"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
 
@@ -35,9 +37,10 @@ type longKey struct {
 
 // attempt is one task attempt as the history holds it. It holds no
 // pointers: its strings are numbers in the history's tables, its list
-// links slot numbers, so the history's 100,000 attempts are one block the
-// garbage collector never scans (a pointer per field made it scan tens of
-// megabytes at every cycle of the GCS's process).
+// links slot numbers, so the history's 100,000 attempts can live outside
+// the heap: the garbage collector neither scans them (a pointer per field
+// made it scan tens of megabytes at every cycle of the GCS's process) nor
+// counts them (a history filling up made it run more often).
 type attempt struct {
 	id      [idCap]byte
 	idLen   uint8 // 0: the id is in longIDs
@@ -89,6 +92,7 @@ type History struct {
 	// (growing one slice to 100,000 attempts cost the GCS a few percent of
 	// a core in allocation and copying while it filled).
 	slots   [][]attempt
+	mem     *offheap.Arena // the slots' memory, outside the heap (see Buffer.mem)
 	nSlots  int32
 	free    []int32
 	n       int
@@ -109,11 +113,13 @@ func NewHistory(max int) *History {
 	if max <= 0 {
 		max = DefaultHistorySize
 	}
-	h := &History{max: max, nSlots: 1, slots: [][]attempt{make([]attempt, slotChunk)}, index: map[attemptKey]int32{},
+	mem := offheap.NewArena()
+	h := &History{max: max, nSlots: 1, mem: mem, slots: [][]attempt{offheap.Make[attempt](mem, slotChunk)}, index: map[attemptKey]int32{},
 		longIDs: map[longKey]int32{}, ids: map[int32]string{}, errs: map[int32]errPair{}, infoPBs: map[uint32]*rpcpb.TaskInfo{},
 		dropped: map[string]int64{}}
 	h.all = chain{h: h, prev: func(a *attempt) *int32 { return &a.allPrev }, next: func(a *attempt) *int32 { return &a.allNext }}
 	h.done = chain{h: h, prev: func(a *attempt) *int32 { return &a.donePrev }, next: func(a *attempt) *int32 { return &a.doneNext }}
+	runtime.AddCleanup(h, (*offheap.Arena).Release, mem)
 	return h
 }
 
@@ -142,7 +148,7 @@ func (h *History) at(s int32) *attempt { return &h.slots[s/slotChunk][s%slotChun
 func (h *History) newSlot() int32 {
 	s := h.nSlots
 	if int(s/slotChunk) == len(h.slots) {
-		h.slots = append(h.slots, make([]attempt, slotChunk))
+		h.slots = append(h.slots, offheap.Make[attempt](h.mem, slotChunk))
 	}
 	h.nSlots++
 	return s
