@@ -22,8 +22,9 @@ import (
 // executor's start (RUNNING) and place. The executor reports RUNNING for a
 // task still running at its next report (and, for an actor's constructor,
 // which the GCS and not an owner drives, the outcome too). A retry is the
-// next attempt number. Recording is a merge into the process's buffer,
-// which sends one record per attempt per report.
+// next attempt number. The owner notes transitions in the task and writes
+// them to the process's buffer with the outcome or at the next report;
+// the buffer merges an attempt's transitions into one record per report.
 
 // eventsInterval is RAY_task_events_report_interval_ms, and whether task
 // events are on (0 turns them off, as in Ray).
@@ -51,7 +52,7 @@ func (w *Worker) startEvents(ctx context.Context) {
 	w.eventsDone = make(chan struct{})
 	go func() {
 		defer close(w.eventsDone)
-		taskevents.Report(ctx, w.events, interval, w.sendEvents, w.reportRunning)
+		taskevents.Report(ctx, w.events, interval, w.sendEvents, w.beforeReport)
 	}()
 }
 
@@ -62,7 +63,7 @@ func (w *Worker) flushEvents() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	taskevents.Flush(ctx, w.events, w.sendEvents, w.reportRunning, true)
+	taskevents.Flush(ctx, w.events, w.sendEvents, w.beforeReport, true)
 }
 
 func (w *Worker) sendEvents(ctx context.Context, b *rpcpb.TaskEventBatch) error {
@@ -172,90 +173,201 @@ func keyOf(spec *rpcpb.TaskSpec) taskevents.Key {
 	return taskevents.Key{TaskID: spec.TaskId, Attempt: spec.Attempt}
 }
 
-// ownerEvent records a transition of a task this process owns.
+// An owner's transitions before the outcome (PENDING_ARGS_AVAIL,
+// PENDING_NODE_ASSIGNMENT, SUBMITTED_TO_WORKER) are noted in the task
+// itself: a clock read and a store, no lock. They go into the buffer
+// together, with the outcome, or at the next report for a task still on
+// its way (writeUnwritten), so most tasks cost the owner one lock and one
+// record. Everything here runs under w.mu, like the task's other state.
+
+// ownerNotes are an attempt's transitions noted and not yet written.
+type ownerNotes struct {
+	attempt  int32
+	n        uint8
+	statuses [3]taskevents.Status
+	times    [3]int64
+	// slot is the task's place in w.unwritten (+1; 0: not there).
+	slot int
+}
+
+// maxUnwritten bounds w.unwritten: an owner whose reports stall (a GCS
+// that does not answer) writes its notes at once instead of holding more.
+const maxUnwritten = taskevents.DefaultBufferSize
+
+// ownerEvent notes a transition of a task this process owns.
 func (w *Worker) ownerEvent(pt *pendingTask, s taskevents.Status) {
 	if !w.recording() || w.events.DropIfFull(&pt.ev, pt.spec.JobId, pt.spec.Attempt) {
 		return
 	}
-	e := taskevents.Event{Key: keyOf(pt.spec), JobID: pt.spec.JobId, Status: s, TimeNs: taskevents.Now()}
-	w.describe(pt, &e)
-	w.events.AddAt(&pt.ev, e)
+	w.note(pt, s, taskevents.Now())
 }
 
+func (w *Worker) note(pt *pendingTask, s taskevents.Status, t int64) {
+	nt := &pt.notes
+	if nt.n > 0 && (nt.attempt != pt.spec.Attempt || int(nt.n) == len(nt.statuses)) {
+		w.writeAttempt(pt, nil) // an earlier attempt's (it ended without an outcome)
+	}
+	nt.attempt = pt.spec.Attempt
+	nt.statuses[nt.n], nt.times[nt.n] = s, t
+	nt.n++
+	pt.noted = pt.spec.Attempt + 1
+	if nt.slot == 0 {
+		w.unwritten = append(w.unwritten, pt)
+		nt.slot = len(w.unwritten)
+		if len(w.unwritten) >= maxUnwritten {
+			w.writeUnwrittenLocked()
+		}
+	}
+}
+
+// hasEvents reports whether the current attempt has had an event.
+func (pt *pendingTask) hasEvents() bool { return pt.noted == pt.spec.Attempt+1 }
+
 // describe puts the task's description on the first event of each attempt
-// (the GCS keeps attempts apart).
+// that goes into the buffer (the GCS keeps attempts apart).
 func (w *Worker) describe(pt *pendingTask, e *taskevents.Event) {
-	if pt.described != pt.spec.Attempt+1 {
-		pt.described = pt.spec.Attempt + 1
+	if pt.described != e.Attempt+1 {
+		pt.described = e.Attempt + 1
 		e.Info = w.taskInfo(pt)
 	}
 }
 
-// isDescribed reports whether the current attempt has had its first event.
-func (pt *pendingTask) isDescribed() bool { return pt.described == pt.spec.Attempt+1 }
+// writeAttempt puts the task's notes and then tail (its start and outcome)
+// into the buffer under one lock.
+func (w *Worker) writeAttempt(pt *pendingTask, tail []taskevents.Event) {
+	w.events.Batch(func(add func(*taskevents.Handle, *taskevents.Event) bool) {
+		w.addNotes(pt, add)
+		for i := range tail {
+			w.describe(pt, &tail[i])
+			add(&pt.ev, &tail[i])
+		}
+	})
+}
 
-// submittedEvents records SUBMITTED_TO_WORKER for a batch on its way.
+// addNotes adds the task's notes through add and forgets them.
+func (w *Worker) addNotes(pt *pendingTask, add func(*taskevents.Handle, *taskevents.Event) bool) {
+	nt := &pt.notes
+	for i := range int(nt.n) {
+		e := taskevents.Event{Key: taskevents.Key{TaskID: pt.spec.TaskId, Attempt: nt.attempt}, JobID: pt.spec.JobId,
+			Status: nt.statuses[i], TimeNs: nt.times[i]}
+		w.describe(pt, &e)
+		add(&pt.ev, &e)
+	}
+	nt.n = 0
+	if nt.slot != 0 {
+		w.unwritten[nt.slot-1] = nil // the list does not keep a finished task
+		nt.slot = 0
+	}
+}
+
+// dropNotes forgets the task's notes: its attempt lost an event already.
+func (w *Worker) dropNotes(pt *pendingTask) {
+	pt.notes.n = 0
+	if pt.notes.slot != 0 {
+		w.unwritten[pt.notes.slot-1] = nil
+		pt.notes.slot = 0
+	}
+}
+
+// writeUnwritten runs before each report: the notes of tasks still on
+// their way go into the buffer, so the report shows them pending.
+func (w *Worker) writeUnwritten() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.writeUnwrittenLocked()
+}
+
+func (w *Worker) writeUnwrittenLocked() {
+	list := w.unwritten
+	w.unwritten = nil
+	if w.events == nil {
+		return
+	}
+	w.events.Batch(func(add func(*taskevents.Handle, *taskevents.Event) bool) {
+		for _, pt := range list {
+			if pt != nil {
+				pt.notes.slot = 0
+				w.addNotes(pt, add)
+			}
+		}
+	})
+}
+
+// submittedEvents notes SUBMITTED_TO_WORKER for a batch on its way.
 func (w *Worker) submittedEvents(pts []*pendingTask) {
 	if !w.recording() {
 		return
 	}
 	now := taskevents.Now()
-	w.events.AddEach(len(pts), func(i int, e *taskevents.Event) *taskevents.Handle {
-		pt := pts[i]
-		*e = taskevents.Event{Key: keyOf(pt.spec), JobID: pt.spec.JobId, Status: taskevents.SubmittedToWorker, TimeNs: now}
-		w.describe(pt, e)
-		return &pt.ev
-	})
+	for _, pt := range pts {
+		if !w.events.DropIfFull(&pt.ev, pt.spec.JobId, pt.spec.Attempt) {
+			w.note(pt, taskevents.SubmittedToWorker, now)
+		}
+	}
 }
 
 // outcomeEvent records how an attempt ended without a result from an
 // executor: FINISHED, or FAILED with the error's type in Ray's names.
 func (w *Worker) outcomeEvent(pt *pendingTask, err error) {
-	if !w.recording() || w.events.DropIfFull(&pt.ev, pt.spec.JobId, pt.spec.Attempt) {
+	if !w.recording() {
+		return
+	}
+	if w.events.DropIfFull(&pt.ev, pt.spec.JobId, pt.spec.Attempt) {
+		w.dropNotes(pt)
 		return
 	}
 	e := taskevents.Event{Key: keyOf(pt.spec), JobID: pt.spec.JobId, Status: taskevents.Finished, TimeNs: taskevents.Now()}
 	if err != nil {
 		e.Status, e.ErrType, e.ErrMsg = taskevents.Failed, errorTypeName(infoFromError(err).Kind), err.Error()
 	}
-	w.describe(pt, &e)
-	w.events.AddAt(&pt.ev, e)
+	tail := [1]taskevents.Event{e}
+	w.writeAttempt(pt, tail[:])
 }
 
 // resultEvent records the outcome an executor sent back, with its start
 // (RUNNING) and where it ran: the executor's own RUNNING is not sent for a
-// task that ended before its report.
+// task that ended before its report. Both times are the executor's (its
+// start, and its start plus how long the task ran), as in Ray, where the
+// executor reports them: the owner reads no clock.
 func (w *Worker) resultEvent(pt *pendingTask, r *rpcpb.TaskResult, where *rpcpb.TaskWhere) {
-	if !w.recording() || w.events.DropIfFull(&pt.ev, pt.spec.JobId, pt.spec.Attempt) {
+	if !w.recording() {
+		return
+	}
+	if w.events.DropIfFull(&pt.ev, pt.spec.JobId, pt.spec.Attempt) {
+		w.dropNotes(pt)
 		return
 	}
 	k := keyOf(pt.spec)
-	e := taskevents.Event{Key: k, JobID: pt.spec.JobId, Status: taskevents.Finished, Where: where, TimeNs: taskevents.Now()}
+	var tail [2]taskevents.Event
+	n := 0
+	end := int64(0)
+	if r.StartTimeNs > 0 {
+		tail[n] = taskevents.Event{Key: k, JobID: pt.spec.JobId, Status: taskevents.Running, TimeNs: r.StartTimeNs, Where: where}
+		n++
+		end = r.StartTimeNs + r.ExecMicros*1000
+	} else {
+		end = taskevents.Now()
+	}
+	e := taskevents.Event{Key: k, JobID: pt.spec.JobId, Status: taskevents.Finished, Where: where, TimeNs: end}
 	if r.Result == nil || r.Result.Error != nil {
 		err := locationOf(r.Result).Err
 		e.Status, e.ErrType, e.ErrMsg = taskevents.Failed, errorTypeName(infoFromError(err).Kind), err.Error()
 	}
-	if r.StartTimeNs <= 0 {
-		w.describe(pt, &e)
-		w.events.AddAt(&pt.ev, e)
-		return
-	}
-	// RUNNING, then the outcome, under one lock.
-	w.events.AddEach(2, func(i int, out *taskevents.Event) *taskevents.Handle {
-		if i == 0 {
-			*out = taskevents.Event{Key: k, JobID: pt.spec.JobId, Status: taskevents.Running, TimeNs: r.StartTimeNs, Where: where}
-		} else {
-			*out = e
-		}
-		w.describe(pt, out)
-		return &pt.ev
-	})
+	tail[n] = e
+	w.writeAttempt(pt, tail[:n+1])
 }
 
 // runningEvent is an executor's RUNNING.
 func (w *Worker) runningEvent(spec *rpcpb.TaskSpec, info *rpcpb.TaskInfo, start time.Time) {
 	w.event(taskevents.Event{Key: keyOf(spec), JobID: spec.JobId, Status: taskevents.Running, TimeNs: start.UnixNano(),
 		Info: info, Where: w.where})
+}
+
+// beforeReport puts what this process noted, as owner and as executor,
+// into the buffer.
+func (w *Worker) beforeReport() {
+	w.writeUnwritten()
+	w.reportRunning()
 }
 
 // reportRunning runs before each report: the executor's tasks that are

@@ -53,10 +53,13 @@ type pendingTask struct {
 	retries   int // actor task retries left
 	resolved  bool
 	// described is the attempt (+1) whose first task event, carrying the
-	// task's description, was recorded.
-	described int32
-	// ev is the task's open record in the event buffer (events.go).
-	ev taskevents.Handle
+	// task's description, went into the event buffer; noted the attempt
+	// (+1) that has had any event.
+	described, noted int32
+	// notes are the attempt's transitions not yet in the buffer, and ev
+	// the task's open record there (events.go).
+	notes ownerNotes
+	ev    taskevents.Handle
 	// gen is a generator task's stream (generator.go); nil for other tasks.
 	gen *genState
 	// owned are the arguments this process owns, until the table has them.
@@ -189,7 +192,7 @@ func (w *Worker) enqueue(pt *pendingTask) {
 		}
 		return
 	}
-	if !pt.isDescribed() {
+	if !pt.hasEvents() {
 		w.ownerEvent(pt, taskevents.PendingArgsAvail)
 	}
 	w.mu.Unlock()
@@ -233,7 +236,7 @@ func (w *Worker) resolveLocked(pt *pendingTask) (<-chan struct{}, error) {
 
 func (w *Worker) dispatchTaskLocked(pt *pendingTask) {
 	if pt.actor != nil {
-		if !pt.isDescribed() {
+		if !pt.hasEvents() {
 			w.ownerEvent(pt, taskevents.PendingArgsAvail)
 		}
 		pt.actor.readyLocked(w)

@@ -126,6 +126,9 @@ type Worker struct {
 	// eventsDone closes once the reporter sent its last batch.
 	events     *taskevents.Buffer
 	eventsDone chan struct{}
+	// unwritten are the owned tasks with transitions noted but not yet in
+	// the buffer (under mu; events.go): written at the next report.
+	unwritten []*pendingTask
 	// where is this process as executor (task events); infos the shared
 	// task descriptions (events.go).
 	where    *rpcpb.TaskWhere

@@ -229,17 +229,14 @@ func (b *Buffer) AddAt(h *Handle, e Event) bool {
 	return kept
 }
 
-// AddEach records n transitions under one lock (a batch of tasks on its
-// way, an outcome with its start): at(i, e) fills the i-th event and
-// returns its attempt's handle.
-func (b *Buffer) AddEach(n int, at func(i int, e *Event) *Handle) {
+// Batch runs fn with the buffer locked: each add(h, e) records like AddAt,
+// so many transitions (an owner's tasks written at a report, an attempt's
+// transitions with its outcome) cost one lock. fn must not call the
+// buffer's other methods.
+func (b *Buffer) Batch(fn func(add func(h *Handle, e *Event) bool)) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for i := range n {
-		var e Event
-		h := at(i, &e)
-		b.addLocked(h, &e)
-	}
+	fn(b.addLocked)
 }
 
 // DropIfFull reports whether an event of the attempt at h (of job) would

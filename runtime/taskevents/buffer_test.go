@@ -124,16 +124,20 @@ func TestDropIfFullCountsWhatAddAtWouldDrop(t *testing.T) {
 	}
 }
 
-// AddEach adds like AddAt, each event into its attempt's record.
-func TestAddEachMergesIntoEachAttempt(t *testing.T) {
+// Batch adds like AddAt, each event into its attempt's record.
+func TestBatchMergesIntoEachAttempt(t *testing.T) {
 	b := NewBuffer(10, 0)
 	hs := make([]Handle, 3)
 	for i := range hs {
 		b.AddAt(&hs[i], ev(strconv.Itoa(i), "j", PendingNodeAssignment, 1))
 	}
-	b.AddEach(len(hs), func(i int, e *Event) *Handle {
-		*e = ev(strconv.Itoa(i), "j", SubmittedToWorker, 2)
-		return &hs[i]
+	b.Batch(func(add func(*Handle, *Event) bool) {
+		for i := range hs {
+			e := ev(strconv.Itoa(i), "j", SubmittedToWorker, 2)
+			if !add(&hs[i], &e) {
+				t.Fatalf("event %d dropped", i)
+			}
+		}
 	})
 	batch := b.Take()
 	if len(batch.Events) != 3 {
