@@ -20,6 +20,7 @@ import (
 func microbenchmarkCmd() *cobra.Command {
 	var scale, eventsAB int
 	var cpuProfile, only string
+	var cpu bool
 	cmd := &cobra.Command{
 		Use:   "microbenchmark",
 		Short: "Run Ray's core microbenchmarks (and a raw gRPC round trip floor) on an embedded local cluster",
@@ -57,13 +58,14 @@ func microbenchmarkCmd() *cobra.Command {
 				_, err := bench.EventsAB(ctx, os.Stdout, scale, eventsAB, match)
 				return err
 			}
-			_, err := bench.Run(ctx, os.Stdout, scale, match)
+			_, err := bench.Run(ctx, os.Stdout, scale, match, cpu)
 			return err
 		},
 	}
 	cmd.Flags().IntVar(&scale, "scale", 1, "multiply the iteration counts")
 	cmd.Flags().StringVar(&only, "run", "", "run only the benchmarks whose names match this regular expression (e.g. 'tasks_(sync|async)')")
 	cmd.Flags().IntVar(&eventsAB, "task-events-ab", 0, "instead: measure what task events cost — tasks_sync, tasks_async and 1_1_actor_calls_async this many rounds each with this process's task events off and on, alternating, and print the medians and the on/off ratio")
+	cmd.Flags().BoolVar(&cpu, "cpu", false, "also print the CPU seconds each benchmark used in this process and the cluster's processes under it (steadier than the rate on a busy machine)")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the driver process (go tool pprof) to this file")
 	return cmd
 }

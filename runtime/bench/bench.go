@@ -64,18 +64,31 @@ func rate(n int, d time.Duration) float64 { return float64(n) / d.Seconds() }
 
 // Run runs the benchmarks whose names match (every one when match is nil)
 // and prints lines as Ray does ("name per second value").
-func Run(ctx context.Context, out io.Writer, scale int, match func(name string) bool) ([]Result, error) {
+//
+// With cpu, each line also says how much CPU the step used in this
+// process and every process under it (the embedded cluster's): on a
+// machine shared with other work, a steadier measure of what a change
+// costs than the rate, which follows the machine's load.
+func Run(ctx context.Context, out io.Writer, scale int, match func(name string) bool, cpu bool) ([]Result, error) {
 	r := &runner{ctx: ctx, scale: scale}
 	var res []Result
 	for _, s := range steps {
 		if match != nil && !match(s.name) {
 			continue
 		}
+		var c0 float64
+		if cpu {
+			c0, _ = treeCPU()
+		}
 		v, err := s.run(r)
 		if err != nil {
 			return res, fmt.Errorf("%s: %w", s.name, err)
 		}
 		res = append(res, Result{s.name, v, s.unit})
+		if c1, ok := treeCPU(); cpu && ok {
+			fmt.Fprintf(out, "%-36s %14.2f %s  cpu %.2f s\n", s.name, v, s.unit, c1-c0)
+			continue
+		}
 		fmt.Fprintf(out, "%-36s %14.2f %s\n", s.name, v, s.unit)
 	}
 	return res, nil

@@ -1,0 +1,6 @@
+//go:build !linux
+
+package bench
+
+// treeCPU is not measured where there is no /proc.
+func treeCPU() (float64, bool) { return 0, false }
