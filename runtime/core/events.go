@@ -205,7 +205,7 @@ func (w *Worker) ownerEvent(pt *pendingTask, s taskevents.Status) {
 func (w *Worker) note(pt *pendingTask, s taskevents.Status, t int64) {
 	nt := &pt.notes
 	if nt.n > 0 && (nt.attempt != pt.spec.Attempt || int(nt.n) == len(nt.statuses)) {
-		w.writeAttempt(pt, nil) // an earlier attempt's (it ended without an outcome)
+		w.writeNotes(pt) // an earlier attempt's (it ended without an outcome), or a full set
 	}
 	nt.attempt = pt.spec.Attempt
 	nt.statuses[nt.n], nt.times[nt.n] = s, t
@@ -223,48 +223,38 @@ func (w *Worker) note(pt *pendingTask, s taskevents.Status, t int64) {
 // hasEvents reports whether the current attempt has had an event.
 func (pt *pendingTask) hasEvents() bool { return pt.noted == pt.spec.Attempt+1 }
 
-// describe puts the task's description on the first event of each attempt
-// that goes into the buffer (the GCS keeps attempts apart).
-func (w *Worker) describe(pt *pendingTask, e *taskevents.Event) {
-	if pt.described != e.Attempt+1 {
-		pt.described = e.Attempt + 1
-		e.Info = w.taskInfo(pt)
-	}
-}
-
-// writeAttempt puts the task's notes and then tail (its start and outcome)
-// into the buffer under one lock.
-func (w *Worker) writeAttempt(pt *pendingTask, tail []taskevents.Event) {
-	w.events.Batch(func(add func(*taskevents.Handle, *taskevents.Event) bool) {
-		w.addNotes(pt, add)
-		for i := range tail {
-			w.describe(pt, &tail[i])
-			add(&pt.ev, &tail[i])
-		}
-	})
-}
-
-// addNotes adds the task's notes through add and forgets them.
-func (w *Worker) addNotes(pt *pendingTask, add func(*taskevents.Handle, *taskevents.Event) bool) {
+// run starts the attempt's run of transitions for the buffer: its notes,
+// with the task's description if they are the attempt's first.
+func (w *Worker) run(pt *pendingTask) taskevents.Run {
 	nt := &pt.notes
-	for i := range int(nt.n) {
-		e := taskevents.Event{Key: taskevents.Key{TaskID: pt.spec.TaskId, Attempt: nt.attempt}, JobID: pt.spec.JobId,
-			Status: nt.statuses[i], TimeNs: nt.times[i]}
-		w.describe(pt, &e)
-		add(&pt.ev, &e)
+	r := taskevents.Run{Key: taskevents.Key{TaskID: pt.spec.TaskId, Attempt: pt.spec.Attempt}, JobID: pt.spec.JobId}
+	if nt.n > 0 {
+		r.Attempt = nt.attempt
+		for i := range int(nt.n) {
+			r.Append(nt.statuses[i], nt.times[i])
+		}
 	}
-	nt.n = 0
-	if nt.slot != 0 {
-		w.unwritten[nt.slot-1] = nil // the list does not keep a finished task
-		nt.slot = 0
+	if pt.described != r.Attempt+1 {
+		pt.described = r.Attempt + 1
+		r.Info = w.taskInfo(pt)
 	}
+	w.dropNotes(pt)
+	return r
 }
 
-// dropNotes forgets the task's notes: its attempt lost an event already.
+// writeNotes puts the task's notes into the buffer alone (an earlier
+// attempt's, or a full set).
+func (w *Worker) writeNotes(pt *pendingTask) {
+	r := w.run(pt)
+	w.events.AddRun(&pt.ev, &r)
+}
+
+// dropNotes forgets the task's notes (written, or their attempt lost an
+// event already) and takes it off the list of tasks to write.
 func (w *Worker) dropNotes(pt *pendingTask) {
 	pt.notes.n = 0
 	if pt.notes.slot != 0 {
-		w.unwritten[pt.notes.slot-1] = nil
+		w.unwritten[pt.notes.slot-1] = nil // the list does not keep a finished task
 		pt.notes.slot = 0
 	}
 }
@@ -283,14 +273,16 @@ func (w *Worker) writeUnwrittenLocked() {
 	if w.events == nil {
 		return
 	}
-	w.events.Batch(func(add func(*taskevents.Handle, *taskevents.Event) bool) {
-		for _, pt := range list {
-			if pt != nil {
-				pt.notes.slot = 0
-				w.addNotes(pt, add)
-			}
+	var hs []*taskevents.Handle
+	var runs []taskevents.Run
+	for _, pt := range list {
+		if pt != nil && pt.notes.n > 0 {
+			pt.notes.slot = 0
+			hs = append(hs, &pt.ev)
+			runs = append(runs, w.run(pt))
 		}
-	})
+	}
+	w.events.AddRuns(hs, runs)
 }
 
 // submittedEvents notes SUBMITTED_TO_WORKER for a batch on its way.
@@ -316,12 +308,22 @@ func (w *Worker) outcomeEvent(pt *pendingTask, err error) {
 		w.dropNotes(pt)
 		return
 	}
-	e := taskevents.Event{Key: keyOf(pt.spec), JobID: pt.spec.JobId, Status: taskevents.Finished, TimeNs: taskevents.Now()}
+	r := w.outcomeRun(pt)
+	status := taskevents.Finished
 	if err != nil {
-		e.Status, e.ErrType, e.ErrMsg = taskevents.Failed, errorTypeName(infoFromError(err).Kind), err.Error()
+		status, r.ErrType, r.ErrMsg = taskevents.Failed, errorTypeName(infoFromError(err).Kind), err.Error()
 	}
-	tail := [1]taskevents.Event{e}
-	w.writeAttempt(pt, tail[:])
+	r.Append(status, taskevents.Now())
+	w.events.AddRun(&pt.ev, &r)
+}
+
+// outcomeRun is the run an outcome ends: the current attempt's notes (an
+// earlier attempt's go in alone first).
+func (w *Worker) outcomeRun(pt *pendingTask) taskevents.Run {
+	if pt.notes.n > 0 && pt.notes.attempt != pt.spec.Attempt {
+		w.writeNotes(pt)
+	}
+	return w.run(pt)
 }
 
 // resultEvent records the outcome an executor sent back, with its start
@@ -337,24 +339,22 @@ func (w *Worker) resultEvent(pt *pendingTask, r *rpcpb.TaskResult, where *rpcpb.
 		w.dropNotes(pt)
 		return
 	}
-	k := keyOf(pt.spec)
-	var tail [2]taskevents.Event
-	n := 0
-	end := int64(0)
+	run := w.outcomeRun(pt)
+	run.Where = where
+	var end int64
 	if r.StartTimeNs > 0 {
-		tail[n] = taskevents.Event{Key: k, JobID: pt.spec.JobId, Status: taskevents.Running, TimeNs: r.StartTimeNs, Where: where}
-		n++
+		run.Append(taskevents.Running, r.StartTimeNs)
 		end = r.StartTimeNs + r.ExecMicros*1000
 	} else {
 		end = taskevents.Now()
 	}
-	e := taskevents.Event{Key: k, JobID: pt.spec.JobId, Status: taskevents.Finished, Where: where, TimeNs: end}
+	status := taskevents.Finished
 	if r.Result == nil || r.Result.Error != nil {
 		err := locationOf(r.Result).Err
-		e.Status, e.ErrType, e.ErrMsg = taskevents.Failed, errorTypeName(infoFromError(err).Kind), err.Error()
+		status, run.ErrType, run.ErrMsg = taskevents.Failed, errorTypeName(infoFromError(err).Kind), err.Error()
 	}
-	tail[n] = e
-	w.writeAttempt(pt, tail[:n+1])
+	run.Append(status, end)
+	w.events.AddRun(&pt.ev, &run)
 }
 
 // runningEvent is an executor's RUNNING.

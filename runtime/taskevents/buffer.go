@@ -229,14 +229,66 @@ func (b *Buffer) AddAt(h *Handle, e Event) bool {
 	return kept
 }
 
-// Batch runs fn with the buffer locked: each add(h, e) records like AddAt,
-// so many transitions (an owner's tasks written at a report, an attempt's
-// transitions with its outcome) cost one lock. fn must not call the
-// buffer's other methods.
-func (b *Buffer) Batch(fn func(add func(h *Handle, e *Event) bool)) {
+// Run is transitions of one attempt written together: an owner notes its
+// task's transitions in the task and writes them with the outcome (or at
+// a report), one lock for all. It is a plain value the caller fills: an
+// Event handed through a function value would be allocated on the heap,
+// once per transition.
+type Run struct {
+	Key
+	JobID string
+	// Info and Where go with the run's first transition, the error with
+	// its last.
+	Info            *rpcpb.TaskInfo
+	Where           *rpcpb.TaskWhere
+	ErrType, ErrMsg string
+	N               int
+	Statuses        [maxTransitions]Status
+	Times           [maxTransitions]int64
+}
+
+// Append adds a transition to the run; false if the run is full.
+func (r *Run) Append(s Status, t int64) bool {
+	if r.N == len(r.Statuses) {
+		return false
+	}
+	r.Statuses[r.N], r.Times[r.N] = s, t
+	r.N++
+	return true
+}
+
+// AddRun records the run's transitions into the attempt's open record at
+// *h (or a new one), as AddAt does each, under one lock. It reports
+// whether all were kept.
+func (b *Buffer) AddRun(h *Handle, r *Run) bool {
+	b.mu.Lock()
+	kept := b.addRunLocked(h, r)
+	b.mu.Unlock()
+	return kept
+}
+
+// AddRuns records runs[i] at hs[i] for each i under one lock.
+func (b *Buffer) AddRuns(hs []*Handle, runs []Run) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	fn(b.addLocked)
+	for i := range runs {
+		b.addRunLocked(hs[i], &runs[i])
+	}
+}
+
+func (b *Buffer) addRunLocked(h *Handle, r *Run) bool {
+	kept := true
+	for i := range r.N {
+		e := Event{Key: r.Key, JobID: r.JobID, Status: r.Statuses[i], TimeNs: r.Times[i]}
+		if i == 0 {
+			e.Info, e.Where = r.Info, r.Where
+		}
+		if i == r.N-1 {
+			e.ErrType, e.ErrMsg = r.ErrType, r.ErrMsg
+		}
+		kept = b.addLocked(h, &e) && kept
+	}
+	return kept
 }
 
 // DropIfFull reports whether an event of the attempt at h (of job) would

@@ -124,29 +124,55 @@ func TestDropIfFullCountsWhatAddAtWouldDrop(t *testing.T) {
 	}
 }
 
-// Batch adds like AddAt, each event into its attempt's record.
-func TestBatchMergesIntoEachAttempt(t *testing.T) {
+// AddRuns adds like AddAt, each run into its attempt's record, with the
+// description on the first transition and the error on the last.
+func TestAddRunsMergeIntoEachAttempt(t *testing.T) {
 	b := NewBuffer(10, 0)
-	hs := make([]Handle, 3)
+	hs := []*Handle{{}, {}, {}}
 	for i := range hs {
-		b.AddAt(&hs[i], ev(strconv.Itoa(i), "j", PendingNodeAssignment, 1))
+		b.AddAt(hs[i], ev(strconv.Itoa(i), "j", PendingNodeAssignment, 1))
 	}
-	b.Batch(func(add func(*Handle, *Event) bool) {
-		for i := range hs {
-			e := ev(strconv.Itoa(i), "j", SubmittedToWorker, 2)
-			if !add(&hs[i], &e) {
-				t.Fatalf("event %d dropped", i)
-			}
-		}
-	})
+	info := &rpcpb.TaskInfo{Name: "f"}
+	runs := make([]Run, len(hs))
+	for i := range runs {
+		runs[i] = Run{Key: Key{TaskID: strconv.Itoa(i)}, JobID: "j", Info: info, ErrType: "TASK_EXECUTION_EXCEPTION", ErrMsg: "boom"}
+		runs[i].Append(SubmittedToWorker, 2)
+		runs[i].Append(Failed, 3)
+	}
+	b.AddRuns(hs, runs)
 	batch := b.Take()
-	if len(batch.Events) != 3 {
-		t.Fatalf("%d records, want 3", len(batch.Events))
+	if len(batch.Events) != 3 || len(batch.Infos) != 1 {
+		t.Fatalf("%d records and %d descriptions, want 3 and 1", len(batch.Events), len(batch.Infos))
 	}
 	for i, e := range batch.Events {
-		if e.TaskId != strconv.Itoa(i) || !slices.Equal(e.Statuses, []Status{PendingNodeAssignment, SubmittedToWorker}) {
+		if e.TaskId != strconv.Itoa(i) || !slices.Equal(e.Statuses, []Status{PendingNodeAssignment, SubmittedToWorker, Failed}) ||
+			!slices.Equal(e.TimesNs, []int64{1, 2, 3}) || e.Info != 1 || e.ErrorMessage != "boom" {
 			t.Fatalf("record %d: %v", i, e)
 		}
+	}
+}
+
+// A run longer than a record continues in a new one; a full run takes no more.
+func TestRunOverflowsIntoANewRecord(t *testing.T) {
+	var r Run
+	r.Key, r.JobID = Key{TaskID: "a"}, "j"
+	for i := range maxTransitions {
+		if !r.Append(Running, int64(i+1)) {
+			t.Fatalf("transition %d refused", i)
+		}
+	}
+	if r.Append(Finished, 99) {
+		t.Fatal("a full run took another transition")
+	}
+	b := NewBuffer(10, 0)
+	var h Handle
+	b.AddAt(&h, ev("a", "j", PendingNodeAssignment, 0))
+	if !b.AddRun(&h, &r) {
+		t.Fatal("run dropped")
+	}
+	batch := b.Take()
+	if len(batch.Events) != 2 || len(batch.Events[0].Statuses) != maxTransitions || len(batch.Events[1].Statuses) != 1 {
+		t.Fatalf("records %v", batch.Events)
 	}
 }
 
