@@ -236,7 +236,10 @@ func (w *Worker) run(pt *pendingTask) taskevents.Run {
 	}
 	if pt.described != r.Attempt+1 {
 		pt.described = r.Attempt + 1
-		r.Info = w.taskInfo(pt)
+		if pt.info == nil { // the same for every attempt
+			pt.info = w.taskInfo(pt)
+		}
+		r.Info = pt.info
 	}
 	w.dropNotes(pt)
 	return r

@@ -56,10 +56,11 @@ type pendingTask struct {
 	// task's description, went into the event buffer; noted the attempt
 	// (+1) that has had any event.
 	described, noted int32
-	// notes are the attempt's transitions not yet in the buffer, and ev
-	// the task's open record there (events.go).
+	// notes are the attempt's transitions not yet in the buffer, ev the
+	// task's open record there and info its description (events.go).
 	notes ownerNotes
 	ev    taskevents.Handle
+	info  *rpcpb.TaskInfo
 	// gen is a generator task's stream (generator.go); nil for other tasks.
 	gen *genState
 	// owned are the arguments this process owns, until the table has them.

@@ -278,15 +278,29 @@ func (b *Buffer) AddRuns(hs []*Handle, runs []Run) {
 
 func (b *Buffer) addRunLocked(h *Handle, r *Run) bool {
 	kept := true
-	for i := range r.N {
+	for i := 0; i < r.N; i++ {
 		e := Event{Key: r.Key, JobID: r.JobID, Status: r.Statuses[i], TimeNs: r.Times[i]}
 		if i == 0 {
 			e.Info, e.Where = r.Info, r.Where
 		}
-		if i == r.N-1 {
+		last := i == r.N-1
+		if last {
 			e.ErrType, e.ErrMsg = r.ErrType, r.ErrMsg
 		}
-		kept = b.addLocked(h, &e) && kept
+		if !b.addLocked(h, &e) {
+			kept = false
+			continue
+		}
+		// The transitions that fit go straight into the record the first
+		// went into: it is this attempt's, as addLocked just checked.
+		seq := h.seq.Load() - 1
+		rec := b.at(seq)
+		// (The last with an error goes through addLocked, which keeps it.)
+		for i+1 < r.N && rec.n < maxTransitions && (i+2 < r.N || r.ErrType == "" && r.ErrMsg == "") {
+			i++
+			rec.statuses[rec.n], rec.times[rec.n] = uint8(r.Statuses[i]), r.Times[i]
+			rec.n++
+		}
 	}
 	return kept
 }
