@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates the runtime's gRPC/protobuf Go code in runtime/proto from runtime/proto/*.proto.
+# Regenerates the gRPC/protobuf Go code of runtime/proto (the runtime's RPCs)
+# and examples/grpc/greeterpb (the gRPC serve example) from their *.proto files.
 #
 #   make generate        # runs this with the pinned tools
 #   hack/gen-proto.sh    # the same on its own
@@ -36,6 +37,7 @@ template=$(printf '{"version":"v2","plugins":[%s,%s]}' \
   "{\"local\":\"$PROTOC_GEN_GO\",\"out\":\".\",\"opt\":\"paths=source_relative\"}" \
   "{\"local\":\"$PROTOC_GEN_GO_GRPC\",\"out\":\".\",\"opt\":\"paths=source_relative\"}")
 
-cd runtime/proto
-"$BUF" generate --template "$template" .
-echo "generated runtime/proto" >&2
+for dir in runtime/proto examples/grpc/greeterpb; do
+  (cd "$dir" && "$BUF" generate --template "$template" .)
+  echo "generated $dir" >&2
+done

@@ -56,6 +56,34 @@ func (c Config) CheckContext(ctx context.Context) error {
 	return nil
 }
 
+// CheckMetadata checks the token in md, the metadata of a call from outside
+// the cluster (the serve gRPC ingress): "authorization" or, as the HTTP APIs
+// take it, "x-ray-authorization" ("Bearer <token>").
+func (c Config) CheckMetadata(md metadata.MD) error {
+	if !c.Required {
+		return nil
+	}
+	vs := md.Get(metadataKey)
+	if len(vs) == 0 {
+		vs = md.Get(RayMetadataKey)
+	}
+	if len(vs) == 0 {
+		return status.Error(codes.Unauthenticated, missingMsg)
+	}
+	tok, ok := bearer(vs[0])
+	if !ok || !c.Valid(tok) {
+		return status.Error(codes.Unauthenticated, wrongMsg)
+	}
+	return nil
+}
+
+// Metadata keys a token comes in, in gRPC's lower case: the standard one
+// (what goray's own clients send) and KubeRay's.
+const (
+	MetadataKey    = metadataKey
+	RayMetadataKey = "x-ray-authorization"
+)
+
 func (c Config) unary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 	if err := c.CheckContext(ctx); err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -178,5 +179,29 @@ func TestGRPCMutualTLS(t *testing.T) {
 				t.Fatal("the call went through")
 			}
 		})
+	}
+}
+
+// CheckMetadata takes the token from "authorization" or KubeRay's
+// "x-ray-authorization" and refuses a missing, unprefixed or wrong one.
+func TestCheckMetadata(t *testing.T) {
+	sec := NewToken("secret")
+	for _, tc := range []struct {
+		md   metadata.MD
+		want codes.Code
+	}{
+		{metadata.Pairs("authorization", "Bearer secret"), codes.OK},
+		{metadata.Pairs("x-ray-authorization", "bearer secret"), codes.OK},
+		{metadata.Pairs("authorization", "Bearer wrong"), codes.Unauthenticated},
+		{metadata.Pairs("authorization", "secret"), codes.Unauthenticated},
+		{metadata.Pairs("other", "Bearer secret"), codes.Unauthenticated},
+		{nil, codes.Unauthenticated},
+	} {
+		if got := status.Code(sec.CheckMetadata(tc.md)); got != tc.want {
+			t.Errorf("CheckMetadata(%v) = %v, want %v", tc.md, got, tc.want)
+		}
+	}
+	if err := (Config{}).CheckMetadata(nil); err != nil {
+		t.Errorf("no token required: %v", err)
 	}
 }
