@@ -24,7 +24,7 @@ import (
 
 // MaxGRPCMessageSize bounds one message of a gRPC call, either way (the
 // serve gRPC proxy's limit too).
-const MaxGRPCMessageSize = 64 << 20
+const MaxGRPCMessageSize = grpcwire.MaxMessageSize
 
 // GRPCServer serves a deployment's gRPC services, as a *grpc.Server would:
 // register them on it with their generated functions

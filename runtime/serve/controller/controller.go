@@ -279,7 +279,8 @@ func tableContent(t routes.Table) []byte {
 	b, _ := json.Marshal(struct {
 		Apps []routes.App
 		HTTP routes.HTTPConfig
-	}{t.Apps, t.HTTP})
+		GRPC routes.GRPCConfig
+	}{t.Apps, t.HTTP, t.GRPC})
 	return b
 }
 
@@ -319,6 +320,8 @@ func (c *Controller) tableLocked() routes.Table {
 				t.HTTP.RequestTimeoutS = *h.RequestTimeoutS
 			}
 		}
+		g, _ := d.GRPC() // validated when it was deployed
+		t.GRPC = routes.GRPCConfig{ServicerFunctions: g.GRPCServicerFunctions, RequestTimeoutS: g.RequestTimeoutS}
 	}
 	for _, a := range c.apps {
 		if a.deleting {

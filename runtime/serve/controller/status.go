@@ -12,13 +12,23 @@ import (
 	"github.com/goray-dev/goray/runtime/serve/schema"
 )
 
+// grpcOptions is the grpc_options of the status, Ray's fields with their
+// defaults.
+func grpcOptions(g schema.GRPCOptions) map[string]any {
+	m := map[string]any{"port": g.Port, "grpc_servicer_functions": append([]string{}, g.GRPCServicerFunctions...)}
+	if g.RequestTimeoutS > 0 {
+		m["request_timeout_s"] = g.RequestTimeoutS
+	}
+	return m
+}
+
 func unixS(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
 // Details is the ServeInstanceDetails of GET /api/serve/applications/.
 func (c *Controller) Details(ctx context.Context) schema.ServeInstanceDetails {
 	d := schema.ServeInstanceDetails{
 		ControllerInfo: schema.ControllerInfo{NodeID: c.cfg.NodeID, NodeIP: c.cfg.NodeIP, ActorName: "SERVE_CONTROLLER_ACTOR"},
-		ProxyLocation:  "EveryNode", DeployMode: "MULTI_APP", GRPCOptions: map[string]any{"port": 9000, "grpc_servicer_functions": []string{}},
+		ProxyLocation:  "EveryNode", DeployMode: "MULTI_APP", GRPCOptions: grpcOptions(schema.GRPCOptions{Port: schema.DefaultGRPCPort}),
 		HTTPOptions: schema.HTTPOptions{Host: "0.0.0.0", Port: schema.DefaultHTTPPort},
 		Proxies:     map[string]schema.ProxyDetails{}, Applications: map[string]*schema.ApplicationDetails{}, TargetGroups: []schema.TargetGroup{},
 	}
@@ -34,6 +44,8 @@ func (c *Controller) Details(ctx context.Context) schema.ServeInstanceDetails {
 			}
 		}
 		d.TargetCapacity = c.deployed.TargetCapacity
+		g, _ := c.deployed.GRPC()
+		d.GRPCOptions = grpcOptions(g)
 	}
 	for key, a := range c.apps {
 		if key != a.name {

@@ -36,8 +36,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc"
+
+	"github.com/goray-dev/goray/runtime/auth"
 	"github.com/goray-dev/goray/runtime/metrics"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
+	"github.com/goray-dev/goray/runtime/serve/internal/grpcwire"
 	"github.com/goray-dev/goray/runtime/serve/internal/hop"
 	"github.com/goray-dev/goray/runtime/serve/internal/router"
 	"github.com/goray-dev/goray/runtime/serve/internal/routes"
@@ -59,12 +63,19 @@ type Config struct {
 	PollInterval time.Duration
 	// Metrics records Ray's ray_serve_*http* series (nil: none).
 	Metrics *metrics.Proxy
+	// GRPCListener, when set, is where the gRPC proxy serves (already
+	// bound to the serve gRPC port; see grpc.go).
+	GRPCListener net.Listener
+	// Auth is the node's credentials: the gRPC proxy requires their token
+	// (when one is required) and serves with their TLS.
+	Auth auth.Config
 }
 
 // Proxy is a running proxy.
 type Proxy struct {
 	cfg      Config
 	srv      *http.Server
+	grpcSrv  *grpc.Server // nil without a GRPCListener
 	watcher  *routes.Watcher
 	cancel   context.CancelFunc
 	draining atomic.Bool
@@ -88,6 +99,10 @@ func Start(cfg Config) *Proxy {
 	p.watcher.Subscribe(p.update)
 	p.srv = &http.Server{Handler: p.handler(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute}
 	go p.srv.Serve(cfg.Listener)
+	if cfg.GRPCListener != nil {
+		p.grpcSrv = p.newGRPCServer(cfg.Auth)
+		go p.grpcSrv.Serve(cfg.GRPCListener)
+	}
 	go p.publish(ctx)
 	return p
 }
@@ -99,6 +114,14 @@ func (p *Proxy) handler() http.Handler {
 	mux.HandleFunc("/-/routes", p.routes)
 	mux.HandleFunc("/", p.forward)
 	return mux
+}
+
+// GRPCAddress is where the gRPC proxy listens ("" if it does not).
+func (p *Proxy) GRPCAddress() string {
+	if p.cfg.GRPCListener == nil {
+		return ""
+	}
+	return p.cfg.GRPCListener.Addr().String()
 }
 
 // Address is where the proxy listens.
@@ -114,6 +137,15 @@ func (p *Proxy) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = p.srv.Shutdown(ctx)
+	if p.grpcSrv != nil {
+		stopped := make(chan struct{})
+		go func() { p.grpcSrv.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-ctx.Done():
+			p.grpcSrv.Stop()
+		}
+	}
 	_, _ = p.cfg.GCS.KvDel(ctx, &rpcpb.KvRequest{Namespace: routes.Namespace, Key: routes.ProxyPrefix + p.cfg.NodeID})
 }
 
@@ -233,6 +265,8 @@ func copyHeader(dst, src http.Header) {
 	for _, h := range hopHeaders {
 		delete(dst, h)
 	}
+	// Only the gRPC proxy, which checks the cluster's token, sends calls.
+	delete(dst, grpcwire.CallHeader)
 }
 
 // maxWait bounds how long a request waits for a replica with room.

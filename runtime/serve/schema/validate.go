@@ -72,6 +72,10 @@ func Validate(s *ServeDeploySchema) error {
 			add("http_options.request_timeout_s: must be greater than 0 and at most %g, got %v", MaxDurationS, *t)
 		}
 	}
+	if _, gp := s.GRPC(); len(gp) > 0 {
+		sort.Strings(gp) // a map's order: the message depends on the input alone
+		p = append(p, gp...)
+	}
 	if n := len(s.Applications); n > MaxApplications {
 		add("applications: %d applications, more than the limit of %d", n, MaxApplications)
 	}

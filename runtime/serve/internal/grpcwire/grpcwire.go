@@ -53,6 +53,11 @@ const (
 	FlagTrailer = 0x80
 )
 
+// MaxMessageSize bounds one message of a call, either way: what the gRPC
+// proxy takes from a client and a replica from the proxy, and what either
+// reads of an answer.
+const MaxMessageSize = 64 << 20
+
 // headerLen is a frame's flag byte and length.
 const headerLen = 5
 

@@ -33,6 +33,17 @@ type Table struct {
 	// HTTP is what the proxies apply of the serve config's proxy_location
 	// and http_options.
 	HTTP HTTPConfig `json:"http,omitzero"`
+	// GRPC is what the gRPC proxies apply of grpc_options.
+	GRPC GRPCConfig `json:"grpc,omitzero"`
+}
+
+// GRPCConfig is the gRPC proxies' part of the serve config.
+type GRPCConfig struct {
+	// ServicerFunctions is grpc_options.grpc_servicer_functions: the gRPC
+	// services the proxies pass on (none: any).
+	ServicerFunctions []string `json:"servicer_functions,omitempty"`
+	// RequestTimeoutS is grpc_options.request_timeout_s (0: no limit).
+	RequestTimeoutS float64 `json:"request_timeout_s,omitempty"`
 }
 
 // Proxy locations (the serve config's proxy_location).

@@ -1,0 +1,206 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log"
+	"net"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	grpcstatus "google.golang.org/grpc/status"
+
+	"github.com/goray-dev/goray/runtime/auth"
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
+	"github.com/goray-dev/goray/runtime/serve"
+	"github.com/goray-dev/goray/runtime/serve/internal/hop"
+	"github.com/goray-dev/goray/runtime/serve/internal/router"
+	"github.com/goray-dev/goray/runtime/serve/internal/routes"
+)
+
+// echoDesc is a hand-written bidirectional service on raw bytes: each
+// message comes back with "echo: " before it.
+var echoDesc = grpc.ServiceDesc{ServiceName: "test.Echo", Streams: []grpc.StreamDesc{{StreamName: "Chat", ServerStreams: true, ClientStreams: true,
+	Handler: func(_ any, ss grpc.ServerStream) error {
+		for {
+			var m []byte
+			if err := ss.RecvMsg(&m); err != nil {
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				return err
+			}
+			out := append([]byte("echo: "), m...)
+			if err := ss.SendMsg(out); err != nil {
+				return err
+			}
+		}
+	}}}}
+
+// grpcProxy starts a replica serving the health service and echoDesc, and
+// a proxy whose gRPC port routes application "app" to it and requires
+// token ("" for none). It returns a client connection to the gRPC port.
+func grpcProxy(t *testing.T, token string, gc routes.GRPCConfig) *grpc.ClientConn {
+	t.Helper()
+	rl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := serve.NewGRPCServer()
+	healthpb.RegisterHealthServer(gs, health.NewServer())
+	gs.RegisterService(&echoDesc, nil)
+	rs := &hop.Server{Handler: gs}
+	go rs.Serve(rl)
+	t.Cleanup(rs.Close)
+	gl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Proxy{cfg: Config{Logger: log.New(io.Discard, "", 0), Auth: auth.NewToken(token), GRPCListener: gl}, routers: map[string]*router.Router{}}
+	p.table.Store(&routes.Table{})
+	p.update(&routes.Table{GRPC: gc, Apps: []routes.App{{Name: "app", RoutePrefix: "/", Ingress: "D",
+		Deployments: map[string]routes.Deployment{"D": {MaxOngoing: 100, Replicas: []routes.Replica{{ID: "r1", Address: rl.Addr().String()}}}}}}})
+	srv := p.newGRPCServer(p.cfg.Auth)
+	go srv.Serve(gl)
+	t.Cleanup(srv.Stop)
+	conn, err := grpc.NewClient(gl.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+func TestGRPCProxyCalls(t *testing.T) {
+	conn := grpcProxy(t, "", routes.GRPCConfig{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	hc := healthpb.NewHealthClient(conn)
+	var trailer metadata.MD
+	resp, err := hc.Check(ctx, &healthpb.HealthCheckRequest{}, grpc.Trailer(&trailer))
+	if err != nil || resp.Status != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("Check through the proxy: %v %v", resp, err)
+	}
+	if len(trailer.Get(RequestIDKey)) != 1 || len(trailer.Get(RequestIDKey)[0]) != 32 {
+		t.Errorf("trailer %v: want a request_id", trailer)
+	}
+	// The client's request_id is kept; the method's own status passes.
+	_, err = hc.Check(metadata.AppendToOutgoingContext(ctx, RequestIDKey, "mine", ApplicationKey, "app"),
+		&healthpb.HealthCheckRequest{Service: "unknown"}, grpc.Trailer(&trailer))
+	if grpcstatus.Code(err) != codes.NotFound || trailer.Get(RequestIDKey)[0] != "mine" {
+		t.Errorf("Check of an unknown service name: %v, trailer %v", err, trailer)
+	}
+	// Server streaming: Watch's first message arrives while the call stays open.
+	w, err := hc.Watch(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := w.Recv(); err != nil || m.Status != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("Watch: %v %v", m, err)
+	}
+	// Bidirectional, ping-pong: each answer arrives before the next message is sent.
+	chat, err := conn.NewStream(ctx, &echoDesc.Streams[0], "/test.Echo/Chat", grpc.ForceCodecV2(rawCodec{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"one", "two"} {
+		b := []byte(m)
+		if err := chat.SendMsg(&b); err != nil {
+			t.Fatal(err)
+		}
+		var got []byte
+		if err := chat.RecvMsg(&got); err != nil || string(got) != "echo: "+m {
+			t.Fatalf("chat %s: %q %v", m, got, err)
+		}
+	}
+	if err := chat.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	var rest []byte
+	if err := chat.RecvMsg(&rest); err != io.EOF {
+		t.Errorf("chat after CloseSend: %v, want io.EOF", err)
+	}
+	// Unknown method (the replica's answer), unknown application (the proxy's).
+	err = conn.Invoke(ctx, "/grpc.health.v1.Health/Nope", &healthpb.HealthCheckRequest{}, &healthpb.HealthCheckResponse{})
+	if grpcstatus.Code(err) != codes.Unimplemented {
+		t.Errorf("unknown method: %v, want Unimplemented", err)
+	}
+	_, err = hc.Check(metadata.AppendToOutgoingContext(ctx, ApplicationKey, "nope"), &healthpb.HealthCheckRequest{})
+	if grpcstatus.Code(err) != codes.NotFound {
+		t.Errorf("unknown application: %v, want NotFound", err)
+	}
+	api := rpcpb.NewRayServeAPIServiceClient(conn)
+	if r, err := api.Healthz(ctx, &rpcpb.HealthzRequest{}); err != nil || r.Message != "success" {
+		t.Errorf("Healthz: %v %v", r, err)
+	}
+	if r, err := api.ListApplications(ctx, &rpcpb.ListApplicationsRequest{}); err != nil || len(r.ApplicationNames) != 1 || r.ApplicationNames[0] != "app" {
+		t.Errorf("ListApplications: %v %v", r, err)
+	}
+}
+
+// With the cluster's token required, every call but Healthz needs it.
+func TestGRPCProxyToken(t *testing.T) {
+	conn := grpcProxy(t, "secret", routes.GRPCConfig{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	hc := healthpb.NewHealthClient(conn)
+	api := rpcpb.NewRayServeAPIServiceClient(conn)
+	if _, err := hc.Check(ctx, &healthpb.HealthCheckRequest{}); grpcstatus.Code(err) != codes.Unauthenticated {
+		t.Errorf("Check without the token: %v", err)
+	}
+	if _, err := api.ListApplications(ctx, &rpcpb.ListApplicationsRequest{}); grpcstatus.Code(err) != codes.Unauthenticated {
+		t.Errorf("ListApplications without the token: %v", err)
+	}
+	if _, err := api.Healthz(ctx, &rpcpb.HealthzRequest{}); err != nil {
+		t.Errorf("Healthz without the token: %v", err)
+	}
+	bad := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer wrong")
+	if _, err := hc.Check(bad, &healthpb.HealthCheckRequest{}); grpcstatus.Code(err) != codes.Unauthenticated {
+		t.Errorf("Check with a wrong token: %v", err)
+	}
+	for _, key := range []string{"authorization", "x-ray-authorization"} {
+		ok := metadata.AppendToOutgoingContext(ctx, key, "Bearer secret")
+		if _, err := hc.Check(ok, &healthpb.HealthCheckRequest{}); err != nil {
+			t.Errorf("Check with the token in %s: %v", key, err)
+		}
+	}
+}
+
+// request_timeout_s ends a call that runs longer: DEADLINE_EXCEEDED.
+func TestGRPCProxyRequestTimeout(t *testing.T) {
+	conn := grpcProxy(t, "", routes.GRPCConfig{RequestTimeoutS: 0.2})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	w, err := healthpb.NewHealthClient(conn).Watch(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = w.Recv()
+	if st := grpcstatus.Convert(err); st.Code() != codes.DeadlineExceeded || st.Message() != "Request timed out after 0.2s." {
+		t.Errorf("Watch past request_timeout_s: %v", err)
+	}
+}
+
+// A service grpc_servicer_functions does not list is Unimplemented at the proxy.
+func TestGRPCProxyServicerFunctions(t *testing.T) {
+	conn := grpcProxy(t, "", routes.GRPCConfig{ServicerFunctions: []string{"health_pb2_grpc.add_HealthServicer_to_server"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+		t.Errorf("a listed service: %v", err)
+	}
+	b := []byte("x")
+	if err := conn.Invoke(ctx, "/test.Echo/Chat", &b, &b, grpc.ForceCodecV2(rawCodec{})); grpcstatus.Code(err) != codes.Unimplemented {
+		t.Errorf("an unlisted service: %v, want Unimplemented", err)
+	}
+}
