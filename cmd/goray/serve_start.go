@@ -53,10 +53,13 @@ func (s *serveRuntime) startServeController(mux *http.ServeMux, gcs rpcpb.GcsCli
 	}
 }
 
-// startServeProxy starts this node's proxy on bind:port (0 disables); a
-// port already taken is logged, not fatal. head: this is the head node
-// (whose proxy serves under proxy_location HeadOnly).
-func (s *serveRuntime) startServeProxy(gcs rpcpb.GcsClient, nodeAddr, ip, bind string, port int, head bool, logger *log.Logger) {
+// startServeProxy starts this node's proxy on bind:port (0 disables), and
+// its gRPC proxy on bind:grpcPort (0: none); a port already taken is logged,
+// not fatal. head: this is the head node (whose proxy serves under
+// proxy_location HeadOnly). The gRPC proxy requires sec's token and serves
+// with its TLS.
+func (s *serveRuntime) startServeProxy(gcs rpcpb.GcsClient, nodeAddr, ip, bind string, port, grpcPort int, head bool, sec auth.Config,
+	logger *log.Logger) {
 	if port <= 0 {
 		return
 	}
@@ -65,14 +68,24 @@ func (s *serveRuntime) startServeProxy(gcs rpcpb.GcsClient, nodeAddr, ip, bind s
 		logger.Printf("serve proxy disabled: %v", err)
 		return
 	}
+	var glis net.Listener
+	if grpcPort > 0 {
+		if glis, err = net.Listen("tcp", net.JoinHostPort(bind, strconv.Itoa(grpcPort))); err != nil {
+			logger.Printf("serve gRPC proxy disabled: %v", err)
+			glis = nil
+		}
+	}
 	id := nodeIDOf(gcs, nodeAddr)
 	var pm *metrics.Proxy
 	if s.metrics != nil {
 		pm = metrics.NewProxy(s.metrics.Registerer(), id, ip)
 	}
 	s.px = proxy.Start(proxy.Config{GCS: gcs, NodeID: id, NodeIP: ip, InstanceID: os.Getenv("RAY_CLOUD_INSTANCE_ID"), Head: head,
-		Listener: lis, Logger: logger, Metrics: pm})
+		Listener: lis, Logger: logger, Metrics: pm, GRPCListener: glis, Auth: sec})
 	logger.Printf("serve proxy listening on %s", lis.Addr())
+	if glis != nil {
+		logger.Printf("serve gRPC proxy listening on %s", glis.Addr())
+	}
 }
 
 func (s *serveRuntime) close() {

@@ -45,7 +45,7 @@ type startFlags struct {
 	dashboardHost              string
 	dashboardPort, metricsPort int
 	agentPort, nodeManagerPort int
-	servePort                  int
+	servePort, serveGRPCPort   int
 	tempDir                    string
 	gcsStoragePath             string
 	redisUsername              string
@@ -120,6 +120,7 @@ func startCommand(f *startFlags) *cobra.Command {
 	fl.IntVar(&f.agentPort, "dashboard-agent-listen-port", 52365, "node agent HTTP port (/api/local_raylet_healthz)")
 	fl.IntVar(&f.nodeManagerPort, "node-manager-port", 0, "node manager gRPC port (0 = any)")
 	fl.IntVar(&f.servePort, "serve-port", 8000, "serve HTTP proxy port on this node (0 disables)")
+	fl.IntVar(&f.serveGRPCPort, "serve-grpc-port", 9000, "serve gRPC proxy port on this node (Ray's grpc_options.port; 0 disables)")
 	fl.StringVar(&f.tempDir, "temp-dir", "", "session directory root (default $GORAY_TMPDIR or /tmp/goray)")
 	fl.StringVar(&f.gcsStoragePath, "gcs-storage-path", "", "head: keep the GCS's tables in an embedded file store in this directory (default $RAY_gcs_storage_path); with $RAY_REDIS_ADDRESS they go to Redis")
 	fl.StringVar(&f.redisUsername, "redis-username", "", "head: Redis user (default $REDIS_USERNAME)")
@@ -371,7 +372,7 @@ func runNode(ctx context.Context, f *startFlags) error {
 		stop()
 		return err
 	}
-	srv.startServeProxy(gcs, nodeAddr, ip, bind, f.servePort, f.head, logger)
+	srv.startServeProxy(gcs, nodeAddr, ip, bind, f.servePort, f.serveGRPCPort, f.head, sec, logger)
 	if srv.metrics != nil {
 		if err := serve(bind, f.metricsPort, srv.metrics.Handler(), "metrics"); err != nil {
 			logger.Printf("metrics disabled: %v", err)

@@ -3,6 +3,7 @@ package desired
 import (
 	"maps"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -75,8 +76,10 @@ func headServicePorts(c *rayv1.RayCluster) []corev1.ServicePort {
 	return out
 }
 
-// ServeService routes HTTP traffic to the cluster's serving pods on port 8000.
-// An override (RayService's serveService) contributes its metadata and spec.
+// ServeService routes HTTP traffic to the cluster's serving pods on port 8000
+// and, for every head container port named "serve-<something>" (say
+// serve-grpc: 9000, the serve gRPC proxy's), that port too. An override
+// (RayService's serveService) contributes its metadata and spec.
 func ServeService(c *rayv1.RayCluster, name string, override *corev1.Service) *corev1.Service {
 	svc := &corev1.Service{}
 	if override != nil {
@@ -92,6 +95,14 @@ func ServeService(c *rayv1.RayCluster, name string, override *corev1.Service) *c
 	if len(svc.Spec.Ports) == 0 {
 		port := headContainerPort(c, rayv1.ServingPortName, rayv1.ServingPort)
 		svc.Spec.Ports = []corev1.ServicePort{{Name: rayv1.ServingPortName, Port: port, TargetPort: intstr.FromInt32(port), Protocol: corev1.ProtocolTCP}}
+		if cs := c.Spec.HeadGroupSpec.Template.Spec.Containers; len(cs) > 0 {
+			for _, p := range cs[0].Ports {
+				if strings.HasPrefix(p.Name, rayv1.ServingPortName+"-") && p.ContainerPort != port && (p.Protocol == "" || p.Protocol == corev1.ProtocolTCP) {
+					svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{Name: p.Name, Port: p.ContainerPort,
+						TargetPort: intstr.FromInt32(p.ContainerPort), Protocol: corev1.ProtocolTCP})
+				}
+			}
+		}
 	}
 	if svc.Spec.Type == "" {
 		svc.Spec.Type = corev1.ServiceTypeClusterIP

@@ -163,6 +163,16 @@ func TestServeService(t *testing.T) {
 			t.Errorf("ports = %v, want 9000", svc.Spec.Ports)
 		}
 	})
+	t.Run("serve-* ports from head container", func(t *testing.T) {
+		c := testCluster()
+		c.Spec.HeadGroupSpec.Template.Spec.Containers[0].Ports = []corev1.ContainerPort{
+			{Name: "serve", ContainerPort: 8000}, {Name: "serve-grpc", ContainerPort: 9000}, {Name: "dashboard", ContainerPort: 8265},
+			{Name: "serve-udp", ContainerPort: 9001, Protocol: corev1.ProtocolUDP}, {Name: "server", ContainerPort: 9002}}
+		svc := ServeService(c, "x", nil)
+		if p, ok := servicePort(svc.Spec.Ports, "serve-grpc"); len(svc.Spec.Ports) != 2 || !ok || p.Port != 9000 || p.TargetPort != intstr.FromInt32(9000) {
+			t.Errorf("ports = %v, want serve and serve-grpc", svc.Spec.Ports)
+		}
+	})
 	t.Run("override", func(t *testing.T) {
 		c := testCluster()
 		o := &corev1.Service{}

@@ -20,7 +20,7 @@ var ValueFlags = []string{
 	// read by goray start
 	"address", "port", "node-ip-address", "num-cpus", "num-gpus", "memory", "object-store-memory",
 	"resources", "labels", "dashboard-host", "dashboard-port", "metrics-export-port",
-	"dashboard-agent-listen-port", "node-manager-port", "serve-port", "temp-dir", "gcs-storage-path",
+	"dashboard-agent-listen-port", "node-manager-port", "serve-port", "serve-grpc-port", "temp-dir", "gcs-storage-path",
 	"redis-username", "redis-password",
 	// accepted and ignored by goray start; include-dashboard and log-color
 	// are the two that KubeRay also passes as --key=true|false

@@ -26,7 +26,7 @@ var (
 	floatFlags = []string{"num-cpus", "num-gpus"}
 	intFlags   = []string{"memory", "object-store-memory"}
 	portFlags  = []string{"port", "dashboard-port", "metrics-export-port", "dashboard-agent-listen-port",
-		"node-manager-port", "serve-port"}
+		"node-manager-port", "serve-port", "serve-grpc-port"}
 )
 
 // Value is the word of key, whether the key is there, and an error naming

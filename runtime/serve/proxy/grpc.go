@@ -33,6 +33,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/goray-dev/goray/runtime/auth"
+	"github.com/goray-dev/goray/runtime/internal/rpcutil"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/serve/internal/grpcwire"
 	"github.com/goray-dev/goray/runtime/serve/internal/router"
@@ -195,7 +196,7 @@ func (p *Proxy) newGRPCServer(sec auth.Config) *grpc.Server {
 		grpc.UnknownServiceHandler(p.serveGRPC),
 		grpc.MaxRecvMsgSize(grpcwire.MaxMessageSize), grpc.MaxSendMsgSize(grpcwire.MaxMessageSize),
 		grpc.MaxConcurrentStreams(grpcMaxStreams), grpc.MaxHeaderListSize(grpcMaxHeaderBytes),
-		grpc.ConnectionTimeout(10 * time.Second),
+		grpc.ConnectionTimeout(rpcutil.HandshakeTimeout),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	}
 	if sec.TLS != nil {

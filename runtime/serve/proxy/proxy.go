@@ -36,9 +36,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
 
 	"github.com/goray-dev/goray/runtime/auth"
+	"github.com/goray-dev/goray/runtime/internal/rpcutil"
 	"github.com/goray-dev/goray/runtime/metrics"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/serve/internal/grpcwire"
@@ -101,7 +103,7 @@ func Start(cfg Config) *Proxy {
 	go p.srv.Serve(cfg.Listener)
 	if cfg.GRPCListener != nil {
 		p.grpcSrv = p.newGRPCServer(cfg.Auth)
-		go p.grpcSrv.Serve(cfg.GRPCListener)
+		go p.grpcSrv.Serve(netutil.LimitListener(cfg.GRPCListener, rpcutil.MaxConns))
 	}
 	go p.publish(ctx)
 	return p
