@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates the gRPC/protobuf Go code of runtime/proto (the runtime's RPCs)
-# and examples/grpc/greeterpb (the gRPC serve example) from their *.proto files.
+# and examples/greeter/greeterpb (the gRPC serve example) from their *.proto files.
 #
 #   make generate        # runs this with the pinned tools
 #   hack/gen-proto.sh    # the same on its own
@@ -37,7 +37,7 @@ template=$(printf '{"version":"v2","plugins":[%s,%s]}' \
   "{\"local\":\"$PROTOC_GEN_GO\",\"out\":\".\",\"opt\":\"paths=source_relative\"}" \
   "{\"local\":\"$PROTOC_GEN_GO_GRPC\",\"out\":\".\",\"opt\":\"paths=source_relative\"}")
 
-for dir in runtime/proto examples/grpc/greeterpb; do
+for dir in runtime/proto examples/greeter/greeterpb; do
   (cd "$dir" && "$BUF" generate --template "$template" .)
   echo "generated $dir" >&2
 done

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 MAKE=${MAKE:-make}
 
 snapshot() {
-  find api config/crd config/rbac runtime/proto examples/grpc/greeterpb -type f \
+  find api config/crd config/rbac runtime/proto examples/greeter/greeterpb -type f \
     \( -name 'zz_generated*.go' -o -name '*.yaml' -o -name '*.pb.go' \) 2>/dev/null |
     LC_ALL=C sort | xargs -r sha256sum
 }

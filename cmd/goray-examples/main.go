@@ -2,8 +2,9 @@
 // wordcount); the RayJob samples use it as their entrypoint. It connects to
 // GORAY_ADDRESS when set, else runs an embedded local cluster. It also holds
 // the serve applications "hello" (examples/hello), "streaming"
-// (examples/streaming), "batching" (examples/batching) and "multiplexing"
-// (examples/multiplexing): a serve config names them by import_path, and
+// (examples/streaming), "batching" (examples/batching), "multiplexing"
+// (examples/multiplexing) and "greeter" (examples/greeter, a gRPC
+// service): a serve config names them by import_path, and
 // replicas run from this binary.
 package main
 
@@ -16,6 +17,7 @@ import (
 
 	_ "github.com/goray-dev/goray/examples/batching" // serve application "batching"
 	"github.com/goray-dev/goray/examples/demos"
+	_ "github.com/goray-dev/goray/examples/greeter"      // serve application "greeter"
 	_ "github.com/goray-dev/goray/examples/hello"        // serve application "hello"
 	_ "github.com/goray-dev/goray/examples/multiplexing" // serve application "multiplexing"
 	_ "github.com/goray-dev/goray/examples/streaming"    // serve application "streaming"

@@ -132,6 +132,7 @@ type cluster struct {
 	gcs                      string
 	dashboard, agent, metric int
 	serve, workerServe       int
+	grpc, workerGRPC         int // the serve gRPC proxies
 	workerAgent              int
 	env                      []string // the nodes' environment (with the token)
 	home                     string
@@ -161,19 +162,20 @@ func startCluster(t *testing.T, headIP, workerIP string, env []string, tc *tls.C
 	}
 	gcsPort := freePort(t, headIP)
 	c.dashboard, c.agent, c.metric, c.serve = freePort(t, headIP), freePort(t, headIP), freePort(t, headIP), freePort(t, headIP)
+	c.grpc = freePort(t, headIP)
 	c.head = start(t, env, filepath.Join(dir, "head.log"), "start", "--head", "--block", "--node-ip-address="+headIP,
 		"--port="+strconv.Itoa(gcsPort), "--num-cpus=1", "--dashboard-host="+headIP, "--dashboard-port="+strconv.Itoa(c.dashboard),
 		"--dashboard-agent-listen-port="+strconv.Itoa(c.agent), "--metrics-export-port="+strconv.Itoa(c.metric),
-		"--serve-port="+strconv.Itoa(c.serve), "--temp-dir="+filepath.Join(dir, "head"))
+		"--serve-port="+strconv.Itoa(c.serve), "--serve-grpc-port="+strconv.Itoa(c.grpc), "--temp-dir="+filepath.Join(dir, "head"))
 	c.gcs = net.JoinHostPort(headIP, strconv.Itoa(gcsPort))
 	waitHTTP(t, c.httpc, c.head, c.scheme+"://"+net.JoinHostPort(headIP, strconv.Itoa(c.dashboard))+"/api/gcs_healthz")
 	if workerIP == "" {
 		return c
 	}
-	c.workerAgent, c.workerServe = freePort(t, workerIP), freePort(t, workerIP)
+	c.workerAgent, c.workerServe, c.workerGRPC = freePort(t, workerIP), freePort(t, workerIP), freePort(t, workerIP)
 	c.worker = start(t, env, filepath.Join(dir, "worker.log"), "start", "--block", "--address="+c.gcs, "--node-ip-address="+workerIP,
 		"--num-cpus=2", "--dashboard-agent-listen-port="+strconv.Itoa(c.workerAgent), "--metrics-export-port="+strconv.Itoa(freePort(t, workerIP)),
-		"--serve-port="+strconv.Itoa(c.workerServe), "--temp-dir="+filepath.Join(dir, "worker"))
+		"--serve-port="+strconv.Itoa(c.workerServe), "--serve-grpc-port="+strconv.Itoa(c.workerGRPC), "--temp-dir="+filepath.Join(dir, "worker"))
 	waitHTTP(t, c.httpc, c.worker, c.scheme+"://"+net.JoinHostPort(workerIP, strconv.Itoa(c.workerAgent))+"/api/local_raylet_healthz")
 	return c
 }
@@ -331,6 +333,7 @@ func testEveryPort(t *testing.T, headIP, workerIP string, useTLS bool) {
 	ls := listeners(t, pids)
 	seen := map[kind]int{}
 	ingress := map[string]bool{net.JoinHostPort(c.headIP, strconv.Itoa(c.serve)): true, net.JoinHostPort(c.workerIP, strconv.Itoa(c.workerServe)): true}
+	grpcIngress := map[string]bool{net.JoinHostPort(c.headIP, strconv.Itoa(c.grpc)): true, net.JoinHostPort(c.workerIP, strconv.Itoa(c.workerGRPC)): true}
 	health := map[string]string{net.JoinHostPort(c.headIP, strconv.Itoa(c.dashboard)): "/api/gcs_healthz",
 		net.JoinHostPort(c.headIP, strconv.Itoa(c.agent)):         "/api/local_raylet_healthz",
 		net.JoinHostPort(c.workerIP, strconv.Itoa(c.workerAgent)): "/api/local_raylet_healthz"}
@@ -343,7 +346,11 @@ func testEveryPort(t *testing.T, headIP, workerIP string, useTLS bool) {
 			seen[probe(t, l.addr, client{sec: sec}, client{}, true, "")]++
 			continue
 		}
-		seen[probe(t, l.addr, with, without, false, health[l.addr])]++
+		if grpcIngress[l.addr] {
+			seen[probeGRPCIngress(t, l.addr, with, without)]++
+		} else {
+			seen[probe(t, l.addr, with, without, false, health[l.addr])]++
+		}
 		if useTLS { // a client that does not trust the CA (and has no certificate) gets nowhere
 			stranger := client{sec: sec, tls: &tls.Config{MinVersion: tls.VersionTLS12}}
 			if _, _, ok := stranger.httpGet(l.addr, "/"); ok {
@@ -385,7 +392,7 @@ func testEveryPort(t *testing.T, headIP, workerIP string, useTLS bool) {
 	t.Logf("TCP listeners: %d, unix sockets: %d (%v)", len(ls), len(socks), seen)
 	// GCS, 2 node managers, driver-less workers and replicas: several gRPC
 	// servers; dashboard, 2 agents, 2 metrics, 2 ingresses; a replica per node.
-	if seen[kindGRPC] < 5 || seen[kindHTTP] < 7 || seen[kindHop] < 2 || seen["unix "+kindGRPC] < 2 || seen["unix "+kindHop] < 2 {
+	if seen[kindGRPC] < 5 || seen[kindHTTP] < 7 || seen[kindHop] < 2 || seen[kindGRPCIngress] != 2 || seen["unix "+kindGRPC] < 2 || seen["unix "+kindHop] < 2 {
 		t.Fatalf("too few listeners found to believe the census: %v", seen)
 	}
 
@@ -412,7 +419,8 @@ func testEveryPort(t *testing.T, headIP, workerIP string, useTLS bool) {
 	for name, env := range map[string][]string{"none": envOf(), "wrong": envOf("RAY_AUTH_TOKEN=wrong")} {
 		ip := workerIP[:strings.LastIndexByte(workerIP, '.')] + ".158"
 		p := start(t, env, filepath.Join(c.dir, "intruder-"+name+".log"), "start", "--block", "--address="+c.gcs, "--node-ip-address="+ip,
-			"--num-cpus=1", "--dashboard-agent-listen-port=0", "--metrics-export-port=0", "--serve-port=0", "--temp-dir="+filepath.Join(c.dir, "intruder-"+name))
+			"--num-cpus=1", "--dashboard-agent-listen-port=0", "--metrics-export-port=0", "--serve-port=0", "--serve-grpc-port=0",
+			"--temp-dir="+filepath.Join(c.dir, "intruder-"+name))
 		select {
 		case <-p.exited:
 		case <-time.After(deadline):
@@ -474,6 +482,24 @@ func probe(t *testing.T, addr string, with, without client, isIngress bool, heal
 	}
 	t.Errorf("%s: speaks nothing the census knows (not HTTP, not a runtime gRPC service refusing the call, not a serve replica)", addr)
 	return ""
+}
+
+// probeGRPCIngress checks a serve gRPC proxy: its Healthz answers anyone,
+// as health probes do; ListApplications and the applications' calls need
+// the token.
+func probeGRPCIngress(t *testing.T, addr string, with, without client) kind {
+	t.Helper()
+	h, l, c := without.grpcIngressCodes(addr)
+	if h != codes.OK || l != codes.Unauthenticated || c != codes.Unauthenticated {
+		t.Errorf("%s: serve gRPC proxy without the token: Healthz %v, ListApplications %v, a call %v; want OK, Unauthenticated, Unauthenticated", addr, h, l, c)
+	}
+	// With it the call reaches the only application, whose deployment
+	// serves no gRPC.
+	h, l, c = with.grpcIngressCodes(addr)
+	if h != codes.OK || l != codes.OK || c != codes.Unimplemented {
+		t.Errorf("%s: serve gRPC proxy with the token: Healthz %v, ListApplications %v, a call %v; want OK, OK, Unimplemented", addr, h, l, c)
+	}
+	return kindGRPCIngress
 }
 
 func slicesHas(cs []codes.Code, c codes.Code) bool {

@@ -117,6 +117,8 @@ const (
 	kindHTTP kind = "http"
 	kindGRPC kind = "grpc"
 	kindHop  kind = "hop"
+	// kindGRPCIngress is the serve gRPC proxy: Ray Serve's gRPC ingress.
+	kindGRPCIngress kind = "grpc ingress"
 )
 
 // client is how the probes reach the cluster: with or without the token,
@@ -160,15 +162,7 @@ func (c client) httpGet(addr, path string) (code int, body string, ok bool) {
 // grpcCodes calls one cheap method of each runtime service (a server runs
 // interceptors only for the methods it has) and returns their codes.
 func (c client) grpcCodes(addr string) []codes.Code {
-	opts := c.sec.DialOptions() // the first is the transport: plain text without sec.TLS
-	if c.tls != nil {
-		opts[0] = grpc.WithTransportCredentials(credentials.NewTLS(c.tls))
-	}
-	target := "passthrough:///" + addr
-	if strings.HasPrefix(addr, "unix:") {
-		target = addr
-	}
-	conn, err := grpc.NewClient(target, opts...)
+	conn, err := c.grpcConn(addr)
 	if err != nil {
 		return []codes.Code{codes.Unknown}
 	}
@@ -179,6 +173,38 @@ func (c client) grpcCodes(addr string) []codes.Code {
 	_, e2 := rpcpb.NewNodeManagerClient(conn).GetNodeStats(ctx, &rpcpb.Empty{})
 	_, e3 := rpcpb.NewCoreWorkerClient(conn).Ping(ctx, &rpcpb.PingRequest{})
 	return []codes.Code{status.Code(e1), status.Code(e2), status.Code(e3)}
+}
+
+// grpcConn is a connection to addr with c's transport and token.
+func (c client) grpcConn(addr string) (*grpc.ClientConn, error) {
+	opts := c.sec.DialOptions() // the first is the transport: plain text without sec.TLS
+	if c.tls != nil {
+		opts[0] = grpc.WithTransportCredentials(credentials.NewTLS(c.tls))
+	}
+	target := "passthrough:///" + addr
+	if strings.HasPrefix(addr, "unix:") {
+		target = addr
+	}
+	return grpc.NewClient(target, opts...)
+}
+
+// grpcIngressCodes calls the serve gRPC proxy's Healthz and
+// ListApplications (Ray's RayServeAPIService) and a method of an
+// application's service (the runtime's Gcs service, which the application
+// does not serve).
+func (c client) grpcIngressCodes(addr string) (healthz, list, call codes.Code) {
+	conn, err := c.grpcConn(addr)
+	if err != nil {
+		return codes.Unknown, codes.Unknown, codes.Unknown
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	api := rpcpb.NewRayServeAPIServiceClient(conn)
+	_, e1 := api.Healthz(ctx, &rpcpb.HealthzRequest{})
+	_, e2 := api.ListApplications(ctx, &rpcpb.ListApplicationsRequest{})
+	_, e3 := rpcpb.NewGcsClient(conn).GetClusterStatus(ctx, &rpcpb.Empty{})
+	return status.Code(e1), status.Code(e2), status.Code(e3)
 }
 
 // hopGet sends one GET on package hop's protocol (written out here by hand:

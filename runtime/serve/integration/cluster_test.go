@@ -32,6 +32,7 @@ var (
 	binDir    string
 	dashboard string // http://host:port
 	servePort int
+	grpcPort  int // the serve gRPC proxies'
 	api       *client.Client
 	procs     []*exec.Cmd
 	tmpRoot   string // GORAY_TMPDIR of both nodes: their session directories
@@ -70,13 +71,14 @@ func run(m *testing.M) int {
 		return 1
 	}
 	gcsPort, dashPort := freePort(headIP), freePort(headIP)
-	servePort = freePort(workerIP)
+	servePort, grpcPort = freePort(workerIP), freePort(workerIP)
 	tmpRoot = filepath.Join(d, "tmp")
 	env := append(os.Environ(), "GORAY_TMPDIR="+tmpRoot, "GORAY_HEALTH_TIMEOUT=2s",
 		"GORAY_SERVE_BINARY="+filepath.Join(binDir, "goray-examples"))
 	start := func(ip string, args ...string) error {
 		args = append([]string{"start", "--block", "--node-ip-address=" + ip, "--metrics-export-port=0",
-			"--dashboard-agent-listen-port=" + strconv.Itoa(freePort(ip)), "--serve-port=" + strconv.Itoa(servePort)}, args...)
+			"--dashboard-agent-listen-port=" + strconv.Itoa(freePort(ip)), "--serve-port=" + strconv.Itoa(servePort),
+			"--serve-grpc-port=" + strconv.Itoa(grpcPort)}, args...)
 		cmd := exec.Command(filepath.Join(binDir, "goray"), args...)
 		cmd.Env = env
 		logf, err := os.Create(filepath.Join(os.TempDir(), "goray-serve-test-"+ip+".log"))

@@ -4,7 +4,7 @@
 // 	protoc        (unknown)
 // source: greeter.proto
 
-// The service of examples/grpc: a serve deployment that answers gRPC calls
+// The service of examples/greeter: a serve deployment that answers gRPC calls
 // through the serve gRPC proxy.
 
 package greeterpb
@@ -190,7 +190,7 @@ const file_greeter_proto_rawDesc = "" +
 	"intervalMs2\xc3\x01\n" +
 	"\aGreeter\x12T\n" +
 	"\bSayHello\x12$.goray.examples.greeter.HelloRequest\x1a\".goray.examples.greeter.HelloReply\x12b\n" +
-	"\x0eSayHelloStream\x12*.goray.examples.greeter.HelloStreamRequest\x1a\".goray.examples.greeter.HelloReply0\x01B4Z2github.com/goray-dev/goray/examples/grpc/greeterpbb\x06proto3"
+	"\x0eSayHelloStream\x12*.goray.examples.greeter.HelloStreamRequest\x1a\".goray.examples.greeter.HelloReply0\x01B7Z5github.com/goray-dev/goray/examples/greeter/greeterpbb\x06proto3"
 
 var (
 	file_greeter_proto_rawDescOnce sync.Once

@@ -4,7 +4,7 @@
 // - protoc             (unknown)
 // source: greeter.proto
 
-// The service of examples/grpc: a serve deployment that answers gRPC calls
+// The service of examples/greeter: a serve deployment that answers gRPC calls
 // through the serve gRPC proxy.
 
 package greeterpb
