@@ -3,6 +3,7 @@ package serve
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -51,7 +52,7 @@ func callGRPC(t *testing.T, h http.Handler, method string, md metadata.MD, msgs 
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := fr.Next(); err != io.EOF {
+			if _, _, err := fr.Next(); !errors.Is(err, io.EOF) {
 				t.Fatalf("%s: frames after the trailer (%v)", method, err)
 			}
 			return grpcwire.Metadata(rec.Header()), out, st, tr

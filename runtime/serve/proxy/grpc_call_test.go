@@ -124,7 +124,7 @@ func TestGRPCProxyCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	var rest []byte
-	if err := chat.RecvMsg(&rest); err != io.EOF {
+	if err := chat.RecvMsg(&rest); !errors.Is(err, io.EOF) {
 		t.Errorf("chat after CloseSend: %v, want io.EOF", err)
 	}
 	// Unknown method (the replica's answer), unknown application (the proxy's).

@@ -31,7 +31,7 @@ func TestFrames(t *testing.T) {
 			t.Fatalf("frame %d: %#x %q %v, want %#x %q", i, flag, p, err, want.flag, want.payload)
 		}
 	}
-	if _, _, err := fr.Next(); err != io.EOF {
+	if _, _, err := fr.Next(); !errors.Is(err, io.EOF) {
 		t.Errorf("after the last frame: %v, want io.EOF", err)
 	}
 	// Cut inside a frame's header and inside its payload.
@@ -209,7 +209,7 @@ func FuzzMetadata(f *testing.F) {
 		}
 		h := http.Header{}
 		PutMetadata(h, md)
-		if md2 := Metadata(h); !reflect.DeepEqual(md, md2) && !(len(md) == 0 && len(md2) == 0) {
+		if md2 := Metadata(h); !reflect.DeepEqual(md, md2) && (len(md) != 0 || len(md2) != 0) {
 			t.Fatalf("%v became %v", md, md2)
 		}
 		if strings.Contains(key, "\n") && len(md) > 0 {
