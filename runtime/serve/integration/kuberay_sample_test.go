@@ -84,7 +84,7 @@ func TestKubeRaySampleServeConfig(t *testing.T) {
 			t.Errorf("%s: %+v, want DEPLOY_FAILED", name, s)
 			continue
 		}
-		for _, w := range []string{`import_path "` + importPath + `" is not an application registered in goray-examples (registered: batching, hello, multiplexing, streaming)`,
+		for _, w := range []string{`import_path "` + importPath + `" is not an application registered in goray-examples (registered: batching, greeter, hello, multiplexing, streaming)`,
 			"goray runs Go programs", `serve.Application("<import_path>", ...)`, "runtime_env.binary"} {
 			if !strings.Contains(s.Message, w) {
 				t.Errorf("%s: message %q lacks %q", name, s.Message, w)

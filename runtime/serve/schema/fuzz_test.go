@@ -25,6 +25,8 @@ func FuzzServeConfig(f *testing.F) {
 		`{"applications":[{"name":"a","import_path":"x","runtime_env":{"binary":5}}]}`,
 		`{"applications":[{"name":"a","import_path":"x","args":{"k":[1,2.5,null,"<&>"]},"external_scaler_enabled":true,"deployments":[{"name":"D","autoscaling_config":{}}]}]}`,
 		`{"applications":[{"name":"a","import_path":"x","deployments":[{"name":"D","user_config":null,"max_queued_requests":-1,"max_ongoing_requests":1}]}]}`,
+		`{"grpc_options":{"port":9000,"grpc_servicer_functions":["greeterpb.RegisterGreeterServer"],"request_timeout_s":5},"applications":[]}`,
+		`{"grpc_options":{"port":1e9,"grpc_servicer_functions":[7],"x":null},"applications":[]}`,
 		`{"applications":[], "bogus": 1}`,
 		`{"Applications":[]}`,
 		`{}`,
@@ -79,6 +81,15 @@ func checkConfigLimits(t *testing.T, s *ServeDeploySchema) {
 	}
 	if tc := s.TargetCapacity; tc != nil && (*tc < 0 || *tc > 100) {
 		t.Fatalf("target_capacity %v accepted", *tc)
+	}
+	g, gp := s.GRPC()
+	if len(gp) > 0 || g.Port < 0 || g.Port > 65535 || len(g.GRPCServicerFunctions) > MaxGRPCServicerFunctions || g.RequestTimeoutS < 0 || g.RequestTimeoutS > MaxDurationS {
+		t.Fatalf("grpc_options %+v accepted (%v)", g, gp)
+	}
+	for _, f := range g.GRPCServicerFunctions {
+		if f == "" || len(f) > MaxServicerFunctionBytes {
+			t.Fatalf("servicer function of %d bytes accepted", len(f))
+		}
 	}
 	control := func(s string) bool {
 		return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
