@@ -119,7 +119,8 @@ func (s *GRPCServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 	}
 	ctx = metadata.NewIncomingContext(ctx, grpcwire.Metadata(r.Header))
-	call := &grpcCall{method: r.URL.Path, w: w, body: grpcwire.NewFrameReader(r.Body, MaxGRPCMessageSize)}
+	call := &grpcCall{method: r.URL.Path, w: w, body: grpcwire.NewFrameReader(r.Body, MaxGRPCMessageSize),
+		sentOne: r.Header.Get(grpcwire.RequestsHeader) == grpcwire.RequestsOne}
 	ctx = grpc.NewContextWithServerTransportStream(ctx, call)
 	call.ctx = ctx
 	call.finish(s.run(ctx, call))
@@ -143,7 +144,20 @@ func (s *GRPCServer) run(ctx context.Context, call *grpcCall) (err error) {
 	if svc == nil {
 		return status.Errorf(codes.Unimplemented, "unknown service %s", service)
 	}
-	if md := svc.methods[method]; md != nil {
+	md, sd := svc.methods[method], svc.streams[method]
+	switch {
+	case md != nil, sd != nil && !sd.ClientStreams:
+		call.requests = grpcwire.RequestsOne
+	case sd != nil:
+		call.requests = grpcwire.RequestsMany
+		if call.sentOne {
+			// The proxy took this for a method of one message (it was,
+			// before a new version of the deployment): not run, sent again
+			// as a stream.
+			return status.Errorf(codes.Unavailable, "%s takes a stream of messages; the proxy sends the call again", call.method)
+		}
+	}
+	if md != nil {
 		flag, req, err := call.body.Next()
 		if err != nil {
 			return recvStatus(err, "the call's request message")
@@ -166,7 +180,7 @@ func (s *GRPCServer) run(ctx context.Context, call *grpcCall) (err error) {
 		}
 		return call.send(b, false)
 	}
-	if sd := svc.streams[method]; sd != nil {
+	if sd != nil {
 		ss := &grpcServerStream{call: call}
 		if s.StreamInterceptor == nil {
 			return sd.Handler(svc.impl, ss)
@@ -236,6 +250,10 @@ type grpcCall struct {
 	method string
 	w      http.ResponseWriter
 	body   *grpcwire.FrameReader
+	// sentOne: the proxy sent the call as one message; requests is what
+	// the method takes (grpcwire.RequestsHeader; "" for no method).
+	sentOne  bool
+	requests string
 
 	mu         sync.Mutex
 	header     metadata.MD
@@ -285,6 +303,9 @@ func (c *grpcCall) writeHeaderLocked() {
 	c.headerSent = true
 	h := c.w.Header()
 	h.Set("Content-Type", grpcwire.ContentType)
+	if c.requests != "" {
+		h.Set(grpcwire.RequestsHeader, c.requests)
+	}
 	grpcwire.PutMetadata(h, c.header)
 	c.w.WriteHeader(http.StatusOK)
 }

@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -36,6 +37,7 @@ import (
 	"github.com/goray-dev/goray/runtime/internal/rpcutil"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/serve/internal/grpcwire"
+	"github.com/goray-dev/goray/runtime/serve/internal/hop"
 	"github.com/goray-dev/goray/runtime/serve/internal/router"
 	"github.com/goray-dev/goray/runtime/serve/internal/routes"
 )
@@ -305,39 +307,47 @@ func (p *Proxy) forwardGRPC(ctx context.Context, ss grpc.ServerStream, t *routes
 		hdr.Set(router.ModelIDHeader, model)
 	}
 
-	// The client's messages stream to the replica as they come: a unary
-	// call's one, or a client stream's many.
-	body, bw := io.Pipe()
-	defer body.CloseWithError(errCallEnded)
-	go func() {
-		var frame []byte
-		for {
-			var m []byte
-			if err := ss.RecvMsg(&m); err != nil {
-				if errors.Is(err, io.EOF) {
-					err = nil
-				}
-				_ = bw.CloseWithError(err)
-				return
-			}
-			frame = grpcwire.AppendFrame(frame[:0], grpcwire.FlagMessage, m)
-			if _, err := bw.Write(frame); err != nil {
-				return
-			}
+	// A method known to take one message (unary, server streaming) gets it
+	// in the request's frame; any other call streams the client's messages
+	// to the replica as they come.
+	key := app.Name + "\x00" + method
+	one := p.kinds.isOne(key)
+	var first []byte
+	haveFirst := false
+	if one {
+		switch err := ss.RecvMsg(&first); {
+		case err == nil:
+			haveFirst = true
+		case !errors.Is(err, io.EOF):
+			return err
 		}
-	}()
-	resp, done, err := rt.Send(ctx, maxWait, model, func(addr string) (*http.Request, error) {
-		return &http.Request{Method: http.MethodPost, URL: &url.URL{Scheme: "http", Host: addr, Path: method},
-			Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: hdr, Body: body, ContentLength: -1, Host: addr}, nil
-	})
-	if err != nil {
-		switch {
-		case ctx.Err() != nil:
-			return ctxStatus(ctx, timeout)
-		case errors.Is(err, router.ErrShed):
-			return grpcstatus.Error(codes.ResourceExhausted, err.Error())
+		one = len(first) <= inlineBody
+	}
+	var resp *http.Response
+	var done func()
+	for {
+		var err error
+		resp, done, err = p.sendGRPC(ctx, ss, rt, model, method, hdr, one, first, haveFirst)
+		if err != nil {
+			switch {
+			case ctx.Err() != nil:
+				return ctxStatus(ctx, timeout)
+			case errors.Is(err, router.ErrShed):
+				return grpcstatus.Error(codes.ResourceExhausted, err.Error())
+			}
+			return grpcstatus.Error(codes.Unavailable, err.Error())
 		}
-		return grpcstatus.Error(codes.Unavailable, err.Error())
+		kind := resp.Header.Get(grpcwire.RequestsHeader)
+		p.kinds.learn(key, kind)
+		if !one || kind != grpcwire.RequestsMany {
+			break
+		}
+		// The method takes a stream now (a new version of the
+		// deployment): the replica did not run it; again, as a stream.
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		done()
+		one = false
 	}
 	defer done()
 	defer resp.Body.Close()
@@ -373,6 +383,94 @@ func (p *Proxy) forwardGRPC(ctx context.Context, ss grpc.ServerStream, t *routes
 		ss.SetTrailer(trailer)
 		return st.Err()
 	}
+}
+
+// sendGRPC sends a call to a replica: as one message in the request's
+// frame (one; the message first, none if !haveFirst), or as a stream of the
+// client's messages (first, if haveFirst, then the rest as they come).
+func (p *Proxy) sendGRPC(ctx context.Context, ss grpc.ServerStream, rt *router.Router, model, method string, hdr http.Header,
+	one bool, first []byte, haveFirst bool) (*http.Response, func(), error) {
+	hdr = hdr.Clone()
+	build := func(addr string, body io.ReadCloser, n int64) *http.Request {
+		return &http.Request{Method: http.MethodPost, URL: &url.URL{Scheme: "http", Host: addr, Path: method},
+			Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: hdr, Body: body, ContentLength: n, Host: addr}
+	}
+	if one {
+		hdr.Set(grpcwire.RequestsHeader, grpcwire.RequestsOne)
+		var b []byte
+		if haveFirst {
+			b = grpcwire.AppendFrame(nil, grpcwire.FlagMessage, first)
+		}
+		return rt.Send(ctx, maxWait, model, func(addr string) (*http.Request, error) {
+			return build(addr, hop.NewBody(b), int64(len(b))), nil
+		})
+	}
+	hdr.Set(grpcwire.RequestsHeader, grpcwire.RequestsMany)
+	body, bw := io.Pipe()
+	go func() {
+		var frame []byte
+		if haveFirst {
+			frame = grpcwire.AppendFrame(frame, grpcwire.FlagMessage, first)
+			if _, err := bw.Write(frame); err != nil {
+				return
+			}
+		}
+		for {
+			var m []byte
+			if err := ss.RecvMsg(&m); err != nil {
+				if errors.Is(err, io.EOF) {
+					err = nil
+				}
+				_ = bw.CloseWithError(err)
+				return
+			}
+			frame = grpcwire.AppendFrame(frame[:0], grpcwire.FlagMessage, m)
+			if _, err := bw.Write(frame); err != nil {
+				return
+			}
+		}
+	}()
+	resp, done, err := rt.Send(ctx, maxWait, model, func(addr string) (*http.Request, error) {
+		return build(addr, body, -1), nil
+	})
+	if err != nil {
+		_ = body.CloseWithError(errCallEnded)
+		return nil, nil, err
+	}
+	// The pump ends with the call: its writes fail once the answer is read.
+	return resp, func() { _ = body.CloseWithError(errCallEnded); done() }, nil
+}
+
+// maxKinds bounds the methods whose kind a proxy remembers (past it, it
+// starts over).
+const maxKinds = 4096
+
+// methodKinds remembers, per application and method, the methods that take
+// one request message (grpcwire.RequestsHeader), as their replicas said.
+type methodKinds struct {
+	mu  sync.Mutex
+	one map[string]bool
+}
+
+func (k *methodKinds) isOne(key string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.one[key]
+}
+
+// learn records what a replica said of a method: one, many, or nothing (no
+// such method).
+func (k *methodKinds) learn(key, kind string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if kind != grpcwire.RequestsOne {
+		delete(k.one, key)
+		return
+	}
+	if k.one == nil || len(k.one) >= maxKinds && !k.one[key] {
+		k.one = map[string]bool{}
+	}
+	k.one[key] = true
 }
 
 // ctxStatus is the status of a call whose context ended: the client's

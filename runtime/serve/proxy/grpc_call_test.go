@@ -3,9 +3,12 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net"
+	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,7 +50,15 @@ var echoDesc = grpc.ServiceDesc{ServiceName: "test.Echo", Streams: []grpc.Stream
 // grpcProxy starts a replica serving the health service and echoDesc, and
 // a proxy whose gRPC port routes application "app" to it and requires
 // token ("" for none). It returns a client connection to the gRPC port.
-func grpcProxy(t *testing.T, token string, gc routes.GRPCConfig) *grpc.ClientConn {
+func grpcProxy(t testing.TB, token string, gc routes.GRPCConfig) *grpc.ClientConn {
+	t.Helper()
+	conn, _, _ := grpcProxyWith(t, token, gc)
+	return conn
+}
+
+// grpcProxyWith is grpcProxy that also returns the proxy and the lengths
+// of the request bodies the replica got, in order (-1: streamed).
+func grpcProxyWith(t testing.TB, token string, gc routes.GRPCConfig) (*grpc.ClientConn, *Proxy, func() []int64) {
 	t.Helper()
 	rl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -56,7 +67,14 @@ func grpcProxy(t *testing.T, token string, gc routes.GRPCConfig) *grpc.ClientCon
 	gs := serve.NewGRPCServer()
 	healthpb.RegisterHealthServer(gs, health.NewServer())
 	gs.RegisterService(&echoDesc, nil)
-	rs := &hop.Server{Handler: gs}
+	var mu sync.Mutex
+	var lengths []int64
+	rs := &hop.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		lengths = append(lengths, r.ContentLength)
+		mu.Unlock()
+		gs.ServeHTTP(w, r)
+	})}
 	go rs.Serve(rl)
 	t.Cleanup(rs.Close)
 	gl, err := net.Listen("tcp", "127.0.0.1:0")
@@ -75,7 +93,11 @@ func grpcProxy(t *testing.T, token string, gc routes.GRPCConfig) *grpc.ClientCon
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	return conn
+	return conn, p, func() []int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]int64(nil), lengths...)
+	}
 }
 
 func TestGRPCProxyCalls(t *testing.T) {
@@ -145,6 +167,57 @@ func TestGRPCProxyCalls(t *testing.T) {
 	}
 }
 
+// A method the replica said takes one message gets it in the request's
+// frame from the second call on; a method of many always streams; a method
+// that became one of many (a new deployment) is sent again as a stream.
+func TestGRPCProxyOneMessageInline(t *testing.T) {
+	conn, p, lengths := grpcProxyWith(t, "", routes.GRPCConfig{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	hc := healthpb.NewHealthClient(conn)
+	for range 2 {
+		if _, err := hc.Check(ctx, &healthpb.HealthCheckRequest{Service: ""}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	chat := func() {
+		t.Helper()
+		st, err := conn.NewStream(ctx, &echoDesc.Streams[0], "/test.Echo/Chat", grpc.ForceCodecV2(rawCodec{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := []byte("hi")
+		if err := st.SendMsg(&b); err != nil {
+			t.Fatal(err)
+		}
+		var got []byte
+		if err := st.RecvMsg(&got); err != nil || string(got) != "echo: hi" {
+			t.Fatalf("chat: %q %v", got, err)
+		}
+		_ = st.CloseSend()
+		if err := st.RecvMsg(&got); !errors.Is(err, io.EOF) {
+			t.Fatalf("chat end: %v", err)
+		}
+	}
+	chat()
+	chat()
+	// As if Chat had been a unary method before: the replica refuses the
+	// one message unrun, the proxy streams the call.
+	p.kinds.learn("app\x00/test.Echo/Chat", "one")
+	chat()
+	got := lengths()
+	// Check streamed, then inline (5 bytes of frame for the empty
+	// request); Chat streamed twice; then the refused inline attempt and
+	// the stream.
+	want := []int64{-1, 5, -1, -1, 7, -1}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("request body lengths = %v, want %v", got, want)
+	}
+	if p.kinds.isOne("app\x00/test.Echo/Chat") || !p.kinds.isOne("app\x00/grpc.health.v1.Health/Check") {
+		t.Errorf("kinds = %v", p.kinds.one)
+	}
+}
+
 // With the cluster's token required, every call but Healthz needs it.
 func TestGRPCProxyToken(t *testing.T) {
 	conn := grpcProxy(t, "secret", routes.GRPCConfig{})
@@ -202,5 +275,18 @@ func TestGRPCProxyServicerFunctions(t *testing.T) {
 	b := []byte("x")
 	if err := conn.Invoke(ctx, "/test.Echo/Chat", &b, &b, grpc.ForceCodecV2(rawCodec{})); grpcstatus.Code(err) != codes.Unimplemented {
 		t.Errorf("an unlisted service: %v, want Unimplemented", err)
+	}
+}
+
+// BenchmarkGRPCProxyUnary is a unary call through the gRPC proxy to a
+// replica on loopback, one client at a time.
+func BenchmarkGRPCProxyUnary(b *testing.B) {
+	conn := grpcProxy(b, "", routes.GRPCConfig{})
+	hc := healthpb.NewHealthClient(conn)
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := hc.Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -78,6 +78,7 @@ type Proxy struct {
 	cfg      Config
 	srv      *http.Server
 	grpcSrv  *grpc.Server // nil without a GRPCListener
+	kinds    methodKinds  // of the gRPC methods called
 	watcher  *routes.Watcher
 	cancel   context.CancelFunc
 	draining atomic.Bool

@@ -9,6 +9,10 @@
 // framed as gRPC frames them on HTTP/2: a flag byte (0), the length (4 bytes,
 // big endian), the message.
 //
+// A call the proxy knows to take one request message (RequestsHeader) has
+// its message in the request's frame instead: cheaper, and a call that can
+// go to another replica when the first one fails before answering.
+//
 // The answer of a replica that speaks gRPC has Content-Type ContentType,
 // its header metadata as headers named as above, and a body of frames: the
 // response messages (flag 0) and last one trailer frame (flag 0x80) that
@@ -45,6 +49,16 @@ const (
 	TimeoutHeader = "X-Goray-Grpc-Timeout"
 	// MetadataPrefix starts the name of a header that carries metadata.
 	MetadataPrefix = "X-Goray-Md-"
+	// RequestsHeader says how many request messages a method takes:
+	// RequestsOne (unary and server-streaming methods) or RequestsMany. On
+	// a request, the proxy's guess: with RequestsOne the body is that one
+	// message, whole. On an answer, the replica's word, which the proxy
+	// remembers per method; a replica that got RequestsOne for a method of
+	// many answers RequestsMany without running it, and the proxy sends the
+	// call again as a stream.
+	RequestsHeader = "X-Goray-Grpc-Requests"
+	RequestsOne    = "one"
+	RequestsMany   = "many"
 )
 
 // Frame flags.
