@@ -77,11 +77,15 @@ func (s *serveRuntime) startServeProxy(gcs rpcpb.GcsClient, nodeAddr, ip, bind s
 	}
 	id := nodeIDOf(gcs, nodeAddr)
 	var pm *metrics.Proxy
+	var gm *metrics.GRPCProxy
 	if s.metrics != nil {
 		pm = metrics.NewProxy(s.metrics.Registerer(), id, ip)
+		if glis != nil {
+			gm = metrics.NewGRPCProxy(s.metrics.Registerer(), id, ip)
+		}
 	}
 	s.px = proxy.Start(proxy.Config{GCS: gcs, NodeID: id, NodeIP: ip, InstanceID: os.Getenv("RAY_CLOUD_INSTANCE_ID"), Head: head,
-		Listener: lis, Logger: logger, Metrics: pm, GRPCListener: glis, Auth: sec})
+		Listener: lis, Logger: logger, Metrics: pm, GRPCListener: glis, GRPCMetrics: gm, Auth: sec})
 	logger.Printf("serve proxy listening on %s", lis.Addr())
 	if glis != nil {
 		logger.Printf("serve gRPC proxy listening on %s", glis.Addr())

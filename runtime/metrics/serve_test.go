@@ -3,6 +3,8 @@ package metrics
 import (
 	"net/http"
 	"testing"
+
+	"google.golang.org/grpc/codes"
 )
 
 func TestProxyRecord(t *testing.T) {
@@ -108,4 +110,44 @@ func TestReplicaCollector(t *testing.T) {
 	if hist.GetSampleCount() != 4 || hist.GetSampleSum() != 6001.5 || cum[1] != 2 || cum[5] != 2 || cum[10] != 3 || cum[5000] != 3 {
 		t.Errorf("latency histogram: count %d sum %v buckets %v", hist.GetSampleCount(), hist.GetSampleSum(), cum)
 	}
+}
+
+func TestGRPCProxyRecord(t *testing.T) {
+	reg := NewRegistry("session_x")
+	p := NewGRPCProxy(reg.Registerer(), "node1", "10.0.0.2")
+	start := p.Start()
+	if got := value(t, families(t, reg.Gatherer()), "ray_serve_num_ongoing_grpc_requests", "node_id=node1", "node_ip_address=10.0.0.2"); got != 1 {
+		t.Fatalf("ongoing %v during a call", got)
+	}
+	p.Record(start, "app1", "Greeter", "/pkg.Greeter/SayHello", codes.OK)
+	p.Record(p.Start(), "app1", "Greeter", "/pkg.Greeter/SayHello", codes.InvalidArgument)
+	p.Record(p.Start(), "", "", "OTHER", codes.NotFound)
+	fams := families(t, reg.Gatherer())
+	for _, c := range []struct {
+		name string
+		want float64
+		ls   []string
+	}{
+		{"ray_serve_num_ongoing_grpc_requests", 0, nil},
+		{"ray_serve_num_grpc_requests_total", 1, []string{"route=app1", "method=/pkg.Greeter/SayHello", "application=app1", "status_code=StatusCode.OK"}},
+		{"ray_serve_num_grpc_requests_total", 1, []string{"application=", "method=OTHER", "status_code=StatusCode.NOT_FOUND"}},
+		{"ray_serve_grpc_request_latency_ms", 1, []string{"route=app1", "status_code=StatusCode.INVALID_ARGUMENT"}},
+		{"ray_serve_num_grpc_error_requests_total", 1, []string{"route=app1", "error_code=StatusCode.INVALID_ARGUMENT"}},
+		{"ray_serve_num_deployment_grpc_error_requests_total", 1, []string{"deployment=Greeter", "error_code=StatusCode.INVALID_ARGUMENT"}},
+	} {
+		if got := value(t, fams, c.name, c.ls...); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.ls, got, c.want)
+		}
+	}
+	if n := len(fams["ray_serve_num_grpc_error_requests_total"].GetMetric()); n != 2 {
+		t.Errorf("%d error series, want 2: OK is no error", n)
+	}
+	for c, want := range map[codes.Code]string{codes.OK: "StatusCode.OK", codes.Canceled: "StatusCode.CANCELLED",
+		codes.DeadlineExceeded: "StatusCode.DEADLINE_EXCEEDED", codes.Unauthenticated: "StatusCode.UNAUTHENTICATED", 99: "StatusCode.UNKNOWN"} {
+		if got := GRPCStatusLabel(c); got != want {
+			t.Errorf("GRPCStatusLabel(%v) = %q, want %q", c, got, want)
+		}
+	}
+	var nilP *GRPCProxy
+	nilP.Record(nilP.Start(), "a", "b", "c", codes.OK) // no metrics: no panic
 }

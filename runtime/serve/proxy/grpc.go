@@ -208,9 +208,23 @@ func (p *Proxy) newGRPCServer(sec auth.Config) *grpc.Server {
 }
 
 // serveGRPC answers one call (any method of any service).
-func (p *Proxy) serveGRPC(_ any, ss grpc.ServerStream) error {
+func (p *Proxy) serveGRPC(_ any, ss grpc.ServerStream) (err error) {
+	start := p.cfg.GRPCMetrics.Start()
 	ctx := ss.Context()
 	method, _ := grpc.MethodFromServerStream(ss)
+	var app *routes.App
+	defer func() {
+		// The method label only for methods that exist: clients pick it.
+		name, dep, label := "", "", "OTHER"
+		if app != nil {
+			name, dep = app.Name, app.Ingress
+		}
+		code := grpcstatus.Code(err)
+		if app != nil && code != codes.Unimplemented || method == HealthzMethod || method == ListApplicationsMethod {
+			label = method
+		}
+		p.cfg.GRPCMetrics.Record(start, name, dep, label, code)
+	}()
 	md, _ := metadata.FromIncomingContext(ctx)
 	if method != HealthzMethod {
 		// Health probes carry no token, as on every goray port.
@@ -234,6 +248,7 @@ func (p *Proxy) serveGRPC(_ any, ss grpc.ServerStream) error {
 		slices.Sort(names)
 		return answer(ss, &rpcpb.ListApplicationsResponse{ApplicationNames: names})
 	}
+	app = rt.app
 	return p.forwardGRPC(ctx, ss, t, rt.app, method, md)
 }
 

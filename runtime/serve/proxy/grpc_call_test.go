@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -21,12 +22,40 @@ import (
 	grpcstatus "google.golang.org/grpc/status"
 
 	"github.com/goray-dev/goray/runtime/auth"
+	"github.com/goray-dev/goray/runtime/metrics"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/serve"
 	"github.com/goray-dev/goray/runtime/serve/internal/hop"
 	"github.com/goray-dev/goray/runtime/serve/internal/router"
 	"github.com/goray-dev/goray/runtime/serve/internal/routes"
 )
+
+// gathered is the metrics of the last proxy grpcProxyWith started.
+var gathered prometheus.Gatherer
+
+// grpcRequests counts ray_serve_num_grpc_requests_total by its labels
+// "application method status_code".
+func grpcRequests(t *testing.T) map[string]float64 {
+	t.Helper()
+	fams, err := gathered.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, f := range fams {
+		if f.GetName() != "ray_serve_num_grpc_requests_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			l := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				l[lp.GetName()] = lp.GetValue()
+			}
+			out[l["application"]+" "+l["method"]+" "+l["status_code"]] += m.GetCounter().GetValue()
+		}
+	}
+	return out
+}
 
 // echoDesc is a hand-written bidirectional service on raw bytes: each
 // message comes back with "echo: " before it.
@@ -81,7 +110,10 @@ func grpcProxyWith(t testing.TB, token string, gc routes.GRPCConfig) (*grpc.Clie
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proxy{cfg: Config{Logger: log.New(io.Discard, "", 0), Auth: auth.NewToken(token), GRPCListener: gl}, routers: map[string]*router.Router{}}
+	reg := metrics.NewRegistry("session_test")
+	p := &Proxy{cfg: Config{Logger: log.New(io.Discard, "", 0), Auth: auth.NewToken(token), GRPCListener: gl,
+		GRPCMetrics: metrics.NewGRPCProxy(reg.Registerer(), "node1", "127.0.0.1")}, routers: map[string]*router.Router{}}
+	gathered = reg.Gatherer()
 	p.table.Store(&routes.Table{})
 	p.update(&routes.Table{GRPC: gc, Apps: []routes.App{{Name: "app", RoutePrefix: "/", Ingress: "D",
 		Deployments: map[string]routes.Deployment{"D": {MaxOngoing: 100, Replicas: []routes.Replica{{ID: "r1", Address: rl.Addr().String()}}}}}}})
@@ -164,6 +196,29 @@ func TestGRPCProxyCalls(t *testing.T) {
 	}
 	if r, err := api.ListApplications(ctx, &rpcpb.ListApplicationsRequest{}); err != nil || len(r.ApplicationNames) != 1 || r.ApplicationNames[0] != "app" {
 		t.Errorf("ListApplications: %v %v", r, err)
+	}
+	// Ray's call metrics; a method no application has is "OTHER".
+	cancel() // ends Watch, so that every call has been recorded
+	end := time.Now().Add(5 * time.Second)
+	want := map[string]float64{
+		"app /grpc.health.v1.Health/Check StatusCode.OK":                1,
+		"app /grpc.health.v1.Health/Check StatusCode.NOT_FOUND":         1,
+		"app /grpc.health.v1.Health/Watch StatusCode.CANCELLED":         1,
+		"app /test.Echo/Chat StatusCode.OK":                             1,
+		"app OTHER StatusCode.UNIMPLEMENTED":                            1,
+		" OTHER StatusCode.NOT_FOUND":                                   1,
+		" /ray.serve.RayServeAPIService/Healthz StatusCode.OK":          1,
+		" /ray.serve.RayServeAPIService/ListApplications StatusCode.OK": 1,
+	}
+	for {
+		got := grpcRequests(t)
+		if fmt.Sprint(got) == fmt.Sprint(want) {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("ray_serve_num_grpc_requests_total = %v, want %v", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

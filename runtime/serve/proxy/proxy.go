@@ -68,6 +68,8 @@ type Config struct {
 	// GRPCListener, when set, is where the gRPC proxy serves (already
 	// bound to the serve gRPC port; see grpc.go).
 	GRPCListener net.Listener
+	// GRPCMetrics records Ray's ray_serve_*grpc* series (nil: none).
+	GRPCMetrics *metrics.GRPCProxy
 	// Auth is the node's credentials: the gRPC proxy requires their token
 	// (when one is required) and serves with their TLS.
 	Auth auth.Config
