@@ -363,10 +363,43 @@ func (c *grpcCall) finish(err error) {
 		}
 	}
 	c.writeHeaderLocked()
+	if o, ok := c.w.(interface{ setOutcome(int) }); ok {
+		o.setOutcome(httpStatusOf(st.Code())) // the replica's metrics count 5xx as errors
+	}
 	c.out = grpcwire.AppendFrame(c.out, grpcwire.FlagTrailer, grpcwire.EncodeTrailer(st, c.trailer))
 	c.done = true
 	_, _ = c.w.Write(c.out)
 	c.out = nil
+}
+
+// httpStatusOf is the HTTP status a gRPC code stands for (the mapping of
+// gRPC's HTTP gateways): client errors 4xx, server errors 5xx.
+func httpStatusOf(c codes.Code) int {
+	switch c {
+	case codes.OK:
+		return http.StatusOK
+	case codes.Canceled:
+		return 499
+	case codes.InvalidArgument, codes.FailedPrecondition, codes.OutOfRange:
+		return http.StatusBadRequest
+	case codes.DeadlineExceeded:
+		return http.StatusGatewayTimeout
+	case codes.NotFound:
+		return http.StatusNotFound
+	case codes.AlreadyExists, codes.Aborted:
+		return http.StatusConflict
+	case codes.PermissionDenied:
+		return http.StatusForbidden
+	case codes.Unauthenticated:
+		return http.StatusUnauthorized
+	case codes.ResourceExhausted:
+		return http.StatusTooManyRequests
+	case codes.Unimplemented:
+		return http.StatusNotImplemented
+	case codes.Unavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError // Unknown, Internal, DataLoss, any other
 }
 
 // grpcServerStream is the grpc.ServerStream of a streaming call.

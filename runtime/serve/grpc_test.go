@@ -170,3 +170,28 @@ func TestGRPCServerPanic(t *testing.T) {
 		t.Errorf("panic: %v, want Internal", st)
 	}
 }
+
+// The replica's metrics see a gRPC call's status as the HTTP status it
+// stands for: a method's INTERNAL is an error, its NOT_FOUND is not.
+func TestGRPCServerOutcome(t *testing.T) {
+	hs := health.NewServer()
+	s := NewGRPCServer()
+	healthpb.RegisterHealthServer(s, hs)
+	s.RegisterService(&grpc.ServiceDesc{ServiceName: "p.P", Methods: []grpc.MethodDesc{{MethodName: "M",
+		Handler: func(any, context.Context, func(any) error, grpc.UnaryServerInterceptor) (any, error) {
+			return nil, status.Error(codes.Internal, "broken")
+		}}}}, nil)
+	for method, want := range map[string]int{"/grpc.health.v1.Health/Check": 200, "/p.P/M": 500, "/p.P/Nope": 501} {
+		b, _ := proto.Marshal(&healthpb.HealthCheckRequest{})
+		req := httptest.NewRequest(http.MethodPost, method, bytes.NewReader(grpcwire.AppendFrame(nil, grpcwire.FlagMessage, b)))
+		req.Header.Set(grpcwire.CallHeader, "1")
+		sw := &statusWriter{ResponseWriter: httptest.NewRecorder()}
+		s.ServeHTTP(sw, req)
+		if sw.code() != want {
+			t.Errorf("%s: counted as %d, want %d", method, sw.code(), want)
+		}
+	}
+	if _, _, st, _ := callGRPC(t, s, "/grpc.health.v1.Health/Check", nil, &healthpb.HealthCheckRequest{Service: "x"}); st.Code() != codes.NotFound || httpStatusOf(st.Code()) != 404 {
+		t.Errorf("NotFound: %v", st)
+	}
+}

@@ -81,6 +81,10 @@ func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// setOutcome replaces the status counted with code: a gRPC call's answer
+// is 200 whatever its status, which GRPCServer reports this way.
+func (w *statusWriter) setOutcome(code int) { w.status = code }
+
 // code is the answer's status: 200 for a handler that wrote nothing.
 func (w *statusWriter) code() int {
 	if w.status == 0 {
