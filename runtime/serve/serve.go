@@ -24,6 +24,11 @@
 // Requests reach the ingress deployment with the route prefix stripped from
 // the path (X-Forwarded-Prefix carries it); other deployments of the
 // application are called through a Handle.
+//
+// A deployment serves gRPC by returning a GRPCServer with its services
+// registered (their generated RegisterXServer functions): the serve gRPC
+// proxy on every node (:9000) routes calls to it by the "application"
+// metadata key, and other deployments call it with Handle.GRPC.
 package serve
 
 import (

@@ -18,6 +18,11 @@
 // status entry), http_options.root_path (every route is mounted under it)
 // and http_options.request_timeout_s (408, as Ray's proxy answers, or a
 // streamed response broken off), as the routing table carries them.
+//
+// With a GRPCListener it is also Ray's gRPC proxy (grpc_options; see
+// grpc.go): gRPC calls routed by the "application" metadata key to the
+// application's ingress deployment, which serves them with a
+// serve.GRPCServer.
 package proxy
 
 import (
