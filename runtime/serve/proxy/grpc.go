@@ -379,6 +379,9 @@ func (p *Proxy) forwardGRPC(ctx context.Context, ss grpc.ServerStream, t *routes
 	for {
 		flag, payload, err := fr.Next()
 		if err != nil {
+			if timedOut(ctx) {
+				return deadlineStatus(timeout)
+			}
 			if ctx.Err() != nil {
 				return ctxStatus(ctx, timeout)
 			}
@@ -396,6 +399,11 @@ func (p *Proxy) forwardGRPC(ctx context.Context, ss grpc.ServerStream, t *routes
 		}
 		delete(trailer, RequestIDKey)
 		ss.SetTrailer(trailer)
+		if st.Code() != codes.OK && timedOut(ctx) {
+			// The method ended because the call's time was up (it saw
+			// its context end, maybe before this one's timer fired).
+			return deadlineStatus(timeout)
+		}
 		return st.Err()
 	}
 }
@@ -488,14 +496,27 @@ func (k *methodKinds) learn(key, kind string) {
 	k.one[key] = true
 }
 
+// timedOut reports whether ctx's deadline has passed (its Err may say so
+// only a little later, when its timer fires).
+func timedOut(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
+}
+
+// deadlineStatus is the status of a call past its deadline: the client's,
+// or grpc_options.request_timeout_s (timeout > 0).
+func deadlineStatus(timeout time.Duration) error {
+	if timeout > 0 {
+		return grpcstatus.Errorf(codes.DeadlineExceeded, "Request timed out after %gs.", timeout.Seconds())
+	}
+	return grpcstatus.Error(codes.DeadlineExceeded, context.DeadlineExceeded.Error())
+}
+
 // ctxStatus is the status of a call whose context ended: the client's
 // cancel or deadline, or grpc_options.request_timeout_s (timeout > 0).
 func ctxStatus(ctx context.Context, timeout time.Duration) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		if timeout > 0 {
-			return grpcstatus.Errorf(codes.DeadlineExceeded, "Request timed out after %gs.", timeout.Seconds())
-		}
-		return grpcstatus.Error(codes.DeadlineExceeded, ctx.Err().Error())
+		return deadlineStatus(timeout)
 	}
 	return grpcstatus.Error(codes.Canceled, ctx.Err().Error())
 }

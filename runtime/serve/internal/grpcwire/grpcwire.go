@@ -210,7 +210,8 @@ func PutTimeout(h http.Header, deadline time.Time, ok bool) {
 	if !ok {
 		return
 	}
-	us := time.Until(deadline).Microseconds()
+	// Rounded up: the receiver's deadline is never before the sender's.
+	us := (time.Until(deadline) + time.Microsecond - 1).Microseconds()
 	h.Set(TimeoutHeader, strconv.FormatInt(max(us, 1), 10))
 }
 
