@@ -345,3 +345,28 @@ func BenchmarkGRPCProxyUnary(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkGRPCDirectUnary is BenchmarkGRPCProxyUnary's floor: the same
+// call straight to a grpc.Server on loopback.
+func BenchmarkGRPCDirectUnary(b *testing.B) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := grpc.NewServer()
+	healthpb.RegisterHealthServer(s, health.NewServer())
+	go s.Serve(l)
+	b.Cleanup(s.Stop)
+	conn, err := grpc.NewClient(l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = conn.Close() })
+	hc := healthpb.NewHealthClient(conn)
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := hc.Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
