@@ -45,7 +45,11 @@ func (c Config) CheckContext(ctx context.Context) error {
 	if !c.Required {
 		return nil
 	}
-	vs := metadata.ValueFromIncomingContext(ctx, metadataKey)
+	return c.checkValues(metadata.ValueFromIncomingContext(ctx, metadataKey))
+}
+
+// checkValues checks the first of a call's token values.
+func (c Config) checkValues(vs []string) error {
 	if len(vs) == 0 {
 		return status.Error(codes.Unauthenticated, missingMsg)
 	}
@@ -67,14 +71,7 @@ func (c Config) CheckMetadata(md metadata.MD) error {
 	if len(vs) == 0 {
 		vs = md.Get(RayMetadataKey)
 	}
-	if len(vs) == 0 {
-		return status.Error(codes.Unauthenticated, missingMsg)
-	}
-	tok, ok := bearer(vs[0])
-	if !ok || !c.Valid(tok) {
-		return status.Error(codes.Unauthenticated, wrongMsg)
-	}
-	return nil
+	return c.checkValues(vs)
 }
 
 // Metadata keys a token comes in, in gRPC's lower case: the standard one

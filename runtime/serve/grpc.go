@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"reflect"
 	"runtime/debug"
-	"strings"
 	"sync"
 
 	"google.golang.org/grpc"
@@ -134,7 +133,7 @@ func (s *GRPCServer) run(ctx context.Context, call *grpcCall) (err error) {
 			err = status.Errorf(codes.Internal, "the deployment's %s panicked: %v", call.method, p)
 		}
 	}()
-	service, method, ok := splitMethod(call.method)
+	service, method, ok := grpcwire.SplitMethod(call.method)
 	if !ok {
 		return status.Errorf(codes.Unimplemented, "malformed method name: %q", call.method)
 	}
@@ -189,19 +188,6 @@ func (s *GRPCServer) run(ctx context.Context, call *grpcCall) (err error) {
 		return s.StreamInterceptor(svc.impl, ss, info, sd.Handler)
 	}
 	return status.Errorf(codes.Unimplemented, "unknown method %s for service %s", method, service)
-}
-
-// splitMethod splits "/pkg.Service/Method".
-func splitMethod(full string) (service, method string, ok bool) {
-	rest, ok := strings.CutPrefix(full, "/")
-	if !ok {
-		return "", "", false
-	}
-	i := strings.LastIndex(rest, "/")
-	if i <= 0 || i == len(rest)-1 {
-		return "", "", false
-	}
-	return rest[:i], rest[i+1:], true
 }
 
 // recvStatus is the status of a failed read of the client's messages.

@@ -106,7 +106,7 @@ func routeGRPC(t *routes.Table, head, draining bool, method string, md metadata.
 		}
 		return grpcRoute{kind: grpcListApplications}
 	}
-	service, _, ok := splitMethod(method)
+	service, _, ok := grpcwire.SplitMethod(method)
 	if !ok {
 		return grpcRoute{err: grpcstatus.Newf(codes.Unimplemented, "malformed method name: %q", method)}
 	}
@@ -126,19 +126,6 @@ func routeGRPC(t *routes.Table, head, draining bool, method string, md metadata.
 		return grpcRoute{app: &t.Apps[0]}
 	}
 	return grpcRoute{err: grpcstatus.New(codes.NotFound, "Application metadata not set."+ping)}
-}
-
-// splitMethod splits "/pkg.Service/Method".
-func splitMethod(full string) (service, method string, ok bool) {
-	rest, ok := strings.CutPrefix(full, "/")
-	if !ok {
-		return "", "", false
-	}
-	i := strings.LastIndex(rest, "/")
-	if i <= 0 || i == len(rest)-1 {
-		return "", "", false
-	}
-	return rest[:i], rest[i+1:], true
 }
 
 // servicerServes reports whether a grpc_servicer_functions entry names

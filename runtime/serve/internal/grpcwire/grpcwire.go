@@ -363,3 +363,16 @@ func decodeMessage(m string) string {
 	}
 	return b.String()
 }
+
+// SplitMethod splits a gRPC method name, "/pkg.Service/Method".
+func SplitMethod(full string) (service, method string, ok bool) {
+	rest, ok := strings.CutPrefix(full, "/")
+	if !ok {
+		return "", "", false
+	}
+	i := strings.LastIndex(rest, "/")
+	if i <= 0 || i == len(rest)-1 {
+		return "", "", false
+	}
+	return rest[:i], rest[i+1:], true
+}

@@ -217,3 +217,20 @@ func FuzzMetadata(f *testing.F) {
 		}
 	})
 }
+
+func TestSplitMethod(t *testing.T) {
+	for in, want := range map[string][3]string{
+		"/pkg.Greeter/SayHello": {"pkg.Greeter", "SayHello", "ok"},
+		"/a/b/c":                {"a/b", "c", "ok"},
+		"pkg.Greeter/SayHello":  {},
+		"/pkg.Greeter/":         {},
+		"//SayHello":            {},
+		"/":                     {},
+		"":                      {},
+	} {
+		s, m, ok := SplitMethod(in)
+		if s != want[0] || m != want[1] || ok != (want[2] == "ok") {
+			t.Errorf("SplitMethod(%q) = %q, %q, %v; want %q", in, s, m, ok, want)
+		}
+	}
+}
