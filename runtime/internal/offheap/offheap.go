@@ -22,8 +22,17 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
+
+// live counts the bytes every arena in the process holds: memory the
+// heap's statistics do not show.
+var live atomic.Int64
+
+// Live is how many bytes of storage outside the heap the process holds
+// (every arena's slices not yet given back).
+func Live() int64 { return live.Load() }
 
 // Arena tracks the slices it handed out, so they can be given back
 // together. It is safe for concurrent use.
@@ -52,6 +61,7 @@ func Make[T any](a *Arena, n int) []T {
 		panic(fmt.Sprintf("offheap: Make of %d %T", n, zero))
 	}
 	b := alloc(n * size)
+	live.Add(int64(len(b.mem)))
 	mem := b.mem
 	a.mu.Lock()
 	a.live[uintptr(unsafe.Pointer(&mem[0]))] = b
@@ -71,6 +81,7 @@ func Free[T any](a *Arena, s []T) {
 	delete(a.live, p)
 	a.mu.Unlock()
 	if ok {
+		live.Add(-int64(len(b.mem)))
 		release(b)
 	}
 }
@@ -78,10 +89,11 @@ func Free[T any](a *Arena, s []T) {
 // Release gives back every slice still out: none may be used after.
 func (a *Arena) Release() {
 	a.mu.Lock()
-	live := a.live
+	held := a.live
 	a.live = map[uintptr]block{}
 	a.mu.Unlock()
-	for _, b := range live {
+	for _, b := range held {
+		live.Add(-int64(len(b.mem)))
 		release(b)
 	}
 }

@@ -40,6 +40,7 @@ func TestMakeIsZeroedAndWritable(t *testing.T) {
 }
 
 func TestFreeAndReleaseGiveBack(t *testing.T) {
+	before := Live()
 	a := NewArena()
 	s1 := Make[int64](a, 4096)
 	s2 := Make[int64](a, 4096)
@@ -54,6 +55,9 @@ func TestFreeAndReleaseGiveBack(t *testing.T) {
 	a.Release()
 	if got := a.Bytes(); got != 0 {
 		t.Fatalf("after Release the arena holds %d bytes", got)
+	}
+	if got := Live(); got != before {
+		t.Fatalf("the process holds %d bytes outside the heap after Release, %d before", got, before)
 	}
 }
 
