@@ -134,7 +134,7 @@ func (w *Worker) taskInfo(pt *pendingTask) *rpcpb.TaskInfo {
 	if pt.actor != nil {
 		k.typ, k.actor = rpcpb.TaskInfo_ACTOR_TASK, pt.spec.ActorId
 	} else {
-		k.shape = queueKey(pt.opts)
+		k.shape = pt.queueKey()
 	}
 	if s := pt.opts.Strategy; s != nil && s.Kind == rpcpb.SchedulingStrategy_PLACEMENT_GROUP {
 		k.pg = s.PlacementGroupId

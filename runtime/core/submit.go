@@ -61,6 +61,8 @@ type pendingTask struct {
 	notes ownerNotes
 	ev    taskevents.Handle
 	info  *rpcpb.TaskInfo
+	// qkey is queueKey(opts), once it was needed.
+	qkey string
 	// gen is a generator task's stream (generator.go); nil for other tasks.
 	gen *genState
 	// owned are the arguments this process owns, until the table has them.
@@ -244,7 +246,7 @@ func (w *Worker) dispatchTaskLocked(pt *pendingTask) {
 		return
 	}
 	w.ownerEvent(pt, taskevents.PendingNodeAssignment)
-	key := queueKey(pt.opts)
+	key := pt.queueKey()
 	q, ok := w.queues[key]
 	if !ok {
 		q = &schedQueue{key: key, res: pt.opts.Resources, strategy: pt.opts.Strategy, streaming: pt.opts.streaming}
@@ -262,6 +264,14 @@ var cpu1Key = slowQueueKey(TaskOptions{Resources: map[string]float64{"CPU": 1}})
 // generator runs as long as its stream, and a task pipelined behind it on
 // its worker would wait for the stream's end (forever, under backpressure,
 // with its consumer waiting on that task).
+// queueKey is the task's scheduling queue's key, worked out once.
+func (pt *pendingTask) queueKey() string {
+	if pt.qkey == "" {
+		pt.qkey = queueKey(pt.opts)
+	}
+	return pt.qkey
+}
+
 func queueKey(o TaskOptions) string {
 	if o.Strategy == nil && len(o.Resources) == 1 && o.Resources["CPU"] == 1 && !o.streaming {
 		return cpu1Key
@@ -545,7 +555,7 @@ func (w *Worker) retryOrFailLocked(pt *pendingTask, cause error) []ownership.Act
 		w.beforeAttemptLocked(pt)
 		w.ownerEvent(pt, taskevents.PendingNodeAssignment)
 		pt.lw = nil
-		q := w.queues[queueKey(pt.opts)]
+		q := w.queues[pt.queueKey()]
 		q.ready = append([]*pendingTask{pt}, q.ready...)
 		return nil
 	}
