@@ -15,6 +15,7 @@ package taskevents
 
 import (
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -457,17 +458,28 @@ func (b *Buffer) Take() *rpcpb.TaskEventBatch {
 	// The batch's own numbering of the descriptions and places it carries.
 	infos, wheres := map[uint32]int32{}, map[uint32]int32{}
 	pbs := make([]rpcpb.TaskEvent, n)
-	total := 0
+	total, idBytes := 0, 0
 	for i := range n {
-		total += int(b.at(b.base + uint64(i)).n)
+		r := b.at(b.base + uint64(i))
+		total += int(r.n)
+		idBytes += int(r.idLen)
 	}
-	// One backing array for every record's statuses and times.
+	// One backing array for every record's statuses and times, and one
+	// string for their ids.
 	allStatuses, allTimes := make([]Status, 0, total), make([]int64, 0, total)
+	var ids strings.Builder
+	ids.Grow(idBytes)
+	for i := range n {
+		r := b.at(b.base + uint64(i))
+		ids.Write(r.id[:r.idLen])
+	}
+	allIDs, idAt := ids.String(), 0
 	for i := range n {
 		seq := b.base + uint64(i)
 		r := b.at(seq)
 		p := &pbs[i]
-		p.TaskId, p.Attempt = string(r.id[:r.idLen]), r.attempt
+		p.TaskId, p.Attempt = allIDs[idAt:idAt+int(r.idLen)], r.attempt
+		idAt += int(r.idLen)
 		if r.side {
 			sd := b.sides[seq]
 			delete(b.sides, seq)
