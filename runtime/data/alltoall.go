@@ -146,7 +146,7 @@ func (e *execution) runShuffle(ctx context.Context, op *physicalOp) <-chan item 
 
 func (e *execution) shuffle(ctx context.Context, op *physicalOp, in <-chan item, st *opStats, out chan<- item) error {
 	var inputs []bundle
-	var total int64
+	var total, bytes int64
 	for it := range in {
 		if it.err != nil {
 			send(ctx, out, it)
@@ -157,6 +157,7 @@ func (e *execution) shuffle(ctx context.Context, op *physicalOp, in <-chan item,
 		}
 		inputs = append(inputs, it.b)
 		total += it.b.meta.Rows
+		bytes += it.b.meta.Bytes
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -172,6 +173,9 @@ func (e *execution) shuffle(ctx context.Context, op *physicalOp, in <-chan item,
 	spec.Name = op.name
 	if spec.Parts <= 0 {
 		spec.Parts = max(1, len(inputs))
+		if spec.Kind == "groupby" {
+			spec.Parts = aggregateParts(len(inputs), bytes, e.opts.MaxTasksPerOp)
+		}
 	}
 	if len(inputs) == 0 {
 		return nil
@@ -245,6 +249,18 @@ func (e *execution) shuffle(ctx context.Context, op *physicalOp, in <-chan item,
 		}
 	}
 	return nil
+}
+
+// aggregatePartBytes is about the partial aggregates' bytes an
+// aggregation's reduce task combines.
+const aggregatePartBytes = 128 << 20
+
+// aggregateParts is how many reduce tasks combine an aggregation's n
+// partial aggregates (bytes in all): the partial states are small, so not
+// one per input block (n² parts) but enough for the operator's tasks at
+// once, or more if the states are large, and never more than the inputs.
+func aggregateParts(n int, bytes int64, maxTasks int) int {
+	return max(1, min(n, max(maxTasks, int((bytes+aggregatePartBytes-1)/aggregatePartBytes))))
 }
 
 // sampleBounds samples every input block's keys and picks the Parts-1

@@ -339,7 +339,7 @@ func plan(root *logicalOp, cpus, blockRows int) (*physicalOp, error) {
 				len(cur.stages) == 0 && cur.reads != nil && !op.compute.pool)
 			if op.stage.Op == "Write" {
 				// A write fuses into whatever makes its blocks.
-				fusable = !cur.isLimit && cur.shuffle == nil && cur.union == nil && cur.zip == nil && (cur.reads != nil || len(cur.stages) > 0)
+				fusable = cur.makesBlocks()
 			}
 			if fusable {
 				cur.name += "->" + op.name
@@ -353,6 +353,18 @@ func plan(root *logicalOp, cpus, blockRows int) (*physicalOp, error) {
 		case op.isLimit:
 			cur = &physicalOp{name: op.name, input: cur, isLimit: true, limit: op.limit}
 		case op.shuffle != nil:
+			if op.shuffle.Kind == "groupby" {
+				// An aggregation's first phase folds each task's blocks
+				// into partial states where the blocks are made (see
+				// aggregate.go).
+				partial := stageSpec{Op: "PartialAggregate", Key: op.shuffle.Key, Aggs: op.shuffle.Aggs, Name: op.name}
+				if cur.makesBlocks() {
+					cur.name += "->PartialAggregate"
+					cur.stages = append(cur.stages, partial)
+				} else {
+					cur = &physicalOp{name: "PartialAggregate", input: cur, stages: []stageSpec{partial}}
+				}
+			}
 			cur = &physicalOp{name: op.name, input: cur, shuffle: op.shuffle}
 		case op.union != nil:
 			u := &physicalOp{name: op.name, union: []*physicalOp{cur}}
@@ -373,4 +385,10 @@ func plan(root *logicalOp, cpus, blockRows int) (*physicalOp, error) {
 		}
 	}
 	return cur, nil
+}
+
+// makesBlocks: the operator is reads or map stages, which a stage that
+// runs anywhere (a write, a partial aggregate) can fuse into.
+func (p *physicalOp) makesBlocks() bool {
+	return !p.isLimit && p.shuffle == nil && p.union == nil && p.zip == nil && (p.reads != nil || len(p.stages) > 0)
 }

@@ -5,9 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"math/rand/v2"
-	"reflect"
 	"slices"
 	"time"
 
@@ -315,6 +313,10 @@ func reduce(ctx context.Context, spec shuffleSpec, parts []arrow.RecordBatch) (a
 	if len(parts) == 0 {
 		return emptyBatch(arrow.NewSchema(nil, nil)), nil
 	}
+	if spec.Kind == "groupby" {
+		// The parts are partial aggregates.
+		return combineAggregates(spec, parts)
+	}
 	all, err := concatBatches(parts[0].Schema(), parts)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", spec.Name, err)
@@ -331,9 +333,6 @@ func reduce(ctx context.Context, spec shuffleSpec, parts []arrow.RecordBatch) (a
 		}
 		return takeRows(ctx, all, idx)
 	}
-	if spec.Kind == "groupby" && spec.Key == "" {
-		return aggregate(spec, all, -1)
-	}
 	col, err := keyColumn(all, spec.Key)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", spec.Name, err)
@@ -342,10 +341,7 @@ func reduce(ctx context.Context, spec shuffleSpec, parts []arrow.RecordBatch) (a
 	if err != nil {
 		return nil, err
 	}
-	switch spec.Kind {
-	case "groupby":
-		return aggregate(spec, sorted, col)
-	case "mapgroups":
+	if spec.Kind == "mapgroups" {
 		return mapGroups(ctx, spec, sorted, col)
 	}
 	return sorted, nil
@@ -401,119 +397,3 @@ type aggSpec struct {
 
 // name is the output column's name, Ray's: "count()", "sum(x)", ...
 func (a aggSpec) name() string { return fmt.Sprintf("%s(%s)", a.Kind, a.On) }
-
-// aggregate computes spec.Aggs for each group of a block sorted by key
-// column col; col -1 is a global aggregate: one group of every row, and
-// no key column.
-func aggregate(spec shuffleSpec, sorted arrow.RecordBatch, col int) (arrow.RecordBatch, error) {
-	schema := sorted.Schema()
-	var fields []arrow.Field
-	if col >= 0 {
-		fields = append(fields, schema.Field(col))
-	}
-	cols := make([]int, len(spec.Aggs))
-	for i, a := range spec.Aggs {
-		t := arrow.PrimitiveTypes.Float64
-		if a.Kind != "count" {
-			c, err := keyColumn(sorted, a.On)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %s: %w", spec.Name, a.name(), err)
-			}
-			cols[i] = c
-			ct := schema.Field(c).Type
-			if !isNumber(goType(ct).Kind()) && a.Kind != "min" && a.Kind != "max" {
-				return nil, fmt.Errorf("%s: %s of a %s column", spec.Name, a.name(), ct)
-			}
-			switch a.Kind {
-			case "min", "max":
-				t = ct
-			case "sum":
-				if k := goType(ct).Kind(); k != reflect.Float64 && k != reflect.Float32 {
-					t = arrow.PrimitiveTypes.Int64
-				}
-			}
-		} else {
-			t = arrow.PrimitiveTypes.Int64
-		}
-		fields = append(fields, arrow.Field{Name: a.name(), Type: t, Nullable: true})
-	}
-	hint := arrow.NewSchema(fields, nil)
-	var rows []Row
-	gs := [][2]int64{{0, sorted.NumRows()}}
-	if col >= 0 {
-		gs = groups(sorted, col)
-	}
-	for _, g := range gs {
-		r := Row{}
-		if col >= 0 {
-			r[fields[0].Name] = valueAt(sorted.Column(col), int(g[0]))
-		}
-		for i, a := range spec.Aggs {
-			r[a.name()] = aggValue(a, sorted.Column(cols[i]), g)
-		}
-		rows = append(rows, r)
-	}
-	if len(rows) == 0 {
-		return emptyBatch(hint), nil
-	}
-	return rowsToBatch(rows, hint)
-}
-
-// aggValue is one aggregation over rows g of a column; nulls are skipped,
-// and an aggregation of no values is null (count: 0).
-func aggValue(a aggSpec, c arrow.Array, g [2]int64) any {
-	if a.Kind == "count" {
-		return g[1] - g[0]
-	}
-	var vals []any
-	for i := g[0]; i < g[1]; i++ {
-		if v := valueAt(c, int(i)); v != nil {
-			vals = append(vals, v)
-		}
-	}
-	if len(vals) == 0 {
-		return nil
-	}
-	switch a.Kind {
-	case "min":
-		return slices.MinFunc(vals, compareValues)
-	case "max":
-		return slices.MaxFunc(vals, compareValues)
-	}
-	var sum float64
-	var isum int64
-	_, isFloat := vals[0].(float64)
-	if _, f32 := vals[0].(float32); f32 {
-		isFloat = true
-	}
-	for _, v := range vals {
-		f, _ := toFloat(v)
-		sum += f
-		if !isFloat {
-			// Integers sum exactly (a float64 loses them past 2^53).
-			isum += reflect.ValueOf(v).Convert(reflect.TypeFor[int64]()).Int()
-		}
-	}
-	mean := sum / float64(len(vals))
-	switch a.Kind {
-	case "sum":
-		if isFloat {
-			return sum
-		}
-		return isum
-	case "mean":
-		return mean
-	case "std":
-		// The sample standard deviation (ddof=1), Ray's default.
-		if len(vals) < 2 {
-			return 0.0
-		}
-		var ss float64
-		for _, v := range vals {
-			f, _ := toFloat(v)
-			ss += (f - mean) * (f - mean)
-		}
-		return math.Sqrt(ss / float64(len(vals)-1))
-	}
-	return nil
-}

@@ -16,7 +16,7 @@ import (
 
 // stageSpec is one stage of a fused chain.
 type stageSpec struct {
-	Op        string     `json:"op"` // Map, FlatMap, Filter, MapBatches, AddColumn, DropColumns, SelectColumns, Write
+	Op        string     `json:"op"` // Map, FlatMap, Filter, MapBatches, AddColumn, DropColumns, SelectColumns, Write, PartialAggregate
 	Fn        string     `json:"fn,omitempty"`
 	BatchSize int        `json:"batch_size,omitempty"`
 	Columns   []string   `json:"columns,omitempty"`
@@ -26,6 +26,11 @@ type stageSpec struct {
 	// Fraction and Seed are a RandomSample's.
 	Fraction float64 `json:"fraction,omitempty"`
 	Seed     uint64  `json:"seed,omitempty"`
+	// Key and Aggs are a PartialAggregate's grouping and aggregations;
+	// Name is its aggregation operator's, for errors.
+	Key  string    `json:"key,omitempty"`
+	Aggs []aggSpec `json:"aggs,omitempty"`
+	Name string    `json:"name,omitempty"`
 }
 
 // readSpec is the read a read task does.
@@ -72,6 +77,8 @@ func buildStages(specs []stageSpec, states map[int]any, index int) ([]stage, err
 			out = append(out, &projectStage{spec: s})
 		case "RandomSample":
 			out = append(out, &sampleStage{spec: s, rng: rand.New(rand.NewPCG(s.Seed, uint64(index)))})
+		case "PartialAggregate":
+			out = append(out, newPartialAggStage(s))
 		case "Write":
 			if s.Write == nil {
 				return nil, fmt.Errorf("data: write stage without its spec")
