@@ -341,33 +341,43 @@ func (w *Worker) Get(ctx context.Context, id, owner string) ([]byte, error) {
 	}
 }
 
+// lostCopyWait bounds how long a borrower keeps asking the owner of an
+// object whose stored copy it cannot fetch: long enough for the GCS to
+// declare the node dead (its health timeout, 10 s by default) and for the
+// owner to rebuild the object.
+const lostCopyWait = 45 * time.Second
+
 func (w *Worker) getBorrowed(ctx context.Context, id, owner string) ([]byte, error) {
 	c, err := w.pool.Get(owner)
 	if err != nil {
 		return nil, &OwnerDiedError{ObjectID: id, Owner: owner}
 	}
 	req := &rpcpb.GetObjectRequest{Id: id}
-	if dl, ok := ctx.Deadline(); ok {
-		req.TimeoutMs = time.Until(dl).Milliseconds()
-	}
-	o, err := rpcpb.NewCoreWorkerClient(c).GetObject(ctx, req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, &GetTimeoutError{ObjectID: id}
+	var firstLoss time.Time
+	for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, time.Second) {
+		if dl, ok := ctx.Deadline(); ok {
+			req.TimeoutMs = time.Until(dl).Milliseconds()
 		}
-		if status.Code(err) == codes.Unavailable {
-			return nil, &OwnerDiedError{ObjectID: id, Owner: owner}
+		o, err := rpcpb.NewCoreWorkerClient(c).GetObject(ctx, req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, &GetTimeoutError{ObjectID: id}
+			}
+			if status.Code(err) == codes.Unavailable {
+				return nil, &OwnerDiedError{ObjectID: id, Owner: owner}
+			}
+			return nil, err
 		}
-		return nil, err
-	}
-	if o.Error != nil {
-		return nil, errorFromInfo(o.Error)
-	}
-	if !o.InStore {
-		return o.Data, nil
-	}
-	data, err := w.fetch(ctx, id, o.NodeId, o.NodeAddress)
-	if err != nil {
+		if o.Error != nil {
+			return nil, errorFromInfo(o.Error)
+		}
+		if !o.InStore {
+			return o.Data, nil
+		}
+		data, err := w.fetch(ctx, id, o.NodeId, o.NodeAddress)
+		if err == nil {
+			return data, nil
+		}
 		if ctx.Err() != nil {
 			return nil, &GetTimeoutError{ObjectID: id}
 		}
@@ -376,9 +386,43 @@ func (w *Worker) getBorrowed(ctx context.Context, id, owner string) ([]byte, err
 		if ownerGone(ctx, c, id) {
 			return nil, &OwnerDiedError{ObjectID: id, Owner: owner}
 		}
-		return nil, &ObjectLostError{ObjectID: id, Reason: err.Error()}
+		// The copy's node may be dead: the owner, once the GCS agrees,
+		// rebuilds the object from lineage (or fails it) and answers with
+		// its new copy. Until then it answers with the same one, and the
+		// borrower asks again a little later.
+		if firstLoss.IsZero() {
+			firstLoss = time.Now()
+		}
+		if time.Since(firstLoss) > lostCopyWait {
+			return nil, &ObjectLostError{ObjectID: id, Reason: err.Error()}
+		}
+		req.LostNodeId = o.NodeId
+		select {
+		case <-ctx.Done():
+			return nil, &GetTimeoutError{ObjectID: id}
+		case <-time.After(backoff):
+		}
 	}
-	return data, nil
+}
+
+// copyLost is a borrower's report that node, which holds id's stored copy,
+// is dead. If the GCS agrees (the owner does not take a borrower's word for
+// it: a put object would fail for good), every object stored there is lost
+// and rebuilt from lineage, as when the owner's own fetch fails.
+func (w *Worker) copyLost(id, node string) {
+	w.mu.Lock()
+	e, ok := w.table.Get(id)
+	current := ok && e.Ready && e.Loc.Err == nil && e.Loc.NodeID == node
+	w.mu.Unlock()
+	if !current || w.nodeAddress(node) != "" {
+		return // rebuilt (or being rebuilt) already, or the node lives
+	}
+	lost := &ObjectLostError{ObjectID: id, Reason: "its copy on node " + node + " is gone and it cannot be rebuilt (put objects and tasks without retries left are not reconstructable)"}
+	w.mu.Lock()
+	acts := w.table.LostOn(node, lost)
+	w.unthrottleRebuildLocked(id)
+	w.mu.Unlock()
+	w.do(acts)
 }
 
 // Ready reports whether an owned object is ready without blocking, and a
@@ -402,6 +446,9 @@ func (w *Worker) GetObject(ctx context.Context, in *rpcpb.GetObjectRequest) (*rp
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(in.TimeoutMs)*time.Millisecond)
 		defer cancel()
+	}
+	if in.LostNodeId != "" {
+		w.copyLost(in.Id, in.LostNodeId)
 	}
 	for {
 		w.mu.Lock()

@@ -4,6 +4,7 @@ package integration
 // startOwnNode), so the suite's tests run in any order.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"runtime"
@@ -114,5 +115,46 @@ func TestHungNodeTasksFailOver(t *testing.T) {
 	where, err := ray.Get(gctx, slow)
 	if err != nil || where == n4 {
 		t.Fatalf("task in flight on a hung, dead node: ran on %q, %v (want a retry on another node)", where, err)
+	}
+}
+
+// placedBlob is a 1 MiB object that starts with the id of the node that
+// made it.
+var placedBlob = ray.Task("it.placed_blob", func(ctx context.Context, fill int) ([]byte, error) {
+	b := bytes.Repeat([]byte{byte(fill)}, 1<<20)
+	copy(b, ray.NodeID())
+	return b, nil
+})
+
+// blobTail is what a task sees of its argument: its length and last byte.
+var blobTail = ray.Task("it.blob_tail", func(ctx context.Context, b []byte) (int, error) {
+	return len(b)*256 + int(b[len(b)-1]), nil
+})
+
+// A task whose argument's only copy was on a node that died: the worker
+// running it cannot fetch the copy and tells the owner, which (once the
+// GCS agrees the node is dead) rebuilds the object from lineage, and the
+// task runs with it instead of failing with ObjectLostError.
+func TestBorrowedArgumentRebuilt(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	node := startOwnNode(t, "127.0.0.9", "--num-cpus=1", "--object-store-memory=40000000")
+	// The soft affinity runs elsewhere until the nodes' resource views
+	// include node 9: retry until the object is made there.
+	var lost ray.Ref[[]byte]
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		lost = placedBlob.Remote(ctx, 9, ray.NodeAffinity(node.id, true))
+		b, err := ray.Get(ctx, lost)
+		if err == nil && string(b[:len(node.id)]) == node.id {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the object was not made on node 9 (%v)", err)
+		}
+	}
+	node.kill()
+	got, err := ray.Get(ctx, blobTail.Remote(ctx, lost))
+	if err != nil || got != (1<<20)*256+9 {
+		t.Fatalf("a task given an object lost with its node: %d, %v", got, err)
 	}
 }

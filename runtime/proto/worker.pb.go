@@ -443,9 +443,14 @@ func (x *ResultBatch) GetResults() []*TaskResult {
 }
 
 type GetObjectRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	TimeoutMs     int64                  `protobuf:"varint,2,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Id        string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	TimeoutMs int64                  `protobuf:"varint,2,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	// lost_node_id: the borrower could not fetch the copy this owner gave it
+	// because that node is dead. The owner, once the GCS agrees, treats every
+	// object it stored there as lost (rebuilt from lineage, or failed) and
+	// answers with the object's new location when it is ready.
+	LostNodeId    string `protobuf:"bytes,3,opt,name=lost_node_id,json=lostNodeId,proto3" json:"lost_node_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -492,6 +497,13 @@ func (x *GetObjectRequest) GetTimeoutMs() int64 {
 		return x.TimeoutMs
 	}
 	return 0
+}
+
+func (x *GetObjectRequest) GetLostNodeId() string {
+	if x != nil {
+		return x.LostNodeId
+	}
+	return ""
 }
 
 type CancelTaskRequest struct {
@@ -765,11 +777,13 @@ const file_worker_proto_rawDesc = "" +
 	"\n" +
 	"lease_cpus\x18\x02 \x01(\x01R\tleaseCpus\">\n" +
 	"\vResultBatch\x12/\n" +
-	"\aresults\x18\x01 \x03(\v2\x15.goray.rpc.TaskResultR\aresults\"A\n" +
+	"\aresults\x18\x01 \x03(\v2\x15.goray.rpc.TaskResultR\aresults\"c\n" +
 	"\x10GetObjectRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\x02 \x01(\x03R\ttimeoutMs\"`\n" +
+	"timeout_ms\x18\x02 \x01(\x03R\ttimeoutMs\x12 \n" +
+	"\flost_node_id\x18\x03 \x01(\tR\n" +
+	"lostNodeId\"`\n" +
 	"\x11CancelTaskRequest\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x14\n" +
 	"\x05force\x18\x02 \x01(\bR\x05force\x12\x1c\n" +
