@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/goray-dev/goray/runtime/data"
+	"github.com/goray-dev/goray/runtime/ray"
 )
 
 // The pipeline of issue 18's acceptance: ReadParquet → MapBatches on an
@@ -64,7 +66,8 @@ var score = data.MapBatchesClass("it.score",
 		}
 		if s.arg.Marks != "" {
 			n := s.calls.Add(1)
-			if err := os.WriteFile(filepath.Join(s.arg.Marks, fmt.Sprintf("%d-%d", os.Getpid(), n)), nil, 0o644); err != nil {
+			mark := fmt.Sprintf("%s_%d_%d", ray.NodeID(), os.Getpid(), n)
+			if err := os.WriteFile(filepath.Join(s.arg.Marks, mark), nil, 0o644); err != nil {
 				return nil, err
 			}
 		}
@@ -73,53 +76,99 @@ var score = data.MapBatchesClass("it.score",
 		return array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, b.NumRows()), nil
 	})
 
-// row i of the generated dataset.
+// row i of the generated dataset; its pad is a letter repeated, the same
+// column in every file.
 func keyOf(i int64) int64   { return i * 7919 % groups }
 func valueOf(i int64) int64 { return (i*31 + 7) % 1000003 }
-func padOf(i int64) string  { return strings.Repeat(string(rune('a'+i%26)), padBytes) }
+func padOf(i int64) string  { return strings.Repeat(string(rune('a'+i%rowsPerFile%26)), padBytes) }
+
+// input is the dataset the tests read, written once: rows rows in Parquet
+// files of rowsPerFile rows in dir.
+var input struct {
+	once sync.Once
+	dir  string
+	rows int64
+	err  error
+}
+
+// inputDataset returns the dataset's directory and rows, writing it on
+// the first call: 4× the object stores' capacity of a head and two nodes.
+func inputDataset(t *testing.T) (string, int64) {
+	t.Helper()
+	input.once.Do(func() {
+		input.dir, input.rows = filepath.Join(tmpDir, "input"), datasetRows(headStoreBytes+2*workerStoreBytes)
+		input.err = writeDataset(input.dir, input.rows)
+	})
+	if input.err != nil {
+		t.Fatalf("writing the dataset: %v", input.err)
+	}
+	return input.dir, input.rows
+}
 
 // writeDataset writes rows rows in Parquet files of rowsPerFile rows into
 // dir.
-func writeDataset(t *testing.T, dir string, rows int64) {
-	t.Helper()
+func writeDataset(dir string, rows int64) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
 	schema := arrow.NewSchema([]arrow.Field{
 		{Name: "id", Type: arrow.PrimitiveTypes.Int64},
 		{Name: "key", Type: arrow.PrimitiveTypes.Int64},
 		{Name: "value", Type: arrow.PrimitiveTypes.Int64},
 		{Name: "pad", Type: arrow.BinaryTypes.String},
 	}, nil)
-	pads := make([]string, 26)
-	for i := range pads {
-		pads[i] = padOf(int64(i))
+	pb := array.NewStringBuilder(memory.DefaultAllocator)
+	for i := range int64(rowsPerFile) {
+		pb.Append(padOf(i))
 	}
+	pads := pb.NewArray()
+	pb.Release()
+	defer pads.Release()
 	for f, lo := 0, int64(0); lo < rows; f, lo = f+1, lo+rowsPerFile {
 		hi := min(lo+rowsPerFile, rows)
-		b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+		ids, keys, values := make([]int64, hi-lo), make([]int64, hi-lo), make([]int64, hi-lo)
 		for i := lo; i < hi; i++ {
-			b.Field(0).(*array.Int64Builder).Append(i)
-			b.Field(1).(*array.Int64Builder).Append(keyOf(i))
-			b.Field(2).(*array.Int64Builder).Append(valueOf(i))
-			b.Field(3).(*array.StringBuilder).Append(pads[i%26])
+			ids[i-lo], keys[i-lo], values[i-lo] = i, keyOf(i), valueOf(i)
 		}
-		rec := b.NewRecordBatch()
-		b.Release()
-		out, err := os.Create(filepath.Join(dir, fmt.Sprintf("part-%04d.parquet", f)))
-		if err != nil {
-			t.Fatal(err)
+		cols := make([]arrow.Array, 0, 4)
+		for _, c := range [][]int64{ids, keys, values} {
+			b := array.NewInt64Builder(memory.DefaultAllocator)
+			b.AppendValues(c, nil)
+			cols = append(cols, b.NewArray())
+			b.Release()
 		}
-		w, err := pqarrow.NewFileWriter(schema, out, parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Snappy)),
-			pqarrow.DefaultWriterProps())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Write(rec); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
+		cols = append(cols, array.NewSlice(pads, 0, hi-lo))
+		rec := array.NewRecordBatch(schema, cols, hi-lo)
+		if err := writeParquet(filepath.Join(dir, fmt.Sprintf("part-%04d.parquet", f)), rec); err != nil {
+			return err
 		}
 		rec.Release()
 	}
+	return nil
+}
+
+func writeParquet(path string, rec arrow.RecordBatch) error {
+	out, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w, err := pqarrow.NewFileWriter(rec.Schema(), out, parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Snappy)),
+		pqarrow.DefaultWriterProps())
+	if err != nil {
+		_ = out.Close()
+		return err
+	}
+	if err := w.Write(rec); err != nil {
+		_ = w.Close()
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	if err := out.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
+		return err
+	}
+	return nil
 }
 
 // group is a row of the aggregation.
@@ -226,10 +275,9 @@ func testCtx(t *testing.T) context.Context {
 func TestPipelineWithinObjectStoreBudget(t *testing.T) {
 	ctx := testCtx(t)
 	nodes := startNodes(t, []string{"127.0.0.2", "127.0.0.3"}, "--num-cpus=2", fmt.Sprintf("--object-store-memory=%d", workerStoreBytes))
+	in, rows := inputDataset(t)
+	out := t.TempDir()
 	sampler := sampleStores(t, []string{headAddr, nodes[0].addr, nodes[1].addr})
-	rows := datasetRows(sampler.capacity)
-	in, out := t.TempDir(), t.TempDir()
-	writeDataset(t, in, rows)
 	const mult = 3
 	start := time.Now()
 	ds := pipeline(in, scoreArg{Mult: mult})
@@ -255,45 +303,77 @@ func TestPipelineWithinObjectStoreBudget(t *testing.T) {
 	checkOutput(t, ctx, out, rows, mult)
 }
 
+// marks are the calls of the pool's actors so far: node id → the pids
+// of the actors there, and the number of calls.
+func readMarks(dir string) (byNode map[string]map[string]bool, calls int) {
+	byNode = map[string]map[string]bool{}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		f := strings.Split(e.Name(), "_")
+		if len(f) != 3 {
+			continue
+		}
+		if byNode[f[0]] == nil {
+			byNode[f[0]] = map[string]bool{}
+		}
+		byNode[f[0]][f[1]] = true
+		calls++
+	}
+	return byNode, calls
+}
+
 // A worker node killed (SIGKILL, with its workers) once a third of the
-// batches are scored: the pipeline finishes on the other node with the
-// reference's groups (the read blocks lost with the node are read again,
-// the pool's actor there restarts on the other node and its calls are
-// retried).
+// batches are scored, one where an actor of the pool runs: the pipeline
+// finishes on the other node with the reference's groups. The actor
+// there is replaced by one on the other node and its calls are retried;
+// the blocks lost with the node are made again from their lineage.
 func TestPipelineSurvivesNodeDeath(t *testing.T) {
 	ctx := testCtx(t)
 	nodes := startNodes(t, []string{"127.0.0.7", "127.0.0.8"}, "--num-cpus=2", fmt.Sprintf("--object-store-memory=%d", workerStoreBytes))
-	var capacity int64 = headStoreBytes + 2*workerStoreBytes
-	rows := datasetRows(capacity)
-	in, out, marks := t.TempDir(), t.TempDir(), t.TempDir()
-	writeDataset(t, in, rows)
+	in, rows := inputDataset(t)
+	out, marks := t.TempDir(), t.TempDir()
 	const mult = 5
 	ds := pipeline(in, scoreArg{Mult: mult, Marks: marks})
 	var wg sync.WaitGroup
 	var err error
 	start := time.Now()
 	wg.Go(func() { err = ds.WriteParquet(ctx, out) })
-	// Kill node 7 once a third of the blocks are scored.
 	third := int(rows / blockRows / 3)
-	killed := false
-	for deadline := time.Now().Add(5 * time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if ents, _ := os.ReadDir(marks); len(ents) >= third {
-			nodes[0].kill()
-			killed = true
-			break
+	var victim, survivor *node
+	var before map[string]map[string]bool
+	for deadline := time.Now().Add(5 * time.Minute); victim == nil && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		byNode, calls := readMarks(marks)
+		if calls < third {
+			continue
 		}
+		victim, survivor = nodes[0], nodes[1]
+		if len(byNode[victim.id]) == 0 {
+			victim, survivor = nodes[1], nodes[0]
+		}
+		before = byNode
+		victim.kill()
 	}
 	killedAt := time.Since(start)
 	wg.Wait()
-	if !killed {
+	if victim == nil {
 		t.Fatalf("the pipeline never scored %d blocks (%v)", third, err)
 	}
 	if err != nil {
-		t.Fatalf("the pipeline failed after node %s was killed at %v: %v", nodes[0].ip, killedAt, err)
+		t.Fatalf("the pipeline failed after node %s was killed at %v: %v", victim.ip, killedAt, err)
 	}
-	ents, _ := os.ReadDir(marks)
-	t.Logf("node killed at %v after %d of %d blocks were scored; finished in %v with %d calls",
-		killedAt.Round(time.Millisecond), third, rows/blockRows, time.Since(start).Round(time.Millisecond), len(ents))
+	after, calls := readMarks(marks)
+	t.Logf("node %s killed at %v after %d of %d blocks were scored; finished in %v with %d calls; actors (node → pids) before %v, after %v",
+		victim.ip, killedAt.Round(time.Millisecond), third, rows/blockRows, time.Since(start).Round(time.Millisecond), calls, before, after)
 	t.Log(ds.Stats())
+	if len(before[victim.id]) == 0 {
+		t.Fatalf("no actor of the pool ran on either node: %v", before)
+	}
+	var replaced bool
+	for pid := range after[survivor.id] {
+		replaced = replaced || !before[survivor.id][pid]
+	}
+	if !replaced {
+		t.Errorf("no new actor on node %s after node %s died: %v", survivor.ip, victim.ip, after)
+	}
 	checkOutput(t, ctx, out, rows, mult)
 }
