@@ -118,8 +118,12 @@
 // Order is kept: every operator emits its output in the order of its
 // input (Ray's preserve_order), so Take and iteration see rows in the
 // order of the source (files sorted by name within a directory). A task
-// whose worker or node dies is retried (MaxTaskRetries), and an actor of
-// a pool is restarted and its calls retried. A user function's error or
+// whose worker or node dies is retried (MaxTaskRetries), an actor of a
+// pool is restarted and its calls retried, and a block a task made whose
+// only copy was on a dead node is made again from its lineage when it is
+// needed. Aggregations (GroupBy(...).Aggregate, Sum, ...) fold each
+// task's blocks into partial states where they are made, so only those
+// wait in the object store for the shuffle. A user function's error or
 // panic is not retried: the run fails with a UserFuncError naming the
 // operator, the function, the row (its index in its block and its
 // values) and the file the block was read from.
