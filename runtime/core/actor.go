@@ -193,6 +193,7 @@ func (w *Worker) addActorTask(actorID, method string, args []Arg, maxTaskRetries
 	pt := &pendingTask{spec: spec, args: pargs, actor: sub, retries: maxTaskRetries, gen: gen, opts: TaskOptions{Parent: parent}}
 	w.table.AddTask(&ownership.Task{ID: id, Spec: pt, Args: owned, Returns: rets, RetriesLeft: 0})
 	w.pending[id] = pt
+	w.newStreamLocked(pt)
 	sub.queue = append(sub.queue, pt)
 	w.mu.Unlock()
 	return pt
@@ -337,6 +338,7 @@ func (w *Worker) actorStreamBroken(s *actorSubmitter, gen int, cause error) {
 			}
 			pt.spec.Attempt++
 			w.beforeAttemptLocked(pt)
+			w.startRecoveryLocked(pt.spec.TaskId)
 			retry = append(retry, pt)
 			continue
 		}

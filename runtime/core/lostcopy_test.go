@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/goray-dev/goray/runtime/generator"
 	"github.com/goray-dev/goray/runtime/ownership"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
@@ -71,6 +72,64 @@ func TestBorrowerReportsLostCopy(t *testing.T) {
 		var le *ObjectLostError
 		if errors.As(e.Loc.Err, &le) != lost {
 			t.Errorf("object %s: %+v, want lost %v", id, e.Loc, lost)
+		}
+	}
+}
+
+// While a task runs again after a failure, no generator stream of its
+// owner pauses for its consumer (a paused executor would hold resources
+// the recovery may need): held reports go on, new streams do not hold;
+// after the last recovery, reports hold again.
+func TestRecoveryLetsPausedGeneratorsGo(t *testing.T) {
+	w := &Worker{table: ownership.New(), pending: map[string]*pendingTask{}}
+	gen := func(id string) *pendingTask {
+		pt := &pendingTask{spec: &rpcpb.TaskSpec{TaskId: id}, gen: newGenState(2)}
+		w.pending[id] = pt
+		w.newStreamLocked(pt)
+		return pt
+	}
+	held := func(pt *pendingTask, first int64) (bool, chan generator.Ack) {
+		waiter := make(chan generator.Ack, 1)
+		r, err := pt.gen.s.Report(0, first, 1, waiter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Hold, waiter
+	}
+	paused := gen("g1")
+	if h, _ := held(paused, 0); h {
+		t.Fatal("a first item held at threshold 2")
+	}
+	h, waiter := held(paused, 1)
+	if !h {
+		t.Fatal("not held behind its consumer")
+	}
+	w.startRecoveryLocked("retry-1")
+	w.startRecoveryLocked("retry-2")
+	select {
+	case a := <-waiter:
+		if a.Stop {
+			t.Fatal("the paused executor was told to stop")
+		}
+	default:
+		t.Fatal("the paused executor was not let go when a recovery started")
+	}
+	late := gen("g2")
+	if h, _ := held(late, 0); h {
+		t.Fatal("a stream made during a recovery held")
+	}
+	if h, _ := held(late, 1); h {
+		t.Fatal("a stream made during a recovery held")
+	}
+	w.endRecoveryLocked("retry-1")
+	w.endRecoveryLocked("unknown")
+	if h, _ := held(paused, 2); h {
+		t.Fatal("held while a recovery still runs")
+	}
+	w.endRecoveryLocked("retry-2")
+	for _, pt := range []*pendingTask{paused, late} {
+		if h, _ := held(pt, pt.gen.s.Received()); !h {
+			t.Fatalf("%s: not held after the recoveries", pt.spec.TaskId)
 		}
 	}
 }

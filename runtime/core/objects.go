@@ -78,6 +78,7 @@ func (w *Worker) do(acts []ownership.Action) {
 			k, ok := w.table.Task(a.TaskID)
 			if ok {
 				w.beforeAttemptLocked(k.Spec.(*pendingTask))
+				w.startRecoveryLocked(a.TaskID)
 			}
 			w.mu.Unlock()
 			if ok {

@@ -33,6 +33,7 @@ func returnIDs(id string, n int) []string {
 // not run again.
 func (w *Worker) finishLocked(pt *pendingTask, r *rpcpb.TaskResult) []ownership.Action {
 	id := pt.spec.TaskId
+	w.endRecoveryLocked(id)
 	switch {
 	case pt.gen != nil:
 		return w.finishGeneratorLocked(pt, r)
@@ -71,6 +72,7 @@ func multiLocations(spec *rpcpb.TaskSpec, r *rpcpb.TaskResult) map[string]owners
 // return not ready gets it, and a generator's stream ends with it as its
 // next item.
 func (w *Worker) failTaskLocked(pt *pendingTask, err error) []ownership.Action {
+	w.endRecoveryLocked(pt.spec.TaskId)
 	var acts []ownership.Action
 	if pt.gen != nil {
 		acts = w.failStreamLocked(pt, err)
@@ -84,5 +86,65 @@ func (w *Worker) failTaskLocked(pt *pendingTask, err error) []ownership.Action {
 func (w *Worker) beforeAttemptLocked(pt *pendingTask) {
 	if pt.gen != nil {
 		w.retryStreamLocked(pt)
+	}
+}
+
+// Work redone after a failure must not wait behind tasks paused by
+// backpressure: a generator paused because its consumer is slow holds its
+// worker and resources, the retry (of a task or actor call whose worker or
+// node died) or lineage reconstruction (of an object lost with its node)
+// may need them, and the consumer may be waiting for that very work (a
+// goray Data operator whose next input was lost with its node, while
+// another task of the operator before it waits for this one to take its
+// blocks). So while any such recovery runs, no generator stream of this
+// owner pauses; once the last one finishes, backpressure is back.
+
+// startRecoveryLocked records that task id runs again after a failure.
+func (w *Worker) startRecoveryLocked(id string) {
+	if w.recovering == nil {
+		w.recovering, w.yielding = map[string]bool{}, map[*genState]bool{}
+	}
+	w.recovering[id] = true
+	if len(w.recovering) == 1 {
+		for _, pt := range w.pending {
+			w.yieldLocked(pt)
+		}
+	}
+	if k, ok := w.table.Task(id); ok {
+		w.yieldLocked(k.Spec.(*pendingTask))
+	}
+}
+
+// endRecoveryLocked records that task id finished (or failed for good);
+// after the last reconstruction, streams pause for their consumers again.
+func (w *Worker) endRecoveryLocked(id string) {
+	if !w.recovering[id] {
+		return
+	}
+	delete(w.recovering, id)
+	if len(w.recovering) > 0 {
+		return
+	}
+	for gs := range w.yielding {
+		deliver(gs.s.Yield(false))
+	}
+	clear(w.yielding)
+}
+
+// yieldLocked turns backpressure off for pt's stream, if it is a
+// generator.
+func (w *Worker) yieldLocked(pt *pendingTask) {
+	if pt.gen == nil || w.yielding[pt.gen] {
+		return
+	}
+	w.yielding[pt.gen] = true
+	deliver(pt.gen.s.Yield(true))
+}
+
+// newStreamLocked readies a new generator's stream: it does not pause
+// while recoveries run.
+func (w *Worker) newStreamLocked(pt *pendingTask) {
+	if len(w.recovering) > 0 {
+		w.yieldLocked(pt)
 	}
 }

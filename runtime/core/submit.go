@@ -157,6 +157,7 @@ func (w *Worker) addTask(pt *pendingTask, rets []string) []*Handle {
 	w.table.AddTask(&ownership.Task{ID: id, Spec: pt, Args: pt.owned, Returns: all, RetriesLeft: pt.opts.MaxRetries})
 	pt.owned = nil
 	w.pending[id] = pt
+	w.newStreamLocked(pt)
 	w.mu.Unlock()
 	hs := make([]*Handle, len(rets))
 	for i, r := range rets {
@@ -553,6 +554,7 @@ func (w *Worker) retryOrFailLocked(pt *pendingTask, cause error) []ownership.Act
 	if w.table.Retry(pt.spec.TaskId) {
 		pt.spec.Attempt++
 		w.beforeAttemptLocked(pt)
+		w.startRecoveryLocked(pt.spec.TaskId)
 		w.ownerEvent(pt, taskevents.PendingNodeAssignment)
 		pt.lw = nil
 		q := w.queues[pt.queueKey()]

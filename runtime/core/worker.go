@@ -102,7 +102,13 @@ type Worker struct {
 	table   *ownership.Table
 	queues  map[string]*schedQueue
 	pending map[string]*pendingTask // submitted, not finished, by task id
-	actorsC map[string]*actorSubmitter
+	// recovering are the tasks run again after a failure (retries after
+	// their worker or node died, lineage reconstructions) until they
+	// finish: meanwhile no generator stream pauses; yielding are the
+	// streams told so (see startRecoveryLocked).
+	recovering map[string]bool
+	yielding   map[*genState]bool
+	actorsC    map[string]*actorSubmitter
 	// direct is set while a submitter dispatches: batches for idle streams
 	// are left in directLWs for it to send after unlocking.
 	direct    bool

@@ -80,7 +80,10 @@ type Stream struct {
 	// it skipped was lost: its rebuild waits for the attempt to end, and a
 	// consumer waiting on that item would never consume more).
 	unthrottled bool
-	held        []held
+	// yielding: no attempt pauses while the owner rebuilds lost objects
+	// (see Yield).
+	yielding bool
+	held     []held
 }
 
 // NewStream returns an empty stream. threshold > 0 pauses the executor while that
@@ -135,7 +138,7 @@ func (s *Stream) Report(attempt int32, first int64, n int, waiter any) (Report, 
 	}
 	upto := first + int64(n)
 	r.Consumed = s.replyConsumed(upto)
-	if s.threshold > 0 && !s.dropped && !s.ended && !s.unthrottled && upto-s.consumed >= s.threshold {
+	if s.threshold > 0 && !s.dropped && !s.ended && !s.unthrottled && !s.yielding && upto-s.consumed >= s.threshold {
 		r.Hold = true
 		s.held = append(s.held, held{waiter: waiter, upto: upto})
 	}
@@ -146,7 +149,7 @@ func (s *Stream) Report(attempt int32, first int64, n int, waiter any) (Report, 
 // made once nobody consumes (the stream dropped or ended), so it never
 // pauses for a consumer that is gone.
 func (s *Stream) replyConsumed(upto int64) int64 {
-	if s.dropped || s.ended || s.unthrottled {
+	if s.dropped || s.ended || s.unthrottled || s.yielding {
 		return max(upto, s.consumed)
 	}
 	return s.consumed
@@ -212,6 +215,20 @@ func (s *Stream) Unthrottle() []Ack {
 	return s.release(true)
 }
 
+// Yield turns backpressure off (on) or back on (!on), for every attempt:
+// while its owner rebuilds lost objects from lineage, an executor paused
+// for a slow consumer would hold the worker and resources that a
+// reconstruction may be waiting for, and the consumer may be waiting for
+// the reconstruction. Turned back on, reports hold again as the consumer
+// falls behind.
+func (s *Stream) Yield(on bool) []Ack {
+	s.yielding = on
+	if !on {
+		return nil
+	}
+	return s.release(true)
+}
+
 // Retry makes attempt the current one: reports of earlier attempts are
 // stale from now on, and those held are told to stop.
 func (s *Stream) Retry(attempt int32) []Ack {
@@ -248,6 +265,9 @@ func (s *Stream) String() string {
 	}
 	if s.unthrottled {
 		b.WriteString(" unthrottled")
+	}
+	if s.yielding {
+		b.WriteString(" yielding")
 	}
 	for _, h := range s.held {
 		fmt.Fprintf(&b, " held(%v@%d)", h.waiter, h.upto)

@@ -13,10 +13,10 @@ import (
 //
 //	new [threshold=n]
 //	report [attempt=a] first=i n=k [waiter=w]
-//	next / finish / fail / retry attempt=a / drop / unthrottle
+//	next / finish / fail / retry attempt=a / drop / unthrottle / yield [on=false]
 //	show
 func TestScenarios(t *testing.T) {
-	for _, file := range []string{"testdata/stream.txt", "testdata/backpressure.txt", "testdata/retry.txt"} {
+	for _, file := range []string{"testdata/stream.txt", "testdata/backpressure.txt", "testdata/retry.txt", "testdata/yield.txt"} {
 		t.Run(file, func(t *testing.T) {
 			var s *Stream
 			acks := func(a []Ack) string {
@@ -88,6 +88,8 @@ func TestScenarios(t *testing.T) {
 					return join(acks(s.Retry(int32(num(d, "attempt")))))
 				case "unthrottle":
 					return join(acks(s.Unthrottle()))
+				case "yield":
+					return join(acks(s.Yield(d.Val("on", "true") == "true")))
 				case "drop":
 					from, to, a := s.Drop()
 					return join(fmt.Sprintf("release [%d,%d)", from, to), acks(a))
