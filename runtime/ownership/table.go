@@ -154,8 +154,14 @@ func (t *Table) Complete(taskID string, results map[string]Location) []Action {
 		return nil
 	}
 	var acts []Action
-	for id, loc := range results {
-		acts = append(acts, t.Refill(id, loc)...)
+	// In id order: the actions come out the same on every run.
+	ids := make([]string, 0, len(results))
+	for id := range results {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		acts = append(acts, t.Refill(id, results[id])...)
 	}
 	if k.Running {
 		k.Running = false
