@@ -148,6 +148,8 @@
 // temporary name on the node of the task that made it; once every block
 // is written the files are renamed to their final names (on their nodes),
 // and if the run fails the temporary files are removed instead: a failed
-// write leaves no file that looks complete. Workers must see the
+// write leaves no file that looks complete. The files of a node that died
+// before the commit are renamed by the driver if it sees them, else the
+// write is undone and fails. Workers must see the
 // directory at the same path (a shared file system, or a single node).
 package data

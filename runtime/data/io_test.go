@@ -243,3 +243,37 @@ func TestParquetColumnPushdown(t *testing.T) {
 		}
 	}
 }
+
+// The files of a node the cluster does not list alive are committed by
+// the driver when it sees them (a shared file system); when one is
+// missing, the commit renames nothing and removes every temporary file.
+func TestCommitWithADeadWriter(t *testing.T) {
+	ctx := testCtx(t)
+	dir := t.TempDir()
+	move := func(name string, create bool) fileMove {
+		m := fileMove{Tmp: filepath.Join(dir, "."+name+".tmp"), Final: filepath.Join(dir, name)}
+		if create {
+			if err := os.WriteFile(m.Tmp, []byte(name), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return m
+	}
+	const dead = "a-node-that-died"
+	if err := finishWrite(ctx, map[string][]fileMove{dead: {move("a.parquet", true)}, "": {move("b.parquet", true)}}, true); err != nil {
+		t.Fatal(err)
+	}
+	visible, hidden := visibleFiles(t, dir)
+	if !slices.Equal(visible, []string{"a.parquet", "b.parquet"}) || len(hidden) != 0 {
+		t.Fatalf("after a commit: %v, hidden %v", visible, hidden)
+	}
+
+	dir = t.TempDir()
+	err := finishWrite(ctx, map[string][]fileMove{dead: {move("c.parquet", false)}, "": {move("d.parquet", true)}}, true)
+	if err == nil || !strings.Contains(err.Error(), "the write is undone") || !strings.Contains(err.Error(), "c.parquet") {
+		t.Fatalf("a commit with a file lost: %v", err)
+	}
+	if visible, hidden := visibleFiles(t, dir); len(visible)+len(hidden) != 0 {
+		t.Fatalf("a failed commit left %v, hidden %v", visible, hidden)
+	}
+}

@@ -124,21 +124,29 @@ type fileMove struct {
 	Final string `json:"final"`
 }
 
-// finishSpec commits (renames) or aborts (removes) written files.
+// finishSpec commits (renames), aborts (removes) or checks (finds)
+// written files.
 type finishSpec struct {
 	Files  []fileMove `json:"files"`
 	Commit bool       `json:"commit"`
+	Check  bool       `json:"check,omitempty"`
 }
 
-// finishFiles renames each file to its final name, or removes it.
+// finishFiles renames each file to its final name, or removes it, or
+// (Check) makes sure it is there.
 func finishFiles(spec finishSpec) error {
 	var errs []error
 	for _, f := range spec.Files {
 		var err error
-		if spec.Commit {
+		switch {
+		case spec.Check:
+			_, err = os.Stat(f.Tmp)
+		case spec.Commit:
 			err = os.Rename(f.Tmp, f.Final)
-		} else if err = os.Remove(f.Tmp); errors.Is(err, os.ErrNotExist) {
-			err = nil
+		default:
+			if err = os.Remove(f.Tmp); errors.Is(err, os.ErrNotExist) {
+				err = nil
+			}
 		}
 		if err != nil {
 			errs = append(errs, err)
@@ -153,26 +161,48 @@ var finishTask = ray.Task("goray.data.finish", func(ctx context.Context, spec fi
 })
 
 // finishWrite commits or aborts every file of a write: on this process's
-// node directly, on other nodes with a task pinned to the node.
+// node directly, on other nodes with a task pinned to the node. The files
+// of a node that died are handled here too: on a shared file system this
+// process sees them; on a disk that died with its node it does not, and a
+// commit then fails before it renames anything. A commit first checks
+// that every file is there, and else removes them all: it never leaves a
+// part of the files under their final names.
 func finishWrite(ctx context.Context, byNode map[string][]fileMove, commit bool) error {
-	var errs []error
-	var refs []ray.Ref[int]
-	for node, files := range byNode {
-		spec := finishSpec{Files: files, Commit: commit}
-		if node == ray.NodeID() || node == "" {
-			if err := finishFiles(spec); err != nil {
+	alive := map[string]bool{}
+	nodes, nerr := ray.Nodes(ctx)
+	for _, n := range nodes {
+		alive[n.NodeId] = n.Alive
+	}
+	run := func(check bool) error {
+		var errs []error
+		var refs []ray.Ref[int]
+		for node, files := range byNode {
+			spec := finishSpec{Files: files, Commit: commit, Check: check}
+			if node == ray.NodeID() || node == "" || nerr == nil && !alive[node] {
+				if err := finishFiles(spec); err != nil {
+					errs = append(errs, err)
+				}
+				continue
+			}
+			refs = append(refs, finishTask.Remote(ctx, spec, ray.NodeAffinity(node, false), ray.NumCPUs(0)))
+		}
+		for _, r := range refs {
+			if _, err := ray.Get(ctx, r); err != nil {
 				errs = append(errs, err)
 			}
-			continue
 		}
-		refs = append(refs, finishTask.Remote(ctx, spec, ray.NodeAffinity(node, false), ray.NumCPUs(0)))
+		return errors.Join(errs...)
 	}
-	for _, r := range refs {
-		if _, err := ray.Get(ctx, r); err != nil {
-			errs = append(errs, err)
+	if commit {
+		if cerr := run(true); cerr != nil {
+			commit = false
+			if aerr := run(false); aerr != nil {
+				return errors.Join(cerr, fmt.Errorf("removing the temporary files: %w", aerr))
+			}
+			return fmt.Errorf("a written file is missing (was its node lost?), the write is undone: %w", cerr)
 		}
 	}
-	return errors.Join(errs...)
+	return run(false)
 }
 
 // absPath makes dir absolute: workers run elsewhere.
