@@ -135,9 +135,12 @@ type actorSubmitter struct {
 // SubmitActorTask calls a registered method on an actor.
 //
 // parent is the task the call is made from (ParentTask; "" from a driver):
-// cancelling it recursively cancels the call.
-func (w *Worker) SubmitActorTask(actorID, method string, args []Arg, maxTaskRetries int, parent string) *Handle {
-	pt := w.addActorTask(actorID, method, args, maxTaskRetries, nil, 0, parent)
+// cancelling it recursively cancels the call. rebuilds is how often a
+// result lost with its node may be made again by calling the method again
+// (0: never; -1: always), for calls whose result depends only on their
+// arguments and the actor's constructed state.
+func (w *Worker) SubmitActorTask(actorID, method string, args []Arg, maxTaskRetries, rebuilds int, parent string) *Handle {
+	pt := w.addActorTask(actorID, method, args, maxTaskRetries, rebuilds, nil, 0, parent)
 	h := w.newHandle(pt.spec.TaskId)
 	w.enqueue(pt)
 	return h
@@ -145,11 +148,11 @@ func (w *Worker) SubmitActorTask(actorID, method string, args []Arg, maxTaskRetr
 
 // SubmitActorTaskN calls a registered method with n returns (Ray's
 // num_returns): it returns a slice of n values, each its own object.
-func (w *Worker) SubmitActorTaskN(actorID, method string, args []Arg, maxTaskRetries, n int, parent string) ([]*Handle, error) {
+func (w *Worker) SubmitActorTaskN(actorID, method string, args []Arg, maxTaskRetries, rebuilds, n int, parent string) ([]*Handle, error) {
 	if n < 1 || n > maxNumReturns {
 		return nil, fmt.Errorf("num_returns %d: want 1 to %d", n, maxNumReturns)
 	}
-	pt := w.addActorTask(actorID, method, args, maxTaskRetries, nil, n, parent)
+	pt := w.addActorTask(actorID, method, args, maxTaskRetries, rebuilds, nil, n, parent)
 	rets := returnIDs(pt.spec.TaskId, n)
 	hs := make([]*Handle, n)
 	for i, r := range rets {
@@ -162,16 +165,17 @@ func (w *Worker) SubmitActorTaskN(actorID, method string, args []Arg, maxTaskRet
 // SubmitActorGenerator calls a registered generator method on an actor:
 // its items reach the returned Generator as the method yields them.
 // backpressure > 0 pauses the method while that many are not consumed.
-func (w *Worker) SubmitActorGenerator(actorID, method string, args []Arg, maxTaskRetries int, backpressure int64, parent string) *Generator {
-	pt := w.addActorTask(actorID, method, args, maxTaskRetries, newGenState(backpressure), 0, parent)
+func (w *Worker) SubmitActorGenerator(actorID, method string, args []Arg, maxTaskRetries, rebuilds int, backpressure int64, parent string) *Generator {
+	pt := w.addActorTask(actorID, method, args, maxTaskRetries, rebuilds, newGenState(backpressure), 0, parent)
 	g := w.newGenerator(pt.spec.TaskId)
 	w.enqueue(pt)
 	return g
 }
 
 // addActorTask records an actor call in the table and its caller's queue;
-// n >= 1 is num_returns (the method returns a slice of n), 0 one result.
-func (w *Worker) addActorTask(actorID, method string, args []Arg, maxTaskRetries int, gen *genState, n int, parent string) *pendingTask {
+// n >= 1 is num_returns (the method returns a slice of n), 0 one result;
+// rebuilds is how often its lost results may be rebuilt by calling again.
+func (w *Worker) addActorTask(actorID, method string, args []Arg, maxTaskRetries, rebuilds int, gen *genState, n int, parent string) *pendingTask {
 	id := ids.Seq()
 	pargs, owned := w.buildArgs(args)
 	w.mu.Lock()
@@ -191,7 +195,7 @@ func (w *Worker) addActorTask(actorID, method string, args []Arg, maxTaskRetries
 		spec.Streaming, spec.GeneratorBackpressure = true, gen.s.Threshold()
 	}
 	pt := &pendingTask{spec: spec, args: pargs, actor: sub, retries: maxTaskRetries, gen: gen, opts: TaskOptions{Parent: parent}}
-	w.table.AddTask(&ownership.Task{ID: id, Spec: pt, Args: owned, Returns: rets, RetriesLeft: 0})
+	w.table.AddTask(&ownership.Task{ID: id, Spec: pt, Args: owned, Returns: rets, RetriesLeft: rebuilds})
 	w.pending[id] = pt
 	w.newStreamLocked(pt)
 	sub.queue = append(sub.queue, pt)

@@ -77,8 +77,16 @@ func (w *Worker) do(acts []ownership.Action) {
 			w.mu.Lock()
 			k, ok := w.table.Task(a.TaskID)
 			if ok {
-				w.beforeAttemptLocked(k.Spec.(*pendingTask))
+				pt := k.Spec.(*pendingTask)
+				w.beforeAttemptLocked(pt)
 				w.startRecoveryLocked(a.TaskID)
+				if pt.actor != nil {
+					// An actor call made again goes to the back of its
+					// caller's queue for the actor, once its arguments
+					// are ready again.
+					pt.resolved = false
+					pt.actor.queue = append(pt.actor.queue, pt)
+				}
 			}
 			w.mu.Unlock()
 			if ok {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -180,6 +181,12 @@ func (w *Worker) enqueue(pt *pendingTask) {
 		w.outcomeEvent(pt, failed)
 		acts := w.failTaskLocked(pt, failed)
 		delete(w.pending, pt.spec.TaskId)
+		if s := pt.actor; s != nil {
+			// Out of its caller's queue for the actor: the calls after
+			// it go on.
+			s.queue = slices.DeleteFunc(s.queue, func(q *pendingTask) bool { return q == pt })
+			s.readyLocked(w)
+		}
 		w.mu.Unlock()
 		w.do(acts)
 		return

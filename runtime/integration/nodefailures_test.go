@@ -158,3 +158,56 @@ func TestBorrowedArgumentRebuilt(t *testing.T) {
 		t.Fatalf("a task given an object lost with its node: %d, %v", got, err)
 	}
 }
+
+// placedBlobOf is placedBlob as a method of the Stateful actor: a 1 MiB
+// result stored on the actor's node, starting with the node's id.
+var placedBlobOf = ray.Method(stateful, "placed_blob", func(s *state, ctx context.Context, fill int) ([]byte, error) {
+	b := bytes.Repeat([]byte{byte(fill)}, 1<<20)
+	copy(b, ray.NodeID())
+	return b, nil
+})
+
+// The result of an Idempotent actor call, stored only on the actor's node,
+// is made again when that node dies, by calling the actor (restarted
+// elsewhere) again; an actor call's result without the option is lost
+// for good, as in Ray.
+func TestIdempotentActorResultRebuilt(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	node := startOwnNode(t, "127.0.0.10", "--num-cpus=1", "--object-store-memory=40000000")
+	var h ray.ActorHandle[state]
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		var err error
+		h, err = stateful.Remote(ctx, ray.MaxRestarts(1), ray.MaxTaskRetries(2), ray.NodeAffinity(node.id, true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if where, err := ray.Get(ctx, actorWhere.Remote(ctx, h)); err == nil && where == node.id {
+			break
+		}
+		_ = ray.Kill(ctx, h, true)
+		if time.Now().After(deadline) {
+			t.Fatal("the actor was not placed on node 10")
+		}
+	}
+	rebuilt := placedBlobOf.Remote(ctx, h, 5, ray.Idempotent())
+	lost := placedBlobOf.Remote(ctx, h, 6)
+	for _, r := range []ray.Ref[[]byte]{rebuilt, lost} {
+		if b, err := ray.Get(ctx, r); err != nil || string(b[:len(node.id)]) != node.id {
+			t.Fatalf("a result made on node 10: %v", err)
+		}
+	}
+	node.kill()
+	got, err := ray.Get(ctx, blobTail.Remote(ctx, rebuilt))
+	if err != nil || got != (1<<20)*256+5 {
+		t.Fatalf("an idempotent actor call's result lost with its node: %d, %v", got, err)
+	}
+	if b, err := ray.Get(ctx, rebuilt); err != nil || string(b[:len(node.id)]) == node.id {
+		t.Fatalf("the rebuilt result: made on node 10 again, or %v", err)
+	}
+	_, err = ray.Get(ctx, lost)
+	var lostErr *ray.ObjectLostError
+	if !errors.As(err, &lostErr) {
+		t.Fatalf("an actor call's result without Idempotent, lost with its node: %v, want ObjectLostError", err)
+	}
+}

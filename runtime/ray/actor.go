@@ -91,11 +91,20 @@ func Method[S, A, R any](c *ActorClass[S], name string, fn func(s *S, ctx contex
 
 // Remote calls the method on an actor. Calls from one caller run in order.
 func (m *MethodFunc[S, R]) Remote(ctx context.Context, h ActorHandle[S], args ...any) Ref[R] {
-	w, cargs, _, retries, err := prepareCall(m.name, m.arity, h.maxTaskRetries, args)
+	w, cargs, opts, retries, err := prepareCall(m.name, m.arity, h.maxTaskRetries, args)
 	if err != nil {
 		return Ref[R]{err: err}
 	}
-	return Ref[R]{h: w.SubmitActorTask(h.ID, m.name, cargs, retries, core.ParentTask(ctx))}
+	return Ref[R]{h: w.SubmitActorTask(h.ID, m.name, cargs, retries, opts.rebuilds(retries), core.ParentTask(ctx))}
+}
+
+// rebuilds is how often an actor call's lost result may be made again:
+// its retries if it is Idempotent, else never.
+func (o *callOptions) rebuilds(retries int) int {
+	if o.idempotent {
+		return retries
+	}
+	return 0
 }
 
 // prepareCall checks and encodes an actor call's arguments; retries is the

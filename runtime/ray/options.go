@@ -20,6 +20,7 @@ type callOptions struct {
 	detached        bool
 	getIfExists     bool
 	backpressure    int64
+	idempotent      bool
 }
 
 type optFunc func(*callOptions)
@@ -62,6 +63,15 @@ func MaxRestarts(n int) Option { return optFunc(func(o *callOptions) { o.maxRest
 
 // MaxTaskRetries sets how often an actor call is retried when the actor dies (default 0).
 func MaxTaskRetries(n int) Option { return optFunc(func(o *callOptions) { o.maxTaskRetries = n }) }
+
+// Idempotent marks an actor call whose result depends only on its
+// arguments and the state the actor's constructor built: a result lost
+// with its node is then made again by calling the method again (on the
+// actor, restarted if it died), as a task's is rebuilt from lineage, up
+// to the call's MaxTaskRetries times. Without it an actor call's lost
+// result is lost for good (ObjectLostError), as in Ray: calling a
+// stateful method again could change the actor.
+func Idempotent() Option { return optFunc(func(o *callOptions) { o.idempotent = true }) }
 
 // MaxConcurrency sets how many calls an actor runs at once (default 1).
 func MaxConcurrency(n int) Option { return optFunc(func(o *callOptions) { o.maxConcurrency = n }) }
