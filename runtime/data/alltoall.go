@@ -164,9 +164,7 @@ func (e *execution) shuffle(ctx context.Context, op *physicalOp, in <-chan item,
 	}
 	defer func() {
 		for _, b := range inputs {
-			if b.owned {
-				b.ref.Release()
-			}
+			b.release()
 		}
 	}()
 	spec := *op.shuffle

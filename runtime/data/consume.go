@@ -57,9 +57,7 @@ func (d *Dataset) blocks(ctx context.Context, prefetch int) iter.Seq2[fetched, *
 				if err == nil {
 					rec, err = decodeBlock(raw)
 				}
-				if it.b.owned {
-					it.b.ref.Release()
-				}
+				it.b.release()
 				stats.addWait(0, time.Since(start))
 				select {
 				case ahead <- fetched{rec: rec, meta: it.b.meta, err: err}:
@@ -305,9 +303,7 @@ func (d *Dataset) Count(ctx context.Context) (int64, error) {
 			return 0, it.err
 		}
 		n += it.b.meta.Rows
-		if it.b.owned {
-			it.b.ref.Release()
-		}
+		it.b.release()
 	}
 	return n, ctx.Err()
 }

@@ -91,6 +91,20 @@ type bundle struct {
 	// owned: this execution made the block, and releases it once it is
 	// consumed (a materialized dataset's blocks outlive executions).
 	owned bool
+	// pool made the block, on an actor that must live while the block
+	// may have to be made again (see actorPool.retire).
+	pool *actorPool
+}
+
+// release frees an owned block: its consumer is done with it.
+func (b bundle) release() {
+	if !b.owned {
+		return
+	}
+	b.ref.Release()
+	if b.pool != nil {
+		b.pool.released()
+	}
 }
 
 // item is what flows between operators: a block, or the error that ends
@@ -305,9 +319,11 @@ type mapRun struct {
 
 func (e *execution) runMap(ctx context.Context, op *physicalOp) <-chan item {
 	out := make(chan item)
+	runCtx := ctx // the run's, which outlives this operator's
 	ctx, cancel := context.WithCancel(ctx)
 	var in <-chan item
 	if op.input != nil {
+		op.input.streamedInto = true
 		in = e.start(ctx, op.input)
 	}
 	m := &mapRun{e: e, op: op, st: e.stats.op(op.name)}
@@ -330,7 +346,14 @@ func (e *execution) runMap(ctx context.Context, op *physicalOp) <-chan item {
 		defer stopWake()
 		defer m.st.finish()
 		m.emit(ctx, out)
-		if m.pool != nil {
+		switch {
+		case m.pool != nil && op.streamedInto:
+			// The operator after this one takes the pool's blocks as it
+			// runs: the actors stay until it has (see retire).
+			go m.pool.retire(runCtx)
+		case m.pool != nil:
+			// A barrier (or the consumer) holds the blocks: actors kept
+			// for them could hold the resources its tasks need.
 			m.pool.shutdown()
 		}
 	}()
@@ -426,7 +449,9 @@ func (m *mapRun) submit(ctx context.Context, t *mapTask, spec taskSpec) error {
 			return fmt.Errorf("%s: %w", m.op.name, err)
 		}
 		t.actor = a
-		t.gen = poolRun.Remote(ctx, a.h, spec, input, ray.GeneratorBackpressure(2*opts.BlocksAheadPerTask))
+		// Idempotent: a block a call made that was lost with its node is
+		// made again by calling an actor of the pool again.
+		t.gen = poolRun.Remote(ctx, a.h, spec, input, ray.GeneratorBackpressure(2*opts.BlocksAheadPerTask), ray.Idempotent())
 		return t.gen.Err()
 	}
 	args := []any{spec, input, ray.GeneratorBackpressure(2 * opts.BlocksAheadPerTask), ray.MaxRetries(opts.MaxTaskRetries)}
@@ -451,9 +476,9 @@ func (m *mapRun) drain(ctx context.Context, t *mapTask) {
 	if t.actor != nil {
 		m.pool.release(t.actor)
 	}
-	if t.input != nil && t.input.owned {
+	if t.input != nil {
 		// The task is over: its input block is not needed any more.
-		t.input.ref.Release()
+		t.input.release()
 	}
 	if ctx.Err() != nil && t.actor == nil {
 		// The run stopped (a Limit is satisfied, the consumer is gone, an
@@ -501,8 +526,13 @@ func (m *mapRun) drainLoop(ctx context.Context, t *mapTask) error {
 		if err := json.Unmarshal(raw, &meta); err != nil {
 			return fmt.Errorf("%s: block metadata: %w", m.op.name, err)
 		}
+		b := bundle{ref: ref, meta: meta, owned: true}
+		if m.pool != nil {
+			b.pool = m.pool
+			m.pool.made()
+		}
 		m.mu.Lock()
-		t.bundles = append(t.bundles, bundle{ref: ref, meta: meta, owned: true})
+		t.bundles = append(t.bundles, b)
 		m.queued += meta.Bytes
 		m.cond.Broadcast()
 		m.mu.Unlock()

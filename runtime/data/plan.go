@@ -302,6 +302,9 @@ type physicalOp struct {
 	shuffle *shuffleSpec
 	union   []*physicalOp
 	zip     *physicalOp
+	// streamedInto: the operator's consumer is a map operator, which
+	// takes its blocks while it runs (set when the plan runs).
+	streamedInto bool
 }
 
 // plan turns the logical plan into physical operators, fusing each run of

@@ -13,7 +13,9 @@ import (
 // whenever a block is ready and every actor already has a call, up to
 // maxActors. Each actor takes up to CallsPerActor calls at once (run in
 // order: the next block travels while one is computed). A dead actor is
-// restarted by the runtime and its calls retried.
+// restarted by the runtime and its calls retried; a block a call made that
+// was lost with its node is made again by a call to an actor of the pool
+// (restarted if need be) while the pool lives (see retire).
 
 type pooledActor struct {
 	h        ray.ActorHandle[poolActor]
@@ -30,6 +32,9 @@ type actorPool struct {
 	mu     sync.Mutex
 	cond   *sync.Cond
 	actors []*pooledActor
+	// outputs are the blocks the pool's calls made that their consumers
+	// have not released.
+	outputs int
 }
 
 func newActorPool(op *physicalOp, opts ExecutionOptions) *actorPool {
@@ -103,6 +108,45 @@ func (p *actorPool) release(a *pooledActor) {
 	a.inflight--
 	p.cond.Broadcast()
 	p.mu.Unlock()
+}
+
+// made counts a block a call of the pool made.
+func (p *actorPool) made() {
+	p.mu.Lock()
+	p.outputs++
+	p.mu.Unlock()
+}
+
+// released counts a block of the pool's that its consumer released.
+func (p *actorPool) released() {
+	p.mu.Lock()
+	p.outputs--
+	if p.outputs <= 0 {
+		p.cond.Broadcast()
+	}
+	p.mu.Unlock()
+}
+
+// retire shuts the pool down once its operator is done and every block
+// its calls made was released by its consumer, a map operator (or its
+// run is over): until then a block lost with its node is made again by
+// calling an actor of the pool again (the calls are Idempotent), which a
+// killed pool could not do. After a barrier (a sort, a groupby) the pool
+// is shut down at once: it may hold the resources the barrier's tasks
+// need before they release its blocks.
+func (p *actorPool) retire(ctx context.Context) {
+	stop := context.AfterFunc(ctx, func() {
+		p.mu.Lock()
+		p.cond.Broadcast()
+		p.mu.Unlock()
+	})
+	defer stop()
+	p.mu.Lock()
+	for p.outputs > 0 && ctx.Err() == nil {
+		p.cond.Wait()
+	}
+	p.mu.Unlock()
+	p.shutdown()
 }
 
 // shutdown kills the pool's actors.

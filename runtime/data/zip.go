@@ -158,9 +158,7 @@ func (e *execution) zip(ctx context.Context, left, right <-chan item, st *opStat
 			return err
 		}
 		for _, b := range j.release {
-			if b.owned {
-				b.ref.Release()
-			}
+			b.release()
 		}
 		st.block(meta)
 		if !send(ctx, out, item{b: bundle{ref: j.block, meta: meta, owned: true}}) {

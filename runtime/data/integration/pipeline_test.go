@@ -228,9 +228,21 @@ func budget(o data.ExecutionOptions) int64 {
 // pipeline is ReadParquet(in) → MapBatches(score) on a pool of two actors
 // → GroupBy(key).Aggregate, to be written.
 func pipeline(in string, arg scoreArg) *data.Dataset {
-	return data.ReadParquet(in).
+	return aggregate(data.ReadParquet(in).
+		MapBatches(score, data.ActorPoolSize(2, 2), data.NumCPUs(0.5), data.ConstructorArg(arg)))
+}
+
+// pipelineThroughTasks has an operator of tasks between the pool and the
+// aggregation (DropColumns): the pool's blocks wait in the object store
+// for its tasks, where a node's death loses them.
+func pipelineThroughTasks(in string, arg scoreArg) *data.Dataset {
+	return aggregate(data.ReadParquet(in).
 		MapBatches(score, data.ActorPoolSize(2, 2), data.NumCPUs(0.5), data.ConstructorArg(arg)).
-		GroupBy("key").Aggregate(data.Count(), data.Sum("value"), data.Sum("score"), data.Min("score"), data.Max("value"), data.Mean("value")).
+		DropColumns("pad"))
+}
+
+func aggregate(ds *data.Dataset) *data.Dataset {
+	return ds.GroupBy("key").Aggregate(data.Count(), data.Sum("value"), data.Sum("score"), data.Min("score"), data.Max("value"), data.Mean("value")).
 		WithExecutionOptions(opts())
 }
 
@@ -328,12 +340,28 @@ func readMarks(dir string) (byNode map[string]map[string]bool, calls int) {
 // there is replaced by one on the other node and its calls are retried;
 // the blocks lost with the node are made again from their lineage.
 func TestPipelineSurvivesNodeDeath(t *testing.T) {
+	survivesNodeDeath(t, []string{"127.0.0.7", "127.0.0.8"}, 2, pipeline)
+}
+
+// The same with the pool's blocks waiting in the object store for the
+// tasks of the next operator: those lost with the node are made again by
+// calling the pool's (restarted) actor again, which needs their inputs
+// read again. The nodes have 4 CPUs: a task waiting for its input holds
+// its CPU, and with 2 the tasks of the next operator and the actors take
+// them all, leaving none for the reads that rebuild it (what is left to
+// do: a task whose input is lost should give its CPU back until the input
+// is there again, as Ray's workers blocked in a get do).
+func TestPoolBlocksRebuiltAfterNodeDeath(t *testing.T) {
+	survivesNodeDeath(t, []string{"127.0.0.31", "127.0.0.32"}, 4, pipelineThroughTasks)
+}
+
+func survivesNodeDeath(t *testing.T, ips []string, cpus int, build func(in string, arg scoreArg) *data.Dataset) {
 	ctx := testCtx(t)
-	nodes := startNodes(t, []string{"127.0.0.7", "127.0.0.8"}, "--num-cpus=2", fmt.Sprintf("--object-store-memory=%d", workerStoreBytes))
+	nodes := startNodes(t, ips, fmt.Sprintf("--num-cpus=%d", cpus), fmt.Sprintf("--object-store-memory=%d", workerStoreBytes))
 	in, rows := inputDataset(t)
 	out, marks := t.TempDir(), t.TempDir()
 	const mult = 5
-	ds := pipeline(in, scoreArg{Mult: mult, Marks: marks})
+	ds := build(in, scoreArg{Mult: mult, Marks: marks})
 	var wg sync.WaitGroup
 	var err error
 	start := time.Now()
