@@ -399,37 +399,48 @@ func combineAggregates(spec shuffleSpec, parts []arrow.RecordBatch) (arrow.Recor
 			}
 			return nil
 		}
+		var kc arrow.Array
+		if keyed {
+			if kc = col(spec.Key); kc == nil {
+				return nil, fmt.Errorf("%s: a partial aggregate without the key column", spec.Name)
+			}
+		}
+		type stateCols struct{ n, sum, v, mean, m2 arrow.Array }
+		cols := make([]stateCols, len(spec.Aggs))
+		for i := range spec.Aggs {
+			c := stateCols{n: col(stateCol(i, "n")), sum: col(stateCol(i, "sum")), v: col(stateCol(i, "v")),
+				mean: col(stateCol(i, "mean")), m2: col(stateCol(i, "m2"))}
+			if c.n == nil || (c.mean == nil) != (c.m2 == nil) {
+				return nil, fmt.Errorf("%s: a partial aggregate without the state of %s", spec.Name, spec.Aggs[i].name())
+			}
+			cols[i] = c
+		}
 		n := int(part.NumRows())
 		for r := range n {
 			var g int
 			if keyed {
-				kc := col(spec.Key)
-				if kc == nil {
-					return nil, fmt.Errorf("%s: a partial aggregate without the key column", spec.Name)
-				}
 				g = t.group(valueAt(kc, r))
 			} else {
 				g = t.group(nil)
 			}
 			for i, a := range spec.Aggs {
+				c := cols[i]
 				var o aggState
-				if c := col(stateCol(i, "n")); c != nil {
-					o.n, _ = valueAt(c, r).(int64)
-				}
-				if c := col(stateCol(i, "sum")); c != nil {
-					switch v := valueAt(c, r).(type) {
+				o.n, _ = valueAt(c.n, r).(int64)
+				if c.sum != nil {
+					switch v := valueAt(c.sum, r).(type) {
 					case int64:
 						o.isum = v
 					case float64:
 						o.fsum = v
 					}
 				}
-				if c := col(stateCol(i, "v")); c != nil {
-					o.v = valueAt(c, r)
+				if c.v != nil {
+					o.v = valueAt(c.v, r)
 				}
-				if c := col(stateCol(i, "mean")); c != nil {
-					o.mean, _ = valueAt(c, r).(float64)
-					o.m2, _ = valueAt(col(stateCol(i, "m2")), r).(float64)
+				if c.mean != nil {
+					o.mean, _ = valueAt(c.mean, r).(float64)
+					o.m2, _ = valueAt(c.m2, r).(float64)
 				}
 				t.states[g][i].merge(a.Kind, o)
 			}

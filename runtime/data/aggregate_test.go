@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -254,6 +255,15 @@ func TestPartialAggregateErrors(t *testing.T) {
 	}
 	if _, _, err := newPartialAggStage(stageSpec{Key: "nope", Name: "GroupBy(nope)"}).columns(a); err == nil {
 		t.Fatal("a missing key column")
+	}
+	// A block that is not a partial aggregate of the aggregation.
+	spec := shuffleSpec{Kind: "groupby", Key: "k", Aggs: []aggSpec{{Kind: "std", On: "v"}}, Name: "GroupBy(k)"}
+	if _, err := combineAggregates(spec, []arrow.RecordBatch{a}); err == nil || !strings.Contains(err.Error(), "without the state of std(v)") {
+		t.Fatalf("combining a block without the states: %v", err)
+	}
+	spec.Key = "x"
+	if _, err := combineAggregates(spec, []arrow.RecordBatch{a}); err == nil || !strings.Contains(err.Error(), "without the key column") {
+		t.Fatalf("combining a block without the key: %v", err)
 	}
 }
 
