@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/goray-dev/goray/internal/raystart"
 	"github.com/goray-dev/goray/runtime/auth"
@@ -46,6 +47,7 @@ type startFlags struct {
 	dashboardPort, metricsPort int
 	agentPort, nodeManagerPort int
 	servePort, serveGRPCPort   int
+	serveGRPCNote              string // why the gRPC proxy is off (serveGRPCPortFor)
 	tempDir                    string
 	gcsStoragePath             string
 	redisUsername              string
@@ -95,6 +97,9 @@ func startCommand(f *startFlags) *cobra.Command {
 			if f.head == (f.address != "") {
 				return errors.New("give exactly one of --head or --address=HEAD_IP:PORT")
 			}
+			if err := f.resolveServeGRPCPort(cmd.Flags()); err != nil {
+				return err
+			}
 			if !f.block {
 				return daemonize(f)
 			}
@@ -119,8 +124,9 @@ func startCommand(f *startFlags) *cobra.Command {
 	fl.IntVar(&f.metricsPort, "metrics-export-port", 8080, "Prometheus metrics port (0 disables)")
 	fl.IntVar(&f.agentPort, "dashboard-agent-listen-port", 52365, "node agent HTTP port (/api/local_raylet_healthz)")
 	fl.IntVar(&f.nodeManagerPort, "node-manager-port", 0, "node manager gRPC port (0 = any)")
-	fl.IntVar(&f.servePort, "serve-port", 8000, "serve HTTP proxy port on this node (0 disables)")
-	fl.IntVar(&f.serveGRPCPort, "serve-grpc-port", 9000, "serve gRPC proxy port on this node (Ray's grpc_options.port; 0 disables)")
+	fl.IntVar(&f.servePort, "serve-port", raystart.DefaultServePort, "serve HTTP proxy port on this node (0 disables)")
+	fl.IntVar(&f.serveGRPCPort, "serve-grpc-port", raystart.DefaultServeGRPCPort,
+		"serve gRPC proxy port on this node (Ray's grpc_options.port; 0 disables; off by default when --serve-port takes it)")
 	fl.StringVar(&f.tempDir, "temp-dir", "", "session directory root (default $GORAY_TMPDIR or /tmp/goray)")
 	fl.StringVar(&f.gcsStoragePath, "gcs-storage-path", "", "head: keep the GCS's tables in an embedded file store in this directory (default $RAY_gcs_storage_path); with $RAY_REDIS_ADDRESS they go to Redis")
 	fl.StringVar(&f.redisUsername, "redis-username", "", "head: Redis user (default $REDIS_USERNAME)")
@@ -139,6 +145,34 @@ func startCommand(f *startFlags) *cobra.Command {
 		}
 	}
 	return cmd
+}
+
+// serveGRPCPortFor is the port the node's serve gRPC proxy listens on, and
+// why it is off when that is not what was asked. The HTTP proxy keeps its
+// port: a KubeRay user moves Serve's HTTP port to 9000, the gRPC proxy's
+// default (ray-service.different-port.yaml), and means HTTP there, so a
+// gRPC port left to its default steps aside (the proxy is off, as in Ray,
+// where gRPC runs only when grpc_options asks for it). Asking for both on
+// one port (given, not defaulted) is an error.
+func serveGRPCPortFor(httpPort, grpcPort int, grpcGiven bool) (int, string, error) {
+	if grpcPort <= 0 || httpPort <= 0 || grpcPort != httpPort {
+		return grpcPort, "", nil
+	}
+	if grpcGiven {
+		return 0, "", fmt.Errorf("--serve-port and --serve-grpc-port are both %d: give the serve gRPC proxy another port, or --serve-grpc-port=0 for none", grpcPort)
+	}
+	return 0, fmt.Sprintf("serve gRPC proxy off: --serve-port=%d takes its default port; give --serve-grpc-port=PORT to run it", httpPort), nil
+}
+
+// resolveServeGRPCPort settles the gRPC proxy's port after parsing
+// (serveGRPCPortFor): whether --serve-grpc-port was given decides.
+func (f *startFlags) resolveServeGRPCPort(fl *pflag.FlagSet) error {
+	grpc, note, err := serveGRPCPortFor(f.servePort, f.serveGRPCPort, fl.Changed("serve-grpc-port"))
+	if err != nil {
+		return err
+	}
+	f.serveGRPCPort, f.serveGRPCNote = grpc, note
+	return nil
 }
 
 // daemonize re-runs start with --block in the background and waits until it serves.
@@ -371,6 +405,9 @@ func runNode(ctx context.Context, f *startFlags) error {
 	if err := serve(bind, f.agentPort, agent, "node agent", dashboard.NodeHealthPath, dashboard.HealthPath); err != nil {
 		stop()
 		return err
+	}
+	if f.serveGRPCNote != "" {
+		logger.Print(f.serveGRPCNote)
 	}
 	srv.startServeProxy(gcs, nodeAddr, ip, bind, f.servePort, f.serveGRPCPort, f.head, sec, logger)
 	if srv.metrics != nil {

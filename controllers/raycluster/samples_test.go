@@ -117,6 +117,7 @@ func checkSample(t *testing.T, ctx context.Context, c *rayv1.RayCluster) {
 	if c.Spec.NetworkPolicy != nil {
 		checkSampleNetworkPolicies(t, ctx, c)
 	}
+	checkSampleServePorts(t, ctx, c)
 	eventually(t, "a status without ReplicaFailure", func() (bool, error) {
 		got, err := getCluster(ctx, c.Namespace, c.Name)
 		if err != nil {
@@ -127,6 +128,47 @@ func checkSample(t *testing.T, ctx context.Context, c *rayv1.RayCluster) {
 		}
 		return got.Status.ObservedGeneration == got.Generation && got.Status.DesiredWorkerReplicas == int32(want), nil
 	})
+}
+
+// checkSampleServePorts checks that every pod whose Ray container names a
+// serve port (ray-service.different-port.yaml: 9000) starts its serve
+// proxy there, as a KubeRay user expects, unless rayStartParams serve-port
+// says otherwise or the container keeps its own command.
+func checkSampleServePorts(t *testing.T, ctx context.Context, c *rayv1.RayCluster) {
+	t.Helper()
+	if c.Annotations[rayv1.OverwriteContainerCmdAnnotation] == "true" {
+		return
+	}
+	want := func(params map[string]string, tmpl corev1.PodTemplateSpec) string {
+		if _, ok := params["serve-port"]; ok || len(tmpl.Spec.Containers) == 0 {
+			return ""
+		}
+		for _, p := range tmpl.Spec.Containers[0].Ports {
+			if p.Name == "serve" {
+				return fmt.Sprintf("--serve-port=%d", p.ContainerPort)
+			}
+		}
+		return ""
+	}
+	ps, err := pods(ctx, c.Namespace, c.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		w := want(c.Spec.HeadGroupSpec.RayStartParams, c.Spec.HeadGroupSpec.Template)
+		if p.Labels[rayv1.RayNodeTypeLabelKey] != string(rayv1.HeadNode) {
+			i := slices.IndexFunc(c.Spec.WorkerGroupSpecs, func(g rayv1.WorkerGroupSpec) bool { return g.GroupName == p.Labels[rayv1.RayNodeGroupLabelKey] })
+			if i < 0 {
+				continue
+			}
+			w = want(c.Spec.WorkerGroupSpecs[i].RayStartParams, c.Spec.WorkerGroupSpecs[i].Template)
+		}
+		// A user command runs first in a shell, with goray's words quoted.
+		line := strings.Join(append(slices.Clone(p.Spec.Containers[0].Command), p.Spec.Containers[0].Args...), " ")
+		if w != "" && !strings.Contains(line, w) {
+			t.Errorf("pod %s runs %q, without %s", p.Name, line, w)
+		}
+	}
 }
 
 // checkSampleNetworkPolicies checks that the cluster has the policies its

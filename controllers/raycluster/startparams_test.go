@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/yaml"
 
@@ -82,6 +83,32 @@ func TestStartParamNotOneShellWordIsInvalidSpec(t *testing.T) {
 			cond.Message == `spec.headGroupSpec.rayStartParams.node-name: "head; rm -rf /" is not one shell word: unquoted ';' is a shell operator; quote it`, nil
 	})
 	if ps, err := pods(ctx, "invalid", "split"); err != nil || len(ps) != 0 {
+		t.Fatalf("pods were created from an invalid spec: %d %v", len(ps), err)
+	}
+}
+
+// TestServeGRPCPortOnTheServePortIsInvalidSpec: a gRPC proxy asked for on
+// the port the container names serve (where the HTTP proxy goes) would
+// keep the node from starting; it is reported naming the field, and no pod
+// is created.
+func TestServeGRPCPortOnTheServePortIsInvalidSpec(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster("invalid", "grpc-on-serve", workerGroup("g", 1, 0, 5))
+	c.Spec.HeadGroupSpec.Template.Spec.Containers[0].Ports = []corev1.ContainerPort{{Name: "serve", ContainerPort: 9000}}
+	c.Spec.WorkerGroupSpecs[0].RayStartParams["serve-grpc-port"] = "9000"
+	if err := k8s.Create(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "ReplicaFailure InvalidSpec naming the field", func() (bool, error) {
+		got, err := getCluster(ctx, "invalid", "grpc-on-serve")
+		if err != nil {
+			return false, err
+		}
+		cond := meta.FindStatusCondition(got.Status.Conditions, string(rayv1.RayClusterReplicaFailure))
+		return cond != nil && cond.Reason == rayv1.InvalidSpec && cond.Message == `spec.workerGroupSpecs[0].rayStartParams.serve-grpc-port: "9000" `+
+			`is also the serve HTTP proxy's port (serve-port, or the Ray container's port named serve): give the gRPC proxy another port, or 0 for none`, nil
+	})
+	if ps, err := pods(ctx, "invalid", "grpc-on-serve"); err != nil || len(ps) != 0 {
 		t.Fatalf("pods were created from an invalid spec: %d %v", len(ps), err)
 	}
 }

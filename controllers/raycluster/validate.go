@@ -7,6 +7,7 @@ import (
 	"k8s.io/client-go/tools/events"
 
 	rayv1 "github.com/goray-dev/goray/api/v1"
+	"github.com/goray-dev/goray/internal/desired"
 	"github.com/goray-dev/goray/internal/raystart"
 )
 
@@ -20,6 +21,17 @@ func validate(c *rayv1.RayCluster) *failure {
 		g := &c.Spec.WorkerGroupSpecs[i]
 		if f := validateGroup(fmt.Sprintf("spec.workerGroupSpecs[%d]", i), g.RayStartParams, g.Template); f != nil {
 			return f
+		}
+	}
+	// The serve ports as the pods get them (serve-port from the container's
+	// port named serve, or a worker's from the head's): a node whose HTTP
+	// and gRPC proxies were given one port would not start.
+	if err := raystart.CheckServePorts(desired.HeadStartParams(c)); err != nil {
+		return &failure{reason: rayv1.InvalidSpec, message: "spec.headGroupSpec." + err.Error()}
+	}
+	for i := range c.Spec.WorkerGroupSpecs {
+		if err := raystart.CheckServePorts(desired.WorkerStartParams(c, &c.Spec.WorkerGroupSpecs[i])); err != nil {
+			return &failure{reason: rayv1.InvalidSpec, message: fmt.Sprintf("spec.workerGroupSpecs[%d].%s", i, err.Error())}
 		}
 	}
 	return nil

@@ -80,8 +80,10 @@ type Reconciler struct {
 	// TLS finds the transport to a TLS cluster; nil reads the CA of its
 	// certificate Secret through the manager.
 	TLS TLSReader
-	// ProxyHealth checks a pod's serve proxy; nil means GET <podIP>:8000/-/healthz.
-	ProxyHealth func(ctx context.Context, pod *corev1.Pod) error
+	// ProxyHealth checks the serve proxy of a pod that listens on port (the
+	// pod's --serve-port, desired.PodServePort); nil means GET
+	// <podIP>:<port>/-/healthz.
+	ProxyHealth func(ctx context.Context, pod *corev1.Pod, port int32) error
 	// RandomSuffix makes cluster name suffixes.
 	RandomSuffix       func() string
 	SkipNameValidation bool
@@ -105,10 +107,10 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.TLS = clustertls.New(mgr.GetClient(), mgr.GetAPIReader())
 	}
 	if r.ProxyHealth == nil {
-		r.ProxyHealth = func(ctx context.Context, p *corev1.Pod) error {
+		r.ProxyHealth = func(ctx context.Context, p *corev1.Pod, port int32) error {
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
-			return serveclient.ProxyHealthz(ctx, p.Status.PodIP, rayv1.ServingPort)
+			return serveclient.ProxyHealthz(ctx, p.Status.PodIP, int(port))
 		}
 	}
 	if r.RandomSuffix == nil {

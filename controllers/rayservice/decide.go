@@ -4,11 +4,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"sigs.k8s.io/yaml"
 
 	rayv1 "github.com/goray-dev/goray/api/v1"
+	"github.com/goray-dev/goray/internal/desired"
+	"github.com/goray-dev/goray/internal/raystart"
 )
 
 // Annotations the controller keeps on the clusters it creates.
@@ -42,6 +45,43 @@ func hashOf(v any) string {
 // serveConfigJSON converts serveConfigV2 (YAML) to the JSON the serve API takes.
 func serveConfigJSON(yamlConfig string) ([]byte, error) {
 	return yaml.YAMLToJSON([]byte(yamlConfig))
+}
+
+// servePortMismatch is why the serve config's http_options.port disagrees
+// with the port the cluster's serve Service sends traffic to, "" when it
+// does not (or says nothing, or the config does not parse: validate reports
+// that). In Ray, http_options.port is where the proxies listen and the
+// container port named serve only tells KubeRay's Service; goray's proxies
+// listen on the Ray container's serve port (or rayStartParams serve-port),
+// so http_options.port decides nothing and a disagreement means the user
+// expects traffic on a port where nothing listens.
+func servePortMismatch(rs *rayv1.RayService) string {
+	data, err := serveConfigJSON(rs.Spec.ServeConfigV2)
+	if err != nil {
+		return ""
+	}
+	var cfg struct {
+		HTTPOptions *struct {
+			Port int `json:"port"`
+		} `json:"http_options"`
+	}
+	if json.Unmarshal(data, &cfg) != nil || cfg.HTTPOptions == nil || cfg.HTTPOptions.Port == 0 {
+		return ""
+	}
+	c := &rayv1.RayCluster{Spec: rs.Spec.RayClusterSpec}
+	want := cfg.HTTPOptions.Port
+	target := desired.ServeTargetPort(c)
+	head := raystart.ServePort(desired.HeadStartParams(c))
+	switch {
+	case int(target) != want:
+		return fmt.Sprintf("spec.serveConfigV2 http_options.port is %d but the serve Service sends traffic to port %d "+
+			"(the head container's port named serve, default 8000); goray's serve proxies listen on that port, not on http_options.port: "+
+			"name the Ray containers' serve port %d, as KubeRay's ray-service.different-port.yaml does (see docs/compatibility.md)", want, target, want)
+	case int(head) != want:
+		return fmt.Sprintf("spec.serveConfigV2 http_options.port is %d but the head's serve proxy listens on %d "+
+			"(rayStartParams serve-port, which wins over the container's serve port): drop serve-port or set it to %d (see docs/compatibility.md)", want, head, want)
+	}
+	return ""
 }
 
 // upgradeStrategy is NewCluster unless the spec says otherwise.

@@ -46,12 +46,20 @@ func (s *scope) wakeWithin(d time.Duration) {
 	}
 }
 
+// ServePortMismatch is the reason of the Warning event for a serve config
+// whose http_options.port is not where the cluster's proxies listen.
+const ServePortMismatch = "ServePortMismatch"
+
 // validate checks what admission cannot: the serve config's YAML. It also
-// warns, once per generation, about an upgrade strategy goray lacks.
+// warns, once per generation, about an upgrade strategy goray lacks and an
+// http_options.port that is not where the proxies listen.
 func (r *Reconciler) validate(_ context.Context, s *scope) (bool, error) {
 	if upgradeStrategy(s.rs) == rayv1.NewClusterWithIncrementalUpgrade && s.original.Status.ObservedGeneration != s.rs.Generation {
 		r.Recorder.Eventf(s.rs, nil, corev1.EventTypeWarning, "UnsupportedField", "Validate",
 			"spec.upgradeStrategy.type NewClusterWithIncrementalUpgrade is accepted but goray upgrades with NewCluster (see docs/compatibility.md)")
+	}
+	if msg := servePortMismatch(s.rs); msg != "" && s.original.Status.ObservedGeneration != s.rs.Generation {
+		r.Recorder.Eventf(s.rs, nil, corev1.EventTypeWarning, ServePortMismatch, "Validate", msg)
 	}
 	if _, err := serveConfigJSON(s.rs.Spec.ServeConfigV2); err != nil {
 		s.invalid = fmt.Sprintf("spec.serveConfigV2 is not valid YAML: %v", err)

@@ -15,7 +15,9 @@ import (
 
 // labelServingPods sets ray.io/serve on the pods of the active and pending
 // clusters from their proxies' health, so the serve Service only sends
-// traffic to proxies that answer (the head is left out when asked).
+// traffic to proxies that answer (the head is left out when asked). A
+// proxy is asked on the port it listens on (desired.PodServePort); a pod
+// whose proxy is off (--serve-port=0) does not serve.
 func (r *Reconciler) labelServingPods(ctx context.Context, s *scope) (bool, error) {
 	s.endpoints = 0
 	for _, c := range []*rayv1.RayCluster{s.active, s.pending} {
@@ -33,7 +35,7 @@ func (r *Reconciler) labelServingPods(ctx context.Context, s *scope) (bool, erro
 			}
 			serving := p.Status.Phase == corev1.PodRunning && p.Status.PodIP != "" &&
 				(!s.rs.Spec.ExcludeHeadPodFromServeSvc || p.Labels[rayv1.RayNodeTypeLabelKey] != string(rayv1.HeadNode)) &&
-				r.ProxyHealth(ctx, p) == nil
+				r.proxyHealthy(ctx, c, p)
 			want := "false"
 			if serving {
 				want = "true"
@@ -52,6 +54,11 @@ func (r *Reconciler) labelServingPods(ctx context.Context, s *scope) (bool, erro
 		}
 	}
 	return false, nil
+}
+
+func (r *Reconciler) proxyHealthy(ctx context.Context, c *rayv1.RayCluster, p *corev1.Pod) bool {
+	port := desired.PodServePort(c, p)
+	return port > 0 && r.ProxyHealth(ctx, p, port) == nil
 }
 
 // reconcileServices points <rs>-head-svc and <rs>-serve-svc at the active

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -52,8 +53,9 @@ func (p *headPool) address(cluster string) string {
 }
 
 // start runs the head of a cluster with the cluster's token (its generated
-// Secret's; "" runs it without auth), as its pod would.
-func (p *headPool) start(cluster, token string) (*head, error) {
+// Secret's; "" runs it without auth), as its pod would, with the pod's
+// serve arguments (servePodArgs).
+func (p *headPool) start(cluster, token string, serveArgs ...string) (*head, error) {
 	p.mu.Lock()
 	if h := p.byCluster[cluster]; h != nil {
 		p.mu.Unlock()
@@ -62,8 +64,9 @@ func (p *headPool) start(cluster, token string) (*head, error) {
 	p.next++
 	ip := fmt.Sprintf("127.0.0.%d", 140+p.next)
 	p.mu.Unlock()
-	cmd := exec.Command(filepath.Join(binDir, "goray"), "start", "--head", "--block", "--node-ip-address="+ip,
-		"--dashboard-host="+ip, "--num-cpus=4", "--metrics-export-port=0", "--temp-dir="+filepath.Join(binDir, "tmp-"+ip))
+	args := append([]string{"start", "--head", "--block", "--node-ip-address=" + ip, "--dashboard-host=" + ip, "--num-cpus=4",
+		"--metrics-export-port=0", "--temp-dir=" + filepath.Join(binDir, "tmp-"+ip)}, serveArgs...)
+	cmd := exec.Command(filepath.Join(binDir, "goray"), args...)
 	cmd.Env = append(os.Environ(), "GORAY_SERVE_BINARY="+filepath.Join(binDir, "goray-examples"))
 	if token != "" {
 		cmd.Env = append(cmd.Env, "RAY_AUTH_MODE=token", "RAY_AUTH_TOKEN="+token)
@@ -172,7 +175,7 @@ func playKubelet(ctx context.Context) {
 				if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, secret); err != nil || len(secret.Data["auth_token"]) == 0 {
 					continue
 				}
-				h, err := heads.start(name, string(secret.Data["auth_token"]))
+				h, err := heads.start(name, string(secret.Data["auth_token"]), servePodArgs(p)...)
 				if err != nil {
 					continue
 				}
@@ -181,6 +184,18 @@ func playKubelet(ctx context.Context) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// servePodArgs are the serve flags (--serve-port, --serve-grpc-port) the
+// operator gave the pod's goray start.
+func servePodArgs(p *corev1.Pod) []string {
+	var out []string
+	for _, a := range p.Spec.Containers[0].Command {
+		if strings.HasPrefix(a, "--serve-port=") || strings.HasPrefix(a, "--serve-grpc-port=") {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func eventually(t *testing.T, what string, cond func() (bool, error)) {

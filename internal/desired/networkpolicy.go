@@ -92,7 +92,7 @@ func NetworkPolicies(c *rayv1.RayCluster, opts NetworkPolicyOptions) []*networki
 
 	headIngress := []networkingv1.NetworkPolicyIngressRule{intraClusterIngress(c)}
 	if opts.OperatorNamespace != "" {
-		headIngress = append(headIngress, operatorIngress(opts.OperatorNamespace, append(dashboard, rayv1.ServingPort)))
+		headIngress = append(headIngress, operatorIngress(opts.OperatorNamespace, append(dashboard, proxyPorts(HeadStartParams(c))...)))
 	}
 	if job := owningRayJob(c); job != "" {
 		headIngress = append(headIngress, networkingv1.NetworkPolicyIngressRule{
@@ -107,8 +107,9 @@ func NetworkPolicies(c *rayv1.RayCluster, opts NetworkPolicyOptions) []*networki
 	for i := range c.Spec.WorkerGroupSpecs {
 		group := c.Spec.WorkerGroupSpecs[i].GroupName
 		workerIngress := []networkingv1.NetworkPolicyIngressRule{intraClusterIngress(c)}
-		if opts.OperatorNamespace != "" {
-			workerIngress = append(workerIngress, operatorIngress(opts.OperatorNamespace, []int32{rayv1.ServingPort}))
+		// A rule without ports would open every port: none when the proxy is off.
+		if ports := proxyPorts(WorkerStartParams(c, &c.Spec.WorkerGroupSpecs[i])); opts.OperatorNamespace != "" && len(ports) > 0 {
+			workerIngress = append(workerIngress, operatorIngress(opts.OperatorNamespace, ports))
 		}
 		out = append(out, networkPolicy(c, WorkerNetworkPolicyName(c.Name, group), nodeSelector(c.Name, rayv1.WorkerNode, group), group,
 			ingress, egress, workerIngress, workerRules(np, group)))
@@ -268,6 +269,15 @@ func dashboardPorts(c *rayv1.RayCluster) []int32 {
 		ports = append(ports, declared)
 	}
 	return ports
+}
+
+// proxyPorts is the port of a node's serve HTTP proxy, which the operator
+// checks for the ray.io/serve label (none when the proxy is off).
+func proxyPorts(params map[string]string) []int32 {
+	if p := raystart.ServePort(params); p > 0 {
+		return []int32{p}
+	}
+	return nil
 }
 
 func tcpPorts(ports []int32) []networkingv1.NetworkPolicyPort {

@@ -286,3 +286,24 @@ func TestWorkerNetworkPolicyName(t *testing.T) {
 		t.Errorf("names collide: %q %q", a, b)
 	}
 }
+
+// TestNetworkPoliciesServePorts: the operator reaches each node's serve
+// proxy on the port it listens on (the container's serve port, a worker
+// without one on the head's), and a worker whose proxy is off gets no
+// operator rule (a rule without ports would open every port).
+func TestNetworkPoliciesServePorts(t *testing.T) {
+	c := npCluster(rayv1.NetworkPolicyDenyAll)
+	c.Spec.HeadGroupSpec.Template.Spec.Containers[0].Ports = []corev1.ContainerPort{{Name: "serve", ContainerPort: 9000}}
+	c.Spec.WorkerGroupSpecs[1].RayStartParams = map[string]string{"serve-port": "0"}
+	ps := NetworkPolicies(c, NetworkPolicyOptions{OperatorNamespace: "ops"})
+	intra := ingressFrom(map[string]string{rayv1.RayClusterLabelKey: "demo"})
+	for name, want := range map[string][]networkingv1.NetworkPolicyIngressRule{
+		"demo-head":          {intra, operatorRule("ops", 8265, 9000)},
+		"demo-workers-small": {intra, operatorRule("ops", 9000)},
+		"demo-workers-big":   {intra},
+	} {
+		if got := policyByName(t, ps, name).Spec.Ingress; !reflect.DeepEqual(got, want) {
+			t.Errorf("%s ingress\n got %+v\nwant %+v", name, got, want)
+		}
+	}
+}

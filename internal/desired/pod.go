@@ -71,13 +71,7 @@ func HeadPod(c *rayv1.RayCluster, opts PodOptions) *corev1.Pod {
 	pod.GenerateName = HeadPodGenerateName(c.Name)
 
 	ray := &pod.Spec.Containers[0]
-	params := startParams(spec.RayStartParams, spec.Resources, spec.Labels, ray)
-	setDefault(params, "port", strconv.Itoa(rayv1.GCSServerPort))
-	setDefault(params, "dashboard-host", "0.0.0.0")
-	setDefault(params, "dashboard-port", strconv.Itoa(rayv1.DashboardPort))
-	setDefault(params, "metrics-export-port", strconv.Itoa(rayv1.MetricsPort))
-	setDefault(params, "dashboard-agent-listen-port", strconv.Itoa(rayv1.DashboardAgentPort))
-	setDefault(params, "node-ip-address", podIPRef)
+	params := HeadStartParams(c)
 	setRuntimeCommand(c, ray, append([]string{"start", "--head"}, raystart.Args(params)...))
 
 	ray.Env = mergeEnv(ray.Env, commonEnv(c, rayv1.HeadGroupName, opts.ClusterDomain))
@@ -126,10 +120,7 @@ func WorkerPod(c *rayv1.RayCluster, g *rayv1.WorkerGroupSpec, opts PodOptions) *
 	}
 
 	ray := &pod.Spec.Containers[0]
-	params := startParams(g.RayStartParams, g.Resources, g.Labels, ray)
-	setDefault(params, "metrics-export-port", strconv.Itoa(rayv1.MetricsPort))
-	setDefault(params, "dashboard-agent-listen-port", strconv.Itoa(rayv1.DashboardAgentPort))
-	setDefault(params, "node-ip-address", podIPRef)
+	params := WorkerStartParams(c, g)
 	address := GCSAddress(c, opts.ClusterDomain)
 	setRuntimeCommand(c, ray, append([]string{"start", "--address=" + address}, raystart.Args(params)...))
 
@@ -239,9 +230,87 @@ func gcsFaultToleranceEnv(c *rayv1.RayCluster) []corev1.EnvVar {
 	return env
 }
 
+// HeadStartParams are the parameters of the head's `goray start` (rendered
+// by raystart.Args): the head group's rayStartParams with what startParams
+// adds and the head's defaults (GCS, dashboard, metrics and agent ports,
+// the pod's IP).
+func HeadStartParams(c *rayv1.RayCluster) map[string]string {
+	spec := &c.Spec.HeadGroupSpec
+	params := startParams(spec.RayStartParams, spec.Resources, spec.Labels, templateRay(&spec.Template))
+	setDefault(params, "port", strconv.Itoa(rayv1.GCSServerPort))
+	setDefault(params, "dashboard-host", "0.0.0.0")
+	setDefault(params, "dashboard-port", strconv.Itoa(rayv1.DashboardPort))
+	setDefault(params, "metrics-export-port", strconv.Itoa(rayv1.MetricsPort))
+	setDefault(params, "dashboard-agent-listen-port", strconv.Itoa(rayv1.DashboardAgentPort))
+	setDefault(params, "node-ip-address", podIPRef)
+	return params
+}
+
+// WorkerStartParams are the parameters of the `goray start` of a worker of
+// group g (rendered by raystart.Args, after --address). A worker whose
+// rayStartParams and container name no serve port listens where the serve
+// Service sends traffic (ServeTargetPort) when that is not 8000: Ray's
+// proxies all listen on http_options.port, whatever each container
+// declares, and the Service's target port is one number for every pod.
+func WorkerStartParams(c *rayv1.RayCluster, g *rayv1.WorkerGroupSpec) map[string]string {
+	params := startParams(g.RayStartParams, g.Resources, g.Labels, templateRay(&g.Template))
+	setDefault(params, "metrics-export-port", strconv.Itoa(rayv1.MetricsPort))
+	setDefault(params, "dashboard-agent-listen-port", strconv.Itoa(rayv1.DashboardAgentPort))
+	setDefault(params, "node-ip-address", podIPRef)
+	if p := ServeTargetPort(c); p != raystart.DefaultServePort {
+		setDefault(params, "serve-port", strconv.Itoa(int(p)))
+	}
+	return params
+}
+
+// ServeTargetPort is the port the serve Service sends traffic to on every
+// serving pod: the head container's port named serve (KubeRay's rule), else
+// the port the head's serve proxy listens on (rayStartParams serve-port),
+// else 8000 (also when the head's proxy is off).
+func ServeTargetPort(c *rayv1.RayCluster) int32 {
+	spec := &c.Spec.HeadGroupSpec
+	if p, ok := raystart.ContainerServePort(templateRay(&spec.Template)); ok {
+		return p
+	}
+	if p := raystart.ServePort(spec.RayStartParams); p > 0 {
+		return p
+	}
+	return raystart.DefaultServePort
+}
+
+// StartParamsOf are the `goray start` parameters of a pod of the cluster by
+// its node type and group labels, and false when the cluster has no such
+// group (the pod is from a spec since changed).
+func StartParamsOf(c *rayv1.RayCluster, pod *corev1.Pod) (map[string]string, bool) {
+	if pod.Labels[rayv1.RayNodeTypeLabelKey] == string(rayv1.HeadNode) {
+		return HeadStartParams(c), true
+	}
+	for i := range c.Spec.WorkerGroupSpecs {
+		if g := &c.Spec.WorkerGroupSpecs[i]; g.GroupName == pod.Labels[rayv1.RayNodeGroupLabelKey] {
+			return WorkerStartParams(c, g), true
+		}
+	}
+	return nil, false
+}
+
+// PodServePort is the port the serve HTTP proxy of a pod of the cluster
+// listens on: its --serve-port (StartParamsOf), else the one its Ray
+// container names serve, else 8000. 0: the proxy is off.
+func PodServePort(c *rayv1.RayCluster, pod *corev1.Pod) int32 {
+	if params, ok := StartParamsOf(c, pod); ok {
+		return raystart.ServePort(params)
+	}
+	if len(pod.Spec.Containers) > 0 {
+		if p, ok := raystart.ContainerServePort(&pod.Spec.Containers[0]); ok {
+			return p
+		}
+	}
+	return raystart.DefaultServePort
+}
+
 // startParams are the rayStartParams with the group's resources and labels
-// folded in and num-cpus/num-gpus/memory taken from the container
-// (raystart.WithContainer) when the user did not give them. Values stay
+// folded in and num-cpus/num-gpus/memory and serve-port taken from the
+// container (raystart.WithContainer) when the user did not give them. Values stay
 // shell text: raystart.Args renders them.
 func startParams(given, resources, labels map[string]string, ray *corev1.Container) map[string]string {
 	p, tpu := raystart.WithContainer(given, ray)
@@ -338,8 +407,8 @@ func shellJoin(words []string) string {
 	return strings.Join(out, " ")
 }
 
-// headPorts are the head's default container ports; the GCS and dashboard
-// ports follow rayStartParams port and dashboard-port.
+// headPorts are the head's default container ports; the GCS, dashboard and
+// serve ports follow rayStartParams port, dashboard-port and serve-port.
 func headPorts(params map[string]string) []corev1.ContainerPort {
 	port := func(key string, def int32) int32 {
 		if p, _, err := raystart.Port(params, key); err == nil && p > 0 {
@@ -352,7 +421,7 @@ func headPorts(params map[string]string) []corev1.ContainerPort {
 		{Name: rayv1.DashboardPortName, ContainerPort: port("dashboard-port", rayv1.DashboardPort), Protocol: corev1.ProtocolTCP},
 		{Name: rayv1.ClientPortName, ContainerPort: rayv1.ClientPort, Protocol: corev1.ProtocolTCP},
 		{Name: rayv1.MetricsPortName, ContainerPort: rayv1.MetricsPort, Protocol: corev1.ProtocolTCP},
-		{Name: rayv1.ServingPortName, ContainerPort: rayv1.ServingPort, Protocol: corev1.ProtocolTCP},
+		{Name: rayv1.ServingPortName, ContainerPort: port("serve-port", rayv1.ServingPort), Protocol: corev1.ProtocolTCP},
 	}
 }
 

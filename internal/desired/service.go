@@ -76,7 +76,8 @@ func headServicePorts(c *rayv1.RayCluster) []corev1.ServicePort {
 	return out
 }
 
-// ServeService routes HTTP traffic to the cluster's serving pods on port 8000
+// ServeService routes HTTP traffic to the cluster's serving pods on
+// ServeTargetPort (the head container's port named serve, default 8000)
 // and, for every head container port named "serve-<something>" (say
 // serve-grpc: 9000, the serve gRPC proxy's), that port too. An override
 // (RayService's serveService) contributes its metadata and spec.
@@ -93,7 +94,7 @@ func ServeService(c *rayv1.RayCluster, name string, override *corev1.Service) *c
 	svc.OwnerReferences = []metav1.OwnerReference{OwnerReference(c)}
 	svc.Spec.Selector = ServeSelector(c.Name)
 	if len(svc.Spec.Ports) == 0 {
-		port := headContainerPort(c, rayv1.ServingPortName, rayv1.ServingPort)
+		port := ServeTargetPort(c)
 		svc.Spec.Ports = []corev1.ServicePort{{Name: rayv1.ServingPortName, Port: port, TargetPort: intstr.FromInt32(port), Protocol: corev1.ProtocolTCP}}
 		if cs := c.Spec.HeadGroupSpec.Template.Spec.Containers; len(cs) > 0 {
 			for _, p := range cs[0].Ports {

@@ -79,8 +79,9 @@ type Options struct {
 	// DashboardAddress overrides where the controllers reach a cluster's job
 	// and serve API (tests point it at a local head process).
 	DashboardAddress func(*rayv1.RayCluster) string
-	// ProxyHealth overrides the serve proxy health check of a pod (tests).
-	ProxyHealth func(context.Context, *corev1.Pod) error
+	// ProxyHealth overrides the serve proxy health check of a pod whose
+	// proxy listens on the port given (tests).
+	ProxyHealth func(ctx context.Context, pod *corev1.Pod, port int32) error
 }
 
 // Version is the operator's release, the tag of the goray images it goes

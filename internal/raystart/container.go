@@ -12,7 +12,9 @@ import (
 // WithContainer is params with what the Ray container's resources say
 // where params are silent, as KubeRay starts Ray: num-cpus and memory from
 // its limits (else its requests), num-gpus from a limit whose name ends in
-// "gpu"; and its google.com/tpu limit (a TPU resource, see Custom). The pod
+// "gpu"; and its google.com/tpu limit (a TPU resource, see Custom). Its
+// TCP port named serve becomes serve-port, where the node's serve HTTP
+// proxy listens (KubeRay's serve Service targets that port). The pod
 // builder starts the node with these parameters and the autoscaler reads a
 // worker group's node shape from them, so the two always agree. c may be
 // nil (no container: params alone).
@@ -50,6 +52,7 @@ func WithContainer(params map[string]string, c *corev1.Container) (map[string]st
 			}
 		}
 	}
+	withServePort(p, c)
 	tpu := limits["google.com/tpu"]
 	return p, tpu.Value()
 }
