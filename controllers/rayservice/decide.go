@@ -12,6 +12,7 @@ import (
 	rayv1 "github.com/goray-dev/goray/api/v1"
 	"github.com/goray-dev/goray/internal/desired"
 	"github.com/goray-dev/goray/internal/raystart"
+	"github.com/goray-dev/goray/runtime/serve/schema"
 )
 
 // Annotations the controller keeps on the clusters it creates.
@@ -60,11 +61,7 @@ func servePortMismatch(rs *rayv1.RayService) string {
 	if err != nil {
 		return ""
 	}
-	var cfg struct {
-		HTTPOptions *struct {
-			Port int `json:"port"`
-		} `json:"http_options"`
-	}
+	var cfg schema.ServeDeploySchema
 	if json.Unmarshal(data, &cfg) != nil || cfg.HTTPOptions == nil || cfg.HTTPOptions.Port == 0 {
 		return ""
 	}
