@@ -229,17 +229,12 @@ func (e *execution) shuffle(ctx context.Context, op *physicalOp, in <-chan item,
 				return err
 			}
 		}
-		raw, err := ray.Get(ctx, reds[j].meta)
+		meta, err := getMeta(ctx, reds[j].meta)
 		if err != nil {
 			return err
 		}
-		reds[j].meta.Release()
 		for i := range parts {
 			parts[i][j].Release()
-		}
-		var meta blockMeta
-		if err := json.Unmarshal(raw, &meta); err != nil {
-			return err
 		}
 		st.block(meta)
 		if !send(ctx, out, item{b: bundle{ref: reds[j].block, meta: meta, owned: true}}) {

@@ -2,7 +2,6 @@ package data
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -517,14 +516,9 @@ func (m *mapRun) drainLoop(ctx context.Context, t *mapTask) error {
 		if err != nil {
 			return err
 		}
-		raw, err := ray.Get(ctx, metaRef)
+		meta, err := getMeta(ctx, metaRef)
 		if err != nil {
 			return m.taskError(err)
-		}
-		metaRef.Release()
-		var meta blockMeta
-		if err := json.Unmarshal(raw, &meta); err != nil {
-			return fmt.Errorf("%s: block metadata: %w", m.op.name, err)
 		}
 		b := bundle{ref: ref, meta: meta, owned: true}
 		if m.pool != nil {

@@ -186,6 +186,21 @@ func blockAndMeta(rec arrow.RecordBatch, clock *taskClock, src string, files []f
 	return block, meta, err
 }
 
+// getMeta fetches a block's metadata, as blockAndMeta encoded it, and
+// releases the driver's reference to it.
+func getMeta(ctx context.Context, ref ray.Ref[[]byte]) (blockMeta, error) {
+	var meta blockMeta
+	raw, err := ray.Get(ctx, ref)
+	if err != nil {
+		return meta, err
+	}
+	ref.Release()
+	if err := json.Unmarshal(raw, &meta); err != nil {
+		return meta, fmt.Errorf("block metadata: %w", err)
+	}
+	return meta, nil
+}
+
 func newTaskClock() *taskClock { return &taskClock{wall: time.Now(), cpu: threadCPU()} }
 
 func (c *taskClock) lap() (wall, cpu int64) {

@@ -149,12 +149,8 @@ func (e *execution) zip(ctx context.Context, left, right <-chan item, st *opStat
 	emit := func() error {
 		j := jobs[0]
 		jobs = jobs[1:]
-		raw, err := ray.Get(ctx, j.meta)
+		meta, err := getMeta(ctx, j.meta)
 		if err != nil {
-			return err
-		}
-		var meta blockMeta
-		if err := json.Unmarshal(raw, &meta); err != nil {
 			return err
 		}
 		for _, b := range j.release {
