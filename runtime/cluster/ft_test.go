@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/goray-dev/goray/internal/testproc"
 	"github.com/goray-dev/goray/runtime/auth"
 	"github.com/goray-dev/goray/runtime/cluster"
 	"github.com/goray-dev/goray/runtime/gcs/storage/storagetest"
@@ -282,12 +283,12 @@ func TestHeadRestartUnderLoad(t *testing.T) {
 func headRestartUnderLoad(t *testing.T, backend string) {
 	ctx := context.Background()
 	tmp := t.TempDir()
-	gcsPort, dashPort, servePort := freePort(t), freePortOn(t, "127.0.0.1"), freePortOn(t, "127.0.0.2")
+	gcsPort, dashPort, servePort := testproc.Port(t, "127.0.0.1"), testproc.Port(t, "127.0.0.1"), testproc.Port(t, "127.0.0.2")
 	gcsAddr := "127.0.0.1:" + strconv.Itoa(gcsPort)
 	env := []string{"GORAY_TMPDIR=" + filepath.Join(tmp, "goray"), "GORAY_HEALTH_TIMEOUT=2s"}
 	headArgs := []string{"start", "--head", "--block", "--node-ip-address=127.0.0.1", "--port=" + strconv.Itoa(gcsPort),
 		"--num-cpus=1", "--dashboard-host=127.0.0.1", "--dashboard-port=" + strconv.Itoa(dashPort), "--metrics-export-port=0",
-		"--serve-port=0", "--dashboard-agent-listen-port=" + strconv.Itoa(freePort(t))}
+		"--serve-port=0", "--dashboard-agent-listen-port=" + strconv.Itoa(testproc.Port(t, "127.0.0.1"))}
 	headEnv := append([]string{"GORAY_SERVE_BINARY=" + examplesBin(t)}, env...)
 	switch backend {
 	case "file":
@@ -299,16 +300,16 @@ func headRestartUnderLoad(t *testing.T, backend string) {
 	headLog := filepath.Join(tmp, "head.log")
 	head := startProc(t, headLog, headEnv, headArgs...)
 	g := gcsClient(t, gcsAddr)
-	eventually(t, "head up", 60*time.Second, func() error {
+	head.waitUp(t, "head up", 60*time.Second, func() error {
 		_, err := g.GetNodes(ctx, &rpcpb.GetNodesRequest{})
 		return err
 	})
 	startProc(t, filepath.Join(tmp, "worker2.log"), env, "start", "--block", "--address="+gcsAddr, "--node-ip-address=127.0.0.2",
 		"--num-cpus=2", `--resources={"survivor": 1, "pgres": 1, "serve_node": 1}`, "--metrics-export-port=0",
-		"--serve-port="+strconv.Itoa(servePort), "--dashboard-agent-listen-port="+strconv.Itoa(freePortOn(t, "127.0.0.2")))
+		"--serve-port="+strconv.Itoa(servePort), "--dashboard-agent-listen-port="+strconv.Itoa(testproc.Port(t, "127.0.0.2")))
 	startProc(t, filepath.Join(tmp, "worker3.log"), env, "start", "--block", "--address="+gcsAddr, "--node-ip-address=127.0.0.3",
 		"--num-cpus=2", "--metrics-export-port=0", "--serve-port=0",
-		"--dashboard-agent-listen-port="+strconv.Itoa(freePort(t)))
+		"--dashboard-agent-listen-port="+strconv.Itoa(testproc.Port(t, "127.0.0.1")))
 	nodeIDs := map[string]string{} // ip → id of the worker nodes
 	var oldHeadID string
 	eventually(t, "worker nodes registered", 60*time.Second, func() error {
@@ -420,7 +421,7 @@ func headRestartUnderLoad(t *testing.T, backend string) {
 	t.Logf("%s: head killed with %d of %d results in order", killedAt.Format("15:04:05.000"), atKill, ftTasks)
 	head = startProc(t, headLog, headEnv, headArgs...)
 	var newHeadID string
-	eventually(t, "head up again with both worker nodes registered", 90*time.Second, func() error {
+	head.waitUp(t, "head up again with both worker nodes registered", 90*time.Second, func() error {
 		v, err := g.GetNodes(ctx, &rpcpb.GetNodesRequest{})
 		if err != nil {
 			return err

@@ -153,19 +153,19 @@ type incCluster struct {
 
 func startIncCluster(t *testing.T, storagePath string, headEnv ...string) *incCluster {
 	tmp := t.TempDir()
-	gcsPort := freePort(t)
+	gcsPort := testproc.Port(t, "127.0.0.1")
 	c := &incCluster{t: t, tmp: tmp, gcsAddr: "127.0.0.1:" + strconv.Itoa(gcsPort),
 		env: []string{"GORAY_TMPDIR=" + filepath.Join(tmp, "goray"), "GORAY_HEALTH_TIMEOUT=2s"}}
 	c.headArgs = []string{"start", "--head", "--block", "--node-ip-address=127.0.0.1", "--port=" + strconv.Itoa(gcsPort),
-		"--num-cpus=1", "--dashboard-port=" + strconv.Itoa(freePort(t)), "--metrics-export-port=0", "--serve-port=0",
-		"--dashboard-agent-listen-port=" + strconv.Itoa(freePort(t))}
+		"--num-cpus=1", "--dashboard-port=" + strconv.Itoa(testproc.Port(t, "127.0.0.1")), "--metrics-export-port=0", "--serve-port=0",
+		"--dashboard-agent-listen-port=" + strconv.Itoa(testproc.Port(t, "127.0.0.1"))}
 	if storagePath != "" {
 		c.headArgs = append(c.headArgs, "--gcs-storage-path="+storagePath)
 	}
 	c.startHead(headEnv...)
 	c.worker = startProc(t, filepath.Join(tmp, "worker.log"), c.env, "start", "--block", "--address="+c.gcsAddr,
 		"--node-ip-address=127.0.0.2", "--num-cpus=3", `--resources={"side": 3}`, "--metrics-export-port=0", "--serve-port=0",
-		"--dashboard-agent-listen-port="+strconv.Itoa(freePort(t)))
+		"--dashboard-agent-listen-port="+strconv.Itoa(testproc.Port(t, "127.0.0.1")))
 	c.waitWorkerNode()
 	return c
 }
@@ -175,14 +175,14 @@ func (c *incCluster) startHead(extraEnv ...string) {
 	if c.g == nil {
 		c.g = gcsClient(c.t, c.gcsAddr)
 	}
-	eventually(c.t, "head up", 60*time.Second, func() error {
+	c.head.waitUp(c.t, "head up", 60*time.Second, func() error {
 		_, err := c.g.GetNodes(context.Background(), &rpcpb.GetNodesRequest{})
 		return err
 	})
 }
 
 func (c *incCluster) waitWorkerNode() {
-	eventually(c.t, "worker node registered", 60*time.Second, func() error {
+	c.worker.waitUp(c.t, "worker node registered", 60*time.Second, func() error {
 		v, err := c.g.GetNodes(context.Background(), &rpcpb.GetNodesRequest{})
 		if err != nil {
 			return err

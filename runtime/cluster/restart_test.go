@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -106,15 +105,6 @@ func driver(mode string) int {
 	return 0
 }
 
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 type proc struct {
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -145,6 +135,39 @@ func startProc(t *testing.T, logPath string, env []string, args ...string) *proc
 func (p *proc) kill() {
 	_ = p.cmd.Process.Kill()
 	<-p.done
+}
+
+// waitUp is eventually for a process coming up: a process that ended
+// fails the test at once with its log (a port taken between freePort and
+// its bind, say, rather than a minute of "connection refused"), and a
+// deadline passed shows the end of the log too.
+func (p *proc) waitUp(t *testing.T, what string, timeout time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("%s: the process ended (%v): %v\n%s", what, p.cmd.ProcessState, err, p.logTail(60))
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v\n%s", what, err, p.logTail(60))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// logTail is the last n lines of the log.
+func (p *proc) logTail(n int) string {
+	lines := strings.Split(strings.TrimRight(p.logText(), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return p.log + " (end):\n" + strings.Join(lines, "\n")
 }
 
 func (p *proc) logText() string {
@@ -226,13 +249,13 @@ func headRestart(t *testing.T, backend string) {
 	ctx := context.Background()
 	tmp := t.TempDir()
 	const password = "restart-test-secret"
-	gcsPort, dashPort := freePort(t), freePort(t)
+	gcsPort, dashPort := testproc.Port(t, "127.0.0.1"), testproc.Port(t, "127.0.0.1")
 	gcsAddr := "127.0.0.1:" + strconv.Itoa(gcsPort)
 	dash := "http://127.0.0.1:" + strconv.Itoa(dashPort)
 	env := []string{"GORAY_TMPDIR=" + filepath.Join(tmp, "goray"), "GORAY_HEALTH_TIMEOUT=2s"}
 	headArgs := []string{"start", "--head", "--block", "--node-ip-address=127.0.0.1", "--port=" + strconv.Itoa(gcsPort),
 		"--num-cpus=1", "--dashboard-port=" + strconv.Itoa(dashPort), "--metrics-export-port=0", "--serve-port=0",
-		"--dashboard-agent-listen-port=" + strconv.Itoa(freePort(t))}
+		"--dashboard-agent-listen-port=" + strconv.Itoa(testproc.Port(t, "127.0.0.1"))}
 	headEnv := append([]string{}, env...)
 	var redisCfg storage.Config
 	switch backend {
@@ -247,13 +270,13 @@ func headRestart(t *testing.T, backend string) {
 	headLog := filepath.Join(tmp, "head.log")
 	head := startProc(t, headLog, headEnv, headArgs...)
 	g := gcsClient(t, gcsAddr)
-	eventually(t, "head up", 60*time.Second, func() error {
+	head.waitUp(t, "head up", 60*time.Second, func() error {
 		_, err := g.GetNodes(ctx, &rpcpb.GetNodesRequest{})
 		return err
 	})
 	startProc(t, filepath.Join(tmp, "worker.log"), env, "start", "--block", "--address="+gcsAddr, "--node-ip-address=127.0.0.2",
 		"--num-cpus=1", `--resources={"survivor": 1}`, "--metrics-export-port=0", "--serve-port=0",
-		"--dashboard-agent-listen-port="+strconv.Itoa(freePort(t)))
+		"--dashboard-agent-listen-port="+strconv.Itoa(testproc.Port(t, "127.0.0.1")))
 	var workerID string
 	eventually(t, "worker node registered", 60*time.Second, func() error {
 		v, err := g.GetNodes(ctx, &rpcpb.GetNodesRequest{})
@@ -366,7 +389,7 @@ func headRestart(t *testing.T, backend string) {
 
 	head.kill()
 	head = startProc(t, headLog, headEnv, headArgs...)
-	eventually(t, "head up again", 60*time.Second, func() error {
+	head.waitUp(t, "head up again", 60*time.Second, func() error {
 		_, err := g.GetNodes(ctx, &rpcpb.GetNodesRequest{})
 		return err
 	})

@@ -3,12 +3,12 @@ package cluster_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/goray-dev/goray/internal/testproc"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
 
@@ -25,24 +25,24 @@ func TestServeHeadRestartWithoutStorage(t *testing.T) {
 	const headIP, workerIP = "127.0.0.71", "127.0.0.72"
 	ctx := context.Background()
 	tmp := t.TempDir()
-	gcsPort, dashPort, servePort := freePortOn(t, headIP), freePortOn(t, headIP), freePortOn(t, workerIP)
+	gcsPort, dashPort, servePort := testproc.Port(t, headIP), testproc.Port(t, headIP), testproc.Port(t, workerIP)
 	gcsAddr := headIP + ":" + strconv.Itoa(gcsPort)
 	dash := "http://" + headIP + ":" + strconv.Itoa(dashPort)
 	env := []string{"GORAY_TMPDIR=" + filepath.Join(tmp, "goray"), "GORAY_HEALTH_TIMEOUT=2s"}
 	headEnv := append([]string{"GORAY_SERVE_BINARY=" + examplesBin(t)}, env...)
 	headArgs := []string{"start", "--head", "--block", "--node-ip-address=" + headIP, "--port=" + strconv.Itoa(gcsPort),
 		"--num-cpus=0", "--dashboard-host=" + headIP, "--dashboard-port=" + strconv.Itoa(dashPort), "--metrics-export-port=0",
-		"--serve-port=0", "--dashboard-agent-listen-port=" + strconv.Itoa(freePortOn(t, headIP))}
+		"--serve-port=0", "--dashboard-agent-listen-port=" + strconv.Itoa(testproc.Port(t, headIP))}
 	headLog := filepath.Join(tmp, "head.log")
 	head := startProc(t, headLog, headEnv, headArgs...)
 	g := gcsClient(t, gcsAddr)
-	eventually(t, "head up", time.Minute, func() error {
+	head.waitUp(t, "head up", time.Minute, func() error {
 		_, err := g.GetNodes(ctx, &rpcpb.GetNodesRequest{})
 		return err
 	})
 	worker := startProc(t, filepath.Join(tmp, "worker.log"), env, "start", "--block", "--address="+gcsAddr,
 		"--node-ip-address="+workerIP, "--num-cpus=2", `--resources={"serve_node": 1}`, "--metrics-export-port=0",
-		"--serve-port="+strconv.Itoa(servePort), "--dashboard-agent-listen-port="+strconv.Itoa(freePortOn(t, workerIP)))
+		"--serve-port="+strconv.Itoa(servePort), "--dashboard-agent-listen-port="+strconv.Itoa(testproc.Port(t, workerIP)))
 	defer func() {
 		if t.Failed() {
 			t.Logf("head log:\n%s\nworker log:\n%s", head.logText(), worker.logText())
@@ -55,7 +55,7 @@ func TestServeHeadRestartWithoutStorage(t *testing.T) {
 	t.Logf("%s: killing the head (pid %d)", time.Now().Format("15:04:05.000"), head.cmd.Process.Pid)
 	head.kill()
 	head = startProc(t, headLog, headEnv, headArgs...)
-	eventually(t, "head up again", time.Minute, func() error {
+	head.waitUp(t, "head up again", time.Minute, func() error {
 		_, err := g.GetNodes(ctx, &rpcpb.GetNodesRequest{})
 		return err
 	})
@@ -65,12 +65,3 @@ func TestServeHeadRestartWithoutStorage(t *testing.T) {
 }
 
 // freePortOn is a free TCP port on ip.
-func freePortOn(t *testing.T, ip string) int {
-	t.Helper()
-	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}

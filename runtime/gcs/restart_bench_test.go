@@ -3,7 +3,6 @@ package gcs
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,24 +105,15 @@ func (p *benchProc) kill() {
 	<-p.done
 }
 
-func benchPort(b *testing.B) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func benchHeadRestart(b *testing.B, bin, backend string) {
 	ctx := context.Background()
 	tmp := b.TempDir()
-	gcsPort := benchPort(b)
+	gcsPort := testproc.Port(b, "127.0.0.1")
 	gcsAddr := "127.0.0.1:" + strconv.Itoa(gcsPort)
 	env := []string{"GORAY_TMPDIR=" + filepath.Join(tmp, "goray")}
 	headArgs := []string{"start", "--head", "--block", "--node-ip-address=127.0.0.1", "--port=" + strconv.Itoa(gcsPort),
-		"--num-cpus=1", "--dashboard-port=" + strconv.Itoa(benchPort(b)), "--metrics-export-port=0", "--serve-port=0",
-		"--dashboard-agent-listen-port=" + strconv.Itoa(benchPort(b))}
+		"--num-cpus=1", "--dashboard-port=" + strconv.Itoa(testproc.Port(b, "127.0.0.1")), "--metrics-export-port=0", "--serve-port=0",
+		"--dashboard-agent-listen-port=" + strconv.Itoa(testproc.Port(b, "127.0.0.1"))}
 	headEnv := append([]string{}, env...)
 	var cfg storage.Config
 	switch backend {
@@ -148,7 +138,7 @@ func benchHeadRestart(b *testing.B, bin, backend string) {
 	for i := 0; i < benchWorkerNodes; i++ {
 		startBenchProc(b, bin, filepath.Join(tmp, fmt.Sprintf("worker%d.log", i)), env, "start", "--block", "--address="+gcsAddr,
 			fmt.Sprintf("--node-ip-address=127.0.0.%d", i+2), "--num-cpus=1", "--metrics-export-port=0", "--serve-port=0",
-			"--dashboard-agent-listen-port="+strconv.Itoa(benchPort(b)))
+			"--dashboard-agent-listen-port="+strconv.Itoa(testproc.Port(b, "127.0.0.1")))
 	}
 	var workerIDs []string
 	waitFor(b, "the worker nodes", 60*time.Second, func() error {

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,15 +77,6 @@ var actorSchedulerWidth = ray.Method0(stateful, "gomaxprocs", func(s *state, ctx
 	return runtime.GOMAXPROCS(0), nil
 })
 
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func TestMain(m *testing.M) {
 	if ray.IsWorker() {
 		_ = ray.Init(context.Background())
@@ -107,12 +97,12 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "build goray: %v\n%s", err, out)
 		return 1
 	}
-	gcsPort := freePort()
-	agentPort := freePort()
+	gcsPort := testproc.MustFreePort("127.0.0.1")
+	agentPort := testproc.MustFreePort("127.0.0.1")
 	testproc.CollectRaces(tmp)
 	env := append(os.Environ(), "GORAY_TMPDIR="+tmp, "GORAY_HEALTH_TIMEOUT=1s")
 	start := func(ip string, args ...string) {
-		metricsPorts[ip], servePorts[ip] = freePort(), freePort()
+		metricsPorts[ip], servePorts[ip] = testproc.MustFreePort("127.0.0.1"), testproc.MustFreePort("127.0.0.1")
 		args = append([]string{"start", "--block", "--node-ip-address=" + ip, "--metrics-export-port=" + strconv.Itoa(metricsPorts[ip]),
 			"--serve-port=" + strconv.Itoa(servePorts[ip]),
 			"--dashboard-agent-listen-port=" + strconv.Itoa(agentPort)}, args...)
@@ -134,7 +124,7 @@ func run(m *testing.M) int {
 	}()
 	gcs := "127.0.0.1:" + strconv.Itoa(gcsPort)
 	startNode, gcsAddress = start, gcs
-	dashPort := freePort()
+	dashPort := testproc.MustFreePort("127.0.0.1")
 	dashboardAddress, gorayBin = "127.0.0.1:"+strconv.Itoa(dashPort), bin
 	start("127.0.0.1", "--head", "--port="+strconv.Itoa(gcsPort), "--num-cpus=1", "--dashboard-port="+strconv.Itoa(dashPort))
 	start("127.0.0.2", "--address="+gcs, "--num-cpus=2", "--object-store-memory=4000000")

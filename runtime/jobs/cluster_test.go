@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goray-dev/goray/internal/testproc"
 	"github.com/goray-dev/goray/runtime/jobs/api"
 	"github.com/goray-dev/goray/runtime/jobs/client"
 )
@@ -118,7 +119,7 @@ func TestDashboardRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.stop()
-	port, err := freePort()
+	port, err := testproc.FreePort("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -129,15 +128,6 @@ type headProc struct {
 	c       *client.Client
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // startHead starts `goray start --head` with 2 CPUs, with its dashboard or
 // (withDashboard false) without one.
 func startHead(dir string, withDashboard bool) (*headProc, error) {
@@ -147,7 +137,7 @@ func startHead(dir string, withDashboard bool) (*headProc, error) {
 	port := 0
 	if withDashboard {
 		var err error
-		if port, err = freePort(); err != nil {
+		if port, err = testproc.FreePort("127.0.0.1"); err != nil {
 			return nil, err
 		}
 	}

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,15 +78,6 @@ func run(m *testing.M) int {
 	}
 	defer func() { _ = env.Stop() }()
 	return testproc.RunCheckingRaces(m, tmp)
-}
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // kubelet starts a node process for every worker pod of the namespace, marks
@@ -206,7 +196,7 @@ func (k *kubelet) start(p *corev1.Pod) {
 	ip := fmt.Sprintf("127.0.0.%d", k.nextIP)
 	k.mu.Unlock()
 	cmd := exec.Command(bin, "start", "--block", "--address="+k.gcs, "--node-ip-address="+ip, "--num-cpus=1",
-		"--metrics-export-port=0", "--dashboard-agent-listen-port="+strconv.Itoa(freePort(k.t)))
+		"--metrics-export-port=0", "--dashboard-agent-listen-port="+strconv.Itoa(testproc.Port(k.t, "127.0.0.1")))
 	cmd.Env = append(os.Environ(), "GORAY_TMPDIR="+tmp, "GORAY_HEALTH_TIMEOUT=2s",
 		"RAY_CLOUD_INSTANCE_ID="+p.Name, "RAY_NODE_TYPE_NAME="+p.Labels[rayv1.RayNodeGroupLabelKey])
 	logf, _ := os.Create(filepath.Join(tmp, "node-"+p.Name+".log"))
@@ -289,10 +279,10 @@ func TestScaleUpAndDown(t *testing.T) {
 	}
 
 	// The head pod's runtime: a real head process on 127.0.0.1.
-	gcsPort := freePort(t)
+	gcsPort := testproc.Port(t, "127.0.0.1")
 	gcs := "127.0.0.1:" + strconv.Itoa(gcsPort)
 	head := exec.Command(bin, "start", "--head", "--block", "--port="+strconv.Itoa(gcsPort), "--num-cpus=0", "--node-ip-address=127.0.0.1",
-		"--dashboard-port="+strconv.Itoa(freePort(t)), "--metrics-export-port=0", "--dashboard-agent-listen-port="+strconv.Itoa(freePort(t)))
+		"--dashboard-port="+strconv.Itoa(testproc.Port(t, "127.0.0.1")), "--metrics-export-port=0", "--dashboard-agent-listen-port="+strconv.Itoa(testproc.Port(t, "127.0.0.1")))
 	head.Env = append(os.Environ(), "GORAY_TMPDIR="+tmp, "GORAY_HEALTH_TIMEOUT=2s", "RAY_NODE_TYPE_NAME=headgroup")
 	hlog, _ := os.Create(filepath.Join(tmp, "head.log"))
 	head.Stdout, head.Stderr = hlog, hlog

@@ -106,16 +106,6 @@ func baseEnv(home string, extra ...string) []string {
 	return append(env, extra...)
 }
 
-func freePort(t *testing.T, ip string) int {
-	t.Helper()
-	l, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func randomToken(t *testing.T) string {
 	b := make([]byte, 24)
 	if _, err := rand.Read(b); err != nil {
@@ -160,9 +150,9 @@ func startCluster(t *testing.T, headIP, workerIP string, env []string, tc *tls.C
 	if err := os.MkdirAll(c.home, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	gcsPort := freePort(t, headIP)
-	c.dashboard, c.agent, c.metric, c.serve = freePort(t, headIP), freePort(t, headIP), freePort(t, headIP), freePort(t, headIP)
-	c.grpc = freePort(t, headIP)
+	gcsPort := testproc.Port(t, headIP)
+	c.dashboard, c.agent, c.metric, c.serve = testproc.Port(t, headIP), testproc.Port(t, headIP), testproc.Port(t, headIP), testproc.Port(t, headIP)
+	c.grpc = testproc.Port(t, headIP)
 	c.head = start(t, env, filepath.Join(dir, "head.log"), "start", "--head", "--block", "--node-ip-address="+headIP,
 		"--port="+strconv.Itoa(gcsPort), "--num-cpus=1", "--dashboard-host="+headIP, "--dashboard-port="+strconv.Itoa(c.dashboard),
 		"--dashboard-agent-listen-port="+strconv.Itoa(c.agent), "--metrics-export-port="+strconv.Itoa(c.metric),
@@ -172,9 +162,9 @@ func startCluster(t *testing.T, headIP, workerIP string, env []string, tc *tls.C
 	if workerIP == "" {
 		return c
 	}
-	c.workerAgent, c.workerServe, c.workerGRPC = freePort(t, workerIP), freePort(t, workerIP), freePort(t, workerIP)
+	c.workerAgent, c.workerServe, c.workerGRPC = testproc.Port(t, workerIP), testproc.Port(t, workerIP), testproc.Port(t, workerIP)
 	c.worker = start(t, env, filepath.Join(dir, "worker.log"), "start", "--block", "--address="+c.gcs, "--node-ip-address="+workerIP,
-		"--num-cpus=2", "--dashboard-agent-listen-port="+strconv.Itoa(c.workerAgent), "--metrics-export-port="+strconv.Itoa(freePort(t, workerIP)),
+		"--num-cpus=2", "--dashboard-agent-listen-port="+strconv.Itoa(c.workerAgent), "--metrics-export-port="+strconv.Itoa(testproc.Port(t, workerIP)),
 		"--serve-port="+strconv.Itoa(c.workerServe), "--serve-grpc-port="+strconv.Itoa(c.workerGRPC), "--temp-dir="+filepath.Join(dir, "worker"))
 	waitHTTP(t, c.httpc, c.worker, c.scheme+"://"+net.JoinHostPort(workerIP, strconv.Itoa(c.workerAgent))+"/api/local_raylet_healthz")
 	return c

@@ -116,21 +116,11 @@ func nodeEnv(home string) []string {
 	return env
 }
 
-func freePort(t *testing.T, ip string) int {
-	t.Helper()
-	l, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // commonFreePort is a port free on every one of ips.
 func commonFreePort(t *testing.T, ips ...string) int {
 	t.Helper()
 	for range 100 {
-		port := freePort(t, ips[0])
+		port := testproc.Port(t, ips[0])
 		free := true
 		for _, ip := range ips[1:] {
 			l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
@@ -166,14 +156,14 @@ func startCluster(t *testing.T) *cluster {
 		t.Fatal(err)
 	}
 	const head = "127.0.0.1"
-	gcsPort, dashPort := freePort(t, head), freePort(t, head)
+	gcsPort, dashPort := testproc.Port(t, head), testproc.Port(t, head)
 	c := &cluster{gcs: net.JoinHostPort(head, strconv.Itoa(gcsPort)), dashboard: net.JoinHostPort(head, strconv.Itoa(dashPort))}
 	// One agent port on every node, as KubeRay's pods have: the head
 	// reaches each node's agent there for the log API.
 	agent := commonFreePort(t, head, "127.0.0.2", "127.0.0.3")
 	ports := func(ip string) []string {
-		return []string{"--dashboard-agent-listen-port=" + strconv.Itoa(agent), "--metrics-export-port=" + strconv.Itoa(freePort(t, ip)),
-			"--serve-port=" + strconv.Itoa(freePort(t, ip)), "--temp-dir=" + filepath.Join(dir, ip)}
+		return []string{"--dashboard-agent-listen-port=" + strconv.Itoa(agent), "--metrics-export-port=" + strconv.Itoa(testproc.Port(t, ip)),
+			"--serve-port=" + strconv.Itoa(testproc.Port(t, ip)), "--temp-dir=" + filepath.Join(dir, ip)}
 	}
 	h := start(t, dir, "head", append([]string{"start", "--head", "--block", "--node-ip-address=" + head, "--port=" + strconv.Itoa(gcsPort),
 		"--num-cpus=1", "--dashboard-host=" + head, "--dashboard-port=" + strconv.Itoa(dashPort)}, ports(head)...)...)

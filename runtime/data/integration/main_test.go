@@ -10,7 +10,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,15 +39,6 @@ var (
 // holds only what the driver puts (block metadata comes inline).
 const headStoreBytes = 16 << 20
 
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func TestMain(m *testing.M) {
 	if ray.IsWorker() {
 		_ = ray.Init(context.Background()) // serves tasks; does not return
@@ -70,9 +60,9 @@ func run(m *testing.M) int {
 		return 1
 	}
 	testproc.CollectRaces(tmp)
-	gcsAddress = "127.0.0.1:" + strconv.Itoa(freePort())
+	gcsAddress = "127.0.0.1:" + strconv.Itoa(testproc.MustFreePort("127.0.0.1"))
 	head := startProcess("127.0.0.1", "--head", "--port="+gcsAddress[len("127.0.0.1:"):], "--num-cpus=0",
-		"--object-store-memory="+strconv.Itoa(headStoreBytes), "--dashboard-port="+strconv.Itoa(freePort()))
+		"--object-store-memory="+strconv.Itoa(headStoreBytes), "--dashboard-port="+strconv.Itoa(testproc.MustFreePort("127.0.0.1")))
 	defer func() {
 		_ = head.Process.Kill()
 		_ = head.Wait()
@@ -102,7 +92,7 @@ func run(m *testing.M) int {
 // session directory; it dies with this process.
 func startProcess(ip string, args ...string) *exec.Cmd {
 	args = append([]string{"start", "--block", "--node-ip-address=" + ip, "--metrics-export-port=0", "--serve-port=0",
-		"--dashboard-agent-listen-port=" + strconv.Itoa(freePort())}, args...)
+		"--dashboard-agent-listen-port=" + strconv.Itoa(testproc.MustFreePort(ip))}, args...)
 	cmd := exec.Command(gorayBin, args...)
 	cmd.Env = append(os.Environ(), "GORAY_TMPDIR="+tmpDir, "GORAY_HEALTH_TIMEOUT=1s")
 	logf, err := os.OpenFile(filepath.Join(tmpDir, "node-"+ip+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)

@@ -13,7 +13,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -97,15 +96,6 @@ func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
 
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func run(m *testing.M) int {
 	tmp, err := os.MkdirTemp("", "goray-lifetime-")
 	if err != nil {
@@ -121,10 +111,10 @@ func run(m *testing.M) int {
 		return 1
 	}
 	testproc.CollectRaces(tmp)
-	port := freePort()
+	port := testproc.MustFreePort("127.0.0.1")
 	cmd := exec.Command(bin, "start", "--head", "--block", "--node-ip-address=127.0.0.1", "--port="+strconv.Itoa(port),
 		"--num-cpus=2", "--object-store-memory="+strconv.Itoa(storeBytes), "--metrics-export-port=0",
-		"--dashboard-port="+strconv.Itoa(freePort()), "--dashboard-agent-listen-port="+strconv.Itoa(freePort()))
+		"--dashboard-port="+strconv.Itoa(testproc.MustFreePort("127.0.0.1")), "--dashboard-agent-listen-port="+strconv.Itoa(testproc.MustFreePort("127.0.0.1")))
 	cmd.Env = append(os.Environ(), "GORAY_TMPDIR="+tmp)
 	logf, _ := os.Create(filepath.Join(tmp, "head.log"))
 	cmd.Stdout, cmd.Stderr = logf, logf

@@ -111,16 +111,6 @@ func baseEnv(home string, extra ...string) []string {
 	return append(env, extra...)
 }
 
-func freePort(t *testing.T, ip string) int {
-	t.Helper()
-	l, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func randomToken(t *testing.T) string {
 	t.Helper()
 	b := make([]byte, 24)
@@ -169,8 +159,8 @@ func startCluster(t *testing.T, headIP, workerIP, token string) *cluster {
 		env = baseEnv(home, "RAY_AUTH_MODE=token", "RAY_AUTH_TOKEN="+token)
 	}
 	c := &cluster{dir: dir, headIP: headIP, workerIP: workerIP, env: env, token: token}
-	gcsPort := freePort(t, headIP)
-	c.dashboard, c.agent, c.serve = freePort(t, headIP), freePort(t, headIP), freePort(t, headIP)
+	gcsPort := testproc.Port(t, headIP)
+	c.dashboard, c.agent, c.serve = testproc.Port(t, headIP), testproc.Port(t, headIP), testproc.Port(t, headIP)
 	goray := filepath.Join(binDir, "goray")
 	c.head = start(t, env, filepath.Join(dir, "head.log"), goray, "start", "--head", "--block", "--node-ip-address="+headIP,
 		"--port="+strconv.Itoa(gcsPort), "--num-cpus=1", "--dashboard-host="+headIP, "--dashboard-port="+strconv.Itoa(c.dashboard),
@@ -181,7 +171,7 @@ func startCluster(t *testing.T, headIP, workerIP, token string) *cluster {
 	if workerIP == "" {
 		return c
 	}
-	c.workerAgent = freePort(t, workerIP)
+	c.workerAgent = testproc.Port(t, workerIP)
 	c.worker = start(t, env, filepath.Join(dir, "worker.log"), goray, "start", "--block", "--address="+c.gcs, "--node-ip-address="+workerIP,
 		"--num-cpus=2", "--dashboard-agent-listen-port="+strconv.Itoa(c.workerAgent), "--metrics-export-port=0",
 		"--serve-port=0", "--temp-dir="+filepath.Join(dir, "worker"))

@@ -73,7 +73,7 @@ func TestServeBenchmark(t *testing.T) {
 	deploy(t, benchConfig)
 	t.Cleanup(func() { shutdown(t) })
 	waitFor(t, "bench RUNNING", appRunning("bench"))
-	plainAddr := fmt.Sprintf("%s:%d", workerIP, freePort(workerIP))
+	plainAddr := fmt.Sprintf("%s:%d", workerIP, testproc.MustFreePort(workerIP))
 	exe, _ := os.Executable()
 	plain := exec.Command(exe)
 	plain.Env = append(os.Environ(), "GORAY_SERVE_PLAIN_HTTP="+plainAddr)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -46,15 +45,6 @@ func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
 
-func freePort(ip string) int {
-	l, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func run(m *testing.M) int {
 	d, err := os.MkdirTemp("", "goray-serve-test-")
 	if err != nil {
@@ -70,14 +60,14 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "build:", err)
 		return 1
 	}
-	gcsPort, dashPort := freePort(headIP), freePort(headIP)
-	servePort, grpcPort = freePort(workerIP), freePort(workerIP)
+	gcsPort, dashPort := testproc.MustFreePort(headIP), testproc.MustFreePort(headIP)
+	servePort, grpcPort = testproc.MustFreePort(workerIP), testproc.MustFreePort(workerIP)
 	tmpRoot = filepath.Join(d, "tmp")
 	env := append(os.Environ(), "GORAY_TMPDIR="+tmpRoot, "GORAY_HEALTH_TIMEOUT=2s",
 		"GORAY_SERVE_BINARY="+filepath.Join(binDir, "goray-examples"))
 	start := func(ip string, args ...string) error {
 		args = append([]string{"start", "--block", "--node-ip-address=" + ip, "--metrics-export-port=0",
-			"--dashboard-agent-listen-port=" + strconv.Itoa(freePort(ip)), "--serve-port=" + strconv.Itoa(servePort),
+			"--dashboard-agent-listen-port=" + strconv.Itoa(testproc.MustFreePort(ip)), "--serve-port=" + strconv.Itoa(servePort),
 			"--serve-grpc-port=" + strconv.Itoa(grpcPort)}, args...)
 		cmd := exec.Command(filepath.Join(binDir, "goray"), args...)
 		cmd.Env = env

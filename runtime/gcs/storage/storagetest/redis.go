@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goray-dev/goray/internal/testproc"
 	"github.com/goray-dev/goray/runtime/auth"
 )
 
@@ -104,15 +105,6 @@ func (s *Server) Kill() {
 	<-s.done
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // StartRedis starts a redis-server for the test; it is killed when the test ends.
 func StartRedis(t testing.TB, o Options) *Server {
 	t.Helper()
@@ -131,7 +123,7 @@ func StartRedis(t testing.TB, o Options) *Server {
 }
 
 func start(t testing.TB, bin string, o Options) (*Server, error) {
-	port, err := freePort()
+	port, err := testproc.FreePort("127.0.0.1")
 	if err != nil {
 		return nil, err
 	}
