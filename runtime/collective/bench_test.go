@@ -68,11 +68,15 @@ func benchMember() error {
 	}
 	sec := auth.NewToken("bench")
 	g, err := Init(context.Background(), os.Getenv("GORAY_COLLECTIVE_NAME"), size, rank,
-		Options{Rendezvous: fileRendezvous{os.Getenv("GORAY_COLLECTIVE_DIR")}, Security: &sec, Timeout: time.Minute})
+		Options{Rendezvous: fileRendezvous{os.Getenv("GORAY_COLLECTIVE_DIR")}, Security: &sec, Timeout: time.Minute,
+			NoSharedMemory: os.Getenv("GORAY_COLLECTIVE_SHM") == "0"})
 	if err != nil {
 		return err
 	}
 	defer g.Close()
+	if want := os.Getenv("GORAY_COLLECTIVE_SHM") != "0"; g.useShm != want {
+		return fmt.Errorf("rank %d: the group uses shared memory: %v, want %v", rank, g.useShm, want)
+	}
 	buf := make([]float32, elems)
 	for i := range buf {
 		buf[i] = float32(i % 1000)
@@ -93,7 +97,7 @@ func benchMember() error {
 
 // allReduceProcs runs reps AllReduces of bytes among size member processes
 // and returns each rep's time: the slowest member's.
-func allReduceProcs(t *testing.T, size, bytes, reps, segment, sockbuf int) []time.Duration {
+func allReduceProcs(t *testing.T, size, bytes, reps, segment, sockbuf int, shm bool) []time.Duration {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -108,7 +112,7 @@ func allReduceProcs(t *testing.T, size, bytes, reps, segment, sockbuf int) []tim
 		c.Env = append(os.Environ(), "GORAY_COLLECTIVE_MEMBER="+strconv.Itoa(r+1), "GORAY_COLLECTIVE_SIZE="+strconv.Itoa(size),
 			"GORAY_COLLECTIVE_ELEMS="+strconv.Itoa(bytes/4), "GORAY_COLLECTIVE_REPS="+strconv.Itoa(reps),
 			"GORAY_COLLECTIVE_NAME="+name, "GORAY_COLLECTIVE_DIR="+dir, "GORAY_COLLECTIVE_SEGMENT="+strconv.Itoa(segment),
-			"GORAY_COLLECTIVE_SOCKBUF="+strconv.Itoa(sockbuf))
+			"GORAY_COLLECTIVE_SOCKBUF="+strconv.Itoa(sockbuf), "GORAY_COLLECTIVE_SHM="+map[bool]string{true: "1", false: "0"}[shm])
 		outs[r] = &strings.Builder{}
 		c.Stdout, c.Stderr = outs[r], os.Stderr
 		if err := c.Start(); err != nil {
@@ -173,8 +177,9 @@ func loopbackTCP(t *testing.T, bytes int) time.Duration {
 // TestAllReduceBandwidth (GORAY_COLLECTIVE_BENCH=1) is issue 19's
 // benchmark: AllReduce of 100 MB of float32 among 2 and 4 member
 // processes against one loopback TCP stream (the floor), alternating in
-// the same rounds. Bus bandwidth is what each link carries: size ×
-// 2(n-1)/n over the time.
+// the same rounds: the members through shared memory (the default for
+// members of one machine) and through the ring's TCP connections. Bus
+// bandwidth is what each link carries: size × 2(n-1)/n over the time.
 //
 //	GORAY_COLLECTIVE_BENCH=1 go test -run TestAllReduceBandwidth -v ./runtime/collective/
 func TestAllReduceBandwidth(t *testing.T) {
@@ -187,11 +192,11 @@ func TestAllReduceBandwidth(t *testing.T) {
 		rounds = 5
 	}
 	gbps := func(bytes float64, d time.Duration) float64 { return bytes / d.Seconds() / 1e9 }
-	// Variants, alternating in every round: the members' socket buffers
-	// (GORAY_COLLECTIVE_SOCKBUFS, bytes, comma-separated; the default
-	// only if unset) and, with GORAY_COLLECTIVE_COMPARE=1, the reduction
-	// each part at once as well as in pieces. The floor is one loopback
-	// stream with each of those socket buffers: the best of them counts.
+	// Ring variants, alternating in every round: the members' socket
+	// buffers (GORAY_COLLECTIVE_SOCKBUFS, bytes, comma-separated; the
+	// default only if unset) and, with GORAY_COLLECTIVE_COMPARE=1, the
+	// reduction each part at once as well as in pieces. The floor is one
+	// loopback stream with each of those socket buffers: the best counts.
 	bufs := []int{socketBuffer}
 	if v := os.Getenv("GORAY_COLLECTIVE_SOCKBUFS"); v != "" {
 		bufs = nil
@@ -207,22 +212,30 @@ func TestAllReduceBandwidth(t *testing.T) {
 	if os.Getenv("GORAY_COLLECTIVE_COMPARE") != "" {
 		segments = append(segments, 0)
 	}
+	type variant struct {
+		n, segment, buf int
+		shm             bool
+	}
+	var variants []variant
+	for _, n := range []int{2, 4} {
+		variants = append(variants, variant{n: n, shm: true})
+		for _, b := range bufs {
+			for _, seg := range segments {
+				variants = append(variants, variant{n, seg, b, false})
+			}
+		}
+	}
 	defer func(b int) { socketBuffer = b }(socketBuffer)
-	type key struct{ n, segment, buf int }
 	floor := map[int][]float64{}
-	bus := map[key][]float64{}
+	bus := map[variant][]float64{}
 	for range rounds {
 		for _, b := range bufs {
 			socketBuffer = b
 			floor[b] = append(floor[b], gbps(size, loopbackTCP(t, size)))
 		}
-		for _, n := range []int{2, 4} {
-			for _, b := range bufs {
-				for _, seg := range segments {
-					d := slices.Min(allReduceProcs(t, n, size, 3, seg, b))
-					bus[key{n, seg, b}] = append(bus[key{n, seg, b}], gbps(size*2*float64(n-1)/float64(n), d))
-				}
-			}
+		for _, v := range variants {
+			d := slices.Min(allReduceProcs(t, v.n, size, 3, v.segment, max(v.buf, 1), v.shm))
+			bus[v] = append(bus[v], gbps(size*2*float64(v.n-1)/float64(v.n), d))
 		}
 	}
 	med := func(xs []float64) float64 { s := slices.Clone(xs); slices.Sort(s); return s[len(s)/2] }
@@ -231,13 +244,13 @@ func TestAllReduceBandwidth(t *testing.T) {
 		t.Logf("loopback TCP, one stream, socket buffers of %d bytes: %.2f GB/s (median of %d; rounds %.2f)", b, med(floor[b]), rounds, floor[b])
 		best = max(best, med(floor[b]))
 	}
-	for _, n := range []int{2, 4} {
-		for _, b := range bufs {
-			for _, seg := range segments {
-				x := bus[key{n, seg, b}]
-				t.Logf("AllReduce 100 MB float32, %d processes, socket buffers %d, reduced in pieces of %d bytes (0: a part at once): bus bandwidth %.2f GB/s = %.0f%% of the best loopback (algorithm bandwidth %.2f GB/s; rounds %.2f)",
-					n, b, seg, med(x), 100*med(x)/best, med(x)*float64(n)/(2*float64(n-1)), x)
-			}
+	for _, v := range variants {
+		x := bus[v]
+		how := "through shared memory"
+		if !v.shm {
+			how = fmt.Sprintf("over the TCP ring, socket buffers %d, reduced in pieces of %d bytes (0: a part at once)", v.buf, v.segment)
 		}
+		t.Logf("AllReduce 100 MB float32, %d processes %s: bus bandwidth %.2f GB/s = %.0f%% of the best loopback (algorithm bandwidth %.2f GB/s; rounds %.2f)",
+			v.n, how, med(x), 100*med(x)/best, med(x)*float64(v.n)/(2*float64(v.n-1)), x)
 	}
 }

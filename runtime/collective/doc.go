@@ -12,6 +12,18 @@
 // connections check the cluster's token (and run over TLS when the cluster
 // does), like every other goray endpoint.
 //
+// Members that are all on one machine (and see the same /dev/shm: one
+// node, one pod) move their data through shared memory instead, as NCCL
+// and Gloo do: a segment of at most 32 MiB that rank 0 makes and every
+// member maps, with futex barriers in it; operations larger than that go
+// through it in chunks. It is several times faster than the ring on few
+// cores (docs/benchmarks.md). The members decide together when the group
+// forms, so one member that cannot map it puts the whole group on the
+// ring; Options.NoSharedMemory keeps a group on the ring, and
+// Group.SharedMemory says which one a group uses. The ring's connections
+// stay open either way: a member that dies closes them, which is how the
+// others, waiting at a barrier, learn of it.
+//
 // Every member must call the same operations in the same order with slices
 // of the same length. An operation ends with an error when its context or
 // the group's timeout ends, or when a member is lost: a member that sees a

@@ -47,6 +47,10 @@ type Options struct {
 	// Security is the token (and TLS) the connections use (the process's,
 	// from its environment, if nil).
 	Security *auth.Config
+	// NoSharedMemory keeps a group whose members are all on one machine
+	// on the ring's TCP connections (by default they move their data
+	// through shared memory: shm.go).
+	NoSharedMemory bool
 }
 
 // Group is this process's membership in a collective group.
@@ -59,6 +63,9 @@ type Group struct {
 	next, prev net.Conn // to rank+1 (dialled) and from rank-1 (accepted)
 	nextW      *bufio.Writer
 	prevR      *bufio.Reader
+	shm        *segment // the members' shared memory, if they all map it
+
+	useShm bool // the operations go through shm (every member agreed)
 
 	mu     sync.Mutex // one operation at a time
 	seq    uint64
@@ -75,6 +82,11 @@ func (g *Group) Size() int { return g.size }
 
 // Rank is this member's place in the group, from 0.
 func (g *Group) Rank() int { return g.rank }
+
+// SharedMemory says whether the members move their data through shared
+// memory (all on one machine, each able to map it) rather than over the
+// ring's TCP connections.
+func (g *Group) SharedMemory() bool { return g.useShm }
 
 // maxNameLen bounds a group's name (it travels in every handshake).
 const maxNameLen = 256
@@ -122,7 +134,7 @@ func Init(ctx context.Context, name string, size, rank int, opts Options) (*Grou
 	}
 	g.lis = lis
 	if err := g.rdv.Put(ctx, g.key(rank), lis.Addr().String()); err != nil {
-		_ = lis.Close()
+		g.Close()
 		return nil, fmt.Errorf("collective: publish the address of rank %d: %w", rank, err)
 	}
 	accepted := make(chan error, 1)
@@ -138,7 +150,60 @@ func Init(ctx context.Context, name string, size, rank int, opts Options) (*Grou
 		g.Close()
 		return nil, err
 	}
+	if err := g.joinSegment(ctx, opts.NoSharedMemory); err != nil {
+		g.Close()
+		return nil, err
+	}
 	return g, nil
+}
+
+// joinSegment puts the group on shared memory if every member can map
+// it: rank 0 makes a segment and sends its name round the ring (a
+// Broadcast), each member tries to map it, and the ring agrees (a Min over
+// each member's yes or no). The segment's file is removed once each member
+// has it mapped or has given up.
+func (g *Group) joinSegment(ctx context.Context, off bool) error {
+	can := float32(0)
+	if g.rank == 0 && !off {
+		if seg, err := createSegment(g.size); err == nil {
+			g.shm, can = seg, 1
+		}
+	}
+	var info []float64
+	if g.shm != nil {
+		info = packInfo(g.shm.info())
+	} else {
+		info = packInfo("")
+	}
+	if err := Broadcast(ctx, g, info, 0); err != nil {
+		if g.shm != nil {
+			g.shm.removeSegmentFile()
+		}
+		return err
+	}
+	if g.rank != 0 && !off {
+		if path, nonce, ok := parseShmInfo(unpackInfo(info)); ok {
+			if seg, err := openSegment(path, nonce, g.size, g.rank); err == nil {
+				g.shm, can = seg, 1
+			}
+		}
+	}
+	all := []float32{can}
+	err := AllReduce(ctx, g, all, Min) // over the ring: useShm is not set yet
+	if g.rank == 0 && g.shm != nil {
+		g.shm.removeSegmentFile()
+	}
+	if err != nil {
+		return err
+	}
+	if all[0] != 1 && g.shm != nil {
+		g.shm.unmap()
+		g.shm = nil
+	}
+	if g.shm != nil {
+		g.useShm = true
+	}
+	return nil
 }
 
 func (g *Group) key(rank int) string { return g.name + "/" + strconv.Itoa(rank) }
@@ -292,6 +357,16 @@ func (g *Group) Close() {
 	g.once.Do(func() {
 		close(g.closed)
 		g.closeConns()
+		if g.shm != nil {
+			if g.rank == 0 {
+				g.shm.removeSegmentFile() // if Init failed before the others mapped it
+			}
+			g.shm.breakSegment()
+			// Unmapped once no operation of this member runs in it.
+			g.mu.Lock()
+			g.shm.unmap()
+			g.mu.Unlock()
+		}
 		if g.rdv != nil && g.size > 1 {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			_ = g.rdv.Delete(ctx, g.key(g.rank))

@@ -36,6 +36,10 @@ func members(t *testing.T, n int, opts Options, f func(g *Group) error) []error 
 				return
 			}
 			defer g.Close()
+			if want := n > 1 && !opts.NoSharedMemory && sharedMemoryHere; g.useShm != want {
+				errs[r] = fmt.Errorf("the group uses shared memory: %v, want %v", g.useShm, want)
+				return
+			}
 			errs[r] = f(g)
 		})
 	}
@@ -88,152 +92,181 @@ func equal[T Float](a, b []T) bool {
 
 var sizes = []int{0, 1, 3, 1000, 100_003}
 
+// transports are the two ways members move data: shared memory (members
+// on one machine, the default) and the ring's TCP connections.
+var transports = []struct {
+	name string
+	opts Options
+}{{"shm", Options{}}, {"ring", Options{NoSharedMemory: true}}}
+
 func TestAllReduce(t *testing.T) {
-	for n := 1; n <= 8; n++ {
-		for _, l := range sizes {
-			for _, op := range []ReduceOp{Sum, Product, Min, Max, Mean} {
-				if op == Product && l > 1000 {
-					continue // products of 8 members' values overflow float32
+	for _, tr := range transports {
+		for n := 1; n <= 8; n++ {
+			for _, l := range sizes {
+				for _, op := range []ReduceOp{Sum, Product, Min, Max, Mean} {
+					if op == Product && l > 1000 {
+						continue // products of 8 members' values overflow float32
+					}
+					t.Run(fmt.Sprintf("%s/n%d/len%d/%s", tr.name, n, l, op), func(t *testing.T) {
+						testAllReduce(t, n, l, op, tr.opts)
+					})
 				}
-				t.Run(fmt.Sprintf("n%d/len%d/%s", n, l, op), func(t *testing.T) {
-					want32, want64 := reference[float32](n, l, op), reference[float64](n, l, op)
-					noErrors(t, members(t, n, Options{}, func(g *Group) error {
-						a, b := input[float32](g.Rank(), l), input[float64](g.Rank(), l)
-						if err := AllReduce(context.Background(), g, a, op); err != nil {
-							return err
-						}
-						if err := AllReduce(context.Background(), g, b, op); err != nil {
-							return err
-						}
-						if !equal(a, want32) || !equal(b, want64) {
-							return errors.New("wrong result")
-						}
-						return nil
-					}))
-				})
 			}
 		}
 	}
 }
 
+func testAllReduce(t *testing.T, n, l int, op ReduceOp, opts Options) {
+	want32, want64 := reference[float32](n, l, op), reference[float64](n, l, op)
+	noErrors(t, members(t, n, opts, func(g *Group) error {
+		a, b := input[float32](g.Rank(), l), input[float64](g.Rank(), l)
+		if err := AllReduce(context.Background(), g, a, op); err != nil {
+			return err
+		}
+		if err := AllReduce(context.Background(), g, b, op); err != nil {
+			return err
+		}
+		if !equal(a, want32) || !equal(b, want64) {
+			return errors.New("wrong result")
+		}
+		return nil
+	}))
+}
+
 func TestReduceScatterAllGatherBroadcastBarrier(t *testing.T) {
-	for _, n := range []int{1, 2, 3, 5, 8} {
-		for _, l := range sizes {
-			t.Run(fmt.Sprintf("n%d/len%d", n, l), func(t *testing.T) {
-				sum := reference[float64](n, l, Sum)
-				noErrors(t, members(t, n, Options{}, func(g *Group) error {
-					r := g.Rank()
-					in := input[float64](r, l)
-					part, err := ReduceScatter(context.Background(), g, in, Sum)
-					if err != nil {
-						return err
-					}
-					if lo, hi := bounds(r, n, l); !equal(part, sum[lo:hi]) {
-						return fmt.Errorf("ReduceScatter: part %d wrong", r)
-					}
-					if !equal(in, input[float64](r, l)) {
-						return errors.New("ReduceScatter changed its input")
-					}
-					all, err := AllGather(context.Background(), g, input[float32](r, l))
-					if err != nil {
-						return err
-					}
-					for m := range n {
-						if !equal(all[m*l:(m+1)*l], input[float32](m, l)) {
-							return fmt.Errorf("AllGather: member %d's part wrong", m)
-						}
-					}
-					root := n / 2
-					buf := make([]float32, l)
-					if r == root {
-						buf = input[float32](root, l)
-					}
-					if err := Broadcast(context.Background(), g, buf, root); err != nil {
-						return err
-					}
-					if !equal(buf, input[float32](root, l)) {
-						return errors.New("Broadcast: wrong data")
-					}
-					return Barrier(context.Background(), g)
-				}))
-			})
+	for _, tr := range transports {
+		for _, n := range []int{1, 2, 3, 5, 8} {
+			for _, l := range sizes {
+				t.Run(fmt.Sprintf("%s/n%d/len%d", tr.name, n, l), func(t *testing.T) { testOtherOps(t, n, l, tr.opts) })
+			}
 		}
 	}
+}
+
+func testOtherOps(t *testing.T, n, l int, opts Options) {
+	sum := reference[float64](n, l, Sum)
+	noErrors(t, members(t, n, opts, func(g *Group) error {
+		r := g.Rank()
+		in := input[float64](r, l)
+		part, err := ReduceScatter(context.Background(), g, in, Sum)
+		if err != nil {
+			return err
+		}
+		if lo, hi := bounds(r, n, l); !equal(part, sum[lo:hi]) {
+			return fmt.Errorf("ReduceScatter: part %d wrong", r)
+		}
+		if !equal(in, input[float64](r, l)) {
+			return errors.New("ReduceScatter changed its input")
+		}
+		all, err := AllGather(context.Background(), g, input[float32](r, l))
+		if err != nil {
+			return err
+		}
+		for m := range n {
+			if !equal(all[m*l:(m+1)*l], input[float32](m, l)) {
+				return fmt.Errorf("AllGather: member %d's part wrong", m)
+			}
+		}
+		root := n / 2
+		buf := make([]float32, l)
+		if r == root {
+			buf = input[float32](root, l)
+		}
+		if err := Broadcast(context.Background(), g, buf, root); err != nil {
+			return err
+		}
+		if !equal(buf, input[float32](root, l)) {
+			return errors.New("Broadcast: wrong data")
+		}
+		return Barrier(context.Background(), g)
+	}))
 }
 
 // A member that leaves mid-operation: every other member's operation fails
 // with ErrMemberLost well within the timeout, and the group stays broken.
 func TestAMemberLostFailsEveryone(t *testing.T) {
-	const n = 5
-	timeout := 20 * time.Second
-	start := time.Now()
-	errs := members(t, n, Options{Timeout: timeout}, func(g *Group) error {
-		if g.Rank() == 2 {
-			g.Close() // gone before it takes part
-			return nil
-		}
-		err := AllReduce(context.Background(), g, make([]float32, 1<<20), Sum)
-		if err == nil {
-			return errors.New("an AllReduce without member 2 succeeded")
-		}
-		if !errors.Is(err, ErrMemberLost) {
-			return fmt.Errorf("want ErrMemberLost, got %w", err)
-		}
-		if err2 := Barrier(context.Background(), g); err2 == nil {
-			return errors.New("a broken group ran a barrier")
-		}
-		return nil
-	})
-	noErrors(t, errs)
-	if took := time.Since(start); took > timeout/2 {
-		t.Fatalf("the failure took %v to reach every member", took)
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			const n = 5
+			timeout := 20 * time.Second
+			start := time.Now()
+			errs := members(t, n, Options{Timeout: timeout, NoSharedMemory: tr.opts.NoSharedMemory}, func(g *Group) error {
+				if g.Rank() == 2 {
+					g.Close() // gone before it takes part
+					return nil
+				}
+				err := AllReduce(context.Background(), g, make([]float32, 1<<20), Sum)
+				if err == nil {
+					return errors.New("an AllReduce without member 2 succeeded")
+				}
+				if !errors.Is(err, ErrMemberLost) {
+					return fmt.Errorf("want ErrMemberLost, got %w", err)
+				}
+				if err2 := Barrier(context.Background(), g); err2 == nil {
+					return errors.New("a broken group ran a barrier")
+				}
+				return nil
+			})
+			noErrors(t, errs)
+			if took := time.Since(start); took > timeout/2 {
+				t.Fatalf("the failure took %v to reach every member", took)
+			}
+		})
 	}
 }
 
 func TestTimeoutAndCancel(t *testing.T) {
-	// Member 1 never calls: member 0's operation ends at its context's deadline.
-	errs := members(t, 2, Options{Timeout: 200 * time.Millisecond}, func(g *Group) error {
-		if g.Rank() == 1 {
-			time.Sleep(time.Second)
-			return nil
-		}
-		err := AllReduce(context.Background(), g, make([]float64, 10), Sum)
-		if !errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("want a deadline error, got %w", err)
-		}
-		return nil
-	})
-	noErrors(t, errs)
-	errs = members(t, 2, Options{}, func(g *Group) error {
-		if g.Rank() == 1 {
-			time.Sleep(500 * time.Millisecond)
-			return nil
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		time.AfterFunc(50*time.Millisecond, cancel)
-		if err := AllReduce(ctx, g, make([]float64, 10), Sum); !errors.Is(err, context.Canceled) {
-			return fmt.Errorf("want context.Canceled, got %w", err)
-		}
-		return nil
-	})
-	noErrors(t, errs)
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			// Member 1 never calls: member 0's operation ends at its context's deadline.
+			errs := members(t, 2, Options{Timeout: 200 * time.Millisecond, NoSharedMemory: tr.opts.NoSharedMemory}, func(g *Group) error {
+				if g.Rank() == 1 {
+					time.Sleep(time.Second)
+					return nil
+				}
+				err := AllReduce(context.Background(), g, make([]float64, 10), Sum)
+				if !errors.Is(err, context.DeadlineExceeded) {
+					return fmt.Errorf("want a deadline error, got %w", err)
+				}
+				return nil
+			})
+			noErrors(t, errs)
+			errs = members(t, 2, Options{NoSharedMemory: tr.opts.NoSharedMemory}, func(g *Group) error {
+				if g.Rank() == 1 {
+					time.Sleep(500 * time.Millisecond)
+					return nil
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				time.AfterFunc(50*time.Millisecond, cancel)
+				if err := AllReduce(ctx, g, make([]float64, 10), Sum); !errors.Is(err, context.Canceled) {
+					return fmt.Errorf("want context.Canceled, got %w", err)
+				}
+				return nil
+			})
+			noErrors(t, errs)
+		})
+	}
 }
 
 // Members that call different operations get an error saying so.
 func TestMismatchedOperations(t *testing.T) {
-	errs := members(t, 2, Options{Timeout: 5 * time.Second}, func(g *Group) error {
-		var err error
-		if g.Rank() == 0 {
-			err = AllReduce(context.Background(), g, make([]float32, 10), Sum)
-		} else {
-			err = AllReduce(context.Background(), g, make([]float64, 10), Sum)
-		}
-		if err == nil || !strings.Contains(err.Error(), "same operations") && !errors.Is(err, ErrMemberLost) {
-			return fmt.Errorf("want a mismatch error, got %w", err)
-		}
-		return nil
-	})
-	noErrors(t, errs)
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			errs := members(t, 2, Options{Timeout: 5 * time.Second, NoSharedMemory: tr.opts.NoSharedMemory}, func(g *Group) error {
+				var err error
+				if g.Rank() == 0 {
+					err = AllReduce(context.Background(), g, make([]float32, 10), Sum)
+				} else {
+					err = AllReduce(context.Background(), g, make([]float64, 10), Sum)
+				}
+				if err == nil || !strings.Contains(err.Error(), "same operations") && !errors.Is(err, ErrMemberLost) {
+					return fmt.Errorf("want a mismatch error, got %w", err)
+				}
+				return nil
+			})
+			noErrors(t, errs)
+		})
+	}
 }
 
 // A member with another token cannot join; the group does not form.

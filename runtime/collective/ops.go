@@ -69,11 +69,12 @@ func mod(a, n int) int { return ((a % n) + n) % n }
 // op is one operation in progress: the group locked, the connections'
 // deadlines set, its sequence number taken.
 type op struct {
-	g    *Group
-	kind uint8
-	seq  uint64
-	ctx  context.Context
-	stop func() bool
+	g        *Group
+	kind     uint8
+	seq      uint64
+	ctx      context.Context
+	deadline time.Time
+	stop     func() bool
 }
 
 func (g *Group) begin(ctx context.Context, kind uint8) (*op, error) {
@@ -95,6 +96,7 @@ func (g *Group) begin(ctx context.Context, kind uint8) (*op, error) {
 		if !ok {
 			deadline = time.Now().Add(g.timeout)
 		}
+		o.deadline = deadline
 		_ = g.next.SetDeadline(deadline)
 		_ = g.prev.SetDeadline(deadline)
 		// A cancelled context unblocks the reads and writes at once.
@@ -128,12 +130,15 @@ func (o *op) end(err error) error {
 		err = fmt.Errorf("collective: group %s, rank %d: %s: %w", g.name, g.rank, name, o.ctx.Err())
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		err = fmt.Errorf("collective: group %s, rank %d: %s: no answer within the group's timeout (%s): %w", g.name, g.rank, name, g.timeout, context.DeadlineExceeded)
-	case isConnErr(err):
+	case isConnErr(err) || errors.Is(err, errSegmentBroken):
 		err = fmt.Errorf("%w: group %s, rank %d: %s: %w", ErrMemberLost, g.name, g.rank, name, err)
 	default:
 		err = fmt.Errorf("collective: group %s, rank %d: %s: %w", g.name, g.rank, name, err)
 	}
 	g.broken = err
+	if g.shm != nil {
+		g.shm.breakSegment()
+	}
 	g.closeConns()
 	return err
 }
@@ -242,7 +247,11 @@ func AllReduce[T Float](ctx context.Context, g *Group, buf []T, rop ReduceOp) er
 
 func allReduce[T Float](o *op, buf []T, rop ReduceOp) error {
 	n, r, l := o.g.size, o.g.rank, len(buf)
-	if n > 1 {
+	if n > 1 && o.g.useShm {
+		if err := shmReduce(o, o.g.shm, buf, nil, rop); err != nil {
+			return err
+		}
+	} else if n > 1 {
 		part := func(i int) []T { lo, hi := bounds(i, n, l); return buf[lo:hi] }
 		scratch := scratchFor[T]((l + n - 1) / n)
 		for s := 0; s < n-1; s++ {
@@ -275,17 +284,24 @@ func ReduceScatter[T Float](ctx context.Context, g *Group, in []T, rop ReduceOp)
 		return nil, err
 	}
 	n, r, l := g.size, g.rank, len(in)
-	buf := append([]T(nil), in...)
-	part := func(i int) []T { lo, hi := bounds(i, n, l); return buf[lo:hi] }
-	scratch := scratchFor[T]((l + n - 1) / n)
-	for s := 0; s < n-1 && err == nil; s++ {
-		si, ri := mod(r-s-1, n), mod(r-s-2, n)
-		err = exchange(o, si, part(si), ri, part(ri), scratch, true, rop)
+	var out []T
+	if n > 1 && g.useShm {
+		lo, hi := bounds(r, n, l)
+		out = make([]T, hi-lo)
+		err = shmReduce(o, g.shm, in, out, rop)
+	} else {
+		buf := append([]T(nil), in...)
+		part := func(i int) []T { lo, hi := bounds(i, n, l); return buf[lo:hi] }
+		scratch := scratchFor[T]((l + n - 1) / n)
+		for s := 0; s < n-1 && err == nil; s++ {
+			si, ri := mod(r-s-1, n), mod(r-s-2, n)
+			err = exchange(o, si, part(si), ri, part(ri), scratch, true, rop)
+		}
+		out = part(r)
 	}
 	if err = o.end(err); err != nil {
 		return nil, err
 	}
-	out := append([]T(nil), part(r)...)
 	if rop == Mean {
 		for i := range out {
 			out[i] /= T(n)
@@ -303,11 +319,15 @@ func AllGather[T Float](ctx context.Context, g *Group, in []T) ([]T, error) {
 	}
 	n, r, m := g.size, g.rank, len(in)
 	out := make([]T, n*m)
-	copy(out[r*m:], in)
-	part := func(i int) []T { return out[i*m : (i+1)*m] }
-	for s := 0; s < n-1 && err == nil; s++ {
-		si, ri := mod(r-s, n), mod(r-s-1, n)
-		err = exchange(o, si, part(si), ri, part(ri), nil, false, Sum)
+	if n > 1 && g.useShm {
+		err = shmAllGather(o, g.shm, in, out)
+	} else {
+		copy(out[r*m:], in)
+		part := func(i int) []T { return out[i*m : (i+1)*m] }
+		for s := 0; s < n-1 && err == nil; s++ {
+			si, ri := mod(r-s, n), mod(r-s-1, n)
+			err = exchange(o, si, part(si), ri, part(ri), nil, false, Sum)
+		}
 	}
 	if err = o.end(err); err != nil {
 		return nil, err
@@ -332,6 +352,9 @@ func Broadcast[T Float](ctx context.Context, g *Group, buf []T, root int) error 
 	if n == 1 {
 		return o.end(nil)
 	}
+	if g.useShm {
+		return o.end(shmBroadcast(o, g.shm, buf, root))
+	}
 	step := max(broadcastPiece/int(unsafe.Sizeof(*new(T))), 1)
 	lastHop := mod(r+1, n) == root
 	for i := 0; i*step < len(buf) || (i == 0 && len(buf) == 0); i++ {
@@ -355,6 +378,9 @@ func Barrier(ctx context.Context, g *Group) error {
 	o, err := g.begin(ctx, opBarrier)
 	if err != nil {
 		return err
+	}
+	if g.useShm {
+		return o.end(g.shm.agree(o, dtypeFloat32, 0))
 	}
 	return o.end(allReduce(o, make([]float32, 1), Sum))
 }

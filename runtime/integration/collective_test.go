@@ -20,10 +20,12 @@ type joinArgs struct {
 	Name        string
 	Size, Rank  int
 	TimeoutSecs int
+	Ring        bool // over TCP even on one machine (as on separate ones)
 }
 
 var collectiveJoin = ray.Method(collectiveMember, "join", func(m *collMember, ctx context.Context, a joinArgs) (bool, error) {
-	g, err := collective.Init(ctx, a.Name, a.Size, a.Rank, collective.Options{Timeout: time.Duration(a.TimeoutSecs) * time.Second})
+	g, err := collective.Init(ctx, a.Name, a.Size, a.Rank, collective.Options{Timeout: time.Duration(a.TimeoutSecs) * time.Second,
+		NoSharedMemory: a.Ring})
 	m.g = g
 	return err == nil, err
 })
@@ -67,7 +69,7 @@ var collectiveOps = ray.Method(collectiveMember, "ops", func(m *collMember, ctx 
 	if b[n-1] != float64(7+n-1) {
 		return "", fmt.Errorf("Broadcast: last element %v", b[n-1])
 	}
-	return "ok " + ray.NodeID(), collective.Barrier(ctx, m.g)
+	return fmt.Sprintf("ok %s shm=%v", ray.NodeID(), m.g.SharedMemory()), collective.Barrier(ctx, m.g)
 })
 
 var collectiveAllReduce = ray.Method(collectiveMember, "allreduce", func(m *collMember, ctx context.Context, n int) (bool, error) {
@@ -76,7 +78,7 @@ var collectiveAllReduce = ray.Method(collectiveMember, "allreduce", func(m *coll
 
 // members makes size member actors placed on the given nodes in turn and
 // forms their group.
-func collectiveGroup(t *testing.T, name string, size int, nodes []string) []ray.ActorHandle[collMember] {
+func collectiveGroup(t *testing.T, name string, size int, nodes []string, ring bool) []ray.ActorHandle[collMember] {
 	t.Helper()
 	ctx := context.Background()
 	hs := make([]ray.ActorHandle[collMember], size)
@@ -90,7 +92,7 @@ func collectiveGroup(t *testing.T, name string, size int, nodes []string) []ray.
 	}
 	var joins []ray.Ref[bool]
 	for r, h := range hs {
-		joins = append(joins, collectiveJoin.Remote(ctx, h, joinArgs{Name: name, Size: size, Rank: r, TimeoutSecs: 60}))
+		joins = append(joins, collectiveJoin.Remote(ctx, h, joinArgs{Name: name, Size: size, Rank: r, TimeoutSecs: 60, Ring: ring}))
 	}
 	if _, err := ray.GetAll(ctx, joins...); err != nil {
 		t.Fatalf("forming the group: %v", err)
@@ -98,17 +100,19 @@ func collectiveGroup(t *testing.T, name string, size int, nodes []string) []ray.
 	return hs
 }
 
-// Members on one node and on two nodes run every operation on a length
-// that is not a power of two.
+// Members on one node (through shared memory) and on two nodes (over the
+// ring's TCP connections, as on two machines: here the nodes share one)
+// run every operation on a length that is not a power of two.
 func TestCollectiveGroupsOfActors(t *testing.T) {
 	ctx := context.Background()
 	for _, c := range []struct {
 		name  string
 		size  int
 		nodes []string
-	}{{"one-node", 3, []string{"127.0.0.2"}}, {"two-nodes", 4, []string{"127.0.0.2", "127.0.0.3"}}} {
+		ring  bool
+	}{{"one-node", 3, []string{"127.0.0.2"}, false}, {"two-nodes", 4, []string{"127.0.0.2", "127.0.0.3"}, true}} {
 		t.Run(c.name, func(t *testing.T) {
-			hs := collectiveGroup(t, "it-"+c.name, c.size, c.nodes)
+			hs := collectiveGroup(t, runName("it-"+c.name), c.size, c.nodes, c.ring)
 			var refs []ray.Ref[string]
 			for _, h := range hs {
 				refs = append(refs, collectiveOps.Remote(ctx, h, 100_003))
@@ -119,7 +123,15 @@ func TestCollectiveGroupsOfActors(t *testing.T) {
 			}
 			nodes := map[string]bool{}
 			for _, s := range got {
-				nodes[strings.TrimPrefix(s, "ok ")] = true
+				var node string
+				var shm bool
+				if _, err := fmt.Sscanf(s, "ok %s shm=%t", &node, &shm); err != nil {
+					t.Fatalf("member said %q: %v", s, err)
+				}
+				if shm == c.ring {
+					t.Fatalf("member said %q: shared memory should be %v", s, !c.ring)
+				}
+				nodes[node] = true
 			}
 			if len(nodes) != len(c.nodes) {
 				t.Fatalf("members ran on %d nodes, want %d", len(nodes), len(c.nodes))
@@ -131,8 +143,14 @@ func TestCollectiveGroupsOfActors(t *testing.T) {
 // A member killed while the others wait in an AllReduce: each of them
 // fails with the lost member named, well within the group's timeout.
 func TestCollectiveMemberKilled(t *testing.T) {
+	for _, ring := range []bool{false, true} {
+		t.Run(map[bool]string{false: "shm", true: "ring"}[ring], func(t *testing.T) { testCollectiveMemberKilled(t, ring) })
+	}
+}
+
+func testCollectiveMemberKilled(t *testing.T, ring bool) {
 	ctx := context.Background()
-	hs := collectiveGroup(t, "it-killed", 3, []string{"127.0.0.2", "127.0.0.3"})
+	hs := collectiveGroup(t, runName(fmt.Sprintf("it-killed-%v", ring)), 3, []string{"127.0.0.2", "127.0.0.3"}, ring)
 	start := time.Now()
 	a := collectiveAllReduce.Remote(ctx, hs[0], 1<<20)
 	b := collectiveAllReduce.Remote(ctx, hs[2], 1<<20)
