@@ -11,10 +11,15 @@ package batchinference
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/goray-dev/goray/runtime/data"
 )
@@ -139,4 +144,96 @@ func Run(ctx context.Context, inDir, outDir, modelPath string, maxActors int) (*
 	ds := data.ReadParquet(inDir).
 		MapBatches(score, data.ConstructorArg(modelPath), data.BatchSize(1024), data.ActorPoolSize(1, maxActors))
 	return ds, ds.WriteParquet(ctx, outDir)
+}
+
+// Scored is a row of Run's output.
+type Scored struct {
+	ID    int64   `data:"id"`
+	F0    float64 `data:"f0"`
+	F1    float64 `data:"f1"`
+	F2    float64 `data:"f2"`
+	F3    float64 `data:"f3"`
+	Score float64 `data:"score"`
+}
+
+// Check reads the scored dataset in outDir and checks it against the
+// model: rows ids 0 … rows-1 in order, each with the model's score of its
+// features. It returns the mean score.
+func Check(ctx context.Context, outDir string, m *Model, rows int64) (float64, error) {
+	got, err := data.TakeAllAs[Scored](ctx, data.ReadParquet(outDir))
+	if err != nil {
+		return 0, err
+	}
+	if int64(len(got)) != rows {
+		return 0, fmt.Errorf("%d rows scored, want %d", len(got), rows)
+	}
+	sum := 0.0
+	for i, r := range got {
+		if r.ID != int64(i) {
+			return 0, fmt.Errorf("row %d has id %d", i, r.ID)
+		}
+		if want := m.Predict([]float64{r.F0, r.F1, r.F2, r.F3}); math.Abs(r.Score-want) > 1e-12 {
+			return 0, fmt.Errorf("row %d: score %v, the model says %v", i, r.Score, want)
+		}
+		sum += r.Score
+	}
+	return sum / float64(rows), nil
+}
+
+// Sample sizes: the dataset Sample makes when dir has none.
+const (
+	SampleRows  = 20_000
+	SampleFiles = 8
+	SampleSeed  = 3
+)
+
+// Sample is the goray-examples command (`goray-examples batch-inference
+// [DIR]`, the RayJob sample config/samples/ray-job.batch-inference.yaml):
+// in dir, which every node must see at the same path (a shared volume, or
+// one node), it makes the model (model.json) and the input dataset
+// (features/, SampleRows rows in SampleFiles Parquet files) unless they are
+// there, scores the dataset into a new directory scores-<time>/ on a pool
+// of up to maxActors actors, reads the output back and checks every score
+// against the model, and prints the run's stats and a summary line.
+func Sample(ctx context.Context, w io.Writer, dir string, maxActors int) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	modelPath, in := filepath.Join(dir, "model.json"), filepath.Join(dir, "features")
+	if _, err := os.Stat(modelPath); errors.Is(err, fs.ErrNotExist) {
+		if err := NewModel(8, SampleSeed).Save(modelPath); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "batch-inference: wrote the model to %s\n", modelPath)
+	} else if err != nil {
+		return err
+	}
+	m, err := Load(modelPath)
+	if err != nil {
+		return err
+	}
+	if entries, err := os.ReadDir(in); errors.Is(err, fs.ErrNotExist) || err == nil && len(entries) == 0 {
+		if err := MakeDataset(ctx, in, SampleRows, SampleFiles); err != nil {
+			return fmt.Errorf("making the input dataset: %w", err)
+		}
+		fmt.Fprintf(w, "batch-inference: wrote %d rows of features to %s\n", SampleRows, in)
+	} else if err != nil {
+		return err
+	}
+	rows, err := data.ReadParquet(in).Count(ctx)
+	if err != nil {
+		return err
+	}
+	out := filepath.Join(dir, fmt.Sprintf("scores-%d", time.Now().UnixNano()))
+	ds, err := Run(ctx, in, out, modelPath, maxActors)
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(w, ds.Stats())
+	mean, err := Check(ctx, out, m, rows)
+	if err != nil {
+		return fmt.Errorf("checking %s: %w", out, err)
+	}
+	fmt.Fprintf(w, "batch-inference: %d rows scored into %s, every score matches the model (mean score %.4f)\n", rows, out, mean)
+	return nil
 }

@@ -1,26 +1,18 @@
 package batchinference
 
 import (
+	"bytes"
 	"context"
-	"math"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 
-	"github.com/goray-dev/goray/runtime/data"
 	"github.com/goray-dev/goray/runtime/ray"
 )
 
 func TestMain(m *testing.M) { os.Exit(ray.RunTests(m, ray.WithNumCPUs(2))) }
-
-type scored struct {
-	ID    int64   `data:"id"`
-	F0    float64 `data:"f0"`
-	F1    float64 `data:"f1"`
-	F2    float64 `data:"f2"`
-	F3    float64 `data:"f3"`
-	Score float64 `data:"score"`
-}
 
 // The pipeline's scores are the model's, row by row, for every row.
 func TestBatchInference(t *testing.T) {
@@ -40,21 +32,15 @@ func TestBatchInference(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Log(ds.Stats())
-	got, err := data.TakeAllAs[scored](ctx, data.ReadParquet(out))
-	if err != nil {
+	if _, err := Check(ctx, out, model, rows); err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != rows {
-		t.Fatalf("%d rows scored, want %d", len(got), rows)
+	// Check fails on a model that did not make the scores.
+	if _, err := Check(ctx, out, NewModel(8, 4), rows); err == nil || !strings.Contains(err.Error(), "the model says") {
+		t.Fatalf("Check against another model: %v", err)
 	}
-	for i, r := range got {
-		if r.ID != int64(i) {
-			t.Fatalf("row %d has id %d", i, r.ID)
-		}
-		want := model.Predict([]float64{r.F0, r.F1, r.F2, r.F3})
-		if math.Abs(r.Score-want) > 1e-12 {
-			t.Fatalf("row %d: score %v, the model says %v", i, r.Score, want)
-		}
+	if _, err := Check(ctx, out, model, rows+1); err == nil {
+		t.Fatal("Check accepted a missing row")
 	}
 
 	// A model that cannot be loaded fails the run and writes nothing.
@@ -64,5 +50,37 @@ func TestBatchInference(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(bad); len(entries) != 0 {
 		t.Fatalf("a failed run left %d files", len(entries))
+	}
+}
+
+// Sample makes its model and dataset in an empty directory, scores and
+// checks them; run again, it reuses them and scores into a new directory.
+func TestSample(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "bi")
+	var out bytes.Buffer
+	if err := Sample(ctx, &out, dir, 2); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	t.Log(out.String())
+	done := regexp.MustCompile(`batch-inference: 20000 rows scored into (\S+), every score matches the model \(mean score 0\.\d{4}\)`)
+	m := done.FindStringSubmatch(out.String())
+	if m == nil || !strings.Contains(out.String(), "wrote 20000 rows of features") || !strings.Contains(out.String(), "MapBatches(batchinference.score)") {
+		t.Fatalf("unexpected output:\n%s", out.String())
+	}
+	out.Reset()
+	if err := Sample(ctx, &out, dir, 1); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	m2 := done.FindStringSubmatch(out.String())
+	if m2 == nil || m2[1] == m[1] || strings.Contains(out.String(), "wrote") {
+		t.Fatalf("second run: want the same input reused and a new output directory:\n%s", out.String())
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 4 { // model.json, features, two scores-*
+		t.Fatalf("%d entries in %s, want 4", len(entries), dir)
 	}
 }

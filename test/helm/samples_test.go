@@ -40,7 +40,12 @@ func TestSamples(t *testing.T) {
 				var o rayv1.RayJob
 				strict(t, b, &o)
 				spec = o.Spec.RayClusterSpec
-				if o.Spec.Entrypoint != "goray-examples pi" || o.Spec.SubmissionMode != rayv1.K8sJobMode || !o.Spec.ShutdownAfterJobFinishes {
+				entrypoint := map[string]string{
+					"ray-job.sample.yaml":          "goray-examples pi",
+					"ray-job.batch-inference.yaml": "goray-examples batch-inference /data/batch-inference",
+					"ray-job.tune-autoscaler.yaml": "goray-examples tune",
+				}[filepath.Base(f)]
+				if o.Spec.Entrypoint != entrypoint || o.Spec.SubmissionMode != rayv1.K8sJobMode || !o.Spec.ShutdownAfterJobFinishes {
 					t.Errorf("RayJob: entrypoint %q mode %q shutdownAfterJobFinishes %v", o.Spec.Entrypoint, o.Spec.SubmissionMode, o.Spec.ShutdownAfterJobFinishes)
 				}
 			case "RayService":
@@ -78,6 +83,9 @@ func TestSamples(t *testing.T) {
 					n := int64(1)
 					if g.Replicas != nil {
 						n = int64(*g.Replicas)
+					}
+					if spec.EnableInTreeAutoscaling != nil && *spec.EnableInTreeAutoscaling && g.MaxReplicas != nil {
+						n = int64(*g.MaxReplicas) // as many as the autoscaler may add
 					}
 					cpu += n * c.Resources.Requests.Cpu().MilliValue()
 				}
