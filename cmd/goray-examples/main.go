@@ -61,6 +61,7 @@ func main() {
 		fmt.Println(strings.Join(top, "\n"))
 	case "batch-inference":
 		// DIR: every node must see it at the same path (a shared volume).
+		// A pool of up to two scoring actors.
 		err = batchinference.Sample(ctx, os.Stdout, argOr(2, filepath.Join(os.TempDir(), "goray-batch-inference")), 2)
 	case "tune":
 		_, err = tunesearch.Run(ctx, os.Stdout, argOr(2, filepath.Join(os.TempDir(), "goray-tune")), tunesearch.StepTime)

@@ -33,7 +33,10 @@ const StepTime = 300 * time.Millisecond
 
 // Score is the objective after iteration i of a trial with parameter x:
 // it rises with the iterations towards −(x − Optimum)².
-func Score(x float64, i int) float64 { return -math.Pow(x-Optimum, 2) - 10/float64(i) }
+func Score(x float64, i int) float64 {
+	d := x - Optimum
+	return -d*d - 10/float64(i)
+}
 
 var objective = tune.Trainable("tunesearch.objective", func(ctx context.Context, tc *tune.Context, cfg tune.Config) error {
 	x, step := cfg.Float("x"), time.Duration(cfg.Float("step_s")*float64(time.Second))

@@ -453,7 +453,7 @@ func (m *mapRun) submit(ctx context.Context, t *mapTask, spec taskSpec) error {
 		t.gen = poolRun.Remote(ctx, a.h, spec, input, ray.GeneratorBackpressure(2*opts.BlocksAheadPerTask), ray.Idempotent())
 		return t.gen.Err()
 	}
-	args := []any{spec, input, ray.GeneratorBackpressure(2 * opts.BlocksAheadPerTask), ray.MaxRetries(opts.MaxTaskRetries)}
+	args := []any{spec, input, ray.GeneratorBackpressure(2 * opts.BlocksAheadPerTask), ray.MaxRetries(opts.MaxTaskRetries), ray.SchedulingSpread()}
 	if r := m.op.compute.resources; r != nil {
 		args = append(args, ray.Resources(r))
 	}

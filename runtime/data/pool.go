@@ -46,7 +46,7 @@ func newActorPool(op *physicalOp, opts ExecutionOptions) *actorPool {
 
 // newActor starts an actor of the pool.
 func (p *actorPool) newActor(ctx context.Context) (*pooledActor, error) {
-	opts := []any{p.op.stages, ray.MaxRestarts(p.retries), ray.MaxTaskRetries(p.retries)}
+	opts := []any{p.op.stages, ray.MaxRestarts(p.retries), ray.MaxTaskRetries(p.retries), ray.SchedulingSpread()}
 	res := p.op.compute.resources
 	if _, ok := res["CPU"]; !ok {
 		// Ray's map_batches actors take one CPU unless told otherwise.

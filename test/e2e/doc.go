@@ -8,13 +8,19 @@
 // tests and tears the cluster down (hack/cluster/down.sh); the last test
 // checks that the host is clean afterwards.
 //
-// The scenarios (ray_test.go, rayjob_test.go, scale_serve_test.go) install
+// The scenarios (ray_test.go, rayjob_test.go, rayjob_libs_test.go, scale_serve_test.go) install
 // the operator with `helm upgrade --install charts/goray-operator` (image
 // goray/operator:dev, pullPolicy Never; helm from hack/helm.sh) and apply the
 // samples of config/samples, each in its own namespace: TestRayCluster
 // (ready, workers joined per `goray status`, delete → pods and services
 // gone), TestRayJob (K8sJobMode, goray-examples pi, SUCCEEDED with logs),
-// TestRayJobWorkerDeleted, TestAutoscaler (0 → N → 0), TestRayService
+// TestRayJobWorkerDeleted, TestRayJobDataPipeline (rayjob_libs_test.go:
+// goray Data's batch inference on two worker pods sharing a hostPath, every
+// score checked, tasks and actors on both pods per the head's task
+// history), TestRayJobTuneAutoscaler (a seeded Tune experiment on an
+// autoscaling cluster: workers 0 → 2 for the pending trials, the best
+// trial in the logs, 2 → 0 after the idle timeout), TestAutoscaler
+// (0 → N → 0), TestRayService
 // (skipped while the operator has no RayService controller) and
 // TestTokenAuth (a cluster without authOptions: token auth on, restricted
 // pods; from another namespace the job API answers 401 and the GCS

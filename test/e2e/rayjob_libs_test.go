@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -191,12 +192,13 @@ func TestRayJobDataPipeline(t *testing.T) {
 
 // TestRayJobTuneAutoscaler (issue 19): the Tune RayJob sample runs a seeded
 // experiment on an autoscaling cluster whose head has no CPUs and whose
-// worker group starts at 0: while the job runs with no worker, the trials'
-// actors are pending demands (`goray status`), the autoscaler raises the
-// group's replicas and worker pods come (0 → 2); the job ends
-// Complete/SUCCEEDED with the best trial's line (fixed by the seed) in its
-// logs; after the idle timeout the autoscaler takes the workers back to 0
-// while the cluster still exists.
+// worker group starts at 0: the cluster comes up with no worker pod; once
+// the job runs, its trials' actors are pending demands of {CPU: 1} and the
+// autoscaler raises the group's replicas 0 → 2 for them (its log says so),
+// the worker pods come and join after the job started (the head's log), and
+// the trials run on them; the job ends Complete/SUCCEEDED with the best
+// trial's line (fixed by the seed) in its logs; after the idle timeout the
+// autoscaler takes the workers back to 0 while the cluster still exists.
 func TestRayJobTuneAutoscaler(t *testing.T) {
 	needOperator(t)
 	const ns, name = "e2e-rayjob-tune", "rayjob-tune-autoscaler"
@@ -204,44 +206,36 @@ func TestRayJobTuneAutoscaler(t *testing.T) {
 	start := time.Now()
 	applyFile(t, ns, "config/samples/ray-job.tune-autoscaler.yaml")
 
-	var clusterName, head string
-	step(t, "job RUNNING with no worker pod", func() {
-		waitFor(t, "RayJob "+name+" RUNNING", 5*time.Minute, func() (bool, string) {
-			job := get(ns, "rayjob", name, "{.status.jobStatus}")
-			dep := get(ns, "rayjob", name, "{.status.jobDeploymentStatus}")
-			if dep == "Complete" || dep == "Failed" {
-				t.Fatalf("RayJob ended (%s/%s) before it was seen running", dep, job)
-			}
-			return job == "RUNNING", fmt.Sprintf("jobDeploymentStatus=%q jobStatus=%q", dep, job)
-		})
-		clusterName = get(ns, "rayjob", name, "{.status.rayClusterName}")
-		head = headPod(t, ns, clusterName)
-	})
-	logStep("TestRayJobTuneAutoscaler: apply → job RUNNING", start)
-
-	// Watch until the job ends: worker pods, the group's replicas (the
-	// autoscaler's decision) and, while no worker has joined, the head's
-	// pending demands.
-	up := time.Now()
+	// Watch from the start until the job ends: the head, the worker pods
+	// and the group's replicas (the autoscaler's decision).
 	var (
+		clusterName, head      string
 		deployment, job        string
 		maxRunning, maxReplica int
-		sawZero, sawPending    bool
+		sawZero                bool // the head Running, no worker pod
 		firstWorker            time.Duration
-		workers                = map[string]string{} // every worker pod seen, IP → name
+		workers                = map[string]string{} // every worker pod seen Running, IP → name
 	)
-	step(t, "autoscaler adds workers for the pending trials; the job ends", func() {
-		waitFor(t, "RayJob "+name+" end", 4*time.Minute, func() (bool, string) {
+	step(t, "cluster up with 0 workers; the autoscaler adds workers for the trials; the job ends", func() {
+		waitFor(t, "RayJob "+name+" end", 5*time.Minute, func() (bool, string) {
+			if clusterName == "" {
+				clusterName = get(ns, "rayjob", name, "{.status.rayClusterName}")
+				return false, "no RayCluster yet"
+			}
+			if head == "" {
+				out, _ := kubectlErr("-n", ns, "get", "pods", "-l", "ray.io/cluster="+clusterName+",ray.io/node-type=head",
+					"--field-selector=status.phase=Running", "-o", "jsonpath={.items[*].metadata.name}")
+				head = strings.TrimSpace(out)
+			}
 			running, all := workerPods(ns, clusterName)
 			replicas := get(ns, "raycluster", clusterName, "{.spec.workerGroupSpecs[0].replicas}")
-			var r int
-			fmt.Sscan(replicas, &r)
+			r, _ := strconv.Atoi(replicas)
 			maxReplica = max(maxReplica, r)
-			if all == 0 && maxRunning == 0 {
+			if head != "" && all == 0 && maxRunning == 0 {
 				sawZero = true
 			}
 			if running > 0 && maxRunning == 0 {
-				firstWorker = time.Since(up)
+				firstWorker = time.Since(start)
 			}
 			maxRunning = max(maxRunning, running)
 			if running > 0 {
@@ -249,33 +243,46 @@ func TestRayJobTuneAutoscaler(t *testing.T) {
 					workers[ip] = pod
 				}
 			}
-			if !sawPending && maxRunning == 0 {
-				_, joined, status, err := clusterNodes(ns, head)
-				if err == nil && joined == 0 && pendingCPU.MatchString(status) {
-					sawPending = true
-					fmt.Printf("    no worker joined, trials pending:%s\n", indent(pendingCPU.FindString(status)))
-				}
-			}
 			deployment = get(ns, "rayjob", name, "{.status.jobDeploymentStatus}")
 			job = get(ns, "rayjob", name, "{.status.jobStatus}")
 			return deployment == "Complete" || deployment == "Failed",
-				fmt.Sprintf("%d/%d worker pods running, replicas %s; jobDeploymentStatus=%q jobStatus=%q", running, all, replicas, deployment, job)
+				fmt.Sprintf("head %q, %d/%d worker pods running, replicas %s; jobDeploymentStatus=%q jobStatus=%q", head, running, all, replicas, deployment, job)
 		})
 	})
-	fmt.Printf("    first worker Running after %.1fs; up to %d worker pods running, replicas up to %d\n", firstWorker.Seconds(), maxRunning, maxReplica)
-	logStep("TestRayJobTuneAutoscaler: job RUNNING → Complete", up)
+	fmt.Printf("    first worker Running %.1fs after apply; up to %d worker pods running, replicas up to %d\n", firstWorker.Seconds(), maxRunning, maxReplica)
+	logStep("TestRayJobTuneAutoscaler: apply → Complete", start)
 	logs := submitterLogs(ns, name)
 	fmt.Printf("    submitter logs:\n%s", indent(indent(logs)))
 	if deployment != "Complete" || job != "SUCCEEDED" {
 		t.Fatalf("RayJob ended jobDeploymentStatus=%q jobStatus=%q, want Complete/SUCCEEDED; message: %s", deployment, job,
 			get(ns, "rayjob", name, "{.status.message}"))
 	}
-	if !sawZero || !sawPending {
-		t.Errorf("the job ran with no worker pod: %v; trials pending in `goray status` then: %v (want both)", sawZero, sawPending)
+	if !sawZero || maxRunning < 2 || maxReplica < 2 {
+		t.Errorf("worker pods: none while the head ran: %v; then up to %d running, replicas up to %d; want 0, then 2 for the 2 concurrent trials",
+			sawZero, maxRunning, maxReplica)
 	}
-	if maxRunning < 2 || maxReplica < 2 {
-		t.Errorf("up to %d worker pods running and replicas %d, want the autoscaler to add 2 for the 2 concurrent trials", maxRunning, maxReplica)
-	}
+
+	step(t, "the autoscaler scaled up for the pending trials, after the job started", func() {
+		asLogs := kubectl(t, "-n", ns, "logs", head, "-c", "autoscaler")
+		ups := scaleUp.FindAllStringSubmatch(asLogs, -1)
+		target := 0
+		for _, up := range ups {
+			fmt.Printf("    autoscaler: %s\n", up[0])
+			n, _ := strconv.Atoi(up[2])
+			target = max(target, n)
+		}
+		if len(ups) == 0 || ups[0][1] != "0" || target < 2 {
+			t.Errorf("the autoscaler's log does not show the worker group scaled up from 0 to 2 for {CPU=1} demands (%s):\n%s", scaleUp, indent(asLogs))
+		}
+		// In the head's log the job starts before any worker node registers.
+		headLogs := kubectl(t, "-n", ns, "logs", head, "-c", "ray-head")
+		jobAt := strings.Index(headLogs, "job "+job0(headLogs)+" running")
+		workerAt := strings.Index(headLogs, `type "workers"`)
+		if jobAt < 0 || workerAt < 0 || workerAt < jobAt {
+			t.Errorf("the head's log does not show the job running before a worker node registered:\n%s", indent(headLogs))
+		}
+	})
+
 	step(t, "the trials ran on the added worker pods", func() {
 		byPod, _ := tasksByPod(t, ns, head, workers, regexp.MustCompile(`^goray\.tune\.Runner\.run$`))
 		fmt.Printf("    trial runs per pod: %s\n", counts(byPod))
@@ -310,5 +317,16 @@ func TestRayJobTuneAutoscaler(t *testing.T) {
 	logStep("TestRayJobTuneAutoscaler: total", start)
 }
 
-// pendingCPU is a CPU demand of pending tasks or actors in `goray status`.
-var pendingCPU = regexp.MustCompile(`(?m)^ map\[CPU:1\]: \d+\+ pending tasks/actors$`)
+// scaleUp is the autoscaler's log line for a scale-up of the worker group
+// for demands of one CPU (from, to).
+var scaleUp = regexp.MustCompile(`patched: scale up workers (\d+)→(\d+) for \d+ node\(s\) for \{CPU=1\}`)
+
+var jobSubmitted = regexp.MustCompile(`job (\S+) submitted: "goray-examples tune"`)
+
+// job0 is the submission id of the tune job in a head's log.
+func job0(headLogs string) string {
+	if m := jobSubmitted.FindStringSubmatch(headLogs); m != nil {
+		return m[1]
+	}
+	return "(no tune job submitted)"
+}

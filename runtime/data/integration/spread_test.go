@@ -1,0 +1,76 @@
+package integration
+
+import (
+	"context"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/goray-dev/goray/runtime/data"
+	"github.com/goray-dev/goray/runtime/ray"
+)
+
+// spreadRow is a row of the spread test: which node's task made it and
+// which node's pool actor passed it on.
+type spreadRow struct {
+	ID        int64  `data:"id"`
+	TaskNode  string `data:"task_node"`
+	ActorNode string `data:"actor_node"`
+}
+
+var tagTaskNode = data.MapFn("integration.tagTaskNode", func(ctx context.Context, r spreadRow) (spreadRow, error) {
+	time.Sleep(10 * time.Millisecond) // long enough that the operator's tasks overlap
+	r.TaskNode = ray.NodeID()
+	return r, nil
+})
+
+type nodeTagger struct{ node string }
+
+var tagActorNode = data.MapBatchesClass("integration.tagActorNode",
+	func(ctx context.Context, _ int) (*nodeTagger, error) { return &nodeTagger{node: ray.NodeID()}, nil },
+	func(s *nodeTagger, ctx context.Context, cols data.Columns) (data.Columns, error) {
+		ids := cols["id"].([]int64)
+		nodes := make([]string, len(ids))
+		for i := range nodes {
+			nodes[i] = s.node
+		}
+		cols["actor_node"] = nodes
+		return cols, nil
+	})
+
+// Map tasks and a pool's actors spread over the nodes, as Ray Data's
+// (DataContext.scheduling_strategy "SPREAD"): with two nodes of room
+// enough for the whole pipeline, the tasks and the pool's two actors run on
+// both, not packed onto the first.
+func TestTasksAndActorsSpreadOverNodes(t *testing.T) {
+	ctx := testCtx(t)
+	nodes := startNodes(t, []string{"127.0.0.41", "127.0.0.42"}, "--num-cpus=4")
+	o := data.DefaultExecutionOptions()
+	o.MaxTasksPerOp, o.NoProgress = 2, true
+	ds := data.Range(64, data.OverrideNumBlocks(16)).Map(tagTaskNode).
+		MapBatches(tagActorNode, data.ActorPoolSize(2, 2), data.ConstructorArg(0)).WithExecutionOptions(o)
+	rows, err := data.TakeAllAs[spreadRow](ctx, ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 64 {
+		t.Fatalf("%d rows, want 64", len(rows))
+	}
+	tasks, actors := map[string]int{}, map[string]int{}
+	for _, r := range rows {
+		tasks[r.TaskNode]++
+		actors[r.ActorNode]++
+	}
+	want := []string{nodes[0].id, nodes[1].id}
+	sort.Strings(want)
+	for what, got := range map[string]map[string]int{"map tasks": tasks, "the pool's actors": actors} {
+		var ids []string
+		for id := range got {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		if len(ids) != 2 || ids[0] != want[0] || ids[1] != want[1] {
+			t.Errorf("rows by the node of %s: %v; want both worker nodes %v", what, got, want)
+		}
+	}
+}
