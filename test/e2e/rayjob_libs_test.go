@@ -31,7 +31,8 @@ func workerPodIPs(t *testing.T, ns, clusterName string) map[string]string {
 
 // tasksByPod asks the head's state API (`goray list nodes|tasks` in the
 // head pod) which node ran each task of the cluster and counts, per pod
-// (by the node's IP, "head" for the head), the tasks whose name matches.
+// (by the node's IP, "head" for the head), the tasks whose name matches;
+// and per "name on pod".
 func tasksByPod(t *testing.T, ns, head string, workers map[string]string, name *regexp.Regexp) (map[string]int, map[string]int) {
 	t.Helper()
 	list := func(what string) []map[string]any {
@@ -67,7 +68,7 @@ func tasksByPod(t *testing.T, ns, head string, workers map[string]string, name *
 			pod = "unknown node " + id
 		}
 		byPod[pod]++
-		byName[n]++
+		byName[n+" on "+pod]++
 	}
 	return byPod, byName
 }
@@ -160,16 +161,20 @@ func TestRayJobDataPipeline(t *testing.T) {
 		head := headPod(t, ns, clusterName)
 		byPod, byName := tasksByPod(t, ns, head, workers, regexp.MustCompile(`^goray\.data\.`))
 		fmt.Printf("    goray Data tasks and actor calls per pod: %s\n    by name: %s\n", counts(byPod), counts(byName))
+		// Read, write and check tasks (goray.data.run) on each worker pod
+		// and the pool's calls on at least one.
+		pool := 0
 		for _, pod := range workers {
-			if byPod[pod] == 0 {
-				t.Errorf("no goray Data task or actor call ran on worker pod %s", pod)
+			if byName["goray.data.run on "+pod] == 0 {
+				t.Errorf("no goray Data task (goray.data.run) ran on worker pod %s", pod)
 			}
+			pool += byName["goray.data.pool.run on "+pod]
+		}
+		if pool == 0 {
+			t.Errorf("no call of the scoring pool (goray.data.pool.run) ran on a worker pod")
 		}
 		if byPod["head"] > 0 {
 			t.Errorf("%d goray Data tasks ran on the head, which has no CPUs", byPod["head"])
-		}
-		if byName["goray.data.run"] == 0 || byName["goray.data.pool.run"] == 0 {
-			t.Errorf("the head's task history lacks the read tasks (goray.data.run) or the pool's calls (goray.data.pool.run)")
 		}
 	})
 
