@@ -142,6 +142,7 @@ func (w *Worker) createActor(ctx context.Context, spec *rpcpb.TaskSpec) (*rpcpb.
 		return nil, status.Errorf(codes.FailedPrecondition, "worker already hosts actor %s", w.actorID)
 	}
 	w.actorID = spec.ActorId
+	w.hostsActor.Store(true)
 	w.execMu.Unlock()
 	w.runningEvent(spec, w.creationInfo(spec), time.Now())
 	w.defaultScheduler() // the worker may have run 1-CPU tasks before

@@ -85,6 +85,12 @@ func (g *Generator) Next(ctx context.Context) (*Handle, error) {
 		return nil, fmt.Errorf("next of generator %s after Release", g.own.ID)
 	}
 	w, id := g.w, g.own.ID
+	var waiting func()
+	defer func() {
+		if waiting != nil {
+			waiting()
+		}
+	}()
 	for {
 		w.mu.Lock()
 		gs := w.genLocked(id)
@@ -102,6 +108,9 @@ func (g *Generator) Next(ctx context.Context) (*Handle, error) {
 			return w.newHandle(ids.Item(id, idx)), nil
 		case end:
 			return nil, ErrEndOfStream
+		}
+		if waiting == nil {
+			waiting = w.Waiting() // a task's CPUs are lent meanwhile
 		}
 		select {
 		case <-wake:

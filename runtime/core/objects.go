@@ -279,17 +279,27 @@ func (w *Worker) fetch(ctx context.Context, id, nodeID, addr string) ([]byte, er
 // Get returns an object's encoded value, waiting until it is ready.
 func (w *Worker) Get(ctx context.Context, id, owner string) ([]byte, error) {
 	if owner != w.addr {
+		defer w.Waiting()() // the owner answers when it is ready; then a fetch
 		return w.getBorrowed(ctx, id, owner)
 	}
 	// Hold a reference while waiting: the caller's handle may become
 	// unreachable once it passed the id (the GC then releases it), and an
 	// object freed before its task finished would never become ready.
 	held := false
+	var waited func() // counted as a wait (blocked.go) once it must wait or fetch
 	defer func() {
 		if held {
 			w.release(id)
 		}
+		if waited != nil {
+			waited()
+		}
 	}()
+	wait := func() {
+		if waited == nil {
+			waited = w.Waiting()
+		}
+	}
 	for {
 		w.mu.Lock()
 		e, ok := w.table.Get(id)
@@ -301,8 +311,11 @@ func (w *Worker) Get(ctx context.Context, id, owner string) ([]byte, error) {
 			w.mu.Unlock()
 			return nil, &ObjectLostError{ObjectID: id, Reason: "no reference to it remains at its owner"}
 		}
-		done := e.Done()
+		done, ready := e.Done(), e.Ready
 		w.mu.Unlock()
+		if !ready {
+			wait()
+		}
 		select {
 		case <-done:
 		case <-ctx.Done():
@@ -325,6 +338,7 @@ func (w *Worker) Get(ctx context.Context, id, owner string) ([]byte, error) {
 		if loc.NodeID == "" {
 			return loc.Inline, nil
 		}
+		wait()
 		data, err := w.fetch(ctx, id, loc.NodeID, "")
 		if err == nil {
 			return data, nil

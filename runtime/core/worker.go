@@ -120,8 +120,13 @@ type Worker struct {
 	actor    any
 	actorID  string
 	actorSem chan struct{}
-	baseCtx  context.Context
-	stopAll  context.CancelFunc
+	// hostsActor: this worker runs an actor (its waits lend no CPUs);
+	// blocks tells the node of a normal task's waits (blocked.go; nil
+	// outside a worker process).
+	hostsActor atomic.Bool
+	blocks     *blockNotifier
+	baseCtx    context.Context
+	stopAll    context.CancelFunc
 
 	// cluster follows the GCS's cluster id; binaryHash is the job's
 	// executable hash (see incarnation.go).
@@ -164,6 +169,9 @@ func Start(cfg Config) (*Worker, error) {
 		pending: map[string]*pendingTask{}, actorsC: map[string]*actorSubmitter{}, running: map[string]runningTask{},
 		baseCtx: ctx, stopAll: cancel, defaultProcs: runtime.GOMAXPROCS(0), warn: newLogLimiter(10 * time.Second),
 		binaryHash: cfg.BinaryHash}
+	if w.isWork {
+		w.blocks = newBlockNotifier(w.tellBlocked)
+	}
 	conn, err := w.pool.Get(cfg.GcsAddress)
 	if err != nil {
 		return nil, err

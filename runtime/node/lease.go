@@ -170,14 +170,8 @@ func (n *Node) freeLocked(l *lease) {
 		}
 		return
 	}
-	if l.pgID != "" {
-		if m, ok := n.bundles[l.pgID]; ok {
-			if b, ok := m[l.bundle]; ok {
-				l.res.AddTo(b.avail)
-			}
-		}
-	} else {
-		l.res.AddTo(n.available)
+	if pool := n.poolLocked(l); pool != nil {
+		l.held().AddTo(pool)
 	}
 	delete(n.leases, l.id)
 	n.lastBusy = time.Now()

@@ -85,6 +85,9 @@ type lease struct {
 	// lease granted before the node dropped an incarnation are no longer
 	// counted, so returning it gives nothing back.
 	epoch uint64
+	// lent is what the lease lends back while its worker is blocked on
+	// objects (blocked.go): its CPUs. nil when not blocked.
+	lent scheduler.Resources
 }
 
 // poolKey names a pool of idle workers: a worker serves only leases of its

@@ -257,6 +257,58 @@ func (x *LeaseReply) GetWorkerPid() int32 {
 	return 0
 }
 
+type WorkerBlockedRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	WorkerId      string                 `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	Blocked       bool                   `protobuf:"varint,2,opt,name=blocked,proto3" json:"blocked,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WorkerBlockedRequest) Reset() {
+	*x = WorkerBlockedRequest{}
+	mi := &file_node_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkerBlockedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkerBlockedRequest) ProtoMessage() {}
+
+func (x *WorkerBlockedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkerBlockedRequest.ProtoReflect.Descriptor instead.
+func (*WorkerBlockedRequest) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *WorkerBlockedRequest) GetWorkerId() string {
+	if x != nil {
+		return x.WorkerId
+	}
+	return ""
+}
+
+func (x *WorkerBlockedRequest) GetBlocked() bool {
+	if x != nil {
+		return x.Blocked
+	}
+	return false
+}
+
 type ReturnWorkerRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	LeaseId       string                 `protobuf:"bytes,1,opt,name=lease_id,json=leaseId,proto3" json:"lease_id,omitempty"`
@@ -267,7 +319,7 @@ type ReturnWorkerRequest struct {
 
 func (x *ReturnWorkerRequest) Reset() {
 	*x = ReturnWorkerRequest{}
-	mi := &file_node_proto_msgTypes[2]
+	mi := &file_node_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -279,7 +331,7 @@ func (x *ReturnWorkerRequest) String() string {
 func (*ReturnWorkerRequest) ProtoMessage() {}
 
 func (x *ReturnWorkerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[2]
+	mi := &file_node_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -292,7 +344,7 @@ func (x *ReturnWorkerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReturnWorkerRequest.ProtoReflect.Descriptor instead.
 func (*ReturnWorkerRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{2}
+	return file_node_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ReturnWorkerRequest) GetLeaseId() string {
@@ -322,7 +374,7 @@ type RegisterWorkerRequest struct {
 
 func (x *RegisterWorkerRequest) Reset() {
 	*x = RegisterWorkerRequest{}
-	mi := &file_node_proto_msgTypes[3]
+	mi := &file_node_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -334,7 +386,7 @@ func (x *RegisterWorkerRequest) String() string {
 func (*RegisterWorkerRequest) ProtoMessage() {}
 
 func (x *RegisterWorkerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[3]
+	mi := &file_node_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -347,7 +399,7 @@ func (x *RegisterWorkerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterWorkerRequest.ProtoReflect.Descriptor instead.
 func (*RegisterWorkerRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{3}
+	return file_node_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RegisterWorkerRequest) GetWorkerId() string {
@@ -389,7 +441,7 @@ type RegisterWorkerReply struct {
 
 func (x *RegisterWorkerReply) Reset() {
 	*x = RegisterWorkerReply{}
-	mi := &file_node_proto_msgTypes[4]
+	mi := &file_node_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -401,7 +453,7 @@ func (x *RegisterWorkerReply) String() string {
 func (*RegisterWorkerReply) ProtoMessage() {}
 
 func (x *RegisterWorkerReply) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[4]
+	mi := &file_node_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -414,7 +466,7 @@ func (x *RegisterWorkerReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterWorkerReply.ProtoReflect.Descriptor instead.
 func (*RegisterWorkerReply) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{4}
+	return file_node_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RegisterWorkerReply) GetNodeId() string {
@@ -447,7 +499,7 @@ type KillWorkerRequest struct {
 
 func (x *KillWorkerRequest) Reset() {
 	*x = KillWorkerRequest{}
-	mi := &file_node_proto_msgTypes[5]
+	mi := &file_node_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -459,7 +511,7 @@ func (x *KillWorkerRequest) String() string {
 func (*KillWorkerRequest) ProtoMessage() {}
 
 func (x *KillWorkerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[5]
+	mi := &file_node_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -472,7 +524,7 @@ func (x *KillWorkerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KillWorkerRequest.ProtoReflect.Descriptor instead.
 func (*KillWorkerRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{5}
+	return file_node_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *KillWorkerRequest) GetWorkerId() string {
@@ -491,7 +543,7 @@ type FetchObjectRequest struct {
 
 func (x *FetchObjectRequest) Reset() {
 	*x = FetchObjectRequest{}
-	mi := &file_node_proto_msgTypes[6]
+	mi := &file_node_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -503,7 +555,7 @@ func (x *FetchObjectRequest) String() string {
 func (*FetchObjectRequest) ProtoMessage() {}
 
 func (x *FetchObjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[6]
+	mi := &file_node_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -516,7 +568,7 @@ func (x *FetchObjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchObjectRequest.ProtoReflect.Descriptor instead.
 func (*FetchObjectRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{6}
+	return file_node_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *FetchObjectRequest) GetId() string {
@@ -538,7 +590,7 @@ type FreeObjectsRequest struct {
 
 func (x *FreeObjectsRequest) Reset() {
 	*x = FreeObjectsRequest{}
-	mi := &file_node_proto_msgTypes[7]
+	mi := &file_node_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -550,7 +602,7 @@ func (x *FreeObjectsRequest) String() string {
 func (*FreeObjectsRequest) ProtoMessage() {}
 
 func (x *FreeObjectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[7]
+	mi := &file_node_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -563,7 +615,7 @@ func (x *FreeObjectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FreeObjectsRequest.ProtoReflect.Descriptor instead.
 func (*FreeObjectsRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{7}
+	return file_node_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *FreeObjectsRequest) GetIds() []string {
@@ -590,7 +642,7 @@ type ReserveBundlesRequest struct {
 
 func (x *ReserveBundlesRequest) Reset() {
 	*x = ReserveBundlesRequest{}
-	mi := &file_node_proto_msgTypes[8]
+	mi := &file_node_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -602,7 +654,7 @@ func (x *ReserveBundlesRequest) String() string {
 func (*ReserveBundlesRequest) ProtoMessage() {}
 
 func (x *ReserveBundlesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[8]
+	mi := &file_node_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -615,7 +667,7 @@ func (x *ReserveBundlesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveBundlesRequest.ProtoReflect.Descriptor instead.
 func (*ReserveBundlesRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{8}
+	return file_node_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ReserveBundlesRequest) GetPlacementGroupId() string {
@@ -642,7 +694,7 @@ type ReserveBundlesReply struct {
 
 func (x *ReserveBundlesReply) Reset() {
 	*x = ReserveBundlesReply{}
-	mi := &file_node_proto_msgTypes[9]
+	mi := &file_node_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -654,7 +706,7 @@ func (x *ReserveBundlesReply) String() string {
 func (*ReserveBundlesReply) ProtoMessage() {}
 
 func (x *ReserveBundlesReply) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[9]
+	mi := &file_node_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -667,7 +719,7 @@ func (x *ReserveBundlesReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveBundlesReply.ProtoReflect.Descriptor instead.
 func (*ReserveBundlesReply) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{9}
+	return file_node_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReserveBundlesReply) GetOk() bool {
@@ -693,7 +745,7 @@ type ReleaseBundlesRequest struct {
 
 func (x *ReleaseBundlesRequest) Reset() {
 	*x = ReleaseBundlesRequest{}
-	mi := &file_node_proto_msgTypes[10]
+	mi := &file_node_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -705,7 +757,7 @@ func (x *ReleaseBundlesRequest) String() string {
 func (*ReleaseBundlesRequest) ProtoMessage() {}
 
 func (x *ReleaseBundlesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[10]
+	mi := &file_node_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -718,7 +770,7 @@ func (x *ReleaseBundlesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseBundlesRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseBundlesRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{10}
+	return file_node_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ReleaseBundlesRequest) GetPlacementGroupId() string {
@@ -750,7 +802,7 @@ type NodeStats struct {
 
 func (x *NodeStats) Reset() {
 	*x = NodeStats{}
-	mi := &file_node_proto_msgTypes[11]
+	mi := &file_node_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -762,7 +814,7 @@ func (x *NodeStats) String() string {
 func (*NodeStats) ProtoMessage() {}
 
 func (x *NodeStats) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[11]
+	mi := &file_node_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -775,7 +827,7 @@ func (x *NodeStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStats.ProtoReflect.Descriptor instead.
 func (*NodeStats) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{11}
+	return file_node_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *NodeStats) GetNodeId() string {
@@ -885,7 +937,7 @@ type WorkerState struct {
 
 func (x *WorkerState) Reset() {
 	*x = WorkerState{}
-	mi := &file_node_proto_msgTypes[12]
+	mi := &file_node_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -897,7 +949,7 @@ func (x *WorkerState) String() string {
 func (*WorkerState) ProtoMessage() {}
 
 func (x *WorkerState) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[12]
+	mi := &file_node_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -910,7 +962,7 @@ func (x *WorkerState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerState.ProtoReflect.Descriptor instead.
 func (*WorkerState) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{12}
+	return file_node_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *WorkerState) GetWorkerId() string {
@@ -1023,7 +1075,10 @@ const file_node_proto_rawDesc = "" +
 	"\rworker_socket\x18\n" +
 	" \x01(\tR\fworkerSocket\x12\x1d\n" +
 	"\n" +
-	"worker_pid\x18\v \x01(\x05R\tworkerPid\"U\n" +
+	"worker_pid\x18\v \x01(\x05R\tworkerPid\"M\n" +
+	"\x14WorkerBlockedRequest\x12\x1b\n" +
+	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x18\n" +
+	"\ablocked\x18\x02 \x01(\bR\ablocked\"U\n" +
 	"\x13ReturnWorkerRequest\x12\x19\n" +
 	"\blease_id\x18\x01 \x01(\tR\aleaseId\x12#\n" +
 	"\rworker_broken\x18\x02 \x01(\bR\fworkerBroken\"x\n" +
@@ -1092,13 +1147,14 @@ const file_node_proto_rawDesc = "" +
 	"\rstart_time_ms\x18\t \x01(\x03R\vstartTimeMs\x12\x1e\n" +
 	"\vend_time_ms\x18\n" +
 	" \x01(\x03R\tendTimeMs\x12\x18\n" +
-	"\aaddress\x18\v \x01(\tR\aaddress2\xf3\x05\n" +
+	"\aaddress\x18\v \x01(\tR\aaddress2\xbd\x06\n" +
 	"\vNodeManager\x12D\n" +
 	"\x12RequestWorkerLease\x12\x17.goray.rpc.LeaseRequest\x1a\x15.goray.rpc.LeaseReply\x12@\n" +
 	"\fReturnWorker\x12\x1e.goray.rpc.ReturnWorkerRequest\x1a\x10.goray.rpc.Empty\x12R\n" +
 	"\x0eRegisterWorker\x12 .goray.rpc.RegisterWorkerRequest\x1a\x1e.goray.rpc.RegisterWorkerReply\x12<\n" +
 	"\n" +
-	"KillWorker\x12\x1c.goray.rpc.KillWorkerRequest\x1a\x10.goray.rpc.Empty\x121\n" +
+	"KillWorker\x12\x1c.goray.rpc.KillWorkerRequest\x1a\x10.goray.rpc.Empty\x12H\n" +
+	"\x13NotifyWorkerBlocked\x12\x1f.goray.rpc.WorkerBlockedRequest\x1a\x10.goray.rpc.Empty\x121\n" +
 	"\tPutObject\x12\x10.goray.rpc.Chunk\x1a\x10.goray.rpc.Empty(\x01\x12@\n" +
 	"\vFetchObject\x12\x1d.goray.rpc.FetchObjectRequest\x1a\x10.goray.rpc.Chunk0\x01\x12>\n" +
 	"\vFreeObjects\x12\x1d.goray.rpc.FreeObjectsRequest\x1a\x10.goray.rpc.Empty\x12R\n" +
@@ -1119,64 +1175,67 @@ func file_node_proto_rawDescGZIP() []byte {
 	return file_node_proto_rawDescData
 }
 
-var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_node_proto_goTypes = []any{
 	(*LeaseRequest)(nil),          // 0: goray.rpc.LeaseRequest
 	(*LeaseReply)(nil),            // 1: goray.rpc.LeaseReply
-	(*ReturnWorkerRequest)(nil),   // 2: goray.rpc.ReturnWorkerRequest
-	(*RegisterWorkerRequest)(nil), // 3: goray.rpc.RegisterWorkerRequest
-	(*RegisterWorkerReply)(nil),   // 4: goray.rpc.RegisterWorkerReply
-	(*KillWorkerRequest)(nil),     // 5: goray.rpc.KillWorkerRequest
-	(*FetchObjectRequest)(nil),    // 6: goray.rpc.FetchObjectRequest
-	(*FreeObjectsRequest)(nil),    // 7: goray.rpc.FreeObjectsRequest
-	(*ReserveBundlesRequest)(nil), // 8: goray.rpc.ReserveBundlesRequest
-	(*ReserveBundlesReply)(nil),   // 9: goray.rpc.ReserveBundlesReply
-	(*ReleaseBundlesRequest)(nil), // 10: goray.rpc.ReleaseBundlesRequest
-	(*NodeStats)(nil),             // 11: goray.rpc.NodeStats
-	(*WorkerState)(nil),           // 12: goray.rpc.WorkerState
-	nil,                           // 13: goray.rpc.LeaseRequest.ResourcesEntry
-	nil,                           // 14: goray.rpc.ReserveBundlesRequest.BundlesEntry
-	nil,                           // 15: goray.rpc.NodeStats.AvailableEntry
-	nil,                           // 16: goray.rpc.NodeStats.TotalEntry
-	(*SchedulingStrategy)(nil),    // 17: goray.rpc.SchedulingStrategy
-	(*Bundle)(nil),                // 18: goray.rpc.Bundle
-	(*Chunk)(nil),                 // 19: goray.rpc.Chunk
-	(*Empty)(nil),                 // 20: goray.rpc.Empty
-	(*DrainNodeRequest)(nil),      // 21: goray.rpc.DrainNodeRequest
-	(*DrainNodeReply)(nil),        // 22: goray.rpc.DrainNodeReply
+	(*WorkerBlockedRequest)(nil),  // 2: goray.rpc.WorkerBlockedRequest
+	(*ReturnWorkerRequest)(nil),   // 3: goray.rpc.ReturnWorkerRequest
+	(*RegisterWorkerRequest)(nil), // 4: goray.rpc.RegisterWorkerRequest
+	(*RegisterWorkerReply)(nil),   // 5: goray.rpc.RegisterWorkerReply
+	(*KillWorkerRequest)(nil),     // 6: goray.rpc.KillWorkerRequest
+	(*FetchObjectRequest)(nil),    // 7: goray.rpc.FetchObjectRequest
+	(*FreeObjectsRequest)(nil),    // 8: goray.rpc.FreeObjectsRequest
+	(*ReserveBundlesRequest)(nil), // 9: goray.rpc.ReserveBundlesRequest
+	(*ReserveBundlesReply)(nil),   // 10: goray.rpc.ReserveBundlesReply
+	(*ReleaseBundlesRequest)(nil), // 11: goray.rpc.ReleaseBundlesRequest
+	(*NodeStats)(nil),             // 12: goray.rpc.NodeStats
+	(*WorkerState)(nil),           // 13: goray.rpc.WorkerState
+	nil,                           // 14: goray.rpc.LeaseRequest.ResourcesEntry
+	nil,                           // 15: goray.rpc.ReserveBundlesRequest.BundlesEntry
+	nil,                           // 16: goray.rpc.NodeStats.AvailableEntry
+	nil,                           // 17: goray.rpc.NodeStats.TotalEntry
+	(*SchedulingStrategy)(nil),    // 18: goray.rpc.SchedulingStrategy
+	(*Bundle)(nil),                // 19: goray.rpc.Bundle
+	(*Chunk)(nil),                 // 20: goray.rpc.Chunk
+	(*Empty)(nil),                 // 21: goray.rpc.Empty
+	(*DrainNodeRequest)(nil),      // 22: goray.rpc.DrainNodeRequest
+	(*DrainNodeReply)(nil),        // 23: goray.rpc.DrainNodeReply
 }
 var file_node_proto_depIdxs = []int32{
-	13, // 0: goray.rpc.LeaseRequest.resources:type_name -> goray.rpc.LeaseRequest.ResourcesEntry
-	17, // 1: goray.rpc.LeaseRequest.strategy:type_name -> goray.rpc.SchedulingStrategy
-	14, // 2: goray.rpc.ReserveBundlesRequest.bundles:type_name -> goray.rpc.ReserveBundlesRequest.BundlesEntry
-	15, // 3: goray.rpc.NodeStats.available:type_name -> goray.rpc.NodeStats.AvailableEntry
-	16, // 4: goray.rpc.NodeStats.total:type_name -> goray.rpc.NodeStats.TotalEntry
-	12, // 5: goray.rpc.NodeStats.workers:type_name -> goray.rpc.WorkerState
-	18, // 6: goray.rpc.ReserveBundlesRequest.BundlesEntry.value:type_name -> goray.rpc.Bundle
+	14, // 0: goray.rpc.LeaseRequest.resources:type_name -> goray.rpc.LeaseRequest.ResourcesEntry
+	18, // 1: goray.rpc.LeaseRequest.strategy:type_name -> goray.rpc.SchedulingStrategy
+	15, // 2: goray.rpc.ReserveBundlesRequest.bundles:type_name -> goray.rpc.ReserveBundlesRequest.BundlesEntry
+	16, // 3: goray.rpc.NodeStats.available:type_name -> goray.rpc.NodeStats.AvailableEntry
+	17, // 4: goray.rpc.NodeStats.total:type_name -> goray.rpc.NodeStats.TotalEntry
+	13, // 5: goray.rpc.NodeStats.workers:type_name -> goray.rpc.WorkerState
+	19, // 6: goray.rpc.ReserveBundlesRequest.BundlesEntry.value:type_name -> goray.rpc.Bundle
 	0,  // 7: goray.rpc.NodeManager.RequestWorkerLease:input_type -> goray.rpc.LeaseRequest
-	2,  // 8: goray.rpc.NodeManager.ReturnWorker:input_type -> goray.rpc.ReturnWorkerRequest
-	3,  // 9: goray.rpc.NodeManager.RegisterWorker:input_type -> goray.rpc.RegisterWorkerRequest
-	5,  // 10: goray.rpc.NodeManager.KillWorker:input_type -> goray.rpc.KillWorkerRequest
-	19, // 11: goray.rpc.NodeManager.PutObject:input_type -> goray.rpc.Chunk
-	6,  // 12: goray.rpc.NodeManager.FetchObject:input_type -> goray.rpc.FetchObjectRequest
-	7,  // 13: goray.rpc.NodeManager.FreeObjects:input_type -> goray.rpc.FreeObjectsRequest
-	8,  // 14: goray.rpc.NodeManager.ReserveBundles:input_type -> goray.rpc.ReserveBundlesRequest
-	10, // 15: goray.rpc.NodeManager.ReleaseBundles:input_type -> goray.rpc.ReleaseBundlesRequest
-	20, // 16: goray.rpc.NodeManager.GetNodeStats:input_type -> goray.rpc.Empty
-	21, // 17: goray.rpc.NodeManager.DrainNode:input_type -> goray.rpc.DrainNodeRequest
-	1,  // 18: goray.rpc.NodeManager.RequestWorkerLease:output_type -> goray.rpc.LeaseReply
-	20, // 19: goray.rpc.NodeManager.ReturnWorker:output_type -> goray.rpc.Empty
-	4,  // 20: goray.rpc.NodeManager.RegisterWorker:output_type -> goray.rpc.RegisterWorkerReply
-	20, // 21: goray.rpc.NodeManager.KillWorker:output_type -> goray.rpc.Empty
-	20, // 22: goray.rpc.NodeManager.PutObject:output_type -> goray.rpc.Empty
-	19, // 23: goray.rpc.NodeManager.FetchObject:output_type -> goray.rpc.Chunk
-	20, // 24: goray.rpc.NodeManager.FreeObjects:output_type -> goray.rpc.Empty
-	9,  // 25: goray.rpc.NodeManager.ReserveBundles:output_type -> goray.rpc.ReserveBundlesReply
-	20, // 26: goray.rpc.NodeManager.ReleaseBundles:output_type -> goray.rpc.Empty
-	11, // 27: goray.rpc.NodeManager.GetNodeStats:output_type -> goray.rpc.NodeStats
-	22, // 28: goray.rpc.NodeManager.DrainNode:output_type -> goray.rpc.DrainNodeReply
-	18, // [18:29] is the sub-list for method output_type
-	7,  // [7:18] is the sub-list for method input_type
+	3,  // 8: goray.rpc.NodeManager.ReturnWorker:input_type -> goray.rpc.ReturnWorkerRequest
+	4,  // 9: goray.rpc.NodeManager.RegisterWorker:input_type -> goray.rpc.RegisterWorkerRequest
+	6,  // 10: goray.rpc.NodeManager.KillWorker:input_type -> goray.rpc.KillWorkerRequest
+	2,  // 11: goray.rpc.NodeManager.NotifyWorkerBlocked:input_type -> goray.rpc.WorkerBlockedRequest
+	20, // 12: goray.rpc.NodeManager.PutObject:input_type -> goray.rpc.Chunk
+	7,  // 13: goray.rpc.NodeManager.FetchObject:input_type -> goray.rpc.FetchObjectRequest
+	8,  // 14: goray.rpc.NodeManager.FreeObjects:input_type -> goray.rpc.FreeObjectsRequest
+	9,  // 15: goray.rpc.NodeManager.ReserveBundles:input_type -> goray.rpc.ReserveBundlesRequest
+	11, // 16: goray.rpc.NodeManager.ReleaseBundles:input_type -> goray.rpc.ReleaseBundlesRequest
+	21, // 17: goray.rpc.NodeManager.GetNodeStats:input_type -> goray.rpc.Empty
+	22, // 18: goray.rpc.NodeManager.DrainNode:input_type -> goray.rpc.DrainNodeRequest
+	1,  // 19: goray.rpc.NodeManager.RequestWorkerLease:output_type -> goray.rpc.LeaseReply
+	21, // 20: goray.rpc.NodeManager.ReturnWorker:output_type -> goray.rpc.Empty
+	5,  // 21: goray.rpc.NodeManager.RegisterWorker:output_type -> goray.rpc.RegisterWorkerReply
+	21, // 22: goray.rpc.NodeManager.KillWorker:output_type -> goray.rpc.Empty
+	21, // 23: goray.rpc.NodeManager.NotifyWorkerBlocked:output_type -> goray.rpc.Empty
+	21, // 24: goray.rpc.NodeManager.PutObject:output_type -> goray.rpc.Empty
+	20, // 25: goray.rpc.NodeManager.FetchObject:output_type -> goray.rpc.Chunk
+	21, // 26: goray.rpc.NodeManager.FreeObjects:output_type -> goray.rpc.Empty
+	10, // 27: goray.rpc.NodeManager.ReserveBundles:output_type -> goray.rpc.ReserveBundlesReply
+	21, // 28: goray.rpc.NodeManager.ReleaseBundles:output_type -> goray.rpc.Empty
+	12, // 29: goray.rpc.NodeManager.GetNodeStats:output_type -> goray.rpc.NodeStats
+	23, // 30: goray.rpc.NodeManager.DrainNode:output_type -> goray.rpc.DrainNodeReply
+	19, // [19:31] is the sub-list for method output_type
+	7,  // [7:19] is the sub-list for method input_type
 	7,  // [7:7] is the sub-list for extension type_name
 	7,  // [7:7] is the sub-list for extension extendee
 	0,  // [0:7] is the sub-list for field type_name
@@ -1195,7 +1254,7 @@ func file_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_node_proto_rawDesc), len(file_node_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

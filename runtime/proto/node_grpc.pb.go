@@ -21,17 +21,18 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	NodeManager_RequestWorkerLease_FullMethodName = "/goray.rpc.NodeManager/RequestWorkerLease"
-	NodeManager_ReturnWorker_FullMethodName       = "/goray.rpc.NodeManager/ReturnWorker"
-	NodeManager_RegisterWorker_FullMethodName     = "/goray.rpc.NodeManager/RegisterWorker"
-	NodeManager_KillWorker_FullMethodName         = "/goray.rpc.NodeManager/KillWorker"
-	NodeManager_PutObject_FullMethodName          = "/goray.rpc.NodeManager/PutObject"
-	NodeManager_FetchObject_FullMethodName        = "/goray.rpc.NodeManager/FetchObject"
-	NodeManager_FreeObjects_FullMethodName        = "/goray.rpc.NodeManager/FreeObjects"
-	NodeManager_ReserveBundles_FullMethodName     = "/goray.rpc.NodeManager/ReserveBundles"
-	NodeManager_ReleaseBundles_FullMethodName     = "/goray.rpc.NodeManager/ReleaseBundles"
-	NodeManager_GetNodeStats_FullMethodName       = "/goray.rpc.NodeManager/GetNodeStats"
-	NodeManager_DrainNode_FullMethodName          = "/goray.rpc.NodeManager/DrainNode"
+	NodeManager_RequestWorkerLease_FullMethodName  = "/goray.rpc.NodeManager/RequestWorkerLease"
+	NodeManager_ReturnWorker_FullMethodName        = "/goray.rpc.NodeManager/ReturnWorker"
+	NodeManager_RegisterWorker_FullMethodName      = "/goray.rpc.NodeManager/RegisterWorker"
+	NodeManager_KillWorker_FullMethodName          = "/goray.rpc.NodeManager/KillWorker"
+	NodeManager_NotifyWorkerBlocked_FullMethodName = "/goray.rpc.NodeManager/NotifyWorkerBlocked"
+	NodeManager_PutObject_FullMethodName           = "/goray.rpc.NodeManager/PutObject"
+	NodeManager_FetchObject_FullMethodName         = "/goray.rpc.NodeManager/FetchObject"
+	NodeManager_FreeObjects_FullMethodName         = "/goray.rpc.NodeManager/FreeObjects"
+	NodeManager_ReserveBundles_FullMethodName      = "/goray.rpc.NodeManager/ReserveBundles"
+	NodeManager_ReleaseBundles_FullMethodName      = "/goray.rpc.NodeManager/ReleaseBundles"
+	NodeManager_GetNodeStats_FullMethodName        = "/goray.rpc.NodeManager/GetNodeStats"
+	NodeManager_DrainNode_FullMethodName           = "/goray.rpc.NodeManager/DrainNode"
 )
 
 // NodeManagerClient is the client API for NodeManager service.
@@ -42,6 +43,12 @@ type NodeManagerClient interface {
 	ReturnWorker(ctx context.Context, in *ReturnWorkerRequest, opts ...grpc.CallOption) (*Empty, error)
 	RegisterWorker(ctx context.Context, in *RegisterWorkerRequest, opts ...grpc.CallOption) (*RegisterWorkerReply, error)
 	KillWorker(ctx context.Context, in *KillWorkerRequest, opts ...grpc.CallOption) (*Empty, error)
+	// NotifyWorkerBlocked is a worker running a task saying it waits for
+	// objects (ray.Get, ray.Wait, its arguments) or no longer does: the node
+	// lends the lease's CPUs to other work meanwhile, as Ray's raylet does
+	// for a blocked worker, so that tasks waiting on the tasks they submit
+	// cannot hold every CPU of a node.
+	NotifyWorkerBlocked(ctx context.Context, in *WorkerBlockedRequest, opts ...grpc.CallOption) (*Empty, error)
 	PutObject(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[Chunk, Empty], error)
 	FetchObject(ctx context.Context, in *FetchObjectRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Chunk], error)
 	FreeObjects(ctx context.Context, in *FreeObjectsRequest, opts ...grpc.CallOption) (*Empty, error)
@@ -94,6 +101,16 @@ func (c *nodeManagerClient) KillWorker(ctx context.Context, in *KillWorkerReques
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Empty)
 	err := c.cc.Invoke(ctx, NodeManager_KillWorker_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *nodeManagerClient) NotifyWorkerBlocked(ctx context.Context, in *WorkerBlockedRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, NodeManager_NotifyWorkerBlocked_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -190,6 +207,12 @@ type NodeManagerServer interface {
 	ReturnWorker(context.Context, *ReturnWorkerRequest) (*Empty, error)
 	RegisterWorker(context.Context, *RegisterWorkerRequest) (*RegisterWorkerReply, error)
 	KillWorker(context.Context, *KillWorkerRequest) (*Empty, error)
+	// NotifyWorkerBlocked is a worker running a task saying it waits for
+	// objects (ray.Get, ray.Wait, its arguments) or no longer does: the node
+	// lends the lease's CPUs to other work meanwhile, as Ray's raylet does
+	// for a blocked worker, so that tasks waiting on the tasks they submit
+	// cannot hold every CPU of a node.
+	NotifyWorkerBlocked(context.Context, *WorkerBlockedRequest) (*Empty, error)
 	PutObject(grpc.ClientStreamingServer[Chunk, Empty]) error
 	FetchObject(*FetchObjectRequest, grpc.ServerStreamingServer[Chunk]) error
 	FreeObjects(context.Context, *FreeObjectsRequest) (*Empty, error)
@@ -219,6 +242,9 @@ func (UnimplementedNodeManagerServer) RegisterWorker(context.Context, *RegisterW
 }
 func (UnimplementedNodeManagerServer) KillWorker(context.Context, *KillWorkerRequest) (*Empty, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method KillWorker not implemented")
+}
+func (UnimplementedNodeManagerServer) NotifyWorkerBlocked(context.Context, *WorkerBlockedRequest) (*Empty, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method NotifyWorkerBlocked not implemented")
 }
 func (UnimplementedNodeManagerServer) PutObject(grpc.ClientStreamingServer[Chunk, Empty]) error {
 	return status.Errorf(codes.Unimplemented, "method PutObject not implemented")
@@ -330,6 +356,24 @@ func _NodeManager_KillWorker_Handler(srv interface{}, ctx context.Context, dec f
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(NodeManagerServer).KillWorker(ctx, req.(*KillWorkerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _NodeManager_NotifyWorkerBlocked_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(WorkerBlockedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeManagerServer).NotifyWorkerBlocked(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NodeManager_NotifyWorkerBlocked_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeManagerServer).NotifyWorkerBlocked(ctx, req.(*WorkerBlockedRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -464,6 +508,10 @@ var NodeManager_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "KillWorker",
 			Handler:    _NodeManager_KillWorker_Handler,
+		},
+		{
+			MethodName: "NotifyWorkerBlocked",
+			Handler:    _NodeManager_NotifyWorkerBlocked_Handler,
 		},
 		{
 			MethodName: "FreeObjects",

@@ -16,6 +16,13 @@
 // The same executable runs as the driver and, started by node managers with
 // GORAY_WORKER=1, as worker processes: in a worker, Init serves tasks and
 // never returns, so code before Init runs in workers too.
+//
+// Tasks may submit tasks and wait for them (Get, Wait, a generator's Next):
+// as in Ray, a task that waits for objects more than a moment lends its
+// CPUs to other work until it goes on, so recursion and fan-out-and-gather
+// do not need more CPUs than the cluster has (a node may be over its CPUs
+// for a while when the waiters go on). Actors keep theirs; GPUs and other
+// resources stay with the task.
 package ray
 
 import (

@@ -107,6 +107,7 @@ func Wait[T any](ctx context.Context, refs []Ref[T], numReturns int, timeout tim
 	watched := make([]bool, len(refs))
 	stop := make(chan struct{})
 	defer close(stop)
+	var waiting func()
 	for {
 		ready, notReady = ready[:0], notReady[:0]
 		for i, r := range refs {
@@ -129,6 +130,10 @@ func Wait[T any](ctx context.Context, refs []Ref[T], numReturns int, timeout tim
 		}
 		if len(ready) >= numReturns || len(notReady) == 0 {
 			return ready, notReady, nil
+		}
+		if waiting == nil {
+			waiting = w.Waiting() // a task's CPUs are lent meanwhile
+			defer waiting()
 		}
 		select {
 		case <-wake:
