@@ -346,11 +346,13 @@ func TestPipelineSurvivesNodeDeath(t *testing.T) {
 // The same with the pool's blocks waiting in the object store for the
 // tasks of the next operator: those lost with the node are made again by
 // calling the pool's (restarted) actor again, which needs their inputs
-// read again. The nodes have 4 CPUs: a task waiting for its input holds
-// its CPU, and with 2 the tasks of the next operator and the actors take
-// them all, leaving none for the reads that rebuild it (what is left to
-// do: a task whose input is lost should give its CPU back until the input
-// is there again, as Ray's workers blocked in a get do).
+// read again. The nodes have 4 CPUs. A task waiting for its input now
+// lends its CPU (as Ray's workers blocked in a get do), but with 2 the
+// pipeline still stalls on the node left: read tasks paused by the
+// generators' backpressure hold their CPUs while the tasks and actor calls
+// that would consume their blocks wait for one (what is left to do: the
+// executor should keep CPUs for the operators downstream of a paused
+// read, as Ray Data's resource manager reserves them).
 func TestPoolBlocksRebuiltAfterNodeDeath(t *testing.T) {
 	survivesNodeDeath(t, []string{"127.0.0.31", "127.0.0.32"}, 4, pipelineThroughTasks)
 }
