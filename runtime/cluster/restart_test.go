@@ -143,21 +143,19 @@ func (p *proc) kill() {
 // deadline passed shows the end of the log too.
 func (p *proc) waitUp(t *testing.T, what string, timeout time.Duration, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	err := poll(timeout, func() error {
 		err := f()
-		if err == nil {
-			return
+		if err != nil {
+			select {
+			case <-p.done:
+				t.Fatalf("%s: the process ended (%v): %v\n%s", what, p.cmd.ProcessState, err, p.logTail(60))
+			default:
+			}
 		}
-		select {
-		case <-p.done:
-			t.Fatalf("%s: the process ended (%v): %v\n%s", what, p.cmd.ProcessState, err, p.logTail(60))
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v\n%s", what, err, p.logTail(60))
-		}
-		time.Sleep(100 * time.Millisecond)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", what, err, p.logTail(60))
 	}
 }
 
@@ -186,14 +184,19 @@ func gcsClient(t *testing.T, addr string) rpcpb.GcsClient {
 
 func eventually(t *testing.T, what string, timeout time.Duration, f func() error) {
 	t.Helper()
+	if err := poll(timeout, f); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// poll calls f every 100 ms until it returns nil (nil) or timeout has
+// passed (its last error).
+func poll(timeout time.Duration, f func() error) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
+		if err == nil || time.Now().After(deadline) {
+			return err
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -141,10 +141,7 @@ func TestRayJobDataPipeline(t *testing.T) {
 	logStep("TestRayJobDataPipeline: apply → Complete", start)
 	logs := submitterLogs(ns, name)
 	fmt.Printf("    submitter logs:\n%s", indent(indent(logs)))
-	if deployment != "Complete" || job != "SUCCEEDED" {
-		t.Fatalf("RayJob ended jobDeploymentStatus=%q jobStatus=%q, want Complete/SUCCEEDED; message: %s", deployment, job,
-			get(ns, "rayjob", name, "{.status.message}"))
-	}
+	requireSucceeded(t, ns, name, deployment, job)
 	done := regexp.MustCompile(`batch-inference: 20000 rows scored into (/data/batch-inference/scores-\d+), every score matches the model \(mean score 0\.\d{4}\)`)
 	m := done.FindStringSubmatch(logs)
 	if m == nil {
@@ -258,10 +255,7 @@ func TestRayJobTuneAutoscaler(t *testing.T) {
 	logStep("TestRayJobTuneAutoscaler: apply → Complete", start)
 	logs := submitterLogs(ns, name)
 	fmt.Printf("    submitter logs:\n%s", indent(indent(logs)))
-	if deployment != "Complete" || job != "SUCCEEDED" {
-		t.Fatalf("RayJob ended jobDeploymentStatus=%q jobStatus=%q, want Complete/SUCCEEDED; message: %s", deployment, job,
-			get(ns, "rayjob", name, "{.status.message}"))
-	}
+	requireSucceeded(t, ns, name, deployment, job)
 	if !sawZero || maxRunning < 2 || maxReplica < 2 {
 		t.Errorf("worker pods: none while the head ran: %v; then up to %d running, replicas up to %d; want 0, then 2 for the 2 concurrent trials",
 			sawZero, maxRunning, maxReplica)

@@ -24,6 +24,16 @@ func waitJobEnd(t *testing.T, ns, name string, timeout time.Duration) (deploymen
 	return deployment, job
 }
 
+// requireSucceeded fails the test unless the RayJob ended
+// Complete/SUCCEEDED (waitJobEnd's results), with the RayJob's message.
+func requireSucceeded(t *testing.T, ns, name, deployment, job string) {
+	t.Helper()
+	if deployment != "Complete" || job != "SUCCEEDED" {
+		t.Fatalf("RayJob ended jobDeploymentStatus=%q jobStatus=%q, want Complete/SUCCEEDED; message: %s", deployment, job,
+			get(ns, "rayjob", name, "{.status.message}"))
+	}
+}
+
 // submitterLogs reads the logs of the RayJob's submitter Kubernetes Job.
 func submitterLogs(ns, name string) string {
 	out, err := kubectlErr("-n", ns, "logs", "job/"+name, "--tail=-1")
@@ -51,10 +61,7 @@ func TestRayJob(t *testing.T) {
 	logStep("TestRayJob: sample job done (apply → Complete)", start)
 	logs := submitterLogs(ns, name)
 	fmt.Printf("    submitter logs:\n%s", indent(indent(logs)))
-	if deployment != "Complete" || job != "SUCCEEDED" {
-		t.Fatalf("RayJob ended jobDeploymentStatus=%q jobStatus=%q, want Complete/SUCCEEDED; message: %s", deployment, job,
-			get(ns, "rayjob", name, "{.status.message}"))
-	}
+	requireSucceeded(t, ns, name, deployment, job)
 	if !strings.Contains(logs, "pi ≈ 3.1") {
 		t.Errorf("the submitter's logs do not hold the result (pi ≈ 3.1...)")
 	}
@@ -116,10 +123,7 @@ func TestRayJobWorkerDeleted(t *testing.T) {
 	logStep("TestRayJobWorkerDeleted: job with a worker deleted done", start)
 	logs := submitterLogs(ns, name)
 	fmt.Printf("    submitter logs (tail):\n%s", indent(indent(tail(logs, 20))))
-	if deployment != "Complete" || job != "SUCCEEDED" {
-		t.Fatalf("RayJob ended jobDeploymentStatus=%q jobStatus=%q, want Complete/SUCCEEDED; message: %s", deployment, job,
-			get(ns, "rayjob", name, "{.status.message}"))
-	}
+	requireSucceeded(t, ns, name, deployment, job)
 	if !strings.Contains(logs, "all-runs-done") {
 		t.Errorf("the submitter's logs do not show the end of the job")
 	}
