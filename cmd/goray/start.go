@@ -30,6 +30,7 @@ import (
 	"github.com/goray-dev/goray/runtime/jobs"
 	"github.com/goray-dev/goray/runtime/node"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
+	"github.com/goray-dev/goray/runtime/scheduler"
 )
 
 type startFlags struct {
@@ -117,7 +118,7 @@ func startCommand(f *startFlags) *cobra.Command {
 	fl.Int64Var(&f.memory, "memory", 0, "memory to offer in bytes (default: the machine's)")
 	fl.Int64Var(&f.objectStoreMemory, "object-store-memory", 0, "object store capacity in bytes before spilling to disk (default 30% of memory)")
 	fl.StringVar(&f.resources, "resources", "", `custom resources as JSON, e.g. '{"TPU": 4}'`)
-	fl.StringVar(&f.labels, "labels", "", `node labels as JSON`)
+	fl.StringVar(&f.labels, "labels", "", `node labels for label selectors: '{"zone": "a"}' or zone=a,disk=ssd`)
 	fl.BoolVar(&f.block, "block", false, "run in the foreground until killed")
 	fl.StringVar(&f.dashboardHost, "dashboard-host", "127.0.0.1", "dashboard bind host (head)")
 	fl.IntVar(&f.dashboardPort, "dashboard-port", 8265, "dashboard HTTP port (head)")
@@ -294,11 +295,9 @@ func runNode(ctx context.Context, f *startFlags) error {
 			res[k] = v
 		}
 	}
-	labels := map[string]string{}
-	if f.labels != "" {
-		if err := json.Unmarshal([]byte(f.labels), &labels); err != nil {
-			return fmt.Errorf("--labels must be a JSON object of strings: %w", err)
-		}
+	labels, err := scheduler.ParseLabels(f.labels)
+	if err != nil {
+		return fmt.Errorf("--labels: %w", err)
 	}
 	store := f.objectStoreMemory
 	if store == 0 {

@@ -292,7 +292,12 @@ func queueKey(o TaskOptions) string {
 
 func slowQueueKey(o TaskOptions) string {
 	s := o.Strategy
-	return fmt.Sprintf("%s|%d|%s|%v|%s|%d", scheduler.Resources(o.Resources).Key(), s.GetKind(), s.GetNodeId(), s.GetSoft(), s.GetPlacementGroupId(), s.GetBundleIndex())
+	key := fmt.Sprintf("%s|%d|%s|%v|%s|%d", scheduler.Resources(o.Resources).Key(), s.GetKind(), s.GetNodeId(), s.GetSoft(), s.GetPlacementGroupId(), s.GetBundleIndex())
+	if sel := s.GetLabelSelector(); len(sel) > 0 {
+		// Workers leased for one selector's nodes serve no other.
+		key += "|" + scheduler.Selector(sel).String()
+	}
+	return key
 }
 
 // schedQueue holds the ready tasks of one shape and the workers leased for them.

@@ -167,15 +167,10 @@ func (s *Server) killWorker(nodeID, workerID string) {
 
 func (s *Server) actorStrategy(spec *rpcpb.ActorSpec) (scheduler.Strategy, string, int32) {
 	st := spec.GetStrategy()
-	switch st.GetKind() {
-	case rpcpb.SchedulingStrategy_SPREAD:
-		return scheduler.Strategy{Kind: scheduler.Spread}, "", -1
-	case rpcpb.SchedulingStrategy_NODE_AFFINITY:
-		return scheduler.Strategy{Kind: scheduler.NodeAffinity, NodeID: st.NodeId, Soft: st.Soft}, "", -1
-	case rpcpb.SchedulingStrategy_PLACEMENT_GROUP:
+	if st.GetKind() == rpcpb.SchedulingStrategy_PLACEMENT_GROUP {
 		return scheduler.Strategy{}, st.PlacementGroupId, st.BundleIndex
 	}
-	return scheduler.Strategy{}, "", -1
+	return scheduler.FromProto(st), "", -1
 }
 
 // scheduleActor places an actor on a node, leases a dedicated worker and runs

@@ -265,6 +265,7 @@ func (s *Server) RegisterNode(ctx context.Context, in *rpcpb.NodeInfo) (*rpcpb.R
 	if again && old.awaiting {
 		effs = s.dir.NodeReturned(in.NodeId, workers)
 	}
+	in.Labels = withNodeIDLabel(in.Labels, in.NodeId)
 	n := &nodeRec{info: in, alive: true, lastSeen: time.Now(), available: copyMap(in.Total)}
 	s.nodes[in.NodeId] = n
 	seq := s.persistLocked(nodeOp(in.NodeId, n))
@@ -617,8 +618,20 @@ func (s *Server) snapshotLocked() []scheduler.Node {
 	var out []scheduler.Node
 	for id, n := range s.nodes {
 		// A draining node takes no new work.
-		out = append(out, scheduler.Node{ID: id, Alive: n.alive && !n.draining, Total: n.info.Total, Available: copyMap(n.available)})
+		out = append(out, scheduler.Node{ID: id, Alive: n.alive && !n.draining, Total: n.info.Total, Available: copyMap(n.available),
+			Labels: n.info.Labels})
 	}
+	return out
+}
+
+// withNodeIDLabel is labels with the node's id as its ray.io/node-id
+// label, which every node has (as in Ray), whatever it was started with.
+func withNodeIDLabel(labels map[string]string, id string) map[string]string {
+	out := make(map[string]string, len(labels)+1)
+	for k, v := range labels {
+		out[k] = v
+	}
+	out[scheduler.NodeIDLabel] = id
 	return out
 }
 

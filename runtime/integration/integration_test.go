@@ -127,8 +127,9 @@ func run(m *testing.M) int {
 	dashPort := testproc.MustFreePort("127.0.0.1")
 	dashboardAddress, gorayBin = "127.0.0.1:"+strconv.Itoa(dashPort), bin
 	start("127.0.0.1", "--head", "--port="+strconv.Itoa(gcsPort), "--num-cpus=1", "--dashboard-port="+strconv.Itoa(dashPort))
-	start("127.0.0.2", "--address="+gcs, "--num-cpus=2", "--object-store-memory=4000000")
-	start("127.0.0.3", "--address="+gcs, "--num-cpus=2", "--object-store-memory=4000000")
+	// Labels in both of goray start's forms (labels_test.go).
+	start("127.0.0.2", "--address="+gcs, "--num-cpus=2", "--object-store-memory=4000000", "--labels=zone=a,disk=ssd")
+	start("127.0.0.3", "--address="+gcs, "--num-cpus=2", "--object-store-memory=4000000", `--labels={"zone": "b"}`)
 	ctx := context.Background()
 	if err := ray.Init(ctx, ray.WithAddress(gcs)); err != nil {
 		fmt.Fprintln(os.Stderr, "init:", err)

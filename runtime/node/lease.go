@@ -17,16 +17,6 @@ import (
 	"github.com/goray-dev/goray/runtime/scheduler"
 )
 
-func toStrategy(s *rpcpb.SchedulingStrategy) scheduler.Strategy {
-	switch s.GetKind() {
-	case rpcpb.SchedulingStrategy_SPREAD:
-		return scheduler.Strategy{Kind: scheduler.Spread}
-	case rpcpb.SchedulingStrategy_NODE_AFFINITY:
-		return scheduler.Strategy{Kind: scheduler.NodeAffinity, NodeID: s.NodeId, Soft: s.Soft}
-	}
-	return scheduler.Strategy{}
-}
-
 // RequestWorkerLease grants a worker on this node, tells the caller to go to
 // another node (spillback), or waits until resources free up.
 func (n *Node) RequestWorkerLease(ctx context.Context, in *rpcpb.LeaseRequest) (*rpcpb.LeaseReply, error) {
@@ -111,7 +101,7 @@ func (n *Node) tryLocalLocked(in *rpcpb.LeaseRequest, req scheduler.Resources) (
 		}
 		return nil, &rpcpb.LeaseReply{Rejected: true, Message: "node has no room"}
 	}
-	dec := n.sched.Pick(n.snapshotLocked(), n.id, req, toStrategy(in.Strategy))
+	dec := n.sched.Pick(n.snapshotLocked(), n.id, req, scheduler.FromProto(in.Strategy))
 	switch dec.Status {
 	case scheduler.Placed:
 		if dec.NodeID == n.id {

@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -128,6 +129,7 @@ type Node struct {
 	leases    map[string]*lease
 	demand    map[string]*rpcpb.ResourceDemand
 	bundles   map[string]map[int32]*bundle
+	labels    map[string]string       // the node's labels, ray.io/node-id too (once registered)
 	binaries  map[string]cachedBinary // executable hash -> where it is
 	jobHashes map[string]string       // job id -> executable hash, for requests without one
 	prestart  map[poolKey]bool
@@ -238,6 +240,11 @@ func (n *Node) register() error {
 			n.mu.Lock()
 			n.id = r.NodeId
 			n.cfg.NodeID = r.NodeId
+			n.labels = maps.Clone(n.cfg.Labels)
+			if n.labels == nil {
+				n.labels = map[string]string{}
+			}
+			n.labels[scheduler.NodeIDLabel] = r.NodeId // as the GCS records it
 			n.mu.Unlock()
 			n.log.Printf("node %s registered with GCS %s, listening on %s", r.NodeId, n.cfg.GcsAddress, n.addr)
 			return nil
@@ -383,13 +390,14 @@ func (n *Node) reaper() {
 
 // snapshotLocked is the cluster view with this node's live availability.
 func (n *Node) snapshotLocked() []scheduler.Node {
-	out := []scheduler.Node{{ID: n.id, Alive: !n.draining, Total: n.total, Available: n.available}}
+	out := []scheduler.Node{{ID: n.id, Alive: !n.draining, Total: n.total, Available: n.available, Labels: n.labels}}
 	for _, v := range n.view {
 		if v.NodeId == n.id {
 			continue
 		}
 		// Draining nodes take no new work.
-		out = append(out, scheduler.Node{ID: v.NodeId, Alive: v.Alive && v.Status != "DRAINING", Total: v.Total, Available: v.Available})
+		out = append(out, scheduler.Node{ID: v.NodeId, Alive: v.Alive && v.Status != "DRAINING", Total: v.Total, Available: v.Available,
+			Labels: v.Labels})
 	}
 	return out
 }

@@ -144,8 +144,11 @@ type SchedulingStrategy struct {
 	Soft             bool                    `protobuf:"varint,3,opt,name=soft,proto3" json:"soft,omitempty"`
 	PlacementGroupId string                  `protobuf:"bytes,4,opt,name=placement_group_id,json=placementGroupId,proto3" json:"placement_group_id,omitempty"`
 	BundleIndex      int32                   `protobuf:"varint,5,opt,name=bundle_index,json=bundleIndex,proto3" json:"bundle_index,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// label_selector: Ray's label selector (scheduler.Selector), with any
+	// kind but PLACEMENT_GROUP: only nodes whose labels match.
+	LabelSelector map[string]string `protobuf:"bytes,6,rep,name=label_selector,json=labelSelector,proto3" json:"label_selector,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SchedulingStrategy) Reset() {
@@ -211,6 +214,13 @@ func (x *SchedulingStrategy) GetBundleIndex() int32 {
 		return x.BundleIndex
 	}
 	return 0
+}
+
+func (x *SchedulingStrategy) GetLabelSelector() map[string]string {
+	if x != nil {
+		return x.LabelSelector
+	}
+	return nil
 }
 
 // ObjectRef names an object and the process (owner) that holds its metadata.
@@ -840,13 +850,17 @@ var File_common_proto protoreflect.FileDescriptor
 
 const file_common_proto_rawDesc = "" +
 	"\n" +
-	"\fcommon.proto\x12\tgoray.rpc\"\x93\x02\n" +
+	"\fcommon.proto\x12\tgoray.rpc\"\xae\x03\n" +
 	"\x12SchedulingStrategy\x126\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\".goray.rpc.SchedulingStrategy.KindR\x04kind\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x12\n" +
 	"\x04soft\x18\x03 \x01(\bR\x04soft\x12,\n" +
 	"\x12placement_group_id\x18\x04 \x01(\tR\x10placementGroupId\x12!\n" +
-	"\fbundle_index\x18\x05 \x01(\x05R\vbundleIndex\"G\n" +
+	"\fbundle_index\x18\x05 \x01(\x05R\vbundleIndex\x12W\n" +
+	"\x0elabel_selector\x18\x06 \x03(\v20.goray.rpc.SchedulingStrategy.LabelSelectorEntryR\rlabelSelector\x1a@\n" +
+	"\x12LabelSelectorEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"G\n" +
 	"\x04Kind\x12\v\n" +
 	"\aDEFAULT\x10\x00\x12\n" +
 	"\n" +
@@ -941,7 +955,7 @@ func file_common_proto_rawDescGZIP() []byte {
 }
 
 var file_common_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_common_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_common_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_common_proto_goTypes = []any{
 	(SchedulingStrategy_Kind)(0), // 0: goray.rpc.SchedulingStrategy.Kind
 	(ErrorInfo_Kind)(0),          // 1: goray.rpc.ErrorInfo.Kind
@@ -953,24 +967,26 @@ var file_common_proto_goTypes = []any{
 	(*TaskSpec)(nil),             // 7: goray.rpc.TaskSpec
 	(*TaskResult)(nil),           // 8: goray.rpc.TaskResult
 	(*ResourceDemand)(nil),       // 9: goray.rpc.ResourceDemand
-	nil,                          // 10: goray.rpc.TaskSpec.ResourcesEntry
-	nil,                          // 11: goray.rpc.ResourceDemand.ShapeEntry
+	nil,                          // 10: goray.rpc.SchedulingStrategy.LabelSelectorEntry
+	nil,                          // 11: goray.rpc.TaskSpec.ResourcesEntry
+	nil,                          // 12: goray.rpc.ResourceDemand.ShapeEntry
 }
 var file_common_proto_depIdxs = []int32{
 	0,  // 0: goray.rpc.SchedulingStrategy.kind:type_name -> goray.rpc.SchedulingStrategy.Kind
-	3,  // 1: goray.rpc.Arg.ref:type_name -> goray.rpc.ObjectRef
-	1,  // 2: goray.rpc.ErrorInfo.kind:type_name -> goray.rpc.ErrorInfo.Kind
-	5,  // 3: goray.rpc.Object.error:type_name -> goray.rpc.ErrorInfo
-	4,  // 4: goray.rpc.TaskSpec.args:type_name -> goray.rpc.Arg
-	10, // 5: goray.rpc.TaskSpec.resources:type_name -> goray.rpc.TaskSpec.ResourcesEntry
-	6,  // 6: goray.rpc.TaskResult.result:type_name -> goray.rpc.Object
-	6,  // 7: goray.rpc.TaskResult.more_returns:type_name -> goray.rpc.Object
-	11, // 8: goray.rpc.ResourceDemand.shape:type_name -> goray.rpc.ResourceDemand.ShapeEntry
-	9,  // [9:9] is the sub-list for method output_type
-	9,  // [9:9] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	10, // 1: goray.rpc.SchedulingStrategy.label_selector:type_name -> goray.rpc.SchedulingStrategy.LabelSelectorEntry
+	3,  // 2: goray.rpc.Arg.ref:type_name -> goray.rpc.ObjectRef
+	1,  // 3: goray.rpc.ErrorInfo.kind:type_name -> goray.rpc.ErrorInfo.Kind
+	5,  // 4: goray.rpc.Object.error:type_name -> goray.rpc.ErrorInfo
+	4,  // 5: goray.rpc.TaskSpec.args:type_name -> goray.rpc.Arg
+	11, // 6: goray.rpc.TaskSpec.resources:type_name -> goray.rpc.TaskSpec.ResourcesEntry
+	6,  // 7: goray.rpc.TaskResult.result:type_name -> goray.rpc.Object
+	6,  // 8: goray.rpc.TaskResult.more_returns:type_name -> goray.rpc.Object
+	12, // 9: goray.rpc.ResourceDemand.shape:type_name -> goray.rpc.ResourceDemand.ShapeEntry
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_common_proto_init() }
@@ -984,7 +1000,7 @@ func file_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_common_proto_rawDesc), len(file_common_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -22,7 +22,8 @@
 // CPUs to other work until it goes on, so recursion and fan-out-and-gather
 // do not need more CPUs than the cluster has (a node may be over its CPUs
 // for a while when the waiters go on). Actors keep theirs; GPUs and other
-// resources stay with the task.
+// resources stay with the task. Where calls run (resources, SPREAD, node
+// affinity, label selectors): docs/scheduling.md.
 package ray
 
 import (

@@ -1,8 +1,13 @@
 package ray
 
 import (
+	"errors"
+
+	"google.golang.org/protobuf/proto"
+
 	"github.com/goray-dev/goray/runtime/core"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
+	"github.com/goray-dev/goray/runtime/scheduler"
 )
 
 // Option is a per-call option passed among Remote's arguments.
@@ -21,6 +26,7 @@ type callOptions struct {
 	getIfExists     bool
 	backpressure    int64
 	idempotent      bool
+	labelSelector   map[string]string
 }
 
 type optFunc func(*callOptions)
@@ -50,6 +56,46 @@ func Resources(r map[string]float64) Option {
 			o.res()[k] = v
 		}
 	})
+}
+
+// LabelSelector keeps a task or actor to the nodes whose labels match, as
+// Ray's label_selector: each key names a node label and its value is "v"
+// (the label is v), "!v" (it is not), "in(a,b)" (one of them) or "!in(a,b)"
+// (none of them). Nodes get labels from `goray start --labels` (on
+// Kubernetes, a group's labels or rayStartParams labels); every node has
+// ray.io/node-id. With no matching node the call waits, as one asking for
+// more than any node has. It combines with SchedulingSpread and
+// NodeAffinity, not with a placement group.
+func LabelSelector(sel map[string]string) Option {
+	return optFunc(func(o *callOptions) {
+		if o.labelSelector == nil {
+			o.labelSelector = map[string]string{}
+		}
+		for k, v := range sel {
+			o.labelSelector[k] = v
+		}
+	})
+}
+
+// finish checks the options that can be wrong and folds the label
+// selector into the scheduling strategy.
+func (o *callOptions) finish() error {
+	if len(o.labelSelector) == 0 {
+		return nil
+	}
+	if err := scheduler.Selector(o.labelSelector).Validate(); err != nil {
+		return err
+	}
+	st := &rpcpb.SchedulingStrategy{}
+	if o.strategy != nil {
+		if o.strategy.Kind == rpcpb.SchedulingStrategy_PLACEMENT_GROUP {
+			return errors.New("a label selector does not combine with a placement group (its bundles chose their nodes)")
+		}
+		st = proto.Clone(o.strategy).(*rpcpb.SchedulingStrategy)
+	}
+	st.LabelSelector = o.labelSelector
+	o.strategy = st
+	return nil
 }
 
 // MaxRetries sets how often a task is retried after a system failure (default 3, -1 = forever).

@@ -175,6 +175,9 @@ func splitArgs(in []any) ([]core.Arg, *callOptions, error) {
 			args = append(args, core.Arg{Value: b})
 		}
 	}
+	if err := opts.finish(); err != nil {
+		return nil, nil, err
+	}
 	return args, opts, nil
 }
 

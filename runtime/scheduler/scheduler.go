@@ -76,6 +76,7 @@ type Node struct {
 	Alive     bool
 	Total     Resources
 	Available Resources
+	Labels    map[string]string
 }
 
 // Kind is a scheduling strategy.
@@ -92,6 +93,9 @@ type Strategy struct {
 	Kind   Kind
 	NodeID string
 	Soft   bool
+	// Labels, if any, keep the request to the nodes they match, whatever
+	// the kind (labels.go).
+	Labels Selector
 }
 
 // Status is the outcome of a decision.
@@ -139,7 +143,7 @@ func utilization(n Node) float64 {
 func (s *State) Pick(nodes []Node, local string, req Resources, st Strategy) Decision {
 	alive := make([]Node, 0, len(nodes))
 	for _, n := range nodes {
-		if n.Alive {
+		if n.Alive && (len(st.Labels) == 0 || st.Labels.Matches(n.Labels)) {
 			alive = append(alive, n)
 		}
 	}
@@ -167,7 +171,7 @@ func (s *State) Pick(nodes []Node, local string, req Resources, st Strategy) Dec
 		if !st.Soft {
 			return Decision{Status: Infeasible}
 		}
-		return s.Pick(nodes, local, req, Strategy{})
+		return s.Pick(nodes, local, req, Strategy{Labels: st.Labels})
 	case Spread:
 		if !feasible {
 			return Decision{Status: Infeasible}

@@ -11,14 +11,14 @@ import (
 
 // TestScenarios drives the scheduler from testdata/*.txt scripts:
 //
-//	node id=n1 res=CPU:4            add an alive node with total = available
+//	node id=n1 res=CPU:4 [labels=zone:a,disk:ssd]   add an alive node with total = available
 //	take id=n1 res=CPU:1            consume resources on a node
 //	kill id=n1                      mark a node dead
-//	pick local=n1 res=CPU:1 [strategy=spread|affinity node=n2 soft]
+//	pick local=n1 res=CPU:1 [strategy=spread|affinity node=n2 soft] [select=zone:!a,disk:in(ssd|nvme)]
 //	pg strategy=PACK bundles=CPU:1;CPU:1 (bundles separated by ';')
 //	nodes                           print the snapshot
 func TestScenarios(t *testing.T) {
-	for _, file := range []string{"testdata/pick.txt", "testdata/placement_groups.txt"} {
+	for _, file := range []string{"testdata/pick.txt", "testdata/placement_groups.txt", "testdata/labels.txt"} {
 		t.Run(file, func(t *testing.T) {
 			var nodes []Node
 			st := &State{}
@@ -43,7 +43,7 @@ func TestScenarios(t *testing.T) {
 				switch d.Cmd {
 				case "node":
 					r := res(d, "res")
-					nodes = append(nodes, Node{ID: d.Val("id", ""), Alive: true, Total: r, Available: r.Clone()})
+					nodes = append(nodes, Node{ID: d.Val("id", ""), Alive: true, Total: r, Available: r.Clone(), Labels: pairs(d, "labels")})
 					return "ok"
 				case "take":
 					n := find(d.Val("id", ""))
@@ -62,6 +62,7 @@ func TestScenarios(t *testing.T) {
 						s.NodeID = d.Val("node", "")
 						_, s.Soft = d.Arg("soft")
 					}
+					s.Labels = Selector(pairs(d, "select"))
 					dec := st.Pick(nodes, d.Val("local", ""), res(d, "res"), s)
 					if dec.Status == Placed {
 						res(d, "res").SubFrom(find(dec.NodeID).Available)
@@ -110,6 +111,20 @@ func TestScenarios(t *testing.T) {
 			})
 		})
 	}
+}
+
+// pairs reads key:value,... (a '|' in a value stands for a comma).
+func pairs(d *datadriven.TestData, key string) map[string]string {
+	v, ok := d.Arg(key)
+	if !ok {
+		return nil
+	}
+	out := map[string]string{}
+	for _, kv := range v {
+		k, val, _ := strings.Cut(kv, ":")
+		out[k] = strings.ReplaceAll(val, "|", ",")
+	}
+	return out
 }
 
 func TestKey(t *testing.T) {
