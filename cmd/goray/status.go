@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
+	"github.com/goray-dev/goray/runtime/scheduler"
 )
 
 func defaultAddress() string {
@@ -102,7 +103,14 @@ func printStatus(w io.Writer, st *rpcpb.ClusterStatus) {
 		if d.Infeasible {
 			inf = " (infeasible: no node type can hold it)"
 		}
-		fmt.Fprintf(w, " %v: %d+ pending tasks/actors%s\n", d.Shape, d.Count, inf)
+		on := ""
+		if len(d.LabelSelector) > 0 {
+			on = " on nodes labelled " + scheduler.Selector(d.LabelSelector).String()
+			if d.Infeasible {
+				inf = " (infeasible: no node type with those labels can hold it)"
+			}
+		}
+		fmt.Fprintf(w, " %v%s: %d+ pending tasks/actors%s\n", d.Shape, on, d.Count, inf)
 	}
 	for _, g := range st.PendingGangs {
 		var bs []string

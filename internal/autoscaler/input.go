@@ -84,7 +84,7 @@ func BuildInput(rc *rayv1.RayCluster, live []corev1.Pod, st *rpcpb.ClusterStatus
 		}
 		headSeen = headSeen || isHead
 		if v != nil {
-			n.NodeID, n.Total, n.Available = v.NodeId, v.Total, v.Available
+			n.NodeID, n.Total, n.Available, n.Labels = v.NodeId, v.Total, v.Available, v.Labels
 			n.Idle = time.Duration(v.IdleDurationMs) * time.Millisecond
 			n.Busy = v.ObjectStoreObjects > 0
 			n.Draining = v.Status == "DRAINING"
@@ -113,7 +113,7 @@ func BuildInput(rc *rayv1.RayCluster, live []corev1.Pod, st *rpcpb.ClusterStatus
 		}
 	}
 	for _, d := range st.GetPending() {
-		in.Pending = append(in.Pending, planner.Request{Shape: d.Shape, Count: int(d.Count)})
+		in.Pending = append(in.Pending, planner.Request{Shape: d.Shape, Count: int(d.Count), Labels: d.LabelSelector})
 	}
 	for _, c := range st.GetConstraints() {
 		in.Constraints = append(in.Constraints, planner.Request{Shape: c.Shape, Count: int(c.Count)})

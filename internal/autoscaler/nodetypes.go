@@ -36,6 +36,9 @@ func NodeTypes(rc *rayv1.RayCluster) ([]planner.NodeType, error) {
 		if g.IdleTimeoutSeconds != nil {
 			t.IdleTimeout = time.Duration(*g.IdleTimeoutSeconds) * time.Second
 		}
+		// Labels that cannot be read here (they name the container's
+		// environment) leave the group to demand without a selector.
+		t.Labels, _ = raystart.Labels(g.RayStartParams, g.Labels)
 		out = append(out, t)
 	}
 	return out, nil

@@ -168,3 +168,30 @@ func TestNodeTypesReadRayStartParamsAsThePodBuilderDoes(t *testing.T) {
 		t.Fatalf("a number from the environment: %v", err)
 	}
 }
+
+// A group's labels, as the pod builder passes them to --labels: the
+// group's labels map over rayStartParams labels (JSON or key=value,...);
+// labels that name the container's environment are not known here.
+func TestNodeTypesReadLabelsAsThePodBuilderDoes(t *testing.T) {
+	rc := testCluster()
+	rc.Spec.WorkerGroupSpecs = []rayv1.WorkerGroupSpec{
+		{GroupName: "map", Labels: map[string]string{"zone": "a"}, RayStartParams: map[string]string{"labels": `'{"zone": "x"}'`}},
+		{GroupName: "json", RayStartParams: map[string]string{"labels": `'{"zone": "b"}'`}},
+		{GroupName: "ray", RayStartParams: map[string]string{"labels": "zone=c,disk=ssd"}},
+		{GroupName: "env", RayStartParams: map[string]string{"labels": "zone=$ZONE"}},
+		{GroupName: "none"},
+	}
+	types, err := NodeTypes(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, nt := range types {
+		b, _ := json.Marshal(nt.Labels)
+		got = append(got, nt.Name+" "+string(b))
+	}
+	want := []string{`map {"zone":"a"}`, `json {"zone":"b"}`, `ray {"disk":"ssd","zone":"c"}`, `env null`, `none null`}
+	if !slices.Equal(got, want) {
+		t.Fatalf("labels\n got %q\nwant %q", got, want)
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/goray-dev/goray/runtime/scheduler"
 )
 
 // Error is a rayStartParams entry that `goray start` could not use.
@@ -125,12 +127,33 @@ func Validate(params map[string]string) error {
 			_, _, err = Port(params, key)
 		case key == "resources":
 			_, _, err = Resources(params)
+		case key == "labels":
+			_, err = Labels(params, nil)
 		}
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// Labels is a node's labels as the pod builder passes them to --labels:
+// the group's labels map when it has one, else rayStartParams labels (a
+// JSON object or Ray's key=value,...; scheduler.ParseLabels). It fails when
+// those are needed and cannot be read here.
+func Labels(params, group map[string]string) (map[string]string, error) {
+	if len(group) > 0 {
+		return maps.Clone(group), nil
+	}
+	v, ok, err := literal(params, "labels")
+	if err != nil || !ok {
+		return nil, err
+	}
+	m, err := scheduler.ParseLabels(v)
+	if err != nil {
+		return nil, &Error{Key: "labels", Value: params["labels"], Reason: "is not labels: " + err.Error()}
+	}
+	return m, nil
 }
 
 // Custom is the custom resources of a node as KubeRay composes --resources

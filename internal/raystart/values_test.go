@@ -14,6 +14,7 @@ func TestValidate(t *testing.T) {
 		{"block": "true", "no-monitor": "", "verbose": "False", "dashboard-host": "'0.0.0.0'"},
 		{"num-cpus": "$CPUS", "resources": "${RES}", "redis-password": "$REDIS_PASSWORD"},
 		{"anything": "goes", "include-dashboard": "false"},
+		{"labels": "zone=a,disk=ssd"}, {"labels": `'{"zone": "a"}'`}, {"labels": "zone=$ZONE"},
 	} {
 		if err := Validate(ok); err != nil {
 			t.Errorf("Validate(%v): %v", ok, err)
@@ -30,6 +31,7 @@ func TestValidate(t *testing.T) {
 		{map[string]string{"resources": `{"TPU": "4"}`}, `rayStartParams.resources: "{\"TPU\": \"4\"}" is not a JSON object of numbers, e.g. '"{\"TPU\": 4}"'`},
 		{map[string]string{"resources": `'{"TPU": 4'`}, `rayStartParams.resources: "'{\"TPU\": 4'" is not a JSON object of numbers, e.g. '"{\"TPU\": 4}"'`},
 		{map[string]string{"block": "yes"}, `rayStartParams.block: "yes" is a switch: give true, false or nothing`},
+		{map[string]string{"labels": "zone"}, `rayStartParams.labels: "zone" is not labels: labels: "zone" is not key=value`},
 		{map[string]string{"node-name": "a b", "z": "1"}, `rayStartParams.node-name: "a b" is not one shell word: unquoted blank at 1: the shell would split this into several words; quote it`},
 	} {
 		err := Validate(tc.params)

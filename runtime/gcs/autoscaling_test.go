@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/goray-dev/goray/runtime/cluster"
 	"github.com/goray-dev/goray/runtime/node"
@@ -173,4 +175,40 @@ func TestClusterStatusDemandConstraintsAndAutoscalingState(t *testing.T) {
 		st, err := c.gcs.GetClusterStatus(context.Background(), &rpcpb.Empty{})
 		return err == nil && len(st.Pending) == 0
 	})
+}
+
+// Demand with a label selector is its own line of the cluster status, with
+// its selector, infeasible while no node's labels match (the autoscaler
+// then launches only a group whose labels do).
+func TestClusterStatusDemandKeepsLabelSelectors(t *testing.T) {
+	c := startCluster(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	conn, _ := grpc.NewClient(c.head.Node.Address(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	defer conn.Close()
+	nm := rpcpb.NewNodeManagerClient(conn)
+	for _, sel := range []map[string]string{{"zone": "b"}, {"zone": "b"}, {"zone": "in(b,c)"}} {
+		go func() {
+			_, _ = nm.RequestWorkerLease(ctx, &rpcpb.LeaseRequest{JobId: "j", Resources: map[string]float64{"CPU": 1},
+				Strategy: &rpcpb.SchedulingStrategy{LabelSelector: sel}})
+		}()
+	}
+	eventually(t, "two lines of infeasible demand, by selector", func() bool {
+		st, err := c.gcs.GetClusterStatus(ctx, &rpcpb.Empty{})
+		if err != nil || len(st.Pending) != 2 {
+			return false
+		}
+		got := map[string]int64{}
+		for _, d := range st.Pending {
+			if !d.Infeasible || d.Shape["CPU"] != 1 {
+				return false
+			}
+			got[d.LabelSelector["zone"]] = d.Count
+		}
+		return got["b"] == 2 && got["in(b,c)"] == 1
+	})
+	if _, err := nm.RequestWorkerLease(ctx, &rpcpb.LeaseRequest{JobId: "j", Resources: map[string]float64{"CPU": 1},
+		Strategy: &rpcpb.SchedulingStrategy{LabelSelector: map[string]string{"zone": "in(b"}}}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("a malformed selector: %v, want InvalidArgument", err)
+	}
 }

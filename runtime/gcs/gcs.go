@@ -559,11 +559,14 @@ func (s *Server) GetClusterStatus(ctx context.Context, _ *rpcpb.Empty) (*rpcpb.C
 	out := &rpcpb.ClusterStatus{Version: s.version, Nodes: v.Nodes, SessionName: s.cfg.SessionName,
 		Constraints: s.constraints, AutoscalingState: s.autoscaling}
 	agg := map[string]*rpcpb.ResourceDemand{}
-	add := func(shape map[string]float64, n int64) {
+	add := func(shape map[string]float64, sel map[string]string, n int64) {
 		k := scheduler.Resources(shape).Key()
+		if len(sel) > 0 {
+			k += "|" + scheduler.Selector(sel).String()
+		}
 		d, ok := agg[k]
 		if !ok {
-			d = &rpcpb.ResourceDemand{Shape: shape, Infeasible: !s.feasibleLocked(shape)}
+			d = &rpcpb.ResourceDemand{Shape: shape, LabelSelector: sel, Infeasible: !s.feasibleLocked(shape, sel)}
 			agg[k] = d
 		}
 		d.Count += n
@@ -573,7 +576,7 @@ func (s *Server) GetClusterStatus(ctx context.Context, _ *rpcpb.Empty) (*rpcpb.C
 			continue
 		}
 		for _, d := range n.demand {
-			add(d.Shape, d.Count)
+			add(d.Shape, d.LabelSelector, d.Count)
 		}
 	}
 	for _, a := range s.dir.All() {
@@ -584,7 +587,7 @@ func (s *Server) GetClusterStatus(ctx context.Context, _ *rpcpb.Empty) (*rpcpb.C
 			out.PendingActors++
 			if a.WorkerID == "" {
 				if spec, ok := a.Spec.(*rpcpb.ActorSpec); ok {
-					add(spec.Resources, 1)
+					add(spec.Resources, spec.GetStrategy().GetLabelSelector(), 1)
 				}
 			}
 		}
@@ -605,9 +608,9 @@ func (s *Server) GetClusterStatus(ctx context.Context, _ *rpcpb.Empty) (*rpcpb.C
 	return out, nil
 }
 
-func (s *Server) feasibleLocked(shape map[string]float64) bool {
+func (s *Server) feasibleLocked(shape map[string]float64, sel scheduler.Selector) bool {
 	for _, n := range s.nodes {
-		if n.alive && !n.draining && scheduler.Resources(shape).Fits(n.info.Total) {
+		if n.alive && !n.draining && scheduler.Resources(shape).Fits(n.info.Total) && (len(sel) == 0 || sel.Matches(n.info.Labels)) {
 			return true
 		}
 	}

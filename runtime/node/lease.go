@@ -30,6 +30,11 @@ func (n *Node) RequestWorkerLease(ctx context.Context, in *rpcpb.LeaseRequest) (
 		}
 	}
 	isPG := in.Strategy.GetKind() == rpcpb.SchedulingStrategy_PLACEMENT_GROUP
+	sel := scheduler.Selector(in.Strategy.GetLabelSelector())
+	if err := sel.Validate(); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	dkey := demandKey(req, sel)
 	waiting := false
 	n.mu.Lock()
 	epoch := n.epoch
@@ -39,7 +44,7 @@ func (n *Node) RequestWorkerLease(ctx context.Context, in *rpcpb.LeaseRequest) (
 			n.mu.Lock()
 			// A dropped incarnation took its demand with it.
 			if n.epoch == epoch {
-				n.demand[req.Key()].Count--
+				n.demand[dkey].Count--
 			}
 			n.mu.Unlock()
 		}
@@ -66,10 +71,10 @@ func (n *Node) RequestWorkerLease(ctx context.Context, in *rpcpb.LeaseRequest) (
 		}
 		if !waiting {
 			waiting = true
-			d, ok := n.demand[req.Key()]
+			d, ok := n.demand[dkey]
 			if !ok {
-				d = &rpcpb.ResourceDemand{Shape: req.Clone()}
-				n.demand[req.Key()] = d
+				d = &rpcpb.ResourceDemand{Shape: req.Clone(), LabelSelector: sel}
+				n.demand[dkey] = d
 			}
 			d.Count++
 			select {
@@ -87,6 +92,15 @@ func (n *Node) RequestWorkerLease(ctx context.Context, in *rpcpb.LeaseRequest) (
 			return nil, status.Error(codes.Unavailable, "node manager stopping")
 		}
 	}
+}
+
+// demandKey tells waiting requests apart for the autoscaler: by shape and
+// label selector.
+func demandKey(req scheduler.Resources, sel scheduler.Selector) string {
+	if len(sel) == 0 {
+		return req.Key()
+	}
+	return req.Key() + "|" + sel.String()
 }
 
 // tryLocalLocked decides a normal lease: allocate here, reply (spillback or

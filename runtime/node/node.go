@@ -325,7 +325,8 @@ func (n *Node) heartbeats() {
 				// A copy: the report is marshalled after the lock is
 				// released, while waiting leases keep counting. The shape
 				// is never changed after the demand is made.
-				rep.Demand = append(rep.Demand, &rpcpb.ResourceDemand{Shape: d.Shape, Count: d.Count, Infeasible: d.Infeasible})
+				rep.Demand = append(rep.Demand, &rpcpb.ResourceDemand{Shape: d.Shape, Count: d.Count, Infeasible: d.Infeasible,
+					LabelSelector: d.LabelSelector})
 			}
 		}
 		if len(n.leases) == 0 && len(rep.Demand) == 0 && len(n.bundles) == 0 {

@@ -787,10 +787,13 @@ func (x *TaskResult) GetGeneratorItems() int64 {
 
 // ResourceDemand is a queued request shape and how many of it are waiting.
 type ResourceDemand struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Shape         map[string]float64     `protobuf:"bytes,1,rep,name=shape,proto3" json:"shape,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
-	Count         int64                  `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
-	Infeasible    bool                   `protobuf:"varint,3,opt,name=infeasible,proto3" json:"infeasible,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Shape      map[string]float64     `protobuf:"bytes,1,rep,name=shape,proto3" json:"shape,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	Count      int64                  `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	Infeasible bool                   `protobuf:"varint,3,opt,name=infeasible,proto3" json:"infeasible,omitempty"`
+	// label_selector: the requests' label selector (scheduler.Selector), if
+	// any: only nodes whose labels match can take them.
+	LabelSelector map[string]string `protobuf:"bytes,4,rep,name=label_selector,json=labelSelector,proto3" json:"label_selector,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -844,6 +847,13 @@ func (x *ResourceDemand) GetInfeasible() bool {
 		return x.Infeasible
 	}
 	return false
+}
+
+func (x *ResourceDemand) GetLabelSelector() map[string]string {
+	if x != nil {
+		return x.LabelSelector
+	}
+	return nil
 }
 
 var File_common_proto protoreflect.FileDescriptor
@@ -930,17 +940,21 @@ const file_common_proto_rawDesc = "" +
 	"execMicros\x12\"\n" +
 	"\rstart_time_ns\x18\x06 \x01(\x03R\vstartTimeNs\x124\n" +
 	"\fmore_returns\x18\a \x03(\v2\x11.goray.rpc.ObjectR\vmoreReturns\x12'\n" +
-	"\x0fgenerator_items\x18\b \x01(\x03R\x0egeneratorItems\"\xbc\x01\n" +
+	"\x0fgenerator_items\x18\b \x01(\x03R\x0egeneratorItems\"\xd3\x02\n" +
 	"\x0eResourceDemand\x12:\n" +
 	"\x05shape\x18\x01 \x03(\v2$.goray.rpc.ResourceDemand.ShapeEntryR\x05shape\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x03R\x05count\x12\x1e\n" +
 	"\n" +
 	"infeasible\x18\x03 \x01(\bR\n" +
-	"infeasible\x1a8\n" +
+	"infeasible\x12S\n" +
+	"\x0elabel_selector\x18\x04 \x03(\v2,.goray.rpc.ResourceDemand.LabelSelectorEntryR\rlabelSelector\x1a8\n" +
 	"\n" +
 	"ShapeEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01B0Z.github.com/goray-dev/goray/runtime/proto;rpcpbb\x06proto3"
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\x1a@\n" +
+	"\x12LabelSelectorEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B0Z.github.com/goray-dev/goray/runtime/proto;rpcpbb\x06proto3"
 
 var (
 	file_common_proto_rawDescOnce sync.Once
@@ -955,7 +969,7 @@ func file_common_proto_rawDescGZIP() []byte {
 }
 
 var file_common_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_common_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_common_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_common_proto_goTypes = []any{
 	(SchedulingStrategy_Kind)(0), // 0: goray.rpc.SchedulingStrategy.Kind
 	(ErrorInfo_Kind)(0),          // 1: goray.rpc.ErrorInfo.Kind
@@ -970,6 +984,7 @@ var file_common_proto_goTypes = []any{
 	nil,                          // 10: goray.rpc.SchedulingStrategy.LabelSelectorEntry
 	nil,                          // 11: goray.rpc.TaskSpec.ResourcesEntry
 	nil,                          // 12: goray.rpc.ResourceDemand.ShapeEntry
+	nil,                          // 13: goray.rpc.ResourceDemand.LabelSelectorEntry
 }
 var file_common_proto_depIdxs = []int32{
 	0,  // 0: goray.rpc.SchedulingStrategy.kind:type_name -> goray.rpc.SchedulingStrategy.Kind
@@ -982,11 +997,12 @@ var file_common_proto_depIdxs = []int32{
 	6,  // 7: goray.rpc.TaskResult.result:type_name -> goray.rpc.Object
 	6,  // 8: goray.rpc.TaskResult.more_returns:type_name -> goray.rpc.Object
 	12, // 9: goray.rpc.ResourceDemand.shape:type_name -> goray.rpc.ResourceDemand.ShapeEntry
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	13, // 10: goray.rpc.ResourceDemand.label_selector:type_name -> goray.rpc.ResourceDemand.LabelSelectorEntry
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_common_proto_init() }
@@ -1000,7 +1016,7 @@ func file_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_common_proto_rawDesc), len(file_common_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

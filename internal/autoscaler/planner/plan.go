@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"time"
+
+	"github.com/goray-dev/goray/runtime/scheduler"
 )
 
 // bin is capacity demand can be packed onto: a running node, a pod that is
@@ -16,6 +18,9 @@ type bin struct {
 	cons  Resources // for constraints, which are packed onto totals
 	used  bool      // demand or a constraint was placed here
 	ready bool      // registered with the GCS
+	// labels are the node's (a node to come: its type's), for demand
+	// with a label selector.
+	labels map[string]string
 }
 
 type planState struct {
@@ -85,7 +90,8 @@ func newPlanState(in Input) *planState {
 		}
 		if n.registered() {
 			ready++
-			s.bins = append(s.bins, &bin{pod: n.Pod, typ: n.Type, total: n.Total.Clone(), avail: n.Available.Clone(), cons: n.Total.Clone(), ready: true})
+			s.bins = append(s.bins, &bin{pod: n.Pod, typ: n.Type, total: n.Total.Clone(), avail: n.Available.Clone(), cons: n.Total.Clone(), ready: true,
+				labels: n.Labels})
 			continue
 		}
 		starting++
@@ -93,14 +99,16 @@ func newPlanState(in Input) *planState {
 		if t, ok := s.types[n.Type]; ok && len(res) == 0 {
 			res = t.Resources
 		}
-		pendingBins = append(pendingBins, &bin{pod: n.Pod, typ: n.Type, total: res.Clone(), avail: res.Clone(), cons: res.Clone()})
+		pendingBins = append(pendingBins, &bin{pod: n.Pod, typ: n.Type, total: res.Clone(), avail: res.Clone(), cons: res.Clone(),
+			labels: s.typeLabels(n.Type)})
 	}
 	// Replicas the spec asks for whose pods do not exist yet are starting too.
 	for _, name := range s.order {
 		t := s.types[name]
 		for i := pods[name]; i < s.start[name]*t.hosts(); i++ {
 			starting++
-			pendingBins = append(pendingBins, &bin{typ: name, total: t.Resources.Clone(), avail: t.Resources.Clone(), cons: t.Resources.Clone()})
+			pendingBins = append(pendingBins, &bin{typ: name, total: t.Resources.Clone(), avail: t.Resources.Clone(), cons: t.Resources.Clone(),
+				labels: t.Labels})
 		}
 	}
 	s.bins = append(s.bins, pendingBins...)
@@ -113,8 +121,13 @@ func newPlanState(in Input) *planState {
 
 // place packs r onto the first bin with room, preferring running nodes.
 func place(bins []*bin, r Resources, skip map[*bin]bool) *bin {
+	return placeMatching(bins, r, skip, nil)
+}
+
+// placeMatching is place on the bins whose labels sel matches.
+func placeMatching(bins []*bin, r Resources, skip map[*bin]bool, sel scheduler.Selector) *bin {
 	for _, b := range bins {
-		if !skip[b] && r.Fits(b.avail) {
+		if !skip[b] && r.Fits(b.avail) && sel.Matches(b.labels) {
 			r.SubFrom(b.avail)
 			b.used = true
 			return b
@@ -124,18 +137,28 @@ func place(bins []*bin, r Resources, skip map[*bin]bool) *bin {
 }
 
 // feasible: some node type, or some existing node, could hold r when empty.
-func (s *planState) feasible(r Resources) bool {
+func (s *planState) feasible(r Resources) bool { return s.feasibleMatching(r, nil) }
+
+// feasibleMatching is feasible among the node types and nodes sel matches.
+func (s *planState) feasibleMatching(r Resources, sel scheduler.Selector) bool {
 	for _, t := range s.in.Types {
-		if r.Fits(t.Resources) {
+		if r.Fits(t.Resources) && sel.Matches(t.Labels) {
 			return true
 		}
 	}
 	for _, n := range s.in.Nodes {
-		if !n.PendingDelete && !n.Draining && r.Fits(n.Total) {
+		if !n.PendingDelete && !n.Draining && r.Fits(n.Total) && sel.Matches(n.Labels) {
 			return true
 		}
 	}
 	return false
+}
+
+func (s *planState) typeLabels(name string) map[string]string {
+	if t, ok := s.types[name]; ok {
+		return t.Labels
+	}
+	return nil
 }
 
 func (s *planState) canLaunch(t *NodeType) bool {
@@ -178,13 +201,16 @@ func score(t *NodeType, units []Resources) (gpuOK bool, util float64) {
 
 // chooseType picks the node type for units[0], judging by how well the
 // remaining units would fill it: least waste, then priority, then name.
-func (s *planState) chooseType(units []Resources) *NodeType {
+func (s *planState) chooseType(units []Resources) *NodeType { return s.chooseTypeMatching(units, nil) }
+
+// chooseTypeMatching is chooseType among the node types sel matches.
+func (s *planState) chooseTypeMatching(units []Resources, sel scheduler.Selector) *NodeType {
 	var best *NodeType
 	var bestGPU bool
 	var bestUtil float64
 	for _, name := range s.order {
 		t := s.types[name]
-		if !units[0].Fits(t.Resources) || !s.canLaunch(t) {
+		if !units[0].Fits(t.Resources) || !s.canLaunch(t) || !sel.Matches(t.Labels) {
 			continue
 		}
 		gpuOK, util := score(t, units)
@@ -219,7 +245,7 @@ func (s *planState) launch(t *NodeType, forKey string) []*bin {
 	s.why[t.Name][forKey]++
 	var out []*bin
 	for range t.hosts() {
-		b := &bin{typ: t.Name, total: t.Resources.Clone(), avail: t.Resources.Clone(), cons: t.Resources.Clone()}
+		b := &bin{typ: t.Name, total: t.Resources.Clone(), avail: t.Resources.Clone(), cons: t.Resources.Clone(), labels: t.Labels}
 		s.bins = append(s.bins, b)
 		out = append(out, b)
 	}
@@ -270,30 +296,46 @@ func (s *planState) constraint(c Request) {
 	}
 }
 
-// tasks packs queued tasks and actors, largest first.
+// tasks packs queued tasks and actors, largest first; those with a label
+// selector only onto nodes, and node types, whose labels it matches.
 func (s *planState) tasks() {
-	var units []Resources
+	type unit struct {
+		res Resources
+		sel scheduler.Selector
+	}
+	var units []unit
 	for _, p := range s.in.Pending {
 		if len(positive(p.Shape)) == 0 || p.Count <= 0 {
 			continue
 		}
-		if !s.feasible(p.Shape) {
+		sel := scheduler.Selector(p.Labels)
+		if !s.feasibleMatching(p.Shape, sel) {
 			addReq(s.infeas, p.Shape, p.Count)
 			continue
 		}
-		units = append(units, repeat(p.Shape, p.Count)...)
+		for _, r := range repeat(p.Shape, p.Count) {
+			units = append(units, unit{r, sel})
+		}
 	}
-	sortUnits(units)
+	sort.SliceStable(units, func(i, j int) bool { return largerUnit(units[i].res, units[j].res) })
+	rest := make([]Resources, len(units))
 	for i, u := range units {
-		if place(s.bins, u, nil) != nil {
+		rest[i] = u.res
+	}
+	for i, u := range units {
+		if placeMatching(s.bins, u.res, nil, u.sel) != nil {
 			continue
 		}
-		t := s.chooseType(units[i:])
+		t := s.chooseTypeMatching(rest[i:], u.sel)
 		if t == nil {
-			addReq(s.unmet, u, 1)
+			addReq(s.unmet, u.res, 1)
 			continue
 		}
-		place(s.launch(t, "{"+u.Key()+"}"), u, nil)
+		key := "{" + u.res.Key() + "}"
+		if len(u.sel) > 0 {
+			key += " on " + u.sel.String()
+		}
+		placeMatching(s.launch(t, key), u.res, nil, u.sel)
 	}
 }
 
@@ -315,22 +357,19 @@ func repeat(r Resources, n int) []Resources {
 	return out
 }
 
-// sortUnits orders demand largest first: GPU, then CPU, then more resource
-// kinds, then by shape for determinism.
-func sortUnits(units []Resources) {
-	sort.SliceStable(units, func(i, j int) bool {
-		a, b := units[i], units[j]
-		if a["GPU"] != b["GPU"] {
-			return a["GPU"] > b["GPU"]
-		}
-		if a["CPU"] != b["CPU"] {
-			return a["CPU"] > b["CPU"]
-		}
-		if len(a) != len(b) {
-			return len(a) > len(b)
-		}
-		return a.Key() < b.Key()
-	})
+// largerUnit orders demand largest first: GPU, then CPU, then more
+// resource kinds, then by shape for determinism.
+func largerUnit(a, b Resources) bool {
+	if a["GPU"] != b["GPU"] {
+		return a["GPU"] > b["GPU"]
+	}
+	if a["CPU"] != b["CPU"] {
+		return a["CPU"] > b["CPU"]
+	}
+	if len(a) != len(b) {
+		return len(a) > len(b)
+	}
+	return a.Key() < b.Key()
 }
 
 func (s *planState) timeout(t string) time.Duration {

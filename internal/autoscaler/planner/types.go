@@ -35,6 +35,8 @@ type NodeType struct {
 	// IdleTimeout overrides the cluster's idle timeout when positive.
 	IdleTimeout time.Duration `json:"idleTimeout,omitempty"`
 	Priority    int32         `json:"priority,omitempty"`
+	// Labels are the labels its nodes start with (label selectors).
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 func (t NodeType) hosts() int32 {
@@ -65,6 +67,8 @@ type Node struct {
 	Draining bool `json:"draining,omitempty"`
 	// PendingDelete: the pod is named in its group's workersToDelete.
 	PendingDelete bool `json:"pendingDelete,omitempty"`
+	// Labels are the node's labels as the GCS has them.
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 func (n Node) registered() bool { return n.NodeID != "" }
@@ -80,9 +84,17 @@ func (n Node) replica() string {
 type Request struct {
 	Shape Resources `json:"shape"`
 	Count int       `json:"count"`
+	// Labels is the requests' label selector: only nodes whose labels
+	// match can take them (scheduler.Selector).
+	Labels map[string]string `json:"labelSelector,omitempty"`
 }
 
-func (r Request) String() string { return fmt.Sprintf("%d×{%s}", r.Count, r.Shape.Key()) }
+func (r Request) String() string {
+	if len(r.Labels) > 0 {
+		return fmt.Sprintf("%d×{%s} on %s", r.Count, r.Shape.Key(), scheduler.Selector(r.Labels))
+	}
+	return fmt.Sprintf("%d×{%s}", r.Count, r.Shape.Key())
+}
 
 // Gang is a pending placement group: all bundles or none.
 type Gang struct {
