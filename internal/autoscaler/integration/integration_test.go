@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -195,8 +197,12 @@ func (k *kubelet) start(p *corev1.Pod) {
 	k.nextIP++
 	ip := fmt.Sprintf("127.0.0.%d", k.nextIP)
 	k.mu.Unlock()
-	cmd := exec.Command(bin, "start", "--block", "--address="+k.gcs, "--node-ip-address="+ip, "--num-cpus=1",
-		"--metrics-export-port=0", "--dashboard-agent-listen-port="+strconv.Itoa(testproc.Port(k.t, "127.0.0.1")))
+	args := []string{"start", "--block", "--address=" + k.gcs, "--node-ip-address=" + ip, "--num-cpus=1",
+		"--metrics-export-port=0", "--dashboard-agent-listen-port=" + strconv.Itoa(testproc.Port(k.t, "127.0.0.1"))}
+	if l := podFlag(p, "labels"); l != "" {
+		args = append(args, "--labels="+l) // the operator's, from the group's labels
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "GORAY_TMPDIR="+tmp, "GORAY_HEALTH_TIMEOUT=2s",
 		"RAY_CLOUD_INSTANCE_ID="+p.Name, "RAY_NODE_TYPE_NAME="+p.Labels[rayv1.RayNodeGroupLabelKey])
 	logf, _ := os.Create(filepath.Join(tmp, "node-"+p.Name+".log"))
@@ -211,6 +217,18 @@ func (k *kubelet) start(p *corev1.Pod) {
 	k.mu.Unlock()
 }
 
+// podFlag is the value of --flag in the pod's goray start command.
+func podFlag(p *corev1.Pod, flag string) string {
+	for _, c := range p.Spec.Containers {
+		for _, a := range append(slices.Clone(c.Command), c.Args...) {
+			if v, ok := strings.CutPrefix(a, "--"+flag+"="); ok {
+				return v
+			}
+		}
+	}
+	return ""
+}
+
 func (k *kubelet) stopAll() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -218,6 +236,100 @@ func (k *kubelet) stopAll() {
 		cmd.Process.Kill()
 		_ = cmd.Wait()
 	}
+}
+
+// startOperator starts the operator once for the package's tests (its
+// controllers' names are the process's): it watches every namespace and
+// runs until the test binary exits.
+var startOperator = func() func(t *testing.T) {
+	var once sync.Once
+	var err error
+	return func(t *testing.T) {
+		once.Do(func() {
+			opts := operator.DefaultOptions()
+			opts.MetricsAddr, opts.ProbeAddr = "0", "0"
+			var mgr manager.Manager
+			if mgr, err = operator.NewManager(env.Config, opts); err == nil {
+				go func() { _ = mgr.Start(context.Background()) }()
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}()
+
+// world is a RayCluster under the operator and the autoscaler in a
+// namespace of its own: a real head process on 127.0.0.1, the fake kubelet
+// starting a real node for every worker pod, a recorder of the cluster's
+// versions and pod deletions. Everything stops with the test.
+type world struct {
+	ns, gcs   string
+	gcsClient rpcpb.GcsClient
+	rec       *recorder
+}
+
+func startWorld(ctx context.Context, t *testing.T, rc func(ns string) *rayv1.RayCluster) *world {
+	t.Helper()
+	ns, err := env.Namespace(ctx, "autoscaler")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := filepath.Join(tmp, ns)
+	if err := os.MkdirAll(logs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	// The head pod's runtime: a real head process on 127.0.0.1.
+	gcsPort := testproc.Port(t, "127.0.0.1")
+	gcs := "127.0.0.1:" + strconv.Itoa(gcsPort)
+	head := exec.Command(bin, "start", "--head", "--block", "--port="+strconv.Itoa(gcsPort), "--num-cpus=0", "--node-ip-address=127.0.0.1",
+		"--dashboard-port="+strconv.Itoa(testproc.Port(t, "127.0.0.1")), "--metrics-export-port=0", "--dashboard-agent-listen-port="+strconv.Itoa(testproc.Port(t, "127.0.0.1")))
+	head.Env = append(os.Environ(), "GORAY_TMPDIR="+tmp, "GORAY_HEALTH_TIMEOUT=2s", "RAY_NODE_TYPE_NAME=headgroup")
+	hlog, _ := os.Create(filepath.Join(logs, "head.log"))
+	head.Stdout, head.Stderr = hlog, hlog
+	testproc.DieWithParent(head)
+	if err := head.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { head.Process.Kill(); _ = head.Wait() })
+
+	startOperator(t)
+	mctx, stop := context.WithCancel(ctx)
+	t.Cleanup(stop) // runs before the node processes stop: the autoscaler first
+
+	k := &kubelet{t: t, ns: ns, gcs: gcs, procs: map[string]*exec.Cmd{}, nextIP: 1}
+	go k.loop(mctx)
+	t.Cleanup(k.stopAll)
+	kube, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{named: map[string]bool{}}
+	rec.watch(mctx, t, kube, ns)
+
+	if err := env.Client.Create(ctx, rc(ns)); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(gcs, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	gcsClient := rpcpb.NewGcsClient(conn)
+	alog, _ := os.Create(filepath.Join(logs, "autoscaler.log"))
+	as := autoscaler.New(autoscaler.Config{ClusterName: "rc", Namespace: ns, Interval: 200 * time.Millisecond,
+		Logger: log.New(alog, "[autoscaler] ", log.Lmicroseconds)}, kube, gcsClient)
+	go func() { _ = as.Run(mctx) }()
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, f := range []string{"autoscaler.log", "head.log"} {
+				b, _ := os.ReadFile(filepath.Join(logs, f))
+				t.Logf("%s:\n%s", f, b)
+			}
+		}
+	})
+	return &world{ns: ns, gcs: gcs, gcsClient: gcsClient, rec: rec}
 }
 
 func eventually(t *testing.T, what string, timeout time.Duration, cond func() bool) {
@@ -273,64 +385,8 @@ func workerPods(t *testing.T, ctx context.Context, ns string) []string {
 func TestScaleUpAndDown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ns, err := env.Namespace(ctx, "autoscaler")
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	// The head pod's runtime: a real head process on 127.0.0.1.
-	gcsPort := testproc.Port(t, "127.0.0.1")
-	gcs := "127.0.0.1:" + strconv.Itoa(gcsPort)
-	head := exec.Command(bin, "start", "--head", "--block", "--port="+strconv.Itoa(gcsPort), "--num-cpus=0", "--node-ip-address=127.0.0.1",
-		"--dashboard-port="+strconv.Itoa(testproc.Port(t, "127.0.0.1")), "--metrics-export-port=0", "--dashboard-agent-listen-port="+strconv.Itoa(testproc.Port(t, "127.0.0.1")))
-	head.Env = append(os.Environ(), "GORAY_TMPDIR="+tmp, "GORAY_HEALTH_TIMEOUT=2s", "RAY_NODE_TYPE_NAME=headgroup")
-	hlog, _ := os.Create(filepath.Join(tmp, "head.log"))
-	head.Stdout, head.Stderr = hlog, hlog
-	testproc.DieWithParent(head)
-	if err := head.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { head.Process.Kill(); _ = head.Wait() }()
-
-	opts := operator.DefaultOptions()
-	opts.MetricsAddr, opts.ProbeAddr, opts.WatchNamespaces = "0", "0", []string{ns}
-	mgr, err := operator.NewManager(env.Config, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = mgr.Start(ctx) }()
-
-	k := &kubelet{t: t, ns: ns, gcs: gcs, procs: map[string]*exec.Cmd{}, nextIP: 1}
-	go k.loop(ctx)
-	defer k.stopAll()
-	kube, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &recorder{named: map[string]bool{}}
-	rec.watch(ctx, t, kube, ns)
-
-	if err := env.Client.Create(ctx, cluster(ns)); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := grpc.NewClient(gcs, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	gcsClient := rpcpb.NewGcsClient(conn)
-	alog, _ := os.Create(filepath.Join(tmp, "autoscaler.log"))
-	as := autoscaler.New(autoscaler.Config{ClusterName: "rc", Namespace: ns, Interval: 200 * time.Millisecond,
-		Logger: log.New(alog, "[autoscaler] ", log.Lmicroseconds)}, kube, gcsClient)
-	go func() { _ = as.Run(ctx) }()
-	defer func() {
-		if t.Failed() {
-			for _, f := range []string{"autoscaler.log", "head.log"} {
-				b, _ := os.ReadFile(filepath.Join(tmp, f))
-				t.Logf("%s:\n%s", f, b)
-			}
-		}
-	}()
+	w := startWorld(ctx, t, cluster)
+	ns, gcs, gcsClient, rec := w.ns, w.gcs, w.gcsClient, w.rec
 
 	eventually(t, "the first worker to register", 60*time.Second, func() bool {
 		st, err := gcsClient.GetClusterStatus(ctx, &rpcpb.Empty{})
@@ -454,4 +510,61 @@ func TestScaleUpAndDown(t *testing.T) {
 	if !found {
 		t.Error("no InfeasibleResourceRequest Warning event for {GPU=1}")
 	}
+}
+
+// labelledCluster has two worker groups of 1-CPU nodes, both from zero:
+// "cpu" without labels (first: the recorder follows it) and "ssd" whose
+// nodes are labelled disk=ssd.
+func labelledCluster(ns string) *rayv1.RayCluster {
+	rc := cluster(ns)
+	cpu := &rc.Spec.WorkerGroupSpecs[0]
+	cpu.Replicas, cpu.MinReplicas, cpu.MaxReplicas = ptr.To[int32](0), ptr.To[int32](0), ptr.To[int32](2)
+	ssd := *cpu.DeepCopy()
+	ssd.GroupName, ssd.Labels = "ssd", map[string]string{"disk": "ssd"}
+	rc.Spec.WorkerGroupSpecs = append(rc.Spec.WorkerGroupSpecs, ssd)
+	return rc
+}
+
+// TestScaleUpForLabelSelectors: two tasks that select disk=ssd, on a
+// cluster with no workers, make the autoscaler launch two nodes of the
+// group labelled disk=ssd and none of the other group, whose nodes have
+// the same CPUs; the tasks run there, on nodes the GCS knows as disk=ssd.
+func TestScaleUpForLabelSelectors(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	w := startWorld(ctx, t, labelledCluster)
+	if err := ray.Init(ctx, ray.WithAddress(w.gcs)); err != nil {
+		t.Fatal(err)
+	}
+	defer ray.Shutdown()
+	ssd := ray.LabelSelector(map[string]string{"disk": "ssd"})
+	refs := []ray.Ref[string]{sleepy.Remote(ctx, 2000, ssd), sleepy.Remote(ctx, 2000, ssd)}
+	ran := map[string]bool{}
+	for _, r := range refs {
+		id, err := ray.Get(ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ran[id] = true
+	}
+	st, err := w.gcsClient.GetClusterStatus(ctx, &rpcpb.Empty{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range st.Nodes {
+		if ran[n.NodeId] && (n.Labels["disk"] != "ssd" || n.NodeTypeName != "ssd") {
+			t.Errorf("a task that selects disk=ssd ran on node %s of group %q labelled %v", n.NodeId, n.NodeTypeName, n.Labels)
+		}
+	}
+	var rc rayv1.RayCluster
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "rc"}, &rc); err != nil {
+		t.Fatal(err)
+	}
+	w.rec.mu.Lock()
+	cpuPeak := w.rec.maxRepl
+	w.rec.mu.Unlock()
+	if got := *rc.Spec.WorkerGroupSpecs[1].Replicas; got < 1 || cpuPeak != 0 {
+		t.Fatalf("replicas: ssd %d, cpu peaked at %d; want ssd scaled up and cpu never", got, cpuPeak)
+	}
+	t.Logf("the 2 tasks ran on %d ssd node(s); ssd replicas %d, cpu never above 0", len(ran), *rc.Spec.WorkerGroupSpecs[1].Replicas)
 }
