@@ -129,13 +129,21 @@ func TestDrainNodePreemptionIgnoresBusy(t *testing.T) {
 	}
 }
 
+// headNodeManager is a client of the head's node manager, closed with the test.
+func (c *testCluster) headNodeManager(t *testing.T) rpcpb.NodeManagerClient {
+	conn, err := grpc.NewClient(c.head.Node.Address(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return rpcpb.NewNodeManagerClient(conn)
+}
+
 func TestClusterStatusDemandConstraintsAndAutoscalingState(t *testing.T) {
 	c := startCluster(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	conn, _ := grpc.NewClient(c.head.Node.Address(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	defer conn.Close()
-	nm := rpcpb.NewNodeManagerClient(conn)
+	nm := c.headNodeManager(t)
 	// Two requests no node can hold queue on the head and show as infeasible demand.
 	for range 2 {
 		go func() {
@@ -184,9 +192,7 @@ func TestClusterStatusDemandKeepsLabelSelectors(t *testing.T) {
 	c := startCluster(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	conn, _ := grpc.NewClient(c.head.Node.Address(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	defer conn.Close()
-	nm := rpcpb.NewNodeManagerClient(conn)
+	nm := c.headNodeManager(t)
 	for _, sel := range []map[string]string{{"zone": "b"}, {"zone": "b"}, {"zone": "in(b,c)"}} {
 		go func() {
 			_, _ = nm.RequestWorkerLease(ctx, &rpcpb.LeaseRequest{JobId: "j", Resources: map[string]float64{"CPU": 1},
