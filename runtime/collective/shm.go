@@ -184,9 +184,12 @@ func (s *segment) barrier(o *op) error {
 			return errSegmentBroken
 		}
 		futexWait(s.gen(), atomic.LoadUint32(s.gen()), barrierCheck)
-		if now := time.Now(); now.After(nextCheck) && !s.passed(gen) {
+		if now := time.Now(); now.After(nextCheck) {
 			nextCheck = now.Add(barrierCheck)
-			if err := o.stillOn(); err != nil {
+			// A barrier passed while the check ran is passed: the members
+			// that went on may have left the group already, closing their
+			// connections, which the check then sees.
+			if err := o.stillOn(); err != nil && !s.passed(gen) {
 				return err
 			}
 		}
