@@ -19,7 +19,11 @@ type spreadRow struct {
 }
 
 var tagTaskNode = data.MapFn("integration.tagTaskNode", func(ctx context.Context, r spreadRow) (spreadRow, error) {
-	time.Sleep(10 * time.Millisecond) // long enough that the operator's tasks overlap
+	// Long enough that the operator's tasks overlap (each holds its lease
+	// 200 ms) even on a loaded machine: a leased worker that is free again
+	// takes the next task of its kind, as in Ray, so tasks that never
+	// overlap would all run on the first node whatever the strategy.
+	time.Sleep(50 * time.Millisecond)
 	r.TaskNode = ray.NodeID()
 	return r, nil
 })
@@ -46,7 +50,7 @@ func TestTasksAndActorsSpreadOverNodes(t *testing.T) {
 	ctx := testCtx(t)
 	nodes := startNodes(t, []string{"127.0.0.41", "127.0.0.42"}, "--num-cpus=4")
 	o := data.DefaultExecutionOptions()
-	o.MaxTasksPerOp, o.NoProgress = 2, true
+	o.MaxTasksPerOp, o.NoProgress = 4, true
 	ds := data.Range(64, data.OverrideNumBlocks(16)).Map(tagTaskNode).
 		MapBatches(tagActorNode, data.ActorPoolSize(2, 2), data.ConstructorArg(0)).WithExecutionOptions(o)
 	rows, err := data.TakeAllAs[spreadRow](ctx, ds)
