@@ -120,7 +120,7 @@ func TestTrailerRoundTrip(t *testing.T) {
 }
 
 func TestMessageEncoding(t *testing.T) {
-	for _, m := range []string{"", "plain", "100%", "%zz", "line\r\nbreak", "ünï", "%"} {
+	for _, m := range []string{"", "plain", "100%", "%zz", "line\r\nbreak", "ünï", "%", " ", "  padded  "} {
 		if got := decodeMessage(encodeMessage(m)); got != m {
 			t.Errorf("round trip of %q: %q", m, got)
 		}
