@@ -82,10 +82,13 @@ func startOperator(ctx context.Context, namespaces []string, mutate func(*operat
 	return func() { cancel(); <-done }, nil
 }
 
-// eventually polls cond until it holds or the deadline passes.
+// eventually polls cond until it holds or the deadline passes: a minute,
+// for a reconcile that failed under load (a conflict, a slow API server)
+// waits out the controller's growing retry delays before it goes on
+// (make test once saw a recreate miss 30 s while every package ran).
 func eventually(t *testing.T, what string, cond func() (bool, error)) {
 	t.Helper()
-	testenv.Eventually(t, 30*time.Second, what, cond)
+	testenv.Eventually(t, time.Minute, what, cond)
 }
 
 // consistently checks that cond keeps holding for a while.
