@@ -49,6 +49,29 @@ var tagActorNode = data.MapBatchesClass("integration.tagActorNode",
 func TestTasksAndActorsSpreadOverNodes(t *testing.T) {
 	ctx := testCtx(t)
 	nodes := startNodes(t, []string{"127.0.0.41", "127.0.0.42"}, "--num-cpus=4")
+	// The nodes of the tests before, killed, are listed alive until the
+	// GCS's health check gives up on them: SPREAD would count them among
+	// the nodes to go round. Wait until only this test's two are left.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		alive, err := ray.Nodes(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var others []string
+		for _, n := range alive {
+			if n.Alive && !n.IsHead && n.NodeId != nodes[0].id && n.NodeId != nodes[1].id {
+				others = append(others, n.Ip)
+			}
+		}
+		if len(others) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nodes of earlier tests still alive: %v", others)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	o := data.DefaultExecutionOptions()
 	o.MaxTasksPerOp, o.NoProgress = 4, true
 	ds := data.Range(64, data.OverrideNumBlocks(16)).Map(tagTaskNode).
