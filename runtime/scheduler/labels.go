@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -88,25 +89,33 @@ func (s Selector) Validate() error {
 
 // Matches says whether a node with labels satisfies every key of s. A
 // selector that does not validate matches no node.
-func (s Selector) Matches(labels map[string]string) bool {
+func (s Selector) Matches(labels map[string]string) bool { return s.compile()(labels) }
+
+// compile parses s once into a test of a node's labels: deciding over many
+// nodes (Pick) parses each key's expression once, not once per node.
+func (s Selector) compile() func(labels map[string]string) bool {
+	if len(s) == 0 {
+		return func(map[string]string) bool { return true }
+	}
+	keys := make([]string, 0, len(s))
+	terms := make([]term, 0, len(s))
 	for k, expr := range s {
 		t, err := parseTerm(expr)
 		if err != nil {
-			return false
+			return func(map[string]string) bool { return false }
 		}
-		v, has := labels[k]
-		in := false
-		for _, want := range t.values {
-			if has && v == want {
-				in = true
-				break
+		keys, terms = append(keys, k), append(terms, t)
+	}
+	return func(labels map[string]string) bool {
+		for i, t := range terms {
+			v, has := labels[keys[i]]
+			in := has && slices.Contains(t.values, v)
+			if in == t.not {
+				return false
 			}
 		}
-		if in == t.not {
-			return false
-		}
+		return true
 	}
-	return true
 }
 
 // String is s in Ray's notation, keys in order.
@@ -123,11 +132,18 @@ func (s Selector) String() string {
 	return "{" + strings.Join(parts, ", ") + "}"
 }
 
+// maxLabelsText bounds the text ParseLabels reads (Kubernetes bounds all
+// of an object's labels and annotations at 256 KiB).
+const maxLabelsText = 256 << 10
+
 // ParseLabels reads a node's labels as `goray start --labels` takes them:
 // a JSON object of strings (what goray's operator writes) or Ray's
 // "key1=value1,key2=value2". Keys and values must be Kubernetes label keys
 // and values; ray.io/node-id is the node's own.
 func ParseLabels(s string) (map[string]string, error) {
+	if len(s) > maxLabelsText {
+		return nil, fmt.Errorf("labels: %d bytes, more than the %d a node's labels may take", len(s), maxLabelsText)
+	}
 	out := map[string]string{}
 	s = strings.TrimSpace(s)
 	switch {

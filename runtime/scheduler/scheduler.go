@@ -142,8 +142,9 @@ func utilization(n Node) float64 {
 // Pick chooses a node for a request of shape req submitted on node local.
 func (s *State) Pick(nodes []Node, local string, req Resources, st Strategy) Decision {
 	alive := make([]Node, 0, len(nodes))
+	matches := st.Labels.compile()
 	for _, n := range nodes {
-		if n.Alive && (len(st.Labels) == 0 || st.Labels.Matches(n.Labels)) {
+		if n.Alive && matches(n.Labels) {
 			alive = append(alive, n)
 		}
 	}
