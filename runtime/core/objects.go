@@ -13,6 +13,7 @@ import (
 
 	"github.com/goray-dev/goray/runtime/internal/ids"
 	"github.com/goray-dev/goray/runtime/internal/rpcutil"
+	"github.com/goray-dev/goray/runtime/objectstore"
 	"github.com/goray-dev/goray/runtime/ownership"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
@@ -219,6 +220,29 @@ func (w *Worker) storeAt(ctx context.Context, at *attachment, id, owner string, 
 	if w.local != nil {
 		return w.local.Store.PutFor(id, owner, data)
 	}
+	if at.id == w.nodeID && len(data) <= objectstore.SegmentSize {
+		if seg := w.segment(); seg != nil {
+			// This worker's own node: hand the bytes over in shared memory.
+			err := seg.Use(func(name string, buf []byte) error {
+				if err := objectstore.SafeCopy(buf, data); err != nil {
+					return errNoRoomInSegment
+				}
+				st, err := at.client.PutObject(ctx)
+				if err != nil {
+					return err
+				}
+				if err := st.Send(&rpcpb.Chunk{Id: id, TotalSize: int64(len(data)), OwnerAddress: owner, LocalFile: name}); err != nil && !errors.Is(err, io.EOF) {
+					return err
+				}
+				_, err = st.CloseAndRecv()
+				return err
+			})
+			if !errors.Is(err, errNoRoomInSegment) {
+				return err
+			}
+			// Shared memory is full: send the bytes.
+		}
+	}
 	st, err := at.client.PutObject(ctx)
 	if err != nil {
 		return err
@@ -238,7 +262,29 @@ func (w *Worker) storeAt(ctx context.Context, at *attachment, id, owner string, 
 	return err
 }
 
-// fetch reads a stored object from a node, in chunks.
+// errNoRoomInSegment: shared memory had no page for an object.
+var errNoRoomInSegment = errors.New("no room in the transfer segment")
+
+// segment is this worker's transfer segment, made on first use; nil when
+// its node has no transfer directory or the segment cannot be made (a
+// full /dev/shm): objects then go through gRPC.
+func (w *Worker) segment() *objectstore.Segment {
+	w.segOnce.Do(func() {
+		if w.cfg.ObjectDir == "" || w.cfg.WorkerID == "" {
+			return
+		}
+		seg, err := objectstore.CreateSegment(w.cfg.ObjectDir, w.cfg.WorkerID)
+		if err != nil {
+			w.log.Printf("objects go through gRPC: %v", err)
+			return
+		}
+		w.seg = seg
+	})
+	return w.seg
+}
+
+// fetch reads a stored object from a node: through this worker's segment
+// from its own node, in chunks otherwise.
 func (w *Worker) fetch(ctx context.Context, id, nodeID, addr string) ([]byte, error) {
 	if w.local != nil && nodeID == w.local.ID() {
 		return w.local.Store.Get(id)
@@ -253,7 +299,24 @@ func (w *Worker) fetch(ctx context.Context, id, nodeID, addr string) ([]byte, er
 	if err != nil {
 		return nil, err
 	}
-	st, err := rpcpb.NewNodeManagerClient(c).FetchObject(ctx, &rpcpb.FetchObjectRequest{Id: id})
+	client := rpcpb.NewNodeManagerClient(c)
+	if nodeID == w.nodeID {
+		if seg := w.segment(); seg != nil {
+			var out []byte
+			err := seg.Use(func(name string, buf []byte) error {
+				out, err = w.fetchChunks(ctx, client, &rpcpb.FetchObjectRequest{Id: id, LocalFile: name}, buf)
+				return err
+			})
+			return out, err
+		}
+	}
+	return w.fetchChunks(ctx, client, &rpcpb.FetchObjectRequest{Id: id}, nil)
+}
+
+// fetchChunks reads the chunks of a FetchObject answer; seg is the
+// segment req names, where the node puts an object that fits.
+func (w *Worker) fetchChunks(ctx context.Context, client rpcpb.NodeManagerClient, req *rpcpb.FetchObjectRequest, seg []byte) ([]byte, error) {
+	st, err := client.FetchObject(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -266,11 +329,17 @@ func (w *Worker) fetch(ctx context.Context, id, nodeID, addr string) ([]byte, er
 		if err != nil {
 			return nil, err
 		}
+		if ch.LocalFile != "" {
+			if ch.LocalFile != req.LocalFile || ch.TotalSize < 0 || ch.TotalSize > int64(len(seg)) {
+				return nil, status.Errorf(codes.DataLoss, "object %s: the node answered with segment %q, %d bytes", req.Id, ch.LocalFile, ch.TotalSize)
+			}
+			return append([]byte(nil), seg[:ch.TotalSize]...), nil
+		}
 		if buf == nil {
 			buf = make([]byte, ch.TotalSize)
 		}
 		if ch.Offset+int64(len(ch.Data)) > int64(len(buf)) {
-			return nil, status.Errorf(codes.DataLoss, "object %s: chunk beyond its size", id)
+			return nil, status.Errorf(codes.DataLoss, "object %s: chunk beyond its size", req.Id)
 		}
 		copy(buf[ch.Offset:], ch.Data)
 	}

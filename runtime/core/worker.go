@@ -25,6 +25,7 @@ import (
 	"github.com/goray-dev/goray/runtime/auth"
 	"github.com/goray-dev/goray/runtime/internal/rpcutil"
 	"github.com/goray-dev/goray/runtime/node"
+	"github.com/goray-dev/goray/runtime/objectstore"
 	"github.com/goray-dev/goray/runtime/ownership"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/taskevents"
@@ -52,6 +53,10 @@ type Config struct {
 	// SessionDir is the node's session directory (worker mode): the worker
 	// also serves on a unix socket there, for owners on the same machine.
 	SessionDir string
+	// ObjectDir (worker mode) is the node's local transfer directory:
+	// objects between this worker and its node go through files there
+	// (objectstore/transfer.go); "" sends them over gRPC.
+	ObjectDir string
 	// KeepGOMAXPROCS leaves the worker's GOMAXPROCS as the environment set
 	// it instead of sizing it to each lease's CPUs (see procs.go).
 	KeepGOMAXPROCS bool
@@ -88,9 +93,12 @@ type Worker struct {
 	local  *node.Node
 	addr   string
 	nodeID string
-	jobID  string
-	srv    *grpc.Server
-	isWork bool
+	// seg is this worker's transfer segment (objects.go), made once.
+	segOnce sync.Once
+	seg     *objectstore.Segment
+	jobID   string
+	srv     *grpc.Server
+	isWork  bool
 	// defaultProcs is GOMAXPROCS at start, before any lease sized it.
 	defaultProcs int
 	// closing: Shutdown started; no new lease requests. leaseReqs counts

@@ -13,6 +13,7 @@ import (
 
 	"github.com/goray-dev/goray/runtime/internal/ids"
 	"github.com/goray-dev/goray/runtime/internal/workerenv"
+	"github.com/goray-dev/goray/runtime/objectstore"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/scheduler"
 )
@@ -341,7 +342,7 @@ func (n *Node) startWorker(ctx context.Context, key poolKey, bin string) (*worke
 	cmd := exec.Command(bin)
 	cmd.Env = append(n.cfg.Security.ChildEnv(append(cmd.Environ(), n.cfg.WorkerEnv...), n.tokenFile),
 		workerenv.Env{NodeAddress: n.addr, GcsAddress: n.cfg.GcsAddress, WorkerID: w.id, JobID: key.job, BinaryHash: key.hash,
-			NodeID: n.ID(), NodeIP: n.cfg.IP, SessionDir: n.cfg.Dir, ClusterID: cluster}.Vars()...)
+			NodeID: n.ID(), NodeIP: n.cfg.IP, SessionDir: n.cfg.Dir, ClusterID: cluster, ObjectDir: n.segments.Dir()}.Vars()...)
 	logPath := filepath.Join(n.cfg.Dir, "logs", "worker-"+w.id+".log")
 	if f, err := createLog(logPath); err == nil {
 		cmd.Stdout, cmd.Stderr = f, f
@@ -377,6 +378,7 @@ func (n *Node) startWorker(ctx context.Context, key poolKey, bin string) (*worke
 }
 
 func (n *Node) workerExited(w *worker, err error, logPath string) {
+	n.segments.Drop(objectstore.SegmentName(w.id))
 	n.mu.Lock()
 	delete(n.workers, w.id)
 	if ws := n.idle[w.pool()]; len(ws) > 0 {

@@ -116,6 +116,9 @@ type Node struct {
 	addr string
 	// tokenFile hands the auth token to workers ("" without one).
 	tokenFile string
+	// segments are the shared-memory segments this node's workers hand
+	// objects over in (objectstore/transfer.go).
+	segments *objectstore.Segments
 
 	mu        sync.Mutex
 	id        string
@@ -186,6 +189,7 @@ func Start(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.tokenFile = tokenFile
+	n.segments = objectstore.NewSegments(objectstore.NewTransferDir())
 	lis, err := rpcutil.Listen(rpcutil.BindHost(cfg.IP), cfg.Port)
 	if err != nil {
 		return nil, fmt.Errorf("node manager listen on %s:%d: %w", cfg.IP, cfg.Port, err)
@@ -298,6 +302,7 @@ func (n *Node) Stop() {
 		n.unregister("node stopped")
 		n.pool.Close()
 		n.Store.Close()
+		n.segments.Close()
 	})
 }
 

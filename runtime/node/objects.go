@@ -33,6 +33,9 @@ func (n *Node) PutObject(stream rpcpb.NodeManager_PutObjectServer) error {
 	if first.TotalSize < 0 || first.TotalSize > maxObjectSize {
 		return status.Errorf(codes.InvalidArgument, "object size %d out of range", first.TotalSize)
 	}
+	if first.LocalFile != "" {
+		return n.putLocalFile(stream, first)
+	}
 	var rpcErr error
 	err = n.Store.PutFuncFor(first.Id, first.OwnerAddress, first.TotalSize, func(buf []byte) error {
 		for c := first; ; {
@@ -61,7 +64,26 @@ func (n *Node) PutObject(stream rpcpb.NodeManager_PutObjectServer) error {
 	return stream.SendAndClose(&rpcpb.Empty{})
 }
 
-// FetchObject streams an object in chunks (from store memory, pinned while sending).
+// putLocalFile stores an object a worker of this node copied into its
+// transfer segment (objectstore/transfer.go).
+func (n *Node) putLocalFile(stream rpcpb.NodeManager_PutObjectServer, first *rpcpb.Chunk) error {
+	var copyErr error
+	err := n.Store.PutFuncFor(first.Id, first.OwnerAddress, first.TotalSize, func(buf []byte) error {
+		copyErr = n.segments.CopyFrom(first.LocalFile, first.Offset, buf)
+		return copyErr
+	})
+	if copyErr != nil {
+		return status.Errorf(codes.InvalidArgument, "object %s: %v", first.Id, copyErr)
+	}
+	if err != nil {
+		return status.Errorf(codes.ResourceExhausted, "store object: %v", err)
+	}
+	return stream.SendAndClose(&rpcpb.Empty{})
+}
+
+// FetchObject streams an object in chunks (from store memory, pinned while
+// sending), or, for the node's own workers, hands it over in a file of the
+// transfer directory.
 func (n *Node) FetchObject(in *rpcpb.FetchObjectRequest, stream rpcpb.NodeManager_FetchObjectServer) error {
 	if in.Id == "" {
 		return status.Error(codes.InvalidArgument, "fetch without an object id")
@@ -69,6 +91,12 @@ func (n *Node) FetchObject(in *rpcpb.FetchObjectRequest, stream rpcpb.NodeManage
 	sent := false
 	err := n.Store.Read(in.Id, func(data []byte) error {
 		sent = true
+		if in.LocalFile != "" && len(data) <= objectstore.SegmentSize {
+			if err := n.segments.CopyTo(in.LocalFile, data); err == nil {
+				return stream.Send(&rpcpb.Chunk{Id: in.Id, TotalSize: int64(len(data)), LocalFile: in.LocalFile})
+			}
+			// No segment to write (a full /dev/shm): send the bytes.
+		}
 		total := int64(len(data))
 		for off := int64(0); off < total || off == 0; off += rpcutil.ChunkSize {
 			end := min(off+rpcutil.ChunkSize, total)

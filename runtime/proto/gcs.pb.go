@@ -1069,12 +1069,16 @@ func (x *HasBinaryReply) GetPresent() bool {
 
 // Chunk is one piece of a binary or an object moved in a stream.
 type Chunk struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	TotalSize     int64                  `protobuf:"varint,2,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
-	Offset        int64                  `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
-	Data          []byte                 `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
-	OwnerAddress  string                 `protobuf:"bytes,5,opt,name=owner_address,json=ownerAddress,proto3" json:"owner_address,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Id           string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	TotalSize    int64                  `protobuf:"varint,2,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
+	Offset       int64                  `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	Data         []byte                 `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	OwnerAddress string                 `protobuf:"bytes,5,opt,name=owner_address,json=ownerAddress,proto3" json:"owner_address,omitempty"`
+	// local_file: the object's bytes are in this transfer segment of the
+	// node's, at offset, instead of in data (a worker and its own node, on
+	// one machine: see runtime/objectstore/transfer.go).
+	LocalFile     string `protobuf:"bytes,6,opt,name=local_file,json=localFile,proto3" json:"local_file,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1140,6 +1144,13 @@ func (x *Chunk) GetData() []byte {
 func (x *Chunk) GetOwnerAddress() string {
 	if x != nil {
 		return x.OwnerAddress
+	}
+	return ""
+}
+
+func (x *Chunk) GetLocalFile() string {
+	if x != nil {
+		return x.LocalFile
 	}
 	return ""
 }
@@ -2960,14 +2971,16 @@ const file_gcs_proto_rawDesc = "" +
 	"\tBinaryRef\x12\x12\n" +
 	"\x04hash\x18\x01 \x01(\tR\x04hash\"*\n" +
 	"\x0eHasBinaryReply\x12\x18\n" +
-	"\apresent\x18\x01 \x01(\bR\apresent\"\x87\x01\n" +
+	"\apresent\x18\x01 \x01(\bR\apresent\"\xa6\x01\n" +
 	"\x05Chunk\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
 	"total_size\x18\x02 \x01(\x03R\ttotalSize\x12\x16\n" +
 	"\x06offset\x18\x03 \x01(\x03R\x06offset\x12\x12\n" +
 	"\x04data\x18\x04 \x01(\fR\x04data\x12#\n" +
-	"\rowner_address\x18\x05 \x01(\tR\fownerAddress\"o\n" +
+	"\rowner_address\x18\x05 \x01(\tR\fownerAddress\x12\x1d\n" +
+	"\n" +
+	"local_file\x18\x06 \x01(\tR\tlocalFile\"o\n" +
 	"\tKvRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +

@@ -535,8 +535,13 @@ func (x *KillWorkerRequest) GetWorkerId() string {
 }
 
 type FetchObjectRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// local_file: the caller is one of the node's own workers and this is
+	// its transfer segment (runtime/objectstore/transfer.go): the node
+	// copies the object there and answers with one chunk naming it, instead
+	// of the bytes, when the object fits.
+	LocalFile     string `protobuf:"bytes,2,opt,name=local_file,json=localFile,proto3" json:"local_file,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -574,6 +579,13 @@ func (*FetchObjectRequest) Descriptor() ([]byte, []int) {
 func (x *FetchObjectRequest) GetId() string {
 	if x != nil {
 		return x.Id
+	}
+	return ""
+}
+
+func (x *FetchObjectRequest) GetLocalFile() string {
+	if x != nil {
+		return x.LocalFile
 	}
 	return ""
 }
@@ -1093,9 +1105,11 @@ const file_node_proto_rawDesc = "" +
 	"gcsAddress\x12\x17\n" +
 	"\anode_ip\x18\x03 \x01(\tR\x06nodeIp\"0\n" +
 	"\x11KillWorkerRequest\x12\x1b\n" +
-	"\tworker_id\x18\x01 \x01(\tR\bworkerId\"$\n" +
+	"\tworker_id\x18\x01 \x01(\tR\bworkerId\"C\n" +
 	"\x12FetchObjectRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"K\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
+	"\n" +
+	"local_file\x18\x02 \x01(\tR\tlocalFile\"K\n" +
 	"\x12FreeObjectsRequest\x12\x10\n" +
 	"\x03ids\x18\x01 \x03(\tR\x03ids\x12#\n" +
 	"\rowner_address\x18\x02 \x01(\tR\fownerAddress\"\xdd\x01\n" +

@@ -107,7 +107,7 @@ func Init(ctx context.Context, opts ...InitOption) error {
 		env := workerenv.Current()
 		w, err := core.Start(core.Config{Security: sec, GcsAddress: env.GcsAddress, NodeAddress: env.NodeAddress,
 			IP: env.NodeIP, WorkerID: env.WorkerID, JobID: env.JobID, NodeID: env.NodeID,
-			SessionDir: env.SessionDir, KeepGOMAXPROCS: os.Getenv("GOMAXPROCS") != "",
+			SessionDir: env.SessionDir, ObjectDir: env.ObjectDir, KeepGOMAXPROCS: os.Getenv("GOMAXPROCS") != "",
 			BinaryHash: env.BinaryHash, ClusterID: env.ClusterID})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "goray worker:", err)

@@ -24,6 +24,9 @@ const (
 	NodeIP      = "GORAY_NODE_IP"
 	SessionDir  = "GORAY_SESSION_DIR" // logs, sockets and spilled objects
 	ClusterID   = "GORAY_CLUSTER_ID"
+	// ObjectDir is the node's local transfer directory (objectstore's
+	// transfer.go); empty when objects go through gRPC only.
+	ObjectDir = "GORAY_OBJECT_DIR"
 )
 
 // The variables a driver reads (the job supervisor sets Address).
@@ -35,14 +38,14 @@ const (
 
 // Env is what a node tells a worker process about where it runs.
 type Env struct {
-	NodeAddress, GcsAddress, WorkerID, JobID, BinaryHash, NodeID, NodeIP, SessionDir, ClusterID string
+	NodeAddress, GcsAddress, WorkerID, JobID, BinaryHash, NodeID, NodeIP, SessionDir, ClusterID, ObjectDir string
 }
 
 // Vars is env as NAME=value entries for exec.Cmd.Env, Worker=1 first.
 func (e Env) Vars() []string {
 	return []string{Worker + "=1", NodeAddress + "=" + e.NodeAddress, GcsAddress + "=" + e.GcsAddress,
 		WorkerID + "=" + e.WorkerID, JobID + "=" + e.JobID, BinaryHash + "=" + e.BinaryHash, NodeID + "=" + e.NodeID,
-		NodeIP + "=" + e.NodeIP, SessionDir + "=" + e.SessionDir, ClusterID + "=" + e.ClusterID}
+		NodeIP + "=" + e.NodeIP, SessionDir + "=" + e.SessionDir, ClusterID + "=" + e.ClusterID, ObjectDir + "=" + e.ObjectDir}
 }
 
 // Current is what this process was told (empty fields outside a worker).
@@ -62,7 +65,7 @@ func FromVars(vars []string) Env {
 
 func parse(get func(string) string) Env {
 	return Env{NodeAddress: get(NodeAddress), GcsAddress: get(GcsAddress), WorkerID: get(WorkerID), JobID: get(JobID),
-		BinaryHash: get(BinaryHash), NodeID: get(NodeID), NodeIP: get(NodeIP), SessionDir: get(SessionDir), ClusterID: get(ClusterID)}
+		BinaryHash: get(BinaryHash), NodeID: get(NodeID), NodeIP: get(NodeIP), SessionDir: get(SessionDir), ClusterID: get(ClusterID), ObjectDir: get(ObjectDir)}
 }
 
 // IsWorker reports whether this process is a worker a node started.

@@ -4,7 +4,7 @@ import "testing"
 
 func TestVarsRoundTrip(t *testing.T) {
 	e := Env{NodeAddress: "127.0.0.1:1", GcsAddress: "127.0.0.1:6379", WorkerID: "w", JobID: "01000000", BinaryHash: "h",
-		NodeID: "n", NodeIP: "127.0.0.2", SessionDir: "/tmp/s", ClusterID: "c"}
+		NodeID: "n", NodeIP: "127.0.0.2", SessionDir: "/tmp/s", ClusterID: "c", ObjectDir: "/dev/shm/x"}
 	vars := e.Vars()
 	if vars[0] != "GORAY_WORKER=1" {
 		t.Fatalf("first entry %q", vars[0])

@@ -1,0 +1,130 @@
+//go:build linux
+
+package objectstore
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+)
+
+func TestSegmentHandsObjectsBothWays(t *testing.T) {
+	dir := newTransferDir(t.TempDir())
+	if dir == "" {
+		t.Fatal("no transfer directory made")
+	}
+	nodeEnd := NewSegments(dir)
+	defer nodeEnd.Close()
+	seg, err := CreateSegment(dir, "w1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj := bytes.Repeat([]byte("goray"), 1000)
+	// Worker → node: the worker copies in, the node copies out.
+	got := make([]byte, len(obj))
+	err = seg.Use(func(name string, buf []byte) error {
+		copy(buf[7:], obj)
+		return nodeEnd.CopyFrom(name, 7, got)
+	})
+	if err != nil || !bytes.Equal(got, obj) {
+		t.Fatalf("CopyFrom: %v, equal %v", err, bytes.Equal(got, obj))
+	}
+	// Node → worker.
+	back := []byte("the other way")
+	err = seg.Use(func(name string, buf []byte) error {
+		if err := nodeEnd.CopyTo(name, back); err != nil {
+			return err
+		}
+		got = append([]byte(nil), buf[:len(back)]...)
+		return nil
+	})
+	if err != nil || !bytes.Equal(got, back) {
+		t.Fatalf("CopyTo: %v, got %q", err, got)
+	}
+	nodeEnd.Drop(SegmentName("w1"))
+	if _, err := os.Stat(filepath.Join(dir, SegmentName("w1"))); !os.IsNotExist(err) {
+		t.Fatalf("dropped segment still there: %v", err)
+	}
+}
+
+func TestSegmentsRefuseWhatIsNotASegment(t *testing.T) {
+	dir := newTransferDir(t.TempDir())
+	s := NewSegments(dir)
+	defer s.Close()
+	if err := os.WriteFile(filepath.Join(dir, "seg-small"), []byte("short"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc/passwd", filepath.Join(dir, "seg-link")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4)
+	for _, name := range []string{"../x", "seg-../../etc/passwd", "seg-", "other", "seg-small", "seg-link", "seg-missing"} {
+		if err := s.CopyFrom(name, 0, buf); err == nil {
+			t.Errorf("CopyFrom(%q) = nil, want an error", name)
+		}
+	}
+	if _, err := CreateSegment(dir, "w2"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ off, n int64 }{{-1, 4}, {SegmentSize - 2, 4}, {SegmentSize, 0}} {
+		if err := s.CopyFrom("seg-w2", c.off, make([]byte, c.n)); err == nil && c.n > 0 {
+			t.Errorf("CopyFrom at [%d,+%d) = nil, want an error", c.off, c.n)
+		}
+	}
+	if err := s.CopyTo("seg-w2", make([]byte, SegmentSize+1)); err == nil {
+		t.Error("CopyTo of more than a segment = nil, want an error")
+	}
+	if NewSegments("").CopyFrom("seg-w2", 0, buf) == nil {
+		t.Error("a node without a transfer directory copied")
+	}
+	if _, err := CreateSegment(dir, "../w"); err == nil {
+		t.Error("CreateSegment with a path for a worker id = nil, want an error")
+	}
+}
+
+// A worker that truncates its segment while the node reads it makes the
+// node's copy fail, not crash it.
+func TestTruncatedSegmentIsAnErrorNotACrash(t *testing.T) {
+	dir := newTransferDir(t.TempDir())
+	s := NewSegments(dir)
+	defer s.Close()
+	if _, err := CreateSegment(dir, "w3"); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1<<20)
+	if err := s.CopyFrom("seg-w3", 0, buf); err != nil { // mapped now
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filepath.Join(dir, "seg-w3"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CopyFrom("seg-w3", 0, buf); err == nil {
+		t.Fatal("copy from a truncated segment = nil, want an error")
+	}
+}
+
+func TestStaleTransferDirsAreRemoved(t *testing.T) {
+	root := t.TempDir()
+	// A process that is gone: a child that exited.
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Skip("cannot run true:", err)
+	}
+	dead := filepath.Join(root, transferPrefix+strconv.Itoa(cmd.Process.Pid)+"-x")
+	alive := filepath.Join(root, transferPrefix+strconv.Itoa(os.Getppid())+"-y")
+	other := filepath.Join(root, "unrelated")
+	for _, d := range []string{dead, alive, other} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mine := newTransferDir(root)
+	for d, want := range map[string]bool{dead: false, alive: true, other: true, mine: true} {
+		if _, err := os.Stat(d); (err == nil) != want {
+			t.Errorf("%s: exists %v, want %v", filepath.Base(d), err == nil, want)
+		}
+	}
+}
