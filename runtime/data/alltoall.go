@@ -170,7 +170,7 @@ func (e *execution) shuffle(ctx context.Context, op *physicalOp, in <-chan item,
 	spec := *op.shuffle
 	spec.Name = op.name
 	if spec.Parts <= 0 {
-		spec.Parts = max(1, len(inputs))
+		spec.Parts = shuffleParts(len(inputs), bytes, e.opts.MaxTasksPerOp)
 		if spec.Kind == "groupby" {
 			spec.Parts = aggregateParts(len(inputs), bytes, e.opts.MaxTasksPerOp)
 		}
@@ -186,13 +186,22 @@ func (e *execution) shuffle(ctx context.Context, op *physicalOp, in <-chan item,
 		}
 		spec.Bounds = bounds
 	}
-	parts := make([][]ray.Ref[[]byte], len(inputs))
+	groups := mapGroupsOf(inputs, e.opts.MaxTasksPerOp)
+	parts := make([][]ray.Ref[[]byte], len(groups))
 	var offset int64
-	for i, b := range inputs {
+	for i, g := range groups {
 		s := spec
 		s.Index, s.Offset, s.Total = i, offset, total
-		offset += b.meta.Rows
-		refs, err := ray.RemoteN(ctx, shuffleMap, spec.Parts+1, s, b.ref, retries)
+		enc, err := json.Marshal(s)
+		if err != nil {
+			return err
+		}
+		args := []any{enc}
+		for _, b := range inputs[g[0]:g[1]] {
+			offset += b.meta.Rows
+			args = append(args, b.ref)
+		}
+		refs, err := ray.RemoteN(ctx, shuffleMap, spec.Parts+1, append(args, retries)...)
 		if err != nil {
 			return err
 		}
@@ -244,6 +253,54 @@ func (e *execution) shuffle(ctx context.Context, op *physicalOp, in <-chan item,
 	return nil
 }
 
+// A shuffle of many blocks does not cut every input block into a part per
+// output block (n² objects: 2.3 million parts for 10 GB of 6.5 MB blocks):
+// a map task takes consecutive input blocks of about shuffleMapBytes, and
+// output blocks are about shuffleBlockBytes (Ray Data's
+// target_max_block_size), so a 10 GB sort has 160 map tasks of 80 parts.
+// Small inputs keep a map task per block and an output block per input
+// block, as Ray's shuffles do.
+const (
+	shuffleMapBytes   = 64 << 20
+	shuffleBlockBytes = 128 << 20
+	// shuffleSmall is the most input blocks a shuffle cuts one by one.
+	shuffleSmall = 64
+)
+
+// shuffleParts is how many output blocks a shuffle of n input blocks
+// (bytes in all) makes when not told.
+func shuffleParts(n int, bytes int64, maxTasks int) int {
+	if n <= shuffleSmall {
+		return max(1, n)
+	}
+	return min(n, max(shuffleSmall, maxTasks, int((bytes+shuffleBlockBytes-1)/shuffleBlockBytes)))
+}
+
+// mapGroupsOf cuts the inputs into the [start, end) runs of blocks the map
+// tasks take: one block each for small inputs, else runs of about
+// shuffleMapBytes, at least maxTasks of them.
+func mapGroupsOf(inputs []bundle, maxTasks int) [][2]int {
+	var bytes int64
+	for _, b := range inputs {
+		bytes += b.meta.Bytes
+	}
+	per := bytes / int64(max(1, maxTasks))
+	if len(inputs) <= shuffleSmall {
+		per = 0
+	}
+	per = min(per, shuffleMapBytes)
+	var out [][2]int
+	start, acc := 0, int64(0)
+	for i, b := range inputs {
+		acc += b.meta.Bytes
+		if acc >= per || i == len(inputs)-1 {
+			out = append(out, [2]int{start, i + 1})
+			start, acc = i+1, 0
+		}
+	}
+	return out
+}
+
 // aggregatePartBytes is about the partial aggregates' bytes an
 // aggregation's reduce task combines.
 const aggregatePartBytes = 128 << 20
@@ -256,11 +313,24 @@ func aggregateParts(n int, bytes int64, maxTasks int) int {
 	return max(1, min(n, max(maxTasks, int((bytes+aggregatePartBytes-1)/aggregatePartBytes))))
 }
 
-// sampleBounds samples every input block's keys and picks the Parts-1
+// sampledBlocks is the most input blocks a sort samples.
+const sampledBlocks = 256
+
+// sampleBounds samples the input blocks' keys and picks the Parts-1
 // boundaries that cut the sample into equal ranges.
 func (e *execution) sampleBounds(ctx context.Context, spec shuffleSpec, inputs []bundle) ([]byte, error) {
-	refs := make([]ray.Ref[[]byte], len(inputs))
-	for i, b := range inputs {
+	// Many blocks: sample sampledBlocks of them, evenly spread (a sample
+	// reads its whole block, maybe back from disk). Skewed keys in the
+	// others make parts of uneven sizes, never a wrong order.
+	picked := inputs
+	if len(inputs) > sampledBlocks {
+		picked = make([]bundle, sampledBlocks)
+		for k := range picked {
+			picked[k] = inputs[k*len(inputs)/sampledBlocks]
+		}
+	}
+	refs := make([]ray.Ref[[]byte], len(picked))
+	for i, b := range picked {
 		refs[i] = sampleKeys.Remote(ctx, spec, b.ref, ray.MaxRetries(e.opts.MaxTaskRetries))
 	}
 	var samples []arrow.RecordBatch

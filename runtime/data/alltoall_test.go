@@ -336,3 +336,98 @@ func TestGlobalAggregates(t *testing.T) {
 		}
 	})
 }
+
+// Past shuffleSmall input blocks a map task takes a run of blocks and the
+// output has fewer blocks; the rows are sorted, shuffled and repartitioned
+// all the same.
+func TestShuffleOfManyBlocks(t *testing.T) {
+	ctx := testCtx(t)
+	const n = 20_000
+	ds := Range(n, OverrideNumBlocks(150)).AddColumn("k", idMod)
+	sorted, err := ds.Sort("k", true).TakeAll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sorted) != n {
+		t.Fatalf("sorted %d rows, want %d", len(sorted), n)
+	}
+	for i := 1; i < n; i++ {
+		a, b := sorted[i-1], sorted[i]
+		if a["k"].(int64) < b["k"].(int64) || a["k"] == b["k"] && a["id"].(int64) > b["id"].(int64) {
+			t.Fatalf("rows %d and %d out of order (descending by k, stable): %v %v", i-1, i, a, b)
+		}
+	}
+	shuffled, err := ds.RandomShuffle(3).TakeAll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := make([]bool, n)
+	inOrder := true
+	for i, r := range shuffled {
+		id := r["id"].(int64)
+		if seen[id] {
+			t.Fatalf("row %d twice", id)
+		}
+		seen[id] = true
+		inOrder = inOrder && id == int64(i)
+	}
+	if len(shuffled) != n || inOrder {
+		t.Fatalf("shuffle gave %d rows, in order %v", len(shuffled), inOrder)
+	}
+	rows, err := ds.Repartition(7).TakeAll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rows {
+		if r["id"].(int64) != int64(i) {
+			t.Fatalf("repartition moved row %d to %d", r["id"], i)
+		}
+	}
+}
+
+func TestShufflePlanning(t *testing.T) {
+	for _, c := range []struct {
+		n     int
+		bytes int64
+		tasks int
+		want  int
+	}{
+		{0, 0, 4, 1}, {1, 10, 4, 1}, {64, 1 << 30, 4, 64}, // small: a part per input block
+		{65, 1 << 20, 4, 64},     // many small blocks: at least shuffleSmall
+		{1526, 10 << 30, 4, 80},  // 10 GB: 128 MB blocks
+		{100, 100 << 30, 4, 100}, // never more than the inputs
+		{200, 1 << 20, 128, 128}, // at least the operator's tasks
+	} {
+		if got := shuffleParts(c.n, c.bytes, c.tasks); got != c.want {
+			t.Errorf("shuffleParts(%d, %d, %d) = %d, want %d", c.n, c.bytes, c.tasks, got, c.want)
+		}
+	}
+	blocks := func(n int, size int64) []bundle {
+		out := make([]bundle, n)
+		for i := range out {
+			out[i].meta.Bytes = size
+		}
+		return out
+	}
+	check := func(inputs []bundle, tasks, want int) {
+		t.Helper()
+		g := mapGroupsOf(inputs, tasks)
+		if len(g) != want {
+			t.Fatalf("%d blocks, %d tasks: %d groups %v, want %d", len(inputs), tasks, len(g), g, want)
+		}
+		next := 0
+		for _, r := range g {
+			if r[0] != next || r[1] <= r[0] {
+				t.Fatalf("groups %v do not cover the inputs in order", g)
+			}
+			next = r[1]
+		}
+		if next != len(inputs) {
+			t.Fatalf("groups %v end at %d of %d", g, next, len(inputs))
+		}
+	}
+	check(blocks(10, 100<<20), 4, 10)                           // small: a block each
+	check(blocks(1526, 6_553_600), 4, 139)                      // 10 GB: runs of 64 MiB or just over
+	check(blocks(100, 1<<20), 4, 4)                             // 100 MB: one run per task
+	check(append(blocks(99, 1<<20), blocks(1, 1<<30)...), 4, 2) // runs of 64 MiB, the large block in the last
+}

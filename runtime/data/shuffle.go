@@ -1,6 +1,7 @@
 package data
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -74,14 +75,35 @@ var sampleKeys = ray.Task2("goray.data.sample", func(ctx context.Context, spec s
 	return encodeBlock(sample)
 })
 
-// shuffleMap cuts a block into spec.Parts parts, and returns them and, as
-// a last element, the rows of each part (JSON). So it has at least two
-// returns: the SDK's RemoteN with one return stores the whole slice as
-// that one object.
-var shuffleMap = ray.Task2("goray.data.shuffleMap", func(ctx context.Context, spec shuffleSpec, block []byte) ([][]byte, error) {
-	rec, err := decodeBlock(block)
-	if err != nil {
+// shuffleMap cuts its blocks (consecutive input blocks, taken as one)
+// into spec.Parts parts, and returns them and, as a last element, the rows
+// of each part (JSON). So it has at least two returns: the SDK's RemoteN
+// with one return stores the whole slice as that one object. Its first
+// argument is the encoded spec.
+var shuffleMap = ray.TaskVar("goray.data.shuffleMap", func(ctx context.Context, args [][]byte) ([][]byte, error) {
+	if len(args) < 2 {
+		return nil, fmt.Errorf("shuffle map without its spec and blocks")
+	}
+	var spec shuffleSpec
+	if err := json.Unmarshal(args[0], &spec); err != nil {
 		return nil, err
+	}
+	var blocks []arrow.RecordBatch
+	for _, a := range args[1:] {
+		rec, err := decodeBlock(a)
+		if err != nil {
+			return nil, err
+		}
+		if rec.NumCols() > 0 {
+			blocks = append(blocks, rec)
+		}
+	}
+	if len(blocks) == 0 {
+		blocks = append(blocks, emptyBatch(arrow.NewSchema(nil, nil)))
+	}
+	rec, err := concatBatches(blocks[0].Schema(), blocks)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", spec.Name, err)
 	}
 	parts, err := partition(ctx, spec, rec)
 	if err != nil {
@@ -175,6 +197,10 @@ func compareValues(a, b any) int {
 		if y, ok := b.(string); ok {
 			return cmp.Compare(x, y)
 		}
+	case []byte:
+		if y, ok := b.([]byte); ok {
+			return bytes.Compare(x, y)
+		}
 	case bool:
 		if y, ok := b.(bool); ok {
 			switch {
@@ -253,21 +279,21 @@ func partition(ctx context.Context, spec shuffleSpec, rec arrow.RecordBatch) ([]
 		if err != nil {
 			return nil, err
 		}
-		var bounds []any
+		keys := rec.Column(col)
+		search := func(int) int { return 0 } // no bounds: one part
 		if len(spec.Bounds) > 0 {
 			b, err := decodeBlock(spec.Bounds)
 			if err != nil {
 				return nil, err
 			}
-			for i := range int(b.NumRows()) {
-				bounds = append(bounds, valueAt(b.Column(0), i))
+			if b.NumCols() != 1 {
+				return nil, fmt.Errorf("sort bounds of %d columns", b.NumCols())
 			}
+			search = boundSearch(keys, b.Column(0))
 		}
-		keys := rec.Column(col)
 		for i := range which {
-			k := valueAt(keys, i)
 			// The first bound at or above the key: equal keys share a part.
-			j, _ := slices.BinarySearchFunc(bounds, k, compareValues)
+			j := search(i)
 			if spec.Descending {
 				j = spec.Parts - 1 - j
 			}
@@ -290,21 +316,16 @@ func partition(ctx context.Context, spec shuffleSpec, rec arrow.RecordBatch) ([]
 
 // sortIndices is the order of rec's rows by key (stable).
 func sortIndices(rec arrow.RecordBatch, col int, descending bool) []int64 {
-	keys := make([]any, rec.NumRows())
-	for i := range keys {
-		keys[i] = valueAt(rec.Column(col), i)
-	}
-	idx := make([]int64, len(keys))
+	compare := rowCompare(rec.Column(col))
+	idx := make([]int64, rec.NumRows())
 	for i := range idx {
 		idx[i] = int64(i)
 	}
-	slices.SortStableFunc(idx, func(a, b int64) int {
-		c := compareValues(keys[a], keys[b])
-		if descending {
-			c = -c
-		}
-		return c
-	})
+	if descending {
+		slices.SortStableFunc(idx, func(a, b int64) int { return compare(int(b), int(a)) })
+	} else {
+		slices.SortStableFunc(idx, func(a, b int64) int { return compare(int(a), int(b)) })
+	}
 	return idx
 }
 
@@ -351,9 +372,10 @@ func reduce(ctx context.Context, spec shuffleSpec, parts []arrow.RecordBatch) (a
 func groups(rec arrow.RecordBatch, col int) [][2]int64 {
 	var out [][2]int64
 	n := rec.NumRows()
+	compare := rowCompare(rec.Column(col))
 	var start int64
 	for i := int64(1); i <= n; i++ {
-		if i == n || compareValues(valueAt(rec.Column(col), int(i)), valueAt(rec.Column(col), int(start))) != 0 {
+		if i == n || compare(int(i), int(start)) != 0 {
 			out = append(out, [2]int64{start, i})
 			start = i
 		}

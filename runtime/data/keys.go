@@ -1,0 +1,121 @@
+package data
+
+import (
+	"bytes"
+	"cmp"
+	"sort"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+)
+
+// Key comparisons for Sort, GroupBy and MapGroups, on the columns' typed
+// values: boxing every key into an `any` (valueAt) and comparing those
+// (compareValues) cost more than the rest of a sort of a large block. The
+// order is compareValues's: nulls first, numbers by value, strings and
+// binary by bytes.
+
+// crossCompare returns a function comparing row i of a with row j of b,
+// when both are of one type it knows; ok is false otherwise (the caller
+// then compares boxed values).
+func crossCompare(a, b arrow.Array) (f func(i, j int) int, ok bool) {
+	if !arrow.TypeEqual(a.DataType(), b.DataType()) {
+		return nil, false
+	}
+	switch x := a.(type) {
+	case *array.Int64:
+		return ordered(a, b, x.Value, b.(*array.Int64).Value), true
+	case *array.Int32:
+		return ordered(a, b, x.Value, b.(*array.Int32).Value), true
+	case *array.Int16:
+		return ordered(a, b, x.Value, b.(*array.Int16).Value), true
+	case *array.Int8:
+		return ordered(a, b, x.Value, b.(*array.Int8).Value), true
+	case *array.Uint64:
+		return ordered(a, b, x.Value, b.(*array.Uint64).Value), true
+	case *array.Uint32:
+		return ordered(a, b, x.Value, b.(*array.Uint32).Value), true
+	case *array.Uint16:
+		return ordered(a, b, x.Value, b.(*array.Uint16).Value), true
+	case *array.Uint8:
+		return ordered(a, b, x.Value, b.(*array.Uint8).Value), true
+	case *array.Float64:
+		return ordered(a, b, x.Value, b.(*array.Float64).Value), true
+	case *array.Float32:
+		return ordered(a, b, x.Value, b.(*array.Float32).Value), true
+	case *array.String:
+		return ordered(a, b, x.Value, b.(*array.String).Value), true
+	case *array.LargeString:
+		return ordered(a, b, x.Value, b.(*array.LargeString).Value), true
+	case *array.Binary:
+		return byteOrdered(a, b, x.Value, b.(*array.Binary).Value), true
+	case *array.LargeBinary:
+		return byteOrdered(a, b, x.Value, b.(*array.LargeBinary).Value), true
+	case *array.FixedSizeBinary:
+		return byteOrdered(a, b, x.Value, b.(*array.FixedSizeBinary).Value), true
+	}
+	return nil, false
+}
+
+func ordered[T cmp.Ordered](a, b arrow.Array, av func(int) T, bv func(int) T) func(i, j int) int {
+	if a.NullN() == 0 && b.NullN() == 0 {
+		return func(i, j int) int { return cmp.Compare(av(i), bv(j)) }
+	}
+	return func(i, j int) int {
+		if c, both := nullOrder(a.IsNull(i), b.IsNull(j)); both {
+			return c
+		}
+		return cmp.Compare(av(i), bv(j))
+	}
+}
+
+func byteOrdered(a, b arrow.Array, av func(int) []byte, bv func(int) []byte) func(i, j int) int {
+	if a.NullN() == 0 && b.NullN() == 0 {
+		return func(i, j int) int { return bytes.Compare(av(i), bv(j)) }
+	}
+	return func(i, j int) int {
+		if c, both := nullOrder(a.IsNull(i), b.IsNull(j)); both {
+			return c
+		}
+		return bytes.Compare(av(i), bv(j))
+	}
+}
+
+// nullOrder orders two values of which at least one may be null (nulls
+// first); decided is false when neither is.
+func nullOrder(an, bn bool) (c int, decided bool) {
+	switch {
+	case an && bn:
+		return 0, true
+	case an:
+		return -1, true
+	case bn:
+		return 1, true
+	}
+	return 0, false
+}
+
+// rowCompare compares rows i and j of column col, typed when it can.
+func rowCompare(col arrow.Array) func(i, j int) int {
+	if f, ok := crossCompare(col, col); ok {
+		return f
+	}
+	return func(i, j int) int { return compareValues(valueAt(col, i), valueAt(col, j)) }
+}
+
+// boundSearch returns, for row i of keys, the index of the first of
+// bounds' rows at or above it (equal keys share a part).
+func boundSearch(keys, bounds arrow.Array) func(i int) int {
+	n := bounds.Len()
+	if f, ok := crossCompare(keys, bounds); ok {
+		return func(i int) int { return sort.Search(n, func(k int) bool { return f(i, k) <= 0 }) }
+	}
+	bv := make([]any, n)
+	for k := range bv {
+		bv[k] = valueAt(bounds, k)
+	}
+	return func(i int) int {
+		k := valueAt(keys, i)
+		return sort.Search(n, func(j int) bool { return compareValues(bv[j], k) >= 0 })
+	}
+}
