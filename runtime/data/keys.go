@@ -3,7 +3,9 @@ package data
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"sort"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -93,6 +95,42 @@ func nullOrder(an, bn bool) (c int, decided bool) {
 		return 1, true
 	}
 	return 0, false
+}
+
+// keyPrefixes is, for a column of byte keys without nulls (binary,
+// strings), each row's first 8 bytes as a big-endian number (shorter keys
+// padded with zeros): two keys whose prefixes differ compare as them. Nil
+// for other columns.
+func keyPrefixes(col arrow.Array) []uint64 {
+	if col.NullN() > 0 {
+		return nil
+	}
+	var value func(int) []byte
+	switch x := col.(type) {
+	case *array.FixedSizeBinary:
+		value = x.Value
+	case *array.Binary:
+		value = x.Value
+	case *array.LargeBinary:
+		value = x.Value
+	case *array.String:
+		value = func(i int) []byte { return unsafe.Slice(unsafe.StringData(x.Value(i)), len(x.Value(i))) }
+	default:
+		return nil
+	}
+	out := make([]uint64, col.Len())
+	var pad [8]byte
+	for i := range out {
+		v := value(i)
+		if len(v) >= 8 {
+			out[i] = binary.BigEndian.Uint64(v)
+			continue
+		}
+		pad = [8]byte{}
+		copy(pad[:], v)
+		out[i] = binary.BigEndian.Uint64(pad[:])
+	}
+	return out
 }
 
 // rowCompare compares rows i and j of column col, typed when it can.

@@ -127,3 +127,49 @@ func TestSortBinaryKeysByBytes(t *testing.T) {
 		}
 	}
 }
+
+// sortIndices (byte keys through their 8-byte prefixes, others typed) is
+// the stable order of compareValues, ascending and descending.
+func TestSortIndicesIsTheStableOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 5))
+	gen := func(dt arrow.DataType, n int) arrow.Array {
+		b := array.NewBuilder(memory.DefaultAllocator, dt)
+		for range n {
+			k := make([]byte, rng.IntN(12))
+			for i := range k {
+				k[i] = byte(rng.IntN(3)) // few distinct bytes: long equal prefixes
+			}
+			switch x := b.(type) {
+			case *array.BinaryBuilder:
+				x.Append(k)
+			case *array.StringBuilder:
+				x.Append(string(k))
+			case *array.FixedSizeBinaryBuilder:
+				x.Append(append(k, make([]byte, 12-len(k))...)[:12])
+			case *array.Int64Builder:
+				x.Append(int64(rng.IntN(50)))
+			}
+		}
+		return b.NewArray()
+	}
+	for _, dt := range []arrow.DataType{arrow.BinaryTypes.Binary, arrow.BinaryTypes.String, &arrow.FixedSizeBinaryType{ByteWidth: 12}, arrow.PrimitiveTypes.Int64} {
+		col := gen(dt, 3000)
+		rec := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "k", Type: dt}}, nil), []arrow.Array{col}, int64(col.Len()))
+		for _, desc := range []bool{false, true} {
+			want := make([]int64, col.Len())
+			for i := range want {
+				want[i] = int64(i)
+			}
+			slices.SortStableFunc(want, func(a, b int64) int {
+				c := compareValues(valueAt(col, int(a)), valueAt(col, int(b)))
+				if desc {
+					c = -c
+				}
+				return c
+			})
+			if got := sortIndices(rec, 0, desc); !slices.Equal(got, want) {
+				t.Fatalf("%s descending %v: sortIndices differs from the stable order", dt, desc)
+			}
+		}
+	}
+}

@@ -321,11 +321,32 @@ func sortIndices(rec arrow.RecordBatch, col int, descending bool) []int64 {
 	for i := range idx {
 		idx[i] = int64(i)
 	}
+	// Stable by the row number as the last key: pdqsort, O(n log n),
+	// where slices.SortStableFunc's insertion sort and symmerge are
+	// O(n log² n) (half of a large sort's time).
+	sign := 1
 	if descending {
-		slices.SortStableFunc(idx, func(a, b int64) int { return compare(int(b), int(a)) })
-	} else {
-		slices.SortStableFunc(idx, func(a, b int64) int { return compare(int(a), int(b)) })
+		sign = -1
 	}
+	if prefix := keyPrefixes(rec.Column(col)); prefix != nil {
+		// Byte keys: most comparisons end on the first 8 bytes.
+		slices.SortFunc(idx, func(a, b int64) int {
+			if pa, pb := prefix[a], prefix[b]; pa != pb {
+				return sign * cmp.Compare(pa, pb)
+			}
+			if c := compare(int(a), int(b)); c != 0 {
+				return sign * c
+			}
+			return cmp.Compare(a, b)
+		})
+		return idx
+	}
+	slices.SortFunc(idx, func(a, b int64) int {
+		if c := compare(int(a), int(b)); c != 0 {
+			return sign * c
+		}
+		return cmp.Compare(a, b)
+	})
 	return idx
 }
 

@@ -1,6 +1,6 @@
 // Package objectstore is a node's store for large objects: values kept in
 // memory up to a capacity, the least recently used spilled to files in a
-// directory past it and restored on read, and deleted when their owner frees
+// directory past it and read from there, and deleted when their owner frees
 // them. The node manager serves it over gRPC in chunks; an in-process driver
 // uses it directly.
 //
@@ -15,6 +15,7 @@ package objectstore
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -29,6 +30,8 @@ type object struct {
 	reg     *region // the store memory data lives in (nil: a heap slice)
 	pins    int     // readers inside Read
 	deleted bool    // freed while pinned: the region goes back when unpinned
+	// spilling: its spill file is being written (the store unlocked).
+	spilling bool
 	size    int64
 	spilled string
 	used    uint64
@@ -61,6 +64,9 @@ type Store struct {
 	spilledN int64
 	restored int64
 	spills   int64
+	// spilling is the bytes of objects whose spill files are being
+	// written: they leave memory when done.
+	spilling int64
 
 	regions  pool
 	reclaim  func()
@@ -287,19 +293,24 @@ func (s *Store) PutFor(id, owner string, data []byte) error {
 	return s.evictLocked(id)
 }
 
-// evictLocked spills least recently used objects (not keep) until within capacity.
+// evictLocked spills least recently used objects (not keep) until within
+// capacity. The spill files are written without the store's lock, so
+// other puts and reads go on meanwhile (a write can take long: past the
+// kernel's dirty-page limits it goes at the disk's speed); an object being
+// written is pinned and counted in s.spilling, so that others evicting
+// pick other objects.
 func (s *Store) evictLocked(keep string) error {
-	for s.used > s.capacity {
+	for s.used-s.spilling > s.capacity {
 		var victim string
 		oldest := ^uint64(0)
 		for id, o := range s.objs {
-			if o.data != nil && o.pins == 0 && id != keep && o.used < oldest {
+			if o.data != nil && o.pins == 0 && !o.spilling && id != keep && o.used < oldest {
 				victim, oldest = id, o.used
 			}
 		}
 		if victim == "" {
 			victim = keep // only the new object is left: it goes to disk itself
-			if o := s.objs[keep]; o == nil || o.data == nil {
+			if o := s.objs[keep]; o == nil || o.data == nil || o.spilling {
 				return nil
 			}
 		}
@@ -313,17 +324,37 @@ func (s *Store) evictLocked(keep string) error {
 	return nil
 }
 
+// spillLocked writes object id to its spill file, unlocking the store for
+// the write, and frees its memory (once no reader pins it).
 func (s *Store) spillLocked(id string) error {
 	o := s.objs[id]
-	if err := os.MkdirAll(s.dir, 0o755); err != nil {
-		return fmt.Errorf("spill %s: %w", id, err)
+	o.pins++
+	o.spilling = true
+	s.spilling += o.size
+	data, dir := o.data, s.dir
+	path := filepath.Join(dir, id)
+	s.mu.Unlock()
+	err := os.MkdirAll(dir, 0o755)
+	if err == nil {
+		err = os.WriteFile(path, data, 0o644)
 	}
-	path := filepath.Join(s.dir, id)
-	if err := os.WriteFile(path, o.data, 0o644); err != nil {
+	s.mu.Lock()
+	o.pins--
+	o.spilling = false
+	s.spilling -= o.size
+	if err != nil {
+		_ = os.Remove(path)
 		return fmt.Errorf("spill %s to %s: %w", id, path, err)
 	}
-	s.releaseLocked(o)
-	o.data, o.spilled = nil, path
+	if s.objs[id] != o {
+		// Deleted (or the store closed) while it was written.
+		_ = os.Remove(path)
+		s.releaseLocked(o)
+		return nil
+	}
+	o.spilled = path
+	s.releaseLocked(o) // unless a reader pinned it meanwhile: then when it is done
+	o.data = nil
 	s.used -= o.size
 	s.spilledB += o.size
 	s.spilledN++
@@ -331,8 +362,8 @@ func (s *Store) spillLocked(id string) error {
 	return nil
 }
 
-// Get returns the object's bytes (not to be modified), restoring a spilled
-// one. An object in store memory is copied out (the memory is reused once the
+// Get returns the object's bytes (not to be modified), reading a spilled
+// one from its file. An object in store memory is copied out (the memory is reused once the
 // object is freed); Read avoids the copy.
 func (s *Store) Get(id string) ([]byte, error) {
 	var out []byte
@@ -343,18 +374,42 @@ func (s *Store) Get(id string) ([]byte, error) {
 	return out, err
 }
 
-// Read calls fn with the object's bytes, restoring a spilled one; they stay
-// valid (pinned) only until fn returns. With copyOut, fn gets a heap copy of
-// an object in store memory instead.
+// Read calls fn with the object's bytes; they stay valid (pinned) only
+// until fn returns. With copyOut, fn gets a heap copy of an object in store
+// memory instead. A spilled object is read from its file, outside the
+// store's lock, and stays on disk: bringing it back would push out objects
+// still to be read, and a shuffle's spilled data is read once (Ray's
+// restored objects have the same problem: they spill others).
 func (s *Store) Read(id string, fn func([]byte) error, copyOut bool) error {
 	s.mu.Lock()
-	o, err := s.lookupLocked(id)
-	if err != nil || o.reg == nil {
+	o, ok := s.objs[id]
+	if !ok {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	s.clock++
+	o.used = s.clock
+	if o.data == nil {
+		// The open file stays readable if the object is deleted meanwhile.
+		f, err := os.Open(o.spilled)
+		size := o.size
+		s.restored++
 		s.mu.Unlock()
 		if err != nil {
-			return err
+			return fmt.Errorf("read spilled %s: %w", id, err)
 		}
-		return fn(o.data)
+		data := make([]byte, size)
+		_, err = io.ReadFull(f, data)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("read spilled %s: %w", id, err)
+		}
+		return fn(data)
+	}
+	if o.reg == nil {
+		data := o.data
+		s.mu.Unlock()
+		return fn(data)
 	}
 	o.pins++
 	data := o.data
@@ -362,48 +417,14 @@ func (s *Store) Read(id string, fn func([]byte) error, copyOut bool) error {
 	if copyOut {
 		data = append([]byte(nil), data...)
 	}
-	err = fn(data)
+	err := fn(data)
 	s.mu.Lock()
 	o.pins--
-	if o.deleted {
-		s.releaseLocked(o)
+	if o.deleted || o.spilled != "" {
+		s.releaseLocked(o) // freed or spilled while read
 	}
 	s.mu.Unlock()
 	return err
-}
-
-// lookupLocked finds an object, restoring it from disk when spilled. On
-// return o.data is set (a heap slice when it did not fit back in memory).
-func (s *Store) lookupLocked(id string) (*object, error) {
-	o, ok := s.objs[id]
-	if !ok {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
-	}
-	s.clock++
-	o.used = s.clock
-	if o.data != nil {
-		return o, nil
-	}
-	data, err := os.ReadFile(o.spilled)
-	if err != nil {
-		return nil, fmt.Errorf("restore %s from %s: %w", id, o.spilled, err)
-	}
-	s.restored++
-	if o.size <= s.capacity {
-		_ = os.Remove(o.spilled)
-		o.data, o.spilled = data, ""
-		s.used += o.size
-		s.spilledB -= o.size
-		s.spilledN--
-		if err := s.evictLocked(id); err != nil {
-			return nil, err
-		}
-		if o.data == nil { // spilled again at once
-			return &object{data: data, size: o.size}, nil
-		}
-		return o, nil
-	}
-	return &object{data: data, size: o.size}, nil
 }
 
 // Contains reports whether id is stored (in memory or spilled).
