@@ -32,9 +32,9 @@ type object struct {
 	deleted bool    // freed while pinned: the region goes back when unpinned
 	// spilling: its spill file is being written (the store unlocked).
 	spilling bool
-	size    int64
-	spilled string
-	used    uint64
+	size     int64
+	spilled  string
+	used     uint64
 	// owner is the address of the process that owns the object ("" =
 	// unknown): when that process is gone, nothing can free the object but
 	// DeleteOwned.
@@ -400,7 +400,7 @@ func (s *Store) Read(id string, fn func([]byte) error, copyOut bool) error {
 		}
 		data := make([]byte, size)
 		_, err = io.ReadFull(f, data)
-		f.Close()
+		_ = f.Close()
 		if err != nil {
 			return fmt.Errorf("read spilled %s: %w", id, err)
 		}

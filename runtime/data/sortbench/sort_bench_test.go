@@ -100,7 +100,7 @@ func diskFloor(b *testing.B, dir string, n int64) (write, read time.Duration) {
 		}
 	}
 	read = time.Since(start)
-	f.Close()
+	_ = f.Close()
 	return write, read
 }
 
