@@ -42,6 +42,9 @@ type itemReporter struct {
 	// store puts a large item in the local object store and returns its
 	// location; nil results are inline.
 	store func(ctx context.Context, id string, data []byte) (*rpcpb.Object, error)
+	// waiting counts the generator's backpressure pauses as waits of its
+	// worker (blocked.go); nil counts nothing.
+	waiting func() (end func())
 
 	mu       sync.Mutex
 	queue    []*rpcpb.Object
@@ -94,8 +97,16 @@ func (r *itemReporter) yield(data []byte) error {
 		r.sending = true
 		go r.sendLoop()
 	}
-	// Backpressure: wait while the owner has not consumed enough.
-	return r.waitLocked(func() bool { return r.threshold > 0 && r.produced-r.consumed >= r.threshold })
+	// Backpressure: wait while the owner has not consumed enough. A task
+	// paused here lends its CPUs, as one waiting in a Get does: what
+	// would consume its items may need them (a read of a Data pipeline
+	// paused while the actors for its blocks wait for a CPU), where Ray
+	// Data reserves CPUs per operator instead.
+	paused := func() bool { return r.threshold > 0 && r.produced-r.consumed >= r.threshold }
+	if paused() && r.waiting != nil {
+		defer r.waiting()()
+	}
+	return r.waitLocked(paused)
 }
 
 // waitLocked waits (r.mu held) while busy() and nothing failed; it returns
@@ -189,6 +200,7 @@ func (w *Worker) runGenerator(ctx context.Context, spec *rpcpb.TaskSpec, inst an
 		}
 		return &rpcpb.Object{InStore: true, NodeId: w.nodeID, NodeAddress: w.cfg.NodeAddress, Size: int64(len(data))}, nil
 	})
+	rep.waiting = w.Waiting
 	err := protect(spec.Name, func() error { return g(ctx, inst, args, rep.yield) })
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err() // cancelled, and the generator ignored its yield's error

@@ -155,8 +155,18 @@ func TestReporterSkipsHeldItems(t *testing.T) {
 func TestReporterBackpressure(t *testing.T) {
 	o := newFakeOwner(2)
 	r := newItemReporter(context.Background(), &rpcpb.TaskSpec{TaskId: "t", GeneratorBackpressure: 2}, o.send, noStore)
+	// The pause counts as a wait of the worker (it lends its CPUs), and
+	// only the pause.
+	var waits, ended atomic.Int32
+	r.waiting = func() func() {
+		waits.Add(1)
+		return func() { ended.Add(1) }
+	}
 	if err := r.yield([]byte("a")); err != nil { // 1 unconsumed: goes on
 		t.Fatal(err)
+	}
+	if waits.Load() != 0 {
+		t.Fatal("a yield that did not pause counted as a wait")
 	}
 	var released atomic.Bool
 	type outcome struct {
@@ -173,6 +183,9 @@ func TestReporterBackpressure(t *testing.T) {
 	o.consume(1)
 	if out := <-done; out.err != nil || !out.released {
 		t.Fatalf("yield of the second item: %v; returned after the consumer took one: %v", out.err, out.released)
+	}
+	if waits.Load() != 1 || ended.Load() != 1 {
+		t.Fatalf("the pause counted %d waits, %d ended; want 1 and 1", waits.Load(), ended.Load())
 	}
 	if err := r.flush(); err != nil {
 		t.Fatal(err)

@@ -346,15 +346,13 @@ func TestPipelineSurvivesNodeDeath(t *testing.T) {
 // The same with the pool's blocks waiting in the object store for the
 // tasks of the next operator: those lost with the node are made again by
 // calling the pool's (restarted) actor again, which needs their inputs
-// read again. The nodes have 4 CPUs. A task waiting for its input now
-// lends its CPU (as Ray's workers blocked in a get do), but with 2 the
-// pipeline still stalls on the node left: read tasks paused by the
-// generators' backpressure hold their CPUs while the tasks and actor calls
-// that would consume their blocks wait for one (what is left to do: the
-// executor should keep CPUs for the operators downstream of a paused
-// read, as Ray Data's resource manager reserves them).
+// read again. On 2-CPU nodes this stalled while read tasks paused by the
+// generators' backpressure held every CPU of the node left and the
+// restarted actor and the tasks that would consume their blocks waited
+// for one: a paused task now lends its CPUs, as a task waiting in a Get
+// does.
 func TestPoolBlocksRebuiltAfterNodeDeath(t *testing.T) {
-	survivesNodeDeath(t, []string{"127.0.0.31", "127.0.0.32"}, 4, pipelineThroughTasks)
+	survivesNodeDeath(t, []string{"127.0.0.31", "127.0.0.32"}, 2, pipelineThroughTasks)
 }
 
 func survivesNodeDeath(t *testing.T, ips []string, cpus int, build func(in string, arg scoreArg) *data.Dataset) {
