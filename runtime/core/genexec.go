@@ -297,5 +297,5 @@ func (w *Worker) setError(ctx context.Context, spec *rpcpb.TaskSpec, res *rpcpb.
 		res.Result = &rpcpb.Object{Error: &rpcpb.ErrorInfo{Kind: rpcpb.ErrorInfo_CANCELLED, Message: spec.TaskId}}
 		return
 	}
-	res.Result = &rpcpb.Object{Error: taskErrInfo(spec.Name, err)}
+	res.Result = &rpcpb.Object{Error: retryableInfo(taskErrInfo(spec.Name, err), spec, err)}
 }

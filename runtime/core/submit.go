@@ -25,7 +25,10 @@ type TaskOptions struct {
 	Resources       map[string]float64
 	MaxRetries      int // system-failure retries; -1 = infinite
 	RetryExceptions bool
-	Strategy        *rpcpb.SchedulingStrategy
+	// RetryOn (with RetryExceptions) are the error kinds that retry
+	// (ErrorKind); none: any error does.
+	RetryOn  []string
+	Strategy *rpcpb.SchedulingStrategy
 	// Backpressure pauses a generator task while this many of its items
 	// are not consumed (SubmitGenerator; <= 0: never).
 	Backpressure int64
@@ -36,6 +39,15 @@ type TaskOptions struct {
 	// streaming: a generator task (set by SubmitGenerator). Generators
 	// have queues of their own (see queueKey).
 	streaming bool
+}
+
+// retryOn is what the executor checks a task's error against: the kinds,
+// when errors are retried at all.
+func (o *TaskOptions) retryOn() []string {
+	if !o.RetryExceptions {
+		return nil
+	}
+	return o.RetryOn
 }
 
 // Arg is one argument: an encoded value or a reference.
@@ -95,7 +107,7 @@ func (w *Worker) SubmitTask(name string, args []Arg, opts TaskOptions) *Handle {
 	}
 	// The executor does not need the resources (the lease holds them): the
 	// spec stays small on the wire.
-	spec := &rpcpb.TaskSpec{TaskId: id, JobId: w.jobID, Name: name, OwnerAddress: w.addr}
+	spec := &rpcpb.TaskSpec{TaskId: id, JobId: w.jobID, Name: name, OwnerAddress: w.addr, RetryOn: opts.retryOn()}
 	pt := &pendingTask{spec: spec, args: pargs, opts: opts}
 	w.mu.Lock()
 	w.table.AddTask(&ownership.Task{ID: id, Spec: pt, Args: owned, Returns: []string{id}, RetriesLeft: opts.MaxRetries})
@@ -141,7 +153,7 @@ func (w *Worker) newTask(name string, args []Arg, opts *TaskOptions, n int) (*pe
 	if opts.Resources == nil {
 		opts.Resources = map[string]float64{"CPU": 1}
 	}
-	spec := &rpcpb.TaskSpec{TaskId: id, JobId: w.jobID, Name: name, OwnerAddress: w.addr}
+	spec := &rpcpb.TaskSpec{TaskId: id, JobId: w.jobID, Name: name, OwnerAddress: w.addr, RetryOn: opts.retryOn()}
 	pt := &pendingTask{spec: spec, args: pargs, opts: *opts, owned: owned}
 	return pt, returnIDs(id, n)
 }
@@ -530,7 +542,8 @@ func (w *Worker) completeLocked(lw *leasedWorker, r *rpcpb.TaskResult) []ownersh
 	}
 	res := r.Result
 	w.resultEvent(pt, r, lw.where)
-	if res.GetError() != nil && res.Error.Kind == rpcpb.ErrorInfo_TASK && pt.opts.RetryExceptions && !pt.cancelled {
+	if res.GetError() != nil && res.Error.Kind == rpcpb.ErrorInfo_TASK && pt.opts.RetryExceptions && !pt.cancelled &&
+		(len(pt.spec.RetryOn) == 0 || res.Error.Retryable) {
 		if w.table.Retry(pt.spec.TaskId) {
 			pt.spec.Attempt++
 			w.beforeAttemptLocked(pt)

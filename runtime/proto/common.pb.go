@@ -331,13 +331,15 @@ func (x *Arg) GetRef() *ObjectRef {
 
 // ErrorInfo is a failure stored in place of an object's value.
 type ErrorInfo struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Kind          ErrorInfo_Kind         `protobuf:"varint,1,opt,name=kind,proto3,enum=goray.rpc.ErrorInfo_Kind" json:"kind,omitempty"`
-	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
-	Type          string                 `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"` // Go type of the remote error (TASK)
-	TaskName      string                 `protobuf:"bytes,4,opt,name=task_name,json=taskName,proto3" json:"task_name,omitempty"`
-	ActorId       string                 `protobuf:"bytes,5,opt,name=actor_id,json=actorId,proto3" json:"actor_id,omitempty"`
-	ObjectId      string                 `protobuf:"bytes,6,opt,name=object_id,json=objectId,proto3" json:"object_id,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Kind     ErrorInfo_Kind         `protobuf:"varint,1,opt,name=kind,proto3,enum=goray.rpc.ErrorInfo_Kind" json:"kind,omitempty"`
+	Message  string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	Type     string                 `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"` // Go type of the remote error (TASK)
+	TaskName string                 `protobuf:"bytes,4,opt,name=task_name,json=taskName,proto3" json:"task_name,omitempty"`
+	ActorId  string                 `protobuf:"bytes,5,opt,name=actor_id,json=actorId,proto3" json:"actor_id,omitempty"`
+	ObjectId string                 `protobuf:"bytes,6,opt,name=object_id,json=objectId,proto3" json:"object_id,omitempty"`
+	// retryable: the error is of a kind the task's retry_on lists (TASK).
+	Retryable     bool `protobuf:"varint,7,opt,name=retryable,proto3" json:"retryable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -412,6 +414,13 @@ func (x *ErrorInfo) GetObjectId() string {
 		return x.ObjectId
 	}
 	return ""
+}
+
+func (x *ErrorInfo) GetRetryable() bool {
+	if x != nil {
+		return x.Retryable
+	}
+	return false
 }
 
 // Object is a value as the owner reports it: inline bytes, or the node that stores it.
@@ -530,7 +539,10 @@ type TaskSpec struct {
 	// skip_items is how many leading items the owner already holds (a retry
 	// of a generator): the generator runs from its start, but those are not
 	// stored or reported again.
-	SkipItems     int64 `protobuf:"varint,16,opt,name=skip_items,json=skipItems,proto3" json:"skip_items,omitempty"`
+	SkipItems int64 `protobuf:"varint,16,opt,name=skip_items,json=skipItems,proto3" json:"skip_items,omitempty"`
+	// retry_on: the error kinds whose errors retry the task (Ray's
+	// retry_exceptions list; core.ErrorKind); empty retries any error.
+	RetryOn       []string `protobuf:"bytes,17,rep,name=retry_on,json=retryOn,proto3" json:"retry_on,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -675,6 +687,13 @@ func (x *TaskSpec) GetSkipItems() int64 {
 		return x.SkipItems
 	}
 	return 0
+}
+
+func (x *TaskSpec) GetRetryOn() []string {
+	if x != nil {
+		return x.RetryOn
+	}
+	return nil
 }
 
 // TaskResult is what a worker returns for one task.
@@ -882,14 +901,15 @@ const file_common_proto_rawDesc = "" +
 	"\rowner_address\x18\x02 \x01(\tR\fownerAddress\"C\n" +
 	"\x03Arg\x12\x14\n" +
 	"\x05value\x18\x01 \x01(\fR\x05value\x12&\n" +
-	"\x03ref\x18\x02 \x01(\v2\x14.goray.rpc.ObjectRefR\x03ref\"\xb6\x02\n" +
+	"\x03ref\x18\x02 \x01(\v2\x14.goray.rpc.ObjectRefR\x03ref\"\xd4\x02\n" +
 	"\tErrorInfo\x12-\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x19.goray.rpc.ErrorInfo.KindR\x04kind\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x12\n" +
 	"\x04type\x18\x03 \x01(\tR\x04type\x12\x1b\n" +
 	"\ttask_name\x18\x04 \x01(\tR\btaskName\x12\x19\n" +
 	"\bactor_id\x18\x05 \x01(\tR\aactorId\x12\x1b\n" +
-	"\tobject_id\x18\x06 \x01(\tR\bobjectId\"w\n" +
+	"\tobject_id\x18\x06 \x01(\tR\bobjectId\x12\x1c\n" +
+	"\tretryable\x18\a \x01(\bR\tretryable\"w\n" +
 	"\x04Kind\x12\b\n" +
 	"\x04TASK\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -906,7 +926,7 @@ const file_common_proto_rawDesc = "" +
 	"\anode_id\x18\x03 \x01(\tR\x06nodeId\x12!\n" +
 	"\fnode_address\x18\x04 \x01(\tR\vnodeAddress\x12\x12\n" +
 	"\x04size\x18\x05 \x01(\x03R\x04size\x12*\n" +
-	"\x05error\x18\x06 \x01(\v2\x14.goray.rpc.ErrorInfoR\x05error\"\xe0\x04\n" +
+	"\x05error\x18\x06 \x01(\v2\x14.goray.rpc.ErrorInfoR\x05error\"\xfb\x04\n" +
 	"\bTaskSpec\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x15\n" +
 	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x12\n" +
@@ -926,7 +946,8 @@ const file_common_proto_rawDesc = "" +
 	"\tstreaming\x18\x0e \x01(\bR\tstreaming\x125\n" +
 	"\x16generator_backpressure\x18\x0f \x01(\x03R\x15generatorBackpressure\x12\x1d\n" +
 	"\n" +
-	"skip_items\x18\x10 \x01(\x03R\tskipItems\x1a<\n" +
+	"skip_items\x18\x10 \x01(\x03R\tskipItems\x12\x19\n" +
+	"\bretry_on\x18\x11 \x03(\tR\aretryOn\x1a<\n" +
 	"\x0eResourcesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xb1\x02\n" +

@@ -17,6 +17,7 @@ type callOptions struct {
 	resources       map[string]float64
 	maxRetries      int
 	retryExceptions bool
+	retryOn         []string // error kinds (core.ErrorKind); none: any
 	strategy        *rpcpb.SchedulingStrategy
 	maxRestarts     int
 	maxTaskRetries  int
@@ -101,8 +102,25 @@ func (o *callOptions) finish() error {
 // MaxRetries sets how often a task is retried after a system failure (default 3, -1 = forever).
 func MaxRetries(n int) Option { return optFunc(func(o *callOptions) { o.maxRetries = n }) }
 
-// RetryExceptions also retries a task whose function returned an error.
-func RetryExceptions() Option { return optFunc(func(o *callOptions) { o.retryExceptions = true }) }
+// RetryExceptions also retries a task whose function returned an error
+// (within MaxRetries), as Ray's retry_exceptions. Given error kinds, only
+// an error of one of them retries, as Ray's list of exception classes: an
+// error value matches as errors.Is does (a sentinel such as
+// io.ErrUnexpectedEOF: the same type and message anywhere in the error's
+// chain), a nil pointer of an error type as errors.As does
+// ((*MyError)(nil): any error of that type in the chain). The task's worker
+// decides, on the error itself.
+func RetryExceptions(kinds ...error) Option {
+	return optFunc(func(o *callOptions) {
+		o.retryExceptions = true
+		o.retryOn = nil
+		for _, k := range kinds {
+			if k != nil {
+				o.retryOn = append(o.retryOn, core.ErrorKind(k))
+			}
+		}
+	})
+}
 
 // MaxRestarts sets how often an actor is restarted after it dies (default 0, -1 = forever).
 func MaxRestarts(n int) Option { return optFunc(func(o *callOptions) { o.maxRestarts = n }) }

@@ -217,6 +217,6 @@ func (o *callOptions) taskOptions() core.TaskOptions {
 	} else if _, ok := res["CPU"]; !ok {
 		res["CPU"] = 1
 	}
-	return core.TaskOptions{Resources: res, MaxRetries: o.maxRetries, RetryExceptions: o.retryExceptions,
+	return core.TaskOptions{Resources: res, MaxRetries: o.maxRetries, RetryExceptions: o.retryExceptions, RetryOn: o.retryOn,
 		Strategy: o.strategy, Backpressure: o.backpressure}
 }
