@@ -26,6 +26,8 @@ type ActorOptions struct {
 	Detached       bool
 	GetIfExists    bool
 	Strategy       *rpcpb.SchedulingStrategy
+	// EnvVars are the actor's runtime_env variables (see TaskOptions).
+	EnvVars map[string]string
 }
 
 // NewActor registers an actor with the GCS, which places it and runs its
@@ -59,9 +61,13 @@ func (w *Worker) NewActor(ctx context.Context, class string, args []Arg, opts Ac
 	if ns == "" {
 		ns = w.cfg.Namespace
 	}
+	if opts.EnvVars == nil {
+		opts.EnvVars = w.envVars
+	}
 	info, err := w.gcs.CreateActor(ctx, &rpcpb.ActorSpec{JobId: w.jobID, ClassName: class, Args: pargs, Resources: opts.Resources,
 		Name: opts.Name, Namespace: ns, Detached: opts.Detached, GetIfExists: opts.GetIfExists,
-		MaxRestarts: int32(opts.MaxRestarts), MaxConcurrency: int32(opts.MaxConcurrency), OwnerAddress: w.addr, Strategy: opts.Strategy})
+		MaxRestarts: int32(opts.MaxRestarts), MaxConcurrency: int32(opts.MaxConcurrency), OwnerAddress: w.addr, Strategy: opts.Strategy,
+		EnvVars: opts.EnvVars})
 	if err != nil {
 		if status.Code(err) == codes.AlreadyExists {
 			return "", fmt.Errorf("create actor %s: %s", class, status.Convert(err).Message())

@@ -14,6 +14,7 @@ import (
 
 	"github.com/goray-dev/goray/runtime/internal/ids"
 	"github.com/goray-dev/goray/runtime/internal/rpcutil"
+	"github.com/goray-dev/goray/runtime/internal/workerenv"
 	"github.com/goray-dev/goray/runtime/ownership"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/scheduler"
@@ -29,6 +30,10 @@ type TaskOptions struct {
 	// (ErrorKind); none: any error does.
 	RetryOn  []string
 	Strategy *rpcpb.SchedulingStrategy
+	// EnvVars are the runtime_env variables of the worker it runs in (Ray's
+	// runtime_env env_vars); nil: the submitting worker's own, as Ray's
+	// children inherit their parent's runtime_env.
+	EnvVars map[string]string
 	// Backpressure pauses a generator task while this many of its items
 	// are not consumed (SubmitGenerator; <= 0: never).
 	Backpressure int64
@@ -107,6 +112,9 @@ func (w *Worker) SubmitTask(name string, args []Arg, opts TaskOptions) *Handle {
 	}
 	// The executor does not need the resources (the lease holds them): the
 	// spec stays small on the wire.
+	if opts.EnvVars == nil {
+		opts.EnvVars = w.envVars
+	}
 	spec := &rpcpb.TaskSpec{TaskId: id, JobId: w.jobID, Name: name, OwnerAddress: w.addr, RetryOn: opts.retryOn()}
 	pt := &pendingTask{spec: spec, args: pargs, opts: opts}
 	w.mu.Lock()
@@ -152,6 +160,9 @@ func (w *Worker) newTask(name string, args []Arg, opts *TaskOptions, n int) (*pe
 	pargs, owned := w.buildArgs(args)
 	if opts.Resources == nil {
 		opts.Resources = map[string]float64{"CPU": 1}
+	}
+	if opts.EnvVars == nil {
+		opts.EnvVars = w.envVars
 	}
 	spec := &rpcpb.TaskSpec{TaskId: id, JobId: w.jobID, Name: name, OwnerAddress: w.addr, RetryOn: opts.retryOn()}
 	pt := &pendingTask{spec: spec, args: pargs, opts: *opts, owned: owned}
@@ -269,7 +280,7 @@ func (w *Worker) dispatchTaskLocked(pt *pendingTask) {
 	key := pt.queueKey()
 	q, ok := w.queues[key]
 	if !ok {
-		q = &schedQueue{key: key, res: pt.opts.Resources, strategy: pt.opts.Strategy, streaming: pt.opts.streaming}
+		q = &schedQueue{key: key, res: pt.opts.Resources, strategy: pt.opts.Strategy, streaming: pt.opts.streaming, envVars: pt.opts.EnvVars}
 		w.queues[key] = q
 	}
 	q.ready = append(q.ready, pt)
@@ -293,7 +304,7 @@ func (pt *pendingTask) queueKey() string {
 }
 
 func queueKey(o TaskOptions) string {
-	if o.Strategy == nil && len(o.Resources) == 1 && o.Resources["CPU"] == 1 && !o.streaming {
+	if o.Strategy == nil && len(o.Resources) == 1 && o.Resources["CPU"] == 1 && !o.streaming && len(o.EnvVars) == 0 {
 		return cpu1Key
 	}
 	if o.streaming {
@@ -309,6 +320,10 @@ func slowQueueKey(o TaskOptions) string {
 		// Workers leased for one selector's nodes serve no other.
 		key += "|" + scheduler.Selector(sel).String()
 	}
+	if len(o.EnvVars) > 0 {
+		// Workers started for one set of variables serve no other.
+		key += "|env:" + workerenv.EnvVarsKey(o.EnvVars)
+	}
 	return key
 }
 
@@ -317,6 +332,7 @@ type schedQueue struct {
 	key      string
 	res      map[string]float64
 	strategy *rpcpb.SchedulingStrategy
+	envVars  map[string]string
 	ready    []*pendingTask
 	workers  []*leasedWorker
 	leasing  int

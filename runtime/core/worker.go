@@ -24,6 +24,7 @@ import (
 
 	"github.com/goray-dev/goray/runtime/auth"
 	"github.com/goray-dev/goray/runtime/internal/rpcutil"
+	"github.com/goray-dev/goray/runtime/internal/workerenv"
 	"github.com/goray-dev/goray/runtime/node"
 	"github.com/goray-dev/goray/runtime/objectstore"
 	"github.com/goray-dev/goray/runtime/ownership"
@@ -93,6 +94,9 @@ type Worker struct {
 	local  *node.Node
 	addr   string
 	nodeID string
+	// envVars are the runtime_env variables this worker was started with:
+	// what it submits inherits them (TaskOptions.EnvVars).
+	envVars map[string]string
 	// seg is this worker's transfer segment (objects.go), made once.
 	segOnce sync.Once
 	seg     *objectstore.Segment
@@ -200,6 +204,7 @@ func Start(cfg Config) (*Worker, error) {
 	// Known before serving: a task can arrive the moment the node has the
 	// worker's registration, and its result names this node.
 	w.nodeID = cfg.NodeID
+	w.envVars = workerenv.InheritedEnvVars(os.Getenv)
 	if w.local != nil {
 		w.nodeID = w.local.ID()
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/goray-dev/goray/runtime/actors"
 	"github.com/goray-dev/goray/runtime/internal/ids"
 	"github.com/goray-dev/goray/runtime/internal/rpcutil"
+	"github.com/goray-dev/goray/runtime/internal/workerenv"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/scheduler"
 )
@@ -25,6 +26,9 @@ func (s *Server) CreateActor(ctx context.Context, in *rpcpb.ActorSpec) (*rpcpb.A
 	}
 	if n := proto.Size(in); n > maxSpecRecord {
 		return nil, status.Errorf(codes.InvalidArgument, "actor spec of %d bytes; at most %d (pass large arguments as object refs)", n, maxSpecRecord)
+	}
+	if err := workerenv.ValidateTaskEnvVars(in.EnvVars); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	a := &actors.Actor{ID: ids.New(), Class: in.ClassName, Name: in.Name, Namespace: in.Namespace, JobID: in.JobId,
 		Detached: in.Detached, MaxRestarts: int(in.MaxRestarts), Spec: in}
@@ -233,7 +237,7 @@ func (s *Server) tryCreateActor(id, nodeID string, spec *rpcpb.ActorSpec) bool {
 	}
 	s.mu.Unlock()
 	req := &rpcpb.LeaseRequest{JobId: spec.JobId, BinaryHash: hash, Resources: spec.Resources, GrantOrReject: true, ForActor: true, ActorId: id,
-		Strategy: spec.Strategy}
+		Strategy: spec.Strategy, EnvVars: spec.EnvVars}
 	lease, err := c.RequestWorkerLease(ctx, req)
 	if err != nil || !lease.Granted {
 		return false

@@ -159,7 +159,8 @@ func (m *Manager) environ(id string, envVars map[string]string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		switch {
-		case hasKey(kv, workerenv.Worker), hasKey(kv, workerenv.Address), hasKey(kv, "RAY_ADDRESS"), hasKey(kv, "RAY_JOB_SUBMISSION_ID"):
+		case hasKey(kv, workerenv.Worker), hasKey(kv, workerenv.Address), hasKey(kv, "RAY_ADDRESS"), hasKey(kv, "RAY_JOB_SUBMISSION_ID"),
+			hasKey(kv, workerenv.RuntimeEnvVars):
 			continue
 		}
 		env = append(env, kv)
@@ -168,6 +169,12 @@ func (m *Manager) environ(id string, envVars map[string]string) []string {
 	env = append(env, workerenv.Address+"="+m.cfg.GcsAddress, "RAY_ADDRESS="+m.cfg.GcsAddress, "RAY_JOB_SUBMISSION_ID="+id)
 	for k, v := range envVars {
 		env = append(env, k+"="+v)
+	}
+	// The job's tasks and actors run with its variables too (Ray applies
+	// a job's runtime_env to all its workers): the driver's core worker
+	// passes them on.
+	if e := workerenv.InheritedEnvVarsEntry(workerenv.InheritableEnvVars(envVars)); e != "" {
+		env = append(env, e)
 	}
 	return env
 }

@@ -35,6 +35,9 @@ func (n *Node) RequestWorkerLease(ctx context.Context, in *rpcpb.LeaseRequest) (
 	if err := sel.Validate(); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
+	if err := workerenv.ValidateTaskEnvVars(in.EnvVars); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
 	dkey := demandKey(req, sel)
 	waiting := false
 	n.mu.Lock()
@@ -185,7 +188,7 @@ func (n *Node) freeLocked(l *lease) {
 
 // grant attaches a worker to an allocated lease.
 func (n *Node) grant(ctx context.Context, in *rpcpb.LeaseRequest, l *lease) (*rpcpb.LeaseReply, error) {
-	w, err := n.popWorker(ctx, in.JobId, in.BinaryHash)
+	w, err := n.popWorker(ctx, in.JobId, in.BinaryHash, in.EnvVars)
 	if err != nil {
 		n.mu.Lock()
 		n.freeLocked(l)
@@ -255,7 +258,7 @@ func (n *Node) parkIdleLocked(w *worker) {
 }
 
 // pool is the idle pool the worker belongs to.
-func (w *worker) pool() poolKey { return poolKey{job: w.jobID, hash: w.hash} }
+func (w *worker) pool() poolKey { return poolKey{job: w.jobID, hash: w.hash, env: w.env} }
 
 // killLocked kills a worker process; workerExited cleans up after it.
 func (n *Node) killLocked(w *worker) {
@@ -299,15 +302,16 @@ func (n *Node) RegisterWorker(ctx context.Context, in *rpcpb.RegisterWorkerReque
 }
 
 // popWorker takes an idle worker of the job running the executable the
-// request asks for (hash; "" = the job's, from the GCS), or starts one; the
-// first lease of a (job, executable) also pre-starts workers up to the
+// request asks for (hash; "" = the job's, from the GCS) with the
+// runtime_env variables it asks for, or starts one; the first lease of a
+// (job, executable) without variables also pre-starts workers up to the
 // node's CPUs.
-func (n *Node) popWorker(ctx context.Context, job, hash string) (*worker, error) {
+func (n *Node) popWorker(ctx context.Context, job, hash string, envVars map[string]string) (*worker, error) {
 	bin, hash, err := n.binaryFor(ctx, job, hash)
 	if err != nil {
 		return nil, err
 	}
-	key := poolKey{job: job, hash: hash}
+	key := poolKey{job: job, hash: hash, env: workerenv.EnvVarsKey(envVars)}
 	n.mu.Lock()
 	if ws := n.idle[key]; len(ws) > 0 {
 		w := ws[len(ws)-1]
@@ -315,13 +319,14 @@ func (n *Node) popWorker(ctx context.Context, job, hash string) (*worker, error)
 		n.mu.Unlock()
 		return w, nil
 	}
-	first := !n.prestart[key]
+	// Workers for runtime_env variables are started as asked for.
+	first := !n.prestart[key] && key.env == ""
 	n.prestart[key] = true
 	n.mu.Unlock()
 	if first {
 		for i := 1; i < int(n.total["CPU"]); i++ {
 			go func() {
-				if w, err := n.startWorker(context.Background(), key, bin); err == nil {
+				if w, err := n.startWorker(context.Background(), key, bin, nil); err == nil {
 					n.mu.Lock()
 					n.parkIdleLocked(w)
 					n.notifyLocked()
@@ -330,17 +335,19 @@ func (n *Node) popWorker(ctx context.Context, job, hash string) (*worker, error)
 			}()
 		}
 	}
-	return n.startWorker(ctx, key, bin)
+	return n.startWorker(ctx, key, bin, envVars)
 }
 
-// startWorker starts a worker of key's job from bin, whose content is key.hash.
-func (n *Node) startWorker(ctx context.Context, key poolKey, bin string) (*worker, error) {
+// startWorker starts a worker of key's job from bin, whose content is
+// key.hash, with the runtime_env variables envVars (key.env's).
+func (n *Node) startWorker(ctx context.Context, key poolKey, bin string, envVars map[string]string) (*worker, error) {
 	n.mu.Lock()
 	epoch, cluster := n.epoch, n.clusterID
 	n.mu.Unlock()
-	w := &worker{id: ids.New(), jobID: key.job, hash: key.hash, epoch: epoch, registered: make(chan struct{}), started: time.Now()}
+	w := &worker{id: ids.New(), jobID: key.job, hash: key.hash, env: key.env, epoch: epoch, registered: make(chan struct{}), started: time.Now()}
 	cmd := exec.Command(bin)
-	cmd.Env = append(n.cfg.Security.ChildEnv(append(cmd.Environ(), n.cfg.WorkerEnv...), n.tokenFile),
+	cmd.Env = append(append(n.cfg.Security.ChildEnv(append(cmd.Environ(), n.cfg.WorkerEnv...), n.tokenFile),
+		workerenv.EnvVarsEntries(envVars)...),
 		workerenv.Env{NodeAddress: n.addr, GcsAddress: n.cfg.GcsAddress, WorkerID: w.id, JobID: key.job, BinaryHash: key.hash,
 			NodeID: n.ID(), NodeIP: n.cfg.IP, SessionDir: n.cfg.Dir, ClusterID: cluster, ObjectDir: n.segments.Dir()}.Vars()...)
 	logPath := filepath.Join(n.cfg.Dir, "logs", "worker-"+w.id+".log")

@@ -61,6 +61,8 @@ type worker struct {
 	// hash is the sha256 of the executable it runs: with the job id, the
 	// pool it goes back to (see poolKey).
 	hash string
+	// env is the key of the runtime_env variables it was started with.
+	env string
 	// epoch is the GCS incarnation it was started in (see Node.epoch).
 	epoch      uint64
 	socket     string // a unix socket it also serves on ("" = none)
@@ -93,8 +95,10 @@ type lease struct {
 
 // poolKey names a pool of idle workers: a worker serves only leases of its
 // job whose owner runs the same executable, so a job id that a restarted GCS
-// gave to another program never gets a worker running the old one.
-type poolKey struct{ job, hash string }
+// gave to another program never gets a worker running the old one, and
+// that ask for the runtime_env variables it was started with (env, their
+// workerenv.EnvVarsKey).
+type poolKey struct{ job, hash, env string }
 
 type bundle struct {
 	total, avail scheduler.Resources

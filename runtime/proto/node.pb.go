@@ -40,7 +40,10 @@ type LeaseRequest struct {
 	// job id that names another job (a GCS restarted without storage) can
 	// never get a worker running another program. "" (older owners): the
 	// node asks the GCS for the job's hash.
-	BinaryHash    string `protobuf:"bytes,8,opt,name=binary_hash,json=binaryHash,proto3" json:"binary_hash,omitempty"`
+	BinaryHash string `protobuf:"bytes,8,opt,name=binary_hash,json=binaryHash,proto3" json:"binary_hash,omitempty"`
+	// env_vars: the runtime_env variables of the task or actor: its worker
+	// is started with them (workers are pooled by them).
+	EnvVars       map[string]string `protobuf:"bytes,9,rep,name=env_vars,json=envVars,proto3" json:"env_vars,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -129,6 +132,13 @@ func (x *LeaseRequest) GetBinaryHash() string {
 		return x.BinaryHash
 	}
 	return ""
+}
+
+func (x *LeaseRequest) GetEnvVars() map[string]string {
+	if x != nil {
+		return x.EnvVars
+	}
+	return nil
 }
 
 type LeaseReply struct {
@@ -1059,7 +1069,7 @@ var File_node_proto protoreflect.FileDescriptor
 const file_node_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"node.proto\x12\tgoray.rpc\x1a\fcommon.proto\x1a\tgcs.proto\"\x80\x03\n" +
+	"node.proto\x12\tgoray.rpc\x1a\fcommon.proto\x1a\tgcs.proto\"\xfd\x03\n" +
 	"\fLeaseRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12D\n" +
 	"\tresources\x18\x02 \x03(\v2&.goray.rpc.LeaseRequest.ResourcesEntryR\tresources\x129\n" +
@@ -1069,10 +1079,14 @@ const file_node_proto_rawDesc = "" +
 	"\bactor_id\x18\x06 \x01(\tR\aactorId\x12\x19\n" +
 	"\blease_id\x18\a \x01(\tR\aleaseId\x12\x1f\n" +
 	"\vbinary_hash\x18\b \x01(\tR\n" +
-	"binaryHash\x1a<\n" +
+	"binaryHash\x12?\n" +
+	"\benv_vars\x18\t \x03(\v2$.goray.rpc.LeaseRequest.EnvVarsEntryR\aenvVars\x1a<\n" +
 	"\x0eResourcesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xf1\x02\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\x1a:\n" +
+	"\fEnvVarsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf1\x02\n" +
 	"\n" +
 	"LeaseReply\x12\x18\n" +
 	"\agranted\x18\x01 \x01(\bR\agranted\x12\x19\n" +
@@ -1189,7 +1203,7 @@ func file_node_proto_rawDescGZIP() []byte {
 	return file_node_proto_rawDescData
 }
 
-var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_node_proto_goTypes = []any{
 	(*LeaseRequest)(nil),          // 0: goray.rpc.LeaseRequest
 	(*LeaseReply)(nil),            // 1: goray.rpc.LeaseReply
@@ -1206,53 +1220,55 @@ var file_node_proto_goTypes = []any{
 	(*NodeStats)(nil),             // 12: goray.rpc.NodeStats
 	(*WorkerState)(nil),           // 13: goray.rpc.WorkerState
 	nil,                           // 14: goray.rpc.LeaseRequest.ResourcesEntry
-	nil,                           // 15: goray.rpc.ReserveBundlesRequest.BundlesEntry
-	nil,                           // 16: goray.rpc.NodeStats.AvailableEntry
-	nil,                           // 17: goray.rpc.NodeStats.TotalEntry
-	(*SchedulingStrategy)(nil),    // 18: goray.rpc.SchedulingStrategy
-	(*Bundle)(nil),                // 19: goray.rpc.Bundle
-	(*Chunk)(nil),                 // 20: goray.rpc.Chunk
-	(*Empty)(nil),                 // 21: goray.rpc.Empty
-	(*DrainNodeRequest)(nil),      // 22: goray.rpc.DrainNodeRequest
-	(*DrainNodeReply)(nil),        // 23: goray.rpc.DrainNodeReply
+	nil,                           // 15: goray.rpc.LeaseRequest.EnvVarsEntry
+	nil,                           // 16: goray.rpc.ReserveBundlesRequest.BundlesEntry
+	nil,                           // 17: goray.rpc.NodeStats.AvailableEntry
+	nil,                           // 18: goray.rpc.NodeStats.TotalEntry
+	(*SchedulingStrategy)(nil),    // 19: goray.rpc.SchedulingStrategy
+	(*Bundle)(nil),                // 20: goray.rpc.Bundle
+	(*Chunk)(nil),                 // 21: goray.rpc.Chunk
+	(*Empty)(nil),                 // 22: goray.rpc.Empty
+	(*DrainNodeRequest)(nil),      // 23: goray.rpc.DrainNodeRequest
+	(*DrainNodeReply)(nil),        // 24: goray.rpc.DrainNodeReply
 }
 var file_node_proto_depIdxs = []int32{
 	14, // 0: goray.rpc.LeaseRequest.resources:type_name -> goray.rpc.LeaseRequest.ResourcesEntry
-	18, // 1: goray.rpc.LeaseRequest.strategy:type_name -> goray.rpc.SchedulingStrategy
-	15, // 2: goray.rpc.ReserveBundlesRequest.bundles:type_name -> goray.rpc.ReserveBundlesRequest.BundlesEntry
-	16, // 3: goray.rpc.NodeStats.available:type_name -> goray.rpc.NodeStats.AvailableEntry
-	17, // 4: goray.rpc.NodeStats.total:type_name -> goray.rpc.NodeStats.TotalEntry
-	13, // 5: goray.rpc.NodeStats.workers:type_name -> goray.rpc.WorkerState
-	19, // 6: goray.rpc.ReserveBundlesRequest.BundlesEntry.value:type_name -> goray.rpc.Bundle
-	0,  // 7: goray.rpc.NodeManager.RequestWorkerLease:input_type -> goray.rpc.LeaseRequest
-	3,  // 8: goray.rpc.NodeManager.ReturnWorker:input_type -> goray.rpc.ReturnWorkerRequest
-	4,  // 9: goray.rpc.NodeManager.RegisterWorker:input_type -> goray.rpc.RegisterWorkerRequest
-	6,  // 10: goray.rpc.NodeManager.KillWorker:input_type -> goray.rpc.KillWorkerRequest
-	2,  // 11: goray.rpc.NodeManager.NotifyWorkerBlocked:input_type -> goray.rpc.WorkerBlockedRequest
-	20, // 12: goray.rpc.NodeManager.PutObject:input_type -> goray.rpc.Chunk
-	7,  // 13: goray.rpc.NodeManager.FetchObject:input_type -> goray.rpc.FetchObjectRequest
-	8,  // 14: goray.rpc.NodeManager.FreeObjects:input_type -> goray.rpc.FreeObjectsRequest
-	9,  // 15: goray.rpc.NodeManager.ReserveBundles:input_type -> goray.rpc.ReserveBundlesRequest
-	11, // 16: goray.rpc.NodeManager.ReleaseBundles:input_type -> goray.rpc.ReleaseBundlesRequest
-	21, // 17: goray.rpc.NodeManager.GetNodeStats:input_type -> goray.rpc.Empty
-	22, // 18: goray.rpc.NodeManager.DrainNode:input_type -> goray.rpc.DrainNodeRequest
-	1,  // 19: goray.rpc.NodeManager.RequestWorkerLease:output_type -> goray.rpc.LeaseReply
-	21, // 20: goray.rpc.NodeManager.ReturnWorker:output_type -> goray.rpc.Empty
-	5,  // 21: goray.rpc.NodeManager.RegisterWorker:output_type -> goray.rpc.RegisterWorkerReply
-	21, // 22: goray.rpc.NodeManager.KillWorker:output_type -> goray.rpc.Empty
-	21, // 23: goray.rpc.NodeManager.NotifyWorkerBlocked:output_type -> goray.rpc.Empty
-	21, // 24: goray.rpc.NodeManager.PutObject:output_type -> goray.rpc.Empty
-	20, // 25: goray.rpc.NodeManager.FetchObject:output_type -> goray.rpc.Chunk
-	21, // 26: goray.rpc.NodeManager.FreeObjects:output_type -> goray.rpc.Empty
-	10, // 27: goray.rpc.NodeManager.ReserveBundles:output_type -> goray.rpc.ReserveBundlesReply
-	21, // 28: goray.rpc.NodeManager.ReleaseBundles:output_type -> goray.rpc.Empty
-	12, // 29: goray.rpc.NodeManager.GetNodeStats:output_type -> goray.rpc.NodeStats
-	23, // 30: goray.rpc.NodeManager.DrainNode:output_type -> goray.rpc.DrainNodeReply
-	19, // [19:31] is the sub-list for method output_type
-	7,  // [7:19] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	19, // 1: goray.rpc.LeaseRequest.strategy:type_name -> goray.rpc.SchedulingStrategy
+	15, // 2: goray.rpc.LeaseRequest.env_vars:type_name -> goray.rpc.LeaseRequest.EnvVarsEntry
+	16, // 3: goray.rpc.ReserveBundlesRequest.bundles:type_name -> goray.rpc.ReserveBundlesRequest.BundlesEntry
+	17, // 4: goray.rpc.NodeStats.available:type_name -> goray.rpc.NodeStats.AvailableEntry
+	18, // 5: goray.rpc.NodeStats.total:type_name -> goray.rpc.NodeStats.TotalEntry
+	13, // 6: goray.rpc.NodeStats.workers:type_name -> goray.rpc.WorkerState
+	20, // 7: goray.rpc.ReserveBundlesRequest.BundlesEntry.value:type_name -> goray.rpc.Bundle
+	0,  // 8: goray.rpc.NodeManager.RequestWorkerLease:input_type -> goray.rpc.LeaseRequest
+	3,  // 9: goray.rpc.NodeManager.ReturnWorker:input_type -> goray.rpc.ReturnWorkerRequest
+	4,  // 10: goray.rpc.NodeManager.RegisterWorker:input_type -> goray.rpc.RegisterWorkerRequest
+	6,  // 11: goray.rpc.NodeManager.KillWorker:input_type -> goray.rpc.KillWorkerRequest
+	2,  // 12: goray.rpc.NodeManager.NotifyWorkerBlocked:input_type -> goray.rpc.WorkerBlockedRequest
+	21, // 13: goray.rpc.NodeManager.PutObject:input_type -> goray.rpc.Chunk
+	7,  // 14: goray.rpc.NodeManager.FetchObject:input_type -> goray.rpc.FetchObjectRequest
+	8,  // 15: goray.rpc.NodeManager.FreeObjects:input_type -> goray.rpc.FreeObjectsRequest
+	9,  // 16: goray.rpc.NodeManager.ReserveBundles:input_type -> goray.rpc.ReserveBundlesRequest
+	11, // 17: goray.rpc.NodeManager.ReleaseBundles:input_type -> goray.rpc.ReleaseBundlesRequest
+	22, // 18: goray.rpc.NodeManager.GetNodeStats:input_type -> goray.rpc.Empty
+	23, // 19: goray.rpc.NodeManager.DrainNode:input_type -> goray.rpc.DrainNodeRequest
+	1,  // 20: goray.rpc.NodeManager.RequestWorkerLease:output_type -> goray.rpc.LeaseReply
+	22, // 21: goray.rpc.NodeManager.ReturnWorker:output_type -> goray.rpc.Empty
+	5,  // 22: goray.rpc.NodeManager.RegisterWorker:output_type -> goray.rpc.RegisterWorkerReply
+	22, // 23: goray.rpc.NodeManager.KillWorker:output_type -> goray.rpc.Empty
+	22, // 24: goray.rpc.NodeManager.NotifyWorkerBlocked:output_type -> goray.rpc.Empty
+	22, // 25: goray.rpc.NodeManager.PutObject:output_type -> goray.rpc.Empty
+	21, // 26: goray.rpc.NodeManager.FetchObject:output_type -> goray.rpc.Chunk
+	22, // 27: goray.rpc.NodeManager.FreeObjects:output_type -> goray.rpc.Empty
+	10, // 28: goray.rpc.NodeManager.ReserveBundles:output_type -> goray.rpc.ReserveBundlesReply
+	22, // 29: goray.rpc.NodeManager.ReleaseBundles:output_type -> goray.rpc.Empty
+	12, // 30: goray.rpc.NodeManager.GetNodeStats:output_type -> goray.rpc.NodeStats
+	24, // 31: goray.rpc.NodeManager.DrainNode:output_type -> goray.rpc.DrainNodeReply
+	20, // [20:32] is the sub-list for method output_type
+	8,  // [8:20] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_node_proto_init() }
@@ -1268,7 +1284,7 @@ func file_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_node_proto_rawDesc), len(file_node_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

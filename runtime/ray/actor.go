@@ -55,7 +55,7 @@ func (c *ActorClass[S]) Remote(ctx context.Context, args ...any) (ActorHandle[S]
 	}
 	id, err := w.NewActor(ctx, c.name, cargs, core.ActorOptions{Resources: opts.resources, MaxRestarts: opts.maxRestarts,
 		MaxConcurrency: opts.maxConcurrency, Name: opts.name, Namespace: opts.namespace, Detached: opts.detached,
-		GetIfExists: opts.getIfExists, Strategy: opts.strategy})
+		GetIfExists: opts.getIfExists, Strategy: opts.strategy, EnvVars: opts.envVars})
 	if err != nil {
 		return ActorHandle[S]{}, err
 	}

@@ -6,6 +6,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/goray-dev/goray/runtime/core"
+	"github.com/goray-dev/goray/runtime/internal/workerenv"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/scheduler"
 )
@@ -18,6 +19,7 @@ type callOptions struct {
 	maxRetries      int
 	retryExceptions bool
 	retryOn         []string // error kinds (core.ErrorKind); none: any
+	envVars         map[string]string
 	strategy        *rpcpb.SchedulingStrategy
 	maxRestarts     int
 	maxTaskRetries  int
@@ -78,9 +80,30 @@ func LabelSelector(sel map[string]string) Option {
 	})
 }
 
+// EnvVars sets environment variables for the task's or actor's worker
+// process, as Ray's runtime_env={"env_vars": {...}}: it runs in a worker
+// started with them (workers are pooled by their variables, so the first
+// such call on a node starts a process). The tasks and actors it submits
+// inherit them unless they set their own, and a job's runtime_env
+// env_vars reach all its tasks and actors the same way. Names starting
+// with GORAY_ are goray's own and refused.
+func EnvVars(vars map[string]string) Option {
+	return optFunc(func(o *callOptions) {
+		if o.envVars == nil {
+			o.envVars = map[string]string{}
+		}
+		for k, v := range vars {
+			o.envVars[k] = v
+		}
+	})
+}
+
 // finish checks the options that can be wrong and folds the label
 // selector into the scheduling strategy.
 func (o *callOptions) finish() error {
+	if err := workerenv.ValidateTaskEnvVars(o.envVars); err != nil {
+		return err
+	}
 	if len(o.labelSelector) == 0 {
 		return nil
 	}

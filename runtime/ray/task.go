@@ -218,5 +218,5 @@ func (o *callOptions) taskOptions() core.TaskOptions {
 		res["CPU"] = 1
 	}
 	return core.TaskOptions{Resources: res, MaxRetries: o.maxRetries, RetryExceptions: o.retryExceptions, RetryOn: o.retryOn,
-		Strategy: o.strategy, Backpressure: o.backpressure}
+		Strategy: o.strategy, Backpressure: o.backpressure, EnvVars: o.envVars}
 }

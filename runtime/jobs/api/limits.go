@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/goray-dev/goray/runtime/internal/workerenv"
 )
 
 // The limits of a job submission (docs/compatibility.md, "Job and serve API
@@ -37,8 +39,8 @@ const (
 	MaxRuntimeEnvBytes = 256 << 10
 	// MaxEnvVars and MaxEnvVarNameBytes bound runtime_env.env_vars (the
 	// values are bounded by MaxRuntimeEnvBytes).
-	MaxEnvVars         = 1024
-	MaxEnvVarNameBytes = 256
+	MaxEnvVars         = workerenv.MaxEnvVars
+	MaxEnvVarNameBytes = workerenv.MaxEnvVarNameBytes
 	// MaxEntrypointResources and MaxResourceNameBytes bound
 	// entrypoint_resources.
 	MaxEntrypointResources = 64
@@ -139,22 +141,8 @@ func hasControl(s string) bool {
 	return false
 }
 
-// ValidEnvVarName checks an environment variable name: not empty, no '='
-// (the name would end there and set another variable) and no NUL (which
-// ends the string handed to the kernel).
-func ValidEnvVarName(name string) error {
-	switch {
-	case name == "":
-		return fmt.Errorf("runtime_env.env_vars: a variable name is empty")
-	case len(name) > MaxEnvVarNameBytes:
-		return fmt.Errorf("runtime_env.env_vars: the name %s is longer than the limit of %d bytes", Clip(name, 64), MaxEnvVarNameBytes)
-	case strings.Contains(name, "="):
-		return fmt.Errorf("runtime_env.env_vars: the name %s contains '=', which environment variable names cannot", Clip(name, 64))
-	case strings.Contains(name, "\x00"):
-		return fmt.Errorf("runtime_env.env_vars: the name %s contains NUL", Clip(name, 64))
-	}
-	return nil
-}
+// ValidEnvVarName checks an environment variable name (workerenv's rules).
+func ValidEnvVarName(name string) error { return workerenv.ValidEnvVarName(name) }
 
 // ValidateRuntimeEnv checks a runtime_env: its JSON size, env_vars (a dict
 // of strings to strings with valid names, no NUL in values, at most
