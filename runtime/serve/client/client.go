@@ -187,3 +187,28 @@ func ProxyHealthz(ctx context.Context, podIP string, port int) error {
 	}
 	return nil
 }
+
+// PutTrafficSplit sets the share of HTTP requests the cluster's proxies
+// forward to another cluster (PUT /api/serve/traffic_split/, goray's API
+// for a RayService's incremental upgrade).
+func (c *Client) PutTrafficSplit(ctx context.Context, s schema.TrafficSplit) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	_, err = c.do(ctx, http.MethodPut, schema.TrafficSplitPath, b)
+	return err
+}
+
+// GetTrafficSplit reads the split in force (GET /api/serve/traffic_split/).
+func (c *Client) GetTrafficSplit(ctx context.Context) (schema.TrafficSplit, error) {
+	b, err := c.do(ctx, http.MethodGet, schema.TrafficSplitPath, nil)
+	if err != nil {
+		return schema.TrafficSplit{}, err
+	}
+	var s schema.TrafficSplit
+	if err := json.Unmarshal(b, &s); err != nil {
+		return schema.TrafficSplit{}, fmt.Errorf("decode traffic split: %w", err)
+	}
+	return s, nil
+}

@@ -22,6 +22,8 @@ func (c *Controller) Register(mux *http.ServeMux) {
 	mux.HandleFunc("PUT /api/serve/applications", c.put)
 	mux.HandleFunc("GET /api/serve/applications", c.get)
 	mux.HandleFunc("DELETE /api/serve/applications", c.delete)
+	mux.HandleFunc("PUT "+schema.TrafficSplitPath, c.putSplit)
+	mux.HandleFunc("GET "+schema.TrafficSplitPath, c.getSplit)
 }
 
 func (c *Controller) put(w http.ResponseWriter, r *http.Request) {

@@ -73,6 +73,7 @@ type Controller struct {
 	hashes    map[fileVersion]string
 	published []byte
 	version   int64
+	split     routes.Split // set through the traffic split API (split.go)
 	lastStats time.Time
 	nodes     []*rpcpb.NodeView
 	events    []*rpcpb.ClusterEvent // for the GCS (events.go)
@@ -279,8 +280,9 @@ func tableContent(t routes.Table) []byte {
 	b, _ := json.Marshal(struct {
 		Apps []routes.App
 		HTTP routes.HTTPConfig
-		GRPC routes.GRPCConfig
-	}{t.Apps, t.HTTP, t.GRPC})
+		GRPC  routes.GRPCConfig
+		Split routes.Split
+	}{t.Apps, t.HTTP, t.GRPC, t.Split})
 	return b
 }
 
@@ -311,7 +313,7 @@ func (c *Controller) publish(t routes.Table) {
 // tableLocked is the routing table: every non-deleting app with a route and
 // the replicas of its deployments that take requests.
 func (c *Controller) tableLocked() routes.Table {
-	t := routes.Table{}
+	t := routes.Table{Split: c.split}
 	if d := c.deployed; d != nil {
 		t.HTTP.Location = d.ProxyLocation
 		if h := d.HTTPOptions; h != nil {

@@ -73,6 +73,7 @@ func (c *Controller) loadPublished(ctx context.Context) {
 	c.mu.Lock()
 	c.version = max(c.version, t.Version)
 	c.published = b
+	c.split = t.Split // the operator's last step of an incremental upgrade goes on
 	c.mu.Unlock()
 }
 

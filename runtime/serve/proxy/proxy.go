@@ -92,6 +92,8 @@ type Proxy struct {
 	table    atomic.Pointer[routes.Table]
 	mu       sync.Mutex
 	routers  map[string]*router.Router // app name -> ingress router
+	split    splitter                  // the table's traffic split (split.go)
+	splitN   atomic.Uint64             // requests counted for the split
 }
 
 // Start serves on cfg.Listener until Close.
@@ -298,6 +300,20 @@ func (p *Proxy) forward(w http.ResponseWriter, in *http.Request) {
 		p.cfg.Metrics.Record(start, "", "", "", in.Method, http.StatusServiceUnavailable)
 		return
 	}
+	if t.Split.Percent > 0 && in.Header.Get(routes.SplitHeader) == "" && t.Split.Forward(p.splitN.Add(1)-1) {
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		local := false
+		p.split.serve(sw, in, t.Split, func(w http.ResponseWriter, in *http.Request) { local = true; p.serveLocal(w, in, t, start) })
+		if !local {
+			p.cfg.Metrics.Record(start, "", "", "", in.Method, sw.code)
+		}
+		return
+	}
+	p.serveLocal(w, in, t, start)
+}
+
+// serveLocal routes a request to this cluster's replicas under table t.
+func (p *Proxy) serveLocal(w http.ResponseWriter, in *http.Request, t *routes.Table, start time.Time) {
 	path, mounted := underRoot(in.URL.Path, t.HTTP.RootPath)
 	var app *routes.App
 	var rest string

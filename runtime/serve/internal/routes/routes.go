@@ -35,6 +35,41 @@ type Table struct {
 	HTTP HTTPConfig `json:"http,omitzero"`
 	// GRPC is what the gRPC proxies apply of grpc_options.
 	GRPC GRPCConfig `json:"grpc,omitzero"`
+	// Split sends a share of the HTTP requests to another cluster's serve
+	// proxies (a RayService's incremental upgrade; see Split).
+	Split Split `json:"split,omitzero"`
+}
+
+// SplitHeader marks a request a proxy forwarded under a Split: the proxy
+// that receives it serves it itself, never forwarding it again.
+const SplitHeader = "X-Goray-Traffic-Split"
+
+// Split is the share of HTTP requests the proxies forward to another
+// cluster's serve proxies during a RayService's incremental upgrade
+// (NewClusterWithIncrementalUpgrade): the operator sets it on the active
+// cluster through PUT /api/serve/traffic_split/ at each of the upgrade's
+// steps, Percent of the requests going to Target (the pending cluster's
+// serve Service) and the rest to this cluster's replicas.
+type Split struct {
+	// Target is the base URL (scheme and host:port, no path) requests go to.
+	Target string `json:"target,omitempty"`
+	// Percent of the requests go to Target (0: none, 100: all).
+	Percent int `json:"percent,omitempty"`
+}
+
+// Forward reports whether the n-th request (counting from 0) goes to the
+// split's target: exactly Percent of every 100 consecutive requests do,
+// spread evenly (request n goes when floor((n+1)*p/100) > floor(n*p/100)).
+func (s Split) Forward(n uint64) bool {
+	if s.Target == "" || s.Percent <= 0 {
+		return false
+	}
+	if s.Percent >= 100 {
+		return true
+	}
+	p := uint64(s.Percent)
+	m := n % 100
+	return (m+1)*p/100 > m*p/100
 }
 
 // GRPCConfig is the gRPC proxies' part of the serve config.

@@ -36,3 +36,38 @@ func TestServes(t *testing.T) {
 		}
 	}
 }
+
+// A split forwards exactly Percent of every 100 consecutive requests,
+// whatever the count it starts from, and none without a target.
+func TestSplitForwardsExactlyItsPercent(t *testing.T) {
+	for p := 0; p <= 100; p++ {
+		s := Split{Target: "http://x:8000", Percent: p}
+		for _, from := range []uint64{0, 37, 1 << 40} {
+			n := 0
+			for i := from; i < from+100; i++ {
+				if s.Forward(i) {
+					n++
+				}
+			}
+			if n != p {
+				t.Fatalf("percent %d from %d: %d of 100 forwarded", p, from, n)
+			}
+		}
+	}
+	if (Split{Percent: 50}).Forward(1) || (Split{Percent: 50}).Forward(0) {
+		t.Fatal("a split without a target forwarded")
+	}
+	// Spread evenly: at 25%, one request in every four.
+	s := Split{Target: "http://x:8000", Percent: 25}
+	for i := uint64(0); i < 100; i += 4 {
+		n := 0
+		for j := i; j < i+4; j++ {
+			if s.Forward(j) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Fatalf("25%%: %d of requests %d..%d forwarded", n, i, i+3)
+		}
+	}
+}
