@@ -278,8 +278,8 @@ func (c *Controller) loop() {
 // compares (t sorted).
 func tableContent(t routes.Table) []byte {
 	b, _ := json.Marshal(struct {
-		Apps []routes.App
-		HTTP routes.HTTPConfig
+		Apps  []routes.App
+		HTTP  routes.HTTPConfig
 		GRPC  routes.GRPCConfig
 		Split routes.Split
 	}{t.Apps, t.HTTP, t.GRPC, t.Split})
