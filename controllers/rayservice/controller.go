@@ -36,6 +36,11 @@ const Finalizer = "ray.io/rayservice-finalizer"
 type ServeClient interface {
 	PutJSON(ctx context.Context, body []byte) error
 	Get(ctx context.Context) (*schema.ServeInstanceDetails, error)
+	// PutTrafficSplit and GetTrafficSplit set and read the share of
+	// requests the cluster's proxies forward to another cluster (an
+	// incremental upgrade's traffic shifting).
+	PutTrafficSplit(ctx context.Context, s schema.TrafficSplit) error
+	GetTrafficSplit(ctx context.Context) (schema.TrafficSplit, error)
 }
 
 // TokenReader finds the auth token the operator sends to a cluster.
@@ -159,6 +164,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.suspend,
 		r.reconcileClusters,
 		r.reconcileServe,
+		r.incrementalUpgrade,
 		r.promote,
 		r.labelServingPods,
 		r.reconcileServices,

@@ -35,7 +35,15 @@ type scope struct {
 	pending   *rayv1.RayCluster                       // being prepared to take over
 	details   map[string]*schema.ServeInstanceDetails // serve status by cluster
 	apiErrors map[string]string                       // why a cluster's serve API cannot be used, by cluster
+	clients   map[string]ServeClient                  // serve API clients by cluster, once its head is ready
+	putNow    map[string]bool                         // clusters given a serve config in this reconcile
 	endpoints int32
+	// rollback: an incremental upgrade is abandoned (the spec went back, or
+	// changed again) and its traffic goes back to the active cluster
+	// before the pending cluster goes.
+	rollback bool
+	// upgradeNote says where an incremental upgrade stands.
+	upgradeNote string
 }
 
 func nowPtr(t time.Time) *metav1.Time { return ptr.To(metav1.NewTime(t)) }
@@ -50,14 +58,10 @@ func (s *scope) wakeWithin(d time.Duration) {
 // whose http_options.port is not where the cluster's proxies listen.
 const ServePortMismatch = "ServePortMismatch"
 
-// validate checks what admission cannot: the serve config's YAML. It also
-// warns, once per generation, about an upgrade strategy goray lacks and an
-// http_options.port that is not where the proxies listen.
+// validate checks what admission cannot: the serve config's YAML and the
+// options of an incremental upgrade. It also warns, once per generation,
+// about an http_options.port that is not where the proxies listen.
 func (r *Reconciler) validate(_ context.Context, s *scope) (bool, error) {
-	if upgradeStrategy(s.rs) == rayv1.NewClusterWithIncrementalUpgrade && s.original.Status.ObservedGeneration != s.rs.Generation {
-		r.Recorder.Eventf(s.rs, nil, corev1.EventTypeWarning, "UnsupportedField", "Validate",
-			"spec.upgradeStrategy.type NewClusterWithIncrementalUpgrade is accepted but goray upgrades with NewCluster (see docs/compatibility.md)")
-	}
 	if msg := servePortMismatch(s.rs); msg != "" && s.original.Status.ObservedGeneration != s.rs.Generation {
 		r.Recorder.Eventf(s.rs, nil, corev1.EventTypeWarning, ServePortMismatch, "Validate", msg)
 	}
@@ -67,6 +71,15 @@ func (r *Reconciler) validate(_ context.Context, s *scope) (bool, error) {
 			r.Recorder.Eventf(s.rs, nil, corev1.EventTypeWarning, rayv1.RayServiceValidationFailed, "Validate", s.invalid)
 		}
 		return true, nil
+	}
+	if incremental(s.rs) {
+		if _, why := incrementalOptions(s.rs); why != "" {
+			s.invalid = why
+			if s.original.Status.ObservedGeneration != s.rs.Generation {
+				r.Recorder.Eventf(s.rs, nil, corev1.EventTypeWarning, rayv1.RayServiceValidationFailed, "Validate", s.invalid)
+			}
+			return true, nil
+		}
 	}
 	return false, nil
 }
@@ -96,6 +109,8 @@ func (r *Reconciler) loadClusters(ctx context.Context, s *scope) (bool, error) {
 	}
 	s.details = map[string]*schema.ServeInstanceDetails{}
 	s.apiErrors = map[string]string{}
+	s.clients = map[string]ServeClient{}
+	s.putNow = map[string]bool{}
 	return false, nil
 }
 
@@ -159,6 +174,12 @@ func (r *Reconciler) reconcileClusters(ctx context.Context, s *scope) (bool, err
 		if s.pending != nil && s.pending.Annotations[ClusterHashAnnotation] == want {
 			return false, nil
 		}
+		if s.pending != nil && incremental(s.rs) {
+			// Traffic goes back to the active cluster first (incrementalUpgrade);
+			// a pending cluster of the latest spec comes after.
+			s.rollback = true
+			return false, nil
+		}
 		if s.pending != nil {
 			// The spec changed again during an upgrade: start over from the latest.
 			if err := r.Client.Delete(ctx, s.pending); client.IgnoreNotFound(err) != nil {
@@ -166,6 +187,10 @@ func (r *Reconciler) reconcileClusters(ctx context.Context, s *scope) (bool, err
 			}
 		}
 		return false, r.createPending(ctx, s, want)
+	case s.active != nil && s.pending != nil && s.active.Annotations[ClusterHashAnnotation] == want && incremental(s.rs):
+		// The spec went back to the active cluster's during an incremental
+		// upgrade: the traffic goes back before the pending cluster goes.
+		s.rollback = true
 	case s.active != nil && s.pending != nil && s.active.Annotations[ClusterHashAnnotation] == want:
 		// The spec went back to the active cluster's: the upgrade is abandoned.
 		if err := r.Client.Delete(ctx, s.pending); client.IgnoreNotFound(err) != nil {
@@ -197,11 +222,28 @@ func (r *Reconciler) createPending(ctx context.Context, s *scope, hash string) e
 	}
 	maps.Copy(c.Annotations, s.rs.Annotations)
 	c.Annotations[ClusterHashAnnotation] = hash
+	upgrading := incremental(s.rs) && s.active != nil
+	if upgrading {
+		// As KubeRay: the pending cluster of an incremental upgrade starts
+		// from its groups' minimum, and its autoscaler adds workers as its
+		// target_capacity rises.
+		for i := range c.Spec.WorkerGroupSpecs {
+			g := &c.Spec.WorkerGroupSpecs[i]
+			g.Replicas = ptr.To(ptr.Deref(g.MinReplicas, 0))
+		}
+	}
 	if err := r.Client.Create(ctx, c); err != nil {
 		return fmt.Errorf("creating RayCluster %s: %w", name, err)
 	}
 	s.pending = c
 	s.rs.Status.PendingServiceStatus = rayv1.RayServiceStatus{RayClusterName: name}
+	switch {
+	case upgrading:
+		setProgress(&s.rs.Status, progress{ActiveCapacity: 100})
+	case incremental(s.rs):
+		// The first cluster serves at full capacity.
+		s.rs.Status.PendingServiceStatus.TargetCapacity = ptr.To[int32](100)
+	}
 	r.Recorder.Eventf(s.rs, nil, corev1.EventTypeNormal, "CreatedRayCluster", "Upgrade", "created RayCluster %s", name)
 	return nil
 }
@@ -231,8 +273,7 @@ func (r *Reconciler) syncReplicas(ctx context.Context, c *rayv1.RayCluster, spec
 // reconcileServe applies the serve config to each cluster whose head is
 // ready (again when the config changed) and reads back the app statuses.
 func (r *Reconciler) reconcileServe(ctx context.Context, s *scope) (bool, error) {
-	config, _ := serveConfigJSON(s.rs.Spec.ServeConfigV2)
-	hash := hashOf(string(config))
+	base, _ := serveConfigJSON(s.rs.Spec.ServeConfigV2)
 	for _, target := range []struct {
 		cluster *rayv1.RayCluster
 		status  *rayv1.RayServiceStatus
@@ -252,14 +293,25 @@ func (r *Reconciler) reconcileServe(ctx context.Context, s *scope) (bool, error)
 			r.Recorder.Eventf(s.rs, nil, corev1.EventTypeWarning, "AuthTokenUnavailable", "Serve", "RayCluster %s: the auth token: %v", c.Name, err)
 			continue
 		}
-		base, err := r.TLS.Transport(ctx, c)
+		tr, err := r.TLS.Transport(ctx, c)
 		if err != nil {
 			s.apiErrors[c.Name] = "cannot read the TLS CA: " + err.Error()
 			r.Recorder.Eventf(s.rs, nil, corev1.EventTypeWarning, "TLSCAUnavailable", "Serve", "RayCluster %s: the TLS CA: %v", c.Name, err)
 			continue
 		}
-		sc := r.NewServeClient(clustertls.URL(c, r.DashboardAddress(c)), token, base)
+		sc := r.NewServeClient(clustertls.URL(c, r.DashboardAddress(c)), token, tr)
+		s.clients[c.Name] = sc
+		config := base
+		if incremental(s.rs) && target.status.TargetCapacity != nil {
+			// The cluster's share of an incremental upgrade (KubeRay sets
+			// target_capacity from the status the same way).
+			if config, err = withTargetCapacity(base, *target.status.TargetCapacity); err != nil {
+				return false, err
+			}
+		}
+		hash := hashOf(string(config))
 		if c.Annotations[ServeConfigHashAnnotation] != hash {
+			s.putNow[c.Name] = true
 			if err := sc.PutJSON(ctx, config); err != nil {
 				if serveclient.IsBadConfig(err) {
 					r.Recorder.Eventf(s.rs, nil, corev1.EventTypeWarning, "ServeConfigRejected", "Serve", "the serve API of %s rejected spec.serveConfigV2: %v", c.Name, err)
@@ -318,6 +370,11 @@ func appStatuses(d *schema.ServeInstanceDetails) map[string]rayv1.AppStatus {
 // the replaced cluster is deleted after rayClusterDeletionDelaySeconds.
 func (r *Reconciler) promote(ctx context.Context, s *scope) (bool, error) {
 	if s.pending == nil || !serveclient.AllRunning(s.details[s.pending.Name]) {
+		return false, nil
+	}
+	if s.active != nil && incremental(s.rs) && (s.rollback || !progressOf(&s.rs.Status).done()) {
+		// An incremental upgrade promotes when the pending cluster has all
+		// the traffic and the active one no capacity (incrementalUpgrade).
 		return false, nil
 	}
 	if old := s.active; old != nil {

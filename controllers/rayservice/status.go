@@ -43,11 +43,21 @@ func setConditions(s *scope) {
 	}
 	switch {
 	case s.active != nil && s.pending != nil:
-		set(rayv1.UpgradeInProgress, true, rayv1.BothActivePendingClustersExist, pendingMessage(st.PendingServiceStatus, s.apiErrors[st.PendingServiceStatus.RayClusterName]))
+		msg := pendingMessage(st.PendingServiceStatus, s.apiErrors[st.PendingServiceStatus.RayClusterName])
+		if s.upgradeNote != "" {
+			msg += "; incremental upgrade: " + s.upgradeNote
+		}
+		set(rayv1.UpgradeInProgress, true, rayv1.BothActivePendingClustersExist, msg)
 	case s.active == nil:
 		set(rayv1.UpgradeInProgress, false, rayv1.NoActiveCluster, "")
 	default:
 		set(rayv1.UpgradeInProgress, false, rayv1.NoPendingCluster, "")
+	}
+	switch {
+	case s.rollback:
+		set(rayv1.RollbackInProgress, true, "DesiredClusterSpecChanged", "the spec changed during an incremental upgrade: "+s.upgradeNote)
+	case meta.FindStatusCondition(st.Conditions, string(rayv1.RollbackInProgress)) != nil && s.invalid == "":
+		set(rayv1.RollbackInProgress, false, "RollbackComplete", "")
 	}
 	st.ServiceStatus = rayv1.NotRunning
 	if meta.IsStatusConditionTrue(st.Conditions, string(rayv1.RayServiceReady)) {
