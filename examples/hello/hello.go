@@ -14,7 +14,9 @@
 //	        user_config: {message: "hi"}
 //
 // Paths of the ingress: "/" answers "Hello from goray serve!", "/echo"
-// answers Echo's user_config message, "/config" Hello's own user_config.
+// answers Echo's user_config message, "/config" Hello's own user_config,
+// "/cluster" the RayCluster the replica runs in ($RAY_CLUSTER_NAME, set in
+// every Ray container of a pod the operator makes; "" elsewhere).
 // "?sleep_ms=N" on any path holds the request N milliseconds (for load tests).
 package hello
 
@@ -65,6 +67,10 @@ var Hello = serve.Deployment("Hello", func(ctx context.Context, cfg HelloConfig)
 	mux.HandleFunc("/pid", func(w http.ResponseWriter, r *http.Request) {
 		hold(r)
 		fmt.Fprintln(w, os.Getpid())
+	})
+	mux.HandleFunc("/cluster", func(w http.ResponseWriter, r *http.Request) {
+		hold(r)
+		fmt.Fprintln(w, os.Getenv("RAY_CLUSTER_NAME"))
 	})
 	mux.HandleFunc("/config", func(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(cfg)
