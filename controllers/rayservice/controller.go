@@ -89,6 +89,10 @@ type Reconciler struct {
 	// pod's --serve-port, desired.PodServePort); nil means GET
 	// <podIP>:<port>/-/healthz.
 	ProxyHealth func(ctx context.Context, pod *corev1.Pod, port int32) error
+	// DisableIncrementalUpgrade is KubeRay's RayServiceIncrementalUpgrade
+	// gate set false: as KubeRay then, a RayService asking for
+	// NewClusterWithIncrementalUpgrade gets no new cluster for a spec change.
+	DisableIncrementalUpgrade bool
 	// RandomSuffix makes cluster name suffixes.
 	RandomSuffix       func() string
 	SkipNameValidation bool
@@ -155,7 +159,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 	}
 
-	s := &scope{rs: rs, original: rs.DeepCopy(), now: r.Clock.Now(), requeue: 2 * time.Second}
+	s := &scope{rs: rs, original: rs.DeepCopy(), now: r.Clock.Now(), requeue: 2 * time.Second,
+		incremental: incremental(rs) && !r.DisableIncrementalUpgrade}
 	var errs []error
 	for _, phase := range []func(context.Context, *scope) (bool, error){
 		r.validate,

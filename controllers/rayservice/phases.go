@@ -44,6 +44,9 @@ type scope struct {
 	rollback bool
 	// upgradeNote says where an incremental upgrade stands.
 	upgradeNote string
+	// incremental: the RayService upgrades with NewClusterWithIncrementalUpgrade
+	// (and the RayServiceIncrementalUpgrade gate is on).
+	incremental bool
 }
 
 func nowPtr(t time.Time) *metav1.Time { return ptr.To(metav1.NewTime(t)) }
@@ -72,7 +75,7 @@ func (r *Reconciler) validate(_ context.Context, s *scope) (bool, error) {
 		}
 		return true, nil
 	}
-	if incremental(s.rs) {
+	if s.incremental {
 		if _, why := incrementalOptions(s.rs); why != "" {
 			s.invalid = why
 			if s.original.Status.ObservedGeneration != s.rs.Generation {
@@ -170,11 +173,11 @@ func (r *Reconciler) reconcileClusters(ctx context.Context, s *scope) (bool, err
 	switch {
 	case s.active == nil && s.pending == nil:
 		return false, r.createPending(ctx, s, want)
-	case s.active != nil && s.active.Annotations[ClusterHashAnnotation] != want && upgradeStrategy(s.rs) != rayv1.RayServiceUpgradeNone:
+	case s.active != nil && s.active.Annotations[ClusterHashAnnotation] != want && r.zeroDowntime(s.rs):
 		if s.pending != nil && s.pending.Annotations[ClusterHashAnnotation] == want {
 			return false, nil
 		}
-		if s.pending != nil && incremental(s.rs) {
+		if s.pending != nil && s.incremental {
 			// Traffic goes back to the active cluster first (incrementalUpgrade);
 			// a pending cluster of the latest spec comes after.
 			s.rollback = true
@@ -187,7 +190,7 @@ func (r *Reconciler) reconcileClusters(ctx context.Context, s *scope) (bool, err
 			}
 		}
 		return false, r.createPending(ctx, s, want)
-	case s.active != nil && s.pending != nil && s.active.Annotations[ClusterHashAnnotation] == want && incremental(s.rs):
+	case s.active != nil && s.pending != nil && s.active.Annotations[ClusterHashAnnotation] == want && s.incremental:
 		// The spec went back to the active cluster's during an incremental
 		// upgrade: the traffic goes back before the pending cluster goes.
 		s.rollback = true
@@ -203,6 +206,20 @@ func (r *Reconciler) reconcileClusters(ctx context.Context, s *scope) (bool, err
 		return false, r.syncReplicas(ctx, s.active, &s.rs.Spec.RayClusterSpec)
 	}
 	return false, nil
+}
+
+// zeroDowntime reports whether a cluster spec change brings up a new
+// cluster: not with upgradeStrategy None, nor (as KubeRay) with
+// NewClusterWithIncrementalUpgrade while the RayServiceIncrementalUpgrade
+// gate is off.
+func (r *Reconciler) zeroDowntime(rs *rayv1.RayService) bool {
+	switch upgradeStrategy(rs) {
+	case rayv1.RayServiceUpgradeNone:
+		return false
+	case rayv1.NewClusterWithIncrementalUpgrade:
+		return !r.DisableIncrementalUpgrade
+	}
+	return true
 }
 
 func (r *Reconciler) createPending(ctx context.Context, s *scope, hash string) error {
@@ -222,7 +239,7 @@ func (r *Reconciler) createPending(ctx context.Context, s *scope, hash string) e
 	}
 	maps.Copy(c.Annotations, s.rs.Annotations)
 	c.Annotations[ClusterHashAnnotation] = hash
-	upgrading := incremental(s.rs) && s.active != nil
+	upgrading := s.incremental && s.active != nil
 	if upgrading {
 		// As KubeRay: the pending cluster of an incremental upgrade starts
 		// from its groups' minimum, and its autoscaler adds workers as its
@@ -240,7 +257,7 @@ func (r *Reconciler) createPending(ctx context.Context, s *scope, hash string) e
 	switch {
 	case upgrading:
 		setProgress(&s.rs.Status, progress{ActiveCapacity: 100})
-	case incremental(s.rs):
+	case s.incremental:
 		// The first cluster serves at full capacity.
 		s.rs.Status.PendingServiceStatus.TargetCapacity = ptr.To[int32](100)
 	}
@@ -302,7 +319,7 @@ func (r *Reconciler) reconcileServe(ctx context.Context, s *scope) (bool, error)
 		sc := r.NewServeClient(clustertls.URL(c, r.DashboardAddress(c)), token, tr)
 		s.clients[c.Name] = sc
 		config := base
-		if incremental(s.rs) && target.status.TargetCapacity != nil {
+		if s.incremental && target.status.TargetCapacity != nil {
 			// The cluster's share of an incremental upgrade (KubeRay sets
 			// target_capacity from the status the same way).
 			if config, err = withTargetCapacity(base, *target.status.TargetCapacity); err != nil {
@@ -372,7 +389,7 @@ func (r *Reconciler) promote(ctx context.Context, s *scope) (bool, error) {
 	if s.pending == nil || !serveclient.AllRunning(s.details[s.pending.Name]) {
 		return false, nil
 	}
-	if s.active != nil && incremental(s.rs) && (s.rollback || !progressOf(&s.rs.Status).done()) {
+	if s.active != nil && s.incremental && (s.rollback || !progressOf(&s.rs.Status).done()) {
 		// An incremental upgrade promotes when the pending cluster has all
 		// the traffic and the active one no capacity (incrementalUpgrade).
 		return false, nil

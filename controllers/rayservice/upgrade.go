@@ -50,7 +50,7 @@ func (r *Reconciler) splitTarget(c *rayv1.RayCluster) string {
 // step took effect and takes the next one (or one of a rollback). The
 // clusters' target_capacity follows the status in reconcileServe.
 func (r *Reconciler) incrementalUpgrade(ctx context.Context, s *scope) (bool, error) {
-	if !incremental(s.rs) || s.active == nil || s.pending == nil {
+	if !s.incremental || s.active == nil || s.pending == nil {
 		return false, nil
 	}
 	if err := r.ensurePendingServeService(ctx, s.pending); err != nil {

@@ -63,7 +63,7 @@ var featureGates = []featureGate{
 	{GateRayClusterStatusConditions, true, gateAlwaysOn, "goray always writes the RayCluster status conditions"},
 	{GateRayJobDeletionPolicy, true, gateAlwaysOn, "goray always acts on spec.deletionStrategy"},
 	{GateRayMultiHostIndexing, true, gateAlwaysOn, "goray always labels multi-host replicas"},
-	{GateRayServiceIncrementalUpgrade, true, gateFieldDecides, "a RayService asking for NewClusterWithIncrementalUpgrade is upgraded as NewCluster, with a Warning UnsupportedField"},
+	{GateRayServiceIncrementalUpgrade, true, gateHonoured, "false: as KubeRay, a RayService asking for NewClusterWithIncrementalUpgrade gets no new cluster when its cluster spec changes"},
 	{GateRayCronJob, true, gateHonoured, "false: the RayCronJob controller does not run"},
 	{GateSidecarSubmitterRestart, false, gateNotImplemented, "goray's SidecarMode submitter has no per-container restart policy"},
 	{GateRayClusterNetworkPolicy, true, gateFieldDecides, "goray acts on spec.networkPolicy whenever it is set"},

@@ -60,6 +60,8 @@ func TestFeatureGatesEnabled(t *testing.T) {
 		{"RayCronJob on by default", nil, GateRayCronJob, true},
 		{"RayCronJob off", FeatureGates{GateRayCronJob: false}, GateRayCronJob, false},
 		{"RayCronJob on", FeatureGates{GateRayCronJob: true}, GateRayCronJob, true},
+		{"RayServiceIncrementalUpgrade on by default", nil, GateRayServiceIncrementalUpgrade, true},
+		{"RayServiceIncrementalUpgrade off", FeatureGates{GateRayServiceIncrementalUpgrade: false}, GateRayServiceIncrementalUpgrade, false},
 		{"always on stays on", FeatureGates{GateRayClusterStatusConditions: false}, GateRayClusterStatusConditions, true},
 		{"not implemented stays off", FeatureGates{GateRayClusterHistoryServer: true}, GateRayClusterHistoryServer, false},
 		{"unknown", nil, "Nope", false},

@@ -195,6 +195,8 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		Tokens:             tokens,
 		TLS:                clusterTLS,
 		SkipNameValidation: o.SkipNameValidation,
+		// KubeRay's gate: off, NewClusterWithIncrementalUpgrade makes no new cluster.
+		DisableIncrementalUpgrade: !o.FeatureGates.Enabled(GateRayServiceIncrementalUpgrade),
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the RayService controller: %w", err)
 	}
