@@ -73,7 +73,7 @@ func TestSplitForwardsItsPercent(t *testing.T) {
 					return
 				}
 				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
+				_ = resp.Body.Close()
 				who, _, _ := strings.Cut(string(b), " ")
 				mu.Lock()
 				counts[who]++
@@ -121,7 +121,7 @@ func TestSplitFallsBackWhenTheTargetIsDown(t *testing.T) {
 
 // A streamed answer passes through the split as a stream.
 func TestSplitStreams(t *testing.T) {
-	_, active := proxyWith(t, func(w http.ResponseWriter, r *http.Request) { http.Error(w, "active", 500) }, routes.HTTPConfig{}, false, "/")
+	_, active := proxyWith(t, func(w http.ResponseWriter, r *http.Request) { http.Error(w, "active", http.StatusInternalServerError) }, routes.HTTPConfig{}, false, "/")
 	pendingURL, _ := proxyWith(t, func(w http.ResponseWriter, r *http.Request) {
 		for i := range 3 {
 			fmt.Fprintf(w, "line %d\n", i)
@@ -141,8 +141,8 @@ func TestSplitStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || string(b) != "line 0\nline 1\nline 2\n" || resp.ContentLength != -1 {
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(b) != "line 0\nline 1\nline 2\n" || resp.ContentLength != -1 {
 		t.Fatalf("streamed through the split: %d len %d %q", resp.StatusCode, resp.ContentLength, b)
 	}
 }
