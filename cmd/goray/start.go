@@ -431,6 +431,14 @@ func runNode(ctx context.Context, f *startFlags) error {
 	case <-drained:
 		logger.Printf("drained: stopping")
 	}
+	if wait := serveDrainWait(); wait > 0 && srv.px != nil {
+		// A pod being deleted still gets new connections until every
+		// node's kube-proxy has dropped it from the Services: its proxy
+		// answers them (and fails /-/healthz) for a while before closing.
+		srv.px.Drain()
+		logger.Printf("serve proxy draining for %s", wait)
+		time.Sleep(wait)
+	}
 	// Best-effort teardown: the process exits right after.
 	for _, s := range servers {
 		_ = s.Close()
@@ -457,4 +465,20 @@ func writeState(logger *log.Logger, path string, b []byte) {
 	if err != nil {
 		logger.Printf("writing %s: %v", path, err)
 	}
+}
+
+// serveDrainWait is how long a stopping node's serve proxy goes on
+// answering: $GORAY_SERVE_DRAIN_S seconds when set, else 3 s in a
+// Kubernetes pod (where Services take a moment to drop a deleted pod) and
+// none elsewhere.
+func serveDrainWait() time.Duration {
+	if v := os.Getenv("GORAY_SERVE_DRAIN_S"); v != "" {
+		if n, err := strconv.ParseFloat(v, 64); err == nil && n >= 0 && n <= 600 {
+			return time.Duration(n * float64(time.Second))
+		}
+	}
+	if os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
+		return 3 * time.Second
+	}
+	return 0
 }

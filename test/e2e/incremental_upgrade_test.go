@@ -220,11 +220,11 @@ func TestIncrementalUpgrade(t *testing.T) {
 				resp, err := client.Do(req)
 				if err == nil {
 					b, rerr := io.ReadAll(resp.Body)
-					resp.Body.Close()
+					_ = resp.Body.Close()
 					s.cluster = strings.TrimSpace(string(b))
 					s.ok = rerr == nil && resp.StatusCode == http.StatusOK && s.cluster != ""
 					if !s.ok {
-						err = fmt.Errorf("HTTP %d %q %v", resp.StatusCode, b, rerr)
+						err = fmt.Errorf("HTTP %d %q: %w", resp.StatusCode, b, rerr)
 					}
 				}
 				if ctx.Err() != nil {
@@ -298,51 +298,61 @@ func TestIncrementalUpgrade(t *testing.T) {
 	fmt.Printf("    requests: %d, succeeded %d (%.3f%%), last error: %s\n", total, okN, rate, lastErr)
 	fmt.Printf("    peak Ray pods %d (%s); a full cluster %d, two %d\n", peak, peakAt, fullCluster, 2*fullCluster)
 
-	// The share the new cluster answered while each traffic step held.
-	var seenSteps []string
-	for i, c := range changes {
-		if !c.st.hasPending || c.st.Traffic < 0 {
+	// The traffic steps, from the operator's events (exact times; a step
+	// can last less than a status poll), and the share of the requests the
+	// new cluster answered while each held.
+	type trafficStep struct {
+		at      time.Time
+		percent int
+	}
+	var steps []trafficStep
+	out := kubectl(t, "-n", ns, "get", "events", "--field-selector", "reason=IncrementalUpgradeStep", "-o",
+		`jsonpath={range .items[*]}{.eventTime}{"|"}{.message}{"\n"}{end}`)
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		at, msg, ok := strings.Cut(l, "|")
+		var from, to int
+		if _, err := fmt.Sscanf(msg, "traffic to the pending cluster %d%% -> %d%%", &from, &to); !ok || err != nil {
 			continue
 		}
-		end := time.Now()
-		if i+1 < len(changes) {
-			end = changes[i+1].at
+		when, err := time.Parse(time.RFC3339Nano, at)
+		if err != nil {
+			t.Fatalf("event time %q: %v", at, err)
 		}
-		// Leave out a second at each end: the status is read every poll,
-		// and the proxies follow the split within a routing-table poll.
-		from, to := c.at.Add(time.Second), end.Add(-time.Second)
+		steps = append(steps, trafficStep{when, to})
+	}
+	sort.Slice(steps, func(i, j int) bool { return steps[i].at.Before(steps[j].at) })
+	var seenSteps []string
+	for i, st := range steps {
+		seenSteps = append(seenSteps, strconv.Itoa(st.percent))
+		// From 1.5 s after the decision (the split reaches the proxies
+		// at the next reconcile and routing-table poll) to just before
+		// the next one; the last (100%) holds until the load stops.
+		from, to := st.at.Add(1500*time.Millisecond), time.Now()
+		if i+1 < len(steps) {
+			to = steps[i+1].at.Add(-200 * time.Millisecond)
+		}
 		n, toNew := 0, 0
 		for _, s := range samples {
 			if s.ok && !s.at.Before(from) && s.at.Before(to) {
 				n++
-				if s.cluster == c.st.Pending {
+				if s.cluster == second {
 					toNew++
 				}
 			}
 		}
-		if n < 50 {
+		if n < 100 {
+			fmt.Printf("    traffic %3d%%: %d requests in its window, too few to measure\n", st.percent, n)
 			continue
 		}
 		share := 100 * float64(toNew) / float64(n)
-		fmt.Printf("    traffic %3d%% (capacities %d/%d): the new cluster answered %5.1f%% of %d requests\n",
-			c.st.Traffic, c.st.ActiveCap, c.st.PendingCap, share, n)
-		if d := share - float64(c.st.Traffic); d > 5 || d < -5 {
-			t.Errorf("at traffic %d%% the new cluster answered %.1f%% of %d requests", c.st.Traffic, share, n)
-		}
-		if len(seenSteps) == 0 || seenSteps[len(seenSteps)-1] != strconv.Itoa(c.st.Traffic) {
-			seenSteps = append(seenSteps, strconv.Itoa(c.st.Traffic))
+		fmt.Printf("    traffic %3d%% from %5.1fs: the new cluster answered %5.1f%% of %d requests\n", st.percent, st.at.Sub(up).Seconds(), share, n)
+		if d := share - float64(st.percent); d > 3 || d < -3 {
+			t.Errorf("at traffic %d%% the new cluster answered %.1f%% of %d requests", st.percent, share, n)
 		}
 	}
-	fmt.Printf("    traffic steps seen: %s\n", strings.Join(seenSteps, " → "))
-	want := []string{"10", "20", "25", "35", "45", "50", "60", "70", "75", "85", "95", "100"}
-	for _, w := range want {
-		found := false
-		for _, s := range seenSteps {
-			found = found || s == w
-		}
-		if !found {
-			t.Errorf("traffic step %s%% not seen (steps %v)", w, seenSteps)
-		}
+	fmt.Printf("    traffic steps: %s\n", strings.Join(seenSteps, " → "))
+	if want := "10 20 25 35 45 50 60 70 75 85 95 100"; strings.Join(seenSteps, " ") != want {
+		t.Errorf("traffic steps %v, want %s (maxSurge 25, step 10)", seenSteps, want)
 	}
 	if rate < 99.9 {
 		t.Errorf("%.3f%% of %d requests succeeded, want ≥ 99.9%% (last error: %s)", rate, total, lastErr)
