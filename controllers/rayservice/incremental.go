@@ -86,7 +86,9 @@ func nextStep(p progress, o upgradeOptions, obs observed, now time.Time) stepRes
 	}
 	if p.Traffic < p.PendingCapacity {
 		if !p.LastMigrated.IsZero() {
-			if due := p.LastMigrated.Add(o.Interval); now.Before(due) {
+			// The status keeps whole seconds: the interval runs from the
+			// latest the last move can have been.
+			if due := p.LastMigrated.Truncate(time.Second).Add(time.Second + o.Interval); now.Before(due) {
 				return stepResult{next: p, wait: due.Sub(now), reason: fmt.Sprintf("next traffic step at %s", due.UTC().Format(time.RFC3339))}
 			}
 		}

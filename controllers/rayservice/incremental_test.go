@@ -56,21 +56,22 @@ func runUpgrade(t *testing.T, o upgradeOptions) []string {
 	return steps
 }
 
-// The upgrade the e2e runs (maxSurge 25, step 10, interval 10 s): the
-// pending cluster's capacity rises by 25, traffic follows by 10 every 10 s
-// up to it, then the active cluster's capacity drops by 25.
+// An upgrade with maxSurge 25, step 10, interval 10 s (the e2e's, but for
+// the interval): the pending cluster's capacity rises by 25, traffic
+// follows by 10 every interval (plus the second the status rounds off) up
+// to it, then the active cluster's capacity drops by 25.
 func TestIncrementalUpgradeSteps(t *testing.T) {
 	for _, tc := range []struct {
 		o    upgradeOptions
 		want string
 	}{
 		{upgradeOptions{MaxSurge: 25, Step: 10, Interval: 10 * time.Second},
-			"A100/P25/T0@0 A100/P25/T10@1 A100/P25/T20@11 A100/P25/T25@21 A75/P25/T25@22 A75/P50/T25@23 A75/P50/T35@31 A75/P50/T45@41 A75/P50/T50@51 " +
-				"A50/P50/T50@52 A50/P75/T50@53 A50/P75/T60@61 A50/P75/T70@71 A50/P75/T75@81 A25/P75/T75@82 A25/P100/T75@83 A25/P100/T85@91 " +
-				"A25/P100/T95@101 A25/P100/T100@111 A0/P100/T100@112"},
+			"A100/P25/T0@0 A100/P25/T10@1 A100/P25/T20@12 A100/P25/T25@23 A75/P25/T25@24 A75/P50/T25@25 A75/P50/T35@34 A75/P50/T45@45 A75/P50/T50@56 " +
+				"A50/P50/T50@57 A50/P75/T50@58 A50/P75/T60@67 A50/P75/T70@78 A50/P75/T75@89 A25/P75/T75@90 A25/P100/T75@91 A25/P100/T85@100 " +
+				"A25/P100/T95@111 A25/P100/T100@122 A0/P100/T100@123"},
 		// KubeRay's defaults: surge 100 brings the whole pending cluster up first.
 		{upgradeOptions{MaxSurge: 100, Step: 50, Interval: 30 * time.Second},
-			"A100/P100/T0@0 A100/P100/T50@1 A100/P100/T100@31 A0/P100/T100@32"},
+			"A100/P100/T0@0 A100/P100/T50@1 A100/P100/T100@32 A0/P100/T100@33"},
 		// A step larger than the surge stops at the pending capacity.
 		{upgradeOptions{MaxSurge: 50, Step: 100, Interval: time.Second},
 			"A100/P50/T0@0 A100/P50/T50@1 A50/P50/T50@2 A50/P100/T50@3 A50/P100/T100@4 A0/P100/T100@5"},
@@ -98,7 +99,9 @@ func TestIncrementalUpgradeWaits(t *testing.T) {
 		{"pending replicas not up", mid, observed{TrafficApplied: true, ActiveSettled: true}, "every replica of target capacity 25%", 0},
 		{"active not scaled down", progress{ActiveCapacity: 75, PendingCapacity: 25, Traffic: 25}, observed{TrafficApplied: true, PendingServes: true},
 			"active cluster to scale to target capacity 75%", 0},
-		{"interval not over", mid, allObserved, "next traffic step at 2026-12-06T12:00:06Z", 6 * time.Second},
+		// The status keeps whole seconds: the interval (10 s) runs from the
+		// end of the second of the last move.
+		{"interval not over", mid, allObserved, "next traffic step at 2026-12-06T12:00:07Z", 7 * time.Second},
 		{"done", progress{PendingCapacity: 100, Traffic: 100}, observed{}, "every request", 0},
 	} {
 		r := nextStep(tc.p, o, tc.obs, now)

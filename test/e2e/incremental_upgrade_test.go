@@ -351,6 +351,11 @@ func TestIncrementalUpgrade(t *testing.T) {
 		}
 	}
 	fmt.Printf("    traffic steps: %s\n", strings.Join(seenSteps, " → "))
+	for i := 1; i < len(steps); i++ {
+		if gap := steps[i].at.Sub(steps[i-1].at); gap < 5*time.Second {
+			t.Errorf("traffic step %d%% came %v after the one before, intervalSeconds is 5", steps[i].percent, gap)
+		}
+	}
 	if want := "10 20 25 35 45 50 60 70 75 85 95 100"; strings.Join(seenSteps, " ") != want {
 		t.Errorf("traffic steps %v, want %s (maxSurge 25, step 10)", seenSteps, want)
 	}
