@@ -82,7 +82,7 @@ func TestServeAPIOverTLS(t *testing.T) {
 	rs := &rayv1.RayService{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "svc"},
 		Spec: rayv1.RayServiceSpec{ServeConfigV2: "applications:\n- name: app\n  import_path: hello\n"}}
 	s := &scope{rs: rs, active: active, pending: pending, clusters: map[string]*rayv1.RayCluster{"active": active, "nosecret": pending},
-		details: map[string]*schema.ServeInstanceDetails{}, apiErrors: map[string]string{}}
+		details: map[string]*schema.ServeInstanceDetails{}, apiErrors: map[string]string{}, clients: map[string]ServeClient{}, putNow: map[string]bool{}}
 	if _, err := r.reconcileServe(ctx, s); err != nil {
 		t.Fatal(err)
 	}
