@@ -91,6 +91,11 @@ func (s *splitter) proxyFor(target string) (*httputil.ReverseProxy, error) {
 			http.Error(w, "the traffic split's target cannot be reached: "+err.Error(), http.StatusBadGateway)
 		},
 	}
+	if s.forward != nil {
+		// The split moved to another target (a new upgrade): the old
+		// target's idle connections go.
+		s.forward.Transport.(*http.Transport).CloseIdleConnections()
+	}
 	s.target, s.forward = target, rp
 	return rp, nil
 }
