@@ -192,3 +192,33 @@ func TestProgressInStatus(t *testing.T) {
 		t.Fatal("the migration time moved without traffic moving")
 	}
 }
+
+// KubeRay's RayServiceIncrementalUpgrade gate off: a RayService asking for
+// the incremental upgrade gets no new cluster; the other strategies are
+// unchanged.
+func TestZeroDowntimeWithTheGate(t *testing.T) {
+	rs := func(typ *rayv1.RayServiceUpgradeType) *rayv1.RayService {
+		s := &rayv1.RayService{}
+		if typ != nil {
+			s.Spec.UpgradeStrategy = &rayv1.RayServiceUpgradeStrategy{Type: typ}
+		}
+		return s
+	}
+	on, off := &Reconciler{}, &Reconciler{DisableIncrementalUpgrade: true}
+	for _, tc := range []struct {
+		typ     *rayv1.RayServiceUpgradeType
+		on, off bool
+	}{
+		{nil, true, true},
+		{ptr.To(rayv1.NewCluster), true, true},
+		{ptr.To(rayv1.RayServiceUpgradeNone), false, false},
+		{ptr.To(rayv1.NewClusterWithIncrementalUpgrade), true, false},
+	} {
+		if got := on.zeroDowntime(rs(tc.typ)); got != tc.on {
+			t.Errorf("%v, gate on: %v", tc.typ, got)
+		}
+		if got := off.zeroDowntime(rs(tc.typ)); got != tc.off {
+			t.Errorf("%v, gate off: %v", tc.typ, got)
+		}
+	}
+}

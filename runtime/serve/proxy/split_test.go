@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -8,6 +9,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/goray-dev/goray/runtime/serve/internal/routes"
 )
@@ -144,5 +148,58 @@ func TestSplitStreams(t *testing.T) {
 	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || string(b) != "line 0\nline 1\nline 2\n" || resp.ContentLength != -1 {
 		t.Fatalf("streamed through the split: %d len %d %q", resp.StatusCode, resp.ContentLength, b)
+	}
+}
+
+// A WebSocket whose request the split sends to the target is a tunnel to
+// the target cluster's handler.
+func TestSplitWebSocket(t *testing.T) {
+	_, active := proxyWith(t, func(w http.ResponseWriter, r *http.Request) { http.Error(w, "active", http.StatusInternalServerError) },
+		routes.HTTPConfig{}, false, "/")
+	pendingURL, _ := proxyWith(t, func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		for {
+			typ, msg, err := c.Read(r.Context())
+			if err != nil {
+				return
+			}
+			if err := c.Write(r.Context(), typ, append([]byte("pending: "), msg...)); err != nil {
+				return
+			}
+		}
+	}, routes.HTTPConfig{}, false, "/")
+	setSplit(active, routes.Split{Target: pendingURL, Percent: 100})
+	srv := &http.Server{Handler: active.handler(), ReadHeaderTimeout: 10 * time.Second}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	t.Cleanup(func() { _ = srv.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, resp, err := websocket.Dial(ctx, "ws://"+l.Addr().String()+"/ws", nil)
+	if resp != nil && resp.Body != nil {
+		_ = resp.Body.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	for i := range 3 {
+		msg := fmt.Sprintf("hello %d", i)
+		if err := c.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		if _, got, err := c.Read(ctx); err != nil || string(got) != "pending: "+msg {
+			t.Fatalf("got %q %v", got, err)
+		}
+	}
+	if err := c.Close(websocket.StatusNormalClosure, "done"); err != nil {
+		t.Fatalf("close handshake: %v", err)
 	}
 }
