@@ -80,6 +80,11 @@ func WorkerNetworkPolicyName(clusterName, group string) string {
 //     the RayJob that owns the cluster;
 //   - egress to the cluster DNS on port 53 (not added by KubeRay, whose
 //     samples add it by hand);
+//   - for a cluster of a RayService, ingress to every pod's serve proxy
+//     from the namespace's Ray pods, and egress from its pods to their
+//     serve proxies (on this cluster's serve ports): the active cluster's
+//     proxies forward requests to the pending cluster's during an
+//     incremental upgrade (not in KubeRay, whose Gateway does that);
 //   - the user's rules: head rules on the head's policy, a workerGroups
 //     entry's rules on its group's policy, else the worker rules.
 func NetworkPolicies(c *rayv1.RayCluster, opts NetworkPolicyOptions) []*networkingv1.NetworkPolicy {
@@ -100,21 +105,68 @@ func NetworkPolicies(c *rayv1.RayCluster, opts NetworkPolicyOptions) []*networki
 			Ports: tcpPorts(dashboard),
 		})
 	}
+	// A RayService's clusters forward requests to each other's serve
+	// proxies during an incremental upgrade.
+	serving := owningRayService(c) != ""
+	var egressRules []networkingv1.NetworkPolicyEgressRule
+	if serving {
+		if ports := clusterProxyPorts(c); len(ports) > 0 {
+			egressRules = append(egressRules, networkingv1.NetworkPolicyEgressRule{To: []networkingv1.NetworkPolicyPeer{rayPodsPeer()}, Ports: tcpPorts(ports)})
+		}
+		if ports := proxyPorts(HeadStartParams(c)); len(ports) > 0 {
+			headIngress = append(headIngress, rayPodsIngress(ports))
+		}
+	}
 	out := []*networkingv1.NetworkPolicy{
 		networkPolicy(c, HeadNetworkPolicyName(c.Name), nodeSelector(c.Name, rayv1.HeadNode, ""), rayv1.HeadGroupName,
-			ingress, egress, headIngress, np.Head),
+			ingress, egress, headIngress, egressRules, np.Head),
 	}
 	for i := range c.Spec.WorkerGroupSpecs {
 		group := c.Spec.WorkerGroupSpecs[i].GroupName
 		workerIngress := []networkingv1.NetworkPolicyIngressRule{intraClusterIngress(c)}
 		// A rule without ports would open every port: none when the proxy is off.
-		if ports := proxyPorts(WorkerStartParams(c, &c.Spec.WorkerGroupSpecs[i])); opts.OperatorNamespace != "" && len(ports) > 0 {
+		ports := proxyPorts(WorkerStartParams(c, &c.Spec.WorkerGroupSpecs[i]))
+		if opts.OperatorNamespace != "" && len(ports) > 0 {
 			workerIngress = append(workerIngress, operatorIngress(opts.OperatorNamespace, ports))
 		}
+		if serving && len(ports) > 0 {
+			workerIngress = append(workerIngress, rayPodsIngress(ports))
+		}
 		out = append(out, networkPolicy(c, WorkerNetworkPolicyName(c.Name, group), nodeSelector(c.Name, rayv1.WorkerNode, group), group,
-			ingress, egress, workerIngress, workerRules(np, group)))
+			ingress, egress, workerIngress, egressRules, workerRules(np, group)))
 	}
 	return out
+}
+
+// owningRayService is the RayService that controls the cluster, "" when
+// none does.
+func owningRayService(c *rayv1.RayCluster) string {
+	if ref := metav1.GetControllerOf(c); ref != nil && ref.Kind == "RayService" && strings.HasPrefix(ref.APIVersion, rayv1.GroupVersion.Group+"/") {
+		return ref.Name
+	}
+	return ""
+}
+
+// rayPodsPeer selects the operator's Ray pods in the policy's namespace:
+// the pods of a RayService's other cluster among them.
+func rayPodsPeer() networkingv1.NetworkPolicyPeer {
+	return networkingv1.NetworkPolicyPeer{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{
+		rayv1.RayIsRayNodeLabelKey: "yes", rayv1.KubernetesCreatedByLabelKey: rayv1.ComponentName}}}
+}
+
+// rayPodsIngress lets the namespace's Ray pods in to a pod's serve proxy
+// (ports): the serve port is the applications' open ingress anyway.
+func rayPodsIngress(ports []int32) networkingv1.NetworkPolicyIngressRule {
+	return networkingv1.NetworkPolicyIngressRule{From: []networkingv1.NetworkPolicyPeer{rayPodsPeer()}, Ports: tcpPorts(ports)}
+}
+
+// clusterProxyPorts are the serve proxy ports of the cluster's pods.
+func clusterProxyPorts(c *rayv1.RayCluster) []int32 {
+	ports := proxyPorts(HeadStartParams(c))
+	for i := range c.Spec.WorkerGroupSpecs {
+		ports = append(ports, proxyPorts(WorkerStartParams(c, &c.Spec.WorkerGroupSpecs[i]))...)
+	}
+	return ports
 }
 
 // nodeSelector selects a cluster's pods of one node type (and group), by
@@ -160,7 +212,8 @@ func workerRules(np *rayv1.NetworkPolicyConfig, group string) *rayv1.NetworkPoli
 }
 
 func networkPolicy(c *rayv1.RayCluster, name string, selector map[string]string, group string,
-	closeIngress, closeEgress bool, baseIngress []networkingv1.NetworkPolicyIngressRule, user *rayv1.NetworkPolicyRules,
+	closeIngress, closeEgress bool, baseIngress []networkingv1.NetworkPolicyIngressRule, baseEgress []networkingv1.NetworkPolicyEgressRule,
+	user *rayv1.NetworkPolicyRules,
 ) *networkingv1.NetworkPolicy {
 	labels := objectLabels(c.Name)
 	labels[rayv1.RayNodeGroupLabelKey] = group
@@ -186,6 +239,7 @@ func networkPolicy(c *rayv1.RayCluster, name string, selector map[string]string,
 			{To: []networkingv1.NetworkPolicyPeer{clusterPeer(c)}},
 			{To: []networkingv1.NetworkPolicyPeer{DNSPeer()}, Ports: dnsPorts()},
 		}
+		p.Spec.Egress = append(p.Spec.Egress, baseEgress...)
 		if user != nil {
 			p.Spec.Egress = append(p.Spec.Egress, user.EgressRules...)
 		}

@@ -307,3 +307,33 @@ func TestNetworkPoliciesServePorts(t *testing.T) {
 		}
 	}
 }
+
+// A RayService's cluster lets the namespace's Ray pods in to its serve
+// proxies and may reach theirs: the active cluster's proxies forward
+// requests to the pending cluster's during an incremental upgrade. A
+// standalone cluster does not.
+func TestNetworkPoliciesOfARayServiceCluster(t *testing.T) {
+	rayPods := map[string]string{rayv1.RayIsRayNodeLabelKey: "yes", rayv1.KubernetesCreatedByLabelKey: rayv1.ComponentName}
+	serveIn := networkingv1.NetworkPolicyIngressRule{From: ingressFrom(rayPods).From, Ports: tcp(8000)}
+	serveOut := networkingv1.NetworkPolicyEgressRule{To: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: rayPods}}}, Ports: tcp(8000)}
+
+	c := npCluster(rayv1.NetworkPolicyDenyAll)
+	c.OwnerReferences = []metav1.OwnerReference{{APIVersion: "ray.io/v1", Kind: "RayService", Name: "svc", UID: "u", Controller: ptr.To(true)}}
+	ps := NetworkPolicies(c, NetworkPolicyOptions{})
+	for _, name := range []string{HeadNetworkPolicyName(c.Name), WorkerNetworkPolicyName(c.Name, "big")} {
+		p := policyByName(t, ps, name)
+		if !slices.ContainsFunc(p.Spec.Ingress, func(r networkingv1.NetworkPolicyIngressRule) bool { return reflect.DeepEqual(r, serveIn) }) {
+			t.Errorf("%s: no ingress from the Ray pods to the serve port: %+v", name, p.Spec.Ingress)
+		}
+		if !slices.ContainsFunc(p.Spec.Egress, func(r networkingv1.NetworkPolicyEgressRule) bool { return reflect.DeepEqual(r, serveOut) }) {
+			t.Errorf("%s: no egress to the Ray pods' serve port: %+v", name, p.Spec.Egress)
+		}
+	}
+	c.OwnerReferences = nil
+	for _, p := range NetworkPolicies(c, NetworkPolicyOptions{}) {
+		if slices.ContainsFunc(p.Spec.Ingress, func(r networkingv1.NetworkPolicyIngressRule) bool { return reflect.DeepEqual(r, serveIn) }) ||
+			slices.ContainsFunc(p.Spec.Egress, func(r networkingv1.NetworkPolicyEgressRule) bool { return reflect.DeepEqual(r, serveOut) }) {
+			t.Errorf("%s: a standalone cluster opens its serve port to other clusters", p.Name)
+		}
+	}
+}

@@ -36,6 +36,9 @@ type splitter struct {
 // to reach the target answers 502.
 const splitBody = inlineBody
 
+// splitDialTimeout bounds the connection to the split's target.
+const splitDialTimeout = 2 * time.Second
+
 // splitFallbackKey carries, in a forwarded request's context, what to do
 // when the target cannot be reached.
 type splitFallbackKey struct{}
@@ -59,6 +62,9 @@ func (s *splitter) proxyFor(target string) (*httputil.ReverseProxy, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = nil // the target is a cluster-internal Service
+	// A target that drops connections (a NetworkPolicy) must not hold a
+	// request long before it is served here instead.
+	tr.DialContext = (&net.Dialer{Timeout: splitDialTimeout, KeepAlive: 30 * time.Second}).DialContext
 	tr.MaxIdleConnsPerHost = 256
 	tr.ResponseHeaderTimeout = 0
 	tr.IdleConnTimeout = 30 * time.Second
