@@ -2,7 +2,9 @@ package rayservice_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -134,6 +136,14 @@ func TestIncrementalUpgrade(t *testing.T) {
 	a := rs.Status.ActiveServiceStatus
 	if ptr.Deref(a.TargetCapacity, -1) != 100 || ptr.Deref(a.TrafficRoutedPercent, -1) != 100 || rs.Status.PendingServiceStatus.RayClusterName != "" {
 		t.Fatalf("after promotion: active %+v pending %+v", a, rs.Status.PendingServiceStatus)
+	}
+	// The traffic split API sits behind the dashboard's token check.
+	var he *serveclient.HTTPError
+	if _, err := serveclient.New(heads.address(second)).GetTrafficSplit(ctx); !errors.As(err, &he) || he.Status != http.StatusUnauthorized {
+		t.Errorf("GET the traffic split without the token: %v, want a 401", err)
+	}
+	if err := serveclient.New(heads.address(second)).PutTrafficSplit(ctx, schema.TrafficSplit{TargetURL: "http://x:8000", Percent: 50}); !errors.As(err, &he) || he.Status != http.StatusUnauthorized {
+		t.Errorf("PUT the traffic split without the token: %v, want a 401", err)
 	}
 	if got, err := greet(second); err != nil || got != "hi" {
 		t.Errorf("the new cluster answers %q, %v", got, err)
