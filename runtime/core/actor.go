@@ -28,6 +28,9 @@ type ActorOptions struct {
 	Strategy       *rpcpb.SchedulingStrategy
 	// EnvVars are the actor's runtime_env variables (see TaskOptions).
 	EnvVars map[string]string
+	// ConcurrencyGroups are the actor's named groups of calls and how many
+	// each runs at once (groups.go).
+	ConcurrencyGroups map[string]int32
 }
 
 // NewActor registers an actor with the GCS, which places it and runs its
@@ -67,7 +70,7 @@ func (w *Worker) NewActor(ctx context.Context, class string, args []Arg, opts Ac
 	info, err := w.gcs.CreateActor(ctx, &rpcpb.ActorSpec{JobId: w.jobID, ClassName: class, Args: pargs, Resources: opts.Resources,
 		Name: opts.Name, Namespace: ns, Detached: opts.Detached, GetIfExists: opts.GetIfExists,
 		MaxRestarts: int32(opts.MaxRestarts), MaxConcurrency: int32(opts.MaxConcurrency), OwnerAddress: w.addr, Strategy: opts.Strategy,
-		EnvVars: opts.EnvVars})
+		EnvVars: opts.EnvVars, ConcurrencyGroups: opts.ConcurrencyGroups})
 	if err != nil {
 		if status.Code(err) == codes.AlreadyExists {
 			return "", fmt.Errorf("create actor %s: %s", class, status.Convert(err).Message())
@@ -138,15 +141,22 @@ type actorSubmitter struct {
 	where *rpcpb.TaskWhere
 }
 
-// SubmitActorTask calls a registered method on an actor.
-//
-// parent is the task the call is made from (ParentTask; "" from a driver):
-// cancelling it recursively cancels the call. rebuilds is how often a
+// CallOptions are an actor call's options besides its retries.
+type CallOptions struct {
+	// Parent is the task the call is made from (ParentTask; "" from a
+	// driver): cancelling it recursively cancels the call.
+	Parent string
+	// Group is the actor concurrency group the call runs in ("": the
+	// default group).
+	Group string
+}
+
+// SubmitActorTask calls a registered method on an actor. rebuilds is how often a
 // result lost with its node may be made again by calling the method again
 // (0: never; -1: always), for calls whose result depends only on their
 // arguments and the actor's constructed state.
-func (w *Worker) SubmitActorTask(actorID, method string, args []Arg, maxTaskRetries, rebuilds int, parent string) *Handle {
-	pt := w.addActorTask(actorID, method, args, maxTaskRetries, rebuilds, nil, 0, parent)
+func (w *Worker) SubmitActorTask(actorID, method string, args []Arg, maxTaskRetries, rebuilds int, call CallOptions) *Handle {
+	pt := w.addActorTask(actorID, method, args, maxTaskRetries, rebuilds, nil, 0, call)
 	h := w.newHandle(pt.spec.TaskId)
 	w.enqueue(pt)
 	return h
@@ -154,11 +164,11 @@ func (w *Worker) SubmitActorTask(actorID, method string, args []Arg, maxTaskRetr
 
 // SubmitActorTaskN calls a registered method with n returns (Ray's
 // num_returns): it returns a slice of n values, each its own object.
-func (w *Worker) SubmitActorTaskN(actorID, method string, args []Arg, maxTaskRetries, rebuilds, n int, parent string) ([]*Handle, error) {
+func (w *Worker) SubmitActorTaskN(actorID, method string, args []Arg, maxTaskRetries, rebuilds, n int, call CallOptions) ([]*Handle, error) {
 	if n < 1 || n > maxNumReturns {
 		return nil, fmt.Errorf("num_returns %d: want 1 to %d", n, maxNumReturns)
 	}
-	pt := w.addActorTask(actorID, method, args, maxTaskRetries, rebuilds, nil, n, parent)
+	pt := w.addActorTask(actorID, method, args, maxTaskRetries, rebuilds, nil, n, call)
 	rets := returnIDs(pt.spec.TaskId, n)
 	hs := make([]*Handle, n)
 	for i, r := range rets {
@@ -171,8 +181,8 @@ func (w *Worker) SubmitActorTaskN(actorID, method string, args []Arg, maxTaskRet
 // SubmitActorGenerator calls a registered generator method on an actor:
 // its items reach the returned Generator as the method yields them.
 // backpressure > 0 pauses the method while that many are not consumed.
-func (w *Worker) SubmitActorGenerator(actorID, method string, args []Arg, maxTaskRetries, rebuilds int, backpressure int64, parent string) *Generator {
-	pt := w.addActorTask(actorID, method, args, maxTaskRetries, rebuilds, newGenState(backpressure), 0, parent)
+func (w *Worker) SubmitActorGenerator(actorID, method string, args []Arg, maxTaskRetries, rebuilds int, backpressure int64, call CallOptions) *Generator {
+	pt := w.addActorTask(actorID, method, args, maxTaskRetries, rebuilds, newGenState(backpressure), 0, call)
 	g := w.newGenerator(pt.spec.TaskId)
 	w.enqueue(pt)
 	return g
@@ -181,7 +191,7 @@ func (w *Worker) SubmitActorGenerator(actorID, method string, args []Arg, maxTas
 // addActorTask records an actor call in the table and its caller's queue;
 // n >= 1 is num_returns (the method returns a slice of n), 0 one result;
 // rebuilds is how often its lost results may be rebuilt by calling again.
-func (w *Worker) addActorTask(actorID, method string, args []Arg, maxTaskRetries, rebuilds int, gen *genState, n int, parent string) *pendingTask {
+func (w *Worker) addActorTask(actorID, method string, args []Arg, maxTaskRetries, rebuilds int, gen *genState, n int, call CallOptions) *pendingTask {
 	id := ids.Seq()
 	pargs, owned := w.buildArgs(args)
 	w.mu.Lock()
@@ -191,7 +201,8 @@ func (w *Worker) addActorTask(actorID, method string, args []Arg, maxTaskRetries
 		w.actorsC[actorID] = sub
 	}
 	sub.seq++
-	spec := &rpcpb.TaskSpec{TaskId: id, JobId: w.jobID, Name: method, OwnerAddress: w.addr, ActorId: actorID, Seq: sub.seq, CallerId: w.addr}
+	spec := &rpcpb.TaskSpec{TaskId: id, JobId: w.jobID, Name: method, OwnerAddress: w.addr, ActorId: actorID, Seq: sub.seq, CallerId: w.addr,
+		ConcurrencyGroup: call.Group}
 	rets := []string{id}
 	if n >= 1 { // num_returns: the method returns a slice of n
 		spec.NumReturns = int32(n)
@@ -200,7 +211,7 @@ func (w *Worker) addActorTask(actorID, method string, args []Arg, maxTaskRetries
 	if gen != nil {
 		spec.Streaming, spec.GeneratorBackpressure = true, gen.s.Threshold()
 	}
-	pt := &pendingTask{spec: spec, args: pargs, actor: sub, retries: maxTaskRetries, gen: gen, opts: TaskOptions{Parent: parent}}
+	pt := &pendingTask{spec: spec, args: pargs, actor: sub, retries: maxTaskRetries, gen: gen, opts: TaskOptions{Parent: call.Parent}}
 	w.table.AddTask(&ownership.Task{ID: id, Spec: pt, Args: owned, Returns: rets, RetriesLeft: rebuilds})
 	w.pending[id] = pt
 	w.newStreamLocked(pt)

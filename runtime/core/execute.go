@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
-	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -17,9 +16,13 @@ import (
 // PushTasks runs the tasks an owner streams to this worker and streams the results back.
 func (w *Worker) PushTasks(stream rpcpb.CoreWorker_PushTasksServer) error {
 	w.execMu.Lock()
-	sem := w.actorSem
+	groups := w.groups
 	w.execMu.Unlock()
-	if sem == nil || cap(sem) == 1 {
+	if groups == nil || (groups.named == nil && cap(groups.def) == 1) {
+		var sem chan struct{}
+		if groups != nil {
+			sem = groups.def
+		}
 		return w.pushSequential(stream, sem)
 	}
 	results := make(chan *rpcpb.TaskResult, 4096)
@@ -46,24 +49,7 @@ func (w *Worker) PushTasks(stream rpcpb.CoreWorker_PushTasksServer) error {
 		}
 		sent <- err
 	}()
-	var wg sync.WaitGroup
-	for {
-		b, err := stream.Recv()
-		if err != nil {
-			break
-		}
-		for _, spec := range b.Tasks {
-			sem <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r := w.execute(spec)
-				<-sem
-				results <- r
-			}()
-		}
-	}
-	wg.Wait()
+	w.pushGrouped(stream.Recv, groups, results)
 	close(results)
 	return <-sent
 }
@@ -159,10 +145,9 @@ func (w *Worker) createActor(ctx context.Context, spec *rpcpb.TaskSpec) (*rpcpb.
 	if err != nil {
 		return &rpcpb.TaskResult{TaskId: spec.TaskId, Result: &rpcpb.Object{Error: taskErrInfo(spec.Name, err)}}, nil
 	}
-	n := max(1, int(spec.MaxConcurrency))
 	w.execMu.Lock()
 	w.actor = inst
-	w.actorSem = make(chan struct{}, n)
+	w.groups = newActorGroups(int(spec.MaxConcurrency), spec.ConcurrencyGroups)
 	w.execMu.Unlock()
 	return &rpcpb.TaskResult{TaskId: spec.TaskId, Result: &rpcpb.Object{}}, nil
 }

@@ -127,11 +127,12 @@ type Worker struct {
 	directLWs []*leasedWorker
 
 	// executor side
-	execMu   sync.Mutex
-	running  map[string]runningTask
-	actor    any
-	actorID  string
-	actorSem chan struct{}
+	execMu  sync.Mutex
+	running map[string]runningTask
+	actor   any
+	actorID string
+	// groups are the actor's concurrency groups (groups.go).
+	groups *actorGroups
 	// hostsActor: this worker runs an actor (its waits lend no CPUs);
 	// blocks tells the node of a normal task's waits (blocked.go; nil
 	// outside a worker process).

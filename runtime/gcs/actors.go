@@ -30,6 +30,9 @@ func (s *Server) CreateActor(ctx context.Context, in *rpcpb.ActorSpec) (*rpcpb.A
 	if err := workerenv.ValidateTaskEnvVars(in.EnvVars); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
+	if err := actors.ValidateConcurrencyGroups(in.ConcurrencyGroups); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
 	a := &actors.Actor{ID: ids.New(), Class: in.ClassName, Name: in.Name, Namespace: in.Namespace, JobID: in.JobId,
 		Detached: in.Detached, MaxRestarts: int(in.MaxRestarts), Spec: in}
 	s.mu.Lock()
@@ -258,7 +261,8 @@ func (s *Server) tryCreateActor(id, nodeID string, spec *rpcpb.ActorSpec) bool {
 	}
 	defer conn.Close()
 	task := &rpcpb.TaskSpec{TaskId: ids.New(), JobId: spec.JobId, Name: spec.ClassName, Args: spec.Args,
-		OwnerAddress: spec.OwnerAddress, ActorId: id, ActorCreation: true, MaxConcurrency: spec.MaxConcurrency}
+		OwnerAddress: spec.OwnerAddress, ActorId: id, ActorCreation: true, MaxConcurrency: spec.MaxConcurrency,
+		ConcurrencyGroups: spec.ConcurrencyGroups}
 	res, err := rpcpb.NewCoreWorkerClient(conn).CreateActor(ctx, task)
 	if err != nil {
 		s.log.Printf("actor %s: constructor call on worker %s failed: %v", id, lease.WorkerId, err)

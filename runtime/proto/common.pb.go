@@ -542,9 +542,15 @@ type TaskSpec struct {
 	SkipItems int64 `protobuf:"varint,16,opt,name=skip_items,json=skipItems,proto3" json:"skip_items,omitempty"`
 	// retry_on: the error kinds whose errors retry the task (Ray's
 	// retry_exceptions list; core.ErrorKind); empty retries any error.
-	RetryOn       []string `protobuf:"bytes,17,rep,name=retry_on,json=retryOn,proto3" json:"retry_on,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RetryOn []string `protobuf:"bytes,17,rep,name=retry_on,json=retryOn,proto3" json:"retry_on,omitempty"`
+	// concurrency_group: the actor concurrency group the call runs in ("":
+	// the default group, max_concurrency).
+	ConcurrencyGroup string `protobuf:"bytes,18,opt,name=concurrency_group,json=concurrencyGroup,proto3" json:"concurrency_group,omitempty"`
+	// concurrency_groups (actor creation): the actor's groups and how many
+	// calls each runs at once (Ray's concurrency_groups).
+	ConcurrencyGroups map[string]int32 `protobuf:"bytes,19,rep,name=concurrency_groups,json=concurrencyGroups,proto3" json:"concurrency_groups,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *TaskSpec) Reset() {
@@ -692,6 +698,20 @@ func (x *TaskSpec) GetSkipItems() int64 {
 func (x *TaskSpec) GetRetryOn() []string {
 	if x != nil {
 		return x.RetryOn
+	}
+	return nil
+}
+
+func (x *TaskSpec) GetConcurrencyGroup() string {
+	if x != nil {
+		return x.ConcurrencyGroup
+	}
+	return ""
+}
+
+func (x *TaskSpec) GetConcurrencyGroups() map[string]int32 {
+	if x != nil {
+		return x.ConcurrencyGroups
 	}
 	return nil
 }
@@ -926,7 +946,7 @@ const file_common_proto_rawDesc = "" +
 	"\anode_id\x18\x03 \x01(\tR\x06nodeId\x12!\n" +
 	"\fnode_address\x18\x04 \x01(\tR\vnodeAddress\x12\x12\n" +
 	"\x04size\x18\x05 \x01(\x03R\x04size\x12*\n" +
-	"\x05error\x18\x06 \x01(\v2\x14.goray.rpc.ErrorInfoR\x05error\"\xfb\x04\n" +
+	"\x05error\x18\x06 \x01(\v2\x14.goray.rpc.ErrorInfoR\x05error\"\xc9\x06\n" +
 	"\bTaskSpec\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x15\n" +
 	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x12\n" +
@@ -947,10 +967,15 @@ const file_common_proto_rawDesc = "" +
 	"\x16generator_backpressure\x18\x0f \x01(\x03R\x15generatorBackpressure\x12\x1d\n" +
 	"\n" +
 	"skip_items\x18\x10 \x01(\x03R\tskipItems\x12\x19\n" +
-	"\bretry_on\x18\x11 \x03(\tR\aretryOn\x1a<\n" +
+	"\bretry_on\x18\x11 \x03(\tR\aretryOn\x12+\n" +
+	"\x11concurrency_group\x18\x12 \x01(\tR\x10concurrencyGroup\x12Y\n" +
+	"\x12concurrency_groups\x18\x13 \x03(\v2*.goray.rpc.TaskSpec.ConcurrencyGroupsEntryR\x11concurrencyGroups\x1a<\n" +
 	"\x0eResourcesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xb1\x02\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\x1aD\n" +
+	"\x16ConcurrencyGroupsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\xb1\x02\n" +
 	"\n" +
 	"TaskResult\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12)\n" +
@@ -990,7 +1015,7 @@ func file_common_proto_rawDescGZIP() []byte {
 }
 
 var file_common_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_common_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_common_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_common_proto_goTypes = []any{
 	(SchedulingStrategy_Kind)(0), // 0: goray.rpc.SchedulingStrategy.Kind
 	(ErrorInfo_Kind)(0),          // 1: goray.rpc.ErrorInfo.Kind
@@ -1004,8 +1029,9 @@ var file_common_proto_goTypes = []any{
 	(*ResourceDemand)(nil),       // 9: goray.rpc.ResourceDemand
 	nil,                          // 10: goray.rpc.SchedulingStrategy.LabelSelectorEntry
 	nil,                          // 11: goray.rpc.TaskSpec.ResourcesEntry
-	nil,                          // 12: goray.rpc.ResourceDemand.ShapeEntry
-	nil,                          // 13: goray.rpc.ResourceDemand.LabelSelectorEntry
+	nil,                          // 12: goray.rpc.TaskSpec.ConcurrencyGroupsEntry
+	nil,                          // 13: goray.rpc.ResourceDemand.ShapeEntry
+	nil,                          // 14: goray.rpc.ResourceDemand.LabelSelectorEntry
 }
 var file_common_proto_depIdxs = []int32{
 	0,  // 0: goray.rpc.SchedulingStrategy.kind:type_name -> goray.rpc.SchedulingStrategy.Kind
@@ -1015,15 +1041,16 @@ var file_common_proto_depIdxs = []int32{
 	5,  // 4: goray.rpc.Object.error:type_name -> goray.rpc.ErrorInfo
 	4,  // 5: goray.rpc.TaskSpec.args:type_name -> goray.rpc.Arg
 	11, // 6: goray.rpc.TaskSpec.resources:type_name -> goray.rpc.TaskSpec.ResourcesEntry
-	6,  // 7: goray.rpc.TaskResult.result:type_name -> goray.rpc.Object
-	6,  // 8: goray.rpc.TaskResult.more_returns:type_name -> goray.rpc.Object
-	12, // 9: goray.rpc.ResourceDemand.shape:type_name -> goray.rpc.ResourceDemand.ShapeEntry
-	13, // 10: goray.rpc.ResourceDemand.label_selector:type_name -> goray.rpc.ResourceDemand.LabelSelectorEntry
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	12, // 7: goray.rpc.TaskSpec.concurrency_groups:type_name -> goray.rpc.TaskSpec.ConcurrencyGroupsEntry
+	6,  // 8: goray.rpc.TaskResult.result:type_name -> goray.rpc.Object
+	6,  // 9: goray.rpc.TaskResult.more_returns:type_name -> goray.rpc.Object
+	13, // 10: goray.rpc.ResourceDemand.shape:type_name -> goray.rpc.ResourceDemand.ShapeEntry
+	14, // 11: goray.rpc.ResourceDemand.label_selector:type_name -> goray.rpc.ResourceDemand.LabelSelectorEntry
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_common_proto_init() }
@@ -1037,7 +1064,7 @@ func file_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_common_proto_rawDesc), len(file_common_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1306,9 +1306,12 @@ type ActorSpec struct {
 	OwnerAddress   string                 `protobuf:"bytes,11,opt,name=owner_address,json=ownerAddress,proto3" json:"owner_address,omitempty"`
 	Strategy       *SchedulingStrategy    `protobuf:"bytes,12,opt,name=strategy,proto3" json:"strategy,omitempty"`
 	// env_vars: the actor's runtime_env variables (its worker's).
-	EnvVars       map[string]string `protobuf:"bytes,13,rep,name=env_vars,json=envVars,proto3" json:"env_vars,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	EnvVars map[string]string `protobuf:"bytes,13,rep,name=env_vars,json=envVars,proto3" json:"env_vars,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// concurrency_groups: named groups of calls with their own concurrency
+	// (Ray's concurrency_groups); calls name theirs.
+	ConcurrencyGroups map[string]int32 `protobuf:"bytes,14,rep,name=concurrency_groups,json=concurrencyGroups,proto3" json:"concurrency_groups,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ActorSpec) Reset() {
@@ -1428,6 +1431,13 @@ func (x *ActorSpec) GetStrategy() *SchedulingStrategy {
 func (x *ActorSpec) GetEnvVars() map[string]string {
 	if x != nil {
 		return x.EnvVars
+	}
+	return nil
+}
+
+func (x *ActorSpec) GetConcurrencyGroups() map[string]int32 {
+	if x != nil {
+		return x.ConcurrencyGroups
 	}
 	return nil
 }
@@ -2999,7 +3009,7 @@ const file_gcs_proto_rawDesc = "" +
 	"\x05value\x18\x01 \x01(\fR\x05value\x12\x14\n" +
 	"\x05found\x18\x02 \x01(\bR\x05found\x12\x12\n" +
 	"\x04keys\x18\x03 \x03(\tR\x04keys\x12\x14\n" +
-	"\x05added\x18\x04 \x01(\bR\x05added\"\xfe\x04\n" +
+	"\x05added\x18\x04 \x01(\bR\x05added\"\xa0\x06\n" +
 	"\tActorSpec\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1d\n" +
 	"\n" +
@@ -3015,13 +3025,17 @@ const file_gcs_proto_rawDesc = "" +
 	" \x01(\x05R\x0emaxConcurrency\x12#\n" +
 	"\rowner_address\x18\v \x01(\tR\fownerAddress\x129\n" +
 	"\bstrategy\x18\f \x01(\v2\x1d.goray.rpc.SchedulingStrategyR\bstrategy\x12<\n" +
-	"\benv_vars\x18\r \x03(\v2!.goray.rpc.ActorSpec.EnvVarsEntryR\aenvVars\x1a<\n" +
+	"\benv_vars\x18\r \x03(\v2!.goray.rpc.ActorSpec.EnvVarsEntryR\aenvVars\x12Z\n" +
+	"\x12concurrency_groups\x18\x0e \x03(\v2+.goray.rpc.ActorSpec.ConcurrencyGroupsEntryR\x11concurrencyGroups\x1a<\n" +
 	"\x0eResourcesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\x1a:\n" +
 	"\fEnvVarsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9e\x05\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aD\n" +
+	"\x16ConcurrencyGroupsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\x9e\x05\n" +
 	"\tActorInfo\x12\x19\n" +
 	"\bactor_id\x18\x01 \x01(\tR\aactorId\x12+\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x15.goray.rpc.ActorStateR\x05state\x12\x18\n" +
@@ -3231,7 +3245,7 @@ func file_gcs_proto_rawDescGZIP() []byte {
 }
 
 var file_gcs_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_gcs_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
+var file_gcs_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_gcs_proto_goTypes = []any{
 	(ActorState)(0),                  // 0: goray.rpc.ActorState
 	(DrainReason)(0),                 // 1: goray.rpc.DrainReason
@@ -3281,134 +3295,136 @@ var file_gcs_proto_goTypes = []any{
 	nil,                              // 45: goray.rpc.NodeView.LabelsEntry
 	nil,                              // 46: goray.rpc.ActorSpec.ResourcesEntry
 	nil,                              // 47: goray.rpc.ActorSpec.EnvVarsEntry
-	nil,                              // 48: goray.rpc.ActorInfo.RequiredResourcesEntry
-	nil,                              // 49: goray.rpc.Bundle.ResourcesEntry
-	nil,                              // 50: goray.rpc.AutoscalingState.TargetReplicasEntry
-	nil,                              // 51: goray.rpc.AutoscalingState.ActiveNodesEntry
-	nil,                              // 52: goray.rpc.AutoscalingState.PendingNodesEntry
-	nil,                              // 53: goray.rpc.AutoscalingState.FailedNodesEntry
-	nil,                              // 54: goray.rpc.AutoscalingState.ClusterResourcesEntry
-	nil,                              // 55: goray.rpc.AutoscalingState.PendingResourcesEntry
-	nil,                              // 56: goray.rpc.ClusterEvent.CustomFieldsEntry
-	(*ResourceDemand)(nil),           // 57: goray.rpc.ResourceDemand
-	(*Arg)(nil),                      // 58: goray.rpc.Arg
-	(*SchedulingStrategy)(nil),       // 59: goray.rpc.SchedulingStrategy
-	(*TaskFilter)(nil),               // 60: goray.rpc.TaskFilter
-	(*TaskEventBatch)(nil),           // 61: goray.rpc.TaskEventBatch
-	(*ListTasksRequest)(nil),         // 62: goray.rpc.ListTasksRequest
-	(*TaskList)(nil),                 // 63: goray.rpc.TaskList
+	nil,                              // 48: goray.rpc.ActorSpec.ConcurrencyGroupsEntry
+	nil,                              // 49: goray.rpc.ActorInfo.RequiredResourcesEntry
+	nil,                              // 50: goray.rpc.Bundle.ResourcesEntry
+	nil,                              // 51: goray.rpc.AutoscalingState.TargetReplicasEntry
+	nil,                              // 52: goray.rpc.AutoscalingState.ActiveNodesEntry
+	nil,                              // 53: goray.rpc.AutoscalingState.PendingNodesEntry
+	nil,                              // 54: goray.rpc.AutoscalingState.FailedNodesEntry
+	nil,                              // 55: goray.rpc.AutoscalingState.ClusterResourcesEntry
+	nil,                              // 56: goray.rpc.AutoscalingState.PendingResourcesEntry
+	nil,                              // 57: goray.rpc.ClusterEvent.CustomFieldsEntry
+	(*ResourceDemand)(nil),           // 58: goray.rpc.ResourceDemand
+	(*Arg)(nil),                      // 59: goray.rpc.Arg
+	(*SchedulingStrategy)(nil),       // 60: goray.rpc.SchedulingStrategy
+	(*TaskFilter)(nil),               // 61: goray.rpc.TaskFilter
+	(*TaskEventBatch)(nil),           // 62: goray.rpc.TaskEventBatch
+	(*ListTasksRequest)(nil),         // 63: goray.rpc.ListTasksRequest
+	(*TaskList)(nil),                 // 64: goray.rpc.TaskList
 }
 var file_gcs_proto_depIdxs = []int32{
 	40, // 0: goray.rpc.NodeInfo.total:type_name -> goray.rpc.NodeInfo.TotalEntry
 	41, // 1: goray.rpc.NodeInfo.labels:type_name -> goray.rpc.NodeInfo.LabelsEntry
 	42, // 2: goray.rpc.NodeReport.available:type_name -> goray.rpc.NodeReport.AvailableEntry
-	57, // 3: goray.rpc.NodeReport.demand:type_name -> goray.rpc.ResourceDemand
+	58, // 3: goray.rpc.NodeReport.demand:type_name -> goray.rpc.ResourceDemand
 	43, // 4: goray.rpc.NodeView.total:type_name -> goray.rpc.NodeView.TotalEntry
 	44, // 5: goray.rpc.NodeView.available:type_name -> goray.rpc.NodeView.AvailableEntry
 	45, // 6: goray.rpc.NodeView.labels:type_name -> goray.rpc.NodeView.LabelsEntry
 	6,  // 7: goray.rpc.ClusterView.nodes:type_name -> goray.rpc.NodeView
 	12, // 8: goray.rpc.JobList.jobs:type_name -> goray.rpc.JobInfo
-	58, // 9: goray.rpc.ActorSpec.args:type_name -> goray.rpc.Arg
+	59, // 9: goray.rpc.ActorSpec.args:type_name -> goray.rpc.Arg
 	46, // 10: goray.rpc.ActorSpec.resources:type_name -> goray.rpc.ActorSpec.ResourcesEntry
-	59, // 11: goray.rpc.ActorSpec.strategy:type_name -> goray.rpc.SchedulingStrategy
+	60, // 11: goray.rpc.ActorSpec.strategy:type_name -> goray.rpc.SchedulingStrategy
 	47, // 12: goray.rpc.ActorSpec.env_vars:type_name -> goray.rpc.ActorSpec.EnvVarsEntry
-	0,  // 13: goray.rpc.ActorInfo.state:type_name -> goray.rpc.ActorState
-	48, // 14: goray.rpc.ActorInfo.required_resources:type_name -> goray.rpc.ActorInfo.RequiredResourcesEntry
-	20, // 15: goray.rpc.ActorList.actors:type_name -> goray.rpc.ActorInfo
-	49, // 16: goray.rpc.Bundle.resources:type_name -> goray.rpc.Bundle.ResourcesEntry
-	24, // 17: goray.rpc.PlacementGroupSpec.bundles:type_name -> goray.rpc.Bundle
-	25, // 18: goray.rpc.PlacementGroupInfo.spec:type_name -> goray.rpc.PlacementGroupSpec
-	26, // 19: goray.rpc.PlacementGroupList.placement_groups:type_name -> goray.rpc.PlacementGroupInfo
-	24, // 20: goray.rpc.GangDemand.bundles:type_name -> goray.rpc.Bundle
-	6,  // 21: goray.rpc.ClusterStatus.nodes:type_name -> goray.rpc.NodeView
-	57, // 22: goray.rpc.ClusterStatus.pending:type_name -> goray.rpc.ResourceDemand
-	29, // 23: goray.rpc.ClusterStatus.pending_gangs:type_name -> goray.rpc.GangDemand
-	57, // 24: goray.rpc.ClusterStatus.constraints:type_name -> goray.rpc.ResourceDemand
-	35, // 25: goray.rpc.ClusterStatus.autoscaling_state:type_name -> goray.rpc.AutoscalingState
-	1,  // 26: goray.rpc.DrainNodeRequest.reason:type_name -> goray.rpc.DrainReason
-	57, // 27: goray.rpc.ResourceConstraint.requests:type_name -> goray.rpc.ResourceDemand
-	50, // 28: goray.rpc.AutoscalingState.target_replicas:type_name -> goray.rpc.AutoscalingState.TargetReplicasEntry
-	57, // 29: goray.rpc.AutoscalingState.infeasible:type_name -> goray.rpc.ResourceDemand
-	29, // 30: goray.rpc.AutoscalingState.infeasible_gangs:type_name -> goray.rpc.GangDemand
-	57, // 31: goray.rpc.AutoscalingState.unmet:type_name -> goray.rpc.ResourceDemand
-	51, // 32: goray.rpc.AutoscalingState.active_nodes:type_name -> goray.rpc.AutoscalingState.ActiveNodesEntry
-	52, // 33: goray.rpc.AutoscalingState.pending_nodes:type_name -> goray.rpc.AutoscalingState.PendingNodesEntry
-	53, // 34: goray.rpc.AutoscalingState.failed_nodes:type_name -> goray.rpc.AutoscalingState.FailedNodesEntry
-	54, // 35: goray.rpc.AutoscalingState.cluster_resources:type_name -> goray.rpc.AutoscalingState.ClusterResourcesEntry
-	55, // 36: goray.rpc.AutoscalingState.pending_resources:type_name -> goray.rpc.AutoscalingState.PendingResourcesEntry
-	56, // 37: goray.rpc.ClusterEvent.custom_fields:type_name -> goray.rpc.ClusterEvent.CustomFieldsEntry
-	36, // 38: goray.rpc.ClusterEventBatch.events:type_name -> goray.rpc.ClusterEvent
-	60, // 39: goray.rpc.ListClusterEventsRequest.filters:type_name -> goray.rpc.TaskFilter
-	36, // 40: goray.rpc.ClusterEventList.events:type_name -> goray.rpc.ClusterEvent
-	3,  // 41: goray.rpc.Gcs.RegisterNode:input_type -> goray.rpc.NodeInfo
-	5,  // 42: goray.rpc.Gcs.ReportNode:input_type -> goray.rpc.NodeReport
-	8,  // 43: goray.rpc.Gcs.GetNodes:input_type -> goray.rpc.GetNodesRequest
-	9,  // 44: goray.rpc.Gcs.CheckAlive:input_type -> goray.rpc.CheckAliveRequest
-	11, // 45: goray.rpc.Gcs.ReportWorkerFailure:input_type -> goray.rpc.WorkerFailure
-	12, // 46: goray.rpc.Gcs.AddJob:input_type -> goray.rpc.JobInfo
-	12, // 47: goray.rpc.Gcs.MarkJobFinished:input_type -> goray.rpc.JobInfo
-	2,  // 48: goray.rpc.Gcs.GetJobs:input_type -> goray.rpc.Empty
-	14, // 49: goray.rpc.Gcs.HasBinary:input_type -> goray.rpc.BinaryRef
-	16, // 50: goray.rpc.Gcs.UploadBinary:input_type -> goray.rpc.Chunk
-	14, // 51: goray.rpc.Gcs.DownloadBinary:input_type -> goray.rpc.BinaryRef
-	17, // 52: goray.rpc.Gcs.KvPut:input_type -> goray.rpc.KvRequest
-	17, // 53: goray.rpc.Gcs.KvGet:input_type -> goray.rpc.KvRequest
-	17, // 54: goray.rpc.Gcs.KvDel:input_type -> goray.rpc.KvRequest
-	17, // 55: goray.rpc.Gcs.KvKeys:input_type -> goray.rpc.KvRequest
-	19, // 56: goray.rpc.Gcs.CreateActor:input_type -> goray.rpc.ActorSpec
-	21, // 57: goray.rpc.Gcs.GetActor:input_type -> goray.rpc.GetActorRequest
-	22, // 58: goray.rpc.Gcs.KillActor:input_type -> goray.rpc.KillActorRequest
-	2,  // 59: goray.rpc.Gcs.ListActors:input_type -> goray.rpc.Empty
-	25, // 60: goray.rpc.Gcs.CreatePlacementGroup:input_type -> goray.rpc.PlacementGroupSpec
-	28, // 61: goray.rpc.Gcs.GetPlacementGroup:input_type -> goray.rpc.GetPlacementGroupRequest
-	28, // 62: goray.rpc.Gcs.RemovePlacementGroup:input_type -> goray.rpc.GetPlacementGroupRequest
-	2,  // 63: goray.rpc.Gcs.ListPlacementGroups:input_type -> goray.rpc.Empty
-	2,  // 64: goray.rpc.Gcs.GetClusterStatus:input_type -> goray.rpc.Empty
-	31, // 65: goray.rpc.Gcs.DrainNode:input_type -> goray.rpc.DrainNodeRequest
-	33, // 66: goray.rpc.Gcs.RequestClusterResourceConstraint:input_type -> goray.rpc.ResourceConstraint
-	35, // 67: goray.rpc.Gcs.ReportAutoscalingState:input_type -> goray.rpc.AutoscalingState
-	34, // 68: goray.rpc.Gcs.UnregisterNode:input_type -> goray.rpc.UnregisterNodeRequest
-	61, // 69: goray.rpc.Gcs.AddTaskEvents:input_type -> goray.rpc.TaskEventBatch
-	62, // 70: goray.rpc.Gcs.ListTasks:input_type -> goray.rpc.ListTasksRequest
-	37, // 71: goray.rpc.Gcs.AddClusterEvents:input_type -> goray.rpc.ClusterEventBatch
-	38, // 72: goray.rpc.Gcs.ListClusterEvents:input_type -> goray.rpc.ListClusterEventsRequest
-	4,  // 73: goray.rpc.Gcs.RegisterNode:output_type -> goray.rpc.RegisterNodeReply
-	7,  // 74: goray.rpc.Gcs.ReportNode:output_type -> goray.rpc.ClusterView
-	7,  // 75: goray.rpc.Gcs.GetNodes:output_type -> goray.rpc.ClusterView
-	10, // 76: goray.rpc.Gcs.CheckAlive:output_type -> goray.rpc.CheckAliveReply
-	2,  // 77: goray.rpc.Gcs.ReportWorkerFailure:output_type -> goray.rpc.Empty
-	12, // 78: goray.rpc.Gcs.AddJob:output_type -> goray.rpc.JobInfo
-	2,  // 79: goray.rpc.Gcs.MarkJobFinished:output_type -> goray.rpc.Empty
-	13, // 80: goray.rpc.Gcs.GetJobs:output_type -> goray.rpc.JobList
-	15, // 81: goray.rpc.Gcs.HasBinary:output_type -> goray.rpc.HasBinaryReply
-	2,  // 82: goray.rpc.Gcs.UploadBinary:output_type -> goray.rpc.Empty
-	16, // 83: goray.rpc.Gcs.DownloadBinary:output_type -> goray.rpc.Chunk
-	18, // 84: goray.rpc.Gcs.KvPut:output_type -> goray.rpc.KvReply
-	18, // 85: goray.rpc.Gcs.KvGet:output_type -> goray.rpc.KvReply
-	18, // 86: goray.rpc.Gcs.KvDel:output_type -> goray.rpc.KvReply
-	18, // 87: goray.rpc.Gcs.KvKeys:output_type -> goray.rpc.KvReply
-	20, // 88: goray.rpc.Gcs.CreateActor:output_type -> goray.rpc.ActorInfo
-	20, // 89: goray.rpc.Gcs.GetActor:output_type -> goray.rpc.ActorInfo
-	2,  // 90: goray.rpc.Gcs.KillActor:output_type -> goray.rpc.Empty
-	23, // 91: goray.rpc.Gcs.ListActors:output_type -> goray.rpc.ActorList
-	26, // 92: goray.rpc.Gcs.CreatePlacementGroup:output_type -> goray.rpc.PlacementGroupInfo
-	26, // 93: goray.rpc.Gcs.GetPlacementGroup:output_type -> goray.rpc.PlacementGroupInfo
-	2,  // 94: goray.rpc.Gcs.RemovePlacementGroup:output_type -> goray.rpc.Empty
-	27, // 95: goray.rpc.Gcs.ListPlacementGroups:output_type -> goray.rpc.PlacementGroupList
-	30, // 96: goray.rpc.Gcs.GetClusterStatus:output_type -> goray.rpc.ClusterStatus
-	32, // 97: goray.rpc.Gcs.DrainNode:output_type -> goray.rpc.DrainNodeReply
-	2,  // 98: goray.rpc.Gcs.RequestClusterResourceConstraint:output_type -> goray.rpc.Empty
-	2,  // 99: goray.rpc.Gcs.ReportAutoscalingState:output_type -> goray.rpc.Empty
-	2,  // 100: goray.rpc.Gcs.UnregisterNode:output_type -> goray.rpc.Empty
-	2,  // 101: goray.rpc.Gcs.AddTaskEvents:output_type -> goray.rpc.Empty
-	63, // 102: goray.rpc.Gcs.ListTasks:output_type -> goray.rpc.TaskList
-	2,  // 103: goray.rpc.Gcs.AddClusterEvents:output_type -> goray.rpc.Empty
-	39, // 104: goray.rpc.Gcs.ListClusterEvents:output_type -> goray.rpc.ClusterEventList
-	73, // [73:105] is the sub-list for method output_type
-	41, // [41:73] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	48, // 13: goray.rpc.ActorSpec.concurrency_groups:type_name -> goray.rpc.ActorSpec.ConcurrencyGroupsEntry
+	0,  // 14: goray.rpc.ActorInfo.state:type_name -> goray.rpc.ActorState
+	49, // 15: goray.rpc.ActorInfo.required_resources:type_name -> goray.rpc.ActorInfo.RequiredResourcesEntry
+	20, // 16: goray.rpc.ActorList.actors:type_name -> goray.rpc.ActorInfo
+	50, // 17: goray.rpc.Bundle.resources:type_name -> goray.rpc.Bundle.ResourcesEntry
+	24, // 18: goray.rpc.PlacementGroupSpec.bundles:type_name -> goray.rpc.Bundle
+	25, // 19: goray.rpc.PlacementGroupInfo.spec:type_name -> goray.rpc.PlacementGroupSpec
+	26, // 20: goray.rpc.PlacementGroupList.placement_groups:type_name -> goray.rpc.PlacementGroupInfo
+	24, // 21: goray.rpc.GangDemand.bundles:type_name -> goray.rpc.Bundle
+	6,  // 22: goray.rpc.ClusterStatus.nodes:type_name -> goray.rpc.NodeView
+	58, // 23: goray.rpc.ClusterStatus.pending:type_name -> goray.rpc.ResourceDemand
+	29, // 24: goray.rpc.ClusterStatus.pending_gangs:type_name -> goray.rpc.GangDemand
+	58, // 25: goray.rpc.ClusterStatus.constraints:type_name -> goray.rpc.ResourceDemand
+	35, // 26: goray.rpc.ClusterStatus.autoscaling_state:type_name -> goray.rpc.AutoscalingState
+	1,  // 27: goray.rpc.DrainNodeRequest.reason:type_name -> goray.rpc.DrainReason
+	58, // 28: goray.rpc.ResourceConstraint.requests:type_name -> goray.rpc.ResourceDemand
+	51, // 29: goray.rpc.AutoscalingState.target_replicas:type_name -> goray.rpc.AutoscalingState.TargetReplicasEntry
+	58, // 30: goray.rpc.AutoscalingState.infeasible:type_name -> goray.rpc.ResourceDemand
+	29, // 31: goray.rpc.AutoscalingState.infeasible_gangs:type_name -> goray.rpc.GangDemand
+	58, // 32: goray.rpc.AutoscalingState.unmet:type_name -> goray.rpc.ResourceDemand
+	52, // 33: goray.rpc.AutoscalingState.active_nodes:type_name -> goray.rpc.AutoscalingState.ActiveNodesEntry
+	53, // 34: goray.rpc.AutoscalingState.pending_nodes:type_name -> goray.rpc.AutoscalingState.PendingNodesEntry
+	54, // 35: goray.rpc.AutoscalingState.failed_nodes:type_name -> goray.rpc.AutoscalingState.FailedNodesEntry
+	55, // 36: goray.rpc.AutoscalingState.cluster_resources:type_name -> goray.rpc.AutoscalingState.ClusterResourcesEntry
+	56, // 37: goray.rpc.AutoscalingState.pending_resources:type_name -> goray.rpc.AutoscalingState.PendingResourcesEntry
+	57, // 38: goray.rpc.ClusterEvent.custom_fields:type_name -> goray.rpc.ClusterEvent.CustomFieldsEntry
+	36, // 39: goray.rpc.ClusterEventBatch.events:type_name -> goray.rpc.ClusterEvent
+	61, // 40: goray.rpc.ListClusterEventsRequest.filters:type_name -> goray.rpc.TaskFilter
+	36, // 41: goray.rpc.ClusterEventList.events:type_name -> goray.rpc.ClusterEvent
+	3,  // 42: goray.rpc.Gcs.RegisterNode:input_type -> goray.rpc.NodeInfo
+	5,  // 43: goray.rpc.Gcs.ReportNode:input_type -> goray.rpc.NodeReport
+	8,  // 44: goray.rpc.Gcs.GetNodes:input_type -> goray.rpc.GetNodesRequest
+	9,  // 45: goray.rpc.Gcs.CheckAlive:input_type -> goray.rpc.CheckAliveRequest
+	11, // 46: goray.rpc.Gcs.ReportWorkerFailure:input_type -> goray.rpc.WorkerFailure
+	12, // 47: goray.rpc.Gcs.AddJob:input_type -> goray.rpc.JobInfo
+	12, // 48: goray.rpc.Gcs.MarkJobFinished:input_type -> goray.rpc.JobInfo
+	2,  // 49: goray.rpc.Gcs.GetJobs:input_type -> goray.rpc.Empty
+	14, // 50: goray.rpc.Gcs.HasBinary:input_type -> goray.rpc.BinaryRef
+	16, // 51: goray.rpc.Gcs.UploadBinary:input_type -> goray.rpc.Chunk
+	14, // 52: goray.rpc.Gcs.DownloadBinary:input_type -> goray.rpc.BinaryRef
+	17, // 53: goray.rpc.Gcs.KvPut:input_type -> goray.rpc.KvRequest
+	17, // 54: goray.rpc.Gcs.KvGet:input_type -> goray.rpc.KvRequest
+	17, // 55: goray.rpc.Gcs.KvDel:input_type -> goray.rpc.KvRequest
+	17, // 56: goray.rpc.Gcs.KvKeys:input_type -> goray.rpc.KvRequest
+	19, // 57: goray.rpc.Gcs.CreateActor:input_type -> goray.rpc.ActorSpec
+	21, // 58: goray.rpc.Gcs.GetActor:input_type -> goray.rpc.GetActorRequest
+	22, // 59: goray.rpc.Gcs.KillActor:input_type -> goray.rpc.KillActorRequest
+	2,  // 60: goray.rpc.Gcs.ListActors:input_type -> goray.rpc.Empty
+	25, // 61: goray.rpc.Gcs.CreatePlacementGroup:input_type -> goray.rpc.PlacementGroupSpec
+	28, // 62: goray.rpc.Gcs.GetPlacementGroup:input_type -> goray.rpc.GetPlacementGroupRequest
+	28, // 63: goray.rpc.Gcs.RemovePlacementGroup:input_type -> goray.rpc.GetPlacementGroupRequest
+	2,  // 64: goray.rpc.Gcs.ListPlacementGroups:input_type -> goray.rpc.Empty
+	2,  // 65: goray.rpc.Gcs.GetClusterStatus:input_type -> goray.rpc.Empty
+	31, // 66: goray.rpc.Gcs.DrainNode:input_type -> goray.rpc.DrainNodeRequest
+	33, // 67: goray.rpc.Gcs.RequestClusterResourceConstraint:input_type -> goray.rpc.ResourceConstraint
+	35, // 68: goray.rpc.Gcs.ReportAutoscalingState:input_type -> goray.rpc.AutoscalingState
+	34, // 69: goray.rpc.Gcs.UnregisterNode:input_type -> goray.rpc.UnregisterNodeRequest
+	62, // 70: goray.rpc.Gcs.AddTaskEvents:input_type -> goray.rpc.TaskEventBatch
+	63, // 71: goray.rpc.Gcs.ListTasks:input_type -> goray.rpc.ListTasksRequest
+	37, // 72: goray.rpc.Gcs.AddClusterEvents:input_type -> goray.rpc.ClusterEventBatch
+	38, // 73: goray.rpc.Gcs.ListClusterEvents:input_type -> goray.rpc.ListClusterEventsRequest
+	4,  // 74: goray.rpc.Gcs.RegisterNode:output_type -> goray.rpc.RegisterNodeReply
+	7,  // 75: goray.rpc.Gcs.ReportNode:output_type -> goray.rpc.ClusterView
+	7,  // 76: goray.rpc.Gcs.GetNodes:output_type -> goray.rpc.ClusterView
+	10, // 77: goray.rpc.Gcs.CheckAlive:output_type -> goray.rpc.CheckAliveReply
+	2,  // 78: goray.rpc.Gcs.ReportWorkerFailure:output_type -> goray.rpc.Empty
+	12, // 79: goray.rpc.Gcs.AddJob:output_type -> goray.rpc.JobInfo
+	2,  // 80: goray.rpc.Gcs.MarkJobFinished:output_type -> goray.rpc.Empty
+	13, // 81: goray.rpc.Gcs.GetJobs:output_type -> goray.rpc.JobList
+	15, // 82: goray.rpc.Gcs.HasBinary:output_type -> goray.rpc.HasBinaryReply
+	2,  // 83: goray.rpc.Gcs.UploadBinary:output_type -> goray.rpc.Empty
+	16, // 84: goray.rpc.Gcs.DownloadBinary:output_type -> goray.rpc.Chunk
+	18, // 85: goray.rpc.Gcs.KvPut:output_type -> goray.rpc.KvReply
+	18, // 86: goray.rpc.Gcs.KvGet:output_type -> goray.rpc.KvReply
+	18, // 87: goray.rpc.Gcs.KvDel:output_type -> goray.rpc.KvReply
+	18, // 88: goray.rpc.Gcs.KvKeys:output_type -> goray.rpc.KvReply
+	20, // 89: goray.rpc.Gcs.CreateActor:output_type -> goray.rpc.ActorInfo
+	20, // 90: goray.rpc.Gcs.GetActor:output_type -> goray.rpc.ActorInfo
+	2,  // 91: goray.rpc.Gcs.KillActor:output_type -> goray.rpc.Empty
+	23, // 92: goray.rpc.Gcs.ListActors:output_type -> goray.rpc.ActorList
+	26, // 93: goray.rpc.Gcs.CreatePlacementGroup:output_type -> goray.rpc.PlacementGroupInfo
+	26, // 94: goray.rpc.Gcs.GetPlacementGroup:output_type -> goray.rpc.PlacementGroupInfo
+	2,  // 95: goray.rpc.Gcs.RemovePlacementGroup:output_type -> goray.rpc.Empty
+	27, // 96: goray.rpc.Gcs.ListPlacementGroups:output_type -> goray.rpc.PlacementGroupList
+	30, // 97: goray.rpc.Gcs.GetClusterStatus:output_type -> goray.rpc.ClusterStatus
+	32, // 98: goray.rpc.Gcs.DrainNode:output_type -> goray.rpc.DrainNodeReply
+	2,  // 99: goray.rpc.Gcs.RequestClusterResourceConstraint:output_type -> goray.rpc.Empty
+	2,  // 100: goray.rpc.Gcs.ReportAutoscalingState:output_type -> goray.rpc.Empty
+	2,  // 101: goray.rpc.Gcs.UnregisterNode:output_type -> goray.rpc.Empty
+	2,  // 102: goray.rpc.Gcs.AddTaskEvents:output_type -> goray.rpc.Empty
+	64, // 103: goray.rpc.Gcs.ListTasks:output_type -> goray.rpc.TaskList
+	2,  // 104: goray.rpc.Gcs.AddClusterEvents:output_type -> goray.rpc.Empty
+	39, // 105: goray.rpc.Gcs.ListClusterEvents:output_type -> goray.rpc.ClusterEventList
+	74, // [74:106] is the sub-list for method output_type
+	42, // [42:74] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_gcs_proto_init() }
@@ -3424,7 +3440,7 @@ func file_gcs_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gcs_proto_rawDesc), len(file_gcs_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   55,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

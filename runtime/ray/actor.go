@@ -55,7 +55,7 @@ func (c *ActorClass[S]) Remote(ctx context.Context, args ...any) (ActorHandle[S]
 	}
 	id, err := w.NewActor(ctx, c.name, cargs, core.ActorOptions{Resources: opts.resources, MaxRestarts: opts.maxRestarts,
 		MaxConcurrency: opts.maxConcurrency, Name: opts.name, Namespace: opts.namespace, Detached: opts.detached,
-		GetIfExists: opts.getIfExists, Strategy: opts.strategy, EnvVars: opts.envVars})
+		GetIfExists: opts.getIfExists, Strategy: opts.strategy, EnvVars: opts.envVars, ConcurrencyGroups: opts.concurrencyGroups})
 	if err != nil {
 		return ActorHandle[S]{}, err
 	}
@@ -95,7 +95,13 @@ func (m *MethodFunc[S, R]) Remote(ctx context.Context, h ActorHandle[S], args ..
 	if err != nil {
 		return Ref[R]{err: err}
 	}
-	return Ref[R]{h: w.SubmitActorTask(h.ID, m.name, cargs, retries, opts.rebuilds(retries), core.ParentTask(ctx))}
+	return Ref[R]{h: w.SubmitActorTask(h.ID, m.name, cargs, retries, opts.rebuilds(retries), opts.actorCall(ctx))}
+}
+
+// actorCall is the core's view of an actor call made from ctx: the task
+// it is made from and its concurrency group.
+func (o *callOptions) actorCall(ctx context.Context) core.CallOptions {
+	return core.CallOptions{Parent: core.ParentTask(ctx), Group: o.concurrencyGroup}
 }
 
 // rebuilds is how often an actor call's lost result may be made again:

@@ -164,7 +164,7 @@ func (m *GeneratorMethodFunc[S, E]) Remote(ctx context.Context, h ActorHandle[S]
 	if err != nil {
 		return &ObjectRefGenerator[E]{err: err}
 	}
-	return &ObjectRefGenerator[E]{g: w.SubmitActorGenerator(h.ID, m.name, cargs, retries, opts.rebuilds(retries), opts.backpressure, core.ParentTask(ctx))}
+	return &ObjectRefGenerator[E]{g: w.SubmitActorGenerator(h.ID, m.name, cargs, retries, opts.rebuilds(retries), opts.backpressure, opts.actorCall(ctx))}
 }
 
 // ObjectRefGenerator is the caller's end of a generator task: the Refs of

@@ -93,7 +93,7 @@ func CallN[S, E any](ctx context.Context, m *MethodFunc[S, []E], h ActorHandle[S
 	if err != nil {
 		return nil, err
 	}
-	hs, err := w.SubmitActorTaskN(h.ID, m.name, cargs, retries, opts.rebuilds(retries), n, core.ParentTask(ctx))
+	hs, err := w.SubmitActorTaskN(h.ID, m.name, cargs, retries, opts.rebuilds(retries), n, opts.actorCall(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", m.name, err)
 	}

@@ -36,7 +36,7 @@ func call(ctx context.Context, w *core.Worker, actorID, method string, out any, 
 		}
 		cargs = append(cargs, core.Arg{Value: b})
 	}
-	h := w.SubmitActorTask(actorID, method, cargs, 0, 0, "")
+	h := w.SubmitActorTask(actorID, method, cargs, 0, 0, core.CallOptions{})
 	b, err := w.Get(ctx, h.ID, h.Owner)
 	if err != nil {
 		return err
