@@ -14,7 +14,8 @@ import (
 // actor is created.
 
 const (
-	// MaxConcurrencyGroups, maxGroupConcurrency and maxGroupNameBytes bound an actor's groups.
+	// MaxConcurrencyGroups is the most groups an actor has; maxGroupConcurrency
+	// and maxGroupNameBytes bound each.
 	MaxConcurrencyGroups = 64
 	maxGroupConcurrency  = 10000
 	maxGroupNameBytes    = 128
