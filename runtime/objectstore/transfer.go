@@ -35,11 +35,20 @@ const (
 	SegmentSize = 64 << 20
 )
 
+// TransferOff is the environment variable that, set to "off", keeps a
+// node's objects on gRPC (no shared-memory transfer): for a /dev/shm that
+// misbehaves, and for measuring what the transfer saves.
+const TransferOff = "GORAY_LOCAL_OBJECT_TRANSFER"
+
 // NewTransferDir makes a node's transfer directory in shared memory,
 // readable by this user only, and removes those of nodes that died
 // without removing theirs (the name holds the node's pid). It returns ""
-// where there is no shared memory to use (objects then go through gRPC).
+// where there is no shared memory to use, or TransferOff says not to
+// (objects then go through gRPC).
 func NewTransferDir() string {
+	if os.Getenv(TransferOff) == "off" {
+		return ""
+	}
 	return newTransferDir(transferRoot)
 }
 
