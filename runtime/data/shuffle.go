@@ -88,15 +88,9 @@ var shuffleMap = ray.TaskVar("goray.data.shuffleMap", func(ctx context.Context, 
 	if err := json.Unmarshal(args[0], &spec); err != nil {
 		return nil, err
 	}
-	var blocks []arrow.RecordBatch
-	for _, a := range args[1:] {
-		rec, err := decodeBlock(a)
-		if err != nil {
-			return nil, err
-		}
-		if rec.NumCols() > 0 {
-			blocks = append(blocks, rec)
-		}
+	blocks, err := decodeBlocks(args[1:])
+	if err != nil {
+		return nil, err
 	}
 	if len(blocks) == 0 {
 		blocks = append(blocks, emptyBatch(arrow.NewSchema(nil, nil)))
@@ -135,15 +129,9 @@ var shuffleReduce = ray.TaskVar("goray.data.shuffleReduce", func(ctx context.Con
 	if err := json.Unmarshal(args[0], &spec); err != nil {
 		return nil, err
 	}
-	var parts []arrow.RecordBatch
-	for _, a := range args[1:] {
-		rec, err := decodeBlock(a)
-		if err != nil {
-			return nil, err
-		}
-		if rec.NumCols() > 0 {
-			parts = append(parts, rec)
-		}
+	parts, err := decodeBlocks(args[1:])
+	if err != nil {
+		return nil, err
 	}
 	out, err := reduce(ctx, spec, parts)
 	if err != nil {
@@ -155,6 +143,22 @@ var shuffleReduce = ray.TaskVar("goray.data.shuffleReduce", func(ctx context.Con
 	}
 	return [][]byte{b, meta}, nil
 })
+
+// decodeBlocks decodes a shuffle task's block arguments, leaving out the
+// blocks without columns (they carry nothing).
+func decodeBlocks(args [][]byte) ([]arrow.RecordBatch, error) {
+	var out []arrow.RecordBatch
+	for _, a := range args {
+		rec, err := decodeBlock(a)
+		if err != nil {
+			return nil, err
+		}
+		if rec.NumCols() > 0 {
+			out = append(out, rec)
+		}
+	}
+	return out, nil
+}
 
 // keyColumn is the index of column key in rec.
 func keyColumn(rec arrow.RecordBatch, key string) (int, error) {
