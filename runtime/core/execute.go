@@ -73,6 +73,7 @@ func (w *Worker) pushSequential(stream rpcpb.CoreWorker_PushTasksServer, sem cha
 		}
 		if !sized && b.LeaseCpus > 0 {
 			w.sizeScheduler(b.LeaseCpus)
+			w.setGPUs(b.SetGpus, b.GpuIds)
 			sized = true
 		}
 		var first time.Time
@@ -132,6 +133,7 @@ func (w *Worker) createActor(ctx context.Context, spec *rpcpb.TaskSpec) (*rpcpb.
 	w.execMu.Unlock()
 	w.runningEvent(spec, w.creationInfo(spec), time.Now())
 	w.defaultScheduler() // the worker may have run 1-CPU tasks before
+	w.setGPUs(spec.SetGpus, spec.GpuIds)
 	args, err := w.resolveArgs(ctx, spec.Args)
 	if err != nil {
 		return &rpcpb.TaskResult{TaskId: spec.TaskId, Result: &rpcpb.Object{Error: infoFromError(err)}}, nil

@@ -2,7 +2,10 @@ package core
 
 import (
 	"math"
+	"os"
 	"runtime"
+	"slices"
+	"strings"
 )
 
 // A worker process's Go scheduler is sized to what it runs, as Ray sizes a
@@ -46,3 +49,26 @@ func setProcs(n int) {
 		runtime.GOMAXPROCS(n)
 	}
 }
+
+// setGPUs gives what this worker runs next the lease's GPU devices (Ray's
+// GPU isolation): CUDA_VISIBLE_DEVICES names them, empty when the lease
+// holds none on a node that has some. set is false on a node without GPUs:
+// the variable stays as the worker got it.
+func (w *Worker) setGPUs(set bool, ids []string) {
+	if !set {
+		return
+	}
+	_ = os.Setenv(cudaVisibleDevices, strings.Join(ids, ","))
+	w.gpuIDs.Store(&ids)
+}
+
+// GPUIDs are the GPU devices the running task or actor holds (Ray's
+// ray.get_gpu_ids): nil outside a worker, or when it holds none.
+func (w *Worker) GPUIDs() []string {
+	if p := w.gpuIDs.Load(); p != nil && len(*p) > 0 {
+		return slices.Clone(*p)
+	}
+	return nil
+}
+
+const cudaVisibleDevices = "CUDA_VISIBLE_DEVICES"

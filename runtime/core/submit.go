@@ -445,6 +445,7 @@ func (lw *leasedWorker) batch(tasks []*rpcpb.TaskSpec) *rpcpb.TaskBatch {
 	b := &rpcpb.TaskBatch{Tasks: tasks}
 	if lw.q != nil {
 		b.LeaseCpus = max(1, lw.q.res["CPU"])
+		b.GpuIds, b.SetGpus = lw.lease.GetGpuIds(), lw.lease.GetNodeHasGpus()
 	}
 	return b
 }

@@ -133,6 +133,8 @@ type Worker struct {
 	actorID string
 	// groups are the actor's concurrency groups (groups.go).
 	groups *actorGroups
+	// gpuIDs are the GPU devices of the lease it runs under (procs.go).
+	gpuIDs atomic.Pointer[[]string]
 	// hostsActor: this worker runs an actor (its waits lend no CPUs);
 	// blocks tells the node of a normal task's waits (blocked.go; nil
 	// outside a worker process).

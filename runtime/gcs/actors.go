@@ -262,7 +262,7 @@ func (s *Server) tryCreateActor(id, nodeID string, spec *rpcpb.ActorSpec) bool {
 	defer conn.Close()
 	task := &rpcpb.TaskSpec{TaskId: ids.New(), JobId: spec.JobId, Name: spec.ClassName, Args: spec.Args,
 		OwnerAddress: spec.OwnerAddress, ActorId: id, ActorCreation: true, MaxConcurrency: spec.MaxConcurrency,
-		ConcurrencyGroups: spec.ConcurrencyGroups}
+		ConcurrencyGroups: spec.ConcurrencyGroups, GpuIds: lease.GpuIds, SetGpus: lease.NodeHasGpus}
 	res, err := rpcpb.NewCoreWorkerClient(conn).CreateActor(ctx, task)
 	if err != nil {
 		s.log.Printf("actor %s: constructor call on worker %s failed: %v", id, lease.WorkerId, err)

@@ -107,6 +107,7 @@ func (n *Node) dropIncarnationLocked() dropped {
 	// without a fresh look (a downloaded copy is found again on disk).
 	n.binaries = map[string]cachedBinary{}
 	n.available = n.total.Clone()
+	n.gpus.reset()
 	n.view = nil
 	n.notifyLocked() // waiting lease requests wake up and see the new epoch
 	return d

@@ -114,7 +114,7 @@ func (n *Node) tryLocalLocked(in *rpcpb.LeaseRequest, req scheduler.Resources) (
 		if n.draining {
 			return nil, &rpcpb.LeaseReply{Rejected: true, Message: "node is draining"}
 		}
-		if req.Fits(n.available) {
+		if req.Fits(n.available) && n.gpus.fits(req["GPU"]) {
 			return n.allocLocked(req, "", -1), nil
 		}
 		return nil, &rpcpb.LeaseReply{Rejected: true, Message: "node has no room"}
@@ -123,6 +123,11 @@ func (n *Node) tryLocalLocked(in *rpcpb.LeaseRequest, req scheduler.Resources) (
 	switch dec.Status {
 	case scheduler.Placed:
 		if dec.NodeID == n.id {
+			if !n.gpus.fits(req["GPU"]) {
+				// The GPUs are there but in pieces (fractions held on
+				// several devices): wait for a device to free up.
+				return nil, nil
+			}
 			return n.allocLocked(req, "", -1), nil
 		}
 		return nil, &rpcpb.LeaseReply{SpillbackNodeId: dec.NodeID, SpillbackAddress: n.addressOfLocked(dec.NodeID)}
@@ -144,7 +149,7 @@ func (n *Node) tryBundleLocked(in *rpcpb.LeaseRequest, req scheduler.Resources) 
 		if in.Strategy.BundleIndex >= 0 && idx != in.Strategy.BundleIndex {
 			continue
 		}
-		if req.Fits(b.avail) {
+		if req.Fits(b.avail) && n.gpus.fits(req["GPU"]) {
 			return n.allocLocked(req, pg, idx), nil
 		}
 	}
@@ -166,7 +171,7 @@ func (n *Node) allocLocked(req scheduler.Resources, pg string, idx int32) *lease
 		req.SubFrom(n.available)
 	}
 	n.lastBusy = time.Now()
-	return &lease{id: newLeaseID(), res: req.Clone(), pgID: pg, bundle: idx, epoch: n.epoch}
+	return &lease{id: newLeaseID(), res: req.Clone(), pgID: pg, bundle: idx, epoch: n.epoch, gpus: n.gpus.take(req["GPU"])}
 }
 
 func (n *Node) freeLocked(l *lease) {
@@ -181,6 +186,8 @@ func (n *Node) freeLocked(l *lease) {
 	if pool := n.poolLocked(l); pool != nil {
 		l.held().AddTo(pool)
 	}
+	n.gpus.give(l.gpus)
+	l.gpus = nil
 	delete(n.leases, l.id)
 	n.lastBusy = time.Now()
 	n.notifyLocked()
@@ -219,8 +226,10 @@ func (n *Node) grant(ctx context.Context, in *rpcpb.LeaseRequest, l *lease) (*rp
 	w.leased = true
 	w.actorID = in.ActorId
 	n.leases[l.id] = l
+	gpuIDs := n.gpus.idsOf(l.gpus)
 	n.mu.Unlock()
-	return &rpcpb.LeaseReply{Granted: true, LeaseId: l.id, WorkerId: w.id, WorkerAddress: w.addr, WorkerSocket: w.socket, NodeId: n.ID(), WorkerPid: int32(w.pid)}, nil
+	return &rpcpb.LeaseReply{Granted: true, LeaseId: l.id, WorkerId: w.id, WorkerAddress: w.addr, WorkerSocket: w.socket, NodeId: n.ID(), WorkerPid: int32(w.pid),
+		GpuIds: gpuIDs, NodeHasGpus: len(n.gpus.ids) > 0}, nil
 }
 
 // ReturnWorker ends a lease; the worker goes back to the pool unless broken.

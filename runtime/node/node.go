@@ -91,6 +91,8 @@ type lease struct {
 	// lent is what the lease lends back while its worker is blocked on
 	// objects (blocked.go): its CPUs. nil when not blocked.
 	lent scheduler.Resources
+	// gpus are the GPU devices it holds (gpus.go).
+	gpus []gpuShare
 }
 
 // poolKey names a pool of idle workers: a worker serves only leases of its
@@ -120,6 +122,8 @@ type Node struct {
 	addr string
 	// tokenFile hands the auth token to workers ("" without one).
 	tokenFile string
+	// gpus are the node's GPU devices, by lease (gpus.go).
+	gpus *gpuSet
 	// segments are the shared-memory segments this node's workers hand
 	// objects over in (objectstore/transfer.go).
 	segments *objectstore.Segments
@@ -193,6 +197,7 @@ func Start(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.tokenFile = tokenFile
+	n.gpus = newGPUSet(res["GPU"], os.Getenv("CUDA_VISIBLE_DEVICES"))
 	n.segments = objectstore.NewSegments(objectstore.NewTransferDir())
 	lis, err := rpcutil.Listen(rpcutil.BindHost(cfg.IP), cfg.Port)
 	if err != nil {

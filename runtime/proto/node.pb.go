@@ -154,8 +154,13 @@ type LeaseReply struct {
 	Message          string                 `protobuf:"bytes,9,opt,name=message,proto3" json:"message,omitempty"`
 	// worker_socket is a unix socket the worker also serves on: owners on the
 	// same machine push tasks over it ("" when it has none).
-	WorkerSocket  string `protobuf:"bytes,10,opt,name=worker_socket,json=workerSocket,proto3" json:"worker_socket,omitempty"`
-	WorkerPid     int32  `protobuf:"varint,11,opt,name=worker_pid,json=workerPid,proto3" json:"worker_pid,omitempty"`
+	WorkerSocket string `protobuf:"bytes,10,opt,name=worker_socket,json=workerSocket,proto3" json:"worker_socket,omitempty"`
+	WorkerPid    int32  `protobuf:"varint,11,opt,name=worker_pid,json=workerPid,proto3" json:"worker_pid,omitempty"`
+	// gpu_ids are the GPU devices the lease holds (CUDA_VISIBLE_DEVICES for
+	// its worker); node_has_gpus says the node has some, so a lease without
+	// any runs with none visible.
+	GpuIds        []string `protobuf:"bytes,12,rep,name=gpu_ids,json=gpuIds,proto3" json:"gpu_ids,omitempty"`
+	NodeHasGpus   bool     `protobuf:"varint,13,opt,name=node_has_gpus,json=nodeHasGpus,proto3" json:"node_has_gpus,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -265,6 +270,20 @@ func (x *LeaseReply) GetWorkerPid() int32 {
 		return x.WorkerPid
 	}
 	return 0
+}
+
+func (x *LeaseReply) GetGpuIds() []string {
+	if x != nil {
+		return x.GpuIds
+	}
+	return nil
+}
+
+func (x *LeaseReply) GetNodeHasGpus() bool {
+	if x != nil {
+		return x.NodeHasGpus
+	}
+	return false
 }
 
 type WorkerBlockedRequest struct {
@@ -1086,7 +1105,7 @@ const file_node_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\x1a:\n" +
 	"\fEnvVarsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf1\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xae\x03\n" +
 	"\n" +
 	"LeaseReply\x12\x18\n" +
 	"\agranted\x18\x01 \x01(\bR\agranted\x12\x19\n" +
@@ -1101,7 +1120,9 @@ const file_node_proto_rawDesc = "" +
 	"\rworker_socket\x18\n" +
 	" \x01(\tR\fworkerSocket\x12\x1d\n" +
 	"\n" +
-	"worker_pid\x18\v \x01(\x05R\tworkerPid\"M\n" +
+	"worker_pid\x18\v \x01(\x05R\tworkerPid\x12\x17\n" +
+	"\agpu_ids\x18\f \x03(\tR\x06gpuIds\x12\"\n" +
+	"\rnode_has_gpus\x18\r \x01(\bR\vnodeHasGpus\"M\n" +
 	"\x14WorkerBlockedRequest\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x18\n" +
 	"\ablocked\x18\x02 \x01(\bR\ablocked\"U\n" +

@@ -349,7 +349,12 @@ type TaskBatch struct {
 	// lease_cpus is the CPUs of the lease normal tasks run under (at least
 	// 1): the worker sizes its Go scheduler to it, as Ray sets a task worker's
 	// OMP_NUM_THREADS. 0 for actor calls: the worker's scheduler stays as it is.
-	LeaseCpus     float64 `protobuf:"fixed64,2,opt,name=lease_cpus,json=leaseCpus,proto3" json:"lease_cpus,omitempty"`
+	LeaseCpus float64 `protobuf:"fixed64,2,opt,name=lease_cpus,json=leaseCpus,proto3" json:"lease_cpus,omitempty"`
+	// gpu_ids and set_gpus: the lease's GPU devices (normal tasks): with
+	// set_gpus the worker runs them with CUDA_VISIBLE_DEVICES naming gpu_ids
+	// (empty: none visible).
+	GpuIds        []string `protobuf:"bytes,3,rep,name=gpu_ids,json=gpuIds,proto3" json:"gpu_ids,omitempty"`
+	SetGpus       bool     `protobuf:"varint,4,opt,name=set_gpus,json=setGpus,proto3" json:"set_gpus,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -396,6 +401,20 @@ func (x *TaskBatch) GetLeaseCpus() float64 {
 		return x.LeaseCpus
 	}
 	return 0
+}
+
+func (x *TaskBatch) GetGpuIds() []string {
+	if x != nil {
+		return x.GpuIds
+	}
+	return nil
+}
+
+func (x *TaskBatch) GetSetGpus() bool {
+	if x != nil {
+		return x.SetGpus
+	}
+	return false
 }
 
 type ResultBatch struct {
@@ -771,11 +790,13 @@ const file_worker_proto_rawDesc = "" +
 	"\x05total\x18\x02 \x01(\x03R\x05total\x12\x10\n" +
 	"\x03pid\x18\x03 \x01(\x05R\x03pid\x12\x0e\n" +
 	"\x02ip\x18\x04 \x01(\tR\x02ip\x12\x16\n" +
-	"\x06driver\x18\x05 \x01(\bR\x06driver\"U\n" +
+	"\x06driver\x18\x05 \x01(\bR\x06driver\"\x89\x01\n" +
 	"\tTaskBatch\x12)\n" +
 	"\x05tasks\x18\x01 \x03(\v2\x13.goray.rpc.TaskSpecR\x05tasks\x12\x1d\n" +
 	"\n" +
-	"lease_cpus\x18\x02 \x01(\x01R\tleaseCpus\">\n" +
+	"lease_cpus\x18\x02 \x01(\x01R\tleaseCpus\x12\x17\n" +
+	"\agpu_ids\x18\x03 \x03(\tR\x06gpuIds\x12\x19\n" +
+	"\bset_gpus\x18\x04 \x01(\bR\asetGpus\">\n" +
 	"\vResultBatch\x12/\n" +
 	"\aresults\x18\x01 \x03(\v2\x15.goray.rpc.TaskResultR\aresults\"c\n" +
 	"\x10GetObjectRequest\x12\x0e\n" +

@@ -240,6 +240,19 @@ func NodeID() string {
 	return w.NodeID()
 }
 
+// GetGPUIDs are the GPU devices the running task or actor holds (Ray's
+// ray.get_gpu_ids): ids as CUDA_VISIBLE_DEVICES names them, which goray
+// sets for the worker — the node's own CUDA_VISIBLE_DEVICES entries when
+// it was started with them, else 0 to the node's GPUs - 1. Nil in a driver
+// or when the call holds no GPU.
+func GetGPUIDs() []string {
+	w, err := worker()
+	if err != nil {
+		return nil
+	}
+	return w.GPUIDs()
+}
+
 // JobID is the id of the job this process belongs to ("" before Init), as
 // Ray's get_runtime_context().get_job_id().
 func JobID() string {
