@@ -50,8 +50,15 @@ func newGPUSet(total float64, visible string) *gpuSet {
 	return g
 }
 
+// has reports whether the node has GPUs.
+func (g *gpuSet) has() bool { return g != nil && len(g.ids) > 0 }
+
 // reset frees every instance (the node dropped its leases).
-func (g *gpuSet) reset() { copy(g.free, g.total) }
+func (g *gpuSet) reset() {
+	if g != nil {
+		copy(g.free, g.total)
+	}
+}
 
 // pick chooses the instances for amount GPUs: free whole instances for the
 // whole part, lowest first; for a fraction, the instance that fits it
@@ -59,7 +66,7 @@ func (g *gpuSet) reset() { copy(g.free, g.total) }
 // free instances cannot hold it (fractions spread over devices), though
 // the node's GPU count may.
 func (g *gpuSet) pick(amount float64) (shares []gpuShare, ok bool) {
-	if amount <= gpuEps {
+	if amount <= gpuEps || g == nil {
 		return nil, true
 	}
 	whole := int(math.Floor(amount + gpuEps))
@@ -98,6 +105,9 @@ func (g *gpuSet) fits(amount float64) bool {
 // take picks and holds amount GPUs (fits said it can).
 func (g *gpuSet) take(amount float64) []gpuShare {
 	shares, _ := g.pick(amount)
+	if g == nil {
+		return nil
+	}
 	for _, s := range shares {
 		g.free[s.idx] -= s.amount
 	}
@@ -106,6 +116,9 @@ func (g *gpuSet) take(amount float64) []gpuShare {
 
 // give returns shares.
 func (g *gpuSet) give(shares []gpuShare) {
+	if g == nil {
+		return
+	}
 	for _, s := range shares {
 		if s.idx < len(g.free) {
 			g.free[s.idx] = min(g.total[s.idx], g.free[s.idx]+s.amount)
@@ -115,6 +128,9 @@ func (g *gpuSet) give(shares []gpuShare) {
 
 // idsOf is the device ids of shares, in instance order, each once.
 func (g *gpuSet) idsOf(shares []gpuShare) []string {
+	if g == nil {
+		return nil
+	}
 	var out []string
 	for _, s := range shares {
 		if s.idx < len(g.ids) {

@@ -229,7 +229,7 @@ func (n *Node) grant(ctx context.Context, in *rpcpb.LeaseRequest, l *lease) (*rp
 	gpuIDs := n.gpus.idsOf(l.gpus)
 	n.mu.Unlock()
 	return &rpcpb.LeaseReply{Granted: true, LeaseId: l.id, WorkerId: w.id, WorkerAddress: w.addr, WorkerSocket: w.socket, NodeId: n.ID(), WorkerPid: int32(w.pid),
-		GpuIds: gpuIDs, NodeHasGpus: len(n.gpus.ids) > 0}, nil
+		GpuIds: gpuIDs, NodeHasGpus: n.gpus.has()}, nil
 }
 
 // ReturnWorker ends a lease; the worker goes back to the pool unless broken.

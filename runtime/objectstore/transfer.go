@@ -138,20 +138,28 @@ func (s *Segment) Use(fn func(name string, buf []byte) error) error {
 }
 
 // Segments is a node's end: the segments of its workers, mapped on first
-// use.
+// use. A mapping is counted while a copy uses it, so a worker that exits
+// meanwhile (Drop) does not unmap memory under the copy.
 type Segments struct {
 	dir string
 	mu  sync.Mutex
-	m   map[string][]byte
+	m   map[string]*mapping
+}
+
+type mapping struct {
+	b       []byte
+	users   int  // copies using it now
+	dropped bool // unmap when the last user is done
 }
 
 // NewSegments serves the segments in dir ("" serves none).
-func NewSegments(dir string) *Segments { return &Segments{dir: dir, m: map[string][]byte{}} }
+func NewSegments(dir string) *Segments { return &Segments{dir: dir, m: map[string]*mapping{}} }
 
 // Dir is the transfer directory ("" when there is none).
 func (s *Segments) Dir() string { return s.dir }
 
-func (s *Segments) mapped(name string) ([]byte, error) {
+// acquire maps segment name (once) and counts a user of it.
+func (s *Segments) acquire(name string) (*mapping, error) {
 	if s.dir == "" {
 		return nil, errors.New("this node has no transfer directory")
 	}
@@ -160,8 +168,9 @@ func (s *Segments) mapped(name string) ([]byte, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if b, ok := s.m[name]; ok {
-		return b, nil
+	if m, ok := s.m[name]; ok {
+		m.users++
+		return m, nil
 	}
 	f, err := os.OpenFile(filepath.Join(s.dir, name), os.O_RDWR|noFollow, 0)
 	if err != nil {
@@ -179,8 +188,18 @@ func (s *Segments) mapped(name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.m[name] = b
-	return b, nil
+	m := &mapping{b: b, users: 1}
+	s.m[name] = m
+	return m, nil
+}
+
+func (s *Segments) release(m *mapping) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m.users--
+	if m.dropped && m.users == 0 {
+		unmapSegment(m.b)
+	}
 }
 
 // span checks that [off, off+n) is inside a segment.
@@ -196,11 +215,12 @@ func (s *Segments) CopyFrom(name string, off int64, dst []byte) error {
 	if err := span(off, int64(len(dst))); err != nil {
 		return err
 	}
-	b, err := s.mapped(name)
+	m, err := s.acquire(name)
 	if err != nil {
 		return err
 	}
-	return SafeCopy(dst, b[off:off+int64(len(dst))])
+	defer s.release(m)
+	return SafeCopy(dst, m.b[off:off+int64(len(dst))])
 }
 
 // CopyTo copies src into segment name at offset 0.
@@ -208,33 +228,43 @@ func (s *Segments) CopyTo(name string, src []byte) error {
 	if err := span(0, int64(len(src))); err != nil {
 		return err
 	}
-	b, err := s.mapped(name)
+	m, err := s.acquire(name)
 	if err != nil {
 		return err
 	}
-	return SafeCopy(b[:len(src)], src)
+	defer s.release(m)
+	return SafeCopy(m.b[:len(src)], src)
 }
 
-// Drop unmaps and removes segment name (its worker is gone).
+// Drop forgets segment name and removes its file (its worker is gone); it
+// is unmapped once no copy uses it.
 func (s *Segments) Drop(name string) {
 	if s.dir == "" || !validSegmentName(name) {
 		return
 	}
 	s.mu.Lock()
-	if b, ok := s.m[name]; ok {
-		unmapSegment(b)
+	if m, ok := s.m[name]; ok {
 		delete(s.m, name)
+		s.dropLocked(m)
 	}
 	s.mu.Unlock()
 	_ = os.Remove(filepath.Join(s.dir, name))
 }
 
-// Close unmaps every segment and removes the directory.
+func (s *Segments) dropLocked(m *mapping) {
+	m.dropped = true
+	if m.users == 0 {
+		unmapSegment(m.b)
+	}
+}
+
+// Close forgets every segment (each unmapped once no copy uses it) and
+// removes the directory.
 func (s *Segments) Close() {
 	s.mu.Lock()
-	for name, b := range s.m {
-		unmapSegment(b)
+	for name, m := range s.m {
 		delete(s.m, name)
+		s.dropLocked(m)
 	}
 	s.mu.Unlock()
 	if s.dir != "" {

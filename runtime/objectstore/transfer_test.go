@@ -128,3 +128,28 @@ func TestStaleTransferDirsAreRemoved(t *testing.T) {
 		}
 	}
 }
+
+// A segment dropped (its worker exited) while a copy uses it stays mapped
+// until the copy is done; later copies fail cleanly.
+func TestDroppedSegmentOutlivesItsCopies(t *testing.T) {
+	dir := newTransferDir(t.TempDir())
+	s := NewSegments(dir)
+	defer s.Close()
+	seg, err := CreateSegment(dir, "w4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = seg.Use(func(_ string, buf []byte) error { copy(buf, "kept"); return nil })
+	m, err := s.acquire("seg-w4") // a copy in progress
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Drop("seg-w4")
+	if string(m.b[:4]) != "kept" { // still mapped: reading does not fault
+		t.Fatalf("read %q", m.b[:4])
+	}
+	s.release(m)
+	if err := s.CopyFrom("seg-w4", 0, make([]byte, 4)); err == nil {
+		t.Fatal("copy from a dropped segment = nil, want an error")
+	}
+}
