@@ -178,3 +178,33 @@ func checkDeploymentLimits(t *testing.T, d DeploymentSchema, control func(string
 		}
 	}
 }
+
+// FuzzDecodeTrafficSplit: whatever the body of PUT /api/serve/traffic_split/,
+// DecodeTrafficSplit answers without panicking, and what it accepts is a
+// percent in 0..100 with a bare http(s) base URL (or none at 0) that
+// decodes to itself again.
+func FuzzDecodeTrafficSplit(f *testing.F) {
+	for _, s := range []string{`{"target_url":"http://svc:8000","percent":30}`, `{"target_url":"","percent":0}`,
+		`{"percent":101}`, `{"target_url":"http://u:p@h:1"}`, `{"target_url":"ftp://h"}`, `{} {}`, `{"x":1}`, `[`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := DecodeTrafficSplit(b)
+		if err != nil {
+			return
+		}
+		if s.Percent < 0 || s.Percent > 100 || (s.TargetURL == "" && s.Percent != 0) {
+			t.Fatalf("accepted %+v", s)
+		}
+		if s.TargetURL != "" && !strings.HasPrefix(s.TargetURL, "http://") && !strings.HasPrefix(s.TargetURL, "https://") {
+			t.Fatalf("accepted target %q", s.TargetURL)
+		}
+		again, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s2, err := DecodeTrafficSplit(again); err != nil || s2 != s {
+			t.Fatalf("%+v does not decode to itself: %+v, %v", s, s2, err)
+		}
+	})
+}
