@@ -18,6 +18,9 @@ type spreadRow struct {
 	ActorNode string `data:"actor_node"`
 }
 
+// nodeOf is the node a task runs on.
+var nodeOf = ray.Task("integration.nodeOf", func(ctx context.Context, _ int) (string, error) { return ray.NodeID(), nil })
+
 var tagTaskNode = data.MapFn("integration.tagTaskNode", func(ctx context.Context, r spreadRow) (spreadRow, error) {
 	// Long enough that the operator's tasks overlap (each holds its lease
 	// 200 ms) even on a loaded machine: a leased worker that is free again
@@ -71,6 +74,20 @@ func TestTasksAndActorsSpreadOverNodes(t *testing.T) {
 			t.Fatalf("nodes of earlier tests still alive: %v", others)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	// And until the head's scheduler knows both (its view of a node comes
+	// with the next resource broadcast): SPREAD goes round the nodes it
+	// knows, and a task pinned to a node it does not know fails.
+	for _, n := range nodes {
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			got, err := ray.Get(ctx, nodeOf.Remote(ctx, 0, ray.NodeAffinity(n.id, false)))
+			if err == nil && got == n.id {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("a task pinned to node %s: %q, %v", n.id, got, err)
+			}
+		}
 	}
 	o := data.DefaultExecutionOptions()
 	o.MaxTasksPerOp, o.NoProgress = 4, true
