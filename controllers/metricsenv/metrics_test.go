@@ -112,7 +112,10 @@ func TestOperatorMetrics(t *testing.T) {
 	ctx := context.Background()
 	rc := &rayv1.RayCluster{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "plain"}, Spec: clusterSpec()}
 	job := &rayv1.RayJob{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "late"}, Spec: rayv1.RayJobSpec{
-		Entrypoint: "sleep 3600", RayClusterSpec: ptr.To(clusterSpec()), ActiveDeadlineSeconds: ptr.To[int32](1)}}
+		// The deadline leaves the operator time to create the job's cluster
+		// first, even on a loaded machine (with 1 s the job could fail
+		// before it had one, and the cluster's series never came).
+		Entrypoint: "sleep 3600", RayClusterSpec: ptr.To(clusterSpec()), ActiveDeadlineSeconds: ptr.To[int32](5)}}
 	rs := &rayv1.RayService{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "svc"}, Spec: rayv1.RayServiceSpec{
 		ServeConfigV2: "applications:\n  - name: hello\n    import_path: hello\n    route_prefix: /\n", RayClusterSpec: clusterSpec()}}
 	for _, o := range []client.Object{rc, job, rs} {
@@ -140,8 +143,14 @@ func TestOperatorMetrics(t *testing.T) {
 	})
 
 	var fams metricnames.Families
+	// The RayJob's cluster lives from the job's start until it fails at
+	// its deadline (then it goes, and its series with it): its info series
+	// is looked for on every scrape while the job runs.
+	lateCluster := map[string]string{"owner_kind": "RayJob"}
+	sawLateCluster := false
 	testenv.Eventually(t, 90*time.Second, "every kuberay_* series", func() (bool, error) {
 		fams = scrape(t)
+		sawLateCluster = sawLateCluster || hasSeries(fams, "kuberay_cluster_info", "late-", lateCluster)
 		for _, c := range []struct{ name, obj string }{
 			{"kuberay_cluster_provisioned_duration_seconds", "plain"},
 			{"kuberay_job_execution_duration_seconds", "late"},
@@ -163,26 +172,17 @@ func TestOperatorMetrics(t *testing.T) {
 		labels    map[string]string
 	}{
 		{"kuberay_cluster_info", "plain", map[string]string{"owner_kind": "None"}},
-		{"kuberay_cluster_info", "late-", map[string]string{"owner_kind": "RayJob"}},
 		{"kuberay_cluster_condition_provisioned", "plain", map[string]string{"condition": "true"}},
 		{"kuberay_job_deployment_status", "late", map[string]string{"deployment_status": "Failed"}},
 		{"kuberay_job_execution_duration_seconds", "late", map[string]string{"job_deployment_status": "Failed", "retry_count": "1"}},
 		{"kuberay_service_condition_ready", "svc", map[string]string{"condition": "false"}},
 		{"kuberay_service_condition_upgrade_in_progress", "svc", map[string]string{"condition": "false"}},
 	}
+	if !sawLateCluster {
+		t.Errorf("no kuberay_cluster_info series of the RayJob's cluster with %v while the job ran", lateCluster)
+	}
 	for _, w := range want {
-		found := false
-		for _, f := range fams[w.name].Series {
-			if f.Labels["namespace"] != ns || !strings.HasPrefix(f.Labels["name"], w.obj) {
-				continue
-			}
-			match := true
-			for k, v := range w.labels {
-				match = match && f.Labels[k] == v
-			}
-			found = found || match
-		}
-		if !found {
+		if !hasSeries(fams, w.name, w.obj, w.labels) {
 			t.Errorf("no %s series of %s with %v (series: %v)", w.name, w.obj, w.labels, series(fams, w.name, w.obj))
 		}
 	}
@@ -213,4 +213,23 @@ func TestOperatorMetrics(t *testing.T) {
 		}
 		return true, nil
 	})
+}
+
+// hasSeries reports whether family name has a series of an object of this
+// test's namespace whose name starts with obj and whose labels include
+// labels.
+func hasSeries(fams metricnames.Families, name, obj string, labels map[string]string) bool {
+	for _, f := range fams[name].Series {
+		if f.Labels["namespace"] != ns || !strings.HasPrefix(f.Labels["name"], obj) {
+			continue
+		}
+		match := true
+		for k, v := range labels {
+			match = match && f.Labels[k] == v
+		}
+		if match {
+			return true
+		}
+	}
+	return false
 }
