@@ -25,6 +25,7 @@ import (
 	"github.com/goray-dev/goray/runtime/jobs/api"
 	jobclient "github.com/goray-dev/goray/runtime/jobs/client"
 	serveclient "github.com/goray-dev/goray/runtime/serve/client"
+	"github.com/goray-dev/goray/runtime/serve/schema"
 )
 
 var binDir string
@@ -441,6 +442,11 @@ func probe(t *testing.T, addr string, with, without client, isIngress bool, heal
 		case code != http.StatusUnauthorized || !strings.Contains(body, "RAY_AUTH_TOKEN"):
 			t.Errorf("%s: GET %s without the token: %d %q, want 401 saying how", addr, apiPath, code, body)
 		default:
+			// The serve traffic split (RayService incremental upgrades) is
+			// behind the same token.
+			if code, body, _ := without.httpGet(addr, schema.TrafficSplitPath); code != http.StatusUnauthorized {
+				t.Errorf("%s: GET %s without the token: %d %q, want 401", addr, schema.TrafficSplitPath, code, body)
+			}
 			if code, _, _ := with.httpGet(addr, apiPath); code == http.StatusUnauthorized {
 				t.Errorf("%s: GET %s with the token: 401", addr, apiPath)
 			}
