@@ -141,6 +141,9 @@ type pollArgs struct {
 	Trial     string
 	Run       int
 	Ack, Stop bool
+	// Final: the run has returned (the tuner saw it end), so the poll
+	// answers at once with whatever is left.
+	Final bool
 }
 
 // longPoll is how long a poll waits for a result before it answers empty.
@@ -156,6 +159,9 @@ var runnerPoll = ray.Method(runnerClass, "poll", func(r *runner, ctx context.Con
 		return nil, r.changed
 	}
 	tc, changed := current()
+	if tc == nil && a.Final {
+		return pollReply{Trial: a.Trial, Ended: true}, nil
+	}
 	if tc == nil {
 		// The trial's run has not started here yet (it waits behind
 		// another, or calls of one actor started out of order), or it is
@@ -174,7 +180,7 @@ var runnerPoll = ray.Method(runnerClass, "poll", func(r *runner, ctx context.Con
 		}
 	}
 	got, ended := tc.exchange(a.Ack, a.Stop)
-	if len(got) == 0 && !ended && !a.Stop {
+	if len(got) == 0 && !ended && !a.Stop && !a.Final {
 		// Wait for the next result (or the run's end), so that the tuner
 		// hears of it at once without asking again and again.
 		t := time.NewTimer(longPoll)

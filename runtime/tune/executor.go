@@ -311,11 +311,6 @@ func (e *executor) next(pauser Pauser) *TrialResult {
 	switch {
 	case len(e.resumable) > 0:
 		tr, e.resumable = e.resumable[0], e.resumable[1:]
-		if rewind(tr) {
-			// It paused past its latest checkpoint: the results since
-			// will come again.
-			_ = e.rewriteResults(tr)
-		}
 	case len(e.pending) > 0:
 		tr, e.pending = e.pending[0], e.pending[1:]
 	default:
@@ -347,6 +342,18 @@ func (e *executor) settlePaused(p Pauser, overBudget bool) {
 				e.searched(tr)
 				changed = true
 			case d == Continue:
+				if rewind(tr) {
+					// It paused past its latest checkpoint: the results
+					// since will come again.
+					_ = e.rewriteResults(tr)
+				}
+				if err := e.exploitPaused(tr); err != nil {
+					tr.Status, tr.Error = Errored, err.Error()
+					p.OnComplete(tr.ID)
+					e.searched(tr)
+					changed = true
+					continue
+				}
 				e.resumable = append(e.resumable, tr)
 				changed = true
 			default:
@@ -386,20 +393,22 @@ func (e *executor) watch(ctx context.Context, s *slot, l *launch, done <-chan st
 		}
 	}()
 	h, trial := l.h, l.trial.ID
-	ack := false
+	ack, final := false, false
 	for {
-		p, err := ray.Get(ctx, runnerPoll.Remote(ctx, h, pollArgs{Trial: trial, Run: l.gen, Ack: ack, Stop: l.stop.Load()}))
+		p, err := ray.Get(ctx, runnerPoll.Remote(ctx, h, pollArgs{Trial: trial, Run: l.gen, Ack: ack, Stop: l.stop.Load(), Final: final}))
 		ack = false
 		if err != nil {
 			return // the run's end says why
 		}
 		if len(p.Results) == 0 {
-			if p.Ended {
+			if p.Ended || final {
 				return
 			}
 			select {
 			case <-done:
-				return
+				// The run returned after this poll looked: its last
+				// results may have come since. One more look, at once.
+				final = true
 			default:
 			}
 			continue
@@ -510,9 +519,32 @@ func (e *executor) launch(ctx context.Context, s *slot, tr *TrialResult) error {
 	return nil
 }
 
+// exploitPaused asks a synchronous PBT what a resumed trial does: it may
+// take another paused trial's state, copied now, before the donor runs on.
+func (e *executor) exploitPaused(tr *TrialResult) error {
+	x, ok := e.tc.Scheduler.(Exploiter)
+	if !ok || tr.Checkpoint == nil {
+		return nil
+	}
+	donor, cfg, ok := x.Exploit(tr.ID, int(tr.Checkpoint.Metrics["training_iteration"]), e.trial)
+	if !ok || donor.Checkpoint == nil {
+		return nil
+	}
+	return e.adopt(tr, &exploit{donor: donor.Checkpoint, config: cfg})
+}
+
 // restart is PBT's exploit and explore: the trial takes a copy of the
 // donor's checkpoint as its own latest and the new config, and runs again.
 func (e *executor) restart(ctx context.Context, s *slot, tr *TrialResult, x *exploit) error {
+	if err := e.adopt(tr, x); err != nil {
+		return err
+	}
+	return e.launch(ctx, s, tr)
+}
+
+// adopt makes a copy of the donor's checkpoint the trial's latest, with
+// the new config.
+func (e *executor) adopt(tr *TrialResult, x *exploit) error {
 	dir := filepath.Join(e.dir, tr.ID)
 	cks, err := ckpt.Load(dir)
 	if err != nil {
@@ -536,7 +568,7 @@ func (e *executor) restart(ctx context.Context, s *slot, tr *TrialResult, x *exp
 	// The trial's state is now the donor's: so are its latest metrics
 	// (the donor may even have been at its last iteration).
 	tr.Checkpoint, tr.Config, tr.Metrics = ck, x.config, ck.Metrics
-	return e.launch(ctx, s, tr)
+	return nil
 }
 
 // trial is the trial id's result so far (for schedulers that compare).

@@ -2,6 +2,7 @@ package tune
 
 import (
 	"math/rand/v2"
+	"slices"
 	"sort"
 )
 
@@ -22,14 +23,35 @@ type Exploiter interface {
 // of Mutations is drawn again from its domain (a Domain, or a list of
 // values) with ResampleProbability, else a number is multiplied by 0.8 or
 // 1.2 and a list value moves to a neighbour. Trials must checkpoint.
+//
+// By default PBT is asynchronous, as Ray's: a trial at an interval
+// compares its score with the others' latest, wherever they are, so what
+// it does depends on how fast each trial runs. With Synch (Ray's synch),
+// a trial at an interval pauses — holding no resources, so trials still
+// pending start — until every trial of the population is paused at the
+// same interval; then the bottom fraction takes the top's states, all
+// decided at once from scores at the same iteration, and all resume. With
+// a Seed, a synchronous run decides the same way every time.
 type PBT struct {
 	PerturbationInterval int            // 5 if 0
 	Mutations            map[string]any // key → Domain (a GridSearch: its values) or []any
 	QuantileFraction     float64        // 0.25 if 0
 	ResampleProbability  float64        // 0.25 if 0
+	Synch                bool
 	Seed                 uint64
 	rng                  *rand.Rand
 	scores               map[string]float64
+	// Synch: the trials made and not ended, those paused (at which
+	// iteration), and the last round's exploits.
+	live    map[string]bool
+	waiting map[string]int
+	planned map[string]plannedExploit
+}
+
+// plannedExploit is a synchronous round's decision for one trial.
+type plannedExploit struct {
+	donor string
+	seed  uint64 // explores the donor's config (drawn in the round's order)
 }
 
 func (p *PBT) defaults() {
@@ -47,13 +69,29 @@ func (p *PBT) defaults() {
 	}
 	if p.scores == nil {
 		p.scores = map[string]float64{}
+		p.live, p.waiting, p.planned = map[string]bool{}, map[string]int{}, map[string]plannedExploit{}
 	}
 }
 
-// OnResult records the trial's score; PBT never stops a trial.
+// OnTrialAdd says a trial joins the population (Synch waits for it).
+func (p *PBT) OnTrialAdd(trial string) {
+	p.defaults()
+	p.live[trial] = true
+}
+
+// OnNoMoreTrials does nothing: the population is the trials made.
+func (p *PBT) OnNoMoreTrials() {}
+
+// OnResult records the trial's score; PBT never stops a trial. With
+// Synch, a trial at an interval pauses (unless it is alone).
 func (p *PBT) OnResult(trial string, iter int, score float64) Decision {
 	p.defaults()
 	p.scores[trial] = score
+	delete(p.planned, trial) // a plan is for the resume before any result
+	if p.Synch && iter%p.PerturbationInterval == 0 && len(p.live) > 1 {
+		p.waiting[trial] = iter
+		return Pause
+	}
 	return Continue
 }
 
@@ -61,17 +99,59 @@ func (p *PBT) OnResult(trial string, iter int, score float64) Decision {
 func (p *PBT) OnComplete(trial string) {
 	p.defaults()
 	delete(p.scores, trial)
+	delete(p.live, trial)
+	delete(p.waiting, trial)
+	delete(p.planned, trial)
 }
 
-// Exploit decides at a perturbation interval.
-func (p *PBT) Exploit(trial string, iter int, lookup func(id string) *TrialResult) (*TrialResult, Config, bool) {
+// Paused resumes a paused trial once every trial of the population is
+// paused at the same interval (the round is decided then, see Exploit).
+func (p *PBT) Paused(trial string) Decision {
 	p.defaults()
-	if iter%p.PerturbationInterval != 0 || len(p.scores) < 2 {
-		return nil, nil, false
+	if _, ok := p.waiting[trial]; ok {
+		if !p.roundReady() {
+			return Pause
+		}
+		p.planRound()
 	}
-	ids := make([]string, 0, len(p.scores))
-	for id := range p.scores {
+	return Continue
+}
+
+// roundReady says every live trial is paused at the same iteration.
+func (p *PBT) roundReady() bool {
+	at := -1
+	for id := range p.live {
+		it, ok := p.waiting[id]
+		if !ok || (at >= 0 && it != at) {
+			return false
+		}
+		at = it
+	}
+	return at >= 0
+}
+
+// planRound decides the round for every waiting trial, in score order
+// (ties by id) so that a seeded run draws the same numbers: all resume, a
+// bottom trial with its donor and the seed of its mutation.
+func (p *PBT) planRound() {
+	ids := make([]string, 0, len(p.waiting))
+	for id := range p.waiting {
 		ids = append(ids, id)
+	}
+	bottom, top := p.quantiles(ids)
+	for _, id := range ids {
+		delete(p.waiting, id)
+	}
+	for _, id := range bottom {
+		p.planned[id] = plannedExploit{donor: top[p.rng.IntN(len(top))], seed: p.rng.Uint64()}
+	}
+}
+
+// quantiles sorts ids by score (ties by id) and gives the bottom and top
+// fractions (none when fewer than two).
+func (p *PBT) quantiles(ids []string) (bottom, top []string) {
+	if len(ids) < 2 {
+		return nil, nil
 	}
 	sort.Slice(ids, func(i, j int) bool {
 		if p.scores[ids[i]] != p.scores[ids[j]] {
@@ -80,23 +160,44 @@ func (p *PBT) Exploit(trial string, iter int, lookup func(id string) *TrialResul
 		return ids[i] < ids[j]
 	})
 	n := max(1, int(float64(len(ids))*p.QuantileFraction))
-	bottom, top := ids[:n], ids[len(ids)-n:]
-	in := false
-	for _, id := range bottom {
-		in = in || id == trial
+	return ids[:n], ids[len(ids)-n:]
+}
+
+// Exploit decides at a perturbation interval: asynchronously from the
+// latest scores, or (Synch) as the round planned for a resumed trial.
+func (p *PBT) Exploit(trial string, iter int, lookup func(id string) *TrialResult) (*TrialResult, Config, bool) {
+	p.defaults()
+	if p.Synch {
+		plan, ok := p.planned[trial]
+		delete(p.planned, trial)
+		if !ok || plan.donor == "" {
+			return nil, nil, false
+		}
+		if donor := lookup(plan.donor); donor != nil && donor.Checkpoint != nil {
+			return donor, p.explore(rand.New(rand.NewPCG(plan.seed, plan.seed+1)), donor.Config), true
+		}
+		return nil, nil, false
 	}
-	if !in {
+	if iter%p.PerturbationInterval != 0 {
+		return nil, nil, false
+	}
+	ids := make([]string, 0, len(p.scores))
+	for id := range p.scores {
+		ids = append(ids, id)
+	}
+	bottom, top := p.quantiles(ids)
+	if !slices.Contains(bottom, trial) {
 		return nil, nil, false
 	}
 	donor := lookup(top[p.rng.IntN(len(top))])
 	if donor == nil || donor.ID == trial || donor.Checkpoint == nil {
 		return nil, nil, false
 	}
-	return donor, p.explore(donor.Config), true
+	return donor, p.explore(p.rng, donor.Config), true
 }
 
-// explore mutates a copy of cfg.
-func (p *PBT) explore(cfg Config) Config {
+// explore mutates a copy of cfg, drawing from rng.
+func (p *PBT) explore(rng *rand.Rand, cfg Config) Config {
 	out := Config{}
 	for k, v := range cfg {
 		out[k] = v
@@ -117,18 +218,18 @@ func (p *PBT) explore(cfg Config) Config {
 				continue
 			}
 			i := indexOfValue(m, out[k]) // slices compared by value, numbers as numbers
-			if i < 0 || p.rng.Float64() < p.ResampleProbability {
-				out[k] = m[p.rng.IntN(len(m))]
+			if i < 0 || rng.Float64() < p.ResampleProbability {
+				out[k] = m[rng.IntN(len(m))]
 			} else {
-				out[k] = m[max(0, min(len(m)-1, i+[]int{-1, 1}[p.rng.IntN(2)]))]
+				out[k] = m[max(0, min(len(m)-1, i+[]int{-1, 1}[rng.IntN(2)]))]
 			}
 		case Domain:
 			x, isNum := toFloat(out[k])
-			if !isNum || p.rng.Float64() < p.ResampleProbability {
-				out[k] = m.sample(p.rng, out)
+			if !isNum || rng.Float64() < p.ResampleProbability {
+				out[k] = m.sample(rng, out)
 				continue
 			}
-			factor := []float64{0.8, 1.2}[p.rng.IntN(2)]
+			factor := []float64{0.8, 1.2}[rng.IntN(2)]
 			if _, isInt := out[k].(int); isInt {
 				out[k] = int(float64(x) * factor)
 			} else {

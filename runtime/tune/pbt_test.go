@@ -77,3 +77,59 @@ func TestPBTMutatesAGridAsItsValues(t *testing.T) {
 		}
 	}
 }
+
+// Synchronous PBT: a trial at an interval pauses until every live trial
+// is paused there; then the round is decided at once (the worst takes the
+// best's state), all resume, and a trial that ends no longer holds a round.
+func TestPBTSynchRounds(t *testing.T) {
+	p := &PBT{PerturbationInterval: 2, Mutations: map[string]any{"h": Uniform(0, 2)}, Synch: true, Seed: 7}
+	trials := map[string]*TrialResult{}
+	for _, id := range []string{"a", "b", "c", "d"} {
+		p.OnTrialAdd(id)
+		trials[id] = &TrialResult{ID: id, Config: Config{"h": 1.0}, Checkpoint: &Checkpoint{Path: "/ck/" + id}}
+	}
+	p.OnNoMoreTrials()
+	lookup := func(id string) *TrialResult { return trials[id] }
+	if d := p.OnResult("a", 1, 5); d != Continue {
+		t.Fatalf("off the interval: %v", d)
+	}
+	for i, id := range []string{"a", "b", "c"} {
+		if d := p.OnResult(id, 2, float64(i)); d != Pause {
+			t.Fatalf("%s at the interval: %v, want Pause", id, d)
+		}
+	}
+	for _, id := range []string{"a", "b", "c"} {
+		if d := p.Paused(id); d != Pause {
+			t.Fatalf("%s resumed before d reached the interval", id)
+		}
+	}
+	if d := p.OnResult("d", 2, 10); d != Pause {
+		t.Fatalf("the last at the interval: %v, want Pause", d)
+	}
+	exploited := map[string]string{}
+	for _, id := range []string{"c", "a", "d", "b"} { // any order
+		if d := p.Paused(id); d != Continue {
+			t.Fatalf("%s not resumed when the round was complete", id)
+		}
+		if donor, cfg, ok := p.Exploit(id, 2, lookup); ok {
+			exploited[id] = donor.ID
+			if h := cfg.Float("h"); h < 0 || h > 2 {
+				t.Fatalf("h mutated to %v", h)
+			}
+		}
+	}
+	if len(exploited) != 1 || exploited["a"] != "d" {
+		t.Fatalf("exploits %v, want a taking d's state", exploited)
+	}
+	// Next round: d ends before the interval; the other three make it.
+	for i, id := range []string{"a", "b", "c"} {
+		p.OnResult(id, 4, float64(i))
+	}
+	if p.Paused("a") != Pause {
+		t.Fatal("a resumed while d runs")
+	}
+	p.OnComplete("d")
+	if p.Paused("a") != Continue || p.Paused("b") != Continue || p.Paused("c") != Continue {
+		t.Fatal("the round did not go on without the trial that ended")
+	}
+}
