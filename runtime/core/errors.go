@@ -83,6 +83,18 @@ func (e *WorkerCrashedError) Error() string {
 	return fmt.Sprintf("task %s: worker died and retries are exhausted: %s", e.TaskName, e.Message)
 }
 
+// OutOfMemoryError means the node's memory monitor killed the worker
+// running the task (Ray's OutOfMemoryError) and its retries are used up;
+// Message is the node's reason (its memory, the threshold, the victim).
+type OutOfMemoryError struct {
+	TaskName string
+	Message  string
+}
+
+func (e *OutOfMemoryError) Error() string {
+	return fmt.Sprintf("task %s: %s", e.TaskName, e.Message)
+}
+
 // UnschedulableError means the task can never be placed (hard node affinity to a dead node).
 type UnschedulableError struct {
 	TaskName string
@@ -107,6 +119,8 @@ func errorFromInfo(e *rpcpb.ErrorInfo) error {
 		return &TaskCancelledError{TaskID: e.Message}
 	case rpcpb.ErrorInfo_UNSCHEDULABLE:
 		return &UnschedulableError{TaskName: e.TaskName, Message: e.Message}
+	case rpcpb.ErrorInfo_OUT_OF_MEMORY:
+		return &OutOfMemoryError{TaskName: e.TaskName, Message: e.Message}
 	default:
 		return &WorkerCrashedError{TaskName: e.TaskName, Message: e.Message}
 	}
@@ -130,6 +144,8 @@ func infoFromError(err error) *rpcpb.ErrorInfo {
 		return &rpcpb.ErrorInfo{Kind: rpcpb.ErrorInfo_UNSCHEDULABLE, Message: e.Message, TaskName: e.TaskName}
 	case *WorkerCrashedError:
 		return &rpcpb.ErrorInfo{Kind: rpcpb.ErrorInfo_WORKER_CRASHED, Message: e.Message, TaskName: e.TaskName}
+	case *OutOfMemoryError:
+		return &rpcpb.ErrorInfo{Kind: rpcpb.ErrorInfo_OUT_OF_MEMORY, Message: e.Message, TaskName: e.TaskName}
 	}
 	return &rpcpb.ErrorInfo{Kind: rpcpb.ErrorInfo_TASK, Message: err.Error(), Type: fmt.Sprintf("%T", err)}
 }

@@ -424,6 +424,8 @@ func errorTypeName(k rpcpb.ErrorInfo_Kind) string {
 		return "WORKER_DIED"
 	case rpcpb.ErrorInfo_UNSCHEDULABLE:
 		return "TASK_UNSCHEDULABLE_ERROR"
+	case rpcpb.ErrorInfo_OUT_OF_MEMORY:
+		return "OUT_OF_MEMORY"
 	}
 	return "TASK_EXECUTION_EXCEPTION"
 }

@@ -34,7 +34,8 @@ func (w *Worker) requestLease(ctx context.Context, q *schedQueue) {
 	at := w.att.get()
 	client, addr := at.client, at.addr
 	fails := 0 // failed calls in a row: the backoff grows with them
-	req := &rpcpb.LeaseRequest{JobId: w.jobID, BinaryHash: w.binaryHash, Resources: q.res, Strategy: q.strategy, EnvVars: q.envVars}
+	req := &rpcpb.LeaseRequest{JobId: w.jobID, BinaryHash: w.binaryHash, Resources: q.res, Strategy: q.strategy, EnvVars: q.envVars,
+		NotRetriable: q.notRetriable}
 	if q.strategy.GetKind() == rpcpb.SchedulingStrategy_PLACEMENT_GROUP {
 		c, a, err := w.pgNodeClient(ctx, q.strategy)
 		if err != nil {

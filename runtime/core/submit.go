@@ -280,7 +280,8 @@ func (w *Worker) dispatchTaskLocked(pt *pendingTask) {
 	key := pt.queueKey()
 	q, ok := w.queues[key]
 	if !ok {
-		q = &schedQueue{key: key, res: pt.opts.Resources, strategy: pt.opts.Strategy, streaming: pt.opts.streaming, envVars: pt.opts.EnvVars}
+		q = &schedQueue{key: key, res: pt.opts.Resources, strategy: pt.opts.Strategy, streaming: pt.opts.streaming, envVars: pt.opts.EnvVars,
+			notRetriable: pt.opts.MaxRetries == 0}
 		w.queues[key] = q
 	}
 	q.ready = append(q.ready, pt)
@@ -288,7 +289,7 @@ func (w *Worker) dispatchTaskLocked(pt *pendingTask) {
 }
 
 // cpu1Key is the key of the common shape (one CPU, default strategy).
-var cpu1Key = slowQueueKey(TaskOptions{Resources: map[string]float64{"CPU": 1}})
+var cpu1Key = slowQueueKey(TaskOptions{Resources: map[string]float64{"CPU": 1}, MaxRetries: 3})
 
 // queueKey names the queue of tasks of o's shape. Generators of a shape
 // have a queue apart from its other tasks, which is never fast: a
@@ -304,7 +305,7 @@ func (pt *pendingTask) queueKey() string {
 }
 
 func queueKey(o TaskOptions) string {
-	if o.Strategy == nil && len(o.Resources) == 1 && o.Resources["CPU"] == 1 && !o.streaming && len(o.EnvVars) == 0 {
+	if o.Strategy == nil && len(o.Resources) == 1 && o.Resources["CPU"] == 1 && !o.streaming && len(o.EnvVars) == 0 && o.MaxRetries != 0 {
 		return cpu1Key
 	}
 	if o.streaming {
@@ -323,6 +324,11 @@ func slowQueueKey(o TaskOptions) string {
 	if len(o.EnvVars) > 0 {
 		// Workers started for one set of variables serve no other.
 		key += "|env:" + workerenv.EnvVarsKey(o.EnvVars)
+	}
+	if o.MaxRetries == 0 {
+		// The node's memory monitor spares leases of tasks that cannot be
+		// retried while others run: a lease says which it serves.
+		key += "|noretry"
 	}
 	return key
 }
@@ -343,8 +349,10 @@ type schedQueue struct {
 	fast     bool // tasks of this shape run in well under a millisecond
 	// streaming: a queue of generator tasks (never fast, see queueKey).
 	streaming bool
-	ewmaUs    float64 // average execution time
-	sawFirst  bool
+	// notRetriable: its tasks have no retries (told to the node's memory monitor).
+	notRetriable bool
+	ewmaUs       float64 // average execution time
+	sawFirst     bool
 }
 
 type leasedWorker struct {
@@ -609,6 +617,7 @@ func (w *Worker) retryOrFailLocked(pt *pendingTask, cause error) []ownership.Act
 
 // workerFailed handles a broken stream: in-flight tasks are retried or failed.
 func (w *Worker) workerFailed(lw *leasedWorker, cause error) {
+	oom := w.killedForMemory(lw, cause)
 	w.mu.Lock()
 	if lw.dead {
 		w.mu.Unlock()
@@ -624,7 +633,11 @@ func (w *Worker) workerFailed(lw *leasedWorker, cause error) {
 	}
 	var acts []ownership.Action
 	for _, pt := range lw.inflight {
-		acts = append(acts, w.retryOrFailLocked(pt, &WorkerCrashedError{TaskName: pt.spec.Name, Message: cause.Error()})...)
+		var failure error = &WorkerCrashedError{TaskName: pt.spec.Name, Message: cause.Error()}
+		if oom != "" {
+			failure = &OutOfMemoryError{TaskName: pt.spec.Name, Message: oom}
+		}
+		acts = append(acts, w.retryOrFailLocked(pt, failure)...)
 	}
 	lw.inflight = nil
 	close(lw.out)
@@ -709,4 +722,33 @@ func (w *Worker) cancelChildren(parent string, force bool) {
 	for _, id := range children {
 		_ = w.Cancel(id, force, true)
 	}
+}
+
+// failureCauseTimeout bounds the question to a node about a worker's end
+// (a dead node's connection may hang; its tasks' failure must not).
+const failureCauseTimeout = time.Second
+
+// killedForMemory asks the lease's node whether its memory monitor killed
+// the worker (the stream broke; a node that died says nothing): the
+// monitor's reason, or "".
+func (w *Worker) killedForMemory(lw *leasedWorker, cause error) string {
+	var nd *NodeDiedError
+	if errors.As(cause, &nd) || lw.node == nil || lw.lease == nil {
+		return ""
+	}
+	w.mu.Lock()
+	n := len(lw.inflight)
+	w.mu.Unlock()
+	if n == 0 {
+		return "" // no task to tell
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), failureCauseTimeout)
+	defer cancel()
+	// The node marks a worker it kills for memory before the kill, so the
+	// answer holds even when it has not yet seen the process end.
+	c, err := lw.node.GetWorkerFailureCause(ctx, &rpcpb.WorkerFailureCauseRequest{WorkerId: lw.lease.WorkerId})
+	if err != nil || c.ExitType != "NODE_OUT_OF_MEMORY" {
+		return ""
+	}
+	return c.ExitDetail
 }

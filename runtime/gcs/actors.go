@@ -240,7 +240,7 @@ func (s *Server) tryCreateActor(id, nodeID string, spec *rpcpb.ActorSpec) bool {
 	}
 	s.mu.Unlock()
 	req := &rpcpb.LeaseRequest{JobId: spec.JobId, BinaryHash: hash, Resources: spec.Resources, GrantOrReject: true, ForActor: true, ActorId: id,
-		Strategy: spec.Strategy, EnvVars: spec.EnvVars}
+		Strategy: spec.Strategy, EnvVars: spec.EnvVars, NotRetriable: spec.MaxRestarts == 0}
 	lease, err := c.RequestWorkerLease(ctx, req)
 	if err != nil || !lease.Granted {
 		return false

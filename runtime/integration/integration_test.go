@@ -32,6 +32,9 @@ import (
 
 var (
 	procs = map[string]*exec.Cmd{} // node ip -> process
+	// nodeEnv is more environment for the node started at an ip (a test
+	// sets it before startOwnNode).
+	nodeEnv = map[string][]string{}
 	// startNode starts one more `goray start` process; gcsAddress is the head's.
 	startNode  func(ip string, args ...string)
 	gcsAddress string
@@ -107,7 +110,7 @@ func run(m *testing.M) int {
 			"--serve-port=" + strconv.Itoa(servePorts[ip]),
 			"--dashboard-agent-listen-port=" + strconv.Itoa(agentPort)}, args...)
 		cmd := exec.Command(bin, args...)
-		cmd.Env = slices.Concat(env, []string{"RAY_CLOUD_INSTANCE_ID=pod-" + ip, "RAY_NODE_TYPE_NAME=group-" + ip})
+		cmd.Env = slices.Concat(env, []string{"RAY_CLOUD_INSTANCE_ID=pod-" + ip, "RAY_NODE_TYPE_NAME=group-" + ip}, nodeEnv[ip])
 		logf, _ := os.Create(filepath.Join(tmp, "node-"+ip+".log"))
 		cmd.Stdout, cmd.Stderr = logf, logf
 		testproc.DieWithParent(cmd)

@@ -223,6 +223,7 @@ func (n *Node) grant(ctx context.Context, in *rpcpb.LeaseRequest, l *lease) (*rp
 		l.id = in.LeaseId // the requester's id: it can return a grant it never saw
 	}
 	l.w = w
+	l.granted, l.notRetriable = time.Now(), in.NotRetriable
 	w.leased = true
 	w.actorID = in.ActorId
 	n.leases[l.id] = l
@@ -275,6 +276,15 @@ func (n *Node) killLocked(w *worker) {
 	if w.proc != nil {
 		_ = w.proc.Kill()
 	}
+}
+
+// GetWorkerFailureCause says why a worker ended (the memory monitor's reason).
+func (n *Node) GetWorkerFailureCause(ctx context.Context, in *rpcpb.WorkerFailureCauseRequest) (*rpcpb.WorkerFailureCause, error) {
+	if in.WorkerId == "" {
+		return nil, status.Error(codes.InvalidArgument, "worker_id is required")
+	}
+	t, d := n.workerFailureCause(in.WorkerId)
+	return &rpcpb.WorkerFailureCause{ExitType: t, ExitDetail: d}, nil
 }
 
 // KillWorker stops a worker process (ray.Kill of its actor, forced cancel).
@@ -411,7 +421,7 @@ func (n *Node) workerExited(w *worker, err error, logPath string) {
 			n.freeLocked(l)
 		}
 	}
-	killed := w.killed
+	killed, oom := w.killed, w.oomReason
 	owner := w.addr
 	// Read under the lock: grant may be writing it (a worker popped from
 	// the idle list while its process exits), which -race reported.
@@ -435,7 +445,7 @@ func (n *Node) workerExited(w *worker, err error, logPath string) {
 		}
 	}
 	reason := fmt.Sprintf("worker process %d exited: %v", w.pid, err)
-	if !killed {
+	if !killed && oom == "" {
 		n.log.Printf("%s (log: %s)", reason, logPath)
 	}
 	if !report {
@@ -443,5 +453,9 @@ func (n *Node) workerExited(w *worker, err error, logPath string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	if oom != "" {
+		// Not intended: an actor it ran restarts if it may, with the reason.
+		reason, killed = oom, false
+	}
 	_, _ = n.gcs.ReportWorkerFailure(ctx, &rpcpb.WorkerFailure{NodeId: id, WorkerId: w.id, ActorId: actorID, Reason: reason, Intentional: killed})
 }

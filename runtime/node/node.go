@@ -76,6 +76,8 @@ type worker struct {
 	started    time.Time
 	// userKill: stopped by ray.Kill or a forced cancel (KillWorker).
 	userKill bool
+	// oomReason: killed by the memory monitor, why (memmon.go).
+	oomReason string
 }
 
 type lease struct {
@@ -93,6 +95,9 @@ type lease struct {
 	lent scheduler.Resources
 	// gpus are the GPU devices it holds (gpus.go).
 	gpus []gpuShare
+	// granted and notRetriable order the memory monitor's victims (memmon.go).
+	granted      time.Time
+	notRetriable bool
 }
 
 // poolKey names a pool of idle workers: a worker serves only leases of its
@@ -222,6 +227,12 @@ func Start(cfg Config) (*Node, error) {
 	go n.heartbeats()
 	go n.reaper()
 	go n.watchOwners()
+	if threshold, refresh, err := memoryMonitorConfig(os.Getenv); err != nil {
+		n.log.Printf("memory monitor off: %v", err)
+	} else if refresh > 0 {
+		n.wg.Add(1)
+		go n.memoryMonitorLoop(threshold, refresh)
+	}
 	return n, nil
 }
 

@@ -35,6 +35,8 @@ func exitedWorker(w *worker, err error, at time.Time) *rpcpb.WorkerState {
 	st := workerState(w)
 	st.Alive, st.Leased, st.EndTimeMs = false, false, at.UnixMilli()
 	switch {
+	case w.oomReason != "":
+		st.ExitType, st.ExitDetail = exitNodeOOM, w.oomReason
 	case w.userKill:
 		st.ExitType, st.ExitDetail = "INTENDED_USER_EXIT", "killed: ray.Kill of its actor or a forced cancel"
 	case w.killed:

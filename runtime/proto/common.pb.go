@@ -85,6 +85,7 @@ const (
 	ErrorInfo_CANCELLED      ErrorInfo_Kind = 4
 	ErrorInfo_WORKER_CRASHED ErrorInfo_Kind = 5 // system failure: the worker process or its node died
 	ErrorInfo_UNSCHEDULABLE  ErrorInfo_Kind = 6
+	ErrorInfo_OUT_OF_MEMORY  ErrorInfo_Kind = 7 // the node's memory monitor killed the worker
 )
 
 // Enum value maps for ErrorInfo_Kind.
@@ -97,6 +98,7 @@ var (
 		4: "CANCELLED",
 		5: "WORKER_CRASHED",
 		6: "UNSCHEDULABLE",
+		7: "OUT_OF_MEMORY",
 	}
 	ErrorInfo_Kind_value = map[string]int32{
 		"TASK":           0,
@@ -106,6 +108,7 @@ var (
 		"CANCELLED":      4,
 		"WORKER_CRASHED": 5,
 		"UNSCHEDULABLE":  6,
+		"OUT_OF_MEMORY":  7,
 	}
 )
 
@@ -939,7 +942,7 @@ const file_common_proto_rawDesc = "" +
 	"\rowner_address\x18\x02 \x01(\tR\fownerAddress\"C\n" +
 	"\x03Arg\x12\x14\n" +
 	"\x05value\x18\x01 \x01(\fR\x05value\x12&\n" +
-	"\x03ref\x18\x02 \x01(\v2\x14.goray.rpc.ObjectRefR\x03ref\"\xd4\x02\n" +
+	"\x03ref\x18\x02 \x01(\v2\x14.goray.rpc.ObjectRefR\x03ref\"\xe8\x02\n" +
 	"\tErrorInfo\x12-\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x19.goray.rpc.ErrorInfo.KindR\x04kind\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x12\n" +
@@ -947,7 +950,7 @@ const file_common_proto_rawDesc = "" +
 	"\ttask_name\x18\x04 \x01(\tR\btaskName\x12\x19\n" +
 	"\bactor_id\x18\x05 \x01(\tR\aactorId\x12\x1b\n" +
 	"\tobject_id\x18\x06 \x01(\tR\bobjectId\x12\x1c\n" +
-	"\tretryable\x18\a \x01(\bR\tretryable\"w\n" +
+	"\tretryable\x18\a \x01(\bR\tretryable\"\x8a\x01\n" +
 	"\x04Kind\x12\b\n" +
 	"\x04TASK\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -957,7 +960,8 @@ const file_common_proto_rawDesc = "" +
 	"OWNER_DIED\x10\x03\x12\r\n" +
 	"\tCANCELLED\x10\x04\x12\x12\n" +
 	"\x0eWORKER_CRASHED\x10\x05\x12\x11\n" +
-	"\rUNSCHEDULABLE\x10\x06\"\xb3\x01\n" +
+	"\rUNSCHEDULABLE\x10\x06\x12\x11\n" +
+	"\rOUT_OF_MEMORY\x10\a\"\xb3\x01\n" +
 	"\x06Object\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x19\n" +
 	"\bin_store\x18\x02 \x01(\bR\ainStore\x12\x17\n" +

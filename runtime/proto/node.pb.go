@@ -23,6 +23,104 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type WorkerFailureCauseRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	WorkerId      string                 `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WorkerFailureCauseRequest) Reset() {
+	*x = WorkerFailureCauseRequest{}
+	mi := &file_node_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkerFailureCauseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkerFailureCauseRequest) ProtoMessage() {}
+
+func (x *WorkerFailureCauseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkerFailureCauseRequest.ProtoReflect.Descriptor instead.
+func (*WorkerFailureCauseRequest) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *WorkerFailureCauseRequest) GetWorkerId() string {
+	if x != nil {
+		return x.WorkerId
+	}
+	return ""
+}
+
+// WorkerFailureCause: exit_type as in WorkerState ("" while the node does
+// not know the worker ended, or knows no cause).
+type WorkerFailureCause struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ExitType      string                 `protobuf:"bytes,1,opt,name=exit_type,json=exitType,proto3" json:"exit_type,omitempty"`
+	ExitDetail    string                 `protobuf:"bytes,2,opt,name=exit_detail,json=exitDetail,proto3" json:"exit_detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WorkerFailureCause) Reset() {
+	*x = WorkerFailureCause{}
+	mi := &file_node_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkerFailureCause) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkerFailureCause) ProtoMessage() {}
+
+func (x *WorkerFailureCause) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkerFailureCause.ProtoReflect.Descriptor instead.
+func (*WorkerFailureCause) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *WorkerFailureCause) GetExitType() string {
+	if x != nil {
+		return x.ExitType
+	}
+	return ""
+}
+
+func (x *WorkerFailureCause) GetExitDetail() string {
+	if x != nil {
+		return x.ExitDetail
+	}
+	return ""
+}
+
 type LeaseRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	JobId     string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
@@ -43,14 +141,18 @@ type LeaseRequest struct {
 	BinaryHash string `protobuf:"bytes,8,opt,name=binary_hash,json=binaryHash,proto3" json:"binary_hash,omitempty"`
 	// env_vars: the runtime_env variables of the task or actor: its worker
 	// is started with them (workers are pooled by them).
-	EnvVars       map[string]string `protobuf:"bytes,9,rep,name=env_vars,json=envVars,proto3" json:"env_vars,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	EnvVars map[string]string `protobuf:"bytes,9,rep,name=env_vars,json=envVars,proto3" json:"env_vars,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// not_retriable: the task has no retries (max_retries 0) or the actor no
+	// restarts: the node's memory monitor kills such a worker only when no
+	// retriable one runs.
+	NotRetriable  bool `protobuf:"varint,10,opt,name=not_retriable,json=notRetriable,proto3" json:"not_retriable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LeaseRequest) Reset() {
 	*x = LeaseRequest{}
-	mi := &file_node_proto_msgTypes[0]
+	mi := &file_node_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -62,7 +164,7 @@ func (x *LeaseRequest) String() string {
 func (*LeaseRequest) ProtoMessage() {}
 
 func (x *LeaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[0]
+	mi := &file_node_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -75,7 +177,7 @@ func (x *LeaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseRequest.ProtoReflect.Descriptor instead.
 func (*LeaseRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{0}
+	return file_node_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *LeaseRequest) GetJobId() string {
@@ -141,6 +243,13 @@ func (x *LeaseRequest) GetEnvVars() map[string]string {
 	return nil
 }
 
+func (x *LeaseRequest) GetNotRetriable() bool {
+	if x != nil {
+		return x.NotRetriable
+	}
+	return false
+}
+
 type LeaseReply struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	Granted          bool                   `protobuf:"varint,1,opt,name=granted,proto3" json:"granted,omitempty"`
@@ -167,7 +276,7 @@ type LeaseReply struct {
 
 func (x *LeaseReply) Reset() {
 	*x = LeaseReply{}
-	mi := &file_node_proto_msgTypes[1]
+	mi := &file_node_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -179,7 +288,7 @@ func (x *LeaseReply) String() string {
 func (*LeaseReply) ProtoMessage() {}
 
 func (x *LeaseReply) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[1]
+	mi := &file_node_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -192,7 +301,7 @@ func (x *LeaseReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseReply.ProtoReflect.Descriptor instead.
 func (*LeaseReply) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{1}
+	return file_node_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *LeaseReply) GetGranted() bool {
@@ -296,7 +405,7 @@ type WorkerBlockedRequest struct {
 
 func (x *WorkerBlockedRequest) Reset() {
 	*x = WorkerBlockedRequest{}
-	mi := &file_node_proto_msgTypes[2]
+	mi := &file_node_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -308,7 +417,7 @@ func (x *WorkerBlockedRequest) String() string {
 func (*WorkerBlockedRequest) ProtoMessage() {}
 
 func (x *WorkerBlockedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[2]
+	mi := &file_node_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -321,7 +430,7 @@ func (x *WorkerBlockedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerBlockedRequest.ProtoReflect.Descriptor instead.
 func (*WorkerBlockedRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{2}
+	return file_node_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *WorkerBlockedRequest) GetWorkerId() string {
@@ -348,7 +457,7 @@ type ReturnWorkerRequest struct {
 
 func (x *ReturnWorkerRequest) Reset() {
 	*x = ReturnWorkerRequest{}
-	mi := &file_node_proto_msgTypes[3]
+	mi := &file_node_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -360,7 +469,7 @@ func (x *ReturnWorkerRequest) String() string {
 func (*ReturnWorkerRequest) ProtoMessage() {}
 
 func (x *ReturnWorkerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[3]
+	mi := &file_node_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -373,7 +482,7 @@ func (x *ReturnWorkerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReturnWorkerRequest.ProtoReflect.Descriptor instead.
 func (*ReturnWorkerRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{3}
+	return file_node_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ReturnWorkerRequest) GetLeaseId() string {
@@ -403,7 +512,7 @@ type RegisterWorkerRequest struct {
 
 func (x *RegisterWorkerRequest) Reset() {
 	*x = RegisterWorkerRequest{}
-	mi := &file_node_proto_msgTypes[4]
+	mi := &file_node_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -415,7 +524,7 @@ func (x *RegisterWorkerRequest) String() string {
 func (*RegisterWorkerRequest) ProtoMessage() {}
 
 func (x *RegisterWorkerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[4]
+	mi := &file_node_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -428,7 +537,7 @@ func (x *RegisterWorkerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterWorkerRequest.ProtoReflect.Descriptor instead.
 func (*RegisterWorkerRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{4}
+	return file_node_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RegisterWorkerRequest) GetWorkerId() string {
@@ -470,7 +579,7 @@ type RegisterWorkerReply struct {
 
 func (x *RegisterWorkerReply) Reset() {
 	*x = RegisterWorkerReply{}
-	mi := &file_node_proto_msgTypes[5]
+	mi := &file_node_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -482,7 +591,7 @@ func (x *RegisterWorkerReply) String() string {
 func (*RegisterWorkerReply) ProtoMessage() {}
 
 func (x *RegisterWorkerReply) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[5]
+	mi := &file_node_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -495,7 +604,7 @@ func (x *RegisterWorkerReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterWorkerReply.ProtoReflect.Descriptor instead.
 func (*RegisterWorkerReply) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{5}
+	return file_node_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RegisterWorkerReply) GetNodeId() string {
@@ -528,7 +637,7 @@ type KillWorkerRequest struct {
 
 func (x *KillWorkerRequest) Reset() {
 	*x = KillWorkerRequest{}
-	mi := &file_node_proto_msgTypes[6]
+	mi := &file_node_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -540,7 +649,7 @@ func (x *KillWorkerRequest) String() string {
 func (*KillWorkerRequest) ProtoMessage() {}
 
 func (x *KillWorkerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[6]
+	mi := &file_node_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -553,7 +662,7 @@ func (x *KillWorkerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KillWorkerRequest.ProtoReflect.Descriptor instead.
 func (*KillWorkerRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{6}
+	return file_node_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *KillWorkerRequest) GetWorkerId() string {
@@ -577,7 +686,7 @@ type FetchObjectRequest struct {
 
 func (x *FetchObjectRequest) Reset() {
 	*x = FetchObjectRequest{}
-	mi := &file_node_proto_msgTypes[7]
+	mi := &file_node_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -589,7 +698,7 @@ func (x *FetchObjectRequest) String() string {
 func (*FetchObjectRequest) ProtoMessage() {}
 
 func (x *FetchObjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[7]
+	mi := &file_node_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -602,7 +711,7 @@ func (x *FetchObjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchObjectRequest.ProtoReflect.Descriptor instead.
 func (*FetchObjectRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{7}
+	return file_node_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *FetchObjectRequest) GetId() string {
@@ -631,7 +740,7 @@ type FreeObjectsRequest struct {
 
 func (x *FreeObjectsRequest) Reset() {
 	*x = FreeObjectsRequest{}
-	mi := &file_node_proto_msgTypes[8]
+	mi := &file_node_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -643,7 +752,7 @@ func (x *FreeObjectsRequest) String() string {
 func (*FreeObjectsRequest) ProtoMessage() {}
 
 func (x *FreeObjectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[8]
+	mi := &file_node_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -656,7 +765,7 @@ func (x *FreeObjectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FreeObjectsRequest.ProtoReflect.Descriptor instead.
 func (*FreeObjectsRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{8}
+	return file_node_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *FreeObjectsRequest) GetIds() []string {
@@ -683,7 +792,7 @@ type ReserveBundlesRequest struct {
 
 func (x *ReserveBundlesRequest) Reset() {
 	*x = ReserveBundlesRequest{}
-	mi := &file_node_proto_msgTypes[9]
+	mi := &file_node_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -695,7 +804,7 @@ func (x *ReserveBundlesRequest) String() string {
 func (*ReserveBundlesRequest) ProtoMessage() {}
 
 func (x *ReserveBundlesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[9]
+	mi := &file_node_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -708,7 +817,7 @@ func (x *ReserveBundlesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveBundlesRequest.ProtoReflect.Descriptor instead.
 func (*ReserveBundlesRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{9}
+	return file_node_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ReserveBundlesRequest) GetPlacementGroupId() string {
@@ -735,7 +844,7 @@ type ReserveBundlesReply struct {
 
 func (x *ReserveBundlesReply) Reset() {
 	*x = ReserveBundlesReply{}
-	mi := &file_node_proto_msgTypes[10]
+	mi := &file_node_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -747,7 +856,7 @@ func (x *ReserveBundlesReply) String() string {
 func (*ReserveBundlesReply) ProtoMessage() {}
 
 func (x *ReserveBundlesReply) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[10]
+	mi := &file_node_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -760,7 +869,7 @@ func (x *ReserveBundlesReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveBundlesReply.ProtoReflect.Descriptor instead.
 func (*ReserveBundlesReply) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{10}
+	return file_node_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ReserveBundlesReply) GetOk() bool {
@@ -786,7 +895,7 @@ type ReleaseBundlesRequest struct {
 
 func (x *ReleaseBundlesRequest) Reset() {
 	*x = ReleaseBundlesRequest{}
-	mi := &file_node_proto_msgTypes[11]
+	mi := &file_node_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -798,7 +907,7 @@ func (x *ReleaseBundlesRequest) String() string {
 func (*ReleaseBundlesRequest) ProtoMessage() {}
 
 func (x *ReleaseBundlesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[11]
+	mi := &file_node_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -811,7 +920,7 @@ func (x *ReleaseBundlesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseBundlesRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseBundlesRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{11}
+	return file_node_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ReleaseBundlesRequest) GetPlacementGroupId() string {
@@ -843,7 +952,7 @@ type NodeStats struct {
 
 func (x *NodeStats) Reset() {
 	*x = NodeStats{}
-	mi := &file_node_proto_msgTypes[12]
+	mi := &file_node_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -855,7 +964,7 @@ func (x *NodeStats) String() string {
 func (*NodeStats) ProtoMessage() {}
 
 func (x *NodeStats) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[12]
+	mi := &file_node_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -868,7 +977,7 @@ func (x *NodeStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStats.ProtoReflect.Descriptor instead.
 func (*NodeStats) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{12}
+	return file_node_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *NodeStats) GetNodeId() string {
@@ -978,7 +1087,7 @@ type WorkerState struct {
 
 func (x *WorkerState) Reset() {
 	*x = WorkerState{}
-	mi := &file_node_proto_msgTypes[13]
+	mi := &file_node_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -990,7 +1099,7 @@ func (x *WorkerState) String() string {
 func (*WorkerState) ProtoMessage() {}
 
 func (x *WorkerState) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[13]
+	mi := &file_node_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1003,7 +1112,7 @@ func (x *WorkerState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerState.ProtoReflect.Descriptor instead.
 func (*WorkerState) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{13}
+	return file_node_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *WorkerState) GetWorkerId() string {
@@ -1088,7 +1197,13 @@ var File_node_proto protoreflect.FileDescriptor
 const file_node_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"node.proto\x12\tgoray.rpc\x1a\fcommon.proto\x1a\tgcs.proto\"\xfd\x03\n" +
+	"node.proto\x12\tgoray.rpc\x1a\fcommon.proto\x1a\tgcs.proto\"8\n" +
+	"\x19WorkerFailureCauseRequest\x12\x1b\n" +
+	"\tworker_id\x18\x01 \x01(\tR\bworkerId\"R\n" +
+	"\x12WorkerFailureCause\x12\x1b\n" +
+	"\texit_type\x18\x01 \x01(\tR\bexitType\x12\x1f\n" +
+	"\vexit_detail\x18\x02 \x01(\tR\n" +
+	"exitDetail\"\xa2\x04\n" +
 	"\fLeaseRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12D\n" +
 	"\tresources\x18\x02 \x03(\v2&.goray.rpc.LeaseRequest.ResourcesEntryR\tresources\x129\n" +
@@ -1099,7 +1214,9 @@ const file_node_proto_rawDesc = "" +
 	"\blease_id\x18\a \x01(\tR\aleaseId\x12\x1f\n" +
 	"\vbinary_hash\x18\b \x01(\tR\n" +
 	"binaryHash\x12?\n" +
-	"\benv_vars\x18\t \x03(\v2$.goray.rpc.LeaseRequest.EnvVarsEntryR\aenvVars\x1a<\n" +
+	"\benv_vars\x18\t \x03(\v2$.goray.rpc.LeaseRequest.EnvVarsEntryR\aenvVars\x12#\n" +
+	"\rnot_retriable\x18\n" +
+	" \x01(\bR\fnotRetriable\x1a<\n" +
 	"\x0eResourcesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\x1a:\n" +
@@ -1196,7 +1313,7 @@ const file_node_proto_rawDesc = "" +
 	"\rstart_time_ms\x18\t \x01(\x03R\vstartTimeMs\x12\x1e\n" +
 	"\vend_time_ms\x18\n" +
 	" \x01(\x03R\tendTimeMs\x12\x18\n" +
-	"\aaddress\x18\v \x01(\tR\aaddress2\xbd\x06\n" +
+	"\aaddress\x18\v \x01(\tR\aaddress2\x9b\a\n" +
 	"\vNodeManager\x12D\n" +
 	"\x12RequestWorkerLease\x12\x17.goray.rpc.LeaseRequest\x1a\x15.goray.rpc.LeaseReply\x12@\n" +
 	"\fReturnWorker\x12\x1e.goray.rpc.ReturnWorkerRequest\x1a\x10.goray.rpc.Empty\x12R\n" +
@@ -1210,7 +1327,8 @@ const file_node_proto_rawDesc = "" +
 	"\x0eReserveBundles\x12 .goray.rpc.ReserveBundlesRequest\x1a\x1e.goray.rpc.ReserveBundlesReply\x12D\n" +
 	"\x0eReleaseBundles\x12 .goray.rpc.ReleaseBundlesRequest\x1a\x10.goray.rpc.Empty\x126\n" +
 	"\fGetNodeStats\x12\x10.goray.rpc.Empty\x1a\x14.goray.rpc.NodeStats\x12C\n" +
-	"\tDrainNode\x12\x1b.goray.rpc.DrainNodeRequest\x1a\x19.goray.rpc.DrainNodeReplyB0Z.github.com/goray-dev/goray/runtime/proto;rpcpbb\x06proto3"
+	"\tDrainNode\x12\x1b.goray.rpc.DrainNodeRequest\x1a\x19.goray.rpc.DrainNodeReply\x12\\\n" +
+	"\x15GetWorkerFailureCause\x12$.goray.rpc.WorkerFailureCauseRequest\x1a\x1d.goray.rpc.WorkerFailureCauseB0Z.github.com/goray-dev/goray/runtime/proto;rpcpbb\x06proto3"
 
 var (
 	file_node_proto_rawDescOnce sync.Once
@@ -1224,69 +1342,73 @@ func file_node_proto_rawDescGZIP() []byte {
 	return file_node_proto_rawDescData
 }
 
-var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_node_proto_goTypes = []any{
-	(*LeaseRequest)(nil),          // 0: goray.rpc.LeaseRequest
-	(*LeaseReply)(nil),            // 1: goray.rpc.LeaseReply
-	(*WorkerBlockedRequest)(nil),  // 2: goray.rpc.WorkerBlockedRequest
-	(*ReturnWorkerRequest)(nil),   // 3: goray.rpc.ReturnWorkerRequest
-	(*RegisterWorkerRequest)(nil), // 4: goray.rpc.RegisterWorkerRequest
-	(*RegisterWorkerReply)(nil),   // 5: goray.rpc.RegisterWorkerReply
-	(*KillWorkerRequest)(nil),     // 6: goray.rpc.KillWorkerRequest
-	(*FetchObjectRequest)(nil),    // 7: goray.rpc.FetchObjectRequest
-	(*FreeObjectsRequest)(nil),    // 8: goray.rpc.FreeObjectsRequest
-	(*ReserveBundlesRequest)(nil), // 9: goray.rpc.ReserveBundlesRequest
-	(*ReserveBundlesReply)(nil),   // 10: goray.rpc.ReserveBundlesReply
-	(*ReleaseBundlesRequest)(nil), // 11: goray.rpc.ReleaseBundlesRequest
-	(*NodeStats)(nil),             // 12: goray.rpc.NodeStats
-	(*WorkerState)(nil),           // 13: goray.rpc.WorkerState
-	nil,                           // 14: goray.rpc.LeaseRequest.ResourcesEntry
-	nil,                           // 15: goray.rpc.LeaseRequest.EnvVarsEntry
-	nil,                           // 16: goray.rpc.ReserveBundlesRequest.BundlesEntry
-	nil,                           // 17: goray.rpc.NodeStats.AvailableEntry
-	nil,                           // 18: goray.rpc.NodeStats.TotalEntry
-	(*SchedulingStrategy)(nil),    // 19: goray.rpc.SchedulingStrategy
-	(*Bundle)(nil),                // 20: goray.rpc.Bundle
-	(*Chunk)(nil),                 // 21: goray.rpc.Chunk
-	(*Empty)(nil),                 // 22: goray.rpc.Empty
-	(*DrainNodeRequest)(nil),      // 23: goray.rpc.DrainNodeRequest
-	(*DrainNodeReply)(nil),        // 24: goray.rpc.DrainNodeReply
+	(*WorkerFailureCauseRequest)(nil), // 0: goray.rpc.WorkerFailureCauseRequest
+	(*WorkerFailureCause)(nil),        // 1: goray.rpc.WorkerFailureCause
+	(*LeaseRequest)(nil),              // 2: goray.rpc.LeaseRequest
+	(*LeaseReply)(nil),                // 3: goray.rpc.LeaseReply
+	(*WorkerBlockedRequest)(nil),      // 4: goray.rpc.WorkerBlockedRequest
+	(*ReturnWorkerRequest)(nil),       // 5: goray.rpc.ReturnWorkerRequest
+	(*RegisterWorkerRequest)(nil),     // 6: goray.rpc.RegisterWorkerRequest
+	(*RegisterWorkerReply)(nil),       // 7: goray.rpc.RegisterWorkerReply
+	(*KillWorkerRequest)(nil),         // 8: goray.rpc.KillWorkerRequest
+	(*FetchObjectRequest)(nil),        // 9: goray.rpc.FetchObjectRequest
+	(*FreeObjectsRequest)(nil),        // 10: goray.rpc.FreeObjectsRequest
+	(*ReserveBundlesRequest)(nil),     // 11: goray.rpc.ReserveBundlesRequest
+	(*ReserveBundlesReply)(nil),       // 12: goray.rpc.ReserveBundlesReply
+	(*ReleaseBundlesRequest)(nil),     // 13: goray.rpc.ReleaseBundlesRequest
+	(*NodeStats)(nil),                 // 14: goray.rpc.NodeStats
+	(*WorkerState)(nil),               // 15: goray.rpc.WorkerState
+	nil,                               // 16: goray.rpc.LeaseRequest.ResourcesEntry
+	nil,                               // 17: goray.rpc.LeaseRequest.EnvVarsEntry
+	nil,                               // 18: goray.rpc.ReserveBundlesRequest.BundlesEntry
+	nil,                               // 19: goray.rpc.NodeStats.AvailableEntry
+	nil,                               // 20: goray.rpc.NodeStats.TotalEntry
+	(*SchedulingStrategy)(nil),        // 21: goray.rpc.SchedulingStrategy
+	(*Bundle)(nil),                    // 22: goray.rpc.Bundle
+	(*Chunk)(nil),                     // 23: goray.rpc.Chunk
+	(*Empty)(nil),                     // 24: goray.rpc.Empty
+	(*DrainNodeRequest)(nil),          // 25: goray.rpc.DrainNodeRequest
+	(*DrainNodeReply)(nil),            // 26: goray.rpc.DrainNodeReply
 }
 var file_node_proto_depIdxs = []int32{
-	14, // 0: goray.rpc.LeaseRequest.resources:type_name -> goray.rpc.LeaseRequest.ResourcesEntry
-	19, // 1: goray.rpc.LeaseRequest.strategy:type_name -> goray.rpc.SchedulingStrategy
-	15, // 2: goray.rpc.LeaseRequest.env_vars:type_name -> goray.rpc.LeaseRequest.EnvVarsEntry
-	16, // 3: goray.rpc.ReserveBundlesRequest.bundles:type_name -> goray.rpc.ReserveBundlesRequest.BundlesEntry
-	17, // 4: goray.rpc.NodeStats.available:type_name -> goray.rpc.NodeStats.AvailableEntry
-	18, // 5: goray.rpc.NodeStats.total:type_name -> goray.rpc.NodeStats.TotalEntry
-	13, // 6: goray.rpc.NodeStats.workers:type_name -> goray.rpc.WorkerState
-	20, // 7: goray.rpc.ReserveBundlesRequest.BundlesEntry.value:type_name -> goray.rpc.Bundle
-	0,  // 8: goray.rpc.NodeManager.RequestWorkerLease:input_type -> goray.rpc.LeaseRequest
-	3,  // 9: goray.rpc.NodeManager.ReturnWorker:input_type -> goray.rpc.ReturnWorkerRequest
-	4,  // 10: goray.rpc.NodeManager.RegisterWorker:input_type -> goray.rpc.RegisterWorkerRequest
-	6,  // 11: goray.rpc.NodeManager.KillWorker:input_type -> goray.rpc.KillWorkerRequest
-	2,  // 12: goray.rpc.NodeManager.NotifyWorkerBlocked:input_type -> goray.rpc.WorkerBlockedRequest
-	21, // 13: goray.rpc.NodeManager.PutObject:input_type -> goray.rpc.Chunk
-	7,  // 14: goray.rpc.NodeManager.FetchObject:input_type -> goray.rpc.FetchObjectRequest
-	8,  // 15: goray.rpc.NodeManager.FreeObjects:input_type -> goray.rpc.FreeObjectsRequest
-	9,  // 16: goray.rpc.NodeManager.ReserveBundles:input_type -> goray.rpc.ReserveBundlesRequest
-	11, // 17: goray.rpc.NodeManager.ReleaseBundles:input_type -> goray.rpc.ReleaseBundlesRequest
-	22, // 18: goray.rpc.NodeManager.GetNodeStats:input_type -> goray.rpc.Empty
-	23, // 19: goray.rpc.NodeManager.DrainNode:input_type -> goray.rpc.DrainNodeRequest
-	1,  // 20: goray.rpc.NodeManager.RequestWorkerLease:output_type -> goray.rpc.LeaseReply
-	22, // 21: goray.rpc.NodeManager.ReturnWorker:output_type -> goray.rpc.Empty
-	5,  // 22: goray.rpc.NodeManager.RegisterWorker:output_type -> goray.rpc.RegisterWorkerReply
-	22, // 23: goray.rpc.NodeManager.KillWorker:output_type -> goray.rpc.Empty
-	22, // 24: goray.rpc.NodeManager.NotifyWorkerBlocked:output_type -> goray.rpc.Empty
-	22, // 25: goray.rpc.NodeManager.PutObject:output_type -> goray.rpc.Empty
-	21, // 26: goray.rpc.NodeManager.FetchObject:output_type -> goray.rpc.Chunk
-	22, // 27: goray.rpc.NodeManager.FreeObjects:output_type -> goray.rpc.Empty
-	10, // 28: goray.rpc.NodeManager.ReserveBundles:output_type -> goray.rpc.ReserveBundlesReply
-	22, // 29: goray.rpc.NodeManager.ReleaseBundles:output_type -> goray.rpc.Empty
-	12, // 30: goray.rpc.NodeManager.GetNodeStats:output_type -> goray.rpc.NodeStats
-	24, // 31: goray.rpc.NodeManager.DrainNode:output_type -> goray.rpc.DrainNodeReply
-	20, // [20:32] is the sub-list for method output_type
-	8,  // [8:20] is the sub-list for method input_type
+	16, // 0: goray.rpc.LeaseRequest.resources:type_name -> goray.rpc.LeaseRequest.ResourcesEntry
+	21, // 1: goray.rpc.LeaseRequest.strategy:type_name -> goray.rpc.SchedulingStrategy
+	17, // 2: goray.rpc.LeaseRequest.env_vars:type_name -> goray.rpc.LeaseRequest.EnvVarsEntry
+	18, // 3: goray.rpc.ReserveBundlesRequest.bundles:type_name -> goray.rpc.ReserveBundlesRequest.BundlesEntry
+	19, // 4: goray.rpc.NodeStats.available:type_name -> goray.rpc.NodeStats.AvailableEntry
+	20, // 5: goray.rpc.NodeStats.total:type_name -> goray.rpc.NodeStats.TotalEntry
+	15, // 6: goray.rpc.NodeStats.workers:type_name -> goray.rpc.WorkerState
+	22, // 7: goray.rpc.ReserveBundlesRequest.BundlesEntry.value:type_name -> goray.rpc.Bundle
+	2,  // 8: goray.rpc.NodeManager.RequestWorkerLease:input_type -> goray.rpc.LeaseRequest
+	5,  // 9: goray.rpc.NodeManager.ReturnWorker:input_type -> goray.rpc.ReturnWorkerRequest
+	6,  // 10: goray.rpc.NodeManager.RegisterWorker:input_type -> goray.rpc.RegisterWorkerRequest
+	8,  // 11: goray.rpc.NodeManager.KillWorker:input_type -> goray.rpc.KillWorkerRequest
+	4,  // 12: goray.rpc.NodeManager.NotifyWorkerBlocked:input_type -> goray.rpc.WorkerBlockedRequest
+	23, // 13: goray.rpc.NodeManager.PutObject:input_type -> goray.rpc.Chunk
+	9,  // 14: goray.rpc.NodeManager.FetchObject:input_type -> goray.rpc.FetchObjectRequest
+	10, // 15: goray.rpc.NodeManager.FreeObjects:input_type -> goray.rpc.FreeObjectsRequest
+	11, // 16: goray.rpc.NodeManager.ReserveBundles:input_type -> goray.rpc.ReserveBundlesRequest
+	13, // 17: goray.rpc.NodeManager.ReleaseBundles:input_type -> goray.rpc.ReleaseBundlesRequest
+	24, // 18: goray.rpc.NodeManager.GetNodeStats:input_type -> goray.rpc.Empty
+	25, // 19: goray.rpc.NodeManager.DrainNode:input_type -> goray.rpc.DrainNodeRequest
+	0,  // 20: goray.rpc.NodeManager.GetWorkerFailureCause:input_type -> goray.rpc.WorkerFailureCauseRequest
+	3,  // 21: goray.rpc.NodeManager.RequestWorkerLease:output_type -> goray.rpc.LeaseReply
+	24, // 22: goray.rpc.NodeManager.ReturnWorker:output_type -> goray.rpc.Empty
+	7,  // 23: goray.rpc.NodeManager.RegisterWorker:output_type -> goray.rpc.RegisterWorkerReply
+	24, // 24: goray.rpc.NodeManager.KillWorker:output_type -> goray.rpc.Empty
+	24, // 25: goray.rpc.NodeManager.NotifyWorkerBlocked:output_type -> goray.rpc.Empty
+	24, // 26: goray.rpc.NodeManager.PutObject:output_type -> goray.rpc.Empty
+	23, // 27: goray.rpc.NodeManager.FetchObject:output_type -> goray.rpc.Chunk
+	24, // 28: goray.rpc.NodeManager.FreeObjects:output_type -> goray.rpc.Empty
+	12, // 29: goray.rpc.NodeManager.ReserveBundles:output_type -> goray.rpc.ReserveBundlesReply
+	24, // 30: goray.rpc.NodeManager.ReleaseBundles:output_type -> goray.rpc.Empty
+	14, // 31: goray.rpc.NodeManager.GetNodeStats:output_type -> goray.rpc.NodeStats
+	26, // 32: goray.rpc.NodeManager.DrainNode:output_type -> goray.rpc.DrainNodeReply
+	1,  // 33: goray.rpc.NodeManager.GetWorkerFailureCause:output_type -> goray.rpc.WorkerFailureCause
+	21, // [21:34] is the sub-list for method output_type
+	8,  // [8:21] is the sub-list for method input_type
 	8,  // [8:8] is the sub-list for extension type_name
 	8,  // [8:8] is the sub-list for extension extendee
 	0,  // [0:8] is the sub-list for field type_name
@@ -1305,7 +1427,7 @@ func file_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_node_proto_rawDesc), len(file_node_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

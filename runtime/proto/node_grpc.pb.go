@@ -21,18 +21,19 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	NodeManager_RequestWorkerLease_FullMethodName  = "/goray.rpc.NodeManager/RequestWorkerLease"
-	NodeManager_ReturnWorker_FullMethodName        = "/goray.rpc.NodeManager/ReturnWorker"
-	NodeManager_RegisterWorker_FullMethodName      = "/goray.rpc.NodeManager/RegisterWorker"
-	NodeManager_KillWorker_FullMethodName          = "/goray.rpc.NodeManager/KillWorker"
-	NodeManager_NotifyWorkerBlocked_FullMethodName = "/goray.rpc.NodeManager/NotifyWorkerBlocked"
-	NodeManager_PutObject_FullMethodName           = "/goray.rpc.NodeManager/PutObject"
-	NodeManager_FetchObject_FullMethodName         = "/goray.rpc.NodeManager/FetchObject"
-	NodeManager_FreeObjects_FullMethodName         = "/goray.rpc.NodeManager/FreeObjects"
-	NodeManager_ReserveBundles_FullMethodName      = "/goray.rpc.NodeManager/ReserveBundles"
-	NodeManager_ReleaseBundles_FullMethodName      = "/goray.rpc.NodeManager/ReleaseBundles"
-	NodeManager_GetNodeStats_FullMethodName        = "/goray.rpc.NodeManager/GetNodeStats"
-	NodeManager_DrainNode_FullMethodName           = "/goray.rpc.NodeManager/DrainNode"
+	NodeManager_RequestWorkerLease_FullMethodName    = "/goray.rpc.NodeManager/RequestWorkerLease"
+	NodeManager_ReturnWorker_FullMethodName          = "/goray.rpc.NodeManager/ReturnWorker"
+	NodeManager_RegisterWorker_FullMethodName        = "/goray.rpc.NodeManager/RegisterWorker"
+	NodeManager_KillWorker_FullMethodName            = "/goray.rpc.NodeManager/KillWorker"
+	NodeManager_NotifyWorkerBlocked_FullMethodName   = "/goray.rpc.NodeManager/NotifyWorkerBlocked"
+	NodeManager_PutObject_FullMethodName             = "/goray.rpc.NodeManager/PutObject"
+	NodeManager_FetchObject_FullMethodName           = "/goray.rpc.NodeManager/FetchObject"
+	NodeManager_FreeObjects_FullMethodName           = "/goray.rpc.NodeManager/FreeObjects"
+	NodeManager_ReserveBundles_FullMethodName        = "/goray.rpc.NodeManager/ReserveBundles"
+	NodeManager_ReleaseBundles_FullMethodName        = "/goray.rpc.NodeManager/ReleaseBundles"
+	NodeManager_GetNodeStats_FullMethodName          = "/goray.rpc.NodeManager/GetNodeStats"
+	NodeManager_DrainNode_FullMethodName             = "/goray.rpc.NodeManager/DrainNode"
+	NodeManager_GetWorkerFailureCause_FullMethodName = "/goray.rpc.NodeManager/GetWorkerFailureCause"
 )
 
 // NodeManagerClient is the client API for NodeManager service.
@@ -57,6 +58,11 @@ type NodeManagerClient interface {
 	GetNodeStats(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*NodeStats, error)
 	// DrainNode is the GCS asking the node to take no new work (see Gcs.DrainNode).
 	DrainNode(ctx context.Context, in *DrainNodeRequest, opts ...grpc.CallOption) (*DrainNodeReply, error)
+	// GetWorkerFailureCause says why a worker this node started ended (Ray's
+	// GetWorkerFailureCause): an owner whose stream to a worker broke asks,
+	// so that a task its node's memory monitor killed fails (or is retried)
+	// with the reason, not as a crash.
+	GetWorkerFailureCause(ctx context.Context, in *WorkerFailureCauseRequest, opts ...grpc.CallOption) (*WorkerFailureCause, error)
 }
 
 type nodeManagerClient struct {
@@ -199,6 +205,16 @@ func (c *nodeManagerClient) DrainNode(ctx context.Context, in *DrainNodeRequest,
 	return out, nil
 }
 
+func (c *nodeManagerClient) GetWorkerFailureCause(ctx context.Context, in *WorkerFailureCauseRequest, opts ...grpc.CallOption) (*WorkerFailureCause, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(WorkerFailureCause)
+	err := c.cc.Invoke(ctx, NodeManager_GetWorkerFailureCause_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // NodeManagerServer is the server API for NodeManager service.
 // All implementations must embed UnimplementedNodeManagerServer
 // for forward compatibility.
@@ -221,6 +237,11 @@ type NodeManagerServer interface {
 	GetNodeStats(context.Context, *Empty) (*NodeStats, error)
 	// DrainNode is the GCS asking the node to take no new work (see Gcs.DrainNode).
 	DrainNode(context.Context, *DrainNodeRequest) (*DrainNodeReply, error)
+	// GetWorkerFailureCause says why a worker this node started ended (Ray's
+	// GetWorkerFailureCause): an owner whose stream to a worker broke asks,
+	// so that a task its node's memory monitor killed fails (or is retried)
+	// with the reason, not as a crash.
+	GetWorkerFailureCause(context.Context, *WorkerFailureCauseRequest) (*WorkerFailureCause, error)
 	mustEmbedUnimplementedNodeManagerServer()
 }
 
@@ -266,6 +287,9 @@ func (UnimplementedNodeManagerServer) GetNodeStats(context.Context, *Empty) (*No
 }
 func (UnimplementedNodeManagerServer) DrainNode(context.Context, *DrainNodeRequest) (*DrainNodeReply, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method DrainNode not implemented")
+}
+func (UnimplementedNodeManagerServer) GetWorkerFailureCause(context.Context, *WorkerFailureCauseRequest) (*WorkerFailureCause, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetWorkerFailureCause not implemented")
 }
 func (UnimplementedNodeManagerServer) mustEmbedUnimplementedNodeManagerServer() {}
 func (UnimplementedNodeManagerServer) testEmbeddedByValue()                     {}
@@ -486,6 +510,24 @@ func _NodeManager_DrainNode_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _NodeManager_GetWorkerFailureCause_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(WorkerFailureCauseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeManagerServer).GetWorkerFailureCause(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NodeManager_GetWorkerFailureCause_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeManagerServer).GetWorkerFailureCause(ctx, req.(*WorkerFailureCauseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // NodeManager_ServiceDesc is the grpc.ServiceDesc for NodeManager service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -532,6 +574,10 @@ var NodeManager_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DrainNode",
 			Handler:    _NodeManager_DrainNode_Handler,
+		},
+		{
+			MethodName: "GetWorkerFailureCause",
+			Handler:    _NodeManager_GetWorkerFailureCause_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -249,4 +249,7 @@ type (
 	WorkerCrashedError = core.WorkerCrashedError
 	// UnschedulableError is core.UnschedulableError.
 	UnschedulableError = core.UnschedulableError
+	// OutOfMemoryError is core.OutOfMemoryError: the node's memory
+	// monitor killed the task's worker (Ray's OutOfMemoryError).
+	OutOfMemoryError = core.OutOfMemoryError
 )
