@@ -21,6 +21,7 @@ func microbenchmarkCmd() *cobra.Command {
 	var scale, eventsAB int
 	var cpuProfile, only string
 	var cpu bool
+	var envelope float64
 	cmd := &cobra.Command{
 		Use:   "microbenchmark",
 		Short: "Run Ray's core microbenchmarks (and a raw gRPC round trip floor) on an embedded local cluster",
@@ -32,7 +33,7 @@ func microbenchmarkCmd() *cobra.Command {
 					return fmt.Errorf("--run: %w", err)
 				}
 				match = re.MatchString
-				if !slices.ContainsFunc(bench.Names(), match) {
+				if envelope == 0 && !slices.ContainsFunc(bench.Names(), match) {
 					return fmt.Errorf("--run %q matches no benchmark (%s)", only, strings.Join(bench.Names(), ", "))
 				}
 			}
@@ -54,6 +55,9 @@ func microbenchmarkCmd() *cobra.Command {
 				}
 				defer pprof.StopCPUProfile()
 			}
+			if envelope > 0 {
+				return bench.Envelope(ctx, os.Stdout, envelope, match)
+			}
 			if eventsAB > 0 {
 				_, err := bench.EventsAB(ctx, os.Stdout, scale, eventsAB, match)
 				return err
@@ -66,6 +70,7 @@ func microbenchmarkCmd() *cobra.Command {
 	cmd.Flags().StringVar(&only, "run", "", "run only the benchmarks whose names match this regular expression (e.g. 'tasks_(sync|async)')")
 	cmd.Flags().IntVar(&eventsAB, "task-events-ab", 0, "instead: measure what task events cost — tasks_sync, tasks_async and 1_1_actor_calls_async this many rounds each with this process's task events off and on, alternating, and print the medians and the on/off ratio")
 	cmd.Flags().BoolVar(&cpu, "cpu", false, "also print the CPU seconds each benchmark used in this process and the cluster's processes under it (steadier than the rate on a busy machine)")
+	cmd.Flags().Float64Var(&envelope, "envelope", 0, "instead: run the scale envelope (1,000,000 queued tasks, 1,000,000 live objects, a Get of 10,000 refs) with its counts times this factor (1: as stated)")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the driver process (go tool pprof) to this file")
 	return cmd
 }

@@ -64,3 +64,28 @@ func treeCPU() (float64, bool) {
 	}
 	return float64(total) / clockTicks, true
 }
+
+// readStatusKB is a "Name: N kB" field of /proc/self/status in bytes (0 if
+// absent).
+func readStatusKB(field string) uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		k, v, ok := bytes.Cut(line, []byte(":"))
+		if !ok || string(k) != field {
+			continue
+		}
+		f := bytes.Fields(v)
+		if len(f) == 0 {
+			return 0
+		}
+		n, err := strconv.ParseUint(string(f[0]), 10, 64)
+		if err != nil {
+			return 0
+		}
+		return n * 1024
+	}
+	return 0
+}

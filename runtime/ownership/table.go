@@ -63,11 +63,40 @@ type Entry struct {
 	Lineage   int    // kept tasks (lineage) that take it as an argument
 	Ready     bool
 	Loc       Location
-	done      chan struct{}
+	// done is made by the first Done while the object is not ready (most
+	// entries are never waited on: a queued task's entry without it is
+	// a sixth smaller) and closed when it becomes ready.
+	done chan struct{}
 }
 
+// closedDone is the Done of a ready entry nobody waited on.
+var closedDone = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
 // Done is closed when the object becomes ready (value, location or error).
-func (e *Entry) Done() <-chan struct{} { return e.done }
+// Like the rest of the table, it is called under the owner's lock.
+func (e *Entry) Done() <-chan struct{} {
+	if e.done == nil {
+		if e.Ready {
+			return closedDone
+		}
+		e.done = make(chan struct{})
+	}
+	return e.done
+}
+
+// wake closes done for the waiters, if any (the object became ready or
+// went away).
+func (e *Entry) wake() {
+	if e.done != nil && e.done != closedDone {
+		close(e.done)
+	}
+	e.done = closedDone
+}
+
+// unready makes a ready entry wait again (its value dropped or lost).
+func (e *Entry) unready() {
+	e.Ready, e.Loc, e.done = false, Location{}, nil
+}
 
 // Task is a task whose spec is kept for retries and lineage.
 type Task struct {
@@ -110,8 +139,7 @@ func (t *Table) Len() int { return len(t.objs) }
 
 // AddPut records a Put object with one local handle.
 func (t *Table) AddPut(id string, loc Location) {
-	e := &Entry{ID: id, Local: 1, Ready: true, Loc: loc, done: make(chan struct{})}
-	close(e.done)
+	e := &Entry{ID: id, Local: 1, Ready: true, Loc: loc}
 	t.objs[id] = e
 }
 
@@ -121,7 +149,7 @@ func (t *Table) AddTask(task *Task) {
 	task.Running = true
 	t.tasks[task.ID] = task
 	for _, r := range task.Returns {
-		t.objs[r] = &Entry{ID: r, TaskID: task.ID, Local: 1, done: make(chan struct{})}
+		t.objs[r] = &Entry{ID: r, TaskID: task.ID, Local: 1}
 		task.live++
 	}
 	for _, a := range task.Args {
@@ -196,7 +224,7 @@ func (t *Table) Refill(id string, loc Location) []Action {
 	}
 	e.Loc = loc
 	e.Ready = true
-	close(e.done)
+	e.wake()
 	if e.Local+e.Submitted == 0 {
 		return t.dropValue(e)
 	}
@@ -225,8 +253,7 @@ func (t *Table) AddReturn(taskID, id string, loc Location) []Action {
 	}
 	k.Returns = append(k.Returns, id)
 	k.live++
-	e := &Entry{ID: id, TaskID: taskID, Local: 1, Ready: true, Loc: loc, done: make(chan struct{})}
-	close(e.done)
+	e := &Entry{ID: id, TaskID: taskID, Local: 1, Ready: true, Loc: loc}
 	t.objs[id] = e
 	return nil
 }
@@ -254,9 +281,7 @@ func (t *Table) dropValue(e *Entry) []Action {
 		acts = append(acts, Action{Kind: FreeStored, ID: e.ID, NodeID: e.Loc.NodeID})
 	}
 	if e.Ready && e.Loc.Err == nil {
-		e.Loc = Location{}
-		e.Ready = false
-		e.done = make(chan struct{})
+		e.unready()
 	}
 	return acts
 }
@@ -270,7 +295,7 @@ func (t *Table) maybeRelease(e *Entry) []Action {
 		return acts
 	}
 	if !e.Ready {
-		close(e.done) // waiters wake and find it gone instead of waiting forever
+		e.wake() // waiters wake and find it gone instead of waiting forever
 	}
 	delete(t.objs, e.ID)
 	if k, ok := t.tasks[e.TaskID]; ok {
@@ -332,9 +357,7 @@ func (t *Table) Lost(id string, lostErr error) []Action {
 		return nil
 	}
 	if e.Ready {
-		e.Ready = false
-		e.Loc = Location{}
-		e.done = make(chan struct{})
+		e.unready()
 	}
 	k, ok := t.tasks[e.TaskID]
 	if !ok || k.Running {
@@ -372,7 +395,7 @@ func (t *Table) fail(e *Entry, err error) []Action {
 	e.Loc = Location{Err: err}
 	if !e.Ready {
 		e.Ready = true
-		close(e.done)
+		e.wake()
 	}
 	return []Action{{Kind: Fail, ID: e.ID}}
 }

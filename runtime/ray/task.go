@@ -209,13 +209,13 @@ func (f *RemoteFunc[R]) prepare(args []any) (*core.Worker, []core.Arg, core.Task
 }
 
 // taskOptions are a task call's options for the core worker: one CPU
-// unless the call asks for CPUs.
+// unless the call asks for CPUs (nil resources: core's shared one-CPU map).
 func (o *callOptions) taskOptions() core.TaskOptions {
 	res := o.resources
-	if res == nil {
-		res = map[string]float64{"CPU": 1}
-	} else if _, ok := res["CPU"]; !ok {
-		res["CPU"] = 1
+	if res != nil {
+		if _, ok := res["CPU"]; !ok {
+			res["CPU"] = 1
+		}
 	}
 	return core.TaskOptions{Resources: res, MaxRetries: o.maxRetries, RetryExceptions: o.retryExceptions, RetryOn: o.retryOn,
 		Strategy: o.strategy, Backpressure: o.backpressure, EnvVars: o.envVars}
