@@ -185,4 +185,3 @@ func get10kRefs(ctx context.Context, out io.Writer, scale float64) error {
 }
 
 func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
-
