@@ -19,7 +19,7 @@ func main() {
 		_ = ray.Init(context.Background()) // serves tasks, never returns
 	}
 	root := &cobra.Command{Use: "goray", Short: "goray runtime: nodes, status and benchmarks", SilenceUsage: true, SilenceErrors: true}
-	root.AddCommand(startCmd(), stopCmd(), statusCmd(), microbenchmarkCmd(), jobCmd(), dashboardCmd(), autoscalerCmd(), requestResourcesCmd(), serveCmd(), getAuthTokenCmd(), gcsCleanupCmd(),
+	root.AddCommand(startCmd(), stopCmd(), statusCmd(), microbenchmarkCmd(), fakeNodesCmd(), jobCmd(), dashboardCmd(), autoscalerCmd(), requestResourcesCmd(), serveCmd(), getAuthTokenCmd(), gcsCleanupCmd(),
 		listCmd(), getCmd(), summaryCmd(), logsCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)

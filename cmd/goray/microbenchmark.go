@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +23,8 @@ func microbenchmarkCmd() *cobra.Command {
 	var cpuProfile, only string
 	var cpu bool
 	var envelope float64
+	var simNodes []int
+	var simWindow time.Duration
 	cmd := &cobra.Command{
 		Use:   "microbenchmark",
 		Short: "Run Ray's core microbenchmarks (and a raw gRPC round trip floor) on an embedded local cluster",
@@ -38,10 +41,6 @@ func microbenchmarkCmd() *cobra.Command {
 				}
 			}
 			ctx := context.Background()
-			if err := ray.Init(ctx); err != nil {
-				return err
-			}
-			defer ray.Shutdown()
 			host, _ := os.Hostname()
 			fmt.Printf("goray microbenchmark: %s, %d CPUs, %s, %s\n", host, runtime.NumCPU(), runtime.Version(), time.Now().Format(time.RFC3339))
 			if cpuProfile != "" {
@@ -55,6 +54,15 @@ func microbenchmarkCmd() *cobra.Command {
 				}
 				defer pprof.StopCPUProfile()
 			}
+			if len(simNodes) > 0 {
+				// A GCS alone (the embedded cluster is not used), the
+				// simulated nodes in a child process.
+				return bench.SimulatedNodes(ctx, os.Stdout, simNodes, simWindow)
+			}
+			if err := ray.Init(ctx); err != nil {
+				return err
+			}
+			defer ray.Shutdown()
 			if envelope > 0 {
 				return bench.Envelope(ctx, os.Stdout, envelope, match)
 			}
@@ -71,6 +79,25 @@ func microbenchmarkCmd() *cobra.Command {
 	cmd.Flags().IntVar(&eventsAB, "task-events-ab", 0, "instead: measure what task events cost — tasks_sync, tasks_async and 1_1_actor_calls_async this many rounds each with this process's task events off and on, alternating, and print the medians and the on/off ratio")
 	cmd.Flags().BoolVar(&cpu, "cpu", false, "also print the CPU seconds each benchmark used in this process and the cluster's processes under it (steadier than the rate on a busy machine)")
 	cmd.Flags().Float64Var(&envelope, "envelope", 0, "instead: run the scale envelope (1,000,000 queued tasks, 1,000,000 live objects, a Get of 10,000 refs) with its counts times this factor (1: as stated)")
+	cmd.Flags().IntSliceVar(&simNodes, "simulated-nodes", nil, "instead: measure one GCS's CPU with this many simulated nodes heartbeating (e.g. 50,100,250), and place 10,000 queued tasks on its view")
+	cmd.Flags().DurationVar(&simWindow, "simulated-window", 20*time.Second, "how long each --simulated-nodes count is measured")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the driver process (go tool pprof) to this file")
 	return cmd
+}
+
+// fakeNodesCmd runs the simulated nodes of `microbenchmark --simulated-nodes`
+// (a child process, so that the GCS's process does nothing else).
+func fakeNodesCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:    bench.FakeNodesCommand + " GCS_ADDRESS COUNT",
+		Hidden: true,
+		Args:   cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			n, err := strconv.Atoi(args[1])
+			if err != nil || n <= 0 {
+				return fmt.Errorf("count %q: want a positive number", args[1])
+			}
+			return bench.FakeNodes(cmd.Context(), args[0], n)
+		},
+	}
 }

@@ -140,26 +140,25 @@ func utilization(n Node) float64 {
 }
 
 // Pick chooses a node for a request of shape req submitted on node local.
+// Ties go to the smallest node id. Only SPREAD needs the nodes in order (its
+// cursor walks them); the other strategies scan them once, without a copy,
+// which a node manager deciding for thousands of queued tasks on a view of
+// hundreds of nodes feels.
 func (s *State) Pick(nodes []Node, local string, req Resources, st Strategy) Decision {
-	alive := make([]Node, 0, len(nodes))
 	matches := st.Labels.compile()
-	for _, n := range nodes {
-		if n.Alive && matches(n.Labels) {
-			alive = append(alive, n)
-		}
-	}
-	sort.Slice(alive, func(i, j int) bool { return alive[i].ID < alive[j].ID })
+	usable := func(n *Node) bool { return n.Alive && matches(n.Labels) }
 	feasible := false
-	for _, n := range alive {
-		if req.Fits(n.Total) {
+	for i := range nodes {
+		if usable(&nodes[i]) && req.Fits(nodes[i].Total) {
 			feasible = true
 			break
 		}
 	}
 	switch st.Kind {
 	case NodeAffinity:
-		for _, n := range alive {
-			if n.ID != st.NodeID {
+		for i := range nodes {
+			n := &nodes[i]
+			if n.ID != st.NodeID || !usable(n) {
 				continue
 			}
 			if req.Fits(n.Available) {
@@ -177,6 +176,13 @@ func (s *State) Pick(nodes []Node, local string, req Resources, st Strategy) Dec
 		if !feasible {
 			return Decision{Status: Infeasible}
 		}
+		alive := make([]*Node, 0, len(nodes))
+		for i := range nodes {
+			if usable(&nodes[i]) {
+				alive = append(alive, &nodes[i])
+			}
+		}
+		sort.Slice(alive, func(i, j int) bool { return alive[i].ID < alive[j].ID })
 		for i := 0; i < len(alive); i++ {
 			n := alive[(s.spreadNext+i)%len(alive)]
 			if req.Fits(n.Available) {
@@ -190,17 +196,18 @@ func (s *State) Pick(nodes []Node, local string, req Resources, st Strategy) Dec
 		return Decision{Status: Infeasible}
 	}
 	// DEFAULT (hybrid): stay local while it has room, else the least utilized node with room.
-	for _, n := range alive {
-		if n.ID == local && req.Fits(n.Available) {
+	for i := range nodes {
+		if n := &nodes[i]; n.ID == local && usable(n) && req.Fits(n.Available) {
 			return Decision{Placed, n.ID}
 		}
 	}
 	best, bestU := "", 2.0
-	for _, n := range alive {
-		if !req.Fits(n.Available) {
+	for i := range nodes {
+		n := &nodes[i]
+		if !usable(n) || !req.Fits(n.Available) {
 			continue
 		}
-		if u := utilization(n); u < bestU {
+		if u := utilization(*n); u < bestU || (u == bestU && n.ID < best) {
 			best, bestU = n.ID, u
 		}
 	}
