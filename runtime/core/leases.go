@@ -31,32 +31,77 @@ func (w *Worker) requestLease(ctx context.Context, q *schedQueue) {
 		}
 		w.mu.Unlock()
 	}()
-	at := w.att.get()
-	client, addr := at.client, at.addr
-	fails := 0 // failed calls in a row: the backoff grows with them
 	req := &rpcpb.LeaseRequest{JobId: w.jobID, BinaryHash: w.binaryHash, Resources: q.res, Strategy: q.strategy, EnvVars: q.envVars,
 		NotRetriable: q.notRetriable}
-	if q.strategy.GetKind() == rpcpb.SchedulingStrategy_PLACEMENT_GROUP {
-		c, a, err := w.pgNodeClient(ctx, q.strategy)
-		if err != nil {
-			w.failQueue(q, err)
+	kind := q.strategy.GetKind()
+	ask := newLeaseAsk(kind == rpcpb.SchedulingStrategy_NODE_AFFINITY && !q.strategy.GetSoft(), kind == rpcpb.SchedulingStrategy_PLACEMENT_GROUP)
+	at := w.att.get()
+	var client rpcpb.NodeManagerClient // where the last call went
+	var addr string
+	var rep *rpcpb.LeaseReply
+	var lastErr error
+	first := true
+	for steps := ask.start(); len(steps) > 0; {
+		s := steps[0]
+		steps = steps[1:]
+		switch s.kind {
+		case stepSend:
+			if ctx.Err() != nil {
+				return
+			}
+			switch s.to.kind {
+			case toAttached:
+				at = w.att.get()
+				client, addr = at.client, at.addr
+			case toPlacement:
+				c, a, err := w.pgNodeClient(ctx, q.strategy)
+				switch {
+				case err == nil:
+					client, addr = c, a
+				case first:
+					w.failQueue(q, err)
+					return
+				default: // the attached node knows the group too
+					at = w.att.get()
+					client, addr = at.client, at.addr
+				}
+			case toSpillback:
+				c, err := w.pool.Get(s.to.addr)
+				if err != nil {
+					steps = ask.dialFailed()
+					continue
+				}
+				client, addr = rpcpb.NewNodeManagerClient(c), s.to.addr
+			}
+			first = false
+			req.GrantOrReject = s.grantOrReject
+			rep, lastErr = w.leaseCall(ctx, client, req)
+			switch {
+			case lastErr != nil:
+				if ctx.Err() == nil {
+					w.warn.printf(w.log, "lease request failed (will retry): %v", lastErr)
+				}
+				steps = ask.callFailed(ctx.Err() != nil, status.Code(lastErr) == codes.Unavailable, client == at.client)
+			case rep.Granted:
+				steps = ask.granted()
+			case rep.SpillbackAddress != "":
+				steps = ask.spillback(rep.SpillbackAddress)
+			case rep.Rejected:
+				steps = ask.rejected(rep.Message)
+			default:
+				steps = ask.unanswered()
+			}
+		case stepAttach:
+			w.attach(q, client, addr, rep)
 			return
-		}
-		client, addr = c, a
-	}
-	for hops := 0; ctx.Err() == nil; hops++ {
-		rctx, rcancel := ctx, context.CancelFunc(func() {})
-		if req.GrantOrReject {
-			// A spillback target answers at once (at most a worker start);
-			// one whose host vanished would otherwise hold this request, and
-			// a slot of maxLeaseRequests, forever. A grant that races the
-			// deadline is freed by the node (it checks the request's context).
-			rctx, rcancel = context.WithTimeout(ctx, spillbackTimeout)
-		}
-		req.LeaseId = ids.New()
-		rep, err := client.RequestWorkerLease(rctx, req)
-		rcancel()
-		if err != nil {
+		case stepFail:
+			w.failQueue(q, s.err)
+			return
+		case stepSleep:
+			if sleepCtx(ctx, s.delay) != nil {
+				return
+			}
+		case stepReturnUnseen:
 			// Cancelled (no more queued tasks, shutdown) or timed out: the
 			// node may have granted the lease as the reply was dropped.
 			// Return it by the id we chose; unknown ids are a no-op. Sent
@@ -64,51 +109,29 @@ func (w *Worker) requestLease(ctx context.Context, q *schedQueue) {
 			// node after the request's context is cancelled there, and a
 			// grant recorded after that is freed by the node itself.
 			w.returnUnseenLease(client, req.LeaseId)
-			if ctx.Err() != nil {
-				return
-			}
-			if client == at.client && status.Code(err) == codes.Unavailable {
-				// No node manager at the attached address (the head's
-				// node died with the head): a driver attaches elsewhere.
-				at = w.nodeLost(at, err)
-			} else {
-				at = w.att.get()
-			}
-			w.warn.printf(w.log, "lease request failed (will retry): %v", err)
-			if sleepCtx(ctx, backoffDelay(leaseRetryBase, leaseRetryMax, fails)) != nil {
-				return
-			}
-			fails++
-			client, addr, req.GrantOrReject = at.client, at.addr, false
-			continue
-		}
-		fails = 0
-		switch {
-		case rep.Granted:
-			w.attach(q, client, addr, rep)
+		case stepReattach:
+			// No node manager at the attached address (the head's node
+			// died with the head): a driver attaches elsewhere.
+			at = w.nodeLost(at, lastErr)
+		case stepStop:
 			return
-		case rep.SpillbackAddress != "":
-			c, err := w.pool.Get(rep.SpillbackAddress)
-			if err != nil {
-				time.Sleep(50 * time.Millisecond)
-				continue
-			}
-			client, addr, req.GrantOrReject = rpcpb.NewNodeManagerClient(c), rep.SpillbackAddress, true
-		case rep.Rejected:
-			if q.strategy.GetKind() == rpcpb.SchedulingStrategy_NODE_AFFINITY && !q.strategy.Soft && !req.GrantOrReject {
-				w.failQueue(q, &UnschedulableError{Message: rep.Message})
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-			at = w.att.get()
-			client, addr, req.GrantOrReject = at.client, at.addr, false
-			if q.strategy.GetKind() == rpcpb.SchedulingStrategy_PLACEMENT_GROUP {
-				if c, a, err := w.pgNodeClient(ctx, q.strategy); err == nil {
-					client, addr = c, a
-				}
-			}
 		}
 	}
+}
+
+// leaseCall is one RequestWorkerLease under a fresh lease id.
+func (w *Worker) leaseCall(ctx context.Context, client rpcpb.NodeManagerClient, req *rpcpb.LeaseRequest) (*rpcpb.LeaseReply, error) {
+	if req.GrantOrReject {
+		// A spillback target answers at once (at most a worker start);
+		// one whose host vanished would otherwise hold this request, and
+		// a slot of maxLeaseRequests, forever. A grant that races the
+		// deadline is freed by the node (it checks the request's context).
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, spillbackTimeout)
+		defer cancel()
+	}
+	req.LeaseId = ids.New()
+	return client.RequestWorkerLease(ctx, req)
 }
 
 // returnUnseenLease returns a lease whose grant reply never arrived.
