@@ -99,8 +99,7 @@ func (n *Node) dropIncarnationLocked() dropped {
 	n.leases = map[string]*lease{}
 	n.bundles = map[string]map[int32]*bundle{}
 	n.demand = map[string]*rpcpb.ResourceDemand{}
-	n.idle = map[poolKey][]*worker{}
-	n.prestart = map[poolKey]bool{}
+	n.idle = newIdlePool()
 	n.jobHashes = map[string]string{}
 	// The cache by content stays right whatever the job ids; it is dropped
 	// with the rest only so that nothing of the old cluster is trusted

@@ -215,10 +215,10 @@ func TestNodeDropsANewClustersPredecessor(t *testing.T) {
 		t.Fatal("the old cluster's object is still in the store")
 	}
 	n.mu.Lock()
-	avail, bundles, leases, demand, idle, workers := n.available["CPU"], len(n.bundles), len(n.leases), len(n.demand), len(n.idle), len(n.workers)
+	avail, bundles, leases, demand, idle, workers := n.available["CPU"], len(n.bundles), len(n.leases), len(n.demand), n.idle.size(), len(n.workers)
 	n.mu.Unlock()
 	if avail != 2 || bundles != 0 || leases != 0 || demand != 0 || idle != 0 || workers != 0 {
-		t.Fatalf("after the drop: CPU %v available, %d bundles, %d leases, %d demand, %d pools, %d workers; want 2 and nothing",
+		t.Fatalf("after the drop: CPU %v available, %d bundles, %d leases, %d demand, %d idle workers, %d workers; want 2 and nothing",
 			avail, bundles, leases, demand, idle, workers)
 	}
 	// The new cluster can use the whole node.

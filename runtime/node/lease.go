@@ -262,9 +262,7 @@ func (n *Node) parkIdleLocked(w *worker) {
 		n.killLocked(w)
 		return
 	}
-	w.idleSince = time.Now()
-	k := w.pool()
-	n.idle[k] = append(n.idle[k], w)
+	n.idle.park(w.pool(), w.id, time.Now())
 }
 
 // pool is the idle pool the worker belongs to.
@@ -332,15 +330,18 @@ func (n *Node) popWorker(ctx context.Context, job, hash string, envVars map[stri
 	}
 	key := poolKey{job: job, hash: hash, env: workerenv.EnvVarsKey(envVars)}
 	n.mu.Lock()
-	if ws := n.idle[key]; len(ws) > 0 {
-		w := ws[len(ws)-1]
-		n.idle[key] = ws[:len(ws)-1]
-		n.mu.Unlock()
-		return w, nil
+	for {
+		id, ok := n.idle.pop(key)
+		if !ok {
+			break
+		}
+		if w := n.workers[id]; w != nil {
+			n.mu.Unlock()
+			return w, nil
+		}
 	}
 	// Workers for runtime_env variables are started as asked for.
-	first := !n.prestart[key] && key.env == ""
-	n.prestart[key] = true
+	first := n.idle.firstLease(key)
 	n.mu.Unlock()
 	if first {
 		for i := 1; i < int(n.total["CPU"]); i++ {
@@ -407,15 +408,7 @@ func (n *Node) workerExited(w *worker, err error, logPath string) {
 	n.segments.Drop(objectstore.SegmentName(w.id))
 	n.mu.Lock()
 	delete(n.workers, w.id)
-	if ws := n.idle[w.pool()]; len(ws) > 0 {
-		keep := ws[:0]
-		for _, x := range ws {
-			if x != w {
-				keep = append(keep, x)
-			}
-		}
-		n.idle[w.pool()] = keep
-	}
+	n.idle.remove(w.pool(), w.id)
 	for _, l := range n.leases {
 		if l.w == w {
 			n.freeLocked(l)

@@ -71,7 +71,6 @@ type worker struct {
 	registered chan struct{}
 	leased     bool
 	actorID    string
-	idleSince  time.Time
 	killed     bool
 	started    time.Time
 	// userKill: stopped by ray.Kill or a forced cancel (KillWorker).
@@ -141,14 +140,13 @@ type Node struct {
 	view      []*rpcpb.NodeView
 	sched     scheduler.State
 	workers   map[string]*worker
-	idle      map[poolKey][]*worker
+	idle      *idlePool // idle workers by pool (pool.go)
 	leases    map[string]*lease
 	demand    map[string]*rpcpb.ResourceDemand
 	bundles   map[string]map[int32]*bundle
 	labels    map[string]string       // the node's labels, ray.io/node-id too (once registered)
 	binaries  map[string]cachedBinary // executable hash -> where it is
 	jobHashes map[string]string       // job id -> executable hash, for requests without one
-	prestart  map[poolKey]bool
 	lastBusy  time.Time
 	// clusterID is the GCS cluster id this node registered under ("" before
 	// the first reply that carried one); epoch counts the incarnations this
@@ -193,9 +191,9 @@ func Start(cfg Config) (*Node, error) {
 	res := scheduler.Resources(cfg.Resources).Clone()
 	n := &Node{cfg: cfg, log: cfg.Logger, pool: rpcutil.NewPool(cfg.Security), changed: make(chan struct{}),
 		Store: objectstore.New(cfg.StoreCapacity, filepath.Join(cfg.Dir, "spill")), total: res, available: res.Clone(),
-		workers: map[string]*worker{}, idle: map[poolKey][]*worker{}, leases: map[string]*lease{},
+		workers: map[string]*worker{}, idle: newIdlePool(), leases: map[string]*lease{},
 		demand: map[string]*rpcpb.ResourceDemand{}, bundles: map[string]map[int32]*bundle{}, binaries: map[string]cachedBinary{},
-		jobHashes: map[string]string{}, prestart: map[poolKey]bool{}, lastBusy: time.Now(), stop: make(chan struct{}),
+		jobHashes: map[string]string{}, lastBusy: time.Now(), stop: make(chan struct{}),
 		kick: make(chan struct{}, 1), done: make(chan struct{})}
 	tokenFile, err := cfg.Security.WriteTokenFile(filepath.Join(cfg.Dir, "secrets"))
 	if err != nil {
@@ -396,19 +394,10 @@ func (n *Node) reaper() {
 		case <-t.C:
 		}
 		n.mu.Lock()
-		for key, ws := range n.idle {
-			keep := ws[:0]
-			for _, w := range ws {
-				if time.Since(w.idleSince) > n.cfg.IdleWorkerTimeout {
-					w.killed = true
-					if w.proc != nil {
-						w.proc.Kill()
-					}
-					continue
-				}
-				keep = append(keep, w)
+		for _, id := range n.idle.reap(time.Now(), n.cfg.IdleWorkerTimeout) {
+			if w := n.workers[id]; w != nil {
+				n.killLocked(w)
 			}
-			n.idle[key] = keep
 		}
 		n.mu.Unlock()
 	}
@@ -442,10 +431,7 @@ func (n *Node) GetNodeStats(ctx context.Context, _ *rpcpb.Empty) (*rpcpb.NodeSta
 	st := n.Store.Stats()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	idle := 0
-	for _, ws := range n.idle {
-		idle += len(ws)
-	}
+	idle := n.idle.size()
 	return &rpcpb.NodeStats{NodeId: n.id, StoreUsed: st.Used, StoreCapacity: st.Capacity, NumObjects: st.Objects,
 		SpilledBytes: st.SpilledBytes, SpilledObjects: st.SpilledObjects, RestoredObjects: st.RestoredObjects,
 		NumWorkers: int32(len(n.workers)), IdleWorkers: int32(idle), Available: n.available.Clone(), Total: n.total.Clone(),
