@@ -225,7 +225,9 @@ func TestClusterEventsAndLogs(t *testing.T) {
 			t.Fatalf("missing cluster events %v among:\n%s", want, b.String())
 		}
 	}
-	errs, meta, err := c.ListClusterEvents(ctx, stateapi.Options{Filters: []stateapi.Filter{{Key: "severity", Predicate: "=", Value: "error"}}})
+	// Over the default limit (100) when tests that kill nodes ran first
+	// (-shuffle): ask for all, so that every match is listed.
+	errs, meta, err := c.ListClusterEvents(ctx, stateapi.Options{Limit: 10_000, Filters: []stateapi.Filter{{Key: "severity", Predicate: "=", Value: "error"}}})
 	if err != nil || len(errs) == 0 || meta.NumFiltered != len(errs) {
 		t.Errorf("ERROR events: %d (%+v, %v)", len(errs), meta, err)
 	}
