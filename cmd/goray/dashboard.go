@@ -35,7 +35,7 @@ func dashboardCmd() *cobra.Command {
 				return errors.New("--gcs-address is required")
 			}
 			if nodeIP == "" {
-				nodeIP = localIPFor(gcsAddr)
+				nodeIP = cluster.LocalIPFor(gcsAddr)
 			}
 			conn, err := dialGCS(gcsAddr)
 			if err != nil {

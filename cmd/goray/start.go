@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -22,14 +20,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/goray-dev/goray/internal/raystart"
-	"github.com/goray-dev/goray/runtime/auth"
 	"github.com/goray-dev/goray/runtime/cluster"
-	"github.com/goray-dev/goray/runtime/dashboard"
-	"github.com/goray-dev/goray/runtime/gcs"
 	"github.com/goray-dev/goray/runtime/gcs/storage"
-	"github.com/goray-dev/goray/runtime/jobs"
 	"github.com/goray-dev/goray/runtime/node"
-	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/scheduler"
 )
 
@@ -218,15 +211,6 @@ func daemonize(f *startFlags) error {
 	}
 }
 
-func localIPFor(target string) string {
-	c, err := net.Dial("udp", target)
-	if err != nil {
-		return "127.0.0.1"
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).IP.String()
-}
-
 func machineMemory() int64 {
 	b, err := os.ReadFile("/proc/meminfo")
 	if err != nil {
@@ -308,7 +292,7 @@ func runNode(ctx context.Context, f *startFlags) error {
 		if f.head {
 			ip = "127.0.0.1"
 		} else {
-			ip = localIPFor(f.address)
+			ip = cluster.LocalIPFor(f.address)
 		}
 	}
 	root := tmpRoot(f)
@@ -322,97 +306,27 @@ func runNode(ctx context.Context, f *startFlags) error {
 			timeout = d
 		}
 	}
-	ncfg := node.Config{IP: ip, Port: f.nodeManagerPort, Resources: res, Labels: labels, StoreCapacity: store, Dir: session,
-		InstanceID: os.Getenv("RAY_CLOUD_INSTANCE_ID"), NodeTypeName: os.Getenv("RAY_NODE_TYPE_NAME"),
-		HeartbeatInterval: timeout / 5, Logger: logger, Security: sec}
-	var stop func()
-	var drained <-chan struct{} // closed when a drained node reaches its deadline
-	var nd *node.Node
-	var g *gcs.Server // the head's GCS (nil on a worker node)
-	var gcsAddr string
-	var nodeAddr string
-	var servers []*http.Server
-	if f.head {
-		h, err := cluster.StartHead(cluster.HeadConfig{GcsPort: f.port, HeartbeatTimeout: timeout, Node: ncfg, Storage: gcsStore})
-		if err != nil {
-			return err
-		}
-		stop, gcsAddr, nodeAddr, drained = h.Stop, h.GcsAddress, h.Node.Address(), h.Node.Done()
-		nd, g = h.Node, h.GCS
-		writeState(logger, filepath.Join(root, "gcs_address"), []byte(gcsAddr))
-	} else {
-		ncfg.GcsAddress = f.address
-		n, err := node.Start(ncfg)
-		if err != nil {
-			return err
-		}
-		stop, gcsAddr, nodeAddr, drained = n.Stop, f.address, n.Address(), n.Done()
-		nd = n
-	}
-	conn, err := cluster.Dial(gcsAddr, sec)
-	if err != nil {
-		stop()
-		return err
-	}
-	gcs := rpcpb.NewGcsClient(conn)
-	// servePolicy runs one of the node's HTTP APIs behind the auth layer,
-	// which lets through without the token only what p opens.
-	servePolicy := func(host string, port int, h http.Handler, what string, p auth.HTTPPolicy) error {
-		if port <= 0 {
-			return nil
-		}
-		s, err := cluster.ServeHTTP(host, port, sec.Handler(h, p), sec)
-		if err != nil {
-			return fmt.Errorf("%s on %s:%d: %w", what, host, port, err)
-		}
-		servers = append(servers, s)
-		logger.Printf("%s listening on %s", what, net.JoinHostPort(host, strconv.Itoa(port)))
-		return nil
-	}
-	// serve opens only the health probes.
-	serve := func(host string, port int, h http.Handler, what string, open ...string) error {
-		return servePolicy(host, port, h, what, auth.HTTPPolicy{Open: open})
-	}
-	bind := "0.0.0.0"
-	if p := net.ParseIP(ip); p != nil && p.IsLoopback() {
-		bind = ip // several nodes share this machine on 127.0.0.x
-	}
-	var jobsMgr *jobs.Manager
-	var srv serveRuntime
-	if f.metricsPort > 0 {
-		srv.metrics = nodeMetrics(gcs, nd, g, ip, session)
-	}
-	if f.head && f.dashboardPort > 0 {
-		dash := dashboard.New(gcs, nodeAddr)
-		if jobsMgr, err = jobs.NewManager(ctx, jobs.Config{GCS: gcs, GcsAddress: gcsAddr, Dir: root, NodeIP: ip, Logger: logger, Security: sec}); err != nil {
-			stop()
-			return err
-		}
-		jobsMgr.Register(dash.Mux)
-		dash.State.Jobs = jobsMgr.List
-		dash.UseNodeCredentials(sec)     // /api/v0/workers asks every node
-		dash.MountLogs(f.agentPort, sec) // every node's agent listens on this port
-		srv.startServeController(dash.Mux, gcs, gcsAddr, nodeAddr, ip, sec, logger, gcsStore.Backend() != "memory")
-		// The dashboard also gives anyone its web page's shell and login.
-		if err := servePolicy(f.dashboardHost, f.dashboardPort, dash.Mux, "dashboard", dashboard.Policy()); err != nil {
-			stop()
-			return err
-		}
-	}
-	agent := dashboard.AgentMux(gcs, nodeAddr, f.head)
-	dashboard.MountLogAgent(agent, dashboard.NodeLogFiles(root, session, f.head))
-	if err := serve(bind, f.agentPort, agent, "node agent", dashboard.NodeHealthPath, dashboard.HealthPath); err != nil {
-		stop()
-		return err
-	}
 	if f.serveGRPCNote != "" {
 		logger.Print(f.serveGRPCNote)
 	}
-	srv.startServeProxy(gcs, nodeAddr, ip, bind, f.servePort, f.serveGRPCPort, f.head, sec, logger)
-	if srv.metrics != nil {
-		if err := serve(bind, f.metricsPort, srv.metrics.Handler(), "metrics"); err != nil {
-			logger.Printf("metrics disabled: %v", err)
-		}
+	// Negative ports are off, as 0 (cluster.AnyPort is not for the CLI).
+	port := func(p int) int { return max(p, 0) }
+	cfg := cluster.Config{Head: f.head, GcsPort: f.port, HeartbeatTimeout: timeout, Storage: gcsStore, Security: sec, TempDir: root,
+		Node: node.Config{IP: ip, Port: f.nodeManagerPort, Resources: res, Labels: labels, StoreCapacity: store, Dir: session,
+			InstanceID: os.Getenv("RAY_CLOUD_INSTANCE_ID"), NodeTypeName: os.Getenv("RAY_NODE_TYPE_NAME"),
+			HeartbeatInterval: timeout / 5, Logger: logger},
+		DashboardHost: f.dashboardHost, DashboardPort: port(f.dashboardPort), AgentPort: port(f.agentPort),
+		MetricsPort: port(f.metricsPort), ServePort: port(f.servePort), ServeGRPCPort: port(f.serveGRPCPort)}
+	if !f.head {
+		cfg.GcsAddress = f.address
+	}
+	c, err := cluster.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	gcsAddr, nodeAddr := c.GcsAddress(), c.NodeAddress()
+	if f.head {
+		writeState(logger, filepath.Join(root, "gcs_address"), []byte(gcsAddr))
 	}
 	pidDir := filepath.Join(root, "pids")
 	pidFile := filepath.Join(pidDir, strconv.Itoa(os.Getpid())+".pid")
@@ -428,27 +342,18 @@ func runNode(ctx context.Context, f *startFlags) error {
 	select {
 	case <-sig:
 		logger.Printf("stopping")
-	case <-drained:
+	case <-c.Done():
 		logger.Printf("drained: stopping")
 	}
-	if wait := serveDrainWait(); wait > 0 && srv.px != nil {
+	if wait := serveDrainWait(); wait > 0 && c.DrainServe() {
 		// A pod being deleted still gets new connections until every
 		// node's kube-proxy has dropped it from the Services: its proxy
 		// answers them (and fails /-/healthz) for a while before closing.
-		srv.px.Drain()
 		logger.Printf("serve proxy draining for %s", wait)
 		time.Sleep(wait)
 	}
 	// Best-effort teardown: the process exits right after.
-	for _, s := range servers {
-		_ = s.Close()
-	}
-	if jobsMgr != nil {
-		jobsMgr.Close()
-	}
-	srv.close()
-	_ = conn.Close()
-	stop()
+	c.Stop()
 	_ = os.Remove(pidFile)
 	_ = os.Remove(filepath.Join(pidDir, strconv.Itoa(os.Getpid())+".ready"))
 	_ = os.RemoveAll(session)

@@ -52,7 +52,8 @@ import (
 var (
 	mu      sync.Mutex
 	current *core.Worker
-	head    *cluster.Head
+	// local is the embedded local cluster (nil when connected by address).
+	local *cluster.Cluster
 )
 
 type initConfig struct {
@@ -62,6 +63,10 @@ type initConfig struct {
 	resources map[string]float64
 	storeCap  int64
 	logger    *log.Logger
+	// dashboardPort and servePort are the embedded cluster's (see
+	// WithDashboardPort, WithServePort).
+	dashboardPort, servePort int
+	serve                    bool
 }
 
 // InitOption configures Init.
@@ -86,6 +91,23 @@ func WithObjectStoreMemory(n int64) InitOption { return func(c *initConfig) { c.
 
 // WithLogger sets where an embedded cluster logs.
 func WithLogger(l *log.Logger) InitOption { return func(c *initConfig) { c.logger = l } }
+
+// WithDashboardPort sets the port of an embedded cluster's dashboard on
+// 127.0.0.1: its HTTP API (jobs, state, logs, serve), as on a head that
+// `goray start --head` runs, behind the same token. By default it takes a
+// free port (DashboardAddress says which), so that programs and tests on one
+// machine do not collide over Ray's 8265; a negative port runs the cluster
+// without a dashboard.
+func WithDashboardPort(port int) InitOption { return func(c *initConfig) { c.dashboardPort = port } }
+
+// WithServePort starts an embedded cluster's serve HTTP proxy on
+// 127.0.0.1:port (0: a free port; ServeAddress says which). Without it the
+// embedded cluster runs no proxy: its serve controller deploys
+// applications (the dashboard's serve API) and handles reach them, as Ray
+// starts its proxy only when serve is used.
+func WithServePort(port int) InitOption {
+	return func(c *initConfig) { c.servePort, c.serve = port, true }
+}
 
 // IsWorker reports whether this process was started by a node manager as a worker.
 func IsWorker() bool { return workerenv.IsWorker() }
@@ -141,13 +163,12 @@ func Init(ctx context.Context, opts ...InitOption) error {
 				logger = log.New(os.Stderr, "[goray] ", log.LstdFlags)
 			}
 		}
-		h, err := cluster.StartHead(cluster.HeadConfig{Node: node.Config{Resources: res, StoreCapacity: cfg.storeCap, Logger: logger,
-			IdleWorkerTimeout: 30 * time.Second, Security: sec}})
+		c, err := cluster.Start(ctx, embeddedConfig(cfg, res, logger, sec, exe))
 		if err != nil {
 			return fmt.Errorf("start embedded cluster: %w", err)
 		}
-		head = h
-		wc = core.Config{GcsAddress: h.GcsAddress, NodeAddress: h.Node.Address(), LocalNode: h.Node, Namespace: cfg.namespace, Security: sec}
+		local = c
+		wc = core.Config{GcsAddress: c.GcsAddress(), NodeAddress: c.NodeAddress(), LocalNode: c.Node, Namespace: cfg.namespace, Security: sec}
 	} else {
 		nodeAddr, ip, err := pickNode(ctx, cfg.address, sec)
 		if err != nil {
@@ -160,22 +181,46 @@ func Init(ctx context.Context, opts ...InitOption) error {
 	}
 	w, err := core.Start(wc)
 	if err != nil {
-		if head != nil {
-			head.Stop()
-			head = nil
+		if local != nil {
+			local.Stop()
+			local = nil
 		}
 		return err
 	}
 	if err := w.RegisterJob(ctx, exe); err != nil {
 		w.Shutdown()
-		if head != nil {
-			head.Stop()
-			head = nil
+		if local != nil {
+			local.Stop()
+			local = nil
 		}
 		return err
 	}
 	current = w
 	return nil
+}
+
+// embeddedConfig is the embedded local cluster: a head on 127.0.0.1 as
+// `goray start --head` runs it, with its dashboard (and the job, state, log
+// and serve APIs) and node agent on free ports, no metrics exporter and,
+// unless asked for, no serve proxy. Its serve applications default to this
+// program's own executable, which registers them.
+func embeddedConfig(cfg *initConfig, res map[string]float64, logger *log.Logger, sec auth.Config, exe string) cluster.Config {
+	c := cluster.Config{Head: true, Security: sec, ServeBinary: exe,
+		Node:          node.Config{Resources: res, StoreCapacity: cfg.storeCap, Logger: logger, IdleWorkerTimeout: 30 * time.Second},
+		DashboardHost: "127.0.0.1", DashboardPort: cluster.AnyPort, AgentPort: cluster.AnyPort}
+	switch {
+	case cfg.dashboardPort > 0:
+		c.DashboardPort = cfg.dashboardPort
+	case cfg.dashboardPort < 0:
+		c.DashboardPort = 0
+	}
+	if cfg.serve {
+		c.ServePort = cfg.servePort
+		if c.ServePort <= 0 {
+			c.ServePort = cluster.AnyPort
+		}
+	}
+	return c
 }
 
 // pickNode chooses the node manager a driver outside the cluster attaches to
@@ -216,9 +261,9 @@ func Shutdown() {
 		current.Shutdown()
 		current = nil
 	}
-	if head != nil {
-		head.Stop()
-		head = nil
+	if local != nil {
+		local.Stop()
+		local = nil
 	}
 }
 
@@ -270,10 +315,36 @@ func GCSAddress() string {
 		return ""
 	}
 	_ = w
-	if head != nil {
-		return head.GcsAddress
+	if local != nil {
+		return local.GcsAddress()
 	}
 	return os.Getenv(workerenv.Address)
+}
+
+// DashboardAddress is the HOST:PORT of the embedded local cluster's
+// dashboard (Ray's dashboard_url): the job API (/api/jobs/), the state API
+// (/api/v0/...), the log and serve APIs, over HTTPS when the cluster runs
+// with TLS and with the cluster's token. "" when connected to a cluster by
+// address (its dashboard is on its head, :8265 by default), before Init,
+// or with WithDashboardPort(-1).
+func DashboardAddress() string {
+	mu.Lock()
+	defer mu.Unlock()
+	if local == nil {
+		return ""
+	}
+	return local.DashboardAddress()
+}
+
+// ServeAddress is the HOST:PORT of the embedded local cluster's serve HTTP
+// proxy ("" unless WithServePort started it).
+func ServeAddress() string {
+	mu.Lock()
+	defer mu.Unlock()
+	if local == nil {
+		return ""
+	}
+	return local.ServeAddress()
 }
 
 // Nodes lists the cluster's nodes.
