@@ -5,10 +5,11 @@
 // and gRPC proxies and the Prometheus exporter, each HTTP API behind the
 // auth layer. `goray start` and the SDK's embedded local cluster
 // (ray.Init without an address) both call it, so they serve the same APIs.
-// StartHead is the bare head (the GCS and its node manager) that tests use.
+// StartHead is a bare head (the GCS and its node manager, package bare)
+// that tests use.
 //
 // The files: config.go (Config, the ports), start.go (Start, the node's
-// parts in order, Stop), head.go (StartHead: GCS and node manager),
+// parts in order, Stop), head.go (StartHead),
 // dashboard.go (the head's dashboard, job manager and serve controller),
 // serve.go (the serve controller and proxy), metrics.go (the node's
 // Prometheus registry), http.go (HTTP servers behind the auth layer).

@@ -11,8 +11,8 @@ import (
 	"github.com/goray-dev/goray/runtime/node"
 )
 
-// AnyPort, as a port of Config's HTTP parts (DashboardPort, AgentPort,
-// MetricsPort, ServePort, ServeGRPCPort), listens on a free port; the
+// AnyPort is a port of Config's HTTP parts (DashboardPort, AgentPort,
+// MetricsPort, ServePort, ServeGRPCPort) that listens on a free one; the
 // Cluster's accessors say which. 0 (or any other port below 1) leaves that
 // part off.
 const AnyPort = -1

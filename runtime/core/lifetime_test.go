@@ -9,18 +9,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/goray-dev/goray/runtime/cluster"
+	"github.com/goray-dev/goray/runtime/cluster/bare"
 	"github.com/goray-dev/goray/runtime/internal/ids"
 	"github.com/goray-dev/goray/runtime/node"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
 
-// lifetimeHead starts a head (GCS and node manager) in this process with a
-// 4 MB store, so a few 3 MB objects spill.
-func lifetimeHead(t *testing.T) (*cluster.Head, string) {
+// lifetimeHead starts a bare head (GCS and node manager: runtime/cluster
+// imports this package) in this process with a 4 MB store, so a few 3 MB
+// objects spill.
+func lifetimeHead(t *testing.T) (*bare.Head, string) {
 	t.Helper()
 	dir := t.TempDir()
-	h, err := cluster.StartHead(cluster.HeadConfig{Node: node.Config{Resources: map[string]float64{"CPU": 1},
+	h, err := bare.StartHead(bare.HeadConfig{Node: node.Config{Resources: map[string]float64{"CPU": 1},
 		StoreCapacity: 4 << 20, Dir: dir, HeartbeatInterval: 200 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +32,7 @@ func lifetimeHead(t *testing.T) (*cluster.Head, string) {
 
 // startDriver starts a core worker that talks to the head's node over gRPC
 // (as a driver process does), so its objects reach the store with their owner.
-func startDriver(t *testing.T, h *cluster.Head) *Worker {
+func startDriver(t *testing.T, h *bare.Head) *Worker {
 	t.Helper()
 	w, err := Start(Config{GcsAddress: h.GcsAddress, NodeAddress: h.Node.Address(), NodeID: h.Node.ID()})
 	if err != nil {
@@ -65,7 +66,7 @@ func spillFiles(t *testing.T, dir string) int {
 
 // waitStoreEmpty polls until the node's store holds no object and the spill
 // directory no file; it returns how long that took.
-func waitStoreEmpty(t *testing.T, h *cluster.Head, spill string, within time.Duration) time.Duration {
+func waitStoreEmpty(t *testing.T, h *bare.Head, spill string, within time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for {
@@ -81,7 +82,7 @@ func waitStoreEmpty(t *testing.T, h *cluster.Head, spill string, within time.Dur
 	}
 }
 
-func wantStored(t *testing.T, h *cluster.Head, spill string, objects int64) {
+func wantStored(t *testing.T, h *bare.Head, spill string, objects int64) {
 	t.Helper()
 	st := h.Node.Store.Stats()
 	if st.Objects != objects || st.SpilledObjects == 0 || int64(spillFiles(t, spill)) != st.SpilledObjects {

@@ -1,4 +1,4 @@
-package proxy
+package proxy_test
 
 import (
 	"context"
@@ -26,8 +26,8 @@ import (
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/serve"
 	"github.com/goray-dev/goray/runtime/serve/internal/hop"
-	"github.com/goray-dev/goray/runtime/serve/internal/router"
 	"github.com/goray-dev/goray/runtime/serve/internal/routes"
+	"github.com/goray-dev/goray/runtime/serve/proxy"
 )
 
 // gathered is the metrics of the last proxy grpcProxyWith started.
@@ -87,7 +87,7 @@ func grpcProxy(t testing.TB, token string, gc routes.GRPCConfig) *grpc.ClientCon
 
 // grpcProxyWith is grpcProxy that also returns the proxy and the lengths
 // of the request bodies the replica got, in order (-1: streamed).
-func grpcProxyWith(t testing.TB, token string, gc routes.GRPCConfig) (*grpc.ClientConn, *Proxy, func() []int64) {
+func grpcProxyWith(t testing.TB, token string, gc routes.GRPCConfig) (*grpc.ClientConn, *proxy.Proxy, func() []int64) {
 	t.Helper()
 	rl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -111,13 +111,11 @@ func grpcProxyWith(t testing.TB, token string, gc routes.GRPCConfig) (*grpc.Clie
 		t.Fatal(err)
 	}
 	reg := metrics.NewRegistry("session_test")
-	p := &Proxy{cfg: Config{Logger: log.New(io.Discard, "", 0), Auth: auth.NewToken(token), GRPCListener: gl,
-		GRPCMetrics: metrics.NewGRPCProxy(reg.Registerer(), "node1", "127.0.0.1")}, routers: map[string]*router.Router{}}
 	gathered = reg.Gatherer()
-	p.table.Store(&routes.Table{})
-	p.update(&routes.Table{GRPC: gc, Apps: []routes.App{{Name: "app", RoutePrefix: "/", Ingress: "D",
-		Deployments: map[string]routes.Deployment{"D": {MaxOngoing: 100, Replicas: []routes.Replica{{ID: "r1", Address: rl.Addr().String()}}}}}}})
-	srv := p.newGRPCServer(p.cfg.Auth)
+	p, srv := proxy.NewTestGRPCProxy(proxy.Config{Logger: log.New(io.Discard, "", 0), Auth: auth.NewToken(token), GRPCListener: gl,
+		GRPCMetrics: metrics.NewGRPCProxy(reg.Registerer(), "node1", "127.0.0.1")},
+		&routes.Table{GRPC: gc, Apps: []routes.App{{Name: "app", RoutePrefix: "/", Ingress: "D",
+			Deployments: map[string]routes.Deployment{"D": {MaxOngoing: 100, Replicas: []routes.Replica{{ID: "r1", Address: rl.Addr().String()}}}}}}})
 	go srv.Serve(gl)
 	t.Cleanup(srv.Stop)
 	conn, err := grpc.NewClient(gl.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -142,13 +140,13 @@ func TestGRPCProxyCalls(t *testing.T) {
 	if err != nil || resp.Status != healthpb.HealthCheckResponse_SERVING {
 		t.Fatalf("Check through the proxy: %v %v", resp, err)
 	}
-	if len(trailer.Get(RequestIDKey)) != 1 || len(trailer.Get(RequestIDKey)[0]) != 32 {
+	if len(trailer.Get(proxy.RequestIDKey)) != 1 || len(trailer.Get(proxy.RequestIDKey)[0]) != 32 {
 		t.Errorf("trailer %v: want a request_id", trailer)
 	}
 	// The client's request_id is kept; the method's own status passes.
-	_, err = hc.Check(metadata.AppendToOutgoingContext(ctx, RequestIDKey, "mine", ApplicationKey, "app"),
+	_, err = hc.Check(metadata.AppendToOutgoingContext(ctx, proxy.RequestIDKey, "mine", proxy.ApplicationKey, "app"),
 		&healthpb.HealthCheckRequest{Service: "unknown"}, grpc.Trailer(&trailer))
-	if grpcstatus.Code(err) != codes.NotFound || trailer.Get(RequestIDKey)[0] != "mine" {
+	if grpcstatus.Code(err) != codes.NotFound || trailer.Get(proxy.RequestIDKey)[0] != "mine" {
 		t.Errorf("Check of an unknown service name: %v, trailer %v", err, trailer)
 	}
 	// Server streaming: Watch's first message arrives while the call stays open.
@@ -160,7 +158,7 @@ func TestGRPCProxyCalls(t *testing.T) {
 		t.Fatalf("Watch: %v %v", m, err)
 	}
 	// Bidirectional, ping-pong: each answer arrives before the next message is sent.
-	chat, err := conn.NewStream(ctx, &echoDesc.Streams[0], "/test.Echo/Chat", grpc.ForceCodecV2(rawCodec{}))
+	chat, err := conn.NewStream(ctx, &echoDesc.Streams[0], "/test.Echo/Chat", grpc.ForceCodecV2(proxy.RawCodec{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +184,7 @@ func TestGRPCProxyCalls(t *testing.T) {
 	if grpcstatus.Code(err) != codes.Unimplemented {
 		t.Errorf("unknown method: %v, want Unimplemented", err)
 	}
-	_, err = hc.Check(metadata.AppendToOutgoingContext(ctx, ApplicationKey, "nope"), &healthpb.HealthCheckRequest{})
+	_, err = hc.Check(metadata.AppendToOutgoingContext(ctx, proxy.ApplicationKey, "nope"), &healthpb.HealthCheckRequest{})
 	if grpcstatus.Code(err) != codes.NotFound {
 		t.Errorf("unknown application: %v, want NotFound", err)
 	}
@@ -237,7 +235,7 @@ func TestGRPCProxyOneMessageInline(t *testing.T) {
 	}
 	chat := func() {
 		t.Helper()
-		st, err := conn.NewStream(ctx, &echoDesc.Streams[0], "/test.Echo/Chat", grpc.ForceCodecV2(rawCodec{}))
+		st, err := conn.NewStream(ctx, &echoDesc.Streams[0], "/test.Echo/Chat", grpc.ForceCodecV2(proxy.RawCodec{}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -258,7 +256,7 @@ func TestGRPCProxyOneMessageInline(t *testing.T) {
 	chat()
 	// As if Chat had been a unary method before: the replica refuses the
 	// one message unrun, the proxy streams the call.
-	p.kinds.learn("app\x00/test.Echo/Chat", "one")
+	p.LearnKind("app\x00/test.Echo/Chat", "one")
 	chat()
 	got := lengths()
 	// Check streamed, then inline (5 bytes of frame for the empty
@@ -268,8 +266,8 @@ func TestGRPCProxyOneMessageInline(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("request body lengths = %v, want %v", got, want)
 	}
-	if p.kinds.isOne("app\x00/test.Echo/Chat") || !p.kinds.isOne("app\x00/grpc.health.v1.Health/Check") {
-		t.Errorf("kinds = %v", p.kinds.one)
+	if p.IsOneKind("app\x00/test.Echo/Chat") || !p.IsOneKind("app\x00/grpc.health.v1.Health/Check") {
+		t.Errorf("kinds = %v", p.Kinds())
 	}
 }
 
@@ -328,7 +326,7 @@ func TestGRPCProxyServicerFunctions(t *testing.T) {
 		t.Errorf("a listed service: %v", err)
 	}
 	b := []byte("x")
-	if err := conn.Invoke(ctx, "/test.Echo/Chat", &b, &b, grpc.ForceCodecV2(rawCodec{})); grpcstatus.Code(err) != codes.Unimplemented {
+	if err := conn.Invoke(ctx, "/test.Echo/Chat", &b, &b, grpc.ForceCodecV2(proxy.RawCodec{})); grpcstatus.Code(err) != codes.Unimplemented {
 		t.Errorf("an unlisted service: %v, want Unimplemented", err)
 	}
 }
