@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/goray-dev/goray/runtime/auth"
+	"github.com/goray-dev/goray/runtime/cluster"
 )
 
 var dashSquare = Task("test.dashSquare", func(ctx context.Context, x int) (int, error) { return x * x, nil })
@@ -133,5 +136,33 @@ func TestEmbeddedDashboardTokenChild(t *testing.T) {
 	}
 	if code, body := dashGet(t, "/api/gcs_healthz", "", ""); code != http.StatusOK {
 		t.Errorf("health probe without the token: %d %s", code, body)
+	}
+}
+
+// TestEmbeddedConfig: the embedded cluster's dashboard takes a free port
+// unless WithDashboardPort fixes it (or, negative, turns it off); its serve
+// proxy runs only with WithServePort; no metrics exporter.
+func TestEmbeddedConfig(t *testing.T) {
+	t.Setenv("GORAY_SERVE_BINARY", "")
+	for _, tc := range []struct {
+		name            string
+		opts            []InitOption
+		dash, serveHTTP int
+	}{
+		{name: "default", dash: cluster.AnyPort},
+		{name: "dashboard port", opts: []InitOption{WithDashboardPort(8265)}, dash: 8265},
+		{name: "no dashboard", opts: []InitOption{WithDashboardPort(-1)}, dash: 0},
+		{name: "serve on a free port", opts: []InitOption{WithServePort(0)}, dash: cluster.AnyPort, serveHTTP: cluster.AnyPort},
+		{name: "serve on 8000", opts: []InitOption{WithServePort(8000)}, dash: cluster.AnyPort, serveHTTP: 8000},
+	} {
+		cfg := &initConfig{}
+		for _, o := range tc.opts {
+			o(cfg)
+		}
+		c := embeddedConfig(cfg, map[string]float64{"CPU": 1}, nil, auth.Config{}, "/bin/prog")
+		if !c.Head || c.DashboardHost != "127.0.0.1" || c.DashboardPort != tc.dash || c.ServePort != tc.serveHTTP || c.ServeGRPCPort != 0 ||
+			c.MetricsPort != 0 || c.AgentPort != cluster.AnyPort || c.ServeBinary != "/bin/prog" {
+			t.Errorf("%s: %+v", tc.name, c)
+		}
 	}
 }

@@ -203,8 +203,12 @@ func Init(ctx context.Context, opts ...InitOption) error {
 // `goray start --head` runs it, with its dashboard (and the job, state, log
 // and serve APIs) and node agent on free ports, no metrics exporter and,
 // unless asked for, no serve proxy. Its serve applications default to this
-// program's own executable, which registers them.
+// program's own executable, which registers them ($GORAY_SERVE_BINARY
+// when set, as on a head).
 func embeddedConfig(cfg *initConfig, res map[string]float64, logger *log.Logger, sec auth.Config, exe string) cluster.Config {
+	if os.Getenv("GORAY_SERVE_BINARY") != "" {
+		exe = "" // the controller's default
+	}
 	c := cluster.Config{Head: true, Security: sec, ServeBinary: exe,
 		Node:          node.Config{Resources: res, StoreCapacity: cfg.storeCap, Logger: logger, IdleWorkerTimeout: 30 * time.Second},
 		DashboardHost: "127.0.0.1", DashboardPort: cluster.AnyPort, AgentPort: cluster.AnyPort}
