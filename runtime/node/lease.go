@@ -39,7 +39,7 @@ func (n *Node) RequestWorkerLease(ctx context.Context, in *rpcpb.LeaseRequest) (
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	dkey := demandKey(req, sel)
-	waiting := false
+	waiting, refreshed := false, false
 	n.mu.Lock()
 	epoch := n.epoch
 	n.mu.Unlock()
@@ -65,6 +65,14 @@ func (n *Node) RequestWorkerLease(ctx context.Context, in *rpcpb.LeaseRequest) (
 			alloc, l = n.tryBundleLocked(in, req)
 		} else {
 			alloc, l = n.tryLocalLocked(in, req)
+		}
+		if l != nil && l.Rejected && !refreshed && hardAffinityTo(in) != "" && !n.knowsNodeLocked(hardAffinityTo(in)) {
+			// Pinned to a node this one has not heard of: it may have
+			// joined since the last heartbeat's view. Ask the GCS once.
+			n.mu.Unlock()
+			refreshed = true
+			n.refreshView(ctx)
+			continue
 		}
 		if alloc != nil || l != nil {
 			n.mu.Unlock()
@@ -96,6 +104,42 @@ func (n *Node) RequestWorkerLease(ctx context.Context, in *rpcpb.LeaseRequest) (
 			return nil, status.Error(codes.Unavailable, "node manager stopping")
 		}
 	}
+}
+
+// hardAffinityTo is the node a hard node affinity names ("" for others).
+func hardAffinityTo(in *rpcpb.LeaseRequest) string {
+	if s := in.Strategy; s.GetKind() == rpcpb.SchedulingStrategy_NODE_AFFINITY && !s.GetSoft() {
+		return s.GetNodeId()
+	}
+	return ""
+}
+
+// knowsNodeLocked says whether id is this node or in its view (alive or dead).
+func (n *Node) knowsNodeLocked(id string) bool {
+	if id == n.id {
+		return true
+	}
+	for _, v := range n.view {
+		if v.NodeId == id {
+			return true
+		}
+	}
+	return false
+}
+
+// refreshView asks the GCS for the cluster view now instead of waiting for
+// the next heartbeat's (bounded: a GCS that does not answer leaves it).
+func (n *Node) refreshView(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	v, err := n.gcs.GetNodes(ctx, &rpcpb.GetNodesRequest{})
+	if err != nil {
+		return
+	}
+	n.mu.Lock()
+	n.view = v.Nodes
+	n.notifyLocked()
+	n.mu.Unlock()
 }
 
 // demandKey tells waiting requests apart for the autoscaler: by shape and
