@@ -202,6 +202,7 @@ func fakeNode(ctx context.Context, client rpcpb.GcsClient, i int) error {
 		return err
 	}
 	rng := rand.New(rand.NewPCG(uint64(i), 7))
+	known := int64(0) // as a node: the registration fields it has (see node.viewCache)
 	// Spread the heartbeats over the interval, as real nodes' are.
 	t := time.NewTimer(time.Duration(rng.Int64N(int64(fakeHeartbeat))))
 	defer t.Stop()
@@ -214,9 +215,15 @@ func fakeNode(ctx context.Context, client rpcpb.GcsClient, i int) error {
 		t.Reset(fakeHeartbeat)
 		busy := float64(rng.IntN(16)) // a quarter busy at most: 10,000 tasks fit 250 nodes
 		rep := &rpcpb.NodeReport{NodeId: id, Available: map[string]float64{"CPU": 64 - busy, "memory": 256e9, "object_store_memory": 64e9 - busy*1e8},
-			Demand: []*rpcpb.ResourceDemand{{Shape: map[string]float64{"CPU": 1}, Count: 40}}, ObjectStoreUsed: int64(busy * 1e8)}
-		if _, err := client.ReportNode(ctx, rep); err != nil && ctx.Err() == nil {
-			return err
+			Demand: []*rpcpb.ResourceDemand{{Shape: map[string]float64{"CPU": 1}, Count: 40}}, ObjectStoreUsed: int64(busy * 1e8),
+			KnownInfoVersion: known}
+		v, err := client.ReportNode(ctx, rep)
+		if err != nil {
+			if ctx.Err() == nil {
+				return err
+			}
+			return nil
 		}
+		known = v.InfoVersion
 	}
 }

@@ -66,6 +66,8 @@ type nodeRec struct {
 	draining  bool
 	// awaiting: loaded from the storage, not registered with this GCS yet.
 	awaiting bool
+	// infoAt is the info version of its registration (info).
+	infoAt int64
 }
 
 // Server implements the Gcs gRPC service.
@@ -81,12 +83,17 @@ type Server struct {
 	changed chan struct{}
 	nodes   map[string]*nodeRec
 	version int64
-	jobs    map[string]*rpcpb.JobInfo
-	jobSeq  uint64
-	kv      map[string][]byte
-	dir     *actors.Directory
-	pgs     map[string]*placementGroup
-	sched   scheduler.State
+	// infoVersion counts node registrations from infoBase (this GCS's
+	// start): a heartbeat answered for a node that has the view as of a
+	// version leaves out the registration fields of the nodes it knows
+	// (viewLocked).
+	infoBase, infoVersion int64
+	jobs                  map[string]*rpcpb.JobInfo
+	jobSeq                uint64
+	kv                    map[string][]byte
+	dir                   *actors.Directory
+	pgs                   map[string]*placementGroup
+	sched                 scheduler.State
 	// constraints is the RequestResources minimum cluster shape.
 	constraints []*rpcpb.ResourceDemand
 	// autoscaling is the autoscaler's last report.
@@ -139,6 +146,10 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		nodes: map[string]*nodeRec{}, jobs: map[string]*rpcpb.JobInfo{}, kv: map[string][]byte{},
 		dir: actors.NewDirectory(), pgs: map[string]*placementGroup{}, stop: make(chan struct{}),
 		incarnation: randomHex(8), clusterID: randomHex(8), jobSeq: initialJobSeq(), tasks: newTaskHistory()}
+	// Above any version an earlier GCS gave (time moves on): a node that
+	// kept one gets whole views from this one.
+	s.infoBase = time.Now().UnixNano()
+	s.infoVersion = s.infoBase
 	s.events = newEventLog(s.incarnation)
 	if cfg.Storage == nil {
 		return s, nil
@@ -266,7 +277,8 @@ func (s *Server) RegisterNode(ctx context.Context, in *rpcpb.NodeInfo) (*rpcpb.R
 		effs = s.dir.NodeReturned(in.NodeId, workers)
 	}
 	in.Labels = withNodeIDLabel(in.Labels, in.NodeId)
-	n := &nodeRec{info: in, alive: true, lastSeen: time.Now(), available: copyMap(in.Total)}
+	s.infoVersion++
+	n := &nodeRec{info: in, alive: true, lastSeen: time.Now(), available: copyMap(in.Total), infoAt: s.infoVersion}
 	s.nodes[in.NodeId] = n
 	seq := s.persistLocked(nodeOp(in.NodeId, n))
 	if aseq := s.saveActorsLocked(effs); aseq > seq {
@@ -300,18 +312,28 @@ func (s *Server) ReportNode(ctx context.Context, in *rpcpb.NodeReport) (*rpcpb.C
 	n.idleMs = in.IdleMs
 	n.storeUsed = in.ObjectStoreUsed
 	n.storeObjs = in.ObjectStoreObjects
-	v := s.viewLocked()
+	v := s.viewLocked(in.KnownInfoVersion)
 	s.mu.Unlock()
 	return v, nil
 }
 
-func (s *Server) viewLocked() *rpcpb.ClusterView {
-	v := &rpcpb.ClusterView{Version: s.version}
+// viewLocked is the cluster view. For a requester that has the view as of
+// info version known (from this GCS), the registration fields of the nodes
+// registered by then are left out: a heartbeat's answer then carries what
+// moves (availability, liveness, load), not every node's total and labels
+// again — the bulk of a GCS's work with hundreds of nodes.
+func (s *Server) viewLocked(known int64) *rpcpb.ClusterView {
+	v := &rpcpb.ClusterView{Version: s.version, InfoVersion: s.infoVersion, Nodes: make([]*rpcpb.NodeView, 0, len(s.nodes))}
 	for id, n := range s.nodes {
-		v.Nodes = append(v.Nodes, &rpcpb.NodeView{NodeId: id, Address: n.info.Address, Ip: n.info.Ip, Alive: n.alive,
-			Total: n.info.Total, Available: n.available, Labels: n.info.Labels, InstanceId: n.info.InstanceId,
-			NodeTypeName: n.info.NodeTypeName, IsHead: n.info.IsHead, IdleDurationMs: n.idleMs, ObjectStoreUsed: n.storeUsed,
-			DeathReason: n.death, Status: n.status(), ObjectStoreObjects: n.storeObjs})
+		nv := &rpcpb.NodeView{NodeId: id, Alive: n.alive, Available: n.available, IdleDurationMs: n.idleMs, ObjectStoreUsed: n.storeUsed,
+			DeathReason: n.death, Status: n.status(), ObjectStoreObjects: n.storeObjs}
+		if known >= s.infoBase && known >= n.infoAt {
+			nv.InfoOmitted = true
+		} else {
+			nv.Address, nv.Ip, nv.Total, nv.Labels, nv.InstanceId, nv.NodeTypeName, nv.IsHead = n.info.Address, n.info.Ip,
+				n.info.Total, n.info.Labels, n.info.InstanceId, n.info.NodeTypeName, n.info.IsHead
+		}
+		v.Nodes = append(v.Nodes, nv)
 	}
 	sort.Slice(v.Nodes, func(i, j int) bool { return v.Nodes[i].NodeId < v.Nodes[j].NodeId })
 	return v
@@ -321,7 +343,7 @@ func (s *Server) viewLocked() *rpcpb.ClusterView {
 func (s *Server) GetNodes(ctx context.Context, _ *rpcpb.GetNodesRequest) (*rpcpb.ClusterView, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.viewLocked(), nil
+	return s.viewLocked(0), nil
 }
 
 // CheckAlive answers for node manager addresses (an empty list checks the GCS itself).
@@ -555,7 +577,7 @@ func (s *Server) KvKeys(ctx context.Context, in *rpcpb.KvRequest) (*rpcpb.KvRepl
 func (s *Server) GetClusterStatus(ctx context.Context, _ *rpcpb.Empty) (*rpcpb.ClusterStatus, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v := s.viewLocked()
+	v := s.viewLocked(0)
 	out := &rpcpb.ClusterStatus{Version: s.version, Nodes: v.Nodes, SessionName: s.cfg.SessionName,
 		Constraints: s.constraints, AutoscalingState: s.autoscaling}
 	agg := map[string]*rpcpb.ResourceDemand{}

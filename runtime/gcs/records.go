@@ -334,7 +334,7 @@ func (s *Server) load(ctx context.Context) error {
 			skip(err)
 			return nil
 		}
-		n := &nodeRec{info: info, lastSeen: time.Now(), available: copyMap(info.Total), death: r.Death}
+		n := &nodeRec{info: info, lastSeen: time.Now(), available: copyMap(info.Total), death: r.Death, infoAt: s.infoVersion}
 		if r.Alive {
 			// Dead until it registers again, which a surviving node does at
 			// its next heartbeat; declared dead for good after the deadline.

@@ -108,6 +108,7 @@ func (n *Node) dropIncarnationLocked() dropped {
 	n.available = n.total.Clone()
 	n.gpus.reset()
 	n.view = nil
+	n.views.reset()
 	n.notifyLocked() // waiting lease requests wake up and see the new epoch
 	return d
 }

@@ -137,7 +137,7 @@ func (n *Node) refreshView(ctx context.Context) {
 		return
 	}
 	n.mu.Lock()
-	n.view = v.Nodes
+	n.view = n.views.merge(v)
 	n.notifyLocked()
 	n.mu.Unlock()
 }

@@ -138,6 +138,7 @@ type Node struct {
 	total     scheduler.Resources
 	available scheduler.Resources
 	view      []*rpcpb.NodeView
+	views     viewCache // what the GCS leaves out of heartbeat views
 	sched     scheduler.State
 	workers   map[string]*worker
 	idle      *idlePool // idle workers by pool (pool.go)
@@ -342,7 +343,8 @@ func (n *Node) heartbeats() {
 		}
 		st := n.Store.Stats()
 		n.mu.Lock()
-		rep := &rpcpb.NodeReport{NodeId: n.id, Available: n.available.Clone(), ObjectStoreUsed: st.Used, ObjectStoreObjects: st.Objects}
+		rep := &rpcpb.NodeReport{NodeId: n.id, Available: n.available.Clone(), ObjectStoreUsed: st.Used, ObjectStoreObjects: st.Objects,
+			KnownInfoVersion: n.views.known}
 		for _, d := range n.demand {
 			if d.Count > 0 {
 				// A copy: the report is marshalled after the lock is
@@ -377,7 +379,7 @@ func (n *Node) heartbeats() {
 			continue
 		}
 		n.mu.Lock()
-		n.view = v.Nodes
+		n.view = n.views.merge(v)
 		n.notifyLocked()
 		n.mu.Unlock()
 	}

@@ -348,8 +348,12 @@ type NodeReport struct {
 	ObjectStoreUsed    int64                  `protobuf:"varint,4,opt,name=object_store_used,json=objectStoreUsed,proto3" json:"object_store_used,omitempty"`
 	IdleMs             int64                  `protobuf:"varint,5,opt,name=idle_ms,json=idleMs,proto3" json:"idle_ms,omitempty"`
 	ObjectStoreObjects int64                  `protobuf:"varint,6,opt,name=object_store_objects,json=objectStoreObjects,proto3" json:"object_store_objects,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// known_info_version: the info_version of the last view this node took
+	// in whole (0: none). The answer leaves out what has not changed since:
+	// a node's total, labels, address and the like (NodeView.info_omitted).
+	KnownInfoVersion int64 `protobuf:"varint,7,opt,name=known_info_version,json=knownInfoVersion,proto3" json:"known_info_version,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *NodeReport) Reset() {
@@ -424,6 +428,13 @@ func (x *NodeReport) GetObjectStoreObjects() int64 {
 	return 0
 }
 
+func (x *NodeReport) GetKnownInfoVersion() int64 {
+	if x != nil {
+		return x.KnownInfoVersion
+	}
+	return 0
+}
+
 type NodeView struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	NodeId       string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
@@ -444,8 +455,12 @@ type NodeView struct {
 	Status string `protobuf:"bytes,14,opt,name=status,proto3" json:"status,omitempty"`
 	// object_store_objects: objects held in the node's store (primary copies someone may need).
 	ObjectStoreObjects int64 `protobuf:"varint,15,opt,name=object_store_objects,json=objectStoreObjects,proto3" json:"object_store_objects,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// info_omitted: the fields a node registers with (address, ip, total,
+	// labels, instance_id, node_type_name, is_head) are left out; the
+	// requester has them from an earlier view (NodeReport.known_info_version).
+	InfoOmitted   bool `protobuf:"varint,16,opt,name=info_omitted,json=infoOmitted,proto3" json:"info_omitted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NodeView) Reset() {
@@ -583,10 +598,20 @@ func (x *NodeView) GetObjectStoreObjects() int64 {
 	return 0
 }
 
+func (x *NodeView) GetInfoOmitted() bool {
+	if x != nil {
+		return x.InfoOmitted
+	}
+	return false
+}
+
 type ClusterView struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Nodes         []*NodeView            `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
-	Version       int64                  `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Nodes   []*NodeView            `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	Version int64                  `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	// info_version changes whenever a node registers (with this GCS: a
+	// restarted GCS starts above any earlier one's).
+	InfoVersion   int64 `protobuf:"varint,3,opt,name=info_version,json=infoVersion,proto3" json:"info_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -631,6 +656,13 @@ func (x *ClusterView) GetNodes() []*NodeView {
 func (x *ClusterView) GetVersion() int64 {
 	if x != nil {
 		return x.Version
+	}
+	return 0
+}
+
+func (x *ClusterView) GetInfoVersion() int64 {
+	if x != nil {
+		return x.InfoVersion
 	}
 	return 0
 }
@@ -2920,7 +2952,7 @@ const file_gcs_proto_rawDesc = "" +
 	"\x11RegisterNodeReply\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12!\n" +
 	"\fsession_name\x18\x02 \x01(\tR\vsessionName\x120\n" +
-	"\x14heartbeat_timeout_ms\x18\x03 \x01(\x03R\x12heartbeatTimeoutMs\"\xd1\x02\n" +
+	"\x14heartbeat_timeout_ms\x18\x03 \x01(\x03R\x12heartbeatTimeoutMs\"\xff\x02\n" +
 	"\n" +
 	"NodeReport\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12B\n" +
@@ -2928,10 +2960,11 @@ const file_gcs_proto_rawDesc = "" +
 	"\x06demand\x18\x03 \x03(\v2\x19.goray.rpc.ResourceDemandR\x06demand\x12*\n" +
 	"\x11object_store_used\x18\x04 \x01(\x03R\x0fobjectStoreUsed\x12\x17\n" +
 	"\aidle_ms\x18\x05 \x01(\x03R\x06idleMs\x120\n" +
-	"\x14object_store_objects\x18\x06 \x01(\x03R\x12objectStoreObjects\x1a<\n" +
+	"\x14object_store_objects\x18\x06 \x01(\x03R\x12objectStoreObjects\x12,\n" +
+	"\x12known_info_version\x18\a \x01(\x03R\x10knownInfoVersion\x1a<\n" +
 	"\x0eAvailableEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xea\x05\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\x8d\x06\n" +
 	"\bNodeView\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x0e\n" +
@@ -2949,7 +2982,8 @@ const file_gcs_proto_rawDesc = "" +
 	"\x11object_store_used\x18\f \x01(\x03R\x0fobjectStoreUsed\x12!\n" +
 	"\fdeath_reason\x18\r \x01(\tR\vdeathReason\x12\x16\n" +
 	"\x06status\x18\x0e \x01(\tR\x06status\x120\n" +
-	"\x14object_store_objects\x18\x0f \x01(\x03R\x12objectStoreObjects\x1a8\n" +
+	"\x14object_store_objects\x18\x0f \x01(\x03R\x12objectStoreObjects\x12!\n" +
+	"\finfo_omitted\x18\x10 \x01(\bR\vinfoOmitted\x1a8\n" +
 	"\n" +
 	"TotalEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
@@ -2959,10 +2993,11 @@ const file_gcs_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"R\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"u\n" +
 	"\vClusterView\x12)\n" +
 	"\x05nodes\x18\x01 \x03(\v2\x13.goray.rpc.NodeViewR\x05nodes\x12\x18\n" +
-	"\aversion\x18\x02 \x01(\x03R\aversion\"\x11\n" +
+	"\aversion\x18\x02 \x01(\x03R\aversion\x12!\n" +
+	"\finfo_version\x18\x03 \x01(\x03R\vinfoVersion\"\x11\n" +
 	"\x0fGetNodesRequest\"1\n" +
 	"\x11CheckAliveRequest\x12\x1c\n" +
 	"\taddresses\x18\x01 \x03(\tR\taddresses\"'\n" +
