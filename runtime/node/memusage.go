@@ -76,13 +76,13 @@ func (r procRoot) cgroupMemory() (memoryUsage, bool) {
 		switch {
 		case parts[0] == "0" && parts[1] == "":
 			if dir, ok := cgroupDir(r, mounts, "cgroup2", "", parts[2]); ok {
-				if u, ok := cgroupV2Usage(dir); ok {
+				if u, ok := cgroupUsage(dir, cgroupV2Files); ok {
 					return u, true
 				}
 			}
 		case hasController(parts[1], "memory"):
 			if dir, ok := cgroupDir(r, mounts, "cgroup", "memory", parts[2]); ok {
-				if u, ok := cgroupV1Usage(dir); ok {
+				if u, ok := cgroupUsage(dir, cgroupV1Files); ok {
 					return u, true
 				}
 			}
@@ -133,36 +133,31 @@ func cgroupDir(r procRoot, mountinfo []byte, fstype, controller, cgPath string) 
 	return "", false
 }
 
-// cgroupV2Usage: memory.max (a number: the limit), memory.current less
-// memory.stat's inactive_file.
-func cgroupV2Usage(dir string) (memoryUsage, bool) {
-	limit, ok := readNumber(filepath.Join(dir, "memory.max"))
-	if !ok {
-		return memoryUsage{}, false // "max": no limit
-	}
-	cur, ok := readNumber(filepath.Join(dir, "memory.current"))
-	if !ok {
-		return memoryUsage{}, false
-	}
-	stat, _ := os.ReadFile(filepath.Join(dir, "memory.stat"))
-	inactive := parseKeyValues(stat, " ")["inactive_file"]
-	return memoryUsage{used: cur - min(inactive, cur), total: limit, source: "of the node's cgroup"}, true
-}
+// The files of a cgroup's memory controller: v2's memory.max ("max" when
+// unlimited), memory.current and memory.stat's inactive_file; v1's
+// memory.limit_in_bytes (a huge number when unlimited, which the machine's
+// smaller total then wins over), memory.usage_in_bytes and memory.stat's
+// total_inactive_file.
+var (
+	cgroupV2Files = cgroupFiles{limit: "memory.max", usage: "memory.current", inactive: "inactive_file"}
+	cgroupV1Files = cgroupFiles{limit: "memory.limit_in_bytes", usage: "memory.usage_in_bytes", inactive: "total_inactive_file"}
+)
 
-// cgroupV1Usage: memory.limit_in_bytes (a huge number when unlimited, which
-// the machine's smaller total then wins over), memory.usage_in_bytes less
-// memory.stat's total_inactive_file.
-func cgroupV1Usage(dir string) (memoryUsage, bool) {
-	limit, ok := readNumber(filepath.Join(dir, "memory.limit_in_bytes"))
+type cgroupFiles struct{ limit, usage, inactive string }
+
+// cgroupUsage reads a cgroup's limit and its usage less the page cache it
+// can drop; ok is false without a numeric limit.
+func cgroupUsage(dir string, f cgroupFiles) (memoryUsage, bool) {
+	limit, ok := readNumber(filepath.Join(dir, f.limit))
 	if !ok {
 		return memoryUsage{}, false
 	}
-	cur, ok := readNumber(filepath.Join(dir, "memory.usage_in_bytes"))
+	cur, ok := readNumber(filepath.Join(dir, f.usage))
 	if !ok {
 		return memoryUsage{}, false
 	}
 	stat, _ := os.ReadFile(filepath.Join(dir, "memory.stat"))
-	inactive := parseKeyValues(stat, " ")["total_inactive_file"]
+	inactive := parseKeyValues(stat, " ")[f.inactive]
 	return memoryUsage{used: cur - min(inactive, cur), total: limit, source: "of the node's cgroup"}, true
 }
 
