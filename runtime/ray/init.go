@@ -64,9 +64,9 @@ type initConfig struct {
 	storeCap  int64
 	logger    *log.Logger
 	// dashboardPort and servePort are the embedded cluster's (see
-	// WithDashboardPort, WithServePort).
+	// WithDashboardPort, WithServePort); dashboard says it was asked for.
 	dashboardPort, servePort int
-	serve                    bool
+	dashboard, serve         bool
 }
 
 // InitOption configures Init.
@@ -92,13 +92,17 @@ func WithObjectStoreMemory(n int64) InitOption { return func(c *initConfig) { c.
 // WithLogger sets where an embedded cluster logs.
 func WithLogger(l *log.Logger) InitOption { return func(c *initConfig) { c.logger = l } }
 
-// WithDashboardPort sets the port of an embedded cluster's dashboard on
-// 127.0.0.1: its HTTP API (jobs, state, logs, serve), as on a head that
-// `goray start --head` runs, behind the same token. By default it takes a
-// free port (DashboardAddress says which), so that programs and tests on one
-// machine do not collide over Ray's 8265; a negative port runs the cluster
-// without a dashboard.
-func WithDashboardPort(port int) InitOption { return func(c *initConfig) { c.dashboardPort = port } }
+// WithDashboardPort runs an embedded cluster's dashboard on 127.0.0.1:port
+// (0: a free port; DashboardAddress says which): its HTTP API (jobs, state,
+// logs, serve), as on a head that `goray start --head` runs, behind the same
+// token, and its serve controller. A negative port runs none. Without this
+// option the dashboard runs, on a free port, only when token authentication
+// is on (RAY_AUTH_MODE=token or a token given, see docs/security.md): its
+// job API runs shell commands, so an embedded cluster does not open it to
+// every local user unasked.
+func WithDashboardPort(port int) InitOption {
+	return func(c *initConfig) { c.dashboardPort, c.dashboard = port, true }
+}
 
 // WithServePort starts an embedded cluster's serve HTTP proxy on
 // 127.0.0.1:port (0: a free port; ServeAddress says which). Without it the
@@ -213,10 +217,10 @@ func embeddedConfig(cfg *initConfig, res map[string]float64, logger *log.Logger,
 		Node:          node.Config{Resources: res, StoreCapacity: cfg.storeCap, Logger: logger, IdleWorkerTimeout: 30 * time.Second},
 		DashboardHost: "127.0.0.1", DashboardPort: cluster.AnyPort, AgentPort: cluster.AnyPort}
 	switch {
+	case !cfg.dashboard && !sec.Required, cfg.dashboard && cfg.dashboardPort < 0:
+		c.DashboardPort, c.AgentPort = 0, 0
 	case cfg.dashboardPort > 0:
 		c.DashboardPort = cfg.dashboardPort
-	case cfg.dashboardPort < 0:
-		c.DashboardPort = 0
 	}
 	if cfg.serve {
 		c.ServePort = cfg.servePort
