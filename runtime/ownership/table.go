@@ -1,9 +1,41 @@
 // Package ownership is the owner's bookkeeping for the objects and tasks it
 // created, as a deterministic state machine: reference counts (handles held in
-// this process, and pending tasks that take an object as argument), object
-// values or locations, and the lineage (creating task specs) kept so a lost
-// object can be rebuilt by re-running its task. Methods return Actions for the
-// caller to carry out (free a stored copy, resubmit a task); the table does no I/O.
+// this process, pending tasks that take an object as argument, other objects
+// whose values contain a reference to it, and other processes borrowing it),
+// object values or locations, and the lineage (creating task specs) kept so a
+// lost object can be rebuilt by re-running its task. Methods return Actions for
+// the caller to carry out (free a stored copy, resubmit a task, release a
+// borrowed reference); the table does no I/O. Borrows (borrows.go) is the other
+// side: what a process holds of objects other processes own.
+//
+// # Borrowing (Ray's borrower protocol)
+//
+// A reference can travel inside a value (an argument, a result, a put object)
+// to another process, which then borrows the object: the owner keeps it while
+// any borrower holds it. The invariant that makes this safe is that a
+// reference is never in flight unprotected: whoever sends a value holding a
+// reference keeps its own hold on the object until the receiver's hold is
+// registered at the owner (Entry.Borrowers, or Entry.Contained when the
+// receiver is the owner itself). Each way a value travels keeps it:
+//
+//   - Task and actor-call arguments: the submitter holds the references in
+//     the arguments as long as it keeps the task (until it finished, longer
+//     while it is lineage). The executor registers what it decoded before it
+//     sends the task's reply (Borrows.Hold, then the registration's ack).
+//   - Results: the executor, still holding the references it returns,
+//     registers the submitter (the result's owner) as their borrower before it
+//     replies; the submitter records them as contained in the result
+//     (Location.Contains) and drops them when the result's value goes.
+//   - Reading an object that contains references (Get of a put object or a
+//     result): its owner holds the object while it registers the reader as
+//     borrower of each contained reference, and answers only then; the reader
+//     drops those registrations once it decoded the value (its handles took
+//     holds of their own).
+//
+// A registration is only ever removed by the process it was made for, after
+// the registration's own ack (or, for registrations others made for it, after
+// their answer reached it), so a removal never overtakes its addition. The
+// owner forgets a borrower that died (its process no longer answers).
 package ownership
 
 import (
@@ -21,6 +53,23 @@ type Location struct {
 	Size   int64
 	// Err is non-nil when the object is a failure (task error, lost, ...).
 	Err error
+	// Contains are the references inside the value: the value holds each
+	// (see the package doc) until it is dropped.
+	Contains []Ref
+}
+
+// Ref names an object by id and owner address; Owner is "" for an object
+// this table's process owns.
+type Ref struct {
+	ID    string
+	Owner string
+}
+
+func (r Ref) String() string {
+	if r.Owner == "" {
+		return r.ID
+	}
+	return r.ID + "@" + r.Owner
 }
 
 // ActionKind says what the caller must do.
@@ -33,6 +82,9 @@ const (
 	Resubmit
 	// Fail means: the object is lost for good; its waiters get ErrLost.
 	Fail
+	// ReleaseBorrow means: drop one hold on ID, owned by the process at
+	// Owner (a value that contained it is gone): Borrows.Release.
+	ReleaseBorrow
 )
 
 // Action is a side effect for the caller.
@@ -41,6 +93,7 @@ type Action struct {
 	ID     string
 	NodeID string
 	TaskID string
+	Owner  string
 }
 
 func (a Action) String() string {
@@ -49,6 +102,8 @@ func (a Action) String() string {
 		return fmt.Sprintf("free %s@%s", a.ID, a.NodeID)
 	case Resubmit:
 		return "resubmit " + a.TaskID
+	case ReleaseBorrow:
+		return "release-borrow " + a.ID + "@" + a.Owner
 	default:
 		return "fail " + a.ID
 	}
@@ -61,6 +116,13 @@ type Entry struct {
 	Local     int    // handles held in this process
 	Submitted int    // pending tasks that take it as an argument
 	Lineage   int    // kept tasks (lineage) that take it as an argument
+	// Contained counts holds on the object for this process's own values
+	// and reads: owned objects whose values contain a reference to it, and
+	// registrations made for this process (see the package doc).
+	Contained int
+	// Borrowers counts, by address, the registrations of other processes
+	// holding a reference to it.
+	Borrowers map[string]int
 	Ready     bool
 	Loc       Location
 	// done is made by the first Done while the object is not ready (most
@@ -115,11 +177,14 @@ type Task struct {
 type Table struct {
 	objs  map[string]*Entry
 	tasks map[string]*Task
+	// borrowers counts, by address, the entries a borrower is registered
+	// on (the liveness check asks only those).
+	borrowers map[string]int
 }
 
 // New returns an empty table.
 func New() *Table {
-	return &Table{objs: map[string]*Entry{}, tasks: map[string]*Task{}}
+	return &Table{objs: map[string]*Entry{}, tasks: map[string]*Task{}, borrowers: map[string]int{}}
 }
 
 // Get returns the entry for id.
@@ -137,10 +202,118 @@ func (t *Table) Task(id string) (*Task, bool) {
 // Len is the number of entries (objects) held.
 func (t *Table) Len() int { return len(t.objs) }
 
-// AddPut records a Put object with one local handle.
+// AddPut records a Put object with one local handle. Its value holds the
+// references it contains from now on: for objects this process owns the
+// table counts that hold (Contained); the caller holds the borrowed ones
+// (Borrows.Take) and gets ReleaseBorrow when the value goes.
 func (t *Table) AddPut(id string, loc Location) {
 	e := &Entry{ID: id, Local: 1, Ready: true, Loc: loc}
 	t.objs[id] = e
+	for _, r := range loc.Contains {
+		if c, ok := t.objs[r.ID]; ok && r.Owner == "" {
+			c.Contained++
+		}
+	}
+}
+
+// AddContained adds n holds on id for this process's own values or reads
+// (a registration another process made for this one, see the package
+// doc). False when the table does not have id (freed already).
+func (t *Table) AddContained(id string, n int) bool {
+	e, ok := t.objs[id]
+	if !ok || n <= 0 {
+		return ok
+	}
+	e.Contained += n
+	return true
+}
+
+// RemoveContained drops n of those holds (never more than there are).
+func (t *Table) RemoveContained(id string, n int) []Action {
+	e, ok := t.objs[id]
+	if !ok {
+		return nil
+	}
+	e.Contained -= min(n, e.Contained)
+	return t.maybeRelease(e)
+}
+
+// AddBorrower registers n holds of the process at addr on id. False when
+// the table does not have id: it was freed, and the borrower's reference
+// is to a lost object.
+func (t *Table) AddBorrower(id, addr string, n int) bool {
+	e, ok := t.objs[id]
+	if !ok || n <= 0 {
+		return ok
+	}
+	if e.Borrowers == nil {
+		e.Borrowers = map[string]int{}
+	}
+	if e.Borrowers[addr] == 0 {
+		t.borrowers[addr]++
+	}
+	e.Borrowers[addr] += n
+	return true
+}
+
+// RemoveBorrower drops n of addr's registrations on id (never more than
+// there are); the object goes when nothing else holds it.
+func (t *Table) RemoveBorrower(id, addr string, n int) []Action {
+	e, ok := t.objs[id]
+	if !ok || e.Borrowers[addr] == 0 {
+		return nil
+	}
+	e.Borrowers[addr] -= min(n, e.Borrowers[addr])
+	if e.Borrowers[addr] == 0 {
+		t.dropBorrower(e, addr)
+	}
+	return t.maybeRelease(e)
+}
+
+func (t *Table) dropBorrower(e *Entry, addr string) {
+	delete(e.Borrowers, addr)
+	if len(e.Borrowers) == 0 {
+		e.Borrowers = nil
+	}
+	if t.borrowers[addr]--; t.borrowers[addr] <= 0 {
+		delete(t.borrowers, addr)
+	}
+}
+
+// BorrowerDied drops every registration of the process at addr (it no
+// longer answers: its references are gone with it).
+func (t *Table) BorrowerDied(addr string) []Action {
+	if t.borrowers[addr] == 0 {
+		return nil
+	}
+	var ids []string
+	for id, e := range t.objs {
+		if e.Borrowers[addr] > 0 {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	var acts []Action
+	for _, id := range ids {
+		e := t.objs[id]
+		if e == nil || e.Borrowers[addr] == 0 {
+			continue // released by an earlier one's actions
+		}
+		t.dropBorrower(e, addr)
+		acts = append(acts, t.maybeRelease(e)...)
+	}
+	return acts
+}
+
+// BorrowerAddrs are the addresses of the processes registered as borrowers,
+// sorted.
+func (t *Table) BorrowerAddrs() []string {
+	out := make([]string, 0, len(t.borrowers))
+	for a := range t.borrowers {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // AddTask records a submitted task: its returns get one local handle each and
@@ -214,28 +387,55 @@ func (t *Table) Complete(taskID string, results map[string]Location) []Action {
 func (t *Table) Refill(id string, loc Location) []Action {
 	e, ok := t.objs[id]
 	if !ok {
-		return freeCopy(id, loc)
+		return t.freeCopy(id, loc)
 	}
 	if e.Ready {
 		if loc.NodeID != "" && loc.NodeID != e.Loc.NodeID {
-			return freeCopy(id, loc)
+			return t.freeCopy(id, loc)
 		}
-		return nil
+		// The same stored copy, or an inline value kept already: only the
+		// holds of the new value go.
+		return t.releaseContains(loc.Contains)
 	}
 	e.Loc = loc
 	e.Ready = true
 	e.wake()
-	if e.Local+e.Submitted == 0 {
+	if !held(e) {
 		return t.dropValue(e)
 	}
 	return nil
 }
 
-func freeCopy(id string, loc Location) []Action {
+// held says whether anything references e: handles here, pending tasks,
+// values containing it, borrowers.
+func held(e *Entry) bool {
+	return e.Local+e.Submitted+e.Contained > 0 || len(e.Borrowers) > 0
+}
+
+// freeCopy drops a value the table does not keep: its stored copy and the
+// references it contains.
+func (t *Table) freeCopy(id string, loc Location) []Action {
+	acts := t.releaseContains(loc.Contains)
 	if loc.NodeID == "" {
-		return nil
+		return acts
 	}
-	return []Action{{Kind: FreeStored, ID: id, NodeID: loc.NodeID}}
+	return append(acts, Action{Kind: FreeStored, ID: id, NodeID: loc.NodeID})
+}
+
+// releaseContains drops the holds a value had on the references inside it.
+func (t *Table) releaseContains(refs []Ref) []Action {
+	var acts []Action
+	for _, r := range refs {
+		if r.Owner != "" {
+			acts = append(acts, Action{Kind: ReleaseBorrow, ID: r.ID, Owner: r.Owner})
+			continue
+		}
+		if e, ok := t.objs[r.ID]; ok && e.Contained > 0 {
+			e.Contained--
+			acts = append(acts, t.maybeRelease(e)...)
+		}
+	}
+	return acts
 }
 
 // AddReturn records a return the task made while running (an item a
@@ -246,7 +446,7 @@ func freeCopy(id string, loc Location) []Action {
 func (t *Table) AddReturn(taskID, id string, loc Location) []Action {
 	k, ok := t.tasks[taskID]
 	if !ok {
-		return freeCopy(id, loc)
+		return t.freeCopy(id, loc)
 	}
 	if _, ok := t.objs[id]; ok {
 		return t.Refill(id, loc)
@@ -280,14 +480,16 @@ func (t *Table) dropValue(e *Entry) []Action {
 	if e.Loc.NodeID != "" {
 		acts = append(acts, Action{Kind: FreeStored, ID: e.ID, NodeID: e.Loc.NodeID})
 	}
+	contains := e.Loc.Contains
+	e.Loc.Contains = nil
 	if e.Ready && e.Loc.Err == nil {
 		e.unready()
 	}
-	return acts
+	return append(acts, t.releaseContains(contains)...)
 }
 
 func (t *Table) maybeRelease(e *Entry) []Action {
-	if e.Local+e.Submitted > 0 {
+	if held(e) {
 		return nil
 	}
 	acts := t.dropValue(e)
@@ -356,18 +558,23 @@ func (t *Table) Lost(id string, lostErr error) []Action {
 	if !ok {
 		return nil
 	}
+	var released []Action
 	if e.Ready {
+		// The value is gone, and with it its holds on what it contained
+		// (a re-run's result registers its own).
+		contains := e.Loc.Contains
 		e.unready()
+		released = t.releaseContains(contains)
 	}
 	k, ok := t.tasks[e.TaskID]
 	if !ok || k.Running {
 		if ok {
-			return nil // already being rebuilt
+			return released // already being rebuilt
 		}
-		return t.fail(e, lostErr)
+		return append(released, t.fail(e, lostErr)...)
 	}
 	if !t.Retry(k.ID) {
-		var acts []Action
+		acts := released
 		for _, r := range k.Returns {
 			if re, ok := t.objs[r]; ok && !re.Ready {
 				acts = append(acts, t.fail(re, lostErr)...)
@@ -376,7 +583,7 @@ func (t *Table) Lost(id string, lostErr error) []Action {
 		return acts
 	}
 	k.Running = true
-	var acts []Action
+	acts := released
 	for _, a := range k.Args {
 		if ae, ok := t.objs[a]; ok {
 			ae.Submitted++
@@ -439,7 +646,26 @@ func (t *Table) Dump() string {
 				state = "inline"
 			}
 		}
-		fmt.Fprintf(&b, "obj %s task=%s local=%d submitted=%d lineage=%d %s\n", id, e.TaskID, e.Local, e.Submitted, e.Lineage, state)
+		fmt.Fprintf(&b, "obj %s task=%s local=%d submitted=%d lineage=%d", id, e.TaskID, e.Local, e.Submitted, e.Lineage)
+		if e.Contained > 0 {
+			fmt.Fprintf(&b, " contained=%d", e.Contained)
+		}
+		if len(e.Borrowers) > 0 {
+			addrs := make([]string, 0, len(e.Borrowers))
+			for a, n := range e.Borrowers {
+				addrs = append(addrs, fmt.Sprintf("%s:%d", a, n))
+			}
+			sort.Strings(addrs)
+			fmt.Fprintf(&b, " borrowers=%s", strings.Join(addrs, ","))
+		}
+		if len(e.Loc.Contains) > 0 {
+			refs := make([]string, len(e.Loc.Contains))
+			for i, r := range e.Loc.Contains {
+				refs[i] = r.String()
+			}
+			fmt.Fprintf(&b, " contains=%s", strings.Join(refs, ","))
+		}
+		fmt.Fprintf(&b, " %s\n", state)
 	}
 	tids := make([]string, 0, len(t.tasks))
 	for id := range t.tasks {
