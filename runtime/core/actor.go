@@ -71,11 +71,18 @@ func (w *Worker) NewActor(ctx context.Context, class string, args []Arg, opts Ac
 		Name: opts.Name, Namespace: ns, Detached: opts.Detached, GetIfExists: opts.GetIfExists,
 		MaxRestarts: int32(opts.MaxRestarts), MaxConcurrency: int32(opts.MaxConcurrency), OwnerAddress: w.addr, Strategy: opts.Strategy,
 		EnvVars: opts.EnvVars, ConcurrencyGroups: opts.ConcurrencyGroups})
+	holds := takeHolds(args)
 	if err != nil {
+		for _, h := range holds {
+			w.ReleaseHolds(h)
+		}
 		if status.Code(err) == codes.AlreadyExists {
 			return "", fmt.Errorf("create actor %s: %s", class, status.Convert(err).Message())
 		}
 		return "", fmt.Errorf("create actor %s: %w", class, err)
+	}
+	if len(holds) > 0 {
+		go w.holdUntilConstructed(info.ActorId, holds)
 	}
 	return info.ActorId, nil
 }
@@ -188,6 +195,33 @@ func (w *Worker) SubmitActorGenerator(actorID, method string, args []Arg, maxTas
 	return g
 }
 
+// holdUntilConstructed keeps the references inside an actor's constructor
+// arguments until its constructor ran (the actor is alive, or dead): the
+// constructor's reply waited for the registrations of what it kept. (A
+// restart runs the constructor again with the same arguments; the objects
+// of references nobody else holds are gone by then, as for a task run again
+// from lineage.)
+func (w *Worker) holdUntilConstructed(actorID string, holds []*Holds) {
+	defer func() {
+		for _, h := range holds {
+			w.ReleaseHolds(h)
+		}
+	}()
+	for w.baseCtx.Err() == nil {
+		ctx, cancel := context.WithTimeout(w.baseCtx, 60*time.Second)
+		info, err := w.gcs.GetActor(ctx, &rpcpb.GetActorRequest{ActorId: actorID, Wait: true})
+		cancel()
+		switch {
+		case status.Code(err) == codes.NotFound:
+			return
+		case err != nil:
+			time.Sleep(200 * time.Millisecond)
+		case info.State == rpcpb.ActorState_ALIVE, info.State == rpcpb.ActorState_DEAD:
+			return
+		}
+	}
+}
+
 // addActorTask records an actor call in the table and its caller's queue;
 // n >= 1 is num_returns (the method returns a slice of n), 0 one result;
 // rebuilds is how often its lost results may be rebuilt by calling again.
@@ -211,7 +245,7 @@ func (w *Worker) addActorTask(actorID, method string, args []Arg, maxTaskRetries
 	if gen != nil {
 		spec.Streaming, spec.GeneratorBackpressure = true, gen.s.Threshold()
 	}
-	pt := &pendingTask{spec: spec, args: pargs, actor: sub, retries: maxTaskRetries, gen: gen, opts: TaskOptions{Parent: call.Parent}}
+	pt := &pendingTask{spec: spec, args: pargs, actor: sub, retries: maxTaskRetries, gen: gen, opts: TaskOptions{Parent: call.Parent}, holds: takeHolds(args)}
 	w.table.AddTask(&ownership.Task{ID: id, Spec: pt, Args: owned, Returns: rets, RetriesLeft: rebuilds})
 	w.pending[id] = pt
 	w.newStreamLocked(pt)
@@ -325,6 +359,7 @@ func (w *Worker) actorReceiver(s *actorSubmitter, stream rpcpb.CoreWorker_PushTa
 		for _, r := range rb.Results {
 			pt, ok := s.inflight[r.TaskId]
 			if !ok {
+				acts = append(acts, w.dropResultLocked(r)...)
 				continue
 			}
 			delete(s.inflight, r.TaskId)

@@ -134,10 +134,14 @@ func (w *Worker) createActor(ctx context.Context, spec *rpcpb.TaskSpec) (*rpcpb.
 	w.runningEvent(spec, w.creationInfo(spec), time.Now())
 	w.defaultScheduler() // the worker may have run 1-CPU tasks before
 	w.setGPUs(spec.SetGpus, spec.GpuIds)
-	args, err := w.resolveArgs(ctx, spec.Args)
+	// The reply waits for the registrations of what the constructor
+	// borrowed, as a task's does (execute).
+	defer w.flushBorrows()
+	args, argsDone, err := w.resolveArgs(ctx, spec.Args)
 	if err != nil {
 		return &rpcpb.TaskResult{TaskId: spec.TaskId, Result: &rpcpb.Object{Error: infoFromError(err)}}, nil
 	}
+	defer argsDone()
 	var inst any
 	err = protect(spec.Name, func() error {
 		var e error
@@ -181,7 +185,12 @@ func (w *Worker) execute(spec *rpcpb.TaskSpec) *rpcpb.TaskResult {
 	start := time.Now()
 	cctx, cancel := context.WithCancel(w.baseCtx)
 	defer cancel()
-	ctx := context.Context(&taskContext{Context: cctx, id: spec.TaskId})
+	// Last, before the reply goes: the registrations of what the task
+	// borrowed (references decoded from its arguments) are answered, so its
+	// submitter may drop the holds its arguments had (runtime/ownership).
+	defer w.flushBorrows()
+	refs := &resultRefs{}
+	ctx := context.Context(&taskContext{Context: cctx, id: spec.TaskId, refs: refs})
 	w.execMu.Lock()
 	w.running[spec.TaskId] = runningTask{cancel: cancel, spec: spec, start: start}
 	inst := w.actor
@@ -192,11 +201,12 @@ func (w *Worker) execute(spec *rpcpb.TaskSpec) *rpcpb.TaskResult {
 		w.execMu.Unlock()
 	}()
 	res := &rpcpb.TaskResult{TaskId: spec.TaskId, Attempt: spec.Attempt, StartTimeNs: start.UnixNano()}
-	args, err := w.resolveArgs(ctx, spec.Args)
+	args, argsDone, err := w.resolveArgs(ctx, spec.Args)
 	if err != nil {
 		res.Result = &rpcpb.Object{Error: infoFromError(err)}
 		return res
 	}
+	defer argsDone()
 	if spec.Streaming || spec.NumReturns >= 1 {
 		if spec.Streaming {
 			w.runGenerator(ctx, spec, inst, args, res)
@@ -241,27 +251,42 @@ func (w *Worker) execute(spec *rpcpb.TaskSpec) *rpcpb.TaskResult {
 			return res
 		}
 		res.Result = &rpcpb.Object{InStore: true, NodeId: w.nodeID, NodeAddress: w.cfg.NodeAddress, Size: int64(len(out))}
-		return res
+	} else {
+		res.Result = &rpcpb.Object{Data: out}
 	}
-	res.Result = &rpcpb.Object{Data: out}
+	if len(refs.hs) > 0 {
+		// The result holds references: its owner becomes their borrower
+		// before the reply can reach it.
+		res.Result.Contains = w.registerResultRefs(spec.OwnerAddress, refs.hs)
+	}
 	return res
 }
 
 // resolveArgs turns arguments into encoded values, fetching references.
-func (w *Worker) resolveArgs(ctx context.Context, args []*rpcpb.Arg) ([][]byte, error) {
-	out := make([][]byte, len(args))
+// done drops the holds on the references inside the fetched values (the
+// task decoded them by then: what it kept, its handles hold).
+func (w *Worker) resolveArgs(ctx context.Context, args []*rpcpb.Arg) (out [][]byte, done func(), err error) {
+	out = make([][]byte, len(args))
+	var dones []func()
+	done = func() {
+		for _, d := range dones {
+			d()
+		}
+	}
 	for i, a := range args {
 		if a.Ref == nil {
 			out[i] = a.Value
 			continue
 		}
-		v, err := w.Get(ctx, a.Ref.Id, a.Ref.OwnerAddress)
+		v, d, err := w.GetValue(ctx, a.Ref.Id, a.Ref.OwnerAddress)
 		if err != nil {
-			return nil, err
+			done()
+			return nil, nil, err
 		}
+		dones = append(dones, d)
 		out[i] = v
 	}
-	return out, nil
+	return out, done, nil
 }
 
 // CancelTask interrupts a running task (its context is cancelled); with
@@ -304,13 +329,20 @@ func (w *Worker) Exit(ctx context.Context, in *rpcpb.ExitRequest) (*rpcpb.Empty,
 type taskContext struct {
 	context.Context
 	id string
+	// refs are the references the task's result holds (SetResultRefs).
+	refs *resultRefs
 }
 
 type taskKey struct{}
 
 func (c *taskContext) Value(k any) any {
-	if k == (taskKey{}) {
+	switch k {
+	case taskKey{}:
 		return c.id
+	case resultRefsKey{}:
+		if c.refs != nil {
+			return c.refs
+		}
 	}
 	return c.Context.Value(k)
 }

@@ -19,14 +19,30 @@ import (
 )
 
 // Handle is one reference to an object. The object is released when the
-// handle becomes unreachable (or on Release).
+// handle becomes unreachable (or on Release). A handle to an object another
+// process owns is a borrowed reference (borrow.go).
 type Handle struct {
 	ID       string
 	Owner    string
 	w        *Worker
 	cleanup  runtime.Cleanup
 	released atomic.Bool
+	// encoding counts the SDK's encodings of values holding this handle in
+	// progress (BeginEncode): only those may serialize it.
+	encoding atomic.Int32
 }
+
+// BeginEncode marks the handle as being serialized by an encoding that
+// tracks the references it writes (EndEncode ends it); Encoding says
+// whether one is in progress. A reference serialized otherwise (a custom
+// MarshalJSON the SDK cannot look into) would travel without a hold.
+func (h *Handle) BeginEncode() { h.encoding.Add(1) }
+
+// EndEncode ends a BeginEncode.
+func (h *Handle) EndEncode() { h.encoding.Add(-1) }
+
+// Encoding reports whether an encoding of the handle is in progress.
+func (h *Handle) Encoding() bool { return h.encoding.Load() > 0 }
 
 func (w *Worker) newHandle(id string) *Handle {
 	h := &Handle{ID: id, Owner: w.addr, w: w}
@@ -43,6 +59,10 @@ func (h *Handle) Release() {
 		return
 	}
 	h.cleanup.Stop()
+	if h.Owner != h.w.addr {
+		h.w.releaseBorrow(h.ID)
+		return
+	}
 	h.w.release(h.ID)
 }
 
@@ -74,6 +94,8 @@ func (w *Worker) do(acts []ownership.Action) {
 		switch a.Kind {
 		case ownership.FreeStored:
 			frees[a.NodeID] = append(frees[a.NodeID], a.ID)
+		case ownership.ReleaseBorrow:
+			w.releaseBorrow(a.ID)
 		case ownership.Resubmit:
 			w.mu.Lock()
 			k, ok := w.table.Task(a.TaskID)
@@ -135,18 +157,53 @@ func (w *Worker) nodeAddress(nodeID string) string {
 // Put stores an encoded value owned by this process: inline when small, in
 // the local node's object store when large.
 func (w *Worker) Put(ctx context.Context, data []byte) (*Handle, error) {
+	return w.PutContaining(ctx, data, nil)
+}
+
+// PutContaining is Put of a value holding the references refs (a Ref in a
+// struct, a slice, a map): the object holds their objects until it is
+// freed, so whoever reads it can borrow them (see runtime/ownership).
+func (w *Worker) PutContaining(ctx context.Context, data []byte, refs []*Handle) (*Handle, error) {
 	id := ids.Seq()
-	loc := ownership.Location{Inline: data, Size: int64(len(data))}
+	var held []ownership.Ref
+	if len(refs) > 0 {
+		// Held from before the value can be read (holdLocked: handles on
+		// this process's own objects, borrow holds on the others).
+		w.mu.Lock()
+		var acts []ownership.Action
+		var err error
+		held, acts, err = w.holdAllLocked(refs)
+		w.mu.Unlock()
+		w.do(acts)
+		if err != nil {
+			return nil, err
+		}
+	}
+	loc := ownership.Location{Inline: data, Size: int64(len(data)), Contains: held}
 	if len(data) > InlineThreshold {
 		at := w.att.get()
 		if err := w.storeAt(ctx, at, id, w.addr, data); err != nil {
+			w.mu.Lock()
+			acts := w.releaseHoldsLocked(held)
+			w.mu.Unlock()
+			w.do(acts)
 			return nil, err
 		}
-		loc = ownership.Location{NodeID: at.id, Size: int64(len(data))}
+		loc = ownership.Location{NodeID: at.id, Size: int64(len(data)), Contains: held}
 	}
 	w.mu.Lock()
+	// AddPut counts the value's holds on this process's own objects
+	// (Contained): the handles taken above for them go back. The borrow
+	// holds stay, the value's own.
 	w.table.AddPut(id, loc)
+	var acts []ownership.Action
+	for _, r := range held {
+		if r.Owner == "" {
+			acts = append(acts, w.table.RemoveLocal(r.ID)...)
+		}
+	}
 	w.mu.Unlock()
+	w.do(acts)
 	return w.newHandle(id), nil
 }
 
@@ -345,25 +402,46 @@ func (w *Worker) fetchChunks(ctx context.Context, client rpcpb.NodeManagerClient
 	}
 }
 
-// Get returns an object's encoded value, waiting until it is ready.
+// Get returns an object's encoded value, waiting until it is ready. The
+// references the value contains are not held past the call: a caller that
+// decodes them uses GetValue.
 func (w *Worker) Get(ctx context.Context, id, owner string) ([]byte, error) {
+	data, done, err := w.GetValue(ctx, id, owner)
+	if err != nil {
+		return nil, err
+	}
+	done()
+	return data, nil
+}
+
+// GetValue is Get for a caller that decodes the value: the objects of the
+// references inside it are held (for this process) until it calls done,
+// after decoding (the decoded handles hold them from then on).
+func (w *Worker) GetValue(ctx context.Context, id, owner string) (data []byte, done func(), err error) {
 	if owner != w.addr {
 		defer w.Waiting()() // the owner answers when it is ready; then a fetch
 		return w.getBorrowed(ctx, id, owner)
 	}
 	// Hold a reference while waiting: the caller's handle may become
 	// unreachable once it passed the id (the GC then releases it), and an
-	// object freed before its task finished would never become ready.
+	// object freed before its task finished would never become ready. On
+	// success the hold lasts until done: the value's references are held
+	// by the object.
 	held := false
 	var waited func() // counted as a wait (blocked.go) once it must wait or fetch
 	defer func() {
-		if held {
+		if held && err != nil {
 			w.release(id)
 		}
 		if waited != nil {
 			waited()
 		}
 	}()
+	release := func() {
+		if held {
+			w.release(id)
+		}
+	}
 	wait := func() {
 		if waited == nil {
 			waited = w.Waiting()
@@ -378,7 +456,7 @@ func (w *Worker) Get(ctx context.Context, id, owner string) ([]byte, error) {
 		}
 		if !ok {
 			w.mu.Unlock()
-			return nil, &ObjectLostError{ObjectID: id, Reason: "no reference to it remains at its owner"}
+			return nil, nil, &ObjectLostError{ObjectID: id, Reason: "no reference to it remains at its owner"}
 		}
 		done, ready := e.Done(), e.Ready
 		w.mu.Unlock()
@@ -389,9 +467,9 @@ func (w *Worker) Get(ctx context.Context, id, owner string) ([]byte, error) {
 		case <-done:
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return nil, &GetTimeoutError{ObjectID: id}
+				return nil, nil, &GetTimeoutError{ObjectID: id}
 			}
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
 		w.mu.Lock()
 		e, ok = w.table.Get(id)
@@ -402,25 +480,25 @@ func (w *Worker) Get(ctx context.Context, id, owner string) ([]byte, error) {
 		loc := e.Loc
 		w.mu.Unlock()
 		if loc.Err != nil {
-			return nil, loc.Err
+			return nil, nil, loc.Err
 		}
 		if loc.NodeID == "" {
-			return loc.Inline, nil
+			return loc.Inline, release, nil
 		}
 		wait()
-		data, err := w.fetch(ctx, id, loc.NodeID, "")
-		if err == nil {
-			return data, nil
+		data, ferr := w.fetch(ctx, id, loc.NodeID, "")
+		if ferr == nil {
+			return data, release, nil
 		}
 		if ctx.Err() != nil {
-			return nil, &GetTimeoutError{ObjectID: id}
+			return nil, nil, &GetTimeoutError{ObjectID: id}
 		}
 		// The stored copy is gone: rebuild it from lineage (or fail).
 		lost := &ObjectLostError{ObjectID: id, Reason: "its copy on node " + loc.NodeID + " is gone and it cannot be rebuilt (put objects and tasks without retries left are not reconstructable)"}
 		var dead *ObjectLostError
 		w.mu.Lock()
 		var acts []ownership.Action
-		if errors.As(err, &dead) {
+		if errors.As(ferr, &dead) {
 			// The node is dead (fetch asked the GCS): every object there
 			// is lost, and a task with several of them runs once.
 			acts = w.table.LostOn(loc.NodeID, lost)
@@ -439,12 +517,14 @@ func (w *Worker) Get(ctx context.Context, id, owner string) ([]byte, error) {
 // owner to rebuild the object.
 const lostCopyWait = 45 * time.Second
 
-func (w *Worker) getBorrowed(ctx context.Context, id, owner string) ([]byte, error) {
+func (w *Worker) getBorrowed(ctx context.Context, id, owner string) ([]byte, func(), error) {
 	c, err := w.pool.Get(owner)
 	if err != nil {
-		return nil, &OwnerDiedError{ObjectID: id, Owner: owner}
+		return nil, nil, &OwnerDiedError{ObjectID: id, Owner: owner}
 	}
-	req := &rpcpb.GetObjectRequest{Id: id}
+	// The owner registers this process as borrower of the references in
+	// the value before it answers; adoptContains takes them over.
+	req := &rpcpb.GetObjectRequest{Id: id, BorrowerAddress: w.addr}
 	var firstLoss time.Time
 	for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, time.Second) {
 		if dl, ok := ctx.Deadline(); ok {
@@ -453,30 +533,32 @@ func (w *Worker) getBorrowed(ctx context.Context, id, owner string) ([]byte, err
 		o, err := rpcpb.NewCoreWorkerClient(c).GetObject(ctx, req)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, &GetTimeoutError{ObjectID: id}
+				return nil, nil, &GetTimeoutError{ObjectID: id}
 			}
 			if status.Code(err) == codes.Unavailable {
-				return nil, &OwnerDiedError{ObjectID: id, Owner: owner}
+				return nil, nil, &OwnerDiedError{ObjectID: id, Owner: owner}
 			}
-			return nil, err
+			return nil, nil, err
 		}
 		if o.Error != nil {
-			return nil, errorFromInfo(o.Error)
+			return nil, nil, errorFromInfo(o.Error)
 		}
+		done := w.adoptContains(o.Contains)
 		if !o.InStore {
-			return o.Data, nil
+			return o.Data, done, nil
 		}
 		data, err := w.fetch(ctx, id, o.NodeId, o.NodeAddress)
 		if err == nil {
-			return data, nil
+			return data, done, nil
 		}
+		done() // this answer's registrations: the next answer makes its own
 		if ctx.Err() != nil {
-			return nil, &GetTimeoutError{ObjectID: id}
+			return nil, nil, &GetTimeoutError{ObjectID: id}
 		}
 		// The owner may have died since it answered: its node then freed
 		// the object, and the error to report is the owner's death.
 		if ownerGone(ctx, c, id) {
-			return nil, &OwnerDiedError{ObjectID: id, Owner: owner}
+			return nil, nil, &OwnerDiedError{ObjectID: id, Owner: owner}
 		}
 		// The copy's node may be dead: the owner, once the GCS agrees,
 		// rebuilds the object from lineage (or fails it) and answers with
@@ -486,12 +568,12 @@ func (w *Worker) getBorrowed(ctx context.Context, id, owner string) ([]byte, err
 			firstLoss = time.Now()
 		}
 		if time.Since(firstLoss) > lostCopyWait {
-			return nil, &ObjectLostError{ObjectID: id, Reason: err.Error()}
+			return nil, nil, &ObjectLostError{ObjectID: id, Reason: err.Error()}
 		}
 		req.LostNodeId = o.NodeId
 		select {
 		case <-ctx.Done():
-			return nil, &GetTimeoutError{ObjectID: id}
+			return nil, nil, &GetTimeoutError{ObjectID: id}
 		case <-time.After(backoff):
 		}
 	}
@@ -529,17 +611,25 @@ func (w *Worker) Ready(id string) (bool, <-chan struct{}) {
 	return e.Ready, e.Done()
 }
 
-// GetObject serves an owned object's value or location to a borrower.
+// GetObject serves an owned object's value or location to a borrower. For
+// a value holding references it registers the reader (borrower_address) as
+// their borrower first, holding the object meanwhile so its references stay
+// held until the reader's registrations are in place.
 func (w *Worker) GetObject(ctx context.Context, in *rpcpb.GetObjectRequest) (*rpcpb.Object, error) {
 	if in.Id == "" {
 		return nil, status.Error(codes.InvalidArgument, "object id is required")
+	}
+	if in.BorrowerAddress != "" {
+		if err := ValidateAddress(in.BorrowerAddress); err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "borrower address: %v", err)
+		}
 	}
 	if in.TimeoutMs > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(in.TimeoutMs)*time.Millisecond)
 		defer cancel()
 	}
-	if in.LostNodeId != "" {
+	if in.LostNodeId != "" && !in.StatusOnly {
 		w.copyLost(in.Id, in.LostNodeId)
 	}
 	for {
@@ -551,6 +641,18 @@ func (w *Worker) GetObject(ctx context.Context, in *rpcpb.GetObjectRequest) (*rp
 		}
 		if e.Ready {
 			loc := e.Loc
+			if in.StatusOnly {
+				w.mu.Unlock()
+				o := &rpcpb.Object{Size: loc.Size}
+				if loc.Err != nil {
+					o.Error = infoFromError(loc.Err)
+				}
+				return o, nil
+			}
+			register := len(loc.Contains) > 0 && loc.Err == nil && in.BorrowerAddress != ""
+			if register {
+				w.table.AddLocal(in.Id)
+			}
 			w.mu.Unlock()
 			o := &rpcpb.Object{Size: loc.Size}
 			switch {
@@ -563,6 +665,11 @@ func (w *Worker) GetObject(ctx context.Context, in *rpcpb.GetObjectRequest) (*rp
 				}
 			default:
 				o.Data = loc.Inline
+			}
+			if register {
+				o.Contains = w.wireRefs(loc.Contains)
+				w.registerFor(in.BorrowerAddress, o.Contains)
+				w.release(in.Id)
 			}
 			return o, nil
 		}

@@ -34,13 +34,22 @@ func returnIDs(id string, n int) []string {
 func (w *Worker) finishLocked(pt *pendingTask, r *rpcpb.TaskResult) []ownership.Action {
 	id := pt.spec.TaskId
 	w.endRecoveryLocked(id)
+	acts := w.releaseArgHoldsLocked(pt)
 	switch {
 	case pt.gen != nil:
-		return w.finishGeneratorLocked(pt, r)
+		return append(acts, w.finishGeneratorLocked(pt, r)...)
 	case pt.spec.NumReturns >= 1:
-		return w.table.Complete(id, multiLocations(pt.spec, r))
+		return append(acts, w.table.Complete(id, multiLocations(pt.spec, r))...)
 	}
-	return w.table.Complete(id, map[string]ownership.Location{id: locationOf(r.Result)})
+	loc := locationOf(r.Result)
+	loc.Contains = w.adoptLocked(r.Result.GetContains())
+	return append(w.table.Complete(id, map[string]ownership.Location{id: loc}), acts...)
+}
+
+// dropResultLocked drops a result the owner does not keep (its task is not
+// in flight any more): the holds its executor registered for it go.
+func (w *Worker) dropResultLocked(r *rpcpb.TaskResult) []ownership.Action {
+	return w.table.ReleaseContains(w.adoptLocked(r.GetResult().GetContains()))
 }
 
 // multiLocations places each return of a num_returns task: its own
@@ -73,7 +82,7 @@ func multiLocations(spec *rpcpb.TaskSpec, r *rpcpb.TaskResult) map[string]owners
 // next item.
 func (w *Worker) failTaskLocked(pt *pendingTask, err error) []ownership.Action {
 	w.endRecoveryLocked(pt.spec.TaskId)
-	var acts []ownership.Action
+	acts := w.releaseArgHoldsLocked(pt)
 	if pt.gen != nil {
 		acts = w.failStreamLocked(pt, err)
 	}

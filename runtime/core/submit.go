@@ -55,10 +55,13 @@ func (o *TaskOptions) retryOn() []string {
 	return o.RetryOn
 }
 
-// Arg is one argument: an encoded value or a reference.
+// Arg is one argument: an encoded value or a reference. Holds are the
+// references the task holds until it finished (Worker.Hold: those inside
+// Value, and Ref when another process owns it); the task takes them over.
 type Arg struct {
 	Value []byte
 	Ref   *Handle
+	Holds *Holds
 }
 
 type pendingTask struct {
@@ -85,6 +88,31 @@ type pendingTask struct {
 	gen *genState
 	// owned are the arguments this process owns, until the table has them.
 	owned []string
+	// holds are the references its arguments carry (Arg.Holds), released
+	// when it finished: its executor registered what it kept before it
+	// replied (runtime/ownership's package doc).
+	holds []*Holds
+}
+
+// takeHolds gathers the arguments' holds for the task.
+func takeHolds(args []Arg) []*Holds {
+	var hs []*Holds
+	for _, a := range args {
+		if a.Holds != nil {
+			hs = append(hs, a.Holds)
+		}
+	}
+	return hs
+}
+
+// releaseArgHoldsLocked drops a finished task's holds.
+func (w *Worker) releaseArgHoldsLocked(pt *pendingTask) []ownership.Action {
+	var acts []ownership.Action
+	for _, h := range pt.holds {
+		acts = append(acts, w.releaseHoldsOnceLocked(h)...)
+	}
+	pt.holds = nil
+	return acts
 }
 
 func (w *Worker) buildArgs(args []Arg) ([]*rpcpb.Arg, []string) {
@@ -121,7 +149,7 @@ func (w *Worker) SubmitTask(name string, args []Arg, opts TaskOptions) *Handle {
 		opts.EnvVars = w.envVars
 	}
 	spec := &rpcpb.TaskSpec{TaskId: id, JobId: w.jobID, Name: name, OwnerAddress: w.addr, RetryOn: opts.retryOn()}
-	pt := &pendingTask{spec: spec, args: pargs, opts: opts}
+	pt := &pendingTask{spec: spec, args: pargs, opts: opts, holds: takeHolds(args)}
 	w.mu.Lock()
 	w.table.AddTask(&ownership.Task{ID: id, Spec: pt, Args: owned, Returns: []string{id}, RetriesLeft: opts.MaxRetries})
 	w.pending[id] = pt
@@ -170,7 +198,7 @@ func (w *Worker) newTask(name string, args []Arg, opts *TaskOptions, n int) (*pe
 		opts.EnvVars = w.envVars
 	}
 	spec := &rpcpb.TaskSpec{TaskId: id, JobId: w.jobID, Name: name, OwnerAddress: w.addr, RetryOn: opts.retryOn()}
-	pt := &pendingTask{spec: spec, args: pargs, opts: *opts, owned: owned}
+	pt := &pendingTask{spec: spec, args: pargs, opts: *opts, owned: owned, holds: takeHolds(args)}
 	return pt, returnIDs(id, n)
 }
 
@@ -553,7 +581,7 @@ func (w *Worker) receiver(lw *leasedWorker) {
 func (w *Worker) completeLocked(lw *leasedWorker, r *rpcpb.TaskResult) []ownership.Action {
 	pt, ok := lw.inflight[r.TaskId]
 	if !ok {
-		return nil
+		return w.dropResultLocked(r)
 	}
 	delete(lw.inflight, r.TaskId)
 	q := lw.q

@@ -110,8 +110,10 @@ type Worker struct {
 	closing   bool
 	leaseReqs sync.WaitGroup
 
-	mu      sync.Mutex
-	table   *ownership.Table
+	mu    sync.Mutex
+	table *ownership.Table
+	// bor is what this process borrows (borrow.go).
+	bor     borrowState
 	queues  map[string]*schedQueue
 	pending map[string]*pendingTask // submitted, not finished, by task id
 	// recovering are the tasks run again after a failure (retries after
@@ -180,7 +182,7 @@ func Start(cfg Config) (*Worker, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &Worker{cfg: cfg, log: cfg.Logger, pool: rpcutil.NewPool(cfg.Security), local: cfg.LocalNode, jobID: cfg.JobID,
-		isWork: cfg.WorkerID != "", table: ownership.New(), queues: map[string]*schedQueue{},
+		isWork: cfg.WorkerID != "", table: ownership.New(), bor: newBorrowState(), queues: map[string]*schedQueue{},
 		pending: map[string]*pendingTask{}, actorsC: map[string]*actorSubmitter{}, running: map[string]runningTask{},
 		baseCtx: ctx, stopAll: cancel, defaultProcs: runtime.GOMAXPROCS(0), warn: newLogLimiter(10 * time.Second),
 		binaryHash: cfg.BinaryHash}
@@ -224,6 +226,8 @@ func Start(cfg Config) (*Worker, error) {
 		}
 	}
 	go w.watchNodes(ctx)
+	go w.watchBorrowers(ctx)
+	go w.collectBorrows(ctx)
 	w.startEvents(ctx)
 	if !w.isWork {
 		go w.watchCluster(ctx, gc)

@@ -422,6 +422,11 @@ func (t *Table) freeCopy(id string, loc Location) []Action {
 	return append(acts, Action{Kind: FreeStored, ID: id, NodeID: loc.NodeID})
 }
 
+// ReleaseContains drops holds on refs taken for a value or a read (see
+// AddContained): this process's own objects here, the others by the
+// ReleaseBorrow actions returned.
+func (t *Table) ReleaseContains(refs []Ref) []Action { return t.releaseContains(refs) }
+
 // releaseContains drops the holds a value had on the references inside it.
 func (t *Table) releaseContains(refs []Ref) []Action {
 	var acts []Action

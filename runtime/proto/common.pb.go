@@ -428,13 +428,20 @@ func (x *ErrorInfo) GetRetryable() bool {
 
 // Object is a value as the owner reports it: inline bytes, or the node that stores it.
 type Object struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
-	InStore       bool                   `protobuf:"varint,2,opt,name=in_store,json=inStore,proto3" json:"in_store,omitempty"` // the value lives in node_id's object store
-	NodeId        string                 `protobuf:"bytes,3,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
-	NodeAddress   string                 `protobuf:"bytes,4,opt,name=node_address,json=nodeAddress,proto3" json:"node_address,omitempty"`
-	Size          int64                  `protobuf:"varint,5,opt,name=size,proto3" json:"size,omitempty"`
-	Error         *ErrorInfo             `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Data        []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	InStore     bool                   `protobuf:"varint,2,opt,name=in_store,json=inStore,proto3" json:"in_store,omitempty"` // the value lives in node_id's object store
+	NodeId      string                 `protobuf:"bytes,3,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	NodeAddress string                 `protobuf:"bytes,4,opt,name=node_address,json=nodeAddress,proto3" json:"node_address,omitempty"`
+	Size        int64                  `protobuf:"varint,5,opt,name=size,proto3" json:"size,omitempty"`
+	Error       *ErrorInfo             `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
+	// contains are the references inside the value (a Ref in a struct, a
+	// slice, a map). In a task's result: the executor registered the result's
+	// owner as their borrower before replying. In a GetObject answer: the
+	// owner registered the reader (borrower_address) as their borrower before
+	// answering. Either way the receiver removes those registrations once the
+	// value no longer holds them (runtime/ownership's package doc).
+	Contains      []*ObjectRef `protobuf:"bytes,7,rep,name=contains,proto3" json:"contains,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -507,6 +514,13 @@ func (x *Object) GetSize() int64 {
 func (x *Object) GetError() *ErrorInfo {
 	if x != nil {
 		return x.Error
+	}
+	return nil
+}
+
+func (x *Object) GetContains() []*ObjectRef {
+	if x != nil {
+		return x.Contains
 	}
 	return nil
 }
@@ -961,14 +975,15 @@ const file_common_proto_rawDesc = "" +
 	"\tCANCELLED\x10\x04\x12\x12\n" +
 	"\x0eWORKER_CRASHED\x10\x05\x12\x11\n" +
 	"\rUNSCHEDULABLE\x10\x06\x12\x11\n" +
-	"\rOUT_OF_MEMORY\x10\a\"\xb3\x01\n" +
+	"\rOUT_OF_MEMORY\x10\a\"\xe5\x01\n" +
 	"\x06Object\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x19\n" +
 	"\bin_store\x18\x02 \x01(\bR\ainStore\x12\x17\n" +
 	"\anode_id\x18\x03 \x01(\tR\x06nodeId\x12!\n" +
 	"\fnode_address\x18\x04 \x01(\tR\vnodeAddress\x12\x12\n" +
 	"\x04size\x18\x05 \x01(\x03R\x04size\x12*\n" +
-	"\x05error\x18\x06 \x01(\v2\x14.goray.rpc.ErrorInfoR\x05error\"\xfd\x06\n" +
+	"\x05error\x18\x06 \x01(\v2\x14.goray.rpc.ErrorInfoR\x05error\x120\n" +
+	"\bcontains\x18\a \x03(\v2\x14.goray.rpc.ObjectRefR\bcontains\"\xfd\x06\n" +
 	"\bTaskSpec\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x15\n" +
 	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x12\n" +
@@ -1063,18 +1078,19 @@ var file_common_proto_depIdxs = []int32{
 	3,  // 2: goray.rpc.Arg.ref:type_name -> goray.rpc.ObjectRef
 	1,  // 3: goray.rpc.ErrorInfo.kind:type_name -> goray.rpc.ErrorInfo.Kind
 	5,  // 4: goray.rpc.Object.error:type_name -> goray.rpc.ErrorInfo
-	4,  // 5: goray.rpc.TaskSpec.args:type_name -> goray.rpc.Arg
-	11, // 6: goray.rpc.TaskSpec.resources:type_name -> goray.rpc.TaskSpec.ResourcesEntry
-	12, // 7: goray.rpc.TaskSpec.concurrency_groups:type_name -> goray.rpc.TaskSpec.ConcurrencyGroupsEntry
-	6,  // 8: goray.rpc.TaskResult.result:type_name -> goray.rpc.Object
-	6,  // 9: goray.rpc.TaskResult.more_returns:type_name -> goray.rpc.Object
-	13, // 10: goray.rpc.ResourceDemand.shape:type_name -> goray.rpc.ResourceDemand.ShapeEntry
-	14, // 11: goray.rpc.ResourceDemand.label_selector:type_name -> goray.rpc.ResourceDemand.LabelSelectorEntry
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	3,  // 5: goray.rpc.Object.contains:type_name -> goray.rpc.ObjectRef
+	4,  // 6: goray.rpc.TaskSpec.args:type_name -> goray.rpc.Arg
+	11, // 7: goray.rpc.TaskSpec.resources:type_name -> goray.rpc.TaskSpec.ResourcesEntry
+	12, // 8: goray.rpc.TaskSpec.concurrency_groups:type_name -> goray.rpc.TaskSpec.ConcurrencyGroupsEntry
+	6,  // 9: goray.rpc.TaskResult.result:type_name -> goray.rpc.Object
+	6,  // 10: goray.rpc.TaskResult.more_returns:type_name -> goray.rpc.Object
+	13, // 11: goray.rpc.ResourceDemand.shape:type_name -> goray.rpc.ResourceDemand.ShapeEntry
+	14, // 12: goray.rpc.ResourceDemand.label_selector:type_name -> goray.rpc.ResourceDemand.LabelSelectorEntry
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_common_proto_init() }

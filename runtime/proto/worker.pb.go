@@ -469,7 +469,14 @@ type GetObjectRequest struct {
 	// because that node is dead. The owner, once the GCS agrees, treats every
 	// object it stored there as lost (rebuilt from lineage, or failed) and
 	// answers with the object's new location when it is ready.
-	LostNodeId    string `protobuf:"bytes,3,opt,name=lost_node_id,json=lostNodeId,proto3" json:"lost_node_id,omitempty"`
+	LostNodeId string `protobuf:"bytes,3,opt,name=lost_node_id,json=lostNodeId,proto3" json:"lost_node_id,omitempty"`
+	// borrower_address is the reader's own address: the owner registers it as
+	// borrower of the references the value contains (Object.contains) before
+	// it answers. Empty: the reader cannot decode references.
+	BorrowerAddress string `protobuf:"bytes,4,opt,name=borrower_address,json=borrowerAddress,proto3" json:"borrower_address,omitempty"`
+	// status_only: answer once the object is ready (or failed, or gone),
+	// without its value or location (Wait on a borrowed reference).
+	StatusOnly    bool `protobuf:"varint,5,opt,name=status_only,json=statusOnly,proto3" json:"status_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -525,6 +532,181 @@ func (x *GetObjectRequest) GetLostNodeId() string {
 	return ""
 }
 
+func (x *GetObjectRequest) GetBorrowerAddress() string {
+	if x != nil {
+		return x.BorrowerAddress
+	}
+	return ""
+}
+
+func (x *GetObjectRequest) GetStatusOnly() bool {
+	if x != nil {
+		return x.StatusOnly
+	}
+	return false
+}
+
+// BorrowUpdate is a borrower's registrations to add and remove at an owner.
+// add registers borrower_address once on each id (the object must still be
+// owned: see BorrowUpdateReply); remove drops n registrations of each.
+type BorrowUpdate struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	BorrowerAddress string                 `protobuf:"bytes,1,opt,name=borrower_address,json=borrowerAddress,proto3" json:"borrower_address,omitempty"`
+	Add             []string               `protobuf:"bytes,2,rep,name=add,proto3" json:"add,omitempty"`
+	Remove          []*BorrowCount         `protobuf:"bytes,3,rep,name=remove,proto3" json:"remove,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *BorrowUpdate) Reset() {
+	*x = BorrowUpdate{}
+	mi := &file_worker_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BorrowUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BorrowUpdate) ProtoMessage() {}
+
+func (x *BorrowUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_worker_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BorrowUpdate.ProtoReflect.Descriptor instead.
+func (*BorrowUpdate) Descriptor() ([]byte, []int) {
+	return file_worker_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *BorrowUpdate) GetBorrowerAddress() string {
+	if x != nil {
+		return x.BorrowerAddress
+	}
+	return ""
+}
+
+func (x *BorrowUpdate) GetAdd() []string {
+	if x != nil {
+		return x.Add
+	}
+	return nil
+}
+
+func (x *BorrowUpdate) GetRemove() []*BorrowCount {
+	if x != nil {
+		return x.Remove
+	}
+	return nil
+}
+
+type BorrowCount struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	N             int32                  `protobuf:"varint,2,opt,name=n,proto3" json:"n,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BorrowCount) Reset() {
+	*x = BorrowCount{}
+	mi := &file_worker_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BorrowCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BorrowCount) ProtoMessage() {}
+
+func (x *BorrowCount) ProtoReflect() protoreflect.Message {
+	mi := &file_worker_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BorrowCount.ProtoReflect.Descriptor instead.
+func (*BorrowCount) Descriptor() ([]byte, []int) {
+	return file_worker_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *BorrowCount) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *BorrowCount) GetN() int32 {
+	if x != nil {
+		return x.N
+	}
+	return 0
+}
+
+// BorrowUpdateReply says, for each of add in order, whether it was
+// registered: false when the owner no longer has the object (freed).
+type BorrowUpdateReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Added         []bool                 `protobuf:"varint,1,rep,packed,name=added,proto3" json:"added,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BorrowUpdateReply) Reset() {
+	*x = BorrowUpdateReply{}
+	mi := &file_worker_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BorrowUpdateReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BorrowUpdateReply) ProtoMessage() {}
+
+func (x *BorrowUpdateReply) ProtoReflect() protoreflect.Message {
+	mi := &file_worker_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BorrowUpdateReply.ProtoReflect.Descriptor instead.
+func (*BorrowUpdateReply) Descriptor() ([]byte, []int) {
+	return file_worker_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *BorrowUpdateReply) GetAdded() []bool {
+	if x != nil {
+		return x.Added
+	}
+	return nil
+}
+
 type CancelTaskRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	TaskId string                 `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
@@ -537,7 +719,7 @@ type CancelTaskRequest struct {
 
 func (x *CancelTaskRequest) Reset() {
 	*x = CancelTaskRequest{}
-	mi := &file_worker_proto_msgTypes[8]
+	mi := &file_worker_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -549,7 +731,7 @@ func (x *CancelTaskRequest) String() string {
 func (*CancelTaskRequest) ProtoMessage() {}
 
 func (x *CancelTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_worker_proto_msgTypes[8]
+	mi := &file_worker_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -562,7 +744,7 @@ func (x *CancelTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTaskRequest.ProtoReflect.Descriptor instead.
 func (*CancelTaskRequest) Descriptor() ([]byte, []int) {
-	return file_worker_proto_rawDescGZIP(), []int{8}
+	return file_worker_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CancelTaskRequest) GetTaskId() string {
@@ -595,7 +777,7 @@ type ExitRequest struct {
 
 func (x *ExitRequest) Reset() {
 	*x = ExitRequest{}
-	mi := &file_worker_proto_msgTypes[9]
+	mi := &file_worker_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -607,7 +789,7 @@ func (x *ExitRequest) String() string {
 func (*ExitRequest) ProtoMessage() {}
 
 func (x *ExitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_worker_proto_msgTypes[9]
+	mi := &file_worker_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -620,7 +802,7 @@ func (x *ExitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExitRequest.ProtoReflect.Descriptor instead.
 func (*ExitRequest) Descriptor() ([]byte, []int) {
-	return file_worker_proto_rawDescGZIP(), []int{9}
+	return file_worker_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ExitRequest) GetForce() bool {
@@ -639,7 +821,7 @@ type PingRequest struct {
 
 func (x *PingRequest) Reset() {
 	*x = PingRequest{}
-	mi := &file_worker_proto_msgTypes[10]
+	mi := &file_worker_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -651,7 +833,7 @@ func (x *PingRequest) String() string {
 func (*PingRequest) ProtoMessage() {}
 
 func (x *PingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_worker_proto_msgTypes[10]
+	mi := &file_worker_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -664,7 +846,7 @@ func (x *PingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingRequest.ProtoReflect.Descriptor instead.
 func (*PingRequest) Descriptor() ([]byte, []int) {
-	return file_worker_proto_rawDescGZIP(), []int{10}
+	return file_worker_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PingRequest) GetPayload() []byte {
@@ -683,7 +865,7 @@ type IsOwnerRequest struct {
 
 func (x *IsOwnerRequest) Reset() {
 	*x = IsOwnerRequest{}
-	mi := &file_worker_proto_msgTypes[11]
+	mi := &file_worker_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -695,7 +877,7 @@ func (x *IsOwnerRequest) String() string {
 func (*IsOwnerRequest) ProtoMessage() {}
 
 func (x *IsOwnerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_worker_proto_msgTypes[11]
+	mi := &file_worker_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -708,7 +890,7 @@ func (x *IsOwnerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IsOwnerRequest.ProtoReflect.Descriptor instead.
 func (*IsOwnerRequest) Descriptor() ([]byte, []int) {
-	return file_worker_proto_rawDescGZIP(), []int{11}
+	return file_worker_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *IsOwnerRequest) GetObjectId() string {
@@ -727,7 +909,7 @@ type IsOwnerReply struct {
 
 func (x *IsOwnerReply) Reset() {
 	*x = IsOwnerReply{}
-	mi := &file_worker_proto_msgTypes[12]
+	mi := &file_worker_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -739,7 +921,7 @@ func (x *IsOwnerReply) String() string {
 func (*IsOwnerReply) ProtoMessage() {}
 
 func (x *IsOwnerReply) ProtoReflect() protoreflect.Message {
-	mi := &file_worker_proto_msgTypes[12]
+	mi := &file_worker_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -752,7 +934,7 @@ func (x *IsOwnerReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IsOwnerReply.ProtoReflect.Descriptor instead.
 func (*IsOwnerReply) Descriptor() ([]byte, []int) {
-	return file_worker_proto_rawDescGZIP(), []int{12}
+	return file_worker_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *IsOwnerReply) GetOwner() bool {
@@ -798,13 +980,25 @@ const file_worker_proto_rawDesc = "" +
 	"\agpu_ids\x18\x03 \x03(\tR\x06gpuIds\x12\x19\n" +
 	"\bset_gpus\x18\x04 \x01(\bR\asetGpus\">\n" +
 	"\vResultBatch\x12/\n" +
-	"\aresults\x18\x01 \x03(\v2\x15.goray.rpc.TaskResultR\aresults\"c\n" +
+	"\aresults\x18\x01 \x03(\v2\x15.goray.rpc.TaskResultR\aresults\"\xaf\x01\n" +
 	"\x10GetObjectRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18\x02 \x01(\x03R\ttimeoutMs\x12 \n" +
 	"\flost_node_id\x18\x03 \x01(\tR\n" +
-	"lostNodeId\"`\n" +
+	"lostNodeId\x12)\n" +
+	"\x10borrower_address\x18\x04 \x01(\tR\x0fborrowerAddress\x12\x1f\n" +
+	"\vstatus_only\x18\x05 \x01(\bR\n" +
+	"statusOnly\"{\n" +
+	"\fBorrowUpdate\x12)\n" +
+	"\x10borrower_address\x18\x01 \x01(\tR\x0fborrowerAddress\x12\x10\n" +
+	"\x03add\x18\x02 \x03(\tR\x03add\x12.\n" +
+	"\x06remove\x18\x03 \x03(\v2\x16.goray.rpc.BorrowCountR\x06remove\"+\n" +
+	"\vBorrowCount\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\f\n" +
+	"\x01n\x18\x02 \x01(\x05R\x01n\")\n" +
+	"\x11BorrowUpdateReply\x12\x14\n" +
+	"\x05added\x18\x01 \x03(\bR\x05added\"`\n" +
 	"\x11CancelTaskRequest\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x14\n" +
 	"\x05force\x18\x02 \x01(\bR\x05force\x12\x1c\n" +
@@ -816,12 +1010,13 @@ const file_worker_proto_rawDesc = "" +
 	"\x0eIsOwnerRequest\x12\x1b\n" +
 	"\tobject_id\x18\x01 \x01(\tR\bobjectId\"$\n" +
 	"\fIsOwnerReply\x12\x14\n" +
-	"\x05owner\x18\x01 \x01(\bR\x05owner2\xc4\x04\n" +
+	"\x05owner\x18\x01 \x01(\bR\x05owner2\x8c\x05\n" +
 	"\n" +
 	"CoreWorker\x12=\n" +
 	"\tPushTasks\x12\x14.goray.rpc.TaskBatch\x1a\x16.goray.rpc.ResultBatch(\x010\x01\x129\n" +
 	"\vCreateActor\x12\x13.goray.rpc.TaskSpec\x1a\x15.goray.rpc.TaskResult\x12;\n" +
-	"\tGetObject\x12\x1b.goray.rpc.GetObjectRequest\x1a\x11.goray.rpc.Object\x12<\n" +
+	"\tGetObject\x12\x1b.goray.rpc.GetObjectRequest\x1a\x11.goray.rpc.Object\x12F\n" +
+	"\rUpdateBorrows\x12\x17.goray.rpc.BorrowUpdate\x1a\x1c.goray.rpc.BorrowUpdateReply\x12<\n" +
 	"\n" +
 	"CancelTask\x12\x1c.goray.rpc.CancelTaskRequest\x1a\x10.goray.rpc.Empty\x120\n" +
 	"\x04Exit\x12\x16.goray.rpc.ExitRequest\x1a\x10.goray.rpc.Empty\x126\n" +
@@ -842,7 +1037,7 @@ func file_worker_proto_rawDescGZIP() []byte {
 	return file_worker_proto_rawDescData
 }
 
-var file_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_worker_proto_goTypes = []any{
 	(*GeneratorItems)(nil),      // 0: goray.rpc.GeneratorItems
 	(*GeneratorItemsReply)(nil), // 1: goray.rpc.GeneratorItemsReply
@@ -852,44 +1047,50 @@ var file_worker_proto_goTypes = []any{
 	(*TaskBatch)(nil),           // 5: goray.rpc.TaskBatch
 	(*ResultBatch)(nil),         // 6: goray.rpc.ResultBatch
 	(*GetObjectRequest)(nil),    // 7: goray.rpc.GetObjectRequest
-	(*CancelTaskRequest)(nil),   // 8: goray.rpc.CancelTaskRequest
-	(*ExitRequest)(nil),         // 9: goray.rpc.ExitRequest
-	(*PingRequest)(nil),         // 10: goray.rpc.PingRequest
-	(*IsOwnerRequest)(nil),      // 11: goray.rpc.IsOwnerRequest
-	(*IsOwnerReply)(nil),        // 12: goray.rpc.IsOwnerReply
-	(*Object)(nil),              // 13: goray.rpc.Object
-	(*TaskSpec)(nil),            // 14: goray.rpc.TaskSpec
-	(*TaskResult)(nil),          // 15: goray.rpc.TaskResult
-	(*Empty)(nil),               // 16: goray.rpc.Empty
+	(*BorrowUpdate)(nil),        // 8: goray.rpc.BorrowUpdate
+	(*BorrowCount)(nil),         // 9: goray.rpc.BorrowCount
+	(*BorrowUpdateReply)(nil),   // 10: goray.rpc.BorrowUpdateReply
+	(*CancelTaskRequest)(nil),   // 11: goray.rpc.CancelTaskRequest
+	(*ExitRequest)(nil),         // 12: goray.rpc.ExitRequest
+	(*PingRequest)(nil),         // 13: goray.rpc.PingRequest
+	(*IsOwnerRequest)(nil),      // 14: goray.rpc.IsOwnerRequest
+	(*IsOwnerReply)(nil),        // 15: goray.rpc.IsOwnerReply
+	(*Object)(nil),              // 16: goray.rpc.Object
+	(*TaskSpec)(nil),            // 17: goray.rpc.TaskSpec
+	(*TaskResult)(nil),          // 18: goray.rpc.TaskResult
+	(*Empty)(nil),               // 19: goray.rpc.Empty
 }
 var file_worker_proto_depIdxs = []int32{
-	13, // 0: goray.rpc.GeneratorItems.items:type_name -> goray.rpc.Object
+	16, // 0: goray.rpc.GeneratorItems.items:type_name -> goray.rpc.Object
 	3,  // 1: goray.rpc.OwnedObjects.objects:type_name -> goray.rpc.OwnedObject
-	14, // 2: goray.rpc.TaskBatch.tasks:type_name -> goray.rpc.TaskSpec
-	15, // 3: goray.rpc.ResultBatch.results:type_name -> goray.rpc.TaskResult
-	5,  // 4: goray.rpc.CoreWorker.PushTasks:input_type -> goray.rpc.TaskBatch
-	14, // 5: goray.rpc.CoreWorker.CreateActor:input_type -> goray.rpc.TaskSpec
-	7,  // 6: goray.rpc.CoreWorker.GetObject:input_type -> goray.rpc.GetObjectRequest
-	8,  // 7: goray.rpc.CoreWorker.CancelTask:input_type -> goray.rpc.CancelTaskRequest
-	9,  // 8: goray.rpc.CoreWorker.Exit:input_type -> goray.rpc.ExitRequest
-	10, // 9: goray.rpc.CoreWorker.Ping:input_type -> goray.rpc.PingRequest
-	11, // 10: goray.rpc.CoreWorker.IsOwner:input_type -> goray.rpc.IsOwnerRequest
-	2,  // 11: goray.rpc.CoreWorker.ListObjects:input_type -> goray.rpc.ListObjectsRequest
-	0,  // 12: goray.rpc.CoreWorker.ReportGeneratorItems:input_type -> goray.rpc.GeneratorItems
-	6,  // 13: goray.rpc.CoreWorker.PushTasks:output_type -> goray.rpc.ResultBatch
-	15, // 14: goray.rpc.CoreWorker.CreateActor:output_type -> goray.rpc.TaskResult
-	13, // 15: goray.rpc.CoreWorker.GetObject:output_type -> goray.rpc.Object
-	16, // 16: goray.rpc.CoreWorker.CancelTask:output_type -> goray.rpc.Empty
-	16, // 17: goray.rpc.CoreWorker.Exit:output_type -> goray.rpc.Empty
-	10, // 18: goray.rpc.CoreWorker.Ping:output_type -> goray.rpc.PingRequest
-	12, // 19: goray.rpc.CoreWorker.IsOwner:output_type -> goray.rpc.IsOwnerReply
-	4,  // 20: goray.rpc.CoreWorker.ListObjects:output_type -> goray.rpc.OwnedObjects
-	1,  // 21: goray.rpc.CoreWorker.ReportGeneratorItems:output_type -> goray.rpc.GeneratorItemsReply
-	13, // [13:22] is the sub-list for method output_type
-	4,  // [4:13] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	17, // 2: goray.rpc.TaskBatch.tasks:type_name -> goray.rpc.TaskSpec
+	18, // 3: goray.rpc.ResultBatch.results:type_name -> goray.rpc.TaskResult
+	9,  // 4: goray.rpc.BorrowUpdate.remove:type_name -> goray.rpc.BorrowCount
+	5,  // 5: goray.rpc.CoreWorker.PushTasks:input_type -> goray.rpc.TaskBatch
+	17, // 6: goray.rpc.CoreWorker.CreateActor:input_type -> goray.rpc.TaskSpec
+	7,  // 7: goray.rpc.CoreWorker.GetObject:input_type -> goray.rpc.GetObjectRequest
+	8,  // 8: goray.rpc.CoreWorker.UpdateBorrows:input_type -> goray.rpc.BorrowUpdate
+	11, // 9: goray.rpc.CoreWorker.CancelTask:input_type -> goray.rpc.CancelTaskRequest
+	12, // 10: goray.rpc.CoreWorker.Exit:input_type -> goray.rpc.ExitRequest
+	13, // 11: goray.rpc.CoreWorker.Ping:input_type -> goray.rpc.PingRequest
+	14, // 12: goray.rpc.CoreWorker.IsOwner:input_type -> goray.rpc.IsOwnerRequest
+	2,  // 13: goray.rpc.CoreWorker.ListObjects:input_type -> goray.rpc.ListObjectsRequest
+	0,  // 14: goray.rpc.CoreWorker.ReportGeneratorItems:input_type -> goray.rpc.GeneratorItems
+	6,  // 15: goray.rpc.CoreWorker.PushTasks:output_type -> goray.rpc.ResultBatch
+	18, // 16: goray.rpc.CoreWorker.CreateActor:output_type -> goray.rpc.TaskResult
+	16, // 17: goray.rpc.CoreWorker.GetObject:output_type -> goray.rpc.Object
+	10, // 18: goray.rpc.CoreWorker.UpdateBorrows:output_type -> goray.rpc.BorrowUpdateReply
+	19, // 19: goray.rpc.CoreWorker.CancelTask:output_type -> goray.rpc.Empty
+	19, // 20: goray.rpc.CoreWorker.Exit:output_type -> goray.rpc.Empty
+	13, // 21: goray.rpc.CoreWorker.Ping:output_type -> goray.rpc.PingRequest
+	15, // 22: goray.rpc.CoreWorker.IsOwner:output_type -> goray.rpc.IsOwnerReply
+	4,  // 23: goray.rpc.CoreWorker.ListObjects:output_type -> goray.rpc.OwnedObjects
+	1,  // 24: goray.rpc.CoreWorker.ReportGeneratorItems:output_type -> goray.rpc.GeneratorItemsReply
+	15, // [15:25] is the sub-list for method output_type
+	5,  // [5:15] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_worker_proto_init() }
@@ -905,7 +1106,7 @@ func file_worker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_worker_proto_rawDesc), len(file_worker_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

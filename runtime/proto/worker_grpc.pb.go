@@ -25,6 +25,7 @@ const (
 	CoreWorker_PushTasks_FullMethodName            = "/goray.rpc.CoreWorker/PushTasks"
 	CoreWorker_CreateActor_FullMethodName          = "/goray.rpc.CoreWorker/CreateActor"
 	CoreWorker_GetObject_FullMethodName            = "/goray.rpc.CoreWorker/GetObject"
+	CoreWorker_UpdateBorrows_FullMethodName        = "/goray.rpc.CoreWorker/UpdateBorrows"
 	CoreWorker_CancelTask_FullMethodName           = "/goray.rpc.CoreWorker/CancelTask"
 	CoreWorker_Exit_FullMethodName                 = "/goray.rpc.CoreWorker/Exit"
 	CoreWorker_Ping_FullMethodName                 = "/goray.rpc.CoreWorker/Ping"
@@ -43,6 +44,9 @@ type CoreWorkerClient interface {
 	CreateActor(ctx context.Context, in *TaskSpec, opts ...grpc.CallOption) (*TaskResult, error)
 	// GetObject asks an owner for an object's value or location, waiting until it is ready.
 	GetObject(ctx context.Context, in *GetObjectRequest, opts ...grpc.CallOption) (*Object, error)
+	// UpdateBorrows registers and removes a borrower's holds on objects this
+	// process owns (Ray's borrower protocol; runtime/ownership's package doc).
+	UpdateBorrows(ctx context.Context, in *BorrowUpdate, opts ...grpc.CallOption) (*BorrowUpdateReply, error)
 	CancelTask(ctx context.Context, in *CancelTaskRequest, opts ...grpc.CallOption) (*Empty, error)
 	Exit(ctx context.Context, in *ExitRequest, opts ...grpc.CallOption) (*Empty, error)
 	// Ping is a bare round trip, the floor for the microbenchmark.
@@ -98,6 +102,16 @@ func (c *coreWorkerClient) GetObject(ctx context.Context, in *GetObjectRequest, 
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Object)
 	err := c.cc.Invoke(ctx, CoreWorker_GetObject_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *coreWorkerClient) UpdateBorrows(ctx context.Context, in *BorrowUpdate, opts ...grpc.CallOption) (*BorrowUpdateReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BorrowUpdateReply)
+	err := c.cc.Invoke(ctx, CoreWorker_UpdateBorrows_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -174,6 +188,9 @@ type CoreWorkerServer interface {
 	CreateActor(context.Context, *TaskSpec) (*TaskResult, error)
 	// GetObject asks an owner for an object's value or location, waiting until it is ready.
 	GetObject(context.Context, *GetObjectRequest) (*Object, error)
+	// UpdateBorrows registers and removes a borrower's holds on objects this
+	// process owns (Ray's borrower protocol; runtime/ownership's package doc).
+	UpdateBorrows(context.Context, *BorrowUpdate) (*BorrowUpdateReply, error)
 	CancelTask(context.Context, *CancelTaskRequest) (*Empty, error)
 	Exit(context.Context, *ExitRequest) (*Empty, error)
 	// Ping is a bare round trip, the floor for the microbenchmark.
@@ -210,6 +227,9 @@ func (UnimplementedCoreWorkerServer) CreateActor(context.Context, *TaskSpec) (*T
 }
 func (UnimplementedCoreWorkerServer) GetObject(context.Context, *GetObjectRequest) (*Object, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetObject not implemented")
+}
+func (UnimplementedCoreWorkerServer) UpdateBorrows(context.Context, *BorrowUpdate) (*BorrowUpdateReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method UpdateBorrows not implemented")
 }
 func (UnimplementedCoreWorkerServer) CancelTask(context.Context, *CancelTaskRequest) (*Empty, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method CancelTask not implemented")
@@ -289,6 +309,24 @@ func _CoreWorker_GetObject_Handler(srv interface{}, ctx context.Context, dec fun
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(CoreWorkerServer).GetObject(ctx, req.(*GetObjectRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CoreWorker_UpdateBorrows_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BorrowUpdate)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CoreWorkerServer).UpdateBorrows(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CoreWorker_UpdateBorrows_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CoreWorkerServer).UpdateBorrows(ctx, req.(*BorrowUpdate))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -415,6 +453,10 @@ var CoreWorker_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetObject",
 			Handler:    _CoreWorker_GetObject_Handler,
+		},
+		{
+			MethodName: "UpdateBorrows",
+			Handler:    _CoreWorker_UpdateBorrows_Handler,
 		},
 		{
 			MethodName: "CancelTask",

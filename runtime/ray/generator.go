@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"iter"
 
-	"github.com/goray-dev/goray/runtime/codec"
 	"github.com/goray-dev/goray/runtime/core"
 )
 
@@ -43,7 +42,7 @@ func (f *GeneratorFunc[E]) Name() string { return f.name }
 // typedYield turns the core's byte yield into one of E.
 func typedYield[E any](y core.Yield) func(E) error {
 	return func(v E) error {
-		b, err := codec.Encode(v)
+		b, err := encodeNoRefs(v, "the item")
 		if err != nil {
 			return fmt.Errorf("yield: %w", err)
 		}

@@ -23,11 +23,12 @@ func Put[T any](ctx context.Context, v T) (Ref[T], error) {
 		}
 		return Ref[T]{h: h}, nil
 	}
-	b, err := codec.Encode(v)
+	b, hs, err := encodeValue(v)
 	if err != nil {
 		return Ref[T]{}, err
 	}
-	h, err := w.Put(ctx, b)
+	// The object holds the Refs inside the value while it lives.
+	h, err := w.PutContaining(ctx, b, hs)
 	if err != nil {
 		return Ref[T]{}, err
 	}
@@ -51,10 +52,13 @@ func Get[T any](ctx context.Context, r Ref[T]) (T, error) {
 	if err != nil {
 		return zero, err
 	}
-	b, err := w.Get(ctx, r.h.ID, r.h.Owner)
+	b, done, err := w.GetValue(ctx, r.h.ID, r.h.Owner)
 	if err != nil {
 		return zero, err
 	}
+	// The Refs inside the value are held until they are decoded (each
+	// decoded Ref holds its object from then on).
+	defer done()
 	var v T
 	if err := codec.Decode(b, &v); err != nil {
 		return zero, fmt.Errorf("object %s: %w", r.h.ID, err)
@@ -83,7 +87,11 @@ func GetAll[T any](ctx context.Context, refs ...Ref[T]) ([]T, error) {
 }
 
 // Wait returns once numReturns of refs are ready or timeout passes (timeout
-// <= 0 waits without limit). Both lists keep the input order.
+// <= 0 waits without limit). Both lists keep the input order. A Ref owned by
+// another process (a borrowed one) is ready when its owner says so; one
+// whose owner cannot be reached counts as ready (its Get reports
+// OwnerDiedError). As Ray's ray.wait with fetch_local=False, a ready stored
+// object is not fetched to this node first.
 func Wait[T any](ctx context.Context, refs []Ref[T], numReturns int, timeout time.Duration) (ready, notReady []Ref[T], err error) {
 	w, err := worker()
 	if err != nil {
@@ -92,16 +100,31 @@ func Wait[T any](ctx context.Context, refs []Ref[T], numReturns int, timeout tim
 	if numReturns > len(refs) {
 		return nil, nil, fmt.Errorf("numReturns %d is more than the %d refs", numReturns, len(refs))
 	}
+	// Cancelled on return: it ends the owners' status calls of the refs
+	// still not ready.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	if timeout > 0 {
-		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	isReady := func(r Ref[T]) (bool, <-chan struct{}) {
-		if r.h == nil || r.h.Owner != w.Address() {
+	remote := make([]<-chan struct{}, len(refs))
+	isReady := func(i int, r Ref[T]) (bool, <-chan struct{}) {
+		if r.h == nil {
 			return true, nil
 		}
-		return w.Ready(r.h.ID)
+		if r.h.Owner == w.Address() {
+			return w.Ready(r.h.ID)
+		}
+		if remote[i] == nil {
+			remote[i] = w.ReadyRemote(ctx, r.h.ID, r.h.Owner)
+		}
+		select {
+		case <-remote[i]:
+			return true, nil
+		default:
+			return false, remote[i]
+		}
 	}
 	wake := make(chan struct{}, len(refs))
 	watched := make([]bool, len(refs))
@@ -111,7 +134,7 @@ func Wait[T any](ctx context.Context, refs []Ref[T], numReturns int, timeout tim
 	for {
 		ready, notReady = ready[:0], notReady[:0]
 		for i, r := range refs {
-			ok, ch := isReady(r)
+			ok, ch := isReady(i, r)
 			if ok {
 				ready = append(ready, r)
 				continue

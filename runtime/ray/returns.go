@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"reflect"
 
-	"github.com/goray-dev/goray/runtime/codec"
 	"github.com/goray-dev/goray/runtime/core"
 )
 
@@ -20,7 +19,8 @@ import (
 // slice, its num_returns form too.
 func registerTask[R any](name string, call func(ctx context.Context, args [][]byte) (R, error)) {
 	core.RegisterFunc(name, func(ctx context.Context, args [][]byte) ([]byte, error) {
-		return encodeResult(call(ctx, args))
+		r, err := call(ctx, args)
+		return encodeResult(ctx, r, err)
 	})
 	if isSlice[R]() {
 		core.RegisterMultiFunc(name, func(ctx context.Context, args [][]byte) ([][]byte, error) {
@@ -36,7 +36,8 @@ func registerTask[R any](name string, call func(ctx context.Context, args [][]by
 // registerMethod is registerTask for an actor method.
 func registerMethod[R any](name string, call func(ctx context.Context, inst any, args [][]byte) (R, error)) {
 	core.RegisterMethod(name, func(ctx context.Context, inst any, args [][]byte) ([]byte, error) {
-		return encodeResult(call(ctx, inst, args))
+		r, err := call(ctx, inst, args)
+		return encodeResult(ctx, r, err)
 	})
 	if isSlice[R]() {
 		core.RegisterMultiMethod(name, func(ctx context.Context, inst any, args [][]byte) ([][]byte, error) {
@@ -56,7 +57,7 @@ func encodeElems[R any](r R) ([][]byte, error) {
 	v := reflect.ValueOf(r)
 	out := make([][]byte, v.Len())
 	for i := range out {
-		b, err := codec.Encode(v.Index(i).Interface())
+		b, err := encodeNoRefs(v.Index(i).Interface(), "the element")
 		if err != nil {
 			return nil, fmt.Errorf("return %d: %w", i, err)
 		}

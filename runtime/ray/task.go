@@ -56,11 +56,21 @@ func decodeArg[A any](args [][]byte, i int) (A, error) {
 	return a, nil
 }
 
-func encodeResult[R any](r R, err error) ([]byte, error) {
+// encodeResult encodes a task's or actor method's result; the Refs inside
+// it go to the executor (core.SetResultRefs), which registers the result's
+// owner as their borrower before replying.
+func encodeResult[R any](ctx context.Context, r R, err error) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return codec.Encode(r)
+	b, hs, err := encodeValue(r)
+	if err != nil {
+		return nil, err
+	}
+	if len(hs) > 0 && !core.SetResultRefs(ctx, hs) {
+		return nil, fmt.Errorf("a result holding Refs outside a task's execution")
+	}
+	return b, nil
 }
 
 // Task0 registers a task without arguments.
@@ -149,10 +159,22 @@ func TaskVar[A, R any](name string, fn func(ctx context.Context, args []A) (R, e
 const variadic = -1
 
 // splitArgs separates options from arguments and encodes the arguments
-// (a Ref is passed by reference and resolved before the task runs).
-func splitArgs(in []any) ([]core.Arg, *callOptions, error) {
-	opts := &callOptions{maxRetries: 3}
-	var args []core.Arg
+// (a Ref is passed by reference and resolved before the task runs; Refs
+// inside a value are passed as Refs, held until the task finished).
+func splitArgs(in []any) (args []core.Arg, opts *callOptions, err error) {
+	w, err := worker()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			for _, a := range args {
+				w.ReleaseHolds(a.Holds)
+			}
+			args = nil
+		}
+	}()
+	opts = &callOptions{maxRetries: 3}
 	for i, x := range in {
 		switch v := x.(type) {
 		case Option:
@@ -166,13 +188,25 @@ func splitArgs(in []any) ([]core.Arg, *callOptions, error) {
 				}
 				return nil, nil, fmt.Errorf("argument %d is an empty Ref", i)
 			}
-			args = append(args, core.Arg{Ref: v.handle()})
+			a := core.Arg{Ref: v.handle()}
+			if a.Ref.Owner != w.Address() {
+				// A borrowed reference: held until the task finished, as
+				// the owner counts its own ones (see runtime/ownership).
+				if a.Holds, err = w.Hold([]*core.Handle{a.Ref}); err != nil {
+					return nil, nil, fmt.Errorf("argument %d: %w", i, err)
+				}
+			}
+			args = append(args, a)
 		default:
-			b, err := codec.Encode(x)
+			b, hs, err := encodeValue(x)
 			if err != nil {
 				return nil, nil, fmt.Errorf("argument %d: %w", i, err)
 			}
-			args = append(args, core.Arg{Value: b})
+			a := core.Arg{Value: b}
+			if a.Holds, err = w.Hold(hs); err != nil {
+				return nil, nil, fmt.Errorf("argument %d: %w", i, err)
+			}
+			args = append(args, a)
 		}
 	}
 	if err := opts.finish(); err != nil {

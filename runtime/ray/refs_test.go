@@ -1,0 +1,390 @@
+package ray
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
+)
+
+// refBundle is a value holding Refs in the places a user puts them: a
+// field, a slice, a map, behind a pointer and an interface.
+type refBundle struct {
+	One   Ref[int]
+	Many  []Ref[string]
+	ByKey map[string]Ref[int]
+	Ptr   *Ref[int]
+	Any   any
+	Name  string
+	skip  Ref[int] //nolint:unused // unexported: not serialized, not walked
+}
+
+// makeBundle puts values from inside a task and returns Refs to them: the
+// task's worker owns the objects, the caller borrows them.
+var makeBundle = Task("sdk.refs.make", func(ctx context.Context, n int) (refBundle, error) {
+	one, err := Put(ctx, n)
+	if err != nil {
+		return refBundle{}, err
+	}
+	b := refBundle{One: one, ByKey: map[string]Ref[int]{}, Name: "bundle"}
+	for i := 0; i < 3; i++ {
+		r, err := Put(ctx, strings.Repeat("x", i+1))
+		if err != nil {
+			return refBundle{}, err
+		}
+		b.Many = append(b.Many, r)
+	}
+	b.ByKey["double"] = twice.Remote(ctx, n) // a task this task submitted
+	p, err := Put(ctx, n+1)
+	if err != nil {
+		return refBundle{}, err
+	}
+	b.Ptr = &p
+	b.Any = []Ref[int]{one}
+	return b, nil
+})
+
+var twice = Task("sdk.refs.double", func(ctx context.Context, n int) (int, error) { return 2 * n, nil })
+
+// readBundle reads through the Refs of a bundle it was passed.
+var readBundle = Task("sdk.refs.read", func(ctx context.Context, b refBundle) (string, error) {
+	one, err := Get(ctx, b.One)
+	if err != nil {
+		return "", err
+	}
+	last, err := Get(ctx, b.Many[len(b.Many)-1])
+	if err != nil {
+		return "", err
+	}
+	return strings.Repeat(last, one), nil
+})
+
+func TestRefsNestedInResults(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, err := Get(ctx, makeBundle.Remote(ctx, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := worker()
+	if b.One.h == nil || b.One.h.Owner == w.Address() {
+		t.Fatalf("the bundle's Ref %+v is not borrowed from the task's worker", b.One.h)
+	}
+	if v, err := Get(ctx, b.One); err != nil || v != 4 {
+		t.Fatalf("One: %d, %v", v, err)
+	}
+	for i, r := range b.Many {
+		if v, err := Get(ctx, r); err != nil || v != strings.Repeat("x", i+1) {
+			t.Fatalf("Many[%d]: %q, %v", i, v, err)
+		}
+	}
+	if v, err := Get(ctx, b.ByKey["double"]); err != nil || v != 8 {
+		t.Fatalf("ByKey: %d, %v", v, err)
+	}
+	if v, err := Get(ctx, *b.Ptr); err != nil || v != 5 {
+		t.Fatalf("Ptr: %d, %v", v, err)
+	}
+	// An interface field decodes as JSON (the type is unknown): the ref's
+	// JSON form, which decodes into a Ref again.
+	raw, ok := b.Any.([]any)
+	if !ok || len(raw) != 1 {
+		t.Fatalf("Any: %#v", b.Any)
+	}
+	if m, _ := raw[0].(map[string]any); m["goray_ref"] != b.One.ID() {
+		t.Fatalf("Any: %#v, want the JSON form of %s", raw[0], b.One.ID())
+	}
+	// The refs go on to another task: it borrows them from the first
+	// task's worker in turn.
+	if s, err := Get(ctx, readBundle.Remote(ctx, b)); err != nil || s != "xxxxxxxxxxxx" {
+		t.Fatalf("read: %q, %v", s, err)
+	}
+}
+
+func TestRefsNestedInArgumentsOutliveTheCallersHandle(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	one, err := Put(ctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Put(ctx, "ab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := readBundle.Remote(ctx, refBundle{One: one, Many: []Ref[string]{s}})
+	// The task holds what its arguments refer to: the caller's handles can go.
+	one.Release()
+	s.Release()
+	if v, err := Get(ctx, out); err != nil || v != "ababab" {
+		t.Fatalf("got %q, %v", v, err)
+	}
+	// Once it finished, nothing holds them: they are freed.
+	waitGone(t, one.ID())
+	waitGone(t, s.ID())
+}
+
+// keeper is an actor that borrows a Ref and keeps it until told to drop it.
+type keeper struct{ r Ref[string] }
+
+var keeperClass = Actor("sdk.refs.Keeper", func(ctx context.Context) (*keeper, error) { return &keeper{}, nil })
+
+var keep = Method(keeperClass, "keep", func(k *keeper, ctx context.Context, b refBundle) (int, error) {
+	k.r = b.Many[0]
+	return len(b.Many), nil
+})
+
+var read = Method0(keeperClass, "read", func(k *keeper, ctx context.Context) (string, error) { return Get(ctx, k.r) })
+
+var drop = Method0(keeperClass, "drop", func(k *keeper, ctx context.Context) (bool, error) {
+	k.r.Release()
+	k.r = Ref[string]{}
+	return true, nil
+})
+
+func TestBorrowerKeepsTheObjectUntilItDropsIt(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a, err := keeperClass.Remote(ctx, NumCPUs(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = Kill(ctx, a, true) }()
+	big := strings.Repeat("y", 200<<10) // stored in the node's object store
+	r, err := Put(ctx, big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := Get(ctx, keep.Remote(ctx, a, refBundle{Many: []Ref[string]{r}})); err != nil || n != 1 {
+		t.Fatalf("keep: %d, %v", n, err)
+	}
+	id := r.ID()
+	r.Release() // the owner's own handle goes: the actor still borrows it
+	time.Sleep(200 * time.Millisecond)
+	if !owned(t, id) {
+		t.Fatal("the object was freed while the actor borrowed it")
+	}
+	if v, err := Get(ctx, read.Remote(ctx, a)); err != nil || v != big {
+		t.Fatalf("read through the borrowed Ref: %d bytes, %v", len(v), err)
+	}
+	if _, err := Get(ctx, drop.Remote(ctx, a)); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, id)
+}
+
+// ownerActor owns objects and hands out Refs to them.
+type ownerActor struct{}
+
+var ownerClass = Actor("sdk.refs.Owner", func(ctx context.Context) (*ownerActor, error) { return &ownerActor{}, nil })
+
+var ownerPut = Method(ownerClass, "put", func(o *ownerActor, ctx context.Context, s string) (refBundle, error) {
+	r, err := Put(ctx, s)
+	return refBundle{Many: []Ref[string]{r}}, err
+})
+
+var sleepy = Task("sdk.refs.sleepy", func(ctx context.Context, ms int) (string, error) {
+	time.Sleep(time.Duration(ms) * time.Millisecond)
+	return "awake", nil
+})
+
+var ownerSubmit = Method(ownerClass, "submit", func(o *ownerActor, ctx context.Context, ms int) (refBundle, error) {
+	return refBundle{Many: []Ref[string]{sleepy.Remote(ctx, ms)}}, nil
+})
+
+func TestOwnerDeathReachesTheBorrower(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a, err := ownerClass.Remote(ctx, NumCPUs(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Get(ctx, ownerPut.Remote(ctx, a, "hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := Get(ctx, b.Many[0]); err != nil || v != "hello" {
+		t.Fatalf("before the owner died: %q, %v", v, err)
+	}
+	if err := Kill(ctx, a, true); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := GetWithTimeout(ctx, b.Many[0], 5*time.Second)
+		var died *OwnerDiedError
+		if errors.As(err, &died) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Get after the owner was killed: %v, want OwnerDiedError", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Wait counts a Ref whose owner is gone as ready: its Get reports why.
+	ready, _, err := Wait(ctx, b.Many, 1, 5*time.Second)
+	if err != nil || len(ready) != 1 {
+		t.Fatalf("Wait on a Ref of a dead owner: %d ready, %v", len(ready), err)
+	}
+}
+
+func TestWaitOnABorrowedRefAsksItsOwner(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a, err := ownerClass.Remote(ctx, NumCPUs(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = Kill(ctx, a, true) }()
+	b, err := Get(ctx, ownerSubmit.Remote(ctx, a, 3000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := b.Many[0]
+	ready, notReady, err := Wait(ctx, []Ref[string]{r}, 1, 300*time.Millisecond)
+	if err != nil || len(ready) != 0 || len(notReady) != 1 {
+		t.Fatalf("while its task runs: %d ready, %d not, %v", len(ready), len(notReady), err)
+	}
+	ready, _, err = Wait(ctx, []Ref[string]{r}, 1, 30*time.Second)
+	if err != nil || len(ready) != 1 {
+		t.Fatalf("after its task: %d ready, %v", len(ready), err)
+	}
+	if v, err := Get(ctx, r); err != nil || v != "awake" {
+		t.Fatalf("Get: %q, %v", v, err)
+	}
+}
+
+func TestPutValueHoldsItsRefs(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	inner, err := Put(ctx, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outer, err := Put(ctx, refBundle{One: inner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	innerID := inner.ID()
+	inner.Release()
+	// A task reads the outer object and, through it, the inner one.
+	if v, err := Get(ctx, viaOuter.Remote(ctx, outer)); err != nil || v != 7 {
+		t.Fatalf("through the put value: %d, %v", v, err)
+	}
+	b, err := Get(ctx, outer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outer.Release()
+	if !owned(t, innerID) {
+		t.Fatal("inner object freed while a decoded Ref holds it")
+	}
+	if v, err := Get(ctx, b.One); err != nil || v != 7 {
+		t.Fatalf("inner: %d, %v", v, err)
+	}
+	b.One.Release()
+	waitGone(t, innerID)
+}
+
+var viaOuter = Task("sdk.refs.via_outer", func(ctx context.Context, b refBundle) (int, error) { return Get(ctx, b.One) })
+
+func TestRefSerializedOutsideTheSDKFails(t *testing.T) {
+	ctx := context.Background()
+	r, err := Put(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := json.Marshal(refBundle{One: r}); err == nil {
+		t.Fatal("json.Marshal of a Ref succeeded: its object would travel unheld")
+	}
+	r.Release()
+	if _, err := Put(ctx, refBundle{One: r}); !errors.Is(err, ErrReleasedRef) {
+		t.Fatalf("Put of a released Ref: %v, want ErrReleasedRef", err)
+	}
+	if got := twice.Remote(ctx, refBundle{One: r}); !errors.Is(got.Err(), ErrReleasedRef) {
+		t.Fatalf("a released Ref as argument: %v, want ErrReleasedRef", got.Err())
+	}
+	// Elements of num_returns results and generator items cannot carry Refs.
+	if _, err := encodeNoRefs([]Ref[int]{{h: r.h}}, "the element"); err == nil {
+		t.Fatal("encodeNoRefs took a Ref")
+	}
+}
+
+func TestParseRefJSON(t *testing.T) {
+	good := `{"goray_ref":"0a1b2c3d4e5f0000000000000000002a","owner":"127.0.0.1:4000"}`
+	if id, owner, err := parseRefJSON([]byte(good)); err != nil || id != "0a1b2c3d4e5f0000000000000000002a" || owner != "127.0.0.1:4000" {
+		t.Fatalf("good: %q %q %v", id, owner, err)
+	}
+	for _, bad := range []string{
+		``,
+		`{}`,
+		`[]`,
+		`{"goray_ref":"x","owner":"127.0.0.1:1","more":1}`,
+		`{"goray_ref":"x","owner":"127.0.0.1:1"} {}`,
+		`{"goray_ref":"","owner":"127.0.0.1:1"}`,
+		`{"goray_ref":"a/b","owner":"127.0.0.1:1"}`,
+		`{"goray_ref":"x","owner":"nohost"}`,
+		`{"goray_ref":"x","owner":":80"}`,
+		`{"goray_ref":"x","owner":"h:0"}`,
+		`{"goray_ref":"x","owner":"h:99999"}`,
+		`{"goray_ref":"` + strings.Repeat("a", 129) + `","owner":"h:1"}`,
+		`{"goray_ref":"x","owner":"h:1","pad":"` + strings.Repeat(" ", 2000) + `"}`,
+	} {
+		if _, _, err := parseRefJSON([]byte(bad)); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}
+
+// FuzzParseRefJSON: a Ref's JSON form comes from other processes (or any
+// bytes a user decodes): the parser never panics, and what it accepts is
+// bounded and valid.
+func FuzzParseRefJSON(f *testing.F) {
+	f.Add([]byte(`{"goray_ref":"0a1b2c3d4e5f0000000000000000002a","owner":"127.0.0.1:4000"}`))
+	f.Add([]byte(`{"goray_ref":"0a1b2c3d4e5f0000000000000000002ar1","owner":"[::1]:80"}`))
+	f.Add([]byte(`null`))
+	f.Add([]byte(`{"goray_ref":1}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		id, owner, err := parseRefJSON(b)
+		if err != nil {
+			return
+		}
+		if len(b) > maxRefJSON || id == "" || len(id) > 128 || owner == "" || len(owner) > 256 {
+			t.Fatalf("accepted %q: id %q owner %q", b, id, owner)
+		}
+	})
+}
+
+// owned reports whether this process's table still has the object.
+func owned(t *testing.T, id string) bool {
+	t.Helper()
+	w, err := worker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := w.ListObjects(context.Background(), &rpcpb.ListObjectsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs.Objects {
+		if o.ObjectId == id {
+			return true
+		}
+	}
+	return false
+}
+
+// waitGone waits until this process no longer owns the object (freed).
+func waitGone(t *testing.T, id string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for owned(t, id) {
+		if time.Now().After(deadline) {
+			t.Fatalf("object %s still owned 20 s after its last reference went", id)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
