@@ -60,6 +60,12 @@ func (w *Worker) ownedObjectLocked(e *ownership.Entry) *rpcpb.OwnedObject {
 		o.ReferenceType = "LOCAL_REFERENCE"
 	case e.Submitted > 0:
 		o.ReferenceType = "USED_BY_PENDING_TASK"
+	case e.Contained > 0:
+		o.ReferenceType = "CAPTURED_IN_OBJECT"
+	case len(e.Borrowers) > 0:
+		// Held only by other processes borrowing it: Ray lists it so in
+		// the borrower, and here (its owner) as pinned for them.
+		o.ReferenceType = "PINNED_IN_MEMORY"
 	default:
 		o.ReferenceType = "UNKNOWN_STATUS"
 	}

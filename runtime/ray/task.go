@@ -22,6 +22,16 @@ func (r Ref[T]) ID() string {
 	return r.h.ID
 }
 
+// OwnerAddress is the address of the process that owns the object (Ray's
+// ObjectRef.owner_address): this one for its puts and the tasks it
+// submitted, another for a Ref it got inside a value (a borrowed one).
+func (r Ref[T]) OwnerAddress() string {
+	if r.h == nil {
+		return ""
+	}
+	return r.h.Owner
+}
+
 // Err is an error that kept the ref from being created (Get returns it too).
 func (r Ref[T]) Err() error { return r.err }
 
