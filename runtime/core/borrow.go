@@ -614,3 +614,38 @@ func (w *Worker) collectBorrows(ctx context.Context) {
 		last = now
 	}
 }
+
+// dropBorrows removes this process's registrations at their owners as it
+// shuts down (bounded: an owner that does not answer finds it gone).
+func (w *Worker) dropBorrows() {
+	w.mu.Lock()
+	acts := w.bor.tab.DropAll()
+	if w.bor.flushed != nil {
+		close(w.bor.flushed) // nothing to wait for any more
+		w.bor.flushed = nil
+	}
+	w.mu.Unlock()
+	byOwner := map[string][]*rpcpb.BorrowCount{}
+	for _, a := range acts {
+		byOwner[a.Owner] = append(byOwner[a.Owner], &rpcpb.BorrowCount{Id: a.ID, N: int32(min(a.N, maxBorrowCount))})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for owner, removes := range byOwner {
+		c, err := w.pool.Get(owner)
+		if err != nil {
+			continue
+		}
+		for len(removes) > 0 {
+			batch := removes[:min(len(removes), maxBorrowUpdate)]
+			removes = removes[len(batch):]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, _ = rpcpb.NewCoreWorkerClient(c).UpdateBorrows(ctx, &rpcpb.BorrowUpdate{BorrowerAddress: w.addr, Remove: batch})
+			}()
+		}
+	}
+	wg.Wait()
+}

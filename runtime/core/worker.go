@@ -368,6 +368,7 @@ func (w *Worker) Shutdown() {
 	// grants that were attached meanwhile are returned here.
 	waitTimeout(&w.leaseReqs, 5*time.Second)
 	w.returnHeldLeases()
+	w.dropBorrows()      // borrow.go
 	w.freeOwnedObjects() // see lifetime.go
 	w.stopAll()
 	if w.eventsDone != nil {

@@ -153,6 +153,26 @@ func (b *Borrows) maybeDrop(x *Borrow) []BorrowAction {
 	return []BorrowAction{{Kind: Unregister, ID: x.ID, Owner: x.Owner, N: x.Regs}}
 }
 
+// DropAll forgets every borrow (the process is shutting down) and returns
+// the removals of its registrations, in id order. Registrations still in
+// flight are not removed: their owners find this process gone.
+func (b *Borrows) DropAll() []BorrowAction {
+	ids := make([]string, 0, len(b.m))
+	for id := range b.m {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var acts []BorrowAction
+	for _, id := range ids {
+		if x := b.m[id]; x.Regs > 0 {
+			acts = append(acts, BorrowAction{Kind: Unregister, ID: id, Owner: x.Owner, N: x.Regs})
+		}
+	}
+	b.m = map[string]*Borrow{}
+	b.registering = 0
+	return acts
+}
+
 // Flushed says whether no Register is in flight.
 func (b *Borrows) Flushed() bool { return b.registering == 0 }
 

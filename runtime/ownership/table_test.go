@@ -134,7 +134,7 @@ func atoi(s string) int {
 // TestBorrowScenarios drives a borrower's table from testdata/borrows.txt:
 //
 //	hold id=x owner=o / take id=x / adopt id=x owner=o
-//	registered id=x [ok=false] / release id=x / flushed / show
+//	registered id=x [ok=false] / release id=x / flushed / drop-all / show
 func TestBorrowScenarios(t *testing.T) {
 	b := NewBorrows()
 	acts := func(a []BorrowAction) string {
@@ -163,6 +163,8 @@ func TestBorrowScenarios(t *testing.T) {
 			return acts(b.Release(id))
 		case "flushed":
 			return strconv.FormatBool(b.Flushed())
+		case "drop-all":
+			return acts(b.DropAll())
 		case "show":
 			return b.Dump()
 		}
