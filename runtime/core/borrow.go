@@ -1,7 +1,9 @@
 package core
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -648,4 +650,44 @@ func (w *Worker) dropBorrows() {
 		}
 	}
 	wg.Wait()
+}
+
+// refJSON is a Ref's JSON form inside an encoded value.
+type refJSON struct {
+	ID    string `json:"goray_ref"`
+	Owner string `json:"owner"`
+}
+
+// MaxRefJSON bounds the JSON form of one Ref a decoder accepts: an id and
+// an address, with room for escapes.
+const MaxRefJSON = 1024
+
+// MarshalRefJSON writes a reference's JSON form: {"goray_ref": id, "owner": address}.
+func MarshalRefJSON(id, owner string) ([]byte, error) {
+	return json.Marshal(refJSON{ID: id, Owner: owner})
+}
+
+// ParseRefJSON reads and checks a reference's JSON form: bytes from another
+// process (or anywhere a user got them), so bounded in size, exactly the two
+// fields, an id as this runtime makes them and a host:port owner.
+func ParseRefJSON(b []byte) (id, owner string, err error) {
+	if len(b) > MaxRefJSON {
+		return "", "", fmt.Errorf("ref: %d bytes of JSON, at most %d", len(b), MaxRefJSON)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var x refJSON
+	if err := dec.Decode(&x); err != nil {
+		return "", "", fmt.Errorf("ref: %w", err)
+	}
+	if dec.More() {
+		return "", "", errors.New("ref: data after the JSON object")
+	}
+	if err := ValidateObjectID(x.ID); err != nil {
+		return "", "", fmt.Errorf("ref: %w", err)
+	}
+	if err := ValidateAddress(x.Owner); err != nil {
+		return "", "", fmt.Errorf("ref: owner: %w", err)
+	}
+	return x.ID, x.Owner, nil
 }

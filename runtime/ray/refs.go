@@ -2,8 +2,6 @@ package ray
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"reflect"
 	"sync"
@@ -26,16 +24,6 @@ import (
 // not seen by the walk: its MarshalJSON then fails rather than send a
 // reference nobody holds.
 
-// refJSON is a Ref's JSON form.
-type refJSON struct {
-	ID    string `json:"goray_ref"`
-	Owner string `json:"owner"`
-}
-
-// maxRefJSON bounds the JSON form of one Ref a decoder accepts: an id and
-// an address, with room for escapes.
-const maxRefJSON = 1024
-
 // MarshalJSON writes the reference as {"goray_ref": id, "owner": address};
 // a zero Ref is null. It fails for a Ref whose creation failed, one that was
 // released, and one serialized outside the SDK's encoding (see above).
@@ -52,7 +40,7 @@ func (r Ref[T]) MarshalJSON() ([]byte, error) {
 	if !r.h.Encoding() {
 		return nil, fmt.Errorf("object %s: a Ref is serialized only by the SDK's encoding of arguments, results and Put values (not json.Marshal, nor a custom MarshalJSON): its object would not be held", r.h.ID)
 	}
-	return json.Marshal(refJSON{ID: r.h.ID, Owner: r.h.Owner})
+	return core.MarshalRefJSON(r.h.ID, r.h.Owner)
 }
 
 // UnmarshalJSON reads a Ref's JSON form into a borrowed reference (or, for
@@ -62,7 +50,7 @@ func (r *Ref[T]) UnmarshalJSON(b []byte) error {
 		*r = Ref[T]{}
 		return nil
 	}
-	id, owner, err := parseRefJSON(b)
+	id, owner, err := core.ParseRefJSON(b)
 	if err != nil {
 		return err
 	}
@@ -72,31 +60,6 @@ func (r *Ref[T]) UnmarshalJSON(b []byte) error {
 	}
 	*r = Ref[T]{h: w.Borrow(id, owner)}
 	return nil
-}
-
-// parseRefJSON reads and checks a Ref's JSON form: bytes from another
-// process (or anywhere a user got them), so bounded in size, exactly the
-// two fields, an id as this runtime makes them and a host:port owner.
-func parseRefJSON(b []byte) (id, owner string, err error) {
-	if len(b) > maxRefJSON {
-		return "", "", fmt.Errorf("ref: %d bytes of JSON, at most %d", len(b), maxRefJSON)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	var x refJSON
-	if err := dec.Decode(&x); err != nil {
-		return "", "", fmt.Errorf("ref: %w", err)
-	}
-	if dec.More() {
-		return "", "", errors.New("ref: data after the JSON object")
-	}
-	if err := core.ValidateObjectID(x.ID); err != nil {
-		return "", "", fmt.Errorf("ref: %w", err)
-	}
-	if err := core.ValidateAddress(x.Owner); err != nil {
-		return "", "", fmt.Errorf("ref: owner: %w", err)
-	}
-	return x.ID, x.Owner, nil
 }
 
 var (

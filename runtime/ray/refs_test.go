@@ -313,51 +313,6 @@ func TestRefSerializedOutsideTheSDKFails(t *testing.T) {
 	}
 }
 
-func TestParseRefJSON(t *testing.T) {
-	good := `{"goray_ref":"0a1b2c3d4e5f0000000000000000002a","owner":"127.0.0.1:4000"}`
-	if id, owner, err := parseRefJSON([]byte(good)); err != nil || id != "0a1b2c3d4e5f0000000000000000002a" || owner != "127.0.0.1:4000" {
-		t.Fatalf("good: %q %q %v", id, owner, err)
-	}
-	for _, bad := range []string{
-		``,
-		`{}`,
-		`[]`,
-		`{"goray_ref":"x","owner":"127.0.0.1:1","more":1}`,
-		`{"goray_ref":"x","owner":"127.0.0.1:1"} {}`,
-		`{"goray_ref":"","owner":"127.0.0.1:1"}`,
-		`{"goray_ref":"a/b","owner":"127.0.0.1:1"}`,
-		`{"goray_ref":"x","owner":"nohost"}`,
-		`{"goray_ref":"x","owner":":80"}`,
-		`{"goray_ref":"x","owner":"h:0"}`,
-		`{"goray_ref":"x","owner":"h:99999"}`,
-		`{"goray_ref":"` + strings.Repeat("a", 129) + `","owner":"h:1"}`,
-		`{"goray_ref":"x","owner":"h:1","pad":"` + strings.Repeat(" ", 2000) + `"}`,
-	} {
-		if _, _, err := parseRefJSON([]byte(bad)); err == nil {
-			t.Errorf("accepted %q", bad)
-		}
-	}
-}
-
-// FuzzParseRefJSON: a Ref's JSON form comes from other processes (or any
-// bytes a user decodes): the parser never panics, and what it accepts is
-// bounded and valid.
-func FuzzParseRefJSON(f *testing.F) {
-	f.Add([]byte(`{"goray_ref":"0a1b2c3d4e5f0000000000000000002a","owner":"127.0.0.1:4000"}`))
-	f.Add([]byte(`{"goray_ref":"0a1b2c3d4e5f0000000000000000002ar1","owner":"[::1]:80"}`))
-	f.Add([]byte(`null`))
-	f.Add([]byte(`{"goray_ref":1}`))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		id, owner, err := parseRefJSON(b)
-		if err != nil {
-			return
-		}
-		if len(b) > maxRefJSON || id == "" || len(id) > 128 || owner == "" || len(owner) > 256 {
-			t.Fatalf("accepted %q: id %q owner %q", b, id, owner)
-		}
-	})
-}
-
 // owned reports whether this process's table still has the object.
 func owned(t *testing.T, id string) bool {
 	t.Helper()
