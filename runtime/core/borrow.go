@@ -301,12 +301,19 @@ func ValidateObjectID(id string) error {
 		return fmt.Errorf("object id of %d bytes, want 1 to %d", len(id), maxRefIDLen)
 	}
 	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+		if !idByte(id[i]) {
 			return fmt.Errorf("object id %q: byte %d is not a letter, digit, '.', '_' or '-'", id, i)
 		}
 	}
 	return nil
+}
+
+func idByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return c == '.' || c == '_' || c == '-'
 }
 
 // ValidateAddress checks a process address from outside: host:port, at
@@ -565,7 +572,7 @@ func (w *Worker) Hold(hs []*Handle) (*Holds, error) {
 	return &Holds{refs: refs}, nil
 }
 
-// Release drops the holds (once; nil does nothing).
+// ReleaseHolds drops the holds (once; nil does nothing).
 func (w *Worker) ReleaseHolds(h *Holds) {
 	if h == nil {
 		return
