@@ -379,7 +379,7 @@ func (w *Worker) registerFor(borrower string, refs []*rpcpb.ObjectRef) {
 // value is decoded: its handles took holds of their own).
 func (w *Worker) adoptContains(refs []*rpcpb.ObjectRef) func() {
 	if len(refs) == 0 {
-		return func() {}
+		return noDone
 	}
 	w.mu.Lock()
 	held := w.adoptLocked(refs)

@@ -437,10 +437,15 @@ func (w *Worker) GetValue(ctx context.Context, id, owner string) (data []byte, d
 			waited()
 		}
 	}()
-	release := func() {
-		if held {
+	// release is the caller's done: the hold ends after decoding when the
+	// value holds references, at once otherwise (no closure to keep).
+	release := func(refs bool) func() {
+		if !refs {
+			held = false
 			w.release(id)
+			return noDone
 		}
+		return func() { w.release(id) }
 	}
 	wait := func() {
 		if waited == nil {
@@ -483,12 +488,12 @@ func (w *Worker) GetValue(ctx context.Context, id, owner string) (data []byte, d
 			return nil, nil, loc.Err
 		}
 		if loc.NodeID == "" {
-			return loc.Inline, release, nil
+			return loc.Inline, release(len(loc.Contains) > 0), nil
 		}
 		wait()
 		data, ferr := w.fetch(ctx, id, loc.NodeID, "")
 		if ferr == nil {
-			return data, release, nil
+			return data, release(len(loc.Contains) > 0), nil
 		}
 		if ctx.Err() != nil {
 			return nil, nil, &GetTimeoutError{ObjectID: id}
@@ -510,6 +515,9 @@ func (w *Worker) GetValue(ctx context.Context, id, owner string) (data []byte, d
 		w.do(acts)
 	}
 }
+
+// noDone is GetValue's done when there is nothing to release.
+func noDone() {}
 
 // lostCopyWait bounds how long a borrower keeps asking the owner of an
 // object whose stored copy it cannot fetch: long enough for the GCS to

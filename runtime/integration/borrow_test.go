@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/ray"
 	stateapi "github.com/goray-dev/goray/runtime/state"
 )
@@ -238,6 +239,21 @@ func TestWaitOnABorrowedRefWhileItsTaskRuns(t *testing.T) {
 	}
 	if node, err := ray.GetWithTimeout(ctx, r, time.Second); err != nil || node != n3 {
 		t.Fatalf("the ready ref: %q, %v (Wait returned after %v)", node, err, time.Since(start))
+	}
+	// The actor returns the lease its task ran under once it is idle
+	// (20 ms); killed before that, the lease on 127.0.0.3 would stay
+	// held: a node does not take back the leases of a worker that died on
+	// another node, and the tests after this one need its CPUs.
+	nc := nodeClient(t, "127.0.0.3")
+	for {
+		st, err := nc.GetNodeStats(ctx, &rpcpb.Empty{})
+		if err == nil && st.Available["CPU"] == st.Total["CPU"] {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the owner did not return its lease on 127.0.0.3: %v", st.GetAvailable())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -255,6 +255,24 @@ func TestWaitOnABorrowedRefAsksItsOwner(t *testing.T) {
 	if v, err := Get(ctx, r); err != nil || v != "awake" {
 		t.Fatalf("Get: %q, %v", v, err)
 	}
+	// The actor returns the lease its task ran under once it is idle
+	// (20 ms); killed before that, the lease would stay held (a node does
+	// not take back the leases of a worker that died elsewhere) and the
+	// tests after this one would lack its CPU.
+	for {
+		nodes, err := Nodes(ctx)
+		free := err == nil && len(nodes) > 0
+		for _, n := range nodes {
+			free = free && n.Available["CPU"] == n.Total["CPU"]
+		}
+		if free {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the owner did not return its lease")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func TestPutValueHoldsItsRefs(t *testing.T) {
