@@ -132,8 +132,9 @@ func jsonSkips(f reflect.StructField) bool {
 // refsIn returns the handles of the Refs a value holds (nil for most
 // values, without walking them).
 func refsIn(v any) []*core.Handle {
-	if v == nil {
-		return nil
+	switch v.(type) {
+	case nil, int, int64, int32, float64, string, []byte, bool:
+		return nil // the codec's fast path: no reflection on the hot path
 	}
 	rv := reflect.ValueOf(v)
 	if !canHoldRefs(rv.Type()) {
