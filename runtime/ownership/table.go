@@ -36,6 +36,13 @@
 // the registration's own ack (or, for registrations others made for it, after
 // their answer reached it), so a removal never overtakes its addition. The
 // owner forgets a borrower that died (its process no longer answers).
+//
+// What this does not cover: an executor that registered a task's caller for
+// the references in its result and died before its reply arrived leaves
+// those registrations in place (the caller never learns of them) until the
+// caller exits. Objects then stay longer than needed; none is freed early.
+// TestNoWindowForArguments and TestNoWindowForResults play the two orders
+// across tables.
 package ownership
 
 import (
