@@ -45,8 +45,14 @@ var makeBundle = Task("sdk.refs.make", func(ctx context.Context, n int) (refBund
 	}
 	b.Ptr = &p
 	b.Any = []Ref[int]{one}
+	if n >= 100 {
+		b.Name = strings.Repeat("p", 200<<10) // the result goes to the object store
+	}
 	return b, nil
 })
+
+// strLen takes a Ref as an argument by itself: it gets the value.
+var strLen = Task("sdk.refs.len", func(ctx context.Context, s string) (int, error) { return len(s), nil })
 
 var twice = Task("sdk.refs.double", func(ctx context.Context, n int) (int, error) { return 2 * n, nil })
 
@@ -101,6 +107,70 @@ func TestRefsNestedInResults(t *testing.T) {
 	// task's worker in turn.
 	if s, err := Get(ctx, readBundle.Remote(ctx, b)); err != nil || s != "xxxxxxxxxxxx" {
 		t.Fatalf("read: %q, %v", s, err)
+	}
+	// A borrowed Ref as an argument by itself is resolved to its value.
+	if n, err := Get(ctx, strLen.Remote(ctx, b.Many[2])); err != nil || n != 3 {
+		t.Fatalf("a borrowed Ref as an argument: %d, %v", n, err)
+	}
+}
+
+// A result too big to travel inline holds Refs: it goes through the object
+// store, and another task reads it (and its Refs) from its owner.
+func TestRefsInAStoredResult(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	outer := makeBundle.Remote(ctx, 100)
+	// Nested in a struct the outer Ref is passed as a Ref: the task
+	// Gets it from this driver (its owner) and decodes the Refs inside.
+	if v, err := Get(ctx, readOuterIn.Remote(ctx, outerHolder{Outer: outer})); err != nil || v != 100 {
+		t.Fatalf("through the stored result: %d, %v", v, err)
+	}
+	b, err := Get(ctx, outer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Name) != 200<<10 {
+		t.Fatalf("name of %d bytes", len(b.Name))
+	}
+	if v, err := Get(ctx, *b.Ptr); err != nil || v != 101 {
+		t.Fatalf("Ptr: %d, %v", v, err)
+	}
+}
+
+type outerHolder struct{ Outer Ref[refBundle] }
+
+var readOuterIn = Task("sdk.refs.read_outer_in", func(ctx context.Context, h outerHolder) (int, error) {
+	b, err := Get(ctx, h.Outer)
+	if err != nil {
+		return 0, err
+	}
+	return Get(ctx, b.One)
+})
+
+// holder is an actor whose constructor borrows a Ref.
+type holder struct{ r Ref[string] }
+
+var holderClass = Actor1("sdk.refs.Holder", func(ctx context.Context, b refBundle) (*holder, error) {
+	return &holder{r: b.Many[0]}, nil
+})
+
+var holderRead = Method0(holderClass, "read", func(h *holder, ctx context.Context) (string, error) { return Get(ctx, h.r) })
+
+func TestRefsInConstructorArguments(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, err := Put(ctx, "kept by the constructor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := holderClass.Remote(ctx, refBundle{Many: []Ref[string]{r}}, NumCPUs(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = Kill(ctx, a, true) }()
+	r.Release()
+	if v, err := Get(ctx, holderRead.Remote(ctx, a)); err != nil || v != "kept by the constructor" {
+		t.Fatalf("read: %q, %v", v, err)
 	}
 }
 
