@@ -335,6 +335,28 @@ func ValidateAddress(addr string) error {
 	return nil
 }
 
+// maxContains bounds the references one value may hold (Object.contains
+// from another process).
+const maxContains = 1 << 20
+
+// ValidateContains checks the references another process says a value
+// holds (a task's result, a GetObject answer): bounded in number, ids and
+// owner addresses of the forms this runtime makes.
+func ValidateContains(refs []*rpcpb.ObjectRef) error {
+	if len(refs) > maxContains {
+		return fmt.Errorf("a value holding %d references, at most %d", len(refs), maxContains)
+	}
+	for _, r := range refs {
+		if err := ValidateObjectID(r.GetId()); err != nil {
+			return err
+		}
+		if err := ValidateAddress(r.GetOwnerAddress()); err != nil {
+			return fmt.Errorf("object %s: owner: %w", r.Id, err)
+		}
+	}
+	return nil
+}
+
 // registerFor registers the process at borrower as borrower of each of
 // refs (full owner addresses): here for this process's own objects, by
 // UpdateBorrows at their owners otherwise. The caller holds the objects

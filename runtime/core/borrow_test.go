@@ -68,6 +68,21 @@ func TestValidateBorrowUpdate(t *testing.T) {
 	}
 }
 
+func TestValidateContains(t *testing.T) {
+	if err := ValidateContains([]*rpcpb.ObjectRef{{Id: "abc", OwnerAddress: "127.0.0.1:9"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][]*rpcpb.ObjectRef{
+		{{Id: "", OwnerAddress: "127.0.0.1:9"}},
+		{{Id: "abc", OwnerAddress: "nowhere"}},
+		{nil},
+	} {
+		if ValidateContains(bad) == nil {
+			t.Errorf("accepted %v", bad)
+		}
+	}
+}
+
 // FuzzParseRefJSON: a Ref's JSON form comes from other processes (or any
 // bytes a user decodes): the parser never panics, and what it accepts is
 // bounded, valid, and reads back the same after MarshalRefJSON.

@@ -551,6 +551,9 @@ func (w *Worker) getBorrowed(ctx context.Context, id, owner string) ([]byte, fun
 		if o.Error != nil {
 			return nil, nil, errorFromInfo(o.Error)
 		}
+		if err := ValidateContains(o.Contains); err != nil {
+			return nil, nil, status.Errorf(codes.DataLoss, "object %s: its owner's answer: %v", id, err)
+		}
 		done := w.adoptContains(o.Contains)
 		if !o.InStore {
 			return o.Data, done, nil

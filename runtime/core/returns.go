@@ -42,13 +42,21 @@ func (w *Worker) finishLocked(pt *pendingTask, r *rpcpb.TaskResult) []ownership.
 		return append(acts, w.table.Complete(id, multiLocations(pt.spec, r))...)
 	}
 	loc := locationOf(r.Result)
-	loc.Contains = w.adoptLocked(r.Result.GetContains())
+	if err := ValidateContains(r.Result.GetContains()); err != nil {
+		// Not a result this runtime sends: nothing in it is adopted.
+		loc = ownership.Location{Err: &TaskError{TaskName: pt.spec.Name, Type: "InvalidResult", Message: err.Error()}}
+	} else {
+		loc.Contains = w.adoptLocked(r.Result.GetContains())
+	}
 	return append(w.table.Complete(id, map[string]ownership.Location{id: loc}), acts...)
 }
 
 // dropResultLocked drops a result the owner does not keep (its task is not
 // in flight any more): the holds its executor registered for it go.
 func (w *Worker) dropResultLocked(r *rpcpb.TaskResult) []ownership.Action {
+	if ValidateContains(r.GetResult().GetContains()) != nil {
+		return nil
+	}
 	return w.table.ReleaseContains(w.adoptLocked(r.GetResult().GetContains()))
 }
 
