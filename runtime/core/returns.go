@@ -92,7 +92,7 @@ func (w *Worker) failTaskLocked(pt *pendingTask, err error) []ownership.Action {
 	w.endRecoveryLocked(pt.spec.TaskId)
 	acts := w.releaseArgHoldsLocked(pt)
 	if pt.gen != nil {
-		acts = w.failStreamLocked(pt, err)
+		acts = append(acts, w.failStreamLocked(pt, err)...)
 	}
 	return append(acts, w.table.FailTask(pt.spec.TaskId, err)...)
 }
