@@ -35,7 +35,17 @@ type ActorOptions struct {
 
 // NewActor registers an actor with the GCS, which places it and runs its
 // constructor; calls queue until it is alive.
-func (w *Worker) NewActor(ctx context.Context, class string, args []Arg, opts ActorOptions) (string, error) {
+func (w *Worker) NewActor(ctx context.Context, class string, args []Arg, opts ActorOptions) (_ string, err error) {
+	// The references the arguments carry are held until the constructor
+	// ran (holdUntilConstructed), or dropped here if the actor is not made.
+	holds := takeHolds(args)
+	defer func() {
+		if err != nil {
+			for _, h := range holds {
+				w.ReleaseHolds(h)
+			}
+		}
+	}()
 	pargs, _ := w.buildArgs(args)
 	// Owned references are resolved here: the constructor runs elsewhere.
 	for i, a := range pargs {
@@ -71,11 +81,7 @@ func (w *Worker) NewActor(ctx context.Context, class string, args []Arg, opts Ac
 		Name: opts.Name, Namespace: ns, Detached: opts.Detached, GetIfExists: opts.GetIfExists,
 		MaxRestarts: int32(opts.MaxRestarts), MaxConcurrency: int32(opts.MaxConcurrency), OwnerAddress: w.addr, Strategy: opts.Strategy,
 		EnvVars: opts.EnvVars, ConcurrencyGroups: opts.ConcurrencyGroups})
-	holds := takeHolds(args)
 	if err != nil {
-		for _, h := range holds {
-			w.ReleaseHolds(h)
-		}
 		if status.Code(err) == codes.AlreadyExists {
 			return "", fmt.Errorf("create actor %s: %s", class, status.Convert(err).Message())
 		}
@@ -173,6 +179,7 @@ func (w *Worker) SubmitActorTask(actorID, method string, args []Arg, maxTaskRetr
 // num_returns): it returns a slice of n values, each its own object.
 func (w *Worker) SubmitActorTaskN(actorID, method string, args []Arg, maxTaskRetries, rebuilds, n int, call CallOptions) ([]*Handle, error) {
 	if n < 1 || n > maxNumReturns {
+		w.ReleaseArgs(args)
 		return nil, fmt.Errorf("num_returns %d: want 1 to %d", n, maxNumReturns)
 	}
 	pt := w.addActorTask(actorID, method, args, maxTaskRetries, rebuilds, nil, n, call)

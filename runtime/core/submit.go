@@ -94,6 +94,14 @@ type pendingTask struct {
 	holds []*Holds
 }
 
+// ReleaseArgs drops the holds of arguments that will not be submitted (the
+// call failed before it reached a task).
+func (w *Worker) ReleaseArgs(args []Arg) {
+	for _, a := range args {
+		w.ReleaseHolds(a.Holds)
+	}
+}
+
 // takeHolds gathers the arguments' holds for the task.
 func takeHolds(args []Arg) []*Holds {
 	var hs []*Holds
@@ -164,6 +172,7 @@ func (w *Worker) SubmitTask(name string, args []Arg, opts TaskOptions) *Handle {
 // object with the task as lineage.
 func (w *Worker) SubmitTaskN(name string, args []Arg, opts TaskOptions, n int) ([]*Handle, error) {
 	if n < 1 || n > maxNumReturns {
+		w.ReleaseArgs(args)
 		return nil, fmt.Errorf("num_returns %d: want 1 to %d", n, maxNumReturns)
 	}
 	pt, rets := w.newTask(name, args, &opts, n)

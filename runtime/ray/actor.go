@@ -2,6 +2,7 @@ package ray
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/goray-dev/goray/runtime/core"
@@ -46,12 +47,12 @@ func (c *ActorClass[S]) Remote(ctx context.Context, args ...any) (ActorHandle[S]
 	if err != nil {
 		return ActorHandle[S]{}, err
 	}
-	cargs, opts, err := splitArgs(args)
+	cargs, opts, err := splitArgs(args, c.arity)
+	if ae := (*arityError)(nil); errors.As(err, &ae) {
+		return ActorHandle[S]{}, fmt.Errorf("actor %s takes %d constructor arguments, got %d", c.name, ae.want, ae.got)
+	}
 	if err != nil {
 		return ActorHandle[S]{}, fmt.Errorf("actor %s: %w", c.name, err)
-	}
-	if len(cargs) != c.arity {
-		return ActorHandle[S]{}, fmt.Errorf("actor %s takes %d constructor arguments, got %d", c.name, c.arity, len(cargs))
 	}
 	id, err := w.NewActor(ctx, c.name, cargs, core.ActorOptions{Resources: opts.resources, MaxRestarts: opts.maxRestarts,
 		MaxConcurrency: opts.maxConcurrency, Name: opts.name, Namespace: opts.namespace, Detached: opts.detached,
@@ -120,12 +121,12 @@ func prepareCall(name string, arity, handleRetries int, args []any) (w *core.Wor
 	if err != nil {
 		return nil, nil, nil, 0, err
 	}
-	cargs, opts, err = splitArgs(args)
+	cargs, opts, err = splitArgs(args, arity)
+	if ae := (*arityError)(nil); errors.As(err, &ae) {
+		return nil, nil, nil, 0, fmt.Errorf("%s takes %d arguments, got %d", name, ae.want, ae.got)
+	}
 	if err != nil {
 		return nil, nil, nil, 0, fmt.Errorf("%s: %w", name, err)
-	}
-	if len(cargs) != arity {
-		return nil, nil, nil, 0, fmt.Errorf("%s takes %d arguments, got %d", name, arity, len(cargs))
 	}
 	retries = handleRetries
 	if opts.maxTaskRetries != 0 {

@@ -99,12 +99,12 @@ func (f *GeneratorFunc[E]) Remote(ctx context.Context, args ...any) *ObjectRefGe
 	if err != nil {
 		return &ObjectRefGenerator[E]{err: err}
 	}
-	cargs, opts, err := splitArgs(args)
+	cargs, opts, err := splitArgs(args, f.arity)
+	if ae := (*arityError)(nil); errors.As(err, &ae) {
+		return &ObjectRefGenerator[E]{err: fmt.Errorf("generator %s takes %d arguments, got %d", f.name, ae.want, ae.got)}
+	}
 	if err != nil {
 		return &ObjectRefGenerator[E]{err: fmt.Errorf("generator %s: %w", f.name, err)}
-	}
-	if len(cargs) != f.arity {
-		return &ObjectRefGenerator[E]{err: fmt.Errorf("generator %s takes %d arguments, got %d", f.name, f.arity, len(cargs))}
 	}
 	topts := opts.taskOptions()
 	topts.Parent = core.ParentTask(ctx)

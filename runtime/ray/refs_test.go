@@ -431,3 +431,22 @@ func waitGone(t *testing.T, id string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// A call that fails before it becomes a task (wrong number of arguments)
+// takes no lasting hold on the Refs inside its arguments.
+func TestFailedCallDropsItsHolds(t *testing.T) {
+	ctx := context.Background()
+	r, err := Put(ctx, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := twice.Remote(ctx, refBundle{One: r}, 2); got.Err() == nil || !strings.Contains(got.Err().Error(), "takes 1 arguments, got 2") {
+		t.Fatalf("a call with two arguments to a task of one: %v", got.Err())
+	}
+	if _, err := keeperClass.Remote(ctx, refBundle{One: r}); err == nil || !strings.Contains(err.Error(), "takes 0 constructor arguments, got 1") {
+		t.Fatalf("a constructor call with an argument too many: %v", err)
+	}
+	id := r.ID()
+	r.Release()
+	waitGone(t, id)
+}

@@ -2,6 +2,7 @@ package ray
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/goray-dev/goray/runtime/codec"
@@ -171,17 +172,17 @@ const variadic = -1
 // splitArgs separates options from arguments and encodes the arguments
 // (a Ref is passed by reference and resolved before the task runs; Refs
 // inside a value are passed as Refs, held until the task finished).
-func splitArgs(in []any) (args []core.Arg, opts *callOptions, err error) {
+// arity is the number of arguments the callee takes (variadic: any); on
+// any error the holds taken go again.
+func splitArgs(in []any, arity int) (_ []core.Arg, opts *callOptions, err error) {
 	w, err := worker()
 	if err != nil {
 		return nil, nil, err
 	}
+	var args []core.Arg
 	defer func() {
 		if err != nil {
-			for _, a := range args {
-				w.ReleaseHolds(a.Holds)
-			}
-			args = nil
+			w.ReleaseArgs(args)
 		}
 	}()
 	opts = &callOptions{maxRetries: 3}
@@ -222,8 +223,16 @@ func splitArgs(in []any) (args []core.Arg, opts *callOptions, err error) {
 	if err := opts.finish(); err != nil {
 		return nil, nil, err
 	}
+	if arity != variadic && len(args) != arity {
+		return nil, nil, &arityError{want: arity, got: len(args)}
+	}
 	return args, opts, nil
 }
+
+// arityError is a call with the wrong number of arguments.
+type arityError struct{ want, got int }
+
+func (e *arityError) Error() string { return fmt.Sprintf("takes %d arguments, got %d", e.want, e.got) }
 
 // Remote submits the task. Arguments are values or Refs (resolved to their
 // values before the task runs), mixed with Options.
@@ -242,12 +251,12 @@ func (f *RemoteFunc[R]) prepare(args []any) (*core.Worker, []core.Arg, core.Task
 	if err != nil {
 		return nil, nil, core.TaskOptions{}, err
 	}
-	cargs, opts, err := splitArgs(args)
+	cargs, opts, err := splitArgs(args, f.arity)
+	if ae := (*arityError)(nil); errors.As(err, &ae) {
+		return nil, nil, core.TaskOptions{}, fmt.Errorf("task %s takes %d arguments, got %d", f.name, ae.want, ae.got)
+	}
 	if err != nil {
 		return nil, nil, core.TaskOptions{}, fmt.Errorf("task %s: %w", f.name, err)
-	}
-	if f.arity != variadic && len(cargs) != f.arity {
-		return nil, nil, core.TaskOptions{}, fmt.Errorf("task %s takes %d arguments, got %d", f.name, f.arity, len(cargs))
 	}
 	return w, cargs, opts.taskOptions(), nil
 }
