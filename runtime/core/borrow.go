@@ -497,10 +497,25 @@ func (w *Worker) watchBorrowers(ctx context.Context) {
 		w.mu.Lock()
 		addrs := w.table.BorrowerAddrs()
 		w.mu.Unlock()
+		// Asked at once (up to 32 at a time): a borrower that hangs costs
+		// its own timeout, not the others' turn.
+		answers := make([]bool, len(addrs))
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 32)
+		for i, addr := range addrs {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				answers[i] = borrowerAnswers(ctx, w, addr)
+			}()
+		}
+		wg.Wait()
 		seen := map[string]bool{}
-		for _, addr := range addrs {
+		for i, addr := range addrs {
 			seen[addr] = true
-			if borrowerAnswers(ctx, w, addr) {
+			if answers[i] {
 				delete(missed, addr)
 				continue
 			}

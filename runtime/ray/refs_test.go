@@ -450,3 +450,31 @@ func TestFailedCallDropsItsHolds(t *testing.T) {
 	r.Release()
 	waitGone(t, id)
 }
+
+// A borrower that dies (its process killed) no longer holds what it
+// borrowed: its owner finds it gone and frees the object.
+func TestDeadBorrowerReleasesItsBorrows(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a, err := keeperClass.Remote(ctx, NumCPUs(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Put(ctx, "held by a borrower that dies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Get(ctx, keep.Remote(ctx, a, refBundle{Many: []Ref[string]{r}})); err != nil {
+		t.Fatal(err)
+	}
+	id := r.ID()
+	r.Release()
+	time.Sleep(100 * time.Millisecond)
+	if !owned(t, id) {
+		t.Fatal("freed while the actor borrows it")
+	}
+	if err := Kill(ctx, a, true); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, id) // two unanswered checks, 3 s apart
+}
