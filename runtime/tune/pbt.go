@@ -42,9 +42,11 @@ type PBT struct {
 	rng                  *rand.Rand
 	scores               map[string]float64
 	// Synch: the trials made and not ended, those paused (at which
-	// iteration), and the last round's exploits.
+	// iteration), those of them whose run has ended (parked), and the last
+	// round's exploits.
 	live    map[string]bool
 	waiting map[string]int
+	parked  map[string]bool
 	planned map[string]plannedExploit
 }
 
@@ -69,7 +71,7 @@ func (p *PBT) defaults() {
 	}
 	if p.scores == nil {
 		p.scores = map[string]float64{}
-		p.live, p.waiting, p.planned = map[string]bool{}, map[string]int{}, map[string]plannedExploit{}
+		p.live, p.waiting, p.parked, p.planned = map[string]bool{}, map[string]int{}, map[string]bool{}, map[string]plannedExploit{}
 	}
 }
 
@@ -101,14 +103,19 @@ func (p *PBT) OnComplete(trial string) {
 	delete(p.scores, trial)
 	delete(p.live, trial)
 	delete(p.waiting, trial)
+	delete(p.parked, trial)
 	delete(p.planned, trial)
 }
 
 // Paused resumes a paused trial once every trial of the population is
 // paused at the same interval (the round is decided then, see Exploit).
+// The tuner asks only of trials whose run has ended, so the round waits for
+// every run to have ended: a donor then has its state at the interval, not
+// one a resumed run has gone on from.
 func (p *PBT) Paused(trial string) Decision {
 	p.defaults()
 	if _, ok := p.waiting[trial]; ok {
+		p.parked[trial] = true
 		if !p.roundReady() {
 			return Pause
 		}
@@ -117,12 +124,13 @@ func (p *PBT) Paused(trial string) Decision {
 	return Continue
 }
 
-// roundReady says every live trial is paused at the same iteration.
+// roundReady says every live trial is paused, its run ended, at the same
+// iteration.
 func (p *PBT) roundReady() bool {
 	at := -1
 	for id := range p.live {
 		it, ok := p.waiting[id]
-		if !ok || (at >= 0 && it != at) {
+		if !ok || !p.parked[id] || (at >= 0 && it != at) {
 			return false
 		}
 		at = it
@@ -141,6 +149,7 @@ func (p *PBT) planRound() {
 	bottom, top := p.quantiles(ids)
 	for _, id := range ids {
 		delete(p.waiting, id)
+		delete(p.parked, id)
 	}
 	for _, id := range bottom {
 		p.planned[id] = plannedExploit{donor: top[p.rng.IntN(len(top))], seed: p.rng.Uint64()}

@@ -263,6 +263,13 @@ func TestPBTBeatsRandomSearch(t *testing.T) {
 		// Every trial pauses at each interval, so an exploit takes a state
 		// at the same iteration: none is skipped or repeated.
 		if n := iters(pbt); n != 8*40 {
+			for _, tr := range pbt.Trials {
+				var its []int
+				for _, m := range tr.History {
+					its = append(its, int(m["training_iteration"]))
+				}
+				t.Logf("%s: %v", tr.ID, its)
+			}
 			t.Fatalf("synchronous PBT recorded %d results, want %d", n, 8*40)
 		}
 		if synchBest != 0 && pb.Metrics["v"] != synchBest {
