@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/ray"
 	stateapi "github.com/goray-dev/goray/runtime/state"
 )
@@ -244,17 +243,7 @@ func TestWaitOnABorrowedRefWhileItsTaskRuns(t *testing.T) {
 	// (20 ms); killed before that, the lease on 127.0.0.3 would stay
 	// held: a node does not take back the leases of a worker that died on
 	// another node, and the tests after this one need its CPUs.
-	nc := nodeClient(t, "127.0.0.3")
-	for {
-		st, err := nc.GetNodeStats(ctx, &rpcpb.Empty{})
-		if err == nil && st.Available["CPU"] == st.Total["CPU"] {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("the owner did not return its lease on 127.0.0.3: %v", st.GetAvailable())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitCPUsFree(ctx, t, "127.0.0.3", "(the owner did not return its lease)")
 }
 
 // listedObject reports whether the state API lists the object (its owner,

@@ -242,16 +242,23 @@ func TestGeneratorCancelOnNode(t *testing.T) {
 	if !errors.As(last, &ce) {
 		t.Fatalf("the stream ended with %v, want TaskCancelledError", last)
 	}
-	nc := nodeClient(t, "127.0.0.3")
+	waitCPUsFree(ctx, t, "127.0.0.3", "after the cancel")
+}
+
+// waitCPUsFree waits until the node at ip has all its CPUs available (its
+// leases returned), failing the test with why when ctx ends first.
+func waitCPUsFree(ctx context.Context, t *testing.T, ip, why string) {
+	t.Helper()
+	nc := nodeClient(t, ip)
 	for {
 		st, err := nc.GetNodeStats(ctx, &rpcpb.Empty{})
 		if err == nil && st.Available["CPU"] == st.Total["CPU"] {
-			break
+			return
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("node 3's CPU is still held after the cancel: %v", st.GetAvailable())
+			t.Fatalf("%s's CPUs still held %s: %v", ip, why, st.GetAvailable())
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
