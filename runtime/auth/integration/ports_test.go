@@ -159,7 +159,8 @@ func (c client) httpGet(addr, path string) (code int, body string, ok bool) {
 	return resp.StatusCode, string(b), true
 }
 
-// grpcCodes calls one cheap method of each runtime service (a server runs
+// grpcCodes calls one cheap method of each runtime service, and the newer
+// methods of the node and worker services (a server runs
 // interceptors only for the methods it has) and returns their codes.
 func (c client) grpcCodes(addr string) []codes.Code {
 	conn, err := c.grpcConn(addr)
@@ -172,7 +173,12 @@ func (c client) grpcCodes(addr string) []codes.Code {
 	_, e1 := rpcpb.NewGcsClient(conn).GetClusterStatus(ctx, &rpcpb.Empty{})
 	_, e2 := rpcpb.NewNodeManagerClient(conn).GetNodeStats(ctx, &rpcpb.Empty{})
 	_, e3 := rpcpb.NewCoreWorkerClient(conn).Ping(ctx, &rpcpb.PingRequest{})
-	return []codes.Code{status.Code(e1), status.Code(e2), status.Code(e3)}
+	// The methods added since: a node's why-did-this-worker-die and a
+	// worker's borrow registrations (a caller without the token must not
+	// learn of workers nor hold or drop another process's objects).
+	_, e4 := rpcpb.NewNodeManagerClient(conn).GetWorkerFailureCause(ctx, &rpcpb.WorkerFailureCauseRequest{WorkerId: "w"})
+	_, e5 := rpcpb.NewCoreWorkerClient(conn).UpdateBorrows(ctx, &rpcpb.BorrowUpdate{})
+	return []codes.Code{status.Code(e1), status.Code(e2), status.Code(e3), status.Code(e4), status.Code(e5)}
 }
 
 // grpcConn is a connection to addr with c's transport and token.
