@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"time"
 
@@ -76,7 +75,7 @@ func (c *Cluster) startServeProxy(bind string) {
 			gm = metrics.NewGRPCProxy(c.metrics.Registerer(), id, c.ip)
 		}
 	}
-	c.px = proxy.Start(proxy.Config{GCS: c.gcs, NodeID: id, NodeIP: c.ip, InstanceID: os.Getenv("RAY_CLOUD_INSTANCE_ID"), Head: c.cfg.Head,
+	c.px = proxy.Start(proxy.Config{GCS: c.gcs, NodeID: id, NodeIP: c.ip, InstanceID: c.cfg.Node.InstanceID, Head: c.cfg.Head,
 		Listener: lis, Logger: c.log, Metrics: pm, GRPCListener: glis, GRPCMetrics: gm, Auth: c.sec})
 	c.log.Printf("serve proxy listening on %s", lis.Addr())
 	if glis != nil {
