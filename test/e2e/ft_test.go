@@ -442,6 +442,14 @@ spec:
 			t.Fatalf("worker pods on nodes %q, want one on each", nodes)
 		}
 	})
+	step(t, "the operator runs on the first node", func() {
+		// The scenario loses a node under the data plane, not the operator.
+		on := kubectl(t, "-n", operatorNS, "get", "pods", "-l", "app.kubernetes.io/name=goray-operator",
+			"-o", `jsonpath={range .items[*]}{.spec.nodeName}{" "}{end}`)
+		if strings.TrimSpace(on) != node1Name {
+			t.Fatalf("operator pods on nodes %q, want only %s", on, node1Name)
+		}
+	})
 	step(t, "some runs done, then the second node is lost", func() {
 		waitFor(t, "two pi runs in the job's logs", 3*time.Minute, func() (bool, string) {
 			n := strings.Count(submitterLogs(ns, name), "pi ≈")

@@ -68,6 +68,11 @@ func needOperator(t *testing.T) {
 			"--set", "resources.requests.cpu=50m", "--set", "resources.requests.memory=64Mi",
 			// Gang scheduling for the clusters that opt in (gang_test.go).
 			"--set", "batchScheduler.name=kube-scheduler",
+			// On the first node: TestNodeLoss loses the second one, and an
+			// operator there would be gone until Kubernetes evicts its pod
+			// (5 minutes of not-ready toleration), leaving RayJob statuses
+			// unwatched.
+			"--set", `nodeSelector.kubernetes\.io/hostname=` + node1Name,
 			"--wait", "--timeout", "3m"}
 		// GORAY_E2E_HELM_VALUES: an extra values file for the operator chart
 		// (e.g. rbac.extraRules while diagnosing).
