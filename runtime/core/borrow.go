@@ -11,6 +11,7 @@ import (
 	"runtime/metrics"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -63,6 +64,9 @@ type borrowState struct {
 	// flushed is closed when no registration of this process is in flight
 	// (nil: none is): a task's reply waits for it.
 	flushed chan struct{}
+	// inFlight mirrors flushed != nil, read without the lock: a task whose
+	// values held no reference (nearly all) replies without taking it.
+	inFlight atomic.Bool
 }
 
 func newBorrowState() borrowState {
@@ -151,6 +155,7 @@ func (w *Worker) queueBorrowsLocked(acts []ownership.BorrowAction) {
 			w.bor.adds[a.Owner] = append(w.bor.adds[a.Owner], a.ID)
 			if w.bor.flushed == nil {
 				w.bor.flushed = make(chan struct{})
+				w.bor.inFlight.Store(true)
 			}
 		case ownership.Unregister:
 			w.bor.removes[a.Owner] = append(w.bor.removes[a.Owner], &rpcpb.BorrowCount{Id: a.ID, N: int32(min(a.N, maxBorrowCount))})
@@ -193,8 +198,7 @@ func (w *Worker) sendBorrows(owner string) {
 			w.queueBorrowsLocked(w.bor.tab.Registered(id, i < len(added) && added[i]))
 		}
 		if w.bor.flushed != nil && w.bor.tab.Flushed() {
-			close(w.bor.flushed)
-			w.bor.flushed = nil
+			w.closeFlushedLocked()
 		}
 		w.mu.Unlock()
 	}
@@ -224,6 +228,9 @@ func (w *Worker) updateBorrows(owner string, u *rpcpb.BorrowUpdate) []bool {
 // answered: a task's reply goes only then, so the references its arguments
 // held can be released by its submitter (see runtime/ownership).
 func (w *Worker) flushBorrows() {
+	if !w.bor.inFlight.Load() {
+		return
+	}
 	w.mu.Lock()
 	ch := w.bor.flushed
 	w.mu.Unlock()
@@ -237,6 +244,14 @@ func (w *Worker) flushBorrows() {
 		// stream of new ones keeping the channel open.
 	case <-w.baseCtx.Done():
 	}
+}
+
+// closeFlushedLocked wakes the replies waiting for this process's
+// registrations.
+func (w *Worker) closeFlushedLocked() {
+	close(w.bor.flushed)
+	w.bor.flushed = nil
+	w.bor.inFlight.Store(false)
 }
 
 // UpdateBorrows registers and removes a borrower's holds on objects this
@@ -667,8 +682,7 @@ func (w *Worker) dropBorrows() {
 	w.mu.Lock()
 	acts := w.bor.tab.DropAll()
 	if w.bor.flushed != nil {
-		close(w.bor.flushed) // nothing to wait for any more
-		w.bor.flushed = nil
+		w.closeFlushedLocked() // nothing to wait for any more
 	}
 	w.mu.Unlock()
 	byOwner := map[string][]*rpcpb.BorrowCount{}

@@ -141,7 +141,7 @@ func (w *Worker) createActor(ctx context.Context, spec *rpcpb.TaskSpec) (*rpcpb.
 	if err != nil {
 		return &rpcpb.TaskResult{TaskId: spec.TaskId, Result: &rpcpb.Object{Error: infoFromError(err)}}, nil
 	}
-	defer argsDone()
+	defer argsDone.run()
 	var inst any
 	err = protect(spec.Name, func() error {
 		var e error
@@ -189,8 +189,9 @@ func (w *Worker) execute(spec *rpcpb.TaskSpec) *rpcpb.TaskResult {
 	// borrowed (references decoded from its arguments) are answered, so its
 	// submitter may drop the holds its arguments had (runtime/ownership).
 	defer w.flushBorrows()
-	refs := &resultRefs{}
-	ctx := context.Context(&taskContext{Context: cctx, id: spec.TaskId, refs: refs})
+	tc := &taskContext{Context: cctx, id: spec.TaskId, hasRefs: true}
+	refs := &tc.refs // in the context's allocation: none of its own per task
+	ctx := context.Context(tc)
 	w.execMu.Lock()
 	w.running[spec.TaskId] = runningTask{cancel: cancel, spec: spec, start: start}
 	inst := w.actor
@@ -206,7 +207,7 @@ func (w *Worker) execute(spec *rpcpb.TaskSpec) *rpcpb.TaskResult {
 		res.Result = &rpcpb.Object{Error: infoFromError(err)}
 		return res
 	}
-	defer argsDone()
+	defer argsDone.run()
 	if spec.Streaming || spec.NumReturns >= 1 {
 		if spec.Streaming {
 			w.runGenerator(ctx, spec, inst, args, res)
@@ -264,15 +265,10 @@ func (w *Worker) execute(spec *rpcpb.TaskSpec) *rpcpb.TaskResult {
 
 // resolveArgs turns arguments into encoded values, fetching references.
 // done drops the holds on the references inside the fetched values (the
-// task decoded them by then: what it kept, its handles hold).
-func (w *Worker) resolveArgs(ctx context.Context, args []*rpcpb.Arg) (out [][]byte, done func(), err error) {
+// task decoded them by then: what it kept, its handles hold); it is nil
+// (nothing allocated) when no argument is a reference.
+func (w *Worker) resolveArgs(ctx context.Context, args []*rpcpb.Arg) (out [][]byte, done doneList, err error) {
 	out = make([][]byte, len(args))
-	var dones []func()
-	done = func() {
-		for _, d := range dones {
-			d()
-		}
-	}
 	for i, a := range args {
 		if a.Ref == nil {
 			out[i] = a.Value
@@ -280,13 +276,22 @@ func (w *Worker) resolveArgs(ctx context.Context, args []*rpcpb.Arg) (out [][]by
 		}
 		v, d, err := w.GetValue(ctx, a.Ref.Id, a.Ref.OwnerAddress)
 		if err != nil {
-			done()
+			done.run()
 			return nil, nil, err
 		}
-		dones = append(dones, d)
+		done = append(done, d)
 		out[i] = v
 	}
 	return out, done, nil
+}
+
+// doneList is a list of calls to make once (resolveArgs).
+type doneList []func()
+
+func (d doneList) run() {
+	for _, f := range d {
+		f()
+	}
 }
 
 // CancelTask interrupts a running task (its context is cancelled); with
@@ -329,8 +334,10 @@ func (w *Worker) Exit(ctx context.Context, in *rpcpb.ExitRequest) (*rpcpb.Empty,
 type taskContext struct {
 	context.Context
 	id string
-	// refs are the references the task's result holds (SetResultRefs).
-	refs *resultRefs
+	// refs are the references the task's result holds (SetResultRefs),
+	// when hasRefs (a task's execution, not an actor's constructor).
+	refs    resultRefs
+	hasRefs bool
 }
 
 type taskKey struct{}
@@ -340,8 +347,8 @@ func (c *taskContext) Value(k any) any {
 	case taskKey{}:
 		return c.id
 	case resultRefsKey{}:
-		if c.refs != nil {
-			return c.refs
+		if c.hasRefs {
+			return &c.refs
 		}
 	}
 	return c.Context.Value(k)

@@ -2,7 +2,6 @@ package ray
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/goray-dev/goray/runtime/codec"
@@ -252,7 +251,7 @@ func (f *RemoteFunc[R]) prepare(args []any) (*core.Worker, []core.Arg, core.Task
 		return nil, nil, core.TaskOptions{}, err
 	}
 	cargs, opts, err := splitArgs(args, f.arity)
-	if ae := (*arityError)(nil); errors.As(err, &ae) {
+	if ae, ok := err.(*arityError); ok { // splitArgs returns it unwrapped; errors.As would allocate per call
 		return nil, nil, core.TaskOptions{}, fmt.Errorf("task %s takes %d arguments, got %d", f.name, ae.want, ae.got)
 	}
 	if err != nil {

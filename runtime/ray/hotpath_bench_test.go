@@ -1,0 +1,66 @@
+package ray
+
+import (
+	"context"
+	"testing"
+)
+
+// The hot paths of `goray microbenchmark` as Go benchmarks, for their
+// allocations per operation (exact, where the rates on a shared machine
+// are not): Put, Get of an owned value, a task round trip, and a batch of
+// tasks. Run them on two builds alternately to compare
+// (go test ./runtime/ray -run '^$' -bench HotPath -benchmem).
+
+var hotNoop = Task("hotpath.noop", func(ctx context.Context, x int) (int, error) { return x, nil })
+
+func BenchmarkHotPathPut(b *testing.B) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if _, err := Put(ctx, i); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkHotPathGet(b *testing.B) {
+	ctx := context.Background()
+	r, err := Put(ctx, 42)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Get(ctx, r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkHotPathTaskSync(b *testing.B) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if _, err := Get(ctx, hotNoop.Remote(ctx, i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkHotPathTaskAsync(b *testing.B) {
+	ctx := context.Background()
+	refs := make([]Ref[int], 0, 1000)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		refs = append(refs, hotNoop.Remote(ctx, i))
+		if len(refs) == cap(refs) {
+			if _, err := GetAll(ctx, refs...); err != nil {
+				b.Fatal(err)
+			}
+			refs = refs[:0]
+		}
+	}
+	if _, err := GetAll(ctx, refs...); err != nil {
+		b.Fatal(err)
+	}
+}
