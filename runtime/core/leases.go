@@ -32,7 +32,7 @@ func (w *Worker) requestLease(ctx context.Context, q *schedQueue) {
 		w.mu.Unlock()
 	}()
 	req := &rpcpb.LeaseRequest{JobId: w.jobID, BinaryHash: w.binaryHash, Resources: q.res, Strategy: q.strategy, EnvVars: q.envVars,
-		NotRetriable: q.notRetriable}
+		NotRetriable: q.notRetriable, OwnerAddress: w.addr}
 	kind := q.strategy.GetKind()
 	ask := newLeaseAsk(kind == rpcpb.SchedulingStrategy_NODE_AFFINITY && !q.strategy.GetSoft(), kind == rpcpb.SchedulingStrategy_PLACEMENT_GROUP)
 	at := w.att.get()
@@ -130,7 +130,9 @@ func (w *Worker) leaseCall(ctx context.Context, client rpcpb.NodeManagerClient, 
 		ctx, cancel = context.WithTimeout(ctx, spillbackTimeout)
 		defer cancel()
 	}
-	req.LeaseId = ids.New()
+	// Minted here (ids.Seq): the node asks this process whether a lease
+	// is still its own (IsOwner) to end the leases of an owner that died.
+	req.LeaseId = ids.Seq()
 	return client.RequestWorkerLease(ctx, req)
 }
 

@@ -265,6 +265,9 @@ func (n *Node) grant(ctx context.Context, in *rpcpb.LeaseRequest, l *lease) (*rp
 	}
 	if _, taken := n.leases[in.LeaseId]; in.LeaseId != "" && !taken {
 		l.id = in.LeaseId // the requester's id: it can return a grant it never saw
+		// Its owner is asked about it by this id (IsOwner), so only a lease
+		// under the requester's own id is watched.
+		l.owner = in.OwnerAddress
 	}
 	l.w = w
 	l.granted, l.notRetriable = time.Now(), in.NotRetriable

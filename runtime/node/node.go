@@ -97,6 +97,10 @@ type lease struct {
 	// granted and notRetriable order the memory monitor's victims (memmon.go).
 	granted      time.Time
 	notRetriable bool
+	// owner is the address of the process whose tasks it runs (the
+	// request's owner_address; "" for the GCS's actor leases): watched, so
+	// a dead owner's leases end (owners.go).
+	owner string
 }
 
 // poolKey names a pool of idle workers: a worker serves only leases of its

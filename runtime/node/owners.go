@@ -18,11 +18,14 @@ import (
 // ownerProbes bounds the probes in flight in one round.
 const ownerProbes = 8
 
-// watchOwners probes the owners of the objects in the store every
-// ownerProbeInterval and frees the objects of those that are dead (see
-// ownerwatch.go): a driver that was SIGKILLed or returned from main without
-// Shutdown, a worker on another node that exited. The node's own workers
-// are freed at once when their process exits (ownerExited).
+// watchOwners probes the owners of the objects in the store and of the
+// leases granted here every ownerProbeInterval, and frees the objects and
+// leases of those that are dead (see ownerwatch.go): a driver that was
+// SIGKILLed or returned from main without Shutdown, a worker on another
+// node that exited. Without it a dead owner's leases would hold their
+// resources, and their workers, forever: nobody else returns them. The
+// node's own workers are freed at once when their process exits
+// (ownerExited).
 func (n *Node) watchOwners() {
 	defer n.wg.Done()
 	// Its own pool: connections to owners come and go with them.
@@ -39,6 +42,11 @@ func (n *Node) watchOwners() {
 		case <-t.C:
 		}
 		owners := n.Store.Owners()
+		for addr, id := range n.leaseOwners() {
+			if _, ok := owners[addr]; !ok {
+				owners[addr] = id // a lease id is the owner's own (ids.Seq), as an object's
+			}
+		}
 		tr.retain(owners)
 		for addr := range known {
 			if _, ok := owners[addr]; !ok {
@@ -50,6 +58,7 @@ func (n *Node) watchOwners() {
 			known[addr] = true
 			if dead, why := tr.observe(addr, r, time.Now()); dead {
 				n.freeOwned(addr, "its owner is gone: "+why)
+				n.endLeasesOf(addr, "its owner is gone: "+why)
 				pool.Drop(addr)
 				delete(known, addr)
 			}
@@ -127,6 +136,39 @@ func dialResult(ctx context.Context, addr string) probeResult {
 func (n *Node) ownerExited(addr string) {
 	if addr != "" {
 		n.freeOwned(addr, "its worker process exited")
+		n.endLeasesOf(addr, "its owner, a worker of this node, exited")
+	}
+}
+
+// leaseOwners lists the owners of the leases granted here (address → one
+// of its lease ids), for watchOwners.
+func (n *Node) leaseOwners() map[string]string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := map[string]string{}
+	for id, l := range n.leases {
+		if l.owner != "" {
+			out[l.owner] = id
+		}
+	}
+	return out
+}
+
+// endLeasesOf kills the workers of the leases the owner at addr holds here
+// (their tasks were its own; no one else would return the leases):
+// workerExited frees each lease once its process is gone.
+func (n *Node) endLeasesOf(addr, why string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	k := 0
+	for _, l := range n.leases {
+		if l.owner == addr && l.w != nil && !l.w.killed {
+			n.killLocked(l.w)
+			k++
+		}
+	}
+	if k > 0 {
+		n.log.Printf("killed the workers of %d leases held by %s: %s", k, addr, why)
 	}
 }
 

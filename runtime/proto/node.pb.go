@@ -145,7 +145,13 @@ type LeaseRequest struct {
 	// not_retriable: the task has no retries (max_retries 0) or the actor no
 	// restarts: the node's memory monitor kills such a worker only when no
 	// retriable one runs.
-	NotRetriable  bool `protobuf:"varint,10,opt,name=not_retriable,json=notRetriable,proto3" json:"not_retriable,omitempty"`
+	NotRetriable bool `protobuf:"varint,10,opt,name=not_retriable,json=notRetriable,proto3" json:"not_retriable,omitempty"`
+	// owner_address: the process whose tasks the lease runs (its CoreWorker
+	// address). The node kills the lease's worker, freeing the lease, once
+	// that process stops answering: an owner that died (a worker on another
+	// node, a driver) never returns its leases. "" (the GCS's actor leases,
+	// which the GCS tracks): not watched.
+	OwnerAddress  string `protobuf:"bytes,11,opt,name=owner_address,json=ownerAddress,proto3" json:"owner_address,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -248,6 +254,13 @@ func (x *LeaseRequest) GetNotRetriable() bool {
 		return x.NotRetriable
 	}
 	return false
+}
+
+func (x *LeaseRequest) GetOwnerAddress() string {
+	if x != nil {
+		return x.OwnerAddress
+	}
+	return ""
 }
 
 type LeaseReply struct {
@@ -1203,7 +1216,7 @@ const file_node_proto_rawDesc = "" +
 	"\x12WorkerFailureCause\x12\x1b\n" +
 	"\texit_type\x18\x01 \x01(\tR\bexitType\x12\x1f\n" +
 	"\vexit_detail\x18\x02 \x01(\tR\n" +
-	"exitDetail\"\xa2\x04\n" +
+	"exitDetail\"\xc7\x04\n" +
 	"\fLeaseRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12D\n" +
 	"\tresources\x18\x02 \x03(\v2&.goray.rpc.LeaseRequest.ResourcesEntryR\tresources\x129\n" +
@@ -1216,7 +1229,8 @@ const file_node_proto_rawDesc = "" +
 	"binaryHash\x12?\n" +
 	"\benv_vars\x18\t \x03(\v2$.goray.rpc.LeaseRequest.EnvVarsEntryR\aenvVars\x12#\n" +
 	"\rnot_retriable\x18\n" +
-	" \x01(\bR\fnotRetriable\x1a<\n" +
+	" \x01(\bR\fnotRetriable\x12#\n" +
+	"\rowner_address\x18\v \x01(\tR\fownerAddress\x1a<\n" +
 	"\x0eResourcesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\x1a:\n" +
