@@ -318,15 +318,35 @@ func (w *Worker) CancelTask(ctx context.Context, in *rpcpb.CancelTaskRequest) (*
 }
 
 // Exit ends a worker process.
-func (w *Worker) Exit(ctx context.Context, in *rpcpb.ExitRequest) (*rpcpb.Empty, error) {
+func (w *Worker) Exit(ctx context.Context, in *rpcpb.ExitRequest) (*rpcpb.ExitReply, error) {
 	if !w.isWork {
 		return nil, status.Error(codes.FailedPrecondition, "a driver does not exit on request")
+	}
+	if !in.Force {
+		if why := w.stillOwner(); why != "" {
+			return &rpcpb.ExitReply{Declined: true, Reason: why}, nil
+		}
 	}
 	go func() {
 		time.Sleep(10 * time.Millisecond)
 		os.Exit(0)
 	}()
-	return &rpcpb.Empty{}, nil
+	return &rpcpb.ExitReply{}, nil
+}
+
+// stillOwner says why this worker must stay although idle ("" if it need
+// not): other processes borrow objects it owns, or tasks it submitted are
+// pending — its exit would turn their Gets into OwnerDiedError.
+func (w *Worker) stillOwner() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if n := len(w.table.BorrowerAddrs()); n > 0 {
+		return fmt.Sprintf("%d processes borrow objects it owns", n)
+	}
+	if n := len(w.pending); n > 0 {
+		return fmt.Sprintf("%d tasks it submitted are pending", n)
+	}
+	return ""
 }
 
 // taskContext is a running task's context: it knows the task (ParentTask),

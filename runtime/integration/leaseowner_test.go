@@ -50,7 +50,7 @@ var startSleeper = ray.Method(leaseOwnerClass, "start", func(o *leaseOwner, ctx 
 func TestDeadOwnersLeasesEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	const ip = "127.0.0.15"
+	const ip = "127.0.0.17"
 	b := startOwnNode(t, ip)
 	owner, err := leaseOwnerClass.Remote(ctx, ray.NodeAffinity(nodeIDs["127.0.0.2"], false))
 	if err != nil {
@@ -79,5 +79,51 @@ func TestDeadOwnersLeasesEnd(t *testing.T) {
 			t.Fatalf("%s's CPU still leased %.0fs after the owner died: available %v (%v)", ip, time.Since(killed).Seconds(), st.GetAvailable(), err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// boxed holds a Ref inside a result: its object is owned by the process of
+// the task that put it.
+type boxed struct{ R ray.Ref[[]byte] }
+
+var putBoxed = ray.Task("it.put_boxed", func(ctx context.Context, n int) (boxed, error) {
+	r, err := ray.Put(ctx, make([]byte, n))
+	return boxed{R: r}, err
+})
+
+// TestIdleOwnerIsNotReaped: an idle worker that owns an object the driver
+// borrows is not reaped (it declines the node's request to exit, as Ray's
+// workers do) however long it idles, so the driver's Get works; once the
+// driver drops its borrow the worker is reaped as usual.
+func TestIdleOwnerIsNotReaped(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const ip = "127.0.0.18"
+	nodeEnv[ip] = []string{"RAY_idle_worker_killing_time_threshold_ms=300"}
+	t.Cleanup(func() { delete(nodeEnv, ip) })
+	c := startOwnNode(t, ip)
+	b, err := ray.Get(ctx, putBoxed.Remote(ctx, 4<<10, ray.NodeAffinity(c.id, false)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := nodeClientAt(t, c.addr)
+	time.Sleep(3 * time.Second) // ten idle timeouts
+	st, err := nc.GetNodeStats(ctx, &rpcpb.Empty{})
+	if err != nil || st.NumWorkers == 0 {
+		t.Fatalf("%s after ten idle timeouts: %d workers (%v), want the owner kept", ip, st.GetNumWorkers(), err)
+	}
+	v, err := ray.Get(ctx, b.R)
+	if err != nil || len(v) != 4<<10 {
+		t.Fatalf("Get of the object an idle worker owns: %d bytes, %v", len(v), err)
+	}
+	b.R.Release()
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		st, err := nc.GetNodeStats(ctx, &rpcpb.Empty{})
+		if err == nil && st.NumWorkers == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still has %d workers after the borrow was dropped (%v), want the idle one reaped", ip, st.GetNumWorkers(), err)
+		}
 	}
 }

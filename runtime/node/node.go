@@ -175,7 +175,7 @@ func Start(cfg Config) (*Node, error) {
 		cfg.HeartbeatInterval = time.Second
 	}
 	if cfg.IdleWorkerTimeout == 0 {
-		cfg.IdleWorkerTimeout = time.Minute
+		cfg.IdleWorkerTimeout = idleWorkerTimeout(os.Getenv)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = log.New(os.Stderr, "[node] ", log.LstdFlags)
@@ -402,10 +402,56 @@ func (n *Node) reaper() {
 		n.mu.Lock()
 		for _, id := range n.idle.reap(time.Now(), n.cfg.IdleWorkerTimeout) {
 			if w := n.workers[id]; w != nil {
-				n.killLocked(w)
+				// Out of the pool now (no lease takes it), asked to exit.
+				go n.retire(w)
 			}
 		}
 		n.mu.Unlock()
+	}
+}
+
+// retireTimeout bounds asking an idle worker to exit.
+const retireTimeout = 2 * time.Second
+
+// retire asks an idle worker past the idle timeout to exit. One that still
+// owns objects other processes borrow, or pending tasks, declines and goes
+// back to its pool (asked again after another idle timeout): killing it
+// would lose what it owns (Ray's workers decline the same way). One that
+// does not answer is killed.
+func (n *Node) retire(w *worker) {
+	c, err := n.pool.Get(w.addr)
+	if err != nil || w.addr == "" {
+		n.mu.Lock()
+		n.killLocked(w)
+		n.mu.Unlock()
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), retireTimeout)
+	defer cancel()
+	n.mu.Lock()
+	w.killed = true // its exit is intended (not reported as a failure)
+	n.mu.Unlock()
+	rep, err := rpcpb.NewCoreWorkerClient(c).Exit(ctx, &rpcpb.ExitRequest{})
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	switch {
+	case err != nil:
+		n.killLocked(w)
+	case rep.Declined:
+		if _, alive := n.workers[w.id]; alive && !w.leased {
+			w.killed = false
+			n.parkIdleLocked(w)
+		}
+	default:
+		// It exits by itself; workerExited cleans up. One that lingers
+		// is killed.
+		time.AfterFunc(retireTimeout, func() {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			if _, alive := n.workers[w.id]; alive {
+				n.killLocked(w)
+			}
+		})
 	}
 }
 

@@ -3,9 +3,24 @@ package node
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
+
+// defaultIdleWorkerTimeout is how long an idle worker is kept. Ray kills
+// idle workers past a second, but only those beyond the node's CPU count;
+// goray keeps every pool warm for a minute instead.
+const defaultIdleWorkerTimeout = time.Minute
+
+// idleWorkerTimeout reads Ray's RAY_idle_worker_killing_time_threshold_ms
+// from the node's environment (unset or invalid: the default).
+func idleWorkerTimeout(getenv func(string) string) time.Duration {
+	if ms, err := strconv.Atoi(getenv("RAY_idle_worker_killing_time_threshold_ms")); err == nil && ms > 0 {
+		return time.Duration(ms) * time.Millisecond
+	}
+	return defaultIdleWorkerTimeout
+}
 
 // idlePool is the node's idle workers by pool (job, executable, runtime_env
 // variables) and what it decided about pre-starting: pure bookkeeping, the
@@ -16,6 +31,9 @@ import (
 // warmest); a worker idle longer than the timeout is reaped; the first
 // lease of a pool without runtime_env variables pre-starts workers up to
 // the node's CPUs, once (pools with variables start workers as asked).
+//
+// A reaped worker is asked to exit and may decline (node.go's retire): one
+// that still owns objects others borrow goes back to its pool.
 type idlePool struct {
 	byKey      map[poolKey][]idleWorker
 	prestarted map[poolKey]bool

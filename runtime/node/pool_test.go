@@ -65,3 +65,13 @@ func TestIdlePoolScenarios(t *testing.T) {
 		return ""
 	})
 }
+
+func TestIdleWorkerTimeout(t *testing.T) {
+	for v, want := range map[string]time.Duration{
+		"": time.Minute, "500": 500 * time.Millisecond, "0": time.Minute, "-3": time.Minute, "x": time.Minute,
+	} {
+		if got := idleWorkerTimeout(func(string) string { return v }); got != want {
+			t.Errorf("RAY_idle_worker_killing_time_threshold_ms=%q: %v, want %v", v, got, want)
+		}
+	}
+}

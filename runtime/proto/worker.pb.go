@@ -768,6 +768,9 @@ func (x *CancelTaskRequest) GetRecursive() bool {
 	return false
 }
 
+// ExitRequest asks an idle worker to exit (its node's idle reaper). Without
+// force a worker that still owns objects other processes use, or tasks
+// still pending, declines (Ray's: an owner's exit would lose them).
 type ExitRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Force         bool                   `protobuf:"varint,1,opt,name=force,proto3" json:"force,omitempty"`
@@ -812,6 +815,59 @@ func (x *ExitRequest) GetForce() bool {
 	return false
 }
 
+type ExitReply struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Declined bool                   `protobuf:"varint,1,opt,name=declined,proto3" json:"declined,omitempty"`
+	// reason: why it declined.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExitReply) Reset() {
+	*x = ExitReply{}
+	mi := &file_worker_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExitReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExitReply) ProtoMessage() {}
+
+func (x *ExitReply) ProtoReflect() protoreflect.Message {
+	mi := &file_worker_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExitReply.ProtoReflect.Descriptor instead.
+func (*ExitReply) Descriptor() ([]byte, []int) {
+	return file_worker_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ExitReply) GetDeclined() bool {
+	if x != nil {
+		return x.Declined
+	}
+	return false
+}
+
+func (x *ExitReply) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 type PingRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Payload       []byte                 `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
@@ -821,7 +877,7 @@ type PingRequest struct {
 
 func (x *PingRequest) Reset() {
 	*x = PingRequest{}
-	mi := &file_worker_proto_msgTypes[13]
+	mi := &file_worker_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -833,7 +889,7 @@ func (x *PingRequest) String() string {
 func (*PingRequest) ProtoMessage() {}
 
 func (x *PingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_worker_proto_msgTypes[13]
+	mi := &file_worker_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -846,7 +902,7 @@ func (x *PingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingRequest.ProtoReflect.Descriptor instead.
 func (*PingRequest) Descriptor() ([]byte, []int) {
-	return file_worker_proto_rawDescGZIP(), []int{13}
+	return file_worker_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PingRequest) GetPayload() []byte {
@@ -865,7 +921,7 @@ type IsOwnerRequest struct {
 
 func (x *IsOwnerRequest) Reset() {
 	*x = IsOwnerRequest{}
-	mi := &file_worker_proto_msgTypes[14]
+	mi := &file_worker_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -877,7 +933,7 @@ func (x *IsOwnerRequest) String() string {
 func (*IsOwnerRequest) ProtoMessage() {}
 
 func (x *IsOwnerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_worker_proto_msgTypes[14]
+	mi := &file_worker_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -890,7 +946,7 @@ func (x *IsOwnerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IsOwnerRequest.ProtoReflect.Descriptor instead.
 func (*IsOwnerRequest) Descriptor() ([]byte, []int) {
-	return file_worker_proto_rawDescGZIP(), []int{14}
+	return file_worker_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *IsOwnerRequest) GetObjectId() string {
@@ -909,7 +965,7 @@ type IsOwnerReply struct {
 
 func (x *IsOwnerReply) Reset() {
 	*x = IsOwnerReply{}
-	mi := &file_worker_proto_msgTypes[15]
+	mi := &file_worker_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -921,7 +977,7 @@ func (x *IsOwnerReply) String() string {
 func (*IsOwnerReply) ProtoMessage() {}
 
 func (x *IsOwnerReply) ProtoReflect() protoreflect.Message {
-	mi := &file_worker_proto_msgTypes[15]
+	mi := &file_worker_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -934,7 +990,7 @@ func (x *IsOwnerReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IsOwnerReply.ProtoReflect.Descriptor instead.
 func (*IsOwnerReply) Descriptor() ([]byte, []int) {
-	return file_worker_proto_rawDescGZIP(), []int{15}
+	return file_worker_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *IsOwnerReply) GetOwner() bool {
@@ -1004,13 +1060,16 @@ const file_worker_proto_rawDesc = "" +
 	"\x05force\x18\x02 \x01(\bR\x05force\x12\x1c\n" +
 	"\trecursive\x18\x03 \x01(\bR\trecursive\"#\n" +
 	"\vExitRequest\x12\x14\n" +
-	"\x05force\x18\x01 \x01(\bR\x05force\"'\n" +
+	"\x05force\x18\x01 \x01(\bR\x05force\"?\n" +
+	"\tExitReply\x12\x1a\n" +
+	"\bdeclined\x18\x01 \x01(\bR\bdeclined\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"'\n" +
 	"\vPingRequest\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\"-\n" +
 	"\x0eIsOwnerRequest\x12\x1b\n" +
 	"\tobject_id\x18\x01 \x01(\tR\bobjectId\"$\n" +
 	"\fIsOwnerReply\x12\x14\n" +
-	"\x05owner\x18\x01 \x01(\bR\x05owner2\x8c\x05\n" +
+	"\x05owner\x18\x01 \x01(\bR\x05owner2\x90\x05\n" +
 	"\n" +
 	"CoreWorker\x12=\n" +
 	"\tPushTasks\x12\x14.goray.rpc.TaskBatch\x1a\x16.goray.rpc.ResultBatch(\x010\x01\x129\n" +
@@ -1018,8 +1077,8 @@ const file_worker_proto_rawDesc = "" +
 	"\tGetObject\x12\x1b.goray.rpc.GetObjectRequest\x1a\x11.goray.rpc.Object\x12F\n" +
 	"\rUpdateBorrows\x12\x17.goray.rpc.BorrowUpdate\x1a\x1c.goray.rpc.BorrowUpdateReply\x12<\n" +
 	"\n" +
-	"CancelTask\x12\x1c.goray.rpc.CancelTaskRequest\x1a\x10.goray.rpc.Empty\x120\n" +
-	"\x04Exit\x12\x16.goray.rpc.ExitRequest\x1a\x10.goray.rpc.Empty\x126\n" +
+	"CancelTask\x12\x1c.goray.rpc.CancelTaskRequest\x1a\x10.goray.rpc.Empty\x124\n" +
+	"\x04Exit\x12\x16.goray.rpc.ExitRequest\x1a\x14.goray.rpc.ExitReply\x126\n" +
 	"\x04Ping\x12\x16.goray.rpc.PingRequest\x1a\x16.goray.rpc.PingRequest\x12=\n" +
 	"\aIsOwner\x12\x19.goray.rpc.IsOwnerRequest\x1a\x17.goray.rpc.IsOwnerReply\x12E\n" +
 	"\vListObjects\x12\x1d.goray.rpc.ListObjectsRequest\x1a\x17.goray.rpc.OwnedObjects\x12Q\n" +
@@ -1037,7 +1096,7 @@ func file_worker_proto_rawDescGZIP() []byte {
 	return file_worker_proto_rawDescData
 }
 
-var file_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_worker_proto_goTypes = []any{
 	(*GeneratorItems)(nil),      // 0: goray.rpc.GeneratorItems
 	(*GeneratorItemsReply)(nil), // 1: goray.rpc.GeneratorItemsReply
@@ -1052,38 +1111,39 @@ var file_worker_proto_goTypes = []any{
 	(*BorrowUpdateReply)(nil),   // 10: goray.rpc.BorrowUpdateReply
 	(*CancelTaskRequest)(nil),   // 11: goray.rpc.CancelTaskRequest
 	(*ExitRequest)(nil),         // 12: goray.rpc.ExitRequest
-	(*PingRequest)(nil),         // 13: goray.rpc.PingRequest
-	(*IsOwnerRequest)(nil),      // 14: goray.rpc.IsOwnerRequest
-	(*IsOwnerReply)(nil),        // 15: goray.rpc.IsOwnerReply
-	(*Object)(nil),              // 16: goray.rpc.Object
-	(*TaskSpec)(nil),            // 17: goray.rpc.TaskSpec
-	(*TaskResult)(nil),          // 18: goray.rpc.TaskResult
-	(*Empty)(nil),               // 19: goray.rpc.Empty
+	(*ExitReply)(nil),           // 13: goray.rpc.ExitReply
+	(*PingRequest)(nil),         // 14: goray.rpc.PingRequest
+	(*IsOwnerRequest)(nil),      // 15: goray.rpc.IsOwnerRequest
+	(*IsOwnerReply)(nil),        // 16: goray.rpc.IsOwnerReply
+	(*Object)(nil),              // 17: goray.rpc.Object
+	(*TaskSpec)(nil),            // 18: goray.rpc.TaskSpec
+	(*TaskResult)(nil),          // 19: goray.rpc.TaskResult
+	(*Empty)(nil),               // 20: goray.rpc.Empty
 }
 var file_worker_proto_depIdxs = []int32{
-	16, // 0: goray.rpc.GeneratorItems.items:type_name -> goray.rpc.Object
+	17, // 0: goray.rpc.GeneratorItems.items:type_name -> goray.rpc.Object
 	3,  // 1: goray.rpc.OwnedObjects.objects:type_name -> goray.rpc.OwnedObject
-	17, // 2: goray.rpc.TaskBatch.tasks:type_name -> goray.rpc.TaskSpec
-	18, // 3: goray.rpc.ResultBatch.results:type_name -> goray.rpc.TaskResult
+	18, // 2: goray.rpc.TaskBatch.tasks:type_name -> goray.rpc.TaskSpec
+	19, // 3: goray.rpc.ResultBatch.results:type_name -> goray.rpc.TaskResult
 	9,  // 4: goray.rpc.BorrowUpdate.remove:type_name -> goray.rpc.BorrowCount
 	5,  // 5: goray.rpc.CoreWorker.PushTasks:input_type -> goray.rpc.TaskBatch
-	17, // 6: goray.rpc.CoreWorker.CreateActor:input_type -> goray.rpc.TaskSpec
+	18, // 6: goray.rpc.CoreWorker.CreateActor:input_type -> goray.rpc.TaskSpec
 	7,  // 7: goray.rpc.CoreWorker.GetObject:input_type -> goray.rpc.GetObjectRequest
 	8,  // 8: goray.rpc.CoreWorker.UpdateBorrows:input_type -> goray.rpc.BorrowUpdate
 	11, // 9: goray.rpc.CoreWorker.CancelTask:input_type -> goray.rpc.CancelTaskRequest
 	12, // 10: goray.rpc.CoreWorker.Exit:input_type -> goray.rpc.ExitRequest
-	13, // 11: goray.rpc.CoreWorker.Ping:input_type -> goray.rpc.PingRequest
-	14, // 12: goray.rpc.CoreWorker.IsOwner:input_type -> goray.rpc.IsOwnerRequest
+	14, // 11: goray.rpc.CoreWorker.Ping:input_type -> goray.rpc.PingRequest
+	15, // 12: goray.rpc.CoreWorker.IsOwner:input_type -> goray.rpc.IsOwnerRequest
 	2,  // 13: goray.rpc.CoreWorker.ListObjects:input_type -> goray.rpc.ListObjectsRequest
 	0,  // 14: goray.rpc.CoreWorker.ReportGeneratorItems:input_type -> goray.rpc.GeneratorItems
 	6,  // 15: goray.rpc.CoreWorker.PushTasks:output_type -> goray.rpc.ResultBatch
-	18, // 16: goray.rpc.CoreWorker.CreateActor:output_type -> goray.rpc.TaskResult
-	16, // 17: goray.rpc.CoreWorker.GetObject:output_type -> goray.rpc.Object
+	19, // 16: goray.rpc.CoreWorker.CreateActor:output_type -> goray.rpc.TaskResult
+	17, // 17: goray.rpc.CoreWorker.GetObject:output_type -> goray.rpc.Object
 	10, // 18: goray.rpc.CoreWorker.UpdateBorrows:output_type -> goray.rpc.BorrowUpdateReply
-	19, // 19: goray.rpc.CoreWorker.CancelTask:output_type -> goray.rpc.Empty
-	19, // 20: goray.rpc.CoreWorker.Exit:output_type -> goray.rpc.Empty
-	13, // 21: goray.rpc.CoreWorker.Ping:output_type -> goray.rpc.PingRequest
-	15, // 22: goray.rpc.CoreWorker.IsOwner:output_type -> goray.rpc.IsOwnerReply
+	20, // 19: goray.rpc.CoreWorker.CancelTask:output_type -> goray.rpc.Empty
+	13, // 20: goray.rpc.CoreWorker.Exit:output_type -> goray.rpc.ExitReply
+	14, // 21: goray.rpc.CoreWorker.Ping:output_type -> goray.rpc.PingRequest
+	16, // 22: goray.rpc.CoreWorker.IsOwner:output_type -> goray.rpc.IsOwnerReply
 	4,  // 23: goray.rpc.CoreWorker.ListObjects:output_type -> goray.rpc.OwnedObjects
 	1,  // 24: goray.rpc.CoreWorker.ReportGeneratorItems:output_type -> goray.rpc.GeneratorItemsReply
 	15, // [15:25] is the sub-list for method output_type
@@ -1106,7 +1166,7 @@ func file_worker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_worker_proto_rawDesc), len(file_worker_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -48,7 +48,7 @@ type CoreWorkerClient interface {
 	// process owns (Ray's borrower protocol; runtime/ownership's package doc).
 	UpdateBorrows(ctx context.Context, in *BorrowUpdate, opts ...grpc.CallOption) (*BorrowUpdateReply, error)
 	CancelTask(ctx context.Context, in *CancelTaskRequest, opts ...grpc.CallOption) (*Empty, error)
-	Exit(ctx context.Context, in *ExitRequest, opts ...grpc.CallOption) (*Empty, error)
+	Exit(ctx context.Context, in *ExitRequest, opts ...grpc.CallOption) (*ExitReply, error)
 	// Ping is a bare round trip, the floor for the microbenchmark.
 	Ping(ctx context.Context, in *PingRequest, opts ...grpc.CallOption) (*PingRequest, error)
 	// IsOwner asks whether this process owns an object (it made the object's
@@ -128,9 +128,9 @@ func (c *coreWorkerClient) CancelTask(ctx context.Context, in *CancelTaskRequest
 	return out, nil
 }
 
-func (c *coreWorkerClient) Exit(ctx context.Context, in *ExitRequest, opts ...grpc.CallOption) (*Empty, error) {
+func (c *coreWorkerClient) Exit(ctx context.Context, in *ExitRequest, opts ...grpc.CallOption) (*ExitReply, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(Empty)
+	out := new(ExitReply)
 	err := c.cc.Invoke(ctx, CoreWorker_Exit_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -192,7 +192,7 @@ type CoreWorkerServer interface {
 	// process owns (Ray's borrower protocol; runtime/ownership's package doc).
 	UpdateBorrows(context.Context, *BorrowUpdate) (*BorrowUpdateReply, error)
 	CancelTask(context.Context, *CancelTaskRequest) (*Empty, error)
-	Exit(context.Context, *ExitRequest) (*Empty, error)
+	Exit(context.Context, *ExitRequest) (*ExitReply, error)
 	// Ping is a bare round trip, the floor for the microbenchmark.
 	Ping(context.Context, *PingRequest) (*PingRequest, error)
 	// IsOwner asks whether this process owns an object (it made the object's
@@ -234,7 +234,7 @@ func (UnimplementedCoreWorkerServer) UpdateBorrows(context.Context, *BorrowUpdat
 func (UnimplementedCoreWorkerServer) CancelTask(context.Context, *CancelTaskRequest) (*Empty, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method CancelTask not implemented")
 }
-func (UnimplementedCoreWorkerServer) Exit(context.Context, *ExitRequest) (*Empty, error) {
+func (UnimplementedCoreWorkerServer) Exit(context.Context, *ExitRequest) (*ExitReply, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Exit not implemented")
 }
 func (UnimplementedCoreWorkerServer) Ping(context.Context, *PingRequest) (*PingRequest, error) {
