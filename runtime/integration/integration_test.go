@@ -94,7 +94,12 @@ func run(m *testing.M) int {
 	if err != nil {
 		panic(err)
 	}
-	defer os.RemoveAll(tmp)
+	// GORAY_IT_KEEP=1 keeps the nodes' logs (and the rest) for a look after.
+	if os.Getenv("GORAY_IT_KEEP") == "" {
+		defer os.RemoveAll(tmp)
+	} else {
+		fmt.Fprintf(os.Stderr, "GORAY_IT_KEEP: the cluster's files stay in %s\n", tmp)
+	}
 	bin := filepath.Join(tmp, "goray")
 	if out, err := testproc.GoBuild(bin, "../../cmd/goray").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build goray: %v\n%s", err, out)
