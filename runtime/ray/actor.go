@@ -47,7 +47,7 @@ func (c *ActorClass[S]) Remote(ctx context.Context, args ...any) (ActorHandle[S]
 		return ActorHandle[S]{}, err
 	}
 	cargs, opts, err := splitArgs(args, c.arity)
-	if ae, ok := err.(*arityError); ok { // splitArgs returns it unwrapped; errors.As would allocate per call
+	if ae, ok := asArityError(err); ok {
 		return ActorHandle[S]{}, fmt.Errorf("actor %s takes %d constructor arguments, got %d", c.name, ae.want, ae.got)
 	}
 	if err != nil {
@@ -121,7 +121,7 @@ func prepareCall(name string, arity, handleRetries int, args []any) (w *core.Wor
 		return nil, nil, nil, 0, err
 	}
 	cargs, opts, err = splitArgs(args, arity)
-	if ae, ok := err.(*arityError); ok { // splitArgs returns it unwrapped; errors.As would allocate per call
+	if ae, ok := asArityError(err); ok {
 		return nil, nil, nil, 0, fmt.Errorf("%s takes %d arguments, got %d", name, ae.want, ae.got)
 	}
 	if err != nil {

@@ -100,7 +100,7 @@ func (f *GeneratorFunc[E]) Remote(ctx context.Context, args ...any) *ObjectRefGe
 		return &ObjectRefGenerator[E]{err: err}
 	}
 	cargs, opts, err := splitArgs(args, f.arity)
-	if ae, ok := err.(*arityError); ok { // splitArgs returns it unwrapped; errors.As would allocate per call
+	if ae, ok := asArityError(err); ok {
 		return &ObjectRefGenerator[E]{err: fmt.Errorf("generator %s takes %d arguments, got %d", f.name, ae.want, ae.got)}
 	}
 	if err != nil {

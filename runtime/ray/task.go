@@ -2,6 +2,7 @@ package ray
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/goray-dev/goray/runtime/codec"
@@ -231,6 +232,17 @@ func splitArgs(in []any, arity int) (_ []core.Arg, opts *callOptions, err error)
 // arityError is a call with the wrong number of arguments.
 type arityError struct{ want, got int }
 
+// asArityError is errors.As for an arityError, allocating only for an
+// error (As's target escapes: once per call on the hot path otherwise).
+func asArityError(err error) (*arityError, bool) {
+	if err == nil {
+		return nil, false
+	}
+	var ae *arityError
+	ok := errors.As(err, &ae)
+	return ae, ok
+}
+
 func (e *arityError) Error() string { return fmt.Sprintf("takes %d arguments, got %d", e.want, e.got) }
 
 // Remote submits the task. Arguments are values or Refs (resolved to their
@@ -251,7 +263,7 @@ func (f *RemoteFunc[R]) prepare(args []any) (*core.Worker, []core.Arg, core.Task
 		return nil, nil, core.TaskOptions{}, err
 	}
 	cargs, opts, err := splitArgs(args, f.arity)
-	if ae, ok := err.(*arityError); ok { // splitArgs returns it unwrapped; errors.As would allocate per call
+	if ae, ok := asArityError(err); ok {
 		return nil, nil, core.TaskOptions{}, fmt.Errorf("task %s takes %d arguments, got %d", f.name, ae.want, ae.got)
 	}
 	if err != nil {
