@@ -15,9 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goray-dev/goray/runtime/internal/exehash"
+
 	"github.com/goray-dev/goray/internal/testproc"
 	"github.com/goray-dev/goray/runtime/gcs"
-	"github.com/goray-dev/goray/runtime/node"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/ray"
 )
@@ -40,7 +41,7 @@ var exeHash = ray.Task0("inc.exe", func(ctx context.Context) (string, error) {
 	selfHashOnce.Do(func() {
 		p, err := os.Executable()
 		if err == nil {
-			selfHash, selfErr = node.HashFile(p)
+			selfHash, selfErr = exehash.File(p)
 		} else {
 			selfErr = err
 		}
@@ -89,7 +90,7 @@ func incDriver(mode string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	mine, err := node.HashFile(p)
+	mine, err := exehash.File(p)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -242,7 +243,7 @@ func otherBinary(t *testing.T) (string, string) {
 	if err := dst.Close(); err != nil {
 		t.Fatal(err)
 	}
-	h, err := node.HashFile(p)
+	h, err := exehash.File(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +285,7 @@ func TestNewClusterDropsOldIncarnation(t *testing.T) {
 		t.Skip("-short: starts goray processes")
 	}
 	c := startIncCluster(t, "")
-	oldHash, err := node.HashFile(os.Args[0])
+	oldHash, err := exehash.File(os.Args[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,7 +391,7 @@ func TestJobIDCollisionRunsTheRightBinary(t *testing.T) {
 	}
 	storagePath := filepath.Join(t.TempDir(), "gcs")
 	c := startIncCluster(t, storagePath)
-	oldHash, err := node.HashFile(os.Args[0])
+	oldHash, err := exehash.File(os.Args[0])
 	if err != nil {
 		t.Fatal(err)
 	}

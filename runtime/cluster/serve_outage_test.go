@@ -15,8 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goray-dev/goray/runtime/internal/exehash"
+
 	"github.com/goray-dev/goray/internal/testproc"
-	"github.com/goray-dev/goray/runtime/node"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 	"github.com/goray-dev/goray/runtime/serve/client"
 	"github.com/goray-dev/goray/runtime/serve/schema"
@@ -282,7 +283,7 @@ func beginServeOutage(t *testing.T, cfg serveOutageConfig) *serveOutage {
 		}
 	}
 	sort.Strings(so.actors)
-	h, err := node.HashFile(examplesBin(t))
+	h, err := exehash.File(examplesBin(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,7 @@ const freeOwnedObjectsTimeout = 3 * time.Second
 // without Shutdown are freed by the nodes when they find it gone.
 func (w *Worker) freeOwnedObjects() {
 	if w.local != nil {
-		w.local.Store.DeleteOwned(w.addr)
+		w.local.ObjectStore().DeleteOwned(w.addr)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), freeOwnedObjectsTimeout)
 	defer cancel()

@@ -119,7 +119,7 @@ func (w *Worker) do(acts []ownership.Action) {
 	}
 	for nodeID, ids := range frees {
 		if w.local != nil && nodeID == w.local.ID() {
-			w.local.Store.Delete(ids...)
+			w.local.ObjectStore().Delete(ids...)
 			continue
 		}
 		go func() {
@@ -214,7 +214,7 @@ func (w *Worker) PutSized(ctx context.Context, size int64, fill func(dst []byte)
 	id := ids.Seq()
 	at := w.att.get()
 	if w.local != nil {
-		err := w.local.Store.PutFuncFor(id, w.addr, size, func(dst []byte) error {
+		err := w.local.ObjectStore().PutFuncFor(id, w.addr, size, func(dst []byte) error {
 			fill(dst)
 			return nil
 		})
@@ -275,7 +275,7 @@ func (w *Worker) storeLocal(ctx context.Context, id, owner string, data []byte) 
 // node frees it when its owner is gone (see lifetime.go).
 func (w *Worker) storeAt(ctx context.Context, at *attachment, id, owner string, data []byte) error {
 	if w.local != nil {
-		return w.local.Store.PutFor(id, owner, data)
+		return w.local.ObjectStore().PutFor(id, owner, data)
 	}
 	if at.id == w.nodeID && len(data) <= objectstore.SegmentSize {
 		if seg := w.segment(); seg != nil {
@@ -344,7 +344,7 @@ func (w *Worker) segment() *objectstore.Segment {
 // from its own node, in chunks otherwise.
 func (w *Worker) fetch(ctx context.Context, id, nodeID, addr string) ([]byte, error) {
 	if w.local != nil && nodeID == w.local.ID() {
-		return w.local.Store.Get(id)
+		return w.local.ObjectStore().Get(id)
 	}
 	if addr == "" {
 		addr = w.nodeAddress(nodeID)
@@ -693,6 +693,3 @@ func (w *Worker) GetObject(ctx context.Context, in *rpcpb.GetObjectRequest) (*rp
 		}
 	}
 }
-
-// LocalNode returns the local node when it runs in-process (for its store's statistics).
-func (w *Worker) LocalNode() any { return w.local }

@@ -20,12 +20,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/goray-dev/goray/runtime/internal/exehash"
+
 	"google.golang.org/grpc"
 
 	"github.com/goray-dev/goray/runtime/auth"
 	"github.com/goray-dev/goray/runtime/internal/rpcutil"
 	"github.com/goray-dev/goray/runtime/internal/workerenv"
-	"github.com/goray-dev/goray/runtime/node"
 	"github.com/goray-dev/goray/runtime/objectstore"
 	"github.com/goray-dev/goray/runtime/ownership"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
@@ -36,13 +37,23 @@ import (
 // bigger ones go to a node's object store (Ray's max_direct_call_object_size).
 const InlineThreshold = 100 << 10
 
+// LocalNode is a node manager running in this process (ray.Init's embedded
+// cluster): the worker reads and writes its object store directly, not over
+// gRPC. runtime/node's Node is one; core does not depend on the node's
+// package, only on the store's.
+type LocalNode interface {
+	ID() string
+	Address() string
+	ObjectStore() *objectstore.Store
+}
+
 // Config tells a core worker where the cluster is.
 type Config struct {
 	GcsAddress  string
 	NodeAddress string
 	// LocalNode is set when the node manager runs in this process (embedded
 	// cluster, head driver); objects are then read and written directly.
-	LocalNode *node.Node
+	LocalNode LocalNode
 	// IP is the address other processes reach this one at.
 	IP        string
 	Namespace string
@@ -91,7 +102,7 @@ type Worker struct {
 	// att is the node manager leases are asked of (see attach.go).
 	att    nodeAttach
 	warn   *logLimiter
-	local  *node.Node
+	local  LocalNode
 	addr   string
 	nodeID string
 	// envVars are the runtime_env variables this worker was started with:
@@ -233,7 +244,7 @@ func Start(cfg Config) (*Worker, error) {
 		go w.watchCluster(ctx, gc)
 	}
 	if w.local != nil {
-		w.local.Store.SetReclaimer(w.reclaim)
+		w.local.ObjectStore().SetReclaimer(w.reclaim)
 	}
 	if w.isWork {
 		rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -284,7 +295,7 @@ func (w *Worker) RejoinJob(ctx context.Context, exe, jobID string) error {
 }
 
 func (w *Worker) registerJob(ctx context.Context, exe, jobID string) error {
-	hash, err := node.HashFile(exe)
+	hash, err := exehash.File(exe)
 	if err != nil {
 		return fmt.Errorf("hash executable %s: %w", exe, err)
 	}

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/goray-dev/goray/runtime/internal/exehash"
+
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -21,20 +23,6 @@ func createLog(path string) (*os.File, error) {
 		return nil, err
 	}
 	return os.Create(path)
-}
-
-// HashFile returns the sha256 hex digest of a file.
-func HashFile(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // cachedBinary is where an executable of a known hash is. A driver's own
@@ -101,7 +89,7 @@ func (n *Node) binaryFor(ctx context.Context, job, hash string) (string, string,
 	c = cachedBinary{}
 	if info.BinaryPath != "" {
 		if fi, err := os.Stat(info.BinaryPath); err == nil {
-			if h, err := HashFile(info.BinaryPath); err == nil && h == hash {
+			if h, err := exehash.File(info.BinaryPath); err == nil && h == hash {
 				c = cachedBinary{path: info.BinaryPath, seen: fi}
 			}
 		}

@@ -242,6 +242,10 @@ func Start(cfg Config) (*Node, error) {
 // Address is the node manager's gRPC address.
 func (n *Node) Address() string { return n.addr }
 
+// ObjectStore is the node's object store (core.LocalNode: a worker in the
+// node's process uses it directly).
+func (n *Node) ObjectStore() *objectstore.Store { return n.Store }
+
 // ID is the node id the GCS knows this node by.
 func (n *Node) ID() string {
 	n.mu.Lock()

@@ -14,7 +14,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/goray-dev/goray/runtime/node"
+	"github.com/goray-dev/goray/runtime/internal/exehash"
+
 	"github.com/goray-dev/goray/runtime/serve/internal/wire"
 	"github.com/goray-dev/goray/runtime/serve/schema"
 )
@@ -32,8 +33,8 @@ func IsBadConfig(err error) bool {
 	return errors.As(err, &b) || schema.IsValidationError(err)
 }
 
-// hashFile is node.HashFile (a variable for the tests).
-var hashFile = node.HashFile
+// hashFile is exehash.File (a variable for the tests).
+var hashFile = exehash.File
 
 // binaryFor resolves the executable an application's import_path lives in:
 // runtime_env.binary when set (see allowedBinary), else the controller's
