@@ -28,12 +28,15 @@ func (s State) String() string {
 
 // Actor is one directory entry.
 type Actor struct {
-	ID          string
-	Class       string
-	Name        string
-	Namespace   string
-	JobID       string
-	Detached    bool
+	ID        string
+	Class     string
+	Name      string
+	Namespace string
+	JobID     string
+	Detached  bool
+	// Owner is the address of the process that created the actor (its
+	// handles are counted there; see OutOfScope).
+	Owner       string
 	MaxRestarts int // -1 = infinite
 	NumRestarts int
 	State       State
@@ -246,6 +249,28 @@ func (d *Directory) Kill(id string, noRestart bool) ([]Effect, error) {
 		return append(effs, d.die(a, "killed by ray.Kill")...), nil
 	}
 	return append(effs, d.failed(a, "killed by ray.Kill")...), nil
+}
+
+// OutOfScopeCause is the death cause of an actor whose owner released its
+// last handle (Ray's words).
+const OutOfScopeCause = "all references to the actor were removed"
+
+// OutOfScope handles the owner's report that no handle to the actor is left
+// (its own, and those of the processes it lent one to) and no call made
+// through one is pending: a non-detached actor dies without a restart and
+// its worker is stopped. A detached actor, an unknown or a dead one is left
+// as it is (the report of a process that is not the owner changes nothing
+// either: owner is the reporter's address, checked against the actor's).
+func (d *Directory) OutOfScope(id, owner string) []Effect {
+	a, ok := d.actors[id]
+	if !ok || a.Detached || a.State == Dead || (a.Owner != "" && a.Owner != owner) {
+		return nil
+	}
+	var effs []Effect
+	if a.WorkerID != "" {
+		effs = append(effs, Effect{Kind: KillWorker, ActorID: id, NodeID: a.NodeID, WorkerID: a.WorkerID})
+	}
+	return append(effs, d.die(a, OutOfScopeCause)...)
 }
 
 // JobFinished kills the job's actors that are not detached.

@@ -10,12 +10,22 @@ import (
 
 // TestLifecycle drives the directory from testdata/lifecycle.txt:
 //
-//	register id=a [name=x ns=y] [restarts=N] [job=j] [detached] [get-if-exists]
+//	register id=a [name=x ns=y] [restarts=N] [job=j] [owner=addr] [detached] [get-if-exists]
 //	placed id=a node=n worker=w / created id=a node=n worker=w
 //	creation-failed id=a / worker-died worker=w / node-died node=n
 //	node-returned node=n [workers=w1,w2]
 //	kill id=a [no-restart] / job-finished job=j / lookup name=x ns=y / show
+//	out-of-scope id=a owner=addr
+//
+// and testdata/outofscope.txt (the owner's last handle gone), each on a
+// directory of its own.
 func TestLifecycle(t *testing.T) {
+	for _, f := range []string{"lifecycle.txt", "outofscope.txt"} {
+		t.Run(f, func(t *testing.T) { runLifecycle(t, "testdata/"+f) })
+	}
+}
+
+func runLifecycle(t *testing.T, file string) {
 	d := NewDirectory()
 	effs := func(e []Effect) string {
 		var s []string
@@ -27,7 +37,7 @@ func TestLifecycle(t *testing.T) {
 		}
 		return strings.Join(s, "\n")
 	}
-	datadriven.RunTest(t, "testdata/lifecycle.txt", func(t *testing.T, td *datadriven.TestData) string {
+	datadriven.RunTest(t, file, func(t *testing.T, td *datadriven.TestData) string {
 		id := td.Val("id", "")
 		switch td.Cmd {
 		case "register":
@@ -35,7 +45,7 @@ func TestLifecycle(t *testing.T) {
 			_, det := td.Arg("detached")
 			_, gie := td.Arg("get-if-exists")
 			a, e, err := d.Register(&Actor{ID: id, Name: td.Val("name", ""), Namespace: td.Val("ns", "default"),
-				MaxRestarts: n, JobID: td.Val("job", "j1"), Detached: det}, gie)
+				MaxRestarts: n, JobID: td.Val("job", "j1"), Detached: det, Owner: td.Val("owner", "")}, gie)
 			if err != nil {
 				return "error: " + err.Error()
 			}
@@ -67,6 +77,8 @@ func TestLifecycle(t *testing.T) {
 				return "error: " + err.Error()
 			}
 			return effs(e)
+		case "out-of-scope":
+			return effs(d.OutOfScope(id, td.Val("owner", "")))
 		case "job-finished":
 			return effs(d.JobFinished(td.Val("job", "")))
 		case "lookup":
