@@ -34,7 +34,7 @@ func (s *Server) CreateActor(ctx context.Context, in *rpcpb.ActorSpec) (*rpcpb.A
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	a := &actors.Actor{ID: ids.New(), Class: in.ClassName, Name: in.Name, Namespace: in.Namespace, JobID: in.JobId,
-		Detached: in.Detached, MaxRestarts: int(in.MaxRestarts), Spec: in}
+		Detached: in.Detached, Owner: in.OwnerAddress, MaxRestarts: int(in.MaxRestarts), Spec: in}
 	s.mu.Lock()
 	got, effs, err := s.dir.Register(a, in.GetIfExists)
 	if err != nil {
@@ -60,6 +60,7 @@ func actorInfo(a *actors.Actor) *rpcpb.ActorInfo {
 	if spec, ok := a.Spec.(*rpcpb.ActorSpec); ok {
 		info.MaxConcurrency = spec.MaxConcurrency
 		info.IsDetached, info.RequiredResources, info.MaxRestarts = spec.Detached, spec.Resources, spec.MaxRestarts
+		info.OwnerAddress = spec.OwnerAddress
 		if st := spec.Strategy; st != nil && st.Kind == rpcpb.SchedulingStrategy_PLACEMENT_GROUP {
 			info.PlacementGroupId = st.PlacementGroupId
 		}
@@ -103,10 +104,18 @@ func (s *Server) GetActor(ctx context.Context, in *rpcpb.GetActorRequest) (*rpcp
 	}
 }
 
-// KillActor stops an actor (restarting it unless no_restart).
+// KillActor stops an actor (restarting it unless no_restart), or, with
+// out_of_scope, ends a non-detached actor whose owner holds no handle to it
+// any more (actors.Directory.OutOfScope).
 func (s *Server) KillActor(ctx context.Context, in *rpcpb.KillActorRequest) (*rpcpb.Empty, error) {
 	s.mu.Lock()
-	effs, err := s.dir.Kill(in.ActorId, in.NoRestart)
+	var effs []actors.Effect
+	var err error
+	if in.OutOfScope {
+		effs = s.dir.OutOfScope(in.ActorId, in.OwnerAddress)
+	} else {
+		effs, err = s.dir.Kill(in.ActorId, in.NoRestart)
+	}
 	seq := s.saveActorsLocked(effs, in.ActorId)
 	s.notifyLocked()
 	s.mu.Unlock()

@@ -1494,8 +1494,11 @@ type ActorInfo struct {
 	PlacementGroupId  string             `protobuf:"bytes,15,opt,name=placement_group_id,json=placementGroupId,proto3" json:"placement_group_id,omitempty"`
 	MaxRestarts       int32              `protobuf:"varint,16,opt,name=max_restarts,json=maxRestarts,proto3" json:"max_restarts,omitempty"`
 	Pid               int32              `protobuf:"varint,17,opt,name=pid,proto3" json:"pid,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The address of the process that created the actor: its owner, which
+	// counts the actor's handles (a non-detached actor dies when none is left).
+	OwnerAddress  string `protobuf:"bytes,18,opt,name=owner_address,json=ownerAddress,proto3" json:"owner_address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ActorInfo) Reset() {
@@ -1647,6 +1650,13 @@ func (x *ActorInfo) GetPid() int32 {
 	return 0
 }
 
+func (x *ActorInfo) GetOwnerAddress() string {
+	if x != nil {
+		return x.OwnerAddress
+	}
+	return ""
+}
+
 type GetActorRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	ActorId   string                 `protobuf:"bytes,1,opt,name=actor_id,json=actorId,proto3" json:"actor_id,omitempty"`
@@ -1725,9 +1735,16 @@ func (x *GetActorRequest) GetMinRestarts() int32 {
 }
 
 type KillActorRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ActorId       string                 `protobuf:"bytes,1,opt,name=actor_id,json=actorId,proto3" json:"actor_id,omitempty"`
-	NoRestart     bool                   `protobuf:"varint,2,opt,name=no_restart,json=noRestart,proto3" json:"no_restart,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	ActorId   string                 `protobuf:"bytes,1,opt,name=actor_id,json=actorId,proto3" json:"actor_id,omitempty"`
+	NoRestart bool                   `protobuf:"varint,2,opt,name=no_restart,json=noRestart,proto3" json:"no_restart,omitempty"`
+	// out_of_scope: the actor's owner (owner_address) reports that no handle
+	// to it is left and no call made through one is pending. A non-detached
+	// actor dies with the death cause "all references to the actor were
+	// removed"; a detached one, or a report from another process, changes
+	// nothing. no_restart is ignored.
+	OutOfScope    bool   `protobuf:"varint,3,opt,name=out_of_scope,json=outOfScope,proto3" json:"out_of_scope,omitempty"`
+	OwnerAddress  string `protobuf:"bytes,4,opt,name=owner_address,json=ownerAddress,proto3" json:"owner_address,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1774,6 +1791,20 @@ func (x *KillActorRequest) GetNoRestart() bool {
 		return x.NoRestart
 	}
 	return false
+}
+
+func (x *KillActorRequest) GetOutOfScope() bool {
+	if x != nil {
+		return x.OutOfScope
+	}
+	return false
+}
+
+func (x *KillActorRequest) GetOwnerAddress() string {
+	if x != nil {
+		return x.OwnerAddress
+	}
+	return ""
 }
 
 type ActorList struct {
@@ -3070,7 +3101,7 @@ const file_gcs_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aD\n" +
 	"\x16ConcurrencyGroupsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\x9e\x05\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\xc3\x05\n" +
 	"\tActorInfo\x12\x19\n" +
 	"\bactor_id\x18\x01 \x01(\tR\aactorId\x12+\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x15.goray.rpc.ActorStateR\x05state\x12\x18\n" +
@@ -3092,7 +3123,8 @@ const file_gcs_proto_rawDesc = "" +
 	"\x12required_resources\x18\x0e \x03(\v2+.goray.rpc.ActorInfo.RequiredResourcesEntryR\x11requiredResources\x12,\n" +
 	"\x12placement_group_id\x18\x0f \x01(\tR\x10placementGroupId\x12!\n" +
 	"\fmax_restarts\x18\x10 \x01(\x05R\vmaxRestarts\x12\x10\n" +
-	"\x03pid\x18\x11 \x01(\x05R\x03pid\x1aD\n" +
+	"\x03pid\x18\x11 \x01(\x05R\x03pid\x12#\n" +
+	"\rowner_address\x18\x12 \x01(\tR\fownerAddress\x1aD\n" +
 	"\x16RequiredResourcesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\x95\x01\n" +
@@ -3101,11 +3133,14 @@ const file_gcs_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1c\n" +
 	"\tnamespace\x18\x03 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04wait\x18\x04 \x01(\bR\x04wait\x12!\n" +
-	"\fmin_restarts\x18\x05 \x01(\x05R\vminRestarts\"L\n" +
+	"\fmin_restarts\x18\x05 \x01(\x05R\vminRestarts\"\x93\x01\n" +
 	"\x10KillActorRequest\x12\x19\n" +
 	"\bactor_id\x18\x01 \x01(\tR\aactorId\x12\x1d\n" +
 	"\n" +
-	"no_restart\x18\x02 \x01(\bR\tnoRestart\"9\n" +
+	"no_restart\x18\x02 \x01(\bR\tnoRestart\x12 \n" +
+	"\fout_of_scope\x18\x03 \x01(\bR\n" +
+	"outOfScope\x12#\n" +
+	"\rowner_address\x18\x04 \x01(\tR\fownerAddress\"9\n" +
 	"\tActorList\x12,\n" +
 	"\x06actors\x18\x01 \x03(\v2\x14.goray.rpc.ActorInfoR\x06actors\"\x86\x01\n" +
 	"\x06Bundle\x12>\n" +
