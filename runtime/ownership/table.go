@@ -92,6 +92,10 @@ const (
 	// ReleaseBorrow means: drop one hold on ID, owned by the process at
 	// Owner (a value that contained it is gone): Borrows.Release.
 	ReleaseBorrow
+	// ActorOutOfScope means: no handle to the actor ID is left here or at a
+	// borrower, and no call made through one is pending; tell the GCS (a
+	// non-detached actor then ends).
+	ActorOutOfScope
 )
 
 // Action is a side effect for the caller.
@@ -111,6 +115,8 @@ func (a Action) String() string {
 		return "resubmit " + a.TaskID
 	case ReleaseBorrow:
 		return "release-borrow " + a.ID + "@" + a.Owner
+	case ActorOutOfScope:
+		return "actor-out-of-scope " + a.ID
 	default:
 		return "fail " + a.ID
 	}
@@ -132,6 +138,10 @@ type Entry struct {
 	Borrowers map[string]int
 	Ready     bool
 	Loc       Location
+	// Actor marks the entry of an actor this process created (AddActor):
+	// it counts the actor's handles like an object's references, and its
+	// release is an ActorOutOfScope action.
+	Actor bool
 	// done is made by the first Done while the object is not ready (most
 	// entries are never waited on: a queued task's entry without it is
 	// a sixth smaller) and closed when it becomes ready.
@@ -221,6 +231,20 @@ func (t *Table) AddPut(id string, loc Location) {
 			c.Contained++
 		}
 	}
+}
+
+// AddActor records one more handle to the actor id this process created:
+// an entry counted like an object (local handles, values that contain a
+// handle, borrowers) with no value; when nothing holds it any more the
+// table forgets it and returns ActorOutOfScope. False when the entry was
+// there already (the handle is one more local reference to it).
+func (t *Table) AddActor(id string) bool {
+	if e, ok := t.objs[id]; ok {
+		e.Local++
+		return false
+	}
+	t.objs[id] = &Entry{ID: id, Local: 1, Ready: true, Actor: true}
+	return true
 }
 
 // AddContained adds n holds on id for this process's own values or reads
@@ -512,6 +536,9 @@ func (t *Table) maybeRelease(e *Entry) []Action {
 		e.wake() // waiters wake and find it gone instead of waiting forever
 	}
 	delete(t.objs, e.ID)
+	if e.Actor {
+		acts = append(acts, Action{Kind: ActorOutOfScope, ID: e.ID})
+	}
 	if k, ok := t.tasks[e.TaskID]; ok {
 		k.live--
 		acts = append(acts, t.maybeDropTask(k)...)
@@ -648,7 +675,9 @@ func (t *Table) Dump() string {
 	for _, id := range ids {
 		e := t.objs[id]
 		state := "pending"
-		if e.Ready {
+		if e.Actor {
+			state = "actor"
+		} else if e.Ready {
 			switch {
 			case e.Loc.Err != nil:
 				state = "error(" + e.Loc.Err.Error() + ")"

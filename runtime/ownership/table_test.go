@@ -12,6 +12,7 @@ import (
 // TestScenarios drives the table from testdata scripts:
 //
 //	put id=x [node=n1]
+//	actor id=a   (a handle to an actor this process created: AddActor)
 //	submit task=t returns=r1 [args=x,y] [retries=3]
 //	complete task=t [node=n1] [error=msg] [at=r1:n1,r2:inline]
 //	  (all returns get node/error, or each the place at= gives it)
@@ -25,7 +26,7 @@ import (
 // put and complete take contains=a,b@o: the value holds references to a
 // (owned here) and b (owned at o).
 func TestScenarios(t *testing.T) {
-	for _, file := range []string{"testdata/refcount.txt", "testdata/lineage.txt", "testdata/returns.txt", "testdata/borrowers.txt"} {
+	for _, file := range []string{"testdata/refcount.txt", "testdata/lineage.txt", "testdata/returns.txt", "testdata/borrowers.txt", "testdata/actors.txt"} {
 		t.Run(file, func(t *testing.T) {
 			tab := New()
 			acts := func(a []Action) string {
@@ -76,6 +77,11 @@ func TestScenarios(t *testing.T) {
 						loc.Inline = []byte("v")
 					}
 					return acts(tab.AddReturn(d.Val("task", ""), d.Val("id", ""), loc))
+				case "actor":
+					if !tab.AddActor(d.Val("id", "")) {
+						return "existing"
+					}
+					return "ok"
 				case "add-ref":
 					tab.AddLocal(d.Val("id", ""))
 					return "ok"
