@@ -35,7 +35,17 @@ type ActorOptions struct {
 
 // NewActor registers an actor with the GCS, which places it and runs its
 // constructor; calls queue until it is alive.
-func (w *Worker) NewActor(ctx context.Context, class string, args []Arg, opts ActorOptions) (_ string, err error) {
+func (w *Worker) NewActor(ctx context.Context, class string, args []Arg, opts ActorOptions) (string, error) {
+	info, err := w.NewActorInfo(ctx, class, args, opts)
+	if err != nil {
+		return "", err
+	}
+	return info.ActorId, nil
+}
+
+// NewActorInfo is NewActor returning the GCS's record of the actor: with
+// get-if-exists an actor another process created (OwnerAddress says whose).
+func (w *Worker) NewActorInfo(ctx context.Context, class string, args []Arg, opts ActorOptions) (_ *rpcpb.ActorInfo, err error) {
 	// The references the arguments carry are held until the constructor
 	// ran (holdUntilConstructed), or dropped here if the actor is not made.
 	holds := takeHolds(args)
@@ -56,14 +66,14 @@ func (w *Worker) NewActor(ctx context.Context, class string, args []Arg, opts Ac
 			select {
 			case <-ch:
 			case <-ctx.Done():
-				return "", ctx.Err()
+				return nil, ctx.Err()
 			}
 		}
 		w.mu.Lock()
 		e, ok := w.table.Get(a.Ref.Id)
 		if ok && e.Ready && e.Loc.Err != nil {
 			w.mu.Unlock()
-			return "", e.Loc.Err
+			return nil, e.Loc.Err
 		}
 		if ok && e.Ready && e.Loc.NodeID == "" {
 			pargs[i] = &rpcpb.Arg{Value: e.Loc.Inline}
@@ -83,14 +93,51 @@ func (w *Worker) NewActor(ctx context.Context, class string, args []Arg, opts Ac
 		EnvVars: opts.EnvVars, ConcurrencyGroups: opts.ConcurrencyGroups})
 	if err != nil {
 		if status.Code(err) == codes.AlreadyExists {
-			return "", fmt.Errorf("create actor %s: %s", class, status.Convert(err).Message())
+			return nil, fmt.Errorf("create actor %s: %s", class, status.Convert(err).Message())
 		}
-		return "", fmt.Errorf("create actor %s: %w", class, err)
+		return nil, fmt.Errorf("create actor %s: %w", class, err)
 	}
 	if len(holds) > 0 {
 		go w.holdUntilConstructed(info.ActorId, holds)
 	}
-	return info.ActorId, nil
+	return info, nil
+}
+
+// OwnActor returns a handle to an actor this process created (its owner):
+// the table counts it with the actor's other handles here, the values and
+// calls that carry one and the processes that borrow one; when none is left
+// the GCS is told, and a non-detached actor ends (reportOutOfScope). It is
+// released when Release is called or the garbage collector finds it
+// unreachable, like an object's handle.
+func (w *Worker) OwnActor(id string) *Handle {
+	w.mu.Lock()
+	w.table.AddActor(id)
+	w.mu.Unlock()
+	return w.newHandle(id)
+}
+
+// outOfScopeTries bounds the owner's report that an actor's handles are
+// gone (the GCS may be restarting); a report that never arrives leaves the
+// actor until its job ends, as before handles were counted.
+const outOfScopeTries = 5
+
+// reportOutOfScope tells the GCS that no handle to the actor id is left
+// (ownership.ActorOutOfScope): every call made through one has finished.
+func (w *Worker) reportOutOfScope(id string) {
+	for try := 0; try < outOfScopeTries && w.baseCtx.Err() == nil; try++ {
+		ctx, cancel := context.WithTimeout(w.baseCtx, 10*time.Second)
+		_, err := w.gcs.KillActor(ctx, &rpcpb.KillActorRequest{ActorId: id, OutOfScope: true, OwnerAddress: w.addr})
+		cancel()
+		if err == nil || status.Code(err) == codes.NotFound || status.Code(err) == codes.InvalidArgument {
+			break
+		}
+		time.Sleep(time.Duration(try+1) * 200 * time.Millisecond)
+	}
+	w.mu.Lock()
+	if s, ok := w.actorsC[id]; ok && len(s.queue) == 0 && len(s.inflight) == 0 {
+		delete(w.actorsC, id) // no call of this process is left for it
+	}
+	w.mu.Unlock()
 }
 
 // LookupActor finds a named actor.
@@ -162,6 +209,10 @@ type CallOptions struct {
 	// Group is the actor concurrency group the call runs in ("": the
 	// default group).
 	Group string
+	// Holds are kept until the call finished: the caller's hold on the
+	// actor's handle (an actor ends only after the calls made through its
+	// handles).
+	Holds *Holds
 }
 
 // SubmitActorTask calls a registered method on an actor. rebuilds is how often a
@@ -180,6 +231,7 @@ func (w *Worker) SubmitActorTask(actorID, method string, args []Arg, maxTaskRetr
 func (w *Worker) SubmitActorTaskN(actorID, method string, args []Arg, maxTaskRetries, rebuilds, n int, call CallOptions) ([]*Handle, error) {
 	if n < 1 || n > maxNumReturns {
 		w.ReleaseArgs(args)
+		w.ReleaseHolds(call.Holds)
 		return nil, fmt.Errorf("num_returns %d: want 1 to %d", n, maxNumReturns)
 	}
 	pt := w.addActorTask(actorID, method, args, maxTaskRetries, rebuilds, nil, n, call)
@@ -253,6 +305,9 @@ func (w *Worker) addActorTask(actorID, method string, args []Arg, maxTaskRetries
 		spec.Streaming, spec.GeneratorBackpressure = true, gen.s.Threshold()
 	}
 	pt := &pendingTask{spec: spec, args: pargs, actor: sub, retries: maxTaskRetries, gen: gen, opts: TaskOptions{Parent: call.Parent}, holds: takeHolds(args)}
+	if call.Holds != nil {
+		pt.holds = append(pt.holds, call.Holds)
+	}
 	w.table.AddTask(&ownership.Task{ID: id, Spec: pt, Args: owned, Returns: rets, RetriesLeft: rebuilds})
 	w.pending[id] = pt
 	w.newStreamLocked(pt)

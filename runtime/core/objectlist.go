@@ -23,6 +23,10 @@ func (w *Worker) ListObjects(ctx context.Context, in *rpcpb.ListObjectsRequest) 
 	w.mu.Lock()
 	out.Total = int64(w.table.Len())
 	w.table.Each(func(e *ownership.Entry) bool {
+		if e.Actor {
+			out.Total-- // an actor's handle count, not an object
+			return true
+		}
 		if len(out.Objects) >= limit {
 			return false
 		}

@@ -96,6 +96,8 @@ func (w *Worker) do(acts []ownership.Action) {
 			frees[a.NodeID] = append(frees[a.NodeID], a.ID)
 		case ownership.ReleaseBorrow:
 			w.releaseBorrow(a.ID)
+		case ownership.ActorOutOfScope:
+			go w.reportOutOfScope(a.ID)
 		case ownership.Resubmit:
 			w.mu.Lock()
 			k, ok := w.table.Task(a.TaskID)

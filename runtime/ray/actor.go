@@ -15,10 +15,33 @@ type ActorClass[S any] struct {
 }
 
 // ActorHandle names a live actor of class S.
+//
+// The handle that Remote returns for a non-detached actor is counted (Ray's
+// actor reference counting, see docs/sdk.md): the actor lives while this
+// process holds a handle to it (copies of one handle are one handle), a
+// value or a pending call carries one, or another process it was passed to
+// still holds its copy; then it ends, after the calls made through its
+// handles finished, with the death cause "all references to the actor were
+// removed". Release drops a handle now; otherwise the garbage collector
+// does once no copy is reachable. Handles of detached actors, and those
+// GetActor and get-if-exists return for an actor another process created,
+// are not counted: the actor's own handles decide.
 type ActorHandle[S any] struct {
 	ID             string
 	maxTaskRetries int
+	// h counts this handle at the actor's owner (nil: not counted).
+	h *core.Handle
 }
+
+// Release drops this handle now instead of when the garbage collector finds
+// it unreachable. Copies of a handle are one handle: none of them may be
+// used after Release (calls through it fail with ErrReleasedRef). On a
+// handle that is not counted (see ActorHandle) it does nothing.
+func (h ActorHandle[S]) Release() { h.h.Release() }
+
+// actorHandle is the count of an actor's handle, found inside values by
+// the SDK's encoding like a Ref's handle (refs.go).
+func (h ActorHandle[S]) actorHandle() *core.Handle { return h.h }
 
 // Actor registers an actor class built by a constructor without arguments.
 func Actor[S any](name string, ctor func(ctx context.Context) (*S, error)) *ActorClass[S] {
@@ -53,13 +76,19 @@ func (c *ActorClass[S]) Remote(ctx context.Context, args ...any) (ActorHandle[S]
 	if err != nil {
 		return ActorHandle[S]{}, fmt.Errorf("actor %s: %w", c.name, err)
 	}
-	id, err := w.NewActor(ctx, c.name, cargs, core.ActorOptions{Resources: opts.resources, MaxRestarts: opts.maxRestarts,
+	info, err := w.NewActorInfo(ctx, c.name, cargs, core.ActorOptions{Resources: opts.resources, MaxRestarts: opts.maxRestarts,
 		MaxConcurrency: opts.maxConcurrency, Name: opts.name, Namespace: opts.namespace, Detached: opts.detached,
 		GetIfExists: opts.getIfExists, Strategy: opts.strategy, EnvVars: opts.envVars, ConcurrencyGroups: opts.concurrencyGroups})
 	if err != nil {
 		return ActorHandle[S]{}, err
 	}
-	return ActorHandle[S]{ID: id, maxTaskRetries: opts.maxTaskRetries}, nil
+	h := ActorHandle[S]{ID: info.ActorId, maxTaskRetries: opts.maxTaskRetries}
+	// This process owns the actor it created (not one get-if-exists found):
+	// its handles are counted here unless it is detached.
+	if !info.IsDetached && info.OwnerAddress == w.Address() {
+		h.h = w.OwnActor(info.ActorId)
+	}
+	return h, nil
 }
 
 // MethodFunc is a registered method of actor class S returning R.
@@ -91,7 +120,7 @@ func Method[S, A, R any](c *ActorClass[S], name string, fn func(s *S, ctx contex
 
 // Remote calls the method on an actor. Calls from one caller run in order.
 func (m *MethodFunc[S, R]) Remote(ctx context.Context, h ActorHandle[S], args ...any) Ref[R] {
-	w, cargs, opts, retries, err := prepareCall(m.name, m.arity, h.maxTaskRetries, args)
+	w, cargs, opts, retries, err := prepareCall(m.name, m.arity, h.maxTaskRetries, h.h, args)
 	if err != nil {
 		return Ref[R]{err: err}
 	}
@@ -101,7 +130,7 @@ func (m *MethodFunc[S, R]) Remote(ctx context.Context, h ActorHandle[S], args ..
 // actorCall is the core's view of an actor call made from ctx: the task
 // it is made from and its concurrency group.
 func (o *callOptions) actorCall(ctx context.Context) core.CallOptions {
-	return core.CallOptions{Parent: core.ParentTask(ctx), Group: o.concurrencyGroup}
+	return core.CallOptions{Parent: core.ParentTask(ctx), Group: o.concurrencyGroup, Holds: o.handleHold}
 }
 
 // rebuilds is how often an actor call's lost result may be made again:
@@ -113,9 +142,10 @@ func (o *callOptions) rebuilds(retries int) int {
 	return 0
 }
 
-// prepareCall checks and encodes an actor call's arguments; retries is the
-// call's MaxTaskRetries, else the handle's.
-func prepareCall(name string, arity, handleRetries int, args []any) (w *core.Worker, cargs []core.Arg, opts *callOptions, retries int, err error) {
+// prepareCall checks and encodes an actor call's arguments and takes the
+// call's hold on the actor's handle ah (when counted; opts.handleHold);
+// retries is the call's MaxTaskRetries, else the handle's.
+func prepareCall(name string, arity, handleRetries int, ah *core.Handle, args []any) (w *core.Worker, cargs []core.Arg, opts *callOptions, retries int, err error) {
 	w, err = worker()
 	if err != nil {
 		return nil, nil, nil, 0, err
@@ -126,6 +156,12 @@ func prepareCall(name string, arity, handleRetries int, args []any) (w *core.Wor
 	}
 	if err != nil {
 		return nil, nil, nil, 0, fmt.Errorf("%s: %w", name, err)
+	}
+	if ah != nil {
+		if opts.handleHold, err = w.Hold([]*core.Handle{ah}); err != nil {
+			w.ReleaseArgs(cargs)
+			return nil, nil, nil, 0, fmt.Errorf("%s: actor %s: %w", name, ah.ID, err)
+		}
 	}
 	retries = handleRetries
 	if opts.maxTaskRetries != 0 {

@@ -159,7 +159,7 @@ func GeneratorMethod2[S, A, B, E any](c *ActorClass[S], name string, fn func(s *
 // Remote calls the generator method on an actor (in order with the
 // caller's other calls to it).
 func (m *GeneratorMethodFunc[S, E]) Remote(ctx context.Context, h ActorHandle[S], args ...any) *ObjectRefGenerator[E] {
-	w, cargs, opts, retries, err := prepareCall(m.name, m.arity, h.maxTaskRetries, args)
+	w, cargs, opts, retries, err := prepareCall(m.name, m.arity, h.maxTaskRetries, h.h, args)
 	if err != nil {
 		return &ObjectRefGenerator[E]{err: err}
 	}

@@ -33,6 +33,9 @@ type callOptions struct {
 	backpressure      int64
 	idempotent        bool
 	labelSelector     map[string]string
+	// handleHold is an actor call's hold on its actor's handle (kept until
+	// the call finished).
+	handleHold *core.Holds
 }
 
 type optFunc func(*callOptions)

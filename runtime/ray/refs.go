@@ -2,6 +2,7 @@ package ray
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"sync"
@@ -62,8 +63,13 @@ func (r *Ref[T]) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// actorRef is an actor handle (ActorHandle): counted at the actor's owner
+// like a Ref's object, and found inside values the same way.
+type actorRef interface{ actorHandle() *core.Handle }
+
 var (
 	objectRefType = reflect.TypeFor[ObjectRef]()
+	actorRefType  = reflect.TypeFor[actorRef]()
 	// generatorType: a generator is not a value to send (splitArgs refuses
 	// one as an argument); it serializes as no reference.
 	generatorType = reflect.TypeFor[interface{ isGenerator() }]()
@@ -87,7 +93,7 @@ func holdsRefs(t reflect.Type, seen map[reflect.Type]bool) bool {
 	if t.Implements(generatorType) {
 		return false
 	}
-	if t.Implements(objectRefType) {
+	if t.Implements(objectRefType) || t.Implements(actorRefType) {
 		return true
 	}
 	if seen[t] {
@@ -163,6 +169,15 @@ func walkRefs(v reflect.Value, out *[]*core.Handle, depth int) {
 		}
 		return
 	}
+	if t.Implements(actorRefType) {
+		if t.Kind() == reflect.Pointer && v.IsNil() {
+			return
+		}
+		if h := v.Interface().(actorRef).actorHandle(); h != nil {
+			*out = append(*out, h)
+		}
+		return
+	}
 	if !canHoldRefs(t) {
 		return
 	}
@@ -217,6 +232,73 @@ func encodeNoRefs(v any, what string) ([]byte, error) {
 		return nil, fmt.Errorf("%s holds a Ref (object %s): Refs travel inside a task's single result, its arguments and Put values; Put the value and return its Ref instead", what, hs[0].ID)
 	}
 	return codec.Encode(v)
+}
+
+// MarshalJSON writes an actor handle as {"goray_actor": id, "owner":
+// address, "max_task_retries": n}: a counted handle (see ActorHandle) that
+// the SDK's encoding of an argument, a result or a Put value sends names
+// its owner, and the receiver borrows it (the actor lives while the
+// receiver's copy does). A handle that is not counted, or one serialized
+// outside the SDK's encoding (json.Marshal: nothing would hold it), is
+// written without an owner and is not counted where it is read. A released
+// handle fails.
+func (h ActorHandle[S]) MarshalJSON() ([]byte, error) {
+	x := actorJSON{ID: h.ID, MaxTaskRetries: h.maxTaskRetries}
+	if h.h != nil {
+		if h.h.Released() {
+			return nil, fmt.Errorf("actor %s: %w", h.ID, core.ErrReleasedRef)
+		}
+		if h.h.Encoding() {
+			x.Owner = h.h.Owner
+		}
+	}
+	return json.Marshal(x)
+}
+
+// UnmarshalJSON reads an actor handle's JSON form: with an owner a
+// borrowed handle (or, in the owner's process, one more handle of its
+// own), else a handle that is not counted.
+func (h *ActorHandle[S]) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
+		*h = ActorHandle[S]{}
+		return nil
+	}
+	if len(b) > core.MaxRefJSON {
+		return fmt.Errorf("actor handle: %d bytes of JSON, at most %d", len(b), core.MaxRefJSON)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var x actorJSON
+	if err := dec.Decode(&x); err != nil {
+		return fmt.Errorf("actor handle: %w", err)
+	}
+	if x.ID == "" && x.Owner == "" {
+		*h = ActorHandle[S]{maxTaskRetries: x.MaxTaskRetries} // a zero handle
+		return nil
+	}
+	if err := core.ValidateObjectID(x.ID); err != nil {
+		return fmt.Errorf("actor handle: %w", err)
+	}
+	*h = ActorHandle[S]{ID: x.ID, maxTaskRetries: x.MaxTaskRetries}
+	if x.Owner == "" {
+		return nil
+	}
+	if err := core.ValidateAddress(x.Owner); err != nil {
+		return fmt.Errorf("actor handle: owner: %w", err)
+	}
+	w, err := worker()
+	if err != nil {
+		return err
+	}
+	h.h = w.Borrow(x.ID, x.Owner)
+	return nil
+}
+
+// actorJSON is an actor handle's JSON form.
+type actorJSON struct {
+	ID             string `json:"goray_actor"`
+	Owner          string `json:"owner,omitempty"`
+	MaxTaskRetries int    `json:"max_task_retries,omitempty"`
 }
 
 // ErrReleasedRef is the error of a Ref used (sent, put) after its Release.

@@ -90,7 +90,7 @@ func RemoteN[E any](ctx context.Context, f *RemoteFunc[[]E], n int, args ...any)
 // CallN calls actor method m with n returns (num_returns=n): m returns a
 // slice of n elements and each is its own object.
 func CallN[S, E any](ctx context.Context, m *MethodFunc[S, []E], h ActorHandle[S], n int, args ...any) ([]Ref[E], error) {
-	w, cargs, opts, retries, err := prepareCall(m.name, m.arity, h.maxTaskRetries, args)
+	w, cargs, opts, retries, err := prepareCall(m.name, m.arity, h.maxTaskRetries, h.h, args)
 	if err != nil {
 		return nil, err
 	}
