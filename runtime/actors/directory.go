@@ -260,10 +260,11 @@ const OutOfScopeCause = "all references to the actor were removed"
 // through one is pending: a non-detached actor dies without a restart and
 // its worker is stopped. A detached actor, an unknown or a dead one is left
 // as it is (the report of a process that is not the owner changes nothing
-// either: owner is the reporter's address, checked against the actor's).
+// either: owner is the reporter's address, checked against the actor's; an
+// actor registered without an owner has none that could report).
 func (d *Directory) OutOfScope(id, owner string) []Effect {
 	a, ok := d.actors[id]
-	if !ok || a.Detached || a.State == Dead || (a.Owner != "" && a.Owner != owner) {
+	if !ok || a.Detached || a.State == Dead || a.Owner == "" || a.Owner != owner {
 		return nil
 	}
 	var effs []Effect

@@ -133,11 +133,6 @@ func (w *Worker) reportOutOfScope(id string) {
 		}
 		time.Sleep(time.Duration(try+1) * 200 * time.Millisecond)
 	}
-	w.mu.Lock()
-	if s, ok := w.actorsC[id]; ok && len(s.queue) == 0 && len(s.inflight) == 0 {
-		delete(w.actorsC, id) // no call of this process is left for it
-	}
-	w.mu.Unlock()
 }
 
 // LookupActor finds a named actor.
