@@ -234,3 +234,30 @@ func TestActorHandleJSON(t *testing.T) {
 		t.Fatalf("marshal of a released handle: %v", err)
 	}
 }
+
+// A generator's item or a num_returns element cannot carry a counted
+// reference: an actor handle in one travels without its owner (not
+// counted), where a Ref fails.
+func TestActorHandleInAnItemIsNotCounted(t *testing.T) {
+	ctx := context.Background()
+	h, err := gcActorClass.Remote(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Release()
+	b, err := encodeNoRefs(struct{ H ActorHandle[gcActor] }{h}, "item")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "owner") {
+		t.Fatalf("item encoded as %s", b)
+	}
+	// The SDK's encoding of an argument names the owner.
+	b, hs, err := encodeValue(struct{ H ActorHandle[gcActor] }{h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hs) != 1 || !strings.Contains(string(b), `"owner"`) {
+		t.Fatalf("argument encoded as %s with %d handles", b, len(hs))
+	}
+}

@@ -137,7 +137,10 @@ func jsonSkips(f reflect.StructField) bool {
 
 // refsIn returns the handles of the Refs a value holds (nil for most
 // values, without walking them).
-func refsIn(v any) []*core.Handle {
+func refsIn(v any) []*core.Handle { return refsInOf(v, true) }
+
+// refsInOf is refsIn; with actors false it leaves out actor handles.
+func refsInOf(v any, actors bool) []*core.Handle {
 	switch v.(type) {
 	case nil, int, int64, int32, float64, string, []byte, bool:
 		return nil // the codec's fast path: no reflection on the hot path
@@ -147,7 +150,7 @@ func refsIn(v any) []*core.Handle {
 		return nil
 	}
 	var out []*core.Handle
-	walkRefs(rv, &out, 0)
+	walkRefs(rv, &out, actors, 0)
 	return out
 }
 
@@ -155,7 +158,7 @@ func refsIn(v any) []*core.Handle {
 // values anyway.
 const maxRefDepth = 1000
 
-func walkRefs(v reflect.Value, out *[]*core.Handle, depth int) {
+func walkRefs(v reflect.Value, out *[]*core.Handle, actors bool, depth int) {
 	if !v.IsValid() || depth > maxRefDepth {
 		return
 	}
@@ -173,7 +176,7 @@ func walkRefs(v reflect.Value, out *[]*core.Handle, depth int) {
 		if t.Kind() == reflect.Pointer && v.IsNil() {
 			return
 		}
-		if h := v.Interface().(actorRef).actorHandle(); h != nil {
+		if h := v.Interface().(actorRef).actorHandle(); h != nil && actors {
 			*out = append(*out, h)
 		}
 		return
@@ -184,21 +187,21 @@ func walkRefs(v reflect.Value, out *[]*core.Handle, depth int) {
 	switch t.Kind() {
 	case reflect.Interface, reflect.Pointer:
 		if !v.IsNil() {
-			walkRefs(v.Elem(), out, depth+1)
+			walkRefs(v.Elem(), out, actors, depth+1)
 		}
 	case reflect.Slice, reflect.Array:
 		for i := 0; i < v.Len(); i++ {
-			walkRefs(v.Index(i), out, depth+1)
+			walkRefs(v.Index(i), out, actors, depth+1)
 		}
 	case reflect.Map:
 		it := v.MapRange()
 		for it.Next() {
-			walkRefs(it.Value(), out, depth+1)
+			walkRefs(it.Value(), out, actors, depth+1)
 		}
 	case reflect.Struct:
 		for i := 0; i < t.NumField(); i++ {
 			if !jsonSkips(t.Field(i)) {
-				walkRefs(v.Field(i), out, depth+1)
+				walkRefs(v.Field(i), out, actors, depth+1)
 			}
 		}
 	}
@@ -226,9 +229,10 @@ func encodeValue(v any) ([]byte, []*core.Handle, error) {
 
 // encodeNoRefs encodes a value that cannot carry references (an element
 // of a num_returns result, a generator's item): it fails on one that holds
-// a Ref, which would travel without being held.
+// a Ref, which would travel without being held. An actor handle in it
+// travels as one that is not counted (see ActorHandle.MarshalJSON).
 func encodeNoRefs(v any, what string) ([]byte, error) {
-	if hs := refsIn(v); len(hs) > 0 {
+	if hs := refsInOf(v, false); len(hs) > 0 {
 		return nil, fmt.Errorf("%s holds a Ref (object %s): Refs travel inside a task's single result, its arguments and Put values; Put the value and return its Ref instead", what, hs[0].ID)
 	}
 	return codec.Encode(v)
