@@ -45,10 +45,11 @@ const borrowRPCTimeout = 10 * time.Second
 // registrations go (so a borrower that crashed frees what it held).
 const borrowerCheckEvery = 3 * time.Second
 
-// borrowCollectEvery is how often a process that borrows objects makes sure
-// the garbage collector ran: a borrowed Ref nobody uses any more is
-// released by its handle's cleanup, which needs a collection, and an idle
-// worker may otherwise never collect — its owner would keep the object for
+// borrowCollectEvery is how often a process that borrows objects (or owns
+// actors whose handles are counted) makes sure the garbage collector ran: a
+// borrowed Ref (or an actor handle) nobody uses any more is released by its
+// handle's cleanup, which needs a collection, and an idle worker may
+// otherwise never collect — its owner would keep the object for
 // as long. Processes that allocate collect on their own, and then this adds
 // nothing.
 const borrowCollectEvery = 2 * time.Second
@@ -666,7 +667,8 @@ func (w *Worker) collectBorrows(ctx context.Context) {
 		}
 		now := cycles()
 		w.mu.Lock()
-		borrowing := w.bor.tab.Len() > 0
+		// Owned actors' handles are released by their cleanups too.
+		borrowing := w.bor.tab.Len() > 0 || w.table.Actors() > 0
 		w.mu.Unlock()
 		if borrowing && now == last {
 			runtime.GC()

@@ -197,6 +197,8 @@ type Table struct {
 	// borrowers counts, by address, the entries a borrower is registered
 	// on (the liveness check asks only those).
 	borrowers map[string]int
+	// actors counts the actor entries (AddActor).
+	actors int
 }
 
 // New returns an empty table.
@@ -244,8 +246,13 @@ func (t *Table) AddActor(id string) bool {
 		return false
 	}
 	t.objs[id] = &Entry{ID: id, Local: 1, Ready: true, Actor: true}
+	t.actors++
 	return true
 }
+
+// Actors is the number of actor entries: actors of this process with a
+// handle still counted.
+func (t *Table) Actors() int { return t.actors }
 
 // AddContained adds n holds on id for this process's own values or reads
 // (a registration another process made for this one, see the package
@@ -537,6 +544,7 @@ func (t *Table) maybeRelease(e *Entry) []Action {
 	}
 	delete(t.objs, e.ID)
 	if e.Actor {
+		t.actors--
 		acts = append(acts, Action{Kind: ActorOutOfScope, ID: e.ID})
 	}
 	if k, ok := t.tasks[e.TaskID]; ok {

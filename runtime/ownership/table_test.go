@@ -82,6 +82,8 @@ func TestScenarios(t *testing.T) {
 						return "existing"
 					}
 					return "ok"
+				case "actors":
+					return strconv.Itoa(tab.Actors())
 				case "add-ref":
 					tab.AddLocal(d.Val("id", ""))
 					return "ok"
