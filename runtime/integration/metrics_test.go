@@ -98,6 +98,7 @@ func TestMetricsOfEveryNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(h.Release) // its handle keeps it ALIVE for the scrape below
 	if _, err := ray.Get(ctx, actorWhere.Remote(ctx, h)); err != nil {
 		t.Fatal(err)
 	}
