@@ -299,6 +299,11 @@ func (w *Worker) addActorTask(actorID, method string, args []Arg, maxTaskRetries
 	if gen != nil {
 		spec.Streaming, spec.GeneratorBackpressure = true, gen.s.Threshold()
 	}
+	if e, ok := w.table.Get(actorID); ok && e.Actor && rebuilds != 0 {
+		// A call whose lost result may be made again by calling the actor
+		// again keeps the actor of this process while it is kept.
+		owned = append(owned, actorID)
+	}
 	pt := &pendingTask{spec: spec, args: pargs, actor: sub, retries: maxTaskRetries, gen: gen, opts: TaskOptions{Parent: call.Parent}, holds: takeHolds(args)}
 	if call.Holds != nil {
 		pt.holds = append(pt.holds, call.Holds)

@@ -237,7 +237,8 @@ func (t *Table) AddPut(id string, loc Location) {
 
 // AddActor records one more handle to the actor id this process created:
 // an entry counted like an object (local handles, values that contain a
-// handle, borrowers) with no value; when nothing holds it any more the
+// handle, borrowers, and calls that name it among their Args: pending, and
+// kept as lineage) with no value; when nothing holds it any more the
 // table forgets it and returns ActorOutOfScope. False when the entry was
 // there already (the handle is one more local reference to it).
 func (t *Table) AddActor(id string) bool {
@@ -532,6 +533,17 @@ func (t *Table) dropValue(e *Entry) []Action {
 }
 
 func (t *Table) maybeRelease(e *Entry) []Action {
+	if e.Actor {
+		// An actor has no value: it goes when no handle, value, call or
+		// kept call (lineage: an Idempotent call whose result may have
+		// to be made again by calling it) holds it.
+		if held(e) || e.Lineage > 0 {
+			return nil
+		}
+		delete(t.objs, e.ID)
+		t.actors--
+		return []Action{{Kind: ActorOutOfScope, ID: e.ID}}
+	}
 	if held(e) {
 		return nil
 	}
@@ -543,10 +555,6 @@ func (t *Table) maybeRelease(e *Entry) []Action {
 		e.wake() // waiters wake and find it gone instead of waiting forever
 	}
 	delete(t.objs, e.ID)
-	if e.Actor {
-		t.actors--
-		acts = append(acts, Action{Kind: ActorOutOfScope, ID: e.ID})
-	}
 	if k, ok := t.tasks[e.TaskID]; ok {
 		k.live--
 		acts = append(acts, t.maybeDropTask(k)...)
