@@ -336,7 +336,8 @@ func (w *Worker) Exit(ctx context.Context, in *rpcpb.ExitRequest) (*rpcpb.ExitRe
 
 // stillOwner says why this worker must stay although idle ("" if it need
 // not): other processes borrow objects it owns, or tasks it submitted are
-// pending — its exit would turn their Gets into OwnerDiedError.
+// pending — its exit would turn their Gets into OwnerDiedError — or it
+// owns actors whose handles are still counted.
 func (w *Worker) stillOwner() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -345,6 +346,11 @@ func (w *Worker) stillOwner() string {
 	}
 	if n := len(w.pending); n > 0 {
 		return fmt.Sprintf("%d tasks it submitted are pending", n)
+	}
+	if n := w.table.Actors(); n > 0 {
+		// Its exit would leave them until their job ends: the owner is
+		// the one that ends an actor whose handles are gone.
+		return fmt.Sprintf("it owns %d actors whose handles are in use", n)
 	}
 	return ""
 }
