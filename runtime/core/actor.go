@@ -204,10 +204,10 @@ type CallOptions struct {
 	// Group is the actor concurrency group the call runs in ("": the
 	// default group).
 	Group string
-	// Holds are kept until the call finished: the caller's hold on the
-	// actor's handle (an actor ends only after the calls made through its
-	// handles).
-	Holds *Holds
+	// Actor is the handle the call is made through, held by the call until
+	// it finished (an actor ends only after the calls made through its
+	// counted handles); nil for an uncounted one.
+	Actor *Handle
 }
 
 // SubmitActorTask calls a registered method on an actor. rebuilds is how often a
@@ -226,7 +226,6 @@ func (w *Worker) SubmitActorTask(actorID, method string, args []Arg, maxTaskRetr
 func (w *Worker) SubmitActorTaskN(actorID, method string, args []Arg, maxTaskRetries, rebuilds, n int, call CallOptions) ([]*Handle, error) {
 	if n < 1 || n > maxNumReturns {
 		w.ReleaseArgs(args)
-		w.ReleaseHolds(call.Holds)
 		return nil, fmt.Errorf("num_returns %d: want 1 to %d", n, maxNumReturns)
 	}
 	pt := w.addActorTask(actorID, method, args, maxTaskRetries, rebuilds, nil, n, call)
@@ -305,8 +304,13 @@ func (w *Worker) addActorTask(actorID, method string, args []Arg, maxTaskRetries
 		owned = append(owned, actorID)
 	}
 	pt := &pendingTask{spec: spec, args: pargs, actor: sub, retries: maxTaskRetries, gen: gen, opts: TaskOptions{Parent: call.Parent}, holds: takeHolds(args)}
-	if call.Holds != nil {
-		pt.holds = append(pt.holds, call.Holds)
+	if call.Actor != nil {
+		// Under the lock already taken: no Holds of its own (an allocation
+		// and a lock per call). A handle released meanwhile holds nothing:
+		// the SDK refused calls through released handles before this.
+		if r, err := w.holdLocked(call.Actor); err == nil {
+			pt.actorHold, pt.holdsActor = r, true
+		}
 	}
 	w.table.AddTask(&ownership.Task{ID: id, Spec: pt, Args: owned, Returns: rets, RetriesLeft: rebuilds})
 	w.pending[id] = pt

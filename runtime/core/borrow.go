@@ -138,13 +138,18 @@ func (w *Worker) holdAllLocked(hs []*Handle) ([]ownership.Ref, []ownership.Actio
 func (w *Worker) releaseHoldsLocked(refs []ownership.Ref) []ownership.Action {
 	var acts []ownership.Action
 	for _, r := range refs {
-		if r.Owner == "" {
-			acts = append(acts, w.table.RemoveLocal(r.ID)...)
-		} else {
-			w.queueBorrowsLocked(w.bor.tab.Release(r.ID))
-		}
+		acts = append(acts, w.releaseHoldLocked(r)...)
 	}
 	return acts
+}
+
+// releaseHoldLocked drops one hold taken by holdLocked.
+func (w *Worker) releaseHoldLocked(r ownership.Ref) []ownership.Action {
+	if r.Owner == "" {
+		return w.table.RemoveLocal(r.ID)
+	}
+	w.queueBorrowsLocked(w.bor.tab.Release(r.ID))
+	return nil
 }
 
 // queueBorrowsLocked carries out the borrow table's actions: registrations

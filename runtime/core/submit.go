@@ -92,6 +92,10 @@ type pendingTask struct {
 	// when it finished: its executor registered what it kept before it
 	// replied (runtime/ownership's package doc).
 	holds []*Holds
+	// actorHold is an actor call's hold on the handle it was made through
+	// (CallOptions.Actor), when holdsActor.
+	actorHold  ownership.Ref
+	holdsActor bool
 }
 
 // ReleaseArgs drops the holds of arguments that will not be submitted (the
@@ -120,6 +124,10 @@ func (w *Worker) releaseArgHoldsLocked(pt *pendingTask) []ownership.Action {
 		acts = append(acts, w.releaseHoldsOnceLocked(h)...)
 	}
 	pt.holds = nil
+	if pt.holdsActor {
+		pt.holdsActor = false
+		acts = append(acts, w.releaseHoldLocked(pt.actorHold)...)
+	}
 	return acts
 }
 

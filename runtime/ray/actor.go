@@ -130,7 +130,7 @@ func (m *MethodFunc[S, R]) Remote(ctx context.Context, h ActorHandle[S], args ..
 // actorCall is the core's view of an actor call made from ctx: the task
 // it is made from and its concurrency group.
 func (o *callOptions) actorCall(ctx context.Context) core.CallOptions {
-	return core.CallOptions{Parent: core.ParentTask(ctx), Group: o.concurrencyGroup, Holds: o.handleHold}
+	return core.CallOptions{Parent: core.ParentTask(ctx), Group: o.concurrencyGroup, Actor: o.actor}
 }
 
 // rebuilds is how often an actor call's lost result may be made again:
@@ -142,9 +142,10 @@ func (o *callOptions) rebuilds(retries int) int {
 	return 0
 }
 
-// prepareCall checks and encodes an actor call's arguments and takes the
-// call's hold on the actor's handle ah (when counted; opts.handleHold);
-// retries is the call's MaxTaskRetries, else the handle's.
+// prepareCall checks and encodes an actor call's arguments and names the
+// actor's handle ah for the call to hold (when counted: opts.actor, held by
+// the core from the submission); retries is the call's MaxTaskRetries, else
+// the handle's.
 func prepareCall(name string, arity, handleRetries int, ah *core.Handle, args []any) (w *core.Worker, cargs []core.Arg, opts *callOptions, retries int, err error) {
 	w, err = worker()
 	if err != nil {
@@ -158,10 +159,11 @@ func prepareCall(name string, arity, handleRetries int, ah *core.Handle, args []
 		return nil, nil, nil, 0, fmt.Errorf("%s: %w", name, err)
 	}
 	if ah != nil {
-		if opts.handleHold, err = w.Hold([]*core.Handle{ah}); err != nil {
+		if ah.Released() {
 			w.ReleaseArgs(cargs)
-			return nil, nil, nil, 0, fmt.Errorf("%s: actor %s: %w", name, ah.ID, err)
+			return nil, nil, nil, 0, fmt.Errorf("%s: actor %s: %w", name, ah.ID, core.ErrReleasedRef)
 		}
+		opts.actor = ah // held by the call from its submission (core.CallOptions.Actor)
 	}
 	retries = handleRetries
 	if opts.maxTaskRetries != 0 {

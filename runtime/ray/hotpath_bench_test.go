@@ -64,3 +64,48 @@ func BenchmarkHotPathTaskAsync(b *testing.B) {
 		b.Fatal(err)
 	}
 }
+
+type hotActor struct{}
+
+var hotActorClass = Actor("hotpath.Actor", func(ctx context.Context) (*hotActor, error) { return &hotActor{}, nil })
+
+var hotActorNoop = Method(hotActorClass, "noop", func(a *hotActor, ctx context.Context, x int) (int, error) { return x, nil })
+
+func BenchmarkHotPathActorCallSync(b *testing.B) {
+	ctx := context.Background()
+	h, err := hotActorClass.Remote(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := Get(ctx, hotActorNoop.Remote(ctx, h, 0)); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if _, err := Get(ctx, hotActorNoop.Remote(ctx, h, i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkHotPathActorCallAsync(b *testing.B) {
+	ctx := context.Background()
+	h, err := hotActorClass.Remote(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	refs := make([]Ref[int], 0, 1000)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		refs = append(refs, hotActorNoop.Remote(ctx, h, i))
+		if len(refs) == cap(refs) {
+			if _, err := GetAll(ctx, refs...); err != nil {
+				b.Fatal(err)
+			}
+			refs = refs[:0]
+		}
+	}
+	if _, err := GetAll(ctx, refs...); err != nil {
+		b.Fatal(err)
+	}
+}

@@ -33,9 +33,9 @@ type callOptions struct {
 	backpressure      int64
 	idempotent        bool
 	labelSelector     map[string]string
-	// handleHold is an actor call's hold on its actor's handle (kept until
-	// the call finished).
-	handleHold *core.Holds
+	// actor is the handle an actor call is made through: the core holds it
+	// until the call finished (when counted).
+	actor *core.Handle
 }
 
 type optFunc func(*callOptions)
