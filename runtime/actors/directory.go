@@ -4,6 +4,12 @@
 // MaxRestarts, and what to do when a worker, a node or the owning job goes
 // away. It returns Effects (schedule the actor, kill a worker) for the GCS to
 // carry out and does no I/O.
+//
+// A lightweight actor (Actor.Lightweight) is an instance inside a host
+// worker that its job's other lightweight actors on the node share: its
+// WorkerID is the host's, so the host's death fails all its instances
+// (WorkerDied), while ray.Kill and the job's end stop only the instance
+// (KillInstance), never the host.
 package actors
 
 import (
@@ -46,6 +52,9 @@ type Actor struct {
 	DeathCause  string
 	// PID is the worker process's (state API; not stored).
 	PID int
+	// Lightweight: an instance in a shared host worker (WorkerID is the
+	// host's); killing it must not kill the worker.
+	Lightweight bool
 	// Spec is the creation spec, opaque to the directory.
 	Spec any
 }
@@ -60,6 +69,9 @@ const (
 	KillWorker
 	// Changed means: the actor's state changed; wake waiters.
 	Changed
+	// KillInstance means: end lightweight actor ActorID's instance in its
+	// host WorkerID on NodeID, leaving the host and its other instances.
+	KillInstance
 )
 
 // Effect is a side effect for the caller.
@@ -76,6 +88,8 @@ func (e Effect) String() string {
 		return "schedule " + e.ActorID
 	case KillWorker:
 		return fmt.Sprintf("kill-worker %s@%s (%s)", e.WorkerID, e.NodeID, e.ActorID)
+	case KillInstance:
+		return fmt.Sprintf("kill-instance %s in %s@%s", e.ActorID, e.WorkerID, e.NodeID)
 	default:
 		return "changed " + e.ActorID
 	}
@@ -140,8 +154,13 @@ func (d *Directory) Register(a *Actor, getIfExists bool) (*Actor, []Effect, erro
 func (d *Directory) Created(id, node, worker, address string) []Effect {
 	a, ok := d.actors[id]
 	if !ok || a.State == Dead {
-		// Killed while being created: stop the worker we just started.
-		return []Effect{{Kind: KillWorker, ActorID: id, NodeID: node, WorkerID: worker}}
+		// Killed while being created: stop the worker we just started
+		// (the instance only, for a lightweight actor).
+		kind := KillWorker
+		if ok && a.Lightweight {
+			kind = KillInstance
+		}
+		return []Effect{{Kind: kind, ActorID: id, NodeID: node, WorkerID: worker}}
 	}
 	a.State, a.NodeID, a.WorkerID, a.Address = Alive, node, worker, address
 	return []Effect{{Kind: Changed, ActorID: id}}
@@ -243,7 +262,7 @@ func (d *Directory) Kill(id string, noRestart bool) ([]Effect, error) {
 	}
 	var effs []Effect
 	if a.WorkerID != "" {
-		effs = append(effs, Effect{Kind: KillWorker, ActorID: id, NodeID: a.NodeID, WorkerID: a.WorkerID})
+		effs = append(effs, a.killEffect())
 	}
 	if noRestart {
 		return append(effs, d.die(a, "killed by ray.Kill")...), nil
@@ -269,9 +288,19 @@ func (d *Directory) OutOfScope(id, owner string) []Effect {
 	}
 	var effs []Effect
 	if a.WorkerID != "" {
-		effs = append(effs, Effect{Kind: KillWorker, ActorID: id, NodeID: a.NodeID, WorkerID: a.WorkerID})
+		effs = append(effs, a.killEffect()) // a lightweight actor's instance only
 	}
 	return append(effs, d.die(a, OutOfScopeCause)...)
+}
+
+// killEffect stops the actor where it runs: its worker, or its instance
+// in its host for a lightweight actor.
+func (a *Actor) killEffect() Effect {
+	kind := KillWorker
+	if a.Lightweight {
+		kind = KillInstance
+	}
+	return Effect{Kind: kind, ActorID: a.ID, NodeID: a.NodeID, WorkerID: a.WorkerID}
 }
 
 // JobFinished kills the job's actors that are not detached.
@@ -280,7 +309,7 @@ func (d *Directory) JobFinished(job string) []Effect {
 	for _, a := range d.All() {
 		if a.JobID == job && !a.Detached && a.State != Dead {
 			if a.WorkerID != "" {
-				effs = append(effs, Effect{Kind: KillWorker, ActorID: a.ID, NodeID: a.NodeID, WorkerID: a.WorkerID})
+				effs = append(effs, a.killEffect())
 			}
 			effs = append(effs, d.die(a, "owner job "+job+" finished")...)
 		}
@@ -293,6 +322,9 @@ func (d *Directory) Dump() string {
 	var b strings.Builder
 	for _, a := range d.All() {
 		fmt.Fprintf(&b, "%s %s restarts=%d/%d", a.ID, a.State, a.NumRestarts, a.MaxRestarts)
+		if a.Lightweight {
+			b.WriteString(" lightweight")
+		}
 		if a.Name != "" {
 			fmt.Fprintf(&b, " name=%s/%s", a.Namespace, a.Name)
 		}

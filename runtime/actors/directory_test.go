@@ -10,7 +10,7 @@ import (
 
 // TestLifecycle drives the directory from testdata/lifecycle.txt:
 //
-//	register id=a [name=x ns=y] [restarts=N] [job=j] [owner=addr] [detached] [get-if-exists]
+//	register id=a [name=x ns=y] [restarts=N] [job=j] [owner=addr] [detached] [get-if-exists] [lightweight]
 //	placed id=a node=n worker=w / created id=a node=n worker=w
 //	creation-failed id=a / worker-died worker=w / node-died node=n
 //	node-returned node=n [workers=w1,w2]
@@ -44,8 +44,9 @@ func runLifecycle(t *testing.T, file string) {
 			n, _ := strconv.Atoi(td.Val("restarts", "0"))
 			_, det := td.Arg("detached")
 			_, gie := td.Arg("get-if-exists")
+			_, lite := td.Arg("lightweight")
 			a, e, err := d.Register(&Actor{ID: id, Name: td.Val("name", ""), Namespace: td.Val("ns", "default"),
-				MaxRestarts: n, JobID: td.Val("job", "j1"), Detached: det, Owner: td.Val("owner", "")}, gie)
+				MaxRestarts: n, JobID: td.Val("job", "j1"), Detached: det, Owner: td.Val("owner", ""), Lightweight: lite}, gie)
 			if err != nil {
 				return "error: " + err.Error()
 			}

@@ -31,6 +31,9 @@ type ActorOptions struct {
 	// ConcurrencyGroups are the actor's named groups of calls and how many
 	// each runs at once (groups.go).
 	ConcurrencyGroups map[string]int32
+	// Lightweight runs the actor as an instance in a host worker shared
+	// with the job's other lightweight actors on its node (lite.go).
+	Lightweight bool
 }
 
 // NewActor registers an actor with the GCS, which places it and runs its
@@ -90,7 +93,7 @@ func (w *Worker) NewActorInfo(ctx context.Context, class string, args []Arg, opt
 	info, err := w.gcs.CreateActor(ctx, &rpcpb.ActorSpec{JobId: w.jobID, ClassName: class, Args: pargs, Resources: opts.Resources,
 		Name: opts.Name, Namespace: ns, Detached: opts.Detached, GetIfExists: opts.GetIfExists,
 		MaxRestarts: int32(opts.MaxRestarts), MaxConcurrency: int32(opts.MaxConcurrency), OwnerAddress: w.addr, Strategy: opts.Strategy,
-		EnvVars: opts.EnvVars, ConcurrencyGroups: opts.ConcurrencyGroups})
+		EnvVars: opts.EnvVars, ConcurrencyGroups: opts.ConcurrencyGroups, Lightweight: opts.Lightweight})
 	if err != nil {
 		if status.Code(err) == codes.AlreadyExists {
 			return nil, fmt.Errorf("create actor %s: %s", class, status.Convert(err).Message())

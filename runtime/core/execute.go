@@ -15,9 +15,18 @@ import (
 
 // PushTasks runs the tasks an owner streams to this worker and streams the results back.
 func (w *Worker) PushTasks(stream rpcpb.CoreWorker_PushTasksServer) error {
+	if w.liteHost.Load() {
+		return w.pushInstance(stream)
+	}
 	w.execMu.Lock()
 	groups := w.groups
 	w.execMu.Unlock()
+	return w.pushTo(stream, groups)
+}
+
+// pushTo runs a stream's tasks, as the actor's concurrency groups allow
+// (nil: one at a time).
+func (w *Worker) pushTo(stream rpcpb.CoreWorker_PushTasksServer, groups *actorGroups) error {
 	if groups == nil || (groups.named == nil && cap(groups.def) == 1) {
 		var sem chan struct{}
 		if groups != nil {
@@ -123,8 +132,11 @@ func (w *Worker) createActor(ctx context.Context, spec *rpcpb.TaskSpec) (*rpcpb.
 		return &rpcpb.TaskResult{TaskId: spec.TaskId, Result: &rpcpb.Object{Error: &rpcpb.ErrorInfo{Kind: rpcpb.ErrorInfo_TASK,
 			Message: fmt.Sprintf("actor class %q is not registered in this binary (register it with ray.Actor at package level)", spec.Name), Type: "NotRegistered"}}}, nil
 	}
+	if spec.Lightweight {
+		return w.createInstance(ctx, spec, ctor)
+	}
 	w.execMu.Lock()
-	if w.actorID != "" {
+	if w.actorID != "" || w.liteHost.Load() {
 		w.execMu.Unlock()
 		return nil, status.Errorf(codes.FailedPrecondition, "worker already hosts actor %s", w.actorID)
 	}
@@ -183,7 +195,8 @@ func taskErrInfo(name string, err error) *rpcpb.ErrorInfo {
 
 func (w *Worker) execute(spec *rpcpb.TaskSpec) *rpcpb.TaskResult {
 	start := time.Now()
-	cctx, cancel := context.WithCancel(w.baseCtx)
+	inst, base, gone := w.actorInstance(spec)
+	cctx, cancel := context.WithCancel(base)
 	defer cancel()
 	// Last, before the reply goes: the registrations of what the task
 	// borrowed (references decoded from its arguments) are answered, so its
@@ -194,7 +207,6 @@ func (w *Worker) execute(spec *rpcpb.TaskSpec) *rpcpb.TaskResult {
 	ctx := context.Context(tc)
 	w.execMu.Lock()
 	w.running[spec.TaskId] = runningTask{cancel: cancel, spec: spec, start: start}
-	inst := w.actor
 	w.execMu.Unlock()
 	defer func() {
 		w.execMu.Lock()
@@ -202,6 +214,10 @@ func (w *Worker) execute(spec *rpcpb.TaskSpec) *rpcpb.TaskResult {
 		w.execMu.Unlock()
 	}()
 	res := &rpcpb.TaskResult{TaskId: spec.TaskId, Attempt: spec.Attempt, StartTimeNs: start.UnixNano()}
+	if gone {
+		res.Result = &rpcpb.Object{Error: infoFromError(&ActorDiedError{ActorID: spec.ActorId, Cause: "its instance was killed"})}
+		return res
+	}
 	args, argsDone, err := w.resolveArgs(ctx, spec.Args)
 	if err != nil {
 		res.Result = &rpcpb.Object{Error: infoFromError(err)}
@@ -308,7 +324,7 @@ func (w *Worker) CancelTask(ctx context.Context, in *rpcpb.CancelTaskRequest) (*
 	if in.Recursive {
 		w.cancelChildren(in.TaskId, in.Force)
 	}
-	if in.Force && w.isWork {
+	if in.Force && w.isWork && !w.liteHost.Load() { // a host's other actors live on
 		go func() {
 			time.Sleep(10 * time.Millisecond)
 			os.Exit(1)
@@ -317,8 +333,15 @@ func (w *Worker) CancelTask(ctx context.Context, in *rpcpb.CancelTaskRequest) (*
 	return &rpcpb.Empty{}, nil
 }
 
-// Exit ends a worker process.
+// Exit ends a worker process, or with an actor id only that lightweight
+// actor's instance in this host worker (lite.go).
 func (w *Worker) Exit(ctx context.Context, in *rpcpb.ExitRequest) (*rpcpb.ExitReply, error) {
+	if in.ActorId != "" {
+		if !w.dropInstance(in.ActorId) {
+			return nil, status.Errorf(codes.NotFound, "no lightweight actor %s on this worker", in.ActorId)
+		}
+		return &rpcpb.ExitReply{}, nil
+	}
 	if !w.isWork {
 		return nil, status.Error(codes.FailedPrecondition, "a driver does not exit on request")
 	}

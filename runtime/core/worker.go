@@ -146,6 +146,10 @@ type Worker struct {
 	actorID string
 	// groups are the actor's concurrency groups (groups.go).
 	groups *actorGroups
+	// lite are the lightweight actors this worker hosts (lite.go);
+	// liteHost is set once it hosts one (it then hosts no process actor).
+	lite     map[string]*liteInstance
+	liteHost atomic.Bool
 	// gpuIDs are the GPU devices of the lease it runs under (procs.go).
 	gpuIDs atomic.Pointer[[]string]
 	// hostsActor: this worker runs an actor (its waits lend no CPUs);

@@ -33,8 +33,11 @@ func (s *Server) CreateActor(ctx context.Context, in *rpcpb.ActorSpec) (*rpcpb.A
 	if err := actors.ValidateConcurrencyGroups(in.ConcurrencyGroups); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
+	if err := checkLightweight(in); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
 	a := &actors.Actor{ID: ids.New(), Class: in.ClassName, Name: in.Name, Namespace: in.Namespace, JobID: in.JobId,
-		Detached: in.Detached, Owner: in.OwnerAddress, MaxRestarts: int(in.MaxRestarts), Spec: in}
+		Detached: in.Detached, Owner: in.OwnerAddress, MaxRestarts: int(in.MaxRestarts), Spec: in, Lightweight: in.Lightweight}
 	s.mu.Lock()
 	got, effs, err := s.dir.Register(a, in.GetIfExists)
 	if err != nil {
@@ -58,7 +61,7 @@ func actorInfo(a *actors.Actor) *rpcpb.ActorInfo {
 		NodeId: a.NodeID, NumRestarts: int32(a.NumRestarts), DeathCause: a.DeathCause, Name: a.Name, Namespace: a.Namespace,
 		ClassName: a.Class, JobId: a.JobID}
 	if spec, ok := a.Spec.(*rpcpb.ActorSpec); ok {
-		info.MaxConcurrency = spec.MaxConcurrency
+		info.MaxConcurrency, info.Lightweight = spec.MaxConcurrency, spec.Lightweight
 		info.IsDetached, info.RequiredResources, info.MaxRestarts = spec.Detached, spec.Resources, spec.MaxRestarts
 		info.OwnerAddress = spec.OwnerAddress
 		if st := spec.Strategy; st != nil && st.Kind == rpcpb.SchedulingStrategy_PLACEMENT_GROUP {
@@ -144,14 +147,32 @@ func (s *Server) ListActors(ctx context.Context, _ *rpcpb.Empty) (*rpcpb.ActorLi
 }
 
 func (s *Server) apply(effs []actors.Effect) {
-	for _, e := range effs {
+	for i, e := range effs {
 		switch e.Kind {
 		case actors.Schedule:
 			go s.scheduleActor(e.ActorID)
 		case actors.KillWorker:
 			go s.killWorker(e.NodeID, e.WorkerID)
+		case actors.KillInstance:
+			if rescheduled(effs[i+1:], e.ActorID) {
+				// The old instance must be gone before its restart can
+				// land in the same host.
+				s.killInstance(e.WorkerID, e.ActorID)
+			} else {
+				go s.killInstance(e.WorkerID, e.ActorID)
+			}
 		}
 	}
+}
+
+// rescheduled says whether effs schedule actor id.
+func rescheduled(effs []actors.Effect, id string) bool {
+	for _, e := range effs {
+		if e.Kind == actors.Schedule && e.ActorID == id {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) nodeClient(nodeID string) (rpcpb.NodeManagerClient, string, bool) {
@@ -226,7 +247,11 @@ func (s *Server) scheduleActor(id string) {
 			time.Sleep(backoff)
 			continue
 		}
-		if s.tryCreateActor(id, nodeID, spec) {
+		if spec.Lightweight {
+			if s.tryCreateLite(id, nodeID, spec) {
+				return
+			}
+		} else if s.tryCreateActor(id, nodeID, spec) {
 			return
 		}
 		time.Sleep(backoff)

@@ -92,8 +92,10 @@ type Server struct {
 	jobSeq                uint64
 	kv                    map[string][]byte
 	dir                   *actors.Directory
-	pgs                   map[string]*placementGroup
-	sched                 scheduler.State
+	// hosts are the host workers of lightweight actors (lite.go).
+	hosts hostTable
+	pgs   map[string]*placementGroup
+	sched scheduler.State
 	// constraints is the RequestResources minimum cluster shape.
 	constraints []*rpcpb.ResourceDemand
 	// autoscaling is the autoscaler's last report.
@@ -236,6 +238,7 @@ func (s *Server) nodeDied(id string) {
 		s.nodeDiedEvent(id, n.info.Ip, n.death, strings.HasPrefix(n.death, unregisteredPrefix))
 	}
 	effs := s.dir.NodeDied(id)
+	s.hostsOnNodeDiedLocked(id)
 	s.saveActorsLocked(effs)
 	pgs := s.pgsOnNodeLocked(id)
 	s.notifyLocked()
@@ -367,6 +370,7 @@ func (s *Server) CheckAlive(ctx context.Context, in *rpcpb.CheckAliveRequest) (*
 func (s *Server) ReportWorkerFailure(ctx context.Context, in *rpcpb.WorkerFailure) (*rpcpb.Empty, error) {
 	s.mu.Lock()
 	effs := s.dir.WorkerDied(in.WorkerId, in.Reason)
+	s.hostDiedLocked(in.WorkerId) // before its instances are placed again
 	seq := s.saveActorsLocked(effs)
 	if len(effs) > 0 {
 		s.notifyLocked()
@@ -451,6 +455,7 @@ func (s *Server) MarkJobFinished(ctx context.Context, in *rpcpb.JobInfo) (*rpcpb
 		s.persistLocked(jobOp(j))
 	}
 	effs := s.dir.JobFinished(in.JobId)
+	hosts := s.hostsOnJobFinishedLocked(in.JobId)
 	s.saveActorsLocked(effs)
 	var pgs []*placementGroup
 	for _, pg := range s.pgs {
@@ -462,6 +467,11 @@ func (s *Server) MarkJobFinished(ctx context.Context, in *rpcpb.JobInfo) (*rpcpb
 	s.mu.Unlock()
 	s.tasksOnJobFinished(in.JobId)
 	s.apply(effs)
+	for _, h := range hosts {
+		if h.workerID != "" {
+			go s.killWorker(h.nodeID, h.workerID)
+		}
+	}
 	for _, pg := range pgs {
 		_ = s.removePG(pg.id)
 	}

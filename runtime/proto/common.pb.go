@@ -568,8 +568,12 @@ type TaskSpec struct {
 	ConcurrencyGroups map[string]int32 `protobuf:"bytes,19,rep,name=concurrency_groups,json=concurrencyGroups,proto3" json:"concurrency_groups,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	// gpu_ids and set_gpus (actor creation): the actor's GPU devices, as
 	// TaskBatch's for normal tasks.
-	GpuIds        []string `protobuf:"bytes,20,rep,name=gpu_ids,json=gpuIds,proto3" json:"gpu_ids,omitempty"`
-	SetGpus       bool     `protobuf:"varint,21,opt,name=set_gpus,json=setGpus,proto3" json:"set_gpus,omitempty"`
+	GpuIds  []string `protobuf:"bytes,20,rep,name=gpu_ids,json=gpuIds,proto3" json:"gpu_ids,omitempty"`
+	SetGpus bool     `protobuf:"varint,21,opt,name=set_gpus,json=setGpus,proto3" json:"set_gpus,omitempty"`
+	// lightweight (actor creation): the actor is an instance inside a
+	// shared host worker of its job (runtime/core/lite.go), not the
+	// worker's one actor.
+	Lightweight   bool `protobuf:"varint,22,opt,name=lightweight,proto3" json:"lightweight,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -747,6 +751,13 @@ func (x *TaskSpec) GetGpuIds() []string {
 func (x *TaskSpec) GetSetGpus() bool {
 	if x != nil {
 		return x.SetGpus
+	}
+	return false
+}
+
+func (x *TaskSpec) GetLightweight() bool {
+	if x != nil {
+		return x.Lightweight
 	}
 	return false
 }
@@ -983,7 +994,7 @@ const file_common_proto_rawDesc = "" +
 	"\fnode_address\x18\x04 \x01(\tR\vnodeAddress\x12\x12\n" +
 	"\x04size\x18\x05 \x01(\x03R\x04size\x12*\n" +
 	"\x05error\x18\x06 \x01(\v2\x14.goray.rpc.ErrorInfoR\x05error\x120\n" +
-	"\bcontains\x18\a \x03(\v2\x14.goray.rpc.ObjectRefR\bcontains\"\xfd\x06\n" +
+	"\bcontains\x18\a \x03(\v2\x14.goray.rpc.ObjectRefR\bcontains\"\x9f\a\n" +
 	"\bTaskSpec\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x15\n" +
 	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x12\n" +
@@ -1008,7 +1019,8 @@ const file_common_proto_rawDesc = "" +
 	"\x11concurrency_group\x18\x12 \x01(\tR\x10concurrencyGroup\x12Y\n" +
 	"\x12concurrency_groups\x18\x13 \x03(\v2*.goray.rpc.TaskSpec.ConcurrencyGroupsEntryR\x11concurrencyGroups\x12\x17\n" +
 	"\agpu_ids\x18\x14 \x03(\tR\x06gpuIds\x12\x19\n" +
-	"\bset_gpus\x18\x15 \x01(\bR\asetGpus\x1a<\n" +
+	"\bset_gpus\x18\x15 \x01(\bR\asetGpus\x12 \n" +
+	"\vlightweight\x18\x16 \x01(\bR\vlightweight\x1a<\n" +
 	"\x0eResourcesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\x1aD\n" +

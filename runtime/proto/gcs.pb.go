@@ -1342,8 +1342,12 @@ type ActorSpec struct {
 	// concurrency_groups: named groups of calls with their own concurrency
 	// (Ray's concurrency_groups); calls name theirs.
 	ConcurrencyGroups map[string]int32 `protobuf:"bytes,14,rep,name=concurrency_groups,json=concurrencyGroups,proto3" json:"concurrency_groups,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// lightweight: the actor runs as an instance in a host worker its job
+	// shares with its other lightweight actors on the node, holding no
+	// resources (docs/sdk.md, "Lightweight actors").
+	Lightweight   bool `protobuf:"varint,15,opt,name=lightweight,proto3" json:"lightweight,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ActorSpec) Reset() {
@@ -1474,6 +1478,13 @@ func (x *ActorSpec) GetConcurrencyGroups() map[string]int32 {
 	return nil
 }
 
+func (x *ActorSpec) GetLightweight() bool {
+	if x != nil {
+		return x.Lightweight
+	}
+	return false
+}
+
 type ActorInfo struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	ActorId        string                 `protobuf:"bytes,1,opt,name=actor_id,json=actorId,proto3" json:"actor_id,omitempty"`
@@ -1496,7 +1507,9 @@ type ActorInfo struct {
 	Pid               int32              `protobuf:"varint,17,opt,name=pid,proto3" json:"pid,omitempty"`
 	// The address of the process that created the actor: its owner, which
 	// counts the actor's handles (a non-detached actor dies when none is left).
-	OwnerAddress  string `protobuf:"bytes,18,opt,name=owner_address,json=ownerAddress,proto3" json:"owner_address,omitempty"`
+	OwnerAddress string `protobuf:"bytes,18,opt,name=owner_address,json=ownerAddress,proto3" json:"owner_address,omitempty"`
+	// lightweight: an instance in a shared host worker (pid is the host's).
+	Lightweight   bool `protobuf:"varint,19,opt,name=lightweight,proto3" json:"lightweight,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1655,6 +1668,13 @@ func (x *ActorInfo) GetOwnerAddress() string {
 		return x.OwnerAddress
 	}
 	return ""
+}
+
+func (x *ActorInfo) GetLightweight() bool {
+	if x != nil {
+		return x.Lightweight
+	}
+	return false
 }
 
 type GetActorRequest struct {
@@ -3075,7 +3095,7 @@ const file_gcs_proto_rawDesc = "" +
 	"\x05value\x18\x01 \x01(\fR\x05value\x12\x14\n" +
 	"\x05found\x18\x02 \x01(\bR\x05found\x12\x12\n" +
 	"\x04keys\x18\x03 \x03(\tR\x04keys\x12\x14\n" +
-	"\x05added\x18\x04 \x01(\bR\x05added\"\xa0\x06\n" +
+	"\x05added\x18\x04 \x01(\bR\x05added\"\xc2\x06\n" +
 	"\tActorSpec\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1d\n" +
 	"\n" +
@@ -3092,7 +3112,8 @@ const file_gcs_proto_rawDesc = "" +
 	"\rowner_address\x18\v \x01(\tR\fownerAddress\x129\n" +
 	"\bstrategy\x18\f \x01(\v2\x1d.goray.rpc.SchedulingStrategyR\bstrategy\x12<\n" +
 	"\benv_vars\x18\r \x03(\v2!.goray.rpc.ActorSpec.EnvVarsEntryR\aenvVars\x12Z\n" +
-	"\x12concurrency_groups\x18\x0e \x03(\v2+.goray.rpc.ActorSpec.ConcurrencyGroupsEntryR\x11concurrencyGroups\x1a<\n" +
+	"\x12concurrency_groups\x18\x0e \x03(\v2+.goray.rpc.ActorSpec.ConcurrencyGroupsEntryR\x11concurrencyGroups\x12 \n" +
+	"\vlightweight\x18\x0f \x01(\bR\vlightweight\x1a<\n" +
 	"\x0eResourcesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\x1a:\n" +
@@ -3101,7 +3122,7 @@ const file_gcs_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aD\n" +
 	"\x16ConcurrencyGroupsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\xc3\x05\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\xe5\x05\n" +
 	"\tActorInfo\x12\x19\n" +
 	"\bactor_id\x18\x01 \x01(\tR\aactorId\x12+\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x15.goray.rpc.ActorStateR\x05state\x12\x18\n" +
@@ -3124,7 +3145,8 @@ const file_gcs_proto_rawDesc = "" +
 	"\x12placement_group_id\x18\x0f \x01(\tR\x10placementGroupId\x12!\n" +
 	"\fmax_restarts\x18\x10 \x01(\x05R\vmaxRestarts\x12\x10\n" +
 	"\x03pid\x18\x11 \x01(\x05R\x03pid\x12#\n" +
-	"\rowner_address\x18\x12 \x01(\tR\fownerAddress\x1aD\n" +
+	"\rowner_address\x18\x12 \x01(\tR\fownerAddress\x12 \n" +
+	"\vlightweight\x18\x13 \x01(\bR\vlightweight\x1aD\n" +
 	"\x16RequiredResourcesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\x95\x01\n" +

@@ -772,8 +772,12 @@ func (x *CancelTaskRequest) GetRecursive() bool {
 // force a worker that still owns objects other processes use, or tasks
 // still pending, declines (Ray's: an owner's exit would lose them).
 type ExitRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Force         bool                   `protobuf:"varint,1,opt,name=force,proto3" json:"force,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Force bool                   `protobuf:"varint,1,opt,name=force,proto3" json:"force,omitempty"`
+	// actor_id: a lightweight actor hosted by this worker; only that
+	// instance ends (its calls fail), the worker and its other instances
+	// go on.
+	ActorId       string `protobuf:"bytes,2,opt,name=actor_id,json=actorId,proto3" json:"actor_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -813,6 +817,13 @@ func (x *ExitRequest) GetForce() bool {
 		return x.Force
 	}
 	return false
+}
+
+func (x *ExitRequest) GetActorId() string {
+	if x != nil {
+		return x.ActorId
+	}
+	return ""
 }
 
 type ExitReply struct {
@@ -1058,9 +1069,10 @@ const file_worker_proto_rawDesc = "" +
 	"\x11CancelTaskRequest\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x14\n" +
 	"\x05force\x18\x02 \x01(\bR\x05force\x12\x1c\n" +
-	"\trecursive\x18\x03 \x01(\bR\trecursive\"#\n" +
+	"\trecursive\x18\x03 \x01(\bR\trecursive\">\n" +
 	"\vExitRequest\x12\x14\n" +
-	"\x05force\x18\x01 \x01(\bR\x05force\"?\n" +
+	"\x05force\x18\x01 \x01(\bR\x05force\x12\x19\n" +
+	"\bactor_id\x18\x02 \x01(\tR\aactorId\"?\n" +
 	"\tExitReply\x12\x1a\n" +
 	"\bdeclined\x18\x01 \x01(\bR\bdeclined\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"'\n" +

@@ -63,7 +63,7 @@ func Actor1[A, S any](name string, ctor func(ctx context.Context, a A) (*S, erro
 
 // Remote creates an actor. Arguments are constructor arguments mixed with
 // Options (NumCPUs, MaxRestarts, MaxTaskRetries, MaxConcurrency, Name,
-// Namespace, Detached, GetIfExists, scheduling).
+// Namespace, Detached, GetIfExists, Lightweight, scheduling).
 func (c *ActorClass[S]) Remote(ctx context.Context, args ...any) (ActorHandle[S], error) {
 	w, err := worker()
 	if err != nil {
@@ -78,7 +78,8 @@ func (c *ActorClass[S]) Remote(ctx context.Context, args ...any) (ActorHandle[S]
 	}
 	info, err := w.NewActorInfo(ctx, c.name, cargs, core.ActorOptions{Resources: opts.resources, MaxRestarts: opts.maxRestarts,
 		MaxConcurrency: opts.maxConcurrency, Name: opts.name, Namespace: opts.namespace, Detached: opts.detached,
-		GetIfExists: opts.getIfExists, Strategy: opts.strategy, EnvVars: opts.envVars, ConcurrencyGroups: opts.concurrencyGroups})
+		GetIfExists: opts.getIfExists, Strategy: opts.strategy, EnvVars: opts.envVars, ConcurrencyGroups: opts.concurrencyGroups,
+		Lightweight: opts.lightweight})
 	if err != nil {
 		return ActorHandle[S]{}, err
 	}

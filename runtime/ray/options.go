@@ -2,6 +2,7 @@ package ray
 
 import (
 	"errors"
+	"fmt"
 
 	"google.golang.org/protobuf/proto"
 
@@ -35,7 +36,8 @@ type callOptions struct {
 	labelSelector     map[string]string
 	// actor is the handle an actor call is made through: the core holds it
 	// until the call finished (when counted).
-	actor *core.Handle
+	actor       *core.Handle
+	lightweight bool
 }
 
 type optFunc func(*callOptions)
@@ -110,6 +112,9 @@ func (o *callOptions) finish() error {
 	if err := workerenv.ValidateTaskEnvVars(o.envVars); err != nil {
 		return err
 	}
+	if err := o.checkLightweight(); err != nil {
+		return err
+	}
 	if len(o.labelSelector) == 0 {
 		return nil
 	}
@@ -125,6 +130,29 @@ func (o *callOptions) finish() error {
 	}
 	st.LabelSelector = o.labelSelector
 	o.strategy = st
+	return nil
+}
+
+// checkLightweight refuses what a lightweight actor cannot have: its own
+// resources, environment or placement group, or a life beyond its job's
+// (its host is the job's).
+func (o *callOptions) checkLightweight() error {
+	if !o.lightweight {
+		return nil
+	}
+	for k, v := range o.resources {
+		if v != 0 {
+			return fmt.Errorf("a lightweight actor holds no resources (asked for %s=%g); use a process actor", k, v)
+		}
+	}
+	switch {
+	case len(o.envVars) > 0:
+		return errors.New("a lightweight actor runs in its job's environment: EnvVars needs a process actor")
+	case o.detached:
+		return errors.New("a lightweight actor lives in its job's host worker: it cannot be Detached")
+	case o.strategy != nil && o.strategy.Kind == rpcpb.SchedulingStrategy_PLACEMENT_GROUP:
+		return errors.New("a lightweight actor holds no resources: it cannot run in a placement group")
+	}
 	return nil
 }
 
@@ -202,6 +230,22 @@ func Namespace(ns string) Option { return optFunc(func(o *callOptions) { o.names
 
 // Detached makes an actor outlive its job (until Kill or cluster teardown).
 func Detached() Option { return optFunc(func(o *callOptions) { o.detached = true }) }
+
+// Lightweight makes an actor a lightweight actor: an instance — its state
+// and its own mailbox of calls — inside a host worker process that the
+// job's lightweight actors on a node share, instead of a process of its
+// own. Creating one starts no process (thousands per second; tens of
+// thousands fit a node) and calls reach it as fast as a process actor's.
+// The trade-off is isolation: the instances on a host share its memory,
+// its crash fate (whatever kills the process — os.Exit, an unrecovered
+// panic in a goroutine the actor started, the memory monitor — kills them
+// all, each restarting per its MaxRestarts) and the job's environment. A
+// panic in a method fails only that call; Kill ends only the instance. A
+// lightweight actor holds no resources (Ray's default actors hold none
+// while running), so NumCPUs, NumGPUs, Memory, Resources, EnvVars,
+// Detached and InPlacementGroup are refused with it. See docs/sdk.md,
+// "Lightweight actors".
+func Lightweight() Option { return optFunc(func(o *callOptions) { o.lightweight = true }) }
 
 // GetIfExists returns the existing actor of the same name instead of failing.
 func GetIfExists() Option { return optFunc(func(o *callOptions) { o.getIfExists = true }) }
