@@ -78,7 +78,7 @@ func microbenchmarkCmd() *cobra.Command {
 	cmd.Flags().StringVar(&only, "run", "", "run only the benchmarks whose names match this regular expression (e.g. 'tasks_(sync|async)')")
 	cmd.Flags().IntVar(&eventsAB, "task-events-ab", 0, "instead: measure what task events cost — tasks_sync, tasks_async and 1_1_actor_calls_async this many rounds each with this process's task events off and on, alternating, and print the medians and the on/off ratio")
 	cmd.Flags().BoolVar(&cpu, "cpu", false, "also print the CPU seconds each benchmark used in this process and the cluster's processes under it (steadier than the rate on a busy machine)")
-	cmd.Flags().Float64Var(&envelope, "envelope", 0, "instead: run the scale envelope (1,000,000 queued tasks, 1,000,000 live objects, a Get of 10,000 refs) with its counts times this factor (1: as stated)")
+	cmd.Flags().Float64Var(&envelope, "envelope", 0, "instead: run the scale envelope (1,000,000 queued tasks, 1,000,000 live objects, a Get of 10,000 refs, 10,000 lightweight actors) with its counts times this factor (1: as stated)")
 	cmd.Flags().IntSliceVar(&simNodes, "simulated-nodes", nil, "instead: measure one GCS's CPU with this many simulated nodes heartbeating (e.g. 50,100,250), and place 10,000 queued tasks on its view")
 	cmd.Flags().DurationVar(&simWindow, "simulated-window", 20*time.Second, "how long each --simulated-nodes count is measured")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the driver process (go tool pprof) to this file")

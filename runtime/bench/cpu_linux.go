@@ -89,3 +89,68 @@ func readStatusKB(field string) uint64 {
 	}
 	return 0
 }
+
+// processRSS is a process's resident set (VmRSS) in bytes, 0 if unknown.
+func processRSS(pid int) uint64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		k, v, ok := bytes.Cut(line, []byte(":"))
+		if !ok || string(k) != "VmRSS" {
+			continue
+		}
+		f := bytes.Fields(v)
+		if len(f) == 0 {
+			return 0
+		}
+		n, _ := strconv.ParseUint(string(f[0]), 10, 64)
+		return n * 1024
+	}
+	return 0
+}
+
+// treeProcs lists this process and every process under it.
+func treeProcs() []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	parent := map[int]int{}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := bytes.Fields(b[i+1:])
+		if len(f) < 2 {
+			continue
+		}
+		parent[pid], _ = strconv.Atoi(string(f[1]))
+	}
+	self := os.Getpid()
+	var out []int
+	for pid := range parent {
+		for q, hops := pid, 0; hops < 64; hops++ {
+			if q == self {
+				out = append(out, pid)
+				break
+			}
+			p, ok := parent[q]
+			if !ok || p == q {
+				break
+			}
+			q = p
+		}
+	}
+	return out
+}

@@ -7,3 +7,9 @@ func treeCPU() (float64, bool) { return 0, false }
 
 // readStatusKB is not read where there is no /proc.
 func readStatusKB(string) uint64 { return 0 }
+
+// processRSS is not read where there is no /proc.
+func processRSS(int) uint64 { return 0 }
+
+// treeProcs is not listed where there is no /proc.
+func treeProcs() []int { return nil }

@@ -27,6 +27,7 @@ var EnvelopeSteps = []EnvelopeStep{
 	{"many_tasks_queued", manyTasksQueued},
 	{"live_objects_one_owner", liveObjects},
 	{"get_10k_refs", get10kRefs},
+	{"lightweight_actors_10k", liteActors10k},
 }
 
 // Envelope runs the steps whose names match (all when match is nil).

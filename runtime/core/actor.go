@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -192,7 +193,7 @@ type actorSubmitter struct {
 	deathErr error
 	queue    []*pendingTask
 	inflight map[string]*pendingTask
-	out      chan []*rpcpb.TaskSpec
+	out      *outbox
 	seq      uint64
 	gen      int
 	// where the actor runs (task events).
@@ -357,7 +358,7 @@ func (s *actorSubmitter) readyLocked(w *Worker) {
 	}
 	w.submittedEvents(s.queue[:n])
 	s.queue = s.queue[n:]
-	s.out <- batch
+	s.out.put(batch)
 }
 
 func (w *Worker) connectActor(s *actorSubmitter) {
@@ -404,10 +405,10 @@ func (w *Worker) connectActor(s *actorSubmitter) {
 		w.mu.Lock()
 		s.state, s.addr, s.restarts = connected, info.Address, info.NumRestarts
 		s.where = &rpcpb.TaskWhere{NodeId: info.NodeId, WorkerId: info.WorkerId, WorkerPid: info.Pid}
-		s.out = make(chan []*rpcpb.TaskSpec, 1<<16)
+		s.out = newOutbox()
 		s.gen++
-		lw := &leasedWorker{stream: stream, out: s.out}
-		go w.sender(lw)
+		lw := &leasedWorker{stream: stream}
+		go w.actorSender(lw, s.out)
 		go w.actorReceiver(s, stream, s.gen, scancel)
 		s.readyLocked(w)
 		w.mu.Unlock()
@@ -447,7 +448,7 @@ func (w *Worker) actorStreamBroken(s *actorSubmitter, gen int, cause error) {
 		w.mu.Unlock()
 		return
 	}
-	close(s.out)
+	s.out.close()
 	s.state = disconnected
 	s.restarts++
 	msg := "the actor died while running this call"
@@ -480,4 +481,91 @@ func (w *Worker) actorStreamBroken(s *actorSubmitter, gen int, cause error) {
 	}
 	w.mu.Unlock()
 	w.do(acts)
+}
+
+// outbox is an actor stream's queue of call batches to send: unbounded, so
+// that queueing under w.mu never blocks, and empty while idle — a channel
+// sized for a burst of calls would cost each of thousands of actor handles
+// its whole buffer (1.5 MB at 65,536 batches) whether it is used or not.
+type outbox struct {
+	mu     sync.Mutex
+	q      [][]*rpcpb.TaskSpec
+	closed bool
+	wake   chan struct{}
+}
+
+func newOutbox() *outbox { return &outbox{wake: make(chan struct{}, 1)} }
+
+func (o *outbox) put(b []*rpcpb.TaskSpec) {
+	o.mu.Lock()
+	o.q = append(o.q, b)
+	o.mu.Unlock()
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// close ends the stream's sending: what is queued is not sent (its calls
+// were taken back as in flight when the stream broke).
+func (o *outbox) close() {
+	o.mu.Lock()
+	o.closed = true
+	o.mu.Unlock()
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take waits for queued batches, joined into messages of up to 4096 calls;
+// false once the outbox is closed.
+func (o *outbox) take(buf [][]*rpcpb.TaskSpec) ([][]*rpcpb.TaskSpec, bool) {
+	for {
+		o.mu.Lock()
+		if o.closed {
+			o.mu.Unlock()
+			return nil, false
+		}
+		if len(o.q) > 0 {
+			var cur []*rpcpb.TaskSpec
+			for _, b := range o.q {
+				if len(cur) > 0 && len(cur)+len(b) > 4096 {
+					buf = append(buf, cur)
+					cur = nil
+				}
+				if cur == nil {
+					cur = b
+				} else {
+					cur = append(cur, b...)
+				}
+			}
+			buf = append(buf, cur)
+			clear(o.q)
+			o.q = o.q[:0]
+			o.mu.Unlock()
+			return buf, true
+		}
+		o.mu.Unlock()
+		<-o.wake
+	}
+}
+
+// actorSender sends an actor stream's queued calls, what queued meanwhile
+// in one message.
+func (w *Worker) actorSender(lw *leasedWorker, o *outbox) {
+	var buf [][]*rpcpb.TaskSpec
+	for {
+		msgs, ok := o.take(buf[:0])
+		if !ok {
+			return
+		}
+		for i, m := range msgs {
+			if lw.stream.Send(lw.batch(m)) != nil {
+				return // the receiver sees the failure
+			}
+			msgs[i] = nil
+		}
+		buf = msgs
+	}
 }

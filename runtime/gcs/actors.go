@@ -101,7 +101,13 @@ func (s *Server) GetActor(ctx context.Context, in *rpcpb.GetActorRequest) (*rpcp
 		if !in.Wait || a.State == actors.Dead || (a.State == actors.Alive && a.NumRestarts >= int(in.MinRestarts)) {
 			return actorInfo(a), nil
 		}
-		if err := s.waitLocked(ctx); err != nil {
+		wait := s.waitLocked
+		if in.ActorId != "" {
+			// Its own changes only: thousands of callers waiting for
+			// thousands of actors must not all wake at every change.
+			wait = func(ctx context.Context) error { return s.waitActorLocked(ctx, in.ActorId) }
+		}
+		if err := wait(ctx); err != nil {
 			return actorInfo(a), nil
 		}
 	}
@@ -162,6 +168,37 @@ func (s *Server) apply(effs []actors.Effect) {
 				go s.killInstance(e.WorkerID, e.ActorID)
 			}
 		}
+	}
+}
+
+// waitActorLocked releases the lock until actor id changes (any change
+// of the directory's record passes saveActorsLocked) or ctx ends.
+func (s *Server) waitActorLocked(ctx context.Context, id string) error {
+	if s.actorWaits == nil {
+		s.actorWaits = map[string]chan struct{}{}
+	}
+	ch, ok := s.actorWaits[id]
+	if !ok {
+		ch = make(chan struct{})
+		s.actorWaits[id] = ch
+	}
+	s.mu.Unlock()
+	defer s.mu.Lock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.stop:
+		return status.Error(codes.Unavailable, "gcs stopping")
+	}
+}
+
+// wakeActorLocked wakes the waiters of actor id.
+func (s *Server) wakeActorLocked(id string) {
+	if ch, ok := s.actorWaits[id]; ok {
+		close(ch)
+		delete(s.actorWaits, id)
 	}
 }
 

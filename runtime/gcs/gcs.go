@@ -94,8 +94,10 @@ type Server struct {
 	dir                   *actors.Directory
 	// hosts are the host workers of lightweight actors (lite.go).
 	hosts hostTable
-	pgs   map[string]*placementGroup
-	sched scheduler.State
+	// actorWaits close at their actor's next change (GetActor's waits).
+	actorWaits map[string]chan struct{}
+	pgs        map[string]*placementGroup
+	sched      scheduler.State
 	// constraints is the RequestResources minimum cluster shape.
 	constraints []*rpcpb.ResourceDemand
 	// autoscaling is the autoscaler's last report.

@@ -197,6 +197,12 @@ func actorOp(a *actors.Actor) storage.Op {
 // saveActorsLocked enqueues the records of the actors named by ids and by effects.
 func (s *Server) saveActorsLocked(effs []actors.Effect, ids ...string) uint64 {
 	s.actorEventsLocked(effs) // every change of the directory passes here
+	for _, id := range ids {
+		s.wakeActorLocked(id)
+	}
+	for _, e := range effs {
+		s.wakeActorLocked(e.ActorID)
+	}
 	if s.p == nil {
 		return 0
 	}

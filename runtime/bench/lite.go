@@ -1,0 +1,231 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	rpcpb "github.com/goray-dev/goray/runtime/proto"
+	"github.com/goray-dev/goray/runtime/ray"
+)
+
+var actorPid = ray.Method0(benchActor, "pid", func(s *actorState, ctx context.Context) (int, error) { return os.Getpid(), nil })
+
+// treeRSS is the resident memory of this process and every process under
+// it (the embedded cluster's node manager, GCS and workers), and how many
+// processes that is.
+func treeRSS() (uint64, int) {
+	var total uint64
+	ps := treeProcs()
+	for _, p := range ps {
+		total += processRSS(p)
+	}
+	return total, len(ps)
+}
+
+// creators is how many goroutines create actors at once (each creation
+// waits for the GCS to register the actor).
+const creators = 32
+
+// liteActors10k creates 10,000 lightweight actors on the one node (Ray's
+// many_actors release test creates its actors the same way, all at once):
+// the creation rate — from the first Remote to the last actor answering a
+// first call, so every constructor ran and every actor is reachable — the
+// memory of the processes involved, and the call throughput of a
+// lightweight actor against a process actor's, alternating in one run.
+func liteActors10k(ctx context.Context, out io.Writer, scale float64) error {
+	n := scaled(10_000, scale)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	// The host worker first: its process start is once per node and job.
+	first, err := benchActor.Remote(ctx, ray.Lightweight())
+	if err != nil {
+		return err
+	}
+	hostPid, err := ray.Get(ctx, actorPid.Remote(ctx, first))
+	if err != nil {
+		return err
+	}
+	proc, err := benchActor.Remote(ctx, ray.NumCPUs(0))
+	if err != nil {
+		return err
+	}
+	procPid, err := ray.Get(ctx, actorPid.Remote(ctx, proc))
+	if err != nil {
+		return err
+	}
+	rss0, procs0 := treeRSS()
+	host0 := processRSS(hostPid)
+
+	hs := make([]ray.ActorHandle[actorState], n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, creators)
+	t0 := time.Now()
+	for range creators {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				h, err := benchActor.Remote(ctx, ray.Lightweight())
+				if err != nil {
+					errs <- err
+					return
+				}
+				hs[i] = h
+			}
+		}()
+	}
+	wg.Wait()
+	registered := time.Since(t0)
+	if os.Getenv("GORAY_LITE_DEBUG") != "" {
+		conn, err := grpc.NewClient(ray.GCSAddress(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err == nil {
+			for k := 0; k < 40; k++ {
+				l, err := rpcpb.NewGcsClient(conn).ListActors(ctx, &rpcpb.Empty{})
+				if err != nil {
+					break
+				}
+				alive := 0
+				for _, a := range l.Actors {
+					if a.State == rpcpb.ActorState_ALIVE {
+						alive++
+					}
+				}
+				fmt.Fprintf(out, "  %d alive at %.2f s\n", alive, time.Since(t0).Seconds())
+				if alive >= n {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			conn.Close()
+		}
+	}
+	select {
+	case err := <-errs:
+		return err
+	default:
+	}
+	// A first call to each, all in flight at once: answered once its
+	// constructor ran.
+	refs := make([]ray.Ref[int], n)
+	for i, h := range hs {
+		refs[i] = actorNoop.Remote(ctx, h, i)
+	}
+	for i := 0; i < n; i += 1000 {
+		if _, err := ray.GetAll(ctx, refs[i:min(n, i+1000)]...); err != nil {
+			return err
+		}
+		if os.Getenv("GORAY_LITE_DEBUG") != "" {
+			fmt.Fprintf(out, "  %d answering at %.2f s\n", min(n, i+1000), time.Since(t0).Seconds())
+		}
+	}
+	alive := time.Since(t0)
+	for _, r := range refs {
+		r.Release()
+	}
+	pids := map[int]bool{}
+	for _, i := range []int{0, n / 2, n - 1} {
+		p, err := ray.Get(ctx, actorPid.Remote(ctx, hs[i]))
+		if err != nil {
+			return err
+		}
+		pids[p] = true
+	}
+	if len(pids) != 1 || !pids[hostPid] {
+		return fmt.Errorf("lightweight actors in processes %v, want all in the host %d", pids, hostPid)
+	}
+	rss1, procs1 := treeRSS()
+	host1 := processRSS(hostPid)
+	fmt.Fprintf(out, "%-36s %14.0f actors/s  (%d lightweight actors on one node: registered in %.2f s, all constructed and answering in %.2f s; %d creators)\n",
+		"lightweight_actors_created", float64(n)/alive.Seconds(), n, registered.Seconds(), alive.Seconds(), creators)
+	fmt.Fprintf(out, "%-36s %14.0f MB  (driver+GCS+node process and workers, %d processes, was %.0f MB in %d before the %d actors: %.1f KB an actor; the host worker %.0f MB, was %.0f MB; a process actor's worker %.0f MB)\n",
+		"lightweight_actors_rss", float64(rss1)/1e6, procs1, float64(rss0)/1e6, procs0, n,
+		float64(rss1-min(rss0, rss1))/float64(n)/1e3, float64(host1)/1e6, float64(host0)/1e6, float64(processRSS(procPid))/1e6)
+
+	// Calls: one lightweight actor among the 10,000 against a process
+	// actor, alternating.
+	const rounds = 5
+	calls := scaled(20_000, min(scale, 1))
+	var liteRates, procRates, liteSync, procSync []float64
+	throughput := func(h ray.ActorHandle[actorState]) (float64, error) {
+		refs := make([]ray.Ref[int], calls)
+		t := time.Now()
+		for i := range refs {
+			refs[i] = actorNoop.Remote(ctx, h, i)
+		}
+		if _, err := ray.GetAll(ctx, refs...); err != nil {
+			return 0, err
+		}
+		return float64(calls) / time.Since(t).Seconds(), nil
+	}
+	sync1 := func(h ray.ActorHandle[actorState]) (float64, error) {
+		const k = 2000
+		t := time.Now()
+		for i := range k {
+			if _, err := ray.Get(ctx, actorNoop.Remote(ctx, h, i)); err != nil {
+				return 0, err
+			}
+		}
+		return k / time.Since(t).Seconds(), nil
+	}
+	target := hs[n/2]
+	for range rounds {
+		for _, m := range []struct {
+			h     ray.ActorHandle[actorState]
+			async *[]float64
+			sync  *[]float64
+		}{{target, &liteRates, &liteSync}, {proc, &procRates, &procSync}} {
+			r, err := throughput(m.h)
+			if err != nil {
+				return err
+			}
+			*m.async = append(*m.async, r)
+			s, err := sync1(m.h)
+			if err != nil {
+				return err
+			}
+			*m.sync = append(*m.sync, s)
+		}
+	}
+	med := func(xs []float64) float64 { slices.Sort(xs); return xs[len(xs)/2] }
+	la, pa, ls, ps := med(liteRates), med(procRates), med(liteSync), med(procSync)
+	fmt.Fprintf(out, "%-36s %14.0f calls/s  (process actor %.0f; lightweight/process %.2f; median of %d alternating rounds of %d async calls)\n",
+		"lightweight_actor_calls_async", la, pa, la/pa, rounds, calls)
+	fmt.Fprintf(out, "%-36s %14.0f calls/s  (process actor %.0f; lightweight/process %.2f; median of %d alternating rounds of 2000 sync calls)\n",
+		"lightweight_actor_calls_sync", ls, ps, ls/ps, rounds)
+
+	// Gone again: killing them is creation's cost in reverse.
+	t1 := time.Now()
+	next.Store(0)
+	for range creators {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				_ = ray.Kill(ctx, hs[i], true)
+			}
+		}()
+	}
+	wg.Wait()
+	_ = ray.Kill(ctx, first, true)
+	_ = ray.Kill(ctx, proc, true)
+	fmt.Fprintf(out, "  killed the %d lightweight actors in %.2f s\n", n, time.Since(t1).Seconds())
+	return nil
+}
