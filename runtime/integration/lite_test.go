@@ -49,6 +49,12 @@ func TestLightweightActors(t *testing.T) {
 		ip       string
 		restarts int
 	}
+	// What a lightweight actor cannot have is refused at once.
+	for _, bad := range []ray.Option{ray.NumCPUs(1), ray.EnvVars(map[string]string{"X": "1"}), ray.Detached()} {
+		if _, err := lite.Remote(ctx, ray.Lightweight(), bad); err == nil {
+			t.Fatal("a lightweight actor with its own resources, environment or lifetime was created")
+		}
+	}
 	var all []inst
 	for _, ip := range []string{"127.0.0.2", "127.0.0.3"} {
 		for i := 0; i < 4; i++ {
