@@ -154,3 +154,23 @@ func treeProcs() []int {
 	}
 	return out
 }
+
+// processCPU is the CPU time, in seconds, a process has used (its
+// threads'; not its children's), 0 if unknown.
+func processCPU(pid int) float64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(string(f[11]), 10, 64)
+	s, _ := strconv.ParseInt(string(f[12]), 10, 64)
+	return float64(u+s) / clockTicks
+}

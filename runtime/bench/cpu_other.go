@@ -13,3 +13,6 @@ func processRSS(int) uint64 { return 0 }
 
 // treeProcs is not listed where there is no /proc.
 func treeProcs() []int { return nil }
+
+// processCPU is not measured where there is no /proc.
+func processCPU(int) float64 { return 0 }

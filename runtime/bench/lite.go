@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,6 +63,25 @@ func liteActors10k(ctx context.Context, out io.Writer, scale float64) error {
 	if err != nil {
 		return err
 	}
+	// One caller creating one after another, as a plain loop does: each
+	// Remote waits for the GCS to register its actor.
+	seq := make([]ray.ActorHandle[actorState], scaled(1000, scale))
+	ts := time.Now()
+	for i := range seq {
+		if seq[i], err = benchActor.Remote(ctx, ray.Lightweight()); err != nil {
+			return err
+		}
+	}
+	seqRegistered := time.Since(ts)
+	seqAlive, err := waitAlive(ctx, seq, ts)
+	if err != nil {
+		return err
+	}
+	for _, h := range seq {
+		_ = ray.Kill(ctx, h, true)
+	}
+	fmt.Fprintf(out, "%-36s %14.0f actors/s  (%d lightweight actors created one after another by one goroutine: registered in %.2f s, ALIVE in %.2f s)\n",
+		"lightweight_actors_created_1_caller", float64(len(seq))/seqAlive.Seconds(), len(seq), seqRegistered.Seconds(), seqAlive.Seconds())
 	rss0, procs0 := treeRSS()
 	host0 := processRSS(hostPid)
 
@@ -130,9 +150,8 @@ func liteActors10k(ctx context.Context, out io.Writer, scale float64) error {
 
 	// Calls: one lightweight actor among the 10,000 against a process
 	// actor, alternating.
-	const rounds = 5
+	const rounds = 7
 	calls := scaled(20_000, min(scale, 1))
-	var liteRates, procRates, liteSync, procSync []float64
 	throughput := func(h ray.ActorHandle[actorState]) (float64, error) {
 		refs := make([]ray.Ref[int], calls)
 		t := time.Now()
@@ -155,30 +174,55 @@ func liteActors10k(ctx context.Context, out io.Writer, scale float64) error {
 		return k / time.Since(t).Seconds(), nil
 	}
 	target := hs[n/2]
-	for range rounds {
-		for _, m := range []struct {
-			h     ray.ActorHandle[actorState]
-			async *[]float64
-			sync  *[]float64
-		}{{target, &liteRates, &liteSync}, {proc, &procRates, &procSync}} {
+	type side struct {
+		h           ray.ActorHandle[actorState]
+		pid         int
+		async, sync []float64
+		cpu         []float64 // µs of CPU a call, the driver's process and the actor's
+	}
+	lite, pa := &side{h: target, pid: hostPid}, &side{h: proc, pid: procPid}
+	self := os.Getpid()
+	var asyncRatios, syncRatios, cpuRatios []float64
+	for round := range rounds {
+		order := []*side{lite, pa}
+		if round%2 == 1 {
+			order = []*side{pa, lite} // neither always goes first
+		}
+		for _, m := range order {
+			c0 := processCPU(self) + processCPU(m.pid)
 			r, err := throughput(m.h)
 			if err != nil {
 				return err
 			}
-			*m.async = append(*m.async, r)
+			m.cpu = append(m.cpu, (processCPU(self)+processCPU(m.pid)-c0)/float64(calls)*1e6)
+			m.async = append(m.async, r)
 			s, err := sync1(m.h)
 			if err != nil {
 				return err
 			}
-			*m.sync = append(*m.sync, s)
+			m.sync = append(m.sync, s)
 		}
+		asyncRatios = append(asyncRatios, lite.async[round]/pa.async[round])
+		syncRatios = append(syncRatios, lite.sync[round]/pa.sync[round])
+		cpuRatios = append(cpuRatios, lite.cpu[round]/pa.cpu[round])
 	}
-	med := func(xs []float64) float64 { slices.Sort(xs); return xs[len(xs)/2] }
-	la, pa, ls, ps := med(liteRates), med(procRates), med(liteSync), med(procSync)
-	fmt.Fprintf(out, "%-36s %14.0f calls/s  (process actor %.0f; lightweight/process %.2f; median of %d alternating rounds of %d async calls)\n",
-		"lightweight_actor_calls_async", la, pa, la/pa, rounds, calls)
-	fmt.Fprintf(out, "%-36s %14.0f calls/s  (process actor %.0f; lightweight/process %.2f; median of %d alternating rounds of 2000 sync calls)\n",
-		"lightweight_actor_calls_sync", ls, ps, ls/ps, rounds)
+	med := func(xs []float64) float64 { xs = slices.Clone(xs); slices.Sort(xs); return xs[len(xs)/2] }
+	list := func(xs []float64) string {
+		var b strings.Builder
+		for i, x := range xs {
+			if i > 0 {
+				b.WriteString(" ")
+			}
+			fmt.Fprintf(&b, "%.2f", x)
+		}
+		return b.String()
+	}
+	fmt.Fprintf(out, "%-36s %14.0f calls/s  (process actor %.0f; lightweight/process %.2f, the median of the rounds' ratios [%s]; %d alternating rounds of %d async calls)\n",
+		"lightweight_actor_calls_async", med(lite.async), med(pa.async), med(asyncRatios), list(asyncRatios), rounds, calls)
+	fmt.Fprintf(out, "%-36s %14.0f calls/s  (process actor %.0f; lightweight/process %.2f, the median of the rounds' ratios [%s]; %d alternating rounds of 2000 sync calls)\n",
+		"lightweight_actor_calls_sync", med(lite.sync), med(pa.sync), med(syncRatios), list(syncRatios), rounds)
+	fmt.Fprintf(out, "%-36s %14.1f µs CPU/call  (process actor %.1f; lightweight/process %.2f, the median of the rounds' ratios [%s]; the async calls' CPU time in the driver's process and the actor's)\n",
+		"lightweight_actor_calls_cpu", med(lite.cpu), med(pa.cpu), med(cpuRatios), list(cpuRatios))
 
 	// Gone again: killing them is creation's cost in reverse.
 	t1 := time.Now()

@@ -109,13 +109,6 @@ func (w *Worker) dropInstance(id string) bool {
 	return true
 }
 
-// LiteInstances is how many lightweight actors this worker hosts.
-func (w *Worker) LiteInstances() int {
-	w.execMu.Lock()
-	defer w.execMu.Unlock()
-	return len(w.lite)
-}
-
 // actorInstance is the actor object a call runs on and the context its
 // run derives from; gone reports a lightweight actor no longer hosted here.
 func (w *Worker) actorInstance(spec *rpcpb.TaskSpec) (inst any, base context.Context, gone bool) {

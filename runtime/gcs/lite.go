@@ -155,6 +155,22 @@ func (s *Server) leaseHost(ctx context.Context, h *liteHost, spec *rpcpb.ActorSp
 	s.mu.Unlock()
 }
 
+// restoreHostLocked takes back the host of a lightweight actor a GCS
+// restarted on its storage found ALIVE: later actors of its shape go to it,
+// and its job's end kills it.
+func (s *Server) restoreHostLocked(nodeID, workerID, addr string, spec *rpcpb.ActorSpec) {
+	s.hosts.init()
+	if workerID == "" || s.hosts.byWorker[workerID] != nil {
+		return
+	}
+	h := &liteHost{key: hostKey(nodeID, spec), nodeID: nodeID, jobID: spec.JobId, workerID: workerID, addr: addr, ready: make(chan struct{})}
+	close(h.ready)
+	s.hosts.byWorker[workerID] = h
+	if _, ok := s.hosts.byKey[h.key]; !ok {
+		s.hosts.byKey[h.key] = h
+	}
+}
+
 // tryCreateLite runs a lightweight actor's constructor on its host on
 // nodeID; false means: place it again later.
 func (s *Server) tryCreateLite(id, nodeID string, spec *rpcpb.ActorSpec) bool {

@@ -426,6 +426,9 @@ func (s *Server) load(ctx context.Context) error {
 			// callers reach it at its address; if the node does not come
 			// back, the node's death restarts it.
 			a.NodeID, a.WorkerID, a.Address = r.NodeID, r.WorkerID, r.Address
+			if a.Lightweight {
+				s.restoreHostLocked(a.NodeID, a.WorkerID, a.Address, spec)
+			}
 		case actors.PendingCreation, actors.Restarting:
 			// Whatever was being placed was lost with the old GCS: place it again.
 			reschedule = append(reschedule, a.ID)
