@@ -115,6 +115,9 @@ func liteActors10k(ctx context.Context, out io.Writer, scale float64) error {
 	if err != nil {
 		return err
 	}
+	// Memory with every instance constructed but none called yet (no
+	// caller's stream to any of them).
+	hostIdle := processRSS(hostPid)
 	// A first call to each, all in flight at once: answered once its
 	// constructor ran.
 	refs := make([]ray.Ref[int], n)
@@ -145,9 +148,10 @@ func liteActors10k(ctx context.Context, out io.Writer, scale float64) error {
 	host1 := processRSS(hostPid)
 	fmt.Fprintf(out, "%-36s %14.0f actors/s  (%d lightweight actors on one node from %d goroutines: registered in %.2f s, ALIVE in %.2f s; each answering a first call %.2f s after the first Remote: %.0f actors/s)\n",
 		"lightweight_actors_created", float64(n)/aliveAt.Seconds(), n, creators, registered.Seconds(), aliveAt.Seconds(), alive.Seconds(), float64(n)/alive.Seconds())
-	fmt.Fprintf(out, "%-36s %14.0f MB  (driver+GCS+node process and workers, %d processes, was %.0f MB in %d before the %d actors: %.1f KB an actor; the host worker %.0f MB, was %.0f MB; a process actor's worker %.0f MB)\n",
-		"lightweight_actors_rss", float64(rss1)/1e6, procs1, float64(rss0)/1e6, procs0, n,
-		float64(rss1-min(rss0, rss1))/float64(n)/1e3, float64(host1)/1e6, float64(host0)/1e6, float64(processRSS(procPid))/1e6)
+	kb := func(after, before uint64) float64 { return float64(after-min(before, after)) / float64(n) / 1e3 }
+	fmt.Fprintf(out, "%-36s %14.0f MB  (driver+GCS+node process and workers, %d processes; was %.0f MB in %d before the %d actors: %.1f KB an actor; the host worker %.0f MB, was %.0f MB: %.1f KB an instance, %.1f KB before any was called; a process actor's worker %.0f MB)\n",
+		"lightweight_actors_rss", float64(rss1)/1e6, procs1, float64(rss0)/1e6, procs0, n, kb(rss1, rss0),
+		float64(host1)/1e6, float64(host0)/1e6, kb(host1, host0), kb(hostIdle, host0), float64(processRSS(procPid))/1e6)
 
 	// Calls: one lightweight actor among the 10,000 against a process
 	// actor, alternating.
