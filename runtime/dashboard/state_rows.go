@@ -23,8 +23,9 @@ var (
 	actorSchema = newSchema(
 		[]string{"actor_id", "class_name", "state", "job_id", "name", "node_id", "pid", "ray_namespace"},
 		[]string{"serialized_runtime_env", "required_resources", "death_cause", "is_detached", "placement_group_id",
-			"repr_name", "num_restarts", "num_restarts_due_to_lineage_reconstruction"},
-		"actor_id", "class_name", "state", "job_id", "name", "node_id", "pid", "ray_namespace", "placement_group_id", "repr_name")
+			"repr_name", "num_restarts", "num_restarts_due_to_lineage_reconstruction", "is_lightweight"},
+		"actor_id", "class_name", "state", "job_id", "name", "node_id", "pid", "ray_namespace", "placement_group_id", "repr_name",
+		"is_lightweight")
 	nodeSchema = newSchema(
 		[]string{"node_id", "node_ip", "is_head_node", "state", "state_message", "node_name", "resources_total", "labels"},
 		[]string{"start_time_ms", "end_time_ms"},
@@ -137,6 +138,8 @@ func ActorRow(a *rpcpb.ActorInfo) Row {
 		"serialized_runtime_env": "{}", "required_resources": res, "death_cause": death, "is_detached": a.IsDetached,
 		"placement_group_id": nilIfEmpty(a.PlacementGroupId), "repr_name": "", "num_restarts": int(a.NumRestarts),
 		"num_restarts_due_to_lineage_reconstruction": 0,
+		// goray's: an instance in a shared host worker (pid is the host's).
+		"is_lightweight": a.Lightweight,
 	}
 }
 

@@ -107,8 +107,8 @@ func TestLightweightActors(t *testing.T) {
 	}
 	got := listed()
 	for _, a := range all {
-		if s := got[a.h.ID]; s.State != "ALIVE" || s.PID != pids[a.ip] {
-			t.Fatalf("state API lists %s as %s pid %d, want ALIVE pid %d", a.h.ID, s.State, s.PID, pids[a.ip])
+		if s := got[a.h.ID]; s.State != "ALIVE" || s.PID != pids[a.ip] || !s.IsLightweight {
+			t.Fatalf("state API lists %s as %s pid %d lightweight %v, want ALIVE pid %d lightweight", a.h.ID, s.State, s.PID, s.IsLightweight, pids[a.ip])
 		}
 	}
 

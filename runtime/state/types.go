@@ -52,6 +52,9 @@ type Actor struct {
 	IsDetached     bool               `json:"is_detached"`
 	PlacementGroup string             `json:"placement_group_id"`
 	NumRestarts    int                `json:"num_restarts"`
+	// IsLightweight is goray's: a lightweight actor (ray.Lightweight), an
+	// instance in a host worker shared with others (PID is the host's).
+	IsLightweight bool `json:"is_lightweight"`
 }
 
 // DeathCause says why an actor is DEAD.
