@@ -95,7 +95,8 @@ func TestLightweightActors(t *testing.T) {
 		t.Fatal(err)
 	}
 	listed := func() map[string]stateapi.Actor {
-		as, _, err := c.ListActors(ctx, stateapi.Options{Detail: true, Filters: []stateapi.Filter{{Key: "class_name", Predicate: "=", Value: "it.Lite"}}})
+		as, _, err := c.ListActors(ctx, stateapi.Options{Detail: true, Filters: []stateapi.Filter{{Key: "class_name", Predicate: "=", Value: "it.Lite"},
+			{Key: "is_lightweight", Predicate: "=", Value: "true"}}})
 		if err != nil {
 			t.Fatal(err)
 		}
