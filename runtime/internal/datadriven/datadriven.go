@@ -77,6 +77,7 @@ func RunTest(t *testing.T, path string, f func(t *testing.T, d *TestData) string
 			if i > 0 {
 				out.WriteString("\n")
 			}
+			out.WriteString(c.comment)
 			out.WriteString(c.rawCmd)
 			out.WriteString("----\n")
 			out.WriteString(got)
@@ -96,6 +97,8 @@ func RunTest(t *testing.T, path string, f func(t *testing.T, d *TestData) string
 type testCase struct {
 	*TestData
 	rawCmd string
+	// comment is the comment lines before the command (kept by -rewrite).
+	comment string
 }
 
 func parse(path string) ([]testCase, error) {
@@ -109,7 +112,7 @@ func parse(path string) ([]testCase, error) {
 	line := 0
 	var cur *testCase
 	inExpected := false
-	var exp strings.Builder
+	var exp, comment strings.Builder
 	flush := func() {
 		if cur != nil {
 			cur.Expected = exp.String()
@@ -131,10 +134,14 @@ func parse(path string) ([]testCase, error) {
 			exp.WriteString(text + "\n")
 		case cur == nil:
 			trimmed := strings.TrimSpace(text)
+			if strings.HasPrefix(trimmed, "#") {
+				comment.WriteString(text + "\n")
+			}
 			if trimmed == "" || strings.HasPrefix(trimmed, "#") {
 				continue
 			}
-			cur = &testCase{TestData: parseCmd(trimmed), rawCmd: text + "\n"}
+			cur = &testCase{TestData: parseCmd(trimmed), rawCmd: text + "\n", comment: comment.String()}
+			comment.Reset()
 			cur.Pos = fmt.Sprintf("%s:%d", path, line)
 		case text == "----":
 			inExpected = true

@@ -21,6 +21,9 @@ func TestParse(t *testing.T) {
 	if v, _ := c.Arg("a"); strings.Join(v, "|") != "1|2" || c.Input != "in\n" || c.Expected != "out\n" {
 		t.Fatalf("bad case %+v", c.TestData)
 	}
+	if c.comment != "# comment\n" {
+		t.Fatalf("comment %q not kept for -rewrite", c.comment)
+	}
 	if _, ok := c.Arg("b"); !ok {
 		t.Fatal("bare arg missing")
 	}
