@@ -147,14 +147,7 @@ func (w *Worker) relaunchLeaseRequests() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, q := range w.queues {
-		if q.leasing == 0 {
-			continue
-		}
-		for _, c := range q.cancel {
-			c()
-		}
-		q.cancel = nil
-		q.relaunch = true
+		w.runLocked(q, q.relaunchRequests(w.leaseBuf()), nil, nil)
 	}
 }
 

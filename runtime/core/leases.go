@@ -2,7 +2,6 @@ package core
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
@@ -10,7 +9,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/goray-dev/goray/runtime/internal/ids"
-	"github.com/goray-dev/goray/runtime/ownership"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
 
@@ -22,13 +20,17 @@ func (w *Worker) requestLease(ctx context.Context, q *schedQueue) {
 	defer w.leaseReqs.Done()
 	defer func() {
 		w.mu.Lock()
-		q.leasing--
-		if q.relaunch && q.leasing == 0 {
-			// Cancelled because the driver moved to another node: ask
-			// that one for what is still queued.
-			q.relaunch = false
-			w.dispatchLocked(q)
+		if q.leasing == 1 {
+			// The last request in flight: the contexts of those that
+			// ended are released.
+			for _, c := range q.cancel {
+				c()
+			}
+			q.cancel = nil
 		}
+		// After a move to another node, the last to end asks that one
+		// for what is still queued.
+		w.runLocked(q, q.leaseDone(w.leaseBuf()), nil, nil)
 		w.mu.Unlock()
 	}()
 	req := &rpcpb.LeaseRequest{JobId: w.jobID, BinaryHash: w.binaryHash, Resources: q.res, Strategy: q.strategy, EnvVars: q.envVars,
@@ -145,17 +147,7 @@ func (w *Worker) returnUnseenLease(c rpcpb.NodeManagerClient, id string) {
 
 func (w *Worker) failQueue(q *schedQueue, err error) {
 	w.mu.Lock()
-	ready := q.ready
-	q.ready = nil
-	var acts []ownership.Action
-	for _, pt := range ready {
-		if ue := (*UnschedulableError)(nil); errors.As(err, &ue) {
-			err = &UnschedulableError{TaskName: pt.spec.Name, Message: ue.Message}
-		}
-		w.outcomeEvent(pt, err)
-		acts = append(acts, w.failTaskLocked(pt, err)...)
-		delete(w.pending, pt.spec.TaskId)
-	}
+	acts := w.runLocked(q, q.failAll(w.leaseBuf(), err), nil, nil)
 	w.mu.Unlock()
 	w.do(acts)
 }
@@ -172,7 +164,7 @@ func (w *Worker) attach(q *schedQueue, node rpcpb.NodeManagerClient, nodeAddr st
 		cancel()
 		_, _ = node.ReturnWorker(context.Background(), &rpcpb.ReturnWorkerRequest{LeaseId: rep.LeaseId, WorkerBroken: true})
 		w.mu.Lock()
-		w.dispatchLocked(q)
+		w.runLocked(q, q.attachFailed(w.leaseBuf()), nil, nil)
 		w.mu.Unlock()
 		return
 	}
@@ -182,39 +174,17 @@ func (w *Worker) attach(q *schedQueue, node rpcpb.NodeManagerClient, nodeAddr st
 	go w.sender(lw)
 	go w.receiver(lw)
 	w.mu.Lock()
-	q.workers = append(q.workers, lw)
-	w.dispatchLocked(q)
-	w.maybeIdleLocked(lw)
+	w.runLocked(q, q.granted(w.leaseBuf(), lw), nil, nil)
 	w.mu.Unlock()
 }
 
-// maybeIdleLocked returns the lease after LeaseIdle without work. One timer
-// per leased worker is re-armed (no goroutine per finished task).
-func (w *Worker) maybeIdleLocked(lw *leasedWorker) {
-	if lw.dead || len(lw.inflight) > 0 || len(lw.q.ready) > 0 {
-		return
-	}
-	lw.idleAt = time.Now()
-	if lw.idleTimer == nil {
-		lw.idleTimer = time.AfterFunc(w.cfg.LeaseIdle, func() { w.idleCheck(lw) })
-	} else {
-		lw.idleTimer.Reset(w.cfg.LeaseIdle)
-	}
-}
-
-// idleCheck returns a lease idle for LeaseIdle; one that got work since is
-// left alone (its next idle moment re-arms the timer).
+// idleCheck is a leased worker's idle timer: its lease goes back after
+// LeaseIdle without work (leaseBook.idleTick). One timer per leased worker
+// is re-armed (no goroutine per finished task).
 func (w *Worker) idleCheck(lw *leasedWorker) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if lw.dead || len(lw.inflight) > 0 {
-		return
-	}
-	if d := w.cfg.LeaseIdle - time.Since(lw.idleAt); d > 0 {
-		lw.idleTimer.Reset(d)
-		return
-	}
-	w.returnLeaseLocked(lw, false, nil)
+	w.runLocked(lw.q, lw.q.idleTick(w.leaseBuf(), lw), nil, nil)
 }
 
 func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
@@ -229,34 +199,12 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
 // returnLeaseLocked gives a lease back to its node in the background; a
 // non-nil wg is Done once the node answered (or at once when the lease was
 // already returned).
-func (w *Worker) returnLeaseLocked(lw *leasedWorker, broken bool, wg *sync.WaitGroup) {
-	if lw.dead {
-		if wg != nil {
-			wg.Done()
-		}
-		return
+func (w *Worker) returnLeaseLocked(lw *leasedWorker, wg *sync.WaitGroup) {
+	las := lw.q.giveBack(w.leaseBuf(), lw)
+	if len(las) == 0 && wg != nil {
+		wg.Done()
 	}
-	if lw.idleTimer != nil {
-		lw.idleTimer.Stop()
-	}
-	lw.dead = true
-	q := lw.q
-	for i, x := range q.workers {
-		if x == lw {
-			q.workers = append(q.workers[:i], q.workers[i+1:]...)
-			break
-		}
-	}
-	lw.out <- nil
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_, _ = lw.node.ReturnWorker(ctx, &rpcpb.ReturnWorkerRequest{LeaseId: lw.lease.LeaseId, WorkerBroken: broken})
-		lw.cancel()
-		if wg != nil {
-			wg.Done()
-		}
-	}()
+	w.runLocked(lw.q, las, nil, wg)
 }
 
 // pgNodeClient is the node manager holding the strategy's bundle, and its address.

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/goray-dev/goray/runtime/ownership"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
 
@@ -146,19 +147,18 @@ func (w *Worker) leaseState() (map[string]string, bool) {
 // in-flight tasks are retried elsewhere (or failed once out of retries).
 func (w *Worker) failLeasesOnNodes(dead map[string]bool) {
 	w.mu.Lock()
-	var lost []*leasedWorker
+	var acts []ownership.Action
 	for _, q := range w.queues {
-		for _, lw := range q.workers {
-			if !lw.dead && dead[lw.lease.NodeId] {
-				lost = append(lost, lw)
+		las := q.nodeDead(w.leaseBuf(), dead)
+		for _, a := range las {
+			if a.kind == actReturnLease {
+				w.log.Printf("node %s died; failing over the tasks of worker %s", a.lw.lease.NodeId, a.lw.lease.WorkerId)
 			}
 		}
+		acts = append(acts, w.runLocked(q, las, nil, nil)...)
 	}
 	w.mu.Unlock()
-	for _, lw := range lost {
-		w.log.Printf("node %s died; failing over the tasks of worker %s", lw.lease.NodeId, lw.lease.WorkerId)
-		w.workerFailed(lw, &NodeDiedError{NodeID: lw.lease.NodeId})
-	}
+	w.do(acts)
 }
 
 // NodeDiedError is the cause recorded when a task's node died under it.

@@ -330,12 +330,22 @@ func (w *Worker) dispatchTaskLocked(pt *pendingTask) {
 	key := pt.queueKey()
 	q, ok := w.queues[key]
 	if !ok {
-		q = &schedQueue{key: key, res: pt.opts.Resources, strategy: pt.opts.Strategy, streaming: pt.opts.streaming, envVars: pt.opts.EnvVars,
-			notRetriable: pt.opts.MaxRetries == 0}
+		q = w.newQueue(key, pt.opts)
 		w.queues[key] = q
 	}
-	q.ready = append(q.ready, pt)
-	w.dispatchLocked(q)
+	las := q.submit(w.leaseBuf(), pt)
+	w.runLocked(q, las, nil, nil)
+}
+
+// newQueue is the queue of tasks of opts' shape.
+func (w *Worker) newQueue(key string, opts TaskOptions) *schedQueue {
+	q := &schedQueue{key: key, res: opts.Resources, strategy: opts.Strategy, streaming: opts.streaming, envVars: opts.EnvVars,
+		notRetriable: opts.MaxRetries == 0}
+	q.noFast = opts.Strategy.GetKind() == rpcpb.SchedulingStrategy_SPREAD || opts.streaming
+	q.closed = w.closing
+	q.idle, q.now = w.cfg.LeaseIdle, time.Now
+	q.retry = func(pt *pendingTask) bool { return w.table.Retry(pt.spec.TaskId) }
+	return q
 }
 
 // cpu1Key is the key of the common shape (one CPU, default strategy).
@@ -383,26 +393,21 @@ func slowQueueKey(o TaskOptions) string {
 	return key
 }
 
-// schedQueue holds the ready tasks of one shape and the workers leased for them.
+// schedQueue holds the ready tasks of one shape and the workers leased for
+// them: its bookkeeping is the leaseBook's (leasebook.go), the rest is what
+// its lease requests ask for.
 type schedQueue struct {
+	leaseBook
 	key      string
 	res      map[string]float64
 	strategy *rpcpb.SchedulingStrategy
 	envVars  map[string]string
-	ready    []*pendingTask
-	workers  []*leasedWorker
-	leasing  int
-	cancel   []context.CancelFunc
-	// relaunch: its lease requests were cancelled because the driver moved
-	// to another node; the last one to return asks again.
-	relaunch bool
-	fast     bool // tasks of this shape run in well under a millisecond
+	// cancel cancels the lease requests in flight.
+	cancel []context.CancelFunc
 	// streaming: a queue of generator tasks (never fast, see queueKey).
 	streaming bool
 	// notRetriable: its tasks have no retries (told to the node's memory monitor).
 	notRetriable bool
-	ewmaUs       float64 // average execution time
-	sawFirst     bool
 }
 
 type leasedWorker struct {
@@ -438,62 +443,122 @@ const (
 // longer than a worker start (30s to register), so a live node answers.
 const spillbackTimeout = 40 * time.Second
 
-func (q *schedQueue) depth() int {
-	if q.fast {
-		return 512
-	}
-	return 1
+// leaseBuf is the buffer the lease books' actions go in: reused, so that
+// dispatching a task allocates nothing for them. runLocked gives it back;
+// a book called while its actions run (none is) would get a fresh one.
+func (w *Worker) leaseBuf() []leaseAct {
+	b := w.leaseActs
+	w.leaseActs = nil
+	return b[:0]
 }
 
-// dispatchLocked pushes ready tasks to leased workers and asks for more leases.
-func (w *Worker) dispatchLocked(q *schedQueue) {
-	for _, lw := range q.workers {
-		if len(q.ready) == 0 {
-			break
+// runLocked executes a queue's book's actions (r: the result they are
+// about, for finish, retry after an error and drop; wg: Done once a
+// returned lease's node answered) and gives the buffer back. The
+// ownership actions are the caller's to do after unlocking.
+func (w *Worker) runLocked(q *schedQueue, las []leaseAct, r *rpcpb.TaskResult, wg *sync.WaitGroup) []ownership.Action {
+	var acts []ownership.Action
+	for i := range las {
+		a := &las[i]
+		switch a.kind {
+		case actPush:
+			lw := a.lw
+			batch := make([]*rpcpb.TaskSpec, len(a.tasks))
+			for i, pt := range a.tasks {
+				batch[i] = pt.spec
+			}
+			w.submittedEvents(a.tasks)
+			if w.direct && len(lw.out) == 0 && lw.direct == nil {
+				// The submitting goroutine sends it itself once it unlocks:
+				// no handoff to the sender goroutine on the synchronous path.
+				lw.direct = batch
+				w.directLWs = append(w.directLWs, lw)
+				continue
+			}
+			lw.out <- batch
+		case actRequestLease:
+			w.leaseReqs.Add(1)
+			ctx, cancel := context.WithCancel(w.baseCtx)
+			q.cancel = append(q.cancel, cancel)
+			go w.requestLease(ctx, q)
+		case actCancelRequests:
+			for _, c := range q.cancel {
+				c()
+			}
+			q.cancel = nil
+		case actArmIdle:
+			lw := a.lw
+			if lw.idleTimer == nil {
+				lw.idleTimer = time.AfterFunc(a.delay, func() { w.idleCheck(lw) })
+			} else {
+				lw.idleTimer.Reset(a.delay)
+			}
+		case actReturnLease:
+			w.giveBackLocked(a.lw, a.broken, wg)
+		case actDropLease:
+			lw := a.lw
+			if lw.idleTimer != nil {
+				lw.idleTimer.Stop()
+			}
+			close(lw.out)
+			lw.cancel()
+		case actRetry:
+			pt := a.pt
+			if a.broken {
+				w.outcomeEvent(pt, a.err)
+			} else {
+				w.resultEvent(pt, r, a.lw.where)
+			}
+			pt.spec.Attempt++
+			w.beforeAttemptLocked(pt)
+			if a.broken {
+				w.startRecoveryLocked(pt.spec.TaskId)
+			}
+			w.ownerEvent(pt, taskevents.PendingNodeAssignment)
+		case actFail:
+			w.outcomeEvent(a.pt, a.err)
+			delete(w.pending, a.pt.spec.TaskId)
+			acts = append(acts, w.failTaskLocked(a.pt, a.err)...)
+		case actFinish:
+			w.resultEvent(a.pt, r, a.lw.where)
+			delete(w.pending, a.pt.spec.TaskId)
+			acts = append(acts, w.finishLocked(a.pt, r)...)
+		case actDropResult:
+			acts = append(acts, w.dropResultLocked(r)...)
+		case actCancelOnWorker:
+			// Cancel makes the call, after unlocking.
 		}
-		if lw.dead {
-			continue
-		}
-		n := min(q.depth()-len(lw.inflight), len(q.ready))
-		if n <= 0 {
-			continue
-		}
-		batch := make([]*rpcpb.TaskSpec, 0, n)
-		for _, pt := range q.ready[:n] {
-			pt.lw = lw
-			lw.inflight[pt.spec.TaskId] = pt
-			batch = append(batch, pt.spec)
-		}
-		w.submittedEvents(q.ready[:n])
-		q.ready = q.ready[n:]
-		if w.direct && len(lw.out) == 0 && lw.direct == nil {
-			// The submitting goroutine sends it itself once it unlocks:
-			// no handoff to the sender goroutine on the synchronous path.
-			lw.direct = batch
-			w.directLWs = append(w.directLWs, lw)
-			continue
-		}
-		lw.out <- batch
 	}
-	if len(q.ready) == 0 {
-		q.ready = nil
-		for _, c := range q.cancel {
-			c()
+	clear(las)
+	w.leaseActs = las[:0]
+	return acts
+}
+
+// giveBackLocked closes a leased worker's stream and returns its lease in
+// the background: broken (its worker is killed; the stream broke), or idle
+// (the node keeps the worker for more leases).
+func (w *Worker) giveBackLocked(lw *leasedWorker, broken bool, wg *sync.WaitGroup) {
+	if lw.idleTimer != nil {
+		lw.idleTimer.Stop()
+	}
+	if broken {
+		close(lw.out)
+	} else {
+		lw.out <- nil
+	}
+	go func() {
+		if broken {
+			lw.cancel()
 		}
-		q.cancel = nil
-		return
-	}
-	want := len(q.ready)
-	if q.fast {
-		want = 1
-	}
-	for !w.closing && q.leasing < min(want, maxLeaseRequests) {
-		q.leasing++
-		w.leaseReqs.Add(1)
-		ctx, cancel := context.WithCancel(w.baseCtx)
-		q.cancel = append(q.cancel, cancel)
-		go w.requestLease(ctx, q)
-	}
+		// Bounded: the node may be dead with its connection hanging.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, _ = lw.node.ReturnWorker(ctx, &rpcpb.ReturnWorkerRequest{LeaseId: lw.lease.LeaseId, WorkerBroken: broken})
+		lw.cancel()
+		if wg != nil {
+			wg.Done()
+		}
+	}()
 }
 
 // batch is the message that carries tasks to the leased worker: with the
@@ -518,7 +583,7 @@ func pushTarget(rep *rpcpb.LeaseReply) string {
 	return rep.WorkerAddress
 }
 
-// directSend sends the batch a submitter took on in dispatchLocked. A send
+// directSend sends the batch a submitter took on in runLocked. A send
 // error is the receiver's to notice (the batch is in flight and is retried).
 func (w *Worker) directSend(lw *leasedWorker) {
 	lw.sendMu.Lock()
@@ -583,52 +648,19 @@ func (w *Worker) receiver(lw *leasedWorker) {
 			return
 		}
 		var acts []ownership.Action
+		q := lw.q
 		w.mu.Lock()
 		for _, r := range rb.Results {
-			acts = append(acts, w.completeLocked(lw, r)...)
+			o := taskOutcome{execUs: float64(r.ExecMicros), sysErr: r.SystemError}
+			if e := r.Result.GetError(); e != nil && e.Kind == rpcpb.ErrorInfo_TASK {
+				o.taskErr, o.retryable = true, e.Retryable
+			}
+			acts = append(acts, w.runLocked(q, q.result(w.leaseBuf(), lw, r.TaskId, o), r, nil)...)
 		}
-		w.dispatchLocked(lw.q)
-		w.maybeIdleLocked(lw)
+		acts = append(acts, w.runLocked(q, q.resultsDone(w.leaseBuf(), lw), nil, nil)...)
 		w.mu.Unlock()
 		w.do(acts)
 	}
-}
-
-// completeLocked records one task result, retrying when allowed.
-func (w *Worker) completeLocked(lw *leasedWorker, r *rpcpb.TaskResult) []ownership.Action {
-	pt, ok := lw.inflight[r.TaskId]
-	if !ok {
-		return w.dropResultLocked(r)
-	}
-	delete(lw.inflight, r.TaskId)
-	q := lw.q
-	us := float64(r.ExecMicros)
-	if !q.sawFirst {
-		q.ewmaUs, q.sawFirst = us, true
-	} else {
-		q.ewmaUs = 0.9*q.ewmaUs + 0.1*us
-	}
-	// A SPREAD queue never counts as fast: a fast queue pipelines its
-	// tasks onto one leased worker and asks for one lease, which would run
-	// every task on one node.
-	q.fast = q.ewmaUs < 1000 && q.strategy.GetKind() != rpcpb.SchedulingStrategy_SPREAD && !q.streaming
-	if r.SystemError != "" {
-		return w.retryOrFailLocked(pt, &WorkerCrashedError{TaskName: pt.spec.Name, Message: r.SystemError})
-	}
-	res := r.Result
-	w.resultEvent(pt, r, lw.where)
-	if res.GetError() != nil && res.Error.Kind == rpcpb.ErrorInfo_TASK && pt.opts.RetryExceptions && !pt.cancelled &&
-		(len(pt.spec.RetryOn) == 0 || res.Error.Retryable) {
-		if w.table.Retry(pt.spec.TaskId) {
-			pt.spec.Attempt++
-			w.beforeAttemptLocked(pt)
-			w.ownerEvent(pt, taskevents.PendingNodeAssignment)
-			q.ready = append(q.ready, pt)
-			return nil
-		}
-	}
-	delete(w.pending, pt.spec.TaskId)
-	return w.finishLocked(pt, r)
 }
 
 func locationOf(o *rpcpb.Object) ownership.Location {
@@ -643,63 +675,13 @@ func locationOf(o *rpcpb.Object) ownership.Location {
 	return ownership.Location{Inline: o.Data, Size: int64(len(o.Data))}
 }
 
-func (w *Worker) retryOrFailLocked(pt *pendingTask, cause error) []ownership.Action {
-	if pt.cancelled {
-		delete(w.pending, pt.spec.TaskId)
-		err := &TaskCancelledError{TaskID: pt.spec.TaskId}
-		w.outcomeEvent(pt, err)
-		return w.failTaskLocked(pt, err)
-	}
-	w.outcomeEvent(pt, cause)
-	if w.table.Retry(pt.spec.TaskId) {
-		pt.spec.Attempt++
-		w.beforeAttemptLocked(pt)
-		w.startRecoveryLocked(pt.spec.TaskId)
-		w.ownerEvent(pt, taskevents.PendingNodeAssignment)
-		pt.lw = nil
-		q := w.queues[pt.queueKey()]
-		q.ready = append([]*pendingTask{pt}, q.ready...)
-		return nil
-	}
-	delete(w.pending, pt.spec.TaskId)
-	return w.failTaskLocked(pt, cause)
-}
-
 // workerFailed handles a broken stream: in-flight tasks are retried or failed.
 func (w *Worker) workerFailed(lw *leasedWorker, cause error) {
 	oom := w.killedForMemory(lw, cause)
 	w.mu.Lock()
-	if lw.dead {
-		w.mu.Unlock()
-		return
-	}
-	lw.dead = true
 	q := lw.q
-	for i, x := range q.workers {
-		if x == lw {
-			q.workers = append(q.workers[:i], q.workers[i+1:]...)
-			break
-		}
-	}
-	var acts []ownership.Action
-	for _, pt := range lw.inflight {
-		var failure error = &WorkerCrashedError{TaskName: pt.spec.Name, Message: cause.Error()}
-		if oom != "" {
-			failure = &OutOfMemoryError{TaskName: pt.spec.Name, Message: oom}
-		}
-		acts = append(acts, w.retryOrFailLocked(pt, failure)...)
-	}
-	lw.inflight = nil
-	close(lw.out)
-	w.dispatchLocked(q)
+	acts := w.runLocked(q, q.streamBroken(w.leaseBuf(), lw, cause, oom), nil, nil)
 	w.mu.Unlock()
-	lw.cancel()
-	go func() {
-		// Bounded: the node may be dead with its connection hanging.
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_, _ = lw.node.ReturnWorker(ctx, &rpcpb.ReturnWorkerRequest{LeaseId: lw.lease.LeaseId, WorkerBroken: true})
-	}()
 	w.do(acts)
 }
 
@@ -719,30 +701,27 @@ func (w *Worker) Cancel(id string, force, recursive bool) error {
 		w.mu.Unlock()
 		return nil
 	}
-	pt.cancelled = true
-	if pt.lw == nil && pt.actor == nil {
-		for _, q := range w.queues {
-			for i, x := range q.ready {
-				if x == pt {
-					q.ready = append(q.ready[:i], q.ready[i+1:]...)
-					break
-				}
-			}
-		}
-		delete(w.pending, id)
-		err := &TaskCancelledError{TaskID: id}
-		w.outcomeEvent(pt, err)
-		acts := w.failTaskLocked(pt, err)
-		w.mu.Unlock()
-		w.do(acts)
-		return nil
-	}
 	var addr string
-	if pt.lw != nil {
-		addr = pt.lw.lease.WorkerAddress
-	} else if pt.actor != nil {
+	if pt.actor != nil {
+		pt.cancelled = true
 		addr = pt.actor.addr
 		force = false // as in Ray, actor tasks are not force-cancelled
+	} else {
+		q := w.queues[pt.queueKey()]
+		if q == nil { // no task of its shape was queued yet (its arguments are not ready)
+			q = &schedQueue{}
+		}
+		las := q.cancelTask(w.leaseBuf(), pt)
+		for _, a := range las {
+			if a.kind == actCancelOnWorker {
+				addr = a.lw.lease.WorkerAddress
+			}
+		}
+		if acts := w.runLocked(q, las, nil, nil); addr == "" {
+			w.mu.Unlock()
+			w.do(acts)
+			return nil
+		}
 	}
 	w.mu.Unlock()
 	if addr == "" {

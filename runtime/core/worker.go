@@ -138,6 +138,8 @@ type Worker struct {
 	// are left in directLWs for it to send after unlocking.
 	direct    bool
 	directLWs []*leasedWorker
+	// leaseActs is the lease books' reused action buffer (leaseBuf).
+	leaseActs []leaseAct
 
 	// executor side
 	execMu  sync.Mutex
@@ -372,10 +374,7 @@ func (w *Worker) Shutdown() {
 	w.mu.Lock()
 	w.closing = true
 	for _, q := range w.queues {
-		for _, c := range q.cancel {
-			c() // no more leases for this driver
-		}
-		q.cancel = nil
+		w.runLocked(q, q.close(w.leaseBuf()), nil, nil) // no more leases for this driver
 	}
 	w.mu.Unlock()
 	w.returnHeldLeases()
@@ -401,7 +400,7 @@ func (w *Worker) returnHeldLeases() {
 	for _, q := range w.queues {
 		for _, lw := range slices.Clone(q.workers) { // returning removes it from q.workers
 			wg.Add(1)
-			w.returnLeaseLocked(lw, false, &wg)
+			w.returnLeaseLocked(lw, &wg)
 		}
 	}
 	w.mu.Unlock()
