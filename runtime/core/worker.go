@@ -4,6 +4,18 @@
 // lineage reconstruction, actor calls) and the executor side (running
 // registered functions and actor methods pushed by owners). The public,
 // typed API on top of it is package ray.
+//
+// The owner's rules about leases are pure state machines, events in and
+// actions out with the clock passed in: leaseAsk (one lease request's
+// course: spillbacks, rejections, backoff) and leaseBook (a queue's leased
+// workers: dispatch and pipelining, when to ask for another lease, broken
+// streams, dead nodes, idle returns, cancellation). The Worker only makes
+// the calls, sends and timers they ask for. They are written so because
+// their cases are interleavings — a stream breaking after an idle return,
+// a node dying with tasks in flight, a cancel racing a retry — that
+// end-to-end tests meet only by chance; as scenario files
+// (testdata/leaseask.txt, testdata/leasebook.txt) each is replayed
+// deterministically.
 package core
 
 import (
