@@ -134,8 +134,8 @@ func parse(path string) ([]testCase, error) {
 			exp.WriteString(text + "\n")
 		case cur == nil:
 			trimmed := strings.TrimSpace(text)
-			if strings.HasPrefix(trimmed, "#") {
-				comment.WriteString(text + "\n")
+			if strings.HasPrefix(trimmed, "#") || trimmed == "" && comment.Len() > 0 {
+				comment.WriteString(text + "\n") // blank lines inside a comment block too
 			}
 			if trimmed == "" || strings.HasPrefix(trimmed, "#") {
 				continue
