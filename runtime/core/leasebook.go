@@ -199,15 +199,22 @@ func (b *leaseBook) attachFailed(acts []leaseAct) []leaseAct {
 	return b.dispatch(acts)
 }
 
-// leaseDone: a lease request ended (granted, failed or cancelled). After a
-// move to another node, the last one to end asks that node anew.
+// leaseDone: a lease request ended (its grant attached or not, the queue
+// failed, or it was cancelled). The queue asks again for what still waits:
+// a grant attaches (and dispatches) while its request still counts, so
+// the request's end is when a replacement can be asked for — else a task
+// whose granted worker could not be reached waited for the queue's next
+// event, forever if none came. After a move to another node, the last
+// request to end asks the new one.
 func (b *leaseBook) leaseDone(acts []leaseAct) []leaseAct {
 	b.leasing--
-	if b.relaunch && b.leasing == 0 {
+	if b.relaunch {
+		if b.leasing > 0 {
+			return acts
+		}
 		b.relaunch = false
-		acts = b.dispatch(acts)
 	}
-	return acts
+	return b.dispatch(acts)
 }
 
 // relaunchRequests: the driver moved to another node; the requests in

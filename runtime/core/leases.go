@@ -28,9 +28,14 @@ func (w *Worker) requestLease(ctx context.Context, q *schedQueue) {
 			}
 			q.cancel = nil
 		}
-		// After a move to another node, the last to end asks that one
-		// for what is still queued.
-		w.runLocked(q, q.leaseDone(w.leaseBuf()), nil, nil)
+		// What is still queued is asked for again (after a move to another
+		// node, of that one) — unless the owner stopped: a request would
+		// end at once, and ask again.
+		las := w.leaseBuf()
+		if w.baseCtx.Err() != nil {
+			las = q.close(las)
+		}
+		w.runLocked(q, q.leaseDone(las), nil, nil)
 		w.mu.Unlock()
 	}()
 	req := &rpcpb.LeaseRequest{JobId: w.jobID, BinaryHash: w.binaryHash, Resources: q.res, Strategy: q.strategy, EnvVars: q.envVars,
