@@ -87,29 +87,15 @@ func liteActors10k(ctx context.Context, out io.Writer, scale float64) error {
 	host0 := processRSS(hostPid)
 
 	hs := make([]ray.ActorHandle[actorState], n)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, creators)
 	t0 := time.Now()
-	for range creators {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				h, err := benchActor.Remote(ctx, ray.Lightweight())
-				if err != nil {
-					errs <- err
-					return
-				}
-				hs[i] = h
-			}
-		}()
+	err = inParallel(creators, n, func(i int) error {
+		h, err := benchActor.Remote(ctx, ray.Lightweight())
+		hs[i] = h
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("create lightweight actors: %w", err)
 	}
-	wg.Wait()
 	registered := time.Since(t0)
 	aliveAt, err := waitAlive(ctx, hs, t0)
 	if err != nil {
@@ -238,21 +224,10 @@ func liteActors10k(ctx context.Context, out io.Writer, scale float64) error {
 
 	// Gone again: killing them is creation's cost in reverse.
 	t1 := time.Now()
-	next.Store(0)
-	for range creators {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				_ = ray.Kill(ctx, hs[i], true)
-			}
-		}()
-	}
-	wg.Wait()
+	_ = inParallel(creators, n, func(i int) error {
+		_ = ray.Kill(ctx, hs[i], true)
+		return nil
+	})
 	_ = ray.Kill(ctx, first, true)
 	_ = ray.Kill(ctx, proc, true)
 	fmt.Fprintf(out, "  killed the %d lightweight actors in %.2f s\n", n, time.Since(t1).Seconds())
@@ -288,4 +263,39 @@ func waitAlive(ctx context.Context, hs []ray.ActorHandle[actorState], t0 time.Ti
 		}
 	}
 	return 0, fmt.Errorf("the %d actors were not all ALIVE within 5 minutes", len(hs))
+}
+
+// inParallel calls fn for 0 ≤ i < n from workers goroutines, each taking
+// the next index; the first error stops them (the indices not yet taken are
+// skipped) and is returned.
+func inParallel(workers, n int, fn func(i int) error) error {
+	var next atomic.Int64
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	errs := make(chan error, 1)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !failed.Load() {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				if err := fn(i); err != nil {
+					if failed.CompareAndSwap(false, true) {
+						errs <- err
+					}
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
 }

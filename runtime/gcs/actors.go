@@ -182,16 +182,7 @@ func (s *Server) waitActorLocked(ctx context.Context, id string) error {
 		ch = make(chan struct{})
 		s.actorWaits[id] = ch
 	}
-	s.mu.Unlock()
-	defer s.mu.Lock()
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.stop:
-		return status.Error(codes.Unavailable, "gcs stopping")
-	}
+	return s.waitOnLocked(ctx, ch)
 }
 
 // wakeActorLocked wakes the waiters of actor id.

@@ -195,7 +195,11 @@ func (s *Server) notifyLocked() {
 
 // waitLocked releases the lock until something changes or ctx ends.
 func (s *Server) waitLocked(ctx context.Context) error {
-	ch := s.changed
+	return s.waitOnLocked(ctx, s.changed)
+}
+
+// waitOnLocked releases the lock until ch is closed or ctx ends.
+func (s *Server) waitOnLocked(ctx context.Context, ch chan struct{}) error {
 	s.mu.Unlock()
 	defer s.mu.Lock()
 	select {
