@@ -430,6 +430,7 @@ func (n *Node) retire(w *worker) {
 		n.mu.Unlock()
 		return
 	}
+	defer n.pool.Drop(w.addr) // asked again, if at all, an idle timeout later
 	ctx, cancel := context.WithTimeout(context.Background(), retireTimeout)
 	defer cancel()
 	n.mu.Lock()
