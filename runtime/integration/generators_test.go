@@ -210,8 +210,13 @@ func TestGeneratorWorkerKilledMidStream(t *testing.T) {
 		t.Fatalf("items %v, want 0..9 once each", got)
 	}
 	// Its task events: the crashed attempt and the retry.
+	// Both attempts ended (the retry's FINISHED may reach the GCS after its
+	// PENDING_NODE_ASSIGNMENT and after the items did).
+	ended := func(s rpcpb.TaskEvent_Status) bool {
+		return s == rpcpb.TaskEvent_FINISHED || s == rpcpb.TaskEvent_FAILED
+	}
 	ts := listTasks(t, func(ts []*rpcpb.TaskState) bool {
-		return len(ts) == 2 && ts[0].State != rpcpb.TaskEvent_RUNNING && ts[1].State != rpcpb.TaskEvent_RUNNING
+		return len(ts) == 2 && ended(ts[0].State) && ended(ts[1].State)
 	}, "task_id", "=", g.ID())
 	slices.SortFunc(ts, func(a, b *rpcpb.TaskState) int { return int(a.Attempt - b.Attempt) })
 	if ts[0].State != rpcpb.TaskEvent_FAILED || ts[0].ErrorType != "WORKER_DIED" || ts[1].State != rpcpb.TaskEvent_FINISHED {

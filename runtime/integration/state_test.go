@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -171,6 +172,10 @@ func TestStateAPI(t *testing.T) {
 	if _, err := ray.Get(ctx, made); err != nil {
 		t.Fatal(err)
 	}
+	// Both held to the end (the CLI's summary lists them last): a Ref the
+	// collector finds unreachable is released, and the driver collects
+	// every few seconds while idle.
+	t.Cleanup(func() { runtime.KeepAlive(put); runtime.KeepAlive(made) })
 	objs, _, err := c.List(ctx, "objects", stateapi.Options{Limit: 10_000, Filters: []stateapi.Filter{{Key: "type", Predicate: "=", Value: "DRIVER"}}})
 	if err != nil {
 		t.Fatal(err)

@@ -103,6 +103,9 @@ func TestDashboardInABrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Held to the end: an actor whose last handle is gone ends (named or
+	// not, as in Ray), and the page behind the proxy looks for it last.
+	t.Cleanup(a.Release)
 	if _, err := ray.Get(ctx, greet.Remote(ctx, a)); err != nil {
 		t.Fatal(err)
 	}
