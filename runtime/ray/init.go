@@ -245,20 +245,31 @@ func pickNode(ctx context.Context, gcsAddr string, sec auth.Config) (string, str
 		return "", "", err
 	}
 	defer conn.Close()
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	cctx, cancel := context.WithTimeout(ctx, pickNodeWait)
 	defer cancel()
-	v, err := rpcpb.NewGcsClient(conn).GetNodes(cctx, &rpcpb.GetNodesRequest{}, grpc.WaitForReady(true))
-	if err != nil {
-		return "", "", fmt.Errorf("connect to the cluster's GCS at %s: %w", gcsAddr, err)
+	for {
+		v, err := rpcpb.NewGcsClient(conn).GetNodes(cctx, &rpcpb.GetNodesRequest{}, grpc.WaitForReady(true))
+		if err != nil {
+			return "", "", fmt.Errorf("connect to the cluster's GCS at %s: %w", gcsAddr, err)
+		}
+		// The same choice the driver makes again if this node dies (see
+		// core.ChooseNode): a driver is not tied to the node it started on.
+		if n := core.ChooseNode(v.Nodes, ip, nil); n != nil {
+			return n.Address, ip, nil
+		}
+		// A head just started answers before its own node registered
+		// (`goray start --head` then a driver at once): wait for one, as
+		// Ray's driver waits for its raylet.
+		select {
+		case <-cctx.Done():
+			return "", "", fmt.Errorf("the cluster at %s has no live node (waited %s)", gcsAddr, pickNodeWait)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	// The same choice the driver makes again if this node dies (see
-	// core.ChooseNode): a driver is not tied to the node it started on.
-	n := core.ChooseNode(v.Nodes, ip, nil)
-	if n == nil {
-		return "", "", fmt.Errorf("the cluster at %s has no live node", gcsAddr)
-	}
-	return n.Address, ip, nil
 }
+
+// pickNodeWait bounds a driver's wait for the cluster's first live node.
+const pickNodeWait = 30 * time.Second
 
 // Shutdown disconnects (ending the job and its non-detached actors) and stops
 // an embedded cluster.
