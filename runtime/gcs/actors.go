@@ -329,25 +329,41 @@ func (s *Server) tryCreateActor(id, nodeID string, spec *rpcpb.ActorSpec) bool {
 	if err != nil {
 		s.log.Printf("actor %s: constructor call on worker %s failed: %v", id, lease.WorkerId, err)
 		_, _ = c.ReturnWorker(ctx, &rpcpb.ReturnWorkerRequest{LeaseId: lease.LeaseId, WorkerBroken: true})
-		s.mu.Lock()
-		if a, ok := s.dir.Get(id); ok && a.State != actors.Dead {
-			a.WorkerID, a.NodeID = "", ""
-			s.saveActorsLocked(nil, id)
-		}
-		s.mu.Unlock()
+		s.unplaced(id, lease.WorkerId)
 		return false
 	}
+	// A failed constructor's worker is the actor's own: it goes too.
+	s.constructed(id, nodeID, lease.WorkerId, lease.WorkerAddress, res, true)
+	return true
+}
+
+// unplaced forgets where an actor was being constructed (the call to its
+// worker failed; the next try places it again), unless it died meanwhile
+// or is being constructed elsewhere already.
+func (s *Server) unplaced(id, workerID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a, ok := s.dir.Get(id); ok && a.State != actors.Dead && a.WorkerID == workerID {
+		a.WorkerID, a.NodeID = "", ""
+		s.saveActorsLocked(nil, id)
+	}
+}
+
+// constructed records a constructor's answer: the actor ALIVE on its
+// worker, or its creation failed (with killWorker, the worker killed).
+func (s *Server) constructed(id, nodeID, workerID, addr string, res *rpcpb.TaskResult, killWorker bool) {
 	s.mu.Lock()
 	var effs []actors.Effect
 	if e := res.GetResult().GetError(); e != nil {
 		effs = s.dir.CreationFailed(id, e.Message)
-		effs = append(effs, actors.Effect{Kind: actors.KillWorker, ActorID: id, NodeID: nodeID, WorkerID: lease.WorkerId})
+		if killWorker {
+			effs = append(effs, actors.Effect{Kind: actors.KillWorker, ActorID: id, NodeID: nodeID, WorkerID: workerID})
+		}
 	} else {
-		effs = s.dir.Created(id, nodeID, lease.WorkerId, lease.WorkerAddress)
+		effs = s.dir.Created(id, nodeID, workerID, addr)
 	}
 	s.saveActorsLocked(effs, id)
 	s.notifyLocked()
 	s.mu.Unlock()
 	s.apply(effs)
-	return true
 }

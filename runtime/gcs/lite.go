@@ -11,7 +11,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/goray-dev/goray/runtime/actors"
 	"github.com/goray-dev/goray/runtime/internal/ids"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
@@ -203,24 +202,11 @@ func (s *Server) tryCreateLite(id, nodeID string, spec *rpcpb.ActorSpec) bool {
 			s.hosts.dropLocked(h)
 			s.mu.Unlock()
 		}
-		s.mu.Lock()
-		if a, ok := s.dir.Get(id); ok && a.State != actors.Dead && a.WorkerID == h.workerID {
-			a.WorkerID, a.NodeID = "", ""
-		}
-		s.mu.Unlock()
+		s.unplaced(id, h.workerID)
 		return false
 	}
-	s.mu.Lock()
-	var effs []actors.Effect
-	if e := res.GetResult().GetError(); e != nil {
-		effs = s.dir.CreationFailed(id, e.Message)
-	} else {
-		effs = s.dir.Created(id, nodeID, h.workerID, h.addr)
-	}
-	s.saveActorsLocked(effs, id)
-	s.notifyLocked()
-	s.mu.Unlock()
-	s.apply(effs)
+	// A failed constructor leaves the host to its other instances.
+	s.constructed(id, nodeID, h.workerID, h.addr, res, false)
 	return true
 }
 

@@ -267,28 +267,13 @@ func (h *ActorHandle[S]) UnmarshalJSON(b []byte) error {
 		*h = ActorHandle[S]{}
 		return nil
 	}
-	if len(b) > core.MaxRefJSON {
-		return fmt.Errorf("actor handle: %d bytes of JSON, at most %d", len(b), core.MaxRefJSON)
+	x, err := parseActorJSON(b)
+	if err != nil {
+		return err
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	var x actorJSON
-	if err := dec.Decode(&x); err != nil {
-		return fmt.Errorf("actor handle: %w", err)
-	}
-	if x.ID == "" && x.Owner == "" {
-		*h = ActorHandle[S]{maxTaskRetries: x.MaxTaskRetries} // a zero handle
-		return nil
-	}
-	if err := core.ValidateObjectID(x.ID); err != nil {
-		return fmt.Errorf("actor handle: %w", err)
-	}
-	*h = ActorHandle[S]{ID: x.ID, maxTaskRetries: x.MaxTaskRetries}
+	*h = ActorHandle[S]{ID: x.ID, maxTaskRetries: x.MaxTaskRetries} // no id: a zero handle
 	if x.Owner == "" {
-		return nil
-	}
-	if err := core.ValidateAddress(x.Owner); err != nil {
-		return fmt.Errorf("actor handle: owner: %w", err)
+		return nil // not counted where it is read
 	}
 	w, err := worker()
 	if err != nil {
@@ -296,6 +281,40 @@ func (h *ActorHandle[S]) UnmarshalJSON(b []byte) error {
 	}
 	h.h = w.Borrow(x.ID, x.Owner)
 	return nil
+}
+
+// parseActorJSON reads and checks an actor handle's JSON form: bytes from
+// another process (or anywhere a user got them), so bounded in size,
+// exactly its fields, an id as this runtime makes them and a host:port
+// owner. No id and no owner is a zero handle.
+func parseActorJSON(b []byte) (actorJSON, error) {
+	var x actorJSON
+	if len(b) > core.MaxRefJSON {
+		return x, fmt.Errorf("actor handle: %d bytes of JSON, at most %d", len(b), core.MaxRefJSON)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&x); err != nil {
+		return actorJSON{}, fmt.Errorf("actor handle: %w", err)
+	}
+	if dec.More() {
+		return actorJSON{}, fmt.Errorf("actor handle: data after the JSON object")
+	}
+	if x.MaxTaskRetries < -1 {
+		return actorJSON{}, fmt.Errorf("actor handle: max_task_retries %d: want -1 (no limit) or more", x.MaxTaskRetries)
+	}
+	if x.ID == "" && x.Owner == "" {
+		return x, nil
+	}
+	if err := core.ValidateObjectID(x.ID); err != nil {
+		return actorJSON{}, fmt.Errorf("actor handle: %w", err)
+	}
+	if x.Owner != "" {
+		if err := core.ValidateAddress(x.Owner); err != nil {
+			return actorJSON{}, fmt.Errorf("actor handle: owner: %w", err)
+		}
+	}
+	return x, nil
 }
 
 // actorJSON is an actor handle's JSON form.

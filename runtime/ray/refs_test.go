@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goray-dev/goray/runtime/core"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
 
@@ -477,4 +478,34 @@ func TestDeadBorrowerReleasesItsBorrows(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitGone(t, id) // two unanswered checks, 3 s apart
+}
+
+// FuzzParseActorJSON: an actor handle's JSON form comes from other
+// processes (or any bytes a user decodes): the parser never panics, and
+// what it accepts is bounded and valid, and reads back the same after
+// encoding.
+func FuzzParseActorJSON(f *testing.F) {
+	f.Add([]byte(`{"goray_actor":"0a1b2c3d4e5f0000000000000000002a","owner":"127.0.0.1:4000","max_task_retries":3}`))
+	f.Add([]byte(`{"goray_actor":"0a1b2c3d4e5f0000000000000000002a"}`))
+	f.Add([]byte(`{"max_task_retries":-1}`))
+	f.Add([]byte(`{"goray_actor":"x","owner":"h:1"} {}`))
+	f.Add([]byte(`{"goray_actor":1}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		x, err := parseActorJSON(b)
+		if err != nil {
+			return
+		}
+		if len(b) > core.MaxRefJSON || x.MaxTaskRetries < -1 ||
+			(x.ID != "" && core.ValidateObjectID(x.ID) != nil) || (x.Owner != "" && core.ValidateAddress(x.Owner) != nil) ||
+			(x.ID == "" && x.Owner != "") {
+			t.Fatalf("accepted %q: %+v", b, x)
+		}
+		again, err := json.Marshal(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if y, err := parseActorJSON(again); err != nil || y != x {
+			t.Fatalf("%q re-encoded as %s reads %+v, %v", b, again, y, err)
+		}
+	})
 }
