@@ -100,6 +100,9 @@ func TestRESTBadConfigs(t *testing.T) {
 	deploy(t, helloConfig)
 	t.Cleanup(func() { shutdown(t) })
 	before := waitFor(t, "hello RUNNING", appRunning("hello"))
+	// The proxies follow the routing table by polling: RUNNING in the
+	// status can come before the worker's proxy routes it.
+	waitForBody(t, proxyURL(workerIP, "/echo"), "hi there")
 	ids := func(d *schema.ServeInstanceDetails) string {
 		var s []string
 		for _, dd := range d.Applications["hello"].Deployments {
