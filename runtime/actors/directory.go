@@ -5,6 +5,12 @@
 // away. It returns Effects (schedule the actor, kill a worker) for the GCS to
 // carry out and does no I/O.
 //
+// A non-detached actor fate-shares with its owner, the process that created
+// it (Ray's ownership): when the owner is a worker and that worker exits
+// (WorkerDied) or its node dies (NodeDied, NodeReturned), the actor dies
+// without a restart, whatever its MaxRestarts, with OwnerDiedCause. A
+// driver's actors end with its job (JobFinished).
+//
 // A lightweight actor (Actor.Lightweight) is an instance inside a host
 // worker that its job's other lightweight actors on the node share: its
 // WorkerID is the host's, so the host's death fails all its instances
@@ -14,6 +20,7 @@ package actors
 
 import (
 	"fmt"
+	"net"
 	"sort"
 	"strings"
 )
@@ -42,7 +49,12 @@ type Actor struct {
 	Detached  bool
 	// Owner is the address of the process that created the actor (its
 	// handles are counted there; see OutOfScope).
-	Owner       string
+	Owner string
+	// OwnerWorker and OwnerNode are the owner's worker id and the node
+	// that started it, when the owner is a worker ("" for a driver): the
+	// actor dies with that worker or node unless it is detached.
+	OwnerWorker string
+	OwnerNode   string
 	MaxRestarts int // -1 = infinite
 	NumRestarts int
 	State       State
@@ -209,9 +221,20 @@ func (d *Directory) Placed(id, node, worker string) {
 	}
 }
 
-// WorkerDied handles a worker process exiting.
+// WorkerDied handles a worker process exiting: the actors it ran fail
+// (restarting if they may), and the non-detached actors it owned die.
 func (d *Directory) WorkerDied(worker, cause string) []Effect {
+	if worker == "" {
+		return nil // names no worker (a driver's, an unplaced actor's)
+	}
 	var effs []Effect
+	for _, a := range d.All() {
+		if a.OwnerWorker == worker {
+			// First: one running in the same worker (a lightweight
+			// actor's instance in its owner's host) must not restart.
+			effs = append(effs, d.ownerDied(a, a.WorkerID != worker, "its worker process exited: "+cause)...)
+		}
+	}
 	for _, a := range d.All() {
 		if a.WorkerID == worker && a.State != Dead {
 			effs = append(effs, d.failed(a, "worker died: "+cause)...)
@@ -220,12 +243,44 @@ func (d *Directory) WorkerDied(worker, cause string) []Effect {
 	return effs
 }
 
+// OwnerDiedCause begins the death cause of an actor whose owner died (Ray's
+// words); the rest names the owner and how it ended.
+const OwnerDiedCause = "The actor is dead because its owner has died"
+
+// ownerDied ends a non-detached actor whose owner is gone: no restart and,
+// with kill (its worker may still run), its worker stopped (its instance,
+// for a lightweight actor).
+func (d *Directory) ownerDied(a *Actor, kill bool, how string) []Effect {
+	if a.Detached || a.State == Dead {
+		return nil
+	}
+	var effs []Effect
+	if kill && a.WorkerID != "" {
+		effs = append(effs, a.killEffect())
+	}
+	ip := a.Owner
+	if host, _, err := net.SplitHostPort(a.Owner); err == nil {
+		ip = host
+	}
+	cause := fmt.Sprintf("%s. Owner Id: %s Owner Ip address: %s Owner node: %s Owner exit: %s",
+		OwnerDiedCause, a.OwnerWorker, ip, a.OwnerNode, how)
+	return append(effs, d.die(a, cause)...)
+}
+
 // NodeDied handles a node going away. An actor whose constructor was
 // running there (being created or restarted) spends no restart: the node's
 // death is not the actor's failure, and its scheduling — which placed it
 // there and sees the constructor's call fail — places it again.
+//
+// The non-detached actors owned by a worker of the node die with it
+// (without a restart, wherever they run), before anything is restarted.
 func (d *Directory) NodeDied(node string) []Effect {
 	var effs []Effect
+	for _, a := range d.All() {
+		if node != "" && a.OwnerNode == node && a.OwnerWorker != "" {
+			effs = append(effs, d.ownerDied(a, a.NodeID != node, "its node "+node+" died")...)
+		}
+	}
 	for _, a := range d.All() {
 		if a.NodeID != node || a.State == Dead {
 			continue
@@ -243,8 +298,16 @@ func (d *Directory) NodeDied(node string) []Effect {
 // storage: an actor restored ALIVE on that node whose worker the node no
 // longer runs (it exited while the GCS was down, so its failure report was
 // lost) fails now — restarting if it may — instead of keeping a dead address.
+// A non-detached actor whose owner was a worker of that node that the node
+// no longer runs dies, as its owner did.
 func (d *Directory) NodeReturned(node string, workers map[string]bool) []Effect {
 	var effs []Effect
+	for _, a := range d.All() {
+		if node != "" && a.OwnerNode == node && a.OwnerWorker != "" && !workers[a.OwnerWorker] {
+			gone := a.NodeID == node && !workers[a.WorkerID]
+			effs = append(effs, d.ownerDied(a, !gone, "its worker was gone when node "+node+" registered again after a GCS restart")...)
+		}
+	}
 	for _, a := range d.All() {
 		if a.NodeID == node && a.State == Alive && !workers[a.WorkerID] {
 			effs = append(effs, d.failed(a, "its worker was gone when node "+node+" registered again after a GCS restart")...)

@@ -10,17 +10,19 @@ import (
 
 // TestLifecycle drives the directory from testdata/lifecycle.txt:
 //
-//	register id=a [name=x ns=y] [restarts=N] [job=j] [owner=addr] [detached] [get-if-exists] [lightweight]
+//	register id=a [name=x ns=y] [restarts=N] [job=j] [owner=addr] [owner-worker=w owner-node=n]
+//	         [detached] [get-if-exists] [lightweight]
 //	placed id=a node=n worker=w / created id=a node=n worker=w
 //	creation-failed id=a / worker-died worker=w / node-died node=n
 //	node-returned node=n [workers=w1,w2]
 //	kill id=a [no-restart] / job-finished job=j / lookup name=x ns=y / show
 //	out-of-scope id=a owner=addr
 //
-// and testdata/outofscope.txt (the owner's last handle gone), each on a
-// directory of its own.
+// testdata/outofscope.txt (the owner's last handle gone) and
+// testdata/ownerdied.txt (the owner's process gone), each on a directory of
+// its own.
 func TestLifecycle(t *testing.T) {
-	for _, f := range []string{"lifecycle.txt", "outofscope.txt"} {
+	for _, f := range []string{"lifecycle.txt", "outofscope.txt", "ownerdied.txt"} {
 		t.Run(f, func(t *testing.T) { runLifecycle(t, "testdata/"+f) })
 	}
 }
@@ -46,7 +48,8 @@ func runLifecycle(t *testing.T, file string) {
 			_, gie := td.Arg("get-if-exists")
 			_, lite := td.Arg("lightweight")
 			a, e, err := d.Register(&Actor{ID: id, Name: td.Val("name", ""), Namespace: td.Val("ns", "default"),
-				MaxRestarts: n, JobID: td.Val("job", "j1"), Detached: det, Owner: td.Val("owner", ""), Lightweight: lite}, gie)
+				MaxRestarts: n, JobID: td.Val("job", "j1"), Detached: det, Owner: td.Val("owner", ""), Lightweight: lite,
+				OwnerWorker: td.Val("owner-worker", ""), OwnerNode: td.Val("owner-node", "")}, gie)
 			if err != nil {
 				return "error: " + err.Error()
 			}

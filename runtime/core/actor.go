@@ -91,10 +91,16 @@ func (w *Worker) NewActorInfo(ctx context.Context, class string, args []Arg, opt
 	if opts.EnvVars == nil {
 		opts.EnvVars = w.envVars
 	}
-	info, err := w.gcs.CreateActor(ctx, &rpcpb.ActorSpec{JobId: w.jobID, ClassName: class, Args: pargs, Resources: opts.Resources,
+	spec := &rpcpb.ActorSpec{JobId: w.jobID, ClassName: class, Args: pargs, Resources: opts.Resources,
 		Name: opts.Name, Namespace: ns, Detached: opts.Detached, GetIfExists: opts.GetIfExists,
 		MaxRestarts: int32(opts.MaxRestarts), MaxConcurrency: int32(opts.MaxConcurrency), OwnerAddress: w.addr, Strategy: opts.Strategy,
-		EnvVars: opts.EnvVars, ConcurrencyGroups: opts.ConcurrencyGroups, Lightweight: opts.Lightweight})
+		EnvVars: opts.EnvVars, ConcurrencyGroups: opts.ConcurrencyGroups, Lightweight: opts.Lightweight}
+	if w.isWork {
+		// A worker owner: the actor dies with this process (or its node)
+		// unless detached. A driver's actors end with its job.
+		spec.OwnerWorkerId, spec.OwnerNodeId = w.cfg.WorkerID, w.cfg.NodeID
+	}
+	info, err := w.gcs.CreateActor(ctx, spec)
 	if err != nil {
 		if status.Code(err) == codes.AlreadyExists {
 			return nil, fmt.Errorf("create actor %s: %s", class, status.Convert(err).Message())

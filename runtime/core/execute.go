@@ -371,8 +371,8 @@ func (w *Worker) stillOwner() string {
 		return fmt.Sprintf("%d tasks it submitted are pending", n)
 	}
 	if n := w.table.Actors(); n > 0 {
-		// Its exit would leave them until their job ends: the owner is
-		// the one that ends an actor whose handles are gone.
+		// Its exit would end them: a non-detached actor dies with its
+		// owner (actors.Directory.WorkerDied).
 		return fmt.Sprintf("it owns %d actors whose handles are in use", n)
 	}
 	return ""

@@ -37,7 +37,8 @@ func (s *Server) CreateActor(ctx context.Context, in *rpcpb.ActorSpec) (*rpcpb.A
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	a := &actors.Actor{ID: ids.New(), Class: in.ClassName, Name: in.Name, Namespace: in.Namespace, JobID: in.JobId,
-		Detached: in.Detached, Owner: in.OwnerAddress, MaxRestarts: int(in.MaxRestarts), Spec: in, Lightweight: in.Lightweight}
+		Detached: in.Detached, Owner: in.OwnerAddress, OwnerWorker: in.OwnerWorkerId, OwnerNode: in.OwnerNodeId,
+		MaxRestarts: int(in.MaxRestarts), Spec: in, Lightweight: in.Lightweight}
 	s.mu.Lock()
 	got, effs, err := s.dir.Register(a, in.GetIfExists)
 	if err != nil {

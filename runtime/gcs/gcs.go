@@ -372,7 +372,9 @@ func (s *Server) CheckAlive(ctx context.Context, in *rpcpb.CheckAliveRequest) (*
 	return out, nil
 }
 
-// ReportWorkerFailure is called by node managers when a worker process exits.
+// ReportWorkerFailure is called by node managers when a worker process exits:
+// the actors it ran fail and the non-detached actors it owned die
+// (actors.Directory.WorkerDied).
 func (s *Server) ReportWorkerFailure(ctx context.Context, in *rpcpb.WorkerFailure) (*rpcpb.Empty, error) {
 	s.mu.Lock()
 	effs := s.dir.WorkerDied(in.WorkerId, in.Reason)

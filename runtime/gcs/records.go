@@ -404,7 +404,8 @@ func (s *Server) load(ctx context.Context) error {
 			return nil
 		}
 		a := &actors.Actor{ID: r.ID, Class: r.Class, Namespace: r.Namespace, JobID: r.JobID, Detached: r.Detached,
-			Owner: spec.GetOwnerAddress(), MaxRestarts: r.MaxRestarts, Spec: spec, Lightweight: spec.Lightweight}
+			Owner: spec.GetOwnerAddress(), OwnerWorker: spec.OwnerWorkerId, OwnerNode: spec.OwnerNodeId,
+			MaxRestarts: r.MaxRestarts, Spec: spec, Lightweight: spec.Lightweight}
 		if state != actors.Dead {
 			a.Name = r.Name // a dead actor's name is free for a new one
 		}

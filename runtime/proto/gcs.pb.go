@@ -1345,7 +1345,14 @@ type ActorSpec struct {
 	// lightweight: the actor runs as an instance in a host worker its job
 	// shares with its other lightweight actors on the node, holding no
 	// resources (docs/sdk.md, "Lightweight actors").
-	Lightweight   bool `protobuf:"varint,15,opt,name=lightweight,proto3" json:"lightweight,omitempty"`
+	Lightweight bool `protobuf:"varint,15,opt,name=lightweight,proto3" json:"lightweight,omitempty"`
+	// owner_worker_id and owner_node_id name the owner's process (the one
+	// at owner_address) when it is a worker: the worker's id and the node
+	// that started it. A non-detached actor dies with its owner, when that
+	// worker exits or that node dies (Ray's owner fate-sharing). A driver
+	// leaves both empty: its actors end with its job.
+	OwnerWorkerId string `protobuf:"bytes,16,opt,name=owner_worker_id,json=ownerWorkerId,proto3" json:"owner_worker_id,omitempty"`
+	OwnerNodeId   string `protobuf:"bytes,17,opt,name=owner_node_id,json=ownerNodeId,proto3" json:"owner_node_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1483,6 +1490,20 @@ func (x *ActorSpec) GetLightweight() bool {
 		return x.Lightweight
 	}
 	return false
+}
+
+func (x *ActorSpec) GetOwnerWorkerId() string {
+	if x != nil {
+		return x.OwnerWorkerId
+	}
+	return ""
+}
+
+func (x *ActorSpec) GetOwnerNodeId() string {
+	if x != nil {
+		return x.OwnerNodeId
+	}
+	return ""
 }
 
 type ActorInfo struct {
@@ -3095,7 +3116,7 @@ const file_gcs_proto_rawDesc = "" +
 	"\x05value\x18\x01 \x01(\fR\x05value\x12\x14\n" +
 	"\x05found\x18\x02 \x01(\bR\x05found\x12\x12\n" +
 	"\x04keys\x18\x03 \x03(\tR\x04keys\x12\x14\n" +
-	"\x05added\x18\x04 \x01(\bR\x05added\"\xc2\x06\n" +
+	"\x05added\x18\x04 \x01(\bR\x05added\"\x8e\a\n" +
 	"\tActorSpec\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1d\n" +
 	"\n" +
@@ -3113,7 +3134,9 @@ const file_gcs_proto_rawDesc = "" +
 	"\bstrategy\x18\f \x01(\v2\x1d.goray.rpc.SchedulingStrategyR\bstrategy\x12<\n" +
 	"\benv_vars\x18\r \x03(\v2!.goray.rpc.ActorSpec.EnvVarsEntryR\aenvVars\x12Z\n" +
 	"\x12concurrency_groups\x18\x0e \x03(\v2+.goray.rpc.ActorSpec.ConcurrencyGroupsEntryR\x11concurrencyGroups\x12 \n" +
-	"\vlightweight\x18\x0f \x01(\bR\vlightweight\x1a<\n" +
+	"\vlightweight\x18\x0f \x01(\bR\vlightweight\x12&\n" +
+	"\x0fowner_worker_id\x18\x10 \x01(\tR\rownerWorkerId\x12\"\n" +
+	"\rowner_node_id\x18\x11 \x01(\tR\vownerNodeId\x1a<\n" +
 	"\x0eResourcesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\x1a:\n" +
