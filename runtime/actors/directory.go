@@ -9,7 +9,9 @@
 // it (Ray's ownership): when the owner is a worker and that worker exits
 // (WorkerDied) or its node dies (NodeDied, NodeReturned), the actor dies
 // without a restart, whatever its MaxRestarts, with OwnerDiedCause. A
-// driver's actors end with its job (JobFinished).
+// driver's actors end with its job: when the driver ends it (JobFinished),
+// or when the GCS finds the driver dead without having ended it
+// (DriverDied, also with OwnerDiedCause).
 //
 // A lightweight actor (Actor.Lightweight) is an instance inside a host
 // worker that its job's other lightweight actors on the node share: its
@@ -258,12 +260,8 @@ func (d *Directory) ownerDied(a *Actor, kill bool, how string) []Effect {
 	if kill && a.WorkerID != "" {
 		effs = append(effs, a.killEffect())
 	}
-	ip := a.Owner
-	if host, _, err := net.SplitHostPort(a.Owner); err == nil {
-		ip = host
-	}
 	cause := fmt.Sprintf("%s. Owner Id: %s Owner Ip address: %s Owner node: %s Owner exit: %s",
-		OwnerDiedCause, a.OwnerWorker, ip, a.OwnerNode, how)
+		OwnerDiedCause, a.OwnerWorker, hostOf(a.Owner), a.OwnerNode, how)
 	return append(effs, d.die(a, cause)...)
 }
 
@@ -378,6 +376,38 @@ func (d *Directory) JobFinished(job string) []Effect {
 		}
 	}
 	return effs
+}
+
+// DriverDied ends job's non-detached actors once its driver, at address
+// driver, died without ending the job (killed, crashed, or returned from
+// main without ray.Shutdown). The actors the driver created die with
+// OwnerDiedCause naming it; the job's other ones (created by its workers)
+// die as the job ends. Detached actors live on, as with JobFinished.
+func (d *Directory) DriverDied(job, driver, how string) []Effect {
+	var effs []Effect
+	for _, a := range d.All() {
+		if a.JobID != job || a.Detached || a.State == Dead {
+			continue
+		}
+		if a.WorkerID != "" {
+			effs = append(effs, a.killEffect())
+		}
+		cause := "owner job " + job + " finished: its driver died (" + how + ")"
+		if a.Owner == driver && a.OwnerWorker == "" {
+			cause = fmt.Sprintf("%s. Owner Id: driver of job %s Owner Ip address: %s Owner exit: %s",
+				OwnerDiedCause, job, hostOf(driver), how)
+		}
+		effs = append(effs, d.die(a, cause)...)
+	}
+	return effs
+}
+
+// hostOf is the host part of a host:port address (addr itself otherwise).
+func hostOf(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
 }
 
 // Dump prints the directory (for scenario tests).

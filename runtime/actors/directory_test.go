@@ -16,13 +16,14 @@ import (
 //	creation-failed id=a / worker-died worker=w / node-died node=n
 //	node-returned node=n [workers=w1,w2]
 //	kill id=a [no-restart] / job-finished job=j / lookup name=x ns=y / show
-//	out-of-scope id=a owner=addr
+//	out-of-scope id=a owner=addr / driver-died job=j driver=addr
 //
-// testdata/outofscope.txt (the owner's last handle gone) and
-// testdata/ownerdied.txt (the owner's process gone), each on a directory of
-// its own.
+// testdata/outofscope.txt (the owner's last handle gone),
+// testdata/ownerdied.txt (the owner's process gone) and
+// testdata/driverdied.txt (a driver gone without ending its job), each on a
+// directory of its own.
 func TestLifecycle(t *testing.T) {
-	for _, f := range []string{"lifecycle.txt", "outofscope.txt", "ownerdied.txt"} {
+	for _, f := range []string{"lifecycle.txt", "outofscope.txt", "ownerdied.txt", "driverdied.txt"} {
 		t.Run(f, func(t *testing.T) { runLifecycle(t, "testdata/"+f) })
 	}
 }
@@ -85,6 +86,8 @@ func runLifecycle(t *testing.T, file string) {
 			return effs(d.OutOfScope(id, td.Val("owner", "")))
 		case "job-finished":
 			return effs(d.JobFinished(td.Val("job", "")))
+		case "driver-died":
+			return effs(d.DriverDied(td.Val("job", ""), td.Val("driver", ""), "nothing listened at its address for 10s (5 probes)"))
 		case "lookup":
 			a, ok := d.Lookup(td.Val("ns", "default"), td.Val("name", ""))
 			if !ok {

@@ -111,6 +111,9 @@ type Server struct {
 	incarnation, clusterID string
 	// reregisterBy is when loaded nodes that did not register again are declared dead.
 	reregisterBy time.Time
+	// driversQuietUntil: no job's driver is judged dead before it (set
+	// when unfinished jobs are loaded from the storage; driverwatch.go).
+	driversQuietUntil time.Time
 	// tasks is the task event history (tasks.go).
 	tasks *taskHistory
 	// events is the cluster event history (clusterevents.go).
@@ -166,8 +169,10 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Run watches heartbeats until Stop.
+// Run watches heartbeats and the drivers of unfinished jobs
+// (drivers.go) until Stop.
 func (s *Server) Run() {
+	go s.watchDrivers()
 	t := time.NewTicker(s.cfg.HeartbeatTimeout / 5)
 	defer t.Stop()
 	for {
@@ -453,27 +458,53 @@ func rejoinable(j, req *rpcpb.JobInfo) (*rpcpb.JobInfo, error) {
 
 // MarkJobFinished ends a job and its non-detached actors.
 func (s *Server) MarkJobFinished(ctx context.Context, in *rpcpb.JobInfo) (*rpcpb.Empty, error) {
+	if err := s.endJob(ctx, in.JobId, "", ""); err != nil {
+		return nil, err
+	}
+	return &rpcpb.Empty{}, nil
+}
+
+// endJob ends a job: its record says finished, its non-detached actors
+// die, its lightweight hosts and non-detached placement groups go. With
+// driver set it is the GCS's own finding that the job's driver, at that
+// address, died (how; see driverwatch.go): nothing is done unless the job
+// is still unfinished with that driver (it may have ended, or been taken
+// over by another driver, since the probe).
+func (s *Server) endJob(ctx context.Context, jobID, driver, how string) error {
 	s.mu.Lock()
-	if j, ok := s.jobs[in.JobId]; ok {
+	j, ok := s.jobs[jobID]
+	if driver != "" && (!ok || j.Finished || j.DriverAddress != driver) {
+		s.mu.Unlock()
+		return nil
+	}
+	if ok {
 		if !j.Finished {
+			if driver != "" {
+				s.driverDiedEvent(j, how)
+			}
 			s.jobEvent(j, true)
 		}
 		j.Finished = true
 		j.EndTimeMs = time.Now().UnixMilli()
 		s.persistLocked(jobOp(j))
 	}
-	effs := s.dir.JobFinished(in.JobId)
-	hosts := s.hostsOnJobFinishedLocked(in.JobId)
+	var effs []actors.Effect
+	if driver != "" {
+		effs = s.dir.DriverDied(jobID, driver, how)
+	} else {
+		effs = s.dir.JobFinished(jobID)
+	}
+	hosts := s.hostsOnJobFinishedLocked(jobID)
 	s.saveActorsLocked(effs)
 	var pgs []*placementGroup
 	for _, pg := range s.pgs {
-		if pg.spec.JobId == in.JobId && !pg.spec.Detached {
+		if pg.spec.JobId == jobID && !pg.spec.Detached {
 			pgs = append(pgs, pg)
 		}
 	}
 	s.notifyLocked()
 	s.mu.Unlock()
-	s.tasksOnJobFinished(in.JobId)
+	s.tasksOnJobFinished(jobID)
 	s.apply(effs)
 	for _, h := range hosts {
 		if h.workerID != "" {
@@ -484,10 +515,7 @@ func (s *Server) MarkJobFinished(ctx context.Context, in *rpcpb.JobInfo) (*rpcpb
 		_ = s.removePG(pg.id)
 	}
 	// The job's record, its actors' and its placement groups' removal.
-	if err := s.settle(ctx); err != nil {
-		return nil, err
-	}
-	return &rpcpb.Empty{}, nil
+	return s.settle(ctx)
 }
 
 // GetJobs lists jobs.

@@ -362,6 +362,11 @@ func (s *Server) load(ctx context.Context) error {
 			return nil
 		}
 		s.jobs[k] = j
+		if !j.Finished && j.DriverAddress != "" {
+			// Its driver reconnects, or the serve controller takes the
+			// job over again, within the grace (driverwatch.go).
+			s.driversQuietUntil = time.Now().Add(driverRestoredGrace)
+		}
 		if n, err := strconv.ParseUint(k, 16, 64); err == nil && len(k) <= 16 {
 			maxJob = max(maxJob, n)
 		}
