@@ -85,6 +85,8 @@ func TestMain(m *testing.M) {
 		_ = ray.Init(context.Background())
 	} else if addr := os.Getenv("GORAY_IT_SUBDRIVER"); addr != "" {
 		os.Exit(subDriver(addr))
+	} else if arg := os.Getenv(dyingDriverEnv); arg != "" {
+		os.Exit(dyingDriver(arg))
 	}
 	os.Exit(run(m))
 }
