@@ -424,6 +424,22 @@ func (w *Worker) GetValue(ctx context.Context, id, owner string) (data []byte, d
 		defer w.Waiting()() // the owner answers when it is ready; then a fetch
 		return w.getBorrowed(ctx, id, owner)
 	}
+	// A ready value in this process's memory without references inside
+	// (Ray's common case: a small put or task result) is answered at
+	// once: its bytes never change, so nothing needs holding.
+	w.mu.Lock()
+	if e, ok := w.table.Get(id); ok && e.Ready && e.Loc.NodeID == "" && e.Loc.Err == nil && len(e.Loc.Contains) == 0 {
+		data := e.Loc.Inline
+		w.mu.Unlock()
+		return data, noDone, nil
+	}
+	w.mu.Unlock()
+	return w.getOwned(ctx, id)
+}
+
+// getOwned is GetValue of an object this process owns that is not ready,
+// stored in a node, a failure, or holds references.
+func (w *Worker) getOwned(ctx context.Context, id string) (data []byte, done func(), err error) {
 	// Hold a reference while waiting: the caller's handle may become
 	// unreachable once it passed the id (the GC then releases it), and an
 	// object freed before its task finished would never become ready. On
@@ -622,6 +638,27 @@ func (w *Worker) Ready(id string) (bool, <-chan struct{}) {
 		return true, nil
 	}
 	return e.Ready, e.Done()
+}
+
+// ReadyMany is Ready for n owned objects under one lock (a Wait on many
+// refs): for each i with id(i) != "" it sets ready[i], and done[i] to a
+// channel closed when the object becomes ready if it is not. id is called
+// with the worker's lock held: it must only look its argument up.
+func (w *Worker) ReadyMany(n int, id func(i int) string, ready []bool, done []<-chan struct{}) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i := range n {
+		oid := id(i)
+		if oid == "" {
+			continue
+		}
+		e, ok := w.table.Get(oid)
+		if !ok || e.Ready {
+			ready[i] = true // gone: nothing to wait for (Get reports why)
+			continue
+		}
+		ready[i], done[i] = false, e.Done()
+	}
 }
 
 // GetObject serves an owned object's value or location to a borrower. For

@@ -47,6 +47,7 @@ package ownership
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 )
@@ -124,24 +125,27 @@ func (a Action) String() string {
 
 // Entry is one owned object.
 type Entry struct {
-	ID        string
-	TaskID    string // creating task; "" for Put objects (not reconstructable)
-	Local     int    // handles held in this process
-	Submitted int    // pending tasks that take it as an argument
-	Lineage   int    // kept tasks (lineage) that take it as an argument
+	ID     string
+	TaskID string // creating task; "" for Put objects (not reconstructable)
+	// The counts are int32 and the flags side by side: an owner holds
+	// an entry per live object (a million in the scale envelope), and
+	// this keeps one in the allocator's 160-byte class.
+	Local     int32 // handles held in this process
+	Submitted int32 // pending tasks that take it as an argument
+	Lineage   int32 // kept tasks (lineage) that take it as an argument
 	// Contained counts holds on the object for this process's own values
 	// and reads: owned objects whose values contain a reference to it, and
 	// registrations made for this process (see the package doc).
-	Contained int
-	// Borrowers counts, by address, the registrations of other processes
-	// holding a reference to it.
-	Borrowers map[string]int
+	Contained int32
 	Ready     bool
-	Loc       Location
 	// Actor marks the entry of an actor this process created (AddActor):
 	// it counts the actor's handles like an object's references, and its
 	// release is an ActorOutOfScope action.
 	Actor bool
+	// Borrowers counts, by address, the registrations of other processes
+	// holding a reference to it.
+	Borrowers map[string]int
+	Loc       Location
 	// done is made by the first Done while the object is not ready (most
 	// entries are never waited on: a queued task's entry without it is
 	// a sixth smaller) and closed when it becomes ready.
@@ -263,7 +267,9 @@ func (t *Table) AddContained(id string, n int) bool {
 	if !ok || n <= 0 {
 		return ok
 	}
-	e.Contained += n
+	// n comes from registrations other processes asked for: saturate
+	// rather than wrap.
+	e.Contained = int32(min(int64(e.Contained)+int64(n), math.MaxInt32))
 	return true
 }
 
@@ -273,7 +279,7 @@ func (t *Table) RemoveContained(id string, n int) []Action {
 	if !ok {
 		return nil
 	}
-	e.Contained -= min(n, e.Contained)
+	e.Contained -= int32(min(int64(n), int64(e.Contained)))
 	return t.maybeRelease(e)
 }
 

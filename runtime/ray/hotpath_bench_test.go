@@ -103,3 +103,22 @@ func BenchmarkHotPathActorCallAsync(b *testing.B) {
 	}
 	benchAsync(b, func(i int) Ref[int] { return hotActorNoop.Remote(ctx, h, i) })
 }
+
+// BenchmarkHotPathWait1k is Ray's single_client_wait_1k_refs: a Wait on a
+// thousand ready task results.
+func BenchmarkHotPathWait1k(b *testing.B) {
+	ctx := context.Background()
+	refs := make([]Ref[int], 1000)
+	for i := range refs {
+		refs[i] = hotNoop.Remote(ctx, i)
+	}
+	if _, err := GetAll(ctx, refs...); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if ready, _, err := Wait(ctx, refs, len(refs), 0); err != nil || len(ready) != len(refs) {
+			b.Fatalf("%d ready, %v", len(ready), err)
+		}
+	}
+}

@@ -58,9 +58,10 @@ func Get[T any](ctx context.Context, r Ref[T]) (T, error) {
 	}
 	// The Refs inside the value are held until they are decoded (each
 	// decoded Ref holds its object from then on).
-	defer done()
 	var v T
-	if err := codec.Decode(b, &v); err != nil {
+	err = codec.Decode(b, &v)
+	done()
+	if err != nil {
 		return zero, fmt.Errorf("object %s: %w", r.h.ID, err)
 	}
 	return v, nil
@@ -100,48 +101,67 @@ func Wait[T any](ctx context.Context, refs []Ref[T], numReturns int, timeout tim
 	if numReturns > len(refs) {
 		return nil, nil, fmt.Errorf("numReturns %d is more than the %d refs", numReturns, len(refs))
 	}
-	// Cancelled on return: it ends the owners' status calls of the refs
-	// still not ready.
+	// Refs owned here are checked together under one lock; the others ask
+	// their owners (status calls, ended by cancel on return).
+	own := w.Address()
+	local := func(i int) string {
+		if h := refs[i].h; h != nil && h.Owner == own {
+			return h.ID
+		}
+		return ""
+	}
+	isReady := make([]bool, len(refs))
+	chans := make([]<-chan struct{}, len(refs))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if timeout > 0 {
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	remote := make([]<-chan struct{}, len(refs))
-	isReady := func(i int, r Ref[T]) (bool, <-chan struct{}) {
-		if r.h == nil {
-			return true, nil
+	var wake chan struct{}
+	var watched []bool
+	var stop chan struct{}
+	defer func() {
+		if stop != nil {
+			close(stop)
 		}
-		if r.h.Owner == w.Address() {
-			return w.Ready(r.h.ID)
-		}
-		if remote[i] == nil {
-			remote[i] = w.ReadyRemote(ctx, r.h.ID, r.h.Owner)
-		}
-		select {
-		case <-remote[i]:
-			return true, nil
-		default:
-			return false, remote[i]
-		}
-	}
-	wake := make(chan struct{}, len(refs))
-	watched := make([]bool, len(refs))
-	stop := make(chan struct{})
-	defer close(stop)
+	}()
 	var waiting func()
 	for {
-		ready, notReady = ready[:0], notReady[:0]
+		w.ReadyMany(len(refs), local, isReady, chans)
+		n := 0
 		for i, r := range refs {
-			ok, ch := isReady(i, r)
+			ok := r.h == nil || isReady[i]
+			if !ok && local(i) == "" {
+				if chans[i] == nil {
+					chans[i] = w.ReadyRemote(ctx, r.h.ID, r.h.Owner)
+				}
+				select {
+				case <-chans[i]:
+					ok = true
+				default:
+				}
+			}
+			isReady[i] = ok
 			if ok {
+				n++
+			}
+		}
+		// Both lists at their final sizes: no growing a slice of Refs (a
+		// pointer-bearing copy for the collector) a thousand refs long.
+		ready, notReady = make([]Ref[T], 0, n), make([]Ref[T], 0, len(refs)-n)
+		for i, r := range refs {
+			if isReady[i] {
 				ready = append(ready, r)
 				continue
 			}
 			notReady = append(notReady, r)
+			if stop == nil {
+				wake, watched, stop = make(chan struct{}, len(refs)), make([]bool, len(refs)), make(chan struct{})
+			}
 			if !watched[i] {
 				watched[i] = true
+				ch := chans[i]
 				go func() {
 					select {
 					case <-ch:

@@ -49,6 +49,9 @@ func ValidEnvVarName(name string) error {
 // and none of goray's own GORAY_ variables (the contract between a node
 // and its workers).
 func ValidateTaskEnvVars(vars map[string]string) error {
+	if len(vars) == 0 {
+		return nil // every call without env_vars: nothing to sort
+	}
 	if len(vars) > MaxEnvVars {
 		return fmt.Errorf("runtime_env.env_vars has %d variables, more than the limit of %d", len(vars), MaxEnvVars)
 	}
