@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"sync"
 	"syscall"
 	"time"
 
@@ -50,7 +49,7 @@ func (s *Server) watchDrivers() {
 				delete(known, addr)
 			}
 		}
-		for job, r := range probeDrivers(pool, drivers) {
+		for job, r := range rpcutil.FanOut(drivers, driverProbes, func(_, addr string) driverProbe { return probeDriver(pool, addr) }) {
 			addr := drivers[job]
 			known[addr] = true
 			if dead, why := tr.observe(job, addr, r, time.Now()); dead {
@@ -70,29 +69,6 @@ func (s *Server) unfinishedDrivers() map[string]string {
 			out[id] = j.DriverAddress
 		}
 	}
-	return out
-}
-
-// probeDrivers probes every job's driver (job id → address) at once,
-// driverProbes at a time.
-func probeDrivers(pool *rpcutil.Pool, drivers map[string]string) map[string]driverProbe {
-	out := make(map[string]driverProbe, len(drivers))
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, driverProbes)
-	for job, addr := range drivers {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			r := probeDriver(pool, addr)
-			<-sem
-			mu.Lock()
-			out[job] = r
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
 	return out
 }
 

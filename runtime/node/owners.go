@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"sync"
 	"syscall"
 	"time"
 
@@ -54,7 +53,7 @@ func (n *Node) watchOwners() {
 				delete(known, addr)
 			}
 		}
-		for addr, r := range probeOwners(pool, owners) {
+		for addr, r := range rpcutil.FanOut(owners, ownerProbes, func(addr, id string) probeResult { return probeOwner(pool, addr, id) }) {
 			known[addr] = true
 			if dead, why := tr.observe(addr, r, time.Now()); dead {
 				n.freeOwned(addr, "its owner is gone: "+why)
@@ -64,29 +63,6 @@ func (n *Node) watchOwners() {
 			}
 		}
 	}
-}
-
-// probeOwners probes every owner (address → one of its object ids) at once,
-// ownerProbes at a time.
-func probeOwners(pool *rpcutil.Pool, owners map[string]string) map[string]probeResult {
-	out := make(map[string]probeResult, len(owners))
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, ownerProbes)
-	for addr, id := range owners {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			r := probeOwner(pool, addr, id)
-			<-sem
-			mu.Lock()
-			out[addr] = r
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	return out
 }
 
 // probeOwner asks the process at addr whether it owns object id.

@@ -1,0 +1,28 @@
+package rpcutil
+
+import "sync"
+
+// FanOut calls probe for every entry of in, at most limit at a time, and
+// returns the answers by key: the liveness probes of many peers at once
+// (the GCS's of drivers, a node's of object owners), each bounded by its
+// own timeout, so a round takes about one timeout however many are down.
+func FanOut[K comparable, V, R any](in map[K]V, limit int, probe func(K, V) R) map[K]R {
+	out := make(map[K]R, len(in))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, max(limit, 1))
+	for k, v := range in {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			r := probe(k, v)
+			<-sem
+			mu.Lock()
+			out[k] = r
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
