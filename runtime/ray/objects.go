@@ -147,32 +147,39 @@ func Wait[T any](ctx context.Context, refs []Ref[T], numReturns int, timeout tim
 				n++
 			}
 		}
-		// Both lists at their final sizes: no growing a slice of Refs (a
-		// pointer-bearing copy for the collector) a thousand refs long.
-		ready, notReady = make([]Ref[T], 0, n), make([]Ref[T], 0, len(refs)-n)
-		for i, r := range refs {
-			if isReady[i] {
-				ready = append(ready, r)
+		// The lists are made once, on return, at their final sizes (no
+		// growing a slice of Refs a thousand long on every wake-up).
+		lists := func() ([]Ref[T], []Ref[T]) {
+			ready, notReady := make([]Ref[T], 0, n), make([]Ref[T], 0, len(refs)-n)
+			for i, r := range refs {
+				if isReady[i] {
+					ready = append(ready, r)
+				} else {
+					notReady = append(notReady, r)
+				}
+			}
+			return ready, notReady
+		}
+		if n >= numReturns || n == len(refs) {
+			ready, notReady = lists()
+			return ready, notReady, nil
+		}
+		if stop == nil {
+			wake, watched, stop = make(chan struct{}, len(refs)), make([]bool, len(refs)), make(chan struct{})
+		}
+		for i := range refs {
+			if isReady[i] || watched[i] {
 				continue
 			}
-			notReady = append(notReady, r)
-			if stop == nil {
-				wake, watched, stop = make(chan struct{}, len(refs)), make([]bool, len(refs)), make(chan struct{})
-			}
-			if !watched[i] {
-				watched[i] = true
-				ch := chans[i]
-				go func() {
-					select {
-					case <-ch:
-						wake <- struct{}{}
-					case <-stop:
-					}
-				}()
-			}
-		}
-		if len(ready) >= numReturns || len(notReady) == 0 {
-			return ready, notReady, nil
+			watched[i] = true
+			ch := chans[i]
+			go func() {
+				select {
+				case <-ch:
+					wake <- struct{}{}
+				case <-stop:
+				}
+			}()
 		}
 		if waiting == nil {
 			waiting = w.Waiting() // a task's CPUs are lent meanwhile
@@ -181,6 +188,7 @@ func Wait[T any](ctx context.Context, refs []Ref[T], numReturns int, timeout tim
 		select {
 		case <-wake:
 		case <-ctx.Done():
+			ready, notReady = lists()
 			return ready, notReady, nil
 		}
 	}
