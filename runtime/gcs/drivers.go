@@ -2,9 +2,6 @@ package gcs
 
 import (
 	"context"
-	"errors"
-	"net"
-	"syscall"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -90,19 +87,10 @@ func probeDriver(pool *rpcutil.Pool, addr string) driverProbe {
 	}
 	// Tell a refused connection (nothing listens: the driver is gone) from
 	// no answer at all.
-	dctx, dcancel := context.WithTimeout(context.Background(), driverProbeTimeout/2)
-	defer dcancel()
-	var d net.Dialer
-	conn, err := d.DialContext(dctx, "tcp", addr)
-	switch {
-	case err == nil:
-		_ = conn.Close()
-		return driverSilent // it listens but did not answer the RPC
-	case errors.Is(err, syscall.ECONNREFUSED):
+	if rpcutil.Refused(context.Background(), addr, driverProbeTimeout/2) {
 		return driverRefused
-	default:
-		return driverSilent
 	}
+	return driverSilent
 }
 
 // driverDied ends job, whose driver at addr was found dead (why), unless it

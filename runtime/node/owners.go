@@ -2,9 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
-	"net"
-	"syscall"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -93,15 +90,7 @@ func probeOwner(pool *rpcutil.Pool, addr, id string) probeResult {
 // dialResult tells a refused connection (nothing listens: the owner is
 // gone) from no answer at all, once an RPC to addr failed.
 func dialResult(ctx context.Context, addr string) probeResult {
-	dctx, cancel := context.WithTimeout(ctx, ownerProbeTimeout/2)
-	defer cancel()
-	var d net.Dialer
-	c, err := d.DialContext(dctx, "tcp", addr)
-	if err == nil {
-		_ = c.Close()
-		return ownerUnreachable // it listens but did not answer the RPC
-	}
-	if errors.Is(err, syscall.ECONNREFUSED) {
+	if rpcutil.Refused(ctx, addr, ownerProbeTimeout/2) {
 		return ownerRefused
 	}
 	return ownerUnreachable

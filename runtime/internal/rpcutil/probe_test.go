@@ -1,6 +1,8 @@
 package rpcutil
 
 import (
+	"context"
+	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -39,5 +41,21 @@ func TestFanOut(t *testing.T) {
 	}
 	if got := FanOut(map[string]int{}, 0, func(string, int) int { return 1 }); len(got) != 0 {
 		t.Errorf("empty input: %v", got)
+	}
+}
+
+// A port something listens on is not refused; the same port once closed is.
+func TestRefused(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	if Refused(context.Background(), addr, time.Second) {
+		t.Errorf("%s listens, reported refused", addr)
+	}
+	_ = lis.Close()
+	if !Refused(context.Background(), addr, time.Second) {
+		t.Errorf("%s closed, not reported refused", addr)
 	}
 }
