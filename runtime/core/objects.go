@@ -342,9 +342,13 @@ func (w *Worker) segment() *objectstore.Segment {
 	return w.seg
 }
 
-// fetch reads a stored object from a node: through this worker's segment
-// from its own node, in chunks otherwise.
-func (w *Worker) fetch(ctx context.Context, id, nodeID, addr string) ([]byte, error) {
+// fetch reads a stored object (owned by the process at owner) from a node:
+// through this worker's segment from its own node, in chunks otherwise. A
+// worker asks its own node for an object on another node: the node pulls
+// it into its store, where the node's other workers find it too, and
+// other nodes pulling it at the same time may read it from there (Ray's
+// object manager; runtime/node/pulls.go).
+func (w *Worker) fetch(ctx context.Context, id, owner, nodeID, addr string) ([]byte, error) {
 	if w.local != nil && nodeID == w.local.ID() {
 		return w.local.ObjectStore().Get(id)
 	}
@@ -368,6 +372,18 @@ func (w *Worker) fetch(ctx context.Context, id, nodeID, addr string) ([]byte, er
 			})
 			return out, err
 		}
+	}
+	if w.isWork && w.cfg.NodeAddress != "" {
+		// In chunks, not through the segment: the pull can take a while,
+		// and the segment serves one transfer at a time.
+		req := &rpcpb.FetchObjectRequest{Id: id, SourceAddress: addr, OwnerAddress: owner}
+		data, err := w.fetchChunks(ctx, w.nodeClient(), req, nil)
+		if err == nil || ctx.Err() != nil || status.Code(err) == codes.NotFound {
+			return data, err
+		}
+		// The node could not pull it (no room in its store, say): read it
+		// from where it is.
+		w.log.Printf("object %s: node %s could not pull it from %s (%v); reading it directly", id, w.cfg.NodeAddress, addr, err)
 	}
 	return w.fetchChunks(ctx, client, &rpcpb.FetchObjectRequest{Id: id}, nil)
 }
@@ -509,7 +525,7 @@ func (w *Worker) getOwned(ctx context.Context, id string) (data []byte, done fun
 			return loc.Inline, release(len(loc.Contains) > 0), nil
 		}
 		wait()
-		data, ferr := w.fetch(ctx, id, loc.NodeID, "")
+		data, ferr := w.fetch(ctx, id, w.addr, loc.NodeID, "")
 		if ferr == nil {
 			return data, release(len(loc.Contains) > 0), nil
 		}
@@ -576,7 +592,7 @@ func (w *Worker) getBorrowed(ctx context.Context, id, owner string) ([]byte, fun
 		if !o.InStore {
 			return o.Data, done, nil
 		}
-		data, err := w.fetch(ctx, id, o.NodeId, o.NodeAddress)
+		data, err := w.fetch(ctx, id, owner, o.NodeId, o.NodeAddress)
 		if err == nil {
 			return data, done, nil
 		}

@@ -136,6 +136,14 @@ type Node struct {
 	// objects over in (objectstore/transfer.go).
 	segments *objectstore.Segments
 
+	// pullsMu guards the objects being pulled from other nodes, the relay
+	// chains of objects sent from here, and the nodes holding copies of
+	// objects pulled from here (pulls.go, relays.go).
+	pullsMu sync.Mutex
+	pulls   map[string]*pull
+	relays  *relayPlan
+	copies  map[string]*copies
+
 	mu        sync.Mutex
 	id        string
 	changed   chan struct{}
@@ -199,7 +207,8 @@ func Start(cfg Config) (*Node, error) {
 		workers: map[string]*worker{}, idle: newIdlePool(), leases: map[string]*lease{},
 		demand: map[string]*rpcpb.ResourceDemand{}, bundles: map[string]map[int32]*bundle{}, binaries: map[string]cachedBinary{},
 		jobHashes: map[string]string{}, lastBusy: time.Now(), stop: make(chan struct{}),
-		kick: make(chan struct{}, 1), done: make(chan struct{})}
+		kick: make(chan struct{}, 1), done: make(chan struct{}),
+		pulls: map[string]*pull{}, relays: newRelayPlan(), copies: map[string]*copies{}}
 	tokenFile, err := cfg.Security.WriteTokenFile(filepath.Join(cfg.Dir, "secrets"))
 	if err != nil {
 		return nil, err

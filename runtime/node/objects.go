@@ -8,8 +8,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/goray-dev/goray/runtime/internal/rpcutil"
-	"github.com/goray-dev/goray/runtime/objectstore"
 	rpcpb "github.com/goray-dev/goray/runtime/proto"
 )
 
@@ -83,39 +81,34 @@ func (n *Node) putLocalFile(stream rpcpb.NodeManager_PutObjectServer, first *rpc
 
 // FetchObject streams an object in chunks (from store memory, pinned while
 // sending), or, for the node's own workers, hands it over in a file of the
-// transfer directory.
+// transfer directory. An object on another node (source_address) is pulled
+// into this node's store first and sent on as it arrives (pulls.go); a
+// node pulling an object may be sent to another puller instead (relays.go).
 func (n *Node) FetchObject(in *rpcpb.FetchObjectRequest, stream rpcpb.NodeManager_FetchObjectServer) error {
 	if in.Id == "" {
 		return status.Error(codes.InvalidArgument, "fetch without an object id")
 	}
-	sent := false
-	err := n.Store.Read(in.Id, func(data []byte) error {
-		sent = true
-		if in.LocalFile != "" && len(data) <= objectstore.SegmentSize {
-			if err := n.segments.CopyTo(in.LocalFile, data); err == nil {
-				return stream.Send(&rpcpb.Chunk{Id: in.Id, TotalSize: int64(len(data)), LocalFile: in.LocalFile})
-			}
-			// No segment to write (a full /dev/shm): send the bytes.
+	if in.SourceAddress != "" && in.SourceAddress != n.addr {
+		if p := n.startPull(in.Id, in.OwnerAddress, in.SourceAddress); p != nil {
+			return n.sendPulling(p, in, stream)
 		}
-		total := int64(len(data))
-		for off := int64(0); off < total || off == 0; off += rpcutil.ChunkSize {
-			end := min(off+rpcutil.ChunkSize, total)
-			if err := stream.Send(&rpcpb.Chunk{Id: in.Id, TotalSize: total, Offset: off, Data: data[off:end]}); err != nil {
-				return err
-			}
-			if end == total {
-				break
-			}
+	}
+	if in.PullerAddress != "" {
+		relay, done, has := n.relayFor(in)
+		if relay != "" {
+			return stream.Send(&rpcpb.Chunk{Id: in.Id, RelayAddress: relay})
 		}
-		return nil
-	}, false)
-	if errors.Is(err, objectstore.ErrNotFound) {
-		return status.Errorf(codes.NotFound, "object %s is not on node %s", in.Id, n.ID())
+		if done != nil {
+			defer done()
+		}
+		if !has {
+			return status.Errorf(codes.NotFound, "object %s is not on node %s", in.Id, n.ID())
+		}
 	}
-	if err != nil && !sent {
-		return status.Error(codes.Internal, err.Error())
+	if p := n.pulling(in.Id); p != nil {
+		return n.sendPulling(p, in, stream)
 	}
-	return err
+	return n.sendStored(in, stream)
 }
 
 // FreeObjects deletes objects whose owner released them, and every object
@@ -125,5 +118,6 @@ func (n *Node) FreeObjects(ctx context.Context, in *rpcpb.FreeObjectsRequest) (*
 	if in.OwnerAddress != "" {
 		n.freeOwned(in.OwnerAddress, "its owner shut down")
 	}
+	n.forwardFrees(in.Ids, "")
 	return &rpcpb.Empty{}, nil
 }

@@ -142,4 +142,5 @@ func (n *Node) freeOwned(addr, why string) {
 	if objs, bytes := n.Store.DeleteOwned(addr); objs > 0 {
 		n.log.Printf("freed %d objects (%d bytes) owned by %s: %s", objs, bytes, addr, why)
 	}
+	n.forwardFrees(nil, addr)
 }

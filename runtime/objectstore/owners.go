@@ -44,17 +44,32 @@ func (s *Store) DeleteOwned(owner string) (objects int, bytes int64) {
 	return objects, bytes
 }
 
+// OwnerOf returns the owner of a stored object ("" when unknown or not stored).
+func (s *Store) OwnerOf(id string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o := s.objs[id]; o != nil {
+		return o.owner
+	}
+	return ""
+}
+
 // Owners returns, for every owner with objects in the store, one of its
 // object ids: the node manager asks the owner whether it still owns that
-// object to learn whether the owner still runs.
+// object to learn whether the owner still runs. Copies are not asked
+// about: a copy can outlive the owner's reference for a while (its free
+// comes from the node it was pulled from), and an owner that answers "not
+// mine" is taken for another process at the address, whose objects all go.
 func (s *Store) Owners() map[string]string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make(map[string]string, len(s.owned))
 	for owner, ids := range s.owned {
 		for id := range ids {
-			out[owner] = id
-			break
+			if o := s.objs[id]; o != nil && !o.copy {
+				out[owner] = id
+				break
+			}
 		}
 	}
 	return out

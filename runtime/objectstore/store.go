@@ -39,6 +39,9 @@ type object struct {
 	// unknown): when that process is gone, nothing can free the object but
 	// DeleteOwned.
 	owner string
+	// copy: a copy of an object another node holds (PutCopyFunc): under
+	// pressure it is dropped, not spilled.
+	copy bool
 }
 
 // Stats describes the store.
@@ -50,6 +53,8 @@ type Stats struct {
 	// PooledBytes is free store memory kept for reuse; Reclaims counts
 	// reclaimer calls.
 	PooledBytes, Reclaims int64
+	// DroppedCopies counts copies dropped to make room.
+	DroppedCopies int64
 }
 
 // Store is safe for concurrent use.
@@ -72,6 +77,7 @@ type Store struct {
 	reclaim  func()
 	nextGC   int64 // reclaim when used bytes pass this
 	reclaims int64
+	dropped  int64 // copies dropped to make room
 	freed    chan struct{} // closed when a region is freed (alloc waits on it)
 
 	reclaiming       bool  // a reclaim runs in the background
@@ -251,6 +257,18 @@ func (s *Store) PutFunc(id string, size int64, fill func(buf []byte) error) erro
 // PutFuncFor is PutFunc for an object owned by the process at owner (its
 // core worker address), so that DeleteOwned frees it once that process is gone.
 func (s *Store) PutFuncFor(id, owner string, size int64, fill func(buf []byte) error) error {
+	return s.putFunc(id, owner, size, fill, false)
+}
+
+// PutCopyFunc is PutFuncFor for a copy of an object that another node
+// holds (a node pulls one to serve its workers and other nodes): when the
+// store needs room, copies go first and are dropped instead of spilled,
+// since the object can be fetched again from where it came from.
+func (s *Store) PutCopyFunc(id, owner string, size int64, fill func(buf []byte) error) error {
+	return s.putFunc(id, owner, size, fill, true)
+}
+
+func (s *Store) putFunc(id, owner string, size int64, fill func(buf []byte) error, isCopy bool) error {
 	r := s.alloc(size)
 	buf := r.buf[:size:size]
 	if err := fill(buf); err != nil {
@@ -261,12 +279,15 @@ func (s *Store) PutFuncFor(id, owner string, size int64, fill func(buf []byte) e
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.objs[id]; ok || s.closed {
+	if o, ok := s.objs[id]; ok || s.closed {
+		if ok && !isCopy {
+			o.copy = false // stored here for good now: never dropped
+		}
 		s.freeRegionLocked(r)
 		return nil
 	}
 	s.clock++
-	o := &object{data: buf, reg: r, size: size, used: s.clock, owner: owner}
+	o := &object{data: buf, reg: r, size: size, used: s.clock, owner: owner, copy: isCopy}
 	s.objs[id] = o
 	s.indexLocked(id, owner)
 	s.used += size
@@ -282,7 +303,8 @@ func (s *Store) Put(id string, data []byte) error { return s.PutFor(id, "", data
 func (s *Store) PutFor(id, owner string, data []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.objs[id]; ok {
+	if o, ok := s.objs[id]; ok {
+		o.copy = false // stored here for good now: never dropped
 		return nil
 	}
 	s.clock++
@@ -293,14 +315,17 @@ func (s *Store) PutFor(id, owner string, data []byte) error {
 	return s.evictLocked(id)
 }
 
-// evictLocked spills least recently used objects (not keep) until within
-// capacity. The spill files are written without the store's lock, so
+// evictLocked drops copies, least recently used first, then spills least
+// recently used objects (not keep) until within capacity. The spill files are written without the store's lock, so
 // other puts and reads go on meanwhile (a write can take long: past the
 // kernel's dirty-page limits it goes at the disk's speed); an object being
 // written is pinned and counted in s.spilling, so that others evicting
 // pick other objects.
 func (s *Store) evictLocked(keep string) error {
 	for s.used-s.spilling > s.capacity {
+		if s.dropCopyLocked(keep) {
+			continue
+		}
 		var victim string
 		oldest := ^uint64(0)
 		for id, o := range s.objs {
@@ -322,6 +347,24 @@ func (s *Store) evictLocked(keep string) error {
 		}
 	}
 	return nil
+}
+
+// dropCopyLocked deletes the least recently used copy in memory that no
+// reader pins (not keep), and reports whether there was one.
+func (s *Store) dropCopyLocked(keep string) bool {
+	var victim string
+	oldest := ^uint64(0)
+	for id, o := range s.objs {
+		if o.copy && o.data != nil && o.pins == 0 && !o.spilling && id != keep && o.used < oldest {
+			victim, oldest = id, o.used
+		}
+	}
+	if victim == "" {
+		return false
+	}
+	s.deleteLocked(victim)
+	s.dropped++
+	return true
 }
 
 // spillLocked writes object id to its spill file, unlocking the store for
@@ -495,5 +538,5 @@ func (s *Store) Stats() Stats {
 	defer s.mu.Unlock()
 	return Stats{Used: s.used, Capacity: s.capacity, Objects: int64(len(s.objs)),
 		SpilledBytes: s.spilledB, SpilledObjects: s.spilledN, RestoredObjects: s.restored, TotalSpilled: s.spills,
-		PooledBytes: s.regions.bytes, Reclaims: s.reclaims}
+		PooledBytes: s.regions.bytes, Reclaims: s.reclaims, DroppedCopies: s.dropped}
 }

@@ -1110,7 +1110,10 @@ type Chunk struct {
 	// local_file: the object's bytes are in this transfer segment of the
 	// node's, at offset, instead of in data (a worker and its own node, on
 	// one machine: see runtime/objectstore/transfer.go).
-	LocalFile     string `protobuf:"bytes,6,opt,name=local_file,json=localFile,proto3" json:"local_file,omitempty"`
+	LocalFile string `protobuf:"bytes,6,opt,name=local_file,json=localFile,proto3" json:"local_file,omitempty"`
+	// relay_address: fetch the object from the node at this address instead
+	// (an answer to a FetchObjectRequest with puller_address).
+	RelayAddress  string `protobuf:"bytes,7,opt,name=relay_address,json=relayAddress,proto3" json:"relay_address,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1183,6 +1186,13 @@ func (x *Chunk) GetOwnerAddress() string {
 func (x *Chunk) GetLocalFile() string {
 	if x != nil {
 		return x.LocalFile
+	}
+	return ""
+}
+
+func (x *Chunk) GetRelayAddress() string {
+	if x != nil {
+		return x.RelayAddress
 	}
 	return ""
 }
@@ -3097,7 +3107,7 @@ const file_gcs_proto_rawDesc = "" +
 	"\tBinaryRef\x12\x12\n" +
 	"\x04hash\x18\x01 \x01(\tR\x04hash\"*\n" +
 	"\x0eHasBinaryReply\x12\x18\n" +
-	"\apresent\x18\x01 \x01(\bR\apresent\"\xa6\x01\n" +
+	"\apresent\x18\x01 \x01(\bR\apresent\"\xcb\x01\n" +
 	"\x05Chunk\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -3106,7 +3116,8 @@ const file_gcs_proto_rawDesc = "" +
 	"\x04data\x18\x04 \x01(\fR\x04data\x12#\n" +
 	"\rowner_address\x18\x05 \x01(\tR\fownerAddress\x12\x1d\n" +
 	"\n" +
-	"local_file\x18\x06 \x01(\tR\tlocalFile\"o\n" +
+	"local_file\x18\x06 \x01(\tR\tlocalFile\x12#\n" +
+	"\rrelay_address\x18\a \x01(\tR\frelayAddress\"o\n" +
 	"\tKvRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +

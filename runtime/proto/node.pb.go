@@ -692,7 +692,25 @@ type FetchObjectRequest struct {
 	// its transfer segment (runtime/objectstore/transfer.go): the node
 	// copies the object there and answers with one chunk naming it, instead
 	// of the bytes, when the object fits.
-	LocalFile     string `protobuf:"bytes,2,opt,name=local_file,json=localFile,proto3" json:"local_file,omitempty"`
+	LocalFile string `protobuf:"bytes,2,opt,name=local_file,json=localFile,proto3" json:"local_file,omitempty"`
+	// source_address: the object is on the node at this address, not here:
+	// this node pulls it into its own store (as a copy it may drop, shared
+	// by its workers and served on to other nodes) and answers with it as
+	// the chunks arrive. Set by a node's own workers.
+	SourceAddress string `protobuf:"bytes,3,opt,name=source_address,json=sourceAddress,proto3" json:"source_address,omitempty"`
+	// owner_address: the object's owner (with source_address): the copy is
+	// freed with the owner's objects.
+	OwnerAddress string `protobuf:"bytes,4,opt,name=owner_address,json=ownerAddress,proto3" json:"owner_address,omitempty"`
+	// puller_address: the caller is the node at this address, pulling the
+	// object into its store. The answering node may send, instead of the
+	// bytes, one chunk with relay_address: another node that is pulling the
+	// same object now and serves it on while it arrives, so that a
+	// broadcast is a chain in which each link carries the object once.
+	PullerAddress string `protobuf:"bytes,5,opt,name=puller_address,json=pullerAddress,proto3" json:"puller_address,omitempty"`
+	// no_relay: answer with the bytes (the relay named before failed).
+	NoRelay bool `protobuf:"varint,6,opt,name=no_relay,json=noRelay,proto3" json:"no_relay,omitempty"`
+	// offset: send from this byte on (a pull resumed from another node).
+	Offset        int64 `protobuf:"varint,7,opt,name=offset,proto3" json:"offset,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -739,6 +757,41 @@ func (x *FetchObjectRequest) GetLocalFile() string {
 		return x.LocalFile
 	}
 	return ""
+}
+
+func (x *FetchObjectRequest) GetSourceAddress() string {
+	if x != nil {
+		return x.SourceAddress
+	}
+	return ""
+}
+
+func (x *FetchObjectRequest) GetOwnerAddress() string {
+	if x != nil {
+		return x.OwnerAddress
+	}
+	return ""
+}
+
+func (x *FetchObjectRequest) GetPullerAddress() string {
+	if x != nil {
+		return x.PullerAddress
+	}
+	return ""
+}
+
+func (x *FetchObjectRequest) GetNoRelay() bool {
+	if x != nil {
+		return x.NoRelay
+	}
+	return false
+}
+
+func (x *FetchObjectRequest) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
 }
 
 type FreeObjectsRequest struct {
@@ -1271,11 +1324,16 @@ const file_node_proto_rawDesc = "" +
 	"gcsAddress\x12\x17\n" +
 	"\anode_ip\x18\x03 \x01(\tR\x06nodeIp\"0\n" +
 	"\x11KillWorkerRequest\x12\x1b\n" +
-	"\tworker_id\x18\x01 \x01(\tR\bworkerId\"C\n" +
+	"\tworker_id\x18\x01 \x01(\tR\bworkerId\"\xe9\x01\n" +
 	"\x12FetchObjectRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
-	"local_file\x18\x02 \x01(\tR\tlocalFile\"K\n" +
+	"local_file\x18\x02 \x01(\tR\tlocalFile\x12%\n" +
+	"\x0esource_address\x18\x03 \x01(\tR\rsourceAddress\x12#\n" +
+	"\rowner_address\x18\x04 \x01(\tR\fownerAddress\x12%\n" +
+	"\x0epuller_address\x18\x05 \x01(\tR\rpullerAddress\x12\x19\n" +
+	"\bno_relay\x18\x06 \x01(\bR\anoRelay\x12\x16\n" +
+	"\x06offset\x18\a \x01(\x03R\x06offset\"K\n" +
 	"\x12FreeObjectsRequest\x12\x10\n" +
 	"\x03ids\x18\x01 \x03(\tR\x03ids\x12#\n" +
 	"\rowner_address\x18\x02 \x01(\tR\fownerAddress\"\xdd\x01\n" +
