@@ -118,3 +118,50 @@ func TestBadSegmentPutIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// sumOf is the sha256 of its argument, read on the node it runs on.
+var sumOf = ray.Task("it.sum_of", func(ctx context.Context, b []byte) (string, error) {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+})
+
+// Tasks on two other nodes reading one stored object at once: each node
+// pulls it into its store once (a copy its workers read, chained between
+// the nodes when their pulls overlap), every reader gets the object's
+// bytes, and the copies go when the object is freed.
+func TestObjectPulledIntoEachReadersNode(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	obj := make([]byte, 600<<10)
+	for i := range obj {
+		obj[i] = byte(i*13 + i>>9)
+	}
+	want := sha256.Sum256(obj)
+	ref, err := ray.Put(ctx, obj) // stored on the driver's node, the head's
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refs []ray.Ref[string]
+	for _, ip := range []string{"127.0.0.2", "127.0.0.3", "127.0.0.2", "127.0.0.3"} {
+		refs = append(refs, sumOf.Remote(ctx, ref, ray.NodeAffinity(nodeIDs[ip], false)))
+	}
+	for i, r := range refs {
+		if got, err := ray.Get(ctx, r); err != nil || got != hex.EncodeToString(want[:]) {
+			t.Fatalf("reader %d: %s, %v", i, got, err)
+		}
+	}
+	for _, ip := range []string{"127.0.0.2", "127.0.0.3"} {
+		if !onNode(t, nodeClient(t, ip), ref.ID()) {
+			t.Fatalf("no copy of the object on %s", ip)
+		}
+	}
+	ref.Release()
+	for _, ip := range []string{"127.0.0.2", "127.0.0.3"} {
+		for onNode(t, nodeClient(t, ip), ref.ID()) {
+			if ctx.Err() != nil {
+				t.Fatalf("the copy on %s outlived the object", ip)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}

@@ -300,7 +300,8 @@ func (n *Node) sendPulling(p *pull, in *rpcpb.FetchObjectRequest, stream rpcpb.N
 	}
 	// A worker's object that fits its transfer segment is handed over
 	// there whole, from the store.
-	for err == nil && !(in.LocalFile != "" && size <= objectstore.SegmentSize) {
+	whole := in.LocalFile != "" && size <= objectstore.SegmentSize
+	for err == nil && !whole {
 		if off == size && size > 0 {
 			return nil
 		}

@@ -44,7 +44,7 @@ func nodeClient(t *testing.T, addr string) rpcpb.NodeManagerClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { _ = c.Close() })
 	return rpcpb.NewNodeManagerClient(c)
 }
 

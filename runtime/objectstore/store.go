@@ -77,7 +77,7 @@ type Store struct {
 	reclaim  func()
 	nextGC   int64 // reclaim when used bytes pass this
 	reclaims int64
-	dropped  int64 // copies dropped to make room
+	dropped  int64         // copies dropped to make room
 	freed    chan struct{} // closed when a region is freed (alloc waits on it)
 
 	reclaiming       bool  // a reclaim runs in the background
