@@ -39,9 +39,9 @@ type itemReporter struct {
 	skip      int64
 	threshold int64
 	send      itemSender
-	// store puts a large item in the local object store and returns its
-	// location; nil results are inline.
-	store func(ctx context.Context, id string, data []byte) (*rpcpb.Object, error)
+	// store puts a large item of size bytes that fill writes in the local
+	// object store and returns its location.
+	store func(ctx context.Context, id string, size int64, fill func(dst []byte)) (*rpcpb.Object, error)
 	// waiting counts the generator's backpressure pauses as waits of its
 	// worker (blocked.go); nil counts nothing.
 	waiting func() (end func())
@@ -57,14 +57,27 @@ type itemReporter struct {
 }
 
 func newItemReporter(ctx context.Context, spec *rpcpb.TaskSpec, send itemSender,
-	store func(context.Context, string, []byte) (*rpcpb.Object, error)) *itemReporter {
+	store func(context.Context, string, int64, func([]byte)) (*rpcpb.Object, error)) *itemReporter {
 	return &itemReporter{ctx: ctx, taskID: spec.TaskId, attempt: spec.Attempt, skip: spec.SkipItems,
 		threshold: spec.GeneratorBackpressure, send: send, store: store, changed: make(chan struct{})}
 }
 
-// yield is the generator's Yield: it queues the item for the owner and
-// returns once the generator may go on.
-func (r *itemReporter) yield(data []byte) error {
+// Item is the generator's Yield.Item: it queues the item for the owner
+// (a small one as it is, not copied) and returns once the generator may
+// go on.
+func (r *itemReporter) Item(data []byte) error {
+	return r.add(int64(len(data)), func(dst []byte) { copy(dst, data) }, data)
+}
+
+// Sized is the generator's Yield.Sized: a large item is encoded straight
+// into the memory the store takes it from.
+func (r *itemReporter) Sized(size int64, fill func(dst []byte)) error {
+	return r.add(size, fill, nil)
+}
+
+// add queues an item of size bytes that fill writes (inline, when not
+// nil, is the item itself).
+func (r *itemReporter) add(size int64, fill func(dst []byte), inline []byte) error {
 	r.mu.Lock()
 	if r.err != nil {
 		r.mu.Unlock()
@@ -79,13 +92,19 @@ func (r *itemReporter) yield(data []byte) error {
 	if idx < r.skip {
 		return nil // the owner holds it from an earlier attempt
 	}
-	obj := &rpcpb.Object{Data: data}
-	if len(data) > InlineThreshold {
+	var obj *rpcpb.Object
+	if size > InlineThreshold {
 		var err error
-		if obj, err = r.store(r.ctx, ids.Item(r.taskID, idx), data); err != nil {
+		if obj, err = r.store(r.ctx, ids.Item(r.taskID, idx), size, fill); err != nil {
 			r.fail(fmt.Errorf("store item %d: %w", idx, err))
 			return err
 		}
+	} else {
+		if inline == nil {
+			inline = make([]byte, size)
+			fill(inline)
+		}
+		obj = &rpcpb.Object{Data: inline}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -194,14 +213,14 @@ func (w *Worker) runGenerator(ctx context.Context, spec *rpcpb.TaskSpec, inst an
 		w.setError(ctx, spec, res, fmt.Errorf("%q is not a generator registered in this binary (register it with ray.Generator or ray.GeneratorMethod at package level)", spec.Name))
 		return
 	}
-	rep := newItemReporter(ctx, spec, w.sendItems(spec.OwnerAddress), func(ctx context.Context, id string, data []byte) (*rpcpb.Object, error) {
-		if err := w.storeLocal(ctx, id, spec.OwnerAddress, data); err != nil {
+	rep := newItemReporter(ctx, spec, w.sendItems(spec.OwnerAddress), func(ctx context.Context, id string, size int64, fill func([]byte)) (*rpcpb.Object, error) {
+		if err := w.storeFill(ctx, w.att.get(), id, spec.OwnerAddress, size, fill); err != nil {
 			return nil, err
 		}
-		return &rpcpb.Object{InStore: true, NodeId: w.nodeID, NodeAddress: w.cfg.NodeAddress, Size: int64(len(data))}, nil
+		return &rpcpb.Object{InStore: true, NodeId: w.nodeID, NodeAddress: w.cfg.NodeAddress, Size: size}, nil
 	})
 	rep.waiting = w.Waiting
-	err := protect(spec.Name, func() error { return g(ctx, inst, args, rep.yield) })
+	err := protect(spec.Name, func() error { return g(ctx, inst, args, rep) })
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err() // cancelled, and the generator ignored its yield's error
 	}

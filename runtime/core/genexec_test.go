@@ -87,7 +87,7 @@ func (o *fakeOwner) reported() []string {
 	return out
 }
 
-func noStore(context.Context, string, []byte) (*rpcpb.Object, error) {
+func noStore(context.Context, string, int64, func([]byte)) (*rpcpb.Object, error) {
 	return nil, errors.New("no store in this test")
 }
 
@@ -95,7 +95,7 @@ func TestReporterSendsInOrder(t *testing.T) {
 	o := newFakeOwner(0)
 	r := newItemReporter(context.Background(), &rpcpb.TaskSpec{TaskId: "t"}, o.send, noStore)
 	for i := range 50 {
-		if err := r.yield([]byte{byte('a' + i%26)}); err != nil {
+		if err := r.Item([]byte{byte('a' + i%26)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -118,7 +118,7 @@ func TestReporterSendsInOrder(t *testing.T) {
 func TestReporterSkipsHeldItems(t *testing.T) {
 	o := newFakeOwner(0)
 	stored := 0
-	store := func(_ context.Context, id string, _ []byte) (*rpcpb.Object, error) {
+	store := func(_ context.Context, id string, _ int64, _ func([]byte)) (*rpcpb.Object, error) {
 		stored++
 		if id != ids.Item("t", 4) {
 			t.Errorf("stored %s, want item 4's id", id)
@@ -134,7 +134,7 @@ func TestReporterSkipsHeldItems(t *testing.T) {
 		if i == 3 {
 			data = []byte("3")
 		}
-		if err := r.yield(data); err != nil {
+		if err := r.Item(data); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -150,6 +150,33 @@ func TestReporterSkipsHeldItems(t *testing.T) {
 	}
 }
 
+// A sized item is encoded by its fill: a small one inline, a large one
+// straight into the memory the store gives it (never a buffer of its own).
+func TestReporterSizedItems(t *testing.T) {
+	o := newFakeOwner(0)
+	var stored []byte
+	store := func(_ context.Context, id string, size int64, fill func([]byte)) (*rpcpb.Object, error) {
+		stored = make([]byte, size)
+		fill(stored)
+		return &rpcpb.Object{InStore: true, NodeId: "n1", Size: size}, nil
+	}
+	r := newItemReporter(context.Background(), &rpcpb.TaskSpec{TaskId: "t"}, o.send, store)
+	if err := r.Sized(3, func(dst []byte) { copy(dst, "abc") }); err != nil {
+		t.Fatal(err)
+	}
+	big := bytes.Repeat([]byte("x"), InlineThreshold+1)
+	if err := r.Sized(int64(len(big)), func(dst []byte) { copy(dst, big) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.flush(); err != nil {
+		t.Fatal(err)
+	}
+	got := o.reported()
+	if len(got) != 2 || got[0] != "0=abc" || got[1] != "1=stored:n1" || !bytes.Equal(stored, big) {
+		t.Fatalf("reported %v (stored %d bytes), want item 0 inline and item 1 stored as filled", got, len(stored))
+	}
+}
+
 // With threshold 2 the generator pauses at its second unconsumed item and
 // goes on only once the owner's reply says the consumer took one.
 func TestReporterBackpressure(t *testing.T) {
@@ -162,7 +189,7 @@ func TestReporterBackpressure(t *testing.T) {
 		waits.Add(1)
 		return func() { ended.Add(1) }
 	}
-	if err := r.yield([]byte("a")); err != nil { // 1 unconsumed: goes on
+	if err := r.Item([]byte("a")); err != nil { // 1 unconsumed: goes on
 		t.Fatal(err)
 	}
 	if waits.Load() != 0 {
@@ -175,7 +202,7 @@ func TestReporterBackpressure(t *testing.T) {
 	}
 	done := make(chan outcome, 1)
 	go func() {
-		err := r.yield([]byte("b")) // 2 unconsumed: pauses
+		err := r.Item([]byte("b")) // 2 unconsumed: pauses
 		done <- outcome{err, released.Load()}
 	}()
 	o.waitItems(2) // b reached the owner, whose reply is held
@@ -199,11 +226,11 @@ func TestReporterStopsWhenTheOwnerSaysSo(t *testing.T) {
 	o := newFakeOwner(0)
 	o.stop = true
 	r := newItemReporter(context.Background(), &rpcpb.TaskSpec{TaskId: "t"}, o.send, noStore)
-	_ = r.yield([]byte("a"))
+	_ = r.Item([]byte("a"))
 	if err := r.flush(); !errors.Is(err, errStaleAttempt) {
 		t.Fatalf("flush: %v, want errStaleAttempt", err)
 	}
-	if err := r.yield([]byte("b")); !errors.Is(err, errStaleAttempt) {
+	if err := r.Item([]byte("b")); !errors.Is(err, errStaleAttempt) {
 		t.Fatalf("yield after stop: %v, want errStaleAttempt", err)
 	}
 }
@@ -212,7 +239,7 @@ func TestReporterFailsWhenTheOwnerIsGone(t *testing.T) {
 	o := newFakeOwner(0)
 	o.err = errors.New("connection refused")
 	r := newItemReporter(context.Background(), &rpcpb.TaskSpec{TaskId: "t"}, o.send, noStore)
-	_ = r.yield([]byte("a"))
+	_ = r.Item([]byte("a"))
 	if err := r.flush(); err == nil {
 		t.Fatal("flush succeeded with no owner")
 	}
@@ -225,7 +252,7 @@ func TestReporterCancelWakesAPausedGenerator(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := newItemReporter(ctx, &rpcpb.TaskSpec{TaskId: "t", GeneratorBackpressure: 1}, o.send, noStore)
 	done := make(chan error, 1)
-	go func() { done <- r.yield([]byte("a")) }()
+	go func() { done <- r.Item([]byte("a")) }()
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("yield: %v, want context.Canceled", err)

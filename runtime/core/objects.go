@@ -210,25 +210,14 @@ func (w *Worker) PutContaining(ctx context.Context, data []byte, refs []*Handle)
 }
 
 // PutSized stores a large value of size bytes that fill encodes: straight
-// into the local store's memory when the node runs in this process (one
-// copy, no heap allocation), else through a buffer streamed to the node.
+// into the local store's memory when the node runs in this process, or
+// into this worker's transfer segment (one copy, no heap allocation),
+// else through a buffer streamed to the node.
 func (w *Worker) PutSized(ctx context.Context, size int64, fill func(dst []byte)) (*Handle, error) {
 	id := ids.Seq()
 	at := w.att.get()
-	if w.local != nil {
-		err := w.local.ObjectStore().PutFuncFor(id, w.addr, size, func(dst []byte) error {
-			fill(dst)
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-	} else {
-		buf := make([]byte, size)
-		fill(buf)
-		if err := w.storeAt(ctx, at, id, w.addr, buf); err != nil {
-			return nil, err
-		}
+	if err := w.storeFill(ctx, at, id, w.addr, size, fill); err != nil {
+		return nil, err
 	}
 	w.mu.Lock()
 	w.table.AddPut(id, ownership.Location{NodeID: at.id, Size: size})
@@ -277,20 +266,34 @@ func (w *Worker) storeLocal(ctx context.Context, id, owner string, data []byte) 
 // node frees it when its owner is gone (see lifetime.go).
 func (w *Worker) storeAt(ctx context.Context, at *attachment, id, owner string, data []byte) error {
 	if w.local != nil {
-		return w.local.ObjectStore().PutFor(id, owner, data)
+		return w.local.ObjectStore().PutFor(id, owner, data) // the store takes the slice: no copy
 	}
-	if at.id == w.nodeID && len(data) <= objectstore.SegmentSize {
+	return w.storeFill(ctx, at, id, owner, int64(len(data)), func(dst []byte) { copy(dst, data) })
+}
+
+// storeFill is storeAt of a value of size bytes that fill writes: into
+// the store's memory when the node runs in this process, into this
+// worker's transfer segment for its own node, so the value is written
+// once on this side; else into a buffer sent in chunks.
+func (w *Worker) storeFill(ctx context.Context, at *attachment, id, owner string, size int64, fill func(dst []byte)) error {
+	if w.local != nil {
+		return w.local.ObjectStore().PutFuncFor(id, owner, size, func(dst []byte) error {
+			fill(dst)
+			return nil
+		})
+	}
+	if at.id == w.nodeID && size <= objectstore.SegmentSize {
 		if seg := w.segment(); seg != nil {
 			// This worker's own node: hand the bytes over in shared memory.
 			err := seg.Use(func(name string, buf []byte) error {
-				if err := objectstore.SafeCopy(buf, data); err != nil {
+				if err := objectstore.SafeFill(buf[:size], fill); err != nil {
 					return errNoRoomInSegment
 				}
 				st, err := at.client.PutObject(ctx)
 				if err != nil {
 					return err
 				}
-				if err := st.Send(&rpcpb.Chunk{Id: id, TotalSize: int64(len(data)), OwnerAddress: owner, LocalFile: name}); err != nil && !errors.Is(err, io.EOF) {
+				if err := st.Send(&rpcpb.Chunk{Id: id, TotalSize: size, OwnerAddress: owner, LocalFile: name}); err != nil && !errors.Is(err, io.EOF) {
 					return err
 				}
 				_, err = st.CloseAndRecv()
@@ -302,14 +305,15 @@ func (w *Worker) storeAt(ctx context.Context, at *attachment, id, owner string, 
 			// Shared memory is full: send the bytes.
 		}
 	}
+	data := make([]byte, size)
+	fill(data)
 	st, err := at.client.PutObject(ctx)
 	if err != nil {
 		return err
 	}
-	total := int64(len(data))
-	for off := int64(0); off < total; off += rpcutil.ChunkSize {
-		end := min(off+rpcutil.ChunkSize, total)
-		c := &rpcpb.Chunk{Id: id, TotalSize: total, Offset: off, Data: data[off:end]}
+	for off := int64(0); off < size; off += rpcutil.ChunkSize {
+		end := min(off+rpcutil.ChunkSize, size)
+		c := &rpcpb.Chunk{Id: id, TotalSize: size, Offset: off, Data: data[off:end]}
 		if off == 0 {
 			c.OwnerAddress = owner // the node reads it from the first chunk
 		}

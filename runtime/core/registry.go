@@ -22,9 +22,17 @@ type MultiFunc func(ctx context.Context, args [][]byte) ([][]byte, error)
 // MultiMethod is MultiFunc for an actor method.
 type MultiMethod func(ctx context.Context, inst any, args [][]byte) ([][]byte, error)
 
-// Yield hands the owner one encoded item of a generator. It returns an
-// error when the generator must stop (cancelled, its owner gone).
-type Yield func(item []byte) error
+// Yield hands the owner a generator's encoded items. Each method returns
+// an error when the generator must stop (cancelled, its owner gone).
+type Yield interface {
+	// Item yields one encoded item.
+	Item(item []byte) error
+	// Sized yields an item of size bytes that fill encodes into dst: a
+	// large one straight into the memory it is handed to the node in (no
+	// buffer of its own, no copy of it). fill runs before Sized returns
+	// and is not kept.
+	Sized(size int64, fill func(dst []byte)) error
+}
 
 // GenFunc runs a generator task: it yields its items and returns nil at
 // the end of the stream, or the error the stream ends with.

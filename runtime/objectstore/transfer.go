@@ -276,12 +276,23 @@ func (s *Segments) Close() {
 // full /dev/shm, a segment file truncated under the mapping) into an error
 // instead of a crash.
 func SafeCopy(dst, src []byte) (err error) {
+	return SafeFill(dst, func(dst []byte) { copy(dst, src) })
+}
+
+// SafeFill runs fill on dst, a mapped segment, turning a fault in it into
+// an error (as SafeCopy); any other panic of fill goes on.
+func SafeFill(dst []byte, fill func(dst []byte)) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("transfer segment unreadable: %v", r)
+		r := recover()
+		if r == nil {
+			return
 		}
+		if _, fault := r.(interface{ Addr() uintptr }); !fault {
+			panic(r)
+		}
+		err = fmt.Errorf("transfer segment unreadable: %v", r)
 	}()
-	copy(dst, src)
+	fill(dst)
 	return nil
 }

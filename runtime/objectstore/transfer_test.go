@@ -153,3 +153,37 @@ func TestDroppedSegmentOutlivesItsCopies(t *testing.T) {
 		t.Fatal("copy from a dropped segment = nil, want an error")
 	}
 }
+
+// A fill that faults on a segment (its file truncated under the mapping)
+// is an error; any other panic of the fill is the fill's own and goes on.
+func TestSafeFillTurnsOnlyFaultsIntoErrors(t *testing.T) {
+	dir := newTransferDir(t.TempDir())
+	seg, err := CreateSegment(dir, "w4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = seg.Use(func(name string, buf []byte) error {
+		if err := SafeFill(buf[:4], func(dst []byte) { copy(dst, "ok!!") }); err != nil {
+			return err
+		}
+		if string(buf[:4]) != "ok!!" {
+			t.Fatalf("segment holds %q after the fill, want ok!!", buf[:4])
+		}
+		if err := os.Truncate(filepath.Join(dir, name), 0); err != nil {
+			return err
+		}
+		if err := SafeFill(buf[:1<<20], func(dst []byte) { copy(dst, bytes.Repeat([]byte{1}, len(dst))) }); err == nil {
+			t.Fatal("fill of a truncated segment = nil, want an error")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if r := recover(); r != "the fill's own" {
+			t.Fatalf("recovered %v, want the fill's own panic", r)
+		}
+	}()
+	_ = SafeFill(make([]byte, 1), func([]byte) { panic("the fill's own") })
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 
+	"github.com/goray-dev/goray/runtime/codec"
 	"github.com/goray-dev/goray/runtime/core"
 )
 
@@ -26,6 +27,9 @@ import (
 //
 //	gen := Count.Remote(ctx, 3)
 //	for ref, err := range gen.All(ctx) { ... ray.Get(ctx, ref) ... }
+//
+// yield encodes the value before it returns: the generator may reuse the
+// memory of a value it yielded (a buffer it yields again and again).
 
 // ErrEndOfStream is returned by Next after the last item (Ray's StopIteration).
 var ErrEndOfStream = core.ErrEndOfStream
@@ -39,14 +43,19 @@ type GeneratorFunc[E any] struct {
 // Name is the generator's registered name.
 func (f *GeneratorFunc[E]) Name() string { return f.name }
 
-// typedYield turns the core's byte yield into one of E.
+// typedYield turns the core's byte yield into one of E. A large string or
+// byte slice is encoded straight into the memory it is stored from, as
+// Put does: no encoded copy of its own.
 func typedYield[E any](y core.Yield) func(E) error {
 	return func(v E) error {
+		if n, ok := codec.EncodedSize(v); ok && n > core.InlineThreshold {
+			return y.Sized(int64(n), func(dst []byte) { codec.EncodeTo(dst, v) })
+		}
 		b, err := encodeNoRefs(v, "the item")
 		if err != nil {
 			return fmt.Errorf("yield: %w", err)
 		}
-		return y(b)
+		return y.Item(b)
 	}
 }
 
