@@ -29,13 +29,18 @@ const blockHeader = 8
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // encodeBlock serializes a record batch as an IPC stream, after its header.
-func encodeBlock(rec arrow.RecordBatch) ([]byte, error) {
-	var buf bytes.Buffer
+func encodeBlock(rec arrow.RecordBatch) ([]byte, error) { return encodeBlockInto(nil, rec) }
+
+// encodeBlockInto is encodeBlock in buf's memory when it has the room (a
+// task encodes its blocks in one buffer: a fresh one per block is a
+// cleared allocation, new pages and garbage the size of the block).
+func encodeBlockInto(into []byte, rec arrow.RecordBatch) ([]byte, error) {
+	buf := bytes.NewBuffer(into[:0])
 	// The IPC stream is the buffers plus small messages: grow once, not by
 	// doubling (each doubling copies the block again).
 	buf.Grow(blockHeader + int(batchBytes(rec)) + 64*int(rec.NumCols()) + 4096)
 	buf.Write(make([]byte, blockHeader))
-	w := ipc.NewWriter(&buf, ipc.WithSchema(rec.Schema()), ipc.WithAllocator(memory.DefaultAllocator))
+	w := ipc.NewWriter(buf, ipc.WithSchema(rec.Schema()), ipc.WithAllocator(memory.DefaultAllocator))
 	if err := w.Write(rec); err != nil {
 		return nil, fmt.Errorf("encode block: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"sync"
 	"syscall"
 	"time"
 
@@ -73,17 +74,22 @@ func execute(ctx context.Context, spec taskSpec, states map[int]any, input []byt
 		return err
 	}
 	var files []fileSchema // read since the last block
+	// The blocks are encoded in one buffer: yield is done with a block's
+	// bytes when it returns (it encoded them into the store's memory).
+	bufp := blockBufs.Get().(*[]byte)
+	defer blockBufs.Put(bufp)
 	out := func(rec arrow.RecordBatch, src string) error {
 		if rec.NumRows() == 0 && rec.NumCols() == 0 {
 			// A row function that made no rows cannot tell its columns:
 			// the block carries nothing.
 			return nil
 		}
-		b, meta, err := blockAndMeta(rec, clock, src, files)
+		b, meta, err := blockAndMeta(*bufp, rec, clock, src, files)
 		files = nil
 		if err != nil {
 			return err
 		}
+		*bufp = b
 		if err := yield(b); err != nil {
 			return err
 		}
@@ -173,11 +179,16 @@ type taskClock struct {
 	cpu  int64
 }
 
-// blockAndMeta encodes rec as a task's output block and its metadata,
-// which the driver reads instead of the block (rows, bytes, schema, where
-// it came from, and the time since the clock's last lap).
-func blockAndMeta(rec arrow.RecordBatch, clock *taskClock, src string, files []fileSchema) (block, meta []byte, err error) {
-	if block, err = encodeBlock(rec); err != nil {
+// blockBufs are the buffers tasks encode their output blocks in, kept
+// between the tasks a worker runs.
+var blockBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// blockAndMeta encodes rec as a task's output block (in into's memory
+// when it has the room) and its metadata, which the driver reads instead
+// of the block (rows, bytes, schema, where it came from, and the time
+// since the clock's last lap).
+func blockAndMeta(into []byte, rec arrow.RecordBatch, clock *taskClock, src string, files []fileSchema) (block, meta []byte, err error) {
+	if block, err = encodeBlockInto(into, rec); err != nil {
 		return nil, nil, err
 	}
 	wall, cpu := clock.lap()
