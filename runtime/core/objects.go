@@ -274,7 +274,9 @@ func (w *Worker) storeAt(ctx context.Context, at *attachment, id, owner string, 
 // storeFill is storeAt of a value of size bytes that fill writes: into
 // the store's memory when the node runs in this process, into this
 // worker's transfer segment for its own node, so the value is written
-// once on this side; else into a buffer sent in chunks.
+// once on this side; else into a buffer sent in chunks. A segment without
+// room (a full /dev/shm) faults during fill: fill then runs again, into
+// the buffer.
 func (w *Worker) storeFill(ctx context.Context, at *attachment, id, owner string, size int64, fill func(dst []byte)) error {
 	if w.local != nil {
 		return w.local.ObjectStore().PutFuncFor(id, owner, size, func(dst []byte) error {

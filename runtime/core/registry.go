@@ -30,7 +30,8 @@ type Yield interface {
 	// Sized yields an item of size bytes that fill encodes into dst: a
 	// large one straight into the memory it is handed to the node in (no
 	// buffer of its own, no copy of it). fill runs before Sized returns
-	// and is not kept.
+	// and is not kept; it may run twice (again into a buffer, when shared
+	// memory had no room), so it writes the same bytes each time.
 	Sized(size int64, fill func(dst []byte)) error
 }
 
