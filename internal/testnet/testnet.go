@@ -45,7 +45,12 @@ func Available() error {
 			return fmt.Errorf("%s (iproute2) is not installed", tool)
 		}
 	}
-	return nil
+	// A container may deny making namespaces even to root: try one.
+	probe := fmt.Sprintf("goray-probe-%d", os.Getpid())
+	if err := run("ip", "netns", "add", probe); err != nil {
+		return fmt.Errorf("cannot make network namespaces here: %w", err)
+	}
+	return run("ip", "netns", "del", probe)
 }
 
 // New makes n hosts named after prefix (a few lowercase letters), each
