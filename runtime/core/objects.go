@@ -268,7 +268,11 @@ func (w *Worker) storeAt(ctx context.Context, at *attachment, id, owner string, 
 	if w.local != nil {
 		return w.local.ObjectStore().PutFor(id, owner, data) // the store takes the slice: no copy
 	}
-	return w.storeFill(ctx, at, id, owner, int64(len(data)), func(dst []byte) { copy(dst, data) })
+	size := int64(len(data))
+	if done, err := w.storeInSegment(ctx, at, id, owner, size, func(dst []byte) { copy(dst, data) }); done {
+		return err
+	}
+	return sendChunks(ctx, at, id, owner, data)
 }
 
 // storeFill is storeAt of a value of size bytes that fill writes: into
@@ -284,35 +288,50 @@ func (w *Worker) storeFill(ctx context.Context, at *attachment, id, owner string
 			return nil
 		})
 	}
-	if at.id == w.nodeID && size <= objectstore.SegmentSize {
-		if seg := w.segment(); seg != nil {
-			// This worker's own node: hand the bytes over in shared memory.
-			err := seg.Use(func(name string, buf []byte) error {
-				if err := objectstore.SafeFill(buf[:size], fill); err != nil {
-					return errNoRoomInSegment
-				}
-				st, err := at.client.PutObject(ctx)
-				if err != nil {
-					return err
-				}
-				if err := st.Send(&rpcpb.Chunk{Id: id, TotalSize: size, OwnerAddress: owner, LocalFile: name}); err != nil && !errors.Is(err, io.EOF) {
-					return err
-				}
-				_, err = st.CloseAndRecv()
-				return err
-			})
-			if !errors.Is(err, errNoRoomInSegment) {
-				return err
-			}
-			// Shared memory is full: send the bytes.
-		}
+	if done, err := w.storeInSegment(ctx, at, id, owner, size, fill); done {
+		return err
 	}
 	data := make([]byte, size)
 	fill(data)
+	return sendChunks(ctx, at, id, owner, data)
+}
+
+// storeInSegment hands a value that fill writes to this worker's own node
+// in its transfer segment. It reports false (and nothing stored) when the
+// value must go in chunks: another node, too large for the segment, no
+// segment, or shared memory without room.
+func (w *Worker) storeInSegment(ctx context.Context, at *attachment, id, owner string, size int64, fill func(dst []byte)) (bool, error) {
+	if at.id != w.nodeID || size > objectstore.SegmentSize {
+		return false, nil
+	}
+	seg := w.segment()
+	if seg == nil {
+		return false, nil
+	}
+	err := seg.Use(func(name string, buf []byte) error {
+		if err := objectstore.SafeFill(buf[:size], fill); err != nil {
+			return errNoRoomInSegment
+		}
+		st, err := at.client.PutObject(ctx)
+		if err != nil {
+			return err
+		}
+		if err := st.Send(&rpcpb.Chunk{Id: id, TotalSize: size, OwnerAddress: owner, LocalFile: name}); err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		_, err = st.CloseAndRecv()
+		return err
+	})
+	return !errors.Is(err, errNoRoomInSegment), err
+}
+
+// sendChunks streams a value to at's node in chunks.
+func sendChunks(ctx context.Context, at *attachment, id, owner string, data []byte) error {
 	st, err := at.client.PutObject(ctx)
 	if err != nil {
 		return err
 	}
+	size := int64(len(data))
 	for off := int64(0); off < size; off += rpcutil.ChunkSize {
 		end := min(off+rpcutil.ChunkSize, size)
 		c := &rpcpb.Chunk{Id: id, TotalSize: size, Offset: off, Data: data[off:end]}
