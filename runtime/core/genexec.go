@@ -39,9 +39,10 @@ type itemReporter struct {
 	skip      int64
 	threshold int64
 	send      itemSender
-	// store puts a large item of size bytes that fill writes in the local
-	// object store and returns its location.
-	store func(ctx context.Context, id string, size int64, fill func(dst []byte)) (*rpcpb.Object, error)
+	// store puts a large item of size bytes in the local object store and
+	// returns its location: data when the item's bytes exist already (sent
+	// as they are), else what fill writes.
+	store func(ctx context.Context, id string, size int64, fill func(dst []byte), data []byte) (*rpcpb.Object, error)
 	// waiting counts the generator's backpressure pauses as waits of its
 	// worker (blocked.go); nil counts nothing.
 	waiting func() (end func())
@@ -57,7 +58,7 @@ type itemReporter struct {
 }
 
 func newItemReporter(ctx context.Context, spec *rpcpb.TaskSpec, send itemSender,
-	store func(context.Context, string, int64, func([]byte)) (*rpcpb.Object, error)) *itemReporter {
+	store func(context.Context, string, int64, func([]byte), []byte) (*rpcpb.Object, error)) *itemReporter {
 	return &itemReporter{ctx: ctx, taskID: spec.TaskId, attempt: spec.Attempt, skip: spec.SkipItems,
 		threshold: spec.GeneratorBackpressure, send: send, store: store, changed: make(chan struct{})}
 }
@@ -75,9 +76,9 @@ func (r *itemReporter) Sized(size int64, fill func(dst []byte)) error {
 	return r.add(size, fill, nil)
 }
 
-// add queues an item of size bytes that fill writes (inline, when not
-// nil, is the item itself).
-func (r *itemReporter) add(size int64, fill func(dst []byte), inline []byte) error {
+// add queues an item of size bytes that fill writes (data, when not nil,
+// is the item itself).
+func (r *itemReporter) add(size int64, fill func(dst []byte), data []byte) error {
 	r.mu.Lock()
 	if r.err != nil {
 		r.mu.Unlock()
@@ -95,16 +96,16 @@ func (r *itemReporter) add(size int64, fill func(dst []byte), inline []byte) err
 	var obj *rpcpb.Object
 	if size > InlineThreshold {
 		var err error
-		if obj, err = r.store(r.ctx, ids.Item(r.taskID, idx), size, fill); err != nil {
+		if obj, err = r.store(r.ctx, ids.Item(r.taskID, idx), size, fill, data); err != nil {
 			r.fail(fmt.Errorf("store item %d: %w", idx, err))
 			return err
 		}
 	} else {
-		if inline == nil {
-			inline = make([]byte, size)
-			fill(inline)
+		if data == nil {
+			data = make([]byte, size)
+			fill(data)
 		}
-		obj = &rpcpb.Object{Data: inline}
+		obj = &rpcpb.Object{Data: data}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -213,8 +214,14 @@ func (w *Worker) runGenerator(ctx context.Context, spec *rpcpb.TaskSpec, inst an
 		w.setError(ctx, spec, res, fmt.Errorf("%q is not a generator registered in this binary (register it with ray.Generator or ray.GeneratorMethod at package level)", spec.Name))
 		return
 	}
-	rep := newItemReporter(ctx, spec, w.sendItems(spec.OwnerAddress), func(ctx context.Context, id string, size int64, fill func([]byte)) (*rpcpb.Object, error) {
-		if err := w.storeFill(ctx, w.att.get(), id, spec.OwnerAddress, size, fill); err != nil {
+	rep := newItemReporter(ctx, spec, w.sendItems(spec.OwnerAddress), func(ctx context.Context, id string, size int64, fill func([]byte), data []byte) (*rpcpb.Object, error) {
+		var err error
+		if data != nil {
+			err = w.storeAt(ctx, w.att.get(), id, spec.OwnerAddress, data)
+		} else {
+			err = w.storeFill(ctx, w.att.get(), id, spec.OwnerAddress, size, fill)
+		}
+		if err != nil {
 			return nil, err
 		}
 		return &rpcpb.Object{InStore: true, NodeId: w.nodeID, NodeAddress: w.cfg.NodeAddress, Size: size}, nil
