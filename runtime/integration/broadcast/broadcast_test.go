@@ -12,6 +12,7 @@ package broadcast
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -65,7 +66,7 @@ func TestBroadcastOverLinks(t *testing.T) {
 	if err := testnet.Available(); err != nil {
 		t.Skip(err)
 	}
-	rate := cmpOr(os.Getenv("GORAY_BROADCAST_RATE"), "400mbit")
+	rate := cmp.Or(os.Getenv("GORAY_BROADCAST_RATE"), "400mbit")
 	hosts, err := testnet.New("bc", 5, rate)
 	if err != nil {
 		t.Fatal(err)
@@ -121,13 +122,6 @@ func TestBroadcastOverLinks(t *testing.T) {
 	if err := drv.Wait(); err != nil {
 		t.Fatalf("driver: %v (the nodes' logs: %s)", err, tmp)
 	}
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // driver runs the rounds and prints each, then the median ratio.
@@ -200,7 +194,7 @@ func driver(gcs string) int {
 		}
 		return time.Since(t0), times, nil
 	}
-	rounds, _ := strconv.Atoi(cmpOr(os.Getenv("GORAY_BROADCAST_ROUNDS"), "3"))
+	rounds, _ := strconv.Atoi(cmp.Or(os.Getenv("GORAY_BROADCAST_ROUNDS"), "3"))
 	link := os.Getenv("GORAY_BROADCAST_LINK")
 	var ratios []float64
 	for round := 1; round <= rounds; round++ {
