@@ -78,14 +78,14 @@ func Run(ctx context.Context, out io.Writer, scale int, match func(name string) 
 		}
 		var c0 float64
 		if cpu {
-			c0, _ = treeCPU()
+			c0, _ = TreeCPU()
 		}
 		v, err := s.run(r)
 		if err != nil {
 			return res, fmt.Errorf("%s: %w", s.name, err)
 		}
 		res = append(res, Result{s.name, v, s.unit})
-		if c1, ok := treeCPU(); cpu && ok {
+		if c1, ok := TreeCPU(); cpu && ok {
 			fmt.Fprintf(out, "%-36s %14.2f %s  cpu %.2f s\n", s.name, v, s.unit, c1-c0)
 			continue
 		}

@@ -10,10 +10,10 @@ import (
 // on every Linux goray runs on).
 const clockTicks = 100
 
-// treeCPU is the CPU time, in seconds, this process and every process
+// TreeCPU is the CPU time, in seconds, this process and every process
 // under it (the embedded cluster's node managers and workers) have used,
 // including children that exited and were waited for.
-func treeCPU() (float64, bool) {
+func TreeCPU() (float64, bool) {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return 0, false

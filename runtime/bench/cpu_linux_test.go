@@ -5,9 +5,9 @@ import (
 	"time"
 )
 
-// treeCPU counts this process's own CPU (and so grows with work done).
+// TreeCPU counts this process's own CPU (and so grows with work done).
 func TestTreeCPUGrows(t *testing.T) {
-	c0, ok := treeCPU()
+	c0, ok := TreeCPU()
 	if !ok {
 		t.Skip("no /proc")
 	}
@@ -17,7 +17,7 @@ func TestTreeCPUGrows(t *testing.T) {
 		for i := range 1_000_000 {
 			x += i
 		}
-		if c1, _ := treeCPU(); c1-c0 >= 0.2 {
+		if c1, _ := TreeCPU(); c1-c0 >= 0.2 {
 			return
 		}
 	}

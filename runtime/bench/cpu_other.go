@@ -2,8 +2,8 @@
 
 package bench
 
-// treeCPU is not measured where there is no /proc.
-func treeCPU() (float64, bool) { return 0, false }
+// TreeCPU is not measured where there is no /proc.
+func TreeCPU() (float64, bool) { return 0, false }
 
 // readStatusKB is not read where there is no /proc.
 func readStatusKB(string) uint64 { return 0 }

@@ -15,6 +15,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/goray-dev/goray/runtime/bench"
 )
 
 // The benchmarks' shapes are Ray Data's release benchmarks: read_parquet,
@@ -79,49 +81,59 @@ var benchMap = MapBatchesFn("bench.work", func(ctx context.Context, b arrow.Reco
 	return array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, b.NumRows()), nil
 })
 
-func reportRows(b *testing.B, rows int64) {
+// benchRows runs one pass of a benchmark per iteration (each returning
+// the rows it saw) and reports rows/s and the CPU time every process of
+// the run used per row: the test process (driver, GCS, node, or the
+// floor's goroutines) and the embedded cluster's workers. On a machine
+// shared with other work the CPU time per row is the steadier measure of
+// what a change costs; the rate follows the load.
+func benchRows(b *testing.B, pass func() int64) {
+	c0, cpu := bench.TreeCPU()
+	var rows int64
+	for b.Loop() {
+		rows = pass()
+	}
+	c1, _ := bench.TreeCPU()
 	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	if cpu && rows > 0 {
+		b.ReportMetric((c1-c0)*1e9/(float64(rows)*float64(b.N)), "cpu-ns/row")
+	}
 }
 
 func BenchmarkReadParquet(b *testing.B) {
 	ctx, dir := context.Background(), benchDir(b)
-	var n int64
-	for b.Loop() {
-		c, err := ReadParquet(dir).Count(ctx)
+	benchRows(b, func() int64 {
+		n, err := ReadParquet(dir).Count(ctx)
 		if err != nil {
 			b.Fatal(err)
 		}
-		n = c
-	}
-	reportRows(b, n)
+		return n
+	})
 }
 
 func BenchmarkMapBatchesParquet(b *testing.B) {
 	ctx, dir := context.Background(), benchDir(b)
-	var n int64
-	for b.Loop() {
-		c, err := ReadParquet(dir).MapBatches(benchMap).Count(ctx)
+	benchRows(b, func() int64 {
+		n, err := ReadParquet(dir).MapBatches(benchMap).Count(ctx)
 		if err != nil {
 			b.Fatal(err)
 		}
-		n = c
-	}
-	reportRows(b, n)
+		return n
+	})
 }
 
 func BenchmarkIterBatches(b *testing.B) {
 	ctx, dir := context.Background(), benchDir(b)
-	var n int64
-	for b.Loop() {
-		n = 0
+	benchRows(b, func() int64 {
+		var n int64
 		for batch, err := range ReadParquet(dir).IterBatches(ctx, IterBatchSize(4096), Prefetch(4)) {
 			if err != nil {
 				b.Fatal(err)
 			}
 			n += batch.NumRows()
 		}
-	}
-	reportRows(b, n)
+		return n
+	})
 }
 
 // BenchmarkMapBatchesParquetFloor is the floor: the same reads and work
@@ -132,10 +144,9 @@ func BenchmarkMapBatchesParquetFloor(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var total int64
-	for b.Loop() {
+	benchRows(b, func() int64 {
 		var mu sync.Mutex
-		total = 0
+		var total int64
 		next := make(chan string, len(files))
 		for _, f := range files {
 			next <- f
@@ -157,8 +168,8 @@ func BenchmarkMapBatchesParquetFloor(b *testing.B) {
 			})
 		}
 		wg.Wait()
-	}
-	reportRows(b, total)
+		return total
+	})
 }
 
 func floorFile(path string) (int64, error) {

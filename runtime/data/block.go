@@ -35,14 +35,28 @@ func encodeBlock(rec arrow.RecordBatch) ([]byte, error) { return encodeBlockInto
 // task encodes its blocks in one buffer: a fresh one per block is a
 // cleared allocation, new pages and garbage the size of the block).
 func encodeBlockInto(into []byte, rec arrow.RecordBatch) ([]byte, error) {
+	return encodeBatchesInto(into, []arrow.RecordBatch{rec})
+}
+
+// encodeBatchesInto is one block of several batches of one schema (a
+// task's output batches gathered into a block): the IPC stream has the
+// schema once and then each batch, so no batch is copied into a joined
+// one. decodeBlock joins them; decodeBatches gives them as they are.
+func encodeBatchesInto(into []byte, recs []arrow.RecordBatch) ([]byte, error) {
 	buf := bytes.NewBuffer(into[:0])
 	// The IPC stream is the buffers plus small messages: grow once, not by
 	// doubling (each doubling copies the block again).
-	buf.Grow(blockHeader + int(batchBytes(rec)) + 64*int(rec.NumCols()) + 4096)
+	size := blockHeader + 4096
+	for _, rec := range recs {
+		size += int(batchBytes(rec)) + 64*int(rec.NumCols()) + 512
+	}
+	buf.Grow(size)
 	buf.Write(make([]byte, blockHeader))
-	w := ipc.NewWriter(buf, ipc.WithSchema(rec.Schema()), ipc.WithAllocator(memory.DefaultAllocator))
-	if err := w.Write(rec); err != nil {
-		return nil, fmt.Errorf("encode block: %w", err)
+	w := ipc.NewWriter(buf, ipc.WithSchema(recs[0].Schema()), ipc.WithAllocator(memory.DefaultAllocator))
+	for _, rec := range recs {
+		if err := w.Write(rec); err != nil {
+			return nil, fmt.Errorf("encode block: %w", err)
+		}
 	}
 	if err := w.Close(); err != nil {
 		return nil, fmt.Errorf("encode block: %w", err)
@@ -57,47 +71,62 @@ func encodeBlockInto(into []byte, rec arrow.RecordBatch) ([]byte, error) {
 // more is corrupt (blocks are written by encodeBlock, far smaller).
 const maxBlockBytes = 4 << 30
 
-// decodeBlock reads a block written by encodeBlock: exactly one record
-// batch (several are concatenated, none is an empty block of the schema).
-func decodeBlock(b []byte) (rec arrow.RecordBatch, err error) {
+// decodeBlock reads a block written by encodeBlock or encodeBatchesInto
+// as one batch: the batches of a block of several are joined (a copy).
+func decodeBlock(b []byte) (arrow.RecordBatch, error) {
+	recs, schema, err := decodeBatches(b)
+	if err != nil {
+		return nil, err
+	}
+	switch len(recs) {
+	case 0:
+		return emptyBatch(schema), nil
+	case 1:
+		return recs[0], nil
+	}
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	return concatBatches(schema, recs)
+}
+
+// decodeBatches reads a block's batches as they were written (none for a
+// block of a schema without rows), and its schema, without copying their
+// buffers: they point into b.
+func decodeBatches(b []byte) (recs []arrow.RecordBatch, schema *arrow.Schema, err error) {
 	if len(b) > maxBlockBytes {
-		return nil, fmt.Errorf("decode block: %d bytes is more than the %d a block may have", len(b), maxBlockBytes)
+		return nil, nil, fmt.Errorf("decode block: %d bytes is more than the %d a block may have", len(b), maxBlockBytes)
 	}
 	if len(b) < blockHeader || !bytes.Equal(b[:4], blockMagic[:]) {
-		return nil, fmt.Errorf("decode block: not a block (%d bytes without the block header)", len(b))
+		return nil, nil, fmt.Errorf("decode block: not a block (%d bytes without the block header)", len(b))
 	}
 	if sum := crc32.Checksum(b[blockHeader:], castagnoli); sum != binary.LittleEndian.Uint32(b[4:]) {
-		return nil, fmt.Errorf("decode block: checksum mismatch: the block is damaged")
+		return nil, nil, fmt.Errorf("decode block: checksum mismatch: the block is damaged")
 	}
 	b = b[blockHeader:]
 	// The IPC reader trusts the lengths in the stream; a corrupt one can
 	// make it index out of range. Bytes come from other processes.
 	defer func() {
 		if p := recover(); p != nil {
-			rec, err = nil, fmt.Errorf("decode block: corrupt IPC stream: %v", p)
+			recs, schema, err = nil, nil, fmt.Errorf("decode block: corrupt IPC stream: %v", p)
 		}
 	}()
 	r, err := ipc.NewReader(bytes.NewReader(b), ipc.WithAllocator(memory.DefaultAllocator))
 	if err != nil {
-		return nil, fmt.Errorf("decode block: %w", err)
+		return nil, nil, fmt.Errorf("decode block: %w", err)
 	}
 	defer r.Release()
-	var recs []arrow.RecordBatch
 	for r.Next() {
 		rec := r.RecordBatch()
 		rec.Retain()
 		recs = append(recs, rec)
 	}
 	if err := r.Err(); err != nil {
-		return nil, fmt.Errorf("decode block: %w", err)
+		return nil, nil, fmt.Errorf("decode block: %w", err)
 	}
-	switch len(recs) {
-	case 0:
-		return emptyBatch(r.Schema()), nil
-	case 1:
-		return recs[0], nil
-	}
-	return concatBatches(r.Schema(), recs)
+	return recs, r.Schema(), nil
 }
 
 // emptyBatch is a batch of schema without rows.

@@ -33,7 +33,9 @@ type fetched struct {
 }
 
 // blocks runs the plan and fetches its output blocks in order, up to
-// prefetch ahead of the consumer. Breaking out of the loop stops the run.
+// prefetch ahead of the consumer, and gives the batches each is made of
+// (a task gathers its batches into blocks: joining them again would copy
+// every row the driver reads). Breaking out of the loop stops the run.
 func (d *Dataset) blocks(ctx context.Context, prefetch int) iter.Seq2[fetched, *execStats] {
 	return func(yield func(fetched, *execStats) bool) {
 		ctx, cancel := context.WithCancel(ctx)
@@ -52,17 +54,18 @@ func (d *Dataset) blocks(ctx context.Context, prefetch int) iter.Seq2[fetched, *
 					return
 				}
 				start := time.Now()
-				raw, err := ray.Get(ctx, it.b.ref)
-				var rec arrow.RecordBatch
-				if err == nil {
-					rec, err = decodeBlock(raw)
-				}
+				recs, err := fetchBatches(ctx, it.b)
 				it.b.release()
 				stats.addWait(0, time.Since(start))
-				select {
-				case ahead <- fetched{rec: rec, meta: it.b.meta, err: err}:
-				case <-ctx.Done():
-					return
+				if err != nil {
+					recs = []arrow.RecordBatch{nil}
+				}
+				for _, rec := range recs {
+					select {
+					case ahead <- fetched{rec: rec, meta: it.b.meta, err: err}:
+					case <-ctx.Done():
+						return
+					}
 				}
 				if err != nil {
 					return
@@ -86,6 +89,23 @@ func (d *Dataset) blocks(ctx context.Context, prefetch int) iter.Seq2[fetched, *
 	}
 }
 
+// fetchBatches gets a block and decodes its batches (a batch without rows
+// of its schema for a block without any, so consumers learn the schema).
+func fetchBatches(ctx context.Context, b bundle) ([]arrow.RecordBatch, error) {
+	raw, err := ray.Get(ctx, b.ref)
+	if err != nil {
+		return nil, err
+	}
+	recs, schema, err := decodeBatches(raw)
+	if err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 {
+		recs = []arrow.RecordBatch{emptyBatch(schema)}
+	}
+	return recs, nil
+}
+
 // IterOption configures IterBatches.
 type IterOption func(*iterOptions)
 
@@ -99,7 +119,8 @@ type iterOptions struct {
 }
 
 // IterBatchSize sets the rows per batch (Ray's batch_size, default 256);
-// 0 gives the blocks as they are.
+// 0 gives the batches the blocks are made of, as they are (a read's
+// batches have at most TargetBlockRows rows).
 func IterBatchSize(n int) IterOption { return func(o *iterOptions) { o.batchSize = n } }
 
 // Prefetch sets how many blocks are fetched ahead of the consumer

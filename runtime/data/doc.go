@@ -137,8 +137,9 @@
 // A path is a file, a directory (read recursively, skipping names that
 // start with "." or "_" and, for Parquet, CSV and JSON, other extensions)
 // or a glob; MorePaths adds paths. Each file is read by one task (or
-// OverrideNumBlocks tasks share the files, in order), in blocks of at most
-// TargetBlockRows rows. CSV and JSON column types are inferred from the
+// OverrideNumBlocks tasks share the files, in order), in batches of at
+// most TargetBlockRows rows, which its task gathers into blocks of up to
+// TargetMaxBlockBytes (Ray's target_max_block_size). CSV and JSON column types are inferred from the
 // first 1000 rows of each file; the files of one read must share a schema,
 // else the run fails naming the first file and the one that differs.
 // Lines of text and JSON may be up to 64 MiB, binary files up to 1 GiB.

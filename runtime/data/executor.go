@@ -41,8 +41,14 @@ type ExecutionOptions struct {
 	// BlocksAheadPerTask is how many blocks a task makes ahead of the
 	// driver before it pauses.
 	BlocksAheadPerTask int
-	// TargetBlockRows is the most rows of a block a read makes.
+	// TargetBlockRows is the most rows of a batch a read makes (the
+	// batches a read's fused functions work on).
 	TargetBlockRows int
+	// TargetMaxBlockBytes is the size a task gathers its output batches
+	// into blocks of (Ray's target_max_block_size): a batch is added to
+	// a block while the block stays within it, and a larger batch is a
+	// block of its own.
+	TargetMaxBlockBytes int64
 	// MaxTaskRetries is how often a task is retried after a system failure
 	// (its worker or node died); a user function's error is not retried.
 	MaxTaskRetries int
@@ -69,6 +75,9 @@ func (o ExecutionOptions) withDefaults(cpus int) ExecutionOptions {
 	if o.TargetBlockRows <= 0 {
 		o.TargetBlockRows = def.TargetBlockRows
 	}
+	if o.TargetMaxBlockBytes <= 0 {
+		o.TargetMaxBlockBytes = def.TargetMaxBlockBytes
+	}
 	if o.CallsPerActor <= 0 {
 		o.CallsPerActor = def.CallsPerActor
 	}
@@ -80,7 +89,7 @@ func (o ExecutionOptions) withDefaults(cpus int) ExecutionOptions {
 // MaxTaskRetries and NoProgress.
 func DefaultExecutionOptions() ExecutionOptions {
 	return ExecutionOptions{OpBudgetBytes: 256 << 20, BlocksAheadPerTask: 2, TargetBlockRows: 1 << 16,
-		MaxTaskRetries: 3, CallsPerActor: 2}
+		TargetMaxBlockBytes: 32 << 20, MaxTaskRetries: 3, CallsPerActor: 2}
 }
 
 // bundle is a block in the object store and what the driver knows of it.
@@ -416,7 +425,7 @@ func (m *mapRun) launch(ctx context.Context, in <-chan item) {
 		m.launched++
 		m.mu.Unlock()
 
-		spec := taskSpec{Read: read, Stages: m.op.stages, Index: index}
+		spec := taskSpec{Read: read, Stages: m.op.stages, Index: index, BlockBytes: m.e.opts.TargetMaxBlockBytes}
 		if read == nil {
 			b := it.b
 			t.input = &b

@@ -146,7 +146,7 @@ func TestExecutionOptionsDefaults(t *testing.T) {
 	got := ExecutionOptions{OpBudgetBytes: 5}.withDefaults(3)
 	def := DefaultExecutionOptions()
 	want := ExecutionOptions{MaxTasksPerOp: 3, OpBudgetBytes: 5, BlocksAheadPerTask: def.BlocksAheadPerTask,
-		TargetBlockRows: def.TargetBlockRows, CallsPerActor: def.CallsPerActor}
+		TargetBlockRows: def.TargetBlockRows, TargetMaxBlockBytes: def.TargetMaxBlockBytes, CallsPerActor: def.CallsPerActor}
 	if got != want {
 		t.Fatalf("withDefaults = %+v, want %+v", got, want)
 	}

@@ -55,6 +55,8 @@ func TestObjectStoreStaysWithinBudget(t *testing.T) {
 	ctx := testCtx(t)
 	opts := DefaultExecutionOptions()
 	opts.MaxTasksPerOp, opts.BlocksAheadPerTask, opts.OpBudgetBytes, opts.TargetBlockRows = 2, 1, 1<<20, 1<<15
+	// A block of a batch, as the bound below counts.
+	opts.TargetMaxBlockBytes = 1 << 20
 	const rows = 4 << 20 // 32 MiB of ids, 96 MiB with the added columns
 	ds := Range(rows, OverrideNumBlocks(rows>>15)).MapBatches(double2).
 		MapBatches(poolTag, ActorPoolSize(1, 2), NumCPUs(0.5)).WithExecutionOptions(opts)

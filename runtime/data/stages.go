@@ -56,6 +56,9 @@ type taskSpec struct {
 	// Index is the input block's position in its operator's input (write
 	// file names).
 	Index int `json:"index"`
+	// BlockBytes is the size the task gathers its output batches into
+	// blocks of (ExecutionOptions.TargetMaxBlockBytes).
+	BlockBytes int64 `json:"block_bytes,omitempty"`
 }
 
 // stage is a stage on the worker: push takes a batch, flush ends the

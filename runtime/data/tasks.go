@@ -78,13 +78,19 @@ func execute(ctx context.Context, spec taskSpec, states map[int]any, input []byt
 	// bytes when it returns (it encoded them into the store's memory).
 	bufp := blockBufs.Get().(*[]byte)
 	defer blockBufs.Put(bufp)
-	out := func(rec arrow.RecordBatch, src string) error {
-		if rec.NumRows() == 0 && rec.NumCols() == 0 {
-			// A row function that made no rows cannot tell its columns:
-			// the block carries nothing.
+	gathered := &outBuffer{target: spec.BlockBytes}
+	defer gathered.release()
+	flush := func() error {
+		recs, src := gathered.take()
+		if len(recs) == 0 {
 			return nil
 		}
-		b, meta, err := blockAndMeta(*bufp, rec, clock, src, files)
+		defer func() {
+			for _, r := range recs {
+				r.Release()
+			}
+		}()
+		b, meta, err := blockAndMeta(*bufp, recs, clock, src, files)
 		files = nil
 		if err != nil {
 			return err
@@ -95,14 +101,39 @@ func execute(ctx context.Context, spec taskSpec, states map[int]any, input []byt
 		}
 		return yield(meta)
 	}
+	out := func(rec arrow.RecordBatch, src string) error {
+		if rec.NumRows() == 0 && rec.NumCols() == 0 {
+			// A row function that made no rows cannot tell its columns:
+			// the block carries nothing.
+			return nil
+		}
+		if !gathered.joins(rec, src) {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		gathered.add(rec, src)
+		if gathered.full() {
+			return flush()
+		}
+		return nil
+	}
 	c := &chain{ctx: ctx, stages: stages, emit: out}
 	switch {
 	case spec.Read == nil:
-		rec, err := decodeBlock(input)
+		// The input block's batches go through one by one, as a read's
+		// do (joining them would copy the block).
+		recs, schema, err := decodeBatches(input)
 		if err != nil {
 			return err
 		}
-		if rec.NumCols() > 0 || rec.NumRows() > 0 {
+		if len(recs) == 0 && schema.NumFields() > 0 {
+			recs = []arrow.RecordBatch{emptyBatch(schema)}
+		}
+		for _, rec := range recs {
+			if rec.NumCols() == 0 && rec.NumRows() == 0 {
+				continue
+			}
 			if err := c.push(rec, spec.Source); err != nil {
 				return err
 			}
@@ -135,7 +166,10 @@ func execute(ctx context.Context, spec taskSpec, states map[int]any, input []byt
 			}
 		}
 	}
-	return c.flush()
+	if err := c.flush(); err != nil {
+		return err
+	}
+	return flush()
 }
 
 var rangeSchema = arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}}, nil)
@@ -183,16 +217,20 @@ type taskClock struct {
 // between the tasks a worker runs.
 var blockBufs = sync.Pool{New: func() any { return new([]byte) }}
 
-// blockAndMeta encodes rec as a task's output block (in into's memory
+// blockAndMeta encodes recs as a task's output block (in into's memory
 // when it has the room) and its metadata, which the driver reads instead
 // of the block (rows, bytes, schema, where it came from, and the time
 // since the clock's last lap).
-func blockAndMeta(into []byte, rec arrow.RecordBatch, clock *taskClock, src string, files []fileSchema) (block, meta []byte, err error) {
-	if block, err = encodeBlockInto(into, rec); err != nil {
+func blockAndMeta(into []byte, recs []arrow.RecordBatch, clock *taskClock, src string, files []fileSchema) (block, meta []byte, err error) {
+	if block, err = encodeBatchesInto(into, recs); err != nil {
 		return nil, nil, err
 	}
+	var rows int64
+	for _, r := range recs {
+		rows += r.NumRows()
+	}
 	wall, cpu := clock.lap()
-	meta, err = json.Marshal(blockMeta{Rows: rec.NumRows(), Bytes: int64(len(block)), Schema: schemaString(rec.Schema()),
+	meta, err = json.Marshal(blockMeta{Rows: rows, Bytes: int64(len(block)), Schema: schemaString(recs[0].Schema()),
 		Source: src, WallNanos: wall, CPUNanos: cpu, Files: files})
 	return block, meta, err
 }

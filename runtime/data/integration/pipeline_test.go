@@ -204,12 +204,14 @@ func reference(rows, mult int64) []group {
 	return out
 }
 
-// opts are the executor's budgets of the pipeline: 2 MiB blocks, two
+// opts are the executor's budgets of the pipeline: 2 MiB blocks (a batch
+// of a read each, not gathered into larger ones), two
 // tasks (or two actors of two calls each) per operator, one block ahead
 // per task, 8 MiB of blocks waiting per operator.
 func opts() data.ExecutionOptions {
 	o := data.DefaultExecutionOptions()
 	o.MaxTasksPerOp, o.BlocksAheadPerTask, o.OpBudgetBytes, o.TargetBlockRows, o.CallsPerActor = 2, 1, 8<<20, blockRows, 2
+	o.TargetMaxBlockBytes = blockRows * rowBytes
 	o.NoProgress = true
 	return o
 }
