@@ -52,7 +52,8 @@ func encodeBatchesInto(into []byte, recs []arrow.RecordBatch) ([]byte, error) {
 	}
 	buf.Grow(size)
 	buf.Write(make([]byte, blockHeader))
-	w := ipc.NewWriter(buf, ipc.WithSchema(recs[0].Schema()), ipc.WithAllocator(memory.DefaultAllocator))
+	cw := &crcWriter{buf: buf}
+	w := ipc.NewWriter(cw, ipc.WithSchema(recs[0].Schema()), ipc.WithAllocator(memory.DefaultAllocator))
 	for _, rec := range recs {
 		if err := w.Write(rec); err != nil {
 			return nil, fmt.Errorf("encode block: %w", err)
@@ -63,8 +64,33 @@ func encodeBatchesInto(into []byte, recs []arrow.RecordBatch) ([]byte, error) {
 	}
 	b := buf.Bytes()
 	copy(b, blockMagic[:])
-	binary.LittleEndian.PutUint32(b[4:], crc32.Checksum(b[blockHeader:], castagnoli))
+	binary.LittleEndian.PutUint32(b[4:], cw.crc)
 	return b, nil
+}
+
+// crcWriter appends to buf and sums what it appends, a piece at a time
+// while the piece is still in the CPU's caches: summing the block once it
+// is written read it all from memory again (for blocks of many MiB, as
+// much as the encoding's own copy cost).
+type crcWriter struct {
+	buf *bytes.Buffer
+	crc uint32
+}
+
+// crcPiece is what crcWriter copies before summing: well within a core's
+// L2 cache.
+const crcPiece = 64 << 10
+
+func (c *crcWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		k := min(len(p), crcPiece)
+		c.buf.Write(p[:k])
+		b := c.buf.Bytes()
+		c.crc = crc32.Update(c.crc, castagnoli, b[len(b)-k:])
+		p = p[k:]
+	}
+	return n, nil
 }
 
 // maxBlockBytes bounds what decodeBlock accepts: an IPC stream claiming
