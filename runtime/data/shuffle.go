@@ -137,7 +137,7 @@ var shuffleReduce = ray.TaskVar("goray.data.shuffleReduce", func(ctx context.Con
 	if err != nil {
 		return nil, err
 	}
-	b, meta, err := blockAndMeta(nil, []arrow.RecordBatch{out}, clock, "", nil)
+	b, meta, err := blockAndMeta(nil, out, clock, "", nil)
 	if err != nil {
 		return nil, err
 	}

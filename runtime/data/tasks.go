@@ -90,7 +90,7 @@ func execute(ctx context.Context, spec taskSpec, states map[int]any, input []byt
 				r.Release()
 			}
 		}()
-		b, meta, err := blockAndMeta(*bufp, recs, clock, src, files)
+		b, meta, err := batchesAndMeta(*bufp, recs, clock, src, files)
 		files = nil
 		if err != nil {
 			return err
@@ -217,11 +217,16 @@ type taskClock struct {
 // between the tasks a worker runs.
 var blockBufs = sync.Pool{New: func() any { return new([]byte) }}
 
-// blockAndMeta encodes recs as a task's output block (in into's memory
+// blockAndMeta encodes rec as a task's output block (in into's memory
 // when it has the room) and its metadata, which the driver reads instead
 // of the block (rows, bytes, schema, where it came from, and the time
 // since the clock's last lap).
-func blockAndMeta(into []byte, recs []arrow.RecordBatch, clock *taskClock, src string, files []fileSchema) (block, meta []byte, err error) {
+func blockAndMeta(into []byte, rec arrow.RecordBatch, clock *taskClock, src string, files []fileSchema) (block, meta []byte, err error) {
+	return batchesAndMeta(into, []arrow.RecordBatch{rec}, clock, src, files)
+}
+
+// batchesAndMeta is blockAndMeta for a block of several batches.
+func batchesAndMeta(into []byte, recs []arrow.RecordBatch, clock *taskClock, src string, files []fileSchema) (block, meta []byte, err error) {
 	if block, err = encodeBatchesInto(into, recs); err != nil {
 		return nil, nil, err
 	}

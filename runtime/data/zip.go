@@ -56,7 +56,7 @@ var zipTask = ray.TaskVar("goray.data.zip", func(ctx context.Context, args [][]b
 	if err != nil {
 		return nil, err
 	}
-	b, meta, err := blockAndMeta(nil, []arrow.RecordBatch{out}, clock, "", nil)
+	b, meta, err := blockAndMeta(nil, out, clock, "", nil)
 	if err != nil {
 		return nil, err
 	}
