@@ -111,7 +111,7 @@ func (w *Worker) event(e taskevents.Event) {
 // runningTask is a task this process executes: its cancel, and for task
 // events what it is, when it started and whether its RUNNING was reported.
 type runningTask struct {
-	cancel   context.CancelFunc
+	task     *taskContext
 	spec     *rpcpb.TaskSpec
 	start    time.Time
 	reported bool

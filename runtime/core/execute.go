@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -193,32 +195,42 @@ func taskErrInfo(name string, err error) *rpcpb.ErrorInfo {
 	return &rpcpb.ErrorInfo{Kind: rpcpb.ErrorInfo_TASK, Message: err.Error(), Type: fmt.Sprintf("%T", err), TaskName: name}
 }
 
+// execFrame is what one execution allocates for its reply and arguments,
+// together: the result, its object and (for up to two arguments) the
+// argument list.
+type execFrame struct {
+	res  rpcpb.TaskResult
+	obj  rpcpb.Object
+	args [2][]byte
+}
+
 func (w *Worker) execute(spec *rpcpb.TaskSpec) *rpcpb.TaskResult {
 	start := time.Now()
-	inst, base, gone := w.actorInstance(spec)
-	cctx, cancel := context.WithCancel(base)
-	defer cancel()
+	fr := &execFrame{}
+	res := &fr.res
+	res.TaskId, res.Attempt, res.StartTimeNs = spec.TaskId, spec.Attempt, start.UnixNano()
+	w.execMu.Lock()
+	inst, base, gone := w.actorInstanceLocked(spec)
+	tc := &taskContext{base: base, id: spec.TaskId, hasRefs: true}
+	w.running[spec.TaskId] = runningTask{task: tc, spec: spec, start: start}
+	w.execMu.Unlock()
+	defer tc.end()
 	// Last, before the reply goes: the registrations of what the task
 	// borrowed (references decoded from its arguments) are answered, so its
 	// submitter may drop the holds its arguments had (runtime/ownership).
 	defer w.flushBorrows()
-	tc := &taskContext{Context: cctx, id: spec.TaskId, hasRefs: true}
 	refs := &tc.refs // in the context's allocation: none of its own per task
 	ctx := context.Context(tc)
-	w.execMu.Lock()
-	w.running[spec.TaskId] = runningTask{cancel: cancel, spec: spec, start: start}
-	w.execMu.Unlock()
 	defer func() {
 		w.execMu.Lock()
 		delete(w.running, spec.TaskId)
 		w.execMu.Unlock()
 	}()
-	res := &rpcpb.TaskResult{TaskId: spec.TaskId, Attempt: spec.Attempt, StartTimeNs: start.UnixNano()}
 	if gone {
 		res.Result = &rpcpb.Object{Error: infoFromError(&ActorDiedError{ActorID: spec.ActorId, Cause: "its instance was killed"})}
 		return res
 	}
-	args, argsDone, err := w.resolveArgs(ctx, spec.Args)
+	args, argsDone, err := w.resolveArgsInto(ctx, spec.Args, fr.args[:0])
 	if err != nil {
 		res.Result = &rpcpb.Object{Error: infoFromError(err)}
 		return res
@@ -269,7 +281,8 @@ func (w *Worker) execute(spec *rpcpb.TaskSpec) *rpcpb.TaskResult {
 		}
 		res.Result = &rpcpb.Object{InStore: true, NodeId: w.nodeID, NodeAddress: w.cfg.NodeAddress, Size: int64(len(out))}
 	} else {
-		res.Result = &rpcpb.Object{Data: out}
+		fr.obj.Data = out
+		res.Result = &fr.obj
 	}
 	if len(refs.hs) > 0 {
 		// The result holds references: its owner becomes their borrower
@@ -284,7 +297,16 @@ func (w *Worker) execute(spec *rpcpb.TaskSpec) *rpcpb.TaskResult {
 // task decoded them by then: what it kept, its handles hold); it is nil
 // (nothing allocated) when no argument is a reference.
 func (w *Worker) resolveArgs(ctx context.Context, args []*rpcpb.Arg) (out [][]byte, done doneList, err error) {
-	out = make([][]byte, len(args))
+	return w.resolveArgsInto(ctx, args, nil)
+}
+
+// resolveArgsInto is resolveArgs into buf's memory when it has room.
+func (w *Worker) resolveArgsInto(ctx context.Context, args []*rpcpb.Arg, buf [][]byte) (out [][]byte, done doneList, err error) {
+	if cap(buf) >= len(args) {
+		out = buf[:len(args)]
+	} else {
+		out = make([][]byte, len(args))
+	}
 	for i, a := range args {
 		if a.Ref == nil {
 			out[i] = a.Value
@@ -319,7 +341,7 @@ func (w *Worker) CancelTask(ctx context.Context, in *rpcpb.CancelTaskRequest) (*
 	rt, ok := w.running[in.TaskId]
 	w.execMu.Unlock()
 	if ok {
-		rt.cancel()
+		rt.task.cancel()
 	}
 	if in.Recursive {
 		w.cancelChildren(in.TaskId, in.Force)
@@ -379,15 +401,67 @@ func (w *Worker) stillOwner() string {
 }
 
 // taskContext is a running task's context: it knows the task (ParentTask),
-// so the tasks submitted with it are its children.
+// so the tasks submitted with it are its children, and it ends when the
+// task is cancelled (CancelTask) or returns. Its cancellation is a
+// context.WithCancel of base made the first time anything needs it (Done,
+// Err, a value it does not answer itself, a cancel): a task that never looks
+// at its context — a short call — costs no cancel context, no registration
+// in base and no cleanup of one.
 type taskContext struct {
-	context.Context
-	id string
+	base context.Context
+	id   string
 	// refs are the references the task's result holds (SetResultRefs),
 	// when hasRefs (a task's execution, not an actor's constructor).
 	refs    resultRefs
 	hasRefs bool
+
+	cur   atomic.Pointer[cancelPair] // the cancel context, once made
+	mu    sync.Mutex                 // making it
+	ended bool                       // the task returned: one made now is cancelled at once
 }
+
+type cancelPair struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// inner is the task's cancel context, made on first use.
+func (c *taskContext) inner() *cancelPair {
+	if p := c.cur.Load(); p != nil {
+		return p
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.cur.Load()
+	if p == nil {
+		ctx, cancel := context.WithCancel(c.base)
+		p = &cancelPair{ctx: ctx, cancel: cancel}
+		if c.ended {
+			cancel()
+		}
+		c.cur.Store(p)
+	}
+	return p
+}
+
+// cancel cancels the task's context (CancelTask).
+func (c *taskContext) cancel() { c.inner().cancel() }
+
+// end cancels the context as the task returns, as a deferred cancel of
+// context.WithCancel would.
+func (c *taskContext) end() {
+	c.mu.Lock()
+	c.ended = true
+	p := c.cur.Load()
+	c.mu.Unlock()
+	if p != nil {
+		p.cancel()
+	}
+}
+
+func (c *taskContext) Deadline() (time.Time, bool) { return c.base.Deadline() }
+func (c *taskContext) Done() <-chan struct{}       { return c.inner().ctx.Done() }
+func (c *taskContext) Err() error                  { return c.inner().ctx.Err() }
 
 type taskKey struct{}
 
@@ -400,7 +474,7 @@ func (c *taskContext) Value(k any) any {
 			return &c.refs
 		}
 	}
-	return c.Context.Value(k)
+	return c.inner().ctx.Value(k)
 }
 
 // ParentTask is the id of the task whose context ctx is (or derives from),

@@ -109,11 +109,10 @@ func (w *Worker) dropInstance(id string) bool {
 	return true
 }
 
-// actorInstance is the actor object a call runs on and the context its
-// run derives from; gone reports a lightweight actor no longer hosted here.
-func (w *Worker) actorInstance(spec *rpcpb.TaskSpec) (inst any, base context.Context, gone bool) {
-	w.execMu.Lock()
-	defer w.execMu.Unlock()
+// actorInstanceLocked (under w.execMu) is the actor object a call runs on
+// and the context its run derives from; gone reports a lightweight actor no
+// longer hosted here.
+func (w *Worker) actorInstanceLocked(spec *rpcpb.TaskSpec) (inst any, base context.Context, gone bool) {
 	if spec.ActorId == "" || !w.liteHost.Load() {
 		return w.actor, w.baseCtx, false
 	}
