@@ -289,8 +289,9 @@ func (w *Worker) holdUntilConstructed(actorID string, holds []*Holds) {
 // n >= 1 is num_returns (the method returns a slice of n), 0 one result;
 // rebuilds is how often its lost results may be rebuilt by calling again.
 func (w *Worker) addActorTask(actorID, method string, args []Arg, maxTaskRetries, rebuilds int, gen *genState, n int, call CallOptions) *pendingTask {
+	c := &actorCall{}
 	id := ids.Seq()
-	pargs, owned := w.buildArgs(args)
+	pargs, owned := w.buildArgsInto(args, c.argp[:0], c.arg[:])
 	w.mu.Lock()
 	sub, ok := w.actorsC[actorID]
 	if !ok {
@@ -298,9 +299,11 @@ func (w *Worker) addActorTask(actorID, method string, args []Arg, maxTaskRetries
 		w.actorsC[actorID] = sub
 	}
 	sub.seq++
-	spec := &rpcpb.TaskSpec{TaskId: id, JobId: w.jobID, Name: method, OwnerAddress: w.addr, ActorId: actorID, Seq: sub.seq, CallerId: w.addr,
-		ConcurrencyGroup: call.Group}
-	rets := []string{id}
+	spec := &c.spec
+	spec.TaskId, spec.JobId, spec.Name, spec.OwnerAddress, spec.ActorId, spec.Seq, spec.CallerId = id, w.jobID, method, w.addr, actorID, sub.seq, w.addr
+	spec.ConcurrencyGroup = call.Group
+	c.ret[0] = id
+	rets := c.ret[:]
 	if n >= 1 { // num_returns: the method returns a slice of n
 		spec.NumReturns = int32(n)
 		rets = returnIDs(id, n)
@@ -308,12 +311,15 @@ func (w *Worker) addActorTask(actorID, method string, args []Arg, maxTaskRetries
 	if gen != nil {
 		spec.Streaming, spec.GeneratorBackpressure = true, gen.s.Threshold()
 	}
-	if e, ok := w.table.Get(actorID); ok && e.Actor && rebuilds != 0 {
-		// A call whose lost result may be made again by calling the actor
-		// again keeps the actor of this process while it is kept.
-		owned = append(owned, actorID)
+	if rebuilds != 0 {
+		if e, ok := w.table.Get(actorID); ok && e.Actor {
+			// A call whose lost result may be made again by calling the
+			// actor again keeps the actor of this process while it is kept.
+			owned = append(owned, actorID)
+		}
 	}
-	pt := &pendingTask{spec: spec, args: pargs, actor: sub, retries: maxTaskRetries, gen: gen, opts: TaskOptions{Parent: call.Parent}, holds: takeHolds(args)}
+	pt := &c.pt
+	pt.spec, pt.args, pt.actor, pt.retries, pt.gen, pt.opts.Parent, pt.holds = spec, pargs, sub, maxTaskRetries, gen, call.Parent, takeHolds(args)
 	if call.Actor != nil {
 		// Under the lock already taken: no Holds of its own (an allocation
 		// and a lock per call). A handle released meanwhile holds nothing:
@@ -322,12 +328,26 @@ func (w *Worker) addActorTask(actorID, method string, args []Arg, maxTaskRetries
 			pt.actorHold, pt.holdsActor = r, true
 		}
 	}
-	w.table.AddTask(&ownership.Task{ID: id, Spec: pt, Args: owned, Returns: rets, RetriesLeft: rebuilds})
+	c.task = ownership.Task{ID: id, Spec: pt, Args: owned, Returns: rets, RetriesLeft: rebuilds}
+	w.table.AddTask(&c.task)
 	w.pending[id] = pt
 	w.newStreamLocked(pt)
 	sub.queue = append(sub.queue, pt)
 	w.mu.Unlock()
 	return pt
+}
+
+// actorCall is what an actor call's submission allocates, in one piece: its
+// pending task, its spec, its return's id, its record in the ownership
+// table and (a value) its argument. They live as long as one
+// another: the record keeps the pending task, which keeps the rest.
+type actorCall struct {
+	pt   pendingTask
+	spec rpcpb.TaskSpec
+	task ownership.Task
+	ret  [1]string
+	argp [1]*rpcpb.Arg
+	arg  [1]rpcpb.Arg
 }
 
 // readyLocked sends the leading resolved calls, connecting first if needed.
@@ -363,7 +383,14 @@ func (s *actorSubmitter) readyLocked(w *Worker) {
 		s.inflight[pt.spec.TaskId] = pt
 	}
 	w.submittedEvents(s.queue[:n])
-	s.queue = s.queue[n:]
+	if n == len(s.queue) {
+		// All sent: the queue keeps its array for the next calls (a
+		// caller that waits for each call would grow a new one each time).
+		clear(s.queue)
+		s.queue = s.queue[:0]
+	} else {
+		s.queue = s.queue[n:]
+	}
 	s.out.put(batch)
 }
 
@@ -430,22 +457,27 @@ func (w *Worker) actorReceiver(s *actorSubmitter, stream rpcpb.CoreWorker_PushTa
 			w.actorStreamBroken(s, gen, err)
 			return
 		}
-		var acts []ownership.Action
-		w.mu.Lock()
-		for _, r := range rb.Results {
-			pt, ok := s.inflight[r.TaskId]
-			if !ok {
-				acts = append(acts, w.dropResultLocked(r)...)
-				continue
-			}
-			delete(s.inflight, r.TaskId)
-			delete(w.pending, r.TaskId)
-			w.resultEvent(pt, r, s.where)
-			acts = append(acts, w.finishLocked(pt, r)...)
-		}
-		w.mu.Unlock()
-		w.do(acts)
+		w.actorResults(s, rb)
 	}
+}
+
+// actorResults finishes the calls whose results came back.
+func (w *Worker) actorResults(s *actorSubmitter, rb *rpcpb.ResultBatch) {
+	var acts []ownership.Action
+	w.mu.Lock()
+	for _, r := range rb.Results {
+		pt, ok := s.inflight[r.TaskId]
+		if !ok {
+			acts = append(acts, w.dropResultLocked(r)...)
+			continue
+		}
+		delete(s.inflight, r.TaskId)
+		delete(w.pending, r.TaskId)
+		w.resultEvent(pt, r, s.where)
+		acts = append(acts, w.finishLocked(pt, r)...)
+	}
+	w.mu.Unlock()
+	w.do(acts)
 }
 
 func (w *Worker) actorStreamBroken(s *actorSubmitter, gen int, cause error) {

@@ -46,7 +46,11 @@ func (h *Handle) Encoding() bool { return h.encoding.Load() > 0 }
 
 func (w *Worker) newHandle(id string) *Handle {
 	h := &Handle{ID: id, Owner: w.addr, w: w}
-	h.cleanup = runtime.AddCleanup(h, func(id string) { w.release(id) }, id)
+	rel := w.releaseFn // made once (New): a closure per handle is an allocation
+	if rel == nil {
+		rel = w.release
+	}
+	h.cleanup = runtime.AddCleanup(h, rel, id)
 	return h
 }
 
@@ -469,24 +473,33 @@ func (w *Worker) GetValue(ctx context.Context, id, owner string) (data []byte, d
 	// (Ray's common case: a small put or task result) is answered at
 	// once: its bytes never change, so nothing needs holding.
 	w.mu.Lock()
-	if e, ok := w.table.Get(id); ok && e.Ready && e.Loc.NodeID == "" && e.Loc.Err == nil && len(e.Loc.Contains) == 0 {
+	e, ok := w.table.Get(id)
+	if !ok {
+		w.mu.Unlock()
+		return nil, nil, &ObjectLostError{ObjectID: id, Reason: "no reference to it remains at its owner"}
+	}
+	if e.Ready && e.Loc.NodeID == "" && e.Loc.Err == nil && len(e.Loc.Contains) == 0 {
 		data := e.Loc.Inline
 		w.mu.Unlock()
 		return data, noDone, nil
 	}
+	// getOwned's hold, under the same lock.
+	w.table.AddLocal(id)
+	first, ready := e.Done(), e.Ready
 	w.mu.Unlock()
-	return w.getOwned(ctx, id)
+	return w.getOwned(ctx, id, first, ready)
 }
 
 // getOwned is GetValue of an object this process owns that is not ready,
-// stored in a node, a failure, or holds references.
-func (w *Worker) getOwned(ctx context.Context, id string) (data []byte, done func(), err error) {
+// stored in a node, a failure, or holds references. GetValue took its hold
+// on the object and found first to wait on (closed when ready).
+func (w *Worker) getOwned(ctx context.Context, id string, first <-chan struct{}, ready bool) (data []byte, done func(), err error) {
 	// Hold a reference while waiting: the caller's handle may become
 	// unreachable once it passed the id (the GC then releases it), and an
 	// object freed before its task finished would never become ready. On
 	// success the hold lasts until done: the value's references are held
 	// by the object.
-	held := false
+	held := true
 	var waited func() // counted as a wait (blocked.go) once it must wait or fetch
 	defer func() {
 		if held && err != nil {
@@ -511,19 +524,17 @@ func (w *Worker) getOwned(ctx context.Context, id string) (data []byte, done fun
 			waited = w.Waiting()
 		}
 	}
-	for {
-		w.mu.Lock()
-		e, ok := w.table.Get(id)
-		if ok && !held {
-			w.table.AddLocal(id)
-			held = true
-		}
-		if !ok {
+	for done := first; ; done = nil {
+		if done == nil {
+			w.mu.Lock()
+			e, ok := w.table.Get(id)
+			if !ok {
+				w.mu.Unlock()
+				return nil, nil, &ObjectLostError{ObjectID: id, Reason: "no reference to it remains at its owner"}
+			}
+			done, ready = e.Done(), e.Ready
 			w.mu.Unlock()
-			return nil, nil, &ObjectLostError{ObjectID: id, Reason: "no reference to it remains at its owner"}
 		}
-		done, ready := e.Done(), e.Ready
-		w.mu.Unlock()
 		if !ready {
 			wait()
 		}
@@ -536,12 +547,21 @@ func (w *Worker) getOwned(ctx context.Context, id string) (data []byte, done fun
 			return nil, nil, ctx.Err()
 		}
 		w.mu.Lock()
-		e, ok = w.table.Get(id)
+		e, ok := w.table.Get(id)
 		if !ok || !e.Ready {
 			w.mu.Unlock()
 			continue
 		}
 		loc := e.Loc
+		if loc.Err == nil && loc.NodeID == "" && len(loc.Contains) == 0 {
+			// In memory without references inside: the hold ends under
+			// this lock (the bytes never change).
+			acts := w.table.RemoveLocal(id)
+			held = false
+			w.mu.Unlock()
+			w.do(acts)
+			return loc.Inline, noDone, nil
+		}
 		w.mu.Unlock()
 		if loc.Err != nil {
 			return nil, nil, loc.Err

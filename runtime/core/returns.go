@@ -48,7 +48,7 @@ func (w *Worker) finishLocked(pt *pendingTask, r *rpcpb.TaskResult) []ownership.
 	} else {
 		loc.Contains = w.adoptLocked(r.Result.GetContains())
 	}
-	return append(w.table.Complete(id, map[string]ownership.Location{id: loc}), acts...)
+	return append(w.table.CompleteOne(id, id, loc), acts...)
 }
 
 // dropResultLocked drops a result the owner does not keep (its task is not

@@ -132,7 +132,17 @@ func (w *Worker) releaseArgHoldsLocked(pt *pendingTask) []ownership.Action {
 }
 
 func (w *Worker) buildArgs(args []Arg) ([]*rpcpb.Arg, []string) {
-	out := make([]*rpcpb.Arg, len(args))
+	return w.buildArgsInto(args, nil, nil)
+}
+
+// buildArgsInto is buildArgs into the caller's memory where it has room:
+// the list in buf's, the values' arguments in vals.
+func (w *Worker) buildArgsInto(args []Arg, buf []*rpcpb.Arg, vals []rpcpb.Arg) ([]*rpcpb.Arg, []string) {
+	out := buf[:0]
+	if cap(out) < len(args) {
+		out = make([]*rpcpb.Arg, 0, len(args))
+	}
+	out = out[:len(args)]
 	var owned []string
 	for i, a := range args {
 		if a.Ref != nil {
@@ -140,9 +150,14 @@ func (w *Worker) buildArgs(args []Arg) ([]*rpcpb.Arg, []string) {
 			if a.Ref.Owner == w.addr {
 				owned = append(owned, a.Ref.ID)
 			}
-		} else {
-			out[i] = &rpcpb.Arg{Value: a.Value}
+			continue
 		}
+		if i < len(vals) {
+			vals[i].Value = a.Value
+			out[i] = &vals[i]
+			continue
+		}
+		out[i] = &rpcpb.Arg{Value: a.Value}
 	}
 	return out, owned
 }
@@ -293,9 +308,9 @@ func (w *Worker) enqueue(pt *pendingTask) {
 // resolveLocked inlines ready owned arguments into the spec. It returns a
 // channel to wait on when one is not ready, or the error of a failed one.
 func (w *Worker) resolveLocked(pt *pendingTask) (<-chan struct{}, error) {
-	args := make([]*rpcpb.Arg, len(pt.args))
+	args := pt.args // copied before the first owned argument is inlined
+	copied := false
 	for i, a := range pt.args {
-		args[i] = a
 		if a.Ref == nil || a.Ref.OwnerAddress != w.addr {
 			continue
 		}
@@ -310,6 +325,9 @@ func (w *Worker) resolveLocked(pt *pendingTask) (<-chan struct{}, error) {
 			return nil, e.Loc.Err
 		}
 		if e.Loc.NodeID == "" {
+			if !copied {
+				args, copied = slices.Clone(pt.args), true
+			}
 			args[i] = &rpcpb.Arg{Value: e.Loc.Inline}
 		}
 	}

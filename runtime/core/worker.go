@@ -105,10 +105,12 @@ type Config struct {
 // Worker is a core worker.
 type Worker struct {
 	rpcpb.UnimplementedCoreWorkerServer
-	cfg  Config
-	log  *log.Logger
-	pool *rpcutil.Pool
-	gcs  rpcpb.GcsClient
+	// releaseFn is release, the cleanup of every handle this process owns.
+	releaseFn func(id string)
+	cfg       Config
+	log       *log.Logger
+	pool      *rpcutil.Pool
+	gcs       rpcpb.GcsClient
 	// gcsRaw fails at once while the GCS is down (gcs waits and retries).
 	gcsRaw rpcpb.GcsClient
 	// att is the node manager leases are asked of (see attach.go).
@@ -215,6 +217,7 @@ func Start(cfg Config) (*Worker, error) {
 		pending: map[string]*pendingTask{}, actorsC: map[string]*actorSubmitter{}, running: map[string]runningTask{},
 		baseCtx: ctx, stopAll: cancel, defaultProcs: runtime.GOMAXPROCS(0), warn: newLogLimiter(10 * time.Second),
 		binaryHash: cfg.BinaryHash}
+	w.releaseFn = w.release
 	if w.isWork {
 		w.blocks = newBlockNotifier(w.tellBlocked)
 	}

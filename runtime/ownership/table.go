@@ -409,6 +409,21 @@ func (t *Table) Complete(taskID string, results map[string]Location) []Action {
 	for _, id := range ids {
 		acts = append(acts, t.Refill(id, results[id])...)
 	}
+	return t.finished(k, acts)
+}
+
+// CompleteOne is Complete of a task with one result, id at loc (no map
+// to build for it).
+func (t *Table) CompleteOne(taskID, id string, loc Location) []Action {
+	k, ok := t.tasks[taskID]
+	if !ok {
+		return nil
+	}
+	return t.finished(k, t.Refill(id, loc))
+}
+
+// finished ends a completed task's run: its arguments become lineage.
+func (t *Table) finished(k *Task, acts []Action) []Action {
 	if k.Running {
 		k.Running = false
 		for _, a := range k.Args {
