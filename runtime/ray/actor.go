@@ -69,7 +69,8 @@ func (c *ActorClass[S]) Remote(ctx context.Context, args ...any) (ActorHandle[S]
 	if err != nil {
 		return ActorHandle[S]{}, err
 	}
-	cargs, opts, err := splitArgs(args, c.arity)
+	opts := new(callOptions)
+	cargs, err := splitArgs(w, args, c.arity, opts, nil)
 	if ae, ok := asArityError(err); ok {
 		return ActorHandle[S]{}, fmt.Errorf("actor %s takes %d constructor arguments, got %d", c.name, ae.want, ae.got)
 	}
@@ -121,7 +122,8 @@ func Method[S, A, R any](c *ActorClass[S], name string, fn func(s *S, ctx contex
 
 // Remote calls the method on an actor. Calls from one caller run in order.
 func (m *MethodFunc[S, R]) Remote(ctx context.Context, h ActorHandle[S], args ...any) Ref[R] {
-	w, cargs, opts, retries, err := prepareCall(m.name, m.arity, h.maxTaskRetries, h.h, args)
+	var buf [2]core.Arg
+	w, cargs, opts, retries, err := prepareCall(m.name, m.arity, h.maxTaskRetries, h.h, args, buf[:0])
 	if err != nil {
 		return Ref[R]{err: err}
 	}
@@ -143,26 +145,26 @@ func (o *callOptions) rebuilds(retries int) int {
 	return 0
 }
 
-// prepareCall checks and encodes an actor call's arguments and names the
-// actor's handle ah for the call to hold (when counted: opts.actor, held by
-// the core from the submission); retries is the call's MaxTaskRetries, else
-// the handle's.
-func prepareCall(name string, arity, handleRetries int, ah *core.Handle, args []any) (w *core.Worker, cargs []core.Arg, opts *callOptions, retries int, err error) {
+// prepareCall checks and encodes an actor call's arguments (into buf's
+// memory when it has room) and names the actor's handle ah for the call to
+// hold (when counted: opts.actor, held by the core from the submission);
+// retries is the call's MaxTaskRetries, else the handle's.
+func prepareCall(name string, arity, handleRetries int, ah *core.Handle, args []any, buf []core.Arg) (w *core.Worker, cargs []core.Arg, opts callOptions, retries int, err error) {
 	w, err = worker()
 	if err != nil {
-		return nil, nil, nil, 0, err
+		return nil, nil, opts, 0, err
 	}
-	cargs, opts, err = splitArgs(args, arity)
+	cargs, err = splitArgs(w, args, arity, &opts, buf)
 	if ae, ok := asArityError(err); ok {
-		return nil, nil, nil, 0, fmt.Errorf("%s takes %d arguments, got %d", name, ae.want, ae.got)
+		return nil, nil, opts, 0, fmt.Errorf("%s takes %d arguments, got %d", name, ae.want, ae.got)
 	}
 	if err != nil {
-		return nil, nil, nil, 0, fmt.Errorf("%s: %w", name, err)
+		return nil, nil, opts, 0, fmt.Errorf("%s: %w", name, err)
 	}
 	if ah != nil {
 		if ah.Released() {
 			w.ReleaseArgs(cargs)
-			return nil, nil, nil, 0, fmt.Errorf("%s: actor %s: %w", name, ah.ID, core.ErrReleasedRef)
+			return nil, nil, opts, 0, fmt.Errorf("%s: actor %s: %w", name, ah.ID, core.ErrReleasedRef)
 		}
 		opts.actor = ah // held by the call from its submission (core.CallOptions.Actor)
 	}

@@ -108,7 +108,8 @@ func (f *GeneratorFunc[E]) Remote(ctx context.Context, args ...any) *ObjectRefGe
 	if err != nil {
 		return &ObjectRefGenerator[E]{err: err}
 	}
-	cargs, opts, err := splitArgs(args, f.arity)
+	opts := new(callOptions)
+	cargs, err := splitArgs(w, args, f.arity, opts, nil)
 	if ae, ok := asArityError(err); ok {
 		return &ObjectRefGenerator[E]{err: fmt.Errorf("generator %s takes %d arguments, got %d", f.name, ae.want, ae.got)}
 	}
@@ -168,7 +169,7 @@ func GeneratorMethod2[S, A, B, E any](c *ActorClass[S], name string, fn func(s *
 // Remote calls the generator method on an actor (in order with the
 // caller's other calls to it).
 func (m *GeneratorMethodFunc[S, E]) Remote(ctx context.Context, h ActorHandle[S], args ...any) *ObjectRefGenerator[E] {
-	w, cargs, opts, retries, err := prepareCall(m.name, m.arity, h.maxTaskRetries, h.h, args)
+	w, cargs, opts, retries, err := prepareCall(m.name, m.arity, h.maxTaskRetries, h.h, args, nil)
 	if err != nil {
 		return &ObjectRefGenerator[E]{err: err}
 	}

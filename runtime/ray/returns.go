@@ -75,7 +75,7 @@ func encodeElems[R any](r R) ([][]byte, error) {
 //	})
 //	refs, err := ray.RemoteN(ctx, MinMax, 2, []int{3, 1, 2}) // refs[0] → 1, refs[1] → 3
 func RemoteN[E any](ctx context.Context, f *RemoteFunc[[]E], n int, args ...any) ([]Ref[E], error) {
-	w, cargs, opts, err := f.prepare(args)
+	w, cargs, opts, err := f.prepare(args, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +90,7 @@ func RemoteN[E any](ctx context.Context, f *RemoteFunc[[]E], n int, args ...any)
 // CallN calls actor method m with n returns (num_returns=n): m returns a
 // slice of n elements and each is its own object.
 func CallN[S, E any](ctx context.Context, m *MethodFunc[S, []E], h ActorHandle[S], n int, args ...any) ([]Ref[E], error) {
-	w, cargs, opts, retries, err := prepareCall(m.name, m.arity, h.maxTaskRetries, h.h, args)
+	w, cargs, opts, retries, err := prepareCall(m.name, m.arity, h.maxTaskRetries, h.h, args, nil)
 	if err != nil {
 		return nil, err
 	}

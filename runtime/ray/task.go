@@ -174,59 +174,69 @@ const variadic = -1
 // inside a value are passed as Refs, held until the task finished).
 // arity is the number of arguments the callee takes (variadic: any); on
 // any error the holds taken go again.
-func splitArgs(in []any, arity int) (_ []core.Arg, opts *callOptions, err error) {
-	w, err := worker()
-	if err != nil {
-		return nil, nil, err
-	}
-	var args []core.Arg
+//
+// The options go into *opts and the arguments into buf's memory when it
+// has room: a caller that passes its own (on its stack) allocates neither
+// for a call without Options.
+func splitArgs(w *core.Worker, in []any, arity int, opts *callOptions, buf []core.Arg) (_ []core.Arg, err error) {
+	args := buf[:0]
 	defer func() {
 		if err != nil {
 			w.ReleaseArgs(args)
 		}
 	}()
-	opts = &callOptions{maxRetries: 3}
+	*opts = callOptions{maxRetries: 3}
 	for i, x := range in {
 		switch v := x.(type) {
 		case Option:
-			v.apply(opts)
+			applyOption(v, opts)
 		case interface{ isGenerator() }:
-			return nil, nil, fmt.Errorf("argument %d is a generator: pass the refs of its items instead", i)
+			return nil, fmt.Errorf("argument %d is a generator: pass the refs of its items instead", i)
 		case ObjectRef:
 			if v.handle() == nil {
 				if e, ok := x.(interface{ Err() error }); ok && e.Err() != nil {
-					return nil, nil, fmt.Errorf("argument %d: %w", i, e.Err())
+					return nil, fmt.Errorf("argument %d: %w", i, e.Err())
 				}
-				return nil, nil, fmt.Errorf("argument %d is an empty Ref", i)
+				return nil, fmt.Errorf("argument %d is an empty Ref", i)
 			}
 			a := core.Arg{Ref: v.handle()}
 			if a.Ref.Owner != w.Address() {
 				// A borrowed reference: held until the task finished, as
 				// the owner counts its own ones (see runtime/ownership).
 				if a.Holds, err = w.Hold([]*core.Handle{a.Ref}); err != nil {
-					return nil, nil, fmt.Errorf("argument %d: %w", i, err)
+					return nil, fmt.Errorf("argument %d: %w", i, err)
 				}
 			}
 			args = append(args, a)
 		default:
 			b, hs, err := encodeValue(x)
 			if err != nil {
-				return nil, nil, fmt.Errorf("argument %d: %w", i, err)
+				return nil, fmt.Errorf("argument %d: %w", i, err)
 			}
 			a := core.Arg{Value: b}
 			if a.Holds, err = w.Hold(hs); err != nil {
-				return nil, nil, fmt.Errorf("argument %d: %w", i, err)
+				return nil, fmt.Errorf("argument %d: %w", i, err)
 			}
 			args = append(args, a)
 		}
 	}
 	if err := opts.finish(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if arity != variadic && len(args) != arity {
-		return nil, nil, &arityError{want: arity, got: len(args)}
+		return nil, &arityError{want: arity, got: len(args)}
 	}
-	return args, opts, nil
+	return args, nil
+}
+
+// applyOption applies o to opts through a copy: an Option is an interface,
+// so what its apply is handed escapes, and opts stays where its caller
+// keeps it (on its stack) for calls without Options.
+func applyOption(o Option, opts *callOptions) {
+	c := new(callOptions)
+	*c = *opts
+	o.apply(c)
+	*opts = *c
 }
 
 // arityError is a call with the wrong number of arguments.
@@ -248,7 +258,8 @@ func (e *arityError) Error() string { return fmt.Sprintf("takes %d arguments, go
 // Remote submits the task. Arguments are values or Refs (resolved to their
 // values before the task runs), mixed with Options.
 func (f *RemoteFunc[R]) Remote(ctx context.Context, args ...any) Ref[R] {
-	w, cargs, opts, err := f.prepare(args)
+	var buf [2]core.Arg
+	w, cargs, opts, err := f.prepare(args, buf[:0])
 	if err != nil {
 		return Ref[R]{err: err}
 	}
@@ -256,13 +267,15 @@ func (f *RemoteFunc[R]) Remote(ctx context.Context, args ...any) Ref[R] {
 	return Ref[R]{h: w.SubmitTask(f.name, cargs, opts)}
 }
 
-// prepare checks and encodes a call's arguments and options.
-func (f *RemoteFunc[R]) prepare(args []any) (*core.Worker, []core.Arg, core.TaskOptions, error) {
+// prepare checks and encodes a call's arguments (into buf's memory when it
+// has room) and options.
+func (f *RemoteFunc[R]) prepare(args []any, buf []core.Arg) (*core.Worker, []core.Arg, core.TaskOptions, error) {
 	w, err := worker()
 	if err != nil {
 		return nil, nil, core.TaskOptions{}, err
 	}
-	cargs, opts, err := splitArgs(args, f.arity)
+	var opts callOptions
+	cargs, err := splitArgs(w, args, f.arity, &opts, buf)
 	if ae, ok := asArityError(err); ok {
 		return nil, nil, core.TaskOptions{}, fmt.Errorf("task %s takes %d arguments, got %d", f.name, ae.want, ae.got)
 	}
