@@ -300,7 +300,9 @@ func (w *Worker) addActorTask(actorID, method string, args []Arg, maxTaskRetries
 	}
 	sub.seq++
 	spec := &c.spec
-	spec.TaskId, spec.JobId, spec.Name, spec.OwnerAddress, spec.ActorId, spec.Seq, spec.CallerId = id, w.jobID, method, w.addr, actorID, sub.seq, w.addr
+	// (caller_id stays empty: no executor reads it, and the owner's address
+	// names the caller already.)
+	spec.TaskId, spec.JobId, spec.Name, spec.OwnerAddress, spec.ActorId, spec.Seq = id, w.jobID, method, w.addr, actorID, sub.seq
 	spec.ConcurrencyGroup = call.Group
 	c.ret[0] = id
 	rets := c.ret[:]
