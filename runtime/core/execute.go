@@ -105,11 +105,12 @@ func (w *Worker) pushSequential(stream rpcpb.CoreWorker_PushTasksServer, sem cha
 			if sem != nil {
 				<-sem
 			}
-			if len(out) == 0 {
-				first = time.Now()
+			last := i == len(b.Tasks)-1
+			if len(out) == 0 && !last {
+				first = time.Now() // (a batch's last result goes at once: no clock read)
 			}
 			out = append(out, r)
-			if i == len(b.Tasks)-1 || len(out) >= 4096 || time.Since(first) >= resultFlushDelay {
+			if last || len(out) >= 4096 || time.Since(first) >= resultFlushDelay {
 				if err := stream.Send(&rpcpb.ResultBatch{Results: out}); err != nil {
 					return err
 				}
