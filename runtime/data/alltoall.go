@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
@@ -162,10 +163,27 @@ func (e *execution) shuffle(ctx context.Context, op *physicalOp, in <-chan item,
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	defer func() {
-		for _, b := range inputs {
-			b.release()
+	// An input block is released once the map task that read it is done
+	// (Ray Data frees an all-to-all operator's consumed inputs too): a
+	// block in store memory makes room for the parts, one spilled frees
+	// its file (before the kernel wrote it out, if that is soon enough).
+	// The rest go when the operator ends.
+	var relMu sync.Mutex
+	released := make([]bool, len(inputs))
+	releaseInputs := func(lo, hi int) {
+		relMu.Lock()
+		defer relMu.Unlock()
+		for i := lo; i < hi; i++ {
+			if !released[i] {
+				released[i] = true
+				inputs[i].release()
+			}
 		}
+	}
+	var mapsDone sync.WaitGroup
+	defer func() {
+		mapsDone.Wait()
+		releaseInputs(0, len(inputs))
 	}()
 	spec := *op.shuffle
 	spec.Name = op.name
@@ -188,26 +206,44 @@ func (e *execution) shuffle(ctx context.Context, op *physicalOp, in <-chan item,
 	}
 	groups := mapGroupsOf(inputs, e.opts.MaxTasksPerOp)
 	parts := make([][]ray.Ref[[]byte], len(groups))
+	offsets := make([]int64, len(groups))
 	var offset int64
 	for i, g := range groups {
+		offsets[i] = offset
+		for _, b := range inputs[g[0]:g[1]] {
+			offset += b.meta.Rows
+		}
+	}
+	// The map tasks go last input first: the object store keeps the most
+	// recently made blocks in memory and spilled the older ones, so the
+	// blocks in memory are read (and freed) before parts push them out to
+	// disk, where they would be written only to be read back.
+	for i := len(groups) - 1; i >= 0; i-- {
+		g := groups[i]
 		s := spec
-		s.Index, s.Offset, s.Total = i, offset, total
+		s.Index, s.Offset, s.Total = i, offsets[i], total
 		enc, err := json.Marshal(s)
 		if err != nil {
 			return err
 		}
 		args := []any{enc}
 		for _, b := range inputs[g[0]:g[1]] {
-			offset += b.meta.Rows
 			args = append(args, b.ref)
 		}
 		refs, err := ray.RemoteN(ctx, shuffleMap, spec.Parts+1, append(args, retries)...)
 		if err != nil {
 			return err
 		}
-		refs[spec.Parts].Release() // the parts' row counts: not needed here
 		parts[i] = refs[:spec.Parts]
 		st.taskStarted()
+		mapsDone.Add(1)
+		go func(done ray.Ref[[]byte], lo, hi int) {
+			defer mapsDone.Done()
+			defer done.Release() // the parts' row counts: only their arrival is needed
+			if _, err := ray.Get(ctx, done); err == nil {
+				releaseInputs(lo, hi)
+			}
+		}(refs[spec.Parts], g[0], g[1])
 	}
 	type reduced struct{ block, meta ray.Ref[[]byte] }
 	reds := make([]reduced, spec.Parts)

@@ -95,14 +95,11 @@ var shuffleMap = ray.TaskVar("goray.data.shuffleMap", func(ctx context.Context, 
 	if len(blocks) == 0 {
 		blocks = append(blocks, emptyBatch(arrow.NewSchema(nil, nil)))
 	}
-	rec, err := concatBatches(blocks[0].Schema(), blocks)
+	parts, done, err := partition(ctx, spec, blocks)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", spec.Name, err)
 	}
-	parts, err := partition(ctx, spec, rec)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", spec.Name, err)
-	}
+	defer done()
 	out := make([][]byte, len(parts)+1)
 	rows := make([]int64, len(parts))
 	for i, p := range parts {
@@ -133,10 +130,11 @@ var shuffleReduce = ray.TaskVar("goray.data.shuffleReduce", func(ctx context.Con
 	if err != nil {
 		return nil, err
 	}
-	out, err := reduce(ctx, spec, parts)
+	out, done, err := reduce(ctx, spec, parts)
 	if err != nil {
 		return nil, err
 	}
+	defer done()
 	b, meta, err := blockAndMeta(nil, out, clock, "", nil)
 	if err != nil {
 		return nil, err
@@ -250,72 +248,98 @@ func toFloat(v any) (float64, bool) {
 	return 0, false
 }
 
-// partition cuts rec into spec.Parts blocks.
-func partition(ctx context.Context, spec shuffleSpec, rec arrow.RecordBatch) ([]arrow.RecordBatch, error) {
-	n := int(rec.NumRows())
-	which := make([]int, n) // the part of each row
-	switch spec.Kind {
-	case "repartition":
-		for i := range n {
-			g := spec.Offset + int64(i)
-			// Part j holds global rows [j*Total/Parts, (j+1)*Total/Parts).
-			j := int(g * int64(spec.Parts) / max(1, spec.Total))
-			for j+1 < spec.Parts && g >= int64(j+1)*spec.Total/int64(spec.Parts) {
-				j++
+// partition cuts blocks (consecutive input blocks) into spec.Parts
+// blocks. Blocks of fixed-width columns without nulls are scattered
+// straight into their parts (see gather.go); others are concatenated and
+// taken. done gives back the parts' memory once they are encoded.
+func partition(ctx context.Context, spec shuffleSpec, blocks []arrow.RecordBatch) (parts []arrow.RecordBatch, done func(), err error) {
+	which := make([][]int32, len(blocks)) // the part of each row
+	g := spec.Offset                       // the global row of the current row (repartition)
+	var rng *rand.Rand
+	if spec.Kind == "shuffle" {
+		rng = rand.New(rand.NewPCG(spec.Seed, uint64(spec.Index)))
+	}
+	var bounds arrow.Array
+	for b, rec := range blocks {
+		n := int(rec.NumRows())
+		wh := make([]int32, n)
+		which[b] = wh
+		switch spec.Kind {
+		case "repartition":
+			for i := range n {
+				// Part j holds global rows [j*Total/Parts, (j+1)*Total/Parts).
+				j := int(g * int64(spec.Parts) / max(1, spec.Total))
+				for j+1 < spec.Parts && g >= int64(j+1)*spec.Total/int64(spec.Parts) {
+					j++
+				}
+				for j > 0 && g < int64(j)*spec.Total/int64(spec.Parts) {
+					j--
+				}
+				wh[i] = int32(j)
+				g++
 			}
-			for j > 0 && g < int64(j)*spec.Total/int64(spec.Parts) {
-				j--
+		case "shuffle":
+			for i := range wh {
+				wh[i] = int32(rng.IntN(spec.Parts))
 			}
-			which[i] = j
-		}
-	case "shuffle":
-		rng := rand.New(rand.NewPCG(spec.Seed, uint64(spec.Index)))
-		for i := range which {
-			which[i] = rng.IntN(spec.Parts)
-		}
-	case "groupby":
-		if spec.Key == "" {
-			break // a global aggregate: one group, one part
-		}
-		fallthrough
-	default:
-		col, err := keyColumn(rec, spec.Key)
-		if err != nil {
-			return nil, err
-		}
-		keys := rec.Column(col)
-		search := func(int) int { return 0 } // no bounds: one part
-		if len(spec.Bounds) > 0 {
-			b, err := decodeBlock(spec.Bounds)
+		case "groupby":
+			if spec.Key == "" {
+				break // a global aggregate: one group, one part
+			}
+			fallthrough
+		default:
+			col, err := keyColumn(rec, spec.Key)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			if b.NumCols() != 1 {
-				return nil, fmt.Errorf("sort bounds of %d columns", b.NumCols())
+			keys := rec.Column(col)
+			search := func(int) int { return 0 } // no bounds: one part
+			if len(spec.Bounds) > 0 {
+				if bounds == nil {
+					bs, err := decodeBlock(spec.Bounds)
+					if err != nil {
+						return nil, nil, err
+					}
+					if bs.NumCols() != 1 {
+						return nil, nil, fmt.Errorf("sort bounds of %d columns", bs.NumCols())
+					}
+					bounds = bs.Column(0)
+				}
+				search = boundSearch(keys, bounds)
 			}
-			search = boundSearch(keys, b.Column(0))
+			for i := range wh {
+				// The first bound at or above the key: equal keys share a part.
+				j := search(i)
+				if spec.Descending {
+					j = spec.Parts - 1 - j
+				}
+				wh[i] = int32(j)
+			}
 		}
-		for i := range which {
-			// The first bound at or above the key: equal keys share a part.
-			j := search(i)
-			if spec.Descending {
-				j = spec.Parts - 1 - j
-			}
-			which[i] = j
-		}
+	}
+	if cols, widths, ok := fixedColumns(blocks); ok && blocks[0].NumCols() > 0 {
+		parts, bufs := scatterParts(blocks[0].Schema(), cols, widths, which, spec.Parts)
+		return parts, func() { scratch.put(bufs...) }, nil
+	}
+	rec, err := concatBatches(blocks[0].Schema(), blocks)
+	if err != nil {
+		return nil, nil, err
 	}
 	idx := make([][]int64, spec.Parts)
-	for i, j := range which {
-		idx[j] = append(idx[j], int64(i))
-	}
-	out := make([]arrow.RecordBatch, spec.Parts)
-	for j := range out {
-		var err error
-		if out[j], err = takeRows(ctx, rec, idx[j]); err != nil {
-			return nil, err
+	var i int64
+	for _, wh := range which {
+		for _, j := range wh {
+			idx[j] = append(idx[j], i)
+			i++
 		}
 	}
-	return out, nil
+	parts = make([]arrow.RecordBatch, spec.Parts)
+	for j := range parts {
+		if parts[j], err = takeRows(ctx, rec, idx[j]); err != nil {
+			return nil, nil, err
+		}
+	}
+	return parts, func() {}, nil
 }
 
 // sortIndices is the order of rec's rows by key (stable).
@@ -354,22 +378,42 @@ func sortIndices(rec arrow.RecordBatch, col int, descending bool) []int64 {
 	return idx
 }
 
-// reduce makes an output block of parts.
-func reduce(ctx context.Context, spec shuffleSpec, parts []arrow.RecordBatch) (arrow.RecordBatch, error) {
+// reduce makes an output block of parts. A sort of fixed-width columns
+// without nulls sorts (key, row) pairs and gathers the rows from the parts
+// (see gather.go) into scratch memory, which done gives back once the
+// block is encoded.
+func reduce(ctx context.Context, spec shuffleSpec, parts []arrow.RecordBatch) (_ arrow.RecordBatch, done func(), err error) {
+	done = func() {}
 	if len(parts) == 0 {
-		return emptyBatch(arrow.NewSchema(nil, nil)), nil
+		return emptyBatch(arrow.NewSchema(nil, nil)), done, nil
 	}
 	if spec.Kind == "groupby" {
 		// The parts are partial aggregates.
-		return combineAggregates(spec, parts)
+		rec, err := combineAggregates(spec, parts)
+		return rec, done, err
+	}
+	if spec.Kind == "sort" || spec.Kind == "mapgroups" {
+		if cols, widths, ok := fixedColumns(parts); ok {
+			if col, err := keyColumn(parts[0], spec.Key); err == nil {
+				if srcs, ok := sortedSources(parts, col, spec.Descending); ok {
+					sorted, bufs := gatherRows(parts[0].Schema(), cols, widths, srcs)
+					if spec.Kind == "mapgroups" {
+						// The groups' outputs may be slices of the sorted rows.
+						rec, err := mapGroups(ctx, spec, sorted, col)
+						return rec, func() { scratch.put(bufs...) }, err
+					}
+					return sorted, func() { scratch.put(bufs...) }, nil
+				}
+			}
+		}
 	}
 	all, err := concatBatches(parts[0].Schema(), parts)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", spec.Name, err)
+		return nil, done, fmt.Errorf("%s: %w", spec.Name, err)
 	}
 	switch spec.Kind {
 	case "repartition":
-		return all, nil
+		return all, done, nil
 	case "shuffle":
 		rng := rand.New(rand.NewPCG(spec.Seed^0x5bd1e995, uint64(spec.Index)))
 		perm := rng.Perm(int(all.NumRows()))
@@ -377,20 +421,22 @@ func reduce(ctx context.Context, spec shuffleSpec, parts []arrow.RecordBatch) (a
 		for i, p := range perm {
 			idx[i] = int64(p)
 		}
-		return takeRows(ctx, all, idx)
+		rec, err := takeRows(ctx, all, idx)
+		return rec, done, err
 	}
 	col, err := keyColumn(all, spec.Key)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", spec.Name, err)
+		return nil, done, fmt.Errorf("%s: %w", spec.Name, err)
 	}
 	sorted, err := takeRows(ctx, all, sortIndices(all, col, spec.Descending))
 	if err != nil {
-		return nil, err
+		return nil, done, err
 	}
 	if spec.Kind == "mapgroups" {
-		return mapGroups(ctx, spec, sorted, col)
+		rec, err := mapGroups(ctx, spec, sorted, col)
+		return rec, done, err
 	}
-	return sorted, nil
+	return sorted, done, nil
 }
 
 // groups are the [start, end) row ranges of equal keys in a sorted block.

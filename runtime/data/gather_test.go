@@ -1,0 +1,251 @@
+package data
+
+import (
+	"context"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// denseColumn makes n values of type dt without nulls, from a small range
+// (span values) so that equal keys occur.
+func denseColumn(t *testing.T, rng *rand.Rand, dt arrow.DataType, n, span int) arrow.Array {
+	t.Helper()
+	b := array.NewBuilder(memory.DefaultAllocator, dt)
+	defer b.Release()
+	for range n {
+		v := rng.IntN(span)
+		switch x := b.(type) {
+		case *array.Int64Builder:
+			x.Append(int64(v-span/2) * 1e12)
+		case *array.Int32Builder:
+			x.Append(int32(v - span/2))
+		case *array.Int8Builder:
+			x.Append(int8(v%200 - 100))
+		case *array.Uint8Builder:
+			x.Append(uint8(v))
+		case *array.Uint64Builder:
+			x.Append(uint64(v) << 40)
+		case *array.Float64Builder:
+			x.Append(float64(v) / 3)
+		case *array.StringBuilder:
+			// Lengths 0 to 11: prefixes of 8 bytes tie, shorter keys pad.
+			s := []byte("abcdefghijk")[:v%12]
+			if len(s) > 0 {
+				s[len(s)-1] = byte('a' + v%7)
+			}
+			x.Append(string(s))
+		case *array.BinaryBuilder:
+			x.Append([]byte{0, byte(v), 1, 2, 3, 4, 5, 6, byte(v * 7), byte(v % 3)}[:1+v%10])
+		case *array.FixedSizeBinaryBuilder:
+			w := dt.(*arrow.FixedSizeBinaryType).ByteWidth
+			k := make([]byte, w)
+			k[0] = byte(v % 3)
+			k[w-1] = byte(v)
+			x.Append(k)
+		default:
+			t.Fatalf("no generator for %s", dt)
+		}
+	}
+	return b.NewArray()
+}
+
+// randomParts makes parts of a key column of type dt and a value column
+// numbering the rows (so a row can be told from its equals).
+func randomParts(t *testing.T, rng *rand.Rand, dt arrow.DataType, nparts, span int) []arrow.RecordBatch {
+	schema := arrow.NewSchema([]arrow.Field{{Name: "k", Type: dt}, {Name: "v", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	var parts []arrow.RecordBatch
+	next := int64(0)
+	for range nparts {
+		n := rng.IntN(700)
+		if rng.IntN(5) == 0 {
+			n = 0
+		}
+		vb := array.NewInt64Builder(memory.DefaultAllocator)
+		for range n {
+			vb.Append(next)
+			next++
+		}
+		parts = append(parts, array.NewRecordBatch(schema, []arrow.Array{denseColumn(t, rng, dt, n, span), vb.NewArray()}, int64(n)))
+	}
+	return parts
+}
+
+// The radix sort is a stable sort by key.
+func TestRadixSortStable(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{0, 1, 5, 255, 256, 1000, 20000} {
+		for _, spread := range []uint64{1, 3, 1 << 8, 1 << 20, 0} {
+			rows := make([]keyedRow, n)
+			for i := range rows {
+				k := rng.Uint64()
+				if spread > 0 {
+					k = 0xabcd<<48 | rng.Uint64N(spread)<<(rng.UintN(2)*20)
+				}
+				rows[i] = keyedRow{key: k, src: uint64(i)}
+			}
+			want := slices.Clone(rows)
+			slices.SortStableFunc(want, func(a, b keyedRow) int {
+				switch {
+				case a.key < b.key:
+					return -1
+				case a.key > b.key:
+					return 1
+				}
+				return 0
+			})
+			radixSort(rows)
+			if !slices.Equal(rows, want) {
+				t.Fatalf("n=%d spread=%d: radix order differs from the stable sort", n, spread)
+			}
+		}
+	}
+}
+
+// The reduce's sort of parts (radix sort, then the keys' bytes) orders
+// rows as sortIndices does on the parts concatenated: the keys' order,
+// equal keys in their order, either direction.
+func TestSortedSourcesMatchSortIndices(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	types := []arrow.DataType{arrow.PrimitiveTypes.Int64, arrow.PrimitiveTypes.Int32, arrow.PrimitiveTypes.Int8,
+		arrow.PrimitiveTypes.Uint8, arrow.PrimitiveTypes.Uint64, arrow.BinaryTypes.String, arrow.BinaryTypes.Binary,
+		&arrow.FixedSizeBinaryType{ByteWidth: 3}, &arrow.FixedSizeBinaryType{ByteWidth: 10}}
+	for _, dt := range types {
+		for _, span := range []int{1, 5, 300} {
+			for _, desc := range []bool{false, true} {
+				parts := randomParts(t, rng, dt, 1+rng.IntN(6), span)
+				srcs, ok := sortedSources(parts, 0, desc)
+				if !ok {
+					t.Fatalf("%s: no sort keys", dt)
+				}
+				starts := make([]int64, len(parts))
+				var n int64
+				for i, p := range parts {
+					starts[i] = n
+					n += p.NumRows()
+				}
+				all, err := concatBatches(parts[0].Schema(), parts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := sortIndices(all, 0, desc)
+				got := make([]int64, len(srcs))
+				for i, s := range srcs {
+					got[i] = starts[s>>32] + int64(uint32(s))
+				}
+				if !slices.Equal(got, want) {
+					t.Fatalf("%s span %d desc %v: order differs from sortIndices", dt, span, desc)
+				}
+			}
+		}
+	}
+	// Floats, and keys with nulls, are left to the general path.
+	parts := randomParts(t, rng, arrow.PrimitiveTypes.Float64, 2, 10)
+	if _, ok := sortedSources(parts, 0, false); ok {
+		t.Fatal("float keys went to the radix sort")
+	}
+	nulls := randomColumn(t, rng, arrow.PrimitiveTypes.Int64, 100)
+	if _, _, ok := sortKeys(nulls); ok && nulls.NullN() > 0 {
+		t.Fatal("a key column with nulls went to the radix sort")
+	}
+}
+
+// reduce of fixed-width parts (the radix sort and the gather) makes the
+// same block as the general path (concatenate, sort, take).
+func TestReduceFixedWidthMatchesGeneral(t *testing.T) {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, dt := range []arrow.DataType{arrow.PrimitiveTypes.Int64, &arrow.FixedSizeBinaryType{ByteWidth: 10}, arrow.PrimitiveTypes.Uint8} {
+		for _, desc := range []bool{false, true} {
+			parts := randomParts(t, rng, dt, 4, 50)
+			spec := shuffleSpec{Kind: "sort", Key: "k", Descending: desc, Name: "Sort(k)"}
+			got, done, err := reduce(ctx, spec, parts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all, err := concatBatches(parts[0].Schema(), parts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := takeRows(ctx, all, sortIndices(all, 0, desc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !array.RecordEqual(got, want) {
+				t.Fatalf("%s desc %v: the gathered block differs from the taken one", dt, desc)
+			}
+			done()
+		}
+	}
+}
+
+// partition's scatter of fixed-width blocks makes the parts the general
+// path (concatenate, take) makes: each row in the part its key's bounds
+// name, in input order.
+func TestPartitionScatterMatchesTake(t *testing.T) {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(8, 9))
+	for _, kind := range []string{"sort", "repartition", "shuffle"} {
+		blocks := randomParts(t, rng, &arrow.FixedSizeBinaryType{ByteWidth: 10}, 5, 300)
+		var total int64
+		for _, b := range blocks {
+			total += b.NumRows()
+		}
+		bounds := denseColumn(t, rng, &arrow.FixedSizeBinaryType{ByteWidth: 10}, 6, 300)
+		order := sortIndices(array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "k", Type: bounds.DataType()}}, nil),
+			[]arrow.Array{bounds}, 6), 0, false)
+		bs, err := takeRows(ctx, array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "k", Type: bounds.DataType()}}, nil),
+			[]arrow.Array{bounds}, 6), order)
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc, err := encodeBlock(bs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec := shuffleSpec{Kind: kind, Key: "k", Parts: 7, Bounds: enc, Seed: 3, Index: 2, Offset: 10, Total: total + 20, Name: kind}
+		got, done, err := partition(ctx, spec, blocks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The general path: a block with a variable-width column does not
+		// scatter; the same rows with the key as binary.
+		wide := make([]arrow.RecordBatch, len(blocks))
+		for i, b := range blocks {
+			k := b.Column(0).(*array.FixedSizeBinary)
+			bb := array.NewBinaryBuilder(memory.DefaultAllocator, arrow.BinaryTypes.Binary)
+			for r := range k.Len() {
+				bb.Append(k.Value(r))
+			}
+			wide[i] = array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.BinaryTypes.Binary},
+				{Name: "v", Type: arrow.PrimitiveTypes.Int64}}, nil), []arrow.Array{bb.NewArray(), b.Column(1)}, b.NumRows())
+		}
+		bb := array.NewBinaryBuilder(memory.DefaultAllocator, arrow.BinaryTypes.Binary)
+		for r := range bs.NumRows() {
+			bb.Append(bs.Column(0).(*array.FixedSizeBinary).Value(int(r)))
+		}
+		benc, err := encodeBlock(array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.BinaryTypes.Binary}}, nil),
+			[]arrow.Array{bb.NewArray()}, bs.NumRows()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec.Bounds = benc
+		want, _, err := partition(ctx, spec, wide)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d parts, want %d", kind, len(got), len(want))
+		}
+		for j := range got {
+			if !array.Equal(got[j].Column(1), want[j].Column(1)) {
+				t.Fatalf("%s: part %d holds rows %v, want %v", kind, j, got[j].Column(1), want[j].Column(1))
+			}
+		}
+		done()
+	}
+}
