@@ -254,7 +254,7 @@ func toFloat(v any) (float64, bool) {
 // taken. done gives back the parts' memory once they are encoded.
 func partition(ctx context.Context, spec shuffleSpec, blocks []arrow.RecordBatch) (parts []arrow.RecordBatch, done func(), err error) {
 	which := make([][]int32, len(blocks)) // the part of each row
-	g := spec.Offset                       // the global row of the current row (repartition)
+	g := spec.Offset                      // the global row of the current row (repartition)
 	var rng *rand.Rand
 	if spec.Kind == "shuffle" {
 		rng = rand.New(rand.NewPCG(spec.Seed, uint64(spec.Index)))
