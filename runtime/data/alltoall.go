@@ -191,8 +191,11 @@ func (e *execution) shuffle(ctx context.Context, op *physicalOp, in <-chan item,
 		spec.Parts = shuffleParts(len(inputs), bytes, e.opts.MaxTasksPerOp)
 		if spec.Kind == "groupby" {
 			spec.Parts = aggregateParts(len(inputs), bytes, e.opts.MaxTasksPerOp)
+		} else {
+			spec.Outputs = shuffleOutputs(bytes, spec.Parts)
 		}
 	}
+	outputs := max(1, spec.Outputs)
 	if len(inputs) == 0 {
 		return nil
 	}
@@ -245,7 +248,8 @@ func (e *execution) shuffle(ctx context.Context, op *physicalOp, in <-chan item,
 			}
 		}(refs[spec.Parts], g[0], g[1])
 	}
-	type reduced struct{ block, meta ray.Ref[[]byte] }
+	// Reduce task j returns its output blocks, then their metadata.
+	type reduced struct{ blocks, metas []ray.Ref[[]byte] }
 	reds := make([]reduced, spec.Parts)
 	submit := func(j int) error {
 		s := spec
@@ -258,11 +262,11 @@ func (e *execution) shuffle(ctx context.Context, op *physicalOp, in <-chan item,
 		for i := range parts {
 			args = append(args, parts[i][j])
 		}
-		refs, err := ray.RemoteN(ctx, shuffleReduce, 2, append(args, retries)...)
+		refs, err := ray.RemoteN(ctx, shuffleReduce, 2*outputs, append(args, retries)...)
 		if err != nil {
 			return err
 		}
-		reds[j] = reduced{block: refs[0], meta: refs[1]}
+		reds[j] = reduced{blocks: refs[:outputs], metas: refs[outputs:]}
 		st.taskStarted()
 		return nil
 	}
@@ -274,16 +278,20 @@ func (e *execution) shuffle(ctx context.Context, op *physicalOp, in <-chan item,
 				return err
 			}
 		}
-		meta, err := getMeta(ctx, reds[j].meta)
-		if err != nil {
-			return err
-		}
-		for i := range parts {
-			parts[i][j].Release()
-		}
-		st.block(meta)
-		if !send(ctx, out, item{b: bundle{ref: reds[j].block, meta: meta, owned: true}}) {
-			return nil
+		for k := range outputs {
+			meta, err := getMeta(ctx, reds[j].metas[k])
+			if err != nil {
+				return err
+			}
+			if k == 0 {
+				for i := range parts {
+					parts[i][j].Release()
+				}
+			}
+			st.block(meta)
+			if !send(ctx, out, item{b: bundle{ref: reds[j].blocks[k], meta: meta, owned: true}}) {
+				return nil
+			}
 		}
 	}
 	return nil
@@ -292,8 +300,9 @@ func (e *execution) shuffle(ctx context.Context, op *physicalOp, in <-chan item,
 // A shuffle of many blocks does not cut every input block into a part per
 // output block (n² objects: 2.3 million parts for 10 GB of 6.5 MB blocks):
 // a map task takes consecutive input blocks of about shuffleMapBytes, and
-// output blocks are about shuffleBlockBytes (Ray Data's
-// target_max_block_size), so a 10 GB sort has 160 map tasks of 80 parts.
+// a reduce task about shuffleBlockBytes (Ray Data's
+// target_max_block_size), so a 10 GB sort has 160 map tasks of 80 parts;
+// a reduce task cuts its rows into blocks of at most shuffleOutputBytes.
 // Small inputs keep a map task per block and an output block per input
 // block, as Ray's shuffles do.
 const (
@@ -303,7 +312,22 @@ const (
 	shuffleSmall = 64
 )
 
-// shuffleParts is how many output blocks a shuffle of n input blocks
+// shuffleOutputBytes is about the most bytes of a block a sort or random
+// shuffle's reduce task makes: a task whose rows are more cuts them into
+// several blocks (in order), each under the 64 MiB a worker hands its
+// node in shared memory (objectstore.SegmentSize; a larger object goes
+// through gRPC in chunks, which cost the 10 GB sort an eighth of its CPU
+// time).
+const shuffleOutputBytes = 48 << 20
+
+// shuffleOutputs is how many blocks each reduce task of a shuffle of bytes
+// into parts reduce tasks makes.
+func shuffleOutputs(bytes int64, parts int) int {
+	per := bytes / int64(max(1, parts))
+	return max(1, int((per+shuffleOutputBytes-1)/shuffleOutputBytes))
+}
+
+// shuffleParts is how many reduce tasks a shuffle of n input blocks
 // (bytes in all) makes when not told.
 func shuffleParts(n int, bytes int64, maxTasks int) int {
 	if n <= shuffleSmall {

@@ -402,6 +402,18 @@ func TestShufflePlanning(t *testing.T) {
 			t.Errorf("shuffleParts(%d, %d, %d) = %d, want %d", c.n, c.bytes, c.tasks, got, c.want)
 		}
 	}
+	for _, c := range []struct {
+		bytes int64
+		parts int
+		want  int
+	}{
+		{0, 1, 1}, {10 << 20, 64, 1}, {10e9, 80, 3}, // 10 GB: 125 MB a task, 3 blocks of 42 MB
+		{48 << 20, 1, 1}, {48<<20 + 1, 1, 2},
+	} {
+		if got := shuffleOutputs(c.bytes, c.parts); got != c.want {
+			t.Errorf("shuffleOutputs(%d, %d) = %d, want %d", c.bytes, c.parts, got, c.want)
+		}
+	}
 	blocks := func(n int, size int64) []bundle {
 		out := make([]bundle, n)
 		for i := range out {

@@ -105,8 +105,14 @@ func fixedWidth(col arrow.Array) (values []byte, width int, ok bool) {
 	default:
 		return nil, 0, false
 	}
+	if width <= 0 {
+		return nil, 0, false
+	}
+	if col.Len() == 0 {
+		return nil, width, true // an empty array may have no buffers
+	}
 	d := col.Data()
-	if len(d.Buffers()) != 2 || d.Buffers()[1] == nil || width <= 0 {
+	if len(d.Buffers()) != 2 || d.Buffers()[1] == nil {
 		return nil, 0, false
 	}
 	buf := d.Buffers()[1].Bytes()

@@ -249,3 +249,66 @@ func TestPartitionScatterMatchesTake(t *testing.T) {
 		done()
 	}
 }
+
+// A reduce task's output blocks are slices of its sorted rows: a slice of
+// fixed-width columns encodes as its rows alone.
+func TestEncodeSlicedFixedWidth(t *testing.T) {
+	rng := rand.New(rand.NewPCG(10, 11))
+	parts := randomParts(t, rng, &arrow.FixedSizeBinaryType{ByteWidth: 10}, 3, 1000)
+	srcs, _ := sortedSources(parts, 0, false)
+	cols, widths, ok := fixedColumns(parts)
+	if !ok {
+		t.Fatal("fixed-width parts not recognized")
+	}
+	rec, bufs := gatherRows(parts[0].Schema(), cols, widths, srcs)
+	defer scratch.put(bufs...)
+	n := rec.NumRows()
+	for _, cut := range [][2]int64{{0, n / 3}, {n / 3, 2 * n / 3}, {2 * n / 3, n}} {
+		want := rec.NewSlice(cut[0], cut[1])
+		enc, err := encodeBlock(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := decodeBlock(enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !array.RecordEqual(got, want) {
+			t.Fatalf("rows %v: the decoded slice differs", cut)
+		}
+	}
+}
+
+// boundSearch on keys without nulls (compared as sortKeys numbers) finds
+// the first bound at or above each key, as a search of the boxed values.
+func TestBoundSearchByNumbers(t *testing.T) {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(12, 13))
+	types := []arrow.DataType{arrow.PrimitiveTypes.Int64, arrow.PrimitiveTypes.Int8, arrow.PrimitiveTypes.Uint64,
+		arrow.BinaryTypes.String, arrow.BinaryTypes.Binary, &arrow.FixedSizeBinaryType{ByteWidth: 10}}
+	for _, dt := range types {
+		for _, nb := range []int{0, 1, 7, 40} {
+			keys := denseColumn(t, rng, dt, 500, 60)
+			raw := denseColumn(t, rng, dt, nb, 60)
+			one := func(a arrow.Array) arrow.RecordBatch {
+				return array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "k", Type: dt}}, nil), []arrow.Array{a}, int64(a.Len()))
+			}
+			sorted, err := takeRows(ctx, one(raw), sortIndices(one(raw), 0, false))
+			if err != nil {
+				t.Fatal(err)
+			}
+			bounds := sorted.Column(0)
+			boxed := make([]any, bounds.Len())
+			for k := range boxed {
+				boxed[k] = valueAt(bounds, k)
+			}
+			search := boundSearch(keys, bounds)
+			for i := range keys.Len() {
+				want, _ := slices.BinarySearchFunc(boxed, valueAt(keys, i), compareValues)
+				if got := search(i); got != want {
+					t.Fatalf("%s, %d bounds: bound of %v = %d, want %d", dt, nb, valueAt(keys, i), got, want)
+				}
+			}
+		}
+	}
+}

@@ -145,6 +145,35 @@ func rowCompare(col arrow.Array) func(i, j int) int {
 // bounds' rows at or above it (equal keys share a part).
 func boundSearch(keys, bounds arrow.Array) func(i int) int {
 	n := bounds.Len()
+	if arrow.TypeEqual(keys.DataType(), bounds.DataType()) {
+		// Keys as numbers (sortKeys): a comparison is mostly one of two
+		// numbers, not of two values through their accessors.
+		kn, exact, ok := sortKeys(keys)
+		bn, _, bok := sortKeys(bounds)
+		if ok && bok {
+			var kv, bv func(int) []byte
+			if !exact {
+				kv, bv = byteValues(keys), byteValues(bounds)
+			}
+			return func(i int) int {
+				k := kn[i]
+				lo, hi := 0, n // the first bound at or above key i is in [lo, hi]
+				for lo < hi {
+					m := int(uint(lo+hi) >> 1)
+					c := cmp.Compare(k, bn[m])
+					if c == 0 && !exact {
+						c = bytes.Compare(kv(i), bv(m))
+					}
+					if c <= 0 {
+						hi = m
+					} else {
+						lo = m + 1
+					}
+				}
+				return lo
+			}
+		}
+	}
 	if f, ok := crossCompare(keys, bounds); ok {
 		return func(i int) int { return sort.Search(n, func(k int) bool { return f(i, k) <= 0 }) }
 	}

@@ -42,6 +42,8 @@ type shuffleSpec struct {
 	// (repartition keeps the order of rows).
 	Offset int64 `json:"offset,omitempty"`
 	Total  int64 `json:"total,omitempty"`
+	// Outputs is how many blocks a reduce task cuts its rows into (0: one).
+	Outputs int `json:"outputs,omitempty"`
 	// Index is the map task's block, or the reduce task's partition.
 	Index int `json:"index"`
 	// Name is the operator's, for errors.
@@ -114,9 +116,10 @@ var shuffleMap = ray.TaskVar("goray.data.shuffleMap", func(ctx context.Context, 
 	return out, nil
 })
 
-// shuffleReduce makes output block spec.Index from its parts: its first
-// argument is the encoded spec, the others the parts in input order. It
-// returns the block and its metadata, two objects.
+// shuffleReduce makes the output blocks of partition spec.Index from its
+// parts: its first argument is the encoded spec, the others the parts in
+// input order. It returns spec.Outputs blocks (at least one), then their
+// metadata: twice as many objects.
 var shuffleReduce = ray.TaskVar("goray.data.shuffleReduce", func(ctx context.Context, args [][]byte) ([][]byte, error) {
 	clock := newTaskClock()
 	if len(args) == 0 {
@@ -135,11 +138,21 @@ var shuffleReduce = ray.TaskVar("goray.data.shuffleReduce", func(ctx context.Con
 		return nil, err
 	}
 	defer done()
-	b, meta, err := blockAndMeta(nil, out, clock, "", nil)
-	if err != nil {
-		return nil, err
+	// The rows in spec.Outputs blocks of about equal rows, then their
+	// metadata.
+	k := max(1, spec.Outputs)
+	res := make([][]byte, 2*k)
+	rows := out.NumRows()
+	for i := range k {
+		blk := out
+		if k > 1 {
+			blk = out.NewSlice(rows*int64(i)/int64(k), rows*int64(i+1)/int64(k))
+		}
+		if res[i], res[k+i], err = blockAndMeta(nil, blk, clock, "", nil); err != nil {
+			return nil, err
+		}
 	}
-	return [][]byte{b, meta}, nil
+	return res, nil
 })
 
 // decodeBlocks decodes a shuffle task's block arguments, leaving out the
