@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"io"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -139,7 +140,7 @@ func decodeBatches(b []byte) (recs []arrow.RecordBatch, schema *arrow.Schema, er
 			recs, schema, err = nil, nil, fmt.Errorf("decode block: corrupt IPC stream: %v", p)
 		}
 	}()
-	r, err := ipc.NewReader(bytes.NewReader(b), ipc.WithAllocator(memory.DefaultAllocator))
+	r, err := ipc.NewReaderFromMessageReader(&bytesMessages{b: b}, ipc.WithAllocator(memory.DefaultAllocator))
 	if err != nil {
 		return nil, nil, fmt.Errorf("decode block: %w", err)
 	}
@@ -153,6 +154,61 @@ func decodeBatches(b []byte) (recs []arrow.RecordBatch, schema *arrow.Schema, er
 		return nil, nil, fmt.Errorf("decode block: %w", err)
 	}
 	return recs, r.Schema(), nil
+}
+
+// bytesMessages reads the messages of an IPC stream held in memory, each
+// message's body a slice of the stream: the batches decoded from it are
+// views of the block's bytes. (ipc.NewReader copies each body into a fresh
+// buffer: a copy of the block, in fresh memory, per decode.)
+type bytesMessages struct {
+	b   []byte
+	msg *ipc.Message
+}
+
+func (m *bytesMessages) Retain() {}
+
+func (m *bytesMessages) Release() {
+	if m.msg != nil {
+		m.msg.Release()
+		m.msg = nil
+	}
+}
+
+// Message returns the next message (valid until the next call), io.EOF at
+// the end of the stream.
+func (m *bytesMessages) Message() (*ipc.Message, error) {
+	if len(m.b) < 4 {
+		return nil, io.EOF
+	}
+	n := binary.LittleEndian.Uint32(m.b)
+	m.b = m.b[4:]
+	if n == 0xFFFFFFFF { // the continuation marker, then the length
+		if len(m.b) < 4 {
+			return nil, io.ErrUnexpectedEOF
+		}
+		n = binary.LittleEndian.Uint32(m.b)
+		m.b = m.b[4:]
+	}
+	if n == 0 {
+		return nil, io.EOF // the end-of-stream marker
+	}
+	if n < 4 || int64(n) > int64(len(m.b)) {
+		return nil, fmt.Errorf("arrow/ipc: message metadata of %d bytes in %d", n, len(m.b))
+	}
+	meta := memory.NewBufferBytes(m.b[:n])
+	m.b = m.b[n:]
+	// The body's length is in the metadata.
+	probe := ipc.NewMessage(meta, memory.NewBufferBytes(nil))
+	bodyLen := probe.BodyLen()
+	probe.Release()
+	if bodyLen < 0 || bodyLen > int64(len(m.b)) {
+		return nil, fmt.Errorf("arrow/ipc: message body of %d bytes in %d", bodyLen, len(m.b))
+	}
+	body := memory.NewBufferBytes(m.b[:bodyLen])
+	m.b = m.b[bodyLen:]
+	m.Release()
+	m.msg = ipc.NewMessage(meta, body)
+	return m.msg, nil
 }
 
 // emptyBatch is a batch of schema without rows.
