@@ -2,6 +2,8 @@ package objectstore
 
 import (
 	"bytes"
+	"fmt"
+	"slices"
 	"testing"
 )
 
@@ -100,5 +102,102 @@ func TestPutFuncSpillsAndReclaims(t *testing.T) {
 	s.Delete("a", "b")
 	if st := s.Stats(); st.Used != 0 || st.Objects != 0 || st.SpilledBytes != 0 {
 		t.Fatalf("after delete: %+v", st)
+	}
+}
+
+// An object of a size no pooled region fits (within take's bound) gets
+// pooled memory all the same: the head of a larger region, whose tail
+// stays pooled, or (where pages move) smaller regions joined, their pages
+// moved with their contents rather than fresh ones mapped.
+func TestPutFuncCarvesPooledMemory(t *testing.T) {
+	s := New(256<<20, t.TempDir())
+	defer s.Close()
+	if err := s.PutFunc("big", 8<<20, fillWith('b')); err != nil {
+		t.Fatal(err)
+	}
+	bigStart := &s.objs["big"].data[0]
+	s.Delete("big")
+	// A small object takes the head of the big region.
+	if err := s.PutFunc("small", 1<<20, fillWith('s')); err != nil {
+		t.Fatal(err)
+	}
+	if &s.objs["small"].data[0] != bigStart {
+		t.Fatal("the small object did not get the pooled region's head")
+	}
+	if st := s.Stats(); st.PooledBytes != 7<<20 {
+		t.Fatalf("pooled %d bytes, want the 7 MiB tail", st.PooledBytes)
+	}
+	s.Delete("small")
+
+	// Pieces of 1 MiB, each filled with its own byte, then freed.
+	const pieces = 6
+	for i := range pieces {
+		if err := s.PutFunc(fmt.Sprint("p", i), 1<<20, fillWith(byte('0'+i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range pieces {
+		s.Delete(fmt.Sprint("p", i))
+	}
+	pooled := s.Stats().PooledBytes
+	// 20 MiB: more than any pooled region; joined where pages move.
+	const n = 20 << 20
+	var moved int
+	err := s.PutFunc("joined", n, func(buf []byte) error {
+		for off := 0; off < len(buf); off += 1 << 20 {
+			if buf[off] >= '0' && buf[off] < '0'+pieces || buf[off] == 'b' || buf[off] == 's' {
+				moved++
+			}
+		}
+		return fillWith('j')(buf)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get("joined")
+	if err != nil || !bytes.Equal(got, bytes.Repeat([]byte("j"), n)) {
+		t.Fatalf("the joined object reads back wrong: %v", err)
+	}
+	st := s.Stats()
+	if canJoin {
+		if moved == 0 {
+			t.Fatal("no pooled page reached the joined region")
+		}
+		if st.PooledBytes >= pooled {
+			t.Fatalf("pool of %d bytes unchanged (%d) by the join", st.PooledBytes, pooled)
+		}
+	}
+	// Freed and reused again: a joined region is a region like another.
+	s.Delete("joined")
+	if err := s.PutFunc("again", n-4096, fillWith('a')); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get("again"); err != nil || got[0] != 'a' || got[n-4097] != 'a' {
+		t.Fatalf("again: %v", err)
+	}
+	// Cut from a joined region: a head across its mappings.
+	s.Delete("again")
+	if err := s.PutFunc("cut", 3<<20, fillWith('c')); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get("cut"); err != nil || !bytes.Equal(got, bytes.Repeat([]byte("c"), 3<<20)) {
+		t.Fatalf("cut: %v", err)
+	}
+}
+
+// Splitting a joined region keeps the lengths of its mappings.
+func TestRegionSplitKeepsSegments(t *testing.T) {
+	r := &region{buf: make([]byte, 10<<12), segs: []int64{3 << 12, 4 << 12, 3 << 12}}
+	h, tl := r.split(5 << 12)
+	if len(h.buf) != 5<<12 || len(tl.buf) != 5<<12 {
+		t.Fatalf("split sizes %d and %d", len(h.buf), len(tl.buf))
+	}
+	if !slices.Equal(h.segs, []int64{3 << 12, 2 << 12}) || !slices.Equal(tl.segs, []int64{2 << 12, 3 << 12}) {
+		t.Fatalf("segments %v and %v", h.segs, tl.segs)
+	}
+	one := &region{buf: make([]byte, 4<<12)}
+	h, tl = one.split(1 << 12)
+	if h.segs != nil || tl.segs != nil || !slices.Equal(tl.segments(), []int64{3 << 12}) {
+		t.Fatalf("a single mapping split into %v and %v", h.segs, tl.segs)
 	}
 }

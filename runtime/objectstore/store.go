@@ -121,7 +121,8 @@ func reclaimWait(n int64) time.Duration {
 
 // alloc returns a region of at least n bytes: a pooled one, one freed by a
 // reclaim (a running one, or one started here; waiting for it, bounded by
-// reclaimWait, is cheaper than faulting in fresh memory), or freshly mapped
+// reclaimWait, is cheaper than faulting in fresh memory), pooled memory of
+// other sizes cut or joined to size (pool.carve), or freshly mapped
 // memory. Puts start reclaims in the background too (maybeReclaimLocked),
 // so with a spare region in the pool the next put seldom waits.
 func (s *Store) alloc(n int64) *region {
@@ -134,8 +135,17 @@ func (s *Store) alloc(n int64) *region {
 		}
 		r = s.awaitRegionLocked(size, reclaimWait(n))
 	}
-	s.mu.Unlock()
+	var pieces []*region
 	if r == nil {
+		// Pooled memory of other sizes (objects of one stage of a job
+		// differ in size from the last stage's), rather than fresh.
+		r, pieces = s.regions.carve(size)
+	}
+	s.mu.Unlock()
+	switch {
+	case len(pieces) > 0:
+		r = joinRegions(size, pieces)
+	case r == nil:
 		r = mapRegion(size)
 	}
 	return r
