@@ -9,7 +9,8 @@ import (
 )
 
 // A worker running a normal task tells its node when it waits for objects
-// (a Get of an object not ready or elsewhere, a Wait, its own arguments)
+// (a Get of an object not ready or elsewhere, a Wait, its own arguments
+// while they are not ready: not their fetch once they are, see fetchingArgs)
 // and when it no longer does: the node lends the lease's CPUs to other work
 // meanwhile, as Ray's raylet does for a blocked worker (node/blocked.go).
 // Tasks that wait on the tasks they submit then cannot hold every CPU of

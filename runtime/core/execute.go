@@ -308,12 +308,16 @@ func (w *Worker) resolveArgsInto(ctx context.Context, args []*rpcpb.Arg, buf [][
 	} else {
 		out = make([][]byte, len(args))
 	}
+	argCtx := ctx // with the mark, made at the first reference
 	for i, a := range args {
 		if a.Ref == nil {
 			out[i] = a.Value
 			continue
 		}
-		v, d, err := w.GetValue(ctx, a.Ref.Id, a.Ref.OwnerAddress)
+		if argCtx == ctx {
+			argCtx = context.WithValue(ctx, argsKey{}, true) // fetches of ready arguments keep the task's CPUs
+		}
+		v, d, err := w.GetValue(argCtx, a.Ref.Id, a.Ref.OwnerAddress)
 		if err != nil {
 			done.run()
 			return nil, nil, err

@@ -466,7 +466,6 @@ func (w *Worker) Get(ctx context.Context, id, owner string) ([]byte, error) {
 // after decoding (the decoded handles hold them from then on).
 func (w *Worker) GetValue(ctx context.Context, id, owner string) (data []byte, done func(), err error) {
 	if owner != w.addr {
-		defer w.Waiting()() // the owner answers when it is ready; then a fetch
 		return w.getBorrowed(ctx, id, owner)
 	}
 	// A ready value in this process's memory without references inside
@@ -569,7 +568,9 @@ func (w *Worker) getOwned(ctx context.Context, id string, first <-chan struct{},
 		if loc.NodeID == "" {
 			return loc.Inline, release(len(loc.Contains) > 0), nil
 		}
-		wait()
+		if !fetchingArgs(ctx) {
+			wait()
+		}
 		data, ferr := w.fetch(ctx, id, w.addr, loc.NodeID, "")
 		if ferr == nil {
 			return data, release(len(loc.Contains) > 0), nil
@@ -595,6 +596,20 @@ func (w *Worker) getOwned(ctx context.Context, id string, first <-chan struct{},
 	}
 }
 
+// argsKey marks the context of a task resolving its own arguments.
+type argsKey struct{}
+
+// fetchingArgs says whether ctx is a task's resolving of its arguments: a
+// fetch of a ready argument is then not counted as a wait (blocked.go), so
+// the task keeps its CPUs while it reads it, as in Ray, whose raylet pulls
+// a task's arguments before it runs the task, under the task's lease. (A
+// task lending its CPUs while it reads its arguments makes its node start
+// other tasks meanwhile, more than its CPUs, each needing a worker process
+// of its own: the map tasks of a 2 GB sort, reading their blocks back from
+// spill files, ran in 28 processes, each with cold memory.) Waiting for an
+// argument that is not ready yet still counts.
+func fetchingArgs(ctx context.Context) bool { return ctx.Value(argsKey{}) != nil }
+
 // noDone is GetValue's done when there is nothing to release.
 func noDone() {}
 
@@ -612,12 +627,22 @@ func (w *Worker) getBorrowed(ctx context.Context, id, owner string) ([]byte, fun
 	// The owner registers this process as borrower of the references in
 	// the value before it answers; adoptContains takes them over.
 	req := &rpcpb.GetObjectRequest{Id: id, BorrowerAddress: w.addr}
+	// Counted as a wait (blocked.go): the owner answers when the object is
+	// ready; then the fetch (not counted for a task's own arguments, see
+	// fetchingArgs).
+	args := fetchingArgs(ctx)
+	end := w.Waiting()
+	defer func() { end() }()
 	var firstLoss time.Time
 	for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, time.Second) {
 		if dl, ok := ctx.Deadline(); ok {
 			req.TimeoutMs = time.Until(dl).Milliseconds()
 		}
 		o, err := rpcpb.NewCoreWorkerClient(c).GetObject(ctx, req)
+		if args {
+			end()
+			end = func() {}
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, nil, &GetTimeoutError{ObjectID: id}
@@ -661,6 +686,9 @@ func (w *Worker) getBorrowed(ctx context.Context, id, owner string) ([]byte, fun
 			return nil, nil, &ObjectLostError{ObjectID: id, Reason: err.Error()}
 		}
 		req.LostNodeId = o.NodeId
+		if args {
+			end = w.Waiting() // for the owner's next answer (a rebuilt copy)
+		}
 		select {
 		case <-ctx.Done():
 			return nil, nil, &GetTimeoutError{ObjectID: id}
