@@ -219,23 +219,6 @@ func scatterParts(schema *arrow.Schema, cols [][][]byte, widths []int, which [][
 	return out, bufs
 }
 
-// gatherRows makes a batch of the rows srcs name (part<<32 | row) from
-// parts (of fixedColumns cols and widths), in that order, in buffers from
-// the scratch pool: the caller gives bufs back once it is done with the
-// batch.
-func gatherRows(schema *arrow.Schema, cols [][][]byte, widths []int, srcs []uint64) (arrow.RecordBatch, [][]byte) {
-	bufs := make([][]byte, len(widths))
-	for c, w := range widths {
-		dst := scratch.get(len(srcs) * w)
-		for k, s := range srcs {
-			p, r := int(s>>32), int(uint32(s))
-			copyRow(dst[k*w:], cols[p][c][r*w:], w)
-		}
-		bufs[c] = dst
-	}
-	return fixedBatch(schema, bufs, len(srcs)), bufs
-}
-
 // sortKeys are a key column's values as numbers whose order is the
 // column's (compareValues's, without nulls): exact when equal numbers are
 // equal keys (integers), else the first 8 bytes of byte keys, and equal
@@ -287,63 +270,9 @@ func sortKeys(col arrow.Array) (keys []uint64, exact, ok bool) {
 // keyedRow is a row to sort: its key's number and where it is.
 type keyedRow struct {
 	key uint64
-	src uint64 // part<<32 | row
+	src uint64
 }
 
-// sortedSources is the order of the rows of parts (in part order, then
-// row order) by column col: rows of equal keys keep that order (a stable
-// sort), descending reverses the keys' order. It returns each row as
-// part<<32 | row; ok is false when the key column does not have sortKeys.
-func sortedSources(parts []arrow.RecordBatch, col int, descending bool) (srcs []uint64, ok bool) {
-	var n int
-	for _, p := range parts {
-		n += int(p.NumRows())
-	}
-	rows := make([]keyedRow, 0, n)
-	exact := true
-	values := make([]func(int) []byte, len(parts))
-	for pi, p := range parts {
-		keys, ex, ok := sortKeys(p.Column(col))
-		if !ok {
-			return nil, false
-		}
-		exact = exact && ex
-		if !ex {
-			values[pi] = byteValues(p.Column(col))
-		}
-		for r, k := range keys {
-			if descending {
-				k = ^k
-			}
-			rows = append(rows, keyedRow{key: k, src: uint64(pi)<<32 | uint64(r)})
-		}
-	}
-	radixSort(rows)
-	if !exact {
-		// Equal numbers: the keys' bytes decide, then the row's place.
-		sign := 1
-		if descending {
-			sign = -1
-		}
-		for lo := 0; lo < len(rows); {
-			hi := lo + 1
-			for hi < len(rows) && rows[hi].key == rows[lo].key {
-				hi++
-			}
-			if hi-lo > 1 {
-				slices.SortStableFunc(rows[lo:hi], func(a, b keyedRow) int {
-					return sign * bytes.Compare(values[a.src>>32](int(uint32(a.src))), values[b.src>>32](int(uint32(b.src))))
-				})
-			}
-			lo = hi
-		}
-	}
-	srcs = make([]uint64, len(rows))
-	for i, r := range rows {
-		srcs[i] = r.src
-	}
-	return srcs, true
-}
 
 // byteValues is the accessor of a byte key column's values (one that
 // keyPrefixes takes).
@@ -401,4 +330,135 @@ func radixSort(rows []keyedRow) {
 	if &src[0] != &rows[0] {
 		copy(rows, src)
 	}
+}
+
+// bucketRows is about the rows of a bucket of sortRows: their bytes (100
+// a row in a sort of records) stay in the core's cache while they are
+// sorted and gathered.
+const bucketRows = 2048
+
+// sortRows makes a batch of parts' rows (fixedColumns cols and widths)
+// sorted by column col, stably, descending reverses the keys' order (as
+// sortedSources orders them). Gathering rows in key order straight from
+// the parts reads them in random order, a cache miss or two per row; so
+// the rows are first moved, in their order, into buckets of ranges of keys
+// (reading the parts in order, writing each bucket in order), and each
+// bucket, small enough to stay in cache, is then sorted and gathered into
+// the output. ok is false when the key column does not have sortKeys. The
+// batch lives in scratch buffers the caller gives back (bufs) once done.
+func sortRows(schema *arrow.Schema, parts []arrow.RecordBatch, cols [][][]byte, widths []int, col int, descending bool) (_ arrow.RecordBatch, bufs [][]byte, ok bool) {
+	keys := make([][]uint64, len(parts))
+	exact := true
+	var n int
+	lo, hi := ^uint64(0), uint64(0)
+	for p, rec := range parts {
+		k, ex, ok := sortKeys(rec.Column(col))
+		if !ok {
+			return nil, nil, false
+		}
+		exact = exact && ex
+		for i, v := range k {
+			if descending {
+				v = ^v
+				k[i] = v
+			}
+			lo, hi = min(lo, v), max(hi, v)
+		}
+		keys[p] = k
+		n += len(k)
+	}
+	if n == 0 {
+		return fixedBatch(schema, make([][]byte, len(widths)), 0), nil, true
+	}
+	// Buckets of equal ranges of the keys between the least and the
+	// greatest: bucket b holds keys whose (key-lo)>>shift is b.
+	nb := max(1, n/bucketRows)
+	shift := 0
+	for shift < 64 && (hi-lo)>>shift >= uint64(nb) {
+		shift++
+	}
+	buckets := 1
+	if shift < 64 {
+		buckets = int((hi-lo)>>shift) + 1
+	}
+	bucketOf := func(k uint64) int {
+		if shift >= 64 {
+			return 0
+		}
+		return int((k - lo) >> shift)
+	}
+	starts := make([]int, buckets+1)
+	for _, k := range keys {
+		for _, v := range k {
+			starts[bucketOf(v)+1]++
+		}
+	}
+	for b := 1; b <= buckets; b++ {
+		starts[b] += starts[b-1]
+	}
+	// The rows into their buckets, in order: their columns and their keys.
+	tmp := make([][]byte, len(widths))
+	for c, w := range widths {
+		tmp[c] = scratch.get(n * w)
+	}
+	defer scratch.put(tmp...)
+	tkeys := make([]uint64, n)
+	next := slices.Clone(starts[:buckets])
+	for p, k := range keys {
+		for r, v := range k {
+			b := bucketOf(v)
+			at := next[b]
+			next[b]++
+			tkeys[at] = v
+			for c, w := range widths {
+				copyRow(tmp[c][at*w:], cols[p][c][r*w:], w)
+			}
+		}
+	}
+	// Each bucket sorted (its rows' order kept between equal keys) and
+	// gathered into the output.
+	bufs = make([][]byte, len(widths))
+	for c, w := range widths {
+		bufs[c] = scratch.get(n * w)
+	}
+	kw := widths[col]
+	sign := 1
+	if descending {
+		sign = -1
+	}
+	var rows []keyedRow
+	for b := range buckets {
+		first, end := starts[b], starts[b+1]
+		if first == end {
+			continue
+		}
+		rows = rows[:0]
+		for at := first; at < end; at++ {
+			rows = append(rows, keyedRow{key: tkeys[at], src: uint64(at)})
+		}
+		radixSort(rows)
+		if !exact {
+			// Equal numbers: the keys' bytes decide, then the row's place.
+			kb := tmp[col]
+			for i := 0; i < len(rows); {
+				j := i + 1
+				for j < len(rows) && rows[j].key == rows[i].key {
+					j++
+				}
+				if j-i > 1 {
+					slices.SortStableFunc(rows[i:j], func(x, y keyedRow) int {
+						return sign * bytes.Compare(kb[int(x.src)*kw:int(x.src+1)*kw], kb[int(y.src)*kw:int(y.src+1)*kw])
+					})
+				}
+				i = j
+			}
+		}
+		for i, r := range rows {
+			to, from := first+i, int(r.src)
+			for c, w := range widths {
+				copyRow(bufs[c][to*w:], tmp[c][from*w:], w)
+			}
+		}
+	}
+	return fixedBatch(schema, bufs, n), bufs, true
 }

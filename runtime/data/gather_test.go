@@ -1,6 +1,8 @@
 package data
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"hash/crc32"
@@ -109,51 +111,75 @@ func TestRadixSortStable(t *testing.T) {
 	}
 }
 
-// The reduce's sort of parts (radix sort, then the keys' bytes) orders
-// rows as sortIndices does on the parts concatenated: the keys' order,
-// equal keys in their order, either direction.
-func TestSortedSourcesMatchSortIndices(t *testing.T) {
+// The reduce's sort of parts (buckets of key ranges, a radix sort in
+// each, then the keys' bytes) orders rows as sortIndices does on the parts
+// concatenated: the keys' order, equal keys in their order, either
+// direction. The value column numbers the rows.
+func TestSortRowsMatchesSortIndices(t *testing.T) {
+	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(3, 4))
 	types := []arrow.DataType{arrow.PrimitiveTypes.Int64, arrow.PrimitiveTypes.Int32, arrow.PrimitiveTypes.Int8,
-		arrow.PrimitiveTypes.Uint8, arrow.PrimitiveTypes.Uint64, arrow.BinaryTypes.String, arrow.BinaryTypes.Binary,
-		&arrow.FixedSizeBinaryType{ByteWidth: 3}, &arrow.FixedSizeBinaryType{ByteWidth: 10}}
+		arrow.PrimitiveTypes.Uint8, arrow.PrimitiveTypes.Uint64, &arrow.FixedSizeBinaryType{ByteWidth: 3},
+		&arrow.FixedSizeBinaryType{ByteWidth: 10}}
 	for _, dt := range types {
-		for _, span := range []int{1, 5, 300} {
+		for _, span := range []int{1, 5, 300, 100000} {
 			for _, desc := range []bool{false, true} {
-				parts := randomParts(t, rng, dt, 1+rng.IntN(6), span)
-				srcs, ok := sortedSources(parts, 0, desc)
+				// Up to about 28,000 rows: a dozen buckets.
+				parts := randomParts(t, rng, dt, []int{1, 7, 80}[rng.IntN(3)], span)
+				cols, widths, ok := fixedColumns(parts)
+				if !ok {
+					t.Fatalf("%s: parts not fixed-width", dt)
+				}
+				got, bufs, ok := sortRows(parts[0].Schema(), parts, cols, widths, 0, desc)
 				if !ok {
 					t.Fatalf("%s: no sort keys", dt)
-				}
-				starts := make([]int64, len(parts))
-				var n int64
-				for i, p := range parts {
-					starts[i] = n
-					n += p.NumRows()
 				}
 				all, err := concatBatches(parts[0].Schema(), parts)
 				if err != nil {
 					t.Fatal(err)
 				}
-				want := sortIndices(all, 0, desc)
-				got := make([]int64, len(srcs))
-				for i, s := range srcs {
-					got[i] = starts[s>>32] + int64(uint32(s))
+				want, err := takeRows(ctx, all, sortIndices(all, 0, desc))
+				if err != nil {
+					t.Fatal(err)
 				}
-				if !slices.Equal(got, want) {
+				if !array.RecordEqual(got, want) {
 					t.Fatalf("%s span %d desc %v: order differs from sortIndices", dt, span, desc)
 				}
+				scratch.put(bufs...)
 			}
 		}
 	}
 	// Floats, and keys with nulls, are left to the general path.
 	parts := randomParts(t, rng, arrow.PrimitiveTypes.Float64, 2, 10)
-	if _, ok := sortedSources(parts, 0, false); ok {
+	cols, widths, _ := fixedColumns(parts)
+	if _, _, ok := sortRows(parts[0].Schema(), parts, cols, widths, 0, false); ok {
 		t.Fatal("float keys went to the radix sort")
 	}
 	nulls := randomColumn(t, rng, arrow.PrimitiveTypes.Int64, 100)
 	if _, _, ok := sortKeys(nulls); ok && nulls.NullN() > 0 {
 		t.Fatal("a key column with nulls went to the radix sort")
+	}
+}
+
+// Byte keys of other types (strings, binary) compare as sortKeys numbers
+// too (the bound search): their first 8 bytes, then the rest.
+func TestSortKeysOfByteKeys(t *testing.T) {
+	rng := rand.New(rand.NewPCG(16, 17))
+	for _, dt := range []arrow.DataType{arrow.BinaryTypes.String, arrow.BinaryTypes.Binary} {
+		col := denseColumn(t, rng, dt, 300, 100)
+		keys, exact, ok := sortKeys(col)
+		if !ok || exact {
+			t.Fatalf("%s: sortKeys ok=%v exact=%v", dt, ok, exact)
+		}
+		values := byteValues(col)
+		for i := range keys {
+			for j := range keys {
+				byNum := cmp.Compare(keys[i], keys[j])
+				if byNum != 0 && byNum != sign(bytes.Compare(values(i), values(j))) {
+					t.Fatalf("%s: keys %q and %q: numbers compare %d", dt, values(i), values(j), byNum)
+				}
+			}
+		}
 	}
 }
 
@@ -258,12 +284,11 @@ func TestPartitionScatterMatchesTake(t *testing.T) {
 func TestEncodeSlicedFixedWidth(t *testing.T) {
 	rng := rand.New(rand.NewPCG(10, 11))
 	parts := randomParts(t, rng, &arrow.FixedSizeBinaryType{ByteWidth: 10}, 3, 1000)
-	srcs, _ := sortedSources(parts, 0, false)
 	cols, widths, ok := fixedColumns(parts)
 	if !ok {
 		t.Fatal("fixed-width parts not recognized")
 	}
-	rec, bufs := gatherRows(parts[0].Schema(), cols, widths, srcs)
+	rec, bufs, _ := sortRows(parts[0].Schema(), parts, cols, widths, 0, false)
 	defer scratch.put(bufs...)
 	n := rec.NumRows()
 	for _, cut := range [][2]int64{{0, n / 3}, {n / 3, 2 * n / 3}, {2 * n / 3, n}} {

@@ -408,8 +408,7 @@ func reduce(ctx context.Context, spec shuffleSpec, parts []arrow.RecordBatch) (_
 	if spec.Kind == "sort" || spec.Kind == "mapgroups" {
 		if cols, widths, ok := fixedColumns(parts); ok {
 			if col, err := keyColumn(parts[0], spec.Key); err == nil {
-				if srcs, ok := sortedSources(parts, col, spec.Descending); ok {
-					sorted, bufs := gatherRows(parts[0].Schema(), cols, widths, srcs)
+				if sorted, bufs, ok := sortRows(parts[0].Schema(), parts, cols, widths, col, spec.Descending); ok {
 					if spec.Kind == "mapgroups" {
 						// The groups' outputs may be slices of the sorted rows.
 						rec, err := mapGroups(ctx, spec, sorted, col)
