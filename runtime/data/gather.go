@@ -273,7 +273,6 @@ type keyedRow struct {
 	src uint64
 }
 
-
 // byteValues is the accessor of a byte key column's values (one that
 // keyPrefixes takes).
 func byteValues(col arrow.Array) func(int) []byte {
