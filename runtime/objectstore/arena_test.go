@@ -201,3 +201,46 @@ func TestRegionSplitKeepsSegments(t *testing.T) {
 		t.Fatalf("a single mapping split into %v and %v", h.segs, tl.segs)
 	}
 }
+
+// The least recently used object (put or read) spills first, and a copy
+// is dropped before anything spills.
+func TestSpillsLeastRecentlyUsed(t *testing.T) {
+	s := New(3<<20+1000, t.TempDir())
+	defer s.Close()
+	const n = 1 << 20
+	for _, id := range []string{"a", "b", "c"} {
+		if err := s.PutFunc(id, n, fillWith(id[0])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Get("a"); err != nil { // a is now more recent than b
+		t.Fatal(err)
+	}
+	if err := s.PutFunc("d", n, fillWith('d')); err != nil {
+		t.Fatal(err)
+	}
+	spilled := func(id string) bool { return s.objs[id].spilled != "" }
+	if !spilled("b") || spilled("a") || spilled("c") || spilled("d") {
+		t.Fatalf("spilled a=%v b=%v c=%v d=%v, want b only", spilled("a"), spilled("b"), spilled("c"), spilled("d"))
+	}
+	// A copy: c, the least recently used, spills to make room for it.
+	if err := s.PutCopyFunc("copy", "", n, fillWith('k')); err != nil {
+		t.Fatal(err)
+	}
+	if !spilled("c") || spilled("a") {
+		t.Fatalf("c spilled %v, a spilled %v: want c", spilled("c"), spilled("a"))
+	}
+	// Full again: the copy is dropped, though a is older.
+	if err := s.PutFunc("e", n, fillWith('e')); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.objs["copy"]; ok || spilled("a") {
+		t.Fatalf("copy kept (%v) or a spilled (%v): the copy goes first", ok, spilled("a"))
+	}
+	for _, id := range []string{"a", "b", "c", "d", "e"} {
+		got, err := s.Get(id)
+		if err != nil || !bytes.Equal(got, bytes.Repeat([]byte(id), n)) {
+			t.Fatalf("%s reads back wrong: %v", id, err)
+		}
+	}
+}

@@ -13,6 +13,7 @@
 package objectstore
 
 import (
+	"container/list"
 	"errors"
 	"fmt"
 	"io"
@@ -42,6 +43,9 @@ type object struct {
 	// copy: a copy of an object another node holds (PutCopyFunc): under
 	// pressure it is dropped, not spilled.
 	copy bool
+	// elem is the object's place in the store's lru list while its bytes
+	// are in memory (nil once spilled or deleted).
+	elem *list.Element
 }
 
 // Stats describes the store.
@@ -85,6 +89,13 @@ type Store struct {
 	deletesAtReclaim int64 // ... when the last reclaim started
 	closed           bool
 
+	// lru lists the ids of the objects in memory, least recently used
+	// first: the next to spill is found without a look at every object (a
+	// shuffle holds tens of thousands, most of them spilled).
+	lru *list.List
+	// copies counts the copies (PutCopyFunc) among the objects.
+	copies int
+
 	// owned indexes objects by owner address (see owners.go).
 	owned map[string]map[string]struct{}
 	// trimTimer unmaps idle pooled regions when no put comes to do it.
@@ -93,7 +104,7 @@ type Store struct {
 
 // New makes a store holding up to capacity bytes in memory, spilling into dir.
 func New(capacity int64, dir string) *Store {
-	s := &Store{capacity: capacity, dir: dir, objs: map[string]*object{}, owned: map[string]map[string]struct{}{}}
+	s := &Store{capacity: capacity, dir: dir, objs: map[string]*object{}, owned: map[string]map[string]struct{}{}, lru: list.New()}
 	s.regions.max = min(capacity/2, 1<<30)
 	s.regions.idle = poolIdle
 	return s
@@ -291,13 +302,17 @@ func (s *Store) putFunc(id, owner string, size int64, fill func(buf []byte) erro
 	defer s.mu.Unlock()
 	if o, ok := s.objs[id]; ok || s.closed {
 		if ok && !isCopy {
-			o.copy = false // stored here for good now: never dropped
+			s.keepLocked(o) // stored here for good now: never dropped
 		}
 		s.freeRegionLocked(r)
 		return nil
 	}
 	s.clock++
 	o := &object{data: buf, reg: r, size: size, used: s.clock, owner: owner, copy: isCopy}
+	if isCopy {
+		s.copies++
+	}
+	o.elem = s.lru.PushBack(id)
 	s.objs[id] = o
 	s.indexLocked(id, owner)
 	s.used += size
@@ -314,11 +329,12 @@ func (s *Store) PutFor(id, owner string, data []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if o, ok := s.objs[id]; ok {
-		o.copy = false // stored here for good now: never dropped
+		s.keepLocked(o) // stored here for good now: never dropped
 		return nil
 	}
 	s.clock++
 	o := &object{data: data, size: int64(len(data)), used: s.clock, owner: owner}
+	o.elem = s.lru.PushBack(id)
 	s.objs[id] = o
 	s.indexLocked(id, owner)
 	s.used += o.size
@@ -337,10 +353,11 @@ func (s *Store) evictLocked(keep string) error {
 			continue
 		}
 		var victim string
-		oldest := ^uint64(0)
-		for id, o := range s.objs {
-			if o.data != nil && o.pins == 0 && !o.spilling && id != keep && o.used < oldest {
-				victim, oldest = id, o.used
+		for e := s.lru.Front(); e != nil; e = e.Next() {
+			id := e.Value.(string)
+			if o := s.objs[id]; o.pins == 0 && !o.spilling && id != keep {
+				victim = id
+				break
 			}
 		}
 		if victim == "" {
@@ -359,9 +376,20 @@ func (s *Store) evictLocked(keep string) error {
 	return nil
 }
 
+// keepLocked makes a copy an object of this node's own (never dropped).
+func (s *Store) keepLocked(o *object) {
+	if o.copy {
+		o.copy = false
+		s.copies--
+	}
+}
+
 // dropCopyLocked deletes the least recently used copy in memory that no
 // reader pins (not keep), and reports whether there was one.
 func (s *Store) dropCopyLocked(keep string) bool {
+	if s.copies == 0 {
+		return false
+	}
 	var victim string
 	oldest := ^uint64(0)
 	for id, o := range s.objs {
@@ -408,6 +436,8 @@ func (s *Store) spillLocked(id string) error {
 	o.spilled = path
 	s.releaseLocked(o) // unless a reader pinned it meanwhile: then when it is done
 	o.data = nil
+	s.lru.Remove(o.elem)
+	o.elem = nil
 	s.used -= o.size
 	s.spilledB += o.size
 	s.spilledN++
@@ -442,6 +472,9 @@ func (s *Store) Read(id string, fn func([]byte) error, copyOut bool) error {
 	}
 	s.clock++
 	o.used = s.clock
+	if o.elem != nil {
+		s.lru.MoveToBack(o.elem)
+	}
 	if o.data == nil {
 		// The open file stays readable if the object is deleted meanwhile.
 		f, err := os.Open(o.spilled)
@@ -506,6 +539,13 @@ func (s *Store) deleteLocked(id string) int64 {
 		return 0
 	}
 	s.deletes++
+	if o.elem != nil {
+		s.lru.Remove(o.elem)
+		o.elem = nil
+	}
+	if o.copy {
+		s.copies--
+	}
 	if o.data != nil {
 		s.used -= o.size
 		o.deleted = true
@@ -535,6 +575,8 @@ func (s *Store) Close() {
 		delete(s.objs, id)
 	}
 	clear(s.owned)
+	s.lru.Init()
+	s.copies = 0
 	s.used, s.spilledB, s.spilledN = 0, 0, 0
 	s.regions.drain()
 	if s.trimTimer != nil {
