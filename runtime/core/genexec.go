@@ -282,7 +282,7 @@ func (w *Worker) runMulti(ctx context.Context, spec *rpcpb.TaskSpec, inst any, a
 		w.setError(ctx, spec, res, fmt.Errorf("%q does not return a slice, so it cannot be called with num_returns %d", spec.Name, n))
 		return
 	}
-	var outs [][]byte
+	var outs []Return
 	err := protect(spec.Name, func() error {
 		var e error
 		outs, e = m(ctx, inst, args)
@@ -299,19 +299,34 @@ func (w *Worker) runMulti(ctx context.Context, spec *rpcpb.TaskSpec, inst any, a
 	}
 	objs := make([]*rpcpb.Object, n)
 	for i, out := range outs {
-		if len(out) <= InlineThreshold {
-			objs[i] = &rpcpb.Object{Data: out}
+		size := int64(len(out.Data))
+		if out.Fill != nil {
+			size = out.Size
+			if size <= InlineThreshold {
+				out.Data = make([]byte, size)
+				out.Fill(out.Data)
+				out.Fill = nil
+			}
+		}
+		if out.Fill == nil && size <= InlineThreshold {
+			objs[i] = &rpcpb.Object{Data: out.Data}
 			continue
 		}
 		id := spec.TaskId
 		if i > 0 {
 			id = ids.Return(spec.TaskId, i)
 		}
-		if err := w.storeLocal(ctx, id, spec.OwnerAddress, out); err != nil {
+		var err error
+		if out.Fill != nil {
+			err = w.storeFill(ctx, w.att.get(), id, spec.OwnerAddress, size, out.Fill)
+		} else {
+			err = w.storeLocal(ctx, id, spec.OwnerAddress, out.Data)
+		}
+		if err != nil {
 			res.SystemError = "store result: " + err.Error()
 			return
 		}
-		objs[i] = &rpcpb.Object{InStore: true, NodeId: w.nodeID, NodeAddress: w.cfg.NodeAddress, Size: int64(len(out))}
+		objs[i] = &rpcpb.Object{InStore: true, NodeId: w.nodeID, NodeAddress: w.cfg.NodeAddress, Size: size}
 	}
 	res.Result, res.MoreReturns = objs[0], objs[1:]
 }

@@ -17,10 +17,23 @@ type Method func(ctx context.Context, inst any, args [][]byte) ([]byte, error)
 
 // MultiFunc runs a task whose result is a slice and encodes each element
 // on its own: called with num_returns > 1, each is one return.
-type MultiFunc func(ctx context.Context, args [][]byte) ([][]byte, error)
+type MultiFunc func(ctx context.Context, args [][]byte) ([]Return, error)
 
 // MultiMethod is MultiFunc for an actor method.
-type MultiMethod func(ctx context.Context, inst any, args [][]byte) ([][]byte, error)
+type MultiMethod func(ctx context.Context, inst any, args [][]byte) ([]Return, error)
+
+// Return is one encoded return of a MultiFunc: its bytes (Data), or, for a
+// large value, the length of its encoding (Size) and the function that
+// writes it (Fill): straight into the memory it is stored from, as
+// PutSized does (no encoded copy of its own). Fill runs before the task's
+// results are reported and is not kept; it may run twice (again into a
+// buffer, when shared memory had no room), so it writes the same bytes
+// each time.
+type Return struct {
+	Data []byte
+	Size int64
+	Fill func(dst []byte)
+}
 
 // Yield hands the owner a generator's encoded items. Each method returns
 // an error when the generator must stop (cancelled, its owner gone).
@@ -134,7 +147,7 @@ func lookupMulti(name string, actor bool) (MultiMethod, bool) {
 	if !ok {
 		return nil, false
 	}
-	return func(ctx context.Context, _ any, args [][]byte) ([][]byte, error) { return f(ctx, args) }, true
+	return func(ctx context.Context, _ any, args [][]byte) ([]Return, error) { return f(ctx, args) }, true
 }
 
 func lookupGen(name string, actor bool) (GenMethod, bool) {

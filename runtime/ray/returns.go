@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 
+	"github.com/goray-dev/goray/runtime/codec"
 	"github.com/goray-dev/goray/runtime/core"
 )
 
@@ -23,7 +24,7 @@ func registerTask[R any](name string, call func(ctx context.Context, args [][]by
 		return encodeResult(ctx, r, err)
 	})
 	if isSlice[R]() {
-		core.RegisterMultiFunc(name, func(ctx context.Context, args [][]byte) ([][]byte, error) {
+		core.RegisterMultiFunc(name, func(ctx context.Context, args [][]byte) ([]core.Return, error) {
 			r, err := call(ctx, args)
 			if err != nil {
 				return nil, err
@@ -40,7 +41,7 @@ func registerMethod[R any](name string, call func(ctx context.Context, inst any,
 		return encodeResult(ctx, r, err)
 	})
 	if isSlice[R]() {
-		core.RegisterMultiMethod(name, func(ctx context.Context, inst any, args [][]byte) ([][]byte, error) {
+		core.RegisterMultiMethod(name, func(ctx context.Context, inst any, args [][]byte) ([]core.Return, error) {
 			r, err := call(ctx, inst, args)
 			if err != nil {
 				return nil, err
@@ -53,15 +54,22 @@ func registerMethod[R any](name string, call func(ctx context.Context, inst any,
 func isSlice[R any]() bool { return reflect.TypeFor[R]().Kind() == reflect.Slice }
 
 // encodeElems encodes each element of the slice r on its own.
-func encodeElems[R any](r R) ([][]byte, error) {
+func encodeElems[R any](r R) ([]core.Return, error) {
 	v := reflect.ValueOf(r)
-	out := make([][]byte, v.Len())
+	out := make([]core.Return, v.Len())
 	for i := range out {
-		b, err := encodeNoRefs(v.Index(i).Interface(), "the element")
+		e := v.Index(i).Interface()
+		if n, ok := codec.EncodedSize(e); ok && n > core.InlineThreshold {
+			// A large string or byte slice is encoded straight into the
+			// memory it is stored from, as Put does: no copy of its own.
+			out[i] = core.Return{Size: int64(n), Fill: func(dst []byte) { codec.EncodeTo(dst, e) }}
+			continue
+		}
+		b, err := encodeNoRefs(e, "the element")
 		if err != nil {
 			return nil, fmt.Errorf("return %d: %w", i, err)
 		}
-		out[i] = b
+		out[i] = core.Return{Data: b}
 	}
 	return out, nil
 }

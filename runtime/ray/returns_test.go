@@ -158,3 +158,28 @@ func TestRemoteNReturnAsArgument(t *testing.T) {
 }
 
 var double = Task("sdk.double", func(ctx context.Context, x int) (int, error) { return 2 * x, nil })
+
+// strs returns strings of the sizes asked: small ones inline, large ones
+// encoded straight into store memory (core.Return's Fill).
+var strs = Task("sdk.strs", func(ctx context.Context, sizes []int) ([]string, error) {
+	out := make([]string, len(sizes))
+	for i, n := range sizes {
+		out[i] = string(bytes.Repeat([]byte{'a' + byte(i)}, n))
+	}
+	return out, nil
+})
+
+func TestRemoteNMixedReturns(t *testing.T) {
+	ctx := context.Background()
+	sizes := []int{10, 200 << 10, 0, 100 << 10, 100<<10 + 1}
+	refs, err := RemoteN(ctx, strs, len(sizes), sizes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range refs {
+		s, err := Get(ctx, r)
+		if err != nil || s != string(bytes.Repeat([]byte{'a' + byte(i)}, sizes[i])) {
+			t.Fatalf("return %d: len %d, %v", i, len(s), err)
+		}
+	}
+}
