@@ -316,7 +316,8 @@ func TestBoundSearchByNumbers(t *testing.T) {
 		arrow.BinaryTypes.String, arrow.BinaryTypes.Binary, &arrow.FixedSizeBinaryType{ByteWidth: 10}}
 	for _, dt := range types {
 		for _, nb := range []int{0, 1, 7, 40} {
-			keys := denseColumn(t, rng, dt, 500, 60)
+			// 5,000 keys: boundSearch's table of the bounds' top bits.
+			keys := denseColumn(t, rng, dt, 5000, 60)
 			raw := denseColumn(t, rng, dt, nb, 60)
 			one := func(a arrow.Array) arrow.RecordBatch {
 				return array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "k", Type: dt}}, nil), []arrow.Array{a}, int64(a.Len()))

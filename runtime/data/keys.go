@@ -141,6 +141,10 @@ func rowCompare(col arrow.Array) func(i, j int) int {
 	return func(i, j int) int { return compareValues(valueAt(col, i), valueAt(col, j)) }
 }
 
+// boundTableKeys is the fewest keys boundSearch builds its table of the
+// bounds' top bits for.
+const boundTableKeys = 4096
+
 // boundSearch returns, for row i of keys, the index of the first of
 // bounds' rows at or above it (equal keys share a part).
 func boundSearch(keys, bounds arrow.Array) func(i int) int {
@@ -155,9 +159,26 @@ func boundSearch(keys, bounds arrow.Array) func(i int) int {
 			if !exact {
 				kv, bv = byteValues(keys), byteValues(bounds)
 			}
+			// For many keys, first[t] is the first bound whose number's top
+			// 16 bits are t or more: the bound of a key with top bits t is
+			// in [first[t], first[t+1]], mostly a range of none or one.
+			var first []int32
+			if len(kn) >= boundTableKeys {
+				first = make([]int32, 1<<16+1)
+				b := 0
+				for t := range first {
+					for b < n && bn[b]>>48 < uint64(t) {
+						b++
+					}
+					first[t] = int32(b)
+				}
+			}
 			return func(i int) int {
 				k := kn[i]
 				lo, hi := 0, n // the first bound at or above key i is in [lo, hi]
+				if first != nil {
+					lo, hi = int(first[k>>48]), int(first[k>>48+1])
+				}
 				for lo < hi {
 					m := int(uint(lo+hi) >> 1)
 					c := cmp.Compare(k, bn[m])
