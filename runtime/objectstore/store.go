@@ -413,11 +413,15 @@ func (s *Store) spillLocked(id string) error {
 	o.spilling = true
 	s.spilling += o.size
 	data, dir := o.data, s.dir
+	var room []byte // the store memory data starts (writeSpill)
+	if o.reg != nil && o.reg.mapped {
+		room = o.reg.buf
+	}
 	path := filepath.Join(dir, id)
 	s.mu.Unlock()
 	err := os.MkdirAll(dir, 0o755)
 	if err == nil {
-		err = os.WriteFile(path, data, 0o644)
+		err = writeSpill(path, data, room)
 	}
 	s.mu.Lock()
 	o.pins--
