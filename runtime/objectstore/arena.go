@@ -144,7 +144,6 @@ func (p *pool) carve(n int64) (head *region, pieces []*region) {
 			p.free[i] = tail
 			p.bytes -= n - got
 			pieces = append(pieces, h)
-			got = n
 			break
 		}
 		taken[i] = true
