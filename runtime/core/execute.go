@@ -152,7 +152,7 @@ func (w *Worker) createActor(ctx context.Context, spec *rpcpb.TaskSpec) (*rpcpb.
 	// The reply waits for the registrations of what the constructor
 	// borrowed, as a task's does (execute).
 	defer w.flushBorrows()
-	args, argsDone, err := w.resolveArgs(ctx, spec.Args)
+	args, argsDone, err := w.resolveArgs(ctx, spec.Args, spec.OwnerAddress)
 	if err != nil {
 		return &rpcpb.TaskResult{TaskId: spec.TaskId, Result: &rpcpb.Object{Error: infoFromError(err)}}, nil
 	}
@@ -231,7 +231,7 @@ func (w *Worker) execute(spec *rpcpb.TaskSpec) *rpcpb.TaskResult {
 		res.Result = &rpcpb.Object{Error: infoFromError(&ActorDiedError{ActorID: spec.ActorId, Cause: "its instance was killed"})}
 		return res
 	}
-	args, argsDone, err := w.resolveArgsInto(ctx, spec.Args, fr.args[:0])
+	args, argsDone, err := w.resolveArgsInto(ctx, spec.Args, spec.OwnerAddress, fr.args[:0])
 	if err != nil {
 		res.Result = &rpcpb.Object{Error: infoFromError(err)}
 		return res
@@ -297,27 +297,39 @@ func (w *Worker) execute(spec *rpcpb.TaskSpec) *rpcpb.TaskResult {
 // done drops the holds on the references inside the fetched values (the
 // task decoded them by then: what it kept, its handles hold); it is nil
 // (nothing allocated) when no argument is a reference.
-func (w *Worker) resolveArgs(ctx context.Context, args []*rpcpb.Arg) (out [][]byte, done doneList, err error) {
-	return w.resolveArgsInto(ctx, args, nil)
+func (w *Worker) resolveArgs(ctx context.Context, args []*rpcpb.Arg, submitter string) (out [][]byte, done doneList, err error) {
+	return w.resolveArgsInto(ctx, args, submitter, nil)
 }
 
 // resolveArgsInto is resolveArgs into buf's memory when it has room.
-func (w *Worker) resolveArgsInto(ctx context.Context, args []*rpcpb.Arg, buf [][]byte) (out [][]byte, done doneList, err error) {
+func (w *Worker) resolveArgsInto(ctx context.Context, args []*rpcpb.Arg, submitter string, buf [][]byte) (out [][]byte, done doneList, err error) {
 	if cap(buf) >= len(args) {
 		out = buf[:len(args)]
 	} else {
 		out = make([][]byte, len(args))
 	}
-	argCtx := ctx // with the mark, made at the first reference
+	// Fetches of ready arguments keep the task's CPUs (fetchingArgs): those
+	// its submitter owns were ready when it was submitted. The marked
+	// contexts are made at the first reference (most calls have none).
+	var ready, maybe context.Context
 	for i, a := range args {
 		if a.Ref == nil {
 			out[i] = a.Value
 			continue
 		}
-		if argCtx == ctx {
-			argCtx = context.WithValue(ctx, argsKey{}, true) // fetches of ready arguments keep the task's CPUs
+		var actx context.Context
+		if a.Ref.OwnerAddress == submitter {
+			if ready == nil {
+				ready = context.WithValue(ctx, argsKey{}, aReadyArg)
+			}
+			actx = ready
+		} else {
+			if maybe == nil {
+				maybe = context.WithValue(ctx, argsKey{}, anArg)
+			}
+			actx = maybe
 		}
-		v, d, err := w.GetValue(argCtx, a.Ref.Id, a.Ref.OwnerAddress)
+		v, d, err := w.GetValue(actx, a.Ref.Id, a.Ref.OwnerAddress)
 		if err != nil {
 			done.run()
 			return nil, nil, err

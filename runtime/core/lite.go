@@ -67,7 +67,7 @@ func (w *Worker) createInstance(ctx context.Context, spec *rpcpb.TaskSpec, ctor 
 	}
 	w.runningEvent(spec, w.creationInfo(spec), time.Now())
 	defer w.flushBorrows()
-	args, argsDone, err := w.resolveArgs(ctx, spec.Args)
+	args, argsDone, err := w.resolveArgs(ctx, spec.Args, spec.OwnerAddress)
 	if err != nil {
 		return &rpcpb.TaskResult{TaskId: spec.TaskId, Result: &rpcpb.Object{Error: infoFromError(err)}}, nil
 	}

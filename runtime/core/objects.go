@@ -568,7 +568,7 @@ func (w *Worker) getOwned(ctx context.Context, id string, first <-chan struct{},
 		if loc.NodeID == "" {
 			return loc.Inline, release(len(loc.Contains) > 0), nil
 		}
-		if !fetchingArgs(ctx) {
+		if fetchingArgs(ctx) == notAnArg {
 			wait()
 		}
 		data, ferr := w.fetch(ctx, id, w.addr, loc.NodeID, "")
@@ -596,19 +596,37 @@ func (w *Worker) getOwned(ctx context.Context, id string, first <-chan struct{},
 	}
 }
 
-// argsKey marks the context of a task resolving its own arguments.
+// argsKey marks the context of a task resolving its own arguments; its
+// value is an argKind.
 type argsKey struct{}
 
-// fetchingArgs says whether ctx is a task's resolving of its arguments: a
-// fetch of a ready argument is then not counted as a wait (blocked.go), so
-// the task keeps its CPUs while it reads it, as in Ray, whose raylet pulls
-// a task's arguments before it runs the task, under the task's lease. (A
-// task lending its CPUs while it reads its arguments makes its node start
-// other tasks meanwhile, more than its CPUs, each needing a worker process
-// of its own: the map tasks of a 2 GB sort, reading their blocks back from
-// spill files, ran in 28 processes, each with cold memory.) Waiting for an
-// argument that is not ready yet still counts.
-func fetchingArgs(ctx context.Context) bool { return ctx.Value(argsKey{}) != nil }
+// argKind is what a task resolving an argument knows of it.
+type argKind int
+
+const (
+	notAnArg argKind = iota
+	// anArg: an argument that may not be ready yet (a reference the
+	// task's submitter borrowed: its owner is another process).
+	anArg
+	// aReadyArg: an argument that was ready when the task was submitted
+	// (its submitter owns it and waited for it: resolveLocked).
+	aReadyArg
+)
+
+// fetchingArgs is what ctx says of the object being got: a task's own
+// argument, ready or maybe not, or not an argument. The fetch of a ready
+// argument is not counted as a wait (blocked.go), so the task keeps its
+// CPUs while it reads it, as in Ray, whose raylet pulls a task's arguments
+// before it runs the task, under the task's lease. (A task lending its CPUs
+// while it reads its arguments makes its node start other tasks
+// meanwhile, more than its CPUs, each needing a worker process of its
+// own: the map tasks of a 2 GB sort, reading their blocks back from spill
+// files, ran in 28 processes, each with cold memory.) Waiting for an
+// argument that may not be ready still counts.
+func fetchingArgs(ctx context.Context) argKind {
+	k, _ := ctx.Value(argsKey{}).(argKind)
+	return k
+}
 
 // noDone is GetValue's done when there is nothing to release.
 func noDone() {}
@@ -628,10 +646,15 @@ func (w *Worker) getBorrowed(ctx context.Context, id, owner string) ([]byte, fun
 	// the value before it answers; adoptContains takes them over.
 	req := &rpcpb.GetObjectRequest{Id: id, BorrowerAddress: w.addr}
 	// Counted as a wait (blocked.go): the owner answers when the object is
-	// ready; then the fetch (not counted for a task's own arguments, see
-	// fetchingArgs).
-	args := fetchingArgs(ctx)
-	end := w.Waiting()
+	// ready; then the fetch. For a task's own arguments (fetchingArgs) the
+	// fetch is not counted, nor the owner's answer for one that was ready
+	// when the task was submitted.
+	kind := fetchingArgs(ctx)
+	args := kind != notAnArg
+	end := func() {}
+	if kind != aReadyArg {
+		end = w.Waiting()
+	}
 	defer func() { end() }()
 	var firstLoss time.Time
 	for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, time.Second) {

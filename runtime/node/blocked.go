@@ -8,8 +8,9 @@ import (
 )
 
 // A worker running a normal task that waits for objects — ray.Get or
-// ray.Wait on refs not ready, or its own arguments being fetched or
-// rebuilt — holds a lease it is not using. As Ray's raylet does for a
+// ray.Wait on refs not ready, or its own arguments not ready yet or being
+// rebuilt (not the fetch of ready ones: Ray's raylet pulls those before
+// the task runs, under its lease) — holds a lease it is not using. As Ray's raylet does for a
 // blocked worker, the node lends the lease's CPUs to other leases while
 // it waits and takes them back when it goes on (the node may then be over
 // its CPUs for a while: nothing new fits until enough leases end). Without
