@@ -429,6 +429,27 @@ func (n *Node) forwardFrees(ids []string, owner string) {
 // sendStored streams a stored object from in.Offset on (or hands a worker
 // of this node the whole object in its transfer segment).
 func (n *Node) sendStored(in *rpcpb.FetchObjectRequest, stream rpcpb.NodeManager_FetchObjectServer) error {
+	if in.LocalFile != "" && in.Offset == 0 {
+		// Into the worker's segment straight from store memory or the
+		// spill file (no buffer of the whole object on the way).
+		inSegment := false
+		err := n.Store.ReadTo(in.Id, func(size int64, copyTo func(dst []byte) error) error {
+			if size > objectstore.SegmentSize || n.segments.FillTo(in.LocalFile, size, copyTo) != nil {
+				return nil // too large, or no segment to write (a full /dev/shm): sent below
+			}
+			inSegment = true
+			return stream.Send(&rpcpb.Chunk{Id: in.Id, TotalSize: size, LocalFile: in.LocalFile})
+		})
+		if errors.Is(err, objectstore.ErrNotFound) {
+			return status.Errorf(codes.NotFound, "object %s is not on node %s", in.Id, n.ID())
+		}
+		if inSegment {
+			return err
+		}
+		if err != nil {
+			return status.Error(codes.Internal, err.Error())
+		}
+	}
 	sent := false
 	err := n.Store.Read(in.Id, func(data []byte) error {
 		sent = true

@@ -517,6 +517,61 @@ func (s *Store) Read(id string, fn func([]byte) error, copyOut bool) error {
 	return err
 }
 
+// ReadTo calls fn with the object's size and a function that copies its
+// bytes into dst (of that size): for a spilled object a read of its file
+// straight into dst, without a buffer of its own (Read allocates one); for
+// one in memory a copy, the object pinned until fn returns.
+func (s *Store) ReadTo(id string, fn func(size int64, copyTo func(dst []byte) error) error) error {
+	s.mu.Lock()
+	o, ok := s.objs[id]
+	if !ok {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	s.clock++
+	o.used = s.clock
+	if o.elem != nil {
+		s.lru.MoveToBack(o.elem)
+	}
+	if o.data == nil {
+		// The open file stays readable if the object is deleted meanwhile.
+		f, err := os.Open(o.spilled)
+		size := o.size
+		s.restored++
+		s.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("read spilled %s: %w", id, err)
+		}
+		defer f.Close()
+		return fn(size, func(dst []byte) error {
+			if int64(len(dst)) != size {
+				return fmt.Errorf("read spilled %s: %d bytes into %d", id, size, len(dst))
+			}
+			if _, err := f.ReadAt(dst, 0); err != nil {
+				return fmt.Errorf("read spilled %s: %w", id, err)
+			}
+			return nil
+		})
+	}
+	o.pins++
+	data := o.data
+	s.mu.Unlock()
+	err := fn(int64(len(data)), func(dst []byte) error {
+		if len(dst) != len(data) {
+			return fmt.Errorf("read %s: %d bytes into %d", id, len(data), len(dst))
+		}
+		copy(dst, data)
+		return nil
+	})
+	s.mu.Lock()
+	o.pins--
+	if o.deleted || o.spilled != "" {
+		s.releaseLocked(o) // freed or spilled while read
+	}
+	s.mu.Unlock()
+	return err
+}
+
 // Contains reports whether id is stored (in memory or spilled).
 func (s *Store) Contains(id string) bool {
 	s.mu.Lock()

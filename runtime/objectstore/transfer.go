@@ -236,6 +236,24 @@ func (s *Segments) CopyTo(name string, src []byte) error {
 	return SafeCopy(m.b[:len(src)], src)
 }
 
+// FillTo has fill write n bytes into segment name at offset 0 (a fault
+// in the segment is an error, as in CopyTo).
+func (s *Segments) FillTo(name string, n int64, fill func(dst []byte) error) error {
+	if err := span(0, n); err != nil {
+		return err
+	}
+	m, err := s.acquire(name)
+	if err != nil {
+		return err
+	}
+	defer s.release(m)
+	var ferr error
+	if err := SafeFill(m.b[:n], func(dst []byte) { ferr = fill(dst) }); err != nil {
+		return err
+	}
+	return ferr
+}
+
 // Drop forgets segment name and removes its file (its worker is gone); it
 // is unmapped once no copy uses it.
 func (s *Segments) Drop(name string) {

@@ -4,6 +4,7 @@ package objectstore
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -186,4 +187,56 @@ func TestSafeFillTurnsOnlyFaultsIntoErrors(t *testing.T) {
 		}
 	}()
 	_ = SafeFill(make([]byte, 1), func([]byte) { panic("the fill's own") })
+}
+
+// ReadTo hands an object in memory and a spilled one straight into a
+// worker's segment (FillTo), the spilled one read from its file into it.
+func TestReadToFillsASegment(t *testing.T) {
+	dir := newTransferDir(t.TempDir())
+	if dir == "" {
+		t.Fatal("no transfer directory made")
+	}
+	nodeEnd := NewSegments(dir)
+	defer nodeEnd.Close()
+	seg, err := CreateSegment(dir, "w1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(1<<20, t.TempDir())
+	defer s.Close()
+	const n = 700 << 10
+	for _, id := range []string{"old", "new"} { // old spills when new comes
+		if err := s.PutFunc(id, n, fillWith(id[0])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.objs["old"].spilled == "" || s.objs["new"].spilled != "" {
+		t.Fatal("want old spilled and new in memory")
+	}
+	for _, id := range []string{"old", "new"} {
+		err := seg.Use(func(name string, buf []byte) error {
+			err := s.ReadTo(id, func(size int64, copyTo func([]byte) error) error {
+				if size != n {
+					t.Fatalf("%s: size %d", id, size)
+				}
+				return nodeEnd.FillTo(name, size, copyTo)
+			})
+			if err != nil {
+				return err
+			}
+			if !bytes.Equal(buf[:n], bytes.Repeat([]byte{id[0]}, n)) {
+				t.Fatalf("%s: the segment holds other bytes", id)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+	}
+	if err := s.ReadTo("gone", func(int64, func([]byte) error) error { return nil }); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("ReadTo of no object: %v", err)
+	}
+	if err := nodeEnd.FillTo(SegmentName("w1"), SegmentSize+1, func([]byte) error { return nil }); err == nil {
+		t.Fatal("FillTo past the segment's end did not fail")
+	}
 }
