@@ -434,11 +434,11 @@ func (n *Node) sendStored(in *rpcpb.FetchObjectRequest, stream rpcpb.NodeManager
 		// spill file (no buffer of the whole object on the way).
 		inSegment := false
 		err := n.Store.ReadTo(in.Id, func(size int64, copyTo func(dst []byte) error) error {
-			if size > objectstore.SegmentSize || n.segments.FillTo(in.LocalFile, size, copyTo) != nil {
-				return nil // too large, or no segment to write (a full /dev/shm): sent below
+			if size <= objectstore.SegmentSize && n.segments.FillTo(in.LocalFile, size, copyTo) == nil {
+				inSegment = true
+				return stream.Send(&rpcpb.Chunk{Id: in.Id, TotalSize: size, LocalFile: in.LocalFile})
 			}
-			inSegment = true
-			return stream.Send(&rpcpb.Chunk{Id: in.Id, TotalSize: size, LocalFile: in.LocalFile})
+			return nil // too large, or no segment to write (a full /dev/shm): sent below
 		})
 		if errors.Is(err, objectstore.ErrNotFound) {
 			return status.Errorf(codes.NotFound, "object %s is not on node %s", in.Id, n.ID())
