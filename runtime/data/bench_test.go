@@ -87,7 +87,12 @@ var benchMap = MapBatchesFn("bench.work", func(ctx context.Context, b arrow.Reco
 // floor's goroutines) and the embedded cluster's workers. On a machine
 // shared with other work the CPU time per row is the steadier measure of
 // what a change costs; the rate follows the load.
+//
+// One pass runs first, untimed: it starts the cluster's workers (a process
+// each, once per cluster) and warms the page cache and the heaps, so the
+// timed passes measure the throughput of a running cluster.
 func benchRows(b *testing.B, pass func() int64) {
+	pass()
 	c0, cpu := bench.TreeCPU()
 	var rows int64
 	for b.Loop() {
