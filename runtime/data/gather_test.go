@@ -134,15 +134,7 @@ func TestSortRowsMatchesSortIndices(t *testing.T) {
 				if !ok {
 					t.Fatalf("%s: no sort keys", dt)
 				}
-				all, err := concatBatches(parts[0].Schema(), parts)
-				if err != nil {
-					t.Fatal(err)
-				}
-				want, err := takeRows(ctx, all, sortIndices(all, 0, desc))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !array.RecordEqual(got, want) {
+				if want := sortedReference(ctx, t, parts, desc); !array.RecordEqual(got, want) {
 					t.Fatalf("%s span %d desc %v: order differs from sortIndices", dt, span, desc)
 				}
 				scratch.put(bufs...)
@@ -196,15 +188,7 @@ func TestReduceFixedWidthMatchesGeneral(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			all, err := concatBatches(parts[0].Schema(), parts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := takeRows(ctx, all, sortIndices(all, 0, desc))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !array.RecordEqual(got, want) {
+			if want := sortedReference(ctx, t, parts, desc); !array.RecordEqual(got, want) {
 				t.Fatalf("%s desc %v: the gathered block differs from the taken one", dt, desc)
 			}
 			done()
@@ -382,4 +366,19 @@ func TestDecodeBlockViewsItsBytes(t *testing.T) {
 			_ = validate(rec)
 		}
 	}
+}
+
+// sortedReference is what the general path makes of parts: joined, then
+// taken in sortIndices' order of column 0.
+func sortedReference(ctx context.Context, t *testing.T, parts []arrow.RecordBatch, desc bool) arrow.RecordBatch {
+	t.Helper()
+	all, err := concatBatches(parts[0].Schema(), parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := takeRows(ctx, all, sortIndices(all, 0, desc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return want
 }

@@ -469,24 +469,15 @@ func (s *Store) Get(id string) ([]byte, error) {
 // restored objects have the same problem: they spill others).
 func (s *Store) Read(id string, fn func([]byte) error, copyOut bool) error {
 	s.mu.Lock()
-	o, ok := s.objs[id]
-	if !ok {
+	o, err := s.touchLocked(id)
+	if err != nil {
 		s.mu.Unlock()
-		return fmt.Errorf("%w: %s", ErrNotFound, id)
-	}
-	s.clock++
-	o.used = s.clock
-	if o.elem != nil {
-		s.lru.MoveToBack(o.elem)
+		return err
 	}
 	if o.data == nil {
-		// The open file stays readable if the object is deleted meanwhile.
-		f, err := os.Open(o.spilled)
-		size := o.size
-		s.restored++
-		s.mu.Unlock()
+		f, size, err := s.openSpilledLocked(id, o)
 		if err != nil {
-			return fmt.Errorf("read spilled %s: %w", id, err)
+			return err
 		}
 		data := make([]byte, size)
 		_, err = io.ReadFull(f, data)
@@ -507,7 +498,7 @@ func (s *Store) Read(id string, fn func([]byte) error, copyOut bool) error {
 	if copyOut {
 		data = append([]byte(nil), data...)
 	}
-	err := fn(data)
+	err = fn(data)
 	s.mu.Lock()
 	o.pins--
 	if o.deleted || o.spilled != "" {
@@ -517,30 +508,50 @@ func (s *Store) Read(id string, fn func([]byte) error, copyOut bool) error {
 	return err
 }
 
-// ReadTo calls fn with the object's size and a function that copies its
-// bytes into dst (of that size): for a spilled object a read of its file
-// straight into dst, without a buffer of its own (Read allocates one); for
-// one in memory a copy, the object pinned until fn returns.
-func (s *Store) ReadTo(id string, fn func(size int64, copyTo func(dst []byte) error) error) error {
-	s.mu.Lock()
+// touchLocked is object id, marked as just used (the spill order's most
+// recent), under s.mu.
+func (s *Store) touchLocked(id string) (*object, error) {
 	o, ok := s.objs[id]
 	if !ok {
-		s.mu.Unlock()
-		return fmt.Errorf("%w: %s", ErrNotFound, id)
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
 	s.clock++
 	o.used = s.clock
 	if o.elem != nil {
 		s.lru.MoveToBack(o.elem)
 	}
-	if o.data == nil {
-		// The open file stays readable if the object is deleted meanwhile.
-		f, err := os.Open(o.spilled)
-		size := o.size
-		s.restored++
+	return o, nil
+}
+
+// openSpilledLocked opens spilled object o's file and its size, and
+// unlocks s.mu. The open file stays readable if the object is deleted
+// meanwhile.
+func (s *Store) openSpilledLocked(id string, o *object) (*os.File, int64, error) {
+	f, err := os.Open(o.spilled)
+	size := o.size
+	s.restored++
+	s.mu.Unlock()
+	if err != nil {
+		return nil, 0, fmt.Errorf("read spilled %s: %w", id, err)
+	}
+	return f, size, nil
+}
+
+// ReadTo calls fn with the object's size and a function that copies its
+// bytes into dst (of that size): for a spilled object a read of its file
+// straight into dst, without a buffer of its own (Read allocates one); for
+// one in memory a copy, the object pinned until fn returns.
+func (s *Store) ReadTo(id string, fn func(size int64, copyTo func(dst []byte) error) error) error {
+	s.mu.Lock()
+	o, err := s.touchLocked(id)
+	if err != nil {
 		s.mu.Unlock()
+		return err
+	}
+	if o.data == nil {
+		f, size, err := s.openSpilledLocked(id, o)
 		if err != nil {
-			return fmt.Errorf("read spilled %s: %w", id, err)
+			return err
 		}
 		defer f.Close()
 		return fn(size, func(dst []byte) error {
@@ -556,7 +567,7 @@ func (s *Store) ReadTo(id string, fn func(size int64, copyTo func(dst []byte) er
 	o.pins++
 	data := o.data
 	s.mu.Unlock()
-	err := fn(int64(len(data)), func(dst []byte) error {
+	err = fn(int64(len(data)), func(dst []byte) error {
 		if len(dst) != len(data) {
 			return fmt.Errorf("read %s: %d bytes into %d", id, len(data), len(dst))
 		}

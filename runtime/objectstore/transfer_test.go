@@ -13,20 +13,11 @@ import (
 )
 
 func TestSegmentHandsObjectsBothWays(t *testing.T) {
-	dir := newTransferDir(t.TempDir())
-	if dir == "" {
-		t.Fatal("no transfer directory made")
-	}
-	nodeEnd := NewSegments(dir)
-	defer nodeEnd.Close()
-	seg, err := CreateSegment(dir, "w1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, nodeEnd, seg := segmentPair(t)
 	obj := bytes.Repeat([]byte("goray"), 1000)
 	// Worker → node: the worker copies in, the node copies out.
 	got := make([]byte, len(obj))
-	err = seg.Use(func(name string, buf []byte) error {
+	err := seg.Use(func(name string, buf []byte) error {
 		copy(buf[7:], obj)
 		return nodeEnd.CopyFrom(name, 7, got)
 	})
@@ -192,16 +183,7 @@ func TestSafeFillTurnsOnlyFaultsIntoErrors(t *testing.T) {
 // ReadTo hands an object in memory and a spilled one straight into a
 // worker's segment (FillTo), the spilled one read from its file into it.
 func TestReadToFillsASegment(t *testing.T) {
-	dir := newTransferDir(t.TempDir())
-	if dir == "" {
-		t.Fatal("no transfer directory made")
-	}
-	nodeEnd := NewSegments(dir)
-	defer nodeEnd.Close()
-	seg, err := CreateSegment(dir, "w1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, nodeEnd, seg := segmentPair(t)
 	s := New(1<<20, t.TempDir())
 	defer s.Close()
 	const n = 700 << 10
@@ -239,4 +221,21 @@ func TestReadToFillsASegment(t *testing.T) {
 	if err := nodeEnd.FillTo(SegmentName("w1"), SegmentSize+1, func([]byte) error { return nil }); err == nil {
 		t.Fatal("FillTo past the segment's end did not fail")
 	}
+}
+
+// segmentPair is a transfer directory, the node's end of it and worker
+// w1's segment in it.
+func segmentPair(t *testing.T) (string, *Segments, *Segment) {
+	t.Helper()
+	dir := newTransferDir(t.TempDir())
+	if dir == "" {
+		t.Fatal("no transfer directory made")
+	}
+	nodeEnd := NewSegments(dir)
+	t.Cleanup(nodeEnd.Close)
+	seg, err := CreateSegment(dir, "w1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, nodeEnd, seg
 }
