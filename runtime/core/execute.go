@@ -276,11 +276,10 @@ func (w *Worker) execute(spec *rpcpb.TaskSpec) *rpcpb.TaskResult {
 		return res
 	}
 	if len(out) > InlineThreshold {
-		if err := w.storeLocal(ctx, spec.TaskId, spec.OwnerAddress, out); err != nil {
+		if res.Result, err = w.storeReturn(ctx, spec.TaskId, spec.OwnerAddress, Return{Data: out}); err != nil {
 			res.SystemError = "store result: " + err.Error()
 			return res
 		}
-		res.Result = &rpcpb.Object{InStore: true, NodeId: w.nodeID, NodeAddress: w.cfg.NodeAddress, Size: int64(len(out))}
 	} else {
 		fr.obj.Data = out
 		res.Result = &fr.obj

@@ -39,10 +39,9 @@ type itemReporter struct {
 	skip      int64
 	threshold int64
 	send      itemSender
-	// store puts a large item of size bytes in the local object store and
-	// returns its location: data when the item's bytes exist already (sent
-	// as they are), else what fill writes.
-	store func(ctx context.Context, id string, size int64, fill func(dst []byte), data []byte) (*rpcpb.Object, error)
+	// store puts a large item in the local object store and returns its
+	// location (Worker.storeReturn).
+	store func(ctx context.Context, id string, item Return) (*rpcpb.Object, error)
 	// waiting counts the generator's backpressure pauses as waits of its
 	// worker (blocked.go); nil counts nothing.
 	waiting func() (end func())
@@ -58,7 +57,7 @@ type itemReporter struct {
 }
 
 func newItemReporter(ctx context.Context, spec *rpcpb.TaskSpec, send itemSender,
-	store func(context.Context, string, int64, func([]byte), []byte) (*rpcpb.Object, error)) *itemReporter {
+	store func(context.Context, string, Return) (*rpcpb.Object, error)) *itemReporter {
 	return &itemReporter{ctx: ctx, taskID: spec.TaskId, attempt: spec.Attempt, skip: spec.SkipItems,
 		threshold: spec.GeneratorBackpressure, send: send, store: store, changed: make(chan struct{})}
 }
@@ -67,18 +66,17 @@ func newItemReporter(ctx context.Context, spec *rpcpb.TaskSpec, send itemSender,
 // (a small one as it is, not copied) and returns once the generator may
 // go on.
 func (r *itemReporter) Item(data []byte) error {
-	return r.add(int64(len(data)), func(dst []byte) { copy(dst, data) }, data)
+	return r.add(Return{Data: data})
 }
 
 // Sized is the generator's Yield.Sized: a large item is encoded straight
 // into the memory the store takes it from.
 func (r *itemReporter) Sized(size int64, fill func(dst []byte)) error {
-	return r.add(size, fill, nil)
+	return r.add(Return{Size: size, Fill: fill})
 }
 
-// add queues an item of size bytes that fill writes (data, when not nil,
-// is the item itself).
-func (r *itemReporter) add(size int64, fill func(dst []byte), data []byte) error {
+// add queues an item.
+func (r *itemReporter) add(item Return) error {
 	r.mu.Lock()
 	if r.err != nil {
 		r.mu.Unlock()
@@ -94,18 +92,14 @@ func (r *itemReporter) add(size int64, fill func(dst []byte), data []byte) error
 		return nil // the owner holds it from an earlier attempt
 	}
 	var obj *rpcpb.Object
-	if size > InlineThreshold {
+	if item.size() > InlineThreshold {
 		var err error
-		if obj, err = r.store(r.ctx, ids.Item(r.taskID, idx), size, fill, data); err != nil {
+		if obj, err = r.store(r.ctx, ids.Item(r.taskID, idx), item); err != nil {
 			r.fail(fmt.Errorf("store item %d: %w", idx, err))
 			return err
 		}
 	} else {
-		if data == nil {
-			data = make([]byte, size)
-			fill(data)
-		}
-		obj = &rpcpb.Object{Data: data}
+		obj = &rpcpb.Object{Data: item.bytes()}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -214,17 +208,8 @@ func (w *Worker) runGenerator(ctx context.Context, spec *rpcpb.TaskSpec, inst an
 		w.setError(ctx, spec, res, fmt.Errorf("%q is not a generator registered in this binary (register it with ray.Generator or ray.GeneratorMethod at package level)", spec.Name))
 		return
 	}
-	rep := newItemReporter(ctx, spec, w.sendItems(spec.OwnerAddress), func(ctx context.Context, id string, size int64, fill func([]byte), data []byte) (*rpcpb.Object, error) {
-		var err error
-		if data != nil {
-			err = w.storeAt(ctx, w.att.get(), id, spec.OwnerAddress, data)
-		} else {
-			err = w.storeFill(ctx, w.att.get(), id, spec.OwnerAddress, size, fill)
-		}
-		if err != nil {
-			return nil, err
-		}
-		return &rpcpb.Object{InStore: true, NodeId: w.nodeID, NodeAddress: w.cfg.NodeAddress, Size: size}, nil
+	rep := newItemReporter(ctx, spec, w.sendItems(spec.OwnerAddress), func(ctx context.Context, id string, item Return) (*rpcpb.Object, error) {
+		return w.storeReturn(ctx, id, spec.OwnerAddress, item)
 	})
 	rep.waiting = w.Waiting
 	err := protect(spec.Name, func() error { return g(ctx, inst, args, rep) })
@@ -299,34 +284,20 @@ func (w *Worker) runMulti(ctx context.Context, spec *rpcpb.TaskSpec, inst any, a
 	}
 	objs := make([]*rpcpb.Object, n)
 	for i, out := range outs {
-		size := int64(len(out.Data))
-		if out.Fill != nil {
-			size = out.Size
-			if size <= InlineThreshold {
-				out.Data = make([]byte, size)
-				out.Fill(out.Data)
-				out.Fill = nil
-			}
-		}
-		if out.Fill == nil && size <= InlineThreshold {
-			objs[i] = &rpcpb.Object{Data: out.Data}
+		if out.size() <= InlineThreshold {
+			objs[i] = &rpcpb.Object{Data: out.bytes()}
 			continue
 		}
 		id := spec.TaskId
 		if i > 0 {
 			id = ids.Return(spec.TaskId, i)
 		}
-		var err error
-		if out.Fill != nil {
-			err = w.storeFill(ctx, w.att.get(), id, spec.OwnerAddress, size, out.Fill)
-		} else {
-			err = w.storeLocal(ctx, id, spec.OwnerAddress, out.Data)
-		}
+		obj, err := w.storeReturn(ctx, id, spec.OwnerAddress, out)
 		if err != nil {
 			res.SystemError = "store result: " + err.Error()
 			return
 		}
-		objs[i] = &rpcpb.Object{InStore: true, NodeId: w.nodeID, NodeAddress: w.cfg.NodeAddress, Size: size}
+		objs[i] = obj
 	}
 	res.Result, res.MoreReturns = objs[0], objs[1:]
 }

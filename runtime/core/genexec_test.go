@@ -87,7 +87,7 @@ func (o *fakeOwner) reported() []string {
 	return out
 }
 
-func noStore(context.Context, string, int64, func([]byte), []byte) (*rpcpb.Object, error) {
+func noStore(context.Context, string, Return) (*rpcpb.Object, error) {
 	return nil, errors.New("no store in this test")
 }
 
@@ -118,7 +118,7 @@ func TestReporterSendsInOrder(t *testing.T) {
 func TestReporterSkipsHeldItems(t *testing.T) {
 	o := newFakeOwner(0)
 	stored := 0
-	store := func(_ context.Context, id string, _ int64, _ func([]byte), _ []byte) (*rpcpb.Object, error) {
+	store := func(_ context.Context, id string, _ Return) (*rpcpb.Object, error) {
 		stored++
 		if id != ids.Item("t", 4) {
 			t.Errorf("stored %s, want item 4's id", id)
@@ -155,10 +155,10 @@ func TestReporterSkipsHeldItems(t *testing.T) {
 func TestReporterSizedItems(t *testing.T) {
 	o := newFakeOwner(0)
 	var stored []byte
-	store := func(_ context.Context, id string, size int64, fill func([]byte), _ []byte) (*rpcpb.Object, error) {
-		stored = make([]byte, size)
-		fill(stored)
-		return &rpcpb.Object{InStore: true, NodeId: "n1", Size: size}, nil
+	store := func(_ context.Context, id string, item Return) (*rpcpb.Object, error) {
+		stored = make([]byte, item.Size)
+		item.Fill(stored)
+		return &rpcpb.Object{InStore: true, NodeId: "n1", Size: item.Size}, nil
 	}
 	r := newItemReporter(context.Background(), &rpcpb.TaskSpec{TaskId: "t"}, o.send, store)
 	if err := r.Sized(3, func(dst []byte) { copy(dst, "abc") }); err != nil {

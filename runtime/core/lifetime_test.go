@@ -140,11 +140,11 @@ func TestShutdownFreesOwnedObjects(t *testing.T) {
 }
 
 // Task results are owned by the caller, not by the worker that stored them.
-func TestStoreLocalRecordsTheOwner(t *testing.T) {
+func TestStoreReturnRecordsTheOwner(t *testing.T) {
 	h, _ := lifetimeHead(t)
 	w := startDriver(t, h)
 	defer w.Shutdown()
-	if err := w.storeLocal(context.Background(), "result-1", "10.9.9.9:1", bytes.Repeat([]byte("r"), 200<<10)); err != nil {
+	if _, err := w.storeReturn(context.Background(), "result-1", "10.9.9.9:1", Return{Data: bytes.Repeat([]byte("r"), 200<<10)}); err != nil {
 		t.Fatal(err)
 	}
 	if got := h.Node.Store.Owners(); got["10.9.9.9:1"] != "result-1" {

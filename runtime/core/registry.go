@@ -35,6 +35,25 @@ type Return struct {
 	Fill func(dst []byte)
 }
 
+// size is the length of r's encoding.
+func (r Return) size() int64 {
+	if r.Fill != nil {
+		return r.Size
+	}
+	return int64(len(r.Data))
+}
+
+// bytes is r's encoding: Data, or what Fill writes into a buffer of its
+// own (a small return, carried inline).
+func (r Return) bytes() []byte {
+	if r.Fill == nil {
+		return r.Data
+	}
+	b := make([]byte, r.Size)
+	r.Fill(b)
+	return b
+}
+
 // Yield hands the owner a generator's encoded items. Each method returns
 // an error when the generator must stop (cancelled, its owner gone).
 type Yield interface {
